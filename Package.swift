@@ -1,0 +1,88 @@
+// swift-tools-version:6.0
+//
+// Bulkhead: proves containers are isolated the way their owners think, and that whatever crosses
+// between them is mutually authenticated TLS.
+//
+// Data flows one way:  inventory → probes / capture → evidence → policy → report.
+// Each capability lives in one module named after it; C interop stays in the `CBulkhead*` shims.
+
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "Bulkhead",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "bulkhead", targets: ["bulkhead"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // MARK: - C shims
+
+        .systemLibrary(
+            name: "CBulkheadPcap",
+            pkgConfig: "libpcap",
+            providers: [.apt(["libpcap-dev"]), .brew(["libpcap"])]
+        ),
+        .systemLibrary(
+            name: "CBulkheadOpenSSL",
+            pkgConfig: "openssl",
+            providers: [.apt(["libssl-dev"]), .brew(["openssl@3"])]
+        ),
+
+        // MARK: - Libraries
+
+        /// Plain value types shared by every stage: endpoints, flows, certificates, findings.
+        .target(name: "BulkheadModel", swiftSettings: swiftSettings),
+        /// X.509 parsing (tolerant, through OpenSSL) into `CertificateSummary` values.
+        .target(
+            name: "Certificates",
+            dependencies: ["BulkheadModel", "CBulkheadOpenSSL"],
+            swiftSettings: swiftSettings
+        ),
+        /// Capture files, packet decoding, TCP reassembly, protocol + TLS dissection, flow analysis.
+        .target(
+            name: "PacketAnalysis",
+            dependencies: ["BulkheadModel", "Certificates", "CBulkheadPcap"],
+            swiftSettings: swiftSettings
+        ),
+        /// Renderers: one file per output format.
+        .target(name: "Reporting", dependencies: ["BulkheadModel"], swiftSettings: swiftSettings),
+
+        // MARK: - Executable
+
+        .executableTarget(
+            name: "bulkhead",
+            dependencies: [
+                "BulkheadModel", "PacketAnalysis", "Reporting",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: - Tests
+
+        .testTarget(
+            name: "PacketAnalysisTests",
+            dependencies: ["PacketAnalysis", "BulkheadModel"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CertificatesTests",
+            dependencies: ["Certificates", "BulkheadModel"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "bulkheadTests",
+            dependencies: ["BulkheadModel", "PacketAnalysis", "Reporting"],
+            swiftSettings: swiftSettings
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

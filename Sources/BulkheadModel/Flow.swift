@@ -1,0 +1,306 @@
+/// The transport of a flow.
+public enum Transport: String, Codable, Sendable, Hashable {
+    case tcp
+    case udp
+}
+
+/// The application protocol of a flow, identified by content, never by port.
+///
+/// The raw values are the stable JSON vocabulary. For an upgrade to TLS (SMTP STARTTLS, PostgreSQL
+/// SSLRequest…) the flow keeps its outer protocol and sets ``FlowRecord/starttls``.
+public enum ApplicationProtocol: String, Codable, Sendable, Hashable, CaseIterable {
+    case tls
+    case dtls
+    case http
+    case http2
+    case redis
+    case postgresql
+    case mysql
+    case mongodb
+    case memcached
+    case smtp
+    case ftp
+    case pop3
+    case imap
+    case ldap
+    case dns
+    case amqp
+    case kafka
+    case ssh
+    case unknownPlaintext = "unknown-plaintext"
+    case unknownBinary = "unknown-binary"
+    /// No payload was seen in either direction (a handshake only, or a port scan).
+    case empty
+
+    /// Whether the protocol's payload is encrypted by nature (without an upgrade).
+    public var isEncryptedByNature: Bool {
+        switch self {
+        case .tls, .dtls, .ssh: true
+        default: false
+        }
+    }
+}
+
+/// How Bulkhead decided which side of a flow is the client.
+public enum ClientBasis: String, Codable, Sendable {
+    /// The side that sent the first SYN.
+    case syn
+    /// The side whose first bytes were a request (a ClientHello, an HTTP request, a startup message…).
+    case content
+    /// Neither: the side with the higher, ephemeral-looking port. A guess, and said to be one.
+    case port
+    /// UDP: the sender of the first datagram.
+    case firstPacket = "first-packet"
+}
+
+/// A credential seen in clear. The secret itself is never kept: only its kind, the user name where the
+/// protocol carries one, and a redacted description (e.g. `password: 8 characters`).
+public struct Credential: Codable, Hashable, Sendable {
+    /// `http-basic`, `http-bearer`, `redis-auth`, `postgresql-cleartext-password`, `postgresql-md5`,
+    /// `mysql-native-auth`, `ftp`, `smtp-auth-plain`, `smtp-auth-login`, `imap-login`, `imap-auth-plain`,
+    /// `pop3`, `pop3-auth-plain`.
+    public var kind: String
+    /// The user name, when the protocol sends one in clear (it is not a secret on its own).
+    public var user: String?
+    /// A description that never contains the secret, e.g. `password: 12 characters`.
+    public var redacted: String
+    /// Why it matters, where it is not obvious (e.g. a hash that can be attacked offline).
+    public var note: String?
+
+    public init(kind: String, user: String?, redacted: String, note: String? = nil) {
+        self.kind = kind
+        self.user = user
+        self.redacted = redacted
+        self.note = note
+    }
+}
+
+/// One TLS alert seen on a flow.
+public struct TLSAlert: Codable, Hashable, Sendable {
+    /// `client` or `server`.
+    public var from: String
+    /// `warning`, `fatal`, or `unknown` when the alert was encrypted.
+    public var level: String
+    /// The IANA description (`handshake_failure`, `certificate_required`…), or `encrypted` when only its
+    /// record was seen.
+    public var description: String
+    /// The alert code, when it was readable.
+    public var code: Int?
+    /// True when the alert was inferred from an encrypted record's size rather than read.
+    public var inferred: Bool
+
+    public init(from: String, level: String, description: String, code: Int?, inferred: Bool) {
+        self.from = from
+        self.level = level
+        self.description = description
+        self.code = code
+        self.inferred = inferred
+    }
+}
+
+/// Whether the client of a TLS flow authenticated with a certificate.
+///
+/// TLS ≤ 1.2 shows the messages in clear, so the first three states are exact. TLS 1.3 encrypts them; without
+/// keys Bulkhead infers the state from the sizes of the client's first encrypted records (the `likely-` states).
+public enum ClientCertificateState: String, Codable, Sendable, CaseIterable {
+    case presented
+    /// The server sent a CertificateRequest and the client answered with an empty Certificate.
+    case declined
+    case notRequested = "not-requested"
+    case likelyPresented = "likely-presented"
+    case likelyDeclined = "likely-declined"
+    case likelyNotRequested = "likely-not-requested"
+    case unknown
+
+    /// Whether the state was inferred from record sizes rather than read.
+    public var isHeuristic: Bool {
+        switch self {
+        case .likelyPresented, .likelyDeclined, .likelyNotRequested: true
+        default: false
+        }
+    }
+
+    /// Whether a client certificate was (or was very likely) presented.
+    public var isPresented: Bool { self == .presented || self == .likelyPresented }
+}
+
+/// What a TLS (or DTLS) handshake on a flow showed.
+public struct TLSSummary: Codable, Hashable, Sendable {
+    /// Negotiated version: `1.0`, `1.1`, `1.2`, `1.3`, `ssl3`, `ssl2`; nil when no ServerHello was seen.
+    public var version: String?
+    /// Versions the client offered (supported_versions, else its legacy version).
+    public var offeredVersions: [String]
+    public var sni: String?
+    /// ALPN protocol the server selected (TLS ≤ 1.2; encrypted in TLS 1.3).
+    public var alpn: String?
+    public var alpnOffered: [String]
+    /// The negotiated cipher suite's IANA name (`TLS_AES_128_GCM_SHA256`), or `0xC0FF` when unknown.
+    public var cipher: String?
+    public var helloRetryRequest: Bool
+    /// Session resumption (TLS ≤ 1.2 session id / ticket, TLS 1.3 pre-shared key).
+    public var resumed: Bool
+    /// Whether the handshake completed and the session carried on. See ``establishedBasis``.
+    public var established: Bool
+    /// `handshake` (TLS ≤ 1.2: both Finished messages after ChangeCipherSpec, no fatal alert) or
+    /// `heuristic` (TLS 1.3: record sizes, see README) or `incomplete` (the capture does not show enough).
+    public var establishedBasis: String
+    public var certificateRequested: Bool?
+    public var clientCertificate: ClientCertificateState
+    /// Acceptable CA names the server listed in its CertificateRequest (TLS ≤ 1.2).
+    public var acceptableCAs: [String]
+    public var alerts: [TLSAlert]
+    public var serverCertificates: [CertificateSummary]
+    public var clientCertificates: [CertificateSummary]
+    /// Sizes of the client's first encrypted records after the ServerHello (TLS 1.3): the evidence of the
+    /// client-certificate heuristic.
+    public var clientFlightRecordSizes: [Int]?
+    /// Client random, hex: the key for matching SSLKEYLOGFILE entries.
+    public var clientRandom: String?
+
+    public init() {
+        self.version = nil
+        self.offeredVersions = []
+        self.sni = nil
+        self.alpn = nil
+        self.alpnOffered = []
+        self.cipher = nil
+        self.helloRetryRequest = false
+        self.resumed = false
+        self.established = false
+        self.establishedBasis = "incomplete"
+        self.certificateRequested = nil
+        self.clientCertificate = .unknown
+        self.acceptableCAs = []
+        self.alerts = []
+        self.serverCertificates = []
+        self.clientCertificates = []
+        self.clientFlightRecordSizes = nil
+        self.clientRandom = nil
+    }
+}
+
+/// Per-direction packet and byte counts.
+public struct DirectionCounts: Codable, Hashable, Sendable {
+    public var toServer: UInt64
+    public var toClient: UInt64
+
+    public init(toServer: UInt64 = 0, toClient: UInt64 = 0) {
+        self.toServer = toServer
+        self.toClient = toClient
+    }
+}
+
+/// Everything Bulkhead concluded about one TCP or UDP flow.
+public struct FlowRecord: Codable, Hashable, Sendable {
+    /// A number unique within one analysis, in order of first packet.
+    public var id: Int
+    /// `"ip:port"`, IPv6 as `"[addr]:port"`.
+    public var client: String
+    public var server: String
+    public var clientBasis: ClientBasis
+    public var transport: Transport
+    public var proto: ApplicationProtocol
+    /// True when the payload is protected: TLS/DTLS/SSH, or a plaintext protocol upgraded to TLS.
+    public var encrypted: Bool
+    /// A plaintext protocol upgraded to TLS in the same connection (STARTTLS, SSLRequest, AUTH TLS…).
+    public var starttls: Bool
+    public var tls: TLSSummary?
+    public var credentials: [Credential]
+    /// Some packets were cut by the capture's snap length: what follows them was not analysed.
+    public var truncated: Bool
+    /// Stream irregularities: `gap-to-server`, `gap-to-client`, `midstream`, `out-of-order`, `retransmission`,
+    /// `overlap-conflict`, `inspection-limit`, `malformed-tls`.
+    public var anomalies: [String]
+    public var firstSeen: Timestamp
+    public var lastSeen: Timestamp
+    public var packets: DirectionCounts
+    /// Transport payload bytes.
+    public var bytes: DirectionCounts
+    /// The capture file the flow came from.
+    public var file: String?
+
+    enum CodingKeys: String, CodingKey {
+        case id, client, server, clientBasis, transport
+        case proto = "protocol"
+        case encrypted, starttls, tls, credentials, truncated, anomalies, firstSeen, lastSeen, packets, bytes, file
+    }
+
+    public init(
+        id: Int, client: String, server: String, clientBasis: ClientBasis, transport: Transport,
+        proto: ApplicationProtocol, encrypted: Bool, starttls: Bool, tls: TLSSummary?, credentials: [Credential],
+        truncated: Bool, anomalies: [String], firstSeen: Timestamp, lastSeen: Timestamp,
+        packets: DirectionCounts, bytes: DirectionCounts, file: String?
+    ) {
+        self.id = id
+        self.client = client
+        self.server = server
+        self.clientBasis = clientBasis
+        self.transport = transport
+        self.proto = proto
+        self.encrypted = encrypted
+        self.starttls = starttls
+        self.tls = tls
+        self.credentials = credentials
+        self.truncated = truncated
+        self.anomalies = anomalies
+        self.firstSeen = firstSeen
+        self.lastSeen = lastSeen
+        self.packets = packets
+        self.bytes = bytes
+        self.file = file
+    }
+}
+
+// Absent values are written as explicit `null` so that every documented key is always present in JSON.
+extension FlowRecord {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.id, forKey: .id)
+        try container.encode(self.client, forKey: .client)
+        try container.encode(self.server, forKey: .server)
+        try container.encode(self.clientBasis, forKey: .clientBasis)
+        try container.encode(self.transport, forKey: .transport)
+        try container.encode(self.proto, forKey: .proto)
+        try container.encode(self.encrypted, forKey: .encrypted)
+        try container.encode(self.starttls, forKey: .starttls)
+        try container.encode(self.tls, forKey: .tls)
+        try container.encode(self.credentials, forKey: .credentials)
+        try container.encode(self.truncated, forKey: .truncated)
+        try container.encode(self.anomalies, forKey: .anomalies)
+        try container.encode(self.firstSeen, forKey: .firstSeen)
+        try container.encode(self.lastSeen, forKey: .lastSeen)
+        try container.encode(self.packets, forKey: .packets)
+        try container.encode(self.bytes, forKey: .bytes)
+        try container.encode(self.file, forKey: .file)
+    }
+}
+
+extension TLSSummary {
+    enum CodingKeys: String, CodingKey {
+        case version, offeredVersions, sni, alpn, alpnOffered, cipher, helloRetryRequest, resumed, established
+        case establishedBasis, certificateRequested, clientCertificate, acceptableCAs, alerts, serverCertificates
+        case clientCertificates, clientFlightRecordSizes, clientRandom
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.version, forKey: .version)
+        try container.encode(self.offeredVersions, forKey: .offeredVersions)
+        try container.encode(self.sni, forKey: .sni)
+        try container.encode(self.alpn, forKey: .alpn)
+        try container.encode(self.alpnOffered, forKey: .alpnOffered)
+        try container.encode(self.cipher, forKey: .cipher)
+        try container.encode(self.helloRetryRequest, forKey: .helloRetryRequest)
+        try container.encode(self.resumed, forKey: .resumed)
+        try container.encode(self.established, forKey: .established)
+        try container.encode(self.establishedBasis, forKey: .establishedBasis)
+        try container.encode(self.certificateRequested, forKey: .certificateRequested)
+        try container.encode(self.clientCertificate, forKey: .clientCertificate)
+        try container.encode(self.acceptableCAs, forKey: .acceptableCAs)
+        try container.encode(self.alerts, forKey: .alerts)
+        try container.encode(self.serverCertificates, forKey: .serverCertificates)
+        try container.encode(self.clientCertificates, forKey: .clientCertificates)
+        try container.encode(self.clientFlightRecordSizes, forKey: .clientFlightRecordSizes)
+        try container.encode(self.clientRandom, forKey: .clientRandom)
+    }
+}

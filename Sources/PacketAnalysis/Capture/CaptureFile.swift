@@ -1,0 +1,294 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import BulkheadModel
+
+/// The container format of a capture file.
+public enum CaptureFormat: String, Sendable {
+    case pcap
+    case pcapng
+}
+
+/// A capture file mapped into memory and walked record by record without copying.
+///
+/// Reads classic pcap (both byte orders, micro- and nanosecond timestamps) and pcapng (several sections and
+/// interfaces with different link types; Enhanced, Simple and obsolete Packet Blocks; Decryption Secrets
+/// Blocks). Mapping the file and walking it by hand costs a few instructions per packet, where libpcap's
+/// `pcap_next_ex` copies every record (see BENCHMARKS.md for both measured); ``LibpcapCaptureReader`` reads the
+/// same files through libpcap and stays the path for live capture.
+///
+/// Damage is reported, never trusted: a record that claims more bytes than the file holds ends the walk with a
+/// ``CaptureError`` in ``warnings`` and everything read before it is kept.
+public final class CaptureFile {
+    public let path: String
+    public let format: CaptureFormat
+    /// Problems found while walking (a truncated last record, a malformed block); the packets before them
+    /// were delivered.
+    public private(set) var warnings: [CaptureError] = []
+    /// Decryption secrets found in pcapng Decryption Secrets Blocks.
+    public private(set) var embeddedSecrets: [EmbeddedSecrets] = []
+
+    private let base: UnsafeRawPointer?
+    private let size: Int
+
+    /// Opens and maps `path`, and checks that it is a capture.
+    ///
+    /// - Throws: ``CaptureError`` with code `unreadable` or `notACapture`.
+    public init(path: String) throws(CaptureError) {
+        self.path = path
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else {
+            throw CaptureError(.unreadable, path: path, "cannot open: \(String(cString: strerror(errno)))")
+        }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else {
+            throw CaptureError(.unreadable, path: path, "cannot stat: \(String(cString: strerror(errno)))")
+        }
+        guard (info.st_mode & S_IFMT) == S_IFREG else {
+            throw CaptureError(.unreadable, path: path, "not a regular file")
+        }
+        let size = Int(info.st_size)
+        guard size >= 4 else {
+            throw CaptureError(.notACapture, path: path, "not a capture: only \(size) bytes, too short for a pcap or pcapng header")
+        }
+        guard let mapping = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), mapping != MAP_FAILED else {
+            throw CaptureError(.unreadable, path: path, "cannot map: \(String(cString: strerror(errno)))")
+        }
+        _ = madvise(mapping, size, MADV_SEQUENTIAL)
+        self.base = UnsafeRawPointer(mapping)
+        self.size = size
+        let magic = UnsafeRawPointer(mapping).loadUnaligned(as: UInt32.self)
+        switch magic {
+        case 0xa1b2_c3d4, 0xd4c3_b2a1, 0xa1b2_3c4d, 0x4d3c_b2a1: self.format = .pcap
+        case 0x0a0d_0d0a: self.format = .pcapng
+        default:
+            munmap(mapping, size)
+            throw CaptureError(
+                .notACapture, path: path,
+                "not a capture: unknown magic 0x\(String(magic.bigEndian, radix: 16)) (expected pcap or pcapng)"
+            )
+        }
+    }
+
+    deinit {
+        if let base = self.base { munmap(UnsafeMutableRawPointer(mutating: base), self.size) }
+    }
+
+    /// Total size of the file in bytes.
+    public var fileSize: Int { self.size }
+
+    /// Calls `body` for every packet in file order. The packet's bytes are only valid during the call.
+    ///
+    /// - Throws: ``CaptureError`` when the file's first header is unusable (nothing could be read); later
+    ///   damage ends the walk and is added to ``warnings``.
+    public func forEachPacket(_ body: (borrowing CapturedPacket) -> Void) throws(CaptureError) {
+        guard let base = self.base else { return }
+        let bytes = UnsafeRawBufferPointer(start: base, count: self.size)
+        switch self.format {
+        case .pcap: try self.walkPcap(bytes, body)
+        case .pcapng: try self.walkPcapng(bytes, body)
+        }
+    }
+
+    // MARK: - Classic pcap
+
+    private func walkPcap(_ file: UnsafeRawBufferPointer, _ body: (borrowing CapturedPacket) -> Void) throws(CaptureError) {
+        guard file.count >= 24 else {
+            throw CaptureError(.truncated, path: self.path, offset: 0, "pcap file header is cut short (\(file.count) of 24 bytes)")
+        }
+        let magic = file.loadUnaligned(as: UInt32.self)
+        let swapped = magic == 0xd4c3_b2a1 || magic == 0x4d3c_b2a1
+        let nanoseconds = magic == 0xa1b2_3c4d || magic == 0x4d3c_b2a1
+        @inline(__always) func u32(_ offset: Int) -> UInt32 {
+            let value = file.loadUnaligned(fromByteOffset: offset, as: UInt32.self)
+            return swapped ? value.byteSwapped : value
+        }
+        let snaplen = Int(u32(16))
+        // The upper 16 bits of the link type field can carry FCS information (pcap-linktype(7)).
+        let linkType = u32(20) & 0x03ff_ffff
+        guard LinkType.isSupported(linkType) else {
+            throw CaptureError(.unsupportedLinkType, path: self.path, offset: 20, "link type \(linkType) is not supported")
+        }
+        // Records larger than this are not packets but damage; 256 KiB is libpcap's own maximum snap length.
+        let recordLimit = max(snaplen, 262_144)
+        var offset = 24
+        while offset < file.count {
+            guard offset + 16 <= file.count else {
+                self.warnings.append(CaptureError(.truncated, path: self.path, offset: offset, "file ends inside a record header"))
+                return
+            }
+            let seconds = u32(offset)
+            let fraction = u32(offset + 4)
+            let captured = Int(u32(offset + 8))
+            let original = Int(u32(offset + 12))
+            guard captured <= recordLimit else {
+                self.warnings.append(CaptureError(
+                    .malformed, path: self.path, offset: offset,
+                    "record claims \(captured) captured bytes, more than the snap length (\(snaplen)); stopped reading"))
+                return
+            }
+            guard offset + 16 + captured <= file.count else {
+                self.warnings.append(CaptureError(.truncated, path: self.path, offset: offset, "file ends inside a packet record"))
+                return
+            }
+            let nanos = nanoseconds ? min(fraction, 999_999_999) : min(fraction, 999_999) &* 1000
+            let packet = CapturedPacket(
+                timestamp: Timestamp(seconds: Int64(seconds), nanoseconds: nanos),
+                linkType: linkType,
+                originalLength: max(original, captured),
+                bytes: UnsafeRawBufferPointer(rebasing: file[(offset + 16)..<(offset + 16 + captured)])
+            )
+            body(packet)
+            offset += 16 + captured
+        }
+    }
+
+    // MARK: - pcapng
+
+    private struct Interface {
+        var linkType: UInt32
+        var snaplen: Int
+        /// Timestamp units per second, and whether that is a power of two (if_tsresol high bit).
+        var unitsPerSecond: UInt64
+        var offsetSeconds: Int64
+    }
+
+    private func walkPcapng(_ file: UnsafeRawBufferPointer, _ body: (borrowing CapturedPacket) -> Void) throws(CaptureError) {
+        var offset = 0
+        var swapped = false
+        var interfaces: [Interface] = []
+        var sawSection = false
+        while offset < file.count {
+            guard offset + 12 <= file.count else {
+                self.warnings.append(CaptureError(.truncated, path: self.path, offset: offset, "file ends inside a block header"))
+                return
+            }
+            var type = file.loadUnaligned(fromByteOffset: offset, as: UInt32.self)
+            if type == 0x0a0d_0d0a {
+                // Section Header Block: its byte-order magic decides how everything in the section is read.
+                let byteOrder = file.loadUnaligned(fromByteOffset: offset + 8, as: UInt32.self)
+                switch byteOrder {
+                case 0x1a2b_3c4d: swapped = false
+                case 0x4d3c_2b1a: swapped = true
+                default:
+                    let error = CaptureError(.malformed, path: self.path, offset: offset + 8, "pcapng section header has a bad byte-order magic")
+                    if !sawSection { throw error }
+                    self.warnings.append(error)
+                    return
+                }
+                interfaces.removeAll()
+                sawSection = true
+            } else if swapped {
+                type = type.byteSwapped
+            }
+            guard sawSection else {
+                throw CaptureError(.notACapture, path: self.path, offset: 0, "pcapng file does not start with a section header")
+            }
+            var length = Int(file.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self))
+            if swapped { length = Int(UInt32(truncatingIfNeeded: length).byteSwapped) }
+            guard length >= 12, length % 4 == 0 else {
+                self.warnings.append(CaptureError(.malformed, path: self.path, offset: offset, "pcapng block length \(length) is impossible; stopped reading"))
+                return
+            }
+            guard offset + length <= file.count else {
+                self.warnings.append(CaptureError(.truncated, path: self.path, offset: offset, "file ends inside a pcapng block"))
+                return
+            }
+            let block = UnsafeRawBufferPointer(rebasing: file[(offset + 8)..<(offset + length - 4)])
+            @inline(__always) func u32(_ at: Int) -> UInt32 {
+                let value = block.loadUnaligned(fromByteOffset: at, as: UInt32.self)
+                return swapped ? value.byteSwapped : value
+            }
+            @inline(__always) func u16(_ at: Int) -> UInt16 {
+                let value = block.loadUnaligned(fromByteOffset: at, as: UInt16.self)
+                return swapped ? value.byteSwapped : value
+            }
+            switch type {
+            case 1 where block.count >= 8:  // Interface Description Block
+                var interface = Interface(
+                    linkType: UInt32(u16(0)), snaplen: Int(u32(4)), unitsPerSecond: 1_000_000, offsetSeconds: 0)
+                // Options: if_tsresol (9) and if_tsoffset (14) change how timestamps are read.
+                var at = 8
+                while at + 4 <= block.count {
+                    let code = u16(at)
+                    let optionLength = Int(u16(at + 2))
+                    if code == 0 { break }
+                    guard at + 4 + optionLength <= block.count else { break }
+                    if code == 9, optionLength >= 1 {
+                        let resolution = block[at + 4]
+                        let exponent = UInt64(resolution & 0x7f)
+                        if resolution & 0x80 != 0 {
+                            interface.unitsPerSecond = exponent < 63 ? 1 << exponent : 1_000_000
+                        } else {
+                            interface.unitsPerSecond = exponent <= 18 ? (0..<exponent).reduce(UInt64(1)) { r, _ in r * 10 } : 1_000_000
+                        }
+                    } else if code == 14, optionLength >= 8 {
+                        let raw = block.loadUnaligned(fromByteOffset: at + 4, as: UInt64.self)
+                        interface.offsetSeconds = Int64(bitPattern: swapped ? raw.byteSwapped : raw)
+                    }
+                    at += 4 + ((optionLength + 3) & ~3)
+                }
+                if !LinkType.isSupported(interface.linkType) {
+                    self.warnings.append(CaptureError(
+                        .unsupportedLinkType, path: self.path, offset: offset,
+                        "interface \(interfaces.count) has link type \(interface.linkType), not supported; its packets are skipped"))
+                }
+                interfaces.append(interface)
+            case 6, 2:  // Enhanced Packet Block, obsolete Packet Block
+                guard block.count >= 20 else { break }
+                let interfaceID = type == 6 ? Int(u32(0)) : Int(u16(0))
+                guard interfaceID < interfaces.count else {
+                    self.warnings.append(CaptureError(.malformed, path: self.path, offset: offset, "packet names interface \(interfaceID), which was never described; skipped"))
+                    break
+                }
+                let interface = interfaces[interfaceID]
+                let units = UInt64(u32(4)) << 32 | UInt64(u32(8))
+                let captured = Int(u32(12))
+                let original = Int(u32(16))
+                guard captured <= block.count - 20 else {
+                    self.warnings.append(CaptureError(.malformed, path: self.path, offset: offset, "packet block claims \(captured) bytes, more than the block holds; stopped reading"))
+                    return
+                }
+                guard LinkType.isSupported(interface.linkType) else { break }
+                body(CapturedPacket(
+                    timestamp: Self.timestamp(units, interface),
+                    linkType: interface.linkType,
+                    originalLength: max(original, captured),
+                    bytes: UnsafeRawBufferPointer(rebasing: block[20..<(20 + captured)])
+                ))
+            case 3:  // Simple Packet Block: interface 0, no timestamp
+                guard block.count >= 4, let interface = interfaces.first else { break }
+                let original = Int(u32(0))
+                var captured = min(original, block.count - 4)
+                if interface.snaplen > 0 { captured = min(captured, interface.snaplen) }
+                guard LinkType.isSupported(interface.linkType) else { break }
+                body(CapturedPacket(
+                    timestamp: .zero, linkType: interface.linkType, originalLength: max(original, captured),
+                    bytes: UnsafeRawBufferPointer(rebasing: block[4..<(4 + captured)])
+                ))
+            case 0x0000_000a:  // Decryption Secrets Block
+                guard block.count >= 8 else { break }
+                let secretsType = u32(0)
+                let secretsLength = Int(u32(4))
+                guard secretsLength <= block.count - 8 else { break }
+                self.embeddedSecrets.append(EmbeddedSecrets(type: secretsType, data: Array(block[8..<(8 + secretsLength)])))
+            default:
+                break  // Name resolution, statistics, custom blocks: nothing to analyse.
+            }
+            offset += length
+        }
+    }
+
+    private static func timestamp(_ units: UInt64, _ interface: Interface) -> Timestamp {
+        let perSecond = max(interface.unitsPerSecond, 1)
+        let seconds = units / perSecond
+        let remainder = units % perSecond
+        let nanos: UInt64 = perSecond >= 1_000_000_000
+            ? remainder / (perSecond / 1_000_000_000)
+            : remainder.multipliedReportingOverflow(by: 1_000_000_000).overflow ? 0 : remainder * 1_000_000_000 / perSecond
+        return Timestamp(seconds: Int64(truncatingIfNeeded: seconds) &+ interface.offsetSeconds, nanoseconds: UInt32(min(nanos, 999_999_999)))
+    }
+}

@@ -1,0 +1,162 @@
+import BulkheadModel
+import Certificates
+import Foundation
+
+/// Which code reads capture files.
+public enum CaptureReaderKind: String, Sendable, CaseIterable {
+    /// Bulkhead's own memory-mapped pcap/pcapng walker (the default: fastest).
+    case mmap
+    /// libpcap's `pcap_next_ex` (the reference implementation).
+    case libpcap
+}
+
+/// Progress of a long analysis, for a status line.
+public struct AnalysisProgress: Sendable {
+    public var file: String
+    public var fileIndex: Int
+    public var fileCount: Int
+    public var packets: UInt64
+    /// Captured bytes read so far in this file, and the file's size.
+    public var bytes: UInt64
+    public var fileSize: UInt64
+}
+
+/// The outcome of analysing capture files: findings, totals and the problems met on the way.
+public struct CaptureAnalysisResult: Sendable {
+    public var findings: [Finding]
+    public var summary: AnalysisSummary
+    /// Damage found in the files (a truncated last record…); what came before it was analysed.
+    public var warnings: [CaptureError]
+    /// Decryption secrets embedded in pcapng files (used by keylog decryption).
+    public var embeddedSecrets: [EmbeddedSecrets]
+}
+
+/// Runs ``FlowAnalyzer`` over capture files and folders and totals the results.
+public enum CaptureAnalysis {
+    /// File name endings taken from folders (a file named explicitly is read whatever its name).
+    public static let captureExtensions = ["pcap", "pcapng", "cap", "dmp"]
+
+    /// Expands folders into the capture files below them (sorted), keeping explicit files as given.
+    ///
+    /// - Throws: ``CaptureError`` `unreadable` for a path that does not exist, or a folder with no capture.
+    public static func expand(_ paths: [String]) throws(CaptureError) -> [String] {
+        var files: [String] = []
+        let manager = FileManager.default
+        for path in paths {
+            var isDirectory: ObjCBool = false
+            guard manager.fileExists(atPath: path, isDirectory: &isDirectory) else {
+                throw CaptureError(.unreadable, path: path, "no such file or folder")
+            }
+            guard isDirectory.boolValue else {
+                files.append(path)
+                continue
+            }
+            guard let enumerator = manager.enumerator(atPath: path) else {
+                throw CaptureError(.unreadable, path: path, "cannot list the folder")
+            }
+            var found: [String] = []
+            while let entry = enumerator.nextObject() as? String {
+                let lower = entry.lowercased()
+                if captureExtensions.contains(where: { lower.hasSuffix("." + $0) }) {
+                    found.append(path.hasSuffix("/") ? path + entry : path + "/" + entry)
+                }
+            }
+            guard !found.isEmpty else {
+                throw CaptureError(.unreadable, path: path, "the folder holds no capture files (.pcap, .pcapng, .cap)")
+            }
+            files.append(contentsOf: found.sorted())
+        }
+        return files
+    }
+
+    /// Analyses `files` one after the other (flows never span files); each flow goes to `onFlow` as it ends.
+    ///
+    /// - Throws: ``CaptureError`` for a file that cannot be opened or is not a capture. Every file is opened
+    ///   and checked before any is analysed, so a bad path fails fast.
+    public static func run(
+        files: [String], options: AnalysisOptions = AnalysisOptions(), reader: CaptureReaderKind = .mmap,
+        progress: ((AnalysisProgress) -> Void)? = nil, onFlow: (FlowRecord) -> Void
+    ) throws(CaptureError) -> CaptureAnalysisResult {
+        let started = DispatchTime.now()
+        var opened: [CaptureFile] = []
+        for file in files { opened.append(try CaptureFile(path: file)) }
+        var summary = AnalysisSummary()
+        summary.files = files
+        var findings = FlowFindings()
+        var warnings: [CaptureError] = []
+        var secrets: [EmbeddedSecrets] = []
+        var counters = PacketCounters()
+        var nextID = 1
+        let certificates = CertificateCache()
+        for (index, capture) in opened.enumerated() {
+            var records: [FlowRecord] = []
+            let analyzer = FlowAnalyzer(options: options, firstFlowID: nextID, file: capture.path, certificates: certificates) {
+                records.append($0)
+            }
+            let report = {
+                progress?(AnalysisProgress(
+                    file: capture.path, fileIndex: index, fileCount: opened.count, packets: analyzer.counters.packets,
+                    bytes: analyzer.counters.bytes + analyzer.counters.packets * 16, fileSize: UInt64(capture.fileSize)))
+            }
+            var sinceProgress = 0
+            let perPacket: (borrowing CapturedPacket) -> Void = { packet in
+                analyzer.process(packet)
+                if !records.isEmpty {
+                    for record in records { Self.tally(record, &summary, &findings); onFlow(record) }
+                    records.removeAll(keepingCapacity: true)
+                }
+                sinceProgress &+= 1
+                if sinceProgress == 1 << 20 {
+                    sinceProgress = 0
+                    report()
+                }
+            }
+            switch reader {
+            case .mmap:
+                try capture.forEachPacket(perPacket)
+                warnings.append(contentsOf: capture.warnings)
+                secrets.append(contentsOf: capture.embeddedSecrets)
+            case .libpcap:
+                let libpcap = try LibpcapCaptureReader(path: capture.path)
+                if let problem = libpcap.forEachPacket(perPacket) { warnings.append(problem) }
+                if capture.format == .pcapng {
+                    // libpcap does not hand out Decryption Secrets Blocks; the mapped walk finds them.
+                    try capture.forEachPacket { _ in }
+                    secrets.append(contentsOf: capture.embeddedSecrets)
+                }
+            }
+            analyzer.finish()
+            for record in records { Self.tally(record, &summary, &findings); onFlow(record) }
+            records.removeAll()
+            report()
+            counters += analyzer.counters
+            nextID = analyzer.nextFlowID
+        }
+        summary.packets = counters.packets
+        summary.bytes = counters.bytes
+        summary.otherPackets = counters.other
+        summary.ipFragments = counters.fragments
+        summary.truncatedPackets = counters.truncated
+        summary.malformedPackets = counters.malformed
+        let all = findings.all
+        for finding in all { summary.findingsBySeverity[finding.severity.rawValue, default: 0] += 1 }
+        summary.durationSeconds = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
+        return CaptureAnalysisResult(findings: all, summary: summary, warnings: warnings, embeddedSecrets: secrets)
+    }
+
+    private static func tally(_ record: FlowRecord, _ summary: inout AnalysisSummary, _ findings: inout FlowFindings) {
+        summary.flows += 1
+        summary.byProtocol[record.proto.rawValue, default: 0] += 1
+        if record.encrypted {
+            summary.encryptedFlows += 1
+        } else if record.proto != .empty && record.proto != .unknownBinary {
+            summary.plaintextFlows += 1
+        }
+        if let tls = record.tls, record.proto == .tls || record.starttls {
+            summary.tlsFlows += 1
+            summary.byClientCertificate[tls.clientCertificate.rawValue, default: 0] += 1
+            if tls.clientCertificate.isPresented { summary.mutualTLSFlows += 1 }
+        }
+        findings.add(record)
+    }
+}

@@ -1,0 +1,70 @@
+/// A bounds-checked reader over borrowed bytes. Every read returns nil instead of reading past the end, so a
+/// length field that points outside its message can never be followed.
+struct ByteCursor {
+    private let bytes: UnsafeRawBufferPointer
+    private(set) var offset: Int
+
+    init(_ bytes: UnsafeRawBufferPointer) {
+        self.bytes = bytes
+        self.offset = 0
+    }
+
+    var remaining: Int { self.bytes.count - self.offset }
+    var isAtEnd: Bool { self.offset >= self.bytes.count }
+
+    mutating func u8() -> UInt8? {
+        guard self.remaining >= 1 else { return nil }
+        defer { self.offset += 1 }
+        return self.bytes[self.offset]
+    }
+
+    mutating func u16() -> UInt16? {
+        guard self.remaining >= 2 else { return nil }
+        defer { self.offset += 2 }
+        return UInt16(self.bytes[self.offset]) << 8 | UInt16(self.bytes[self.offset + 1])
+    }
+
+    mutating func u24() -> Int? {
+        guard self.remaining >= 3 else { return nil }
+        defer { self.offset += 3 }
+        return Int(self.bytes[self.offset]) << 16 | Int(self.bytes[self.offset + 1]) << 8 | Int(self.bytes[self.offset + 2])
+    }
+
+    mutating func u32() -> UInt32? {
+        guard let high = self.u16(), let low = self.u16() else { return nil }
+        return UInt32(high) << 16 | UInt32(low)
+    }
+
+    /// The next `count` bytes, borrowed.
+    mutating func bytes(_ count: Int) -> UnsafeRawBufferPointer? {
+        guard count >= 0, self.remaining >= count else { return nil }
+        defer { self.offset += count }
+        return UnsafeRawBufferPointer(rebasing: self.bytes[self.offset..<(self.offset + count)])
+    }
+
+    /// A sub-cursor over the next `count` bytes.
+    mutating func sub(_ count: Int) -> ByteCursor? {
+        self.bytes(count).map(ByteCursor.init)
+    }
+
+    mutating func skip(_ count: Int) -> Bool {
+        guard count >= 0, self.remaining >= count else { return false }
+        self.offset += count
+        return true
+    }
+}
+
+extension UnsafeRawBufferPointer {
+    /// The bytes as text if they are printable ASCII (control characters escaped), for names read off the wire.
+    var printableText: String {
+        var text = ""
+        for byte in self.prefix(512) {
+            if byte >= 0x20 && byte < 0x7f {
+                text.unicodeScalars.append(Unicode.Scalar(byte))
+            } else {
+                text += "\\x" + (byte < 16 ? "0" : "") + String(byte, radix: 16)
+            }
+        }
+        return text
+    }
+}

@@ -1,0 +1,327 @@
+import BulkheadModel
+
+/// Identifies a flow's application protocol from the first bytes of each direction. Never from ports.
+///
+/// Client-first protocols are recognised by the request that opens them, server-first ones (SMTP, FTP, POP3,
+/// IMAP, MySQL) by their greeting; a side that matches tells which end is the client when no SYN was seen.
+enum ProtocolClassifier {
+    struct Verdict {
+        var proto: ApplicationProtocol
+        /// Which side is the client, when the content shows it (nil: content says nothing about roles).
+        var firstIsClient: Bool?
+    }
+
+    /// Classifies a flow from the bytes each side sent so far.
+    ///
+    /// - Parameters:
+    ///   - first: bytes from the side believed to be the client (the SYN sender or first talker).
+    ///   - second: bytes from the other side.
+    ///   - rolesKnown: whether a SYN fixed the roles.
+    ///   - final: no more data will come; decide with what there is.
+    /// - Returns: nil while more data is needed.
+    static func classify(
+        first: UnsafeRawBufferPointer, second: UnsafeRawBufferPointer, rolesKnown: Bool, final: Bool
+    ) -> Verdict? {
+        if first.isEmpty && second.isEmpty { return final ? Verdict(proto: .empty, firstIsClient: nil) : nil }
+        // A request from the side believed to be the client settles it; from the other side it also
+        // says the roles are the other way round (only when no SYN fixed them).
+        if let proto = clientRequest(first, peer: second) { return Verdict(proto: proto, firstIsClient: true) }
+        if !rolesKnown, let proto = clientRequest(second, peer: first), proto != .ssh {
+            return Verdict(proto: proto, firstIsClient: false)
+        }
+        if let proto = serverGreeting(second, client: first, final: final) {
+            if proto == .unknownPlaintext && !final { return nil }
+            return Verdict(proto: proto, firstIsClient: true)
+        }
+        if !rolesKnown, let proto = serverGreeting(first, client: second, final: final) {
+            if proto == .unknownPlaintext && !final { return nil }
+            return Verdict(proto: proto, firstIsClient: false)
+        }
+        // Nothing recognisable yet: wait while the data is short, then settle on unknown.
+        if !final && first.count < 64 && second.count < 64 && !(first.count > 0 && second.count > 0) { return nil }
+        if looksLikeTLSRecords(first) || looksLikeTLSRecords(second) {
+            return Verdict(proto: .tls, firstIsClient: nil)  // joined mid-stream
+        }
+        return Verdict(proto: isMostlyPrintable(first, second) ? .unknownPlaintext : .unknownBinary, firstIsClient: nil)
+    }
+
+    // MARK: - Client requests
+
+    static func clientRequest(_ bytes: UnsafeRawBufferPointer, peer: UnsafeRawBufferPointer) -> ApplicationProtocol? {
+        guard bytes.count >= 1 else { return nil }
+        if isTLSClientHello(bytes) { return .tls }
+        if bytes.starts(with: "SSH-") { return .ssh }
+        if bytes.starts(with: "PRI * HTTP/2.0\r\n") { return .http2 }
+        if isHTTPRequest(bytes) { return .http }
+        if isPostgresStartup(bytes) { return .postgresql }
+        if bytes.starts(with: "AMQP") && bytes.count >= 8 { return .amqp }
+        if bytes.first == UInt8(ascii: "*"), bytes.count >= 4, isRESPArray(bytes) { return .redis }
+        if let proto = textCacheCommand(bytes, peer: peer) { return proto }
+        if isMongoMessage(bytes) { return .mongodb }
+        if isLDAPRequest(bytes) { return .ldap }
+        if isDNSOverTCP(bytes) { return .dns }
+        if isKafkaRequest(bytes) { return .kafka }
+        return nil
+    }
+
+    static func isTLSClientHello(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        if bytes.count >= 6, bytes[0] == 0x16, bytes[1] == 0x03, bytes[2] <= 0x04, bytes[5] == 0x01 { return true }
+        // SSL 2.0-compatible ClientHello: 2-byte header with the high bit set, message type 1, version 3.x.
+        if bytes.count >= 5, bytes[0] & 0x80 != 0, bytes[2] == 0x01, bytes[3] == 0x03 || bytes[3] == 0x00, bytes[4] <= 0x04 {
+            return true
+        }
+        return false
+    }
+
+    static func isTLSServerHello(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        bytes.count >= 6 && bytes[0] == 0x16 && bytes[1] == 0x03 && bytes[2] <= 0x04 && bytes[5] == 0x02
+    }
+
+    private static let httpMethods = [
+        "GET ", "POST ", "PUT ", "HEAD ", "DELETE ", "OPTIONS ", "PATCH ", "CONNECT ", "TRACE ", "PROPFIND ",
+    ]
+
+    static func isHTTPRequest(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard let method = httpMethods.first(where: { bytes.starts(with: $0) }) else { return false }
+        // The request line ends with " HTTP/1.x"; accept a first segment that is cut before it.
+        let line = bytes.prefix(2048)
+        if let end = line.firstIndex(of: UInt8(ascii: "\n")) {
+            let text = UnsafeRawBufferPointer(rebasing: line[..<end])
+            return text.range(of: " HTTP/1.") != nil || text.range(of: " HTTP/0.9") != nil
+        }
+        return bytes.count > method.utf8.count && bytes[method.utf8.count] != UInt8(ascii: " ")
+    }
+
+    static func isPostgresStartup(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard bytes.count >= 8 else { return false }
+        let length = PacketDecoder.be32(bytes, 0)
+        let code = PacketDecoder.be32(bytes, 4)
+        switch code {
+        case 196_608: return length >= 8 && length <= 10_000  // protocol 3.0 StartupMessage
+        case 80_877_103, 80_877_104: return length == 8  // SSLRequest, GSSENCRequest
+        case 80_877_102: return length == 16  // CancelRequest
+        default: return false
+        }
+    }
+
+    static func isRESPArray(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        // "*<count>\r\n$<len>\r\n"
+        var index = 1
+        while index < bytes.count, index < 12, bytes[index] >= UInt8(ascii: "0"), bytes[index] <= UInt8(ascii: "9") { index += 1 }
+        guard index > 1, index + 2 < bytes.count, bytes[index] == 0x0d, bytes[index + 1] == 0x0a else { return false }
+        return bytes[index + 2] == UInt8(ascii: "$")
+    }
+
+    private static let memcachedOnly: Set<String> = [
+        "gets", "cas", "touch", "gat", "gats", "version", "stats", "flush_all", "verbosity", "mg", "ms", "md", "ma", "mn",
+        "append", "prepend", "add", "replace",
+    ]
+    private static let redisOnly: Set<String> = [
+        "ping", "auth", "hello", "info", "select", "client", "config", "keys", "hget", "hset", "lpush", "rpush", "lpop",
+        "rpop", "sadd", "smembers", "zadd", "expire", "ttl", "exists", "publish", "subscribe", "multi", "exec", "quit",
+        "echo", "mget", "mset", "scan", "type", "dbsize", "flushall", "flushdb", "setex", "setnx", "del", "command",
+    ]
+    private static let sharedCacheCommands: Set<String> = ["get", "set", "delete", "incr", "decr"]
+
+    /// Redis inline commands and memcached's text protocol share some verbs; the server's answer (or the
+    /// command's shape) tells them apart.
+    static func textCacheCommand(_ bytes: UnsafeRawBufferPointer, peer: UnsafeRawBufferPointer) -> ApplicationProtocol? {
+        let line = bytes.prefix(256)
+        guard let end = line.firstIndex(of: UInt8(ascii: "\n")) ?? (bytes.count < 256 ? nil : nil) else { return nil }
+        let text = String(decoding: UnsafeRawBufferPointer(rebasing: line[..<end]), as: UTF8.self)
+            .trimmingCharacters(in: " \r")
+        let words = text.split(separator: " ", omittingEmptySubsequences: true)
+        guard let verb = words.first?.lowercased() else { return nil }
+        if memcachedOnly.contains(verb) { return .memcached }
+        if redisOnly.contains(verb) { return .redis }
+        guard sharedCacheCommands.contains(verb) else { return nil }
+        if let reply = peer.first {
+            if peer.starts(with: "VALUE ") || peer.starts(with: "END") || peer.starts(with: "STORED")
+                || peer.starts(with: "NOT_") || peer.starts(with: "DELETED") || peer.starts(with: "ERROR") {
+                return .memcached
+            }
+            if reply == UInt8(ascii: "+") || reply == UInt8(ascii: "-") || reply == UInt8(ascii: ":")
+                || reply == UInt8(ascii: "$") || reply == UInt8(ascii: "*") {
+                return .redis
+            }
+        }
+        // memcached storage commands carry flags, exptime and a byte count: "set key 0 0 5".
+        if verb == "set", words.count >= 5, words[2...4].allSatisfy({ $0.allSatisfy(\.isNumber) }) { return .memcached }
+        return .redis
+    }
+
+    static func isMongoMessage(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard bytes.count >= 16 else { return false }
+        let length = UInt32(littleEndian: bytes.loadUnaligned(as: UInt32.self))
+        let responseTo = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
+        let opCode = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 12, as: UInt32.self))
+        return length >= 16 && length <= 48_000_000 && responseTo == 0 && [2004, 2013, 2012, 2010].contains(opCode)
+    }
+
+    /// An LDAPMessage: SEQUENCE { messageID INTEGER, protocolOp [APPLICATION n] }.
+    static func isLDAPRequest(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard bytes.count >= 7, bytes[0] == 0x30 else { return false }
+        var index = 1
+        let lengthByte = bytes[1]
+        if lengthByte & 0x80 != 0 {
+            let count = Int(lengthByte & 0x7f)
+            guard (1...4).contains(count) else { return false }
+            index += count
+        }
+        index += 1
+        guard index + 2 < bytes.count, bytes[index] == 0x02 else { return false }
+        let idLength = Int(bytes[index + 1])
+        guard (1...4).contains(idLength), index + 2 + idLength < bytes.count else { return false }
+        let op = bytes[index + 2 + idLength]
+        return [0x60, 0x63, 0x66, 0x68, 0x6c, 0x6e, 0x77, 0x42, 0x4a, 0x50].contains(op)
+    }
+
+    static func isDNSOverTCP(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard bytes.count >= 14 else { return false }
+        let length = Int(PacketDecoder.be16(bytes, 0))
+        guard length >= 12 && length <= 65_535 else { return false }
+        return isDNSMessage(UnsafeRawBufferPointer(rebasing: bytes[2...]), query: true)
+    }
+
+    /// A DNS header that makes sense: the right QR bit, a standard opcode, one question, few records.
+    static func isDNSMessage(_ bytes: UnsafeRawBufferPointer, query: Bool?) -> Bool {
+        guard bytes.count >= 12 else { return false }
+        let flags = PacketDecoder.be16(bytes, 2)
+        let questions = PacketDecoder.be16(bytes, 4)
+        let answers = PacketDecoder.be16(bytes, 6)
+        let authority = PacketDecoder.be16(bytes, 8)
+        let opcode = (flags >> 11) & 0x0f
+        let isResponse = flags & 0x8000 != 0
+        if let query, query == isResponse { return false }
+        guard opcode <= 5, questions == 1, answers < 256, authority < 256 else { return false }
+        // The question name starts with a label length (or a root label) and is printable.
+        let label = Int(bytes[12])
+        guard label < 64, 13 + label <= bytes.count else { return false }
+        return bytes[13..<(13 + label)].allSatisfy { $0 > 0x20 && $0 < 0x7f }
+    }
+
+    static func isKafkaRequest(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard bytes.count >= 14 else { return false }
+        let size = PacketDecoder.be32(bytes, 0)
+        let apiKey = PacketDecoder.be16(bytes, 4)
+        let apiVersion = PacketDecoder.be16(bytes, 6)
+        let clientIDLength = Int16(bitPattern: PacketDecoder.be16(bytes, 12))
+        guard size >= 10, size < 100_000_000, apiKey <= 80, apiVersion <= 20 else { return false }
+        if clientIDLength == -1 { return true }
+        guard clientIDLength > 0, 14 + Int(clientIDLength) <= bytes.count else { return false }
+        return bytes[14..<(14 + Int(clientIDLength))].allSatisfy { $0 >= 0x20 && $0 < 0x7f }
+    }
+
+    // MARK: - Server greetings
+
+    static func serverGreeting(_ bytes: UnsafeRawBufferPointer, client: UnsafeRawBufferPointer, final: Bool) -> ApplicationProtocol? {
+        guard !bytes.isEmpty else { return nil }
+        if isTLSServerHello(bytes) { return .tls }
+        if bytes.starts(with: "SSH-") { return .ssh }
+        if bytes.starts(with: "HTTP/1.") { return .http }
+        if bytes.starts(with: "+OK") { return .pop3 }
+        if bytes.starts(with: "* OK") || bytes.starts(with: "* PREAUTH") { return .imap }
+        if bytes.starts(with: "220") || bytes.starts(with: "421") {
+            return smtpOrFTP(banner: bytes, client: client, final: final)
+        }
+        if isMySQLGreeting(bytes) { return .mysql }
+        return nil
+    }
+
+    private static let smtpVerbs = ["EHLO", "HELO", "MAIL", "STARTTLS", "RSET", "NOOP", "VRFY", "AUTH LOGIN", "AUTH PLAIN", "DATA"]
+    private static let ftpVerbs = ["USER", "AUTH TLS", "AUTH SSL", "FEAT", "SYST", "OPTS", "PASV", "EPSV", "LIST", "PWD", "TYPE", "PBSZ"]
+
+    /// SMTP and FTP both greet with `220`; the client's first command, or the banner text, decides.
+    static func smtpOrFTP(banner: UnsafeRawBufferPointer, client: UnsafeRawBufferPointer, final: Bool) -> ApplicationProtocol? {
+        let command = String(decoding: client.prefix(16), as: UTF8.self).uppercased()
+        if smtpVerbs.contains(where: { command.hasPrefix($0) }) { return .smtp }
+        if ftpVerbs.contains(where: { command.hasPrefix($0) }) { return .ftp }
+        let text = String(decoding: banner.prefix(256), as: UTF8.self).uppercased()
+        if text.contains("FTP") { return .ftp }
+        if text.contains("SMTP") || text.contains("MAIL") || text.contains("POSTFIX") || text.contains("EXIM") { return .smtp }
+        return client.isEmpty && !final ? nil : .unknownPlaintext
+    }
+
+    /// MySQL's server greeting: a packet with sequence 0, protocol version 10, a printable server version.
+    static func isMySQLGreeting(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard bytes.count >= 6 else { return false }
+        let length = Int(bytes[0]) | Int(bytes[1]) << 8 | Int(bytes[2]) << 16
+        guard length >= 10, length < 1024, bytes[3] == 0, bytes[4] == 10 else { return false }
+        var index = 5
+        while index < bytes.count, bytes[index] != 0 {
+            guard bytes[index] >= 0x20 && bytes[index] < 0x7f else { return false }
+            index += 1
+        }
+        return index > 5
+    }
+
+    // MARK: - Fallbacks
+
+    /// Bytes that parse as back-to-back TLS records (a capture that joined a TLS connection after its handshake).
+    static func looksLikeTLSRecords(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        var offset = 0
+        var records = 0
+        while offset + 5 <= bytes.count {
+            let type = bytes[offset]
+            guard (20...23).contains(type), bytes[offset + 1] == 3, bytes[offset + 2] <= 4 else { return false }
+            let length = Int(PacketDecoder.be16(bytes, offset + 3))
+            guard length > 0, length <= 18_432 else { return false }
+            offset += 5 + length
+            records += 1
+        }
+        return records >= 2 || (records == 1 && offset == bytes.count)
+    }
+
+    /// At least 85 % printable ASCII (or whitespace) across what both sides sent.
+    static func isMostlyPrintable(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer) -> Bool {
+        var printable = 0
+        var total = 0
+        for bytes in [first, second] {
+            for byte in bytes.prefix(1024) {
+                total += 1
+                if (byte >= 0x20 && byte < 0x7f) || byte == 0x0a || byte == 0x0d || byte == 0x09 { printable += 1 }
+            }
+        }
+        return total > 0 && printable * 100 >= total * 85
+    }
+}
+
+extension UnsafeRawBufferPointer {
+    func starts(with text: StaticString) -> Bool {
+        let count = text.utf8CodeUnitCount
+        guard self.count >= count else { return false }
+        let pointer = text.utf8Start
+        for index in 0..<count where self[index] != pointer[index] { return false }
+        return true
+    }
+
+    func starts(with text: String) -> Bool {
+        var index = 0
+        for byte in text.utf8 {
+            guard index < self.count, self[index] == byte else { return false }
+            index += 1
+        }
+        return true
+    }
+
+    /// Offset of the first occurrence of `text`, or nil.
+    func range(of text: String) -> Int? {
+        let needle = Array(text.utf8)
+        guard !needle.isEmpty, self.count >= needle.count else { return nil }
+        outer: for start in 0...(self.count - needle.count) {
+            for (index, byte) in needle.enumerated() where self[start + index] != byte { continue outer }
+            return start
+        }
+        return nil
+    }
+}
+
+extension String {
+    func trimmingCharacters(in set: String) -> String {
+        let characters = Set(set)
+        var slice = Substring(self)
+        while let first = slice.first, characters.contains(first) { slice = slice.dropFirst() }
+        while let last = slice.last, characters.contains(last) { slice = slice.dropLast() }
+        return String(slice)
+    }
+}

@@ -1,0 +1,456 @@
+import BulkheadModel
+import Certificates
+
+/// Which side of a flow sent some bytes.
+public enum FlowSide: Sendable {
+    case client
+    case server
+}
+
+/// Follows one TLS connection's record layer in both directions and reads its handshake.
+///
+/// Only what an audit needs is kept: handshake messages are collected while they are in clear; every record
+/// after that is skipped by its length without copying, so a long encrypted transfer costs a few
+/// instructions per segment. The session reports itself ``isComplete`` once the outcome is known and the flow
+/// stops feeding it.
+///
+/// ### When is a session `established`?
+/// - TLS ≤ 1.2: both sides sent ChangeCipherSpec followed by an encrypted record (their Finished) and no fatal
+///   alert was seen in clear. Exact (`establishedBasis: handshake`).
+/// - TLS 1.3: the handshake is encrypted, so the verdict comes from record sizes (`establishedBasis:
+///   heuristic`): the client's first encrypted flight is recognised (Finished alone, an empty Certificate then
+///   Finished, or Certificate + CertificateVerify + Finished), and the server then sent at least one record
+///   that is not a lone alert-sized record (19–24 bytes, then silence). A lone alert-sized record right after
+///   the client's flight is reported as an inferred encrypted alert and the session as not established.
+final class TLSSession {
+    private(set) var summary = TLSSummary()
+    private(set) var malformed = false
+    private(set) var isComplete = false
+
+    private let certificates: CertificateCache
+    private let client = RecordStream()
+    private let server = RecordStream()
+
+    private var clientSessionID: [UInt8] = []
+    private var serverHelloSeen = false
+    private var isTLS13 = false
+    private var serverHelloDone = false
+    private var serverCertificateSeen = false
+    private var clientCertificateCount: Int?
+    private var clientKeyExchangeSeen = false
+    private var fatalAlert = false
+    private var encryptedAlertBeforeEstablished = false
+
+    // TLS 1.3 record-size evidence.
+    private var clientFlightSizes: [Int] = []
+    private var clientFlightLength: Int?
+    private var serverPostFlightSizes: [Int] = []
+    private var serverPostFlightCount = 0
+
+    /// Bytes a handshake may occupy before Bulkhead stops collecting it (a certificate chain is rarely above
+    /// 20 KiB; 256 KiB is generous and still bounds memory per flow).
+    static let handshakeLimit = 262_144
+
+    init(certificates: CertificateCache) {
+        self.certificates = certificates
+    }
+
+    /// Whether a record stream direction has lost sync (bytes that cannot be TLS records).
+    func hasFailed(_ side: FlowSide) -> Bool { (side == .client ? self.client : self.server).failed }
+
+    /// Feeds in-order stream bytes sent by `side`.
+    func consume(_ bytes: UnsafeRawBufferPointer, from side: FlowSide) {
+        let stream = side == .client ? self.client : self.server
+        var position = 0
+        let count = bytes.count
+        while position < count {
+            if stream.failed || self.isComplete { return }
+            if stream.bodyRemaining > 0 {
+                let take = min(stream.bodyRemaining, count - position)
+                if stream.collecting {
+                    stream.body.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[position..<(position + take)]))
+                }
+                position += take
+                stream.bodyRemaining -= take
+                if stream.bodyRemaining == 0 { self.finishRecord(stream, side) }
+                continue
+            }
+            // An SSL 2.0-compatible ClientHello (first byte has the high bit set) can open a connection.
+            if side == .client, stream.recordsSeen == 0, stream.header.isEmpty, bytes[position] & 0x80 != 0 {
+                guard count - position >= 5, bytes[position + 2] == 1 else {
+                    stream.failed = true
+                    self.malformed = true
+                    return
+                }
+                let length = Int(bytes[position] & 0x7f) << 8 | Int(bytes[position + 1])
+                let version = UInt16(bytes[position + 3]) << 8 | UInt16(bytes[position + 4])
+                self.summary.offeredVersions = [TLSRegistry.versionName(version)]
+                stream.recordsSeen = 1
+                stream.collecting = false
+                stream.bodyRemaining = max(0, length - 3)
+                position += 5
+                continue
+            }
+            let take = min(5 - stream.header.count, count - position)
+            stream.header.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[position..<(position + take)]))
+            position += take
+            guard stream.header.count == 5 else { return }
+            let type = stream.header[0]
+            let major = stream.header[1]
+            let length = Int(stream.header[3]) << 8 | Int(stream.header[4])
+            stream.header.removeAll(keepingCapacity: true)
+            // 2^14 plus the expansion TLS allows; anything else is not a TLS record.
+            guard (20...24).contains(type), major == 3, length <= 18_432 else {
+                stream.failed = true
+                self.malformed = true
+                return
+            }
+            stream.recordsSeen += 1
+            stream.type = type
+            stream.length = length
+            stream.collecting = !stream.encrypted && (type == 22 || type == 21)
+            stream.body.removeAll(keepingCapacity: true)
+            stream.bodyRemaining = length
+            if length == 0 { self.finishRecord(stream, side) }
+        }
+    }
+
+    // MARK: - Records
+
+    private func finishRecord(_ stream: RecordStream, _ side: FlowSide) {
+        switch stream.type {
+        case 22:
+            if stream.encrypted {
+                self.encryptedRecord(stream, side)
+            } else {
+                guard stream.handshake.count + stream.body.count <= Self.handshakeLimit else {
+                    stream.failed = true
+                    self.malformed = true
+                    return
+                }
+                stream.handshake.append(contentsOf: stream.body)
+                self.readHandshakeMessages(stream, side)
+            }
+        case 20:
+            stream.ccsSeen = true
+            // In TLS 1.3 ChangeCipherSpec is only a middlebox-compatibility record (also around a
+            // HelloRetryRequest, before the version is settled).
+            if !self.isTLS13 && !self.summary.helloRetryRequest {
+                stream.encrypted = true
+                if side == .server && !self.serverCertificateSeen && self.serverHelloSeen { self.summary.resumed = true }
+            }
+        case 21:
+            if !stream.encrypted && stream.body.count == 2 {
+                let level = stream.body[0]
+                let code = stream.body[1]
+                self.summary.alerts.append(TLSAlert(
+                    from: side == .client ? "client" : "server",
+                    level: level == 2 ? "fatal" : level == 1 ? "warning" : "unknown",
+                    description: TLSRegistry.alertName(code), code: Int(code), inferred: false))
+                if level == 2 {
+                    self.fatalAlert = true
+                    self.isComplete = true
+                }
+            } else {
+                // TLS ≤ 1.2 keeps the alert content type visible on encrypted alerts.
+                if !self.summary.established {
+                    self.encryptedAlertBeforeEstablished = true
+                    self.summary.alerts.append(TLSAlert(
+                        from: side == .client ? "client" : "server", level: "unknown",
+                        description: "encrypted", code: nil, inferred: false))
+                    self.isComplete = true
+                }
+            }
+        case 23:
+            self.encryptedRecord(stream, side)
+        default:
+            break  // heartbeat
+        }
+    }
+
+    private func encryptedRecord(_ stream: RecordStream, _ side: FlowSide) {
+        if self.isTLS13 {
+            if side == .client {
+                if self.clientFlightSizes.count < 8 { self.clientFlightSizes.append(stream.length) }
+                if self.clientFlightLength == nil, let verdict = Self.flightVerdict(self.clientFlightSizes),
+                   self.clientFlightSizes.count >= verdict.length {
+                    self.clientFlightLength = verdict.length
+                }
+            } else if let length = self.clientFlightLength, self.clientFlightSizes.count >= length {
+                self.serverPostFlightCount += 1
+                if self.serverPostFlightSizes.count < 4 { self.serverPostFlightSizes.append(stream.length) }
+                if self.serverPostFlightCount >= 2 { self.isComplete = true }
+            }
+        } else if stream.ccsSeen {
+            stream.encryptedAfterCCS += 1
+            if self.client.encryptedAfterCCS > 0 && self.server.encryptedAfterCCS > 0 && !self.fatalAlert {
+                self.summary.established = true
+                self.isComplete = true
+            }
+        }
+    }
+
+    /// Reads the client's first encrypted flight after a TLS 1.3 ServerHello from its record sizes.
+    ///
+    /// Finished alone is 53 (SHA-256 suites) or 69 (SHA-384) bytes; an empty Certificate is a 25-byte record
+    /// before Finished; a real certificate is a large record followed by CertificateVerify and Finished.
+    /// Thresholds leave room for padding (one stack pads Finished to 63 bytes).
+    static func flightVerdict(_ sizes: [Int]) -> (state: ClientCertificateState, length: Int)? {
+        guard let first = sizes.first else { return nil }
+        if first <= 44 { return (.likelyDeclined, 2) }
+        if first <= 160 { return (.likelyNotRequested, 1) }
+        return (.likelyPresented, 3)
+    }
+
+    static func isAlertSized(_ length: Int) -> Bool { (19...24).contains(length) }
+
+    // MARK: - Handshake messages
+
+    private func readHandshakeMessages(_ stream: RecordStream, _ side: FlowSide) {
+        var position = 0
+        let buffer = stream.handshake
+        buffer.withUnsafeBytes { bytes in
+            while bytes.count - position >= 4 {
+                let type = bytes[position]
+                let length = Int(bytes[position + 1]) << 16 | Int(bytes[position + 2]) << 8 | Int(bytes[position + 3])
+                guard length <= Self.handshakeLimit else {
+                    stream.failed = true
+                    self.malformed = true
+                    return
+                }
+                guard bytes.count - position - 4 >= length else { break }
+                let body = UnsafeRawBufferPointer(rebasing: bytes[(position + 4)..<(position + 4 + length)])
+                position += 4 + length
+                self.handshakeMessage(type, body, side, stream)
+                if stream.encrypted { position = bytes.count }  // the rest of the buffer is no longer clear
+            }
+        }
+        if position >= stream.handshake.count {
+            stream.handshake.removeAll(keepingCapacity: false)
+        } else if position > 0 {
+            stream.handshake.removeFirst(position)
+        }
+    }
+
+    private func handshakeMessage(_ type: UInt8, _ body: UnsafeRawBufferPointer, _ side: FlowSide, _ stream: RecordStream) {
+        switch (type, side) {
+        case (1, .client): self.clientHello(body)
+        case (2, .server): self.serverHello(body)
+        case (11, .server):
+            self.serverCertificateSeen = true
+            self.summary.serverCertificates = self.certificateList(body)
+        case (11, .client):
+            let list = self.certificateList(body)
+            self.summary.clientCertificates = list
+            self.clientCertificateCount = list.count
+        case (13, .server): self.certificateRequest(body)
+        case (14, .server): self.serverHelloDone = true
+        case (16, .client): self.clientKeyExchangeSeen = true
+        default: break
+        }
+    }
+
+    private func clientHello(_ body: UnsafeRawBufferPointer) {
+        var cursor = ByteCursor(body)
+        guard let legacyVersion = cursor.u16(), let random = cursor.bytes(32),
+              let sessionIDLength = cursor.u8(), let sessionID = cursor.bytes(Int(sessionIDLength)),
+              let suitesLength = cursor.u16(), cursor.skip(Int(suitesLength)),
+              let compressionLength = cursor.u8(), cursor.skip(Int(compressionLength))
+        else {
+            self.malformed = true
+            return
+        }
+        self.summary.clientRandom = Digest.hex(random)
+        self.clientSessionID = Array(sessionID)
+        var offered: [String] = []
+        if let extensionsLength = cursor.u16(), var extensions = cursor.sub(Int(extensionsLength)) {
+            while let type = extensions.u16(), let length = extensions.u16(), var data = extensions.sub(Int(length)) {
+                switch type {
+                case 0:  // server_name
+                    if let listLength = data.u16(), var list = data.sub(Int(listLength)) {
+                        while let nameType = list.u8(), let nameLength = list.u16(), let name = list.bytes(Int(nameLength)) {
+                            if nameType == 0 { self.summary.sni = name.printableText; break }
+                        }
+                    }
+                case 16:  // application_layer_protocol_negotiation
+                    if let listLength = data.u16(), var list = data.sub(Int(listLength)) {
+                        var names: [String] = []
+                        while let nameLength = list.u8(), let name = list.bytes(Int(nameLength)) { names.append(name.printableText) }
+                        self.summary.alpnOffered = names
+                    }
+                case 43:  // supported_versions
+                    if let listLength = data.u8(), var list = data.sub(Int(listLength)) {
+                        while let version = list.u16() {
+                            if !TLSRegistry.isGREASE(version) { offered.append(TLSRegistry.versionName(version)) }
+                        }
+                    }
+                default: break
+                }
+            }
+        }
+        self.summary.offeredVersions = offered.isEmpty ? [TLSRegistry.versionName(legacyVersion)] : offered
+    }
+
+    private static let helloRetryRandom: [UInt8] = [
+        0xCF, 0x21, 0xAD, 0x74, 0xE5, 0x9A, 0x61, 0x11, 0xBE, 0x1D, 0x8C, 0x02, 0x1E, 0x65, 0xB8, 0x91,
+        0xC2, 0xA2, 0x11, 0x16, 0x7A, 0xBB, 0x8C, 0x5E, 0x07, 0x9E, 0x09, 0xE2, 0xC8, 0xA8, 0x33, 0x9C,
+    ]
+
+    private func serverHello(_ body: UnsafeRawBufferPointer) {
+        var cursor = ByteCursor(body)
+        guard let legacyVersion = cursor.u16(), let random = cursor.bytes(32),
+              let sessionIDLength = cursor.u8(), let sessionID = cursor.bytes(Int(sessionIDLength)),
+              let suite = cursor.u16(), cursor.skip(1)
+        else {
+            self.malformed = true
+            return
+        }
+        var version = legacyVersion
+        var pskAccepted = false
+        if let extensionsLength = cursor.u16(), var extensions = cursor.sub(Int(extensionsLength)) {
+            while let type = extensions.u16(), let length = extensions.u16(), var data = extensions.sub(Int(length)) {
+                switch type {
+                case 43: if let selected = data.u16() { version = selected }
+                case 16:
+                    if data.u16() != nil, let nameLength = data.u8(), let name = data.bytes(Int(nameLength)) {
+                        self.summary.alpn = name.printableText
+                    }
+                case 41: pskAccepted = true
+                default: break
+                }
+            }
+        }
+        if random.elementsEqual(Self.helloRetryRandom) {
+            self.summary.helloRetryRequest = true
+            return
+        }
+        self.serverHelloSeen = true
+        self.summary.version = TLSRegistry.versionName(version)
+        self.summary.cipher = TLSRegistry.cipherName(suite)
+        if version == 0x0304 || (0x7f00...0x7fff).contains(version) {
+            self.isTLS13 = true
+            self.summary.resumed = pskAccepted
+            // Everything after the ServerHello is encrypted in TLS 1.3, in both directions.
+            self.server.encrypted = true
+            self.client.encrypted = true
+        } else if !sessionID.isEmpty && sessionID.elementsEqual(self.clientSessionID) {
+            self.summary.resumed = true
+        }
+    }
+
+    private func certificateList(_ body: UnsafeRawBufferPointer) -> [CertificateSummary] {
+        var cursor = ByteCursor(body)
+        guard let listLength = cursor.u24(), var list = cursor.sub(listLength) else {
+            self.malformed = true
+            return []
+        }
+        var result: [CertificateSummary] = []
+        while let length = list.u24() {
+            guard let der = list.bytes(length) else {
+                self.malformed = true
+                break
+            }
+            switch self.certificates.summary(der: der) {
+            case .success(let summary): result.append(summary)
+            case .failure(let error):
+                result.append(CertificateSummary(
+                    subject: "", issuer: "", sans: [], serial: "", notBefore: nil, notAfter: nil, sha256: error.sha256,
+                    keyType: "unparseable", keyBits: 0, curve: nil, signatureAlgorithm: "unparseable: \(error.reason)",
+                    isCA: false, selfSigned: false, keyUsage: [], extendedKeyUsage: []))
+            }
+            if result.count >= 16 { break }  // a chain longer than this is an attack on the reader, not PKI
+        }
+        return result
+    }
+
+    private func certificateRequest(_ body: UnsafeRawBufferPointer) {
+        self.summary.certificateRequested = true
+        var cursor = ByteCursor(body)
+        guard let typesLength = cursor.u8(), cursor.skip(Int(typesLength)) else { return }
+        if self.summary.version == "1.2" {
+            guard let algorithmsLength = cursor.u16(), cursor.skip(Int(algorithmsLength)) else { return }
+        }
+        guard let namesLength = cursor.u16(), var names = cursor.sub(Int(namesLength)) else { return }
+        var authorities: [String] = []
+        while let nameLength = names.u16(), let name = names.bytes(Int(nameLength)), authorities.count < 64 {
+            authorities.append(CertificateParser.distinguishedName(der: name) ?? "<unparseable name>")
+        }
+        self.summary.acceptableCAs = authorities
+    }
+
+    // MARK: - Verdict
+
+    /// Settles the summary once the flow has ended (or the capture did).
+    func finish() -> TLSSummary {
+        var summary = self.summary
+        guard self.serverHelloSeen else {
+            summary.establishedBasis = "incomplete"
+            summary.established = false
+            summary.clientCertificate = .unknown
+            if !self.summary.alerts.isEmpty { summary.establishedBasis = "handshake" }
+            return summary
+        }
+        if self.isTLS13 {
+            summary.clientFlightRecordSizes = self.clientFlightSizes.isEmpty ? nil : Array(self.clientFlightSizes.prefix(4))
+            if summary.resumed {
+                // Servers authenticating with a PSK must not send a CertificateRequest (RFC 8446 §4.3.2).
+                summary.clientCertificate = .notRequested
+                summary.certificateRequested = false
+            } else if let verdict = Self.flightVerdict(self.clientFlightSizes) {
+                summary.clientCertificate = verdict.state
+            } else {
+                summary.clientCertificate = .unknown
+            }
+            summary.establishedBasis = "heuristic"
+            if self.clientFlightLength == nil || self.fatalAlert {
+                summary.established = false
+                if self.clientFlightLength == nil && !self.fatalAlert { summary.establishedBasis = "incomplete" }
+            } else if self.serverPostFlightCount == 1, let only = self.serverPostFlightSizes.first, Self.isAlertSized(only) {
+                summary.established = false
+                summary.alerts.append(TLSAlert(
+                    from: "server", level: "fatal", description: "encrypted-alert", code: nil, inferred: true))
+            } else {
+                summary.established = self.serverPostFlightCount >= 1
+            }
+        } else {
+            summary.establishedBasis = "handshake"
+            if self.fatalAlert || self.encryptedAlertBeforeEstablished { summary.established = false }
+            if !summary.established && self.client.ccsSeen == false && self.summary.alerts.isEmpty {
+                summary.establishedBasis = "incomplete"
+            }
+            if let count = self.clientCertificateCount {
+                summary.clientCertificate = count > 0 ? .presented : .declined
+                summary.certificateRequested = true
+            } else if self.summary.certificateRequested == true {
+                summary.clientCertificate = self.clientKeyExchangeSeen || self.client.ccsSeen ? .declined : .unknown
+            } else if self.serverHelloDone {
+                summary.clientCertificate = .notRequested
+                summary.certificateRequested = false
+            } else {
+                summary.clientCertificate = .unknown
+            }
+        }
+        return summary
+    }
+}
+
+/// The record-layer state of one direction of a TLS connection.
+final class RecordStream {
+    var header: [UInt8] = []
+    var bodyRemaining = 0
+    var collecting = false
+    var body: [UInt8] = []
+    var type: UInt8 = 0
+    var length = 0
+    var handshake: [UInt8] = []
+    /// Records from this side are encrypted from here on.
+    var encrypted = false
+    var ccsSeen = false
+    var encryptedAfterCCS = 0
+    var recordsSeen = 0
+    var failed = false
+
+    init() {
+        self.header.reserveCapacity(5)
+    }
+}

@@ -1,0 +1,128 @@
+import BulkheadModel
+
+/// Identifies a flow regardless of direction: the lower (address, port) endpoint comes first.
+struct FlowKey: Hashable {
+    var lowAddress: IPAddress
+    var highAddress: IPAddress
+    var lowPort: UInt16
+    var highPort: UInt16
+    var ipProtocol: UInt8
+
+    /// The key of `packet`'s flow and whether the packet travels from the low endpoint to the high one.
+    @inline(__always)
+    static func of(_ packet: DecodedPacket) -> (FlowKey, fromLow: Bool) {
+        let sourceIsLow = (packet.source, packet.sourcePort) <= (packet.destination, packet.destinationPort)
+        if sourceIsLow {
+            return (FlowKey(lowAddress: packet.source, highAddress: packet.destination, lowPort: packet.sourcePort,
+                            highPort: packet.destinationPort, ipProtocol: packet.ipProtocol), true)
+        }
+        return (FlowKey(lowAddress: packet.destination, highAddress: packet.source, lowPort: packet.destinationPort,
+                        highPort: packet.sourcePort, ipProtocol: packet.ipProtocol), false)
+    }
+
+    var low: Endpoint { Endpoint(address: self.lowAddress, port: self.lowPort) }
+    var high: Endpoint { Endpoint(address: self.highAddress, port: self.highPort) }
+}
+
+/// Stream irregularities, kept as bits while a flow is live and spelled out in its record.
+struct FlowAnomalies: OptionSet {
+    let rawValue: UInt16
+    static let gapFromLow = FlowAnomalies(rawValue: 1 << 0)
+    static let gapFromHigh = FlowAnomalies(rawValue: 1 << 1)
+    static let midstream = FlowAnomalies(rawValue: 1 << 2)
+    static let outOfOrder = FlowAnomalies(rawValue: 1 << 3)
+    static let retransmission = FlowAnomalies(rawValue: 1 << 4)
+    static let inspectionLimit = FlowAnomalies(rawValue: 1 << 5)
+    static let malformedTLS = FlowAnomalies(rawValue: 1 << 6)
+    static let idleTimeout = FlowAnomalies(rawValue: 1 << 7)
+}
+
+/// A TCP segment that arrived before the bytes preceding it, held until the hole fills.
+struct PendingSegment {
+    var sequence: UInt32
+    var bytes: [UInt8]
+    /// Length on the wire (more than `bytes.count` when the snap length cut the packet).
+    var claimedLength: Int
+}
+
+/// One direction of a flow: packet counts, TCP sequence tracking and the bytes kept for inspection.
+final class FlowDirection {
+    var packets: UInt64 = 0
+    var payloadBytes: UInt64 = 0
+    var nextSequence: UInt32 = 0
+    var sequenceKnown = false
+    var pending: [PendingSegment] = []
+    var pendingBytes = 0
+    /// The first bytes of the stream, kept while the flow is classified or its plaintext inspected.
+    var buffer: [UInt8] = []
+    /// False once nothing more from this direction is needed (inspection done, or a gap broke the stream).
+    var inspecting = true
+    var finSeen = false
+    var synSequence: UInt32?
+
+    func release() {
+        self.inspecting = false
+        self.pending = []
+        self.pendingBytes = 0
+        self.buffer = []
+    }
+}
+
+/// What the analyser is doing with a flow's bytes.
+enum FlowPhase {
+    /// Collecting first bytes until the protocol is known.
+    case classifying
+    /// Following a TLS handshake (directly, or after a STARTTLS-style upgrade).
+    case tls
+    /// A plaintext protocol: looking for credentials and an upgrade within the inspection window.
+    case plaintext
+    /// Nothing more to learn from the payload; only counting.
+    case done
+}
+
+/// The live state of one TCP or UDP flow.
+final class Flow {
+    let id: Int
+    let key: FlowKey
+    let transport: Transport
+    /// Whether the low endpoint is the client (provisional until a SYN or content says so).
+    var clientIsLow: Bool
+    var clientBasis: ClientBasis
+    /// A SYN fixed the roles; content may no longer swap them.
+    var rolesFixed = false
+    let low = FlowDirection()
+    let high = FlowDirection()
+    var firstSeen: Timestamp
+    var lastSeen: Timestamp
+    var phase = FlowPhase.classifying
+    var proto: ApplicationProtocol?
+    var tls: TLSSession?
+    /// STARTTLS: the server's TLS start has not been found in its stream yet.
+    var serverTLSPending = false
+    var starttls = false
+    var credentials: [Credential] = []
+    var truncated = false
+    var anomalies: FlowAnomalies = []
+    var closed = false
+    var reset = false
+    /// Where the next scan for a STARTTLS handover starts, per direction.
+    var handoverScanClient = 0
+    var handoverScanServer = 0
+    var datagramDTLSVersion: UInt16?
+
+    init(id: Int, key: FlowKey, transport: Transport, clientIsLow: Bool, basis: ClientBasis, time: Timestamp) {
+        self.id = id
+        self.key = key
+        self.transport = transport
+        self.clientIsLow = clientIsLow
+        self.clientBasis = basis
+        self.firstSeen = time
+        self.lastSeen = time
+    }
+
+    var clientDirection: FlowDirection { self.clientIsLow ? self.low : self.high }
+    var serverDirection: FlowDirection { self.clientIsLow ? self.high : self.low }
+
+    @inline(__always)
+    func side(fromLow: Bool) -> FlowSide { fromLow == self.clientIsLow ? .client : .server }
+}

@@ -1,0 +1,477 @@
+import BulkheadModel
+import Certificates
+
+/// Knobs for one analysis.
+public struct AnalysisOptions: Sendable {
+    /// Bytes of each direction of a plaintext flow that are inspected for credentials and upgrades.
+    public var inspectionWindow: Int
+    /// Out-of-order bytes held per direction while waiting for a hole to fill; past this the hole is a gap.
+    public var reorderLimit: Int
+    /// Capture seconds without a packet after which an open TCP flow is closed out.
+    public var tcpIdleTimeout: Double
+    /// Capture seconds without a packet after which a UDP flow is closed out.
+    public var udpIdleTimeout: Double
+
+    public init(inspectionWindow: Int = 16_384, reorderLimit: Int = 262_144, tcpIdleTimeout: Double = 600, udpIdleTimeout: Double = 120) {
+        self.inspectionWindow = inspectionWindow
+        self.reorderLimit = reorderLimit
+        self.tcpIdleTimeout = tcpIdleTimeout
+        self.udpIdleTimeout = udpIdleTimeout
+    }
+}
+
+/// Packet-level counters of one analysis.
+public struct PacketCounters: Sendable {
+    public var packets: UInt64 = 0
+    public var bytes: UInt64 = 0
+    public var other: UInt64 = 0
+    public var fragments: UInt64 = 0
+    public var truncated: UInt64 = 0
+    public var malformed: UInt64 = 0
+
+    public init() {}
+
+    public static func += (lhs: inout PacketCounters, rhs: PacketCounters) {
+        lhs.packets += rhs.packets
+        lhs.bytes += rhs.bytes
+        lhs.other += rhs.other
+        lhs.fragments += rhs.fragments
+        lhs.truncated += rhs.truncated
+        lhs.malformed += rhs.malformed
+    }
+}
+
+/// Turns packets into flow records: decodes each packet, tracks its flow, reassembles TCP in order,
+/// classifies by content, follows TLS handshakes and inspects plaintext for credentials.
+///
+/// Memory stays bounded: payload is only kept while a flow is being classified or inspected (at most the
+/// inspection window per direction); after that a flow costs a few counters. Flows are handed to `emit`
+/// as they end (FIN/RST plus a short grace period, or an idle timeout), and the rest when ``finish()`` is
+/// called.
+public final class FlowAnalyzer {
+    public private(set) var counters = PacketCounters()
+    private let options: AnalysisOptions
+    private let emit: (FlowRecord) -> Void
+    private let file: String?
+    private var flows: [FlowKey: Flow] = [:]
+    private var nextID: Int
+    private let certificates: CertificateCache
+    private var lastSweep = Timestamp.zero
+    private var packetsSinceSweep = 0
+    private var latest = Timestamp.zero
+
+    /// - Parameters:
+    ///   - firstFlowID: the id the first flow gets (ids continue across files of one run).
+    ///   - file: the capture file name recorded in each flow.
+    ///   - emit: receives each flow record as its flow ends.
+    public init(
+        options: AnalysisOptions = AnalysisOptions(), firstFlowID: Int = 1, file: String? = nil,
+        certificates: CertificateCache = CertificateCache(), emit: @escaping (FlowRecord) -> Void
+    ) {
+        self.options = options
+        self.nextID = firstFlowID
+        self.file = file
+        self.certificates = certificates
+        self.emit = emit
+    }
+
+    /// The id the next flow would get.
+    public var nextFlowID: Int { self.nextID }
+
+    /// Analyses one captured packet.
+    public func process(_ packet: borrowing CapturedPacket) {
+        self.counters.packets &+= 1
+        self.counters.bytes &+= UInt64(packet.bytes.count)
+        if packet.bytes.count < packet.originalLength { self.counters.truncated &+= 1 }
+        let time = packet.timestamp
+        if self.latest < time { self.latest = time }
+        switch PacketDecoder.decode(packet.bytes, linkType: packet.linkType, originalLength: packet.originalLength) {
+        case .transport(let decoded):
+            self.handle(decoded, packet.bytes, time)
+        case .fragment: self.counters.fragments &+= 1
+        case .other: self.counters.other &+= 1
+        case .malformed: self.counters.malformed &+= 1
+        }
+        self.packetsSinceSweep &+= 1
+        if self.packetsSinceSweep >= 16_384 {
+            self.packetsSinceSweep = 0
+            self.sweep()
+        }
+    }
+
+    /// Ends every remaining flow and hands it to `emit`.
+    public func finish() {
+        let remaining = self.flows.values.sorted { $0.id < $1.id }
+        self.flows.removeAll()
+        for flow in remaining { self.emit(self.record(flow)) }
+    }
+
+    // MARK: - Flows
+
+    private func handle(_ packet: DecodedPacket, _ bytes: UnsafeRawBufferPointer, _ time: Timestamp) {
+        let (key, fromLow) = FlowKey.of(packet)
+        let isSYN = packet.ipProtocol == 6 && packet.flags.contains(.syn) && !packet.flags.contains(.ack)
+        var flow: Flow
+        if let existing = self.flows[key] {
+            flow = existing
+            // Port reuse: a new SYN on a finished connection, or one with a different initial sequence.
+            if isSYN, existing.closed || (existing.rolesFixed && (fromLow ? existing.low : existing.high).synSequence.map { $0 != packet.sequence } ?? false
+                                          && (existing.low.payloadBytes + existing.high.payloadBytes) > 0) {
+                self.flows[key] = nil
+                self.emit(self.record(existing))
+                flow = self.newFlow(key, fromLow: fromLow, packet: packet, time: time)
+                self.flows[key] = flow
+            }
+        } else {
+            flow = self.newFlow(key, fromLow: fromLow, packet: packet, time: time)
+            self.flows[key] = flow
+        }
+        flow.lastSeen = time
+        let direction = fromLow ? flow.low : flow.high
+        direction.packets &+= 1
+        direction.payloadBytes &+= UInt64(packet.payloadLength)
+        let payload = UnsafeRawBufferPointer(
+            rebasing: bytes[packet.payloadOffset..<(packet.payloadOffset + packet.capturedPayloadLength)])
+        if packet.ipProtocol == 6 {
+            self.tcp(packet, payload, flow, fromLow, direction)
+        } else {
+            self.udp(packet, payload, flow, fromLow)
+        }
+    }
+
+    private func newFlow(_ key: FlowKey, fromLow: Bool, packet: DecodedPacket, time: Timestamp) -> Flow {
+        let transport: Transport = packet.ipProtocol == 6 ? .tcp : .udp
+        // Until a SYN or content says otherwise, guess that the side with the higher (ephemeral) port is the client.
+        let lowIsClient: Bool
+        let basis: ClientBasis
+        if transport == .udp {
+            lowIsClient = fromLow
+            basis = .firstPacket
+        } else {
+            lowIsClient = key.lowPort > key.highPort
+            basis = .port
+        }
+        let flow = Flow(id: self.nextID, key: key, transport: transport, clientIsLow: lowIsClient, basis: basis, time: time)
+        self.nextID += 1
+        return flow
+    }
+
+    /// Closes out flows that ended (FIN/RST a little while ago) or went idle, so memory follows the number of
+    /// live flows, not the size of the capture.
+    private func sweep() {
+        let now = self.latest
+        var ended: [Flow] = []
+        for flow in self.flows.values {
+            let idle = now.seconds(since: flow.lastSeen)
+            if flow.closed && idle > 5
+                || flow.transport == .tcp && idle > self.options.tcpIdleTimeout
+                || flow.transport == .udp && idle > self.options.udpIdleTimeout {
+                if !flow.closed && flow.transport == .tcp { flow.anomalies.insert(.idleTimeout) }
+                ended.append(flow)
+            }
+        }
+        for flow in ended.sorted(by: { $0.id < $1.id }) {
+            self.flows[flow.key] = nil
+            self.emit(self.record(flow))
+        }
+    }
+
+    // MARK: - TCP
+
+    private func tcp(_ packet: DecodedPacket, _ payload: UnsafeRawBufferPointer, _ flow: Flow, _ fromLow: Bool, _ direction: FlowDirection) {
+        var sequence = packet.sequence
+        if packet.flags.contains(.syn) {
+            if !flow.rolesFixed {
+                flow.clientIsLow = packet.flags.contains(.ack) ? !fromLow : fromLow
+                flow.rolesFixed = true
+                flow.clientBasis = .syn
+            }
+            direction.synSequence = packet.sequence
+            direction.nextSequence = packet.sequence &+ 1
+            direction.sequenceKnown = true
+            sequence &+= 1
+        }
+        if packet.payloadLength > 0 {
+            self.segment(flow, direction, fromLow, sequence, payload, packet.payloadLength)
+        }
+        if packet.flags.contains(.fin) { direction.finSeen = true }
+        if packet.flags.contains(.rst) { flow.reset = true }
+        if flow.reset || (flow.low.finSeen && flow.high.finSeen) { flow.closed = true }
+    }
+
+    private func segment(_ flow: Flow, _ direction: FlowDirection, _ fromLow: Bool, _ sequence: UInt32,
+                         _ data: UnsafeRawBufferPointer, _ claimed: Int) {
+        guard direction.inspecting else { return }
+        if !direction.sequenceKnown {
+            direction.nextSequence = sequence
+            direction.sequenceKnown = true
+            if !flow.rolesFixed { flow.anomalies.insert(.midstream) }
+        }
+        let delta = Int32(bitPattern: sequence &- direction.nextSequence)
+        if delta > 0 {
+            // Ahead of what we have: hold it until the hole fills, within limits.
+            flow.anomalies.insert(.outOfOrder)
+            guard direction.pendingBytes + data.count <= self.options.reorderLimit, direction.pending.count < 256 else {
+                self.gap(flow, direction, fromLow)
+                return
+            }
+            let segment = PendingSegment(sequence: sequence, bytes: Array(data), claimedLength: claimed)
+            let index = direction.pending.firstIndex { Int32(bitPattern: $0.sequence &- sequence) > 0 } ?? direction.pending.endIndex
+            direction.pending.insert(segment, at: index)
+            direction.pendingBytes += data.count
+            return
+        }
+        let overlap = Int(-delta)
+        guard overlap < claimed else {
+            flow.anomalies.insert(.retransmission)
+            return
+        }
+        if overlap > 0 { flow.anomalies.insert(.retransmission) }
+        self.deliver(flow, direction, fromLow, data, claimed, skipping: overlap)
+        self.drainPending(flow, direction, fromLow)
+    }
+
+    /// Passes the new part of an in-order segment on, and notes a snap-length cut as a gap.
+    private func deliver(_ flow: Flow, _ direction: FlowDirection, _ fromLow: Bool, _ data: UnsafeRawBufferPointer,
+                         _ claimed: Int, skipping overlap: Int) {
+        direction.nextSequence &+= UInt32(truncatingIfNeeded: claimed - overlap)
+        if data.count > overlap {
+            self.inspect(flow, fromLow, UnsafeRawBufferPointer(rebasing: data[overlap...]))
+        }
+        if data.count < claimed {
+            // The snap length cut this packet: the bytes after it cannot be read in order.
+            flow.truncated = true
+            if direction.inspecting { self.gap(flow, direction, fromLow) }
+        }
+    }
+
+    private func drainPending(_ flow: Flow, _ direction: FlowDirection, _ fromLow: Bool) {
+        while direction.inspecting, let first = direction.pending.first {
+            let delta = Int32(bitPattern: first.sequence &- direction.nextSequence)
+            if delta > 0 { return }
+            direction.pending.removeFirst()
+            direction.pendingBytes -= first.bytes.count
+            let overlap = Int(-delta)
+            guard overlap < first.claimedLength else { continue }
+            first.bytes.withUnsafeBytes { bytes in
+                self.deliver(flow, direction, fromLow, bytes, first.claimedLength, skipping: overlap)
+            }
+        }
+    }
+
+    /// A hole that will not fill: stop reading this direction rather than parse across missing bytes.
+    private func gap(_ flow: Flow, _ direction: FlowDirection, _ fromLow: Bool) {
+        flow.anomalies.insert(fromLow ? .gapFromLow : .gapFromHigh)
+        let side = flow.side(fromLow: fromLow)
+        switch flow.phase {
+        case .classifying:
+            direction.inspecting = false
+            self.classify(flow, final: true)
+        case .plaintext:
+            if side == .client { self.finishPlaintext(flow) }
+        case .tls, .done:
+            break
+        }
+        direction.inspecting = false
+        direction.pending = []
+        direction.pendingBytes = 0
+    }
+
+    // MARK: - UDP
+
+    private func udp(_ packet: DecodedPacket, _ payload: UnsafeRawBufferPointer, _ flow: Flow, _ fromLow: Bool) {
+        if packet.capturedPayloadLength < packet.payloadLength { flow.truncated = true }
+        guard flow.phase == .classifying, !payload.isEmpty else { return }
+        if payload.count >= 13, payload[0] == 0x16, payload[1] == 0xfe, payload[2] >= 0xfc {
+            flow.proto = .dtls
+            flow.datagramDTLSVersion = UInt16(payload[1]) << 8 | UInt16(payload[2])
+            // A DTLS handshake record from the first talker: a ClientHello (13-byte record header, then type 1).
+            if payload[13] == 2 { flow.clientIsLow = !fromLow }
+        } else if ProtocolClassifier.isDNSMessage(payload, query: nil) {
+            flow.proto = .dns
+            let isResponse = payload[2] & 0x80 != 0
+            flow.clientIsLow = isResponse ? !fromLow : fromLow
+        } else {
+            flow.proto = ProtocolClassifier.isMostlyPrintable(payload, UnsafeRawBufferPointer(start: nil, count: 0))
+                ? .unknownPlaintext : .unknownBinary
+        }
+        flow.phase = .done
+    }
+
+    // MARK: - Inspection
+
+    /// In-order stream bytes from one side of a TCP flow.
+    private func inspect(_ flow: Flow, _ fromLow: Bool, _ bytes: UnsafeRawBufferPointer) {
+        let direction = fromLow ? flow.low : flow.high
+        switch flow.phase {
+        case .classifying:
+            self.keep(bytes, in: direction, flow)
+            self.classify(flow, final: false)
+        case .tls:
+            let side = flow.side(fromLow: fromLow)
+            if side == .server && flow.serverTLSPending {
+                self.keep(bytes, in: direction, flow)
+                self.findServerHandover(flow)
+            } else {
+                flow.tls?.consume(bytes, from: side)
+            }
+            self.checkTLSProgress(flow)
+        case .plaintext:
+            self.keep(bytes, in: direction, flow)
+            let side = flow.side(fromLow: fromLow)
+            if let proto = flow.proto, StartTLSDetector.canUpgrade(proto), side == .client {
+                self.findClientHandover(flow, proto)
+            }
+            if flow.phase == .plaintext && side == .client && direction.buffer.count >= self.options.inspectionWindow {
+                self.finishPlaintext(flow)
+            }
+        case .done:
+            direction.inspecting = false
+        }
+    }
+
+    private func keep(_ bytes: UnsafeRawBufferPointer, in direction: FlowDirection, _ flow: Flow) {
+        let room = self.options.inspectionWindow - direction.buffer.count
+        if room <= 0 {
+            flow.anomalies.insert(.inspectionLimit)
+            return
+        }
+        if bytes.count > room { flow.anomalies.insert(.inspectionLimit) }
+        direction.buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes.prefix(room)))
+    }
+
+    private func classify(_ flow: Flow, final: Bool) {
+        guard flow.phase == .classifying else { return }
+        let client = flow.clientDirection
+        let server = flow.serverDirection
+        let full = client.buffer.count >= self.options.inspectionWindow || server.buffer.count >= self.options.inspectionWindow
+        let verdict = client.buffer.withUnsafeBytes { first in
+            server.buffer.withUnsafeBytes { second in
+                ProtocolClassifier.classify(first: first, second: second, rolesKnown: flow.rolesFixed, final: final || full)
+            }
+        }
+        guard let verdict else { return }
+        if let firstIsClient = verdict.firstIsClient, !flow.rolesFixed {
+            if !firstIsClient { flow.clientIsLow.toggle() }
+            flow.clientBasis = .content
+        }
+        flow.proto = verdict.proto
+        switch verdict.proto {
+        case .tls:
+            let session = TLSSession(certificates: self.certificates)
+            flow.tls = session
+            flow.phase = .tls
+            flow.clientDirection.buffer.withUnsafeBytes { session.consume($0, from: .client) }
+            flow.serverDirection.buffer.withUnsafeBytes { session.consume($0, from: .server) }
+            flow.low.buffer = []
+            flow.high.buffer = []
+            self.checkTLSProgress(flow)
+        case .http, .http2, .redis, .postgresql, .mysql, .mongodb, .memcached, .smtp, .ftp, .pop3, .imap, .ldap, .dns,
+             .amqp, .kafka:
+            flow.phase = .plaintext
+            if StartTLSDetector.canUpgrade(verdict.proto) {
+                self.findClientHandover(flow, verdict.proto)
+            } else {
+                flow.serverDirection.buffer = []
+                flow.serverDirection.inspecting = false
+            }
+            if flow.phase == .plaintext && (final || flow.clientDirection.buffer.count >= self.options.inspectionWindow) {
+                self.finishPlaintext(flow)
+            }
+        default:
+            self.done(flow)
+        }
+    }
+
+    private func findClientHandover(_ flow: Flow, _ proto: ApplicationProtocol) {
+        let client = flow.clientDirection
+        guard let offset = client.buffer.withUnsafeBytes({ StartTLSDetector.clientHandover(proto, client: $0) }) else { return }
+        // Credentials sent before the upgrade crossed in clear.
+        flow.credentials = client.buffer.withUnsafeBytes {
+            CredentialExtractor.extract(proto, client: UnsafeRawBufferPointer(rebasing: $0[..<offset]))
+        }
+        flow.starttls = true
+        let session = TLSSession(certificates: self.certificates)
+        flow.tls = session
+        flow.phase = .tls
+        client.buffer.withUnsafeBytes { session.consume(UnsafeRawBufferPointer(rebasing: $0[offset...]), from: .client) }
+        client.buffer = []
+        flow.serverTLSPending = true
+        self.findServerHandover(flow)
+    }
+
+    private func findServerHandover(_ flow: Flow) {
+        guard let proto = flow.proto, let session = flow.tls else { return }
+        let server = flow.serverDirection
+        guard let offset = server.buffer.withUnsafeBytes({ StartTLSDetector.serverHandover(proto, server: $0) }) else {
+            if server.buffer.count >= self.options.inspectionWindow { server.inspecting = false }
+            return
+        }
+        flow.serverTLSPending = false
+        server.buffer.withUnsafeBytes { session.consume(UnsafeRawBufferPointer(rebasing: $0[offset...]), from: .server) }
+        server.buffer = []
+    }
+
+    private func checkTLSProgress(_ flow: Flow) {
+        guard let session = flow.tls else { return }
+        if session.malformed { flow.anomalies.insert(.malformedTLS) }
+        if session.isComplete { self.done(flow) }
+    }
+
+    private func finishPlaintext(_ flow: Flow) {
+        guard flow.phase == .plaintext, let proto = flow.proto else { return }
+        flow.credentials = flow.clientDirection.buffer.withUnsafeBytes { CredentialExtractor.extract(proto, client: $0) }
+        self.done(flow)
+    }
+
+    private func done(_ flow: Flow) {
+        flow.phase = .done
+        flow.low.release()
+        flow.high.release()
+    }
+
+    // MARK: - Records
+
+    private func record(_ flow: Flow) -> FlowRecord {
+        // Out-of-order data still waiting means a hole never filled: a gap, not something to parse across.
+        for (direction, fromLow) in [(flow.low, true), (flow.high, false)] where !direction.pending.isEmpty {
+            flow.anomalies.insert(fromLow ? .gapFromLow : .gapFromHigh)
+            direction.pending = []
+        }
+        if flow.phase == .classifying { self.classify(flow, final: true) }
+        if flow.phase == .plaintext { self.finishPlaintext(flow) }
+        let client = flow.clientIsLow ? flow.key.low : flow.key.high
+        let server = flow.clientIsLow ? flow.key.high : flow.key.low
+        let proto = flow.proto ?? .empty
+        var tls = flow.tls?.finish()
+        if proto == .dtls {
+            var summary = TLSSummary()
+            if let version = flow.datagramDTLSVersion { summary.offeredVersions = [TLSRegistry.versionName(version)] }
+            tls = summary
+        }
+        if let session = flow.tls, session.malformed { flow.anomalies.insert(.malformedTLS) }
+        var anomalies: [String] = []
+        let gapToServer: FlowAnomalies = flow.clientIsLow ? .gapFromLow : .gapFromHigh
+        let gapToClient: FlowAnomalies = flow.clientIsLow ? .gapFromHigh : .gapFromLow
+        if flow.anomalies.contains(gapToServer) { anomalies.append("gap-to-server") }
+        if flow.anomalies.contains(gapToClient) { anomalies.append("gap-to-client") }
+        if flow.anomalies.contains(.midstream) { anomalies.append("midstream") }
+        if flow.anomalies.contains(.outOfOrder) { anomalies.append("out-of-order") }
+        if flow.anomalies.contains(.retransmission) { anomalies.append("retransmission") }
+        if flow.anomalies.contains(.inspectionLimit) && proto != .tls && !flow.starttls { anomalies.append("inspection-limit") }
+        if flow.anomalies.contains(.malformedTLS) { anomalies.append("malformed-tls") }
+        if flow.anomalies.contains(.idleTimeout) { anomalies.append("idle-timeout") }
+        let toServer = flow.clientDirection
+        let toClient = flow.serverDirection
+        return FlowRecord(
+            id: flow.id, client: client.description, server: server.description, clientBasis: flow.clientBasis,
+            transport: flow.transport, proto: proto,
+            encrypted: proto.isEncryptedByNature || flow.starttls, starttls: flow.starttls, tls: tls,
+            credentials: flow.credentials, truncated: flow.truncated, anomalies: anomalies,
+            firstSeen: flow.firstSeen, lastSeen: flow.lastSeen,
+            packets: DirectionCounts(toServer: toServer.packets, toClient: toClient.packets),
+            bytes: DirectionCounts(toServer: toServer.payloadBytes, toClient: toClient.payloadBytes),
+            file: self.file
+        )
+    }
+}

@@ -1,0 +1,87 @@
+import BulkheadModel
+
+/// The readable `analyze` report: one line per flow, then the findings, then a summary.
+public enum AnalysisTableReport {
+    /// The flow table header and rows.
+    public static func flows(_ flows: [FlowRecord]) -> String {
+        var table = TextTable(header: ["ID", "CLIENT", "SERVER", "PROTOCOL", "TLS", "CLIENT CERT", "ESTABLISHED", "NOTES"])
+        for flow in flows { table.rows.append(self.row(flow)) }
+        return table.render()
+    }
+
+    static func row(_ flow: FlowRecord) -> [String] {
+        var proto = flow.transport == .udp ? "\(flow.proto.rawValue)/udp" : flow.proto.rawValue
+        if flow.starttls { proto += "+starttls" }
+        var tlsColumn = "-"
+        var clientCertificate = "-"
+        var established = "-"
+        if let tls = flow.tls {
+            tlsColumn = [tls.version.map { "TLS \($0)" } ?? "?", tls.cipher].compactMap { $0 }.joined(separator: " ")
+            clientCertificate = tls.clientCertificate.rawValue
+            if let subject = tls.clientCertificates.first?.subject, !subject.isEmpty { clientCertificate += " (\(subject))" }
+            established = tls.established ? "yes" : "no"
+            if tls.establishedBasis != "handshake" { established += " (\(tls.establishedBasis))" }
+        }
+        var notes: [String] = []
+        if let sni = flow.tls?.sni { notes.append("sni=\(sni)") }
+        if let alpn = flow.tls?.alpn { notes.append("alpn=\(alpn)") }
+        for credential in flow.credentials {
+            notes.append("credential \(credential.kind)" + (credential.user.map { " user=\($0)" } ?? "") + " [\(credential.redacted)]")
+        }
+        for alert in flow.tls?.alerts ?? [] where alert.level == "fatal" || alert.inferred {
+            notes.append("\(alert.from) alert \(alert.description)")
+        }
+        if flow.truncated { notes.append("truncated") }
+        notes.append(contentsOf: flow.anomalies.filter { $0.hasPrefix("gap") || $0 == "midstream" || $0 == "malformed-tls" })
+        return [String(flow.id), flow.client, flow.server, proto, tlsColumn, clientCertificate, established, notes.joined(separator: "; ")]
+    }
+
+    /// Findings, most severe first.
+    public static func findings(_ findings: [Finding], style: TerminalStyle) -> String {
+        guard !findings.isEmpty else { return "No findings." }
+        var lines: [String] = []
+        for finding in findings {
+            let flows = finding.flowCount == 1 ? "1 flow" : "\(finding.flowCount) flows"
+            let ids = finding.flowIDs.map(String.init).joined(separator: ",") + (finding.flowCount > finding.flowIDs.count ? ",…" : "")
+            lines.append("\(style.severity(finding.severity.rawValue.uppercased().padding(8), finding.severity)) \(finding.kind): \(finding.title) [\(flows): \(ids)]")
+            lines.append("         \(finding.detail)")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    public static func summary(_ summary: AnalysisSummary) -> String {
+        var lines: [String] = []
+        lines.append("Files: \(summary.files.count), packets: \(summary.packets), flows: \(summary.flows) "
+            + "(plaintext \(summary.plaintextFlows), encrypted \(summary.encryptedFlows), TLS \(summary.tlsFlows), mutual TLS \(summary.mutualTLSFlows))")
+        let protocols = summary.byProtocol.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.map { "\($0.key) \($0.value)" }
+        if !protocols.isEmpty { lines.append("Protocols: " + protocols.joined(separator: ", ")) }
+        let states = summary.byClientCertificate.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
+        if !states.isEmpty { lines.append("TLS client certificates: " + states.joined(separator: ", ")) }
+        let severities = Severity.allCases.reversed().compactMap { severity in
+            summary.findingsBySeverity[severity.rawValue].map { "\(severity.rawValue) \($0)" }
+        }
+        lines.append("Findings: " + (severities.isEmpty ? "none" : severities.joined(separator: ", ")))
+        var skipped: [String] = []
+        if summary.ipFragments > 0 { skipped.append("\(summary.ipFragments) IP fragments (not reassembled)") }
+        if summary.truncatedPackets > 0 { skipped.append("\(summary.truncatedPackets) packets cut by the snap length") }
+        if summary.malformedPackets > 0 { skipped.append("\(summary.malformedPackets) malformed packets skipped") }
+        if summary.otherPackets > 0 { skipped.append("\(summary.otherPackets) non-TCP/UDP packets") }
+        if !skipped.isEmpty { lines.append("Also: " + skipped.joined(separator: ", ")) }
+        lines.append("Analysed in \(String(format3: summary.durationSeconds)) s.")
+        return lines.joined(separator: "\n")
+    }
+}
+
+extension String {
+    func padding(_ width: Int) -> String {
+        self.count >= width ? self : self + String(repeating: " ", count: width - self.count)
+    }
+
+    /// A number with three decimals.
+    init(format3 value: Double) {
+        let scaled = Int((value * 1000).rounded())
+        let fraction = String(scaled % 1000)
+        let padded = String(repeating: "0", count: 3 - fraction.count) + fraction
+        self = "\(scaled / 1000).\(padded)"
+    }
+}

@@ -1,0 +1,47 @@
+import BulkheadModel
+import Foundation
+
+/// JSON renderings: one pretty document, or JSON Lines (one compact object per line) for huge captures.
+public enum JSONReport {
+    /// A pretty-printed document with sorted keys (stable for diffs and tests).
+    public static func document<T: Encodable>(_ value: T) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        var data = try encoder.encode(value)
+        data.append(0x0a)
+        return data
+    }
+
+    /// One compact line (with its newline).
+    public static func line<T: Encodable>(_ value: T) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        var data = try encoder.encode(value)
+        data.append(0x0a)
+        return data
+    }
+}
+
+/// The records a JSON Lines stream carries: `{"type":"flow","flow":{…}}`, then findings, then the summary.
+public enum JSONLinesRecord: Encodable {
+    case flow(FlowRecord)
+    case finding(Finding)
+    case summary(AnalysisSummary)
+
+    enum CodingKeys: String, CodingKey { case type, flow, finding, summary }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        switch self {
+        case .flow(let flow):
+            try container.encode("flow", forKey: .type)
+            try container.encode(flow, forKey: .flow)
+        case .finding(let finding):
+            try container.encode("finding", forKey: .type)
+            try container.encode(finding, forKey: .finding)
+        case .summary(let summary):
+            try container.encode("summary", forKey: .type)
+            try container.encode(summary, forKey: .summary)
+        }
+    }
+}

@@ -1,0 +1,137 @@
+import ArgumentParser
+import BulkheadModel
+import Foundation
+import PacketAnalysis
+import Reporting
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension Bulkhead {
+    /// `bulkhead analyze`: offline analysis of capture files.
+    struct Analyze: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Find plaintext flows, leaked credentials and the mTLS state of every TLS flow in capture files.",
+            discussion: """
+                Reads pcap and pcapng files (tcpdump, dumpcap, `tcpdump -i any`; Ethernet, VLAN, Linux cooked v1/v2, \
+                raw IP, BSD loopback) and follows every TCP and UDP flow. Protocols are identified by content, never \
+                by port: TLS on port 80 is TLS, Redis on 443 is Redis.
+
+                For each TLS flow it reports the version, SNI, ALPN, cipher, whether the handshake was established, the \
+                certificates seen, and whether the client authenticated with a certificate: `presented`, `declined` \
+                (asked, sent none), `not-requested` — exact for TLS ≤ 1.2; for TLS 1.3, whose handshake is encrypted, \
+                `likely-…` states inferred from record sizes. Credentials sent in clear are reported by kind and user \
+                name; secrets are never printed, only their length.
+
+                Examples:
+                  bulkhead analyze capture.pcap
+                  bulkhead analyze captures/ --format json > report.json
+                  bulkhead analyze big.pcapng --format jsonl --output flows.jsonl --fail-on critical
+                """
+        )
+
+        enum Format: String, ExpressibleByArgument, CaseIterable {
+            case table, json, jsonl
+        }
+
+        @Argument(help: ArgumentHelp("Capture files, or folders searched for *.pcap, *.pcapng and *.cap files.", valueName: "path"))
+        var paths: [String]
+
+        @Option(help: "Output format: table (readable), json (one document), jsonl (one flow per line, for huge captures).")
+        var format: Format = .table
+
+        @Option(name: [.short, .long], help: ArgumentHelp("Write the report to this file (atomically) instead of standard output.", valueName: "file"))
+        var output: String?
+
+        @Option(help: ArgumentHelp("Exit with status 1 when a finding is at least this severe: info, low, medium, high, critical.", valueName: "severity"))
+        var failOn: Severity = .high
+
+        @Option(help: ArgumentHelp("Bytes of each direction of a plaintext flow inspected for credentials and STARTTLS.", valueName: "bytes"))
+        var inspectBytes: Int = 16_384
+
+        @Option(help: ArgumentHelp("How capture files are read: mmap (fast, default) or libpcap.", valueName: "reader"))
+        var reader: String = CaptureReaderKind.mmap.rawValue
+
+        @Flag(help: "Show progress on standard error even when it is not a terminal.")
+        var progress = false
+
+        @Flag(help: "No progress line.")
+        var quiet = false
+
+        func validate() throws {
+            guard CaptureReaderKind(rawValue: self.reader) != nil else {
+                throw ValidationError("--reader must be one of: \(CaptureReaderKind.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            guard self.inspectBytes >= 64 && self.inspectBytes <= 16 << 20 else {
+                throw ValidationError("--inspect-bytes must be between 64 and 16777216")
+            }
+        }
+
+        func run() throws {
+            let files: [String]
+            do {
+                files = try CaptureAnalysis.expand(self.paths)
+            } catch {
+                throw failInput(error.description)
+            }
+            let sink: OutputSink
+            do {
+                sink = try OutputSink(path: self.output)
+            } catch {
+                throw failInput("cannot write \(self.output ?? "output"): \(error.localizedDescription)")
+            }
+            let showProgress = !self.quiet && (self.progress || isatty(STDERR_FILENO) == 1)
+            let progress: ((AnalysisProgress) -> Void)? = showProgress ? { update in
+                let percent = update.fileSize > 0 ? min(100, update.bytes * 100 / update.fileSize) : 100
+                writeStandardError("\r[\(update.fileIndex + 1)/\(update.fileCount)] \(update.file): \(percent)% \(update.packets) packets\u{1b}[K")
+            } : nil
+            var flows: [FlowRecord] = []
+            let format = self.format
+            var writeError: (any Error)?
+            let result: CaptureAnalysisResult
+            do {
+                result = try CaptureAnalysis.run(
+                    files: files,
+                    options: AnalysisOptions(inspectionWindow: self.inspectBytes),
+                    reader: CaptureReaderKind(rawValue: self.reader) ?? .mmap,
+                    progress: progress
+                ) { flow in
+                    if format == .jsonl {
+                        do { sink.write(try JSONReport.line(JSONLinesRecord.flow(flow))) } catch { writeError = error }
+                    } else {
+                        flows.append(flow)
+                    }
+                }
+            } catch {
+                sink.abandon()
+                throw failInput(error.description)
+            }
+            if showProgress { writeStandardError("\r\u{1b}[K") }
+            for warning in result.warnings { warn(warning.description) }
+            flows.sort { $0.id < $1.id }
+            do {
+                try writeError.map { throw $0 }
+                switch format {
+                case .table:
+                    let style = TerminalStyle.forDescriptor(self.output == nil ? STDOUT_FILENO : -1)
+                    var text = AnalysisTableReport.flows(flows) + "\n\n"
+                    text += style.bold("Findings") + "\n" + AnalysisTableReport.findings(result.findings, style: style) + "\n\n"
+                    text += AnalysisTableReport.summary(result.summary) + "\n"
+                    sink.write(text)
+                case .json:
+                    sink.write(try JSONReport.document(AnalysisReport(flows: flows, findings: result.findings, summary: result.summary)))
+                case .jsonl:
+                    for finding in result.findings { sink.write(try JSONReport.line(JSONLinesRecord.finding(finding))) }
+                    sink.write(try JSONReport.line(JSONLinesRecord.summary(result.summary)))
+                }
+                try sink.commit()
+            } catch {
+                sink.abandon()
+                throw failInput("cannot write the report: \(error.localizedDescription)")
+            }
+            if result.findings.contains(where: { $0.severity >= self.failOn }) {
+                throw ExitCode(ExitStatus.findings)
+            }
+        }
+    }
+}

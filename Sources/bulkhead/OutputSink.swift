@@ -1,0 +1,59 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where a report goes: standard output, or a file written atomically (a temporary file in the same folder,
+/// renamed into place when complete), so a reader never sees half a report and a failure leaves the previous
+/// file intact.
+final class OutputSink {
+    private let path: String?
+    private let temporaryPath: String?
+    private let handle: FileHandle
+
+    init(path: String?) throws {
+        self.path = path
+        if let path {
+            let directory = (path as NSString).deletingLastPathComponent
+            let name = (path as NSString).lastPathComponent
+            let temporary = (directory.isEmpty ? "." : directory) + "/.\(name).\(getpid()).tmp"
+            guard FileManager.default.createFile(atPath: temporary, contents: nil) ,
+                  let handle = FileHandle(forWritingAtPath: temporary)
+            else {
+                throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: path])
+            }
+            self.temporaryPath = temporary
+            self.handle = handle
+        } else {
+            self.temporaryPath = nil
+            self.handle = FileHandle.standardOutput
+        }
+    }
+
+    func write(_ data: Data) {
+        self.handle.write(data)
+    }
+
+    func write(_ text: String) {
+        self.write(Data(text.utf8))
+    }
+
+    /// Finishes the report: renames the temporary file into place.
+    func commit() throws {
+        guard let path = self.path, let temporary = self.temporaryPath else { return }
+        try self.handle.synchronize()
+        try self.handle.close()
+        guard rename(temporary, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(temporary)
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path, NSLocalizedDescriptionKey: reason])
+        }
+    }
+
+    /// Drops an unfinished report file.
+    func abandon() {
+        guard let temporary = self.temporaryPath else { return }
+        try? self.handle.close()
+        unlink(temporary)
+    }
+}
