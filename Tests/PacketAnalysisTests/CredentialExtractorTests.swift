@@ -1,0 +1,89 @@
+import BulkheadModel
+import Testing
+@testable import PacketAnalysis
+
+@Suite("Credentials in clear")
+struct CredentialExtractorTests {
+    func extract(_ proto: ApplicationProtocol, _ bytes: [UInt8]) -> [Credential] {
+        bytes.withUnsafeBytes { CredentialExtractor.extract(proto, client: $0) }
+    }
+
+    /// Every credential must describe its secret without containing it.
+    func expectRedacted(_ credentials: [Credential], secret: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        for credential in credentials {
+            #expect(!credential.redacted.contains(secret), sourceLocation: sourceLocation)
+            #expect(credential.user?.contains(secret) != true, sourceLocation: sourceLocation)
+        }
+    }
+
+    @Test func httpBasicBearerAndProxy() {
+        let request = "GET / HTTP/1.1\r\nAuthorization: Bearer abc.def.ghi\r\nProxy-Authorization: Basic Ym9iOnBAc3N3b3Jk\r\n\r\n"
+        let found = self.extract(.http, Array(request))
+        #expect(found.map(\.kind) == ["http-bearer", "http-basic"])
+        #expect(found[1].user == "bob")
+        #expect(found[0].redacted == "token: 11 characters (redacted)")
+        self.expectRedacted(found, secret: "p@ssword")
+        self.expectRedacted(found, secret: "abc.def")
+    }
+
+    @Test func redisForms() {
+        let resp = "*3\r\n$4\r\nAUTH\r\n$5\r\nadmin\r\n$9\r\nsup3rs3cr\r\n*1\r\n$4\r\nPING\r\n"
+        let found = self.extract(.redis, Array(resp))
+        #expect(found == [Credential(kind: "redis-auth", user: "admin", redacted: "password: 9 characters (redacted)")])
+        #expect(self.extract(.redis, Array("AUTH sup3rs3cr\r\n")).first?.redacted == "password: 9 characters (redacted)")
+        #expect(self.extract(.redis, Array("*6\r\n$5\r\nHELLO\r\n$1\r\n3\r\n$4\r\nAUTH\r\n$3\r\nbob\r\n$2\r\npw\r\n$7\r\nSETNAME\r\n")).first?.user == "bob")
+    }
+
+    @Test func postgresCleartextAndMD5() {
+        let startup = PacketBuilder.be32(4 + 4 + 15) + PacketBuilder.be32(196_608) + Array("user\0app\0db\0x\0\0")
+        let password = [UInt8(ascii: "p")] + PacketBuilder.be32(4 + 7) + Array("hunter\0")
+        let found = self.extract(.postgresql, startup + password)
+        #expect(found == [Credential(kind: "postgresql-cleartext-password", user: "app", redacted: "password: 6 characters (redacted)")])
+        let md5 = [UInt8(ascii: "p")] + PacketBuilder.be32(4 + 36) + Array("md5" + String(repeating: "a", count: 32) + "\0")
+        #expect(self.extract(.postgresql, startup + md5).first?.kind == "postgresql-md5")
+        let scram = [UInt8(ascii: "p")] + PacketBuilder.be32(4 + 14 + 4) + Array("SCRAM-SHA-256\0") + [0, 0, 0, 0]
+        #expect(self.extract(.postgresql, startup + scram).isEmpty)
+    }
+
+    @Test func mysqlNativeAuth() {
+        var packet: [UInt8] = PacketBuilder.le32(0x000a_a20d)  // capabilities incl. PROTOCOL_41, SECURE_CONNECTION, PLUGIN_AUTH
+        packet += PacketBuilder.le32(16_777_216) + [33] + [UInt8](repeating: 0, count: 23)
+        packet += Array("root\0") + [20] + [UInt8](repeating: 0x5a, count: 20) + Array("mysql_native_password\0")
+        let bytes = [UInt8(packet.count & 0xff), UInt8(packet.count >> 8), 0, 1] + packet
+        let found = self.extract(.mysql, bytes)
+        #expect(found.first?.kind == "mysql-native-auth")
+        #expect(found.first?.user == "root")
+    }
+
+    @Test func mailAndFTP() {
+        // AUTH PLAIN \0alice\0wonderland
+        let smtp = "EHLO x\r\nAUTH PLAIN AGFsaWNlAHdvbmRlcmxhbmQ=\r\nMAIL FROM:<a@b>\r\n"
+        #expect(self.extract(.smtp, Array(smtp)) == [Credential(kind: "smtp-auth-plain", user: "alice", redacted: "password: 10 characters (redacted)")])
+        let login = "EHLO x\r\nAUTH LOGIN\r\nYWxpY2U=\r\nd29uZGVybGFuZA==\r\n"
+        #expect(self.extract(.smtp, Array(login)).first == Credential(kind: "smtp-auth-login", user: "alice", redacted: "password: 10 characters (redacted)"))
+        let ftp = "USER alice\r\nPASS wonderland\r\n"
+        #expect(self.extract(.ftp, Array(ftp)) == [Credential(kind: "ftp", user: "alice", redacted: "password: 10 characters (redacted)")])
+        let imap = "a1 LOGIN \"alice\" \"wonder land\"\r\n"
+        #expect(self.extract(.imap, Array(imap)) == [Credential(kind: "imap-login", user: "alice", redacted: "password: 11 characters (redacted)")])
+        let pop3 = "USER alice\r\nPASS wonderland\r\n"
+        #expect(self.extract(.pop3, Array(pop3)).first?.kind == "pop3")
+    }
+
+    @Test func ldapSimpleBind() {
+        let dn = Array("cn=admin,dc=test")
+        let bind: [UInt8] = [0x02, 0x01, 0x03, 0x04, UInt8(dn.count)] + dn + [0x80, 0x06] + Array("secret")
+        let message: [UInt8] = [0x02, 0x01, 0x01, 0x60, UInt8(bind.count)] + bind
+        let found = self.extract(.ldap, [0x30, UInt8(message.count)] + message)
+        #expect(found == [Credential(kind: "ldap-simple-bind", user: "cn=admin,dc=test", redacted: "password: 6 characters (redacted)")])
+    }
+
+    @Test("garbage never crashes an extractor", arguments: ApplicationProtocol.allCases)
+    func garbage(proto: ApplicationProtocol) {
+        var random = SystemRandomNumberGenerator()
+        for length in [0, 1, 3, 7, 64, 500] {
+            let bytes = (0..<length).map { _ in UInt8.random(in: 0...255, using: &random) }
+            _ = self.extract(proto, bytes)
+            _ = self.extract(proto, [0x2a, 0x39, 0x39, 0x39, 0x0d, 0x0a] + bytes)
+        }
+    }
+}

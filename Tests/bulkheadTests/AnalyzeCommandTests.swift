@@ -1,0 +1,153 @@
+import Foundation
+import Testing
+
+/// Runs the built `bulkhead` binary like a user or a cron job would, and checks output and exit status.
+@Suite("bulkhead analyze (end to end)")
+struct AnalyzeCommandTests {
+    static let repositoryRoot: URL = {
+        var url = URL(fileURLWithPath: #filePath)
+        while url.path != "/" {
+            url.deleteLastPathComponent()
+            if FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) { return url }
+        }
+        return URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+    }()
+
+    /// The `bulkhead` executable next to the test bundle.
+    static var executable: URL {
+        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for _ in 0..<4 {
+            let candidate = directory.appendingPathComponent("bulkhead")
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+            directory.deleteLastPathComponent()
+        }
+        return repositoryRoot.appendingPathComponent(".build/debug/bulkhead")
+    }
+
+    struct Run {
+        var status: Int32
+        var output: String
+        var error: String
+    }
+
+    static func run(_ arguments: [String], environment: [String: String]? = nil) throws -> Run {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        process.currentDirectoryURL = repositoryRoot
+        if let environment { process.environment = environment }
+        let output = Pipe()
+        let error = Pipe()
+        process.standardOutput = output
+        process.standardError = error
+        try process.run()
+        let outputData = output.fileHandleForReading.readDataToEndOfFile()
+        let errorData = error.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Run(status: process.terminationStatus, output: String(decoding: outputData, as: UTF8.self),
+                   error: String(decoding: errorData, as: UTF8.self))
+    }
+
+    @Test("credentials in clear: exit 1 at the default --fail-on high, and the secret is not printed")
+    func findingsExitOne() throws {
+        let run = try Self.run(["analyze", "captures/http-basic-auth.pcap"])
+        #expect(run.status == 1)
+        #expect(run.output.contains("credentials-in-cleartext"))
+        #expect(run.output.contains("user=alice"))
+        #expect(!run.output.contains("\u{1b}["), "no colour when not a terminal")
+        let script = try String(contentsOf: Self.repositoryRoot.appendingPathComponent("captures/make-captures.sh"), encoding: .utf8)
+        // The password the capture script used must not appear in any output.
+        if let range = script.range(of: "alice:") {
+            let secret = script[range.upperBound...].prefix { !$0.isWhitespace && $0 != "\"" && $0 != "'" && $0 != "@" }
+            if secret.count >= 4 { #expect(!run.output.contains(secret)) }
+        }
+    }
+
+    @Test("--fail-on critical makes the same capture exit 0")
+    func failOn() throws {
+        #expect(try Self.run(["analyze", "--fail-on", "critical", "captures/http-basic-auth.pcap"]).status == 0)
+    }
+
+    @Test("JSON has the documented keys")
+    func json() throws {
+        let run = try Self.run(["analyze", "--format", "json", "captures/tls12-mutual.pcap"])
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [String: Any])
+        let flows = try #require(document["flows"] as? [[String: Any]])
+        let flow = try #require(flows.first)
+        for key in ["client", "server", "transport", "protocol", "encrypted", "starttls", "tls", "credentials", "truncated"] {
+            #expect(flow[key] != nil, "flow key \(key)")
+        }
+        let tls = try #require(flow["tls"] as? [String: Any])
+        for key in ["version", "sni", "alpn", "cipher", "established", "clientCertificate", "serverCertificates", "clientCertificates"] {
+            #expect(tls[key] != nil, "tls key \(key)")
+        }
+        let certificate = try #require((tls["clientCertificates"] as? [[String: Any]])?.first)
+        for key in ["subject", "issuer", "sans", "notBefore", "notAfter", "sha256", "keyType", "keyBits", "signatureAlgorithm"] {
+            #expect(certificate[key] != nil, "certificate key \(key)")
+        }
+        #expect(document["summary"] is [String: Any])
+        #expect(document["findings"] is [Any])
+    }
+
+    @Test("JSON Lines: one flow per line, then findings, then the summary")
+    func jsonLines() throws {
+        let run = try Self.run(["analyze", "--format", "jsonl", "captures/"])
+        let lines = run.output.split(separator: "\n")
+        #expect(lines.count > 20)
+        var types: [String] = []
+        for line in lines {
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            types.append(object["type"] as? String ?? "?")
+        }
+        #expect(types.last == "summary")
+        #expect(types.first == "flow")
+    }
+
+    @Test("input errors: one line naming the file, exit 2")
+    func inputErrors() throws {
+        let notCapture = try Self.run(["analyze", "README.md"])
+        #expect(notCapture.status == 2)
+        #expect(notCapture.error.contains("README.md"))
+        #expect(notCapture.error.contains("not a capture"))
+        let missing = try Self.run(["analyze", "/nonexistent.pcap"])
+        #expect(missing.status == 2)
+        #expect(missing.error.contains("/nonexistent.pcap"))
+        let usage = try Self.run(["analyze", "--format", "yaml", "captures/"])
+        #expect(usage.status == 2)
+        let noArgument = try Self.run(["analyze"])
+        #expect(noArgument.status == 2)
+    }
+
+    @Test("--output writes the report atomically to the file")
+    func outputFile() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("bulkhead-\(UUID().uuidString).json").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let run = try Self.run(["analyze", "--format", "json", "--output", path, "captures/tls13-mutual.pcap"])
+        #expect(run.output.isEmpty)
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        #expect(try JSONSerialization.jsonObject(with: data) is [String: Any])
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: FileManager.default.temporaryDirectory.path).filter { $0.hasSuffix(".tmp") && $0.contains("bulkhead") }
+        #expect(leftovers.isEmpty)
+    }
+
+    @Test("libpcap and mmap readers give the same flows")
+    func readersAgree() throws {
+        let viaMap = try Self.run(["analyze", "--format", "json", "captures/"])
+        let viaLibpcap = try Self.run(["analyze", "--format", "json", "--reader", "libpcap", "captures/"])
+        func flows(_ text: String) throws -> [String] {
+            let document = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+            return (document["flows"] as? [[String: Any]] ?? []).map { "\($0["client"]!) \($0["server"]!) \($0["protocol"]!)" }
+        }
+        #expect(try flows(viaMap.output) == flows(viaLibpcap.output))
+    }
+
+    @Test("--help teaches: it names formats, exit statuses and an example")
+    func help() throws {
+        let run = try Self.run(["analyze", "--help"])
+        #expect(run.status == 0)
+        #expect(run.output.contains("jsonl"))
+        #expect(run.output.contains("Examples"))
+        let root = try Self.run(["--help"])
+        #expect(root.output.contains("Exit status"))
+    }
+}

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Bulkhead needs to build (and, with --test, to run its test suite),
+# skipping what is already installed. Run as root (or with sudo) on Debian 12 with the Swift toolchain.
+set -euo pipefail
+
+packages=(libpcap-dev libssl-dev pkg-config openssl)
+if [[ "${1:-}" == "--test" ]]; then
+    # Peers and oracles used by the tests and the capture script.
+    packages+=(tcpdump iproute2 python3)
+fi
+
+missing=()
+for package in "${packages[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$package")
+    fi
+done
+
+if ((${#missing[@]})); then
+    echo "Installing: ${missing[*]}" >&2
+    sudo_cmd=()
+    if [[ $(id -u) -ne 0 ]]; then sudo_cmd=(sudo); fi
+    "${sudo_cmd[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v swift >/dev/null 2>&1; then
+    echo "error: the Swift toolchain (swift) is not on PATH; install Swift 6 first (swift.org/install)." >&2
+    exit 2
+fi

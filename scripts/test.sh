@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Set-up command 2: the full test suite. Installs what the tests need, builds, runs every test, and
+# prints a closing "N passed, N failed" line. CI (.ci/run) calls exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh --test
+swift build --build-tests
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+swift test --skip-build 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+# Swift Testing closes with "Test run with N tests in M suites passed/failed … with K issues".
+summary=$(grep -E 'Test run with [0-9]+ tests' "$log" | tail -n 1 || true)
+total=$(sed -E 's/.*Test run with ([0-9]+) tests.*/\1/' <<<"$summary")
+failed=$(grep -cE '^✘ Test .* failed after' "$log" || true)
+if [[ -n "$total" && "$total" =~ ^[0-9]+$ ]]; then
+    echo "bulkhead: $((total - failed)) passed, $failed failed"
+fi
+exit "$status"
