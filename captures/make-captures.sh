@@ -1,0 +1,568 @@
+#!/usr/bin/env bash
+# make-captures.sh — recreate the Bulkhead capture corpus from scratch.
+#
+#   sudo bash captures/make-captures.sh
+#
+# Real clients talk to real servers between two Linux network namespaces that
+# this script creates (bh-cap-cli, bh-cap-srv) and deletes again on exit.
+# Every capture is written into captures/, TLS 1.3 key logs into captures/keys/.
+#
+# Address plan (nothing else is ever used):
+#   198.18.1.0/24       veth bhc-cli0 <-> bhc-srv0      client .1, server .2 (IPv4 only)
+#   2001:2:0:1::/64     veth bhc-cli6 <-> bhc-srv6      client ::1, server ::2 (IPv6 only)
+#   198.18.100.0/24     VLAN 100 over trunk veth bhc-clit <-> bhc-srvt
+#                       (tap bhc-cli-v100 / bhc-srv-v100: client .1, server .2)
+#
+# Server ports (in bh-cap-srv):
+#   8080 nginx HTTP (Basic auth on /private/, Bearer on /api/), also on [::]:8080
+#   8081 nginx h2c (HTTP/2 prior knowledge)      6380 redis (requirepass)
+#   5432 postgres (ssl=on, pg_hba "password")    8443, 9000 openssl s_server (TLS)
+#   2525 SMTP (python, STARTTLS + AUTH)           2121 FTP (python, login only)
+#   11211 memcached (TCP only)                    53/udp dnsmasq
+#   7000 made-up text protocol (python)           7001 made-up binary protocol (python)
+#
+# Certificates are generated at run time (throwaway PKI in a temp dir), so dates,
+# serials, keys and fingerprints change on every run; the expected/*.json files
+# assert only subjects, issuers, SANs and key types.
+#
+# Requirements (Debian 12): tcpdump dumpcap(wireshark-common/tshark) openssl curl
+#   nginx-light redis-server redis-tools postgresql-15 memcached dnsmasq-base
+#   bind9-dnsutils python3 iproute2 ethtool
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+OUT=$HERE
+KEYS=$HERE/keys
+TOOLS=$HERE/tools
+PY=/usr/bin/python3
+[[ -x $PY ]] || PY=$(command -v python3)
+
+NS_C=bh-cap-cli
+NS_S=bh-cap-srv
+C4=198.18.1.1
+S4=198.18.1.2
+C6=2001:2:0:1::1
+S6=2001:2:0:1::2
+CV=198.18.100.1
+SV=198.18.100.2
+VID=100
+
+# Throwaway secrets. They only ever cross the veth between our own namespaces
+# and are never written into the expected files.
+HTTP_USER=alice
+HTTP_PASS='Sesame-Open-42'
+BEARER_TOKEN='bh-test-token-2f6c1e9a7d3b4c58'
+REDIS_PASS='redis-test-pass-7731'
+PG_USER=app
+PG_PASS='pg-test-pass-5150'
+SMTP_USER=alice
+SMTP_PASS='smtp-test-pass-9921'
+FTP_USER=alice
+FTP_PASS='ftp-test-pass-3344'
+
+log() { printf '[make-captures] %s\n' "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+[[ $EUID -eq 0 ]] || die "run as root (sudo bash $0)"
+for t in ip ethtool tcpdump dumpcap openssl curl nginx redis-server redis-cli psql memcached dnsmasq dig ss runuser "$PY"; do
+    command -v "$t" >/dev/null 2>&1 || die "missing tool: $t"
+done
+PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)
+[[ -x $PGBIN/pg_ctl && -x $PGBIN/initdb ]] || die "postgresql server binaries not found"
+[[ -c /dev/net/tun ]] || die "/dev/net/tun missing (needed for the VLAN trunk)"
+
+# one run at a time: a second run would tear down the first one's namespaces
+{ exec 9>/run/lock/bh-make-captures.lock; } 2>/dev/null || exec 9>/tmp/bh-make-captures.lock
+flock -n 9 || die "another make-captures.sh run is in progress"
+
+WORK=$(mktemp -d /tmp/bh-cap.XXXXXX)
+chmod 755 "$WORK"   # postgres and nginx workers need to traverse it
+
+# ------------------------------------------------------------------ cleanup
+ns_exists() { ip netns list 2>/dev/null | awk '{print $1}' | grep -qxF "$1"; }
+ns_kill_all() {   # kill every process that lives in one of OUR namespaces
+    local ns=$1 pids
+    ns_exists "$ns" || return 0
+    pids=$(ip netns pids "$ns" 2>/dev/null || true)
+    [[ -n $pids ]] && kill $pids 2>/dev/null || true
+    for _ in 1 2 3 4 5 6 7 8 9 10; do
+        pids=$(ip netns pids "$ns" 2>/dev/null || true)
+        [[ -z $pids ]] && break
+        sleep 0.2
+    done
+    pids=$(ip netns pids "$ns" 2>/dev/null || true)
+    [[ -n $pids ]] && kill -9 $pids 2>/dev/null || true
+    return 0
+}
+
+teardown() {
+    if [[ -n ${PGDATA:-} && -f ${PGDATA}/postmaster.pid ]]; then
+        ip netns exec "$NS_S" runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDATA" stop -m fast >/dev/null 2>&1 || true
+    fi
+    for ns in "$NS_C" "$NS_S"; do ns_kill_all "$ns"; done
+    for ns in "$NS_C" "$NS_S"; do
+        if ns_exists "$ns"; then ip netns del "$ns" 2>/dev/null || true; fi
+    done
+}
+
+on_exit() {
+    local rc=$?
+    set +e
+    teardown
+    rm -rf "$WORK"
+    if [[ $rc -ne 0 ]]; then log "FAILED (exit $rc); namespaces and processes cleaned up"; fi
+    exit $rc
+}
+trap on_exit EXIT
+trap 'exit 130' INT TERM
+
+teardown   # leftovers of an interrupted earlier run (only our own bh-cap-* namespaces)
+
+# ------------------------------------------------------------------ helpers
+wait_for() {   # wait_for SECONDS CMD...  (poll until CMD succeeds)
+    local limit=$1; shift
+    local i
+    for ((i = 0; i < limit * 20; i++)); do
+        "$@" >/dev/null 2>&1 && return 0
+        sleep 0.05
+    done
+    return 1
+}
+tcp_listening() { [[ -n $(ip netns exec "$1" ss -Hltn "sport = :$2" 2>/dev/null) ]]; }
+udp_listening() { [[ -n $(ip netns exec "$1" ss -Hlun "sport = :$2" 2>/dev/null) ]]; }
+wait_tcp() { wait_for 10 tcp_listening "$NS_S" "$1" || die "server on tcp/$1 did not come up"; }
+
+wait_pid() {   # wait_pid PID SECONDS — wait for a child, kill it if it overstays
+    local pid=$1 limit=$2 i
+    for ((i = 0; i < limit * 20; i++)); do
+        kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+        sleep 0.05
+    done
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
+CAP_PID=
+CAP_FILE=
+# cap_start FILE NS IFACE [extra tcpdump args]   — tcpdump, classic pcap
+cap_start() {
+    local file=$1 ns=$2 ifc=$3; shift 3
+    CAP_FILE=$OUT/$file
+    rm -f "$CAP_FILE" "$WORK/cap.err"
+    ip netns exec "$ns" tcpdump -Z root -n -U --immediate-mode -i "$ifc" "$@" -w "$CAP_FILE" 2>"$WORK/cap.err" &
+    CAP_PID=$!
+    wait_for 10 grep -q "listening on" "$WORK/cap.err" || die "tcpdump did not start: $(cat "$WORK/cap.err")"
+    sleep 0.2
+}
+# cap_start_dumpcap FILE NS IFACE  — dumpcap, pcapng
+cap_start_dumpcap() {
+    local file=$1 ns=$2 ifc=$3
+    CAP_FILE=$OUT/$file
+    rm -f "$CAP_FILE" "$WORK/cap.err"
+    ip netns exec "$ns" dumpcap -q -i "$ifc" -w "$CAP_FILE" 2>"$WORK/cap.err" &
+    CAP_PID=$!
+    wait_for 10 grep -q "Capturing on" "$WORK/cap.err" || die "dumpcap did not start: $(cat "$WORK/cap.err")"
+    sleep 0.3
+}
+cap_stop() {
+    sleep "${1:-0.4}"   # let the last FIN/ACKs through
+    kill -INT "$CAP_PID" 2>/dev/null || true
+    wait "$CAP_PID" 2>/dev/null || true
+    CAP_PID=
+    [[ -s $CAP_FILE ]] || die "capture $CAP_FILE is empty"
+    log "  wrote $(basename "$CAP_FILE") ($(stat -c %s "$CAP_FILE") bytes)"
+}
+
+inc() { ip netns exec "$NS_C" "$@"; }
+# resp CMD ARGS... -- encode redis commands as RESP arrays: "SET k v GET k" -> 2 commands
+resp() {
+    local argv=() w
+    for w in "$@"; do
+        case $w in SET|GET|PING) if ((${#argv[@]})); then resp_one "${argv[@]}"; fi; argv=("$w") ;; *) argv+=("$w") ;; esac
+    done
+    if ((${#argv[@]})); then resp_one "${argv[@]}"; fi
+}
+resp_one() { local a; printf '*%d\r\n' $#; for a in "$@"; do printf '$%d\r\n%s\r\n' ${#a} "$a"; done; }   # run a client in the client namespace
+ins() { ip netns exec "$NS_S" "$@"; }   # run something in the server namespace
+
+# ------------------------------------------------------------------ test PKI
+log "generating throwaway PKI in $WORK/pki"
+PKI=$WORK/pki
+mkdir -p "$PKI"
+(
+    cd "$PKI"
+    exec 2>/dev/null
+    openssl req -x509 -new -newkey rsa:2048 -nodes -sha256 -days 30 \
+        -keyout ca.key -out ca.pem -subj "/O=Bulkhead Test/CN=Bulkhead Test CA" \
+        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign"
+    openssl req -x509 -new -newkey rsa:2048 -nodes -sha256 -days 30 \
+        -keyout rogue-ca.key -out rogue-ca.pem -subj "/CN=Rogue Test CA" \
+        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign"
+
+    # server: RSA 2048, CN=server.test,O=Bulkhead Test, SAN DNS:server.test, IP:198.18.1.2
+    openssl req -new -newkey rsa:2048 -nodes -keyout server.key -out server.csr \
+        -subj "/O=Bulkhead Test/CN=server.test"
+    printf '%s\n' "basicConstraints=CA:FALSE" "keyUsage=critical,digitalSignature,keyEncipherment" \
+        "extendedKeyUsage=serverAuth" "subjectAltName=DNS:server.test,IP:$S4" > server.ext
+    openssl x509 -req -sha256 -days 30 -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+        -extfile server.ext -out server.pem
+
+    # client: EC P-256, CN=client.test, clientAuth EKU, SAN URI:spiffe://bulkhead.test/client
+    printf '%s\n' "basicConstraints=CA:FALSE" "keyUsage=critical,digitalSignature" \
+        "extendedKeyUsage=clientAuth" "subjectAltName=URI:spiffe://bulkhead.test/client" > client.ext
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out client.key
+    openssl req -new -key client.key -out client.csr -subj "/CN=client.test"
+    openssl x509 -req -sha256 -days 30 -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+        -extfile client.ext -out client.pem
+
+    # rogue client: same names, but issued by the rogue CA
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out rogue-client.key
+    openssl req -new -key rogue-client.key -out rogue-client.csr -subj "/CN=client.test"
+    openssl x509 -req -sha256 -days 30 -in rogue-client.csr -CA rogue-ca.pem -CAkey rogue-ca.key \
+        -CAcreateserial -extfile client.ext -out rogue-client.pem
+)
+chmod 644 "$PKI"/*.pem "$PKI"/*.key   # throwaway; readable by postgres/nginx workers
+
+# ------------------------------------------------------------------ namespaces
+log "creating namespaces $NS_C, $NS_S"
+for ns in "$NS_C" "$NS_S"; do
+    ip netns add "$ns"
+    # IPv6 off by default (only the bhc-*6 veth turns it on), no DAD/RS/RA noise
+    for kv in default.disable_ipv6=1 default.accept_dad=0 default.router_solicitations=0 \
+              all.router_solicitations=0 default.accept_ra=0 all.accept_ra=0; do
+        ip netns exec "$ns" sysctl -qw "net.ipv6.conf.$kv"
+    done
+    ip -n "$ns" link set lo up
+done
+
+# IPv4 link
+ip link add bhc-cli0 netns "$NS_C" type veth peer name bhc-srv0 netns "$NS_S"
+ip -n "$NS_C" addr add "$C4/24" dev bhc-cli0
+ip -n "$NS_S" addr add "$S4/24" dev bhc-srv0
+ip -n "$NS_C" link set bhc-cli0 up
+ip -n "$NS_S" link set bhc-srv0 up
+no_offload() {   # wire-sized frames in the captures (no TSO/GSO super-frames)
+    ip netns exec "$1" ethtool -K "$2" tso off gso off gro off >/dev/null 2>&1 || true
+}
+no_offload "$NS_C" bhc-cli0; no_offload "$NS_S" bhc-srv0
+
+# IPv6 link (IPv6 only, no DAD, no link-local address, no RS)
+ip link add bhc-cli6 netns "$NS_C" type veth peer name bhc-srv6 netns "$NS_S"
+for pair in "$NS_C bhc-cli6 $C6" "$NS_S bhc-srv6 $S6"; do
+    set -- $pair
+    ip netns exec "$1" sysctl -qw "net.ipv6.conf.$2.addr_gen_mode=1"
+    ip netns exec "$1" sysctl -qw "net.ipv6.conf.$2.disable_ipv6=0"
+    ip -n "$1" -6 addr add "$3/64" dev "$2" nodad
+    ip -n "$1" link set "$2" up
+    no_offload "$1" "$2"
+done
+set --
+
+# VLAN 100: trunk veth + a tap per side bridged by the tagging relay (see README)
+ip link add bhc-clit netns "$NS_C" type veth peer name bhc-srvt netns "$NS_S"
+ip -n "$NS_C" link set bhc-clit up
+ip -n "$NS_S" link set bhc-srvt up
+no_offload "$NS_C" bhc-clit; no_offload "$NS_S" bhc-srvt
+for side in "$NS_C bhc-cli-v100 bhc-clit $CV" "$NS_S bhc-srv-v100 bhc-srvt $SV"; do
+    set -- $side
+    ip netns exec "$1" "$PY" "$TOOLS/bhcap.py" vlan-trunk "$2" "$3" "$VID" >"$WORK/vlan-$2.log" 2>&1 &
+    wait_for 10 ip -n "$1" link show "$2" || die "vlan relay $2 did not start"
+    ip -n "$1" addr add "$4/24" dev "$2"
+    ip -n "$1" link set "$2" up
+    no_offload "$1" "$2"
+done
+set --
+
+# Resolve neighbours now so the captures start with warm ARP/ND caches
+# (makes the captures smaller; ARP/ND would not count as flows anyway).
+inc curl -s -o /dev/null --max-time 1 "http://$S4:1/" || true
+inc curl -s -o /dev/null --max-time 1 -g "http://[$S6]:1/" || true
+inc curl -s -o /dev/null --max-time 1 "http://$SV:1/" || true
+
+# ------------------------------------------------------------------ servers
+log "starting nginx, redis, postgres, memcached, dnsmasq"
+NG=$WORK/nginx
+mkdir -p "$NG/www/private" "$NG/www/api" "$NG/tmp"
+printf '<!doctype html><title>Bulkhead</title><p>Bulkhead test server</p>\n' > "$NG/www/index.html"
+printf 'Top secret: the Bulkhead test corpus.\n' > "$NG/www/private/index.html"
+printf '{"subject":"service-account-7","scopes":["read"]}\n' > "$NG/www/api/whoami"
+printf '%s:%s\n' "$HTTP_USER" "$(openssl passwd -apr1 "$HTTP_PASS")" > "$NG/htpasswd"
+chmod -R a+rX "$NG"
+cat > "$NG/nginx.conf" <<EOF
+worker_processes 1;
+user nobody nogroup;
+pid $NG/nginx.pid;
+error_log $NG/error.log warn;
+events { worker_connections 64; }
+http {
+    access_log $NG/access.log;
+    client_body_temp_path $NG/tmp/body;
+    proxy_temp_path $NG/tmp/proxy;
+    fastcgi_temp_path $NG/tmp/fastcgi;
+    uwsgi_temp_path $NG/tmp/uwsgi;
+    scgi_temp_path $NG/tmp/scgi;
+    default_type text/html;
+    server_tokens off;
+    server {
+        listen 8080;
+        listen [::]:8080 ipv6only=on;
+        server_name server.test;
+        root $NG/www;
+        location /private/ {
+            auth_basic "Bulkhead private";
+            auth_basic_user_file $NG/htpasswd;
+        }
+        location /api/ {
+            default_type application/json;
+            if (\$http_authorization !~ "^Bearer ") { return 401; }
+        }
+    }
+    server {
+        listen 8081 http2;
+        server_name server.test;
+        root $NG/www;
+    }
+}
+EOF
+ins nginx -p "$NG" -c "$NG/nginx.conf" -e "$NG/error.log" -g 'daemon off;' &
+wait_tcp 8080; wait_tcp 8081
+
+mkdir -p "$WORK/redis"
+ins redis-server --port 6380 --bind "$S4" --requirepass "$REDIS_PASS" --save "" --appendonly no \
+    --dir "$WORK/redis" --logfile "$WORK/redis/redis.log" --daemonize no &
+wait_tcp 6380
+
+PGDATA=$WORK/pg
+mkdir -p "$PGDATA" "$WORK/pgsock"
+chown postgres: "$PGDATA" "$WORK/pgsock"
+chmod 700 "$PGDATA"
+runuser -u postgres -- "$PGBIN/initdb" -D "$PGDATA" -U postgres -A trust -E UTF8 --no-sync >"$WORK/initdb.log" 2>&1 \
+    || die "initdb failed: $(tail -5 "$WORK/initdb.log")"
+install -o postgres -g postgres -m 600 "$PKI/server.pem" "$PGDATA/server.crt"
+install -o postgres -g postgres -m 600 "$PKI/server.key" "$PGDATA/server.key"
+cat > "$PGDATA/pg_hba.conf" <<EOF
+local all all trust
+host  all $PG_USER 198.18.1.0/24 password
+EOF
+ins runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDATA" -l "$PGDATA/postgres.log" -w -s \
+    -o "-c listen_addresses=$S4 -c port=5432 -c unix_socket_directories=$WORK/pgsock -c ssl=on -c fsync=off -c synchronous_commit=off" start
+ins runuser -u postgres -- psql -qX -h "$WORK/pgsock" -U postgres -d postgres \
+    -c "CREATE ROLE $PG_USER LOGIN PASSWORD '$PG_PASS'" -c "CREATE DATABASE $PG_USER OWNER $PG_USER" >/dev/null
+
+ins memcached -l "$S4" -p 11211 -U 0 -u memcache -m 8 &
+wait_tcp 11211
+
+ins dnsmasq -k --conf-file=/dev/null --port=53 --listen-address="$S4" --bind-interfaces \
+    --no-resolv --no-hosts --no-poll --address="/server.test/$S4" --pid-file="$WORK/dnsmasq.pid" \
+    --log-facility="$WORK/dnsmasq.log" &
+wait_for 10 udp_listening "$NS_S" 53 || die "dnsmasq did not come up"
+
+# ------------------------------------------------------------------ outputs
+mkdir -p "$KEYS"
+rm -f "$OUT"/*.pcap "$OUT"/*.pcapng "$KEYS"/*.keys
+
+NOCA=(-no-CAfile -no-CApath -no-CAstore)   # never auto-add the CA to the chain
+SRV_PID=
+
+# tls_server PORT LOGNAME [s_server options]  — one-shot openssl s_server (-naccept 1, -rev)
+tls_server() {
+    local port=$1 name=$2; shift 2
+    ins openssl s_server -accept "$S4:$port" -cert "$PKI/server.pem" -key "$PKI/server.key" \
+        "${NOCA[@]}" -verifyCAfile "$PKI/ca.pem" -naccept 1 -rev "$@" >"$WORK/s_server.$name.log" 2>&1 </dev/null &
+    SRV_PID=$!
+    wait_tcp "$port"
+}
+# tls_client PORT LOGNAME [s_client options]  — sends one line, reads the reply, quits
+tls_client() {
+    local port=$1 name=$2; shift 2
+    { printf 'hello bulkhead\n'; sleep 0.6; } |
+        inc openssl s_client -connect "$S4:$port" "${NOCA[@]}" -verifyCAfile "$PKI/ca.pem" \
+            -verify_return_error "$@" >"$WORK/s_client.$name.log" 2>&1 || true
+    wait_pid "$SRV_PID" 5
+    local proto cipher
+    proto=$(grep -m1 -E '^ *Protocol *:' "$WORK/s_client.$name.log" | awk '{print $3}' || true)
+    cipher=$(grep -m1 -E '^ *Cipher *:' "$WORK/s_client.$name.log" | awk '{print $3}' || true)
+    log "  s_client: ${proto:-?} ${cipher:-?} $(grep -oE 'alert [a-z ]+[a-z]|verify error:[^ ]*' "$WORK/s_client.$name.log" | grep -v 'alert number' | head -n1 || true)"
+}
+# tls_flow FILE PORT KEYLOG|- "server opts" "client opts"   (capture on the server veth)
+tls_flow() {
+    local file=$1 port=$2 keylog=$3 sopts=$4 copts=$5 name=${1%%.*}
+    log "$file"
+    local kl=()
+    if [[ $keylog != - ]]; then kl=(-keylogfile "$KEYS/$keylog"); fi
+    cap_start "$file" "$NS_S" bhc-srv0
+    # shellcheck disable=SC2086
+    tls_server "$port" "$name" $sopts
+    # shellcheck disable=SC2086
+    tls_client "$port" "$name" $copts "${kl[@]}"
+    cap_stop
+}
+
+CLIENT_CERT="-cert $PKI/client.pem -key $PKI/client.key"
+ROGUE_CERT="-cert $PKI/rogue-client.pem -key $PKI/rogue-client.key"
+
+# ---------------------------------------------------------- HTTP / plaintext
+log "http-basic-auth.pcap"
+cap_start http-basic-auth.pcap "$NS_S" bhc-srv0
+inc curl -sS -o /dev/null -u "$HTTP_USER:$HTTP_PASS" "http://$S4:8080/private/"
+cap_stop
+
+log "http-bearer.pcap"
+cap_start http-bearer.pcap "$NS_S" bhc-srv0
+inc curl -sS -o /dev/null -H "Authorization: Bearer $BEARER_TOKEN" "http://$S4:8080/api/whoami"
+cap_stop
+
+log "http2-h2c.pcap"
+cap_start http2-h2c.pcap "$NS_S" bhc-srv0
+inc curl -sS -o /dev/null --http2-prior-knowledge "http://$S4:8081/"
+cap_stop
+
+log "redis-auth.pcap"
+cap_start redis-auth.pcap "$NS_S" bhc-srv0
+# redis-cli in its interactive/stdin mode would first download COMMAND DOCS
+# (~170 KB); --pipe mode sends AUTH, our RESP commands, then an ECHO marker.
+resp SET greeting "hello bulkhead" GET greeting |
+    inc redis-cli -h "$S4" -p 6380 --no-auth-warning -a "$REDIS_PASS" --pipe >/dev/null
+cap_stop
+
+log "postgresql-cleartext-password.pcap"
+cap_start postgresql-cleartext-password.pcap "$NS_S" bhc-srv0
+inc env PGPASSWORD="$PG_PASS" PGGSSENCMODE=disable PGCONNECT_TIMEOUT=5 psql -qX -w \
+    "host=$S4 port=5432 user=$PG_USER dbname=$PG_USER sslmode=disable application_name=bulkhead" \
+    -c "SELECT current_user, inet_server_port();" >/dev/null
+cap_stop
+
+log "postgresql-sslrequest.pcap"
+cap_start postgresql-sslrequest.pcap "$NS_S" bhc-srv0
+inc env PGPASSWORD="$PG_PASS" PGGSSENCMODE=disable PGCONNECT_TIMEOUT=5 psql -qX -w \
+    "host=$S4 port=5432 user=$PG_USER dbname=$PG_USER sslmode=require application_name=bulkhead" \
+    -c "SELECT current_user, ssl FROM pg_stat_ssl JOIN pg_stat_activity USING (pid) WHERE pid = pg_backend_pid();" >/dev/null
+cap_stop
+
+log "memcached.pcap"
+cap_start memcached.pcap "$NS_S" bhc-srv0
+inc "$PY" "$TOOLS/bhcap.py" memcached-client "$S4" 11211
+cap_stop
+
+log "dns-udp.pcap"
+cap_start dns-udp.pcap "$NS_S" bhc-srv0
+inc dig +tries=1 +time=3 @"$S4" server.test A >/dev/null
+cap_stop
+
+log "smtp-auth-plain.pcap"
+cap_start smtp-auth-plain.pcap "$NS_S" bhc-srv0
+ins "$PY" "$TOOLS/bhcap.py" smtp-server "$S4" 2525 "$PKI/server.pem" "$PKI/server.key" &
+SRV_PID=$!; wait_tcp 2525
+inc "$PY" "$TOOLS/bhcap.py" smtp-client "$S4" 2525 "$SMTP_USER" "$SMTP_PASS"
+wait_pid "$SRV_PID" 5
+cap_stop
+
+log "smtp-starttls.pcap"
+cap_start smtp-starttls.pcap "$NS_S" bhc-srv0
+ins "$PY" "$TOOLS/bhcap.py" smtp-server "$S4" 2525 "$PKI/server.pem" "$PKI/server.key" &
+SRV_PID=$!; wait_tcp 2525
+inc "$PY" "$TOOLS/bhcap.py" smtp-client "$S4" 2525 "$SMTP_USER" "$SMTP_PASS" \
+    --starttls "$PKI/ca.pem" "$KEYS/smtp-starttls.keys"
+wait_pid "$SRV_PID" 5
+cap_stop
+
+log "ftp-login.pcap"
+cap_start ftp-login.pcap "$NS_S" bhc-srv0
+ins "$PY" "$TOOLS/bhcap.py" ftp-server "$S4" 2121 &
+SRV_PID=$!; wait_tcp 2121
+inc "$PY" "$TOOLS/bhcap.py" ftp-client "$S4" 2121 "$FTP_USER" "$FTP_PASS"
+wait_pid "$SRV_PID" 5
+cap_stop
+
+log "unknown-plaintext.pcap"
+cap_start unknown-plaintext.pcap "$NS_S" bhc-srv0
+ins "$PY" "$TOOLS/bhcap.py" line-server "$S4" 7000 &
+SRV_PID=$!; wait_tcp 7000
+inc "$PY" "$TOOLS/bhcap.py" line-client "$S4" 7000
+wait_pid "$SRV_PID" 5
+cap_stop
+
+log "unknown-binary.pcap"
+cap_start unknown-binary.pcap "$NS_S" bhc-srv0
+ins "$PY" "$TOOLS/bhcap.py" binary-server "$S4" 7001 &
+SRV_PID=$!; wait_tcp 7001
+inc "$PY" "$TOOLS/bhcap.py" binary-client "$S4" 7001
+wait_pid "$SRV_PID" 5
+cap_stop
+
+# ---------------------------------------------------------- TLS 1.2
+tls_flow tls12-server-auth.pcap 8443 - \
+    "-tls1_2 -alpn http/1.1" \
+    "-tls1_2 -servername server.test -alpn http/1.1"
+tls_flow tls12-mutual.pcap 9000 - \
+    "-tls1_2 -Verify 1 -verify_return_error" \
+    "-tls1_2 $CLIENT_CERT"
+tls_flow tls12-client-cert-declined.pcap 8443 - \
+    "-tls1_2 -verify 1" \
+    "-tls1_2 -servername server.test"
+tls_flow tls12-client-cert-rejected-rogue-ca.pcap 9000 - \
+    "-tls1_2 -Verify 1 -verify_return_error" \
+    "-tls1_2 -servername server.test $ROGUE_CERT"
+
+# ---------------------------------------------------------- TLS 1.3 (key logs saved)
+tls_flow tls13-server-auth.pcap 8443 tls13-server-auth.keys \
+    "-tls1_3" \
+    "-tls1_3 -servername server.test"
+tls_flow tls13-mutual.pcap 9000 tls13-mutual.keys \
+    "-tls1_3 -Verify 1 -verify_return_error" \
+    "-tls1_3 $CLIENT_CERT"
+tls_flow tls13-client-cert-declined.pcap 8443 tls13-client-cert-declined.keys \
+    "-tls1_3 -verify 1" \
+    "-tls1_3 -servername server.test"
+tls_flow tls13-client-cert-required-rejected.pcap 9000 tls13-client-cert-required-rejected.keys \
+    "-tls1_3 -Verify 1 -verify_return_error" \
+    "-tls1_3 -servername server.test"
+tls_flow tls13-aes128-mutual.pcap 8443 tls13-aes128-mutual.keys \
+    "-tls1_3 -Verify 1 -verify_return_error -ciphersuites TLS_AES_128_GCM_SHA256" \
+    "-tls1_3 -servername server.test -ciphersuites TLS_AES_128_GCM_SHA256 $CLIENT_CERT"
+
+# ---------------------------------------------------------- link-layer / format variants
+log "ipv6-http.pcap"
+cap_start ipv6-http.pcap "$NS_S" bhc-srv6
+inc curl -sS -o /dev/null -g "http://[$S6]:8080/"
+cap_stop
+
+log "vlan-http-basic-auth.pcap"
+cap_start vlan-http-basic-auth.pcap "$NS_S" bhc-srvt
+inc curl -sS -o /dev/null -u "$HTTP_USER:$HTTP_PASS" "http://$SV:8080/private/"
+cap_stop
+
+log "tls12-linux-sll2.pcap"
+cap_start tls12-linux-sll2.pcap "$NS_C" any -y LINUX_SLL2
+tls_server 8443 sll2 -tls1_2
+tls_client 8443 sll2 -tls1_2 -servername server.test
+cap_stop
+
+log "tls12-mutual-dumpcap.pcapng"
+cap_start_dumpcap tls12-mutual-dumpcap.pcapng "$NS_S" bhc-srv0
+tls_server 9000 dumpcap -tls1_2 -Verify 1 -verify_return_error
+# shellcheck disable=SC2086
+tls_client 9000 dumpcap -tls1_2 -servername server.test $CLIENT_CERT
+cap_stop 1.5   # dumpcap has no immediate mode: give libpcap's buffer timeout time to expire
+
+log "http-snaplen96.pcap"
+cap_start http-snaplen96.pcap "$NS_S" bhc-srv0 -s 96
+inc curl -sS -o /dev/null "http://$S4:8080/index.html"
+cap_stop
+
+log "mixed-nanosecond.pcap"
+cap_start mixed-nanosecond.pcap "$NS_S" bhc-srv0 --time-stamp-precision=nano
+inc curl -sS -o /dev/null "http://$S4:8080/"
+resp PING GET greeting | inc redis-cli -h "$S4" -p 6380 --no-auth-warning -a "$REDIS_PASS" --pipe >/dev/null
+tls_server 9000 mixed -tls1_2
+tls_client 9000 mixed -tls1_2 -servername server.test
+cap_stop
+
+# ------------------------------------------------------------------ summary
+chmod 644 "$OUT"/*.pcap "$OUT"/*.pcapng "$KEYS"/*.keys
+log "done: $(ls "$OUT"/*.pcap "$OUT"/*.pcapng | wc -l) captures, $(du -ch "$OUT"/*.pcap "$OUT"/*.pcapng | tail -n1 | cut -f1) total"
+teardown
+if [[ ${BH_SKIP_CHECK:-0} != 1 ]] && command -v tshark >/dev/null 2>&1; then
+    log "cross-checking expected/*.json against the new captures with tshark (BH_SKIP_CHECK=1 skips)"
+    "$PY" "$TOOLS/check_expected.py" || die "captures do not match expected/*.json (see above)"
+fi
