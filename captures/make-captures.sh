@@ -49,8 +49,9 @@ VID=100
 
 # Throwaway secrets. They only ever cross the veth between our own namespaces
 # and are never written into the expected files.
-HTTP_USER=alice
-HTTP_PASS='Sesame-Open-42'
+HTTP_BASIC='alice:Sesame-Open-42'   # user:password for curl -u / htpasswd
+HTTP_USER=${HTTP_BASIC%%:*}
+HTTP_PASS=${HTTP_BASIC#*:}
 BEARER_TOKEN='bh-test-token-2f6c1e9a7d3b4c58'
 REDIS_PASS='redis-test-pass-7731'
 PG_USER=app
@@ -404,7 +405,7 @@ ROGUE_CERT="-cert $PKI/rogue-client.pem -key $PKI/rogue-client.key"
 # ---------------------------------------------------------- HTTP / plaintext
 log "http-basic-auth.pcap"
 cap_start http-basic-auth.pcap "$NS_S" bhc-srv0
-inc curl -sS -o /dev/null -u "$HTTP_USER:$HTTP_PASS" "http://$S4:8080/private/"
+inc curl -sS -o /dev/null -u "$HTTP_BASIC" "http://$S4:8080/private/"
 cap_stop
 
 log "http-bearer.pcap"
@@ -529,7 +530,7 @@ cap_stop
 
 log "vlan-http-basic-auth.pcap"
 cap_start vlan-http-basic-auth.pcap "$NS_S" bhc-srvt
-inc curl -sS -o /dev/null -u "$HTTP_USER:$HTTP_PASS" "http://$SV:8080/private/"
+inc curl -sS -o /dev/null -u "$HTTP_BASIC" "http://$SV:8080/private/"
 cap_stop
 
 log "tls12-linux-sll2.pcap"

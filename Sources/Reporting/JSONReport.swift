@@ -12,6 +12,34 @@ public enum JSONReport {
         return data
     }
 
+    /// One compact encoding, without a newline.
+    public static func compact<T: Encodable>(_ value: T) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return try encoder.encode(value)
+    }
+
+    /// The `analyze` document from flows encoded one by one (see ``compact(_:)``): the same keys as
+    /// ``AnalysisReport``, sorted, with one flow per line.
+    public static func assembleDocument(findings: [Finding], flows: [Data], summary: AnalysisSummary) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        func indented(_ data: Data) -> Data {
+            Data(String(decoding: data, as: UTF8.self).replacingOccurrences(of: "\n", with: "\n  ").utf8)
+        }
+        var document = Data("{\n  \"findings\" : ".utf8)
+        document.append(indented(try encoder.encode(findings)))
+        document.append(Data(",\n  \"flows\" : [".utf8))
+        for (index, flow) in flows.enumerated() {
+            document.append(Data((index == 0 ? "\n    " : ",\n    ").utf8))
+            document.append(flow)
+        }
+        document.append(Data((flows.isEmpty ? "],\n  \"summary\" : " : "\n  ],\n  \"summary\" : ").utf8))
+        document.append(indented(try encoder.encode(summary)))
+        document.append(Data("\n}\n".utf8))
+        return document
+    }
+
     /// One compact line (with its newline).
     public static func line<T: Encodable>(_ value: T) throws -> Data {
         let encoder = JSONEncoder()

@@ -85,42 +85,41 @@ extension Bulkhead {
                 let percent = update.fileSize > 0 ? min(100, update.bytes * 100 / update.fileSize) : 100
                 writeStandardError("\r[\(update.fileIndex + 1)/\(update.fileCount)] \(update.file): \(percent)% \(update.packets) packets\u{1b}[K")
             } : nil
-            var flows: [FlowRecord] = []
-            let format = self.format
-            var writeError: (any Error)?
+            let output: FlowOutput
+            switch self.format {
+            case .table: output = FlowOutput(mode: .collect)
+            case .json: output = FlowOutput(mode: .document)
+            case .jsonl: output = FlowOutput(mode: .lines(sink))
+            }
             let result: CaptureAnalysisResult
             do {
                 result = try CaptureAnalysis.run(
                     files: files,
                     options: AnalysisOptions(inspectionWindow: self.inspectBytes),
                     reader: CaptureReaderKind(rawValue: self.reader) ?? .mmap,
-                    progress: progress
-                ) { flow in
-                    if format == .jsonl {
-                        do { sink.write(try JSONReport.line(JSONLinesRecord.flow(flow))) } catch { writeError = error }
-                    } else {
-                        flows.append(flow)
-                    }
-                }
+                    progress: progress,
+                    onFlow: output.submit
+                )
             } catch {
+                _ = try? output.finish()
                 sink.abandon()
                 throw failInput(error.description)
             }
             if showProgress { writeStandardError("\r\u{1b}[K") }
             for warning in result.warnings { warn(warning.description) }
-            flows.sort { $0.id < $1.id }
             do {
-                try writeError.map { throw $0 }
-                switch format {
+                switch self.format {
                 case .table:
+                    let flows = try output.finish()
                     let style = TerminalStyle.forDescriptor(self.output == nil ? STDOUT_FILENO : -1)
                     var text = AnalysisTableReport.flows(flows) + "\n\n"
                     text += style.bold("Findings") + "\n" + AnalysisTableReport.findings(result.findings, style: style) + "\n\n"
                     text += AnalysisTableReport.summary(result.summary) + "\n"
                     sink.write(text)
                 case .json:
-                    sink.write(try JSONReport.document(AnalysisReport(flows: flows, findings: result.findings, summary: result.summary)))
+                    sink.write(try output.document(findings: result.findings, summary: result.summary))
                 case .jsonl:
+                    _ = try output.finish()
                     for finding in result.findings { sink.write(try JSONReport.line(JSONLinesRecord.finding(finding))) }
                     sink.write(try JSONReport.line(JSONLinesRecord.summary(result.summary)))
                 }

@@ -6,7 +6,8 @@ import Glibc
 /// Where a report goes: standard output, or a file written atomically (a temporary file in the same folder,
 /// renamed into place when complete), so a reader never sees half a report and a failure leaves the previous
 /// file intact.
-final class OutputSink {
+/// `@unchecked Sendable`: written from one thread at a time (the analysis, or the flow output queue).
+final class OutputSink: @unchecked Sendable {
     private let path: String?
     private let temporaryPath: String?
     private let handle: FileHandle

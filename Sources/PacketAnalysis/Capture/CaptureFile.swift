@@ -32,6 +32,12 @@ public final class CaptureFile {
 
     private let base: UnsafeRawPointer?
     private let size: Int
+    /// Whether `base` is this object's own mapping (unmapped on deinit) or memory the caller lends.
+    private let ownsMapping: Bool
+    /// Bytes at the start of the mapping already handed back to the kernel.
+    private var releasedUpTo = 0
+    /// How far the walker gets ahead before it releases what it has read.
+    private static let releaseStep = 32 << 20
 
     /// Opens and maps `path`, and checks that it is a capture.
     ///
@@ -60,12 +66,36 @@ public final class CaptureFile {
         _ = madvise(mapping, size, MADV_SEQUENTIAL)
         self.base = UnsafeRawPointer(mapping)
         self.size = size
-        let magic = UnsafeRawPointer(mapping).loadUnaligned(as: UInt32.self)
-        switch magic {
-        case 0xa1b2_c3d4, 0xd4c3_b2a1, 0xa1b2_3c4d, 0x4d3c_b2a1: self.format = .pcap
-        case 0x0a0d_0d0a: self.format = .pcapng
-        default:
+        self.ownsMapping = true
+        do {
+            self.format = try Self.format(of: UnsafeRawBufferPointer(start: mapping, count: size), path: path)
+        } catch {
             munmap(mapping, size)
+            throw error
+        }
+    }
+
+    /// Reads a capture held in memory (for tests and fuzzing). The bytes must stay valid while this object
+    /// is used.
+    ///
+    /// - Throws: ``CaptureError`` `notACapture` when the bytes do not start like a capture.
+    public init(borrowing bytes: UnsafeRawBufferPointer, name: String) throws(CaptureError) {
+        self.path = name
+        self.base = bytes.baseAddress
+        self.size = bytes.count
+        self.ownsMapping = false
+        guard bytes.count >= 4, bytes.baseAddress != nil else {
+            throw CaptureError(.notACapture, path: name, "not a capture: only \(bytes.count) bytes, too short for a pcap or pcapng header")
+        }
+        self.format = try Self.format(of: bytes, path: name)
+    }
+
+    private static func format(of bytes: UnsafeRawBufferPointer, path: String) throws(CaptureError) -> CaptureFormat {
+        let magic = bytes.loadUnaligned(as: UInt32.self)
+        switch magic {
+        case 0xa1b2_c3d4, 0xd4c3_b2a1, 0xa1b2_3c4d, 0x4d3c_b2a1: return .pcap
+        case 0x0a0d_0d0a: return .pcapng
+        default:
             throw CaptureError(
                 .notACapture, path: path,
                 "not a capture: unknown magic 0x\(String(magic.bigEndian, radix: 16)) (expected pcap or pcapng)"
@@ -74,7 +104,7 @@ public final class CaptureFile {
     }
 
     deinit {
-        if let base = self.base { munmap(UnsafeMutableRawPointer(mutating: base), self.size) }
+        if self.ownsMapping, let base = self.base { munmap(UnsafeMutableRawPointer(mutating: base), self.size) }
     }
 
     /// Total size of the file in bytes.
@@ -91,6 +121,18 @@ public final class CaptureFile {
         case .pcap: try self.walkPcap(bytes, body)
         case .pcapng: try self.walkPcapng(bytes, body)
         }
+    }
+
+    /// Drops the pages behind `offset` from this process (they stay in the page cache). Mapped pages count
+    /// as resident memory; without this, walking a multi-gigabyte file would look like a multi-gigabyte RSS.
+    @inline(__always)
+    private func release(before offset: Int) {
+        guard self.ownsMapping, offset - self.releasedUpTo >= Self.releaseStep, let base = self.base else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let end = (offset / page) * page
+        guard end > self.releasedUpTo else { return }
+        _ = madvise(UnsafeMutableRawPointer(mutating: base) + self.releasedUpTo, end - self.releasedUpTo, MADV_DONTNEED)
+        self.releasedUpTo = end
     }
 
     // MARK: - Classic pcap
@@ -143,6 +185,7 @@ public final class CaptureFile {
             )
             body(packet)
             offset += 16 + captured
+            self.release(before: offset)
         }
     }
 
@@ -279,6 +322,7 @@ public final class CaptureFile {
                 break  // Name resolution, statistics, custom blocks: nothing to analyse.
             }
             offset += length
+            self.release(before: offset)
         }
     }
 

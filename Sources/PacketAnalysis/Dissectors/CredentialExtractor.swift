@@ -25,11 +25,49 @@ enum CredentialExtractor {
         "\(name): \(length) character\(length == 1 ? "" : "s") (redacted)"
     }
 
-    /// The text lines of a buffer (CRLF or LF), at most `limit` of them.
-    static func lines(_ bytes: UnsafeRawBufferPointer, limit: Int = 512) -> [Substring] {
-        let text = String(decoding: bytes, as: UTF8.self)
-        return text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" })
-            .prefix(limit).map { $0.hasSuffix("\r") ? $0.dropLast() : $0 }
+    /// The byte ranges of the text lines of a buffer (LF or CRLF, line end excluded), at most `limit`.
+    /// Working on bytes keeps bulk payload (request bodies, binary values) from ever becoming Strings.
+    static func lineRanges(_ bytes: UnsafeRawBufferPointer, limit: Int = 4096) -> [Range<Int>] {
+        var ranges: [Range<Int>] = []
+        var start = 0
+        var index = 0
+        while index < bytes.count, ranges.count < limit {
+            if bytes[index] == 0x0a {
+                let end = index > start && bytes[index - 1] == 0x0d ? index - 1 : index
+                ranges.append(start..<end)
+                start = index + 1
+            }
+            index += 1
+        }
+        if start < bytes.count, ranges.count < limit { ranges.append(start..<bytes.count) }
+        return ranges
+    }
+
+    /// Whether the line starts with `prefix`, ignoring ASCII case.
+    static func line(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>, startsWith prefix: String, at offset: Int = 0) -> Bool {
+        var index = range.lowerBound + offset
+        for byte in prefix.utf8 {
+            guard index < range.upperBound else { return false }
+            let actual = bytes[index]
+            let lowered = actual >= 0x41 && actual <= 0x5a ? actual | 0x20 : actual
+            guard lowered == byte else { return false }
+            index += 1
+        }
+        return true
+    }
+
+    static func text(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> Substring {
+        String(decoding: UnsafeRawBufferPointer(rebasing: bytes[range.clamped(to: 0..<bytes.count)]).prefix(4096), as: UTF8.self)[...]
+    }
+
+    /// The text lines whose start matches one of `prefixes` (lower-case), with their index among all lines.
+    static func lines(_ bytes: UnsafeRawBufferPointer, matching prefixes: [String]) -> [(index: Int, text: Substring)] {
+        let ranges = lineRanges(bytes)
+        var result: [(Int, Substring)] = []
+        for (index, range) in ranges.enumerated() where prefixes.contains(where: { line(bytes, range, startsWith: $0) }) {
+            result.append((index, text(bytes, range)))
+        }
+        return result
     }
 
     static func base64(_ text: Substring) -> [UInt8]? {
@@ -43,7 +81,7 @@ enum CredentialExtractor {
 
     static func http(_ bytes: UnsafeRawBufferPointer) -> [Credential] {
         var found: [Credential] = []
-        for line in lines(bytes) {
+        for (_, line) in lines(bytes, matching: ["authorization:", "proxy-authorization:"]) {
             guard let colon = line.firstIndex(of: ":") else { continue }
             let name = line[..<colon].lowercased()
             guard name == "authorization" || name == "proxy-authorization" else { continue }
@@ -85,44 +123,66 @@ enum CredentialExtractor {
         for command in redisCommands(bytes) {
             guard let verb = command.first?.uppercased() else { continue }
             if verb == "AUTH", command.count == 2 {
-                found.append(Credential(kind: "redis-auth", user: nil, redacted: secretDescription("password", command[1].count)))
+                found.append(Credential(kind: "redis-auth", user: nil, redacted: secretDescription("password", command[1].utf8.count)))
             } else if verb == "AUTH", command.count >= 3 {
-                found.append(Credential(kind: "redis-auth", user: command[1], redacted: secretDescription("password", command[2].count)))
+                found.append(Credential(kind: "redis-auth", user: command[1], redacted: secretDescription("password", command[2].utf8.count)))
             } else if verb == "HELLO", let index = command.firstIndex(where: { $0.uppercased() == "AUTH" }), index + 2 < command.count {
-                found.append(Credential(kind: "redis-auth", user: command[index + 1], redacted: secretDescription("password", command[index + 2].count)))
+                found.append(Credential(kind: "redis-auth", user: command[index + 1], redacted: secretDescription("password", command[index + 2].utf8.count)))
             }
         }
         return found
     }
 
+    /// The authentication commands among the Redis commands in `bytes` (RESP arrays or inline), with their
+    /// arguments. Other commands are skipped at the byte level: their values never become Strings.
     static func redisCommands(_ bytes: UnsafeRawBufferPointer) -> [[String]] {
         var commands: [[String]] = []
         var cursor = 0
-        func line() -> Substring? {
+        func line() -> Range<Int>? {
             var end = cursor
             while end < bytes.count, bytes[end] != 0x0a { end += 1 }
             guard end < bytes.count else { return nil }
-            var text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[cursor..<end]), as: UTF8.self)[...]
-            if text.hasSuffix("\r") { text = text.dropLast() }
+            let range = cursor..<(end > cursor && bytes[end - 1] == 0x0d ? end - 1 : end)
             cursor = end + 1
-            return text
+            return range
         }
-        while cursor < bytes.count, commands.count < 256 {
+        func number(_ range: Range<Int>) -> Int? {
+            guard range.count > 1, range.count < 12 else { return nil }
+            var value = 0
+            for index in (range.lowerBound + 1)..<range.upperBound {
+                let digit = Int(bytes[index]) - 48
+                guard digit >= 0 && digit < 10 else { return nil }
+                value = value * 10 + digit
+            }
+            return value
+        }
+        func isAuthVerb(_ range: Range<Int>) -> Bool {
+            (range.count == 4 && Self.line(bytes, range, startsWith: "auth")) || (range.count == 5 && Self.line(bytes, range, startsWith: "hello"))
+        }
+        var examined = 0
+        while cursor < bytes.count, examined < 4096 {
+            examined += 1
             if bytes[cursor] == UInt8(ascii: "*") {
-                guard let header = line(), let count = Int(header.dropFirst()), count >= 0, count < 1024 else { break }
+                guard let header = line(), let count = number(header), count < 1024 else { break }
                 var arguments: [String] = []
-                for _ in 0..<count {
-                    guard let sizeLine = line(), sizeLine.first == "$", let size = Int(sizeLine.dropFirst()), size >= 0,
+                var keep = false
+                for index in 0..<count {
+                    guard let sizeLine = line(), bytes[sizeLine.lowerBound] == UInt8(ascii: "$"), let size = number(sizeLine),
                           cursor + size <= bytes.count
                     else { return commands }
-                    arguments.append(String(decoding: UnsafeRawBufferPointer(rebasing: bytes[cursor..<(cursor + size)]), as: UTF8.self))
+                    let argument = cursor..<(cursor + size)
+                    if index == 0 { keep = isAuthVerb(argument) }
+                    if keep && size <= 1024 { arguments.append(String(Self.text(bytes, argument))) }
                     cursor += size
                     _ = line()
                 }
-                commands.append(arguments)
+                if keep { commands.append(arguments) }
             } else {
-                guard let text = line() else { break }
-                commands.append(text.split(separator: " ").map(String.init))
+                guard let range = line() else { break }
+                let verb = range.lowerBound..<(range.lowerBound + min(range.count, 6))
+                if Self.line(bytes, verb, startsWith: "auth ") || Self.line(bytes, verb, startsWith: "hello ") {
+                    commands.append(Self.text(bytes, range).split(separator: " ").map(String.init))
+                }
             }
         }
         return commands
@@ -210,7 +270,7 @@ enum CredentialExtractor {
     static func ftpOrPOP3(_ bytes: UnsafeRawBufferPointer, kind: String) -> [Credential] {
         var found: [Credential] = []
         var user: String?
-        for line in lines(bytes) {
+        for (_, line) in lines(bytes, matching: ["user ", "pass"]) {
             let upper = line.prefix(5).uppercased()
             if upper.hasPrefix("USER ") {
                 user = String(line.dropFirst(5))
@@ -224,7 +284,12 @@ enum CredentialExtractor {
     /// SASL PLAIN and LOGIN exchanges (`AUTH PLAIN <b64>`, `AUTH LOGIN` then base64 lines).
     static func saslLines(_ bytes: UnsafeRawBufferPointer, prefix: String, tagged: Bool = false) -> [Credential] {
         var found: [Credential] = []
-        let all = lines(bytes)
+        let ranges = lineRanges(bytes)
+        // Only lines that mention AUTH are decoded as a whole; the ones after them on demand.
+        let heads = ranges.map { text(bytes, $0.lowerBound..<min($0.upperBound, $0.lowerBound + 40)).uppercased() }
+        let all = ranges.enumerated().map { index, range -> Substring in
+            (max(0, index - 2)...index).contains { heads[$0].contains("AUTH") } ? text(bytes, range) : ""
+        }
         var index = 0
         while index < all.count {
             var words = all[index].split(separator: " ")
@@ -261,8 +326,10 @@ enum CredentialExtractor {
     /// IMAP `tag LOGIN user password` (atoms or quoted strings) and `tag AUTHENTICATE PLAIN`.
     static func imap(_ bytes: UnsafeRawBufferPointer) -> [Credential] {
         var found: [Credential] = []
-        for line in lines(bytes) {
-            let words = imapWords(line)
+        for range in lineRanges(bytes) {
+            let head = text(bytes, range.lowerBound..<min(range.upperBound, range.lowerBound + 64)).uppercased()
+            guard head.contains(" LOGIN ") else { continue }
+            let words = imapWords(text(bytes, range))
             guard words.count >= 4, words[1].uppercased() == "LOGIN" else { continue }
             found.append(Credential(kind: "imap-login", user: words[2], redacted: secretDescription("password", words[3].count)))
         }

@@ -133,6 +133,8 @@ enum ProtocolClassifier {
         let words = text.split(separator: " ", omittingEmptySubsequences: true)
         guard let verb = words.first?.lowercased() else { return nil }
         if memcachedOnly.contains(verb) { return .memcached }
+        // HELLO takes a protocol version; "HELLO THERE" is someone's own text protocol.
+        if verb == "hello", words.count > 1, !words[1].allSatisfy(\.isNumber) { return nil }
         if redisOnly.contains(verb) { return .redis }
         guard sharedCacheCommands.contains(verb) else { return nil }
         if let reply = peer.first {

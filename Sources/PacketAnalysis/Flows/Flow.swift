@@ -1,7 +1,17 @@
 import BulkheadModel
 
+extension UInt64 {
+    @inline(__always)
+    func rotated(by count: UInt64) -> UInt64 { (self << count) | (self >> (64 - count)) }
+}
+
 /// Identifies a flow regardless of direction: the lower (address, port) endpoint comes first.
 struct FlowKey: Hashable {
+    static func == (lhs: FlowKey, rhs: FlowKey) -> Bool {
+        lhs.lowAddress == rhs.lowAddress && lhs.highAddress == rhs.highAddress && lhs.lowPort == rhs.lowPort
+            && lhs.highPort == rhs.highPort && lhs.ipProtocol == rhs.ipProtocol
+    }
+
     var lowAddress: IPAddress
     var highAddress: IPAddress
     var lowPort: UInt16
@@ -18,6 +28,16 @@ struct FlowKey: Hashable {
         }
         return (FlowKey(lowAddress: packet.destination, highAddress: packet.source, lowPort: packet.destinationPort,
                         highPort: packet.sourcePort, ipProtocol: packet.ipProtocol), false)
+    }
+
+    /// One Hasher round over a premixed word instead of nine over each field: flow lookup is on every packet's
+    /// path. Equality still compares every field.
+    func hash(into hasher: inout Hasher) {
+        var mix = self.lowAddress.low &* 0x9E37_79B9_7F4A_7C15
+        mix ^= self.highAddress.low &* 0xC2B2_AE3D_27D4_EB4F
+        mix ^= (self.lowAddress.high ^ self.highAddress.high.rotated(by: 29)) &* 0x1656_67B1_9E37_79F9
+        mix ^= UInt64(self.lowPort) << 40 | UInt64(self.highPort) << 16 | UInt64(self.ipProtocol)
+        hasher.combine(mix)
     }
 
     var low: Endpoint { Endpoint(address: self.lowAddress, port: self.lowPort) }

@@ -78,20 +78,50 @@ public final class FlowAnalyzer {
     /// The id the next flow would get.
     public var nextFlowID: Int { self.nextID }
 
-    /// Analyses one captured packet.
+    /// Analyses one captured packet: ``decode(_:counting:)`` then ``process(_:payload:time:)``.
     public func process(_ packet: borrowing CapturedPacket) {
-        self.counters.packets &+= 1
-        self.counters.bytes &+= UInt64(packet.bytes.count)
-        if packet.bytes.count < packet.originalLength { self.counters.truncated &+= 1 }
-        let time = packet.timestamp
-        if self.latest < time { self.latest = time }
+        if let (decoded, payload) = Self.decode(packet, counting: &self.counters) {
+            self.process(decoded, payload: payload, time: packet.timestamp)
+        } else {
+            self.advanceClock(packet.timestamp)
+        }
+    }
+
+    /// Stage one, which needs no flow state and so may run on another thread: decodes the headers and counts
+    /// the packet. Returns the transport view and the captured payload, or nil for packets without one.
+    @inline(__always)
+    public static func decode(_ packet: borrowing CapturedPacket, counting counters: inout PacketCounters)
+        -> (DecodedPacket, UnsafeRawBufferPointer)?
+    {
+        counters.packets &+= 1
+        counters.bytes &+= UInt64(packet.bytes.count)
+        if packet.bytes.count < packet.originalLength { counters.truncated &+= 1 }
         switch PacketDecoder.decode(packet.bytes, linkType: packet.linkType, originalLength: packet.originalLength) {
         case .transport(let decoded):
-            self.handle(decoded, packet.bytes, time)
-        case .fragment: self.counters.fragments &+= 1
-        case .other: self.counters.other &+= 1
-        case .malformed: self.counters.malformed &+= 1
+            let payload = UnsafeRawBufferPointer(
+                rebasing: packet.bytes[decoded.payloadOffset..<(decoded.payloadOffset + decoded.capturedPayloadLength)])
+            return (decoded, payload)
+        case .fragment: counters.fragments &+= 1
+        case .other: counters.other &+= 1
+        case .malformed: counters.malformed &+= 1
         }
+        return nil
+    }
+
+    /// Stage two: the packet's flow, in capture order.
+    public func process(_ packet: DecodedPacket, payload: UnsafeRawBufferPointer, time: Timestamp) {
+        self.handle(packet, payload, time)
+        self.advanceClock(time)
+    }
+
+    /// Adds packet counts gathered by a decoding stage that ran elsewhere.
+    public func add(_ counters: PacketCounters) {
+        self.counters += counters
+    }
+
+    @inline(__always)
+    private func advanceClock(_ time: Timestamp) {
+        if self.latest < time { self.latest = time }
         self.packetsSinceSweep &+= 1
         if self.packetsSinceSweep >= 16_384 {
             self.packetsSinceSweep = 0
@@ -108,7 +138,7 @@ public final class FlowAnalyzer {
 
     // MARK: - Flows
 
-    private func handle(_ packet: DecodedPacket, _ bytes: UnsafeRawBufferPointer, _ time: Timestamp) {
+    private func handle(_ packet: DecodedPacket, _ payload: UnsafeRawBufferPointer, _ time: Timestamp) {
         let (key, fromLow) = FlowKey.of(packet)
         let isSYN = packet.ipProtocol == 6 && packet.flags.contains(.syn) && !packet.flags.contains(.ack)
         var flow: Flow
@@ -130,8 +160,6 @@ public final class FlowAnalyzer {
         let direction = fromLow ? flow.low : flow.high
         direction.packets &+= 1
         direction.payloadBytes &+= UInt64(packet.payloadLength)
-        let payload = UnsafeRawBufferPointer(
-            rebasing: bytes[packet.payloadOffset..<(packet.payloadOffset + packet.capturedPayloadLength)])
         if packet.ipProtocol == 6 {
             self.tcp(packet, payload, flow, fromLow, direction)
         } else {
