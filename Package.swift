@@ -68,9 +68,11 @@ let package = Package(
 
         // MARK: - Tests
 
+        /// Helpers shared by the test targets (repository paths).
+        .target(name: "BulkheadTestSupport", path: "Tests/BulkheadTestSupport", swiftSettings: swiftSettings),
         .testTarget(
             name: "PacketAnalysisTests",
-            dependencies: ["PacketAnalysis", "BulkheadModel"],
+            dependencies: ["PacketAnalysis", "BulkheadModel", "Certificates", "BulkheadTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -80,7 +82,7 @@ let package = Package(
         ),
         .testTarget(
             name: "bulkheadTests",
-            dependencies: ["BulkheadModel", "PacketAnalysis", "Reporting"],
+            dependencies: ["BulkheadModel", "PacketAnalysis", "Reporting", "BulkheadTestSupport"],
             swiftSettings: swiftSettings
         ),
     ],

@@ -1,6 +1,7 @@
 import BulkheadModel
 import Foundation
 import PacketAnalysis
+import BulkheadTestSupport
 import Testing
 
 /// Runs the analyser over every real capture in `captures/` and checks it against the capture's expected
@@ -8,14 +9,7 @@ import Testing
 /// Bulkhead's output).
 @Suite("Capture corpus")
 struct CaptureCorpusTests {
-    static let repositoryRoot: URL = {
-        var url = URL(fileURLWithPath: #filePath)
-        while url.path != "/" {
-            url.deleteLastPathComponent()
-            if FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) { return url }
-        }
-        return URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
-    }()
+    static let repositoryRoot = Repository.root
 
     static var expectedFiles: [String] {
         let folder = repositoryRoot.appendingPathComponent("captures/expected")

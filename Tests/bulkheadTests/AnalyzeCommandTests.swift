@@ -1,17 +1,11 @@
 import Foundation
+import BulkheadTestSupport
 import Testing
 
 /// Runs the built `bulkhead` binary like a user or a cron job would, and checks output and exit status.
 @Suite("bulkhead analyze (end to end)")
 struct AnalyzeCommandTests {
-    static let repositoryRoot: URL = {
-        var url = URL(fileURLWithPath: #filePath)
-        while url.path != "/" {
-            url.deleteLastPathComponent()
-            if FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) { return url }
-        }
-        return URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
-    }()
+    static let repositoryRoot = Repository.root
 
     /// The `bulkhead` executable next to the test bundle.
     static var executable: URL {
