@@ -1,0 +1,296 @@
+#!/usr/bin/env python3
+"""Summarise the timed runs of run-analyze-benchmark.sh, check bulkhead's
+summary against the generator's truth file and the issue's targets, and write
+Benchmarks/results/latest.md.  Driven by environment variables set by the
+shell script; not meant to be run by hand.  Exit 0 = all evaluated targets
+met, 1 = a mismatch or a missed target."""
+import datetime
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+
+E = os.environ
+TARGET_FLOOR_RATIO = 2.0    # bulkhead wall <= 2x the libpcap floor
+TARGET_TSHARK_SPEEDUP = 50  # bulkhead >= 50x faster than tshark
+TARGET_RSS_MB = 300         # peak RSS < 300 MB (10^6 bytes)
+
+truth = json.load(open(E["TRUTH"]))
+file_bytes = truth["fileBytes"]
+packets = truth["packets"]
+no_bulkhead = E["NO_BULKHEAD"] == "1"
+tshark_mode = E["TSHARK_MODE"]
+
+
+def sh(cmd):
+    try:
+        return subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=60).stdout.strip()
+    except Exception:
+        return ""
+
+
+def parse_time_v(path):
+    out = {"rss_kb": None, "user": None, "sys": None}
+    try:
+        for line in open(path):
+            line = line.strip()
+            if line.startswith("Maximum resident set size (kbytes):"):
+                out["rss_kb"] = int(line.split(":")[1])
+            elif line.startswith("User time (seconds):"):
+                out["user"] = float(line.split(":")[1])
+            elif line.startswith("System time (seconds):"):
+                out["sys"] = float(line.split(":")[1])
+    except OSError:
+        pass
+    return out
+
+
+runs = {}
+for line in open(E["RUNS"]):
+    label, rc, wall_ns, tf, measured, stdout = line.rstrip("\n").split("\t")
+    tool = label.rsplit(".", 1)[0]
+    r = parse_time_v(tf)
+    r.update(rc=int(rc), wall=int(wall_ns) / 1e9, measured=measured, stdout=stdout)
+    runs.setdefault(tool, []).append(r)
+
+
+def agg(tool):
+    rs = runs.get(tool)
+    if not rs:
+        return None
+    wall = statistics.median(r["wall"] for r in rs)
+    cpu = statistics.median(((r["user"] or 0) + (r["sys"] or 0)) / r["wall"] for r in rs if r["wall"] > 0)
+    rss = max((r["rss_kb"] or 0) for r in rs) * 1024 / 1e6
+    return dict(wall=wall, cpu=cpu * 100, rss=rss, n=len(rs), rcs=[r["rc"] for r in rs],
+                walls=[r["wall"] for r in rs], measured=rs[0]["measured"], stdout=rs[0]["stdout"])
+
+
+floor = agg("floor")
+bj = agg("bulkhead-json")
+bl = agg("bulkhead-jsonl")
+bq = agg("bulkhead-json-quarter")
+ts = agg("tshark")
+ts_label = "tshark (TLS handshake fields)"
+ts_note = ""
+if ts and tshark_mode == "sample":
+    sample_bytes = int(E["TS_SAMPLE_BYTES"])
+    factor = file_bytes / sample_bytes
+    ts_note = (f"tshark ran on a {sample_bytes / 1e6:.0f} MB prefix ({E['TSHARK_SAMPLE_MB']} MB requested) in "
+               f"{ts['wall']:.2f} s; its wall time is extrapolated linearly x{factor:.2f} to the full file, "
+               f"its RSS is the sample's.")
+    ts["wall"] *= factor
+    ts_label = "tshark (TLS handshake fields) — EXTRAPOLATED"
+
+checks = []  # (ok: bool|None, text)
+
+
+def check(ok, text):
+    checks.append((ok, text))
+
+
+# -- sanity: the floor saw every packet
+if floor:
+    m = re.search(r"packets=(\d+)", open(floor["stdout"]).read() if os.path.exists(floor["stdout"]) else "")
+    got = int(m.group(1)) if m else None
+    check(got == packets, f"floor read {got} packets, truth {packets}")
+
+
+def load_summary_json(path):
+    try:
+        with open(path) as fh:
+            return json.load(fh)["summary"], None
+    except Exception as e:  # noqa: BLE001
+        return None, f"{type(e).__name__}: {e}"
+
+
+def load_summary_jsonl(path):
+    found = None
+    try:
+        with open(path) as fh:
+            for line in fh:
+                line = line.strip()
+                if not line or '"byProtocol"' not in line:
+                    continue
+                try:
+                    o = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(o, dict):
+                    if isinstance(o.get("summary"), dict):
+                        found = o["summary"]
+                    elif "byProtocol" in o:
+                        found = o
+    except OSError as e:
+        return None, str(e)
+    return found, None if found else "no line with a summary/byProtocol object"
+
+
+def compare_counts(name, summary, t, gate=True):
+    ok_all = True
+
+    def cmp_map(title, want, got):
+        nonlocal ok_all
+        got = got or {}
+        for k in list(want) + [k for k in got if k not in want]:
+            w, g = want.get(k, 0), got.get(k, 0)
+            ok = w == g
+            ok_all &= ok
+            check(ok if gate else (None if ok else False), f"{name}: {title}[{k}] = {g}, truth {w}")
+
+    cmp_map("byProtocol", t["byProtocol"], summary.get("byProtocol"))
+    cmp_map("byClientCertificate", t["tlsByClientCertificate"], summary.get("byClientCertificate"))
+    for k in ("flows", "packets"):
+        ok = summary.get(k) == t[k]
+        ok_all &= ok
+        check(ok if gate else (None if ok else False), f"{name}: summary.{k} = {summary.get(k)}, truth {t[k]}")
+    return ok_all
+
+
+if not no_bulkhead:
+    if bj:
+        check(all(rc == 0 for rc in bj["rcs"]), f"bulkhead --format json exit status {bj['rcs']}")
+        s, err = load_summary_json(bj["stdout"])
+        if s is None:
+            check(False, f"bulkhead --format json output unreadable: {err}")
+        else:
+            compare_counts("json", s, truth)
+    if bl:
+        s, err = load_summary_jsonl(bl["stdout"])
+        if all(rc == 0 for rc in bl["rcs"]) and s is not None:
+            n_before = len(checks)
+            if compare_counts("jsonl", s, truth, gate=False):
+                del checks[n_before:]
+                check(None, "jsonl: summary line matches the truth (flows, packets, every class)")
+            else:
+                checks[n_before:] = [c for c in checks[n_before:] if c[0] is False]
+        else:
+            check(None, f"jsonl: not checked (exit {bl['rcs']}; {err or 'ok'})")
+    if bq:
+        tq = json.load(open(E["TRUTH_Q"]))
+        s, err = load_summary_json(bq["stdout"])
+        if s is None:
+            check(False, f"quarter-size run output unreadable: {err}")
+        else:
+            compare_counts("json (1/4 size)", s, tq)
+
+targets = []  # (ok|None, text)
+if bj and floor:
+    ratio = bj["wall"] / floor["wall"]
+    targets.append((ratio <= TARGET_FLOOR_RATIO, f"within {TARGET_FLOOR_RATIO:g}x of the libpcap floor: {ratio:.2f}x"))
+if bj and ts:
+    sp = ts["wall"] / bj["wall"]
+    targets.append((sp >= TARGET_TSHARK_SPEEDUP,
+                    f">= {TARGET_TSHARK_SPEEDUP}x faster than tshark: {sp:.1f}x" + (" (tshark extrapolated)" if ts_note else "")))
+if bj:
+    targets.append((bj["rss"] < TARGET_RSS_MB, f"peak RSS < {TARGET_RSS_MB} MB: {bj['rss']:.1f} MB"))
+if bq and bj:
+    targets.append((bq["rss"] < TARGET_RSS_MB,
+                    f"peak RSS < {TARGET_RSS_MB} MB at 1/4 size: {bq['rss']:.1f} MB (full size {bj['rss']:.1f} MB)"))
+
+# -- table
+rows = []
+
+
+def row(name, a, size_bytes=file_bytes, pk=packets):
+    if not a:
+        return
+    mbps = size_bytes / 1e6 / a["wall"]
+    pps = pk / a["wall"]
+    vs_floor = f"{a['wall'] / floor['wall']:.2f}x" if floor else "—"
+    vs_ts = f"{ts['wall'] / a['wall']:.1f}x" if ts else "—"
+    rows.append(f"| {name} | {a['wall']:.3f} | {mbps:,.0f} | {pps:,.0f} | {a['rss']:.1f} | {a['cpu']:.0f}% | {vs_floor} | {vs_ts} |")
+
+
+row("libpcap read loop (floor)", floor)
+row("bulkhead analyze --format json", bj)
+row("bulkhead analyze --format jsonl", bl)
+row(ts_label, ts)
+
+cpu_model = ""
+for line in open("/proc/cpuinfo"):
+    if line.startswith("model name"):
+        cpu_model = line.split(":", 1)[1].strip()
+        break
+lscpu_model = sh("lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -1")
+mem_total = sh("awk '/MemTotal/ {printf \"%.1f GiB\", $2/1048576}' /proc/meminfo")
+osname = sh(". /etc/os-release && echo \"$PRETTY_NAME\"")
+now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+md = []
+md.append("# bulkhead analyze — benchmark results\n")
+md.append(f"- Date: {now} (`date`: {sh('date')})")
+md.append(f"- Machine: {sh('nproc')} CPUs (`nproc`), CPU model `{cpu_model}`"
+          + (f" (lscpu: `{lscpu_model}`)" if lscpu_model and lscpu_model != cpu_model else "")
+          + f", RAM {mem_total}, {osname}, kernel {platform.release()}")
+libpcap_version = (sh("dpkg-query -W -f='${Version} ' 'libpcap0.8*' 2>/dev/null").split() or ["?"])[0]
+md.append(f"- Tools: {sh('tshark --version | head -1')}; libpcap {libpcap_version}; "
+          f"{sh('gcc --version | head -1')}; {sh('swift --version 2>&1 | head -1') or 'swift ?'}")
+if not no_bulkhead:
+    rev = sh(f"git -C '{E['ROOT']}' rev-parse --short HEAD 2>/dev/null") or "no commit"
+    dirty = " (+ uncommitted changes)" if sh(f"git -C '{E['ROOT']}' status --porcelain -- Sources Package.swift 2>/dev/null") else ""
+    md.append(f"- bulkhead: release build `{os.path.relpath(E['BULKHEAD'], E['ROOT'])}` at {rev}{dirty}"
+              + (f", `{E['BH_VERSION']}`" if E.get("BH_VERSION") else "")
+              + (f", extra args `{E['BULKHEAD_ARGS']}`" if E.get("BULKHEAD_ARGS") else ""))
+md.append(f"- Capture: `{os.path.relpath(E['CAP'], E['ROOT'])}`, {file_bytes:,} bytes ({file_bytes / 1e6:,.1f} MB), "
+          f"{packets:,} packets, {truth['flows']:,} flows ({truth['tcpFlows']:,} TCP, {truth['udpFlows']:,} UDP; "
+          f"{truth['ipv6Flows']} IPv6, {truth['vlanTaggedFlows']} 802.1Q), up to {truth['maxConcurrentFlows']} flows open at once, "
+          f"generator v{truth['generatorVersion']} seed {truth['seed']}")
+md.append("- Page cache warm (file read once before timing); floor and bulkhead: median of "
+          f"{E['REPEAT']} runs, RSS = max over runs; tshark: 1 run ({tshark_mode} file)")
+md.append("")
+md.append("Truth (flows per class): " + ", ".join(f"{k} {v:,}" for k, v in truth["byProtocol"].items()))
+md.append("TLS client certificate: " + ", ".join(f"{k} {v:,}" for k, v in truth["tlsByClientCertificate"].items()))
+md.append("")
+md.append("| tool | wall s | MB/s | packets/s | max RSS MB | CPU | × floor | tshark ÷ tool |")
+md.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+md.extend(rows)
+md.append("")
+md.append("MB = 10^6 bytes. CPU = (user+sys)/wall, 100% = one core. "
+          "'× floor' = wall / floor wall; 'tshark ÷ tool' = tshark wall / tool wall (speed-up over tshark).")
+if ts_note:
+    md.append("")
+    md.append(f"**Note:** {ts_note}")
+for name, a in (("floor", floor), ("bulkhead json", bj), ("bulkhead jsonl", bl), ("tshark", ts)):
+    if a and a["n"] > 1:
+        md.append(f"- {name} wall times: " + ", ".join(f"{w:.3f}" for w in a["walls"]) + " s")
+if bq:
+    tq = json.load(open(E["TRUTH_Q"]))
+    md.append(f"- RSS scaling: 1/4-size capture ({tq['fileBytes'] / 1e6:,.0f} MB) peak RSS {bq['rss']:.1f} MB in "
+              f"{bq['wall']:.3f} s vs full size {bj['rss']:.1f} MB" if bj else "")
+md.append("")
+md.append("## Targets")
+md.append("")
+if no_bulkhead:
+    md.append("- not evaluated: bulkhead was not run (`--no-bulkhead`)")
+for ok, text in targets:
+    md.append(f"- {'PASS' if ok else 'FAIL'} — {text}")
+if not ts and not no_bulkhead:
+    md.append("- not evaluated: tshark comparison (`--no-tshark`)")
+md.append("")
+md.append("## Checks")
+md.append("")
+for ok, text in checks:
+    label = "PASS" if ok else ("info" if ok is None else ("WARN" if text.startswith("jsonl:") else "FAIL"))
+    md.append(f"- {label} — {text}")
+
+failed = [t for ok, t in checks + targets if ok is False]
+gated_fail = [t for ok, t in checks + targets if ok is False and not t.startswith("jsonl:")]
+md.append("")
+if no_bulkhead:
+    verdict = "INCOMPLETE — baselines only (bulkhead not run)" + ("; FAIL: " + "; ".join(gated_fail) if gated_fail else "")
+elif gated_fail:
+    verdict = f"FAIL — {len(gated_fail)} check(s)/target(s) missed"
+else:
+    verdict = "PASS — all evaluated targets met, counts exact"
+md.append(f"**Verdict: {verdict}**")
+if failed and len(failed) != len(gated_fail):
+    md.append("")
+    md.append("(WARN: jsonl mismatches are reported but do not fail the run; the gating output is --format json.)")
+text = "\n".join(md) + "\n"
+with open(E["OUT_MD"], "w") as fh:
+    fh.write(text)
+print(text)
+sys.exit(1 if gated_fail else 0)

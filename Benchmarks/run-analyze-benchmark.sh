@@ -1,0 +1,263 @@
+#!/usr/bin/env bash
+# run-analyze-benchmark.sh -- end-to-end performance benchmark for `bulkhead analyze`.
+#
+# Builds a >= 1 GB mixed capture (gen-mixed-capture.c), then times, on the same
+# warm file and in one run:
+#   floor     bare libpcap read loop (pcap-read-floor.c), the practical floor
+#   bulkhead  `bulkhead analyze FILE --format json` (release build), and --format jsonl
+#   tshark    tshark extracting TLS handshake fields
+# and checks bulkhead's summary against the generator's truth file.
+#
+# Targets (from the issue): bulkhead within 2x of the floor, >= 50x faster than
+# tshark, peak RSS < 300 MB, per-class flow counts exactly right.
+# Exit status: 0 all targets met, 1 a count mismatch or missed target, 2 usage/setup error.
+#
+# Usage: bash Benchmarks/run-analyze-benchmark.sh [options]
+#   --size-mb N          capture size in MB (10^6 bytes), default 1100
+#   --tshark-sample MB   run tshark on the first ~MB of the capture and extrapolate
+#                        linearly to the full size (labelled as such); default: full file
+#   --no-tshark          skip tshark (the 50x target is then not evaluated)
+#   --no-bulkhead        only measure the floor and tshark (bulkhead targets not evaluated)
+#   --repeat N           runs of floor and bulkhead; the median wall time is reported (default 5)
+#   --rss-scaling        also analyze a capture 1/4 the size and report RSS for both sizes
+#   --regenerate         rebuild the capture even if a matching one exists
+#   --seed N             generator seed (default 20240601)
+#   --bulkhead-args STR  extra arguments appended to every `bulkhead analyze` invocation
+#   --skip-build         do not run `swift build` (use the existing release binary)
+#   --bulkhead-bin PATH  benchmark this bulkhead binary instead of building one
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/.." && pwd)"
+WORK="$HERE/work"
+RESULTS="$HERE/results"
+
+SIZE_MB=1100
+TSHARK_SAMPLE_MB=0
+NO_TSHARK=0
+NO_BULKHEAD=0
+REPEAT=5
+RSS_SCALING=0
+REGEN=0
+SEED=20240601
+BULKHEAD_ARGS=""
+SKIP_BUILD=0
+BULKHEAD_BIN=""
+
+usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit "${1:-0}"; }
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --size-mb) SIZE_MB="$2"; shift 2 ;;
+        --tshark-sample) TSHARK_SAMPLE_MB="$2"; shift 2 ;;
+        --no-tshark) NO_TSHARK=1; shift ;;
+        --no-bulkhead) NO_BULKHEAD=1; shift ;;
+        --repeat) REPEAT="$2"; shift 2 ;;
+        --rss-scaling) RSS_SCALING=1; shift ;;
+        --regenerate) REGEN=1; shift ;;
+        --seed) SEED="$2"; shift 2 ;;
+        --bulkhead-args) BULKHEAD_ARGS="$2"; shift 2 ;;
+        --skip-build) SKIP_BUILD=1; shift ;;
+        --bulkhead-bin) BULKHEAD_BIN="$2"; shift 2 ;;
+        -h|--help) usage 0 ;;
+        *) echo "unknown option: $1" >&2; usage 2 ;;
+    esac
+done
+for n in "$SIZE_MB" "$TSHARK_SAMPLE_MB" "$REPEAT" "$SEED"; do
+    [[ "$n" =~ ^[0-9]+$ ]] || { echo "expected a non-negative integer, got '$n'" >&2; exit 2; }
+done
+[ "$REPEAT" -ge 1 ] || REPEAT=1
+[ "$SIZE_MB" -ge 1 ] || { echo "--size-mb must be >= 1" >&2; exit 2; }
+
+log() { printf '\n==> %s\n' "$*" >&2; }
+
+# ---------------------------------------------------------------- dependencies
+log "checking dependencies"
+missing=()
+command -v gcc >/dev/null 2>&1 || missing+=(gcc)
+{ [ -f /usr/include/pcap/pcap.h ] || dpkg -s libpcap-dev >/dev/null 2>&1; } || missing+=(libpcap-dev)
+if [ "$NO_TSHARK" = 0 ] || [ "$RSS_SCALING" = 1 ]; then
+    command -v tshark >/dev/null 2>&1 || missing+=(tshark)
+    command -v editcap >/dev/null 2>&1 || missing+=(wireshark-common)
+fi
+[ -x /usr/bin/time ] || missing+=(time)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
+if [ ${#missing[@]} -gt 0 ]; then
+    log "installing: ${missing[*]}"
+    SUDO=""
+    [ "$(id -u)" = 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+mkdir -p "$WORK/bin" "$WORK/logs" "$RESULTS"
+
+# ---------------------------------------------------------------- build
+BULKHEAD=""
+if [ "$NO_BULKHEAD" = 0 ] && [ -n "$BULKHEAD_BIN" ]; then
+    BULKHEAD="$(cd "$(dirname "$BULKHEAD_BIN")" && pwd)/$(basename "$BULKHEAD_BIN")"
+    [ -x "$BULKHEAD" ] || { echo "error: $BULKHEAD_BIN is not executable" >&2; exit 2; }
+elif [ "$NO_BULKHEAD" = 0 ]; then
+    if [ "$SKIP_BUILD" = 0 ]; then
+        log "building bulkhead (release)"
+        if ! (cd "$ROOT" && swift build -c release --product bulkhead); then
+            echo "error: release build of bulkhead failed (use --no-bulkhead to measure only the baselines)" >&2
+            exit 2
+        fi
+    fi
+    BULKHEAD="$(cd "$ROOT" && swift build -c release --show-bin-path)/bulkhead"
+    [ -x "$BULKHEAD" ] || { echo "error: $BULKHEAD not found" >&2; exit 2; }
+fi
+
+log "compiling generator and libpcap floor (gcc -O2)"
+gcc -O2 -o "$WORK/bin/gen-mixed-capture" "$HERE/gen-mixed-capture.c"
+gcc -O2 -o "$WORK/bin/pcap-read-floor" "$HERE/pcap-read-floor.c" -lpcap
+
+# ---------------------------------------------------------------- capture
+GEN_VERSION="$(sed -n 's/^#define GEN_VERSION \([0-9]*\).*/\1/p' "$HERE/gen-mixed-capture.c")"
+
+# capture_matches PCAP TRUTH TARGET_BYTES: the truth file describes exactly this file and these parameters
+capture_matches() {
+    [ -f "$1" ] && [ -f "$2" ] || return 1
+    python3 - "$1" "$2" "$3" "$SEED" "$GEN_VERSION" <<'EOF'
+import json, os, sys
+pcap, truth, target, seed, ver = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+try:
+    t = json.load(open(truth))
+except Exception:
+    sys.exit(1)
+ok = (t.get("targetBytes") == target and t.get("seed") == seed and t.get("generatorVersion") == ver
+      and t.get("fileBytes") == os.path.getsize(pcap))
+sys.exit(0 if ok else 1)
+EOF
+}
+
+# ensure_capture PCAP TRUTH SIZE_MB
+ensure_capture() {
+    local pcap="$1" truth="$2" mb="$3" target=$(( $3 * 1000000 ))
+    if [ "$REGEN" = 0 ] && capture_matches "$pcap" "$truth" "$target"; then
+        log "reusing $(basename "$pcap") (${mb} MB, seed $SEED)"
+    else
+        log "generating $(basename "$pcap") (${mb} MB, seed $SEED)"
+        rm -f "$pcap" "$truth"
+        local t0 t1
+        t0=$(date +%s%N)
+        "$WORK/bin/gen-mixed-capture" -o "$pcap" -t "$truth" -s "$target" --seed "$SEED"
+        t1=$(date +%s%N)
+        echo "generated in $(( (t1 - t0) / 1000000 )) ms" >&2
+        # flush the freshly written file now: background writeback of ~1 GB of dirty
+        # pages during the timed runs slows them down noticeably
+        sync "$pcap" 2>/dev/null || sync
+    fi
+}
+
+CAP="$WORK/mixed.pcap"
+TRUTH="$WORK/mixed.truth.json"
+ensure_capture "$CAP" "$TRUTH" "$SIZE_MB"
+
+CAP_Q="$WORK/mixed-quarter.pcap"
+TRUTH_Q="$WORK/mixed-quarter.truth.json"
+if [ "$RSS_SCALING" = 1 ] && [ "$NO_BULKHEAD" = 0 ]; then
+    ensure_capture "$CAP_Q" "$TRUTH_Q" $(( (SIZE_MB + 3) / 4 ))
+fi
+
+# ---------------------------------------------------------------- timed runs
+RUNS="$WORK/logs/runs.tsv"
+: > "$RUNS"
+rm -f "$WORK"/logs/time-*.txt "$WORK"/logs/stderr-*.txt
+
+# run_timed LABEL FILE_MEASURED STDOUT_FILE CMD...  (wall via date +%s%N, RSS/CPU via /usr/bin/time -v)
+run_timed() {
+    local label="$1" file="$2" out="$3"; shift 3
+    local tf="$WORK/logs/time-$label.txt" ef="$WORK/logs/stderr-$label.txt" t0 t1 rc
+    t0=$(date +%s%N)
+    set +e
+    /usr/bin/time -v -o "$tf" "$@" > "$out" 2> "$ef"
+    rc=$?
+    set -e
+    t1=$(date +%s%N)
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$label" "$rc" "$(( t1 - t0 ))" "$tf" "$file" "$out" >> "$RUNS"
+    if [ "$rc" != 0 ]; then
+        echo "warning: $label exited with status $rc (stderr: $ef)" >&2
+        tail -5 "$ef" >&2 || true
+    fi
+}
+
+warm() { log "warming page cache: $(basename "$1")"; cat "$1" > /dev/null; }
+
+warm "$CAP"
+# shellcheck disable=SC2206
+EXTRA=($BULKHEAD_ARGS)
+
+for i in $(seq 1 "$REPEAT"); do
+    log "floor: libpcap read loop (run $i/$REPEAT)"
+    run_timed "floor.$i" "$CAP" "$WORK/logs/floor.out" "$WORK/bin/pcap-read-floor" "$CAP"
+    if [ "$NO_BULKHEAD" = 0 ]; then
+        log "bulkhead analyze --format json (run $i/$REPEAT)"
+        run_timed "bulkhead-json.$i" "$CAP" "$WORK/out.json" "$BULKHEAD" analyze "$CAP" --format json "${EXTRA[@]}"
+        log "bulkhead analyze --format jsonl (run $i/$REPEAT)"
+        run_timed "bulkhead-jsonl.$i" "$CAP" "$WORK/out.jsonl" "$BULKHEAD" analyze "$CAP" --format jsonl "${EXTRA[@]}"
+    fi
+done
+
+if [ "$RSS_SCALING" = 1 ] && [ "$NO_BULKHEAD" = 0 ]; then
+    warm "$CAP_Q"
+    log "bulkhead analyze --format json on the 1/4-size capture (RSS scaling)"
+    run_timed "bulkhead-json-quarter.1" "$CAP_Q" "$WORK/out-quarter.json" "$BULKHEAD" analyze "$CAP_Q" --format json "${EXTRA[@]}"
+fi
+
+TSHARK_MODE="none"
+if [ "$NO_TSHARK" = 0 ]; then
+    TSHARK_FIELDS=(-Y 'tls.handshake.type==1 || tls.handshake.type==2 || tls.handshake.type==11'
+                   -T fields -e tcp.stream -e tls.handshake.extensions_server_name
+                   -e tls.handshake.ciphersuite -e tls.handshake.type)
+    TS_IN="$CAP"
+    TSHARK_MODE="full"
+    if [ "$TSHARK_SAMPLE_MB" -gt 0 ] && [ $(( TSHARK_SAMPLE_MB * 1000000 )) -lt "$(stat -c %s "$CAP")" ]; then
+        # a prefix of the capture with ~TSHARK_SAMPLE_MB MB: the first K packets
+        # K = number of leading packets whose records add up to ~TSHARK_SAMPLE_MB MB
+        K=$(python3 - "$CAP" "$TSHARK_SAMPLE_MB" <<'EOF'
+import struct, sys
+limit, k = int(sys.argv[2]) * 10**6, 0
+with open(sys.argv[1], "rb") as f:
+    magic = f.read(24)[:4]
+    endian = "<" if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+    pos = 24
+    while pos < limit:
+        f.seek(pos + 8)
+        h = f.read(4)
+        if len(h) < 4:
+            break
+        pos += 16 + struct.unpack(endian + "I", h)[0]
+        k += 1
+print(max(k, 1))
+EOF
+)
+        TS_IN="$WORK/tshark-sample.pcap"
+        log "making a ${TSHARK_SAMPLE_MB} MB prefix for tshark (first $K packets, editcap -r)"
+        editcap -F pcap -r "$CAP" "$TS_IN" "1-$K"
+        TSHARK_MODE="sample"
+        warm "$TS_IN"
+    fi
+    log "tshark TLS handshake field extraction ($TSHARK_MODE file; this takes a while)"
+    run_timed "tshark.1" "$TS_IN" /dev/null tshark -r "$TS_IN" "${TSHARK_FIELDS[@]}"
+    if [ "$TSHARK_MODE" = sample ]; then
+        TS_SAMPLE_BYTES=$(stat -c %s "$TS_IN")
+        rm -f "$TS_IN"
+    fi
+fi
+
+# ---------------------------------------------------------------- report
+log "report"
+BH_VERSION=""
+[ -n "$BULKHEAD" ] && BH_VERSION="$("$BULKHEAD" --version 2>/dev/null | head -1 || true)"
+export RUNS TRUTH TRUTH_Q CAP CAP_Q SIZE_MB REPEAT TSHARK_MODE NO_BULKHEAD NO_TSHARK RSS_SCALING SEED BULKHEAD BH_VERSION BULKHEAD_ARGS
+export TS_SAMPLE_BYTES="${TS_SAMPLE_BYTES:-0}" TSHARK_SAMPLE_MB WORK ROOT
+export OUT_MD="$RESULTS/latest.md"
+set +e
+python3 "$HERE/benchmark-report.py"
+status=$?
+set -e
+echo >&2
+echo "results written to ${OUT_MD#"$ROOT"/}" >&2
+exit $status
