@@ -49,7 +49,7 @@ let package = Package(
         /// Capture files, packet decoding, TCP reassembly, protocol + TLS dissection, flow analysis.
         .target(
             name: "PacketAnalysis",
-            dependencies: ["BulkheadModel", "Certificates", "CBulkheadPcap"],
+            dependencies: ["BulkheadModel", "Certificates", "CBulkheadPcap", "CBulkheadOpenSSL"],
             swiftSettings: swiftSettings
         ),
         /// Renderers: one file per output format.

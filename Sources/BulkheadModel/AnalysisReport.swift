@@ -14,6 +14,10 @@ public struct AnalysisSummary: Codable, Hashable, Sendable {
     public var tlsFlows: Int
     /// TLS flows where the client presented (or very likely presented) a certificate.
     public var mutualTLSFlows: Int
+    /// TLS flows whose handshake was decrypted with key-log secrets.
+    public var decryptedFlows: Int
+    /// One line per key log source: lines read, secrets, connections matched and not, malformed lines.
+    public var keyLogs: [String]
     public var findingsBySeverity: [String: Int]
     /// Packets whose link or IP layer Bulkhead does not decode (ARP, ICMP, other link types…).
     public var otherPackets: UInt64
@@ -36,6 +40,8 @@ public struct AnalysisSummary: Codable, Hashable, Sendable {
         self.encryptedFlows = 0
         self.tlsFlows = 0
         self.mutualTLSFlows = 0
+        self.decryptedFlows = 0
+        self.keyLogs = []
         self.findingsBySeverity = [:]
         self.otherPackets = 0
         self.ipFragments = 0

@@ -156,6 +156,15 @@ public struct TLSSummary: Codable, Hashable, Sendable {
     public var clientFlightRecordSizes: [Int]?
     /// Client random, hex: the key for matching SSLKEYLOGFILE entries.
     public var clientRandom: String?
+    /// Whether the handshake was decrypted with secrets from a key log (then the client-certificate state,
+    /// certificates and alerts are read, not inferred).
+    public var decrypted: Bool
+    /// Why secrets that matched this connection could not decrypt it (wrong key, unsupported cipher…).
+    public var decryptionProblem: String?
+    /// The protocol inside the TLS session, read from the first decrypted application record (never printed).
+    public var innerProtocol: String?
+    /// Signature algorithms a TLS 1.3 server listed in its (decrypted) CertificateRequest.
+    public var requestedSignatureAlgorithms: [String]
 
     public init() {
         self.version = nil
@@ -176,6 +185,10 @@ public struct TLSSummary: Codable, Hashable, Sendable {
         self.clientCertificates = []
         self.clientFlightRecordSizes = nil
         self.clientRandom = nil
+        self.decrypted = false
+        self.decryptionProblem = nil
+        self.innerProtocol = nil
+        self.requestedSignatureAlgorithms = []
     }
 }
 
@@ -279,7 +292,8 @@ extension TLSSummary {
     enum CodingKeys: String, CodingKey {
         case version, offeredVersions, sni, alpn, alpnOffered, cipher, helloRetryRequest, resumed, established
         case establishedBasis, certificateRequested, clientCertificate, acceptableCAs, alerts, serverCertificates
-        case clientCertificates, clientFlightRecordSizes, clientRandom
+        case clientCertificates, clientFlightRecordSizes, clientRandom, decrypted, decryptionProblem, innerProtocol
+        case requestedSignatureAlgorithms
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -302,5 +316,9 @@ extension TLSSummary {
         try container.encode(self.clientCertificates, forKey: .clientCertificates)
         try container.encode(self.clientFlightRecordSizes, forKey: .clientFlightRecordSizes)
         try container.encode(self.clientRandom, forKey: .clientRandom)
+        try container.encode(self.decrypted, forKey: .decrypted)
+        try container.encode(self.decryptionProblem, forKey: .decryptionProblem)
+        try container.encode(self.innerProtocol, forKey: .innerProtocol)
+        try container.encode(self.requestedSignatureAlgorithms, forKey: .requestedSignatureAlgorithms)
     }
 }

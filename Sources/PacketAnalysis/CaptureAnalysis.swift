@@ -27,8 +27,8 @@ public struct CaptureAnalysisResult: Sendable {
     public var summary: AnalysisSummary
     /// Damage found in the files (a truncated last record…); what came before it was analysed.
     public var warnings: [CaptureError]
-    /// Decryption secrets embedded in pcapng files (used by keylog decryption).
-    public var embeddedSecrets: [EmbeddedSecrets]
+    /// The secrets used (from `--keylog` files and Decryption Secrets Blocks), with what matched.
+    public var keyLog: KeyLog?
 }
 
 /// Runs ``FlowAnalyzer`` over capture files and folders and totals the results.
@@ -84,11 +84,19 @@ public enum CaptureAnalysis {
         summary.files = files
         var findings = FlowFindings()
         var warnings: [CaptureError] = []
-        var secrets: [EmbeddedSecrets] = []
         var counters = PacketCounters()
         var nextID = 1
         let certificates = CertificateCache()
+        let keyLog = options.keyLog ?? KeyLog()
         for (index, capture) in opened.enumerated() {
+            // Secrets embedded in the file are needed before its first TLS flow: read them up front.
+            if capture.format == .pcapng {
+                for secret in try capture.scanEmbeddedSecrets() where secret.type == EmbeddedSecrets.tlsKeyLog {
+                    keyLog.load(text: Data(secret.data), source: "\(capture.path) (embedded Decryption Secrets Block)")
+                }
+            }
+            var options = options
+            options.keyLog = keyLog.isEmpty ? nil : keyLog
             var records: [FlowRecord] = []
             let analyzer = FlowAnalyzer(options: options, firstFlowID: nextID, file: capture.path, certificates: certificates) {
                 records.append($0)
@@ -115,15 +123,9 @@ public enum CaptureAnalysis {
             case .mmap:
                 try capture.forEachPacket(perPacket)
                 warnings.append(contentsOf: capture.warnings)
-                secrets.append(contentsOf: capture.embeddedSecrets)
             case .libpcap:
                 let libpcap = try LibpcapCaptureReader(path: capture.path)
                 if let problem = libpcap.forEachPacket(perPacket) { warnings.append(problem) }
-                if capture.format == .pcapng {
-                    // libpcap does not hand out Decryption Secrets Blocks; the mapped walk finds them.
-                    try capture.forEachPacket { _ in }
-                    secrets.append(contentsOf: capture.embeddedSecrets)
-                }
             }
             analyzer.finish()
             for record in records { Self.tally(record, &summary, &findings); onFlow(record) }
@@ -140,8 +142,9 @@ public enum CaptureAnalysis {
         summary.malformedPackets = counters.malformed
         let all = findings.all
         for finding in all { summary.findingsBySeverity[finding.severity.rawValue, default: 0] += 1 }
+        if !keyLog.isEmpty { summary.keyLogs = keyLog.summaryLines }
         summary.durationSeconds = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
-        return CaptureAnalysisResult(findings: all, summary: summary, warnings: warnings, embeddedSecrets: secrets)
+        return CaptureAnalysisResult(findings: all, summary: summary, warnings: warnings, keyLog: keyLog.isEmpty ? nil : keyLog)
     }
 
     private static func tally(_ record: FlowRecord, _ summary: inout AnalysisSummary, _ findings: inout FlowFindings) {
@@ -156,6 +159,7 @@ public enum CaptureAnalysis {
             summary.tlsFlows += 1
             summary.byClientCertificate[tls.clientCertificate.rawValue, default: 0] += 1
             if tls.clientCertificate.isPresented { summary.mutualTLSFlows += 1 }
+            if tls.decrypted { summary.decryptedFlows += 1 }
         }
         findings.add(record)
     }

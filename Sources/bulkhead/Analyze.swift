@@ -17,6 +17,9 @@ extension Bulkhead {
                 raw IP, BSD loopback) and follows every TCP and UDP flow. Protocols are identified by content, never \
                 by port: TLS on port 80 is TLS, Redis on 443 is Redis.
 
+                With --keylog (or secrets embedded in a pcapng), TLS 1.3 handshakes are decrypted and the verdicts \
+                become exact; TLS 1.2 keys are checked against the Finished messages and encrypted alerts are read.
+
                 For each TLS flow it reports the version, SNI, ALPN, cipher, whether the handshake was established, the \
                 certificates seen, and whether the client authenticated with a certificate: `presented`, `declined` \
                 (asked, sent none), `not-requested` — exact for TLS ≤ 1.2; for TLS 1.3, whose handshake is encrypted, \
@@ -27,6 +30,7 @@ extension Bulkhead {
                   bulkhead analyze capture.pcap
                   bulkhead analyze captures/ --format json > report.json
                   bulkhead analyze big.pcapng --format jsonl --output flows.jsonl --fail-on critical
+                  SSLKEYLOGFILE=keys.log curl …; bulkhead analyze capture.pcap --keylog keys.log
                 """
         )
 
@@ -52,6 +56,12 @@ extension Bulkhead {
         @Option(help: ArgumentHelp("How capture files are read: mmap (fast, default) or libpcap.", valueName: "reader"))
         var reader: String = CaptureReaderKind.mmap.rawValue
 
+        @Option(name: .customLong("keylog"), help: ArgumentHelp(
+            "An SSLKEYLOGFILE (NSS key log) whose secrets decrypt TLS handshakes: exact client-certificate verdicts, "
+                + "TLS 1.3 certificates and alerts. Repeatable. Secrets in pcapng Decryption Secrets Blocks are used automatically.",
+            valueName: "file"))
+        var keyLogs: [String] = []
+
         @Flag(help: "Show progress on standard error even when it is not a terminal.")
         var progress = false
 
@@ -74,6 +84,16 @@ extension Bulkhead {
             } catch {
                 throw failInput(error.description)
             }
+            var keyLog: KeyLog?
+            if !self.keyLogs.isEmpty {
+                let loaded = KeyLog()
+                for path in self.keyLogs {
+                    do { try loaded.load(path: path) } catch {
+                        throw failInput("\(path): cannot read the key log: \(error.localizedDescription)")
+                    }
+                }
+                keyLog = loaded
+            }
             let sink: OutputSink
             do {
                 sink = try OutputSink(path: self.output)
@@ -95,7 +115,7 @@ extension Bulkhead {
             do {
                 result = try CaptureAnalysis.run(
                     files: files,
-                    options: AnalysisOptions(inspectionWindow: self.inspectBytes),
+                    options: AnalysisOptions(inspectionWindow: self.inspectBytes, keyLog: keyLog),
                     reader: CaptureReaderKind(rawValue: self.reader) ?? .mmap,
                     progress: progress,
                     onFlow: output.submit
@@ -107,6 +127,11 @@ extension Bulkhead {
             }
             if showProgress { writeStandardError("\r\u{1b}[K") }
             for warning in result.warnings { warn(warning.description) }
+            if let used = result.keyLog {
+                for line in used.summaryLines {
+                    if used.hasProblems { warn("key log " + line) } else { writeStandardError("bulkhead: key log \(line)\n") }
+                }
+            }
             do {
                 switch self.format {
                 case .table:

@@ -28,8 +28,15 @@ struct CaptureCorpusTests {
         let expected = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: expectedURL)) as? [String: Any])
         let capture = try #require(expected["capture"] as? String)
         let path = Self.repositoryRoot.appendingPathComponent("captures/\(capture)").path
+        // `"keylog": [paths]` runs the analysis with those key logs (an empty list: secrets embedded in the file).
+        var options = AnalysisOptions()
+        if let keyLogs = expected["keylog"] as? [String] {
+            let keyLog = KeyLog()
+            for keyPath in keyLogs { try keyLog.load(path: Self.repositoryRoot.appendingPathComponent("captures/\(keyPath)").path) }
+            options.keyLog = keyLog
+        }
         var flows: [FlowRecord] = []
-        let result = try CaptureAnalysis.run(files: [path]) { flows.append($0) }
+        let result = try CaptureAnalysis.run(files: [path], options: options) { flows.append($0) }
         let report = AnalysisReport(flows: flows, findings: result.findings, summary: result.summary)
         let encoder = JSONEncoder()
         let actual = try #require(try JSONSerialization.jsonObject(with: encoder.encode(report)) as? [String: Any])

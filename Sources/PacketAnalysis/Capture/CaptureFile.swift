@@ -135,6 +135,19 @@ public final class CaptureFile {
         self.releasedUpTo = end
     }
 
+    /// Walks a pcapng file's blocks for Decryption Secrets Blocks only (no packet is decoded), so the secrets
+    /// are known before the first packet is analysed.
+    public func scanEmbeddedSecrets() throws(CaptureError) -> [EmbeddedSecrets] {
+        guard self.format == .pcapng else { return [] }
+        let warnings = self.warnings
+        self.embeddedSecrets = []
+        try self.forEachPacket { _ in }
+        let found = self.embeddedSecrets
+        self.warnings = warnings
+        self.releasedUpTo = 0
+        return found
+    }
+
     // MARK: - Classic pcap
 
     private func walkPcap(_ file: UnsafeRawBufferPointer, _ body: (borrowing CapturedPacket) -> Void) throws(CaptureError) {

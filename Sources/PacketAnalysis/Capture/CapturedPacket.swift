@@ -43,6 +43,9 @@ public struct CapturedPacket {
 
 /// Secrets embedded in a pcapng Decryption Secrets Block.
 public struct EmbeddedSecrets: Sendable, Hashable {
+    /// `TLSK`: the data is an NSS key log.
+    public static let tlsKeyLog: UInt32 = 0x544c_534b
+
     /// The secrets type (`0x544c534b` = TLS key log).
     public var type: UInt32
     public var data: [UInt8]

@@ -22,6 +22,29 @@ enum TLSRegistry {
         value & 0x0f0f == 0x0a0a && value >> 8 == value & 0xff
     }
 
+    /// IANA TLS SignatureScheme names.
+    static func signatureSchemeName(_ scheme: UInt16) -> String {
+        switch scheme {
+        case 0x0401: "rsa_pkcs1_sha256"
+        case 0x0501: "rsa_pkcs1_sha384"
+        case 0x0601: "rsa_pkcs1_sha512"
+        case 0x0403: "ecdsa_secp256r1_sha256"
+        case 0x0503: "ecdsa_secp384r1_sha384"
+        case 0x0603: "ecdsa_secp521r1_sha512"
+        case 0x0804: "rsa_pss_rsae_sha256"
+        case 0x0805: "rsa_pss_rsae_sha384"
+        case 0x0806: "rsa_pss_rsae_sha512"
+        case 0x0807: "ed25519"
+        case 0x0808: "ed448"
+        case 0x0809: "rsa_pss_pss_sha256"
+        case 0x080a: "rsa_pss_pss_sha384"
+        case 0x080b: "rsa_pss_pss_sha512"
+        case 0x0201: "rsa_pkcs1_sha1"
+        case 0x0203: "ecdsa_sha1"
+        default: hex16(scheme)
+        }
+    }
+
     static func alertName(_ code: UInt8) -> String {
         switch code {
         case 0: "close_notify"

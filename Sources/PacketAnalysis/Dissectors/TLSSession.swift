@@ -28,8 +28,16 @@ final class TLSSession {
     private(set) var isComplete = false
 
     private let certificates: CertificateCache
+    private let keyLog: KeyLog?
     private let client = RecordStream()
     private let server = RecordStream()
+
+    // Decryption with key-log secrets.
+    private var clientRandom: [UInt8] = []
+    private var serverRandom: [UInt8] = []
+    private var suite: UInt16 = 0
+    private var secrets: KeyLog.Secrets?
+    private var decryption = DecryptionState()
 
     private var clientSessionID: [UInt8] = []
     private var serverHelloSeen = false
@@ -51,8 +59,9 @@ final class TLSSession {
     /// 20 KiB; 256 KiB is generous and still bounds memory per flow).
     static let handshakeLimit = 262_144
 
-    init(certificates: CertificateCache) {
+    init(certificates: CertificateCache, keyLog: KeyLog? = nil) {
         self.certificates = certificates
+        self.keyLog = keyLog
     }
 
     /// Whether a record stream direction has lost sync (bytes that cannot be TLS records).
@@ -108,7 +117,8 @@ final class TLSSession {
             stream.recordsSeen += 1
             stream.type = type
             stream.length = length
-            stream.collecting = !stream.encrypted && (type == 22 || type == 21)
+            stream.collecting = (!stream.encrypted && (type == 22 || type == 21))
+                || (stream.encrypted && stream.keys != nil && (21...23).contains(type))
             stream.body.removeAll(keepingCapacity: true)
             stream.bodyRemaining = length
             if length == 0 { self.finishRecord(stream, side) }
@@ -118,6 +128,9 @@ final class TLSSession {
     // MARK: - Records
 
     private func finishRecord(_ stream: RecordStream, _ side: FlowSide) {
+        if stream.encrypted, stream.keys != nil, (21...23).contains(stream.type) {
+            self.decryptRecord(stream, side)
+        }
         switch stream.type {
         case 22:
             if stream.encrypted {
@@ -137,6 +150,8 @@ final class TLSSession {
             // HelloRetryRequest, before the version is settled).
             if !self.isTLS13 && !self.summary.helloRetryRequest {
                 stream.encrypted = true
+                stream.keys = stream.pendingKeys
+                stream.pendingKeys = nil
                 if side == .server && !self.serverCertificateSeen && self.serverHelloSeen { self.summary.resumed = true }
             }
         case 21:
@@ -179,13 +194,14 @@ final class TLSSession {
             } else if let length = self.clientFlightLength, self.clientFlightSizes.count >= length {
                 self.serverPostFlightCount += 1
                 if self.serverPostFlightSizes.count < 4 { self.serverPostFlightSizes.append(stream.length) }
-                if self.serverPostFlightCount >= 2 { self.isComplete = true }
+                if self.serverPostFlightCount >= 2 && !self.decryption.active { self.isComplete = true }
             }
         } else if stream.ccsSeen {
             stream.encryptedAfterCCS += 1
             if self.client.encryptedAfterCCS > 0 && self.server.encryptedAfterCCS > 0 && !self.fatalAlert {
                 self.summary.established = true
-                self.isComplete = true
+                // With keys, read on until an application record per side showed what is inside.
+                self.isComplete = self.client.keys == nil && self.server.keys == nil
             }
         }
     }
@@ -261,6 +277,7 @@ final class TLSSession {
             return
         }
         self.summary.clientRandom = Digest.hex(random)
+        self.clientRandom = Array(random)
         self.clientSessionID = Array(sessionID)
         var offered: [String] = []
         if let extensionsLength = cursor.u16(), var extensions = cursor.sub(Int(extensionsLength)) {
@@ -325,8 +342,11 @@ final class TLSSession {
             return
         }
         self.serverHelloSeen = true
+        self.serverRandom = Array(random)
+        self.suite = suite
         self.summary.version = TLSRegistry.versionName(version)
         self.summary.cipher = TLSRegistry.cipherName(suite)
+        defer { self.prepareKeys(tls13: self.isTLS13) }
         if version == 0x0304 || (0x7f00...0x7fff).contains(version) {
             self.isTLS13 = true
             self.summary.resumed = pskAccepted
@@ -338,7 +358,7 @@ final class TLSSession {
         }
     }
 
-    private func certificateList(_ body: UnsafeRawBufferPointer) -> [CertificateSummary] {
+    private func certificateList(_ body: UnsafeRawBufferPointer, tls13: Bool = false) -> [CertificateSummary] {
         var cursor = ByteCursor(body)
         guard let listLength = cursor.u24(), var list = cursor.sub(listLength) else {
             self.malformed = true
@@ -349,6 +369,12 @@ final class TLSSession {
             guard let der = list.bytes(length) else {
                 self.malformed = true
                 break
+            }
+            if tls13 {
+                guard let extensionsLength = list.u16(), list.skip(Int(extensionsLength)) else {
+                    self.malformed = true
+                    break
+                }
             }
             switch self.certificates.summary(der: der) {
             case .success(let summary): result.append(summary)
@@ -378,6 +404,181 @@ final class TLSSession {
         self.summary.acceptableCAs = authorities
     }
 
+    // MARK: - Decryption
+
+    /// Looks the connection up in the key log once the ServerHello fixed version and cipher.
+    private func prepareKeys(tls13: Bool) {
+        guard let keyLog = self.keyLog, self.clientRandom.count == 32,
+              let secrets = keyLog.secrets(forClientRandom: self.clientRandom)
+        else { return }
+        self.secrets = secrets
+        if tls13 {
+            guard let cipher = RecordCipher.tls13(self.suite) else {
+                self.decryption.problem = "cipher \(TLSRegistry.cipherName(self.suite)) is not supported for decryption"
+                return
+            }
+            guard let clientSecret = secrets.clientHandshake, let serverSecret = secrets.serverHandshake else {
+                self.decryption.problem = "the key log has no handshake traffic secrets for this connection"
+                return
+            }
+            self.client.keys = DirectionKeys(tls13: cipher, secret: clientSecret)
+            self.server.keys = DirectionKeys(tls13: cipher, secret: serverSecret)
+            self.decryption.active = true
+        } else {
+            guard let cipher = RecordCipher.tls12(self.suite) else {
+                self.decryption.problem = "cipher \(TLSRegistry.cipherName(self.suite)) is not supported for decryption (only AEAD suites)"
+                return
+            }
+            guard let master = secrets.masterSecret,
+                  let keys = DirectionKeys.tls12(cipher, masterSecret: master, clientRandom: self.clientRandom, serverRandom: self.serverRandom)
+            else {
+                self.decryption.problem = "the key log has no CLIENT_RANDOM master secret for this connection"
+                return
+            }
+            self.client.pendingKeys = keys.client
+            self.server.pendingKeys = keys.server
+            self.decryption.active = true
+        }
+    }
+
+    private func decryptRecord(_ stream: RecordStream, _ side: FlowSide) {
+        guard var keys = stream.keys else { return }
+        let version = UInt16(0x0303)
+        let opened = stream.body.withUnsafeBytes { keys.open(type: stream.type, version: version, body: $0) }
+        guard let (innerType, plaintext) = opened else {
+            // A key that does not authenticate the first records is the wrong key; later failures mean a gap.
+            self.decryption.failed = true
+            self.decryption.problem = self.decryption.problem ?? "the key log's secrets do not decrypt this connection (wrong key)"
+            self.client.keys = nil
+            self.server.keys = nil
+            self.client.pendingKeys = nil
+            self.server.pendingKeys = nil
+            self.decryption.active = false
+            return
+        }
+        stream.keys = keys
+        if side == .server && self.client.finishedDecrypted { self.decryption.serverRecordsAfterClientFinished += 1 }
+        switch innerType {
+        case 22:
+            if self.isTLS13 {
+                guard stream.innerHandshake.count + plaintext.count <= Self.handshakeLimit else {
+                    stream.keys = nil
+                    self.malformed = true
+                    return
+                }
+                stream.innerHandshake += plaintext
+                self.readDecryptedHandshake(stream, side)
+            } else if plaintext.first == 20 {
+                stream.finishedDecrypted = true
+                self.summary.decrypted = true
+            }
+        case 21:
+            if plaintext.count >= 2 {
+                let level = plaintext[0]
+                let code = plaintext[1]
+                // Replace the "encrypted" placeholder a TLS 1.2 alert record left, if any.
+                self.summary.alerts.removeAll { $0.description == "encrypted" && $0.from == (side == .client ? "client" : "server") }
+                self.summary.alerts.append(TLSAlert(
+                    from: side == .client ? "client" : "server",
+                    level: level == 2 ? "fatal" : level == 1 ? "warning" : "unknown",
+                    description: TLSRegistry.alertName(code), code: Int(code), inferred: false))
+                if level == 2 || (code != 0 && code != 90) {
+                    self.fatalAlert = self.fatalAlert || level == 2
+                    self.isComplete = true
+                }
+            }
+        case 23:
+            stream.applicationRecords += 1
+            // A few application records are enough (the first shows the inner protocol; alerts come early);
+            // decrypting a bulk transfer would cost time for nothing.
+            if stream.applicationRecords >= 4 { stream.keys = nil }
+            if side == .client && self.summary.innerProtocol == nil && stream.applicationRecords == 1 {
+                self.summary.innerProtocol = plaintext.withUnsafeBytes {
+                    ProtocolClassifier.clientRequest($0, peer: UnsafeRawBufferPointer(start: nil, count: 0))?.rawValue
+                }
+            }
+        default:
+            break
+        }
+        // Enough has been read once both Finished messages are decrypted, the server answered the client's
+        // flight (TLS 1.3: a ticket, data or an alert) and the client's first application record was seen.
+        let handshakeRead = self.client.finishedDecrypted && self.server.finishedDecrypted
+        let answered = !self.isTLS13 || self.decryption.serverRecordsAfterClientFinished > 0
+        if handshakeRead && answered && (self.client.applicationRecords > 0 || self.server.applicationRecords > 1) {
+            self.isComplete = true
+        }
+        if self.summary.established && self.client.keys == nil && self.server.keys == nil { self.isComplete = true }
+    }
+
+    private func readDecryptedHandshake(_ stream: RecordStream, _ side: FlowSide) {
+        var position = 0
+        let buffer = stream.innerHandshake
+        buffer.withUnsafeBytes { bytes in
+            while bytes.count - position >= 4 {
+                let type = bytes[position]
+                let length = Int(bytes[position + 1]) << 16 | Int(bytes[position + 2]) << 8 | Int(bytes[position + 3])
+                guard bytes.count - position - 4 >= length else { break }
+                let body = UnsafeRawBufferPointer(rebasing: bytes[(position + 4)..<(position + 4 + length)])
+                position += 4 + length
+                self.decryptedHandshakeMessage(type, body, side, stream)
+            }
+        }
+        stream.innerHandshake.removeFirst(min(position, stream.innerHandshake.count))
+    }
+
+    private func decryptedHandshakeMessage(_ type: UInt8, _ body: UnsafeRawBufferPointer, _ side: FlowSide, _ stream: RecordStream) {
+        self.summary.decrypted = true
+        switch (type, side) {
+        case (8, .server):  // EncryptedExtensions
+            var cursor = ByteCursor(body)
+            guard let length = cursor.u16(), var extensions = cursor.sub(Int(length)) else { return }
+            while let extensionType = extensions.u16(), let extensionLength = extensions.u16(), var data = extensions.sub(Int(extensionLength)) {
+                if extensionType == 16, data.u16() != nil, let nameLength = data.u8(), let name = data.bytes(Int(nameLength)) {
+                    self.summary.alpn = name.printableText
+                }
+            }
+        case (13, .server):  // CertificateRequest (TLS 1.3)
+            self.summary.certificateRequested = true
+            self.decryption.certificateRequestDecrypted = true
+            var cursor = ByteCursor(body)
+            guard let contextLength = cursor.u8(), cursor.skip(Int(contextLength)),
+                  let length = cursor.u16(), var extensions = cursor.sub(Int(length)) else { return }
+            while let extensionType = extensions.u16(), let extensionLength = extensions.u16(), var data = extensions.sub(Int(extensionLength)) {
+                if extensionType == 13, let listLength = data.u16(), var list = data.sub(Int(listLength)) {
+                    var algorithms: [String] = []
+                    while let scheme = list.u16(), algorithms.count < 64 { algorithms.append(TLSRegistry.signatureSchemeName(scheme)) }
+                    self.summary.requestedSignatureAlgorithms = algorithms
+                } else if extensionType == 47, let listLength = data.u16(), var list = data.sub(Int(listLength)) {
+                    var authorities: [String] = []
+                    while let nameLength = list.u16(), let name = list.bytes(Int(nameLength)), authorities.count < 64 {
+                        authorities.append(CertificateParser.distinguishedName(der: name) ?? "<unparseable name>")
+                    }
+                    self.summary.acceptableCAs = authorities
+                }
+            }
+        case (11, _):  // Certificate (TLS 1.3: request context, then entries with extensions)
+            var cursor = ByteCursor(body)
+            guard let contextLength = cursor.u8(), cursor.skip(Int(contextLength)) else { return }
+            let list = self.certificateList(UnsafeRawBufferPointer(rebasing: body[cursor.offset...]), tls13: true)
+            if side == .server {
+                self.summary.serverCertificates = list
+            } else {
+                self.summary.clientCertificates = list
+                self.clientCertificateCount = list.count
+            }
+        case (20, _):  // Finished: this side now protects records with its application traffic secret
+            stream.finishedDecrypted = true
+            let secret = side == .client ? self.secrets?.clientTraffic : self.secrets?.serverTraffic
+            if let secret, let cipher = stream.keys?.cipher {
+                stream.keys = DirectionKeys(tls13: cipher, secret: secret)
+            } else {
+                stream.keys = nil
+            }
+        default:
+            break
+        }
+    }
+
     // MARK: - Verdict
 
     /// Settles the summary once the flow has ended (or the capture did).
@@ -388,6 +589,22 @@ final class TLSSession {
             summary.established = false
             summary.clientCertificate = .unknown
             if !self.summary.alerts.isEmpty { summary.establishedBasis = "handshake" }
+            return summary
+        }
+        summary.decryptionProblem = self.decryption.problem
+        if self.isTLS13 && self.summary.decrypted && self.server.finishedDecrypted {
+            // Read, not inferred: the handshake was decrypted with the key log's secrets.
+            summary.clientFlightRecordSizes = self.clientFlightSizes.isEmpty ? nil : Array(self.clientFlightSizes.prefix(4))
+            summary.establishedBasis = "decrypted"
+            summary.certificateRequested = self.decryption.certificateRequestDecrypted
+            if let count = self.clientCertificateCount {
+                summary.clientCertificate = count > 0 ? .presented : .declined
+            } else if !self.decryption.certificateRequestDecrypted {
+                summary.clientCertificate = .notRequested
+            } else {
+                summary.clientCertificate = .unknown
+            }
+            summary.established = self.client.finishedDecrypted && !self.fatalAlert
             return summary
         }
         if self.isTLS13 {
@@ -434,6 +651,17 @@ final class TLSSession {
     }
 }
 
+/// How far decryption with key-log secrets got.
+struct DecryptionState {
+    /// Secrets matched this connection and its cipher can be decrypted.
+    var active = false
+    var failed = false
+    var problem: String?
+    var certificateRequestDecrypted = false
+    /// Server records decrypted after the client's Finished (NewSessionTicket, alert, data).
+    var serverRecordsAfterClientFinished = 0
+}
+
 /// The record-layer state of one direction of a TLS connection.
 final class RecordStream {
     var header: [UInt8] = []
@@ -449,6 +677,15 @@ final class RecordStream {
     var encryptedAfterCCS = 0
     var recordsSeen = 0
     var failed = false
+    /// Keys that decrypt this side's records now (from a key log), and TLS 1.2 keys waiting for ChangeCipherSpec.
+    var keys: DirectionKeys?
+    var pendingKeys: DirectionKeys?
+    /// Decrypted handshake bytes not yet parsed into messages.
+    var innerHandshake: [UInt8] = []
+    /// This side's Finished was decrypted.
+    var finishedDecrypted = false
+    /// Application records decrypted after Finished.
+    var applicationRecords = 0
 
     init() {
         self.header.reserveCapacity(5)

@@ -12,7 +12,14 @@ public struct AnalysisOptions: Sendable {
     /// Capture seconds without a packet after which a UDP flow is closed out.
     public var udpIdleTimeout: Double
 
-    public init(inspectionWindow: Int = 16_384, reorderLimit: Int = 262_144, tcpIdleTimeout: Double = 600, udpIdleTimeout: Double = 120) {
+    /// TLS secrets (SSLKEYLOGFILE lines, pcapng Decryption Secrets Blocks) for decrypting handshakes.
+    public var keyLog: KeyLog?
+
+    public init(
+        inspectionWindow: Int = 16_384, reorderLimit: Int = 262_144, tcpIdleTimeout: Double = 600, udpIdleTimeout: Double = 120,
+        keyLog: KeyLog? = nil
+    ) {
+        self.keyLog = keyLog
         self.inspectionWindow = inspectionWindow
         self.reorderLimit = reorderLimit
         self.tcpIdleTimeout = tcpIdleTimeout
@@ -386,7 +393,7 @@ public final class FlowAnalyzer {
         flow.proto = verdict.proto
         switch verdict.proto {
         case .tls:
-            let session = TLSSession(certificates: self.certificates)
+            let session = TLSSession(certificates: self.certificates, keyLog: self.options.keyLog)
             flow.tls = session
             flow.phase = .tls
             flow.clientDirection.buffer.withUnsafeBytes { session.consume($0, from: .client) }
@@ -419,7 +426,7 @@ public final class FlowAnalyzer {
             CredentialExtractor.extract(proto, client: UnsafeRawBufferPointer(rebasing: $0[..<offset]))
         }
         flow.starttls = true
-        let session = TLSSession(certificates: self.certificates)
+        let session = TLSSession(certificates: self.certificates, keyLog: self.options.keyLog)
         flow.tls = session
         flow.phase = .tls
         client.buffer.withUnsafeBytes { session.consume(UnsafeRawBufferPointer(rebasing: $0[offset...]), from: .client) }

@@ -1,0 +1,156 @@
+import Foundation
+
+/// Secrets from NSS key log files (SSLKEYLOGFILE, RFC 9850) and pcapng Decryption Secrets Blocks, indexed by
+/// the ClientHello random they belong to.
+///
+/// Lines look like `LABEL <client random, 64 hex digits> <secret, hex>`; `#` starts a comment. Labels Bulkhead
+/// uses: `CLIENT_RANDOM` (TLS ≤ 1.2 master secret), `CLIENT_HANDSHAKE_TRAFFIC_SECRET`,
+/// `SERVER_HANDSHAKE_TRAFFIC_SECRET`, `CLIENT_TRAFFIC_SECRET_0`, `SERVER_TRAFFIC_SECRET_0`. Others that are
+/// valid (`EXPORTER_SECRET`, `CLIENT_EARLY_TRAFFIC_SECRET`, `EARLY_EXPORTER_SECRET`) are kept but unused.
+public final class KeyLog: @unchecked Sendable {
+    /// The secrets of one TLS connection.
+    public struct Secrets: Sendable, Hashable {
+        public var masterSecret: [UInt8]?
+        public var clientHandshake: [UInt8]?
+        public var serverHandshake: [UInt8]?
+        public var clientTraffic: [UInt8]?
+        public var serverTraffic: [UInt8]?
+    }
+
+    /// What reading one source of secrets found.
+    public struct SourceReport: Sendable, Hashable {
+        public var source: String
+        public var linesRead = 0
+        public var secrets = 0
+        public var malformedLines = 0
+        /// Up to five problems, each naming the line.
+        public var problems: [String] = []
+        /// Client randoms this source provided.
+        var randoms: Set<[UInt8]> = []
+    }
+
+    private let lock = NSLock()
+    private var secrets: [[UInt8]: Secrets] = [:]
+    private var matched: Set<[UInt8]> = []
+    public private(set) var reports: [SourceReport] = []
+
+    public init() {}
+
+    /// Whether any secret was loaded.
+    public var isEmpty: Bool { self.lock.withLock { self.secrets.isEmpty } }
+
+    /// Reads a key log file.
+    ///
+    /// - Throws: the file system's error when the file cannot be read (a malformed line is not an error: it is
+    ///   counted and named in the report).
+    public func load(path: String) throws {
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        self.load(text: data, source: path)
+    }
+
+    /// Reads key log text (from a file or a Decryption Secrets Block).
+    public func load(text: Data, source: String) {
+        var report = SourceReport(source: source)
+        var lineNumber = 0
+        var parsed: [([UInt8], String, [UInt8])] = []
+        for rawLine in text.split(separator: 0x0a, omittingEmptySubsequences: false) {
+            lineNumber += 1
+            var line = rawLine
+            if line.last == 0x0d { line = line.dropLast() }
+            if line.isEmpty || line.first == UInt8(ascii: "#") { continue }
+            report.linesRead += 1
+            let fields = line.split(separator: 0x20, omittingEmptySubsequences: true)
+            func problem(_ text: String) {
+                report.malformedLines += 1
+                if report.problems.count < 5 { report.problems.append("line \(lineNumber): \(text)") }
+            }
+            guard fields.count == 3 else { problem("expected LABEL CLIENT_RANDOM SECRET, found \(fields.count) fields"); continue }
+            let label = String(decoding: fields[0], as: UTF8.self)
+            guard let random = Self.hex(fields[1]), random.count == 32 else { problem("client random is not 64 hex digits"); continue }
+            guard let secret = Self.hex(fields[2]), [32, 48, 64].contains(secret.count) || (label == "CLIENT_RANDOM" && secret.count == 48) else {
+                problem("secret is not 32, 48 or 64 bytes of hex")
+                continue
+            }
+            switch label {
+            case "CLIENT_RANDOM", "CLIENT_HANDSHAKE_TRAFFIC_SECRET", "SERVER_HANDSHAKE_TRAFFIC_SECRET",
+                 "CLIENT_TRAFFIC_SECRET_0", "SERVER_TRAFFIC_SECRET_0", "EXPORTER_SECRET", "CLIENT_EARLY_TRAFFIC_SECRET",
+                 "EARLY_EXPORTER_SECRET":
+                parsed.append((random, label, secret))
+            default:
+                problem("unknown label \(label.prefix(40))")
+            }
+        }
+        self.lock.withLock {
+            for (random, label, secret) in parsed {
+                var entry = self.secrets[random] ?? Secrets()
+                switch label {
+                case "CLIENT_RANDOM": entry.masterSecret = secret
+                case "CLIENT_HANDSHAKE_TRAFFIC_SECRET": entry.clientHandshake = secret
+                case "SERVER_HANDSHAKE_TRAFFIC_SECRET": entry.serverHandshake = secret
+                case "CLIENT_TRAFFIC_SECRET_0": entry.clientTraffic = secret
+                case "SERVER_TRAFFIC_SECRET_0": entry.serverTraffic = secret
+                default: break
+                }
+                self.secrets[random] = entry
+                report.randoms.insert(random)
+                report.secrets += 1
+            }
+            self.reports.append(report)
+        }
+    }
+
+    /// The secrets for a connection, by its ClientHello random; marks them as used.
+    func secrets(forClientRandom random: [UInt8]) -> Secrets? {
+        self.lock.withLock {
+            guard let found = self.secrets[random] else { return nil }
+            self.matched.insert(random)
+            return found
+        }
+    }
+
+    /// One line per source: how many connections it had secrets for and how many of them the captures showed.
+    public var summaryLines: [String] {
+        self.lock.withLock {
+            self.reports.map { report in
+                let matched = report.randoms.intersection(self.matched).count
+                let connections = report.randoms.count == 1 ? "1 connection" : "\(report.randoms.count) connections"
+                var line = "\(report.source): \(report.linesRead) lines read, \(report.secrets) secrets for \(connections); "
+                    + "\(matched) matched a connection in the capture, \(report.randoms.count - matched) did not"
+                if report.malformedLines > 0 {
+                    line += "; \(report.malformedLines) malformed (" + report.problems.joined(separator: "; ") + ")"
+                }
+                return line
+            }
+        }
+    }
+
+    /// Whether a source's secrets matched nothing or it had malformed lines (worth a warning).
+    public var hasProblems: Bool {
+        self.lock.withLock {
+            self.reports.contains { $0.malformedLines > 0 || $0.randoms.isDisjoint(with: self.matched) }
+        }
+    }
+
+    static func hex(_ bytes: some Collection<UInt8>) -> [UInt8]? {
+        guard bytes.count % 2 == 0 else { return nil }
+        var result: [UInt8] = []
+        result.reserveCapacity(bytes.count / 2)
+        var high: UInt8?
+        for byte in bytes {
+            let value: UInt8
+            switch byte {
+            case 0x30...0x39: value = byte - 0x30
+            case 0x61...0x66: value = byte - 0x61 + 10
+            case 0x41...0x46: value = byte - 0x41 + 10
+            default: return nil
+            }
+            if let first = high {
+                result.append(first << 4 | value)
+                high = nil
+            } else {
+                high = value
+            }
+        }
+        return result
+    }
+}

@@ -1,0 +1,161 @@
+import BulkheadModel
+import BulkheadTestSupport
+import Foundation
+import Testing
+@testable import PacketAnalysis
+
+/// Key-log decryption against real captures made by `openssl s_client -keylogfile` and `s_server`.
+@Suite("Key log decryption")
+struct KeyLogDecryptionTests {
+    static let tls13Captures = [
+        ("tls13-mutual", ClientCertificateState.presented, true),
+        ("tls13-aes128-mutual", .presented, true),
+        ("tls13-client-cert-declined", .declined, true),
+        ("tls13-server-auth", .notRequested, true),
+        ("tls13-client-cert-required-rejected", .declined, false),
+    ]
+
+    func analyze(_ capture: String, keys: [String]) throws -> (flows: [FlowRecord], result: CaptureAnalysisResult) {
+        let keyLog = KeyLog()
+        for key in keys { try keyLog.load(path: Repository.path("captures/keys/\(key)")) }
+        var flows: [FlowRecord] = []
+        let result = try CaptureAnalysis.run(
+            files: [Repository.path("captures/\(capture)")], options: AnalysisOptions(keyLog: keys.isEmpty ? nil : keyLog)
+        ) { flows.append($0) }
+        return (flows, result)
+    }
+
+    @Test("TLS 1.3 with keys: exact client-certificate state, certificates and alerts", arguments: tls13Captures)
+    func exactVerdicts(name: String, state: ClientCertificateState, established: Bool) throws {
+        let (flows, result) = try self.analyze("\(name).pcap", keys: ["\(name).keys"])
+        let tls = try #require(flows.first?.tls)
+        #expect(tls.decrypted)
+        #expect(tls.establishedBasis == "decrypted")
+        #expect(tls.clientCertificate == state)
+        #expect(tls.established == established)
+        #expect(tls.serverCertificates.first?.subject == "CN=server.test,O=Bulkhead Test")
+        #expect(tls.clientCertificates.isEmpty == (state != .presented))
+        if state == .presented {
+            #expect(tls.clientCertificates.first?.sans == ["URI:spiffe://bulkhead.test/client"])
+        }
+        #expect(tls.certificateRequested == (state != .notRequested))
+        if !established {
+            #expect(tls.alerts.contains { $0.description == "certificate_required" && $0.code == 116 && !$0.inferred })
+        }
+        #expect(result.summary.decryptedFlows == 1)
+        #expect(result.keyLog?.hasProblems == false)
+    }
+
+    @Test("without keys the same captures keep the heuristic, marked as such")
+    func withoutKeys() throws {
+        let (flows, _) = try self.analyze("tls13-mutual.pcap", keys: [])
+        let tls = try #require(flows.first?.tls)
+        #expect(!tls.decrypted)
+        #expect(tls.clientCertificate == .likelyPresented)
+        #expect(tls.establishedBasis == "heuristic")
+    }
+
+    @Test("a STARTTLS upgrade is decrypted too")
+    func starttls() throws {
+        let (flows, _) = try self.analyze("smtp-starttls.pcap", keys: ["smtp-starttls.keys"])
+        let flow = try #require(flows.first)
+        #expect(flow.starttls)
+        #expect(flow.tls?.decrypted == true)
+        #expect(flow.tls?.clientCertificate == .notRequested)
+    }
+
+    @Test("keys for another connection match nothing, and say so")
+    func unrelatedKeys() throws {
+        let (flows, result) = try self.analyze("tls13-mutual.pcap", keys: ["tls13-server-auth.keys"])
+        #expect(flows.first?.tls?.decrypted == false)
+        let keyLog = try #require(result.keyLog)
+        #expect(keyLog.hasProblems)
+        #expect(keyLog.summaryLines.first?.contains("0 matched a connection in the capture, 1 did not") == true)
+    }
+
+    @Test("a wrong secret for the right connection is reported, and the heuristic verdict stays")
+    func wrongKey() throws {
+        let original = try String(contentsOfFile: Repository.path("captures/keys/tls13-mutual.keys"), encoding: .utf8)
+        // Flip the last hex digit of every secret: same client random, wrong key.
+        let damaged = original.split(separator: "\n").map { line -> String in
+            guard let last = line.last, line.split(separator: " ").count == 3 else { return String(line) }
+            return String(line.dropLast()) + (last == "0" ? "1" : "0")
+        }.joined(separator: "\n")
+        let keyLog = KeyLog()
+        keyLog.load(text: Data(damaged.utf8), source: "damaged")
+        var flows: [FlowRecord] = []
+        _ = try CaptureAnalysis.run(files: [Repository.path("captures/tls13-mutual.pcap")], options: AnalysisOptions(keyLog: keyLog)) {
+            flows.append($0)
+        }
+        let tls = try #require(flows.first?.tls)
+        #expect(!tls.decrypted)
+        #expect(tls.decryptionProblem?.contains("wrong key") == true)
+        #expect(tls.clientCertificate == .likelyPresented)
+    }
+
+    @Test("malformed key log lines are counted and named, never fatal")
+    func malformed() throws {
+        let random = String(repeating: "ab", count: 32)
+        let text = """
+            # a comment
+
+            CLIENT_HANDSHAKE_TRAFFIC_SECRET \(random) \(String(repeating: "11", count: 32))
+            CLIENT_HANDSHAKE_TRAFFIC_SECRET \(random) 1234
+            NOT_A_LABEL \(random) \(String(repeating: "11", count: 32))
+            CLIENT_RANDOM zz \(String(repeating: "11", count: 48))
+            just garbage
+            SERVER_HANDSHAKE_TRAFFIC_SECRET \(random) \(String(repeating: "22", count: 32))
+            """
+        let keyLog = KeyLog()
+        keyLog.load(text: Data(text.utf8), source: "test.keys")
+        let report = try #require(keyLog.reports.first)
+        #expect(report.linesRead == 6)
+        #expect(report.secrets == 2)
+        #expect(report.malformedLines == 4)
+        #expect(report.problems.first?.hasPrefix("line 4:") == true)
+        #expect(keyLog.hasProblems)
+    }
+
+    @Test("HKDF-Expand-Label matches RFC 8448's client handshake key derivation")
+    func hkdfVector() {
+        // RFC 8448 §3 (simple 1-RTT): client_handshake_traffic_secret → key and iv.
+        let secret = KeyLog.hex(Array("b3eddb126e067f35a780b3abf45e2d8f3b1a950738f52e9600746a0e27a55a21".utf8))!
+        let key = TLSCrypto.expandLabel(sha384: false, secret: secret, label: "key", length: 16)
+        let iv = TLSCrypto.expandLabel(sha384: false, secret: secret, label: "iv", length: 12)
+        #expect(key == KeyLog.hex(Array("dbfaa693d1762c5b666af5d950258d01".utf8)))
+        #expect(iv == KeyLog.hex(Array("5bd3c71b836e0b76bb73265f".utf8)))
+    }
+
+    /// tshark is the oracle; without it this one test is skipped (scripts/install-deps.sh --test installs it).
+    @Test("tshark, given the same key log, sees the same client certificates",
+          .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/tshark"), "tshark is not installed"),
+          arguments: tls13Captures)
+    func tsharkAgrees(name: String, state: ClientCertificateState, established: Bool) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/tshark")
+        process.arguments = ["-r", Repository.path("captures/\(name).pcap"), "-o", "tls.keylog_file:" + Repository.path("captures/keys/\(name).keys"),
+                             "-Y", "tls.handshake.type == 11 || tls.handshake.type == 13", "-T", "fields",
+                             "-e", "ip.src", "-e", "tls.handshake.type", "-e", "tls.handshake.certificates_length"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        // Lines: "<src>\t<types>\t<certificate list lengths>"; the client is 198.18.1.1.
+        var requested = false
+        var clientCertificateLength: Int?
+        for line in output.split(separator: "\n") {
+            let fields = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+            guard fields.count >= 2 else { continue }
+            let types = fields[1].split(separator: ",")
+            if types.contains("13") { requested = true }
+            if fields[0] == "198.18.1.1", types.contains("11"), fields.count > 2 {
+                clientCertificateLength = Int(fields[2].split(separator: ",").first ?? "")
+            }
+        }
+        let tsharkState: ClientCertificateState = !requested ? .notRequested : (clientCertificateLength ?? 0) > 0 ? .presented : .declined
+        let (flows, _) = try self.analyze("\(name).pcap", keys: ["\(name).keys"])
+        #expect(flows.first?.tls?.clientCertificate == tsharkState, "tshark output:\n\(output)")
+    }
+}
