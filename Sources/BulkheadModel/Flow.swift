@@ -205,7 +205,9 @@ public struct DirectionCounts: Codable, Hashable, Sendable {
 
 /// Everything Bulkhead concluded about one TCP or UDP flow.
 public struct FlowRecord: Codable, Hashable, Sendable {
-    /// A number unique within one analysis, in order of first packet.
+    /// The number of the flow's first packet, counted from 1 across the files of one analysis: within a
+    /// single file it is the Wireshark frame number (`frame.number == id` finds it). Unique, and in order of
+    /// first packet, whatever the number of threads.
     public var id: Int
     /// `"ip:port"`, IPv6 as `"[addr]:port"`.
     public var client: String

@@ -71,22 +71,25 @@ public enum CaptureAnalysis {
 
     /// Analyses `files` one after the other (flows never span files); each flow goes to `onFlow` as it ends.
     ///
+    /// With the mmap reader and `options.threads > 1`, a large file is analysed by that many threads: each walks
+    /// the whole mapping and decodes every packet, but follows only the flows whose key hashes to it, so the
+    /// per-flow work is shared out while every flow is still seen in order by one thread. `onFlow` is then
+    /// called from those threads, one call at a time.
+    ///
     /// - Throws: ``CaptureError`` for a file that cannot be opened or is not a capture. Every file is opened
     ///   and checked before any is analysed, so a bad path fails fast.
     public static func run(
         files: [String], options: AnalysisOptions = AnalysisOptions(), reader: CaptureReaderKind = .mmap,
-        progress: ((AnalysisProgress) -> Void)? = nil, onFlow: (FlowRecord) -> Void
+        progress: ((AnalysisProgress) -> Void)? = nil, onFlow: @escaping (FlowRecord) -> Void
     ) throws(CaptureError) -> CaptureAnalysisResult {
         let started = DispatchTime.now()
         var opened: [CaptureFile] = []
         for file in files { opened.append(try CaptureFile(path: file)) }
-        var summary = AnalysisSummary()
-        summary.files = files
-        var findings = FlowFindings()
+        let collector = ResultCollector(onFlow: onFlow)
+        collector.summary.files = files
         var warnings: [CaptureError] = []
         var counters = PacketCounters()
-        var nextID = 1
-        let certificates = CertificateCache()
+        var framesBefore = 0
         let keyLog = options.keyLog ?? KeyLog()
         for (index, capture) in opened.enumerated() {
             // Secrets embedded in the file are needed before its first TLS flow: read them up front.
@@ -97,57 +100,90 @@ public enum CaptureAnalysis {
             }
             var options = options
             options.keyLog = keyLog.isEmpty ? nil : keyLog
-            var records: [FlowRecord] = []
-            let analyzer = FlowAnalyzer(options: options, firstFlowID: nextID, file: capture.path, certificates: certificates) {
-                records.append($0)
-            }
-            let report = {
+            let report: (UInt64, UInt64) -> Void = { packets, bytes in
                 progress?(AnalysisProgress(
-                    file: capture.path, fileIndex: index, fileCount: opened.count, packets: analyzer.counters.packets,
-                    bytes: analyzer.counters.bytes + analyzer.counters.packets * 16, fileSize: UInt64(capture.fileSize)))
+                    file: capture.path, fileIndex: index, fileCount: opened.count, packets: packets, bytes: bytes,
+                    fileSize: UInt64(capture.fileSize)))
             }
-            var sinceProgress = 0
-            let perPacket: (borrowing CapturedPacket) -> Void = { packet in
-                analyzer.process(packet)
-                if !records.isEmpty {
-                    for record in records { Self.tally(record, &summary, &findings); onFlow(record) }
-                    records.removeAll(keepingCapacity: true)
+            let threads = reader == .mmap && capture.fileSize >= options.shardingThreshold ? max(1, options.threads) : 1
+            let frames: Int
+            if threads > 1 {
+                let result = try Self.sharded(capture, threads: threads, options: options, framesBefore: framesBefore,
+                                              collector: collector, report: report)
+                counters += result.counters
+                warnings += result.warnings
+                frames = result.frames
+            } else {
+                let analyzer = FlowAnalyzer(options: options, framesBefore: framesBefore, file: capture.path, emit: collector.add)
+                var sinceProgress = 0
+                let perPacket: (borrowing CapturedPacket) -> Void = { packet in
+                    analyzer.process(packet)
+                    sinceProgress &+= 1
+                    if sinceProgress == 1 << 20 {
+                        sinceProgress = 0
+                        report(analyzer.counters.packets, analyzer.counters.bytes)
+                    }
                 }
-                sinceProgress &+= 1
-                if sinceProgress == 1 << 20 {
-                    sinceProgress = 0
-                    report()
+                switch reader {
+                case .mmap:
+                    try capture.forEachPacket(perPacket)
+                    warnings.append(contentsOf: capture.warnings)
+                case .libpcap:
+                    let libpcap = try LibpcapCaptureReader(path: capture.path)
+                    if let problem = libpcap.forEachPacket(perPacket) { warnings.append(problem) }
                 }
+                analyzer.finish()
+                report(analyzer.counters.packets, analyzer.counters.bytes)
+                counters += analyzer.counters
+                frames = analyzer.frameNumber
             }
-            switch reader {
-            case .mmap:
-                try capture.forEachPacket(perPacket)
-                warnings.append(contentsOf: capture.warnings)
-            case .libpcap:
-                let libpcap = try LibpcapCaptureReader(path: capture.path)
-                if let problem = libpcap.forEachPacket(perPacket) { warnings.append(problem) }
-            }
-            analyzer.finish()
-            for record in records { Self.tally(record, &summary, &findings); onFlow(record) }
-            records.removeAll()
-            report()
-            counters += analyzer.counters
-            nextID = analyzer.nextFlowID
+            framesBefore = frames
         }
+        var summary = collector.summary
         summary.packets = counters.packets
         summary.bytes = counters.bytes
         summary.otherPackets = counters.other
         summary.ipFragments = counters.fragments
         summary.truncatedPackets = counters.truncated
         summary.malformedPackets = counters.malformed
-        let all = findings.all
+        let all = collector.findings.all
         for finding in all { summary.findingsBySeverity[finding.severity.rawValue, default: 0] += 1 }
         if !keyLog.isEmpty { summary.keyLogs = keyLog.summaryLines }
         summary.durationSeconds = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
         return CaptureAnalysisResult(findings: all, summary: summary, warnings: warnings, keyLog: keyLog.isEmpty ? nil : keyLog)
     }
 
-    private static func tally(_ record: FlowRecord, _ summary: inout AnalysisSummary, _ findings: inout FlowFindings) {
+    /// Analyses one mapped file with `threads` threads, each following the flows whose key hashes to it.
+    private static func sharded(
+        _ capture: CaptureFile, threads: Int, options: AnalysisOptions, framesBefore: Int, collector: ResultCollector,
+        report: @escaping (UInt64, UInt64) -> Void
+    ) throws(CaptureError) -> (counters: PacketCounters, warnings: [CaptureError], frames: Int) {
+        // Each thread gets its own mapping and walker state; the kernel shares the pages.
+        var files = [capture]
+        for _ in 1..<threads { files.append(try CaptureFile(path: capture.path)) }
+        let shards = files.enumerated().map { index, file in
+            Shard(index: index, count: threads, file: file,
+                  analyzer: FlowAnalyzer(options: options, framesBefore: framesBefore, file: capture.path, emit: collector.add),
+                  report: index == 0 ? report : nil)
+        }
+        let group = DispatchGroup()
+        for shard in shards.dropFirst() {
+            group.enter()
+            let thread = Thread {
+                shard.run()
+                group.leave()
+            }
+            thread.stackSize = 4 << 20
+            thread.start()
+        }
+        shards[0].run()
+        group.wait()
+        if let error = shards.compactMap(\.error).first { throw error }
+        // Packet-level counts come from the first shard, which counts every packet; flows from all.
+        return (shards[0].counters, shards[0].file.warnings, shards[0].frames)
+    }
+
+    static func tally(_ record: FlowRecord, _ summary: inout AnalysisSummary, _ findings: inout FlowFindings) {
         summary.flows += 1
         summary.byProtocol[record.proto.rawValue, default: 0] += 1
         if record.encrypted {
@@ -162,5 +198,79 @@ public enum CaptureAnalysis {
             if tls.decrypted { summary.decryptedFlows += 1 }
         }
         findings.add(record)
+    }
+}
+
+/// Gathers flow records from one or more analysis threads: totals, findings, and the caller's `onFlow`, one
+/// record at a time.
+///
+/// `@unchecked Sendable`: every access to its state holds `lock`.
+final class ResultCollector: @unchecked Sendable {
+    private let lock = NSLock()
+    private let onFlow: (FlowRecord) -> Void
+    var summary = AnalysisSummary()
+    var findings = FlowFindings()
+
+    init(onFlow: @escaping (FlowRecord) -> Void) {
+        self.onFlow = onFlow
+    }
+
+    func add(_ record: FlowRecord) {
+        self.lock.withLock {
+            CaptureAnalysis.tally(record, &self.summary, &self.findings)
+            self.onFlow(record)
+        }
+    }
+}
+
+/// One thread's share of a sharded analysis.
+///
+/// `@unchecked Sendable`: each shard is used by exactly one thread until the group is joined.
+final class Shard: @unchecked Sendable {
+    let index: Int
+    let count: Int
+    let file: CaptureFile
+    let analyzer: FlowAnalyzer
+    let report: ((UInt64, UInt64) -> Void)?
+    private(set) var counters = PacketCounters()
+    private(set) var frames = 0
+    private(set) var error: CaptureError?
+
+    init(index: Int, count: Int, file: CaptureFile, analyzer: FlowAnalyzer, report: ((UInt64, UInt64) -> Void)?) {
+        self.index = index
+        self.count = count
+        self.file = file
+        self.analyzer = analyzer
+        self.report = report
+    }
+
+    func run() {
+        var counters = PacketCounters()
+        var frame = self.analyzer.frameNumber
+        let index = self.index
+        let count = UInt64(self.count)
+        let analyzer = self.analyzer
+        var sinceProgress = 0
+        do {
+            try self.file.forEachPacket { packet in
+                frame += 1
+                if let (decoded, payload) = FlowAnalyzer.decode(packet, counting: &counters) {
+                    if FlowKey.of(decoded).0.shardHash % count == UInt64(index) {
+                        analyzer.process(decoded, payload: payload, time: packet.timestamp, frame: frame)
+                    }
+                }
+                sinceProgress &+= 1
+                if sinceProgress == 1 << 20 {
+                    sinceProgress = 0
+                    self.report?(counters.packets, counters.bytes)
+                }
+            }
+        } catch {
+            self.error = error
+        }
+        analyzer.finish()
+        self.report?(counters.packets, counters.bytes)
+        self.counters = counters
+        self.frames = frame
     }
 }

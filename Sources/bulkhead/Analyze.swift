@@ -62,6 +62,9 @@ extension Bulkhead {
             valueName: "file"))
         var keyLogs: [String] = []
 
+        @Option(help: ArgumentHelp("Threads for large captures (flows are shared out between them). Default: the number of cores.", valueName: "n"))
+        var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
         @Flag(help: "Show progress on standard error even when it is not a terminal.")
         var progress = false
 
@@ -71,6 +74,9 @@ extension Bulkhead {
         func validate() throws {
             guard CaptureReaderKind(rawValue: self.reader) != nil else {
                 throw ValidationError("--reader must be one of: \(CaptureReaderKind.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            guard self.threads >= 1 && self.threads <= 64 else {
+                throw ValidationError("--threads must be between 1 and 64")
             }
             guard self.inspectBytes >= 64 && self.inspectBytes <= 16 << 20 else {
                 throw ValidationError("--inspect-bytes must be between 64 and 16777216")
@@ -115,7 +121,7 @@ extension Bulkhead {
             do {
                 result = try CaptureAnalysis.run(
                     files: files,
-                    options: AnalysisOptions(inspectionWindow: self.inspectBytes, keyLog: keyLog),
+                    options: AnalysisOptions(inspectionWindow: self.inspectBytes, keyLog: keyLog, threads: self.threads),
                     reader: CaptureReaderKind(rawValue: self.reader) ?? .mmap,
                     progress: progress,
                     onFlow: output.submit

@@ -10,7 +10,6 @@ public struct FlowFindings {
     }
 
     private var findings: [Key: Finding] = [:]
-    private var order: [Key] = []
 
     public init() {}
 
@@ -20,22 +19,31 @@ public struct FlowFindings {
             let key = Key(kind: finding.kind, location: finding.location ?? "", discriminator: finding.title)
             if var existing = self.findings[key] {
                 existing.flowCount += 1
-                if existing.flowIDs.count < 10 { existing.flowIDs.append(flow.id) }
+                // Keep the ten lowest ids, so the result does not depend on the order flows arrive in.
+                if existing.flowIDs.count < 10 || flow.id < existing.flowIDs[existing.flowIDs.count - 1] {
+                    let index = existing.flowIDs.firstIndex { $0 > flow.id } ?? existing.flowIDs.endIndex
+                    existing.flowIDs.insert(flow.id, at: index)
+                    if existing.flowIDs.count > 10 { existing.flowIDs.removeLast() }
+                }
                 self.findings[key] = existing
             } else {
                 var first = finding
                 first.flowCount = 1
                 first.flowIDs = [flow.id]
                 self.findings[key] = first
-                self.order.append(key)
             }
         }
     }
 
-    /// The findings, most severe first, then in the order they were first seen.
+    /// The findings, most severe first, then by their first flow (then kind and title, for a stable order).
     public var all: [Finding] {
-        let ranked = self.order.enumerated().compactMap { index, key in self.findings[key].map { (index, $0) } }
-        return ranked.sorted { ($0.1.severity, -$0.0) > ($1.1.severity, -$1.0) }.map(\.1)
+        self.findings.values.sorted {
+            if $0.severity != $1.severity { return $0.severity > $1.severity }
+            let first0 = $0.flowIDs.first ?? 0
+            let first1 = $1.flowIDs.first ?? 0
+            if first0 != first1 { return first0 < first1 }
+            return ($0.kind, $0.title) < ($1.kind, $1.title)
+        }
     }
 
     /// The findings one flow shows on its own.

@@ -33,11 +33,20 @@ struct FlowKey: Hashable {
     /// One Hasher round over a premixed word instead of nine over each field: flow lookup is on every packet's
     /// path. Equality still compares every field.
     func hash(into hasher: inout Hasher) {
+        hasher.combine(self.shardHash)
+    }
+
+    /// A well-mixed 64-bit digest of the key, the same for both directions: picks the thread a flow belongs
+    /// to, and feeds the dictionary hash.
+    var shardHash: UInt64 {
         var mix = self.lowAddress.low &* 0x9E37_79B9_7F4A_7C15
         mix ^= self.highAddress.low &* 0xC2B2_AE3D_27D4_EB4F
         mix ^= (self.lowAddress.high ^ self.highAddress.high.rotated(by: 29)) &* 0x1656_67B1_9E37_79F9
         mix ^= UInt64(self.lowPort) << 40 | UInt64(self.highPort) << 16 | UInt64(self.ipProtocol)
-        hasher.combine(mix)
+        // Final avalanche (splitmix64) so that every input bit reaches the low bits used for sharding.
+        mix = (mix ^ (mix >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        mix = (mix ^ (mix >> 27)) &* 0x94D0_49BB_1331_11EB
+        return mix ^ (mix >> 31)
     }
 
     var low: Endpoint { Endpoint(address: self.lowAddress, port: self.lowPort) }

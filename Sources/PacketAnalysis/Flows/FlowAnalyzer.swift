@@ -14,12 +14,18 @@ public struct AnalysisOptions: Sendable {
 
     /// TLS secrets (SSLKEYLOGFILE lines, pcapng Decryption Secrets Blocks) for decrypting handshakes.
     public var keyLog: KeyLog?
+    /// Threads for large mapped files (flows are shared out by key hash).
+    public var threads: Int
+    /// Files smaller than this are analysed on one thread (threads would cost more than they save).
+    public var shardingThreshold: Int
 
     public init(
         inspectionWindow: Int = 16_384, reorderLimit: Int = 262_144, tcpIdleTimeout: Double = 600, udpIdleTimeout: Double = 120,
-        keyLog: KeyLog? = nil
+        keyLog: KeyLog? = nil, threads: Int = 2, shardingThreshold: Int = 64 << 20
     ) {
         self.keyLog = keyLog
+        self.threads = threads
+        self.shardingThreshold = shardingThreshold
         self.inspectionWindow = inspectionWindow
         self.reorderLimit = reorderLimit
         self.tcpIdleTimeout = tcpIdleTimeout
@@ -61,34 +67,37 @@ public final class FlowAnalyzer {
     private let emit: (FlowRecord) -> Void
     private let file: String?
     private var flows: [FlowKey: Flow] = [:]
-    private var nextID: Int
+    /// The number of the packet being processed, counted from 1 across the files of a run (the Wireshark
+    /// frame number within one file). A flow's id is the number of its first packet.
+    private var frame: Int
     private let certificates: CertificateCache
     private var lastSweep = Timestamp.zero
     private var packetsSinceSweep = 0
     private var latest = Timestamp.zero
 
     /// - Parameters:
-    ///   - firstFlowID: the id the first flow gets (ids continue across files of one run).
+    ///   - framesBefore: packets in the files analysed before this one (flow ids continue across files).
     ///   - file: the capture file name recorded in each flow.
     ///   - emit: receives each flow record as its flow ends.
     public init(
-        options: AnalysisOptions = AnalysisOptions(), firstFlowID: Int = 1, file: String? = nil,
+        options: AnalysisOptions = AnalysisOptions(), framesBefore: Int = 0, file: String? = nil,
         certificates: CertificateCache = CertificateCache(), emit: @escaping (FlowRecord) -> Void
     ) {
         self.options = options
-        self.nextID = firstFlowID
+        self.frame = framesBefore
         self.file = file
         self.certificates = certificates
         self.emit = emit
     }
 
-    /// The id the next flow would get.
-    public var nextFlowID: Int { self.nextID }
+    /// The number of the last packet processed.
+    public var frameNumber: Int { self.frame }
 
     /// Analyses one captured packet: ``decode(_:counting:)`` then ``process(_:payload:time:)``.
     public func process(_ packet: borrowing CapturedPacket) {
+        self.frame += 1
         if let (decoded, payload) = Self.decode(packet, counting: &self.counters) {
-            self.process(decoded, payload: payload, time: packet.timestamp)
+            self.process(decoded, payload: payload, time: packet.timestamp, frame: self.frame)
         } else {
             self.advanceClock(packet.timestamp)
         }
@@ -115,8 +124,9 @@ public final class FlowAnalyzer {
         return nil
     }
 
-    /// Stage two: the packet's flow, in capture order.
-    public func process(_ packet: DecodedPacket, payload: UnsafeRawBufferPointer, time: Timestamp) {
+    /// Stage two: the packet's flow, in capture order. `frame` is the packet's number (see ``frameNumber``).
+    public func process(_ packet: DecodedPacket, payload: UnsafeRawBufferPointer, time: Timestamp, frame: Int) {
+        self.frame = frame
         self.handle(packet, payload, time)
         self.advanceClock(time)
     }
@@ -186,9 +196,7 @@ public final class FlowAnalyzer {
             lowIsClient = key.lowPort > key.highPort
             basis = .port
         }
-        let flow = Flow(id: self.nextID, key: key, transport: transport, clientIsLow: lowIsClient, basis: basis, time: time)
-        self.nextID += 1
-        return flow
+        return Flow(id: self.frame, key: key, transport: transport, clientIsLow: lowIsClient, basis: basis, time: time)
     }
 
     /// Closes out flows that ended (FIN/RST a little while ago) or went idle, so memory follows the number of
