@@ -165,6 +165,9 @@ public struct TLSSummary: Codable, Hashable, Sendable {
     public var innerProtocol: String?
     /// Signature algorithms a TLS 1.3 server listed in its (decrypted) CertificateRequest.
     public var requestedSignatureAlgorithms: [String]
+    /// A TLS ≤ 1.2 renegotiation was seen (read from decrypted records; its messages count like the first
+    /// handshake's, e.g. a client certificate requested only on renegotiation).
+    public var renegotiated: Bool
 
     public init() {
         self.version = nil
@@ -189,6 +192,7 @@ public struct TLSSummary: Codable, Hashable, Sendable {
         self.decryptionProblem = nil
         self.innerProtocol = nil
         self.requestedSignatureAlgorithms = []
+        self.renegotiated = false
     }
 }
 
@@ -295,7 +299,7 @@ extension TLSSummary {
         case version, offeredVersions, sni, alpn, alpnOffered, cipher, helloRetryRequest, resumed, established
         case establishedBasis, certificateRequested, clientCertificate, acceptableCAs, alerts, serverCertificates
         case clientCertificates, clientFlightRecordSizes, clientRandom, decrypted, decryptionProblem, innerProtocol
-        case requestedSignatureAlgorithms
+        case requestedSignatureAlgorithms, renegotiated
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -322,5 +326,6 @@ extension TLSSummary {
         try container.encode(self.decryptionProblem, forKey: .decryptionProblem)
         try container.encode(self.innerProtocol, forKey: .innerProtocol)
         try container.encode(self.requestedSignatureAlgorithms, forKey: .requestedSignatureAlgorithms)
+        try container.encode(self.renegotiated, forKey: .renegotiated)
     }
 }

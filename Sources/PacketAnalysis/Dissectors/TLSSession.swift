@@ -468,9 +468,34 @@ final class TLSSession {
                 }
                 stream.innerHandshake += plaintext
                 self.readDecryptedHandshake(stream, side)
-            } else if plaintext.first == 20 {
-                stream.finishedDecrypted = true
-                self.summary.decrypted = true
+            } else {
+                // TLS 1.2: Finished, then (rarely) a renegotiation, whose messages are read like the first
+                // handshake's; its ServerHello prepares the new keys, which take over at its ChangeCipherSpec.
+                guard stream.innerHandshake.count + plaintext.count <= Self.handshakeLimit else {
+                    stream.keys = nil
+                    self.malformed = true
+                    return
+                }
+                stream.innerHandshake += plaintext
+                var position = 0
+                let buffer = stream.innerHandshake
+                buffer.withUnsafeBytes { bytes in
+                    while bytes.count - position >= 4 {
+                        let type = bytes[position]
+                        let length = Int(bytes[position + 1]) << 16 | Int(bytes[position + 2]) << 8 | Int(bytes[position + 3])
+                        guard bytes.count - position - 4 >= length else { break }
+                        let body = UnsafeRawBufferPointer(rebasing: bytes[(position + 4)..<(position + 4 + length)])
+                        position += 4 + length
+                        if type == 20 {
+                            stream.finishedDecrypted = true
+                            self.summary.decrypted = true
+                        } else {
+                            self.summary.renegotiated = true
+                            self.handshakeMessage(type, body, side, stream)
+                        }
+                    }
+                }
+                stream.innerHandshake.removeFirst(min(position, stream.innerHandshake.count))
             }
         case 21:
             if plaintext.count >= 2 {
