@@ -5,7 +5,8 @@
 #
 # Real clients talk to real servers between two Linux network namespaces that
 # this script creates (bh-cap-cli, bh-cap-srv) and deletes again on exit.
-# Every capture is written into captures/, TLS 1.3 key logs into captures/keys/.
+# Every capture is written into captures/, TLS key logs (SSLKEYLOGFILE format)
+# into captures/keys/.
 #
 # Address plan (nothing else is ever used):
 #   198.18.1.0/24       veth bhc-cli0 <-> bhc-srv0      client .1, server .2 (IPv4 only)
@@ -25,7 +26,7 @@
 # serials, keys and fingerprints change on every run; the expected/*.json files
 # assert only subjects, issuers, SANs and key types.
 #
-# Requirements (Debian 12): tcpdump dumpcap(wireshark-common/tshark) openssl curl
+# Requirements (Debian 12): tcpdump dumpcap editcap (wireshark-common) tshark openssl curl
 #   nginx-light redis-server redis-tools postgresql-15 memcached dnsmasq-base
 #   bind9-dnsutils python3 iproute2 ethtool
 set -euo pipefail
@@ -65,7 +66,7 @@ log() { printf '[make-captures] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
 [[ $EUID -eq 0 ]] || die "run as root (sudo bash $0)"
-for t in ip ethtool tcpdump dumpcap openssl curl nginx redis-server redis-cli psql memcached dnsmasq dig ss runuser "$PY"; do
+for t in ip ethtool tcpdump dumpcap editcap openssl curl nginx redis-server redis-cli psql memcached dnsmasq dig ss runuser "$PY"; do
     command -v "$t" >/dev/null 2>&1 || die "missing tool: $t"
 done
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)
@@ -109,6 +110,8 @@ teardown() {
 on_exit() {
     local rc=$?
     set +e
+    # the renegotiation capture's stdin feeder runs outside the namespaces
+    if [[ -n ${FEED_PID:-} ]]; then kill "$FEED_PID" 2>/dev/null; wait "$FEED_PID" 2>/dev/null; fi
     teardown
     rm -rf "$WORK"
     if [[ $rc -ne 0 ]]; then log "FAILED (exit $rc); namespaces and processes cleaned up"; fi
@@ -495,8 +498,8 @@ cap_stop
 tls_flow tls12-server-auth.pcap 8443 - \
     "-tls1_2 -alpn http/1.1" \
     "-tls1_2 -servername server.test -alpn http/1.1"
-tls_flow tls12-mutual.pcap 9000 - \
-    "-tls1_2 -Verify 1 -verify_return_error" \
+tls_flow tls12-mutual.pcap 9000 tls12-mutual.keys \
+    "-tls1_2 -Verify 1 -verify_return_error -cipher ECDHE-RSA-AES256-GCM-SHA384" \
     "-tls1_2 $CLIENT_CERT"
 tls_flow tls12-client-cert-declined.pcap 8443 - \
     "-tls1_2 -verify 1" \
@@ -504,6 +507,41 @@ tls_flow tls12-client-cert-declined.pcap 8443 - \
 tls_flow tls12-client-cert-rejected-rogue-ca.pcap 9000 - \
     "-tls1_2 -Verify 1 -verify_return_error" \
     "-tls1_2 -servername server.test $ROGUE_CERT"
+tls_flow tls12-chacha20-server-auth.pcap 8443 tls12-chacha20-server-auth.keys \
+    "-tls1_2 -cipher ECDHE-RSA-CHACHA20-POLY1305" \
+    "-tls1_2 -servername server.test -cipher ECDHE-RSA-CHACHA20-POLY1305"
+
+# TLS 1.2 renegotiation: the first handshake asks for no certificate; once the
+# client's first line has arrived, s_server's "R" command renegotiates and asks
+# for a client certificate (-no_ticket -no_cache: a full handshake, not a
+# resumption). The client presents the rogue-CA certificate inside the encrypted
+# renegotiation and the server answers with a fatal unknown_ca alert that is
+# encrypted under the first handshake's keys.
+log "tls12-renegotiation-client-cert-rejected.pcap"
+cap_start tls12-renegotiation-client-cert-rejected.pcap "$NS_S" bhc-srv0
+RENEG_LOG=$WORK/s_server.reneg.log
+: >"$RENEG_LOG"
+rm -f "$WORK/reneg.in"; mkfifo "$WORK/reneg.in"
+ins openssl s_server -accept "$S4:9000" -cert "$PKI/server.pem" -key "$PKI/server.key" \
+    "${NOCA[@]}" -verifyCAfile "$PKI/ca.pem" -verify_return_error -naccept 1 -tls1_2 \
+    -no_ticket -no_cache <"$WORK/reneg.in" >"$RENEG_LOG" 2>&1 &
+SRV_PID=$!
+{ wait_for 10 grep -q 'hello bulkhead' "$RENEG_LOG"; printf 'R\n'
+  wait_for 10 grep -qE '^ERROR|CONNECTION CLOSED' "$RENEG_LOG"; } >"$WORK/reneg.in" &
+FEED_PID=$!
+wait_tcp 9000
+# shellcheck disable=SC2086
+{ printf 'hello bulkhead\n'; wait_for 10 grep -qE '^ERROR|CONNECTION CLOSED' "$RENEG_LOG"; } |
+    inc openssl s_client -connect "$S4:9000" "${NOCA[@]}" -verifyCAfile "$PKI/ca.pem" -verify_return_error \
+        -tls1_2 -servername server.test $ROGUE_CERT -keylogfile "$KEYS/tls12-renegotiation-client-cert-rejected.keys" \
+        >"$WORK/s_client.reneg.log" 2>&1 || true
+wait_pid "$SRV_PID" 5
+wait_pid "$FEED_PID" 5
+FEED_PID=
+grep -q 'alert unknown ca' "$WORK/s_client.reneg.log" \
+    || die "renegotiation: the client did not get the unknown_ca alert (see $WORK/s_client.reneg.log)"
+log "  s_client: renegotiation rejected with alert unknown ca"
+cap_stop
 
 # ---------------------------------------------------------- TLS 1.3 (key logs saved)
 tls_flow tls13-server-auth.pcap 8443 tls13-server-auth.keys \
@@ -521,6 +559,61 @@ tls_flow tls13-client-cert-required-rejected.pcap 9000 tls13-client-cert-require
 tls_flow tls13-aes128-mutual.pcap 8443 tls13-aes128-mutual.keys \
     "-tls1_3 -Verify 1 -verify_return_error -ciphersuites TLS_AES_128_GCM_SHA256" \
     "-tls1_3 -servername server.test -ciphersuites TLS_AES_128_GCM_SHA256 $CLIENT_CERT"
+# HelloRetryRequest: the client's first key_share is X25519, the server accepts only P-256
+tls_flow tls13-hrr-mutual.pcap 9000 tls13-hrr-mutual.keys \
+    "-tls1_3 -groups P-256 -Verify 1 -verify_return_error" \
+    "-tls1_3 -groups X25519:P-256 -servername server.test $CLIENT_CERT"
+if command -v tshark >/dev/null 2>&1; then
+    HRR_RANDOM=cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c
+    n=$(tshark -n -r "$OUT/tls13-hrr-mutual.pcap" -d tcp.port==9000,tls \
+        -Y "tls.handshake.type == 2 && tls.handshake.random == $HRR_RANDOM" 2>/dev/null | wc -l)
+    [[ $n -eq 1 ]] || die "tls13-hrr-mutual.pcap: expected 1 HelloRetryRequest, tshark sees $n"
+    log "  tshark: HelloRetryRequest present"
+fi
+tls_flow tls13-chacha20-server-auth.pcap 8443 tls13-chacha20-server-auth.keys \
+    "-tls1_3 -ciphersuites TLS_CHACHA20_POLY1305_SHA256 -alpn h2,http/1.1" \
+    "-tls1_3 -servername server.test -ciphersuites TLS_CHACHA20_POLY1305_SHA256 -alpn h2,http/1.1"
+tls_flow tls13-aes128-client-cert-declined.pcap 8443 tls13-aes128-client-cert-declined.keys \
+    "-tls1_3 -verify 1 -ciphersuites TLS_AES_128_GCM_SHA256" \
+    "-tls1_3 -servername server.test -ciphersuites TLS_AES_128_GCM_SHA256"
+
+# pcapng with a Decryption Secrets Block: tls13-mutual.pcap plus its key log, embedded
+log "tls13-mutual-dsb.pcapng"
+rm -f "$OUT/tls13-mutual-dsb.pcapng"
+editcap --inject-secrets "tls,$KEYS/tls13-mutual.keys" "$OUT/tls13-mutual.pcap" "$OUT/tls13-mutual-dsb.pcapng"
+log "  wrote tls13-mutual-dsb.pcapng ($(stat -c %s "$OUT/tls13-mutual-dsb.pcapng") bytes)"
+
+# ---------------------------------------------------------- key logs for negative tests
+# unrelated.keys: real key log lines (one TLS 1.3 and one TLS 1.2 connection) from
+# connections that are NOT captured anywhere, so they match no capture.
+log "keys/unrelated.keys (two uncaptured connections)"
+tls_server 8443 unrelated13 -tls1_3 -Verify 1 -verify_return_error
+# shellcheck disable=SC2086
+tls_client 8443 unrelated13 -tls1_3 -servername server.test $CLIENT_CERT -keylogfile "$KEYS/unrelated.keys"
+tls_server 9000 unrelated12 -tls1_2
+tls_client 9000 unrelated12 -tls1_2 -servername server.test -keylogfile "$KEYS/unrelated.keys"
+[[ $(grep -c '^CLIENT_RANDOM ' "$KEYS/unrelated.keys") -eq 1 && \
+   $(grep -c '^CLIENT_TRAFFIC_SECRET_0 ' "$KEYS/unrelated.keys") -eq 1 ]] \
+    || die "keys/unrelated.keys does not hold one TLS 1.2 and one TLS 1.3 connection"
+
+# malformed.keys: fixed content; no line is a usable key log entry (see README)
+log "keys/malformed.keys"
+cat > "$KEYS/malformed.keys" <<'MALFORMED'
+# Bulkhead capture corpus: a deliberately MALFORMED NSS key log file (see captures/README.md).
+# No line in it is a usable key log entry, and nothing in it matches any capture.
+
+garbage: this line is not a key log line at all
+CLIENT_RANDOM
+CLIENT_RANDOM zz4e1195df020de59e0d65a33a4279f1183e7ae4e5d980e309f8b55adff2e61c c02c0b965e023abee808f2b548d8d5193a8b5229be6f3121a6f16e2d41a449b37dc96f776c8423e57a2785489a3f9c43
+# a TLS 1.2 master secret cut off after 95 hex digits (47.5 of 48 bytes)
+CLIENT_RANDOM 122c597083bd438b7f6d72af75d025948899647711b806bdd2cd82fa69713db3 0ad52e338662c923b15fd45a73c6e97336efccf28a7aef9449443cc6dd7415fb8b53639f152c8fc6ef30802fde462ba
+# a TLS 1.3 secret cut off after 11 hex digits
+CLIENT_HANDSHAKE_TRAFFIC_SECRET 5c88e7a226e11ad1204cb8d30cd5d6ff6cba69bc32da73134928e17c90c54086 865ab0d317f
+# an unknown label (otherwise well-formed: 32-byte client random, 48-byte secret)
+SERVER_SECRET_OF_THE_DAY f21b0ef89d8ee5daf6ba6cd441652a647229941e85b1537b5c35ede6b4d519a8 db87cee52504ca5732bad49ddb1d5b8551c011c1891996d58aacae47f66585ed33112ee14ee469c3eb52fe90322ec81d
+  	  
+
+MALFORMED
 
 # ---------------------------------------------------------- link-layer / format variants
 log "ipv6-http.pcap"

@@ -4,9 +4,28 @@
 The expected files are written from the ground truth of how each capture was
 made (see make-captures.sh); this script only confirms that the captures still
 show it after a regeneration: flow count and endpoints, TLS version, cipher, SNI,
-ALPN, CertificateRequest / client Certificate, fatal alerts, certificate
-subjects/issuers/SANs/key types (via openssl on the DER that tshark extracts;
-TLS 1.3 captures are decrypted with keys/NAME.keys), and snaplen truncation.
+ALPN, HelloRetryRequest, CertificateRequest / client Certificate, alerts,
+certificate subjects/issuers/SANs/key types (via openssl on the DER that tshark
+extracts), and snaplen truncation.
+
+Two kinds of expected file:
+
+  expected/NAME.json          analysis WITHOUT keys.  tshark runs without keys for
+                              everything that is visible on the wire; the ground
+                              truth behind the TLS 1.3 "likely-*" states comes from
+                              tshark decrypting with keys/NAME.keys.
+  expected/NAME[.x].keylog.json
+                              analysis WITH the key logs listed in its top-level
+                              "keylog" (paths relative to captures/; [] = only the
+                              secrets embedded in a pcapng Decryption Secrets Block).
+                              tshark runs with exactly those keys, so "decrypted",
+                              the exact client-certificate state, the decrypted
+                              certificate chains, ALPN and alerts are checked
+                              against what those keys can decrypt.
+
+It also checks that every keys/NAME.keys belongs to a capture and has a
+NAME.keylog.json, that no client random of keys/unrelated.keys occurs in any
+capture, and that keys/malformed.keys holds no well-formed key log entry.
 
   python3 captures/tools/check_expected.py [NAME.pcap ...]
 
@@ -18,6 +37,9 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXPECTED = os.path.join(HERE, "expected")
@@ -31,17 +53,50 @@ CIPHERS = {
     0xC030: "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
     0xCCA8: "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
 }
+ALERTS = {
+    0: "close_notify", 10: "unexpected_message", 20: "bad_record_mac", 22: "record_overflow",
+    40: "handshake_failure", 42: "bad_certificate", 43: "unsupported_certificate",
+    44: "certificate_revoked", 45: "certificate_expired", 46: "certificate_unknown",
+    47: "illegal_parameter", 48: "unknown_ca", 49: "access_denied", 50: "decode_error",
+    51: "decrypt_error", 70: "protocol_version", 71: "insufficient_security", 80: "internal_error",
+    86: "inappropriate_fallback", 90: "user_canceled", 100: "no_renegotiation",
+    109: "missing_extension", 110: "unsupported_extension", 112: "unrecognized_name",
+    113: "bad_certificate_status_response", 115: "unknown_psk_identity",
+    116: "certificate_required", 120: "no_application_protocol",
+}
+ALERT_LEVELS = {1: "warning", 2: "fatal"}
+# ServerHello.random of a HelloRetryRequest (RFC 8446, 4.1.3)
+HRR_RANDOM = "cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c"
+# NSS key log labels and their secret lengths in bytes
+KEYLOG_LABELS = {
+    "CLIENT_RANDOM": (48,),
+    "CLIENT_EARLY_TRAFFIC_SECRET": (32, 48), "CLIENT_HANDSHAKE_TRAFFIC_SECRET": (32, 48),
+    "SERVER_HANDSHAKE_TRAFFIC_SECRET": (32, 48), "CLIENT_TRAFFIC_SECRET_0": (32, 48),
+    "SERVER_TRAFFIC_SECRET_0": (32, 48), "EARLY_EXPORTER_SECRET": (32, 48), "EXPORTER_SECRET": (32, 48),
+}
+NEGATIVE_KEYS = {"unrelated.keys", "malformed.keys"}
 # decode-as for services on ports tshark would not guess
 DECODE_AS = ["-d", "tcp.port==2525,smtp", "-d", "tcp.port==8081,http2", "-d", "tcp.port==6380,resp",
              "-d", "tcp.port==8443,tls", "-d", "tcp.port==9000,tls"]
 
 
+_CACHE = {}
+_CACHE_LOCK = threading.Lock()
+
+
 def tshark(capture, args, keylog=None):
-    cmd = ["tshark", "-n", "-r", capture] + DECODE_AS
-    if keylog:
-        cmd += ["-o", "tls.keylog_file:" + keylog]
+    """Run tshark once per (capture, arguments, key log) and remember the output."""
+    # always set the key log preference (empty = none), so that a key log configured
+    # in the user's Wireshark preferences cannot leak into a keyless check
+    cmd = ["tshark", "-n", "-r", capture] + DECODE_AS + ["-o", "tls.keylog_file:" + (keylog or "")]
     cmd += args
-    return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    key = tuple(cmd)
+    with _CACHE_LOCK:
+        entry = _CACHE.setdefault(key, [threading.Lock(), None])
+    with entry[0]:
+        if entry[1] is None:
+            entry[1] = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+        return entry[1]
 
 
 def conversations(capture):
@@ -95,108 +150,260 @@ def cert_info(der_hex):
             "keyBits": int(km.group(1)) if km else None}
 
 
-def check_tls(capture, port, exp, errors, keylog):
-    flt = f"tcp.port=={port} && tls.handshake"
-    names = ["tcp.srcport", "tls.handshake.type", "tls.handshake.extensions_server_name",
-             "tls.handshake.extensions_alpn_str", "tls.handshake.ciphersuite",
-             "tls.handshake.extensions.supported_version", "tls.handshake.certificate",
-             "tls.handshake.certificate_length", "tls.handshake.certificates_length"]
-    rows = fields(capture, flt, names, keylog)
-    from_server = [r for r in rows if r["tcp.srcport"] == str(port)]
-    from_client = [r for r in rows if r["tcp.srcport"] != str(port)]
+def types_of(rows):
+    return [t for r in rows for t in r["tls.handshake.type"].split("|") if t]
 
-    def types(rs):
-        return [t for r in rs for t in r["tls.handshake.type"].split("|") if t]
 
-    ch = [r for r in from_client if "1" in r["tls.handshake.type"].split("|")]
-    sh = [r for r in from_server if "2" in r["tls.handshake.type"].split("|")]
+def has_type(row, t):
+    return t in row["tls.handshake.type"].split("|")
+
+
+TLS_FIELDS = ["tcp.srcport", "tls.handshake.type", "tls.handshake.extensions_server_name",
+              "tls.handshake.extensions_alpn_str", "tls.handshake.ciphersuite",
+              "tls.handshake.extensions.supported_version", "tls.handshake.random",
+              "tls.handshake.certificate", "tls.handshake.certificate_length",
+              "tls.handshake.certificates_length", "tls.alert_message.level", "tls.alert_message.desc"]
+
+
+def tls_rows(capture, port, keylog):
+    return fields(capture, f"tcp.port=={port} && (tls.handshake || tls.alert_message)", TLS_FIELDS, keylog)
+
+
+def handshake_rows(capture, port, keylog):
+    rows = [r for r in tls_rows(capture, port, keylog) if r["tls.handshake.type"]]
+    return ([r for r in rows if r["tcp.srcport"] != str(port)],   # from the client
+            [r for r in rows if r["tcp.srcport"] == str(port)])   # from the server
+
+
+def alert_list(capture, port, keylog):
+    alerts = []
+    for r in tls_rows(capture, port, keylog):
+        levels = r["tls.alert_message.level"].split("|")
+        for i, d in enumerate(x for x in r["tls.alert_message.desc"].split("|") if x):
+            code = int(d)
+            level = int(levels[i]) if i < len(levels) and levels[i] else 0
+            alerts.append({"from": "server" if r["tcp.srcport"] == str(port) else "client",
+                           "level": ALERT_LEVELS.get(level, str(level)),
+                           "description": ALERTS.get(code, str(code)), "code": code})
+    return alerts
+
+
+def client_cert_state(from_client, from_server):
+    requested = "13" in types_of(from_server)
+    presented = any(r["tls.handshake.certificate"] for r in from_client if has_type(r, "11"))
+    return "presented" if presented else ("declined" if requested else "not-requested")
+
+
+def subset(e, a):
+    if isinstance(e, dict):
+        return isinstance(a, dict) and all(k in a and subset(v, a[k]) for k, v in e.items())
+    return e == a
+
+
+def check_tls(capture, port, exp, errors, truth_keylog, analysis_keylog, with_keys):
+    """with_keys: the expected file describes an analysis with analysis_keylog
+    (None = only the secrets embedded in the capture). truth_keylog: the capture's
+    own key log, used only for the ground truth behind TLS 1.3 likely-* states."""
+    view_keylog = analysis_keylog if with_keys else None
+    from_client, from_server = handshake_rows(capture, port, view_keylog)
+    ch = [r for r in from_client if has_type(r, "1")]
+    sh = [r for r in from_server if has_type(r, "2")]
     got = {}
+    # Finished messages are always encrypted: tshark shows them only after decrypting
+    got["decrypted"] = "20" in types_of(from_client) + types_of(from_server)
+    decrypted = got["decrypted"]
     if ch:
         got["sni"] = ch[-1]["tls.handshake.extensions_server_name"] or None
+    got["helloRetryRequest"] = any(HRR_RANDOM in r["tls.handshake.random"].replace(":", "") for r in sh)
     if sh:
         sv = sh[-1]["tls.handshake.extensions.supported_version"]
         got["version"] = "1.3" if "0x0304" in sv else "1.2"
         cs = sh[-1]["tls.handshake.ciphersuite"].split("|")[0]
         got["cipher"] = CIPHERS.get(int(cs, 16), cs) if cs else None
-        alpn = sh[-1]["tls.handshake.extensions_alpn_str"]
+        offered = any(r["tls.handshake.extensions_alpn_str"] for r in ch)
         if got["version"] == "1.2":
-            got["alpn"] = alpn or None
-        elif not ch[-1]["tls.handshake.extensions_alpn_str"]:
-            got["alpn"] = None   # TLS 1.3: nothing offered, so nothing selected
-    visible = got.get("version") == "1.2" or keylog is not None
-    if visible:
-        requested = "13" in types(from_server)
-        client_cert_rows = [r for r in from_client if "11" in r["tls.handshake.type"].split("|")]
-        presented = any(r["tls.handshake.certificate"] for r in client_cert_rows)
-        state = "presented" if presented else ("declined" if requested else "not-requested")
-        if got.get("version") == "1.3":
-            state = "likely-" + state
-        got["clientCertificate"] = state
-    # fatal alerts (plaintext, or decrypted with the key log)
-    alerts = fields(capture, f"tcp.port=={port} && tls.alert_message", ["tls.alert_message.desc"], keylog)
-    descs = [d for r in alerts for d in r["tls.alert_message.desc"].split("|") if d]
-    if got.get("version") == "1.2" or keylog is not None:
-        got["established"] = not any(d != "0" for d in descs)
-    if got.get("version") == "1.2":
-        for side, rs, key in (("server", from_server, "serverCertificates"), ("client", from_client, "clientCertificates")):
-            certs = [c for r in rs if "11" in r["tls.handshake.type"].split("|")
+            got["alpn"] = sh[-1]["tls.handshake.extensions_alpn_str"] or None
+        elif not offered:
+            got["alpn"] = None   # nothing offered, so nothing selected
+        elif decrypted:           # TLS 1.3: the selection is in EncryptedExtensions
+            ee = [r for r in from_server if has_type(r, "8")]
+            got["alpn"] = (ee[-1]["tls.handshake.extensions_alpn_str"] or None) if ee else None
+    exact = got.get("version") == "1.2" or decrypted
+    alerts = alert_list(capture, port, view_keylog)
+    if exact:
+        got["certificateRequested"] = "13" in types_of(from_server)
+        got["clientCertificate"] = client_cert_state(from_client, from_server)
+        fatal = any(a["code"] != 0 for a in alerts)
+        if decrypted:
+            finished = "20" in types_of(from_client) and "20" in types_of(from_server)
+            got["established"] = finished and not fatal
+            got["alerts"] = alerts
+        else:
+            got["established"] = not fatal
+        for rs, key in ((from_server, "serverCertificates"), (from_client, "clientCertificates")):
+            certs = [c for r in rs if has_type(r, "11")
                      for c in r["tls.handshake.certificate"].split("|") if c]
             got[key] = [cert_info(c) for c in certs]
-    for k, v in got.items():
-        if k in exp:
-            ev = exp[k]
-            if isinstance(ev, list):
-                if len(ev) != len(v):
-                    errors.append(f"tls.{k}: expected {len(ev)} certs, capture has {len(v)}: {v}")
-                    continue
-                for e, a in zip(ev, v):
-                    for kk, vv in e.items():
-                        if a.get(kk) != vv:
-                            errors.append(f"tls.{k}.{kk}: expected {vv!r}, capture has {a.get(kk)!r}")
-            elif ev != v:
-                errors.append(f"tls.{k}: expected {ev!r}, capture has {v!r}")
+    elif truth_keylog is not None:
+        # TLS 1.3 without (matching) keys: the likely-* state and the outcome are
+        # heuristics for the analyser; tshark with the capture's own keys knows the truth
+        t_client, t_server = handshake_rows(capture, port, truth_keylog)
+        got["clientCertificate"] = "likely-" + client_cert_state(t_client, t_server)
+        got["established"] = not any(a["code"] != 0 for a in alert_list(capture, port, truth_keylog))
+    for k, ev in exp.items():
+        if k not in got:
+            continue
+        v = got[k]
+        if k == "alerts":
+            pool = list(v)
+            for e in ev:
+                hit = next((a for a in pool if subset(e, a)), None)
+                if hit is None:
+                    errors.append(f"tls.alerts: expected {e}, capture has {v}")
+                else:
+                    pool.remove(hit)
+        elif isinstance(ev, list):
+            if len(ev) != len(v):
+                errors.append(f"tls.{k}: expected {len(ev)} certs, capture has {len(v)}: {v}")
+                continue
+            for e, a in zip(ev, v):
+                for kk, vv in e.items():
+                    if a.get(kk) != vv:
+                        errors.append(f"tls.{k}.{kk}: expected {vv!r}, capture has {a.get(kk)!r}")
+        elif ev != v:
+            errors.append(f"tls.{k}: expected {ev!r}, capture has {v!r}")
+
+
+def merged_keylog(paths, tmpdir):
+    if not paths:
+        return None
+    if len(paths) == 1:
+        return paths[0]
+    out = os.path.join(tmpdir, "merged.keys")
+    with open(out, "w") as f:
+        for p in paths:
+            f.write(open(p).read().rstrip("\n") + "\n")
+    return out
 
 
 def check(path):
     exp = json.load(open(path))
     capture = os.path.join(HERE, exp["capture"])
     base = os.path.splitext(exp["capture"])[0]
-    keylog = os.path.join(KEYS, base + ".keys")
-    keylog = keylog if os.path.exists(keylog) else None
+    truth = os.path.join(KEYS, base + ".keys")
+    truth = truth if os.path.exists(truth) else None
     errors = []
     if not os.path.exists(capture):
         return [f"missing capture {capture}"]
-    convs = conversations(capture)
-    if len(convs) != exp["flowCount"]:
-        errors.append(f"flowCount: expected {exp['flowCount']}, tshark sees {len(convs)}: {convs}")
-    for fl in exp["flows"]:
-        shost, sport = split_ep(fl["server"])
-        chost, _ = split_ep(fl["client"])
-        match = [c for c in convs if c[0] == fl.get("transport", c[0]) and
-                 {split_ep(c[1])[0], split_ep(c[2])[0]} == {shost, chost} and
-                 sport in (split_ep(c[1])[1], split_ep(c[2])[1])]
-        if not match:
-            errors.append(f"no {fl.get('transport')} conversation {fl['client']} <-> {fl['server']}")
-        if "truncated" in fl:
-            rows = fields(capture, f"tcp.port=={sport} || udp.port=={sport}", ["frame.len", "frame.cap_len"])
-            trunc = any(r["frame.len"] != r["frame.cap_len"] for r in rows)
-            if trunc != fl["truncated"]:
-                errors.append(f"truncated: expected {fl['truncated']}, capture has {trunc}")
-        if "tls" in fl:
-            check_tls(capture, int(sport), fl["tls"], errors, keylog)
+    with_keys = "keylog" in exp
+    if path.endswith(".keylog.json") != with_keys:
+        errors.append("a NAME.keylog.json file needs a top-level \"keylog\" list, and only those may have one")
+    keyfiles = [os.path.join(HERE, k) for k in exp.get("keylog", [])]
+    for k in keyfiles:
+        if not os.path.exists(k):
+            errors.append(f"missing key log {k}")
+    if errors:
+        return errors
+    with tempfile.TemporaryDirectory() as tmp:
+        # [] (a pcapng with a Decryption Secrets Block): tshark uses the embedded secrets on its own
+        analysis = merged_keylog(keyfiles, tmp)
+        convs = conversations(capture)
+        if len(convs) != exp["flowCount"]:
+            errors.append(f"flowCount: expected {exp['flowCount']}, tshark sees {len(convs)}: {convs}")
+        for fl in exp["flows"]:
+            shost, sport = split_ep(fl["server"])
+            chost, _ = split_ep(fl["client"])
+            match = [c for c in convs if c[0] == fl.get("transport", c[0]) and
+                     {split_ep(c[1])[0], split_ep(c[2])[0]} == {shost, chost} and
+                     sport in (split_ep(c[1])[1], split_ep(c[2])[1])]
+            if not match:
+                errors.append(f"no {fl.get('transport')} conversation {fl['client']} <-> {fl['server']}")
+            if "truncated" in fl:
+                rows = fields(capture, f"tcp.port=={sport} || udp.port=={sport}", ["frame.len", "frame.cap_len"])
+                trunc = any(r["frame.len"] != r["frame.cap_len"] for r in rows)
+                if trunc != fl["truncated"]:
+                    errors.append(f"truncated: expected {fl['truncated']}, capture has {trunc}")
+            if "tls" in fl:
+                check_tls(capture, int(sport), fl["tls"], errors, truth, analysis, with_keys)
     return errors
+
+
+def parse_keylog(path):
+    """(well-formed entries as (label, client_random_hex), number of other non-comment lines)"""
+    good, bad = [], 0
+    for line in open(path, encoding="utf-8", errors="replace"):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = line.split()
+        ok = (len(parts) == 3 and parts[0] in KEYLOG_LABELS and re.fullmatch(r"[0-9a-fA-F]{64}", parts[1])
+              and re.fullmatch(r"[0-9a-fA-F]+", parts[2]) and len(parts[2]) % 2 == 0
+              and len(parts[2]) // 2 in KEYLOG_LABELS[parts[0]])
+        if ok:
+            good.append((parts[0], parts[1].lower()))
+        else:
+            bad += 1
+    return good, bad
+
+
+def check_key_files(expected_files, captures):
+    problems = []
+    with_keylog_json = set()
+    for p in expected_files:
+        e = json.load(open(p))
+        if "keylog" in e and os.path.splitext(e["capture"])[0] + ".keys" in [os.path.basename(k) for k in e["keylog"]]:
+            with_keylog_json.add(os.path.splitext(e["capture"])[0])
+    bases = {os.path.splitext(c)[0] for c in captures}
+    for k in sorted(glob.glob(os.path.join(KEYS, "*.keys"))):
+        name = os.path.basename(k)
+        if name in NEGATIVE_KEYS:
+            continue
+        base = name[:-len(".keys")]
+        good, bad = parse_keylog(k)
+        if base not in bases:
+            problems.append(f"keys/{name}: no capture {base}.pcap(ng)")
+        if base not in with_keylog_json:
+            problems.append(f"keys/{name}: no expected/{base}.keylog.json uses it")
+        if not good or bad:
+            problems.append(f"keys/{name}: {len(good)} well-formed entries, {bad} malformed lines")
+    unrelated = os.path.join(KEYS, "unrelated.keys")
+    if os.path.exists(unrelated):
+        good, bad = parse_keylog(unrelated)
+        labels = {g[0] for g in good}
+        if bad or "CLIENT_RANDOM" not in labels or "CLIENT_TRAFFIC_SECRET_0" not in labels:
+            problems.append(f"keys/unrelated.keys: expected TLS 1.2 and TLS 1.3 entries only, got {sorted(labels)}, {bad} bad lines")
+        randoms = {g[1] for g in good}
+        for p in expected_files:
+            e = json.load(open(p))
+            for fl in e["flows"]:
+                if "tls" not in fl:
+                    continue
+                port = int(split_ep(fl["server"])[1])
+                client, _ = handshake_rows(os.path.join(HERE, e["capture"]), port, None)
+                seen = {x.replace(":", "").lower() for r in client if has_type(r, "1")
+                        for x in r["tls.handshake.random"].split("|") if x}
+                if not seen:
+                    problems.append(f"{e['capture']}: no ClientHello random found on port {port}")
+                msg = f"keys/unrelated.keys: matches a client random in {e['capture']}"
+                if seen & randoms and msg not in problems:
+                    problems.append(msg)
+    malformed = os.path.join(KEYS, "malformed.keys")
+    if os.path.exists(malformed):
+        good, bad = parse_keylog(malformed)
+        if good or bad != 6:
+            problems.append(f"keys/malformed.keys: {len(good)} well-formed entries (want 0), {bad} bad lines")
+    return problems
 
 
 def main():
     wanted = sys.argv[1:]
     files = sorted(glob.glob(os.path.join(EXPECTED, "*.json")))
     bad = 0
-    for path in files:
-        name = json.load(open(path))["capture"]
-        if wanted and name not in wanted:
-            continue
-        errs = check(path)
-        print(f"{'ok  ' if not errs else 'FAIL'} {name}")
+    todo = [p for p in files if not wanted or json.load(open(p))["capture"] in wanted]
+    with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
+        results = list(pool.map(check, todo))
+    for path, errs in zip(todo, results):
+        print(f"{'ok  ' if not errs else 'FAIL'} {os.path.basename(path)}")
         for e in errs:
             print("       " + e)
         bad += bool(errs)
@@ -205,6 +412,12 @@ def main():
     for extra in sorted(captures - covered):
         print(f"FAIL {extra}: no expected file")
         bad += 1
+    if not wanted:
+        problems = check_key_files(files, captures)
+        print(f"{'ok  ' if not problems else 'FAIL'} keys/")
+        for p in problems:
+            print("       " + p)
+        bad += bool(problems)
     sys.exit(1 if bad else 0)
 
 
