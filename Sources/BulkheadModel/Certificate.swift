@@ -55,6 +55,31 @@ public struct CertificateSummary: Codable, Hashable, Sendable {
         self.extendedKeyUsage = extendedKeyUsage
     }
 
+    enum CodingKeys: String, CodingKey {
+        case subject, issuer, sans, serial, notBefore, notAfter, sha256, keyType, keyBits, curve, signatureAlgorithm, isCA
+        case selfSigned, keyUsage, extendedKeyUsage
+    }
+
+    /// Absent values are written as explicit `null`, like every record Bulkhead writes.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.subject, forKey: .subject)
+        try container.encode(self.issuer, forKey: .issuer)
+        try container.encode(self.sans, forKey: .sans)
+        try container.encode(self.serial, forKey: .serial)
+        try container.encode(self.notBefore, forKey: .notBefore)
+        try container.encode(self.notAfter, forKey: .notAfter)
+        try container.encode(self.sha256, forKey: .sha256)
+        try container.encode(self.keyType, forKey: .keyType)
+        try container.encode(self.keyBits, forKey: .keyBits)
+        try container.encode(self.curve, forKey: .curve)
+        try container.encode(self.signatureAlgorithm, forKey: .signatureAlgorithm)
+        try container.encode(self.isCA, forKey: .isCA)
+        try container.encode(self.selfSigned, forKey: .selfSigned)
+        try container.encode(self.keyUsage, forKey: .keyUsage)
+        try container.encode(self.extendedKeyUsage, forKey: .extendedKeyUsage)
+    }
+
     /// The validity state of the certificate at `time`.
     public func validity(at time: Timestamp) -> CertificateValidity {
         if let notBefore = self.notBefore, time < notBefore { return .notYetValid }

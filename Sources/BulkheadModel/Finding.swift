@@ -28,4 +28,17 @@ public struct Finding: Codable, Hashable, Sendable {
         self.flowCount = flowCount
         self.flowIDs = flowIDs
     }
+
+    enum CodingKeys: String, CodingKey { case kind, severity, title, detail, location, flowCount, flowIDs }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.kind, forKey: .kind)
+        try container.encode(self.severity, forKey: .severity)
+        try container.encode(self.title, forKey: .title)
+        try container.encode(self.detail, forKey: .detail)
+        try container.encode(self.location, forKey: .location)
+        try container.encode(self.flowCount, forKey: .flowCount)
+        try container.encode(self.flowIDs, forKey: .flowIDs)
+    }
 }

@@ -73,6 +73,16 @@ public struct Credential: Codable, Hashable, Sendable {
         self.redacted = redacted
         self.note = note
     }
+
+    enum CodingKeys: String, CodingKey { case kind, user, redacted, note }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.kind, forKey: .kind)
+        try container.encode(self.user, forKey: .user)
+        try container.encode(self.redacted, forKey: .redacted)
+        try container.encode(self.note, forKey: .note)
+    }
 }
 
 /// One TLS alert seen on a flow.
@@ -95,6 +105,17 @@ public struct TLSAlert: Codable, Hashable, Sendable {
         self.description = description
         self.code = code
         self.inferred = inferred
+    }
+
+    enum CodingKeys: String, CodingKey { case from, level, description, code, inferred }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.from, forKey: .from)
+        try container.encode(self.level, forKey: .level)
+        try container.encode(self.description, forKey: .description)
+        try container.encode(self.code, forKey: .code)
+        try container.encode(self.inferred, forKey: .inferred)
     }
 }
 

@@ -127,7 +127,6 @@ extension Bulkhead {
                     onFlow: output.submit
                 )
             } catch {
-                _ = try? output.finish()
                 sink.abandon()
                 throw failInput(error.description)
             }
@@ -141,7 +140,7 @@ extension Bulkhead {
             do {
                 switch self.format {
                 case .table:
-                    let flows = try output.finish()
+                    let flows = output.sortedRecords()
                     let style = TerminalStyle.forDescriptor(self.output == nil ? STDOUT_FILENO : -1)
                     var text = AnalysisTableReport.flows(flows) + "\n\n"
                     text += style.bold("Findings") + "\n" + AnalysisTableReport.findings(result.findings, style: style) + "\n\n"
@@ -150,7 +149,6 @@ extension Bulkhead {
                 case .json:
                     sink.write(try output.document(findings: result.findings, summary: result.summary))
                 case .jsonl:
-                    _ = try output.finish()
                     for finding in result.findings { sink.write(try JSONReport.line(JSONLinesRecord.finding(finding))) }
                     sink.write(try JSONReport.line(JSONLinesRecord.summary(result.summary)))
                 }

@@ -2,25 +2,25 @@ import BulkheadModel
 import Foundation
 import Reporting
 
-/// Takes flow records as the analysis emits them and turns them into the chosen output on a second thread,
-/// so encoding JSON for thousands of flows overlaps the analysis instead of following it.
+/// Takes flow records as the analysis emits them (one call at a time, possibly from several analysis
+/// threads) and turns them into the chosen output.
 ///
-/// `@unchecked Sendable`: all mutable state is touched only on `queue`, a serial queue.
+/// `@unchecked Sendable`: `submit` is only called serially (the analysis collector holds its lock), and the
+/// other methods after the analysis has finished.
 final class FlowOutput: @unchecked Sendable {
     enum Mode {
         /// Keep the records (the table needs them all, sorted).
         case collect
-        /// Encode each record now; the document is assembled at the end.
+        /// Encode each record now; the document is assembled at the end, in id order.
         case document
-        /// Write each record as a JSON line as soon as it is encoded.
+        /// Write each record as a JSON line as it ends.
         case lines(OutputSink)
     }
 
     private let mode: Mode
-    private let queue = DispatchQueue(label: "bulkhead.flow-output")
     private var records: [FlowRecord] = []
-    private var fragments: [(id: Int, json: Data)] = []
-    private var failure: (any Error)?
+    private var fragments: [(id: Int, json: [UInt8])] = []
+    private var writer = FlowJSONWriter()
 
     init(mode: Mode) {
         self.mode = mode
@@ -31,27 +31,28 @@ final class FlowOutput: @unchecked Sendable {
         case .collect:
             self.records.append(flow)
         case .document:
-            self.queue.async {
-                do { self.fragments.append((flow.id, try JSONReport.compact(flow))) } catch { self.failure = error }
-            }
+            self.writer.reset()
+            self.writer.write(flow)
+            self.fragments.append((flow.id, self.writer.bytes))
         case .lines(let sink):
-            self.queue.async {
-                do { sink.write(try JSONReport.line(JSONLinesRecord.flow(flow))) } catch { self.failure = error }
-            }
+            self.writer.reset()
+            self.writer.write(flow)
+            var line = Array(#"{"flow":"#.utf8)
+            line += self.writer.bytes
+            line += Array(#","type":"flow"}"#.utf8)
+            line.append(0x0a)
+            sink.write(Data(line))
         }
     }
 
-    /// Waits for pending work; returns the records (collect mode) sorted by id.
-    func finish() throws -> [FlowRecord] {
-        self.queue.sync {}
-        if let failure = self.failure { throw failure }
-        return self.records.sorted { $0.id < $1.id }
+    /// The collected records, sorted by id.
+    func sortedRecords() -> [FlowRecord] {
+        self.records.sorted { $0.id < $1.id }
     }
 
     /// The whole `{findings, flows, summary}` document, with flows in id order, one per line.
     func document(findings: [Finding], summary: AnalysisSummary) throws -> Data {
-        _ = try self.finish()
-        let flows = self.fragments.sorted { $0.id < $1.id }.map(\.json)
+        let flows = self.fragments.sorted { $0.id < $1.id }.map { Data($0.json) }
         return try JSONReport.assembleDocument(findings: findings, flows: flows, summary: summary)
     }
 }

@@ -140,7 +140,7 @@ public final class FlowAnalyzer {
     private func advanceClock(_ time: Timestamp) {
         if self.latest < time { self.latest = time }
         self.packetsSinceSweep &+= 1
-        if self.packetsSinceSweep >= 16_384 {
+        if self.packetsSinceSweep >= 65_536 {
             self.packetsSinceSweep = 0
             self.sweep()
         }
