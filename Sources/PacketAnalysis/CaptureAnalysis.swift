@@ -148,9 +148,9 @@ public enum CaptureAnalysis {
         summary.malformedPackets = counters.malformed
         let all = collector.findings.all
         for finding in all { summary.findingsBySeverity[finding.severity.rawValue, default: 0] += 1 }
-        if !keyLog.isEmpty { summary.keyLogs = keyLog.summaryLines }
+        if keyLog.hasSources { summary.keyLogs = keyLog.summaryLines }
         summary.durationSeconds = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
-        return CaptureAnalysisResult(findings: all, summary: summary, warnings: warnings, keyLog: keyLog.isEmpty ? nil : keyLog)
+        return CaptureAnalysisResult(findings: all, summary: summary, warnings: warnings, keyLog: keyLog.hasSources ? keyLog : nil)
     }
 
     /// Analyses one mapped file with `threads` threads, each following the flows whose key hashes to it.

@@ -116,6 +116,16 @@ struct KeyLogDecryptionTests {
         #expect(keyLog.hasProblems)
     }
 
+    @Test("the committed malformed key log: every entry refused and named, and the capture still analysed")
+    func malformedFile() throws {
+        let (flows, result) = try self.analyze("tls13-mutual.pcap", keys: ["malformed.keys"])
+        let report = try #require(result.keyLog?.reports.first)
+        #expect(report.linesRead == 6)
+        #expect(report.malformedLines == 6)
+        #expect(report.secrets == 0)
+        #expect(flows.first?.tls?.clientCertificate == .likelyPresented)
+    }
+
     @Test("HKDF-Expand-Label matches RFC 8448's client handshake key derivation")
     func hkdfVector() {
         // RFC 8448 §3 (simple 1-RTT): client_handshake_traffic_secret → key and iv.

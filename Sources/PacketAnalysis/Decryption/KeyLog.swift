@@ -39,6 +39,9 @@ public final class KeyLog: @unchecked Sendable {
     /// Whether any secret was loaded.
     public var isEmpty: Bool { self.lock.withLock { self.secrets.isEmpty } }
 
+    /// Whether any source was read (even one that yielded nothing: that deserves a report).
+    public var hasSources: Bool { self.lock.withLock { !self.reports.isEmpty } }
+
     /// Reads a key log file.
     ///
     /// - Throws: the file system's error when the file cannot be read (a malformed line is not an error: it is
@@ -55,11 +58,12 @@ public final class KeyLog: @unchecked Sendable {
         var parsed: [([UInt8], String, [UInt8])] = []
         for rawLine in text.split(separator: 0x0a, omittingEmptySubsequences: false) {
             lineNumber += 1
-            var line = rawLine
-            if line.last == 0x0d { line = line.dropLast() }
+            // Blank, whitespace-only and comment lines are not entries.
+            let isSpace: (UInt8) -> Bool = { $0 == 0x20 || $0 == 0x09 || $0 == 0x0d }
+            let line = rawLine.drop(while: isSpace).reversed().drop(while: isSpace).reversed()
             if line.isEmpty || line.first == UInt8(ascii: "#") { continue }
             report.linesRead += 1
-            let fields = line.split(separator: 0x20, omittingEmptySubsequences: true)
+            let fields = line.split(omittingEmptySubsequences: true, whereSeparator: isSpace)
             func problem(_ text: String) {
                 report.malformedLines += 1
                 if report.problems.count < 5 { report.problems.append("line \(lineNumber): \(text)") }
