@@ -187,7 +187,8 @@ public enum PacketDecoder {
                 sourcePort: be16(bytes, start), destinationPort: be16(bytes, start + 2),
                 ipProtocol: 6, flags: TCPFlags(rawValue: bytes[start + 13] & 0x1f),
                 sequence: be32(bytes, start + 4), acknowledgement: be32(bytes, start + 8),
-                payloadOffset: payloadStart, payloadLength: end - payloadStart,
+                // The snap length may cut the TCP options: the payload then starts past the captured bytes.
+                payloadOffset: min(payloadStart, available), payloadLength: end - payloadStart,
                 capturedPayloadLength: max(0, available - payloadStart)
             ))
         case 17:

@@ -126,8 +126,9 @@ enum ProtocolClassifier {
     /// Redis inline commands and memcached's text protocol share some verbs; the server's answer (or the
     /// command's shape) tells them apart.
     static func textCacheCommand(_ bytes: UnsafeRawBufferPointer, peer: UnsafeRawBufferPointer) -> ApplicationProtocol? {
+        // A whole first line is needed; a command without one within 256 bytes is not a cache command.
         let line = bytes.prefix(256)
-        guard let end = line.firstIndex(of: UInt8(ascii: "\n")) ?? (bytes.count < 256 ? nil : nil) else { return nil }
+        guard let end = line.firstIndex(of: UInt8(ascii: "\n")) else { return nil }
         let text = String(decoding: UnsafeRawBufferPointer(rebasing: line[..<end]), as: UTF8.self)
             .trimmingCharacters(in: " \r")
         let words = text.split(separator: " ", omittingEmptySubsequences: true)
@@ -187,7 +188,8 @@ enum ProtocolClassifier {
 
     /// A DNS header that makes sense: the right QR bit, a standard opcode, one question, few records.
     static func isDNSMessage(_ bytes: UnsafeRawBufferPointer, query: Bool?) -> Bool {
-        guard bytes.count >= 12 else { return false }
+        // The 12-byte header, then at least the first label length of the question name.
+        guard bytes.count >= 13 else { return false }
         let flags = PacketDecoder.be16(bytes, 2)
         let questions = PacketDecoder.be16(bytes, 4)
         let answers = PacketDecoder.be16(bytes, 6)

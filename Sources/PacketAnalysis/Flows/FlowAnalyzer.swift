@@ -264,7 +264,7 @@ public final class FlowAnalyzer {
             direction.pendingBytes += data.count
             return
         }
-        let overlap = Int(-delta)
+        let overlap = -Int(delta)  // not Int(-delta): -Int32.min overflows
         guard overlap < claimed else {
             flow.anomalies.insert(.retransmission)
             return
@@ -294,7 +294,7 @@ public final class FlowAnalyzer {
             if delta > 0 { return }
             direction.pending.removeFirst()
             direction.pendingBytes -= first.bytes.count
-            let overlap = Int(-delta)
+            let overlap = -Int(delta)  // not Int(-delta): -Int32.min overflows
             guard overlap < first.claimedLength else { continue }
             first.bytes.withUnsafeBytes { bytes in
                 self.deliver(flow, direction, fromLow, bytes, first.claimedLength, skipping: overlap)
@@ -325,7 +325,7 @@ public final class FlowAnalyzer {
     private func udp(_ packet: DecodedPacket, _ payload: UnsafeRawBufferPointer, _ flow: Flow, _ fromLow: Bool) {
         if packet.capturedPayloadLength < packet.payloadLength { flow.truncated = true }
         guard flow.phase == .classifying, !payload.isEmpty else { return }
-        if payload.count >= 13, payload[0] == 0x16, payload[1] == 0xfe, payload[2] >= 0xfc {
+        if payload.count >= 14, payload[0] == 0x16, payload[1] == 0xfe, payload[2] >= 0xfc {
             flow.proto = .dtls
             flow.datagramDTLSVersion = UInt16(payload[1]) << 8 | UInt16(payload[2])
             // A DTLS handshake record from the first talker: a ClientHello (13-byte record header, then type 1).
