@@ -153,34 +153,16 @@ public enum CaptureAnalysis {
         return CaptureAnalysisResult(findings: all, summary: summary, warnings: warnings, keyLog: keyLog.hasSources ? keyLog : nil)
     }
 
-    /// Analyses one mapped file with `threads` threads, each following the flows whose key hashes to it.
+    /// Analyses one mapped file with `threads` flow lanes fed by this thread (see ``ParallelAnalysis``).
     private static func sharded(
         _ capture: CaptureFile, threads: Int, options: AnalysisOptions, framesBefore: Int, collector: ResultCollector,
         report: @escaping (UInt64, UInt64) -> Void
     ) throws(CaptureError) -> (counters: PacketCounters, warnings: [CaptureError], frames: Int) {
-        // Each thread gets its own mapping and walker state; the kernel shares the pages.
-        var files = [capture]
-        for _ in 1..<threads { files.append(try CaptureFile(path: capture.path)) }
-        let shards = files.enumerated().map { index, file in
-            Shard(index: index, count: threads, file: file,
-                  analyzer: FlowAnalyzer(options: options, framesBefore: framesBefore, file: capture.path, emit: collector.add),
-                  report: index == 0 ? report : nil)
+        let analyzers = (0..<threads).map { _ in
+            FlowAnalyzer(options: options, framesBefore: framesBefore, file: capture.path, emit: collector.add)
         }
-        let group = DispatchGroup()
-        for shard in shards.dropFirst() {
-            group.enter()
-            let thread = Thread {
-                shard.run()
-                group.leave()
-            }
-            thread.stackSize = 4 << 20
-            thread.start()
-        }
-        shards[0].run()
-        group.wait()
-        if let error = shards.compactMap(\.error).first { throw error }
-        // Packet-level counts come from the first shard, which counts every packet; flows from all.
-        return (shards[0].counters, shards[0].file.warnings, shards[0].frames)
+        let result = try ParallelAnalysis(analyzers: analyzers).run(capture, framesBefore: framesBefore, report: report)
+        return (result.counters, capture.warnings, result.frames)
     }
 
     static func tally(_ record: FlowRecord, _ summary: inout AnalysisSummary, _ findings: inout FlowFindings) {
@@ -223,54 +205,3 @@ final class ResultCollector: @unchecked Sendable {
     }
 }
 
-/// One thread's share of a sharded analysis.
-///
-/// `@unchecked Sendable`: each shard is used by exactly one thread until the group is joined.
-final class Shard: @unchecked Sendable {
-    let index: Int
-    let count: Int
-    let file: CaptureFile
-    let analyzer: FlowAnalyzer
-    let report: ((UInt64, UInt64) -> Void)?
-    private(set) var counters = PacketCounters()
-    private(set) var frames = 0
-    private(set) var error: CaptureError?
-
-    init(index: Int, count: Int, file: CaptureFile, analyzer: FlowAnalyzer, report: ((UInt64, UInt64) -> Void)?) {
-        self.index = index
-        self.count = count
-        self.file = file
-        self.analyzer = analyzer
-        self.report = report
-    }
-
-    func run() {
-        var counters = PacketCounters()
-        var frame = self.analyzer.frameNumber
-        let index = self.index
-        let count = UInt64(self.count)
-        let analyzer = self.analyzer
-        var sinceProgress = 0
-        do {
-            try self.file.forEachPacket { packet in
-                frame += 1
-                if let (decoded, payload) = FlowAnalyzer.decode(packet, counting: &counters) {
-                    if FlowKey.of(decoded).0.shardHash % count == UInt64(index) {
-                        analyzer.process(decoded, payload: payload, time: packet.timestamp, frame: frame)
-                    }
-                }
-                sinceProgress &+= 1
-                if sinceProgress == 1 << 20 {
-                    sinceProgress = 0
-                    self.report?(counters.packets, counters.bytes)
-                }
-            }
-        } catch {
-            self.error = error
-        }
-        analyzer.finish()
-        self.report?(counters.packets, counters.bytes)
-        self.counters = counters
-        self.frames = frame
-    }
-}

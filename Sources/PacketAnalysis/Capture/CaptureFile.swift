@@ -36,6 +36,9 @@ public final class CaptureFile {
     private let ownsMapping: Bool
     /// Bytes at the start of the mapping already handed back to the kernel.
     private var releasedUpTo = 0
+    /// Whether the walker itself releases pages behind it. A caller that hands packet bytes to other threads
+    /// turns this off and releases with ``releaseMapping(before:)`` once those threads are done with them.
+    public var releasesBehindWalker = true
     /// How far the walker gets ahead before it releases what it has read.
     private static let releaseStep = 32 << 20
 
@@ -127,6 +130,17 @@ public final class CaptureFile {
     /// as resident memory; without this, walking a multi-gigabyte file would look like a multi-gigabyte RSS.
     @inline(__always)
     private func release(before offset: Int) {
+        guard self.releasesBehindWalker else { return }
+        self.releaseAll(before: offset)
+    }
+
+    /// Releases the mapped pages before `pointer` (which must point into this file's mapping).
+    public func releaseMapping(before pointer: UnsafeRawPointer) {
+        guard let base = self.base, pointer >= base, pointer <= base + self.size else { return }
+        self.releaseAll(before: pointer - base)
+    }
+
+    private func releaseAll(before offset: Int) {
         guard self.ownsMapping, offset - self.releasedUpTo >= Self.releaseStep, let base = self.base else { return }
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
         let end = (offset / page) * page
