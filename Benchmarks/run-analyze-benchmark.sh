@@ -94,8 +94,10 @@ mkdir -p "$WORK/bin" "$WORK/logs" "$RESULTS"
 
 # ---------------------------------------------------------------- build
 BULKHEAD=""
+BULKHEAD_FROM=build
 if [ "$NO_BULKHEAD" = 0 ] && [ -n "$BULKHEAD_BIN" ]; then
     BULKHEAD="$(cd "$(dirname "$BULKHEAD_BIN")" && pwd)/$(basename "$BULKHEAD_BIN")"
+    BULKHEAD_FROM=bin
     [ -x "$BULKHEAD" ] || { echo "error: $BULKHEAD_BIN is not executable" >&2; exit 2; }
 elif [ "$NO_BULKHEAD" = 0 ]; then
     if [ "$SKIP_BUILD" = 0 ]; then
@@ -186,6 +188,7 @@ run_timed() {
 warm() { log "warming page cache: $(basename "$1")"; cat "$1" > /dev/null; }
 
 warm "$CAP"
+LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
 # shellcheck disable=SC2206
 EXTRA=($BULKHEAD_ARGS)
 
@@ -249,10 +252,11 @@ fi
 
 # ---------------------------------------------------------------- report
 log "report"
+LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
 BH_VERSION=""
 [ -n "$BULKHEAD" ] && BH_VERSION="$("$BULKHEAD" --version 2>/dev/null | head -1 || true)"
-export RUNS TRUTH TRUTH_Q CAP CAP_Q SIZE_MB REPEAT TSHARK_MODE NO_BULKHEAD NO_TSHARK RSS_SCALING SEED BULKHEAD BH_VERSION BULKHEAD_ARGS
-export TS_SAMPLE_BYTES="${TS_SAMPLE_BYTES:-0}" TSHARK_SAMPLE_MB WORK ROOT
+export RUNS TRUTH TRUTH_Q CAP CAP_Q SIZE_MB REPEAT TSHARK_MODE NO_BULKHEAD NO_TSHARK RSS_SCALING SEED BULKHEAD BULKHEAD_FROM BH_VERSION BULKHEAD_ARGS
+export TS_SAMPLE_BYTES="${TS_SAMPLE_BYTES:-0}" TSHARK_SAMPLE_MB WORK ROOT LOAD_BEFORE LOAD_AFTER
 export OUT_MD="$RESULTS/latest.md"
 set +e
 python3 "$HERE/benchmark-report.py"
