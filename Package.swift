@@ -36,6 +36,11 @@ let package = Package(
             providers: [.apt(["libssl-dev"]), .brew(["openssl@3"])]
         ),
 
+        .target(
+            name: "CBulkheadLinux",
+            cSettings: [.define("_GNU_SOURCE")]
+        ),
+
         // MARK: - Libraries
 
         /// Plain value types shared by every stage: endpoints, flows, certificates, findings.
@@ -52,6 +57,18 @@ let package = Package(
             dependencies: ["BulkheadModel", "Certificates", "CBulkheadPcap", "CBulkheadOpenSSL"],
             swiftSettings: swiftSettings
         ),
+        /// Entering network namespaces on a dedicated thread; reading their sockets and addresses from /proc.
+        .target(
+            name: "NetworkNamespaces",
+            dependencies: ["BulkheadModel", "CBulkheadLinux"],
+            swiftSettings: swiftSettings
+        ),
+        /// What exists: Docker/Podman engine API client, offline inspect files, namespaces, static findings.
+        .target(
+            name: "Inventory",
+            dependencies: ["BulkheadModel", "NetworkNamespaces"],
+            swiftSettings: swiftSettings
+        ),
         /// Renderers: one file per output format.
         .target(name: "Reporting", dependencies: ["BulkheadModel"], swiftSettings: swiftSettings),
 
@@ -60,7 +77,7 @@ let package = Package(
         .executableTarget(
             name: "bulkhead",
             dependencies: [
-                "BulkheadModel", "PacketAnalysis", "Reporting",
+                "BulkheadModel", "PacketAnalysis", "Inventory", "Reporting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -78,6 +95,11 @@ let package = Package(
         .testTarget(
             name: "CertificatesTests",
             dependencies: ["Certificates", "BulkheadModel"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "InventoryTests",
+            dependencies: ["Inventory", "NetworkNamespaces", "BulkheadModel", "BulkheadTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -19,9 +19,10 @@ struct Bulkhead: ParsableCommand {
               0  nothing at or above --fail-on was found
               1  findings at or above --fail-on
               2  usage error, or input that cannot be read (the message names the file)
+              3  incomplete: something could not be examined (reported, never counted as clean)
             """,
         version: "0.1.0",
-        subcommands: [Analyze.self]
+        subcommands: [Analyze.self, Inventory.self]
     )
 
     /// Parses the command line and runs the command, mapping ArgumentParser's usage errors to exit status 2

@@ -1,0 +1,267 @@
+import BulkheadModel
+import Foundation
+import NetworkNamespaces
+
+/// Builds an inventory from a live engine, from `docker inspect` files, or from the host's network namespaces.
+public enum InventoryCollector {
+    /// Everything the engine knows about networks and containers, plus each running container's namespace,
+    /// capabilities and listening sockets read from `/proc`.
+    ///
+    /// A container that disappears between listing and inspection is kept, marked `vanished`, and the
+    /// inventory is marked incomplete: nothing is dropped silently.
+    public static func fromEngine(_ engine: DockerEngine) throws(EngineError) -> InventoryReport {
+        let started = Date()
+        try engine.connect()
+        let networkList = try engine.get("/networks", as: [DockerAPI.Network].self)
+        let containerList = try engine.get("/containers/json?all=true", as: [DockerAPI.ContainerSummary].self)
+        var problems: [String] = []
+        // Inspections are independent: run a few at once (the engine serves them concurrently).
+        let networks = Self.concurrently(networkList) { summary -> Result<DockerAPI.Network, EngineError> in
+            Result { () throws(EngineError) in try engine.get("/networks/\(summary.Id)", as: DockerAPI.Network.self) }
+        }
+        let containers = Self.concurrently(containerList) { summary -> Result<DockerAPI.Container, EngineError> in
+            Result { () throws(EngineError) in try engine.get("/containers/\(summary.Id)/json", as: DockerAPI.Container.self) }
+        }
+        var inspectedNetworks: [DockerAPI.Network] = []
+        for (summary, result) in zip(networkList, networks) {
+            switch result {
+            case .success(let network): inspectedNetworks.append(network)
+            case .failure(let error) where error.code == .notFound:
+                problems.append("network \(summary.Name) vanished while being inventoried")
+            case .failure(let error): throw error
+            }
+        }
+        var records: [ContainerRecord] = []
+        for (summary, result) in zip(containerList, containers) {
+            switch result {
+            case .success(let container):
+                records.append(Self.record(container, live: true))
+            case .failure(let error) where error.code == .notFound:
+                let name = summary.Names?.first.map { String($0.drop { $0 == "/" }) } ?? String(summary.Id.prefix(12))
+                problems.append("container \(name) vanished while being inventoried")
+                records.append(ContainerRecord(
+                    name: name, id: summary.Id, image: "", state: "vanished", pid: nil, netns: nil, networkMode: "",
+                    networks: [], publishedPorts: [], capabilities: [], privileged: false, dockerSocketMounted: false,
+                    listening: [], labels: [:]))
+            case .failure(let error): throw error
+            }
+        }
+        var report = Self.assemble(
+            networks: inspectedNetworks.map(Self.record), containers: records,
+            sources: ["docker \(engine.client.socketPath) (engine \(engine.engineVersion), API \(engine.version))"], problems: problems)
+        report.summary.apiCalls = engine.apiCalls
+        report.summary.durationSeconds = Date().timeIntervalSince(started)
+        return report
+    }
+
+    /// Reads `docker inspect` and `docker network inspect` output (JSON arrays, or one object), for analysis
+    /// away from the host. Each element is recognised by its shape.
+    ///
+    /// - Throws: ``InventoryFileError`` naming the file (and the element) that cannot be read.
+    public static func fromFiles(_ paths: [String]) throws(InventoryFileError) -> InventoryReport {
+        var networks: [NetworkRecord] = []
+        var containers: [ContainerRecord] = []
+        for path in paths {
+            let data: Data
+            do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+                throw InventoryFileError(path: path, message: "cannot read: \(error.localizedDescription)")
+            }
+            let parsed: Any
+            do { parsed = try JSONSerialization.jsonObject(with: data) } catch {
+                throw InventoryFileError(path: path, message: "not JSON (\(Self.jsonProblem(error))); expected `docker inspect` or `docker network inspect` output")
+            }
+            let elements: [Any] = (parsed as? [Any]) ?? [parsed]
+            for (index, element) in elements.enumerated() {
+                guard let object = element as? [String: Any] else {
+                    throw InventoryFileError(path: path, message: "element \(index) is not an object")
+                }
+                let elementData: Data
+                do { elementData = try JSONSerialization.data(withJSONObject: object) } catch {
+                    throw InventoryFileError(path: path, message: "element \(index) cannot be re-encoded")
+                }
+                do {
+                    if object["IPAM"] != nil || (object["Driver"] != nil && object["State"] == nil) {
+                        networks.append(Self.record(try JSONDecoder().decode(DockerAPI.Network.self, from: elementData)))
+                    } else if object["State"] != nil || object["HostConfig"] != nil {
+                        containers.append(Self.record(try JSONDecoder().decode(DockerAPI.Container.self, from: elementData), live: false))
+                    } else {
+                        throw InventoryFileError(path: path, message: "element \(index) is neither a container nor a network (no State/HostConfig or IPAM/Driver)")
+                    }
+                } catch let error as InventoryFileError {
+                    throw error
+                } catch {
+                    throw InventoryFileError(path: path, message: "element \(index): \(error)")
+                }
+            }
+        }
+        return Self.assemble(networks: networks, containers: containers, sources: paths.map { "file \($0)" }, problems: [])
+    }
+
+    /// Adds the host's network namespaces that no listed container owns.
+    public static func addNamespaces(to report: inout InventoryReport) {
+        let owned = Set(report.containers.compactMap(\.netns))
+        // The namespace Bulkhead itself runs in is the host's (it runs on the host, as root, to see the others).
+        let host = NetworkNamespace(path: "/proc/self/ns/net").identity()
+        for namespace in ProcNet.discoverNamespaces() where !owned.contains(namespace.identity) && namespace.identity != host {
+            let name = namespace.name ?? namespace.pids.first.map { "pid \($0) (\(ProcNet.command(pid: $0) ?? "?"))" } ?? namespace.path
+            var addresses: [String] = []
+            var listening: [ListeningSocket] = []
+            if let pid = namespace.pids.first {
+                addresses = ProcNet.addresses(root: "/proc/\(pid)/net")
+                listening = ProcNet.listeningSockets(root: "/proc/\(pid)/net")
+            } else if let view = try? NetworkNamespace(path: namespace.path).run({
+                (ProcNet.addresses(root: "/proc/thread-self/net"), ProcNet.listeningSockets(root: "/proc/thread-self/net"))
+            }) {
+                addresses = view.0
+                listening = view.1
+            } else {
+                report.problems.append("namespace \(name): cannot be entered to read its addresses")
+                report.complete = false
+            }
+            report.namespaces.append(NamespaceRecord(name: name, netns: namespace.identity, pids: namespace.pids, addresses: addresses, listening: listening))
+        }
+        report.sources.append("network namespaces (/run/netns, /proc/*/ns/net)")
+        report.summary.namespaces = report.namespaces.count
+    }
+
+    // MARK: - Records
+
+    static func record(_ network: DockerAPI.Network) -> NetworkRecord {
+        let options = network.Options ?? [:]
+        let configs = network.IPAM?.Config ?? []
+        let isDefault = options["com.docker.network.bridge.default_bridge"] == "true"
+        var bridge: String?
+        if network.Driver == "bridge" {
+            bridge = options["com.docker.network.bridge.name"] ?? "br-\(network.Id.prefix(12))"
+        }
+        let members = (network.Containers ?? [:]).map { $0.value.Name ?? String($0.key.prefix(12)) }.sorted()
+        return NetworkRecord(
+            name: network.Name, id: network.Id, driver: network.Driver ?? "unknown", scope: network.Scope ?? "local",
+            subnets: configs.compactMap(\.Subnet), gateways: configs.compactMap(\.Gateway), internal: network.Internal ?? false,
+            icc: options["com.docker.network.bridge.enable_icc"].map { $0 != "false" } ?? true,
+            encrypted: network.Driver == "overlay" ? options["encrypted"] != nil : nil,
+            attachable: network.Attachable ?? false, isDefaultBridge: isDefault, bridge: bridge, containers: members,
+            labels: network.Labels ?? [:])
+    }
+
+    /// Docker's default capability set holds these network-relevant ones.
+    static let defaultCapabilities: Set<String> = ["NET_RAW", "NET_BIND_SERVICE"]
+
+    static func record(_ container: DockerAPI.Container, live: Bool) -> ContainerRecord {
+        let name = (container.Name ?? String(container.Id.prefix(12))).drop { $0 == "/" }
+        let host = container.HostConfig
+        let privileged = host?.Privileged ?? false
+        var pid = container.State?.Pid
+        if pid == 0 { pid = nil }
+        var capabilities: [String]
+        if live, let pid, let effective = ProcNet.networkCapabilities(pid: pid) {
+            capabilities = effective
+        } else {
+            // Offline: default set, plus CapAdd, minus CapDrop (ALL drops every default).
+            let normalise = { (cap: String) in cap.uppercased().replacingOccurrences(of: "CAP_", with: "") }
+            var set = Self.defaultCapabilities
+            let dropped = Set((host?.CapDrop ?? []).map(normalise))
+            if dropped.contains("ALL") { set.removeAll() } else { set.subtract(dropped) }
+            set.formUnion((host?.CapAdd ?? []).map(normalise).filter { ProcNet.networkCapabilityBits.map(\.1).contains($0) || $0 == "ALL" })
+            if set.contains("ALL") || privileged { set = Set(ProcNet.networkCapabilityBits.map(\.1)) }
+            capabilities = ProcNet.networkCapabilityBits.map(\.1).filter(set.contains)
+        }
+        var networks: [ContainerNetwork] = []
+        for (networkName, endpoint) in (container.NetworkSettings?.Networks ?? [:]).sorted(by: { $0.key < $1.key }) {
+            let ipv4 = endpoint.IPAddress.flatMap { $0.isEmpty ? nil : $0 }
+            let ipv6 = endpoint.GlobalIPv6Address.flatMap { $0.isEmpty ? nil : $0 }
+            let gateway = endpoint.Gateway.flatMap { $0.isEmpty ? nil : $0 }
+            let aliases = Array(Set((endpoint.Aliases ?? []) + (endpoint.DNSNames ?? []))).sorted()
+            networks.append(ContainerNetwork(name: networkName, ipv4: ipv4, ipv6: ipv6, gateway: gateway, aliases: aliases))
+        }
+        var ports: [PublishedPort] = []
+        let portMap = container.NetworkSettings?.Ports ?? host?.PortBindings ?? [:]
+        for (key, bindings) in portMap {
+            let parts = key.split(separator: "/")
+            guard let containerPort = parts.first.flatMap({ Int($0) }) else { continue }
+            let proto = parts.count > 1 ? String(parts[1]) : "tcp"
+            for binding in bindings ?? [] {
+                guard let hostPort = binding.HostPort.flatMap(Int.init) else { continue }
+                let hostIP = binding.HostIp.flatMap { $0.isEmpty ? nil : $0 } ?? "0.0.0.0"
+                ports.append(PublishedPort(containerPort: containerPort, proto: proto, hostIP: hostIP, hostPort: hostPort))
+            }
+        }
+        ports.sort { ($0.hostPort, $0.proto, $0.hostIP) < ($1.hostPort, $1.proto, $1.hostIP) }
+        let socketMounted = (container.Mounts ?? []).contains { mount in
+            let source = mount.Source ?? ""
+            return source.hasSuffix("docker.sock") || source.hasSuffix("podman.sock") || (mount.Destination ?? "").hasSuffix("docker.sock")
+        }
+        var netns: String?
+        var listening: [ListeningSocket] = []
+        if live, let pid {
+            netns = NetworkNamespace(pid: pid).identity()
+            listening = ProcNet.listeningSockets(root: "/proc/\(pid)/net")
+        }
+        return ContainerRecord(
+            name: String(name), id: container.Id, image: container.Config?.Image ?? container.Image ?? "",
+            state: container.State?.Status ?? "unknown", pid: pid, netns: netns, networkMode: host?.NetworkMode ?? "default",
+            networks: networks, publishedPorts: ports, capabilities: capabilities, privileged: privileged,
+            dockerSocketMounted: socketMounted, listening: listening, labels: container.Config?.Labels ?? [:])
+    }
+
+    static func assemble(networks: [NetworkRecord], containers: [ContainerRecord], sources: [String], problems: [String]) -> InventoryReport {
+        // Resolve `container:<id>` network modes to names, so reports read well.
+        var names: [String: String] = [:]
+        for container in containers { names[container.id] = container.name; names[String(container.id.prefix(12))] = container.name }
+        let resolved = containers.map { container -> ContainerRecord in
+            var copy = container
+            if copy.networkMode.hasPrefix("container:") {
+                let target = String(copy.networkMode.dropFirst("container:".count))
+                copy.networkMode = "container:" + (names[target] ?? target)
+            }
+            return copy
+        }.sorted { $0.name < $1.name }
+        let sortedNetworks = networks.sorted { $0.name < $1.name }
+        var summary = InventorySummary()
+        summary.networks = sortedNetworks.count
+        summary.containers = resolved.count
+        let findings = InventoryFindings.evaluate(networks: sortedNetworks, containers: resolved)
+        for finding in findings { summary.findingsBySeverity[finding.severity.rawValue, default: 0] += 1 }
+        return InventoryReport(
+            sources: sources, networks: sortedNetworks, containers: resolved, namespaces: [], findings: findings,
+            complete: problems.isEmpty, problems: problems, summary: summary)
+    }
+
+    /// Maps `body` over `items` with up to eight at a time, keeping order.
+    static func concurrently<T: Sendable, R: Sendable>(_ items: [T], _ body: @escaping @Sendable (T) -> R) -> [R] {
+        let results = ConcurrentResults<R>(count: items.count)
+        DispatchQueue.concurrentPerform(iterations: min(8, max(1, items.count))) { worker in
+            var index = worker
+            while index < items.count {
+                results.set(index, body(items[index]))
+                index += min(8, max(1, items.count))
+            }
+        }
+        return results.values()
+    }
+
+    static func jsonProblem(_ error: any Error) -> String {
+        let description = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String
+        return description ?? "malformed JSON"
+    }
+}
+
+/// Results written by several threads at distinct indexes.
+private final class ConcurrentResults<R>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var storage: [R?]
+
+    init(count: Int) { self.storage = Array(repeating: nil, count: count) }
+
+    func set(_ index: Int, _ value: R) { self.lock.withLock { self.storage[index] = value } }
+
+    func values() -> [R] { self.lock.withLock { self.storage.compactMap { $0 } } }
+}
+
+/// An inventory file that cannot be read, naming the file and what is wrong with it.
+public struct InventoryFileError: Error, Hashable, Sendable, CustomStringConvertible {
+    public var path: String
+    public var message: String
+
+    public var description: String { "\(self.path): \(self.message)" }
+}

@@ -1,0 +1,133 @@
+import BulkheadModel
+import Foundation
+
+/// Static findings from the inventory, mapped by title to the CIS Docker Benchmark network items (the
+/// numbers drift between benchmark versions; the `cis` text names the v1.6.0 item).
+public enum InventoryFindings {
+    public static func evaluate(networks: [NetworkRecord], containers: [ContainerRecord]) -> [Finding] {
+        var findings: [Finding] = []
+        func add(_ kind: String, _ severity: Severity, _ title: String, _ detail: String, _ location: String) {
+            findings.append(Finding(kind: kind, severity: severity, title: title, detail: detail, location: location, flowCount: 0, flowIDs: []))
+        }
+        for network in networks {
+            if network.isDefaultBridge && network.icc && !network.containers.isEmpty {
+                add("default-bridge-icc", .medium, "ICC enabled on the default bridge \(network.name) with \(network.containers.count) containers",
+                    "CIS Docker 2.2 (restrict network traffic between containers on the default bridge): every container on docker0 can reach "
+                        + "every other. Run dockerd with --icc=false, or move containers to user-defined networks.", network.name)
+            }
+            if network.driver == "overlay" && network.encrypted == false {
+                add("overlay-unencrypted", .medium, "Overlay network \(network.name) is not encrypted",
+                    "CIS Docker 7.3 (encrypt swarm overlay networks): traffic between hosts crosses in clear. Create it with --opt encrypted.",
+                    network.name)
+            }
+        }
+        // Overlapping subnets make addresses ambiguous and routing between networks surprising.
+        for (index, network) in networks.enumerated() {
+            for other in networks[(index + 1)...] {
+                for subnet in network.subnets {
+                    for otherSubnet in other.subnets where CIDR.overlap(subnet, otherSubnet) {
+                        add("overlapping-subnets", .medium, "Networks \(network.name) and \(other.name) overlap (\(subnet), \(otherSubnet))",
+                            "Two networks share addresses: traffic can go to the wrong one and isolation rules keyed on subnets misfire.",
+                            "\(network.name),\(other.name)")
+                    }
+                }
+            }
+        }
+        for container in containers where container.state != "vanished" {
+            let name = container.name
+            if container.networkMode == "host" {
+                add("host-network-mode", .high, "Container \(name) uses the host's network namespace",
+                    "CIS Docker 5.10 (do not share the host's network namespace): it sees every host interface and can reach and bind "
+                        + "whatever the host can; no network isolation applies to it.", name)
+            }
+            if container.networkMode.hasPrefix("container:") {
+                add("shared-network-namespace", .medium, "Container \(name) shares the network namespace of \(container.networkMode.dropFirst(10))",
+                    "Both containers are one network endpoint: any isolation between them is void, and each reaches what the other reaches.",
+                    name)
+            }
+            // Docker lists a wildcard binding once per family (0.0.0.0 and ::): one finding per published port.
+            var reported = Set<String>()
+            for port in container.publishedPorts {
+                let key = "\(port.hostPort)/\(port.proto)"
+                if port.hostIP == "0.0.0.0" || port.hostIP == "::" || port.hostIP == "[::]", reported.insert("all " + key).inserted {
+                    add("port-published-all-interfaces", .medium, "Container \(name) publishes \(port.containerPort)/\(port.proto) on every host interface (port \(port.hostPort))",
+                        "CIS Docker 5.14 (bind incoming container traffic to a specific host interface): the port is reachable from every "
+                            + "network the host is on. Publish it as -p <address>:\(port.hostPort):\(port.containerPort).", name)
+                }
+                if port.hostPort < 1024, reported.insert("privileged " + key).inserted {
+                    add("privileged-port-published", .low, "Container \(name) publishes privileged host port \(port.hostPort)",
+                        "CIS Docker 5.8 (do not map privileged ports): host ports below 1024 are reserved for trusted services.", name)
+                }
+            }
+            if container.privileged {
+                add("privileged-container", .high, "Container \(name) is privileged",
+                    "CIS Docker 5.5: a privileged container has every capability and can reconfigure the host's network stack.", name)
+            } else if container.capabilities.contains("NET_ADMIN") {
+                add("net-admin-capability", .high, "Container \(name) has NET_ADMIN",
+                    "CIS Docker 5.4 (restrict capabilities): it can change interfaces, routes and firewall rules in its namespace, and "
+                        + "with host networking on the host.", name)
+            }
+            if container.capabilities.contains("NET_RAW") && !container.privileged {
+                add("net-raw-capability", .low, "Container \(name) has NET_RAW",
+                    "CIS Docker 5.4: raw sockets let it forge packets and bypass inter-container restrictions at layer 2 (moby#36355). "
+                        + "Docker grants it by default; drop it with --cap-drop NET_RAW.", name)
+            }
+            if container.dockerSocketMounted {
+                add("docker-socket-mounted", .critical, "Container \(name) has the Docker socket mounted",
+                    "CIS Docker 5.32: whoever controls this container controls the engine, and so every container and the host.", name)
+            }
+            if container.networks.count >= 2 {
+                let names = container.networks.map(\.name).joined(separator: ", ")
+                add("bridges-networks", .medium, "Container \(name) is attached to \(container.networks.count) networks (\(names))",
+                    "A container on several networks joins them: whatever can reach it on one can use it to reach the others. "
+                        + "Make sure these networks were not meant to be separate.", name)
+            }
+        }
+        if ProcessInfo.processInfo.environment["BULKHEAD_SKIP_PROCESS_CHECKS"] == nil, containers.contains(where: { !$0.publishedPorts.isEmpty }),
+           UserlandProxy.isRunning() {
+            add("userland-proxy", .low, "Published ports go through docker-proxy (userland proxy enabled)",
+                "CIS Docker 2.16 (disable the userland proxy): a docker-proxy process forwards published ports, hiding client "
+                    + "addresses from the container and exposing ports on loopback. Run dockerd with --userland-proxy=false.", "dockerd")
+        }
+        return findings.sorted { ($0.severity, $1.kind, $1.title) > ($1.severity, $0.kind, $0.title) }
+    }
+}
+
+/// Detects the userland proxy by its processes.
+enum UserlandProxy {
+    static func isRunning() -> Bool {
+        let processes = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap(Int.init)
+        return processes.contains { (try? String(contentsOfFile: "/proc/\($0)/comm", encoding: .utf8))?.hasPrefix("docker-proxy") == true }
+    }
+}
+
+/// IPv4/IPv6 CIDR arithmetic, enough to tell whether two subnets overlap.
+enum CIDR {
+    static func parse(_ text: String) -> (address: IPAddress, prefix: Int)? {
+        let parts = text.split(separator: "/")
+        guard parts.count == 2, let address = IPAddress(String(parts[0])), let prefix = Int(parts[1]) else { return nil }
+        guard prefix >= 0, prefix <= (address.isIPv6 ? 128 : 32) else { return nil }
+        return (address, prefix)
+    }
+
+    static func overlap(_ first: String, _ second: String) -> Bool {
+        guard let a = parse(first), let b = parse(second), a.address.isIPv6 == b.address.isIPv6 else { return false }
+        let prefix = min(a.prefix, b.prefix)
+        return Self.masked(a.address, prefix) == Self.masked(b.address, prefix)
+    }
+
+    static func contains(_ cidr: String, _ address: IPAddress) -> Bool {
+        guard let network = parse(cidr), network.address.isIPv6 == address.isIPv6 else { return false }
+        return Self.masked(network.address, network.prefix) == Self.masked(address, network.prefix)
+    }
+
+    static func masked(_ address: IPAddress, _ prefix: Int) -> (UInt64, UInt64) {
+        if !address.isIPv6 {
+            let mask: UInt64 = prefix == 0 ? 0 : (0xffff_ffff << UInt64(32 - prefix)) & 0xffff_ffff
+            return (0, address.low & mask)
+        }
+        let highMask: UInt64 = prefix >= 64 ? ~0 : prefix == 0 ? 0 : ~0 << UInt64(64 - prefix)
+        let lowMask: UInt64 = prefix >= 128 ? ~0 : prefix <= 64 ? 0 : ~0 << UInt64(128 - prefix)
+        return (address.high & highMask, address.low & lowMask)
+    }
+}

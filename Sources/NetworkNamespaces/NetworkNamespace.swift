@@ -1,0 +1,78 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CBulkheadLinux
+import Foundation
+
+/// A failure entering or reading a network namespace.
+public struct NamespaceError: Error, Hashable, Sendable, CustomStringConvertible {
+    public var path: String
+    public var message: String
+
+    public init(path: String, message: String) {
+        self.path = path
+        self.message = message
+    }
+
+    public var description: String { "\(self.path): \(self.message)" }
+}
+
+/// A Linux network namespace, named by a file that refers to it (`/proc/<pid>/ns/net`, `/run/netns/<name>`,
+/// a container's sandbox key).
+public struct NetworkNamespace: Hashable, Sendable {
+    public var path: String
+
+    public init(path: String) {
+        self.path = path
+    }
+
+    /// The namespace of a process.
+    public init(pid: Int) {
+        self.path = "/proc/\(pid)/ns/net"
+    }
+
+    /// The kernel's identity for the namespace: `net:[<inode>]`, the same for every file that refers to it.
+    public func identity() -> String? {
+        var info = stat()
+        guard stat(self.path, &info) == 0 else { return nil }
+        return "net:[\(info.st_ino)]"
+    }
+
+    /// Runs `body` on a dedicated thread that has entered this namespace, and returns its result.
+    ///
+    /// Why a dedicated thread: `setns` changes only the calling thread, and a Swift concurrency or Dispatch
+    /// thread moved into another namespace would leak it to unrelated work (and to threads it spawns). The
+    /// thread exits after `body`, so nothing else ever runs in the namespace. Sockets created in `body` keep
+    /// the namespace for their lifetime, wherever they are used later; files under `/proc/thread-self/net`
+    /// show the namespace's view.
+    public func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) throws -> T {
+        let fd = open(self.path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw NamespaceError(path: self.path, message: "cannot open: \(String(cString: strerror(errno)))")
+        }
+        let box = ResultBox<T>()
+        let done = DispatchSemaphore(value: 0)
+        let path = self.path
+        let thread = Thread {
+            defer {
+                close(fd)
+                done.signal()
+            }
+            guard bh_setns_net(fd) == 0 else {
+                box.result = .failure(NamespaceError(path: path, message: "cannot enter (setns): \(String(cString: strerror(errno)))"))
+                return
+            }
+            box.result = Result { try body() }
+        }
+        thread.stackSize = 1 << 20
+        thread.start()
+        done.wait()
+        guard let result = box.result else { throw NamespaceError(path: path, message: "namespace thread did not report") }
+        return try result.get()
+    }
+}
+
+/// Carries a result out of the namespace thread; written once before the semaphore is signalled.
+private final class ResultBox<T>: @unchecked Sendable {
+    var result: Result<T, any Error>?
+}

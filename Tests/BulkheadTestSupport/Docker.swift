@@ -1,0 +1,59 @@
+import Foundation
+
+/// Drives the real Docker engine for tests through `/usr/bin/docker` (arguments passed as an array, never
+/// through a shell). Tests that need it are enabled only when an engine answers; `scripts/test.sh` starts one.
+public enum DockerCLI {
+    public static let path = "/usr/bin/docker"
+    public static let labImage = ProcessInfo.processInfo.environment["BULKHEAD_LAB_IMAGE"] ?? "bulkhead-lab:latest"
+
+    /// Whether an engine answers and the lab image exists.
+    public static let isAvailable: Bool = {
+        guard FileManager.default.isExecutableFile(atPath: path) else { return false }
+        guard let version = try? run(["version", "--format", "{{.Server.Version}}"]), version.status == 0 else { return false }
+        guard let image = try? run(["image", "inspect", labImage]), image.status == 0 else { return false }
+        return true
+    }()
+
+    public struct Output {
+        public var status: Int32
+        public var output: String
+        public var error: String
+    }
+
+    @discardableResult
+    public static func run(_ arguments: [String]) throws -> Output {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        let output = Pipe()
+        let error = Pipe()
+        process.standardOutput = output
+        process.standardError = error
+        try process.run()
+        let outputData = output.fileHandleForReading.readDataToEndOfFile()
+        let errorData = error.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Output(status: process.terminationStatus, output: String(decoding: outputData, as: UTF8.self),
+                      error: String(decoding: errorData, as: UTF8.self))
+    }
+
+    /// Runs a docker command that must succeed.
+    @discardableResult
+    public static func must(_ arguments: [String]) throws -> String {
+        let result = try run(arguments)
+        guard result.status == 0 else {
+            throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "docker \(arguments.joined(separator: " ")) failed: \(result.error)"])
+        }
+        return result.output.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Removes every container and network carrying `label` (what a test made, even after a crash).
+    public static func removeLabelled(_ label: String) {
+        if let ids = try? run(["ps", "-aq", "--filter", "label=\(label)"]).output.split(separator: "\n").map(String.init), !ids.isEmpty {
+            _ = try? run(["rm", "-f"] + ids)
+        }
+        if let ids = try? run(["network", "ls", "-q", "--filter", "label=\(label)"]).output.split(separator: "\n").map(String.init), !ids.isEmpty {
+            _ = try? run(["network", "rm"] + ids)
+        }
+    }
+}

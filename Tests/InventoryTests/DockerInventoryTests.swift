@@ -1,0 +1,160 @@
+import BulkheadModel
+import BulkheadTestSupport
+import Foundation
+@testable import Inventory
+import Testing
+
+/// Inventory against a real Docker engine and real containers from the lab image.
+@Suite("Inventory from a real Docker engine", .serialized, .enabled(if: DockerCLI.isAvailable, "no Docker engine or lab image (scripts/test.sh starts dockerd and builds the image)"))
+struct DockerInventoryTests {
+    static let label = "bulkhead.test=inventory"
+
+    /// Two networks, five containers covering the modes and risks inventory must report.
+    static func makeLab() throws {
+        DockerCLI.removeLabelled(label)
+        let image = DockerCLI.labImage
+        try DockerCLI.must(["network", "create", "--label", label, "--subnet", "198.18.201.0/24", "bh-inv-front"])
+        try DockerCLI.must(["network", "create", "--label", label, "--subnet", "198.18.202.0/24", "--internal",
+                            "-o", "com.docker.network.bridge.enable_icc=false", "bh-inv-back"])
+        try DockerCLI.must(["run", "-d", "--label", label, "--name", "bh-inv-web", "--network", "bh-inv-front", "--ip", "198.18.201.10",
+                            "-p", "18081:8080", "-p", "127.0.0.1:18082:8080", image, "busybox", "httpd", "-f", "-p", "8080"])
+        try DockerCLI.must(["run", "-d", "--label", label, "--name", "bh-inv-db", "--network", "bh-inv-back", "--ip", "198.18.202.10",
+                            "--cap-drop", "NET_RAW", image, "redis-server", "--port", "6379", "--protected-mode", "no"])
+        try DockerCLI.must(["create", "--label", label, "--name", "bh-inv-bridge", "--network", "bh-inv-front", "--cap-add", "NET_ADMIN",
+                            "-v", "/var/run/docker.sock:/var/run/docker.sock", image, "sleep", "600"])
+        try DockerCLI.must(["network", "connect", "bh-inv-back", "bh-inv-bridge"])
+        try DockerCLI.must(["start", "bh-inv-bridge"])
+        try DockerCLI.must(["run", "-d", "--label", label, "--name", "bh-inv-side", "--network", "container:bh-inv-web", image, "sleep", "600"])
+        try DockerCLI.must(["run", "-d", "--label", label, "--name", "bh-inv-host", "--network", "host", image, "sleep", "600"])
+        // Give the servers a moment to bind.
+        for _ in 0..<50 {
+            let report = try InventoryCollector.fromEngine(DockerEngine(socketPath: "/var/run/docker.sock"))
+            let ready = report.containers.first { $0.name == "bh-inv-db" }?.listening.isEmpty == false
+                && report.containers.first { $0.name == "bh-inv-web" }?.listening.isEmpty == false
+            if ready { return }
+            usleep(100_000)
+        }
+    }
+
+    @Test("networks, containers, addresses, listening sockets, modes and findings")
+    func liveInventory() throws {
+        try Self.makeLab()
+        defer { DockerCLI.removeLabelled(Self.label) }
+        let report = try InventoryCollector.fromEngine(DockerEngine(socketPath: "/var/run/docker.sock"))
+        #expect(report.complete)
+        #expect(report.summary.apiCalls > 5)
+
+        let front = try #require(report.networks.first { $0.name == "bh-inv-front" })
+        let back = try #require(report.networks.first { $0.name == "bh-inv-back" })
+        #expect(front.subnets == ["198.18.201.0/24"])
+        #expect(front.icc && !front.internal)
+        #expect(!back.icc && back.internal)
+        #expect(front.bridge?.hasPrefix("br-") == true)
+        #expect(Set(front.containers) == ["bh-inv-web", "bh-inv-bridge"])
+        #expect(Set(back.containers) == ["bh-inv-db", "bh-inv-bridge"])
+
+        let web = try #require(report.containers.first { $0.name == "bh-inv-web" })
+        #expect(web.networks.map(\.ipv4) == ["198.18.201.10"])
+        #expect(web.listening.contains(ListeningSocket(proto: "tcp", address: "0.0.0.0", port: 8080)) || web.listening.contains(ListeningSocket(proto: "tcp", address: "::", port: 8080)))
+        #expect(web.publishedPorts.contains(PublishedPort(containerPort: 8080, proto: "tcp", hostIP: "0.0.0.0", hostPort: 18081)))
+        #expect(web.publishedPorts.contains(PublishedPort(containerPort: 8080, proto: "tcp", hostIP: "127.0.0.1", hostPort: 18082)))
+        #expect(web.pid != nil && web.netns?.hasPrefix("net:[") == true)
+        #expect(web.capabilities.contains("NET_RAW"), "Docker's default set includes NET_RAW")
+
+        let db = try #require(report.containers.first { $0.name == "bh-inv-db" })
+        #expect(db.listening.contains { $0.proto == "tcp" && $0.port == 6379 })
+        #expect(!db.capabilities.contains("NET_RAW"))
+
+        let bridge = try #require(report.containers.first { $0.name == "bh-inv-bridge" })
+        #expect(bridge.capabilities.contains("NET_ADMIN"))
+        #expect(bridge.dockerSocketMounted)
+        #expect(Set(bridge.networks.map(\.name)) == ["bh-inv-front", "bh-inv-back"])
+
+        let side = try #require(report.containers.first { $0.name == "bh-inv-side" })
+        #expect(side.networkMode == "container:bh-inv-web")
+        #expect(side.netns == web.netns, "a shared namespace is the same namespace")
+        let host = try #require(report.containers.first { $0.name == "bh-inv-host" })
+        #expect(host.networkMode == "host")
+
+        func finding(_ kind: String, _ location: String) -> Finding? { report.findings.first { $0.kind == kind && $0.location == location } }
+        #expect(finding("host-network-mode", "bh-inv-host")?.severity == .high)
+        #expect(finding("shared-network-namespace", "bh-inv-side") != nil)
+        #expect(finding("port-published-all-interfaces", "bh-inv-web") != nil)
+        #expect(report.findings.filter { $0.kind == "port-published-all-interfaces" && $0.location == "bh-inv-web" }.count == 1, "the 127.0.0.1 binding is fine")
+        #expect(finding("net-admin-capability", "bh-inv-bridge")?.severity == .high)
+        #expect(finding("docker-socket-mounted", "bh-inv-bridge")?.severity == .critical)
+        #expect(finding("bridges-networks", "bh-inv-bridge") != nil)
+        #expect(finding("net-raw-capability", "bh-inv-db") == nil)
+        #expect(report.findings.first?.severity == .critical, "most severe first")
+    }
+
+    @Test("offline: docker inspect and docker network inspect files give the same picture")
+    func offlineFiles() throws {
+        try Self.makeLab()
+        defer { DockerCLI.removeLabelled(Self.label) }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bh-inv-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let containers = try DockerCLI.must(["inspect", "bh-inv-web", "bh-inv-db", "bh-inv-bridge", "bh-inv-side", "bh-inv-host"])
+        let networks = try DockerCLI.must(["network", "inspect", "bh-inv-front", "bh-inv-back"])
+        let containersFile = directory.appendingPathComponent("containers.json")
+        let networksFile = directory.appendingPathComponent("networks.json")
+        try Data(containers.utf8).write(to: containersFile)
+        try Data(networks.utf8).write(to: networksFile)
+        let offline = try InventoryCollector.fromFiles([containersFile.path, networksFile.path])
+        let live = try InventoryCollector.fromEngine(DockerEngine(socketPath: "/var/run/docker.sock"))
+        #expect(offline.containers.map(\.name) == ["bh-inv-bridge", "bh-inv-db", "bh-inv-host", "bh-inv-side", "bh-inv-web"])
+        #expect(offline.networks.map(\.name) == ["bh-inv-back", "bh-inv-front"])
+        for container in offline.containers {
+            let twin = try #require(live.containers.first { $0.name == container.name })
+            #expect(container.networks == twin.networks)
+            #expect(container.publishedPorts == twin.publishedPorts)
+            #expect(container.networkMode == twin.networkMode)
+            #expect(container.dockerSocketMounted == twin.dockerSocketMounted)
+        }
+        #expect(Set(offline.findings.map(\.kind)).isSuperset(of: ["host-network-mode", "docker-socket-mounted", "bridges-networks", "net-admin-capability"]))
+    }
+}
+
+@Suite("Inventory input errors")
+struct InventoryErrorTests {
+    @Test("no socket, a non-unix DOCKER_HOST, malformed and unrecognised files: clear errors")
+    func errors() throws {
+        #expect(throws: EngineError.self) { try DockerEngine(socketPath: "/nonexistent/docker.sock").connect() }
+        do { try DockerEngine(socketPath: "/nonexistent/docker.sock").connect() } catch {
+            #expect(error.code == .noSocket)
+            #expect(error.message.contains("/nonexistent/docker.sock"))
+        }
+        #expect(throws: EngineError.self) { try DockerEngine.socketPath(environment: ["DOCKER_HOST": "tcp://198.18.0.1:2375"]) }
+        #expect(try DockerEngine.socketPath(environment: ["DOCKER_HOST": "unix:///run/podman/podman.sock"]) == "/run/podman/podman.sock")
+        let directory = FileManager.default.temporaryDirectory
+        let broken = directory.appendingPathComponent("bh-broken-\(UUID().uuidString).json")
+        try Data("[{\"Id\": \"abc\", ".utf8).write(to: broken)
+        defer { try? FileManager.default.removeItem(at: broken) }
+        do {
+            _ = try InventoryCollector.fromFiles([broken.path])
+            Issue.record("a truncated file must be refused")
+        } catch {
+            #expect(error.description.contains(broken.lastPathComponent))
+        }
+        let unknown = directory.appendingPathComponent("bh-unknown-\(UUID().uuidString).json")
+        try Data("[{\"hello\": 1}]".utf8).write(to: unknown)
+        defer { try? FileManager.default.removeItem(at: unknown) }
+        #expect(throws: InventoryFileError.self) { try InventoryCollector.fromFiles([unknown.path]) }
+    }
+
+    @Test("HTTP responses: content-length, chunked, and cut short")
+    func httpParsing() throws {
+        let plain = Data("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nApi-Version: 1.41\r\n\r\n{}".utf8)
+        let parsed = try UnixSocketHTTPClient.parse(plain, request: "GET /")
+        #expect(parsed.status == 200)
+        #expect(parsed.headers["api-version"] == "1.41")
+        #expect(parsed.body == Data("{}".utf8))
+        let chunked = Data("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n[1,\r\n2\r\n2]\r\n0\r\n\r\n".utf8)
+        #expect(try UnixSocketHTTPClient.parse(chunked, request: "GET /").body == Data("[1,2]".utf8))
+        #expect(throws: EngineError.self) { try UnixSocketHTTPClient.parse(Data("HTTP/1.1 200 OK\r\nContent-".utf8), request: "GET /") }
+        #expect(throws: EngineError.self) {
+            try UnixSocketHTTPClient.parse(Data("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n".utf8), request: "GET /")
+        }
+    }
+}

@@ -1,0 +1,58 @@
+import BulkheadModel
+import Foundation
+import Inventory
+@testable import NetworkNamespaces
+import Testing
+
+/// Namespaces made with `ip netns add` (what a containerd/CNI host has instead of Docker networks).
+@Suite("Inventory of plain network namespaces", .serialized, .enabled(if: getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip") || FileManager.default.isExecutableFile(atPath: "/sbin/ip"), "needs root and iproute2"))
+struct NamespaceInventoryTests {
+    static let ip = FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip") ? "/usr/sbin/ip" : "/sbin/ip"
+
+    @discardableResult
+    static func run(_ executable: String, _ arguments: [String]) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+
+    @Test("a named namespace with and without processes: addresses and listening sockets")
+    func namedNamespaces() throws {
+        let busy = "bh-inv-ns-busy"
+        let idle = "bh-inv-ns-idle"
+        for name in [busy, idle] {
+            try Self.run(Self.ip, ["netns", "del", name]).waitUntilExit()
+            try Self.run(Self.ip, ["netns", "add", name]).waitUntilExit()
+            try Self.run(Self.ip, ["-n", name, "link", "set", "lo", "up"]).waitUntilExit()
+        }
+        defer { for name in [busy, idle] { try? Self.run(Self.ip, ["netns", "del", name]).waitUntilExit() } }
+        try Self.run(Self.ip, ["-n", busy, "addr", "add", "198.18.97.1/32", "dev", "lo"]).waitUntilExit()
+        try Self.run(Self.ip, ["-n", idle, "addr", "add", "198.18.97.2/32", "dev", "lo"]).waitUntilExit()
+        let listener = try Self.run(Self.ip, ["netns", "exec", busy, "/bin/busybox", "nc", "-l", "-p", "7001"])
+        defer { listener.terminate() }
+        var report = InventoryReport(sources: [], networks: [], containers: [], namespaces: [], findings: [], complete: true, problems: [], summary: InventorySummary())
+        for _ in 0..<50 {
+            report.namespaces = []
+            InventoryCollector.addNamespaces(to: &report)
+            if report.namespaces.first(where: { $0.name.contains("nc") || $0.addresses.contains("198.18.97.1") })?.listening.isEmpty == false { break }
+            usleep(100_000)
+        }
+        let idleRecord = try #require(report.namespaces.first { $0.name == idle })
+        #expect(idleRecord.addresses == ["198.18.97.2"])
+        #expect(idleRecord.pids.isEmpty)
+        let busyRecord = try #require(report.namespaces.first { $0.addresses.contains("198.18.97.1") })
+        #expect(busyRecord.listening.contains { $0.proto == "tcp" && $0.port == 7001 })
+        #expect(!busyRecord.pids.isEmpty)
+        #expect(report.complete)
+    }
+
+    @Test("/proc/net endpoints decode for IPv4 and IPv6")
+    func endpoints() throws {
+        #expect(ProcNet.endpoint("0100007F:1F90").map { "\($0.0):\($0.1)" } == "127.0.0.1:8080")
+        #expect(ProcNet.endpoint("00000000000000000000000001000000:0050").map { "\($0.0):\($0.1)" } == "::1:80")
+    }
+}

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Builds the lab image `bulkhead-lab:latest` with `docker import` (there is no image registry here):
+# a root filesystem of busybox-static plus host binaries with the libraries they need (openssl for TLS
+# servers and clients, redis-server for a realistic plaintext protocol). Idempotent: an image whose
+# label matches this script's checksum is reused.
+set -euo pipefail
+docker=${DOCKER:-/usr/bin/docker}
+image=${BULKHEAD_LAB_IMAGE:-bulkhead-lab:latest}
+here=$(cd "$(dirname "$0")" && pwd)
+checksum=$(sha256sum "$here/build.sh" | cut -c1-16)
+
+if [[ "$("$docker" image inspect --format '{{index .Config.Labels "bulkhead.lab.checksum"}}' "$image" 2>/dev/null || true)" == "$checksum" ]]; then
+    echo "lab image $image is up to date"
+    exit 0
+fi
+
+for tool in busybox openssl redis-server; do
+    command -v "$tool" >/dev/null || { echo "error: $tool is missing (apt-get install busybox-static openssl redis-server)" >&2; exit 2; }
+done
+
+root=$(mktemp -d)
+trap 'rm -rf "$root"' EXIT
+mkdir -p "$root"/{bin,usr/bin,etc,tmp,lab,var/run,proc,sys,dev}
+chmod 1777 "$root/tmp"
+cp "$(command -v busybox)" "$root/bin/busybox"
+for applet in $("$root/bin/busybox" --list); do
+    [[ -e "$root/bin/$applet" ]] || ln -s busybox "$root/bin/$applet"
+done
+
+# Copies a binary and the shared libraries ldd names for it, at the same paths.
+copy_with_libraries() {
+    local binary=$1
+    install -D "$binary" "$root$binary"
+    ldd "$binary" | grep -oE '/[^ ]+' | while read -r library; do
+        [[ -e "$root$library" ]] || install -D "$library" "$root$library"
+    done
+}
+copy_with_libraries "$(readlink -f "$(command -v openssl)")"
+ln -sf "$(readlink -f "$(command -v openssl)")" "$root/usr/bin/openssl" 2>/dev/null || true
+copy_with_libraries "$(readlink -f "$(command -v redis-server)")"
+ln -sf "$(readlink -f "$(command -v redis-server)")" "$root/usr/bin/redis-server" 2>/dev/null || true
+mkdir -p "$root/usr/lib/ssl" && cp -r /usr/lib/ssl/openssl.cnf "$root/usr/lib/ssl/" 2>/dev/null || true
+echo "root:x:0:0:root:/root:/bin/sh" > "$root/etc/passwd"
+echo "root:x:0:" > "$root/etc/group"
+
+tar -C "$root" -c . | "$docker" import \
+    --change "LABEL bulkhead.lab.checksum=$checksum" \
+    --change "LABEL bulkhead.lab=true" \
+    --change 'ENV PATH=/bin:/usr/bin' \
+    --change 'CMD ["/bin/sh"]' \
+    - "$image" >/dev/null
+echo "built lab image $image"
