@@ -38,7 +38,8 @@ struct NamespaceInventoryTests {
         for _ in 0..<50 {
             report.namespaces = []
             InventoryCollector.addNamespaces(to: &report)
-            if report.namespaces.first(where: { $0.name.contains("nc") || $0.addresses.contains("198.18.97.1") })?.listening.isEmpty == false { break }
+            // Wait until `ip netns exec` has become nc and nc listens.
+            if let busy = report.namespaces.first(where: { $0.addresses.contains("198.18.97.1") }), !busy.listening.isEmpty, !busy.pids.isEmpty { break }
             usleep(100_000)
         }
         let idleRecord = try #require(report.namespaces.first { $0.name == idle })
