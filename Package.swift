@@ -21,6 +21,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
         // MARK: - C shims
@@ -69,6 +70,12 @@ let package = Package(
             dependencies: ["BulkheadModel", "NetworkNamespaces"],
             swiftSettings: swiftSettings
         ),
+        /// The lab: scenario files stood up as real Docker networks and containers, and torn down again.
+        .target(
+            name: "Lab",
+            dependencies: ["BulkheadModel", "Inventory", .product(name: "Yams", package: "Yams")],
+            swiftSettings: swiftSettings
+        ),
         /// Renderers: one file per output format.
         .target(name: "Reporting", dependencies: ["BulkheadModel"], swiftSettings: swiftSettings),
 
@@ -77,7 +84,7 @@ let package = Package(
         .executableTarget(
             name: "bulkhead",
             dependencies: [
-                "BulkheadModel", "PacketAnalysis", "Inventory", "Reporting",
+                "BulkheadModel", "PacketAnalysis", "Inventory", "Lab", "Reporting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -100,6 +107,11 @@ let package = Package(
         .testTarget(
             name: "InventoryTests",
             dependencies: ["Inventory", "NetworkNamespaces", "BulkheadModel", "BulkheadTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "LabTests",
+            dependencies: ["Lab", "Inventory", "BulkheadModel", "BulkheadTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

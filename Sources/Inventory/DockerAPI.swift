@@ -2,44 +2,44 @@ import Foundation
 
 /// The parts of the Docker Engine API's JSON that inventory reads (the same shapes come from Podman's
 /// Docker-compatible API and from `docker inspect` / `docker network inspect` output).
-enum DockerAPI {
-    struct Network: Decodable {
-        var Name: String
-        var Id: String
-        var Driver: String?
-        var Scope: String?
-        var Internal: Bool?
-        var Attachable: Bool?
-        var EnableIPv6: Bool?
-        var IPAM: IPAM?
-        var Options: [String: String]?
-        var Labels: [String: String]?
-        var Containers: [String: NetworkEndpoint]?
+public enum DockerAPI {
+    public struct Network: Decodable, Sendable {
+        public var Name: String
+        public var Id: String
+        public var Driver: String?
+        public var Scope: String?
+        public var Internal: Bool?
+        public var Attachable: Bool?
+        public var EnableIPv6: Bool?
+        public var IPAM: IPAM?
+        public var Options: [String: String]?
+        public var Labels: [String: String]?
+        public var Containers: [String: NetworkEndpoint]?
 
-        struct IPAM: Decodable {
-            var Config: [IPAMConfig]?
+        public struct IPAM: Decodable, Sendable {
+            public var Config: [IPAMConfig]?
         }
 
-        struct IPAMConfig: Decodable {
-            var Subnet: String?
-            var Gateway: String?
-            var IPRange: String?
+        public struct IPAMConfig: Decodable, Sendable {
+            public var Subnet: String?
+            public var Gateway: String?
+            public var IPRange: String?
         }
 
-        struct NetworkEndpoint: Decodable {
-            var Name: String?
-            var IPv4Address: String?
-            var IPv6Address: String?
+        public struct NetworkEndpoint: Decodable, Sendable {
+            public var Name: String?
+            public var IPv4Address: String?
+            public var IPv6Address: String?
         }
     }
 
-    struct ContainerSummary: Decodable {
-        var Id: String
-        var Names: [String]?
-        var State: String?
+    public struct ContainerSummary: Decodable, Sendable {
+        public var Id: String
+        public var Names: [String]?
+        public var State: String?
     }
 
-    struct Container: Decodable {
+    struct Container: Decodable, Sendable {
         var Id: String
         var Name: String?
         var Image: String?
@@ -49,19 +49,19 @@ enum DockerAPI {
         var NetworkSettings: NetworkSettings?
         var Mounts: [Mount]?
 
-        struct State: Decodable {
+        struct State: Decodable, Sendable {
             var Status: String?
             var Running: Bool?
             var Pid: Int?
         }
 
-        struct Config: Decodable {
+        struct Config: Decodable, Sendable {
             var Image: String?
             var Labels: [String: String]?
             var ExposedPorts: [String: EmptyObject]?
         }
 
-        struct HostConfig: Decodable {
+        struct HostConfig: Decodable, Sendable {
             var NetworkMode: String?
             var Privileged: Bool?
             var CapAdd: [String]?
@@ -69,18 +69,18 @@ enum DockerAPI {
             var PortBindings: [String: [PortBinding]?]?
         }
 
-        struct PortBinding: Decodable {
+        struct PortBinding: Decodable, Sendable {
             var HostIp: String?
             var HostPort: String?
         }
 
-        struct NetworkSettings: Decodable {
+        struct NetworkSettings: Decodable, Sendable {
             var SandboxKey: String?
             var Ports: [String: [PortBinding]?]?
             var Networks: [String: Endpoint]?
         }
 
-        struct Endpoint: Decodable {
+        struct Endpoint: Decodable, Sendable {
             var NetworkID: String?
             var IPAddress: String?
             var IPPrefixLen: Int?
@@ -92,27 +92,27 @@ enum DockerAPI {
             var MacAddress: String?
         }
 
-        struct Mount: Decodable {
+        struct Mount: Decodable, Sendable {
             var `Type`: String?
             var Source: String?
             var Destination: String?
         }
     }
 
-    struct EmptyObject: Decodable {}
+    struct EmptyObject: Decodable, Sendable {}
 
-    struct Version: Decodable {
+    struct Version: Decodable, Sendable {
         var Version: String?
         var ApiVersion: String?
         var MinAPIVersion: String?
     }
 
-    struct Info: Decodable {
+    struct Info: Decodable, Sendable {
         var Name: String?
         var ServerVersion: String?
     }
 
-    struct ErrorMessage: Decodable {
-        var message: String
+    public struct ErrorMessage: Decodable, Sendable {
+        public var message: String
     }
 }

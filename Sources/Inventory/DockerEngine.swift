@@ -58,7 +58,7 @@ public final class DockerEngine: @unchecked Sendable {
     }
 
     /// A versioned request whose JSON answer decodes as `T`.
-    func get<T: Decodable>(_ path: String, as type: T.Type) throws(EngineError) -> T {
+    public func get<T: Decodable>(_ path: String, as type: T.Type) throws(EngineError) -> T {
         let response = try self.raw("GET", "/v\(self.version)\(path)")
         return try self.decode(response, path: path, as: type)
     }

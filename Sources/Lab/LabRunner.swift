@@ -1,0 +1,187 @@
+import BulkheadModel
+import Foundation
+import Inventory
+
+/// Stands scenarios up as real Docker networks and containers, and removes exactly what it made.
+///
+/// Everything `up` creates carries the scenario's label; `down` removes by that label, so it also cleans up
+/// after an `up` that failed half-way or a run that crashed.
+public struct LabRunner: Sendable {
+    public let engine: DockerEngine
+    /// The image services use unless they name one (built by `scenarios/lab-image/build.sh`).
+    public var labImage: String
+
+    public init(engine: DockerEngine, labImage: String = ProcessInfo.processInfo.environment["BULKHEAD_LAB_IMAGE"] ?? "bulkhead-lab:latest") {
+        self.engine = engine
+        self.labImage = labImage
+    }
+
+    /// Creates the scenario's networks and containers and starts them (removing leftovers of an earlier run
+    /// first).
+    ///
+    /// - Throws: ``EngineError`` from the engine, with the object that could not be made; what was made
+    ///   before stays labelled for ``down(_:)``.
+    public func up(_ scenario: Scenario) throws(EngineError) {
+        try self.engine.connect()
+        try self.down(scenario)
+        let image = try self.engine.send("GET", "/images/\(self.labImage)/json")
+        guard image.status == 200 else {
+            throw EngineError(.notFound, "the lab image \(self.labImage) is missing: build it with scenarios/lab-image/build.sh")
+        }
+        let labels = ["bulkhead.lab": "true", "bulkhead.scenario": scenario.name]
+        for network in scenario.networks {
+            var ipam: [String: Any] = ["Subnet": network.subnet]
+            if let gateway = network.gateway { ipam["Gateway"] = gateway }
+            var options: [String: String] = [:]
+            if network.icc == false { options["com.docker.network.bridge.enable_icc"] = "false" }
+            try self.post("/networks/create", [
+                "Name": scenario.qualified(network.name), "Driver": "bridge", "CheckDuplicate": true,
+                "Internal": network.internal ?? false, "Labels": labels, "IPAM": ["Config": [ipam]], "Options": options,
+            ], what: "network \(network.name)")
+        }
+        // Services sharing another's namespace start after it.
+        let ordered = scenario.services.sorted { ($0.networkMode?.hasPrefix("container:") == true ? 1 : 0) < ($1.networkMode?.hasPrefix("container:") == true ? 1 : 0) }
+        for service in ordered {
+            let name = scenario.qualified(service.name)
+            var host: [String: Any] = [
+                "CapAdd": service.capAdd ?? [], "CapDrop": service.capDrop ?? [], "Privileged": service.privileged ?? false,
+            ]
+            let attachments = (service.networks ?? [:]).sorted { $0.key < $1.key }
+            if let mode = service.networkMode {
+                host["NetworkMode"] = mode.hasPrefix("container:") ? "container:" + scenario.qualified(String(mode.dropFirst(10))) : mode
+            } else if let first = attachments.first {
+                host["NetworkMode"] = scenario.qualified(first.key)
+            } else {
+                host["NetworkMode"] = "none"
+            }
+            if service.mountDockerSocket == true { host["Binds"] = ["/var/run/docker.sock:/var/run/docker.sock"] }
+            var exposed: [String: [String: String]] = [:]
+            var bindings: [String: [[String: String]]] = [:]
+            for spec in service.publish ?? [] {
+                guard let binding = Self.parsePublish(spec) else {
+                    throw EngineError(.malformed, "service \(service.name): publish '\(spec)' is not [address:]hostPort:containerPort[/proto]")
+                }
+                exposed[binding.key] = [:]
+                bindings[binding.key, default: []].append(["HostIp": binding.hostIP, "HostPort": binding.hostPort])
+            }
+            host["PortBindings"] = bindings
+            var body: [String: Any] = [
+                "Image": service.image ?? self.labImage, "Labels": labels.merging(service.labels ?? [:]) { first, _ in first },
+                "HostConfig": host, "ExposedPorts": exposed,
+            ]
+            if let command = service.command { body["Cmd"] = command }
+            if service.networkMode == nil, let first = attachments.first {
+                body["NetworkingConfig"] = ["EndpointsConfig": [scenario.qualified(first.key): Self.endpoint(first.value, alias: service.name)]]
+            }
+            try self.post("/containers/create?name=\(name)", body, what: "container \(service.name)")
+            for (network, address) in attachments.dropFirst() where service.networkMode == nil {
+                try self.post("/networks/\(scenario.qualified(network))/connect", [
+                    "Container": name, "EndpointConfig": Self.endpoint(address, alias: service.name),
+                ], what: "attaching \(service.name) to \(network)")
+            }
+            let started = try self.engine.send("POST", "/containers/\(name)/start")
+            guard (200..<300).contains(started.status) else {
+                throw EngineError(.http, "starting \(service.name): HTTP \(started.status): \(String(decoding: started.body.prefix(300), as: UTF8.self))", status: started.status)
+            }
+        }
+    }
+
+    /// Removes every container and network labelled with the scenario's name.
+    public func down(_ scenario: Scenario) throws(EngineError) {
+        let filter = Self.labelFilter(scenario.label)
+        let containers = try self.engine.get("/containers/json?all=true&filters=\(filter)", as: [DockerAPI.ContainerSummary].self)
+        for container in containers {
+            let removed = try self.engine.send("DELETE", "/containers/\(container.Id)?force=true&v=true")
+            guard (200..<300).contains(removed.status) || removed.status == 404 else {
+                throw EngineError(.http, "removing container \(container.Id.prefix(12)): HTTP \(removed.status)", status: removed.status)
+            }
+        }
+        let networks = try self.engine.get("/networks?filters=\(filter)", as: [DockerAPI.Network].self)
+        for network in networks {
+            let removed = try self.engine.send("DELETE", "/networks/\(network.Id)")
+            guard (200..<300).contains(removed.status) || removed.status == 404 else {
+                throw EngineError(.http, "removing network \(network.Name): HTTP \(removed.status)", status: removed.status)
+            }
+        }
+    }
+
+    /// Waits until every service container runs (or `seconds` pass).
+    public func waitUntilRunning(_ scenario: Scenario, seconds: Double = 20) throws(EngineError) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        let filter = Self.labelFilter(scenario.label)
+        while Date() < deadline {
+            let containers = try self.engine.get("/containers/json?all=true&filters=\(filter)", as: [DockerAPI.ContainerSummary].self)
+            if containers.count == scenario.services.count && containers.allSatisfy({ $0.State == "running" }) { return true }
+            usleep(100_000)
+        }
+        return false
+    }
+
+    private func post(_ path: String, _ body: [String: Any], what: String) throws(EngineError) {
+        let data: Data
+        do { data = try JSONSerialization.data(withJSONObject: body) } catch {
+            throw EngineError(.malformed, "\(what): cannot encode the request")
+        }
+        let response = try self.engine.send("POST", path, body: data)
+        guard (200..<300).contains(response.status) else {
+            let message = (try? JSONDecoder().decode(DockerAPI.ErrorMessage.self, from: response.body))?.message ?? "HTTP \(response.status)"
+            throw EngineError(.http, "creating \(what): \(message)", status: response.status)
+        }
+    }
+
+    static func endpoint(_ address: String?, alias: String) -> [String: Any] {
+        var endpoint: [String: Any] = ["Aliases": [alias]]
+        if let address { endpoint["IPAMConfig"] = ["IPv4Address": address] }
+        return endpoint
+    }
+
+    static func labelFilter(_ label: String) -> String {
+        let json = "{\"label\":[\"\(label)\"]}"
+        return json.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? json
+    }
+
+    /// `[address:]hostPort:containerPort[/proto]` → ("containerPort/proto", hostIP, hostPort).
+    static func parsePublish(_ spec: String) -> (key: String, hostIP: String, hostPort: String)? {
+        var text = Substring(spec)
+        var proto = "tcp"
+        if let slash = text.lastIndex(of: "/") {
+            proto = String(text[text.index(after: slash)...])
+            text = text[..<slash]
+        }
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 2 || parts.count == 3, ["tcp", "udp"].contains(proto),
+              let containerPort = Int(parts[parts.count - 1]), let hostPort = Int(parts[parts.count - 2]),
+              (1...65_535).contains(containerPort), (1...65_535).contains(hostPort)
+        else { return nil }
+        let hostIP = parts.count == 3 ? String(parts[0]) : ""
+        return ("\(containerPort)/\(proto)", hostIP, String(hostPort))
+    }
+}
+
+/// How a scenario's findings compare with what it expects.
+public struct ScenarioComparison: Codable, Sendable {
+    public var scenario: String
+    public var expected: [Scenario.ExpectedFinding]
+    public var observed: [Scenario.ExpectedFinding]
+    public var missing: [Scenario.ExpectedFinding]
+    public var unexpected: [Scenario.ExpectedFinding]
+    public var matches: Bool { self.missing.isEmpty && self.unexpected.isEmpty }
+
+    /// Compares the inventory's findings about the scenario's own objects with its expectations.
+    public static func compare(_ scenario: Scenario, findings: [Finding]) -> ScenarioComparison {
+        var names: [String: String] = [:]
+        for service in scenario.services { names[scenario.qualified(service.name)] = service.name }
+        for network in scenario.networks { names[scenario.qualified(network.name)] = network.name }
+        let ignored = Set(scenario.expect?.ignoreKinds ?? [])
+        var observed = Set<Scenario.ExpectedFinding>()
+        for finding in findings where !ignored.contains(finding.kind) {
+            guard let location = finding.location, let name = names[location] else { continue }
+            observed.insert(Scenario.ExpectedFinding(kind: finding.kind, location: name))
+        }
+        let expected = Set(scenario.expect?.findings ?? [])
+        let order = { (a: Scenario.ExpectedFinding, b: Scenario.ExpectedFinding) in (a.location, a.kind) < (b.location, b.kind) }
+        return ScenarioComparison(
+            scenario: scenario.name, expected: expected.sorted(by: order), observed: observed.sorted(by: order),
+            missing: expected.subtracting(observed).sorted(by: order), unexpected: observed.subtracting(expected).sorted(by: order))
+    }
+}

@@ -1,0 +1,118 @@
+import ArgumentParser
+import BulkheadModel
+import Foundation
+import Inventory
+import Lab
+import Reporting
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension Bulkhead {
+    /// `bulkhead scenario up|down|run FILE`: the lab.
+    struct ScenarioCommand: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "scenario",
+            abstract: "Stand lab scenarios up as real Docker networks and containers, check them, tear them down.",
+            discussion: """
+                A scenario file (YAML, see scenarios/README.md) declares networks in 198.18.0.0/15, services from the \
+                lab image (scenarios/lab-image/build.sh builds it), and the findings Bulkhead should report. \
+                Everything `up` creates is labelled with the scenario's name, and `down` removes exactly that, even \
+                after a run that failed half-way.
+
+                Exit status of `run`: 0 the findings match the expectations, 1 they do not, 2 the scenario file or \
+                the engine cannot be used, 3 the lab could not be stood up completely.
+                """,
+            subcommands: [Up.self, Down.self, Run.self]
+        )
+
+        struct Options: ParsableArguments {
+            @Argument(help: ArgumentHelp("The scenario file (YAML).", valueName: "file"))
+            var file: String
+
+            func load() throws -> (Lab.Scenario, LabRunner) {
+                let scenario: Lab.Scenario
+                do { scenario = try Lab.Scenario.load(path: self.file) } catch { throw failInput(error.description) }
+                do {
+                    return (scenario, LabRunner(engine: DockerEngine(socketPath: try DockerEngine.socketPath())))
+                } catch {
+                    throw failInput(error.description)
+                }
+            }
+        }
+
+        struct Up: ParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Create the scenario's networks and containers and start them.")
+            @OptionGroup var options: Options
+
+            func run() throws {
+                let (scenario, lab) = try self.options.load()
+                do { try lab.up(scenario) } catch {
+                    throw failInput("\(scenario.name): \(error.description) (what was made is labelled \(scenario.label); `bulkhead scenario down` removes it)")
+                }
+                writeStandardError("bulkhead: scenario \(scenario.name) is up (\(scenario.networks.count) networks, \(scenario.services.count) containers)\n")
+            }
+        }
+
+        struct Down: ParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Remove everything the scenario created (by its label).")
+            @OptionGroup var options: Options
+
+            func run() throws {
+                let (scenario, lab) = try self.options.load()
+                do {
+                    try lab.engine.connect()
+                    try lab.down(scenario)
+                } catch {
+                    throw failInput("\(scenario.name): \(error.description)")
+                }
+                writeStandardError("bulkhead: scenario \(scenario.name) is down\n")
+            }
+        }
+
+        struct Run: ParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Up, inventory, compare with the expected findings, down.")
+            @OptionGroup var options: Options
+
+            @Option(help: "Output format: table or json.")
+            var format: Bulkhead.Inventory.Format = .table
+
+            @Flag(help: "Leave the lab up afterwards (for a closer look; `scenario down` removes it).")
+            var keep = false
+
+            func run() throws {
+                let (scenario, lab) = try self.options.load()
+                defer {
+                    if !self.keep { try? lab.down(scenario) }
+                }
+                let report: InventoryReport
+                do {
+                    try lab.up(scenario)
+                    guard try lab.waitUntilRunning(scenario) else {
+                        writeStandardError("bulkhead: error: \(scenario.name): not every container is running after 20 s\n")
+                        throw ExitCode(ExitStatus.incomplete)
+                    }
+                    report = try InventoryCollector.fromEngine(lab.engine)
+                } catch let error as EngineError {
+                    writeStandardError("bulkhead: error: \(scenario.name): \(error.description)\n")
+                    throw ExitCode(ExitStatus.incomplete)
+                }
+                let comparison = ScenarioComparison.compare(scenario, findings: report.findings)
+                switch self.format {
+                case .json:
+                    FileHandle.standardOutput.write(try JSONReport.document(comparison))
+                case .table:
+                    var lines = ["Scenario \(scenario.name): " + (comparison.matches ? "findings match the expectations" : "findings DIFFER from the expectations")]
+                    for finding in comparison.observed {
+                        let mark = comparison.unexpected.contains(finding) ? "unexpected" : "expected  "
+                        lines.append("  \(mark)  \(finding.kind) at \(finding.location)")
+                    }
+                    for finding in comparison.missing { lines.append("  MISSING     \(finding.kind) at \(finding.location)") }
+                    print(lines.joined(separator: "\n"))
+                }
+                if !report.complete { throw ExitCode(ExitStatus.incomplete) }
+                if !comparison.matches { throw ExitCode(ExitStatus.findings) }
+            }
+        }
+    }
+}

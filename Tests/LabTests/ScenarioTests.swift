@@ -1,0 +1,102 @@
+import BulkheadModel
+import BulkheadTestSupport
+import Foundation
+import Inventory
+@testable import Lab
+import Testing
+
+/// Every committed scenario stood up as real containers, inventoried, compared, and torn down.
+@Suite("Lab scenarios", .serialized, .enabled(if: DockerCLI.isAvailable, "no Docker engine or lab image (scripts/test.sh starts dockerd and builds the image)"))
+struct ScenarioTests {
+    static var scenarioFiles: [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: Repository.path("scenarios"))) ?? []
+        return names.filter { $0.hasSuffix(".yaml") }.sorted()
+    }
+
+    @Test("the scenario's findings are exactly the expected ones, and down removes everything", arguments: scenarioFiles)
+    func run(_ file: String) throws {
+        let scenario = try Scenario.load(path: Repository.path("scenarios/\(file)"))
+        let lab = LabRunner(engine: DockerEngine(socketPath: "/var/run/docker.sock"))
+        try lab.up(scenario)
+        defer { try? lab.down(scenario) }
+        #expect(try lab.waitUntilRunning(scenario))
+        let report = try InventoryCollector.fromEngine(lab.engine)
+        let comparison = ScenarioComparison.compare(scenario, findings: report.findings)
+        #expect(comparison.missing.isEmpty, "missing: \(comparison.missing)")
+        #expect(comparison.unexpected.isEmpty, "unexpected: \(comparison.unexpected)")
+        // Networks got the declared subnets and the services their static addresses.
+        for network in scenario.networks {
+            #expect(report.networks.first { $0.name == scenario.qualified(network.name) }?.subnets == [network.subnet])
+        }
+        for service in scenario.services {
+            let container = try #require(report.containers.first { $0.name == scenario.qualified(service.name) })
+            for (network, address) in service.networks ?? [:] where address != nil {
+                #expect(container.networks.first { $0.name == scenario.qualified(network) }?.ipv4 == address)
+            }
+        }
+        try lab.down(scenario)
+        #expect(try DockerCLI.must(["ps", "-aq", "--filter", "label=\(scenario.label)"]).isEmpty)
+        #expect(try DockerCLI.must(["network", "ls", "-q", "--filter", "label=\(scenario.label)"]).isEmpty)
+    }
+
+    @Test("down after a half-made up removes what was made")
+    func halfMade() throws {
+        var scenario = try Scenario.load(path: Repository.path("scenarios/two-networks.yaml"))
+        scenario.name = "half-made"
+        scenario.services[1].image = "bulkhead-no-such-image:latest"  // the second container cannot be created
+        let lab = LabRunner(engine: DockerEngine(socketPath: "/var/run/docker.sock"))
+        #expect(throws: EngineError.self) { try lab.up(scenario) }
+        #expect(try !DockerCLI.must(["network", "ls", "-q", "--filter", "label=\(scenario.label)"]).isEmpty)
+        try lab.down(scenario)
+        #expect(try DockerCLI.must(["ps", "-aq", "--filter", "label=\(scenario.label)"]).isEmpty)
+        #expect(try DockerCLI.must(["network", "ls", "-q", "--filter", "label=\(scenario.label)"]).isEmpty)
+    }
+}
+
+@Suite("Scenario files")
+struct ScenarioFileTests {
+    func load(_ yaml: String) throws -> Scenario {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("bh-scenario-\(UUID().uuidString).yaml").path
+        try yaml.write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        return try Scenario.load(path: path)
+    }
+
+    func expectError(_ yaml: String, _ fragment: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        do {
+            _ = try self.load(yaml)
+            Issue.record("expected an error mentioning \(fragment)", sourceLocation: sourceLocation)
+        } catch {
+            #expect("\(error)".contains(fragment), "\(error)", sourceLocation: sourceLocation)
+            #expect("\(error)".contains("bh-scenario-"), "the file is named", sourceLocation: sourceLocation)
+        }
+    }
+
+    @Test("every committed scenario loads")
+    func committed() throws {
+        for file in ScenarioTests.scenarioFiles {
+            _ = try Scenario.load(path: Repository.path("scenarios/\(file)"))
+        }
+        #expect(ScenarioTests.scenarioFiles.count >= 7)
+    }
+
+    @Test("broken files: clear errors naming the file and the key")
+    func broken() {
+        self.expectError("name: x\nnetworks: [\n", "not valid YAML")
+        self.expectError("name: x\nnetworks: []\n", "services")
+        self.expectError("name: x\nnetworks: [{name: n, subnet: 10.0.0.0/24}]\nservices: []\n", "198.18.0.0/15")
+        self.expectError("name: x\nnetworks: []\nservices: [{name: a, networks: {nope: null}}]\n", "no network named nope")
+        self.expectError("name: x\nnetworks: []\nservices: [{name: a, networkMode: container:b}]\n", "no service named b")
+        self.expectError("name: 'x; rm -rf /'\nnetworks: []\nservices: []\n", "letters, digits")
+        self.expectError("name: x\nnetworks: []\nservices: [{name: a}]\nexpect: {findings: [{kind: k, location: zz}]}\n", "zz")
+    }
+
+    @Test("published port specifications")
+    func publish() {
+        #expect(LabRunner.parsePublish("127.0.0.1:18080:8080")?.key == "8080/tcp")
+        #expect(LabRunner.parsePublish("18080:53/udp")?.key == "53/udp")
+        #expect(LabRunner.parsePublish("18080:8080")?.hostIP == "")
+        #expect(LabRunner.parsePublish("80") == nil)
+        #expect(LabRunner.parsePublish("1:2:3:4") == nil)
+    }
+}
