@@ -14,6 +14,17 @@ public enum InventoryCollector {
         try engine.connect()
         let networkList = try engine.get("/networks", as: [DockerAPI.Network].self)
         let containerList = try engine.get("/containers/json?all=true", as: [DockerAPI.ContainerSummary].self)
+        var report = try Self.inspect(engine, networkList: networkList, containerList: containerList)
+        report.summary.apiCalls = engine.apiCalls
+        report.summary.durationSeconds = Date().timeIntervalSince(started)
+        return report
+    }
+
+    /// The second half of ``fromEngine(_:)``: inspects what the lists named. Objects that are gone by now
+    /// are reported as vanished.
+    static func inspect(
+        _ engine: DockerEngine, networkList: [DockerAPI.Network], containerList: [DockerAPI.ContainerSummary]
+    ) throws(EngineError) -> InventoryReport {
         var problems: [String] = []
         // Inspections are independent: run a few at once (the engine serves them concurrently).
         let networks = Self.concurrently(networkList) { summary -> Result<DockerAPI.Network, EngineError> in
@@ -46,12 +57,9 @@ public enum InventoryCollector {
             case .failure(let error): throw error
             }
         }
-        var report = Self.assemble(
+        return Self.assemble(
             networks: inspectedNetworks.map(Self.record), containers: records,
             sources: ["docker \(engine.client.socketPath) (engine \(engine.engineVersion), API \(engine.version))"], problems: problems)
-        report.summary.apiCalls = engine.apiCalls
-        report.summary.durationSeconds = Date().timeIntervalSince(started)
-        return report
     }
 
     /// Reads `docker inspect` and `docker network inspect` output (JSON arrays, or one object), for analysis

@@ -88,6 +88,22 @@ struct DockerInventoryTests {
         #expect(report.findings.first?.severity == .critical, "most severe first")
     }
 
+    @Test("a container that vanishes between listing and inspection is reported, not dropped")
+    func vanished() throws {
+        DockerCLI.removeLabelled(Self.label)
+        defer { DockerCLI.removeLabelled(Self.label) }
+        try DockerCLI.must(["run", "-d", "--label", Self.label, "--name", "bh-inv-gone", "--network", "none", DockerCLI.labImage, "sleep", "600"])
+        let engine = DockerEngine(socketPath: "/var/run/docker.sock")
+        try engine.connect()
+        let listed = try engine.get("/containers/json?all=true", as: [DockerAPI.ContainerSummary].self)
+        #expect(listed.contains { $0.Names?.contains("/bh-inv-gone") == true })
+        try DockerCLI.must(["rm", "-f", "bh-inv-gone"])
+        let report = try InventoryCollector.inspect(engine, networkList: [], containerList: listed)
+        #expect(!report.complete)
+        #expect(report.problems.contains("container bh-inv-gone vanished while being inventoried"))
+        #expect(report.containers.first { $0.name == "bh-inv-gone" }?.state == "vanished")
+    }
+
     @Test("offline: docker inspect and docker network inspect files give the same picture")
     func offlineFiles() throws {
         try Self.makeLab()
