@@ -44,6 +44,29 @@ public struct NetworkRecord: Codable, Hashable, Sendable {
         self.containers = containers
         self.labels = labels
     }
+
+    enum CodingKeys: String, CodingKey {
+        case name, id, driver, scope, subnets, gateways, `internal`, icc, encrypted, attachable, isDefaultBridge, bridge, containers, labels
+    }
+
+    /// Absent values are written as explicit `null`, like every record Bulkhead writes.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.name, forKey: .name)
+        try container.encode(self.id, forKey: .id)
+        try container.encode(self.driver, forKey: .driver)
+        try container.encode(self.scope, forKey: .scope)
+        try container.encode(self.subnets, forKey: .subnets)
+        try container.encode(self.gateways, forKey: .gateways)
+        try container.encode(self.internal, forKey: .internal)
+        try container.encode(self.icc, forKey: .icc)
+        try container.encode(self.encrypted, forKey: .encrypted)
+        try container.encode(self.attachable, forKey: .attachable)
+        try container.encode(self.isDefaultBridge, forKey: .isDefaultBridge)
+        try container.encode(self.bridge, forKey: .bridge)
+        try container.encode(self.containers, forKey: .containers)
+        try container.encode(self.labels, forKey: .labels)
+    }
 }
 
 /// One network a container is attached to, with its addresses there.
@@ -60,6 +83,17 @@ public struct ContainerNetwork: Codable, Hashable, Sendable {
         self.ipv6 = ipv6
         self.gateway = gateway
         self.aliases = aliases
+    }
+
+    enum CodingKeys: String, CodingKey { case name, ipv4, ipv6, gateway, aliases }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.name, forKey: .name)
+        try container.encode(self.ipv4, forKey: .ipv4)
+        try container.encode(self.ipv6, forKey: .ipv6)
+        try container.encode(self.gateway, forKey: .gateway)
+        try container.encode(self.aliases, forKey: .aliases)
     }
 }
 
@@ -139,6 +173,29 @@ public struct ContainerRecord: Codable, Hashable, Sendable {
         self.dockerSocketMounted = dockerSocketMounted
         self.listening = listening
         self.labels = labels
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name, id, image, state, pid, netns, networkMode, networks, publishedPorts, capabilities, privileged
+        case dockerSocketMounted, listening, labels
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.name, forKey: .name)
+        try container.encode(self.id, forKey: .id)
+        try container.encode(self.image, forKey: .image)
+        try container.encode(self.state, forKey: .state)
+        try container.encode(self.pid, forKey: .pid)
+        try container.encode(self.netns, forKey: .netns)
+        try container.encode(self.networkMode, forKey: .networkMode)
+        try container.encode(self.networks, forKey: .networks)
+        try container.encode(self.publishedPorts, forKey: .publishedPorts)
+        try container.encode(self.capabilities, forKey: .capabilities)
+        try container.encode(self.privileged, forKey: .privileged)
+        try container.encode(self.dockerSocketMounted, forKey: .dockerSocketMounted)
+        try container.encode(self.listening, forKey: .listening)
+        try container.encode(self.labels, forKey: .labels)
     }
 }
 
