@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(libpcap-dev libssl-dev pkg-config openssl)
 if [[ "${1:-}" == "--test" ]]; then
     # Peers and oracles used by the tests and the capture script.
-    packages+=(tcpdump iproute2 python3 tshark docker.io iptables busybox-static redis-server)
+    packages+=(tcpdump iproute2 python3 tshark docker.io iptables busybox-static redis-server podman)
 fi
 
 missing=()
