@@ -28,18 +28,45 @@ public struct Timestamp: Hashable, Sendable, Comparable, Codable, CustomStringCo
         Double(self.seconds - other.seconds) + (Double(self.nanoseconds) - Double(other.nanoseconds)) / 1e9
     }
 
+    /// `YYYY-MM-DDTHH:MM:SS.ffffffZ`, formatted without the C library: it is written for every flow and
+    /// certificate in a report, so it is built digit by digit (civil date from days since the epoch,
+    /// H. Hinnant's algorithm).
     public var description: String {
-        var time = time_t(self.seconds)
-        var parts = tm()
-        guard gmtime_r(&time, &parts) != nil else { return "\(self.seconds)" }
-        func pad(_ value: Int32, _ width: Int) -> String {
-            let text = String(value)
-            return String(repeating: "0", count: max(0, width - text.count)) + text
+        let days = self.seconds >= 0 ? self.seconds / 86_400 : (self.seconds - 86_399) / 86_400
+        let secondsOfDay = Int(self.seconds - days * 86_400)
+        let shifted = days + 719_468
+        let era = (shifted >= 0 ? shifted : shifted - 146_096) / 146_097
+        let dayOfEra = shifted - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let monthIndex = (5 * dayOfYear + 2) / 153
+        let day = Int(dayOfYear - (153 * monthIndex + 2) / 5 + 1)
+        let month = Int(monthIndex < 10 ? monthIndex + 3 : monthIndex - 9)
+        let year = Int(yearOfEra + era * 400 + (month <= 2 ? 1 : 0))
+        guard (0...9999).contains(year) else { return "\(self.seconds)" }
+        var text = [UInt8](repeating: 0, count: 27)
+        func put(_ value: Int, at offset: Int, width: Int) {
+            var value = value
+            for index in stride(from: offset + width - 1, through: offset, by: -1) {
+                text[index] = UInt8(48 + value % 10)
+                value /= 10
+            }
         }
-        let micros = String(self.nanoseconds / 1000)
-        let fraction = String(repeating: "0", count: max(0, 6 - micros.count)) + micros
-        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
-            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(fraction)Z"
+        put(year, at: 0, width: 4)
+        text[4] = 45
+        put(month, at: 5, width: 2)
+        text[7] = 45
+        put(day, at: 8, width: 2)
+        text[10] = 84
+        put(secondsOfDay / 3600, at: 11, width: 2)
+        text[13] = 58
+        put(secondsOfDay / 60 % 60, at: 14, width: 2)
+        text[16] = 58
+        put(secondsOfDay % 60, at: 17, width: 2)
+        text[19] = 46
+        put(Int(self.nanoseconds / 1000), at: 20, width: 6)
+        text[26] = 90
+        return String(decoding: text, as: UTF8.self)
     }
 
     public func encode(to encoder: any Encoder) throws {

@@ -5,7 +5,7 @@ import BulkheadModel
 ///
 /// Not thread-safe: each analysis worker owns one.
 public final class CertificateCache {
-    private var entries: [[UInt8]: Result<CertificateSummary, CertificateParseError>] = [:]
+    private var entries: [DERKey: Result<CertificateSummary, CertificateParseError>] = [:]
     private let limit: Int
 
     /// - Parameter limit: entries kept before the cache is cleared (bounds memory on hostile captures that
@@ -16,11 +16,21 @@ public final class CertificateCache {
 
     /// The summary of the DER certificate `der`, parsed once.
     public func summary(der: UnsafeRawBufferPointer) -> Result<CertificateSummary, CertificateParseError> {
-        let key = [UInt8](der)
+        let key = DERKey(bytes: [UInt8](der))
         if let cached = self.entries[key] { return cached }
         let result = Result { () throws(CertificateParseError) in try CertificateParser.parse(der: der) }
         if self.entries.count >= self.limit { self.entries.removeAll(keepingCapacity: true) }
         self.entries[key] = result
         return result
+    }
+}
+
+/// Certificate bytes as a dictionary key, hashed in one pass over the buffer (an `[UInt8]` key would feed
+/// the hasher one byte at a time).
+private struct DERKey: Hashable {
+    var bytes: [UInt8]
+
+    func hash(into hasher: inout Hasher) {
+        self.bytes.withUnsafeBytes { hasher.combine(bytes: $0) }
     }
 }

@@ -177,6 +177,12 @@ public struct FlowJSONWriter {
     /// A JSON string: `"`, `\`, and control characters escaped; everything else (UTF-8) as is.
     mutating func string(_ value: String) {
         self.bytes.append(UInt8(ascii: "\""))
+        // Fast path: nothing to escape (almost always).
+        if !value.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            self.bytes.append(contentsOf: value.utf8)
+            self.bytes.append(UInt8(ascii: "\""))
+            return
+        }
         for byte in value.utf8 {
             switch byte {
             case UInt8(ascii: "\""): self.bytes.append(contentsOf: [0x5c, 0x22])

@@ -25,7 +25,13 @@ public enum JSONReport {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         func indented(_ data: Data) -> Data {
-            Data(String(decoding: data, as: UTF8.self).replacingOccurrences(of: "\n", with: "\n  ").utf8)
+            var result: [UInt8] = []
+            result.reserveCapacity(data.count + data.count / 8)
+            for byte in data {
+                result.append(byte)
+                if byte == 0x0a { result.append(contentsOf: [0x20, 0x20]) }
+            }
+            return Data(result)
         }
         var document = Data("{\n  \"findings\" : ".utf8)
         document.append(indented(try encoder.encode(findings)))

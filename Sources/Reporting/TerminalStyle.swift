@@ -47,8 +47,10 @@ struct TextTable {
         func line(_ cells: [String]) -> String {
             var text = indent
             for (index, cell) in cells.enumerated() {
-                let isLast = index == cells.count - 1
-                text += isLast ? cell : cell + String(repeating: " ", count: widths[index] - cell.count + 2)
+                text += cell
+                if index < cells.count - 1 {
+                    for _ in 0..<(widths[index] - cell.count + 2) { text.append(" ") }
+                }
             }
             return text
         }

@@ -32,3 +32,22 @@ struct FlowJSONWriterTests {
         }
     }
 }
+
+@Suite("Timestamps")
+struct TimestampTests {
+    @Test("formatting matches Foundation's ISO 8601 formatter, and parses back")
+    func format() throws {
+        let formatter = ISO8601DateFormatter()
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        var random = SystemRandomNumberGenerator()
+        let samples: [Int64] = [0, 951_782_400, 1_709_164_800, 4_102_444_799, 86_399, 1_798_761_600]
+            + (0..<200).map { _ in Int64.random(in: 0...4_102_444_800, using: &random) }
+        for seconds in samples {
+            let timestamp = Timestamp(seconds: seconds, nanoseconds: 123_456_789)
+            let expected = formatter.string(from: Date(timeIntervalSince1970: TimeInterval(seconds)))
+            #expect(timestamp.description.prefix(19) == expected.prefix(19), "\(seconds)")
+            #expect(timestamp.description.hasSuffix(".123456Z"))
+            #expect(Timestamp(rfc3339: timestamp.description) == Timestamp(seconds: seconds, nanoseconds: 123_456_000))
+        }
+    }
+}

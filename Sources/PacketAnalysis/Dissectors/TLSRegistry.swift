@@ -91,17 +91,32 @@ enum TLSRegistry {
     }
 
     /// How weak a negotiated suite is: nil when fine, else a reason and whether it is a serious weakness.
+    ///
+    /// Judged from the IANA name once per name and remembered: this runs for every TLS flow.
     static func cipherWeakness(_ name: String) -> (reason: String, serious: Bool)? {
-        if name.contains("_NULL_") || name.hasSuffix("_NULL") { return ("no encryption (NULL cipher)", true) }
-        if name.contains("_anon_") { return ("anonymous key exchange: no server authentication", true) }
-        if name.contains("EXPORT") { return ("export-grade cipher", true) }
-        if name.contains("_RC4_") { return ("RC4 stream cipher", true) }
-        if name.contains("_DES_") || name.contains("DES40") { return ("single DES", true) }
-        if name.contains("3DES") { return ("3DES (64-bit block, Sweet32)", true) }
-        if name.contains("_MD5") { return ("MD5 MAC", true) }
-        if name.contains("_IDEA_") || name.contains("_RC2_") { return ("obsolete block cipher", true) }
+        if let known = weaknessByName[name] { return known }
+        return judgeCipher(name)
+    }
+
+    private static let weaknessByName: [String: (reason: String, serious: Bool)?] = {
+        var table: [String: (reason: String, serious: Bool)?] = [:]
+        for (_, name) in cipherSuiteList { table[name] = judgeCipher(name) }
+        return table
+    }()
+
+    private static func judgeCipher(_ name: String) -> (reason: String, serious: Bool)? {
+        let text = Array(name.utf8)
+        func has(_ part: String) -> Bool { text.containsSequence(Array(part.utf8)) }
+        if has("_NULL_") || name.hasSuffix("_NULL") { return ("no encryption (NULL cipher)", true) }
+        if has("_anon_") { return ("anonymous key exchange: no server authentication", true) }
+        if has("EXPORT") { return ("export-grade cipher", true) }
+        if has("_RC4_") { return ("RC4 stream cipher", true) }
+        if has("_DES_") || has("DES40") { return ("single DES", true) }
+        if has("3DES") { return ("3DES (64-bit block, Sweet32)", true) }
+        if has("_MD5") { return ("MD5 MAC", true) }
+        if has("_IDEA_") || has("_RC2_") { return ("obsolete block cipher", true) }
         if name.hasPrefix("TLS_RSA_WITH_") { return ("static RSA key exchange: no forward secrecy", false) }
-        if name.contains("_CBC_") { return ("CBC mode (padding-oracle history)", false) }
+        if has("_CBC_") { return ("CBC mode (padding-oracle history)", false) }
         return nil
     }
 
@@ -181,4 +196,17 @@ enum TLSRegistry {
 func hex16(_ value: UInt16) -> String {
     let hex = String(value, radix: 16, uppercase: true)
     return "0x" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex
+}
+
+extension Array where Element == UInt8 {
+    /// Whether `needle` occurs in these bytes (plain byte comparison: the names searched are ASCII, and
+    /// String's Unicode-aware search costs a hundred times more).
+    func containsSequence(_ needle: [UInt8]) -> Bool {
+        guard !needle.isEmpty, self.count >= needle.count else { return needle.isEmpty }
+        outer: for start in 0...(self.count - needle.count) {
+            for index in 0..<needle.count where self[start + index] != needle[index] { continue outer }
+            return true
+        }
+        return false
+    }
 }

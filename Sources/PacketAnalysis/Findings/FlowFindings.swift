@@ -149,8 +149,8 @@ public struct FlowFindings {
                         kind: "certificate-weak-key", severity: .medium, title: "\(certificate.keyBits)-bit \(certificate.keyType.uppercased()) key in \(owner) certificate \(name)",
                         detail: "Keys below 2048 bits are breakable with current means.", location: location))
                 }
-                let signature = certificate.signatureAlgorithm.lowercased()
-                if signature.contains("sha1") || signature.contains("md5") {
+                let signature = Array(certificate.signatureAlgorithm.lowercased().utf8)
+                if signature.containsSequence(Array("sha1".utf8)) || signature.containsSequence(Array("md5".utf8)) {
                     result.append(Finding(
                         kind: "certificate-weak-signature", severity: .medium, title: "\(certificate.signatureAlgorithm) signature on \(owner) certificate \(name)",
                         detail: "SHA-1 and MD5 signatures can be forged.", location: location))
