@@ -29,8 +29,11 @@ extension Bulkhead {
                 Examples:
                   bulkhead analyze capture.pcap
                   bulkhead analyze captures/ --format json > report.json
-                  bulkhead analyze big.pcapng --format jsonl --output flows.jsonl --fail-on critical
-                  SSLKEYLOGFILE=keys.log curl …; bulkhead analyze capture.pcap --keylog keys.log
+                  bulkhead analyze big.pcapng --format jsonl -o flows.jsonl
+                  bulkhead analyze capture.pcap --keylog keys.log --fail-on critical
+
+                Exit status: 0 no finding at or above --fail-on, 1 such findings, 2 usage error or \
+                unreadable input (the message names the file).
                 """
         )
 
@@ -44,11 +47,7 @@ extension Bulkhead {
         @Option(help: "Output format: table (readable), json (one document), jsonl (one flow per line, for huge captures).")
         var format: Format = .table
 
-        @Option(name: [.short, .long], help: ArgumentHelp("Write the report to this file (atomically) instead of standard output.", valueName: "file"))
-        var output: String?
-
-        @Option(help: ArgumentHelp("Exit with status 1 when a finding is at least this severe: info, low, medium, high, critical.", valueName: "severity"))
-        var failOn: Severity = .high
+        @OptionGroup var report: ReportOptions
 
         @Option(help: ArgumentHelp("Bytes of each direction of a plaintext flow inspected for credentials and STARTTLS.", valueName: "bytes"))
         var inspectBytes: Int = 16_384
@@ -100,12 +99,7 @@ extension Bulkhead {
                 }
                 keyLog = loaded
             }
-            let sink: OutputSink
-            do {
-                sink = try OutputSink(path: self.output)
-            } catch {
-                throw failInput("cannot write \(self.output ?? "output"): \(error.localizedDescription)")
-            }
+            let sink = try self.report.openSink()
             let showProgress = !self.quiet && (self.progress || isatty(STDERR_FILENO) == 1)
             let progress: ((AnalysisProgress) -> Void)? = showProgress ? { update in
                 let percent = update.fileSize > 0 ? min(100, update.bytes * 100 / update.fileSize) : 100
@@ -141,7 +135,7 @@ extension Bulkhead {
                 switch self.format {
                 case .table:
                     let flows = output.sortedRecords()
-                    let style = TerminalStyle.forDescriptor(self.output == nil ? STDOUT_FILENO : -1)
+                    let style = TerminalStyle.forDescriptor(self.report.descriptor)
                     var text = AnalysisTableReport.flows(flows) + "\n\n"
                     text += style.bold("Findings") + "\n" + AnalysisTableReport.findings(result.findings, style: style) + "\n\n"
                     text += AnalysisTableReport.summary(result.summary) + "\n"
@@ -157,9 +151,7 @@ extension Bulkhead {
                 sink.abandon()
                 throw failInput("cannot write the report: \(error.localizedDescription)")
             }
-            if result.findings.contains(where: { $0.severity >= self.failOn }) {
-                throw ExitCode(ExitStatus.findings)
-            }
+            try self.report.failIfNeeded(result.findings)
         }
     }
 }

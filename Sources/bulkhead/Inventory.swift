@@ -52,11 +52,7 @@ extension Bulkhead {
         @Option(help: "Output format: table or json.")
         var format: Format = .table
 
-        @Option(name: [.short, .long], help: ArgumentHelp("Write the report to this file (atomically).", valueName: "file"))
-        var output: String?
-
-        @Option(help: ArgumentHelp("Exit with status 1 when a finding is at least this severe.", valueName: "severity"))
-        var failOn: Severity = .high
+        @OptionGroup var report: ReportOptions
 
         func run() throws {
             var report: InventoryReport
@@ -77,14 +73,11 @@ extension Bulkhead {
             if self.files.isEmpty && (self.source == .netns || self.source == .all) {
                 InventoryCollector.addNamespaces(to: &report)
             }
-            let sink: OutputSink
-            do { sink = try OutputSink(path: self.output) } catch {
-                throw failInput("cannot write \(self.output ?? "output"): \(error.localizedDescription)")
-            }
+            let sink = try self.report.openSink()
             do {
                 switch self.format {
                 case .table:
-                    sink.write(InventoryTableReport.render(report, style: TerminalStyle.forDescriptor(self.output == nil ? STDOUT_FILENO : -1)))
+                    sink.write(InventoryTableReport.render(report, style: TerminalStyle.forDescriptor(self.report.descriptor)))
                 case .json:
                     sink.write(try JSONReport.document(report))
                 }
@@ -95,7 +88,7 @@ extension Bulkhead {
             }
             for problem in report.problems { warn(problem) }
             if !report.complete { throw ExitCode(ExitStatus.incomplete) }
-            if report.findings.contains(where: { $0.severity >= self.failOn }) { throw ExitCode(ExitStatus.findings) }
+            try self.report.failIfNeeded(report.findings)
         }
     }
 }

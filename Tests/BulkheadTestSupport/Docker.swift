@@ -14,27 +14,9 @@ public enum DockerCLI {
         return true
     }()
 
-    public struct Output {
-        public var status: Int32
-        public var output: String
-        public var error: String
-    }
-
     @discardableResult
-    public static func run(_ arguments: [String]) throws -> Output {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        let output = Pipe()
-        let error = Pipe()
-        process.standardOutput = output
-        process.standardError = error
-        try process.run()
-        let outputData = output.fileHandleForReading.readDataToEndOfFile()
-        let errorData = error.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Output(status: process.terminationStatus, output: String(decoding: outputData, as: UTF8.self),
-                      error: String(decoding: errorData, as: UTF8.self))
+    public static func run(_ arguments: [String]) throws -> ProcessOutput {
+        try ProcessRunner.run(URL(fileURLWithPath: path), arguments)
     }
 
     /// Runs a docker command that must succeed.

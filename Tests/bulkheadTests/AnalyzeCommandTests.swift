@@ -18,28 +18,8 @@ struct AnalyzeCommandTests {
         return repositoryRoot.appendingPathComponent(".build/debug/bulkhead")
     }
 
-    struct Run {
-        var status: Int32
-        var output: String
-        var error: String
-    }
-
-    static func run(_ arguments: [String], environment: [String: String]? = nil) throws -> Run {
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        process.currentDirectoryURL = repositoryRoot
-        if let environment { process.environment = environment }
-        let output = Pipe()
-        let error = Pipe()
-        process.standardOutput = output
-        process.standardError = error
-        try process.run()
-        let outputData = output.fileHandleForReading.readDataToEndOfFile()
-        let errorData = error.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Run(status: process.terminationStatus, output: String(decoding: outputData, as: UTF8.self),
-                   error: String(decoding: errorData, as: UTF8.self))
+    static func run(_ arguments: [String], environment: [String: String]? = nil) throws -> ProcessOutput {
+        try ProcessRunner.run(executable, arguments, environment: environment, directory: repositoryRoot)
     }
 
     @Test("credentials in clear: exit 1 at the default --fail-on high, and the secret is not printed")

@@ -223,28 +223,37 @@ final class TLSSession {
     // MARK: - Handshake messages
 
     private func readHandshakeMessages(_ stream: RecordStream, _ side: FlowSide) {
-        var position = 0
-        let buffer = stream.handshake
+        let (consumed, oversized) = Self.forEachHandshakeMessage(in: stream.handshake) { type, body in
+            self.handshakeMessage(type, body, side, stream)
+            return !stream.encrypted  // after the ServerHello of TLS 1.3 the rest of the buffer is not clear
+        }
+        if oversized {
+            stream.failed = true
+            self.malformed = true
+        }
+        if consumed >= stream.handshake.count {
+            stream.handshake.removeAll(keepingCapacity: false)
+        } else if consumed > 0 {
+            stream.handshake.removeFirst(consumed)
+        }
+    }
+
+    /// Calls `body` with each complete handshake message (type, body) at the front of `buffer`, until it returns
+    /// false. Returns how many bytes the messages took (the caller drops them; a partial message waits for the
+    /// next record) and whether a message claimed more than ``handshakeLimit``.
+    static func forEachHandshakeMessage(in buffer: [UInt8], _ body: (UInt8, UnsafeRawBufferPointer) -> Bool) -> (consumed: Int, oversized: Bool) {
         buffer.withUnsafeBytes { bytes in
+            var position = 0
             while bytes.count - position >= 4 {
                 let type = bytes[position]
                 let length = Int(bytes[position + 1]) << 16 | Int(bytes[position + 2]) << 8 | Int(bytes[position + 3])
-                guard length <= Self.handshakeLimit else {
-                    stream.failed = true
-                    self.malformed = true
-                    return
-                }
+                guard length <= Self.handshakeLimit else { return (position, true) }
                 guard bytes.count - position - 4 >= length else { break }
-                let body = UnsafeRawBufferPointer(rebasing: bytes[(position + 4)..<(position + 4 + length)])
+                let message = UnsafeRawBufferPointer(rebasing: bytes[(position + 4)..<(position + 4 + length)])
                 position += 4 + length
-                self.handshakeMessage(type, body, side, stream)
-                if stream.encrypted { position = bytes.count }  // the rest of the buffer is no longer clear
+                guard body(type, message) else { return (bytes.count, false) }
             }
-        }
-        if position >= stream.handshake.count {
-            stream.handshake.removeAll(keepingCapacity: false)
-        } else if position > 0 {
-            stream.handshake.removeFirst(position)
+            return (position, false)
         }
     }
 
@@ -477,25 +486,18 @@ final class TLSSession {
                     return
                 }
                 stream.innerHandshake += plaintext
-                var position = 0
-                let buffer = stream.innerHandshake
-                buffer.withUnsafeBytes { bytes in
-                    while bytes.count - position >= 4 {
-                        let type = bytes[position]
-                        let length = Int(bytes[position + 1]) << 16 | Int(bytes[position + 2]) << 8 | Int(bytes[position + 3])
-                        guard bytes.count - position - 4 >= length else { break }
-                        let body = UnsafeRawBufferPointer(rebasing: bytes[(position + 4)..<(position + 4 + length)])
-                        position += 4 + length
-                        if type == 20 {
-                            stream.finishedDecrypted = true
-                            self.summary.decrypted = true
-                        } else {
-                            self.summary.renegotiated = true
-                            self.handshakeMessage(type, body, side, stream)
-                        }
+                let (consumed, oversized) = Self.forEachHandshakeMessage(in: stream.innerHandshake) { type, body in
+                    if type == 20 {
+                        stream.finishedDecrypted = true
+                        self.summary.decrypted = true
+                    } else {
+                        self.summary.renegotiated = true
+                        self.handshakeMessage(type, body, side, stream)
                     }
+                    return true
                 }
-                stream.innerHandshake.removeFirst(min(position, stream.innerHandshake.count))
+                if oversized { stream.keys = nil }
+                stream.innerHandshake.removeFirst(min(consumed, stream.innerHandshake.count))
             }
         case 21:
             if plaintext.count >= 2 {
@@ -536,19 +538,12 @@ final class TLSSession {
     }
 
     private func readDecryptedHandshake(_ stream: RecordStream, _ side: FlowSide) {
-        var position = 0
-        let buffer = stream.innerHandshake
-        buffer.withUnsafeBytes { bytes in
-            while bytes.count - position >= 4 {
-                let type = bytes[position]
-                let length = Int(bytes[position + 1]) << 16 | Int(bytes[position + 2]) << 8 | Int(bytes[position + 3])
-                guard bytes.count - position - 4 >= length else { break }
-                let body = UnsafeRawBufferPointer(rebasing: bytes[(position + 4)..<(position + 4 + length)])
-                position += 4 + length
-                self.decryptedHandshakeMessage(type, body, side, stream)
-            }
+        let (consumed, oversized) = Self.forEachHandshakeMessage(in: stream.innerHandshake) { type, body in
+            self.decryptedHandshakeMessage(type, body, side, stream)
+            return true
         }
-        stream.innerHandshake.removeFirst(min(position, stream.innerHandshake.count))
+        if oversized { stream.keys = nil }
+        stream.innerHandshake.removeFirst(min(consumed, stream.innerHandshake.count))
     }
 
     private func decryptedHandshakeMessage(_ type: UInt8, _ body: UnsafeRawBufferPointer, _ side: FlowSide, _ stream: RecordStream) {

@@ -1,0 +1,31 @@
+import ArgumentParser
+import BulkheadModel
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where a report goes and when findings fail the run: shared by every subcommand that reports.
+struct ReportOptions: ParsableArguments {
+    @Option(name: [.short, .long], help: ArgumentHelp("Write the report to this file (atomically) instead of standard output.", valueName: "file"))
+    var output: String?
+
+    @Option(help: ArgumentHelp("Exit with status 1 when a finding is at least this severe: info, low, medium, high, critical.", valueName: "severity"))
+    var failOn: Severity = .high
+
+    /// Opens the report's destination, or fails with the input/usage status naming the file.
+    func openSink() throws -> OutputSink {
+        do { return try OutputSink(path: self.output) } catch {
+            throw failInput("cannot write \(self.output ?? "output"): \(error.localizedDescription)")
+        }
+    }
+
+    /// The descriptor the report is written to, for deciding on colour (a file never gets colour).
+    var descriptor: Int32 { self.output == nil ? STDOUT_FILENO : -1 }
+
+    /// Throws exit status 1 when a finding is at least `--fail-on`.
+    func failIfNeeded(_ findings: [Finding]) throws {
+        if findings.contains(where: { $0.severity >= self.failOn }) { throw ExitCode(ExitStatus.findings) }
+    }
+}
+
