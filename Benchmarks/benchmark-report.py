@@ -17,6 +17,7 @@ E = os.environ
 TARGET_FLOOR_RATIO = 2.0    # bulkhead wall <= 2x the libpcap floor
 TARGET_TSHARK_SPEEDUP = 50  # bulkhead >= 50x faster than tshark
 TARGET_RSS_MB = 300         # peak RSS < 300 MB (10^6 bytes)
+TARGET_KEYLOG_RATIO = 1.3   # `--keylog KEYS` run <= 1.3x the run without keys
 
 truth = json.load(open(E["TRUTH"]))
 file_bytes = truth["fileBytes"]
@@ -64,7 +65,8 @@ def agg(tool):
     wall = statistics.median(r["wall"] for r in rs)
     cpu = statistics.median(((r["user"] or 0) + (r["sys"] or 0)) / r["wall"] for r in rs if r["wall"] > 0)
     rss = max((r["rss_kb"] or 0) for r in rs) * 1024 / 1e6
-    return dict(wall=wall, cpu=cpu * 100, rss=rss, n=len(rs), rcs=[r["rc"] for r in rs],
+    cpu_s = statistics.median((r["user"] or 0) + (r["sys"] or 0) for r in rs)
+    return dict(wall=wall, cpu=cpu * 100, cpu_s=cpu_s, rss=rss, n=len(rs), rcs=[r["rc"] for r in rs],
                 walls=[r["wall"] for r in rs], measured=rs[0]["measured"], stdout=rs[0]["stdout"])
 
 
@@ -72,6 +74,7 @@ floor = agg("floor")
 bj = agg("bulkhead-json")
 bl = agg("bulkhead-jsonl")
 bq = agg("bulkhead-json-quarter")
+bk = agg("bulkhead-keylog")
 ts = agg("tshark")
 ts_label = "tshark (TLS handshake fields)"
 ts_note = ""
@@ -128,7 +131,7 @@ def load_summary_jsonl(path):
     return found, None if found else "no line with a summary/byProtocol object"
 
 
-def compare_counts(name, summary, t, gate=True):
+def compare_counts(name, summary, t, gate=True, with_keys=False):
     ok_all = True
 
     def cmp_map(title, want, got):
@@ -141,7 +144,12 @@ def compare_counts(name, summary, t, gate=True):
             check(ok if gate else (None if ok else False), f"{name}: {title}[{k}] = {g}, truth {w}")
 
     cmp_map("byProtocol", t["byProtocol"], summary.get("byProtocol"))
-    cmp_map("byClientCertificate", t["tlsByClientCertificate"], summary.get("byClientCertificate"))
+    cmp_map("byClientCertificate", t["tlsByClientCertificateWithKeys" if with_keys else "tlsByClientCertificate"],
+            summary.get("byClientCertificate"))
+    if with_keys:
+        ok = summary.get("decryptedFlows") == t["decryptedFlows"]
+        ok_all &= ok
+        check(ok, f"{name}: summary.decryptedFlows = {summary.get('decryptedFlows')}, truth {t['decryptedFlows']}")
     for k in ("flows", "packets"):
         ok = summary.get(k) == t[k]
         ok_all &= ok
@@ -171,6 +179,18 @@ if not no_bulkhead:
                 checks[n_before:] = [c for c in checks[n_before:] if c[0] is False]
         else:
             check(None, f"jsonl: not checked (exit {bl['rcs']}; {err or 'ok'})")
+    if bk:
+        check(all(rc in (0, 1) for rc in bk["rcs"]),
+              f"bulkhead --keylog exit status {bk['rcs']} (0 clean, 1 findings; >= 2 error)")
+        s, err = load_summary_json(bk["stdout"])
+        if s is None:
+            check(False, f"bulkhead --keylog output unreadable: {err}")
+        elif "tlsByClientCertificateWithKeys" not in truth:
+            check(False, "the truth file has no key-log expectation (capture not made with --keylog)")
+        else:
+            compare_counts("keylog", s, truth, with_keys=True)
+            for r in s.get("keyLogs") or []:
+                check(None, "keylog: summary.keyLogs: " + json.dumps(r, sort_keys=True))
     if bq:
         tq = json.load(open(E["TRUTH_Q"]))
         s, err = load_summary_json(bq["stdout"])
@@ -189,6 +209,18 @@ if bj and ts:
                     f">= {TARGET_TSHARK_SPEEDUP}x faster than tshark: {sp:.1f}x" + (" (tshark extrapolated)" if ts_note else "")))
 if bj:
     targets.append((bj["rss"] < TARGET_RSS_MB, f"peak RSS < {TARGET_RSS_MB} MB: {bj['rss']:.1f} MB"))
+paired = []
+if bk and bj:
+    kr = bk["wall"] / bj["wall"]
+    # runs i of both were taken back to back, so their ratios are less exposed to load swings
+    paired = [k / j for k, j in zip(bk["walls"], bj["walls"]) if j > 0]
+    targets.append((kr <= TARGET_KEYLOG_RATIO,
+                    f"`--keylog` (every TLS 1.3 flow decrypted) within {TARGET_KEYLOG_RATIO:g}x of the run without keys: "
+                    f"{kr:.2f}x (median {bk['wall']:.3f} s vs {bj['wall']:.3f} s; per-repeat ratios "
+                    + ", ".join(f"{x:.2f}" for x in paired)
+                    + (f"; CPU time user+sys {bk['cpu_s']:.2f} s vs {bj['cpu_s']:.2f} s = {bk['cpu_s'] / bj['cpu_s']:.2f}x"
+                       if bj["cpu_s"] > 0 else "") + ")"))
+    targets.append((bk["rss"] < TARGET_RSS_MB, f"peak RSS < {TARGET_RSS_MB} MB with `--keylog`: {bk['rss']:.1f} MB"))
 if bq and bj:
     targets.append((bq["rss"] < TARGET_RSS_MB,
                     f"peak RSS < {TARGET_RSS_MB} MB at 1/4 size: {bq['rss']:.1f} MB (full size {bj['rss']:.1f} MB)"))
@@ -203,13 +235,16 @@ def row(name, a, size_bytes=file_bytes, pk=packets):
     mbps = size_bytes / 1e6 / a["wall"]
     pps = pk / a["wall"]
     vs_floor = f"{a['wall'] / floor['wall']:.2f}x" if floor else "—"
+    vs_json = f"{a['wall'] / bj['wall']:.2f}x" if bj and a is not floor and a is not ts else "—"
     vs_ts = f"{ts['wall'] / a['wall']:.1f}x" if ts else "—"
-    rows.append(f"| {name} | {a['wall']:.3f} | {mbps:,.0f} | {pps:,.0f} | {a['rss']:.1f} | {a['cpu']:.0f}% | {vs_floor} | {vs_ts} |")
+    rows.append(f"| {name} | {a['wall']:.3f} | {mbps:,.0f} | {pps:,.0f} | {a['rss']:.1f} | {a['cpu']:.0f}% | {vs_floor} "
+                f"| {vs_json} | {vs_ts} |")
 
 
 row("libpcap read loop (floor)", floor)
 row("bulkhead analyze --format json", bj)
 row("bulkhead analyze --format jsonl", bl)
+row("bulkhead analyze --keylog KEYS --format json", bk)
 row(ts_label, ts)
 
 cpu_model = ""
@@ -252,21 +287,28 @@ except ValueError:
 md.append(f"- Load average (1/5/15 min) before the timed runs: {E.get('LOAD_BEFORE', '?')}; "
           f"after: {E.get('LOAD_AFTER', '?')} ({sh('nproc')} CPUs){load_note}")
 md.append("- Page cache warm (file read once before timing); floor and bulkhead: median of "
-          f"{E['REPEAT']} runs, RSS = max over runs; tshark: 1 run ({tshark_mode} file)")
+          f"{E['REPEAT']} runs (each repeat runs floor, json, jsonl, --keylog back to back), RSS = max over runs; "
+          f"tshark: 1 run ({tshark_mode} file)")
 md.append("")
 md.append("Truth (flows per class): " + ", ".join(f"{k} {v:,}" for k, v in truth["byProtocol"].items()))
 md.append("TLS client certificate: " + ", ".join(f"{k} {v:,}" for k, v in truth["tlsByClientCertificate"].items()))
+if truth.get("keylog"):
+    md.append(f"With the key log (`{os.path.relpath(E['KEYS'], E['ROOT'])}`, {truth['keylog']['lines']:,} lines, "
+              f"{truth['keylog']['flows']:,} TLS 1.3 flows really encrypted with {truth['keylog'].get('cipher', '?')}): "
+              + ", ".join(f"{k} {v:,}" for k, v in truth["tlsByClientCertificateWithKeys"].items())
+              + f"; decryptedFlows {truth['decryptedFlows']:,}")
 md.append("")
-md.append("| tool | wall s | MB/s | packets/s | max RSS MB | CPU | × floor | tshark ÷ tool |")
-md.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+md.append("| tool | wall s | MB/s | packets/s | max RSS MB | CPU | × floor | × json (no keys) | tshark ÷ tool |")
+md.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 md.extend(rows)
 md.append("")
 md.append("MB = 10^6 bytes. CPU = (user+sys)/wall, 100% = one core. "
-          "'× floor' = wall / floor wall; 'tshark ÷ tool' = tshark wall / tool wall (speed-up over tshark).")
+          "'× floor' = wall / floor wall; '× json (no keys)' = wall / the `--format json` run's wall (the "
+          "`--keylog` target); 'tshark ÷ tool' = tshark wall / tool wall (speed-up over tshark).")
 if ts_note:
     md.append("")
     md.append(f"**Note:** {ts_note}")
-for name, a in (("floor", floor), ("bulkhead json", bj), ("bulkhead jsonl", bl), ("tshark", ts)):
+for name, a in (("floor", floor), ("bulkhead json", bj), ("bulkhead jsonl", bl), ("bulkhead --keylog", bk), ("tshark", ts)):
     if a and a["n"] > 1:
         md.append(f"- {name} wall times: " + ", ".join(f"{w:.3f}" for w in a["walls"]) + " s")
 if bq:
@@ -282,6 +324,8 @@ for ok, text in targets:
     md.append(f"- {'PASS' if ok else 'FAIL'} — {text}")
 if not ts and not no_bulkhead:
     md.append("- not evaluated: tshark comparison (`--no-tshark`)")
+if not bk and not no_bulkhead:
+    md.append("- not evaluated: `--keylog` run (`--no-keylog`)")
 md.append("")
 md.append("## Checks")
 md.append("")

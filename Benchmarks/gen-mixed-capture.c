@@ -23,12 +23,27 @@
  * IPv6 2001:2::/48 (clients 2001:2:0:1::/64, servers 2001:2:0:2::/64);
  * ~10% of flows are IPv6 and ~10% carry an 802.1Q tag (independently).
  *
- * The output depends only on (--seed, --size, --window, certificate inputs).
+ * With --keylog KEYS.txt every TLS 1.3 flow is really protected (TLS_AES_256_GCM_SHA384,
+ * RFC 8446 record layer: HKDF-Expand-Label keys, per-record nonces, the record header
+ * as AAD, TLSInnerPlaintext with the real content type) with random per-flow traffic
+ * secrets, and KEYS.txt receives their NSS key log lines (CLIENT/SERVER_HANDSHAKE_
+ * TRAFFIC_SECRET, CLIENT/SERVER_TRAFFIC_SECRET_0), so that a reader with the key log
+ * decrypts the whole flow: EncryptedExtensions, [CertificateRequest], Certificate,
+ * CertificateVerify, Finished, the client's [Certificate, [CertificateVerify]] Finished,
+ * NewSessionTickets and all application data (HTTP/1.1 inside, ALPN http/1.1).
+ * Without --keylog, encrypted records are random bytes of the same lengths as in
+ * generator version 1; version 2 only moved the capture clock (see main()).
  *
- * Build: gcc -O2 -o gen-mixed-capture gen-mixed-capture.c
+ * The capture starts at 2026-12-01T00:00:00Z, within the validity of the embedded
+ * certificates.
+ *
+ * The output depends only on (--seed, --size, --window, certificate inputs, --keylog).
+ *
+ * Build: gcc -O2 -o gen-mixed-capture gen-mixed-capture.c -lcrypto   (OpenSSL 3, libssl-dev)
  * Usage: gen-mixed-capture -o OUT.pcap -t TRUTH.json [-s BYTES|NNNm|NNNg]
  *                          [--seed N] [--window N (default: auto, 500 for >= 200 MB)]
  *                          [--cert SERVER.der] [--ca CA.der] [--client-cert CLIENT.der]
+ *                          [--keylog KEYS.txt]
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -42,7 +57,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#define GEN_VERSION 1
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#define GEN_VERSION 2
 /* ---- Embedded certificates (generated once with openssl; RSA-2048, private keys discarded) ----
  * CA:     O=Bulkhead Bench, CN=Bulkhead Bench CA
  * server: O=Bulkhead Bench, CN=*.bench.example (SAN *.bench.example, bench.example), issued by the CA
@@ -399,7 +417,66 @@ typedef struct flow {
     size_t blen, boff;
     int bdir;
     int64_t est_left;
+    struct tls13_keys *k13; /* --keylog: this TLS 1.3 flow is really encrypted */
+    uint8_t http_head;      /* --keylog: the next bulk record starts an HTTP message (1 response, 2 upload) */
 } flow_t;
+
+/* ------------------------------------------------------------------------- */
+/* TLS 1.3 record protection (--keylog)                                       */
+
+typedef struct { uint8_t key[32], iv[12]; uint64_t seq; } aead_key;
+enum { K_CHS, K_SHS, K_CAP, K_SAP, NKEYS }; /* client/server handshake, client/server application */
+static const char *key_label[NKEYS] = {"CLIENT_HANDSHAKE_TRAFFIC_SECRET", "SERVER_HANDSHAKE_TRAFFIC_SECRET",
+                                       "CLIENT_TRAFFIC_SECRET_0", "SERVER_TRAFFIC_SECRET_0"};
+typedef struct tls13_keys { uint8_t secret[NKEYS][48]; aead_key k[NKEYS]; } tls13_keys;
+
+static uint64_t g_seed;
+static FILE *g_keylog;
+static EVP_CIPHER_CTX *g_aead;
+static uint64_t cnt_keyed;
+
+static void crypto_fail(const char *what) { fprintf(stderr, "gen: OpenSSL %s failed\n", what); exit(1); }
+
+/* HKDF-Expand-Label(secret, label, "", length) with SHA-384 (RFC 8446 section 7.1). */
+static void hkdf_expand_label384(const uint8_t *secret, const char *label, uint8_t *out, size_t length) {
+    uint8_t info[2 + 1 + 255 + 1 + 1], t[48];
+    size_t ll = strlen(label), n = 0, done = 0;
+    info[n++] = (uint8_t)(length >> 8); info[n++] = (uint8_t)length;
+    info[n++] = (uint8_t)(6 + ll); memcpy(info + n, "tls13 ", 6); n += 6; memcpy(info + n, label, ll); n += ll;
+    info[n++] = 0; /* empty context */
+    uint8_t block[48 + sizeof info];
+    size_t tl = 0;
+    for (uint8_t counter = 1; done < length; counter++) { /* HKDF-Expand (RFC 5869): T(i) = HMAC(PRK, T(i-1) | info | i) */
+        memcpy(block, t, tl); memcpy(block + tl, info, n); block[tl + n] = counter;
+        unsigned int ml = 0;
+        if (!HMAC(EVP_sha384(), secret, 48, block, tl + n + 1, t, &ml) || ml != 48) crypto_fail("HMAC-SHA384");
+        tl = 48;
+        size_t c = length - done < 48 ? length - done : 48;
+        memcpy(out + done, t, c); done += c;
+    }
+}
+
+/* Random traffic secrets for one flow (from their own PRNG, so the flow's script is untouched). */
+static tls13_keys *new_tls13_keys(uint32_t idx) {
+    tls13_keys *k = calloc(1, sizeof *k);
+    uint64_t ks = (g_seed + 0x243f6a8885a308d3ull) ^ (0xd1b54a32d192ed03ull * (idx + 1));
+    for (int i = 0; i < NKEYS; i++) {
+        for (int j = 0; j < 48; j += 8) { uint64_t v = ks += 0x9e3779b97f4a7c15ull; v ^= v >> 31; v *= 0xbf58476d1ce4e5b9ull; v ^= v >> 29; memcpy(k->secret[i] + j, &v, 8); }
+        hkdf_expand_label384(k->secret[i], "key", k->k[i].key, 32);
+        hkdf_expand_label384(k->secret[i], "iv", k->k[i].iv, 12);
+    }
+    return k;
+}
+
+static void write_keylog_lines(const tls13_keys *k, const uint8_t *client_random) {
+    char cr[65], sec[97];
+    for (int i = 0; i < 32; i++) sprintf(cr + 2 * i, "%02x", client_random[i]);
+    for (int i = 0; i < NKEYS; i++) {
+        for (int j = 0; j < 48; j++) sprintf(sec + 2 * j, "%02x", k->secret[i][j]);
+        fprintf(g_keylog, "%s %s %s\n", key_label[i], cr, sec);
+    }
+}
+
 
 /* ------------------------------------------------------------------------- */
 /* Output                                                                     */
@@ -548,7 +625,6 @@ static void emit_frame(flow_t *f, int dir, int proto, uint8_t tcp_flags, const u
 /* ------------------------------------------------------------------------- */
 /* Flow creation                                                              */
 
-static uint64_t g_seed;
 static uint64_t g_est_left; /* estimated payload bytes still to come from open flows */
 static uint64_t cnt_class[NCLASS], cnt_tlsv[NTLSV], cnt_v6, cnt_vlan, cnt_tcp, cnt_udp, cnt_dns_msgs;
 
@@ -614,6 +690,7 @@ static flow_t *new_flow(uint32_t idx) {
     g_est_left += (uint64_t)est;
     cnt_class[f->cls]++;
     if (f->cls == C_TLS) cnt_tlsv[f->tlsv]++;
+    if (g_keylog && f->cls == C_TLS && f->tlsv >= T13_NOREQ) { f->k13 = new_tls13_keys(idx); cnt_keyed++; }
     if (f->v6) cnt_v6++;
     if (f->vlan_on) cnt_vlan++;
     if (f->cls == C_DNS) cnt_udp++; else cnt_tcp++;
@@ -623,6 +700,7 @@ static flow_t *new_flow(uint32_t idx) {
 static void free_flow(flow_t *f) {
     g_est_left -= (uint64_t)(f->est_left > 0 ? f->est_left : 0);
     free(f->buf);
+    free(f->k13);
     free(f);
 }
 
@@ -670,6 +748,7 @@ static void tls_client_hello(flow_t *f, bld *b) {
     put8(b, 1); hm = mark24(b);
     put16(b, 0x0303);
     putrand(b, s, 32);
+    if (f->k13) write_keylog_lines(f->k13, b->p + b->n - 32); /* key log lines are indexed by this random */
     fill_random(s, f->sessid, 32);
     put8(b, 32); putmem(b, f->sessid, 32);
     static const uint16_t s13[] = {0x1302, 0x1303, 0x1301};
@@ -761,6 +840,33 @@ static void put_enc_record(bld *b, uint64_t *s, uint8_t type, size_t len) {
     put8(b, type); put16(b, 0x0303); put16(b, (uint16_t)len); putrand(b, s, len);
 }
 
+/* TLS 1.3 protected record (--keylog): r13_begin writes the header, the caller appends the
+   inner content, r13_end appends the real content type and zero padding up to `total` record
+   bytes (0 = no padding), encrypts in place with AES-256-GCM under key k (nonce = iv XOR
+   sequence number, AAD = the 5-byte record header) and appends the 16-byte tag. */
+static size_t r13_begin(bld *b) { put8(b, 0x17); put16(b, 0x0303); return mark16(b); }
+static void r13_end(bld *b, size_t m, aead_key *k, uint8_t inner, size_t total) {
+    put8(b, inner);
+    size_t pt = b->n - (m + 2);
+    if (total > pt + 16) { memset(b->p + b->n, 0, total - 16 - pt); b->n += total - 16 - pt; pt = total - 16; }
+    size_t clen = pt + 16;
+    if (clen > 16384 + 256) { fprintf(stderr, "gen: TLS 1.3 record too long (%zu)\n", clen); abort(); }
+    b->p[m] = (uint8_t)(clen >> 8); b->p[m + 1] = (uint8_t)clen;
+    uint8_t nonce[12];
+    memcpy(nonce, k->iv, 12);
+    for (int i = 0; i < 8; i++) nonce[4 + i] ^= (uint8_t)(k->seq >> (56 - 8 * i));
+    k->seq++;
+    uint8_t *body = b->p + m + 2;
+    int l1 = 0, l2 = 0, l3 = 0;
+    if (EVP_EncryptInit_ex(g_aead, NULL, NULL, k->key, nonce) != 1
+        || EVP_EncryptUpdate(g_aead, NULL, &l1, b->p + m - 3, 5) != 1
+        || EVP_EncryptUpdate(g_aead, body, &l2, body, (int)pt) != 1
+        || EVP_EncryptFinal_ex(g_aead, body + l2, &l3) != 1 || (size_t)(l2 + l3) != pt
+        || EVP_CIPHER_CTX_ctrl(g_aead, EVP_CTRL_AEAD_GET_TAG, 16, body + pt) != 1)
+        crypto_fail("AES-256-GCM");
+    b->n += 16;
+}
+
 static void tls12_client_flight(flow_t *f, bld *b) {
     uint64_t *s = &f->rng;
     hsw w = {b, f->coalesce, false, 0};
@@ -786,6 +892,35 @@ static void tls13_server_flight(flow_t *f, bld *b) {
     put16(b, 0x0033); put16(b, 36); put16(b, 0x001d); put16(b, 32); putrand(b, s, 32);
     patch16(b, e); patch24(b, hm); patch16(b, rm);
     put_ccs(b);
+    if (f->k13) { /* one handshake message per record, under the server handshake key (like OpenSSL) */
+        aead_key *k = &f->k13->k[K_SHS];
+        size_t m = r13_begin(b);
+        put8(b, 8); hm = mark24(b); e = mark16(b); /* EncryptedExtensions */
+        if (f->alpn) { put16(b, 0x0010); put16(b, 11); put16(b, 9); put8(b, 8); putstr(b, "http/1.1"); }
+        patch16(b, e); patch24(b, hm);
+        r13_end(b, m, k, 0x16, 0);
+        if (f->tlsv != T13_NOREQ) {
+            m = r13_begin(b);
+            put8(b, 13); hm = mark24(b); put8(b, 0); /* CertificateRequest: empty context */
+            e = mark16(b); put16(b, 0x000d); size_t x = mark16(b); put_sigalgs_list(b); patch16(b, x); patch16(b, e);
+            patch24(b, hm);
+            r13_end(b, m, k, 0x16, 0);
+        }
+        m = r13_begin(b);
+        put8(b, 11); hm = mark24(b); put8(b, 0); /* Certificate: empty context, entries with empty extensions */
+        e = mark24(b);
+        put24(b, (uint32_t)g_srv.n); putmem(b, g_srv.p, g_srv.n); put16(b, 0);
+        put24(b, (uint32_t)g_ca.n); putmem(b, g_ca.p, g_ca.n); put16(b, 0);
+        patch24(b, e); patch24(b, hm);
+        r13_end(b, m, k, 0x16, 0);
+        m = r13_begin(b);
+        put8(b, 15); put24(b, 4 + 256); put16(b, 0x0804); put16(b, 256); putrand(b, s, 256); /* CertificateVerify, RSA-PSS */
+        r13_end(b, m, k, 0x16, 0);
+        m = r13_begin(b);
+        put8(b, 20); put24(b, 48); putrand(b, s, 48); /* Finished (SHA-384) */
+        r13_end(b, m, k, 0x16, 0);
+        return;
+    }
     /* EncryptedExtensions, [CertificateRequest], Certificate, CertificateVerify, Finished */
     static const uint16_t noreq[] = {23, 864, 97, 69}, req[] = {23, 98, 864, 97, 69};
     const uint16_t *sz = f->tlsv == T13_NOREQ ? noreq : req;
@@ -796,9 +931,54 @@ static void tls13_server_flight(flow_t *f, bld *b) {
 static void tls13_client_flight(flow_t *f, bld *b) {
     uint64_t *s = &f->rng;
     put_ccs(b);
+    if (f->k13) { /* under the client handshake key */
+        aead_key *k = &f->k13->k[K_CHS];
+        size_t m, hm;
+        if (f->tlsv == T13_PRES) {
+            m = r13_begin(b);
+            put8(b, 11); hm = mark24(b); put8(b, 0);
+            size_t l = mark24(b);
+            put24(b, (uint32_t)g_cli.n); putmem(b, g_cli.p, g_cli.n); put16(b, 0);
+            put24(b, (uint32_t)g_ca.n); putmem(b, g_ca.p, g_ca.n); put16(b, 0);
+            patch24(b, l); patch24(b, hm);
+            r13_end(b, m, k, 0x16, 0);
+            m = r13_begin(b);
+            put8(b, 15); put24(b, 4 + 256); put16(b, 0x0804); put16(b, 256); putrand(b, s, 256);
+            r13_end(b, m, k, 0x16, 0);
+        }
+        if (f->tlsv == T13_DECL) { /* empty Certificate: 4 + 1 + 3 bytes -> a 25-byte record */
+            m = r13_begin(b);
+            put8(b, 11); put24(b, 4); put8(b, 0); put24(b, 0);
+            r13_end(b, m, k, 0x16, 0);
+        }
+        m = r13_begin(b);
+        put8(b, 20); put24(b, 48); putrand(b, s, 48); /* Finished: a 69-byte record */
+        r13_end(b, m, k, 0x16, 0);
+        return;
+    }
     if (f->tlsv == T13_PRES) { put_enc_record(b, s, 0x17, 904); put_enc_record(b, s, 0x17, 95); }
     if (f->tlsv == T13_DECL) put_enc_record(b, s, 0x17, 25);
     put_enc_record(b, s, 0x17, 69);
+}
+
+static int ndigits(int64_t v) { int d = 1; while (v >= 10) { v /= 10; d++; } return d; }
+
+/* --keylog: the head of an HTTP/1.1 message whose head + body are exactly `total` bytes (the
+   bulk amount; Content-Length absorbs the head, with one or two spaces of OWS to step over a
+   power of ten), or a head with Content-Length 0 when `total` is smaller than the head. */
+static void put_http_head(flow_t *f, bld *b, int64_t total, bool upload) {
+    char pre[200];
+    int pl = upload ? snprintf(pre, sizeof pre, "PUT /upload/%08x.bin HTTP/1.1\r\nHost: svc%u.bench.example\r\n"
+                                                "Content-Type: application/octet-stream\r\nContent-Length:",
+                               (uint32_t)wyrand(&f->rng), f->server_idx)
+                    : snprintf(pre, sizeof pre, "HTTP/1.1 200 OK\r\nServer: nginx/1.24.0\r\n"
+                                                "Content-Type: application/octet-stream\r\nContent-Length:");
+    for (int d = 1; d <= 12; d++)
+        for (int sp = 1; sp <= 2; sp++) {
+            int64_t cl = total - pl - sp - d - 4;
+            if (cl >= 0 && ndigits(cl) == d) { putfmt(b, "%s%*s%" PRId64 "\r\n\r\n", pre, sp, "", cl); return; }
+        }
+    putfmt(b, "%s 0\r\n\r\n", pre);
 }
 
 /* Up to four full application_data records of bulk data. */
@@ -807,10 +987,19 @@ static void tls_bulk(flow_t *f, bld *b) {
     size_t ovh = v13 ? 17 : tls12_overhead(f);
     for (int i = 0; i < 4 && f->bulk_left > 0; i++) {
         size_t pt = f->bulk_left > 16384 ? 16384 : (size_t)f->bulk_left;
-        put_enc_record(b, &f->rng, 0x17, pt + ovh);
+        if (f->k13) {
+            size_t m = r13_begin(b), start = b->n;
+            if (f->http_head) { put_http_head(f, b, f->bulk_left, f->http_head == 2); f->http_head = 0; }
+            size_t used = b->n - start;
+            if (used < pt) putrand(b, &f->rng, pt - used);
+            else pt = (size_t)f->bulk_left; /* the head took the whole (small) message */
+            r13_end(b, m, &f->k13->k[f->bulk_dir ? K_SAP : K_CAP], 0x17, 0);
+        } else put_enc_record(b, &f->rng, 0x17, pt + ovh);
         f->bulk_left -= (int64_t)pt;
     }
 }
+
+static const char *http_paths[] = {"/objects/", "/api/v1/blobs/", "/static/assets/", "/download/", "/upload/"};
 
 /* TLS conversation. Returns false when the conversation is over. */
 static bool produce_tls(flow_t *f, bld *b) {
@@ -822,24 +1011,46 @@ static bool produce_tls(flow_t *f, bld *b) {
     case 1: if (v13) tls13_server_flight(f, b); else tls12_server_flight(f, b); f->bdir = 1; f->step = 2; return true;
     case 2: if (v13) tls13_client_flight(f, b); else tls12_client_flight(f, b); f->bdir = 0; f->step = 3; return true;
     case 3: /* TLS 1.2: server CCS + Finished.  TLS 1.3: two NewSessionTicket records. */
-        if (v13) { put_enc_record(b, s, 0x17, (size_t)rrange(s, 230, 290)); put_enc_record(b, s, 0x17, (size_t)rrange(s, 230, 290)); }
+        if (f->k13) { /* NewSessionTicket under the server application key */
+            for (int i = 0; i < 2; i++) {
+                size_t total = (size_t)rrange(s, 230, 290), m = r13_begin(b), hm;
+                put8(b, 4); hm = mark24(b);
+                put32(b, 7200); put32(b, (uint32_t)wyrand(s)); put8(b, 8); putrand(b, s, 8); /* lifetime, age_add, nonce */
+                put16(b, (uint16_t)(total - 42)); putrand(b, s, total - 42); put16(b, 0);  /* ticket, extensions */
+                patch24(b, hm);
+                r13_end(b, m, &f->k13->k[K_SAP], 0x16, 0);
+            }
+        } else if (v13) { put_enc_record(b, s, 0x17, (size_t)rrange(s, 230, 290)); put_enc_record(b, s, 0x17, (size_t)rrange(s, 230, 290)); }
         else { put_ccs(b); put_enc_record(b, s, 0x16, tls12_fin_len(f)); }
         f->bdir = 1; f->step = 4; return true;
     case 4: /* start of a request/response round */
         if (f->rounds <= 0 || f->budget <= 0) {
             /* close_notify alert from the client */
-            if (v13) put_enc_record(b, s, 0x17, 19); else put_enc_record(b, s, 0x15, 2 + ovh);
+            if (f->k13) { size_t m = r13_begin(b); put8(b, 1); put8(b, 0); r13_end(b, m, &f->k13->k[K_CAP], 0x15, 0); }
+            else if (v13) put_enc_record(b, s, 0x17, 19); else put_enc_record(b, s, 0x15, 2 + ovh);
             f->bdir = 0; f->step = 9; return true;
         }
         f->bulk_left = next_amount(f);
-        if (rnd(s, 100) < 12) { f->bulk_dir = 0; f->after_bulk = 6; f->step = 5; continue; } /* upload */
-        put_enc_record(b, s, 0x17, (size_t)rrange(s, 60, 700) + ovh);
+        if (rnd(s, 100) < 12) { f->bulk_dir = 0; f->after_bulk = 6; f->step = 5; f->http_head = 2; continue; } /* upload */
+        f->http_head = 1;
+        if (f->k13) { /* an HTTP/1.1 request, zero-padded to the record size */
+            size_t total = (size_t)rrange(s, 60, 700) + ovh, m = r13_begin(b);
+            putfmt(b, "GET %s%08x.bin HTTP/1.1\r\nHost: svc%u.bench.example\r\nUser-Agent: bench-client/1.0\r\nAccept: */*\r\n\r\n",
+                   http_paths[rnd(s, 4)], (uint32_t)wyrand(s), f->server_idx);
+            r13_end(b, m, &f->k13->k[K_CAP], 0x17, total);
+        } else put_enc_record(b, s, 0x17, (size_t)rrange(s, 60, 700) + ovh);
         f->bdir = 0; f->bulk_dir = 1; f->after_bulk = 4; f->step = 5; return true;
     case 5:
         tls_bulk(f, b); f->bdir = f->bulk_dir;
         if (f->bulk_left <= 0) f->step = f->after_bulk;
         return true;
-    case 6: put_enc_record(b, s, 0x17, (size_t)rrange(s, 20, 200) + ovh); f->bdir = 1; f->step = 4; return true;
+    case 6: /* short server answer to an upload */
+        if (f->k13) {
+            size_t total = (size_t)rrange(s, 20, 200) + ovh, m = r13_begin(b);
+            putstr(b, "HTTP/1.1 201 Created\r\nServer: nginx/1.24.0\r\nContent-Length: 0\r\n\r\n");
+            r13_end(b, m, &f->k13->k[K_SAP], 0x17, total);
+        } else put_enc_record(b, s, 0x17, (size_t)rrange(s, 20, 200) + ovh);
+        f->bdir = 1; f->step = 4; return true;
     default: return false;
     }
 }
@@ -856,7 +1067,6 @@ static void raw_bulk(flow_t *f, bld *b) {
     f->bulk_left -= (int64_t)k;
 }
 
-static const char *http_paths[] = {"/objects/", "/api/v1/blobs/", "/static/assets/", "/download/", "/upload/"};
 static const char *basic_creds[] = {"YWxpY2U6czNjcjN0", "Ym9iOmh1bnRlcjI=", "c3ZjOnBhc3N3b3Jk"};
 
 static bool produce_http(flow_t *f, bld *b) {
@@ -1129,12 +1339,14 @@ static void usage(void) {
     fprintf(stderr,
             "usage: gen-mixed-capture -o OUT.pcap -t TRUTH.json [-s SIZE] [--seed N] [--window N]\n"
             "                         [--cert SERVER.der] [--ca CA.der] [--client-cert CLIENT.der]\n"
-            "  SIZE: bytes, or with suffix k/m/g (decimal); default 1100m\n");
+            "                         [--keylog KEYS.txt]\n"
+            "  SIZE: bytes, or with suffix k/m/g (decimal); default 1100m\n"
+            "  --keylog: really encrypt every TLS 1.3 flow and write its secrets to KEYS.txt (NSS key log)\n");
     exit(2);
 }
 
 int main(int argc, char **argv) {
-    const char *out = NULL, *truth = NULL;
+    const char *out = NULL, *truth = NULL, *keylog = NULL;
     uint64_t target = 1100000000ull;
     uint32_t window = 0; /* 0 = auto: one open flow per 400 kB of target, 16..500 */
     g_seed = 20240601;
@@ -1154,6 +1366,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--cert")) g_srv = read_file_blob(v);
         else if (!strcmp(a, "--ca")) g_ca = read_file_blob(v);
         else if (!strcmp(a, "--client-cert")) g_cli = read_file_blob(v);
+        else if (!strcmp(a, "--keylog")) keylog = v;
         else usage();
         i++;
     }
@@ -1163,11 +1376,19 @@ int main(int argc, char **argv) {
         window = w < 16 ? 16 : w > 500 ? 500 : (uint32_t)w;
     }
 
+    if (keylog) {
+        g_keylog = fopen(keylog, "w");
+        if (!g_keylog) { fprintf(stderr, "gen: cannot create %s: %s\n", keylog, strerror(errno)); return 1; }
+        g_aead = EVP_CIPHER_CTX_new(); /* one context for every record; the key is set per record */
+        if (!g_aead || EVP_EncryptInit_ex(g_aead, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1) crypto_fail("EVP_aes_256_gcm");
+    }
     g_fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (g_fd < 0) { fprintf(stderr, "gen: cannot create %s: %s\n", out, strerror(errno)); return 1; }
     g_out = malloc(OUTCAP);
     g_rng = g_seed * 0x2545F4914F6CDD1Dull + 1;
-    g_t_us = 1717200000ull * 1000000ull; /* 2024-06-01T00:00:00Z */
+    /* 2026-12-01T00:00:00Z: inside the embedded certificates' validity (2026-11-29 .. 2036-11-26),
+       so no certificate is reported as not yet valid (version 1 started at 2024-06-01) */
+    g_t_us = 1796083200ull * 1000000ull;
 
     uint8_t gh[24];
     le32(gh, 0xa1b2c3d4); gh[4] = 2; gh[5] = 0; gh[6] = 4; gh[7] = 0;
@@ -1199,6 +1420,8 @@ int main(int argc, char **argv) {
     }
     out_flush();
     if (close(g_fd) != 0) { perror("gen: close"); return 1; }
+    if (g_keylog && fclose(g_keylog) != 0) { perror("gen: keylog"); return 1; }
+    if (g_aead) EVP_CIPHER_CTX_free(g_aead);
 
     FILE *tf = fopen(truth, "w");
     if (!tf) { fprintf(stderr, "gen: cannot create %s\n", truth); return 1; }
@@ -1215,7 +1438,20 @@ int main(int argc, char **argv) {
     for (int c = 0; c < NCLASS; c++) fprintf(tf, "%s\"%s\": %" PRIu64, c ? ", " : "", class_name[c], cnt_class[c]);
     fprintf(tf, "},\n  \"tlsByClientCertificate\": {");
     for (int v = 0; v < NTLSV; v++) fprintf(tf, "%s\"%s\": %" PRIu64, v ? ", " : "", cc_name[v], cnt_tlsv[v]);
-    fprintf(tf, "},\n  \"tlsVersions\": {\"1.2\": %" PRIu64 ", \"1.3\": %" PRIu64 "}\n}\n",
+    fprintf(tf, "},\n");
+    if (keylog) {
+        /* what an analyser given the key log must report: TLS 1.3 states read from the decrypted
+           handshake (exact), TLS 1.2 states unchanged (no keys for them) */
+        const char *base = strrchr(keylog, '/');
+        fprintf(tf, "  \"keylog\": {\"file\": \"%s\", \"flows\": %" PRIu64 ", \"lines\": %" PRIu64 ", \"cipher\": \"TLS_AES_256_GCM_SHA384\"},\n",
+                base ? base + 1 : keylog, cnt_keyed, 4 * cnt_keyed);
+        fprintf(tf, "  \"decryptedFlows\": %" PRIu64 ",\n", cnt_keyed);
+        fprintf(tf, "  \"tlsByClientCertificateWithKeys\": {\"not-requested\": %" PRIu64 ", \"presented\": %" PRIu64 ", \"declined\": %" PRIu64 "},\n",
+                cnt_tlsv[T12_NOREQ] + cnt_tlsv[T13_NOREQ], cnt_tlsv[T12_PRES] + cnt_tlsv[T13_PRES], cnt_tlsv[T12_DECL] + cnt_tlsv[T13_DECL]);
+    } else {
+        fprintf(tf, "  \"keylog\": null,\n");
+    }
+    fprintf(tf, "  \"tlsVersions\": {\"1.2\": %" PRIu64 ", \"1.3\": %" PRIu64 "}\n}\n",
             cnt_tlsv[T12_NOREQ] + cnt_tlsv[T12_PRES] + cnt_tlsv[T12_DECL], cnt_tlsv[T13_NOREQ] + cnt_tlsv[T13_PRES] + cnt_tlsv[T13_DECL]);
     fclose(tf);
     fprintf(stderr, "gen: wrote %s: %" PRIu64 " bytes, %" PRIu64 " packets, %" PRIu64 " flows (max %u open)\n",

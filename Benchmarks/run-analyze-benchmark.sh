@@ -5,11 +5,16 @@
 # warm file and in one run:
 #   floor     bare libpcap read loop (pcap-read-floor.c), the practical floor
 #   bulkhead  `bulkhead analyze FILE --format json` (release build), and --format jsonl
+#   keylog    `bulkhead analyze FILE --keylog KEYS --format json`: the capture's TLS 1.3
+#             flows are really encrypted and KEYS (written by the generator) holds their
+#             secrets, so bulkhead decrypts every TLS 1.3 handshake
 #   tshark    tshark extracting TLS handshake fields
 # and checks bulkhead's summary against the generator's truth file.
 #
-# Targets (from the issue): bulkhead within 2x of the floor, >= 50x faster than
-# tshark, peak RSS < 300 MB, per-class flow counts exactly right.
+# Targets (from the issues): bulkhead within 2x of the floor, >= 50x faster than
+# tshark, peak RSS < 300 MB, per-class flow counts exactly right; with the key log
+# within 1.3x of the run without keys, client-certificate states and decrypted-flow
+# count exactly right.
 # Exit status: 0 all targets met, 1 a count mismatch or missed target, 2 usage/setup error.
 #
 # Usage: bash Benchmarks/run-analyze-benchmark.sh [options]
@@ -18,6 +23,7 @@
 #                        linearly to the full size (labelled as such); default: full file
 #   --no-tshark          skip tshark (the 50x target is then not evaluated)
 #   --no-bulkhead        only measure the floor and tshark (bulkhead targets not evaluated)
+#   --no-keylog          skip the `--keylog` runs (the 1.3x target is then not evaluated)
 #   --repeat N           runs of floor and bulkhead; the median wall time is reported (default 5)
 #   --rss-scaling        also analyze a capture 1/4 the size and report RSS for both sizes
 #   --regenerate         rebuild the capture even if a matching one exists
@@ -36,6 +42,7 @@ SIZE_MB=1100
 TSHARK_SAMPLE_MB=0
 NO_TSHARK=0
 NO_BULKHEAD=0
+NO_KEYLOG=0
 REPEAT=5
 RSS_SCALING=0
 REGEN=0
@@ -52,6 +59,7 @@ while [ $# -gt 0 ]; do
         --tshark-sample) TSHARK_SAMPLE_MB="$2"; shift 2 ;;
         --no-tshark) NO_TSHARK=1; shift ;;
         --no-bulkhead) NO_BULKHEAD=1; shift ;;
+        --no-keylog) NO_KEYLOG=1; shift ;;
         --repeat) REPEAT="$2"; shift 2 ;;
         --rss-scaling) RSS_SCALING=1; shift ;;
         --regenerate) REGEN=1; shift ;;
@@ -76,6 +84,7 @@ log "checking dependencies"
 missing=()
 command -v gcc >/dev/null 2>&1 || missing+=(gcc)
 { [ -f /usr/include/pcap/pcap.h ] || dpkg -s libpcap-dev >/dev/null 2>&1; } || missing+=(libpcap-dev)
+{ [ -f /usr/include/openssl/evp.h ] || dpkg -s libssl-dev >/dev/null 2>&1; } || missing+=(libssl-dev)
 if [ "$NO_TSHARK" = 0 ] || [ "$RSS_SCALING" = 1 ]; then
     command -v tshark >/dev/null 2>&1 || missing+=(tshark)
     command -v editcap >/dev/null 2>&1 || missing+=(wireshark-common)
@@ -112,39 +121,42 @@ elif [ "$NO_BULKHEAD" = 0 ]; then
 fi
 
 log "compiling generator and libpcap floor (gcc -O2)"
-gcc -O2 -o "$WORK/bin/gen-mixed-capture" "$HERE/gen-mixed-capture.c"
+gcc -O2 -o "$WORK/bin/gen-mixed-capture" "$HERE/gen-mixed-capture.c" -lcrypto
 gcc -O2 -o "$WORK/bin/pcap-read-floor" "$HERE/pcap-read-floor.c" -lpcap
 
 # ---------------------------------------------------------------- capture
 GEN_VERSION="$(sed -n 's/^#define GEN_VERSION \([0-9]*\).*/\1/p' "$HERE/gen-mixed-capture.c")"
 
-# capture_matches PCAP TRUTH TARGET_BYTES: the truth file describes exactly this file and these parameters
+# capture_matches PCAP TRUTH TARGET_BYTES KEYS: the truth file describes exactly this file and these
+# parameters, and KEYS is the key log written with it (the capture is always made with --keylog)
 capture_matches() {
-    [ -f "$1" ] && [ -f "$2" ] || return 1
-    python3 - "$1" "$2" "$3" "$SEED" "$GEN_VERSION" <<'EOF'
+    [ -f "$1" ] && [ -f "$2" ] && [ -f "$4" ] || return 1
+    python3 - "$1" "$2" "$3" "$SEED" "$GEN_VERSION" "$4" <<'EOF'
 import json, os, sys
-pcap, truth, target, seed, ver = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+pcap, truth, target, seed, ver, keys = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), sys.argv[6]
 try:
     t = json.load(open(truth))
+    key_lines = sum(1 for line in open(keys) if line.strip())
 except Exception:
     sys.exit(1)
 ok = (t.get("targetBytes") == target and t.get("seed") == seed and t.get("generatorVersion") == ver
-      and t.get("fileBytes") == os.path.getsize(pcap))
+      and t.get("fileBytes") == os.path.getsize(pcap)
+      and isinstance(t.get("keylog"), dict) and t["keylog"].get("lines") == key_lines)
 sys.exit(0 if ok else 1)
 EOF
 }
 
-# ensure_capture PCAP TRUTH SIZE_MB
+# ensure_capture PCAP TRUTH SIZE_MB KEYS
 ensure_capture() {
-    local pcap="$1" truth="$2" mb="$3" target=$(( $3 * 1000000 ))
-    if [ "$REGEN" = 0 ] && capture_matches "$pcap" "$truth" "$target"; then
-        log "reusing $(basename "$pcap") (${mb} MB, seed $SEED)"
+    local pcap="$1" truth="$2" mb="$3" target=$(( $3 * 1000000 )) keys="$4"
+    if [ "$REGEN" = 0 ] && capture_matches "$pcap" "$truth" "$target" "$keys"; then
+        log "reusing $(basename "$pcap") + $(basename "$keys") (${mb} MB, seed $SEED)"
     else
-        log "generating $(basename "$pcap") (${mb} MB, seed $SEED)"
-        rm -f "$pcap" "$truth"
+        log "generating $(basename "$pcap") + key log $(basename "$keys") (${mb} MB, seed $SEED)"
+        rm -f "$pcap" "$truth" "$keys"
         local t0 t1
         t0=$(date +%s%N)
-        "$WORK/bin/gen-mixed-capture" -o "$pcap" -t "$truth" -s "$target" --seed "$SEED"
+        "$WORK/bin/gen-mixed-capture" -o "$pcap" -t "$truth" -s "$target" --seed "$SEED" --keylog "$keys"
         t1=$(date +%s%N)
         echo "generated in $(( (t1 - t0) / 1000000 )) ms" >&2
         # flush the freshly written file now: background writeback of ~1 GB of dirty
@@ -155,12 +167,14 @@ ensure_capture() {
 
 CAP="$WORK/mixed.pcap"
 TRUTH="$WORK/mixed.truth.json"
-ensure_capture "$CAP" "$TRUTH" "$SIZE_MB"
+KEYS="$WORK/mixed.keys"
+ensure_capture "$CAP" "$TRUTH" "$SIZE_MB" "$KEYS"
 
 CAP_Q="$WORK/mixed-quarter.pcap"
 TRUTH_Q="$WORK/mixed-quarter.truth.json"
+KEYS_Q="$WORK/mixed-quarter.keys"
 if [ "$RSS_SCALING" = 1 ] && [ "$NO_BULKHEAD" = 0 ]; then
-    ensure_capture "$CAP_Q" "$TRUTH_Q" $(( (SIZE_MB + 3) / 4 ))
+    ensure_capture "$CAP_Q" "$TRUTH_Q" $(( (SIZE_MB + 3) / 4 )) "$KEYS_Q"
 fi
 
 # ---------------------------------------------------------------- timed runs
@@ -200,6 +214,10 @@ for i in $(seq 1 "$REPEAT"); do
         run_timed "bulkhead-json.$i" "$CAP" "$WORK/out.json" "$BULKHEAD" analyze "$CAP" --format json "${EXTRA[@]}"
         log "bulkhead analyze --format jsonl (run $i/$REPEAT)"
         run_timed "bulkhead-jsonl.$i" "$CAP" "$WORK/out.jsonl" "$BULKHEAD" analyze "$CAP" --format jsonl "${EXTRA[@]}"
+        if [ "$NO_KEYLOG" = 0 ]; then
+            log "bulkhead analyze --keylog --format json (run $i/$REPEAT)"
+            run_timed "bulkhead-keylog.$i" "$CAP" "$WORK/out-keylog.json" "$BULKHEAD" analyze "$CAP" --keylog "$KEYS" --format json "${EXTRA[@]}"
+        fi
     fi
 done
 
@@ -255,7 +273,7 @@ log "report"
 LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
 BH_VERSION=""
 [ -n "$BULKHEAD" ] && BH_VERSION="$("$BULKHEAD" --version 2>/dev/null | head -1 || true)"
-export RUNS TRUTH TRUTH_Q CAP CAP_Q SIZE_MB REPEAT TSHARK_MODE NO_BULKHEAD NO_TSHARK RSS_SCALING SEED BULKHEAD BULKHEAD_FROM BH_VERSION BULKHEAD_ARGS
+export RUNS TRUTH TRUTH_Q CAP CAP_Q KEYS NO_KEYLOG SIZE_MB REPEAT TSHARK_MODE NO_BULKHEAD NO_TSHARK RSS_SCALING SEED BULKHEAD BULKHEAD_FROM BH_VERSION BULKHEAD_ARGS
 export TS_SAMPLE_BYTES="${TS_SAMPLE_BYTES:-0}" TSHARK_SAMPLE_MB WORK ROOT LOAD_BEFORE LOAD_AFTER
 export OUT_MD="$RESULTS/latest.md"
 set +e

@@ -4,7 +4,7 @@ using tshark (and capinfos) as an independent reader.
 
 Meant for small instances (10-100 MB); tshark on the full 1 GB file is slow.
 
-    python3 Benchmarks/verify-capture.py CAPTURE.pcap TRUTH.json
+    python3 Benchmarks/verify-capture.py CAPTURE.pcap TRUTH.json [--keylog KEYS.txt]
 
 Checks:
   * capinfos packet count == truth.packets
@@ -19,6 +19,15 @@ Checks:
     reassembling every stream from tshark's tcp.payload output and parsing the
     first bytes / TLS records match truth.byProtocol and
     truth.tlsByClientCertificate
+With --keylog (a capture made with gen-mixed-capture --keylog), tshark decrypts the
+TLS 1.3 flows with the key log and:
+  * the key log has 4 lines per TLS 1.3 flow, each for a ClientHello random of the capture
+  * tshark finds two decrypted Finished messages in every TLS 1.3 flow (none elsewhere),
+    2 x truth.decryptedFlows in all, and no TLS 1.3 record it could not decrypt
+  * the client-certificate states read from the decrypted handshakes (client Certificate
+    with / without entries, CertificateRequest or not) plus the TLS 1.2 states equal
+    truth.tlsByClientCertificateWithKeys
+  * no malformed packet in the decrypted TLS 1.3 flows
 Exits 1 on any mismatch.
 """
 import collections
@@ -95,8 +104,66 @@ def tls_client_cert_state(turns):
     return "likely-presented" if len(cli_enc) == 3 else "likely-declined"
 
 
+def keyed_checks(cap, keys, truth, first_src, by_cc, check):
+    """Decrypt with the key log (tshark) and read the TLS 1.3 handshakes."""
+    da = []
+    for p in TLS_PORTS:
+        da += ["-d", f"tcp.port=={p},tls"]
+    out = tshark(["-r", cap, "-o", f"tls.keylog_file:{keys}"] + da + [
+        "-Y", "tls", "-T", "fields", "-E", "occurrence=a", "-E", "aggregator=,",
+        "-e", "tcp.stream", "-e", "tcp.srcport", "-e", "tls.handshake.type",
+        "-e", "tls.handshake.extensions.supported_version", "-e", "tls.handshake.certificates_length",
+        "-e", "tls.handshake.random", "-e", "tls.record.length", "-e", "tls.record.content_type",
+        "-e", "_ws.malformed"])
+    st = collections.defaultdict(lambda: dict(v13=False, fin=0, cr=False, ccert=None, undecrypted=0, malformed=0))
+    randoms = set()
+    for line in out.splitlines():
+        s, sp, types, vers, certlens, rnd, reclens, ctypes, malformed = (line.split("\t") + [""] * 9)[:9]
+        d = st[s]
+        client = first_src.get(s) == sp
+        types = [t for t in types.split(",") if t]
+        if "2" in types and not client and "0x0304" in vers.split(","):
+            d["v13"] = True
+        if "1" in types and client and rnd:
+            randoms.add(rnd.split(",")[0].lower())
+        d["fin"] += types.count("20")
+        if "13" in types and not client:
+            d["cr"] = True
+        if "11" in types and client and certlens:
+            d["ccert"] = int(certlens.split(",")[0])
+        # a record tshark could not decrypt has a length but no (inner) content type
+        d["undecrypted"] += max(0, len([x for x in reclens.split(",") if x]) - len([x for x in ctypes.split(",") if x]))
+        d["malformed"] += bool(malformed)
+    v13 = {s: d for s, d in st.items() if d["v13"]}
+    lines = [l.split() for l in open(keys) if l.strip() and not l.startswith("#")]
+    check("key log lines (4 per TLS 1.3 flow)", len(lines), 4 * truth["decryptedFlows"])
+    check("key log client randoms found in a ClientHello", sum(1 for l in lines if l[1].lower() in randoms), len(lines))
+    check("TLS 1.3 flows (tshark, supported_versions 0x0304)", len(v13), truth["decryptedFlows"])
+    check("decrypted Finished messages (tshark + key log)", sum(d["fin"] for d in st.values()), 2 * truth["decryptedFlows"])
+    check("TLS 1.3 flows without exactly 2 decrypted Finished", sum(1 for d in v13.values() if d["fin"] != 2), 0)
+    check("TLS 1.3 records tshark could not decrypt", sum(d["undecrypted"] for d in v13.values()), 0)
+    check("malformed packets in decrypted TLS 1.3 flows", sum(d["malformed"] for d in v13.values()), 0)
+    with_keys = collections.Counter({k: v for k, v in by_cc.items() if not k.startswith("likely-")})
+    for d in v13.values():
+        if d["ccert"] is not None:
+            with_keys["presented" if d["ccert"] > 0 else "declined"] += 1
+        else:
+            with_keys["not-requested" if not d["cr"] else "unknown"] += 1
+    want = truth["tlsByClientCertificateWithKeys"]
+    for k in sorted(set(want) | set(with_keys)):
+        check(f"tlsByClientCertificateWithKeys[{k}] (decrypted by tshark)", with_keys.get(k, 0), want.get(k, 0))
+
+
 def main():
-    cap, truth_path = sys.argv[1], sys.argv[2]
+    args = sys.argv[1:]
+    keys = None
+    if "--keylog" in args:
+        i = args.index("--keylog")
+        keys = args[i + 1]
+        del args[i:i + 2]
+    if len(args) != 2:
+        sys.exit("usage: verify-capture.py CAPTURE.pcap TRUTH.json [--keylog KEYS.txt]")
+    cap, truth_path = args
     truth = json.load(open(truth_path))
     ok = True
 
@@ -185,6 +252,13 @@ def main():
         check(f"byProtocol[{k}] (reassembled)", by_proto.get(k, 0), v)
     for k, v in truth["tlsByClientCertificate"].items():
         check(f"tlsByClientCertificate[{k}] (reassembled)", by_cc.get(k, 0), v)
+    if keys:
+        if not truth.get("keylog"):
+            check("truth file describes a --keylog capture", False, True)
+        else:
+            keyed_checks(cap, keys, truth, first_src, by_cc, check)
+    elif truth.get("keylog"):
+        print("info  capture made with --keylog; pass --keylog KEYS.txt to check decryption too")
     extra = set(by_proto) - set(truth["byProtocol"])
     if extra:
         ok = False
