@@ -54,24 +54,36 @@ public final class KeyLog: @unchecked Sendable {
     /// Reads key log text (from a file or a Decryption Secrets Block).
     public func load(text: Data, source: String) {
         var report = SourceReport(source: source)
-        var lineNumber = 0
         var parsed: [([UInt8], String, [UInt8])] = []
-        for rawLine in text.split(separator: 0x0a, omittingEmptySubsequences: false) {
+        // A key log holds a few lines per connection: parse bytes directly (no per-line Data or String).
+        let bytes = [UInt8](text)
+        var lineNumber = 0
+        var lineStart = 0
+        while lineStart <= bytes.count {
+            var lineEnd = lineStart
+            while lineEnd < bytes.count && bytes[lineEnd] != 0x0a { lineEnd += 1 }
+            defer { lineStart = lineEnd + 1 }
             lineNumber += 1
-            // Blank, whitespace-only and comment lines are not entries.
-            let isSpace: (UInt8) -> Bool = { $0 == 0x20 || $0 == 0x09 || $0 == 0x0d }
-            let line = rawLine.drop(while: isSpace).reversed().drop(while: isSpace).reversed()
-            if line.isEmpty || line.first == UInt8(ascii: "#") { continue }
+            if lineStart == bytes.count { break }
+            // Fields separated by spaces or tabs; blank, whitespace-only and comment lines are not entries.
+            var fields: [Range<Int>] = []
+            var index = lineStart
+            while index < lineEnd {
+                while index < lineEnd && (bytes[index] == 0x20 || bytes[index] == 0x09 || bytes[index] == 0x0d) { index += 1 }
+                let start = index
+                while index < lineEnd && bytes[index] != 0x20 && bytes[index] != 0x09 && bytes[index] != 0x0d { index += 1 }
+                if index > start { fields.append(start..<index) }
+            }
+            if fields.isEmpty || bytes[fields[0].lowerBound] == UInt8(ascii: "#") { continue }
             report.linesRead += 1
-            let fields = line.split(omittingEmptySubsequences: true, whereSeparator: isSpace)
             func problem(_ text: String) {
                 report.malformedLines += 1
                 if report.problems.count < 5 { report.problems.append("line \(lineNumber): \(text)") }
             }
             guard fields.count == 3 else { problem("expected LABEL CLIENT_RANDOM SECRET, found \(fields.count) fields"); continue }
-            let label = String(decoding: fields[0], as: UTF8.self)
-            guard let random = Self.hex(fields[1]), random.count == 32 else { problem("client random is not 64 hex digits"); continue }
-            guard let secret = Self.hex(fields[2]), [32, 48, 64].contains(secret.count) || (label == "CLIENT_RANDOM" && secret.count == 48) else {
+            let label = String(decoding: bytes[fields[0]], as: UTF8.self)
+            guard let random = Self.hex(bytes[fields[1]]), random.count == 32 else { problem("client random is not 64 hex digits"); continue }
+            guard let secret = Self.hex(bytes[fields[2]]), [32, 48, 64].contains(secret.count) else {
                 problem("secret is not 32, 48 or 64 bytes of hex")
                 continue
             }

@@ -38,31 +38,45 @@ struct RecordCipher: Sendable, Hashable {
     }
 }
 
+/// Digests and ciphers fetched from OpenSSL's default provider once per process (OpenSSL 3 looks an
+/// algorithm up again on every implicit use, which costs more than a handshake record's decryption).
+final class Digests: @unchecked Sendable {
+    static let shared = Digests()
+    let sha256: OpaquePointer?
+    let sha384: OpaquePointer?
+    let aes128GCM: OpaquePointer?
+    let aes256GCM: OpaquePointer?
+    let chacha20Poly1305: OpaquePointer?
+
+    private init() {
+        self.sha256 = EVP_MD_fetch(nil, "SHA256", nil)
+        self.sha384 = EVP_MD_fetch(nil, "SHA384", nil)
+        self.aes128GCM = EVP_CIPHER_fetch(nil, "AES-128-GCM", nil)
+        self.aes256GCM = EVP_CIPHER_fetch(nil, "AES-256-GCM", nil)
+        self.chacha20Poly1305 = EVP_CIPHER_fetch(nil, "ChaCha20-Poly1305", nil)
+    }
+}
+
 /// The cryptography TLS decryption needs, through OpenSSL: HMAC, HKDF-Expand-Label (RFC 8446 §7.1), the
 /// TLS 1.2 PRF (RFC 5246 §5) and AEAD decryption.
 enum TLSCrypto {
+    /// HMAC (RFC 2104) over SHA-256 or SHA-384.
     static func hmac(sha384: Bool, key: [UInt8], data: [UInt8]) -> [UInt8] {
-        var output = [UInt8](repeating: 0, count: 64)
-        var length: UInt32 = 0
-        let digest = sha384 ? EVP_sha384() : EVP_sha256()
-        let ok = key.withUnsafeBytes { keyBytes in
-            data.withUnsafeBytes { dataBytes in
-                output.withUnsafeMutableBytes { out in
-                    HMAC(digest, keyBytes.baseAddress, Int32(key.count), dataBytes.baseAddress?.assumingMemoryBound(to: UInt8.self),
-                         data.count, out.baseAddress?.assumingMemoryBound(to: UInt8.self), &length)
-                }
-            }
-        }
-        return ok == nil ? [] : Array(output.prefix(Int(length)))
+        HMACKey(sha384: sha384, key: key)?.mac(data) ?? []
     }
 
     /// HKDF-Expand (RFC 5869) of `secret` with `info` to `length` bytes.
     static func hkdfExpand(sha384: Bool, secret: [UInt8], info: [UInt8], length: Int) -> [UInt8] {
+        guard let key = HMACKey(sha384: sha384, key: secret) else { return [] }
+        return Self.hkdfExpand(key, info: info, length: length)
+    }
+
+    static func hkdfExpand(_ key: HMACKey, info: [UInt8], length: Int) -> [UInt8] {
         var output: [UInt8] = []
         var previous: [UInt8] = []
         var counter: UInt8 = 1
         while output.count < length && counter < 255 {
-            previous = self.hmac(sha384: sha384, key: secret, data: previous + info + [counter])
+            previous = key.mac(previous + info + [counter])
             guard !previous.isEmpty else { return [] }
             output += previous
             counter += 1
@@ -72,51 +86,130 @@ enum TLSCrypto {
 
     /// HKDF-Expand-Label(secret, label, "", length) of TLS 1.3.
     static func expandLabel(sha384: Bool, secret: [UInt8], label: String, length: Int) -> [UInt8] {
+        guard let key = HMACKey(sha384: sha384, key: secret) else { return [] }
+        return Self.expandLabel(key, label: label, length: length)
+    }
+
+    static func expandLabel(_ key: HMACKey, label: String, length: Int) -> [UInt8] {
         let fullLabel = Array(("tls13 " + label).utf8)
         let info = [UInt8(length >> 8), UInt8(length & 0xff), UInt8(fullLabel.count)] + fullLabel + [0]
-        return self.hkdfExpand(sha384: sha384, secret: secret, info: info, length: length)
+        return Self.hkdfExpand(key, info: info, length: length)
     }
 
     /// The TLS 1.2 PRF: P_hash(secret, label + seed) to `length` bytes.
     static func prf12(sha384: Bool, secret: [UInt8], label: String, seed: [UInt8], length: Int) -> [UInt8] {
+        guard let key = HMACKey(sha384: sha384, key: secret) else { return [] }
         let labelAndSeed = Array(label.utf8) + seed
         var output: [UInt8] = []
         var a = labelAndSeed
         while output.count < length {
-            a = self.hmac(sha384: sha384, key: secret, data: a)
+            a = key.mac(a)
             guard !a.isEmpty else { return [] }
-            output += self.hmac(sha384: sha384, key: secret, data: a + labelAndSeed)
+            output += key.mac(a + labelAndSeed)
         }
         return Array(output.prefix(length))
     }
+}
 
-    /// Decrypts and authenticates one AEAD record body; nil when the tag does not verify (wrong key).
-    static func open(_ cipher: RecordCipher, key: [UInt8], nonce: [UInt8], aad: [UInt8], ciphertextAndTag: UnsafeRawBufferPointer) -> [UInt8]? {
-        guard ciphertextAndTag.count >= 16, nonce.count == 12, key.count == cipher.keyLength,
-              let context = EVP_CIPHER_CTX_new()
+/// An HMAC key with its padded inner and outer hash states computed once, so that the several MACs TLS
+/// derives from one secret (HKDF's key and IV, the TLS 1.2 PRF's blocks) each cost two digest finals.
+/// OpenSSL 3's one-shot `HMAC()` looks the algorithm up on every call, which cost more than the hashing.
+final class HMACKey {
+    private let inner: OpaquePointer
+    private let outer: OpaquePointer
+    private let scratch: OpaquePointer
+
+    init?(sha384: Bool, key: [UInt8]) {
+        guard let digest = sha384 ? Digests.shared.sha384 : Digests.shared.sha256,
+              let inner = EVP_MD_CTX_new(), let outer = EVP_MD_CTX_new(), let scratch = EVP_MD_CTX_new()
         else { return nil }
-        defer { EVP_CIPHER_CTX_free(context) }
+        self.inner = inner
+        self.outer = outer
+        self.scratch = scratch
+        let blockSize = sha384 ? 128 : 64
+        var block = key
+        if block.count > blockSize {
+            guard EVP_DigestInit_ex2(scratch, digest, nil) == 1, EVP_DigestUpdate(scratch, key, key.count) == 1 else { return nil }
+            var hashed = [UInt8](repeating: 0, count: 64)
+            var length: UInt32 = 0
+            guard EVP_DigestFinal_ex(scratch, &hashed, &length) == 1 else { return nil }
+            block = Array(hashed.prefix(Int(length)))
+        }
+        block += [UInt8](repeating: 0, count: blockSize - block.count)
+        let innerPad = block.map { $0 ^ 0x36 }
+        let outerPad = block.map { $0 ^ 0x5c }
+        guard EVP_DigestInit_ex2(inner, digest, nil) == 1, EVP_DigestUpdate(inner, innerPad, innerPad.count) == 1,
+              EVP_DigestInit_ex2(outer, digest, nil) == 1, EVP_DigestUpdate(outer, outerPad, outerPad.count) == 1
+        else { return nil }
+    }
+
+    deinit {
+        EVP_MD_CTX_free(self.inner)
+        EVP_MD_CTX_free(self.outer)
+        EVP_MD_CTX_free(self.scratch)
+    }
+
+    func mac(_ data: [UInt8]) -> [UInt8] {
+        var innerHash = [UInt8](repeating: 0, count: 64)
+        var output = [UInt8](repeating: 0, count: 64)
+        var innerLength: UInt32 = 0
+        var length: UInt32 = 0
+        guard EVP_MD_CTX_copy_ex(self.scratch, self.inner) == 1, EVP_DigestUpdate(self.scratch, data, data.count) == 1,
+              EVP_DigestFinal_ex(self.scratch, &innerHash, &innerLength) == 1,
+              EVP_MD_CTX_copy_ex(self.scratch, self.outer) == 1, EVP_DigestUpdate(self.scratch, innerHash, Int(innerLength)) == 1,
+              EVP_DigestFinal_ex(self.scratch, &output, &length) == 1
+        else { return [] }
+        return Array(output.prefix(Int(length)))
+    }
+}
+
+/// An AEAD decryption context holding one key, reused for every record of a direction (setting up a cipher
+/// context costs more than decrypting a handshake record).
+final class AEADOpener {
+    private let context: OpaquePointer?
+    let cipher: RecordCipher
+
+    init(_ cipher: RecordCipher, key: [UInt8]) {
+        self.cipher = cipher
+        let context = EVP_CIPHER_CTX_new()
         let algorithm: OpaquePointer?
         switch cipher.algorithm {
-        case .aes128GCM: algorithm = EVP_aes_128_gcm()
-        case .aes256GCM: algorithm = EVP_aes_256_gcm()
-        case .chacha20Poly1305: algorithm = EVP_chacha20_poly1305()
+        case .aes128GCM: algorithm = Digests.shared.aes128GCM
+        case .aes256GCM: algorithm = Digests.shared.aes256GCM
+        case .chacha20Poly1305: algorithm = Digests.shared.chacha20Poly1305
         }
+        if let context, key.count == cipher.keyLength,
+           EVP_DecryptInit_ex(context, algorithm, nil, nil, nil) == 1,
+           EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_SET_IVLEN, 12, nil) == 1,
+           EVP_DecryptInit_ex(context, nil, nil, key, nil) == 1 {
+            self.context = context
+        } else {
+            EVP_CIPHER_CTX_free(context)
+            self.context = nil
+        }
+        ERR_clear_error()
+    }
+
+    deinit { EVP_CIPHER_CTX_free(self.context) }
+
+    /// Decrypts and authenticates one record body; nil when the tag does not verify (wrong key).
+    func open(nonce: [UInt8], aad: [UInt8], ciphertextAndTag: UnsafeRawBufferPointer) -> [UInt8]? {
+        guard let context = self.context, ciphertextAndTag.count >= 16, nonce.count == 12,
+              let base = ciphertextAndTag.baseAddress?.assumingMemoryBound(to: UInt8.self)
+        else { return nil }
         let ciphertextLength = ciphertextAndTag.count - 16
         var plaintext = [UInt8](repeating: 0, count: max(ciphertextLength, 1))
         var length: Int32 = 0
-        guard EVP_DecryptInit_ex(context, algorithm, nil, nil, nil) == 1,
-              EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_SET_IVLEN, 12, nil) == 1,
-              EVP_DecryptInit_ex(context, nil, nil, key, nonce) == 1,
-              EVP_DecryptUpdate(context, nil, &length, aad, Int32(aad.count)) == 1,
-              let base = ciphertextAndTag.baseAddress?.assumingMemoryBound(to: UInt8.self)
+        guard EVP_DecryptInit_ex(context, nil, nil, nil, nonce) == 1,
+              EVP_DecryptUpdate(context, nil, &length, aad, Int32(aad.count)) == 1
         else { return nil }
         let ok = plaintext.withUnsafeMutableBufferPointer { out -> Bool in
-            guard EVP_DecryptUpdate(context, out.baseAddress, &length, base, Int32(ciphertextLength)) == 1 else { return false }
+            guard let outBase = out.baseAddress,
+                  EVP_DecryptUpdate(context, outBase, &length, base, Int32(ciphertextLength)) == 1 else { return false }
             var tag = Array(UnsafeBufferPointer(start: base + ciphertextLength, count: 16))
             guard EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_SET_TAG, 16, &tag) == 1 else { return false }
             var finalLength: Int32 = 0
-            return EVP_DecryptFinal_ex(context, out.baseAddress! + Int(length), &finalLength) == 1
+            return EVP_DecryptFinal_ex(context, outBase + Int(length), &finalLength) == 1
         }
         ERR_clear_error()
         return ok ? Array(plaintext.prefix(ciphertextLength)) : nil
@@ -126,7 +219,7 @@ enum TLSCrypto {
 /// Record protection for one direction: key, IV and the record sequence number.
 struct DirectionKeys {
     var cipher: RecordCipher
-    var key: [UInt8]
+    var opener: AEADOpener
     /// TLS 1.3 and ChaCha20: the 12-byte IV XORed with the sequence number. TLS 1.2 GCM: the 4-byte salt.
     var iv: [UInt8]
     var sequence: UInt64 = 0
@@ -136,14 +229,15 @@ struct DirectionKeys {
     /// Keys from a TLS 1.3 traffic secret.
     init(tls13 cipher: RecordCipher, secret: [UInt8]) {
         self.cipher = cipher
-        self.key = TLSCrypto.expandLabel(sha384: cipher.usesSHA384, secret: secret, label: "key", length: cipher.keyLength)
-        self.iv = TLSCrypto.expandLabel(sha384: cipher.usesSHA384, secret: secret, label: "iv", length: 12)
+        let key = HMACKey(sha384: cipher.usesSHA384, key: secret)
+        self.opener = AEADOpener(cipher, key: key.map { TLSCrypto.expandLabel($0, label: "key", length: cipher.keyLength) } ?? [])
+        self.iv = key.map { TLSCrypto.expandLabel($0, label: "iv", length: 12) } ?? []
         self.isTLS12 = false
     }
 
     init(tls12 cipher: RecordCipher, key: [UInt8], iv: [UInt8]) {
         self.cipher = cipher
-        self.key = key
+        self.opener = AEADOpener(cipher, key: key)
         self.iv = iv
         self.isTLS12 = true
     }
@@ -192,7 +286,7 @@ struct DirectionKeys {
             for index in 0..<8 { nonce[4 + index] ^= sequenceBytes[index] }
             aad = [type, UInt8(version >> 8), UInt8(version & 0xff), UInt8(body.count >> 8), UInt8(body.count & 0xff)]
         }
-        guard var plaintext = TLSCrypto.open(self.cipher, key: self.key, nonce: nonce, aad: aad, ciphertextAndTag: ciphertext) else {
+        guard var plaintext = self.opener.open(nonce: nonce, aad: aad, ciphertextAndTag: ciphertext) else {
             return nil
         }
         self.sequence &+= 1
