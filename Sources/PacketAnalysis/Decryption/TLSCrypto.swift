@@ -219,6 +219,8 @@ final class AEADOpener {
 /// Record protection for one direction: key, IV and the record sequence number.
 struct DirectionKeys {
     var cipher: RecordCipher
+    /// The record key (kept for tools that build test records, like the fuzz harness).
+    var key: [UInt8]
     var opener: AEADOpener
     /// TLS 1.3 and ChaCha20: the 12-byte IV XORed with the sequence number. TLS 1.2 GCM: the 4-byte salt.
     var iv: [UInt8]
@@ -229,14 +231,16 @@ struct DirectionKeys {
     /// Keys from a TLS 1.3 traffic secret.
     init(tls13 cipher: RecordCipher, secret: [UInt8]) {
         self.cipher = cipher
-        let key = HMACKey(sha384: cipher.usesSHA384, key: secret)
-        self.opener = AEADOpener(cipher, key: key.map { TLSCrypto.expandLabel($0, label: "key", length: cipher.keyLength) } ?? [])
-        self.iv = key.map { TLSCrypto.expandLabel($0, label: "iv", length: 12) } ?? []
+        let hmac = HMACKey(sha384: cipher.usesSHA384, key: secret)
+        self.key = hmac.map { TLSCrypto.expandLabel($0, label: "key", length: cipher.keyLength) } ?? []
+        self.opener = AEADOpener(cipher, key: self.key)
+        self.iv = hmac.map { TLSCrypto.expandLabel($0, label: "iv", length: 12) } ?? []
         self.isTLS12 = false
     }
 
     init(tls12 cipher: RecordCipher, key: [UInt8], iv: [UInt8]) {
         self.cipher = cipher
+        self.key = key
         self.opener = AEADOpener(cipher, key: key)
         self.iv = iv
         self.isTLS12 = true
