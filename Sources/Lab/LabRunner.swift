@@ -11,9 +11,21 @@ public struct LabRunner: Sendable {
     /// The image services use unless they name one (built by `scenarios/lab-image/build.sh`).
     public var labImage: String
 
-    public init(engine: DockerEngine, labImage: String = ProcessInfo.processInfo.environment["BULKHEAD_LAB_IMAGE"] ?? "bulkhead-lab:latest") {
+    /// Where scenario state (the generated PKI) lives: `<stateDirectory>/<scenario>`.
+    public var stateDirectory: URL
+
+    public init(
+        engine: DockerEngine, labImage: String = ProcessInfo.processInfo.environment["BULKHEAD_LAB_IMAGE"] ?? "bulkhead-lab:latest",
+        stateDirectory: URL = URL(fileURLWithPath: ProcessInfo.processInfo.environment["BULKHEAD_LAB_STATE"] ?? "/tmp/bulkhead-lab")
+    ) {
         self.engine = engine
         self.labImage = labImage
+        self.stateDirectory = stateDirectory
+    }
+
+    /// The folder holding a scenario's generated PKI.
+    public func pkiDirectory(_ scenario: Scenario) -> URL {
+        self.stateDirectory.appendingPathComponent(scenario.name).appendingPathComponent("pki")
     }
 
     /// Creates the scenario's networks and containers and starts them (removing leftovers of an earlier run
@@ -29,6 +41,11 @@ public struct LabRunner: Sendable {
             throw EngineError(.notFound, "the lab image \(self.labImage) is missing: build it with scenarios/lab-image/build.sh")
         }
         let labels = ["bulkhead.lab": "true", "bulkhead.scenario": scenario.name]
+        if let pki = scenario.pki {
+            do { try LabPKI.generate(pki, scenario: scenario.name, into: self.pkiDirectory(scenario)) } catch {
+                throw EngineError(.malformed, error.description)
+            }
+        }
         for network in scenario.networks {
             var ipam: [String: Any] = ["Subnet": network.subnet]
             if let gateway = network.gateway { ipam["Gateway"] = gateway }
@@ -54,7 +71,10 @@ public struct LabRunner: Sendable {
             } else {
                 host["NetworkMode"] = "none"
             }
-            if service.mountDockerSocket == true { host["Binds"] = ["/var/run/docker.sock:/var/run/docker.sock"] }
+            var binds: [String] = []
+            if service.mountDockerSocket == true { binds.append("/var/run/docker.sock:/var/run/docker.sock") }
+            if service.pki == true { binds.append("\(self.pkiDirectory(scenario).path):/pki:ro") }
+            host["Binds"] = binds
             var exposed: [String: [String: String]] = [:]
             var bindings: [String: [[String: String]]] = [:]
             for spec in service.publish ?? [] {
@@ -86,8 +106,47 @@ public struct LabRunner: Sendable {
         }
     }
 
-    /// Removes every container and network labelled with the scenario's name.
+    /// Runs the scenario's traffic commands inside their services (through the engine's exec API) and
+    /// returns each command's exit status; nil when it did not finish within `seconds`.
+    public func generateTraffic(_ scenario: Scenario, seconds: Double = 30) throws(EngineError) -> [TrafficResult] {
+        var results: [TrafficResult] = []
+        for traffic in scenario.traffic ?? [] {
+            let container = scenario.qualified(traffic.from)
+            let created = try self.engine.send("POST", "/containers/\(container)/exec", body: Self.json([
+                "Cmd": traffic.command, "AttachStdout": false, "AttachStderr": false,
+            ]))
+            guard (200..<300).contains(created.status),
+                  let id = (try? JSONSerialization.jsonObject(with: created.body) as? [String: Any])?["Id"] as? String
+            else {
+                throw EngineError(.http, "traffic from \(traffic.from): cannot create the exec (HTTP \(created.status))", status: created.status)
+            }
+            let started = try self.engine.send("POST", "/exec/\(id)/start", body: Self.json(["Detach": true]))
+            guard (200..<300).contains(started.status) else {
+                throw EngineError(.http, "traffic from \(traffic.from): cannot start the exec (HTTP \(started.status))", status: started.status)
+            }
+            var exitCode: Int?
+            let deadline = Date().addingTimeInterval(seconds)
+            while Date() < deadline {
+                let inspected = try self.engine.send("GET", "/exec/\(id)/json")
+                if let object = try? JSONSerialization.jsonObject(with: inspected.body) as? [String: Any],
+                   object["Running"] as? Bool == false, let code = object["ExitCode"] as? Int {
+                    exitCode = code
+                    break
+                }
+                usleep(50_000)
+            }
+            results.append(TrafficResult(from: traffic.from, command: traffic.command, exitCode: exitCode, expectedExit: traffic.expectExit ?? 0))
+        }
+        return results
+    }
+
+    static func json(_ object: [String: Any]) -> Data? {
+        try? JSONSerialization.data(withJSONObject: object)
+    }
+
+    /// Removes every container and network labelled with the scenario's name, and its generated PKI.
     public func down(_ scenario: Scenario) throws(EngineError) {
+        try? FileManager.default.removeItem(at: self.stateDirectory.appendingPathComponent(scenario.name))
         let filter = Self.labelFilter(scenario.label)
         let containers = try self.engine.get("/containers/json?all=true&filters=\(filter)", as: [DockerAPI.ContainerSummary].self)
         for container in containers {
@@ -156,6 +215,16 @@ public struct LabRunner: Sendable {
         let hostIP = parts.count == 3 ? String(parts[0]) : ""
         return ("\(containerPort)/\(proto)", hostIP, String(hostPort))
     }
+}
+
+/// The outcome of one traffic command.
+public struct TrafficResult: Codable, Sendable, Hashable {
+    public var from: String
+    public var command: [String]
+    /// Nil when the command had not finished in time.
+    public var exitCode: Int?
+    public var expectedExit: Int
+    public var asExpected: Bool { self.exitCode == self.expectedExit }
 }
 
 /// How a scenario's findings compare with what it expects.

@@ -29,7 +29,19 @@ public struct Scenario: Codable, Sendable {
     public var description: String?
     public var networks: [Network]
     public var services: [Service]
+    /// Certificates the lab generates (a CA, a rogue CA, and these), mounted at /pki in services that ask.
+    public var pki: PKISpec?
+    /// Commands run inside services after they start (the traffic a capture or an audit sees).
+    public var traffic: [Traffic]?
     public var expect: Expectations?
+
+    public struct Traffic: Codable, Sendable {
+        /// The service the command runs in.
+        public var from: String
+        public var command: [String]
+        /// The exit status the command should have (default 0).
+        public var expectExit: Int?
+    }
 
     public struct Network: Codable, Sendable {
         public var name: String
@@ -56,6 +68,8 @@ public struct Scenario: Codable, Sendable {
         public var capDrop: [String]?
         public var privileged: Bool?
         public var mountDockerSocket: Bool?
+        /// Mount the scenario's PKI folder read-only at /pki.
+        public var pki: Bool?
         public var labels: [String: String]?
     }
 
@@ -164,6 +178,17 @@ extension Scenario {
             if let mode = service.networkMode, mode.hasPrefix("container:"), !serviceNames.contains(String(mode.dropFirst(10))) {
                 throw fail("services.\(service.name).networkMode: no service named \(mode.dropFirst(10))")
             }
+        }
+        for traffic in self.traffic ?? [] {
+            guard serviceNames.contains(traffic.from) else { throw fail("traffic: no service named \(traffic.from)") }
+            guard !traffic.command.isEmpty else { throw fail("traffic from \(traffic.from): the command is empty") }
+        }
+        var certificateNames = Set(["ca", "rogue-ca"])
+        for certificate in self.pki?.certificates ?? [] {
+            guard certificateNames.insert(certificate.name).inserted else { throw fail("pki.certificates.\(certificate.name): defined twice (or reserved)") }
+        }
+        if self.services.contains(where: { $0.pki == true }) && self.pki == nil {
+            throw fail("a service mounts the PKI but the scenario has no pki section")
         }
         for finding in self.expect?.findings ?? [] where !serviceNames.contains(finding.location) && !networkNames.contains(finding.location) {
             throw fail("expect.findings: location \(finding.location) is neither a service nor a network of this scenario")

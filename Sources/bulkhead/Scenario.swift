@@ -86,12 +86,15 @@ extension Bulkhead {
                     if !self.keep { try? lab.down(scenario) }
                 }
                 let report: InventoryReport
+                let traffic: [TrafficResult]
                 do {
                     try lab.up(scenario)
                     guard try lab.waitUntilRunning(scenario) else {
                         writeStandardError("bulkhead: error: \(scenario.name): not every container is running after 20 s\n")
                         throw ExitCode(ExitStatus.incomplete)
                     }
+                    usleep(300_000)  // servers bind just after their containers start
+                    traffic = try lab.generateTraffic(scenario)
                     report = try InventoryCollector.fromEngine(lab.engine)
                 } catch let error as EngineError {
                     writeStandardError("bulkhead: error: \(scenario.name): \(error.description)\n")
@@ -100,7 +103,7 @@ extension Bulkhead {
                 let comparison = ScenarioComparison.compare(scenario, findings: report.findings)
                 switch self.format {
                 case .json:
-                    FileHandle.standardOutput.write(try JSONReport.document(comparison))
+                    FileHandle.standardOutput.write(try JSONReport.document(ScenarioRun(comparison: comparison, traffic: traffic)))
                 case .table:
                     var lines = ["Scenario \(scenario.name): " + (comparison.matches ? "findings match the expectations" : "findings DIFFER from the expectations")]
                     for finding in comparison.observed {
@@ -108,11 +111,22 @@ extension Bulkhead {
                         lines.append("  \(mark)  \(finding.kind) at \(finding.location)")
                     }
                     for finding in comparison.missing { lines.append("  MISSING     \(finding.kind) at \(finding.location)") }
+                    for result in traffic {
+                        let status = result.exitCode.map { "exit \($0)" } ?? "did not finish"
+                        lines.append("  traffic from \(result.from): \(result.command.prefix(3).joined(separator: " ")) … \(status)"
+                            + (result.asExpected ? "" : " (expected exit \(result.expectedExit))"))
+                    }
                     print(lines.joined(separator: "\n"))
                 }
                 if !report.complete { throw ExitCode(ExitStatus.incomplete) }
-                if !comparison.matches { throw ExitCode(ExitStatus.findings) }
+                if !comparison.matches || !traffic.allSatisfy(\.asExpected) { throw ExitCode(ExitStatus.findings) }
             }
         }
     }
+}
+
+/// `scenario run --format json`: the findings comparison and the traffic outcomes.
+struct ScenarioRun: Encodable {
+    var comparison: ScenarioComparison
+    var traffic: [TrafficResult]
 }

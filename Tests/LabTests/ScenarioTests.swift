@@ -20,6 +20,11 @@ struct ScenarioTests {
         try lab.up(scenario)
         defer { try? lab.down(scenario) }
         #expect(try lab.waitUntilRunning(scenario))
+        usleep(300_000)
+        let traffic = try lab.generateTraffic(scenario)
+        for result in traffic {
+            #expect(result.asExpected, "traffic from \(result.from): \(result.command.joined(separator: " ")) exited \(result.exitCode.map(String.init) ?? "never"), expected \(result.expectedExit)")
+        }
         let report = try InventoryCollector.fromEngine(lab.engine)
         let comparison = ScenarioComparison.compare(scenario, findings: report.findings)
         #expect(comparison.missing.isEmpty, "missing: \(comparison.missing)")
@@ -37,6 +42,24 @@ struct ScenarioTests {
         try lab.down(scenario)
         #expect(try DockerCLI.must(["ps", "-aq", "--filter", "label=\(scenario.label)"]).isEmpty)
         #expect(try DockerCLI.must(["network", "ls", "-q", "--filter", "label=\(scenario.label)"]).isEmpty)
+    }
+
+    @Test("the generated PKI: chain, SANs, usages, a rogue issuer and an expired certificate")
+    func pki() throws {
+        let scenario = try Scenario.load(path: Repository.path("scenarios/mtls-lab.yaml"))
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bh-pki-\(UUID().uuidString.prefix(8))")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try LabPKI.generate(try #require(scenario.pki), scenario: scenario.name, into: directory)
+        let openssl = URL(fileURLWithPath: "/usr/bin/openssl")
+        func run(_ arguments: [String]) throws -> ProcessOutput {
+            try ProcessRunner.run(openssl, arguments, directory: directory)
+        }
+        #expect(try run(["verify", "-CAfile", "ca.crt", "server.crt"]).status == 0)
+        #expect(try run(["verify", "-CAfile", "ca.crt", "-purpose", "sslclient", "client.crt"]).status == 0)
+        #expect(try run(["verify", "-CAfile", "ca.crt", "rogue.crt"]).status != 0, "the rogue CA is not the scenario's CA")
+        #expect(try run(["x509", "-in", "expired.crt", "-noout", "-checkend", "0"]).status != 0, "already expired")
+        #expect(try run(["x509", "-in", "server.crt", "-noout", "-ext", "subjectAltName"]).output.contains("IP Address:198.18.19.10"))
+        #expect(try run(["x509", "-in", "client.crt", "-noout", "-ext", "extendedKeyUsage"]).output.contains("TLS Web Client Authentication"))
     }
 
     @Test("down after a half-made up removes what was made")

@@ -128,7 +128,7 @@ struct FuzzRegressionTests {
             guard let handle = FileHandle(forReadingAtPath: corpus.appendingPathComponent(name).path) else { return false }
             defer { try? handle.close() }
             guard let first = try? handle.read(upToCount: 1)?.first else { return false }
-            return Int(first) % targets.count == index
+            return fuzzTarget(first) == index
         }
     }
 
@@ -185,11 +185,17 @@ let fuzzLinkTypes: [UInt32] = [
 /// At most this many chunks per input (more would only slow the fuzzer down).
 let fuzzChunkLimit = 512
 
+/// The target an input's first byte picks: 6 is the parallel lanes (ten times slower than the others, so only
+/// that one value); any other byte picks `byte % 6`.
+func fuzzTarget(_ byte: UInt8) -> Int {
+    byte == 6 ? 6 : Int(byte % 6)
+}
+
 enum FuzzTargets {
     static func run(_ input: UnsafeRawBufferPointer) {
         guard input.count >= 1 else { return }
         let rest = UnsafeRawBufferPointer(rebasing: input[1...])
-        switch input[0] % 7 {
+        switch fuzzTarget(input[0]) {
         case 0: capture(rest)
         case 1: packets(rest)
         case 2: tls(rest)
@@ -359,18 +365,33 @@ enum FuzzTargets {
 
     // MARK: - 5: TLS with protected records made by the harness
 
-    static let decryptedSuites: [(tls13: UInt16, tls12: UInt16)] = [(0x1301, 0xC02F), (0x1302, 0xC030), (0x1303, 0xCCA8)]
+    /// Record protection as the harness does it, independently of Bulkhead's own (TLSCrypto): keys, IV and
+    /// sequence number of one direction.
+    struct SealingKeys {
+        enum Algorithm { case aes128GCM, aes256GCM, chacha20Poly1305 }
+        var algorithm: Algorithm
+        var key: [UInt8]
+        var iv: [UInt8]
+        var tls12: Bool
+        var sequence: UInt64 = 0
+    }
+
+    /// The suites a decrypted input can pick (byte 1 & 3): TLS 1.3 suite, TLS 1.2 suite, algorithm, SHA-384.
+    static let decryptedSuites: [(tls13: UInt16, tls12: UInt16, algorithm: SealingKeys.Algorithm, sha384: Bool)] = [
+        (0x1301, 0xC02F, .aes128GCM, false), (0x1302, 0xC030, .aes256GCM, true), (0x1303, 0xCCA8, .chacha20Poly1305, false),
+    ]
     static let fuzzClientRandom = [UInt8](repeating: 0x11, count: 32)
+    static let fuzzServerRandom = [UInt8](repeating: 0x55, count: 32)
 
     @discardableResult
     static func decrypted(_ bytes: UnsafeRawBufferPointer) -> TLSSummary? {
         guard bytes.count >= 1 else { return nil }
         let mode = bytes[0]
         let tls12 = mode & 4 != 0
-        let suites = decryptedSuites[Int(mode & 3) % decryptedSuites.count]
-        let suite = tls12 ? suites.tls12 : suites.tls13
-        guard let cipher = tls12 ? RecordCipher.tls12(suite) : RecordCipher.tls13(suite) else { return nil }
-        let secretLength = cipher.usesSHA384 ? 48 : 32
+        let choice = decryptedSuites[Int(mode & 3) % decryptedSuites.count]
+        let suite = tls12 ? choice.tls12 : choice.tls13
+        let keyLength = choice.algorithm == .aes128GCM ? 16 : 32
+        let secretLength = choice.sha384 ? 48 : 32
         func secret(_ byte: UInt8, _ count: Int = secretLength) -> [UInt8] { [UInt8](repeating: byte, count: count) }
         func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
         let random = hex(fuzzClientRandom)
@@ -395,21 +416,31 @@ enum FuzzTargets {
         feed(handshakeRecord(1, [3, 3] + fuzzClientRandom + [0, 0, 2] + suiteBytes + [1, 0]
                 + [0, UInt8(supportedVersions.count)] + supportedVersions), .client)
         let serverVersions: [UInt8] = tls12 ? [] : [0, 43, 0, 2, 3, 4]
-        feed(handshakeRecord(2, [3, 3] + secret(0x55, 32) + [0] + suiteBytes + [0]
+        feed(handshakeRecord(2, [3, 3] + fuzzServerRandom + [0] + suiteBytes + [0]
                 + [0, UInt8(serverVersions.count)] + serverVersions), .server)
 
         // The keys each side protects its records with, as TLSSession will expect them.
-        var keys: [DirectionKeys?] = [nil, nil]
-        var pending: [DirectionKeys?] = [nil, nil]
+        func tls13Keys(_ secret: [UInt8]) -> SealingKeys {
+            SealingKeys(algorithm: choice.algorithm, key: expandLabel(secret, "key", keyLength, sha384: choice.sha384),
+                        iv: expandLabel(secret, "iv", 12, sha384: choice.sha384), tls12: false)
+        }
+        var keys: [SealingKeys?] = [nil, nil]
+        var pending: [SealingKeys?] = [nil, nil]
         var handshake: [[UInt8]] = [[], []]
         if tls12 {
-            if let both = DirectionKeys.tls12(cipher, masterSecret: secret(0x31, 48), clientRandom: fuzzClientRandom,
-                                              serverRandom: secret(0x55, 32)) {
-                pending = [both.client, both.server]
-            }
+            // RFC 5246 §6.3 key block, AEAD suites: client key, server key, client IV, server IV.
+            let ivLength = choice.algorithm == .chacha20Poly1305 ? 12 : 4
+            let block = prf12(secret(0x31, 48), "key expansion", fuzzServerRandom + fuzzClientRandom,
+                              2 * keyLength + 2 * ivLength, sha384: choice.sha384)
+            func part(_ offset: Int, _ count: Int) -> [UInt8] { Array(block[offset..<(offset + count)]) }
+            pending = [
+                SealingKeys(algorithm: choice.algorithm, key: part(0, keyLength), iv: part(2 * keyLength, ivLength), tls12: true),
+                SealingKeys(algorithm: choice.algorithm, key: part(keyLength, keyLength),
+                            iv: part(2 * keyLength + ivLength, ivLength), tls12: true),
+            ]
         } else {
-            keys = [DirectionKeys(tls13: cipher, secret: secret(0x21)), DirectionKeys(tls13: cipher, secret: secret(0x22))]
-            pending = [DirectionKeys(tls13: cipher, secret: secret(0x23)), DirectionKeys(tls13: cipher, secret: secret(0x24))]
+            keys = [tls13Keys(secret(0x21)), tls13Keys(secret(0x22))]
+            pending = [tls13Keys(secret(0x23)), tls13Keys(secret(0x24))]
         }
         let chunks = UnsafeRawBufferPointer(rebasing: bytes[1...])
         for chunk in split(chunks) where !chunk.isEmpty {
@@ -464,20 +495,54 @@ enum FuzzTargets {
         return session.finish()
     }
 
-    /// One protected record of `plaintext` under `keys` (the inverse of DirectionKeys.open).
-    static func seal(_ keys: inout DirectionKeys, type: UInt8, plaintext: [UInt8]) -> [UInt8] {
+    static func hmac(_ key: [UInt8], _ data: [UInt8], sha384: Bool) -> [UInt8] {
+        var output = [UInt8](repeating: 0, count: 64)
+        var length: UInt32 = 0
+        _ = HMAC(sha384 ? EVP_sha384() : EVP_sha256(), key, Int32(key.count), data, data.count, &output, &length)
+        return Array(output.prefix(Int(length)))
+    }
+
+    /// HKDF-Expand-Label(secret, label, "", length) (RFC 8446 §7.1).
+    static func expandLabel(_ secret: [UInt8], _ label: String, _ length: Int, sha384: Bool) -> [UInt8] {
+        let fullLabel = Array(("tls13 " + label).utf8)
+        let info = [UInt8(length >> 8), UInt8(length & 0xff), UInt8(fullLabel.count)] + fullLabel + [0]
+        var output: [UInt8] = []
+        var previous: [UInt8] = []
+        var counter: UInt8 = 1
+        while output.count < length {
+            previous = hmac(secret, previous + info + [counter], sha384: sha384)
+            output += previous
+            counter += 1
+        }
+        return Array(output.prefix(length))
+    }
+
+    /// The TLS 1.2 PRF (RFC 5246 §5).
+    static func prf12(_ secret: [UInt8], _ label: String, _ seed: [UInt8], _ length: Int, sha384: Bool) -> [UInt8] {
+        let labelAndSeed = Array(label.utf8) + seed
+        var output: [UInt8] = []
+        var a = labelAndSeed
+        while output.count < length {
+            a = hmac(secret, a, sha384: sha384)
+            output += hmac(secret, a + labelAndSeed, sha384: sha384)
+        }
+        return Array(output.prefix(length))
+    }
+
+    /// One protected record of `plaintext` (RFC 8446 §5.2 / RFC 5288 / RFC 7905).
+    static func seal(_ keys: inout SealingKeys, type: UInt8, plaintext: [UInt8]) -> [UInt8] {
         let sequence = (0..<8).map { UInt8(truncatingIfNeeded: keys.sequence >> (56 - 8 * UInt64($0))) }
         var nonce: [UInt8]
         var explicit: [UInt8] = []
-        var aad: [UInt8]
-        if keys.isTLS12 && keys.cipher.algorithm != .chacha20Poly1305 {
+        if keys.tls12 && keys.algorithm != .chacha20Poly1305 {
             explicit = sequence
             nonce = keys.iv + explicit
         } else {
             nonce = keys.iv
             for index in 0..<8 { nonce[4 + index] ^= sequence[index] }
         }
-        if keys.isTLS12 {
+        let aad: [UInt8]
+        if keys.tls12 {
             aad = sequence + [type, 3, 3, UInt8(plaintext.count >> 8), UInt8(plaintext.count & 0xff)]
         } else {
             let length = plaintext.count + 16
@@ -487,16 +552,17 @@ enum FuzzTargets {
         var output = [UInt8](repeating: 0, count: plaintext.count + 16)
         guard let context = EVP_CIPHER_CTX_new() else { return [] }
         defer { EVP_CIPHER_CTX_free(context) }
-        let algorithm: OpaquePointer? = switch keys.cipher.algorithm {
+        let algorithm: OpaquePointer? = switch keys.algorithm {
         case .aes128GCM: EVP_aes_128_gcm()
         case .aes256GCM: EVP_aes_256_gcm()
         case .chacha20Poly1305: EVP_chacha20_poly1305()
         }
         var length: Int32 = 0
+        let key = keys.key
         let ok = output.withUnsafeMutableBufferPointer { out -> Bool in
             guard EVP_EncryptInit_ex(context, algorithm, nil, nil, nil) == 1,
                   EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_SET_IVLEN, 12, nil) == 1,
-                  EVP_EncryptInit_ex(context, nil, nil, keys.key, nonce) == 1,
+                  EVP_EncryptInit_ex(context, nil, nil, key, nonce) == 1,
                   EVP_EncryptUpdate(context, nil, &length, aad, Int32(aad.count)) == 1,
                   EVP_EncryptUpdate(context, out.baseAddress, &length, plaintext, Int32(plaintext.count)) == 1,
                   EVP_EncryptFinal_ex(context, out.baseAddress! + Int(length), &length) == 1

@@ -35,10 +35,15 @@ copy_with_libraries() {
         [[ -e "$root$library" ]] || install -D "$library" "$root$library"
     done
 }
-copy_with_libraries "$(readlink -f "$(command -v openssl)")"
-ln -sf "$(readlink -f "$(command -v openssl)")" "$root/usr/bin/openssl" 2>/dev/null || true
-copy_with_libraries "$(readlink -f "$(command -v redis-server)")"
-ln -sf "$(readlink -f "$(command -v redis-server)")" "$root/usr/bin/redis-server" 2>/dev/null || true
+# Copies a tool (following symlinks to the real binary) and makes it callable by its usual name in /usr/bin.
+copy_tool() {
+    local name=$1 real
+    real=$(readlink -f "$(command -v "$name")")
+    copy_with_libraries "$real"
+    if [[ "$real" != "/usr/bin/$name" ]]; then ln -sf "$real" "$root/usr/bin/$name"; fi
+}
+copy_tool openssl
+copy_tool redis-server
 mkdir -p "$root/usr/lib/ssl" && cp -r /usr/lib/ssl/openssl.cnf "$root/usr/lib/ssl/" 2>/dev/null || true
 echo "root:x:0:0:root:/root:/bin/sh" > "$root/etc/passwd"
 echo "root:x:0:" > "$root/etc/group"
