@@ -24,8 +24,10 @@ public struct Timestamp: Hashable, Sendable, Comparable, Codable, CustomStringCo
     }
 
     /// Seconds between two timestamps (positive when `self` is later).
+    /// Computed in floating point: captures can hold any 64-bit time, and the difference of two of them need
+    /// not fit in an `Int64` (found by fuzzing).
     public func seconds(since other: Timestamp) -> Double {
-        Double(self.seconds - other.seconds) + (Double(self.nanoseconds) - Double(other.nanoseconds)) / 1e9
+        (Double(self.seconds) - Double(other.seconds)) + (Double(self.nanoseconds) - Double(other.nanoseconds)) / 1e9
     }
 
     /// `YYYY-MM-DDTHH:MM:SS.ffffffZ`, formatted without the C library: it is written for every flow and
