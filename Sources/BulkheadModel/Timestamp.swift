@@ -34,6 +34,8 @@ public struct Timestamp: Hashable, Sendable, Comparable, Codable, CustomStringCo
     /// certificate in a report, so it is built digit by digit (civil date from days since the epoch,
     /// H. Hinnant's algorithm).
     public var description: String {
+        // Years 0000–9999 only; anything else (a damaged capture) is printed as raw seconds, never trapped on.
+        guard self.seconds > -62_167_219_200, self.seconds < 253_402_300_800 else { return "\(self.seconds)" }
         let days = self.seconds >= 0 ? self.seconds / 86_400 : (self.seconds - 86_399) / 86_400
         let secondsOfDay = Int(self.seconds - days * 86_400)
         let shifted = days + 719_468
