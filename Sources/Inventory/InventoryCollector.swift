@@ -267,9 +267,4 @@ private final class ConcurrentResults<R>: @unchecked Sendable {
 }
 
 /// An inventory file that cannot be read, naming the file and what is wrong with it.
-public struct InventoryFileError: Error, Hashable, Sendable, CustomStringConvertible {
-    public var path: String
-    public var message: String
-
-    public var description: String { "\(self.path): \(self.message)" }
-}
+public typealias InventoryFileError = PathError

@@ -1,3 +1,4 @@
+import BulkheadModel
 import Foundation
 
 /// A certificate the lab generates for a scenario.

@@ -1,3 +1,4 @@
+import BulkheadModel
 import Foundation
 import Yams
 
@@ -95,17 +96,7 @@ public struct Scenario: Codable, Sendable {
 }
 
 /// A scenario file that cannot be used, naming the file and where the problem is.
-public struct ScenarioError: Error, Hashable, Sendable, CustomStringConvertible {
-    public var path: String
-    public var message: String
-
-    public init(path: String, message: String) {
-        self.path = path
-        self.message = message
-    }
-
-    public var description: String { "\(self.path): \(self.message)" }
-}
+public typealias ScenarioError = PathError
 
 extension Scenario {
     /// Reads and checks a scenario file.

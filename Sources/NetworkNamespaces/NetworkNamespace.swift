@@ -1,21 +1,12 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import BulkheadModel
 import CBulkheadLinux
 import Foundation
 
 /// A failure entering or reading a network namespace.
-public struct NamespaceError: Error, Hashable, Sendable, CustomStringConvertible {
-    public var path: String
-    public var message: String
-
-    public init(path: String, message: String) {
-        self.path = path
-        self.message = message
-    }
-
-    public var description: String { "\(self.path): \(self.message)" }
-}
+public typealias NamespaceError = PathError
 
 /// A Linux network namespace, named by a file that refers to it (`/proc/<pid>/ns/net`, `/run/netns/<name>`,
 /// a container's sandbox key).
