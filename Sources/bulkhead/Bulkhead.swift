@@ -15,11 +15,16 @@ struct Bulkhead: ParsableCommand {
         discussion: """
             Each subcommand runs one stage of an audit and can write its evidence as JSON.
 
+            Examples:
+              bulkhead analyze captures/                  find plaintext, credentials, mTLS state
+              bulkhead inventory --source all             what networks, containers, namespaces exist
+              bulkhead scenario run scenarios/flat.yaml   stand a lab up, check it, tear it down
+
             Exit status, for every subcommand:
               0  nothing at or above --fail-on was found
               1  findings at or above --fail-on
               2  usage error, or input that cannot be read (the message names the file)
-              3  incomplete: something could not be examined (reported, never counted as clean)
+              3  incomplete: something could not be examined (never counted as clean)
             """,
         version: "0.1.0",
         subcommands: [Analyze.self, Inventory.self, ScenarioCommand.self]

@@ -71,7 +71,10 @@ extension Bulkhead {
         }
 
         struct Run: ParsableCommand {
-            static let configuration = CommandConfiguration(abstract: "Up, inventory, compare with the expected findings, down.")
+            static let configuration = CommandConfiguration(
+                abstract: "Up, run the traffic, inventory, compare with the expected findings, down.",
+                discussion: "Exit status: 0 the findings and the traffic match the expectations, 1 they do not, 2 the file or the engine cannot be used, 3 the lab could not be stood up."
+            )
             @OptionGroup var options: Options
 
             @Option(help: "Output format: table or json.")
