@@ -16,9 +16,9 @@ struct Bulkhead: ParsableCommand {
             Each subcommand runs one stage of an audit and can write its evidence as JSON.
 
             Examples:
-              bulkhead analyze captures/                  find plaintext, credentials, mTLS state
-              bulkhead inventory --source all             what networks, containers, namespaces exist
-              bulkhead scenario run scenarios/flat.yaml   stand a lab up, check it, tear it down
+              bulkhead analyze captures/
+              bulkhead inventory --source all
+              bulkhead scenario run scenarios/flat.yaml
 
             Exit status, for every subcommand:
               0  nothing at or above --fail-on was found
