@@ -85,7 +85,8 @@ struct FuzzRegressionTests {
 
     /// Found by reading the code, not by the fuzzer (FlowAnalyzer sweeps idle flows every 65 536 packets, beyond
     /// what a 64 KiB fuzz input holds): a pcapng whose timestamps span the whole Int64 range (one unit per second,
-    /// 64-bit timestamps) makes `Timestamp.seconds(since:)` overflow in the sweep. Built here, not stored: 1 MiB.
+    /// 64-bit timestamps) made `Timestamp.seconds(since:)` overflow in the sweep (fixed in 728c650). Built here, not
+    /// stored: 1 MiB.
     static func timestampSpanCapture() -> [UInt8] {
         func le16(_ value: Int) -> [UInt8] { [UInt8(value & 0xff), UInt8(value >> 8 & 0xff)] }
         func le32(_ value: UInt32) -> [UInt8] { (0..<4).map { UInt8(truncatingIfNeeded: value >> (8 * $0)) } }
@@ -137,7 +138,7 @@ struct FuzzRegressionTests {
         #expect(Self.files(in: Self.corpus).count >= 100, "fuzz/corpus/ should hold the committed seed corpus")
     }
 
-    /// Every corpus input, through the harness's paths. Debug builds run them in a few seconds in all.
+    /// Every corpus input, through the harness's paths (about a second in all in a debug build).
     @Test("fuzz/corpus/ replays without crashing", arguments: targets)
     func corpusReplays(_ target: String) throws {
         let names = Self.corpusFiles(target: target)
