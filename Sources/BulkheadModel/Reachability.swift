@@ -1,0 +1,222 @@
+/// The transport a reachability probe uses.
+public enum ProbeProtocol: String, Codable, Hashable, Sendable, CaseIterable, Comparable {
+    case tcp
+    case udp
+    case icmp
+
+    private var rank: Int {
+        switch self {
+        case .tcp: 0
+        case .udp: 1
+        case .icmp: 2
+        }
+    }
+
+    public static func < (lhs: ProbeProtocol, rhs: ProbeProtocol) -> Bool { lhs.rank < rhs.rank }
+}
+
+/// What one cell of the reachability matrix proved. The states are kept apart on purpose: a tool error is never
+/// "blocked", and "connection refused" (no listener) is an open path, not a blocked one.
+public enum CellState: String, Codable, Hashable, Sendable, CaseIterable {
+    /// TCP connected, UDP got a reply, ICMP echo got a reply.
+    case reachable
+    /// A TCP RST or an ICMP port-unreachable for UDP: packets arrive, nothing listens there.
+    case reachableClosed = "reachable-closed"
+    /// An ICMP error that a firewall or router sends (administratively prohibited, host/net unreachable, or a
+    /// port-unreachable answer to TCP, which only an iptables REJECT gives).
+    case rejected
+    /// Silence on every attempt: a DROP rule, or nothing there.
+    case filtered
+    /// Attempts disagreed: some got through, some did not. Counts as reachable (one success proves the path).
+    case flapping
+    /// UDP without any answer: the datagram may have arrived at a silent service or been dropped.
+    case unknown
+    /// Not probed, for a stated reason (e.g. a source with no network namespace).
+    case skipped
+    /// The tool could not probe (a socket call failed, a container died mid-probe). Never counted as blocked.
+    case error
+
+    /// The path was shown to be open.
+    public var isOpen: Bool { self == .reachable || self == .reachableClosed || self == .flapping }
+    /// The path was shown to be closed.
+    public var isBlocked: Bool { self == .rejected || self == .filtered }
+    /// One letter for the truth table.
+    public var symbol: String {
+        switch self {
+        case .reachable: "✓"
+        case .reachableClosed: "○"
+        case .rejected: "R"
+        case .filtered: "·"
+        case .flapping: "~"
+        case .unknown: "?"
+        case .skipped: "-"
+        case .error: "!"
+        }
+    }
+}
+
+/// What a destination address belongs to.
+public enum DestinationKind: String, Codable, Hashable, Sendable {
+    /// An address of an enumerated container.
+    case container
+    /// The gateway of one of the source's networks: the host side (Docker API ports, published ports).
+    case gateway
+    /// An address the user listed with `--target`.
+    case explicit
+}
+
+/// How one attempt ended.
+public enum AttemptOutcome: String, Codable, Hashable, Sendable {
+    /// TCP handshake completed / UDP or ICMP reply received.
+    case connected
+    /// TCP RST (connection refused without an ICMP error).
+    case refused
+    /// ICMP port unreachable for a UDP probe.
+    case portUnreachable = "port-unreachable"
+    /// An ICMP destination-unreachable (other than port-unreachable for UDP), or an errno that means one.
+    case icmpError = "icmp-error"
+    /// No answer within the timeout.
+    case timeout
+    /// The probe could not be made (socket/connect failed locally).
+    case failed
+}
+
+/// One attempt of a probe, with the evidence it left.
+public struct ProbeAttempt: Codable, Hashable, Sendable {
+    public var outcome: AttemptOutcome
+    /// Milliseconds from sending to the answer (or the timeout).
+    public var latencyMs: Double
+    /// The errno the socket reported (`ECONNREFUSED`, `EHOSTUNREACH`…), by name.
+    public var errno: String?
+    /// ICMP type and code of the error that answered the probe, when one was seen.
+    public var icmpType: Int?
+    public var icmpCode: Int?
+    /// The address that sent the ICMP error (a router or firewall may answer for the destination).
+    public var icmpFrom: String?
+
+    public init(outcome: AttemptOutcome, latencyMs: Double, errno: String? = nil, icmpType: Int? = nil, icmpCode: Int? = nil, icmpFrom: String? = nil) {
+        self.outcome = outcome
+        self.latencyMs = latencyMs
+        self.errno = errno
+        self.icmpType = icmpType
+        self.icmpCode = icmpCode
+        self.icmpFrom = icmpFrom
+    }
+
+    enum CodingKeys: String, CodingKey { case outcome, latencyMs, errno, icmpType, icmpCode, icmpFrom }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.outcome, forKey: .outcome)
+        try container.encode(self.latencyMs, forKey: .latencyMs)
+        try container.encode(self.errno, forKey: .errno)
+        try container.encode(self.icmpType, forKey: .icmpType)
+        try container.encode(self.icmpCode, forKey: .icmpCode)
+        try container.encode(self.icmpFrom, forKey: .icmpFrom)
+    }
+}
+
+/// What the policy expected of a cell.
+public enum Expectation: String, Codable, Hashable, Sendable {
+    case allow
+    case deny
+}
+
+/// A cell whose observation contradicts the policy.
+public enum Violation: String, Codable, Hashable, Sendable {
+    /// Denied by policy, yet the path is open: an isolation breach.
+    case unexpectedReachable = "unexpected-reachable"
+    /// Allowed by policy, yet blocked: a broken dependency.
+    case unexpectedBlocked = "unexpected-blocked"
+}
+
+/// One cell of the reachability matrix: a source namespace, a destination address and port, and what probing
+/// it proved — plus, once a policy is applied, what was expected.
+public struct ReachabilityCell: Codable, Hashable, Sendable {
+    /// The source container (or namespace) name.
+    public var source: String
+    /// The destination as `ip:port` (`ip` for ICMP; IPv6 as `[ip]:port`).
+    public var destination: String
+    public var `protocol`: ProbeProtocol
+    public var state: CellState
+    /// Attempts made (0 when skipped).
+    public var attempts: Int
+    /// Latency of the conclusive answer, in milliseconds (nil when nothing answered).
+    public var latencyMs: Double?
+    /// The policy's expectation (nil before evaluation, or when no rule and no baseline decide).
+    public var expected: Expectation?
+    public var violation: Violation?
+
+    /// The destination container's name, or `gateway` / `explicit` for host-side and user-listed targets.
+    public var destinationName: String
+    public var destinationKind: DestinationKind
+    /// The network the destination address is on (nil for explicit targets).
+    public var network: String?
+    public var address: String
+    /// nil for ICMP.
+    public var port: Int?
+    /// Why the port was probed: `listening`, `published`, `docker-api`, `extra`, `echo`.
+    public var reason: String
+    /// Why the cell is skipped or an error.
+    public var note: String?
+    /// The policy rule that decided `expected` (`allow[2]`, `deny[0]`, `baseline deny`, `baseline docker: …`).
+    public var rule: String?
+    /// The source's main process (for `nsenter -t <pid> -n`), when known.
+    public var sourcePid: Int?
+    public var evidence: [ProbeAttempt]
+
+    public init(
+        source: String, destination: String, protocol: ProbeProtocol, state: CellState, attempts: Int, latencyMs: Double?,
+        destinationName: String, destinationKind: DestinationKind, network: String?, address: String, port: Int?,
+        reason: String, note: String? = nil, sourcePid: Int?, evidence: [ProbeAttempt]
+    ) {
+        self.source = source
+        self.destination = destination
+        self.protocol = `protocol`
+        self.state = state
+        self.attempts = attempts
+        self.latencyMs = latencyMs
+        self.destinationName = destinationName
+        self.destinationKind = destinationKind
+        self.network = network
+        self.address = address
+        self.port = port
+        self.reason = reason
+        self.note = note
+        self.sourcePid = sourcePid
+        self.evidence = evidence
+    }
+
+    /// `ip:port`, with brackets for IPv6; the bare address for ICMP.
+    public static func destinationText(address: String, port: Int?) -> String {
+        guard let port else { return address }
+        return address.contains(":") ? "[\(address)]:\(port)" : "\(address):\(port)"
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case source, destination, `protocol`, state, attempts, latencyMs, expected, violation, destinationName, destinationKind
+        case network, address, port, reason, note, rule, sourcePid, evidence
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.source, forKey: .source)
+        try container.encode(self.destination, forKey: .destination)
+        try container.encode(self.protocol, forKey: .protocol)
+        try container.encode(self.state, forKey: .state)
+        try container.encode(self.attempts, forKey: .attempts)
+        try container.encode(self.latencyMs, forKey: .latencyMs)
+        try container.encode(self.expected, forKey: .expected)
+        try container.encode(self.violation, forKey: .violation)
+        try container.encode(self.destinationName, forKey: .destinationName)
+        try container.encode(self.destinationKind, forKey: .destinationKind)
+        try container.encode(self.network, forKey: .network)
+        try container.encode(self.address, forKey: .address)
+        try container.encode(self.port, forKey: .port)
+        try container.encode(self.reason, forKey: .reason)
+        try container.encode(self.note, forKey: .note)
+        try container.encode(self.rule, forKey: .rule)
+        try container.encode(self.sourcePid, forKey: .sourcePid)
+        try container.encode(self.evidence, forKey: .evidence)
+    }
+}
