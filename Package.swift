@@ -73,6 +73,19 @@ let package = Package(
             dependencies: ["BulkheadModel", "NetworkNamespaces"],
             swiftSettings: swiftSettings
         ),
+        /// Which containers can reach which: probes from inside each source's network namespace, one event loop.
+        .target(
+            name: "Reachability",
+            dependencies: ["BulkheadModel", "CBulkheadLinux"],
+            swiftSettings: swiftSettings
+        ),
+        /// The expected state: policy files (allow/deny rules between selectors, mTLS requirements) and their
+        /// evaluation against observed evidence.
+        .target(
+            name: "Policy",
+            dependencies: ["BulkheadModel", .product(name: "Yams", package: "Yams")],
+            swiftSettings: swiftSettings
+        ),
         /// The lab: scenario files stood up as real Docker networks and containers, and torn down again.
         .target(
             name: "Lab",
@@ -87,7 +100,7 @@ let package = Package(
         .executableTarget(
             name: "bulkhead",
             dependencies: [
-                "BulkheadModel", "PacketAnalysis", "Inventory", "Lab", "Reporting",
+                "BulkheadModel", "PacketAnalysis", "Inventory", "Reachability", "Policy", "Lab", "Reporting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

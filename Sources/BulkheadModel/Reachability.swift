@@ -220,3 +220,104 @@ public struct ReachabilityCell: Codable, Hashable, Sendable {
         try container.encode(self.evidence, forKey: .evidence)
     }
 }
+
+/// A namespace probes start from.
+public struct ProbeSource: Codable, Hashable, Sendable {
+    /// Container (or namespace) name.
+    public var name: String
+    /// The main process; its `/proc/<pid>/ns/net` is entered to create the sockets.
+    public var pid: Int?
+    /// `net:[inode]` when known.
+    public var netns: String?
+    /// Why this source is not probed (not running, no namespace…); nil when it is.
+    public var skipReason: String?
+
+    public init(name: String, pid: Int?, netns: String?, skipReason: String?) {
+        self.name = name
+        self.pid = pid
+        self.netns = netns
+        self.skipReason = skipReason
+    }
+
+    enum CodingKeys: String, CodingKey { case name, pid, netns, skipReason }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.name, forKey: .name)
+        try container.encode(self.pid, forKey: .pid)
+        try container.encode(self.netns, forKey: .netns)
+        try container.encode(self.skipReason, forKey: .skipReason)
+    }
+}
+
+/// Totals of one probe run.
+public struct ProbeSummary: Codable, Hashable, Sendable {
+    public var sources: Int = 0
+    public var cells: Int = 0
+    /// Cells by state (`reachable`, `filtered`…).
+    public var byState: [String: Int] = [:]
+    /// Cells by violation (`unexpected-reachable`, `unexpected-blocked`).
+    public var violations: [String: Int] = [:]
+    public var attemptsSent: Int = 0
+    public var durationSeconds: Double = 0
+
+    public init() {}
+}
+
+/// How the probes were run (kept in the evidence so a re-evaluation knows what the cells mean).
+public struct ProbeSettings: Codable, Hashable, Sendable {
+    public var attempts: Int
+    public var timeoutsSeconds: [String: Double]
+    public var maxInFlight: Int
+    public var maxInFlightPerDestination: Int
+    public var extraPorts: [String]
+    public var explicitTargets: [String]
+
+    public init(attempts: Int, timeoutsSeconds: [String: Double], maxInFlight: Int, maxInFlightPerDestination: Int, extraPorts: [String], explicitTargets: [String]) {
+        self.attempts = attempts
+        self.timeoutsSeconds = timeoutsSeconds
+        self.maxInFlight = maxInFlight
+        self.maxInFlightPerDestination = maxInFlightPerDestination
+        self.extraPorts = extraPorts
+        self.explicitTargets = explicitTargets
+    }
+}
+
+/// The JSON document `bulkhead probe --format json` writes: the inventory it planned from, every cell with its
+/// evidence, and the policy evaluation. `bulkhead probe --evidence FILE --policy OTHER` re-evaluates it offline.
+public struct ProbeReport: Codable, Sendable {
+    /// `bulkhead.probe/1`.
+    public var schema: String
+    /// When the probes ran (RFC 3339).
+    public var generatedAt: String
+    /// The policy the cells were evaluated against: a path, or `docker default (no policy given)`.
+    public var policy: String
+    public var settings: ProbeSettings
+    public var inventory: InventoryReport
+    public var sources: [ProbeSource]
+    public var cells: [ReachabilityCell]
+    public var findings: [Finding]
+    /// False when some cells are `error`, or the inventory was incomplete.
+    public var complete: Bool
+    public var problems: [String]
+    public var summary: ProbeSummary
+
+    public static let currentSchema = "bulkhead.probe/1"
+
+    public init(
+        generatedAt: String, policy: String, settings: ProbeSettings, inventory: InventoryReport, sources: [ProbeSource],
+        cells: [ReachabilityCell], findings: [Finding], complete: Bool, problems: [String], summary: ProbeSummary
+    ) {
+        self.schema = Self.currentSchema
+        self.generatedAt = generatedAt
+        self.policy = policy
+        self.settings = settings
+        self.inventory = inventory
+        self.sources = sources
+        self.cells = cells
+        self.findings = findings
+        self.complete = complete
+        self.problems = problems
+        self.summary = summary
+    }
+}

@@ -1,6 +1,7 @@
 #ifndef CBULKHEAD_LINUX_H
 #define CBULKHEAD_LINUX_H
 
+#include <stdint.h>
 #include <sys/types.h>
 
 /* Linux calls Swift's Glibc module does not expose (they need _GNU_SOURCE). Thin wrappers, no policy. */
@@ -10,5 +11,36 @@ int bh_setns_net(int fd);
 
 /// The thread id of the calling thread (gettid).
 pid_t bh_gettid(void);
+
+/// One ready file descriptor from bh_epoll_wait: the 64-bit token it was registered with and its events.
+typedef struct {
+    uint64_t token;
+    uint32_t events;
+} bh_epoll_event;
+
+/// Event bits (EPOLLIN, EPOLLOUT, EPOLLERR, EPOLLHUP), as plain constants for Swift.
+extern const uint32_t BH_EPOLLIN;
+extern const uint32_t BH_EPOLLOUT;
+extern const uint32_t BH_EPOLLERR;
+extern const uint32_t BH_EPOLLHUP;
+
+/// epoll_create1(EPOLL_CLOEXEC).
+int bh_epoll_create(void);
+/// epoll_ctl(EPOLL_CTL_ADD) with `events` and a token handed back by bh_epoll_wait.
+int bh_epoll_add(int epfd, int fd, uint32_t events, uint64_t token);
+/// epoll_ctl(EPOLL_CTL_MOD).
+int bh_epoll_modify(int epfd, int fd, uint32_t events, uint64_t token);
+/// epoll_ctl(EPOLL_CTL_DEL).
+int bh_epoll_remove(int epfd, int fd);
+/// epoll_wait into `out` (at most `capacity`), converting to bh_epoll_event; returns the count or -1.
+int bh_epoll_wait(int epfd, bh_epoll_event *out, int capacity, int timeout_ms);
+
+/// pidfd_open(pid, 0): a descriptor that becomes readable when the process exits (Linux ≥ 5.3); -1 otherwise.
+int bh_pidfd_open(pid_t pid);
+
+/// Reads one entry of the socket's error queue (IP_RECVERR / IPV6_RECVERR, MSG_ERRQUEUE): the ICMP origin,
+/// type and code, the errno, and the address that sent the ICMP error (IPv4 or IPv6, as text, into
+/// `offender`). Returns 1 when an ICMP error was read, 0 when the queue held something else, -1 when empty.
+int bh_read_icmp_error(int fd, int *icmp_type, int *icmp_code, int *error_number, char *offender, int offender_len);
 
 #endif

@@ -1,0 +1,30 @@
+/// IPv4/IPv6 CIDR arithmetic: parsing, overlap, membership.
+public enum CIDR {
+    public static func parse(_ text: String) -> (address: IPAddress, prefix: Int)? {
+        let parts = text.split(separator: "/")
+        guard parts.count == 2, let address = IPAddress(String(parts[0])), let prefix = Int(parts[1]) else { return nil }
+        guard prefix >= 0, prefix <= (address.isIPv6 ? 128 : 32) else { return nil }
+        return (address, prefix)
+    }
+
+    public static func overlap(_ first: String, _ second: String) -> Bool {
+        guard let a = parse(first), let b = parse(second), a.address.isIPv6 == b.address.isIPv6 else { return false }
+        let prefix = min(a.prefix, b.prefix)
+        return Self.masked(a.address, prefix) == Self.masked(b.address, prefix)
+    }
+
+    public static func contains(_ cidr: String, _ address: IPAddress) -> Bool {
+        guard let network = parse(cidr), network.address.isIPv6 == address.isIPv6 else { return false }
+        return Self.masked(network.address, network.prefix) == Self.masked(address, network.prefix)
+    }
+
+    public static func masked(_ address: IPAddress, _ prefix: Int) -> (UInt64, UInt64) {
+        if !address.isIPv6 {
+            let mask: UInt64 = prefix == 0 ? 0 : (0xffff_ffff << UInt64(32 - prefix)) & 0xffff_ffff
+            return (0, address.low & mask)
+        }
+        let highMask: UInt64 = prefix >= 64 ? ~0 : prefix == 0 ? 0 : ~0 << UInt64(64 - prefix)
+        let lowMask: UInt64 = prefix >= 128 ? ~0 : prefix <= 64 ? 0 : ~0 << UInt64(128 - prefix)
+        return (address.high & highMask, address.low & lowMask)
+    }
+}

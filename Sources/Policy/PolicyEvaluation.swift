@@ -1,0 +1,177 @@
+import BulkheadModel
+import Foundation
+
+/// Applies a policy to observed reachability cells: what each cell was expected to be, which rule said so, and
+/// whether the observation violates it.
+public struct PolicyEvaluator: Sendable {
+    public var policy: Policy
+    let containers: [String: ContainerRecord]
+    let networks: [String: NetworkRecord]
+
+    public init(policy: Policy, inventory: InventoryReport) {
+        self.policy = policy
+        self.containers = Dictionary(inventory.containers.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        self.networks = Dictionary(inventory.networks.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    /// Sets `expected`, `rule` and `violation` on every cell.
+    public func evaluate(_ cells: [ReachabilityCell]) -> [ReachabilityCell] {
+        cells.map { cell in
+            var copy = cell
+            let (expected, rule) = self.expectation(for: cell)
+            copy.expected = expected
+            copy.rule = rule
+            copy.violation = Self.violation(expected: expected, state: cell.state)
+            return copy
+        }
+    }
+
+    /// The expectation for one cell: explicit denies first, then allows, then the baseline.
+    public func expectation(for cell: ReachabilityCell) -> (Expectation?, String?) {
+        for (index, rule) in self.policy.deny.enumerated() where self.matches(rule, cell) {
+            return (.deny, rule.name.map { "deny \"\($0)\"" } ?? "deny[\(index)]")
+        }
+        for (index, rule) in self.policy.allow.enumerated() where self.matches(rule, cell) {
+            return (.allow, rule.name.map { "allow \"\($0)\"" } ?? "allow[\(index)]")
+        }
+        switch self.policy.baseline {
+        case .deny:
+            return (.deny, "baseline deny")
+        case .docker:
+            return self.dockerIntent(cell)
+        }
+    }
+
+    /// Open where denied → unexpected-reachable; blocked where allowed → unexpected-blocked. Cells that proved
+    /// nothing (unknown, skipped, error) never violate — and never pass either: they make the run incomplete.
+    public static func violation(expected: Expectation?, state: CellState) -> Violation? {
+        switch expected {
+        case .deny? where state.isOpen: .unexpectedReachable
+        case .allow? where state.isBlocked: .unexpectedBlocked
+        default: nil
+        }
+    }
+
+    /// What Docker's configuration intends (the baseline `docker`, and the default without a policy).
+    func dockerIntent(_ cell: ReachabilityCell) -> (Expectation?, String?) {
+        let source = self.containers[cell.source]
+        if source?.networkMode == "host" {
+            return (.allow, "baseline docker: the host's namespace reaches containers")
+        }
+        let sourceNetworks = Set(source?.networks.map(\.name) ?? [])
+        switch cell.destinationKind {
+        case .explicit:
+            return (nil, "baseline docker: no intent for a listed address")
+        case .gateway:
+            guard let name = cell.network, let network = self.networks[name] else { return (nil, nil) }
+            if network.internal {
+                return (.deny, "baseline docker: \(name) is internal (no route out, the host included)")
+            }
+            return (.allow, "baseline docker: containers reach the host through their gateway")
+        case .container:
+            guard let name = cell.network else { return (nil, nil) }
+            guard sourceNetworks.contains(name) else {
+                return (.deny, "baseline docker: \(cell.source) is not on \(name) (networks are isolated from each other)")
+            }
+            if let network = self.networks[name], !network.icc {
+                return (.deny, "baseline docker: inter-container communication is disabled on \(name)")
+            }
+            return (.allow, "baseline docker: both on \(name)")
+        }
+    }
+
+    func matches(_ rule: Policy.Rule, _ cell: ReachabilityCell) -> Bool {
+        rule.ports.contains { $0.matches(cell.protocol, cell.port) }
+            && rule.from.contains { self.matchesSource($0, cell) }
+            && rule.to.contains { self.matchesDestination($0, cell) }
+    }
+
+    func matchesSource(_ selector: Selector, _ cell: ReachabilityCell) -> Bool {
+        let container = self.containers[cell.source]
+        if let pattern = selector.container, !Selector.glob(pattern, matches: cell.source) { return false }
+        if !Self.matchesLabels(selector, container?.labels ?? [:]) { return false }
+        if let pattern = selector.network, !(container?.networks.contains { Selector.glob(pattern, matches: $0.name) } ?? false) { return false }
+        if let cidr = selector.cidr {
+            let addresses = container?.networks.flatMap { [$0.ipv4, $0.ipv6].compactMap { $0 } } ?? []
+            if !addresses.contains(where: { Self.address($0, in: cidr) }) { return false }
+        }
+        if let host = selector.host, host != (container?.networkMode == "host") { return false }
+        return true
+    }
+
+    func matchesDestination(_ selector: Selector, _ cell: ReachabilityCell) -> Bool {
+        let container = cell.destinationKind == .container ? self.containers[cell.destinationName] : nil
+        if let pattern = selector.container, container == nil || !Selector.glob(pattern, matches: cell.destinationName) { return false }
+        if selector.label != nil || selector.service != nil || selector.project != nil {
+            guard let container, Self.matchesLabels(selector, container.labels) else { return false }
+        }
+        if let pattern = selector.network, !(cell.network.map { Selector.glob(pattern, matches: $0) } ?? false) { return false }
+        if let cidr = selector.cidr, !Self.address(cell.address, in: cidr) { return false }
+        if let host = selector.host, host != (cell.destinationKind == .gateway) { return false }
+        return true
+    }
+
+    static func matchesLabels(_ selector: Selector, _ labels: [String: String]) -> Bool {
+        if !selector.labelMatches(labels) { return false }
+        if let service = selector.service, !(labels["com.docker.compose.service"].map { Selector.glob(service, matches: $0) } ?? false) { return false }
+        if let project = selector.project, !(labels["com.docker.compose.project"].map { Selector.glob(project, matches: $0) } ?? false) { return false }
+        return true
+    }
+
+    static func address(_ text: String, in cidr: String) -> Bool {
+        guard let address = IPAddress(text) else { return false }
+        if let single = IPAddress(cidr) { return single == address }
+        return CIDR.contains(cidr, address)
+    }
+}
+
+/// Findings from evaluated cells: one per violation, and one per cell the tool could not decide.
+public enum ReachabilityFindings {
+    public static func findings(_ cells: [ReachabilityCell]) -> [Finding] {
+        var findings: [Finding] = []
+        for cell in cells {
+            let target = "\(cell.destinationName) \(cell.destination)/\(cell.protocol.rawValue)"
+            switch cell.violation {
+            case .unexpectedReachable?:
+                let closed = cell.state == .reachableClosed
+                findings.append(Finding(
+                    kind: "unexpected-reachable", severity: closed ? .medium : .high,
+                    title: "\(cell.source) can reach \(target)\(closed ? " (nothing listens, but the path is open)" : "")",
+                    detail: "Isolation breach: \(cell.rule ?? "the policy") denies this, yet the probe \(Self.describe(cell)).",
+                    location: "\(cell.source) -> \(cell.destination)/\(cell.protocol.rawValue)"
+                ))
+            case .unexpectedBlocked?:
+                findings.append(Finding(
+                    kind: "unexpected-blocked", severity: .medium,
+                    title: "\(cell.source) cannot reach \(target)",
+                    detail: "Broken dependency: \(cell.rule ?? "the policy") allows this, yet the probe \(Self.describe(cell)).",
+                    location: "\(cell.source) -> \(cell.destination)/\(cell.protocol.rawValue)"
+                ))
+            case nil:
+                break
+            }
+        }
+        return findings
+    }
+
+    /// "connected in 0.4 ms", "got ICMP 3/13 from 198.18.1.1", "timed out twice".
+    public static func describe(_ cell: ReachabilityCell) -> String {
+        guard let last = cell.evidence.last else { return "was not made" }
+        switch last.outcome {
+        case .connected: return "\(cell.protocol == .tcp ? "connected" : "got a reply") in \(Self.milliseconds(last.latencyMs))"
+        case .refused: return "was answered with a TCP reset (the path is open)"
+        case .portUnreachable: return "was answered with ICMP port-unreachable (the path is open)"
+        case .icmpError:
+            if let type = last.icmpType, let code = last.icmpCode {
+                return "was rejected with ICMP \(type)/\(code)\(last.icmpFrom.map { " from \($0)" } ?? "")"
+            }
+            return "was refused locally (\(last.errno ?? "error"))"
+        case .timeout: return "got no answer in \(cell.attempts) attempt\(cell.attempts == 1 ? "" : "s")"
+        case .failed: return "could not be made (\(last.errno ?? cell.note ?? "error"))"
+        }
+    }
+
+    static func milliseconds(_ value: Double) -> String {
+        value < 10 ? String(format: "%.2f ms", value) : String(format: "%.0f ms", value)
+    }
+}

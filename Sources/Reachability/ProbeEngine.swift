@@ -1,0 +1,731 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import BulkheadModel
+import CBulkheadLinux
+import Foundation
+
+/// Progress of a probe run, reported about twice a second.
+public struct ProbeProgress: Sendable {
+    public var cellsDone: Int
+    public var cellsTotal: Int
+    public var inFlight: Int
+    public var elapsedSeconds: Double
+}
+
+/// What a probe run produced: every cell of the plan with its state and evidence.
+public struct ProbeRunResult: Sendable {
+    public var cells: [ReachabilityCell]
+    public var sources: [ProbeSource]
+    /// Things that went wrong outside single cells (a namespace that could not be entered…).
+    public var problems: [String]
+    public var attemptsSent: Int
+    public var durationSeconds: Double
+}
+
+/// Runs a ``ProbePlan``: every probe from inside its source's network namespace, all of them from one epoll
+/// event loop on one dedicated thread.
+///
+/// How: the loop thread enters a source's namespace (`setns`, ~3 µs) only to create a socket there; a socket
+/// keeps the namespace it was made in, so one loop drives sockets of every namespace at once. The thread exists
+/// only for the run, so nothing else ever executes inside a container's namespace (DESIGN.md §4).
+///
+/// - TCP: non-blocking connect. Connected → `reachable` (a short recognisable line is sent, then the socket is
+///   closed); RST → `reachable-closed`; an ICMP error (read from a raw ICMP socket in the source namespace, matched
+///   by the quoted ports) → `rejected`; silence → retried, then `filtered`.
+/// - UDP: a connected socket with `IP_RECVERR`: a reply → `reachable`; ICMP port-unreachable → `reachable-closed`;
+///   other ICMP errors → `rejected`; silence → `unknown` (a datagram may sit unanswered at a live service).
+/// - ICMP: echo request from a raw socket in the source namespace; reply → `reachable`.
+///
+/// Each source's and destination's main process is watched with a pidfd: when one exits, its unfinished cells
+/// become `error` (never "blocked"), and everything else carries on.
+public enum ProbeEngine {
+    /// The payload every probe carries, so that a capture or a server log shows where it came from.
+    public static let payloadMarker = "BULKHEAD-PROBE"
+
+    /// Runs the plan and returns when every cell is decided. `progress` is called on the loop thread.
+    public static func run(
+        plan: ProbePlan, options: ProbeOptions, progress: (@Sendable (ProbeProgress) -> Void)? = nil
+    ) -> ProbeRunResult {
+        let box = ResultBox()
+        let done = DispatchSemaphore(value: 0)
+        let thread = Thread {
+            let loop = ProbeLoop(plan: plan, options: options, progress: progress)
+            box.result = loop.run()
+            done.signal()
+        }
+        thread.stackSize = 1 << 21
+        thread.start()
+        done.wait()
+        return box.result ?? ProbeRunResult(cells: plan.cells, sources: plan.sources, problems: ["the probe thread did not report"], attemptsSent: 0, durationSeconds: 0)
+    }
+}
+
+private final class ResultBox: @unchecked Sendable {
+    var result: ProbeRunResult?
+}
+
+/// Monotonic seconds.
+func monotonicNow() -> Double {
+    var spec = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &spec)
+    return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
+}
+
+/// The event loop's state. Lives on the loop thread only.
+private final class ProbeLoop {
+    let plan: ProbePlan
+    let options: ProbeOptions
+    let progress: (@Sendable (ProbeProgress) -> Void)?
+    var cells: [ReachabilityCell]
+    var sources: [ProbeSource]
+    var problems: [String] = []
+
+    /// Per-cell attempts so far and whether the cell is decided.
+    var evidence: [[ProbeAttempt]]
+    var decided: [Bool]
+    var decidedCount = 0
+
+    struct SourceContext {
+        var name: String
+        var namespaceFD: Int32 = -1
+        var icmp4: Int32 = -1
+        var icmp6: Int32 = -1
+        var dead = false
+    }
+    var contexts: [String: SourceContext] = [:]
+    /// The namespace the loop thread is in now (a source name), nil for the thread's original one.
+    var currentNamespace: String?
+
+    struct Attempt {
+        var cell: Int
+        var fd: Int32
+        var proto: ProbeProtocol
+        var address: IPAddress
+        var destinationKey: String
+        var started: Double
+        var deadline: Double
+        var localPort: Int?
+        var echoKey: UInt32?
+    }
+    var attempts: [UInt64: Attempt] = [:]
+    var nextToken: UInt64 = 1
+    /// Tokens with the top bit set name loop-owned descriptors (raw ICMP sockets, pidfds).
+    static let controlBit: UInt64 = 1 << 63
+    var controlHandlers: [UInt64: Control] = [:]
+    enum Control {
+        case icmp(source: String, fd: Int32, v6: Bool)
+        case pidfd(container: String, fd: Int32)
+    }
+
+    /// Attempts by timeout order, one queue per protocol (equal timeouts keep each queue sorted).
+    var timeoutQueues: [ProbeProtocol: [(deadline: Double, token: UInt64)]] = [:]
+    var timeoutHeads: [ProbeProtocol: Int] = [:]
+    var pending: [Int] = []
+    var pendingHead = 0
+    var retries: [Int] = []
+    var inFlightByDestination: [String: Int] = [:]
+    /// Cells waiting for their destination's in-flight cap, by destination address.
+    var parked: [String: [Int]] = [:]
+    /// Echo (identifier << 16 | sequence) → attempt token.
+    var echoes: [UInt32: UInt64] = [:]
+    var echoSequence: UInt32 = 0
+    let echoIdentifier = UInt16(truncatingIfNeeded: getpid() ^ 0x4248)
+    /// ICMP errors seen on the raw sockets for TCP probes, keyed by "source|local port|destination".
+    var tcpICMPErrors: [String: (type: Int, code: Int, from: String)] = [:]
+    /// Containers whose main process exited, and when (seconds into the run).
+    var deaths: [String: Double] = [:]
+    var attemptsSent = 0
+    var epoll: Int32 = -1
+    var startTime = 0.0
+    var lastProgress = 0.0
+
+    init(plan: ProbePlan, options: ProbeOptions, progress: (@Sendable (ProbeProgress) -> Void)?) {
+        self.plan = plan
+        self.options = options
+        self.progress = progress
+        self.cells = plan.cells
+        self.sources = plan.sources
+        self.evidence = Array(repeating: [], count: plan.cells.count)
+        self.decided = Array(repeating: false, count: plan.cells.count)
+    }
+
+    func run() -> ProbeRunResult {
+        self.startTime = monotonicNow()
+        Self.raiseFileLimit()
+        self.epoll = bh_epoll_create()
+        guard self.epoll >= 0 else {
+            self.problems.append("epoll_create: \(String(cString: strerror(errno)))")
+            return self.finish()
+        }
+        defer { close(self.epoll) }
+        self.prepareSources()
+        self.watchDestinations()
+        for index in self.cells.indices where !self.decided[index] {
+            if self.cells[index].state == .skipped {
+                self.decide(index)
+            } else {
+                self.pending.append(index)
+            }
+        }
+        self.loop()
+        self.cleanUp()
+        return self.finish()
+    }
+
+    // MARK: - Setting up
+
+    static func raiseFileLimit() {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+        limit.rlim_cur = limit.rlim_max
+        _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+    }
+
+    /// Opens each source's namespace (checking it is still the container's), makes its raw ICMP sockets there,
+    /// and watches its process.
+    func prepareSources() {
+        let needed = Set(self.cells.indices.filter { self.cells[$0].state != .skipped }.map { self.cells[$0].source })
+        for (index, source) in self.sources.enumerated() where source.skipReason == nil && needed.contains(source.name) {
+            guard let pid = source.pid else { continue }
+            var context = SourceContext(name: source.name)
+            let path = "/proc/\(pid)/ns/net"
+            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else {
+                self.failSource(index, "cannot open \(path): \(String(cString: strerror(errno))) (the container stopped?)")
+                continue
+            }
+            // A recycled pid would put probes in some other namespace: compare with the inventory's identity.
+            var info = stat()
+            if let expected = source.netns, fstat(fd, &info) == 0, "net:[\(info.st_ino)]" != expected {
+                close(fd)
+                self.failSource(index, "process \(pid) is no longer in the container's namespace \(expected) (restarted or exited)")
+                continue
+            }
+            context.namespaceFD = fd
+            self.contexts[source.name] = context
+            guard self.enter(source.name) else {
+                self.failSource(index, "cannot enter its network namespace (setns): \(String(cString: strerror(errno)))")
+                continue
+            }
+            let needsV4 = self.cells.contains { $0.source == source.name && !$0.address.contains(":") }
+            let needsV6 = self.cells.contains { $0.source == source.name && $0.address.contains(":") }
+            if needsV4 { self.contexts[source.name]?.icmp4 = self.makeRawICMP(source: source.name, v6: false) }
+            if needsV6 { self.contexts[source.name]?.icmp6 = self.makeRawICMP(source: source.name, v6: true) }
+            self.watch(container: source.name, pid: pid)
+        }
+    }
+
+    func makeRawICMP(source: String, v6: Bool) -> Int32 {
+        let fd = socket(v6 ? AF_INET6 : AF_INET, Int32(SOCK_RAW.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue),
+                        v6 ? Int32(IPPROTO_ICMPV6) : Int32(IPPROTO_ICMP))
+        guard fd >= 0 else {
+            self.problems.append("\(source): no raw ICMP\(v6 ? "v6" : "") socket (\(String(cString: strerror(errno)))): ICMP echo is an error and TCP rejections read as refusals")
+            return -1
+        }
+        let token = self.controlToken()
+        self.controlHandlers[token] = .icmp(source: source, fd: fd, v6: v6)
+        _ = bh_epoll_add(self.epoll, fd, BH_EPOLLIN, token)
+        return fd
+    }
+
+    func watchDestinations() {
+        for (name, pid) in self.plan.destinationPids.sorted(by: { $0.key < $1.key }) where self.contexts[name] == nil {
+            guard self.cells.contains(where: { $0.destinationName == name }) else { continue }
+            self.watch(container: name, pid: pid)
+        }
+    }
+
+    func watch(container: String, pid: Int) {
+        let fd = bh_pidfd_open(pid_t(pid))
+        if fd < 0 {
+            if errno == ESRCH { self.deaths[container] = 0 }
+            return  // without pidfd support, deaths show as timeouts (older kernels)
+        }
+        let token = self.controlToken()
+        self.controlHandlers[token] = .pidfd(container: container, fd: fd)
+        _ = bh_epoll_add(self.epoll, fd, BH_EPOLLIN, token)
+    }
+
+    func controlToken() -> UInt64 {
+        defer { self.nextToken += 1 }
+        return self.nextToken | Self.controlBit
+    }
+
+    func failSource(_ index: Int, _ reason: String) {
+        let name = self.sources[index].name
+        self.problems.append("\(name): \(reason)")
+        for cell in self.cells.indices where self.cells[cell].source == name && !self.decided[cell] {
+            self.cells[cell].note = reason
+            self.cells[cell].state = .error
+            self.decide(cell)
+        }
+    }
+
+    /// Moves the loop thread into a source's namespace (no-op when already there).
+    func enter(_ source: String) -> Bool {
+        if self.currentNamespace == source { return true }
+        guard let fd = self.contexts[source]?.namespaceFD, fd >= 0, bh_setns_net(fd) == 0 else { return false }
+        self.currentNamespace = source
+        return true
+    }
+
+    // MARK: - The loop
+
+    func loop() {
+        var events = [bh_epoll_event](repeating: bh_epoll_event(), count: 256)
+        while self.decidedCount < self.cells.count {
+            self.launchPending()
+            let now = monotonicNow()
+            self.expireTimeouts(now: now)
+            if self.decidedCount >= self.cells.count { break }
+            if now - self.lastProgress >= 0.5 {
+                self.lastProgress = now
+                self.progress?(ProbeProgress(cellsDone: self.decidedCount, cellsTotal: self.cells.count, inFlight: self.attempts.count, elapsedSeconds: now - self.startTime))
+            }
+            let wait = max(0, min(100, Int(((self.nextDeadline() ?? now + 0.1) - now) * 1000) + 1))
+            let count = events.withUnsafeMutableBufferPointer { buffer in
+                bh_epoll_wait(self.epoll, buffer.baseAddress, Int32(buffer.count), Int32(wait))
+            }
+            if count < 0 {
+                if errno == EINTR { continue }
+                self.problems.append("epoll_wait: \(String(cString: strerror(errno)))")
+                for index in self.cells.indices where !self.decided[index] {
+                    self.cells[index].note = "the event loop failed"
+                    self.cells[index].state = .error
+                    self.decide(index)
+                }
+                break
+            }
+            // Raw ICMP sockets first: a TCP socket's error must find the ICMP message that caused it.
+            for event in events.prefix(Int(count)) where event.token & Self.controlBit != 0 {
+                self.handleControl(event.token)
+            }
+            for event in events.prefix(Int(count)) where event.token & Self.controlBit == 0 {
+                self.handleAttempt(event.token, events: event.events)
+            }
+        }
+    }
+
+    func nextDeadline() -> Double? {
+        var earliest: Double?
+        for (proto, queue) in self.timeoutQueues {
+            var head = self.timeoutHeads[proto] ?? 0
+            while head < queue.count, self.attempts[queue[head].token] == nil { head += 1 }
+            self.timeoutHeads[proto] = head
+            if head < queue.count { earliest = min(earliest ?? .infinity, queue[head].deadline) }
+        }
+        return earliest
+    }
+
+    func launchPending() {
+        while self.attempts.count < self.options.maxInFlight {
+            let index: Int
+            if let retry = self.retries.popLast() {
+                index = retry
+            } else if self.pendingHead < self.pending.count {
+                index = self.pending[self.pendingHead]
+                self.pendingHead += 1
+            } else {
+                break
+            }
+            if self.decided[index] { continue }
+            let key = self.cells[index].address
+            if (self.inFlightByDestination[key] ?? 0) >= self.options.maxInFlightPerDestination {
+                // Parked until one of the destination's probes ends (see `release`).
+                self.parked[key, default: []].append(index)
+                continue
+            }
+            self.launch(index)
+        }
+        if self.pendingHead > 4096, self.pendingHead * 2 > self.pending.count {
+            self.pending.removeFirst(self.pendingHead)
+            self.pendingHead = 0
+        }
+    }
+
+    /// One probe towards `destination` ended: count it out, and let a parked cell for it go next.
+    func release(_ destination: String) {
+        self.inFlightByDestination[destination, default: 1] -= 1
+        if var waiting = self.parked[destination], !waiting.isEmpty {
+            self.retries.append(waiting.removeFirst())
+            self.parked[destination] = waiting.isEmpty ? nil : waiting
+        }
+    }
+
+    // MARK: - Launching one attempt
+
+    func launch(_ index: Int) {
+        let cell = self.cells[index]
+        if let death = self.deaths[cell.source] ?? self.deaths[cell.destinationName] {
+            self.markDead(index, died: cell.source, at: death, isSource: self.deaths[cell.source] != nil)
+            return
+        }
+        guard let address = IPAddress(cell.address) else {
+            self.record(index, ProbeAttempt(outcome: .failed, latencyMs: 0), note: "\(cell.address) is not an IP address")
+            return
+        }
+        // The scope guard, enforced where packets leave: nothing outside the plan's addresses, ever.
+        guard self.plan.scope.permits(address) else {
+            self.record(index, ProbeAttempt(outcome: .failed, latencyMs: 0), note: "\(cell.address) is outside the probe scope (not an enumerated container, gateway or listed target)", final: true)
+            return
+        }
+        guard self.enter(cell.source) else {
+            self.record(index, ProbeAttempt(outcome: .failed, latencyMs: 0, errno: ErrnoName.name(errno)), note: "cannot enter the source's namespace", final: true)
+            return
+        }
+        let now = monotonicNow()
+        let token = self.nextToken
+        self.nextToken += 1
+        var attempt = Attempt(
+            cell: index, fd: -1, proto: cell.protocol, address: address, destinationKey: cell.address, started: now,
+            deadline: now + self.options.timeout(for: cell.protocol), localPort: nil, echoKey: nil
+        )
+        let started: Bool
+        switch cell.protocol {
+        case .tcp: started = self.startTCP(&attempt, token: token, port: cell.port ?? 0)
+        case .udp: started = self.startUDP(&attempt, token: token, port: cell.port ?? 0)
+        case .icmp: started = self.startEcho(&attempt, token: token, source: cell.source)
+        }
+        guard started else { return }
+        self.attemptsSent += 1
+        self.attempts[token] = attempt
+        self.inFlightByDestination[attempt.destinationKey, default: 0] += 1
+        self.timeoutQueues[cell.protocol, default: []].append((attempt.deadline, token))
+    }
+
+    func socketFailed(_ attempt: Attempt, call: String) -> Bool {
+        let code = errno
+        if attempt.fd >= 0 { close(attempt.fd) }
+        // Local refusals (no route, firewall OUTPUT reject) are network answers; anything else is the tool's failure.
+        switch code {
+        case ENETUNREACH, EHOSTUNREACH, EACCES, EPERM:
+            self.record(attempt.cell, ProbeAttempt(outcome: .icmpError, latencyMs: 0, errno: ErrnoName.name(code)), note: nil)
+        case ECONNREFUSED:
+            self.record(attempt.cell, ProbeAttempt(outcome: .refused, latencyMs: 0, errno: ErrnoName.name(code)), note: nil)
+        default:
+            self.record(attempt.cell, ProbeAttempt(outcome: .failed, latencyMs: 0, errno: ErrnoName.name(code)), note: "\(call) failed: \(String(cString: strerror(code)))")
+        }
+        return false
+    }
+
+    func startTCP(_ attempt: inout Attempt, token: UInt64, port: Int) -> Bool {
+        let destination = SocketAddress(attempt.address, port: port)
+        attempt.fd = socket(destination.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard attempt.fd >= 0 else { return self.socketFailed(attempt, call: "socket") }
+        let result = destination.withSockaddr { connect(attempt.fd, $0, $1) }
+        if result != 0 && errno != EINPROGRESS { return self.socketFailed(attempt, call: "connect") }
+        attempt.localPort = SocketAddress.localPort(of: attempt.fd)
+        _ = bh_epoll_add(self.epoll, attempt.fd, BH_EPOLLOUT, token)
+        return true
+    }
+
+    func startUDP(_ attempt: inout Attempt, token: UInt64, port: Int) -> Bool {
+        let destination = SocketAddress(attempt.address, port: port)
+        attempt.fd = socket(destination.family, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard attempt.fd >= 0 else { return self.socketFailed(attempt, call: "socket") }
+        var on: Int32 = 1
+        if destination.family == AF_INET6 {
+            _ = setsockopt(attempt.fd, Int32(IPPROTO_IPV6), 25 /* IPV6_RECVERR */, &on, socklen_t(MemoryLayout<Int32>.size))
+        } else {
+            _ = setsockopt(attempt.fd, Int32(IPPROTO_IP), 11 /* IP_RECVERR */, &on, socklen_t(MemoryLayout<Int32>.size))
+        }
+        guard destination.withSockaddr({ connect(attempt.fd, $0, $1) }) == 0 else { return self.socketFailed(attempt, call: "connect") }
+        let payload = Self.udpPayload(port: port, token: token)
+        let sent = payload.withUnsafeBytes { send(attempt.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        guard sent >= 0 else { return self.socketFailed(attempt, call: "send") }
+        attempt.localPort = SocketAddress.localPort(of: attempt.fd)
+        _ = bh_epoll_add(self.epoll, attempt.fd, BH_EPOLLIN, token)
+        return true
+    }
+
+    /// A DNS query for port 53 (so a resolver answers), the marker line elsewhere.
+    static func udpPayload(port: Int, token: UInt64) -> [UInt8] {
+        if port == 53 {
+            var query: [UInt8] = [UInt8(truncatingIfNeeded: token >> 8), UInt8(truncatingIfNeeded: token), 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]
+            for label in ["bulkhead-probe", "invalid"] {
+                query.append(UInt8(label.utf8.count))
+                query.append(contentsOf: label.utf8)
+            }
+            query.append(contentsOf: [0, 0, 1, 0, 1])
+            return query
+        }
+        return Array("\(ProbeEngine.payloadMarker) \(token)\n".utf8)
+    }
+
+    func startEcho(_ attempt: inout Attempt, token: UInt64, source: String) -> Bool {
+        let v6 = attempt.address.isIPv6
+        guard let fd = v6 ? self.contexts[source]?.icmp6 : self.contexts[source]?.icmp4, fd >= 0 else {
+            self.record(attempt.cell, ProbeAttempt(outcome: .failed, latencyMs: 0), note: "no raw ICMP socket in the source namespace (needs CAP_NET_RAW)", final: true)
+            return false
+        }
+        self.echoSequence &+= 1
+        let sequence = UInt16(truncatingIfNeeded: self.echoSequence)
+        let identifier = self.echoIdentifier &+ UInt16(truncatingIfNeeded: self.echoSequence >> 16)
+        var packet: [UInt8] = [v6 ? 128 : 8, 0, 0, 0, UInt8(identifier >> 8), UInt8(identifier & 0xff), UInt8(sequence >> 8), UInt8(sequence & 0xff)]
+        packet.append(contentsOf: "\(ProbeEngine.payloadMarker) \(token)".utf8)
+        if !v6 {  // the kernel fills in ICMPv6 checksums itself
+            let checksum = Self.internetChecksum(packet)
+            packet[2] = UInt8(checksum >> 8)
+            packet[3] = UInt8(checksum & 0xff)
+        }
+        let destination = SocketAddress(attempt.address, port: 0)
+        let sent = packet.withUnsafeBytes { bytes in
+            destination.withSockaddr { sendto(fd, bytes.baseAddress, bytes.count, Int32(MSG_NOSIGNAL), $0, $1) }
+        }
+        guard sent >= 0 else { return self.socketFailed(Attempt(cell: attempt.cell, fd: -1, proto: .icmp, address: attempt.address, destinationKey: attempt.destinationKey, started: attempt.started, deadline: attempt.deadline), call: "sendto") }
+        let key = UInt32(identifier) << 16 | UInt32(sequence)
+        attempt.echoKey = key
+        self.echoes[key] = token
+        return true
+    }
+
+    static func internetChecksum(_ bytes: [UInt8]) -> UInt16 {
+        var sum: UInt32 = 0
+        var index = 0
+        while index + 1 < bytes.count {
+            sum += UInt32(bytes[index]) << 8 | UInt32(bytes[index + 1])
+            index += 2
+        }
+        if index < bytes.count { sum += UInt32(bytes[index]) << 8 }
+        while sum >> 16 != 0 { sum = (sum & 0xffff) + (sum >> 16) }
+        return ~UInt16(sum)
+    }
+
+    // MARK: - Events
+
+    func handleAttempt(_ token: UInt64, events: UInt32) {
+        guard let attempt = self.attempts[token] else { return }
+        let latency = (monotonicNow() - attempt.started) * 1000
+        switch attempt.proto {
+        case .tcp:
+            var error: Int32 = 0
+            var length = socklen_t(MemoryLayout<Int32>.size)
+            _ = getsockopt(attempt.fd, SOL_SOCKET, SO_ERROR, &error, &length)
+            if error == 0 {
+                let line = Array("\(ProbeEngine.payloadMarker) \(token)\r\n".utf8)
+                _ = line.withUnsafeBytes { send(attempt.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
+                self.end(token, ProbeAttempt(outcome: .connected, latencyMs: latency))
+                return
+            }
+            // Drain the source's ICMP socket: an iptables REJECT answers a SYN with ICMP, which connect() reports
+            // as ECONNREFUSED (port-unreachable) or EHOSTUNREACH just like a real RST or a dead host would.
+            let source = self.cells[attempt.cell].source
+            if let fd = attempt.address.isIPv6 ? self.contexts[source]?.icmp6 : self.contexts[source]?.icmp4, fd >= 0 {
+                self.readICMP(source: source, fd: fd, v6: attempt.address.isIPv6)
+            }
+            let key = "\(source)|\(attempt.localPort ?? -1)|\(attempt.address)"
+            if let icmp = self.tcpICMPErrors.removeValue(forKey: key) {
+                self.end(token, ProbeAttempt(outcome: .icmpError, latencyMs: latency, errno: ErrnoName.name(error), icmpType: icmp.type, icmpCode: icmp.code, icmpFrom: icmp.from))
+            } else if error == ECONNREFUSED {
+                self.end(token, ProbeAttempt(outcome: .refused, latencyMs: latency, errno: ErrnoName.name(error)))
+            } else if [EHOSTUNREACH, ENETUNREACH, EACCES, EPERM, EHOSTDOWN].contains(error) {
+                self.end(token, ProbeAttempt(outcome: .icmpError, latencyMs: latency, errno: ErrnoName.name(error)))
+            } else if error == ETIMEDOUT {
+                self.end(token, ProbeAttempt(outcome: .timeout, latencyMs: latency, errno: ErrnoName.name(error)))
+            } else {
+                self.end(token, ProbeAttempt(outcome: .failed, latencyMs: latency, errno: ErrnoName.name(error)))
+            }
+        case .udp:
+            if events & BH_EPOLLERR != 0 {
+                var type: Int32 = 0, code: Int32 = 0, number: Int32 = 0
+                var from = [CChar](repeating: 0, count: 64)
+                if bh_read_icmp_error(attempt.fd, &type, &code, &number, &from, Int32(from.count)) == 1 {
+                    let offender = String(decoding: from.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                    let portUnreachable = attempt.address.isIPv6 ? (type == 1 && code == 4) : (type == 3 && code == 3)
+                    // A port-unreachable sent by another address is a firewall speaking for the destination.
+                    let fromDestination = offender.isEmpty || IPAddress(offender) == attempt.address
+                    self.end(token, ProbeAttempt(
+                        outcome: portUnreachable && fromDestination ? .portUnreachable : .icmpError, latencyMs: latency,
+                        errno: ErrnoName.name(number), icmpType: Int(type), icmpCode: Int(code), icmpFrom: offender.isEmpty ? nil : offender
+                    ))
+                    return
+                }
+            }
+            var buffer = [UInt8](repeating: 0, count: 2048)
+            let received = buffer.withUnsafeMutableBytes { recv(attempt.fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+            if received >= 0 {
+                self.end(token, ProbeAttempt(outcome: .connected, latencyMs: latency))
+            } else if errno == ECONNREFUSED {
+                self.end(token, ProbeAttempt(outcome: .portUnreachable, latencyMs: latency, errno: "ECONNREFUSED"))
+            } else if errno != EAGAIN {
+                let code = errno
+                self.end(token, ProbeAttempt(outcome: [EHOSTUNREACH, ENETUNREACH, EACCES, EPERM].contains(code) ? .icmpError : .failed, latencyMs: latency, errno: ErrnoName.name(code)))
+            }
+        case .icmp:
+            break  // echo replies arrive on the raw socket
+        }
+    }
+
+    func handleControl(_ token: UInt64) {
+        switch self.controlHandlers[token] {
+        case .icmp(let source, let fd, let v6):
+            self.readICMP(source: source, fd: fd, v6: v6)
+        case .pidfd(let container, let fd):
+            _ = bh_epoll_remove(self.epoll, fd)
+            close(fd)
+            self.controlHandlers[token] = nil
+            self.containerDied(container)
+        case nil:
+            break
+        }
+    }
+
+    /// Reads every queued ICMP message of a source's raw socket: echo replies end echo attempts; destination-
+    /// unreachable errors quoting one of our packets end echo attempts or are kept for the TCP socket they concern.
+    func readICMP(source: String, fd: Int32, v6: Bool) {
+        var buffer = [UInt8](repeating: 0, count: 1500)
+        var from = sockaddr_storage()
+        while true {
+            var fromLength = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            let count = buffer.withUnsafeMutableBytes { raw in
+                withUnsafeMutableBytes(of: &from) { address in
+                    recvfrom(fd, raw.baseAddress, raw.count, Int32(MSG_DONTWAIT), address.baseAddress?.assumingMemoryBound(to: sockaddr.self), &fromLength)
+                }
+            }
+            guard count > 0 else { return }
+            guard let message = ICMPMessage.parse(buffer.prefix(count), v6: v6) else { continue }
+            let sender = Self.address(of: from)
+            switch message {
+            case .echoReply(let identifier, let sequence):
+                let key = UInt32(identifier) << 16 | UInt32(sequence)
+                if let token = self.echoes[key], let attempt = self.attempts[token], sender == nil || sender == attempt.address {
+                    self.end(token, ProbeAttempt(outcome: .connected, latencyMs: (monotonicNow() - attempt.started) * 1000))
+                }
+            case .unreachable(let type, let code, let quoted):
+                let senderText = sender?.description ?? ""
+                switch quoted {
+                case .echo(let identifier, let sequence, _):
+                    let key = UInt32(identifier) << 16 | UInt32(sequence)
+                    if let token = self.echoes[key], let attempt = self.attempts[token] {
+                        self.end(token, ProbeAttempt(outcome: .icmpError, latencyMs: (monotonicNow() - attempt.started) * 1000, icmpType: type, icmpCode: code, icmpFrom: senderText))
+                    }
+                case .transport(let proto, let sourcePort, let destination):
+                    if proto == 6 {
+                        self.tcpICMPErrors["\(source)|\(sourcePort)|\(destination)"] = (type, code, senderText)
+                        if self.tcpICMPErrors.count > 100_000 { self.tcpICMPErrors.removeAll() }
+                    }
+                }
+            }
+        }
+    }
+
+    static func address(of storage: sockaddr_storage) -> IPAddress? {
+        withUnsafeBytes(of: storage) { raw -> IPAddress? in
+            let family = Int32(raw.load(as: sa_family_t.self))
+            if family == AF_INET {
+                return IPAddress(ipv4: UInt32(bigEndian: raw.load(fromByteOffset: 4, as: UInt32.self)))
+            }
+            if family == AF_INET6 {
+                return IPAddress(ipv6High: UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)),
+                                 low: UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 16, as: UInt64.self)))
+            }
+            return nil
+        }
+    }
+
+    // MARK: - Ending attempts and cells
+
+    func expireTimeouts(now: Double) {
+        for proto in ProbeProtocol.allCases {
+            guard let queue = self.timeoutQueues[proto] else { continue }
+            var head = self.timeoutHeads[proto] ?? 0
+            while head < queue.count, queue[head].deadline <= now {
+                let token = queue[head].token
+                head += 1
+                if let attempt = self.attempts[token] {
+                    self.end(token, ProbeAttempt(outcome: .timeout, latencyMs: (now - attempt.started) * 1000))
+                }
+            }
+            self.timeoutHeads[proto] = head
+            if head > 4096, head * 2 > queue.count {
+                self.timeoutQueues[proto]?.removeFirst(head)
+                self.timeoutHeads[proto] = 0
+            }
+        }
+    }
+
+    func end(_ token: UInt64, _ result: ProbeAttempt) {
+        guard let attempt = self.attempts.removeValue(forKey: token) else { return }
+        if attempt.fd >= 0 { close(attempt.fd) }
+        if let key = attempt.echoKey { self.echoes[key] = nil }
+        self.release(attempt.destinationKey)
+        self.record(attempt.cell, result, note: nil)
+    }
+
+    /// Adds an attempt to a cell, and decides the cell or queues a retry.
+    func record(_ index: Int, _ result: ProbeAttempt, note: String?, final: Bool = false) {
+        guard !self.decided[index] else { return }
+        self.evidence[index].append(result)
+        if let note { self.cells[index].note = note }
+        let conclusive = result.outcome == .connected || result.outcome == .refused || result.outcome == .portUnreachable
+        if final || conclusive || self.evidence[index].count >= self.options.attempts {
+            self.cells[index].state = CellVerdict.state(for: self.evidence[index], protocol: self.cells[index].protocol)
+            if self.cells[index].state != .error && note == nil { self.cells[index].note = nil }
+            self.decide(index)
+        } else {
+            self.retries.append(index)
+        }
+    }
+
+    func decide(_ index: Int) {
+        guard !self.decided[index] else { return }
+        self.decided[index] = true
+        self.decidedCount += 1
+        self.cells[index].attempts = self.evidence[index].count
+        self.cells[index].evidence = self.evidence[index]
+        self.cells[index].latencyMs = CellVerdict.latency(of: self.evidence[index])
+    }
+
+    func containerDied(_ container: String) {
+        let at = monotonicNow() - self.startTime
+        self.deaths[container] = at
+        self.problems.append("\(container): its main process exited \(String(format: "%.1f", at)) s into the probe; its unfinished cells are errors")
+        for (token, attempt) in self.attempts {
+            let cell = self.cells[attempt.cell]
+            guard cell.source == container || cell.destinationName == container else { continue }
+            self.attempts[token] = nil
+            if attempt.fd >= 0 { close(attempt.fd) }
+            if let key = attempt.echoKey { self.echoes[key] = nil }
+            self.release(attempt.destinationKey)
+        }
+        for index in self.cells.indices where !self.decided[index] {
+            let cell = self.cells[index]
+            if cell.source == container || cell.destinationName == container {
+                self.markDead(index, died: container, at: at, isSource: cell.source == container)
+            }
+        }
+        if var context = self.contexts[container] {
+            context.dead = true
+            self.contexts[container] = context
+        }
+    }
+
+    func markDead(_ index: Int, died container: String, at: Double, isSource: Bool) {
+        self.cells[index].state = .error
+        self.cells[index].note = "\(isSource ? "source" : "destination") container \(container) exited during the probe (\(String(format: "%.1f", at)) s in): not probed to the end"
+        self.decide(index)
+    }
+
+    func cleanUp() {
+        for attempt in self.attempts.values where attempt.fd >= 0 { close(attempt.fd) }
+        self.attempts.removeAll()
+        for handler in self.controlHandlers.values {
+            switch handler {
+            case .icmp(_, let fd, _), .pidfd(_, let fd): close(fd)
+            }
+        }
+        for context in self.contexts.values where context.namespaceFD >= 0 { close(context.namespaceFD) }
+    }
+
+    func finish() -> ProbeRunResult {
+        for index in self.cells.indices where !self.decided[index] {
+            self.cells[index].state = .error
+            self.decide(index)
+        }
+        return ProbeRunResult(
+            cells: self.cells, sources: self.sources, problems: self.problems, attemptsSent: self.attemptsSent,
+            durationSeconds: monotonicNow() - self.startTime
+        )
+    }
+}

@@ -1,0 +1,243 @@
+import BulkheadModel
+
+/// A port to probe on every destination, given as `tcp/8080`, `udp/53` or `tcp/8000-8010`.
+public struct PortSpec: Hashable, Sendable, CustomStringConvertible {
+    public var proto: ProbeProtocol
+    public var range: ClosedRange<Int>
+
+    public init(proto: ProbeProtocol, range: ClosedRange<Int>) {
+        self.proto = proto
+        self.range = range
+    }
+
+    /// Parses `tcp/80`, `udp/53`, `tcp/8000-8010`, or a bare `80` (TCP). Nil for anything else.
+    public init?(_ text: String) {
+        let parts = text.lowercased().split(separator: "/", maxSplits: 1)
+        let protoText = parts.count == 2 ? String(parts[0]) : "tcp"
+        guard let proto = ProbeProtocol(rawValue: protoText), proto != .icmp, let portText = parts.last else { return nil }
+        let bounds = portText.split(separator: "-", maxSplits: 1).map { Int($0) }
+        guard let low = bounds.first ?? nil, let high = bounds.last ?? nil, (1...65535).contains(low), (low...65535).contains(high) else {
+            return nil
+        }
+        self.init(proto: proto, range: low...high)
+    }
+
+    public var description: String {
+        self.range.count == 1 ? "\(self.proto.rawValue)/\(self.range.lowerBound)" : "\(self.proto.rawValue)/\(self.range.lowerBound)-\(self.range.upperBound)"
+    }
+}
+
+/// What to probe and how hard to try.
+public struct ProbeOptions: Sendable {
+    /// Attempts before a failure counts (one success ends a cell early).
+    public var attempts: Int = 2
+    /// Per-protocol wait for an answer, in seconds.
+    public var tcpTimeout: Double = 1.0
+    public var udpTimeout: Double = 1.0
+    public var icmpTimeout: Double = 1.0
+    /// Probes in flight at once, over all sources.
+    public var maxInFlight: Int = 2048
+    /// Probes in flight at once towards one destination address.
+    public var maxInFlightPerDestination: Int = 256
+    /// Ports probed on every destination besides those it listens on.
+    public var extraPorts: [PortSpec] = []
+    /// Addresses the user lists explicitly (probed from every source on the listening ports of nothing: only
+    /// `extraPorts` and ICMP apply). They widen the scope guard.
+    public var explicitTargets: [String] = []
+    /// Probe every container's addresses on every network (true), or only the networks the source shares.
+    public var allNetworks: Bool = true
+    public var icmp: Bool = true
+    public var udp: Bool = true
+    /// The host side: gateways of the source's networks on 2375/2376, published host ports, host-network listeners.
+    public var hostSide: Bool = true
+    /// Only these sources (container names); all when empty.
+    public var sources: [String] = []
+
+    public init() {}
+
+    public func timeout(for proto: ProbeProtocol) -> Double {
+        switch proto {
+        case .tcp: self.tcpTimeout
+        case .udp: self.udpTimeout
+        case .icmp: self.icmpTimeout
+        }
+    }
+}
+
+/// The probes to run: sources, and one unprobed cell per (source, destination address, port, protocol).
+public struct ProbePlan: Sendable {
+    public var sources: [ProbeSource]
+    /// Cells in a stable order (source, destination kind, destination, network, protocol, port).
+    public var cells: [ReachabilityCell]
+    /// Every address the plan may send to: the enumerated containers' addresses, their gateways, and the
+    /// user's explicit targets. The engine refuses anything else.
+    public var scope: ScopeGuard
+    /// Destination containers' main processes, watched so that a death mid-probe turns their cells into errors.
+    public var destinationPids: [String: Int]
+}
+
+/// The scope guard: the set of addresses probes may go to. Never a subnet: only single addresses.
+public struct ScopeGuard: Sendable {
+    public private(set) var addresses: Set<IPAddress> = []
+
+    public init() {}
+
+    public mutating func allow(_ text: String) {
+        if let address = IPAddress(text) { self.addresses.insert(address) }
+    }
+
+    public func permits(_ address: IPAddress) -> Bool { self.addresses.contains(address) }
+}
+
+/// Builds the probe plan from an inventory.
+public enum ProbePlanner {
+    /// Plans probes from every running container's namespace to every other container's addresses (on every
+    /// network), its listening ports, ICMP echo, the host side of the source's networks, and the user's explicit
+    /// targets.
+    ///
+    /// - Throws: ``ProbePlanError`` when an explicit target is not an IP address.
+    public static func plan(inventory: InventoryReport, options: ProbeOptions) throws(ProbePlanError) -> ProbePlan {
+        var scope = ScopeGuard()
+        let running = inventory.containers.filter { $0.state == "running" && $0.pid != nil }
+        let networksByName = Dictionary(inventory.networks.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        for container in running {
+            for network in container.networks {
+                network.ipv4.map { scope.allow($0) }
+                network.ipv6.map { scope.allow($0) }
+                network.gateway.map { scope.allow($0) }
+            }
+        }
+        for network in inventory.networks {
+            for gateway in network.gateways { scope.allow(gateway) }
+        }
+        var explicit: [IPAddress] = []
+        for target in options.explicitTargets {
+            guard let address = IPAddress(target) else {
+                throw ProbePlanError(message: "--target \(target): not an IP address (Bulkhead probes single addresses, never subnets)")
+            }
+            scope.allow(target)
+            explicit.append(address)
+        }
+
+        var sources: [ProbeSource] = []
+        for container in inventory.containers.sorted(by: { $0.name < $1.name }) {
+            guard options.sources.isEmpty || options.sources.contains(container.name) else { continue }
+            var skip: String?
+            if container.state != "running" {
+                skip = "container is \(container.state)"
+            } else if container.pid == nil {
+                skip = "no process id (the engine did not report one)"
+            } else if container.networkMode == "none" {
+                skip = "network mode none: only loopback"
+            }
+            sources.append(ProbeSource(name: container.name, pid: container.pid, netns: container.netns, skipReason: skip))
+        }
+
+        // Host-network containers' listeners are reached on the host side (the gateways).
+        let hostListeners = running.filter { $0.networkMode == "host" }.flatMap { container in
+            container.listening.filter { !Self.isLoopback($0.address) }.map { (container.name, $0) }
+        }
+        let published = inventory.containers.flatMap { $0.publishedPorts }
+
+        var cells: [ReachabilityCell] = []
+        let byName = Dictionary(inventory.containers.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        for source in sources {
+            guard let sourceContainer = byName[source.name] else { continue }
+            let sourceNetworks = Set(sourceContainer.networks.map(\.name))
+            var sourceCells: [ReachabilityCell] = []
+            func add(_ name: String, _ kind: DestinationKind, _ network: String?, _ address: String, _ proto: ProbeProtocol, _ port: Int?, _ reason: String) {
+                guard proto != .udp || options.udp, proto != .icmp || options.icmp else { return }
+                sourceCells.append(ReachabilityCell(
+                    source: source.name, destination: ReachabilityCell.destinationText(address: address, port: port), protocol: proto,
+                    state: source.skipReason == nil ? .error : .skipped, attempts: 0, latencyMs: nil, destinationName: name,
+                    destinationKind: kind, network: network, address: address, port: port, reason: reason,
+                    note: source.skipReason ?? "not probed yet", sourcePid: source.pid, evidence: []
+                ))
+            }
+            func addPorts(_ name: String, _ kind: DestinationKind, _ network: String?, _ address: String, listening: [ListeningSocket]) {
+                var seen = Set<String>()
+                for socket in listening where Self.boundTo(socket.address, reaches: address) {
+                    guard let proto = ProbeProtocol(rawValue: socket.proto), seen.insert("\(proto)/\(socket.port)").inserted else { continue }
+                    add(name, kind, network, address, proto, socket.port, "listening")
+                }
+                for spec in options.extraPorts {
+                    for port in spec.range where seen.insert("\(spec.proto)/\(port)").inserted {
+                        add(name, kind, network, address, spec.proto, port, "extra")
+                    }
+                }
+                add(name, kind, network, address, .icmp, nil, "echo")
+            }
+
+            for destination in running.sorted(by: { $0.name < $1.name }) where destination.name != source.name {
+                // The same namespace (container:X sharing) is not a network path.
+                if let a = sourceContainer.netns, let b = destination.netns, a == b { continue }
+                if destination.networkMode == "host" || destination.networkMode.hasPrefix("container:") { continue }
+                for network in destination.networks.sorted(by: { $0.name < $1.name }) {
+                    guard options.allNetworks || sourceNetworks.contains(network.name) else { continue }
+                    for address in [network.ipv4, network.ipv6].compactMap({ $0 }) {
+                        addPorts(destination.name, .container, network.name, address, listening: destination.listening)
+                    }
+                }
+            }
+            if options.hostSide {
+                var gateways: [(String, String)] = []
+                for network in sourceContainer.networks.sorted(by: { $0.name < $1.name }) {
+                    let fromRecord = networksByName[network.name]?.gateways ?? []
+                    for gateway in Set(fromRecord + [network.gateway].compactMap { $0 }).sorted() where IPAddress(gateway) != nil {
+                        gateways.append((network.name, gateway))
+                    }
+                }
+                for (network, gateway) in gateways {
+                    var seen = Set<String>()
+                    for port in [2375, 2376] where seen.insert("tcp/\(port)").inserted {
+                        add("gateway", .gateway, network, gateway, .tcp, port, "docker-api")
+                    }
+                    for port in published where Self.boundTo(port.hostIP, reaches: gateway) {
+                        guard let proto = ProbeProtocol(rawValue: port.proto), seen.insert("\(proto)/\(port.hostPort)").inserted else { continue }
+                        add("gateway", .gateway, network, gateway, proto, port.hostPort, "published")
+                    }
+                    for (_, socket) in hostListeners where Self.boundTo(socket.address, reaches: gateway) {
+                        guard let proto = ProbeProtocol(rawValue: socket.proto), seen.insert("\(proto)/\(socket.port)").inserted else { continue }
+                        add("gateway", .gateway, network, gateway, proto, socket.port, "host-network")
+                    }
+                    for spec in options.extraPorts {
+                        for port in spec.range where seen.insert("\(spec.proto)/\(port)").inserted {
+                            add("gateway", .gateway, network, gateway, spec.proto, port, "extra")
+                        }
+                    }
+                    add("gateway", .gateway, network, gateway, .icmp, nil, "echo")
+                }
+            }
+            for address in explicit {
+                var seen = Set<String>()
+                for spec in options.extraPorts {
+                    for port in spec.range where seen.insert("\(spec.proto)/\(port)").inserted {
+                        add("explicit", .explicit, nil, address.description, spec.proto, port, "extra")
+                    }
+                }
+                add("explicit", .explicit, nil, address.description, .icmp, nil, "echo")
+            }
+            cells.append(contentsOf: sourceCells)
+        }
+        var destinationPids: [String: Int] = [:]
+        for container in running { destinationPids[container.name] = container.pid }
+        return ProbePlan(sources: sources, cells: cells, scope: scope, destinationPids: destinationPids)
+    }
+
+    /// Whether a socket bound to `bound` accepts packets addressed to `address`.
+    static func boundTo(_ bound: String, reaches address: String) -> Bool {
+        if bound == "0.0.0.0" || bound.isEmpty { return !address.contains(":") }
+        if bound == "::" || bound == "[::]" { return true }  // dual-stack unless IPV6_V6ONLY: the listener accepts both
+        return IPAddress(bound) == IPAddress(address)
+    }
+
+    static func isLoopback(_ address: String) -> Bool {
+        address.hasPrefix("127.") || address == "::1"
+    }
+}
+
+/// A probe plan that cannot be made (a bad explicit target).
+public struct ProbePlanError: Error, Hashable, Sendable, CustomStringConvertible {
+    public var message: String
+    public var description: String { self.message }
+}

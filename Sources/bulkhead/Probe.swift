@@ -1,0 +1,229 @@
+import ArgumentParser
+import BulkheadModel
+import Foundation
+import Inventory
+import Policy
+import Reachability
+import Reporting
+
+extension Bulkhead {
+    /// `bulkhead probe`: which containers can reach which, proven by packets from inside their namespaces.
+    struct Probe: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "probe",
+            abstract: "Probe reachability between containers from inside their network namespaces, and check it against a policy.",
+            discussion: """
+                For every running container, probes start inside its own network namespace (no exec, nothing added to \
+                the container): TCP connects, UDP datagrams (a reply or ICMP port-unreachable is needed to mean \
+                anything) and ICMP echo, to every other container's addresses on every network, on the ports they \
+                listen on (read from their namespaces) plus --ports, and to the host side (gateways: Docker API ports \
+                2375/2376, published ports). Only enumerated addresses and --target ones are ever probed.
+
+                Cell states: reachable, reachable-closed (RST/port-unreachable: the path is open), rejected (ICMP \
+                error), filtered (silence after every attempt), flapping (mixed), unknown (UDP without answer), \
+                skipped, error (the tool could not probe: never counted as blocked).
+
+                Without --policy the cells are checked against what Docker's configuration intends (shared network \
+                with ICC on: allowed; across networks: denied; the host side unless internal). A policy file (YAML, \
+                see README) has allow/deny rules between selectors and a baseline (deny or docker).
+
+                Exit status: 0 no violation, 1 violations, 2 usage or unreadable input, 3 incomplete (some cells are \
+                errors: a namespace could not be entered, a container died mid-probe).
+
+                Examples:
+                  bulkhead probe
+                  bulkhead probe --policy policy.yaml --format json --output evidence.json
+                  bulkhead probe --evidence evidence.json --policy stricter.yaml
+                  bulkhead probe --ports tcp/22,udp/53 --attempts 3 --timeout 2
+                """
+        )
+
+        enum Format: String, ExpressibleByArgument, CaseIterable {
+            case table, json
+        }
+
+        @Option(help: ArgumentHelp("The expected policy (YAML). Default: what Docker's own configuration intends.", valueName: "file"))
+        var policy: String?
+
+        @Option(help: ArgumentHelp("Re-evaluate a stored probe report (JSON from --format json) instead of probing.", valueName: "file"))
+        var evidence: String?
+
+        @Option(help: ArgumentHelp("Plan from an inventory JSON (`bulkhead inventory --format json`) instead of asking the engine.", valueName: "file"))
+        var inventory: String?
+
+        @Option(parsing: .singleValue, help: ArgumentHelp("More ports to probe on every destination: tcp/22, udp/53, tcp/8000-8010 (comma-separated, repeatable).", valueName: "ports"))
+        var ports: [String] = []
+
+        @Option(name: .customLong("target"), help: ArgumentHelp("An extra address to probe from every source (repeatable; single addresses only).", valueName: "ip"))
+        var targets: [String] = []
+
+        @Option(name: .customLong("source"), help: ArgumentHelp("Probe only from this container (repeatable).", valueName: "name"))
+        var sources: [String] = []
+
+        @Option(help: "Attempts before a failure counts (one success is enough).")
+        var attempts: Int = 2
+
+        @Option(help: ArgumentHelp("Seconds to wait for an answer, every protocol.", valueName: "seconds"))
+        var timeout: Double?
+
+        @Option(help: ArgumentHelp("Seconds to wait for a TCP answer.", valueName: "seconds"))
+        var tcpTimeout: Double?
+
+        @Option(help: ArgumentHelp("Seconds to wait for a UDP answer.", valueName: "seconds"))
+        var udpTimeout: Double?
+
+        @Option(help: ArgumentHelp("Seconds to wait for an ICMP echo reply.", valueName: "seconds"))
+        var icmpTimeout: Double?
+
+        @Option(help: "Probes in flight at once, over all sources.")
+        var maxInFlight: Int = 2048
+
+        @Option(help: "Probes in flight at once towards one address.")
+        var maxPerDestination: Int = 256
+
+        @Flag(help: "Do not send ICMP echo.")
+        var noICMP = false
+
+        @Flag(help: "Do not probe UDP ports.")
+        var noUDP = false
+
+        @Flag(help: "Do not probe the host side (gateways).")
+        var noHost = false
+
+        @Flag(help: "Probe only addresses on networks the source is attached to.")
+        var sharedNetworksOnly = false
+
+        @Option(help: "Output format: table or json (the evidence, re-usable with --evidence).")
+        var format: Format = .table
+
+        @Flag(help: "Do not show progress on standard error.")
+        var quiet = false
+
+        @OptionGroup var report: ReportOptions
+
+        func validate() throws {
+            if self.attempts < 1 || self.attempts > 20 { throw ValidationError("--attempts must be between 1 and 20") }
+            for value in [self.timeout, self.tcpTimeout, self.udpTimeout, self.icmpTimeout].compactMap({ $0 }) where !(value > 0 && value <= 60) {
+                throw ValidationError("timeouts must be between 0 and 60 seconds")
+            }
+            if self.maxInFlight < 1 || self.maxPerDestination < 1 { throw ValidationError("--max-in-flight and --max-per-destination must be at least 1") }
+            if self.evidence != nil && (self.inventory != nil || !self.ports.isEmpty || !self.targets.isEmpty) {
+                throw ValidationError("--evidence re-evaluates stored cells: --inventory, --ports and --target do not apply")
+            }
+        }
+
+        func options() throws -> ProbeOptions {
+            var options = ProbeOptions()
+            options.attempts = self.attempts
+            options.tcpTimeout = self.tcpTimeout ?? self.timeout ?? options.tcpTimeout
+            options.udpTimeout = self.udpTimeout ?? self.timeout ?? options.udpTimeout
+            options.icmpTimeout = self.icmpTimeout ?? self.timeout ?? options.icmpTimeout
+            options.maxInFlight = self.maxInFlight
+            options.maxInFlightPerDestination = self.maxPerDestination
+            options.icmp = !self.noICMP
+            options.udp = !self.noUDP
+            options.hostSide = !self.noHost
+            options.allNetworks = !self.sharedNetworksOnly
+            options.explicitTargets = self.targets
+            options.sources = self.sources
+            for text in self.ports.flatMap({ $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } }) where !text.isEmpty {
+                guard let spec = PortSpec(text) else { throw failInput("--ports \(text): use tcp/80, udp/53 or tcp/8000-8010") }
+                options.extraPorts.append(spec)
+            }
+            return options
+        }
+
+        func run() throws {
+            let policy: Policy
+            let policyName: String
+            if let path = self.policy {
+                do { policy = try Policy.load(path: path) } catch { throw failInput(error.description) }
+                policyName = path
+            } else {
+                policy = .dockerDefault
+                policyName = "docker default (no --policy given)"
+            }
+
+            var evidence: ProbeReport
+            if let path = self.evidence {
+                evidence = try Self.loadEvidence(path)
+            } else {
+                let options = try self.options()
+                let inventory = try self.loadInventory()
+                let plan: ProbePlan
+                do { plan = try ProbePlanner.plan(inventory: inventory, options: options) } catch { throw failInput(error.description) }
+                for name in self.sources where !plan.sources.contains(where: { $0.name == name }) {
+                    throw failInput("--source \(name): no such container in the inventory")
+                }
+                let quiet = self.quiet
+                if !quiet {
+                    writeStandardError("bulkhead: probing \(plan.cells.count) cells from \(plan.sources.count) sources (\(options.attempts) attempts, timeouts tcp \(options.tcpTimeout) s / udp \(options.udpTimeout) s / icmp \(options.icmpTimeout) s)\n")
+                }
+                let result = ProbeEngine.run(plan: plan, options: options) { progress in
+                    guard !quiet else { return }
+                    writeStandardError(String(format: "bulkhead: %d/%d cells decided, %d probes in flight, %.1f s\n", progress.cellsDone, progress.cellsTotal, progress.inFlight, progress.elapsedSeconds))
+                }
+                evidence = result.report(inventory: inventory, options: options)
+            }
+            evidence = evidence.evaluated(with: policy, name: policyName)
+
+            let sink = try self.report.openSink()
+            do {
+                switch self.format {
+                case .table: sink.write(ReachabilityTableReport.render(evidence, style: TerminalStyle.forDescriptor(self.report.descriptor)))
+                case .json: sink.write(try JSONReport.document(evidence))
+                }
+                try sink.commit()
+            } catch {
+                sink.abandon()
+                throw failInput("cannot write the report: \(error.localizedDescription)")
+            }
+            if self.format == .json || self.report.output != nil {
+                for cell in evidence.violations {
+                    if let line = ReproCommand.line(for: cell) {
+                        writeStandardError("bulkhead: \(cell.violation?.rawValue ?? ""): \(cell.source) -> \(cell.destination)/\(cell.protocol.rawValue): \(line)\n")
+                    }
+                }
+            }
+            for problem in evidence.problems { warn(problem) }
+            if !evidence.violations.isEmpty { throw ExitCode(ExitStatus.findings) }
+            if !evidence.complete { throw ExitCode(ExitStatus.incomplete) }
+        }
+
+        func loadInventory() throws -> InventoryReport {
+            if let path = self.inventory {
+                guard let data = FileManager.default.contents(atPath: path) else { throw failInput("\(path): cannot read") }
+                do { return try JSONDecoder().decode(InventoryReport.self, from: data) } catch {
+                    throw failInput("\(path): not an inventory report (bulkhead inventory --format json): \(Self.describe(error))")
+                }
+            }
+            do {
+                return try InventoryCollector.fromEngine(DockerEngine(socketPath: try DockerEngine.socketPath()))
+            } catch {
+                throw failInput(error.description)
+            }
+        }
+
+        static func loadEvidence(_ path: String) throws -> ProbeReport {
+            guard let data = FileManager.default.contents(atPath: path) else { throw failInput("\(path): cannot read") }
+            let report: ProbeReport
+            do { report = try JSONDecoder().decode(ProbeReport.self, from: data) } catch {
+                throw failInput("\(path): not a probe report (bulkhead probe --format json): \(Self.describe(error))")
+            }
+            guard report.schema == ProbeReport.currentSchema else {
+                throw failInput("\(path): schema \(report.schema); this build reads \(ProbeReport.currentSchema)")
+            }
+            return report
+        }
+
+        static func describe(_ error: any Error) -> String {
+            guard let error = error as? DecodingError else { return error.localizedDescription }
+            switch error {
+            case .keyNotFound(let key, let context): return "missing \((context.codingPath + [key]).map(\.stringValue).joined(separator: "."))"
+            case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
+                return "\(context.codingPath.map(\.stringValue).joined(separator: ".")): \(context.debugDescription)"
+            @unknown default: return "\(error)"
+            }
+        }
+    }
+}
