@@ -89,7 +89,7 @@ let package = Package(
         /// The lab: scenario files stood up as real Docker networks and containers, and torn down again.
         .target(
             name: "Lab",
-            dependencies: ["BulkheadModel", "Inventory", .product(name: "Yams", package: "Yams")],
+            dependencies: ["BulkheadModel", "Inventory", "Reachability", "Policy"],
             swiftSettings: swiftSettings
         ),
         /// Renderers: one file per output format.
@@ -127,7 +127,7 @@ let package = Package(
         ),
         .testTarget(
             name: "LabTests",
-            dependencies: ["Lab", "Inventory", "BulkheadModel", "BulkheadTestSupport"],
+            dependencies: ["Lab", "Inventory", "Reachability", "Policy", "BulkheadModel", "BulkheadTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

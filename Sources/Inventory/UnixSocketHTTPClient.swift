@@ -27,6 +27,8 @@ public struct EngineError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let unsupportedHost = Code("unsupported-host")
         /// The object asked about does not exist (any more).
         public static let notFound = Code("not-found")
+        /// A host command the lab needs (iptables, openssl) is missing or failed.
+        public static let hostCommand = Code("host-command")
     }
 
     public var code: Code

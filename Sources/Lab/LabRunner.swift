@@ -104,6 +104,7 @@ public struct LabRunner: Sendable {
                 throw EngineError(.http, "starting \(service.name): HTTP \(started.status): \(String(decoding: started.body.prefix(300), as: UTF8.self))", status: started.status)
             }
         }
+        try FirewallRules.apply(scenario)
     }
 
     /// Runs the scenario's traffic commands inside their services (through the engine's exec API) and
@@ -147,6 +148,7 @@ public struct LabRunner: Sendable {
     /// Removes every container and network labelled with the scenario's name, and its generated PKI.
     public func down(_ scenario: Scenario) throws(EngineError) {
         try? FileManager.default.removeItem(at: self.stateDirectory.appendingPathComponent(scenario.name))
+        try FirewallRules.remove(scenario)
         let filter = Self.labelFilter(scenario.label)
         let containers = try self.engine.get("/containers/json?all=true&filters=\(filter)", as: [DockerAPI.ContainerSummary].self)
         for container in containers {

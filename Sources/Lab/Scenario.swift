@@ -1,6 +1,6 @@
 import BulkheadModel
 import Foundation
-import Yams
+import Policy
 
 /// A lab topology: networks, services (containers from the lab image), and what Bulkhead should find.
 ///
@@ -34,7 +34,38 @@ public struct Scenario: Codable, Sendable {
     public var pki: PKISpec?
     /// Commands run inside services after they start (the traffic a capture or an audit sees).
     public var traffic: [Traffic]?
+    /// iptables rules in the DOCKER-USER chain that `up` adds and `down` removes (comment `bulkhead-scenario=<name>`).
+    public var firewall: [FirewallRule]?
+    /// How `run` probes reachability.
+    public var probe: ProbeSettingsSpec?
+    /// The expected policy (the same format as a `--policy` file), written with the scenario's own names.
+    public var policy: Policy?
     public var expect: Expectations?
+
+    /// A DROP or REJECT between two services (their static addresses), for one port or ICMP echo.
+    public struct FirewallRule: Codable, Sendable {
+        /// The source service (any source when absent).
+        public var from: String?
+        /// The destination service.
+        public var to: String
+        /// `tcp/8081`, `udp/53` or `icmp`.
+        public var port: String
+        /// `drop` or `reject`.
+        public var action: String
+        /// For `reject`: `icmp-port-unreachable` (iptables' default), `icmp-admin-prohibited`, `icmp-host-unreachable`, `tcp-reset`.
+        public var with: String?
+    }
+
+    /// Probe options for `run`.
+    public struct ProbeSettingsSpec: Codable, Sendable {
+        public var attempts: Int?
+        /// Seconds, every protocol.
+        public var timeout: Double?
+        /// Extra ports on every destination (`tcp/9999`).
+        public var ports: [String]?
+        public var icmp: Bool?
+        public var udp: Bool?
+    }
 
     public struct Traffic: Codable, Sendable {
         /// The service the command runs in.
@@ -80,6 +111,34 @@ public struct Scenario: Codable, Sendable {
         /// Finding kinds left out of the comparison (e.g. `net-raw-capability`, which Docker's defaults give
         /// every container).
         public var ignoreKinds: [String]?
+        /// The exact reachability matrix: `"source -> destination[@network] proto[/port]": state`, or a map
+        /// `{state: …, violation: …}`. Names may use `*` wildcards; `gateway` names the host side. Every probed cell
+        /// must match an entry (the first that matches decides), and every entry without wildcards must match a cell.
+        public var reachability: [String: ExpectedCell]?
+    }
+
+    /// An expected cell state, and optionally the violation the policy must report for it.
+    public struct ExpectedCell: Codable, Sendable, Hashable {
+        public var state: CellState
+        /// `unexpected-reachable`, `unexpected-blocked`, or `none`; when absent, any cell this entry matches must
+        /// have no violation.
+        public var violation: String?
+
+        public init(state: CellState, violation: String? = nil) {
+            self.state = state
+            self.violation = violation
+        }
+
+        enum CodingKeys: String, CodingKey { case state, violation }
+
+        public init(from decoder: any Decoder) throws {
+            if let single = try? decoder.singleValueContainer(), let state = try? single.decode(CellState.self) {
+                self.init(state: state)
+                return
+            }
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            self.init(state: try container.decode(CellState.self, forKey: .state), violation: try container.decodeIfPresent(String.self, forKey: .violation))
+        }
     }
 
     public struct ExpectedFinding: Codable, Sendable, Hashable {
@@ -103,36 +162,29 @@ extension Scenario {
     ///
     /// - Throws: ``ScenarioError`` naming the file, and the line or the key at fault.
     public static func load(path: String) throws(ScenarioError) -> Scenario {
-        let text: String
-        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
-            throw ScenarioError(path: path, message: "cannot read: \(error.localizedDescription)")
-        }
-        let scenario: Scenario
-        do {
-            scenario = try YAMLDecoder().decode(Scenario.self, from: text)
-        } catch let error as YamlError {
-            throw ScenarioError(path: path, message: "not valid YAML: \(error)")
-        } catch let error as DecodingError {
-            throw ScenarioError(path: path, message: Self.explain(error))
-        } catch {
-            throw ScenarioError(path: path, message: "\(error)")
-        }
+        let scenario = try YAMLDocument.load(Scenario.self, path: path, knownKeys: Self.knownKeys)
         try scenario.validate(path: path)
         return scenario
     }
 
-    static func explain(_ error: DecodingError) -> String {
-        func where_(_ path: [any CodingKey]) -> String {
-            path.isEmpty ? "the top level" : path.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined().trimmingCharacters(in: CharacterSet(charactersIn: "."))
-        }
-        switch error {
-        case .keyNotFound(let key, let context): return "\(where_(context.codingPath + [key])): required key is missing"
-        case .typeMismatch(let type, let context): return "\(where_(context.codingPath)): expected \(type)"
-        case .valueNotFound(let type, let context): return "\(where_(context.codingPath)): expected a \(type), found nothing"
-        case .dataCorrupted(let context): return "\(where_(context.codingPath)): \(context.debugDescription)"
-        @unknown default: return "\(error)"
-        }
-    }
+    /// The keys a scenario file may hold; unknown keys are errors naming their line.
+    static let knownKeys: YAMLDocument.KnownKeys = {
+        var keys = Policy.knownKeys(prefix: "policy")
+        keys[""] = ["name", "description", "networks", "services", "pki", "traffic", "firewall", "probe", "policy", "expect"]
+        keys["networks.*"] = ["name", "subnet", "gateway", "internal", "icc"]
+        keys["services.*"] = [
+            "name", "image", "command", "networks", "networkMode", "publish", "capAdd", "capDrop", "privileged", "mountDockerSocket", "pki", "labels",
+        ]
+        keys["pki"] = ["caName", "certificates"]
+        keys["pki.certificates.*"] = ["name", "cn", "sans", "usage", "days", "issuer", "key", "isCA"]
+        keys["traffic.*"] = ["from", "command", "expectExit"]
+        keys["firewall.*"] = ["from", "to", "port", "action", "with"]
+        keys["probe"] = ["attempts", "timeout", "ports", "icmp", "udp"]
+        keys["expect"] = ["findings", "ignoreKinds", "reachability"]
+        keys["expect.findings.*"] = ["kind", "location"]
+        keys["expect.reachability.*"] = ["state", "violation"]
+        return keys
+    }()
 
     /// Names are unique and safe, subnets stay in 198.18.0.0/15, references resolve.
     func validate(path: String) throws(ScenarioError) {
@@ -183,6 +235,35 @@ extension Scenario {
         }
         for finding in self.expect?.findings ?? [] where !serviceNames.contains(finding.location) && !networkNames.contains(finding.location) {
             throw fail("expect.findings: location \(finding.location) is neither a service nor a network of this scenario")
+        }
+        for (index, rule) in (self.firewall ?? []).enumerated() {
+            let at = "firewall[\(index)]"
+            for name in [rule.from, rule.to].compactMap({ $0 }) {
+                guard let service = self.services.first(where: { $0.name == name }) else { throw fail("\(at): no service named \(name)") }
+                guard (service.networks ?? [:]).values.contains(where: { $0 != nil }) else {
+                    throw fail("\(at): service \(name) needs a static address (networks: { net: 198.18.x.y }) for a firewall rule")
+                }
+            }
+            guard FirewallRules.portArguments(rule.port) != nil else { throw fail("\(at).port \(rule.port): use tcp/8081, udp/53 or icmp") }
+            guard ["drop", "reject"].contains(rule.action) else { throw fail("\(at).action \(rule.action): use drop or reject") }
+            if let with = rule.with, !FirewallRules.rejectKinds.contains(with) {
+                throw fail("\(at).with \(with): use one of \(FirewallRules.rejectKinds.sorted().joined(separator: ", "))")
+            }
+        }
+        for port in self.probe?.ports ?? [] where PortMatch(port) == nil {
+            throw fail("probe.ports: \(port) is not a port (tcp/9999, udp/53)")
+        }
+        try self.policy?.validate(path: path)
+        for (key, value) in self.expect?.reachability ?? [:] {
+            guard let parsed = ReachabilityPattern(key) else {
+                throw fail("expect.reachability: '\(key)' is not 'source -> destination[@network] proto[/port]'")
+            }
+            for name in [parsed.source, parsed.destination] where !name.contains("*") && !name.contains("?") && name != "gateway" && !serviceNames.contains(name) {
+                throw fail("expect.reachability: '\(key)': no service named \(name)")
+            }
+            if let violation = value.violation, !["unexpected-reachable", "unexpected-blocked", "none"].contains(violation) {
+                throw fail("expect.reachability: '\(key)': violation \(violation): use unexpected-reachable, unexpected-blocked or none")
+            }
         }
     }
 

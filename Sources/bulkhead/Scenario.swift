@@ -3,6 +3,7 @@ import BulkheadModel
 import Foundation
 import Inventory
 import Lab
+import Reachability
 import Reporting
 #if canImport(Glibc)
 import Glibc
@@ -72,8 +73,8 @@ extension Bulkhead {
 
         struct Run: ParsableCommand {
             static let configuration = CommandConfiguration(
-                abstract: "Up, run the traffic, inventory, compare with the expected findings, down.",
-                discussion: "Exit status: 0 the findings and the traffic match the expectations, 1 they do not, 2 the file or the engine cannot be used, 3 the lab could not be stood up."
+                abstract: "Up, run the traffic, inventory, probe, compare with the expected findings and matrix, down.",
+                discussion: "When the scenario has a policy or expect.reachability, every container is probed from its own namespace and the matrix compared cell by cell. Exit status: 0 the findings, the traffic and the matrix match the expectations, 1 they do not, 2 the file or the engine cannot be used, 3 the lab could not be stood up."
             )
             @OptionGroup var options: Options
 
@@ -90,6 +91,7 @@ extension Bulkhead {
                 }
                 let report: InventoryReport
                 let traffic: [TrafficResult]
+                var probe: ProbeReport?
                 do {
                     try lab.up(scenario)
                     guard try lab.waitUntilRunning(scenario) else {
@@ -99,14 +101,20 @@ extension Bulkhead {
                     usleep(300_000)  // servers bind just after their containers start
                     traffic = try lab.generateTraffic(scenario)
                     report = try InventoryCollector.fromEngine(lab.engine)
+                    if scenario.policy != nil || scenario.expect?.reachability != nil {
+                        probe = try ScenarioProbe.run(scenario, inventory: report)
+                    }
                 } catch let error as EngineError {
                     writeStandardError("bulkhead: error: \(scenario.name): \(error.description)\n")
                     throw ExitCode(ExitStatus.incomplete)
+                } catch let error as ProbePlanError {
+                    throw failInput("\(scenario.name): \(error.description)")
                 }
                 let comparison = ScenarioComparison.compare(scenario, findings: report.findings)
+                let reachability = probe.map { ScenarioProbe.compare(scenario, cells: $0.cells) }
                 switch self.format {
                 case .json:
-                    FileHandle.standardOutput.write(try JSONReport.document(ScenarioRun(comparison: comparison, traffic: traffic)))
+                    FileHandle.standardOutput.write(try JSONReport.document(ScenarioRun(comparison: comparison, traffic: traffic, reachability: reachability, probe: probe)))
                 case .table:
                     var lines = ["Scenario \(scenario.name): " + (comparison.matches ? "findings match the expectations" : "findings DIFFER from the expectations")]
                     for finding in comparison.observed {
@@ -119,10 +127,19 @@ extension Bulkhead {
                         lines.append("  traffic from \(result.from): \(result.command.prefix(3).joined(separator: " ")) … \(status)"
                             + (result.asExpected ? "" : " (expected exit \(result.expectedExit))"))
                     }
+                    if let probe, let reachability {
+                        lines.append("")
+                        lines.append(ReachabilityTableReport.render(probe, style: TerminalStyle.forDescriptor(STDOUT_FILENO)))
+                        lines.append("Reachability: \(reachability.cellsCompared) cells " + (reachability.matches ? "match the expected matrix" : "DIFFER from the expected matrix"))
+                        for mismatch in reachability.mismatches {
+                            lines.append("  \(mismatch.cell): expected \(mismatch.expected), observed \(mismatch.observed)\(mismatch.entry.map { " (entry \"\($0)\")" } ?? "")")
+                        }
+                        for entry in reachability.unusedEntries { lines.append("  UNUSED entry \"\(entry)\": no probed cell matches it") }
+                    }
                     print(lines.joined(separator: "\n"))
                 }
-                if !report.complete { throw ExitCode(ExitStatus.incomplete) }
-                if !comparison.matches || !traffic.allSatisfy(\.asExpected) { throw ExitCode(ExitStatus.findings) }
+                if !report.complete || probe?.complete == false { throw ExitCode(ExitStatus.incomplete) }
+                if !comparison.matches || !traffic.allSatisfy(\.asExpected) || reachability?.matches == false { throw ExitCode(ExitStatus.findings) }
             }
         }
     }
@@ -132,4 +149,17 @@ extension Bulkhead {
 struct ScenarioRun: Encodable {
     var comparison: ScenarioComparison
     var traffic: [TrafficResult]
+    /// The probed matrix against `expect.reachability` (null when the scenario declares no reachability).
+    var reachability: ReachabilityComparison?
+    var probe: ProbeReport?
+
+    enum CodingKeys: String, CodingKey { case comparison, traffic, reachability, probe }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.comparison, forKey: .comparison)
+        try container.encode(self.traffic, forKey: .traffic)
+        try container.encode(self.reachability, forKey: .reachability)
+        try container.encode(self.probe, forKey: .probe)
+    }
 }

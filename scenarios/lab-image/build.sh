@@ -7,7 +7,7 @@ set -euo pipefail
 docker=${DOCKER:-/usr/bin/docker}
 image=${BULKHEAD_LAB_IMAGE:-bulkhead-lab:latest}
 here=$(cd "$(dirname "$0")" && pwd)
-checksum=$(sha256sum "$here/build.sh" | cut -c1-16)
+checksum=$(cat "$here/build.sh" "$here/udp-echo.c" | sha256sum | cut -c1-16)
 
 if [[ "$("$docker" image inspect --format '{{index .Config.Labels "bulkhead.lab.checksum"}}' "$image" 2>/dev/null || true)" == "$checksum" ]]; then
     echo "lab image $image is up to date"
@@ -44,6 +44,10 @@ copy_tool() {
 }
 copy_tool openssl
 copy_tool redis-server
+# A UDP echo service (busybox has no UDP server): static, so it needs no libraries.
+compiler=$(command -v cc || command -v gcc || command -v clang || true)
+[[ -n "$compiler" ]] || { echo "error: no C compiler for udp-echo (apt-get install gcc)" >&2; exit 2; }
+"$compiler" -O2 -static -o "$root/usr/bin/udp-echo" "$here/udp-echo.c"
 mkdir -p "$root/usr/lib/ssl" && cp -r /usr/lib/ssl/openssl.cnf "$root/usr/lib/ssl/" 2>/dev/null || true
 echo "root:x:0:0:root:/root:/bin/sh" > "$root/etc/passwd"
 echo "root:x:0:" > "$root/etc/group"
