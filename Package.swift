@@ -126,6 +126,16 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "ReachabilityTests",
+            dependencies: ["Reachability", "BulkheadModel", "BulkheadTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "PolicyTests",
+            dependencies: ["Policy", "BulkheadModel", "BulkheadTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "LabTests",
             dependencies: ["Lab", "Inventory", "Reachability", "Policy", "BulkheadModel", "BulkheadTestSupport"],
             swiftSettings: swiftSettings

@@ -3,6 +3,8 @@ import BulkheadTestSupport
 import Foundation
 import Inventory
 @testable import Lab
+import Policy
+import Reachability
 import Testing
 
 /// Every committed scenario stood up as real containers, inventoried, compared, and torn down.
@@ -29,6 +31,15 @@ struct ScenarioTests {
         let comparison = ScenarioComparison.compare(scenario, findings: report.findings)
         #expect(comparison.missing.isEmpty, "missing: \(comparison.missing)")
         #expect(comparison.unexpected.isEmpty, "unexpected: \(comparison.unexpected)")
+        // The exact reachability matrix, probed from inside every container's namespace.
+        if scenario.expect?.reachability != nil {
+            let probe = try ScenarioProbe.run(scenario, inventory: report)
+            #expect(probe.complete, "problems: \(probe.problems)")
+            let matrix = ScenarioProbe.compare(scenario, cells: probe.cells)
+            #expect(matrix.cellsCompared > 0)
+            #expect(matrix.mismatches.isEmpty, "\(matrix.mismatches.map { "\($0.cell): expected \($0.expected), observed \($0.observed)" })")
+            #expect(matrix.unusedEntries.isEmpty, "unused: \(matrix.unusedEntries)")
+        }
         // Networks got the declared subnets and the services their static addresses.
         for network in scenario.networks {
             #expect(report.networks.first { $0.name == scenario.qualified(network.name) }?.subnets == [network.subnet])
@@ -42,6 +53,58 @@ struct ScenarioTests {
         try lab.down(scenario)
         #expect(try DockerCLI.must(["ps", "-aq", "--filter", "label=\(scenario.label)"]).isEmpty)
         #expect(try DockerCLI.must(["network", "ls", "-q", "--filter", "label=\(scenario.label)"]).isEmpty)
+    }
+
+    @Test("the scenarios the probe issue names carry an exact matrix")
+    func matrices() throws {
+        for file in ["flat.yaml", "two-networks.yaml", "internal-backend.yaml", "icc-disabled.yaml", "firewall.yaml"] {
+            let scenario = try Scenario.load(path: Repository.path("scenarios/\(file)"))
+            #expect(scenario.expect?.reachability?.isEmpty == false, "\(file)")
+        }
+    }
+
+    @Test("a container dying mid-probe: its unfinished cells become errors, the run is incomplete, nothing else is lost")
+    func dyingContainer() throws {
+        var scenario = try Scenario.load(path: Repository.path("scenarios/firewall.yaml"))
+        scenario.name = "dying"
+        let lab = LabRunner(engine: DockerEngine(socketPath: "/var/run/docker.sock"))
+        try lab.up(scenario)
+        defer { try? lab.down(scenario) }
+        #expect(try lab.waitUntilRunning(scenario))
+        usleep(300_000)
+        let inventory = ScenarioProbe.scoped(try InventoryCollector.fromEngine(lab.engine), to: scenario)
+        var options = ScenarioProbe.options(for: scenario)
+        options.attempts = 3
+        options.tcpTimeout = 1.5
+        options.udpTimeout = 1.5
+        options.icmpTimeout = 1.5
+        let plan = try ProbePlanner.plan(inventory: inventory, options: options)
+        // The dropped port and ICMP take 3 × 1.5 s to decide; the server is killed 1 s in.
+        let killer = Thread {
+            usleep(1_000_000)
+            _ = try? lab.engine.send("POST", "/containers/dying-server/kill")
+        }
+        killer.start()
+        let result = ProbeEngine.run(plan: plan, options: options)
+        let report = result.report(inventory: inventory, options: options)
+        #expect(!report.complete)
+        #expect(report.problems.contains { $0.contains("dying-server") && $0.contains("exited") })
+        func cell(_ source: String, _ destination: String, _ proto: ProbeProtocol, _ port: Int?) -> ReachabilityCell? {
+            report.cells.first { $0.source == "dying-\(source)" && $0.destination == ReachabilityCell.destinationText(address: destination, port: port) && $0.protocol == proto }
+        }
+        // Decided before the death: kept as they were.
+        #expect(cell("client", "198.18.30.10", .tcp, 8080)?.state == .reachable)
+        #expect(cell("client", "198.18.30.10", .tcp, 9000)?.state == .reachableClosed)
+        #expect(cell("client", "198.18.30.1", .tcp, 2375)?.state == .reachableClosed, "the client's other cells are untouched")
+        // Still undecided when the server died: errors, never "filtered".
+        let dropped = try #require(cell("client", "198.18.30.10", .tcp, 8081))
+        #expect(dropped.state == .error, "\(dropped)")
+        #expect(dropped.note?.contains("destination container dying-server exited") == true)
+        #expect(cell("client", "198.18.30.10", .icmp, nil)?.state == .error)
+        #expect(!report.cells.contains { $0.state == .filtered && $0.destinationName == "dying-server" })
+        // The exit code the CLI gives such a run.
+        let evaluated = report.evaluated(with: .dockerDefault, name: "docker")
+        #expect(!evaluated.complete)
     }
 
     @Test("the generated PKI: chain, SANs, usages, a rogue issuer and an expired certificate")

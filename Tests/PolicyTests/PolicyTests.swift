@@ -1,0 +1,162 @@
+import BulkheadModel
+import Foundation
+@testable import Policy
+import Testing
+
+@Suite("Policy files")
+struct PolicyFileTests {
+    func load(_ yaml: String) throws -> Policy {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("bh-policy-\(UUID().uuidString.prefix(8)).yaml").path
+        try yaml.write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        return try Policy.load(path: path)
+    }
+
+    func expectError(_ yaml: String, _ fragments: [String], sourceLocation: SourceLocation = #_sourceLocation) {
+        do {
+            _ = try self.load(yaml)
+            Issue.record("expected an error", sourceLocation: sourceLocation)
+        } catch {
+            let text = "\(error)"
+            for fragment in fragments + ["bh-policy-"] {
+                #expect(text.contains(fragment), "\(text) lacks \(fragment)", sourceLocation: sourceLocation)
+            }
+        }
+    }
+
+    @Test("a full policy: selectors as strings, maps and lists; ports; mTLS requirements")
+    func full() throws {
+        let policy = try self.load("""
+            version: 1
+            baseline: docker
+            allow:
+              - name: web to api
+                from: web
+                to: [{ service: api }, { label: "tier=backend" }]
+                ports: [tcp/8080, 9090, udp/53, icmp, tcp/8000-8010]
+            deny:
+              - from: { network: "front*" }
+                to: { cidr: 198.18.20.0/24 }
+            mtls:
+              require:
+                - to: { service: payments }
+                  ports: [tcp/8443]
+                  trustBundle: pki/ca.crt
+                  expectSPIFFE: spiffe://shop/payments
+            """)
+        #expect(policy.baseline == .docker)
+        #expect(policy.allow.first?.from == [Selector(container: "web")])
+        #expect(policy.allow.first?.to.count == 2)
+        #expect(policy.allow.first?.ports.map(\.description) == ["tcp/8080", "tcp/9090", "udp/53", "icmp", "tcp/8000-8010"])
+        #expect(policy.deny.first?.ports == [.any])
+        #expect(policy.mtls?.require.first?.expectSPIFFE == "spiffe://shop/payments")
+        #expect(try self.load("allow: []\n").baseline == .deny, "a written policy denies by default")
+    }
+
+    @Test("broken files name the file and the line: syntax, unknown keys, bad ports, bad CIDRs, versions")
+    func broken() {
+        self.expectError("baseline: deny\nallow: [\n", ["not valid YAML", ":3"])
+        self.expectError("baseline: deny\nalow:\n  - {from: a, to: b}\n", [":2", "unknown key 'alow'", "allow"])
+        self.expectError("allow:\n  - from: a\n    to: b\n    prots: [tcp/1]\n", [":4", "unknown key 'prots'"])
+        self.expectError("allow:\n  - from: { contaner: a }\n    to: b\n", [":2", "unknown key 'contaner'"])
+        self.expectError("allow:\n  - from: a\n    to: b\n    ports: [tpc/80]\n", [":4", "allow[0].ports[0]", "'tpc/80' is not a port"])
+        self.expectError("deny:\n  - from: a\n    to: { cidr: 198.18.0.0/99 }\n", [":3", "not a CIDR"])
+        self.expectError("version: 2\n", ["version 2"])
+        self.expectError("baseline: allow-all\n", [":1", "baseline"])
+        self.expectError("allow:\n  - from: a\n", ["to"])
+        self.expectError("", ["empty"])
+    }
+
+    @Test("glob patterns")
+    func glob() {
+        #expect(Selector.glob("web-*", matches: "web-1"))
+        #expect(Selector.glob("*", matches: ""))
+        #expect(Selector.glob("a?c", matches: "abc") && !Selector.glob("a?c", matches: "ac"))
+        #expect(Selector.glob("*-db-*", matches: "shop-db-1") && !Selector.glob("*-db-*", matches: "shop-db"))
+        #expect(!Selector.glob("web", matches: "web-1"))
+    }
+}
+
+@Suite("Policy evaluation")
+struct PolicyEvaluationTests {
+    static let inventory: InventoryReport = {
+        func network(_ name: String, isInternal: Bool = false, icc: Bool = true) -> NetworkRecord {
+            NetworkRecord(name: name, id: name, driver: "bridge", scope: "local", subnets: [], gateways: [], internal: isInternal, icc: icc, encrypted: nil,
+                          attachable: false, isDefaultBridge: false, bridge: nil, containers: [], labels: [:])
+        }
+        func container(_ name: String, _ networks: [(String, String)], labels: [String: String] = [:], mode: String = "bridge") -> ContainerRecord {
+            ContainerRecord(name: name, id: name, image: "lab", state: "running", pid: 1, netns: nil, networkMode: mode,
+                            networks: networks.map { ContainerNetwork(name: $0.0, ipv4: $0.1, ipv6: nil, gateway: nil, aliases: []) },
+                            publishedPorts: [], capabilities: [], privileged: false, dockerSocketMounted: false, listening: [], labels: labels)
+        }
+        return InventoryReport(sources: [], networks: [network("front"), network("back", isInternal: true), network("quiet", icc: false)], containers: [
+            container("web", [("front", "198.18.1.10")], labels: ["com.docker.compose.service": "web", "tier": "frontend"]),
+            container("api", [("front", "198.18.1.11"), ("back", "198.18.2.11")], labels: ["com.docker.compose.service": "api", "com.docker.compose.project": "shop"]),
+            container("db", [("back", "198.18.2.12")], labels: ["com.docker.compose.service": "db"]),
+            container("q1", [("quiet", "198.18.3.10")]),
+            container("q2", [("quiet", "198.18.3.11")]),
+            container("hostly", [], mode: "host"),
+        ], namespaces: [], findings: [], complete: true, problems: [], summary: InventorySummary())
+    }()
+
+    static func cell(_ source: String, _ destination: String, _ network: String?, _ address: String, _ proto: ProbeProtocol, _ port: Int?, _ state: CellState, kind: DestinationKind = .container) -> ReachabilityCell {
+        ReachabilityCell(source: source, destination: ReachabilityCell.destinationText(address: address, port: port), protocol: proto, state: state,
+                         attempts: 1, latencyMs: 1, destinationName: destination, destinationKind: kind, network: network, address: address, port: port,
+                         reason: "listening", sourcePid: 42, evidence: [ProbeAttempt(outcome: .connected, latencyMs: 1)])
+    }
+
+    @Test("the docker baseline: shared network allowed, across networks denied, ICC off denied, internal gateway denied, host namespace allowed")
+    func dockerIntent() {
+        let evaluator = PolicyEvaluator(policy: .dockerDefault, inventory: Self.inventory)
+        let cells = evaluator.evaluate([
+            Self.cell("web", "api", "front", "198.18.1.11", .tcp, 8080, .reachable),
+            Self.cell("web", "db", "back", "198.18.2.12", .tcp, 5432, .reachable),
+            Self.cell("web", "db", "back", "198.18.2.12", .tcp, 5432, .filtered),
+            Self.cell("q1", "q2", "quiet", "198.18.3.11", .icmp, nil, .reachable),
+            Self.cell("db", "gateway", "back", "198.18.2.1", .tcp, 2375, .reachableClosed, kind: .gateway),
+            Self.cell("web", "gateway", "front", "198.18.1.1", .tcp, 2375, .filtered, kind: .gateway),
+            Self.cell("hostly", "db", "back", "198.18.2.12", .tcp, 5432, .reachable),
+            Self.cell("web", "api", "front", "198.18.1.11", .tcp, 8080, .error),
+        ])
+        #expect(cells.map(\.expected) == [.allow, .deny, .deny, .deny, .deny, .allow, .allow, .allow])
+        #expect(cells.map(\.violation) == [nil, .unexpectedReachable, nil, .unexpectedReachable, .unexpectedReachable, .unexpectedBlocked, nil, nil])
+        #expect(cells[1].rule?.contains("not on back") == true)
+        let findings = ReachabilityFindings.findings(cells)
+        #expect(findings.map(\.kind) == ["unexpected-reachable", "unexpected-reachable", "unexpected-reachable", "unexpected-blocked"])
+        #expect(findings.map(\.severity) == [.high, .high, .medium, .medium], "a closed port behind an open path is medium")
+    }
+
+    @Test("rules: explicit deny wins, selectors by name, label, compose service and project, network, CIDR, host side; ports")
+    func rules() throws {
+        let policy = Policy(baseline: .deny, allow: [
+            Policy.Rule(from: [Selector(service: "web")], to: [Selector(project: "shop")], ports: [.ports(.tcp, 8000...8080)]),
+            Policy.Rule(from: [Selector(label: "tier")], to: [Selector(host: true)], ports: [.proto(.icmp)]),
+            Policy.Rule(from: [Selector(network: "ba*")], to: [Selector(cidr: "198.18.2.0/24")]),
+        ], deny: [
+            Policy.Rule(from: [Selector(container: "api")], to: [Selector(container: "db")], ports: [.ports(.tcp, 5432...5432)]),
+        ])
+        let evaluator = PolicyEvaluator(policy: policy, inventory: Self.inventory)
+        func expected(_ cell: ReachabilityCell) -> BulkheadModel.Expectation? { evaluator.expectation(for: cell).0 }
+        #expect(expected(Self.cell("web", "api", "front", "198.18.1.11", .tcp, 8080, .reachable)) == .allow)
+        #expect(expected(Self.cell("web", "api", "front", "198.18.1.11", .tcp, 8081, .reachable)) == .deny, "port outside the range")
+        #expect(expected(Self.cell("web", "api", "front", "198.18.1.11", .udp, 8080, .reachable)) == .deny, "wrong protocol")
+        #expect(expected(Self.cell("web", "gateway", "front", "198.18.1.1", .icmp, nil, .reachable, kind: .gateway)) == .allow)
+        #expect(expected(Self.cell("api", "gateway", "front", "198.18.1.1", .icmp, nil, .reachable, kind: .gateway)) == .deny, "api has no tier label")
+        #expect(expected(Self.cell("api", "db", "back", "198.18.2.12", .tcp, 6379, .reachable)) == .allow, "network + CIDR rule")
+        #expect(expected(Self.cell("api", "db", "back", "198.18.2.12", .tcp, 5432, .reachable)) == .deny, "the explicit deny wins over the allow")
+        #expect(evaluator.expectation(for: Self.cell("api", "db", "back", "198.18.2.12", .tcp, 5432, .reachable)).1 == "deny[0]")
+        #expect(expected(Self.cell("db", "api", "back", "198.18.2.11", .tcp, 80, .reachable)) == .allow)
+        #expect(expected(Self.cell("db", "api", "front", "198.18.1.11", .tcp, 80, .reachable)) == .deny, "destination address outside the CIDR")
+    }
+
+    @Test("re-evaluating stored evidence replaces the earlier evaluation")
+    func reevaluate() {
+        let cells = [Self.cell("web", "db", "back", "198.18.2.12", .tcp, 5432, .reachable)]
+        let report = ProbeReport(generatedAt: "2026-11-29T00:00:00Z", policy: "", settings: ProbeSettings(attempts: 1, timeoutsSeconds: [:], maxInFlight: 1, maxInFlightPerDestination: 1, extraPorts: [], explicitTargets: []),
+                                 inventory: Self.inventory, sources: [], cells: cells, findings: [], complete: true, problems: [], summary: ProbeSummary())
+        let strict = report.evaluated(with: .dockerDefault, name: "docker")
+        #expect(strict.violations.count == 1 && strict.summary.violations == ["unexpected-reachable": 1])
+        let open = strict.evaluated(with: Policy(baseline: .deny, allow: [Policy.Rule(from: [Selector()], to: [Selector()])]), name: "open")
+        #expect(open.violations.isEmpty && open.findings.isEmpty && open.summary.violations.isEmpty && open.policy == "open")
+    }
+}
