@@ -76,4 +76,56 @@ struct ProbeCommandTests {
             #expect(help.output.contains(fragment), "\(fragment)")
         }
     }
+
+    @Test("live: scenario run compares the exact matrix (exit 0); probe on the running lab reports the internal network's open gateway (exit 1) with nsenter lines", .enabled(if: DockerCLI.isAvailable, "no Docker engine or lab image"))
+    func live() throws {
+        let scenario = try self.temporary("cli-probe.yaml", """
+            name: cli-probe
+            networks:
+              - { name: inner, subnet: 198.18.31.0/24, internal: true }
+            services:
+              - { name: server, command: [busybox, httpd, -f, -p, "8080"], networks: { inner: 198.18.31.10 } }
+              - { name: client, command: [sleep, "600"], networks: { inner: 198.18.31.20 } }
+            probe: { attempts: 1, timeout: 0.5 }
+            policy:
+              baseline: deny
+              allow:
+                - { from: client, to: server, ports: [tcp/8080, icmp] }
+                - { from: server, to: client, ports: [icmp] }
+            expect:
+              ignoreKinds: [net-raw-capability]
+              findings: []
+              reachability:
+                "client -> server@inner tcp/8080": reachable
+                "* -> *@inner icmp": reachable
+                "* -> gateway@inner icmp": { state: reachable, violation: unexpected-reachable }
+                "* -> gateway@inner tcp/*": { state: reachable-closed, violation: unexpected-reachable }
+            """)
+        let run = try AnalyzeCommandTests.run(["scenario", "run", scenario, "--format", "json"])
+        #expect(run.status == 0, "\(run.output.suffix(2000)) \(run.error)")
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [String: Any])
+        let reachability = try #require(document["reachability"] as? [String: Any])
+        #expect((reachability["mismatches"] as? [Any])?.isEmpty == true)
+        #expect(reachability["cellsCompared"] as? Int == 9, "client: server tcp/8080 + icmp, gateway 2375/2376/icmp; server: client icmp, gateway ×3")
+
+        #expect(try AnalyzeCommandTests.run(["scenario", "up", scenario]).status == 0)
+        defer { _ = try? AnalyzeCommandTests.run(["scenario", "down", scenario]) }
+        let probe = try AnalyzeCommandTests.run(["probe", "--source", "cli-probe-client", "--timeout", "0.5", "--format", "json", "--quiet"])
+        #expect(probe.status == 1, "\(probe.error)")
+        #expect(probe.error.contains("unexpected-reachable: cli-probe-client -> 198.18.31.1/icmp: nsenter -t "))
+        let probeDocument = try #require(try JSONSerialization.jsonObject(with: Data(probe.output.utf8)) as? [String: Any])
+        let cells = try #require(probeDocument["cells"] as? [[String: Any]])
+        #expect(cells.allSatisfy { $0["source"] as? String == "cli-probe-client" })
+        #expect(cells.contains { $0["destination"] as? String == "198.18.31.10:8080" && $0["state"] as? String == "reachable" && $0["violation"] is NSNull })
+        // The scope guard: every probed address belongs to an enumerated container or is a network's gateway.
+        let inventory = try #require(probeDocument["inventory"] as? [String: Any])
+        var enumerated = Set<String>()
+        for container in inventory["containers"] as? [[String: Any]] ?? [] {
+            for network in container["networks"] as? [[String: Any]] ?? [] {
+                for key in ["ipv4", "ipv6", "gateway"] { if let address = network[key] as? String { enumerated.insert(address) } }
+            }
+        }
+        for network in inventory["networks"] as? [[String: Any]] ?? [] { enumerated.formUnion(network["gateways"] as? [String] ?? []) }
+        #expect(cells.allSatisfy { enumerated.contains($0["address"] as? String ?? "") }, "only enumerated addresses")
+    }
 }
