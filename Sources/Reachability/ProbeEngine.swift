@@ -656,6 +656,8 @@ private final class ProbeLoop {
     /// Adds an attempt to a cell, and decides the cell or queues a retry.
     func record(_ index: Int, _ result: ProbeAttempt, note: String?, final: Bool = false) {
         guard !self.decided[index] else { return }
+        var result = result
+        result.latencyMs = (result.latencyMs * 1000).rounded() / 1000  // microseconds are the clock's honest resolution here
         self.evidence[index].append(result)
         if let note { self.cells[index].note = note }
         let conclusive = result.outcome == .connected || result.outcome == .refused || result.outcome == .portUnreachable

@@ -175,6 +175,13 @@ struct ScenarioFileTests {
         self.expectError("name: x\nnetworks: []\nservices: [{name: a, networkMode: container:b}]\n", "no service named b")
         self.expectError("name: 'x; rm -rf /'\nnetworks: []\nservices: []\n", "letters, digits")
         self.expectError("name: x\nnetworks: []\nservices: [{name: a}]\nexpect: {findings: [{kind: k, location: zz}]}\n", "zz")
+        self.expectError("name: x\nnetworks: []\nservices:\n  - name: a\n    comand: [sh]\n", "unknown key 'comand'")
+        self.expectError("name: x\nnetworks: []\nservices:\n  - name: a\n    comand: [sh]\n", ":5")
+        self.expectError("name: x\nnetworks: []\nservices: [{name: a}]\nfirewall: [{to: a, port: tcp/1, action: drop}]\n", "static address")
+        self.expectError("name: x\nnetworks: []\nservices: [{name: a}]\nexpect: {reachability: {\"a to b\": reachable}}\n", "source -> destination")
+        self.expectError("name: x\nnetworks: []\nservices: [{name: a}]\nexpect: {reachability: {\"a -> zz tcp/1\": reachable}}\n", "no service named zz")
+        self.expectError("name: x\nnetworks: []\nservices: [{name: a}]\nexpect: {reachability: {\"a -> a tcp/1\": open}}\n", "reachability")
+        self.expectError("name: x\nnetworks: []\nservices: [{name: a}]\npolicy: {baseline: deny, alow: []}\n", "unknown key 'alow'")
     }
 
     @Test("published port specifications")
