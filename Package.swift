@@ -86,6 +86,13 @@ let package = Package(
             dependencies: ["BulkheadModel", .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings
         ),
+        /// The audit: every stage run in order against a policy, joined into edges with verdicts; baselines,
+        /// accepted risks, the run lock.
+        .target(
+            name: "Audit",
+            dependencies: ["BulkheadModel", "Inventory", "Reachability", "Policy", "PacketAnalysis"],
+            swiftSettings: swiftSettings
+        ),
         /// The lab: scenario files stood up as real Docker networks and containers, and torn down again.
         .target(
             name: "Lab",
@@ -100,7 +107,7 @@ let package = Package(
         .executableTarget(
             name: "bulkhead",
             dependencies: [
-                "BulkheadModel", "PacketAnalysis", "Inventory", "Reachability", "Policy", "Lab", "Reporting",
+                "BulkheadModel", "PacketAnalysis", "Inventory", "Reachability", "Policy", "Audit", "Lab", "Reporting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

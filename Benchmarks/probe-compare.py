@@ -7,12 +7,14 @@ comparison of bulkhead's states with nmap's.
       ports of that source's cells — what nmap scans from the source's namespace
   probe-compare.py compare BULKHEAD.json NMAPDIR [--counts FILE]
       reads NMAPDIR/SOURCE.xml (nmap -oX) for every source, prints a Markdown summary of the agreement and
-      every disagreement; FILE gets "CELLS AGREEING". Exit 1 if any cell disagrees.
+      every disagreement; FILE gets "CELLS AGREEING-3-STATE AGREEING-STRICT". Exit 1 if a cell disagrees in
+      nmap's three states.
 
-Mapping (nmap SYN scan → bulkhead): open → reachable; closed (RST) → reachable-closed; filtered with reason
-no-response → filtered; filtered with an ICMP unreachable reason (admin-prohibited, port-unreach, host-unreach,
-…) → rejected. nmap calls both of the last two "filtered" and keeps the difference in the reason, bulkhead
-keeps them apart as states; the comparison uses nmap's reason so that it checks both.
+Two comparisons:
+- nmap's three states (what the issue asks): open ↔ reachable; closed (RST) ↔ reachable-closed; filtered ↔
+  filtered or rejected (nmap says "filtered" both for silence and for an ICMP unreachable error).
+- strict, with nmap's reason: filtered/no-response ↔ filtered, filtered with an ICMP unreachable reason
+  (admin-prohibited, port-unreach, host-unreach, …) ↔ rejected; open and closed as above.
 """
 import collections
 import json
@@ -39,6 +41,11 @@ def nmap_class(state, reason):
             return "rejected"
         return f"filtered ({reason})"
     return f"{state} ({reason})"
+
+
+def three_state(bulkhead_state):
+    return {"reachable": "open", "reachable-closed": "closed", "filtered": "filtered", "rejected": "filtered"}.get(
+        bulkhead_state, bulkhead_state)
 
 
 def tcp_cells(path):
@@ -90,16 +97,17 @@ def compare(path, directory, counts_path):
         nmap[source] = read_nmap(xml) if os.path.exists(xml) else {}
     matrix = collections.Counter()
     disagreements = []
-    agree = 0
+    agree = strict = 0
     for cell in cells:
         seen = nmap[cell["source"]].get((cell["address"], int(cell["port"])))
         theirs = nmap_class(*seen) if seen else "missing"
         ours = cell["state"]
         matrix[(ours, f"{seen[0]}/{seen[1]}" if seen else "missing")] += 1
-        if ours == theirs:
-            agree += 1
-        else:
-            disagreements.append((cell, seen, theirs))
+        same3 = seen is not None and three_state(ours) == seen[0]
+        agree += same3
+        strict += ours == theirs
+        if ours != theirs:
+            disagreements.append((cell, seen, theirs, same3))
     print("### Agreement with nmap (TCP cells)")
     print()
     print("| bulkhead state | nmap state/reason | cells |")
@@ -107,25 +115,27 @@ def compare(path, directory, counts_path):
     for (ours, theirs), n in sorted(matrix.items()):
         print(f"| {ours} | {theirs} | {n:,} |")
     print()
-    print(f"{agree:,} of {len(cells):,} cells agree ({len(disagreements):,} disagree).")
+    print(f"- nmap's three states (open/closed/filtered): **{agree:,} of {len(cells):,}** cells agree.")
+    print(f"- strict (filtered vs rejected told apart by nmap's reason): **{strict:,} of {len(cells):,}** cells agree.")
     if disagreements:
         print()
-        print("Disagreements (source → destination: bulkhead vs nmap):")
+        print("Disagreements (source → destination: bulkhead vs nmap; *strict only* = same in nmap's three states):")
         print()
-        for cell, seen, theirs in disagreements[:200]:
+        for cell, seen, theirs, same3 in disagreements[:200]:
             evidence = cell.get("evidence") or []
             detail = "; ".join(
                 "/".join(str(e.get(k)) for k in ("outcome", "errno", "icmpType", "icmpCode") if e.get(k) is not None) for e in evidence
             )
             nmap_text = f"{seen[0]} ({seen[1]})" if seen else "not in nmap's report"
             print(f"- `{cell['source']}` → {cell['destination']}: bulkhead **{cell['state']}** "
-                  f"(attempts {cell.get('attempts')}{', ' + detail if detail else ''}), nmap {nmap_text} ⇒ {theirs}")
+                  f"(attempts {cell.get('attempts')}{': ' + detail if detail else ''}), nmap {nmap_text} ⇒ {theirs}"
+                  f"{' — *strict only*' if same3 else ''}")
         if len(disagreements) > 200:
             print(f"- … and {len(disagreements) - 200} more")
     if counts_path:
         with open(counts_path, "w") as f:
-            f.write(f"{len(cells)} {agree}\n")
-    return 0 if not disagreements else 1
+            f.write(f"{len(cells)} {agree} {strict}\n")
+    return 0 if agree == len(cells) else 1
 
 
 def main(argv):

@@ -80,7 +80,8 @@ public struct PolicyEvaluator: Sendable {
         }
     }
 
-    func matches(_ rule: Policy.Rule, _ cell: ReachabilityCell) -> Bool {
+    /// Whether a rule applies to a cell (ports, a `from` selector and a `to` selector all match).
+    public func matches(_ rule: Policy.Rule, _ cell: ReachabilityCell) -> Bool {
         rule.ports.contains { $0.matches(cell.protocol, cell.port) }
             && rule.from.contains { self.matchesSource($0, cell) }
             && rule.to.contains { self.matchesDestination($0, cell) }

@@ -66,11 +66,7 @@ private final class ResultBox: @unchecked Sendable {
 }
 
 /// Monotonic seconds.
-func monotonicNow() -> Double {
-    var spec = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &spec)
-    return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
-}
+func monotonicNow() -> Double { MonotonicClock.now() }
 
 /// The event loop's state. Lives on the loop thread only.
 private final class ProbeLoop {

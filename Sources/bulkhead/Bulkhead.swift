@@ -19,6 +19,7 @@ struct Bulkhead: ParsableCommand {
               bulkhead analyze captures/
               bulkhead inventory --source all
               bulkhead probe --policy policy.yaml
+              bulkhead audit --policy policy.yaml --output html=audit.html
               bulkhead scenario run scenarios/flat.yaml
 
             Exit status, for every subcommand:
@@ -28,7 +29,7 @@ struct Bulkhead: ParsableCommand {
               3  incomplete: something could not be examined (never counted as clean)
             """,
         version: "0.1.0",
-        subcommands: [Analyze.self, Inventory.self, Probe.self, ScenarioCommand.self]
+        subcommands: [Analyze.self, Inventory.self, Probe.self, AuditCommand.self, ScenarioCommand.self]
     )
 
     /// Parses the command line and runs the command, mapping ArgumentParser's usage errors to exit status 2

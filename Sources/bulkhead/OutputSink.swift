@@ -13,6 +13,21 @@ final class OutputSink: @unchecked Sendable {
     private let handle: FileHandle
 
     init(path: String?) throws {
+        // `-` is standard output; an existing path that is not a regular file (a terminal, /dev/stdout, a FIFO) is
+        // written in place: renaming a temporary file over it would replace the device or the link with a file.
+        if let path, path == "-" || Self.isSpecialFile(path) {
+            self.path = nil
+            self.temporaryPath = nil
+            if path == "-" || path == "/dev/stdout" {
+                self.handle = FileHandle.standardOutput
+            } else {
+                guard let handle = FileHandle(forWritingAtPath: path) else {
+                    throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: path])
+                }
+                self.handle = handle
+            }
+            return
+        }
         self.path = path
         if let path {
             let directory = (path as NSString).deletingLastPathComponent
@@ -29,6 +44,14 @@ final class OutputSink: @unchecked Sendable {
             self.temporaryPath = nil
             self.handle = FileHandle.standardOutput
         }
+    }
+
+    /// Whether `path` exists and is not a plain regular file: a device, a FIFO, or a symlink (`/dev/stdout` is one;
+    /// replacing a symlink with a file would break what it points to).
+    static func isSpecialFile(_ path: String) -> Bool {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return false }
+        return (info.st_mode & S_IFMT) != S_IFREG
     }
 
     func write(_ data: Data) {

@@ -1,0 +1,142 @@
+import BulkheadModel
+import Foundation
+import Policy
+
+/// An ignore file of accepted risks, like trivy's `.trivyignore.yaml`: each entry names a finding kind (and
+/// optionally where), why it is accepted, and until when. Expired entries stop hiding anything and are reported.
+///
+/// ```yaml
+/// ignore:
+///   - kind: net-raw-capability
+///     location: "shop-*"            # glob on the finding's location; every location when absent
+///     reason: Docker's default capability set; tracked in SEC-142
+///     expires: 2027-03-31           # required: an accepted risk is reviewed, not forgotten
+/// ```
+public struct AcceptedRisks: Codable, Sendable {
+    public var ignore: [Entry]
+
+    public struct Entry: Codable, Sendable, Hashable {
+        public var kind: String
+        public var location: String?
+        public var reason: String
+        /// `YYYY-MM-DD`: the last day the acceptance holds.
+        public var expires: String
+    }
+
+    static let knownKeys: YAMLDocument.KnownKeys = ["": ["ignore"], "ignore.*": ["kind", "location", "reason", "expires"]]
+
+    /// Reads and checks an ignore file: every entry needs a reason and a valid expiry date.
+    public static func load(path: String) throws(PathError) -> AcceptedRisks {
+        let risks = try YAMLDocument.load(AcceptedRisks.self, path: path, knownKeys: Self.knownKeys)
+        for (index, entry) in risks.ignore.enumerated() {
+            guard Self.day(entry.expires) != nil else {
+                throw PathError(path: path, message: "ignore[\(index)].expires '\(entry.expires)': use a date, YYYY-MM-DD")
+            }
+            guard !entry.reason.trimmingCharacters(in: .whitespaces).isEmpty else {
+                throw PathError(path: path, message: "ignore[\(index)]: an accepted risk needs a reason")
+            }
+        }
+        return risks
+    }
+
+    /// Splits findings into those still reported and those an unexpired entry accepts; also returns the entries that
+    /// have expired (they hide nothing and should be reviewed).
+    public func apply(to findings: [Finding], today: Date = Date()) -> (kept: [Finding], ignored: [Finding], expired: [Entry]) {
+        let active = self.ignore.filter { entry in Self.day(entry.expires).map { $0 >= Self.startOfDay(today) } ?? false }
+        let expired = self.ignore.filter { !active.contains($0) }
+        var kept: [Finding] = []
+        var ignored: [Finding] = []
+        for finding in findings {
+            let accepted = active.contains { entry in
+                entry.kind == finding.kind && (entry.location.map { Selector.glob($0, matches: finding.location ?? "") } ?? true)
+            }
+            if accepted { ignored.append(finding) } else { kept.append(finding) }
+        }
+        return (kept, ignored, expired)
+    }
+
+    static func day(_ text: String) -> Date? {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyy-MM-dd"
+        return formatter.date(from: text)
+    }
+
+    static func startOfDay(_ date: Date) -> Date {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC") ?? calendar.timeZone
+        return calendar.startOfDay(for: date)
+    }
+}
+
+/// Compares findings with an accepted earlier report: what is new and what went away. Findings are matched by kind
+/// and location (titles carry counts that change from run to run).
+public enum Baseline {
+    public static func load(path: String) throws(PathError) -> AuditReport {
+        guard let data = FileManager.default.contents(atPath: path) else { throw PathError(path: path, message: "cannot read the baseline report") }
+        do {
+            let report = try JSONDecoder().decode(AuditReport.self, from: data)
+            guard report.schema == AuditReport.currentSchema else {
+                throw PathError(path: path, message: "schema \(report.schema); this build reads \(AuditReport.currentSchema)")
+            }
+            return report
+        } catch let error as PathError {
+            throw error
+        } catch {
+            throw PathError(path: path, message: "not an audit report (bulkhead audit --format json): \(error.localizedDescription)")
+        }
+    }
+
+    public static func compare(_ findings: [Finding], with baseline: AuditReport, path: String) -> BaselineComparison {
+        func key(_ finding: Finding) -> String { "\(finding.kind)|\(finding.location ?? "")" }
+        let before = Set(baseline.findings.map(key))
+        let now = Set(findings.map(key))
+        let new = findings.filter { !before.contains(key($0)) }
+        let resolved = baseline.findings.filter { !now.contains(key($0)) }
+        return BaselineComparison(baseline: "\(path) (\(baseline.generatedAt))", new: new, resolved: resolved, unchanged: findings.count - new.count)
+    }
+}
+
+/// The lock that keeps two audits from overlapping (cron started a run while the last still goes): an exclusive
+/// `flock` on `<state-dir>/audit.lock`, held for the life of the process, released by the kernel if it dies.
+public final class AuditLock {
+    let fd: Int32
+    public let path: String
+
+    /// Takes the lock, or throws naming the holder when another run has it.
+    public init(stateDirectory: String) throws(PathError) {
+        do {
+            try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
+        } catch {
+            throw PathError(path: stateDirectory, message: "cannot create the state directory: \(error.localizedDescription)")
+        }
+        self.path = stateDirectory + "/audit.lock"
+        let fd = open(self.path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw PathError(path: self.path, message: "cannot open the lock: \(String(cString: strerror(errno)))") }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            var buffer = [UInt8](repeating: 0, count: 32)
+            let count = read(fd, &buffer, buffer.count)
+            close(fd)
+            let holder = count > 0 ? String(decoding: buffer.prefix(count), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) : "?"
+            throw PathError(path: self.path, message: "another audit is running (pid \(holder)); runs never overlap")
+        }
+        _ = ftruncate(fd, 0)
+        let pid = "\(getpid())\n"
+        _ = pid.withCString { write(fd, $0, strlen($0)) }
+        self.fd = fd
+    }
+
+    deinit {
+        flock(self.fd, LOCK_UN)
+        close(self.fd)
+    }
+
+    /// `/var/lib/bulkhead` for root, else `$XDG_STATE_HOME/bulkhead` or `~/.local/state/bulkhead`.
+    public static func defaultStateDirectory() -> String {
+        if getuid() == 0 { return "/var/lib/bulkhead" }
+        let environment = ProcessInfo.processInfo.environment
+        if let state = environment["XDG_STATE_HOME"], !state.isEmpty { return state + "/bulkhead" }
+        return NSHomeDirectory() + "/.local/state/bulkhead"
+    }
+}

@@ -1,0 +1,162 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import BulkheadModel
+import Foundation
+import Inventory
+import PacketAnalysis
+import Policy
+import Reachability
+
+/// What an audit runs and against what.
+public struct AuditOptions: Sendable {
+    public var policy: Policy = .dockerDefault
+    public var policyName = "docker default (no --policy given)"
+    /// Run the reachability probes.
+    public var probe = true
+    public var probeOptions = ProbeOptions()
+    /// Capture files (pcap/pcapng) to analyse as the capture stage.
+    public var captureFiles: [String] = []
+    /// Restrict the audit to containers and networks with this label (`key=value`), e.g. one lab scenario's.
+    public var scopeLabel: String?
+
+    public init() {}
+}
+
+/// Runs the audit's stages in order — inventory → probe → capture — against a policy, and assembles one report.
+/// A stage that fails leaves the report incomplete (never clean), and every stage that finished keeps its results.
+public enum AuditRunner {
+    /// Runs every stage against the live engine. `progress` receives one line per stage event.
+    public static func run(engine: DockerEngine, options: AuditOptions, progress: @escaping @Sendable (String) -> Void = { _ in }) -> AuditReport {
+        let started = monotonicSeconds()
+        var stages: [AuditStage] = []
+        var problems: [String] = []
+
+        progress("inventory: asking the engine")
+        var inventory: InventoryReport?
+        let inventoryStart = monotonicSeconds()
+        do {
+            var report = try InventoryCollector.fromEngine(engine)
+            if let label = options.scopeLabel { report = Self.scoped(report, label: label) }
+            inventory = report
+            stages.append(AuditStage(name: "inventory", status: report.complete ? "ran" : "incomplete", durationSeconds: Self.since(inventoryStart),
+                                     note: report.complete ? "\(report.containers.count) containers, \(report.networks.count) networks" : report.problems.joined(separator: "; ")))
+        } catch {
+            problems.append("inventory: \(error.description)")
+            stages.append(AuditStage(name: "inventory", status: "failed", durationSeconds: Self.since(inventoryStart), note: error.description))
+        }
+
+        var probe: ProbeReport?
+        if options.probe, let inventory {
+            let probeStart = monotonicSeconds()
+            do {
+                let plan = try ProbePlanner.plan(inventory: inventory, options: options.probeOptions)
+                progress("probe: \(plan.cells.count) cells from \(plan.sources.count) sources")
+                let result = ProbeEngine.run(plan: plan, options: options.probeOptions)
+                let report = result.report(inventory: inventory, options: options.probeOptions)
+                probe = report
+                stages.append(AuditStage(name: "probe", status: report.complete ? "ran" : "incomplete", durationSeconds: Self.since(probeStart),
+                                         note: "\(report.cells.count) cells, \(report.summary.attemptsSent) probes"))
+            } catch {
+                problems.append("probe: \(error.description)")
+                stages.append(AuditStage(name: "probe", status: "failed", durationSeconds: Self.since(probeStart), note: error.description))
+            }
+        } else {
+            stages.append(AuditStage(name: "probe", status: "skipped", durationSeconds: 0, note: options.probe ? "no inventory" : "switched off (--no-probe)"))
+        }
+
+        var capture: AnalysisReport?
+        if !options.captureFiles.isEmpty {
+            let captureStart = monotonicSeconds()
+            progress("capture: analysing \(options.captureFiles.count) file(s)")
+            do {
+                let flows = FlowList()
+                let result = try CaptureAnalysis.run(files: options.captureFiles, onFlow: { flows.append($0) })
+                capture = AnalysisReport(flows: flows.sorted(), findings: result.findings, summary: result.summary)
+                stages.append(AuditStage(name: "capture", status: "ran", durationSeconds: Self.since(captureStart), note: "\(result.summary.flows) flows from files"))
+            } catch {
+                problems.append("capture: \(error.description)")
+                stages.append(AuditStage(name: "capture", status: "failed", durationSeconds: Self.since(captureStart), note: error.description))
+            }
+        } else {
+            stages.append(AuditStage(name: "capture", status: "skipped", durationSeconds: 0, note: "no capture given"))
+        }
+
+        let evidence = AuditEvidence(inventory: inventory, probe: probe, tls: nil, capture: capture, tlsFindings: nil)
+        var report = Self.assemble(evidence: evidence, stages: stages, policy: options.policy, policyName: options.policyName, problems: problems)
+        report.summary.durationSeconds = Self.round(Self.since(started))
+        return report
+    }
+
+    /// Builds the report from stored evidence: evaluates the probe cells against the policy, joins edges, gathers
+    /// findings. Used by a live run and by `--evidence` re-evaluation alike.
+    public static func assemble(evidence: AuditEvidence, stages: [AuditStage], policy: Policy, policyName: String, problems: [String]) -> AuditReport {
+        var evidence = evidence
+        var problems = problems
+        if let probe = evidence.probe { evidence.probe = probe.evaluated(with: policy, name: policyName) }
+        var findings: [Finding] = []
+        var edges: [Edge] = []
+        if let inventory = evidence.inventory {
+            findings += inventory.findings
+            let builder = EdgeBuilder(inventory: inventory, policy: policy)
+            let built = builder.build(probe: evidence.probe, tls: evidence.tls ?? [:], capture: evidence.capture)
+            edges = built.edges
+            findings += built.findings
+        }
+        findings += evidence.probe?.findings ?? []
+        findings += evidence.tlsFindings ?? []
+        findings += evidence.capture?.findings ?? []
+        if let probe = evidence.probe, !probe.complete { problems += probe.problems.filter { !problems.contains($0) } }
+        if let inventory = evidence.inventory, !inventory.complete { problems += inventory.problems.map { "inventory: \($0)" } }
+        var summary = AuditSummary()
+        summary.edges = edges.count
+        for edge in edges { summary.edgesByVerdict[edge.verdict.rawValue, default: 0] += 1 }
+        for finding in findings { summary.findingsBySeverity[finding.severity.rawValue, default: 0] += 1 }
+        for stage in stages { summary.durations[stage.name] = Self.round(stage.durationSeconds) }
+        let complete = stages.allSatisfy { $0.status == "ran" || $0.status == "skipped" } && problems.isEmpty
+        return AuditReport(
+            generatedAt: ISO8601DateFormatter().string(from: Date()), host: ProcessInfo.processInfo.hostName, policy: policyName, stages: stages,
+            edges: edges, findings: findings.sorted { ($1.severity, $0.kind, $0.location ?? "") < ($0.severity, $1.kind, $1.location ?? "") },
+            baseline: nil, complete: complete, problems: problems, summary: summary, evidence: evidence
+        )
+    }
+
+    /// The inventory cut down to objects carrying `label` (`key=value`).
+    static func scoped(_ inventory: InventoryReport, label: String) -> InventoryReport {
+        let parts = label.split(separator: "=", maxSplits: 1).map(String.init)
+        let matches = { (labels: [String: String]) in parts.count == 2 ? labels[parts[0]] == parts[1] : labels[label] != nil }
+        var copy = inventory
+        copy.containers = inventory.containers.filter { matches($0.labels) }
+        copy.networks = inventory.networks.filter { matches($0.labels) }
+        copy.namespaces = []
+        copy.findings = inventory.findings.filter { finding in
+            guard let location = finding.location else { return false }
+            let names = Set(copy.containers.map(\.name) + copy.networks.map(\.name))
+            return location.split(separator: ",").allSatisfy { names.contains(String($0)) }
+        }
+        return copy
+    }
+
+    static func since(_ start: Double) -> Double { monotonicSeconds() - start }
+    static func round(_ value: Double) -> Double { (value * 1000).rounded() / 1000 }
+}
+
+func monotonicSeconds() -> Double { MonotonicClock.now() }
+
+/// Collects flows from the analysis threads (one call at a time, per CaptureAnalysis.run's contract).
+final class FlowList: @unchecked Sendable {
+    private var flows: [FlowRecord] = []
+    private let lock = NSLock()
+
+    func append(_ flow: FlowRecord) {
+        self.lock.lock()
+        self.flows.append(flow)
+        self.lock.unlock()
+    }
+
+    func sorted() -> [FlowRecord] {
+        self.lock.lock()
+        defer { self.lock.unlock() }
+        return self.flows.sorted { $0.id < $1.id }
+    }
+}

@@ -1,0 +1,189 @@
+import BulkheadModel
+import Policy
+
+/// Joins the evidence of every stage into edges — one per source → destination address:port/protocol — and gives
+/// each a verdict. Probe cells, captured flows and TLS checks meet here, keyed by the destination address and port;
+/// flow addresses are mapped back to container names through the inventory.
+public struct EdgeBuilder {
+    let inventory: InventoryReport
+    let policy: Policy
+    let evaluator: PolicyEvaluator
+    /// Address → container name (gateways map to `host`).
+    let names: [String: String]
+    /// Address → network name.
+    let networks: [String: String]
+
+    public init(inventory: InventoryReport, policy: Policy) {
+        self.inventory = inventory
+        self.policy = policy
+        self.evaluator = PolicyEvaluator(policy: policy, inventory: inventory)
+        var names: [String: String] = [:]
+        var networks: [String: String] = [:]
+        for network in inventory.networks {
+            for gateway in network.gateways {
+                names[gateway] = "host"
+                networks[gateway] = network.name
+            }
+        }
+        for container in inventory.containers {
+            for network in container.networks {
+                for address in [network.ipv4, network.ipv6].compactMap({ $0 }) {
+                    names[address] = container.name
+                    networks[address] = network.name
+                }
+            }
+        }
+        self.names = names
+        self.networks = networks
+    }
+
+    struct Key: Hashable, Comparable {
+        var source: String
+        var address: String
+        var port: Int
+        var proto: ProbeProtocol
+        static func < (lhs: Key, rhs: Key) -> Bool {
+            (lhs.source, IPAddress(lhs.address) ?? IPAddress(ipv4: 0), lhs.port, lhs.proto) < (rhs.source, IPAddress(rhs.address) ?? IPAddress(ipv4: 0), rhs.port, rhs.proto)
+        }
+    }
+
+    /// The container name behind an address, or the address itself when no container has it.
+    public func name(of address: String) -> String { self.names[address] ?? address }
+
+    /// Builds the edges and the findings only edges can show (mTLS requirements not met).
+    public func build(probe: ProbeReport?, tls: [String: EndpointTLS], capture: AnalysisReport?) -> (edges: [Edge], findings: [Finding]) {
+        var edges: [Key: Edge] = [:]
+        for cell in probe?.cells ?? [] where cell.protocol != .icmp && cell.destinationKind != .explicit {
+            guard let port = cell.port else { continue }
+            let key = Key(source: cell.source, address: cell.address, port: port, proto: cell.protocol)
+            edges[key] = Edge(
+                source: cell.source, destination: cell.destinationKind == .gateway ? "host" : cell.destinationName, address: cell.address, port: port,
+                protocol: cell.protocol, network: cell.network, allowed: cell.expected.map { $0 == .allow }, rule: cell.rule, reachability: cell.state,
+                traffic: nil, tls: nil, verdict: .unknown, reasons: []
+            )
+        }
+        for flow in capture?.flows ?? [] {
+            guard let clientAddress = Self.address(of: flow.client), let (serverAddress, port) = Self.split(flow.server) else { continue }
+            let proto: ProbeProtocol = flow.transport == .udp ? .udp : .tcp
+            let key = Key(source: self.name(of: clientAddress), address: serverAddress, port: port, proto: proto)
+            var edge = edges[key] ?? self.edge(for: key)
+            var traffic = edge.traffic ?? EdgeTraffic()
+            traffic.flows += 1
+            if let tls = flow.tls {
+                traffic.tlsFlows += 1
+                if tls.clientCertificate.isPresented { traffic.mutualTLSFlows += 1 }
+                traffic.clientIdentities = Array(Set(traffic.clientIdentities + (tls.clientCertificates.first?.sans ?? []))).sorted()
+                traffic.serverIdentities = Array(Set(traffic.serverIdentities + (tls.serverCertificates.first?.sans ?? []))).sorted()
+            } else if !flow.encrypted {
+                traffic.plaintextFlows += 1
+            }
+            traffic.credentialsInClear += flow.credentials.count
+            if !traffic.protocols.contains(flow.proto.rawValue) { traffic.protocols = (traffic.protocols + [flow.proto.rawValue]).sorted() }
+            edge.traffic = traffic
+            edges[key] = edge
+        }
+        for (endpoint, result) in tls {
+            guard let (address, port) = Self.split(endpoint) else { continue }
+            let matching = edges.keys.filter { $0.address == address && $0.port == port && $0.proto == .tcp }
+            for key in matching { edges[key]?.tls = result }
+        }
+        var findings: [Finding] = []
+        let result = edges.keys.sorted().compactMap { key -> Edge? in
+            guard var edge = edges[key] else { return nil }
+            let requirement = self.mtlsRequirement(for: edge)
+            (edge.verdict, edge.reasons) = Self.verdict(edge, mtlsRequired: requirement != nil)
+            if let requirement, edge.reachability?.isOpen != false || edge.traffic != nil, edge.verdict == .violation,
+               edge.reasons.contains(where: { $0.hasPrefix("mTLS required") }) {
+                findings.append(Finding(
+                    kind: "mtls-required-not-enforced", severity: .high, title: "\(edge.name): the policy requires mutual TLS",
+                    detail: "\(requirement) requires mTLS on this endpoint, but " + edge.reasons.joined(separator: "; ") + ".",
+                    location: edge.name
+                ))
+            }
+            return edge
+        }
+        return (result, findings)
+    }
+
+    /// An edge seen only in traffic: the policy decides whether it was allowed.
+    func edge(for key: Key) -> Edge {
+        let destination = self.name(of: key.address)
+        let network = self.networks[key.address]
+        let cell = ReachabilityCell(
+            source: key.source, destination: ReachabilityCell.destinationText(address: key.address, port: key.port), protocol: key.proto, state: .reachable,
+            attempts: 0, latencyMs: nil, destinationName: destination, destinationKind: destination == "host" ? .gateway : (self.names[key.address] == nil ? .explicit : .container),
+            network: network, address: key.address, port: key.port, reason: "traffic", sourcePid: nil, evidence: []
+        )
+        let (expected, rule) = self.evaluator.expectation(for: cell)
+        return Edge(source: key.source, destination: destination, address: key.address, port: key.port, protocol: key.proto, network: network,
+                    allowed: expected.map { $0 == .allow }, rule: rule, reachability: nil, traffic: nil, tls: nil, verdict: .unknown, reasons: [])
+    }
+
+    /// The mTLS requirement (by name) covering an edge's destination, if any.
+    func mtlsRequirement(for edge: Edge) -> String? {
+        guard let requirements = self.policy.mtls?.require else { return nil }
+        let cell = ReachabilityCell(
+            source: edge.source, destination: ReachabilityCell.destinationText(address: edge.address, port: edge.port), protocol: edge.protocol, state: .reachable,
+            attempts: 0, latencyMs: nil, destinationName: edge.destination, destinationKind: edge.destination == "host" ? .gateway : .container,
+            network: edge.network, address: edge.address, port: edge.port, reason: "", sourcePid: nil, evidence: []
+        )
+        for (index, requirement) in requirements.enumerated() {
+            let rule = Policy.Rule(from: [Selector()], to: requirement.to, ports: requirement.ports)
+            if self.evaluator.matches(rule, cell) { return requirement.name.map { "mtls \"\($0)\"" } ?? "mtls.require[\(index)]" }
+        }
+        return nil
+    }
+
+    /// The verdict and its reasons, worst first: policy violations, then blocked, then what crosses the edge.
+    static func verdict(_ edge: Edge, mtlsRequired: Bool) -> (EdgeVerdict, [String]) {
+        var reasons: [String] = []
+        let open = edge.reachability?.isOpen == true || (edge.traffic?.flows ?? 0) > 0
+        if edge.allowed == false, open {
+            reasons.append("denied by \(edge.rule ?? "the policy") yet \(edge.reachability?.isOpen == true ? "reachable" : "traffic was seen")")
+        }
+        if edge.allowed == true, edge.reachability?.isBlocked == true {
+            reasons.append("allowed by \(edge.rule ?? "the policy") yet \(edge.reachability?.rawValue ?? "blocked")")
+        }
+        let tlsVerdict = edge.tls?.verdict
+        let traffic = edge.traffic
+        let rogue = tlsVerdict?.contains("rogue") == true || edge.tls?.refusesBadClients == false
+        if rogue { reasons.append("the endpoint accepts a client certificate it should refuse (\(tlsVerdict ?? "bad client accepted"))") }
+        let enforced = tlsVerdict == "mtls-enforced" && edge.tls?.refusesBadClients != false
+        let sawPlaintext = (traffic?.plaintextFlows ?? 0) > 0 || tlsVerdict == "plaintext-accepted"
+        if mtlsRequired && open {
+            if sawPlaintext {
+                reasons.append("mTLS required, plaintext \((traffic?.plaintextFlows ?? 0) > 0 ? "seen" : "accepted")")
+            } else if !enforced && !(tlsVerdict == nil && (traffic?.tlsFlows ?? 0) > 0 && traffic?.mutualTLSFlows == traffic?.tlsFlows) {
+                reasons.append("mTLS required, \(tlsVerdict ?? (traffic?.tlsFlows ?? 0 > 0 ? "TLS without client certificates seen" : "not verified"))")
+            }
+        }
+        if !reasons.isEmpty { return (.violation, reasons) }
+        if edge.reachability?.isBlocked == true && (traffic?.flows ?? 0) == 0 { return (.blocked, ["\(edge.reachability?.rawValue ?? "blocked")"]) }
+        if sawPlaintext { return (.plaintext, [(traffic?.plaintextFlows ?? 0) > 0 ? "\(traffic?.plaintextFlows ?? 0) plaintext flow(s) seen" : "the endpoint accepts plaintext"]) }
+        if enforced { return (.mtlsEnforced, ["the endpoint refuses clients without an acceptable certificate"]) }
+        if let traffic, traffic.tlsFlows > 0, traffic.mutualTLSFlows == traffic.tlsFlows, tlsVerdict == nil {
+            return (.mtlsEnforced, ["every TLS flow seen was mutually authenticated (traffic only: enforcement not tested)"])
+        }
+        if tlsVerdict != nil || (traffic?.tlsFlows ?? 0) > 0 {
+            return (.tlsNoClientAuth, [tlsVerdict ?? "TLS flows without client certificates seen"])
+        }
+        if open { return (.openUnverified, ["reachable; no traffic seen and no TLS check made"]) }
+        return (.unknown, [edge.reachability.map { "probe: \($0.rawValue)" } ?? "not probed"])
+    }
+
+    /// The address part of `198.18.1.2:80`, `198.18.1.2:*` or `[2001:2::1]:80`.
+    static func address(of endpoint: String) -> String? {
+        if endpoint.hasPrefix("["), let close = endpoint.firstIndex(of: "]") {
+            return String(endpoint[endpoint.index(after: endpoint.startIndex)..<close])
+        }
+        guard let colon = endpoint.lastIndex(of: ":") else { return nil }
+        return String(endpoint[..<colon])
+    }
+
+    /// `198.18.1.2:80` / `[2001:2::1]:80` → (address, port).
+    static func split(_ endpoint: String) -> (String, Int)? {
+        guard let address = Self.address(of: endpoint), let colon = endpoint.lastIndex(of: ":"),
+              let port = Int(endpoint[endpoint.index(after: colon)...]) else { return nil }
+        return (address, port)
+    }
+}

@@ -1,0 +1,279 @@
+/// What an edge of the audit amounts to, from best to worst. The colour of the edge in the pictures.
+public enum EdgeVerdict: String, Codable, Hashable, Sendable, CaseIterable {
+    /// The endpoint enforces mutual TLS (refuses clients without an acceptable certificate), or traffic on the edge
+    /// was mutually authenticated and nothing crossed in clear.
+    case mtlsEnforced = "mtls-enforced"
+    /// TLS, without (enforced) client authentication.
+    case tlsNoClientAuth = "tls-no-client-auth"
+    /// Plaintext seen on the edge, or accepted by the endpoint.
+    case plaintext
+    /// Reachable, but nothing is known about what crosses it (no traffic seen, no TLS check made).
+    case openUnverified = "open-unverified"
+    /// Not reachable, as the policy expects.
+    case blocked
+    /// Contradicts the policy: an isolation breach, a broken dependency, or an mTLS requirement not met.
+    case violation
+    /// The tool could not tell (probe errors, unknown UDP).
+    case unknown
+}
+
+/// What the TLS check of an endpoint concluded, as far as an edge needs it.
+public struct EndpointTLS: Codable, Hashable, Sendable {
+    /// `mtls-enforced`, `mtls-optional`, `tls-no-client-auth`, `plaintext-accepted`, `tls-accepts-rogue-client`…
+    public var verdict: String
+    /// Whether every bad client certificate (untrusted, expired, wrong purpose, self-signed) was refused; nil when
+    /// the server did not ask for certificates or the battery could not run.
+    public var refusesBadClients: Bool?
+    /// DNS and URI SANs of the server certificate.
+    public var serverIdentities: [String]
+
+    public init(verdict: String, refusesBadClients: Bool?, serverIdentities: [String]) {
+        self.verdict = verdict
+        self.refusesBadClients = refusesBadClients
+        self.serverIdentities = serverIdentities
+    }
+
+    enum CodingKeys: String, CodingKey { case verdict, refusesBadClients, serverIdentities }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.verdict, forKey: .verdict)
+        try container.encode(self.refusesBadClients, forKey: .refusesBadClients)
+        try container.encode(self.serverIdentities, forKey: .serverIdentities)
+    }
+}
+
+/// What captured traffic showed on an edge.
+public struct EdgeTraffic: Codable, Hashable, Sendable {
+    public var flows: Int = 0
+    public var plaintextFlows: Int = 0
+    public var tlsFlows: Int = 0
+    public var mutualTLSFlows: Int = 0
+    /// Application protocols seen (`http`, `redis`, `tls`…).
+    public var protocols: [String] = []
+    /// Identities presented by clients (SANs of client certificates seen).
+    public var clientIdentities: [String] = []
+    /// Identities of servers (SANs of server certificates seen).
+    public var serverIdentities: [String] = []
+    /// Credentials seen in clear (already redacted).
+    public var credentialsInClear: Int = 0
+
+    public init() {}
+}
+
+/// One source → destination:port of the audit: what the policy says, what the probe proved, what traffic showed,
+/// what the TLS check found, and the verdict that sums it up.
+public struct Edge: Codable, Hashable, Sendable {
+    public var source: String
+    /// The destination container, or `host` for the host side.
+    public var destination: String
+    public var address: String
+    public var port: Int
+    public var `protocol`: ProbeProtocol
+    /// The network the destination address is on.
+    public var network: String?
+    /// The policy's expectation, and the rule that decided it.
+    public var allowed: Bool?
+    public var rule: String?
+    /// The probe's cell state (nil when not probed).
+    public var reachability: CellState?
+    public var traffic: EdgeTraffic?
+    public var tls: EndpointTLS?
+    public var verdict: EdgeVerdict
+    /// Why the verdict is what it is (one line per reason).
+    public var reasons: [String]
+
+    public init(
+        source: String, destination: String, address: String, port: Int, protocol: ProbeProtocol, network: String?, allowed: Bool?,
+        rule: String?, reachability: CellState?, traffic: EdgeTraffic?, tls: EndpointTLS?, verdict: EdgeVerdict, reasons: [String]
+    ) {
+        self.source = source
+        self.destination = destination
+        self.address = address
+        self.port = port
+        self.protocol = `protocol`
+        self.network = network
+        self.allowed = allowed
+        self.rule = rule
+        self.reachability = reachability
+        self.traffic = traffic
+        self.tls = tls
+        self.verdict = verdict
+        self.reasons = reasons
+    }
+
+    /// `source -> destination address:port/proto`, the edge's name in reports and baselines.
+    public var name: String {
+        "\(self.source) -> \(self.destination) \(ReachabilityCell.destinationText(address: self.address, port: self.port))/\(self.protocol.rawValue)"
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case source, destination, address, port, `protocol`, network, allowed, rule, reachability, traffic, tls, verdict, reasons
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.source, forKey: .source)
+        try container.encode(self.destination, forKey: .destination)
+        try container.encode(self.address, forKey: .address)
+        try container.encode(self.port, forKey: .port)
+        try container.encode(self.protocol, forKey: .protocol)
+        try container.encode(self.network, forKey: .network)
+        try container.encode(self.allowed, forKey: .allowed)
+        try container.encode(self.rule, forKey: .rule)
+        try container.encode(self.reachability, forKey: .reachability)
+        try container.encode(self.traffic, forKey: .traffic)
+        try container.encode(self.tls, forKey: .tls)
+        try container.encode(self.verdict, forKey: .verdict)
+        try container.encode(self.reasons, forKey: .reasons)
+    }
+}
+
+/// One stage of an audit and how it went.
+public struct AuditStage: Codable, Hashable, Sendable {
+    /// `inventory`, `probe`, `tls`, `capture`.
+    public var name: String
+    /// `ran`, `skipped` (switched off or not applicable), `failed` (could not run), `incomplete` (ran, not to the end).
+    public var status: String
+    public var durationSeconds: Double
+    public var note: String?
+
+    public init(name: String, status: String, durationSeconds: Double, note: String?) {
+        self.name = name
+        self.status = status
+        self.durationSeconds = durationSeconds
+        self.note = note
+    }
+
+    enum CodingKeys: String, CodingKey { case name, status, durationSeconds, note }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.name, forKey: .name)
+        try container.encode(self.status, forKey: .status)
+        try container.encode(self.durationSeconds, forKey: .durationSeconds)
+        try container.encode(self.note, forKey: .note)
+    }
+}
+
+/// Totals of an audit.
+public struct AuditSummary: Codable, Hashable, Sendable {
+    public var edges: Int = 0
+    public var edgesByVerdict: [String: Int] = [:]
+    public var findingsBySeverity: [String: Int] = [:]
+    /// Seconds per stage (`inventory`, `probe`, `tls`, `capture`, `report`).
+    public var durations: [String: Double] = [:]
+    public var durationSeconds: Double = 0
+    /// Findings left out by the ignore file, and by the baseline.
+    public var ignored: Int = 0
+    public var unchangedSinceBaseline: Int = 0
+
+    public init() {}
+}
+
+/// The JSON document `bulkhead audit --format json` writes (schema `bulkhead.audit/1`): the edge table, every
+/// finding, and the evidence of every stage, so `bulkhead audit --evidence report.json --policy other.yaml` can
+/// re-evaluate it offline.
+public struct AuditReport: Codable, Sendable {
+    public var schema: String
+    public var generatedAt: String
+    /// The host the audit ran on.
+    public var host: String
+    public var policy: String
+    public var stages: [AuditStage]
+    public var edges: [Edge]
+    public var findings: [Finding]
+    /// With `--baseline`: findings that are new since the baseline, and those that went away.
+    public var baseline: BaselineComparison?
+    public var complete: Bool
+    public var problems: [String]
+    public var summary: AuditSummary
+    public var evidence: AuditEvidence
+
+    public static let currentSchema = "bulkhead.audit/1"
+
+    public init(
+        generatedAt: String, host: String, policy: String, stages: [AuditStage], edges: [Edge], findings: [Finding], baseline: BaselineComparison?,
+        complete: Bool, problems: [String], summary: AuditSummary, evidence: AuditEvidence
+    ) {
+        self.schema = Self.currentSchema
+        self.generatedAt = generatedAt
+        self.host = host
+        self.policy = policy
+        self.stages = stages
+        self.edges = edges
+        self.findings = findings
+        self.baseline = baseline
+        self.complete = complete
+        self.problems = problems
+        self.summary = summary
+        self.evidence = evidence
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case schema, generatedAt, host, policy, stages, edges, findings, baseline, complete, problems, summary, evidence
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.schema, forKey: .schema)
+        try container.encode(self.generatedAt, forKey: .generatedAt)
+        try container.encode(self.host, forKey: .host)
+        try container.encode(self.policy, forKey: .policy)
+        try container.encode(self.stages, forKey: .stages)
+        try container.encode(self.edges, forKey: .edges)
+        try container.encode(self.findings, forKey: .findings)
+        try container.encode(self.baseline, forKey: .baseline)
+        try container.encode(self.complete, forKey: .complete)
+        try container.encode(self.problems, forKey: .problems)
+        try container.encode(self.summary, forKey: .summary)
+        try container.encode(self.evidence, forKey: .evidence)
+    }
+}
+
+/// The raw evidence of each stage (null when the stage did not run).
+public struct AuditEvidence: Codable, Sendable {
+    public var inventory: InventoryReport?
+    public var probe: ProbeReport?
+    /// Per endpoint (`ip:port`), what the TLS check concluded.
+    public var tls: [String: EndpointTLS]?
+    /// The captured traffic's analysis (flows with container names resolved in `clientName`/`serverName` maps).
+    public var capture: AnalysisReport?
+    /// Findings of the TLS stage (kept here too, so re-evaluation keeps them).
+    public var tlsFindings: [Finding]?
+
+    public init(inventory: InventoryReport?, probe: ProbeReport?, tls: [String: EndpointTLS]?, capture: AnalysisReport?, tlsFindings: [Finding]?) {
+        self.inventory = inventory
+        self.probe = probe
+        self.tls = tls
+        self.capture = capture
+        self.tlsFindings = tlsFindings
+    }
+
+    enum CodingKeys: String, CodingKey { case inventory, probe, tls, capture, tlsFindings }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.inventory, forKey: .inventory)
+        try container.encode(self.probe, forKey: .probe)
+        try container.encode(self.tls, forKey: .tls)
+        try container.encode(self.capture, forKey: .capture)
+        try container.encode(self.tlsFindings, forKey: .tlsFindings)
+    }
+}
+
+/// How the findings compare with an accepted earlier report.
+public struct BaselineComparison: Codable, Hashable, Sendable {
+    /// The baseline report's path and time.
+    public var baseline: String
+    public var new: [Finding]
+    public var resolved: [Finding]
+    public var unchanged: Int
+
+    public init(baseline: String, new: [Finding], resolved: [Finding], unchanged: Int) {
+        self.baseline = baseline
+        self.new = new
+        self.resolved = resolved
+        self.unchanged = unchanged
+    }
+}

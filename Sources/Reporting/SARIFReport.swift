@@ -1,0 +1,86 @@
+import BulkheadModel
+import Foundation
+
+/// SARIF 2.1.0 for code-scanning UIs: one rule per finding kind (with help), one result per finding, located by
+/// logical locations (container, network, endpoint) since audit findings have no source file.
+public enum SARIFReport {
+    public static func render(findings: [Finding], toolVersion: String, complete: Bool, problems: [String]) throws -> Data {
+        let kinds = Array(Set(findings.map(\.kind))).sorted()
+        let index = Dictionary(uniqueKeysWithValues: kinds.enumerated().map { ($1, $0) })
+        let rules: [[String: Any]] = kinds.map { kind in
+            let entry = FindingCatalogue.entry(kind)
+            let example = findings.first { $0.kind == kind }
+            let severity = findings.filter { $0.kind == kind }.map(\.severity).max() ?? .info
+            var rule: [String: Any] = [
+                "id": kind,
+                "name": Self.ruleName(kind),
+                "shortDescription": ["text": entry?.name ?? example?.title ?? kind],
+                "fullDescription": ["text": entry?.help ?? example?.detail ?? kind],
+                "help": ["text": entry?.help ?? example?.detail ?? kind, "markdown": "**\(entry?.name ?? kind)**\n\n\(entry?.help ?? example?.detail ?? "")"],
+                "defaultConfiguration": ["level": Self.level(severity)],
+                "properties": ["tags": ["security", "network"], "security-severity": Self.securitySeverity(severity)],
+            ]
+            if let reference = entry?.reference { rule["helpUri"] = "https://www.cisecurity.org/benchmark/docker#\(reference.replacingOccurrences(of: " ", with: "-"))" }
+            return rule
+        }
+        let results: [[String: Any]] = findings.map { finding in
+            var result: [String: Any] = [
+                "ruleId": finding.kind,
+                "ruleIndex": index[finding.kind] ?? 0,
+                "level": Self.level(finding.severity),
+                "message": ["text": "\(finding.title). \(finding.detail)"],
+                "partialFingerprints": ["bulkheadFinding/v1": "\(finding.kind)|\(finding.location ?? "")"],
+                "properties": ["severity": finding.severity.rawValue],
+            ]
+            if let location = finding.location {
+                result["locations"] = [["logicalLocations": [["name": location, "fullyQualifiedName": location, "kind": Self.locationKind(location)]]]]
+            }
+            return result
+        }
+        let invocation: [String: Any] = [
+            "executionSuccessful": complete,
+            "toolExecutionNotifications": problems.map { ["level": "warning", "message": ["text": $0]] },
+        ]
+        let document: [String: Any] = [
+            "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+            "version": "2.1.0",
+            "runs": [[
+                "tool": ["driver": ["name": "bulkhead", "version": toolVersion, "informationUri": "https://github.com/bulkhead/bulkhead", "rules": rules]],
+                "invocations": [invocation],
+                "results": results,
+            ]],
+        ]
+        var data = try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        data.append(0x0a)
+        return data
+    }
+
+    /// `unexpected-reachable` → `UnexpectedReachable` (SARIF's rule name is an identifier-like word).
+    static func ruleName(_ kind: String) -> String {
+        kind.split(separator: "-").map { $0.prefix(1).uppercased() + $0.dropFirst() }.joined()
+    }
+
+    static func level(_ severity: Severity) -> String {
+        switch severity {
+        case .critical, .high: "error"
+        case .medium: "warning"
+        case .low, .info: "note"
+        }
+    }
+
+    /// GitHub's numeric severity (0–10) for security results.
+    static func securitySeverity(_ severity: Severity) -> String {
+        switch severity {
+        case .critical: "9.5"
+        case .high: "8.0"
+        case .medium: "5.5"
+        case .low: "3.0"
+        case .info: "0.0"
+        }
+    }
+
+    /// SARIF logical-location kinds: `resource` for a container or network, `member` for an endpoint or an edge.
+    static func locationKind(_ location: String) -> String {
+        location.contains("->") || location.contains(":") ? "member" : "resource"
+    }
+}

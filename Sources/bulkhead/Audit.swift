@@ -1,0 +1,213 @@
+import ArgumentParser
+import Audit
+import BulkheadModel
+import Foundation
+import Inventory
+import Policy
+import Reachability
+import Reporting
+
+extension Bulkhead {
+    /// `bulkhead audit`: every stage against a policy, one report centred on the edge table.
+    struct AuditCommand: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "audit",
+            abstract: "Run inventory → probe → capture against a policy and report every edge: allowed, reachable, encrypted, mutually authenticated.",
+            discussion: """
+                The report's centre is the edge table: for each source → destination:port, whether the policy allows \
+                it, whether a probe got through, what traffic showed (plaintext, TLS, mTLS), what the endpoint's TLS \
+                check found, the identities on both sides, and one verdict (mtls-enforced, tls-no-client-auth, \
+                plaintext, open-unverified, blocked, violation, unknown). The evidence of every stage is kept in the \
+                JSON report, so `--evidence report.json --policy other.yaml` re-evaluates it offline.
+
+                Formats: table, json (schema bulkhead.audit/1), sarif (2.1.0), junit, prometheus (node-exporter \
+                textfile), markdown, html (self-contained, with the topology picture), dot (Graphviz). Several at once: \
+                --output html=report.html --output prometheus=/var/lib/node_exporter/bulkhead.prom. Files are written \
+                atomically.
+
+                For cron and CI: a lock keeps two runs from overlapping; --baseline reports only what is new or \
+                resolved since an accepted report; --ignore takes accepted risks with a reason and an expiry date.
+
+                Exit status: 0 clean, 1 findings at or above --fail-on (default high; with --baseline, new findings \
+                only), 2 usage or configuration error, 3 incomplete (a stage failed, a container died mid-audit, or \
+                another audit holds the lock); --exit-zero always exits 0 unless the command line is wrong.
+
+                Examples:
+                  bulkhead audit --policy policy.yaml
+                  bulkhead audit --policy policy.yaml --output json=audit.json --output html=audit.html
+                  bulkhead audit --evidence audit.json --policy stricter.yaml
+                  bulkhead audit --capture bridge.pcapng --baseline accepted.json --ignore risks.yaml
+                """
+        )
+
+        enum Format: String, ExpressibleByArgument, CaseIterable {
+            case table, json, sarif, junit, prometheus, markdown, html, dot
+        }
+
+        @Option(help: ArgumentHelp("The expected policy (YAML). Default: what Docker's own configuration intends.", valueName: "file"))
+        var policy: String?
+
+        @Option(help: ArgumentHelp("Re-evaluate a stored audit report (JSON) instead of running the stages.", valueName: "file"))
+        var evidence: String?
+
+        @Option(name: .customLong("capture"), help: ArgumentHelp("A pcap/pcapng file to analyse as the capture stage (repeatable).", valueName: "file"))
+        var captures: [String] = []
+
+        @Flag(help: "Skip the reachability probes.")
+        var noProbe = false
+
+        @Option(help: "Probe attempts before a failure counts.")
+        var attempts: Int = 2
+
+        @Option(help: ArgumentHelp("Seconds to wait for a probe answer.", valueName: "seconds"))
+        var timeout: Double = 1
+
+        @Option(help: ArgumentHelp("Audit only containers and networks with this label (key=value).", valueName: "label"))
+        var scopeLabel: String?
+
+        @Option(help: ArgumentHelp("Findings accepted as risks: YAML with kind, location, reason and expires for each.", valueName: "file"))
+        var ignore: String?
+
+        @Option(help: ArgumentHelp("An accepted earlier report (JSON): report only what is new or resolved since.", valueName: "file"))
+        var baseline: String?
+
+        @Option(help: "The report format on standard output (or in --output FILE).")
+        var format: Format = .table
+
+        @Option(name: [.short, .long], parsing: .singleValue, help: ArgumentHelp("Write a report to a file: FILE (in --format) or FORMAT=FILE (repeatable).", valueName: "[format=]file"))
+        var output: [String] = []
+
+        @Option(help: ArgumentHelp("Exit with status 1 when a finding is at least this severe.", valueName: "severity"))
+        var failOn: Severity = .high
+
+        @Flag(help: "Exit 0 even with findings or an incomplete audit (reports are still written).")
+        var exitZero = false
+
+        @Option(help: ArgumentHelp("Where the lock and the last-success time live (default /var/lib/bulkhead for root).", valueName: "dir"))
+        var stateDir: String?
+
+        @Flag(help: "Do not show progress on standard error.")
+        var quiet = false
+
+        func validate() throws {
+            if self.evidence != nil && (!self.captures.isEmpty || self.noProbe || self.scopeLabel != nil) {
+                throw ValidationError("--evidence re-evaluates a stored report: --capture, --no-probe and --scope-label do not apply")
+            }
+            if self.attempts < 1 || self.attempts > 20 { throw ValidationError("--attempts must be between 1 and 20") }
+            if !(self.timeout > 0 && self.timeout <= 60) { throw ValidationError("--timeout must be between 0 and 60 seconds") }
+            _ = try self.destinations()
+        }
+
+        /// `--output` values as (format, path); a bare path takes --format.
+        func destinations() throws -> [(Format, String?)] {
+            if self.output.isEmpty { return [(self.format, nil)] }
+            return try self.output.map { value in
+                if let equals = value.firstIndex(of: "="), let format = Format(rawValue: String(value[..<equals])) {
+                    let path = String(value[value.index(after: equals)...])
+                    guard !path.isEmpty else { throw ValidationError("--output \(value): the file name is missing") }
+                    return (format, path)
+                }
+                return (self.format, value)
+            }
+        }
+
+        func run() throws {
+            let (policy, policyName) = try Self.loadPolicy(self.policy)
+            let risks: AcceptedRisks?
+            do { risks = try self.ignore.map { path throws(PathError) in try AcceptedRisks.load(path: path) } } catch { throw failInput(error.description) }
+            let baselineReport: AuditReport?
+            do { baselineReport = try self.baseline.map { path throws(PathError) in try Baseline.load(path: path) } } catch { throw failInput(error.description) }
+            let stateDirectory = self.stateDir ?? AuditLock.defaultStateDirectory()
+
+            var report: AuditReport
+            var lock: AuditLock?
+            if let path = self.evidence {
+                let stored: AuditReport
+                do { stored = try Baseline.load(path: path) } catch { throw failInput(error.description) }
+                report = AuditRunner.assemble(evidence: stored.evidence, stages: stored.stages, policy: policy, policyName: policyName, problems: stored.problems)
+                report.summary.durationSeconds = stored.summary.durationSeconds
+            } else {
+                do { lock = try AuditLock(stateDirectory: stateDirectory) } catch {
+                    writeStandardError("bulkhead: error: \(error.description)\n")
+                    throw ExitCode(self.exitZero ? ExitStatus.clean : ExitStatus.incomplete)
+                }
+                let engine: DockerEngine
+                do { engine = DockerEngine(socketPath: try DockerEngine.socketPath()) } catch { throw failInput(error.description) }
+                var options = AuditOptions()
+                options.policy = policy
+                options.policyName = policyName
+                options.probe = !self.noProbe
+                options.probeOptions.attempts = self.attempts
+                options.probeOptions.tcpTimeout = self.timeout
+                options.probeOptions.udpTimeout = self.timeout
+                options.probeOptions.icmpTimeout = self.timeout
+                options.captureFiles = self.captures
+                options.scopeLabel = self.scopeLabel
+                let quiet = self.quiet
+                report = AuditRunner.run(engine: engine, options: options) { line in
+                    if !quiet { writeStandardError("bulkhead: \(line)\n") }
+                }
+            }
+            if let risks {
+                let applied = risks.apply(to: report.findings)
+                report.findings = applied.kept
+                report.summary.ignored = applied.ignored.count
+                for entry in applied.expired {
+                    warn("\(self.ignore ?? "ignore file"): the acceptance of \(entry.kind)\(entry.location.map { " at \($0)" } ?? "") expired on \(entry.expires); it is reported again")
+                }
+            }
+            if let baselineReport, let path = self.baseline {
+                let comparison = Baseline.compare(report.findings, with: baselineReport, path: path)
+                report.baseline = comparison
+                report.summary.unchangedSinceBaseline = comparison.unchanged
+            }
+            report.summary.findingsBySeverity = [:]
+            for finding in report.findings { report.summary.findingsBySeverity[finding.severity.rawValue, default: 0] += 1 }
+
+            let lastSuccessPath = stateDirectory + "/last-success"
+            if report.complete && lock != nil {
+                try? "\(Int(Date().timeIntervalSince1970))\n".write(toFile: lastSuccessPath, atomically: true, encoding: .utf8)
+            }
+            let lastSuccess = (try? String(contentsOfFile: lastSuccessPath, encoding: .utf8)).flatMap { Double($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            for (format, path) in try self.destinations() {
+                try Self.write(report, format: format, path: path, failOn: self.failOn, lastSuccess: lastSuccess)
+            }
+            for problem in report.problems { warn(problem) }
+            withExtendedLifetime(lock) {}
+            if self.exitZero { return }
+            let failing = (report.baseline?.new ?? report.findings).contains { $0.severity >= self.failOn }
+            if failing { throw ExitCode(ExitStatus.findings) }
+            if !report.complete { throw ExitCode(ExitStatus.incomplete) }
+        }
+
+        static func loadPolicy(_ path: String?) throws -> (Policy, String) {
+            guard let path else { return (.dockerDefault, "docker default (no --policy given)") }
+            do { return (try Policy.load(path: path), path) } catch { throw failInput(error.description) }
+        }
+
+        static func render(_ report: AuditReport, format: Format, style: TerminalStyle, failOn: Severity, lastSuccess: Double?) throws -> Data {
+            switch format {
+            case .table: return Data(AuditReports.table(report, style: style).utf8)
+            case .json: return try JSONReport.document(report)
+            case .sarif: return try SARIFReport.render(findings: report.findings, toolVersion: Bulkhead.configuration.version, complete: report.complete, problems: report.problems)
+            case .junit: return Data(JUnitReport.render(report, failOn: failOn).utf8)
+            case .prometheus: return Data(PrometheusReport.render(report, lastSuccess: lastSuccess).utf8)
+            case .markdown: return Data(AuditReports.markdown(report).utf8)
+            case .html: return Data(AuditReports.html(report).utf8)
+            case .dot: return Data(TopologyGraph(report).dot().utf8)
+            }
+        }
+
+        static func write(_ report: AuditReport, format: Format, path: String?, failOn: Severity, lastSuccess: Double?) throws {
+            let sink: OutputSink
+            do { sink = try OutputSink(path: path) } catch { throw failInput("cannot write \(path ?? "output"): \(error.localizedDescription)") }
+            do {
+                sink.write(try Self.render(report, format: format, style: TerminalStyle.forDescriptor(path == nil ? STDOUT_FILENO : -1), failOn: failOn, lastSuccess: lastSuccess))
+                try sink.commit()
+            } catch {
+                sink.abandon()
+                throw failInput("cannot write the \(format.rawValue) report: \(error.localizedDescription)")
+            }
+        }
+    }
+}
