@@ -143,6 +143,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "AuditTests",
+            dependencies: ["Audit", "Reporting", "Policy", "BulkheadModel", "BulkheadTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "LabTests",
             dependencies: ["Lab", "Inventory", "Reachability", "Policy", "BulkheadModel", "BulkheadTestSupport"],
             swiftSettings: swiftSettings

@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(libpcap-dev libssl-dev pkg-config openssl)
 if [[ "${1:-}" == "--test" ]]; then
     # Peers and oracles used by the tests and the capture script.
-    packages+=(tcpdump iproute2 python3 tshark docker.io iptables busybox-static redis-server podman)
+    packages+=(tcpdump iproute2 python3 tshark docker.io iptables busybox-static redis-server podman graphviz)
 fi
 
 missing=()
@@ -22,6 +22,14 @@ if ((${#missing[@]})); then
     if [[ $(id -u) -ne 0 ]]; then sudo_cmd=(sudo); fi
     "${sudo_cmd[@]}" apt-get update -qq
     DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [[ "${1:-}" == "--test" ]]; then
+    # Oracles from PyPI: the Prometheus text-format parser (the audit's textfile output is checked with it).
+    for module in prometheus_client; do
+        python3 -c "import $module" 2>/dev/null || python3 -m pip install --quiet "$module" >/dev/null 2>&1 \
+            || echo "warning: could not install $module from PyPI; the tests that use it will say so" >&2
+    done
 fi
 
 if ! command -v swift >/dev/null 2>&1; then

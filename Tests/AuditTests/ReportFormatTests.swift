@@ -1,0 +1,229 @@
+import Audit
+import BulkheadModel
+import BulkheadTestSupport
+import Foundation
+import Policy
+import Reporting
+import Testing
+
+/// A small audit assembled from evidence values (the renderers' input), covering every verdict.
+enum SampleAudit {
+    static func inventory() -> InventoryReport {
+        func network(_ name: String, _ subnet: String, isInternal: Bool = false) -> NetworkRecord {
+            NetworkRecord(name: name, id: name, driver: "bridge", scope: "local", subnets: [subnet], gateways: [subnet.replacingOccurrences(of: ".0/24", with: ".1")],
+                          internal: isInternal, icc: true, encrypted: nil, attachable: false, isDefaultBridge: false, bridge: nil, containers: [], labels: [:])
+        }
+        func container(_ name: String, _ networks: [(String, String)]) -> ContainerRecord {
+            ContainerRecord(name: name, id: name, image: "lab", state: "running", pid: 7, netns: nil, networkMode: networks.first?.0 ?? "none",
+                            networks: networks.map { ContainerNetwork(name: $0.0, ipv4: $0.1, ipv6: nil, gateway: nil, aliases: []) },
+                            publishedPorts: [], capabilities: [], privileged: false, dockerSocketMounted: false, listening: [], labels: [:])
+        }
+        return InventoryReport(
+            sources: ["test"], networks: [network("front", "198.18.50.0/24"), network("back", "198.18.51.0/24", isInternal: true)],
+            containers: [container("web", [("front", "198.18.50.10")]), container("api", [("front", "198.18.50.11"), ("back", "198.18.51.11")]),
+                         container("pay", [("back", "198.18.51.12")]), container("db <&\"x\">", [("back", "198.18.51.13")])],
+            namespaces: [], findings: [Finding(kind: "bridges-networks", severity: .medium, title: "Container api is attached to 2 networks", detail: "d", location: "api")],
+            complete: true, problems: [], summary: InventorySummary())
+    }
+
+    static func cell(_ source: String, _ destination: String, _ network: String, _ address: String, _ port: Int, _ state: CellState) -> ReachabilityCell {
+        ReachabilityCell(source: source, destination: ReachabilityCell.destinationText(address: address, port: port), protocol: .tcp, state: state, attempts: 1,
+                         latencyMs: 0.2, destinationName: destination, destinationKind: .container, network: network, address: address, port: port,
+                         reason: "listening", sourcePid: 7, evidence: [ProbeAttempt(outcome: .connected, latencyMs: 0.2)])
+    }
+
+    static func report(policy: Policy = .dockerDefault) -> AuditReport {
+        let inventory = Self.inventory()
+        let probe = ProbeReport(
+            generatedAt: "2026-11-29T12:00:00Z", policy: "", settings: ProbeSettings(attempts: 1, timeoutsSeconds: [:], maxInFlight: 1, maxInFlightPerDestination: 1, extraPorts: [], explicitTargets: []),
+            inventory: inventory, sources: [],
+            cells: [
+                Self.cell("web", "api", "front", "198.18.50.11", 8080, .reachable),
+                Self.cell("api", "pay", "back", "198.18.51.12", 8443, .reachable),
+                Self.cell("web", "pay", "back", "198.18.51.12", 8443, .reachable),
+                Self.cell("web", "db <&\"x\">", "back", "198.18.51.13", 5432, .filtered),
+                Self.cell("api", "db <&\"x\">", "back", "198.18.51.13", 5432, .reachable),
+            ],
+            findings: [], complete: true, problems: [], summary: ProbeSummary())
+        let evidence = AuditEvidence(inventory: inventory, probe: probe,
+                                     tls: ["198.18.51.12:8443": EndpointTLS(verdict: "mtls-enforced", refusesBadClients: true, serverIdentities: ["spiffe://lab/pay"])],
+                                     capture: nil, tlsFindings: nil)
+        let stages = [AuditStage(name: "inventory", status: "ran", durationSeconds: 0.02, note: nil), AuditStage(name: "probe", status: "ran", durationSeconds: 1.1, note: nil)]
+        return AuditRunner.assemble(evidence: evidence, stages: stages, policy: policy, policyName: "test", problems: [])
+    }
+}
+
+@Suite("Audit report formats")
+struct ReportFormatTests {
+    func python(_ script: String, _ input: String) throws -> ProcessOutput {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("bh-\(UUID().uuidString.prefix(8))").path
+        try input.write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        return try ProcessRunner.run(URL(fileURLWithPath: "/usr/bin/env"), ["python3", "-c", script, path])
+    }
+
+    @Test("edges: the verdicts, and mTLS-enforced / violation / open-unverified / blocked")
+    func verdicts() {
+        let report = SampleAudit.report()
+        let byName = Dictionary(uniqueKeysWithValues: report.edges.map { ("\($0.source)->\($0.destination):\($0.port)", $0.verdict) })
+        #expect(byName["web->api:8080"] == .openUnverified)
+        #expect(byName["api->pay:8443"] == .mtlsEnforced)
+        #expect(byName["web->pay:8443"] == .violation, "web is not on back: an isolation breach even though the endpoint enforces mTLS")
+        #expect(byName["web->db <&\"x\">:5432"] == .blocked)
+        #expect(report.summary.edgesByVerdict["violation"] == 1)
+        #expect(report.findings.contains { $0.kind == "unexpected-reachable" } && report.findings.contains { $0.kind == "bridges-networks" })
+    }
+
+    @Test("an mTLS requirement the endpoint does not meet is a violation and a finding")
+    func mtlsRequirement() throws {
+        let yaml = "baseline: docker\nmtls:\n  require:\n    - { name: db needs mtls, to: { network: back }, ports: [tcp/5432] }\n"
+        let policy = try YAMLDocument.decode(Policy.self, text: yaml, path: "inline", knownKeys: Policy.knownKeys)
+        let report = SampleAudit.report(policy: policy)
+        let edge = try #require(report.edges.first { $0.source == "api" && $0.port == 5432 })
+        #expect(edge.verdict == .violation)
+        #expect(edge.reasons.contains { $0.contains("mTLS required") })
+        #expect(report.findings.contains { $0.kind == "mtls-required-not-enforced" && $0.location == edge.name })
+    }
+
+    @Test("SARIF 2.1.0: rules per kind with help, results with logical locations, valid structure")
+    func sarif() throws {
+        let report = SampleAudit.report()
+        let data = try SARIFReport.render(findings: report.findings, toolVersion: "0.1.0", complete: true, problems: [])
+        let document = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        #expect(document["version"] as? String == "2.1.0")
+        let run = try #require((document["runs"] as? [[String: Any]])?.first)
+        let driver = try #require((run["tool"] as? [String: Any])?["driver"] as? [String: Any])
+        let rules = try #require(driver["rules"] as? [[String: Any]])
+        let results = try #require(run["results"] as? [[String: Any]])
+        #expect(rules.count == Set(report.findings.map(\.kind)).count)
+        for result in results {
+            let index = try #require(result["ruleIndex"] as? Int)
+            #expect(rules[index]["id"] as? String == result["ruleId"] as? String)
+            #expect(["error", "warning", "note", "none"].contains(result["level"] as? String ?? ""))
+            #expect(((result["message"] as? [String: Any])?["text"] as? String)?.isEmpty == false)
+            let logical = ((result["locations"] as? [[String: Any]])?.first?["logicalLocations"] as? [[String: Any]])?.first
+            #expect(logical?["name"] != nil && ["resource", "member"].contains(logical?["kind"] as? String ?? ""))
+        }
+        #expect(rules.allSatisfy { ($0["help"] as? [String: Any])?["text"] != nil && ($0["shortDescription"] as? [String: Any])?["text"] != nil })
+    }
+
+    @Test("SARIF against the official 2.1.0 JSON schema", .enabled(if: ProcessInfo.processInfo.environment["BULKHEAD_SARIF_SCHEMA"] != nil,
+          "set BULKHEAD_SARIF_SCHEMA to sarif-schema-2.1.0.json (no registry reachable from this machine ships it); the structural test above runs always"))
+    func sarifSchema() throws {
+        let schema = try #require(ProcessInfo.processInfo.environment["BULKHEAD_SARIF_SCHEMA"])
+        let data = try SARIFReport.render(findings: SampleAudit.report().findings, toolVersion: "0.1.0", complete: true, problems: [])
+        let check = try self.python("import json,sys,jsonschema; jsonschema.validate(json.load(open(sys.argv[1])), json.load(open('\(schema)'))); print('valid')", String(decoding: data, as: UTF8.self))
+        #expect(check.output.contains("valid"), "\(check.error)")
+    }
+
+    @Test("JUnit: well-formed XML, one case per edge and per rule, violations fail, hostile names escaped")
+    func junit() throws {
+        let report = SampleAudit.report()
+        let xml = JUnitReport.render(report, failOn: .high)
+        let check = try self.python("""
+            import sys, xml.etree.ElementTree as ET
+            root = ET.parse(sys.argv[1]).getroot()
+            suites = {s.get('name'): s for s in root}
+            print(len(suites['edges']), suites['edges'].get('failures'), len(suites['policy']), suites['policy'].get('failures'))
+            """, xml)
+        #expect(check.status == 0, "\(check.error)")
+        let rules = Set(report.edges.compactMap(\.rule)).count
+        #expect(check.output.trimmingCharacters(in: .whitespacesAndNewlines) == "\(report.edges.count) 1 \(rules) 1")
+        #expect(xml.contains("db &lt;&amp;&quot;x&quot;&gt;"))
+    }
+
+    @Test("Prometheus textfile: parsed by the official client parser; findings by severity, edges by verdict, durations")
+    func prometheus() throws {
+        let text = PrometheusReport.render(SampleAudit.report(), now: Date(timeIntervalSince1970: 1_795_000_000), lastSuccess: 1_794_990_000)
+        let check = try self.python("""
+            import sys
+            from prometheus_client.parser import text_string_to_metric_families
+            for family in text_string_to_metric_families(open(sys.argv[1]).read()):
+                for sample in family.samples:
+                    print(sample.name, ','.join(f'{k}={v}' for k, v in sorted(sample.labels.items())), float(sample.value))
+            """, text)
+        try #require(!check.error.contains("No module named"), "prometheus_client is missing (scripts/install-deps.sh --test installs it)")
+        #expect(check.status == 0, "\(check.error)")
+        #expect(check.output.contains("bulkhead_findings severity=medium 1.0"))
+        #expect(check.output.contains("bulkhead_edges verdict=mtls-enforced 1.0"))
+        #expect(check.output.contains("bulkhead_audit_stage_duration_seconds stage=probe,status=ran 1.1"))
+        #expect(check.output.contains("bulkhead_audit_complete  1.0"))
+        #expect(check.output.contains("bulkhead_audit_last_success_timestamp_seconds  1794990000.0"))
+    }
+
+    @Test("dot: Graphviz renders it; html: self-contained (inline SVG, no scripts or external resources), escaped")
+    func pictures() throws {
+        let report = SampleAudit.report()
+        let dot = TopologyGraph(report).dot()
+        let graphviz = URL(fileURLWithPath: "/usr/bin/dot")
+        try #require(FileManager.default.isExecutableFile(atPath: graphviz.path), "graphviz is missing (scripts/install-deps.sh --test installs it)")
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("bh-\(UUID().uuidString.prefix(8)).dot").path
+        try dot.write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let rendered = try ProcessRunner.run(graphviz, ["-Tsvg", path])
+        #expect(rendered.status == 0, "\(rendered.error)")
+        #expect(rendered.output.contains("<svg"))
+        #expect(dot.contains("color=\"#c62828\""), "the violation is red")
+
+        let html = AuditReports.html(report)
+        #expect(html.contains("<svg") && html.contains("</svg>"))
+        #expect(!html.contains("<script") && !html.contains("src=\"http") && !html.contains("href=\"http") && !html.contains("@import"))
+        #expect(html.contains("db &lt;&amp;&quot;x&quot;&gt;") && !html.contains("db <&\"x\">"))
+        let parse = try self.python("import sys, xml.dom.minidom as m, re; h=open(sys.argv[1]).read(); m.parseString(re.search(r'<svg.*?</svg>', h, re.S).group(0)); print('ok')", html)
+        #expect(parse.output.contains("ok"), "the inline SVG is well-formed XML: \(parse.error)")
+        let markdown = AuditReports.markdown(report)
+        #expect(markdown.contains("| SOURCE | DESTINATION |") && markdown.contains("## Findings"))
+    }
+}
+
+@Suite("Accepted risks, baselines, the run lock")
+struct CronTests {
+    func file(_ text: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("bh-\(UUID().uuidString.prefix(8)).yaml").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test("ignore file: unexpired entries hide matching findings, expired ones hide nothing and are reported; reason and date required")
+    func acceptedRisks() throws {
+        let risks = try AcceptedRisks.load(path: try self.file("""
+            ignore:
+              - { kind: bridges-networks, location: "ap*", reason: the api joins front and back by design, expires: 2099-12-31 }
+              - { kind: unexpected-reachable, reason: old exception, expires: 2020-01-01 }
+            """))
+        let report = SampleAudit.report()
+        let applied = risks.apply(to: report.findings)
+        #expect(applied.ignored.map(\.kind) == ["bridges-networks"])
+        #expect(applied.kept.contains { $0.kind == "unexpected-reachable" })
+        #expect(applied.expired.map(\.kind) == ["unexpected-reachable"])
+        #expect(throws: PathError.self) { try AcceptedRisks.load(path: try self.file("ignore:\n  - { kind: x, reason: r, expires: soon }\n")) }
+        #expect(throws: PathError.self) { try AcceptedRisks.load(path: try self.file("ignore:\n  - { kind: x, reason: '  ', expires: 2099-01-01 }\n")) }
+        #expect(throws: PathError.self) { try AcceptedRisks.load(path: try self.file("ignore:\n  - { kind: x, expires: 2099-01-01 }\n")) }
+    }
+
+    @Test("baseline: new and resolved findings by kind and location")
+    func baseline() {
+        let before = SampleAudit.report()
+        var findings = before.findings.filter { $0.kind != "bridges-networks" }
+        findings.append(Finding(kind: "plaintext-flow", severity: .medium, title: "t", detail: "d", location: "198.18.50.11:8080"))
+        let comparison = Baseline.compare(findings, with: before, path: "before.json")
+        #expect(comparison.new.map(\.kind) == ["plaintext-flow"])
+        #expect(comparison.resolved.map(\.kind) == ["bridges-networks"])
+        #expect(comparison.unchanged == before.findings.count - 1)
+    }
+
+    @Test("the lock: a second holder is refused, naming the first; released when the holder goes")
+    func lock() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bh-state-\(UUID().uuidString.prefix(8))").path
+        var first: AuditLock? = try AuditLock(stateDirectory: directory)
+        do {
+            _ = try AuditLock(stateDirectory: directory)
+            Issue.record("a second lock must fail")
+        } catch {
+            #expect(error.description.contains("another audit is running (pid \(getpid()))"))
+        }
+        first = nil
+        _ = first
+        _ = try AuditLock(stateDirectory: directory)
+    }
+}
