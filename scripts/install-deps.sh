@@ -26,10 +26,24 @@ fi
 
 if [[ "${1:-}" == "--test" ]]; then
     # Oracles from PyPI: the Prometheus text-format parser (the audit's textfile output is checked with it).
-    for module in prometheus_client; do
+    for module in prometheus_client jsonschema; do
         python3 -c "import $module" 2>/dev/null || python3 -m pip install --quiet "$module" >/dev/null 2>&1 \
             || echo "warning: could not install $module from PyPI; the tests that use it will say so" >&2
     done
+    # The SARIF 2.1.0 JSON schema, for validating `audit --format sarif`: Microsoft's sarif-om source package on
+    # PyPI carries it (sarif-2.1.0-rtm.4.json); nothing of it is committed here.
+    schema_dir="${XDG_CACHE_HOME:-$HOME/.cache}/bulkhead"
+    if [[ ! -s "$schema_dir/sarif-schema-2.1.0.json" ]]; then
+        mkdir -p "$schema_dir"
+        work=$(mktemp -d)
+        if python3 -m pip download --quiet --no-deps --no-binary :all: sarif-om==1.0.4 -d "$work" >/dev/null 2>&1 \
+            && tar -xzf "$work/sarif_om-1.0.4.tar.gz" -C "$work" sarif_om-1.0.4/sarif-2.1.0-rtm.4.json; then
+            mv "$work/sarif_om-1.0.4/sarif-2.1.0-rtm.4.json" "$schema_dir/sarif-schema-2.1.0.json"
+        else
+            echo "warning: could not fetch the SARIF schema (sarif-om from PyPI); the schema test will say so" >&2
+        fi
+        rm -rf "$work"
+    fi
 fi
 
 if ! command -v swift >/dev/null 2>&1; then
