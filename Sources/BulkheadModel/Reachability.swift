@@ -147,7 +147,7 @@ public struct ReachabilityCell: Codable, Hashable, Sendable {
     public var expected: Expectation?
     public var violation: Violation?
 
-    /// The destination container's name, or `gateway` / `explicit` for host-side and user-listed targets.
+    /// The destination container's name, or `host` / `explicit` for host-side (gateway) and user-listed targets.
     public var destinationName: String
     public var destinationKind: DestinationKind
     /// The network the destination address is on (nil for explicit targets).

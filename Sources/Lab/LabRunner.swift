@@ -1,5 +1,6 @@
 import BulkheadModel
 import Foundation
+import Policy
 import Inventory
 
 /// Stands scenarios up as real Docker networks and containers, and removes exactly what it made.
@@ -238,21 +239,26 @@ public struct ScenarioComparison: Codable, Sendable {
     public var unexpected: [Scenario.ExpectedFinding]
     public var matches: Bool { self.missing.isEmpty && self.unexpected.isEmpty }
 
-    /// Compares the inventory's findings about the scenario's own objects with its expectations.
+    /// Compares the findings about the scenario's own objects with its expectations. Locations are compared in
+    /// the scenario's own names (the `<scenario>-` prefix removed); an expected location may use `*` and `?`
+    /// (`"api -> host *:2375/tcp"`). Every observed finding must match an expected one, and every expected one
+    /// must match at least one observed.
     public static func compare(_ scenario: Scenario, findings: [Finding]) -> ScenarioComparison {
-        var names: [String: String] = [:]
-        for service in scenario.services { names[scenario.qualified(service.name)] = service.name }
-        for network in scenario.networks { names[scenario.qualified(network.name)] = network.name }
+        let prefix = "\(scenario.name)-"
         let ignored = Set(scenario.expect?.ignoreKinds ?? [])
         var observed = Set<Scenario.ExpectedFinding>()
         for finding in findings where !ignored.contains(finding.kind) {
-            guard let location = finding.location, let name = names[location] else { continue }
-            observed.insert(Scenario.ExpectedFinding(kind: finding.kind, location: name))
+            guard let location = finding.location, location.contains(prefix) else { continue }  // not about this scenario
+            observed.insert(Scenario.ExpectedFinding(kind: finding.kind, location: location.replacingOccurrences(of: prefix, with: "")))
         }
         let expected = Set(scenario.expect?.findings ?? [])
+        func matches(_ entry: Scenario.ExpectedFinding, _ finding: Scenario.ExpectedFinding) -> Bool {
+            entry.kind == finding.kind && Selector.glob(entry.location, matches: finding.location)
+        }
         let order = { (a: Scenario.ExpectedFinding, b: Scenario.ExpectedFinding) in (a.location, a.kind) < (b.location, b.kind) }
         return ScenarioComparison(
             scenario: scenario.name, expected: expected.sorted(by: order), observed: observed.sorted(by: order),
-            missing: expected.subtracting(observed).sorted(by: order), unexpected: observed.subtracting(expected).sorted(by: order))
+            missing: expected.filter { entry in !observed.contains { matches(entry, $0) } }.sorted(by: order),
+            unexpected: observed.filter { finding in !expected.contains { matches($0, finding) } }.sorted(by: order))
     }
 }

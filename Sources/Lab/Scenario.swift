@@ -112,7 +112,7 @@ public struct Scenario: Codable, Sendable {
         /// every container).
         public var ignoreKinds: [String]?
         /// The exact reachability matrix: `"source -> destination[@network] proto[/port]": state`, or a map
-        /// `{state: …, violation: …}`. Names may use `*` wildcards; `gateway` names the host side. Every probed cell
+        /// `{state: …, violation: …}`. Names may use `*` wildcards; `host` names the host side (the gateways). Every probed cell
         /// must match an entry (the first that matches decides), and every entry without wildcards must match a cell.
         public var reachability: [String: ExpectedCell]?
     }
@@ -233,8 +233,13 @@ extension Scenario {
         if self.services.contains(where: { $0.pki == true }) && self.pki == nil {
             throw fail("a service mounts the PKI but the scenario has no pki section")
         }
-        for finding in self.expect?.findings ?? [] where !serviceNames.contains(finding.location) && !networkNames.contains(finding.location) {
-            throw fail("expect.findings: location \(finding.location) is neither a service nor a network of this scenario")
+        for finding in self.expect?.findings ?? [] {
+            // A service or network name, several joined by commas, or a pattern (edges: "api -> db *:5432/tcp").
+            let names = finding.location.split(separator: ",").map(String.init)
+            let isPattern = finding.location.contains("->") || finding.location.contains("*") || finding.location.contains("?")
+            guard isPattern || names.allSatisfy({ serviceNames.contains($0) || networkNames.contains($0) }) else {
+                throw fail("expect.findings: location \(finding.location) is neither a service nor a network of this scenario")
+            }
         }
         for (index, rule) in (self.firewall ?? []).enumerated() {
             let at = "firewall[\(index)]"
@@ -258,7 +263,7 @@ extension Scenario {
             guard let parsed = ReachabilityPattern(key) else {
                 throw fail("expect.reachability: '\(key)' is not 'source -> destination[@network] proto[/port]'")
             }
-            for name in [parsed.source, parsed.destination] where !name.contains("*") && !name.contains("?") && name != "gateway" && !serviceNames.contains(name) {
+            for name in [parsed.source, parsed.destination] where !name.contains("*") && !name.contains("?") && name != "host" && !serviceNames.contains(name) {
                 throw fail("expect.reachability: '\(key)': no service named \(name)")
             }
             if let violation = value.violation, !["unexpected-reachable", "unexpected-blocked", "none"].contains(violation) {

@@ -135,7 +135,7 @@ public enum ScenarioProbe {
         var mismatches: [ReachabilityComparison.Mismatch] = []
         for cell in cells {
             let key = CellKey(
-                source: local(cell.source), destination: cell.destinationKind == .gateway ? "gateway" : local(cell.destinationName),
+                source: local(cell.source), destination: cell.destinationKind == .gateway ? "host" : local(cell.destinationName),
                 network: cell.network.map(local), proto: cell.protocol.rawValue, port: cell.port
             )
             let observed = cell.state.rawValue + (cell.violation.map { " (\($0.rawValue))" } ?? "")

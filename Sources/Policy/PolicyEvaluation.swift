@@ -132,6 +132,8 @@ public enum ReachabilityFindings {
         var findings: [Finding] = []
         for cell in cells {
             let target = "\(cell.destinationName) \(cell.destination)/\(cell.protocol.rawValue)"
+            // The same name an audit edge has: `source -> destination address:port/proto`.
+            let location = "\(cell.source) -> \(target)"
             switch cell.violation {
             case .unexpectedReachable?:
                 let closed = cell.state == .reachableClosed
@@ -139,14 +141,14 @@ public enum ReachabilityFindings {
                     kind: "unexpected-reachable", severity: closed ? .medium : .high,
                     title: "\(cell.source) can reach \(target)\(closed ? " (nothing listens, but the path is open)" : "")",
                     detail: "Isolation breach: \(cell.rule ?? "the policy") denies this, yet the probe \(Self.describe(cell)).",
-                    location: "\(cell.source) -> \(cell.destination)/\(cell.protocol.rawValue)"
+                    location: location
                 ))
             case .unexpectedBlocked?:
                 findings.append(Finding(
                     kind: "unexpected-blocked", severity: .medium,
                     title: "\(cell.source) cannot reach \(target)",
                     detail: "Broken dependency: \(cell.rule ?? "the policy") allows this, yet the probe \(Self.describe(cell)).",
-                    location: "\(cell.source) -> \(cell.destination)/\(cell.protocol.rawValue)"
+                    location: location
                 ))
             case nil:
                 break

@@ -190,22 +190,22 @@ public enum ProbePlanner {
                 for (network, gateway) in gateways {
                     var seen = Set<String>()
                     for port in [2375, 2376] where seen.insert("tcp/\(port)").inserted {
-                        add("gateway", .gateway, network, gateway, .tcp, port, "docker-api")
+                        add("host", .gateway, network, gateway, .tcp, port, "docker-api")
                     }
                     for port in published where Self.boundTo(port.hostIP, reaches: gateway) {
                         guard let proto = ProbeProtocol(rawValue: port.proto), seen.insert("\(proto)/\(port.hostPort)").inserted else { continue }
-                        add("gateway", .gateway, network, gateway, proto, port.hostPort, "published")
+                        add("host", .gateway, network, gateway, proto, port.hostPort, "published")
                     }
                     for (_, socket) in hostListeners where Self.boundTo(socket.address, reaches: gateway) {
                         guard let proto = ProbeProtocol(rawValue: socket.proto), seen.insert("\(proto)/\(socket.port)").inserted else { continue }
-                        add("gateway", .gateway, network, gateway, proto, socket.port, "host-network")
+                        add("host", .gateway, network, gateway, proto, socket.port, "host-network")
                     }
                     for spec in options.extraPorts {
                         for port in spec.range where seen.insert("\(spec.proto)/\(port)").inserted {
-                            add("gateway", .gateway, network, gateway, spec.proto, port, "extra")
+                            add("host", .gateway, network, gateway, spec.proto, port, "extra")
                         }
                     }
-                    add("gateway", .gateway, network, gateway, .icmp, nil, "echo")
+                    add("host", .gateway, network, gateway, .icmp, nil, "echo")
                 }
             }
             for address in explicit {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Audit
 import BulkheadModel
 import Foundation
 import Inventory
@@ -73,25 +74,42 @@ extension Bulkhead {
 
         struct Run: ParsableCommand {
             static let configuration = CommandConfiguration(
-                abstract: "Up, run the traffic, inventory, probe, compare with the expected findings and matrix, down.",
-                discussion: "When the scenario has a policy or expect.reachability, every container is probed from its own namespace and the matrix compared cell by cell. Exit status: 0 the findings, the traffic and the matrix match the expectations, 1 they do not, 2 the file or the engine cannot be used, 3 the lab could not be stood up."
+                abstract: "Up, run the traffic, audit, compare with the expected findings and matrix, down.",
+                discussion: """
+                    The audit covers the scenario's own containers and networks: inventory, then — when the scenario has \
+                    a policy or an expected matrix — reachability probes from every container's namespace, evaluated \
+                    against the scenario's policy (Docker's intent when it has none). The findings of every stage are \
+                    compared with expect.findings, the matrix cell by cell with expect.reachability.
+
+                    Exit status: 0 the findings, the traffic and the matrix match the expectations, 1 they do not, 2 the \
+                    file or the engine cannot be used, 3 the lab could not be stood up or the audit is incomplete.
+                    """
             )
             @OptionGroup var options: Options
 
-            @Option(help: "Output format: table or json.")
+            @Option(help: "Output format on standard output: table or json.")
             var format: Bulkhead.Inventory.Format = .table
+
+            @Option(name: .customLong("report"), parsing: .singleValue, help: ArgumentHelp("Also write the audit report: FORMAT=FILE, e.g. html=demo.html (repeatable; formats as for `audit`).", valueName: "format=file"))
+            var reports: [String] = []
 
             @Flag(help: "Leave the lab up afterwards (for a closer look; `scenario down` removes it).")
             var keep = false
+
+            func validate() throws {
+                for value in self.reports {
+                    guard let equals = value.firstIndex(of: "="), AuditCommand.Format(rawValue: String(value[..<equals])) != nil, value.index(after: equals) < value.endIndex else {
+                        throw ValidationError("--report \(value): use FORMAT=FILE with a format of `audit` (e.g. html=report.html)")
+                    }
+                }
+            }
 
             func run() throws {
                 let (scenario, lab) = try self.options.load()
                 defer {
                     if !self.keep { try? lab.down(scenario) }
                 }
-                let report: InventoryReport
                 let traffic: [TrafficResult]
-                var probe: ProbeReport?
                 do {
                     try lab.up(scenario)
                     guard try lab.waitUntilRunning(scenario) else {
@@ -100,23 +118,31 @@ extension Bulkhead {
                     }
                     usleep(300_000)  // servers bind just after their containers start
                     traffic = try lab.generateTraffic(scenario)
-                    report = try InventoryCollector.fromEngine(lab.engine)
-                    if scenario.policy != nil || scenario.expect?.reachability != nil {
-                        probe = try ScenarioProbe.run(scenario, inventory: report)
-                    }
                 } catch let error as EngineError {
                     writeStandardError("bulkhead: error: \(scenario.name): \(error.description)\n")
                     throw ExitCode(ExitStatus.incomplete)
-                } catch let error as ProbePlanError {
-                    throw failInput("\(scenario.name): \(error.description)")
                 }
+                var options = AuditOptions()
+                (options.policy, options.policyName) = ScenarioProbe.policy(for: scenario)
+                options.probe = scenario.policy != nil || scenario.expect?.reachability != nil
+                options.probeOptions = ScenarioProbe.options(for: scenario)
+                options.scopeLabel = "bulkhead.scenario=\(scenario.name)"
+                let report = AuditRunner.run(engine: lab.engine, options: options) { line in writeStandardError("bulkhead: \(scenario.name): \(line)\n") }
                 let comparison = ScenarioComparison.compare(scenario, findings: report.findings)
-                let reachability = probe.map { ScenarioProbe.compare(scenario, cells: $0.cells) }
+                let reachability = scenario.expect?.reachability == nil ? nil : report.evidence.probe.map { ScenarioProbe.compare(scenario, cells: $0.cells) }
+                for value in self.reports {
+                    guard let equals = value.firstIndex(of: "="), let format = AuditCommand.Format(rawValue: String(value[..<equals])) else { continue }
+                    try AuditCommand.write(report, format: format, path: String(value[value.index(after: equals)...]), failOn: .high, lastSuccess: nil)
+                }
                 switch self.format {
                 case .json:
-                    FileHandle.standardOutput.write(try JSONReport.document(ScenarioRun(comparison: comparison, traffic: traffic, reachability: reachability, probe: probe)))
+                    FileHandle.standardOutput.write(try JSONReport.document(ScenarioRun(comparison: comparison, traffic: traffic, reachability: reachability, audit: report)))
                 case .table:
-                    var lines = ["Scenario \(scenario.name): " + (comparison.matches ? "findings match the expectations" : "findings DIFFER from the expectations")]
+                    var lines = [AuditReports.table(report, style: TerminalStyle.forDescriptor(STDOUT_FILENO))]
+                    if let probe = report.evidence.probe, scenario.expect?.reachability != nil {
+                        lines.append(ReachabilityTableReport.render(probe, style: TerminalStyle.forDescriptor(STDOUT_FILENO)))
+                    }
+                    lines.append("Scenario \(scenario.name): " + (comparison.matches ? "findings match the expectations" : "findings DIFFER from the expectations"))
                     for finding in comparison.observed {
                         let mark = comparison.unexpected.contains(finding) ? "unexpected" : "expected  "
                         lines.append("  \(mark)  \(finding.kind) at \(finding.location)")
@@ -127,9 +153,7 @@ extension Bulkhead {
                         lines.append("  traffic from \(result.from): \(result.command.prefix(3).joined(separator: " ")) … \(status)"
                             + (result.asExpected ? "" : " (expected exit \(result.expectedExit))"))
                     }
-                    if let probe, let reachability {
-                        lines.append("")
-                        lines.append(ReachabilityTableReport.render(probe, style: TerminalStyle.forDescriptor(STDOUT_FILENO)))
+                    if let reachability {
                         lines.append("Reachability: \(reachability.cellsCompared) cells " + (reachability.matches ? "match the expected matrix" : "DIFFER from the expected matrix"))
                         for mismatch in reachability.mismatches {
                             lines.append("  \(mismatch.cell): expected \(mismatch.expected), observed \(mismatch.observed)\(mismatch.entry.map { " (entry \"\($0)\")" } ?? "")")
@@ -138,7 +162,8 @@ extension Bulkhead {
                     }
                     print(lines.joined(separator: "\n"))
                 }
-                if !report.complete || probe?.complete == false { throw ExitCode(ExitStatus.incomplete) }
+                for problem in report.problems { warn(problem) }
+                if !report.complete { throw ExitCode(ExitStatus.incomplete) }
                 if !comparison.matches || !traffic.allSatisfy(\.asExpected) || reachability?.matches == false { throw ExitCode(ExitStatus.findings) }
             }
         }
@@ -151,15 +176,16 @@ struct ScenarioRun: Encodable {
     var traffic: [TrafficResult]
     /// The probed matrix against `expect.reachability` (null when the scenario declares no reachability).
     var reachability: ReachabilityComparison?
-    var probe: ProbeReport?
+    /// The audit of the scenario (schema bulkhead.audit/1).
+    var audit: AuditReport
 
-    enum CodingKeys: String, CodingKey { case comparison, traffic, reachability, probe }
+    enum CodingKeys: String, CodingKey { case comparison, traffic, reachability, audit }
 
     func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(self.comparison, forKey: .comparison)
         try container.encode(self.traffic, forKey: .traffic)
         try container.encode(self.reachability, forKey: .reachability)
-        try container.encode(self.probe, forKey: .probe)
+        try container.encode(self.audit, forKey: .audit)
     }
 }

@@ -28,18 +28,20 @@ struct ScenarioTests {
             #expect(result.asExpected, "traffic from \(result.from): \(result.command.joined(separator: " ")) exited \(result.exitCode.map(String.init) ?? "never"), expected \(result.expectedExit)")
         }
         let report = try InventoryCollector.fromEngine(lab.engine)
-        let comparison = ScenarioComparison.compare(scenario, findings: report.findings)
-        #expect(comparison.missing.isEmpty, "missing: \(comparison.missing)")
-        #expect(comparison.unexpected.isEmpty, "unexpected: \(comparison.unexpected)")
         // The exact reachability matrix, probed from inside every container's namespace.
-        if scenario.expect?.reachability != nil {
+        var findings = report.findings
+        if scenario.policy != nil || scenario.expect?.reachability != nil {
             let probe = try ScenarioProbe.run(scenario, inventory: report)
             #expect(probe.complete, "problems: \(probe.problems)")
+            findings += probe.findings
             let matrix = ScenarioProbe.compare(scenario, cells: probe.cells)
             #expect(matrix.cellsCompared > 0)
             #expect(matrix.mismatches.isEmpty, "\(matrix.mismatches.map { "\($0.cell): expected \($0.expected), observed \($0.observed)" })")
             #expect(matrix.unusedEntries.isEmpty, "unused: \(matrix.unusedEntries)")
         }
+        let comparison = ScenarioComparison.compare(scenario, findings: findings)
+        #expect(comparison.missing.isEmpty, "missing: \(comparison.missing)")
+        #expect(comparison.unexpected.isEmpty, "unexpected: \(comparison.unexpected)")
         // Networks got the declared subnets and the services their static addresses.
         for network in scenario.networks {
             #expect(report.networks.first { $0.name == scenario.qualified(network.name) }?.subnets == [network.subnet])

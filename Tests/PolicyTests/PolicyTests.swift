@@ -113,8 +113,8 @@ struct PolicyEvaluationTests {
             Self.cell("web", "db", "back", "198.18.2.12", .tcp, 5432, .reachable),
             Self.cell("web", "db", "back", "198.18.2.12", .tcp, 5432, .filtered),
             Self.cell("q1", "q2", "quiet", "198.18.3.11", .icmp, nil, .reachable),
-            Self.cell("db", "gateway", "back", "198.18.2.1", .tcp, 2375, .reachableClosed, kind: .gateway),
-            Self.cell("web", "gateway", "front", "198.18.1.1", .tcp, 2375, .filtered, kind: .gateway),
+            Self.cell("db", "host", "back", "198.18.2.1", .tcp, 2375, .reachableClosed, kind: .gateway),
+            Self.cell("web", "host", "front", "198.18.1.1", .tcp, 2375, .filtered, kind: .gateway),
             Self.cell("hostly", "db", "back", "198.18.2.12", .tcp, 5432, .reachable),
             Self.cell("web", "api", "front", "198.18.1.11", .tcp, 8080, .error),
         ])
@@ -140,8 +140,8 @@ struct PolicyEvaluationTests {
         #expect(expected(Self.cell("web", "api", "front", "198.18.1.11", .tcp, 8080, .reachable)) == .allow)
         #expect(expected(Self.cell("web", "api", "front", "198.18.1.11", .tcp, 8081, .reachable)) == .deny, "port outside the range")
         #expect(expected(Self.cell("web", "api", "front", "198.18.1.11", .udp, 8080, .reachable)) == .deny, "wrong protocol")
-        #expect(expected(Self.cell("web", "gateway", "front", "198.18.1.1", .icmp, nil, .reachable, kind: .gateway)) == .allow)
-        #expect(expected(Self.cell("api", "gateway", "front", "198.18.1.1", .icmp, nil, .reachable, kind: .gateway)) == .deny, "api has no tier label")
+        #expect(expected(Self.cell("web", "host", "front", "198.18.1.1", .icmp, nil, .reachable, kind: .gateway)) == .allow)
+        #expect(expected(Self.cell("api", "host", "front", "198.18.1.1", .icmp, nil, .reachable, kind: .gateway)) == .deny, "api has no tier label")
         #expect(expected(Self.cell("api", "db", "back", "198.18.2.12", .tcp, 6379, .reachable)) == .allow, "network + CIDR rule")
         #expect(expected(Self.cell("api", "db", "back", "198.18.2.12", .tcp, 5432, .reachable)) == .deny, "the explicit deny wins over the allow")
         #expect(evaluator.expectation(for: Self.cell("api", "db", "back", "198.18.2.12", .tcp, 5432, .reachable)).1 == "deny[0]")

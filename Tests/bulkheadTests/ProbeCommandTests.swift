@@ -94,12 +94,13 @@ struct ProbeCommandTests {
                 - { from: server, to: client, ports: [icmp] }
             expect:
               ignoreKinds: [net-raw-capability]
-              findings: []
+              findings:
+                - { kind: unexpected-reachable, location: "* -> host 198.18.31.1*" }
               reachability:
                 "client -> server@inner tcp/8080": reachable
                 "* -> *@inner icmp": reachable
-                "* -> gateway@inner icmp": { state: reachable, violation: unexpected-reachable }
-                "* -> gateway@inner tcp/*": { state: reachable-closed, violation: unexpected-reachable }
+                "* -> host@inner icmp": { state: reachable, violation: unexpected-reachable }
+                "* -> host@inner tcp/*": { state: reachable-closed, violation: unexpected-reachable }
             """)
         let run = try AnalyzeCommandTests.run(["scenario", "run", scenario, "--format", "json"])
         #expect(run.status == 0, "\(run.output.suffix(2000)) \(run.error)")
