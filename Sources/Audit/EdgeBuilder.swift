@@ -87,20 +87,29 @@ public struct EdgeBuilder {
             let matching = edges.keys.filter { $0.address == address && $0.port == port && $0.proto == .tcp }
             for key in matching { edges[key]?.tls = result }
         }
-        var findings: [Finding] = []
+        // mTLS requirements not met: one finding per endpoint (however many sources reach it), naming the sources.
+        var unmet: [String: (requirement: String, reasons: Set<String>, sources: [String])] = [:]
         let result = edges.keys.sorted().compactMap { key -> Edge? in
             guard var edge = edges[key] else { return nil }
             let requirement = self.mtlsRequirement(for: edge)
             (edge.verdict, edge.reasons) = Self.verdict(edge, mtlsRequired: requirement != nil)
-            if let requirement, edge.reachability?.isOpen != false || edge.traffic != nil, edge.verdict == .violation,
-               edge.reasons.contains(where: { $0.hasPrefix("mTLS required") }) {
-                findings.append(Finding(
-                    kind: "mtls-required-not-enforced", severity: .high, title: "\(edge.name): the policy requires mutual TLS",
-                    detail: "\(requirement) requires mTLS on this endpoint, but " + edge.reasons.joined(separator: "; ") + ".",
-                    location: edge.name
-                ))
+            let mtlsReasons = edge.reasons.filter { $0.hasPrefix("mTLS required") || $0.contains("accepts a client certificate") }
+            if let requirement, edge.verdict == .violation, !mtlsReasons.isEmpty {
+                let endpoint = "\(edge.destination) \(ReachabilityCell.destinationText(address: edge.address, port: edge.port))/\(edge.protocol.rawValue)"
+                var entry = unmet[endpoint] ?? (requirement, [], [])
+                entry.reasons.formUnion(mtlsReasons)
+                entry.sources.append(edge.source)
+                unmet[endpoint] = entry
             }
             return edge
+        }
+        let findings = unmet.keys.sorted().compactMap { endpoint -> Finding? in
+            guard let entry = unmet[endpoint] else { return nil }
+            return Finding(
+                kind: "mtls-required-not-enforced", severity: .high, title: "\(endpoint): the policy requires mutual TLS, and it is not enforced",
+                detail: "\(entry.requirement) requires mTLS here, but \(entry.reasons.sorted().joined(separator: "; ")). Reached from: \(entry.sources.joined(separator: ", ")).",
+                location: endpoint
+            )
         }
         return (result, findings)
     }

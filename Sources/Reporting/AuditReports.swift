@@ -4,9 +4,12 @@ import Foundation
 /// The human-readable audit renderings: terminal table, markdown and self-contained HTML. All three show the same
 /// things in the same order: the edge table (the centre of the audit), findings, stages, totals.
 public enum AuditReports {
-    /// The edge table's rows: everything that is not simply blocked as expected (those are counted, not listed).
+    /// The edge table's rows: the edges that carry (or could carry) service traffic, and every violation. Edges
+    /// blocked as the policy expects, and open paths to ports nothing listens on, are counted, not listed.
     public static func listedEdges(_ report: AuditReport) -> (listed: [Edge], blockedAsExpected: Int) {
-        let listed = report.edges.filter { $0.verdict != .blocked }
+        let listed = report.edges.filter { edge in
+            edge.verdict == .violation || (edge.verdict != .blocked && !(edge.reachability == .reachableClosed && edge.traffic == nil))
+        }
         return (listed, report.edges.count - listed.count)
     }
 
@@ -43,7 +46,7 @@ public enum AuditReports {
             table.rows.append(row)
         }
         sections.append(style.bold("Edges") + " (policy: \(report.policy))\n" + (listed.isEmpty ? "None." : table.render())
-                        + (blocked > 0 ? "\n\(blocked) more edge(s) blocked, as the policy expects." : ""))
+                        + (blocked > 0 ? "\n\(blocked) more edge(s): blocked as the policy expects, or open to a port nothing listens on." : ""))
         var findings: [String] = []
         for finding in report.findings {
             findings.append("\(style.severity(finding.severity.rawValue.uppercased().padding(toLength: 8, withPad: " ", startingAt: 0), finding.severity)) \(finding.kind): \(finding.title)")
@@ -74,7 +77,7 @@ public enum AuditReports {
         lines.append("| " + Self.headers.joined(separator: " | ") + " |")
         lines.append("|" + String(repeating: "---|", count: Self.headers.count))
         for edge in listed { lines.append("| " + Self.columns(edge).map(cell).joined(separator: " | ") + " |") }
-        if blocked > 0 { lines += ["", "\(blocked) more edge(s) blocked, as the policy expects."] }
+        if blocked > 0 { lines += ["", "\(blocked) more edge(s): blocked as the policy expects, or open to a port nothing listens on."] }
         lines += ["", "## Findings", ""]
         if report.findings.isEmpty { lines.append("No findings.") }
         for finding in report.findings {
@@ -110,7 +113,7 @@ public enum AuditReports {
             }.joined() + "</tr>")
         }
         body.append("<table>\(rows.joined(separator: "\n"))</table>")
-        if blocked > 0 { body.append("<p>\(blocked) more edge(s) blocked, as the policy expects.</p>") }
+        if blocked > 0 { body.append("<p>\(blocked) more edge(s): blocked as the policy expects, or open to a port nothing listens on.</p>") }
         body.append("<h2>Findings</h2>")
         if report.findings.isEmpty { body.append("<p>No findings.</p>") }
         body.append("<ul class=\"findings\">" + report.findings.map { finding in

@@ -82,7 +82,7 @@ struct ReportFormatTests {
         let edge = try #require(report.edges.first { $0.source == "api" && $0.port == 5432 })
         #expect(edge.verdict == .violation)
         #expect(edge.reasons.contains { $0.contains("mTLS required") })
-        #expect(report.findings.contains { $0.kind == "mtls-required-not-enforced" && $0.location == edge.name })
+        #expect(report.findings.filter { $0.kind == "mtls-required-not-enforced" }.map(\.location) == ["\(edge.destination) 198.18.51.13:5432/tcp"], "one finding per endpoint")
     }
 
     @Test("SARIF 2.1.0: rules per kind with help, results with logical locations, valid structure")
