@@ -48,10 +48,11 @@ public enum AuditReports {
         sections.append(style.bold("Edges") + " (policy: \(report.policy))\n" + (listed.isEmpty ? "None." : table.render())
                         + (blocked > 0 ? "\n\(blocked) more edge(s): blocked as the policy expects, or open to a port nothing listens on." : ""))
         var findings: [String] = []
-        for finding in report.findings {
+        // With a baseline, only what is new is listed (what went away follows below).
+        for finding in report.baseline?.new ?? report.findings {
             findings.append("\(style.severity(finding.severity.rawValue.uppercased().padding(toLength: 8, withPad: " ", startingAt: 0), finding.severity)) \(finding.kind): \(finding.title)")
         }
-        sections.append(style.bold("Findings") + "\n" + (findings.isEmpty ? "No findings." : findings.joined(separator: "\n")))
+        sections.append(style.bold(report.baseline == nil ? "Findings" : "Findings new since the baseline") + "\n" + (findings.isEmpty ? "No findings." : findings.joined(separator: "\n")))
         if let baseline = report.baseline {
             sections.append(style.bold("Since the baseline") + " \(baseline.baseline): \(baseline.new.count) new, \(baseline.resolved.count) resolved, \(baseline.unchanged) unchanged"
                             + baseline.resolved.map { "\n  resolved: \($0.kind) \($0.location ?? "")" }.joined())

@@ -1,0 +1,97 @@
+import BulkheadTestSupport
+import Foundation
+import Testing
+
+@Suite("bulkhead audit (end to end)", .serialized)
+struct AuditCommandTests {
+    static let scenario = """
+        name: cli-audit
+        networks:
+          - { name: apps, subnet: 198.18.33.0/24 }
+          - { name: vault, subnet: 198.18.34.0/24 }
+        services:
+          - { name: web, command: [sh, -c, "echo hi > /tmp/index.html && exec httpd -f -p 8080 -h /tmp"], networks: { apps: 198.18.33.10 } }
+          - { name: store, command: [redis-server, --port, "6379", --protected-mode, "no"], networks: { vault: 198.18.34.10 } }
+          - { name: jump, command: [sleep, "600"], networks: { apps: 198.18.33.20, vault: 198.18.34.20 } }
+        """
+
+    func temporary(_ name: String, _ contents: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("bh-\(UUID().uuidString.prefix(8))-\(name)").path
+        try contents.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test("live: every format at once, exit 1 on the breach, offline re-evaluation, baseline, accepted risks, the lock", .enabled(if: DockerCLI.isAvailable, "no Docker engine or lab image"))
+    func live() throws {
+        let scenario = try self.temporary("cli-audit.yaml", Self.scenario)
+        #expect(try AnalyzeCommandTests.run(["scenario", "up", scenario]).status == 0)
+        defer { _ = try? AnalyzeCommandTests.run(["scenario", "down", scenario]) }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bh-audit-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let policy = try self.temporary("policy.yaml", """
+            baseline: docker
+            deny:
+              - { name: nothing but web reaches the store, from: { container: "cli-audit-jump" }, to: { network: cli-audit-vault } }
+            """)
+        var arguments = ["audit", "--policy", policy, "--scope-label", "bulkhead.scenario=cli-audit", "--timeout", "0.5", "--quiet", "--state-dir", directory]
+        for format in ["json", "html", "sarif", "junit", "prometheus", "markdown", "dot"] { arguments += ["--output", "\(format)=\(directory)/audit.\(format)"] }
+        let run = try AnalyzeCommandTests.run(arguments)
+        #expect(run.status == 1, "the jump host reaches the store: \(run.error)")
+        for format in ["json", "html", "sarif", "junit", "prometheus", "markdown", "dot"] {
+            #expect(FileManager.default.fileExists(atPath: "\(directory)/audit.\(format)"), "\(format) written")
+        }
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(directory)/audit.json"))) as? [String: Any])
+        #expect(document["schema"] as? String == "bulkhead.audit/1")
+        let edges = try #require(document["edges"] as? [[String: Any]])
+        let breach = try #require(edges.first { $0["source"] as? String == "cli-audit-jump" && $0["port"] as? Int == 6379 })
+        #expect(breach["verdict"] as? String == "violation" && breach["allowed"] as? Bool == false && breach["reachability"] as? String == "reachable")
+        let web = try #require(edges.first { $0["source"] as? String == "cli-audit-jump" && $0["port"] as? Int == 8080 })
+        #expect(web["verdict"] as? String == "open-unverified")
+        let summary = try #require(document["summary"] as? [String: Any])
+        #expect((summary["durations"] as? [String: Double])?["probe"] != nil)
+        let prometheus = try String(contentsOfFile: "\(directory)/audit.prometheus", encoding: .utf8)
+        #expect(prometheus.contains("bulkhead_edges{verdict=\"violation\"}") && prometheus.contains("bulkhead_audit_last_success_timestamp_seconds"))
+        #expect(FileManager.default.fileExists(atPath: "\(directory)/last-success"))
+
+        // Offline: the same evidence against a policy that allows the jump host: no findings at high, exit 0.
+        let lenient = try self.temporary("lenient.yaml", "baseline: docker\n")
+        let offline = try AnalyzeCommandTests.run(["audit", "--evidence", "\(directory)/audit.json", "--policy", lenient, "--format", "json", "--fail-on", "critical"])
+        #expect(offline.status == 0, "\(offline.error)")
+        let reevaluated = try #require(try JSONSerialization.jsonObject(with: Data(offline.output.utf8)) as? [String: Any])
+        #expect((reevaluated["edges"] as? [[String: Any]])?.contains { $0["verdict"] as? String == "violation" } == false)
+
+        // The baseline: nothing new since the first run, so exit 0 at the same threshold.
+        let again = try AnalyzeCommandTests.run(["audit", "--policy", policy, "--scope-label", "bulkhead.scenario=cli-audit", "--timeout", "0.5", "--quiet",
+                                                 "--state-dir", directory, "--baseline", "\(directory)/audit.json", "--output", "json=\(directory)/again.json"])
+        #expect(again.status == 0, "nothing new since the baseline: \(again.error)")
+        let baseline = try #require((try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(directory)/again.json"))) as? [String: Any])?["baseline"] as? [String: Any])
+        #expect((baseline["new"] as? [Any])?.isEmpty == true)
+
+        // Accepted risks: hiding the breach makes the run clean.
+        let risks = try self.temporary("risks.yaml", "ignore:\n  - { kind: unexpected-reachable, location: \"cli-audit-jump -> *\", reason: jump host under review, expires: 2099-01-01 }\n")
+        let accepted = try AnalyzeCommandTests.run(["audit", "--evidence", "\(directory)/audit.json", "--policy", policy, "--ignore", risks])
+        #expect(accepted.status == 0, "\(accepted.output.suffix(600))")
+
+        // The lock: a held lock makes the run stop at once with status 3, naming the holder.
+        let holder = Process()
+        holder.executableURL = URL(fileURLWithPath: "/usr/bin/flock")
+        holder.arguments = ["\(directory)/audit.lock", "sleep", "5"]
+        try holder.run()
+        defer { holder.terminate() }
+        usleep(300_000)
+        let locked = try AnalyzeCommandTests.run(["audit", "--state-dir", directory, "--quiet", "--scope-label", "bulkhead.scenario=cli-audit"])
+        #expect(locked.status == 3)
+        #expect(locked.error.contains("another audit is running"))
+    }
+
+    @Test("bad input: a broken policy, an unknown output format, evidence of another kind: exit 2")
+    func badInput() throws {
+        let policy = try self.temporary("broken.yaml", "baseline: deny\nallow:\n  - { from: a, too: b }\n")
+        let broken = try AnalyzeCommandTests.run(["audit", "--policy", policy, "--evidence", "captures/expected/http-basic-auth.json"])
+        #expect(broken.status == 2)
+        #expect(broken.error.contains(":3") && broken.error.contains("unknown key 'too'"), "\(broken.error)")
+        #expect(try AnalyzeCommandTests.run(["audit", "--output", "pdf=x.pdf", "--evidence", "x"]).status == 2)
+        let wrong = try AnalyzeCommandTests.run(["audit", "--evidence", "captures/expected/http-basic-auth.json"])
+        #expect(wrong.status == 2 && wrong.error.contains("not an audit report"))
+    }
+}
