@@ -217,7 +217,7 @@ mkdir -p Benchmarks/results
     echo
     echo "| run | wall s | |"
     echo "|---|---:|---|"
-    echo "| \`bulkhead probe --attempts $attempts --timeout $timeout\` (defaults: \`--max-in-flight 2048\`), median of $runs ($times_default) | **$med_default** | host ICMP errors rate-limited: $limited_default |"
+    echo "| \`bulkhead probe --attempts $attempts --timeout $timeout\` (defaults: \`--max-in-flight\` auto, up to 16384), median of $runs ($times_default) | **$med_default** | host ICMP errors rate-limited: $limited_default |"
     ((wide > 0)) && echo "| \`bulkhead probe --attempts $attempts --timeout $timeout --max-in-flight $wide\`, median of $runs ($times_wide) | **$med_wide** | host ICMP errors rate-limited: $limited_wide |"
     echo "| \`bulkhead inventory --format json\` (the plan's input, once; not in the rows above) | $inventory_s | |"
     echo "| \`nmap -Pn -T4 -n -p PORTS ADDRESSES\` via \`nsenter -t PID -n\`, the 50 sources one after the other | $nmap_s | host ICMP errors rate-limited: $limited_nmap |"

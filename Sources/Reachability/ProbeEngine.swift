@@ -133,6 +133,8 @@ private final class ProbeLoop {
     var deaths: [String: Double] = [:]
     var attemptsSent = 0
     var epoll: Int32 = -1
+    /// The global in-flight cap: the option, or (0 = auto) what the open-file limit allows.
+    var maxInFlight = 0
     var startTime = 0.0
     var lastProgress = 0.0
 
@@ -148,7 +150,10 @@ private final class ProbeLoop {
 
     func run() -> ProbeRunResult {
         self.startTime = monotonicNow()
-        Self.raiseFileLimit()
+        let files = Self.raiseFileLimit()
+        // Each probe in flight holds a socket; keep a margin for the namespaces, raw sockets, pidfds and the rest.
+        let allowed = max(64, files - 256 - 4 * self.sources.count)
+        self.maxInFlight = self.options.maxInFlight > 0 ? min(self.options.maxInFlight, allowed) : min(16_384, allowed)
         self.epoll = bh_epoll_create()
         guard self.epoll >= 0 else {
             self.problems.append("epoll_create: \(String(cString: strerror(errno)))")
@@ -171,11 +176,16 @@ private final class ProbeLoop {
 
     // MARK: - Setting up
 
-    static func raiseFileLimit() {
+    /// Raises the soft open-file limit to the hard one and returns the limit now in force.
+    static func raiseFileLimit() -> Int {
         var limit = rlimit()
-        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
-        limit.rlim_cur = limit.rlim_max
-        _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 1024 }
+        if limit.rlim_cur < limit.rlim_max {
+            var raised = limit
+            raised.rlim_cur = limit.rlim_max
+            if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised) == 0 { limit = raised }
+        }
+        return Int(min(limit.rlim_cur, 1 << 20))
     }
 
     /// Opens each source's namespace (checking it is still the container's), makes its raw ICMP sockets there,
@@ -271,15 +281,14 @@ private final class ProbeLoop {
     func loop() {
         var events = [bh_epoll_event](repeating: bh_epoll_event(), count: 256)
         while self.decidedCount < self.cells.count {
-            self.launchPending()
+            // Launch in bounded batches, so answers already waiting are read before more probes go out.
+            let launchedAll = self.launchPending(batch: 512)
             let now = monotonicNow()
-            self.expireTimeouts(now: now)
-            if self.decidedCount >= self.cells.count { break }
             if now - self.lastProgress >= 0.5 {
                 self.lastProgress = now
                 self.progress?(ProbeProgress(cellsDone: self.decidedCount, cellsTotal: self.cells.count, inFlight: self.attempts.count, elapsedSeconds: now - self.startTime))
             }
-            let wait = max(0, min(100, Int(((self.nextDeadline() ?? now + 0.1) - now) * 1000) + 1))
+            let wait = launchedAll ? max(0, min(100, Int(((self.nextDeadline() ?? now + 0.1) - now) * 1000) + 1)) : 0
             let count = events.withUnsafeMutableBufferPointer { buffer in
                 bh_epoll_wait(self.epoll, buffer.baseAddress, Int32(buffer.count), Int32(wait))
             }
@@ -300,6 +309,10 @@ private final class ProbeLoop {
             for event in events.prefix(Int(count)) where event.token & Self.controlBit == 0 {
                 self.handleAttempt(event.token, events: event.events)
             }
+            // Judge timeouts only once every answer that has arrived is read: a full batch means more may wait.
+            if Int(count) < events.count {
+                self.expireTimeouts(now: monotonicNow())
+            }
         }
     }
 
@@ -314,8 +327,12 @@ private final class ProbeLoop {
         return earliest
     }
 
-    func launchPending() {
-        while self.attempts.count < self.options.maxInFlight {
+    /// Launches pending probes up to the caps, at most `batch` of them; true when nothing launchable is left.
+    @discardableResult
+    func launchPending(batch: Int = .max) -> Bool {
+        var launched = 0
+        while self.attempts.count < self.maxInFlight {
+            guard launched < batch else { return false }
             let index: Int
             if let retry = self.retries.popLast() {
                 index = retry
@@ -333,11 +350,13 @@ private final class ProbeLoop {
                 continue
             }
             self.launch(index)
+            launched += 1
         }
         if self.pendingHead > 4096, self.pendingHead * 2 > self.pending.count {
             self.pending.removeFirst(self.pendingHead)
             self.pendingHead = 0
         }
+        return true
     }
 
     /// One probe towards `destination` ended: count it out, and let a parked cell for it go next.

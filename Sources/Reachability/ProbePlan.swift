@@ -35,8 +35,9 @@ public struct ProbeOptions: Sendable {
     public var tcpTimeout: Double = 1.0
     public var udpTimeout: Double = 1.0
     public var icmpTimeout: Double = 1.0
-    /// Probes in flight at once, over all sources.
-    public var maxInFlight: Int = 2048
+    /// Probes in flight at once, over all sources; 0 (the default) takes what the open-file limit allows, up to
+    /// 16,384. Every filtered cell holds its socket for the whole timeout, so this bounds the run time.
+    public var maxInFlight: Int = 0
     /// Probes in flight at once towards one destination address.
     public var maxInFlightPerDestination: Int = 256
     /// Ports probed on every destination besides those it listens on.

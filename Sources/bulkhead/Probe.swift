@@ -75,8 +75,8 @@ extension Bulkhead {
         @Option(help: ArgumentHelp("Seconds to wait for an ICMP echo reply.", valueName: "seconds"))
         var icmpTimeout: Double?
 
-        @Option(help: "Probes in flight at once, over all sources.")
-        var maxInFlight: Int = 2048
+        @Option(help: "Probes in flight at once, over all sources (0: as many as the open-file limit allows, up to 16384).")
+        var maxInFlight: Int = 0
 
         @Option(help: "Probes in flight at once towards one address.")
         var maxPerDestination: Int = 256
@@ -106,7 +106,7 @@ extension Bulkhead {
             for value in [self.timeout, self.tcpTimeout, self.udpTimeout, self.icmpTimeout].compactMap({ $0 }) where !(value > 0 && value <= 60) {
                 throw ValidationError("timeouts must be between 0 and 60 seconds")
             }
-            if self.maxInFlight < 1 || self.maxPerDestination < 1 { throw ValidationError("--max-in-flight and --max-per-destination must be at least 1") }
+            if self.maxInFlight < 0 || self.maxPerDestination < 1 { throw ValidationError("--max-in-flight must be 0 (auto) or more, --max-per-destination at least 1") }
             if self.evidence != nil && (self.inventory != nil || !self.ports.isEmpty || !self.targets.isEmpty) {
                 throw ValidationError("--evidence re-evaluates stored cells: --inventory, --ports and --target do not apply")
             }
