@@ -49,9 +49,9 @@ final class OutputSink: @unchecked Sendable {
     /// Whether `path` exists and is not a plain regular file: a device, a FIFO, or a symlink (`/dev/stdout` is one;
     /// replacing a symlink with a file would break what it points to).
     static func isSpecialFile(_ path: String) -> Bool {
-        var info = stat()
-        guard lstat(path, &info) == 0 else { return false }
-        return (info.st_mode & S_IFMT) != S_IFREG
+        // attributesOfItem does not follow a final symlink (lstat), which is what matters here.
+        guard let type = (try? FileManager.default.attributesOfItem(atPath: path))?[.type] as? FileAttributeType else { return false }
+        return type != .typeRegular
     }
 
     func write(_ data: Data) {
