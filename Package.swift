@@ -79,6 +79,13 @@ let package = Package(
             dependencies: ["BulkheadModel", "Inventory", .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings
         ),
+        /// Active TLS / mTLS verification: non-blocking OpenSSL handshakes on one event loop, the probe battery,
+        /// forged client certificates, path validation and verdicts.
+        .target(
+            name: "TLSVerification",
+            dependencies: ["BulkheadModel", "Certificates", "NetworkNamespaces", "CBulkheadOpenSSL"],
+            swiftSettings: swiftSettings
+        ),
         /// Renderers: one file per output format.
         .target(name: "Reporting", dependencies: ["BulkheadModel"], swiftSettings: swiftSettings),
 
@@ -87,7 +94,7 @@ let package = Package(
         .executableTarget(
             name: "bulkhead",
             dependencies: [
-                "BulkheadModel", "PacketAnalysis", "Inventory", "Lab", "Reporting",
+                "BulkheadModel", "PacketAnalysis", "Inventory", "Lab", "Reporting", "TLSVerification", "NetworkNamespaces",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -115,6 +122,11 @@ let package = Package(
         .testTarget(
             name: "LabTests",
             dependencies: ["Lab", "Inventory", "BulkheadModel", "BulkheadTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TLSVerificationTests",
+            dependencies: ["TLSVerification", "Certificates", "BulkheadModel", "BulkheadTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,0 +1,77 @@
+import BulkheadModel
+import NetworkNamespaces
+
+/// A TCP endpoint to probe: an IPv4 address and a port.
+public struct TLSEndpoint: Hashable, Sendable, CustomStringConvertible {
+    /// Host byte order.
+    public var address: UInt32
+    public var port: Int
+
+    public init(address: UInt32, port: Int) {
+        self.address = address
+        self.port = port
+    }
+
+    /// Parses `A.B.C.D:PORT`. Names are not resolved: what is probed is exactly what was listed.
+    public init?(_ text: String) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (1...65_535).contains(port) else { return nil }
+        let parts = text[..<colon].split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 4 else { return nil }
+        var address: UInt32 = 0
+        for part in parts {
+            guard part.count <= 3, let octet = UInt8(part) else { return nil }
+            address = address << 8 | UInt32(octet)
+        }
+        self.init(address: address, port: port)
+    }
+
+    public var description: String { "\(IPAddress(ipv4: self.address)):\(self.port)" }
+}
+
+/// Where Bulkhead may send probes. A hard rule of this project (DESIGN.md §2): loopback (127.0.0.0/8) and the
+/// RFC 2544 benchmarking range (198.18.0.0/15) the lab puts its container networks in. Nothing else, ever;
+/// the engine checks every endpoint before the first packet, whatever the caller asked for.
+public enum TLSScope {
+    /// Whether `endpoint` may be probed.
+    public static func permits(_ endpoint: TLSEndpoint) -> Bool {
+        let loopback: UInt32 = 127 << 24
+        let lab: UInt32 = 198 << 24 | 18 << 16
+        return endpoint.address & 0xFF00_0000 == loopback || endpoint.address & 0xFFFE_0000 == lab
+    }
+
+    /// The reason a refused endpoint is refused.
+    public static func refusal(_ endpoint: TLSEndpoint) -> String {
+        "refusing to probe \(endpoint): Bulkhead probes only loopback (127.0.0.0/8) and lab container addresses (198.18.0.0/15)"
+    }
+}
+
+/// Where the probes of an endpoint start from.
+public enum ProbeSource: Hashable, Sendable, CustomStringConvertible {
+    /// The namespace Bulkhead runs in.
+    case host
+    /// Inside a container's network namespace (sockets are made there, then driven from the shared loop).
+    case container(name: String, namespace: NetworkNamespace)
+
+    public var description: String {
+        switch self {
+        case .host: "host"
+        case .container(let name, _): "container:\(name)"
+        }
+    }
+}
+
+/// One endpoint to verify, from one source, against one set of expectations.
+public struct TLSTarget: Sendable {
+    public var endpoint: TLSEndpoint
+    public var source: ProbeSource
+    public var expectations: TLSExpectations
+
+    public init(endpoint: TLSEndpoint, source: ProbeSource = .host, expectations: TLSExpectations) {
+        self.endpoint = endpoint
+        self.source = source
+        self.expectations = expectations
+    }
+}
+
+/// A battery that cannot start: `path` names the endpoint (or the file) at fault.
+public typealias TLSProbeError = PathError
