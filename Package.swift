@@ -126,7 +126,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TLSVerificationTests",
-            dependencies: ["TLSVerification", "Certificates", "BulkheadModel", "BulkheadTestSupport"],
+            dependencies: ["TLSVerification", "Certificates", "BulkheadModel", "BulkheadTestSupport", "CBulkheadOpenSSL"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,5 +1,6 @@
 import BulkheadModel
 import Foundation
+import BulkheadTestSupport
 import Testing
 @testable import TLSVerification
 
@@ -231,6 +232,65 @@ struct TLSBatteryTests {
             try ProbeBattery.run([TLSTarget(endpoint: TLSEndpoint("127.0.0.1:1")!, expectations: expectations)])
         } throws: { error in
             "\(error)".contains("client.key") && "\(error)".contains("trust bundle")
+        }
+    }
+}
+
+/// sslyze (PyPI) as an oracle: on what it can see — client authentication none / optional / required, and the
+/// highest TLS version — it must agree with Bulkhead. Where it cannot see (a server that accepts forged
+/// certificates), it calls the server "REQUIRED" and Bulkhead must say `tls-accepts-rogue-client`.
+@Suite("sslyze agrees on what it can see", .serialized)
+struct SslyzeComparisonTests {
+    /// `sslyze` on PATH, or nil.
+    static let sslyze: String? = {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/usr/local/bin"
+        return path.split(separator: ":").map { "\($0)/sslyze" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }()
+
+    @Test("client auth and highest version, four servers")
+    func compare() throws {
+        guard let sslyze = Self.sslyze else {
+            print("skipped: sslyze is not installed (pip install sslyze; scripts/install-deps.sh --test installs it)")
+            return
+        }
+        let pki = try #require(TLSBatteryTests.pki)
+        let ca = pki.path("ca.pem")
+        let servers: [(String, [String], String, TLSVerdict)] = [
+            ("strict", ["-Verify", "1", "-verify_return_error", "-CAfile", ca], "REQUIRED", .mtlsEnforced),
+            ("misconfigured", ["-Verify", "1", "-CAfile", ca], "REQUIRED", .tlsAcceptsRogueClient),
+            ("optional", ["-verify", "1", "-CAfile", ca], "OPTIONAL", .mtlsOptional),
+            ("none", [], "DISABLED", .tlsNoClientAuth),
+        ]
+        let peers = try servers.map { try PeerProcess.sServer(pki, "server", $0.1) }
+        let output = pki.path("sslyze-\(UUID().uuidString).json")
+        let run = try ProcessRunner.run(
+            URL(fileURLWithPath: sslyze), ["--json_out=\(output)", "--mozilla_config=disable", "--tlsv1_2", "--tlsv1_3"] + peers.map(\.endpoint))
+        #expect(run.status == 0, "sslyze failed: \(run.error)")
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: output))) as? [String: Any])
+        let results = try #require(document["server_scan_results"] as? [[String: Any]])
+        var sslyzeAuth: [Int: String] = [:]
+        var sslyzeVersion: [Int: String] = [:]
+        for result in results {
+            guard let location = result["server_location"] as? [String: Any], let port = location["port"] as? Int,
+                  let connectivity = result["connectivity_result"] as? [String: Any] else { continue }
+            sslyzeAuth[port] = connectivity["client_auth_requirement"] as? String
+            sslyzeVersion[port] = connectivity["highest_tls_version_supported"] as? String
+        }
+        let expectations = TLSExpectations(trustBundles: [ca])
+        let targets = peers.map { TLSTarget(endpoint: TLSEndpoint($0.endpoint)!, expectations: expectations) }
+        let report = try ProbeBattery.run(targets, options: TLSBatteryOptions(probeCiphers: false))
+        for ((name, _, expectedSslyze, expectedVerdict), (peer, endpoint)) in zip(servers, zip(peers, report.endpoints)) {
+            #expect(sslyzeAuth[peer.port] == expectedSslyze, "\(name): sslyze said \(sslyzeAuth[peer.port] ?? "nothing")")
+            let ours: String = switch endpoint.clientAuth {
+            case .required: "REQUIRED"
+            case .optional: "OPTIONAL"
+            case .none: "DISABLED"
+            case .unknown: "unknown"
+            }
+            #expect(ours == sslyzeAuth[peer.port], "\(name): client auth differs from sslyze")
+            #expect(endpoint.verdict == expectedVerdict, "\(name)")
+            let highest = endpoint.probes.filter { $0.probe == .protocolVersion && $0.result == .accepted }.compactMap(\.variant).max()
+            #expect(highest == "TLSv1.3" && sslyzeVersion[peer.port] == "TLS_1_3", "\(name): highest version \(highest ?? "-") vs \(sslyzeVersion[peer.port] ?? "-")")
         }
     }
 }
