@@ -126,7 +126,10 @@ let package = Package(
         ),
         .testTarget(
             name: "TLSVerificationTests",
-            dependencies: ["TLSVerification", "Certificates", "BulkheadModel", "BulkheadTestSupport", "CBulkheadOpenSSL"],
+            dependencies: [
+                "TLSVerification", "Certificates", "BulkheadModel", "BulkheadTestSupport", "CBulkheadOpenSSL", "Lab", "Inventory",
+                "NetworkNamespaces",
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

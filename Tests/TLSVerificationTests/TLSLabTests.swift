@@ -1,0 +1,54 @@
+import BulkheadModel
+import BulkheadTestSupport
+import Foundation
+import Inventory
+import Lab
+import NetworkNamespaces
+import Testing
+@testable import TLSVerification
+
+/// The battery run from inside containers' network namespaces, against the lab of scenarios/tls-lab.yaml.
+@Suite("mTLS battery from inside lab containers", .serialized, .enabled(if: DockerCLI.isAvailable, "no Docker engine or lab image (scripts/test.sh starts dockerd and builds the image)"))
+struct TLSLabTests {
+    @Test("strict, misconfigured and plaintext servers probed from the client container; loopback probed inside the server's namespace")
+    func lab() throws {
+        let scenario = try Scenario.load(path: Repository.path("scenarios/tls-lab.yaml"))
+        let lab = LabRunner(engine: DockerEngine(socketPath: "/var/run/docker.sock"))
+        try lab.up(scenario)
+        defer { try? lab.down(scenario) }
+        #expect(try lab.waitUntilRunning(scenario))
+        let inventory = try InventoryCollector.fromEngine(lab.engine)
+        func source(_ service: String) throws -> ProbeSource {
+            let container = try #require(inventory.containers.first { $0.name == scenario.qualified(service) })
+            let pid = try #require(container.pid)
+            return .container(name: container.name, namespace: NetworkNamespace(pid: pid))
+        }
+        let pki = lab.pkiDirectory(scenario)
+        let expectations = TLSExpectations(
+            trustBundles: [pki.appendingPathComponent("ca.crt").path], caKey: pki.appendingPathComponent("ca.key").path,
+            clientIdentity: IdentityFiles(certificate: pki.appendingPathComponent("client.crt").path, key: pki.appendingPathComponent("client.key").path),
+            expectedDNSNames: ["server.lab"], expectedSPIFFEID: "spiffe://bulkhead.lab/server")
+        let client = try source("client")
+        let strict = try source("strict")
+        let targets = [
+            TLSTarget(endpoint: TLSEndpoint("198.18.61.10:8443")!, source: client, expectations: expectations),
+            TLSTarget(endpoint: TLSEndpoint("198.18.61.11:8443")!, source: client, expectations: expectations),
+            TLSTarget(endpoint: TLSEndpoint("198.18.61.12:8443")!, source: client, expectations: expectations),
+            // Only inside the strict server's own namespace does 127.0.0.1:8443 answer: proof the socket was made there.
+            TLSTarget(endpoint: TLSEndpoint("127.0.0.1:8443")!, source: strict, expectations: expectations),
+        ]
+        // The servers start listening a moment after the containers run.
+        var report = try ProbeBattery.run(targets, options: TLSBatteryOptions(probeCiphers: false))
+        for _ in 0..<20 where !report.complete {
+            usleep(250_000)
+            report = try ProbeBattery.run(targets, options: TLSBatteryOptions(probeCiphers: false))
+        }
+        let verdicts = report.endpoints.map(\.verdict)
+        #expect(verdicts == [.mtlsEnforced, .tlsAcceptsRogueClient, .plaintextAccepted, .mtlsEnforced], "\(report.endpoints.map { "\($0.endpoint): \($0.verdict.rawValue)" })")
+        #expect(report.endpoints[0].source == "container:\(scenario.qualified("client"))")
+        #expect(report.endpoints[0].probes.allSatisfy { $0.source == "container:\(scenario.qualified("client"))" })
+        #expect(report.endpoints[0].serverChain?.pathValidation == "valid")
+        #expect(report.endpoints[0].probes.first { $0.probe == .expired }?.alert == 45)
+        #expect(report.endpoints[3].source == "container:\(scenario.qualified("strict"))")
+    }
+}
