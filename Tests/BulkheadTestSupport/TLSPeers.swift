@@ -1,4 +1,3 @@
-import BulkheadTestSupport
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -6,10 +5,10 @@ import Glibc
 
 /// A throwaway PKI made with the `openssl` command line in a temporary folder: a root, an intermediate, and
 /// leaves of every kind the tests need (good and defective).
-final class TestPKI: @unchecked Sendable {
-    let directory: URL
+public final class TestPKI: @unchecked Sendable {
+    public let directory: URL
 
-    init() throws {
+    public init() throws {
         self.directory = FileManager.default.temporaryDirectory.appendingPathComponent("bulkhead-tls-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: self.directory, withIntermediateDirectories: true)
         try self.openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "365",
@@ -21,10 +20,10 @@ final class TestPKI: @unchecked Sendable {
 
     deinit { try? FileManager.default.removeItem(at: self.directory) }
 
-    func path(_ name: String) -> String { self.directory.appendingPathComponent(name).path }
+    public func path(_ name: String) -> String { self.directory.appendingPathComponent(name).path }
 
     /// Runs openssl with arguments (no shell) in the PKI folder.
-    func openssl(_ arguments: [String]) throws {
+    public func openssl(_ arguments: [String]) throws {
         let result = try ProcessRunner.run(URL(fileURLWithPath: "/usr/bin/openssl"), arguments, directory: self.directory)
         guard result.status == 0 else {
             throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "openssl \(arguments.joined(separator: " ")) failed: \(result.error)"])
@@ -34,7 +33,7 @@ final class TestPKI: @unchecked Sendable {
     /// Issues `NAME.pem` / `NAME.key` signed by `issuer` (`ca` or `int`), with extensions in openssl.cnf syntax.
     /// Also writes `NAME-chain.pem` (leaf + intermediate) when the issuer is the intermediate.
     @discardableResult
-    func issue(
+    public func issue(
         _ name: String, issuer: String = "int", subject: String? = nil, key: [String] = ["ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"],
         digest: String = "sha256", days: Int = 90, extensions: [String]
     ) throws -> String {
@@ -51,27 +50,27 @@ final class TestPKI: @unchecked Sendable {
     }
 
     /// Standard server leaf extensions with the given SANs.
-    static func server(_ sans: String = "DNS:svc.test,URI:spiffe://bulkhead.test/ns/lab/sa/server") -> [String] {
+    public static func server(_ sans: String = "DNS:svc.test,URI:spiffe://bulkhead.test/ns/lab/sa/server") -> [String] {
         ["basicConstraints=critical,CA:FALSE", "keyUsage=critical,digitalSignature,keyEncipherment", "extendedKeyUsage=serverAuth",
          "subjectAltName=\(sans)"]
     }
 
     /// Standard client leaf extensions for a SPIFFE identity.
-    static func client(_ id: String) -> [String] {
+    public static func client(_ id: String) -> [String] {
         ["basicConstraints=critical,CA:FALSE", "keyUsage=critical,digitalSignature", "extendedKeyUsage=clientAuth",
          "subjectAltName=URI:spiffe://bulkhead.test/ns/lab/sa/\(id)"]
     }
 }
 
 /// A real peer process on 127.0.0.1 (openssl s_server, nginx, a plaintext listener), stopped when released.
-final class PeerProcess: @unchecked Sendable {
-    let process = Process()
-    let port: Int
+public final class PeerProcess: @unchecked Sendable {
+    public let process = Process()
+    public let port: Int
     private let log: URL
 
-    /// Starts `executable` and waits for the port: read from its output by `portPattern` (the text before the
+    /// Starts `executable` and waits for the port: read from its output after `marker` (the text before the
     /// port number), or given.
-    init(_ executable: String, _ arguments: [String], port: Int? = nil, portAfter marker: String? = nil, directory: URL? = nil) throws {
+    public init(_ executable: String, _ arguments: [String], port: Int? = nil, portAfter marker: String? = nil, directory: URL? = nil) throws {
         self.log = FileManager.default.temporaryDirectory.appendingPathComponent("bulkhead-peer-\(UUID().uuidString).log")
         _ = FileManager.default.createFile(atPath: self.log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: self.log)
@@ -111,10 +110,10 @@ final class PeerProcess: @unchecked Sendable {
         try? FileManager.default.removeItem(at: self.log)
     }
 
-    var endpoint: String { "127.0.0.1:\(self.port)" }
+    public var endpoint: String { "127.0.0.1:\(self.port)" }
 
     /// Whether something accepts TCP connections on 127.0.0.1:port.
-    static func accepts(_ port: Int) -> Bool {
+    public static func accepts(_ port: Int) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }
@@ -128,7 +127,7 @@ final class PeerProcess: @unchecked Sendable {
     }
 
     /// A port free right now on 127.0.0.1 (for servers that cannot report the port they bound).
-    static func freePort() -> Int {
+    public static func freePort() -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var address = sockaddr_in()
@@ -146,7 +145,7 @@ final class PeerProcess: @unchecked Sendable {
 
     /// `openssl s_server -www` on an ephemeral port of 127.0.0.1 with the PKI's leaf `NAME.pem`/`NAME.key`, sending
     /// the intermediate too unless `chain` is false (s_server sends only the first certificate of `-cert`).
-    static func sServer(_ pki: TestPKI, _ name: String, chain: Bool = true, _ options: [String]) throws -> PeerProcess {
+    public static func sServer(_ pki: TestPKI, _ name: String, chain: Bool = true, _ options: [String]) throws -> PeerProcess {
         var arguments = ["s_server", "-accept", "127.0.0.1:0", "-www", "-cert", pki.path("\(name).pem"), "-key", pki.path("\(name).key")]
         if chain { arguments += ["-cert_chain", pki.path("int.pem")] }
         // The s_server prints `ACCEPT 127.0.0.1:PORT` once listening.
@@ -154,7 +153,7 @@ final class PeerProcess: @unchecked Sendable {
     }
 
     /// nginx serving TLS on 127.0.0.1 with `ssl_verify_client` set to `verify` (on, optional, off).
-    static func nginx(_ pki: TestPKI, verify: String) throws -> PeerProcess {
+    public static func nginx(_ pki: TestPKI, verify: String) throws -> PeerProcess {
         let port = Self.freePort()
         let prefix = pki.directory.appendingPathComponent("nginx-\(verify)")
         try FileManager.default.createDirectory(at: prefix.appendingPathComponent("logs"), withIntermediateDirectories: true)
@@ -189,7 +188,7 @@ final class PeerProcess: @unchecked Sendable {
     }
 
     /// A plaintext HTTP server (Python's http.server) on an ephemeral port.
-    static func plaintextHTTP() throws -> PeerProcess {
+    public static func plaintextHTTP() throws -> PeerProcess {
         try PeerProcess("/usr/bin/env", ["python3", "-u", "-m", "http.server", "--bind", "127.0.0.1", "0"], portAfter: "port ")
     }
 }
