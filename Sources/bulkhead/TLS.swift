@@ -184,32 +184,7 @@ extension Bulkhead {
                     return TLSTarget(endpoint: endpoint, source: source, expectations: expectations)
                 }
             }
-            return Self.inventoryTargets(inventory?.containers ?? [], fixedSource: self.fromContainer == nil ? nil : source, expectations: expectations)
-        }
-
-        /// Every TCP listener of every running container, at each of its network addresses, probed from another
-        /// running container on that network (or from the host when it is alone there).
-        static func inventoryTargets(_ containers: [ContainerRecord], fixedSource: ProbeSource?, expectations: TLSExpectations) -> [TLSTarget] {
-            var targets: [TLSTarget] = []
-            var seen = Set<TLSEndpoint>()
-            let running = containers.filter { $0.state == "running" && ($0.pid ?? 0) > 0 }
-            for container in running {
-                let ports = Set(container.listening.filter { $0.proto.hasPrefix("tcp") && !$0.address.hasPrefix("127.") && $0.address != "::1" }.map(\.port))
-                for network in container.networks {
-                    guard let ipv4 = network.ipv4?.split(separator: "/").first else { continue }
-                    for port in ports.sorted() {
-                        guard let endpoint = TLSEndpoint("\(ipv4):\(port)"), TLSScope.permits(endpoint), seen.insert(endpoint).inserted else { continue }
-                        var source = fixedSource ?? .host
-                        if fixedSource == nil, let peer = running.first(where: { peer in
-                            peer.name != container.name && peer.networks.contains { $0.name == network.name }
-                        }), let pid = peer.pid {
-                            source = .container(name: peer.name, namespace: NetworkNamespace(pid: pid))
-                        }
-                        targets.append(TLSTarget(endpoint: endpoint, source: source, expectations: expectations))
-                    }
-                }
-            }
-            return targets
+            return TLSTarget.fromInventory(inventory?.containers ?? [], source: self.fromContainer == nil ? nil : source, expectations: expectations)
         }
     }
 }

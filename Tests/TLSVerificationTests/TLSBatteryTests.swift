@@ -210,6 +210,23 @@ struct TLSBatteryTests {
         #expect(!report.complete)
     }
 
+    @Test("a listener that never answers: timeout, never secure")
+    func silent() throws {
+        let pki = try self.thePKI()
+        let server = try PeerProcess("/usr/bin/env", ["python3", "-u", "-c", """
+            import socket, time
+            s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(64)
+            print("port", s.getsockname()[1]); time.sleep(120)
+            """], portAfter: "port ")
+        let endpoint = try #require(TLSEndpoint(server.endpoint))
+        let options = TLSBatteryOptions(timeouts: TLSTimeouts(connection: 1, readAfterHandshake: 0.5), probeCiphers: false)
+        let report = try ProbeBattery.run([TLSTarget(endpoint: endpoint, expectations: self.expectations(pki))], options: options)
+        #expect(report.endpoints.first?.verdict == .timeout)
+        #expect(report.endpoints.first?.clientAuth == .unknown)
+        #expect(!report.complete)
+        #expect(report.durationSeconds < 5, "every probe runs concurrently, each bounded by its deadline")
+    }
+
     @Test("the scope guard refuses anything but loopback and 198.18.0.0/15, before any traffic")
     func scope() throws {
         #expect(TLSScope.permits(try #require(TLSEndpoint("127.0.0.5:443"))))

@@ -50,5 +50,15 @@ struct TLSLabTests {
         #expect(report.endpoints[0].serverChain?.pathValidation == "valid")
         #expect(report.endpoints[0].probes.first { $0.probe == .expired }?.alert == 45)
         #expect(report.endpoints[3].source == "container:\(scenario.qualified("strict"))")
+
+        // The default of `bulkhead tls`: every listener of the scenario's containers, from a peer container.
+        let ours = inventory.containers.filter { $0.labels["bulkhead.scenario"] == scenario.name }
+        let discovered = TLSTarget.fromInventory(ours, expectations: expectations)
+        #expect(Set(discovered.map(\.endpoint.description)) == ["198.18.61.10:8443", "198.18.61.11:8443", "198.18.61.12:8443"])
+        #expect(discovered.allSatisfy { $0.source != .host })
+        let byEndpoint = try ProbeBattery.run(discovered, options: TLSBatteryOptions(probeVersions: false, probeCiphers: false))
+        #expect(Dictionary(uniqueKeysWithValues: byEndpoint.endpoints.map { ($0.endpoint, $0.verdict) }) == [
+            "198.18.61.10:8443": .mtlsEnforced, "198.18.61.11:8443": .tlsAcceptsRogueClient, "198.18.61.12:8443": .plaintextAccepted,
+        ])
     }
 }
