@@ -168,6 +168,7 @@ public struct TLSProbeRecord: Codable, Hashable, Sendable {
     public var acceptableCAs: [String]?
     /// Why, in words (alert text, skipped reason, first bytes of a plaintext answer…).
     public var detail: String?
+    /// From the start of the connect to the end of the probe.
     public var durationMilliseconds: Double
 
     public init(
@@ -340,7 +341,9 @@ public struct TLSReport: Codable, Hashable, Sendable {
     public var complete: Bool
     /// Per verdict, how many endpoints.
     public var verdicts: [String: Int]
+    /// Connections made (skipped probes make none).
     public var connections: Int
+    /// Wall time of the whole battery, every endpoint included.
     public var durationSeconds: Double
 
     public init(endpoints: [TLSEndpointReport], durationSeconds: Double) {

@@ -2,6 +2,7 @@ import BulkheadModel
 
 /// The readable `tls` report: one verdict line per endpoint, the probes that decided it, then the findings.
 public enum TLSTableReport {
+    /// The whole report as text; `style` colours verdicts and severities on a terminal.
     public static func render(_ report: TLSReport, style: TerminalStyle) -> String {
         var sections: [String] = []
         var table = TextTable(header: ["ENDPOINT", "SOURCE", "VERDICT", "CLIENT AUTH", "TLS", "FORGED CERTS", "CHAIN", "FINDINGS"])

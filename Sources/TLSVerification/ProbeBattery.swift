@@ -8,7 +8,9 @@ import NetworkNamespaces
 
 /// Options of a battery run.
 public struct TLSBatteryOptions: Sendable {
+    /// Per-connection deadline and the post-handshake read wait.
     public var timeouts: TLSTimeouts
+    /// Thresholds of the certificate lint (expiry horizon, maximum leaf validity).
     public var lint: CertificateLint.Options
     /// Offer each protocol version alone (TLS 1.0 … 1.3).
     public var probeVersions: Bool
