@@ -35,13 +35,13 @@ public final class TestPKI: @unchecked Sendable {
     @discardableResult
     public func issue(
         _ name: String, issuer: String = "int", subject: String? = nil, key: [String] = ["ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"],
-        digest: String = "sha256", days: Int = 90, extensions: [String]
+        digest: String = "sha256", days: Int = 90, serial: String? = nil, extensions: [String]
     ) throws -> String {
         var request = ["req", "-new", "-nodes", "-keyout", "\(name).key", "-out", "\(name).csr", "-subj", subject ?? "/CN=\(name)", "-newkey"] + key
         for value in extensions { request += ["-addext", value] }
         try self.openssl(request)
         try self.openssl(["x509", "-req", "-in", "\(name).csr", "-CA", "\(issuer).pem", "-CAkey", "\(issuer).key", "-days", "\(days)",
-                          "-\(digest)", "-copy_extensions", "copyall", "-out", "\(name).pem"])
+                          "-\(digest)", "-copy_extensions", "copyall", "-out", "\(name).pem"] + (serial.map { ["-set_serial", $0] } ?? []))
         if issuer == "int" {
             let chain = try String(contentsOfFile: self.path("\(name).pem"), encoding: .utf8) + String(contentsOfFile: self.path("int.pem"), encoding: .utf8)
             try chain.write(toFile: self.path("\(name)-chain.pem"), atomically: true, encoding: .utf8)

@@ -19,6 +19,7 @@ struct TLSBatteryTests {
             try pki.issue("wrongsan", extensions: TestPKI.server("DNS:other.test,URI:spiffe://bulkhead.test/ns/lab/sa/server"))
             try pki.issue("wrongspiffe", extensions: TestPKI.server("DNS:svc.test,URI:spiffe://bulkhead.test/ns/lab/sa/intruder"))
             try pki.issue("weak", key: ["rsa:1024"], digest: "sha1", extensions: TestPKI.server())
+            try pki.issue("zeroserial", serial: "0", extensions: TestPKI.server())
             try pki.issue("caleaf", extensions: ["basicConstraints=critical,CA:TRUE", "extendedKeyUsage=serverAuth", "subjectAltName=DNS:svc.test"])
             return pki
         } catch {
@@ -158,7 +159,7 @@ struct TLSBatteryTests {
         #expect(self.probe(report, .cipher, "NULL")?.result == .rejected)
     }
 
-    @Test("server certificate defects: expired, wrong SAN, wrong SPIFFE ID, SHA-1/RSA-1024, CA:TRUE leaf, missing intermediate")
+    @Test("server certificate defects: expired, wrong SAN, wrong SPIFFE ID, SHA-1/RSA-1024, CA:TRUE leaf, zero serial, missing intermediate")
     func serverChainDefects() throws {
         let pki = try self.thePKI()
         let cases: [(name: String, chain: Bool, options: [String], kinds: [String])] = [
@@ -168,6 +169,7 @@ struct TLSBatteryTests {
             ("wrongspiffe", true, [], ["server-spiffe-mismatch"]),
             ("weak", true, ["-cipher", "DEFAULT@SECLEVEL=0"], ["server-certificate-weak-key", "server-certificate-weak-signature"]),
             ("caleaf", true, [], ["server-certificate-leaf-is-ca"]),
+            ("zeroserial", true, [], ["server-certificate-serial"]),
             ("server", false, [], ["server-chain-untrusted"]),
         ]
         for item in cases {
