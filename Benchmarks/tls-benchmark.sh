@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# TLS benchmark: 20 TLS endpoints (openssl s_server on 127.0.0.1: strict, misconfigured, optional and no
-# client auth, TLS 1.2 and 1.3 variants), then `bulkhead tls` with the full battery (plaintext, no-cert,
+# TLS benchmark: 20 TLS endpoints (openssl s_server: strict, misconfigured, optional and no client auth,
+# TLS 1.2 and 1.3 variants; on 127.0.0.1, or with --lab in 20 lab containers on 198.18.62.0/24), then `bulkhead tls` with the full battery (plaintext, no-cert,
 # four forged certificates, the valid and another identity, four versions, seven cipher categories) timed
 # beside sslyze's default scan (certinfo, compression, every version's cipher suites, … ) on the same
 # endpoints in the same run. Target: Bulkhead ≥ 10× faster. Prints the figures and writes
 # Benchmarks/results/tls.md.
 #
-# Usage: bash Benchmarks/tls-benchmark.sh [REPEATS]   (default 5 for bulkhead, 3 for sslyze)
+# Usage: bash Benchmarks/tls-benchmark.sh [--lab] [REPEATS]   (default 5 for bulkhead, 3 for sslyze)
+# --lab needs root: it starts dockerd through scripts/dockerd.sh if none runs and builds the lab image.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+mode=loopback
+if [[ "${1:-}" == "--lab" ]]; then mode=lab; shift; fi
 repeats=${1:-5}
+docker=/usr/bin/docker
+label=bulkhead.bench=tls
 command -v sslyze >/dev/null || { echo "sslyze is not installed: bash scripts/install-deps.sh --test" >&2; exit 2; }
 swift build -c release --product bulkhead 2>&1 | tail -1
 
@@ -17,6 +22,10 @@ work=$(mktemp -d /tmp/bulkhead-tls-bench.XXXXXX)
 pids=()
 cleanup() {
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    if [[ $mode == lab ]]; then
+        ids=$($docker ps -aq --filter "label=$label"); [[ -n "$ids" ]] && $docker rm -f $ids >/dev/null
+        nets=$($docker network ls -q --filter "label=$label"); [[ -n "$nets" ]] && $docker network rm $nets >/dev/null
+    fi
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -43,20 +52,43 @@ configs=(
     ""
 )
 endpoints=()
-for i in $(seq 0 19); do
-    config=${configs[$((i % ${#configs[@]}))]}
-    # shellcheck disable=SC2086
-    openssl s_server -accept 127.0.0.1:0 -www -cert server.pem -key server.key $config >"s$i.log" 2>&1 &
-    pids+=($!)
-done
-for i in $(seq 0 19); do
-    for _ in $(seq 1 100); do
-        port=$(grep -o 'ACCEPT 127.0.0.1:[0-9]*' "s$i.log" | cut -d: -f2 || true)
-        [[ -n "$port" ]] && break
-        sleep 0.05
+if [[ $mode == lab ]]; then
+    cd - >/dev/null
+    bash scripts/dockerd.sh start
+    # Any lab image has openssl: never rebuild a shared one that may be newer than this branch's build.sh.
+    $docker image inspect bulkhead-lab:latest >/dev/null 2>&1 || bash scenarios/lab-image/build.sh
+    chmod 644 "$work"/*.key
+    $docker network create --label "$label" --subnet 198.18.62.0/24 bh-tlsbench >/dev/null
+    for i in $(seq 0 19); do
+        config=${configs[$((i % ${#configs[@]}))]//ca.pem//pki/ca.pem}
+        # shellcheck disable=SC2086
+        $docker run -d --label "$label" --name "bh-tlsbench-$i" --network bh-tlsbench --ip "198.18.62.$((10 + i))" \
+            -v "$work:/pki:ro" bulkhead-lab:latest openssl s_server -accept 8443 -www -cert /pki/server.pem -key /pki/server.key $config >/dev/null
+        endpoints+=("198.18.62.$((10 + i)):8443")
     done
-    endpoints+=("127.0.0.1:$port")
-done
+    for endpoint in "${endpoints[@]}"; do
+        for _ in $(seq 1 100); do
+            timeout 1 bash -c "</dev/tcp/${endpoint%:*}/${endpoint#*:}" 2>/dev/null && break
+            sleep 0.1
+        done
+    done
+    cd "$work"
+else
+    for i in $(seq 0 19); do
+        config=${configs[$((i % ${#configs[@]}))]}
+        # shellcheck disable=SC2086
+        openssl s_server -accept 127.0.0.1:0 -www -cert server.pem -key server.key $config >"s$i.log" 2>&1 &
+        pids+=($!)
+    done
+    for i in $(seq 0 19); do
+        for _ in $(seq 1 100); do
+            port=$(grep -o 'ACCEPT 127.0.0.1:[0-9]*' "s$i.log" | cut -d: -f2 || true)
+            [[ -n "$port" ]] && break
+            sleep 0.05
+        done
+        endpoints+=("127.0.0.1:$port")
+    done
+fi
 cd - >/dev/null
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
@@ -99,7 +131,9 @@ mkdir -p Benchmarks/results
     echo
     echo "- Date: $(date -u '+%Y-%m-%d %H:%M:%S UTC'); machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); load average $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "- $(openssl version); sslyze $(python3 -c 'import importlib.metadata as m; print(m.version("sslyze"))')"
-    echo "- 20 endpoints: openssl s_server -www on 127.0.0.1 (strict TLS 1.3/1.2, -Verify 1 without -verify_return_error TLS 1.3/1.2, optional, no client auth)"
+    where="on 127.0.0.1"
+    [[ $mode == lab ]] && where="in 20 lab containers on 198.18.62.0/24, probed from the host"
+    echo "- 20 endpoints: openssl s_server -www $where (strict TLS 1.3/1.2, -Verify 1 without -verify_return_error TLS 1.3/1.2, optional, no client auth)"
     echo
     echo "| run | wall s (median) | connections | result |"
     echo "|---|---:|---:|---|"
@@ -107,4 +141,4 @@ mkdir -p Benchmarks/results
     echo "| sslyze default scan (runs: ${sslyze_times[*]}) | $sslyze_time | — | client auth: $sslyze_auth |"
     echo
     echo "Bulkhead is **${ratio}×** faster (target ≥ 10×): $verdict"
-} | tee Benchmarks/results/tls.md
+} | tee "Benchmarks/results/tls-$mode.md"
