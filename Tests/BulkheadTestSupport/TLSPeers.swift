@@ -192,3 +192,17 @@ public final class PeerProcess: @unchecked Sendable {
         try PeerProcess("/usr/bin/env", ["python3", "-u", "-m", "http.server", "--bind", "127.0.0.1", "0"], portAfter: "port ")
     }
 }
+
+/// A committed scenario file under another name and subnet, so that a test can stand it up while the scenario
+/// tests stand up the original at the same time.
+public enum ScenarioCopy {
+    /// Writes the copy to a temporary file and returns its path (the caller removes it).
+    public static func write(_ relativePath: String, name: String, replacing original: (name: String, subnetPrefix: String), subnetPrefix: String) throws -> String {
+        let text = try String(contentsOfFile: Repository.path(relativePath), encoding: .utf8)
+            .replacingOccurrences(of: "name: \(original.name)\n", with: "name: \(name)\n")
+            .replacingOccurrences(of: original.subnetPrefix, with: subnetPrefix)
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("\(name)-\(UUID().uuidString).yaml").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+}

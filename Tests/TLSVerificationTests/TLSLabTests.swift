@@ -10,9 +10,16 @@ import Testing
 /// The battery run from inside containers' network namespaces, against the lab of scenarios/tls-lab.yaml.
 @Suite("mTLS battery from inside lab containers", .serialized, .enabled(if: DockerCLI.isAvailable, "no Docker engine or lab image (scripts/test.sh starts dockerd and builds the image)"))
 struct TLSLabTests {
+    /// scenarios/tls-lab.yaml under another name and subnet (the scenario tests may stand up the original meanwhile).
+    static func copy(named name: String, subnet: String) throws -> Scenario {
+        let path = try ScenarioCopy.write("scenarios/tls-lab.yaml", name: name, replacing: ("tls-lab", "198.18.71."), subnetPrefix: "\(subnet).")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        return try Scenario.load(path: path)
+    }
+
     @Test("strict, misconfigured and plaintext servers probed from the client container; loopback probed inside the server's namespace")
     func lab() throws {
-        let scenario = try Scenario.load(path: Repository.path("scenarios/tls-lab.yaml"))
+        let scenario = try Self.copy(named: "tls-probe", subnet: "198.18.72")
         let lab = LabRunner(engine: DockerEngine(socketPath: "/var/run/docker.sock"))
         try lab.up(scenario)
         defer { try? lab.down(scenario) }
@@ -31,9 +38,9 @@ struct TLSLabTests {
         let client = try source("client")
         let strict = try source("strict")
         let targets = [
-            TLSTarget(endpoint: TLSEndpoint("198.18.61.10:8443")!, source: client, expectations: expectations),
-            TLSTarget(endpoint: TLSEndpoint("198.18.61.11:8443")!, source: client, expectations: expectations),
-            TLSTarget(endpoint: TLSEndpoint("198.18.61.12:8443")!, source: client, expectations: expectations),
+            TLSTarget(endpoint: TLSEndpoint("198.18.72.10:8443")!, source: client, expectations: expectations),
+            TLSTarget(endpoint: TLSEndpoint("198.18.72.11:8443")!, source: client, expectations: expectations),
+            TLSTarget(endpoint: TLSEndpoint("198.18.72.12:8443")!, source: client, expectations: expectations),
             // Only inside the strict server's own namespace does 127.0.0.1:8443 answer: proof the socket was made there.
             TLSTarget(endpoint: TLSEndpoint("127.0.0.1:8443")!, source: strict, expectations: expectations),
         ]
@@ -54,11 +61,11 @@ struct TLSLabTests {
         // The default of `bulkhead tls`: every listener of the scenario's containers, from a peer container.
         let ours = inventory.containers.filter { $0.labels["bulkhead.scenario"] == scenario.name }
         let discovered = TLSTarget.fromInventory(ours, expectations: expectations)
-        #expect(Set(discovered.map(\.endpoint.description)) == ["198.18.61.10:8443", "198.18.61.11:8443", "198.18.61.12:8443"])
+        #expect(Set(discovered.map(\.endpoint.description)) == ["198.18.72.10:8443", "198.18.72.11:8443", "198.18.72.12:8443"])
         #expect(discovered.allSatisfy { $0.source != .host })
         let byEndpoint = try ProbeBattery.run(discovered, options: TLSBatteryOptions(probeVersions: false, probeCiphers: false))
         #expect(Dictionary(uniqueKeysWithValues: byEndpoint.endpoints.map { ($0.endpoint, $0.verdict) }) == [
-            "198.18.61.10:8443": .mtlsEnforced, "198.18.61.11:8443": .tlsAcceptsRogueClient, "198.18.61.12:8443": .plaintextAccepted,
+            "198.18.72.10:8443": .mtlsEnforced, "198.18.72.11:8443": .tlsAcceptsRogueClient, "198.18.72.12:8443": .plaintextAccepted,
         ])
     }
 }

@@ -67,3 +67,41 @@ struct TLSCommandTests {
         #expect(nobody.error.contains("could not be tested"))
     }
 }
+
+/// `bulkhead tls --from-container` against a copy of scenarios/tls-lab.yaml stood up with `bulkhead scenario up`.
+@Suite("bulkhead tls from inside a container (end to end)", .serialized, .enabled(if: DockerCLI.isAvailable, "no Docker engine or lab image (scripts/test.sh starts dockerd and builds the image)"))
+struct TLSContainerCommandTests {
+    @Test("strict server: exit 0; misconfigured: exit 1; every probe made from the client container")
+    func fromContainer() throws {
+        let file = try ScenarioCopy.write("scenarios/tls-lab.yaml", name: "tls-cli", replacing: ("tls-lab", "198.18.71."), subnetPrefix: "198.18.73.")
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        #expect(try AnalyzeCommandTests.run(["scenario", "up", file]).status == 0)
+        defer { _ = try? AnalyzeCommandTests.run(["scenario", "down", file]) }
+        let state = ProcessInfo.processInfo.environment["BULKHEAD_LAB_STATE"] ?? "/tmp/bulkhead-lab"
+        let pki = "\(state)/tls-cli/pki"
+        func tls(_ endpoint: String) throws -> ProcessOutput {
+            try AnalyzeCommandTests.run([
+                "tls", "--from-container", "tls-cli-client", "--endpoint", endpoint, "--ca-bundle", "\(pki)/ca.crt",
+                "--ca-key", "\(pki)/ca.key", "--client-cert", "\(pki)/client.crt", "--client-key", "\(pki)/client.key",
+                "--expect-dns", "server.lab", "--expiry-warn", "1d", "--format", "json",
+            ])
+        }
+        // The servers listen a moment after their containers start.
+        var strict = try tls("198.18.73.10:8443")
+        for _ in 0..<20 where strict.status == 3 {
+            usleep(250_000)
+            strict = try tls("198.18.73.10:8443")
+        }
+        #expect(strict.status == 0, "\(strict.output)\(strict.error)")
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(strict.output.utf8)) as? [String: Any])
+        let endpoint = try #require((document["endpoints"] as? [[String: Any]])?.first)
+        #expect(endpoint["verdict"] as? String == "mtls-enforced")
+        #expect(endpoint["source"] as? String == "container:tls-cli-client")
+        let loose = try tls("198.18.73.11:8443")
+        #expect(loose.status == 1)
+        #expect(loose.output.contains("tls-accepts-rogue-client"))
+        let unknown = try AnalyzeCommandTests.run(["tls", "--from-container", "no-such-container-here", "--endpoint", "198.18.73.10:8443"])
+        #expect(unknown.status == 2)
+        #expect(unknown.error.contains("no-such-container-here"))
+    }
+}
