@@ -106,13 +106,16 @@ struct CertificateLintTests {
         #expect(!roguePath.valid)
     }
 
-    @Test("JSON: absent values are explicit nulls")
+    @Test("JSON: absent values are explicit nulls, and the document reads back")
     func json() throws {
         let record = TLSProbeRecord(endpoint: "127.0.0.1:1", source: "host", probe: .plaintext, result: .unreachable)
         let report = TLSReport(endpoints: [TLSEndpointReport(
             endpoint: "127.0.0.1:1", source: "host", verdict: .unreachable, clientAuth: .unknown, authorization: nil, serverChain: nil,
             probes: [record], findings: [])], durationSeconds: 0)
-        let text = String(decoding: try JSONEncoder().encode(report), as: UTF8.self)
+        let data = try JSONEncoder().encode(report)
+        let text = String(decoding: data, as: UTF8.self)
+        // Stored evidence reads back unchanged (the policy stage re-evaluates it offline).
+        #expect(try JSONDecoder().decode(TLSReport.self, from: data) == report)
         for key in ["\"alert\":null", "\"tlsVersion\":null", "\"cipher\":null", "\"acceptableCAs\":null", "\"serverChain\":null", "\"authorization\":null"] {
             #expect(text.contains(key), "\(key) missing")
         }

@@ -83,6 +83,8 @@ struct TLSBatteryTests {
         #expect(report.serverChain?.spiffeMatch == true)
         #expect(report.serverChain?.missingDNSNames == [])
         #expect(!self.kinds(report).contains { $0.hasPrefix("server-") })
+        let data = try JSONEncoder().encode(report)
+        #expect(try JSONDecoder().decode(TLSEndpointReport.self, from: data) == report, "a full report reads back unchanged")
     }
 
     @Test("strict mTLS, TLS 1.2: refusal during the handshake")
