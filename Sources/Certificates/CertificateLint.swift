@@ -176,6 +176,23 @@ public enum CertificateLint {
         return issues
     }
 
+    /// Lint issues as findings: kind `<about>-<rule>` with spaces as dashes (`server-certificate-weak-key`), the
+    /// certificate's position and subject in the title and detail.
+    ///
+    /// - Parameters:
+    ///   - issues: from ``lint(chain:role:at:options:)`` or ``lint(_:role:position:at:options:)``.
+    ///   - about: what the certificate is (`server certificate`, `client certificate`, `certificate`).
+    ///   - location: where it was seen (an endpoint, a flow's server).
+    public static func findings(_ issues: [CertificateLintIssue], about: String, location: String?) -> [Finding] {
+        let prefix = String(about.map { $0 == " " ? "-" : $0 })
+        return issues.map { issue in
+            let position = issue.position.map { " #\($0)" } ?? ""
+            return Finding(
+                kind: "\(prefix)-\(issue.rule)", severity: issue.severity, title: "\(about)\(position): \(issue.message)",
+                detail: "\(issue.subject) (SHA-256 \(issue.sha256.prefix(16))…)", location: location)
+        }
+    }
+
     /// Whether `name` is matched by a DNS SAN of `certificate` (a wildcard matches one left-most label).
     public static func matchesDNS(_ certificate: CertificateSummary, name: String) -> Bool {
         let wanted = name.lowercased()

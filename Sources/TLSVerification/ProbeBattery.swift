@@ -41,6 +41,10 @@ public struct TLSBatteryOptions: Sendable {
 public enum ProbeBattery {
     /// Runs the battery on every target and returns the report.
     ///
+    /// Blocks the calling thread until every probe has finished (each is bounded by ``TLSTimeouts``): call it from
+    /// a plain thread, not from a Swift concurrency task that must not block. All connections are driven from this
+    /// thread; sockets of container sources are made on short-lived threads inside their namespaces.
+    ///
     /// - Throws: ``TLSProbeError`` before any traffic when an endpoint is out of scope or a file named by the
     ///   expectations cannot be used (the error names it). Unreachable endpoints are not errors: they are
     ///   reported with an untested verdict.

@@ -220,14 +220,11 @@ enum Verdicts {
                 add("server-spiffe-mismatch", .high, "the server certificate does not carry exactly the expected SPIFFE ID",
                     "Expected exactly one URI SAN \(expectations.expectedSPIFFEID ?? ""); the leaf has \(report.certificates.first?.sans.filter { $0.hasPrefix("URI:") }.joined(separator: ", ") ?? "none").")
             }
-            for issue in report.lint {
-                add("server-certificate-\(issue.rule)", issue.severity, "server certificate \(issue.position.map { "#\($0)" } ?? ""): \(issue.message)", issue.subject)
-            }
+            findings += CertificateLint.findings(report.lint, about: "server certificate", location: location)
         }
         if let client = state.material.clientSummary {
-            for issue in CertificateLint.lint(client, role: .client, position: 0, at: now, options: lint) {
-                add("client-certificate-\(issue.rule)", issue.severity, "supplied client certificate: \(issue.message)", issue.subject)
-            }
+            let issues = CertificateLint.lint(client, role: .client, position: 0, at: now, options: lint)
+            findings += CertificateLint.findings(issues, about: "client certificate", location: location)
         }
         return TLSEndpointReport(
             endpoint: target.endpoint.description, source: target.source.description, verdict: verdict, clientAuth: clientAuth,
