@@ -99,6 +99,13 @@ let package = Package(
             dependencies: ["BulkheadModel", "Inventory", "Reachability", "Policy"],
             swiftSettings: swiftSettings
         ),
+        /// Active TLS / mTLS verification: non-blocking OpenSSL handshakes on one event loop, the probe battery,
+        /// forged client certificates, path validation and verdicts.
+        .target(
+            name: "TLSVerification",
+            dependencies: ["BulkheadModel", "Certificates", "NetworkNamespaces", "CBulkheadOpenSSL"],
+            swiftSettings: swiftSettings
+        ),
         /// Renderers: one file per output format.
         .target(name: "Reporting", dependencies: ["BulkheadModel"], swiftSettings: swiftSettings),
 
@@ -107,7 +114,7 @@ let package = Package(
         .executableTarget(
             name: "bulkhead",
             dependencies: [
-                "BulkheadModel", "PacketAnalysis", "Inventory", "Reachability", "Policy", "Audit", "Lab", "Reporting",
+                "BulkheadModel", "PacketAnalysis", "Inventory", "Reachability", "Policy", "Audit", "Lab", "Reporting", "TLSVerification", "NetworkNamespaces",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -150,6 +157,14 @@ let package = Package(
         .testTarget(
             name: "LabTests",
             dependencies: ["Lab", "Inventory", "Reachability", "Policy", "BulkheadModel", "BulkheadTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TLSVerificationTests",
+            dependencies: [
+                "TLSVerification", "Certificates", "BulkheadModel", "BulkheadTestSupport", "CBulkheadOpenSSL", "Lab", "Inventory",
+                "NetworkNamespaces",
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

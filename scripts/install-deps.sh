@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(libpcap-dev libssl-dev pkg-config openssl)
 if [[ "${1:-}" == "--test" ]]; then
     # Peers and oracles used by the tests and the capture script.
-    packages+=(tcpdump iproute2 python3 tshark docker.io iptables busybox-static redis-server podman graphviz)
+    packages+=(tcpdump iproute2 python3 python3-pip tshark docker.io iptables busybox-static redis-server podman nginx graphviz)
 fi
 
 missing=()
@@ -44,6 +44,12 @@ if [[ "${1:-}" == "--test" ]]; then
         fi
         rm -rf "$work"
     fi
+fi
+
+# sslyze (PyPI) is the comparison oracle of the `tls` tests and benchmark.
+if [[ "${1:-}" == "--test" ]] && ! command -v sslyze >/dev/null 2>&1; then
+    echo "Installing: sslyze (pip)" >&2
+    python3 -m pip install --quiet sslyze 2>/dev/null || python3 -m pip install --quiet --break-system-packages sslyze
 fi
 
 if ! command -v swift >/dev/null 2>&1; then

@@ -8,6 +8,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/objects.h>
@@ -83,6 +84,85 @@ static inline unsigned long bh_name_print_flags(void) {
 
 static inline unsigned long bh_OPENSSL_VERSION_NUMBER(void) {
     return OPENSSL_VERSION_NUMBER;
+}
+
+/* ---- TLS client (active probes) ---- */
+
+static inline int bh_SSL_CTX_set_min_proto_version(SSL_CTX *ctx, int version) {
+    return (int)SSL_CTX_set_min_proto_version(ctx, version);
+}
+
+static inline int bh_SSL_CTX_set_max_proto_version(SSL_CTX *ctx, int version) {
+    return (int)SSL_CTX_set_max_proto_version(ctx, version);
+}
+
+static inline int bh_SSL_set_tlsext_host_name(SSL *ssl, const char *name) {
+    return (int)SSL_set_tlsext_host_name(ssl, name);
+}
+
+static inline int bh_SSL_add1_chain_cert(SSL *ssl, X509 *certificate) {
+    return (int)SSL_add1_chain_cert(ssl, certificate);
+}
+
+static inline void bh_SSL_set_msg_callback_arg(SSL *ssl, void *arg) {
+    SSL_set_msg_callback_arg(ssl, arg);
+}
+
+static inline long bh_SSL_CTX_set_mode(SSL_CTX *ctx, long mode) {
+    return SSL_CTX_set_mode(ctx, mode);
+}
+
+static inline long bh_SSL_MODE_flags(void) {
+    return SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER;
+}
+
+static inline int bh_ERR_GET_REASON(unsigned long error) {
+    return ERR_GET_REASON(error);
+}
+
+static inline X509 *bh_sk_X509_value(const STACK_OF(X509) *stack, int index) {
+    return sk_X509_value(stack, index);
+}
+
+static inline X509_NAME *bh_sk_X509_NAME_value(const STACK_OF(X509_NAME) *stack, int index) {
+    return sk_X509_NAME_value(stack, index);
+}
+
+static inline STACK_OF(X509) *bh_sk_X509_new_null(void) {
+    return sk_X509_new_null();
+}
+
+static inline int bh_sk_X509_push(STACK_OF(X509) *stack, X509 *certificate) {
+    return sk_X509_push(stack, certificate);
+}
+
+/// Frees the stack only (the certificates belong to someone else).
+static inline void bh_sk_X509_free(STACK_OF(X509) *stack) {
+    sk_X509_free(stack);
+}
+
+/// Frees the stack and every certificate in it.
+static inline void bh_sk_X509_pop_free(STACK_OF(X509) *stack) {
+    sk_X509_pop_free(stack, X509_free);
+}
+
+static inline int bh_SSL_get_peer_tmp_key(SSL *ssl, EVP_PKEY **key) {
+    return (int)SSL_get_peer_tmp_key(ssl, key);
+}
+
+/* ---- Certificate generation (in memory, for the forged client certificates) ---- */
+
+/// Adds an extension given in openssl.cnf text form (e.g. "critical,CA:FALSE") to `certificate`, with
+/// `issuer` as the issuing certificate for authorityKeyIdentifier. Returns 1 on success.
+static inline int bh_X509_add_text_extension(X509 *certificate, X509 *issuer, int nid, const char *value) {
+    X509V3_CTX ctx;
+    X509V3_set_ctx_nodb(&ctx);
+    X509V3_set_ctx(&ctx, issuer, certificate, NULL, NULL, 0);
+    X509_EXTENSION *extension = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
+    if (extension == NULL) return 0;
+    int ok = X509_add_ext(certificate, extension, -1);
+    X509_EXTENSION_free(extension);
+    return ok;
 }
 
 #endif

@@ -29,7 +29,7 @@ struct Bulkhead: ParsableCommand {
               3  incomplete: something could not be examined (never counted as clean)
             """,
         version: "0.1.0",
-        subcommands: [Analyze.self, Inventory.self, Probe.self, AuditCommand.self, ScenarioCommand.self]
+        subcommands: [Analyze.self, Inventory.self, Probe.self, TLS.self, AuditCommand.self, ScenarioCommand.self]
     )
 
     /// Parses the command line and runs the command, mapping ArgumentParser's usage errors to exit status 2

@@ -1,0 +1,357 @@
+/// What an endpoint is expected to enforce and trust: the input of the active mTLS battery.
+///
+/// A plain value on purpose: flags on the command line build one today, and the policy file's `mtls:` section
+/// (endpoint → expectations) can build them later without touching the engine. Paths name PEM files; nothing
+/// here is read until the battery runs, and every read error names its file.
+public struct TLSExpectations: Codable, Hashable, Sendable {
+    /// PEM files of trust anchors (and intermediates) the server chain must validate against.
+    public var trustBundles: [String]
+    /// PEM private key of the CA in `trustBundles` that issues client certificates. Enables the probes that
+    /// need a certificate from the right CA: expired, serverAuth-only EKU.
+    public var caKey: String?
+    /// A client identity that must be accepted.
+    public var clientIdentity: IdentityFiles?
+    /// A valid identity of another workload from the same CA: its acceptance is the authorization result.
+    public var otherIdentity: IdentityFiles?
+    /// DNS names the server certificate must carry as DNS SANs (all of them).
+    public var expectedDNSNames: [String]
+    /// The SPIFFE ID the server certificate must carry as its only URI SAN.
+    public var expectedSPIFFEID: String?
+    /// Whether mTLS is required here: raises plaintext, no client auth and optional client auth to high.
+    public var required: Bool
+
+    public init(
+        trustBundles: [String] = [], caKey: String? = nil, clientIdentity: IdentityFiles? = nil,
+        otherIdentity: IdentityFiles? = nil, expectedDNSNames: [String] = [], expectedSPIFFEID: String? = nil,
+        required: Bool = true
+    ) {
+        self.trustBundles = trustBundles
+        self.caKey = caKey
+        self.clientIdentity = clientIdentity
+        self.otherIdentity = otherIdentity
+        self.expectedDNSNames = expectedDNSNames
+        self.expectedSPIFFEID = expectedSPIFFEID
+        self.required = required
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case trustBundles, caKey, clientIdentity, otherIdentity, expectedDNSNames, expectedSPIFFEID, required
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.trustBundles, forKey: .trustBundles)
+        try container.encode(self.caKey, forKey: .caKey)
+        try container.encode(self.clientIdentity, forKey: .clientIdentity)
+        try container.encode(self.otherIdentity, forKey: .otherIdentity)
+        try container.encode(self.expectedDNSNames, forKey: .expectedDNSNames)
+        try container.encode(self.expectedSPIFFEID, forKey: .expectedSPIFFEID)
+        try container.encode(self.required, forKey: .required)
+    }
+}
+
+/// A certificate chain file and its private key file (PEM). Only the paths are ever reported, never the key.
+public struct IdentityFiles: Codable, Hashable, Sendable {
+    /// PEM file: the leaf first, then any intermediates.
+    public var certificate: String
+    /// PEM private key (unencrypted).
+    public var key: String
+
+    public init(certificate: String, key: String) {
+        self.certificate = certificate
+        self.key = key
+    }
+}
+
+/// The overall answer for one endpoint. Only ``mtlsEnforced`` is secure; errors are never counted as secure.
+public enum TLSVerdict: String, Codable, Sendable, CaseIterable {
+    /// No certificate and every forged certificate refused; a supplied valid certificate (if any) accepted.
+    case mtlsEnforced = "mtls-enforced"
+    /// The server asks for a certificate but carries on without one.
+    case mtlsOptional = "mtls-optional"
+    /// TLS, and the server never asks for a client certificate.
+    case tlsNoClientAuth = "tls-no-client-auth"
+    /// The TLS port answers a plaintext request (permissive mode), or the port is not TLS at all.
+    case plaintextAccepted = "plaintext-accepted"
+    /// The server refuses a client without a certificate but accepts a forged one.
+    case tlsAcceptsRogueClient = "tls-accepts-rogue-client"
+    /// Nothing listens (connection refused, no route).
+    case unreachable
+    /// The endpoint did not answer in time.
+    case timeout
+    /// The endpoint could not be tested (neither TLS nor a plaintext answer, or a local failure).
+    case error
+
+    /// Whether the endpoint could be tested at all (false means the run is incomplete: exit status 3).
+    public var tested: Bool { self != .unreachable && self != .timeout && self != .error }
+}
+
+/// What a client-certificate request by the server amounts to.
+public enum ClientAuthMode: String, Codable, Sendable {
+    case required, optional, none, unknown
+}
+
+/// The kinds of connection the battery makes to an endpoint.
+public enum TLSProbeKind: String, Codable, Sendable, CaseIterable {
+    /// TCP connection sending a plaintext request.
+    case plaintext
+    /// TLS without a client certificate.
+    case noClientCertificate = "no-client-cert"
+    /// A client certificate from a CA generated for this run (untrusted by the server).
+    case rogueCA = "rogue-ca-cert"
+    /// An expired certificate issued by the right CA (needs the CA key).
+    case expired = "expired-cert"
+    /// A certificate from the right CA whose EKU is serverAuth only (needs the CA key).
+    case serverAuthOnly = "server-auth-only-cert"
+    /// A self-signed certificate with the right identity.
+    case selfSigned = "self-signed-cert"
+    /// The user's valid client certificate.
+    case clientCertificate = "client-cert"
+    /// A valid certificate of another identity from the same CA (authorization).
+    case otherIdentity = "other-identity-cert"
+    /// One protocol version offered alone.
+    case protocolVersion = "protocol-version"
+    /// One category of weak cipher suites offered alone.
+    case cipher
+
+    /// Whether this probe presents a certificate the server must refuse.
+    public var isForgedCertificate: Bool {
+        switch self {
+        case .rogueCA, .expired, .serverAuthOnly, .selfSigned: true
+        default: false
+        }
+    }
+}
+
+/// The outcome of one probe.
+public enum TLSProbeResult: String, Codable, Sendable {
+    /// The handshake completed and the server served the connection (answered, or kept it open).
+    case accepted
+    /// The server refused: an alert, a close or reset during the handshake or on the first read, or an
+    /// application-level refusal (nginx answers `400 … SSL certificate …`).
+    case rejected
+    /// Plaintext probe: the server answered in cleartext.
+    case plaintextAnswered = "plaintext-answered"
+    /// Plaintext probe: the server did not answer in cleartext (closed, reset, TLS alert, silence).
+    case plaintextRefused = "plaintext-refused"
+    /// Not run (the reason is in `detail`).
+    case skipped
+    /// Connection refused or no route.
+    case unreachable
+    /// No answer before the deadline.
+    case timeout
+    /// A local failure (the reason is in `detail`).
+    case error
+}
+
+/// One connection made by the battery, with everything observed on it.
+public struct TLSProbeRecord: Codable, Hashable, Sendable {
+    /// `host:port`.
+    public var endpoint: String
+    /// Where the connection was made from: `host` or `container:NAME`.
+    public var source: String
+    public var probe: TLSProbeKind
+    /// The protocol version or cipher category for `protocol-version` / `cipher` probes.
+    public var variant: String?
+    public var result: TLSProbeResult
+    /// TLS alert number received (48 unknown_ca, 116 certificate_required…).
+    public var alert: Int?
+    /// Its name (`unknown_ca`…).
+    public var alertName: String?
+    /// Negotiated version (`TLSv1.3`…), when a ServerHello was seen.
+    public var tlsVersion: String?
+    /// Negotiated cipher suite (OpenSSL name), when a ServerHello was seen.
+    public var cipher: String?
+    /// Whether the server sent a CertificateRequest (nil when the handshake did not get that far).
+    public var certificateRequest: Bool?
+    /// Distinguished names of the CertificateRequest's acceptable-CA list.
+    public var acceptableCAs: [String]?
+    /// Why, in words (alert text, skipped reason, first bytes of a plaintext answer…).
+    public var detail: String?
+    /// From the start of the connect to the end of the probe.
+    public var durationMilliseconds: Double
+
+    public init(
+        endpoint: String, source: String, probe: TLSProbeKind, variant: String? = nil, result: TLSProbeResult,
+        alert: Int? = nil, alertName: String? = nil, tlsVersion: String? = nil, cipher: String? = nil,
+        certificateRequest: Bool? = nil, acceptableCAs: [String]? = nil, detail: String? = nil,
+        durationMilliseconds: Double = 0
+    ) {
+        self.endpoint = endpoint
+        self.source = source
+        self.probe = probe
+        self.variant = variant
+        self.result = result
+        self.alert = alert
+        self.alertName = alertName
+        self.tlsVersion = tlsVersion
+        self.cipher = cipher
+        self.certificateRequest = certificateRequest
+        self.acceptableCAs = acceptableCAs
+        self.detail = detail
+        self.durationMilliseconds = durationMilliseconds
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case endpoint, source, probe, variant, result, alert, alertName, tlsVersion, cipher, certificateRequest
+        case acceptableCAs, detail, durationMilliseconds
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.endpoint, forKey: .endpoint)
+        try container.encode(self.source, forKey: .source)
+        try container.encode(self.probe, forKey: .probe)
+        try container.encode(self.variant, forKey: .variant)
+        try container.encode(self.result, forKey: .result)
+        try container.encode(self.alert, forKey: .alert)
+        try container.encode(self.alertName, forKey: .alertName)
+        try container.encode(self.tlsVersion, forKey: .tlsVersion)
+        try container.encode(self.cipher, forKey: .cipher)
+        try container.encode(self.certificateRequest, forKey: .certificateRequest)
+        try container.encode(self.acceptableCAs, forKey: .acceptableCAs)
+        try container.encode(self.detail, forKey: .detail)
+        try container.encode(self.durationMilliseconds, forKey: .durationMilliseconds)
+    }
+}
+
+/// One problem the certificate lint found in one certificate.
+public struct CertificateLintIssue: Codable, Hashable, Sendable {
+    /// Stable rule id (`weak-key`, `weak-signature`, `leaf-is-ca`, `eku-missing-server-auth`…).
+    public var rule: String
+    public var severity: Severity
+    public var message: String
+    /// Position in the chain (0 = leaf), or nil for a lone certificate.
+    public var position: Int?
+    /// Subject of the certificate the issue is about.
+    public var subject: String
+    /// SHA-256 fingerprint of that certificate.
+    public var sha256: String
+
+    public init(rule: String, severity: Severity, message: String, position: Int?, subject: String, sha256: String) {
+        self.rule = rule
+        self.severity = severity
+        self.message = message
+        self.position = position
+        self.subject = subject
+        self.sha256 = sha256
+    }
+
+    enum CodingKeys: String, CodingKey { case rule, severity, message, position, subject, sha256 }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.rule, forKey: .rule)
+        try container.encode(self.severity, forKey: .severity)
+        try container.encode(self.message, forKey: .message)
+        try container.encode(self.position, forKey: .position)
+        try container.encode(self.subject, forKey: .subject)
+        try container.encode(self.sha256, forKey: .sha256)
+    }
+}
+
+/// The server's certificate chain as presented, checked against the trust bundle and the expected identity.
+public struct ServerChainReport: Codable, Hashable, Sendable {
+    /// As sent by the server, leaf first.
+    public var certificates: [CertificateSummary]
+    /// `valid`, `invalid`, or `not-checked` (no trust bundle given).
+    public var pathValidation: String
+    /// OpenSSL's reason when invalid (`certificate has expired`, `unable to get local issuer certificate`…).
+    public var pathError: String?
+    /// Expected DNS names that the leaf does not carry.
+    public var missingDNSNames: [String]
+    /// Whether the leaf carries exactly one URI SAN equal to the expected SPIFFE ID (nil when none expected).
+    public var spiffeMatch: Bool?
+    public var lint: [CertificateLintIssue]
+
+    public init(
+        certificates: [CertificateSummary], pathValidation: String, pathError: String?, missingDNSNames: [String],
+        spiffeMatch: Bool?, lint: [CertificateLintIssue]
+    ) {
+        self.certificates = certificates
+        self.pathValidation = pathValidation
+        self.pathError = pathError
+        self.missingDNSNames = missingDNSNames
+        self.spiffeMatch = spiffeMatch
+        self.lint = lint
+    }
+
+    enum CodingKeys: String, CodingKey { case certificates, pathValidation, pathError, missingDNSNames, spiffeMatch, lint }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.certificates, forKey: .certificates)
+        try container.encode(self.pathValidation, forKey: .pathValidation)
+        try container.encode(self.pathError, forKey: .pathError)
+        try container.encode(self.missingDNSNames, forKey: .missingDNSNames)
+        try container.encode(self.spiffeMatch, forKey: .spiffeMatch)
+        try container.encode(self.lint, forKey: .lint)
+    }
+}
+
+/// Everything the battery learnt about one endpoint.
+public struct TLSEndpointReport: Codable, Hashable, Sendable {
+    /// `host:port`.
+    public var endpoint: String
+    /// `host` or `container:NAME`.
+    public var source: String
+    public var verdict: TLSVerdict
+    public var clientAuth: ClientAuthMode
+    /// Authorization result from the other-identity probe: `accepted`, `rejected`, or nil when not probed.
+    public var authorization: String?
+    public var serverChain: ServerChainReport?
+    public var probes: [TLSProbeRecord]
+    public var findings: [Finding]
+
+    public init(
+        endpoint: String, source: String, verdict: TLSVerdict, clientAuth: ClientAuthMode, authorization: String?,
+        serverChain: ServerChainReport?, probes: [TLSProbeRecord], findings: [Finding]
+    ) {
+        self.endpoint = endpoint
+        self.source = source
+        self.verdict = verdict
+        self.clientAuth = clientAuth
+        self.authorization = authorization
+        self.serverChain = serverChain
+        self.probes = probes
+        self.findings = findings
+    }
+
+    enum CodingKeys: String, CodingKey { case endpoint, source, verdict, clientAuth, authorization, serverChain, probes, findings }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.endpoint, forKey: .endpoint)
+        try container.encode(self.source, forKey: .source)
+        try container.encode(self.verdict, forKey: .verdict)
+        try container.encode(self.clientAuth, forKey: .clientAuth)
+        try container.encode(self.authorization, forKey: .authorization)
+        try container.encode(self.serverChain, forKey: .serverChain)
+        try container.encode(self.probes, forKey: .probes)
+        try container.encode(self.findings, forKey: .findings)
+    }
+}
+
+/// The `tls` document: one report per endpoint, every finding, and a summary.
+public struct TLSReport: Codable, Hashable, Sendable {
+    public var endpoints: [TLSEndpointReport]
+    /// Every endpoint's findings, most severe first.
+    public var findings: [Finding]
+    /// False when an endpoint could not be tested (unreachable, timeout, error).
+    public var complete: Bool
+    /// Per verdict, how many endpoints.
+    public var verdicts: [String: Int]
+    /// Connections made (skipped probes make none).
+    public var connections: Int
+    /// Wall time of the whole battery, every endpoint included.
+    public var durationSeconds: Double
+
+    public init(endpoints: [TLSEndpointReport], durationSeconds: Double) {
+        self.endpoints = endpoints
+        self.findings = endpoints.flatMap(\.findings).sorted { $0.severity > $1.severity }
+        self.complete = endpoints.allSatisfy { $0.verdict.tested }
+        self.verdicts = Dictionary(endpoints.map { ($0.verdict.rawValue, 1) }, uniquingKeysWith: +)
+        self.connections = endpoints.reduce(0) { $0 + $1.probes.filter { $0.result != .skipped }.count }
+        self.durationSeconds = durationSeconds
+    }
+}

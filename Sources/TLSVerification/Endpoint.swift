@@ -1,0 +1,105 @@
+import BulkheadModel
+import NetworkNamespaces
+
+/// A TCP endpoint to probe: an IPv4 address and a port.
+public struct TLSEndpoint: Hashable, Sendable, CustomStringConvertible {
+    /// Host byte order.
+    public var address: UInt32
+    public var port: Int
+
+    public init(address: UInt32, port: Int) {
+        self.address = address
+        self.port = port
+    }
+
+    /// Parses `A.B.C.D:PORT`. Names are not resolved: what is probed is exactly what was listed.
+    public init?(_ text: String) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (1...65_535).contains(port) else { return nil }
+        let parts = text[..<colon].split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 4 else { return nil }
+        var address: UInt32 = 0
+        for part in parts {
+            guard part.count <= 3, let octet = UInt8(part) else { return nil }
+            address = address << 8 | UInt32(octet)
+        }
+        self.init(address: address, port: port)
+    }
+
+    public var description: String { "\(IPAddress(ipv4: self.address)):\(self.port)" }
+}
+
+/// Where Bulkhead may send probes. A hard rule of this project (DESIGN.md §2): loopback (127.0.0.0/8) and the
+/// RFC 2544 benchmarking range (198.18.0.0/15) the lab puts its container networks in. Nothing else, ever;
+/// the engine checks every endpoint before the first packet, whatever the caller asked for.
+public enum TLSScope {
+    /// Whether `endpoint` may be probed.
+    public static func permits(_ endpoint: TLSEndpoint) -> Bool {
+        let loopback: UInt32 = 127 << 24
+        let lab: UInt32 = 198 << 24 | 18 << 16
+        return endpoint.address & 0xFF00_0000 == loopback || endpoint.address & 0xFFFE_0000 == lab
+    }
+
+    /// The reason a refused endpoint is refused.
+    public static func refusal(_ endpoint: TLSEndpoint) -> String {
+        "refusing to probe \(endpoint): Bulkhead probes only loopback (127.0.0.0/8) and lab container addresses (198.18.0.0/15)"
+    }
+}
+
+/// Where the probes of an endpoint start from.
+public enum TLSSource: Hashable, Sendable, CustomStringConvertible {
+    /// The namespace Bulkhead runs in.
+    case host
+    /// Inside a container's network namespace (sockets are made there, then driven from the shared loop).
+    case container(name: String, namespace: NetworkNamespace)
+
+    public var description: String {
+        switch self {
+        case .host: "host"
+        case .container(let name, _): "container:\(name)"
+        }
+    }
+}
+
+/// One endpoint to verify, from one source, against one set of expectations.
+public struct TLSTarget: Sendable {
+    public var endpoint: TLSEndpoint
+    public var source: TLSSource
+    public var expectations: TLSExpectations
+
+    public init(endpoint: TLSEndpoint, source: TLSSource = .host, expectations: TLSExpectations) {
+        self.endpoint = endpoint
+        self.source = source
+        self.expectations = expectations
+    }
+}
+
+extension TLSTarget {
+    /// Every TCP listener of every running container, at each of its network addresses inside the probe scope,
+    /// probed from `source`, or (nil) from another running container on that network — from the host when the
+    /// container is alone there. Listeners bound to loopback are left out (not reachable from another container).
+    public static func fromInventory(_ containers: [ContainerRecord], source: TLSSource? = nil, expectations: TLSExpectations) -> [TLSTarget] {
+        var targets: [TLSTarget] = []
+        var seen = Set<TLSEndpoint>()
+        let running = containers.filter { $0.state == "running" && ($0.pid ?? 0) > 0 }
+        for container in running {
+            let ports = Set(container.listening.filter { $0.proto.hasPrefix("tcp") && !$0.address.hasPrefix("127.") && $0.address != "::1" }.map(\.port))
+            for network in container.networks {
+                guard let ipv4 = network.ipv4?.split(separator: "/").first else { continue }
+                for port in ports.sorted() {
+                    guard let endpoint = TLSEndpoint("\(ipv4):\(port)"), TLSScope.permits(endpoint), seen.insert(endpoint).inserted else { continue }
+                    var from = source ?? .host
+                    if source == nil, let peer = running.first(where: { peer in
+                        peer.name != container.name && peer.networks.contains { $0.name == network.name }
+                    }), let pid = peer.pid {
+                        from = .container(name: peer.name, namespace: NetworkNamespace(pid: pid))
+                    }
+                    targets.append(TLSTarget(endpoint: endpoint, source: from, expectations: expectations))
+                }
+            }
+        }
+        return targets
+    }
+}
+
+/// A battery that cannot start: `path` names the endpoint (or the file) at fault.
+public typealias TLSProbeError = PathError

@@ -1,0 +1,508 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import BulkheadModel
+import CBulkheadOpenSSL
+import Foundation
+
+/// How one connection is to be made.
+struct ConnectionPlan: Sendable {
+    enum Mode: Sendable {
+        /// Send `request` in clear and read what comes back.
+        case plaintext
+        /// A TLS handshake with these settings, then `request` and one read.
+        case tls(TLSSettings)
+    }
+
+    var endpoint: TLSEndpoint
+    var mode: Mode
+    /// Written in clear (plaintext) or after the handshake (TLS).
+    var request: [UInt8]
+}
+
+/// The OpenSSL client settings of one TLS connection.
+struct TLSSettings: Sendable {
+    /// `TLS1_VERSION`… `TLS1_3_VERSION`.
+    var minimumVersion: Int32 = TLS1_VERSION
+    var maximumVersion: Int32 = TLS1_3_VERSION
+    /// TLS ≤ 1.2 cipher list (OpenSSL syntax).
+    var cipherList = "ALL:COMPLEMENTOFALL:@SECLEVEL=0"
+    /// TLS 1.3 suites; nil keeps OpenSSL's default.
+    var cipherSuites: String?
+    var identity: ClientIdentity?
+    /// SNI, when a DNS name is expected (servers choose certificates by it).
+    var serverName: String?
+
+    /// Key for sharing one SSL_CTX among connections with the same protocol settings.
+    var contextKey: String { "\(self.minimumVersion)/\(self.maximumVersion)/\(self.cipherList)/\(self.cipherSuites ?? "-")" }
+}
+
+/// Everything observed on one connection.
+struct ConnectionOutcome {
+    /// The TCP connection was established.
+    var connected = false
+    /// errno of a failed connect (ECONNREFUSED, EHOSTUNREACH…).
+    var connectErrno: Int32?
+    var timedOut = false
+    var handshakeCompleted = false
+    var serverHelloSeen = false
+    /// A handshake message after the ServerHello arrived (EncryptedExtensions, Certificate, ServerKeyExchange,
+    /// CertificateRequest, ServerHelloDone): the client accepted the version and suite the server chose.
+    var serverHelloAccepted = false
+    var certificateRequestSeen = false
+    /// The first alert received from the server.
+    var alertReceived: Int?
+    var tlsVersion: String?
+    var cipher: String?
+    var acceptableCAs: [String]?
+    var peerChain: [X509Certificate] = []
+    /// First bytes the server sent (plaintext answer, or application data after the handshake).
+    var response: [UInt8] = []
+    /// The server closed (FIN, close_notify) or reset the connection.
+    var closedByPeer = false
+    /// OpenSSL's or the system's reason for a failure.
+    var failure: String?
+    var seconds: Double = 0
+}
+
+/// Timeouts of the battery.
+public struct TLSTimeouts: Hashable, Sendable {
+    /// Whole connection: connect, handshake, request and answer.
+    public var connection: Double
+    /// How long to wait, after a completed handshake, for the server's answer or its rejection alert. A server
+    /// that accepts and stays silent is recognised by this wait ending.
+    public var readAfterHandshake: Double
+
+    public init(connection: Double = 5, readAfterHandshake: Double = 1.5) {
+        self.connection = connection
+        self.readAfterHandshake = readAfterHandshake
+    }
+}
+
+/// Makes the sockets of one source (the host's namespace, or a container's).
+protocol SocketSource: AnyObject {
+    /// A non-blocking TCP/IPv4 socket in the source's network namespace.
+    func makeSocket() throws -> Int32
+    /// Closes sockets made but not used.
+    func close()
+}
+
+/// Sockets in the namespace the process runs in.
+final class HostSocketSource: SocketSource {
+    func makeSocket() throws -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw TLSProbeError(path: "host", message: "socket: \(String(cString: strerror(errno)))") }
+        return fd
+    }
+
+    func close() {}
+}
+
+/// One TLS connection being driven by the loop: OpenSSL's state plus what the message callback saw.
+final class Connection {
+    let plan: ConnectionPlan
+    let fd: Int32
+    let started: Double
+    var ssl: OpaquePointer?
+    var outcome = ConnectionOutcome()
+    var phase: Phase = .connecting
+    /// Deadline of the current wait (monotonic seconds).
+    var deadline: Double
+    var written = 0
+    /// Whether OpenSSL last asked to wait for writability (else readability).
+    var wantsWrite = false
+    let completion: (ConnectionOutcome) -> Void
+
+    enum Phase {
+        case connecting, plaintextWriting, plaintextReading, handshaking, writing, reading, done
+    }
+
+    init(plan: ConnectionPlan, fd: Int32, started: Double, deadline: Double, completion: @escaping (ConnectionOutcome) -> Void) {
+        self.plan = plan
+        self.fd = fd
+        self.started = started
+        self.deadline = deadline
+        self.completion = completion
+    }
+}
+
+/// Watches the handshake messages and alerts of every connection (OpenSSL's message callback; `arg` is the
+/// connection). A plain C function pointer built outside any actor (DESIGN.md §4: closures formed in
+/// main-actor code trap when OpenSSL calls them).
+private let messageCallback: @convention(c) (Int32, Int32, Int32, UnsafeRawPointer?, Int, OpaquePointer?, UnsafeMutableRawPointer?) -> Void = {
+    writing, _, contentType, buffer, length, _, argument in
+    guard writing == 0, let buffer, let argument, length >= 1 else { return }
+    let connection = Unmanaged<Connection>.fromOpaque(argument).takeUnretainedValue()
+    let bytes = buffer.assumingMemoryBound(to: UInt8.self)
+    switch contentType {
+    case 21 where length >= 2: // alert
+        if connection.outcome.alertReceived == nil { connection.outcome.alertReceived = Int(bytes[1]) }
+    case 22: // handshake
+        switch bytes[0] {
+        case 2: connection.outcome.serverHelloSeen = true
+        case 13:
+            connection.outcome.certificateRequestSeen = true
+            connection.outcome.serverHelloAccepted = true
+        case 8, 11, 12, 14: connection.outcome.serverHelloAccepted = true
+        default: break
+        }
+    default: break
+    }
+}
+
+/// Drives many connections at once on the calling thread: non-blocking sockets, non-blocking OpenSSL
+/// (`SSL_set_fd` + `SSL_do_handshake`/`SSL_read`/`SSL_write` answering WANT_READ/WANT_WRITE), one `poll`.
+///
+/// Completion handlers run on the same thread and may start further connections (the battery's second
+/// phase starts from the first phase's answers). Not thread-safe: one loop per thread.
+final class ConnectionLoop {
+    private var pending: [(ConnectionPlan, any SocketSource, (ConnectionOutcome) -> Void)] = []
+    private var active: [Int32: Connection] = [:]
+    private var activePerEndpoint: [TLSEndpoint: Int] = [:]
+    private var contexts: [String: OpaquePointer] = [:]
+    private let timeouts: TLSTimeouts
+    private let maximumConnections: Int
+    private let maximumPerEndpoint: Int
+    private(set) var connectionsMade = 0
+
+    init(timeouts: TLSTimeouts, maximumConnections: Int = 256, maximumPerEndpoint: Int = 8) {
+        self.timeouts = timeouts
+        self.maximumConnections = maximumConnections
+        self.maximumPerEndpoint = maximumPerEndpoint
+    }
+
+    deinit {
+        for context in self.contexts.values { SSL_CTX_free(context) }
+    }
+
+    /// Queues a connection; `completion` gets its outcome on the loop's thread.
+    func submit(_ plan: ConnectionPlan, from source: any SocketSource, completion: @escaping (ConnectionOutcome) -> Void) {
+        self.pending.append((plan, source, completion))
+    }
+
+    /// Runs until every queued connection (including those queued by completions) is finished.
+    func run() {
+        // A peer that resets while OpenSSL writes must not kill the process.
+        signal(SIGPIPE, SIG_IGN)
+        var descriptors: [pollfd] = []
+        while !self.pending.isEmpty || !self.active.isEmpty {
+            self.startPending()
+            let now = Self.monotonic()
+            descriptors.removeAll(keepingCapacity: true)
+            var nearest = Double.infinity
+            for connection in self.active.values {
+                if connection.deadline <= now {
+                    self.timeOut(connection)
+                    continue
+                }
+                nearest = min(nearest, connection.deadline)
+                descriptors.append(pollfd(fd: connection.fd, events: Self.events(connection), revents: 0))
+            }
+            if descriptors.isEmpty { continue }
+            let wait = max(1, min(1000, Int32(((nearest - now) * 1000).rounded(.up))))
+            let ready = poll(&descriptors, nfds_t(descriptors.count), wait)
+            if ready < 0 && errno != EINTR { break }
+            guard ready > 0 else { continue }
+            for descriptor in descriptors where descriptor.revents != 0 {
+                guard let connection = self.active[descriptor.fd] else { continue }
+                self.advance(connection, revents: descriptor.revents)
+            }
+        }
+    }
+
+    // MARK: - Scheduling
+
+    private func startPending() {
+        var index = 0
+        while index < self.pending.count && self.active.count < self.maximumConnections {
+            let (plan, source, completion) = self.pending[index]
+            if self.activePerEndpoint[plan.endpoint, default: 0] >= self.maximumPerEndpoint {
+                index += 1
+                continue
+            }
+            self.pending.remove(at: index)
+            self.start(plan, source: source, completion: completion)
+        }
+    }
+
+    private func start(_ plan: ConnectionPlan, source: any SocketSource, completion: @escaping (ConnectionOutcome) -> Void) {
+        let now = Self.monotonic()
+        let fd: Int32
+        do { fd = try source.makeSocket() } catch {
+            var outcome = ConnectionOutcome()
+            outcome.failure = "\(error)"
+            completion(outcome)
+            return
+        }
+        self.connectionsMade += 1
+        let connection = Connection(plan: plan, fd: fd, started: now, deadline: now + self.timeouts.connection, completion: completion)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(plan.endpoint.port).bigEndian)
+        address.sin_addr = in_addr(s_addr: plan.endpoint.address.bigEndian)
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        self.active[fd] = connection
+        self.activePerEndpoint[plan.endpoint, default: 0] += 1
+        if result == 0 {
+            self.connected(connection)
+        } else if errno != EINPROGRESS {
+            connection.outcome.connectErrno = errno
+            connection.outcome.failure = "connect: \(String(cString: strerror(errno)))"
+            self.finish(connection)
+        }
+    }
+
+    private func finish(_ connection: Connection) {
+        guard connection.phase != .done else { return }
+        connection.phase = .done
+        if let ssl = connection.ssl {
+            Self.collect(ssl, into: &connection.outcome)
+            SSL_free(ssl)
+            connection.ssl = nil
+        }
+        ERR_clear_error()
+        Glibc.close(connection.fd)
+        self.active[connection.fd] = nil
+        self.activePerEndpoint[connection.plan.endpoint, default: 1] -= 1
+        connection.outcome.seconds = Self.monotonic() - connection.started
+        connection.completion(connection.outcome)
+    }
+
+    private func timeOut(_ connection: Connection) {
+        // After a completed handshake, silence while waiting for the answer is a result, not a failure.
+        if connection.phase != .reading { connection.outcome.timedOut = true }
+        self.finish(connection)
+    }
+
+    private static func events(_ connection: Connection) -> Int16 {
+        switch connection.phase {
+        case .connecting, .plaintextWriting: Int16(POLLOUT)
+        case .plaintextReading, .done: Int16(POLLIN)
+        case .handshaking, .writing, .reading: connection.wantsWrite ? Int16(POLLOUT) : Int16(POLLIN)
+        }
+    }
+
+    // MARK: - State machine
+
+    private func advance(_ connection: Connection, revents: Int16) {
+        switch connection.phase {
+        case .connecting:
+            var error: Int32 = 0
+            var length = socklen_t(MemoryLayout<Int32>.size)
+            getsockopt(connection.fd, SOL_SOCKET, SO_ERROR, &error, &length)
+            if error != 0 {
+                connection.outcome.connectErrno = error
+                connection.outcome.failure = "connect: \(String(cString: strerror(error)))"
+                self.finish(connection)
+            } else {
+                self.connected(connection)
+            }
+        case .plaintextWriting: self.writePlaintext(connection)
+        case .plaintextReading: self.readPlaintext(connection)
+        case .handshaking: self.handshake(connection)
+        case .writing: self.writeTLS(connection)
+        case .reading: self.readTLS(connection)
+        case .done: break
+        }
+    }
+
+    private func connected(_ connection: Connection) {
+        connection.outcome.connected = true
+        switch connection.plan.mode {
+        case .plaintext:
+            connection.phase = .plaintextWriting
+            self.writePlaintext(connection)
+        case .tls(let settings):
+            guard let context = self.context(for: settings) else {
+                connection.outcome.failure = "this OpenSSL cannot offer these settings: \(OpenSSL.lastError())"
+                self.finish(connection)
+                return
+            }
+            guard let ssl = SSL_new(context) else {
+                connection.outcome.failure = "SSL_new: \(OpenSSL.lastError())"
+                self.finish(connection)
+                return
+            }
+            connection.ssl = ssl
+            SSL_set_fd(ssl, connection.fd)
+            SSL_set_connect_state(ssl)
+            SSL_set_msg_callback(ssl, messageCallback)
+            bh_SSL_set_msg_callback_arg(ssl, Unmanaged.passUnretained(connection).toOpaque())
+            if let name = settings.serverName { _ = bh_SSL_set_tlsext_host_name(ssl, name) }
+            if let identity = settings.identity, let leaf = identity.chain.first {
+                guard SSL_use_certificate(ssl, leaf.pointer) == 1, SSL_use_PrivateKey(ssl, identity.key.pointer) == 1 else {
+                    connection.outcome.failure = "cannot use the client certificate: \(OpenSSL.lastError())"
+                    self.finish(connection)
+                    return
+                }
+                for certificate in identity.chain.dropFirst() { _ = bh_SSL_add1_chain_cert(ssl, certificate.pointer) }
+            }
+            connection.phase = .handshaking
+            self.handshake(connection)
+        }
+    }
+
+    private func writePlaintext(_ connection: Connection) {
+        let request = connection.plan.request
+        while connection.written < request.count {
+            let sent = request.withUnsafeBytes { bytes -> Int in
+                guard let base = bytes.baseAddress else { return 0 }
+                return send(connection.fd, base + connection.written, bytes.count - connection.written, Int32(MSG_NOSIGNAL))
+            }
+            if sent > 0 {
+                connection.written += sent
+            } else if errno == EAGAIN || errno == EWOULDBLOCK {
+                return
+            } else {
+                // The peer may already have answered (a banner) or closed: read what is there.
+                break
+            }
+        }
+        connection.phase = .plaintextReading
+        self.readPlaintext(connection)
+    }
+
+    private func readPlaintext(_ connection: Connection) {
+        var buffer = [UInt8](repeating: 0, count: 1024)
+        let count = buffer.withUnsafeMutableBytes { recv(connection.fd, $0.baseAddress, $0.count, 0) }
+        if count > 0 {
+            connection.outcome.response = Array(buffer.prefix(count))
+            self.finish(connection)
+        } else if count == 0 {
+            connection.outcome.closedByPeer = true
+            self.finish(connection)
+        } else if errno != EAGAIN && errno != EWOULDBLOCK {
+            connection.outcome.closedByPeer = true
+            connection.outcome.failure = String(cString: strerror(errno))
+            self.finish(connection)
+        }
+    }
+
+    private func handshake(_ connection: Connection) {
+        guard let ssl = connection.ssl else { return }
+        ERR_clear_error()
+        let result = SSL_do_handshake(ssl)
+        if result == 1 {
+            connection.outcome.handshakeCompleted = true
+            connection.phase = .writing
+            connection.written = 0
+            self.writeTLS(connection)
+            return
+        }
+        if !self.wouldBlock(connection, result) { self.fail(connection, result) }
+    }
+
+    private func writeTLS(_ connection: Connection) {
+        guard let ssl = connection.ssl else { return }
+        let request = connection.plan.request
+        if connection.written < request.count {
+            ERR_clear_error()
+            let result = request.withUnsafeBytes { SSL_write(ssl, $0.baseAddress, Int32($0.count)) }
+            if result <= 0 {
+                if !self.wouldBlock(connection, result) { self.fail(connection, result) }
+                return
+            }
+            connection.written = request.count
+        }
+        connection.phase = .reading
+        connection.deadline = min(connection.deadline, Self.monotonic() + self.timeouts.readAfterHandshake)
+        self.readTLS(connection)
+    }
+
+    private func readTLS(_ connection: Connection) {
+        guard let ssl = connection.ssl else { return }
+        var buffer = [UInt8](repeating: 0, count: 1024)
+        ERR_clear_error()
+        let result = buffer.withUnsafeMutableBytes { SSL_read(ssl, $0.baseAddress, Int32($0.count)) }
+        if result > 0 {
+            connection.outcome.response = Array(buffer.prefix(Int(result)))
+            self.finish(connection)
+            return
+        }
+        if !self.wouldBlock(connection, result) { self.fail(connection, result) }
+    }
+
+    /// True (and the poll direction recorded) when OpenSSL only waits for the socket.
+    private func wouldBlock(_ connection: Connection, _ result: Int32) -> Bool {
+        guard let ssl = connection.ssl else { return false }
+        switch SSL_get_error(ssl, result) {
+        case SSL_ERROR_WANT_READ:
+            connection.wantsWrite = false
+            return true
+        case SSL_ERROR_WANT_WRITE:
+            connection.wantsWrite = true
+            return true
+        default:
+            return false
+        }
+    }
+
+    private func fail(_ connection: Connection, _ result: Int32) {
+        guard let ssl = connection.ssl else { return }
+        let error = SSL_get_error(ssl, result)
+        switch error {
+        case SSL_ERROR_ZERO_RETURN:
+            connection.outcome.closedByPeer = true
+            connection.outcome.failure = "closed by the server (close_notify)"
+        case SSL_ERROR_SYSCALL:
+            connection.outcome.closedByPeer = true
+            let code = errno
+            connection.outcome.failure = ERR_peek_error() != 0 ? OpenSSL.lastError()
+                : (code == 0 || code == EAGAIN ? "connection closed by the server" : String(cString: strerror(code)))
+        default:
+            connection.outcome.failure = OpenSSL.lastError()
+        }
+        self.finish(connection)
+    }
+
+    // MARK: - OpenSSL
+
+    private func context(for settings: TLSSettings) -> OpaquePointer? {
+        let key = settings.contextKey
+        if let context = self.contexts[key] { return context }
+        guard let context = SSL_CTX_new(TLS_client_method()) else { return nil }
+        // Everything explicit: the system openssl.cnf (SECLEVEL, MinProtocol) must not decide what is offered.
+        SSL_CTX_set_security_level(context, 0)
+        SSL_CTX_set_verify(context, SSL_VERIFY_NONE, nil)
+        _ = bh_SSL_CTX_set_mode(context, bh_SSL_MODE_flags())
+        guard bh_SSL_CTX_set_min_proto_version(context, settings.minimumVersion) == 1,
+              bh_SSL_CTX_set_max_proto_version(context, settings.maximumVersion) == 1,
+              SSL_CTX_set_cipher_list(context, settings.cipherList) == 1 || settings.minimumVersion >= TLS1_3_VERSION,
+              settings.cipherSuites.map({ SSL_CTX_set_ciphersuites(context, $0) == 1 }) ?? true
+        else {
+            SSL_CTX_free(context)
+            return nil
+        }
+        // No session is ever set on a new SSL, so no probe resumes another's session (and its certificate).
+        self.contexts[key] = context
+        return context
+    }
+
+    private static func collect(_ ssl: OpaquePointer, into outcome: inout ConnectionOutcome) {
+        if outcome.serverHelloSeen || outcome.handshakeCompleted {
+            outcome.tlsVersion = SSL_get_version(ssl).map { String(cString: $0) }
+            if let cipher = SSL_get_current_cipher(ssl), let name = SSL_CIPHER_get_name(cipher) {
+                outcome.cipher = String(cString: name)
+            }
+        }
+        if outcome.certificateRequestSeen, let names = SSL_get_client_CA_list(ssl) {
+            outcome.acceptableCAs = (0..<max(0, bh_sk_num(UnsafeRawPointer(names)))).compactMap { index in
+                bh_sk_X509_NAME_value(names, Int32(index)).map { OpenSSL.name($0) }
+            }
+        }
+        if let chain = SSL_get_peer_cert_chain(ssl) {
+            for index in 0..<max(0, bh_sk_num(UnsafeRawPointer(chain))) {
+                guard let certificate = bh_sk_X509_value(chain, Int32(index)), X509_up_ref(certificate) == 1 else { continue }
+                outcome.peerChain.append(X509Certificate(owning: certificate))
+            }
+        }
+    }
+
+    static func monotonic() -> Double {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+    }
+}

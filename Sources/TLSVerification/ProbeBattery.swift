@@ -1,0 +1,313 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import BulkheadModel
+import CBulkheadOpenSSL
+import Certificates
+import NetworkNamespaces
+
+/// Options of a battery run.
+public struct TLSBatteryOptions: Sendable {
+    /// Per-connection deadline and the post-handshake read wait.
+    public var timeouts: TLSTimeouts
+    /// Thresholds of the certificate lint (expiry horizon, maximum leaf validity).
+    public var lint: CertificateLint.Options
+    /// Offer each protocol version alone (TLS 1.0 … 1.3).
+    public var probeVersions: Bool
+    /// Offer each weak cipher category alone.
+    public var probeCiphers: Bool
+    /// Connections in flight towards one endpoint (a single-threaded server handles one at a time anyway).
+    public var connectionsPerEndpoint: Int
+    /// Connections in flight in total.
+    public var connections: Int
+
+    public init(
+        timeouts: TLSTimeouts = TLSTimeouts(), lint: CertificateLint.Options = CertificateLint.Options(), probeVersions: Bool = true,
+        probeCiphers: Bool = true, connectionsPerEndpoint: Int = 8, connections: Int = 256
+    ) {
+        self.timeouts = timeouts
+        self.lint = lint
+        self.probeVersions = probeVersions
+        self.probeCiphers = probeCiphers
+        self.connectionsPerEndpoint = connectionsPerEndpoint
+        self.connections = connections
+    }
+}
+
+/// The active mTLS battery (issue 6): per endpoint a plaintext probe, TLS without a client certificate, the
+/// forged client certificates, the user's identities, each protocol version and weak cipher category alone,
+/// and the server chain checked against the trust bundle — every connection of every endpoint driven
+/// concurrently by one ``ConnectionLoop`` on the calling thread.
+public enum ProbeBattery {
+    /// Runs the battery on every target and returns the report.
+    ///
+    /// Blocks the calling thread until every probe has finished (each is bounded by ``TLSTimeouts``): call it from
+    /// a plain thread, not from a Swift concurrency task that must not block. All connections are driven from this
+    /// thread; sockets of container sources are made on short-lived threads inside their namespaces.
+    ///
+    /// - Throws: ``TLSProbeError`` before any traffic when an endpoint is out of scope or a file named by the
+    ///   expectations cannot be used (the error names it). Unreachable endpoints are not errors: they are
+    ///   reported with an untested verdict.
+    public static func run(_ targets: [TLSTarget], options: TLSBatteryOptions = TLSBatteryOptions()) throws(TLSProbeError) -> TLSReport {
+        let started = ConnectionLoop.monotonic()
+        for target in targets where !TLSScope.permits(target.endpoint) {
+            throw TLSProbeError(path: target.endpoint.description, message: TLSScope.refusal(target.endpoint))
+        }
+        var materials = Materials()
+        var states: [EndpointState] = []
+        for target in targets {
+            do {
+                states.append(EndpointState(target: target, material: try materials.prepare(target.expectations)))
+            } catch let error as TLSFileError {
+                throw error
+            } catch {
+                throw TLSProbeError(path: target.endpoint.description, message: "\(error)")
+            }
+        }
+        let loop = ConnectionLoop(
+            timeouts: options.timeouts, maximumConnections: max(1, options.connections),
+            maximumPerEndpoint: max(1, options.connectionsPerEndpoint))
+        var sources: [TLSSource: any SocketSource] = [:]
+        for state in states {
+            let source: any SocketSource
+            if let existing = sources[state.target.source] {
+                source = existing
+            } else {
+                switch state.target.source {
+                case .host: source = HostSocketSource()
+                case .container(_, let namespace): source = NamespaceSocketSource(namespace: namespace)
+                }
+                sources[state.target.source] = source
+            }
+            Self.submitFirstPhase(state, loop: loop, source: source, options: options)
+        }
+        loop.run()
+        for source in sources.values { source.close() }
+        let now = Timestamp(seconds: Int64(time(nil)), nanoseconds: 0)
+        let reports = states.map { Verdicts.report(for: $0, at: now, lint: options.lint) }
+        return TLSReport(endpoints: reports, durationSeconds: ConnectionLoop.monotonic() - started)
+    }
+
+    static let request = Array("GET / HTTP/1.0\r\n\r\n".utf8)
+
+    private static func submitFirstPhase(_ state: EndpointState, loop: ConnectionLoop, source: any SocketSource, options: TLSBatteryOptions) {
+        let endpoint = state.target.endpoint
+        let serverName = state.target.expectations.expectedDNSNames.first
+        let base = TLSSettings(serverName: serverName)
+        loop.submit(ConnectionPlan(endpoint: endpoint, mode: .plaintext, request: Self.request), from: source) { outcome in
+            state.record(.plaintext, nil, outcome)
+        }
+        loop.submit(ConnectionPlan(endpoint: endpoint, mode: .tls(base), request: Self.request), from: source) { outcome in
+            state.record(.noClientCertificate, nil, outcome)
+            Self.submitForged(state, after: outcome, loop: loop, source: source, base: base)
+        }
+        for (kind, identity) in [(TLSProbeKind.clientCertificate, state.material.client), (.otherIdentity, state.material.other)] {
+            guard let identity else {
+                state.skip(kind, nil, kind == .clientCertificate ? "no client certificate supplied (--client-cert/--client-key)" : "no other identity supplied (--other-cert/--other-key)")
+                continue
+            }
+            var settings = base
+            settings.identity = identity
+            loop.submit(ConnectionPlan(endpoint: endpoint, mode: .tls(settings), request: Self.request), from: source) { outcome in
+                state.record(kind, nil, outcome)
+            }
+        }
+        if options.probeVersions {
+            for (name, version) in [("TLSv1", TLS1_VERSION), ("TLSv1.1", TLS1_1_VERSION), ("TLSv1.2", TLS1_2_VERSION), ("TLSv1.3", TLS1_3_VERSION)] {
+                var settings = base
+                settings.minimumVersion = version
+                settings.maximumVersion = version
+                loop.submit(ConnectionPlan(endpoint: endpoint, mode: .tls(settings), request: Self.request), from: source) { outcome in
+                    state.record(.protocolVersion, name, outcome)
+                }
+            }
+        }
+        if options.probeCiphers {
+            for category in WeakCiphers.categories {
+                guard let list = WeakCiphers.available[category.name] else {
+                    state.skip(.cipher, category.name, "this OpenSSL build cannot offer \(category.name) suites (not compiled in)")
+                    continue
+                }
+                var settings = base
+                settings.maximumVersion = TLS1_2_VERSION
+                settings.cipherList = list
+                loop.submit(ConnectionPlan(endpoint: endpoint, mode: .tls(settings), request: Self.request), from: source) { outcome in
+                    state.record(.cipher, category.name, outcome)
+                }
+            }
+        }
+    }
+
+    /// The forged-certificate probes, once the server is known to ask for a certificate.
+    private static func submitForged(_ state: EndpointState, after outcome: ConnectionOutcome, loop: ConnectionLoop, source: any SocketSource, base: TLSSettings) {
+        let forged = state.material.forged
+        let probes: [(TLSProbeKind, ClientIdentity?)] = [
+            (.rogueCA, forged.rogueCA), (.selfSigned, forged.selfSigned), (.expired, forged.expired), (.serverAuthOnly, forged.serverAuthOnly),
+        ]
+        guard outcome.certificateRequestSeen else {
+            let reason = outcome.serverHelloSeen ? "the server did not request a client certificate" : "no TLS handshake with this endpoint"
+            for (kind, _) in probes { state.skip(kind, nil, reason) }
+            return
+        }
+        for (kind, identity) in probes {
+            guard let identity else {
+                state.skip(kind, nil, "skipped: needs the CA key (--ca-key) to issue a certificate from the right CA")
+                continue
+            }
+            var settings = base
+            settings.identity = identity
+            loop.submit(ConnectionPlan(endpoint: state.target.endpoint, mode: .tls(settings), request: Self.request), from: source) { outcome in
+                state.record(kind, nil, outcome)
+            }
+        }
+    }
+}
+
+/// The weak cipher categories offered one by one (TLS ≤ 1.2, security level 0).
+enum WeakCiphers {
+    struct Category {
+        var name: String
+        var severity: Severity
+        var list: String
+    }
+
+    static let categories: [Category] = [
+        Category(name: "NULL", severity: .high, list: "eNULL:@SECLEVEL=0"),
+        Category(name: "anonymous", severity: .high, list: "aNULL:!eNULL:@SECLEVEL=0"),
+        Category(name: "export", severity: .high, list: "EXP:@SECLEVEL=0"),
+        Category(name: "RC4", severity: .high, list: "RC4:@SECLEVEL=0"),
+        Category(name: "3DES", severity: .medium, list: "3DES:@SECLEVEL=0"),
+        Category(name: "static-RSA", severity: .medium, list: "kRSA:!aNULL:!eNULL:@SECLEVEL=0"),
+        Category(name: "CBC", severity: .low, list: ""),
+    ]
+
+    static func severity(_ name: String) -> Severity {
+        Self.categories.first { $0.name == name }?.severity ?? .low
+    }
+
+    /// The cipher list of every category this OpenSSL can offer (what it cannot is absent). CBC is the
+    /// forward-secret, authenticated CBC suites, listed by name (OpenSSL has no CBC keyword).
+    static let available: [String: String] = {
+        var result: [String: String] = [:]
+        guard let context = SSL_CTX_new(TLS_client_method()) else { return result }
+        defer { SSL_CTX_free(context) }
+        SSL_CTX_set_security_level(context, 0)
+        for category in Self.categories where !category.list.isEmpty {
+            if SSL_CTX_set_cipher_list(context, category.list) == 1 { result[category.name] = category.list }
+        }
+        ERR_clear_error()
+        if SSL_CTX_set_cipher_list(context, "ALL:!aNULL:!eNULL:!kRSA:!RC4:!3DES:!PSK:!SRP:@SECLEVEL=0") == 1,
+           let ssl = SSL_new(context) {
+            defer { SSL_free(ssl) }
+            var names: [String] = []
+            if let ciphers = SSL_get_ciphers(ssl) {
+                for index in 0..<max(0, bh_sk_num(UnsafeRawPointer(ciphers))) {
+                    guard let raw = OPENSSL_sk_value(ciphers, Int32(index)) else { continue }
+                    let cipher = OpaquePointer(raw)
+                    guard SSL_CIPHER_is_aead(cipher) == 0, SSL_CIPHER_get_cipher_nid(cipher) != NID_undef,
+                          let name = SSL_CIPHER_get_name(cipher)
+                    else { continue }
+                    names.append(String(cString: name))
+                }
+            }
+            if !names.isEmpty { result["CBC"] = names.joined(separator: ":") + ":@SECLEVEL=0" }
+        }
+        ERR_clear_error()
+        return result
+    }()
+}
+
+/// Sockets made inside a container's network namespace, in batches (one namespace thread per batch, DESIGN.md
+/// §4), handed to the loop as it needs them.
+final class NamespaceSocketSource: SocketSource {
+    private let namespace: NetworkNamespace
+    private var spare: [Int32] = []
+
+    init(namespace: NetworkNamespace) {
+        self.namespace = namespace
+    }
+
+    func makeSocket() throws -> Int32 {
+        if self.spare.isEmpty {
+            self.spare = try self.namespace.run {
+                var sockets: [Int32] = []
+                for _ in 0..<32 {
+                    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+                    if fd >= 0 { sockets.append(fd) }
+                }
+                return sockets
+            }
+            guard !self.spare.isEmpty else {
+                throw TLSProbeError(path: self.namespace.path, message: "cannot create sockets in this namespace")
+            }
+        }
+        return self.spare.removeLast()
+    }
+
+    func close() {
+        for fd in self.spare { Glibc.close(fd) }
+        self.spare = []
+    }
+}
+
+/// Files and forged certificates for one set of expectations, loaded once per run.
+struct Material {
+    var anchors: [X509Certificate]
+    var client: ClientIdentity?
+    var other: ClientIdentity?
+    var clientSummary: CertificateSummary?
+    var forged: ClientCertificateForge.Forged
+}
+
+/// Loads each distinct expectation set once.
+struct Materials {
+    private var cache: [TLSExpectations: Material] = [:]
+
+    mutating func prepare(_ expectations: TLSExpectations) throws -> Material {
+        if let material = self.cache[expectations] { return material }
+        var anchors: [X509Certificate] = []
+        for path in expectations.trustBundles { anchors += try OpenSSL.loadCertificates(path: path) }
+        let client = try expectations.clientIdentity.map { files throws(TLSFileError) in try ClientIdentity.load(files) }
+        let other = try expectations.otherIdentity.map { files throws(TLSFileError) in try ClientIdentity.load(files) }
+        var issuer: (certificate: X509Certificate, key: PrivateKey)?
+        if let keyPath = expectations.caKey {
+            let key = try OpenSSL.loadPrivateKey(path: keyPath)
+            guard let certificate = anchors.first(where: { X509_check_private_key($0.pointer, key.pointer) == 1 }) else {
+                ERR_clear_error()
+                throw TLSFileError(path: keyPath, message: "this key belongs to no certificate of the trust bundle (--ca-bundle)")
+            }
+            ERR_clear_error()
+            issuer = (certificate, key)
+        }
+        let clientSummary = client?.chain.first?.summary()
+        let forged = try ClientCertificateForge.forge(identity: .of(clientSummary), issuer: issuer)
+        let material = Material(anchors: anchors, client: client, other: other, clientSummary: clientSummary, forged: forged)
+        self.cache[expectations] = material
+        return material
+    }
+}
+
+/// What the probes of one endpoint found so far (written by the loop's completions, on its thread).
+final class EndpointState {
+    let target: TLSTarget
+    let material: Material
+    var records: [TLSProbeRecord] = []
+    /// Raw outcomes by probe, for the verdict and the server chain.
+    var outcomes: [TLSProbeKind: ConnectionOutcome] = [:]
+
+    init(target: TLSTarget, material: Material) {
+        self.target = target
+        self.material = material
+    }
+
+    func record(_ kind: TLSProbeKind, _ variant: String?, _ outcome: ConnectionOutcome) {
+        if variant == nil { self.outcomes[kind] = outcome }
+        self.records.append(Verdicts.record(kind, variant, outcome, endpoint: self.target.endpoint.description, source: self.target.source.description))
+    }
+
+    func skip(_ kind: TLSProbeKind, _ variant: String?, _ reason: String) {
+        self.records.append(TLSProbeRecord(
+            endpoint: self.target.endpoint.description, source: self.target.source.description, probe: kind, variant: variant,
+            result: .skipped, detail: reason))
+    }
+}

@@ -1,0 +1,190 @@
+import ArgumentParser
+import BulkheadModel
+import Certificates
+import Foundation
+import Inventory
+import NetworkNamespaces
+import Reporting
+import TLSVerification
+
+extension Bulkhead {
+    /// `bulkhead tls`: active mTLS verification of service endpoints.
+    struct TLS: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "tls",
+            abstract: "Prove that each TLS endpoint refuses every bad client and presents a proper certificate.",
+            discussion: """
+                Per endpoint: a plaintext request on the TLS port; TLS without a client certificate (was one requested, \
+                and which CAs are acceptable); client certificates Bulkhead forges for this run (untrusted CA, \
+                self-signed with the right identity, and with --ca-key an expired one and a serverAuth-only one from \
+                the right CA), each of which must be refused; your own client certificate (must be accepted) and \
+                another identity's (the authorization result); each protocol version and weak cipher category \
+                alone; and the server chain against --ca-bundle, the expected identity and the certificate lint.
+
+                Verdicts: mtls-enforced (the only secure one), mtls-optional, tls-no-client-auth, plaintext-accepted, \
+                tls-accepts-rogue-client, and unreachable / timeout / error (not tested: exit status 3).
+
+                Endpoints: --endpoint A.B.C.D:PORT (repeatable), probed from the host, or from inside a container's \
+                network namespace with --from-container NAME. Without --endpoint: every TCP listener of every running \
+                container, probed from another container on a shared network. Probes go only to loopback \
+                (127.0.0.0/8) and lab addresses (198.18.0.0/15).
+
+                Examples:
+                  bulkhead tls --endpoint 127.0.0.1:8443 --ca-bundle ca.pem --client-cert c.pem --client-key c.key
+                  bulkhead tls --from-container client --endpoint 198.18.1.3:443 --ca-bundle ca.pem --ca-key ca.key \\
+                      --expect-spiffe spiffe://lab.test/ns/lab/sa/api --format json
+                """
+        )
+
+        enum Format: String, ExpressibleByArgument, CaseIterable {
+            case table, json
+        }
+
+        @Option(name: .customLong("endpoint"), help: ArgumentHelp("An endpoint to probe, A.B.C.D:PORT (repeatable).", valueName: "host:port"))
+        var endpoints: [String] = []
+
+        @Option(name: .customLong("from-container"), help: ArgumentHelp("Probe from inside this container's network namespace.", valueName: "name"))
+        var fromContainer: String?
+
+        @Option(name: .customLong("ca-bundle"), help: ArgumentHelp("PEM trust bundle the server chain must validate against (repeatable).", valueName: "file"))
+        var caBundles: [String] = []
+
+        @Option(name: .customLong("ca-key"), help: ArgumentHelp("The client CA's private key (PEM): enables the expired and serverAuth-only certificates from the right CA.", valueName: "file"))
+        var caKey: String?
+
+        @Option(name: .customLong("client-cert"), help: ArgumentHelp("A valid client certificate chain (PEM) that must be accepted.", valueName: "file"))
+        var clientCert: String?
+
+        @Option(name: .customLong("client-key"), help: ArgumentHelp("Its private key (PEM, unencrypted).", valueName: "file"))
+        var clientKey: String?
+
+        @Option(name: .customLong("other-cert"), help: ArgumentHelp("A valid certificate of another identity from the same CA (authorization probe).", valueName: "file"))
+        var otherCert: String?
+
+        @Option(name: .customLong("other-key"), help: ArgumentHelp("Its private key (PEM, unencrypted).", valueName: "file"))
+        var otherKey: String?
+
+        @Option(name: .customLong("expect-dns"), help: ArgumentHelp("A DNS name the server certificate must carry (repeatable; the first is sent as SNI).", valueName: "name"))
+        var expectDNS: [String] = []
+
+        @Option(name: .customLong("expect-spiffe"), help: ArgumentHelp("The SPIFFE ID the server certificate must carry as its only URI SAN.", valueName: "uri"))
+        var expectSPIFFE: String?
+
+        @Option(name: .customLong("expiry-warn"), help: ArgumentHelp("Report certificates expiring within this horizon (30d, 12h).", valueName: "duration"))
+        var expiryWarn: String = "30d"
+
+        @Option(name: .customLong("max-validity"), help: ArgumentHelp("Report leaves valid for longer than this many days.", valueName: "days"))
+        var maxValidity: Int = 398
+
+        @Flag(name: .customLong("mtls-not-required"), help: "mTLS is not required here: plaintext, no client auth and optional client auth are not high findings.")
+        var notRequired = false
+
+        @Flag(name: .customLong("no-ciphers"), help: "Skip the weak cipher probes.")
+        var noCiphers = false
+
+        @Flag(name: .customLong("no-versions"), help: "Skip the protocol version probes.")
+        var noVersions = false
+
+        @Option(help: ArgumentHelp("Seconds allowed per connection.", valueName: "seconds"))
+        var timeout: Double = 5
+
+        @Option(name: .customLong("read-wait"), help: ArgumentHelp("Seconds to wait after a handshake for the answer or a rejection alert (TLS 1.3 rejects there).", valueName: "seconds"))
+        var readWait: Double = 1.5
+
+        @Option(help: "Output format: table or json.")
+        var format: Format = .table
+
+        @OptionGroup var report: ReportOptions
+
+        func run() throws {
+            let expectations = try self.expectations()
+            let options = try self.options()
+            let targets = try self.targets(expectations)
+            if targets.isEmpty {
+                throw failInput("nothing to probe: no --endpoint given and no container listens on a TCP port")
+            }
+            let result: TLSReport
+            do { result = try ProbeBattery.run(targets, options: options) } catch {
+                throw failInput(error.description)
+            }
+            let sink = try self.report.openSink()
+            do {
+                switch self.format {
+                case .table: sink.write(TLSTableReport.render(result, style: TerminalStyle.forDescriptor(self.report.descriptor)))
+                case .json: sink.write(try JSONReport.document(result))
+                }
+                try sink.commit()
+            } catch {
+                sink.abandon()
+                throw failInput("cannot write the report: \(error.localizedDescription)")
+            }
+            for endpoint in result.endpoints where !endpoint.verdict.tested {
+                warn("\(endpoint.endpoint) (from \(endpoint.source)) could not be tested: \(endpoint.verdict.rawValue)")
+            }
+            if !result.complete { throw ExitCode(ExitStatus.incomplete) }
+            try self.report.failIfNeeded(result.findings)
+        }
+
+        /// The flags as the engine's plain expectations value (what the policy file will build later).
+        func expectations() throws -> TLSExpectations {
+            func pair(_ certificate: String?, _ key: String?, _ name: String) throws -> IdentityFiles? {
+                switch (certificate, key) {
+                case (nil, nil): return nil
+                case (let certificate?, let key?): return IdentityFiles(certificate: certificate, key: key)
+                default: throw failInput("--\(name)-cert and --\(name)-key go together")
+                }
+            }
+            if self.caKey != nil && self.caBundles.isEmpty { throw failInput("--ca-key needs --ca-bundle (the CA certificate it belongs to)") }
+            return TLSExpectations(
+                trustBundles: self.caBundles, caKey: self.caKey, clientIdentity: try pair(self.clientCert, self.clientKey, "client"),
+                otherIdentity: try pair(self.otherCert, self.otherKey, "other"), expectedDNSNames: self.expectDNS,
+                expectedSPIFFEID: self.expectSPIFFE, required: !self.notRequired)
+        }
+
+        func options() throws -> TLSBatteryOptions {
+            guard let horizon = Self.seconds(self.expiryWarn) else { throw failInput("--expiry-warn \(self.expiryWarn): expected a duration like 30d or 12h") }
+            guard self.timeout > 0, self.readWait > 0, self.readWait <= self.timeout else {
+                throw failInput("--timeout and --read-wait must be positive, and --read-wait at most --timeout")
+            }
+            return TLSBatteryOptions(
+                timeouts: TLSTimeouts(connection: self.timeout, readAfterHandshake: self.readWait),
+                lint: CertificateLint.Options(expiryWarningSeconds: horizon, maximumLeafValidityDays: self.maxValidity),
+                probeVersions: !self.noVersions, probeCiphers: !self.noCiphers)
+        }
+
+        /// `30d`, `12h`, `90m`, `45s`, or a bare number of days.
+        static func seconds(_ text: String) -> Int64? {
+            let units: [Character: Int64] = ["d": 86_400, "h": 3600, "m": 60, "s": 1]
+            if let last = text.last, let unit = units[last], let value = Int64(text.dropLast()), value >= 0 { return value * unit }
+            if let days = Int64(text), days >= 0 { return days * 86_400 }
+            return nil
+        }
+
+        func targets(_ expectations: TLSExpectations) throws -> [TLSTarget] {
+            var source = TLSSource.host
+            var inventory: InventoryReport?
+            if self.fromContainer != nil || self.endpoints.isEmpty {
+                do {
+                    inventory = try InventoryCollector.fromEngine(DockerEngine(socketPath: try DockerEngine.socketPath()))
+                } catch {
+                    throw failInput(error.description)
+                }
+            }
+            if let name = self.fromContainer {
+                guard let container = inventory?.containers.first(where: { $0.name == name || $0.id.hasPrefix(name) }) else {
+                    throw failInput("--from-container \(name): no such container")
+                }
+                guard let pid = container.pid, pid > 0 else { throw failInput("--from-container \(name): the container is not running") }
+                source = .container(name: container.name, namespace: NetworkNamespace(pid: pid))
+            }
+            if !self.endpoints.isEmpty {
+                return try self.endpoints.map { text in
+                    guard let endpoint = TLSEndpoint(text) else { throw failInput("--endpoint \(text): expected an IPv4 address and a port, A.B.C.D:PORT") }
+                    guard TLSScope.permits(endpoint) else { throw failInput(TLSScope.refusal(endpoint)) }
+                    return TLSTarget(endpoint: endpoint, source: source, expectations: expectations)
+                }
+            }
+            return TLSTarget.fromInventory(inventory?.containers ?? [], source: self.fromContainer == nil ? nil : source, expectations: expectations)
+        }
+    }
+}

@@ -1,0 +1,208 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A throwaway PKI made with the `openssl` command line in a temporary folder: a root, an intermediate, and
+/// leaves of every kind the tests need (good and defective).
+public final class TestPKI: @unchecked Sendable {
+    public let directory: URL
+
+    public init() throws {
+        self.directory = FileManager.default.temporaryDirectory.appendingPathComponent("bulkhead-tls-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: self.directory, withIntermediateDirectories: true)
+        try self.openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "365",
+                          "-subj", "/CN=Bulkhead Test Root", "-addext", "basicConstraints=critical,CA:TRUE",
+                          "-addext", "keyUsage=critical,keyCertSign,cRLSign"])
+        try self.issue("int", issuer: "ca", subject: "/CN=Bulkhead Test Intermediate", extensions: [
+            "basicConstraints=critical,CA:TRUE", "keyUsage=critical,keyCertSign,cRLSign"])
+    }
+
+    deinit { try? FileManager.default.removeItem(at: self.directory) }
+
+    public func path(_ name: String) -> String { self.directory.appendingPathComponent(name).path }
+
+    /// Runs openssl with arguments (no shell) in the PKI folder.
+    public func openssl(_ arguments: [String]) throws {
+        let result = try ProcessRunner.run(URL(fileURLWithPath: "/usr/bin/openssl"), arguments, directory: self.directory)
+        guard result.status == 0 else {
+            throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "openssl \(arguments.joined(separator: " ")) failed: \(result.error)"])
+        }
+    }
+
+    /// Issues `NAME.pem` / `NAME.key` signed by `issuer` (`ca` or `int`), with extensions in openssl.cnf syntax.
+    /// Also writes `NAME-chain.pem` (leaf + intermediate) when the issuer is the intermediate.
+    @discardableResult
+    public func issue(
+        _ name: String, issuer: String = "int", subject: String? = nil, key: [String] = ["ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"],
+        digest: String = "sha256", days: Int = 90, serial: String? = nil, extensions: [String]
+    ) throws -> String {
+        var request = ["req", "-new", "-nodes", "-keyout", "\(name).key", "-out", "\(name).csr", "-subj", subject ?? "/CN=\(name)", "-newkey"] + key
+        for value in extensions { request += ["-addext", value] }
+        try self.openssl(request)
+        try self.openssl(["x509", "-req", "-in", "\(name).csr", "-CA", "\(issuer).pem", "-CAkey", "\(issuer).key", "-days", "\(days)",
+                          "-\(digest)", "-copy_extensions", "copyall", "-out", "\(name).pem"] + (serial.map { ["-set_serial", $0] } ?? []))
+        if issuer == "int" {
+            let chain = try String(contentsOfFile: self.path("\(name).pem"), encoding: .utf8) + String(contentsOfFile: self.path("int.pem"), encoding: .utf8)
+            try chain.write(toFile: self.path("\(name)-chain.pem"), atomically: true, encoding: .utf8)
+        }
+        return self.path("\(name).pem")
+    }
+
+    /// Standard server leaf extensions with the given SANs.
+    public static func server(_ sans: String = "DNS:svc.test,URI:spiffe://bulkhead.test/ns/lab/sa/server") -> [String] {
+        ["basicConstraints=critical,CA:FALSE", "keyUsage=critical,digitalSignature,keyEncipherment", "extendedKeyUsage=serverAuth",
+         "subjectAltName=\(sans)"]
+    }
+
+    /// Standard client leaf extensions for a SPIFFE identity.
+    public static func client(_ id: String) -> [String] {
+        ["basicConstraints=critical,CA:FALSE", "keyUsage=critical,digitalSignature", "extendedKeyUsage=clientAuth",
+         "subjectAltName=URI:spiffe://bulkhead.test/ns/lab/sa/\(id)"]
+    }
+}
+
+/// A real peer process on 127.0.0.1 (openssl s_server, nginx, a plaintext listener), stopped when released.
+public final class PeerProcess: @unchecked Sendable {
+    public let process = Process()
+    public let port: Int
+    private let log: URL
+
+    /// Starts `executable` and waits for the port: read from its output after `marker` (the text before the
+    /// port number), or given.
+    public init(_ executable: String, _ arguments: [String], port: Int? = nil, portAfter marker: String? = nil, directory: URL? = nil) throws {
+        self.log = FileManager.default.temporaryDirectory.appendingPathComponent("bulkhead-peer-\(UUID().uuidString).log")
+        _ = FileManager.default.createFile(atPath: self.log.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: self.log)
+        self.process.executableURL = URL(fileURLWithPath: executable)
+        self.process.arguments = arguments
+        if let directory { self.process.currentDirectoryURL = directory }
+        self.process.standardOutput = handle
+        self.process.standardError = handle
+        self.process.standardInput = FileHandle.nullDevice
+        try self.process.run()
+        var found = port
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline {
+            if let marker, found == nil, let text = try? String(contentsOf: self.log, encoding: .utf8),
+               let range = text.range(of: marker) {
+                let digits = text[range.upperBound...].prefix { $0.isNumber }
+                found = Int(digits)
+            }
+            if let found, Self.accepts(found) { break }
+            guard self.process.isRunning else { break }
+            usleep(20_000)
+        }
+        guard let found, self.process.isRunning else {
+            let text = (try? String(contentsOf: self.log, encoding: .utf8)) ?? ""
+            kill(self.process.processIdentifier, SIGKILL)
+            throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "\(executable) did not start: \(text)"])
+        }
+        self.port = found
+    }
+
+    deinit {
+        // SIGKILL: the test runner's threads block signals and children inherit that mask, so SIGTERM would wait.
+        if self.process.isRunning {
+            kill(self.process.processIdentifier, SIGKILL)
+            self.process.waitUntilExit()
+        }
+        try? FileManager.default.removeItem(at: self.log)
+    }
+
+    public var endpoint: String { "127.0.0.1:\(self.port)" }
+
+    /// Whether something accepts TCP connections on 127.0.0.1:port.
+    public static func accepts(_ port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr = in_addr(s_addr: UInt32(0x7f00_0001).bigEndian)
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        } == 0
+    }
+
+    /// A port free right now on 127.0.0.1 (for servers that cannot report the port they bound).
+    public static func freePort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr = in_addr(s_addr: UInt32(0x7f00_0001).bigEndian)
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    /// `openssl s_server -www` on an ephemeral port of 127.0.0.1 with the PKI's leaf `NAME.pem`/`NAME.key`, sending
+    /// the intermediate too unless `chain` is false (s_server sends only the first certificate of `-cert`).
+    public static func sServer(_ pki: TestPKI, _ name: String, chain: Bool = true, _ options: [String]) throws -> PeerProcess {
+        var arguments = ["s_server", "-accept", "127.0.0.1:0", "-www", "-cert", pki.path("\(name).pem"), "-key", pki.path("\(name).key")]
+        if chain { arguments += ["-cert_chain", pki.path("int.pem")] }
+        // The s_server prints `ACCEPT 127.0.0.1:PORT` once listening.
+        return try PeerProcess("/usr/bin/openssl", arguments + options, portAfter: "ACCEPT 127.0.0.1:")
+    }
+
+    /// nginx serving TLS on 127.0.0.1 with `ssl_verify_client` set to `verify` (on, optional, off).
+    public static func nginx(_ pki: TestPKI, verify: String) throws -> PeerProcess {
+        let port = Self.freePort()
+        let prefix = pki.directory.appendingPathComponent("nginx-\(verify)")
+        try FileManager.default.createDirectory(at: prefix.appendingPathComponent("logs"), withIntermediateDirectories: true)
+        let configuration = """
+            daemon off;
+            master_process off;
+            worker_processes 1;
+            pid \(prefix.path)/nginx.pid;
+            error_log \(prefix.path)/logs/error.log;
+            events { worker_connections 256; }
+            http {
+                access_log off;
+                client_body_temp_path \(prefix.path)/body;
+                proxy_temp_path \(prefix.path)/proxy;
+                fastcgi_temp_path \(prefix.path)/fastcgi;
+                uwsgi_temp_path \(prefix.path)/uwsgi;
+                scgi_temp_path \(prefix.path)/scgi;
+                server {
+                    listen 127.0.0.1:\(port) ssl;
+                    ssl_certificate \(pki.path("server-chain.pem"));
+                    ssl_certificate_key \(pki.path("server.key"));
+                    ssl_client_certificate \(pki.path("ca.pem"));
+                    ssl_trusted_certificate \(pki.path("int.pem"));
+                    ssl_verify_client \(verify);
+                    ssl_verify_depth 3;
+                    location / { return 200 "ok\\n"; }
+                }
+            }
+            """
+        try configuration.write(to: prefix.appendingPathComponent("nginx.conf"), atomically: true, encoding: .utf8)
+        return try PeerProcess("/usr/sbin/nginx", ["-p", prefix.path, "-c", prefix.appendingPathComponent("nginx.conf").path], port: port)
+    }
+
+    /// A plaintext HTTP server (Python's http.server) on an ephemeral port.
+    public static func plaintextHTTP() throws -> PeerProcess {
+        try PeerProcess("/usr/bin/env", ["python3", "-u", "-m", "http.server", "--bind", "127.0.0.1", "0"], portAfter: "port ")
+    }
+}
+
+/// A committed scenario file under another name and subnet, so that a test can stand it up while the scenario
+/// tests stand up the original at the same time.
+public enum ScenarioCopy {
+    /// Writes the copy to a temporary file and returns its path (the caller removes it).
+    public static func write(_ relativePath: String, name: String, replacing original: (name: String, subnetPrefix: String), subnetPrefix: String) throws -> String {
+        let text = try String(contentsOfFile: Repository.path(relativePath), encoding: .utf8)
+            .replacingOccurrences(of: "name: \(original.name)\n", with: "name: \(name)\n")
+            .replacingOccurrences(of: original.subnetPrefix, with: subnetPrefix)
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("\(name)-\(UUID().uuidString).yaml").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+}

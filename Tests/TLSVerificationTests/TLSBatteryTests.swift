@@ -1,0 +1,317 @@
+import BulkheadModel
+import Foundation
+import BulkheadTestSupport
+import Testing
+@testable import TLSVerification
+
+/// The battery against real peers on 127.0.0.1: `openssl s_server` in every configuration of issue 6, nginx,
+/// and a plaintext server. Each test asserts the exact verdict.
+@Suite("mTLS battery against real servers", .serialized)
+struct TLSBatteryTests {
+    /// One PKI for the whole suite (generation takes a second).
+    static let pki: TestPKI? = {
+        guard let pki = try? TestPKI() else { return nil }
+        do {
+            try pki.issue("server", extensions: TestPKI.server())
+            try pki.issue("client", extensions: TestPKI.client("client"))
+            try pki.issue("other", extensions: TestPKI.client("other"))
+            try pki.issue("expired", days: -1, extensions: TestPKI.server())
+            try pki.issue("wrongsan", extensions: TestPKI.server("DNS:other.test,URI:spiffe://bulkhead.test/ns/lab/sa/server"))
+            try pki.issue("wrongspiffe", extensions: TestPKI.server("DNS:svc.test,URI:spiffe://bulkhead.test/ns/lab/sa/intruder"))
+            try pki.issue("weak", key: ["rsa:1024"], digest: "sha1", extensions: TestPKI.server())
+            try pki.issue("zeroserial", serial: "0", extensions: TestPKI.server())
+            try pki.issue("caleaf", extensions: ["basicConstraints=critical,CA:TRUE", "extendedKeyUsage=serverAuth", "subjectAltName=DNS:svc.test"])
+            return pki
+        } catch {
+            return nil
+        }
+    }()
+
+    func thePKI() throws -> TestPKI {
+        try #require(Self.pki, "the openssl command line could not build the test PKI")
+    }
+
+    /// Expectations as the CLI would build them from flags.
+    func expectations(_ pki: TestPKI, caKey: Bool = true, client: Bool = true, other: Bool = false) -> TLSExpectations {
+        TLSExpectations(
+            trustBundles: [pki.path("ca.pem")], caKey: caKey ? pki.path("ca.key") : nil,
+            clientIdentity: client ? IdentityFiles(certificate: pki.path("client-chain.pem"), key: pki.path("client.key")) : nil,
+            otherIdentity: other ? IdentityFiles(certificate: pki.path("other-chain.pem"), key: pki.path("other.key")) : nil,
+            expectedDNSNames: ["svc.test"], expectedSPIFFEID: "spiffe://bulkhead.test/ns/lab/sa/server")
+    }
+
+    func probe(_ server: PeerProcess, _ expectations: TLSExpectations, ciphers: Bool = false) throws -> TLSEndpointReport {
+        let endpoint = try #require(TLSEndpoint(server.endpoint))
+        let options = TLSBatteryOptions(timeouts: TLSTimeouts(connection: 5, readAfterHandshake: 1), probeCiphers: ciphers)
+        let report = try ProbeBattery.run([TLSTarget(endpoint: endpoint, expectations: expectations)], options: options)
+        return try #require(report.endpoints.first)
+    }
+
+    func probe(_ report: TLSEndpointReport, _ kind: TLSProbeKind, _ variant: String? = nil) -> TLSProbeRecord? {
+        report.probes.first { $0.probe == kind && $0.variant == variant }
+    }
+
+    func kinds(_ report: TLSEndpointReport) -> Set<String> { Set(report.findings.map(\.kind)) }
+
+    static let strict = ["-Verify", "1", "-verify_return_error"]
+
+    @Test("strict mTLS, TLS 1.3: every forged certificate refused with an alert, the valid one accepted")
+    func strictTLS13() throws {
+        let pki = try self.thePKI()
+        let server = try PeerProcess.sServer(pki, "server", Self.strict + ["-CAfile", pki.path("ca.pem"), "-tls1_3"])
+        let report = try self.probe(server, self.expectations(pki, other: true))
+        #expect(report.verdict == .mtlsEnforced)
+        #expect(report.clientAuth == .required)
+        let noCert = try #require(self.probe(report, .noClientCertificate))
+        #expect(noCert.result == .rejected)
+        #expect(noCert.alert == 116)
+        #expect(noCert.tlsVersion == "TLSv1.3")
+        #expect(noCert.certificateRequest == true)
+        #expect(noCert.acceptableCAs == ["CN=Bulkhead Test Root"])
+        for kind in [TLSProbeKind.rogueCA, .selfSigned, .expired, .serverAuthOnly] {
+            let forged = try #require(self.probe(report, kind))
+            #expect(forged.result == .rejected, "\(kind.rawValue): \(forged.detail ?? "")")
+            #expect(forged.alert != nil, "\(kind.rawValue) refused without an alert")
+        }
+        #expect(self.probe(report, .expired)?.alert == 45)
+        #expect(self.probe(report, .rogueCA)?.alert == 48)
+        #expect(self.probe(report, .clientCertificate)?.result == .accepted)
+        // s_server authorizes any valid certificate: the other identity gets in.
+        #expect(report.authorization == "accepted")
+        #expect(self.kinds(report).contains("authorization-any-identity"))
+        #expect(report.serverChain?.pathValidation == "valid", "\(report.serverChain?.pathError ?? "")")
+        #expect(report.serverChain?.spiffeMatch == true)
+        #expect(report.serverChain?.missingDNSNames == [])
+        #expect(!self.kinds(report).contains { $0.hasPrefix("server-") })
+        let data = try JSONEncoder().encode(report)
+        #expect(try JSONDecoder().decode(TLSEndpointReport.self, from: data) == report, "a full report reads back unchanged")
+    }
+
+    @Test("strict mTLS, TLS 1.2: refusal during the handshake")
+    func strictTLS12() throws {
+        let pki = try self.thePKI()
+        let server = try PeerProcess.sServer(pki, "server", Self.strict + ["-CAfile", pki.path("ca.pem"), "-tls1_2"])
+        let report = try self.probe(server, self.expectations(pki))
+        #expect(report.verdict == .mtlsEnforced)
+        #expect(self.probe(report, .noClientCertificate)?.tlsVersion == "TLSv1.2")
+        #expect(self.probe(report, .noClientCertificate)?.acceptableCAs == ["CN=Bulkhead Test Root"])
+        #expect(self.probe(report, .clientCertificate)?.result == .accepted)
+        #expect(self.probe(report, .protocolVersion, "TLSv1.3")?.result == .rejected)
+        #expect(self.probe(report, .protocolVersion, "TLSv1.2")?.result == .accepted)
+    }
+
+    @Test("-Verify 1 without -verify_return_error accepts rogue certificates (TLS 1.3 and 1.2)", arguments: ["-tls1_3", "-tls1_2"])
+    func misconfigured(version: String) throws {
+        let pki = try self.thePKI()
+        let server = try PeerProcess.sServer(pki, "server", ["-Verify", "1", "-CAfile", pki.path("ca.pem"), version])
+        let report = try self.probe(server, self.expectations(pki, caKey: false))
+        #expect(report.verdict == .tlsAcceptsRogueClient)
+        #expect(report.clientAuth == .required)
+        #expect(self.probe(report, .rogueCA)?.result == .accepted)
+        #expect(self.probe(report, .selfSigned)?.result == .accepted)
+        #expect(self.probe(report, .expired)?.result == .skipped)
+        #expect(self.probe(report, .expired)?.detail?.contains("needs the CA key") == true)
+        #expect(report.findings.first?.severity == .critical)
+        #expect(report.findings.filter { $0.kind == "rogue-client-accepted" }.count == 2)
+    }
+
+    @Test("-verify 1: optional client authentication")
+    func optional() throws {
+        let pki = try self.thePKI()
+        let server = try PeerProcess.sServer(pki, "server", ["-verify", "1", "-CAfile", pki.path("ca.pem")])
+        let report = try self.probe(server, self.expectations(pki))
+        #expect(report.verdict == .mtlsOptional)
+        #expect(report.clientAuth == .optional)
+        #expect(self.kinds(report).contains("mtls-optional"))
+    }
+
+    @Test("no client authentication")
+    func noClientAuth() throws {
+        let pki = try self.thePKI()
+        let server = try PeerProcess.sServer(pki, "server", [])
+        let report = try self.probe(server, self.expectations(pki))
+        #expect(report.verdict == .tlsNoClientAuth)
+        #expect(report.clientAuth == ClientAuthMode.none)
+        #expect(self.probe(report, .noClientCertificate)?.certificateRequest == false)
+        #expect(self.probe(report, .rogueCA)?.result == .skipped)
+    }
+
+    @Test("plaintext on the TLS port")
+    func plaintext() throws {
+        let pki = try self.thePKI()
+        let server = try PeerProcess.plaintextHTTP()
+        let report = try self.probe(server, self.expectations(pki))
+        #expect(report.verdict == .plaintextAccepted)
+        #expect(self.probe(report, .plaintext)?.result == .plaintextAnswered)
+        #expect(report.findings.first?.kind == "plaintext-accepted")
+        #expect(report.findings.first?.severity == .high)
+    }
+
+    @Test("TLS 1.0 only: legacy version finding; weak ciphers probed")
+    func tls10() throws {
+        let pki = try self.thePKI()
+        let server = try PeerProcess.sServer(pki, "server", ["-tls1", "-cipher", "DEFAULT@SECLEVEL=0"])
+        let report = try self.probe(server, self.expectations(pki), ciphers: true)
+        #expect(report.verdict == .tlsNoClientAuth)
+        #expect(self.probe(report, .protocolVersion, "TLSv1")?.result == .accepted)
+        #expect(self.probe(report, .protocolVersion, "TLSv1.2")?.result == .rejected)
+        #expect(self.kinds(report).contains("legacy-tls-version"))
+        // DEFAULT has CBC suites in TLS 1.0; static RSA too.
+        #expect(self.probe(report, .cipher, "CBC")?.result == .accepted)
+        #expect(self.probe(report, .cipher, "NULL")?.result == .rejected)
+    }
+
+    @Test("server certificate defects: expired, wrong SAN, wrong SPIFFE ID, SHA-1/RSA-1024, CA:TRUE leaf, zero serial, missing intermediate")
+    func serverChainDefects() throws {
+        let pki = try self.thePKI()
+        let cases: [(name: String, chain: Bool, options: [String], kinds: [String])] = [
+            ("server", true, [], []),
+            ("expired", true, [], ["server-certificate-expired", "server-chain-untrusted"]),
+            ("wrongsan", true, [], ["server-identity-mismatch"]),
+            ("wrongspiffe", true, [], ["server-spiffe-mismatch"]),
+            ("weak", true, ["-cipher", "DEFAULT@SECLEVEL=0"], ["server-certificate-weak-key", "server-certificate-weak-signature"]),
+            ("caleaf", true, [], ["server-certificate-leaf-is-ca"]),
+            ("zeroserial", true, [], ["server-certificate-serial"]),
+            ("server", false, [], ["server-chain-untrusted"]),
+        ]
+        for item in cases {
+            let server = try PeerProcess.sServer(pki, item.name, chain: item.chain, item.options)
+            let report = try self.probe(server, self.expectations(pki, client: false))
+            let kinds = self.kinds(report)
+            #expect(report.verdict == .tlsNoClientAuth, "\(item.name)")
+            for kind in item.kinds { #expect(kinds.contains(kind), "\(item.name): \(kind) missing from \(kinds.sorted())") }
+            if item.kinds.isEmpty {
+                #expect(report.serverChain?.pathValidation == "valid", "\(report.serverChain?.pathError ?? "")")
+                #expect(!kinds.contains { $0.hasPrefix("server-") }, "\(kinds.sorted())")
+            }
+            if !item.chain {
+                #expect(report.serverChain?.pathError?.contains("missing intermediate") == true)
+            }
+        }
+    }
+
+    @Test("nginx ssl_verify_client on / optional", arguments: ["on", "optional"])
+    func nginx(verify: String) throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/nginx") else {
+            print("skipped: nginx is not installed (scripts/install-deps.sh --test installs it)")
+            return
+        }
+        let pki = try self.thePKI()
+        let server = try PeerProcess.nginx(pki, verify: verify)
+        let report = try self.probe(server, self.expectations(pki))
+        #expect(report.verdict == (verify == "on" ? .mtlsEnforced : .mtlsOptional))
+        #expect(self.probe(report, .rogueCA)?.result == .rejected)
+        #expect(self.probe(report, .rogueCA)?.detail?.contains("refused by the application") == true)
+        #expect(self.probe(report, .clientCertificate)?.result == .accepted)
+    }
+
+    @Test("an endpoint nobody listens on is untested, never secure")
+    func unreachable() throws {
+        let pki = try self.thePKI()
+        let endpoint = try #require(TLSEndpoint("127.0.0.1:\(PeerProcess.freePort())"))
+        let report = try ProbeBattery.run([TLSTarget(endpoint: endpoint, expectations: self.expectations(pki))])
+        #expect(report.endpoints.first?.verdict == .unreachable)
+        #expect(!report.complete)
+    }
+
+    @Test("a listener that never answers: timeout, never secure")
+    func silent() throws {
+        let pki = try self.thePKI()
+        let server = try PeerProcess("/usr/bin/env", ["python3", "-u", "-c", """
+            import socket, time
+            s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(64)
+            print("port", s.getsockname()[1]); time.sleep(120)
+            """], portAfter: "port ")
+        let endpoint = try #require(TLSEndpoint(server.endpoint))
+        let options = TLSBatteryOptions(timeouts: TLSTimeouts(connection: 1, readAfterHandshake: 0.5), probeCiphers: false)
+        let report = try ProbeBattery.run([TLSTarget(endpoint: endpoint, expectations: self.expectations(pki))], options: options)
+        #expect(report.endpoints.first?.verdict == .timeout)
+        #expect(report.endpoints.first?.clientAuth == .unknown)
+        #expect(!report.complete)
+        #expect(report.durationSeconds < 5, "every probe runs concurrently, each bounded by its deadline")
+    }
+
+    @Test("the scope guard refuses anything but loopback and 198.18.0.0/15, before any traffic")
+    func scope() throws {
+        #expect(TLSScope.permits(try #require(TLSEndpoint("127.0.0.5:443"))))
+        #expect(TLSScope.permits(try #require(TLSEndpoint("198.19.3.4:443"))))
+        #expect(!TLSScope.permits(try #require(TLSEndpoint("198.20.0.1:443"))))
+        #expect(!TLSScope.permits(try #require(TLSEndpoint("10.0.0.1:443"))))
+        #expect(throws: TLSProbeError.self) {
+            try ProbeBattery.run([TLSTarget(endpoint: TLSEndpoint("192.168.1.1:443")!, expectations: TLSExpectations())])
+        }
+        #expect(TLSEndpoint("svc.test:443") == nil)
+        #expect(TLSEndpoint("127.0.0.1:0") == nil)
+    }
+
+    @Test("a file error names the file")
+    func fileError() throws {
+        let pki = try self.thePKI()
+        var expectations = self.expectations(pki)
+        expectations.caKey = pki.path("client.key")
+        #expect {
+            try ProbeBattery.run([TLSTarget(endpoint: TLSEndpoint("127.0.0.1:1")!, expectations: expectations)])
+        } throws: { error in
+            "\(error)".contains("client.key") && "\(error)".contains("trust bundle")
+        }
+    }
+}
+
+/// sslyze (PyPI) as an oracle: on what it can see — client authentication none / optional / required, and the
+/// highest TLS version — it must agree with Bulkhead. Where it cannot see (a server that accepts forged
+/// certificates), it calls the server "REQUIRED" and Bulkhead must say `tls-accepts-rogue-client`.
+@Suite("sslyze agrees on what it can see", .serialized)
+struct SslyzeComparisonTests {
+    /// `sslyze` on PATH, or nil.
+    static let sslyze: String? = {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/usr/local/bin"
+        return path.split(separator: ":").map { "\($0)/sslyze" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }()
+
+    @Test("client auth and highest version, four servers")
+    func compare() throws {
+        guard let sslyze = Self.sslyze else {
+            print("skipped: sslyze is not installed (pip install sslyze; scripts/install-deps.sh --test installs it)")
+            return
+        }
+        let pki = try #require(TLSBatteryTests.pki)
+        let ca = pki.path("ca.pem")
+        let servers: [(String, [String], String, TLSVerdict)] = [
+            ("strict", ["-Verify", "1", "-verify_return_error", "-CAfile", ca], "REQUIRED", .mtlsEnforced),
+            ("misconfigured", ["-Verify", "1", "-CAfile", ca], "REQUIRED", .tlsAcceptsRogueClient),
+            ("optional", ["-verify", "1", "-CAfile", ca], "OPTIONAL", .mtlsOptional),
+            ("none", [], "DISABLED", .tlsNoClientAuth),
+        ]
+        let peers = try servers.map { try PeerProcess.sServer(pki, "server", $0.1) }
+        let output = pki.path("sslyze-\(UUID().uuidString).json")
+        let run = try ProcessRunner.run(
+            URL(fileURLWithPath: sslyze), ["--json_out=\(output)", "--mozilla_config=disable", "--tlsv1_2", "--tlsv1_3"] + peers.map(\.endpoint))
+        #expect(run.status == 0, "sslyze failed: \(run.error)")
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: output))) as? [String: Any])
+        let results = try #require(document["server_scan_results"] as? [[String: Any]])
+        var sslyzeAuth: [Int: String] = [:]
+        var sslyzeVersion: [Int: String] = [:]
+        for result in results {
+            guard let location = result["server_location"] as? [String: Any], let port = location["port"] as? Int,
+                  let connectivity = result["connectivity_result"] as? [String: Any] else { continue }
+            sslyzeAuth[port] = connectivity["client_auth_requirement"] as? String
+            sslyzeVersion[port] = connectivity["highest_tls_version_supported"] as? String
+        }
+        let expectations = TLSExpectations(trustBundles: [ca])
+        let targets = peers.map { TLSTarget(endpoint: TLSEndpoint($0.endpoint)!, expectations: expectations) }
+        let report = try ProbeBattery.run(targets, options: TLSBatteryOptions(probeCiphers: false))
+        for ((name, _, expectedSslyze, expectedVerdict), (peer, endpoint)) in zip(servers, zip(peers, report.endpoints)) {
+            #expect(sslyzeAuth[peer.port] == expectedSslyze, "\(name): sslyze said \(sslyzeAuth[peer.port] ?? "nothing")")
+            let ours: String = switch endpoint.clientAuth {
+            case .required: "REQUIRED"
+            case .optional: "OPTIONAL"
+            case .none: "DISABLED"
+            case .unknown: "unknown"
+            }
+            #expect(ours == sslyzeAuth[peer.port], "\(name): client auth differs from sslyze")
+            #expect(endpoint.verdict == expectedVerdict, "\(name)")
+            let highest = endpoint.probes.filter { $0.probe == .protocolVersion && $0.result == .accepted }.compactMap(\.variant).max()
+            #expect(highest == "TLSv1.3" && sslyzeVersion[peer.port] == "TLS_1_3", "\(name): highest version \(highest ?? "-") vs \(sslyzeVersion[peer.port] ?? "-")")
+        }
+    }
+}
