@@ -14,6 +14,12 @@ public struct AuditOptions: Sendable {
     public var policyName = "docker default (no --policy given)"
     /// Run the reachability probes.
     public var probe = true
+    /// Run the mTLS battery on the endpoints the policy requires mTLS on (needs the probe's results).
+    public var tls = true
+    /// Run it on every container endpoint a probe reached, not only the required ones.
+    public var tlsAll = false
+    /// Where relative paths in the policy's mTLS requirements start (the policy file's folder).
+    public var policyDirectory: String?
     public var probeOptions = ProbeOptions()
     /// Capture files (pcap/pcapng) to analyse as the capture stage.
     public var captureFiles: [String] = []
@@ -23,7 +29,7 @@ public struct AuditOptions: Sendable {
     public init() {}
 }
 
-/// Runs the audit's stages in order — inventory → probe → capture — against a policy, and assembles one report.
+/// Runs the audit's stages in order — inventory → probe → tls → capture — against a policy, and assembles one report.
 /// A stage that fails leaves the report incomplete (never clean), and every stage that finished keeps its results.
 public enum AuditRunner {
     /// Runs every stage against the live engine. `progress` receives one line per stage event.
@@ -65,6 +71,28 @@ public enum AuditRunner {
             stages.append(AuditStage(name: "probe", status: "skipped", durationSeconds: 0, note: options.probe ? "no inventory" : "switched off (--no-probe)"))
         }
 
+        var tlsEndpoints: [String: EndpointTLS]?
+        var tlsFindings: [Finding]?
+        if options.tls, let probe {
+            let tlsStart = monotonicSeconds()
+            do {
+                let outcome = try TLSStage.run(probe: probe.evaluated(with: options.policy, name: options.policyName), policy: options.policy,
+                                               policyDirectory: options.policyDirectory, all: options.tlsAll)
+                progress("tls: \(outcome.report.endpoints.count) endpoint(s), \(outcome.report.connections) connections")
+                tlsEndpoints = outcome.endpoints
+                tlsFindings = outcome.findings
+                let untested = outcome.report.endpoints.filter { !$0.verdict.tested }.map { "\($0.endpoint): \($0.verdict.rawValue)" }
+                problems += untested.map { "tls: \($0) (not tested, never counted as secure)" }
+                stages.append(AuditStage(name: "tls", status: untested.isEmpty ? "ran" : "incomplete", durationSeconds: Self.since(tlsStart),
+                                         note: outcome.report.endpoints.isEmpty ? "no endpoint requires mTLS" : "\(outcome.report.endpoints.count) endpoint(s)"))
+            } catch {
+                problems.append("tls: \(error.description)")
+                stages.append(AuditStage(name: "tls", status: "failed", durationSeconds: Self.since(tlsStart), note: error.description))
+            }
+        } else {
+            stages.append(AuditStage(name: "tls", status: "skipped", durationSeconds: 0, note: options.tls ? "needs the probe stage" : "switched off (--no-tls)"))
+        }
+
         var capture: AnalysisReport?
         if !options.captureFiles.isEmpty {
             let captureStart = monotonicSeconds()
@@ -82,7 +110,7 @@ public enum AuditRunner {
             stages.append(AuditStage(name: "capture", status: "skipped", durationSeconds: 0, note: "no capture given"))
         }
 
-        let evidence = AuditEvidence(inventory: inventory, probe: probe, tls: nil, capture: capture, tlsFindings: nil)
+        let evidence = AuditEvidence(inventory: inventory, probe: probe, tls: tlsEndpoints, capture: capture, tlsFindings: tlsFindings)
         var report = Self.assemble(evidence: evidence, stages: stages, policy: options.policy, policyName: options.policyName, problems: problems)
         report.summary.durationSeconds = Self.round(Self.since(started))
         return report

@@ -130,17 +130,12 @@ public struct EdgeBuilder {
 
     /// The mTLS requirement (by name) covering an edge's destination, if any.
     func mtlsRequirement(for edge: Edge) -> String? {
-        guard let requirements = self.policy.mtls?.require else { return nil }
         let cell = ReachabilityCell(
             source: edge.source, destination: ReachabilityCell.destinationText(address: edge.address, port: edge.port), protocol: edge.protocol, state: .reachable,
             attempts: 0, latencyMs: nil, destinationName: edge.destination, destinationKind: edge.destination == "host" ? .gateway : .container,
             network: edge.network, address: edge.address, port: edge.port, reason: "", sourcePid: nil, evidence: []
         )
-        for (index, requirement) in requirements.enumerated() {
-            let rule = Policy.Rule(from: [Selector()], to: requirement.to, ports: requirement.ports)
-            if self.evaluator.matches(rule, cell) { return requirement.name.map { "mtls \"\($0)\"" } ?? "mtls.require[\(index)]" }
-        }
-        return nil
+        return self.evaluator.mtlsRequirement(for: cell)?.name
     }
 
     /// The verdict and its reasons, worst first: policy violations, then blocked, then what crosses the edge.
@@ -152,6 +147,11 @@ public struct EdgeBuilder {
         }
         if edge.allowed == true, edge.reachability?.isBlocked == true {
             reasons.append("allowed by \(edge.rule ?? "the policy") yet \(edge.reachability?.rawValue ?? "blocked")")
+        }
+        // A path the probe found blocked, with no traffic seen on it, carries nothing: what the endpoint would do with a
+        // client it never hears from does not make this edge a violation (the endpoint's own finding says it).
+        if reasons.isEmpty, edge.reachability?.isBlocked == true, (edge.traffic?.flows ?? 0) == 0 {
+            return (.blocked, ["\(edge.reachability?.rawValue ?? "blocked")"])
         }
         let tlsVerdict = edge.tls?.verdict
         let traffic = edge.traffic

@@ -80,6 +80,16 @@ public struct PolicyEvaluator: Sendable {
         }
     }
 
+    /// The first mTLS requirement of the policy covering a cell's destination and port, with its display name
+    /// (`mtls "name"` or `mtls.require[i]`).
+    public func mtlsRequirement(for cell: ReachabilityCell) -> (name: String, requirement: MTLSRequirement)? {
+        for (index, requirement) in (self.policy.mtls?.require ?? []).enumerated() {
+            let rule = Policy.Rule(from: [Selector()], to: requirement.to, ports: requirement.ports)
+            if self.matches(rule, cell) { return (requirement.name.map { "mtls \"\($0)\"" } ?? "mtls.require[\(index)]", requirement) }
+        }
+        return nil
+    }
+
     /// Whether a rule applies to a cell (ports, a `from` selector and a `to` selector all match).
     public func matches(_ rule: Policy.Rule, _ cell: ReachabilityCell) -> Bool {
         rule.ports.contains { $0.matches(cell.protocol, cell.port) }

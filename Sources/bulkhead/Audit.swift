@@ -12,11 +12,13 @@ extension Bulkhead {
     struct AuditCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "audit",
-            abstract: "Run inventory → probe → capture against a policy and report every edge: allowed, reachable, encrypted, mutually authenticated.",
+            abstract: "Run inventory → probe → tls → capture against a policy and report every edge: allowed, reachable, encrypted, mutually authenticated.",
             discussion: """
                 The report's centre is the edge table: for each source → destination:port, whether the policy allows \
                 it, whether a probe got through, what traffic showed (plaintext, TLS, mTLS), what the endpoint's TLS \
-                check found, the identities on both sides, and one verdict (mtls-enforced, tls-no-client-auth, \
+                check found (the mTLS battery of `bulkhead tls`, on the endpoints the policy's mtls section requires, from \
+                inside a container that reached them; paths in the policy are relative to its folder), the identities on \
+                both sides, and one verdict (mtls-enforced, tls-no-client-auth, \
                 plaintext, open-unverified, blocked, violation, unknown). The evidence of every stage is kept in the \
                 JSON report, so `--evidence report.json --policy other.yaml` re-evaluates it offline.
 
@@ -53,8 +55,14 @@ extension Bulkhead {
         @Option(name: .customLong("capture"), help: ArgumentHelp("A pcap/pcapng file to analyse as the capture stage (repeatable).", valueName: "file"))
         var captures: [String] = []
 
-        @Flag(help: "Skip the reachability probes.")
+        @Flag(help: "Skip the reachability probes (and so the TLS checks, which test what the probes reached).")
         var noProbe = false
+
+        @Flag(name: .customLong("no-tls"), help: "Skip the mTLS battery on the endpoints the policy requires mTLS on.")
+        var noTLS = false
+
+        @Flag(name: .customLong("tls-all"), help: "Run the mTLS battery on every container endpoint a probe reached, not only the required ones.")
+        var tlsAll = false
 
         @Option(help: "Probe attempts before a failure counts.")
         var attempts: Int = 2
@@ -137,6 +145,9 @@ extension Bulkhead {
                 options.policy = policy
                 options.policyName = policyName
                 options.probe = !self.noProbe
+                options.tls = !self.noTLS
+                options.tlsAll = self.tlsAll
+                options.policyDirectory = self.policy.map { ($0 as NSString).deletingLastPathComponent }.map { $0.isEmpty ? "." : $0 }
                 options.probeOptions.attempts = self.attempts
                 options.probeOptions.tcpTimeout = self.timeout
                 options.probeOptions.udpTimeout = self.timeout

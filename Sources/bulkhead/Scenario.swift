@@ -125,6 +125,8 @@ extension Bulkhead {
                 var options = AuditOptions()
                 (options.policy, options.policyName) = ScenarioProbe.policy(for: scenario)
                 options.probe = scenario.policy != nil || scenario.expect?.reachability != nil
+                // Paths in the scenario policy's mTLS requirements name files of the scenario's generated PKI.
+                options.policyDirectory = lab.pkiDirectory(scenario).path
                 options.probeOptions = ScenarioProbe.options(for: scenario)
                 options.scopeLabel = "bulkhead.scenario=\(scenario.name)"
                 let report = AuditRunner.run(engine: lab.engine, options: options) { line in writeStandardError("bulkhead: \(scenario.name): \(line)\n") }

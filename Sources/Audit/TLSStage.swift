@@ -1,0 +1,83 @@
+import BulkheadModel
+import Foundation
+import NetworkNamespaces
+import Policy
+import TLSVerification
+
+/// The audit's TLS stage: the active mTLS battery on the endpoints the policy requires mTLS on (or, with `all`,
+/// on every container endpoint a probe reached), each from inside a container that reached it — one the policy
+/// allows there when there is one.
+enum TLSStage {
+    struct Outcome {
+        var endpoints: [String: EndpointTLS]
+        var findings: [Finding]
+        var report: TLSReport
+        var tested: Int
+    }
+
+    static func targets(probe: ProbeReport, policy: Policy, policyDirectory: String?, all: Bool) -> [TLSTarget] {
+        let evaluator = PolicyEvaluator(policy: policy, inventory: probe.inventory)
+        var chosen: [String: (cell: ReachabilityCell, requirement: MTLSRequirement?)] = [:]
+        for cell in probe.cells where cell.protocol == .tcp && cell.destinationKind == .container && cell.state == .reachable {
+            guard let pid = cell.sourcePid, pid > 0 else { continue }
+            let requirement = evaluator.mtlsRequirement(for: cell)?.requirement
+            guard requirement != nil || all else { continue }
+            let key = cell.destination
+            // Prefer a source the policy allows to talk to the endpoint: it is the client the server should accept.
+            if let existing = chosen[key], existing.cell.expected == .allow || cell.expected != .allow { continue }
+            chosen[key] = (cell, requirement)
+        }
+        return chosen.keys.sorted().compactMap { key -> TLSTarget? in
+            guard let (cell, requirement) = chosen[key], let endpoint = TLSEndpoint(key), let pid = cell.sourcePid else { return nil }
+            return TLSTarget(
+                endpoint: endpoint, source: .container(name: cell.source, namespace: NetworkNamespace(pid: pid)),
+                expectations: Self.expectations(requirement, directory: policyDirectory)
+            )
+        }
+    }
+
+    /// The battery's expectations from a policy requirement; relative paths are relative to the policy's folder.
+    static func expectations(_ requirement: MTLSRequirement?, directory: String?) -> TLSExpectations {
+        guard let requirement else { return TLSExpectations(required: false) }
+        func path(_ value: String?) -> String? {
+            guard let value else { return nil }
+            if value.hasPrefix("/") || directory == nil { return value }
+            return (directory ?? ".") + "/" + value
+        }
+        var identity: IdentityFiles?
+        if let certificate = path(requirement.clientCertificate), let key = path(requirement.clientKey) { identity = IdentityFiles(certificate: certificate, key: key) }
+        var other: IdentityFiles?
+        if let certificate = path(requirement.otherCertificate), let key = path(requirement.otherKey) { other = IdentityFiles(certificate: certificate, key: key) }
+        return TLSExpectations(
+            trustBundles: path(requirement.trustBundle).map { [$0] } ?? [], caKey: path(requirement.caKey), clientIdentity: identity, otherIdentity: other,
+            expectedDNSNames: requirement.expectDNS ?? [], expectedSPIFFEID: requirement.expectSPIFFE, required: true
+        )
+    }
+
+    static func run(probe: ProbeReport, policy: Policy, policyDirectory: String?, all: Bool) throws(TLSProbeError) -> Outcome {
+        let targets = Self.targets(probe: probe, policy: policy, policyDirectory: policyDirectory, all: all)
+        let report = try ProbeBattery.run(targets)
+        var names: [String: String] = [:]
+        for container in probe.inventory.containers {
+            for network in container.networks { if let address = network.ipv4 { names[address] = container.name } }
+        }
+        var endpoints: [String: EndpointTLS] = [:]
+        var findings: [Finding] = []
+        for endpoint in report.endpoints {
+            let forged = endpoint.probes.filter { $0.probe.isForgedCertificate && $0.result != .skipped }
+            let refuses: Bool? = forged.isEmpty ? nil : !forged.contains { $0.result == .accepted }
+            let identities = endpoint.serverChain?.certificates.first?.sans ?? []
+            endpoints[endpoint.endpoint] = EndpointTLS(verdict: endpoint.verdict.rawValue, refusesBadClients: refuses, serverIdentities: identities)
+            // Findings are located like audit edges: `name address:port/tcp`.
+            let address = endpoint.endpoint.split(separator: ":").first.map(String.init) ?? endpoint.endpoint
+            let location = "\(names[address] ?? address) \(endpoint.endpoint)/tcp"
+            for finding in endpoint.findings {
+                var relocated = finding
+                relocated.location = location
+                relocated.detail += " (probed from \(endpoint.source))"
+                findings.append(relocated)
+            }
+        }
+        return Outcome(endpoints: endpoints, findings: findings, report: report, tested: report.endpoints.filter(\.verdict.tested).count)
+    }
+}
