@@ -92,6 +92,13 @@ let package = Package(
             dependencies: ["BulkheadModel", "Inventory", "Reachability", "Policy"],
             swiftSettings: swiftSettings
         ),
+        /// Live capture on container bridges (libpcap, one poll loop), analysed as packets arrive by the
+        /// `analyze` engine, written to pcapng, flow endpoints named from the inventory.
+        .target(
+            name: "LiveCapture",
+            dependencies: ["BulkheadModel", "PacketAnalysis", "CBulkheadPcap"],
+            swiftSettings: swiftSettings
+        ),
         /// Renderers: one file per output format.
         .target(name: "Reporting", dependencies: ["BulkheadModel"], swiftSettings: swiftSettings),
 
@@ -100,7 +107,7 @@ let package = Package(
         .executableTarget(
             name: "bulkhead",
             dependencies: [
-                "BulkheadModel", "PacketAnalysis", "Inventory", "Reachability", "Policy", "Lab", "Reporting",
+                "BulkheadModel", "PacketAnalysis", "Inventory", "Reachability", "Policy", "Lab", "Reporting", "LiveCapture",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -138,6 +145,11 @@ let package = Package(
         .testTarget(
             name: "LabTests",
             dependencies: ["Lab", "Inventory", "Reachability", "Policy", "BulkheadModel", "BulkheadTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "LiveCaptureTests",
+            dependencies: ["LiveCapture", "PacketAnalysis", "BulkheadModel", "BulkheadTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
