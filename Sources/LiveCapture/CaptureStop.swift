@@ -63,8 +63,17 @@ public final class CaptureStop: Sendable {
     ///
     /// The handler is a C function built here, in a nonisolated library function: a closure built in `@main`
     /// or top-level code would be MainActor-isolated and trap when the kernel runs it on another thread.
+    ///
+    /// The calling thread also unblocks SIGINT and SIGTERM: a process inherits its parent's signal mask, and
+    /// some parents (test runners, supervisors) start children with them blocked, which would leave the
+    /// capture deaf to them.
     public func installSignalHandlers() {
         signalWakeDescriptor.store(self.writeEnd, ordering: .sequentiallyConsistent)
+        var unblock = sigset_t()
+        sigemptyset(&unblock)
+        sigaddset(&unblock, SIGINT)
+        sigaddset(&unblock, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
         self.installed.withLock { installed in
             for signal in [SIGINT, SIGTERM] where installed[signal] == nil {
                 var action = sigaction()

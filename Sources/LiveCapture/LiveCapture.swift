@@ -33,7 +33,8 @@ public enum LiveCapture {
     ///   - names: who owns which address (``EndpointNames/init(inventory:)``), for flow endpoint names.
     ///   - stop: ends the capture early; made internally (and never requested) when nil.
     ///   - progressInterval: seconds between `progress` calls.
-    ///   - progress: called on this thread every `progressInterval` seconds with packets/bytes per interface.
+    ///   - progress: called on this thread once when every interface is open and capturing (`elapsedSeconds`
+    ///     0: the moment to start generating traffic), then every `progressInterval` seconds.
     ///   - onFlow: each flow as it ends (on this thread); every flow is also in the result.
     /// - Throws: ``LiveCaptureError`` when capturing cannot start: permission (`permissionDenied`), an unknown
     ///   interface (`noSuchInterface`), a filter that does not compile (`badFilter`), an unsupported link type,
@@ -168,6 +169,7 @@ private final class Session {
         let deadline = duration.map { start + UInt64(max(0, $0) * 1e9) }
         let progressStep = UInt64(max(0.1, progressInterval) * 1e9)
         var nextProgress = start + progressStep
+        progress?(CaptureProgress(interfaces: self.handles.map { ($0.name, 0, 0) }, elapsedSeconds: 0))
         var nextExistenceCheck = start
         let context = Unmanaged.passUnretained(self).toOpaque()
         let callback: pcap_handler = { user, header, data in

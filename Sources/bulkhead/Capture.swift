@@ -94,14 +94,13 @@ extension Bulkhead {
             do { stop = try CaptureStop() } catch { throw failInput(error.description) }
             stop.installSignalHandlers()
             defer { stop.removeSignalHandlers() }
+            let announcement = "bulkhead: capturing on \(interfaces.map(\.name).joined(separator: ", "))"
+                + (self.duration.map { " for \(Self.seconds($0)) s" } ?? "") + (self.packets.map { ", up to \($0) packets" } ?? "")
+                + (self.duration == nil && self.packets == nil ? " until interrupted (Ctrl-C)" : "") + "\n"
             let progress: ((CaptureProgress) -> Void)? = self.quiet ? nil : { update in
+                guard update.elapsedSeconds > 0 else { return writeStandardError(announcement) }
                 let parts = update.interfaces.map { "\($0.name) \($0.packets) packets \(Self.size($0.bytes))" }
                 writeStandardError("bulkhead: capturing \(String(format: "%.0f", update.elapsedSeconds)) s: \(parts.joined(separator: ", "))\n")
-            }
-            if !self.quiet {
-                writeStandardError("bulkhead: capturing on \(interfaces.map(\.name).joined(separator: ", "))"
-                    + (self.duration.map { " for \(Self.seconds($0)) s" } ?? "") + (self.packets.map { ", up to \($0) packets" } ?? "")
-                    + (self.duration == nil && self.packets == nil ? " until interrupted (Ctrl-C)" : "") + "\n")
             }
             let result: LiveCaptureResult
             do {
@@ -142,7 +141,10 @@ extension Bulkhead {
                 if self.interfaces.isEmpty {
                     throw failInput("\(error.description) (capture needs the Docker engine to find the bridges; or give --interface)")
                 }
-                if error.code != .noSocket && !self.quiet { warn("no container names: \(error.description)") }
+                // No engine (or not allowed to use it: capturing then fails too, with its own one line) is quiet.
+                if error.code != .noSocket && error.code != .permissionDenied && !self.quiet {
+                    warn("no container names: \(error.description)")
+                }
             }
             InventoryCollector.addNamespaces(to: &inventory)
             if self.interfaces.isEmpty {
