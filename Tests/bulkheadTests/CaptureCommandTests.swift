@@ -23,10 +23,19 @@ struct CaptureCommandTests {
         private let outputDone = DispatchSemaphore(value: 0)
         private let errorDone = DispatchSemaphore(value: 0)
 
-        init(lab: NetnsBridgeLab, _ arguments: [String]) throws {
-            let (executable, prefix) = lab.hubCommand([AnalyzeCommandTests.executable.path, "capture"] + arguments)
+        convenience init(lab: NetnsBridgeLab, _ arguments: [String]) throws {
+            let (executable, prefixed) = lab.hubCommand([AnalyzeCommandTests.executable.path, "capture"] + arguments)
+            try self.init(executable: executable, prefixed)
+        }
+
+        /// `bulkhead capture ARGUMENTS` in the host's namespace.
+        convenience init(arguments: [String]) throws {
+            try self.init(executable: AnalyzeCommandTests.executable, ["capture"] + arguments)
+        }
+
+        init(executable: URL, _ arguments: [String]) throws {
             self.process.executableURL = executable
-            self.process.arguments = prefix
+            self.process.arguments = arguments
             self.process.currentDirectoryURL = Repository.root
             self.process.standardError = self.errorPipe
             self.process.standardOutput = self.outputPipe
