@@ -28,6 +28,8 @@ public final class PcapngWriter {
     private var buffer: [UInt8] = []
     private var interfaceCount = 0
     private var packetsWritten = false
+    /// The first write error (errno text); once set, ``commit()`` fails, because blocks were lost.
+    private var writeError: String?
     /// Bytes gathered before they are written out.
     public var flushThreshold = 64 << 10
 
@@ -124,6 +126,7 @@ public final class PcapngWriter {
                 if written < 0 {
                     if errno == EINTR { continue }
                     ok = false
+                    if self.writeError == nil { self.writeError = String(cString: strerror(errno)) }
                     return
                 }
                 offset += written
@@ -133,7 +136,8 @@ public final class PcapngWriter {
         return ok
     }
 
-    /// Writes the rest, syncs, and renames the temporary file to ``path``.
+    /// Writes the rest, syncs, and renames the temporary file to ``path``. Fails (and removes the temporary file)
+    /// if any earlier write failed, since packets are then missing from it.
     ///
     /// - Throws: ``LiveCaptureError`` (`cannotWrite`) naming the file.
     public func commit() throws(LiveCaptureError) {
@@ -141,8 +145,8 @@ public final class PcapngWriter {
         let synced = fsync(self.descriptor) == 0
         close(self.descriptor)
         self.descriptor = -1
-        guard flushed, synced else {
-            let reason = String(cString: strerror(errno))
+        guard flushed, synced, self.writeError == nil else {
+            let reason = self.writeError ?? String(cString: strerror(errno))
             unlink(self.temporaryPath)
             throw LiveCaptureError(.cannotWrite, file: self.path, "cannot write the capture file: \(reason)")
         }
