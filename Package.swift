@@ -106,6 +106,13 @@ let package = Package(
             dependencies: ["BulkheadModel", "Certificates", "NetworkNamespaces", "CBulkheadOpenSSL"],
             swiftSettings: swiftSettings
         ),
+        /// Live capture on container bridges (libpcap, one poll loop), analysed as packets arrive by the
+        /// `analyze` engine, written to pcapng, flow endpoints named from the inventory.
+        .target(
+            name: "LiveCapture",
+            dependencies: ["BulkheadModel", "PacketAnalysis", "CBulkheadPcap"],
+            swiftSettings: swiftSettings
+        ),
         /// Renderers: one file per output format.
         .target(name: "Reporting", dependencies: ["BulkheadModel"], swiftSettings: swiftSettings),
 
@@ -114,7 +121,7 @@ let package = Package(
         .executableTarget(
             name: "bulkhead",
             dependencies: [
-                "BulkheadModel", "PacketAnalysis", "Inventory", "Reachability", "Policy", "Audit", "Lab", "Reporting", "TLSVerification", "NetworkNamespaces",
+                "BulkheadModel", "PacketAnalysis", "Inventory", "Reachability", "Policy", "Audit", "Lab", "Reporting", "TLSVerification", "NetworkNamespaces", "LiveCapture",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -165,6 +172,11 @@ let package = Package(
                 "TLSVerification", "Certificates", "BulkheadModel", "BulkheadTestSupport", "CBulkheadOpenSSL", "Lab", "Inventory",
                 "NetworkNamespaces",
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "LiveCaptureTests",
+            dependencies: ["LiveCapture", "PacketAnalysis", "BulkheadModel", "BulkheadTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -139,6 +139,14 @@ public enum CaptureAnalysis {
             }
             framesBefore = frames
         }
+        return Self.result(collector, counters: counters, warnings: warnings, keyLog: keyLog, started: started)
+    }
+
+    /// The totals of a finished run: packet counters into the summary, findings folded, key log lines, duration.
+    /// Shared by ``run(files:options:reader:progress:onFlow:)`` and ``StreamingAnalysis``.
+    static func result(
+        _ collector: ResultCollector, counters: PacketCounters, warnings: [CaptureError], keyLog: KeyLog, started: DispatchTime
+    ) -> CaptureAnalysisResult {
         var summary = collector.summary
         summary.packets = counters.packets
         summary.bytes = counters.bytes

@@ -17,6 +17,7 @@ struct Bulkhead: ParsableCommand {
 
             Examples:
               bulkhead analyze captures/
+              bulkhead capture --duration 30
               bulkhead inventory --source all
               bulkhead probe --policy policy.yaml
               bulkhead audit --policy policy.yaml --output html=audit.html
@@ -29,7 +30,7 @@ struct Bulkhead: ParsableCommand {
               3  incomplete: something could not be examined (never counted as clean)
             """,
         version: "0.1.0",
-        subcommands: [Analyze.self, Inventory.self, Probe.self, TLS.self, AuditCommand.self, ScenarioCommand.self]
+        subcommands: [Analyze.self, Capture.self, Inventory.self, Probe.self, TLS.self, AuditCommand.self, ScenarioCommand.self]
     )
 
     /// Parses the command line and runs the command, mapping ArgumentParser's usage errors to exit status 2
