@@ -13,7 +13,8 @@ public struct CertificateSummary: Codable, Hashable, Sendable {
     public var notAfter: Timestamp?
     /// SHA-256 of the DER encoding, lower-case hex.
     public var sha256: String
-    /// `rsa`, `ec`, `ed25519`, `ed448`, `dsa`, `rsa-pss` or `unknown`.
+    /// `rsa`, `ec`, `ed25519`, `ed448`, `dsa`, `rsa-pss` or `unknown`; `unparseable` in the placeholder a capture
+    /// shows for a certificate OpenSSL could not read (only `sha256` is then meaningful).
     public var keyType: String
     public var keyBits: Int
     /// Curve name for EC keys (`prime256v1`, `secp384r1`…).

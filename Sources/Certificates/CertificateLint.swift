@@ -4,7 +4,8 @@ import BulkheadModel
 /// library leaves holes, e.g. OpenSSL accepts CA:TRUE leaves and SHA-1).
 ///
 /// Pure and independent of how the certificate was obtained: `tls` runs it on server chains and on the
-/// client certificates the user supplies; `analyze` can run it on the certificates it sees in captures.
+/// client certificates the user supplies; `analyze` runs it on the chains captures show (server chains as
+/// `.server`, client chains as `.client`, judged at the flow's time).
 public enum CertificateLint {
     /// Which purpose a leaf must be fit for.
     public enum Role: String, Sendable {
@@ -12,7 +13,7 @@ public enum CertificateLint {
         case server
         /// A TLS client leaf: EKU must allow clientAuth.
         case client
-        /// Unknown purpose (a certificate seen in a capture): no EKU rule.
+        /// Unknown purpose (a certificate found outside a handshake): no EKU rule.
         case any
     }
 
@@ -42,7 +43,8 @@ public enum CertificateLint {
         for (position, certificate) in chain.enumerated() {
             issues += Self.lint(certificate, role: position == 0 ? role : nil, position: position, at: now, options: options)
         }
-        for index in chain.indices.dropLast() where chain[index].issuer != chain[index + 1].subject {
+        for index in chain.indices.dropLast() where chain[index].issuer != chain[index + 1].subject
+            && !Self.isUnparseable(chain[index]) && !Self.isUnparseable(chain[index + 1]) {
             let certificate = chain[index]
             issues.append(Self.issue(
                 "chain-order", .medium,
@@ -68,6 +70,15 @@ public enum CertificateLint {
             issues.append(Self.issue(rule, severity, message, certificate, position))
         }
         let isLeaf = role != nil
+
+        // A certificate the reader could not parse (a placeholder holding only its fingerprint): one issue, not
+        // a dozen about fields that were never read.
+        if Self.isUnparseable(certificate) {
+            let marker = Self.unparseableKeyType + ": "
+            let reason = certificate.signatureAlgorithm.hasPrefix(marker) ? String(certificate.signatureAlgorithm.dropFirst(marker.count)) : "unknown reason"
+            add("unparseable", .high, "could not be parsed (\(reason))")
+            return issues
+        }
 
         // Key.
         switch certificate.keyType {
@@ -182,13 +193,21 @@ public enum CertificateLint {
     /// - Parameters:
     ///   - issues: from ``lint(chain:role:at:options:)`` or ``lint(_:role:position:at:options:)``.
     ///   - about: what the certificate is (`server certificate`, `client certificate`, `certificate`).
+    ///   - kindPrefix: the kind's prefix when it is not `about` (`analyze` reports `certificate-<rule>` for
+    ///     either side of a handshake, and names the side in the title).
+    ///   - namingSubject: also name the certificate's subject in the title (`analyze` folds findings by title,
+    ///     so two certificates of one server with the same defect stay two findings).
     ///   - location: where it was seen (an endpoint, a flow's server).
-    public static func findings(_ issues: [CertificateLintIssue], about: String, location: String?) -> [Finding] {
-        let prefix = String(about.map { $0 == " " ? "-" : $0 })
+    public static func findings(
+        _ issues: [CertificateLintIssue], about: String, kindPrefix: String? = nil, namingSubject: Bool = false, location: String?
+    ) -> [Finding] {
+        let prefix = String((kindPrefix ?? about).map { $0 == " " ? "-" : $0 })
         return issues.map { issue in
             let position = issue.position.map { " #\($0)" } ?? ""
+            let subject = issue.subject.isEmpty ? "SHA-256 \(issue.sha256.prefix(16))…" : issue.subject
+            let name = namingSubject ? " (\(subject))" : ""
             return Finding(
-                kind: "\(prefix)-\(issue.rule)", severity: issue.severity, title: "\(about)\(position): \(issue.message)",
+                kind: "\(prefix)-\(issue.rule)", severity: issue.severity, title: "\(about)\(position)\(name): \(issue.message)",
                 detail: "\(issue.subject) (SHA-256 \(issue.sha256.prefix(16))…)", location: location)
         }
     }
@@ -211,6 +230,14 @@ public enum CertificateLint {
     public static func matchesSPIFFE(_ certificate: CertificateSummary, id spiffeID: String) -> Bool {
         let uris = certificate.sans.filter { $0.hasPrefix("URI:") }
         return uris.count == 1 && uris[0].dropFirst(4) == spiffeID
+    }
+
+    /// The key type of the placeholder summary a capture's reader makes for a certificate OpenSSL cannot parse;
+    /// its signature algorithm is then `unparseable: <reason>`.
+    public static let unparseableKeyType = "unparseable"
+
+    private static func isUnparseable(_ certificate: CertificateSummary) -> Bool {
+        certificate.keyType == Self.unparseableKeyType
     }
 
     private static func issue(_ rule: String, _ severity: Severity, _ message: String, _ certificate: CertificateSummary, _ position: Int?) -> CertificateLintIssue {

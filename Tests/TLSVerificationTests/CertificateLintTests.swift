@@ -68,6 +68,32 @@ struct CertificateLintTests {
         #expect(CertificateLint.lint(chain: [leaf, notCA], role: .server, at: Self.now).map(\.rule) == ["issuer-not-ca"])
     }
 
+    @Test("findings: `tls` kinds from `about`; `analyze` kinds from a prefix, with the subject in the title")
+    func findingNames() {
+        let issues = CertificateLint.lint(chain: [self.leaf(expiresIn: -86_400)], role: .server, at: Self.now)
+        let tls = CertificateLint.findings(issues, about: "server certificate", location: "127.0.0.1:8443")
+        #expect(tls.map(\.kind) == ["server-certificate-expired"])
+        #expect(tls.first?.title.hasPrefix("server certificate #0: expired on ") == true)
+        let analyze = CertificateLint.findings(
+            issues, about: "Client certificate", kindPrefix: "certificate", namingSubject: true, location: "198.18.1.2:443")
+        #expect(analyze.map(\.kind) == ["certificate-expired"])
+        #expect(analyze.first?.title.hasPrefix("Client certificate #0 (CN=svc.test): expired on ") == true)
+        #expect(analyze.first?.severity == .high)
+        #expect(analyze.first?.location == "198.18.1.2:443")
+    }
+
+    @Test("a placeholder for an unparseable certificate: one issue, and no chain-order guess around it")
+    func unparseable() {
+        let placeholder = CertificateSummary(
+            subject: "", issuer: "", sans: [], serial: "", notBefore: nil, notAfter: nil, sha256: "ff",
+            keyType: CertificateLint.unparseableKeyType, keyBits: 0, curve: nil, signatureAlgorithm: "unparseable: empty certificate",
+            isCA: false, selfSigned: false, keyUsage: [], extendedKeyUsage: [])
+        let issues = CertificateLint.lint(chain: [self.leaf(), placeholder], role: .server, at: Self.now)
+        #expect(issues.map(\.rule) == ["unparseable"])
+        #expect(issues.first?.message == "could not be parsed (empty certificate)")
+        #expect(issues.first?.position == 1)
+    }
+
     @Test("identity matching: DNS with one-label wildcards, exactly one SPIFFE URI")
     func identity() {
         let wildcard = self.leaf(sans: ["DNS:*.svc.test", "URI:spiffe://a.test/x"])

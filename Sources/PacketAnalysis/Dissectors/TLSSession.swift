@@ -390,7 +390,8 @@ final class TLSSession {
             case .failure(let error):
                 result.append(CertificateSummary(
                     subject: "", issuer: "", sans: [], serial: "", notBefore: nil, notAfter: nil, sha256: error.sha256,
-                    keyType: "unparseable", keyBits: 0, curve: nil, signatureAlgorithm: "unparseable: \(error.reason)",
+                    keyType: CertificateLint.unparseableKeyType, keyBits: 0, curve: nil,
+                    signatureAlgorithm: "\(CertificateLint.unparseableKeyType): \(error.reason)",
                     isCA: false, selfSigned: false, keyUsage: [], extendedKeyUsage: []))
             }
             if result.count >= 16 { break }  // a chain longer than this is an attack on the reader, not PKI

@@ -1,4 +1,5 @@
 import BulkheadModel
+import Certificates
 
 /// Derives findings from flow records and folds repeats together: many flows of the same kind towards the
 /// same server make one finding with a flow count, not thousands of lines.
@@ -45,6 +46,18 @@ public struct FlowFindings {
             return ($0.kind, $0.title) < ($1.kind, $1.title)
         }
     }
+
+    /// The lint's thresholds for certificates seen in a capture.
+    ///
+    /// `expiring-soon` is off: a capture records a moment that may be long past. Judged at the flow's time, "it
+    /// expires within 30 days" fires on every short-lived certificate (SPIFFE SVIDs of an hour, cert-manager's
+    /// 90-day certificates renewed at 30) whether or not it was rotated since; judged at today's date, it says
+    /// nothing about the capture. What a capture proves is whether the certificate was valid when it was
+    /// presented (`expired`, `not-yet-valid`); `bulkhead tls` warns of coming expiry on live endpoints.
+    /// It also keeps every title independent of the flow's time, which folding by title relies on.
+    /// `long-validity` (the leaf's notBefore-to-notAfter span) does not depend on when it is judged: it keeps
+    /// the `tls` default of 398 days.
+    static let certificateLint = CertificateLint.Options(expiryWarningSeconds: 0, maximumLeafValidityDays: 398)
 
     /// The findings one flow shows on its own.
     public static func findings(for flow: FlowRecord) -> [Finding] {
@@ -119,43 +132,15 @@ public struct FlowFindings {
                 break
             }
         }
-        let chains: [(String, [CertificateSummary])] = [("server", tls.serverCertificates), ("client", tls.clientCertificates)]
-        for (owner, chain) in chains {
-            for (index, certificate) in chain.enumerated() {
-                let name = certificate.subject.isEmpty ? certificate.sha256.prefix(16) + "…" : Substring(certificate.subject)
-                switch certificate.validity(at: flow.firstSeen) {
-                case .expired:
-                    result.append(Finding(
-                        kind: "certificate-expired", severity: .high, title: "Expired \(owner) certificate \(name)",
-                        detail: "The \(owner) presented a certificate that had expired (notAfter \(certificate.notAfter.map(String.init(describing:)) ?? "?")) when the flow was seen.",
-                        location: location))
-                case .notYetValid:
-                    result.append(Finding(
-                        kind: "certificate-not-yet-valid", severity: .high, title: "Not-yet-valid \(owner) certificate \(name)",
-                        detail: "The \(owner) presented a certificate whose validity starts later (notBefore \(certificate.notBefore.map(String.init(describing:)) ?? "?")).",
-                        location: location))
-                default:
-                    break
-                }
-                guard index == 0 else { continue }  // roots in a chain are self-signed by design
-                if certificate.selfSigned {
-                    result.append(Finding(
-                        kind: "certificate-self-signed", severity: .medium, title: "Self-signed \(owner) certificate \(name)",
-                        detail: "The \(owner)'s certificate is signed by its own key: nothing but pinning can vouch for it.",
-                        location: location))
-                }
-                if (certificate.keyType == "rsa" || certificate.keyType == "rsa-pss" || certificate.keyType == "dsa") && certificate.keyBits > 0 && certificate.keyBits < 2048 {
-                    result.append(Finding(
-                        kind: "certificate-weak-key", severity: .medium, title: "\(certificate.keyBits)-bit \(certificate.keyType.uppercased()) key in \(owner) certificate \(name)",
-                        detail: "Keys below 2048 bits are breakable with current means.", location: location))
-                }
-                let signature = Array(certificate.signatureAlgorithm.lowercased().utf8)
-                if signature.containsSequence(Array("sha1".utf8)) || signature.containsSequence(Array("md5".utf8)) {
-                    result.append(Finding(
-                        kind: "certificate-weak-signature", severity: .medium, title: "\(certificate.signatureAlgorithm) signature on \(owner) certificate \(name)",
-                        detail: "SHA-1 and MD5 signatures can be forged.", location: location))
-                }
-            }
+        // Certificates: the same lint `bulkhead tls` runs (CertificateLint), with the role the handshake gives
+        // each chain, judged at the flow's own time (a capture from last year must not report today's expiry).
+        let chains: [(owner: String, role: CertificateLint.Role, chain: [CertificateSummary])] = [
+            ("Server", .server, tls.serverCertificates), ("Client", .client, tls.clientCertificates),
+        ]
+        for (owner, role, chain) in chains where !chain.isEmpty {
+            let issues = CertificateLint.lint(chain: chain, role: role, at: flow.firstSeen, options: Self.certificateLint)
+            result += CertificateLint.findings(
+                issues, about: "\(owner) certificate", kindPrefix: "certificate", namingSubject: true, location: location)
         }
         return result
     }
