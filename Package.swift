@@ -90,7 +90,7 @@ let package = Package(
         /// accepted risks, the run lock.
         .target(
             name: "Audit",
-            dependencies: ["BulkheadModel", "Inventory", "Reachability", "Policy", "PacketAnalysis", "TLSVerification", "NetworkNamespaces"],
+            dependencies: ["BulkheadModel", "Inventory", "Reachability", "Policy", "PacketAnalysis", "TLSVerification", "NetworkNamespaces", "LiveCapture"],
             swiftSettings: swiftSettings
         ),
         /// The lab: scenario files stood up as real Docker networks and containers, and torn down again.

@@ -4,6 +4,7 @@ import Glibc
 import BulkheadModel
 import Foundation
 import Inventory
+import LiveCapture
 import PacketAnalysis
 import Policy
 import Reachability
@@ -23,6 +24,14 @@ public struct AuditOptions: Sendable {
     public var probeOptions = ProbeOptions()
     /// Capture files (pcap/pcapng) to analyse as the capture stage.
     public var captureFiles: [String] = []
+    /// Capture live on the bridges of the audited networks for this long (seconds), after the other stages (so the
+    /// audit's own probes are not in it).
+    public var captureSeconds: Double?
+    /// Write the live capture to this pcapng file.
+    public var captureWrite: String?
+    /// Traffic to make while capturing (a lab scenario's); the capture ends when it returns (or at
+    /// `captureSeconds`, 60 s when unset).
+    public var duringCapture: (@Sendable () -> Void)?
     /// Restrict the audit to containers and networks with this label (`key=value`), e.g. one lab scenario's.
     public var scopeLabel: String?
 
@@ -94,20 +103,50 @@ public enum AuditRunner {
         }
 
         var capture: AnalysisReport?
-        if !options.captureFiles.isEmpty {
+        let names = inventory.map { EndpointNames(inventory: $0) } ?? EndpointNames()
+        if options.captureSeconds != nil || options.duringCapture != nil, let inventory {
+            let captureStart = monotonicSeconds()
+            let interfaces = CaptureInterface.bridges(of: inventory)
+            progress("capture: \(interfaces.map(\.name).joined(separator: ", "))\(options.captureSeconds.map { " for \($0) s" } ?? " while the traffic runs")")
+            do {
+                let stop = try CaptureStop()
+                let hook = options.duringCapture
+                let result = try LiveCapture.run(
+                    interfaces: interfaces, duration: options.captureSeconds ?? (hook == nil ? nil : 60), write: options.captureWrite, names: names,
+                    stop: stop, progress: { update in
+                        // Called once when every interface captures: the moment to start the traffic.
+                        guard update.elapsedSeconds == 0, let hook else { return }
+                        let thread = Thread {
+                            hook()
+                            usleep(300_000)  // the last answers and FINs
+                            stop.request()
+                        }
+                        thread.start()
+                    })
+                let flows = result.flows.map(\.record)
+                capture = AnalysisReport(flows: flows, findings: Self.locate(result.analysis.findings, names: names, flows: flows), summary: result.analysis.summary)
+                problems += result.problems.map { "capture: \($0)" }
+                stages.append(AuditStage(name: "capture", status: result.complete ? "ran" : "incomplete", durationSeconds: Self.since(captureStart),
+                                         note: "\(result.flows.count) flows on \(interfaces.count) interface(s)"))
+            } catch {
+                problems.append("capture: \(error.description)")
+                stages.append(AuditStage(name: "capture", status: "failed", durationSeconds: Self.since(captureStart), note: error.description))
+            }
+        } else if !options.captureFiles.isEmpty {
             let captureStart = monotonicSeconds()
             progress("capture: analysing \(options.captureFiles.count) file(s)")
             do {
                 let flows = FlowList()
                 let result = try CaptureAnalysis.run(files: options.captureFiles, onFlow: { flows.append($0) })
-                capture = AnalysisReport(flows: flows.sorted(), findings: result.findings, summary: result.summary)
+                let records = flows.sorted()
+                capture = AnalysisReport(flows: records, findings: Self.locate(result.findings, names: names, flows: records), summary: result.summary)
                 stages.append(AuditStage(name: "capture", status: "ran", durationSeconds: Self.since(captureStart), note: "\(result.summary.flows) flows from files"))
             } catch {
                 problems.append("capture: \(error.description)")
                 stages.append(AuditStage(name: "capture", status: "failed", durationSeconds: Self.since(captureStart), note: error.description))
             }
         } else {
-            stages.append(AuditStage(name: "capture", status: "skipped", durationSeconds: 0, note: "no capture given"))
+            stages.append(AuditStage(name: "capture", status: "skipped", durationSeconds: 0, note: "no --capture file and no --capture-seconds"))
         }
 
         let evidence = AuditEvidence(inventory: inventory, probe: probe, tls: tlsEndpoints, capture: capture, tlsFindings: tlsFindings)
@@ -147,6 +186,19 @@ public enum AuditRunner {
             edges: edges, findings: findings.sorted { ($1.severity, $0.kind, $0.location ?? "") < ($0.severity, $1.kind, $1.location ?? "") },
             baseline: nil, complete: complete, problems: problems, summary: summary, evidence: evidence
         )
+    }
+
+    /// Traffic findings name the server endpoint (`198.18.41.50:6379`); in an audit they are located like edges:
+    /// `cache 198.18.41.50:6379/tcp`.
+    static func locate(_ findings: [Finding], names: EndpointNames, flows: [FlowRecord]) -> [Finding] {
+        var transports: [String: String] = [:]
+        for flow in flows { transports[flow.server] = flow.transport.rawValue }
+        return findings.map { finding in
+            guard let location = finding.location, let name = names.name(ofEndpoint: location) else { return finding }
+            var copy = finding
+            copy.location = "\(name) \(location)/\(transports[location] ?? "tcp")"
+            return copy
+        }
     }
 
     /// The inventory cut down to objects carrying `label` (`key=value`).

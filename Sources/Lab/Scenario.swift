@@ -234,10 +234,11 @@ extension Scenario {
             throw fail("a service mounts the PKI but the scenario has no pki section")
         }
         for finding in self.expect?.findings ?? [] {
-            // A service or network name, several joined by commas, or a pattern (edges: "api -> db *:5432/tcp").
-            let names = finding.location.split(separator: ",").map(String.init)
+            // A service or network name, several joined by commas, an endpoint (`cache 198.18.41.50:6379/tcp`), or a
+            // pattern (edges: "api -> db *:5432/tcp").
+            let names = (finding.location.split(separator: " ").first.map(String.init) ?? "").split(separator: ",").map(String.init)
             let isPattern = finding.location.contains("->") || finding.location.contains("*") || finding.location.contains("?")
-            guard isPattern || names.allSatisfy({ serviceNames.contains($0) || networkNames.contains($0) }) else {
+            guard isPattern || names.allSatisfy({ serviceNames.contains($0) || networkNames.contains($0) || $0 == "host" }) else {
                 throw fail("expect.findings: location \(finding.location) is neither a service nor a network of this scenario")
             }
         }

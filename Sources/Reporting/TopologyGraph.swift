@@ -16,6 +16,11 @@ public struct TopologyGraph: Sendable {
     public var networks: [(name: String, subnets: [String], internal: Bool, members: [String])]
     public var nodes: [String]
     public var links: [Link]
+    /// Edges not drawn: blocked as the policy expects, or open only to ports nothing listens on (the edge table
+    /// counts them the same way).
+    public var hiddenEdges: Int
+    /// Per container, the networks it is on (a container on several is drawn in its first and names the others).
+    var memberships: [String: [String]] = [:]
 
     /// Worst first: the verdict a pair of containers shows when its edges disagree.
     static let severityOrder: [EdgeVerdict] = [.violation, .plaintext, .tlsNoClientAuth, .openUnverified, .unknown, .mtlsEnforced, .blocked]
@@ -27,7 +32,10 @@ public struct TopologyGraph: Sendable {
             return (network.name, network.subnets, network.internal, members)
         }
         var nodes = Set((inventory?.containers ?? []).map(\.name))
-        let pairs = Dictionary(grouping: report.edges, by: { "\($0.source)\u{0}\($0.destination)" })
+        for container in inventory?.containers ?? [] { self.memberships[container.name] = container.networks.map(\.name).sorted() }
+        let (listed, hidden) = AuditReports.listedEdges(report)
+        self.hiddenEdges = hidden
+        let pairs = Dictionary(grouping: listed, by: { "\($0.source)\u{0}\($0.destination)" })
         var links: [Link] = []
         for (_, edges) in pairs {
             guard let first = edges.first else { continue }
@@ -101,25 +109,16 @@ public struct TopologyGraph: Sendable {
         for (index, network) in self.networks.enumerated() {
             for member in network.members { laneIndex[member, default: []].append(index) }
         }
-        // Containers on one network first, row by row in their lane; then those on several networks, between
-        // their lanes, below everything in the lanes they span.
-        let single = self.nodes.filter { $0 != "host" && (laneIndex[$0]?.count ?? 0) <= 1 }
-        let multiple = self.nodes.filter { $0 != "host" && (laneIndex[$0]?.count ?? 0) > 1 }
-        for node in single {
+        // Each container in the lane of its first network, row by row; one on several networks names the others
+        // under its name (drawing it between lanes would put it inside a network it is not on).
+        for node in self.nodes where node != "host" {
             let lane = laneIndex[node]?.first ?? laneCount - 1
             position[node] = (40 + (Double(lane) + 0.5) * laneWidth, top + 70 + Double(laneRows[lane]) * rowHeight)
             laneRows[lane] += 1
         }
-        for node in multiple {
-            let lanes = laneIndex[node] ?? []
-            let centre = lanes.map { 40 + (Double($0) + 0.5) * laneWidth }.reduce(0, +) / Double(max(lanes.count, 1))
-            let row = lanes.map { laneRows[$0] }.max() ?? 0
-            position[node] = (centre, top + 70 + Double(row) * rowHeight)
-            for lane in lanes { laneRows[lane] = row + 1 }
-        }
         position["host"] = (width / 2, 50)
         let rows = laneRows.max() ?? 1
-        let height = top + 100 + Double(max(rows, 1)) * rowHeight + 70
+        let height = top + 100 + Double(max(rows, 1)) * rowHeight + 80
         var svg = ["<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" width=\"\(Int(width))\" height=\"\(Int(height))\" font-family=\"Helvetica, Arial, sans-serif\" font-size=\"12\">"]
         svg.append("<defs>" + EdgeVerdict.allCases.map { verdict in
             "<marker id=\"arrow-\(verdict.rawValue)\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"7\" markerHeight=\"7\" orient=\"auto-start-reverse\"><path d=\"M0,0 L10,5 L0,10 z\" fill=\"\(Self.colour(verdict))\"/></marker>"
@@ -145,14 +144,17 @@ public struct TopologyGraph: Sendable {
         for node in self.nodes {
             guard let point = position[node] else { continue }
             let fill = node == "host" ? "#e3f2fd" : "#ffffff"
-            svg.append("<g><rect x=\"\(Int(point.x - boxWidth / 2))\" y=\"\(Int(point.y - boxHeight / 2))\" width=\"\(Int(boxWidth))\" height=\"\(Int(boxHeight))\" rx=\"6\" fill=\"\(fill)\" stroke=\"#455a64\"/><text x=\"\(Int(point.x))\" y=\"\(Int(point.y + 4))\" text-anchor=\"middle\">\(XMLText.escape(Self.shorten(node)))</text><title>\(XMLText.escape(node))</title></g>")
+            let others = (self.memberships[node] ?? []).dropFirst()
+            let also = others.isEmpty ? "" : "<text x=\"\(Int(point.x))\" y=\"\(Int(point.y + boxHeight / 2 + 12))\" text-anchor=\"middle\" font-size=\"10\" fill=\"#6a1b9a\">also on \(XMLText.escape(others.joined(separator: ", ")))</text>"
+            svg.append("<g><rect x=\"\(Int(point.x - boxWidth / 2))\" y=\"\(Int(point.y - boxHeight / 2))\" width=\"\(Int(boxWidth))\" height=\"\(Int(boxHeight))\" rx=\"6\" fill=\"\(fill)\" stroke=\"\(others.isEmpty ? "#455a64" : "#6a1b9a")\" stroke-width=\"\(others.isEmpty ? 1 : 2)\"/><text x=\"\(Int(point.x))\" y=\"\(Int(point.y + 4))\" text-anchor=\"middle\">\(XMLText.escape(Self.shorten(node)))</text>\(also)<title>\(XMLText.escape(node))</title></g>")
         }
         var legendX = 40.0
-        for verdict in EdgeVerdict.allCases {
+        for verdict in EdgeVerdict.allCases where verdict != .blocked {
             let y = height - 30
             svg.append("<line x1=\"\(Int(legendX))\" y1=\"\(Int(y))\" x2=\"\(Int(legendX + 26))\" y2=\"\(Int(y))\" stroke=\"\(Self.colour(verdict))\" stroke-width=\"3\"/><text x=\"\(Int(legendX + 32))\" y=\"\(Int(y + 4))\">\(verdict.rawValue)</text>")
             legendX += 40 + Double(verdict.rawValue.count) * 7
         }
+        svg.append("<text x=\"40\" y=\"\(Int(height - 8))\" font-size=\"10\" fill=\"#546e7a\">\(self.hiddenEdges) edge(s) not drawn: blocked as the policy expects, or open only to ports nothing listens on. One arrow per pair, in the colour of its worst edge.</text>")
         svg.append("</svg>")
         return svg.joined(separator: "\n")
     }

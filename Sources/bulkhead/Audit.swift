@@ -39,6 +39,7 @@ extension Bulkhead {
                   bulkhead audit --policy policy.yaml --output json=audit.json --output html=audit.html
                   bulkhead audit --evidence audit.json --policy stricter.yaml
                   bulkhead audit --capture bridge.pcapng --baseline accepted.json --ignore risks.yaml
+                  bulkhead audit --policy policy.yaml --capture-seconds 60 --write-capture audit.pcapng
                 """
         )
 
@@ -54,6 +55,12 @@ extension Bulkhead {
 
         @Option(name: .customLong("capture"), help: ArgumentHelp("A pcap/pcapng file to analyse as the capture stage (repeatable).", valueName: "file"))
         var captures: [String] = []
+
+        @Option(help: ArgumentHelp("Capture live on the audited networks' bridges for this long, after the probes (needs root or CAP_NET_RAW).", valueName: "seconds"))
+        var captureSeconds: Double?
+
+        @Option(help: ArgumentHelp("Write the live capture to this pcapng file.", valueName: "file"))
+        var writeCapture: String?
 
         @Flag(help: "Skip the reachability probes (and so the TLS checks, which test what the probes reached).")
         var noProbe = false
@@ -98,9 +105,12 @@ extension Bulkhead {
         var quiet = false
 
         func validate() throws {
-            if self.evidence != nil && (!self.captures.isEmpty || self.noProbe || self.scopeLabel != nil) {
-                throw ValidationError("--evidence re-evaluates a stored report: --capture, --no-probe and --scope-label do not apply")
+            if self.evidence != nil && (!self.captures.isEmpty || self.noProbe || self.scopeLabel != nil || self.captureSeconds != nil) {
+                throw ValidationError("--evidence re-evaluates a stored report: --capture, --capture-seconds, --no-probe and --scope-label do not apply")
             }
+            if let seconds = self.captureSeconds, !(seconds > 0 && seconds <= 86_400) { throw ValidationError("--capture-seconds must be between 0 and 86400") }
+            if !self.captures.isEmpty && self.captureSeconds != nil { throw ValidationError("--capture (files) and --capture-seconds (live) exclude each other") }
+            if self.writeCapture != nil && self.captureSeconds == nil { throw ValidationError("--write-capture needs --capture-seconds") }
             if self.attempts < 1 || self.attempts > 20 { throw ValidationError("--attempts must be between 1 and 20") }
             if !(self.timeout > 0 && self.timeout <= 60) { throw ValidationError("--timeout must be between 0 and 60 seconds") }
             _ = try self.destinations()
@@ -153,6 +163,8 @@ extension Bulkhead {
                 options.probeOptions.udpTimeout = self.timeout
                 options.probeOptions.icmpTimeout = self.timeout
                 options.captureFiles = self.captures
+                options.captureSeconds = self.captureSeconds
+                options.captureWrite = self.writeCapture
                 options.scopeLabel = self.scopeLabel
                 let quiet = self.quiet
                 report = AuditRunner.run(engine: engine, options: options) { line in

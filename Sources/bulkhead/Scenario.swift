@@ -109,7 +109,6 @@ extension Bulkhead {
                 defer {
                     if !self.keep { try? lab.down(scenario) }
                 }
-                let traffic: [TrafficResult]
                 do {
                     try lab.up(scenario)
                     guard try lab.waitUntilRunning(scenario) else {
@@ -117,10 +116,14 @@ extension Bulkhead {
                         throw ExitCode(ExitStatus.incomplete)
                     }
                     usleep(300_000)  // servers bind just after their containers start
-                    traffic = try lab.generateTraffic(scenario)
                 } catch let error as EngineError {
                     writeStandardError("bulkhead: error: \(scenario.name): \(error.description)\n")
                     throw ExitCode(ExitStatus.incomplete)
+                }
+                // The traffic runs inside the audit's capture stage, so the capture sees it (and only it).
+                let trafficBox = TrafficBox()
+                let runTraffic: @Sendable () -> Void = {
+                    do { trafficBox.results = try lab.generateTraffic(scenario) } catch { trafficBox.error = "\(error)" }
                 }
                 var options = AuditOptions()
                 (options.policy, options.policyName) = ScenarioProbe.policy(for: scenario)
@@ -129,7 +132,21 @@ extension Bulkhead {
                 options.policyDirectory = lab.pkiDirectory(scenario).path
                 options.probeOptions = ScenarioProbe.options(for: scenario)
                 options.scopeLabel = "bulkhead.scenario=\(scenario.name)"
-                let report = AuditRunner.run(engine: lab.engine, options: options) { line in writeStandardError("bulkhead: \(scenario.name): \(line)\n") }
+                if getuid() == 0 {
+                    options.duringCapture = runTraffic
+                } else {
+                    warn("not root: the traffic runs without a capture (live capture needs root or CAP_NET_RAW)")
+                    runTraffic()
+                }
+                var report = AuditRunner.run(engine: lab.engine, options: options) { line in writeStandardError("bulkhead: \(scenario.name): \(line)\n") }
+                if options.duringCapture != nil, report.stages.contains(where: { $0.name == "capture" && $0.status == "failed" }) {
+                    runTraffic()  // the capture could not start: the traffic must still run
+                }
+                if let error = trafficBox.error {
+                    report.problems.append("traffic: \(error)")
+                    report.complete = false
+                }
+                let traffic = trafficBox.results
                 let comparison = ScenarioComparison.compare(scenario, findings: report.findings)
                 let reachability = scenario.expect?.reachability == nil ? nil : report.evidence.probe.map { ScenarioProbe.compare(scenario, cells: $0.cells) }
                 for value in self.reports {
@@ -170,6 +187,12 @@ extension Bulkhead {
             }
         }
     }
+}
+
+/// The traffic's outcome, written by the capture stage's thread and read after the audit returns.
+final class TrafficBox: @unchecked Sendable {
+    var results: [TrafficResult] = []
+    var error: String?
 }
 
 /// `scenario run --format json`: the findings comparison and the traffic outcomes.
