@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# Installs the Debian packages Bulkhead needs to build (and, with --test, to run its test suite),
+# Installs the Debian packages Bulkhead needs to build (with --demo, what the demo of command 1 needs; with
+# --test, what its test suite needs),
 # skipping what is already installed. Run as root (or with sudo) on Debian 12 with the Swift toolchain.
 set -euo pipefail
 
 packages=(libpcap-dev libssl-dev pkg-config openssl)
+if [[ "${1:-}" == "--demo" ]]; then
+    # The demo (command 1) stands a lab scenario up in a real Docker engine.
+    packages+=(docker.io iptables busybox-static redis-server)
+fi
 if [[ "${1:-}" == "--test" ]]; then
     # Peers and oracles used by the tests and the capture script.
     packages+=(tcpdump iproute2 python3 python3-pip tshark docker.io iptables busybox-static redis-server podman nginx graphviz)

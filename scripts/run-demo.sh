@@ -1,9 +1,24 @@
 #!/usr/bin/env bash
-# Set-up command 1: install what is missing, build a release binary, and run the main job on the
-# committed sample captures. Exit status is bulkhead's own: 1 means it found something (the samples
-# deliberately contain plaintext credentials), which is the point of the demo.
+# Set-up command 1: install what is missing, build a release binary, and run the main job on the embedded
+# default — the demo shop (scenarios/demo.yaml) stood up as real containers in a Docker engine on 198.18.0.0/15,
+# audited (inventory → probe → tls → capture while its traffic runs), compared with its expected findings, and
+# torn down. Prints the audit; writes demo-report.html (self-contained, with the topology) and demo-report.json.
+# Starts dockerd if none answers, and stops the one it started. Exit status is bulkhead's: 0 when the audit found
+# exactly the shop's planted problems, 1 when it found something else, 2/3 when it could not run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install-deps.sh
+bash scripts/install-deps.sh --demo
 swift build -c release --product bulkhead
-exec .build/release/bulkhead analyze captures/
+started_dockerd=0
+if ! /usr/bin/docker version >/dev/null 2>&1; then
+    bash scripts/dockerd.sh start
+    started_dockerd=1
+fi
+trap '[[ $started_dockerd == 1 ]] && bash scripts/dockerd.sh stop' EXIT
+bash scenarios/lab-image/build.sh
+status=0
+.build/release/bulkhead scenario run scenarios/demo.yaml --report html=demo-report.html --report json=demo-report.json || status=$?
+echo
+echo "HTML report (open it in a browser, it needs nothing else): $(pwd)/demo-report.html"
+echo "JSON report (bulkhead audit --evidence demo-report.json --policy … re-evaluates it): $(pwd)/demo-report.json"
+exit "$status"
