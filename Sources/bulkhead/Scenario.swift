@@ -169,7 +169,8 @@ extension Bulkhead {
                     for finding in comparison.missing { lines.append("  MISSING     \(finding.kind) at \(finding.location)") }
                     for result in traffic {
                         let status = result.exitCode.map { "exit \($0)" } ?? "did not finish"
-                        lines.append("  traffic from \(result.from): \(result.command.prefix(3).joined(separator: " ")) … \(status)"
+                        // Only the program: a lab command line may carry a password (the demo's Redis AUTH).
+                        lines.append("  traffic from \(result.from): \(result.command.first ?? "?") … \(status)"
                             + (result.asExpected ? "" : " (expected exit \(result.expectedExit))"))
                     }
                     if let reachability {
