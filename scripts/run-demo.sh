@@ -14,7 +14,7 @@ if ! /usr/bin/docker version >/dev/null 2>&1; then
     bash scripts/dockerd.sh start
     started_dockerd=1
 fi
-trap '[[ $started_dockerd == 1 ]] && bash scripts/dockerd.sh stop' EXIT
+trap 'if [[ $started_dockerd == 1 ]]; then bash scripts/dockerd.sh stop; fi' EXIT
 bash scenarios/lab-image/build.sh
 status=0
 .build/release/bulkhead scenario run scenarios/demo.yaml --report html=demo-report.html --report json=demo-report.json || status=$?
