@@ -90,7 +90,7 @@ let package = Package(
         /// accepted risks, the run lock.
         .target(
             name: "Audit",
-            dependencies: ["BulkheadModel", "Inventory", "Reachability", "Policy", "PacketAnalysis", "TLSVerification", "NetworkNamespaces", "LiveCapture"],
+            dependencies: ["BulkheadModel", "Inventory", "Reachability", "Policy", "PacketAnalysis", "TLSVerification", "NetworkNamespaces", "LiveCapture", "Lab"],
             swiftSettings: swiftSettings
         ),
         /// The lab: scenario files stood up as real Docker networks and containers, and torn down again.
@@ -163,7 +163,7 @@ let package = Package(
         ),
         .testTarget(
             name: "LabTests",
-            dependencies: ["Lab", "Inventory", "Reachability", "Policy", "BulkheadModel", "BulkheadTestSupport"],
+            dependencies: ["Lab", "Audit", "Inventory", "Reachability", "Policy", "BulkheadModel", "BulkheadTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -36,22 +36,9 @@ enum TLSStage {
         }
     }
 
-    /// The battery's expectations from a policy requirement; relative paths are relative to the policy's folder.
+    /// The battery's expectations from a policy requirement (paths relative to the policy's folder).
     static func expectations(_ requirement: MTLSRequirement?, directory: String?) -> TLSExpectations {
-        guard let requirement else { return TLSExpectations(required: false) }
-        func path(_ value: String?) -> String? {
-            guard let value else { return nil }
-            if value.hasPrefix("/") || directory == nil { return value }
-            return (directory ?? ".") + "/" + value
-        }
-        var identity: IdentityFiles?
-        if let certificate = path(requirement.clientCertificate), let key = path(requirement.clientKey) { identity = IdentityFiles(certificate: certificate, key: key) }
-        var other: IdentityFiles?
-        if let certificate = path(requirement.otherCertificate), let key = path(requirement.otherKey) { other = IdentityFiles(certificate: certificate, key: key) }
-        return TLSExpectations(
-            trustBundles: path(requirement.trustBundle).map { [$0] } ?? [], caKey: path(requirement.caKey), clientIdentity: identity, otherIdentity: other,
-            expectedDNSNames: requirement.expectDNS ?? [], expectedSPIFFEID: requirement.expectSPIFFE, required: true
-        )
+        requirement?.expectations(relativeTo: directory) ?? TLSExpectations(required: false)
     }
 
     static func run(probe: ProbeReport, policy: Policy, policyDirectory: String?, all: Bool) throws(TLSProbeError) -> Outcome {

@@ -306,6 +306,24 @@ public struct MTLSRequirement: Codable, Sendable {
     /// The one SPIFFE ID the server certificate must carry.
     public var expectSPIFFE: String?
 
+    /// What the mTLS battery must check on an endpoint this requirement covers. Relative paths are taken from
+    /// `directory` (the policy file's folder, or a lab scenario's PKI).
+    public func expectations(relativeTo directory: String?) -> TLSExpectations {
+        func path(_ value: String?) -> String? {
+            guard let value else { return nil }
+            guard let directory, !value.hasPrefix("/") else { return value }
+            return directory + "/" + value
+        }
+        var identity: IdentityFiles?
+        if let certificate = path(self.clientCertificate), let key = path(self.clientKey) { identity = IdentityFiles(certificate: certificate, key: key) }
+        var other: IdentityFiles?
+        if let certificate = path(self.otherCertificate), let key = path(self.otherKey) { other = IdentityFiles(certificate: certificate, key: key) }
+        return TLSExpectations(
+            trustBundles: path(self.trustBundle).map { [$0] } ?? [], caKey: path(self.caKey), clientIdentity: identity, otherIdentity: other,
+            expectedDNSNames: self.expectDNS ?? [], expectedSPIFFEID: self.expectSPIFFE, required: true
+        )
+    }
+
     enum CodingKeys: String, CodingKey, CaseIterable {
         case name, to, ports, trustBundle, clientCertificate, clientKey, otherCertificate, otherKey, caKey, expectDNS, expectSPIFFE
     }

@@ -90,6 +90,19 @@ public struct PolicyEvaluator: Sendable {
         return nil
     }
 
+    /// The mTLS requirement covering a container endpoint (`address:port`, TCP) reached from `source`, looked up like a
+    /// probe cell towards it.
+    public func mtlsRequirement(address: String, port: Int, source: String) -> (name: String, requirement: MTLSRequirement)? {
+        guard let container = self.containers.values.first(where: { $0.networks.contains { $0.ipv4 == address || $0.ipv6 == address } }) else { return nil }
+        let network = container.networks.first { $0.ipv4 == address || $0.ipv6 == address }?.name
+        let cell = ReachabilityCell(
+            source: source, destination: ReachabilityCell.destinationText(address: address, port: port), protocol: .tcp, state: .reachable, attempts: 0,
+            latencyMs: nil, destinationName: container.name, destinationKind: .container, network: network, address: address, port: port,
+            reason: "policy", sourcePid: nil, evidence: []
+        )
+        return self.mtlsRequirement(for: cell)
+    }
+
     /// Whether a rule applies to a cell (ports, a `from` selector and a `to` selector all match).
     public func matches(_ rule: Policy.Rule, _ cell: ReachabilityCell) -> Bool {
         rule.ports.contains { $0.matches(cell.protocol, cell.port) }

@@ -120,35 +120,11 @@ extension Bulkhead {
                     writeStandardError("bulkhead: error: \(scenario.name): \(error.description)\n")
                     throw ExitCode(ExitStatus.incomplete)
                 }
-                // The traffic runs inside the audit's capture stage, so the capture sees it (and only it).
-                let trafficBox = TrafficBox()
-                let runTraffic: @Sendable () -> Void = {
-                    do { trafficBox.results = try lab.generateTraffic(scenario) } catch { trafficBox.error = "\(error)" }
-                }
-                var options = AuditOptions()
-                (options.policy, options.policyName) = ScenarioProbe.policy(for: scenario)
-                options.probe = scenario.policy != nil || scenario.expect?.reachability != nil
-                // Paths in the scenario policy's mTLS requirements name files of the scenario's generated PKI.
-                options.policyDirectory = lab.pkiDirectory(scenario).path
-                options.probeOptions = ScenarioProbe.options(for: scenario)
-                options.scopeLabel = "bulkhead.scenario=\(scenario.name)"
-                if getuid() == 0 {
-                    options.duringCapture = runTraffic
-                } else {
-                    warn("not root: the traffic runs without a capture (live capture needs root or CAP_NET_RAW)")
-                    runTraffic()
-                }
-                var report = AuditRunner.run(engine: lab.engine, options: options) { line in writeStandardError("bulkhead: \(scenario.name): \(line)\n") }
-                if options.duringCapture != nil, report.stages.contains(where: { $0.name == "capture" && $0.status == "failed" }) {
-                    runTraffic()  // the capture could not start: the traffic must still run
-                }
-                if let error = trafficBox.error {
-                    report.problems.append("traffic: \(error)")
-                    report.complete = false
-                }
-                let traffic = trafficBox.results
-                let comparison = ScenarioComparison.compare(scenario, findings: report.findings)
-                let reachability = scenario.expect?.reachability == nil ? nil : report.evidence.probe.map { ScenarioProbe.compare(scenario, cells: $0.cells) }
+                let outcome = ScenarioAudit.run(scenario, lab: lab) { line in writeStandardError("bulkhead: \(scenario.name): \(line)\n") }
+                let report = outcome.report
+                let traffic = outcome.traffic
+                let comparison = outcome.findings
+                let reachability = outcome.reachability
                 for value in self.reports {
                     guard let equals = value.firstIndex(of: "="), let format = AuditCommand.Format(rawValue: String(value[..<equals])) else { continue }
                     try AuditCommand.write(report, format: format, path: String(value[value.index(after: equals)...]), failOn: .high, lastSuccess: nil)
@@ -184,16 +160,10 @@ extension Bulkhead {
                 }
                 for problem in report.problems { warn(problem) }
                 if !report.complete { throw ExitCode(ExitStatus.incomplete) }
-                if !comparison.matches || !traffic.allSatisfy(\.asExpected) || reachability?.matches == false { throw ExitCode(ExitStatus.findings) }
+                if !outcome.matches { throw ExitCode(ExitStatus.findings) }
             }
         }
     }
-}
-
-/// The traffic's outcome, written by the capture stage's thread and read after the audit returns.
-final class TrafficBox: @unchecked Sendable {
-    var results: [TrafficResult] = []
-    var error: String?
 }
 
 /// `scenario run --format json`: the findings comparison and the traffic outcomes.

@@ -3,6 +3,7 @@ import BulkheadModel
 import Certificates
 import Foundation
 import Inventory
+import Policy
 import NetworkNamespaces
 import Reporting
 import TLSVerification
@@ -39,6 +40,9 @@ extension Bulkhead {
         enum Format: String, ExpressibleByArgument, CaseIterable {
             case table, json
         }
+
+        @Option(help: ArgumentHelp("Test the endpoints the policy's mtls section requires mTLS on, with its trust bundles and identities (paths relative to the policy file).", valueName: "file"))
+        var policy: String?
 
         @Option(name: .customLong("endpoint"), help: ArgumentHelp("An endpoint to probe, A.B.C.D:PORT (repeatable).", valueName: "host:port"))
         var endpoints: [String] = []
@@ -97,11 +101,16 @@ extension Bulkhead {
         @OptionGroup var report: ReportOptions
 
         func run() throws {
+            if self.policy != nil && (!self.endpoints.isEmpty || !self.caBundles.isEmpty || self.clientCert != nil || self.otherCert != nil
+                                      || self.caKey != nil || !self.expectDNS.isEmpty || self.expectSPIFFE != nil) {
+                throw failInput("--policy takes the endpoints, trust bundles and identities from the policy's mtls section: leave out --endpoint, --ca-bundle, --ca-key, --client-cert, --other-cert, --expect-dns and --expect-spiffe")
+            }
             let expectations = try self.expectations()
             let options = try self.options()
             let targets = try self.targets(expectations)
             if targets.isEmpty {
-                throw failInput("nothing to probe: no --endpoint given and no container listens on a TCP port")
+                throw failInput(self.policy.map { "nothing to probe: no running container endpoint is covered by the mtls section of \($0)" }
+                    ?? "nothing to probe: no --endpoint given and no container listens on a TCP port")
             }
             let result: TLSReport
             do { result = try ProbeBattery.run(targets, options: options) } catch {
@@ -184,7 +193,24 @@ extension Bulkhead {
                     return TLSTarget(endpoint: endpoint, source: source, expectations: expectations)
                 }
             }
-            return TLSTarget.fromInventory(inventory?.containers ?? [], source: self.fromContainer == nil ? nil : source, expectations: expectations)
+            let all = TLSTarget.fromInventory(inventory?.containers ?? [], source: self.fromContainer == nil ? nil : source, expectations: expectations)
+            guard let path = self.policy, let inventory else { return all }
+            // With a policy: only the endpoints an mTLS requirement covers, each with that requirement's expectations.
+            let policy: Policy
+            do { policy = try Policy.load(path: path) } catch { throw failInput(error.description) }
+            let evaluator = PolicyEvaluator(policy: policy, inventory: inventory)
+            let directory = (path as NSString).deletingLastPathComponent
+            return all.compactMap { target in
+                let text = target.endpoint.description
+                guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]) else { return nil }
+                let source: String
+                switch target.source {
+                case .host: source = "host"
+                case .container(let name, _): source = name
+                }
+                guard let (_, requirement) = evaluator.mtlsRequirement(address: String(text[..<colon]), port: port, source: source) else { return nil }
+                return TLSTarget(endpoint: target.endpoint, source: target.source, expectations: requirement.expectations(relativeTo: directory.isEmpty ? "." : directory))
+            }
         }
     }
 }

@@ -1,6 +1,7 @@
 import BulkheadModel
 import BulkheadTestSupport
 import Foundation
+import Audit
 import Inventory
 @testable import Lab
 import Policy
@@ -23,25 +24,22 @@ struct ScenarioTests {
         defer { try? lab.down(scenario) }
         #expect(try lab.waitUntilRunning(scenario))
         usleep(300_000)
-        let traffic = try lab.generateTraffic(scenario)
-        for result in traffic {
-            #expect(result.asExpected, "traffic from \(result.from): \(result.command.joined(separator: " ")) exited \(result.exitCode.map(String.init) ?? "never"), expected \(result.expectedExit)")
+        // The same audit as `bulkhead scenario run`: every stage, the traffic inside the capture.
+        let outcome = ScenarioAudit.run(scenario, lab: lab)
+        for result in outcome.traffic {
+            #expect(result.asExpected, "traffic from \(result.from): \(result.command.first ?? "") exited \(result.exitCode.map(String.init) ?? "never"), expected \(result.expectedExit)")
         }
-        let report = try InventoryCollector.fromEngine(lab.engine)
-        // The exact reachability matrix, probed from inside every container's namespace.
-        var findings = report.findings
-        if scenario.policy != nil || scenario.expect?.reachability != nil {
-            let probe = try ScenarioProbe.run(scenario, inventory: report)
-            #expect(probe.complete, "problems: \(probe.problems)")
-            findings += probe.findings
-            let matrix = ScenarioProbe.compare(scenario, cells: probe.cells)
+        #expect(outcome.traffic.count == scenario.traffic?.count ?? 0)
+        #expect(outcome.report.complete, "problems: \(outcome.report.problems)")
+        if let matrix = outcome.reachability {
+            // The exact reachability matrix, probed from inside every container's namespace.
             #expect(matrix.cellsCompared > 0)
             #expect(matrix.mismatches.isEmpty, "\(matrix.mismatches.map { "\($0.cell): expected \($0.expected), observed \($0.observed)" })")
             #expect(matrix.unusedEntries.isEmpty, "unused: \(matrix.unusedEntries)")
         }
-        let comparison = ScenarioComparison.compare(scenario, findings: findings)
-        #expect(comparison.missing.isEmpty, "missing: \(comparison.missing)")
-        #expect(comparison.unexpected.isEmpty, "unexpected: \(comparison.unexpected)")
+        #expect(outcome.findings.missing.isEmpty, "missing: \(outcome.findings.missing)")
+        #expect(outcome.findings.unexpected.isEmpty, "unexpected: \(outcome.findings.unexpected)")
+        let report = try #require(outcome.report.evidence.inventory)
         // Networks got the declared subnets and the services their static addresses.
         for network in scenario.networks {
             #expect(report.networks.first { $0.name == scenario.qualified(network.name) }?.subnets == [network.subnet])

@@ -1,0 +1,62 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import BulkheadModel
+import Foundation
+import Lab
+import Reachability
+
+/// `scenario run`'s audit of a lab scenario that is up: every stage on the scenario's own containers and networks,
+/// the scenario's traffic run inside the capture stage (so the capture sees it, and only it), then the comparison
+/// with what the scenario expects.
+public enum ScenarioAudit {
+    public struct Outcome: Sendable {
+        public var report: AuditReport
+        public var traffic: [TrafficResult]
+        public var findings: ScenarioComparison
+        /// nil when the scenario declares no expected matrix.
+        public var reachability: ReachabilityComparison?
+
+        /// The findings, the traffic and the matrix all as expected.
+        public var matches: Bool {
+            self.findings.matches && self.traffic.allSatisfy(\.asExpected) && self.reachability?.matches != false
+        }
+    }
+
+    /// Audits the scenario (which must be up). Without root the traffic runs before the audit, uncaptured.
+    public static func run(_ scenario: Scenario, lab: LabRunner, progress: @escaping @Sendable (String) -> Void = { _ in }) -> Outcome {
+        let box = TrafficBox()
+        let runTraffic: @Sendable () -> Void = {
+            do { box.results = try lab.generateTraffic(scenario) } catch { box.error = "\(error)" }
+        }
+        var options = AuditOptions()
+        (options.policy, options.policyName) = ScenarioProbe.policy(for: scenario)
+        options.probe = scenario.policy != nil || scenario.expect?.reachability != nil
+        // Paths in the scenario policy's mTLS requirements name files of the scenario's generated PKI.
+        options.policyDirectory = lab.pkiDirectory(scenario).path
+        options.probeOptions = ScenarioProbe.options(for: scenario)
+        options.scopeLabel = "bulkhead.scenario=\(scenario.name)"
+        if getuid() == 0 {
+            options.duringCapture = runTraffic
+        } else {
+            progress("not root: the traffic runs without a capture (live capture needs root or CAP_NET_RAW)")
+            runTraffic()
+        }
+        var report = AuditRunner.run(engine: lab.engine, options: options, progress: progress)
+        if options.duringCapture != nil, report.stages.contains(where: { $0.name == "capture" && $0.status == "failed" }) {
+            runTraffic()  // the capture could not start: the traffic must still run
+        }
+        if let error = box.error {
+            report.problems.append("traffic: \(error)")
+            report.complete = false
+        }
+        let reachability = scenario.expect?.reachability == nil ? nil : report.evidence.probe.map { ScenarioProbe.compare(scenario, cells: $0.cells) }
+        return Outcome(report: report, traffic: box.results, findings: ScenarioComparison.compare(scenario, findings: report.findings), reachability: reachability)
+    }
+}
+
+/// The traffic's outcome, written by the capture stage's thread and read after the audit returns.
+final class TrafficBox: @unchecked Sendable {
+    var results: [TrafficResult] = []
+    var error: String?
+}
