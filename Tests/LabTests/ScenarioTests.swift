@@ -17,9 +17,8 @@ struct ScenarioTests {
     }
 
     /// Scenarios another suite stands up (test suites run in parallel, and one scenario cannot be up twice):
-    /// demo.yaml by bulkheadTests' DemoTests (through the CLI, as README command 1 runs it), tls-lab.yaml by
-    /// TLSVerificationTests' TLSLabTests.
-    static let ownedElsewhere: Set<String> = ["demo.yaml", "tls-lab.yaml"]
+    /// demo.yaml, by bulkheadTests' DemoTests, through the CLI as README command 1 runs it.
+    static let ownedElsewhere: Set<String> = ["demo.yaml"]
     static var labScenarioFiles: [String] { scenarioFiles.filter { !ownedElsewhere.contains($0) } }
 
     @Test("the scenario's findings are exactly the expected ones, and down removes everything", arguments: labScenarioFiles)
