@@ -94,4 +94,41 @@ struct AuditCommandTests {
         let wrong = try AnalyzeCommandTests.run(["audit", "--evidence", "captures/expected/http-basic-auth.json"])
         #expect(wrong.status == 2 && wrong.error.contains("not an audit report"))
     }
+
+    @Test("a container dying mid-audit: the report is written, marked incomplete, exit 3, and every finished result kept", .enabled(if: DockerCLI.isAvailable, "no Docker engine or lab image"))
+    func dyingContainer() throws {
+        let scenario = try self.temporary("cli-audit-dying.yaml", """
+            name: cli-audit-dying
+            networks:
+              - { name: net, subnet: 198.18.38.0/24 }
+            services:
+              - { name: server, command: [sh, -c, "httpd -p 8081 && exec httpd -f -p 8080"], networks: { net: 198.18.38.10 } }
+              - { name: client, command: [sleep, "600"], networks: { net: 198.18.38.20 } }
+            firewall:
+              - { from: client, to: server, port: tcp/8081, action: drop }
+            """)
+        #expect(try AnalyzeCommandTests.run(["scenario", "up", scenario]).status == 0)
+        defer { _ = try? AnalyzeCommandTests.run(["scenario", "down", scenario]) }
+        usleep(500_000)
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bh-audit-dying-\(UUID().uuidString.prefix(8))").path
+        // The dropped port keeps the probe stage busy for 3 × 1.5 s; the server is killed 1 s in.
+        let killer = Thread {
+            usleep(1_000_000)
+            _ = try? DockerCLI.run(["kill", "cli-audit-dying-server"])
+        }
+        killer.start()
+        let run = try AnalyzeCommandTests.run(["audit", "--scope-label", "bulkhead.scenario=cli-audit-dying", "--attempts", "3", "--timeout", "1.5", "--quiet",
+                                               "--state-dir", directory, "--fail-on", "critical", "--output", "json=\(directory)/audit.json"])
+        #expect(run.status == 3, "\(run.error)")
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(directory)/audit.json"))) as? [String: Any])
+        #expect(document["complete"] as? Bool == false)
+        #expect((document["problems"] as? [String])?.contains { $0.contains("cli-audit-dying-server") && $0.contains("exited") } == true, "\(document["problems"] ?? "")")
+        let stages = try #require(document["stages"] as? [[String: Any]])
+        #expect(stages.first { $0["name"] as? String == "probe" }?["status"] as? String == "incomplete")
+        let edges = try #require(document["edges"] as? [[String: Any]])
+        #expect(edges.contains { $0["source"] as? String == "cli-audit-dying-client" && $0["port"] as? Int == 8080 && $0["reachability"] as? String == "reachable" },
+                "decided before the death: kept")
+        #expect(edges.contains { $0["port"] as? Int == 8081 && $0["reachability"] as? String == "error" }, "undecided at the death: an error, never filtered")
+        #expect(!FileManager.default.fileExists(atPath: "\(directory)/last-success"), "an incomplete audit is not a success")
+    }
 }
