@@ -179,11 +179,14 @@ extension Bulkhead {
                 throw failInput("cannot write the report: \(error.localizedDescription)")
             }
             if self.format == .json || self.report.output != nil {
-                for cell in evidence.violations {
+                // The report has every violation; standard error gets the first few, each with its reproduction.
+                let violations = evidence.violations
+                for cell in violations.prefix(20) {
                     if let line = ReproCommand.line(for: cell) {
                         writeStandardError("bulkhead: \(cell.violation?.rawValue ?? ""): \(cell.source) -> \(cell.destination)/\(cell.protocol.rawValue): \(line)\n")
                     }
                 }
+                if violations.count > 20 { writeStandardError("bulkhead: … and \(violations.count - 20) more violations in the report\n") }
             }
             for problem in evidence.problems { warn(problem) }
             if !evidence.violations.isEmpty { throw ExitCode(ExitStatus.findings) }
