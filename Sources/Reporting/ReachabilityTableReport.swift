@@ -23,6 +23,25 @@ public enum ReachabilityTableReport {
         for group in groups {
             // Columns: destination (name + address), cells: one symbol per probed port, in port order.
             let columns = Array(Set(group.cells.map { Column(name: $0.destinationName, address: $0.address) })).sorted()
+            // A matrix wider than a terminal reads worse than a count per source: past 8 destinations, one row per
+            // source with its cells by state (the violations are listed below either way, the JSON has every cell).
+            if columns.count > 8 {
+                var table = TextTable(header: ["FROM", "CELLS"] + CellState.allCases.map { $0.symbol + " " + $0.rawValue } + ["VIOLATIONS"])
+                for source in sources {
+                    let cells = group.cells.filter { $0.source == source }
+                    guard !cells.isEmpty else { continue }
+                    var row = [source, String(cells.count)]
+                    for state in CellState.allCases {
+                        let count = cells.filter { $0.state == state }.count
+                        row.append(count == 0 ? "" : String(count))
+                    }
+                    let violations = cells.filter { $0.violation != nil }.count
+                    row.append(violations == 0 ? "" : style.severity(String(violations), .high))
+                    table.rows.append(row)
+                }
+                sections.append(style.bold(group.title) + " (\(columns.count) destinations: counts per source)\n" + table.render())
+                continue
+            }
             var ports: [Column: [String]] = [:]
             for column in columns {
                 let keys = Set(group.cells.filter { $0.destinationName == column.name && $0.address == column.address }.map(Self.portLabel))

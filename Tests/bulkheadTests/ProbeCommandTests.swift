@@ -54,6 +54,35 @@ struct ProbeCommandTests {
         #expect(document["policy"] as? String == policy)
     }
 
+    @Test("a wide matrix (more than 8 destinations on a network) is shown as counts per source; the JSON keeps every cell")
+    func wideMatrix() throws {
+        let network = NetworkRecord(name: "wide", id: "wide", driver: "bridge", scope: "local", subnets: [], gateways: [], internal: false, icc: true,
+                                    encrypted: nil, attachable: false, isDefaultBridge: false, bridge: nil, containers: [], labels: [:])
+        let containers = (0..<10).map { index in
+            ContainerRecord(name: "c\(index)", id: "c\(index)", image: "lab", state: "running", pid: 100 + index, netns: nil, networkMode: "wide",
+                            networks: [ContainerNetwork(name: "wide", ipv4: "198.18.39.\(10 + index)", ipv6: nil, gateway: nil, aliases: [])], publishedPorts: [],
+                            capabilities: [], privileged: false, dockerSocketMounted: false, listening: [], labels: [:])
+        }
+        var cells: [ReachabilityCell] = []
+        for source in containers {
+            for destination in containers where destination.name != source.name {
+                let address = destination.networks[0].ipv4 ?? ""
+                cells.append(ReachabilityCell(source: source.name, destination: "\(address):80", protocol: .tcp, state: .reachable, attempts: 1, latencyMs: 0.1,
+                                              destinationName: destination.name, destinationKind: .container, network: "wide", address: address, port: 80,
+                                              reason: "listening", sourcePid: source.pid, evidence: [ProbeAttempt(outcome: .connected, latencyMs: 0.1)]))
+            }
+        }
+        let inventory = InventoryReport(sources: [], networks: [network], containers: containers, namespaces: [], findings: [], complete: true, problems: [], summary: InventorySummary())
+        let report = ProbeReport(generatedAt: "2026-11-29T10:00:00Z", policy: "", settings: ProbeSettings(attempts: 1, timeoutsSeconds: [:], maxInFlight: 0, maxInFlightPerDestination: 1, extraPorts: [], explicitTargets: []),
+                                 inventory: inventory, sources: containers.map { ProbeSource(name: $0.name, pid: $0.pid, netns: nil, skipReason: nil) },
+                                 cells: cells, findings: [], complete: true, problems: [], summary: ProbeSummary())
+        let path = try self.temporary("wide.json", String(decoding: try JSONEncoder().encode(report), as: UTF8.self))
+        let table = try AnalyzeCommandTests.run(["probe", "--evidence", path])
+        #expect(table.status == 0)
+        #expect(table.output.contains("Network wide (10 destinations: counts per source)"))
+        #expect(table.output.contains("c0") && table.output.contains(" 9 "), "c0 has 9 reachable cells")
+    }
+
     @Test("bad input: a broken policy names file and line, evidence of another kind, bad ports, a CIDR target: exit 2")
     func badInput() throws {
         let evidence = try self.evidence()
