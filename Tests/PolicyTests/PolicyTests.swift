@@ -1,4 +1,5 @@
 import BulkheadModel
+import BulkheadTestSupport
 import Foundation
 @testable import Policy
 import Testing
@@ -65,6 +66,13 @@ struct PolicyFileTests {
         self.expectError("baseline: allow-all\n", [":1", "baseline"])
         self.expectError("allow:\n  - from: a\n", ["to"])
         self.expectError("", ["empty"])
+    }
+
+    @Test("the example policy in scenarios/policies loads")
+    func example() throws {
+        let policy = try Policy.load(path: Repository.path("scenarios/policies/shop.yaml"))
+        #expect(policy.baseline == .deny && policy.allow.count == 6 && policy.deny.count == 2)
+        #expect(policy.mtls?.require.first?.expectations(relativeTo: "/etc/bulkhead").trustBundles == ["/etc/bulkhead/pki/ca.crt"])
     }
 
     @Test("glob patterns")
