@@ -63,6 +63,8 @@ public enum DestinationKind: String, Codable, Hashable, Sendable {
     case gateway
     /// An address the user listed with `--target`.
     case explicit
+    /// An address of a plain network namespace (`ip netns`, containerd/CNI sandboxes): `probe --namespaces`.
+    case namespace
 }
 
 /// How one attempt ended.
@@ -231,15 +233,18 @@ public struct ProbeSource: Codable, Hashable, Sendable {
     public var netns: String?
     /// Why this source is not probed (not running, no namespace…); nil when it is.
     public var skipReason: String?
+    /// The file naming the namespace when no process does (`/run/netns/<name>`); `/proc/<pid>/ns/net` otherwise.
+    public var namespacePath: String?
 
-    public init(name: String, pid: Int?, netns: String?, skipReason: String?) {
+    public init(name: String, pid: Int?, netns: String?, skipReason: String?, namespacePath: String? = nil) {
         self.name = name
         self.pid = pid
         self.netns = netns
         self.skipReason = skipReason
+        self.namespacePath = namespacePath
     }
 
-    enum CodingKeys: String, CodingKey { case name, pid, netns, skipReason }
+    enum CodingKeys: String, CodingKey { case name, pid, netns, skipReason, namespacePath }
 
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
@@ -247,6 +252,7 @@ public struct ProbeSource: Codable, Hashable, Sendable {
         try container.encode(self.pid, forKey: .pid)
         try container.encode(self.netns, forKey: .netns)
         try container.encode(self.skipReason, forKey: .skipReason)
+        try container.encode(self.namespacePath, forKey: .namespacePath)
     }
 }
 

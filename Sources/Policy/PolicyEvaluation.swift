@@ -54,13 +54,16 @@ public struct PolicyEvaluator: Sendable {
 
     /// What Docker's configuration intends (the baseline `docker`, and the default without a policy).
     func dockerIntent(_ cell: ReachabilityCell) -> (Expectation?, String?) {
-        let source = self.containers[cell.source]
-        if source?.networkMode == "host" {
+        // Docker says nothing about namespaces it does not manage.
+        guard cell.destinationKind != .namespace, let source = self.containers[cell.source] else {
+            return (nil, "baseline docker: no intent for a network namespace Docker does not manage")
+        }
+        if source.networkMode == "host" {
             return (.allow, "baseline docker: the host's namespace reaches containers")
         }
-        let sourceNetworks = Set(source?.networks.map(\.name) ?? [])
+        let sourceNetworks = Set(source.networks.map(\.name))
         switch cell.destinationKind {
-        case .explicit:
+        case .explicit, .namespace:
             return (nil, "baseline docker: no intent for a listed address")
         case .gateway:
             guard let name = cell.network, let network = self.networks[name] else { return (nil, nil) }
@@ -125,7 +128,9 @@ public struct PolicyEvaluator: Sendable {
 
     func matchesDestination(_ selector: Selector, _ cell: ReachabilityCell) -> Bool {
         let container = cell.destinationKind == .container ? self.containers[cell.destinationName] : nil
-        if let pattern = selector.container, container == nil || !Selector.glob(pattern, matches: cell.destinationName) { return false }
+        // `container:` also names plain namespaces (by their /run/netns name or `pid N (command)`).
+        let named = container != nil || cell.destinationKind == .namespace
+        if let pattern = selector.container, !named || !Selector.glob(pattern, matches: cell.destinationName) { return false }
         if selector.label != nil || selector.service != nil || selector.project != nil {
             guard let container, Self.matchesLabels(selector, container.labels) else { return false }
         }

@@ -193,9 +193,8 @@ private final class ProbeLoop {
     func prepareSources() {
         let needed = Set(self.cells.indices.filter { self.cells[$0].state != .skipped }.map { self.cells[$0].source })
         for (index, source) in self.sources.enumerated() where source.skipReason == nil && needed.contains(source.name) {
-            guard let pid = source.pid else { continue }
+            guard let path = source.namespacePath ?? source.pid.map({ "/proc/\($0)/ns/net" }) else { continue }
             var context = SourceContext(name: source.name)
-            let path = "/proc/\(pid)/ns/net"
             let fd = open(path, O_RDONLY | O_CLOEXEC)
             guard fd >= 0 else {
                 self.failSource(index, "cannot open \(path): \(String(cString: strerror(errno))) (the container stopped?)")
@@ -205,7 +204,7 @@ private final class ProbeLoop {
             var info = stat()
             if let expected = source.netns, fstat(fd, &info) == 0, "net:[\(info.st_ino)]" != expected {
                 close(fd)
-                self.failSource(index, "process \(pid) is no longer in the container's namespace \(expected) (restarted or exited)")
+                self.failSource(index, "\(path) is no longer the namespace \(expected) (the container restarted or exited)")
                 continue
             }
             context.namespaceFD = fd
@@ -218,7 +217,7 @@ private final class ProbeLoop {
             let needsV6 = self.cells.contains { $0.source == source.name && $0.address.contains(":") }
             if needsV4 { self.contexts[source.name]?.icmp4 = self.makeRawICMP(source: source.name, v6: false) }
             if needsV6 { self.contexts[source.name]?.icmp6 = self.makeRawICMP(source: source.name, v6: true) }
-            self.watch(container: source.name, pid: pid)
+            if let pid = source.pid { self.watch(container: source.name, pid: pid) }
         }
     }
 

@@ -51,8 +51,10 @@ public struct ProbeOptions: Sendable {
     public var udp: Bool = true
     /// The host side: gateways of the source's networks on 2375/2376, published host ports, host-network listeners.
     public var hostSide: Bool = true
-    /// Only these sources (container names); all when empty.
+    /// Only these sources (container or namespace names); all when empty.
     public var sources: [String] = []
+    /// Also probe from and to the inventory's plain network namespaces (`ip netns`, containerd/CNI sandboxes).
+    public var namespaces: Bool = false
 
     public init() {}
 
@@ -134,6 +136,17 @@ public enum ProbePlanner {
             sources.append(ProbeSource(name: container.name, pid: container.pid, netns: container.netns, skipReason: skip))
         }
 
+        // Plain network namespaces: entered through their process, or their /run/netns file when none lives there.
+        let namespaces = options.namespaces ? inventory.namespaces.sorted { $0.name < $1.name } : []
+        for namespace in namespaces {
+            let addresses = Self.addresses(of: namespace)
+            addresses.forEach { scope.allow($0) }
+            guard options.sources.isEmpty || options.sources.contains(namespace.name) else { continue }
+            let path = namespace.pids.isEmpty ? "/run/netns/\(namespace.name)" : nil
+            sources.append(ProbeSource(name: namespace.name, pid: namespace.pids.first, netns: namespace.netns,
+                                       skipReason: addresses.isEmpty ? "no address outside loopback" : nil, namespacePath: path))
+        }
+
         // Host-network containers' listeners are reached on the host side (the gateways).
         let hostListeners = running.filter { $0.networkMode == "host" }.flatMap { container in
             container.listening.filter { !Self.isLoopback($0.address) }.map { (container.name, $0) }
@@ -143,8 +156,11 @@ public enum ProbePlanner {
         var cells: [ReachabilityCell] = []
         let byName = Dictionary(inventory.containers.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         for source in sources {
-            guard let sourceContainer = byName[source.name] else { continue }
-            let sourceNetworks = Set(sourceContainer.networks.map(\.name))
+            // A source is a container, or (with `namespaces`) a plain namespace, which has no networks of Docker's.
+            let sourceContainer = byName[source.name]
+            guard sourceContainer != nil || namespaces.contains(where: { $0.name == source.name }) else { continue }
+            let sourceNetworks = Set(sourceContainer?.networks.map(\.name) ?? [])
+            let sourceNetns = sourceContainer?.netns ?? source.netns
             var sourceCells: [ReachabilityCell] = []
             func add(_ name: String, _ kind: DestinationKind, _ network: String?, _ address: String, _ proto: ProbeProtocol, _ port: Int?, _ reason: String) {
                 guard proto != .udp || options.udp, proto != .icmp || options.icmp else { return }
@@ -171,7 +187,7 @@ public enum ProbePlanner {
 
             for destination in running.sorted(by: { $0.name < $1.name }) where destination.name != source.name {
                 // The same namespace (container:X sharing) is not a network path.
-                if let a = sourceContainer.netns, let b = destination.netns, a == b { continue }
+                if let a = sourceNetns, let b = destination.netns, a == b { continue }
                 if destination.networkMode == "host" || destination.networkMode.hasPrefix("container:") { continue }
                 for network in destination.networks.sorted(by: { $0.name < $1.name }) {
                     guard options.allNetworks || sourceNetworks.contains(network.name) else { continue }
@@ -180,7 +196,12 @@ public enum ProbePlanner {
                     }
                 }
             }
-            if options.hostSide {
+            for namespace in namespaces where namespace.name != source.name && namespace.netns != sourceNetns {
+                for address in Self.addresses(of: namespace) {
+                    addPorts(namespace.name, .namespace, nil, address, listening: namespace.listening)
+                }
+            }
+            if options.hostSide, let sourceContainer {
                 var gateways: [(String, String)] = []
                 for network in sourceContainer.networks.sorted(by: { $0.name < $1.name }) {
                     let fromRecord = networksByName[network.name]?.gateways ?? []
@@ -222,7 +243,17 @@ public enum ProbePlanner {
         }
         var destinationPids: [String: Int] = [:]
         for container in running { destinationPids[container.name] = container.pid }
+        for namespace in namespaces { destinationPids[namespace.name] = namespace.pids.first }
         return ProbePlan(sources: sources, cells: cells, scope: scope, destinationPids: destinationPids)
+    }
+
+    /// A namespace's addresses without their prefix length (`198.18.237.2/24` → `198.18.237.2`).
+    static func addresses(of namespace: NamespaceRecord) -> [String] {
+        namespace.addresses.compactMap { text in
+            let address = String(text.split(separator: "/").first ?? "")
+            guard let parsed = IPAddress(address), !Self.isLoopback(address) else { return nil }
+            return parsed.description
+        }
     }
 
     /// Whether a socket bound to `bound` accepts packets addressed to `address`.

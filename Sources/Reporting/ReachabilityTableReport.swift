@@ -17,6 +17,8 @@ public enum ReachabilityTableReport {
         }
         let host = report.cells.filter { $0.destinationKind == .gateway }
         if !host.isEmpty { groups.append(("Host side (gateways)", host)) }
+        let namespaced = report.cells.filter { $0.destinationKind == .namespace }
+        if !namespaced.isEmpty { groups.append(("Other network namespaces", namespaced)) }
         let explicit = report.cells.filter { $0.destinationKind == .explicit }
         if !explicit.isEmpty { groups.append(("Listed targets", explicit)) }
 

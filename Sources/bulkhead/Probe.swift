@@ -93,6 +93,9 @@ extension Bulkhead {
         @Flag(help: "Probe only addresses on networks the source is attached to.")
         var sharedNetworksOnly = false
 
+        @Flag(help: "Also probe from and to the host's other network namespaces (ip netns, containerd/CNI sandboxes): hosts without Docker, or beside it.")
+        var namespaces = false
+
         @Option(help: "Output format: table or json (the evidence, re-usable with --evidence).")
         var format: Format = .table
 
@@ -126,6 +129,7 @@ extension Bulkhead {
             options.allNetworks = !self.sharedNetworksOnly
             options.explicitTargets = self.targets
             options.sources = self.sources
+            options.namespaces = self.namespaces
             for text in self.ports.flatMap({ $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } }) where !text.isEmpty {
                 guard let spec = PortSpec(text) else { throw failInput("--ports \(text): use tcp/80, udp/53 or tcp/8000-8010") }
                 options.extraPorts.append(spec)
@@ -149,11 +153,12 @@ extension Bulkhead {
                 evidence = try Self.loadEvidence(path)
             } else {
                 let options = try self.options()
-                let inventory = try self.loadInventory()
+                var inventory = try self.loadInventory()
+                if self.namespaces && self.inventory == nil { InventoryCollector.addNamespaces(to: &inventory) }
                 let plan: ProbePlan
                 do { plan = try ProbePlanner.plan(inventory: inventory, options: options) } catch { throw failInput(error.description) }
                 for name in self.sources where !plan.sources.contains(where: { $0.name == name }) {
-                    throw failInput("--source \(name): no such container in the inventory")
+                    throw failInput("--source \(name): no such container\(self.namespaces ? " or namespace" : "") in the inventory")
                 }
                 let quiet = self.quiet
                 if !quiet {
@@ -203,7 +208,10 @@ extension Bulkhead {
             do {
                 return try InventoryCollector.fromEngine(DockerEngine(socketPath: try DockerEngine.socketPath()))
             } catch {
-                throw failInput(error.description)
+                // A host without Docker (containerd/CNI, plain `ip netns`) is still probed between its namespaces.
+                guard self.namespaces else { throw failInput(error.description) }
+                warn("no container engine (\(error.description)); probing the network namespaces only")
+                return InventoryReport(sources: [], networks: [], containers: [], namespaces: [], findings: [], complete: true, problems: [], summary: InventorySummary())
             }
         }
 

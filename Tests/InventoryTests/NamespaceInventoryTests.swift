@@ -20,6 +20,14 @@ struct NamespaceInventoryTests {
         return process
     }
 
+    /// Sends SIGKILL to every process whose network namespace is the one `path` names (only the test's own).
+    static func killProcesses(inNamespace path: String) {
+        guard let identity = NetworkNamespace(path: path).identity() else { return }
+        for namespace in ProcNet.discoverNamespaces() where namespace.identity == identity {
+            for pid in namespace.pids { kill(pid_t(pid), SIGKILL) }
+        }
+    }
+
     @Test("a named namespace with and without processes: addresses and listening sockets")
     func namedNamespaces() throws {
         let busy = "bh-inv-ns-busy"
@@ -33,7 +41,11 @@ struct NamespaceInventoryTests {
         try Self.run(Self.ip, ["-n", busy, "addr", "add", "198.18.97.1/32", "dev", "lo"]).waitUntilExit()
         try Self.run(Self.ip, ["-n", idle, "addr", "add", "198.18.97.2/32", "dev", "lo"]).waitUntilExit()
         let listener = try Self.run(Self.ip, ["netns", "exec", busy, "/bin/busybox", "nc", "-l", "-p", "7001"])
-        defer { listener.terminate() }
+        defer {
+            listener.terminate()
+            // `ip netns exec` may leave nc behind as an orphan: end every process still in the namespace.
+            Self.killProcesses(inNamespace: "/run/netns/\(busy)")
+        }
         var report = InventoryReport(sources: [], networks: [], containers: [], namespaces: [], findings: [], complete: true, problems: [], summary: InventorySummary())
         for _ in 0..<50 {
             report.namespaces = []

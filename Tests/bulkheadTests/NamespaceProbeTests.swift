@@ -1,0 +1,65 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import BulkheadTestSupport
+import Foundation
+import Testing
+
+/// `probe --namespaces`: a host's plain network namespaces (`ip netns`, what a containerd/CNI host has) as sources
+/// and destinations, entered through their /run/netns file when no process lives in them.
+@Suite("bulkhead probe --namespaces (end to end)", .serialized, .enabled(if: getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip"), "needs root and iproute2"))
+struct NamespaceProbeTests {
+    static func ip(_ arguments: [String]) throws {
+        let result = try ProcessRunner.run(URL(fileURLWithPath: "/usr/sbin/ip"), arguments)
+        guard result.status == 0 else { throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "ip \(arguments.joined(separator: " ")): \(result.error)"]) }
+    }
+
+    @Test("two namespaces joined by a veth: the listener is reachable, a closed port reachable-closed, from a namespace without processes")
+    func namespaces() throws {
+        let (a, b) = ("bh-pns-a", "bh-pns-b")
+        for name in [a, b] { _ = try? Self.ip(["netns", "del", name]) }
+        defer {
+            // End the listener (it lives in b), then remove both namespaces and the veth with them.
+            if let output = try? ProcessRunner.run(URL(fileURLWithPath: "/usr/sbin/ip"), ["netns", "pids", b]) {
+                for pid in output.output.split(separator: "\n").compactMap({ Int32($0) }) { kill(pid, SIGKILL) }
+            }
+            for name in [a, b] { _ = try? Self.ip(["netns", "del", name]) }
+        }
+        try Self.ip(["netns", "add", a])
+        try Self.ip(["netns", "add", b])
+        try Self.ip(["link", "add", "bh-pns-va", "type", "veth", "peer", "name", "bh-pns-vb"])
+        try Self.ip(["link", "set", "bh-pns-va", "netns", a])
+        try Self.ip(["link", "set", "bh-pns-vb", "netns", b])
+        try Self.ip(["-n", a, "addr", "add", "198.18.237.1/24", "dev", "bh-pns-va"])
+        try Self.ip(["-n", b, "addr", "add", "198.18.237.2/24", "dev", "bh-pns-vb"])
+        for (name, device) in [(a, "bh-pns-va"), (b, "bh-pns-vb")] {
+            try Self.ip(["-n", name, "link", "set", device, "up"])
+            try Self.ip(["-n", name, "link", "set", "lo", "up"])
+        }
+        let listener = Process()
+        listener.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+        listener.arguments = ["netns", "exec", b, "/bin/busybox", "httpd", "-f", "-p", "198.18.237.2:8080"]
+        listener.standardOutput = FileHandle.nullDevice
+        listener.standardError = FileHandle.nullDevice
+        try listener.run()
+        defer { listener.terminate() }
+        usleep(500_000)
+
+        let run = try AnalyzeCommandTests.run(["probe", "--namespaces", "--source", a, "--ports", "tcp/9", "--timeout", "0.5", "--format", "json", "--quiet"])
+        #expect(run.status == 0 || run.status == 1, "\(run.error)")
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [String: Any])
+        let cells = try #require(document["cells"] as? [[String: Any]])
+        func state(_ destination: String, _ proto: String) -> String? {
+            cells.first { $0["destination"] as? String == destination && $0["protocol"] as? String == proto }?["state"] as? String
+        }
+        #expect(state("198.18.237.2:8080", "tcp") == "reachable")
+        #expect(state("198.18.237.2:9", "tcp") == "reachable-closed")
+        #expect(state("198.18.237.2", "icmp") == "reachable")
+        #expect(cells.allSatisfy { $0["source"] as? String == a })
+        #expect(cells.first { $0["destination"] as? String == "198.18.237.2:8080" }?["destinationKind"] as? String == "namespace")
+        let sources = try #require(document["sources"] as? [[String: Any]])
+        #expect(sources.first?["namespacePath"] as? String == "/run/netns/\(a)", "entered through its /run/netns file: no process lives in it")
+        // The docker baseline has no intent for namespaces Docker does not manage: no violation either way.
+        #expect(cells.allSatisfy { $0["violation"] is NSNull })
+    }
+}
