@@ -46,7 +46,8 @@ struct NamespaceProbeTests {
         usleep(500_000)
 
         let run = try AnalyzeCommandTests.run(["probe", "--namespaces", "--source", a, "--ports", "tcp/9", "--timeout", "0.5", "--format", "json", "--quiet"])
-        #expect(run.status == 0 || run.status == 1, "\(run.error)")
+        // Exit 3 is possible when a parallel test's namespace vanished mid-probe; our own cells must never be the cause.
+        #expect(run.status == 0 || run.status == 1 || run.status == 3, "\(run.error)")
         let document = try #require(try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [String: Any])
         let cells = try #require(document["cells"] as? [[String: Any]])
         func state(_ destination: String, _ proto: String) -> String? {
@@ -56,6 +57,7 @@ struct NamespaceProbeTests {
         #expect(state("198.18.237.2:9", "tcp") == "reachable-closed")
         #expect(state("198.18.237.2", "icmp") == "reachable")
         #expect(cells.allSatisfy { $0["source"] as? String == a })
+        #expect(!cells.contains { ($0["address"] as? String)?.hasPrefix("198.18.237.") == true && $0["state"] as? String == "error" })
         #expect(cells.first { $0["destination"] as? String == "198.18.237.2:8080" }?["destinationKind"] as? String == "namespace")
         let sources = try #require(document["sources"] as? [[String: Any]])
         #expect(sources.first?["namespacePath"] as? String == "/run/netns/\(a)", "entered through its /run/netns file: no process lives in it")
