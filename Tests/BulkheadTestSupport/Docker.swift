@@ -39,3 +39,15 @@ public enum DockerCLI {
         }
     }
 }
+
+/// Tests that make or remove Docker networks and containers, or probe across them, take this lock and so run one at
+/// a time even across suites (Swift Testing runs suites in parallel). Why: Docker rewrites its iptables chains
+/// whenever a network is made or removed, and for that moment isolation between networks is not in force (the probe
+/// benchmark caught answers from other networks then), so a parallel test's probe could see a path that is closed.
+/// Test bodies that take it are synchronous: the lock is released on the thread that took it.
+public enum LabLock {
+    private static let lock = NSLock()
+
+    public static func acquire() { Self.lock.lock() }
+    public static func release() { Self.lock.unlock() }
+}

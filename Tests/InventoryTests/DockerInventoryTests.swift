@@ -38,6 +38,8 @@ struct DockerInventoryTests {
 
     @Test("networks, containers, addresses, listening sockets, modes and findings")
     func liveInventory() throws {
+        LabLock.acquire()
+        defer { LabLock.release() }
         try Self.makeLab()
         defer { DockerCLI.removeLabelled(Self.label) }
         let report = try InventoryCollector.fromEngine(DockerEngine(socketPath: "/var/run/docker.sock"))
@@ -90,6 +92,8 @@ struct DockerInventoryTests {
 
     @Test("a container that vanishes between listing and inspection is reported, not dropped")
     func vanished() throws {
+        LabLock.acquire()
+        defer { LabLock.release() }
         DockerCLI.removeLabelled(Self.label)
         defer { DockerCLI.removeLabelled(Self.label) }
         try DockerCLI.must(["run", "-d", "--label", Self.label, "--name", "bh-inv-gone", "--network", "none", DockerCLI.labImage, "sleep", "600"])
@@ -106,6 +110,8 @@ struct DockerInventoryTests {
 
     @Test("offline: docker inspect and docker network inspect files give the same picture")
     func offlineFiles() throws {
+        LabLock.acquire()
+        defer { LabLock.release() }
         try Self.makeLab()
         defer { DockerCLI.removeLabelled(Self.label) }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bh-inv-\(UUID().uuidString)")

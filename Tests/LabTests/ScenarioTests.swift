@@ -23,6 +23,8 @@ struct ScenarioTests {
 
     @Test("the scenario's findings are exactly the expected ones, and down removes everything", arguments: labScenarioFiles)
     func run(_ file: String) throws {
+        LabLock.acquire()
+        defer { LabLock.release() }
         let scenario = try Scenario.load(path: Repository.path("scenarios/\(file)"))
         let lab = LabRunner(engine: DockerEngine(socketPath: "/var/run/docker.sock"))
         try lab.up(scenario)
@@ -70,6 +72,8 @@ struct ScenarioTests {
 
     @Test("a container dying mid-probe: its unfinished cells become errors, the run is incomplete, nothing else is lost")
     func dyingContainer() throws {
+        LabLock.acquire()
+        defer { LabLock.release() }
         var scenario = try Scenario.load(path: Repository.path("scenarios/firewall.yaml"))
         scenario.name = "dying"
         let lab = LabRunner(engine: DockerEngine(socketPath: "/var/run/docker.sock"))
@@ -132,6 +136,8 @@ struct ScenarioTests {
 
     @Test("down after a half-made up removes what was made")
     func halfMade() throws {
+        LabLock.acquire()
+        defer { LabLock.release() }
         var scenario = try Scenario.load(path: Repository.path("scenarios/two-networks.yaml"))
         scenario.name = "half-made"
         scenario.services[1].image = "bulkhead-no-such-image:latest"  // the second container cannot be created

@@ -19,6 +19,8 @@ struct TLSLabTests {
 
     @Test("strict, misconfigured and plaintext servers probed from the client container; loopback probed inside the server's namespace")
     func lab() throws {
+        LabLock.acquire()
+        defer { LabLock.release() }
         let scenario = try Self.copy(named: "tls-probe", subnet: "198.18.72")
         let lab = LabRunner(engine: DockerEngine(socketPath: "/var/run/docker.sock"))
         try lab.up(scenario)

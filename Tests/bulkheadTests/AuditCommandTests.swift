@@ -23,6 +23,8 @@ struct AuditCommandTests {
 
     @Test("live: every format at once, exit 1 on the breach, offline re-evaluation, baseline, accepted risks, the lock", .enabled(if: DockerCLI.isAvailable, "no Docker engine or lab image"))
     func live() throws {
+        LabLock.acquire()
+        defer { LabLock.release() }
         let scenario = try self.temporary("cli-audit.yaml", Self.scenario)
         #expect(try AnalyzeCommandTests.run(["scenario", "up", scenario]).status == 0)
         defer { _ = try? AnalyzeCommandTests.run(["scenario", "down", scenario]) }
@@ -105,6 +107,8 @@ struct AuditCommandTests {
 
     @Test("a container dying mid-audit: the report is written, marked incomplete, exit 3, and every finished result kept", .enabled(if: DockerCLI.isAvailable, "no Docker engine or lab image"))
     func dyingContainer() throws {
+        LabLock.acquire()
+        defer { LabLock.release() }
         let scenario = try self.temporary("cli-audit-dying.yaml", """
             name: cli-audit-dying
             networks:

@@ -10,6 +10,8 @@ struct CaptureDockerTests {
 
     @Test("flows between containers are named after the containers (gateway naming: EndpointNamesTests)")
     func containerNames() throws {
+        LabLock.acquire()
+        defer { LabLock.release() }
         DockerCLI.removeLabelled(Self.label)
         defer { DockerCLI.removeLabelled(Self.label) }
         let network = "capt-net-\(getpid())"

@@ -7,6 +7,8 @@ import Testing
 struct DemoTests {
     @Test("scenario run scenarios/demo.yaml: exactly the planted findings, the edges they come from, the stage times, the HTML report")
     func demo() throws {
+        LabLock.acquire()
+        defer { LabLock.release() }
         let html = FileManager.default.temporaryDirectory.appendingPathComponent("bh-demo-\(UUID().uuidString.prefix(8)).html").path
         defer { try? FileManager.default.removeItem(atPath: html) }
         let run = try AnalyzeCommandTests.run(["scenario", "run", "scenarios/demo.yaml", "--format", "json", "--report", "html=\(html)"])

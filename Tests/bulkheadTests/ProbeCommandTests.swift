@@ -108,6 +108,8 @@ struct ProbeCommandTests {
 
     @Test("live: scenario run compares the exact matrix (exit 0); probe on the running lab reports the internal network's open gateway (exit 1) with nsenter lines", .enabled(if: DockerCLI.isAvailable, "no Docker engine or lab image"))
     func live() throws {
+        LabLock.acquire()
+        defer { LabLock.release() }
         let scenario = try self.temporary("cli-probe.yaml", """
             name: cli-probe
             networks:

@@ -73,6 +73,8 @@ struct TLSCommandTests {
 struct TLSContainerCommandTests {
     @Test("strict server: exit 0; misconfigured: exit 1; every probe made from the client container")
     func fromContainer() throws {
+        LabLock.acquire()
+        defer { LabLock.release() }
         let file = try ScenarioCopy.write("scenarios/tls-lab.yaml", name: "tls-cli", replacing: ("tls-lab", "198.18.71."), subnetPrefix: "198.18.73.")
         defer { try? FileManager.default.removeItem(atPath: file) }
         #expect(try AnalyzeCommandTests.run(["scenario", "up", file]).status == 0)

@@ -26,6 +26,8 @@ struct TLSPolicyCommandTests {
 
     @Test("only the endpoints the policy's mtls section covers are tested, with its trust bundle, identity and SPIFFE ID")
     func policy() throws {
+        LabLock.acquire()
+        defer { LabLock.release() }
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("bh-\(UUID().uuidString.prefix(8))-cli-tls-policy.yaml").path
         try Self.scenario.write(toFile: path, atomically: true, encoding: .utf8)
         #expect(try AnalyzeCommandTests.run(["scenario", "up", path]).status == 0)
