@@ -15,6 +15,7 @@ import Policy
 public struct AcceptedRisks: Codable, Sendable {
     public var ignore: [Entry]
 
+    /// One accepted risk: a finding kind, optionally where, why, and until when.
     public struct Entry: Codable, Sendable, Hashable {
         public var kind: String
         public var location: String?
@@ -73,6 +74,7 @@ public struct AcceptedRisks: Codable, Sendable {
 /// Compares findings with an accepted earlier report: what is new and what went away. Findings are matched by kind
 /// and location (titles carry counts that change from run to run).
 public enum Baseline {
+    /// Reads an earlier `audit --format json` report.
     public static func load(path: String) throws(PathError) -> AuditReport {
         guard let data = FileManager.default.contents(atPath: path) else { throw PathError(path: path, message: "cannot read the baseline report") }
         do {
@@ -88,6 +90,7 @@ public enum Baseline {
         }
     }
 
+    /// What is new in `findings` since `baseline`, what went away, and how many stayed.
     public static func compare(_ findings: [Finding], with baseline: AuditReport, path: String) -> BaselineComparison {
         func key(_ finding: Finding) -> String { "\(finding.kind)|\(finding.location ?? "")" }
         let before = Set(baseline.findings.map(key))
@@ -102,6 +105,7 @@ public enum Baseline {
 /// `flock` on `<state-dir>/audit.lock`, held for the life of the process, released by the kernel if it dies.
 public final class AuditLock {
     let fd: Int32
+    /// The lock file (`<state-dir>/audit.lock`).
     public let path: String
 
     /// Takes the lock, or throws naming the holder when another run has it.

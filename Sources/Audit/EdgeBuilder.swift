@@ -13,6 +13,7 @@ public struct EdgeBuilder {
     /// Address → network name.
     let networks: [String: String]
 
+    /// An edge builder for one inventory and policy (the address → name maps are made once).
     public init(inventory: InventoryReport, policy: Policy) {
         self.inventory = inventory
         self.policy = policy

@@ -8,6 +8,7 @@ public struct PolicyEvaluator: Sendable {
     let containers: [String: ContainerRecord]
     let networks: [String: NetworkRecord]
 
+    /// An evaluator of `policy` for the containers and networks of `inventory` (labels, networks, ICC, internal).
     public init(policy: Policy, inventory: InventoryReport) {
         self.policy = policy
         self.containers = Dictionary(inventory.containers.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })

@@ -5,6 +5,7 @@ public struct PortSpec: Hashable, Sendable, CustomStringConvertible {
     public var proto: ProbeProtocol
     public var range: ClosedRange<Int>
 
+    /// A protocol and a port range.
     public init(proto: ProbeProtocol, range: ClosedRange<Int>) {
         self.proto = proto
         self.range = range
@@ -56,8 +57,10 @@ public struct ProbeOptions: Sendable {
     /// Also probe from and to the inventory's plain network namespaces (`ip netns`, containerd/CNI sandboxes).
     public var namespaces: Bool = false
 
+    /// The defaults: 2 attempts, 1 s per protocol, automatic caps, every network, ICMP, UDP and the host side.
     public init() {}
 
+    /// The wait for an answer to a probe of `proto`.
     public func timeout(for proto: ProbeProtocol) -> Double {
         switch proto {
         case .tcp: self.tcpTimeout

@@ -36,6 +36,7 @@ public enum AuditReports {
 
     // MARK: - Terminal
 
+    /// The terminal report: the edge table, the findings, the baseline comparison, the stages.
     public static func table(_ report: AuditReport, style: TerminalStyle) -> String {
         var sections: [String] = []
         let (listed, blocked) = Self.listedEdges(report)
@@ -69,6 +70,7 @@ public enum AuditReports {
 
     // MARK: - Markdown
 
+    /// The same report as markdown (for a ticket or a wiki page).
     public static func markdown(_ report: AuditReport) -> String {
         func cell(_ text: String) -> String { text.replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\n", with: " ") }
         var lines = ["# Bulkhead audit of \(report.host)", "", "Generated \(report.generatedAt); policy: \(cell(report.policy)); \(report.complete ? "complete" : "**INCOMPLETE**: " + cell(report.problems.joined(separator: "; ")))", ""]

@@ -13,6 +13,7 @@ public struct TopologyGraph: Sendable {
         public var ports: String
     }
 
+    /// Networks (lanes in the picture) with their containers.
     public var networks: [(name: String, subnets: [String], internal: Bool, members: [String])]
     public var nodes: [String]
     public var links: [Link]
@@ -25,6 +26,7 @@ public struct TopologyGraph: Sendable {
     /// Worst first: the verdict a pair of containers shows when its edges disagree.
     static let severityOrder: [EdgeVerdict] = [.violation, .plaintext, .tlsNoClientAuth, .openUnverified, .unknown, .mtlsEnforced, .blocked]
 
+    /// The picture of an audit: its inventory's networks and containers, its listed edges folded per pair.
     public init(_ report: AuditReport) {
         let inventory = report.evidence.inventory
         self.networks = (inventory?.networks ?? []).sorted { $0.name < $1.name }.map { network in
@@ -49,6 +51,7 @@ public struct TopologyGraph: Sendable {
         self.links = links.sorted { ($0.source, $0.destination) < ($1.source, $1.destination) }
     }
 
+    /// The colour an edge of this verdict is drawn in (the HTML table uses the same).
     public static func colour(_ verdict: EdgeVerdict) -> String {
         switch verdict {
         case .mtlsEnforced: "#2e7d32"
