@@ -67,7 +67,12 @@ public enum AuditRunner {
             do {
                 let plan = try ProbePlanner.plan(inventory: inventory, options: options.probeOptions)
                 progress("probe: \(plan.cells.count) cells from \(plan.sources.count) sources")
-                let result = ProbeEngine.run(plan: plan, options: options.probeOptions)
+                // A line every few seconds on long matrices (the engine reports twice a second).
+                let last = ProgressClock()
+                let result = ProbeEngine.run(plan: plan, options: options.probeOptions) { update in
+                    guard last.due(every: 5) else { return }
+                    progress("probe: \(update.cellsDone)/\(update.cellsTotal) cells decided, \(update.inFlight) in flight")
+                }
                 let report = result.report(inventory: inventory, options: options.probeOptions)
                 probe = report
                 stages.append(AuditStage(name: "probe", status: report.complete ? "ran" : "incomplete", durationSeconds: Self.since(probeStart),
@@ -222,6 +227,18 @@ public enum AuditRunner {
 }
 
 func monotonicSeconds() -> Double { MonotonicClock.now() }
+
+/// Rate-limits progress lines (called from one thread at a time).
+final class ProgressClock: @unchecked Sendable {
+    private var last = MonotonicClock.now()
+
+    func due(every seconds: Double) -> Bool {
+        let now = MonotonicClock.now()
+        guard now - self.last >= seconds else { return false }
+        self.last = now
+        return true
+    }
+}
 
 /// Collects flows from the analysis threads (one call at a time, per CaptureAnalysis.run's contract).
 final class FlowList: @unchecked Sendable {
