@@ -68,7 +68,7 @@ public enum DestinationKind: String, Codable, Hashable, Sendable {
 }
 
 /// How one attempt ended.
-public enum AttemptOutcome: String, Codable, Hashable, Sendable {
+public enum AttemptOutcome: String, Codable, Hashable, Sendable, CaseIterable {
     /// TCP handshake completed / UDP or ICMP reply received.
     case connected
     /// TCP RST (connection refused without an ICMP error).

@@ -5,7 +5,7 @@ import BulkheadModel
 /// records' `Codable` conformance produces — keys sorted, absent values as `null` — and a test holds the two
 /// together, so adding a field to the model without adding it here fails the suite.
 public struct FlowJSONWriter {
-    public private(set) var bytes: [UInt8] = []
+    public internal(set) var bytes: [UInt8] = []
 
     public init() {
         self.bytes.reserveCapacity(2048)

@@ -19,9 +19,17 @@ public enum JSONReport {
         return try encoder.encode(value)
     }
 
-    /// The `analyze` document from flows encoded one by one (see ``compact(_:)``): the same keys as
-    /// ``AnalysisReport``, sorted, with one flow per line.
-    public static func assembleDocument(findings: [Finding], flows: [Data], summary: AnalysisSummary) throws -> Data {
+    /// A part of a document assembled by ``assemble(_:)``: a value encoded by `JSONEncoder`, or an array whose
+    /// elements were written one by one (compact, one per line).
+    public enum Part {
+        case value(any Encodable)
+        case lines([Data])
+    }
+
+    /// A pretty document with sorted keys from parts; arrays of many records are written one record per line (what
+    /// a hand-written writer produced), the rest by `JSONEncoder`. Parses to the same object as the whole value's
+    /// Codable form.
+    public static func assemble(_ parts: [(key: String, part: Part)]) throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         func indented(_ data: Data) -> Data {
@@ -33,17 +41,31 @@ public enum JSONReport {
             }
             return Data(result)
         }
-        var document = Data("{\n  \"findings\" : ".utf8)
-        document.append(indented(try encoder.encode(findings)))
-        document.append(Data(",\n  \"flows\" : [".utf8))
-        for (index, flow) in flows.enumerated() {
-            document.append(Data((index == 0 ? "\n    " : ",\n    ").utf8))
-            document.append(flow)
+        var document = Data("{".utf8)
+        for (index, entry) in parts.sorted(by: { $0.key < $1.key }).enumerated() {
+            document.append(Data((index == 0 ? "\n  \"" : ",\n  \"").utf8))
+            document.append(Data(entry.key.utf8))
+            document.append(Data("\" : ".utf8))
+            switch entry.part {
+            case .value(let value):
+                document.append(indented(try encoder.encode(value)))
+            case .lines(let lines):
+                document.append(Data("[".utf8))
+                for (position, line) in lines.enumerated() {
+                    document.append(Data((position == 0 ? "\n    " : ",\n    ").utf8))
+                    document.append(line)
+                }
+                document.append(Data((lines.isEmpty ? "]" : "\n  ]").utf8))
+            }
         }
-        document.append(Data((flows.isEmpty ? "],\n  \"summary\" : " : "\n  ],\n  \"summary\" : ").utf8))
-        document.append(indented(try encoder.encode(summary)))
         document.append(Data("\n}\n".utf8))
         return document
+    }
+
+    /// The `analyze` document from flows encoded one by one (see ``compact(_:)``): the same keys as
+    /// ``AnalysisReport``, sorted, with one flow per line.
+    public static func assembleDocument(findings: [Finding], flows: [Data], summary: AnalysisSummary) throws -> Data {
+        try Self.assemble([("findings", .value(findings)), ("flows", .lines(flows)), ("summary", .value(summary))])
     }
 
     /// One compact line (with its newline).

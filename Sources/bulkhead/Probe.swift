@@ -176,7 +176,7 @@ extension Bulkhead {
             do {
                 switch self.format {
                 case .table: sink.write(ReachabilityTableReport.render(evidence, style: TerminalStyle.forDescriptor(self.report.descriptor)))
-                case .json: sink.write(try JSONReport.document(evidence))
+                case .json: sink.write(try ProbeJSON.document(evidence))
                 }
                 try sink.commit()
             } catch {
