@@ -52,7 +52,7 @@ public enum AuditRunner {
         let inventoryStart = monotonicSeconds()
         do {
             var report = try InventoryCollector.fromEngine(engine)
-            if let label = options.scopeLabel { report = Self.scoped(report, label: label) }
+            if let label = options.scopeLabel { report = report.scoped(label: label) }
             inventory = report
             stages.append(AuditStage(name: "inventory", status: report.complete ? "ran" : "incomplete", durationSeconds: Self.since(inventoryStart),
                                      note: report.complete ? "\(report.containers.count) containers, \(report.networks.count) networks" : report.problems.joined(separator: "; ")))
@@ -204,22 +204,6 @@ public enum AuditRunner {
             copy.location = "\(name) \(location)/\(transports[location] ?? "tcp")"
             return copy
         }
-    }
-
-    /// The inventory cut down to objects carrying `label` (`key=value`).
-    static func scoped(_ inventory: InventoryReport, label: String) -> InventoryReport {
-        let parts = label.split(separator: "=", maxSplits: 1).map(String.init)
-        let matches = { (labels: [String: String]) in parts.count == 2 ? labels[parts[0]] == parts[1] : labels[label] != nil }
-        var copy = inventory
-        copy.containers = inventory.containers.filter { matches($0.labels) }
-        copy.networks = inventory.networks.filter { matches($0.labels) }
-        copy.namespaces = []
-        copy.findings = inventory.findings.filter { finding in
-            guard let location = finding.location else { return false }
-            let names = Set(copy.containers.map(\.name) + copy.networks.map(\.name))
-            return location.split(separator: ",").allSatisfy { names.contains(String($0)) }
-        }
-        return copy
     }
 
     static func since(_ start: Double) -> Double { monotonicSeconds() - start }

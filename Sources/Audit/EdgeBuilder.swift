@@ -64,7 +64,7 @@ public struct EdgeBuilder {
             )
         }
         for flow in capture?.flows ?? [] {
-            guard let clientAddress = Self.address(of: flow.client), let (serverAddress, port) = Self.split(flow.server) else { continue }
+            guard let clientAddress = EndpointText.split(flow.client)?.address.description, let (serverAddress, port) = Self.split(flow.server) else { continue }
             let proto: ProbeProtocol = flow.transport == .udp ? .udp : .tcp
             let key = Key(source: self.name(of: clientAddress), address: serverAddress, port: port, proto: proto)
             var edge = edges[key] ?? self.edge(for: key)
@@ -181,19 +181,9 @@ public struct EdgeBuilder {
         return (.unknown, [edge.reachability.map { "probe: \($0.rawValue)" } ?? "not probed"])
     }
 
-    /// The address part of `198.18.1.2:80`, `198.18.1.2:*` or `[2001:2::1]:80`.
-    static func address(of endpoint: String) -> String? {
-        if endpoint.hasPrefix("["), let close = endpoint.firstIndex(of: "]") {
-            return String(endpoint[endpoint.index(after: endpoint.startIndex)..<close])
-        }
-        guard let colon = endpoint.lastIndex(of: ":") else { return nil }
-        return String(endpoint[..<colon])
-    }
-
-    /// `198.18.1.2:80` / `[2001:2::1]:80` → (address, port).
+    /// `198.18.1.2:80` / `[2001:2::1]:80` → (address, port); nil without a port.
     static func split(_ endpoint: String) -> (String, Int)? {
-        guard let address = Self.address(of: endpoint), let colon = endpoint.lastIndex(of: ":"),
-              let port = Int(endpoint[endpoint.index(after: colon)...]) else { return nil }
-        return (address, port)
+        guard let (address, port) = EndpointText.split(endpoint), let port else { return nil }
+        return (address.description, port)
     }
 }

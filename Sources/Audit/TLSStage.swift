@@ -56,7 +56,7 @@ enum TLSStage {
             let identities = endpoint.serverChain?.certificates.first?.sans ?? []
             endpoints[endpoint.endpoint] = EndpointTLS(verdict: endpoint.verdict.rawValue, refusesBadClients: refuses, serverIdentities: identities)
             // Findings are located like audit edges: `name address:port/tcp`.
-            let address = endpoint.endpoint.split(separator: ":").first.map(String.init) ?? endpoint.endpoint
+            let address = EndpointText.split(endpoint.endpoint)?.address.description ?? endpoint.endpoint
             let location = "\(names[address] ?? address) \(endpoint.endpoint)/tcp"
             for finding in endpoint.findings {
                 var relocated = finding

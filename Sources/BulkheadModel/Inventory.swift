@@ -259,3 +259,22 @@ public struct InventoryReport: Codable, Sendable {
         self.summary = summary
     }
 }
+
+extension InventoryReport {
+    /// The inventory cut down to the networks and containers carrying `label` (`key=value`, or `key` for its
+    /// presence), and to the findings about them alone; other namespaces are left out.
+    public func scoped(label: String) -> InventoryReport {
+        let parts = label.split(separator: "=", maxSplits: 1).map(String.init)
+        let matches = { (labels: [String: String]) in parts.count == 2 ? labels[parts[0]] == parts[1] : labels[label] != nil }
+        var copy = self
+        copy.containers = self.containers.filter { matches($0.labels) }
+        copy.networks = self.networks.filter { matches($0.labels) }
+        copy.namespaces = []
+        let names = Set(copy.containers.map(\.name) + copy.networks.map(\.name))
+        copy.findings = self.findings.filter { finding in
+            guard let location = finding.location else { return false }
+            return location.split(separator: ",").allSatisfy { names.contains(String($0)) }
+        }
+        return copy
+    }
+}

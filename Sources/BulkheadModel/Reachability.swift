@@ -327,3 +327,32 @@ public struct ProbeReport: Codable, Sendable {
         self.summary = summary
     }
 }
+
+/// A protocol and a port range, written `tcp/8080`, `udp/53` or `tcp/8000-8010`: `--ports`, policy ports, scenario
+/// firewall rules all read it.
+public struct PortSpec: Hashable, Sendable, CustomStringConvertible {
+    public var proto: ProbeProtocol
+    public var range: ClosedRange<Int>
+
+    /// A protocol and a port range.
+    public init(proto: ProbeProtocol, range: ClosedRange<Int>) {
+        self.proto = proto
+        self.range = range
+    }
+
+    /// Parses `tcp/80`, `udp/53`, `tcp/8000-8010`, or a bare `80` (TCP). Nil for anything else.
+    public init?(_ text: String) {
+        let parts = text.lowercased().split(separator: "/", maxSplits: 1)
+        let protoText = parts.count == 2 ? String(parts[0]) : "tcp"
+        guard let proto = ProbeProtocol(rawValue: protoText), proto != .icmp, let portText = parts.last else { return nil }
+        let bounds = portText.split(separator: "-", maxSplits: 1).map { Int($0) }
+        guard let low = bounds.first ?? nil, let high = bounds.last ?? nil, (1...65535).contains(low), (low...65535).contains(high) else {
+            return nil
+        }
+        self.init(proto: proto, range: low...high)
+    }
+
+    public var description: String {
+        self.range.count == 1 ? "\(self.proto.rawValue)/\(self.range.lowerBound)" : "\(self.proto.rawValue)/\(self.range.lowerBound)-\(self.range.upperBound)"
+    }
+}

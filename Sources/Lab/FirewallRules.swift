@@ -14,9 +14,8 @@ enum FirewallRules {
     /// `-p tcp --dport 8081`, `-p icmp --icmp-type echo-request`; nil when the text is neither.
     static func portArguments(_ text: String) -> [String]? {
         if text == "icmp" { return ["-p", "icmp", "--icmp-type", "echo-request"] }
-        let parts = text.split(separator: "/")
-        guard parts.count == 2, ["tcp", "udp"].contains(parts[0]), let port = Int(parts[1]), (1...65535).contains(port) else { return nil }
-        return ["-p", String(parts[0]), "--dport", String(port)]
+        guard text.contains("/"), let spec = PortSpec(text), spec.range.count == 1 else { return nil }
+        return ["-p", spec.proto.rawValue, "--dport", String(spec.range.lowerBound)]
     }
 
     /// The iptables argument lists that add the scenario's rules.

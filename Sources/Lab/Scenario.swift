@@ -197,8 +197,8 @@ extension Scenario {
         for network in self.networks {
             guard safeName(network.name) else { throw fail("networks.\(network.name): use letters, digits, - and _") }
             guard networkNames.insert(network.name).inserted else { throw fail("networks.\(network.name): defined twice") }
-            guard let (address, prefix) = Self.parseIPv4CIDR(network.subnet), prefix >= 16,
-                  address >> 17 == (198 << 24 | 18 << 16) >> 17
+            guard let (address, prefix) = CIDR.parse(network.subnet), !address.isIPv6, prefix >= 16,
+                  CIDR.contains("198.18.0.0/15", address)
             else {
                 throw fail("networks.\(network.name).subnet \(network.subnet): lab networks must be IPv4 subnets inside 198.18.0.0/15 (RFC 2544), /16 or smaller")
             }
@@ -256,7 +256,7 @@ extension Scenario {
                 throw fail("\(at).with \(with): use one of \(FirewallRules.rejectKinds.sorted().joined(separator: ", "))")
             }
         }
-        for port in self.probe?.ports ?? [] where PortMatch(port) == nil {
+        for port in self.probe?.ports ?? [] where PortSpec(port) == nil {
             throw fail("probe.ports: \(port) is not a port (tcp/9999, udp/53)")
         }
         try self.policy?.validate(path: path)
@@ -271,13 +271,5 @@ extension Scenario {
                 throw fail("expect.reachability: '\(key)': violation \(violation): use unexpected-reachable, unexpected-blocked or none")
             }
         }
-    }
-
-    static func parseIPv4CIDR(_ text: String) -> (UInt32, Int)? {
-        let parts = text.split(separator: "/")
-        guard parts.count == 2, let prefix = Int(parts[1]), prefix >= 0, prefix <= 32 else { return nil }
-        let octets = parts[0].split(separator: ".").compactMap { UInt32($0) }
-        guard octets.count == 4, octets.allSatisfy({ $0 < 256 }) else { return nil }
-        return (octets.reduce(0) { $0 << 8 | $1 }, prefix)
     }
 }

@@ -82,18 +82,9 @@ public struct ReachabilityComparison: Codable, Sendable {
     public var matches: Bool { self.mismatches.isEmpty && self.unusedEntries.isEmpty }
 }
 
-/// `scenario run`'s reachability stage: probe the scenario's containers (and only them), evaluate the scenario's
-/// policy, compare the matrix with `expect.reachability`.
+/// The scenario side of reachability: the probe options and policy a scenario declares, and the comparison of a
+/// probed matrix with `expect.reachability`.
 public enum ScenarioProbe {
-    /// The inventory cut down to the scenario's own networks and containers (by their label).
-    public static func scoped(_ inventory: InventoryReport, to scenario: Scenario) -> InventoryReport {
-        var copy = inventory
-        copy.containers = inventory.containers.filter { $0.labels["bulkhead.scenario"] == scenario.name }
-        copy.networks = inventory.networks.filter { $0.labels["bulkhead.scenario"] == scenario.name }
-        copy.namespaces = []
-        return copy
-    }
-
     public static func options(for scenario: Scenario) -> ProbeOptions {
         var options = ProbeOptions()
         if let attempts = scenario.probe?.attempts { options.attempts = max(1, attempts) }
@@ -112,16 +103,6 @@ public enum ScenarioProbe {
     public static func policy(for scenario: Scenario) -> (Policy, String) {
         guard let policy = scenario.policy else { return (.dockerDefault, "docker default (the scenario has no policy)") }
         return (policy.qualified(prefix: "\(scenario.name)-"), "scenario \(scenario.name)")
-    }
-
-    /// Probes and evaluates; `probe` is the engine run (a parameter so tests can interleave faults).
-    public static func run(_ scenario: Scenario, inventory: InventoryReport) throws -> ProbeReport {
-        let scoped = Self.scoped(inventory, to: scenario)
-        let options = Self.options(for: scenario)
-        let plan = try ProbePlanner.plan(inventory: scoped, options: options)
-        let result = ProbeEngine.run(plan: plan, options: options)
-        let (policy, name) = Self.policy(for: scenario)
-        return result.report(inventory: scoped, options: options).evaluated(with: policy, name: name)
     }
 
     /// Compares every probed cell with the scenario's expected matrix.

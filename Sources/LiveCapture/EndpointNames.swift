@@ -61,12 +61,7 @@ public struct EndpointNames: Sendable {
 
     /// The address part of `ip:port` / `[ipv6]:port` (or a bare address).
     public static func address(ofEndpoint endpoint: String) -> IPAddress? {
-        if endpoint.hasPrefix("["), let close = endpoint.firstIndex(of: "]") {
-            return IPAddress(String(endpoint[endpoint.index(after: endpoint.startIndex)..<close]))
-        }
-        if let address = IPAddress(endpoint) { return address }
-        guard let colon = endpoint.lastIndex(of: ":") else { return nil }
-        return IPAddress(String(endpoint[..<colon]))
+        EndpointText.split(endpoint)?.address
     }
 }
 

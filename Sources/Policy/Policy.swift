@@ -135,13 +135,9 @@ public enum PortMatch: Codable, Hashable, Sendable, CustomStringConvertible {
             self = .proto(proto)
             return
         }
-        let parts = lowered.split(separator: "/", maxSplits: 1)
-        guard parts.count == 2, let proto = ProbeProtocol(rawValue: String(parts[0])), proto != .icmp else { return nil }
-        let bounds = parts[1].split(separator: "-", maxSplits: 1).map { Int($0) }
-        guard let low = bounds.first ?? nil, let high = bounds.last ?? nil, (1...65535).contains(low), (low...65535).contains(high) else {
-            return nil
-        }
-        self = .ports(proto, low...high)
+        // A bare number is TCP for `--ports`, but a policy says what it means: the protocol is required here.
+        guard lowered.contains("/"), let spec = PortSpec(lowered) else { return nil }
+        self = .ports(spec.proto, spec.range)
     }
 
     public init(from decoder: any Decoder) throws {

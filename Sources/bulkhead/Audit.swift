@@ -120,13 +120,17 @@ extension Bulkhead {
         func destinations() throws -> [(Format, String?)] {
             if self.output.isEmpty { return [(self.format, nil)] }
             return try self.output.map { value in
-                if let equals = value.firstIndex(of: "="), let format = Format(rawValue: String(value[..<equals])) {
-                    let path = String(value[value.index(after: equals)...])
-                    guard !path.isEmpty else { throw ValidationError("--output \(value): the file name is missing") }
-                    return (format, path)
-                }
+                if let (format, path) = try Self.formatAndFile(value, option: "--output") { return (format, path) }
                 return (self.format, value)
             }
+        }
+
+        /// `html=report.html` → (.html, "report.html"); nil when the text names no format (a bare file name).
+        static func formatAndFile(_ value: String, option: String) throws -> (Format, String)? {
+            guard let equals = value.firstIndex(of: "="), let format = Format(rawValue: String(value[..<equals])) else { return nil }
+            let path = String(value[value.index(after: equals)...])
+            guard !path.isEmpty else { throw ValidationError("\(option) \(value): the file name is missing") }
+            return (format, path)
         }
 
         func run() throws {

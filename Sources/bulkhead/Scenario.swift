@@ -97,10 +97,8 @@ extension Bulkhead {
             var keep = false
 
             func validate() throws {
-                for value in self.reports {
-                    guard let equals = value.firstIndex(of: "="), AuditCommand.Format(rawValue: String(value[..<equals])) != nil, value.index(after: equals) < value.endIndex else {
-                        throw ValidationError("--report \(value): use FORMAT=FILE with a format of `audit` (e.g. html=report.html)")
-                    }
+                for value in self.reports where try AuditCommand.formatAndFile(value, option: "--report") == nil {
+                    throw ValidationError("--report \(value): use FORMAT=FILE with a format of `audit` (e.g. html=report.html)")
                 }
             }
 
@@ -126,8 +124,8 @@ extension Bulkhead {
                 let comparison = outcome.findings
                 let reachability = outcome.reachability
                 for value in self.reports {
-                    guard let equals = value.firstIndex(of: "="), let format = AuditCommand.Format(rawValue: String(value[..<equals])) else { continue }
-                    try AuditCommand.write(report, format: format, path: String(value[value.index(after: equals)...]), failOn: .high, lastSuccess: nil)
+                    guard let (format, path) = try AuditCommand.formatAndFile(value, option: "--report") else { continue }
+                    try AuditCommand.write(report, format: format, path: path, failOn: .high, lastSuccess: nil)
                 }
                 switch self.format {
                 case .json:

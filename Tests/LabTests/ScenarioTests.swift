@@ -81,7 +81,7 @@ struct ScenarioTests {
         defer { try? lab.down(scenario) }
         #expect(try lab.waitUntilRunning(scenario))
         usleep(300_000)
-        let inventory = ScenarioProbe.scoped(try InventoryCollector.fromEngine(lab.engine), to: scenario)
+        let inventory = try InventoryCollector.fromEngine(lab.engine).scoped(label: scenario.label)
         var options = ScenarioProbe.options(for: scenario)
         options.attempts = 3
         options.tcpTimeout = 1.5

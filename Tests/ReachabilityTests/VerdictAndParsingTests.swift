@@ -105,3 +105,17 @@ struct ProbePlannerTests {
         #expect(PortSpec("icmp/1") == nil && PortSpec("tcp/0") == nil && PortSpec("tcp/9-8") == nil && PortSpec("80")?.proto == .tcp)
     }
 }
+
+@Suite("Endpoint and port text")
+struct EndpointTextTests {
+    @Test("endpoints with and without ports, IPv6 in brackets, folded client ports; ports and ranges")
+    func parse() {
+        #expect(EndpointText.split("198.18.1.2:80").map { "\($0.address) \($0.port ?? -1)" } == "198.18.1.2 80")
+        #expect(EndpointText.split("198.18.1.2:*").map { "\($0.address) \($0.port ?? -1)" } == "198.18.1.2 -1")
+        #expect(EndpointText.split("[2001:2::1]:443").map { "\($0.address) \($0.port ?? -1)" } == "2001:2::1 443")
+        #expect(EndpointText.split("2001:2::1").map { "\($0.address) \($0.port ?? -1)" } == "2001:2::1 -1")
+        #expect(EndpointText.split("web:80") == nil && EndpointText.split("") == nil)
+        #expect(PortSpec("udp/53")?.range == 53...53 && PortSpec("tcp/8000-8010")?.range.count == 11)
+        #expect(PortSpec("tcp/70000") == nil && PortSpec("sctp/1") == nil && PortSpec("tcp/") == nil)
+    }
+}
