@@ -11,7 +11,7 @@ if [[ "${1:-}" == "--demo" ]]; then
 fi
 if [[ "${1:-}" == "--test" ]]; then
     # Peers and oracles used by the tests and the capture script.
-    packages+=(tcpdump iproute2 python3 python3-pip tshark docker.io iptables busybox-static redis-server podman nginx graphviz)
+    packages+=(tcpdump iproute2 python3 python3-pip tshark docker.io iptables busybox-static redis-server podman nginx graphviz haproxy postgresql)
 fi
 
 missing=()

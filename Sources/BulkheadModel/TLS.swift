@@ -73,8 +73,11 @@ public enum TLSVerdict: String, Codable, Sendable, CaseIterable {
     case tlsNoClientAuth = "tls-no-client-auth"
     /// The TLS port answers a plaintext request (permissive mode), or the port is not TLS at all.
     case plaintextAccepted = "plaintext-accepted"
-    /// The server refuses a client without a certificate but accepts a forged one.
+    /// The server accepts a forged client certificate (whether or not it also serves clients without one).
     case tlsAcceptsRogueClient = "tls-accepts-rogue-client"
+    /// The observations cannot tell refusal from acceptance (the server closes or stays silent after every
+    /// handshake, and no served control connection to compare with): never secure, exit status 3.
+    case inconclusive
     /// Nothing listens (connection refused, no route).
     case unreachable
     /// The endpoint did not answer in time.
@@ -82,8 +85,8 @@ public enum TLSVerdict: String, Codable, Sendable, CaseIterable {
     /// The endpoint could not be tested (neither TLS nor a plaintext answer, or a local failure).
     case error
 
-    /// Whether the endpoint could be tested at all (false means the run is incomplete: exit status 3).
-    public var tested: Bool { self != .unreachable && self != .timeout && self != .error }
+    /// Whether the endpoint could be judged at all (false means the run is incomplete: exit status 3).
+    public var tested: Bool { self != .unreachable && self != .timeout && self != .error && self != .inconclusive }
 }
 
 /// What a client-certificate request by the server amounts to.
@@ -142,6 +145,39 @@ public enum TLSProbeResult: String, Codable, Sendable {
     case timeout
     /// A local failure (the reason is in `detail`).
     case error
+    /// The observations of this probe cannot tell refusal from acceptance (the reason is in `detail`).
+    case inconclusive
+}
+
+/// What one connection showed, in the battery's evidence model. Only `served` proves acceptance; only
+/// `refused-by-tls`, `refused-by-application` and `handshake-aborted` prove refusal on their own.
+/// `closed-without-reason` and `silent` prove nothing by themselves: they are judged against the control
+/// connections of the same endpoint (the valid certificate, no certificate).
+public enum TLSEvidence: String, Codable, Sendable {
+    /// Application bytes came back over TLS (an answer to a request that fits the service, or its greeting).
+    case served
+    /// A fatal alert during the handshake, or after it an alert that names authentication.
+    case refusedByTLS = "refused-by-tls"
+    /// An application-level refusal tied to the certificate (HTTP 400/403/495/496 with a certificate phrase,
+    /// a protocol error reply naming the certificate or authentication).
+    case refusedByApplication = "refused-by-application"
+    /// The server closed or reset the connection before the handshake completed: no session, nothing served.
+    case handshakeAborted = "handshake-aborted"
+    /// close_notify, FIN, RST, unexpected EOF or a non-authentication alert after the handshake: ambiguous.
+    case closedWithoutReason = "closed-without-reason"
+    /// Open after the handshake, and nothing came back within the read wait: ambiguous.
+    case silent
+    /// Plaintext probe: the service was served in clear (HTTP status < 400, or the protocol's success reply).
+    case servedInClear = "served-in-clear"
+    /// Plaintext probe: refused in clear (an HTTP 4xx, a TLS alert record, a protocol error, a close).
+    case refusedInClear = "refused-in-clear"
+    /// Nothing to judge: no connection, a timeout before any answer, or a local failure.
+    case none
+
+    /// Evidence of acceptance, or of refusal, by itself.
+    public var isRefusal: Bool { self == .refusedByTLS || self == .refusedByApplication || self == .handshakeAborted }
+    /// Evidence that must be compared with a control connection.
+    public var isAmbiguous: Bool { self == .closedWithoutReason || self == .silent }
 }
 
 /// One connection made by the battery, with everything observed on it.
@@ -168,15 +204,34 @@ public struct TLSProbeRecord: Codable, Hashable, Sendable {
     public var acceptableCAs: [String]?
     /// Why, in words (alert text, skipped reason, first bytes of a plaintext answer…).
     public var detail: String?
-    /// From the start of the connect to the end of the probe.
+    /// From the start of the connect to the end of the probe (the slowest attempt).
     public var durationMilliseconds: Double
+    /// What decided the result (for repeated probes, the decisive attempt's evidence).
+    public var evidence: TLSEvidence
+    /// Connections made for this probe (forged certificates are tried several times).
+    public var attempts: Int
+    /// Attempts that were served (acceptance).
+    public var servedAttempts: Int
+    /// Attempts refused with evidence of their own, or by comparison with a served control.
+    public var refusedAttempts: Int
+    /// The control connection an ambiguous observation was judged against (`client-cert: served`…).
+    public var comparedWith: String?
+    /// The application protocol spoken after the handshake (`http/1.1`, `h2`, `redis`, `smtp`…).
+    public var application: String?
 
     public init(
         endpoint: String, source: String, probe: TLSProbeKind, variant: String? = nil, result: TLSProbeResult,
         alert: Int? = nil, alertName: String? = nil, tlsVersion: String? = nil, cipher: String? = nil,
         certificateRequest: Bool? = nil, acceptableCAs: [String]? = nil, detail: String? = nil,
-        durationMilliseconds: Double = 0
+        durationMilliseconds: Double = 0, evidence: TLSEvidence = .none, attempts: Int = 0, servedAttempts: Int = 0,
+        refusedAttempts: Int = 0, comparedWith: String? = nil, application: String? = nil
     ) {
+        self.evidence = evidence
+        self.attempts = attempts
+        self.servedAttempts = servedAttempts
+        self.refusedAttempts = refusedAttempts
+        self.comparedWith = comparedWith
+        self.application = application
         self.endpoint = endpoint
         self.source = source
         self.probe = probe
@@ -194,7 +249,7 @@ public struct TLSProbeRecord: Codable, Hashable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case endpoint, source, probe, variant, result, alert, alertName, tlsVersion, cipher, certificateRequest
-        case acceptableCAs, detail, durationMilliseconds
+        case acceptableCAs, detail, durationMilliseconds, evidence, attempts, servedAttempts, refusedAttempts, comparedWith, application
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -212,6 +267,12 @@ public struct TLSProbeRecord: Codable, Hashable, Sendable {
         try container.encode(self.acceptableCAs, forKey: .acceptableCAs)
         try container.encode(self.detail, forKey: .detail)
         try container.encode(self.durationMilliseconds, forKey: .durationMilliseconds)
+        try container.encode(self.evidence, forKey: .evidence)
+        try container.encode(self.attempts, forKey: .attempts)
+        try container.encode(self.servedAttempts, forKey: .servedAttempts)
+        try container.encode(self.refusedAttempts, forKey: .refusedAttempts)
+        try container.encode(self.comparedWith, forKey: .comparedWith)
+        try container.encode(self.application, forKey: .application)
     }
 }
 
@@ -296,17 +357,23 @@ public struct TLSEndpointReport: Codable, Hashable, Sendable {
     /// `host` or `container:NAME`.
     public var source: String
     public var verdict: TLSVerdict
+    /// Why this verdict, in words (what observation proves it, or why nothing does).
+    public var reason: String
     public var clientAuth: ClientAuthMode
     /// Authorization result from the other-identity probe: `accepted`, `rejected`, or nil when not probed.
     public var authorization: String?
+    /// The cleartext upgrade the battery ran before every handshake (`smtp`, `postgres`…), if any.
+    public var startTLS: String?
     public var serverChain: ServerChainReport?
     public var probes: [TLSProbeRecord]
     public var findings: [Finding]
 
     public init(
-        endpoint: String, source: String, verdict: TLSVerdict, clientAuth: ClientAuthMode, authorization: String?,
-        serverChain: ServerChainReport?, probes: [TLSProbeRecord], findings: [Finding]
+        endpoint: String, source: String, verdict: TLSVerdict, reason: String = "", clientAuth: ClientAuthMode, authorization: String?,
+        startTLS: String? = nil, serverChain: ServerChainReport?, probes: [TLSProbeRecord], findings: [Finding]
     ) {
+        self.reason = reason
+        self.startTLS = startTLS
         self.endpoint = endpoint
         self.source = source
         self.verdict = verdict
@@ -317,15 +384,17 @@ public struct TLSEndpointReport: Codable, Hashable, Sendable {
         self.findings = findings
     }
 
-    enum CodingKeys: String, CodingKey { case endpoint, source, verdict, clientAuth, authorization, serverChain, probes, findings }
+    enum CodingKeys: String, CodingKey { case endpoint, source, verdict, reason, clientAuth, authorization, startTLS, serverChain, probes, findings }
 
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(self.endpoint, forKey: .endpoint)
         try container.encode(self.source, forKey: .source)
         try container.encode(self.verdict, forKey: .verdict)
+        try container.encode(self.reason, forKey: .reason)
         try container.encode(self.clientAuth, forKey: .clientAuth)
         try container.encode(self.authorization, forKey: .authorization)
+        try container.encode(self.startTLS, forKey: .startTLS)
         try container.encode(self.serverChain, forKey: .serverChain)
         try container.encode(self.probes, forKey: .probes)
         try container.encode(self.findings, forKey: .findings)
@@ -337,7 +406,7 @@ public struct TLSReport: Codable, Hashable, Sendable {
     public var endpoints: [TLSEndpointReport]
     /// Every endpoint's findings, most severe first.
     public var findings: [Finding]
-    /// False when an endpoint could not be tested (unreachable, timeout, error).
+    /// False when an endpoint could not be tested or judged (unreachable, timeout, error, inconclusive).
     public var complete: Bool
     /// Per verdict, how many endpoints.
     public var verdicts: [String: Int]

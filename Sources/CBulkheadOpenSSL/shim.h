@@ -116,6 +116,18 @@ static inline long bh_SSL_MODE_flags(void) {
     return SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER;
 }
 
+/// The probing client's hardening: no renegotiation (a server's HelloRequest is declined, never followed), and a
+/// bound on the certificate chain it will read (a hostile server sending megabytes fails the handshake).
+static inline void bh_SSL_CTX_harden_client(SSL_CTX *ctx, long maximumChainBytes) {
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
+    SSL_CTX_set_max_cert_list(ctx, maximumChainBytes);
+}
+
+/// OpenSSL 3 reports a TCP close without close_notify as this reason.
+static inline int bh_SSL_R_UNEXPECTED_EOF(void) {
+    return SSL_R_UNEXPECTED_EOF_WHILE_READING;
+}
+
 static inline int bh_ERR_GET_REASON(unsigned long error) {
     return ERR_GET_REASON(error);
 }

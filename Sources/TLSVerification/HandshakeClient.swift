@@ -7,17 +7,14 @@ import Foundation
 
 /// How one connection is to be made.
 struct ConnectionPlan: Sendable {
-    enum Mode: Sendable {
-        /// Send `request` in clear and read what comes back.
-        case plaintext
-        /// A TLS handshake with these settings, then `request` and one read.
-        case tls(TLSSettings)
-    }
-
     var endpoint: TLSEndpoint
-    var mode: Mode
-    /// Written in clear (plaintext) or after the handshake (TLS).
-    var request: [UInt8]
+    /// Cleartext exchanges: a STARTTLS upgrade before the handshake, or (without `tls`) the whole plaintext probe.
+    var clear: [ClearExchange]
+    /// The handshake's settings; nil for the plaintext probe.
+    var tls: TLSSettings?
+    /// What is spoken after the handshake (the request is chosen once the server's ALPN choice is known).
+    var application: AppProbeProtocol
+    var context: ApplicationProbes.Context
 }
 
 /// The OpenSSL client settings of one TLS connection.
@@ -32,9 +29,21 @@ struct TLSSettings: Sendable {
     var identity: ClientIdentity?
     /// SNI, when a DNS name is expected (servers choose certificates by it).
     var serverName: String?
+    /// ALPN protocols offered, in order of preference.
+    var alpn: [String] = []
 
     /// Key for sharing one SSL_CTX among connections with the same protocol settings.
     var contextKey: String { "\(self.minimumVersion)/\(self.maximumVersion)/\(self.cipherList)/\(self.cipherSuites ?? "-")" }
+}
+
+/// How the server ended a connection.
+enum ConnectionEnding: String, Sendable {
+    /// A close_notify alert.
+    case closeNotify = "close_notify"
+    /// A TCP FIN without close_notify (OpenSSL 3: unexpected EOF).
+    case fin = "FIN without close_notify"
+    /// A TCP reset.
+    case reset = "RST"
 }
 
 /// Everything observed on one connection.
@@ -50,16 +59,37 @@ struct ConnectionOutcome {
     /// CertificateRequest, ServerHelloDone): the client accepted the version and suite the server chose.
     var serverHelloAccepted = false
     var certificateRequestSeen = false
-    /// The first alert received from the server.
+    /// The first alert received from the server (close_notify is recorded as an ending, not here).
     var alertReceived: Int?
+    /// Whether that alert came after the handshake had completed (TLS 1.3 refuses certificates there).
+    var alertAfterHandshake = false
     var tlsVersion: String?
     var cipher: String?
+    /// The protocol the server selected by ALPN.
+    var alpn: String?
     var acceptableCAs: [String]?
     var peerChain: [X509Certificate] = []
-    /// First bytes the server sent (plaintext answer, or application data after the handshake).
+    /// The first bytes received in clear (a greeting identifies a STARTTLS protocol).
+    var clearBytes: [UInt8] = []
+    /// The plaintext probe's answer (served or refused in clear).
+    var clearAnswer: ServiceAnswer?
+    /// Why a cleartext upgrade before the handshake could not go on.
+    var upgradeFailure: String?
+    /// The application's answer over TLS.
+    var applicationAnswer: ServiceAnswer?
+    /// The application protocol spoken over TLS (`http/1.1`, `h2`, `redis`…).
+    var applicationName: String?
+    /// Which application exchange got the answer (0: a greeting the server sent first; 1: the answer to the
+    /// request sent after the greeting did not come).
+    var answeredExchange: Int?
+    /// The handshake completed, the request was sent, and nothing came back within the read wait.
+    var silentAfterHandshake = false
+    /// First bytes the server sent over TLS (for the report).
     var response: [UInt8] = []
+    /// How the server ended the connection, when it did.
+    var ending: ConnectionEnding?
     /// The server closed (FIN, close_notify) or reset the connection.
-    var closedByPeer = false
+    var closedByPeer: Bool { self.ending != nil }
     /// OpenSSL's or the system's reason for a failure.
     var failure: String?
     var seconds: Double = 0
@@ -98,7 +128,7 @@ final class HostSocketSource: SocketSource {
     func close() {}
 }
 
-/// One TLS connection being driven by the loop: OpenSSL's state plus what the message callback saw.
+/// One connection being driven by the loop: OpenSSL's state, the exchange under way, and what was seen.
 final class Connection {
     let plan: ConnectionPlan
     let fd: Int32
@@ -106,15 +136,24 @@ final class Connection {
     var ssl: OpaquePointer?
     var outcome = ConnectionOutcome()
     var phase: Phase = .connecting
-    /// Deadline of the current wait (monotonic seconds).
+    /// Deadline of the whole connection (monotonic seconds).
     var deadline: Double
+    /// Deadline of the current read after the handshake (the read wait).
+    var readDeadline: Double?
+    /// When a greeting that may not come is given up (an exchange's patience).
+    var patienceDeadline: Double?
+    /// The exchanges of the current stage (cleartext, or over TLS) and the one under way.
+    var exchanges: [ClearExchange] = []
+    var exchangeIndex = 0
+    /// Bytes of the current exchange's answer (bounded by ``ConnectionLoop/answerLimit``).
+    var received: [UInt8] = []
     var written = 0
     /// Whether OpenSSL last asked to wait for writability (else readability).
     var wantsWrite = false
     let completion: (ConnectionOutcome) -> Void
 
     enum Phase {
-        case connecting, plaintextWriting, plaintextReading, handshaking, writing, reading, done
+        case connecting, clearWriting, clearReading, handshaking, writing, reading, done
     }
 
     init(plan: ConnectionPlan, fd: Int32, started: Double, deadline: Double, completion: @escaping (ConnectionOutcome) -> Void) {
@@ -124,6 +163,11 @@ final class Connection {
         self.deadline = deadline
         self.completion = completion
     }
+
+    var exchange: ClearExchange? { self.exchangeIndex < self.exchanges.count ? self.exchanges[self.exchangeIndex] : nil }
+
+    /// The nearest moment something must happen to this connection.
+    var wake: Double { min(self.deadline, self.readDeadline ?? .infinity, self.patienceDeadline ?? .infinity) }
 }
 
 /// Watches the handshake messages and alerts of every connection (OpenSSL's message callback; `arg` is the
@@ -135,8 +179,13 @@ private let messageCallback: @convention(c) (Int32, Int32, Int32, UnsafeRawPoint
     let connection = Unmanaged<Connection>.fromOpaque(argument).takeUnretainedValue()
     let bytes = buffer.assumingMemoryBound(to: UInt8.self)
     switch contentType {
-    case 21 where length >= 2: // alert
-        if connection.outcome.alertReceived == nil { connection.outcome.alertReceived = Int(bytes[1]) }
+    case 21 where length >= 2: // alert: level, description
+        if bytes[1] == 0 {
+            if connection.outcome.ending == nil { connection.outcome.ending = .closeNotify }
+        } else if connection.outcome.alertReceived == nil, bytes[1] != 90 { // 90 user_canceled is a warning
+            connection.outcome.alertReceived = Int(bytes[1])
+            connection.outcome.alertAfterHandshake = connection.outcome.handshakeCompleted
+        }
     case 22: // handshake
         switch bytes[0] {
         case 2: connection.outcome.serverHelloSeen = true
@@ -153,9 +202,18 @@ private let messageCallback: @convention(c) (Int32, Int32, Int32, UnsafeRawPoint
 /// Drives many connections at once on the calling thread: non-blocking sockets, non-blocking OpenSSL
 /// (`SSL_set_fd` + `SSL_do_handshake`/`SSL_read`/`SSL_write` answering WANT_READ/WANT_WRITE), one `poll`.
 ///
+/// A connection runs its cleartext exchanges (a STARTTLS upgrade, or the plaintext probe), then the handshake,
+/// then the application exchanges over TLS. Every stage is bounded: the connection's deadline, the read wait
+/// after the handshake, ``answerLimit`` bytes per answer, ``chainLimit`` bytes of certificate chain.
+///
 /// Completion handlers run on the same thread and may start further connections (the battery's second
 /// phase starts from the first phase's answers). Not thread-safe: one loop per thread.
 final class ConnectionLoop {
+    /// The most bytes of one answer a judge is shown; a longer answer that still does not fit is a failure.
+    static let answerLimit = 16_384
+    /// The largest certificate chain read from a server (OpenSSL's own default is 100 KiB).
+    static let chainLimit = 256 * 1024
+
     private var pending: [(ConnectionPlan, any SocketSource, (ConnectionOutcome) -> Void)] = []
     private var active: [Int32: Connection] = [:]
     private var activePerEndpoint: [TLSEndpoint: Int] = [:]
@@ -190,18 +248,26 @@ final class ConnectionLoop {
             let now = Self.monotonic()
             descriptors.removeAll(keepingCapacity: true)
             var nearest = Double.infinity
-            for connection in self.active.values {
-                if connection.deadline <= now {
-                    self.timeOut(connection)
-                    continue
+            for connection in Array(self.active.values) {
+                if connection.wake <= now {
+                    self.wakeUp(connection, now: now)
+                    if connection.phase == .done { continue }
                 }
-                nearest = min(nearest, connection.deadline)
+                nearest = min(nearest, connection.wake)
                 descriptors.append(pollfd(fd: connection.fd, events: Self.events(connection), revents: 0))
             }
             if descriptors.isEmpty { continue }
             let wait = max(1, min(1000, Int32(((nearest - now) * 1000).rounded(.up))))
             let ready = poll(&descriptors, nfds_t(descriptors.count), wait)
-            if ready < 0 && errno != EINTR { break }
+            if ready < 0 && errno != EINTR {
+                // poll itself failed: every connection under way ends as a local error, never as an answer.
+                let reason = "poll: \(String(cString: strerror(errno)))"
+                for connection in Array(self.active.values) {
+                    connection.outcome.failure = reason
+                    self.finish(connection)
+                }
+                continue
+            }
             guard ready > 0 else { continue }
             for descriptor in descriptors where descriptor.revents != 0 {
                 guard let connection = self.active[descriptor.fd] else { continue }
@@ -270,16 +336,35 @@ final class ConnectionLoop {
         connection.completion(connection.outcome)
     }
 
-    private func timeOut(_ connection: Connection) {
-        // After a completed handshake, silence while waiting for the answer is a result, not a failure.
-        if connection.phase != .reading { connection.outcome.timedOut = true }
+    /// A deadline passed: the whole connection's, the read wait after the handshake, or a greeting's patience.
+    private func wakeUp(_ connection: Connection, now: Double) {
+        if let patience = connection.patienceDeadline, patience <= now, connection.received.isEmpty, now < connection.deadline {
+            // The greeting did not come: go on with the next exchange (which sends a request).
+            connection.patienceDeadline = nil
+            self.nextExchange(connection)
+            return
+        }
+        switch connection.phase {
+        case .writing, .reading:
+            // After a completed handshake, silence is an observation (judged against the controls), not a failure;
+            // a partial answer is still the application answering.
+            if connection.received.isEmpty {
+                connection.outcome.silentAfterHandshake = true
+            } else {
+                connection.outcome.applicationAnswer = .served("partial answer: \(Line.printable(connection.received, limit: 80))")
+            }
+        case .clearReading where !connection.received.isEmpty && connection.plan.tls == nil:
+            connection.outcome.clearAnswer = HTTP.judgeInClear(connection.received)
+        default:
+            connection.outcome.timedOut = true
+        }
         self.finish(connection)
     }
 
     private static func events(_ connection: Connection) -> Int16 {
         switch connection.phase {
-        case .connecting, .plaintextWriting: Int16(POLLOUT)
-        case .plaintextReading, .done: Int16(POLLIN)
+        case .connecting, .clearWriting: Int16(POLLOUT)
+        case .clearReading, .done: Int16(POLLIN)
         case .handshaking, .writing, .reading: connection.wantsWrite ? Int16(POLLOUT) : Int16(POLLIN)
         }
     }
@@ -291,7 +376,7 @@ final class ConnectionLoop {
         case .connecting:
             var error: Int32 = 0
             var length = socklen_t(MemoryLayout<Int32>.size)
-            getsockopt(connection.fd, SOL_SOCKET, SO_ERROR, &error, &length)
+            if getsockopt(connection.fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0 { error = errno }
             if error != 0 {
                 connection.outcome.connectErrno = error
                 connection.outcome.failure = "connect: \(String(cString: strerror(error)))"
@@ -299,8 +384,8 @@ final class ConnectionLoop {
             } else {
                 self.connected(connection)
             }
-        case .plaintextWriting: self.writePlaintext(connection)
-        case .plaintextReading: self.readPlaintext(connection)
+        case .clearWriting: self.writeClear(connection)
+        case .clearReading: self.readClear(connection)
         case .handshaking: self.handshake(connection)
         case .writing: self.writeTLS(connection)
         case .reading: self.readTLS(connection)
@@ -310,42 +395,69 @@ final class ConnectionLoop {
 
     private func connected(_ connection: Connection) {
         connection.outcome.connected = true
-        switch connection.plan.mode {
-        case .plaintext:
-            connection.phase = .plaintextWriting
-            self.writePlaintext(connection)
-        case .tls(let settings):
-            guard let context = self.context(for: settings) else {
-                connection.outcome.failure = "this OpenSSL cannot offer these settings: \(OpenSSL.lastError())"
+        connection.exchanges = connection.plan.clear
+        connection.exchangeIndex = -1
+        self.nextExchange(connection)
+    }
+
+    /// Starts the next exchange of the current stage, or the next stage when the stage is over.
+    private func nextExchange(_ connection: Connection) {
+        connection.exchangeIndex += 1
+        connection.received = []
+        connection.written = 0
+        connection.patienceDeadline = nil
+        let overTLS = connection.outcome.handshakeCompleted
+        guard let exchange = connection.exchange else {
+            if overTLS {
+                // Every exchange went on without a final answer: the application kept talking (served).
+                connection.outcome.applicationAnswer = connection.outcome.applicationAnswer ?? .served("answered every request")
                 self.finish(connection)
-                return
-            }
-            guard let ssl = SSL_new(context) else {
-                connection.outcome.failure = "SSL_new: \(OpenSSL.lastError())"
+            } else if connection.plan.tls != nil {
+                self.startTLS(connection)
+            } else {
                 self.finish(connection)
-                return
             }
-            connection.ssl = ssl
-            SSL_set_fd(ssl, connection.fd)
-            SSL_set_connect_state(ssl)
-            SSL_set_msg_callback(ssl, messageCallback)
-            bh_SSL_set_msg_callback_arg(ssl, Unmanaged.passUnretained(connection).toOpaque())
-            if let name = settings.serverName { _ = bh_SSL_set_tlsext_host_name(ssl, name) }
-            if let identity = settings.identity, let leaf = identity.chain.first {
-                guard SSL_use_certificate(ssl, leaf.pointer) == 1, SSL_use_PrivateKey(ssl, identity.key.pointer) == 1 else {
-                    connection.outcome.failure = "cannot use the client certificate: \(OpenSSL.lastError())"
-                    self.finish(connection)
-                    return
-                }
-                for certificate in identity.chain.dropFirst() { _ = bh_SSL_add1_chain_cert(ssl, certificate.pointer) }
-            }
-            connection.phase = .handshaking
-            self.handshake(connection)
+            return
+        }
+        if let patience = exchange.patience { connection.patienceDeadline = Self.monotonic() + patience }
+        if overTLS {
+            connection.readDeadline = Self.monotonic() + self.timeouts.readAfterHandshake
+            connection.phase = .writing
+            self.writeTLS(connection)
+        } else {
+            connection.phase = .clearWriting
+            self.writeClear(connection)
         }
     }
 
-    private func writePlaintext(_ connection: Connection) {
-        let request = connection.plan.request
+    /// Applies the current exchange's judge to what has arrived.
+    private func judge(_ connection: Connection) {
+        guard let exchange = connection.exchange else { return }
+        let overTLS = connection.outcome.handshakeCompleted
+        var step = exchange.judge(connection.received)
+        if step == .needMore && connection.received.count >= Self.answerLimit {
+            step = .done(.failed("an answer of \(Self.answerLimit) bytes or more that does not fit the protocol"))
+        }
+        switch step {
+        case .needMore: return
+        case .proceed: self.nextExchange(connection)
+        case .done(let answer):
+            if overTLS {
+                connection.outcome.applicationAnswer = answer
+                connection.outcome.answeredExchange = connection.exchangeIndex
+            } else if connection.plan.tls == nil {
+                connection.outcome.clearAnswer = answer
+            } else {
+                switch answer {
+                case .served(let text), .refused(let text), .failed(let text): connection.outcome.upgradeFailure = text
+                }
+            }
+            self.finish(connection)
+        }
+    }
+
+    private func writeClear(_ connection: Connection) {
+        let request = connection.exchange?.send ?? []
         while connection.written < request.count {
             let sent = request.withUnsafeBytes { bytes -> Int in
                 guard let base = bytes.baseAddress else { return 0 }
@@ -360,24 +472,65 @@ final class ConnectionLoop {
                 break
             }
         }
-        connection.phase = .plaintextReading
-        self.readPlaintext(connection)
+        connection.phase = .clearReading
+        self.judge(connection)
+        if connection.phase == .clearReading { self.readClear(connection) }
     }
 
-    private func readPlaintext(_ connection: Connection) {
-        var buffer = [UInt8](repeating: 0, count: 1024)
-        let count = buffer.withUnsafeMutableBytes { recv(connection.fd, $0.baseAddress, $0.count, 0) }
+    private func readClear(_ connection: Connection) {
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let room = max(1, min(buffer.count, Self.answerLimit - connection.received.count))
+        let count = buffer.withUnsafeMutableBytes { recv(connection.fd, $0.baseAddress, room, 0) }
         if count > 0 {
-            connection.outcome.response = Array(buffer.prefix(count))
-            self.finish(connection)
-        } else if count == 0 {
-            connection.outcome.closedByPeer = true
-            self.finish(connection)
-        } else if errno != EAGAIN && errno != EWOULDBLOCK {
-            connection.outcome.closedByPeer = true
-            connection.outcome.failure = String(cString: strerror(errno))
-            self.finish(connection)
+            connection.received += buffer.prefix(count)
+            if connection.outcome.clearBytes.count < 512 { connection.outcome.clearBytes += buffer.prefix(min(count, 512 - connection.outcome.clearBytes.count)) }
+            connection.patienceDeadline = nil
+            self.judge(connection)
+            return
         }
+        if count < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return }
+        connection.outcome.ending = count == 0 ? .fin : (errno == ECONNRESET ? .reset : .fin)
+        if count < 0 { connection.outcome.failure = String(cString: strerror(errno)) }
+        if connection.plan.tls == nil {
+            // What arrived before the close is the answer (a refusal page sent just before closing).
+            connection.outcome.clearAnswer = connection.received.isEmpty ? nil : HTTP.judgeInClear(connection.received)
+        } else {
+            connection.outcome.upgradeFailure = "the server closed the connection during the cleartext upgrade"
+                + (connection.received.isEmpty ? "" : ": \(Line.printable(connection.received, limit: 80))")
+        }
+        self.finish(connection)
+    }
+
+    private func startTLS(_ connection: Connection) {
+        guard let settings = connection.plan.tls else { return self.finish(connection) }
+        guard let context = self.context(for: settings) else {
+            connection.outcome.failure = "this OpenSSL cannot offer these settings: \(OpenSSL.lastError())"
+            return self.finish(connection)
+        }
+        guard let ssl = SSL_new(context) else {
+            connection.outcome.failure = "SSL_new: \(OpenSSL.lastError())"
+            return self.finish(connection)
+        }
+        connection.ssl = ssl
+        SSL_set_fd(ssl, connection.fd)
+        SSL_set_connect_state(ssl)
+        SSL_set_msg_callback(ssl, messageCallback)
+        bh_SSL_set_msg_callback_arg(ssl, Unmanaged.passUnretained(connection).toOpaque())
+        if let name = settings.serverName { _ = bh_SSL_set_tlsext_host_name(ssl, name) }
+        if !settings.alpn.isEmpty {
+            var wire: [UInt8] = []
+            for name in settings.alpn where !name.isEmpty && name.utf8.count < 256 { wire += [UInt8(name.utf8.count)] + Array(name.utf8) }
+            _ = SSL_set_alpn_protos(ssl, wire, UInt32(wire.count))
+        }
+        if let identity = settings.identity, let leaf = identity.chain.first {
+            guard SSL_use_certificate(ssl, leaf.pointer) == 1, SSL_use_PrivateKey(ssl, identity.key.pointer) == 1 else {
+                connection.outcome.failure = "cannot use the client certificate: \(OpenSSL.lastError())"
+                return self.finish(connection)
+            }
+            for certificate in identity.chain.dropFirst() { _ = bh_SSL_add1_chain_cert(ssl, certificate.pointer) }
+        }
+        connection.phase = .handshaking
+        self.handshake(connection)
     }
 
     private func handshake(_ connection: Connection) {
@@ -386,9 +539,15 @@ final class ConnectionLoop {
         let result = SSL_do_handshake(ssl)
         if result == 1 {
             connection.outcome.handshakeCompleted = true
-            connection.phase = .writing
-            connection.written = 0
-            self.writeTLS(connection)
+            var data: UnsafePointer<UInt8>?
+            var length: UInt32 = 0
+            SSL_get0_alpn_selected(ssl, &data, &length)
+            if let data, length > 0 { connection.outcome.alpn = String(decoding: UnsafeBufferPointer(start: data, count: Int(length)), as: UTF8.self) }
+            let (name, exchanges) = ApplicationProbes.application(connection.plan.application, alpn: connection.outcome.alpn, connection.plan.context)
+            connection.outcome.applicationName = name
+            connection.exchanges = exchanges
+            connection.exchangeIndex = -1
+            self.nextExchange(connection)
             return
         }
         if !self.wouldBlock(connection, result) { self.fail(connection, result) }
@@ -396,32 +555,49 @@ final class ConnectionLoop {
 
     private func writeTLS(_ connection: Connection) {
         guard let ssl = connection.ssl else { return }
-        let request = connection.plan.request
-        if connection.written < request.count {
+        let request = connection.exchange?.send ?? []
+        while connection.written < request.count {
             ERR_clear_error()
-            let result = request.withUnsafeBytes { SSL_write(ssl, $0.baseAddress, Int32($0.count)) }
+            let result = request.withUnsafeBytes { bytes -> Int32 in
+                guard let base = bytes.baseAddress else { return 0 }
+                return SSL_write(ssl, base + connection.written, Int32(bytes.count - connection.written))
+            }
             if result <= 0 {
-                if !self.wouldBlock(connection, result) { self.fail(connection, result) }
+                if self.wouldBlock(connection, result) { return }
+                // A server that refuses after the handshake may already have sent its alert and closed: the write
+                // fails, the alert waits to be read. Read before judging.
+                connection.phase = .reading
+                connection.wantsWrite = false
+                self.readTLS(connection)
                 return
             }
-            connection.written = request.count
+            connection.written += Int(result)
         }
         connection.phase = .reading
-        connection.deadline = min(connection.deadline, Self.monotonic() + self.timeouts.readAfterHandshake)
-        self.readTLS(connection)
+        connection.wantsWrite = false
+        self.judge(connection)
+        if connection.phase == .reading { self.readTLS(connection) }
     }
 
     private func readTLS(_ connection: Connection) {
         guard let ssl = connection.ssl else { return }
-        var buffer = [UInt8](repeating: 0, count: 1024)
-        ERR_clear_error()
-        let result = buffer.withUnsafeMutableBytes { SSL_read(ssl, $0.baseAddress, Int32($0.count)) }
-        if result > 0 {
-            connection.outcome.response = Array(buffer.prefix(Int(result)))
-            self.finish(connection)
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while connection.phase == .reading {
+            ERR_clear_error()
+            let room = max(1, min(buffer.count, Self.answerLimit - connection.received.count))
+            let result = buffer.withUnsafeMutableBytes { SSL_read(ssl, $0.baseAddress, Int32(room)) }
+            if result > 0 {
+                connection.received += buffer.prefix(Int(result))
+                if connection.outcome.response.count < 1024 {
+                    connection.outcome.response += buffer.prefix(min(Int(result), 1024 - connection.outcome.response.count))
+                }
+                connection.patienceDeadline = nil
+                self.judge(connection)
+                continue
+            }
+            if !self.wouldBlock(connection, result) { self.fail(connection, result) }
             return
         }
-        if !self.wouldBlock(connection, result) { self.fail(connection, result) }
     }
 
     /// True (and the poll direction recorded) when OpenSSL only waits for the socket.
@@ -439,19 +615,24 @@ final class ConnectionLoop {
         }
     }
 
+    /// The connection ended inside OpenSSL: tell a close by the server (how) from a local failure.
     private func fail(_ connection: Connection, _ result: Int32) {
         guard let ssl = connection.ssl else { return }
+        let code = errno
         let error = SSL_get_error(ssl, result)
+        let reason = bh_ERR_GET_REASON(ERR_peek_error())
         switch error {
         case SSL_ERROR_ZERO_RETURN:
-            connection.outcome.closedByPeer = true
+            connection.outcome.ending = .closeNotify
             connection.outcome.failure = "closed by the server (close_notify)"
-        case SSL_ERROR_SYSCALL:
-            connection.outcome.closedByPeer = true
-            let code = errno
-            connection.outcome.failure = ERR_peek_error() != 0 ? OpenSSL.lastError()
-                : (code == 0 || code == EAGAIN ? "connection closed by the server" : String(cString: strerror(code)))
+        case SSL_ERROR_SYSCALL where ERR_peek_error() == 0:
+            connection.outcome.ending = code == ECONNRESET ? .reset : (connection.outcome.ending ?? .fin)
+            connection.outcome.failure = code == 0 || code == EAGAIN ? "connection closed by the server" : String(cString: strerror(code))
+        case SSL_ERROR_SSL where reason == bh_SSL_R_UNEXPECTED_EOF():
+            connection.outcome.ending = connection.outcome.ending ?? .fin
+            connection.outcome.failure = "the server closed TCP without close_notify"
         default:
+            if code == ECONNRESET { connection.outcome.ending = .reset }
             connection.outcome.failure = OpenSSL.lastError()
         }
         self.finish(connection)
@@ -467,6 +648,7 @@ final class ConnectionLoop {
         SSL_CTX_set_security_level(context, 0)
         SSL_CTX_set_verify(context, SSL_VERIFY_NONE, nil)
         _ = bh_SSL_CTX_set_mode(context, bh_SSL_MODE_flags())
+        bh_SSL_CTX_harden_client(context, Self.chainLimit)
         guard bh_SSL_CTX_set_min_proto_version(context, settings.minimumVersion) == 1,
               bh_SSL_CTX_set_max_proto_version(context, settings.maximumVersion) == 1,
               SSL_CTX_set_cipher_list(context, settings.cipherList) == 1 || settings.minimumVersion >= TLS1_3_VERSION,

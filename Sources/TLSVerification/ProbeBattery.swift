@@ -4,6 +4,7 @@ import Glibc
 import BulkheadModel
 import CBulkheadOpenSSL
 import Certificates
+import Foundation
 import NetworkNamespaces
 
 /// Options of a battery run.
@@ -20,11 +21,26 @@ public struct TLSBatteryOptions: Sendable {
     public var connectionsPerEndpoint: Int
     /// Connections in flight in total.
     public var connections: Int
+    /// Connections per forged certificate: one acceptance in any attempt is an acceptance (a server that accepts
+    /// sometimes is caught).
+    public var attempts: Int
+    /// The least forged-certificate connections per endpoint: with fewer forgeries (no CA key), each is tried more
+    /// often. 20 catches a server that accepts one connection in three with probability 1 - (2/3)^20 > 99.9%.
+    public var minimumForgedConnections: Int
+    /// The protocol spoken after the handshake (nil: chosen from the port, the ALPN choice and the greeting).
+    public var applicationProtocol: AppProbeProtocol?
+    /// The cleartext upgrade before every handshake (nil: from the port, or the greeting).
+    public var startTLS: StartTLSProtocol?
 
     public init(
         timeouts: TLSTimeouts = TLSTimeouts(), lint: CertificateLint.Options = CertificateLint.Options(), probeVersions: Bool = true,
-        probeCiphers: Bool = true, connectionsPerEndpoint: Int = 8, connections: Int = 256
+        probeCiphers: Bool = true, connectionsPerEndpoint: Int = 8, connections: Int = 256, attempts: Int = 5,
+        minimumForgedConnections: Int = 20, applicationProtocol: AppProbeProtocol? = nil, startTLS: StartTLSProtocol? = nil
     ) {
+        self.attempts = max(1, attempts)
+        self.minimumForgedConnections = max(0, minimumForgedConnections)
+        self.applicationProtocol = applicationProtocol
+        self.startTLS = startTLS
         self.timeouts = timeouts
         self.lint = lint
         self.probeVersions = probeVersions
@@ -57,7 +73,7 @@ public enum ProbeBattery {
         var states: [EndpointState] = []
         for target in targets {
             do {
-                states.append(EndpointState(target: target, material: try materials.prepare(target.expectations)))
+                states.append(EndpointState(target: target, material: try materials.prepare(target.expectations), options: options))
             } catch let error as TLSFileError {
                 throw error
             } catch {
@@ -88,18 +104,18 @@ public enum ProbeBattery {
         return TLSReport(endpoints: reports, durationSeconds: ConnectionLoop.monotonic() - started)
     }
 
-    static let request = Array("GET / HTTP/1.0\r\n\r\n".utf8)
-
-    private static func submitFirstPhase(_ state: EndpointState, loop: ConnectionLoop, source: any SocketSource, options: TLSBatteryOptions) {
-        let endpoint = state.target.endpoint
-        let serverName = state.target.expectations.expectedDNSNames.first
-        let base = TLSSettings(serverName: serverName)
-        loop.submit(ConnectionPlan(endpoint: endpoint, mode: .plaintext, request: Self.request), from: source) { outcome in
-            state.record(.plaintext, nil, outcome)
+    /// Phase one: the plaintext probe, the controls (no certificate, the user's identities), each version and
+    /// cipher category alone. The forged certificates follow once the server is known to ask for a certificate.
+    static func submitFirstPhase(_ state: EndpointState, loop: ConnectionLoop, source: any SocketSource, options: TLSBatteryOptions) {
+        let base = state.settings()
+        loop.submit(state.plan(tls: nil), from: source) { outcome in
+            state.add(.plaintext, Verdicts.plaintext(outcome))
+            state.plaintextOutcome = outcome
+            Self.afterControls(state, loop: loop, source: source, options: options)
         }
-        loop.submit(ConnectionPlan(endpoint: endpoint, mode: .tls(base), request: Self.request), from: source) { outcome in
-            state.record(.noClientCertificate, nil, outcome)
-            Self.submitForged(state, after: outcome, loop: loop, source: source, base: base)
+        loop.submit(state.plan(tls: base), from: source) { outcome in
+            state.add(.noClientCertificate, Verdicts.attempt(outcome))
+            Self.afterControls(state, loop: loop, source: source, options: options)
         }
         for (kind, identity) in [(TLSProbeKind.clientCertificate, state.material.client), (.otherIdentity, state.material.other)] {
             guard let identity else {
@@ -108,18 +124,14 @@ public enum ProbeBattery {
             }
             var settings = base
             settings.identity = identity
-            loop.submit(ConnectionPlan(endpoint: endpoint, mode: .tls(settings), request: Self.request), from: source) { outcome in
-                state.record(kind, nil, outcome)
-            }
+            loop.submit(state.plan(tls: settings), from: source) { outcome in state.add(kind, Verdicts.attempt(outcome)) }
         }
         if options.probeVersions {
             for (name, version) in [("TLSv1", TLS1_VERSION), ("TLSv1.1", TLS1_1_VERSION), ("TLSv1.2", TLS1_2_VERSION), ("TLSv1.3", TLS1_3_VERSION)] {
                 var settings = base
                 settings.minimumVersion = version
                 settings.maximumVersion = version
-                loop.submit(ConnectionPlan(endpoint: endpoint, mode: .tls(settings), request: Self.request), from: source) { outcome in
-                    state.record(.protocolVersion, name, outcome)
-                }
+                loop.submit(state.plan(tls: settings), from: source) { outcome in state.addVariant(.protocolVersion, name, Verdicts.negotiation(outcome)) }
             }
         }
         if options.probeCiphers {
@@ -131,15 +143,27 @@ public enum ProbeBattery {
                 var settings = base
                 settings.maximumVersion = TLS1_2_VERSION
                 settings.cipherList = list
-                loop.submit(ConnectionPlan(endpoint: endpoint, mode: .tls(settings), request: Self.request), from: source) { outcome in
-                    state.record(.cipher, category.name, outcome)
-                }
+                loop.submit(state.plan(tls: settings), from: source) { outcome in state.addVariant(.cipher, category.name, Verdicts.negotiation(outcome)) }
             }
         }
     }
 
-    /// The forged-certificate probes, once the server is known to ask for a certificate.
-    private static func submitForged(_ state: EndpointState, after outcome: ConnectionOutcome, loop: ConnectionLoop, source: any SocketSource, base: TLSSettings) {
+    /// Once the plaintext probe and the no-certificate probe are both in: a server that greets in clear with a
+    /// STARTTLS protocol on a port with no known upgrade gets the whole battery again over that upgrade; a server
+    /// that asks for a certificate gets the forged ones.
+    private static func afterControls(_ state: EndpointState, loop: ConnectionLoop, source: any SocketSource, options: TLSBatteryOptions) {
+        guard let noCert = state.outcomes[.noClientCertificate], let plaintext = state.plaintextOutcome else { return }
+        if !noCert.serverHelloSeen, state.startTLS == nil, !state.upgraded, let upgrade = StartTLSProtocol.fromGreeting(plaintext.clearBytes) {
+            state.restart(startTLS: upgrade)
+            Self.submitFirstPhase(state, loop: loop, source: source, options: options)
+            return
+        }
+        state.learn(from: noCert)
+        Self.submitForged(state, after: noCert, loop: loop, source: source, options: options)
+    }
+
+    /// The forged-certificate probes, once the server is known to ask for a certificate, each tried several times.
+    private static func submitForged(_ state: EndpointState, after outcome: ConnectionOutcome, loop: ConnectionLoop, source: any SocketSource, options: TLSBatteryOptions) {
         let forged = state.material.forged
         let probes: [(TLSProbeKind, ClientIdentity?)] = [
             (.rogueCA, forged.rogueCA), (.selfSigned, forged.selfSigned), (.expired, forged.expired), (.serverAuthOnly, forged.serverAuthOnly),
@@ -149,6 +173,9 @@ public enum ProbeBattery {
             for (kind, _) in probes { state.skip(kind, nil, reason) }
             return
         }
+        let available = probes.filter { $0.1 != nil }.count
+        let attempts = max(options.attempts, available == 0 ? 0 : (options.minimumForgedConnections + available - 1) / available)
+        let base = state.settings()
         for (kind, identity) in probes {
             guard let identity else {
                 state.skip(kind, nil, "skipped: needs the CA key (--ca-key) to issue a certificate from the right CA")
@@ -156,8 +183,8 @@ public enum ProbeBattery {
             }
             var settings = base
             settings.identity = identity
-            loop.submit(ConnectionPlan(endpoint: state.target.endpoint, mode: .tls(settings), request: Self.request), from: source) { outcome in
-                state.record(kind, nil, outcome)
+            for _ in 0..<attempts {
+                loop.submit(state.plan(tls: settings), from: source) { outcome in state.add(kind, Verdicts.attempt(outcome)) }
             }
         }
     }
@@ -291,18 +318,78 @@ struct Materials {
 final class EndpointState {
     let target: TLSTarget
     let material: Material
+    /// The protocol spoken after the handshake and the cleartext upgrade before it.
+    private(set) var application: AppProbeProtocol
+    private(set) var startTLS: StartTLSProtocol?
+    /// Whether the battery restarted over a STARTTLS upgrade it recognised from the greeting.
+    private(set) var upgraded = false
+    let context: ApplicationProbes.Context
+    /// Probes with a variant (versions, ciphers) and skipped probes, as records.
     var records: [TLSProbeRecord] = []
-    /// Raw outcomes by probe, for the verdict and the server chain.
+    /// Every attempt of every probe without a variant, judged together at the end.
+    var attempts: [TLSProbeKind: [Attempt]] = [:]
+    /// The first raw outcome by probe, for the verdict and the server chain.
     var outcomes: [TLSProbeKind: ConnectionOutcome] = [:]
+    var plaintextOutcome: ConnectionOutcome?
 
-    init(target: TLSTarget, material: Material) {
+    init(target: TLSTarget, material: Material, options: TLSBatteryOptions) {
         self.target = target
         self.material = material
+        let port = target.endpoint.port
+        self.startTLS = options.startTLS ?? (options.applicationProtocol == nil ? StartTLSProtocol.forPort(port) : nil)
+        self.application = options.applicationProtocol ?? self.startTLS?.application ?? AppProbeProtocol.forPort(port)
+        var user = "bulkhead"
+        if let subject = material.clientSummary?.subject, let range = subject.range(of: "CN=") {
+            let name = subject[range.upperBound...].prefix { $0 != "," }
+            if !name.isEmpty { user = String(name) }
+        }
+        self.context = ApplicationProbes.Context(host: target.expectations.expectedDNSNames.first ?? IPAddress(ipv4: target.endpoint.address).description, user: user)
     }
 
-    func record(_ kind: TLSProbeKind, _ variant: String?, _ outcome: ConnectionOutcome) {
-        if variant == nil { self.outcomes[kind] = outcome }
-        self.records.append(Verdicts.record(kind, variant, outcome, endpoint: self.target.endpoint.description, source: self.target.source.description))
+    /// The client settings shared by every TLS probe of this endpoint.
+    func settings() -> TLSSettings {
+        TLSSettings(serverName: self.target.expectations.expectedDNSNames.first, alpn: self.application.alpn)
+    }
+
+    /// One connection: over TLS with `tls` (after the cleartext upgrade, if any), or the plaintext probe.
+    func plan(tls: TLSSettings?) -> ConnectionPlan {
+        let clear: [ClearExchange]
+        if tls == nil {
+            clear = ApplicationProbes.plaintext(self.application, self.context)
+        } else if let startTLS = self.startTLS {
+            clear = ApplicationProbes.upgrade(startTLS, self.context)
+        } else {
+            clear = self.application == .mysql ? ApplicationProbes.mysqlUpgrade : []
+        }
+        return ConnectionPlan(endpoint: self.target.endpoint, clear: clear, tls: tls, application: self.application, context: self.context)
+    }
+
+    /// A generic endpoint that answered an HTTP request (and sent no greeting) is HTTP: the forged probes skip the
+    /// wait for a greeting, which would otherwise be paid once per connection on a server that serves one at a time.
+    func learn(from outcome: ConnectionOutcome) {
+        guard self.application == .generic, outcome.answeredExchange == 1, Line.text(Array(outcome.response.prefix(5))) == "HTTP/" else { return }
+        self.application = .http
+    }
+
+    /// Forgets what was found and runs over `startTLS` from now on.
+    func restart(startTLS: StartTLSProtocol) {
+        self.startTLS = startTLS
+        self.application = startTLS.application
+        self.upgraded = true
+        self.records = []
+        self.attempts = [:]
+        self.outcomes = [:]
+        self.plaintextOutcome = nil
+    }
+
+    func add(_ kind: TLSProbeKind, _ attempt: Attempt) {
+        if self.outcomes[kind] == nil { self.outcomes[kind] = attempt.outcome }
+        self.attempts[kind, default: []].append(attempt)
+    }
+
+    func addVariant(_ kind: TLSProbeKind, _ variant: String, _ attempt: Attempt) {
+        let judged = Verdicts.Judgement(result: attempt.result, evidence: attempt.evidence, detail: attempt.detail)
+        self.records.append(Verdicts.record(kind, variant, [attempt], judged: judged, endpoint: self.target.endpoint.description, source: self.target.source.description))
     }
 
     func skip(_ kind: TLSProbeKind, _ variant: String?, _ reason: String) {

@@ -5,93 +5,200 @@ import BulkheadModel
 import CBulkheadOpenSSL
 import Certificates
 
-/// Turns connection outcomes into probe results, and an endpoint's probes into its verdict and findings.
+/// One connection of a probe, read in the evidence model (see ``TLSEvidence``).
+struct Attempt {
+    var result: TLSProbeResult
+    var evidence: TLSEvidence
+    var detail: String?
+    /// How an ambiguous attempt ended (`closed:close_notify`, `alert:80`, `silent`): two connections the server
+    /// cannot tell apart end the same way.
+    var signature: String
+    var outcome: ConnectionOutcome
+}
+
+/// Turns connection outcomes into evidence, a probe's attempts into its result (judged against the control
+/// probes of the same endpoint), and an endpoint's probes into its verdict and findings.
 enum Verdicts {
-    // MARK: - One probe
+    /// Alerts that name authentication: after the handshake, only these prove a refusal.
+    static let authenticationAlerts: Set<Int> = [40, 42, 43, 44, 45, 46, 48, 49, 51, 116]
 
-    static func record(_ kind: TLSProbeKind, _ variant: String?, _ outcome: ConnectionOutcome, endpoint: String, source: String) -> TLSProbeRecord {
-        let (result, detail) = Self.classify(kind, outcome)
-        return TLSProbeRecord(
-            endpoint: endpoint, source: source, probe: kind, variant: variant, result: result, alert: outcome.alertReceived,
-            alertName: outcome.alertReceived.map(Self.alertName), tlsVersion: outcome.tlsVersion, cipher: outcome.cipher,
-            certificateRequest: kind == .plaintext || !outcome.serverHelloSeen ? nil : outcome.certificateRequestSeen,
-            acceptableCAs: outcome.acceptableCAs, detail: detail, durationMilliseconds: (outcome.seconds * 1e4).rounded() / 10)
-    }
+    // MARK: - One connection
 
-    static func classify(_ kind: TLSProbeKind, _ outcome: ConnectionOutcome) -> (TLSProbeResult, String?) {
+    /// What one connection of a TLS probe proves.
+    static func attempt(_ outcome: ConnectionOutcome) -> Attempt {
+        func make(_ result: TLSProbeResult, _ evidence: TLSEvidence, _ detail: String?, _ signature: String = "") -> Attempt {
+            Attempt(result: result, evidence: evidence, detail: detail, signature: signature, outcome: outcome)
+        }
         guard outcome.connected else {
             if let code = outcome.connectErrno, code == ECONNREFUSED || code == EHOSTUNREACH || code == ENETUNREACH || code == ETIMEDOUT {
-                return (.unreachable, outcome.failure)
+                return make(.unreachable, .none, outcome.failure)
             }
-            return (outcome.timedOut ? .timeout : .error, outcome.failure ?? (outcome.timedOut ? "no connection before the deadline" : nil))
+            return make(outcome.timedOut ? .timeout : .error, .none, outcome.failure ?? (outcome.timedOut ? "no connection before the deadline" : nil))
         }
-        if kind == .plaintext { return Self.classifyPlaintext(outcome) }
-        if kind == .protocolVersion || kind == .cipher {
-            // Acceptance is judged at the ServerHello: a server that then wants a client certificate still
-            // accepted the version or suite.
-            // A server that answers an offer it cannot meet with a ServerHello for another version is refusing it:
-            // only a handshake that got past the ServerHello counts.
-            if outcome.serverHelloAccepted || outcome.handshakeCompleted {
-                return (.accepted, outcome.handshakeCompleted ? nil : "ServerHello accepted; handshake then ended: \(outcome.failure ?? "-")")
+        if let failure = outcome.upgradeFailure { return make(.error, .none, "cleartext upgrade to TLS failed: \(failure)") }
+        if !outcome.handshakeCompleted {
+            if let alert = outcome.alertReceived {
+                return make(.rejected, .refusedByTLS, "alert \(alert) \(Self.alertName(alert)) during the handshake")
             }
-            if outcome.serverHelloSeen { return (.rejected, "the server chose something not offered: \(outcome.failure ?? "-")") }
-            if outcome.timedOut { return (.timeout, "no ServerHello before the deadline") }
-            return (.rejected, outcome.failure)
-        }
-        if outcome.handshakeCompleted {
-            if !outcome.response.isEmpty {
-                let text = Self.printable(outcome.response)
-                if let refusal = Self.applicationRefusal(outcome.response) { return (.rejected, "refused by the application: \(refusal)") }
-                return (.accepted, "answered: \(text.prefix(80))")
+            if outcome.timedOut { return make(.timeout, .none, outcome.serverHelloSeen ? "handshake did not finish before the deadline" : "no TLS answer before the deadline") }
+            if let ending = outcome.ending, outcome.serverHelloSeen {
+                return make(.rejected, .handshakeAborted, "the server ended the handshake (\(ending.rawValue)) before it completed: no session, nothing served")
             }
-            if outcome.alertReceived != nil { return (.rejected, "handshake completed, then alert on the first read: \(outcome.failure ?? "-")") }
-            if outcome.closedByPeer { return (.rejected, "handshake completed, then the server closed: \(outcome.failure ?? "-")") }
-            return (.accepted, "handshake completed and no rejection within the read wait")
+            return make(.error, .none, outcome.failure ?? "the handshake failed")
         }
-        if outcome.timedOut { return (.timeout, "handshake did not finish before the deadline") }
-        return (.rejected, outcome.failure)
+        let application = outcome.applicationName.map { " (\($0))" } ?? ""
+        switch outcome.applicationAnswer {
+        case .served(let text)?, .failed(let text)?:
+            return make(.accepted, .served, "served\(application): \(text)")
+        case .refused(let text)?:
+            return make(.rejected, .refusedByApplication, "refused by the application\(application): \(text)")
+        case nil: break
+        }
+        if let alert = outcome.alertReceived {
+            if Self.authenticationAlerts.contains(alert) {
+                return make(.rejected, .refusedByTLS, "alert \(alert) \(Self.alertName(alert)) \(outcome.alertAfterHandshake ? "after" : "at the end of") the handshake")
+            }
+            return make(.inconclusive, .closedWithoutReason, "alert \(alert) \(Self.alertName(alert)) after the handshake (not about authentication)", "alert:\(alert)")
+        }
+        if let ending = outcome.ending {
+            return make(.inconclusive, .closedWithoutReason, "handshake completed, then the server closed (\(ending.rawValue)) without a reason", "closed:\(ending.rawValue)")
+        }
+        if outcome.silentAfterHandshake {
+            return make(.inconclusive, .silent, "handshake completed, request sent\(application), nothing came back within the read wait", "silent")
+        }
+        return make(.error, .none, outcome.failure ?? "the connection failed after the handshake")
     }
 
-    private static func classifyPlaintext(_ outcome: ConnectionOutcome) -> (TLSProbeResult, String?) {
-        let response = outcome.response
-        if response.count >= 2 && (response[0] == 0x15 || response[0] == 0x16) && response[1] == 0x03 {
-            return (.plaintextRefused, "answered with a TLS record")
+    /// The plaintext probe: served in clear only on a success reply of the protocol.
+    static func plaintext(_ outcome: ConnectionOutcome) -> Attempt {
+        var attempt = Self.attempt(outcome)
+        guard outcome.connected else { return attempt }
+        switch outcome.clearAnswer {
+        case .served(let text)?:
+            (attempt.result, attempt.evidence, attempt.detail) = (.plaintextAnswered, .servedInClear, "served in clear: \(text)")
+        case .refused(let text)?, .failed(let text)?:
+            (attempt.result, attempt.evidence, attempt.detail) = (.plaintextRefused, .refusedInClear, "refused in clear: \(text)")
+        case nil:
+            let detail = outcome.timedOut ? "no answer in clear before the deadline"
+                : outcome.ending.map { "closed without answering (\($0.rawValue))" } ?? (outcome.failure ?? "no answer in clear")
+            (attempt.result, attempt.evidence, attempt.detail) = (.plaintextRefused, .refusedInClear, detail)
         }
-        if !response.isEmpty {
-            let text = Self.printable(response)
-            if Self.printable(response, limit: response.count).contains("plain HTTP request was sent to HTTPS port") { return (.plaintextRefused, "HTTP refusal: \(text)") }
-            return (.plaintextAnswered, "answered in clear: \(text)")
-        }
-        if outcome.timedOut { return (.plaintextRefused, "no answer in clear before the deadline") }
-        return (.plaintextRefused, outcome.failure ?? "closed without answering")
+        return attempt
     }
 
-    /// nginx completes the handshake whatever certificate it gets and refuses in HTTP (`400 No required SSL
-    /// certificate was sent`, `400 The SSL certificate error`): that is a refusal, not an acceptance.
-    static func applicationRefusal(_ response: [UInt8]) -> String? {
-        let text = Self.printable(response, limit: response.count)
-        guard text.hasPrefix("HTTP/") else { return nil }
-        for phrase in ["No required SSL certificate was sent", "The SSL certificate error", "SSL certificate error"] where text.contains(phrase) {
-            return phrase
+    /// A protocol version or cipher category alone: acceptance is judged at the ServerHello (a server that then
+    /// wants a client certificate still accepted the version or suite); a ServerHello for something not offered
+    /// is a refusal.
+    static func negotiation(_ outcome: ConnectionOutcome) -> Attempt {
+        var attempt = Self.attempt(outcome)
+        guard outcome.connected, outcome.upgradeFailure == nil else { return attempt }
+        if outcome.serverHelloAccepted || outcome.handshakeCompleted {
+            (attempt.result, attempt.detail) = (.accepted, outcome.handshakeCompleted ? nil : "ServerHello accepted; handshake then ended: \(outcome.failure ?? "-")")
+        } else if outcome.serverHelloSeen {
+            (attempt.result, attempt.detail) = (.rejected, "the server chose something not offered: \(outcome.failure ?? "-")")
+        } else if outcome.timedOut {
+            (attempt.result, attempt.detail) = (.timeout, "no ServerHello before the deadline")
+        } else {
+            (attempt.result, attempt.detail) = (.rejected, outcome.alertReceived.map { "alert \($0) \(Self.alertName($0))" } ?? outcome.failure)
         }
-        if text.hasPrefix("HTTP/1.1 495") || text.hasPrefix("HTTP/1.1 496") { return String(text.prefix(40)) }
-        return nil
+        return attempt
     }
 
-    /// The first line-ish of an answer, with control bytes escaped (a hostile server cannot write escape
-    /// sequences into a terminal report).
-    static func printable(_ bytes: [UInt8], limit: Int = 200) -> String {
-        var text = ""
-        for byte in bytes.prefix(limit) {
-            switch byte {
-            case 0x0d: continue
-            case 0x0a: text += " "
-            case 0x20..<0x7f: text.unicodeScalars.append(Unicode.Scalar(byte))
-            default: text += "\\x" + String(byte, radix: 16)
+    /// A probe record from its attempts (already judged).
+    static func record(
+        _ kind: TLSProbeKind, _ variant: String?, _ attempts: [Attempt], judged: Judgement, endpoint: String, source: String
+    ) -> TLSProbeRecord {
+        let decisive = attempts.first { $0.evidence == judged.evidence } ?? attempts.first
+        let outcome = decisive?.outcome ?? ConnectionOutcome()
+        return TLSProbeRecord(
+            endpoint: endpoint, source: source, probe: kind, variant: variant, result: judged.result, alert: outcome.alertReceived,
+            alertName: outcome.alertReceived.map(Self.alertName), tlsVersion: outcome.tlsVersion, cipher: outcome.cipher,
+            certificateRequest: kind == .plaintext || !outcome.serverHelloSeen ? nil : outcome.certificateRequestSeen,
+            acceptableCAs: outcome.acceptableCAs, detail: judged.detail,
+            durationMilliseconds: ((attempts.map(\.outcome.seconds).max() ?? 0) * 1e4).rounded() / 10, evidence: judged.evidence,
+            attempts: attempts.count, servedAttempts: judged.served, refusedAttempts: judged.refused, comparedWith: judged.comparedWith,
+            application: kind == .plaintext ? nil : outcome.applicationName)
+    }
+
+    // MARK: - One probe, against the controls
+
+    /// What a probe's attempts add up to.
+    struct Judgement {
+        var result: TLSProbeResult
+        var evidence: TLSEvidence
+        var detail: String?
+        var served = 0
+        var refused = 0
+        var comparedWith: String?
+    }
+
+    /// The control connections an ambiguous attempt is compared with.
+    struct Controls {
+        /// The user's valid certificate: its attempt (any served attempt wins).
+        var valid: [Attempt] = []
+        /// No certificate.
+        var noCertificate: [Attempt] = []
+
+        var validServed: Bool { self.valid.contains { $0.evidence == .served } }
+        var noCertificateServed: Bool { self.noCertificate.contains { $0.evidence == .served } }
+    }
+
+    /// Judges the attempts of one probe. One served attempt is an acceptance. A refusal needs evidence of its own
+    /// in every attempt, or an ambiguous close/silence where a control connection was served. An ambiguous attempt
+    /// that ends exactly as the valid certificate's connection ends is an acceptance (the server cannot tell them
+    /// apart). Anything else is inconclusive.
+    static func judge(_ attempts: [Attempt], against controls: Controls, comparesWithNoCertificate: Bool) -> Judgement {
+        guard let first = attempts.first else { return Judgement(result: .skipped, evidence: .none, detail: "not run") }
+        let served = attempts.filter { $0.evidence == .served }
+        if let proof = served.first {
+            return Judgement(result: .accepted, evidence: .served, detail: "\(proof.detail ?? "served") [\(served.count) of \(attempts.count) attempts served]",
+                             served: served.count, refused: attempts.filter { $0.evidence.isRefusal }.count)
+        }
+        var refused = attempts.filter { $0.evidence.isRefusal }.count
+        var comparedWith: String?
+        var unresolved: [Attempt] = []
+        var indistinguishable: Attempt?
+        for attempt in attempts where attempt.evidence.isAmbiguous {
+            if controls.validServed {
+                refused += 1
+                comparedWith = "client-cert: served"
+            } else if comparesWithNoCertificate && controls.noCertificateServed {
+                refused += 1
+                comparedWith = "no-client-cert: served"
+            } else if let valid = controls.valid.first(where: { $0.evidence.isAmbiguous }), valid.signature == attempt.signature {
+                indistinguishable = attempt
+                comparedWith = "client-cert: \(valid.signature) too"
+            } else {
+                unresolved.append(attempt)
             }
         }
-        return text
+        if let same = indistinguishable {
+            return Judgement(result: .accepted, evidence: same.evidence,
+                             detail: "\(same.detail ?? ""): exactly what the valid client certificate gets, so the server cannot tell them apart",
+                             served: 0, refused: refused, comparedWith: comparedWith)
+        }
+        let failed = attempts.filter { $0.evidence == .none }
+        if let failure = failed.first {
+            if failed.count == attempts.count {
+                return Judgement(result: failure.result, evidence: .none, detail: failure.detail, refused: refused)
+            }
+            return Judgement(result: .inconclusive, evidence: .none,
+                             detail: "\(failed.count) of \(attempts.count) attempts could not be completed (\(failure.detail ?? failure.result.rawValue)): a refusal is not proven for every attempt",
+                             refused: refused, comparedWith: comparedWith)
+        }
+        if let open = unresolved.first {
+            return Judgement(result: .inconclusive, evidence: open.evidence,
+                             detail: "\(open.detail ?? ""); no served control connection to compare with [\(unresolved.count) of \(attempts.count) attempts]",
+                             refused: refused, comparedWith: comparedWith)
+        }
+        let own = attempts.first { $0.evidence.isRefusal } ?? first
+        let detail = own.evidence.isRefusal ? own.detail : "\(first.detail ?? ""): refused by comparison (\(comparedWith ?? ""))"
+        return Judgement(result: .rejected, evidence: own.evidence.isRefusal ? own.evidence : first.evidence,
+                         detail: "\(detail ?? "") [\(refused) of \(attempts.count) attempts refused]", refused: refused, comparedWith: comparedWith)
     }
+
+    /// The first line-ish of an answer, with control bytes escaped.
+    static func printable(_ bytes: [UInt8], limit: Int = 200) -> String { Line.printable(bytes, limit: limit) }
 
     static func alertName(_ alert: Int) -> String {
         let names: [Int: String] = [
@@ -111,52 +218,117 @@ enum Verdicts {
         let target = state.target
         let expectations = target.expectations
         let location = "\(target.endpoint) (from \(target.source))"
-        let order = TLSProbeKind.allCases
-        let probes = state.records.sorted {
-            (order.firstIndex(of: $0.probe) ?? 0, $0.variant ?? "") < (order.firstIndex(of: $1.probe) ?? 0, $1.variant ?? "")
-        }
-        func result(_ kind: TLSProbeKind) -> TLSProbeRecord? { probes.first { $0.probe == kind && $0.variant == nil } }
+        let endpointText = target.endpoint.description
+        let sourceText = target.source.description
         var findings: [Finding] = []
         func add(_ kind: String, _ severity: Severity, _ title: String, _ detail: String) {
             findings.append(Finding(kind: kind, severity: severity, title: title, detail: detail, location: location))
         }
 
+        // Every probe judged: the controls first, then what is compared with them.
+        let controls = Controls(valid: state.attempts[.clientCertificate] ?? [], noCertificate: state.attempts[.noClientCertificate] ?? [])
+        let validOnly = Controls(valid: controls.valid)
+        var judged: [TLSProbeKind: Judgement] = [:]
+        var records = state.records
+        for (kind, attempts) in state.attempts {
+            let judgement: Judgement
+            switch kind {
+            case .plaintext:
+                let attempt = attempts[0]
+                judgement = Judgement(result: attempt.result, evidence: attempt.evidence, detail: attempt.detail)
+            case .noClientCertificate, .otherIdentity: judgement = Self.judge(attempts, against: validOnly, comparesWithNoCertificate: false)
+            case .clientCertificate: judgement = Self.judge(attempts, against: Controls(), comparesWithNoCertificate: false)
+            default: judgement = Self.judge(attempts, against: controls, comparesWithNoCertificate: true)
+            }
+            judged[kind] = judgement
+            records.append(Self.record(kind, nil, attempts, judged: judgement, endpoint: endpointText, source: sourceText))
+        }
+        let order = TLSProbeKind.allCases
+        let probes = records.sorted {
+            (order.firstIndex(of: $0.probe) ?? 0, $0.variant ?? "") < (order.firstIndex(of: $1.probe) ?? 0, $1.variant ?? "")
+        }
+        func result(_ kind: TLSProbeKind) -> TLSProbeRecord? { probes.first { $0.probe == kind && $0.variant == nil } }
+
         let noCert = state.outcomes[.noClientCertificate]
         let noCertRecord = result(.noClientCertificate)
         let plaintext = result(.plaintext)
+        let plaintextServed = plaintext?.evidence == .servedInClear
         let speaksTLS = noCert?.serverHelloSeen == true || probes.contains { $0.probe == .protocolVersion && $0.result == .accepted }
         let requested = noCert?.certificateRequestSeen == true
-        let forgedAccepted = probes.filter { $0.probe.isForgedCertificate && $0.result == .accepted }
+        let forged = probes.filter { $0.probe.isForgedCertificate && $0.result != .skipped }
+        let forgedAccepted = forged.filter { $0.result == .accepted }
+        let forgedOpen = forged.filter { $0.result != .accepted && $0.result != .rejected }
 
-        // Verdict.
+        // Verdict: the worst proven fact.
         var verdict: TLSVerdict
+        var reason: String
         var clientAuth = ClientAuthMode.unknown
-        if plaintext?.result == .plaintextAnswered {
-            verdict = .plaintextAccepted
-        } else if let noCertRecord, !speaksTLS {
-            switch noCertRecord.result {
-            case .unreachable: verdict = .unreachable
-            case .timeout: verdict = .timeout
-            default: verdict = .error
+        if !speaksTLS {
+            if plaintextServed {
+                verdict = .plaintextAccepted
+                reason = "no TLS on this port; \(plaintext?.detail ?? "served in clear")"
+            } else {
+                switch noCertRecord?.result {
+                case .unreachable?: verdict = .unreachable
+                case .timeout?: verdict = .timeout
+                default: verdict = .error
+                }
+                reason = noCertRecord?.detail ?? "no TLS handshake"
             }
-        } else if noCertRecord == nil {
-            verdict = .error
+        } else if !forgedAccepted.isEmpty {
+            verdict = .tlsAcceptsRogueClient
+            clientAuth = noCertRecord?.result == .accepted ? .optional : .required
+            reason = "a forged client certificate was accepted: " + forgedAccepted.map { "\($0.probe.rawValue) (\($0.evidence.rawValue)\($0.comparedWith.map { ", compared with \($0)" } ?? ""))" }.joined(separator: ", ")
         } else if !requested {
-            verdict = noCert?.handshakeCompleted == true ? .tlsNoClientAuth : .error
-            if verdict == .tlsNoClientAuth { clientAuth = .none }
+            if noCert?.handshakeCompleted == true {
+                verdict = .tlsNoClientAuth
+                clientAuth = .none
+                reason = "the server never sent a CertificateRequest"
+            } else {
+                verdict = .error
+                reason = noCertRecord?.detail ?? "the handshake did not complete"
+            }
         } else if noCertRecord?.result == .accepted {
             verdict = .mtlsOptional
             clientAuth = .optional
-        } else {
+            reason = "a client without a certificate is served (\(noCertRecord?.evidence.rawValue ?? ""))"
+                + (forgedOpen.isEmpty ? "" : "; forged certificates could not all be judged")
+        } else if noCertRecord?.result != .rejected {
+            verdict = .inconclusive
+            clientAuth = .unknown
+            reason = "the client without a certificate could not be judged: \(noCertRecord?.detail ?? "-")"
+        } else if let open = forgedOpen.first {
+            verdict = .inconclusive
             clientAuth = .required
-            verdict = forgedAccepted.isEmpty ? .mtlsEnforced : .tlsAcceptsRogueClient
+            let closesEverything = forgedOpen.allSatisfy { $0.evidence.isAmbiguous }
+            reason = closesEverything
+                ? "the server \(open.evidence == .silent ? "stays silent" : "closes every connection") after the handshake and no control connection was served; supply a client certificate it accepts (--client-cert/--client-key), or an application probe (--app-protocol)"
+                : "\(open.probe.rawValue): \(open.detail ?? open.result.rawValue)"
+        } else if forged.isEmpty {
+            verdict = .inconclusive
+            clientAuth = .required
+            reason = "no forged certificate could be presented"
+        } else {
+            verdict = .mtlsEnforced
+            clientAuth = .required
+            reason = "no certificate and every forged certificate refused in every attempt (" + forged.map { "\($0.probe.rawValue): \($0.evidence.rawValue)" }.joined(separator: ", ") + ")"
         }
-        if requested && clientAuth == .unknown { clientAuth = noCertRecord?.result == .accepted ? .optional : .required }
+        if plaintextServed && (verdict == .mtlsEnforced || verdict == .inconclusive) {
+            reason = "\(plaintext?.detail ?? "served in clear"); over TLS: \(verdict.rawValue) (\(reason))"
+            verdict = .plaintextAccepted
+        }
 
+        let starttls = state.startTLS
+        if plaintextServed {
+            if let starttls {
+                add("starttls-optional", expectations.required ? .high : .medium, "the service offers STARTTLS but serves \(starttls.rawValue) in clear without it",
+                    "\(plaintext?.detail ?? ""). A client that never upgrades is served: an attacker on the path can strip STARTTLS.")
+            } else {
+                add("plaintext-accepted", expectations.required ? .high : .medium, "the TLS port answers a plaintext request",
+                    "\(plaintext?.detail ?? ""). A client that never starts TLS is served: permissive mode.")
+            }
+        }
         switch verdict {
-        case .plaintextAccepted:
-            add("plaintext-accepted", expectations.required ? .high : .medium, "the TLS port answers a plaintext request",
-                "\(plaintext?.detail ?? ""). A client that never starts TLS is served: permissive mode.")
         case .tlsNoClientAuth:
             add("tls-no-client-auth", expectations.required ? .high : .info, "the server never asks for a client certificate",
                 "TLS without client authentication: any client that reaches the port is served.")
@@ -164,9 +336,14 @@ enum Verdicts {
             add("mtls-optional", expectations.required ? .high : .low, "client certificates are optional",
                 "The server sent a CertificateRequest but served a client that sent no certificate (\(noCertRecord?.detail ?? "")).")
         case .unreachable, .timeout, .error:
-            add("endpoint-untested", .info, "the endpoint could not be tested (\(verdict.rawValue))",
-                noCertRecord?.detail ?? "no TLS handshake")
+            add("endpoint-untested", .info, "the endpoint could not be tested (\(verdict.rawValue))", reason)
+        case .inconclusive:
+            add("tls-inconclusive", expectations.required ? .medium : .low, "the battery cannot tell whether forged client certificates are refused", reason)
         default: break
+        }
+        if verdict == .tlsAcceptsRogueClient && noCertRecord?.result == .accepted {
+            add("mtls-optional", expectations.required ? .high : .low, "client certificates are optional",
+                "Besides accepting forged certificates, the server serves a client that sends none (\(noCertRecord?.detail ?? "")).")
         }
         for probe in forgedAccepted {
             let what: String
@@ -177,11 +354,16 @@ enum Verdicts {
             default: what = "a self-signed client certificate with the right identity"
             }
             add("rogue-client-accepted", .critical, "the server accepts \(what)",
-                "Probe \(probe.probe.rawValue): \(probe.detail ?? "accepted"). Anyone can forge such a certificate: authentication is not enforced.")
+                "Probe \(probe.probe.rawValue): \(probe.detail ?? "accepted"). Anyone can forge such a certificate: authentication is not enforced; the forged identity reaches the application.")
         }
         if let client = result(.clientCertificate), client.result != .skipped, client.result != .accepted, speaksTLS {
-            add("valid-client-refused", .high, "the supplied client certificate is refused",
-                "Probe client-cert: \(client.result.rawValue) \(client.alertName.map { "(alert \($0))" } ?? ""): \(client.detail ?? "").")
+            if client.result == .rejected {
+                add("valid-client-refused", .high, "the supplied client certificate is refused",
+                    "Probe client-cert: \(client.evidence.rawValue) \(client.alertName.map { "(alert \($0))" } ?? ""): \(client.detail ?? ""). The client this certificate belongs to would be refused.")
+            } else {
+                add("valid-client-not-served", .medium, "the supplied client certificate is not served",
+                    "Probe client-cert: \(client.result.rawValue): \(client.detail ?? ""). Either the service serves no one, or it needs another application probe (--app-protocol).")
+            }
         }
         var authorization: String?
         if let other = result(.otherIdentity), other.result == .accepted || other.result == .rejected {
@@ -227,7 +409,8 @@ enum Verdicts {
             findings += CertificateLint.findings(issues, about: "client certificate", location: location)
         }
         return TLSEndpointReport(
-            endpoint: target.endpoint.description, source: target.source.description, verdict: verdict, clientAuth: clientAuth,
-            authorization: authorization, serverChain: chainReport, probes: probes, findings: findings.sorted { $0.severity > $1.severity })
+            endpoint: endpointText, source: sourceText, verdict: verdict, reason: reason, clientAuth: clientAuth,
+            authorization: authorization, startTLS: starttls?.rawValue, serverChain: chainReport, probes: probes,
+            findings: findings.sorted { $0.severity > $1.severity })
     }
 }

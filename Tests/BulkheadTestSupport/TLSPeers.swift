@@ -153,9 +153,9 @@ public final class PeerProcess: @unchecked Sendable {
     }
 
     /// nginx serving TLS on 127.0.0.1 with `ssl_verify_client` set to `verify` (on, optional, off).
-    public static func nginx(_ pki: TestPKI, verify: String) throws -> PeerProcess {
+    public static func nginx(_ pki: TestPKI, verify: String, protocols: String = "TLSv1.2 TLSv1.3") throws -> PeerProcess {
         let port = Self.freePort()
-        let prefix = pki.directory.appendingPathComponent("nginx-\(verify)")
+        let prefix = pki.directory.appendingPathComponent("nginx-\(verify)-\(port)")
         try FileManager.default.createDirectory(at: prefix.appendingPathComponent("logs"), withIntermediateDirectories: true)
         let configuration = """
             daemon off;
@@ -178,13 +178,67 @@ public final class PeerProcess: @unchecked Sendable {
                     ssl_client_certificate \(pki.path("ca.pem"));
                     ssl_trusted_certificate \(pki.path("int.pem"));
                     ssl_verify_client \(verify);
+                    ssl_protocols \(protocols);
                     ssl_verify_depth 3;
-                    location / { return 200 "ok\\n"; }
+                    location / { return 200 "ok $ssl_client_s_dn\\n"; }
                 }
             }
             """
         try configuration.write(to: prefix.appendingPathComponent("nginx.conf"), atomically: true, encoding: .utf8)
         return try PeerProcess("/usr/sbin/nginx", ["-p", prefix.path, "-c", prefix.appendingPathComponent("nginx.conf").path], port: port)
+    }
+
+    /// `openssl s_server` without `-www`, stdin closed and `-quiet`: it completes each handshake (accepting what its
+    /// options accept) and then closes the connection with close_notify, whatever the client sent.
+    public static func sServerClosing(_ pki: TestPKI, name: String = "server", _ options: [String]) throws -> PeerProcess {
+        let arguments = ["s_server", "-quiet", "-accept", "127.0.0.1:0", "-cert", pki.path("\(name).pem"), "-key", pki.path("\(name).key"),
+                         "-cert_chain", pki.path("int.pem")]
+        // With -quiet the port is not printed: bind a free one.
+        let port = Self.freePort()
+        return try PeerProcess("/usr/bin/openssl", arguments.map { $0 == "127.0.0.1:0" ? "127.0.0.1:\(port)" : $0 } + options, port: port)
+    }
+
+    /// A mode of `Tests/Peers/tls_peer.py` (real Python servers: see the script for the modes), with the PKI's
+    /// `server` leaf and root CA.
+    public static func python(_ mode: String, _ pki: TestPKI, _ options: [String] = []) throws -> PeerProcess {
+        try PeerProcess("/usr/bin/python3", ["-u", Repository.path("Tests/Peers/tls_peer.py"), mode, "--cert", pki.path("server-chain.pem"),
+                                             "--key", pki.path("server.key"), "--ca", pki.path("ca.pem")] + options, portAfter: "port ")
+    }
+
+    /// haproxy terminating TLS on 127.0.0.1 with `verify required | optional | none`, answering HTTP 200 itself.
+    public static func haproxy(_ pki: TestPKI, verify: String) throws -> PeerProcess {
+        let port = Self.freePort()
+        let folder = pki.directory.appendingPathComponent("haproxy-\(verify)-\(port)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let combined = try String(contentsOfFile: pki.path("server-chain.pem"), encoding: .utf8) + String(contentsOfFile: pki.path("server.key"), encoding: .utf8)
+        try combined.write(to: folder.appendingPathComponent("server.pem"), atomically: true, encoding: .utf8)
+        let configuration = """
+            global
+                maxconn 256
+            defaults
+                mode http
+                timeout connect 5s
+                timeout client 10s
+                timeout server 10s
+            frontend tls
+                bind 127.0.0.1:\(port) ssl crt \(folder.path)/server.pem ca-file \(pki.path("ca.pem")) verify \(verify)
+                http-request return status 200 content-type text/plain string ok
+            """
+        let file = folder.appendingPathComponent("haproxy.cfg")
+        try (configuration + "\n").write(to: file, atomically: true, encoding: .utf8)
+        return try PeerProcess("/usr/sbin/haproxy", ["-db", "-f", file.path], port: port)
+    }
+
+    /// redis-server with TLS only (`--tls-auth-clients yes | optional | no`).
+    public static func redis(_ pki: TestPKI, authClients: String) throws -> PeerProcess {
+        let port = Self.freePort()
+        let folder = pki.directory.appendingPathComponent("redis-\(authClients)-\(port)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        return try PeerProcess("/usr/bin/redis-server", [
+            "--port", "0", "--tls-port", "\(port)", "--bind", "127.0.0.1", "--tls-cert-file", pki.path("server-chain.pem"),
+            "--tls-key-file", pki.path("server.key"), "--tls-ca-cert-file", pki.path("ca.pem"), "--tls-auth-clients", authClients,
+            "--save", "", "--appendonly", "no", "--dir", folder.path,
+        ], port: port)
     }
 
     /// A plaintext HTTP server (Python's http.server) on an ephemeral port.

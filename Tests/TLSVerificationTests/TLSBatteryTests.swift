@@ -115,14 +115,16 @@ struct TLSBatteryTests {
         #expect(report.findings.filter { $0.kind == "rogue-client-accepted" }.count == 2)
     }
 
-    @Test("-verify 1: optional client authentication")
+    @Test("-verify 1: optional client authentication that also accepts forged certificates: the worse fact wins")
     func optional() throws {
         let pki = try self.thePKI()
         let server = try PeerProcess.sServer(pki, "server", ["-verify", "1", "-CAfile", pki.path("ca.pem")])
         let report = try self.probe(server, self.expectations(pki))
-        #expect(report.verdict == .mtlsOptional)
+        #expect(report.verdict == .tlsAcceptsRogueClient)
         #expect(report.clientAuth == .optional)
         #expect(self.kinds(report).contains("mtls-optional"))
+        #expect(self.kinds(report).contains("rogue-client-accepted"))
+        #expect(self.probe(report, .rogueCA)?.evidence == .served)
     }
 
     @Test("no client authentication")
@@ -279,7 +281,8 @@ struct SslyzeComparisonTests {
         let servers: [(String, [String], String, TLSVerdict)] = [
             ("strict", ["-Verify", "1", "-verify_return_error", "-CAfile", ca], "REQUIRED", .mtlsEnforced),
             ("misconfigured", ["-Verify", "1", "-CAfile", ca], "REQUIRED", .tlsAcceptsRogueClient),
-            ("optional", ["-verify", "1", "-CAfile", ca], "OPTIONAL", .mtlsOptional),
+            // -verify 1 serves clients without a certificate and accepts forged ones: sslyze sees only the first.
+            ("optional", ["-verify", "1", "-CAfile", ca], "OPTIONAL", .tlsAcceptsRogueClient),
             ("none", [], "DISABLED", .tlsNoClientAuth),
         ]
         let peers = try servers.map { try PeerProcess.sServer(pki, "server", $0.1) }

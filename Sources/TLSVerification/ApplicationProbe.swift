@@ -1,0 +1,612 @@
+import Foundation
+
+/// What a connection says in clear (before TLS, or as the plaintext probe) and over TLS after the handshake, so
+/// that acceptance is proven by the service answering — never inferred from a socket that stayed quiet.
+///
+/// Every exchange is a request (possibly empty: wait for a greeting) and a judge of the bytes received so far.
+/// Judges are pure functions of bytes; the connection loop bounds how many bytes they ever see.
+
+/// One request and how to read its answer.
+struct ClearExchange: Sendable {
+    /// Bytes to send first (empty: only listen, for a server that speaks first).
+    var send: [UInt8]
+    /// Reads the answer received so far.
+    var judge: @Sendable ([UInt8]) -> ExchangeStep
+    /// When set: if nothing has arrived after this many seconds, go on to the next exchange (a greeting that may
+    /// or may not come).
+    var patience: Double?
+
+    init(send: [UInt8] = [], patience: Double? = nil, judge: @escaping @Sendable ([UInt8]) -> ExchangeStep) {
+        self.send = send
+        self.patience = patience
+        self.judge = judge
+    }
+}
+
+/// A judge's reading of the bytes received so far.
+enum ExchangeStep: Sendable, Equatable {
+    /// The answer is not complete yet.
+    case needMore
+    /// The answer is what this step expects: go on (the next exchange, or the TLS handshake after a STARTTLS).
+    case proceed
+    /// The exchange ends with this answer.
+    case done(ServiceAnswer)
+}
+
+/// What a service answered.
+enum ServiceAnswer: Sendable, Equatable {
+    /// The service did its job (a success reply, a greeting, any answer that is not a refusal).
+    case served(String)
+    /// The service refused (tied to the certificate after TLS; any protocol refusal in clear).
+    case refused(String)
+    /// The answer does not fit the protocol (a cleartext upgrade that cannot go on).
+    case failed(String)
+}
+
+/// The protocols the battery speaks after the handshake (`--app-protocol`).
+public enum AppProbeProtocol: String, Sendable, CaseIterable, Codable {
+    /// HTTP/1.1, or HTTP/2 when the server selects `h2` by ALPN.
+    case http
+    /// HTTP/2 (gRPC runs over it): the client preface and a SETTINGS frame; a SETTINGS frame back is served.
+    case grpc
+    case redis
+    case postgres
+    case mysql
+    case mqtt
+    case amqp
+    case smtp, imap, pop3, ftp, ldap, xmpp
+    /// Read whatever the server says first; if it says nothing, send an HTTP request.
+    case generic
+
+    /// The protocol a well-known port speaks (the `--app-protocol` default).
+    public static func forPort(_ port: Int) -> AppProbeProtocol {
+        switch port {
+        case 80, 443, 3000, 4443, 5000, 8000, 8080, 8443, 8843, 9443, 10443: .http
+        case 50051: .grpc
+        case 6379, 6380: .redis
+        case 5432: .postgres
+        case 3306: .mysql
+        case 1883, 8883: .mqtt
+        case 5671, 5672: .amqp
+        case 25, 465, 587: .smtp
+        case 143, 993: .imap
+        case 110, 995: .pop3
+        case 21, 990: .ftp
+        case 389, 636: .ldap
+        case 5222, 5223: .xmpp
+        default: .generic
+        }
+    }
+
+    /// ALPN protocols to offer (none for protocols that never negotiate one).
+    var alpn: [String] {
+        switch self {
+        case .http, .generic: ["h2", "http/1.1"]
+        case .grpc: ["h2"]
+        default: []
+        }
+    }
+}
+
+/// Cleartext upgrades to TLS the battery runs before each handshake (`--starttls`).
+public enum StartTLSProtocol: String, Sendable, CaseIterable, Codable {
+    case smtp, imap, pop3, ftp, postgres, ldap, xmpp
+
+    /// The upgrade a well-known port needs (ports where TLS starts at once, such as 465 or 993, need none).
+    public static func forPort(_ port: Int) -> StartTLSProtocol? {
+        switch port {
+        case 25, 587: .smtp
+        case 143: .imap
+        case 110: .pop3
+        case 21: .ftp
+        case 5432: .postgres
+        case 389: .ldap
+        case 5222: .xmpp
+        default: nil
+        }
+    }
+
+    /// Recognises a server-first protocol by its cleartext greeting (a port Bulkhead has no default for).
+    static func fromGreeting(_ bytes: [UInt8]) -> StartTLSProtocol? {
+        let text = Line.text(bytes)
+        if text.hasPrefix("220") && text.uppercased().contains("SMTP") { return .smtp }
+        if text.hasPrefix("220") && text.uppercased().contains("FTP") { return .ftp }
+        if text.hasPrefix("* OK") { return .imap }
+        if text.hasPrefix("+OK") { return .pop3 }
+        return nil
+    }
+
+    /// The application protocol spoken over the upgraded connection.
+    var application: AppProbeProtocol {
+        switch self {
+        case .smtp: .smtp
+        case .imap: .imap
+        case .pop3: .pop3
+        case .ftp: .ftp
+        case .postgres: .postgres
+        case .ldap: .ldap
+        case .xmpp: .xmpp
+        }
+    }
+}
+
+/// The requests and judges of every protocol.
+enum ApplicationProbes {
+    /// Identity details a request may carry (a PostgreSQL or MySQL user named after the client certificate).
+    struct Context: Sendable {
+        var host: String?
+        var user: String = "bulkhead"
+    }
+
+    // MARK: - Before TLS
+
+    /// The cleartext exchanges that end in "go on with TLS".
+    static func upgrade(_ proto: StartTLSProtocol, _ context: Context) -> [ClearExchange] {
+        switch proto {
+        case .smtp:
+            return [
+                ClearExchange(judge: Line.reply("220")),
+                ClearExchange(send: Line.bytes("EHLO bulkhead.test"), judge: Line.smtpFinal { lines in
+                    guard lines.last?.hasPrefix("250") == true else { return .done(.failed(lines.last ?? "")) }
+                    return lines.contains { $0.uppercased().contains("STARTTLS") } ? .proceed : .done(.failed("the server does not offer STARTTLS"))
+                }),
+                ClearExchange(send: Line.bytes("STARTTLS"), judge: Line.reply("220")),
+            ]
+        case .imap:
+            return [
+                ClearExchange(judge: Line.reply("* OK")),
+                ClearExchange(send: Line.bytes("a1 STARTTLS"), judge: Line.tagged("a1")),
+            ]
+        case .pop3:
+            return [ClearExchange(judge: Line.reply("+OK")), ClearExchange(send: Line.bytes("STLS"), judge: Line.reply("+OK"))]
+        case .ftp:
+            return [ClearExchange(judge: Line.ftpReply("220")), ClearExchange(send: Line.bytes("AUTH TLS"), judge: Line.ftpReply("234"))]
+        case .postgres:
+            // SSLRequest: length 8, code 80877103. The server answers one byte: S (go on) or N (no TLS).
+            return [ClearExchange(send: [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]) { bytes in
+                guard let first = bytes.first else { return .needMore }
+                return first == UInt8(ascii: "S") ? .proceed : .done(.failed("the server answered the SSLRequest with \(Line.text(bytes))"))
+            }]
+        case .ldap:
+            return [ClearExchange(send: LDAP.startTLSRequest) { bytes in LDAP.judgeResult(bytes, operation: 0x78).map { $0 ? .proceed : .done(.failed("StartTLS refused")) } ?? .needMore }]
+        case .xmpp:
+            return [
+                ClearExchange(send: XMPP.streamHeader(context.host)) { bytes in
+                    let text = Line.text(bytes)
+                    if text.contains("</stream:features>") || text.contains("/>") && text.contains("features") {
+                        return text.contains("starttls") ? .proceed : .done(.failed("the server does not offer STARTTLS"))
+                    }
+                    return text.contains("</stream:stream>") ? .done(.failed("stream closed: \(text.prefix(80))")) : .needMore
+                },
+                ClearExchange(send: Array("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>".utf8)) { bytes in
+                    let text = Line.text(bytes)
+                    if text.contains("<proceed") { return .proceed }
+                    return text.contains("<failure") ? .done(.failed("STARTTLS refused")) : .needMore
+                },
+            ]
+        }
+    }
+
+    /// MySQL negotiates TLS inside its own handshake: the server's greeting, then an SSLRequest packet.
+    static let mysqlUpgrade: [ClearExchange] = [
+        ClearExchange(judge: MySQL.greeting),
+        ClearExchange(send: MySQL.sslRequest) { _ in .proceed },
+    ]
+
+    // MARK: - In clear: is the service served without TLS?
+
+    /// The plaintext probe: the protocol's request in clear, judged as served or refused.
+    static func plaintext(_ proto: AppProbeProtocol, _ context: Context) -> [ClearExchange] {
+        switch proto {
+        case .smtp:
+            return [
+                ClearExchange(judge: Line.reply("220")),
+                ClearExchange(send: Line.bytes("EHLO bulkhead.test"), judge: Line.smtpFinal { _ in .proceed }),
+                ClearExchange(send: Line.bytes("MAIL FROM:<probe@bulkhead.test>"), judge: Line.smtpFinal { lines in
+                    let last = lines.last ?? ""
+                    return last.hasPrefix("2") ? .done(.served(last)) : .done(.refused(last))
+                }),
+            ]
+        case .imap:
+            return [ClearExchange(judge: Line.reply("* OK")), ClearExchange(send: Line.bytes("a1 CAPABILITY")) { bytes in
+                let text = Line.text(bytes)
+                guard text.contains("a1 ") else { return .needMore }
+                if text.uppercased().contains("LOGINDISABLED") { return .done(.refused("LOGINDISABLED before STARTTLS")) }
+                return text.contains("a1 OK") ? .done(.served("login offered in clear")) : .done(.refused(Line.firstLine(text)))
+            }]
+        case .pop3:
+            return [ClearExchange(judge: Line.reply("+OK")), ClearExchange(send: Line.bytes("USER probe")) { bytes in
+                guard let line = Line.complete(bytes) else { return .needMore }
+                return line.hasPrefix("+OK") ? .done(.served(line)) : .done(.refused(line))
+            }]
+        case .ftp:
+            return [ClearExchange(judge: Line.ftpReply("220")), ClearExchange(send: Line.bytes("USER anonymous")) { bytes in
+                guard let line = Line.complete(bytes) else { return .needMore }
+                return line.hasPrefix("331") || line.hasPrefix("230") ? .done(.served(line)) : .done(.refused(line))
+            }]
+        case .postgres:
+            return [ClearExchange(send: Postgres.startup(context.user), judge: Postgres.judge)]
+        case .redis:
+            return [ClearExchange(send: Line.bytes("PING"), judge: Redis.judgeInClear)]
+        case .mysql:
+            // MySQL greets in clear even when it requires TLS: the login without TLS is what is judged.
+            return [ClearExchange(judge: MySQL.greeting), ClearExchange(send: MySQL.handshakeResponse(context.user, sequence: 1, tls: false), judge: MySQL.judge)]
+        case .http:
+            return [ClearExchange(send: HTTP.request(context.host)) { bytes in bytes.isEmpty ? .needMore : .done(HTTP.judgeInClear(bytes)) }]
+        case .grpc, .generic, .mqtt, .amqp, .ldap, .xmpp:
+            return [
+                ClearExchange(patience: 0.3) { bytes in bytes.isEmpty ? .needMore : .done(HTTP.judgeInClear(bytes)) },
+                ClearExchange(send: HTTP.request(context.host), judge: { bytes in bytes.isEmpty ? .needMore : .done(HTTP.judgeInClear(bytes)) }),
+            ]
+        }
+    }
+
+    // MARK: - After the handshake
+
+    /// The request after the handshake, chosen from the protocol and the ALPN the server selected.
+    static func application(_ proto: AppProbeProtocol, alpn: String?, _ context: Context) -> (name: String, exchanges: [ClearExchange]) {
+        if alpn == "h2" || proto == .grpc { return ("h2", [ClearExchange(send: HTTP2.preface, judge: HTTP2.judge)]) }
+        switch proto {
+        case .http: return ("http/1.1", [ClearExchange(send: HTTP.request(context.host), judge: HTTP.judgeOverTLS)])
+        case .grpc: return ("h2", [ClearExchange(send: HTTP2.preface, judge: HTTP2.judge)])
+        case .redis: return ("redis", [ClearExchange(send: Line.bytes("PING"), judge: Redis.judgeOverTLS)])
+        case .postgres: return ("postgres", [ClearExchange(send: Postgres.startup(context.user), judge: Postgres.judge)])
+        case .mysql: return ("mysql", [ClearExchange(send: MySQL.handshakeResponse(context.user), judge: MySQL.judge)])
+        case .mqtt: return ("mqtt", [ClearExchange(send: MQTT.connect, judge: MQTT.judge)])
+        case .amqp: return ("amqp", [ClearExchange(send: AMQP.header, judge: AMQP.judge)])
+        case .smtp: return ("smtp", [ClearExchange(send: Line.bytes("EHLO bulkhead.test"), judge: Line.smtpFinal { lines in .done(Self.lineAnswer(lines.last ?? "", success: "250")) })])
+        case .imap: return ("imap", [ClearExchange(send: Line.bytes("a2 CAPABILITY")) { bytes in
+            let text = Line.text(bytes)
+            guard text.contains("a2 ") else { return .needMore }
+            return text.contains("a2 OK") ? .done(.served("CAPABILITY answered")) : .done(Self.refusal(Line.firstLine(text)))
+        }])
+        case .pop3: return ("pop3", [ClearExchange(send: Line.bytes("CAPA")) { bytes in
+            guard let line = Line.complete(bytes) else { return .needMore }
+            return .done(Self.lineAnswer(line, success: "+OK"))
+        }])
+        case .ftp: return ("ftp", [ClearExchange(send: Line.bytes("FEAT"), judge: Line.ftpFinal { line in .done(Self.lineAnswer(line, success: "211")) })])
+        case .ldap: return ("ldap", [ClearExchange(send: LDAP.anonymousBind) { bytes in
+            LDAP.judgeResult(bytes, operation: 0x61).map { $0 ? .done(.served("bind answered")) : .done(.refused("bind refused")) } ?? .needMore
+        }])
+        case .xmpp: return ("xmpp", [ClearExchange(send: XMPP.streamHeader(context.host)) { bytes in
+            let text = Line.text(bytes)
+            if text.contains("features") { return .done(.served("stream features")) }
+            if text.contains("<stream:error") || text.contains("</stream:stream>") { return .done(Self.refusal(String(text.prefix(120)))) }
+            return .needMore
+        }])
+        case .generic:
+            return ("generic", [
+                ClearExchange(patience: 0.3) { bytes in bytes.isEmpty ? .needMore : .done(Self.anyAnswer(bytes)) },
+                ClearExchange(send: HTTP.request(context.host)) { bytes in bytes.isEmpty ? .needMore : .done(Self.anyAnswer(bytes)) },
+            ])
+        }
+    }
+
+    /// A line-protocol reply: the success code is served; anything else is a refusal only when it names the
+    /// certificate or authentication (else the service did answer: served).
+    static func lineAnswer(_ line: String, success: String) -> ServiceAnswer {
+        line.hasPrefix(success) ? .served(line) : Self.refusal(line)
+    }
+
+    /// An error reply after the handshake: a refusal when it speaks of certificates or authentication, else the
+    /// application did serve the connection (it answered).
+    static func refusal(_ text: String) -> ServiceAnswer {
+        let lower = text.lowercased()
+        for word in ["certificate", "cert ", "ssl", "tls", "auth", "denied", "forbidden", "not allowed"] where lower.contains(word) {
+            return .refused(text)
+        }
+        return .served(text)
+    }
+
+    /// After the handshake, any bytes are the application answering, unless they are an HTTP refusal.
+    static func anyAnswer(_ bytes: [UInt8]) -> ServiceAnswer {
+        if Line.text(bytes).hasPrefix("HTTP/") { return HTTP.judgeResponse(bytes) }
+        return .served(Line.printable(bytes, limit: 80))
+    }
+}
+
+// MARK: - Line protocols
+
+/// Helpers for CRLF line protocols (SMTP, IMAP, POP3, FTP).
+enum Line {
+    static func bytes(_ command: String) -> [UInt8] { Array((command + "\r\n").utf8) }
+
+    /// Bytes as text (invalid UTF-8 repaired), for matching only.
+    static func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
+
+    static func firstLine(_ text: String) -> String {
+        String(text.split(whereSeparator: { $0 == "\r" || $0 == "\n" }).first ?? "")
+    }
+
+    /// The first complete line, or nil while it has not ended.
+    static func complete(_ bytes: [UInt8]) -> String? {
+        guard let end = bytes.firstIndex(of: 0x0a) else { return nil }
+        return Self.printable(Array(bytes[..<end]), limit: 200)
+    }
+
+    /// Every complete line.
+    static func lines(_ bytes: [UInt8]) -> [String] {
+        guard let last = bytes.lastIndex(of: 0x0a) else { return [] }
+        return bytes[...last].split(separator: 0x0a).map { Self.printable(Array($0), limit: 200) }
+    }
+
+    /// A one-line reply that must start with `code` (then: go on); any other reply ends the exchange.
+    static func reply(_ code: String) -> @Sendable ([UInt8]) -> ExchangeStep {
+        { bytes in
+            guard let line = Self.complete(bytes) else { return .needMore }
+            return line.hasPrefix(code) ? .proceed : .done(.failed(line))
+        }
+    }
+
+    /// IMAP: wait for the tagged reply; OK goes on.
+    static func tagged(_ tag: String) -> @Sendable ([UInt8]) -> ExchangeStep {
+        { bytes in
+            guard let line = Self.lines(bytes).first(where: { $0.hasPrefix(tag + " ") }) else { return .needMore }
+            return line.hasPrefix(tag + " OK") ? .proceed : .done(.failed(line))
+        }
+    }
+
+    /// SMTP multi-line replies end with a line whose code is followed by a space (or by nothing).
+    static func smtpFinal(_ then: @escaping @Sendable ([String]) -> ExchangeStep) -> @Sendable ([UInt8]) -> ExchangeStep {
+        { bytes in
+            let lines = Self.lines(bytes)
+            guard let last = lines.last, last.count >= 3, last.count == 3 || last.dropFirst(3).first == " " else { return .needMore }
+            return then(lines)
+        }
+    }
+
+    /// FTP replies: a multi-line reply ends with `CODE ` on its last line; `code` goes on.
+    static func ftpReply(_ code: String) -> @Sendable ([UInt8]) -> ExchangeStep {
+        Self.ftpFinal { line in line.hasPrefix(code) ? .proceed : .done(.failed(line)) }
+    }
+
+    static func ftpFinal(_ then: @escaping @Sendable (String) -> ExchangeStep) -> @Sendable ([UInt8]) -> ExchangeStep {
+        { bytes in
+            let lines = Self.lines(bytes)
+            guard let last = lines.last, last.count >= 4, last.dropFirst(3).first == " " else { return .needMore }
+            return then(last)
+        }
+    }
+
+    /// Printable text: control bytes escaped (a hostile server cannot write escape sequences into a report).
+    static func printable(_ bytes: [UInt8], limit: Int) -> String {
+        var text = ""
+        for byte in bytes.prefix(limit) {
+            switch byte {
+            case 0x0d: continue
+            case 0x0a: text += " "
+            case 0x20..<0x7f: text.unicodeScalars.append(Unicode.Scalar(byte))
+            default: text += "\\x" + String(byte, radix: 16)
+            }
+        }
+        return text
+    }
+}
+
+// MARK: - HTTP
+
+enum HTTP {
+    static func request(_ host: String?) -> [UInt8] {
+        Array("GET / HTTP/1.1\r\nHost: \(host ?? "localhost")\r\nUser-Agent: bulkhead\r\nConnection: close\r\n\r\n".utf8)
+    }
+
+    /// The status code of an HTTP/1.x status line, once the line is complete.
+    static func status(_ bytes: [UInt8]) -> Int? {
+        guard let line = Line.complete(bytes), line.hasPrefix("HTTP/") else { return nil }
+        let parts = line.split(separator: " ")
+        return parts.count >= 2 ? Int(parts[1]) : nil
+    }
+
+    /// In clear: a status below 400 is served; 4xx/5xx (nginx, Go, Apache, Envoy answering plain HTTP on a TLS
+    /// port) or a TLS record is a refusal; other bytes answer in clear (served).
+    static func judgeInClear(_ bytes: [UInt8]) -> ServiceAnswer {
+        if bytes.count >= 2 && (bytes[0] == 0x15 || bytes[0] == 0x16) && bytes[1] == 0x03 { return .refused("answered with a TLS record") }
+        if Line.text(Array(bytes.prefix(5))) == "HTTP/" {
+            guard let status = Self.status(bytes) else { return .refused("incomplete HTTP status line: \(Line.printable(bytes, limit: 80))") }
+            let line = Line.complete(bytes) ?? ""
+            return status < 400 ? .served(line) : .refused(line + Self.reasonSuffix(bytes))
+        }
+        // A banner in text (SSH-2.0, 220, +OK) is a protocol answering in clear; binary noise proves no service.
+        let head = bytes.prefix(64)
+        let printable = head.filter { (0x20..<0x7f).contains($0) || $0 == 0x0d || $0 == 0x0a || $0 == 0x09 }.count
+        guard printable * 10 >= head.count * 9 else { return .failed("binary answer in clear that no protocol check recognises: \(Line.printable(bytes, limit: 40))") }
+        return .served("answered in clear: \(Line.printable(bytes, limit: 80))")
+    }
+
+    /// Over TLS: a refusal names the certificate (nginx `400 No required SSL certificate was sent`, `400 The SSL
+    /// certificate error`, 495/496, a 403 about the certificate); any other answer is served.
+    static func judgeOverTLS(_ bytes: [UInt8]) -> ExchangeStep {
+        guard Line.complete(bytes) != nil else { return bytes.count >= 16_384 ? .done(.served("answered: \(Line.printable(bytes, limit: 80))")) : .needMore }
+        return .done(Self.judgeResponse(bytes))
+    }
+
+    static func judgeResponse(_ bytes: [UInt8]) -> ServiceAnswer {
+        let text = Line.text(bytes)
+        let line = Line.firstLine(text)
+        guard let status = Self.status(bytes) else { return .served("answered: \(Line.printable(bytes, limit: 80))") }
+        if status == 495 || status == 496 { return .refused(line) }
+        let lower = text.lowercased()
+        if status == 400 || status == 403 || status == 401 || status == 421 {
+            for phrase in ["certificate", "ssl", "tls", "client cert"] where lower.contains(phrase) { return .refused(line + Self.reasonSuffix(bytes)) }
+        }
+        return .served(line)
+    }
+
+    /// nginx says why in the body's title: `<title>400 No required SSL certificate was sent</title>`.
+    static func reasonSuffix(_ bytes: [UInt8]) -> String {
+        let text = Line.text(bytes)
+        guard let start = text.range(of: "<title>"), let end = text.range(of: "</title>", range: start.upperBound..<text.endIndex) else { return "" }
+        return " (" + Line.printable(Array(text[start.upperBound..<end.lowerBound].utf8), limit: 80) + ")"
+    }
+}
+
+enum HTTP2 {
+    /// The client connection preface and an empty SETTINGS frame.
+    static let preface: [UInt8] = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8) + [0, 0, 0, 0x04, 0, 0, 0, 0, 0]
+
+    /// A SETTINGS frame from the server is served; a GOAWAY is judged by its debug text.
+    static func judge(_ bytes: [UInt8]) -> ExchangeStep {
+        guard bytes.count >= 9 else { return .needMore }
+        let type = bytes[3]
+        if type == 0x04 { return .done(.served("HTTP/2 SETTINGS")) }
+        if type == 0x07 { return .done(ApplicationProbes.refusal("HTTP/2 GOAWAY " + Line.printable(Array(bytes.dropFirst(17)), limit: 80))) }
+        if Line.text(Array(bytes.prefix(5))) == "HTTP/" { return HTTP.judgeOverTLS(bytes) }
+        return .done(.served("HTTP/2 frame type \(type)"))
+    }
+}
+
+// MARK: - Binary protocols
+
+enum Redis {
+    /// In clear, any RESP reply to PING (`+PONG`, `-NOAUTH`…) means Redis is spoken without TLS.
+    static func judgeInClear(_ bytes: [UInt8]) -> ExchangeStep {
+        guard let line = Line.complete(bytes) else { return .needMore }
+        guard let first = line.first, "+-$*:".contains(first) else { return .done(HTTP.judgeInClear(bytes)) }
+        return .done(.served(line))
+    }
+
+    static func judgeOverTLS(_ bytes: [UInt8]) -> ExchangeStep {
+        guard let line = Line.complete(bytes) else { return .needMore }
+        return .done(line.hasPrefix("-") ? ApplicationProbes.refusal(line) : .served(line))
+    }
+}
+
+enum Postgres {
+    /// StartupMessage, protocol 3.0, with a user and database.
+    static func startup(_ user: String) -> [UInt8] {
+        var body: [UInt8] = [0, 3, 0, 0]
+        for (key, value) in [("user", user), ("database", user), ("application_name", "bulkhead")] {
+            body += Array(key.utf8) + [0] + Array(value.utf8) + [0]
+        }
+        body.append(0)
+        let length = UInt32(body.count + 4)
+        return [UInt8(length >> 24), UInt8(length >> 16 & 0xff), UInt8(length >> 8 & 0xff), UInt8(length & 0xff)] + body
+    }
+
+    /// `R` (an authentication request) is served; `E` is a refusal with the server's message.
+    static func judge(_ bytes: [UInt8]) -> ExchangeStep {
+        guard let type = bytes.first else { return .needMore }
+        switch type {
+        case UInt8(ascii: "R"): return .done(.served("authentication request"))
+        case UInt8(ascii: "E"):
+            guard bytes.count >= 5 else { return .needMore }
+            let length = Int(bytes[1]) << 24 | Int(bytes[2]) << 16 | Int(bytes[3]) << 8 | Int(bytes[4])
+            guard bytes.count >= min(1 + length, 4096) else { return .needMore }
+            return .done(.refused("ErrorResponse: " + Self.message(Array(bytes.prefix(1 + length)))))
+        default: return .done(.failed("not a PostgreSQL reply: \(Line.printable(bytes, limit: 40))"))
+        }
+    }
+
+    /// The `M` field of an ErrorResponse.
+    static func message(_ bytes: [UInt8]) -> String {
+        var index = 5
+        while index < bytes.count, bytes[index] != 0 {
+            let code = bytes[index]
+            let end = bytes[(index + 1)...].firstIndex(of: 0) ?? bytes.count
+            if code == UInt8(ascii: "M") { return Line.printable(Array(bytes[(index + 1)..<end]), limit: 160) }
+            index = end + 1
+        }
+        return "(no message)"
+    }
+}
+
+enum MySQL {
+    /// HandshakeResponse41 with a user and no password: sequence 2 after the SSLRequest, 1 in clear.
+    static func handshakeResponse(_ user: String, sequence: UInt8 = 2, tls: Bool = true) -> [UInt8] {
+        // protocol 41, secure connection, plugin auth, and SSL when it follows the SSLRequest
+        let capabilities: UInt32 = 0x0000_0200 | 0x0000_8000 | 0x0008_0000 | (tls ? 0x0000_0800 : 0)
+        var body = Self.little(capabilities) + Self.little(16_777_216) + [33] + [UInt8](repeating: 0, count: 23)
+        body += Array(user.utf8) + [0] + [0] + Array("mysql_native_password".utf8) + [0]
+        return Self.packet(body, sequence: sequence)
+    }
+
+    /// The SSLRequest (sequence 1) sent in clear after the server's greeting.
+    static let sslRequest: [UInt8] = {
+        let capabilities: UInt32 = 0x0000_0200 | 0x0000_8000 | 0x0000_0800 | 0x0008_0000
+        return packet(little(capabilities) + little(16_777_216) + [33] + [UInt8](repeating: 0, count: 23), sequence: 1)
+    }()
+
+    static func packet(_ body: [UInt8], sequence: UInt8) -> [UInt8] {
+        [UInt8(body.count & 0xff), UInt8(body.count >> 8 & 0xff), UInt8(body.count >> 16 & 0xff), sequence] + body
+    }
+
+    static func little(_ value: UInt32) -> [UInt8] { [UInt8(value & 0xff), UInt8(value >> 8 & 0xff), UInt8(value >> 16 & 0xff), UInt8(value >> 24)] }
+
+    /// OK, auth switch or more-data packets are served; an ERR packet is a refusal with its message.
+    static func judge(_ bytes: [UInt8]) -> ExchangeStep {
+        guard bytes.count >= 5 else { return .needMore }
+        switch bytes[4] {
+        case 0xff: return .done(.refused("ERR " + Line.printable(Array(bytes.dropFirst(13)), limit: 120)))
+        default: return .done(.served("MySQL reply 0x\(String(bytes[4], radix: 16))"))
+        }
+    }
+
+    /// The server's greeting (a protocol 10 handshake packet) before the SSLRequest.
+    static func greeting(_ bytes: [UInt8]) -> ExchangeStep {
+        guard bytes.count >= 5 else { return .needMore }
+        let length = Int(bytes[0]) | Int(bytes[1]) << 8 | Int(bytes[2]) << 16
+        guard bytes.count >= min(4 + length, 1024) else { return .needMore }
+        return bytes[4] == 10 ? .proceed : .done(.failed("not a MySQL greeting"))
+    }
+}
+
+enum MQTT {
+    /// CONNECT, protocol level 4 (3.1.1), clean session, keep-alive 10 s, client id `bulkhead`.
+    static let connect: [UInt8] = {
+        let variable: [UInt8] = [0, 4] + Array("MQTT".utf8) + [4, 0x02, 0, 10]
+        let payload: [UInt8] = [0, 8] + Array("bulkhead".utf8)
+        return [0x10, UInt8(variable.count + payload.count)] + variable + payload
+    }()
+
+    /// CONNACK return code 0 is served; 4/5 (bad credentials, not authorized) are refusals.
+    static func judge(_ bytes: [UInt8]) -> ExchangeStep {
+        guard bytes.count >= 4 else { return .needMore }
+        guard bytes[0] == 0x20 else { return .done(.served("MQTT packet 0x\(String(bytes[0], radix: 16))")) }
+        return bytes[3] == 0 ? .done(.served("CONNACK accepted")) : .done(.refused("CONNACK return code \(bytes[3])"))
+    }
+}
+
+enum AMQP {
+    static let header: [UInt8] = Array("AMQP".utf8) + [0, 0, 9, 1]
+
+    /// A Connection.Start method frame is served; the server's own protocol header back is a mismatch.
+    static func judge(_ bytes: [UInt8]) -> ExchangeStep {
+        guard bytes.count >= 8 else { return .needMore }
+        if Line.text(Array(bytes.prefix(4))) == "AMQP" { return .done(.failed("protocol header mismatch")) }
+        return .done(.served(bytes[0] == 1 ? "Connection.Start" : "AMQP frame type \(bytes[0])"))
+    }
+}
+
+enum LDAP {
+    /// ExtendedRequest (message 1) for StartTLS, OID 1.3.6.1.4.1.1466.20037.
+    static let startTLSRequest: [UInt8] = {
+        let oid = Array("1.3.6.1.4.1.1466.20037".utf8)
+        let extended: [UInt8] = [0x77, UInt8(oid.count + 2), 0x80, UInt8(oid.count)] + oid
+        return [0x30, UInt8(extended.count + 3), 0x02, 0x01, 0x01] + extended
+    }()
+
+    /// An anonymous simple BindRequest (message 2).
+    static let anonymousBind: [UInt8] = [0x30, 0x0c, 0x02, 0x01, 0x02, 0x60, 0x07, 0x02, 0x01, 0x03, 0x04, 0x00, 0x80, 0x00]
+
+    /// Finds the response with `operation` (0x78 ExtendedResponse, 0x61 BindResponse): true for resultCode 0,
+    /// nil while incomplete. Short-form lengths only, as the answers to these requests use.
+    static func judgeResult(_ bytes: [UInt8], operation: UInt8) -> Bool? {
+        // 30 LL 02 01 ID OP LL 0A 01 CODE
+        guard bytes.count >= 2, bytes[0] == 0x30 else { return bytes.isEmpty ? nil : false }
+        var index = 2
+        if bytes[1] & 0x80 != 0 { index += Int(bytes[1] & 0x7f) }
+        guard bytes.count > index + 2 else { return nil }
+        index += 2 + Int(bytes[index + 1]) // message id
+        guard bytes.count > index + 1, bytes[index] == operation else { return bytes.count > index ? false : nil }
+        index += 2
+        if bytes[index - 1] & 0x80 != 0 { index += Int(bytes[index - 1] & 0x7f) }
+        guard bytes.count > index + 2 else { return nil }
+        return bytes[index] == 0x0a && bytes[index + 2] == 0
+    }
+}
+
+enum XMPP {
+    static func streamHeader(_ host: String?) -> [UInt8] {
+        Array("<?xml version='1.0'?><stream:stream to='\(host ?? "localhost")' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>".utf8)
+    }
+}

@@ -1,0 +1,288 @@
+#!/usr/bin/env python3
+"""Real TLS peers that behave the ways real servers do, for the mTLS battery tests.
+
+Every mode listens on 127.0.0.1 (an ephemeral port unless --port is given), prints "port N" once it listens,
+and serves until killed. Only the standard library; every socket is on loopback.
+
+Modes:
+  http             Python's ssl module; --verify required|optional|none; answers HTTP/1.1 200 to a request.
+  close-no-alert   Verifies client certificates (required) but never sends an alert: on any failure it closes
+                   TCP right after the handshake (TLS 1.3: after the client's Finished), like servers that drop
+                   what they do not like. A valid certificate gets HTTP 200.
+  proxy            A TCP front for --backend PORT (repeatable): each connection goes to one backend picked at
+                   random (a load balancer with one misconfigured backend accepts sometimes). With --plain-400,
+                   a connection that does not start with a TLS record gets "HTTP/1.1 400" in clear (Go's answer
+                   to plain HTTP on a TLS port).
+  smtp             SMTP with STARTTLS; --verify required|none after the upgrade; --clear-ok serves MAIL FROM
+                   without STARTTLS (STARTTLS optional), else 530.
+  garbage          Sends an endless stream of random bytes to every connection.
+  stall            Accepts and reads, never answers.
+  endless          TLS without client auth; after the handshake, an endless stream of application data.
+  big-chain        TLS without client auth, sending --chain FILE (a chain of about 1 MB).
+"""
+import argparse
+import os
+import random
+import socket
+import ssl
+import struct
+import sys
+import threading
+
+
+def listen(port):
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind(("127.0.0.1", port))
+    server.listen(128)
+    print("port", server.getsockname()[1], flush=True)
+    return server
+
+
+def serve(server, handler):
+    while True:
+        connection, _ = server.accept()
+        threading.Thread(target=guarded, args=(handler, connection), daemon=True).start()
+
+
+def guarded(handler, connection):
+    try:
+        connection.settimeout(20)
+        handler(connection)
+    except (OSError, ssl.SSLError, ValueError):
+        pass
+    finally:
+        try:
+            connection.close()
+        except OSError:
+            pass
+
+
+def context(args, verify):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(args.cert, args.key)
+    if args.tls == "1.2":
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    elif args.tls == "1.3":
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    if verify != "none":
+        ctx.load_verify_locations(args.ca)
+        ctx.verify_mode = ssl.CERT_REQUIRED if verify == "required" else ssl.CERT_OPTIONAL
+    return ctx
+
+
+def read_request(stream):
+    data = b""
+    while b"\r\n\r\n" not in data and len(data) < 65536:
+        chunk = stream.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def answer_http(stream):
+    if read_request(stream):
+        stream.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n")
+
+
+def mode_http(args):
+    ctx = context(args, args.verify)
+
+    def handler(connection):
+        with ctx.wrap_socket(connection, server_side=True) as stream:
+            answer_http(stream)
+
+    serve(listen(args.port), handler)
+
+
+def mode_close_no_alert(args):
+    ctx = context(args, "required")
+
+    def handler(connection):
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = ctx.wrap_bio(incoming, outgoing, server_side=True)
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                pending = outgoing.read()
+                if pending:
+                    connection.sendall(pending)
+                data = connection.recv(16384)
+                if not data:
+                    return
+                incoming.write(data)
+            except ssl.SSLError:
+                # The certificate is refused, and the alert OpenSSL prepared is never sent: TCP just closes.
+                return
+        pending = outgoing.read()
+        if pending:
+            connection.sendall(pending)
+        request = b""
+        while b"\r\n\r\n" not in request:
+            try:
+                request += tls.read(4096)
+            except ssl.SSLWantReadError:
+                data = connection.recv(16384)
+                if not data:
+                    return
+                incoming.write(data)
+            except ssl.SSLError:
+                return
+        tls.write(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n")
+        connection.sendall(outgoing.read())
+
+    serve(listen(args.port), handler)
+
+
+def pump(source, destination):
+    try:
+        while True:
+            data = source.recv(16384)
+            if not data:
+                break
+            destination.sendall(data)
+    except OSError:
+        pass
+    finally:
+        for sock in (source, destination):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+def mode_proxy(args):
+    backends = [int(port) for port in args.backend]
+
+    def handler(connection):
+        if args.plain_400:
+            first = connection.recv(1, socket.MSG_PEEK)
+            if first and first[0] != 0x16:
+                read_request(connection)
+                connection.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n"
+                                   b"Client sent an HTTP request to an HTTPS server.\n")
+                return
+        upstream = socket.create_connection(("127.0.0.1", random.choice(backends)))
+        connection.settimeout(None)
+        thread = threading.Thread(target=pump, args=(upstream, connection), daemon=True)
+        thread.start()
+        pump(connection, upstream)
+        thread.join(20)
+        upstream.close()
+
+    serve(listen(args.port), handler)
+
+
+def mode_smtp(args):
+    ctx = context(args, args.verify)
+
+    def line(stream):
+        data = b""
+        while not data.endswith(b"\n") and len(data) < 4096:
+            chunk = stream.recv(1)
+            if not chunk:
+                raise OSError("closed")
+            data += chunk
+        return data.decode("latin-1").strip()
+
+    def handler(connection):
+        stream = connection
+        stream.sendall(b"220 bulkhead-test ESMTP ready\r\n")
+        upgraded = False
+        while True:
+            command = line(stream).upper()
+            if command.startswith("EHLO") or command.startswith("HELO"):
+                if upgraded:
+                    stream.sendall(b"250-bulkhead-test\r\n250 AUTH PLAIN\r\n")
+                else:
+                    stream.sendall(b"250-bulkhead-test\r\n250-PIPELINING\r\n250 STARTTLS\r\n")
+            elif command == "STARTTLS" and not upgraded:
+                stream.sendall(b"220 2.0.0 Ready to start TLS\r\n")
+                stream = ctx.wrap_socket(connection, server_side=True)
+                upgraded = True
+            elif command.startswith("MAIL FROM"):
+                if upgraded or args.clear_ok:
+                    stream.sendall(b"250 2.1.0 Ok\r\n")
+                else:
+                    stream.sendall(b"530 5.7.0 Must issue a STARTTLS command first\r\n")
+            elif command == "QUIT":
+                stream.sendall(b"221 Bye\r\n")
+                return
+            else:
+                stream.sendall(b"502 5.5.2 Error: command not recognized\r\n")
+
+    serve(listen(args.port), handler)
+
+
+def mode_garbage(args):
+    def handler(connection):
+        noise = os.urandom(65536)
+        for _ in range(4096):  # 256 MiB at the most, then close
+            connection.sendall(noise)
+
+    serve(listen(args.port), handler)
+
+
+def mode_stall(args):
+    def handler(connection):
+        connection.settimeout(60)
+        while connection.recv(4096):
+            pass
+
+    serve(listen(args.port), handler)
+
+
+def mode_endless(args):
+    ctx = context(args, "none")
+
+    def handler(connection):
+        with ctx.wrap_socket(connection, server_side=True) as stream:
+            noise = b"x" * 65536
+            for _ in range(4096):
+                stream.sendall(noise)
+
+    serve(listen(args.port), handler)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("mode")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--cert")
+    parser.add_argument("--key")
+    parser.add_argument("--ca")
+    parser.add_argument("--chain")
+    parser.add_argument("--tls", choices=["1.2", "1.3", "any"], default="any")
+    parser.add_argument("--verify", choices=["required", "optional", "none"], default="required")
+    parser.add_argument("--backend", action="append", default=[])
+    parser.add_argument("--plain-400", action="store_true")
+    parser.add_argument("--clear-ok", action="store_true")
+    args = parser.parse_args()
+    if args.mode == "big-chain":
+        args.cert = args.chain
+        mode_endless_chain(args)
+        return
+    modes = {
+        "http": mode_http, "close-no-alert": mode_close_no_alert, "proxy": mode_proxy, "smtp": mode_smtp,
+        "garbage": mode_garbage, "stall": mode_stall, "endless": mode_endless,
+    }
+    if args.mode not in modes:
+        sys.exit("unknown mode " + args.mode)
+    modes[args.mode](args)
+
+
+def mode_endless_chain(args):
+    ctx = context(args, "none")
+
+    def handler(connection):
+        with ctx.wrap_socket(connection, server_side=True) as stream:
+            answer_http(stream)
+
+    serve(listen(args.port), handler)
+
+
+if __name__ == "__main__":
+    main()

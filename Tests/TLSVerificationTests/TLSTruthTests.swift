@@ -1,0 +1,298 @@
+import BulkheadModel
+import BulkheadTestSupport
+import Foundation
+import Testing
+@testable import TLSVerification
+
+/// The evidence model against a zoo of real servers that behave the ways real ones do: answer, close after the
+/// handshake, close TCP without an alert, answer in clear with an error, accept sometimes, speak STARTTLS, stall,
+/// stream garbage. Every test asserts the exact verdict and the evidence behind it; the point of each is what
+/// else could have produced the same observation.
+@Suite("mTLS verdicts need positive evidence", .serialized)
+struct TLSTruthTests {
+    static let pki: TestPKI? = {
+        guard let pki = try? TestPKI() else { return nil }
+        do {
+            try pki.issue("server", extensions: TestPKI.server())
+            // CN=bulkhead: the PostgreSQL user the battery logs in as with this certificate (clientcert=verify-full).
+            try pki.issue("client", subject: "/CN=bulkhead", extensions: TestPKI.client("client"))
+            return pki
+        } catch {
+            return nil
+        }
+    }()
+
+    func thePKI() throws -> TestPKI { try #require(Self.pki, "the openssl command line could not build the test PKI") }
+
+    func expectations(_ pki: TestPKI, client: Bool = true, caKey: Bool = true) -> TLSExpectations {
+        TLSExpectations(
+            trustBundles: [pki.path("ca.pem")], caKey: caKey ? pki.path("ca.key") : nil,
+            clientIdentity: client ? IdentityFiles(certificate: pki.path("client-chain.pem"), key: pki.path("client.key")) : nil,
+            expectedDNSNames: ["svc.test"])
+    }
+
+    func run(_ server: PeerProcess, _ expectations: TLSExpectations, application: AppProbeProtocol? = nil,
+             startTLS: StartTLSProtocol? = nil, timeouts: TLSTimeouts = TLSTimeouts(connection: 5, readAfterHandshake: 1)) throws -> TLSEndpointReport {
+        let endpoint = try #require(TLSEndpoint(server.endpoint))
+        let options = TLSBatteryOptions(timeouts: timeouts, probeVersions: false, probeCiphers: false, applicationProtocol: application, startTLS: startTLS)
+        let report = try ProbeBattery.run([TLSTarget(endpoint: endpoint, expectations: expectations)], options: options)
+        return try #require(report.endpoints.first)
+    }
+
+    func probe(_ report: TLSEndpointReport, _ kind: TLSProbeKind) -> TLSProbeRecord? {
+        report.probes.first { $0.probe == kind && $0.variant == nil }
+    }
+
+    func kinds(_ report: TLSEndpointReport) -> Set<String> { Set(report.findings.map(\.kind)) }
+
+    /// Every forged certificate ended with `evidence`, in every attempt.
+    func forged(_ report: TLSEndpointReport, _ result: TLSProbeResult, _ evidence: TLSEvidence? = nil, sourceLocation: SourceLocation = #_sourceLocation) {
+        for kind in [TLSProbeKind.rogueCA, .selfSigned, .expired, .serverAuthOnly] {
+            guard let record = self.probe(report, kind) else {
+                Issue.record("\(kind.rawValue) missing", sourceLocation: sourceLocation)
+                continue
+            }
+            #expect(record.result == result, "\(kind.rawValue): \(record.detail ?? "")", sourceLocation: sourceLocation)
+            if let evidence { #expect(record.evidence == evidence, "\(kind.rawValue): \(record.evidence.rawValue) \(record.detail ?? "")", sourceLocation: sourceLocation) }
+            #expect(record.attempts >= 5, "\(kind.rawValue) tried \(record.attempts) times", sourceLocation: sourceLocation)
+        }
+    }
+
+    static let strict = ["-Verify", "1", "-verify_return_error"]
+
+    // MARK: - Servers that close after the handshake
+
+    @Test("s_server accepting any certificate, closing after each handshake: the valid certificate gets the same close, so forged ones are accepted",
+          arguments: ["-tls1_3", "-tls1_2"])
+    func closingAcceptAny(version: String) throws {
+        let pki = try self.thePKI()
+        let server = try PeerProcess.sServerClosing(pki, ["-Verify", "1", "-CAfile", pki.path("ca.pem"), version])
+        let report = try self.run(server, self.expectations(pki))
+        #expect(report.verdict == .tlsAcceptsRogueClient, "\(report.reason)")
+        #expect(self.probe(report, .clientCertificate)?.evidence == .closedWithoutReason)
+        let rogue = try #require(self.probe(report, .rogueCA))
+        #expect(rogue.result == .accepted)
+        #expect(rogue.evidence == .closedWithoutReason)
+        #expect(rogue.comparedWith?.hasPrefix("client-cert:") == true)
+        #expect(self.kinds(report).contains("rogue-client-accepted"))
+        #expect(self.kinds(report).contains("valid-client-not-served"))
+    }
+
+    @Test("the same server without a valid certificate to compare with: inconclusive, never enforced, with the reason")
+    func closingWithoutControl() throws {
+        let pki = try self.thePKI()
+        let server = try PeerProcess.sServerClosing(pki, ["-Verify", "1", "-CAfile", pki.path("ca.pem"), "-tls1_3"])
+        let report = try self.run(server, self.expectations(pki, client: false, caKey: false))
+        #expect(report.verdict == .inconclusive)
+        #expect(!report.verdict.tested, "inconclusive is incomplete: exit status 3")
+        #expect(report.reason.contains("supply a client certificate"), "\(report.reason)")
+        #expect(self.probe(report, .rogueCA)?.result == .inconclusive)
+        #expect(self.kinds(report).contains("tls-inconclusive"))
+    }
+
+    @Test("strict s_server that closes after the handshake: forged certificates refused by alert, valid one closed (its own finding)")
+    func closingStrict() throws {
+        let pki = try self.thePKI()
+        let server = try PeerProcess.sServerClosing(pki, Self.strict + ["-CAfile", pki.path("ca.pem"), "-tls1_3"])
+        let report = try self.run(server, self.expectations(pki))
+        #expect(report.verdict == .mtlsEnforced, "\(report.reason)")
+        self.forged(report, .rejected, .refusedByTLS)
+        #expect(self.kinds(report).contains("valid-client-not-served"))
+    }
+
+    @Test("-verify 1 that closes after each handshake: no certificate and forged ones get what the valid one gets")
+    func closingOptional() throws {
+        let pki = try self.thePKI()
+        let server = try PeerProcess.sServerClosing(pki, ["-verify", "1", "-CAfile", pki.path("ca.pem")])
+        let report = try self.run(server, self.expectations(pki))
+        #expect(report.verdict == .tlsAcceptsRogueClient)
+        #expect(self.probe(report, .noClientCertificate)?.result == .accepted)
+        #expect(self.kinds(report).contains("mtls-optional"))
+    }
+
+    // MARK: - Servers that refuse without an alert
+
+    @Test("a server that enforces by closing TCP without an alert, TLS 1.3: refused by comparison with the served valid certificate")
+    func closeNoAlertTLS13() throws {
+        let pki = try self.thePKI()
+        let server = try PeerProcess.python("close-no-alert", pki, ["--tls", "1.3"])
+        let report = try self.run(server, self.expectations(pki))
+        #expect(report.verdict == .mtlsEnforced, "\(report.reason)")
+        #expect(self.probe(report, .clientCertificate)?.evidence == .served)
+        self.forged(report, .rejected, .closedWithoutReason)
+        #expect(self.probe(report, .rogueCA)?.comparedWith == "client-cert: served")
+        #expect(!self.kinds(report).contains("rogue-client-accepted"))
+    }
+
+    @Test("the same server with no valid certificate to compare with: inconclusive (a close proves nothing by itself)")
+    func closeNoAlertWithoutControl() throws {
+        let pki = try self.thePKI()
+        let server = try PeerProcess.python("close-no-alert", pki, ["--tls", "1.3"])
+        let report = try self.run(server, self.expectations(pki, client: false))
+        #expect(report.verdict == .inconclusive, "\(report.reason)")
+    }
+
+    @Test("TLS 1.2: closing during the handshake leaves no session: refused on its own evidence")
+    func closeNoAlertTLS12() throws {
+        let pki = try self.thePKI()
+        let server = try PeerProcess.python("close-no-alert", pki, ["--tls", "1.2"])
+        let report = try self.run(server, self.expectations(pki, client: false))
+        #expect(report.verdict == .mtlsEnforced, "\(report.reason)")
+        self.forged(report, .rejected, .handshakeAborted)
+    }
+
+    // MARK: - Servers that accept sometimes
+
+    @Test("a load balancer with one backend in three accepting unverified certificates is caught, run after run")
+    func acceptsSometimes() throws {
+        let pki = try self.thePKI()
+        let ca = pki.path("ca.pem")
+        let strictA = try PeerProcess.sServer(pki, "server", Self.strict + ["-CAfile", ca])
+        let strictB = try PeerProcess.sServer(pki, "server", Self.strict + ["-CAfile", ca])
+        let permissive = try PeerProcess.sServer(pki, "server", ["-Verify", "1", "-CAfile", ca])
+        let front = try PeerProcess.python("proxy", pki, ["--backend", "\(strictA.port)", "--backend", "\(strictB.port)", "--backend", "\(permissive.port)"])
+        // No CA key: only the two forgeries that need none, tried 10 times each (20 connections: a miss is < 0.1%).
+        for run in 1...3 {
+            let report = try self.run(front, self.expectations(pki, client: false, caKey: false))
+            #expect(report.verdict == .tlsAcceptsRogueClient, "run \(run): \(report.reason)")
+            let rogue = try #require(self.probe(report, .rogueCA))
+            let selfSigned = try #require(self.probe(report, .selfSigned))
+            #expect(rogue.attempts == 10 && selfSigned.attempts == 10)
+            #expect(rogue.servedAttempts + selfSigned.servedAttempts >= 1)
+            #expect(rogue.servedAttempts + rogue.refusedAttempts <= rogue.attempts)
+        }
+        #expect(pow(2.0 / 3.0, 20) < 0.001, "the default plan catches a 1-in-3 acceptor in more than 99.9% of runs")
+    }
+
+    // MARK: - Answers in clear
+
+    @Test("HTTP 400 in clear on the TLS port is a refusal and does not hide a battery that accepts forged certificates")
+    func plainTextRefusal() throws {
+        let pki = try self.thePKI()
+        let backend = try PeerProcess.sServer(pki, "server", ["-Verify", "1", "-CAfile", pki.path("ca.pem")])
+        let front = try PeerProcess.python("proxy", pki, ["--plain-400", "--backend", "\(backend.port)"])
+        let report = try self.run(front, self.expectations(pki))
+        let plaintext = try #require(self.probe(report, .plaintext))
+        #expect(plaintext.result == .plaintextRefused)
+        #expect(plaintext.evidence == .refusedInClear)
+        #expect(plaintext.detail?.contains("400") == true)
+        #expect(report.verdict == .tlsAcceptsRogueClient)
+        #expect(!self.kinds(report).contains("plaintext-accepted"))
+    }
+
+    // MARK: - nginx, haproxy, redis
+
+    @Test("nginx ssl_verify_client on | optional | optional_no_ca | off, TLS 1.2 and 1.3",
+          arguments: [("on", TLSVerdict.mtlsEnforced), ("optional", .mtlsOptional), ("optional_no_ca", .tlsAcceptsRogueClient), ("off", .tlsNoClientAuth)],
+          ["TLSv1.2", "TLSv1.3"])
+    func nginx(mode: (String, TLSVerdict), version: String) throws {
+        let pki = try self.thePKI()
+        let server = try PeerProcess.nginx(pki, verify: mode.0, protocols: version)
+        let report = try self.run(server, self.expectations(pki), application: .http)
+        #expect(report.verdict == mode.1, "\(mode.0) \(version): \(report.reason)")
+        #expect(self.probe(report, .plaintext)?.result == .plaintextRefused, "nginx answers plain HTTP with 400")
+        #expect(self.probe(report, .clientCertificate)?.evidence == .served)
+        switch mode.1 {
+        case .mtlsEnforced:
+            self.forged(report, .rejected, .refusedByApplication)
+            #expect(self.probe(report, .noClientCertificate)?.evidence == .refusedByApplication)
+        case .mtlsOptional:
+            self.forged(report, .rejected, .refusedByApplication)
+            #expect(self.probe(report, .noClientCertificate)?.evidence == .served)
+        case .tlsAcceptsRogueClient:
+            #expect(self.probe(report, .rogueCA)?.evidence == .served)
+            #expect(self.probe(report, .rogueCA)?.detail?.contains("200") == true)
+        default:
+            #expect(self.probe(report, .rogueCA)?.result == .skipped)
+        }
+    }
+
+    @Test("haproxy verify required | optional", arguments: [("required", TLSVerdict.mtlsEnforced), ("optional", .mtlsOptional)])
+    func haproxy(mode: (String, TLSVerdict)) throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/haproxy") else {
+            Issue.record("haproxy is not installed (scripts/install-deps.sh --test installs it)")
+            return
+        }
+        let pki = try self.thePKI()
+        let server = try PeerProcess.haproxy(pki, verify: mode.0)
+        let report = try self.run(server, self.expectations(pki), application: .http)
+        #expect(report.verdict == mode.1, "\(mode.0): \(report.reason)")
+        self.forged(report, .rejected, .refusedByTLS)
+        #expect(self.probe(report, .clientCertificate)?.evidence == .served)
+    }
+
+    @Test("redis tls-auth-clients yes | optional | no", arguments: [("yes", TLSVerdict.mtlsEnforced), ("optional", .mtlsOptional), ("no", .tlsNoClientAuth)])
+    func redis(mode: (String, TLSVerdict)) throws {
+        let pki = try self.thePKI()
+        let server = try PeerProcess.redis(pki, authClients: mode.0)
+        let report = try self.run(server, self.expectations(pki), application: .redis)
+        #expect(report.verdict == mode.1, "\(mode.0): \(report.reason)")
+        let valid = try #require(self.probe(report, .clientCertificate))
+        #expect(valid.evidence == .served && valid.detail?.contains("PONG") == true, "\(valid.detail ?? "")")
+        #expect(valid.application == "redis")
+        if mode.1 != .tlsNoClientAuth { self.forged(report, .rejected, .refusedByTLS) }
+    }
+
+    // MARK: - STARTTLS
+
+    @Test("SMTP with STARTTLS and client certificates required after the upgrade: the battery runs over the upgrade")
+    func smtpStartTLS() throws {
+        let pki = try self.thePKI()
+        let server = try PeerProcess.python("smtp", pki, ["--verify", "required"])
+        // An unknown port: the greeting tells SMTP apart.
+        let report = try self.run(server, self.expectations(pki))
+        #expect(report.startTLS == "smtp")
+        #expect(report.verdict == .mtlsEnforced, "\(report.reason)")
+        #expect(self.probe(report, .plaintext)?.result == .plaintextRefused, "530 before STARTTLS")
+        #expect(self.probe(report, .clientCertificate)?.evidence == .served)
+        #expect(self.probe(report, .clientCertificate)?.application == "smtp")
+        self.forged(report, .rejected, .refusedByTLS)
+        #expect(!self.kinds(report).contains("starttls-optional"))
+    }
+
+    @Test("SMTP that serves mail in clear without STARTTLS: starttls-optional")
+    func smtpStartTLSOptional() throws {
+        let pki = try self.thePKI()
+        let server = try PeerProcess.python("smtp", pki, ["--verify", "required", "--clear-ok"])
+        let report = try self.run(server, self.expectations(pki), startTLS: .smtp)
+        #expect(self.kinds(report).contains("starttls-optional"))
+        #expect(report.verdict == .plaintextAccepted, "\(report.reason)")
+        self.forged(report, .rejected, .refusedByTLS)
+    }
+
+    // MARK: - Hostile peers: bounded, never served or enforced
+
+    @Test("garbage, a stalled handshake, an endless stream, a 1 MB chain: bounded time and memory, never enforced")
+    func hostile() throws {
+        let pki = try self.thePKI()
+        let timeouts = TLSTimeouts(connection: 2, readAfterHandshake: 0.5)
+        let garbage = try PeerProcess.python("garbage", pki)
+        let started = Date()
+        let garbageReport = try self.run(garbage, self.expectations(pki), timeouts: timeouts)
+        #expect(garbageReport.verdict == .error, "\(garbageReport.reason)")
+        #expect(self.probe(garbageReport, .plaintext)?.result == .plaintextRefused || self.probe(garbageReport, .plaintext)?.result == .plaintextAnswered)
+
+        let stall = try PeerProcess.python("stall", pki)
+        let stallReport = try self.run(stall, self.expectations(pki), timeouts: timeouts)
+        #expect(stallReport.verdict == .timeout)
+
+        let endless = try PeerProcess.python("endless", pki)
+        let endlessReport = try self.run(endless, self.expectations(pki), timeouts: timeouts)
+        #expect(endlessReport.verdict == .tlsNoClientAuth)
+        let answer = try #require(self.probe(endlessReport, .noClientCertificate))
+        #expect(answer.evidence == .served)
+
+        // About 1 MB of certificates after the leaf: more than the client reads (ConnectionLoop.chainLimit).
+        var chain = try String(contentsOfFile: pki.path("server-chain.pem"), encoding: .utf8)
+        let intermediate = try String(contentsOfFile: pki.path("int.pem"), encoding: .utf8)
+        while chain.utf8.count < 1_100_000 { chain += intermediate }
+        let chainFile = pki.path("big-chain.pem")
+        try chain.write(toFile: chainFile, atomically: true, encoding: .utf8)
+        let big = try PeerProcess("/usr/bin/python3", ["-u", Repository.path("Tests/Peers/tls_peer.py"), "big-chain", "--chain", chainFile,
+                                                         "--key", pki.path("server.key"), "--ca", pki.path("ca.pem")], portAfter: "port ")
+        let bigReport = try self.run(big, self.expectations(pki), timeouts: timeouts)
+        #expect(bigReport.verdict == .error, "\(bigReport.reason)")
+        #expect(bigReport.reason.lowercased().contains("excessive") || bigReport.reason.lowercased().contains("too long"), "\(bigReport.reason)")
+        #expect(Date().timeIntervalSince(started) < 30)
+    }
+}
