@@ -15,10 +15,10 @@ public struct AuditOptions: Sendable {
     public var policyName = "docker default (no --policy given)"
     /// Run the reachability probes.
     public var probe = true
-    /// Run the mTLS battery on the endpoints the policy requires mTLS on (needs the probe's results).
+    /// Run the mTLS battery (needs the probe's results).
     public var tls = true
-    /// Run it on every container endpoint a probe reached, not only the required ones.
-    public var tlsAll = false
+    /// Run it on every TCP container endpoint a probe reached (the default); false: only where the policy requires mTLS.
+    public var tlsAll = true
     /// Where relative paths in the policy's mTLS requirements start (the policy file's folder).
     public var policyDirectory: String?
     public var probeOptions = ProbeOptions()
@@ -95,10 +95,10 @@ public enum AuditRunner {
                 progress("tls: \(outcome.report.endpoints.count) endpoint(s), \(outcome.report.connections) connections")
                 tlsEndpoints = outcome.endpoints
                 tlsFindings = outcome.findings
-                let untested = outcome.report.endpoints.filter { !$0.verdict.tested }.map { "\($0.endpoint): \($0.verdict.rawValue)" }
-                problems += untested.map { "tls: \($0) (not tested, never counted as secure)" }
+                let untested = outcome.report.endpoints.filter { !$0.verdict.tested }.map { "\($0.endpoint): \($0.verdict.rawValue): \($0.reason)" }
+                problems += untested.map { "tls: \($0) (not judged, never counted as secure)" }
                 stages.append(AuditStage(name: "tls", status: untested.isEmpty ? "ran" : "incomplete", durationSeconds: Self.since(tlsStart),
-                                         note: outcome.report.endpoints.isEmpty ? "no endpoint requires mTLS" : "\(outcome.report.endpoints.count) endpoint(s)"))
+                                         note: outcome.report.endpoints.isEmpty ? (options.tlsAll ? "no reachable TCP endpoint" : "no endpoint requires mTLS") : "\(outcome.report.endpoints.count) endpoint(s)"))
             } catch {
                 problems.append("tls: \(error.description)")
                 stages.append(AuditStage(name: "tls", status: "failed", durationSeconds: Self.since(tlsStart), note: error.description))

@@ -156,20 +156,29 @@ public struct EdgeBuilder {
         }
         let tlsVerdict = edge.tls?.verdict
         let traffic = edge.traffic
-        let rogue = tlsVerdict?.contains("rogue") == true || edge.tls?.refusesBadClients == false
-        if rogue { reasons.append("the endpoint accepts a client certificate it should refuse (\(tlsVerdict ?? "bad client accepted"))") }
+        let rogue = tlsVerdict == "tls-accepts-rogue-client" || edge.tls?.refusesBadClients == false
         let enforced = tlsVerdict == "mtls-enforced" && edge.tls?.refusesBadClients != false
         let sawPlaintext = (traffic?.plaintextFlows ?? 0) > 0 || tlsVerdict == "plaintext-accepted"
         if mtlsRequired && open {
+            if rogue { reasons.append("the endpoint accepts a client certificate it should refuse (\(tlsVerdict ?? "bad client accepted"))") }
             if sawPlaintext {
                 reasons.append("mTLS required, plaintext \((traffic?.plaintextFlows ?? 0) > 0 ? "seen" : "accepted")")
-            } else if !enforced && !(tlsVerdict == nil && (traffic?.tlsFlows ?? 0) > 0 && traffic?.mutualTLSFlows == traffic?.tlsFlows) {
+            } else if !enforced && !rogue && !(tlsVerdict == nil && (traffic?.tlsFlows ?? 0) > 0 && traffic?.mutualTLSFlows == traffic?.tlsFlows) {
                 reasons.append("mTLS required, \(tlsVerdict ?? (traffic?.tlsFlows ?? 0 > 0 ? "TLS without client certificates seen" : "not verified"))")
             }
         }
         if !reasons.isEmpty { return (.violation, reasons) }
         if edge.reachability?.isBlocked == true && (traffic?.flows ?? 0) == 0 { return (.blocked, ["\(edge.reachability?.rawValue ?? "blocked")"]) }
+        // Without a policy requirement, the edge shows what the endpoint's TLS battery proved, worst first.
+        if rogue { return (.tlsAcceptsRogueClient, ["the endpoint accepts a forged client certificate"]) }
         if sawPlaintext { return (.plaintext, [(traffic?.plaintextFlows ?? 0) > 0 ? "\(traffic?.plaintextFlows ?? 0) plaintext flow(s) seen" : "the endpoint accepts plaintext"]) }
+        switch tlsVerdict {
+        case "mtls-optional"?: return (.mtlsOptional, ["the endpoint serves clients without a certificate"])
+        case "tls-no-client-auth"?: return (.tlsNoClientAuth, ["the endpoint never asks for a client certificate"])
+        case "inconclusive"?, "error"?, "timeout"?, "unreachable"?:
+            return (.inconclusive, ["TLS battery: \(tlsVerdict ?? "")\(edge.tls?.reason.map { ": \($0)" } ?? "")"])
+        default: break
+        }
         if enforced { return (.mtlsEnforced, ["the endpoint refuses clients without an acceptable certificate"]) }
         if let traffic, traffic.tlsFlows > 0, traffic.mutualTLSFlows == traffic.tlsFlows, tlsVerdict == nil {
             return (.mtlsEnforced, ["every TLS flow seen was mutually authenticated (traffic only: enforcement not tested)"])

@@ -4,9 +4,10 @@ import NetworkNamespaces
 import Policy
 import TLSVerification
 
-/// The audit's TLS stage: the active mTLS battery on the endpoints the policy requires mTLS on (or, with `all`,
-/// on every container endpoint a probe reached), each from inside a container that reached it — one the policy
-/// allows there when there is one.
+/// The audit's TLS stage: the active mTLS battery on every TCP container endpoint a probe reached (with `all`
+/// false, only on those the policy requires mTLS on), once per endpoint from inside a container that reached it —
+/// one the policy allows there when there is one. The policy adds trust bundles, identities and requirements; the
+/// forged certificates need none of them, so an audit without a policy still learns each endpoint's verdict.
 enum TLSStage {
     struct Outcome {
         var endpoints: [String: EndpointTLS]
@@ -52,9 +53,12 @@ enum TLSStage {
         var findings: [Finding] = []
         for endpoint in report.endpoints {
             let forged = endpoint.probes.filter { $0.probe.isForgedCertificate && $0.result != .skipped }
-            let refuses: Bool? = forged.isEmpty ? nil : !forged.contains { $0.result == .accepted }
+            // True only when every forged certificate was refused (an inconclusive probe proves nothing either way).
+            let refuses: Bool? = forged.contains { $0.result == .accepted } ? false
+                : (forged.isEmpty || forged.contains { $0.result != .rejected } ? nil : true)
             let identities = endpoint.serverChain?.certificates.first?.sans ?? []
-            endpoints[endpoint.endpoint] = EndpointTLS(verdict: endpoint.verdict.rawValue, refusesBadClients: refuses, serverIdentities: identities)
+            endpoints[endpoint.endpoint] = EndpointTLS(verdict: endpoint.verdict.rawValue, refusesBadClients: refuses, serverIdentities: identities,
+                                                       reason: endpoint.reason, probedFrom: endpoint.source)
             // Findings are located like audit edges: `name address:port/tcp`.
             let address = EndpointText.split(endpoint.endpoint)?.address.description ?? endpoint.endpoint
             let location = "\(names[address] ?? address) \(endpoint.endpoint)/tcp"

@@ -3,8 +3,15 @@ public enum EdgeVerdict: String, Codable, Hashable, Sendable, CaseIterable {
     /// The endpoint enforces mutual TLS (refuses clients without an acceptable certificate), or traffic on the edge
     /// was mutually authenticated and nothing crossed in clear.
     case mtlsEnforced = "mtls-enforced"
+    /// The endpoint accepts a forged client certificate: anyone can claim any identity.
+    case tlsAcceptsRogueClient = "tls-accepts-rogue-client"
+    /// The endpoint asks for a client certificate but serves clients without one.
+    case mtlsOptional = "mtls-optional"
     /// TLS, without (enforced) client authentication.
     case tlsNoClientAuth = "tls-no-client-auth"
+    /// The TLS battery ran but nothing proves the endpoint refuses or accepts forged certificates (or it could not
+    /// be tested): never secure.
+    case inconclusive
     /// Plaintext seen on the edge, or accepted by the endpoint.
     case plaintext
     /// Reachable, but nothing is known about what crosses it (no traffic seen, no TLS check made).
@@ -26,20 +33,28 @@ public struct EndpointTLS: Codable, Hashable, Sendable {
     public var refusesBadClients: Bool?
     /// DNS and URI SANs of the server certificate.
     public var serverIdentities: [String]
+    /// Why the battery reached its verdict (what proves it, or why nothing does).
+    public var reason: String?
+    /// The container the endpoint was probed from.
+    public var probedFrom: String?
 
-    public init(verdict: String, refusesBadClients: Bool?, serverIdentities: [String]) {
+    public init(verdict: String, refusesBadClients: Bool?, serverIdentities: [String], reason: String? = nil, probedFrom: String? = nil) {
         self.verdict = verdict
         self.refusesBadClients = refusesBadClients
         self.serverIdentities = serverIdentities
+        self.reason = reason
+        self.probedFrom = probedFrom
     }
 
-    enum CodingKeys: String, CodingKey { case verdict, refusesBadClients, serverIdentities }
+    enum CodingKeys: String, CodingKey { case verdict, refusesBadClients, serverIdentities, reason, probedFrom }
 
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(self.verdict, forKey: .verdict)
         try container.encode(self.refusesBadClients, forKey: .refusesBadClients)
         try container.encode(self.serverIdentities, forKey: .serverIdentities)
+        try container.encode(self.reason, forKey: .reason)
+        try container.encode(self.probedFrom, forKey: .probedFrom)
     }
 }
 

@@ -43,7 +43,12 @@ public enum AuditReports {
         var table = TextTable(header: Self.headers)
         for edge in listed {
             var row = Self.columns(edge)
-            if edge.verdict == .violation { row[7] = style.severity(row[7], .high) } else if edge.verdict == .plaintext { row[7] = style.severity(row[7], .medium) }
+            switch edge.verdict {
+            case .violation: row[7] = style.severity(row[7], .high)
+            case .tlsAcceptsRogueClient: row[7] = style.severity(row[7], .critical)
+            case .plaintext, .mtlsOptional, .inconclusive: row[7] = style.severity(row[7], .medium)
+            default: break
+            }
             table.rows.append(row)
         }
         sections.append(style.bold("Edges") + " (policy: \(report.policy))\n" + (listed.isEmpty ? "None." : table.render())

@@ -9,7 +9,8 @@ public enum JUnitReport {
         var cases: [String] = []
         var failures = 0
         for edge in report.edges {
-            let failed = edge.verdict == .violation
+            // A forged identity accepted is a failure with or without a policy.
+            let failed = edge.verdict == .violation || edge.verdict == .tlsAcceptsRogueClient
             if failed { failures += 1 }
             cases.append(Self.testCase(name: edge.name, className: "edges.\(Self.escapeName(edge.source))", failure: failed ? (edge.verdict.rawValue, edge.reasons.joined(separator: "; ")) : nil))
         }

@@ -21,15 +21,19 @@ public enum TLSTableReport {
         }
         sections.append(style.bold("Endpoints") + "\n" + (report.endpoints.isEmpty ? "None." : table.render()))
         for endpoint in report.endpoints {
-            var probes = TextTable(header: ["PROBE", "RESULT", "ALERT", "VERSION", "CIPHER", "DETAIL"])
+            var probes = TextTable(header: ["PROBE", "RESULT", "EVIDENCE", "ATTEMPTS", "ALERT", "VERSION", "DETAIL"])
             for probe in endpoint.probes {
+                let attempts = probe.attempts > 1 ? "\(probe.attempts) (\(probe.servedAttempts) served, \(probe.refusedAttempts) refused)" : (probe.attempts == 1 ? "1" : "-")
                 probes.rows.append([
                     probe.probe.rawValue + (probe.variant.map { " " + $0 } ?? ""), probe.result.rawValue,
-                    probe.alert.map { "\($0) \(probe.alertName ?? "")" } ?? "-", probe.tlsVersion ?? "-", probe.cipher ?? "-",
+                    probe.evidence == .none ? "-" : probe.evidence.rawValue, attempts,
+                    probe.alert.map { "\($0) \(probe.alertName ?? "")" } ?? "-", probe.tlsVersion ?? "-",
                     String((probe.detail ?? "").prefix(90)),
                 ])
             }
-            var text = style.bold("\(endpoint.endpoint) from \(endpoint.source): \(endpoint.verdict.rawValue)") + "\n" + probes.render(indent: "  ")
+            var text = style.bold("\(endpoint.endpoint) from \(endpoint.source): \(endpoint.verdict.rawValue)") + "\n  why: \(endpoint.reason)"
+            if let upgrade = endpoint.startTLS { text += "\n  over STARTTLS (\(upgrade))" }
+            text += "\n" + probes.render(indent: "  ")
             if let cas = endpoint.probes.first(where: { $0.acceptableCAs != nil })?.acceptableCAs {
                 text += "\n  acceptable client CAs: " + (cas.isEmpty ? "(empty list)" : cas.joined(separator: "; "))
             }
@@ -50,7 +54,7 @@ public enum TLSTableReport {
         var summary = "\(report.endpoints.count) endpoint(s), \(report.connections) connections in \(String(format3: report.durationSeconds)) s"
         summary += "; verdicts: " + report.verdicts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
         if !report.complete {
-            summary += "\n" + style.severity("INCOMPLETE", .high) + ": some endpoints could not be tested (never counted as secure)"
+            summary += "\n" + style.severity("INCOMPLETE", .high) + ": some endpoints could not be tested or judged (never counted as secure)"
         }
         sections.append(summary)
         return sections.joined(separator: "\n\n") + "\n"

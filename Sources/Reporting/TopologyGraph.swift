@@ -24,7 +24,9 @@ public struct TopologyGraph: Sendable {
     var memberships: [String: [String]] = [:]
 
     /// Worst first: the verdict a pair of containers shows when its edges disagree.
-    static let severityOrder: [EdgeVerdict] = [.violation, .plaintext, .tlsNoClientAuth, .openUnverified, .unknown, .mtlsEnforced, .blocked]
+    static let severityOrder: [EdgeVerdict] = [
+        .violation, .tlsAcceptsRogueClient, .plaintext, .mtlsOptional, .tlsNoClientAuth, .inconclusive, .openUnverified, .unknown, .mtlsEnforced, .blocked,
+    ]
 
     /// The picture of an audit: its inventory's networks and containers, its listed edges folded per pair.
     public init(_ report: AuditReport) {
@@ -55,7 +57,10 @@ public struct TopologyGraph: Sendable {
     public static func colour(_ verdict: EdgeVerdict) -> String {
         switch verdict {
         case .mtlsEnforced: "#2e7d32"
+        case .tlsAcceptsRogueClient: "#ad1457"
+        case .mtlsOptional: "#fbc02d"
         case .tlsNoClientAuth: "#f9a825"
+        case .inconclusive: "#6d4c41"
         case .plaintext: "#ef6c00"
         case .openUnverified: "#616161"
         case .blocked: "#bdbdbd"
@@ -68,7 +73,7 @@ public struct TopologyGraph: Sendable {
         switch verdict {
         case .violation: "bold"
         case .blocked: "dotted"
-        case .openUnverified, .unknown: "dashed"
+        case .openUnverified, .unknown, .inconclusive: "dashed"
         default: "solid"
         }
     }
@@ -137,7 +142,7 @@ public struct TopologyGraph: Sendable {
             // A gentle curve, bent to one side so that a → b and b → a do not overlap.
             let midX = (from.x + to.x) / 2 + (to.y - from.y) * 0.15
             let midY = (from.y + to.y) / 2 - (to.x - from.x) * 0.15
-            let dash = link.verdict == .blocked ? " stroke-dasharray=\"3 4\"" : (link.verdict == .openUnverified || link.verdict == .unknown ? " stroke-dasharray=\"7 4\"" : "")
+            let dash = link.verdict == .blocked ? " stroke-dasharray=\"3 4\"" : (link.verdict == .openUnverified || link.verdict == .unknown || link.verdict == .inconclusive ? " stroke-dasharray=\"7 4\"" : "")
             let widthValue = link.verdict == .violation ? 3.0 : 1.6
             // Start and end on the boxes' borders, not their centres, so the arrowheads show.
             let start = Self.border(of: from, towards: (midX, midY), halfWidth: boxWidth / 2, halfHeight: boxHeight / 2)

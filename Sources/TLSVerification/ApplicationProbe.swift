@@ -315,7 +315,7 @@ enum Line {
     static func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
 
     static func firstLine(_ text: String) -> String {
-        String(text.split(whereSeparator: { $0 == "\r" || $0 == "\n" }).first ?? "")
+        String(text.split(whereSeparator: \.isNewline).first ?? "")
     }
 
     /// The first complete line, or nil while it has not ended.

@@ -91,6 +91,8 @@ enum Verdicts {
     /// is a refusal.
     static func negotiation(_ outcome: ConnectionOutcome) -> Attempt {
         var attempt = Self.attempt(outcome)
+        // What is judged here is the negotiation, not client authentication: no evidence class applies.
+        attempt.evidence = .none
         guard outcome.connected, outcome.upgradeFailure == nil else { return attempt }
         if outcome.serverHelloAccepted || outcome.handshakeCompleted {
             (attempt.result, attempt.detail) = (.accepted, outcome.handshakeCompleted ? nil : "ServerHello accepted; handshake then ended: \(outcome.failure ?? "-")")
@@ -263,8 +265,11 @@ enum Verdicts {
         var verdict: TLSVerdict
         var reason: String
         var clientAuth = ClientAuthMode.unknown
+        // On a port with no TLS at all, any HTTP answer in clear (a 404 too) is the service speaking in clear; on a TLS
+        // port, an HTTP 4xx in clear is the server refusing plain HTTP.
+        let httpInClear = Line.text(Array((state.plaintextOutcome?.clearBytes ?? []).prefix(5))) == "HTTP/"
         if !speaksTLS {
-            if plaintextServed {
+            if plaintextServed || httpInClear {
                 verdict = .plaintextAccepted
                 reason = "no TLS on this port; \(plaintext?.detail ?? "served in clear")"
             } else {
@@ -319,7 +324,7 @@ enum Verdicts {
         }
 
         let starttls = state.startTLS
-        if plaintextServed {
+        if plaintextServed || verdict == .plaintextAccepted {
             if let starttls {
                 add("starttls-optional", expectations.required ? .high : .medium, "the service offers STARTTLS but serves \(starttls.rawValue) in clear without it",
                     "\(plaintext?.detail ?? ""). A client that never upgrades is served: an attacker on the path can strip STARTTLS.")

@@ -65,10 +65,14 @@ extension Bulkhead {
         @Flag(help: "Skip the reachability probes (and so the TLS checks, which test what the probes reached).")
         var noProbe = false
 
-        @Flag(name: .customLong("no-tls"), help: "Skip the mTLS battery on the endpoints the policy requires mTLS on.")
+        @Flag(name: .customLong("no-tls"), help: "Skip the mTLS battery.")
         var noTLS = false
 
-        @Flag(name: .customLong("tls-all"), help: "Run the mTLS battery on every container endpoint a probe reached, not only the required ones.")
+        @Flag(name: .customLong("tls-required-only"), help: "Run the mTLS battery only on the endpoints the policy requires mTLS on (default: every TCP container endpoint a probe reached).")
+        var tlsRequiredOnly = false
+
+        /// Kept so that older crontabs keep working: every reached endpoint is the default now.
+        @Flag(name: .customLong("tls-all"), help: .hidden)
         var tlsAll = false
 
         @Option(help: "Probe attempts before a failure counts.")
@@ -160,7 +164,7 @@ extension Bulkhead {
                 options.policyName = policyName
                 options.probe = !self.noProbe
                 options.tls = !self.noTLS
-                options.tlsAll = self.tlsAll
+                options.tlsAll = !self.tlsRequiredOnly
                 options.policyDirectory = self.policy.map { ($0 as NSString).deletingLastPathComponent }.map { $0.isEmpty ? "." : $0 }
                 options.probeOptions.attempts = self.attempts
                 options.probeOptions.tcpTimeout = self.timeout

@@ -8,6 +8,9 @@ import NetworkNamespaces
 import Reporting
 import TLSVerification
 
+extension AppProbeProtocol: ExpressibleByArgument {}
+extension StartTLSProtocol: ExpressibleByArgument {}
+
 extension Bulkhead {
     /// `bulkhead tls`: active mTLS verification of service endpoints.
     struct TLS: ParsableCommand {
@@ -22,8 +25,22 @@ extension Bulkhead {
                 another identity's (the authorization result); each protocol version and weak cipher category \
                 alone; and the server chain against --ca-bundle, the expected identity and the certificate lint.
 
-                Verdicts: mtls-enforced (the only secure one), mtls-optional, tls-no-client-auth, plaintext-accepted, \
-                tls-accepts-rogue-client, and unreachable / timeout / error (not tested: exit status 3).
+                Evidence: a connection is "served" only when application bytes came back over TLS (the answer to a \
+                request that fits the service: HTTP/1.1, HTTP/2, Redis PING, a PostgreSQL StartupMessage…, or a \
+                server's greeting), and "refused" on a TLS alert, an application refusal naming the certificate, or a \
+                handshake the server aborted. A close or silence after the handshake proves nothing by itself: it is \
+                compared with the connections of your valid certificate and of no certificate. Each forged \
+                certificate is tried --attempts times (at least 20 forged connections per endpoint): one acceptance \
+                is an acceptance.
+
+                Verdicts, worst first: tls-accepts-rogue-client, mtls-optional, tls-no-client-auth, plaintext-accepted, \
+                mtls-enforced (the only secure one: every forged certificate refused in every attempt); inconclusive \
+                (nothing proves refusal or acceptance: supply --client-cert, or --app-protocol), unreachable, timeout, \
+                error (not tested). Any of the last four makes the exit status 3.
+
+                Services that upgrade in clear (SMTP, IMAP, POP3, FTP, PostgreSQL, LDAP, XMPP) are tested over the \
+                upgrade, recognised by port or greeting (or --starttls); serving the protocol in clear without the \
+                upgrade is the finding starttls-optional.
 
                 Endpoints: --endpoint A.B.C.D:PORT (repeatable), probed from the host, or from inside a container's \
                 network namespace with --from-container NAME. Without --endpoint: every TCP listener of every running \
@@ -95,6 +112,15 @@ extension Bulkhead {
         @Option(name: .customLong("read-wait"), help: ArgumentHelp("Seconds to wait after a handshake for the answer or a rejection alert (TLS 1.3 rejects there).", valueName: "seconds"))
         var readWait: Double = 1.5
 
+        @Option(help: ArgumentHelp("Connections per forged client certificate (one acceptance in any attempt is an acceptance).", valueName: "n"))
+        var attempts: Int = 5
+
+        @Option(name: .customLong("app-protocol"), help: ArgumentHelp("What to speak after the handshake (default: chosen from the port, the server's ALPN choice and its greeting).", valueName: "protocol"))
+        var appProtocol: AppProbeProtocol?
+
+        @Option(help: ArgumentHelp("A cleartext upgrade to run before every handshake (default: from the port or the server's greeting).", valueName: "protocol"))
+        var starttls: StartTLSProtocol?
+
         @Option(help: "Output format: table or json.")
         var format: Format = .table
 
@@ -128,7 +154,7 @@ extension Bulkhead {
                 throw failInput("cannot write the report: \(error.localizedDescription)")
             }
             for endpoint in result.endpoints where !endpoint.verdict.tested {
-                warn("\(endpoint.endpoint) (from \(endpoint.source)) could not be tested: \(endpoint.verdict.rawValue)")
+                warn("\(endpoint.endpoint) (from \(endpoint.source)) \(endpoint.verdict == .inconclusive ? "could not be judged" : "could not be tested"): \(endpoint.verdict.rawValue): \(endpoint.reason)")
             }
             if !result.complete { throw ExitCode(ExitStatus.incomplete) }
             try self.report.failIfNeeded(result.findings)
@@ -155,10 +181,12 @@ extension Bulkhead {
             guard self.timeout > 0, self.readWait > 0, self.readWait <= self.timeout else {
                 throw failInput("--timeout and --read-wait must be positive, and --read-wait at most --timeout")
             }
+            guard (1...100).contains(self.attempts) else { throw failInput("--attempts \(self.attempts): expected 1 to 100") }
             return TLSBatteryOptions(
                 timeouts: TLSTimeouts(connection: self.timeout, readAfterHandshake: self.readWait),
                 lint: CertificateLint.Options(expiryWarningSeconds: horizon, maximumLeafValidityDays: self.maxValidity),
-                probeVersions: !self.noVersions, probeCiphers: !self.noCiphers)
+                probeVersions: !self.noVersions, probeCiphers: !self.noCiphers, attempts: self.attempts,
+                applicationProtocol: self.appProtocol, startTLS: self.starttls)
         }
 
         /// `30d`, `12h`, `90m`, `45s`, or a bare number of days.
