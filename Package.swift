@@ -163,7 +163,7 @@ let package = Package(
         ),
         .testTarget(
             name: "LabTests",
-            dependencies: ["Lab", "Audit", "Inventory", "Reachability", "Policy", "BulkheadModel", "BulkheadTestSupport"],
+            dependencies: ["Lab", "Audit", "Inventory", "Reachability", "Policy", "Reporting", "BulkheadModel", "BulkheadTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

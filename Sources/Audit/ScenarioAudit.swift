@@ -31,7 +31,8 @@ public enum ScenarioAudit {
         }
         var options = AuditOptions()
         (options.policy, options.policyName) = ScenarioProbe.policy(for: scenario)
-        options.probe = scenario.policy != nil || scenario.expect?.reachability != nil
+        // Probing (and the TLS battery behind it) needs something to judge against, or a `probe:` section asking for it.
+        options.probe = scenario.policy != nil || scenario.expect?.reachability != nil || scenario.probe != nil
         // Paths in the scenario policy's mTLS requirements name files of the scenario's generated PKI.
         options.policyDirectory = lab.pkiDirectory(scenario).path
         options.probeOptions = ScenarioProbe.options(for: scenario)

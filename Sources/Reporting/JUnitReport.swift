@@ -12,7 +12,10 @@ public enum JUnitReport {
             // A forged identity accepted is a failure with or without a policy.
             let failed = edge.verdict == .violation || edge.verdict == .tlsAcceptsRogueClient
             if failed { failures += 1 }
-            cases.append(Self.testCase(name: edge.name, className: "edges.\(Self.escapeName(edge.source))", failure: failed ? (edge.verdict.rawValue, edge.reasons.joined(separator: "; ")) : nil))
+            // An edge nothing could be proven about is neither passed nor failed: skipped, with the reason.
+            let skipped = edge.verdict == .inconclusive ? edge.reasons.joined(separator: "; ") : nil
+            cases.append(Self.testCase(name: edge.name, className: "edges.\(Self.escapeName(edge.source))", failure: failed ? (edge.verdict.rawValue, edge.reasons.joined(separator: "; ")) : nil,
+                                       skipped: skipped))
         }
         suites.append(Self.suite("edges", cases: cases, failures: failures))
 
@@ -49,8 +52,9 @@ public enum JUnitReport {
         "  <testsuite name=\"\(name)\" tests=\"\(cases.count)\" failures=\"\(failures)\" errors=\"0\">\n" + cases.joined(separator: "\n") + (cases.isEmpty ? "" : "\n") + "  </testsuite>"
     }
 
-    static func testCase(name: String, className: String, failure: (type: String, message: String)?) -> String {
+    static func testCase(name: String, className: String, failure: (type: String, message: String)?, skipped: String? = nil) -> String {
         let head = "    <testcase name=\"\(XMLText.escape(name))\" classname=\"\(XMLText.escape(className))\""
+        if failure == nil, let skipped { return head + ">\n      <skipped message=\"\(XMLText.escape("inconclusive: " + skipped))\"/>\n    </testcase>" }
         guard let failure else { return head + "/>" }
         return head + ">\n      <failure type=\"\(XMLText.escape(failure.type))\" message=\"\(XMLText.escape(failure.message))\"/>\n    </testcase>"
     }

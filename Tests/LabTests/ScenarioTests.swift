@@ -17,8 +17,9 @@ struct ScenarioTests {
     }
 
     /// Scenarios another suite stands up (test suites run in parallel, and one scenario cannot be up twice):
-    /// demo.yaml, by bulkheadTests' DemoTests, through the CLI as README command 1 runs it.
-    static let ownedElsewhere: Set<String> = ["demo.yaml"]
+    /// demo.yaml, by bulkheadTests' DemoTests, through the CLI as README command 1 runs it; mtls-zoo.yaml, by
+    /// MTLSZooTests (its audit is incomplete by design: one endpoint is inconclusive).
+    static let ownedElsewhere: Set<String> = ["demo.yaml", "mtls-zoo.yaml"]
     static var labScenarioFiles: [String] { scenarioFiles.filter { !ownedElsewhere.contains($0) } }
 
     @Test("the scenario's findings are exactly the expected ones, and down removes everything", arguments: labScenarioFiles)
