@@ -241,6 +241,42 @@ public final class PeerProcess: @unchecked Sendable {
         ], port: port)
     }
 
+    /// A throwaway PostgreSQL cluster on 127.0.0.1 with TLS, accepting only `hostssl … clientcert=verify-full`
+    /// (the certificate's CN must be the user), run as the `postgres` system user (it refuses root). Nil when
+    /// PostgreSQL is not installed.
+    public static func postgres(_ pki: TestPKI) throws -> PeerProcess? {
+        guard let bin = ((try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []).sorted().last
+            .map({ "/usr/lib/postgresql/\($0)/bin" }), FileManager.default.isExecutableFile(atPath: "\(bin)/postgres") else { return nil }
+        let port = Self.freePort()
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bulkhead-pg-\(UUID().uuidString)")
+        let data = folder.appendingPathComponent("data")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try FileManager.default.setAttributes([.ownerAccountName: "postgres", .posixPermissions: 0o700], ofItemAtPath: folder.path)
+        let asPostgres = ["--reuid=postgres", "--regid=postgres", "--init-groups", "--"]
+        let setpriv = URL(fileURLWithPath: "/usr/bin/setpriv")
+        let initdb = try ProcessRunner.run(setpriv, asPostgres + ["\(bin)/initdb", "-D", data.path, "-U", "bulkhead", "-A", "trust"], directory: folder)
+        guard initdb.status == 0 else { throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "initdb failed: \(initdb.error)"]) }
+        for (source, name) in [("server-chain.pem", "server.crt"), ("server.key", "server.key"), ("ca.pem", "ca.crt")] {
+            let target = data.appendingPathComponent(name).path
+            try FileManager.default.copyItem(atPath: pki.path(source), toPath: target)
+            try FileManager.default.setAttributes([.ownerAccountName: "postgres", .posixPermissions: 0o600], ofItemAtPath: target)
+        }
+        let settings = """
+            listen_addresses = '127.0.0.1'
+            port = \(port)
+            unix_socket_directories = '\(folder.path)'
+            ssl = on
+            ssl_cert_file = 'server.crt'
+            ssl_key_file = 'server.key'
+            ssl_ca_file = 'ca.crt'
+
+            """
+        let configuration = data.appendingPathComponent("postgresql.conf")
+        try (try String(contentsOf: configuration, encoding: .utf8) + settings).write(to: configuration, atomically: false, encoding: .utf8)
+        try "hostssl all all 127.0.0.1/32 trust clientcert=verify-full\n".write(to: data.appendingPathComponent("pg_hba.conf"), atomically: false, encoding: .utf8)
+        return try PeerProcess("/usr/bin/setpriv", asPostgres + ["\(bin)/postgres", "-D", data.path], port: port, directory: folder)
+    }
+
     /// A plaintext HTTP server (Python's http.server) on an ephemeral port.
     public static func plaintextHTTP() throws -> PeerProcess {
         try PeerProcess("/usr/bin/env", ["python3", "-u", "-m", "http.server", "--bind", "127.0.0.1", "0"], portAfter: "port ")

@@ -260,6 +260,24 @@ struct TLSTruthTests {
         self.forged(report, .rejected, .refusedByTLS)
     }
 
+    @Test("PostgreSQL with clientcert=verify-full, over the SSLRequest: forged certificates refused by TLS, no certificate by the server's error")
+    func postgres() throws {
+        let pki = try self.thePKI()
+        guard let server = try PeerProcess.postgres(pki) else {
+            Issue.record("PostgreSQL is not installed (scripts/install-deps.sh --test installs it)")
+            return
+        }
+        let report = try self.run(server, self.expectations(pki), startTLS: .postgres)
+        #expect(report.startTLS == "postgres")
+        #expect(report.verdict == .mtlsEnforced, "\(report.reason)")
+        let noCert = try #require(self.probe(report, .noClientCertificate))
+        #expect(noCert.evidence == .refusedByApplication && noCert.detail?.contains("certificate") == true, "\(noCert.detail ?? "")")
+        let valid = try #require(self.probe(report, .clientCertificate))
+        #expect(valid.evidence == .served && valid.application == "postgres", "\(valid.detail ?? "")")
+        self.forged(report, .rejected, .refusedByTLS)
+        #expect(self.probe(report, .plaintext)?.result == .plaintextRefused, "hostssl only: a startup in clear is refused")
+    }
+
     // MARK: - Hostile peers: bounded, never served or enforced
 
     @Test("garbage, a stalled handshake, an endless stream, a 1 MB chain: bounded time and memory, never enforced")
