@@ -1,3 +1,4 @@
+import Foundation
 import BulkheadModel
 import Testing
 @testable import PacketAnalysis
@@ -42,6 +43,12 @@ struct CredentialExtractorTests {
             let found = one("Authorization: Basic \(token)")
             #expect(found?.kind == "http-basic" && found?.user == nil, "\(token): \(String(describing: found))")
         }
+        // An API key as the user with a placeholder password ("key:X"), and a key-like user with a real password.
+        for pair in ["sk_live_4eC39HqLyjWDarjtT1zdp7dc:X", "AC0123456789abcdef0123456789abcdef:secret-token"] {
+            let found = one("Authorization: Basic \(Data(pair.utf8).base64EncodedString())")
+            #expect(found?.kind == "http-basic" && found?.user == nil, "\(pair): \(String(describing: found))")
+        }
+        #expect(one("Authorization: Basic \(Data("svc-backup:hunter22".utf8).base64EncodedString())")?.user == "svc-backup")
         #expect(one("Authorization: Digest username=\"ann\", response=\"0123abcd\"")?.user == "ann")
     }
 

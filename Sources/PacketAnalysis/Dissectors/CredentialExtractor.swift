@@ -123,7 +123,8 @@ enum CredentialExtractor {
     }
 
     /// `Basic base64(user:password)`. The user is reported only when the pair is a real user and password: a
-    /// value with no colon, or an empty password (`key:`, how many APIs pass a key), is all secret.
+    /// value with no colon is all secret, and APIs pass a key as the user with an empty or placeholder password
+    /// (`key:`, `key:X`), so a password under 4 bytes or a user that looks like a key withholds the user too.
     static func httpBasic(_ token: Substring) -> Credential {
         guard let decoded = base64(token) else {
             return Credential(kind: "http-basic", user: nil, redacted: secretDescription("credentials", token.count))
@@ -131,9 +132,21 @@ enum CredentialExtractor {
         guard let colon = decoded.firstIndex(of: UInt8(ascii: ":")), colon > 0, colon < decoded.count - 1 else {
             return Credential(kind: "http-basic", user: nil, redacted: secretDescription("credentials (no user:password pair)", decoded.count))
         }
+        guard decoded.count - colon - 1 >= 4, !looksLikeKey(decoded[..<colon]) else {
+            return Credential(kind: "http-basic", user: nil, redacted: secretDescription("credentials (the user part may be a key)", decoded.count))
+        }
         return Credential(
             kind: "http-basic", user: String(decoding: decoded[..<colon], as: UTF8.self),
             redacted: secretDescription("password", decoded.count - colon - 1))
+    }
+
+    /// A user field that is more likely an API key than a name: 20 or more letters, digits, `_` or `-`, with
+    /// both letters and digits (`sk_live_4eC39HqLyjWDarjtT1zdp7dc`, `AC` + 32 hex digits).
+    static func looksLikeKey(_ user: ArraySlice<UInt8>) -> Bool {
+        func isLetter(_ byte: UInt8) -> Bool { (0x41...0x5a).contains(byte) || (0x61...0x7a).contains(byte) }
+        func isDigit(_ byte: UInt8) -> Bool { (0x30...0x39).contains(byte) }
+        return user.count >= 20 && user.allSatisfy { isLetter($0) || isDigit($0) || $0 == 0x5f || $0 == 0x2d }
+            && user.contains(where: isLetter) && user.contains(where: isDigit)
     }
 
     /// The `username` parameter of a Digest response (RFC 7616), quoted or not; nil when there is none.
