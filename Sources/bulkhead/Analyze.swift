@@ -99,7 +99,7 @@ extension Bulkhead {
             let showProgress = !self.quiet && (self.progress || isatty(STDERR_FILENO) == 1)
             let progress: ((AnalysisProgress) -> Void)? = showProgress ? { update in
                 let percent = update.fileSize > 0 ? min(100, update.bytes * 100 / update.fileSize) : 100
-                writeStandardError("\r[\(update.fileIndex + 1)/\(update.fileCount)] \(update.file): \(percent)% \(update.packets) packets\u{1b}[K")
+                writeStandardError("\r[\(update.fileIndex + 1)/\(update.fileCount)] \(update.file.escapingTerminalControls): \(percent)% \(update.packets) packets\u{1b}[K")
             } : nil
             let output: FlowOutput
             switch self.format {
@@ -119,12 +119,12 @@ extension Bulkhead {
                 )
             } catch {
                 sink.abandon()
-                throw failInput(error.description)
+                throw failInput(error.description.escapingTerminalControls)
             }
             if showProgress { writeStandardError("\r\u{1b}[K") }
             for problem in result.warnings { writeStandardError("bulkhead: error: incomplete: \(problem.description.escapingTerminalControls)\n") }
             if let used = result.keyLog {
-                for line in used.summaryLines {
+                for line in used.summaryLines.map(\.escapingTerminalControls) {
                     if used.hasProblems { warn("key log " + line) } else { writeStandardError("bulkhead: key log \(line)\n") }
                 }
             }

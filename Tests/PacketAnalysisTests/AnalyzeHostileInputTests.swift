@@ -162,6 +162,11 @@ struct AnalyzeHostileInputTests {
             (["analyze", "--keylog", directory, good], "\(directory): cannot read the key log: not a regular file (a folder)"),
             (["analyze", "--keylog", directory + "/none.log", good], "\(directory)/none.log: cannot read the key log: cannot open: No such file or directory"),
         ]
+        // A file name is outside text too: its control characters are escaped in the message.
+        let hostileName = directory + "/\u{1b}[2Jx.pcap"
+        let escaped = try Self.run(["analyze", hostileName])
+        #expect(escaped.status == 2 && !escaped.error.utf8.contains(0x1b))
+        #expect(escaped.error == "bulkhead: error: \(directory)/\\x1b[2Jx.pcap: no such file or folder\n")
         for (arguments, message) in cases {
             let run = try Self.run(arguments)
             #expect(run.status == 2)
