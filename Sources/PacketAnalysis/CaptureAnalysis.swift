@@ -181,6 +181,9 @@ public enum CaptureAnalysis {
         var warnings = problems
         for input in inputs {
             if input.isStandardInputStream {
+                guard isatty(STDIN_FILENO) != 1 else {
+                    throw CaptureError(.notARegularFile, path: "standard input", "is a terminal: pipe a capture into it (tcpdump -w - | bulkhead analyze -)")
+                }
                 guard !opened.contains(where: { if case .stream = $0 { true } else { false } }) else {
                     throw CaptureError(.unreadable, path: input.path, "standard input is named twice")
                 }

@@ -117,6 +117,9 @@ struct HostileCaptureTests {
             ("pcapng block length not a multiple of 4", Self.sectionHeader() + Self.interface() + le32(6) + le32(30) + [UInt8](repeating: 0, count: 40)),
             ("pcapng block trailer disagrees", trailer),
             ("pcapng truncated in a block", Array(goodng.dropLast(10))),
+            ("pcapng packet block too short", Self.sectionHeader() + Self.interface() + Self.block(6, le32(0) + le32(0))),
+            ("pcapng simple packet block before any interface", Self.sectionHeader() + Self.block(3, le32(4) + [1, 2, 3, 4])),
+            ("pcapng packet before any interface", Self.sectionHeader() + Self.enhancedPacket(frames[0]) + Self.interface()),
         ]
     }
 

@@ -337,7 +337,12 @@ public final class CaptureFile {
                 return swapped ? value.byteSwapped : value
             }
             switch type {
-            case 1 where block.count >= 8:  // Interface Description Block
+            case 1 where block.count < 8, 6 where block.count < 20, 2 where block.count < 20, 3 where block.count < 4,
+                 0x0000_000a where block.count < 8:
+                // libpcap refuses a block too short for its fixed fields; skipping it would lose what it holds.
+                self.warnings.append(CaptureError(.malformed, path: self.path, offset: offset, "pcapng block of type \(type) is too short (\(length) bytes); stopped reading"))
+                return
+            case 1:  // Interface Description Block
                 var interface = Interface(
                     linkType: UInt32(u16(0)), snaplen: Int(u32(4)), unitsPerSecond: 1_000_000, offsetSeconds: 0)
                 // Options: if_tsresol (9) and if_tsoffset (14) change how timestamps are read.
@@ -368,7 +373,6 @@ public final class CaptureFile {
                 }
                 interfaces.append(interface)
             case 6, 2:  // Enhanced Packet Block, obsolete Packet Block
-                guard block.count >= 20 else { break }
                 let interfaceID = type == 6 ? Int(u32(0)) : Int(u16(0))
                 guard interfaceID < interfaces.count else {
                     self.warnings.append(CaptureError(.malformed, path: self.path, offset: offset, "packet names interface \(interfaceID), which was never described; skipped"))
@@ -390,7 +394,10 @@ public final class CaptureFile {
                     bytes: UnsafeRawBufferPointer(rebasing: block[20..<(20 + captured)])
                 ))
             case 3:  // Simple Packet Block: interface 0, no timestamp
-                guard block.count >= 4, let interface = interfaces.first else { break }
+                guard let interface = interfaces.first else {
+                    self.warnings.append(CaptureError(.malformed, path: self.path, offset: offset, "simple packet block before any interface was described; skipped"))
+                    break
+                }
                 let original = Int(u32(0))
                 var captured = min(original, block.count - 4)
                 if interface.snaplen > 0 { captured = min(captured, interface.snaplen) }
@@ -400,10 +407,12 @@ public final class CaptureFile {
                     bytes: UnsafeRawBufferPointer(rebasing: block[4..<(4 + captured)])
                 ))
             case 0x0000_000a:  // Decryption Secrets Block
-                guard block.count >= 8 else { break }
                 let secretsType = u32(0)
                 let secretsLength = Int(u32(4))
-                guard secretsLength <= block.count - 8 else { break }
+                guard secretsLength <= block.count - 8 else {
+                    self.warnings.append(CaptureError(.malformed, path: self.path, offset: offset, "decryption secrets block claims \(secretsLength) bytes, more than it holds; skipped"))
+                    break
+                }
                 self.embeddedSecrets.append(EmbeddedSecrets(type: secretsType, data: Array(block[8..<(8 + secretsLength)])))
             default:
                 break  // Name resolution, statistics, custom blocks: nothing to analyse.
