@@ -98,8 +98,10 @@ public enum CaptureAnalysis {
                 continue
             }
             var found: [String] = []
+            let problemsBefore = problems.count
             try Self.search(path, into: &found, problems: &problems, top: true)
-            guard !found.isEmpty || !problems.isEmpty else {
+            // A folder whose subfolders could not all be listed may hold captures there: incomplete, not empty.
+            guard !found.isEmpty || problems.count > problemsBefore else {
                 throw CaptureError(.unreadable, path: path, "the folder holds no capture files (.pcap, .pcapng, .cap, .dmp)")
             }
             inputs += found.sorted().map { CaptureInput(path: $0, foundInFolder: true) }
