@@ -145,7 +145,10 @@ public enum AuditRunner {
                 let result = try CaptureAnalysis.run(files: options.captureFiles, onFlow: { flows.append($0) })
                 let records = flows.sorted()
                 capture = AnalysisReport(flows: records, findings: Self.locate(result.findings, names: names, flows: records), summary: result.summary)
-                stages.append(AuditStage(name: "capture", status: "ran", durationSeconds: Self.since(captureStart), note: "\(result.summary.flows) flows from files"))
+                // Damage in a file (a truncated or corrupt capture) leaves part of it unexamined: the stage is incomplete.
+                problems += result.warnings.map { "capture: \($0.description)" }
+                stages.append(AuditStage(name: "capture", status: result.complete ? "ran" : "incomplete", durationSeconds: Self.since(captureStart),
+                                         note: "\(result.summary.flows) flows from files"))
             } catch {
                 problems.append("capture: \(error.description)")
                 stages.append(AuditStage(name: "capture", status: "failed", durationSeconds: Self.since(captureStart), note: error.description))

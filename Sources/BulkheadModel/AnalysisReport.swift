@@ -28,6 +28,12 @@ public struct AnalysisSummary: Codable, Hashable, Sendable {
     /// Packets with impossible headers (bad lengths, bad offsets), skipped.
     public var malformedPackets: UInt64
     public var durationSeconds: Double
+    /// False when part of the input could not be examined (a damaged or truncated file, a file of a folder that
+    /// could not be read, an interface whose link type is not decoded): a clean result then proves nothing about
+    /// the rest. `analyze` exits 3.
+    public var complete: Bool
+    /// What could not be examined, each with its file and byte offset.
+    public var problems: [AnalysisProblem]
 
     public init() {
         self.files = []
@@ -48,6 +54,57 @@ public struct AnalysisSummary: Codable, Hashable, Sendable {
         self.truncatedPackets = 0
         self.malformedPackets = 0
         self.durationSeconds = 0
+        self.complete = true
+        self.problems = []
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case files, packets, bytes, flows, byProtocol, byClientCertificate, plaintextFlows, encryptedFlows, tlsFlows, mutualTLSFlows
+        case decryptedFlows, keyLogs, findingsBySeverity, otherPackets, ipFragments, truncatedPackets, malformedPackets, durationSeconds
+        case complete, problems
+    }
+
+    /// Reads reports written before `complete` and `problems` existed as complete with no problem.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.files = try container.decode([String].self, forKey: .files)
+        self.packets = try container.decode(UInt64.self, forKey: .packets)
+        self.bytes = try container.decode(UInt64.self, forKey: .bytes)
+        self.flows = try container.decode(Int.self, forKey: .flows)
+        self.byProtocol = try container.decode([String: Int].self, forKey: .byProtocol)
+        self.byClientCertificate = try container.decode([String: Int].self, forKey: .byClientCertificate)
+        self.plaintextFlows = try container.decode(Int.self, forKey: .plaintextFlows)
+        self.encryptedFlows = try container.decode(Int.self, forKey: .encryptedFlows)
+        self.tlsFlows = try container.decode(Int.self, forKey: .tlsFlows)
+        self.mutualTLSFlows = try container.decode(Int.self, forKey: .mutualTLSFlows)
+        self.decryptedFlows = try container.decode(Int.self, forKey: .decryptedFlows)
+        self.keyLogs = try container.decode([String].self, forKey: .keyLogs)
+        self.findingsBySeverity = try container.decode([String: Int].self, forKey: .findingsBySeverity)
+        self.otherPackets = try container.decode(UInt64.self, forKey: .otherPackets)
+        self.ipFragments = try container.decode(UInt64.self, forKey: .ipFragments)
+        self.truncatedPackets = try container.decode(UInt64.self, forKey: .truncatedPackets)
+        self.malformedPackets = try container.decode(UInt64.self, forKey: .malformedPackets)
+        self.durationSeconds = try container.decode(Double.self, forKey: .durationSeconds)
+        self.problems = try container.decodeIfPresent([AnalysisProblem].self, forKey: .problems) ?? []
+        self.complete = try container.decodeIfPresent(Bool.self, forKey: .complete) ?? self.problems.isEmpty
+    }
+}
+
+/// Part of a capture analysis's input that could not be examined, and where.
+public struct AnalysisProblem: Codable, Hashable, Sendable {
+    /// The capture file (or folder) at fault.
+    public var file: String
+    /// Byte offset in the file where reading stopped or the damage starts, when known.
+    public var offset: Int?
+    /// A stable word for scripts: `truncated`, `malformed`, `not-a-capture`, `unreadable`, `unsupported-link-type`.
+    public var code: String
+    public var message: String
+
+    public init(file: String, offset: Int?, code: String, message: String) {
+        self.file = file
+        self.offset = offset
+        self.code = code
+        self.message = message
     }
 }
 

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import BulkheadModel
 import Certificates
 import Foundation
@@ -25,10 +28,46 @@ public struct AnalysisProgress: Sendable {
 public struct CaptureAnalysisResult: Sendable {
     public var findings: [Finding]
     public var summary: AnalysisSummary
-    /// Damage found in the files (a truncated last record…); what came before it was analysed.
+    /// What could not be examined (a damaged or truncated file, a bad file in a folder, an unreadable
+    /// subfolder…); what came before the damage was analysed. Any of them makes the result incomplete.
     public var warnings: [CaptureError]
     /// The secrets used (from `--keylog` files and Decryption Secrets Blocks), with what matched.
     public var keyLog: KeyLog?
+
+    /// Whether everything given was examined (see ``AnalysisSummary/complete``).
+    public var complete: Bool { self.warnings.isEmpty }
+}
+
+/// One capture to analyse, and how it was named.
+public struct CaptureInput: Hashable, Sendable {
+    public var path: String
+    /// Found by searching a folder: when it cannot be read, the others are still analysed (and the run is
+    /// incomplete), where a file named on the command line that cannot be read stops the run at once.
+    public var foundInFolder: Bool
+
+    public init(path: String, foundInFolder: Bool = false) {
+        self.path = path
+        self.foundInFolder = foundInFolder
+    }
+
+    /// Whether this names standard input: `-`, or `/dev/stdin` (and its aliases) when that is not a regular
+    /// file. A regular file redirected to standard input is mapped like any file.
+    public var isStandardInputStream: Bool {
+        if self.path == LibpcapCaptureReader.standardInput { return true }
+        guard ["/dev/stdin", "/dev/fd/0", "/proc/self/fd/0"].contains(self.path) else { return false }
+        var info = stat()
+        return fstat(STDIN_FILENO, &info) == 0 && (info.st_mode & S_IFMT) != S_IFREG
+    }
+}
+
+/// The captures below the paths given, and the folders that could not be searched.
+public struct CaptureInputs: Sendable {
+    public var inputs: [CaptureInput]
+    /// Subfolders that could not be listed (their captures are not analysed: the run is incomplete).
+    public var problems: [CaptureError]
+
+    /// The paths of the inputs, in order.
+    public var paths: [String] { self.inputs.map(\.path) }
 }
 
 /// Runs ``FlowAnalyzer`` over capture files and folders and totals the results.
@@ -36,110 +75,211 @@ public enum CaptureAnalysis {
     /// File name endings taken from folders (a file named explicitly is read whatever its name).
     public static let captureExtensions = ["pcap", "pcapng", "cap", "dmp"]
 
-    /// Expands folders into the capture files below them (sorted), keeping explicit files as given.
+    /// Expands folders into the capture files below them (sorted), keeping explicit files as given and `-`
+    /// (standard input).
     ///
-    /// - Throws: ``CaptureError`` `unreadable` for a path that does not exist, or a folder with no capture.
-    public static func expand(_ paths: [String]) throws(CaptureError) -> [String] {
-        var files: [String] = []
-        let manager = FileManager.default
+    /// - Throws: ``CaptureError`` `unreadable` for a path that does not exist or cannot be examined, a folder
+    ///   that cannot be listed, or one with no capture; each message names its own cause.
+    public static func expand(_ paths: [String]) throws(CaptureError) -> CaptureInputs {
+        var inputs: [CaptureInput] = []
+        var problems: [CaptureError] = []
         for path in paths {
-            var isDirectory: ObjCBool = false
-            guard manager.fileExists(atPath: path, isDirectory: &isDirectory) else {
-                throw CaptureError(.unreadable, path: path, "no such file or folder")
-            }
-            guard isDirectory.boolValue else {
-                files.append(path)
+            if path == LibpcapCaptureReader.standardInput {
+                inputs.append(CaptureInput(path: path))
                 continue
             }
-            guard let enumerator = manager.enumerator(atPath: path) else {
-                throw CaptureError(.unreadable, path: path, "cannot list the folder")
+            var info = stat()
+            guard stat(path, &info) == 0 else {
+                let code = errno
+                throw CaptureError(.unreadable, path: path, code == ENOENT ? "no such file or folder" : "cannot examine: \(RegularFile.describe(code))")
+            }
+            guard (info.st_mode & S_IFMT) == S_IFDIR else {
+                inputs.append(CaptureInput(path: path))
+                continue
             }
             var found: [String] = []
-            while let entry = enumerator.nextObject() as? String {
-                let lower = entry.lowercased()
-                if captureExtensions.contains(where: { lower.hasSuffix("." + $0) }) {
-                    found.append(path.hasSuffix("/") ? path + entry : path + "/" + entry)
-                }
+            let problemsBefore = problems.count
+            try Self.search(path, into: &found, problems: &problems, top: true)
+            // A folder whose subfolders could not all be listed may hold captures there: incomplete, not empty.
+            guard !found.isEmpty || problems.count > problemsBefore else {
+                throw CaptureError(.unreadable, path: path, "the folder holds no capture files (.pcap, .pcapng, .cap, .dmp)")
             }
-            guard !found.isEmpty else {
-                throw CaptureError(.unreadable, path: path, "the folder holds no capture files (.pcap, .pcapng, .cap)")
-            }
-            files.append(contentsOf: found.sorted())
+            inputs += found.sorted().map { CaptureInput(path: $0, foundInFolder: true) }
         }
-        return files
+        return CaptureInputs(inputs: inputs, problems: problems)
     }
 
-    /// Analyses `files` one after the other (flows never span files); each flow goes to `onFlow` as it ends.
-    ///
-    /// With the mmap reader and `options.threads > 1`, a large file is analysed by that many threads: each walks
-    /// the whole mapping and decodes every packet, but follows only the flows whose key hashes to it, so the
-    /// per-flow work is shared out while every flow is still seen in order by one thread. `onFlow` is then
-    /// called from those threads, one call at a time.
-    ///
-    /// - Throws: ``CaptureError`` for a file that cannot be opened or is not a capture. Every file is opened
-    ///   and checked before any is analysed, so a bad path fails fast.
+    /// Adds the capture files below `folder` to `found`. Symbolic links to folders are not followed (no loops); a
+    /// subfolder that cannot be listed is a problem, the top folder an error.
+    private static func search(_ folder: String, into found: inout [String], problems: inout [CaptureError], top: Bool) throws(CaptureError) {
+        guard let directory = opendir(folder) else {
+            let error = CaptureError(.unreadable, path: folder, "cannot list the folder: \(RegularFile.describe(errno))")
+            if top { throw error }
+            problems.append(error)
+            return
+        }
+        defer { closedir(directory) }
+        while true {
+            errno = 0
+            guard let entry = readdir(directory) else {
+                if errno != 0 { problems.append(CaptureError(.unreadable, path: folder, "cannot list the folder: \(RegularFile.describe(errno))")) }
+                return
+            }
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name == "." || name == ".." { continue }
+            let child = folder.hasSuffix("/") ? folder + name : folder + "/" + name
+            var info = stat()
+            guard lstat(child, &info) == 0 else {
+                problems.append(CaptureError(.unreadable, path: child, "cannot examine: \(RegularFile.describe(errno))"))
+                continue
+            }
+            if (info.st_mode & S_IFMT) == S_IFDIR {
+                try Self.search(child, into: &found, problems: &problems, top: false)
+            } else if Self.captureExtensions.contains(where: { name.lowercased().hasSuffix("." + $0) }) {
+                found.append(child)
+            }
+        }
+    }
+
+    /// Analyses the files named (no folder search), as ``run(inputs:options:reader:progress:onFlow:)`` does.
     public static func run(
         files: [String], options: AnalysisOptions = AnalysisOptions(), reader: CaptureReaderKind = .mmap,
         progress: ((AnalysisProgress) -> Void)? = nil, onFlow: @escaping (FlowRecord) -> Void
     ) throws(CaptureError) -> CaptureAnalysisResult {
+        try Self.run(inputs: files.map { CaptureInput(path: $0) }, options: options, reader: reader, progress: progress, onFlow: onFlow)
+    }
+
+    /// A capture opened for analysis: a mapped file, or standard input read by libpcap as it arrives.
+    private enum OpenedCapture {
+        case mapped(CaptureFile)
+        case stream(LibpcapCaptureReader)
+
+        var path: String {
+            switch self {
+            case .mapped(let file): file.path
+            case .stream(let reader): reader.path
+            }
+        }
+    }
+
+    /// Analyses `inputs` one after the other (flows never span files); each flow goes to `onFlow` as it ends.
+    ///
+    /// With the mmap reader and `options.threads > 1`, a large file is analysed by that many threads: each walks
+    /// the whole mapping and decodes every packet, but follows only the flows whose key hashes to it, so the
+    /// per-flow work is shared out while every flow is still seen in order by one thread. `onFlow` is then
+    /// called from those threads, one call at a time. Standard input (`-`) is read by libpcap as a stream.
+    ///
+    /// - Throws: ``CaptureError`` for a file named on the command line that cannot be opened or is not a capture,
+    ///   and for any FIFO, device or socket (never opened for reading, so never waited on). Every input is opened
+    ///   and checked before any is analysed, so a bad path fails fast. A file found in a folder that fails the
+    ///   same checks is added to the result's problems and the others are analysed.
+    public static func run(
+        inputs: [CaptureInput], options: AnalysisOptions = AnalysisOptions(), reader: CaptureReaderKind = .mmap,
+        problems: [CaptureError] = [],
+        progress: ((AnalysisProgress) -> Void)? = nil, onFlow: @escaping (FlowRecord) -> Void
+    ) throws(CaptureError) -> CaptureAnalysisResult {
         let started = DispatchTime.now()
-        var opened: [CaptureFile] = []
-        for file in files { opened.append(try CaptureFile(path: file)) }
+        var opened: [OpenedCapture] = []
+        var warnings = problems
+        for input in inputs {
+            if input.isStandardInputStream {
+                guard isatty(STDIN_FILENO) != 1 else {
+                    throw CaptureError(.notARegularFile, path: "standard input", "is a terminal: pipe a capture into it (tcpdump -w - | bulkhead analyze -)")
+                }
+                guard !opened.contains(where: { if case .stream = $0 { true } else { false } }) else {
+                    throw CaptureError(.unreadable, path: input.path, "standard input is named twice")
+                }
+                opened.append(.stream(try LibpcapCaptureReader(path: LibpcapCaptureReader.standardInput)))
+                continue
+            }
+            do throws(CaptureError) {
+                opened.append(.mapped(try CaptureFile(path: input.path)))
+            } catch {
+                guard input.foundInFolder, error.code != .notARegularFile else { throw error }
+                warnings.append(error)
+            }
+        }
         let collector = ResultCollector(onFlow: onFlow)
-        collector.summary.files = files
-        var warnings: [CaptureError] = []
+        collector.summary.files = opened.map(\.path)
         var counters = PacketCounters()
         var framesBefore = 0
         let keyLog = options.keyLog ?? KeyLog()
-        for (index, capture) in opened.enumerated() {
-            // Secrets embedded in the file are needed before its first TLS flow: read them up front.
-            if capture.format == .pcapng {
-                for secret in try capture.scanEmbeddedSecrets() where secret.type == EmbeddedSecrets.tlsKeyLog {
-                    keyLog.load(text: Data(secret.data), source: "\(capture.path) (embedded Decryption Secrets Block)")
-                }
-            }
+        for (index, source) in opened.enumerated() {
             var options = options
-            options.keyLog = keyLog.isEmpty ? nil : keyLog
-            let report: (UInt64, UInt64) -> Void = { packets, bytes in
-                progress?(AnalysisProgress(
-                    file: capture.path, fileIndex: index, fileCount: opened.count, packets: packets, bytes: bytes,
-                    fileSize: UInt64(capture.fileSize)))
-            }
-            let threads = reader == .mmap && capture.fileSize >= options.shardingThreshold ? max(1, options.threads) : 1
+            let report: (UInt64, UInt64) -> Void
             let frames: Int
-            if threads > 1 {
-                let result = try Self.sharded(capture, threads: threads, options: options, framesBefore: framesBefore,
-                                              collector: collector, report: report)
-                counters += result.counters
-                warnings += result.warnings
-                frames = result.frames
-            } else {
-                let analyzer = FlowAnalyzer(options: options, framesBefore: framesBefore, file: capture.path, emit: collector.add)
-                var sinceProgress = 0
-                let perPacket: (borrowing CapturedPacket) -> Void = { packet in
-                    analyzer.process(packet)
-                    sinceProgress &+= 1
-                    if sinceProgress == 1 << 20 {
-                        sinceProgress = 0
-                        report(analyzer.counters.packets, analyzer.counters.bytes)
+            switch source {
+            case .stream(let stream):
+                options.keyLog = keyLog.isEmpty ? nil : keyLog
+                report = { packets, bytes in
+                    progress?(AnalysisProgress(file: stream.path, fileIndex: index, fileCount: opened.count, packets: packets, bytes: bytes, fileSize: 0))
+                }
+                let analyzer = FlowAnalyzer(options: options, framesBefore: framesBefore, file: LibpcapCaptureReader.standardInput, emit: collector.add)
+                if let problem = stream.forEachPacket(Self.feeding(analyzer, report: report)) { warnings.append(problem) }
+                frames = Self.finish(analyzer, report: report, counters: &counters)
+            case .mapped(let capture):
+                // Secrets embedded in the file are needed before its first TLS flow: read them up front.
+                if capture.format == .pcapng {
+                    for secret in try capture.scanEmbeddedSecrets() where secret.type == EmbeddedSecrets.tlsKeyLog {
+                        keyLog.load(text: Data(secret.data), source: "\(capture.path) (embedded Decryption Secrets Block)")
                     }
                 }
-                switch reader {
-                case .mmap:
-                    try capture.forEachPacket(perPacket)
-                    warnings.append(contentsOf: capture.warnings)
-                case .libpcap:
-                    let libpcap = try LibpcapCaptureReader(path: capture.path)
-                    if let problem = libpcap.forEachPacket(perPacket) { warnings.append(problem) }
+                options.keyLog = keyLog.isEmpty ? nil : keyLog
+                report = { packets, bytes in
+                    progress?(AnalysisProgress(
+                        file: capture.path, fileIndex: index, fileCount: opened.count, packets: packets, bytes: bytes,
+                        fileSize: UInt64(capture.fileSize)))
                 }
-                analyzer.finish()
-                report(analyzer.counters.packets, analyzer.counters.bytes)
-                counters += analyzer.counters
-                frames = analyzer.frameNumber
+                let threads = reader == .mmap && capture.fileSize >= options.shardingThreshold ? max(1, options.threads) : 1
+                if threads > 1 {
+                    let result = try Self.sharded(capture, threads: threads, options: options, framesBefore: framesBefore,
+                                                  collector: collector, report: report)
+                    counters += result.counters
+                    warnings += result.warnings
+                    frames = result.frames
+                } else {
+                    let analyzer = FlowAnalyzer(options: options, framesBefore: framesBefore, file: capture.path, emit: collector.add)
+                    switch reader {
+                    case .mmap:
+                        try capture.forEachPacket(Self.feeding(analyzer, report: report))
+                        warnings.append(contentsOf: capture.warnings)
+                    case .libpcap:
+                        do throws(CaptureError) {
+                            let libpcap = try LibpcapCaptureReader(path: capture.path)
+                            if let problem = libpcap.forEachPacket(Self.feeding(analyzer, report: report)) { warnings.append(problem) }
+                        } catch {
+                            // The mapped header passed; what libpcap refuses beyond it (a pcapng interface of a
+                            // link type not decoded) leaves this file unexamined.
+                            warnings.append(error)
+                        }
+                    }
+                    frames = Self.finish(analyzer, report: report, counters: &counters)
+                }
             }
             framesBefore = frames
         }
         return Self.result(collector, counters: counters, warnings: warnings, keyLog: keyLog, started: started)
+    }
+
+    /// The per-packet call for a single-threaded analysis, with a progress report every 2^20 packets.
+    private static func feeding(_ analyzer: FlowAnalyzer, report: @escaping (UInt64, UInt64) -> Void) -> (borrowing CapturedPacket) -> Void {
+        var sinceProgress = 0
+        return { packet in
+            analyzer.process(packet)
+            sinceProgress &+= 1
+            if sinceProgress == 1 << 20 {
+                sinceProgress = 0
+                report(analyzer.counters.packets, analyzer.counters.bytes)
+            }
+        }
+    }
+
+    /// Ends a single-threaded analysis: open flows out, a last progress report, counters added; returns the frames.
+    private static func finish(_ analyzer: FlowAnalyzer, report: (UInt64, UInt64) -> Void, counters: inout PacketCounters) -> Int {
+        analyzer.finish()
+        report(analyzer.counters.packets, analyzer.counters.bytes)
+        counters += analyzer.counters
+        return analyzer.frameNumber
     }
 
     /// The totals of a finished run: packet counters into the summary, findings folded, key log lines, duration.
@@ -157,6 +297,8 @@ public enum CaptureAnalysis {
         let all = collector.findings.all
         for finding in all { summary.findingsBySeverity[finding.severity.rawValue, default: 0] += 1 }
         if keyLog.hasSources { summary.keyLogs = keyLog.summaryLines }
+        summary.problems = warnings.map(\.problem)
+        summary.complete = warnings.isEmpty
         summary.durationSeconds = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
         return CaptureAnalysisResult(findings: all, summary: summary, warnings: warnings, keyLog: keyLog.hasSources ? keyLog : nil)
     }

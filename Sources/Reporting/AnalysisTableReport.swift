@@ -33,18 +33,23 @@ public enum AnalysisTableReport {
         }
         if flow.truncated { notes.append("truncated") }
         notes.append(contentsOf: flow.anomalies.filter { $0.hasPrefix("gap") || $0 == "midstream" || $0 == "malformed-tls" })
+        // Every cell can hold text from the traffic (SNI, user names, certificate subjects, alert names).
         return [String(flow.id), flow.client, flow.server, proto, tlsColumn, clientCertificate, established, notes.joined(separator: "; ")]
+            .map(\.escapingTerminalControls)
     }
 
-    /// Findings, most severe first.
-    public static func findings(_ findings: [Finding], style: TerminalStyle) -> String {
-        guard !findings.isEmpty else { return "No findings." }
+    /// Findings, most severe first. `complete: false` says that "no findings" covers only what could be read.
+    public static func findings(_ findings: [Finding], style: TerminalStyle, complete: Bool = true) -> String {
+        guard !findings.isEmpty else {
+            return complete ? "No findings." : "No findings in what could be read: the analysis is INCOMPLETE (see the problems below)."
+        }
         var lines: [String] = []
         for finding in findings {
             let flows = finding.flowCount == 1 ? "1 flow" : "\(finding.flowCount) flows"
             let ids = finding.flowIDs.map(String.init).joined(separator: ",") + (finding.flowCount > finding.flowIDs.count ? ",…" : "")
-            lines.append("\(style.severity(finding.severity.rawValue.uppercased().padding(8), finding.severity)) \(finding.kind): \(finding.title) [\(flows): \(ids)]")
-            lines.append("         \(finding.detail)")
+            let text = "\(finding.kind): \(finding.title) [\(flows): \(ids)]".escapingTerminalControls
+            lines.append("\(style.severity(finding.severity.rawValue.uppercased().padding(8), finding.severity)) \(text)")
+            lines.append("         \(finding.detail.escapingTerminalControls)")
         }
         return lines.joined(separator: "\n")
     }
@@ -68,6 +73,12 @@ public enum AnalysisTableReport {
         if summary.otherPackets > 0 { skipped.append("\(summary.otherPackets) non-TCP/UDP packets") }
         if !skipped.isEmpty { lines.append("Also: " + skipped.joined(separator: ", ")) }
         lines.append("Analysed in \(String(format3: summary.durationSeconds)) s.")
+        if !summary.complete {
+            lines.append("INCOMPLETE: \(summary.problems.count) problem\(summary.problems.count == 1 ? "" : "s"); what follows each was not examined:")
+            for problem in summary.problems {
+                lines.append("  \(problem.file)\(problem.offset.map { " at byte \($0)" } ?? ""): \(problem.message) [\(problem.code)]".escapingTerminalControls)
+            }
+        }
         return lines.joined(separator: "\n")
     }
 }

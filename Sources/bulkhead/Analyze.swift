@@ -32,8 +32,13 @@ extension Bulkhead {
                   bulkhead analyze big.pcapng --format jsonl -o flows.jsonl
                   bulkhead analyze capture.pcap --keylog keys.log --fail-on critical
 
+                Standard input: `-` (or /dev/stdin) reads pcap or pcapng from a pipe as it arrives, in bounded \
+                memory: `tcpdump -w - | bulkhead analyze -`. Other FIFOs and devices are refused.
+
                 Exit status: 0 no finding at or above --fail-on, 1 such findings, 2 usage error or \
-                unreadable input (the message names the file).
+                unreadable input (the message names the file), 3 incomplete: part of the input could not be \
+                examined (a damaged or truncated capture, a bad file in a folder); the report says `complete: \
+                false` and lists each problem with its file and byte offset. 3 wins over 1.
                 """
         )
 
@@ -83,27 +88,18 @@ extension Bulkhead {
         }
 
         func run() throws {
-            let files: [String]
+            let expanded: CaptureInputs
             do {
-                files = try CaptureAnalysis.expand(self.paths)
+                expanded = try CaptureAnalysis.expand(self.paths)
             } catch {
-                throw failInput(error.description)
+                throw failInput(error.description.escapingTerminalControls)
             }
-            var keyLog: KeyLog?
-            if !self.keyLogs.isEmpty {
-                let loaded = KeyLog()
-                for path in self.keyLogs {
-                    do { try loaded.load(path: path) } catch {
-                        throw failInput("\(path): cannot read the key log: \(error.localizedDescription)")
-                    }
-                }
-                keyLog = loaded
-            }
+            let keyLog = try loadKeyLogs(self.keyLogs)
             let sink = try self.report.openSink()
             let showProgress = !self.quiet && (self.progress || isatty(STDERR_FILENO) == 1)
             let progress: ((AnalysisProgress) -> Void)? = showProgress ? { update in
                 let percent = update.fileSize > 0 ? min(100, update.bytes * 100 / update.fileSize) : 100
-                writeStandardError("\r[\(update.fileIndex + 1)/\(update.fileCount)] \(update.file): \(percent)% \(update.packets) packets\u{1b}[K")
+                writeStandardError("\r[\(update.fileIndex + 1)/\(update.fileCount)] \(update.file.escapingTerminalControls): \(percent)% \(update.packets) packets\u{1b}[K")
             } : nil
             let output: FlowOutput
             switch self.format {
@@ -114,20 +110,21 @@ extension Bulkhead {
             let result: CaptureAnalysisResult
             do {
                 result = try CaptureAnalysis.run(
-                    files: files,
+                    inputs: expanded.inputs,
                     options: AnalysisOptions(inspectionWindow: self.inspectBytes, keyLog: keyLog, threads: self.threads),
                     reader: CaptureReaderKind(rawValue: self.reader) ?? .mmap,
+                    problems: expanded.problems,
                     progress: progress,
                     onFlow: output.submit
                 )
             } catch {
                 sink.abandon()
-                throw failInput(error.description)
+                throw failInput(error.description.escapingTerminalControls)
             }
             if showProgress { writeStandardError("\r\u{1b}[K") }
-            for warning in result.warnings { warn(warning.description) }
+            for problem in result.warnings { writeStandardError("bulkhead: error: incomplete: \(problem.description.escapingTerminalControls)\n") }
             if let used = result.keyLog {
-                for line in used.summaryLines {
+                for line in used.summaryLines.map(\.escapingTerminalControls) {
                     if used.hasProblems { warn("key log " + line) } else { writeStandardError("bulkhead: key log \(line)\n") }
                 }
             }
@@ -137,7 +134,7 @@ extension Bulkhead {
                     let flows = output.sortedRecords()
                     let style = TerminalStyle.forDescriptor(self.report.descriptor)
                     var text = AnalysisTableReport.flows(flows) + "\n\n"
-                    text += style.bold("Findings") + "\n" + AnalysisTableReport.findings(result.findings, style: style) + "\n\n"
+                    text += style.bold("Findings") + "\n" + AnalysisTableReport.findings(result.findings, style: style, complete: result.complete) + "\n\n"
                     text += AnalysisTableReport.summary(result.summary) + "\n"
                     sink.write(text)
                 case .json:
@@ -150,6 +147,11 @@ extension Bulkhead {
             } catch {
                 sink.abandon()
                 throw failInput("cannot write the report: \(error.localizedDescription)")
+            }
+            // Incomplete (3) wins over findings (1): a clean or dirty verdict on part of the input is not one on all of it.
+            if !result.complete {
+                writeStandardError("bulkhead: the analysis is incomplete: \(result.warnings.count) problem\(result.warnings.count == 1 ? "" : "s") (exit status 3)\n")
+                throw ExitCode(ExitStatus.incomplete)
             }
             try self.report.failIfNeeded(result.findings)
         }

@@ -1,15 +1,16 @@
 import ArgumentParser
+import BulkheadModel
 import Foundation
 import PacketAnalysis
+import Reporting
 
 /// Loads `--keylog` files for the commands that analyse packets; nil when none is given.
-/// (`analyze` has the same loop inline; it can use this too.)
 func loadKeyLogs(_ paths: [String]) throws -> KeyLog? {
     guard !paths.isEmpty else { return nil }
     let loaded = KeyLog()
     for path in paths {
         do { try loaded.load(path: path) } catch {
-            throw failInput("\(path): cannot read the key log: \(error.localizedDescription)")
+            throw failInput("\(path): cannot read the key log: \(error.message)".escapingTerminalControls)
         }
     }
     return loaded

@@ -114,7 +114,7 @@ struct PcapngWriterTests {
 struct StreamingAnalysisTests {
     @Test("packets pushed one by one give exactly the file run's flows, findings and totals (every sample capture)")
     func sameAsFileRun() throws {
-        for file in try CaptureAnalysis.expand([Repository.path("captures")]) {
+        for file in try CaptureAnalysis.expand([Repository.path("captures")]).paths {
             var reference: [FlowRecord] = []
             let expected = try CaptureAnalysis.run(files: [file]) { reference.append($0) }
             var streamed: [FlowRecord] = []

@@ -1,3 +1,4 @@
+import Foundation
 import BulkheadModel
 import Testing
 @testable import PacketAnalysis
@@ -24,6 +25,40 @@ struct CredentialExtractorTests {
         #expect(found[0].redacted == "token: 11 characters (redacted)")
         self.expectRedacted(found, secret: "p@ssword")
         self.expectRedacted(found, secret: "abc.def")
+    }
+
+    /// Issue 13: a value with no scheme word became the kind (`http-sk_live_…`), a tab after `Basic` leaked the
+    /// lower-cased base64, and a Basic value without a colon (or with an empty password) printed the secret as user.
+    @Test func httpSecretsNeverBecomeKindOrUser() {
+        func one(_ header: String) -> Credential? {
+            self.extract(.http, Array("GET / HTTP/1.1\r\nHost: x\r\n\(header)\r\n\r\n")).first
+        }
+        #expect(one("Authorization: sk_live_4eC39HqLyjWDarjtT1zdp7dc") == Credential(kind: "http-other", user: nil, redacted: "credentials: 32 characters (redacted)"))
+        #expect(one("Proxy-Authorization: sk_live_4eC39HqLyjWDarjtT1zdp7dc")?.kind == "http-other")
+        #expect(one("Authorization: Token sk_live_4eC39HqLyjWDarjtT1zdp7dc")?.kind == "http-other")
+        #expect(one("Authorization: Basic\tYm9iOnBAc3N3b3Jk") == Credential(kind: "http-basic", user: "bob", redacted: "password: 8 characters (redacted)"))
+        #expect(one("authorization:\tbEaReR \tabc.def.ghi\t ") == Credential(kind: "http-bearer", user: nil, redacted: "token: 11 characters (redacted)"))
+        // base64("secret-no-colon-password"), base64("sk_live_key:"), base64(":secret")
+        for token in ["c2VjcmV0LW5vLWNvbG9uLXBhc3N3b3Jk", "c2tfbGl2ZV9rZXk6", "OnNlY3JldA=="] {
+            let found = one("Authorization: Basic \(token)")
+            #expect(found?.kind == "http-basic" && found?.user == nil, "\(token): \(String(describing: found))")
+        }
+        // An API key as the user with a placeholder password ("key:X"), and a key-like user with a real password.
+        for pair in ["sk_live_4eC39HqLyjWDarjtT1zdp7dc:X", "AC0123456789abcdef0123456789abcdef:secret-token"] {
+            let found = one("Authorization: Basic \(Data(pair.utf8).base64EncodedString())")
+            #expect(found?.kind == "http-basic" && found?.user == nil, "\(pair): \(String(describing: found))")
+        }
+        #expect(one("Authorization: Basic \(Data("svc-backup:hunter22".utf8).base64EncodedString())")?.user == "svc-backup")
+        #expect(one("Authorization: Digest username=\"ann\", response=\"0123abcd\"")?.user == "ann")
+    }
+
+    @Test func redisUserOnlyFromTheDocumentedShape() {
+        #expect(self.extract(.redis, Array("AUTH my secret pass\r\n")).first == Credential(kind: "redis-auth", user: nil, redacted: "credentials: 12 characters (redacted)"))
+        #expect(self.extract(.redis, Array("AUTH \"my secret\"\r\n")).first == Credential(kind: "redis-auth", user: nil, redacted: "password: 9 characters (redacted)"))
+        #expect(self.extract(.redis, Array("AUTH\tbob\tpw\r\n")).first?.user == "bob")
+        #expect(self.extract(.redis, Array("AUTH \"unbalanced\r\n")).first?.user == nil)
+        // SASL PLAIN that is not authzid NUL authcid NUL passwd names no user.
+        #expect(self.extract(.smtp, Array("AUTH PLAIN c2VjcmV0AA==\r\n")).first?.user == nil)  // "secret\0"
     }
 
     @Test func redisForms() {

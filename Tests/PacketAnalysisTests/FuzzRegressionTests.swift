@@ -49,6 +49,7 @@ struct FuzzRegressionTests {
         "dns-header-without-question-tcp.bin",
         "dns-header-without-question-udp.bin",
         "tcp-sequence-half-window-away.bin",
+        "libpcap-unsupported-link-type.bin",
     ]
 
     @Test("every file in fuzz/regressions/ has a test here")
@@ -80,6 +81,20 @@ struct FuzzRegressionTests {
     @Test("TCP segment half the sequence space away")
     func tcpSequenceHalfWindowAway() throws {
         try Self.regression("tcp-sequence-half-window-away.bin")
+    }
+
+    /// Found by hand, not by the fuzzer (the harness reads captures with the mmap walker only): a pcapng whose one
+    /// interface has a link type not decoded (USER0, 147), read with `analyze --reader libpcap`. `LibpcapCaptureReader`
+    /// closed the handle in `init` before throwing and again in `deinit`: a double free, SIGABRT (issue 13). Replayed
+    /// through the harness and through libpcap itself.
+    @Test("libpcap reader on an unsupported link type (double free)")
+    func libpcapUnsupportedLinkType() throws {
+        try Self.regression("libpcap-unsupported-link-type.bin")
+        let bytes = try Data(contentsOf: Self.regressions.appendingPathComponent("libpcap-unsupported-link-type.bin")).dropFirst()
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("bulkhead-regression-\(UUID().uuidString).pcapng").path
+        try bytes.write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        #expect(throws: CaptureError.self) { _ = try LibpcapCaptureReader(path: path) }
     }
 
     /// Found by reading the code, not by the fuzzer (FlowAnalyzer sweeps idle flows every 65 536 packets, beyond

@@ -7,7 +7,7 @@ import Testing
 @Suite("Sharded analysis")
 struct ShardingTests {
     func run(threads: Int) throws -> (flows: [FlowRecord], result: CaptureAnalysisResult) {
-        let files = try CaptureAnalysis.expand([Repository.path("captures")])
+        let files = try CaptureAnalysis.expand([Repository.path("captures")]).paths
         let lock = NSLock()
         var flows: [FlowRecord] = []
         let result = try CaptureAnalysis.run(files: files, options: AnalysisOptions(threads: threads, shardingThreshold: 0)) { flow in

@@ -8,18 +8,10 @@ struct AnalyzeCommandTests {
     static let repositoryRoot = Repository.root
 
     /// The `bulkhead` executable next to the test bundle.
-    static var executable: URL {
-        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for _ in 0..<4 {
-            let candidate = directory.appendingPathComponent("bulkhead")
-            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-            directory.deleteLastPathComponent()
-        }
-        return repositoryRoot.appendingPathComponent(".build/debug/bulkhead")
-    }
+    static var executable: URL { BulkheadExecutable.url }
 
     static func run(_ arguments: [String], environment: [String: String]? = nil) throws -> ProcessOutput {
-        try ProcessRunner.run(executable, arguments, environment: environment, directory: repositoryRoot)
+        try BulkheadExecutable.run(arguments, environment: environment)
     }
 
     @Test("credentials in clear: exit 1 at the default --fail-on high, and the secret is not printed")

@@ -10,7 +10,7 @@ import Testing
 struct FlowJSONWriterTests {
     @Test("every corpus flow writes the same JSON as JSONEncoder")
     func matchesEncoder() throws {
-        let files = try CaptureAnalysis.expand([Repository.path("captures")])
+        let files = try CaptureAnalysis.expand([Repository.path("captures")]).paths
         var flows: [FlowRecord] = []
         _ = try CaptureAnalysis.run(files: files) { flows.append($0) }
         // Add a flow with every optional filled and characters that need escaping.

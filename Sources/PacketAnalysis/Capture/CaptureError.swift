@@ -1,3 +1,5 @@
+import BulkheadModel
+
 /// A capture file that cannot be read, with the file and (where it applies) the byte offset at fault.
 public struct CaptureError: Error, Hashable, Sendable, CustomStringConvertible {
     /// What kind of problem it is; stable for scripts and tests.
@@ -16,6 +18,9 @@ public struct CaptureError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let truncated = Code("truncated")
         /// A link type Bulkhead does not decode.
         public static let unsupportedLinkType = Code("unsupported-link-type")
+        /// A FIFO, socket, device or folder where a capture file was expected (only standard input is read as a
+        /// stream).
+        public static let notARegularFile = Code("not-a-regular-file")
     }
 
     public var code: Code
@@ -29,6 +34,11 @@ public struct CaptureError: Error, Hashable, Sendable, CustomStringConvertible {
         self.path = path
         self.offset = offset
         self.message = message
+    }
+
+    /// The problem as the analysis report carries it.
+    public var problem: AnalysisProblem {
+        AnalysisProblem(file: self.path, offset: self.offset, code: self.code.description, message: self.message)
     }
 
     public var description: String {

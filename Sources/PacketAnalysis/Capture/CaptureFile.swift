@@ -20,7 +20,7 @@ public enum CaptureFormat: String, Sendable {
 /// same files through libpcap and stays the path for live capture.
 ///
 /// Damage is reported, never trusted: a record that claims more bytes than the file holds ends the walk with a
-/// ``CaptureError`` in ``warnings`` and everything read before it is kept.
+/// ``CaptureError`` in ``warnings`` (the analysis is then incomplete) and everything read before it is kept.
 public final class CaptureFile {
     public let path: String
     public let format: CaptureFormat
@@ -47,19 +47,14 @@ public final class CaptureFile {
     /// - Throws: ``CaptureError`` with code `unreadable` or `notACapture`.
     public init(path: String) throws(CaptureError) {
         self.path = path
-        let fd = open(path, O_RDONLY)
-        guard fd >= 0 else {
-            throw CaptureError(.unreadable, path: path, "cannot open: \(String(cString: strerror(errno)))")
+        let fd: Int32
+        let size: Int
+        switch RegularFile.openForReading(path) {
+        case .success(let opened): (fd, size) = opened
+        case .failure(.notRegular(let message)): throw CaptureError(.notARegularFile, path: path, message)
+        case .failure(.cannotOpen(let message)): throw CaptureError(.unreadable, path: path, message)
         }
         defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0 else {
-            throw CaptureError(.unreadable, path: path, "cannot stat: \(String(cString: strerror(errno)))")
-        }
-        guard (info.st_mode & S_IFMT) == S_IFREG else {
-            throw CaptureError(.unreadable, path: path, "not a regular file")
-        }
-        let size = Int(info.st_size)
         guard size >= 4 else {
             throw CaptureError(.notACapture, path: path, "not a capture: only \(size) bytes, too short for a pcap or pcapng header")
         }
@@ -93,16 +88,74 @@ public final class CaptureFile {
         self.format = try Self.format(of: bytes, path: name)
     }
 
+    /// The format, once the file header passes the checks libpcap makes (it is the reference: what it refuses
+    /// to open, this refuses too).
     private static func format(of bytes: UnsafeRawBufferPointer, path: String) throws(CaptureError) -> CaptureFormat {
         let magic = bytes.loadUnaligned(as: UInt32.self)
         switch magic {
-        case 0xa1b2_c3d4, 0xd4c3_b2a1, 0xa1b2_3c4d, 0x4d3c_b2a1: return .pcap
-        case 0x0a0d_0d0a: return .pcapng
+        case 0xa1b2_c3d4, 0xd4c3_b2a1, 0xa1b2_3c4d, 0x4d3c_b2a1:
+            try Self.checkPcapHeader(bytes, swapped: magic == 0xd4c3_b2a1 || magic == 0x4d3c_b2a1, path: path)
+            return .pcap
+        case 0x0a0d_0d0a:
+            try Self.checkSectionHeader(bytes, at: 0, path: path)
+            return .pcapng
         default:
             throw CaptureError(
                 .notACapture, path: path,
                 "not a capture: unknown magic 0x\(String(magic.bigEndian, radix: 16)) (expected pcap or pcapng)"
             )
+        }
+    }
+
+    /// The classic pcap file header: complete, version 2.0–2.4 (or DG/UX's 543.0, as libpcap allows), a link
+    /// type that is decoded.
+    private static func checkPcapHeader(_ file: UnsafeRawBufferPointer, swapped: Bool, path: String) throws(CaptureError) {
+        guard file.count >= 24 else {
+            throw CaptureError(.truncated, path: path, offset: 0, "pcap file header is cut short (\(file.count) of 24 bytes)")
+        }
+        func u16(_ offset: Int) -> UInt16 {
+            let value = file.loadUnaligned(fromByteOffset: offset, as: UInt16.self)
+            return swapped ? value.byteSwapped : value
+        }
+        let major = u16(4)
+        let minor = u16(6)
+        guard (major == 2 && minor <= 4) || (major == 543 && minor == 0) else {
+            throw CaptureError(.notACapture, path: path, offset: 4, "unsupported pcap version \(major).\(minor) (libpcap reads 2.0 to 2.4)")
+        }
+        let rawLinkType = file.loadUnaligned(fromByteOffset: 20, as: UInt32.self)
+        let linkType = (swapped ? rawLinkType.byteSwapped : rawLinkType) & 0x03ff_ffff
+        guard LinkType.isSupported(linkType) else {
+            throw CaptureError(.unsupportedLinkType, path: path, offset: 20, "link type \(linkType) is not supported")
+        }
+    }
+
+    /// Section Header Blocks longer than this are damage (libpcap's BT_SHB_INSANE_MAX).
+    static let sectionHeaderLimit = 1 << 20
+    /// Other blocks longer than this are damage (libpcap's largest block without a huge snap length).
+    static let blockLimit = 16 << 20
+
+    /// A pcapng Section Header Block at `offset`: a known byte order, a sane length, version 1.0 or 1.2.
+    private static func checkSectionHeader(_ file: UnsafeRawBufferPointer, at offset: Int, path: String) throws(CaptureError) {
+        guard offset + 28 <= file.count else {
+            throw CaptureError(.truncated, path: path, offset: offset, "file ends inside a pcapng section header")
+        }
+        let byteOrder = file.loadUnaligned(fromByteOffset: offset + 8, as: UInt32.self)
+        guard byteOrder == 0x1a2b_3c4d || byteOrder == 0x4d3c_2b1a else {
+            throw CaptureError(.malformed, path: path, offset: offset + 8, "pcapng section header has a bad byte-order magic")
+        }
+        let swapped = byteOrder == 0x4d3c_2b1a
+        let rawLength = file.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self)
+        let length = Int(swapped ? rawLength.byteSwapped : rawLength)
+        guard length >= 28, length <= Self.sectionHeaderLimit else {
+            throw CaptureError(.malformed, path: path, offset: offset + 4,
+                               "pcapng section header length \(length) is impossible (28 to \(Self.sectionHeaderLimit) bytes)")
+        }
+        let rawMajor = file.loadUnaligned(fromByteOffset: offset + 12, as: UInt16.self)
+        let rawMinor = file.loadUnaligned(fromByteOffset: offset + 14, as: UInt16.self)
+        let major = swapped ? rawMajor.byteSwapped : rawMajor
+        let minor = swapped ? rawMinor.byteSwapped : rawMinor
+        guard major == 1, minor == 0 || minor == 2 else {
+            throw CaptureError(.notACapture, path: path, offset: offset + 12, "unsupported pcapng version \(major).\(minor) (libpcap reads 1.0 and 1.2)")
         }
     }
 
@@ -165,9 +218,7 @@ public final class CaptureFile {
     // MARK: - Classic pcap
 
     private func walkPcap(_ file: UnsafeRawBufferPointer, _ body: (borrowing CapturedPacket) -> Void) throws(CaptureError) {
-        guard file.count >= 24 else {
-            throw CaptureError(.truncated, path: self.path, offset: 0, "pcap file header is cut short (\(file.count) of 24 bytes)")
-        }
+        try Self.checkPcapHeader(file, swapped: self.swappedPcap(file), path: self.path)
         let magic = file.loadUnaligned(as: UInt32.self)
         let swapped = magic == 0xd4c3_b2a1 || magic == 0x4d3c_b2a1
         let nanoseconds = magic == 0xa1b2_3c4d || magic == 0x4d3c_b2a1
@@ -178,11 +229,9 @@ public final class CaptureFile {
         let snaplen = Int(u32(16))
         // The upper 16 bits of the link type field can carry FCS information (pcap-linktype(7)).
         let linkType = u32(20) & 0x03ff_ffff
-        guard LinkType.isSupported(linkType) else {
-            throw CaptureError(.unsupportedLinkType, path: self.path, offset: 20, "link type \(linkType) is not supported")
-        }
-        // Records larger than this are not packets but damage; 256 KiB is libpcap's own maximum snap length.
-        let recordLimit = max(snaplen, 262_144)
+        // Records larger than this are not packets but damage; 256 KiB is libpcap's own maximum snap length,
+        // and libpcap refuses a larger record whatever the header's snap length says.
+        let recordLimit = 262_144
         var offset = 24
         while offset < file.count {
             guard offset + 16 <= file.count else {
@@ -196,7 +245,7 @@ public final class CaptureFile {
             guard captured <= recordLimit else {
                 self.warnings.append(CaptureError(
                     .malformed, path: self.path, offset: offset,
-                    "record claims \(captured) captured bytes, more than the snap length (\(snaplen)); stopped reading"))
+                    "record claims \(captured) captured bytes, more than any snap length (header: \(snaplen), most: \(recordLimit)); stopped reading"))
                 return
             }
             guard offset + 16 + captured <= file.count else {
@@ -214,6 +263,11 @@ public final class CaptureFile {
             offset += 16 + captured
             self.release(before: offset)
         }
+    }
+
+    private func swappedPcap(_ file: UnsafeRawBufferPointer) -> Bool {
+        let magic = file.loadUnaligned(as: UInt32.self)
+        return magic == 0xd4c3_b2a1 || magic == 0x4d3c_b2a1
     }
 
     // MARK: - pcapng
@@ -239,16 +293,14 @@ public final class CaptureFile {
             var type = file.loadUnaligned(fromByteOffset: offset, as: UInt32.self)
             if type == 0x0a0d_0d0a {
                 // Section Header Block: its byte-order magic decides how everything in the section is read.
-                let byteOrder = file.loadUnaligned(fromByteOffset: offset + 8, as: UInt32.self)
-                switch byteOrder {
-                case 0x1a2b_3c4d: swapped = false
-                case 0x4d3c_2b1a: swapped = true
-                default:
-                    let error = CaptureError(.malformed, path: self.path, offset: offset + 8, "pcapng section header has a bad byte-order magic")
+                do throws(CaptureError) {
+                    try Self.checkSectionHeader(file, at: offset, path: self.path)
+                } catch {
                     if !sawSection { throw error }
                     self.warnings.append(error)
                     return
                 }
+                swapped = file.loadUnaligned(fromByteOffset: offset + 8, as: UInt32.self) == 0x4d3c_2b1a
                 interfaces.removeAll()
                 sawSection = true
             } else if swapped {
@@ -259,12 +311,20 @@ public final class CaptureFile {
             }
             var length = Int(file.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self))
             if swapped { length = Int(UInt32(truncatingIfNeeded: length).byteSwapped) }
-            guard length >= 12, length % 4 == 0 else {
+            guard length >= 12, length % 4 == 0, length <= Self.blockLimit else {
                 self.warnings.append(CaptureError(.malformed, path: self.path, offset: offset, "pcapng block length \(length) is impossible; stopped reading"))
                 return
             }
             guard offset + length <= file.count else {
                 self.warnings.append(CaptureError(.truncated, path: self.path, offset: offset, "file ends inside a pcapng block"))
+                return
+            }
+            var trailer = Int(file.loadUnaligned(fromByteOffset: offset + length - 4, as: UInt32.self))
+            if swapped { trailer = Int(UInt32(truncatingIfNeeded: trailer).byteSwapped) }
+            guard trailer == length else {
+                self.warnings.append(CaptureError(
+                    .malformed, path: self.path, offset: offset,
+                    "pcapng block length \(length) and its trailer (\(trailer)) disagree; stopped reading"))
                 return
             }
             let block = UnsafeRawBufferPointer(rebasing: file[(offset + 8)..<(offset + length - 4)])
@@ -277,7 +337,12 @@ public final class CaptureFile {
                 return swapped ? value.byteSwapped : value
             }
             switch type {
-            case 1 where block.count >= 8:  // Interface Description Block
+            case 1 where block.count < 8, 6 where block.count < 20, 2 where block.count < 20, 3 where block.count < 4,
+                 0x0000_000a where block.count < 8:
+                // libpcap refuses a block too short for its fixed fields; skipping it would lose what it holds.
+                self.warnings.append(CaptureError(.malformed, path: self.path, offset: offset, "pcapng block of type \(type) is too short (\(length) bytes); stopped reading"))
+                return
+            case 1:  // Interface Description Block
                 var interface = Interface(
                     linkType: UInt32(u16(0)), snaplen: Int(u32(4)), unitsPerSecond: 1_000_000, offsetSeconds: 0)
                 // Options: if_tsresol (9) and if_tsoffset (14) change how timestamps are read.
@@ -308,7 +373,6 @@ public final class CaptureFile {
                 }
                 interfaces.append(interface)
             case 6, 2:  // Enhanced Packet Block, obsolete Packet Block
-                guard block.count >= 20 else { break }
                 let interfaceID = type == 6 ? Int(u32(0)) : Int(u16(0))
                 guard interfaceID < interfaces.count else {
                     self.warnings.append(CaptureError(.malformed, path: self.path, offset: offset, "packet names interface \(interfaceID), which was never described; skipped"))
@@ -330,7 +394,10 @@ public final class CaptureFile {
                     bytes: UnsafeRawBufferPointer(rebasing: block[20..<(20 + captured)])
                 ))
             case 3:  // Simple Packet Block: interface 0, no timestamp
-                guard block.count >= 4, let interface = interfaces.first else { break }
+                guard let interface = interfaces.first else {
+                    self.warnings.append(CaptureError(.malformed, path: self.path, offset: offset, "simple packet block before any interface was described; skipped"))
+                    break
+                }
                 let original = Int(u32(0))
                 var captured = min(original, block.count - 4)
                 if interface.snaplen > 0 { captured = min(captured, interface.snaplen) }
@@ -340,10 +407,12 @@ public final class CaptureFile {
                     bytes: UnsafeRawBufferPointer(rebasing: block[4..<(4 + captured)])
                 ))
             case 0x0000_000a:  // Decryption Secrets Block
-                guard block.count >= 8 else { break }
                 let secretsType = u32(0)
                 let secretsLength = Int(u32(4))
-                guard secretsLength <= block.count - 8 else { break }
+                guard secretsLength <= block.count - 8 else {
+                    self.warnings.append(CaptureError(.malformed, path: self.path, offset: offset, "decryption secrets block claims \(secretsLength) bytes, more than it holds; skipped"))
+                    break
+                }
                 self.embeddedSecrets.append(EmbeddedSecrets(type: secretsType, data: Array(block[8..<(8 + secretsLength)])))
             default:
                 break  // Name resolution, statistics, custom blocks: nothing to analyse.

@@ -1,3 +1,4 @@
+import BulkheadModel
 import Foundation
 
 /// Secrets from NSS key log files (SSLKEYLOGFILE, RFC 9850) and pcapng Decryption Secrets Blocks, indexed by
@@ -44,11 +45,13 @@ public final class KeyLog: @unchecked Sendable {
 
     /// Reads a key log file.
     ///
-    /// - Throws: the file system's error when the file cannot be read (a malformed line is not an error: it is
-    ///   counted and named in the report).
-    public func load(path: String) throws {
-        let data = try Data(contentsOf: URL(fileURLWithPath: path))
-        self.load(text: data, source: path)
+    /// - Throws: ``PathError`` naming the cause when the file cannot be read, or is not a regular file (a FIFO
+    ///   would block; a malformed line is not an error: it is counted and named in the report).
+    public func load(path: String) throws(PathError) {
+        switch RegularFile.contents(path) {
+        case .success(let bytes): self.load(text: Data(bytes), source: path)
+        case .failure(let failure): throw PathError(path: path, message: failure.message)
+        }
     }
 
     /// Reads key log text (from a file or a Decryption Secrets Block).

@@ -79,58 +79,154 @@ enum CredentialExtractor {
 
     // MARK: - HTTP
 
+    /// The HTTP authentication schemes reported by name; any other scheme, and a value with no scheme word at
+    /// all (`Authorization: sk_live_…`), is `http-other`. The kind is always one of these words: a scheme is
+    /// taken from the traffic, so it could be the token itself.
+    static let httpSchemeKinds: [String: String] = [
+        "basic": "http-basic", "bearer": "http-bearer", "digest": "http-digest", "negotiate": "http-negotiate", "ntlm": "http-ntlm",
+    ]
+
+    /// HTTP's optional whitespace (RFC 9110 §5.6.3): space and horizontal tab.
+    static func isOWS(_ character: Character) -> Bool { character == " " || character == "\t" }
+
+    static func trimmingOWS(_ text: Substring) -> Substring {
+        var value = text.drop(while: isOWS)
+        while let last = value.last, isOWS(last) { value.removeLast() }
+        return value
+    }
+
     static func http(_ bytes: UnsafeRawBufferPointer) -> [Credential] {
         var found: [Credential] = []
         for (_, line) in lines(bytes, matching: ["authorization:", "proxy-authorization:"]) {
             guard let colon = line.firstIndex(of: ":") else { continue }
-            let name = line[..<colon].lowercased()
-            guard name == "authorization" || name == "proxy-authorization" else { continue }
-            let value = line[line.index(after: colon)...].trimmingPrefix(" ")
-            let parts = value.split(separator: " ", maxSplits: 1)
-            guard let scheme = parts.first?.lowercased() else { continue }
-            let token = parts.count > 1 ? parts[1] : ""
-            switch scheme {
-            case "basic":
-                guard let decoded = base64(token) else {
-                    found.append(Credential(kind: "http-basic", user: nil, redacted: secretDescription("credentials", token.count)))
-                    continue
-                }
-                let text = String(decoding: decoded, as: UTF8.self)
-                let pair = text.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+            let value = trimmingOWS(line[line.index(after: colon)...])
+            let schemeEnd = value.firstIndex(where: isOWS) ?? value.endIndex
+            let token = trimmingOWS(value[schemeEnd...])
+            guard let kind = httpSchemeKinds[value[..<schemeEnd].lowercased()] else {
+                // No scheme word, or one not in the vocabulary: the whole value may be the secret.
+                found.append(Credential(kind: "http-other", user: nil, redacted: secretDescription("credentials", value.count)))
+                continue
+            }
+            switch kind {
+            case "http-basic": found.append(httpBasic(token))
+            case "http-digest":
                 found.append(Credential(
-                    kind: "http-basic", user: pair.first.map(String.init),
-                    redacted: secretDescription("password", pair.count > 1 ? pair[1].count : 0)))
-            case "bearer":
-                found.append(Credential(kind: "http-bearer", user: nil, redacted: secretDescription("token", token.count)))
-            case "digest":
-                let user = token.split(separator: ",").first { $0.trimmingPrefix(" ").hasPrefix("username=") }
-                    .map { String($0.trimmingPrefix(" ").dropFirst(9).filter { $0 != "\"" }) }
-                found.append(Credential(
-                    kind: "http-digest", user: user, redacted: "digest response (no password in clear)",
+                    kind: kind, user: digestUser(token), redacted: "digest response (no password in clear)",
                     note: "the digest can be attacked offline"))
+            case "http-bearer":
+                found.append(Credential(kind: kind, user: nil, redacted: secretDescription("token", token.count)))
             default:
-                found.append(Credential(kind: "http-\(scheme)", user: nil, redacted: secretDescription("credentials", token.count)))
+                found.append(Credential(kind: kind, user: nil, redacted: secretDescription("credentials", token.count)))
             }
         }
         return found
     }
 
+    /// `Basic base64(user:password)`. The user is reported only when the pair is a real user and password: a
+    /// value with no colon is all secret, and APIs pass a key as the user with an empty or placeholder password
+    /// (`key:`, `key:X`), so a password under 4 bytes or a user that looks like a key withholds the user too.
+    static func httpBasic(_ token: Substring) -> Credential {
+        guard let decoded = base64(token) else {
+            return Credential(kind: "http-basic", user: nil, redacted: secretDescription("credentials", token.count))
+        }
+        guard let colon = decoded.firstIndex(of: UInt8(ascii: ":")), colon > 0, colon < decoded.count - 1 else {
+            return Credential(kind: "http-basic", user: nil, redacted: secretDescription("credentials (no user:password pair)", decoded.count))
+        }
+        guard decoded.count - colon - 1 >= 4, !looksLikeKey(decoded[..<colon]) else {
+            return Credential(kind: "http-basic", user: nil, redacted: secretDescription("credentials (the user part may be a key)", decoded.count))
+        }
+        return Credential(
+            kind: "http-basic", user: String(decoding: decoded[..<colon], as: UTF8.self),
+            redacted: secretDescription("password", decoded.count - colon - 1))
+    }
+
+    /// A user field that is more likely an API key than a name: 20 or more letters, digits, `_` or `-`, with
+    /// both letters and digits (`sk_live_4eC39HqLyjWDarjtT1zdp7dc`, `AC` + 32 hex digits).
+    static func looksLikeKey(_ user: ArraySlice<UInt8>) -> Bool {
+        func isLetter(_ byte: UInt8) -> Bool { (0x41...0x5a).contains(byte) || (0x61...0x7a).contains(byte) }
+        func isDigit(_ byte: UInt8) -> Bool { (0x30...0x39).contains(byte) }
+        return user.count >= 20 && user.allSatisfy { isLetter($0) || isDigit($0) || $0 == 0x5f || $0 == 0x2d }
+            && user.contains(where: isLetter) && user.contains(where: isDigit)
+    }
+
+    /// The `username` parameter of a Digest response (RFC 7616), quoted or not; nil when there is none.
+    static func digestUser(_ parameters: Substring) -> String? {
+        for parameter in parameters.split(separator: ",") {
+            let pair = trimmingOWS(parameter)
+            guard let equals = pair.firstIndex(of: "="), trimmingOWS(pair[..<equals]).lowercased() == "username" else { continue }
+            var value = trimmingOWS(pair[pair.index(after: equals)...])
+            if value.hasPrefix("\""), value.hasSuffix("\""), value.count >= 2 { value = value.dropFirst().dropLast() }
+            return value.isEmpty ? nil : String(value)
+        }
+        return nil
+    }
+
     // MARK: - Redis
 
     /// Redis commands in RESP arrays or inline form: `AUTH [user] pass`, `HELLO 3 AUTH user pass`.
+    ///
+    /// A user is reported only from a command of the exact documented shape: `AUTH a b c` (Redis refuses it)
+    /// may be a password with spaces, so none of its words is named.
     static func redis(_ bytes: UnsafeRawBufferPointer) -> [Credential] {
         var found: [Credential] = []
         for command in redisCommands(bytes) {
             guard let verb = command.first?.uppercased() else { continue }
             if verb == "AUTH", command.count == 2 {
                 found.append(Credential(kind: "redis-auth", user: nil, redacted: secretDescription("password", command[1].utf8.count)))
-            } else if verb == "AUTH", command.count >= 3 {
+            } else if verb == "AUTH", command.count == 3 {
                 found.append(Credential(kind: "redis-auth", user: command[1], redacted: secretDescription("password", command[2].utf8.count)))
-            } else if verb == "HELLO", let index = command.firstIndex(where: { $0.uppercased() == "AUTH" }), index + 2 < command.count {
-                found.append(Credential(kind: "redis-auth", user: command[index + 1], redacted: secretDescription("password", command[index + 2].utf8.count)))
+            } else if verb == "AUTH", command.count > 3 {
+                let length = command.dropFirst().reduce(0) { $0 + $1.utf8.count }
+                found.append(Credential(kind: "redis-auth", user: nil, redacted: secretDescription("credentials", length)))
+            } else if verb == "HELLO", let index = command.firstIndex(where: { $0.uppercased() == "AUTH" }), index + 1 < command.count {
+                let complete = index + 2 < command.count
+                found.append(Credential(
+                    kind: "redis-auth", user: complete ? command[index + 1] : nil,
+                    redacted: secretDescription("password", command[complete ? index + 2 : index + 1].utf8.count)))
+            } else if verb == "-UNPARSED" {
+                found.append(Credential(kind: "redis-auth", user: nil, redacted: secretDescription("credentials", command.dropFirst().first?.utf8.count ?? 0)))
             }
         }
         return found
+    }
+
+    /// Splits an inline command the way Redis does (`sdssplitargs`): words separated by blanks, `"…"` with
+    /// backslash escapes, `'…'`. Nil for unbalanced quotes (Redis refuses the line, but it was still sent).
+    static func redisInlineArguments(_ line: Substring) -> [String]? {
+        var words: [String] = []
+        var characters = line.unicodeScalars.makeIterator()
+        var current: String.UnicodeScalarView?
+        var quote: Unicode.Scalar?
+        while let scalar = characters.next() {
+            if let open = quote {
+                if scalar == open {
+                    quote = nil
+                    // A closing quote must end the word (Redis refuses `"a"b`).
+                    guard let following = characters.next() else { break }
+                    guard following == " " || following == "\t" else { return nil }
+                    if let word = current { words.append(String(word)); current = nil }
+                } else if scalar == "\\", open == "\"", let escaped = characters.next() {
+                    let map: [Unicode.Scalar: Unicode.Scalar] = ["n": "\n", "r": "\r", "t": "\t", "b": "\u{8}", "a": "\u{7}"]
+                    current?.append(map[escaped] ?? escaped)
+                } else if scalar == "\\", open == "'", let escaped = characters.next() {
+                    if escaped != "'" { current?.append(scalar) }
+                    current?.append(escaped)
+                } else {
+                    current?.append(scalar)
+                }
+            } else if scalar == " " || scalar == "\t" {
+                if let word = current { words.append(String(word)); current = nil }
+            } else if scalar == "\"" || scalar == "'" {
+                quote = scalar
+                if current == nil { current = String.UnicodeScalarView() }
+            } else {
+                if current == nil { current = String.UnicodeScalarView() }
+                current?.append(scalar)
+            }
+        }
+        guard quote == nil else { return nil }
+        if let word = current { words.append(String(word)) }
+        return words
     }
 
     /// The authentication commands among the Redis commands in `bytes` (RESP arrays or inline), with their
@@ -179,9 +275,16 @@ enum CredentialExtractor {
                 if keep { commands.append(arguments) }
             } else {
                 guard let range = line() else { break }
-                let verb = range.lowerBound..<(range.lowerBound + min(range.count, 6))
-                if Self.line(bytes, verb, startsWith: "auth ") || Self.line(bytes, verb, startsWith: "hello ") {
-                    commands.append(Self.text(bytes, range).split(separator: " ").map(String.init))
+                var start = range.lowerBound
+                while start < range.upperBound, bytes[start] == 0x20 || bytes[start] == 0x09 { start += 1 }
+                let verb = start..<min(range.upperBound, start + 6)
+                let isAuth = ["auth", "hello"].contains { word in
+                    Self.line(bytes, verb, startsWith: word)
+                        && (verb.count == word.count || bytes[start + word.count] == 0x20 || bytes[start + word.count] == 0x09)
+                }
+                if isAuth {
+                    let text = Self.text(bytes, range)
+                    commands.append(Self.redisInlineArguments(text) ?? ["-UNPARSED", String(text)])
                 }
             }
         }
@@ -210,11 +313,16 @@ enum CredentialExtractor {
                 break
             }
         }
+        // Once a SASL (SCRAM) or GSSAPI exchange starts, the later `p` messages are its responses, not passwords.
+        var saslStarted = false
         while let type = cursor.u8(), let length = cursor.u32(), length >= 4, let body = cursor.bytes(Int(length) - 4) {
-            guard type == UInt8(ascii: "p") else { continue }
+            guard type == UInt8(ascii: "p"), !saslStarted else { continue }
             let content = Array(body.prefix { $0 != 0 })
-            let text = String(decoding: content, as: UTF8.self)
-            if text.hasPrefix("SCRAM-") || text.hasPrefix("GSS") { continue }
+            let text = String(decoding: content.prefix(8), as: UTF8.self)
+            if text.hasPrefix("SCRAM-") || text.hasPrefix("GSS") || text.hasPrefix("OAUTHBEA") {
+                saslStarted = true
+                continue
+            }
             if text.hasPrefix("md5") && content.count == 35 {
                 found.append(Credential(
                     kind: "postgresql-md5", user: user, redacted: "salted MD5 hash (redacted)",
@@ -240,30 +348,52 @@ enum CredentialExtractor {
         while let byte = packet.u8(), byte != 0 { userBytes.append(byte) }
         var plugin = "mysql_native_password"
         var responseLength = 0
-        if capabilities & 0x0020_0000 != 0, let first = packet.u8() {
-            responseLength = Int(first < 0xfb ? first : 0)
+        if capabilities & 0x0020_0000 != 0 {
+            // CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA: a length-encoded integer (1, 3, 4 or 9 bytes).
+            guard let first = packet.u8() else { return [] }
+            switch first {
+            case 0..<0xfb: responseLength = Int(first)
+            case 0xfc, 0xfd:
+                guard let low = packet.u16() else { return [] }
+                responseLength = Int(low.byteSwapped)
+                if first == 0xfd {
+                    guard let high = packet.u8() else { return [] }
+                    responseLength |= Int(high) << 16
+                }
+            default: responseLength = Int.max  // 8-byte lengths and 0xfb/0xff are not auth data: stop here
+            }
         } else if capabilities & 0x0000_8000 != 0, let first = packet.u8() {
             responseLength = Int(first)
         }
-        _ = packet.skip(responseLength)
-        if capabilities & 0x0000_0008 != 0 { while let byte = packet.u8(), byte != 0 {} }
-        if capabilities & 0x0008_0000 != 0 {
+        let pluginReadable = packet.skip(responseLength)
+        if pluginReadable, capabilities & 0x0000_0008 != 0 { while let byte = packet.u8(), byte != 0 {} }
+        if pluginReadable, capabilities & 0x0008_0000 != 0 {
             var name: [UInt8] = []
             while let byte = packet.u8(), byte != 0 { name.append(byte) }
             if !name.isEmpty { plugin = String(decoding: name, as: UTF8.self) }
         }
         let user = String(decoding: userBytes, as: UTF8.self)
+        let responseBytes = responseLength == Int.max ? "unknown length" : "\(responseLength) bytes"
         switch plugin {
         case "mysql_native_password":
             return [Credential(
-                kind: "mysql-native-auth", user: user, redacted: "scrambled password hash (\(responseLength) bytes, redacted)",
+                kind: "mysql-native-auth", user: user, redacted: "scrambled password hash (\(responseBytes), redacted)",
                 note: "mysql_native_password without TLS: the scramble and salt can be attacked offline")]
         case "mysql_clear_password":
             return [Credential(kind: "mysql-clear-password", user: user, redacted: secretDescription("password", max(0, responseLength - 1)))]
         default:
-            return [Credential(kind: "mysql-auth", user: user, redacted: "\(plugin) response (redacted)")]
+            // The plugin name is named only from a known list: misparsed bytes there could be the response itself.
+            let known = Self.mysqlPlugins.contains(plugin) ? plugin : "other plugin"
+            return [Credential(kind: "mysql-auth", user: user, redacted: "\(known) response (redacted)")]
         }
     }
+
+    /// The MySQL and MariaDB authentication plugins reported by name.
+    static let mysqlPlugins: Set<String> = [
+        "caching_sha2_password", "sha256_password", "mysql_old_password", "auth_gssapi_client", "client_ed25519",
+        "authentication_ldap_sasl_client", "authentication_kerberos_client", "authentication_windows_client",
+        "authentication_oci_client", "authentication_fido_client", "authentication_webauthn_client", "dialog", "parsec",
+    ]
 
     // MARK: - FTP, POP3, SMTP, IMAP
 
@@ -300,10 +430,17 @@ enum CredentialExtractor {
                 if mechanism == "PLAIN" {
                     let encoded = words.count >= 3 ? words[2] : (index + 1 < all.count ? all[index + 1] : "")
                     if words.count < 3 { index += 1 }
-                    let parts = (base64(encoded) ?? []).split(separator: 0, omittingEmptySubsequences: false)
-                    let user = parts.count >= 2 ? String(decoding: parts[parts.count - 2], as: UTF8.self) : nil
-                    let secret = parts.count >= 3 ? parts[parts.count - 1].count : 0
-                    found.append(Credential(kind: "\(prefix)-auth-plain", user: user, redacted: secretDescription("password", secret)))
+                    // authzid NUL authcid NUL passwd (RFC 4616). Any other shape is not split: a part of it
+                    // named as the user could be the password.
+                    let decoded = base64(encoded) ?? []
+                    let parts = decoded.split(separator: 0, omittingEmptySubsequences: false)
+                    if parts.count == 3, !parts[1].isEmpty {
+                        found.append(Credential(
+                            kind: "\(prefix)-auth-plain", user: String(decoding: parts[1], as: UTF8.self),
+                            redacted: secretDescription("password", parts[2].count)))
+                    } else {
+                        found.append(Credential(kind: "\(prefix)-auth-plain", user: nil, redacted: secretDescription("credentials", decoded.count)))
+                    }
                 } else if mechanism == "LOGIN" {
                     var user: String?
                     var next = index + 1
@@ -330,8 +467,15 @@ enum CredentialExtractor {
             let head = text(bytes, range.lowerBound..<min(range.upperBound, range.lowerBound + 64)).uppercased()
             guard head.contains(" LOGIN ") else { continue }
             let words = imapWords(text(bytes, range))
-            guard words.count >= 4, words[1].uppercased() == "LOGIN" else { continue }
-            found.append(Credential(kind: "imap-login", user: words[2], redacted: secretDescription("password", words[3].count)))
+            guard words.count >= 3, words[1].uppercased() == "LOGIN" else { continue }
+            // `{n}` is a literal: the value follows on the next line, so the words on this one are not the
+            // user and password; three words is a login whose one argument could be either.
+            let isLiteral = { (word: String) in word.hasPrefix("{") && word.hasSuffix("}") }
+            if words.count == 3 || isLiteral(words[2]) || isLiteral(words[3]) {
+                found.append(Credential(kind: "imap-login", user: nil, redacted: "password (redacted; sent as an IMAP literal or alone)"))
+            } else {
+                found.append(Credential(kind: "imap-login", user: words[2], redacted: secretDescription("password", words[3].count)))
+            }
         }
         return found + saslLines(bytes, prefix: "imap", tagged: true)
     }

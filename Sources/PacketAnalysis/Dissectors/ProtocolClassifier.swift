@@ -130,8 +130,9 @@ enum ProtocolClassifier {
         let line = bytes.prefix(256)
         guard let end = line.firstIndex(of: UInt8(ascii: "\n")) else { return nil }
         let text = String(decoding: UnsafeRawBufferPointer(rebasing: line[..<end]), as: UTF8.self)
-            .trimmingCharacters(in: " \r")
-        let words = text.split(separator: " ", omittingEmptySubsequences: true)
+            .trimmingCharacters(in: " \t\r")
+        // Redis splits inline commands on any blank, tabs included.
+        let words = text.split(omittingEmptySubsequences: true) { $0 == " " || $0 == "\t" }
         guard let verb = words.first?.lowercased() else { return nil }
         if memcachedOnly.contains(verb) { return .memcached }
         // HELLO takes a protocol version; "HELLO THERE" is someone's own text protocol.
