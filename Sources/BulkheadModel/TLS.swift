@@ -410,7 +410,7 @@ public struct TLSReport: Codable, Hashable, Sendable {
     public var complete: Bool
     /// Per verdict, how many endpoints.
     public var verdicts: [String: Int]
-    /// Connections made (skipped probes make none).
+    /// Connections made (every attempt of every probe; skipped probes make none).
     public var connections: Int
     /// Wall time of the whole battery, every endpoint included.
     public var durationSeconds: Double
@@ -420,7 +420,7 @@ public struct TLSReport: Codable, Hashable, Sendable {
         self.findings = endpoints.flatMap(\.findings).sorted { $0.severity > $1.severity }
         self.complete = endpoints.allSatisfy { $0.verdict.tested }
         self.verdicts = Dictionary(endpoints.map { ($0.verdict.rawValue, 1) }, uniquingKeysWith: +)
-        self.connections = endpoints.reduce(0) { $0 + $1.probes.filter { $0.result != .skipped }.count }
+        self.connections = endpoints.reduce(0) { $0 + $1.probes.reduce(0) { $0 + ($1.result == .skipped ? 0 : max(1, $1.attempts)) } }
         self.durationSeconds = durationSeconds
     }
 }

@@ -12,13 +12,8 @@ struct ClearExchange: Sendable {
     var send: [UInt8]
     /// Reads the answer received so far.
     var judge: @Sendable ([UInt8]) -> ExchangeStep
-    /// When set: if nothing has arrived after this many seconds, go on to the next exchange (a greeting that may
-    /// or may not come).
-    var patience: Double?
-
-    init(send: [UInt8] = [], patience: Double? = nil, judge: @escaping @Sendable ([UInt8]) -> ExchangeStep) {
+    init(send: [UInt8] = [], judge: @escaping @Sendable ([UInt8]) -> ExchangeStep) {
         self.send = send
-        self.patience = patience
         self.judge = judge
     }
 }
@@ -55,7 +50,8 @@ public enum AppProbeProtocol: String, Sendable, CaseIterable, Codable {
     case mqtt
     case amqp
     case smtp, imap, pop3, ftp, ldap, xmpp
-    /// Read whatever the server says first; if it says nothing, send an HTTP request.
+    /// Send an HTTP request at once and take whatever comes back: a server that speaks first (a greeting) still
+    /// speaks first, and any application bytes are the service answering.
     case generic
 
     /// The protocol a well-known port speaks (the `--app-protocol` default).
@@ -234,10 +230,7 @@ enum ApplicationProbes {
         case .http:
             return [ClearExchange(send: HTTP.request(context.host)) { bytes in bytes.isEmpty ? .needMore : .done(HTTP.judgeInClear(bytes)) }]
         case .grpc, .generic, .mqtt, .amqp, .ldap, .xmpp:
-            return [
-                ClearExchange(patience: 0.3) { bytes in bytes.isEmpty ? .needMore : .done(HTTP.judgeInClear(bytes)) },
-                ClearExchange(send: HTTP.request(context.host), judge: { bytes in bytes.isEmpty ? .needMore : .done(HTTP.judgeInClear(bytes)) }),
-            ]
+            return [ClearExchange(send: HTTP.request(context.host)) { bytes in bytes.isEmpty ? .needMore : .done(HTTP.judgeInClear(bytes)) }]
         }
     }
 
@@ -275,10 +268,7 @@ enum ApplicationProbes {
             return .needMore
         }])
         case .generic:
-            return ("generic", [
-                ClearExchange(patience: 0.3) { bytes in bytes.isEmpty ? .needMore : .done(Self.anyAnswer(bytes)) },
-                ClearExchange(send: HTTP.request(context.host)) { bytes in bytes.isEmpty ? .needMore : .done(Self.anyAnswer(bytes)) },
-            ])
+            return ("generic", [ClearExchange(send: HTTP.request(context.host)) { bytes in bytes.isEmpty ? .needMore : .done(Self.anyAnswer(bytes)) }])
         }
     }
 

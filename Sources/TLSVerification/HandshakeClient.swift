@@ -14,6 +14,8 @@ struct ConnectionPlan: Sendable {
     var tls: TLSSettings?
     /// What is spoken after the handshake (the request is chosen once the server's ALPN choice is known).
     var application: AppProbeProtocol
+    /// Version and cipher probes are judged by the handshake alone: no request after it.
+    var handshakeOnly = false
     var context: ApplicationProbes.Context
 }
 
@@ -79,9 +81,6 @@ struct ConnectionOutcome {
     var applicationAnswer: ServiceAnswer?
     /// The application protocol spoken over TLS (`http/1.1`, `h2`, `redis`…).
     var applicationName: String?
-    /// Which application exchange got the answer (0: a greeting the server sent first; 1: the answer to the
-    /// request sent after the greeting did not come).
-    var answeredExchange: Int?
     /// The handshake completed, the request was sent, and nothing came back within the read wait.
     var silentAfterHandshake = false
     /// First bytes the server sent over TLS (for the report).
@@ -140,8 +139,6 @@ final class Connection {
     var deadline: Double
     /// Deadline of the current read after the handshake (the read wait).
     var readDeadline: Double?
-    /// When a greeting that may not come is given up (an exchange's patience).
-    var patienceDeadline: Double?
     /// The exchanges of the current stage (cleartext, or over TLS) and the one under way.
     var exchanges: [ClearExchange] = []
     var exchangeIndex = 0
@@ -167,7 +164,7 @@ final class Connection {
     var exchange: ClearExchange? { self.exchangeIndex < self.exchanges.count ? self.exchanges[self.exchangeIndex] : nil }
 
     /// The nearest moment something must happen to this connection.
-    var wake: Double { min(self.deadline, self.readDeadline ?? .infinity, self.patienceDeadline ?? .infinity) }
+    var wake: Double { min(self.deadline, self.readDeadline ?? .infinity) }
 }
 
 /// Watches the handshake messages and alerts of every connection (OpenSSL's message callback; `arg` is the
@@ -336,14 +333,8 @@ final class ConnectionLoop {
         connection.completion(connection.outcome)
     }
 
-    /// A deadline passed: the whole connection's, the read wait after the handshake, or a greeting's patience.
+    /// A deadline passed: the whole connection's, or the read wait after the handshake.
     private func wakeUp(_ connection: Connection, now: Double) {
-        if let patience = connection.patienceDeadline, patience <= now, connection.received.isEmpty, now < connection.deadline {
-            // The greeting did not come: go on with the next exchange (which sends a request).
-            connection.patienceDeadline = nil
-            self.nextExchange(connection)
-            return
-        }
         switch connection.phase {
         case .writing, .reading:
             // After a completed handshake, silence is an observation (judged against the controls), not a failure;
@@ -405,7 +396,6 @@ final class ConnectionLoop {
         connection.exchangeIndex += 1
         connection.received = []
         connection.written = 0
-        connection.patienceDeadline = nil
         let overTLS = connection.outcome.handshakeCompleted
         guard let exchange = connection.exchange else {
             if overTLS {
@@ -419,7 +409,6 @@ final class ConnectionLoop {
             }
             return
         }
-        if let patience = exchange.patience { connection.patienceDeadline = Self.monotonic() + patience }
         if overTLS {
             connection.readDeadline = Self.monotonic() + self.timeouts.readAfterHandshake
             connection.phase = .writing
@@ -444,7 +433,6 @@ final class ConnectionLoop {
         case .done(let answer):
             if overTLS {
                 connection.outcome.applicationAnswer = answer
-                connection.outcome.answeredExchange = connection.exchangeIndex
             } else if connection.plan.tls == nil {
                 connection.outcome.clearAnswer = answer
             } else {
@@ -484,7 +472,6 @@ final class ConnectionLoop {
         if count > 0 {
             connection.received += buffer.prefix(count)
             if connection.outcome.clearBytes.count < 512 { connection.outcome.clearBytes += buffer.prefix(min(count, 512 - connection.outcome.clearBytes.count)) }
-            connection.patienceDeadline = nil
             self.judge(connection)
             return
         }
@@ -539,6 +526,7 @@ final class ConnectionLoop {
         let result = SSL_do_handshake(ssl)
         if result == 1 {
             connection.outcome.handshakeCompleted = true
+            if connection.plan.handshakeOnly { return self.finish(connection) }
             var data: UnsafePointer<UInt8>?
             var length: UInt32 = 0
             SSL_get0_alpn_selected(ssl, &data, &length)
@@ -591,7 +579,6 @@ final class ConnectionLoop {
                 if connection.outcome.response.count < 1024 {
                     connection.outcome.response += buffer.prefix(min(Int(result), 1024 - connection.outcome.response.count))
                 }
-                connection.patienceDeadline = nil
                 self.judge(connection)
                 continue
             }

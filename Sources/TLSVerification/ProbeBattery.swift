@@ -131,7 +131,7 @@ public enum ProbeBattery {
                 var settings = base
                 settings.minimumVersion = version
                 settings.maximumVersion = version
-                loop.submit(state.plan(tls: settings), from: source) { outcome in state.addVariant(.protocolVersion, name, Verdicts.negotiation(outcome)) }
+                loop.submit(state.plan(tls: settings, handshakeOnly: true), from: source) { outcome in state.addVariant(.protocolVersion, name, Verdicts.negotiation(outcome)) }
             }
         }
         if options.probeCiphers {
@@ -143,7 +143,7 @@ public enum ProbeBattery {
                 var settings = base
                 settings.maximumVersion = TLS1_2_VERSION
                 settings.cipherList = list
-                loop.submit(state.plan(tls: settings), from: source) { outcome in state.addVariant(.cipher, category.name, Verdicts.negotiation(outcome)) }
+                loop.submit(state.plan(tls: settings, handshakeOnly: true), from: source) { outcome in state.addVariant(.cipher, category.name, Verdicts.negotiation(outcome)) }
             }
         }
     }
@@ -158,7 +158,6 @@ public enum ProbeBattery {
             Self.submitFirstPhase(state, loop: loop, source: source, options: options)
             return
         }
-        state.learn(from: noCert)
         Self.submitForged(state, after: noCert, loop: loop, source: source, options: options)
     }
 
@@ -352,7 +351,7 @@ final class EndpointState {
     }
 
     /// One connection: over TLS with `tls` (after the cleartext upgrade, if any), or the plaintext probe.
-    func plan(tls: TLSSettings?) -> ConnectionPlan {
+    func plan(tls: TLSSettings?, handshakeOnly: Bool = false) -> ConnectionPlan {
         let clear: [ClearExchange]
         if tls == nil {
             clear = ApplicationProbes.plaintext(self.application, self.context)
@@ -361,14 +360,8 @@ final class EndpointState {
         } else {
             clear = self.application == .mysql ? ApplicationProbes.mysqlUpgrade : []
         }
-        return ConnectionPlan(endpoint: self.target.endpoint, clear: clear, tls: tls, application: self.application, context: self.context)
-    }
-
-    /// A generic endpoint that answered an HTTP request (and sent no greeting) is HTTP: the forged probes skip the
-    /// wait for a greeting, which would otherwise be paid once per connection on a server that serves one at a time.
-    func learn(from outcome: ConnectionOutcome) {
-        guard self.application == .generic, outcome.answeredExchange == 1, Line.text(Array(outcome.response.prefix(5))) == "HTTP/" else { return }
-        self.application = .http
+        return ConnectionPlan(endpoint: self.target.endpoint, clear: clear, tls: tls, application: self.application,
+                              handshakeOnly: handshakeOnly, context: self.context)
     }
 
     /// Forgets what was found and runs over `startTLS` from now on.

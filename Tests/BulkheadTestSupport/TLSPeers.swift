@@ -153,7 +153,7 @@ public final class PeerProcess: @unchecked Sendable {
     }
 
     /// nginx serving TLS on 127.0.0.1 with `ssl_verify_client` set to `verify` (on, optional, off).
-    public static func nginx(_ pki: TestPKI, verify: String, protocols: String = "TLSv1.2 TLSv1.3") throws -> PeerProcess {
+    public static func nginx(_ pki: TestPKI, verify: String, protocols: String = "TLSv1.2 TLSv1.3", http2: Bool = false) throws -> PeerProcess {
         let port = Self.freePort()
         let prefix = pki.directory.appendingPathComponent("nginx-\(verify)-\(port)")
         try FileManager.default.createDirectory(at: prefix.appendingPathComponent("logs"), withIntermediateDirectories: true)
@@ -172,7 +172,7 @@ public final class PeerProcess: @unchecked Sendable {
                 uwsgi_temp_path \(prefix.path)/uwsgi;
                 scgi_temp_path \(prefix.path)/scgi;
                 server {
-                    listen 127.0.0.1:\(port) ssl;
+                    listen 127.0.0.1:\(port) ssl\(http2 ? " http2" : "");
                     ssl_certificate \(pki.path("server-chain.pem"));
                     ssl_certificate_key \(pki.path("server.key"));
                     ssl_client_certificate \(pki.path("ca.pem"));
@@ -274,7 +274,14 @@ public final class PeerProcess: @unchecked Sendable {
         let configuration = data.appendingPathComponent("postgresql.conf")
         try (try String(contentsOf: configuration, encoding: .utf8) + settings).write(to: configuration, atomically: false, encoding: .utf8)
         try "hostssl all all 127.0.0.1/32 trust clientcert=verify-full\n".write(to: data.appendingPathComponent("pg_hba.conf"), atomically: false, encoding: .utf8)
-        return try PeerProcess("/usr/bin/setpriv", asPostgres + ["\(bin)/postgres", "-D", data.path], port: port, directory: folder)
+        let server = try PeerProcess("/usr/bin/setpriv", asPostgres + ["\(bin)/postgres", "-D", data.path], port: port, directory: folder)
+        // The port accepts before the server does ("the database system is starting up"): wait until it is ready.
+        for _ in 0..<100 {
+            let ready = try ProcessRunner.run(URL(fileURLWithPath: "\(bin)/pg_isready"), ["-h", "127.0.0.1", "-p", "\(port)", "-t", "1"])
+            if ready.status == 0 { break }
+            usleep(100_000)
+        }
+        return server
     }
 
     /// A plaintext HTTP server (Python's http.server) on an ephemeral port.

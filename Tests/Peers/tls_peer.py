@@ -15,11 +15,17 @@ Modes:
                    to plain HTTP on a TLS port).
   smtp             SMTP with STARTTLS; --verify required|none after the upgrade; --clear-ok serves MAIL FROM
                    without STARTTLS (STARTTLS optional), else 530.
+  imap, pop3, ftp  The same for IMAP (STARTTLS; LOGINDISABLED in clear unless --clear-ok), POP3 (STLS; USER refused
+                   in clear unless --clear-ok) and FTP (AUTH TLS; USER refused in clear unless --clear-ok).
   garbage          Sends an endless stream of random bytes to every connection.
   stall            Accepts and reads, never answers.
   endless          TLS without client auth; after the handshake, an endless stream of application data.
   big-chain        TLS without client auth, sending --chain FILE (a chain of about 1 MB).
+  renegotiate      openssl s_server -tls1_2 -Verify 1 (accepts any certificate) told on its stdin, every 20 ms,
+                   to renegotiate: every connection gets HelloRequests after the handshake.
 """
+import subprocess
+import time
 import argparse
 import os
 import random
@@ -217,6 +223,82 @@ def mode_smtp(args):
     serve(listen(args.port), handler)
 
 
+def read_line(stream):
+    data = b""
+    while not data.endswith(b"\n") and len(data) < 4096:
+        chunk = stream.recv(1)
+        if not chunk:
+            raise OSError("closed")
+        data += chunk
+    return data.decode("latin-1").strip()
+
+
+def line_protocol(args, greeting, upgrade, answer):
+    """A line protocol with a cleartext upgrade: `upgrade(command)` returns the reply that starts TLS (or None);
+    `answer(command, upgraded)` the reply to anything else (None closes)."""
+    ctx = context(args, args.verify)
+
+    def handler(connection):
+        stream = connection
+        stream.sendall(greeting)
+        upgraded = False
+        while True:
+            command = read_line(stream)
+            reply = None if upgraded else upgrade(command)
+            if reply is not None:
+                stream.sendall(reply)
+                stream = ctx.wrap_socket(connection, server_side=True)
+                upgraded = True
+                continue
+            reply = answer(command, upgraded)
+            if reply is None:
+                return
+            stream.sendall(reply)
+
+    serve(listen(args.port), handler)
+
+
+def mode_imap(args):
+    def upgrade(command):
+        tag, _, verb = command.partition(" ")
+        return f"{tag} OK Begin TLS negotiation now\r\n".encode() if verb.upper() == "STARTTLS" else None
+
+    def answer(command, upgraded):
+        tag, _, verb = command.partition(" ")
+        if verb.upper() == "CAPABILITY":
+            extra = "" if upgraded or args.clear_ok else " STARTTLS LOGINDISABLED"
+            return f"* CAPABILITY IMAP4rev1{extra}\r\n{tag} OK CAPABILITY completed\r\n".encode()
+        return f"{tag} BAD unknown command\r\n".encode()
+
+    line_protocol(args, b"* OK IMAP4rev1 bulkhead-test ready\r\n", upgrade, answer)
+
+
+def mode_pop3(args):
+    def answer(command, upgraded):
+        verb = command.split(" ")[0].upper()
+        if verb == "CAPA":
+            return b"+OK Capability list follows\r\nUSER\r\n.\r\n"
+        if verb == "USER":
+            return b"+OK send PASS\r\n" if upgraded or args.clear_ok else b"-ERR Command not permitted before STLS\r\n"
+        return b"-ERR unknown command\r\n"
+
+    line_protocol(args, b"+OK POP3 bulkhead-test ready\r\n",
+                  lambda command: b"+OK Begin TLS negotiation\r\n" if command.upper() == "STLS" else None, answer)
+
+
+def mode_ftp(args):
+    def answer(command, upgraded):
+        verb = command.split(" ")[0].upper()
+        if verb == "FEAT":
+            return b"211-Features:\r\n UTF8\r\n211 End\r\n"
+        if verb == "USER":
+            return b"331 Please specify the password.\r\n" if upgraded or args.clear_ok else b"530 Non-anonymous sessions must use encryption.\r\n"
+        return b"500 Unknown command.\r\n"
+
+    line_protocol(args, b"220 bulkhead-test FTP ready\r\n",
+                  lambda command: b"234 Proceed with negotiation.\r\n" if command.upper() == "AUTH TLS" else None, answer)
+
+
 def mode_garbage(args):
     def handler(connection):
         noise = os.urandom(65536)
@@ -247,6 +329,35 @@ def mode_endless(args):
     serve(listen(args.port), handler)
 
 
+def mode_renegotiate(args):
+    port = args.port or free_port()
+    server = subprocess.Popen(["openssl", "s_server", "-quiet", "-tls1_2", "-accept", f"127.0.0.1:{port}", "-cert", args.cert,
+                               "-key", args.key, "-CAfile", args.ca, "-Verify", "1"],
+                              stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.02)
+    print("port", port, flush=True)
+    try:
+        while server.poll() is None:
+            server.stdin.write(b"r\n")
+            server.stdin.flush()
+            time.sleep(0.02)
+    finally:
+        server.kill()
+
+
+def free_port():
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    return port
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("mode")
@@ -267,7 +378,8 @@ def main():
         return
     modes = {
         "http": mode_http, "close-no-alert": mode_close_no_alert, "proxy": mode_proxy, "smtp": mode_smtp,
-        "garbage": mode_garbage, "stall": mode_stall, "endless": mode_endless,
+        "garbage": mode_garbage, "stall": mode_stall, "endless": mode_endless, "renegotiate": mode_renegotiate,
+        "imap": mode_imap, "pop3": mode_pop3, "ftp": mode_ftp,
     }
     if args.mode not in modes:
         sys.exit("unknown mode " + args.mode)

@@ -278,6 +278,39 @@ struct TLSTruthTests {
         #expect(self.probe(report, .plaintext)?.result == .plaintextRefused, "hostssl only: a startup in clear is refused")
     }
 
+    @Test("IMAP, POP3 and FTP: the battery over STARTTLS / STLS / AUTH TLS (recognised by the greeting); in clear only with --clear-ok",
+          arguments: [("imap", "imap"), ("pop3", "pop3"), ("ftp", "ftp")], [false, true])
+    func lineProtocols(mode: (String, String), clearOK: Bool) throws {
+        let pki = try self.thePKI()
+        let server = try PeerProcess.python(mode.0, pki, ["--verify", "required"] + (clearOK ? ["--clear-ok"] : []))
+        let report = try self.run(server, self.expectations(pki))
+        #expect(report.startTLS == mode.1)
+        #expect(report.verdict == (clearOK ? .plaintextAccepted : .mtlsEnforced), "\(mode.0): \(report.reason)")
+        #expect(self.probe(report, .clientCertificate)?.evidence == .served, "\(self.probe(report, .clientCertificate)?.detail ?? "")")
+        #expect(self.probe(report, .clientCertificate)?.application == mode.1)
+        self.forged(report, .rejected, .refusedByTLS)
+        #expect(self.kinds(report).contains("starttls-optional") == clearOK)
+    }
+
+    @Test("Python ssl servers: CERT_REQUIRED is enforced, CERT_OPTIONAL is optional", arguments: [("required", TLSVerdict.mtlsEnforced), ("optional", .mtlsOptional)])
+    func pythonSSL(mode: (String, TLSVerdict)) throws {
+        let pki = try self.thePKI()
+        let server = try PeerProcess.python("http", pki, ["--verify", mode.0])
+        let report = try self.run(server, self.expectations(pki))
+        #expect(report.verdict == mode.1, "\(report.reason)")
+        self.forged(report, .rejected, .refusedByTLS)
+    }
+
+    @Test("HTTP/2 by ALPN: nginx selects h2, a SETTINGS frame back is served")
+    func http2() throws {
+        let pki = try self.thePKI()
+        let server = try PeerProcess.nginx(pki, verify: "optional_no_ca", http2: true)
+        let report = try self.run(server, self.expectations(pki))
+        let rogue = try #require(self.probe(report, .rogueCA))
+        #expect(rogue.application == "h2" && rogue.evidence == .served, "\(rogue.application ?? "-"): \(rogue.detail ?? "")")
+        #expect(report.verdict == .tlsAcceptsRogueClient)
+    }
+
     // MARK: - Hostile peers: bounded, never served or enforced
 
     @Test("garbage, a stalled handshake, an endless stream, a 1 MB chain: bounded time and memory, never enforced")
@@ -312,5 +345,16 @@ struct TLSTruthTests {
         #expect(bigReport.verdict == .error, "\(bigReport.reason)")
         #expect(bigReport.reason.lowercased().contains("excessive") || bigReport.reason.lowercased().contains("too long"), "\(bigReport.reason)")
         #expect(Date().timeIntervalSince(started) < 30)
+    }
+
+    @Test("a server that asks to renegotiate after every handshake: declined, bounded, never enforced")
+    func renegotiation() throws {
+        let pki = try self.thePKI()
+        let server = try PeerProcess.python("renegotiate", pki)
+        let started = Date()
+        let report = try self.run(server, self.expectations(pki), timeouts: TLSTimeouts(connection: 2, readAfterHandshake: 0.5))
+        #expect(report.verdict != .mtlsEnforced, "\(report.verdict.rawValue): \(report.reason)")
+        #expect([TLSVerdict.tlsAcceptsRogueClient, .inconclusive].contains(report.verdict), "\(report.verdict.rawValue): \(report.reason)")
+        #expect(Date().timeIntervalSince(started) < 20)
     }
 }
