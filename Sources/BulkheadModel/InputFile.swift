@@ -56,6 +56,8 @@ public enum InputFile {
             if info.st_mode & S_IFMT != S_IFDIR { return "\(folder) is not a folder" }
             return writing ? "cannot create the file: \(Self.reason(code))" : "no such file"
         case ENOTDIR:
+            var info = stat()
+            if stat(folder, &info) == 0 && info.st_mode & S_IFMT != S_IFDIR { return "\(folder) is not a folder" }
             return "a part of the path is not a folder"
         case EISDIR:
             return "is a folder, not a file"

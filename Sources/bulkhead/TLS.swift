@@ -125,13 +125,12 @@ extension Bulkhead {
                 try sink.commit()
             } catch {
                 sink.abandon()
-                throw failInput("cannot write the report: \(error.localizedDescription)")
+                throw OutputSink.failure(error)
             }
             for endpoint in result.endpoints where !endpoint.verdict.tested {
                 warn("\(endpoint.endpoint) (from \(endpoint.source)) could not be tested: \(endpoint.verdict.rawValue)")
             }
-            if !result.complete { throw ExitCode(ExitStatus.incomplete) }
-            try self.report.failIfNeeded(result.findings)
+            try self.report.failIfNeeded(result.findings, complete: result.complete)
         }
 
         /// The flags as the engine's plain expectations value (what the policy file will build later).
