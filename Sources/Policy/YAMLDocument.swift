@@ -120,6 +120,12 @@ public enum YAMLDocument {
                 case YAML_SCALAR_EVENT:
                     nodes += 1
                     if let anchor = name(event.data.scalar.anchor) { anchored[anchor] = 1 }
+                    if let value = event.data.scalar.value, memchr(value, 0x3A, event.data.scalar.length) != nil {
+                        let text = String(decoding: UnsafeBufferPointer(start: value, count: event.data.scalar.length), as: UTF8.self)
+                        if Self.sexagesimalOverflows(text) {
+                            return PathError(path: line, message: "'\(text.prefix(40))\(text.count > 40 ? "…" : "")' reads (YAML 1.1, base 60) as a number too large for any field: quote it differently or write it in decimal")
+                        }
+                    }
                 case YAML_SEQUENCE_START_EVENT, YAML_MAPPING_START_EVENT:
                     nodes += 1
                     depth += 1
@@ -147,6 +153,28 @@ public enum YAMLDocument {
             }
         }
         if let problem { throw problem }
+    }
+
+    /// Whether Yams, asked for an integer, would read `text` as a YAML 1.1 base-60 number (`1:30` is 90) whose value
+    /// overflows `Int` — an arithmetic trap inside Yams (found by fuzzing: `version: 1:1:1:1:1:1:1:1:1:1:1:1`). The
+    /// same steps as Yams' `String.sexagesimal()`: an optional sign, then the `:`-separated parts that are decimal
+    /// numbers, least significant last.
+    static func sexagesimalOverflows(_ text: String) -> Bool {
+        guard text.contains(":") else { return false }
+        var body = Substring(text)
+        if body.hasPrefix("-") || body.hasPrefix("+") { body = body.dropFirst() }
+        let digits = body.split(separator: ":", omittingEmptySubsequences: false).compactMap { Int($0, radix: 10) }
+        var base = 1
+        var value = 0
+        for digit in digits.reversed() {
+            let (product, productOverflow) = digit.multipliedReportingOverflow(by: base)
+            let (sum, sumOverflow) = value.addingReportingOverflow(product)
+            let (nextBase, baseOverflow) = base.multipliedReportingOverflow(by: 60)
+            if productOverflow || sumOverflow || baseOverflow { return true }
+            value = sum
+            base = nextBase
+        }
+        return false
     }
 
     // MARK: - Unknown keys

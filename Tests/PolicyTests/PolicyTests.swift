@@ -85,6 +85,17 @@ struct PolicyFileTests {
         #expect(clock.now - started < .seconds(5), "each refusal is immediate")
     }
 
+    @Test("fuzz regressions: base-60 numbers that overflow inside Yams (fuzz/config/regressions/) are refused, not a trap")
+    func fuzzRegressions() throws {
+        for file in ["policy-sexagesimal-version.bin", "policy-sexagesimal-port.bin"] {
+            let bytes = try Data(contentsOf: URL(fileURLWithPath: Repository.path("fuzz/config/regressions/\(file)")))
+            self.expectError(String(decoding: bytes.dropFirst(), as: UTF8.self), ["base 60", "too large"])
+        }
+        #expect(YAMLDocument.sexagesimalOverflows("1:1:1:1:1:1:1:1:1:1:1") && !YAMLDocument.sexagesimalOverflows("1:1:1:1:1:1:1:1:1:1"))
+        #expect(YAMLDocument.sexagesimalOverflows("-999999999999999999:59") && !YAMLDocument.sexagesimalOverflows("fd00::1:2:3:4:5:6"))
+        #expect(try self.load("version: 1\nallow:\n  - { name: \"at 12:30:00\", from: a, to: b }\n").allow.first?.name == "at 12:30:00")
+    }
+
     @Test("nothing silently ignored: a key twice, a key with no value, host bits, empty labels and patterns, invalid globs, bad UTF-8")
     func silentlyIgnored() throws {
         self.expectError("version: 1\ndeny:\n  - {from: a, to: b}\nallow: []\ndeny:\n  - {from: c, to: d}\n", [":5", "'deny' given twice", "line 2"])

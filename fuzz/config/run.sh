@@ -30,8 +30,8 @@ mkdir -p "$corpus" "$work/artifacts" "$work/logs"
 cp -n "$here"/corpus/"$name"-* "$corpus"/ 2>/dev/null || true
 log="$work/logs/$name-$(date -u +%Y%m%dT%H%M%SZ).log"
 echo "fuzzing $name for $runs executions; log: $log" >&2
-BULKHEAD_FUZZ_TARGET=$target "$binary" -runs="$runs" -max_len=16384 -timeout=5 -rss_limit_mb=2048 -malloc_limit_mb=2048 \
-    -print_final_stats=1 -artifact_prefix="$work/artifacts/$name-" "$@" "$corpus" 2>"$log"
-status=$?
+# SWIFT_BACKTRACE=enable=no: libFuzzer, not Swift's backtracer, must handle a trap, so that it saves the input.
+SWIFT_BACKTRACE=enable=no BULKHEAD_FUZZ_TARGET=$target "$binary" -runs="$runs" -max_len=16384 -timeout=5 -rss_limit_mb=2048 -malloc_limit_mb=2048 \
+    -print_final_stats=1 -artifact_prefix="$work/artifacts/$name-" "$@" "$corpus" 2>"$log" && status=0 || status=$?
 tail -n 20 "$log" >&2
 exit $status
