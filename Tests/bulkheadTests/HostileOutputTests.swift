@@ -94,6 +94,27 @@ struct HostileOutputTests {
         }
     }
 
+    @Test("folders that cannot be entered or written, as an unprivileged user: each named as such, not 'permission denied' alone",
+          .enabled(if: getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv"), "needs root and setpriv to run the binary as nobody"))
+    func unprivileged() throws {
+        let folder = try Self.folder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let locked = folder + "/locked", readOnly = folder + "/read-only"
+        try FileManager.default.createDirectory(atPath: locked, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(atPath: readOnly, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: folder)
+        func asNobody(_ arguments: [String]) throws -> ProcessOutput {
+            try ProcessRunner.run(URL(fileURLWithPath: "/usr/bin/setpriv"), ["--reuid=65534", "--regid=65534", "--clear-groups", AnalyzeCommandTests.executable.path] + arguments,
+                                  directory: Repository.root)
+        }
+        let entered = try asNobody(["analyze", "captures/dns-udp.pcap", "-o", locked + "/r.json"])
+        #expect(entered.status == 2 && entered.error.contains("the folder \(locked) cannot be entered"), "\(entered.error)")
+        let written = try asNobody(["analyze", "captures/dns-udp.pcap", "-o", readOnly + "/r.json"])
+        #expect(written.status == 2 && written.error.contains("the folder \(readOnly) is not writable"), "\(written.error)")
+        let policy = try asNobody(["audit", "--evidence", "x", "--policy", locked + "/policy.yaml"])
+        #expect(policy.status == 2 && policy.error.contains("the folder \(locked) cannot be entered"), "\(policy.error)")
+    }
+
     /// A stored audit report holding hostile strings (as captured traffic or an engine could put them there), with a
     /// stage that failed: incomplete, and a high finding.
     static func hostileEvidence(in folder: String) throws -> String {

@@ -28,13 +28,19 @@ case "$variant" in
     *) echo "unknown variant: $variant (fuzzer | repro)" >&2; exit 2 ;;
 esac
 build="$work/$variant"
-rm -rf "$build"
+# Yams and libyaml are rebuilt only when their checkout changed (FUZZ_REBUILD_YAMS=1 forces it).
+if [ "${FUZZ_REBUILD_YAMS:-0}" = 1 ] || [ ! -f "$build/yams/libYams.a" ] || [ -n "$(find "$yams/Sources" -newer "$build/yams/libYams.a" -print -quit)" ]; then
+    rm -rf "$build"
+fi
+rm -rf "$build/src"
 mkdir -p "$build/src" "$build/yams" "$build/obj" "$build/shim"
 
 # 1. C: libyaml and the Linux shim.
+if [ ! -f "$build/yams/libYams.a" ]; then
 for file in "$yams"/Sources/CYaml/src/*.c; do
     "$clang" "${cflags[@]}" -g -c -I "$yams/Sources/CYaml/include" -DYAML_DECLARE_STATIC "$file" -o "$build/obj/yaml_$(basename "$file" .c).o"
 done
+fi
 "$clang" "${cflags[@]}" -g -c -D_GNU_SOURCE -I "$root/Sources/CBulkheadLinux/include" "$root/Sources/CBulkheadLinux/shim.c" -o "$build/obj/shim.o"
 cat >"$build/shim/module.modulemap" <<MAP
 module CBulkheadLinux {
@@ -44,7 +50,7 @@ module CBulkheadLinux {
 MAP
 
 # 2. Yams as its own module (its names — Node, Parser, Mark — stay out of Bulkhead's namespace, as in SwiftPM).
-"$swiftc" "${swiftflags[@]}" -g -parse-as-library -module-name Yams -swift-version 5 -DSWIFT_PACKAGE \
+[ -f "$build/yams/libYams.a" ] || "$swiftc" "${swiftflags[@]}" -g -parse-as-library -module-name Yams -swift-version 5 -DSWIFT_PACKAGE \
     -I "$yams/Sources/CYaml/include" -emit-module -emit-module-path "$build/yams/Yams.swiftmodule" \
     -emit-library -static -o "$build/yams/libYams.a" "$yams"/Sources/Yams/*.swift \
     -module-cache-path "$build/module-cache"
