@@ -51,22 +51,23 @@ final class OutputSink: @unchecked Sendable {
             return
         }
         self.shownPath = path
-        let target = Self.resolvingLinks(path)
+        // stat follows links as the kernel does (also /dev/fd/1 and /proc/self/fd/1, whose link text is no path).
         var info = stat()
-        let exists = stat(target, &info) == 0
+        let exists = stat(path, &info) == 0
         if exists && info.st_mode & S_IFMT == S_IFDIR {
             throw OutputError(path: path, reason: "is a folder: give a file name for the report")
         }
         if exists && info.st_mode & S_IFMT != S_IFREG {
             // A terminal, /dev/null, /dev/full, a FIFO: written in place (renaming over it would replace the device).
-            let fd = open(target, O_WRONLY | O_CLOEXEC | O_NOCTTY)
-            guard fd >= 0 else { throw OutputError(path: path, reason: InputFile.openProblem(target, errno: errno, writing: true)) }
+            let fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY)
+            guard fd >= 0 else { throw OutputError(path: path, reason: InputFile.openProblem(path, errno: errno, writing: true)) }
             self.finalPath = nil
             self.temporaryPath = nil
             self.fd = fd
             self.ownsDescriptor = true
             return
         }
+        let target = Self.resolvingLinks(path)
         let folder = InputFile.folder(of: target)
         let name = target.split(separator: "/").last.map(String.init) ?? target
         let temporary = folder + "/.\(name).\(getpid()).tmp"
