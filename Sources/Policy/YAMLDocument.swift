@@ -103,9 +103,13 @@ public enum YAMLDocument {
             var depth = 0
             var nodes = 0
             var aliases = 0
-            /// Expanded sizes of anchored nodes, by anchor name; the open collections with their anchor and start count.
-            var anchored: [String: Int] = [:]
-            var open: [(anchor: String?, start: Int)] = []
+            /// Expanded sizes and heights (levels of nesting) of anchored nodes, by anchor name; the open collections
+            /// with their anchor, node count at the start, their depth and the deepest level reached inside them with
+            /// aliases expanded (an alias nests its anchor's whole height where it stands: a chain of anchors, each
+            /// holding the previous one at its bottom, is deep only once expanded — and the key walk and Yams'
+            /// decoder recurse through the expanded tree).
+            var anchored: [String: (size: Int, height: Int)] = [:]
+            var open: [(anchor: String?, start: Int, depth: Int, reached: Int)] = []
             func name(_ pointer: UnsafeMutablePointer<yaml_char_t>?) -> String? {
                 pointer.map { String(cString: UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self)) }
             }
@@ -119,7 +123,7 @@ public enum YAMLDocument {
                     return nil
                 case YAML_SCALAR_EVENT:
                     nodes += 1
-                    if let anchor = name(event.data.scalar.anchor) { anchored[anchor] = 1 }
+                    if let anchor = name(event.data.scalar.anchor) { anchored[anchor] = (1, 0) }
                     if let value = event.data.scalar.value, memchr(value, 0x3A, event.data.scalar.length) != nil {
                         let text = String(decoding: UnsafeBufferPointer(start: value, count: event.data.scalar.length), as: UTF8.self)
                         if Self.sexagesimalOverflows(text) {
@@ -133,17 +137,26 @@ public enum YAMLDocument {
                         return PathError(path: line, message: "nested more than \(limits.maxDepth) levels deep (the limit for a configuration file)")
                     }
                     let anchor = event.type == YAML_SEQUENCE_START_EVENT ? name(event.data.sequence_start.anchor) : name(event.data.mapping_start.anchor)
-                    open.append((anchor, nodes - 1))
+                    open.append((anchor, nodes - 1, depth, depth))
                 case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
                     depth -= 1
-                    if let last = open.popLast(), let anchor = last.anchor { anchored[anchor] = nodes - last.start }
+                    if let last = open.popLast() {
+                        if let anchor = last.anchor { anchored[anchor] = (nodes - last.start, last.reached - last.depth + 1) }
+                        if !open.isEmpty { open[open.count - 1].reached = max(open[open.count - 1].reached, last.reached) }
+                    }
                 case YAML_ALIAS_EVENT:
                     aliases += 1
                     guard aliases <= limits.maxAliases else {
                         return PathError(path: line, message: "more than \(limits.maxAliases) aliases (the limit for a configuration file)")
                     }
                     // An undefined alias is Yams' error to report; count it as one node.
-                    nodes += name(event.data.alias.anchor).flatMap { anchored[$0] } ?? 1
+                    let target = name(event.data.alias.anchor).flatMap { anchored[$0] } ?? (1, 0)
+                    nodes += target.size
+                    let reached = depth + target.height
+                    guard reached <= limits.maxDepth else {
+                        return PathError(path: line, message: "nested more than \(limits.maxDepth) levels deep with its aliases expanded (the limit for a configuration file)")
+                    }
+                    if !open.isEmpty { open[open.count - 1].reached = max(open[open.count - 1].reached, reached) }
                 default:
                     break
                 }

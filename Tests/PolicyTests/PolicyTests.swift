@@ -82,6 +82,13 @@ struct PolicyFileTests {
         self.expectError(bomb, ["expands to more than", "alias"])
         self.expectError("allow: [" + Array(repeating: "*a", count: 2_000).joined(separator: ",") + "]\n", ["aliases"])
         self.expectError("# " + String(repeating: "x", count: 2 << 20) + "\n", ["limit"])
+        // Deep only once expanded: each anchor 40 levels deep, holding the previous one at its bottom.
+        var chain = "version: 1\nx:\n"
+        for index in 0..<30 {
+            let inner = index == 0 ? "1" : "*a\(index - 1)"
+            chain += "  - &a\(index) " + String(repeating: "[", count: 40) + inner + String(repeating: "]", count: 40) + "\n"
+        }
+        self.expectError(chain, ["levels deep with its aliases expanded"])
         #expect(clock.now - started < .seconds(5), "each refusal is immediate")
     }
 
