@@ -177,17 +177,17 @@ public enum YAMLDocument {
         var body = Substring(text)
         if body.hasPrefix("-") || body.hasPrefix("+") { body = body.dropFirst() }
         let digits = body.split(separator: ":", omittingEmptySubsequences: false).compactMap { Int($0, radix: 10) }
-        var base = 1
-        var value = 0
+        // Yams multiplies its base by 60 once per part and adds signed parts; fuzzing found a scalar that traps in
+        // Yams with ten parts this walk counts. No real value has more than a few parts: refuse eight or more, and a
+        // sum of magnitudes (in Double, far below Int.max) above 10^15, whatever the signs.
+        if digits.count > 7 { return true }
+        var base = 1.0
+        var magnitude = 0.0
         for digit in digits.reversed() {
-            let (product, productOverflow) = digit.multipliedReportingOverflow(by: base)
-            let (sum, sumOverflow) = value.addingReportingOverflow(product)
-            let (nextBase, baseOverflow) = base.multipliedReportingOverflow(by: 60)
-            if productOverflow || sumOverflow || baseOverflow { return true }
-            value = sum
-            base = nextBase
+            magnitude += Double(digit.magnitude) * base
+            base *= 60
         }
-        return false
+        return magnitude > 1e15
     }
 
     // MARK: - Unknown keys
