@@ -91,24 +91,7 @@ for variant in "${variants[@]}"; do
                 flags=(-Onone -profile-generate -profile-coverage-mapping)
                 output="$work/bulkhead-coverage$suffix"
             fi
-            main=("$work/repro-main.swift")
-            cat >"$work/repro-main.swift" <<'SWIFT'
-import Foundation
-
-/// Replays each file given through the harness, as libFuzzer would.
-@main
-struct Reproduce {
-    static func main() throws {
-        for path in CommandLine.arguments.dropFirst() {
-            print("replaying \(path)")
-            let data = try Data(contentsOf: URL(fileURLWithPath: path))
-            data.withUnsafeBytes { bytes in
-                _ = fuzz(bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? UnsafePointer(bitPattern: 1)!, bytes.count)
-            }
-        }
-    }
-}
-SWIFT
+            main=("$here/repro-main.swift")
             ;;
         *) echo "unknown variant: $variant (fuzzer | asan | repro | coverage)" >&2; exit 2 ;;
     esac

@@ -28,13 +28,14 @@ public struct AcceptedRisks: Codable, Sendable {
 
     /// Reads and checks an ignore file: every entry needs a reason and a valid expiry date.
     public static func load(path: String) throws(PathError) -> AcceptedRisks {
-        let risks = try YAMLDocument.load(AcceptedRisks.self, path: path, knownKeys: Self.knownKeys)
+        let loaded = try YAMLDocument.loadDocument(AcceptedRisks.self, path: path, knownKeys: Self.knownKeys)
+        let risks = loaded.value
         for (index, entry) in risks.ignore.enumerated() {
             guard Self.day(entry.expires) != nil else {
-                throw PathError(path: path, message: "ignore[\(index)].expires '\(entry.expires)': use a date, YYYY-MM-DD")
+                throw PathError(path: loaded.locator.location("ignore[\(index)].expires"), message: "ignore[\(index)].expires '\(entry.expires)': use a date, YYYY-MM-DD")
             }
             guard !entry.reason.trimmingCharacters(in: .whitespaces).isEmpty else {
-                throw PathError(path: path, message: "ignore[\(index)]: an accepted risk needs a reason")
+                throw PathError(path: loaded.locator.location("ignore[\(index)].reason"), message: "ignore[\(index)]: an accepted risk needs a reason")
             }
         }
         return risks
@@ -61,7 +62,9 @@ public struct AcceptedRisks: Codable, Sendable {
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.timeZone = TimeZone(identifier: "UTC")
         formatter.dateFormat = "yyyy-MM-dd"
-        return formatter.date(from: text)
+        // Round-trip: a lenient parser would roll 2027-02-30 over into March.
+        guard let date = formatter.date(from: text), formatter.string(from: date) == text else { return nil }
+        return date
     }
 
     static func startOfDay(_ date: Date) -> Date {

@@ -141,6 +141,10 @@ public struct UnixSocketHTTPClient: Sendable {
     }
 
     /// Parses a complete HTTP/1.1 response (status line, headers, Content-Length / chunked / to-end body).
+    ///
+    /// The engine's answer is outside input: a status that is not three digits, a negative or conflicting
+    /// Content-Length, a body shorter than its Content-Length, and a chunked body that ends before its last chunk are
+    /// errors (`transport`), never a silently shorter body.
     static func parse(_ raw: Data, request: String) throws(EngineError) -> HTTPResponse {
         let separator = Data("\r\n\r\n".utf8)
         guard let headEnd = raw.range(of: separator) else {
@@ -150,7 +154,9 @@ public struct UnixSocketHTTPClient: Sendable {
         var lines = head.split(separator: "\r\n", omittingEmptySubsequences: false)
         guard !lines.isEmpty else { throw EngineError(.transport, "\(request): empty HTTP response") }
         let statusLine = lines.removeFirst().split(separator: " ", maxSplits: 2)
-        guard statusLine.count >= 2, statusLine[0].hasPrefix("HTTP/1."), let status = Int(statusLine[1]) else {
+        guard statusLine.count >= 2, statusLine[0].hasPrefix("HTTP/1."), statusLine[1].utf8.count == 3, statusLine[1].utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+              let status = Int(statusLine[1]), (100...599).contains(status)
+        else {
             throw EngineError(.transport, "\(request): not an HTTP response")
         }
         var headers: [String: String] = [:]
@@ -158,17 +164,28 @@ public struct UnixSocketHTTPClient: Sendable {
             guard let colon = line.firstIndex(of: ":") else { continue }
             let name = line[..<colon].lowercased()
             let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            if name == "content-length", let earlier = headers[name], earlier != value {
+                throw EngineError(.transport, "\(request): conflicting Content-Length headers (\(earlier), \(value))")
+            }
             headers[name] = value
         }
         var body = Data(raw[headEnd.upperBound...])
         if headers["transfer-encoding"]?.lowercased().contains("chunked") == true {
             body = try Self.dechunk(body, request: request)
-        } else if let length = headers["content-length"].flatMap(Int.init), length <= body.count {
+        } else if let text = headers["content-length"] {
+            guard !text.isEmpty, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let length = Int(text) else {
+                throw EngineError(.transport, "\(request): bad Content-Length '\(text)'")
+            }
+            guard length <= body.count else {
+                throw EngineError(.transport, "\(request): the body ended after \(body.count) of its \(length) bytes")
+            }
             body = body.prefix(length)
         }
         return HTTPResponse(status: status, headers: headers, body: body)
     }
 
+    /// Decodes a chunked body (RFC 9112 §7.1): hex sizes with optional extensions, each chunk followed by CRLF, a
+    /// last chunk of size 0, then optional trailer fields. A body that ends before the last chunk is an error.
     static func dechunk(_ data: Data, request: String) throws(EngineError) -> Data {
         var result = Data()
         var index = data.startIndex
@@ -177,19 +194,23 @@ public struct UnixSocketHTTPClient: Sendable {
             guard let lineEnd = data.range(of: crlf, in: index..<data.endIndex) else {
                 throw EngineError(.transport, "\(request): chunked body cut short")
             }
-            let sizeText = String(decoding: data[index..<lineEnd.lowerBound], as: UTF8.self).split(separator: ";").first ?? ""
-            guard let size = Int(sizeText.trimmingCharacters(in: .whitespaces), radix: 16), size >= 0 else {
+            let sizeText = (String(decoding: data[index..<lineEnd.lowerBound], as: UTF8.self).split(separator: ";", omittingEmptySubsequences: false).first ?? "")
+                .trimmingCharacters(in: .whitespaces)
+            guard !sizeText.isEmpty, sizeText.utf8.count <= 15, sizeText.allSatisfy(\.isHexDigit), let size = Int(sizeText, radix: 16) else {
                 throw EngineError(.transport, "\(request): bad chunk size")
             }
-            if size == 0 { return result }
+            if size == 0 { return result }  // trailer fields, if any, carry nothing Bulkhead reads
             let start = lineEnd.upperBound
             guard data.distance(from: start, to: data.endIndex) >= size else {
                 throw EngineError(.transport, "\(request): chunk longer than the body")
             }
             let end = data.index(start, offsetBy: size)
             result.append(data[start..<end])
-            index = min(data.endIndex, data.index(end, offsetBy: 2, limitedBy: data.endIndex) ?? data.endIndex)
+            guard data.distance(from: end, to: data.endIndex) >= 2, data[end] == 0x0D, data[data.index(after: end)] == 0x0A else {
+                throw EngineError(.transport, "\(request): a chunk not followed by CRLF")
+            }
+            index = data.index(end, offsetBy: 2)
         }
-        return result
+        throw EngineError(.transport, "\(request): chunked body cut short (no last chunk)")
     }
 }

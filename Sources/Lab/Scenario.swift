@@ -162,9 +162,9 @@ extension Scenario {
     ///
     /// - Throws: ``ScenarioError`` naming the file, and the line or the key at fault.
     public static func load(path: String) throws(ScenarioError) -> Scenario {
-        let scenario = try YAMLDocument.load(Scenario.self, path: path, knownKeys: Self.knownKeys)
-        try scenario.validate(path: path)
-        return scenario
+        let loaded = try YAMLDocument.loadDocument(Scenario.self, path: path, knownKeys: Self.knownKeys)
+        try loaded.value.validate(path: path, locator: loaded.locator)
+        return loaded.value
     }
 
     /// The keys a scenario file may hold; unknown keys are errors naming their line.
@@ -187,7 +187,7 @@ extension Scenario {
     }()
 
     /// Names are unique and safe, subnets stay in 198.18.0.0/15, references resolve.
-    func validate(path: String) throws(ScenarioError) {
+    func validate(path: String, locator: YAMLLocator? = nil) throws(ScenarioError) {
         func fail(_ message: String) -> ScenarioError { ScenarioError(path: path, message: message) }
         let safeName = { (text: String) in
             !text.isEmpty && text.count <= 40 && text.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }
@@ -259,7 +259,7 @@ extension Scenario {
         for port in self.probe?.ports ?? [] where PortSpec(port) == nil {
             throw fail("probe.ports: \(port) is not a port (tcp/9999, udp/53)")
         }
-        try self.policy?.validate(path: path)
+        try self.policy?.validate(at: (locator ?? YAMLLocator(file: path)).scoped("policy"))
         for (key, value) in self.expect?.reachability ?? [:] {
             guard let parsed = ReachabilityPattern(key) else {
                 throw fail("expect.reachability: '\(key)' is not 'source -> destination[@network] proto[/port]'")

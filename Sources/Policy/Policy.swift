@@ -61,10 +61,10 @@ public struct Policy: Codable, Sendable {
 
         public init(from decoder: any Decoder) throws {
             let container = try decoder.container(keyedBy: CodingKeys.self)
-            self.name = try container.decodeIfPresent(String.self, forKey: .name)
+            self.name = try container.decodePresentValue(String.self, forKey: .name)
             self.from = try Selector.decodeList(container, .from)
             self.to = try Selector.decodeList(container, .to)
-            self.ports = try container.decodeIfPresent([PortMatch].self, forKey: .ports) ?? [.any]
+            self.ports = try container.decodePresentValue([PortMatch].self, forKey: .ports) ?? [.any]
         }
     }
 
@@ -80,11 +80,11 @@ public struct Policy: Codable, Sendable {
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
-        self.version = try container.decodeIfPresent(Int.self, forKey: .version)
-        self.baseline = try container.decodeIfPresent(Baseline.self, forKey: .baseline) ?? .deny
-        self.allow = try container.decodeIfPresent([Rule].self, forKey: .allow) ?? []
-        self.deny = try container.decodeIfPresent([Rule].self, forKey: .deny) ?? []
-        self.mtls = try container.decodeIfPresent(MTLSSection.self, forKey: .mtls)
+        self.version = try container.decodePresentValue(Int.self, forKey: .version)
+        self.baseline = try container.decodePresentValue(Baseline.self, forKey: .baseline) ?? .deny
+        self.allow = try container.decodePresentValue([Rule].self, forKey: .allow) ?? []
+        self.deny = try container.decodePresentValue([Rule].self, forKey: .deny) ?? []
+        self.mtls = try container.decodePresentValue(MTLSSection.self, forKey: .mtls)
     }
 
     /// The intent Docker's own configuration expresses, used when no policy is given.
@@ -218,23 +218,27 @@ public struct Selector: Codable, Hashable, Sendable {
             return
         }
         let container = try decoder.container(keyedBy: CodingKeys.self)
-        let cidr = try container.decodeIfPresent(String.self, forKey: .cidr)
+        let cidr = try container.decodePresentValue(String.self, forKey: .cidr)
         if let cidr, CIDR.parse(cidr) == nil, IPAddress(cidr) == nil {
             throw DecodingError.dataCorruptedError(forKey: .cidr, in: container, debugDescription: "'\(cidr)' is not a CIDR (e.g. 198.18.20.0/24)")
         }
         self.init(
-            container: try container.decodeIfPresent(String.self, forKey: .container),
-            label: try container.decodeIfPresent(String.self, forKey: .label),
-            service: try container.decodeIfPresent(String.self, forKey: .service),
-            project: try container.decodeIfPresent(String.self, forKey: .project),
-            network: try container.decodeIfPresent(String.self, forKey: .network),
+            container: try container.decodePresentValue(String.self, forKey: .container),
+            label: try container.decodePresentValue(String.self, forKey: .label),
+            service: try container.decodePresentValue(String.self, forKey: .service),
+            project: try container.decodePresentValue(String.self, forKey: .project),
+            network: try container.decodePresentValue(String.self, forKey: .network),
             cidr: cidr,
-            host: try container.decodeIfPresent(Bool.self, forKey: .host)
+            host: try container.decodePresentValue(Bool.self, forKey: .host)
         )
     }
 
     /// `from:`/`to:` take one selector or a list of them.
     static func decodeList<K: CodingKey>(_ container: KeyedDecodingContainer<K>, _ key: K) throws -> [Selector] {
+        if container.contains(key), try container.decodeNil(forKey: key) {
+            // `from:` with nothing after it would decode as a container named "" and match nothing, silently.
+            throw DecodingError.dataCorruptedError(forKey: key, in: container, debugDescription: "`\(key.stringValue):` has no value: give a selector or a list of them ({} matches everything)")
+        }
         if let list = try? container.decode([Selector].self, forKey: key) { return list }
         return [try container.decode(Selector.self, forKey: key)]
     }
@@ -270,6 +274,18 @@ public struct Selector: Codable, Hashable, Sendable {
         guard let key = parts.first else { return false }
         guard let value = labels[key] else { return false }
         return parts.count == 1 || value == parts[1]
+    }
+}
+
+extension KeyedDecodingContainer {
+    /// `decodeIfPresent` that refuses a key written with no value (`ports:` alone): in a security policy an empty
+    /// value must not silently mean the default (every port) or nothing.
+    func decodePresentValue<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T? {
+        guard self.contains(key) else { return nil }
+        if try self.decodeNil(forKey: key) {
+            throw DecodingError.dataCorruptedError(forKey: key, in: self, debugDescription: "`\(key.stringValue):` has no value (YAML reads an empty string, ~ and null as no value; write [] for an empty list)")
+        }
+        return try self.decode(type, forKey: key)
     }
 }
 
@@ -326,16 +342,16 @@ public struct MTLSRequirement: Codable, Sendable {
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
-        self.name = try container.decodeIfPresent(String.self, forKey: .name)
+        self.name = try container.decodePresentValue(String.self, forKey: .name)
         self.to = try Selector.decodeList(container, .to)
-        self.ports = try container.decodeIfPresent([PortMatch].self, forKey: .ports) ?? [.proto(.tcp)]
-        self.trustBundle = try container.decodeIfPresent(String.self, forKey: .trustBundle)
-        self.clientCertificate = try container.decodeIfPresent(String.self, forKey: .clientCertificate)
-        self.clientKey = try container.decodeIfPresent(String.self, forKey: .clientKey)
-        self.otherCertificate = try container.decodeIfPresent(String.self, forKey: .otherCertificate)
-        self.otherKey = try container.decodeIfPresent(String.self, forKey: .otherKey)
-        self.caKey = try container.decodeIfPresent(String.self, forKey: .caKey)
-        self.expectDNS = try container.decodeIfPresent([String].self, forKey: .expectDNS)
-        self.expectSPIFFE = try container.decodeIfPresent(String.self, forKey: .expectSPIFFE)
+        self.ports = try container.decodePresentValue([PortMatch].self, forKey: .ports) ?? [.proto(.tcp)]
+        self.trustBundle = try container.decodePresentValue(String.self, forKey: .trustBundle)
+        self.clientCertificate = try container.decodePresentValue(String.self, forKey: .clientCertificate)
+        self.clientKey = try container.decodePresentValue(String.self, forKey: .clientKey)
+        self.otherCertificate = try container.decodePresentValue(String.self, forKey: .otherCertificate)
+        self.otherKey = try container.decodePresentValue(String.self, forKey: .otherKey)
+        self.caKey = try container.decodePresentValue(String.self, forKey: .caKey)
+        self.expectDNS = try container.decodePresentValue([String].self, forKey: .expectDNS)
+        self.expectSPIFFE = try container.decodePresentValue(String.self, forKey: .expectSPIFFE)
     }
 }

@@ -1,4 +1,5 @@
 import BulkheadModel
+import Foundation
 
 extension Policy {
     /// The keys a policy file may hold (unknown keys are errors, naming the line).
@@ -35,22 +36,77 @@ extension Policy {
 
     /// Reads and checks a policy file.
     ///
-    /// - Throws: `PathError` naming the file and line: YAML syntax, unknown keys, bad ports or CIDRs, a version
-    ///   this build does not know.
+    /// - Throws: `PathError` naming the file and line: YAML syntax, a key given twice, unknown keys, bad ports or
+    ///   CIDRs (host bits set too), empty selectors, labels or name patterns, a version this build does not know,
+    ///   and a file over the loader's limits (size, nesting, aliases).
     public static func load(path: String) throws(PathError) -> Policy {
-        let policy = try YAMLDocument.load(Policy.self, path: path, knownKeys: Self.knownKeys)
-        try policy.validate(path: path)
-        return policy
+        let loaded = try YAMLDocument.loadDocument(Policy.self, path: path, knownKeys: Self.knownKeys)
+        try loaded.value.validate(at: loaded.locator)
+        return loaded.value
     }
 
-    /// Checks what decoding cannot: the version, and that every rule says something.
+    /// Checks what decoding cannot, naming only the file (see ``validate(at:)`` for lines).
     public func validate(path: String) throws(PathError) {
+        try self.validate(at: YAMLLocator(file: path))
+    }
+
+    /// Checks what decoding cannot: the version; that every rule says something; that every selector's patterns,
+    /// labels and CIDRs mean what they look like. Errors name the line through `locator`.
+    public func validate(at locator: YAMLLocator) throws(PathError) {
         if let version = self.version, version != 1 {
-            throw PathError(path: path, message: "version \(version): this build reads policy version 1")
+            throw PathError(path: locator.location("version"), message: "version \(version): this build reads policy version 1")
         }
         for (kind, rules) in [("allow", self.allow), ("deny", self.deny)] {
-            for (index, rule) in rules.enumerated() where rule.from.isEmpty || rule.to.isEmpty {
-                throw PathError(path: path, message: "\(kind)[\(index)]: `from` and `to` need at least one selector ({} matches everything)")
+            for (index, rule) in rules.enumerated() {
+                let at = "\(kind)[\(index)]"
+                for (side, selectors) in [("from", rule.from), ("to", rule.to)] {
+                    guard !selectors.isEmpty else {
+                        throw PathError(path: locator.location("\(at).\(side)"), message: "\(at): `from` and `to` need at least one selector ({} matches everything)")
+                    }
+                    for (number, selector) in selectors.enumerated() { try selector.check(at: locator, "\(at).\(side)[\(number)]") }
+                }
+            }
+        }
+        for (index, requirement) in (self.mtls?.require ?? []).enumerated() {
+            let at = "mtls.require[\(index)]"
+            guard !requirement.to.isEmpty else {
+                throw PathError(path: locator.location("\(at).to"), message: "\(at): `to` needs at least one selector ({} matches everything)")
+            }
+            for (number, selector) in requirement.to.enumerated() { try selector.check(at: locator, "\(at).to[\(number)]") }
+        }
+    }
+}
+
+extension Selector {
+    /// The characters a name pattern may hold: what Docker allows in container, network and Compose names, plus the
+    /// wildcards `*` and `?`. Anything else (`[0-9]`, `{a,b}`, a space) can never match, so it is refused.
+    static func isValidPattern(_ pattern: String) -> Bool {
+        !pattern.isEmpty && pattern.unicodeScalars.allSatisfy { scalar in
+            scalar.isASCII && (("a"..."z").contains(scalar) || ("A"..."Z").contains(scalar) || ("0"..."9").contains(scalar) || "_.-*?/".unicodeScalars.contains(scalar))
+        }
+    }
+
+    /// Refuses what would silently match nothing or something else than it says: an empty or invalid name
+    /// pattern, an empty label or label key, a CIDR with host bits set.
+    func check(at locator: YAMLLocator, _ path: String) throws(PathError) {
+        for (key, value) in [("container", self.container), ("service", self.service), ("project", self.project), ("network", self.network)] {
+            guard let value else { continue }
+            guard Self.isValidPattern(value) else {
+                let shown = value.isEmpty ? "an empty name" : "'\(value)'"
+                throw PathError(path: locator.location("\(path).\(key)"), message: "\(path).\(key): \(shown) is not a name pattern: use letters, digits, '.', '_', '-' and the wildcards * and ?")
+            }
+        }
+        if let label = self.label {
+            let key = label.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
+            guard !key.trimmingCharacters(in: .whitespaces).isEmpty, !key.contains(where: \.isWhitespace) else {
+                throw PathError(path: locator.location("\(path).label"), message: "\(path).label '\(label)': give key=value, or key for the label's presence")
+            }
+        }
+        if let cidr = self.cidr, let (address, prefix) = CIDR.parse(cidr) {
+            let (high, low) = CIDR.masked(address, prefix)
+            if high != address.high || low != address.low {
+                let network = address.isIPv6 ? IPAddress(ipv6High: high, low: low) : IPAddress(ipv4: UInt32(truncatingIfNeeded: low))
+                throw PathError(path: locator.location("\(path).cidr"), message: "\(path).cidr \(cidr) has host bits set: write \(network)/\(prefix) for the network, or \(address) alone for the one address")
             }
         }
     }

@@ -69,7 +69,7 @@ private final class ResultBox: @unchecked Sendable {
 func monotonicNow() -> Double { MonotonicClock.now() }
 
 /// The event loop's state. Lives on the loop thread only.
-private final class ProbeLoop {
+final class ProbeLoop {
     let plan: ProbePlan
     let options: ProbeOptions
     let progress: (@Sendable (ProbeProgress) -> Void)?
@@ -132,6 +132,8 @@ private final class ProbeLoop {
     /// Containers whose main process exited, and when (seconds into the run).
     var deaths: [String: Double] = [:]
     var attemptsSent = 0
+    /// Sources whose raw ICMP socket failed to read (reported once each).
+    var icmpReadFailed: Set<String> = []
     var epoll: Int32 = -1
     /// The global in-flight cap: the option, or (0 = auto) what the open-file limit allows.
     var maxInFlight = 0
@@ -229,8 +231,15 @@ private final class ProbeLoop {
             return -1
         }
         let token = self.controlToken()
+        // Unwatched, the socket's echo replies and rejections would never be read: echoes would time out as
+        // "filtered". Without it, echo cells are errors (startEcho) and TCP rejections read as refusals.
+        guard bh_epoll_add(self.epoll, fd, BH_EPOLLIN, token) == 0 else {
+            let code = errno
+            close(fd)
+            self.problems.append("\(source): cannot watch the raw ICMP\(v6 ? "v6" : "") socket (epoll_ctl: \(ErrnoName.name(code)), \(String(cString: strerror(code)))): ICMP echo is an error and TCP rejections read as refusals")
+            return -1
+        }
         self.controlHandlers[token] = .icmp(source: source, fd: fd, v6: v6)
-        _ = bh_epoll_add(self.epoll, fd, BH_EPOLLIN, token)
         return fd
     }
 
@@ -248,8 +257,13 @@ private final class ProbeLoop {
             return  // without pidfd support, deaths show as timeouts (older kernels)
         }
         let token = self.controlToken()
+        guard bh_epoll_add(self.epoll, fd, BH_EPOLLIN, token) == 0 else {
+            let code = errno
+            close(fd)
+            self.problems.append("\(container): cannot watch its process (epoll_ctl: \(ErrnoName.name(code))): if it exits, its cells show as timeouts")
+            return
+        }
         self.controlHandlers[token] = .pidfd(container: container, fd: fd)
-        _ = bh_epoll_add(self.epoll, fd, BH_EPOLLIN, token)
     }
 
     func controlToken() -> UInt64 {
@@ -430,8 +444,25 @@ private final class ProbeLoop {
         let result = destination.withSockaddr { connect(attempt.fd, $0, $1) }
         if result != 0 && errno != EINPROGRESS { return self.socketFailed(attempt, call: "connect") }
         attempt.localPort = SocketAddress.localPort(of: attempt.fd)
-        _ = bh_epoll_add(self.epoll, attempt.fd, BH_EPOLLOUT, token)
+        return self.register(attempt, token: token, events: BH_EPOLLOUT)
+    }
+
+    /// Watches an attempt's socket. A failed registration must not become a timeout (a `filtered` cell that was
+    /// never probed): the cell is an `error` with the errno, at once.
+    func register(_ attempt: Attempt, token: UInt64, events: UInt32) -> Bool {
+        guard bh_epoll_add(self.epoll, attempt.fd, events, token) == 0 else { return self.toolFailed(attempt, call: "epoll_ctl") }
         return true
+    }
+
+    /// A system call of the tool's own failed for this attempt: the cell is an error with the errno, not retried
+    /// (never a network answer, whatever the errno).
+    func toolFailed(_ attempt: Attempt, call: String) -> Bool {
+        let code = errno
+        if attempt.fd >= 0 { close(attempt.fd) }
+        self.record(attempt.cell, ProbeAttempt(outcome: .failed, latencyMs: 0, errno: ErrnoName.name(code)), note: "\(call) failed: \(String(cString: strerror(code)))", final: true)
+        // Even after an earlier attempt's timeout: the retries the verdict needs did not happen, so not `filtered`.
+        self.cells[attempt.cell].state = .error
+        return false
     }
 
     func startUDP(_ attempt: inout Attempt, token: UInt64, port: Int) -> Bool {
@@ -439,18 +470,18 @@ private final class ProbeLoop {
         attempt.fd = socket(destination.family, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard attempt.fd >= 0 else { return self.socketFailed(attempt, call: "socket") }
         var on: Int32 = 1
-        if destination.family == AF_INET6 {
-            _ = setsockopt(attempt.fd, Int32(IPPROTO_IPV6), 25 /* IPV6_RECVERR */, &on, socklen_t(MemoryLayout<Int32>.size))
-        } else {
-            _ = setsockopt(attempt.fd, Int32(IPPROTO_IP), 11 /* IP_RECVERR */, &on, socklen_t(MemoryLayout<Int32>.size))
-        }
+        // Without RECVERR the ICMP errors that tell `rejected` from `filtered` are never seen: the probe's verdict
+        // would rest on a timeout. A failure here is the tool's, so the cell is an error.
+        let recvErr = destination.family == AF_INET6
+            ? setsockopt(attempt.fd, Int32(IPPROTO_IPV6), 25 /* IPV6_RECVERR */, &on, socklen_t(MemoryLayout<Int32>.size))
+            : setsockopt(attempt.fd, Int32(IPPROTO_IP), 11 /* IP_RECVERR */, &on, socklen_t(MemoryLayout<Int32>.size))
+        guard recvErr == 0 else { return self.toolFailed(attempt, call: "setsockopt(IP_RECVERR)") }
         guard destination.withSockaddr({ connect(attempt.fd, $0, $1) }) == 0 else { return self.socketFailed(attempt, call: "connect") }
         let payload = Self.udpPayload(port: port, token: token)
         let sent = payload.withUnsafeBytes { send(attempt.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         guard sent >= 0 else { return self.socketFailed(attempt, call: "send") }
         attempt.localPort = SocketAddress.localPort(of: attempt.fd)
-        _ = bh_epoll_add(self.epoll, attempt.fd, BH_EPOLLIN, token)
-        return true
+        return self.register(attempt, token: token, events: BH_EPOLLIN)
     }
 
     /// A DNS query for port 53 (so a resolver answers), the marker line elsewhere.
@@ -515,8 +546,17 @@ private final class ProbeLoop {
         case .tcp:
             var error: Int32 = 0
             var length = socklen_t(MemoryLayout<Int32>.size)
-            _ = getsockopt(attempt.fd, SOL_SOCKET, SO_ERROR, &error, &length)
+            // A failed SO_ERROR read leaves `error` 0, which would read as "connected": an error instead.
+            guard getsockopt(attempt.fd, SOL_SOCKET, SO_ERROR, &error, &length) == 0 else {
+                let code = errno
+                let cell = attempt.cell
+                self.end(token, ProbeAttempt(outcome: .failed, latencyMs: latency, errno: ErrnoName.name(code)), note: "getsockopt(SO_ERROR) failed: \(String(cString: strerror(code)))", final: true)
+                self.cells[cell].state = .error
+                return
+            }
             if error == 0 {
+                // The connection is proven; the marker line is only a courtesy to the server's log, so its result
+                // does not matter to the verdict.
                 let line = Array("\(ProbeEngine.payloadMarker) \(token)\r\n".utf8)
                 _ = line.withUnsafeBytes { send(attempt.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
                 self.end(token, ProbeAttempt(outcome: .connected, latencyMs: latency))
@@ -576,6 +616,7 @@ private final class ProbeLoop {
         case .icmp(let source, let fd, let v6):
             self.readICMP(source: source, fd: fd, v6: v6)
         case .pidfd(let container, let fd):
+            // close() drops the registration anyway; the explicit removal's result changes nothing.
             _ = bh_epoll_remove(self.epoll, fd)
             close(fd)
             self.controlHandlers[token] = nil
@@ -597,7 +638,15 @@ private final class ProbeLoop {
                     recvfrom(fd, raw.baseAddress, raw.count, Int32(MSG_DONTWAIT), address.baseAddress?.assumingMemoryBound(to: sockaddr.self), &fromLength)
                 }
             }
-            guard count > 0 else { return }
+            guard count > 0 else {
+                let code = errno
+                if count < 0 && code != EAGAIN && code != EWOULDBLOCK && code != EINTR && !self.icmpReadFailed.contains(source) {
+                    // Echo replies and rejections this socket would have carried are lost: said once per source.
+                    self.icmpReadFailed.insert(source)
+                    self.problems.append("\(source): reading the raw ICMP\(v6 ? "v6" : "") socket failed (recvfrom: \(ErrnoName.name(code))): ICMP answers may be missing")
+                }
+                return
+            }
             guard let message = ICMPMessage.parse(buffer.prefix(count), v6: v6) else { continue }
             let sender = Self.address(of: from)
             switch message {
@@ -659,12 +708,12 @@ private final class ProbeLoop {
         }
     }
 
-    func end(_ token: UInt64, _ result: ProbeAttempt) {
+    func end(_ token: UInt64, _ result: ProbeAttempt, note: String? = nil, final: Bool = false) {
         guard let attempt = self.attempts.removeValue(forKey: token) else { return }
         if attempt.fd >= 0 { close(attempt.fd) }
         if let key = attempt.echoKey { self.echoes[key] = nil }
         self.release(attempt.destinationKey)
-        self.record(attempt.cell, result, note: nil)
+        self.record(attempt.cell, result, note: note, final: final)
     }
 
     /// Adds an attempt to a cell, and decides the cell or queues a retry.

@@ -41,8 +41,9 @@ public enum AuditReports {
         var sections: [String] = []
         let (listed, blocked) = Self.listedEdges(report)
         var table = TextTable(header: Self.headers)
+        let e = TerminalText.escape as (String) -> String
         for edge in listed {
-            var row = Self.columns(edge)
+            var row = TerminalText.escape(Self.columns(edge))
             switch edge.verdict {
             case .violation: row[7] = style.severity(row[7], .high)
             case .tlsAcceptsRogueClient: row[7] = style.severity(row[7], .critical)
@@ -51,24 +52,25 @@ public enum AuditReports {
             }
             table.rows.append(row)
         }
-        sections.append(style.bold("Edges") + " (policy: \(report.policy))\n" + (listed.isEmpty ? "None." : table.render())
+        sections.append(style.bold("Edges") + " (policy: \(e(report.policy)))\n" + (listed.isEmpty ? "None." : table.render())
                         + (blocked > 0 ? "\n\(blocked) more edge(s): blocked as the policy expects, or open to a port nothing listens on." : ""))
         var findings: [String] = []
         // With a baseline, only what is new is listed (what went away follows below).
         for finding in report.baseline?.new ?? report.findings {
-            findings.append("\(style.severity(finding.severity.rawValue.uppercased().padding(toLength: 8, withPad: " ", startingAt: 0), finding.severity)) \(finding.kind): \(finding.title)")
+            findings.append("\(style.severity(finding.severity.rawValue.uppercased().padding(toLength: 8, withPad: " ", startingAt: 0), finding.severity)) \(e(finding.kind)): \(e(finding.title))")
         }
         sections.append(style.bold(report.baseline == nil ? "Findings" : "Findings new since the baseline") + "\n" + (findings.isEmpty ? "No findings." : findings.joined(separator: "\n")))
         if let baseline = report.baseline {
-            sections.append(style.bold("Since the baseline") + " \(baseline.baseline): \(baseline.new.count) new, \(baseline.resolved.count) resolved, \(baseline.unchanged) unchanged"
-                            + baseline.resolved.map { "\n  resolved: \($0.kind) \($0.location ?? "")" }.joined())
+            sections.append(style.bold("Since the baseline") + " \(e(baseline.baseline)): \(baseline.new.count) new, \(baseline.resolved.count) resolved, \(baseline.unchanged) unchanged"
+                            + baseline.resolved.map { "\n  resolved: \(e($0.kind)) \(e($0.location ?? ""))" }.joined())
         }
-        sections.append(Self.stagesLine(report) + (report.complete ? "" : "\n" + style.severity("INCOMPLETE", .high) + ": " + report.problems.joined(separator: "; ")))
+        sections.append(Self.stagesLine(report)
+                        + (report.complete ? "" : "\n" + style.severity("INCOMPLETE", .high) + ": " + e(report.problems.joined(separator: "; "))))
         return sections.joined(separator: "\n\n") + "\n"
     }
 
     static func stagesLine(_ report: AuditReport) -> String {
-        let stages = report.stages.map { "\($0.name) \($0.status) \(String(format: "%.2f", $0.durationSeconds)) s" }.joined(separator: ", ")
+        let stages = report.stages.map { "\(TerminalText.escape($0.name)) \(TerminalText.escape($0.status)) \(String(format: "%.2f", $0.durationSeconds)) s" }.joined(separator: ", ")
         let verdicts = EdgeVerdict.allCases.compactMap { verdict in report.summary.edgesByVerdict[verdict.rawValue].map { "\($0) \(verdict.rawValue)" } }
         return "Stages: \(stages); total \(String(format: "%.2f", report.summary.durationSeconds)) s\nEdges: \(report.summary.edges) (\(verdicts.joined(separator: ", ")))"
     }
@@ -76,9 +78,15 @@ public enum AuditReports {
     // MARK: - Markdown
 
     /// The same report as markdown (for a ticket or a wiki page).
+    ///
+    /// Every value from outside (names, traffic strings, a stored report's text) is escaped as in the HTML report
+    /// (markdown renderers pass inline HTML through: `<script>` from captured traffic must arrive as text), with its
+    /// control characters shown as escapes (the file may be `cat` to a terminal) and `|` escaped for the tables.
     public static func markdown(_ report: AuditReport) -> String {
-        func cell(_ text: String) -> String { text.replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\n", with: " ") }
-        var lines = ["# Bulkhead audit of \(report.host)", "", "Generated \(report.generatedAt); policy: \(cell(report.policy)); \(report.complete ? "complete" : "**INCOMPLETE**: " + cell(report.problems.joined(separator: "; ")))", ""]
+        func cell(_ text: String) -> String { XMLText.escape(TerminalText.escape(text)).replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "`", with: "&#96;") }
+        /// Finding kinds sit in code spans, where entities do not apply: only the vocabulary's own characters.
+        func code(_ text: String) -> String { String(text.unicodeScalars.filter { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "-_.".unicodeScalars.contains($0)) }) }
+        var lines = ["# Bulkhead audit of \(cell(report.host))", "", "Generated \(cell(report.generatedAt)); policy: \(cell(report.policy)); \(report.complete ? "complete" : "**INCOMPLETE**: " + cell(report.problems.joined(separator: "; ")))", ""]
         lines.append("## Edges")
         lines.append("")
         let (listed, blocked) = Self.listedEdges(report)
@@ -90,13 +98,13 @@ public enum AuditReports {
         if report.findings.isEmpty { lines.append("No findings.") }
         for finding in report.findings {
             let reference = FindingCatalogue.entry(finding.kind)?.reference.map { " (\($0))" } ?? ""
-            lines.append("- **\(finding.severity.rawValue.uppercased())** `\(finding.kind)`\(reference): \(cell(finding.title)) — \(cell(finding.detail))")
+            lines.append("- **\(finding.severity.rawValue.uppercased())** `\(code(finding.kind))`\(reference): \(cell(finding.title)) — \(cell(finding.detail))")
         }
         if let baseline = report.baseline {
             lines += ["", "## Since the baseline", "", "\(baseline.new.count) new, \(baseline.resolved.count) resolved, \(baseline.unchanged) unchanged (\(cell(baseline.baseline)))."]
         }
         lines += ["", "## Stages", "", "| stage | status | seconds | note |", "|---|---|---|---|"]
-        for stage in report.stages { lines.append("| \(stage.name) | \(stage.status) | \(String(format: "%.2f", stage.durationSeconds)) | \(cell(stage.note ?? "")) |") }
+        for stage in report.stages { lines.append("| \(cell(stage.name)) | \(cell(stage.status)) | \(String(format: "%.2f", stage.durationSeconds)) | \(cell(stage.note ?? "")) |") }
         return lines.joined(separator: "\n") + "\n"
     }
 

@@ -6,14 +6,17 @@ import Foundation
 public enum ReachabilityTableReport {
     public static let legend = "✓ reachable  ○ reachable-closed (path open, nothing listens)  R rejected  · filtered  ~ flapping  ? unknown (UDP, no answer)  - skipped  ! error"
 
+    /// Every name, address, rule and note is escaped (``TerminalText``): a container name holding `ESC[2J` prints
+    /// as text.
     public static func render(_ report: ProbeReport, style: TerminalStyle) -> String {
+        let e = TerminalText.escape as (String) -> String
         var sections: [String] = []
         let sources = report.sources.map(\.name)
         // Group destinations by the network their address is on; the host side and explicit targets apart.
         var groups: [(title: String, cells: [ReachabilityCell])] = []
         let byNetwork = Dictionary(grouping: report.cells.filter { $0.destinationKind == .container }, by: { $0.network ?? "-" })
         for network in byNetwork.keys.sorted() {
-            groups.append(("Network \(network)", byNetwork[network] ?? []))
+            groups.append(("Network \(e(network))", byNetwork[network] ?? []))
         }
         let host = report.cells.filter { $0.destinationKind == .gateway }
         if !host.isEmpty { groups.append(("Host side (gateways)", host)) }
@@ -32,7 +35,7 @@ public enum ReachabilityTableReport {
                 for source in sources {
                     let cells = group.cells.filter { $0.source == source }
                     guard !cells.isEmpty else { continue }
-                    var row = [source, String(cells.count)]
+                    var row = [e(source), String(cells.count)]
                     for state in CellState.allCases {
                         let count = cells.filter { $0.state == state }.count
                         row.append(count == 0 ? "" : String(count))
@@ -49,11 +52,11 @@ public enum ReachabilityTableReport {
                 let keys = Set(group.cells.filter { $0.destinationName == column.name && $0.address == column.address }.map(Self.portLabel))
                 ports[column] = keys.sorted(by: Self.portOrder)
             }
-            var table = TextTable(header: ["FROM \\ TO"] + columns.map { "\($0.name) \($0.address)" })
+            var table = TextTable(header: ["FROM \\ TO"] + columns.map { "\(e($0.name)) \(e($0.address))" })
             let index = Dictionary(group.cells.map { ("\($0.source)|\($0.destinationName)|\($0.address)|\(Self.portLabel($0))", $0) }, uniquingKeysWith: { first, _ in first })
             let rowSources = sources.filter { source in group.cells.contains { $0.source == source } }
             for source in rowSources {
-                var row = [source]
+                var row = [e(source)]
                 for column in columns {
                     var text = ""
                     for port in ports[column] ?? [] {
@@ -67,7 +70,7 @@ public enum ReachabilityTableReport {
                 }
                 table.rows.append(row)
             }
-            var portsLine = columns.map { "\($0.name): \((ports[$0] ?? []).joined(separator: " "))" }
+            var portsLine = columns.map { "\(e($0.name)): \((ports[$0] ?? []).joined(separator: " "))" }
             portsLine = Array(Set(portsLine)).sorted()
             sections.append(style.bold(group.title) + "\n" + table.render() + "\nports, in cell order — " + portsLine.joined(separator: "; "))
         }
@@ -78,16 +81,16 @@ public enum ReachabilityTableReport {
         var lines: [String] = []
         for cell in violations {
             let severity: Severity = cell.violation == .unexpectedReachable ? (cell.state == .reachableClosed ? .medium : .high) : .medium
-            lines.append("\(style.severity(severity.rawValue.uppercased().padding(toLength: 8, withPad: " ", startingAt: 0), severity)) \(cell.violation?.rawValue ?? ""): \(cell.source) -> \(cell.destinationName) \(cell.destination)/\(cell.protocol.rawValue) is \(cell.state.rawValue); expected \(cell.expected?.rawValue ?? "-") (\(cell.rule ?? "-"))")
-            if let repro = ReproCommand.line(for: cell) { lines.append("         reproduce: \(repro)") }
+            lines.append("\(style.severity(severity.rawValue.uppercased().padding(toLength: 8, withPad: " ", startingAt: 0), severity)) \(cell.violation?.rawValue ?? ""): \(e(cell.source)) -> \(e(cell.destinationName)) \(e(cell.destination))/\(cell.protocol.rawValue) is \(cell.state.rawValue); expected \(cell.expected?.rawValue ?? "-") (\(e(cell.rule ?? "-")))")
+            if let repro = ReproCommand.line(for: cell) { lines.append("         reproduce: \(e(repro))") }
         }
-        sections.append(style.bold("Violations") + " (policy: \(report.policy))\n" + (lines.isEmpty ? "None." : lines.joined(separator: "\n")))
+        sections.append(style.bold("Violations") + " (policy: \(e(report.policy)))\n" + (lines.isEmpty ? "None." : lines.joined(separator: "\n")))
 
         let errors = report.cells.filter { $0.state == .error || $0.state == .skipped }
         if !errors.isEmpty {
             var notes: [String] = []
             for (note, cells) in Dictionary(grouping: errors, by: { "\($0.state.rawValue): \($0.note ?? "no reason recorded")" }).sorted(by: { $0.key < $1.key }) {
-                notes.append("  \(cells.count) × \(note)")
+                notes.append("  \(cells.count) × \(e(note))")
             }
             sections.append(style.bold("Not probed") + "\n" + notes.joined(separator: "\n"))
         }
@@ -95,7 +98,7 @@ public enum ReachabilityTableReport {
         var summary = "\(report.summary.cells) cells from \(report.summary.sources) sources: " + states.joined(separator: ", ")
         summary += String(format: "; %d probes in %.2f s", report.summary.attemptsSent, report.summary.durationSeconds)
         if !report.complete {
-            summary += "\n" + style.severity("INCOMPLETE", .high) + ": " + report.problems.joined(separator: "; ")
+            summary += "\n" + style.severity("INCOMPLETE", .high) + ": " + e(report.problems.joined(separator: "; "))
         }
         sections.append(summary)
         return sections.joined(separator: "\n\n") + "\n"

@@ -34,6 +34,42 @@ public struct TerminalStyle: Sendable {
     }
 }
 
+/// Text from outside — container and network names, labels, traffic strings, certificate names, engine messages —
+/// made safe to print on a terminal: every C0 control (U+0000–U+001F, newline and tab included), DEL and every C1
+/// control (U+0080–U+009F: CSI, OSC…) becomes visible text (`\x1b`, `\u{9b}`), as do the characters that reorder or
+/// break lines (bidi overrides and isolates U+202A–U+202E, U+2066–U+2069, U+200E/U+200F, U+2028/U+2029), and the
+/// backslash itself (`\\`), so an escaped form can never be faked. An FTP user of `ESC[2J` or an OSC title sequence
+/// prints as those characters instead of clearing the screen or retitling the window. Everything else, non-ASCII
+/// text included, is kept.
+///
+/// Every table renderer applies it to each value it did not write itself; JSON, HTML, XML and markdown have their
+/// own escaping.
+public enum TerminalText {
+    /// `text` with every control and reordering character shown as an escape.
+    public static func escape(_ text: String) -> String {
+        if text.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F && $0 != 0x5C }) { return text }
+        var result = ""
+        result.reserveCapacity(text.utf8.count)
+        for scalar in text.unicodeScalars {
+            let value = scalar.value
+            switch value {
+            case 0x5C:
+                result += "\\\\"
+            case 0x00..<0x20, 0x7F:
+                result += "\\x" + (value < 0x10 ? "0" : "") + String(value, radix: 16)
+            case 0x80..<0xA0, 0x200E, 0x200F, 0x2028, 0x2029, 0x202A...0x202E, 0x2066...0x2069:
+                result += "\\u{" + String(value, radix: 16) + "}"
+            default:
+                result.unicodeScalars.append(scalar)
+            }
+        }
+        return result
+    }
+
+    /// Each of `values` escaped (a row of outside data).
+    public static func escape(_ values: [String]) -> [String] { values.map { Self.escape($0) } }
+}
+
 /// Fits rows of cells into columns padded with spaces.
 struct TextTable {
     var header: [String]

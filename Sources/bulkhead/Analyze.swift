@@ -146,7 +146,7 @@ extension Bulkhead {
                 try sink.commit()
             } catch {
                 sink.abandon()
-                throw failInput("cannot write the report: \(error.localizedDescription)")
+                throw OutputSink.failure(error)
             }
             // Incomplete (3) wins over findings (1): a clean or dirty verdict on part of the input is not one on all of it.
             if !result.complete {

@@ -120,18 +120,37 @@ extension Bulkhead {
             _ = try self.destinations()
         }
 
-        /// `--output` values as (format, path); a bare path takes --format.
+        /// `--output` values as (format, path); a bare path takes --format. Two outputs naming the same file (also
+        /// through a symlink, or `-` twice) are a usage error: one would silently replace the other.
         func destinations() throws -> [(Format, String?)] {
             if self.output.isEmpty { return [(self.format, nil)] }
-            return try self.output.map { value in
+            let list: [(Format, String?)] = try self.output.map { value in
                 if let (format, path) = try Self.formatAndFile(value, option: "--output") { return (format, path) }
                 return (self.format, value)
             }
+            var seen: [String: String] = [:]
+            for case (_, let path?) in list {
+                let identity = path == "-" ? "-" : ((OutputSink.resolvingLinks(path) as NSString).standardizingPath)
+                if let earlier = seen[identity] {
+                    throw ValidationError("--output \(earlier) and --output \(path) name the same file: give each report its own")
+                }
+                seen[identity] = path
+            }
+            return list
         }
 
-        /// `html=report.html` → (.html, "report.html"); nil when the text names no format (a bare file name).
+        /// `html=report.html` → (.html, "report.html"); nil when the text names no format (a bare file name, which
+        /// may hold `=` after a `/` or a `.`: `./a=b.json`). A word before `=` that is not a format is an error
+        /// listing the formats.
         static func formatAndFile(_ value: String, option: String) throws -> (Format, String)? {
-            guard let equals = value.firstIndex(of: "="), let format = Format(rawValue: String(value[..<equals])) else { return nil }
+            guard let equals = value.firstIndex(of: "=") else { return nil }
+            let word = String(value[..<equals])
+            guard let format = Format(rawValue: word.lowercased()) else {
+                if !word.isEmpty && word.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) {
+                    throw ValidationError("\(option) \(value): unknown format '\(word)'; use one of \(Format.allCases.map(\.rawValue).joined(separator: ", ")) (write ./\(value) for a file of that name)")
+                }
+                return nil
+            }
             let path = String(value[value.index(after: equals)...])
             guard !path.isEmpty else { throw ValidationError("\(option) \(value): the file name is missing") }
             return (format, path)
@@ -200,15 +219,19 @@ extension Bulkhead {
                 try? "\(Int(Date().timeIntervalSince1970))\n".write(toFile: lastSuccessPath, atomically: true, encoding: .utf8)
             }
             let lastSuccess = (try? String(contentsOfFile: lastSuccessPath, encoding: .utf8)).flatMap { Double($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            // Every output is attempted: one that fails (a full disk, a missing folder) does not cost the others.
+            var writeFailed = false
             for (format, path) in try self.destinations() {
-                try Self.write(report, format: format, path: path, failOn: self.failOn, lastSuccess: lastSuccess)
+                if let failure = Self.write(report, format: format, path: path, failOn: self.failOn, lastSuccess: lastSuccess) {
+                    writeStandardError("bulkhead: error: \(failure)\n")
+                    writeFailed = true
+                }
             }
             for problem in report.problems { warn(problem) }
             withExtendedLifetime(lock) {}
-            if self.exitZero { return }
             let failing = (report.baseline?.new ?? report.findings).contains { $0.severity >= self.failOn }
-            if failing { throw ExitCode(ExitStatus.findings) }
-            if !report.complete { throw ExitCode(ExitStatus.incomplete) }
+            // --exit-zero hides findings and incompleteness, never a report that was not written.
+            try ExitStatus.finish(usageError: writeFailed, incomplete: !self.exitZero && !report.complete, findings: !self.exitZero && failing)
         }
 
         static func loadPolicy(_ path: String?) throws -> (Policy, String) {
@@ -229,16 +252,18 @@ extension Bulkhead {
             }
         }
 
-        static func write(_ report: AuditReport, format: Format, path: String?, failOn: Severity, lastSuccess: Double?) throws {
+        /// Renders and writes one report; returns what went wrong (naming the file), nil when it was written.
+        static func write(_ report: AuditReport, format: Format, path: String?, failOn: Severity, lastSuccess: Double?) -> String? {
             let sink: OutputSink
-            do { sink = try OutputSink(path: path) } catch { throw failInput("cannot write \(path ?? "output"): \(error.localizedDescription)") }
+            do { sink = try OutputSink(path: path) } catch { return error.description }
             do {
                 sink.write(try Self.render(report, format: format, style: TerminalStyle.forDescriptor(path == nil ? STDOUT_FILENO : -1), failOn: failOn, lastSuccess: lastSuccess))
-                try sink.commit()
             } catch {
                 sink.abandon()
-                throw failInput("cannot write the \(format.rawValue) report: \(error.localizedDescription)")
+                return "cannot render the \(format.rawValue) report: \(error.localizedDescription)"
             }
+            do { try sink.commit() } catch { return error.description }
+            return nil
         }
     }
 }

@@ -26,8 +26,10 @@ struct Bulkhead: ParsableCommand {
             Exit status, for every subcommand:
               0  nothing at or above --fail-on was found
               1  findings at or above --fail-on
-              2  usage error, or input that cannot be read (the message names the file)
+              2  usage error, input that cannot be read, or a report that cannot be written (the message names the file)
               3  incomplete: something could not be examined (never counted as clean)
+            When several apply, the higher in this order wins: 2, then 3, then 1, then 0 (an incomplete run with
+            findings exits 3: its findings are not the whole truth).
             """,
         version: "0.1.0",
         subcommands: [Analyze.self, Capture.self, Inventory.self, Probe.self, TLS.self, AuditCommand.self, ScenarioCommand.self]
@@ -50,12 +52,33 @@ struct Bulkhead: ParsableCommand {
     }
 }
 
-/// The exit statuses every subcommand uses.
+/// The exit statuses every subcommand uses, and the one rule that picks among them when several apply:
+///
+///     usage error 2  >  incomplete 3  >  findings 1  >  clean 0
+///
+/// A usage or input error (a bad command line, an unreadable input, a report that could not be written) wins: the
+/// run did not do what was asked. Then incomplete: something could not be examined, so the findings that were
+/// found are not the whole truth, and a cron job or CI gate must not read "1: findings" as "everything else was
+/// checked". Findings come only after, and clean only when nothing else applies.
 enum ExitStatus {
     static let clean: Int32 = 0
     static let findings: Int32 = 1
     static let usage: Int32 = 2
     static let incomplete: Int32 = 3
+
+    /// The status of a run, by the precedence rule above.
+    static func of(usageError: Bool = false, incomplete: Bool, findings: Bool) -> Int32 {
+        if usageError { return Self.usage }
+        if incomplete { return Self.incomplete }
+        if findings { return Self.findings }
+        return Self.clean
+    }
+
+    /// Ends a command by the precedence rule: returns when the status is 0, throws the `ExitCode` otherwise.
+    static func finish(usageError: Bool = false, incomplete: Bool, findings: Bool) throws {
+        let status = Self.of(usageError: usageError, incomplete: incomplete, findings: findings)
+        if status != Self.clean { throw ExitCode(status) }
+    }
 }
 
 /// Prints `bulkhead: error: …` on standard error and fails with the usage/input status.
@@ -64,9 +87,20 @@ func failInput(_ message: String) -> ExitCode {
     return ExitCode(ExitStatus.usage)
 }
 
-/// Writes text to standard error unbuffered (FileHandle, not the C `stderr` global, which Swift 6 deems unsafe).
+/// Writes text to standard error unbuffered, with write(2) (not the C `stderr` global, which Swift 6 deems unsafe,
+/// nor FileHandle.write, which traps when the write fails: `2>/dev/full` must not crash the run). A failure is
+/// ignored: there is nowhere left to report it.
 func writeStandardError(_ text: String) {
-    FileHandle.standardError.write(Data(text.utf8))
+    var text = text
+    text.withUTF8 { bytes in
+        var done = 0
+        while done < bytes.count, let base = bytes.baseAddress {
+            let count = write(STDERR_FILENO, base + done, bytes.count - done)
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { return }
+            done += count
+        }
+    }
 }
 
 func warn(_ message: String) {

@@ -123,10 +123,9 @@ extension Bulkhead {
                 try sink.commit()
             } catch {
                 sink.abandon()
-                throw failInput("cannot write the report: \(error.localizedDescription)")
+                throw OutputSink.failure(error)
             }
-            if !result.complete { throw ExitCode(ExitStatus.incomplete) }
-            try self.report.failIfNeeded(result.analysis.findings)
+            try self.report.failIfNeeded(result.analysis.findings, complete: result.complete)
         }
 
         /// The interfaces to capture on, and the inventory that names endpoints: Docker's networks and containers

@@ -84,11 +84,10 @@ extension Bulkhead {
                 try sink.commit()
             } catch {
                 sink.abandon()
-                throw failInput("cannot write the report: \(error.localizedDescription)")
+                throw OutputSink.failure(error)
             }
             for problem in report.problems { warn(problem) }
-            if !report.complete { throw ExitCode(ExitStatus.incomplete) }
-            try self.report.failIfNeeded(report.findings)
+            try self.report.failIfNeeded(report.findings, complete: report.complete)
         }
     }
 }

@@ -1,83 +1,181 @@
+import ArgumentParser
+import BulkheadModel
 import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// Where a report goes: standard output, or a file written atomically (a temporary file in the same folder,
-/// renamed into place when complete), so a reader never sees half a report and a failure leaves the previous
-/// file intact.
+/// A report that could not be written, naming the file and the cause (`cannot write audit.json: No space left on
+/// device`).
+struct OutputError: Error, CustomStringConvertible, LocalizedError {
+    /// The destination as the user gave it (`standard output` for `-`).
+    var path: String
+    var reason: String
+
+    var description: String { "cannot write \(self.path): \(self.reason)" }
+    var errorDescription: String? { self.description }
+}
+
+/// Where a report goes: standard output, or a file written atomically (a temporary file in the destination's folder,
+/// renamed into place when complete), so a reader never sees half a report and a failure leaves the previous file
+/// intact. A symlink is followed: the temporary file goes next to its target, and the rename replaces the target,
+/// never the link (and never writes over the start of the old content, leaving its tail).
+///
+/// Every write is `write(2)` with its result checked. The first failure (a full disk, `/dev/full`, a closed pipe)
+/// is kept, later writes are skipped, and ``commit()`` throws it, naming the file and the errno's text; the temporary
+/// file is removed. Nothing traps.
+///
 /// `@unchecked Sendable`: written from one thread at a time (the analysis, or the flow output queue).
 final class OutputSink: @unchecked Sendable {
-    private let path: String?
+    /// The destination as given (for messages).
+    private let shownPath: String
+    /// The file the temporary one is renamed onto; nil when writing in place (standard output, a device, a FIFO).
+    private let finalPath: String?
     private let temporaryPath: String?
-    private let handle: FileHandle
+    private let fd: Int32
+    private let ownsDescriptor: Bool
+    private var failure: OutputError?
+    private var finished = false
 
-    init(path: String?) throws {
-        // `-` is standard output; an existing path that is not a regular file (a terminal, /dev/stdout, a FIFO) is
-        // written in place: renaming a temporary file over it would replace the device or the link with a file.
-        if let path, path == "-" || Self.isSpecialFile(path) {
-            self.path = nil
+    /// Opens `path` for a report (`nil` or `-`: standard output).
+    ///
+    /// - Throws: ``OutputError`` naming the real cause: the folder does not exist, the path is a folder, the folder
+    ///   is not writable.
+    init(path: String?) throws(OutputError) {
+        guard let path, path != "-", path != "/dev/stdout" else {
+            self.shownPath = "standard output"
+            self.finalPath = nil
             self.temporaryPath = nil
-            if path == "-" || path == "/dev/stdout" {
-                self.handle = FileHandle.standardOutput
-            } else {
-                guard let handle = FileHandle(forWritingAtPath: path) else {
-                    throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: path])
-                }
-                self.handle = handle
-            }
+            self.fd = STDOUT_FILENO
+            self.ownsDescriptor = false
             return
         }
-        self.path = path
-        if let path {
-            let directory = (path as NSString).deletingLastPathComponent
-            let name = (path as NSString).lastPathComponent
-            let temporary = (directory.isEmpty ? "." : directory) + "/.\(name).\(getpid()).tmp"
-            guard FileManager.default.createFile(atPath: temporary, contents: nil) ,
-                  let handle = FileHandle(forWritingAtPath: temporary)
-            else {
-                throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: path])
-            }
-            self.temporaryPath = temporary
-            self.handle = handle
-        } else {
-            self.temporaryPath = nil
-            self.handle = FileHandle.standardOutput
+        self.shownPath = path
+        // stat follows links as the kernel does (also /dev/fd/1 and /proc/self/fd/1, whose link text is no path).
+        var info = stat()
+        let exists = stat(path, &info) == 0
+        if exists && info.st_mode & S_IFMT == S_IFDIR {
+            throw OutputError(path: path, reason: "is a folder: give a file name for the report")
         }
+        if exists && info.st_mode & S_IFMT != S_IFREG {
+            // A terminal, /dev/null, /dev/full, a FIFO: written in place (renaming over it would replace the device).
+            let fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY)
+            guard fd >= 0 else { throw OutputError(path: path, reason: InputFile.openProblem(path, errno: errno, writing: true)) }
+            self.finalPath = nil
+            self.temporaryPath = nil
+            self.fd = fd
+            self.ownsDescriptor = true
+            return
+        }
+        let target = Self.resolvingLinks(path)
+        let folder = InputFile.folder(of: target)
+        let name = target.split(separator: "/").last.map(String.init) ?? target
+        let temporary = folder + "/.\(name).\(getpid()).tmp"
+        unlink(temporary)  // a leftover of an earlier run of this pid
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o644)
+        guard fd >= 0 else {
+            let code = errno
+            // Name the destination's own problem (its folder missing or not writable), not the temporary file's.
+            throw OutputError(path: path, reason: InputFile.openProblem(target, errno: code, writing: true))
+        }
+        // An existing report keeps its permissions (a report readable only by its owner stays so).
+        if exists { fchmod(fd, info.st_mode & 0o7777) }
+        self.finalPath = target
+        self.temporaryPath = temporary
+        self.fd = fd
+        self.ownsDescriptor = true
     }
 
-    /// Whether `path` exists and is not a plain regular file: a device, a FIFO, or a symlink (`/dev/stdout` is one;
-    /// replacing a symlink with a file would break what it points to).
-    static func isSpecialFile(_ path: String) -> Bool {
-        // attributesOfItem does not follow a final symlink (lstat), which is what matters here.
-        guard let type = (try? FileManager.default.attributesOfItem(atPath: path))?[.type] as? FileAttributeType else { return false }
-        return type != .typeRegular
+    deinit {
+        if !self.finished { self.abandon() }
+    }
+
+    /// `path` with every symlink followed (also a dangling one: its target is where the report goes).
+    static func resolvingLinks(_ path: String) -> String {
+        var current = path
+        for _ in 0..<40 {
+            var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+            let count = readlink(current, &buffer, buffer.count - 1)
+            guard count > 0 else { return current }
+            let target = String(decoding: buffer.prefix(count).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            current = target.hasPrefix("/") ? target : InputFile.folder(of: current) + "/" + target
+        }
+        return current
     }
 
     func write(_ data: Data) {
-        self.handle.write(data)
+        data.withUnsafeBytes { self.write($0) }
     }
 
     func write(_ text: String) {
-        self.write(Data(text.utf8))
+        var text = text
+        text.withUTF8 { self.write(UnsafeRawBufferPointer($0)) }
     }
 
-    /// Finishes the report: renames the temporary file into place.
-    func commit() throws {
-        guard let path = self.path, let temporary = self.temporaryPath else { return }
-        try self.handle.synchronize()
-        try self.handle.close()
-        guard rename(temporary, path) == 0 else {
-            let reason = String(cString: strerror(errno))
-            unlink(temporary)
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path, NSLocalizedDescriptionKey: reason])
+    /// Writes all of `bytes`, retrying short writes and EINTR; the first failure is kept for ``commit()``.
+    func write(_ bytes: UnsafeRawBufferPointer) {
+        guard self.failure == nil, let base = bytes.baseAddress else { return }
+        var done = 0
+        while done < bytes.count {
+            let count = Glibc.write(self.fd, base + done, bytes.count - done)
+            if count < 0 {
+                if errno == EINTR { continue }
+                self.failure = OutputError(path: self.shownPath, reason: InputFile.reason(errno))
+                return
+            }
+            done += count
         }
     }
 
-    /// Drops an unfinished report file.
+    /// Finishes the report: flushes it to disk and renames the temporary file into place.
+    ///
+    /// - Throws: ``OutputError`` for the first failed write, or a failed flush, close or rename; the temporary file
+    ///   is then removed and the previous report is left as it was.
+    func commit() throws(OutputError) {
+        guard !self.finished else { return }
+        if let failure = self.failure {
+            self.abandon()
+            throw failure
+        }
+        guard let finalPath = self.finalPath, let temporary = self.temporaryPath else {
+            self.finished = true
+            if self.ownsDescriptor && close(self.fd) != 0 && errno != EINTR {
+                throw OutputError(path: self.shownPath, reason: InputFile.reason(errno))
+            }
+            return
+        }
+        // A full disk may only show at fsync or close (delayed allocation, NFS).
+        if fsync(self.fd) != 0 {
+            let failure = OutputError(path: self.shownPath, reason: InputFile.reason(errno))
+            self.abandon()
+            throw failure
+        }
+        self.finished = true
+        let closed = close(self.fd)
+        let closeError = errno
+        guard closed == 0 || closeError == EINTR else {
+            unlink(temporary)
+            throw OutputError(path: self.shownPath, reason: InputFile.reason(closeError))
+        }
+        guard rename(temporary, finalPath) == 0 else {
+            let reason = InputFile.reason(errno)
+            unlink(temporary)
+            throw OutputError(path: self.shownPath, reason: reason)
+        }
+    }
+
+    /// Drops an unfinished report file (the previous report, if any, stays).
     func abandon() {
-        guard let temporary = self.temporaryPath else { return }
-        try? self.handle.close()
-        unlink(temporary)
+        guard !self.finished else { return }
+        self.finished = true
+        if self.ownsDescriptor { close(self.fd) }
+        if let temporary = self.temporaryPath { unlink(temporary) }
+    }
+
+    /// The exit error for a failure while producing the report: an ``OutputError`` says which file and why;
+    /// anything else (a report that could not be rendered) is named as such.
+    static func failure(_ error: any Error) -> ExitCode {
+        if let error = error as? OutputError { return failInput(error.description) }
+        return failInput("cannot write the report: \(error.localizedDescription)")
     }
 }

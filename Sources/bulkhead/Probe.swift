@@ -181,7 +181,7 @@ extension Bulkhead {
                 try sink.commit()
             } catch {
                 sink.abandon()
-                throw failInput("cannot write the report: \(error.localizedDescription)")
+                throw OutputSink.failure(error)
             }
             if self.format == .json || self.report.output != nil {
                 // The report has every violation; standard error gets the first few, each with its reproduction.
@@ -194,8 +194,7 @@ extension Bulkhead {
                 if violations.count > 20 { writeStandardError("bulkhead: … and \(violations.count - 20) more violations in the report\n") }
             }
             for problem in evidence.problems { warn(problem) }
-            if !evidence.violations.isEmpty { throw ExitCode(ExitStatus.findings) }
-            if !evidence.complete { throw ExitCode(ExitStatus.incomplete) }
+            try ExitStatus.finish(incomplete: !evidence.complete, findings: !evidence.violations.isEmpty)
         }
 
         func loadInventory() throws -> InventoryReport {

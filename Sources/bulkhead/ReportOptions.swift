@@ -15,17 +15,16 @@ struct ReportOptions: ParsableArguments {
 
     /// Opens the report's destination, or fails with the input/usage status naming the file.
     func openSink() throws -> OutputSink {
-        do { return try OutputSink(path: self.output) } catch {
-            throw failInput("cannot write \(self.output ?? "output"): \(error.localizedDescription)")
-        }
+        do { return try OutputSink(path: self.output) } catch { throw failInput(error.description) }
     }
 
     /// The descriptor the report is written to, for deciding on colour (a file never gets colour).
     var descriptor: Int32 { self.output == nil ? STDOUT_FILENO : -1 }
 
-    /// Throws exit status 1 when a finding is at least `--fail-on`.
-    func failIfNeeded(_ findings: [Finding]) throws {
-        if findings.contains(where: { $0.severity >= self.failOn }) { throw ExitCode(ExitStatus.findings) }
+    /// Ends the command by the shared precedence rule (``ExitStatus``): 3 when incomplete, else 1 when a finding is at
+    /// least `--fail-on`, else returns.
+    func failIfNeeded(_ findings: [Finding], complete: Bool = true) throws {
+        try ExitStatus.finish(incomplete: !complete, findings: findings.contains { $0.severity >= self.failOn })
     }
 }
 

@@ -123,13 +123,19 @@ extension Bulkhead {
                 let traffic = outcome.traffic
                 let comparison = outcome.findings
                 let reachability = outcome.reachability
+                var writeFailed = false
                 for value in self.reports {
                     guard let (format, path) = try AuditCommand.formatAndFile(value, option: "--report") else { continue }
-                    try AuditCommand.write(report, format: format, path: path, failOn: .high, lastSuccess: nil)
+                    if let failure = AuditCommand.write(report, format: format, path: path, failOn: .high, lastSuccess: nil) {
+                        writeStandardError("bulkhead: error: \(failure)\n")
+                        writeFailed = true
+                    }
                 }
+                let sink: OutputSink
+                do { sink = try OutputSink(path: nil) } catch { throw failInput(error.description) }
                 switch self.format {
                 case .json:
-                    FileHandle.standardOutput.write(try JSONReport.document(ScenarioRun(comparison: comparison, traffic: traffic, reachability: reachability, audit: report)))
+                    sink.write(try JSONReport.document(ScenarioRun(comparison: comparison, traffic: traffic, reachability: reachability, audit: report)))
                 case .table:
                     var lines = [AuditReports.table(report, style: TerminalStyle.forDescriptor(STDOUT_FILENO))]
                     if let probe = report.evidence.probe, scenario.expect?.reachability != nil {
@@ -154,11 +160,11 @@ extension Bulkhead {
                         }
                         for entry in reachability.unusedEntries { lines.append("  UNUSED entry \"\(entry)\": no probed cell matches it") }
                     }
-                    print(lines.joined(separator: "\n"))
+                    sink.write(lines.joined(separator: "\n") + "\n")
                 }
+                do { try sink.commit() } catch { throw failInput(error.description) }
                 for problem in report.problems { warn(problem) }
-                if !report.complete { throw ExitCode(ExitStatus.incomplete) }
-                if !outcome.matches { throw ExitCode(ExitStatus.findings) }
+                try ExitStatus.finish(usageError: writeFailed, incomplete: !report.complete, findings: !outcome.matches)
             }
         }
     }

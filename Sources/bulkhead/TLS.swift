@@ -151,13 +151,12 @@ extension Bulkhead {
                 try sink.commit()
             } catch {
                 sink.abandon()
-                throw failInput("cannot write the report: \(error.localizedDescription)")
+                throw OutputSink.failure(error)
             }
             for endpoint in result.endpoints where !endpoint.verdict.tested {
                 warn("\(endpoint.endpoint) (from \(endpoint.source)) \(endpoint.verdict == .inconclusive ? "could not be judged" : "could not be tested"): \(endpoint.verdict.rawValue): \(endpoint.reason)")
             }
-            if !result.complete { throw ExitCode(ExitStatus.incomplete) }
-            try self.report.failIfNeeded(result.findings)
+            try self.report.failIfNeeded(result.findings, complete: result.complete)
         }
 
         /// The flags as the engine's plain expectations value (what the policy file will build later).

@@ -212,6 +212,11 @@ struct CronTests {
         #expect(throws: PathError.self) { try AcceptedRisks.load(path: try self.file("ignore:\n  - { kind: x, reason: r, expires: soon }\n")) }
         #expect(throws: PathError.self) { try AcceptedRisks.load(path: try self.file("ignore:\n  - { kind: x, reason: '  ', expires: 2099-01-01 }\n")) }
         #expect(throws: PathError.self) { try AcceptedRisks.load(path: try self.file("ignore:\n  - { kind: x, expires: 2099-01-01 }\n")) }
+        // Bad dates and reasons name their line; an impossible day is not rolled over into the next month.
+        for (yaml, line) in [("ignore:\n  - kind: x\n    reason: r\n    expires: soon\n", ":4"), ("ignore:\n  - kind: x\n    reason: r\n    expires: 2027-02-30\n", ":4"),
+                             ("ignore:\n  - kind: x\n    reason: '  '\n    expires: 2099-01-01\n", ":3")] {
+            do { _ = try AcceptedRisks.load(path: try self.file(yaml)); Issue.record("accepted \(yaml)") } catch { #expect("\(error)".contains(line), "\(error)") }
+        }
     }
 
     @Test("baseline: new and resolved findings by kind and location")

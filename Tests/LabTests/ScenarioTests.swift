@@ -196,6 +196,15 @@ struct ScenarioFileTests {
         self.expectError("name: x\nnetworks: []\nservices: [{name: a}]\npolicy: {baseline: deny, alow: []}\n", "unknown key 'alow'")
     }
 
+    @Test("hostile files: the policy loader's limits and checks, with lines, apply to scenario files too")
+    func hostile() {
+        self.expectError("name: x\nnetworks: " + String(repeating: "[", count: 20_000) + "\n", "nested more than 64 levels")
+        self.expectError("name: x\nnetworks: []\nservices: [{name: a}]\nname: y\n", "'name' given twice")
+        self.expectError("name: x\nnetworks: []\nservices: [{name: a}]\npolicy:\n  deny:\n    - from: a\n      to: { cidr: 198.18.1.7/16 }\n", ":7")
+        self.expectError("name: x\nnetworks: []\nservices: [{name: a}]\npolicy:\n  deny:\n    - from: a\n      to: { cidr: 198.18.1.7/16 }\n", "host bits")
+        self.expectError("name: x\nnetworks: [" + Array(repeating: "*a", count: 1_001).joined(separator: ", ") + "]\n", "aliases")
+    }
+
     @Test("published port specifications")
     func publish() {
         #expect(LabRunner.parsePublish("127.0.0.1:18080:8080")?.key == "8080/tcp")

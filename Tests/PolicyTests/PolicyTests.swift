@@ -68,6 +68,88 @@ struct PolicyFileTests {
         self.expectError("", ["empty"])
     }
 
+    @Test("hostile files fail fast with a limit: 20,000 nested [, an alias bomb under an unrestricted key, a huge file")
+    func hostile() throws {
+        let clock = ContinuousClock()
+        let started = clock.now
+        self.expectError("version: 1\nallow: " + String(repeating: "[", count: 20_000) + "\n", [":2", "nested more than 64 levels"])
+        self.expectError("allow:\n" + String(repeating: "  ", count: 1) + String(repeating: "- ", count: 5_000) + "x\n", [":2", "nested more than"])
+        var bomb = "version: 1\nallow:\n  - from: web\n    to: api\n    ports:\n      a: &a [x, x, x, x, x, x, x, x, x]\n"
+        for (index, name) in ["b", "c", "d", "e", "f", "g", "h", "i"].enumerated() {
+            let previous = index == 0 ? "a" : ["b", "c", "d", "e", "f", "g", "h"][index - 1]
+            bomb += "      \(name): &\(name) [" + Array(repeating: "*\(previous)", count: 9).joined(separator: ", ") + "]\n"
+        }
+        self.expectError(bomb, ["expands to more than", "alias"])
+        self.expectError("allow: [" + Array(repeating: "*a", count: 2_000).joined(separator: ",") + "]\n", ["aliases"])
+        self.expectError("# " + String(repeating: "x", count: 2 << 20) + "\n", ["limit"])
+        // Deep only once expanded: each anchor 40 levels deep, holding the previous one at its bottom.
+        var chain = "version: 1\nx:\n"
+        for index in 0..<30 {
+            let inner = index == 0 ? "1" : "*a\(index - 1)"
+            chain += "  - &a\(index) " + String(repeating: "[", count: 40) + inner + String(repeating: "]", count: 40) + "\n"
+        }
+        self.expectError(chain, ["levels deep with its aliases expanded"])
+        #expect(clock.now - started < .seconds(5), "each refusal is immediate")
+    }
+
+    @Test("fuzz regressions: base-60 numbers that overflow inside Yams (fuzz/config/regressions/) are refused, not a trap")
+    func fuzzRegressions() throws {
+        for file in ["policy-sexagesimal-version.bin", "policy-sexagesimal-port.bin", "policy-sexagesimal-signed.bin"] {
+            let bytes = try Data(contentsOf: URL(fileURLWithPath: Repository.path("fuzz/config/regressions/\(file)")))
+            self.expectError(String(decoding: bytes.dropFirst(), as: UTF8.self), ["base 60", "too large"])
+        }
+        // Eight parts or more are refused outright (a signed ten-part scalar trapped inside Yams); seven are fine.
+        #expect(YAMLDocument.sexagesimalOverflows("1:1:1:1:1:1:1:1") && !YAMLDocument.sexagesimalOverflows("1:1:1:1:1:1:1"))
+        #expect(YAMLDocument.sexagesimalOverflows("-999999999999999999:59") && !YAMLDocument.sexagesimalOverflows("fd00::1:2:3:4:5:6"))
+        #expect(try self.load("version: 1\nallow:\n  - { name: \"at 12:30:00\", from: a, to: b }\n").allow.first?.name == "at 12:30:00")
+    }
+
+    @Test("nothing silently ignored: a key twice, a key with no value, host bits, empty labels and patterns, invalid globs, bad UTF-8")
+    func silentlyIgnored() throws {
+        self.expectError("version: 1\ndeny:\n  - {from: a, to: b}\nallow: []\ndeny:\n  - {from: c, to: d}\n", [":5", "'deny' given twice", "line 2"])
+        self.expectError("allow:\n  - from: a\n    to: b\n    to: c\n", [":4", "'to' given twice"])
+        self.expectError("allow:\n  - from:\n    to: d\n", [":2", "allow[0].from", "has no value"])
+        self.expectError("allow:\n  - from: a\n    to: b\n    ports:\n", [":4", "ports", "has no value"])
+        self.expectError("deny:\n", [":1", "deny", "no value"])
+        self.expectError("deny:\n  - from: a\n    to: { cidr: 198.18.1.7/16 }\n", [":3", "host bits", "198.18.0.0/16"])
+        self.expectError("deny:\n  - from: a\n    to: { cidr: \"fd00::1/64\" }\n", [":3", "host bits", "fd00::/64"])
+        self.expectError("deny:\n  - from: { label: \"\" }\n    to: a\n", [":2", "label"])
+        self.expectError("deny:\n  - from: { label: \"=x\" }\n    to: a\n", [":2", "key=value"])
+        self.expectError("deny:\n  - from: \"web[0-9]\"\n    to: a\n", [":2", "'web[0-9]' is not a name pattern"])
+        self.expectError("deny:\n  - from: a\n    to: { network: \"back end\" }\n", [":3", "not a name pattern"])
+        self.expectError("mtls:\n  require:\n    - to: { service: \"\" }\n", [":3", "service"])
+        let invalid = FileManager.default.temporaryDirectory.appendingPathComponent("bh-policy-utf8-\(UUID().uuidString.prefix(8)).yaml").path
+        try Data(Array("version: 1\nallow:\n  - from: \"caf".utf8) + [0xE9, 0x22, 0x0A] + Array("    to: a\n".utf8)).write(to: URL(fileURLWithPath: invalid))
+        defer { try? FileManager.default.removeItem(atPath: invalid) }
+        #expect(throws: PathError.self) { try Policy.load(path: invalid) }
+        do { _ = try Policy.load(path: invalid) } catch { #expect("\(error)".contains(":3:") && "\(error)".contains("not valid UTF-8"), "\(error)") }
+        // What stays valid: a CIDR naming a network, a single address, anchors used sparingly, label presence.
+        let policy = try self.load("""
+            version: 1
+            allow:
+              - from: &web { container: "web-*" }
+                to: { cidr: 198.18.0.0/16 }
+              - from: *web
+                to: [{ cidr: 198.18.1.7 }, { label: tier }]
+            """)
+        #expect(policy.allow.count == 2 && policy.allow[1].from == [Selector(container: "web-*")])
+    }
+
+    @Test("input files that are not files: a folder, a FIFO (without blocking), a missing folder")
+    func notFiles() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bh-policy-dir-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        #expect(mkfifo(folder + "/fifo.yaml", 0o600) == 0)
+        func message(_ path: String) -> String {
+            do { _ = try Policy.load(path: path); return "loaded" } catch { return "\(error)" }
+        }
+        #expect(message(folder).contains("is a folder, not a file"))
+        #expect(message(folder + "/fifo.yaml").contains("not a regular file (a FIFO)"))
+        #expect(message(folder + "/missing/policy.yaml").contains("the folder \(folder)/missing does not exist"))
+        #expect(message(folder + "/policy.yaml").contains("no such file"))
+    }
+
     @Test("the example policy in scenarios/policies loads")
     func example() throws {
         let policy = try Policy.load(path: Repository.path("scenarios/policies/shop.yaml"))

@@ -165,3 +165,60 @@ enum NetworkNamespaceIdentity {
         return "net:[\(info.st_ino)]"
     }
 }
+
+/// Failing system calls on the verdict path: the engine's own epoll registration made to fail for real (its epoll
+/// descriptor replaced by one that is not an epoll instance, so `epoll_ctl` answers EINVAL). Every cell must be an
+/// `error` with the errno at once — before the fix the cells waited out their timeout and read as `filtered`.
+@Suite("Probe engine: failed system calls are errors")
+struct ProbeEngineFailureTests {
+    @Test("epoll_ctl failing for TCP, UDP and the raw ICMP socket: error with EINVAL, never filtered")
+    func registrationFails() throws {
+        let servers = try ProbeEngineTests.Servers()
+        var scope = ScopeGuard()
+        scope.allow("127.0.0.1")
+        let cells = [
+            ProbeEngineTests.cell(.tcp, "127.0.0.1", servers.tcpPort),
+            ProbeEngineTests.cell(.udp, "127.0.0.1", servers.udpPort),
+            ProbeEngineTests.cell(.icmp, "127.0.0.1", nil),
+        ]
+        let plan = ProbePlan(sources: [ProbeEngineTests.ownSource()], cells: cells, scope: scope, destinationPids: [:])
+        var options = ProbeOptions()
+        options.attempts = 2
+        options.tcpTimeout = 0.5
+        options.udpTimeout = 0.5
+        options.icmpTimeout = 0.5
+        let fixed = options
+        // The engine's steps, on a thread of its own (it enters the source's namespace: here the test's own).
+        let box = LoopResult()
+        let done = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            let loop = ProbeLoop(plan: plan, options: fixed, progress: nil)
+            let notEpoll = open("/dev/null", O_RDONLY | O_CLOEXEC)
+            loop.epoll = notEpoll
+            loop.prepareSources()
+            for index in loop.cells.indices { loop.launch(index) }
+            box.launchedDecided = loop.decided
+            box.inFlight = loop.attempts.count
+            loop.cleanUp()
+            box.result = loop.finish()
+            close(notEpoll)
+            done.signal()
+        }
+        done.wait()
+        let result = try #require(box.result)
+        #expect(box.launchedDecided == [true, true, true], "every cell decided when its launch failed, not left to time out")
+        #expect(box.inFlight == 0)
+        #expect(result.cells.map(\.state) == [.error, .error, .error], "\(result.cells.map { ($0.state, $0.note ?? "") })")
+        #expect(result.cells[0].evidence.last?.errno == "EINVAL" && result.cells[0].note?.contains("epoll_ctl") == true)
+        #expect(result.cells[1].evidence.last?.errno == "EINVAL" && result.cells[1].note?.contains("epoll_ctl") == true)
+        #expect(result.cells[2].note?.contains("no raw ICMP socket") == true)
+        #expect(result.problems.contains { $0.contains("cannot watch the raw ICMP socket") && $0.contains("EINVAL") }, "\(result.problems)")
+        _ = servers
+    }
+
+    final class LoopResult: @unchecked Sendable {
+        var result: ProbeRunResult?
+        var launchedDecided: [Bool] = []
+        var inFlight = -1
+    }
+}

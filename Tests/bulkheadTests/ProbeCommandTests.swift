@@ -12,7 +12,7 @@ struct ProbeCommandTests {
     }
 
     /// Stored evidence: web (front) reached db (back) on 5432 and the host's Docker API port was closed.
-    func evidence() throws -> String {
+    func evidence(complete: Bool = true, web: String = "web") throws -> String {
         func network(_ name: String) -> NetworkRecord {
             NetworkRecord(name: name, id: name, driver: "bridge", scope: "local", subnets: [], gateways: [], internal: false, icc: true, encrypted: nil,
                           attachable: false, isDefaultBridge: false, bridge: nil, containers: [], labels: [:])
@@ -23,13 +23,13 @@ struct ProbeCommandTests {
                             capabilities: [], privileged: false, dockerSocketMounted: false, listening: [], labels: [:])
         }
         let inventory = InventoryReport(sources: ["test"], networks: [network("front"), network("back")],
-                                        containers: [container("web", "front", "198.18.1.10"), container("db", "back", "198.18.2.10")],
+                                        containers: [container(web, "front", "198.18.1.10"), container("db", "back", "198.18.2.10")],
                                         namespaces: [], findings: [], complete: true, problems: [], summary: InventorySummary())
-        let cell = ReachabilityCell(source: "web", destination: "198.18.2.10:5432", protocol: .tcp, state: .reachable, attempts: 1, latencyMs: 0.3,
+        let cell = ReachabilityCell(source: web, destination: "198.18.2.10:5432", protocol: .tcp, state: .reachable, attempts: 1, latencyMs: 0.3,
                                     destinationName: "db", destinationKind: .container, network: "back", address: "198.18.2.10", port: 5432,
                                     reason: "listening", sourcePid: 4242, evidence: [ProbeAttempt(outcome: .connected, latencyMs: 0.3)])
         let report = ProbeReport(generatedAt: "2026-11-29T10:00:00Z", policy: "", settings: ProbeSettings(attempts: 2, timeoutsSeconds: ["tcp": 1], maxInFlight: 1, maxInFlightPerDestination: 1, extraPorts: [], explicitTargets: []),
-                                 inventory: inventory, sources: [], cells: [cell], findings: [], complete: true, problems: [], summary: ProbeSummary())
+                                 inventory: inventory, sources: [], cells: [cell], findings: [], complete: complete, problems: complete ? [] : ["web: cannot enter its network namespace"], summary: ProbeSummary())
         let encoder = JSONEncoder()
         return try self.temporary("evidence.json", String(decoding: try encoder.encode(report), as: UTF8.self))
     }
@@ -52,6 +52,26 @@ struct ProbeCommandTests {
         #expect(cells.first?["expected"] as? String == "allow")
         #expect(cells.first?["violation"] is NSNull)
         #expect(document["policy"] as? String == policy)
+    }
+
+    @Test("an incomplete probe with a violation exits 3, not 1 (2 > 3 > 1 > 0); a hostile container name prints escaped")
+    func incompleteWinsOverFindings() throws {
+        let evidence = try self.evidence(complete: false, web: "web\u{1b}]0;owned\u{07}\u{1b}[2J")
+        let run = try AnalyzeCommandTests.run(["probe", "--evidence", evidence])
+        #expect(run.status == 3, "\(run.status) \(run.error)")
+        #expect(run.output.contains("unexpected-reachable"), "the violation is still reported")
+        #expect(!Array(run.output.utf8).contains(0x1b) && run.output.contains("web\\x1b]0;owned\\x07\\x1b[2J"), "\(run.output)")
+        #expect(try AnalyzeCommandTests.run(["probe", "--evidence", try self.evidence()]).status == 1)
+    }
+
+    @Test("a bad enum value on the command line lists the valid ones")
+    func enumValues() throws {
+        let format = try AnalyzeCommandTests.run(["audit", "--evidence", "x", "--format", "xml"])
+        #expect(format.status == 2 && format.error.contains("table") && format.error.contains("markdown"), "\(format.error)")
+        let severity = try AnalyzeCommandTests.run(["inventory", "--fail-on", "severe"])
+        #expect(severity.status == 2 && severity.error.contains("'info', 'low', 'medium', 'high' or 'critical'"), "\(severity.error)")
+        let reader = try AnalyzeCommandTests.run(["analyze", "--reader", "pcapng", "captures/dns-udp.pcap"])
+        #expect(reader.status == 2 && reader.error.contains("mmap") && reader.error.contains("libpcap"), "\(reader.error)")
     }
 
     @Test("a wide matrix (more than 8 destinations on a network) is shown as counts per source; the JSON keeps every cell")

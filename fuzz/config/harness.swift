@@ -1,0 +1,121 @@
+// libFuzzer entry point for the parsers of what Bulkhead reads besides captures: configuration files written by
+// others (policies, lab scenarios) and the Docker engine's HTTP answers.
+//
+// fuzz/config/build.sh compiles this file together with the sources of BulkheadModel, NetworkNamespaces, Inventory,
+// Reachability, Policy and Lab as ONE module (Yams separately), so internal functions (UnixSocketHTTPClient.parse and
+// .dechunk, Scenario.validate, Scenario.knownKeys) are reachable here.
+//
+// Byte 0 picks the target (`byte % 4`, or BULKHEAD_FUZZ_TARGET=N forces target N); the rest is its input:
+//
+//   0  policy     YAML text as a policy file: the loader's UTF-8 check (held equal to Foundation's decoding), the limits
+//                 on libyaml's event stream, Yams, the duplicate/unknown key walk, decoding, `validate(at:)` with its
+//                 line lookups; then every selector's patterns through `Selector.glob` and the policy's `qualified`.
+//   1  scenario   YAML text as a lab scenario file: the same loader, decoding and `Scenario.validate` (which also
+//                 validates the embedded policy at its lines).
+//   2  http       a raw HTTP/1.1 response from the engine: `UnixSocketHTTPClient.parse` (status line, headers,
+//                 Content-Length, chunked bodies).
+//   3  chunked    the de-chunker twice: on the raw bytes, and as an oracle on a chunked encoding of the bytes made here
+//                 (chunk sizes from the bytes themselves, with extensions and a trailer), which must come back exact.
+//
+// Every input is copied into its own exactly-sized heap block; the build keeps the standard library's debug
+// preconditions (-assert-config Debug), so an out-of-range index traps as in a debug build.
+
+import Foundation
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    guard size >= 1 else { return 0 }
+    let selector = fuzzForcedTarget ?? data[0]
+    let rest = Array(UnsafeBufferPointer(start: data + 1, count: size - 1))
+    switch selector % 4 {
+    case 0: ConfigFuzz.policy(rest)
+    case 1: ConfigFuzz.scenario(rest)
+    case 2: ConfigFuzz.http(rest)
+    default: ConfigFuzz.chunked(rest)
+    }
+    return 0
+}
+
+/// `BULKHEAD_FUZZ_TARGET=N` runs only target N on every input (whatever its first byte), to fuzz and count one target.
+let fuzzForcedTarget: UInt8? = ProcessInfo.processInfo.environment["BULKHEAD_FUZZ_TARGET"].flatMap { UInt8($0) }
+
+enum ConfigFuzz {
+    static let file = "fuzz.yaml"
+
+    /// The loader's UTF-8 check must agree with Foundation's strict decoding, both ways.
+    static func text(_ bytes: [UInt8]) -> String? {
+        let ours = try? InputFile.decodeUTF8(bytes, path: Self.file)
+        let foundation = String(bytes: bytes, encoding: .utf8)
+        if (ours == nil) != (foundation == nil) {
+            fatalError("InputFile.decodeUTF8 \(ours == nil ? "refused" : "accepted") what Foundation \(foundation == nil ? "refuses" : "accepts"): \(bytes)")
+        }
+        return ours
+    }
+
+    static func policy(_ bytes: [UInt8]) {
+        guard let text = Self.text(bytes) else { return }
+        let loaded: YAMLDocument.Loaded<Policy>
+        do { loaded = try YAMLDocument.decodeDocument(Policy.self, text: text, path: Self.file, knownKeys: Policy.knownKeys) } catch {
+            precondition(error.path.hasPrefix(Self.file), "an error that does not name the file: \(error)")
+            return
+        }
+        do { try loaded.value.validate(at: loaded.locator) } catch {
+            precondition(error.path.hasPrefix(Self.file), "an error that does not name the file: \(error)")
+            return
+        }
+        let policy = loaded.value
+        for rule in policy.allow + policy.deny {
+            for selector in rule.from + rule.to {
+                for pattern in [selector.container, selector.network, selector.service, selector.project].compactMap({ $0 }) {
+                    _ = Selector.glob(pattern, matches: "shop-web-1")
+                    // A valid pattern matches itself once its wildcards are read as themselves.
+                    precondition(Selector.glob(pattern, matches: pattern), "'\(pattern)' does not match itself")
+                }
+                _ = selector.labelMatches(["tier": "backend", "com.docker.compose.service": "web"])
+            }
+            for port in rule.ports { precondition(PortMatch(port.description) == port, "\(port) does not read back") }
+        }
+        _ = policy.qualified(prefix: "fuzz-")
+    }
+
+    static func scenario(_ bytes: [UInt8]) {
+        guard let text = Self.text(bytes) else { return }
+        do {
+            let loaded = try YAMLDocument.decodeDocument(Scenario.self, text: text, path: Self.file, knownKeys: Scenario.knownKeys)
+            try loaded.value.validate(path: Self.file, locator: loaded.locator)
+        } catch {
+            precondition(error.path.hasPrefix(Self.file), "an error that does not name the file: \(error)")
+        }
+    }
+
+    static func http(_ bytes: [UInt8]) {
+        let raw = Data(bytes)
+        guard let response = try? UnixSocketHTTPClient.parse(raw, request: "GET /fuzz") else { return }
+        if response.headers["transfer-encoding"]?.lowercased().contains("chunked") != true {
+            precondition(response.body.count <= raw.count, "a body longer than the response")
+        }
+    }
+
+    static func chunked(_ bytes: [UInt8]) {
+        _ = try? UnixSocketHTTPClient.dechunk(Data(bytes), request: "GET /fuzz")
+        // The oracle: chunk the bytes (sizes taken from the bytes), then de-chunk; the result must be the bytes.
+        var encoded = Data()
+        var index = 0
+        var chunk = 0
+        while index < bytes.count {
+            let size = min(bytes.count - index, 1 + Int(bytes[index]) % 64)
+            var line = String(size, radix: 16, uppercase: chunk % 2 == 0)
+            if chunk % 3 == 1 { line += ";name=value" }
+            encoded.append(contentsOf: Array((line + "\r\n").utf8))
+            encoded.append(contentsOf: bytes[index..<(index + size)])
+            encoded.append(contentsOf: Array("\r\n".utf8))
+            index += size
+            chunk += 1
+        }
+        encoded.append(contentsOf: Array("0\r\nx-trailer: 1\r\n\r\n".utf8))
+        guard let decoded = try? UnixSocketHTTPClient.dechunk(encoded, request: "GET /fuzz") else {
+            fatalError("a valid chunked encoding of \(bytes.count) bytes was refused")
+        }
+        precondition(Array(decoded) == bytes, "de-chunking changed the bytes: \(bytes) → \(Array(decoded))")
+    }
+}
