@@ -335,6 +335,6 @@ struct AnalyzeHostileInputTests {
         let bytes = Array(run.output.utf8)
         #expect(!bytes.contains(0x1b) && !bytes.contains(0x07) && !bytes.contains(0x0d), "no raw ESC, BEL or CR reaches the terminal")
         #expect(!run.output.unicodeScalars.contains { (0x80...0x9f).contains($0.value) || $0.value == 0x202e })
-        #expect(run.output.components(separatedBy: "user=\\x1b[2J\\x1b]0;owned\\x07\\x9b31mroot\\x0d\\u{202e}").count == 3, "\(run.output)")
+        #expect(run.output.components(separatedBy: "user=\\x1b[2J\\x1b]0;owned\\x07\\u{9b}31mroot\\x0d\\u{202e}").count == 3, "\(run.output)")
     }
 }

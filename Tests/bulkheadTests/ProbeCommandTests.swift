@@ -147,6 +147,8 @@ struct ProbeCommandTests {
               ignoreKinds: [net-raw-capability]
               findings:
                 - { kind: unexpected-reachable, location: "* -> host 198.18.31.1*" }
+                # the audit's TLS battery on the reached endpoint: busybox httpd speaks HTTP in clear
+                - { kind: plaintext-accepted, location: "server 198.18.31.10:8080/tcp" }
               reachability:
                 "client -> server@inner tcp/8080": reachable
                 "* -> *@inner icmp": reachable
