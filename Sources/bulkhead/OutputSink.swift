@@ -1,5 +1,7 @@
 import ArgumentParser
 import BulkheadModel
+// `stat`'s fields come through CoreFoundation's view of the C library in release builds (MemberImportVisibility).
+import CoreFoundation
 import Foundation
 #if canImport(Glibc)
 import Glibc
