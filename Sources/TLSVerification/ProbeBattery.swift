@@ -182,8 +182,21 @@ public enum ProbeBattery {
             }
             var settings = base
             settings.identity = identity
-            for _ in 0..<attempts {
-                loop.submit(state.plan(tls: settings), from: source) { outcome in state.add(kind, Verdicts.attempt(outcome)) }
+            Self.submitAttempt(kind, settings: settings, remaining: attempts, state: state, loop: loop, source: source)
+        }
+    }
+
+    /// One attempt of a forged certificate, and the next once it is in: a served attempt already proves
+    /// acceptance, so the rest are not made (every other outcome needs every attempt).
+    private static func submitAttempt(
+        _ kind: TLSProbeKind, settings: TLSSettings, remaining: Int, state: EndpointState, loop: ConnectionLoop, source: any SocketSource
+    ) {
+        guard remaining > 0 else { return }
+        loop.submit(state.plan(tls: settings), from: source) { outcome in
+            let attempt = Verdicts.attempt(outcome)
+            state.add(kind, attempt)
+            if attempt.evidence != .served {
+                Self.submitAttempt(kind, settings: settings, remaining: remaining - 1, state: state, loop: loop, source: source)
             }
         }
     }

@@ -157,7 +157,10 @@ struct TLSTruthTests {
             #expect(report.verdict == .tlsAcceptsRogueClient, "run \(run): \(report.reason)")
             let rogue = try #require(self.probe(report, .rogueCA))
             let selfSigned = try #require(self.probe(report, .selfSigned))
-            #expect(rogue.attempts == 10 && selfSigned.attempts == 10)
+            // Ten attempts each, or fewer when one was served (acceptance is proven: the rest are not made).
+            for record in [rogue, selfSigned] {
+                #expect(record.attempts == 10 || (record.servedAttempts == 1 && record.attempts < 10), "\(record.probe.rawValue): \(record.attempts) attempts, \(record.servedAttempts) served")
+            }
             #expect(rogue.servedAttempts + selfSigned.servedAttempts >= 1)
             #expect(rogue.servedAttempts + rogue.refusedAttempts <= rogue.attempts)
         }
