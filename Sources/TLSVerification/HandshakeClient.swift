@@ -298,6 +298,10 @@ final class ConnectionLoop {
             return
         }
         self.connectionsMade += 1
+        // Small writes back to back (the client's Finished, then the request): without TCP_NODELAY, Nagle holds the
+        // request until the server's delayed ACK, which costs every probe tens of milliseconds.
+        var noDelay: Int32 = 1
+        _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &noDelay, socklen_t(MemoryLayout<Int32>.size))
         let connection = Connection(plan: plan, fd: fd, started: now, deadline: now + self.timeouts.connection, completion: completion)
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)

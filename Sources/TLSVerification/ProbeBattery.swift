@@ -31,12 +31,15 @@ public struct TLSBatteryOptions: Sendable {
     public var applicationProtocol: AppProbeProtocol?
     /// The cleartext upgrade before every handshake (nil: from the port, or the greeting).
     public var startTLS: StartTLSProtocol?
+    /// Event loops (threads) the endpoints are dealt to; default: the number of cores, at most 4.
+    public var threads: Int
 
     public init(
         timeouts: TLSTimeouts = TLSTimeouts(), lint: CertificateLint.Options = CertificateLint.Options(), probeVersions: Bool = true,
         probeCiphers: Bool = true, connectionsPerEndpoint: Int = 8, connections: Int = 256, attempts: Int = 5,
         minimumForgedConnections: Int = 20, applicationProtocol: AppProbeProtocol? = nil, startTLS: StartTLSProtocol? = nil
     ) {
+        self.threads = max(1, min(4, ProcessInfo.processInfo.activeProcessorCount))
         self.attempts = max(1, attempts)
         self.minimumForgedConnections = max(0, minimumForgedConnections)
         self.applicationProtocol = applicationProtocol
@@ -80,28 +83,58 @@ public enum ProbeBattery {
                 throw TLSProbeError(path: target.endpoint.description, message: "\(error)")
             }
         }
-        let loop = ConnectionLoop(
-            timeouts: options.timeouts, maximumConnections: max(1, options.connections),
-            maximumPerEndpoint: max(1, options.connectionsPerEndpoint))
-        var sources: [TLSSource: any SocketSource] = [:]
-        for state in states {
-            let source: any SocketSource
-            if let existing = sources[state.target.source] {
-                source = existing
-            } else {
-                switch state.target.source {
-                case .host: source = HostSocketSource()
-                case .container(_, let namespace): source = NamespaceSocketSource(namespace: namespace)
-                }
-                sources[state.target.source] = source
-            }
-            Self.submitFirstPhase(state, loop: loop, source: source, options: options)
+        // The handshakes are CPU-bound (OpenSSL 3 spends most of a connection fetching algorithms): endpoints are
+        // dealt round-robin to one event loop per core. An endpoint's probes all stay on one loop (its state is
+        // not shared), and every thread is joined before the verdicts are read.
+        let laneCount = max(1, min(options.threads, states.count))
+        let lanes = (0..<laneCount).map { index in
+            Lane(states: states.enumerated().filter { $0.offset % laneCount == index }.map(\.element))
         }
-        loop.run()
-        for source in sources.values { source.close() }
+        let perLane = max(1, options.connections / laneCount)
+        let finished = DispatchGroup()
+        for lane in lanes {
+            finished.enter()
+            let thread = Thread {
+                lane.run(options: options, maximumConnections: perLane)
+                finished.leave()
+            }
+            thread.stackSize = 1 << 20
+            thread.start()
+        }
+        finished.wait()
         let now = Timestamp(seconds: Int64(time(nil)), nanoseconds: 0)
         let reports = states.map { Verdicts.report(for: $0, at: now, lint: options.lint) }
         return TLSReport(endpoints: reports, durationSeconds: ConnectionLoop.monotonic() - started)
+    }
+
+    /// The endpoints one event loop drives, on its own thread.
+    final class Lane: @unchecked Sendable {
+        let states: [EndpointState]
+
+        init(states: [EndpointState]) {
+            self.states = states
+        }
+
+        func run(options: TLSBatteryOptions, maximumConnections: Int) {
+            let loop = ConnectionLoop(timeouts: options.timeouts, maximumConnections: maximumConnections,
+                                      maximumPerEndpoint: max(1, options.connectionsPerEndpoint))
+            var sources: [TLSSource: any SocketSource] = [:]
+            for state in self.states {
+                let source: any SocketSource
+                if let existing = sources[state.target.source] {
+                    source = existing
+                } else {
+                    switch state.target.source {
+                    case .host: source = HostSocketSource()
+                    case .container(_, let namespace): source = NamespaceSocketSource(namespace: namespace)
+                    }
+                    sources[state.target.source] = source
+                }
+                ProbeBattery.submitFirstPhase(state, loop: loop, source: source, options: options)
+            }
+            loop.run()
+            for source in sources.values { source.close() }
+        }
     }
 
     /// Phase one: the plaintext probe, the controls (no certificate, the user's identities), each version and
@@ -126,25 +159,51 @@ public enum ProbeBattery {
             settings.identity = identity
             loop.submit(state.plan(tls: settings), from: source) { outcome in state.add(kind, Verdicts.attempt(outcome)) }
         }
+        // Cipher categories are TLS ≤ 1.2 suites: with the version probes on, they wait for them and are not offered
+        // to a server that accepts no version below 1.3 (they could only fail, at the price of a handshake each).
+        let legacy: [(String, Int32)] = [("TLSv1", TLS1_VERSION), ("TLSv1.1", TLS1_1_VERSION), ("TLSv1.2", TLS1_2_VERSION)]
+        var legacyPending = options.probeVersions ? legacy.count : 0
+        var legacyAccepted = !options.probeVersions
+        let ciphersAfterVersions = {
+            if legacyAccepted {
+                Self.submitCiphers(state, loop: loop, source: source, options: options)
+            } else {
+                for category in WeakCiphers.categories {
+                    state.skip(.cipher, category.name, "the server accepts no protocol version below TLS 1.3: no TLS ≤ 1.2 suite can be negotiated")
+                }
+            }
+        }
         if options.probeVersions {
-            for (name, version) in [("TLSv1", TLS1_VERSION), ("TLSv1.1", TLS1_1_VERSION), ("TLSv1.2", TLS1_2_VERSION), ("TLSv1.3", TLS1_3_VERSION)] {
+            for (name, version) in legacy + [("TLSv1.3", TLS1_3_VERSION)] {
                 var settings = base
                 settings.minimumVersion = version
                 settings.maximumVersion = version
-                loop.submit(state.plan(tls: settings, handshakeOnly: true), from: source) { outcome in state.addVariant(.protocolVersion, name, Verdicts.negotiation(outcome)) }
-            }
-        }
-        if options.probeCiphers {
-            for category in WeakCiphers.categories {
-                guard let list = WeakCiphers.available[category.name] else {
-                    state.skip(.cipher, category.name, "this OpenSSL build cannot offer \(category.name) suites (not compiled in)")
-                    continue
+                loop.submit(state.plan(tls: settings, handshakeOnly: true), from: source) { outcome in
+                    let attempt = Verdicts.negotiation(outcome)
+                    state.addVariant(.protocolVersion, name, attempt)
+                    guard version != TLS1_3_VERSION else { return }
+                    if attempt.result == .accepted { legacyAccepted = true }
+                    legacyPending -= 1
+                    if legacyPending == 0 && options.probeCiphers { ciphersAfterVersions() }
                 }
-                var settings = base
-                settings.maximumVersion = TLS1_2_VERSION
-                settings.cipherList = list
-                loop.submit(state.plan(tls: settings, handshakeOnly: true), from: source) { outcome in state.addVariant(.cipher, category.name, Verdicts.negotiation(outcome)) }
             }
+        } else if options.probeCiphers {
+            ciphersAfterVersions()
+        }
+    }
+
+    /// Each weak cipher category offered alone (TLS ≤ 1.2).
+    private static func submitCiphers(_ state: EndpointState, loop: ConnectionLoop, source: any SocketSource, options: TLSBatteryOptions) {
+        let base = state.settings()
+        for category in WeakCiphers.categories {
+            guard let list = WeakCiphers.available[category.name] else {
+                state.skip(.cipher, category.name, "this OpenSSL build cannot offer \(category.name) suites (not compiled in)")
+                continue
+            }
+            var settings = base
+            settings.maximumVersion = TLS1_2_VERSION
+            settings.cipherList = list
+            loop.submit(state.plan(tls: settings, handshakeOnly: true), from: source) { outcome in state.addVariant(.cipher, category.name, Verdicts.negotiation(outcome)) }
         }
     }
 
