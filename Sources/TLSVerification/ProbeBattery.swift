@@ -245,8 +245,9 @@ public enum ProbeBattery {
         }
     }
 
-    /// One attempt of a forged certificate, and the next once it is in: a served attempt already proves
-    /// acceptance, so the rest are not made (every other outcome needs every attempt).
+    /// The first attempt of a forged certificate alone, then the rest together: a served first attempt already
+    /// proves acceptance, so a server that accepts anything costs one connection per forgery; every other outcome
+    /// needs every attempt (made concurrently, so refusals cost two round trips, not one per attempt).
     private static func submitAttempt(
         _ kind: TLSProbeKind, settings: TLSSettings, remaining: Int, state: EndpointState, loop: ConnectionLoop, source: any SocketSource
     ) {
@@ -254,8 +255,9 @@ public enum ProbeBattery {
         loop.submit(state.plan(tls: settings), from: source) { outcome in
             let attempt = Verdicts.attempt(outcome)
             state.add(kind, attempt)
-            if attempt.evidence != .served {
-                Self.submitAttempt(kind, settings: settings, remaining: remaining - 1, state: state, loop: loop, source: source)
+            guard attempt.evidence != .served else { return }
+            for _ in 1..<remaining {
+                loop.submit(state.plan(tls: settings), from: source) { outcome in state.add(kind, Verdicts.attempt(outcome)) }
             }
         }
     }
