@@ -333,7 +333,8 @@ def mode_renegotiate(args):
     port = args.port or free_port()
     server = subprocess.Popen(["openssl", "s_server", "-quiet", "-tls1_2", "-accept", f"127.0.0.1:{port}", "-cert", args.cert,
                                "-key", args.key, "-CAfile", args.ca, "-Verify", "1"],
-                              stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              preexec_fn=die_with_parent)
     for _ in range(200):
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
@@ -348,6 +349,12 @@ def mode_renegotiate(args):
             time.sleep(0.02)
     finally:
         server.kill()
+
+
+def die_with_parent():
+    """The test kills this script with SIGKILL: PR_SET_DEATHSIG makes the child s_server go with it."""
+    import ctypes
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
 
 
 def free_port():
