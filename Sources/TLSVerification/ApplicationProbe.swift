@@ -243,8 +243,8 @@ enum ApplicationProbes {
         case .http: return ("http/1.1", [ClearExchange(send: HTTP.request(context.host), judge: HTTP.judgeOverTLS)])
         case .grpc: return ("h2", [ClearExchange(send: HTTP2.preface, judge: HTTP2.judge)])
         case .redis: return ("redis", [ClearExchange(send: Line.bytes("PING"), judge: Redis.judgeOverTLS)])
-        case .postgres: return ("postgres", [ClearExchange(send: Postgres.startup(context.user), judge: Postgres.judge)])
-        case .mysql: return ("mysql", [ClearExchange(send: MySQL.handshakeResponse(context.user), judge: MySQL.judge)])
+        case .postgres: return ("postgres", [ClearExchange(send: Postgres.startup(context.user), judge: Self.overTLS(Postgres.judge))])
+        case .mysql: return ("mysql", [ClearExchange(send: MySQL.handshakeResponse(context.user), judge: Self.overTLS(MySQL.judge))])
         case .mqtt: return ("mqtt", [ClearExchange(send: MQTT.connect, judge: MQTT.judge)])
         case .amqp: return ("amqp", [ClearExchange(send: AMQP.header, judge: AMQP.judge)])
         case .smtp: return ("smtp", [ClearExchange(send: Line.bytes("EHLO bulkhead.test"), judge: Line.smtpFinal { lines in .done(Self.lineAnswer(lines.last ?? "", success: "250")) })])
@@ -272,17 +272,27 @@ enum ApplicationProbes {
         }
     }
 
+    /// A protocol's error reply read over TLS: in clear any error refuses the client, after the handshake only one
+    /// that names the certificate does (``refusal(_:)``).
+    static func overTLS(_ judge: @escaping @Sendable ([UInt8]) -> ExchangeStep) -> @Sendable ([UInt8]) -> ExchangeStep {
+        { bytes in
+            guard case .done(.refused(let text)) = judge(bytes) else { return judge(bytes) }
+            return .done(Self.refusal(text))
+        }
+    }
+
     /// A line-protocol reply: the success code is served; anything else is a refusal only when it names the
     /// certificate or authentication (else the service did answer: served).
     static func lineAnswer(_ line: String, success: String) -> ServiceAnswer {
         line.hasPrefix(success) ? .served(line) : Self.refusal(line)
     }
 
-    /// An error reply after the handshake: a refusal when it speaks of certificates or authentication, else the
-    /// application did serve the connection (it answered).
+    /// An error reply after the handshake: a refusal only when it names the certificate or TLS. Anything else
+    /// (a password wanted, `-NOAUTH`, an unknown role) means the TLS layer let this client through to the
+    /// application: served, as far as client certificates go.
     static func refusal(_ text: String) -> ServiceAnswer {
         let lower = text.lowercased()
-        for word in ["certificate", "cert ", "ssl", "tls", "auth", "denied", "forbidden", "not allowed"] where lower.contains(word) {
+        for word in ["certificate", "cert ", "client cert", "ssl", "tls"] where lower.contains(word) {
             return .refused(text)
         }
         return .served(text)

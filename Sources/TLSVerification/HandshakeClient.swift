@@ -300,6 +300,7 @@ final class ConnectionLoop {
         self.connectionsMade += 1
         // Small writes back to back (the client's Finished, then the request): without TCP_NODELAY, Nagle holds the
         // request until the server's delayed ACK, which costs every probe tens of milliseconds.
+        // A failure only costs time, never a verdict.
         var noDelay: Int32 = 1
         _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &noDelay, socklen_t(MemoryLayout<Int32>.size))
         let connection = Connection(plan: plan, fd: fd, started: now, deadline: now + self.timeouts.connection, completion: completion)
@@ -341,16 +342,16 @@ final class ConnectionLoop {
     private func wakeUp(_ connection: Connection, now: Double) {
         switch connection.phase {
         case .writing, .reading:
-            // After a completed handshake, silence is an observation (judged against the controls), not a failure;
-            // a partial answer is still the application answering.
+            // After a completed handshake, silence is an observation (judged against the controls), not a failure.
+            // A partial answer the judge could not read yet (the start of an error message, perhaps) proves neither
+            // way: the attempt is an error, never served.
             if connection.received.isEmpty {
                 connection.outcome.silentAfterHandshake = true
             } else {
-                connection.outcome.applicationAnswer = .served("partial answer: \(Line.printable(connection.received, limit: 80))")
+                connection.outcome.failure = "an incomplete answer when the read wait ended: \(Line.printable(connection.received, limit: 80))"
             }
-        case .clearReading where !connection.received.isEmpty && connection.plan.tls == nil:
-            connection.outcome.clearAnswer = HTTP.judgeInClear(connection.received)
         default:
+            // In clear too, an answer the exchange's judge has not accepted as complete is no answer.
             connection.outcome.timedOut = true
         }
         self.finish(connection)
@@ -623,7 +624,8 @@ final class ConnectionLoop {
             connection.outcome.ending = connection.outcome.ending ?? .fin
             connection.outcome.failure = "the server closed TCP without close_notify"
         default:
-            if code == ECONNRESET { connection.outcome.ending = .reset }
+            // A protocol error of OpenSSL's own (garbage, an oversized chain): no ending by the server is claimed,
+            // and errno, which may be stale here, is not read.
             connection.outcome.failure = OpenSSL.lastError()
         }
         self.finish(connection)
