@@ -123,6 +123,18 @@ static inline void bh_SSL_CTX_harden_client(SSL_CTX *ctx, long maximumChainBytes
     SSL_CTX_set_max_cert_list(ctx, maximumChainBytes);
 }
 
+/// A handshake-only probe (protocol version, cipher suite) needs the ServerHello, not the server's certificate:
+/// with a certificate size limit of 0 the client fails at the Certificate message's header, before the chain is
+/// parsed (under OpenSSL 3.0 that parse, with its public-key decoder set-up, is a third of a handshake's cost).
+/// The failure reason is then ``bh_SSL_R_EXCESSIVE_MESSAGE_SIZE``.
+static inline void bh_SSL_stop_before_certificate(SSL *ssl) {
+    SSL_set_max_cert_list(ssl, 0);
+}
+
+static inline int bh_SSL_R_EXCESSIVE_MESSAGE_SIZE(void) {
+    return SSL_R_EXCESSIVE_MESSAGE_SIZE;
+}
+
 /// OpenSSL 3 reports a TCP close without close_notify as this reason.
 static inline int bh_SSL_R_UNEXPECTED_EOF(void) {
     return SSL_R_UNEXPECTED_EOF_WHILE_READING;

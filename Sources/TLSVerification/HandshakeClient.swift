@@ -14,7 +14,8 @@ struct ConnectionPlan: Sendable {
     var tls: TLSSettings?
     /// What is spoken after the handshake (the request is chosen once the server's ALPN choice is known).
     var application: AppProbeProtocol
-    /// Version and cipher probes are judged by the handshake alone: no request after it.
+    /// Version and cipher probes are judged by the ServerHello alone: they stop at the server's Certificate
+    /// message (not parsed) and send no request.
     var handshakeOnly = false
     var context: ApplicationProbes.Context
 }
@@ -57,10 +58,15 @@ struct ConnectionOutcome {
     var timedOut = false
     var handshakeCompleted = false
     var serverHelloSeen = false
+    /// The two bytes of the cipher suite the ServerHello chose.
+    var serverHelloSuite: [UInt8]?
     /// A handshake message after the ServerHello arrived (EncryptedExtensions, Certificate, ServerKeyExchange,
     /// CertificateRequest, ServerHelloDone): the client accepted the version and suite the server chose.
     var serverHelloAccepted = false
     var certificateRequestSeen = false
+    /// A handshake-only plan ended as designed: the ServerHello was processed (the client accepted the version and
+    /// suite chosen), and the connection stopped at the server's Certificate message without parsing it.
+    var stoppedBeforeCertificate = false
     /// The first alert received from the server (close_notify is recorded as an ending, not here).
     var alertReceived: Int?
     /// Whether that alert came after the handshake had completed (TLS 1.3 refuses certificates there).
@@ -185,7 +191,15 @@ private let messageCallback: @convention(c) (Int32, Int32, Int32, UnsafeRawPoint
         }
     case 22: // handshake
         switch bytes[0] {
-        case 2: connection.outcome.serverHelloSeen = true
+        case 2:
+            connection.outcome.serverHelloSeen = true
+            // The suite chosen: type, length (4), version (2), random (32), session id (1 + n), then 2 bytes. Kept
+            // because a TLS 1.2 probe that stops before the certificate never reaches the point where OpenSSL
+            // reports it.
+            let sessionIDLength = length > 38 ? Int(bytes[38]) : 0
+            if length >= 39 + sessionIDLength + 2 {
+                connection.outcome.serverHelloSuite = [bytes[39 + sessionIDLength], bytes[40 + sessionIDLength]]
+            }
         case 13:
             connection.outcome.certificateRequestSeen = true
             connection.outcome.serverHelloAccepted = true
@@ -506,6 +520,7 @@ final class ConnectionLoop {
         connection.ssl = ssl
         SSL_set_fd(ssl, connection.fd)
         SSL_set_connect_state(ssl)
+        if connection.plan.handshakeOnly { bh_SSL_stop_before_certificate(ssl) }
         SSL_set_msg_callback(ssl, messageCallback)
         bh_SSL_set_msg_callback_arg(ssl, Unmanaged.passUnretained(connection).toOpaque())
         if let name = settings.serverName { _ = bh_SSL_set_tlsext_host_name(ssl, name) }
@@ -620,6 +635,9 @@ final class ConnectionLoop {
         case SSL_ERROR_SYSCALL where ERR_peek_error() == 0:
             connection.outcome.ending = code == ECONNRESET ? .reset : (connection.outcome.ending ?? .fin)
             connection.outcome.failure = code == 0 || code == EAGAIN ? "connection closed by the server" : String(cString: strerror(code))
+        case SSL_ERROR_SSL where connection.plan.handshakeOnly && connection.outcome.serverHelloSeen
+            && reason == bh_SSL_R_EXCESSIVE_MESSAGE_SIZE():
+            connection.outcome.stoppedBeforeCertificate = true
         case SSL_ERROR_SSL where reason == bh_SSL_R_UNEXPECTED_EOF():
             connection.outcome.ending = connection.outcome.ending ?? .fin
             connection.outcome.failure = "the server closed TCP without close_notify"
@@ -658,7 +676,8 @@ final class ConnectionLoop {
     private static func collect(_ ssl: OpaquePointer, into outcome: inout ConnectionOutcome) {
         if outcome.serverHelloSeen || outcome.handshakeCompleted {
             outcome.tlsVersion = SSL_get_version(ssl).map { String(cString: $0) }
-            if let cipher = SSL_get_current_cipher(ssl), let name = SSL_CIPHER_get_name(cipher) {
+            if let cipher = SSL_get_current_cipher(ssl) ?? outcome.serverHelloSuite.flatMap({ SSL_CIPHER_find(ssl, $0) }),
+               let name = SSL_CIPHER_get_name(cipher) {
                 outcome.cipher = String(cString: name)
             }
         }

@@ -94,8 +94,9 @@ enum Verdicts {
         // What is judged here is the negotiation, not client authentication: no evidence class applies.
         attempt.evidence = .none
         guard outcome.connected, outcome.upgradeFailure == nil else { return attempt }
-        if outcome.serverHelloAccepted || outcome.handshakeCompleted {
-            (attempt.result, attempt.detail) = (.accepted, outcome.handshakeCompleted ? nil : "ServerHello accepted; handshake then ended: \(outcome.failure ?? "-")")
+        if outcome.serverHelloAccepted || outcome.handshakeCompleted || outcome.stoppedBeforeCertificate {
+            let ended = outcome.handshakeCompleted || outcome.stoppedBeforeCertificate
+            (attempt.result, attempt.detail) = (.accepted, ended ? nil : "ServerHello accepted; handshake then ended: \(outcome.failure ?? "-")")
         } else if outcome.serverHelloSeen {
             (attempt.result, attempt.detail) = (.rejected, "the server chose something not offered: \(outcome.failure ?? "-")")
         } else if outcome.timedOut {
@@ -115,7 +116,9 @@ enum Verdicts {
         return TLSProbeRecord(
             endpoint: endpoint, source: source, probe: kind, variant: variant, result: judged.result, alert: outcome.alertReceived,
             alertName: outcome.alertReceived.map(Self.alertName), tlsVersion: outcome.tlsVersion, cipher: outcome.cipher,
-            certificateRequest: kind == .plaintext || !outcome.serverHelloSeen ? nil : outcome.certificateRequestSeen,
+            // A probe stopped at the server's Certificate did not see a TLS 1.2 CertificateRequest, which comes after it.
+            certificateRequest: kind == .plaintext || !outcome.serverHelloSeen || (outcome.stoppedBeforeCertificate && !outcome.certificateRequestSeen)
+                ? nil : outcome.certificateRequestSeen,
             acceptableCAs: outcome.acceptableCAs, detail: judged.detail,
             durationMilliseconds: ((attempts.map(\.outcome.seconds).max() ?? 0) * 1e4).rounded() / 10, evidence: judged.evidence,
             attempts: attempts.count, servedAttempts: judged.served, refusedAttempts: judged.refused, comparedWith: judged.comparedWith,

@@ -39,8 +39,8 @@ struct TLSTruthTests {
         return try #require(report.endpoints.first)
     }
 
-    func probe(_ report: TLSEndpointReport, _ kind: TLSProbeKind) -> TLSProbeRecord? {
-        report.probes.first { $0.probe == kind && $0.variant == nil }
+    func probe(_ report: TLSEndpointReport, _ kind: TLSProbeKind, _ variant: String? = nil) -> TLSProbeRecord? {
+        report.probes.first { $0.probe == kind && $0.variant == variant }
     }
 
     func kinds(_ report: TLSEndpointReport) -> Set<String> { Set(report.findings.map(\.kind)) }
