@@ -11,7 +11,8 @@ if [[ "${1:-}" == "--demo" ]]; then
 fi
 if [[ "${1:-}" == "--test" ]]; then
     # Peers and oracles used by the tests and the capture script.
-    packages+=(tcpdump iproute2 python3 python3-pip tshark docker.io iptables busybox-static redis-server podman nginx graphviz haproxy postgresql)
+    packages+=(tcpdump iproute2 python3 python3-pip tshark docker.io iptables busybox-static redis-server podman nginx graphviz haproxy postgresql
+        chromium chromium-driver)  # a real browser renders the HTML report (Tests/AuditTests/ReportBrowserTests.swift)
 fi
 
 missing=()
@@ -31,7 +32,8 @@ fi
 
 if [[ "${1:-}" == "--test" ]]; then
     # Oracles from PyPI: the Prometheus text-format parser (the audit's textfile output is checked with it).
-    for module in prometheus_client jsonschema; do
+    # selenium drives chromium through chromium-driver (given by path, SE_OFFLINE=true: nothing fetched).
+    for module in prometheus_client jsonschema selenium; do
         python3 -c "import $module" 2>/dev/null || python3 -m pip install --quiet "$module" >/dev/null 2>&1 \
             || echo "warning: could not install $module from PyPI; the tests that use it will say so" >&2
     done

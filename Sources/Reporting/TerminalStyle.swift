@@ -8,13 +8,27 @@ import BulkheadModel
 /// ANSI colour, used only when writing to a terminal and never when `NO_COLOR` is set (no-color.org).
 public struct TerminalStyle: Sendable {
     public var enabled: Bool
+    /// The columns tables must fit in: the terminal's width, or `COLUMNS`; nil when unknown (a file, a pipe), where
+    /// nothing is cut.
+    public var width: Int?
 
-    public init(enabled: Bool) { self.enabled = enabled }
+    public init(enabled: Bool, width: Int? = nil) {
+        self.enabled = enabled
+        self.width = width
+    }
 
-    /// Colour for a file descriptor: on when it is a TTY and `NO_COLOR` is unset or empty.
+    /// Colour for a file descriptor: on when it is a TTY and `NO_COLOR` is unset or empty. The width from the TTY,
+    /// else from `COLUMNS` when writing to standard output.
     public static func forDescriptor(_ fd: Int32) -> TerminalStyle {
         let noColor = getenv("NO_COLOR").map { String(cString: $0) } ?? ""
-        return TerminalStyle(enabled: isatty(fd) == 1 && noColor.isEmpty)
+        var size = winsize()
+        var width: Int?
+        if fd >= 0, isatty(fd) == 1, ioctl(fd, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 {
+            width = Int(size.ws_col)
+        } else if fd == STDOUT_FILENO, let columns = getenv("COLUMNS").flatMap({ Int(String(cString: $0)) }), columns > 0 {
+            width = columns
+        }
+        return TerminalStyle(enabled: isatty(fd) == 1 && noColor.isEmpty, width: width)
     }
 
     public func severity(_ text: String, _ severity: Severity) -> String {
@@ -68,28 +82,4 @@ public enum TerminalText {
 
     /// Each of `values` escaped (a row of outside data).
     public static func escape(_ values: [String]) -> [String] { values.map { Self.escape($0) } }
-}
-
-/// Fits rows of cells into columns padded with spaces.
-struct TextTable {
-    var header: [String]
-    var rows: [[String]] = []
-
-    func render(indent: String = "") -> String {
-        var widths = self.header.map(\.count)
-        for row in self.rows {
-            for (index, cell) in row.enumerated() where index < widths.count { widths[index] = max(widths[index], cell.count) }
-        }
-        func line(_ cells: [String]) -> String {
-            var text = indent
-            for (index, cell) in cells.enumerated() {
-                text += cell
-                if index < cells.count - 1 {
-                    for _ in 0..<(widths[index] - cell.count + 2) { text.append(" ") }
-                }
-            }
-            return text
-        }
-        return ([line(self.header)] + self.rows.map(line)).joined(separator: "\n")
-    }
 }

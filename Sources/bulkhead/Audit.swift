@@ -108,6 +108,9 @@ extension Bulkhead {
         @Flag(help: "Do not show progress on standard error.")
         var quiet = false
 
+        @Flag(help: "Table format: every column of the edge table, in full (default: verdict, source, destination and why, fitted to the terminal).")
+        var wide = false
+
         func validate() throws {
             if self.evidence != nil && (!self.captures.isEmpty || self.noProbe || self.scopeLabel != nil || self.captureSeconds != nil) {
                 throw ValidationError("--evidence re-evaluates a stored report: --capture, --capture-seconds, --no-probe and --scope-label do not apply")
@@ -222,7 +225,7 @@ extension Bulkhead {
             // Every output is attempted: one that fails (a full disk, a missing folder) does not cost the others.
             var writeFailed = false
             for (format, path) in try self.destinations() {
-                if let failure = Self.write(report, format: format, path: path, failOn: self.failOn, lastSuccess: lastSuccess) {
+                if let failure = Self.write(report, format: format, path: path, failOn: self.failOn, lastSuccess: lastSuccess, wide: self.wide) {
                     writeStandardError("bulkhead: error: \(failure)\n")
                     writeFailed = true
                 }
@@ -239,9 +242,9 @@ extension Bulkhead {
             do { return (try Policy.load(path: path), path) } catch { throw failInput(error.description) }
         }
 
-        static func render(_ report: AuditReport, format: Format, style: TerminalStyle, failOn: Severity, lastSuccess: Double?) throws -> Data {
+        static func render(_ report: AuditReport, format: Format, style: TerminalStyle, failOn: Severity, lastSuccess: Double?, wide: Bool) throws -> Data {
             switch format {
-            case .table: return Data(AuditReports.table(report, style: style).utf8)
+            case .table: return Data(AuditReports.table(report, style: style, wide: wide).utf8)
             case .json: return try JSONReport.document(report)
             case .sarif: return try SARIFReport.render(findings: report.findings, toolVersion: Bulkhead.configuration.version, complete: report.complete, problems: report.problems)
             case .junit: return Data(JUnitReport.render(report, failOn: failOn).utf8)
@@ -253,11 +256,11 @@ extension Bulkhead {
         }
 
         /// Renders and writes one report; returns what went wrong (naming the file), nil when it was written.
-        static func write(_ report: AuditReport, format: Format, path: String?, failOn: Severity, lastSuccess: Double?) -> String? {
+        static func write(_ report: AuditReport, format: Format, path: String?, failOn: Severity, lastSuccess: Double?, wide: Bool) -> String? {
             let sink: OutputSink
             do { sink = try OutputSink(path: path) } catch { return error.description }
             do {
-                sink.write(try Self.render(report, format: format, style: TerminalStyle.forDescriptor(path == nil ? STDOUT_FILENO : -1), failOn: failOn, lastSuccess: lastSuccess))
+                sink.write(try Self.render(report, format: format, style: TerminalStyle.forDescriptor(path == nil ? STDOUT_FILENO : -1), failOn: failOn, lastSuccess: lastSuccess, wide: wide))
             } catch {
                 sink.abandon()
                 return "cannot render the \(format.rawValue) report: \(error.localizedDescription)"

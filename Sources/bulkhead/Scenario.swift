@@ -126,7 +126,7 @@ extension Bulkhead {
                 var writeFailed = false
                 for value in self.reports {
                     guard let (format, path) = try AuditCommand.formatAndFile(value, option: "--report") else { continue }
-                    if let failure = AuditCommand.write(report, format: format, path: path, failOn: .high, lastSuccess: nil) {
+                    if let failure = AuditCommand.write(report, format: format, path: path, failOn: .high, lastSuccess: nil, wide: false) {
                         writeStandardError("bulkhead: error: \(failure)\n")
                         writeFailed = true
                     }

@@ -8,20 +8,22 @@ import Testing
 
 /// A small audit assembled from evidence values (the renderers' input), covering every verdict.
 enum SampleAudit {
+    static func network(_ name: String, _ subnet: String, isInternal: Bool = false, icc: Bool = true) -> NetworkRecord {
+        NetworkRecord(name: name, id: name, driver: "bridge", scope: "local", subnets: [subnet], gateways: [subnet.replacingOccurrences(of: ".0/24", with: ".1")],
+                      internal: isInternal, icc: icc, encrypted: nil, attachable: false, isDefaultBridge: false, bridge: nil, containers: [], labels: [:])
+    }
+
+    static func container(_ name: String, _ networks: [(String, String)]) -> ContainerRecord {
+        ContainerRecord(name: name, id: name, image: "lab", state: "running", pid: 7, netns: nil, networkMode: networks.first?.0 ?? "none",
+                        networks: networks.map { ContainerNetwork(name: $0.0, ipv4: $0.1, ipv6: nil, gateway: nil, aliases: []) },
+                        publishedPorts: [], capabilities: [], privileged: false, dockerSocketMounted: false, listening: [], labels: [:])
+    }
+
     static func inventory() -> InventoryReport {
-        func network(_ name: String, _ subnet: String, isInternal: Bool = false) -> NetworkRecord {
-            NetworkRecord(name: name, id: name, driver: "bridge", scope: "local", subnets: [subnet], gateways: [subnet.replacingOccurrences(of: ".0/24", with: ".1")],
-                          internal: isInternal, icc: true, encrypted: nil, attachable: false, isDefaultBridge: false, bridge: nil, containers: [], labels: [:])
-        }
-        func container(_ name: String, _ networks: [(String, String)]) -> ContainerRecord {
-            ContainerRecord(name: name, id: name, image: "lab", state: "running", pid: 7, netns: nil, networkMode: networks.first?.0 ?? "none",
-                            networks: networks.map { ContainerNetwork(name: $0.0, ipv4: $0.1, ipv6: nil, gateway: nil, aliases: []) },
-                            publishedPorts: [], capabilities: [], privileged: false, dockerSocketMounted: false, listening: [], labels: [:])
-        }
-        return InventoryReport(
-            sources: ["test"], networks: [network("front", "198.18.50.0/24"), network("back", "198.18.51.0/24", isInternal: true)],
-            containers: [container("web", [("front", "198.18.50.10")]), container("api", [("front", "198.18.50.11"), ("back", "198.18.51.11")]),
-                         container("pay", [("back", "198.18.51.12")]), container("db <&\"x\">", [("back", "198.18.51.13")])],
+        InventoryReport(
+            sources: ["test"], networks: [Self.network("front", "198.18.50.0/24"), Self.network("back", "198.18.51.0/24", isInternal: true)],
+            containers: [Self.container("web", [("front", "198.18.50.10")]), Self.container("api", [("front", "198.18.50.11"), ("back", "198.18.51.11")]),
+                         Self.container("pay", [("back", "198.18.51.12")]), Self.container("db <&\"x\">", [("back", "198.18.51.13")])],
             namespaces: [], findings: [Finding(kind: "bridges-networks", severity: .medium, title: "Container api is attached to 2 networks", detail: "d", location: "api")],
             complete: true, problems: [], summary: InventorySummary())
     }

@@ -66,5 +66,19 @@ struct MTLSZooTests {
         let junit = JUnitReport.render(report, failOn: .high)
         #expect(junit.contains("<skipped message=\"inconclusive: TLS battery: inconclusive"), "the inconclusive edge is listed as skipped with its reason")
         #expect(junit.contains("tls-accepts-rogue-client"), "the rogue-accepting edges fail")
+
+        // The same audit as a security engineer opens it: the HTML report in a real browser at 1400 × 1000.
+        if let missing = ReportBrowser.missing {
+            Issue.record(Comment(rawValue: missing))
+        } else {
+            let edges = report.edges.map {
+                ReportBrowser.EdgeKey(source: $0.source, destination: $0.destination, protocol: $0.protocol.rawValue, port: $0.port, verdict: $0.verdict.rawValue)
+            }
+            let check = try ReportBrowser.check(html: AuditReports.html(report), edges: edges, name: "lab-mtls-zoo")
+            #expect(check.status == 0, "\(check.output)\(check.error)")
+            let overview = AuditOverview(report)
+            #expect(overview.status == .incomplete && overview.problems.first?.verdict == .tlsAcceptsRogueClient,
+                    "the rogue-accepting servers lead the summary: \(overview.problems.map(\.endpoint))")
+        }
     }
 }
