@@ -43,7 +43,9 @@
  * Usage: gen-mixed-capture -o OUT.pcap -t TRUTH.json [-s BYTES|NNNm|NNNg]
  *                          [--seed N] [--window N (default: auto, 500 for >= 200 MB)]
  *                          [--cert SERVER.der] [--ca CA.der] [--client-cert CLIENT.der]
- *                          [--keylog KEYS.txt]
+ *                          [--keylog KEYS.txt] [--shape mixed|short]
+ * --shape short: almost every flow a few kilobytes (a handshake, a request or two), ~6 kB per flow
+ * on the wire, the shape of health checks and API calls; the default "mixed" keeps its fat tail.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -628,9 +630,15 @@ static void emit_frame(flow_t *f, int dir, int proto, uint8_t tcp_flags, const u
 static uint64_t g_est_left; /* estimated payload bytes still to come from open flows */
 static uint64_t cnt_class[NCLASS], cnt_tlsv[NTLSV], cnt_v6, cnt_vlan, cnt_tcp, cnt_udp, cnt_dns_msgs;
 
-/* Per-flow payload budget: many small flows, a fat tail of bulk transfers. */
+/* --shape short: what container hosts mostly carry (health checks, API calls, DNS): almost every flow
+   a handshake and a request or two, a few kilobytes at most. */
+static bool g_short;
+
+/* Per-flow payload budget: many small flows, a fat tail of bulk transfers (or, with --shape short,
+   short flows only). */
 static int64_t pick_budget(uint64_t *s) {
     uint32_t r = rnd(s, 1000);
+    if (g_short) return r < 980 ? rrange(s, 100, 2500) : rrange(s, 2500, 40000);
     if (r < 600) return rrange(s, 300, 12000);
     if (r < 880) return rrange(s, 12000, 160000);
     if (r < 980) return rrange(s, 160000, 1500000);
@@ -671,17 +679,17 @@ static flow_t *new_flow(uint32_t idx) {
     switch (f->cls) {
     case C_TLS:
         f->tlsv = (uint8_t)pick_weighted(s, tlsv_weight, NTLSV);
-        f->rounds = (int)rrange(s, 1, 6);
+        f->rounds = (int)rrange(s, 1, g_short ? 2 : 6);
         if (f->tlsv < T13_NOREQ) {
             uint32_t r = rnd(s, 10);
             f->cipher = r < 6 ? 0xc030 : r < 9 ? 0xc02f : 0xcca8;
         } else f->cipher = 0x1302;
         est += 6000;
         break;
-    case C_HTTP: f->rounds = (int)rrange(s, 1, 8); est += 300; break;
-    case C_REDIS: f->rounds = (int)rrange(s, 2, 30); f->budget /= 2; est = f->budget + 200; break;
-    case C_PG: f->rounds = (int)rrange(s, 1, 6); est += 500; break;
-    case C_UNK: f->rounds = (int)rrange(s, 1, 4); est += 300; break;
+    case C_HTTP: f->rounds = (int)rrange(s, 1, g_short ? 2 : 8); est += 300; break;
+    case C_REDIS: f->rounds = (int)rrange(s, 2, g_short ? 4 : 30); f->budget /= 2; est = f->budget + 200; break;
+    case C_PG: f->rounds = (int)rrange(s, 1, g_short ? 2 : 6); est += 500; break;
+    case C_UNK: f->rounds = (int)rrange(s, 1, g_short ? 2 : 4); est += 300; break;
     case C_DNS: f->dns_pairs = (uint8_t)rrange(s, 1, 2); est = 120 * f->dns_pairs; break;
     }
     f->phase = f->cls == C_DNS ? PH_UDP : PH_SYN;
@@ -1339,9 +1347,10 @@ static void usage(void) {
     fprintf(stderr,
             "usage: gen-mixed-capture -o OUT.pcap -t TRUTH.json [-s SIZE] [--seed N] [--window N]\n"
             "                         [--cert SERVER.der] [--ca CA.der] [--client-cert CLIENT.der]\n"
-            "                         [--keylog KEYS.txt]\n"
+            "                         [--keylog KEYS.txt] [--shape mixed|short]\n"
             "  SIZE: bytes, or with suffix k/m/g (decimal); default 1100m\n"
-            "  --keylog: really encrypt every TLS 1.3 flow and write its secrets to KEYS.txt (NSS key log)\n");
+            "  --keylog: really encrypt every TLS 1.3 flow and write its secrets to KEYS.txt (NSS key log)\n"
+            "  --shape short: many short flows (a handshake and a request or two each), as container hosts carry\n");
     exit(2);
 }
 
@@ -1367,6 +1376,10 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--ca")) g_ca = read_file_blob(v);
         else if (!strcmp(a, "--client-cert")) g_cli = read_file_blob(v);
         else if (!strcmp(a, "--keylog")) keylog = v;
+        else if (!strcmp(a, "--shape")) {
+            if (!strcmp(v, "short")) g_short = true;
+            else if (strcmp(v, "mixed")) usage();
+        }
         else usage();
         i++;
     }

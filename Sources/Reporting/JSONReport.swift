@@ -20,52 +20,83 @@ public enum JSONReport {
     }
 
     /// A part of a document assembled by ``assemble(_:)``: a value encoded by `JSONEncoder`, or an array whose
-    /// elements were written one by one (compact, one per line).
+    /// elements were written one by one (compact, one per line), held or produced on demand.
     public enum Part {
         case value(any Encodable)
         case lines([Data])
+        /// Elements handed over one by one by the producer (each buffer valid only during its call).
+        case stream((_ element: (UnsafeRawBufferPointer) -> Void) throws -> Void)
     }
 
     /// A pretty document with sorted keys from parts; arrays of many records are written one record per line (what
     /// a hand-written writer produced), the rest by `JSONEncoder`. Parses to the same object as the whole value's
     /// Codable form.
     public static func assemble(_ parts: [(key: String, part: Part)]) throws -> Data {
+        var document = Data()
+        try Self.write(parts) { document.append(contentsOf: $0) }
+        return document
+    }
+
+    /// The document ``assemble(_:)`` builds, byte for byte, handed to `output` piece by piece: nothing but the
+    /// current piece is held, so a document of any size is written in constant memory.
+    public static func write(_ parts: [(key: String, part: Part)], to output: (UnsafeRawBufferPointer) -> Void) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        func indented(_ data: Data) -> Data {
-            var result: [UInt8] = []
-            result.reserveCapacity(data.count + data.count / 8)
-            for byte in data {
-                result.append(byte)
-                if byte == 0x0a { result.append(contentsOf: [0x20, 0x20]) }
+        func emit(_ text: StaticString) { output(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount)) }
+        func emit(_ bytes: [UInt8]) { bytes.withUnsafeBytes(output) }
+        /// A nested value: every line after its first indented two more spaces.
+        func indented(_ data: Data) {
+            data.withUnsafeBytes { bytes in
+                var start = 0
+                for index in 0..<bytes.count where bytes[index] == 0x0a {
+                    output(UnsafeRawBufferPointer(rebasing: bytes[start...index]))
+                    emit("  ")
+                    start = index + 1
+                }
+                if start < bytes.count { output(UnsafeRawBufferPointer(rebasing: bytes[start...])) }
             }
-            return Data(result)
         }
-        var document = Data("{".utf8)
+        emit("{")
         for (index, entry) in parts.sorted(by: { $0.key < $1.key }).enumerated() {
-            document.append(Data((index == 0 ? "\n  \"" : ",\n  \"").utf8))
-            document.append(Data(entry.key.utf8))
-            document.append(Data("\" : ".utf8))
+            emit(index == 0 ? "\n  \"" : ",\n  \"")
+            emit(Array(entry.key.utf8))
+            emit("\" : ")
             switch entry.part {
             case .value(let value):
-                document.append(indented(try encoder.encode(value)))
+                indented(try encoder.encode(value))
             case .lines(let lines):
-                document.append(Data("[".utf8))
+                emit("[")
                 for (position, line) in lines.enumerated() {
-                    document.append(Data((position == 0 ? "\n    " : ",\n    ").utf8))
-                    document.append(line)
+                    emit(position == 0 ? "\n    " : ",\n    ")
+                    line.withUnsafeBytes(output)
                 }
-                document.append(Data((lines.isEmpty ? "]" : "\n  ]").utf8))
+                emit(lines.isEmpty ? "]" : "\n  ]")
+            case .stream(let produce):
+                emit("[")
+                var first = true
+                try produce { element in
+                    emit(first ? "\n    " : ",\n    ")
+                    first = false
+                    output(element)
+                }
+                emit(first ? "]" : "\n  ]")
             }
         }
-        document.append(Data("\n}\n".utf8))
-        return document
+        emit("\n}\n")
     }
 
     /// The `analyze` document from flows encoded one by one (see ``compact(_:)``): the same keys as
     /// ``AnalysisReport``, sorted, with one flow per line.
     public static func assembleDocument(findings: [Finding], flows: [Data], summary: AnalysisSummary) throws -> Data {
         try Self.assemble([("findings", .value(findings)), ("flows", .lines(flows)), ("summary", .value(summary))])
+    }
+
+    /// ``assembleDocument(findings:flows:summary:)`` written piece by piece, the flows produced on demand.
+    public static func writeDocument(
+        findings: [Finding], summary: AnalysisSummary, flows: @escaping ((UnsafeRawBufferPointer) -> Void) throws -> Void,
+        to output: (UnsafeRawBufferPointer) -> Void
+    ) throws {
+        try Self.write([("findings", .value(findings)), ("flows", .stream(flows)), ("summary", .value(summary))], to: output)
     }
 
     /// One compact line (with its newline).

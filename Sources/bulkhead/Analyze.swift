@@ -104,7 +104,11 @@ extension Bulkhead {
             let output: FlowOutput
             switch self.format {
             case .table: output = FlowOutput(mode: .collect)
-            case .json: output = FlowOutput(mode: .document)
+            case .json:
+                do { output = FlowOutput(mode: .document(try FlowSpool(folder: FlowSpool.folder(forReport: self.report.output)))) } catch {
+                    sink.abandon()
+                    throw failInput(error.description)
+                }
             case .jsonl: output = FlowOutput(mode: .lines(sink))
             }
             let result: CaptureAnalysisResult
@@ -138,7 +142,7 @@ extension Bulkhead {
                     text += AnalysisTableReport.summary(result.summary) + "\n"
                     sink.write(text)
                 case .json:
-                    sink.write(try output.document(findings: result.findings, summary: result.summary))
+                    try output.writeDocument(findings: result.findings, summary: result.summary, to: sink)
                 case .jsonl:
                     for finding in result.findings { sink.write(try JSONReport.line(JSONLinesRecord.finding(finding))) }
                     sink.write(try JSONReport.line(JSONLinesRecord.summary(result.summary)))

@@ -11,15 +11,15 @@ final class FlowOutput: @unchecked Sendable {
     enum Mode {
         /// Keep the records (the table needs them all, sorted).
         case collect
-        /// Encode each record now; the document is assembled at the end, in id order.
-        case document
+        /// Encode each record now and keep it on disk (``FlowSpool``); the document is written at the end, in id
+        /// order.
+        case document(FlowSpool)
         /// Write each record as a JSON line as it ends.
         case lines(OutputSink)
     }
 
     private let mode: Mode
     private var records: [FlowRecord] = []
-    private var fragments: [(id: Int, json: [UInt8])] = []
     private var writer = FlowJSONWriter()
 
     init(mode: Mode) {
@@ -30,10 +30,10 @@ final class FlowOutput: @unchecked Sendable {
         switch self.mode {
         case .collect:
             self.records.append(flow)
-        case .document:
+        case .document(let spool):
             self.writer.reset()
             self.writer.write(flow)
-            self.fragments.append((flow.id, self.writer.bytes))
+            spool.append(id: flow.id, self.writer.bytes)
         case .lines(let sink):
             self.writer.reset()
             self.writer.write(flow)
@@ -41,7 +41,7 @@ final class FlowOutput: @unchecked Sendable {
             line += self.writer.bytes
             line += Array(#","type":"flow"}"#.utf8)
             line.append(0x0a)
-            sink.write(Data(line))
+            line.withUnsafeBytes { sink.buffered($0) }
         }
     }
 
@@ -50,9 +50,10 @@ final class FlowOutput: @unchecked Sendable {
         self.records.sorted { $0.id < $1.id }
     }
 
-    /// The whole `{findings, flows, summary}` document, with flows in id order, one per line.
-    func document(findings: [Finding], summary: AnalysisSummary) throws -> Data {
-        let flows = self.fragments.sorted { $0.id < $1.id }.map { Data($0.json) }
-        return try JSONReport.assembleDocument(findings: findings, flows: flows, summary: summary)
+    /// Writes the whole `{findings, flows, summary}` document to `sink`, with flows in id order, one per line.
+    func writeDocument(findings: [Finding], summary: AnalysisSummary, to sink: OutputSink) throws {
+        guard case .document(let spool) = self.mode else { return }
+        try JSONReport.writeDocument(findings: findings, summary: summary, flows: { element in try spool.forEachInIDOrder(element) },
+                                     to: { sink.buffered($0) })
     }
 }

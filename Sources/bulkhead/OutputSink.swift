@@ -105,6 +105,23 @@ final class OutputSink: @unchecked Sendable {
         return current
     }
 
+    /// Bytes of ``buffered(_:)`` not written yet.
+    private var pending: [UInt8] = []
+
+    /// Appends `bytes` to a 1 MiB buffer, written when full and before any unbuffered write or the commit: for
+    /// reports made of many small pieces.
+    func buffered(_ bytes: UnsafeRawBufferPointer) {
+        if self.pending.count + bytes.count > 1 << 20 { self.flushPending() }
+        if bytes.count > 1 << 20 { self.write(bytes) } else { self.pending.append(contentsOf: bytes) }
+    }
+
+    private func flushPending() {
+        guard !self.pending.isEmpty else { return }
+        let pending = self.pending
+        self.pending.removeAll(keepingCapacity: true)
+        pending.withUnsafeBytes { self.writeNow($0) }
+    }
+
     func write(_ data: Data) {
         data.withUnsafeBytes { self.write($0) }
     }
@@ -114,8 +131,14 @@ final class OutputSink: @unchecked Sendable {
         text.withUTF8 { self.write(UnsafeRawBufferPointer($0)) }
     }
 
-    /// Writes all of `bytes`, retrying short writes and EINTR; the first failure is kept for ``commit()``.
+    /// Writes all of `bytes` (after what is buffered), retrying short writes and EINTR; the first failure is kept
+    /// for ``commit()``.
     func write(_ bytes: UnsafeRawBufferPointer) {
+        self.flushPending()
+        self.writeNow(bytes)
+    }
+
+    private func writeNow(_ bytes: UnsafeRawBufferPointer) {
         guard self.failure == nil, let base = bytes.baseAddress else { return }
         var done = 0
         while done < bytes.count {
@@ -135,6 +158,7 @@ final class OutputSink: @unchecked Sendable {
     ///   is then removed and the previous report is left as it was.
     func commit() throws(OutputError) {
         guard !self.finished else { return }
+        self.flushPending()
         if let failure = self.failure {
             self.abandon()
             throw failure

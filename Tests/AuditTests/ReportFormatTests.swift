@@ -247,3 +247,23 @@ struct CronTests {
         _ = try AuditLock(stateDirectory: directory)
     }
 }
+
+@Suite("The analyze document written in pieces")
+struct StreamedDocumentTests {
+    @Test("writeDocument gives byte for byte what assembleDocument builds in memory (no flows, one, many; hostile text)")
+    func sameBytes() throws {
+        let findings = [Finding(kind: "plaintext-flow", severity: .medium, title: "Plaintext http to 198.18.0.1:80 \"<x>\"\n", detail: "d\u{1b}[2J", location: "198.18.0.1:80", flowCount: 2, flowIDs: [1, 2])]
+        var summary = AnalysisSummary()
+        summary.flows = 3
+        for flows in [[], [#"{"id":1}"#], (1...500).map { #"{"id":\#($0),"s":"é\n"}"# }] {
+            let data = flows.map { Data($0.utf8) }
+            let whole = try JSONReport.assembleDocument(findings: findings, flows: data, summary: summary)
+            var pieces = Data()
+            try JSONReport.writeDocument(findings: findings, summary: summary, flows: { element in
+                for flow in data { flow.withUnsafeBytes(element) }
+            }, to: { pieces.append(contentsOf: $0) })
+            #expect(pieces == whole)
+            #expect(try JSONSerialization.jsonObject(with: pieces) is [String: Any])
+        }
+    }
+}

@@ -107,6 +107,27 @@ struct AnalyzeCommandTests {
         #expect(try flows(viaMap.output) == flows(viaLibpcap.output))
     }
 
+    @Test("json: one or two analysis threads give the same document byte for byte; flows in id order; nothing left behind")
+    func documentIsDeterministic() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bh-doc-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        var documents: [String] = []
+        for threads in ["1", "2"] {
+            let path = "\(folder)/analysis-\(threads).json"
+            let run = try Self.run(["analyze", "--format", "json", "--threads", threads, "--output", path, "captures/"])
+            #expect(run.status <= 1, "\(run.error)")
+            // The run's own duration is the one line allowed to differ.
+            documents.append(try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").filter { !$0.contains("\"durationSeconds\"") }.joined(separator: "\n"))
+        }
+        #expect(documents[0] == documents[1], "the document does not depend on the order flows end in")
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(documents[0].utf8)) as? [String: Any])
+        let ids = (document["flows"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? Int }
+        #expect(ids.count > 30 && ids == ids.sorted())
+        // The flows wait in an unlinked file next to the report: none is left.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder).sorted() == ["analysis-1.json", "analysis-2.json"])
+    }
+
     @Test("--help teaches: it names formats, exit statuses and an example")
     func help() throws {
         let run = try Self.run(["analyze", "--help"])

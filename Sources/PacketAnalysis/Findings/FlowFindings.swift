@@ -18,21 +18,26 @@ public struct FlowFindings {
     public mutating func add(_ flow: FlowRecord) {
         for finding in Self.findings(for: flow) {
             let key = Key(kind: finding.kind, location: finding.location ?? "", discriminator: finding.title)
-            if var existing = self.findings[key] {
-                existing.flowCount += 1
-                // Keep the ten lowest ids, so the result does not depend on the order flows arrive in.
-                if existing.flowIDs.count < 10 || flow.id < existing.flowIDs[existing.flowIDs.count - 1] {
-                    let index = existing.flowIDs.firstIndex { $0 > flow.id } ?? existing.flowIDs.endIndex
-                    existing.flowIDs.insert(flow.id, at: index)
-                    if existing.flowIDs.count > 10 { existing.flowIDs.removeLast() }
-                }
-                self.findings[key] = existing
+            if let slot = self.findings.index(forKey: key) {
+                // Changed in place (no copy of the finding per flow). The detail is the lowest flow id's and the ten
+                // lowest ids are kept, so the result does not depend on the order flows arrive in.
+                Self.fold(finding, id: flow.id, into: &self.findings.values[slot])
             } else {
                 var first = finding
                 first.flowCount = 1
                 first.flowIDs = [flow.id]
                 self.findings[key] = first
             }
+        }
+    }
+
+    private static func fold(_ finding: Finding, id: Int, into existing: inout Finding) {
+        existing.flowCount += 1
+        if let first = existing.flowIDs.first, id < first { existing.detail = finding.detail }
+        if existing.flowIDs.count < 10 || id < existing.flowIDs[existing.flowIDs.count - 1] {
+            let index = existing.flowIDs.firstIndex { $0 > id } ?? existing.flowIDs.endIndex
+            existing.flowIDs.insert(id, at: index)
+            if existing.flowIDs.count > 10 { existing.flowIDs.removeLast() }
         }
     }
 
