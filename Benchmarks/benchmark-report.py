@@ -258,7 +258,7 @@ osname = sh(". /etc/os-release && echo \"$PRETTY_NAME\"")
 now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 md = []
-md.append("# bulkhead analyze — benchmark results\n")
+md.append(f"# bulkhead analyze — benchmark results ({E.get('SHAPE', 'mixed')} flows)\n")
 md.append(f"- Date: {now} (`date`: {sh('date')})")
 md.append(f"- Machine: {sh('nproc')} CPUs (`nproc`), CPU model `{cpu_model}`"
           + (f" (lscpu: `{lscpu_model}`)" if lscpu_model and lscpu_model != cpu_model else "")

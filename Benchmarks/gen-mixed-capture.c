@@ -1440,7 +1440,7 @@ int main(int argc, char **argv) {
     if (!tf) { fprintf(stderr, "gen: cannot create %s\n", truth); return 1; }
     uint64_t flows = cnt_tcp + cnt_udp;
     fprintf(tf, "{\n  \"generator\": \"gen-mixed-capture\",\n  \"generatorVersion\": %d,\n", GEN_VERSION);
-    fprintf(tf, "  \"seed\": %" PRIu64 ",\n  \"targetBytes\": %" PRIu64 ",\n  \"window\": %u,\n", g_seed, target, window);
+    fprintf(tf, "  \"seed\": %" PRIu64 ",\n  \"shape\": \"%s\",\n  \"targetBytes\": %" PRIu64 ",\n  \"window\": %u,\n", g_seed, g_short ? "short" : "mixed", target, window);
     fprintf(tf, "  \"fileBytes\": %" PRIu64 ",\n  \"packets\": %" PRIu64 ",\n  \"frameBytes\": %" PRIu64 ",\n  \"l4PayloadBytes\": %" PRIu64 ",\n",
             g_written, g_packets, g_frame_bytes, g_payload_bytes);
     fprintf(tf, "  \"flows\": %" PRIu64 ",\n  \"tcpFlows\": %" PRIu64 ",\n  \"udpFlows\": %" PRIu64 ",\n", flows, cnt_tcp, cnt_udp);

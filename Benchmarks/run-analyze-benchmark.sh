@@ -19,6 +19,10 @@
 #
 # Usage: bash Benchmarks/run-analyze-benchmark.sh [options]
 #   --size-mb N          capture size in MB (10^6 bytes), default 1100
+#   --shape S            mixed (default: long and short flows, a fat tail of bulk transfers) or short
+#                        (almost every flow a handshake and a request or two: ~6 kB per flow, the shape
+#                        container hosts carry, and the one where per-flow cost shows); results go to
+#                        results/latest.md (mixed) or results/latest-short.md
 #   --tshark-sample MB   run tshark on the first ~MB of the capture and extrapolate
 #                        linearly to the full size (labelled as such); default: full file
 #   --no-tshark          skip tshark (the 50x target is then not evaluated)
@@ -39,6 +43,7 @@ WORK="$HERE/work"
 RESULTS="$HERE/results"
 
 SIZE_MB=1100
+SHAPE=mixed
 TSHARK_SAMPLE_MB=0
 NO_TSHARK=0
 NO_BULKHEAD=0
@@ -56,6 +61,7 @@ usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
 while [ $# -gt 0 ]; do
     case "$1" in
         --size-mb) SIZE_MB="$2"; shift 2 ;;
+        --shape) SHAPE="$2"; shift 2 ;;
         --tshark-sample) TSHARK_SAMPLE_MB="$2"; shift 2 ;;
         --no-tshark) NO_TSHARK=1; shift ;;
         --no-bulkhead) NO_BULKHEAD=1; shift ;;
@@ -76,6 +82,7 @@ for n in "$SIZE_MB" "$TSHARK_SAMPLE_MB" "$REPEAT" "$SEED"; do
 done
 [ "$REPEAT" -ge 1 ] || REPEAT=1
 [ "$SIZE_MB" -ge 1 ] || { echo "--size-mb must be >= 1" >&2; exit 2; }
+case "$SHAPE" in mixed|short) ;; *) echo "--shape must be mixed or short, got '$SHAPE'" >&2; exit 2 ;; esac
 
 log() { printf '\n==> %s\n' "$*" >&2; }
 
@@ -131,15 +138,16 @@ GEN_VERSION="$(sed -n 's/^#define GEN_VERSION \([0-9]*\).*/\1/p' "$HERE/gen-mixe
 # parameters, and KEYS is the key log written with it (the capture is always made with --keylog)
 capture_matches() {
     [ -f "$1" ] && [ -f "$2" ] && [ -f "$4" ] || return 1
-    python3 - "$1" "$2" "$3" "$SEED" "$GEN_VERSION" "$4" <<'EOF'
+    python3 - "$1" "$2" "$3" "$SEED" "$GEN_VERSION" "$4" "$SHAPE" <<'EOF'
 import json, os, sys
-pcap, truth, target, seed, ver, keys = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), sys.argv[6]
+pcap, truth, target, seed, ver, keys, shape = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), sys.argv[6], sys.argv[7]
 try:
     t = json.load(open(truth))
     key_lines = sum(1 for line in open(keys) if line.strip())
 except Exception:
     sys.exit(1)
 ok = (t.get("targetBytes") == target and t.get("seed") == seed and t.get("generatorVersion") == ver
+      and t.get("shape", "mixed") == shape
       and t.get("fileBytes") == os.path.getsize(pcap)
       and isinstance(t.get("keylog"), dict) and t["keylog"].get("lines") == key_lines)
 sys.exit(0 if ok else 1)
@@ -156,7 +164,8 @@ ensure_capture() {
         rm -f "$pcap" "$truth" "$keys"
         local t0 t1
         t0=$(date +%s%N)
-        "$WORK/bin/gen-mixed-capture" -o "$pcap" -t "$truth" -s "$target" --seed "$SEED" --keylog "$keys"
+        "$WORK/bin/gen-mixed-capture" -o "$pcap" -t "$truth" -s "$target" --seed "$SEED" --keylog "$keys" --shape "$SHAPE" \
+            $([ "$SHAPE" = short ] && echo --window 2000)
         t1=$(date +%s%N)
         echo "generated in $(( (t1 - t0) / 1000000 )) ms" >&2
         # flush the freshly written file now: background writeback of ~1 GB of dirty
@@ -165,14 +174,14 @@ ensure_capture() {
     fi
 }
 
-CAP="$WORK/mixed.pcap"
-TRUTH="$WORK/mixed.truth.json"
-KEYS="$WORK/mixed.keys"
+CAP="$WORK/$SHAPE.pcap"
+TRUTH="$WORK/$SHAPE.truth.json"
+KEYS="$WORK/$SHAPE.keys"
 ensure_capture "$CAP" "$TRUTH" "$SIZE_MB" "$KEYS"
 
-CAP_Q="$WORK/mixed-quarter.pcap"
-TRUTH_Q="$WORK/mixed-quarter.truth.json"
-KEYS_Q="$WORK/mixed-quarter.keys"
+CAP_Q="$WORK/$SHAPE-quarter.pcap"
+TRUTH_Q="$WORK/$SHAPE-quarter.truth.json"
+KEYS_Q="$WORK/$SHAPE-quarter.keys"
 if [ "$RSS_SCALING" = 1 ] && [ "$NO_BULKHEAD" = 0 ]; then
     ensure_capture "$CAP_Q" "$TRUTH_Q" $(( (SIZE_MB + 3) / 4 )) "$KEYS_Q"
 fi
@@ -275,7 +284,8 @@ BH_VERSION=""
 [ -n "$BULKHEAD" ] && BH_VERSION="$("$BULKHEAD" --version 2>/dev/null | head -1 || true)"
 export RUNS TRUTH TRUTH_Q CAP CAP_Q KEYS NO_KEYLOG SIZE_MB REPEAT TSHARK_MODE NO_BULKHEAD NO_TSHARK RSS_SCALING SEED BULKHEAD BULKHEAD_FROM BH_VERSION BULKHEAD_ARGS
 export TS_SAMPLE_BYTES="${TS_SAMPLE_BYTES:-0}" TSHARK_SAMPLE_MB WORK ROOT LOAD_BEFORE LOAD_AFTER
-export OUT_MD="$RESULTS/latest.md"
+export SHAPE
+if [ "$SHAPE" = mixed ]; then export OUT_MD="$RESULTS/latest.md"; else export OUT_MD="$RESULTS/latest-$SHAPE.md"; fi
 set +e
 python3 "$HERE/benchmark-report.py"
 status=$?

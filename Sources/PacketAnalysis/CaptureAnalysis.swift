@@ -167,7 +167,9 @@ public enum CaptureAnalysis {
     /// With the mmap reader and `options.threads > 1`, a large file is analysed by that many threads: each walks
     /// the whole mapping and decodes every packet, but follows only the flows whose key hashes to it, so the
     /// per-flow work is shared out while every flow is still seen in order by one thread. `onFlow` is then
-    /// called from those threads, one call at a time. Standard input (`-`) is read by libpcap as a stream.
+    /// called from those threads, possibly at the same time: it must be thread-safe (encoding a flow in the
+    /// analysis thread that ended it is what lets a second core help). Standard input (`-`) is read by libpcap as a
+    /// stream.
     ///
     /// - Throws: ``CaptureError`` for a file named on the command line that cannot be opened or is not a capture,
     ///   and for any FIFO, device or socket (never opened for reading, so never waited on). Every input is opened
@@ -315,7 +317,7 @@ public enum CaptureAnalysis {
         return (result.counters, capture.warnings, result.frames)
     }
 
-    static func tally(_ record: FlowRecord, _ summary: inout AnalysisSummary, _ findings: inout FlowFindings) {
+    static func tally(_ record: FlowRecord, _ summary: inout AnalysisSummary, _ findings: inout FlowFindings, derived: [Finding]) {
         summary.flows += 1
         summary.byProtocol[record.proto.rawValue, default: 0] += 1
         if record.encrypted {
@@ -329,12 +331,12 @@ public enum CaptureAnalysis {
             if tls.clientCertificate.isPresented { summary.mutualTLSFlows += 1 }
             if tls.decrypted { summary.decryptedFlows += 1 }
         }
-        findings.add(record)
+        findings.add(derived, flowID: record.id)
     }
 }
 
-/// Gathers flow records from one or more analysis threads: totals, findings, and the caller's `onFlow`, one
-/// record at a time.
+/// Gathers flow records from one or more analysis threads: totals and findings one record at a time, then the
+/// caller's `onFlow` (outside the lock, so threads encode their flows side by side).
 ///
 /// `@unchecked Sendable`: every access to its state holds `lock`.
 final class ResultCollector: @unchecked Sendable {
@@ -348,10 +350,12 @@ final class ResultCollector: @unchecked Sendable {
     }
 
     func add(_ record: FlowRecord) {
+        // What the flow shows is derived on the calling analysis thread; only the totals and the folding are serial.
+        let derived = FlowFindings.findings(for: record)
         self.lock.withLock {
-            CaptureAnalysis.tally(record, &self.summary, &self.findings)
-            self.onFlow(record)
+            CaptureAnalysis.tally(record, &self.summary, &self.findings, derived: derived)
         }
+        self.onFlow(record)
     }
 }
 

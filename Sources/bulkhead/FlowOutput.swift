@@ -2,11 +2,11 @@ import BulkheadModel
 import Foundation
 import Reporting
 
-/// Takes flow records as the analysis emits them (one call at a time, possibly from several analysis
-/// threads) and turns them into the chosen output.
+/// Takes flow records as the analysis emits them (from several analysis threads at once) and turns them into the
+/// chosen output.
 ///
-/// `@unchecked Sendable`: `submit` is only called serially (the analysis collector holds its lock), and the
-/// other methods after the analysis has finished.
+/// `@unchecked Sendable`: `submit` encodes in the calling thread and holds `lock` for what it keeps; the other
+/// methods run after the analysis has finished.
 final class FlowOutput: @unchecked Sendable {
     enum Mode {
         /// Keep the records (the table needs them all, sorted).
@@ -20,7 +20,7 @@ final class FlowOutput: @unchecked Sendable {
 
     private let mode: Mode
     private var records: [FlowRecord] = []
-    private var writer = FlowJSONWriter()
+    private let lock = NSLock()
 
     init(mode: Mode) {
         self.mode = mode
@@ -29,19 +29,19 @@ final class FlowOutput: @unchecked Sendable {
     func submit(_ flow: FlowRecord) {
         switch self.mode {
         case .collect:
-            self.records.append(flow)
+            self.lock.withLock { self.records.append(flow) }
         case .document(let spool):
-            self.writer.reset()
-            self.writer.write(flow)
-            spool.append(id: flow.id, self.writer.bytes)
+            var writer = FlowJSONWriter()
+            writer.write(flow)
+            self.lock.withLock { spool.append(id: flow.id, writer.bytes) }
         case .lines(let sink):
-            self.writer.reset()
-            self.writer.write(flow)
+            var writer = FlowJSONWriter()
             var line = Array(#"{"flow":"#.utf8)
-            line += self.writer.bytes
+            writer.write(flow)
+            line += writer.bytes
             line += Array(#","type":"flow"}"#.utf8)
             line.append(0x0a)
-            line.withUnsafeBytes { sink.buffered($0) }
+            self.lock.withLock { line.withUnsafeBytes { sink.buffered($0) } }
         }
     }
 

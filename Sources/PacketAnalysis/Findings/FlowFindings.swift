@@ -16,16 +16,22 @@ public struct FlowFindings {
 
     /// Adds what `flow` shows.
     public mutating func add(_ flow: FlowRecord) {
-        for finding in Self.findings(for: flow) {
+        self.add(Self.findings(for: flow), flowID: flow.id)
+    }
+
+    /// Adds the findings of one flow, derived beforehand with ``findings(for:)`` (by the analysis thread that
+    /// ended the flow, so only this folding is serial).
+    public mutating func add(_ derived: [Finding], flowID: Int) {
+        for finding in derived {
             let key = Key(kind: finding.kind, location: finding.location ?? "", discriminator: finding.title)
             if let slot = self.findings.index(forKey: key) {
                 // Changed in place (no copy of the finding per flow). The detail is the lowest flow id's and the ten
                 // lowest ids are kept, so the result does not depend on the order flows arrive in.
-                Self.fold(finding, id: flow.id, into: &self.findings.values[slot])
+                Self.fold(finding, id: flowID, into: &self.findings.values[slot])
             } else {
                 var first = finding
                 first.flowCount = 1
-                first.flowIDs = [flow.id]
+                first.flowIDs = [flowID]
                 self.findings[key] = first
             }
         }
