@@ -162,3 +162,26 @@ struct CertificateFindingsTests {
         #expect(Self.certificateFindings(earlier).map(\.kind) == ["certificate-not-yet-valid", "certificate-not-yet-valid"])
     }
 }
+
+@Suite("The lint of a chain seen again")
+struct CertificateLintCacheTests {
+    @Test("the same chain in the same validity states gives the cached issues; after its expiry it is linted anew")
+    func cache() {
+        let certificate = CertificateFindingsTests.certificate(expiresIn: 86_400, sha256: "cache-test-leaf")
+        let before = CertificateFindingsTests.flow(id: 1, serverChain: [certificate, CertificateFindingsTests.root])
+        let after = CertificateFindingsTests.flow(
+            id: 2, at: Timestamp(seconds: CertificateFindingsTests.flowTime.seconds + 2 * 86_400, nanoseconds: 0),
+            serverChain: [certificate, CertificateFindingsTests.root])
+        for _ in 0..<3 {
+            #expect(!CertificateFindingsTests.certificateFindings(before).contains { $0.kind == "certificate-expired" })
+            #expect(CertificateFindingsTests.certificateFindings(after).contains { $0.kind == "certificate-expired" })
+        }
+        // Two certificates that share a (fake) fingerprint but differ are not mistaken for each other.
+        var weak = certificate
+        weak.keyType = "rsa"
+        weak.keyBits = 1024
+        weak.curve = nil
+        #expect(CertificateFindingsTests.certificateFindings(CertificateFindingsTests.flow(serverChain: [weak])).contains { $0.kind == "certificate-weak-key" })
+        #expect(!CertificateFindingsTests.certificateFindings(CertificateFindingsTests.flow(serverChain: [certificate])).contains { $0.kind == "certificate-weak-key" })
+    }
+}

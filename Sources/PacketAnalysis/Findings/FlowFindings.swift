@@ -149,7 +149,7 @@ public struct FlowFindings {
             ("Server", .server, tls.serverCertificates), ("Client", .client, tls.clientCertificates),
         ]
         for (owner, role, chain) in chains where !chain.isEmpty {
-            let issues = CertificateLint.lint(chain: chain, role: role, at: flow.firstSeen, options: Self.certificateLint)
+            let issues = CertificateLintCache.shared.lint(chain: chain, role: role, at: flow.firstSeen, options: Self.certificateLint)
             result += CertificateLint.findings(
                 issues, about: "\(owner) certificate", kindPrefix: "certificate", namingSubject: true, location: location)
         }
