@@ -10,7 +10,18 @@ public enum FindingCatalogue {
         public var reference: String?
     }
 
-    public static func entry(_ kind: String) -> Entry? { Self.entries[kind] }
+    /// The entry of `kind`. The certificate lint's kinds come in three families that share their help:
+    /// `certificate-<rule>` (analyze, either side of a handshake), `server-certificate-<rule>` and
+    /// `client-certificate-<rule>` (`bulkhead tls`).
+    public static func entry(_ kind: String) -> Entry? {
+        if let entry = Self.entries[kind] { return entry }
+        for (prefix, side) in [("server-certificate-", "Server"), ("client-certificate-", "Client")] where kind.hasPrefix(prefix) {
+            guard var entry = Self.entries["certificate-" + kind.dropFirst(prefix.count)] else { return nil }
+            entry.name = "\(side) certificate: " + entry.name.prefix(1).lowercased() + entry.name.dropFirst()
+            return entry
+        }
+        return nil
+    }
 
     static let entries: [String: Entry] = [
         // Traffic (analyze / capture)
@@ -18,6 +29,8 @@ public enum FindingCatalogue {
         "credentials-in-cleartext": Entry(name: "Credentials sent in clear", help: "A password, token or hash crossed unencrypted (shown redacted). Rotate it and require TLS on the endpoint."),
         "tls-no-client-auth": Entry(name: "TLS without client authentication", help: "The TLS handshake authenticated only the server. Where services must prove who they are, require client certificates (mutual TLS)."),
         "tls-handshake-failure": Entry(name: "TLS handshake failed", help: "A handshake ended with an alert: a misconfiguration, a rejected client, or a probe."),
+        "tls-weak-cipher": Entry(name: "Weak cipher negotiated", help: "A broken suite was negotiated (NULL, export, RC4, DES/3DES, anonymous key exchange). Allow only AEAD suites with forward secrecy."),
+        "tls-legacy-cipher": Entry(name: "Legacy cipher negotiated", help: "A suite without forward secrecy or with CBC mode was negotiated. Prefer ECDHE with AES-GCM or ChaCha20-Poly1305."),
         "tls-legacy-version": Entry(name: "Legacy TLS version", help: "TLS 1.0/1.1 or SSL was negotiated. Allow TLS 1.2 and 1.3 only."),
         // Certificates seen in captures (CertificateLint, judged at the flow's time)
         "certificate-expired": Entry(name: "Expired certificate", help: "A certificate was past its notAfter date when the flow was seen. Renew it and automate renewal."),
@@ -40,8 +53,24 @@ public enum FindingCatalogue {
         "certificate-missing-san": Entry(name: "No subject alternative name", help: "The leaf names its identity only in the CN; verifiers match DNS, IP or URI SANs. Add them."),
         "certificate-spiffe-multiple-uri": Entry(name: "Several URI SANs on a SPIFFE certificate", help: "An X509-SVID must carry exactly one URI SAN."),
         "certificate-chain-order": Entry(name: "Chain out of order", help: "A certificate in the presented chain did not issue the one before it: wrong order or a foreign certificate."),
+        "certificate-expiring-soon": Entry(name: "Certificate expiring soon", help: "The certificate expires within the warning window (30 days by default). Renew it now, and automate renewal."),
         "certificate-unparseable": Entry(name: "Unparseable certificate", help: "A certificate in the handshake could not be read as X.509."),
         "unidentified-flow": Entry(name: "Unidentified traffic", help: "Traffic whose protocol could not be identified; review what the service speaks."),
+        // Active TLS checks (`bulkhead tls`, the audit's TLS stage)
+        "rogue-client-accepted": Entry(name: "Forged client certificate accepted", help: "The endpoint served a client that presented a certificate from an untrusted CA, a self-signed, expired or wrong-purpose certificate: anyone can claim any identity. Verify client certificates against the service CA and fail the handshake when they do not verify."),
+        "mtls-optional": Entry(name: "Client certificate optional", help: "The endpoint asks for a client certificate but serves clients that send none. Make client certificates required."),
+        "plaintext-accepted": Entry(name: "Plaintext accepted", help: "The endpoint serves its protocol in clear. Serve it over TLS only, with required client certificates."),
+        "starttls-optional": Entry(name: "STARTTLS optional", help: "The service offers STARTTLS but also serves its protocol without upgrading. Require the upgrade (or use implicit TLS)."),
+        "tls-inconclusive": Entry(name: "mTLS enforcement not proven", help: "Nothing the endpoint did proves that it refuses forged certificates, or that it accepts them (it closed or stayed silent with every certificate). Give the check a client certificate the endpoint accepts, or name its application protocol. Never counted as secure."),
+        "endpoint-untested": Entry(name: "Endpoint not tested", help: "The TLS check could not run against this endpoint (unreachable, timed out, or an error): nothing is known about its client authentication."),
+        "valid-client-refused": Entry(name: "Valid client certificate refused", help: "The endpoint refused the client certificate given to the check (--client-cert, or the policy's identity): the client it belongs to would be refused too, or the certificate given is not the right one."),
+        "valid-client-not-served": Entry(name: "Valid client not served", help: "The handshake with the valid client certificate completed, but the service answered nothing usable: it may serve no one, or speak another protocol than the one probed."),
+        "authorization-any-identity": Entry(name: "Any verified identity accepted", help: "The endpoint served a certificate of another identity from the trusted CA: it authenticates clients but does not authorize them. Check the client's identity (SAN / SPIFFE ID) after verification."),
+        "server-chain-untrusted": Entry(name: "Server chain not trusted", help: "The server's chain does not validate against the trust bundle given: clients that verify would refuse it."),
+        "server-identity-mismatch": Entry(name: "Server identity mismatch", help: "The server certificate does not carry the DNS name expected for this service."),
+        "server-spiffe-mismatch": Entry(name: "Server SPIFFE ID mismatch", help: "The server certificate does not carry exactly the SPIFFE ID expected for this service."),
+        "legacy-tls-version": Entry(name: "Legacy TLS version accepted", help: "The endpoint agrees to TLS 1.0/1.1 (or SSL) when a client offers only that. Allow TLS 1.2 and 1.3 only."),
+        "weak-cipher": Entry(name: "Weak cipher suites accepted", help: "The endpoint agrees to a weak category of suites when a client offers only those. Allow only AEAD suites with forward secrecy."),
         // Inventory (static configuration)
         "default-bridge-icc": Entry(name: "ICC on the default bridge", help: "Containers on docker0 can all talk to each other. Run dockerd with --icc=false and use user-defined networks.", reference: "CIS Docker 2.2"),
         "host-network-mode": Entry(name: "Host network mode", help: "The container shares the host's network namespace: no network isolation applies to it.", reference: "CIS Docker 5.10"),
