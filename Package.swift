@@ -76,7 +76,7 @@ let package = Package(
         /// Which containers can reach which: probes from inside each source's network namespace, one event loop.
         .target(
             name: "Reachability",
-            dependencies: ["BulkheadModel", "CBulkheadLinux"],
+            dependencies: ["BulkheadModel", "CBulkheadLinux", "NetworkNamespaces"],
             swiftSettings: swiftSettings
         ),
         /// The expected state: policy files (allow/deny rules between selectors, mTLS requirements) and their
@@ -90,13 +90,14 @@ let package = Package(
         /// accepted risks, the run lock.
         .target(
             name: "Audit",
-            dependencies: ["BulkheadModel", "Inventory", "Reachability", "Policy", "PacketAnalysis", "TLSVerification", "NetworkNamespaces", "LiveCapture", "Lab"],
+            dependencies: ["BulkheadModel", "Inventory", "Reachability", "Policy", "PacketAnalysis", "TLSVerification", "NetworkNamespaces", "LiveCapture"],
             swiftSettings: swiftSettings
         ),
-        /// The lab: scenario files stood up as real Docker networks and containers, and torn down again.
+        /// The lab: scenario files stood up as real Docker networks and containers, and torn down again; and
+        /// `scenario run`'s audit of them, which sits above the audit (Lab depends on Audit, never the reverse).
         .target(
             name: "Lab",
-            dependencies: ["BulkheadModel", "Inventory", "Reachability", "Policy"],
+            dependencies: ["BulkheadModel", "Inventory", "Reachability", "Policy", "Audit"],
             swiftSettings: swiftSettings
         ),
         /// Active TLS / mTLS verification: non-blocking OpenSSL handshakes on one event loop, the probe battery,

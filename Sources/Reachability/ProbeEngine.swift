@@ -4,6 +4,7 @@ import Glibc
 import BulkheadModel
 import CBulkheadLinux
 import Foundation
+import NetworkNamespaces
 
 /// Progress of a probe run, reported about twice a second.
 public struct ProbeProgress: Sendable {
@@ -84,7 +85,7 @@ final class ProbeLoop {
 
     struct SourceContext {
         var name: String
-        var namespaceFD: Int32 = -1
+        var namespace: NamespaceEntry?
         var icmp4: Int32 = -1
         var icmp6: Int32 = -1
         var dead = false
@@ -197,19 +198,13 @@ final class ProbeLoop {
         for (index, source) in self.sources.enumerated() where source.skipReason == nil && needed.contains(source.name) {
             guard let path = source.namespacePath ?? source.pid.map({ "/proc/\($0)/ns/net" }) else { continue }
             var context = SourceContext(name: source.name)
-            let fd = open(path, O_RDONLY | O_CLOEXEC)
-            guard fd >= 0 else {
-                self.failSource(index, "cannot open \(path): \(String(cString: strerror(errno))) (the container stopped?)")
+            // A recycled pid would put probes in some other namespace: the entry checks the inventory's identity.
+            do {
+                context.namespace = try NamespaceEntry(NetworkNamespace(path: path), identity: source.netns)
+            } catch {
+                self.failSource(index, error.description)
                 continue
             }
-            // A recycled pid would put probes in some other namespace: compare with the inventory's identity.
-            var info = stat()
-            if let expected = source.netns, fstat(fd, &info) == 0, "net:[\(info.st_ino)]" != expected {
-                close(fd)
-                self.failSource(index, "\(path) is no longer the namespace \(expected) (the container restarted or exited)")
-                continue
-            }
-            context.namespaceFD = fd
             self.contexts[source.name] = context
             guard self.enter(source.name) else {
                 self.failSource(index, "cannot enter its network namespace (setns): \(String(cString: strerror(errno)))")
@@ -284,7 +279,7 @@ final class ProbeLoop {
     /// Moves the loop thread into a source's namespace (no-op when already there).
     func enter(_ source: String) -> Bool {
         if self.currentNamespace == source { return true }
-        guard let fd = self.contexts[source]?.namespaceFD, fd >= 0, bh_setns_net(fd) == 0 else { return false }
+        guard self.contexts[source]?.namespace?.enter() == true else { return false }
         self.currentNamespace = source
         return true
     }
@@ -780,7 +775,7 @@ final class ProbeLoop {
             case .icmp(_, let fd, _), .pidfd(_, let fd): close(fd)
             }
         }
-        for context in self.contexts.values where context.namespaceFD >= 0 { close(context.namespaceFD) }
+        self.contexts.removeAll()  // closes the namespaces
     }
 
     func finish() -> ProbeRunResult {

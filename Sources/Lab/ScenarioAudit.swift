@@ -1,12 +1,13 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Audit
 import BulkheadModel
 import Foundation
-import Lab
 import Reachability
 
-/// `scenario run`'s audit of a lab scenario that is up: every stage on the scenario's own containers and networks,
+/// `scenario run`'s audit of a lab scenario that is up (the lab harness sits above the audit: it runs one, the
+/// audit knows nothing of scenarios): every stage on the scenario's own containers and networks,
 /// the scenario's traffic run inside the capture stage (so the capture sees it, and only it), then the comparison
 /// with what the scenario expects.
 public enum ScenarioAudit {
