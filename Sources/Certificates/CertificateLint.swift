@@ -1,7 +1,7 @@
 import BulkheadModel
 
-/// Bulkhead's own certificate lint, over the tolerant ``CertificateSummary`` (DESIGN.md §7: every verifier
-/// library leaves holes, e.g. OpenSSL accepts CA:TRUE leaves and SHA-1).
+/// Bulkhead's own certificate lint, over the tolerant ``CertificateSummary`` (every verifier library leaves
+/// holes: OpenSSL, for one, accepts CA:TRUE leaves and SHA-1 signatures).
 ///
 /// Pure and independent of how the certificate was obtained: `tls` runs it on server chains and on the
 /// client certificates the user supplies; `analyze` runs it on the chains captures show (server chains as

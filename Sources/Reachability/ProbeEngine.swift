@@ -29,7 +29,7 @@ public struct ProbeRunResult: Sendable {
 ///
 /// How: the loop thread enters a source's namespace (`setns`, ~3 µs) only to create a socket there; a socket
 /// keeps the namespace it was made in, so one loop drives sockets of every namespace at once. The thread exists
-/// only for the run, so nothing else ever executes inside a container's namespace (DESIGN.md §4).
+/// only for the run, so nothing else ever executes inside a container's namespace (ARCHITECTURE.md, "Namespaces").
 ///
 /// - TCP: non-blocking connect. Connected → `reachable` (a short recognisable line is sent, then the socket is
 ///   closed); RST → `reachable-closed`; an ICMP error (read from a raw ICMP socket in the source namespace, matched

@@ -28,7 +28,7 @@ public struct TLSEndpoint: Hashable, Sendable, CustomStringConvertible {
     public var description: String { "\(IPAddress(ipv4: self.address)):\(self.port)" }
 }
 
-/// Where Bulkhead may send probes. A hard rule of this project (DESIGN.md §2): loopback (127.0.0.0/8) and the
+/// Where Bulkhead may send probes. A hard rule of this project (ARCHITECTURE.md, "Safety"): loopback (127.0.0.0/8) and the
 /// RFC 2544 benchmarking range (198.18.0.0/15) the lab puts its container networks in. Nothing else, ever;
 /// the engine checks every endpoint before the first packet, whatever the caller asked for.
 public enum TLSScope {

@@ -174,7 +174,7 @@ final class Connection {
 }
 
 /// Watches the handshake messages and alerts of every connection (OpenSSL's message callback; `arg` is the
-/// connection). A plain C function pointer built outside any actor (DESIGN.md §4: closures formed in
+/// connection). A plain C function pointer built outside any actor (ARCHITECTURE.md, "C callbacks": closures formed in
 /// main-actor code trap when OpenSSL calls them).
 private let messageCallback: @convention(c) (Int32, Int32, Int32, UnsafeRawPointer?, Int, OpaquePointer?, UnsafeMutableRawPointer?) -> Void = {
     writing, _, contentType, buffer, length, _, argument in

@@ -317,8 +317,8 @@ enum WeakCiphers {
     }()
 }
 
-/// Sockets made inside a container's network namespace, in batches (one namespace thread per batch, DESIGN.md
-/// §4), handed to the loop as it needs them.
+/// Sockets made inside a container's network namespace, in batches (one namespace thread per batch, see
+/// ARCHITECTURE.md, "Namespaces"), handed to the loop as it needs them.
 final class NamespaceSocketSource: SocketSource {
     private let namespace: NetworkNamespace
     private var spare: [Int32] = []

@@ -6,7 +6,7 @@ import Foundation
 @testable import Reachability
 import Testing
 
-/// The engine against real sockets in the test's own namespace, on loopback only (DESIGN.md §2): a listener, a
+/// The engine against real sockets in the test's own namespace, on loopback only (ARCHITECTURE.md, "Safety"): a listener, a
 /// closed port, a UDP echo, a closed UDP port, ICMP echo, and an address outside the scope.
 @Suite("Probe engine on loopback")
 struct ProbeEngineTests {
