@@ -68,9 +68,15 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         /// What exists: Docker/Podman engine API client, offline inspect files, namespaces, static findings.
+        /// The container engine client: HTTP/1.1 over the engine's unix socket, API version negotiation, the
+        /// typed request bodies (Docker Engine API, also Podman's compatible API).
+        .target(
+            name: "ContainerEngine",
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "Inventory",
-            dependencies: ["BulkheadModel", "NetworkNamespaces"],
+            dependencies: ["BulkheadModel", "NetworkNamespaces", "ContainerEngine"],
             swiftSettings: swiftSettings
         ),
         /// Which containers can reach which: probes from inside each source's network namespace, one event loop.
@@ -90,14 +96,14 @@ let package = Package(
         /// accepted risks, the run lock.
         .target(
             name: "Audit",
-            dependencies: ["BulkheadModel", "Inventory", "Reachability", "Policy", "PacketAnalysis", "TLSVerification", "NetworkNamespaces", "LiveCapture"],
+            dependencies: ["BulkheadModel", "ContainerEngine", "Inventory", "Reachability", "Policy", "PacketAnalysis", "TLSVerification", "NetworkNamespaces", "LiveCapture"],
             swiftSettings: swiftSettings
         ),
         /// The lab: scenario files stood up as real Docker networks and containers, and torn down again; and
         /// `scenario run`'s audit of them, which sits above the audit (Lab depends on Audit, never the reverse).
         .target(
             name: "Lab",
-            dependencies: ["BulkheadModel", "Inventory", "Reachability", "Policy", "Audit"],
+            dependencies: ["BulkheadModel", "ContainerEngine", "Inventory", "Reachability", "Policy", "Audit"],
             swiftSettings: swiftSettings
         ),
         /// Active TLS / mTLS verification: non-blocking OpenSSL handshakes on one event loop, the probe battery,
@@ -122,7 +128,7 @@ let package = Package(
         .executableTarget(
             name: "bulkhead",
             dependencies: [
-                "BulkheadModel", "PacketAnalysis", "Inventory", "Reachability", "Policy", "Audit", "Lab", "Reporting", "TLSVerification", "NetworkNamespaces", "LiveCapture",
+                "BulkheadModel", "PacketAnalysis", "ContainerEngine", "Inventory", "Reachability", "Policy", "Audit", "Lab", "Reporting", "TLSVerification", "NetworkNamespaces", "LiveCapture",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -144,7 +150,7 @@ let package = Package(
         ),
         .testTarget(
             name: "InventoryTests",
-            dependencies: ["Inventory", "NetworkNamespaces", "BulkheadModel", "BulkheadTestSupport"],
+            dependencies: ["ContainerEngine", "Inventory", "NetworkNamespaces", "BulkheadModel", "BulkheadTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -164,13 +170,13 @@ let package = Package(
         ),
         .testTarget(
             name: "LabTests",
-            dependencies: ["Lab", "Audit", "Inventory", "Reachability", "Policy", "Reporting", "BulkheadModel", "BulkheadTestSupport"],
+            dependencies: ["Lab", "Audit", "ContainerEngine", "Inventory", "Reachability", "Policy", "Reporting", "BulkheadModel", "BulkheadTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "TLSVerificationTests",
             dependencies: [
-                "TLSVerification", "Certificates", "BulkheadModel", "BulkheadTestSupport", "CBulkheadOpenSSL", "Lab", "Inventory",
+                "TLSVerification", "Certificates", "BulkheadModel", "BulkheadTestSupport", "CBulkheadOpenSSL", "Lab", "ContainerEngine", "Inventory",
                 "NetworkNamespaces",
             ],
             swiftSettings: swiftSettings

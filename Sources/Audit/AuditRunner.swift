@@ -1,4 +1,5 @@
 #if canImport(Glibc)
+import ContainerEngine
 import Glibc
 #endif
 import BulkheadModel

@@ -101,18 +101,8 @@ public enum DockerAPI {
 
     struct EmptyObject: Decodable, Sendable {}
 
-    struct Version: Decodable, Sendable {
-        var Version: String?
-        var ApiVersion: String?
-        var MinAPIVersion: String?
-    }
-
     struct Info: Decodable, Sendable {
         var Name: String?
         var ServerVersion: String?
-    }
-
-    public struct ErrorMessage: Decodable, Sendable {
-        public var message: String
     }
 }

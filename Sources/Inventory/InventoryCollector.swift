@@ -1,4 +1,5 @@
 import BulkheadModel
+import ContainerEngine
 import Foundation
 import NetworkNamespaces
 

@@ -1,4 +1,5 @@
 import BulkheadModel
+import ContainerEngine
 import Foundation
 import Inventory
 
@@ -114,4 +115,10 @@ enum FirewallRules {
         }
         return text
     }
+}
+
+extension EngineError.Code {
+    /// A host command the lab needs (iptables, openssl) is missing or failed: the lab's own code, next to the
+    /// engine client's.
+    public static let hostCommand = EngineError.Code("host-command")
 }

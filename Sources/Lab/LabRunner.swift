@@ -1,4 +1,5 @@
 import BulkheadModel
+import ContainerEngine
 import Foundation
 import Policy
 import Inventory
@@ -48,57 +49,48 @@ public struct LabRunner: Sendable {
             }
         }
         for network in scenario.networks {
-            var ipam: [String: Any] = ["Subnet": network.subnet]
-            if let gateway = network.gateway { ipam["Gateway"] = gateway }
             var options: [String: String] = [:]
             if network.icc == false { options["com.docker.network.bridge.enable_icc"] = "false" }
-            try self.post("/networks/create", [
-                "Name": scenario.qualified(network.name), "Driver": "bridge", "CheckDuplicate": true,
-                "Internal": network.internal ?? false, "Labels": labels, "IPAM": ["Config": [ipam]], "Options": options,
-            ], what: "network \(network.name)")
+            try self.post("/networks/create", EngineAPI.NetworkCreate(
+                name: scenario.qualified(network.name), subnet: network.subnet, gateway: network.gateway, internal: network.internal ?? false,
+                labels: labels, options: options), what: "network \(network.name)")
         }
         // Services sharing another's namespace start after it.
         let ordered = scenario.services.sorted { ($0.networkMode?.hasPrefix("container:") == true ? 1 : 0) < ($1.networkMode?.hasPrefix("container:") == true ? 1 : 0) }
         for service in ordered {
             let name = scenario.qualified(service.name)
-            var host: [String: Any] = [
-                "CapAdd": service.capAdd ?? [], "CapDrop": service.capDrop ?? [], "Privileged": service.privileged ?? false,
-            ]
             let attachments = (service.networks ?? [:]).sorted { $0.key < $1.key }
+            let networkMode: String
             if let mode = service.networkMode {
-                host["NetworkMode"] = mode.hasPrefix("container:") ? "container:" + scenario.qualified(String(mode.dropFirst(10))) : mode
+                networkMode = mode.hasPrefix("container:") ? "container:" + scenario.qualified(String(mode.dropFirst(10))) : mode
             } else if let first = attachments.first {
-                host["NetworkMode"] = scenario.qualified(first.key)
+                networkMode = scenario.qualified(first.key)
             } else {
-                host["NetworkMode"] = "none"
+                networkMode = "none"
             }
             var binds: [String] = []
             if service.mountDockerSocket == true { binds.append("/var/run/docker.sock:/var/run/docker.sock") }
             if service.pki == true { binds.append("\(self.pkiDirectory(scenario).path):/pki:ro") }
-            host["Binds"] = binds
-            var exposed: [String: [String: String]] = [:]
-            var bindings: [String: [[String: String]]] = [:]
+            var exposed: [String] = []
+            var bindings: [String: [EngineAPI.ContainerCreate.PortBinding]] = [:]
             for spec in service.publish ?? [] {
                 guard let binding = Self.parsePublish(spec) else {
                     throw EngineError(.malformed, "service \(service.name): publish '\(spec)' is not [address:]hostPort:containerPort[/proto]")
                 }
-                exposed[binding.key] = [:]
-                bindings[binding.key, default: []].append(["HostIp": binding.hostIP, "HostPort": binding.hostPort])
+                exposed.append(binding.key)
+                bindings[binding.key, default: []].append(EngineAPI.ContainerCreate.PortBinding(hostIP: binding.hostIP, hostPort: binding.hostPort))
             }
-            host["PortBindings"] = bindings
-            var body: [String: Any] = [
-                "Image": service.image ?? self.labImage, "Labels": labels.merging(service.labels ?? [:]) { first, _ in first },
-                "HostConfig": host, "ExposedPorts": exposed,
-            ]
-            if let command = service.command { body["Cmd"] = command }
-            if service.networkMode == nil, let first = attachments.first {
-                body["NetworkingConfig"] = ["EndpointsConfig": [scenario.qualified(first.key): Self.endpoint(first.value, alias: service.name)]]
-            }
-            try self.post("/containers/create?name=\(name)", body, what: "container \(service.name)")
+            let host = EngineAPI.ContainerCreate.HostConfig(
+                capAdd: service.capAdd ?? [], capDrop: service.capDrop ?? [], privileged: service.privileged ?? false, networkMode: networkMode,
+                binds: binds, portBindings: bindings)
+            let firstNetwork = service.networkMode == nil ? attachments.first.map { (scenario.qualified($0.key), Self.endpoint($0.value, alias: service.name)) } : nil
+            try self.post("/containers/create?name=\(name)", EngineAPI.ContainerCreate(
+                image: service.image ?? self.labImage, labels: labels.merging(service.labels ?? [:]) { first, _ in first }, host: host,
+                exposedPorts: exposed, command: service.command, network: firstNetwork), what: "container \(service.name)")
             for (network, address) in attachments.dropFirst() where service.networkMode == nil {
-                try self.post("/networks/\(scenario.qualified(network))/connect", [
-                    "Container": name, "EndpointConfig": Self.endpoint(address, alias: service.name),
-                ], what: "attaching \(service.name) to \(network)")
+                try self.post("/networks/\(scenario.qualified(network))/connect",
+                              EngineAPI.NetworkConnect(container: name, endpoint: Self.endpoint(address, alias: service.name)),
+                              what: "attaching \(service.name) to \(network)")
             }
             let started = try self.engine.send("POST", "/containers/\(name)/start")
             guard (200..<300).contains(started.status) else {
@@ -114,15 +106,11 @@ public struct LabRunner: Sendable {
         var results: [TrafficResult] = []
         for traffic in scenario.traffic ?? [] {
             let container = scenario.qualified(traffic.from)
-            let created = try self.engine.send("POST", "/containers/\(container)/exec", body: Self.json([
-                "Cmd": traffic.command, "AttachStdout": false, "AttachStderr": false,
-            ]))
-            guard (200..<300).contains(created.status),
-                  let id = (try? JSONSerialization.jsonObject(with: created.body) as? [String: Any])?["Id"] as? String
-            else {
+            let created = try self.engine.send("POST", "/containers/\(container)/exec", json: EngineAPI.ExecCreate(command: traffic.command))
+            guard (200..<300).contains(created.status), let id = (try? JSONDecoder().decode(EngineAPI.Created.self, from: created.body))?.Id else {
                 throw EngineError(.http, "traffic from \(traffic.from): cannot create the exec (HTTP \(created.status))", status: created.status)
             }
-            let started = try self.engine.send("POST", "/exec/\(id)/start", body: Self.json(["Detach": true]))
+            let started = try self.engine.send("POST", "/exec/\(id)/start", json: EngineAPI.ExecStart())
             guard (200..<300).contains(started.status) else {
                 throw EngineError(.http, "traffic from \(traffic.from): cannot start the exec (HTTP \(started.status))", status: started.status)
             }
@@ -130,8 +118,7 @@ public struct LabRunner: Sendable {
             let deadline = Date().addingTimeInterval(seconds)
             while Date() < deadline {
                 let inspected = try self.engine.send("GET", "/exec/\(id)/json")
-                if let object = try? JSONSerialization.jsonObject(with: inspected.body) as? [String: Any],
-                   object["Running"] as? Bool == false, let code = object["ExitCode"] as? Int {
+                if let state = try? JSONDecoder().decode(EngineAPI.ExecInspect.self, from: inspected.body), state.Running == false, let code = state.ExitCode {
                     exitCode = code
                     break
                 }
@@ -140,10 +127,6 @@ public struct LabRunner: Sendable {
             results.append(TrafficResult(from: traffic.from, command: traffic.command, exitCode: exitCode, expectedExit: traffic.expectExit ?? 0))
         }
         return results
-    }
-
-    static func json(_ object: [String: Any]) -> Data? {
-        try? JSONSerialization.data(withJSONObject: object)
     }
 
     /// Removes every container and network labelled with the scenario's name, and its generated PKI.
@@ -179,22 +162,16 @@ public struct LabRunner: Sendable {
         return false
     }
 
-    private func post(_ path: String, _ body: [String: Any], what: String) throws(EngineError) {
-        let data: Data
-        do { data = try JSONSerialization.data(withJSONObject: body) } catch {
-            throw EngineError(.malformed, "\(what): cannot encode the request")
-        }
-        let response = try self.engine.send("POST", path, body: data)
+    private func post<Body: Encodable>(_ path: String, _ body: Body, what: String) throws(EngineError) {
+        let response = try self.engine.send("POST", path, json: body)
         guard (200..<300).contains(response.status) else {
-            let message = (try? JSONDecoder().decode(DockerAPI.ErrorMessage.self, from: response.body))?.message ?? "HTTP \(response.status)"
+            let message = (try? JSONDecoder().decode(EngineAPI.ErrorMessage.self, from: response.body))?.message ?? "HTTP \(response.status)"
             throw EngineError(.http, "creating \(what): \(message)", status: response.status)
         }
     }
 
-    static func endpoint(_ address: String?, alias: String) -> [String: Any] {
-        var endpoint: [String: Any] = ["Aliases": [alias]]
-        if let address { endpoint["IPAMConfig"] = ["IPv4Address": address] }
-        return endpoint
+    static func endpoint(_ address: String?, alias: String) -> EngineAPI.EndpointSettings {
+        EngineAPI.EndpointSettings(aliases: [alias], address: address)
     }
 
     static func labelFilter(_ label: String) -> String {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Audit
 import BulkheadModel
+import ContainerEngine
 import Foundation
 import Inventory
 import Policy

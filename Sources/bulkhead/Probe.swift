@@ -1,5 +1,6 @@
 import ArgumentParser
 import BulkheadModel
+import ContainerEngine
 import Foundation
 import Inventory
 import Policy

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BulkheadModel
 import Certificates
+import ContainerEngine
 import Foundation
 import Inventory
 import Policy

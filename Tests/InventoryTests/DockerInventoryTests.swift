@@ -1,5 +1,6 @@
 import BulkheadModel
 import BulkheadTestSupport
+@testable import ContainerEngine
 import Foundation
 @testable import Inventory
 import Testing

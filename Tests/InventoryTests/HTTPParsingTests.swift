@@ -1,3 +1,4 @@
+@testable import ContainerEngine
 import Foundation
 @testable import Inventory
 import Testing

@@ -1,6 +1,7 @@
 import Audit
 import BulkheadModel
 import BulkheadTestSupport
+import ContainerEngine
 import Foundation
 import Inventory
 @testable import Lab

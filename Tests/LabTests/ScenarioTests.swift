@@ -1,5 +1,6 @@
 import BulkheadModel
 import BulkheadTestSupport
+import ContainerEngine
 import Foundation
 import Audit
 import Inventory

@@ -40,21 +40,33 @@ public final class DockerEngine: @unchecked Sendable {
     /// - Throws: ``EngineError`` (no socket, permission denied, engine too old…), with what to do about it.
     public func connect() throws(EngineError) {
         let ping = try self.raw("GET", "/_ping")
+        let version = ping.status == 200 ? try? self.raw("GET", "/version") : nil
+        (self.version, self.engineVersion) = try Self.negotiate(ping: ping, version: version, socket: self.client.socketPath)
+    }
+
+    /// The API version to speak, and the engine's own version text, from the answers to `GET /_ping` and
+    /// `GET /version` (nil when that request failed): the lower of the engine's maximum (`API-Version` header)
+    /// and ``maximumVersion``.
+    ///
+    /// - Throws: ``EngineError`` `http` when the ping is not answered with 200 (not an engine API socket),
+    ///   `tooOld` when the engine's maximum is below ``minimumVersion`` or its minimum above ``maximumVersion``.
+    static func negotiate(ping: HTTPResponse, version: HTTPResponse?, socket: String) throws(EngineError) -> (APIVersion, String) {
         guard ping.status == 200 else {
-            throw EngineError(.http, "\(self.client.socketPath) answered /_ping with HTTP \(ping.status): is this a Docker or Podman API socket?", status: ping.status)
+            throw EngineError(.http, "\(socket) answered /_ping with HTTP \(ping.status): is this a Docker or Podman API socket?", status: ping.status)
         }
+        // An engine that names no version is taken at the oldest Bulkhead speaks.
         let serverMaximum = ping.headers["api-version"].flatMap(APIVersion.init) ?? Self.minimumVersion
-        if let versionResponse = try? self.raw("GET", "/version"), versionResponse.status == 200,
-           let info = try? JSONDecoder().decode(DockerAPI.Version.self, from: versionResponse.body) {
-            self.engineVersion = info.Version ?? "unknown"
+        var engineVersion = "unknown"
+        if let version, version.status == 200, let info = try? JSONDecoder().decode(EngineAPI.Version.self, from: version.body) {
+            engineVersion = info.Version ?? "unknown"
             if let minimum = info.MinAPIVersion.flatMap(APIVersion.init), Self.maximumVersion < minimum {
-                throw EngineError(.tooOld, "the engine at \(self.client.socketPath) requires API \(minimum) or newer; Bulkhead speaks up to \(Self.maximumVersion)")
+                throw EngineError(.tooOld, "the engine at \(socket) requires API \(minimum) or newer; Bulkhead speaks up to \(Self.maximumVersion)")
             }
         }
         guard serverMaximum >= Self.minimumVersion else {
-            throw EngineError(.tooOld, "the engine at \(self.client.socketPath) speaks API \(serverMaximum); Bulkhead needs \(Self.minimumVersion) or newer (Docker 1.12+, Podman 2+)")
+            throw EngineError(.tooOld, "the engine at \(socket) speaks API \(serverMaximum); Bulkhead needs \(Self.minimumVersion) or newer (Docker 1.12+, Podman 2+)")
         }
-        self.version = min(serverMaximum, Self.maximumVersion)
+        return (min(serverMaximum, Self.maximumVersion), engineVersion)
     }
 
     /// A versioned request whose JSON answer decodes as `T`.
@@ -65,7 +77,7 @@ public final class DockerEngine: @unchecked Sendable {
 
     func decode<T: Decodable>(_ response: HTTPResponse, path: String, as type: T.Type) throws(EngineError) -> T {
         guard (200..<300).contains(response.status) else {
-            let message = (try? JSONDecoder().decode(DockerAPI.ErrorMessage.self, from: response.body))?.message
+            let message = (try? JSONDecoder().decode(EngineAPI.ErrorMessage.self, from: response.body))?.message
                 ?? String(decoding: response.body.prefix(200), as: UTF8.self)
             throw EngineError(response.status == 404 ? .notFound : .http, "GET \(path): HTTP \(response.status): \(message)", status: response.status)
         }
@@ -79,6 +91,13 @@ public final class DockerEngine: @unchecked Sendable {
     /// Sends a request on a versioned path and returns the raw response (for create/start/delete).
     public func send(_ method: String, _ path: String, body: Data? = nil) throws(EngineError) -> HTTPResponse {
         try self.raw(method, "/v\(self.version)\(path)", body: body)
+    }
+
+    /// Sends a request with a typed JSON body (``EngineAPI``'s request types) on a versioned path.
+    public func send<Body: Encodable>(_ method: String, _ path: String, json body: Body) throws(EngineError) -> HTTPResponse {
+        let data: Data
+        do { data = try JSONEncoder().encode(body) } catch { throw EngineError(.malformed, "\(method) \(path): cannot encode the request: \(error)") }
+        return try self.send(method, path, body: data)
     }
 
     private func raw(_ method: String, _ path: String, body: Data? = nil) throws(EngineError) -> HTTPResponse {

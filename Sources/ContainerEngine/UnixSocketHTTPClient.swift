@@ -9,7 +9,8 @@ import Foundation
 public struct EngineError: Error, Hashable, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private let name: String
-        private init(_ name: String) { self.name = name }
+        /// A code of a layer above the engine client (the lab's `host-command`): declared where it is used.
+        public init(_ name: String) { self.name = name }
         public var description: String { self.name }
         /// The socket does not exist (no engine running, or a wrong DOCKER_HOST).
         public static let noSocket = Code("no-socket")
@@ -27,8 +28,6 @@ public struct EngineError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let unsupportedHost = Code("unsupported-host")
         /// The object asked about does not exist (any more).
         public static let notFound = Code("not-found")
-        /// A host command the lab needs (iptables, openssl) is missing or failed.
-        public static let hostCommand = Code("host-command")
     }
 
     public var code: Code
