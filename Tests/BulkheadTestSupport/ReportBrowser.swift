@@ -23,6 +23,12 @@ public enum ReportBrowser {
 
     public static let artefacts = Repository.path(".build/test-artefacts")
 
+    /// ``artefacts``, created when missing (a fresh clone has none): for tests that keep files beside the screenshots.
+    public static func artefactsFolder() throws -> String {
+        try FileManager.default.createDirectory(atPath: Self.artefacts, withIntermediateDirectories: true)
+        return Self.artefacts
+    }
+
     /// Why the browser cannot run here, or nil when it can (scripts/install-deps.sh --test installs all three).
     public static var missing: String? {
         for path in ["/usr/bin/chromium", "/usr/bin/chromedriver"] where !FileManager.default.isExecutableFile(atPath: path) {
@@ -34,7 +40,7 @@ public enum ReportBrowser {
 
     /// Renders `html` and checks it; the screenshot goes to `.build/test-artefacts/NAME.png`.
     public static func check(html: String, edges: [EdgeKey], name: String) throws -> ProcessOutput {
-        try FileManager.default.createDirectory(atPath: Self.artefacts, withIntermediateDirectories: true)
+        _ = try Self.artefactsFolder()
         let page = "\(Self.artefacts)/\(name).html", edgesFile = "\(Self.artefacts)/\(name).edges.json"
         try html.write(toFile: page, atomically: true, encoding: .utf8)
         try JSONEncoder().encode(edges).write(to: URL(fileURLWithPath: edgesFile))
