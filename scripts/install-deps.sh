@@ -35,6 +35,7 @@ if [[ "${1:-}" == "--test" ]]; then
     # selenium drives chromium through chromium-driver (given by path, SE_OFFLINE=true: nothing fetched).
     for module in prometheus_client jsonschema selenium; do
         python3 -c "import $module" 2>/dev/null || python3 -m pip install --quiet "$module" >/dev/null 2>&1 \
+            || python3 -m pip install --quiet --break-system-packages "$module" >/dev/null 2>&1 \
             || echo "warning: could not install $module from PyPI; the tests that use it will say so" >&2
     done
     # The SARIF 2.1.0 JSON schema, for validating `audit --format sarif`: Microsoft's sarif-om source package on
