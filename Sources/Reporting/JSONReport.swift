@@ -26,6 +26,8 @@ public enum JSONReport {
         case lines([Data])
         /// Elements handed over one by one by the producer (each buffer valid only during its call).
         case stream((_ element: (UnsafeRawBufferPointer) -> Void) throws -> Void)
+        /// A value already written in the document's pretty form, indented for its place (a top-level key's value).
+        case pretty([UInt8])
     }
 
     /// A pretty document with sorted keys from parts; arrays of many records are written one record per line (what
@@ -71,6 +73,8 @@ public enum JSONReport {
                     line.withUnsafeBytes(output)
                 }
                 emit(lines.isEmpty ? "]" : "\n  ]")
+            case .pretty(let bytes):
+                emit(bytes)
             case .stream(let produce):
                 emit("[")
                 var first = true
@@ -96,7 +100,7 @@ public enum JSONReport {
         findings: [Finding], summary: AnalysisSummary, flows: @escaping ((UnsafeRawBufferPointer) -> Void) throws -> Void,
         to output: (UnsafeRawBufferPointer) -> Void
     ) throws {
-        try Self.write([("findings", .value(findings)), ("flows", .stream(flows)), ("summary", .value(summary))], to: output)
+        try Self.write([("findings", .pretty(FindingsJSONWriter.pretty(findings))), ("flows", .stream(flows)), ("summary", .value(summary))], to: output)
     }
 
     /// One compact line (with its newline).

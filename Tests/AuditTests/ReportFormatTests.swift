@@ -250,11 +250,24 @@ struct CronTests {
 
 @Suite("The analyze document written in pieces")
 struct StreamedDocumentTests {
-    @Test("writeDocument gives byte for byte what assembleDocument builds in memory (no flows, one, many; hostile text)")
+    @Test("writeDocument (findings written by hand) gives byte for byte what assembleDocument builds with JSONEncoder (no flows, one, many; no findings; hostile text)")
     func sameBytes() throws {
-        let findings = [Finding(kind: "plaintext-flow", severity: .medium, title: "Plaintext http to 198.18.0.1:80 \"<x>\"\n", detail: "d\u{1b}[2J", location: "198.18.0.1:80", flowCount: 2, flowIDs: [1, 2])]
+        var every = ""
+        for value in 0..<0x20 { every.unicodeScalars.append(Unicode.Scalar(UInt8(value))) }
+        every += "\"\\/\u{7f}\u{2028}\u{202e}é😀 <script>"
+        var generator = SystemRandomNumberGenerator()
+        let random = (0..<50).map { _ in String((0..<40).compactMap { _ in Unicode.Scalar(UInt32.random(in: 0...0x2FF, using: &generator)) }.map(Character.init)) }
+        var findings = [Finding(kind: "plaintext-flow", severity: .medium, title: "Plaintext http to 198.18.0.1:80 \"<x>\"\n", detail: "d\u{1b}[2J", location: "198.18.0.1:80", flowCount: 2, flowIDs: [1, 2]),
+                        Finding(kind: "k\(every)", severity: .critical, title: every, detail: every, location: nil, flowCount: 0, flowIDs: []),
+                        Finding(kind: "tls-no-client-auth", severity: .info, title: "t", detail: "", location: "", flowCount: 10, flowIDs: Array(1...10))]
+        findings += random.enumerated().map { index, text in Finding(kind: text, severity: .low, title: text, detail: text, location: index % 2 == 0 ? text : nil, flowCount: index, flowIDs: [index]) }
         var summary = AnalysisSummary()
         summary.flows = 3
+        #expect(try JSONReport.assembleDocument(findings: [], flows: [], summary: summary) == {
+            var pieces = Data()
+            try JSONReport.writeDocument(findings: [], summary: summary, flows: { _ in }, to: { pieces.append(contentsOf: $0) })
+            return pieces
+        }(), "no findings")
         for flows in [[], [#"{"id":1}"#], (1...500).map { #"{"id":\#($0),"s":"é\n"}"# }] {
             let data = flows.map { Data($0.utf8) }
             let whole = try JSONReport.assembleDocument(findings: findings, flows: data, summary: summary)
