@@ -124,9 +124,10 @@ static inline void bh_SSL_CTX_harden_client(SSL_CTX *ctx, long maximumChainBytes
 }
 
 /// A handshake-only probe (protocol version, cipher suite) needs the ServerHello, not the server's certificate:
-/// with a certificate size limit of 0 the client fails at the Certificate message's header, before the chain is
-/// parsed (under OpenSSL 3.0 that parse, with its public-key decoder set-up, is a third of a handshake's cost).
-/// The failure reason is then ``bh_SSL_R_EXCESSIVE_MESSAGE_SIZE``.
+/// with a certificate size limit of 0 the client fails at the header of the Certificate message, or of a TLS 1.3
+/// CertificateRequest before it (OpenSSL bounds both by this limit), before any chain is parsed (under OpenSSL 3.0
+/// that parse, with its public-key decoder set-up, is a third of a handshake's cost). The failure reason is then
+/// ``bh_SSL_R_EXCESSIVE_MESSAGE_SIZE``.
 static inline void bh_SSL_stop_before_certificate(SSL *ssl) {
     SSL_set_max_cert_list(ssl, 0);
 }

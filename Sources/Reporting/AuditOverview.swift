@@ -93,7 +93,8 @@ public struct ServiceEdges: Sendable {
 /// passed, the counts, and the worst problems each in one line.
 public struct AuditOverview: Sendable {
     public enum Status: String, Sendable {
-        /// Every stage ran, nothing needs action.
+        /// Every stage ran, every edge is enforced or blocked as expected (positive evidence for each), and no
+        /// finding is above info.
         case pass
         /// Every stage ran, and something needs action.
         case findings
@@ -161,15 +162,16 @@ public struct AuditOverview: Sendable {
         if !report.complete {
             self.status = .incomplete
             self.statusReason = "not every stage ran to the end, so what is not shown may be worse: " + report.problems.joined(separator: "; ")
-        } else if !problems.isEmpty || findings.contains(where: { $0.severity >= .low }) {
+        } else if !problems.isEmpty || findings.contains(where: { $0.severity >= .low }) || counts[.openUnverified, default: 0] > 0 {
+            // An edge open with nothing known about what crosses it is no pass: nothing proves it is fine.
             self.status = .findings
-            let worst = self.edgeCounts.filter { $0.verdict.isProblem }.map { "\($0.count) \($0.verdict.label)" }
+            let worst = self.edgeCounts.filter { $0.verdict.isProblem || $0.verdict == .openUnverified }.map { "\($0.count) \($0.verdict.label)" }
             let bySeverity = self.findingCounts.filter { $0.severity >= .low }.map { "\($0.count) \($0.severity.rawValue)" }
             self.statusReason = (worst.isEmpty ? "" : "edges: " + worst.joined(separator: ", ") + (bySeverity.isEmpty ? "" : "; "))
                 + (bySeverity.isEmpty ? "" : "findings: " + bySeverity.joined(separator: ", "))
         } else {
             self.status = .pass
-            self.statusReason = "every stage ran; no edge needs action and no finding is above info"
+            self.statusReason = "every stage ran; every edge is enforced or blocked as expected, and no finding is above info"
         }
     }
 

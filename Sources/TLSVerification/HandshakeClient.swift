@@ -14,8 +14,8 @@ struct ConnectionPlan: Sendable {
     var tls: TLSSettings?
     /// What is spoken after the handshake (the request is chosen once the server's ALPN choice is known).
     var application: AppProbeProtocol
-    /// Version and cipher probes are judged by the ServerHello alone: they stop at the server's Certificate
-    /// message (not parsed) and send no request.
+    /// Version and cipher probes are judged by the ServerHello alone: they stop at the server's Certificate (or
+    /// TLS 1.3 CertificateRequest) message, unread, and send no request.
     var handshakeOnly = false
     var context: ApplicationProbes.Context
 }
@@ -65,7 +65,8 @@ struct ConnectionOutcome {
     var serverHelloAccepted = false
     var certificateRequestSeen = false
     /// A handshake-only plan ended as designed: the ServerHello was processed (the client accepted the version and
-    /// suite chosen), and the connection stopped at the server's Certificate message without parsing it.
+    /// suite chosen), and the connection stopped at the header of the server's Certificate (or TLS 1.3
+    /// CertificateRequest) message, unread.
     var stoppedBeforeCertificate = false
     /// The first alert received from the server (close_notify is recorded as an ending, not here).
     var alertReceived: Int?

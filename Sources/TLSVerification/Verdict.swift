@@ -116,7 +116,8 @@ enum Verdicts {
         return TLSProbeRecord(
             endpoint: endpoint, source: source, probe: kind, variant: variant, result: judged.result, alert: outcome.alertReceived,
             alertName: outcome.alertReceived.map(Self.alertName), tlsVersion: outcome.tlsVersion, cipher: outcome.cipher,
-            // A probe stopped at the server's Certificate did not see a TLS 1.2 CertificateRequest, which comes after it.
+            // A probe stopped at the server's Certificate (or at a TLS 1.3 CertificateRequest's header) did not read a
+            // CertificateRequest: it claims none either way.
             certificateRequest: kind == .plaintext || !outcome.serverHelloSeen || (outcome.stoppedBeforeCertificate && !outcome.certificateRequestSeen)
                 ? nil : outcome.certificateRequestSeen,
             acceptableCAs: outcome.acceptableCAs, detail: judged.detail,

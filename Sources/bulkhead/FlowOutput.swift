@@ -41,7 +41,9 @@ final class FlowOutput: @unchecked Sendable {
             line += writer.bytes
             line += Array(#","type":"flow"}"#.utf8)
             line.append(0x0a)
-            self.lock.withLock { line.withUnsafeBytes { sink.buffered($0) } }
+            // JSON Lines is for streams too (`tcpdump -w - | bulkhead analyze - --format jsonl | jq`): each flow goes
+            // out as it ends unless the report is a file, where batching writes costs no one a wait.
+            self.lock.withLock { line.withUnsafeBytes { sink.isFile ? sink.buffered($0) : sink.write($0) } }
         }
     }
 

@@ -108,6 +108,10 @@ final class OutputSink: @unchecked Sendable {
     /// Bytes of ``buffered(_:)`` not written yet.
     private var pending: [UInt8] = []
 
+    /// Whether the report goes to a regular file (written through a temporary file and renamed), not to a
+    /// terminal, pipe or device where a reader may be waiting for each piece.
+    var isFile: Bool { self.finalPath != nil }
+
     /// Appends `bytes` to a 1 MiB buffer, written when full and before any unbuffered write or the commit: for
     /// reports made of many small pieces.
     func buffered(_ bytes: UnsafeRawBufferPointer) {

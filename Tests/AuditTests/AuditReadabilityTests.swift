@@ -110,6 +110,30 @@ struct AuditReadabilityTests {
         #expect(services.map(\.riskRank) == services.map(\.riskRank).sorted())
     }
 
+    @Test("status: PASS needs every edge proven (enforced or blocked); open edges nothing is known about are no pass")
+    func passNeedsEvidence() {
+        var report = SampleAudit.report()
+        report.findings = []
+        report.edges = report.edges.map { edge in
+            var copy = edge
+            copy.verdict = edge.verdict == .blocked ? .blocked : .openUnverified
+            return copy
+        }
+        let unverified = AuditOverview(report)
+        #expect(unverified.status == .findings, "\(unverified.statusReason)")
+        #expect(unverified.statusReason.contains("open, unverified"))
+        #expect(unverified.problems.isEmpty, "not a problem to act on, but not a pass either")
+        report.edges = report.edges.map { edge in
+            var copy = edge
+            copy.verdict = edge.verdict == .blocked ? .blocked : .mtlsEnforced
+            return copy
+        }
+        #expect(AuditOverview(report).status == .pass)
+        report.complete = false
+        report.problems = ["probe: the engine went away"]
+        #expect(AuditOverview(report).status == .incomplete && AuditOverview(report).statusReason.contains("the engine went away"))
+    }
+
     @Test("matrix: every edge in exactly one cell, coloured by the cell's worst verdict")
     func matrix() {
         let report = FleetAudit.report()
