@@ -103,13 +103,17 @@ struct HostileOutputTests {
         try FileManager.default.createDirectory(atPath: locked, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         try FileManager.default.createDirectory(atPath: readOnly, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: folder)
+        // The input sits in the test's own folder: the checkout may be somewhere nobody cannot read (a 0700 temp folder).
+        let input = folder + "/in.pcap"
+        try FileManager.default.copyItem(atPath: Repository.path("captures/dns-udp.pcap"), toPath: input)
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: input)
         func asNobody(_ arguments: [String]) throws -> ProcessOutput {
             try ProcessRunner.run(URL(fileURLWithPath: "/usr/bin/setpriv"), ["--reuid=65534", "--regid=65534", "--clear-groups", AnalyzeCommandTests.executable.path] + arguments,
                                   directory: Repository.root)
         }
-        let entered = try asNobody(["analyze", "captures/dns-udp.pcap", "-o", locked + "/r.json"])
+        let entered = try asNobody(["analyze", input, "-o", locked + "/r.json"])
         #expect(entered.status == 2 && entered.error.contains("the folder \(locked) cannot be entered"), "\(entered.error)")
-        let written = try asNobody(["analyze", "captures/dns-udp.pcap", "-o", readOnly + "/r.json"])
+        let written = try asNobody(["analyze", input, "-o", readOnly + "/r.json"])
         #expect(written.status == 2 && written.error.contains("the folder \(readOnly) is not writable"), "\(written.error)")
         let policy = try asNobody(["audit", "--evidence", "x", "--policy", locked + "/policy.yaml"])
         #expect(policy.status == 2 && policy.error.contains("the folder \(locked) cannot be entered"), "\(policy.error)")
