@@ -208,7 +208,8 @@ public struct TLSProbeRecord: Codable, Hashable, Sendable {
     public var durationMilliseconds: Double
     /// What decided the result (for repeated probes, the decisive attempt's evidence).
     public var evidence: TLSEvidence
-    /// Connections made for this probe (forged certificates are tried several times).
+    /// Connections made for this probe (forged certificates are tried several times); 0 when another probe's
+    /// connection judged it too (versions or cipher categories offered together: the first of them counts it).
     public var attempts: Int
     /// Attempts that were served (acceptance).
     public var servedAttempts: Int
@@ -420,7 +421,7 @@ public struct TLSReport: Codable, Hashable, Sendable {
         self.findings = endpoints.flatMap(\.findings).sorted { $0.severity > $1.severity }
         self.complete = endpoints.allSatisfy { $0.verdict.tested }
         self.verdicts = Dictionary(endpoints.map { ($0.verdict.rawValue, 1) }, uniquingKeysWith: +)
-        self.connections = endpoints.reduce(0) { $0 + $1.probes.reduce(0) { $0 + ($1.result == .skipped ? 0 : max(1, $1.attempts)) } }
+        self.connections = endpoints.reduce(0) { $0 + $1.probes.reduce(0) { $0 + ($1.result == .skipped ? 0 : $1.attempts) } }
         self.durationSeconds = durationSeconds
     }
 }
