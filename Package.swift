@@ -8,6 +8,12 @@
 
 import PackageDescription
 
+// Linux only, and said so here rather than at the first missing header: the probes enter network namespaces
+// (setns), every event loop is epoll, and the inventory reads /proc.
+#if !os(Linux)
+#error("Bulkhead builds and runs on Linux only (network namespaces, setns, epoll, /proc)")
+#endif
+
 let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("MemberImportVisibility"),
     .enableUpcomingFeature("ExistentialAny"),
@@ -15,7 +21,6 @@ let swiftSettings: [SwiftSetting] = [
 
 let package = Package(
     name: "Bulkhead",
-    platforms: [.macOS(.v14)],
     products: [
         .executable(name: "bulkhead", targets: ["bulkhead"]),
     ],
@@ -46,6 +51,8 @@ let package = Package(
 
         /// Plain value types shared by every stage: endpoints, flows, certificates, findings.
         .target(name: "BulkheadModel", swiftSettings: swiftSettings),
+        // The one small system layer: errno as typed errors, EINTR retries, and the poller every event loop uses.
+        .target(name: "SystemCalls", dependencies: ["CBulkheadLinux"], swiftSettings: swiftSettings),
         /// X.509 parsing (tolerant, through OpenSSL) into `CertificateSummary` values.
         .target(
             name: "Certificates",
@@ -64,7 +71,7 @@ let package = Package(
         /// Entering network namespaces on a dedicated thread; reading their sockets and addresses from /proc.
         .target(
             name: "NetworkNamespaces",
-            dependencies: ["BulkheadModel", "CBulkheadLinux"],
+            dependencies: ["BulkheadModel", "CBulkheadLinux", "SystemCalls"],
             swiftSettings: swiftSettings
         ),
         /// What exists: Docker/Podman engine API client, offline inspect files, namespaces, static findings.
@@ -72,6 +79,7 @@ let package = Package(
         /// typed request bodies (Docker Engine API, also Podman's compatible API).
         .target(
             name: "ContainerEngine",
+            dependencies: ["SystemCalls"],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -82,7 +90,7 @@ let package = Package(
         /// Which containers can reach which: probes from inside each source's network namespace, one event loop.
         .target(
             name: "Reachability",
-            dependencies: ["BulkheadModel", "CBulkheadLinux", "NetworkNamespaces"],
+            dependencies: ["BulkheadModel", "CBulkheadLinux", "NetworkNamespaces", "SystemCalls"],
             swiftSettings: swiftSettings
         ),
         /// The expected state: policy files (allow/deny rules between selectors, mTLS requirements) and their
@@ -96,7 +104,7 @@ let package = Package(
         /// accepted risks, the run lock.
         .target(
             name: "Audit",
-            dependencies: ["BulkheadModel", "ContainerEngine", "Inventory", "Reachability", "Policy", "PacketAnalysis", "TLSVerification", "NetworkNamespaces", "LiveCapture"],
+            dependencies: ["BulkheadModel", "ContainerEngine", "Inventory", "Reachability", "Policy", "PacketAnalysis", "TLSVerification", "NetworkNamespaces", "LiveCapture", "SystemCalls"],
             swiftSettings: swiftSettings
         ),
         /// The lab: scenario files stood up as real Docker networks and containers, and torn down again; and
@@ -110,14 +118,14 @@ let package = Package(
         /// forged client certificates, path validation and verdicts.
         .target(
             name: "TLSVerification",
-            dependencies: ["BulkheadModel", "Certificates", "NetworkNamespaces", "CBulkheadOpenSSL"],
+            dependencies: ["BulkheadModel", "Certificates", "NetworkNamespaces", "CBulkheadOpenSSL", "SystemCalls"],
             swiftSettings: swiftSettings
         ),
         /// Live capture on container bridges (libpcap, one poll loop), analysed as packets arrive by the
         /// `analyze` engine, written to pcapng, flow endpoints named from the inventory.
         .target(
             name: "LiveCapture",
-            dependencies: ["BulkheadModel", "PacketAnalysis", "CBulkheadPcap"],
+            dependencies: ["BulkheadModel", "PacketAnalysis", "CBulkheadPcap", "SystemCalls"],
             swiftSettings: swiftSettings
         ),
         /// Renderers: one file per output format.
@@ -155,7 +163,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ReachabilityTests",
-            dependencies: ["Reachability", "BulkheadModel", "BulkheadTestSupport"],
+            dependencies: ["Reachability", "BulkheadModel", "BulkheadTestSupport", "SystemCalls"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -181,6 +189,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .testTarget(name: "SystemCallsTests", dependencies: ["SystemCalls"], swiftSettings: swiftSettings),
         .testTarget(
             name: "LiveCaptureTests",
             dependencies: ["LiveCapture", "PacketAnalysis", "BulkheadModel", "BulkheadTestSupport"],

@@ -1,6 +1,7 @@
 import BulkheadModel
 import Foundation
 import Policy
+import SystemCalls
 
 /// An ignore file of accepted risks, like trivy's `.trivyignore.yaml`: each entry names a finding kind (and
 /// optionally where), why it is accepted, and until when. Expired entries stop hiding anything and are reported.
@@ -120,7 +121,7 @@ public final class AuditLock {
         }
         self.path = stateDirectory + "/audit.lock"
         let fd = open(self.path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw PathError(path: self.path, message: "cannot open the lock: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw PathError(path: self.path, message: "cannot open the lock (\(SystemCallError.last("open")))") }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             var buffer = [UInt8](repeating: 0, count: 32)
             let count = read(fd, &buffer, buffer.count)

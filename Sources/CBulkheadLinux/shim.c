@@ -13,6 +13,8 @@
 #include <unistd.h>
 #include "CBulkheadLinux.h"
 
+const int BH_IP_RECVERR = IP_RECVERR;
+const int BH_IPV6_RECVERR = IPV6_RECVERR;
 const uint32_t BH_EPOLLIN = EPOLLIN;
 const uint32_t BH_EPOLLOUT = EPOLLOUT;
 const uint32_t BH_EPOLLERR = EPOLLERR;

@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Foundation
+import SystemCalls
 
 /// A failure talking to an HTTP server over a unix socket, with what to do about it.
 public struct EngineError: Error, Hashable, Sendable, CustomStringConvertible {
@@ -70,12 +71,15 @@ public struct UnixSocketHTTPClient: Sendable {
 
     /// Sends one request and reads the whole response.
     public func request(_ method: String, _ path: String, body: Data? = nil) throws(EngineError) -> HTTPResponse {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw EngineError(.transport, "cannot create a socket: \(String(cString: strerror(errno)))") }
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw EngineError(.transport, "cannot create a socket (\(SystemCallError.last("socket")))") }
         defer { close(fd) }
+        // Without the timeouts a stuck engine would hang the audit: failing to set them is an error, not ignored.
         var time = timeval(tv_sec: self.timeout, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &time, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &time, socklen_t(MemoryLayout<timeval>.size))
+        for (option, name) in [(SO_RCVTIMEO, "SO_RCVTIMEO"), (SO_SNDTIMEO, "SO_SNDTIMEO")]
+        where setsockopt(fd, SOL_SOCKET, option, &time, socklen_t(MemoryLayout<timeval>.size)) != 0 {
+            throw EngineError(.transport, "cannot bound the wait for the engine (\(SystemCallError.last("setsockopt(\(name))")))")
+        }
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         let pathBytes = Array(self.socketPath.utf8)
@@ -90,8 +94,9 @@ public struct UnixSocketHTTPClient: Sendable {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
         guard connected == 0 else {
-            let reason = String(cString: strerror(errno))
-            switch errno {
+            let failure = SystemCallError.last("connect")
+            let reason = failure.message
+            switch failure.code {
             case ENOENT, ECONNREFUSED:
                 throw EngineError(.noSocket, "no engine at \(self.socketPath) (\(reason)): start dockerd (or podman system service), or set DOCKER_HOST")
             case EACCES, EPERM:
@@ -116,9 +121,13 @@ public struct UnixSocketHTTPClient: Sendable {
     private func sendAll(_ fd: Int32, _ data: Data) throws(EngineError) {
         var sent = 0
         while sent < data.count {
-            let result = data.withUnsafeBytes { send(fd, $0.baseAddress! + sent, data.count - sent, Int32(MSG_NOSIGNAL)) }
-            if result < 0 && errno == EINTR { continue }
-            guard result > 0 else { throw EngineError(.transport, "sending to \(self.socketPath) failed: \(String(cString: strerror(errno)))") }
+            let result: Int
+            do {
+                result = try SystemCall.retrying("send") { data.withUnsafeBytes { send(fd, $0.baseAddress.map { $0 + sent }, data.count - sent, Int32(MSG_NOSIGNAL)) } }
+            } catch {
+                throw EngineError(.transport, "sending to \(self.socketPath) failed: \(error.message)")
+            }
+            guard result > 0 else { throw EngineError(.transport, "sending to \(self.socketPath) failed: the engine stopped reading") }
             sent += result
         }
     }
@@ -127,13 +136,12 @@ public struct UnixSocketHTTPClient: Sendable {
         var data = Data()
         var buffer = [UInt8](repeating: 0, count: 65_536)
         while true {
-            let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if count == 0 { return data }
-            if count < 0 {
-                if errno == EINTR { continue }
-                let reason = errno == EAGAIN || errno == EWOULDBLOCK ? "no answer within \(self.timeout) s" : String(cString: strerror(errno))
+            let count: Int
+            do { count = try SystemCall.retrying("recv") { buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) } } } catch {
+                let reason = error.code == EAGAIN || error.code == EWOULDBLOCK ? "no answer within \(self.timeout) s" : error.message
                 throw EngineError(.transport, "reading from \(self.socketPath) failed: \(reason)")
             }
+            if count == 0 { return data }
             data.append(contentsOf: buffer[0..<count])
             guard data.count <= 256 << 20 else { throw EngineError(.transport, "response from \(self.socketPath) is larger than 256 MiB") }
         }

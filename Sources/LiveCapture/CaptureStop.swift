@@ -1,4 +1,5 @@
 import Foundation
+import SystemCalls
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -21,7 +22,7 @@ public final class CaptureStop: Sendable {
     public init() throws(LiveCaptureError) {
         var ends: [Int32] = [-1, -1]
         guard pipe(&ends) == 0 else {
-            throw LiveCaptureError(.cannotCapture, "cannot create a pipe: \(String(cString: strerror(errno)))")
+            throw LiveCaptureError(.cannotCapture, "cannot create a pipe (\(SystemCallError.last("pipe")))")
         }
         for end in ends {
             _ = fcntl(end, F_SETFL, fcntl(end, F_GETFL) | O_NONBLOCK)
@@ -55,7 +56,7 @@ public final class CaptureStop: Sendable {
         return false
     }
 
-    /// The descriptor that becomes readable when a stop is asked for (for `poll`).
+    /// The descriptor that becomes readable when a stop is asked for (for the capture loop's poller).
     var pollDescriptor: Int32 { self.readEnd }
 
     /// Makes SIGINT and SIGTERM stop the capture instead of killing the process, until

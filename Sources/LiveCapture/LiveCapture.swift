@@ -2,6 +2,7 @@ import BulkheadModel
 import CBulkheadPcap
 import Foundation
 import PacketAnalysis
+import SystemCalls
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -62,7 +63,7 @@ public enum LiveCapture {
                 _ = writer.addInterface(name: handle.name, linkType: handle.linkType, snapLength: UInt32(clamping: snapLength))
             }
             guard writer.flush() else {
-                throw LiveCaptureError(.cannotWrite, file: writer.path, "cannot write the capture file: \(String(cString: strerror(errno)))")
+                throw LiveCaptureError(.cannotWrite, file: writer.path, "cannot write the capture file: \(writer.writeError ?? "a write failed")")
             }
         }
         var flows: [LiveFlow] = []
@@ -162,6 +163,9 @@ private final class Session {
         self.total += 1
     }
 
+    /// The stop pipe's token in the poller (the interfaces' are their indices).
+    static let stopToken = UInt64.max
+
     /// Polls every interface until a stop condition; returns which.
     func loop(duration: Double?, stop: CaptureStop, progressInterval: Double,
               progress: ((CaptureProgress) -> Void)?) -> CaptureStopReason {
@@ -176,6 +180,16 @@ private final class Session {
             guard let user, let header, let data else { return }
             Unmanaged<Session>.fromOpaque(user).takeUnretainedValue().packet(header.pointee, data)
         }
+        let poller: Poller
+        do {
+            poller = try Poller(capacity: 64)
+            try poller.register(stop.pollDescriptor, interest: .readable, token: Self.stopToken)
+        } catch {
+            for handle in self.handles where handle.problem == nil { handle.fail("cannot wait for packets: \(error)") }
+            return .interfacesFailed
+        }
+        // Handles registered with the poller, by index; a handle that fails leaves it.
+        var watched = Set<Int>()
         var reason: CaptureStopReason
         while true {
             if stop.isRequested { reason = .signal; break }
@@ -197,13 +211,26 @@ private final class Session {
             var wait = min(nextExistenceCheck, progress == nil ? UInt64.max : nextProgress)
             if let deadline { wait = min(wait, deadline) }
             let timeout = Int32(clamping: (wait > now ? wait - now : 0) / 1_000_000 + 1)
-            var descriptors = active.map { pollfd(fd: $0.descriptor, events: Int16(POLLIN), revents: 0) }
-            descriptors.append(pollfd(fd: stop.pollDescriptor, events: Int16(POLLIN), revents: 0))
-            let ready = poll(&descriptors, nfds_t(descriptors.count), timeout)
-            if ready < 0 { continue }  // EINTR: a signal; the stop pipe says whether to end
-            for (handle, descriptor) in zip(active, descriptors) where descriptor.revents != 0 {
+            for (index, handle) in self.handles.enumerated() {
+                if handle.problem == nil, !watched.contains(index) {
+                    do { try poller.register(handle.descriptor, interest: .readable, token: UInt64(index)) } catch {
+                        handle.fail("cannot wait for packets: \(error)")
+                        continue
+                    }
+                    watched.insert(index)
+                } else if handle.problem != nil, watched.remove(index) != nil {
+                    try? poller.deregister(handle.descriptor)  // its descriptor may be closed already
+                }
+            }
+            let events: ArraySlice<PollEvent>
+            do { events = try poller.wait(timeoutMilliseconds: timeout) } catch {
+                for handle in self.handles where handle.problem == nil { handle.fail("cannot wait for packets: \(error)") }
+                continue  // every handle failed: the loop ends at its next check
+            }
+            for event in events where event.token != Self.stopToken {
+                guard let handle = self.handles.indices.contains(Int(event.token)) ? self.handles[Int(event.token)] : nil, handle.problem == nil else { continue }
                 self.dispatch(handle, callback: callback, context: context)
-                if descriptor.revents & Int16(POLLERR | POLLHUP | POLLNVAL) != 0 { handle.checkStillExists() }
+                if event.hasError || event.isHangUp { handle.checkStillExists() }
             }
             self.flushIfDue()
         }

@@ -1,4 +1,5 @@
 import Foundation
+import SystemCalls
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -29,7 +30,8 @@ public final class PcapngWriter {
     private var interfaceCount = 0
     private var packetsWritten = false
     /// The first write error (errno text); once set, ``commit()`` fails, because blocks were lost.
-    private var writeError: String?
+    /// The first write failure (its errno's text); the capture file is then incomplete.
+    private(set) var writeError: String?
     /// Bytes gathered before they are written out.
     public var flushThreshold = 64 << 10
 
@@ -43,7 +45,7 @@ public final class PcapngWriter {
         self.temporaryPath = (directory.isEmpty ? "." : directory) + "/.\(name).\(getpid()).tmp"
         self.descriptor = open(self.temporaryPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard self.descriptor >= 0 else {
-            throw LiveCaptureError(.cannotWrite, file: path, "cannot create the capture file: \(String(cString: strerror(errno)))")
+            throw LiveCaptureError(.cannotWrite, file: path, "cannot create the capture file: \(SystemCallError.last("open").message)")
         }
         self.buffer.reserveCapacity(self.flushThreshold + 70_000)
         // Section Header Block: byte-order magic, version 1.0, section length unknown (-1), shb_userappl.
@@ -122,11 +124,10 @@ public final class PcapngWriter {
         self.buffer.withUnsafeBytes { raw in
             var offset = 0
             while offset < raw.count, let base = raw.baseAddress {
-                let written = write(self.descriptor, base + offset, raw.count - offset)
-                if written < 0 {
-                    if errno == EINTR { continue }
+                let written: Int
+                do throws(SystemCallError) { written = try SystemCall.retrying("write") { write(self.descriptor, base + offset, raw.count - offset) } } catch {
                     ok = false
-                    if self.writeError == nil { self.writeError = String(cString: strerror(errno)) }
+                    if self.writeError == nil { self.writeError = error.message }
                     return
                 }
                 offset += written
@@ -142,16 +143,17 @@ public final class PcapngWriter {
     /// - Throws: ``LiveCaptureError`` (`cannotWrite`) naming the file.
     public func commit() throws(LiveCaptureError) {
         let flushed = self.flush()
-        let synced = fsync(self.descriptor) == 0
+        // errno is read at once: close() below may change it.
+        let syncFailure = fsync(self.descriptor) == 0 ? nil : SystemCallError.last("fsync")
         close(self.descriptor)
         self.descriptor = -1
-        guard flushed, synced, self.writeError == nil else {
-            let reason = self.writeError ?? String(cString: strerror(errno))
+        guard flushed, syncFailure == nil, self.writeError == nil else {
+            let reason = self.writeError ?? syncFailure?.message ?? "a write failed"
             unlink(self.temporaryPath)
             throw LiveCaptureError(.cannotWrite, file: self.path, "cannot write the capture file: \(reason)")
         }
         guard rename(self.temporaryPath, self.path) == 0 else {
-            let reason = String(cString: strerror(errno))
+            let reason = SystemCallError.last("rename").message
             unlink(self.temporaryPath)
             throw LiveCaptureError(.cannotWrite, file: self.path, "cannot rename the capture file into place: \(reason)")
         }

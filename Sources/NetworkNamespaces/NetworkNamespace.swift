@@ -4,6 +4,7 @@ import Glibc
 import BulkheadModel
 import CBulkheadLinux
 import Foundation
+import SystemCalls
 
 /// A failure entering or reading a network namespace.
 public typealias NamespaceError = PathError
@@ -39,7 +40,7 @@ public struct NetworkNamespace: Hashable, Sendable {
     public func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) throws -> T {
         let fd = open(self.path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
-            throw NamespaceError(path: self.path, message: "cannot open: \(String(cString: strerror(errno)))")
+            throw NamespaceError(path: self.path, message: "cannot open (\(SystemCallError.last("open")))")
         }
         let box = ResultBox<T>()
         let done = DispatchSemaphore(value: 0)
@@ -50,7 +51,7 @@ public struct NetworkNamespace: Hashable, Sendable {
                 done.signal()
             }
             guard bh_setns_net(fd) == 0 else {
-                box.result = .failure(NamespaceError(path: path, message: "cannot enter (setns): \(String(cString: strerror(errno)))"))
+                box.result = .failure(NamespaceError(path: path, message: "cannot enter (\(SystemCallError.last("setns")))"))
                 return
             }
             box.result = Result { try body() }
@@ -83,7 +84,7 @@ public final class NamespaceEntry {
     public init(_ namespace: NetworkNamespace, identity: String? = nil) throws(NamespaceError) {
         let fd = open(namespace.path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
-            throw NamespaceError(path: namespace.path, message: "cannot open: \(String(cString: strerror(errno))) (the container stopped?)")
+            throw NamespaceError(path: namespace.path, message: "cannot open (\(SystemCallError.last("open"))): the container stopped?")
         }
         var info = stat()
         if let identity, fstat(fd, &info) == 0, "net:[\(info.st_ino)]" != identity {

@@ -5,6 +5,7 @@ import BulkheadModel
 import CBulkheadLinux
 import Foundation
 import NetworkNamespaces
+import SystemCalls
 
 /// Progress of a probe run, reported about twice a second.
 public struct ProbeProgress: Sendable {
@@ -135,7 +136,9 @@ final class ProbeLoop {
     var attemptsSent = 0
     /// Sources whose raw ICMP socket failed to read (reported once each).
     var icmpReadFailed: Set<String> = []
-    var epoll: Int32 = -1
+    /// The loop's selector; nil when it could not be made (`pollerError` says why, and nothing is probed).
+    var poller: Poller?
+    let pollerError: SystemCallError?
     /// The global in-flight cap: the option, or (0 = auto) what the open-file limit allows.
     var maxInFlight = 0
     var startTime = 0.0
@@ -149,6 +152,19 @@ final class ProbeLoop {
         self.sources = plan.sources
         self.evidence = Array(repeating: [], count: plan.cells.count)
         self.decided = Array(repeating: false, count: plan.cells.count)
+        do {
+            self.poller = try Poller(capacity: 256)
+            self.pollerError = nil
+        } catch {
+            self.poller = nil
+            self.pollerError = error
+        }
+    }
+
+    /// Registers `fd` with the loop's poller.
+    func watch(_ fd: Int32, _ interest: PollInterest, token: UInt64) throws(SystemCallError) {
+        guard let poller = self.poller else { throw self.pollerError ?? SystemCallError("epoll_create1", code: EBADF) }
+        try poller.register(fd, interest: interest, token: token)
     }
 
     func run() -> ProbeRunResult {
@@ -157,12 +173,10 @@ final class ProbeLoop {
         // Each probe in flight holds a socket; keep a margin for the namespaces, raw sockets, pidfds and the rest.
         let allowed = max(64, files - 256 - 4 * self.sources.count)
         self.maxInFlight = self.options.maxInFlight > 0 ? min(self.options.maxInFlight, allowed) : min(16_384, allowed)
-        self.epoll = bh_epoll_create()
-        guard self.epoll >= 0 else {
-            self.problems.append("epoll_create: \(String(cString: strerror(errno)))")
+        guard self.poller != nil else {
+            self.problems.append(self.pollerError?.description ?? "no poller")
             return self.finish()
         }
-        defer { close(self.epoll) }
         self.prepareSources()
         self.watchDestinations()
         for index in self.cells.indices where !self.decided[index] {
@@ -207,7 +221,7 @@ final class ProbeLoop {
             }
             self.contexts[source.name] = context
             guard self.enter(source.name) else {
-                self.failSource(index, "cannot enter its network namespace (setns): \(String(cString: strerror(errno)))")
+                self.failSource(index, "cannot enter its network namespace (\(SystemCallError.last("setns")))")
                 continue
             }
             let needsV4 = self.cells.contains { $0.source == source.name && !$0.address.contains(":") }
@@ -222,16 +236,15 @@ final class ProbeLoop {
         let fd = socket(v6 ? AF_INET6 : AF_INET, Int32(SOCK_RAW.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue),
                         v6 ? Int32(IPPROTO_ICMPV6) : Int32(IPPROTO_ICMP))
         guard fd >= 0 else {
-            self.problems.append("\(source): no raw ICMP\(v6 ? "v6" : "") socket (\(String(cString: strerror(errno)))): ICMP echo is an error and TCP rejections read as refusals")
+            self.problems.append("\(source): no raw ICMP\(v6 ? "v6" : "") socket (\(SystemCallError.last("socket"))): ICMP echo is an error and TCP rejections read as refusals")
             return -1
         }
         let token = self.controlToken()
         // Unwatched, the socket's echo replies and rejections would never be read: echoes would time out as
         // "filtered". Without it, echo cells are errors (startEcho) and TCP rejections read as refusals.
-        guard bh_epoll_add(self.epoll, fd, BH_EPOLLIN, token) == 0 else {
-            let code = errno
+        do { try self.watch(fd, .readable, token: token) } catch {
             close(fd)
-            self.problems.append("\(source): cannot watch the raw ICMP\(v6 ? "v6" : "") socket (epoll_ctl: \(ErrnoName.name(code)), \(String(cString: strerror(code)))): ICMP echo is an error and TCP rejections read as refusals")
+            self.problems.append("\(source): cannot watch the raw ICMP\(v6 ? "v6" : "") socket (\(error)): ICMP echo is an error and TCP rejections read as refusals")
             return -1
         }
         self.controlHandlers[token] = .icmp(source: source, fd: fd, v6: v6)
@@ -252,10 +265,9 @@ final class ProbeLoop {
             return  // without pidfd support, deaths show as timeouts (older kernels)
         }
         let token = self.controlToken()
-        guard bh_epoll_add(self.epoll, fd, BH_EPOLLIN, token) == 0 else {
-            let code = errno
+        do { try self.watch(fd, .readable, token: token) } catch {
             close(fd)
-            self.problems.append("\(container): cannot watch its process (epoll_ctl: \(ErrnoName.name(code))): if it exits, its cells show as timeouts")
+            self.problems.append("\(container): cannot watch its process (\(error)): if it exits, its cells show as timeouts")
             return
         }
         self.controlHandlers[token] = .pidfd(container: container, fd: fd)
@@ -287,7 +299,7 @@ final class ProbeLoop {
     // MARK: - The loop
 
     func loop() {
-        var events = [bh_epoll_event](repeating: bh_epoll_event(), count: 256)
+        guard let poller = self.poller else { return }
         while self.decidedCount < self.cells.count {
             // Launch in bounded batches, so answers already waiting are read before more probes go out.
             let launchedAll = self.launchPending(batch: 512)
@@ -297,12 +309,9 @@ final class ProbeLoop {
                 self.progress?(ProbeProgress(cellsDone: self.decidedCount, cellsTotal: self.cells.count, inFlight: self.attempts.count, elapsedSeconds: now - self.startTime))
             }
             let wait = launchedAll ? max(0, min(100, Int(((self.nextDeadline() ?? now + 0.1) - now) * 1000) + 1)) : 0
-            let count = events.withUnsafeMutableBufferPointer { buffer in
-                bh_epoll_wait(self.epoll, buffer.baseAddress, Int32(buffer.count), Int32(wait))
-            }
-            if count < 0 {
-                if errno == EINTR { continue }
-                self.problems.append("epoll_wait: \(String(cString: strerror(errno)))")
+            let events: ArraySlice<PollEvent>
+            do { events = try poller.wait(timeoutMilliseconds: Int32(wait)) } catch {
+                self.problems.append(error.description)
                 for index in self.cells.indices where !self.decided[index] {
                     self.cells[index].note = "the event loop failed"
                     self.cells[index].state = .error
@@ -311,14 +320,14 @@ final class ProbeLoop {
                 break
             }
             // Raw ICMP sockets first: a TCP socket's error must find the ICMP message that caused it.
-            for event in events.prefix(Int(count)) where event.token & Self.controlBit != 0 {
+            for event in events where event.token & Self.controlBit != 0 {
                 self.handleControl(event.token)
             }
-            for event in events.prefix(Int(count)) where event.token & Self.controlBit == 0 {
-                self.handleAttempt(event.token, events: event.events)
+            for event in events where event.token & Self.controlBit == 0 {
+                self.handleAttempt(event.token, event: event)
             }
             // Judge timeouts only once every answer that has arrived is read: a full batch means more may wait.
-            if Int(count) < events.count {
+            if events.count < poller.capacity {
                 self.expireTimeouts(now: monotonicNow())
             }
         }
@@ -427,7 +436,7 @@ final class ProbeLoop {
         case ECONNREFUSED:
             self.record(attempt.cell, ProbeAttempt(outcome: .refused, latencyMs: 0, errno: ErrnoName.name(code)), note: nil)
         default:
-            self.record(attempt.cell, ProbeAttempt(outcome: .failed, latencyMs: 0, errno: ErrnoName.name(code)), note: "\(call) failed: \(String(cString: strerror(code)))")
+            self.record(attempt.cell, ProbeAttempt(outcome: .failed, latencyMs: 0, errno: ErrnoName.name(code)), note: "\(call) failed: \(SystemCallError(call, code: code).message)")
         }
         return false
     }
@@ -439,22 +448,21 @@ final class ProbeLoop {
         let result = destination.withSockaddr { connect(attempt.fd, $0, $1) }
         if result != 0 && errno != EINPROGRESS { return self.socketFailed(attempt, call: "connect") }
         attempt.localPort = SocketAddress.localPort(of: attempt.fd)
-        return self.register(attempt, token: token, events: BH_EPOLLOUT)
+        return self.register(attempt, token: token, interest: .writable)
     }
 
     /// Watches an attempt's socket. A failed registration must not become a timeout (a `filtered` cell that was
     /// never probed): the cell is an `error` with the errno, at once.
-    func register(_ attempt: Attempt, token: UInt64, events: UInt32) -> Bool {
-        guard bh_epoll_add(self.epoll, attempt.fd, events, token) == 0 else { return self.toolFailed(attempt, call: "epoll_ctl") }
+    func register(_ attempt: Attempt, token: UInt64, interest: PollInterest) -> Bool {
+        do { try self.watch(attempt.fd, interest, token: token) } catch { return self.toolFailed(attempt, error) }
         return true
     }
 
     /// A system call of the tool's own failed for this attempt: the cell is an error with the errno, not retried
     /// (never a network answer, whatever the errno).
-    func toolFailed(_ attempt: Attempt, call: String) -> Bool {
-        let code = errno
+    func toolFailed(_ attempt: Attempt, _ failure: SystemCallError) -> Bool {
         if attempt.fd >= 0 { close(attempt.fd) }
-        self.record(attempt.cell, ProbeAttempt(outcome: .failed, latencyMs: 0, errno: ErrnoName.name(code)), note: "\(call) failed: \(String(cString: strerror(code)))", final: true)
+        self.record(attempt.cell, ProbeAttempt(outcome: .failed, latencyMs: 0, errno: failure.name), note: "\(failure.call) failed: \(failure.message)", final: true)
         // Even after an earlier attempt's timeout: the retries the verdict needs did not happen, so not `filtered`.
         self.cells[attempt.cell].state = .error
         return false
@@ -468,15 +476,15 @@ final class ProbeLoop {
         // Without RECVERR the ICMP errors that tell `rejected` from `filtered` are never seen: the probe's verdict
         // would rest on a timeout. A failure here is the tool's, so the cell is an error.
         let recvErr = destination.family == AF_INET6
-            ? setsockopt(attempt.fd, Int32(IPPROTO_IPV6), 25 /* IPV6_RECVERR */, &on, socklen_t(MemoryLayout<Int32>.size))
-            : setsockopt(attempt.fd, Int32(IPPROTO_IP), 11 /* IP_RECVERR */, &on, socklen_t(MemoryLayout<Int32>.size))
-        guard recvErr == 0 else { return self.toolFailed(attempt, call: "setsockopt(IP_RECVERR)") }
+            ? setsockopt(attempt.fd, Int32(IPPROTO_IPV6), BH_IPV6_RECVERR, &on, socklen_t(MemoryLayout<Int32>.size))
+            : setsockopt(attempt.fd, Int32(IPPROTO_IP), BH_IP_RECVERR, &on, socklen_t(MemoryLayout<Int32>.size))
+        guard recvErr == 0 else { return self.toolFailed(attempt, .last("setsockopt(IP_RECVERR)")) }
         guard destination.withSockaddr({ connect(attempt.fd, $0, $1) }) == 0 else { return self.socketFailed(attempt, call: "connect") }
         let payload = Self.udpPayload(port: port, token: token)
         let sent = payload.withUnsafeBytes { send(attempt.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         guard sent >= 0 else { return self.socketFailed(attempt, call: "send") }
         attempt.localPort = SocketAddress.localPort(of: attempt.fd)
-        return self.register(attempt, token: token, events: BH_EPOLLIN)
+        return self.register(attempt, token: token, interest: .readable)
     }
 
     /// A DNS query for port 53 (so a resolver answers), the marker line elsewhere.
@@ -534,7 +542,7 @@ final class ProbeLoop {
 
     // MARK: - Events
 
-    func handleAttempt(_ token: UInt64, events: UInt32) {
+    func handleAttempt(_ token: UInt64, event: PollEvent) {
         guard let attempt = self.attempts[token] else { return }
         let latency = (monotonicNow() - attempt.started) * 1000
         switch attempt.proto {
@@ -545,7 +553,7 @@ final class ProbeLoop {
             guard getsockopt(attempt.fd, SOL_SOCKET, SO_ERROR, &error, &length) == 0 else {
                 let code = errno
                 let cell = attempt.cell
-                self.end(token, ProbeAttempt(outcome: .failed, latencyMs: latency, errno: ErrnoName.name(code)), note: "getsockopt(SO_ERROR) failed: \(String(cString: strerror(code)))", final: true)
+                self.end(token, ProbeAttempt(outcome: .failed, latencyMs: latency, errno: ErrnoName.name(code)), note: "getsockopt(SO_ERROR) failed: \(SystemCallError("getsockopt", code: code).message)", final: true)
                 self.cells[cell].state = .error
                 return
             }
@@ -576,7 +584,7 @@ final class ProbeLoop {
                 self.end(token, ProbeAttempt(outcome: .failed, latencyMs: latency, errno: ErrnoName.name(error)))
             }
         case .udp:
-            if events & BH_EPOLLERR != 0 {
+            if event.hasError {
                 var type: Int32 = 0, code: Int32 = 0, number: Int32 = 0
                 var from = [CChar](repeating: 0, count: 64)
                 if bh_read_icmp_error(attempt.fd, &type, &code, &number, &from, Int32(from.count)) == 1 {
@@ -612,7 +620,7 @@ final class ProbeLoop {
             self.readICMP(source: source, fd: fd, v6: v6)
         case .pidfd(let container, let fd):
             // close() drops the registration anyway; the explicit removal's result changes nothing.
-            _ = bh_epoll_remove(self.epoll, fd)
+            try? self.poller?.deregister(fd)
             close(fd)
             self.controlHandlers[token] = nil
             self.containerDied(container)

@@ -58,28 +58,3 @@ struct SocketAddress {
         }
     }
 }
-
-/// Names for the errno values a probe meets (`ECONNREFUSED` reads better in evidence than "Connection refused").
-enum ErrnoName {
-    static func name(_ code: Int32) -> String {
-        switch code {
-        case ECONNREFUSED: "ECONNREFUSED"
-        case EHOSTUNREACH: "EHOSTUNREACH"
-        case ENETUNREACH: "ENETUNREACH"
-        case ETIMEDOUT: "ETIMEDOUT"
-        case EACCES: "EACCES"
-        case EPERM: "EPERM"
-        case EADDRNOTAVAIL: "EADDRNOTAVAIL"
-        case ECONNRESET: "ECONNRESET"
-        case EPROTO: "EPROTO"
-        case EMFILE: "EMFILE"
-        case ENFILE: "ENFILE"
-        case ENOBUFS: "ENOBUFS"
-        case EINVAL: "EINVAL"
-        case EAFNOSUPPORT: "EAFNOSUPPORT"
-        case ENETDOWN: "ENETDOWN"
-        case EHOSTDOWN: "EHOSTDOWN"
-        default: "errno \(code)"
-        }
-    }
-}

@@ -4,6 +4,7 @@ import Glibc
 import BulkheadModel
 import CBulkheadOpenSSL
 import Foundation
+import SystemCalls
 
 /// How one connection is to be made.
 struct ConnectionPlan: Sendable {
@@ -127,7 +128,7 @@ protocol SocketSource: AnyObject {
 final class HostSocketSource: SocketSource {
     func makeSocket() throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw TLSProbeError(path: "host", message: "socket: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw TLSProbeError(path: "host", message: SystemCallError.last("socket").description) }
         return fd
     }
 
@@ -142,6 +143,8 @@ final class Connection {
     var ssl: OpaquePointer?
     var outcome = ConnectionOutcome()
     var phase: Phase = .connecting
+    /// What the loop's poller waits for on this connection's socket (nil: not registered yet).
+    var registered: PollInterest?
     /// Deadline of the whole connection (monotonic seconds).
     var deadline: Double
     /// Deadline of the current read after the handshake (the read wait).
@@ -234,6 +237,8 @@ final class ConnectionLoop {
     private let maximumConnections: Int
     private let maximumPerEndpoint: Int
     private(set) var connectionsMade = 0
+    /// The selector while `run` runs.
+    private var poller: Poller?
 
     init(timeouts: TLSTimeouts, maximumConnections: Int = 256, maximumPerEndpoint: Int = 8) {
         self.timeouts = timeouts
@@ -254,11 +259,21 @@ final class ConnectionLoop {
     func run() {
         // A peer that resets while OpenSSL writes must not kill the process.
         signal(SIGPIPE, SIG_IGN)
-        var descriptors: [pollfd] = []
+        let poller: Poller
+        do { poller = try Poller(capacity: 256) } catch {
+            // No selector: every queued connection ends as a local error, never as an answer.
+            while let (_, _, completion) = self.pending.popLast() {
+                var outcome = ConnectionOutcome()
+                outcome.failure = error.description
+                completion(outcome)
+            }
+            return
+        }
+        self.poller = poller
+        defer { self.poller = nil }
         while !self.pending.isEmpty || !self.active.isEmpty {
             self.startPending()
             let now = Self.monotonic()
-            descriptors.removeAll(keepingCapacity: true)
             var nearest = Double.infinity
             for connection in Array(self.active.values) {
                 if connection.wake <= now {
@@ -266,24 +281,37 @@ final class ConnectionLoop {
                     if connection.phase == .done { continue }
                 }
                 nearest = min(nearest, connection.wake)
-                descriptors.append(pollfd(fd: connection.fd, events: Self.events(connection), revents: 0))
+                // Each connection waits for what its state needs; the poller hears of it only when that changes.
+                let interest = Self.interest(connection)
+                guard interest != connection.registered else { continue }
+                do {
+                    if connection.registered == nil {
+                        try poller.register(connection.fd, interest: interest, token: UInt64(connection.fd))
+                    } else {
+                        try poller.reregister(connection.fd, interest: interest, token: UInt64(connection.fd))
+                    }
+                    connection.registered = interest
+                } catch {
+                    connection.outcome.failure = error.description
+                    self.finish(connection)
+                }
             }
-            if descriptors.isEmpty { continue }
+            if self.active.isEmpty { continue }
             let wait = max(1, min(1000, Int32(((nearest - now) * 1000).rounded(.up))))
-            let ready = poll(&descriptors, nfds_t(descriptors.count), wait)
-            if ready < 0 && errno != EINTR {
-                // poll itself failed: every connection under way ends as a local error, never as an answer.
-                let reason = "poll: \(String(cString: strerror(errno)))"
+            let events: ArraySlice<PollEvent>
+            do { events = try poller.wait(timeoutMilliseconds: wait) } catch {
+                // The wait itself failed: every connection under way ends as a local error, never as an answer.
                 for connection in Array(self.active.values) {
-                    connection.outcome.failure = reason
+                    connection.outcome.failure = error.description
                     self.finish(connection)
                 }
                 continue
             }
-            guard ready > 0 else { continue }
-            for descriptor in descriptors where descriptor.revents != 0 {
-                guard let connection = self.active[descriptor.fd] else { continue }
-                self.advance(connection, revents: descriptor.revents)
+            // Completions only queue new connections (started at the top of the loop), so no descriptor of these
+            // events is reused by another connection before they are handled.
+            for event in events {
+                guard let connection = self.active[Int32(truncatingIfNeeded: event.token)] else { continue }
+                self.advance(connection)
             }
         }
     }
@@ -332,7 +360,7 @@ final class ConnectionLoop {
             self.connected(connection)
         } else if errno != EINPROGRESS {
             connection.outcome.connectErrno = errno
-            connection.outcome.failure = "connect: \(String(cString: strerror(errno)))"
+            connection.outcome.failure = SystemCallError.last("connect").description
             self.finish(connection)
         }
     }
@@ -346,6 +374,7 @@ final class ConnectionLoop {
             connection.ssl = nil
         }
         ERR_clear_error()
+        if connection.registered != nil { try? self.poller?.deregister(connection.fd) }
         Glibc.close(connection.fd)
         self.active[connection.fd] = nil
         self.activePerEndpoint[connection.plan.endpoint, default: 1] -= 1
@@ -372,17 +401,17 @@ final class ConnectionLoop {
         self.finish(connection)
     }
 
-    private static func events(_ connection: Connection) -> Int16 {
+    private static func interest(_ connection: Connection) -> PollInterest {
         switch connection.phase {
-        case .connecting, .clearWriting: Int16(POLLOUT)
-        case .clearReading, .done: Int16(POLLIN)
-        case .handshaking, .writing, .reading: connection.wantsWrite ? Int16(POLLOUT) : Int16(POLLIN)
+        case .connecting, .clearWriting: .writable
+        case .clearReading, .done: .readable
+        case .handshaking, .writing, .reading: connection.wantsWrite ? .writable : .readable
         }
     }
 
     // MARK: - State machine
 
-    private func advance(_ connection: Connection, revents: Int16) {
+    private func advance(_ connection: Connection) {
         switch connection.phase {
         case .connecting:
             var error: Int32 = 0
@@ -390,7 +419,7 @@ final class ConnectionLoop {
             if getsockopt(connection.fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0 { error = errno }
             if error != 0 {
                 connection.outcome.connectErrno = error
-                connection.outcome.failure = "connect: \(String(cString: strerror(error)))"
+                connection.outcome.failure = SystemCallError("connect", code: error).description
                 self.finish(connection)
             } else {
                 self.connected(connection)
@@ -497,7 +526,7 @@ final class ConnectionLoop {
         }
         if count < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return }
         connection.outcome.ending = count == 0 ? .fin : (errno == ECONNRESET ? .reset : .fin)
-        if count < 0 { connection.outcome.failure = String(cString: strerror(errno)) }
+        if count < 0 { connection.outcome.failure = SystemCallError.last("recv").description }
         if connection.plan.tls == nil {
             // What arrived before the close is the answer (a refusal page sent just before closing).
             connection.outcome.clearAnswer = connection.received.isEmpty ? nil : HTTP.judgeInClear(connection.received)
@@ -635,7 +664,7 @@ final class ConnectionLoop {
             connection.outcome.failure = "closed by the server (close_notify)"
         case SSL_ERROR_SYSCALL where ERR_peek_error() == 0:
             connection.outcome.ending = code == ECONNRESET ? .reset : (connection.outcome.ending ?? .fin)
-            connection.outcome.failure = code == 0 || code == EAGAIN ? "connection closed by the server" : String(cString: strerror(code))
+            connection.outcome.failure = code == 0 || code == EAGAIN ? "connection closed by the server" : SystemCallError("read", code: code).message
         case SSL_ERROR_SSL where connection.plan.handshakeOnly && connection.outcome.serverHelloSeen
             && reason == bh_SSL_R_EXCESSIVE_MESSAGE_SIZE():
             connection.outcome.stoppedBeforeCertificate = true

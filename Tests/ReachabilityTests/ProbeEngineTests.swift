@@ -4,6 +4,7 @@ import Glibc
 import BulkheadModel
 import Foundation
 @testable import Reachability
+import SystemCalls
 import Testing
 
 /// The engine against real sockets in the test's own namespace, on loopback only (ARCHITECTURE.md, "Safety"): a listener, a
@@ -193,15 +194,14 @@ struct ProbeEngineFailureTests {
         let done = DispatchSemaphore(value: 0)
         Thread.detachNewThread {
             let loop = ProbeLoop(plan: plan, options: fixed, progress: nil)
-            let notEpoll = open("/dev/null", O_RDONLY | O_CLOEXEC)
-            loop.epoll = notEpoll
+            // A descriptor that is no epoll: every registration fails with EINVAL, as a real failure would.
+            loop.poller = Poller(adopting: open("/dev/null", O_RDONLY | O_CLOEXEC))
             loop.prepareSources()
             for index in loop.cells.indices { loop.launch(index) }
             box.launchedDecided = loop.decided
             box.inFlight = loop.attempts.count
             loop.cleanUp()
             box.result = loop.finish()
-            close(notEpoll)
             done.signal()
         }
         done.wait()

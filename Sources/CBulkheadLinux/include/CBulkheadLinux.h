@@ -18,6 +18,11 @@ typedef struct {
     uint32_t events;
 } bh_epoll_event;
 
+/// IP_RECVERR and IPV6_RECVERR (in <linux/in.h> and <linux/in6.h>, which Swift's Glibc module does not expose):
+/// a socket option that queues ICMP errors for MSG_ERRQUEUE.
+extern const int BH_IP_RECVERR;
+extern const int BH_IPV6_RECVERR;
+
 /// Event bits (EPOLLIN, EPOLLOUT, EPOLLERR, EPOLLHUP), as plain constants for Swift.
 extern const uint32_t BH_EPOLLIN;
 extern const uint32_t BH_EPOLLOUT;
