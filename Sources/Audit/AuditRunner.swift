@@ -57,11 +57,11 @@ public enum AuditRunner {
             var report = try InventoryCollector.fromEngine(engine)
             if let label = options.scopeLabel { report = report.scoped(label: label) }
             inventory = report
-            stages.append(AuditStage(name: "inventory", status: report.complete ? "ran" : "incomplete", durationSeconds: Self.since(inventoryStart),
+            stages.append(AuditStage(name: "inventory", status: report.complete ? .ran : .incomplete, durationSeconds: Self.since(inventoryStart),
                                      note: report.complete ? "\(report.containers.count) containers, \(report.networks.count) networks" : report.problems.joined(separator: "; ")))
         } catch {
             problems.append("inventory: \(error.description)")
-            stages.append(AuditStage(name: "inventory", status: "failed", durationSeconds: Self.since(inventoryStart), note: error.description))
+            stages.append(AuditStage(name: "inventory", status: .failed, durationSeconds: Self.since(inventoryStart), note: error.description))
         }
 
         var probe: ProbeReport?
@@ -78,14 +78,14 @@ public enum AuditRunner {
                 }
                 let report = result.report(inventory: inventory, options: options.probeOptions)
                 probe = report
-                stages.append(AuditStage(name: "probe", status: report.complete ? "ran" : "incomplete", durationSeconds: Self.since(probeStart),
+                stages.append(AuditStage(name: "probe", status: report.complete ? .ran : .incomplete, durationSeconds: Self.since(probeStart),
                                          note: "\(report.cells.count) cells, \(report.summary.attemptsSent) probes"))
             } catch {
                 problems.append("probe: \(error.description)")
-                stages.append(AuditStage(name: "probe", status: "failed", durationSeconds: Self.since(probeStart), note: error.description))
+                stages.append(AuditStage(name: "probe", status: .failed, durationSeconds: Self.since(probeStart), note: error.description))
             }
         } else {
-            stages.append(AuditStage(name: "probe", status: "skipped", durationSeconds: 0, note: options.probe ? "no inventory" : "switched off (--no-probe)"))
+            stages.append(AuditStage(name: "probe", status: .skipped, durationSeconds: 0, note: options.probe ? "no inventory" : "switched off (--no-probe)"))
         }
 
         var tlsEndpoints: [String: EndpointTLS]?
@@ -100,14 +100,14 @@ public enum AuditRunner {
                 tlsFindings = outcome.findings
                 let untested = outcome.report.endpoints.filter { !$0.verdict.tested }.map { "\($0.endpoint): \($0.verdict.rawValue): \($0.reason)" }
                 problems += untested.map { "tls: \($0) (not judged, never counted as secure)" }
-                stages.append(AuditStage(name: "tls", status: untested.isEmpty ? "ran" : "incomplete", durationSeconds: Self.since(tlsStart),
+                stages.append(AuditStage(name: "tls", status: untested.isEmpty ? .ran : .incomplete, durationSeconds: Self.since(tlsStart),
                                          note: outcome.report.endpoints.isEmpty ? (options.tlsAll ? "no reachable TCP endpoint" : "no endpoint requires mTLS") : "\(outcome.report.endpoints.count) endpoint(s)"))
             } catch {
                 problems.append("tls: \(error.description)")
-                stages.append(AuditStage(name: "tls", status: "failed", durationSeconds: Self.since(tlsStart), note: error.description))
+                stages.append(AuditStage(name: "tls", status: .failed, durationSeconds: Self.since(tlsStart), note: error.description))
             }
         } else {
-            stages.append(AuditStage(name: "tls", status: "skipped", durationSeconds: 0, note: options.tls ? "needs the probe stage" : "switched off (--no-tls)"))
+            stages.append(AuditStage(name: "tls", status: .skipped, durationSeconds: 0, note: options.tls ? "needs the probe stage" : "switched off (--no-tls)"))
         }
 
         var capture: AnalysisReport?
@@ -134,11 +134,11 @@ public enum AuditRunner {
                 let flows = result.flows.map(\.record)
                 capture = AnalysisReport(flows: flows, findings: Self.locate(result.analysis.findings, names: names, flows: flows), summary: result.analysis.summary)
                 problems += result.problems.map { "capture: \($0)" }
-                stages.append(AuditStage(name: "capture", status: result.complete ? "ran" : "incomplete", durationSeconds: Self.since(captureStart),
+                stages.append(AuditStage(name: "capture", status: result.complete ? .ran : .incomplete, durationSeconds: Self.since(captureStart),
                                          note: "\(result.flows.count) flows on \(interfaces.count) interface(s)"))
             } catch {
                 problems.append("capture: \(error.description)")
-                stages.append(AuditStage(name: "capture", status: "failed", durationSeconds: Self.since(captureStart), note: error.description))
+                stages.append(AuditStage(name: "capture", status: .failed, durationSeconds: Self.since(captureStart), note: error.description))
             }
         } else if !options.captureFiles.isEmpty {
             let captureStart = monotonicSeconds()
@@ -150,14 +150,14 @@ public enum AuditRunner {
                 capture = AnalysisReport(flows: records, findings: Self.locate(result.findings, names: names, flows: records), summary: result.summary)
                 // Damage in a file (a truncated or corrupt capture) leaves part of it unexamined: the stage is incomplete.
                 problems += result.warnings.map { "capture: \($0.description)" }
-                stages.append(AuditStage(name: "capture", status: result.complete ? "ran" : "incomplete", durationSeconds: Self.since(captureStart),
+                stages.append(AuditStage(name: "capture", status: result.complete ? .ran : .incomplete, durationSeconds: Self.since(captureStart),
                                          note: "\(result.summary.flows) flows from files"))
             } catch {
                 problems.append("capture: \(error.description)")
-                stages.append(AuditStage(name: "capture", status: "failed", durationSeconds: Self.since(captureStart), note: error.description))
+                stages.append(AuditStage(name: "capture", status: .failed, durationSeconds: Self.since(captureStart), note: error.description))
             }
         } else {
-            stages.append(AuditStage(name: "capture", status: "skipped", durationSeconds: 0, note: "no --capture file and no --capture-seconds"))
+            stages.append(AuditStage(name: "capture", status: .skipped, durationSeconds: 0, note: "no --capture file and no --capture-seconds"))
         }
 
         let evidence = AuditEvidence(inventory: inventory, probe: probe, tls: tlsEndpoints, capture: capture, tlsFindings: tlsFindings)
@@ -190,7 +190,7 @@ public enum AuditRunner {
         for edge in edges { summary.edgesByVerdict[edge.verdict.rawValue, default: 0] += 1 }
         for finding in findings { summary.findingsBySeverity[finding.severity.rawValue, default: 0] += 1 }
         for stage in stages { summary.durations[stage.name] = Self.round(stage.durationSeconds) }
-        let complete = stages.allSatisfy { $0.status == "ran" || $0.status == "skipped" } && problems.isEmpty
+        let complete = stages.allSatisfy(\.status.isComplete) && problems.isEmpty
         return AuditReport(
             generatedAt: ISO8601DateFormatter().string(from: Date()), host: ProcessInfo.processInfo.hostName, policy: policyName, stages: stages,
             edges: edges, findings: findings.sorted { ($1.severity, $0.kind, $0.location ?? "") < ($0.severity, $1.kind, $1.location ?? "") },

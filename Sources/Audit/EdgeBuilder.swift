@@ -156,15 +156,15 @@ public struct EdgeBuilder {
         }
         let tlsVerdict = edge.tls?.verdict
         let traffic = edge.traffic
-        let rogue = tlsVerdict == "tls-accepts-rogue-client" || edge.tls?.refusesBadClients == false
-        let enforced = tlsVerdict == "mtls-enforced" && edge.tls?.refusesBadClients != false
-        let sawPlaintext = (traffic?.plaintextFlows ?? 0) > 0 || tlsVerdict == "plaintext-accepted"
+        let rogue = tlsVerdict == .tlsAcceptsRogueClient || edge.tls?.refusesBadClients == false
+        let enforced = tlsVerdict == .mtlsEnforced && edge.tls?.refusesBadClients != false
+        let sawPlaintext = (traffic?.plaintextFlows ?? 0) > 0 || tlsVerdict == .plaintextAccepted
         if mtlsRequired && open {
-            if rogue { reasons.append("the endpoint accepts a client certificate it should refuse (\(tlsVerdict ?? "bad client accepted"))") }
+            if rogue { reasons.append("the endpoint accepts a client certificate it should refuse (\(tlsVerdict?.rawValue ?? "bad client accepted"))") }
             if sawPlaintext {
                 reasons.append("mTLS required, plaintext \((traffic?.plaintextFlows ?? 0) > 0 ? "seen" : "accepted")")
             } else if !enforced && !rogue && !(tlsVerdict == nil && (traffic?.tlsFlows ?? 0) > 0 && traffic?.mutualTLSFlows == traffic?.tlsFlows) {
-                reasons.append("mTLS required, \(tlsVerdict ?? (traffic?.tlsFlows ?? 0 > 0 ? "TLS without client certificates seen" : "not verified"))")
+                reasons.append("mTLS required, \(tlsVerdict?.rawValue ?? (traffic?.tlsFlows ?? 0 > 0 ? "TLS without client certificates seen" : "not verified"))")
             }
         }
         if !reasons.isEmpty { return (.violation, reasons) }
@@ -173,18 +173,18 @@ public struct EdgeBuilder {
         if rogue { return (.tlsAcceptsRogueClient, ["the endpoint accepts a forged client certificate"]) }
         if sawPlaintext { return (.plaintext, [(traffic?.plaintextFlows ?? 0) > 0 ? "\(traffic?.plaintextFlows ?? 0) plaintext flow(s) seen" : "the endpoint accepts plaintext"]) }
         switch tlsVerdict {
-        case "mtls-optional"?: return (.mtlsOptional, ["the endpoint serves clients without a certificate"])
-        case "tls-no-client-auth"?: return (.tlsNoClientAuth, ["the endpoint never asks for a client certificate"])
-        case "inconclusive"?, "error"?, "timeout"?, "unreachable"?:
-            return (.inconclusive, ["TLS battery: \(tlsVerdict ?? "")\(edge.tls?.reason.map { ": \($0)" } ?? "")"])
-        default: break
+        case .mtlsOptional?: return (.mtlsOptional, ["the endpoint serves clients without a certificate"])
+        case .tlsNoClientAuth?: return (.tlsNoClientAuth, ["the endpoint never asks for a client certificate"])
+        case .inconclusive?, .error?, .timeout?, .unreachable?:
+            return (.inconclusive, ["TLS battery: \(tlsVerdict?.rawValue ?? "")\(edge.tls?.reason.map { ": \($0)" } ?? "")"])
+        case .mtlsEnforced?, .plaintextAccepted?, .tlsAcceptsRogueClient?, nil: break
         }
         if enforced { return (.mtlsEnforced, ["the endpoint refuses clients without an acceptable certificate"]) }
         if let traffic, traffic.tlsFlows > 0, traffic.mutualTLSFlows == traffic.tlsFlows, tlsVerdict == nil {
             return (.mtlsEnforced, ["every TLS flow seen was mutually authenticated (traffic only: enforcement not tested)"])
         }
         if tlsVerdict != nil || (traffic?.tlsFlows ?? 0) > 0 {
-            return (.tlsNoClientAuth, [tlsVerdict ?? "TLS flows without client certificates seen"])
+            return (.tlsNoClientAuth, [tlsVerdict?.rawValue ?? "TLS flows without client certificates seen"])
         }
         if open { return (.openUnverified, ["reachable; no traffic seen and no TLS check made"]) }
         return (.unknown, [edge.reachability.map { "probe: \($0.rawValue)" } ?? "not probed"])

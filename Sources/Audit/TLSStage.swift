@@ -61,7 +61,7 @@ enum TLSStage {
             let refuses: Bool? = forged.contains { $0.result == .accepted } ? false
                 : (forged.isEmpty || forged.contains { $0.result != .rejected } ? nil : true)
             let identities = endpoint.serverChain?.certificates.first?.sans ?? []
-            endpoints[endpoint.endpoint] = EndpointTLS(verdict: endpoint.verdict.rawValue, refusesBadClients: refuses, serverIdentities: identities,
+            endpoints[endpoint.endpoint] = EndpointTLS(verdict: endpoint.verdict, refusesBadClients: refuses, serverIdentities: identities,
                                                        reason: endpoint.reason, probedFrom: endpoint.source,
                                                        checks: checks[endpoint.endpoint])
             // Findings are located like audit edges: `name address:port/tcp`.

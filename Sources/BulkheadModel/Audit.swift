@@ -26,8 +26,8 @@ public enum EdgeVerdict: String, Codable, Hashable, Sendable, CaseIterable {
 
 /// What the TLS check of an endpoint concluded, as far as an edge needs it.
 public struct EndpointTLS: Codable, Hashable, Sendable {
-    /// `mtls-enforced`, `mtls-optional`, `tls-no-client-auth`, `plaintext-accepted`, `tls-accepts-rogue-client`…
-    public var verdict: String
+    /// The battery's verdict on the endpoint.
+    public var verdict: TLSVerdict
     /// Whether every bad client certificate (untrusted, expired, wrong purpose, self-signed) was refused; nil when
     /// the server did not ask for certificates or the battery could not run.
     public var refusesBadClients: Bool?
@@ -41,7 +41,7 @@ public struct EndpointTLS: Codable, Hashable, Sendable {
     public var checks: [TLSCheck]?
 
     public init(
-        verdict: String, refusesBadClients: Bool?, serverIdentities: [String], reason: String? = nil, probedFrom: String? = nil, checks: [TLSCheck]? = nil
+        verdict: TLSVerdict, refusesBadClients: Bool?, serverIdentities: [String], reason: String? = nil, probedFrom: String? = nil, checks: [TLSCheck]? = nil
     ) {
         self.checks = checks
         self.verdict = verdict
@@ -154,12 +154,26 @@ public struct Edge: Codable, Hashable, Sendable {
 public struct AuditStage: Codable, Hashable, Sendable {
     /// `inventory`, `probe`, `tls`, `capture`.
     public var name: String
-    /// `ran`, `skipped` (switched off or not applicable), `failed` (could not run), `incomplete` (ran, not to the end).
-    public var status: String
+    public var status: Status
     public var durationSeconds: Double
     public var note: String?
 
-    public init(name: String, status: String, durationSeconds: Double, note: String?) {
+    /// How a stage went.
+    public enum Status: String, Codable, Hashable, Sendable {
+        /// Ran to the end.
+        case ran
+        /// Switched off, or not applicable (its input is missing).
+        case skipped
+        /// Could not run.
+        case failed
+        /// Ran, but not to the end (a part of it could not be examined or judged).
+        case incomplete
+
+        /// Whether the stage leaves nothing unexamined that it should have examined.
+        public var isComplete: Bool { self == .ran || self == .skipped }
+    }
+
+    public init(name: String, status: Status, durationSeconds: Double, note: String?) {
         self.name = name
         self.status = status
         self.durationSeconds = durationSeconds

@@ -354,12 +354,19 @@ public struct CertificateLintIssue: Codable, Hashable, Sendable {
     }
 }
 
+/// Whether the server's chain validated against the trust bundle.
+public enum PathValidation: String, Codable, Hashable, Sendable {
+    case valid
+    case invalid
+    /// No trust bundle was given.
+    case notChecked = "not-checked"
+}
+
 /// The server's certificate chain as presented, checked against the trust bundle and the expected identity.
 public struct ServerChainReport: Codable, Hashable, Sendable {
     /// As sent by the server, leaf first.
     public var certificates: [CertificateSummary]
-    /// `valid`, `invalid`, or `not-checked` (no trust bundle given).
-    public var pathValidation: String
+    public var pathValidation: PathValidation
     /// OpenSSL's reason when invalid (`certificate has expired`, `unable to get local issuer certificate`…).
     public var pathError: String?
     /// Expected DNS names that the leaf does not carry.
@@ -369,7 +376,7 @@ public struct ServerChainReport: Codable, Hashable, Sendable {
     public var lint: [CertificateLintIssue]
 
     public init(
-        certificates: [CertificateSummary], pathValidation: String, pathError: String?, missingDNSNames: [String],
+        certificates: [CertificateSummary], pathValidation: PathValidation, pathError: String?, missingDNSNames: [String],
         spiffeMatch: Bool?, lint: [CertificateLintIssue]
     ) {
         self.certificates = certificates

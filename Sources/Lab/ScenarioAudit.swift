@@ -46,7 +46,7 @@ public enum ScenarioAudit {
         }
         let gathered = AuditRunner.gather(engine: lab.engine, options: options, progress: progress)
         var report = AuditJudgement.judge(gathered, policy: options.policy, policyName: options.policyName).report
-        if options.duringCapture != nil, report.stages.contains(where: { $0.name == "capture" && $0.status == "failed" }) {
+        if options.duringCapture != nil, report.stages.contains(where: { $0.name == "capture" && $0.status == .failed }) {
             runTraffic()  // the capture could not start: the traffic must still run
         }
         if let error = box.error {

@@ -26,7 +26,7 @@ public enum AuditReports {
         } else {
             traffic = "-"
         }
-        let tls = edge.tls.map { tls in tls.verdict + (tls.refusesBadClients == false ? " (accepts bad clients)" : "") } ?? "-"
+        let tls = edge.tls.map { tls in tls.verdict.rawValue + (tls.refusesBadClients == false ? " (accepts bad clients)" : "") } ?? "-"
         var identities = edge.tls?.serverIdentities ?? edge.traffic?.serverIdentities ?? []
         if let clients = edge.traffic?.clientIdentities, !clients.isEmpty { identities.append("client: " + clients.joined(separator: ",")) }
         return [edge.source, "\(edge.destination) \(ReachabilityCell.destinationText(address: edge.address, port: edge.port))/\(edge.protocol.rawValue)", allowed,
@@ -159,7 +159,7 @@ public enum AuditReports {
     }
 
     static func stagesLine(_ report: AuditReport) -> String {
-        let stages = report.stages.map { "\(TerminalText.escape($0.name)) \(TerminalText.escape($0.status)) \(String(format: "%.2f", $0.durationSeconds)) s" }.joined(separator: ", ")
+        let stages = report.stages.map { "\(TerminalText.escape($0.name)) \($0.status.rawValue) \(String(format: "%.2f", $0.durationSeconds)) s" }.joined(separator: ", ")
         return "Stages: \(stages); total \(String(format: "%.2f", report.summary.durationSeconds)) s"
     }
 
@@ -208,7 +208,7 @@ public enum AuditReports {
             lines += ["", "## Since the baseline", "", "\(baseline.new.count) new, \(baseline.resolved.count) resolved, \(baseline.unchanged) unchanged (\(cell(baseline.baseline)))."]
         }
         lines += ["", "## Stages", "", "| stage | status | seconds | note |", "|---|---|---|---|"]
-        for stage in report.stages { lines.append("| \(cell(stage.name)) | \(cell(stage.status)) | \(String(format: "%.2f", stage.durationSeconds)) | \(cell(stage.note ?? "")) |") }
+        for stage in report.stages { lines.append("| \(cell(stage.name)) | \(cell(stage.status.rawValue)) | \(String(format: "%.2f", stage.durationSeconds)) | \(cell(stage.note ?? "")) |") }
         return lines.joined(separator: "\n") + "\n"
     }
 
@@ -285,7 +285,7 @@ public enum AuditReports {
         }.joined(separator: "\n") + "</ul>")
         body.append("<h2>Stages</h2>")
         body.append("<table><tr><th>stage</th><th>status</th><th>seconds</th><th>note</th></tr>" + report.stages.map {
-            "<tr><td>\(escape($0.name))</td><td>\(escape($0.status))</td><td>\(String(format: "%.2f", $0.durationSeconds))</td><td>\(escape($0.note ?? ""))</td></tr>"
+            "<tr><td>\(escape($0.name))</td><td>\($0.status.rawValue)</td><td>\(String(format: "%.2f", $0.durationSeconds))</td><td>\(escape($0.note ?? ""))</td></tr>"
         }.joined() + "</table>")
         let style = """
             body{font-family:Helvetica,Arial,sans-serif;margin:1.5em;color:#263238;max-width:1600px}h1{margin:0 0 .2em;font-size:24px}
@@ -330,7 +330,7 @@ public enum AuditReports {
         if let rule = edge.rule { items.append("<li>rule: \(escape(rule))</li>") }
         if let network = edge.network { items.append("<li>network: \(escape(network))</li>") }
         if let tls = edge.tls {
-            items.append("<li>TLS check: \(escape(tls.verdict))\(tls.probedFrom.map { " (probed from \(escape($0)))" } ?? "")\(tls.reason.map { ": \(escape($0))" } ?? "")</li>")
+            items.append("<li>TLS check: \(escape(tls.verdict.rawValue))\(tls.probedFrom.map { " (probed from \(escape($0)))" } ?? "")\(tls.reason.map { ": \(escape($0))" } ?? "")</li>")
         }
         if let traffic = edge.traffic {
             items.append("<li>traffic: \(traffic.flows) flow(s), \(traffic.plaintextFlows) in clear, \(traffic.tlsFlows) TLS of which \(traffic.mutualTLSFlows) mutual"

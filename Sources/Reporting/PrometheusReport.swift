@@ -17,7 +17,7 @@ public enum PrometheusReport {
         metric("bulkhead_edges", "Edges of the last audit, by verdict.",
                EdgeVerdict.allCases.map { ("{verdict=\"\($0.rawValue)\"}", Double(report.summary.edgesByVerdict[$0.rawValue] ?? 0)) })
         metric("bulkhead_audit_stage_duration_seconds", "Duration of each stage of the last audit.",
-               report.stages.map { ("{stage=\"\(Self.label($0.name))\",status=\"\(Self.label($0.status))\"}", $0.durationSeconds) })
+               report.stages.map { ("{stage=\"\(Self.label($0.name))\",status=\"\($0.status.rawValue)\"}", $0.durationSeconds) })
         metric("bulkhead_audit_duration_seconds", "Duration of the last audit.", [("", report.summary.durationSeconds)])
         metric("bulkhead_audit_complete", "1 when every stage of the last audit ran to the end.", [("", report.complete ? 1 : 0)])
         metric("bulkhead_audit_timestamp_seconds", "When the last audit ran (Unix time).", [("", now.timeIntervalSince1970.rounded())])

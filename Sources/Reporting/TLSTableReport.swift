@@ -18,7 +18,7 @@ public enum TLSTableReport {
                 e(endpoint.endpoint), e(endpoint.source), verdict, endpoint.clientAuth.rawValue,
                 versions.isEmpty ? "-" : e(versions.joined(separator: ",")),
                 forged.isEmpty ? "-" : (accepted.isEmpty ? "\(forged.count) refused" : "ACCEPTED: " + accepted.map(\.probe.rawValue).joined(separator: ",")),
-                e(endpoint.serverChain?.pathValidation ?? "-"), "\(endpoint.findings.count)",
+                endpoint.serverChain?.pathValidation.rawValue ?? "-", "\(endpoint.findings.count)",
             ])
         }
         sections.append(style.bold("Endpoints") + "\n" + (report.endpoints.isEmpty ? "None." : table.render()))
@@ -43,7 +43,7 @@ public enum TLSTableReport {
                 for (index, certificate) in chain.certificates.enumerated() {
                     text += "\n  chain #\(index): \(e(certificate.subject)) (issuer \(e(certificate.issuer))), \(e(certificate.keyType))-\(certificate.keyBits), until \(certificate.notAfter.map(String.init(describing:)) ?? "?")"
                 }
-                text += "\n  path validation: \(e(chain.pathValidation))" + (chain.pathError.map { " (\(e($0)))" } ?? "")
+                text += "\n  path validation: \(chain.pathValidation.rawValue)" + (chain.pathError.map { " (\(e($0)))" } ?? "")
             }
             sections.append(text)
         }

@@ -52,11 +52,11 @@ public enum ChainValidation {
         options: CertificateLint.Options
     ) -> ServerChainReport {
         let summaries = chain.compactMap { $0.summary() }
-        var pathValidation = "not-checked"
+        var pathValidation = PathValidation.notChecked
         var pathError: String?
         if !anchors.isEmpty {
             let result = Self.validate(chain: chain, anchors: anchors)
-            pathValidation = result.valid ? "valid" : "invalid"
+            pathValidation = result.valid ? .valid : .invalid
             pathError = result.error
         }
         var missing: [String] = []

@@ -400,7 +400,7 @@ enum Verdicts {
         if let chain {
             let report = ChainValidation.report(chain: chain, anchors: state.material.anchors, expectations: expectations, at: now, options: lint)
             chainReport = report
-            if report.pathValidation == "invalid" {
+            if report.pathValidation == .invalid {
                 add("server-chain-untrusted", .high, "the server chain does not validate against the trust bundle", report.pathError ?? "")
             }
             if !report.missingDNSNames.isEmpty {

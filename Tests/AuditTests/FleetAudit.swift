@@ -44,19 +44,19 @@ enum FleetAudit {
 
         var cells: [ReachabilityCell] = []
         var tls: [String: EndpointTLS] = [:]
-        let verdicts = ["tls-accepts-rogue-client", "mtls-enforced", "mtls-optional", "tls-no-client-auth", "inconclusive", "mtls-enforced"]
+        let verdicts: [TLSVerdict] = [.tlsAcceptsRogueClient, .mtlsEnforced, .mtlsOptional, .tlsNoClientAuth, .inconclusive, .mtlsEnforced]
         for network in 0..<count {
             for destination in 0..<perNetwork {
                 let address = Self.address(network, destination)
                 for port in Self.ports(destination) {
                     let endpoint = "\(address):\(port)"
                     if port == 8080 {
-                        tls[endpoint] = EndpointTLS(verdict: "plaintext-accepted", refusesBadClients: nil, serverIdentities: [])
+                        tls[endpoint] = EndpointTLS(verdict: .plaintextAccepted, refusesBadClients: nil, serverIdentities: [])
                     } else {
                         let verdict = verdicts[(network + destination) % verdicts.count]
-                        tls[endpoint] = EndpointTLS(verdict: verdict, refusesBadClients: verdict == "tls-accepts-rogue-client" ? false : (verdict == "mtls-enforced" ? true : nil),
+                        tls[endpoint] = EndpointTLS(verdict: verdict, refusesBadClients: verdict == .tlsAcceptsRogueClient ? false : (verdict == .mtlsEnforced ? true : nil),
                                                     serverIdentities: ["spiffe://fleet.test/\(Self.name(network, destination))"],
-                                                    reason: verdict == "inconclusive" ? "the server closes every connection after the handshake" : nil,
+                                                    reason: verdict == .inconclusive ? "the server closes every connection after the handshake" : nil,
                                                     probedFrom: Self.name(network, (destination + 1) % perNetwork))
                     }
                     for source in 0..<perNetwork where source != destination {
@@ -82,8 +82,8 @@ enum FleetAudit {
             settings: ProbeSettings(attempts: 1, timeoutsSeconds: [:], maxInFlight: 1, maxInFlightPerDestination: 1, extraPorts: [], explicitTargets: []),
             inventory: inventory, sources: [], cells: cells, findings: [], complete: true, problems: [], summary: ProbeSummary())
         let evidence = AuditEvidence(inventory: inventory, probe: probe, tls: tls, capture: nil, tlsFindings: nil)
-        let stages = [AuditStage(name: "inventory", status: "ran", durationSeconds: 0.05, note: nil), AuditStage(name: "probe", status: "ran", durationSeconds: 2.9, note: nil),
-                      AuditStage(name: "tls", status: "ran", durationSeconds: 4.1, note: nil)]
+        let stages = [AuditStage(name: "inventory", status: .ran, durationSeconds: 0.05, note: nil), AuditStage(name: "probe", status: .ran, durationSeconds: 2.9, note: nil),
+                      AuditStage(name: "tls", status: .ran, durationSeconds: 4.1, note: nil)]
         return AuditRunner.assemble(evidence: evidence, stages: stages, policy: .dockerDefault, policyName: "docker default (no --policy given)", problems: [])
     }
 }

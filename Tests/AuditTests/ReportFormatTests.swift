@@ -48,9 +48,9 @@ enum SampleAudit {
             ],
             findings: [], complete: true, problems: [], summary: ProbeSummary())
         let evidence = AuditEvidence(inventory: inventory, probe: probe,
-                                     tls: ["198.18.51.12:8443": EndpointTLS(verdict: "mtls-enforced", refusesBadClients: true, serverIdentities: ["spiffe://lab/pay"])],
+                                     tls: ["198.18.51.12:8443": EndpointTLS(verdict: .mtlsEnforced, refusesBadClients: true, serverIdentities: ["spiffe://lab/pay"])],
                                      capture: nil, tlsFindings: nil)
-        let stages = [AuditStage(name: "inventory", status: "ran", durationSeconds: 0.02, note: nil), AuditStage(name: "probe", status: "ran", durationSeconds: 1.1, note: nil)]
+        let stages = [AuditStage(name: "inventory", status: .ran, durationSeconds: 0.02, note: nil), AuditStage(name: "probe", status: .ran, durationSeconds: 1.1, note: nil)]
         return AuditRunner.assemble(evidence: evidence, stages: stages, policy: policy, policyName: "test", problems: [])
     }
 }

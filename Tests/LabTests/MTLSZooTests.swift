@@ -33,7 +33,7 @@ struct MTLSZooTests {
         let client = scenario.qualified("client")
         func verdict(_ service: String, _ port: Int) -> (EdgeVerdict?, String?) {
             let edge = report.edges.first { $0.source == client && $0.destination == scenario.qualified(service) && $0.port == port }
-            return (edge?.verdict, edge?.tls?.verdict)
+            return (edge?.verdict, edge?.tls?.verdict.rawValue)
         }
         let expected: [(String, Int, EdgeVerdict, String)] = [
             ("strict", 8443, .mtlsEnforced, "mtls-enforced"),

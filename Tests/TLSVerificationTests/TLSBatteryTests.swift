@@ -79,7 +79,7 @@ struct TLSBatteryTests {
         // s_server authorizes any valid certificate: the other identity gets in.
         #expect(report.authorization == "accepted")
         #expect(self.kinds(report).contains("authorization-any-identity"))
-        #expect(report.serverChain?.pathValidation == "valid", "\(report.serverChain?.pathError ?? "")")
+        #expect(report.serverChain?.pathValidation == .valid, "\(report.serverChain?.pathError ?? "")")
         #expect(report.serverChain?.spiffeMatch == true)
         #expect(report.serverChain?.missingDNSNames == [])
         #expect(!self.kinds(report).contains { $0.hasPrefix("server-") })
@@ -218,7 +218,7 @@ struct TLSBatteryTests {
             #expect(report.verdict == .tlsNoClientAuth, "\(item.name)")
             for kind in item.kinds { #expect(kinds.contains(kind), "\(item.name): \(kind) missing from \(kinds.sorted())") }
             if item.kinds.isEmpty {
-                #expect(report.serverChain?.pathValidation == "valid", "\(report.serverChain?.pathError ?? "")")
+                #expect(report.serverChain?.pathValidation == .valid, "\(report.serverChain?.pathError ?? "")")
                 #expect(!kinds.contains { $0.hasPrefix("server-") }, "\(kinds.sorted())")
             }
             if !item.chain {

@@ -57,7 +57,7 @@ struct TLSLabTests {
         #expect(verdicts == [.mtlsEnforced, .tlsAcceptsRogueClient, .plaintextAccepted, .mtlsEnforced], "\(report.endpoints.map { "\($0.endpoint): \($0.verdict.rawValue)" })")
         #expect(report.endpoints[0].source == "container:\(scenario.qualified("client"))")
         #expect(report.endpoints[0].probes.allSatisfy { $0.source == "container:\(scenario.qualified("client"))" })
-        #expect(report.endpoints[0].serverChain?.pathValidation == "valid")
+        #expect(report.endpoints[0].serverChain?.pathValidation == .valid)
         #expect(report.endpoints[0].probes.first { $0.probe == .expired }?.alert == 45)
         #expect(report.endpoints[3].source == "container:\(scenario.qualified("strict"))")
 

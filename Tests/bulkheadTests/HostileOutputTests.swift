@@ -126,7 +126,7 @@ struct HostileOutputTests {
         let finding = Finding(kind: "tls-accepts-rogue-client", severity: .high, title: "FTP user \(hostile)", detail: "detail \(hostile)", location: "evil\u{1b}[2J")
         let evidence = AuditEvidence(inventory: nil, probe: nil, tls: nil, capture: nil, tlsFindings: [finding])
         let report = AuditReport(
-            generatedAt: "2026-12-03T00:00:00Z", host: "host", policy: "p", stages: [AuditStage(name: "probe", status: "failed", durationSeconds: 1, note: "note \(hostile)")],
+            generatedAt: "2026-12-03T00:00:00Z", host: "host", policy: "p", stages: [AuditStage(name: "probe", status: .failed, durationSeconds: 1, note: "note \(hostile)")],
             edges: [], findings: [finding], baseline: nil, complete: false, problems: ["probe: the engine went away \(hostile)"], summary: AuditSummary(), evidence: evidence
         )
         let path = folder + "/evidence.json"
