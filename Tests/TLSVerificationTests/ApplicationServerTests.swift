@@ -80,6 +80,28 @@ struct ApplicationServerTests {
                 "\(label): client-cert \(valid?.evidence.rawValue ?? "-") \(valid?.application ?? "-"): \(valid?.detail ?? "")", sourceLocation: sourceLocation)
     }
 
+    /// A server that verifies client certificates in the TLS layer (alerts), as each verdict shows it: enforced, no
+    /// certificate and every forged one refused by an alert; optional, no certificate served and forged ones refused;
+    /// rogue accepted, forged ones served and no certificate refused; no client auth, no certificate served.
+    func expectTLSLayer(_ report: TLSEndpointReport, _ verdict: TLSVerdict, _ label: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(report.verdict == verdict, "\(label): \(report.reason)", sourceLocation: sourceLocation)
+        switch verdict {
+        case .mtlsEnforced:
+            self.forged(report, .rejected, .refusedByTLS, label, sourceLocation: sourceLocation)
+            self.expect(report, .noClientCertificate, .rejected, .refusedByTLS, label, sourceLocation: sourceLocation)
+        case .mtlsOptional:
+            self.forged(report, .rejected, .refusedByTLS, label, sourceLocation: sourceLocation)
+            self.expect(report, .noClientCertificate, .accepted, .served, label, sourceLocation: sourceLocation)
+        case .tlsAcceptsRogueClient:
+            self.forged(report, .accepted, .served, label, sourceLocation: sourceLocation)
+            self.expect(report, .noClientCertificate, .rejected, .refusedByTLS, label, sourceLocation: sourceLocation)
+            #expect(self.kinds(report).contains("rogue-client-accepted"), sourceLocation: sourceLocation)
+        default:
+            self.expect(report, .noClientCertificate, .accepted, .served, label, sourceLocation: sourceLocation)
+            #expect(self.probe(report, .rogueCA)?.result == .skipped, "\(label): no CertificateRequest, nothing to forge for", sourceLocation: sourceLocation)
+        }
+    }
+
     // MARK: - MySQL (MariaDB)
 
     @Test("MariaDB: REQUIRE X509 and REQUIRE ISSUER/SUBJECT enforced (no certificate refused by comparison: ERR 1045 names no certificate), REQUIRE SSL optional, no requirement served in clear",
@@ -136,17 +158,10 @@ struct ApplicationServerTests {
         let server = try PeerProcess.mosquitto(pki, requireCertificate: mode.0)
         let label = "require_certificate \(mode.0)"
         let report = try self.run(server.port, self.expectations(pki), application: .mqtt)
-        #expect(report.verdict == mode.1, "\(label): \(report.reason)")
+        self.expectTLSLayer(report, mode.1, label)
         self.validServed(report, "mqtt", label)
         #expect(self.probe(report, .clientCertificate)?.detail?.contains("CONNACK accepted") == true)
         #expect(self.probe(report, .plaintext)?.result == .plaintextRefused)
-        if mode.0 {
-            self.forged(report, .rejected, .refusedByTLS, label)
-            self.expect(report, .noClientCertificate, .rejected, .refusedByTLS, label)
-        } else {
-            self.expect(report, .noClientCertificate, .accepted, .served, label)
-            #expect(self.probe(report, .rogueCA)?.result == .skipped, "no CertificateRequest: nothing to forge for")
-        }
     }
 
     // MARK: - LDAP (slapd)
@@ -229,23 +244,12 @@ struct ApplicationServerTests {
         for (port, startTLS, label) in [(prosody.starttls, StartTLSProtocol.xmpp, "\(name) STARTTLS"), (prosody.directTLS, nil, "\(name) direct TLS")] as [(Int, StartTLSProtocol?, String)] {
             let report = try self.run(port, self.expectations(pki), application: .xmpp, startTLS: startTLS)
             #expect(report.startTLS == startTLS?.rawValue)
-            #expect(report.verdict == verdict, "\(label): \(report.reason)")
+            self.expectTLSLayer(report, verdict, label)
             self.validServed(report, "xmpp", label)
             // c2s_require_encryption: the stream in clear offers only STARTTLS, marked required.
             let plaintext = self.probe(report, .plaintext)
             #expect(plaintext?.result == .plaintextRefused, "\(label): \(plaintext?.detail ?? "")")
             if startTLS != nil { #expect(plaintext?.detail?.contains("STARTTLS required") == true, "\(plaintext?.detail ?? "")") }
-            switch verdict {
-            case .mtlsEnforced:
-                self.forged(report, .rejected, .refusedByTLS, label)
-                self.expect(report, .noClientCertificate, .rejected, .refusedByTLS, label)
-            case .tlsAcceptsRogueClient:
-                self.forged(report, .accepted, .served, label)
-                self.expect(report, .noClientCertificate, .rejected, .refusedByTLS, label)
-                #expect(self.kinds(report).contains("rogue-client-accepted"))
-            default:
-                self.expect(report, .noClientCertificate, .accepted, .served, label)
-            }
         }
     }
 
@@ -265,20 +269,10 @@ struct ApplicationServerTests {
             let server = try PeerProcess.rabbitmq(pki, verify: mode.verify, failIfNoPeerCert: mode.fail)
             print("RabbitMQ node (\(label)) booted in \(Int(Date().timeIntervalSince(started))) s")
             let report = try self.run(server.port, self.expectations(pki), application: .amqp)
-            #expect(report.verdict == mode.verdict, "\(label): \(report.reason)")
+            self.expectTLSLayer(report, mode.verdict, label)
             self.validServed(report, "amqp", label)
             #expect(self.probe(report, .clientCertificate)?.detail?.contains("Connection.Start") == true)
             #expect(self.probe(report, .plaintext)?.result == .plaintextRefused)
-            switch mode.verdict {
-            case .mtlsEnforced:
-                self.forged(report, .rejected, .refusedByTLS, label)
-                self.expect(report, .noClientCertificate, .rejected, .refusedByTLS, label)
-            case .mtlsOptional:
-                self.forged(report, .rejected, .refusedByTLS, label)
-                self.expect(report, .noClientCertificate, .accepted, .served, label)
-            default:
-                self.expect(report, .noClientCertificate, .accepted, .served, label)
-            }
         }
     }
 }
