@@ -52,6 +52,17 @@ extension PeerProcess {
         throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "no \"\(marker)\" within \(Int(seconds)) s: \(text.suffix(2000))"])
     }
 
+    /// Waits until a second port of the server accepts connections, or throws with the output.
+    func waitForPort(_ port: Int, seconds: TimeInterval) throws {
+        let deadline = Date().addingTimeInterval(seconds)
+        while !Self.accepts(port) {
+            guard Date() < deadline, self.process.isRunning else {
+                throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "port \(port) not accepting within \(Int(seconds)) s: \(self.output.suffix(2000))"])
+            }
+            usleep(20_000)
+        }
+    }
+
     /// Marks the folder for removal when the server stops.
     func removing(_ folder: URL, also: (@Sendable () -> Void)? = nil) -> PeerProcess {
         self.onStop = {
@@ -115,7 +126,7 @@ extension PeerProcess {
         let file = folder.appendingPathComponent("mosquitto.conf")
         try configuration.write(to: file, atomically: false, encoding: .utf8)
         try Self.give(folder, to: "mosquitto")
-        return try PeerProcess("/usr/sbin/mosquitto", ["-c", file.path], port: port, directory: folder).removing(folder)
+        return try PeerProcess("/usr/sbin/mosquitto", ["-c", file.path], port: port, directory: folder, readiness: 30).removing(folder)
     }
 
     // MARK: - slapd
@@ -139,8 +150,8 @@ extension PeerProcess {
         let file = folder.appendingPathComponent("slapd.conf")
         try configuration.write(to: file, atomically: false, encoding: .utf8)
         let server = try PeerProcess("/usr/sbin/slapd", ["-d", "0", "-h", "ldap://127.0.0.1:\(ldap)/ ldaps://127.0.0.1:\(ldaps)/", "-f", file.path],
-                                     port: ldap, directory: folder).removing(folder)
-        for _ in 0..<200 where !Self.accepts(ldaps) { usleep(20_000) }
+                                     port: ldap, directory: folder, readiness: 30).removing(folder)
+        try server.waitForPort(ldaps, seconds: 30)
         return (server, ldap, ldaps)
     }
 
@@ -185,10 +196,10 @@ extension PeerProcess {
         try configuration.write(to: file, atomically: false, encoding: .utf8)
         try Self.give(folder, to: "prosody")
         let server = try PeerProcess("/usr/bin/setpriv", ["--reuid=prosody", "--regid=prosody", "--init-groups", "--",
-                                                           "/usr/bin/prosody", "--config", file.path], port: starttls, directory: folder).removing(folder)
+                                                           "/usr/bin/prosody", "--config", file.path], port: starttls, directory: folder, readiness: 30).removing(folder)
         // The ports open before the host has its certificate: a stream to svc.test before that is refused.
-        try server.waitFor("svc.test:tls", seconds: 20)
-        for _ in 0..<200 where !Self.accepts(directTLS) { usleep(20_000) }
+        try server.waitFor("svc.test:tls", seconds: 30)
+        try server.waitForPort(directTLS, seconds: 30)
         return (server, starttls, directTLS)
     }
 
