@@ -253,7 +253,9 @@ enum ApplicationProbes {
         case .redis: return ("redis", [ClearExchange(send: Line.bytes("PING"), judge: Redis.judgeOverTLS)])
         case .postgres: return ("postgres", [ClearExchange(send: Postgres.startup(context.user), judge: Self.overTLS(Postgres.judge))])
         case .mysql: return ("mysql", [ClearExchange(send: MySQL.handshakeResponse(context.user), judge: MySQL.judgeOverTLS)])
-        case .mqtt: return ("mqtt", [ClearExchange(send: MQTT.connect, judge: MQTT.judge)])
+        // CONNACK 4 or 5 (bad credentials, not authorized: Mosquitto's `allow_anonymous false`) names no
+        // certificate: over TLS the broker answering at all is served, as a password wanted is for PostgreSQL.
+        case .mqtt: return ("mqtt", [ClearExchange(send: MQTT.connect, judge: Self.overTLS(MQTT.judge))])
         case .amqp: return ("amqp", [ClearExchange(send: AMQP.header, judge: AMQP.judge)])
         case .smtp: return ("smtp", [ClearExchange(send: Line.bytes("EHLO bulkhead.test"), judge: Line.smtpFinal { lines in .done(Self.lineAnswer(lines.last ?? "", success: "250")) })])
         case .imap: return ("imap", [ClearExchange(send: Line.bytes("a2 CAPABILITY")) { bytes in
@@ -646,7 +648,7 @@ enum LDAP {
     /// alert from an LDAPS port), refuse it.
     static func judgeBindInClear(_ bytes: [UInt8]) -> ExchangeStep {
         guard let first = bytes.first else { return .needMore }
-        guard first == 0x30 else { return .done(HTTP.judgeInClear(bytes).refusedUnlessServed) }
+        guard first == 0x30 else { return .done(HTTP.judgeInClear(bytes).notThisProtocol) }
         guard let result = Self.result(bytes, operation: 0x61) else { return .needMore }
         return .done(result.code == 0 ? .served("anonymous bind in clear answered") : .refused("bind refused in clear (\(result.code)): \(result.message)"))
     }
@@ -664,7 +666,7 @@ enum XMPP {
         if text.contains("<stream:error") || text.contains("</stream:stream>") { return .done(.refused("stream error in clear: \(Line.printable(bytes, limit: 120))")) }
         guard text.contains("</stream:features>") || text.contains("<stream:features/>") else {
             // Not XML at all (a TLS alert from a direct-TLS port): judged as any answer in clear is.
-            return text.hasPrefix("<") || bytes.isEmpty ? .needMore : .done(HTTP.judgeInClear(bytes).refusedUnlessServed)
+            return text.hasPrefix("<") || bytes.isEmpty ? .needMore : .done(HTTP.judgeInClear(bytes).notThisProtocol)
         }
         if let starttls = text.range(of: "<starttls"), let end = text.range(of: "</starttls>", range: starttls.upperBound..<text.endIndex),
            text[starttls.upperBound..<end.lowerBound].contains("<required") {
@@ -675,9 +677,9 @@ enum XMPP {
 }
 
 extension ServiceAnswer {
-    /// A cleartext answer that is not the protocol's: never served (binary noise or a TLS record refuses; readable
-    /// text that is not the protocol proves no service either).
-    var refusedUnlessServed: ServiceAnswer {
+    /// An answer in clear that is not the probed protocol's (a TLS alert, binary noise, readable text of another
+    /// protocol): never served, whatever the HTTP judge made of it.
+    var notThisProtocol: ServiceAnswer {
         switch self {
         case .served(let text), .failed(let text): .refused(text)
         case .refused: self

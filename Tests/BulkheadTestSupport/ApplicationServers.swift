@@ -106,14 +106,14 @@ extension PeerProcess {
 
     // MARK: - Mosquitto
 
-    /// `mosquitto` with one TLS listener on 127.0.0.1, anonymous clients allowed, `require_certificate` as given
-    /// (it drops to the `mosquitto` user itself).
-    public static func mosquitto(_ pki: TestPKI, requireCertificate: Bool) throws -> PeerProcess {
+    /// `mosquitto` with one TLS listener on 127.0.0.1, `require_certificate` and `allow_anonymous` as given (it drops
+    /// to the `mosquitto` user itself).
+    public static func mosquitto(_ pki: TestPKI, requireCertificate: Bool, allowAnonymous: Bool = true) throws -> PeerProcess {
         let folder = try Self.serverFolder("mosquitto", pki, owner: nil)
         let port = Self.freePort()
         let configuration = """
             per_listener_settings false
-            allow_anonymous true
+            allow_anonymous \(allowAnonymous)
             persistence false
             log_dest stderr
             listener \(port) 127.0.0.1
