@@ -109,7 +109,10 @@ public final class PeerProcess: @unchecked Sendable {
         // SIGKILL: the test runner's threads block signals and children inherit that mask, so SIGTERM would wait.
         if self.process.isRunning {
             kill(self.process.processIdentifier, SIGKILL)
-            self.process.waitUntilExit()
+            // Bounded: Foundation once never saw a killed child exit (RabbitMQ's start script, started from a
+            // concurrentPerform thread), and waitUntilExit then hung the test run at its end.
+            let deadline = Date().addingTimeInterval(10)
+            while self.process.isRunning && Date() < deadline { usleep(10_000) }
         }
         self.onStop?()
         try? FileManager.default.removeItem(at: self.log)
