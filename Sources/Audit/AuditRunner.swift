@@ -39,11 +39,13 @@ public struct AuditOptions: Sendable {
     public init() {}
 }
 
-/// Runs the audit's stages in order — inventory → probe → tls → capture — against a policy, and assembles one report.
-/// A stage that fails leaves the report incomplete (never clean), and every stage that finished keeps its results.
+/// Runs the audit's stages in order — inventory → probe → tls → capture — and gathers their evidence, facts only:
+/// judging it against the policy is ``AuditJudgement``'s work, done once. A stage that fails leaves the evidence
+/// incomplete (never clean), and every stage that finished keeps its results.
 public enum AuditRunner {
-    /// Runs every stage against the live engine. `progress` receives one line per stage event.
-    public static func run(engine: DockerEngine, options: AuditOptions, progress: @escaping @Sendable (String) -> Void = { _ in }) -> AuditReport {
+    /// Runs every stage against the live engine. `progress` receives one line per stage event. The policy is only
+    /// handed to the TLS stage as configuration (trust bundles, identities, which endpoints require mTLS).
+    public static func gather(engine: DockerEngine, options: AuditOptions, progress: @escaping @Sendable (String) -> Void = { _ in }) -> GatheredEvidence {
         let started = monotonicSeconds()
         var stages: [AuditStage] = []
         var problems: [String] = []
@@ -91,7 +93,7 @@ public enum AuditRunner {
         if options.tls, let probe {
             let tlsStart = monotonicSeconds()
             do {
-                let outcome = try TLSStage.run(probe: probe.evaluated(with: options.policy, name: options.policyName), policy: options.policy,
+                let outcome = try TLSStage.run(probe: probe, policy: options.policy,
                                                policyDirectory: options.policyDirectory, all: options.tlsAll)
                 progress("tls: \(outcome.report.endpoints.count) endpoint(s), \(outcome.report.connections) connections")
                 tlsEndpoints = outcome.endpoints
@@ -159,13 +161,12 @@ public enum AuditRunner {
         }
 
         let evidence = AuditEvidence(inventory: inventory, probe: probe, tls: tlsEndpoints, capture: capture, tlsFindings: tlsFindings)
-        var report = Self.assemble(evidence: evidence, stages: stages, policy: options.policy, policyName: options.policyName, problems: problems)
-        report.summary.durationSeconds = Self.round(Self.since(started))
-        return report
+        return GatheredEvidence(evidence: evidence, stages: stages, problems: problems, durationSeconds: Self.round(Self.since(started)))
     }
 
-    /// Builds the report from stored evidence: evaluates the probe cells against the policy, joins edges, gathers
-    /// findings. Used by a live run and by `--evidence` re-evaluation alike.
+    /// Builds the report from evidence against a policy: evaluates the probe cells, joins edges, gathers findings.
+    /// ``AuditJudgement/judge(_:policy:policyName:risks:baseline:)`` calls it, for a live run and for `--evidence`
+    /// alike; tests call it directly on evidence they build.
     public static func assemble(evidence: AuditEvidence, stages: [AuditStage], policy: Policy, policyName: String, problems: [String]) -> AuditReport {
         var evidence = evidence
         var problems = problems

@@ -6,8 +6,9 @@ import TLSVerification
 
 /// The audit's TLS stage: the active mTLS battery on every TCP container endpoint a probe reached (with `all`
 /// false, only on those the policy requires mTLS on), once per endpoint from inside a container that reached it —
-/// one the policy allows there when there is one. The policy adds trust bundles, identities and requirements; the
-/// forged certificates need none of them, so an audit without a policy still learns each endpoint's verdict.
+/// one the policy allows there when there is one. The policy adds trust bundles, identities and requirements (what
+/// the battery is handed, recorded as each endpoint's `checks`); the forged certificates need none of them, so an
+/// audit without a policy still learns each endpoint's verdict. Judging the result is the judgement's work.
 enum TLSStage {
     struct Outcome {
         var endpoints: [String: EndpointTLS]
@@ -18,18 +19,19 @@ enum TLSStage {
 
     static func targets(probe: ProbeReport, policy: Policy, policyDirectory: String?, all: Bool) -> [TLSTarget] {
         let evaluator = PolicyEvaluator(policy: policy, inventory: probe.inventory)
-        var chosen: [String: (cell: ReachabilityCell, requirement: MTLSRequirement?)] = [:]
+        var chosen: [String: (cell: ReachabilityCell, requirement: MTLSRequirement?, allowed: Bool)] = [:]
         for cell in probe.cells where cell.protocol == .tcp && cell.destinationKind == .container && cell.state == .reachable {
             guard let pid = cell.sourcePid, pid > 0 else { continue }
             let requirement = evaluator.mtlsRequirement(for: cell)?.requirement
             guard requirement != nil || all else { continue }
             let key = cell.destination
             // Prefer a source the policy allows to talk to the endpoint: it is the client the server should accept.
-            if let existing = chosen[key], existing.cell.expected == .allow || cell.expected != .allow { continue }
-            chosen[key] = (cell, requirement)
+            let allowed = evaluator.expectation(for: cell).0 == .allow
+            if let existing = chosen[key], existing.allowed || !allowed { continue }
+            chosen[key] = (cell, requirement, allowed)
         }
         return chosen.keys.sorted().compactMap { key -> TLSTarget? in
-            guard let (cell, requirement) = chosen[key], let endpoint = TLSEndpoint(key), let pid = cell.sourcePid else { return nil }
+            guard let (cell, requirement, _) = chosen[key], let endpoint = TLSEndpoint(key), let pid = cell.sourcePid else { return nil }
             return TLSTarget(
                 endpoint: endpoint, source: .container(name: cell.source, namespace: NetworkNamespace(pid: pid)),
                 expectations: Self.expectations(requirement, directory: policyDirectory)
@@ -45,6 +47,8 @@ enum TLSStage {
     static func run(probe: ProbeReport, policy: Policy, policyDirectory: String?, all: Bool) throws(TLSProbeError) -> Outcome {
         let targets = Self.targets(probe: probe, policy: policy, policyDirectory: policyDirectory, all: all)
         let report = try ProbeBattery.run(targets)
+        var checks: [String: [TLSCheck]] = [:]
+        for target in targets { checks[target.endpoint.description] = target.expectations.checks }
         var names: [String: String] = [:]
         for container in probe.inventory.containers {
             for network in container.networks { if let address = network.ipv4 { names[address] = container.name } }
@@ -58,7 +62,8 @@ enum TLSStage {
                 : (forged.isEmpty || forged.contains { $0.result != .rejected } ? nil : true)
             let identities = endpoint.serverChain?.certificates.first?.sans ?? []
             endpoints[endpoint.endpoint] = EndpointTLS(verdict: endpoint.verdict.rawValue, refusesBadClients: refuses, serverIdentities: identities,
-                                                       reason: endpoint.reason, probedFrom: endpoint.source)
+                                                       reason: endpoint.reason, probedFrom: endpoint.source,
+                                                       checks: checks[endpoint.endpoint])
             // Findings are located like audit edges: `name address:port/tcp`.
             let address = EndpointText.split(endpoint.endpoint)?.address.description ?? endpoint.endpoint
             let location = "\(names[address] ?? address) \(endpoint.endpoint)/tcp"

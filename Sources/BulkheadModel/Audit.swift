@@ -37,8 +37,13 @@ public struct EndpointTLS: Codable, Hashable, Sendable {
     public var reason: String?
     /// The container the endpoint was probed from.
     public var probedFrom: String?
+    /// What the battery could check, given what it was handed (nil in evidence written before this was recorded).
+    public var checks: [TLSCheck]?
 
-    public init(verdict: String, refusesBadClients: Bool?, serverIdentities: [String], reason: String? = nil, probedFrom: String? = nil) {
+    public init(
+        verdict: String, refusesBadClients: Bool?, serverIdentities: [String], reason: String? = nil, probedFrom: String? = nil, checks: [TLSCheck]? = nil
+    ) {
+        self.checks = checks
         self.verdict = verdict
         self.refusesBadClients = refusesBadClients
         self.serverIdentities = serverIdentities
@@ -46,7 +51,7 @@ public struct EndpointTLS: Codable, Hashable, Sendable {
         self.probedFrom = probedFrom
     }
 
-    enum CodingKeys: String, CodingKey { case verdict, refusesBadClients, serverIdentities, reason, probedFrom }
+    enum CodingKeys: String, CodingKey { case verdict, refusesBadClients, serverIdentities, reason, probedFrom, checks }
 
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
@@ -55,6 +60,7 @@ public struct EndpointTLS: Codable, Hashable, Sendable {
         try container.encode(self.serverIdentities, forKey: .serverIdentities)
         try container.encode(self.reason, forKey: .reason)
         try container.encode(self.probedFrom, forKey: .probedFrom)
+        try container.encode(self.checks, forKey: .checks)
     }
 }
 

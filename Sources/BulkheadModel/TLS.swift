@@ -50,6 +50,48 @@ public struct TLSExpectations: Codable, Hashable, Sendable {
     }
 }
 
+extension TLSExpectations {
+    /// What a battery run with these expectations can check: the facts an mTLS requirement needs from the evidence.
+    public var checks: [TLSCheck] {
+        var checks: [TLSCheck] = [.forgedCertificates]
+        if self.caKey != nil { checks.append(.caIssuedForgeries) }
+        if self.clientIdentity != nil { checks.append(.validClientCertificate) }
+        if self.otherIdentity != nil { checks.append(.otherIdentity) }
+        if !self.trustBundles.isEmpty { checks.append(.serverChainTrust) }
+        if !self.expectedDNSNames.isEmpty || self.expectedSPIFFEID != nil { checks.append(.serverIdentity) }
+        return checks
+    }
+}
+
+/// One thing the mTLS battery checked on an endpoint, given what it was handed. An audit's evidence records them,
+/// so a later judgement against another policy can say which of its requirements the evidence cannot answer.
+public enum TLSCheck: String, Codable, Hashable, Sendable, CaseIterable {
+    /// Forged client certificates made in memory (rogue CA, self-signed): needs nothing.
+    case forgedCertificates = "forged-certificates"
+    /// Expired and serverAuth-only certificates from the right CA: needs the CA key.
+    case caIssuedForgeries = "ca-issued-forgeries"
+    /// A valid client certificate that must be served: needs the client identity.
+    case validClientCertificate = "valid-client-certificate"
+    /// Another identity of the same CA (authorization): needs that identity.
+    case otherIdentity = "other-identity"
+    /// The server chain validated against the trust bundle.
+    case serverChainTrust = "server-chain-trust"
+    /// The server certificate's DNS names and SPIFFE ID.
+    case serverIdentity = "server-identity"
+
+    /// What the auditor must supply for this check (policy keys).
+    public var needs: String {
+        switch self {
+        case .forgedCertificates: "nothing"
+        case .caIssuedForgeries: "caKey"
+        case .validClientCertificate: "clientCertificate and clientKey"
+        case .otherIdentity: "otherCertificate and otherKey"
+        case .serverChainTrust: "trustBundle"
+        case .serverIdentity: "expectDNS or expectSPIFFE"
+        }
+    }
+}
+
 /// A certificate chain file and its private key file (PEM). Only the paths are ever reported, never the key.
 public struct IdentityFiles: Codable, Hashable, Sendable {
     /// PEM file: the leaf first, then any intermediates.
@@ -208,7 +250,8 @@ public struct TLSProbeRecord: Codable, Hashable, Sendable {
     public var durationMilliseconds: Double
     /// What decided the result (for repeated probes, the decisive attempt's evidence).
     public var evidence: TLSEvidence
-    /// Connections made for this probe (forged certificates are tried several times).
+    /// Connections made for this probe (forged certificates are tried several times); 0 when another probe's
+    /// connection judged it too (versions or cipher categories offered together: the first of them counts it).
     public var attempts: Int
     /// Attempts that were served (acceptance).
     public var servedAttempts: Int
@@ -420,7 +463,7 @@ public struct TLSReport: Codable, Hashable, Sendable {
         self.findings = endpoints.flatMap(\.findings).sorted { $0.severity > $1.severity }
         self.complete = endpoints.allSatisfy { $0.verdict.tested }
         self.verdicts = Dictionary(endpoints.map { ($0.verdict.rawValue, 1) }, uniquingKeysWith: +)
-        self.connections = endpoints.reduce(0) { $0 + $1.probes.reduce(0) { $0 + ($1.result == .skipped ? 0 : max(1, $1.attempts)) } }
+        self.connections = endpoints.reduce(0) { $0 + $1.probes.reduce(0) { $0 + ($1.result == .skipped ? 0 : $1.attempts) } }
         self.durationSeconds = durationSeconds
     }
 }

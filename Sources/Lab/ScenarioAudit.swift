@@ -44,7 +44,8 @@ public enum ScenarioAudit {
             progress("not root: the traffic runs without a capture (live capture needs root or CAP_NET_RAW)")
             runTraffic()
         }
-        var report = AuditRunner.run(engine: lab.engine, options: options, progress: progress)
+        let gathered = AuditRunner.gather(engine: lab.engine, options: options, progress: progress)
+        var report = AuditJudgement.judge(gathered, policy: options.policy, policyName: options.policyName).report
         if options.duringCapture != nil, report.stages.contains(where: { $0.name == "capture" && $0.status == "failed" }) {
             runTraffic()  // the capture could not start: the traffic must still run
         }

@@ -25,7 +25,7 @@ public enum TLSTableReport {
         for endpoint in report.endpoints {
             var probes = TextTable(header: ["PROBE", "RESULT", "EVIDENCE", "ATTEMPTS", "ALERT", "VERSION", "DETAIL"])
             for probe in endpoint.probes {
-                let attempts = probe.attempts > 1 ? "\(probe.attempts) (\(probe.servedAttempts) served, \(probe.refusedAttempts) refused)" : (probe.attempts == 1 ? "1" : "-")
+                let attempts = probe.attempts > 1 ? "\(probe.attempts) (\(probe.servedAttempts) served, \(probe.refusedAttempts) refused)" : (probe.attempts == 1 ? "1" : (probe.result == .skipped ? "-" : "shared"))
                 probes.rows.append(TerminalText.escape([
                     probe.probe.rawValue + (probe.variant.map { " " + $0 } ?? ""), probe.result.rawValue,
                     probe.evidence == .none ? "-" : probe.evidence.rawValue, attempts,

@@ -137,18 +137,40 @@ public enum ProbeBattery {
         }
     }
 
-    /// Phase one: the plaintext probe, the controls (no certificate, the user's identities), each version and
-    /// cipher category alone. The forged certificates follow once the server is known to ask for a certificate.
+    /// Phase one: the plaintext probe, the controls (no certificate, the user's identities), the protocol versions
+    /// and the weak cipher categories. The forged certificates follow once the server is known to ask for a
+    /// certificate.
     static func submitFirstPhase(_ state: EndpointState, loop: ConnectionLoop, source: any SocketSource, options: TLSBatteryOptions) {
         let base = state.settings()
-        loop.submit(state.plan(tls: nil), from: source) { outcome in
+        // Cipher categories are TLS ≤ 1.2 suites: with the version probes on, they wait for them and are not offered
+        // to a server that accepts no version below 1.3 (they could only fail, at the price of a handshake each).
+        var legacyPending = options.probeVersions ? 2 : 0
+        var legacyAccepted = !options.probeVersions
+        let legacyJudged: (Bool) -> Void = { accepted in
+            legacyAccepted = legacyAccepted || accepted
+            legacyPending -= 1
+            guard legacyPending == 0, options.probeCiphers else { return }
+            if legacyAccepted {
+                Self.submitCiphers(WeakCiphers.categories, state, loop: loop, source: source)
+            } else {
+                for category in WeakCiphers.categories {
+                    state.skip(.cipher, category.name, "the server accepts no protocol version below TLS 1.3: no TLS ≤ 1.2 suite can be negotiated")
+                }
+            }
+        }
+        state.submit(state.plan(tls: nil), on: loop, from: source) { outcome in
             state.add(.plaintext, Verdicts.plaintext(outcome))
             state.plaintextOutcome = outcome
             Self.afterControls(state, loop: loop, source: source, options: options)
         }
-        loop.submit(state.plan(tls: base), from: source) { outcome in
+        state.submit(state.plan(tls: base), on: loop, from: source) { outcome in
             state.add(.noClientCertificate, Verdicts.attempt(outcome))
+            let generation = state.generation
             Self.afterControls(state, loop: loop, source: source, options: options)
+            // After a restart over STARTTLS, the new first phase probes the versions.
+            if options.probeVersions, state.generation == generation {
+                Self.submitModernVersions(after: outcome, state, loop: loop, source: source, judged: legacyJudged)
+            }
         }
         for (kind, identity) in [(TLSProbeKind.clientCertificate, state.material.client), (.otherIdentity, state.material.other)] {
             guard let identity else {
@@ -157,53 +179,145 @@ public enum ProbeBattery {
             }
             var settings = base
             settings.identity = identity
-            loop.submit(state.plan(tls: settings), from: source) { outcome in state.add(kind, Verdicts.attempt(outcome)) }
-        }
-        // Cipher categories are TLS ≤ 1.2 suites: with the version probes on, they wait for them and are not offered
-        // to a server that accepts no version below 1.3 (they could only fail, at the price of a handshake each).
-        let legacy: [(String, Int32)] = [("TLSv1", TLS1_VERSION), ("TLSv1.1", TLS1_1_VERSION), ("TLSv1.2", TLS1_2_VERSION)]
-        var legacyPending = options.probeVersions ? legacy.count : 0
-        var legacyAccepted = !options.probeVersions
-        let ciphersAfterVersions = {
-            if legacyAccepted {
-                Self.submitCiphers(state, loop: loop, source: source, options: options)
-            } else {
-                for category in WeakCiphers.categories {
-                    state.skip(.cipher, category.name, "the server accepts no protocol version below TLS 1.3: no TLS ≤ 1.2 suite can be negotiated")
-                }
-            }
+            state.submit(state.plan(tls: settings), on: loop, from: source) { outcome in state.add(kind, Verdicts.attempt(outcome)) }
         }
         if options.probeVersions {
-            for (name, version) in legacy + [("TLSv1.3", TLS1_3_VERSION)] {
-                var settings = base
-                settings.minimumVersion = version
-                settings.maximumVersion = version
-                loop.submit(state.plan(tls: settings, handshakeOnly: true), from: source) { outcome in
-                    let attempt = Verdicts.negotiation(outcome)
-                    state.addVariant(.protocolVersion, name, attempt)
-                    guard version != TLS1_3_VERSION else { return }
-                    if attempt.result == .accepted { legacyAccepted = true }
-                    legacyPending -= 1
-                    if legacyPending == 0 && options.probeCiphers { ciphersAfterVersions() }
-                }
-            }
+            // TLS 1.0 and 1.1 are offered together first: most servers refuse both, and one refusal of the range
+            // proves it (a server picks the highest version it supports within what is offered).
+            Self.submitVersions([("TLSv1", TLS1_VERSION), ("TLSv1.1", TLS1_1_VERSION)], state, loop: loop, source: source, judged: legacyJudged)
         } else if options.probeCiphers {
-            ciphersAfterVersions()
+            Self.submitCiphers(WeakCiphers.categories, state, loop: loop, source: source)
         }
     }
 
-    /// Each weak cipher category offered alone (TLS ≤ 1.2).
-    private static func submitCiphers(_ state: EndpointState, loop: ConnectionLoop, source: any SocketSource, options: TLSBatteryOptions) {
-        let base = state.settings()
-        for category in WeakCiphers.categories {
-            guard let list = WeakCiphers.available[category.name] else {
-                state.skip(.cipher, category.name, "this OpenSSL build cannot offer \(category.name) suites (not compiled in)")
-                continue
+    /// TLS 1.2 and 1.3, once the no-certificate probe is in. That probe offered TLS 1.0 to 1.3, and the version
+    /// it negotiated is the highest the server supports: it is accepted without a connection of its own, and when
+    /// it is TLS 1.2, TLS 1.3 is refused (RFC 8446 §4.2.1: a server that supports 1.3 must choose it when offered).
+    /// Without a ServerHello there, each version gets its own connection. `judged` hears about TLS 1.2 once.
+    private static func submitModernVersions(
+        after noCertificate: ConnectionOutcome, _ state: EndpointState, loop: ConnectionLoop, source: any SocketSource,
+        judged: @escaping (Bool) -> Void
+    ) {
+        var negotiated = Verdicts.negotiation(noCertificate)
+        // What happened after the ServerHello (a refusal of the missing certificate) is the no-certificate probe's
+        // record; this one is about the version.
+        if negotiated.result == .accepted { negotiated.detail = nil }
+        let together = "negotiated by the no-certificate probe (TLSv1–TLSv1.3 offered)"
+        switch (negotiated.result, noCertificate.tlsVersion) {
+        case (.accepted, "TLSv1.3"):
+            state.addVariant(.protocolVersion, "TLSv1.3", negotiated, together: together, countsConnection: false)
+            Self.submitVersions([("TLSv1.2", TLS1_2_VERSION)], state, loop: loop, source: source, judged: judged)
+        case (.accepted, "TLSv1.2"):
+            state.addVariant(.protocolVersion, "TLSv1.2", negotiated, together: together, countsConnection: false)
+            var refused = negotiated
+            refused.result = .rejected
+            refused.detail = "not chosen: the server chose TLSv1.2, so it does not support TLSv1.3"
+            state.addVariant(.protocolVersion, "TLSv1.3", refused, together: together, countsConnection: false)
+            judged(true)
+        default:
+            Self.submitVersions([("TLSv1.2", TLS1_2_VERSION)], state, loop: loop, source: source, judged: judged)
+            Self.submitVersions([("TLSv1.3", TLS1_3_VERSION)], state, loop: loop, source: source) { _ in }
+        }
+    }
+
+    /// Offers the contiguous protocol versions `range` (lowest first) in one connection and judges each of them.
+    ///
+    /// A refusal of the range refuses every version in it; the version the server chose is accepted, and the
+    /// versions above it are refused, since a server picks the highest version it supports among those offered
+    /// (RFC 8446 §4.2.1, RFC 5246 appendix E). Versions below the chosen one are offered again, each alone.
+    /// Anything else (a timeout, an error, a version outside the range) offers each version alone. `judged` is
+    /// called once, with whether any version of the range was accepted.
+    private static func submitVersions(
+        _ range: [(name: String, version: Int32)], _ state: EndpointState, loop: ConnectionLoop, source: any SocketSource,
+        judged: @escaping (Bool) -> Void
+    ) {
+        guard let lowest = range.first, let highest = range.last else { return judged(false) }
+        var settings = state.settings()
+        settings.minimumVersion = lowest.version
+        settings.maximumVersion = highest.version
+        state.submit(state.plan(tls: settings, handshakeOnly: true), on: loop, from: source) { outcome in
+            let attempt = Verdicts.negotiation(outcome)
+            guard range.count > 1 else {
+                state.addVariant(.protocolVersion, lowest.name, attempt)
+                return judged(attempt.result == .accepted)
             }
-            var settings = base
-            settings.maximumVersion = TLS1_2_VERSION
-            settings.cipherList = list
-            loop.submit(state.plan(tls: settings, handshakeOnly: true), from: source) { outcome in state.addVariant(.cipher, category.name, Verdicts.negotiation(outcome)) }
+            let together = "\(lowest.name)–\(highest.name) offered together"
+            let chosen = range.firstIndex { $0.name == outcome.tlsVersion }
+            switch (attempt.result, chosen) {
+            case (.rejected, _):
+                for (index, entry) in range.enumerated() {
+                    state.addVariant(.protocolVersion, entry.name, attempt, together: together, countsConnection: index == 0)
+                }
+                judged(false)
+            case (.accepted, .some(let chosen)):
+                state.addVariant(.protocolVersion, range[chosen].name, attempt, together: together)
+                var refused = attempt
+                refused.result = .rejected
+                refused.detail = "not chosen: the server chose \(range[chosen].name), the highest version it supports"
+                for entry in range[(chosen + 1)...] {
+                    state.addVariant(.protocolVersion, entry.name, refused, together: together, countsConnection: false)
+                }
+                Self.submitEach(Array(range[..<chosen]), state, loop: loop, source: source) { _ in judged(true) }
+            default:
+                Self.submitEach(range, state, loop: loop, source: source, judged: judged)
+            }
+        }
+    }
+
+    /// Offers each version alone; `judged` is called once all are in, with whether any was accepted.
+    private static func submitEach(
+        _ versions: [(name: String, version: Int32)], _ state: EndpointState, loop: ConnectionLoop, source: any SocketSource,
+        judged: @escaping (Bool) -> Void
+    ) {
+        guard !versions.isEmpty else { return judged(false) }
+        var pending = versions.count
+        var accepted = false
+        for version in versions {
+            Self.submitVersions([version], state, loop: loop, source: source) { one in
+                accepted = accepted || one
+                pending -= 1
+                if pending == 0 { judged(accepted) }
+            }
+        }
+    }
+
+    /// Offers every weak cipher category of `categories` together (TLS ≤ 1.2), as group testing: a refusal refuses
+    /// every category offered (no suite of any of them is acceptable); an accepted suite accepts each category that
+    /// holds it, and the others are offered again without them, until the server refuses. A server that accepts no
+    /// weak suite costs one connection instead of one per category. Anything ambiguous (a timeout, an error, a suite
+    /// of no category offered) offers each remaining category alone.
+    private static func submitCiphers(_ categories: [WeakCiphers.Category], _ state: EndpointState, loop: ConnectionLoop, source: any SocketSource) {
+        var offered: [WeakCiphers.Category] = []
+        for category in categories {
+            if WeakCiphers.suites[category.name] == nil {
+                state.skip(.cipher, category.name, "this OpenSSL build cannot offer \(category.name) suites (not compiled in)")
+            } else {
+                offered.append(category)
+            }
+        }
+        guard !offered.isEmpty else { return }
+        var settings = state.settings()
+        settings.maximumVersion = TLS1_2_VERSION
+        settings.cipherList = WeakCiphers.cipherList(offering: offered)
+        state.submit(state.plan(tls: settings, handshakeOnly: true), on: loop, from: source) { outcome in
+            let attempt = Verdicts.negotiation(outcome)
+            let together = offered.count > 1 ? offered.map(\.name).joined(separator: ", ") + " offered together" : nil
+            let holding = offered.filter { category in outcome.cipher.map { WeakCiphers.suites[category.name]?.contains($0) ?? false } ?? false }
+            switch attempt.result {
+            case .rejected:
+                for (index, category) in offered.enumerated() {
+                    state.addVariant(.cipher, category.name, attempt, together: together, countsConnection: index == 0)
+                }
+            case .accepted where !holding.isEmpty:
+                for (index, category) in holding.enumerated() {
+                    state.addVariant(.cipher, category.name, attempt, together: together, countsConnection: index == 0)
+                }
+                let rest = offered.filter { category in !holding.contains { $0.name == category.name } }
+                if !rest.isEmpty { Self.submitCiphers(rest, state, loop: loop, source: source) }
+            default:
+                guard offered.count > 1 else { return state.addVariant(.cipher, offered[0].name, attempt) }
+                for category in offered { Self.submitCiphers([category], state, loop: loop, source: source) }
+            }
         }
     }
 
@@ -252,12 +366,12 @@ public enum ProbeBattery {
         _ kind: TLSProbeKind, settings: TLSSettings, remaining: Int, state: EndpointState, loop: ConnectionLoop, source: any SocketSource
     ) {
         guard remaining > 0 else { return }
-        loop.submit(state.plan(tls: settings), from: source) { outcome in
+        state.submit(state.plan(tls: settings), on: loop, from: source) { outcome in
             let attempt = Verdicts.attempt(outcome)
             state.add(kind, attempt)
             guard attempt.evidence != .served else { return }
             for _ in 1..<remaining {
-                loop.submit(state.plan(tls: settings), from: source) { outcome in state.add(kind, Verdicts.attempt(outcome)) }
+                state.submit(state.plan(tls: settings), on: loop, from: source) { outcome in state.add(kind, Verdicts.attempt(outcome)) }
             }
         }
     }
@@ -285,36 +399,44 @@ enum WeakCiphers {
         Self.categories.first { $0.name == name }?.severity ?? .low
     }
 
-    /// The cipher list of every category this OpenSSL can offer (what it cannot is absent). CBC is the
-    /// forward-secret, authenticated CBC suites, listed by name (OpenSSL has no CBC keyword).
-    static let available: [String: String] = {
-        var result: [String: String] = [:]
+    /// The TLS ≤ 1.2 suites (OpenSSL names, in OpenSSL's order) of every category this OpenSSL can offer; a
+    /// category it cannot offer is absent. CBC is the forward-secret, authenticated CBC suites (OpenSSL has no CBC
+    /// keyword). Categories may share suites (a static-RSA 3DES suite is in both): an accepted suite accepts each
+    /// category that holds it.
+    static let suites: [String: [String]] = {
+        var result: [String: [String]] = [:]
         guard let context = SSL_CTX_new(TLS_client_method()) else { return result }
         defer { SSL_CTX_free(context) }
         SSL_CTX_set_security_level(context, 0)
-        for category in Self.categories where !category.list.isEmpty {
-            if SSL_CTX_set_cipher_list(context, category.list) == 1 { result[category.name] = category.list }
-        }
-        ERR_clear_error()
-        if SSL_CTX_set_cipher_list(context, "ALL:!aNULL:!eNULL:!kRSA:!RC4:!3DES:!PSK:!SRP:@SECLEVEL=0") == 1,
-           let ssl = SSL_new(context) {
+        let cbc = "ALL:!aNULL:!eNULL:!kRSA:!RC4:!3DES:!PSK:!SRP:@SECLEVEL=0"
+        for category in Self.categories {
+            guard SSL_CTX_set_cipher_list(context, category.list.isEmpty ? cbc : category.list) == 1, let ssl = SSL_new(context) else { continue }
             defer { SSL_free(ssl) }
             var names: [String] = []
             if let ciphers = SSL_get_ciphers(ssl) {
                 for index in 0..<max(0, bh_sk_num(UnsafeRawPointer(ciphers))) {
                     guard let raw = OPENSSL_sk_value(ciphers, Int32(index)) else { continue }
                     let cipher = OpaquePointer(raw)
-                    guard SSL_CIPHER_is_aead(cipher) == 0, SSL_CIPHER_get_cipher_nid(cipher) != NID_undef,
+                    // The list also holds the TLS 1.3 suites, which are no category's.
+                    guard let version = SSL_CIPHER_get_version(cipher), String(cString: version) != "TLSv1.3",
+                          category.name != "CBC" || (SSL_CIPHER_is_aead(cipher) == 0 && SSL_CIPHER_get_cipher_nid(cipher) != NID_undef),
                           let name = SSL_CIPHER_get_name(cipher)
                     else { continue }
                     names.append(String(cString: name))
                 }
             }
-            if !names.isEmpty { result["CBC"] = names.joined(separator: ":") + ":@SECLEVEL=0" }
+            if !names.isEmpty { result[category.name] = names }
         }
         ERR_clear_error()
         return result
     }()
+
+    /// An OpenSSL cipher list offering every suite of `categories` (each suite once, at security level 0).
+    static func cipherList(offering categories: [Category]) -> String {
+        var seen = Set<String>()
+        let names = categories.flatMap { Self.suites[$0.name] ?? [] }.filter { seen.insert($0).inserted }
+        return names.joined(separator: ":") + ":@SECLEVEL=0"
+    }
 }
 
 /// Sockets made inside a container's network namespace, in batches (one namespace thread per batch, see
@@ -396,6 +518,8 @@ final class EndpointState {
     private(set) var startTLS: StartTLSProtocol?
     /// Whether the battery restarted over a STARTTLS upgrade it recognised from the greeting.
     private(set) var upgraded = false
+    /// How many times the battery restarted: completions of connections made before a restart are dropped.
+    private(set) var generation = 0
     let context: ApplicationProbes.Context
     /// Probes with a variant (versions, ciphers) and skipped probes, as records.
     var records: [TLSProbeRecord] = []
@@ -438,8 +562,19 @@ final class EndpointState {
                               handshakeOnly: handshakeOnly, context: self.context)
     }
 
+    /// Submits one connection whose completion is dropped if the battery restarted meanwhile (over a STARTTLS
+    /// upgrade recognised from the greeting): what it found belongs to the battery before the restart.
+    func submit(_ plan: ConnectionPlan, on loop: ConnectionLoop, from source: any SocketSource, completion: @escaping (ConnectionOutcome) -> Void) {
+        let generation = self.generation
+        loop.submit(plan, from: source) { outcome in
+            guard self.generation == generation else { return }
+            completion(outcome)
+        }
+    }
+
     /// Forgets what was found and runs over `startTLS` from now on.
     func restart(startTLS: StartTLSProtocol) {
+        self.generation += 1
         self.startTLS = startTLS
         self.application = startTLS.application
         self.upgraded = true
@@ -454,9 +589,15 @@ final class EndpointState {
         self.attempts[kind, default: []].append(attempt)
     }
 
-    func addVariant(_ kind: TLSProbeKind, _ variant: String, _ attempt: Attempt) {
-        let judged = Verdicts.Judgement(result: attempt.result, evidence: attempt.evidence, detail: attempt.detail)
-        self.records.append(Verdicts.record(kind, variant, [attempt], judged: judged, endpoint: self.target.endpoint.description, source: self.target.source.description))
+    /// Records a probe with a variant. When one connection judged several variants (versions or cipher categories
+    /// offered together), `together` says what was offered and only the first of their records counts the
+    /// connection (`countsConnection`): the others have no attempt of their own.
+    func addVariant(_ kind: TLSProbeKind, _ variant: String, _ attempt: Attempt, together: String? = nil, countsConnection: Bool = true) {
+        var judged = Verdicts.Judgement(result: attempt.result, evidence: attempt.evidence, detail: attempt.detail)
+        if let together { judged.detail = "\(together): \(attempt.detail ?? attempt.result.rawValue)" }
+        var record = Verdicts.record(kind, variant, [attempt], judged: judged, endpoint: self.target.endpoint.description, source: self.target.source.description)
+        if !countsConnection { record.attempts = 0 }
+        self.records.append(record)
     }
 
     func skip(_ kind: TLSProbeKind, _ variant: String?, _ reason: String) {

@@ -168,13 +168,10 @@ extension Bulkhead {
             do { baselineReport = try self.baseline.map { path throws(PathError) in try Baseline.load(path: path) } } catch { throw failInput(error.description) }
             let stateDirectory = self.stateDir ?? AuditLock.defaultStateDirectory()
 
-            var report: AuditReport
+            let gathered: GatheredEvidence
             var lock: AuditLock?
             if let path = self.evidence {
-                let stored: AuditReport
-                do { stored = try Baseline.load(path: path) } catch { throw failInput(error.description) }
-                report = AuditRunner.assemble(evidence: stored.evidence, stages: stored.stages, policy: policy, policyName: policyName, problems: stored.problems)
-                report.summary.durationSeconds = stored.summary.durationSeconds
+                do { gathered = GatheredEvidence(stored: try Baseline.load(path: path)) } catch { throw failInput(error.description) }
             } else {
                 do { lock = try AuditLock(stateDirectory: stateDirectory) } catch {
                     writeStandardError("bulkhead: error: \(error.description)\n")
@@ -198,25 +195,16 @@ extension Bulkhead {
                 options.captureWrite = self.writeCapture
                 options.scopeLabel = self.scopeLabel
                 let quiet = self.quiet
-                report = AuditRunner.run(engine: engine, options: options) { line in
+                gathered = AuditRunner.gather(engine: engine, options: options) { line in
                     if !quiet { writeStandardError("bulkhead: \(line)\n") }
                 }
             }
-            if let risks {
-                let applied = risks.apply(to: report.findings)
-                report.findings = applied.kept
-                report.summary.ignored = applied.ignored.count
-                for entry in applied.expired {
-                    warn("\(self.ignore ?? "ignore file"): the acceptance of \(entry.kind)\(entry.location.map { " at \($0)" } ?? "") expired on \(entry.expires); it is reported again")
-                }
-            }
-            if let baselineReport, let path = self.baseline {
-                let comparison = Baseline.compare(report.findings, with: baselineReport, path: path)
-                report.baseline = comparison
-                report.summary.unchangedSinceBaseline = comparison.unchanged
-            }
-            report.summary.findingsBySeverity = [:]
-            for finding in report.findings { report.summary.findingsBySeverity[finding.severity.rawValue, default: 0] += 1 }
+            var baseline: AuditJudgement.BaselineReport?
+            if let baselineReport, let path = self.baseline { baseline = AuditJudgement.BaselineReport(report: baselineReport, path: path) }
+            let judged = AuditJudgement.judge(
+                gathered, policy: policy, policyName: policyName, risks: risks.map { ($0, source: self.ignore ?? "ignore file") }, baseline: baseline)
+            let report = judged.report
+            for note in judged.notes { warn(note) }
 
             let lastSuccessPath = stateDirectory + "/last-success"
             if report.complete && lock != nil {

@@ -97,13 +97,42 @@ struct TLSBatteryTests {
         #expect(self.probe(report, .noClientCertificate)?.acceptableCAs == ["CN=Bulkhead Test Root"])
         #expect(self.probe(report, .clientCertificate)?.result == .accepted)
         #expect(self.probe(report, .protocolVersion, "TLSv1.3")?.result == .rejected)
+        // TLS 1.2 is what the no-certificate probe negotiated (TLS 1.0 to 1.3 offered): accepted on that
+        // connection's evidence, with no connection of its own; TLS 1.3 is then refused (a server that supports it
+        // must choose it).
         let version = try #require(self.probe(report, .protocolVersion, "TLSv1.2"))
         #expect(version.result == .accepted)
-        // Stopped at the server's Certificate as designed: no failure to report, and the TLS 1.2 CertificateRequest
-        // (which follows the Certificate) was not seen, so it is not claimed either way.
-        #expect(version.detail == nil, "\(version.detail ?? "")")
-        #expect(version.certificateRequest == nil)
+        #expect(version.attempts == 0)
+        #expect(version.detail?.hasPrefix("negotiated by the no-certificate probe") == true, "\(version.detail ?? "")")
         #expect(version.cipher != nil)
+        #expect(self.probe(report, .protocolVersion, "TLSv1.3")?.attempts == 0)
+    }
+
+    /// The weak cipher categories are offered together and split only as the server accepts (group testing). The
+    /// oracle is `openssl s_client` offering each category alone, as the battery did before.
+    @Test("weak cipher categories offered together: the same acceptances as each category alone, in fewer connections")
+    func cipherGroups() throws {
+        let pki = try self.thePKI()
+        // An RSA certificate beside the EC one (the test root doubles as one), so static-RSA suites can be chosen;
+        // anonymous ECDH and CBC suites are in ALL at security level 0, NULL suites are not.
+        let server = try PeerProcess.sServer(pki, "server", ["-tls1_2", "-cipher", "ALL:@SECLEVEL=0", "-dcert", pki.path("ca.pem"), "-dkey", pki.path("ca.key")])
+        let report = try self.probe(server, self.expectations(pki), ciphers: true)
+        let categories = report.probes.filter { $0.probe == .cipher && $0.result != .skipped }
+        #expect(categories.count >= 4, "NULL, anonymous, static-RSA and CBC at least")
+        for record in categories {
+            let list = try #require(WeakCiphers.suites[record.variant ?? ""]).joined(separator: ":") + ":@SECLEVEL=0"
+            let alone = try ProcessRunner.run(URL(fileURLWithPath: "/usr/bin/openssl"), [
+                "s_client", "-connect", server.endpoint, "-tls1_2", "-cipher", list, "-brief", "-no_ign_eof",
+            ], input: "")
+            let acceptedAlone = alone.error.contains("Ciphersuite:") || alone.output.contains("Ciphersuite:")
+            #expect((record.result == .accepted) == acceptedAlone, "\(record.variant ?? ""): battery \(record.result), s_client alone: \(acceptedAlone)")
+        }
+        #expect(self.probe(report, .cipher, "NULL")?.result == .rejected)
+        for name in ["anonymous", "static-RSA", "CBC"] { #expect(self.probe(report, .cipher, name)?.result == .accepted, "\(name)") }
+        // One connection per accepted category and one refusal for the rest: 4, where offering each alone took 4 + the
+        // refused ones; every record of a shared connection says so.
+        #expect(categories.map(\.attempts).reduce(0, +) == 4)
+        #expect(categories.filter { $0.attempts == 0 }.allSatisfy { $0.detail?.contains("offered together") == true })
     }
 
     @Test("-Verify 1 without -verify_return_error accepts rogue certificates (TLS 1.3 and 1.2)", arguments: ["-tls1_3", "-tls1_2"])
