@@ -237,7 +237,14 @@ enum ApplicationProbes {
             // The stream header in clear: prosody answers any other bytes with a stream error in text, which the HTTP
             // judge would take for a service answering in clear.
             return [ClearExchange(send: XMPP.streamHeader(context.host), judge: XMPP.judgeFeaturesInClear)]
-        case .grpc, .generic, .mqtt, .amqp:
+        case .mqtt:
+            // CONNECT in clear: a broker without TLS answers CONNACK (an HTTP request it would only drop, so a plain
+            // listener came out `error`, never plaintext-accepted).
+            return [ClearExchange(send: MQTT.connect, judge: MQTT.judgeInClear)]
+        case .amqp:
+            // The protocol header in clear: a broker without TLS answers Connection.Start.
+            return [ClearExchange(send: AMQP.header, judge: AMQP.judgeInClear)]
+        case .grpc, .generic:
             return [ClearExchange(send: HTTP.request(context.host)) { bytes in bytes.isEmpty ? .needMore : .done(HTTP.judgeInClear(bytes)) }]
         }
     }
@@ -586,6 +593,12 @@ enum MQTT {
         guard bytes[0] == 0x20 else { return .done(.served("MQTT packet 0x\(String(bytes[0], radix: 16))")) }
         return bytes[3] == 0 ? .done(.served("CONNACK accepted")) : .done(.refused("CONNACK return code \(bytes[3])"))
     }
+
+    /// In clear only a CONNACK is MQTT (a TLS port answers with an alert record or closes).
+    static func judgeInClear(_ bytes: [UInt8]) -> ExchangeStep {
+        guard let first = bytes.first else { return .needMore }
+        return first == 0x20 ? Self.judge(bytes) : .done(HTTP.judgeInClear(bytes).notThisProtocol)
+    }
 }
 
 enum AMQP {
@@ -596,6 +609,15 @@ enum AMQP {
         guard bytes.count >= 8 else { return .needMore }
         if Line.text(Array(bytes.prefix(4))) == "AMQP" { return .done(.failed("protocol header mismatch")) }
         return .done(.served(bytes[0] == 1 ? "Connection.Start" : "AMQP frame type \(bytes[0])"))
+    }
+
+    /// In clear a method frame (Connection.Start) is served; the broker's protocol header (another version), a TLS
+    /// record or anything else refuses.
+    static func judgeInClear(_ bytes: [UInt8]) -> ExchangeStep {
+        guard let first = bytes.first else { return .needMore }
+        guard first == 1 || first == UInt8(ascii: "A") else { return .done(HTTP.judgeInClear(bytes).notThisProtocol) }
+        guard bytes.count >= 8 else { return .needMore }
+        return first == 1 ? .done(.served("Connection.Start in clear")) : .done(.refused("AMQP protocol header mismatch"))
     }
 }
 

@@ -106,21 +106,24 @@ extension PeerProcess {
 
     // MARK: - Mosquitto
 
-    /// `mosquitto` with one TLS listener on 127.0.0.1, `require_certificate` and `allow_anonymous` as given (it drops
-    /// to the `mosquitto` user itself).
-    public static func mosquitto(_ pki: TestPKI, requireCertificate: Bool, allowAnonymous: Bool = true) throws -> PeerProcess {
+    /// `mosquitto` with one listener on 127.0.0.1, TLS with `require_certificate` as given (or none: nil),
+    /// `allow_anonymous` as given (it drops to the `mosquitto` user itself).
+    public static func mosquitto(_ pki: TestPKI, requireCertificate: Bool?, allowAnonymous: Bool = true) throws -> PeerProcess {
         let folder = try Self.serverFolder("mosquitto", pki, owner: nil)
         let port = Self.freePort()
+        let tls = requireCertificate.map { """
+            cafile \(folder.path)/ca.pem
+            certfile \(folder.path)/server-chain.pem
+            keyfile \(folder.path)/server.key
+            require_certificate \($0)
+            """ } ?? ""
         let configuration = """
             per_listener_settings false
             allow_anonymous \(allowAnonymous)
             persistence false
             log_dest stderr
             listener \(port) 127.0.0.1
-            cafile \(folder.path)/ca.pem
-            certfile \(folder.path)/server-chain.pem
-            keyfile \(folder.path)/server.key
-            require_certificate \(requireCertificate)
+            \(tls)
 
             """
         let file = folder.appendingPathComponent("mosquitto.conf")
@@ -208,11 +211,12 @@ extension PeerProcess {
     /// A RabbitMQ node with only an AMQPS listener on 127.0.0.1 and `ssl_options` `verify` / `fail_if_no_peer_cert`
     /// as given, run as the `rabbitmq` user with its own Erlang port mapper (on a free port of 127.0.0.1, stopped with
     /// the node) and distribution on 127.0.0.1. A node takes 10–60 s to boot on 2 cores.
-    public static func rabbitmq(_ pki: TestPKI, verify: String, failIfNoPeerCert: Bool) throws -> PeerProcess {
+    /// With `plainPort`, a listener without TLS on that port of 127.0.0.1 too.
+    public static func rabbitmq(_ pki: TestPKI, verify: String, failIfNoPeerCert: Bool, plainPort: Int? = nil) throws -> PeerProcess {
         let folder = try Self.serverFolder("rabbitmq", pki, owner: nil)
         let (port, distribution, mapper) = (Self.freePort(), Self.freePort(), Self.freePort())
         let configuration = """
-            listeners.tcp = none
+            \(plainPort.map { "listeners.tcp.default = 127.0.0.1:\($0)" } ?? "listeners.tcp = none")
             listeners.ssl.default = 127.0.0.1:\(port)
             ssl_options.cacertfile = \(folder.path)/ca.pem
             ssl_options.certfile = \(folder.path)/server-chain.pem

@@ -169,7 +169,18 @@ struct ApplicationServerTests {
         let connack = mode.allowAnonymous ? "CONNACK accepted" : "CONNACK return code 5"
         #expect(self.probe(report, .clientCertificate)?.detail?.contains(connack) == true, "\(label): \(self.probe(report, .clientCertificate)?.detail ?? "")")
         #expect(!self.kinds(report).contains("valid-client-refused"), "\(label)")
-        #expect(self.probe(report, .plaintext)?.result == .plaintextRefused)
+        #expect(self.probe(report, .plaintext)?.result == .plaintextRefused, "\(label): \(self.probe(report, .plaintext)?.detail ?? "")")
+    }
+
+    @Test("Mosquitto listener without TLS: CONNECT in clear → CONNACK is plaintext-accepted",
+          .enabled(if: PeerProcess.Installed.mosquitto, "mosquitto is not installed (scripts/install-deps.sh --test installs it)"))
+    func mosquittoPlain() throws {
+        let pki = try self.thePKI()
+        let server = try PeerProcess.mosquitto(pki, requireCertificate: nil)
+        let report = try self.run(server.port, self.expectations(pki), application: .mqtt)
+        #expect(report.verdict == .plaintextAccepted, "\(report.reason)")
+        let plaintext = self.probe(report, .plaintext)
+        #expect(plaintext?.evidence == .servedInClear && plaintext?.detail?.contains("CONNACK accepted") == true, "\(plaintext?.detail ?? "")")
     }
 
     // MARK: - LDAP (slapd)
@@ -274,13 +285,21 @@ struct ApplicationServerTests {
         for mode in modes {
             let label = "\(mode.verify) fail_if_no_peer_cert=\(mode.fail)"
             let started = Date()
-            let server = try PeerProcess.rabbitmq(pki, verify: mode.verify, failIfNoPeerCert: mode.fail)
+            // The loosest node also listens without TLS: AMQP in clear there is plaintext-accepted.
+            let plainPort = mode.verify == "verify_none" ? PeerProcess.freePort() : nil
+            let server = try PeerProcess.rabbitmq(pki, verify: mode.verify, failIfNoPeerCert: mode.fail, plainPort: plainPort)
             print("RabbitMQ node (\(label)) booted in \(Int(Date().timeIntervalSince(started))) s")
             let report = try self.run(server.port, self.expectations(pki), application: .amqp)
             self.expectTLSLayer(report, mode.verdict, label)
             self.validServed(report, "amqp", label)
             #expect(self.probe(report, .clientCertificate)?.detail?.contains("Connection.Start") == true)
-            #expect(self.probe(report, .plaintext)?.result == .plaintextRefused)
+            #expect(self.probe(report, .plaintext)?.result == .plaintextRefused, "\(label): \(self.probe(report, .plaintext)?.detail ?? "")")
+            if let plainPort {
+                let plain = try self.run(plainPort, self.expectations(pki), application: .amqp)
+                #expect(plain.verdict == .plaintextAccepted, "plain listener: \(plain.reason)")
+                let plaintext = self.probe(plain, .plaintext)
+                #expect(plaintext?.evidence == .servedInClear && plaintext?.detail?.contains("Connection.Start") == true, "\(plaintext?.detail ?? "")")
+            }
         }
     }
 }
