@@ -12,7 +12,11 @@ fi
 if [[ "${1:-}" == "--test" ]]; then
     # Peers and oracles used by the tests and the capture script.
     packages+=(tcpdump iproute2 python3 python3-pip tshark docker.io iptables busybox-static redis-server podman nginx graphviz haproxy postgresql
-        chromium chromium-driver)  # a real browser renders the HTML report (Tests/AuditTests/ReportBrowserTests.swift)
+        chromium chromium-driver  # a real browser renders the HTML report (Tests/AuditTests/ReportBrowserTests.swift)
+        # Real servers for the MySQL, MQTT, AMQP, LDAP and XMPP probes (Tests/TLSVerificationTests/ApplicationServerTests.swift),
+        # each run by the tests as a throwaway instance on 127.0.0.1: together about 65 MB to download, 260 MB installed
+        # (Erlang for RabbitMQ and MariaDB are most of it).
+        mariadb-server mosquitto slapd prosody rabbitmq-server)
 fi
 
 missing=()
@@ -27,7 +31,26 @@ if ((${#missing[@]})); then
     sudo_cmd=()
     if [[ $(id -u) -ne 0 ]]; then sudo_cmd=(sudo); fi
     "${sudo_cmd[@]}" apt-get update -qq
+    # Servers installed for the tests (MariaDB, Mosquitto, slapd, Prosody, RabbitMQ, PostgreSQL, nginx…) must not be
+    # started as system daemons: a policy-rc.d that denies every start while apt runs (unless one is already there).
+    # The tests start their own instances, and scripts/test.sh its own dockerd; --demo is left as it was.
+    guard=""
+    if [[ "${1:-}" == "--test" ]] && [[ ! -e /usr/sbin/policy-rc.d ]]; then
+        guard=/usr/sbin/policy-rc.d
+        printf '#!/bin/sh\n# Written by Bulkhead scripts/install-deps.sh while apt-get runs: no daemon starts.\nexit 101\n' \
+            | "${sudo_cmd[@]}" tee "$guard" >/dev/null
+        "${sudo_cmd[@]}" chmod 755 "$guard"
+        trap '"${sudo_cmd[@]}" rm -f "$guard"' EXIT
+    fi
     DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    if [[ -n "$guard" ]]; then "${sudo_cmd[@]}" rm -f "$guard"; trap - EXIT; fi
+    # Where systemd runs anyway (a unit started by a socket or a later boot), the test servers' units are stopped and
+    # disabled: the tests start their own instances on free ports.
+    if [[ "${1:-}" == "--test" ]] && [[ -d /run/systemd/system ]]; then
+        for unit in mariadb mosquitto slapd prosody rabbitmq-server epmd.socket epmd; do
+            "${sudo_cmd[@]}" systemctl disable --now "$unit" >/dev/null 2>&1 || true
+        done
+    fi
 fi
 
 if [[ "${1:-}" == "--test" ]]; then

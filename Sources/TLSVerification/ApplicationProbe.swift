@@ -229,7 +229,22 @@ enum ApplicationProbes {
             return [ClearExchange(judge: MySQL.greeting), ClearExchange(send: MySQL.handshakeResponse(context.user, sequence: 1, tls: false), judge: MySQL.judge)]
         case .http:
             return [ClearExchange(send: HTTP.request(context.host)) { bytes in bytes.isEmpty ? .needMore : .done(HTTP.judgeInClear(bytes)) }]
-        case .grpc, .generic, .mqtt, .amqp, .ldap, .xmpp:
+        case .ldap:
+            // An anonymous bind in clear: slapd serves it on the StartTLS port unless `security tls=` forbids it
+            // (resultCode 13, confidentialityRequired). An HTTP request there would only be dropped: never served.
+            return [ClearExchange(send: LDAP.anonymousBind, judge: LDAP.judgeBindInClear)]
+        case .xmpp:
+            // The stream header in clear: prosody answers any other bytes with a stream error in text, which the HTTP
+            // judge would take for a service answering in clear.
+            return [ClearExchange(send: XMPP.streamHeader(context.host), judge: XMPP.judgeFeaturesInClear)]
+        case .mqtt:
+            // CONNECT in clear: a broker without TLS answers CONNACK (an HTTP request it would only drop, so a plain
+            // listener came out `error`, never plaintext-accepted).
+            return [ClearExchange(send: MQTT.connect, judge: MQTT.judgeInClear)]
+        case .amqp:
+            // The protocol header in clear: a broker without TLS answers Connection.Start.
+            return [ClearExchange(send: AMQP.header, judge: AMQP.judgeInClear)]
+        case .grpc, .generic:
             return [ClearExchange(send: HTTP.request(context.host)) { bytes in bytes.isEmpty ? .needMore : .done(HTTP.judgeInClear(bytes)) }]
         }
     }
@@ -244,8 +259,10 @@ enum ApplicationProbes {
         case .grpc: return ("h2", [ClearExchange(send: HTTP2.preface, judge: HTTP2.judge)])
         case .redis: return ("redis", [ClearExchange(send: Line.bytes("PING"), judge: Redis.judgeOverTLS)])
         case .postgres: return ("postgres", [ClearExchange(send: Postgres.startup(context.user), judge: Self.overTLS(Postgres.judge))])
-        case .mysql: return ("mysql", [ClearExchange(send: MySQL.handshakeResponse(context.user), judge: Self.overTLS(MySQL.judge))])
-        case .mqtt: return ("mqtt", [ClearExchange(send: MQTT.connect, judge: MQTT.judge)])
+        case .mysql: return ("mysql", [ClearExchange(send: MySQL.handshakeResponse(context.user), judge: MySQL.judgeOverTLS)])
+        // CONNACK 4 or 5 (bad credentials, not authorized: Mosquitto's `allow_anonymous false`) names no
+        // certificate: over TLS the broker answering at all is served, as a password wanted is for PostgreSQL.
+        case .mqtt: return ("mqtt", [ClearExchange(send: MQTT.connect, judge: Self.overTLS(MQTT.judge))])
         case .amqp: return ("amqp", [ClearExchange(send: AMQP.header, judge: AMQP.judge)])
         case .smtp: return ("smtp", [ClearExchange(send: Line.bytes("EHLO bulkhead.test"), judge: Line.smtpFinal { lines in .done(Self.lineAnswer(lines.last ?? "", success: "250")) })])
         case .imap: return ("imap", [ClearExchange(send: Line.bytes("a2 CAPABILITY")) { bytes in
@@ -259,7 +276,10 @@ enum ApplicationProbes {
         }])
         case .ftp: return ("ftp", [ClearExchange(send: Line.bytes("FEAT"), judge: Line.ftpFinal { line in .done(Self.lineAnswer(line, success: "211")) })])
         case .ldap: return ("ldap", [ClearExchange(send: LDAP.anonymousBind) { bytes in
-            LDAP.judgeResult(bytes, operation: 0x61).map { $0 ? .done(.served("bind answered")) : .done(.refused("bind refused")) } ?? .needMore
+            // A bind refused over TLS (anonymous binds disallowed, a password wanted) is the directory answering:
+            // a refusal of the certificate only when its message names it.
+            guard let result = LDAP.result(bytes, operation: 0x61) else { return .needMore }
+            return .done(result.code == 0 ? .served("bind answered") : Self.refusal("bind refused (\(result.code)): \(result.message)"))
         }])
         case .xmpp: return ("xmpp", [ClearExchange(send: XMPP.streamHeader(context.host)) { bytes in
             let text = Line.text(bytes)
@@ -541,6 +561,15 @@ enum MySQL {
         }
     }
 
+    /// After the handshake. MariaDB and MySQL refuse an account's `REQUIRE X509 | ISSUER | SUBJECT` with the same
+    /// ERR 1045 "Access denied for user … (using password: NO)" as a wrong password, naming neither SSL nor the
+    /// certificate: that answer proves nothing by itself, so it is not judged here; the server then closes, and the
+    /// close is compared with the valid certificate's connection (served, with the same user and no password).
+    static func judgeOverTLS(_ bytes: [UInt8]) -> ExchangeStep {
+        if bytes.count >= 7, bytes[4] == 0xff, Int(bytes[5]) | Int(bytes[6]) << 8 == 1045 { return .needMore }
+        return ApplicationProbes.overTLS(Self.judge)(bytes)
+    }
+
     /// The server's greeting (a protocol 10 handshake packet) before the SSLRequest.
     static func greeting(_ bytes: [UInt8]) -> ExchangeStep {
         guard bytes.count >= 5 else { return .needMore }
@@ -564,6 +593,12 @@ enum MQTT {
         guard bytes[0] == 0x20 else { return .done(.served("MQTT packet 0x\(String(bytes[0], radix: 16))")) }
         return bytes[3] == 0 ? .done(.served("CONNACK accepted")) : .done(.refused("CONNACK return code \(bytes[3])"))
     }
+
+    /// In clear only a CONNACK is MQTT (a TLS port answers with an alert record or closes).
+    static func judgeInClear(_ bytes: [UInt8]) -> ExchangeStep {
+        guard let first = bytes.first else { return .needMore }
+        return first == 0x20 ? Self.judge(bytes) : .done(HTTP.judgeInClear(bytes).notThisProtocol)
+    }
 }
 
 enum AMQP {
@@ -574,6 +609,15 @@ enum AMQP {
         guard bytes.count >= 8 else { return .needMore }
         if Line.text(Array(bytes.prefix(4))) == "AMQP" { return .done(.failed("protocol header mismatch")) }
         return .done(.served(bytes[0] == 1 ? "Connection.Start" : "AMQP frame type \(bytes[0])"))
+    }
+
+    /// In clear a method frame (Connection.Start) is served; the broker's protocol header (another version), a TLS
+    /// record or anything else refuses.
+    static func judgeInClear(_ bytes: [UInt8]) -> ExchangeStep {
+        guard let first = bytes.first else { return .needMore }
+        guard first == 1 || first == UInt8(ascii: "A") else { return .done(HTTP.judgeInClear(bytes).notThisProtocol) }
+        guard bytes.count >= 8 else { return .needMore }
+        return first == 1 ? .done(.served("Connection.Start in clear")) : .done(.refused("AMQP protocol header mismatch"))
     }
 }
 
@@ -589,24 +633,78 @@ enum LDAP {
     static let anonymousBind: [UInt8] = [0x30, 0x0c, 0x02, 0x01, 0x02, 0x60, 0x07, 0x02, 0x01, 0x03, 0x04, 0x00, 0x80, 0x00]
 
     /// Finds the response with `operation` (0x78 ExtendedResponse, 0x61 BindResponse): true for resultCode 0,
-    /// nil while incomplete. Short-form lengths only, as the answers to these requests use.
+    /// nil while incomplete.
     static func judgeResult(_ bytes: [UInt8], operation: UInt8) -> Bool? {
-        // 30 LL 02 01 ID OP LL 0A 01 CODE
-        guard bytes.count >= 2, bytes[0] == 0x30 else { return bytes.isEmpty ? nil : false }
+        Self.result(bytes, operation: operation).map { $0.code == 0 }
+    }
+
+    /// The resultCode and diagnosticMessage of the response with `operation`; nil while incomplete, code -1 when the
+    /// bytes are not that response.
+    static func result(_ bytes: [UInt8], operation: UInt8) -> (code: Int, message: String)? {
+        // 30 LL 02 01 ID OP LL 0A 01 CODE 04 LL matchedDN 04 LL diagnosticMessage
+        guard bytes.count >= 2, bytes[0] == 0x30 else { return bytes.isEmpty ? nil : (-1, "not an LDAP message: \(Line.printable(bytes, limit: 40))") }
         var index = 2
         if bytes[1] & 0x80 != 0 { index += Int(bytes[1] & 0x7f) }
         guard bytes.count > index + 2 else { return nil }
         index += 2 + Int(bytes[index + 1]) // message id
-        guard bytes.count > index + 1, bytes[index] == operation else { return bytes.count > index ? false : nil }
+        guard bytes.count > index + 1 else { return nil }
+        guard bytes[index] == operation else { return (-1, "LDAP operation 0x\(String(bytes[index], radix: 16))") }
         index += 2
         if bytes[index - 1] & 0x80 != 0 { index += Int(bytes[index - 1] & 0x7f) }
         guard bytes.count > index + 2 else { return nil }
-        return bytes[index] == 0x0a && bytes[index + 2] == 0
+        guard bytes[index] == 0x0a else { return (-1, "no LDAP resultCode") }
+        let code = Int(bytes[index + 2])
+        // matchedDN, then diagnosticMessage (short-form lengths, as slapd's short messages use): best effort.
+        var message = ""
+        var field = index + 3
+        for position in 0..<2 {
+            guard bytes.count > field + 1, bytes[field] == 0x04, bytes[field + 1] & 0x80 == 0 else { break }
+            let end = min(bytes.count, field + 2 + Int(bytes[field + 1]))
+            if position == 1 { message = Line.printable(Array(bytes[(field + 2)..<end]), limit: 120) }
+            field = end
+        }
+        return (code, message)
+    }
+
+    /// The anonymous bind in clear: resultCode 0 is served; any other code, or bytes that are not LDAP (a TLS
+    /// alert from an LDAPS port), refuse it.
+    static func judgeBindInClear(_ bytes: [UInt8]) -> ExchangeStep {
+        guard let first = bytes.first else { return .needMore }
+        guard first == 0x30 else { return .done(HTTP.judgeInClear(bytes).notThisProtocol) }
+        guard let result = Self.result(bytes, operation: 0x61) else { return .needMore }
+        return .done(result.code == 0 ? .served("anonymous bind in clear answered") : .refused("bind refused in clear (\(result.code)): \(result.message)"))
     }
 }
 
 enum XMPP {
     static func streamHeader(_ host: String?) -> [UInt8] {
         Array("<?xml version='1.0'?><stream:stream to='\(host ?? "localhost")' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>".utf8)
+    }
+
+    /// The stream features in clear: STARTTLS marked `<required/>` refuses the client that does not upgrade (prosody's
+    /// `c2s_require_encryption`); features without it let the stream go on in clear (served); a stream error refuses.
+    static func judgeFeaturesInClear(_ bytes: [UInt8]) -> ExchangeStep {
+        let text = Line.text(bytes)
+        if text.contains("<stream:error") || text.contains("</stream:stream>") { return .done(.refused("stream error in clear: \(Line.printable(bytes, limit: 120))")) }
+        guard text.contains("</stream:features>") || text.contains("<stream:features/>") else {
+            // Not XML at all (a TLS alert from a direct-TLS port): judged as any answer in clear is.
+            return text.hasPrefix("<") || bytes.isEmpty ? .needMore : .done(HTTP.judgeInClear(bytes).notThisProtocol)
+        }
+        if let starttls = text.range(of: "<starttls"), let end = text.range(of: "</starttls>", range: starttls.upperBound..<text.endIndex),
+           text[starttls.upperBound..<end.lowerBound].contains("<required") {
+            return .done(.refused("STARTTLS required before anything else"))
+        }
+        return .done(.served("stream features in clear without STARTTLS required"))
+    }
+}
+
+extension ServiceAnswer {
+    /// An answer in clear that is not the probed protocol's (a TLS alert, binary noise, readable text of another
+    /// protocol): never served, whatever the HTTP judge made of it.
+    var notThisProtocol: ServiceAnswer {
+        switch self {
+        case .served(let text), .failed(let text): .refused(text)
+        case .refused: self
+        }
     }
 }

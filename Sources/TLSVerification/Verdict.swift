@@ -61,7 +61,9 @@ enum Verdicts {
             return make(.inconclusive, .closedWithoutReason, "alert \(alert) \(Self.alertName(alert)) after the handshake (not about authentication)", "alert:\(alert)")
         }
         if let ending = outcome.ending {
-            return make(.inconclusive, .closedWithoutReason, "handshake completed, then the server closed (\(ending.rawValue)) without a reason", "closed:\(ending.rawValue)")
+            // An answer that proves nothing by itself (MySQL's ERR 1045, which does not name the certificate) is shown.
+            let answered = outcome.response.isEmpty ? "" : " (it had answered: \(Line.printable(outcome.response, limit: 100)))"
+            return make(.inconclusive, .closedWithoutReason, "handshake completed, then the server closed (\(ending.rawValue)) without a reason\(answered)", "closed:\(ending.rawValue)")
         }
         if outcome.silentAfterHandshake {
             return make(.inconclusive, .silent, "handshake completed, request sent\(application), nothing came back within the read wait", "silent")

@@ -67,22 +67,26 @@ public final class PeerProcess: @unchecked Sendable {
     public let process = Process()
     public let port: Int
     private let log: URL
+    /// Runs after the process is killed: stops what it left behind (an Erlang port mapper) and removes its folder.
+    var onStop: (@Sendable () -> Void)?
 
     /// Starts `executable` and waits for the port: read from its output after `marker` (the text before the
-    /// port number), or given.
-    public init(_ executable: String, _ arguments: [String], port: Int? = nil, portAfter marker: String? = nil, directory: URL? = nil) throws {
+    /// port number), or given; for at most `readiness` seconds (a RabbitMQ node needs tens of seconds).
+    public init(_ executable: String, _ arguments: [String], port: Int? = nil, portAfter marker: String? = nil, directory: URL? = nil,
+                environment: [String: String]? = nil, readiness: TimeInterval = 10) throws {
         self.log = FileManager.default.temporaryDirectory.appendingPathComponent("bulkhead-peer-\(UUID().uuidString).log")
         _ = FileManager.default.createFile(atPath: self.log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: self.log)
         self.process.executableURL = URL(fileURLWithPath: executable)
         self.process.arguments = arguments
         if let directory { self.process.currentDirectoryURL = directory }
+        if let environment { self.process.environment = environment }
         self.process.standardOutput = handle
         self.process.standardError = handle
         self.process.standardInput = FileHandle.nullDevice
         try self.process.run()
         var found = port
-        let deadline = Date().addingTimeInterval(10)
+        let deadline = Date().addingTimeInterval(readiness)
         while Date() < deadline {
             if let marker, found == nil, let text = try? String(contentsOf: self.log, encoding: .utf8),
                let range = text.range(of: marker) {
@@ -105,10 +109,17 @@ public final class PeerProcess: @unchecked Sendable {
         // SIGKILL: the test runner's threads block signals and children inherit that mask, so SIGTERM would wait.
         if self.process.isRunning {
             kill(self.process.processIdentifier, SIGKILL)
-            self.process.waitUntilExit()
+            // Bounded: Foundation once never saw a killed child exit (RabbitMQ's start script, started from a
+            // concurrentPerform thread), and waitUntilExit then hung the test run at its end.
+            let deadline = Date().addingTimeInterval(10)
+            while self.process.isRunning && Date() < deadline { usleep(10_000) }
         }
+        self.onStop?()
         try? FileManager.default.removeItem(at: self.log)
     }
+
+    /// What the process printed so far (for a failure message).
+    public var output: String { (try? String(contentsOf: self.log, encoding: .utf8)) ?? "" }
 
     public var endpoint: String { "127.0.0.1:\(self.port)" }
 
