@@ -78,10 +78,14 @@ public struct FlowFindings {
         if !flow.credentials.isEmpty {
             let kinds = Array(Set(flow.credentials.map(\.kind))).sorted().joined(separator: ", ")
             let crossedBefore = flow.starttls ? " before the connection was upgraded to TLS" : ""
+            // Through a proxy, the secret may have gone to the proxy itself, in its handshake, not over `proto`.
+            let over = flow.tunnel.map {
+                "through a \($0.hops.map(\.kind).joined(separator: " + ")) proxy tunnel (in its handshake, or over \(proto) inside it)"
+            } ?? "over \(proto)"
             result.append(Finding(
                 kind: "credentials-in-cleartext", severity: .high,
                 title: "Credentials sent in clear to \(location) (\(kinds))",
-                detail: "A client sent \(kinds) credentials over \(proto)\(crossedBefore); anyone on the path can read and replay them. "
+                detail: "A client sent \(kinds) credentials \(over)\(crossedBefore); anyone on the path can read and replay them. "
                     + "Require TLS (ideally mutual TLS) on this service.",
                 location: location))
         } else if !flow.encrypted {
