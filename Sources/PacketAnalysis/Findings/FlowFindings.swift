@@ -73,7 +73,8 @@ public struct FlowFindings {
     /// The findings one flow shows on its own.
     public static func findings(for flow: FlowRecord) -> [Finding] {
         var result: [Finding] = []
-        let location = flow.server
+        // Through a proxy tunnel the conversation is with the destination the client asked for, by way of the proxy.
+        let location = flow.tunnel?.destination.map { "\($0) via \(flow.server)" } ?? flow.server
         let proto = flow.proto.rawValue
         if !flow.credentials.isEmpty {
             let kinds = Array(Set(flow.credentials.map(\.kind))).sorted().joined(separator: ", ")
