@@ -26,9 +26,12 @@
 # serials, keys and fingerprints change on every run; the expected/*.json files
 # assert only subjects, issuers, SANs and key types.
 #
+# The proxy-tunnel (SOCKS, HTTP CONNECT) and XMPP/IRC STARTTLS captures are made by the sibling
+# make-tunnel-captures.sh, in namespaces of its own on 198.19.210.0/24; this script runs it at the end.
+#
 # Requirements (Debian 12): tcpdump dumpcap editcap (wireshark-common) tshark openssl curl
 #   nginx-light redis-server redis-tools postgresql-15 memcached dnsmasq-base
-#   bind9-dnsutils python3 iproute2 ethtool
+#   bind9-dnsutils python3 iproute2 ethtool (make-tunnel-captures.sh needs only a subset of these)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -653,9 +656,11 @@ tls_client 9000 mixed -tls1_2 -servername server.test
 cap_stop
 
 # ------------------------------------------------------------------ summary
+teardown
+# the rm -f of *.pcap above removed the tunnel and XMPP/IRC captures too: make them again
+bash "$HERE/make-tunnel-captures.sh" || die "make-tunnel-captures.sh failed"
 chmod 644 "$OUT"/*.pcap "$OUT"/*.pcapng "$KEYS"/*.keys
 log "done: $(ls "$OUT"/*.pcap "$OUT"/*.pcapng | wc -l) captures, $(du -ch "$OUT"/*.pcap "$OUT"/*.pcapng | tail -n1 | cut -f1) total"
-teardown
 if [[ ${BH_SKIP_CHECK:-0} != 1 ]] && command -v tshark >/dev/null 2>&1; then
     log "cross-checking expected/*.json against the new captures with tshark (BH_SKIP_CHECK=1 skips)"
     "$PY" "$TOOLS/check_expected.py" || die "captures do not match expected/*.json (see above)"

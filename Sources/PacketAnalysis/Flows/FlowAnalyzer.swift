@@ -574,7 +574,7 @@ public final class FlowAnalyzer {
             id: flow.id, client: client.description, server: server.description, clientBasis: flow.clientBasis,
             transport: flow.transport, proto: proto,
             encrypted: proto.isEncryptedByNature || flow.starttls, starttls: flow.starttls, tls: tls,
-            credentials: flow.tunnelCredentials + flow.credentials, truncated: flow.truncated, anomalies: anomalies,
+            credentials: flow.tunnelCredentials.isEmpty ? flow.credentials : flow.tunnelCredentials + flow.credentials, truncated: flow.truncated, anomalies: anomalies,
             firstSeen: flow.firstSeen, lastSeen: flow.lastSeen,
             packets: DirectionCounts(toServer: toServer.packets, toClient: toClient.packets),
             bytes: DirectionCounts(toServer: toServer.payloadBytes, toClient: toClient.payloadBytes),
