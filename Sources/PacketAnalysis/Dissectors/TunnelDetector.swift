@@ -185,15 +185,8 @@ enum TunnelDetector {
             opening.hop.outcome = Outcome.malformed
             return opening
         }
-        switch socks5Address(&request) {
-        case .incomplete: return opening
-        case .malformed:
-            opening.hop.outcome = Outcome.malformed
-            return opening
-        case .address(let host):
-            guard let port = request.u16() else { return opening }
-            opening.hop.destination = "\(host):\(port)"
-        }
+        guard let destination = socks5Endpoint(&request, &opening) else { return opening }
+        opening.hop.destination = destination
         guard command == 1 else {
             opening.hop.outcome = Outcome.unsupported  // BIND or UDP ASSOCIATE
             return opening
@@ -210,47 +203,42 @@ enum TunnelDetector {
             opening.hop.outcome = code <= 8 ? Outcome.refused : Outcome.malformed
             return opening
         }
-        switch socks5Address(&reply) {
-        case .incomplete: return opening
-        case .malformed:
-            opening.hop.outcome = Outcome.malformed
-            return opening
-        case .address:
-            guard reply.skip(2) else { return opening }
-        }
+        // BND.ADDR and BND.PORT say nothing the analysis needs, but the tunnel starts after them.
+        guard socks5Endpoint(&reply, &opening) != nil else { return opening }
         opening.hop.outcome = Outcome.granted
         opening.clientOffset = request.offset
         opening.serverOffset = reply.offset
         return opening
     }
 
-    enum AddressRead {
-        case address(String)
-        case incomplete
-        case malformed
-    }
-
-    /// ATYP and the address: 1 IPv4, 3 a length-prefixed name, 4 IPv6.
-    static func socks5Address(_ cursor: inout ByteCursor) -> AddressRead {
-        guard let type = cursor.u8() else { return .incomplete }
+    /// ATYP (1 IPv4, 3 a length-prefixed name, 4 IPv6), the address and the port, as `host:port`. nil while
+    /// bytes are missing, and for an address that cannot be right (then the opening is marked malformed).
+    static func socks5Endpoint(_ cursor: inout ByteCursor, _ opening: inout Opening) -> String? {
+        guard let type = cursor.u8() else { return nil }
+        let host: String
         switch type {
         case 1:
-            guard let address = cursor.u32() else { return .incomplete }
-            return .address(IPAddress(ipv4: address).description)
+            guard let address = cursor.u32() else { return nil }
+            host = IPAddress(ipv4: address).description
         case 3:
-            guard let length = cursor.u8() else { return .incomplete }
-            guard length > 0 else { return .malformed }
-            guard let name = cursor.bytes(Int(length)) else { return .incomplete }
-            return .address(name.printableText)
+            guard let length = cursor.u8() else { return nil }
+            guard length > 0 else {
+                opening.hop.outcome = Outcome.malformed
+                return nil
+            }
+            guard let name = cursor.bytes(Int(length)) else { return nil }
+            host = name.printableText
         case 4:
             guard let high = cursor.u32(), let highLow = cursor.u32(), let lowHigh = cursor.u32(), let low = cursor.u32() else {
-                return .incomplete
+                return nil
             }
-            let address = IPAddress(ipv6High: UInt64(high) << 32 | UInt64(highLow), low: UInt64(lowHigh) << 32 | UInt64(low))
-            return .address("[\(address.description)]")
+            host = "[" + IPAddress(ipv6High: UInt64(high) << 32 | UInt64(highLow), low: UInt64(lowHigh) << 32 | UInt64(low)).description + "]"
         default:
-            return .malformed
+            opening.hop.outcome = Outcome.malformed
+            return nil
         }
+        guard let port = cursor.u16() else { return nil }
+        return "\(host):\(port)"
     }
 
     /// HTTP `CONNECT host:port HTTP/1.x` and its headers, answered by a status line and headers; a 2xx status
