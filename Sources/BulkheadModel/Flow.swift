@@ -29,9 +29,12 @@ public enum ApplicationProtocol: String, Codable, Sendable, Hashable, CaseIterab
     case ssh
     /// XMPP (client-to-server `jabber:client` or server-to-server `jabber:server` streams).
     case xmpp
+    /// IRC (RFC 2812, with IRCv3 `STARTTLS`).
     case irc
-    /// A SOCKS 4 or 4a proxy request (the tunnel itself is in ``FlowRecord/tunnel``).
+    /// A SOCKS 4 or 4a proxy request that nothing crossed, or that the proxy refused (the tunnel itself is in
+    /// ``FlowRecord/tunnel``; a granted tunnel's flow has the protocol that crossed it).
     case socks4
+    /// A SOCKS 5 proxy request, as for ``socks4``.
     case socks5
     case unknownPlaintext = "unknown-plaintext"
     case unknownBinary = "unknown-binary"
