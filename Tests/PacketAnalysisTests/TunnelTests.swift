@@ -111,7 +111,10 @@ struct TunnelTests {
         let json = String(decoding: try JSONEncoder().encode(record), as: UTF8.self)
         #expect(!json.contains(password))
         let findings = FlowFindings.findings(for: record)
-        #expect(findings.contains { $0.kind == "credentials-in-cleartext" && $0.location == "198.19.211.2:443 via 198.18.0.2:1080" })
+        // Located at the proxy (the endpoint the packets went to); the title names the destination beside it.
+        #expect(findings.contains {
+            $0.kind == "credentials-in-cleartext" && $0.location == "198.18.0.2:1080" && $0.title.contains("198.19.211.2:443 via 198.18.0.2:1080")
+        })
     }
 
     @Test("SOCKS 5 with a failed password: refused, and the password still crossed in clear")
