@@ -31,7 +31,7 @@
 #
 # Requirements (Debian 12): tcpdump dumpcap editcap (wireshark-common) tshark openssl curl
 #   nginx-light redis-server redis-tools postgresql-15 memcached dnsmasq-base
-#   bind9-dnsutils python3 iproute2 ethtool (make-tunnel-captures.sh needs only a subset of these)
+#   bind9-dnsutils python3 iproute2 ethtool tinyproxy-bin (the last for make-tunnel-captures.sh)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

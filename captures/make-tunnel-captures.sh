@@ -3,23 +3,26 @@
 #
 #   sudo bash captures/make-tunnel-captures.sh      (make-captures.sh runs it too, at its end)
 #
-# Real clients (curl, openssl s_client) talk through a proxy (tools/bhcap.py proxy: SOCKS 4, 4a,
-# 5 and HTTP CONNECT) to openssl s_server, and to small XMPP and IRC STARTTLS peers
-# (tools/bhcap.py), between two network namespaces this script creates (bh-tun-cli,
-# bh-tun-srv) and deletes again on exit. It rewrites only the captures it makes.
+# Real clients (curl, openssl s_client) talk through proxies (tinyproxy for HTTP CONNECT,
+# tools/bhcap.py proxy for SOCKS 4, 4a and 5) to openssl s_server, and to small XMPP and IRC
+# STARTTLS peers (tools/bhcap.py), between two network namespaces this script creates
+# (bh-tun-cli, bh-tun-srv) and deletes again on exit. It rewrites only the captures it makes.
 #
-# Address plan (nothing else is ever used; the namespaces have no default route, and the proxy
-# connects only to the two backend addresses below, named in its allow list):
+# Address plan (nothing else is ever used; the namespaces have no default route, the SOCKS proxy
+# connects only to the two backend addresses below, named in its allow list, and tinyproxy only to
+# backend.test, by its filter; both names resolve through /etc/netns/bh-tun-srv/hosts, which
+# `ip netns exec` puts in place of /etc/hosts inside bh-tun-srv, made here and removed on exit):
 #   198.19.210.0/24   veth bht-cli0 <-> bht-srv0   client .1, proxy / XMPP / IRC server .2
 #   198.19.211.2/32   on bh-tun-srv's lo           backend.test: openssl s_server on 8443
-#   198.19.211.3/32   on bh-tun-srv's lo           proxy2.test: the second proxy of the nested capture
+#   198.19.211.3/32   on bh-tun-srv's lo           proxy2.test: tinyproxy again, as the second proxy
+#                                                  of the nested capture
 #
-# Ports (in bh-tun-srv): 1080 SOCKS, 3128 HTTP CONNECT (both the same bhcap.py proxy),
-#   5222 XMPP c2s, 5269 XMPP s2s, 6667 IRC, 198.19.211.2:8443 TLS backend, 198.19.211.3:3128 proxy 2.
+# Ports (in bh-tun-srv): 1080 SOCKS (bhcap.py), 3128 HTTP CONNECT (tinyproxy with Basic auth, on every
+#   address of the namespace), 5222 XMPP c2s, 5269 XMPP s2s, 6667 IRC, 198.19.211.2:8443 TLS backend.
 #
 # Certificates are generated at run time (throwaway PKI in a temp dir), as in make-captures.sh.
 #
-# Requirements (Debian 12): tcpdump openssl curl python3 iproute2 ethtool
+# Requirements (Debian 12): tcpdump openssl curl tinyproxy-bin (or tinyproxy) python3 iproute2 ethtool
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -46,7 +49,7 @@ log() { printf '[make-tunnel-captures] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
 [[ $EUID -eq 0 ]] || die "run as root (sudo bash $0)"
-for t in ip ethtool tcpdump openssl curl ss "$PY"; do
+for t in ip ethtool tcpdump openssl curl tinyproxy ss "$PY"; do
     command -v "$t" >/dev/null 2>&1 || die "missing tool: $t"
 done
 
@@ -60,11 +63,14 @@ chmod 755 "$WORK"
 # shellcheck source=tools/netns-helpers.sh
 source "$TOOLS/netns-helpers.sh"
 
+HOSTS_DIR=/etc/netns/$NS_S   # ip netns exec bind-mounts its files over /etc inside the namespace
 teardown() {
     for ns in "$NS_C" "$NS_S"; do ns_kill_all "$ns"; done
     for ns in "$NS_C" "$NS_S"; do
         if ns_exists "$ns"; then ip netns del "$ns" 2>/dev/null || true; fi
     done
+    rm -f "$HOSTS_DIR/hosts"
+    rmdir "$HOSTS_DIR" /etc/netns 2>/dev/null || true   # /etc/netns only if nothing else is in it
 }
 on_exit() {
     local rc=$?
@@ -145,6 +151,8 @@ for pair in "$NS_C bht-cli0" "$NS_S bht-srv0"; do
 done
 set --
 inc curl -s -o /dev/null --max-time 1 "http://$P4:1/" || true   # warm the ARP caches
+mkdir -p "$HOSTS_DIR"
+printf '127.0.0.1 localhost\n%s backend.test\n%s proxy2.test\n' "$BACKEND" "$PROXY2" > "$HOSTS_DIR/hosts"
 
 # ------------------------------------------------------------------ servers
 # s_server -HTTP sends a file as the whole HTTP response, status line and headers included
@@ -161,7 +169,7 @@ backend() {
     wait_for 10 tcp_listening "$NS_S" 8443 || die "backend did not come up"
 }
 PROXY_PID=
-# proxy ADDRESS PORT [--socks-user U:P] [--http-user U:P] — serves one connection
+# proxy ADDRESS PORT [--socks-user U:P] — the SOCKS proxy, for one connection
 proxy() {
     local address=$1 port=$2; shift 2
     ip netns exec "$NS_S" "$PY" "$TOOLS/bhcap.py" proxy "$address" "$port" 1 "$ALLOW" "$@" >>"$WORK/proxy.log" 2>&1 &
@@ -174,6 +182,33 @@ finish() {   # wait for the one-shot servers of a capture
     BACKEND_PID=
 }
 CURL_TLS=(--cacert "$PKI/ca.pem" -sS -o "$WORK/curl.out" --max-time 10)
+
+# tinyproxy: HTTP CONNECT only to backend.test:8443 (FilterDefaultDeny plus a filter naming it alone), Basic
+# auth required, on every address of bh-tun-srv (198.19.210.2 and proxy2.test); it serves all three CONNECT
+# captures and is stopped after them.
+mkdir -p "$WORK/tinyproxy"
+printf '^backend[.]test$\n' > "$WORK/tinyproxy/filter"
+cat > "$WORK/tinyproxy/tinyproxy.conf" <<CONF
+User nobody
+Group nogroup
+Port 3128
+Timeout 10
+MaxClients 8
+LogLevel Info
+PidFile "$WORK/tinyproxy/tinyproxy.pid"
+Allow 198.19.210.0/24
+Allow 198.19.211.0/24
+ConnectPort 8443
+BasicAuth $HTTP_PROXY_USER $HTTP_PROXY_PASS
+Filter "$WORK/tinyproxy/filter"
+FilterURLs Off
+FilterDefaultDeny Yes
+DisableViaHeader Yes
+CONF
+chown -R nobody:nogroup "$WORK/tinyproxy"
+ip netns exec "$NS_S" tinyproxy -d -c "$WORK/tinyproxy/tinyproxy.conf" >"$WORK/tinyproxy.log" 2>&1 &
+TINYPROXY_PID=$!
+wait_tcp 3128
 check_body() { grep -q 'hello through the tunnel' "$WORK/curl.out" || die "$1: the client did not get the page"; rm -f "$WORK/curl.out"; }
 
 # ------------------------------------------------------------------ SOCKS
@@ -211,7 +246,6 @@ finish; cap_stop; check_body socks4a
 log "http-connect-tls13-mutual.pcap"
 cap_start http-connect-tls13-mutual.pcap
 backend -tls1_3 -Verify 1 -verify_return_error
-proxy "$P4" 3128 --http-user "$HTTP_PROXY_USER:$HTTP_PROXY_PASS"
 { printf 'GET /hello.txt HTTP/1.0\r\n\r\n'; sleep 1; } |
     inc openssl s_client -proxy "$P4:3128" -proxy_user "$HTTP_PROXY_USER" -proxy_pass "pass:$HTTP_PROXY_PASS" \
         -connect backend.test:8443 -servername backend.test "${NOCA[@]}" -verifyCAfile "$PKI/ca.pem" \
@@ -220,24 +254,22 @@ finish; cap_stop; check_body http-connect
 
 log "http-connect-refused.pcap"
 cap_start http-connect-refused.pcap
-proxy "$P4" 3128 --http-user "$HTTP_PROXY_USER:$HTTP_PROXY_PASS"
 inc curl "${CURL_TLS[@]}" -p -x "http://$P4:3128" https://backend.test:8443/hello.txt 2>"$WORK/curl.err" \
     && die "http-connect-refused: curl got through without proxy credentials"
 grep -q '407' "$WORK/curl.err" || die "http-connect-refused: no 407 ($(cat "$WORK/curl.err"))"
-finish; cap_stop
+cap_stop
 
-# CONNECT inside SOCKS: curl's --preproxy opens a SOCKS 5 tunnel to proxy2.test:3128, then sends
+# CONNECT inside SOCKS: curl's --preproxy opens a SOCKS 5 tunnel (bhcap.py) to proxy2.test:3128 (tinyproxy), then sends
 # CONNECT backend.test:8443 through it, then TLS to the backend.
 log "socks5-http-connect-nested.pcap"
 cap_start socks5-http-connect-nested.pcap
 backend -tls1_3
-ins "$PY" "$TOOLS/bhcap.py" proxy "$PROXY2" 3128 1 "$ALLOW" >>"$WORK/proxy.log" 2>&1 &
-PROXY2_PID=$!
-wait_for 10 tcp_listening "$NS_S" 3128 || die "proxy 2 did not come up"
 proxy "$P4" 1080
-inc curl "${CURL_TLS[@]}" --preproxy "socks5h://$P4:1080" -p -x http://proxy2.test:3128 https://backend.test:8443/hello.txt
-wait_pid "$PROXY2_PID" 5
+inc curl "${CURL_TLS[@]}" --preproxy "socks5h://$P4:1080" -p -x http://proxy2.test:3128 \
+    --proxy-user "$HTTP_PROXY_USER:$HTTP_PROXY_PASS" https://backend.test:8443/hello.txt
 finish; cap_stop; check_body nested
+kill "$TINYPROXY_PID" 2>/dev/null || true
+wait_pid "$TINYPROXY_PID" 5
 
 # ------------------------------------------------------------------ XMPP / IRC STARTTLS
 log "xmpp-starttls.pcap"

@@ -20,10 +20,10 @@ Subcommands:
   memcached-client HOST PORT
   line-client HOST PORT
   binary-client HOST PORT
-  proxy HOST PORT COUNT ALLOW [--socks-user U:P] [--http-user U:P]
-                               SOCKS 4/4a/5 and HTTP CONNECT proxy for COUNT
-                               connections; connects only to the name=address
-                               pairs in ALLOW (comma-separated), never elsewhere
+  proxy HOST PORT COUNT ALLOW [--socks-user U:P]
+                               SOCKS 4/4a/5 proxy for COUNT connections; connects
+                               only to the name=address pairs in ALLOW
+                               (comma-separated), never elsewhere
   xmpp-server HOST PORT CERT KEY CAFILE [--require-cert]
                                XMPP peer: stream header, <starttls/>, <proceed/>, TLS
   irc-server HOST PORT CERT KEY
@@ -293,11 +293,11 @@ def binary_client(host, port):
 
 
 # ---------------------------------------------------------------- proxies
-# One proxy for every tunnel capture. It speaks SOCKS 4, 4a and 5 (no auth or
-# RFC 1929 username/password) and HTTP CONNECT (optionally with Basic auth),
-# chosen by the client's first byte. It connects ONLY to the addresses listed
-# in ALLOW (name=address pairs; names resolve through that list alone), so a
-# tunnel can never lead out of the capture namespaces.
+# The SOCKS proxy of the tunnel captures (HTTP CONNECT is tinyproxy's). It
+# speaks SOCKS 4, 4a and 5 (no auth or RFC 1929 username/password), chosen by
+# the client's first byte. It connects ONLY to the addresses listed in ALLOW
+# (name=address pairs; names resolve through that list alone), so a tunnel can
+# never lead out of the capture namespaces.
 
 def recv_until(sock, marker, limit=16384):
     data = b""
@@ -328,14 +328,12 @@ def proxy(host, port, count, allow, *options):
         name, _, address = pair.partition("=")
         allowed[name] = address
         allowed[address] = address
-    socks_user = http_user = None
+    socks_user = None
     opts = list(options)
     while opts:
         flag, value = opts.pop(0), opts.pop(0)
         if flag == "--socks-user":
             socks_user = value
-        elif flag == "--http-user":
-            http_user = value
     fam = socket.AF_INET6 if ":" in host else socket.AF_INET
     ls = socket.socket(fam, socket.SOCK_STREAM)
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -344,7 +342,7 @@ def proxy(host, port, count, allow, *options):
     for _ in range(int(count)):
         conn, _ = ls.accept()
         try:
-            proxy_one(conn, allowed, socks_user, http_user)
+            proxy_one(conn, allowed, socks_user)
         except (ConnectionError, OSError, ValueError) as error:
             print("proxy:", error, file=sys.stderr, flush=True)
         finally:
@@ -359,7 +357,7 @@ def open_upstream(allowed, name, port):
     return socket.create_connection((address, port), timeout=5)
 
 
-def proxy_one(conn, allowed, socks_user, http_user):
+def proxy_one(conn, allowed, socks_user):
     first = recv_exact(conn, 1)
     if first == b"\x04":
         command, port = struct.unpack("!BH", recv_exact(conn, 3))
@@ -400,22 +398,7 @@ def proxy_one(conn, allowed, socks_user, http_user):
         bound_address, bound_port = upstream.getsockname()[:2]
         conn.sendall(b"\x05\x00\x00\x01" + socket.inet_aton(bound_address) + struct.pack("!H", bound_port))
     else:
-        head = (first + recv_until(conn, b"\r\n\r\n")).decode("latin-1")
-        request_line, *headers = head.split("\r\n")
-        method, target, _ = request_line.split(" ", 2)
-        if http_user:
-            expected = "basic " + base64.b64encode(http_user.encode()).decode()
-            given = [h.split(":", 1)[1].strip() for h in headers if h.lower().startswith("proxy-authorization:")]
-            if not given or given[0].lower() != expected.lower():
-                conn.sendall(b"HTTP/1.1 407 Proxy Authentication Required\r\n"
-                             b"Proxy-Authenticate: Basic realm=\"bulkhead\"\r\nContent-Length: 0\r\n\r\n")
-                return
-        name, _, port = target.rpartition(":")
-        upstream = open_upstream(allowed, name, int(port)) if method == "CONNECT" else None
-        if upstream is None:
-            conn.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
-            return
-        conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        raise ValueError("not a SOCKS request")
     if upstream is None:
         return
     with upstream:
