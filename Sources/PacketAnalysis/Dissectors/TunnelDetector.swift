@@ -229,10 +229,11 @@ enum TunnelDetector {
             guard let name = cursor.bytes(Int(length)) else { return nil }
             host = name.printableText
         case 4:
-            guard let high = cursor.u32(), let highLow = cursor.u32(), let lowHigh = cursor.u32(), let low = cursor.u32() else {
+            guard let word0 = cursor.u32(), let word1 = cursor.u32(), let word2 = cursor.u32(), let word3 = cursor.u32() else {
                 return nil
             }
-            host = "[" + IPAddress(ipv6High: UInt64(high) << 32 | UInt64(highLow), low: UInt64(lowHigh) << 32 | UInt64(low)).description + "]"
+            let address = IPAddress(ipv6High: UInt64(word0) << 32 | UInt64(word1), low: UInt64(word2) << 32 | UInt64(word3))
+            host = "[" + address.description + "]"
         default:
             opening.hop.outcome = Outcome.malformed
             return nil
