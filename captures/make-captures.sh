@@ -26,9 +26,12 @@
 # serials, keys and fingerprints change on every run; the expected/*.json files
 # assert only subjects, issuers, SANs and key types.
 #
+# The proxy-tunnel (SOCKS, HTTP CONNECT) and XMPP/IRC STARTTLS captures are made by the sibling
+# make-tunnel-captures.sh, in namespaces of its own on 198.19.210.0/24; this script runs it at the end.
+#
 # Requirements (Debian 12): tcpdump dumpcap editcap (wireshark-common) tshark openssl curl
 #   nginx-light redis-server redis-tools postgresql-15 memcached dnsmasq-base
-#   bind9-dnsutils python3 iproute2 ethtool
+#   bind9-dnsutils python3 iproute2 ethtool tinyproxy-bin (the last for make-tunnel-captures.sh)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -81,21 +84,9 @@ WORK=$(mktemp -d /tmp/bh-cap.XXXXXX)
 chmod 755 "$WORK"   # postgres and nginx workers need to traverse it
 
 # ------------------------------------------------------------------ cleanup
-ns_exists() { ip netns list 2>/dev/null | awk '{print $1}' | grep -qxF "$1"; }
-ns_kill_all() {   # kill every process that lives in one of OUR namespaces
-    local ns=$1 pids
-    ns_exists "$ns" || return 0
-    pids=$(ip netns pids "$ns" 2>/dev/null || true)
-    [[ -n $pids ]] && kill $pids 2>/dev/null || true
-    for _ in 1 2 3 4 5 6 7 8 9 10; do
-        pids=$(ip netns pids "$ns" 2>/dev/null || true)
-        [[ -z $pids ]] && break
-        sleep 0.2
-    done
-    pids=$(ip netns pids "$ns" 2>/dev/null || true)
-    [[ -n $pids ]] && kill -9 $pids 2>/dev/null || true
-    return 0
-}
+# ns_exists, ns_kill_all, wait_for, tcp_listening, udp_listening, wait_tcp, wait_pid
+# shellcheck source=tools/netns-helpers.sh
+source "$TOOLS/netns-helpers.sh"
 
 teardown() {
     if [[ -n ${PGDATA:-} && -f ${PGDATA}/postmaster.pid ]]; then
@@ -123,29 +114,6 @@ trap 'exit 130' INT TERM
 teardown   # leftovers of an interrupted earlier run (only our own bh-cap-* namespaces)
 
 # ------------------------------------------------------------------ helpers
-wait_for() {   # wait_for SECONDS CMD...  (poll until CMD succeeds)
-    local limit=$1; shift
-    local i
-    for ((i = 0; i < limit * 20; i++)); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.05
-    done
-    return 1
-}
-tcp_listening() { [[ -n $(ip netns exec "$1" ss -Hltn "sport = :$2" 2>/dev/null) ]]; }
-udp_listening() { [[ -n $(ip netns exec "$1" ss -Hlun "sport = :$2" 2>/dev/null) ]]; }
-wait_tcp() { wait_for 10 tcp_listening "$NS_S" "$1" || die "server on tcp/$1 did not come up"; }
-
-wait_pid() {   # wait_pid PID SECONDS — wait for a child, kill it if it overstays
-    local pid=$1 limit=$2 i
-    for ((i = 0; i < limit * 20; i++)); do
-        kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-        sleep 0.05
-    done
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
-
 CAP_PID=
 CAP_FILE=
 # cap_start FILE NS IFACE [extra tcpdump args]   — tcpdump, classic pcap
@@ -653,9 +621,11 @@ tls_client 9000 mixed -tls1_2 -servername server.test
 cap_stop
 
 # ------------------------------------------------------------------ summary
+teardown
+# the rm -f of *.pcap above removed the tunnel and XMPP/IRC captures too: make them again
+bash "$HERE/make-tunnel-captures.sh" || die "make-tunnel-captures.sh failed"
 chmod 644 "$OUT"/*.pcap "$OUT"/*.pcapng "$KEYS"/*.keys
 log "done: $(ls "$OUT"/*.pcap "$OUT"/*.pcapng | wc -l) captures, $(du -ch "$OUT"/*.pcap "$OUT"/*.pcapng | tail -n1 | cut -f1) total"
-teardown
 if [[ ${BH_SKIP_CHECK:-0} != 1 ]] && command -v tshark >/dev/null 2>&1; then
     log "cross-checking expected/*.json against the new captures with tshark (BH_SKIP_CHECK=1 skips)"
     "$PY" "$TOOLS/check_expected.py" || die "captures do not match expected/*.json (see above)"

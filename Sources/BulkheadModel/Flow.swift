@@ -27,6 +27,15 @@ public enum ApplicationProtocol: String, Codable, Sendable, Hashable, CaseIterab
     case amqp
     case kafka
     case ssh
+    /// XMPP (client-to-server `jabber:client` or server-to-server `jabber:server` streams).
+    case xmpp
+    /// IRC (RFC 2812, with IRCv3 `STARTTLS`).
+    case irc
+    /// A SOCKS 4 or 4a proxy request that nothing crossed, or that the proxy refused (the tunnel itself is in
+    /// ``FlowRecord/tunnel``; a granted tunnel's flow has the protocol that crossed it).
+    case socks4
+    /// A SOCKS 5 proxy request, as for ``socks4``.
+    case socks5
     case unknownPlaintext = "unknown-plaintext"
     case unknownBinary = "unknown-binary"
     /// No payload was seen in either direction (a handshake only, or a port scan).
@@ -258,18 +267,22 @@ public struct FlowRecord: Codable, Hashable, Sendable {
     public var bytes: DirectionCounts
     /// The capture file the flow came from.
     public var file: String?
+    /// The proxy tunnel (SOCKS, HTTP CONNECT) the client opened before the conversation in ``proto`` and
+    /// ``tls``; nil for a flow that went through no proxy, and then absent from the JSON.
+    public var tunnel: TunnelRecord?
 
     enum CodingKeys: String, CodingKey {
         case id, client, server, clientBasis, transport
         case proto = "protocol"
         case encrypted, starttls, tls, credentials, truncated, anomalies, firstSeen, lastSeen, packets, bytes, file
+        case tunnel
     }
 
     public init(
         id: Int, client: String, server: String, clientBasis: ClientBasis, transport: Transport,
         proto: ApplicationProtocol, encrypted: Bool, starttls: Bool, tls: TLSSummary?, credentials: [Credential],
         truncated: Bool, anomalies: [String], firstSeen: Timestamp, lastSeen: Timestamp,
-        packets: DirectionCounts, bytes: DirectionCounts, file: String?
+        packets: DirectionCounts, bytes: DirectionCounts, file: String?, tunnel: TunnelRecord? = nil
     ) {
         self.id = id
         self.client = client
@@ -288,10 +301,75 @@ public struct FlowRecord: Codable, Hashable, Sendable {
         self.packets = packets
         self.bytes = bytes
         self.file = file
+        self.tunnel = tunnel
     }
 }
 
-// Absent values are written as explicit `null` so that every documented key is always present in JSON.
+/// A proxy tunnel at the start of a flow: the client asked the proxy (the flow's server) to connect it
+/// onward, and what follows the proxy's answer is a conversation with that destination.
+public struct TunnelRecord: Codable, Hashable, Sendable {
+    /// The proxy the client connected to (the flow's server), `"ip:port"`.
+    public var proxy: String
+    /// Where the innermost granted tunnel leads, `"host:port"` as the client asked for it: the peer of the
+    /// flow's inner protocol and TLS session. nil when no tunnel was granted.
+    public var destination: String?
+    /// Each proxy request, outermost first: a CONNECT sent through a SOCKS tunnel is the second.
+    public var hops: [TunnelHop]
+
+    public init(proxy: String, destination: String?, hops: [TunnelHop]) {
+        self.proxy = proxy
+        self.destination = destination
+        self.hops = hops
+    }
+
+    enum CodingKeys: String, CodingKey { case proxy, destination, hops }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.proxy, forKey: .proxy)
+        try container.encode(self.destination, forKey: .destination)
+        try container.encode(self.hops, forKey: .hops)
+    }
+}
+
+/// One proxy request of a tunnel and the proxy's answer.
+public struct TunnelHop: Codable, Hashable, Sendable {
+    /// `socks4`, `socks4a`, `socks5` or `http-connect`.
+    public var kind: String
+    /// The destination asked for, `"host:port"` (IPv6 as `"[addr]:port"`); nil when the request was unreadable.
+    public var destination: String?
+    /// `granted`, `refused`, `incomplete` (the capture or the inspection window ended before the answer),
+    /// `malformed` (a length or field that cannot be right) or `unsupported` (a command or authentication
+    /// method that is not a plain CONNECT Bulkhead can follow).
+    public var outcome: String
+    /// The proxy's answer code: SOCKS 4 CD (90 granted), SOCKS 5 REP (0 granted), the HTTP status.
+    public var reply: Int?
+    /// How the client authenticated to the proxy: `none`, `username-password` (SOCKS 5), `userid` (SOCKS 4),
+    /// or the HTTP `Proxy-Authorization` scheme (`basic`…); nil when not seen.
+    public var authentication: String?
+
+    public init(kind: String, destination: String?, outcome: String, reply: Int?, authentication: String?) {
+        self.kind = kind
+        self.destination = destination
+        self.outcome = outcome
+        self.reply = reply
+        self.authentication = authentication
+    }
+
+    enum CodingKeys: String, CodingKey { case kind, destination, outcome, reply, authentication }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.kind, forKey: .kind)
+        try container.encode(self.destination, forKey: .destination)
+        try container.encode(self.outcome, forKey: .outcome)
+        try container.encode(self.reply, forKey: .reply)
+        try container.encode(self.authentication, forKey: .authentication)
+    }
+}
+
+// Absent values are written as explicit `null` so that every documented key is always present in JSON; the one
+// exception is `tunnel`, written only for flows that went through a proxy.
 extension FlowRecord {
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
@@ -312,6 +390,8 @@ extension FlowRecord {
         try container.encode(self.packets, forKey: .packets)
         try container.encode(self.bytes, forKey: .bytes)
         try container.encode(self.file, forKey: .file)
+        // Only flows that went through a proxy carry the key: every other record stays as it always was.
+        try container.encodeIfPresent(self.tunnel, forKey: .tunnel)
     }
 }
 

@@ -23,6 +23,14 @@ public enum AnalysisTableReport {
             if tls.establishedBasis != "handshake" { established += " (\(tls.establishedBasis))" }
         }
         var notes: [String] = []
+        if let tunnel = flow.tunnel {
+            // Where the proxy was asked to connect: the peer of the TLS session in the other columns.
+            let hops = tunnel.hops.map { hop in
+                "\(hop.kind) to \(hop.destination ?? "?")"
+                    + (hop.outcome == "granted" ? "" : " \(hop.outcome)" + (hop.reply.map { " (\($0))" } ?? ""))
+            }
+            notes.append("tunnel " + hops.joined(separator: " > "))
+        }
         if let sni = flow.tls?.sni { notes.append("sni=\(sni)") }
         if let alpn = flow.tls?.alpn { notes.append("alpn=\(alpn)") }
         for credential in flow.credentials {

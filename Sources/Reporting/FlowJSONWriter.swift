@@ -38,6 +38,27 @@ public struct FlowJSONWriter {
             }
             $0.key("transport") { $0.string(flow.transport.rawValue) }
             $0.key("truncated") { $0.bool(flow.truncated) }
+            if let tunnel = flow.tunnel {
+                $0.key("tunnel") { $0.write(tunnel) }
+            }
+        }
+    }
+
+    mutating func write(_ tunnel: TunnelRecord) {
+        self.object {
+            $0.key("destination") { $0.optionalString(tunnel.destination) }
+            $0.key("hops") { writer in writer.array(tunnel.hops) { $0.write($1) } }
+            $0.key("proxy") { $0.string(tunnel.proxy) }
+        }
+    }
+
+    mutating func write(_ hop: TunnelHop) {
+        self.object {
+            $0.key("authentication") { $0.optionalString(hop.authentication) }
+            $0.key("destination") { $0.optionalString(hop.destination) }
+            $0.key("kind") { $0.string(hop.kind) }
+            $0.key("outcome") { $0.string(hop.outcome) }
+            $0.key("reply") { writer in if let reply = hop.reply { writer.int(reply) } else { writer.null() } }
         }
     }
 

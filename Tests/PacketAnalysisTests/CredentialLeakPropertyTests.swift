@@ -58,6 +58,7 @@ struct CredentialLeakPropertyTests {
         case postgres, redisAuth, redisAuthUser, redisHello, redisInline, redisInlineUser, redisInlineQuoted, redisInlineTab,
              redisAuthTooManyWords
         case mysqlClear, mysqlClearLong, ldapSimpleBind
+        case socks5Password
     }
 
     /// The choices that are not the secret, drawn once and shared by a sample and its twin.
@@ -209,6 +210,14 @@ struct CredentialLeakPropertyTests {
         case .ldapSimpleBind:
             return Sample(shape: "\(choices.shape)", serverPort: 389, greeting: nil, client: ldapBind(dn: "cn=\(user),dc=test", password: secret),
                           expectedKind: "ldap-simple-bind", secret: secret, wire: secret)
+        case .socks5Password:
+            // The proxy's answers (method 2, password accepted, CONNECT granted) sent first: each direction is read
+            // on its own, so their order against the client's bytes does not matter.
+            let answers: [UInt8] = [5, 2, 1, 0, 5, 0, 0, 1, 198, 19, 211, 2, 0x1f, 0x90]
+            let request: [UInt8] = [5, 1, 0, 1, 198, 19, 211, 2, 0x01, 0xbb]
+            let client: [UInt8] = [5, 1, 2, 1, UInt8(u.count)] + u + [UInt8(secret.count)] + secret + request + Array("GET / HTTP/1.1\r\n\r\n".utf8)
+            return Sample(shape: "\(choices.shape)", serverPort: 1080, greeting: answers, client: client,
+                          expectedKind: "socks5-username-password", secret: secret, wire: secret)
         }
     }
 
@@ -403,7 +412,12 @@ struct CredentialLeakPropertyTests {
             case 3306: .mysql
             default: .ldap
             }
-            let credentials = sample.client.withUnsafeBytes { CredentialExtractor.extract(proto, client: $0) }
+            // A SOCKS 5 password is read by the proxy-handshake reader, with the proxy's answers.
+            let credentials = sample.serverPort == 1080
+                ? sample.client.withUnsafeBytes { client in
+                    (sample.greeting ?? []).withUnsafeBytes { TunnelDetector.open(client: client, server: $0)?.credentials ?? [] }
+                }
+                : sample.client.withUnsafeBytes { CredentialExtractor.extract(proto, client: $0) }
             let encoder = JSONEncoder()
             encoder.outputFormatting = .sortedKeys
             let json = Array(try encoder.encode(credentials))

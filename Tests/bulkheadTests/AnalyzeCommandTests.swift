@@ -29,6 +29,32 @@ struct AnalyzeCommandTests {
         }
     }
 
+    @Test("a SOCKS 5 tunnel: the inner TLS is attributed to the destination, the proxy password is redacted")
+    func socksTunnel() throws {
+        let run = try Self.run(["analyze", "captures/socks5-password-tls12-mutual.pcap"])
+        #expect(run.status == 1, "a password in clear is a high finding")
+        #expect(run.output.contains("tunnel socks5 to backend.test:8443"))
+        #expect(run.output.contains("TLS 1.2"))
+        #expect(run.output.contains("sni=backend.test"))
+        #expect(run.output.contains("presented (CN=client.test)"))
+        #expect(run.output.contains("credential socks5-username-password user=bob [password: 20 characters (redacted)]"))
+        #expect(run.output.contains("backend.test:8443 via 198.19.210.2:1080"))
+        let script = try String(contentsOf: Self.repositoryRoot.appendingPathComponent("captures/make-tunnel-captures.sh"), encoding: .utf8)
+        let secret = try #require(script.split(separator: "\n").first { $0.hasPrefix("SOCKS_PASS=") })
+            .dropFirst("SOCKS_PASS=".count).trimmingCharacters(in: CharacterSet(charactersIn: "'\""))
+        #expect(secret.count >= 8)
+        #expect(!run.output.contains(secret))
+
+        let json = try Self.run(["analyze", "--format", "json", "captures/socks5-password-tls12-mutual.pcap"])
+        #expect(!json.output.contains(secret))
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [String: Any])
+        let flow = try #require((document["flows"] as? [[String: Any]])?.first)
+        let tunnel = try #require(flow["tunnel"] as? [String: Any])
+        #expect(tunnel["destination"] as? String == "backend.test:8443")
+        #expect(tunnel["proxy"] as? String == "198.19.210.2:1080")
+        #expect((flow["tls"] as? [String: Any])?["clientCertificate"] as? String == "presented")
+    }
+
     @Test("--fail-on critical makes the same capture exit 0")
     func failOn() throws {
         #expect(try Self.run(["analyze", "--fail-on", "critical", "captures/http-basic-auth.pcap"]).status == 0)

@@ -20,6 +20,17 @@ struct FlowJSONWriterTests {
         odd.tls?.alerts = [TLSAlert(from: "server", level: "fatal", description: "x", code: nil, inferred: true)]
         odd.tls?.clientFlightRecordSizes = [25, 69]
         flows.append(odd)
+        // A tunnel with every optional empty, and one with each filled.
+        odd.tunnel = TunnelRecord(proxy: "198.19.210.2:1080", destination: nil, hops: [
+            TunnelHop(kind: "socks5", destination: nil, outcome: "incomplete", reply: nil, authentication: nil),
+        ])
+        flows.append(odd)
+        odd.tunnel = TunnelRecord(proxy: "198.19.210.2:1080", destination: "b\"\\.test:443", hops: [
+            TunnelHop(kind: "socks5", destination: "p.test:3128", outcome: "granted", reply: 0, authentication: "username-password"),
+            TunnelHop(kind: "http-connect", destination: "b\"\\.test:443", outcome: "granted", reply: 200, authentication: "basic"),
+        ])
+        flows.append(odd)
+        #expect(flows.contains { $0.tunnel != nil && $0.file != nil }, "the corpus has tunnel captures")
         #expect(flows.count > 20)
         let encoder = JSONEncoder()
         for flow in flows {

@@ -20,6 +20,14 @@ Subcommands:
   memcached-client HOST PORT
   line-client HOST PORT
   binary-client HOST PORT
+  proxy HOST PORT COUNT ALLOW [--socks-user U:P]
+                               SOCKS 4/4a/5 proxy for COUNT connections; connects
+                               only to the name=address pairs in ALLOW
+                               (comma-separated), never elsewhere
+  xmpp-server HOST PORT CERT KEY CAFILE [--require-cert]
+                               XMPP peer: stream header, <starttls/>, <proceed/>, TLS
+  irc-server HOST PORT CERT KEY
+                               IRC peer: STARTTLS answered with numeric 670, TLS
 """
 import base64
 import fcntl
@@ -284,7 +292,180 @@ def binary_client(host, port):
     s.close()
 
 
+# ---------------------------------------------------------------- proxies
+# The SOCKS proxy of the tunnel captures (HTTP CONNECT is tinyproxy's). It
+# speaks SOCKS 4, 4a and 5 (no auth or RFC 1929 username/password), chosen by
+# the client's first byte. It connects ONLY to the addresses listed in ALLOW
+# (name=address pairs; names resolve through that list alone), so a tunnel can
+# never lead out of the capture namespaces.
+
+def recv_until(sock, marker, limit=16384):
+    data = b""
+    while marker not in data:
+        chunk = sock.recv(1)
+        if not chunk or len(data) > limit:
+            raise ConnectionError("peer closed before %r" % marker)
+        data += chunk
+    return data
+
+
+def relay(a, b):
+    socks = [a, b]
+    while True:
+        r, _, _ = select.select(socks, [], [], 10)
+        if not r:
+            return
+        for s in r:
+            data = s.recv(65536)
+            if not data:
+                return
+            (b if s is a else a).sendall(data)
+
+
+def proxy(host, port, count, allow, *options):
+    allowed = {}
+    for pair in allow.split(","):
+        name, _, address = pair.partition("=")
+        allowed[name] = address
+        allowed[address] = address
+    socks_user = None
+    opts = list(options)
+    while opts:
+        flag, value = opts.pop(0), opts.pop(0)
+        if flag == "--socks-user":
+            socks_user = value
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    ls = socket.socket(fam, socket.SOCK_STREAM)
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind((host, int(port)))
+    ls.listen(4)
+    for _ in range(int(count)):
+        conn, _ = ls.accept()
+        try:
+            proxy_one(conn, allowed, socks_user)
+        except (ConnectionError, OSError, ValueError) as error:
+            print("proxy:", error, file=sys.stderr, flush=True)
+        finally:
+            conn.close()
+    ls.close()
+
+
+def open_upstream(allowed, name, port):
+    address = allowed.get(name)
+    if address is None:
+        return None
+    return socket.create_connection((address, port), timeout=5)
+
+
+def proxy_one(conn, allowed, socks_user):
+    first = recv_exact(conn, 1)
+    if first == b"\x04":
+        command, port = struct.unpack("!BH", recv_exact(conn, 3))
+        address = socket.inet_ntoa(recv_exact(conn, 4))
+        recv_until(conn, b"\0", 255)                       # USERID
+        name = address
+        if address.startswith("0.0.0.") and address != "0.0.0.0":
+            name = recv_until(conn, b"\0", 255)[:-1].decode()  # SOCKS 4a host name
+        upstream = open_upstream(allowed, name, port) if command == 1 else None
+        conn.sendall(struct.pack("!BBH4s", 0, 90 if upstream else 91, 0, b"\0\0\0\0"))
+    elif first == b"\x05":
+        methods = recv_exact(conn, recv_exact(conn, 1)[0])
+        wanted = 2 if socks_user else 0
+        if wanted not in methods:
+            conn.sendall(b"\x05\xff")
+            return
+        conn.sendall(bytes([5, wanted]))
+        if socks_user:
+            version, ulen = recv_exact(conn, 2)
+            user = recv_exact(conn, ulen)
+            password = recv_exact(conn, recv_exact(conn, 1)[0])
+            ok = version == 1 and (user + b":" + password).decode() == socks_user
+            conn.sendall(b"\x01\x00" if ok else b"\x01\x01")
+            if not ok:
+                return
+        _, command, _, atyp = recv_exact(conn, 4)
+        if atyp == 1:
+            name = socket.inet_ntoa(recv_exact(conn, 4))
+        elif atyp == 3:
+            name = recv_exact(conn, recv_exact(conn, 1)[0]).decode()
+        else:
+            name = socket.inet_ntop(socket.AF_INET6, recv_exact(conn, 16))
+        port = struct.unpack("!H", recv_exact(conn, 2))[0]
+        upstream = open_upstream(allowed, name, port) if command == 1 else None
+        if upstream is None:
+            conn.sendall(b"\x05\x02\x00\x01\0\0\0\0\0\0")     # not allowed by ruleset
+            return
+        bound_address, bound_port = upstream.getsockname()[:2]
+        conn.sendall(b"\x05\x00\x00\x01" + socket.inet_aton(bound_address) + struct.pack("!H", bound_port))
+    else:
+        raise ValueError("not a SOCKS request")
+    if upstream is None:
+        return
+    with upstream:
+        relay(conn, upstream)
+
+
+# ---------------------------------------------------------------- XMPP / IRC STARTTLS peers
+def tls_server_context(cert, key, cafile=None, require_cert=False, maximum=None):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    if maximum == "1.2":
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    if require_cert:
+        ctx.load_verify_locations(cafile)
+        ctx.verify_mode = ssl.CERT_REQUIRED
+    return ctx
+
+
+def xmpp_server(host, port, cert, key, cafile, *options):
+    conn = listen_one(host, port)
+    header = recv_until(conn, b">", 4096)
+    while b"<stream:stream" not in header:                 # skip an XML declaration
+        header += recv_until(conn, b">", 4096)
+    namespace = "jabber:server" if b"jabber:server" in header else "jabber:client"
+    dialback = " xmlns:db='jabber:server:dialback'" if namespace == "jabber:server" else ""
+    conn.sendall(("<?xml version='1.0'?><stream:stream xmlns='%s' xmlns:stream='http://etherx.jabber.org/streams'%s"
+                  " id='bh-1' from='server.test' version='1.0'><stream:features>"
+                  "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls>"
+                  "%s</stream:features>" % (namespace, dialback, "<dialback xmlns='urn:xmpp:features:dialback'/>" if dialback else "")).encode())
+    recv_until(conn, b"/>", 4096)                           # <starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>
+    conn.sendall(b"<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+    require = "--require-cert" in options
+    ctx = tls_server_context(cert, key, cafile, require, "1.2" if "--tls1_2" in options else None)
+    tls = ctx.wrap_socket(conn, server_side=True)
+    data = tls.recv(4096)                                   # the client's new stream header (or nothing)
+    if data:
+        tls.sendall(b"<?xml version='1.0'?><stream:stream xmlns='" + namespace.encode()
+                    + b"' xmlns:stream='http://etherx.jabber.org/streams' id='bh-2' from='server.test' version='1.0'>"
+                    + b"<stream:features/></stream:stream>")
+    tls.close()
+
+
+def irc_server(host, port, cert, key):
+    conn = listen_one(host, port)
+    io = Lines(conn)
+    while True:
+        line = io.readline()
+        if not line:
+            return
+        if line.upper() == "STARTTLS":
+            io.send(":irc.server.test 670 * :STARTTLS successful, go ahead with TLS handshake")
+            break
+        if line.upper().startswith("CAP LS"):
+            io.send(":irc.server.test CAP * LS :tls")
+    tls = tls_server_context(cert, key).wrap_socket(conn, server_side=True)
+    io = Lines(tls)
+    io.send(":irc.server.test NOTICE * :*** Bulkhead test IRC server")
+    line = io.readline()
+    if line:
+        io.send(":irc.server.test 451 * :You have not registered")
+    tls.close()
+
+
 COMMANDS = {
+    "proxy": proxy,
+    "xmpp-server": xmpp_server,
+    "irc-server": irc_server,
     "vlan-trunk": vlan_trunk,
     "smtp-server": smtp_server,
     "ftp-server": ftp_server,

@@ -77,7 +77,9 @@ KEYLOG_LABELS = {
 NEGATIVE_KEYS = {"unrelated.keys", "malformed.keys"}
 # decode-as for services on ports tshark would not guess
 DECODE_AS = ["-d", "tcp.port==2525,smtp", "-d", "tcp.port==8081,http2", "-d", "tcp.port==6380,resp",
-             "-d", "tcp.port==8443,tls", "-d", "tcp.port==9000,tls"]
+             "-d", "tcp.port==8443,tls", "-d", "tcp.port==9000,tls",
+             # tshark's IRC dissector does not follow STARTTLS; its TLS dissector finds the records after the lines
+             "-d", "tcp.port==6667,tls"]
 
 
 _CACHE = {}
@@ -323,9 +325,52 @@ def check(path):
                 trunc = any(r["frame.len"] != r["frame.cap_len"] for r in rows)
                 if trunc != fl["truncated"]:
                     errors.append(f"truncated: expected {fl['truncated']}, capture has {trunc}")
-            if "tls" in fl:
+            if fl.get("tls") is not None:
                 check_tls(capture, int(sport), fl["tls"], errors, truth, analysis, with_keys)
+            elif "tls" in fl and fields(capture, f"tcp.port=={sport} && tls.handshake", ["frame.number"]):
+                errors.append("tls: expected none, tshark sees a TLS handshake")
+            if "tunnel" in fl:
+                check_tunnel(capture, fl["tunnel"], errors)
     return errors
+
+
+def check_tunnel(capture, tunnel, errors):
+    """The proxy requests as tshark's SOCKS and HTTP dissectors read them: the first hop's version,
+    destination and reply, and every CONNECT's target and status in order (a CONNECT sent through a
+    SOCKS tunnel included)."""
+    hops = tunnel.get("hops", [])
+    socks = fields(capture, "socks", ["tcp.srcport", "socks.version", "socks.command", "socks.remote_name",
+                                      "socks.v4a_dns_name", "socks.dst", "socks.dstport", "socks.results",
+                                      "socks.username"])
+    if hops and hops[0]["kind"].startswith("socks"):
+        hop = hops[0]
+        proxy_port = split_ep(tunnel["proxy"])[1]
+        requests = [r for r in socks if r["tcp.srcport"] != proxy_port and r["socks.command"] == "1"]
+        replies = [r for r in socks if r["tcp.srcport"] == proxy_port and r["socks.results"]]
+        if not requests:
+            errors.append("tunnel: tshark sees no SOCKS CONNECT request")
+            return
+        request = requests[0]
+        name = request["socks.remote_name"] or request["socks.v4a_dns_name"] or request["socks.dst"]
+        kind = "socks5" if request["socks.version"] == "5" else ("socks4a" if request["socks.v4a_dns_name"] else "socks4")
+        # tshark shows a SOCKS 5 request's port on the row after its address
+        port = next((r["socks.dstport"] for r in requests if r["socks.dstport"]), "")
+        got = {"kind": kind, "destination": f"{name}:{port}",
+               "reply": int(replies[0]["socks.results"]) if replies else None}
+        if any(r["socks.username"] for r in socks):
+            got["authentication"] = "username-password"
+        for key, value in got.items():
+            if key in hop and hop[key] != value:
+                errors.append(f"tunnel.hops[0].{key}: expected {hop[key]!r}, tshark sees {value!r}")
+    connects = fields(capture, 'http.request.method == "CONNECT"', ["http.request.uri"])
+    statuses = fields(capture, "http.response", ["http.response.code"])
+    expected = [h for h in hops if h["kind"] == "http-connect"]
+    if [h["destination"] for h in expected] != [r["http.request.uri"] for r in connects]:
+        errors.append(f"tunnel: CONNECT targets {[h['destination'] for h in expected]}, tshark sees "
+                      f"{[r['http.request.uri'] for r in connects]}")
+    for hop, status in zip(expected, statuses):
+        if "reply" in hop and str(hop["reply"]) != status["http.response.code"]:
+            errors.append(f"tunnel: CONNECT {hop['destination']} answered {hop['reply']}, tshark sees {status['http.response.code']}")
 
 
 def parse_keylog(path):
@@ -376,7 +421,7 @@ def check_key_files(expected_files, captures):
         for p in expected_files:
             e = json.load(open(p))
             for fl in e["flows"]:
-                if "tls" not in fl:
+                if fl.get("tls") is None:
                     continue
                 port = int(split_ep(fl["server"])[1])
                 client, _ = handshake_rows(os.path.join(HERE, e["capture"]), port, None)

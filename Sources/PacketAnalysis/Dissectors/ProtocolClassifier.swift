@@ -50,6 +50,7 @@ enum ProtocolClassifier {
     static func clientRequest(_ bytes: UnsafeRawBufferPointer, peer: UnsafeRawBufferPointer) -> ApplicationProtocol? {
         guard bytes.count >= 1 else { return nil }
         if isTLSClientHello(bytes) { return .tls }
+        if bytes[0] == 4 || bytes[0] == 5, let proto = TunnelDetector.socksProtocol(bytes, reply: peer) { return proto }
         if bytes.starts(with: "SSH-") { return .ssh }
         if bytes.starts(with: "PRI * HTTP/2.0\r\n") { return .http2 }
         if isHTTPRequest(bytes) { return .http }
@@ -61,7 +62,32 @@ enum ProtocolClassifier {
         if isLDAPRequest(bytes) { return .ldap }
         if isDNSOverTCP(bytes) { return .dns }
         if isKafkaRequest(bytes) { return .kafka }
+        if isXMPPStream(bytes) { return .xmpp }
+        if isIRCRegistration(bytes, peer: peer) { return .irc }
         return nil
+    }
+
+    /// An XMPP stream header (RFC 6120 §4.2): `<stream:stream` (after an optional XML declaration) in the
+    /// client or server namespace.
+    static func isXMPPStream(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard bytes.starts(with: "<?xml") || bytes.starts(with: "<stream:stream") else { return false }
+        let head = UnsafeRawBufferPointer(rebasing: bytes.prefix(512))
+        return head.range(of: "<stream:stream") != nil
+            && (head.range(of: "jabber:client") != nil || head.range(of: "jabber:server") != nil)
+    }
+
+    private static let ircRegistrationCommands = ["CAP LS", "CAP REQ", "NICK ", "PASS ", "STARTTLS\r\n", "STARTTLS\n"]
+
+    /// An IRC client's first line (RFC 2812 registration, IRCv3 `CAP`, or `STARTTLS`). `USER` and `PASS` open
+    /// FTP and POP3 sessions too, after a greeting, so only a silent server or one that speaks IRC (a line that
+    /// starts with a `:prefix`) lets them count, and `USER` needs IRC's shape (`USER name mode * :real name`).
+    static func isIRCRegistration(_ bytes: UnsafeRawBufferPointer, peer: UnsafeRawBufferPointer) -> Bool {
+        guard peer.isEmpty || peer[0] == UInt8(ascii: ":") else { return false }
+        if ircRegistrationCommands.contains(where: { bytes.starts(with: $0) }) { return true }
+        guard bytes.starts(with: "USER ") else { return false }
+        let line = UnsafeRawBufferPointer(rebasing: bytes.prefix(512))
+        guard let end = line.firstIndex(of: UInt8(ascii: "\n")) else { return false }
+        return UnsafeRawBufferPointer(rebasing: line[..<end]).range(of: " :") != nil
     }
 
     static func isTLSClientHello(_ bytes: UnsafeRawBufferPointer) -> Bool {
@@ -230,7 +256,17 @@ enum ProtocolClassifier {
             return smtpOrFTP(banner: bytes, client: client, final: final)
         }
         if isMySQLGreeting(bytes) { return .mysql }
+        if isIRCServerLine(bytes) { return .irc }
         return nil
+    }
+
+    /// An IRC server's first line: `:server NOTICE …` or `:server NNN …` (a three-digit numeric).
+    static func isIRCServerLine(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard bytes.first == UInt8(ascii: ":"), let space = bytes.prefix(128).firstIndex(of: UInt8(ascii: " ")),
+              space > 1 else { return false }
+        let rest = UnsafeRawBufferPointer(rebasing: bytes[(space + 1)...])
+        if rest.starts(with: "NOTICE ") { return true }
+        return rest.count >= 4 && rest[0...2].allSatisfy { $0 >= 0x30 && $0 <= 0x39 } && rest[3] == UInt8(ascii: " ")
     }
 
     private static let smtpVerbs = ["EHLO", "HELO", "MAIL", "STARTTLS", "RSET", "NOOP", "VRFY", "AUTH LOGIN", "AUTH PLAIN", "DATA"]

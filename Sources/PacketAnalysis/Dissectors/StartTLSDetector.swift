@@ -1,7 +1,7 @@
 import BulkheadModel
 
 /// Finds where a plaintext protocol hands its connection over to TLS (STARTTLS, STLS, AUTH TLS, LDAP
-/// StartTLS, PostgreSQL SSLRequest, MySQL's SSL capability).
+/// StartTLS, PostgreSQL SSLRequest, MySQL's SSL capability, XMPP `<starttls/>`, IRC `STARTTLS`).
 ///
 /// The switch point is found by content: a TLS ClientHello record at a message boundary of the plaintext
 /// protocol (after a line end for text protocols, after the fixed-size request for binary ones).
@@ -9,7 +9,7 @@ enum StartTLSDetector {
     /// Protocols that can upgrade in place.
     static func canUpgrade(_ proto: ApplicationProtocol) -> Bool {
         switch proto {
-        case .smtp, .imap, .pop3, .ftp, .ldap, .postgresql, .mysql: true
+        case .smtp, .imap, .pop3, .ftp, .ldap, .postgresql, .mysql, .xmpp, .irc: true
         default: false
         }
     }
@@ -31,7 +31,13 @@ enum StartTLSDetector {
             let end = cursor.offset + length
             guard end < client.count else { return nil }
             return ProtocolClassifier.isTLSClientHello(UnsafeRawBufferPointer(rebasing: client[end...])) ? end : nil
+        case .xmpp:
+            // XML has no line ends to go by: the ClientHello follows the `<starttls xmlns='…xmpp-tls'/>` element
+            // (RFC 6120 §5.4), after the server's `<proceed/>`.
+            guard let element = client.range(of: "<starttls") else { return nil }
+            return firstRecord(client, handshakeType: 0x01, after: element)
         default:
+            // IRC included: `STARTTLS` answered by numeric 670, then the ClientHello after the line end.
             return recordAfterLineEnd(client, handshakeType: 0x01)
         }
     }
@@ -45,6 +51,9 @@ enum StartTLSDetector {
         case .mysql, .ldap:
             // After the greeting / extended response: the first ServerHello record anywhere.
             return firstRecord(server, handshakeType: 0x02, after: 1)
+        case .xmpp:
+            guard let element = server.range(of: "<proceed") else { return nil }
+            return firstRecord(server, handshakeType: 0x02, after: element)
         default:
             return recordAfterLineEnd(server, handshakeType: 0x02)
         }

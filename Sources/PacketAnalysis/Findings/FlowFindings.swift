@@ -74,14 +74,21 @@ public struct FlowFindings {
     public static func findings(for flow: FlowRecord) -> [Finding] {
         var result: [Finding] = []
         let location = flow.server
+        // Through a proxy tunnel the conversation is with the destination the client asked for: titles name it
+        // beside the proxy, while the location stays the endpoint the packets went to (what an audit names).
+        let peer = flow.tunnel?.destination.map { "\($0) via \(location)" } ?? location
         let proto = flow.proto.rawValue
         if !flow.credentials.isEmpty {
             let kinds = Array(Set(flow.credentials.map(\.kind))).sorted().joined(separator: ", ")
             let crossedBefore = flow.starttls ? " before the connection was upgraded to TLS" : ""
+            // Through a proxy, the secret may have gone to the proxy itself, in its handshake, not over `proto`.
+            let over = flow.tunnel.map {
+                "through a \($0.hops.map(\.kind).joined(separator: " + ")) proxy tunnel (in its handshake, or over \(proto) inside it)"
+            } ?? "over \(proto)"
             result.append(Finding(
                 kind: "credentials-in-cleartext", severity: .high,
-                title: "Credentials sent in clear to \(location) (\(kinds))",
-                detail: "A client sent \(kinds) credentials over \(proto)\(crossedBefore); anyone on the path can read and replay them. "
+                title: "Credentials sent in clear to \(peer) (\(kinds))",
+                detail: "A client sent \(kinds) credentials \(over)\(crossedBefore); anyone on the path can read and replay them. "
                     + "Require TLS (ideally mutual TLS) on this service.",
                 location: location))
         } else if !flow.encrypted {
@@ -90,31 +97,31 @@ public struct FlowFindings {
                 break
             case .dns:
                 result.append(Finding(
-                    kind: "plaintext-flow", severity: .info, title: "Plaintext DNS to \(location)",
+                    kind: "plaintext-flow", severity: .info, title: "Plaintext DNS to \(peer)",
                     detail: "DNS queries and answers crossed unencrypted.", location: location))
             default:
                 result.append(Finding(
-                    kind: "plaintext-flow", severity: .medium, title: "Plaintext \(proto) to \(location)",
+                    kind: "plaintext-flow", severity: .medium, title: "Plaintext \(proto) to \(peer)",
                     detail: "Service traffic (\(proto)) crossed without TLS: its content can be read and altered on the path.",
                     location: location))
             }
         }
         if flow.proto == .unknownBinary && !flow.encrypted {
             result.append(Finding(
-                kind: "unidentified-flow", severity: .low, title: "Unidentified binary traffic to \(location)",
+                kind: "unidentified-flow", severity: .low, title: "Unidentified binary traffic to \(peer)",
                 detail: "The payload is binary and matches no known protocol. It may be encrypted by something other than TLS; "
                     + "Bulkhead cannot vouch for it.", location: location))
         }
         guard let tls = flow.tls, flow.proto == .tls || flow.starttls else { return result }
         if let version = tls.version, ["ssl2", "ssl3", "1.0", "1.1"].contains(version) {
             result.append(Finding(
-                kind: "tls-legacy-version", severity: .high, title: "TLS \(version) negotiated with \(location)",
+                kind: "tls-legacy-version", severity: .high, title: "TLS \(version) negotiated with \(peer)",
                 detail: "TLS versions below 1.2 are deprecated (RFC 8996) and have known attacks.", location: location))
         }
         if let cipher = tls.cipher, let weakness = TLSRegistry.cipherWeakness(cipher) {
             result.append(Finding(
                 kind: weakness.serious ? "tls-weak-cipher" : "tls-legacy-cipher", severity: weakness.serious ? .high : .low,
-                title: "Cipher \(cipher) negotiated with \(location)",
+                title: "Cipher \(cipher) negotiated with \(peer)",
                 detail: "The negotiated suite uses \(weakness.reason).", location: location))
         }
         let failed = !tls.established && tls.alerts.contains { $0.level == "fatal" || $0.inferred || $0.description == "encrypted" }
@@ -122,7 +129,7 @@ public struct FlowFindings {
             let alert = tls.alerts.first { $0.level == "fatal" || $0.inferred || $0.description == "encrypted" }
             let what = alert.map { $0.inferred ? "an encrypted alert inferred from its size" : "\($0.level) alert \($0.description) from the \($0.from)" } ?? "an alert"
             result.append(Finding(
-                kind: "tls-handshake-failure", severity: .medium, title: "TLS handshake with \(location) failed",
+                kind: "tls-handshake-failure", severity: .medium, title: "TLS handshake with \(peer) failed",
                 detail: "The handshake ended with \(what). If this was a client without a valid certificate being refused, "
                     + "that is mTLS working; otherwise a dependency is broken.", location: location))
         }
@@ -137,7 +144,7 @@ public struct FlowFindings {
                 default: how = "the client very likely sent an empty certificate and the session went on (TLS 1.3 record-size heuristic)"
                 }
                 result.append(Finding(
-                    kind: "tls-no-client-auth", severity: .medium, title: "TLS to \(location) without client authentication",
+                    kind: "tls-no-client-auth", severity: .medium, title: "TLS to \(peer) without client authentication",
                     detail: "The session is encrypted but not mutually authenticated: \(how).", location: location))
             default:
                 break

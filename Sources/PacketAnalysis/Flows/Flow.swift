@@ -105,6 +105,8 @@ enum FlowPhase {
     case tls
     /// A plaintext protocol: looking for credentials and an upgrade within the inspection window.
     case plaintext
+    /// A proxy request (SOCKS, HTTP CONNECT) waiting for the rest of the handshake or the proxy's answer.
+    case tunnelSetup
     /// Nothing more to learn from the payload; only counting.
     case done
 }
@@ -138,6 +140,13 @@ final class Flow {
     var handoverScanClient = 0
     var handoverScanServer = 0
     var datagramDTLSVersion: UInt16?
+    /// Proxy requests read at the start of the flow, outermost first; what follows the last granted one is
+    /// classified as the flow's own content.
+    var tunnelHops: [TunnelHop] = []
+    /// The protocol of the outermost proxy request (reported when nothing crossed the tunnel).
+    var tunnelProtocol: ApplicationProtocol?
+    /// Credentials the client sent a proxy (a SOCKS 5 password, a `Proxy-Authorization` header).
+    var tunnelCredentials: [Credential] = []
 
     init(id: Int, key: FlowKey, transport: Transport, clientIsLow: Bool, basis: ClientBasis, time: Timestamp) {
         self.id = id

@@ -312,6 +312,9 @@ public final class FlowAnalyzer {
             self.classify(flow, final: true)
         case .plaintext:
             if side == .client { self.finishPlaintext(flow) }
+        case .tunnelSetup:
+            direction.inspecting = false
+            self.openTunnel(flow, final: true)
         case .tls, .done:
             break
         }
@@ -368,6 +371,9 @@ public final class FlowAnalyzer {
             if flow.phase == .plaintext && side == .client && direction.buffer.count >= self.options.inspectionWindow {
                 self.finishPlaintext(flow)
             }
+        case .tunnelSetup:
+            self.keep(bytes, in: direction, flow)
+            self.openTunnel(flow, final: false)
         case .done:
             direction.inspecting = false
         }
@@ -409,8 +415,14 @@ public final class FlowAnalyzer {
             flow.low.buffer = []
             flow.high.buffer = []
             self.checkTLSProgress(flow)
+        case .socks4 where flow.tunnelHops.count < TunnelDetector.maximumDepth,
+             .socks5 where flow.tunnelHops.count < TunnelDetector.maximumDepth:
+            self.openTunnel(flow, final: final || full)
+        case .http where flow.tunnelHops.count < TunnelDetector.maximumDepth
+            && flow.clientDirection.buffer.withUnsafeBytes(TunnelDetector.isConnectRequest):
+            self.openTunnel(flow, final: final || full)
         case .http, .http2, .redis, .postgresql, .mysql, .mongodb, .memcached, .smtp, .ftp, .pop3, .imap, .ldap, .dns,
-             .amqp, .kafka:
+             .amqp, .kafka, .xmpp, .irc:
             flow.phase = .plaintext
             if StartTLSDetector.canUpgrade(verdict.proto) {
                 self.findClientHandover(flow, verdict.proto)
@@ -422,6 +434,50 @@ public final class FlowAnalyzer {
                 self.finishPlaintext(flow)
             }
         default:
+            self.done(flow)
+        }
+    }
+
+    /// Reads the proxy handshake at the start of the flow; once the proxy granted the tunnel, the bytes after it
+    /// are classified afresh, as the conversation with the destination (TLS, more often than not).
+    private func openTunnel(_ flow: Flow, final: Bool) {
+        flow.phase = .tunnelSetup
+        let client = flow.clientDirection
+        let server = flow.serverDirection
+        let opening = client.buffer.withUnsafeBytes { clientBytes in
+            server.buffer.withUnsafeBytes { TunnelDetector.open(client: clientBytes, server: $0) }
+        }
+        guard let opening else {
+            self.done(flow)
+            return
+        }
+        let window = self.options.inspectionWindow
+        let stalled = final || client.buffer.count >= window || server.buffer.count >= window
+            || !client.inspecting || !server.inspecting
+        // Wait for the rest of the handshake, within the inspection window: a request or answer that never
+        // completes (a length that lies, a response without the end of its headers) is settled as incomplete.
+        if opening.hop.outcome == TunnelDetector.Outcome.incomplete && !stalled { return }
+        if flow.tunnelHops.isEmpty { flow.tunnelProtocol = flow.proto }
+        flow.tunnelHops.append(opening.hop)
+        switch opening.hop.outcome {
+        case TunnelDetector.Outcome.granted:
+            flow.tunnelCredentials += opening.credentials
+            client.buffer.removeFirst(min(opening.clientOffset, client.buffer.count))
+            server.buffer.removeFirst(min(opening.serverOffset, server.buffer.count))
+            flow.proto = nil
+            flow.rolesFixed = true  // the proxy handshake showed who the client is
+            flow.phase = .classifying
+            self.classify(flow, final: final)
+        case _ where opening.hop.kind == "http-connect":
+            // No tunnel (refused, or a request or response that never completed): what follows, a retry with
+            // credentials or anything at all, is read as the HTTP it claims to be, and credentials are
+            // extracted from the whole request stream.
+            flow.phase = .plaintext
+            server.buffer = []
+            server.inspecting = false
+            if stalled { self.finishPlaintext(flow) }
+        default:
+            flow.tunnelCredentials += opening.credentials
             self.done(flow)
         }
     }
@@ -481,11 +537,19 @@ public final class FlowAnalyzer {
             flow.anomalies.insert(fromLow ? .gapFromLow : .gapFromHigh)
             direction.pending = []
         }
+        if flow.phase == .tunnelSetup { self.openTunnel(flow, final: true) }
         if flow.phase == .classifying { self.classify(flow, final: true) }
         if flow.phase == .plaintext { self.finishPlaintext(flow) }
         let client = flow.clientIsLow ? flow.key.low : flow.key.high
         let server = flow.clientIsLow ? flow.key.high : flow.key.low
-        let proto = flow.proto ?? .empty
+        var proto = flow.proto ?? .empty
+        // A tunnel that nothing crossed is reported as the proxy protocol that opened it.
+        if proto == .empty, let outer = flow.tunnelProtocol { proto = outer }
+        var tunnel: TunnelRecord?
+        if !flow.tunnelHops.isEmpty {
+            let granted = flow.tunnelHops.last { $0.outcome == TunnelDetector.Outcome.granted }
+            tunnel = TunnelRecord(proxy: server.description, destination: granted?.destination, hops: flow.tunnelHops)
+        }
         var tls = flow.tls?.finish()
         if proto == .dtls {
             var summary = TLSSummary()
@@ -510,11 +574,12 @@ public final class FlowAnalyzer {
             id: flow.id, client: client.description, server: server.description, clientBasis: flow.clientBasis,
             transport: flow.transport, proto: proto,
             encrypted: proto.isEncryptedByNature || flow.starttls, starttls: flow.starttls, tls: tls,
-            credentials: flow.credentials, truncated: flow.truncated, anomalies: anomalies,
+            credentials: flow.tunnelCredentials.isEmpty ? flow.credentials : flow.tunnelCredentials + flow.credentials,
+            truncated: flow.truncated, anomalies: anomalies,
             firstSeen: flow.firstSeen, lastSeen: flow.lastSeen,
             packets: DirectionCounts(toServer: toServer.packets, toClient: toClient.packets),
             bytes: DirectionCounts(toServer: toServer.payloadBytes, toClient: toClient.payloadBytes),
-            file: self.file
+            file: self.file, tunnel: tunnel
         )
     }
 }

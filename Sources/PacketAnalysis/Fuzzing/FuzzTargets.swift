@@ -168,7 +168,7 @@ enum FuzzTargets {
         return session.finish()
     }
 
-    // MARK: - 3: classifier, credential extractors, STARTTLS detectors
+    // MARK: - 3: classifier, credential extractors, STARTTLS and tunnel detectors
 
     static func classify(_ bytes: UnsafeRawBufferPointer) {
         guard bytes.count >= 1 else { return }
@@ -184,6 +184,11 @@ enum FuzzTargets {
                 _ = ProtocolClassifier.classify(first: server, second: client, rolesKnown: rolesKnown, final: final)
                 _ = ProtocolClassifier.looksLikeTLSRecords(client)
                 _ = ProtocolClassifier.isDNSMessage(client, query: nil)
+                // Proxy handshakes: every length in them is the client's or the proxy's word.
+                _ = TunnelDetector.socksProtocol(client, reply: server)
+                if let opening = TunnelDetector.open(client: client, server: server) {
+                    precondition(opening.clientOffset <= client.count && opening.serverOffset <= server.count)
+                }
                 for proto in ApplicationProtocol.allCases {
                     _ = CredentialExtractor.extract(proto, client: client)
                     _ = StartTLSDetector.clientHandover(proto, client: client)
