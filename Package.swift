@@ -197,7 +197,10 @@ let package = Package(
         ),
         .testTarget(
             name: "bulkheadTests",
-            dependencies: ["BulkheadModel", "PacketAnalysis", "Reporting", "BulkheadTestSupport"],
+            dependencies: [
+                "bulkhead", "BulkheadModel", "PacketAnalysis", "Reporting", "BulkheadTestSupport", "Reachability", "TLSVerification",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             swiftSettings: swiftSettings
         ),
     ],

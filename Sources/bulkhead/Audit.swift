@@ -17,11 +17,13 @@ extension Bulkhead {
             discussion: """
                 The report's centre is the edge table: for each source → destination:port, whether the policy allows \
                 it, whether a probe got through, what traffic showed (plaintext, TLS, mTLS), what the endpoint's TLS \
-                check found (the mTLS battery of `bulkhead tls`, on the endpoints the policy's mtls section requires, from \
-                inside a container that reached them; paths in the policy are relative to its folder), the identities on \
-                both sides, and one verdict (mtls-enforced, tls-no-client-auth, \
-                plaintext, open-unverified, blocked, violation, unknown). The evidence of every stage is kept in the \
-                JSON report, so `--evidence report.json --policy other.yaml` re-evaluates it offline.
+                check found (the mTLS battery of `bulkhead tls`, on every TCP container endpoint a probe reached, from \
+                inside a container that reached it; a policy's mtls section adds trust bundles and identities, with \
+                paths relative to its folder), the identities on both sides, and one verdict (mtls-enforced, \
+                tls-accepts-rogue-client, mtls-optional, tls-no-client-auth, inconclusive, plaintext, open-unverified, \
+                blocked, violation, unknown). The evidence of every stage is kept in the JSON report, so `--evidence \
+                report.json --policy other.yaml` judges it again offline, and names what that policy needs that the \
+                evidence lacks (exit 3).
 
                 Formats: table, json (schema bulkhead.audit/1), sarif (2.1.0), junit, prometheus (node-exporter \
                 textfile), markdown, html (self-contained, with the topology picture), dot (Graphviz). Several at once: \
@@ -48,8 +50,7 @@ extension Bulkhead {
             case table, json, sarif, junit, prometheus, markdown, html, dot
         }
 
-        @Option(help: ArgumentHelp("The expected policy (YAML). Default: what Docker's own configuration intends.", valueName: "file"))
-        var policy: String?
+        @OptionGroup var policyOptions: PolicyOptions
 
         @Option(help: ArgumentHelp("Re-evaluate a stored audit report (JSON) instead of running the stages.", valueName: "file"))
         var evidence: String?
@@ -76,11 +77,7 @@ extension Bulkhead {
         @Flag(name: .customLong("tls-all"), help: .hidden)
         var tlsAll = false
 
-        @Option(help: "Probe attempts before a failure counts.")
-        var attempts: Int = 2
-
-        @Option(help: ArgumentHelp("Seconds to wait for a probe answer.", valueName: "seconds"))
-        var timeout: Double = 1
+        @OptionGroup var timing: ProbeTimingOptions
 
         @Option(help: ArgumentHelp("Audit only containers and networks with this label (key=value).", valueName: "label"))
         var scopeLabel: String?
@@ -106,8 +103,7 @@ extension Bulkhead {
         @Option(help: ArgumentHelp("Where the lock and the last-success time live (default /var/lib/bulkhead for root).", valueName: "dir"))
         var stateDir: String?
 
-        @Flag(help: "Do not show progress on standard error.")
-        var quiet = false
+        @OptionGroup var progress: ProgressOptions
 
         @Flag(help: "Table format: every column of the edge table, in full (default: verdict, source, destination and why, fitted to the terminal).")
         var wide = false
@@ -119,8 +115,6 @@ extension Bulkhead {
             if let seconds = self.captureSeconds, !(seconds > 0 && seconds <= 86_400) { throw ValidationError("--capture-seconds must be between 0 and 86400") }
             if !self.captures.isEmpty && self.captureSeconds != nil { throw ValidationError("--capture (files) and --capture-seconds (live) exclude each other") }
             if self.writeCapture != nil && self.captureSeconds == nil { throw ValidationError("--write-capture needs --capture-seconds") }
-            if self.attempts < 1 || self.attempts > 20 { throw ValidationError("--attempts must be between 1 and 20") }
-            if !(self.timeout > 0 && self.timeout <= 60) { throw ValidationError("--timeout must be between 0 and 60 seconds") }
             _ = try self.destinations()
         }
 
@@ -161,7 +155,7 @@ extension Bulkhead {
         }
 
         func run() throws {
-            let (policy, policyName) = try Self.loadPolicy(self.policy)
+            let (policy, policyName) = try self.policyOptions.load()
             let risks: AcceptedRisks?
             do { risks = try self.ignore.map { path throws(PathError) in try AcceptedRisks.load(path: path) } } catch { throw failInput(error.description) }
             let baselineReport: AuditReport?
@@ -185,16 +179,13 @@ extension Bulkhead {
                 options.probe = !self.noProbe
                 options.tls = !self.noTLS
                 options.tlsAll = !self.tlsRequiredOnly
-                options.policyDirectory = self.policy.map { ($0 as NSString).deletingLastPathComponent }.map { $0.isEmpty ? "." : $0 }
-                options.probeOptions.attempts = self.attempts
-                options.probeOptions.tcpTimeout = self.timeout
-                options.probeOptions.udpTimeout = self.timeout
-                options.probeOptions.icmpTimeout = self.timeout
+                options.policyDirectory = self.policyOptions.directory
+                self.timing.apply(to: &options.probeOptions)
                 options.captureFiles = self.captures
                 options.captureSeconds = self.captureSeconds
                 options.captureWrite = self.writeCapture
                 options.scopeLabel = self.scopeLabel
-                let quiet = self.quiet
+                let quiet = self.progress.quiet
                 gathered = AuditRunner.gather(engine: engine, options: options) { line in
                     if !quiet { writeStandardError("bulkhead: \(line)\n") }
                 }
@@ -224,11 +215,6 @@ extension Bulkhead {
             let failing = (report.baseline?.new ?? report.findings).contains { $0.severity >= self.failOn }
             // --exit-zero hides findings and incompleteness, never a report that was not written.
             try ExitStatus.finish(usageError: writeFailed, incomplete: !self.exitZero && !report.complete, findings: !self.exitZero && failing)
-        }
-
-        static func loadPolicy(_ path: String?) throws -> (Policy, String) {
-            guard let path else { return (.dockerDefault, "docker default (no --policy given)") }
-            do { return (try Policy.load(path: path), path) } catch { throw failInput(error.description) }
         }
 
         static func render(_ report: AuditReport, format: Format, style: TerminalStyle, failOn: Severity, lastSuccess: Double?, wide: Bool) throws -> Data {

@@ -43,8 +43,7 @@ extension Bulkhead {
             case table, json
         }
 
-        @Option(help: ArgumentHelp("The expected policy (YAML). Default: what Docker's own configuration intends.", valueName: "file"))
-        var policy: String?
+        @OptionGroup var policyOptions: PolicyOptions
 
         @Option(help: ArgumentHelp("Re-evaluate a stored probe report (JSON from --format json) instead of probing.", valueName: "file"))
         var evidence: String?
@@ -61,11 +60,7 @@ extension Bulkhead {
         @Option(name: .customLong("source"), help: ArgumentHelp("Probe only from this container (repeatable).", valueName: "name"))
         var sources: [String] = []
 
-        @Option(help: "Attempts before a failure counts (one success is enough).")
-        var attempts: Int = 2
-
-        @Option(help: ArgumentHelp("Seconds to wait for an answer, every protocol.", valueName: "seconds"))
-        var timeout: Double?
+        @OptionGroup var timing: ProbeTimingOptions
 
         @Option(help: ArgumentHelp("Seconds to wait for a TCP answer.", valueName: "seconds"))
         var tcpTimeout: Double?
@@ -100,14 +95,12 @@ extension Bulkhead {
         @Option(help: "Output format: table or json (the evidence, re-usable with --evidence).")
         var format: Format = .table
 
-        @Flag(help: "Do not show progress on standard error.")
-        var quiet = false
+        @OptionGroup var progress: ProgressOptions
 
         @OptionGroup var report: ReportOptions
 
         func validate() throws {
-            if self.attempts < 1 || self.attempts > 20 { throw ValidationError("--attempts must be between 1 and 20") }
-            for value in [self.timeout, self.tcpTimeout, self.udpTimeout, self.icmpTimeout].compactMap({ $0 }) where !(value > 0 && value <= 60) {
+            for value in [self.tcpTimeout, self.udpTimeout, self.icmpTimeout].compactMap({ $0 }) where !(value > 0 && value <= 60) {
                 throw ValidationError("timeouts must be between 0 and 60 seconds")
             }
             if self.maxInFlight < 0 || self.maxPerDestination < 1 { throw ValidationError("--max-in-flight must be 0 (auto) or more, --max-per-destination at least 1") }
@@ -118,10 +111,10 @@ extension Bulkhead {
 
         func options() throws -> ProbeOptions {
             var options = ProbeOptions()
-            options.attempts = self.attempts
-            options.tcpTimeout = self.tcpTimeout ?? self.timeout ?? options.tcpTimeout
-            options.udpTimeout = self.udpTimeout ?? self.timeout ?? options.udpTimeout
-            options.icmpTimeout = self.icmpTimeout ?? self.timeout ?? options.icmpTimeout
+            self.timing.apply(to: &options)
+            options.tcpTimeout = self.tcpTimeout ?? options.tcpTimeout
+            options.udpTimeout = self.udpTimeout ?? options.udpTimeout
+            options.icmpTimeout = self.icmpTimeout ?? options.icmpTimeout
             options.maxInFlight = self.maxInFlight
             options.maxInFlightPerDestination = self.maxPerDestination
             options.icmp = !self.noICMP
@@ -139,15 +132,7 @@ extension Bulkhead {
         }
 
         func run() throws {
-            let policy: Policy
-            let policyName: String
-            if let path = self.policy {
-                do { policy = try Policy.load(path: path) } catch { throw failInput(error.description) }
-                policyName = path
-            } else {
-                policy = .dockerDefault
-                policyName = "docker default (no --policy given)"
-            }
+            let (policy, policyName) = try self.policyOptions.load()
 
             var evidence: ProbeReport
             if let path = self.evidence {
@@ -161,7 +146,7 @@ extension Bulkhead {
                 for name in self.sources where !plan.sources.contains(where: { $0.name == name }) {
                     throw failInput("--source \(name): no such container\(self.namespaces ? " or namespace" : "") in the inventory")
                 }
-                let quiet = self.quiet
+                let quiet = self.progress.quiet
                 if !quiet {
                     writeStandardError("bulkhead: probing \(plan.cells.count) cells from \(plan.sources.count) sources (\(options.attempts) attempts, timeouts tcp \(options.tcpTimeout) s / udp \(options.udpTimeout) s / icmp \(options.icmpTimeout) s)\n")
                 }

@@ -224,8 +224,7 @@ extension Bulkhead {
             let all = TLSTarget.fromInventory(inventory?.containers ?? [], source: self.fromContainer == nil ? nil : source, expectations: expectations)
             guard let path = self.policy, let inventory else { return all }
             // With a policy: only the endpoints an mTLS requirement covers, each with that requirement's expectations.
-            let policy: Policy
-            do { policy = try Policy.load(path: path) } catch { throw failInput(error.description) }
+            let policy = try PolicyOptions.load(path: path)
             let evaluator = PolicyEvaluator(policy: policy, inventory: inventory)
             let directory = (path as NSString).deletingLastPathComponent
             return all.compactMap { target in
