@@ -168,19 +168,22 @@ public enum AuditRunner {
     /// ``AuditJudgement/judge(_:policy:policyName:risks:baseline:)`` calls it, for a live run and for `--evidence`
     /// alike; tests call it directly on evidence they build.
     public static func assemble(evidence: AuditEvidence, stages: [AuditStage], policy: Policy, policyName: String, problems: [String]) -> AuditReport {
+        // The report keeps the facts only (stored evidence of earlier versions carried a judgement: it is dropped);
+        // the probe matrix judged against this policy feeds the edges and the findings.
         var evidence = evidence
         var problems = problems
-        if let probe = evidence.probe { evidence.probe = probe.evaluated(with: policy, name: policyName) }
+        evidence.probe = evidence.probe?.facts
+        let judgedProbe = evidence.probe?.evaluated(with: policy, name: policyName)
         var findings: [Finding] = []
         var edges: [Edge] = []
         if let inventory = evidence.inventory {
             findings += inventory.findings
             let builder = EdgeBuilder(inventory: inventory, policy: policy)
-            let built = builder.build(probe: evidence.probe, tls: evidence.tls ?? [:], capture: evidence.capture)
+            let built = builder.build(probe: judgedProbe, tls: evidence.tls ?? [:], capture: evidence.capture)
             edges = built.edges
             findings += built.findings
         }
-        findings += evidence.probe?.findings ?? []
+        findings += judgedProbe?.findings ?? []
         findings += evidence.tlsFindings ?? []
         findings += evidence.capture?.findings ?? []
         if let probe = evidence.probe, !probe.complete { problems += probe.problems.filter { !problems.contains($0) } }

@@ -4,6 +4,7 @@ import Glibc
 import Audit
 import BulkheadModel
 import Foundation
+import Policy
 import Reachability
 
 /// `scenario run`'s audit of a lab scenario that is up (the lab harness sits above the audit: it runs one, the
@@ -17,6 +18,9 @@ public enum ScenarioAudit {
         public var findings: ScenarioComparison
         /// nil when the scenario declares no expected matrix.
         public var reachability: ReachabilityComparison?
+        /// The probe matrix judged against the scenario's policy (each cell's expectation and violation), for the
+        /// comparison and the matrix table; nil without probes. The report's evidence keeps the facts only.
+        public var matrix: ProbeReport?
 
         /// The findings, the traffic and the matrix all as expected.
         public var matches: Bool {
@@ -53,8 +57,10 @@ public enum ScenarioAudit {
             report.problems.append("traffic: \(error)")
             report.complete = false
         }
-        let reachability = scenario.expect?.reachability == nil ? nil : report.evidence.probe.map { ScenarioProbe.compare(scenario, cells: $0.cells) }
-        return Outcome(report: report, traffic: box.results, findings: ScenarioComparison.compare(scenario, findings: report.findings), reachability: reachability)
+        let matrix = report.evidence.probe?.evaluated(with: options.policy, name: options.policyName)
+        let reachability = scenario.expect?.reachability == nil ? nil : matrix.map { ScenarioProbe.compare(scenario, cells: $0.cells) }
+        return Outcome(report: report, traffic: box.results, findings: ScenarioComparison.compare(scenario, findings: report.findings), reachability: reachability,
+                       matrix: matrix)
     }
 }
 

@@ -15,6 +15,23 @@ extension ProbeReport {
         return copy
     }
 
+    /// The evidence alone, as an audit keeps it: every cell without the policy's expectation, rule and violation,
+    /// no policy name, no findings and no violation counts (those are the judgement's, made again whenever it is).
+    public var facts: ProbeReport {
+        var copy = self
+        copy.cells = self.cells.map { cell in
+            var fact = cell
+            fact.expected = nil
+            fact.violation = nil
+            fact.rule = nil
+            return fact
+        }
+        copy.policy = ""
+        copy.findings = []
+        copy.summary.violations = [:]
+        return copy
+    }
+
     /// Cells that contradict the policy.
     public var violations: [ReachabilityCell] { self.cells.filter { $0.violation != nil } }
 }

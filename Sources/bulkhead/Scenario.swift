@@ -139,7 +139,7 @@ extension Bulkhead {
                     sink.write(try JSONReport.document(ScenarioRun(comparison: comparison, traffic: traffic, reachability: reachability, audit: report)))
                 case .table:
                     var lines = [AuditReports.table(report, style: TerminalStyle.forDescriptor(STDOUT_FILENO))]
-                    if let probe = report.evidence.probe, scenario.expect?.reachability != nil {
+                    if let probe = outcome.matrix, scenario.expect?.reachability != nil {
                         lines.append(ReachabilityTableReport.render(probe, style: TerminalStyle.forDescriptor(STDOUT_FILENO)))
                     }
                     lines.append("Scenario \(scenario.name): " + (comparison.matches ? "findings match the expectations" : "findings DIFFER from the expectations"))

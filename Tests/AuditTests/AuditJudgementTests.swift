@@ -72,6 +72,25 @@ struct AuditJudgementTests {
         #expect(line.contains("evidence written before checks were recorded"))
     }
 
+    @Test("the evidence keeps facts only: no cell carries the policy's judgement, and a stale one in stored evidence is dropped")
+    func evidenceIsFacts() throws {
+        let deny = try self.policy("version: 1\nbaseline: deny\n")
+        // Evidence stored by an earlier version, its cells judged against a deny-all policy.
+        var gathered = self.gathered(checks: [.forgedCertificates])
+        gathered.evidence.probe = gathered.evidence.probe?.evaluated(with: deny, name: "deny")
+        #expect(gathered.evidence.probe?.cells.contains { $0.violation != nil } == true)
+        let judged = AuditJudgement.judge(gathered, policy: .dockerDefault, policyName: "default").report
+        let cells = try #require(judged.evidence.probe?.cells)
+        #expect(cells.allSatisfy { $0.expected == nil && $0.violation == nil && $0.rule == nil })
+        #expect(judged.evidence.probe?.findings.isEmpty == true && judged.evidence.probe?.policy == "")
+        // The judgement is in the edges and findings, against the policy given now.
+        #expect(judged.edges.contains { $0.allowed == true })
+        #expect(!judged.findings.contains { $0.kind == "unexpected-reachable" && $0.detail.contains("deny") })
+        let strict = AuditJudgement.judge(GatheredEvidence(stored: judged), policy: deny, policyName: "deny").report
+        #expect(strict.edges.allSatisfy { $0.allowed != true })
+        #expect(strict.findings.contains { $0.kind == "unexpected-reachable" })
+    }
+
     @Test("accepted risks, then the baseline, then the totals: applied once, to the judged findings")
     func risksAndBaseline() throws {
         let gathered = self.gathered(checks: [.forgedCertificates])
