@@ -73,20 +73,20 @@ public enum InventoryCollector {
         for path in paths {
             let data: Data
             do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-                throw InventoryFileError(path: path, message: "cannot read: \(error.localizedDescription)")
+                throw InventoryFileError(.unreadable, path: path, message: "cannot read: \(error.localizedDescription)")
             }
             let parsed: Any
             do { parsed = try JSONSerialization.jsonObject(with: data) } catch {
-                throw InventoryFileError(path: path, message: "not JSON (\(Self.jsonProblem(error))); expected `docker inspect` or `docker network inspect` output")
+                throw InventoryFileError(.notInspectOutput, path: path, message: "not JSON (\(Self.jsonProblem(error))); expected `docker inspect` or `docker network inspect` output")
             }
             let elements: [Any] = (parsed as? [Any]) ?? [parsed]
             for (index, element) in elements.enumerated() {
                 guard let object = element as? [String: Any] else {
-                    throw InventoryFileError(path: path, message: "element \(index) is not an object")
+                    throw InventoryFileError(.badElement, path: path, message: "element \(index) is not an object")
                 }
                 let elementData: Data
                 do { elementData = try JSONSerialization.data(withJSONObject: object) } catch {
-                    throw InventoryFileError(path: path, message: "element \(index) cannot be re-encoded")
+                    throw InventoryFileError(.badElement, path: path, message: "element \(index) cannot be re-encoded")
                 }
                 do {
                     if object["IPAM"] != nil || (object["Driver"] != nil && object["State"] == nil) {
@@ -94,12 +94,12 @@ public enum InventoryCollector {
                     } else if object["State"] != nil || object["HostConfig"] != nil {
                         containers.append(Self.record(try JSONDecoder().decode(DockerAPI.Container.self, from: elementData), live: false))
                     } else {
-                        throw InventoryFileError(path: path, message: "element \(index) is neither a container nor a network (no State/HostConfig or IPAM/Driver)")
+                        throw InventoryFileError(.badElement, path: path, message: "element \(index) is neither a container nor a network (no State/HostConfig or IPAM/Driver)")
                     }
                 } catch let error as InventoryFileError {
                     throw error
                 } catch {
-                    throw InventoryFileError(path: path, message: "element \(index): \(error)")
+                    throw InventoryFileError(.badElement, path: path, message: "element \(index): \(error)")
                 }
             }
         }
@@ -268,4 +268,13 @@ private final class ConcurrentResults<R>: @unchecked Sendable {
 }
 
 /// An inventory file that cannot be read, naming the file and what is wrong with it.
-public typealias InventoryFileError = PathError
+public typealias InventoryFileError = CodedPathError<InventoryFileErrorCode>
+
+/// The codes of ``InventoryFileError``.
+public enum InventoryFileErrorCode: String, Sendable {
+    case unreadable
+    /// Not JSON, or not the array `docker inspect` writes.
+    case notInspectOutput = "not-inspect-output"
+    /// An element that is neither a container nor a network, or does not decode as one.
+    case badElement = "bad-element"
+}

@@ -155,14 +155,32 @@ public struct Scenario: Codable, Sendable {
 }
 
 /// A scenario file that cannot be used, naming the file and where the problem is.
-public typealias ScenarioError = PathError
+public typealias ScenarioError = CodedPathError<ScenarioErrorCode>
+
+/// The codes of ``ScenarioError``.
+public enum ScenarioErrorCode: String, Sendable {
+    /// The file itself: unreadable, not YAML, an unknown key, a value out of range (the message names the line).
+    case invalid
+    /// Its PKI could not be generated (a folder, a file, openssl).
+    case pki
+}
+
+extension ScenarioError {
+    /// A problem the YAML reader or the policy found in the file.
+    init(invalid error: PathError) {
+        self.init(.invalid, path: error.path, message: error.message)
+    }
+}
 
 extension Scenario {
     /// Reads and checks a scenario file.
     ///
     /// - Throws: ``ScenarioError`` naming the file, and the line or the key at fault.
     public static func load(path: String) throws(ScenarioError) -> Scenario {
-        let loaded = try YAMLDocument.loadDocument(Scenario.self, path: path, knownKeys: Self.knownKeys)
+        let loaded: YAMLDocument.Loaded<Scenario>
+        do throws(PathError) { loaded = try YAMLDocument.loadDocument(Scenario.self, path: path, knownKeys: Self.knownKeys) } catch {
+            throw ScenarioError(invalid: error)
+        }
         try loaded.value.validate(path: path, locator: loaded.locator)
         return loaded.value
     }
@@ -188,7 +206,7 @@ extension Scenario {
 
     /// Names are unique and safe, subnets stay in 198.18.0.0/15, references resolve.
     func validate(path: String, locator: YAMLLocator? = nil) throws(ScenarioError) {
-        func fail(_ message: String) -> ScenarioError { ScenarioError(path: path, message: message) }
+        func fail(_ message: String) -> ScenarioError { ScenarioError(.invalid, path: path, message: message) }
         let safeName = { (text: String) in
             !text.isEmpty && text.count <= 40 && text.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }
         }
@@ -259,7 +277,9 @@ extension Scenario {
         for port in self.probe?.ports ?? [] where PortSpec(port) == nil {
             throw fail("probe.ports: \(port) is not a port (tcp/9999, udp/53)")
         }
-        try self.policy?.validate(at: (locator ?? YAMLLocator(file: path)).scoped("policy"))
+        do throws(PathError) { try self.policy?.validate(at: (locator ?? YAMLLocator(file: path)).scoped("policy")) } catch {
+            throw ScenarioError(invalid: error)
+        }
         for (key, value) in self.expect?.reachability ?? [:] {
             guard let parsed = ReachabilityPattern(key) else {
                 throw fail("expect.reachability: '\(key)' is not 'source -> destination[@network] proto[/port]'")

@@ -6,8 +6,20 @@ import CBulkheadLinux
 import Foundation
 import SystemCalls
 
-/// A failure entering or reading a network namespace.
-public typealias NamespaceError = PathError
+/// A failure entering or reading a network namespace; `path` is the namespace file.
+public typealias NamespaceError = CodedPathError<NamespaceErrorCode>
+
+/// The codes of ``NamespaceError``.
+public enum NamespaceErrorCode: String, Sendable {
+    /// The namespace file cannot be opened (the process exited, no permission).
+    case cannotOpen = "cannot-open"
+    /// setns refused (no CAP_SYS_ADMIN, not a network namespace).
+    case cannotEnter = "cannot-enter"
+    /// The file now refers to another namespace than the inventory saw (a recycled pid, a restart).
+    case replaced
+    /// The namespace's thread ended without a result.
+    case threadLost = "thread-lost"
+}
 
 /// A Linux network namespace, named by a file that refers to it (`/proc/<pid>/ns/net`, `/run/netns/<name>`,
 /// a container's sandbox key).
@@ -40,7 +52,7 @@ public struct NetworkNamespace: Hashable, Sendable {
     public func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) throws -> T {
         let fd = open(self.path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
-            throw NamespaceError(path: self.path, message: "cannot open (\(SystemCallError.last("open")))")
+            throw NamespaceError(.cannotOpen, path: self.path, message: "cannot open (\(SystemCallError.last("open")))")
         }
         let box = ResultBox<T>()
         let done = DispatchSemaphore(value: 0)
@@ -51,7 +63,7 @@ public struct NetworkNamespace: Hashable, Sendable {
                 done.signal()
             }
             guard bh_setns_net(fd) == 0 else {
-                box.result = .failure(NamespaceError(path: path, message: "cannot enter (\(SystemCallError.last("setns")))"))
+                box.result = .failure(NamespaceError(.cannotEnter, path: path, message: "cannot enter (\(SystemCallError.last("setns")))"))
                 return
             }
             box.result = Result { try body() }
@@ -59,7 +71,7 @@ public struct NetworkNamespace: Hashable, Sendable {
         thread.stackSize = 1 << 20
         thread.start()
         done.wait()
-        guard let result = box.result else { throw NamespaceError(path: path, message: "namespace thread did not report") }
+        guard let result = box.result else { throw NamespaceError(.threadLost, path: path, message: "namespace thread did not report") }
         return try result.get()
     }
 }
@@ -84,12 +96,12 @@ public final class NamespaceEntry {
     public init(_ namespace: NetworkNamespace, identity: String? = nil) throws(NamespaceError) {
         let fd = open(namespace.path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
-            throw NamespaceError(path: namespace.path, message: "cannot open (\(SystemCallError.last("open"))): the container stopped?")
+            throw NamespaceError(.cannotOpen, path: namespace.path, message: "cannot open (\(SystemCallError.last("open"))): the container stopped?")
         }
         var info = stat()
         if let identity, fstat(fd, &info) == 0, "net:[\(info.st_ino)]" != identity {
             close(fd)
-            throw NamespaceError(path: namespace.path, message: "is no longer the namespace \(identity) (the container restarted or exited)")
+            throw NamespaceError(.replaced, path: namespace.path, message: "is no longer the namespace \(identity) (the container restarted or exited)")
         }
         self.path = namespace.path
         self.fd = fd

@@ -101,5 +101,17 @@ extension TLSTarget {
     }
 }
 
-/// A battery that cannot start: `path` names the endpoint (or the file) at fault.
-public typealias TLSProbeError = PathError
+/// A battery that cannot start: `path` names the endpoint (or the file, or the namespace) at fault.
+public typealias TLSProbeError = CodedPathError<TLSProbeErrorCode>
+
+/// The codes of ``TLSProbeError``.
+public enum TLSProbeErrorCode: String, Sendable {
+    /// Outside the scope guard: not loopback, not an enumerated container, not named by the user.
+    case outOfScope = "out-of-scope"
+    /// A file the expectations name cannot be used (the message says why).
+    case unusableFile = "unusable-file"
+    /// The forged client certificates could not be made.
+    case forgery
+    /// No socket could be made (in the host, or inside a container's namespace).
+    case socket
+}

@@ -128,7 +128,7 @@ protocol SocketSource: AnyObject {
 final class HostSocketSource: SocketSource {
     func makeSocket() throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw TLSProbeError(path: "host", message: SystemCallError.last("socket").description) }
+        guard fd >= 0 else { throw TLSProbeError(.socket, path: "host", message: SystemCallError.last("socket").description) }
         return fd
     }
 

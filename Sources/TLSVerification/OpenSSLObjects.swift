@@ -4,7 +4,19 @@ import Certificates
 import Foundation
 
 /// A file the battery needs (trust bundle, key, certificate) that cannot be used; names the file.
-public typealias TLSFileError = PathError
+public typealias TLSFileError = CodedPathError<TLSFileErrorCode>
+
+/// The codes of ``TLSFileError``.
+public enum TLSFileErrorCode: String, Sendable {
+    case unreadable
+    /// Over 16 MB: no PEM file a battery needs is that large.
+    case tooLarge = "too-large"
+    case noCertificate = "no-certificate"
+    /// No PEM private key, or an encrypted one.
+    case noPrivateKey = "no-private-key"
+    /// The key does not belong to the certificate (or to any certificate of the trust bundle).
+    case keyMismatch = "key-mismatch"
+}
 
 /// An owned OpenSSL `X509`, freed with the object.
 ///
@@ -57,7 +69,7 @@ public struct ClientIdentity: Sendable {
         let key = try OpenSSL.loadPrivateKey(path: files.key)
         guard let leaf = chain.first, X509_check_private_key(leaf.pointer, key.pointer) == 1 else {
             ERR_clear_error()
-            throw TLSFileError(path: files.key, message: "this private key does not belong to the certificate in \(files.certificate)")
+            throw TLSFileError(.keyMismatch, path: files.key, message: "this private key does not belong to the certificate in \(files.certificate)")
         }
         return ClientIdentity(chain: chain, key: key)
     }
@@ -88,7 +100,7 @@ enum OpenSSL {
             }
         }
         ERR_clear_error()
-        guard !certificates.isEmpty else { throw TLSFileError(path: path, message: "no PEM certificate in this file") }
+        guard !certificates.isEmpty else { throw TLSFileError(.noCertificate, path: path, message: "no PEM certificate in this file") }
         return certificates
     }
 
@@ -102,16 +114,16 @@ enum OpenSSL {
             return PEM_read_bio_PrivateKey(bio, nil, { _, _, _, _ in 0 }, nil)
         }
         ERR_clear_error()
-        guard let key else { throw TLSFileError(path: path, message: "no unencrypted PEM private key in this file") }
+        guard let key else { throw TLSFileError(.noPrivateKey, path: path, message: "no unencrypted PEM private key in this file") }
         return PrivateKey(owning: key)
     }
 
     private static func read(_ path: String) throws(TLSFileError) -> Data {
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw TLSFileError(path: path, message: "cannot read: \(error.localizedDescription)")
+            throw TLSFileError(.unreadable, path: path, message: "cannot read: \(error.localizedDescription)")
         }
-        guard data.count < 16 << 20 else { throw TLSFileError(path: path, message: "larger than 16 MB: not a PEM file") }
+        guard data.count < 16 << 20 else { throw TLSFileError(.tooLarge, path: path, message: "larger than 16 MB: not a PEM file") }
         return data
     }
 

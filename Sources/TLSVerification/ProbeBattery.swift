@@ -70,7 +70,7 @@ public enum ProbeBattery {
     public static func run(_ targets: [TLSTarget], options: TLSBatteryOptions = TLSBatteryOptions()) throws(TLSProbeError) -> TLSReport {
         let started = ConnectionLoop.monotonic()
         for target in targets where !TLSScope.permits(target.endpoint) {
-            throw TLSProbeError(path: target.endpoint.description, message: TLSScope.refusal(target.endpoint))
+            throw TLSProbeError(.outOfScope, path: target.endpoint.description, message: TLSScope.refusal(target.endpoint))
         }
         var materials = Materials()
         var states: [EndpointState] = []
@@ -78,9 +78,9 @@ public enum ProbeBattery {
             do {
                 states.append(EndpointState(target: target, material: try materials.prepare(target.expectations), options: options))
             } catch let error as TLSFileError {
-                throw error
+                throw TLSProbeError(.unusableFile, path: error.path, message: error.message)
             } catch {
-                throw TLSProbeError(path: target.endpoint.description, message: "\(error)")
+                throw TLSProbeError(.forgery, path: target.endpoint.description, message: "\(error)")
             }
         }
         // The handshakes are CPU-bound (OpenSSL 3 spends most of a connection fetching algorithms): endpoints are
@@ -460,7 +460,7 @@ final class NamespaceSocketSource: SocketSource {
                 return sockets
             }
             guard !self.spare.isEmpty else {
-                throw TLSProbeError(path: self.namespace.path, message: "cannot create sockets in this namespace")
+                throw TLSProbeError(.socket, path: self.namespace.path, message: "cannot create sockets in this namespace")
             }
         }
         return self.spare.removeLast()
@@ -496,7 +496,7 @@ struct Materials {
             let key = try OpenSSL.loadPrivateKey(path: keyPath)
             guard let certificate = anchors.first(where: { X509_check_private_key($0.pointer, key.pointer) == 1 }) else {
                 ERR_clear_error()
-                throw TLSFileError(path: keyPath, message: "this key belongs to no certificate of the trust bundle (--ca-bundle)")
+                throw TLSFileError(.keyMismatch, path: keyPath, message: "this key belongs to no certificate of the trust bundle (--ca-bundle)")
             }
             ERR_clear_error()
             issuer = (certificate, key)

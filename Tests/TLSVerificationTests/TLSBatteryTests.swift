@@ -274,8 +274,10 @@ struct TLSBatteryTests {
         #expect(TLSScope.permits(try #require(TLSEndpoint("198.19.3.4:443"))))
         #expect(!TLSScope.permits(try #require(TLSEndpoint("198.20.0.1:443"))))
         #expect(!TLSScope.permits(try #require(TLSEndpoint("10.0.0.1:443"))))
-        #expect(throws: TLSProbeError.self) {
-            try ProbeBattery.run([TLSTarget(endpoint: TLSEndpoint("192.168.1.1:443")!, expectations: TLSExpectations())])
+        #expect {
+            try ProbeBattery.run([TLSTarget(endpoint: try #require(TLSEndpoint("192.168.1.1:443")), expectations: TLSExpectations())])
+        } throws: { error in
+            (error as? TLSProbeError)?.code == .outOfScope && "\(error)".hasPrefix("192.168.1.1:443: ")
         }
         #expect(TLSEndpoint("svc.test:443") == nil)
         #expect(TLSEndpoint("127.0.0.1:0") == nil)
@@ -287,9 +289,10 @@ struct TLSBatteryTests {
         var expectations = self.expectations(pki)
         expectations.caKey = pki.path("client.key")
         #expect {
-            try ProbeBattery.run([TLSTarget(endpoint: TLSEndpoint("127.0.0.1:1")!, expectations: expectations)])
+            try ProbeBattery.run([TLSTarget(endpoint: try #require(TLSEndpoint("127.0.0.1:1")), expectations: expectations)])
         } throws: { error in
-            "\(error)".contains("client.key") && "\(error)".contains("trust bundle")
+            (error as? TLSProbeError)?.code == .unusableFile && (error as? TLSProbeError)?.path == pki.path("client.key")
+                && "\(error)".contains("trust bundle")
         }
     }
 }
