@@ -30,15 +30,15 @@ public struct EndpointTLS: Codable, Hashable, Sendable {
     public var verdict: TLSVerdict
     /// Whether every bad client certificate (untrusted, expired, wrong purpose, self-signed) was refused; nil when
     /// the server did not ask for certificates or the battery could not run.
-    public var refusesBadClients: Bool?
+    @ExplicitNull public var refusesBadClients: Bool?
     /// DNS and URI SANs of the server certificate.
     public var serverIdentities: [String]
     /// Why the battery reached its verdict (what proves it, or why nothing does).
-    public var reason: String?
+    @ExplicitNull public var reason: String?
     /// The container the endpoint was probed from.
-    public var probedFrom: String?
+    @ExplicitNull public var probedFrom: String?
     /// What the battery could check, given what it was handed (nil in evidence written before this was recorded).
-    public var checks: [TLSCheck]?
+    @ExplicitNull public var checks: [TLSCheck]?
 
     public init(
         verdict: TLSVerdict, refusesBadClients: Bool?, serverIdentities: [String], reason: String? = nil, probedFrom: String? = nil, checks: [TLSCheck]? = nil
@@ -52,16 +52,6 @@ public struct EndpointTLS: Codable, Hashable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey { case verdict, refusesBadClients, serverIdentities, reason, probedFrom, checks }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(self.verdict, forKey: .verdict)
-        try container.encode(self.refusesBadClients, forKey: .refusesBadClients)
-        try container.encode(self.serverIdentities, forKey: .serverIdentities)
-        try container.encode(self.reason, forKey: .reason)
-        try container.encode(self.probedFrom, forKey: .probedFrom)
-        try container.encode(self.checks, forKey: .checks)
-    }
 }
 
 /// What captured traffic showed on an edge.
@@ -92,14 +82,14 @@ public struct Edge: Codable, Hashable, Sendable {
     public var port: Int
     public var `protocol`: ProbeProtocol
     /// The network the destination address is on.
-    public var network: String?
+    @ExplicitNull public var network: String?
     /// The policy's expectation, and the rule that decided it.
-    public var allowed: Bool?
-    public var rule: String?
+    @ExplicitNull public var allowed: Bool?
+    @ExplicitNull public var rule: String?
     /// The probe's cell state (nil when not probed).
-    public var reachability: CellState?
-    public var traffic: EdgeTraffic?
-    public var tls: EndpointTLS?
+    @ExplicitNull public var reachability: CellState?
+    @ExplicitNull public var traffic: EdgeTraffic?
+    @ExplicitNull public var tls: EndpointTLS?
     public var verdict: EdgeVerdict
     /// Why the verdict is what it is (one line per reason).
     public var reasons: [String]
@@ -131,23 +121,6 @@ public struct Edge: Codable, Hashable, Sendable {
     enum CodingKeys: String, CodingKey {
         case source, destination, address, port, `protocol`, network, allowed, rule, reachability, traffic, tls, verdict, reasons
     }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(self.source, forKey: .source)
-        try container.encode(self.destination, forKey: .destination)
-        try container.encode(self.address, forKey: .address)
-        try container.encode(self.port, forKey: .port)
-        try container.encode(self.protocol, forKey: .protocol)
-        try container.encode(self.network, forKey: .network)
-        try container.encode(self.allowed, forKey: .allowed)
-        try container.encode(self.rule, forKey: .rule)
-        try container.encode(self.reachability, forKey: .reachability)
-        try container.encode(self.traffic, forKey: .traffic)
-        try container.encode(self.tls, forKey: .tls)
-        try container.encode(self.verdict, forKey: .verdict)
-        try container.encode(self.reasons, forKey: .reasons)
-    }
 }
 
 /// One stage of an audit and how it went.
@@ -156,7 +129,7 @@ public struct AuditStage: Codable, Hashable, Sendable {
     public var name: String
     public var status: Status
     public var durationSeconds: Double
-    public var note: String?
+    @ExplicitNull public var note: String?
 
     /// How a stage went.
     public enum Status: String, Codable, Hashable, Sendable {
@@ -181,14 +154,6 @@ public struct AuditStage: Codable, Hashable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey { case name, status, durationSeconds, note }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(self.name, forKey: .name)
-        try container.encode(self.status, forKey: .status)
-        try container.encode(self.durationSeconds, forKey: .durationSeconds)
-        try container.encode(self.note, forKey: .note)
-    }
 }
 
 /// Totals of an audit.
@@ -219,7 +184,7 @@ public struct AuditReport: Codable, Sendable {
     public var edges: [Edge]
     public var findings: [Finding]
     /// With `--baseline`: findings that are new since the baseline, and those that went away.
-    public var baseline: BaselineComparison?
+    @ExplicitNull public var baseline: BaselineComparison?
     public var complete: Bool
     public var problems: [String]
     public var summary: AuditSummary
@@ -248,34 +213,18 @@ public struct AuditReport: Codable, Sendable {
     enum CodingKeys: String, CodingKey {
         case schema, generatedAt, host, policy, stages, edges, findings, baseline, complete, problems, summary, evidence
     }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(self.schema, forKey: .schema)
-        try container.encode(self.generatedAt, forKey: .generatedAt)
-        try container.encode(self.host, forKey: .host)
-        try container.encode(self.policy, forKey: .policy)
-        try container.encode(self.stages, forKey: .stages)
-        try container.encode(self.edges, forKey: .edges)
-        try container.encode(self.findings, forKey: .findings)
-        try container.encode(self.baseline, forKey: .baseline)
-        try container.encode(self.complete, forKey: .complete)
-        try container.encode(self.problems, forKey: .problems)
-        try container.encode(self.summary, forKey: .summary)
-        try container.encode(self.evidence, forKey: .evidence)
-    }
 }
 
 /// The raw evidence of each stage (null when the stage did not run).
 public struct AuditEvidence: Codable, Sendable {
-    public var inventory: InventoryReport?
-    public var probe: ProbeReport?
+    @ExplicitNull public var inventory: InventoryReport?
+    @ExplicitNull public var probe: ProbeReport?
     /// Per endpoint (`ip:port`), what the TLS check concluded.
-    public var tls: [String: EndpointTLS]?
+    @ExplicitNull public var tls: [String: EndpointTLS]?
     /// The captured traffic's analysis (flows with container names resolved in `clientName`/`serverName` maps).
-    public var capture: AnalysisReport?
+    @ExplicitNull public var capture: AnalysisReport?
     /// Findings of the TLS stage (kept here too, so re-evaluation keeps them).
-    public var tlsFindings: [Finding]?
+    @ExplicitNull public var tlsFindings: [Finding]?
 
     public init(inventory: InventoryReport?, probe: ProbeReport?, tls: [String: EndpointTLS]?, capture: AnalysisReport?, tlsFindings: [Finding]?) {
         self.inventory = inventory
@@ -286,15 +235,6 @@ public struct AuditEvidence: Codable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey { case inventory, probe, tls, capture, tlsFindings }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(self.inventory, forKey: .inventory)
-        try container.encode(self.probe, forKey: .probe)
-        try container.encode(self.tls, forKey: .tls)
-        try container.encode(self.capture, forKey: .capture)
-        try container.encode(self.tlsFindings, forKey: .tlsFindings)
-    }
 }
 
 /// How the findings compare with an accepted earlier report.

@@ -9,8 +9,8 @@ public struct CertificateSummary: Codable, Hashable, Sendable {
     public var sans: [String]
     /// Serial number, upper-case hex.
     public var serial: String
-    public var notBefore: Timestamp?
-    public var notAfter: Timestamp?
+    @ExplicitNull public var notBefore: Timestamp?
+    @ExplicitNull public var notAfter: Timestamp?
     /// SHA-256 of the DER encoding, lower-case hex.
     public var sha256: String
     /// `rsa`, `ec`, `ed25519`, `ed448`, `dsa`, `rsa-pss` or `unknown`; `unparseable` in the placeholder a capture
@@ -18,7 +18,7 @@ public struct CertificateSummary: Codable, Hashable, Sendable {
     public var keyType: String
     public var keyBits: Int
     /// Curve name for EC keys (`prime256v1`, `secp384r1`…).
-    public var curve: String?
+    @ExplicitNull public var curve: String?
     /// Signature algorithm, OpenSSL's long name (`sha256WithRSAEncryption`, `ecdsa-with-SHA256`, `RSASSA-PSS`…).
     public var signatureAlgorithm: String
     /// basicConstraints CA flag.
@@ -59,26 +59,6 @@ public struct CertificateSummary: Codable, Hashable, Sendable {
     enum CodingKeys: String, CodingKey {
         case subject, issuer, sans, serial, notBefore, notAfter, sha256, keyType, keyBits, curve, signatureAlgorithm, isCA
         case selfSigned, keyUsage, extendedKeyUsage
-    }
-
-    /// Absent values are written as explicit `null`, like every record Bulkhead writes.
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(self.subject, forKey: .subject)
-        try container.encode(self.issuer, forKey: .issuer)
-        try container.encode(self.sans, forKey: .sans)
-        try container.encode(self.serial, forKey: .serial)
-        try container.encode(self.notBefore, forKey: .notBefore)
-        try container.encode(self.notAfter, forKey: .notAfter)
-        try container.encode(self.sha256, forKey: .sha256)
-        try container.encode(self.keyType, forKey: .keyType)
-        try container.encode(self.keyBits, forKey: .keyBits)
-        try container.encode(self.curve, forKey: .curve)
-        try container.encode(self.signatureAlgorithm, forKey: .signatureAlgorithm)
-        try container.encode(self.isCA, forKey: .isCA)
-        try container.encode(self.selfSigned, forKey: .selfSigned)
-        try container.encode(self.keyUsage, forKey: .keyUsage)
-        try container.encode(self.extendedKeyUsage, forKey: .extendedKeyUsage)
     }
 
     /// The validity state of the certificate at `time`.

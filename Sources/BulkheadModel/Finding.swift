@@ -11,7 +11,7 @@ public struct Finding: Codable, Hashable, Sendable {
     /// What was seen and why it matters.
     public var detail: String
     /// The server endpoint (`ip:port`) or other location the finding is about.
-    public var location: String?
+    @ExplicitNull public var location: String?
     public var flowCount: Int
     /// Up to ten flow ids that showed it.
     public var flowIDs: [Int]
@@ -30,15 +30,4 @@ public struct Finding: Codable, Hashable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey { case kind, severity, title, detail, location, flowCount, flowIDs }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(self.kind, forKey: .kind)
-        try container.encode(self.severity, forKey: .severity)
-        try container.encode(self.title, forKey: .title)
-        try container.encode(self.detail, forKey: .detail)
-        try container.encode(self.location, forKey: .location)
-        try container.encode(self.flowCount, forKey: .flowCount)
-        try container.encode(self.flowIDs, forKey: .flowIDs)
-    }
 }

@@ -14,12 +14,12 @@ public struct NetworkRecord: Codable, Hashable, Sendable {
     /// Inter-container communication on the bridge (`com.docker.network.bridge.enable_icc`, default true).
     public var icc: Bool
     /// Overlay encryption (`encrypted` option); nil for drivers where it does not apply.
-    public var encrypted: Bool?
+    @ExplicitNull public var encrypted: Bool?
     public var attachable: Bool
     /// Docker's default bridge (`docker0`).
     public var isDefaultBridge: Bool
     /// The bridge interface on the host (`docker0`, `br-<id>`), for bridge networks.
-    public var bridge: String?
+    @ExplicitNull public var bridge: String?
     /// Names of the attached containers.
     public var containers: [String]
     public var labels: [String: String]
@@ -48,33 +48,14 @@ public struct NetworkRecord: Codable, Hashable, Sendable {
     enum CodingKeys: String, CodingKey {
         case name, id, driver, scope, subnets, gateways, `internal`, icc, encrypted, attachable, isDefaultBridge, bridge, containers, labels
     }
-
-    /// Absent values are written as explicit `null`, like every record Bulkhead writes.
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(self.name, forKey: .name)
-        try container.encode(self.id, forKey: .id)
-        try container.encode(self.driver, forKey: .driver)
-        try container.encode(self.scope, forKey: .scope)
-        try container.encode(self.subnets, forKey: .subnets)
-        try container.encode(self.gateways, forKey: .gateways)
-        try container.encode(self.internal, forKey: .internal)
-        try container.encode(self.icc, forKey: .icc)
-        try container.encode(self.encrypted, forKey: .encrypted)
-        try container.encode(self.attachable, forKey: .attachable)
-        try container.encode(self.isDefaultBridge, forKey: .isDefaultBridge)
-        try container.encode(self.bridge, forKey: .bridge)
-        try container.encode(self.containers, forKey: .containers)
-        try container.encode(self.labels, forKey: .labels)
-    }
 }
 
 /// One network a container is attached to, with its addresses there.
 public struct ContainerNetwork: Codable, Hashable, Sendable {
     public var name: String
-    public var ipv4: String?
-    public var ipv6: String?
-    public var gateway: String?
+    @ExplicitNull public var ipv4: String?
+    @ExplicitNull public var ipv6: String?
+    @ExplicitNull public var gateway: String?
     public var aliases: [String]
 
     public init(name: String, ipv4: String?, ipv6: String?, gateway: String?, aliases: [String]) {
@@ -86,15 +67,6 @@ public struct ContainerNetwork: Codable, Hashable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey { case name, ipv4, ipv6, gateway, aliases }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(self.name, forKey: .name)
-        try container.encode(self.ipv4, forKey: .ipv4)
-        try container.encode(self.ipv6, forKey: .ipv6)
-        try container.encode(self.gateway, forKey: .gateway)
-        try container.encode(self.aliases, forKey: .aliases)
-    }
 }
 
 /// A container port published on the host.
@@ -140,9 +112,9 @@ public struct ContainerRecord: Codable, Hashable, Sendable {
     public var image: String
     /// `running`, `exited`, `paused`…, or `vanished` when it disappeared while being inventoried.
     public var state: String
-    public var pid: Int?
+    @ExplicitNull public var pid: Int?
     /// The network namespace (`net:[4026532001]`), from `/proc/<pid>/ns/net`.
-    public var netns: String?
+    @ExplicitNull public var netns: String?
     /// `bridge`, `host`, `none`, `container:<name>`, or a network name.
     public var networkMode: String
     public var networks: [ContainerNetwork]
@@ -178,24 +150,6 @@ public struct ContainerRecord: Codable, Hashable, Sendable {
     enum CodingKeys: String, CodingKey {
         case name, id, image, state, pid, netns, networkMode, networks, publishedPorts, capabilities, privileged
         case dockerSocketMounted, listening, labels
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(self.name, forKey: .name)
-        try container.encode(self.id, forKey: .id)
-        try container.encode(self.image, forKey: .image)
-        try container.encode(self.state, forKey: .state)
-        try container.encode(self.pid, forKey: .pid)
-        try container.encode(self.netns, forKey: .netns)
-        try container.encode(self.networkMode, forKey: .networkMode)
-        try container.encode(self.networks, forKey: .networks)
-        try container.encode(self.publishedPorts, forKey: .publishedPorts)
-        try container.encode(self.capabilities, forKey: .capabilities)
-        try container.encode(self.privileged, forKey: .privileged)
-        try container.encode(self.dockerSocketMounted, forKey: .dockerSocketMounted)
-        try container.encode(self.listening, forKey: .listening)
-        try container.encode(self.labels, forKey: .labels)
     }
 }
 

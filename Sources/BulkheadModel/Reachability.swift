@@ -89,12 +89,12 @@ public struct ProbeAttempt: Codable, Hashable, Sendable {
     /// Milliseconds from sending to the answer (or the timeout).
     public var latencyMs: Double
     /// The errno the socket reported (`ECONNREFUSED`, `EHOSTUNREACH`…), by name.
-    public var errno: String?
+    @ExplicitNull public var errno: String?
     /// ICMP type and code of the error that answered the probe, when one was seen.
-    public var icmpType: Int?
-    public var icmpCode: Int?
+    @ExplicitNull public var icmpType: Int?
+    @ExplicitNull public var icmpCode: Int?
     /// The address that sent the ICMP error (a router or firewall may answer for the destination).
-    public var icmpFrom: String?
+    @ExplicitNull public var icmpFrom: String?
 
     public init(outcome: AttemptOutcome, latencyMs: Double, errno: String? = nil, icmpType: Int? = nil, icmpCode: Int? = nil, icmpFrom: String? = nil) {
         self.outcome = outcome
@@ -106,16 +106,6 @@ public struct ProbeAttempt: Codable, Hashable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey { case outcome, latencyMs, errno, icmpType, icmpCode, icmpFrom }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(self.outcome, forKey: .outcome)
-        try container.encode(self.latencyMs, forKey: .latencyMs)
-        try container.encode(self.errno, forKey: .errno)
-        try container.encode(self.icmpType, forKey: .icmpType)
-        try container.encode(self.icmpCode, forKey: .icmpCode)
-        try container.encode(self.icmpFrom, forKey: .icmpFrom)
-    }
 }
 
 /// What the policy expected of a cell.
@@ -144,27 +134,27 @@ public struct ReachabilityCell: Codable, Hashable, Sendable {
     /// Attempts made (0 when skipped).
     public var attempts: Int
     /// Latency of the conclusive answer, in milliseconds (nil when nothing answered).
-    public var latencyMs: Double?
+    @ExplicitNull public var latencyMs: Double?
     /// The policy's expectation (nil before evaluation, or when no rule and no baseline decide).
-    public var expected: Expectation?
-    public var violation: Violation?
+    @ExplicitNull public var expected: Expectation?
+    @ExplicitNull public var violation: Violation?
 
     /// The destination container's name, or `host` / `explicit` for host-side (gateway) and user-listed targets.
     public var destinationName: String
     public var destinationKind: DestinationKind
     /// The network the destination address is on (nil for explicit targets).
-    public var network: String?
+    @ExplicitNull public var network: String?
     public var address: String
     /// nil for ICMP.
-    public var port: Int?
+    @ExplicitNull public var port: Int?
     /// Why the port was probed: `listening`, `published`, `docker-api`, `extra`, `echo`.
     public var reason: String
     /// Why the cell is skipped or an error.
-    public var note: String?
+    @ExplicitNull public var note: String?
     /// The policy rule that decided `expected` (`allow[2]`, `deny[0]`, `baseline deny`, `baseline docker: …`).
-    public var rule: String?
+    @ExplicitNull public var rule: String?
     /// The source's main process (for `nsenter -t <pid> -n`), when known.
-    public var sourcePid: Int?
+    @ExplicitNull public var sourcePid: Int?
     public var evidence: [ProbeAttempt]
 
     public init(
@@ -199,28 +189,6 @@ public struct ReachabilityCell: Codable, Hashable, Sendable {
         case source, destination, `protocol`, state, attempts, latencyMs, expected, violation, destinationName, destinationKind
         case network, address, port, reason, note, rule, sourcePid, evidence
     }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(self.source, forKey: .source)
-        try container.encode(self.destination, forKey: .destination)
-        try container.encode(self.protocol, forKey: .protocol)
-        try container.encode(self.state, forKey: .state)
-        try container.encode(self.attempts, forKey: .attempts)
-        try container.encode(self.latencyMs, forKey: .latencyMs)
-        try container.encode(self.expected, forKey: .expected)
-        try container.encode(self.violation, forKey: .violation)
-        try container.encode(self.destinationName, forKey: .destinationName)
-        try container.encode(self.destinationKind, forKey: .destinationKind)
-        try container.encode(self.network, forKey: .network)
-        try container.encode(self.address, forKey: .address)
-        try container.encode(self.port, forKey: .port)
-        try container.encode(self.reason, forKey: .reason)
-        try container.encode(self.note, forKey: .note)
-        try container.encode(self.rule, forKey: .rule)
-        try container.encode(self.sourcePid, forKey: .sourcePid)
-        try container.encode(self.evidence, forKey: .evidence)
-    }
 }
 
 /// A namespace probes start from.
@@ -228,13 +196,13 @@ public struct ProbeSource: Codable, Hashable, Sendable {
     /// Container (or namespace) name.
     public var name: String
     /// The main process; its `/proc/<pid>/ns/net` is entered to create the sockets.
-    public var pid: Int?
+    @ExplicitNull public var pid: Int?
     /// `net:[inode]` when known.
-    public var netns: String?
+    @ExplicitNull public var netns: String?
     /// Why this source is not probed (not running, no namespace…); nil when it is.
-    public var skipReason: String?
+    @ExplicitNull public var skipReason: String?
     /// The file naming the namespace when no process does (`/run/netns/<name>`); `/proc/<pid>/ns/net` otherwise.
-    public var namespacePath: String?
+    @ExplicitNull public var namespacePath: String?
 
     public init(name: String, pid: Int?, netns: String?, skipReason: String?, namespacePath: String? = nil) {
         self.name = name
@@ -245,15 +213,6 @@ public struct ProbeSource: Codable, Hashable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey { case name, pid, netns, skipReason, namespacePath }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(self.name, forKey: .name)
-        try container.encode(self.pid, forKey: .pid)
-        try container.encode(self.netns, forKey: .netns)
-        try container.encode(self.skipReason, forKey: .skipReason)
-        try container.encode(self.namespacePath, forKey: .namespacePath)
-    }
 }
 
 /// Totals of one probe run.

@@ -8,15 +8,15 @@ public struct TLSExpectations: Codable, Hashable, Sendable {
     public var trustBundles: [String]
     /// PEM private key of the CA in `trustBundles` that issues client certificates. Enables the probes that
     /// need a certificate from the right CA: expired, serverAuth-only EKU.
-    public var caKey: String?
+    @ExplicitNull public var caKey: String?
     /// A client identity that must be accepted.
-    public var clientIdentity: IdentityFiles?
+    @ExplicitNull public var clientIdentity: IdentityFiles?
     /// A valid identity of another workload from the same CA: its acceptance is the authorization result.
-    public var otherIdentity: IdentityFiles?
+    @ExplicitNull public var otherIdentity: IdentityFiles?
     /// DNS names the server certificate must carry as DNS SANs (all of them).
     public var expectedDNSNames: [String]
     /// The SPIFFE ID the server certificate must carry as its only URI SAN.
-    public var expectedSPIFFEID: String?
+    @ExplicitNull public var expectedSPIFFEID: String?
     /// Whether mTLS is required here: raises plaintext, no client auth and optional client auth to high.
     public var required: Bool
 
@@ -36,17 +36,6 @@ public struct TLSExpectations: Codable, Hashable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case trustBundles, caKey, clientIdentity, otherIdentity, expectedDNSNames, expectedSPIFFEID, required
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(self.trustBundles, forKey: .trustBundles)
-        try container.encode(self.caKey, forKey: .caKey)
-        try container.encode(self.clientIdentity, forKey: .clientIdentity)
-        try container.encode(self.otherIdentity, forKey: .otherIdentity)
-        try container.encode(self.expectedDNSNames, forKey: .expectedDNSNames)
-        try container.encode(self.expectedSPIFFEID, forKey: .expectedSPIFFEID)
-        try container.encode(self.required, forKey: .required)
     }
 }
 
@@ -230,22 +219,22 @@ public struct TLSProbeRecord: Codable, Hashable, Sendable {
     public var source: String
     public var probe: TLSProbeKind
     /// The protocol version or cipher category for `protocol-version` / `cipher` probes.
-    public var variant: String?
+    @ExplicitNull public var variant: String?
     public var result: TLSProbeResult
     /// TLS alert number received (48 unknown_ca, 116 certificate_required…).
-    public var alert: Int?
+    @ExplicitNull public var alert: Int?
     /// Its name (`unknown_ca`…).
-    public var alertName: String?
+    @ExplicitNull public var alertName: String?
     /// Negotiated version (`TLSv1.3`…), when a ServerHello was seen.
-    public var tlsVersion: String?
+    @ExplicitNull public var tlsVersion: String?
     /// Negotiated cipher suite (OpenSSL name), when a ServerHello was seen.
-    public var cipher: String?
+    @ExplicitNull public var cipher: String?
     /// Whether the server sent a CertificateRequest (nil when the handshake did not get that far).
-    public var certificateRequest: Bool?
+    @ExplicitNull public var certificateRequest: Bool?
     /// Distinguished names of the CertificateRequest's acceptable-CA list.
-    public var acceptableCAs: [String]?
+    @ExplicitNull public var acceptableCAs: [String]?
     /// Why, in words (alert text, skipped reason, first bytes of a plaintext answer…).
-    public var detail: String?
+    @ExplicitNull public var detail: String?
     /// From the start of the connect to the end of the probe (the slowest attempt).
     public var durationMilliseconds: Double
     /// What decided the result (for repeated probes, the decisive attempt's evidence).
@@ -258,9 +247,9 @@ public struct TLSProbeRecord: Codable, Hashable, Sendable {
     /// Attempts refused with evidence of their own, or by comparison with a served control.
     public var refusedAttempts: Int
     /// The control connection an ambiguous observation was judged against (`client-cert: served`…).
-    public var comparedWith: String?
+    @ExplicitNull public var comparedWith: String?
     /// The application protocol spoken after the handshake (`http/1.1`, `h2`, `redis`, `smtp`…).
-    public var application: String?
+    @ExplicitNull public var application: String?
 
     public init(
         endpoint: String, source: String, probe: TLSProbeKind, variant: String? = nil, result: TLSProbeResult,
@@ -294,29 +283,6 @@ public struct TLSProbeRecord: Codable, Hashable, Sendable {
         case endpoint, source, probe, variant, result, alert, alertName, tlsVersion, cipher, certificateRequest
         case acceptableCAs, detail, durationMilliseconds, evidence, attempts, servedAttempts, refusedAttempts, comparedWith, application
     }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(self.endpoint, forKey: .endpoint)
-        try container.encode(self.source, forKey: .source)
-        try container.encode(self.probe, forKey: .probe)
-        try container.encode(self.variant, forKey: .variant)
-        try container.encode(self.result, forKey: .result)
-        try container.encode(self.alert, forKey: .alert)
-        try container.encode(self.alertName, forKey: .alertName)
-        try container.encode(self.tlsVersion, forKey: .tlsVersion)
-        try container.encode(self.cipher, forKey: .cipher)
-        try container.encode(self.certificateRequest, forKey: .certificateRequest)
-        try container.encode(self.acceptableCAs, forKey: .acceptableCAs)
-        try container.encode(self.detail, forKey: .detail)
-        try container.encode(self.durationMilliseconds, forKey: .durationMilliseconds)
-        try container.encode(self.evidence, forKey: .evidence)
-        try container.encode(self.attempts, forKey: .attempts)
-        try container.encode(self.servedAttempts, forKey: .servedAttempts)
-        try container.encode(self.refusedAttempts, forKey: .refusedAttempts)
-        try container.encode(self.comparedWith, forKey: .comparedWith)
-        try container.encode(self.application, forKey: .application)
-    }
 }
 
 /// One problem the certificate lint found in one certificate.
@@ -326,7 +292,7 @@ public struct CertificateLintIssue: Codable, Hashable, Sendable {
     public var severity: Severity
     public var message: String
     /// Position in the chain (0 = leaf), or nil for a lone certificate.
-    public var position: Int?
+    @ExplicitNull public var position: Int?
     /// Subject of the certificate the issue is about.
     public var subject: String
     /// SHA-256 fingerprint of that certificate.
@@ -342,16 +308,6 @@ public struct CertificateLintIssue: Codable, Hashable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey { case rule, severity, message, position, subject, sha256 }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(self.rule, forKey: .rule)
-        try container.encode(self.severity, forKey: .severity)
-        try container.encode(self.message, forKey: .message)
-        try container.encode(self.position, forKey: .position)
-        try container.encode(self.subject, forKey: .subject)
-        try container.encode(self.sha256, forKey: .sha256)
-    }
 }
 
 /// Whether the server's chain validated against the trust bundle.
@@ -368,11 +324,11 @@ public struct ServerChainReport: Codable, Hashable, Sendable {
     public var certificates: [CertificateSummary]
     public var pathValidation: PathValidation
     /// OpenSSL's reason when invalid (`certificate has expired`, `unable to get local issuer certificate`…).
-    public var pathError: String?
+    @ExplicitNull public var pathError: String?
     /// Expected DNS names that the leaf does not carry.
     public var missingDNSNames: [String]
     /// Whether the leaf carries exactly one URI SAN equal to the expected SPIFFE ID (nil when none expected).
-    public var spiffeMatch: Bool?
+    @ExplicitNull public var spiffeMatch: Bool?
     public var lint: [CertificateLintIssue]
 
     public init(
@@ -388,16 +344,6 @@ public struct ServerChainReport: Codable, Hashable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey { case certificates, pathValidation, pathError, missingDNSNames, spiffeMatch, lint }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(self.certificates, forKey: .certificates)
-        try container.encode(self.pathValidation, forKey: .pathValidation)
-        try container.encode(self.pathError, forKey: .pathError)
-        try container.encode(self.missingDNSNames, forKey: .missingDNSNames)
-        try container.encode(self.spiffeMatch, forKey: .spiffeMatch)
-        try container.encode(self.lint, forKey: .lint)
-    }
 }
 
 /// Everything the battery learnt about one endpoint.
@@ -411,10 +357,10 @@ public struct TLSEndpointReport: Codable, Hashable, Sendable {
     public var reason: String
     public var clientAuth: ClientAuthMode
     /// Authorization result from the other-identity probe: `accepted`, `rejected`, or nil when not probed.
-    public var authorization: String?
+    @ExplicitNull public var authorization: String?
     /// The cleartext upgrade the battery ran before every handshake (`smtp`, `postgres`…), if any.
-    public var startTLS: String?
-    public var serverChain: ServerChainReport?
+    @ExplicitNull public var startTLS: String?
+    @ExplicitNull public var serverChain: ServerChainReport?
     public var probes: [TLSProbeRecord]
     public var findings: [Finding]
 
@@ -435,20 +381,6 @@ public struct TLSEndpointReport: Codable, Hashable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey { case endpoint, source, verdict, reason, clientAuth, authorization, startTLS, serverChain, probes, findings }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(self.endpoint, forKey: .endpoint)
-        try container.encode(self.source, forKey: .source)
-        try container.encode(self.verdict, forKey: .verdict)
-        try container.encode(self.reason, forKey: .reason)
-        try container.encode(self.clientAuth, forKey: .clientAuth)
-        try container.encode(self.authorization, forKey: .authorization)
-        try container.encode(self.startTLS, forKey: .startTLS)
-        try container.encode(self.serverChain, forKey: .serverChain)
-        try container.encode(self.probes, forKey: .probes)
-        try container.encode(self.findings, forKey: .findings)
-    }
 }
 
 /// The `tls` document: one report per endpoint, every finding, and a summary.

@@ -47,7 +47,7 @@ public struct LiveCaptureError: Error, Hashable, Sendable, CustomStringConvertib
 public struct InterfaceReport: Codable, Hashable, Sendable {
     public var name: String
     /// The Docker network whose bridge it is, when known.
-    public var network: String?
+    @ExplicitNull public var network: String?
     /// LINKTYPE_* of the interface (1 = Ethernet).
     public var linkType: UInt32
     public var snapLength: Int
@@ -55,10 +55,10 @@ public struct InterfaceReport: Codable, Hashable, Sendable {
     public var packets: UInt64
     public var bytes: UInt64
     /// Packets the kernel dropped because Bulkhead did not keep up (`pcap_stats`), when known.
-    public var dropped: UInt64?
+    @ExplicitNull public var dropped: UInt64?
     /// `captured` (ran until the end), or `failed` (stopped early: see `problem`).
     public var state: String
-    public var problem: String?
+    @ExplicitNull public var problem: String?
 
     public init(name: String, network: String?, linkType: UInt32, snapLength: Int, packets: UInt64 = 0, bytes: UInt64 = 0,
                 dropped: UInt64? = nil, state: String = "captured", problem: String? = nil) {
@@ -74,20 +74,6 @@ public struct InterfaceReport: Codable, Hashable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey { case name, network, linkType, snapLength, packets, bytes, dropped, state, problem }
-
-    /// Absent values are written as explicit `null`, like every record Bulkhead writes.
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(self.name, forKey: .name)
-        try container.encode(self.network, forKey: .network)
-        try container.encode(self.linkType, forKey: .linkType)
-        try container.encode(self.snapLength, forKey: .snapLength)
-        try container.encode(self.packets, forKey: .packets)
-        try container.encode(self.bytes, forKey: .bytes)
-        try container.encode(self.dropped, forKey: .dropped)
-        try container.encode(self.state, forKey: .state)
-        try container.encode(self.problem, forKey: .problem)
-    }
 }
 
 /// One flow seen live, with where it was seen and who its endpoints are.
