@@ -5,7 +5,7 @@ import Inventory
 import Testing
 
 /// Namespaces made with `ip netns add` (what a containerd/CNI host has instead of Docker networks).
-@Suite("Inventory of plain network namespaces", .serialized, .enabled(if: getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip") || FileManager.default.isExecutableFile(atPath: "/sbin/ip"), "needs root and iproute2"))
+@Suite("Inventory of plain network namespaces", .serialized, .enabled(if: getuid() == 0 && (FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip") || FileManager.default.isExecutableFile(atPath: "/sbin/ip")), "needs root and iproute2"))
 struct NamespaceInventoryTests {
     static let ip = FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip") ? "/usr/sbin/ip" : "/sbin/ip"
 
