@@ -1,5 +1,6 @@
 import BulkheadModel
 import Certificates
+import BulkheadTestSupport
 import Foundation
 import Testing
 
@@ -9,16 +10,9 @@ import Testing
 struct CertificateParserTests {
     /// Runs openssl with arguments (no shell) in `directory`.
     static func openssl(_ arguments: [String], in directory: URL) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        process.arguments = arguments
-        process.currentDirectoryURL = directory
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "openssl \(arguments.joined(separator: " ")) failed"])
+        let result = try ProcessRunner.run(URL(fileURLWithPath: "/usr/bin/openssl"), arguments, directory: directory)
+        guard result.status == 0 else {
+            throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "openssl \(arguments.joined(separator: " ")) failed: \(result.error)"])
         }
     }
 

@@ -141,17 +141,11 @@ struct KeyLogDecryptionTests {
           .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/tshark"), "tshark is not installed"),
           arguments: tls13Captures)
     func tsharkAgrees(name: String, state: ClientCertificateState, established: Bool) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/tshark")
-        process.arguments = ["-r", Repository.path("captures/\(name).pcap"), "-o", "tls.keylog_file:" + Repository.path("captures/keys/\(name).keys"),
-                             "-Y", "tls.handshake.type == 11 || tls.handshake.type == 13", "-T", "fields",
-                             "-e", "ip.src", "-e", "tls.handshake.type", "-e", "tls.handshake.certificates_length"]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        let output = try ProcessRunner.run(URL(fileURLWithPath: "/usr/bin/tshark"), [
+            "-r", Repository.path("captures/\(name).pcap"), "-o", "tls.keylog_file:" + Repository.path("captures/keys/\(name).keys"),
+            "-Y", "tls.handshake.type == 11 || tls.handshake.type == 13", "-T", "fields",
+            "-e", "ip.src", "-e", "tls.handshake.type", "-e", "tls.handshake.certificates_length",
+        ]).output
         // Lines: "<src>\t<types>\t<certificate list lengths>"; the client is 198.18.1.1.
         var requested = false
         var clientCertificateLength: Int?
