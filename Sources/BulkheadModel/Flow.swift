@@ -2,6 +2,8 @@
 public enum Transport: String, Codable, Sendable, Hashable {
     case tcp
     case udp
+    /// IPsec ESP straight over IP (protocol 50): a flow between two hosts, whose ports are written as 0.
+    case esp
 }
 
 /// The application protocol of a flow, identified by content, never by port.
@@ -27,6 +29,9 @@ public enum ApplicationProtocol: String, Codable, Sendable, Hashable, CaseIterab
     case amqp
     case kafka
     case ssh
+    /// IPsec ESP (RFC 4303), over IP protocol 50 or in UDP on port 4500 (NAT traversal, RFC 3948): encrypted
+    /// traffic between two hosts; see ``FlowRecord/esp``.
+    case ipsecESP = "ipsec-esp"
     case unknownPlaintext = "unknown-plaintext"
     case unknownBinary = "unknown-binary"
     /// No payload was seen in either direction (a handshake only, or a port scan).
@@ -35,7 +40,7 @@ public enum ApplicationProtocol: String, Codable, Sendable, Hashable, CaseIterab
     /// Whether the protocol's payload is encrypted by nature (without an upgrade).
     public var isEncryptedByNature: Bool {
         switch self {
-        case .tls, .dtls, .ssh: true
+        case .tls, .dtls, .ssh, .ipsecESP: true
         default: false
         }
     }
@@ -258,18 +263,26 @@ public struct FlowRecord: Codable, Hashable, Sendable {
     public var bytes: DirectionCounts
     /// The capture file the flow came from.
     public var file: String?
+    /// The tunnels the flow was found inside, outermost first (VXLAN, Geneve, GRE, ERSPAN, IP in IP); nil for a
+    /// flow that crossed the capture point bare. Flows are told apart by their tunnels as well as their
+    /// addresses and ports: overlays reuse inner addresses.
+    public var encapsulation: [EncapsulationLayer]?
+    /// The SPIs of an IPsec ESP flow (``ApplicationProtocol/ipsecESP``); nil for every other flow.
+    public var esp: ESPSummary?
 
     enum CodingKeys: String, CodingKey {
         case id, client, server, clientBasis, transport
         case proto = "protocol"
         case encrypted, starttls, tls, credentials, truncated, anomalies, firstSeen, lastSeen, packets, bytes, file
+        case encapsulation, esp
     }
 
     public init(
         id: Int, client: String, server: String, clientBasis: ClientBasis, transport: Transport,
         proto: ApplicationProtocol, encrypted: Bool, starttls: Bool, tls: TLSSummary?, credentials: [Credential],
         truncated: Bool, anomalies: [String], firstSeen: Timestamp, lastSeen: Timestamp,
-        packets: DirectionCounts, bytes: DirectionCounts, file: String?
+        packets: DirectionCounts, bytes: DirectionCounts, file: String?,
+        encapsulation: [EncapsulationLayer]? = nil, esp: ESPSummary? = nil
     ) {
         self.id = id
         self.client = client
@@ -288,10 +301,14 @@ public struct FlowRecord: Codable, Hashable, Sendable {
         self.packets = packets
         self.bytes = bytes
         self.file = file
+        self.encapsulation = encapsulation
+        self.esp = esp
     }
 }
 
-// Absent values are written as explicit `null` so that every documented key is always present in JSON.
+// Absent values are written as explicit `null` so that every documented key is always present in JSON. The two
+// keys added for encapsulated and IPsec traffic, `encapsulation` and `esp`, are the exception: they are written only
+// when the flow has them, so that the JSON of every bare TCP/UDP flow stays byte for byte what it was.
 extension FlowRecord {
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
@@ -312,6 +329,8 @@ extension FlowRecord {
         try container.encode(self.packets, forKey: .packets)
         try container.encode(self.bytes, forKey: .bytes)
         try container.encode(self.file, forKey: .file)
+        try container.encodeIfPresent(self.encapsulation, forKey: .encapsulation)
+        try container.encodeIfPresent(self.esp, forKey: .esp)
     }
 }
 

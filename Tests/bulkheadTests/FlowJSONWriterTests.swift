@@ -19,7 +19,16 @@ struct FlowJSONWriterTests {
         odd.credentials = [Credential(kind: "http-basic", user: "bob\t", redacted: "password: 3 characters (redacted)", note: "n")]
         odd.tls?.alerts = [TLSAlert(from: "server", level: "fatal", description: "x", code: nil, inferred: true)]
         odd.tls?.clientFlightRecordSizes = [25, 69]
+        odd.encapsulation = [
+            EncapsulationLayer(kind: .gre, source: "198.19.40.1", destination: "198.19.40.2", id: nil),
+            EncapsulationLayer(kind: .vxlan, source: "2001:2::1", destination: "x\"y", id: 16_777_215),
+        ]
         flows.append(odd)
+        var esp = odd
+        esp.tls = nil
+        esp.encapsulation = []
+        esp.esp = ESPSummary(clientSPIs: ["0x0000c0de"], serverSPIs: [], udpEncapsulated: true)
+        flows.append(esp)
         #expect(flows.count > 20)
         let encoder = JSONEncoder()
         for flow in flows {

@@ -9,7 +9,7 @@ extension UInt64 {
 struct FlowKey: Hashable {
     static func == (lhs: FlowKey, rhs: FlowKey) -> Bool {
         lhs.lowAddress == rhs.lowAddress && lhs.highAddress == rhs.highAddress && lhs.lowPort == rhs.lowPort
-            && lhs.highPort == rhs.highPort && lhs.ipProtocol == rhs.ipProtocol
+            && lhs.highPort == rhs.highPort && lhs.ipProtocol == rhs.ipProtocol && lhs.tunnel == rhs.tunnel
     }
 
     var lowAddress: IPAddress
@@ -17,6 +17,9 @@ struct FlowKey: Hashable {
     var lowPort: UInt16
     var highPort: UInt16
     var ipProtocol: UInt8
+    /// The ``TunnelPath/digest`` of the tunnels around the flow (direction-free), 0 for a bare flow: overlays
+    /// reuse inner addresses, so the same 5-tuple in two VNIs or between two other hosts is another flow.
+    var tunnel: UInt64 = 0
 
     /// The key of `packet`'s flow and whether the packet travels from the low endpoint to the high one.
     @inline(__always)
@@ -33,11 +36,12 @@ struct FlowKey: Hashable {
     /// One Hasher round over a premixed word instead of nine over each field: flow lookup is on every packet's
     /// path. Equality still compares every field.
     func hash(into hasher: inout Hasher) {
-        hasher.combine(self.shardHash)
+        hasher.combine(self.shardHash ^ self.tunnel)
     }
 
     /// A well-mixed 64-bit digest of the key, the same for both directions: picks the thread a flow belongs
-    /// to, and feeds the dictionary hash.
+    /// to, and feeds the dictionary hash. It leaves the tunnel out (the decoding thread that shares flows out
+    /// does not read tunnels): one inner 5-tuple in several tunnels goes to one thread, as several flows.
     var shardHash: UInt64 {
         var mix = self.lowAddress.low &* 0x9E37_79B9_7F4A_7C15
         mix ^= self.highAddress.low &* 0xC2B2_AE3D_27D4_EB4F
@@ -138,6 +142,10 @@ final class Flow {
     var handoverScanClient = 0
     var handoverScanServer = 0
     var datagramDTLSVersion: UInt16?
+    /// The tunnels the flow crossed (nil for a bare flow).
+    var tunnel: FlowTunnel?
+    /// The SPIs of an IPsec ESP flow.
+    var esp: FlowESP?
 
     init(id: Int, key: FlowKey, transport: Transport, clientIsLow: Bool, basis: ClientBasis, time: Timestamp) {
         self.id = id
@@ -154,4 +162,50 @@ final class Flow {
 
     @inline(__always)
     func side(fromLow: Bool) -> FlowSide { fromLow == self.clientIsLow ? .client : .server }
+}
+
+/// The tunnels around a flow: the direction-free path that identifies them, and the path as the first packet of
+/// each direction showed it (so the report can give the underlay source and destination of the client's packets).
+final class FlowTunnel {
+    let identity: TunnelPath
+    var fromLow: TunnelPath?
+    var fromHigh: TunnelPath?
+
+    init(identity: TunnelPath) {
+        self.identity = identity
+    }
+
+    /// The layers, with the underlay addresses of the client's packets (or the server's, reversed, when the client
+    /// sent none that were seen).
+    func records(clientIsLow: Bool) -> [EncapsulationLayer] {
+        if let client = clientIsLow ? self.fromLow : self.fromHigh { return client.records(reversed: false) }
+        if let server = clientIsLow ? self.fromHigh : self.fromLow { return server.records(reversed: true) }
+        return self.identity.records(reversed: false)
+    }
+}
+
+/// The SPIs an IPsec ESP flow used, per direction, in order of first appearance (bounded).
+final class FlowESP {
+    var fromLow: [UInt32] = []
+    var fromHigh: [UInt32] = []
+    var udpEncapsulated: Bool
+
+    init(udpEncapsulated: Bool) {
+        self.udpEncapsulated = udpEncapsulated
+    }
+
+    func note(_ spi: UInt32, fromLow: Bool) {
+        if fromLow {
+            if self.fromLow.count < ESPSummary.spiLimit && !self.fromLow.contains(spi) { self.fromLow.append(spi) }
+        } else {
+            if self.fromHigh.count < ESPSummary.spiLimit && !self.fromHigh.contains(spi) { self.fromHigh.append(spi) }
+        }
+    }
+
+    func summary(clientIsLow: Bool) -> ESPSummary {
+        let client = clientIsLow ? self.fromLow : self.fromHigh
+        let server = clientIsLow ? self.fromHigh : self.fromLow
+        return ESPSummary(clientSPIs: client.map(ESPSummary.spiText), serverSPIs: server.map(ESPSummary.spiText),
+                          udpEncapsulated: self.udpEncapsulated)
+    }
 }
