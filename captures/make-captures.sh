@@ -13,6 +13,8 @@
 #   2001:2:0:1::/64     veth bhc-cli6 <-> bhc-srv6      client ::1, server ::2 (IPv6 only)
 #   198.18.100.0/24     VLAN 100 over trunk veth bhc-clit <-> bhc-srvt
 #                       (tap bhc-cli-v100 / bhc-srv-v100: client .1, server .2)
+#   198.19.40.0/24 - 198.19.44.0/24   the overlay captures, made last by make-encap-captures.sh
+#                       (namespaces bh-encap-cli / bh-encap-srv; see there)
 #
 # Server ports (in bh-cap-srv):
 #   8080 nginx HTTP (Basic auth on /private/, Bearer on /api/), also on [::]:8080
@@ -656,6 +658,9 @@ cap_stop
 chmod 644 "$OUT"/*.pcap "$OUT"/*.pcapng "$KEYS"/*.keys
 log "done: $(ls "$OUT"/*.pcap "$OUT"/*.pcapng | wc -l) captures, $(du -ch "$OUT"/*.pcap "$OUT"/*.pcapng | tail -n1 | cut -f1) total"
 teardown
+# The overlay captures (VXLAN, Geneve, gretap, ipip on an underlay veth) have their own namespaces and addresses
+# (198.19.40.0/24 and up): see make-encap-captures.sh.
+bash "$HERE/make-encap-captures.sh" || die "make-encap-captures.sh failed"
 if [[ ${BH_SKIP_CHECK:-0} != 1 ]] && command -v tshark >/dev/null 2>&1; then
     log "cross-checking expected/*.json against the new captures with tshark (BH_SKIP_CHECK=1 skips)"
     "$PY" "$TOOLS/check_expected.py" || die "captures do not match expected/*.json (see above)"
