@@ -39,6 +39,8 @@ KEYS=$HERE/keys
 TOOLS=$HERE/tools
 PY=/usr/bin/python3
 [[ -x $PY ]] || PY=$(command -v python3)
+# shellcheck source=tools/netns-helpers.sh
+source "$TOOLS/netns-helpers.sh"   # ns_exists ns_kill_all wait_for wait_pid cap_stop no_offload
 
 NS_C=bh-cap-cli
 NS_S=bh-cap-srv
@@ -83,22 +85,6 @@ WORK=$(mktemp -d /tmp/bh-cap.XXXXXX)
 chmod 755 "$WORK"   # postgres and nginx workers need to traverse it
 
 # ------------------------------------------------------------------ cleanup
-ns_exists() { ip netns list 2>/dev/null | awk '{print $1}' | grep -qxF "$1"; }
-ns_kill_all() {   # kill every process that lives in one of OUR namespaces
-    local ns=$1 pids
-    ns_exists "$ns" || return 0
-    pids=$(ip netns pids "$ns" 2>/dev/null || true)
-    [[ -n $pids ]] && kill $pids 2>/dev/null || true
-    for _ in 1 2 3 4 5 6 7 8 9 10; do
-        pids=$(ip netns pids "$ns" 2>/dev/null || true)
-        [[ -z $pids ]] && break
-        sleep 0.2
-    done
-    pids=$(ip netns pids "$ns" 2>/dev/null || true)
-    [[ -n $pids ]] && kill -9 $pids 2>/dev/null || true
-    return 0
-}
-
 teardown() {
     if [[ -n ${PGDATA:-} && -f ${PGDATA}/postmaster.pid ]]; then
         ip netns exec "$NS_S" runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDATA" stop -m fast >/dev/null 2>&1 || true
@@ -125,28 +111,9 @@ trap 'exit 130' INT TERM
 teardown   # leftovers of an interrupted earlier run (only our own bh-cap-* namespaces)
 
 # ------------------------------------------------------------------ helpers
-wait_for() {   # wait_for SECONDS CMD...  (poll until CMD succeeds)
-    local limit=$1; shift
-    local i
-    for ((i = 0; i < limit * 20; i++)); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.05
-    done
-    return 1
-}
 tcp_listening() { [[ -n $(ip netns exec "$1" ss -Hltn "sport = :$2" 2>/dev/null) ]]; }
 udp_listening() { [[ -n $(ip netns exec "$1" ss -Hlun "sport = :$2" 2>/dev/null) ]]; }
 wait_tcp() { wait_for 10 tcp_listening "$NS_S" "$1" || die "server on tcp/$1 did not come up"; }
-
-wait_pid() {   # wait_pid PID SECONDS — wait for a child, kill it if it overstays
-    local pid=$1 limit=$2 i
-    for ((i = 0; i < limit * 20; i++)); do
-        kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-        sleep 0.05
-    done
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
 
 CAP_PID=
 CAP_FILE=
@@ -169,14 +136,6 @@ cap_start_dumpcap() {
     CAP_PID=$!
     wait_for 10 grep -q "Capturing on" "$WORK/cap.err" || die "dumpcap did not start: $(cat "$WORK/cap.err")"
     sleep 0.3
-}
-cap_stop() {
-    sleep "${1:-0.4}"   # let the last FIN/ACKs through
-    kill -INT "$CAP_PID" 2>/dev/null || true
-    wait "$CAP_PID" 2>/dev/null || true
-    CAP_PID=
-    [[ -s $CAP_FILE ]] || die "capture $CAP_FILE is empty"
-    log "  wrote $(basename "$CAP_FILE") ($(stat -c %s "$CAP_FILE") bytes)"
 }
 
 inc() { ip netns exec "$NS_C" "$@"; }
@@ -247,9 +206,6 @@ ip -n "$NS_C" addr add "$C4/24" dev bhc-cli0
 ip -n "$NS_S" addr add "$S4/24" dev bhc-srv0
 ip -n "$NS_C" link set bhc-cli0 up
 ip -n "$NS_S" link set bhc-srv0 up
-no_offload() {   # wire-sized frames in the captures (no TSO/GSO super-frames)
-    ip netns exec "$1" ethtool -K "$2" tso off gso off gro off >/dev/null 2>&1 || true
-}
 no_offload "$NS_C" bhc-cli0; no_offload "$NS_S" bhc-srv0
 
 # IPv6 link (IPv6 only, no DAD, no link-local address, no RS)

@@ -28,6 +28,8 @@ OUT=$HERE
 TOOLS=$HERE/tools
 PY=/usr/bin/python3
 [[ -x $PY ]] || PY=$(command -v python3)
+# shellcheck source=tools/netns-helpers.sh
+source "$TOOLS/netns-helpers.sh"   # ns_exists ns_kill_all wait_for wait_pid cap_stop no_offload
 
 NS_C=bh-encap-cli
 NS_S=bh-encap-srv
@@ -53,21 +55,6 @@ flock -n 8 || die "another make-encap-captures.sh run is in progress"
 WORK=$(mktemp -d /tmp/bh-encap.XXXXXX)
 
 # ------------------------------------------------------------------ cleanup
-ns_exists() { ip netns list 2>/dev/null | awk '{print $1}' | grep -qxF "$1"; }
-ns_kill_all() {   # kill every process that lives in one of OUR namespaces
-    local ns=$1 pids
-    ns_exists "$ns" || return 0
-    pids=$(ip netns pids "$ns" 2>/dev/null || true)
-    [[ -n $pids ]] && kill $pids 2>/dev/null || true
-    for _ in 1 2 3 4 5 6 7 8 9 10; do
-        pids=$(ip netns pids "$ns" 2>/dev/null || true)
-        [[ -z $pids ]] && break
-        sleep 0.2
-    done
-    pids=$(ip netns pids "$ns" 2>/dev/null || true)
-    [[ -n $pids ]] && kill -9 $pids 2>/dev/null || true
-    return 0
-}
 teardown() {
     for ns in "$NS_C" "$NS_S"; do ns_kill_all "$ns"; done
     # deleting a namespace deletes its veth end, tunnel devices and taps with it
@@ -89,29 +76,10 @@ trap 'exit 130' INT TERM
 teardown   # leftovers of an interrupted earlier run (only our own bh-encap-* namespaces)
 
 # ------------------------------------------------------------------ helpers
-wait_for() {   # wait_for SECONDS CMD...
-    local limit=$1; shift
-    local i
-    for ((i = 0; i < limit * 20; i++)); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.05
-    done
-    return 1
-}
 tcp_listening() { [[ -n $(ip netns exec "$NS_S" ss -Hltn "src $1 and sport = :$2" 2>/dev/null) ]]; }
 wait_tcp() { wait_for 10 tcp_listening "$1" "$2" || die "server on $1:$2 did not come up"; }
-wait_pid() {   # wait_pid PID SECONDS — wait for a child, kill it if it overstays
-    local pid=$1 limit=$2 i
-    for ((i = 0; i < limit * 20; i++)); do
-        kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-        sleep 0.05
-    done
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
 inc() { ip netns exec "$NS_C" "$@"; }
 ins() { ip netns exec "$NS_S" "$@"; }
-no_offload() { ip netns exec "$1" ethtool -K "$2" tso off gso off gro off >/dev/null 2>&1 || true; }
 
 CAP_PID=
 CAP_FILE=
@@ -125,14 +93,6 @@ cap_start() {
     CAP_PID=$!
     wait_for 10 grep -q "listening on" "$WORK/cap.err" || die "tcpdump did not start: $(cat "$WORK/cap.err")"
     sleep 0.2
-}
-cap_stop() {
-    sleep 0.4   # let the last FIN/ACKs through
-    kill -INT "$CAP_PID" 2>/dev/null || true
-    wait "$CAP_PID" 2>/dev/null || true
-    CAP_PID=
-    [[ -s $CAP_FILE ]] || die "capture $CAP_FILE is empty"
-    log "  wrote $(basename "$CAP_FILE") ($(stat -c %s "$CAP_FILE") bytes)"
 }
 
 # ------------------------------------------------------------------ test PKI (same names as make-captures.sh)

@@ -33,10 +33,9 @@ import socket
 import struct
 import sys
 
-TUNSETIFF = 0x400454CA
+from bhcap import IFF_NO_PI, IFF_TAP, TUNSETIFF
+
 IFF_TUN = 0x0001
-IFF_TAP = 0x0002
-IFF_NO_PI = 0x1000
 GENEVE_PORT = 6081
 # A Geneve option TLV, so that the capture shows a header with options: class 0xff01 (experimental use,
 # RFC 8926 section 8.1), type 0x03, length 1 word, value 0xb0b0b0b0.

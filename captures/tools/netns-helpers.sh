@@ -1,0 +1,60 @@
+# netns-helpers.sh — shell helpers shared by make-captures.sh and make-encap-captures.sh (sourced, not run).
+#
+# They expect log() and die() of the script that sources them, and, for cap_stop, CAP_PID and CAP_FILE as the
+# scripts' cap_start sets them.
+
+# ns_exists NS — whether the network namespace exists
+ns_exists() { ip netns list 2>/dev/null | awk '{print $1}' | grep -qxF "$1"; }
+
+# ns_kill_all NS — kill every process that lives in one of OUR namespaces
+ns_kill_all() {
+    local ns=$1 pids
+    ns_exists "$ns" || return 0
+    pids=$(ip netns pids "$ns" 2>/dev/null || true)
+    [[ -n $pids ]] && kill $pids 2>/dev/null || true
+    for _ in 1 2 3 4 5 6 7 8 9 10; do
+        pids=$(ip netns pids "$ns" 2>/dev/null || true)
+        [[ -z $pids ]] && break
+        sleep 0.2
+    done
+    pids=$(ip netns pids "$ns" 2>/dev/null || true)
+    [[ -n $pids ]] && kill -9 $pids 2>/dev/null || true
+    return 0
+}
+
+# wait_for SECONDS CMD... — poll until CMD succeeds
+wait_for() {
+    local limit=$1; shift
+    local i
+    for ((i = 0; i < limit * 20; i++)); do
+        "$@" >/dev/null 2>&1 && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+# wait_pid PID SECONDS — wait for a child, kill it if it overstays
+wait_pid() {
+    local pid=$1 limit=$2 i
+    for ((i = 0; i < limit * 20; i++)); do
+        kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+        sleep 0.05
+    done
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
+# cap_stop [SECONDS] — stop the running capture after SECONDS (default 0.4: the last FIN/ACKs), check it is not empty
+cap_stop() {
+    sleep "${1:-0.4}"   # let the last FIN/ACKs through
+    kill -INT "$CAP_PID" 2>/dev/null || true
+    wait "$CAP_PID" 2>/dev/null || true
+    CAP_PID=
+    [[ -s $CAP_FILE ]] || die "capture $CAP_FILE is empty"
+    log "  wrote $(basename "$CAP_FILE") ($(stat -c %s "$CAP_FILE") bytes)"
+}
+
+# no_offload NS IFACE — wire-sized frames in the captures (no TSO/GSO super-frames)
+no_offload() {
+    ip netns exec "$1" ethtool -K "$2" tso off gso off gro off >/dev/null 2>&1 || true
+}
