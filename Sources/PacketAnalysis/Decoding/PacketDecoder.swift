@@ -57,17 +57,32 @@ public enum DecodeResult {
 /// (see ``DecodedPacket``) up to ``maximumEncapsulationDepth`` deep; a packet nested deeper is malformed, so
 /// hostile nesting costs a bounded walk, never unbounded recursion.
 public enum PacketDecoder {
-    /// Tunnels opened around one packet at most. Real overlays nest one or two deep (VXLAN in an IPsec-less GRE
-    /// underlay, ERSPAN of overlay traffic); deeper is treated as malformed.
+    /// Tunnels opened around one packet at most. Real overlays nest one or two deep (VXLAN over a GRE underlay,
+    /// ERSPAN of overlay traffic); deeper is treated as malformed.
     public static let maximumEncapsulationDepth = 4
 
-    /// Where a decode is: how deep in tunnels, whether the capture cut the packet, and where to note the tunnels
-    /// when someone asked for them (nil on the hot path: nothing is recorded there).
+    /// Where a decode is: the next header to read (its EtherType, where it starts, where the packet that carries it
+    /// ends: `.max` outside tunnels), how deep in tunnels, whether the capture cut the packet, and where to note the
+    /// tunnels when someone asked for them (nil on the hot path: nothing is recorded there).
+    ///
+    /// A tunnel moves the walk to its inner packet and the loop in ``walk(_:_:)`` goes round again: no recursion,
+    /// and at most ``maximumEncapsulationDepth`` + 1 rounds.
     struct Walk {
+        var etherType: UInt16
+        var start: Int
+        var limit = Int.max
         var networkOffset: Int
         var truncated: Bool
         var depth = 0
         var layers: UnsafeMutablePointer<TunnelPath>?
+
+        init(etherType: UInt16, start: Int, truncated: Bool, layers: UnsafeMutablePointer<TunnelPath>? = nil) {
+            self.etherType = etherType
+            self.start = start
+            self.networkOffset = start
+            self.truncated = truncated
+            self.layers = layers
+        }
     }
 
     @inline(__always)
@@ -135,8 +150,8 @@ public enum PacketDecoder {
             offset += 4
             tags += 1
         }
-        let walk = Walk(networkOffset: offset, truncated: bytes.count < originalLength)
-        return decodeNetwork(bytes, etherType, offset, .max, walk)
+        var walk = Walk(etherType: etherType, start: offset, truncated: bytes.count < originalLength)
+        return Self.walk(bytes, &walk)
     }
 
     /// The tunnels around a packet that ``decode(_:linkType:originalLength:)`` found inside
@@ -147,19 +162,24 @@ public enum PacketDecoder {
         let etherType: UInt16 = bytes[networkOffset] >> 4 == 6 ? 0x86dd : 0x0800
         withUnsafeMutablePointer(to: &path) { layers in
             // Leniently (as if cut by the snap length): the first walk already accepted these bytes.
-            _ = decodeNetwork(bytes, etherType, networkOffset, .max, Walk(networkOffset: networkOffset, truncated: true, layers: layers))
+            var walk = Walk(etherType: etherType, start: networkOffset, truncated: true, layers: layers)
+            _ = Self.walk(bytes, &walk)
         }
         return path
     }
 
-    /// An IP packet of `etherType` at `start`, which must end by `limit` (the end of the tunnel payload that
-    /// carries it; `.max` outside tunnels).
+    /// IP headers from `walk.start` on, into every tunnel found, to the transport header.
     @inline(__always)
-    static func decodeNetwork(_ bytes: UnsafeRawBufferPointer, _ etherType: UInt16, _ start: Int, _ limit: Int, _ walk: Walk) -> DecodeResult {
-        switch etherType {
-        case 0x0800: return decodeIPv4(bytes, start, limit, walk)
-        case 0x86dd: return decodeIPv6(bytes, start, limit, walk)
-        default: return .other
+    static func walk(_ bytes: UnsafeRawBufferPointer, _ walk: inout Walk) -> DecodeResult {
+        while true {
+            let result: DecodeResult?
+            switch walk.etherType {
+            case 0x0800: result = decodeIPv4(bytes, &walk)
+            case 0x86dd: result = decodeIPv6(bytes, &walk)
+            default: return .other
+            }
+            // nil: the walk entered a tunnel and now points at the packet inside it.
+            if let result { return result }
         }
     }
 
@@ -167,7 +187,9 @@ public enum PacketDecoder {
     @inline(__always)
     static func short(_ walk: Walk) -> DecodeResult { walk.truncated ? .other : .malformed }
 
-    static func decodeIPv4(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ limit: Int, _ walk: Walk) -> DecodeResult {
+    /// The IPv4 packet the walk points at; nil when it carries a tunnel the walk has entered.
+    static func decodeIPv4(_ bytes: UnsafeRawBufferPointer, _ walk: inout Walk) -> DecodeResult? {
+        let start = walk.start
         let truncated = walk.truncated
         guard bytes.count >= start + 20 else { return short(walk) }
         let versionAndLength = bytes[start]
@@ -182,13 +204,15 @@ public enum PacketDecoder {
         let destination = IPAddress(ipv4: be32(bytes, start + 16))
         // The IP total length, not the frame, says where the payload ends (Ethernet pads short frames).
         let end = start + totalLength
-        if end > bytes.count && !truncated || end > limit {
+        if end > bytes.count && !truncated || end > walk.limit {
             return .malformed
         }
-        return decodeTransport(bytes, bytes[start + 9], start + headerLength, end, source, destination, walk)
+        return decodeTransport(bytes, bytes[start + 9], start + headerLength, end, source, destination, &walk)
     }
 
-    static func decodeIPv6(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ limit: Int, _ walk: Walk) -> DecodeResult {
+    /// The IPv6 packet the walk points at; nil when it carries a tunnel the walk has entered.
+    static func decodeIPv6(_ bytes: UnsafeRawBufferPointer, _ walk: inout Walk) -> DecodeResult? {
+        let start = walk.start
         let truncated = walk.truncated
         guard bytes.count >= start + 40 else { return short(walk) }
         guard bytes[start] >> 4 == 6 else { return .malformed }
@@ -198,7 +222,7 @@ public enum PacketDecoder {
         let source = IPAddress(ipv6High: be64(bytes, start + 8), low: be64(bytes, start + 16))
         let destination = IPAddress(ipv6High: be64(bytes, start + 24), low: be64(bytes, start + 32))
         let end = start + 40 + payloadLength
-        if end > bytes.count && !truncated || end > limit { return .malformed }
+        if end > bytes.count && !truncated || end > walk.limit { return .malformed }
         var offset = start + 40
         // Walk extension headers: hop-by-hop, routing, destination options, fragment, AH.
         for _ in 0..<16 {
@@ -215,7 +239,7 @@ public enum PacketDecoder {
                 offset += (Int(bytes[offset + 1]) + 2) * 4
             default:
                 guard offset <= end else { return .malformed }
-                return decodeTransport(bytes, next, offset, end, source, destination, walk)
+                return decodeTransport(bytes, next, offset, end, source, destination, &walk)
             }
         }
         return .malformed
@@ -224,8 +248,8 @@ public enum PacketDecoder {
     @inline(__always)
     static func decodeTransport(
         _ bytes: UnsafeRawBufferPointer, _ ipProtocol: UInt8, _ start: Int, _ end: Int,
-        _ source: IPAddress, _ destination: IPAddress, _ walk: Walk
-    ) -> DecodeResult {
+        _ source: IPAddress, _ destination: IPAddress, _ walk: inout Walk
+    ) -> DecodeResult? {
         let available = min(end, bytes.count)
         switch ipProtocol {
         case 6:
@@ -251,9 +275,8 @@ public enum PacketDecoder {
             let destinationPort = be16(bytes, start + 2)
             // Overlay tunnels are found by their registered destination port (as Wireshark and the kernels do),
             // then confirmed by their header; a datagram that fails the header check stays a UDP flow.
-            if destinationPort == 4789 || destinationPort == 6081,
-               let inner = decodeUDPTunnel(bytes, destinationPort, payloadStart, payloadEnd, source, destination, walk) {
-                return inner
+            if destinationPort == 4789 || destinationPort == 6081, isUDPTunnel(bytes, destinationPort, payloadStart, payloadEnd) {
+                return enterUDPTunnel(bytes, destinationPort, payloadStart, payloadEnd, source, destination, &walk)
             }
             return .transport(DecodedPacket(
                 source: source, encapsulationDepth: UInt8(walk.depth), networkOffset: UInt8(truncatingIfNeeded: walk.networkOffset),
@@ -263,11 +286,14 @@ public enum PacketDecoder {
                 capturedPayloadLength: max(0, min(payloadEnd, bytes.count) - payloadStart)
             ))
         case 47:
-            return decodeGRE(bytes, start, end, source, destination, walk)
+            return enterGRE(bytes, start, end, source, destination, &walk)
         case 4, 41:
             // IPv4 (ipip, 4in6) or IPv6 (sit/6in4, ip6ip6) straight inside the IP header.
-            guard let inner = enter(walk, .ipip, id: nil, source, destination) else { return .malformed }
-            return ipProtocol == 4 ? decodeIPv4(bytes, start, end, inner) : decodeIPv6(bytes, start, end, inner)
+            guard enter(&walk, .ipip, id: nil, source, destination) else { return .malformed }
+            walk.etherType = ipProtocol == 4 ? 0x0800 : 0x86dd
+            walk.start = start
+            walk.limit = end
+            return nil
         case 50:
             // IPsec ESP (RFC 4303): only the SPI and the sequence number are in clear. The payload handed on starts
             // with the SPI.
@@ -284,53 +310,67 @@ public enum PacketDecoder {
     }
 
     // MARK: - Tunnels
+    //
+    // Each `enter…` reads one tunnel header and moves the walk to the packet inside (returning nil), or says why it
+    // cannot (a result). They are kept out of line: bare packets never call them.
 
-    /// One more tunnel level, noted when the walk records them; nil past ``maximumEncapsulationDepth``.
+    /// One more tunnel level, noted when the walk records them; false past ``maximumEncapsulationDepth``.
     @inline(__always)
-    static func enter(_ walk: Walk, _ kind: EncapsulationKind, id: UInt32?, _ source: IPAddress, _ destination: IPAddress) -> Walk? {
-        guard walk.depth < maximumEncapsulationDepth else { return nil }
-        var inner = walk
-        inner.depth += 1
+    static func enter(_ walk: inout Walk, _ kind: EncapsulationKind, id: UInt32?, _ source: IPAddress, _ destination: IPAddress) -> Bool {
+        guard walk.depth < maximumEncapsulationDepth else { return false }
+        walk.depth += 1
         walk.layers?.pointee.append(TunnelLayer(kind: kind, id: id, source: source, destination: destination))
-        return inner
+        return true
     }
 
-    /// VXLAN (RFC 7348) or Geneve (RFC 8926) in the UDP payload `start..<end`. Nil when the header is not one
-    /// (the datagram is then an ordinary UDP flow).
-    static func decodeUDPTunnel(
+    /// Whether a datagram to the VXLAN or Geneve port carries that header: VXLAN's I flag (a valid VNI), Geneve's
+    /// version 0. One cut by the snap length inside the header counts as a tunnel (and is then not analysed, rather
+    /// than taken for a UDP flow of its own).
+    @inline(__always)
+    static func isUDPTunnel(_ bytes: UnsafeRawBufferPointer, _ port: UInt16, _ start: Int, _ end: Int) -> Bool {
+        guard end >= start + 8 else { return false }
+        guard bytes.count >= start + 8 else { return true }
+        return port == 4789 ? bytes[start] & 0x08 != 0 : bytes[start] >> 6 == 0
+    }
+
+    /// VXLAN (RFC 7348) or Geneve (RFC 8926) in the UDP payload `start..<end`.
+    @inline(never)
+    static func enterUDPTunnel(
         _ bytes: UnsafeRawBufferPointer, _ port: UInt16, _ start: Int, _ end: Int,
-        _ source: IPAddress, _ destination: IPAddress, _ walk: Walk
+        _ source: IPAddress, _ destination: IPAddress, _ walk: inout Walk
     ) -> DecodeResult? {
-        guard bytes.count >= start + 8, end >= start + 8 else { return nil }
-        if port == 4789 {
-            // Flags with the I bit (a valid VNI) and nothing else a VXLAN-GPE or GBP header would set in the
-            // protocol-type position; VNI in bytes 4-6.
-            guard bytes[start] & 0x08 != 0 else { return nil }
-            let vni = be32(bytes, start + 4) >> 8
-            guard let inner = enter(walk, .vxlan, id: vni, source, destination) else { return .malformed }
-            return decodeInnerEthernet(bytes, start + 8, end, inner)
-        }
-        // Geneve: version 0, options length in 4-byte words, O (control) bit, protocol type, VNI.
-        let first = bytes[start]
-        guard first >> 6 == 0 else { return nil }
-        guard bytes[start + 1] & 0x80 == 0 else { return .other }  // a control message: no payload to follow
-        let headerLength = 8 + Int(first & 0x3f) * 4
-        let protocolType = be16(bytes, start + 2)
+        guard bytes.count >= start + 8 else { return short(walk) }
         let vni = be32(bytes, start + 4) >> 8
+        if port == 4789 {
+            guard enter(&walk, .vxlan, id: vni, source, destination) else { return .malformed }
+            return enterEthernet(bytes, start + 8, end, &walk)
+        }
+        // Geneve: options length in 4-byte words, O (control) bit, protocol type.
+        guard bytes[start + 1] & 0x80 == 0 else { return .other }  // a control message: no payload to follow
+        let headerLength = 8 + Int(bytes[start] & 0x3f) * 4
+        let protocolType = be16(bytes, start + 2)
         guard start + headerLength <= end else { return .malformed }
-        guard let inner = enter(walk, .geneve, id: vni, source, destination) else { return .malformed }
+        guard enter(&walk, .geneve, id: vni, source, destination) else { return .malformed }
         switch protocolType {
-        case 0x6558: return decodeInnerEthernet(bytes, start + headerLength, end, inner)
-        case 0x0800, 0x86dd: return decodeNetwork(bytes, protocolType, start + headerLength, end, inner)
-        default: return .other
+        case 0x6558:
+            return enterEthernet(bytes, start + headerLength, end, &walk)
+        case 0x0800, 0x86dd:
+            walk.etherType = protocolType
+            walk.start = start + headerLength
+            walk.limit = end
+            return nil
+        default:
+            return .other
         }
     }
 
     /// GRE (RFC 2784, keys and sequence numbers RFC 2890) carrying IP, Ethernet (0x6558, `gretap`) or ERSPAN.
-    static func decodeGRE(
-        _ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ source: IPAddress, _ destination: IPAddress, _ walk: Walk
-    ) -> DecodeResult {
-        guard bytes.count >= start + 4, end >= start + 4 else { return end >= start + 4 ? short(walk) : .malformed }
+    @inline(never)
+    static func enterGRE(
+        _ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ source: IPAddress, _ destination: IPAddress, _ walk: inout Walk
+    ) -> DecodeResult? {
+        guard end >= start + 4 else { return .malformed }
+        guard bytes.count >= start + 4 else { return short(walk) }
         let flags = be16(bytes, start)
         // Version 1 is PPTP's enhanced GRE (PPP inside); source routing (R) was deprecated by RFC 2784.
         guard flags & 0x0007 == 0, flags & 0x4000 == 0 else { return .other }
@@ -348,13 +388,16 @@ public enum PacketDecoder {
         let payload = start + headerLength
         switch protocolType {
         case 0x0800, 0x86dd:
-            guard let inner = enter(walk, .gre, id: key, source, destination) else { return .malformed }
-            return decodeNetwork(bytes, protocolType, payload, end, inner)
+            guard enter(&walk, .gre, id: key, source, destination) else { return .malformed }
+            walk.etherType = protocolType
+            walk.start = payload
+            walk.limit = end
+            return nil
         case 0x6558:
-            guard let inner = enter(walk, .gre, id: key, source, destination) else { return .malformed }
-            return decodeInnerEthernet(bytes, payload, end, inner)
+            guard enter(&walk, .gre, id: key, source, destination) else { return .malformed }
+            return enterEthernet(bytes, payload, end, &walk)
         case 0x88be, 0x22eb:
-            return decodeERSPAN(bytes, protocolType, hasSequence, payload, end, source, destination, walk)
+            return enterERSPAN(bytes, protocolType, hasSequence, payload, end, source, destination, &walk)
         default:
             return .other
         }
@@ -363,13 +406,13 @@ public enum PacketDecoder {
     /// ERSPAN: type I (0x88BE without a GRE sequence number: no header), type II (0x88BE, 8-byte header) or type
     /// III (0x22EB, 12-byte header, plus 8 bytes of platform subheader when its O bit is set); then the mirrored
     /// Ethernet frame. The session ID is the low 10 bits of the header's second 16-bit word.
-    static func decodeERSPAN(
+    static func enterERSPAN(
         _ bytes: UnsafeRawBufferPointer, _ protocolType: UInt16, _ hasSequence: Bool, _ start: Int, _ end: Int,
-        _ source: IPAddress, _ destination: IPAddress, _ walk: Walk
-    ) -> DecodeResult {
+        _ source: IPAddress, _ destination: IPAddress, _ walk: inout Walk
+    ) -> DecodeResult? {
         if protocolType == 0x88be && !hasSequence {
-            guard let inner = enter(walk, .erspan, id: nil, source, destination) else { return .malformed }
-            return decodeInnerEthernet(bytes, start, end, inner)
+            guard enter(&walk, .erspan, id: nil, source, destination) else { return .malformed }
+            return enterEthernet(bytes, start, end, &walk)
         }
         var headerLength = protocolType == 0x88be ? 8 : 12
         guard start + headerLength <= end else { return .malformed }
@@ -382,12 +425,13 @@ public enum PacketDecoder {
             if word & 0x1 != 0 { headerLength += 8 }
             guard start + headerLength <= end else { return .malformed }
         }
-        guard let inner = enter(walk, .erspan, id: session, source, destination) else { return .malformed }
-        return decodeInnerEthernet(bytes, start + headerLength, end, inner)
+        guard enter(&walk, .erspan, id: session, source, destination) else { return .malformed }
+        return enterEthernet(bytes, start + headerLength, end, &walk)
     }
 
-    /// An Ethernet frame carried inside a tunnel (VXLAN, Geneve, gretap, ERSPAN), VLAN tags and all.
-    static func decodeInnerEthernet(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ walk: Walk) -> DecodeResult {
+    /// An Ethernet frame carried inside a tunnel (VXLAN, Geneve, gretap, ERSPAN), VLAN tags and all: the walk moves
+    /// to the packet it carries.
+    static func enterEthernet(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ walk: inout Walk) -> DecodeResult? {
         guard start + 14 <= end else { return .malformed }
         guard bytes.count >= start + 14 else { return short(walk) }
         var etherType = be16(bytes, start + 12)
@@ -400,6 +444,9 @@ public enum PacketDecoder {
             offset += 4
             tags += 1
         }
-        return decodeNetwork(bytes, etherType, offset, end, walk)
+        walk.etherType = etherType
+        walk.start = offset
+        walk.limit = end
+        return nil
     }
 }

@@ -68,22 +68,24 @@ struct TunnelPath: Equatable {
     /// flow table checks the path itself, so two paths that share a digest are never taken for one.
     var digest: UInt64 {
         var mix: UInt64 = 0x243F_6A88_85A3_08D3 ^ UInt64(self.count)
-        @inline(__always) func absorb(_ word: UInt64) {
-            mix = (mix ^ word) &* 0x9E37_79B9_7F4A_7C15
-            mix ^= mix >> 29
-        }
         for index in 0..<self.count {
             let layer = self[index]
-            absorb(layer.source.high ^ (layer.source.isIPv6 ? 1 << 63 : 0))
-            absorb(layer.source.low)
-            absorb(layer.destination.high ^ (layer.destination.isIPv6 ? 1 << 63 : 0))
-            absorb(layer.destination.low)
-            absorb((layer.id.map { UInt64($0) | 1 << 32 } ?? 0) | UInt64(Self.kindCode(layer.kind)) << 40)
+            mix = Self.absorb(mix, layer.source.high ^ (layer.source.isIPv6 ? 1 << 63 : 0))
+            mix = Self.absorb(mix, layer.source.low)
+            mix = Self.absorb(mix, layer.destination.high ^ (layer.destination.isIPv6 ? 1 << 63 : 0))
+            mix = Self.absorb(mix, layer.destination.low)
+            mix = Self.absorb(mix, (layer.id.map { UInt64($0) | 1 << 32 } ?? 0) | UInt64(Self.kindCode(layer.kind)) << 40)
         }
         mix = (mix ^ (mix >> 30)) &* 0xBF58_476D_1CE4_E5B9
         mix = (mix ^ (mix >> 27)) &* 0x94D0_49BB_1331_11EB
         mix ^= mix >> 31
         return mix == 0 ? 1 : mix
+    }
+
+    @inline(__always)
+    private static func absorb(_ mix: UInt64, _ word: UInt64) -> UInt64 {
+        let mixed = (mix ^ word) &* 0x9E37_79B9_7F4A_7C15
+        return mixed ^ (mixed >> 29)
     }
 
     private static func kindCode(_ kind: EncapsulationKind) -> UInt8 {

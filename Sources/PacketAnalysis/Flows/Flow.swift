@@ -164,6 +164,19 @@ final class Flow {
     func side(fromLow: Bool) -> FlowSide { fromLow == self.clientIsLow ? .client : .server }
 }
 
+/// The tunnels around one packet, as seen and direction-free, with the digest that goes into its flow's key.
+struct PacketTunnel {
+    let seen: TunnelPath
+    let identity: TunnelPath
+    let digest: UInt64
+
+    init(seen: TunnelPath) {
+        self.seen = seen
+        self.identity = seen.normalized
+        self.digest = self.identity.digest
+    }
+}
+
 /// The tunnels around a flow: the direction-free path that identifies them, and the path as the first packet of
 /// each direction showed it (so the report can give the underlay source and destination of the client's packets).
 final class FlowTunnel {

@@ -159,6 +159,7 @@ public final class FlowAnalyzer {
 
     /// A packet found inside tunnels: the tunnels are read again from its bytes (only such packets pay for it) and
     /// become part of its flow's key.
+    @inline(never)
     private func handleTunnelled(_ packet: DecodedPacket, _ bytes: UnsafeRawBufferPointer, _ payload: UnsafeRawBufferPointer,
                                  _ time: Timestamp) {
         let seen = PacketDecoder.tunnelPath(bytes, networkOffset: Int(packet.networkOffset))
@@ -166,19 +167,19 @@ public final class FlowAnalyzer {
             self.counters.malformed &+= 1  // cannot happen: the same bytes walked the same way
             return
         }
-        withUnsafePointer(to: seen) { self.handle(packet, payload, time, tunnel: $0) }
+        var tunnel = PacketTunnel(seen: seen)
+        withUnsafePointer(to: &tunnel) { self.handle(packet, payload, time, tunnel: $0) }
     }
 
-    /// - Parameter tunnel: the tunnels around the packet, or nil for a bare one (a pointer, so that bare packets
-    ///   pass one word, not an empty path).
+    /// - Parameter tunnel: the tunnels around the packet, or nil for a bare one (a pointer: bare packets pass one
+    ///   word, and no tunnel value is ever made or copied for them).
     private func handle(_ packet: DecodedPacket, _ payload: UnsafeRawBufferPointer, _ time: Timestamp,
-                        tunnel: UnsafePointer<TunnelPath>?) {
+                        tunnel: UnsafePointer<PacketTunnel>?) {
         var (key, fromLow) = FlowKey.of(packet)
-        let identity = tunnel?.pointee.normalized
-        if let identity {
-            key.tunnel = identity.digest
+        if let tunnel {
+            key.tunnel = tunnel.pointee.digest
             // Two tunnel paths with one digest (never seen, but possible): the packet is not taken for the other flow's.
-            if let existing = self.flows[key], existing.tunnel?.identity != identity {
+            if let existing = self.flows[key], existing.tunnel?.identity != tunnel.pointee.identity {
                 self.counters.malformed &+= 1
                 return
             }
@@ -200,11 +201,7 @@ public final class FlowAnalyzer {
             self.flows[key] = flow
         }
         flow.lastSeen = time
-        if let seen = tunnel?.pointee, let identity {
-            let state = flow.tunnel ?? FlowTunnel(identity: identity)
-            flow.tunnel = state
-            if fromLow { if state.fromLow == nil { state.fromLow = seen } } else if state.fromHigh == nil { state.fromHigh = seen }
-        }
+        if let tunnel { Self.note(tunnel, on: flow, fromLow: fromLow) }
         let direction = fromLow ? flow.low : flow.high
         direction.packets &+= 1
         direction.payloadBytes &+= UInt64(packet.payloadLength)
@@ -214,6 +211,18 @@ public final class FlowAnalyzer {
             self.esp(payload, flow, fromLow, udpEncapsulated: false)
         } else {
             self.udp(packet, payload, flow, fromLow)
+        }
+    }
+
+    /// Keeps the tunnels of a flow's first packet in each direction (for the record's underlay addresses).
+    @inline(never)
+    private static func note(_ tunnel: UnsafePointer<PacketTunnel>, on flow: Flow, fromLow: Bool) {
+        let state = flow.tunnel ?? FlowTunnel(identity: tunnel.pointee.identity)
+        flow.tunnel = state
+        if fromLow {
+            if state.fromLow == nil { state.fromLow = tunnel.pointee.seen }
+        } else if state.fromHigh == nil {
+            state.fromHigh = tunnel.pointee.seen
         }
     }
 
