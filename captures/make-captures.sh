@@ -13,7 +13,7 @@
 #   2001:2:0:1::/64     veth bhc-cli6 <-> bhc-srv6      client ::1, server ::2 (IPv6 only)
 #   198.18.100.0/24     VLAN 100 over trunk veth bhc-clit <-> bhc-srvt
 #                       (tap bhc-cli-v100 / bhc-srv-v100: client .1, server .2)
-#   198.19.40.0/24 - 198.19.44.0/24   the overlay captures, made last by make-encap-captures.sh
+#   198.19.40.0/24 - 198.19.45.0/24   the overlay captures, made last by make-encap-captures.sh
 #                       (namespaces bh-encap-cli / bh-encap-srv; see there)
 #
 # Server ports (in bh-cap-srv):

@@ -12,6 +12,9 @@
 #   198.19.42.0/24  Geneve VNI 4242 (tap bhe-gnv, user-space endpoint, UDP 6081)
 #   198.19.43.0/24  gretap, GRE key 77 (tap bhe-gre, user-space endpoint, IP protocol 47)
 #   198.19.44.0/24  ipip (tun bhe-ipip, user-space endpoint, IP protocol 4)
+#   198.19.45.0/24  TWICE: VXLAN VNI 142 and VNI 143, the same inner addresses in both (kernel devices made in
+#                   the underlay namespaces, then moved into overlay namespaces bh-encap-{cli,srv}-{a,b}, the
+#                   way Docker's overlay driver does it: their UDP sockets stay on the underlay)
 #   inner addresses: client .1, server .2 in each
 #
 # The kernel this corpus was made on has CONFIG_VXLAN but none of CONFIG_GENEVE,
@@ -33,6 +36,8 @@ source "$TOOLS/netns-helpers.sh"   # ns_exists ns_kill_all wait_for wait_pid cap
 
 NS_C=bh-encap-cli
 NS_S=bh-encap-srv
+# Two overlay networks that reuse one inner subnet (VNI 142 and 143), each in namespaces of its own on both hosts
+OVERLAY_NS=(bh-encap-cli-a bh-encap-cli-b bh-encap-srv-a bh-encap-srv-b)
 UNDER_C=198.19.40.1
 UNDER_S=198.19.40.2
 
@@ -56,9 +61,9 @@ WORK=$(mktemp -d /tmp/bh-encap.XXXXXX)
 
 # ------------------------------------------------------------------ cleanup
 teardown() {
-    for ns in "$NS_C" "$NS_S"; do ns_kill_all "$ns"; done
+    for ns in "${OVERLAY_NS[@]}" "$NS_C" "$NS_S"; do ns_kill_all "$ns"; done
     # deleting a namespace deletes its veth end, tunnel devices and taps with it
-    for ns in "$NS_C" "$NS_S"; do
+    for ns in "${OVERLAY_NS[@]}" "$NS_C" "$NS_S"; do
         if ns_exists "$ns"; then ip netns del "$ns" 2>/dev/null || true; fi
     done
 }
@@ -163,13 +168,33 @@ for spec in "geneve bhe-gnv 4242 198.19.42" "gretap bhe-gre 77 198.19.43" "ipip 
 done
 set --
 
+# VNI 142 and 143: one inner subnet, 198.19.45.0/24, in two overlays (side a: 142, side b: 143)
+for side in "$NS_C $UNDER_C $UNDER_S 1 cli" "$NS_S $UNDER_S $UNDER_C 2 srv"; do
+    set -- $side
+    for overlay in "a 142" "b 143"; do
+        read -r letter vni <<<"$overlay"
+        ns=bh-encap-$5-$letter
+        ip netns add "$ns"
+        for kv in default.disable_ipv6=1 all.disable_ipv6=1; do ip netns exec "$ns" sysctl -qw "net.ipv6.conf.$kv"; done
+        ip -n "$ns" link set lo up
+        ip -n "$1" link add "bhe-vx$vni" type vxlan id "$vni" local "$2" remote "$3" dstport 4789 dev "bhe-u-$5" nolearning
+        ip -n "$1" link set "bhe-vx$vni" netns "$ns"
+        tunnel_side "$ns" "bhe-vx$vni" "198.19.45.$4"
+    done
+done
+set --
+
 # Warm ARP (underlay and every overlay) so the captures start clean; then check every tunnel carries traffic.
 # A connection to a closed port is refused (curl exit 7) only when the SYN and the RST crossed the tunnel.
 for net in 198.19.41 198.19.42 198.19.43 198.19.44; do
     rc=0; inc curl -s -o /dev/null --max-time 3 "http://$net.2:1/" || rc=$?
     [[ $rc -eq 7 ]] || die "no traffic through the tunnel to $net.2 (curl exit $rc)"
 done
-log "all four tunnels carry traffic"
+for letter in a b; do
+    rc=0; ip netns exec "bh-encap-cli-$letter" curl -s -o /dev/null --max-time 3 "http://198.19.45.2:1/" || rc=$?
+    [[ $rc -eq 7 ]] || die "no traffic through overlay $letter to 198.19.45.2 (curl exit $rc)"
+done
+log "all six tunnels carry traffic"
 
 # ------------------------------------------------------------------ servers
 ins "$PY" "$TOOLS/bhtunnel.py" basic-auth-server 198.19.41.2 8080 "$HTTP_USER" "$HTTP_PASS" &
@@ -217,6 +242,21 @@ tls_pair gretap-key-tls13-mutual.pcap 198.19.43.2 9443 \
 log "ipip-http.pcap"
 cap_start ipip-http.pcap ip proto 4
 inc curl -sS -o /dev/null "http://198.19.44.2:8080/index.html"
+cap_stop
+
+# The same inner 5-tuple in two VNIs: curl from the same source port to the same server in each overlay
+log "vxlan-two-vnis-same-addresses.pcap"
+mkdir -p "$WORK/www-a" "$WORK/www-b"
+printf 'overlay a (VNI 142)\n' > "$WORK/www-a/index.html"
+printf 'overlay b (VNI 143)\n' > "$WORK/www-b/index.html"
+for letter in a b; do
+    ip netns exec "bh-encap-srv-$letter" "$PY" -m http.server --bind 198.19.45.2 8080 --directory "$WORK/www-$letter" >/dev/null 2>&1 &
+    wait_for 10 bash -c "[[ -n \$(ip netns exec bh-encap-srv-$letter ss -Hltn 'sport = :8080') ]]" || die "server in overlay $letter did not come up"
+done
+cap_start vxlan-two-vnis-same-addresses.pcap udp port 4789
+for letter in a b; do
+    ip netns exec "bh-encap-cli-$letter" curl -sS -o /dev/null --local-port 40045 "http://198.19.45.2:8080/index.html"
+done
 cap_stop
 
 chmod 644 "$OUT"/vxlan-*.pcap "$OUT"/geneve-*.pcap "$OUT"/gretap-*.pcap "$OUT"/ipip-*.pcap
