@@ -99,7 +99,7 @@ struct EncapsulationTests {
             }
             #expect(packet.sourcePort == 40000 && packet.destinationPort == 8080 && packet.capturedPayloadLength == 4, "\(sample.name)")
             #expect(Int(packet.encapsulationDepth) == sample.layers.count, "\(sample.name)")
-            let path = sample.frame.withUnsafeBytes { PacketDecoder.tunnelPath($0, networkOffset: Int(packet.networkOffset)) }
+            let path = sample.frame.withUnsafeBytes { PacketDecoder.encapsulationPath($0, networkOffset: Int(packet.networkOffset)) }
             #expect(path.count == sample.layers.count, "\(sample.name)")
             for (index, expected) in sample.layers.enumerated() where index < path.count {
                 #expect(path[index].kind == expected.0 && path[index].id == expected.1, "\(sample.name) layer \(index)")
@@ -180,7 +180,7 @@ struct EncapsulationTests {
                     let result = self.decoded(cut, originalLength: original)
                     if case .transport(let packet) = result {
                         #expect(packet.payloadOffset + packet.capturedPayloadLength <= length, "\(sample.name) cut at \(length)")
-                        let path = cut.withUnsafeBytes { PacketDecoder.tunnelPath($0, networkOffset: Int(packet.networkOffset)) }
+                        let path = cut.withUnsafeBytes { PacketDecoder.encapsulationPath($0, networkOffset: Int(packet.networkOffset)) }
                         #expect(path.count == Int(packet.encapsulationDepth), "\(sample.name) cut at \(length)")
                     }
                     if original == length, length < sample.frame.count - 4 {
@@ -189,7 +189,7 @@ struct EncapsulationTests {
                         if case .transport(let packet) = result { #expect(packet.capturedPayloadLength < 4 || packet.encapsulationDepth == 0, "\(sample.name) at \(length)") }
                     }
                 }
-                _ = cut.withUnsafeBytes { PacketDecoder.tunnelPath($0, networkOffset: 14) }
+                _ = cut.withUnsafeBytes { PacketDecoder.encapsulationPath($0, networkOffset: 14) }
             }
         }
     }

@@ -15,7 +15,7 @@ public struct TCPFlags: OptionSet, Sendable {
 ///
 /// For a packet found inside tunnels (VXLAN, Geneve, GRE, ERSPAN, IP in IP) the addresses, ports and payload
 /// are the innermost ones; ``encapsulationDepth`` says how many tunnels were opened to reach them, and
-/// ``PacketDecoder/tunnelPath(_:networkOffset:)`` reads the tunnels themselves again from the same bytes (only
+/// ``PacketDecoder/encapsulationPath(_:networkOffset:)`` reads the tunnels themselves again from the same bytes (only
 /// tunnelled packets pay for that).
 public struct DecodedPacket {
     public var source: IPAddress
@@ -74,9 +74,9 @@ public enum PacketDecoder {
         var networkOffset: Int
         var truncated: Bool
         var depth = 0
-        var layers: UnsafeMutablePointer<TunnelPath>?
+        var layers: UnsafeMutablePointer<EncapsulationPath>?
 
-        init(etherType: UInt16, start: Int, truncated: Bool, layers: UnsafeMutablePointer<TunnelPath>? = nil) {
+        init(etherType: UInt16, start: Int, truncated: Bool, layers: UnsafeMutablePointer<EncapsulationPath>? = nil) {
             self.etherType = etherType
             self.start = start
             self.networkOffset = start
@@ -156,8 +156,8 @@ public enum PacketDecoder {
 
     /// The tunnels around a packet that ``decode(_:linkType:originalLength:)`` found inside
     /// ``DecodedPacket/encapsulationDepth`` tunnels: the same walk again, noting each tunnel. Allocates nothing.
-    static func tunnelPath(_ bytes: UnsafeRawBufferPointer, networkOffset: Int) -> TunnelPath {
-        var path = TunnelPath()
+    static func encapsulationPath(_ bytes: UnsafeRawBufferPointer, networkOffset: Int) -> EncapsulationPath {
+        var path = EncapsulationPath()
         guard networkOffset < bytes.count else { return path }
         let etherType: UInt16 = bytes[networkOffset] >> 4 == 6 ? 0x86dd : 0x0800
         withUnsafeMutablePointer(to: &path) { layers in
@@ -258,7 +258,8 @@ public enum PacketDecoder {
             guard dataOffset >= 20, start + dataOffset <= end else { return .malformed }
             let payloadStart = start + dataOffset
             return .transport(DecodedPacket(
-                source: source, encapsulationDepth: UInt8(walk.depth), networkOffset: UInt8(truncatingIfNeeded: walk.networkOffset),
+                source: source, encapsulationDepth: UInt8(walk.depth),
+                networkOffset: UInt8(truncatingIfNeeded: walk.networkOffset),
                 destination: destination, sourcePort: be16(bytes, start), destinationPort: be16(bytes, start + 2),
                 ipProtocol: 6, flags: TCPFlags(rawValue: bytes[start + 13] & 0x1f),
                 sequence: be32(bytes, start + 4), acknowledgement: be32(bytes, start + 8),
@@ -279,7 +280,8 @@ public enum PacketDecoder {
                 return enterUDPTunnel(bytes, destinationPort, payloadStart, payloadEnd, source, destination, &walk)
             }
             return .transport(DecodedPacket(
-                source: source, encapsulationDepth: UInt8(walk.depth), networkOffset: UInt8(truncatingIfNeeded: walk.networkOffset),
+                source: source, encapsulationDepth: UInt8(walk.depth),
+                networkOffset: UInt8(truncatingIfNeeded: walk.networkOffset),
                 destination: destination, sourcePort: be16(bytes, start), destinationPort: destinationPort,
                 ipProtocol: 17, flags: [], sequence: 0, acknowledgement: 0,
                 payloadOffset: payloadStart, payloadLength: payloadEnd - payloadStart,
@@ -299,7 +301,8 @@ public enum PacketDecoder {
             // with the SPI.
             guard available >= start + 8 else { return end >= start + 8 && bytes.count < end ? .other : .malformed }
             return .transport(DecodedPacket(
-                source: source, encapsulationDepth: UInt8(walk.depth), networkOffset: UInt8(truncatingIfNeeded: walk.networkOffset),
+                source: source, encapsulationDepth: UInt8(walk.depth),
+                networkOffset: UInt8(truncatingIfNeeded: walk.networkOffset),
                 destination: destination, sourcePort: 0, destinationPort: 0,
                 ipProtocol: 50, flags: [], sequence: 0, acknowledgement: 0,
                 payloadOffset: start, payloadLength: end - start, capturedPayloadLength: available - start
@@ -316,10 +319,12 @@ public enum PacketDecoder {
 
     /// One more tunnel level, noted when the walk records them; false past ``maximumEncapsulationDepth``.
     @inline(__always)
-    static func enter(_ walk: inout Walk, _ kind: EncapsulationKind, id: UInt32?, _ source: IPAddress, _ destination: IPAddress) -> Bool {
+    static func enter(
+        _ walk: inout Walk, _ kind: EncapsulationKind, id: UInt32?, _ source: IPAddress, _ destination: IPAddress
+    ) -> Bool {
         guard walk.depth < maximumEncapsulationDepth else { return false }
         walk.depth += 1
-        walk.layers?.pointee.append(TunnelLayer(kind: kind, id: id, source: source, destination: destination))
+        walk.layers?.pointee.append(EncapsulationHeader(kind: kind, id: id, source: source, destination: destination))
         return true
     }
 
@@ -367,7 +372,8 @@ public enum PacketDecoder {
     /// GRE (RFC 2784, keys and sequence numbers RFC 2890) carrying IP, Ethernet (0x6558, `gretap`) or ERSPAN.
     @inline(never)
     static func enterGRE(
-        _ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ source: IPAddress, _ destination: IPAddress, _ walk: inout Walk
+        _ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ source: IPAddress, _ destination: IPAddress,
+        _ walk: inout Walk
     ) -> DecodeResult? {
         guard end >= start + 4 else { return .malformed }
         guard bytes.count >= start + 4 else { return short(walk) }

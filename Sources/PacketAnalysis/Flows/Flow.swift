@@ -9,7 +9,7 @@ extension UInt64 {
 struct FlowKey: Hashable {
     static func == (lhs: FlowKey, rhs: FlowKey) -> Bool {
         lhs.lowAddress == rhs.lowAddress && lhs.highAddress == rhs.highAddress && lhs.lowPort == rhs.lowPort
-            && lhs.highPort == rhs.highPort && lhs.ipProtocol == rhs.ipProtocol && lhs.tunnel == rhs.tunnel
+            && lhs.highPort == rhs.highPort && lhs.ipProtocol == rhs.ipProtocol && lhs.encapsulation == rhs.encapsulation
     }
 
     var lowAddress: IPAddress
@@ -17,9 +17,9 @@ struct FlowKey: Hashable {
     var lowPort: UInt16
     var highPort: UInt16
     var ipProtocol: UInt8
-    /// The ``TunnelPath/digest`` of the tunnels around the flow (direction-free), 0 for a bare flow: overlays
+    /// The ``EncapsulationPath/digest`` of the tunnels around the flow (direction-free), 0 for a bare flow: overlays
     /// reuse inner addresses, so the same 5-tuple in two VNIs or between two other hosts is another flow.
-    var tunnel: UInt64 = 0
+    var encapsulation: UInt64 = 0
 
     /// The key of `packet`'s flow and whether the packet travels from the low endpoint to the high one.
     @inline(__always)
@@ -36,7 +36,7 @@ struct FlowKey: Hashable {
     /// One Hasher round over a premixed word instead of nine over each field: flow lookup is on every packet's
     /// path. Equality still compares every field.
     func hash(into hasher: inout Hasher) {
-        hasher.combine(self.shardHash ^ self.tunnel)
+        hasher.combine(self.shardHash ^ self.encapsulation)
     }
 
     /// A well-mixed 64-bit digest of the key, the same for both directions: picks the thread a flow belongs
@@ -143,7 +143,7 @@ final class Flow {
     var handoverScanServer = 0
     var datagramDTLSVersion: UInt16?
     /// The tunnels the flow crossed (nil for a bare flow).
-    var tunnel: FlowTunnel?
+    var encapsulation: FlowEncapsulation?
     /// The SPIs of an IPsec ESP flow.
     var esp: FlowESP?
 
@@ -165,12 +165,12 @@ final class Flow {
 }
 
 /// The tunnels around one packet, as seen and direction-free, with the digest that goes into its flow's key.
-struct PacketTunnel {
-    let seen: TunnelPath
-    let identity: TunnelPath
+struct PacketEncapsulation {
+    let seen: EncapsulationPath
+    let identity: EncapsulationPath
     let digest: UInt64
 
-    init(seen: TunnelPath) {
+    init(seen: EncapsulationPath) {
         self.seen = seen
         self.identity = seen.normalized
         self.digest = self.identity.digest
@@ -179,12 +179,12 @@ struct PacketTunnel {
 
 /// The tunnels around a flow: the direction-free path that identifies them, and the path as the first packet of
 /// each direction showed it (so the report can give the underlay source and destination of the client's packets).
-final class FlowTunnel {
-    let identity: TunnelPath
-    var fromLow: TunnelPath?
-    var fromHigh: TunnelPath?
+final class FlowEncapsulation {
+    let identity: EncapsulationPath
+    var fromLow: EncapsulationPath?
+    var fromHigh: EncapsulationPath?
 
-    init(identity: TunnelPath) {
+    init(identity: EncapsulationPath) {
         self.identity = identity
     }
 

@@ -126,9 +126,9 @@ public final class FlowAnalyzer {
         let payload = UnsafeRawBufferPointer(
             rebasing: bytes[packet.payloadOffset..<(packet.payloadOffset + packet.capturedPayloadLength)])
         if packet.encapsulationDepth == 0 {
-            self.handle(packet, payload, time, tunnel: nil)
+            self.handle(packet, payload, time, encapsulation: nil)
         } else {
-            self.handleTunnelled(packet, bytes, payload, time)
+            self.handleEncapsulated(packet, bytes, payload, time)
         }
         self.advanceClock(time)
     }
@@ -160,26 +160,26 @@ public final class FlowAnalyzer {
     /// A packet found inside tunnels: the tunnels are read again from its bytes (only such packets pay for it) and
     /// become part of its flow's key.
     @inline(never)
-    private func handleTunnelled(_ packet: DecodedPacket, _ bytes: UnsafeRawBufferPointer, _ payload: UnsafeRawBufferPointer,
+    private func handleEncapsulated(_ packet: DecodedPacket, _ bytes: UnsafeRawBufferPointer, _ payload: UnsafeRawBufferPointer,
                                  _ time: Timestamp) {
-        let seen = PacketDecoder.tunnelPath(bytes, networkOffset: Int(packet.networkOffset))
+        let seen = PacketDecoder.encapsulationPath(bytes, networkOffset: Int(packet.networkOffset))
         guard seen.count == Int(packet.encapsulationDepth) else {
             self.counters.malformed &+= 1  // cannot happen: the same bytes walked the same way
             return
         }
-        var tunnel = PacketTunnel(seen: seen)
-        withUnsafePointer(to: &tunnel) { self.handle(packet, payload, time, tunnel: $0) }
+        var encapsulation = PacketEncapsulation(seen: seen)
+        withUnsafePointer(to: &encapsulation) { self.handle(packet, payload, time, encapsulation: $0) }
     }
 
-    /// - Parameter tunnel: the tunnels around the packet, or nil for a bare one (a pointer: bare packets pass one
+    /// - Parameter encapsulation: the tunnels around the packet, or nil for a bare one (a pointer: bare packets pass one
     ///   word, and no tunnel value is ever made or copied for them).
     private func handle(_ packet: DecodedPacket, _ payload: UnsafeRawBufferPointer, _ time: Timestamp,
-                        tunnel: UnsafePointer<PacketTunnel>?) {
+                        encapsulation: UnsafePointer<PacketEncapsulation>?) {
         var (key, fromLow) = FlowKey.of(packet)
-        if let tunnel {
-            key.tunnel = tunnel.pointee.digest
+        if let encapsulation {
+            key.encapsulation = encapsulation.pointee.digest
             // Two tunnel paths with one digest (never seen, but possible): the packet is not taken for the other flow's.
-            if let existing = self.flows[key], existing.tunnel?.identity != tunnel.pointee.identity {
+            if let existing = self.flows[key], existing.encapsulation?.identity != encapsulation.pointee.identity {
                 self.counters.malformed &+= 1
                 return
             }
@@ -201,7 +201,7 @@ public final class FlowAnalyzer {
             self.flows[key] = flow
         }
         flow.lastSeen = time
-        if let tunnel { Self.note(tunnel, on: flow, fromLow: fromLow) }
+        if let encapsulation { Self.note(encapsulation, on: flow, fromLow: fromLow) }
         let direction = fromLow ? flow.low : flow.high
         direction.packets &+= 1
         direction.payloadBytes &+= UInt64(packet.payloadLength)
@@ -216,13 +216,13 @@ public final class FlowAnalyzer {
 
     /// Keeps the tunnels of a flow's first packet in each direction (for the record's underlay addresses).
     @inline(never)
-    private static func note(_ tunnel: UnsafePointer<PacketTunnel>, on flow: Flow, fromLow: Bool) {
-        let state = flow.tunnel ?? FlowTunnel(identity: tunnel.pointee.identity)
-        flow.tunnel = state
+    private static func note(_ encapsulation: UnsafePointer<PacketEncapsulation>, on flow: Flow, fromLow: Bool) {
+        let state = flow.encapsulation ?? FlowEncapsulation(identity: encapsulation.pointee.identity)
+        flow.encapsulation = state
         if fromLow {
-            if state.fromLow == nil { state.fromLow = tunnel.pointee.seen }
+            if state.fromLow == nil { state.fromLow = encapsulation.pointee.seen }
         } else if state.fromHigh == nil {
-            state.fromHigh = tunnel.pointee.seen
+            state.fromHigh = encapsulation.pointee.seen
         }
     }
 
@@ -581,7 +581,7 @@ public final class FlowAnalyzer {
             packets: DirectionCounts(toServer: toServer.packets, toClient: toClient.packets),
             bytes: DirectionCounts(toServer: toServer.payloadBytes, toClient: toClient.payloadBytes),
             file: self.file,
-            encapsulation: flow.tunnel?.records(clientIsLow: flow.clientIsLow),
+            encapsulation: flow.encapsulation?.records(clientIsLow: flow.clientIsLow),
             esp: flow.esp?.summary(clientIsLow: flow.clientIsLow)
         )
     }

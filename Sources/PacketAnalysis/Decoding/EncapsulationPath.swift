@@ -1,37 +1,39 @@
 import BulkheadModel
 
 /// One tunnel as the decoder met it: its kind, the outer header's addresses and the virtual network it names.
-struct TunnelLayer: Equatable {
+struct EncapsulationHeader: Equatable {
     var kind: EncapsulationKind
     /// VNI, GRE key or ERSPAN session ID.
     var id: UInt32?
     var source: IPAddress
     var destination: IPAddress
 
-    static let none = TunnelLayer(kind: .ipip, id: nil, source: IPAddress(ipv4: 0), destination: IPAddress(ipv4: 0))
+    static let none = EncapsulationHeader(kind: .ipip, id: nil, source: IPAddress(ipv4: 0), destination: IPAddress(ipv4: 0))
 
     /// The same tunnel seen from the other direction: its addresses swapped.
-    var reversed: TunnelLayer {
-        TunnelLayer(kind: self.kind, id: self.id, source: self.destination, destination: self.source)
+    var reversed: EncapsulationHeader {
+        EncapsulationHeader(kind: self.kind, id: self.id, source: self.destination, destination: self.source)
     }
 
     /// The direction-free form: the lower address first, so both directions of a flow name the same tunnel.
-    var normalized: TunnelLayer { self.destination < self.source ? self.reversed : self }
+    var normalized: EncapsulationHeader { self.destination < self.source ? self.reversed : self }
 }
 
 /// The tunnels around one packet, outermost first, held inline (no allocation): at most
 /// ``PacketDecoder/maximumEncapsulationDepth`` of them.
-struct TunnelPath: Equatable {
+struct EncapsulationPath: Equatable {
     private(set) var count = 0
-    private var layers = (TunnelLayer.none, TunnelLayer.none, TunnelLayer.none, TunnelLayer.none)
+    private var layers = (
+        EncapsulationHeader.none, EncapsulationHeader.none, EncapsulationHeader.none, EncapsulationHeader.none
+    )
 
-    static func == (lhs: TunnelPath, rhs: TunnelPath) -> Bool {
+    static func == (lhs: EncapsulationPath, rhs: EncapsulationPath) -> Bool {
         guard lhs.count == rhs.count else { return false }
         for index in 0..<lhs.count where lhs[index] != rhs[index] { return false }
         return true
     }
 
-    subscript(index: Int) -> TunnelLayer {
+    subscript(index: Int) -> EncapsulationHeader {
         get {
             switch index {
             case 0: self.layers.0
@@ -51,14 +53,15 @@ struct TunnelPath: Equatable {
     }
 
     /// Adds the next inner tunnel; beyond four the decoder has already given up (it never asks).
-    mutating func append(_ layer: TunnelLayer) {
+    mutating func append(_ layer: EncapsulationHeader) {
         guard self.count < 4 else { return }
         self[self.count] = layer
         self.count += 1
     }
 
-    /// Every layer direction-free (see ``TunnelLayer/normalized``): what tells one flow's tunnels from another's.
-    var normalized: TunnelPath {
+    /// Every layer direction-free (see ``EncapsulationHeader/normalized``): what tells one flow's tunnels from
+    /// another's.
+    var normalized: EncapsulationPath {
         var result = self
         for index in 0..<self.count { result[index] = self[index].normalized }
         return result
