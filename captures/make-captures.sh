@@ -13,6 +13,8 @@
 #   2001:2:0:1::/64     veth bhc-cli6 <-> bhc-srv6      client ::1, server ::2 (IPv6 only)
 #   198.18.100.0/24     VLAN 100 over trunk veth bhc-clit <-> bhc-srvt
 #                       (tap bhc-cli-v100 / bhc-srv-v100: client .1, server .2)
+#   198.19.40.0/24 - 198.19.45.0/24   the overlay captures, made last by make-encap-captures.sh
+#                       (namespaces bh-encap-cli / bh-encap-srv; see there)
 #
 # Server ports (in bh-cap-srv):
 #   8080 nginx HTTP (Basic auth on /private/, Bearer on /api/), also on [::]:8080
@@ -40,6 +42,8 @@ KEYS=$HERE/keys
 TOOLS=$HERE/tools
 PY=/usr/bin/python3
 [[ -x $PY ]] || PY=$(command -v python3)
+# shellcheck source=tools/netns-helpers.sh
+source "$TOOLS/netns-helpers.sh"   # ns_exists ns_kill_all wait_for wait_pid cap_stop no_offload
 
 NS_C=bh-cap-cli
 NS_S=bh-cap-srv
@@ -84,10 +88,6 @@ WORK=$(mktemp -d /tmp/bh-cap.XXXXXX)
 chmod 755 "$WORK"   # postgres and nginx workers need to traverse it
 
 # ------------------------------------------------------------------ cleanup
-# ns_exists, ns_kill_all, wait_for, tcp_listening, udp_listening, wait_tcp, wait_pid
-# shellcheck source=tools/netns-helpers.sh
-source "$TOOLS/netns-helpers.sh"
-
 teardown() {
     if [[ -n ${PGDATA:-} && -f ${PGDATA}/postmaster.pid ]]; then
         ip netns exec "$NS_S" runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDATA" stop -m fast >/dev/null 2>&1 || true
@@ -135,14 +135,6 @@ cap_start_dumpcap() {
     CAP_PID=$!
     wait_for 10 grep -q "Capturing on" "$WORK/cap.err" || die "dumpcap did not start: $(cat "$WORK/cap.err")"
     sleep 0.3
-}
-cap_stop() {
-    sleep "${1:-0.4}"   # let the last FIN/ACKs through
-    kill -INT "$CAP_PID" 2>/dev/null || true
-    wait "$CAP_PID" 2>/dev/null || true
-    CAP_PID=
-    [[ -s $CAP_FILE ]] || die "capture $CAP_FILE is empty"
-    log "  wrote $(basename "$CAP_FILE") ($(stat -c %s "$CAP_FILE") bytes)"
 }
 
 inc() { ip netns exec "$NS_C" "$@"; }
@@ -213,9 +205,6 @@ ip -n "$NS_C" addr add "$C4/24" dev bhc-cli0
 ip -n "$NS_S" addr add "$S4/24" dev bhc-srv0
 ip -n "$NS_C" link set bhc-cli0 up
 ip -n "$NS_S" link set bhc-srv0 up
-no_offload() {   # wire-sized frames in the captures (no TSO/GSO super-frames)
-    ip netns exec "$1" ethtool -K "$2" tso off gso off gro off >/dev/null 2>&1 || true
-}
 no_offload "$NS_C" bhc-cli0; no_offload "$NS_S" bhc-srv0
 
 # IPv6 link (IPv6 only, no DAD, no link-local address, no RS)
@@ -626,6 +615,10 @@ teardown
 bash "$HERE/make-tunnel-captures.sh" || die "make-tunnel-captures.sh failed"
 chmod 644 "$OUT"/*.pcap "$OUT"/*.pcapng "$KEYS"/*.keys
 log "done: $(ls "$OUT"/*.pcap "$OUT"/*.pcapng | wc -l) captures, $(du -ch "$OUT"/*.pcap "$OUT"/*.pcapng | tail -n1 | cut -f1) total"
+teardown
+# The overlay captures (VXLAN, Geneve, gretap, ipip on an underlay veth) have their own namespaces and addresses
+# (198.19.40.0/24 and up): see make-encap-captures.sh.
+bash "$HERE/make-encap-captures.sh" || die "make-encap-captures.sh failed"
 if [[ ${BH_SKIP_CHECK:-0} != 1 ]] && command -v tshark >/dev/null 2>&1; then
     log "cross-checking expected/*.json against the new captures with tshark (BH_SKIP_CHECK=1 skips)"
     "$PY" "$TOOLS/check_expected.py" || die "captures do not match expected/*.json (see above)"

@@ -63,7 +63,8 @@ public struct EdgeBuilder {
                 traffic: nil, tls: nil, verdict: .unknown, reasons: []
             )
         }
-        for flow in capture?.flows ?? [] {
+        // IPsec ESP between hosts is no service edge (it has no ports); what it carries cannot be read.
+        for flow in capture?.flows ?? [] where flow.transport != .esp {
             guard let clientAddress = EndpointText.split(flow.client)?.address.description, let (serverAddress, port) = Self.split(flow.server) else { continue }
             let proto: ProbeProtocol = flow.transport == .udp ? .udp : .tcp
             let key = Key(source: self.name(of: clientAddress), address: serverAddress, port: port, proto: proto)

@@ -2,6 +2,8 @@
 public enum Transport: String, Codable, Sendable, Hashable {
     case tcp
     case udp
+    /// IPsec ESP straight over IP (protocol 50): a flow between two hosts, whose ports are written as 0.
+    case esp
 }
 
 /// The application protocol of a flow, identified by content, never by port.
@@ -36,6 +38,9 @@ public enum ApplicationProtocol: String, Codable, Sendable, Hashable, CaseIterab
     case socks4
     /// A SOCKS 5 proxy request, as for ``socks4``.
     case socks5
+    /// IPsec ESP (RFC 4303), over IP protocol 50 or in UDP on port 4500 (NAT traversal, RFC 3948): encrypted
+    /// traffic between two hosts; see ``FlowRecord/esp``.
+    case ipsecESP = "ipsec-esp"
     case unknownPlaintext = "unknown-plaintext"
     case unknownBinary = "unknown-binary"
     /// No payload was seen in either direction (a handshake only, or a port scan).
@@ -44,7 +49,7 @@ public enum ApplicationProtocol: String, Codable, Sendable, Hashable, CaseIterab
     /// Whether the protocol's payload is encrypted by nature (without an upgrade).
     public var isEncryptedByNature: Bool {
         switch self {
-        case .tls, .dtls, .ssh: true
+        case .tls, .dtls, .ssh, .ipsecESP: true
         default: false
         }
     }
@@ -270,19 +275,26 @@ public struct FlowRecord: Codable, Hashable, Sendable {
     /// The proxy tunnel (SOCKS, HTTP CONNECT) the client opened before the conversation in ``proto`` and
     /// ``tls``; nil for a flow that went through no proxy, and then absent from the JSON.
     public var tunnel: TunnelRecord?
+    /// The tunnels the flow was found inside, outermost first (VXLAN, Geneve, GRE, ERSPAN, IP in IP); nil for a
+    /// flow that crossed the capture point bare. Flows are told apart by their tunnels as well as their
+    /// addresses and ports: overlays reuse inner addresses.
+    public var encapsulation: [EncapsulationLayer]?
+    /// The SPIs of an IPsec ESP flow (``ApplicationProtocol/ipsecESP``); nil for every other flow.
+    public var esp: ESPSummary?
 
     enum CodingKeys: String, CodingKey {
         case id, client, server, clientBasis, transport
         case proto = "protocol"
         case encrypted, starttls, tls, credentials, truncated, anomalies, firstSeen, lastSeen, packets, bytes, file
-        case tunnel
+        case tunnel, encapsulation, esp
     }
 
     public init(
         id: Int, client: String, server: String, clientBasis: ClientBasis, transport: Transport,
         proto: ApplicationProtocol, encrypted: Bool, starttls: Bool, tls: TLSSummary?, credentials: [Credential],
         truncated: Bool, anomalies: [String], firstSeen: Timestamp, lastSeen: Timestamp,
-        packets: DirectionCounts, bytes: DirectionCounts, file: String?, tunnel: TunnelRecord? = nil
+        packets: DirectionCounts, bytes: DirectionCounts, file: String?, tunnel: TunnelRecord? = nil,
+        encapsulation: [EncapsulationLayer]? = nil, esp: ESPSummary? = nil
     ) {
         self.id = id
         self.client = client
@@ -302,6 +314,8 @@ public struct FlowRecord: Codable, Hashable, Sendable {
         self.bytes = bytes
         self.file = file
         self.tunnel = tunnel
+        self.encapsulation = encapsulation
+        self.esp = esp
     }
 }
 
@@ -368,8 +382,9 @@ public struct TunnelHop: Codable, Hashable, Sendable {
     }
 }
 
-// Absent values are written as explicit `null` so that every documented key is always present in JSON; the one
-// exception is `tunnel`, written only for flows that went through a proxy.
+// Absent values are written as explicit `null` so that every documented key is always present in JSON. The keys
+// added for proxy tunnels, encapsulated and IPsec traffic — `tunnel`, `encapsulation` and `esp` — are the exception:
+// they are written only when the flow has them, so that the JSON of every other flow stays byte for byte what it was.
 extension FlowRecord {
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
@@ -392,6 +407,8 @@ extension FlowRecord {
         try container.encode(self.file, forKey: .file)
         // Only flows that went through a proxy carry the key: every other record stays as it always was.
         try container.encodeIfPresent(self.tunnel, forKey: .tunnel)
+        try container.encodeIfPresent(self.encapsulation, forKey: .encapsulation)
+        try container.encodeIfPresent(self.esp, forKey: .esp)
     }
 }
 

@@ -43,8 +43,8 @@ public final class StreamingAnalysis {
     /// Analyses one packet from `source` (any small integer naming where it was captured).
     public func process(_ packet: borrowing CapturedPacket, source: Int) {
         self.frame += 1
-        guard let (decoded, payload) = FlowAnalyzer.decode(packet, counting: &self.counters) else { return }
-        self.analyzer(source).process(decoded, payload: payload, time: packet.timestamp, frame: self.frame)
+        guard let decoded = FlowAnalyzer.decode(packet, counting: &self.counters) else { return }
+        self.analyzer(source).process(decoded, bytes: packet.bytes, time: packet.timestamp, frame: self.frame)
     }
 
     private func analyzer(_ source: Int) -> FlowAnalyzer {

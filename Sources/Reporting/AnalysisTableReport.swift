@@ -23,6 +23,11 @@ public enum AnalysisTableReport {
             if tls.establishedBasis != "handshake" { established += " (\(tls.establishedBasis))" }
         }
         var notes: [String] = []
+        // The tunnels first, outermost first: `vxlan 42 198.19.40.1→198.19.40.2`.
+        if let layers = flow.encapsulation, !layers.isEmpty { notes.append(layers.map(\.label).joined(separator: " > ")) }
+        if let esp = flow.esp {
+            notes.append("spi " + (esp.clientSPIs + esp.serverSPIs).joined(separator: ","))
+        }
         if let tunnel = flow.tunnel {
             // Where the proxy was asked to connect: the peer of the TLS session in the other columns.
             let hops = tunnel.hops.map { hop in

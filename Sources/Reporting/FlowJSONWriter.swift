@@ -2,8 +2,9 @@ import BulkheadModel
 
 /// Writes flow records as compact JSON by hand: a capture of a million flows must not wait on Foundation's
 /// general-purpose `JSONEncoder` (about ten times slower here). The output parses to exactly what the
-/// records' `Codable` conformance produces — keys sorted, absent values as `null` — and a test holds the two
-/// together, so adding a field to the model without adding it here fails the suite.
+/// records' `Codable` conformance produces — keys sorted, absent values as `null` (except a flow's
+/// `encapsulation` and `esp`, left out when absent) — and a test holds the two together, so adding a field to
+/// the model without adding it here fails the suite.
 public struct FlowJSONWriter {
     public internal(set) var bytes: [UInt8] = []
 
@@ -24,7 +25,14 @@ public struct FlowJSONWriter {
             $0.key("client") { $0.string(flow.client) }
             $0.key("clientBasis") { $0.string(flow.clientBasis.rawValue) }
             $0.key("credentials") { writer in writer.array(flow.credentials) { $0.write($1) } }
+            // Written only when present (unlike every other optional), as the `Codable` conformance does.
+            if let layers = flow.encapsulation {
+                $0.key("encapsulation") { writer in writer.array(layers) { $0.write($1) } }
+            }
             $0.key("encrypted") { $0.bool(flow.encrypted) }
+            if let esp = flow.esp {
+                $0.key("esp") { $0.write(esp) }
+            }
             $0.key("file") { $0.optionalString(flow.file) }
             $0.key("firstSeen") { $0.string(flow.firstSeen.description) }
             $0.key("id") { $0.int(flow.id) }
@@ -91,6 +99,23 @@ public struct FlowJSONWriter {
             $0.key("serverCertificates") { writer in writer.array(tls.serverCertificates) { $0.write($1) } }
             $0.key("sni") { $0.optionalString(tls.sni) }
             $0.key("version") { $0.optionalString(tls.version) }
+        }
+    }
+
+    mutating func write(_ layer: EncapsulationLayer) {
+        self.object {
+            $0.key("destination") { $0.string(layer.destination) }
+            $0.key("id") { writer in if let id = layer.id { writer.uint(UInt64(id)) } else { writer.null() } }
+            $0.key("kind") { $0.string(layer.kind.rawValue) }
+            $0.key("source") { $0.string(layer.source) }
+        }
+    }
+
+    mutating func write(_ esp: ESPSummary) {
+        self.object {
+            $0.key("clientSPIs") { $0.strings(esp.clientSPIs) }
+            $0.key("serverSPIs") { $0.strings(esp.serverSPIs) }
+            $0.key("udpEncapsulated") { $0.bool(esp.udpEncapsulated) }
         }
     }
 

@@ -15,7 +15,9 @@ extension Bulkhead {
             discussion: """
                 Reads pcap and pcapng files (tcpdump, dumpcap, `tcpdump -i any`; Ethernet, VLAN, Linux cooked v1/v2, \
                 raw IP, BSD loopback) and follows every TCP and UDP flow. Protocols are identified by content, never \
-                by port: TLS on port 80 is TLS, Redis on 443 is Redis.
+                by port: TLS on port 80 is TLS, Redis on 443 is Redis. Overlay tunnels seen on an underlay (VXLAN, \
+                Geneve, GRE, ERSPAN, IP in IP) are opened and their inner flows labelled with the tunnel; IPsec ESP \
+                is reported as encrypted traffic between the two hosts.
 
                 With --keylog (or secrets embedded in a pcapng), TLS 1.3 handshakes are decrypted and the verdicts \
                 become exact; TLS 1.2 keys are checked against the Finished messages and encrypted alerts are read.

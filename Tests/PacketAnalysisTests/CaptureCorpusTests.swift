@@ -68,7 +68,7 @@ struct CaptureCorpusTests {
 /// arrays of objects match element by element to distinct actual elements; `"addr:*"` matches any port.
 enum SubsetMatcher {
     /// Arrays whose length must be equal as well as their elements matched.
-    static let exactLengthArrays: Set<String> = ["credentials", "serverCertificates", "clientCertificates", "hops"]
+    static let exactLengthArrays: Set<String> = ["credentials", "serverCertificates", "clientCertificates", "hops", "encapsulation"]
 
     static func matches(_ expected: Any, _ actual: Any, path: String, problems: inout [String]) {
         switch expected {

@@ -55,6 +55,27 @@ struct AnalyzeCommandTests {
         #expect((flow["tls"] as? [String: Any])?["clientCertificate"] as? String == "presented")
     }
 
+    @Test("inside VXLAN: the credential is found (and not printed), the table names the tunnel, the JSON carries it")
+    func vxlan() throws {
+        let table = try Self.run(["analyze", "captures/vxlan-http-basic-auth.pcap"])
+        #expect(table.status == 1)
+        #expect(table.output.contains("198.19.41.1:") && table.output.contains("198.19.41.2:8080"))
+        #expect(table.output.contains("vxlan 42 198.19.40.1→198.19.40.2"))
+        #expect(table.output.contains("credential http-basic user=alice"))
+        #expect(table.output.contains("credentials-in-cleartext"))
+        let script = try String(contentsOf: Self.repositoryRoot.appendingPathComponent("captures/make-encap-captures.sh"), encoding: .utf8)
+        let password = try #require(script.split(separator: "\n").first { $0.hasPrefix("HTTP_PASS=") }?.split(separator: "'").dropFirst().first)
+        #expect(password.count >= 8)
+        let json = try Self.run(["analyze", "--format", "json", "captures/vxlan-http-basic-auth.pcap"])
+        for output in [table.output, json.output] { #expect(!output.contains(password)) }
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [String: Any])
+        let flow = try #require((document["flows"] as? [[String: Any]])?.first)
+        let layers = try #require(flow["encapsulation"] as? [[String: Any]])
+        #expect(layers.count == 1)
+        #expect(layers.first?["kind"] as? String == "vxlan" && layers.first?["id"] as? Int == 42)
+        #expect(layers.first?["source"] as? String == "198.19.40.1" && layers.first?["destination"] as? String == "198.19.40.2")
+    }
+
     @Test("--fail-on critical makes the same capture exit 0")
     func failOn() throws {
         #expect(try Self.run(["analyze", "--fail-on", "critical", "captures/http-basic-auth.pcap"]).status == 0)
@@ -69,6 +90,8 @@ struct AnalyzeCommandTests {
         for key in ["client", "server", "transport", "protocol", "encrypted", "starttls", "tls", "credentials", "truncated"] {
             #expect(flow[key] != nil, "flow key \(key)")
         }
+        // Written only for flows that have them.
+        #expect(flow["encapsulation"] == nil && flow["esp"] == nil)
         let tls = try #require(flow["tls"] as? [String: Any])
         for key in ["version", "sni", "alpn", "cipher", "established", "clientCertificate", "serverCertificates", "clientCertificates"] {
             #expect(tls[key] != nil, "tls key \(key)")

@@ -19,6 +19,10 @@ struct FlowJSONWriterTests {
         odd.credentials = [Credential(kind: "http-basic", user: "bob\t", redacted: "password: 3 characters (redacted)", note: "n")]
         odd.tls?.alerts = [TLSAlert(from: "server", level: "fatal", description: "x", code: nil, inferred: true)]
         odd.tls?.clientFlightRecordSizes = [25, 69]
+        odd.encapsulation = [
+            EncapsulationLayer(kind: .gre, source: "198.19.40.1", destination: "198.19.40.2", id: nil),
+            EncapsulationLayer(kind: .vxlan, source: "2001:2::1", destination: "x\"y", id: 16_777_215),
+        ]
         flows.append(odd)
         // A tunnel with every optional empty, and one with each filled.
         odd.tunnel = TunnelRecord(proxy: "198.19.210.2:1080", destination: nil, hops: [
@@ -31,6 +35,11 @@ struct FlowJSONWriterTests {
         ])
         flows.append(odd)
         #expect(flows.contains { $0.tunnel != nil && $0.file != nil }, "the corpus has tunnel captures")
+        var esp = odd
+        esp.tls = nil
+        esp.encapsulation = []
+        esp.esp = ESPSummary(clientSPIs: ["0x0000c0de"], serverSPIs: [], udpEncapsulated: true)
+        flows.append(esp)
         #expect(flows.count > 20)
         let encoder = JSONEncoder()
         for flow in flows {

@@ -101,7 +101,12 @@ def tshark(capture, args, keylog=None):
         return entry[1]
 
 
-def conversations(capture):
+# UDP ports of the overlay tunnels (VXLAN, Geneve): tshark lists a tunnel's own datagrams as UDP
+# conversations of their own, where the analyser opens them and counts only the flows inside.
+TUNNEL_UDP_PORTS = {"4789", "6081"}
+
+
+def conversations(capture, tunnels=False):
     out = tshark(capture, ["-q", "-z", "conv,tcp", "-z", "conv,udp"])
     convs = []
     proto = None
@@ -112,8 +117,32 @@ def conversations(capture):
             proto = "udp"
         m = re.match(r"^(\S+)\s+<->\s+(\S+)\s", line)
         if m:
+            ports = {split_ep(m.group(1))[1], split_ep(m.group(2))[1]}
+            if tunnels and proto == "udp" and ports & TUNNEL_UDP_PORTS:
+                continue
             convs.append((proto, m.group(1), m.group(2)))
     return convs
+
+
+# What tshark must see for each expected encapsulation layer (outer addresses are checked with ip.src/ip.dst, which
+# match any IP header of a packet: the corpus keeps underlay and overlay addresses apart).
+ENCAPSULATION_FILTERS = {
+    "vxlan": "vxlan.vni == {id}",
+    "geneve": "geneve.vni == {id}",
+    "gre": "gre.key == {id}",
+    "erspan": "erspan.spanid == {id}",
+    "ipip": "ip.proto == 4 || ip.proto == 41",
+}
+
+
+def check_encapsulation(capture, layers, errors):
+    for layer in layers:
+        template = ENCAPSULATION_FILTERS[layer["kind"]]
+        if layer.get("id") is None and "{id}" in template:
+            template = layer["kind"]
+        dfilter = f"({template.format(id=layer.get('id'))}) && ip.src == {layer['source']} && ip.dst == {layer['destination']}"
+        if not fields(capture, dfilter, ["frame.number"]):
+            errors.append(f"encapsulation: tshark sees no packet matching {dfilter}")
 
 
 def split_ep(ep):
@@ -309,7 +338,8 @@ def check(path):
     with tempfile.TemporaryDirectory() as tmp:
         # [] (a pcapng with a Decryption Secrets Block): tshark uses the embedded secrets on its own
         analysis = merged_keylog(keyfiles, tmp)
-        convs = conversations(capture)
+        tunnelled = any("encapsulation" in fl for fl in exp["flows"])
+        convs = conversations(capture, tunnels=tunnelled)
         if len(convs) != exp["flowCount"]:
             errors.append(f"flowCount: expected {exp['flowCount']}, tshark sees {len(convs)}: {convs}")
         for fl in exp["flows"]:
@@ -331,6 +361,8 @@ def check(path):
                 errors.append("tls: expected none, tshark sees a TLS handshake")
             if "tunnel" in fl:
                 check_tunnel(capture, fl["tunnel"], errors)
+            if "encapsulation" in fl:
+                check_encapsulation(capture, fl["encapsulation"], errors)
     return errors
 
 

@@ -1,9 +1,14 @@
-# netns-helpers.sh — shell helpers shared by make-captures.sh and make-tunnel-captures.sh (sourced, not run).
-# They touch only the namespaces named to them and the processes inside those namespaces.
-# wait_tcp needs NS_S (the server namespace) and die() from the sourcing script.
+# netns-helpers.sh — shell helpers shared by make-captures.sh, make-tunnel-captures.sh and make-encap-captures.sh
+# (sourced, not run). They touch only the namespaces named to them and the processes inside those namespaces.
+#
+# They expect log() and die() of the script that sources them, and, for cap_stop, CAP_PID and CAP_FILE as the
+# scripts' cap_start sets them.
 
+# ns_exists NS — whether the network namespace exists
 ns_exists() { ip netns list 2>/dev/null | awk '{print $1}' | grep -qxF "$1"; }
-ns_kill_all() {   # kill every process that lives in one of OUR namespaces
+
+# ns_kill_all NS — kill every process that lives in one of OUR namespaces
+ns_kill_all() {
     local ns=$1 pids
     ns_exists "$ns" || return 0
     pids=$(ip netns pids "$ns" 2>/dev/null || true)
@@ -18,7 +23,8 @@ ns_kill_all() {   # kill every process that lives in one of OUR namespaces
     return 0
 }
 
-wait_for() {   # wait_for SECONDS CMD...  (poll until CMD succeeds)
+# wait_for SECONDS CMD... — poll until CMD succeeds
+wait_for() {
     local limit=$1; shift
     local i
     for ((i = 0; i < limit * 20; i++)); do
@@ -27,11 +33,15 @@ wait_for() {   # wait_for SECONDS CMD...  (poll until CMD succeeds)
     done
     return 1
 }
+
+# tcp_listening NS PORT / udp_listening NS PORT — whether something listens there
 tcp_listening() { [[ -n $(ip netns exec "$1" ss -Hltn "sport = :$2" 2>/dev/null) ]]; }
 udp_listening() { [[ -n $(ip netns exec "$1" ss -Hlun "sport = :$2" 2>/dev/null) ]]; }
+# wait_tcp PORT — wait for a TCP server in the server namespace NS_S of the sourcing script
 wait_tcp() { wait_for 10 tcp_listening "$NS_S" "$1" || die "server on tcp/$1 did not come up"; }
 
-wait_pid() {   # wait_pid PID SECONDS — wait for a child, kill it if it overstays
+# wait_pid PID SECONDS — wait for a child, kill it if it overstays
+wait_pid() {
     local pid=$1 limit=$2 i
     for ((i = 0; i < limit * 20; i++)); do
         kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
@@ -39,4 +49,19 @@ wait_pid() {   # wait_pid PID SECONDS — wait for a child, kill it if it overst
     done
     kill "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
+}
+
+# cap_stop [SECONDS] — stop the running capture after SECONDS (default 0.4: the last FIN/ACKs), check it is not empty
+cap_stop() {
+    sleep "${1:-0.4}"   # let the last FIN/ACKs through
+    kill -INT "$CAP_PID" 2>/dev/null || true
+    wait "$CAP_PID" 2>/dev/null || true
+    CAP_PID=
+    [[ -s $CAP_FILE ]] || die "capture $CAP_FILE is empty"
+    log "  wrote $(basename "$CAP_FILE") ($(stat -c %s "$CAP_FILE") bytes)"
+}
+
+# no_offload NS IFACE — wire-sized frames in the captures (no TSO/GSO super-frames)
+no_offload() {
+    ip netns exec "$1" ethtool -K "$2" tso off gso off gro off >/dev/null 2>&1 || true
 }

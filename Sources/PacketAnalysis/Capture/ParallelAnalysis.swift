@@ -1,11 +1,12 @@
 import BulkheadModel
 import Foundation
 
-/// One decoded packet on its way from the reading thread to the thread that owns its flow. The payload points
-/// into the capture file's read-only mapping, which is not released until every lane is past it.
+/// One decoded packet on its way from the reading thread to the thread that owns its flow. The bytes point into
+/// the capture file's read-only mapping, which is not released until every lane is past it.
 struct DecodedItem {
     var packet: DecodedPacket
-    var payload: UnsafeRawBufferPointer
+    /// The packet's captured bytes (the payload is a slice of them; tunnels are read from them again).
+    var bytes: UnsafeRawBufferPointer
     var time: Timestamp
     var frame: Int
 }
@@ -75,13 +76,13 @@ final class ParallelAnalysis: @unchecked Sendable {
         }
         try capture.forEachPacket { packet in
             frame += 1
-            if let (decoded, payload) = FlowAnalyzer.decode(packet, counting: &counters) {
+            if let decoded = FlowAnalyzer.decode(packet, counting: &counters) {
                 let lane = Int(FlowKey.of(decoded).0.shardHash % laneCount)
                 if pending[lane].items.isEmpty {
                     pending[lane].start = packet.bytes.baseAddress
                     pending[lane].items.reserveCapacity(Self.batchSize)
                 }
-                pending[lane].items.append(DecodedItem(packet: decoded, payload: payload, time: packet.timestamp, frame: frame))
+                pending[lane].items.append(DecodedItem(packet: decoded, bytes: packet.bytes, time: packet.timestamp, frame: frame))
                 if pending[lane].items.count == Self.batchSize {
                     self.push(pending[lane], to: lane)
                     pending[lane] = Batch()
@@ -124,7 +125,7 @@ final class ParallelAnalysis: @unchecked Sendable {
             self.condition.broadcast()
             self.condition.unlock()
             for item in batch.items {
-                lane.analyzer.process(item.packet, payload: item.payload, time: item.time, frame: item.frame)
+                lane.analyzer.process(item.packet, bytes: item.bytes, time: item.time, frame: item.frame)
             }
             self.condition.lock()
             lane.busyStart = nil

@@ -9,7 +9,7 @@ extension UInt64 {
 struct FlowKey: Hashable {
     static func == (lhs: FlowKey, rhs: FlowKey) -> Bool {
         lhs.lowAddress == rhs.lowAddress && lhs.highAddress == rhs.highAddress && lhs.lowPort == rhs.lowPort
-            && lhs.highPort == rhs.highPort && lhs.ipProtocol == rhs.ipProtocol
+            && lhs.highPort == rhs.highPort && lhs.ipProtocol == rhs.ipProtocol && lhs.encapsulation == rhs.encapsulation
     }
 
     var lowAddress: IPAddress
@@ -17,6 +17,9 @@ struct FlowKey: Hashable {
     var lowPort: UInt16
     var highPort: UInt16
     var ipProtocol: UInt8
+    /// The ``EncapsulationPath/digest`` of the tunnels around the flow (direction-free), 0 for a bare flow: overlays
+    /// reuse inner addresses, so the same 5-tuple in two VNIs or between two other hosts is another flow.
+    var encapsulation: UInt64 = 0
 
     /// The key of `packet`'s flow and whether the packet travels from the low endpoint to the high one.
     @inline(__always)
@@ -33,11 +36,12 @@ struct FlowKey: Hashable {
     /// One Hasher round over a premixed word instead of nine over each field: flow lookup is on every packet's
     /// path. Equality still compares every field.
     func hash(into hasher: inout Hasher) {
-        hasher.combine(self.shardHash)
+        hasher.combine(self.shardHash ^ self.encapsulation)
     }
 
     /// A well-mixed 64-bit digest of the key, the same for both directions: picks the thread a flow belongs
-    /// to, and feeds the dictionary hash.
+    /// to, and feeds the dictionary hash. It leaves the tunnel out (the decoding thread that shares flows out
+    /// does not read tunnels): one inner 5-tuple in several tunnels goes to one thread, as several flows.
     var shardHash: UInt64 {
         var mix = self.lowAddress.low &* 0x9E37_79B9_7F4A_7C15
         mix ^= self.highAddress.low &* 0xC2B2_AE3D_27D4_EB4F
@@ -147,6 +151,10 @@ final class Flow {
     var tunnelProtocol: ApplicationProtocol?
     /// Credentials the client sent a proxy (a SOCKS 5 password, a `Proxy-Authorization` header).
     var tunnelCredentials: [Credential] = []
+    /// The tunnels the flow crossed (nil for a bare flow).
+    var encapsulation: FlowEncapsulation?
+    /// The SPIs of an IPsec ESP flow.
+    var esp: FlowESP?
 
     init(id: Int, key: FlowKey, transport: Transport, clientIsLow: Bool, basis: ClientBasis, time: Timestamp) {
         self.id = id
@@ -163,4 +171,63 @@ final class Flow {
 
     @inline(__always)
     func side(fromLow: Bool) -> FlowSide { fromLow == self.clientIsLow ? .client : .server }
+}
+
+/// The tunnels around one packet, as seen and direction-free, with the digest that goes into its flow's key.
+struct PacketEncapsulation {
+    let seen: EncapsulationPath
+    let identity: EncapsulationPath
+    let digest: UInt64
+
+    init(seen: EncapsulationPath) {
+        self.seen = seen
+        self.identity = seen.normalized
+        self.digest = self.identity.digest
+    }
+}
+
+/// The tunnels around a flow: the direction-free path that identifies them, and the path as the first packet of
+/// each direction showed it (so the report can give the underlay source and destination of the client's packets).
+final class FlowEncapsulation {
+    let identity: EncapsulationPath
+    var fromLow: EncapsulationPath?
+    var fromHigh: EncapsulationPath?
+
+    init(identity: EncapsulationPath) {
+        self.identity = identity
+    }
+
+    /// The layers, with the underlay addresses of the client's packets (or the server's, reversed, when the client
+    /// sent none that were seen).
+    func records(clientIsLow: Bool) -> [EncapsulationLayer] {
+        if let client = clientIsLow ? self.fromLow : self.fromHigh { return client.records(reversed: false) }
+        if let server = clientIsLow ? self.fromHigh : self.fromLow { return server.records(reversed: true) }
+        return self.identity.records(reversed: false)
+    }
+}
+
+/// The SPIs an IPsec ESP flow used, per direction, in order of first appearance (bounded).
+final class FlowESP {
+    var fromLow: [UInt32] = []
+    var fromHigh: [UInt32] = []
+    var udpEncapsulated: Bool
+
+    init(udpEncapsulated: Bool) {
+        self.udpEncapsulated = udpEncapsulated
+    }
+
+    func note(_ spi: UInt32, fromLow: Bool) {
+        if fromLow {
+            if self.fromLow.count < ESPSummary.spiLimit && !self.fromLow.contains(spi) { self.fromLow.append(spi) }
+        } else {
+            if self.fromHigh.count < ESPSummary.spiLimit && !self.fromHigh.contains(spi) { self.fromHigh.append(spi) }
+        }
+    }
+
+    func summary(clientIsLow: Bool) -> ESPSummary {
+        let client = clientIsLow ? self.fromLow : self.fromHigh
+        let server = clientIsLow ? self.fromHigh : self.fromLow
+        return ESPSummary(clientSPIs: client.map(ESPSummary.spiText), serverSPIs: server.map(ESPSummary.spiText),
+                          udpEncapsulated: self.udpEncapsulated)
+    }
 }

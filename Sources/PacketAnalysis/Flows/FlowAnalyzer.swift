@@ -93,30 +93,25 @@ public final class FlowAnalyzer {
     /// The number of the last packet processed.
     public var frameNumber: Int { self.frame }
 
-    /// Analyses one captured packet: ``decode(_:counting:)`` then ``process(_:payload:time:)``.
+    /// Analyses one captured packet: ``decode(_:counting:)`` then ``process(_:bytes:time:frame:)``.
     public func process(_ packet: borrowing CapturedPacket) {
         self.frame += 1
-        if let (decoded, payload) = Self.decode(packet, counting: &self.counters) {
-            self.process(decoded, payload: payload, time: packet.timestamp, frame: self.frame)
+        if let decoded = Self.decode(packet, counting: &self.counters) {
+            self.process(decoded, bytes: packet.bytes, time: packet.timestamp, frame: self.frame)
         } else {
             self.advanceClock(packet.timestamp)
         }
     }
 
     /// Stage one, which needs no flow state and so may run on another thread: decodes the headers and counts
-    /// the packet. Returns the transport view and the captured payload, or nil for packets without one.
+    /// the packet. Returns the transport view, or nil for packets without one.
     @inline(__always)
-    public static func decode(_ packet: borrowing CapturedPacket, counting counters: inout PacketCounters)
-        -> (DecodedPacket, UnsafeRawBufferPointer)?
-    {
+    public static func decode(_ packet: borrowing CapturedPacket, counting counters: inout PacketCounters) -> DecodedPacket? {
         counters.packets &+= 1
         counters.bytes &+= UInt64(packet.bytes.count)
         if packet.bytes.count < packet.originalLength { counters.truncated &+= 1 }
         switch PacketDecoder.decode(packet.bytes, linkType: packet.linkType, originalLength: packet.originalLength) {
-        case .transport(let decoded):
-            let payload = UnsafeRawBufferPointer(
-                rebasing: packet.bytes[decoded.payloadOffset..<(decoded.payloadOffset + decoded.capturedPayloadLength)])
-            return (decoded, payload)
+        case .transport(let decoded): return decoded
         case .fragment: counters.fragments &+= 1
         case .other: counters.other &+= 1
         case .malformed: counters.malformed &+= 1
@@ -124,10 +119,17 @@ public final class FlowAnalyzer {
         return nil
     }
 
-    /// Stage two: the packet's flow, in capture order. `frame` is the packet's number (see ``frameNumber``).
-    public func process(_ packet: DecodedPacket, payload: UnsafeRawBufferPointer, time: Timestamp, frame: Int) {
+    /// Stage two: the packet's flow, in capture order. `bytes` are the packet's captured bytes (borrowed for the
+    /// call), `frame` its number (see ``frameNumber``).
+    public func process(_ packet: DecodedPacket, bytes: UnsafeRawBufferPointer, time: Timestamp, frame: Int) {
         self.frame = frame
-        self.handle(packet, payload, time)
+        let payload = UnsafeRawBufferPointer(
+            rebasing: bytes[packet.payloadOffset..<(packet.payloadOffset + packet.capturedPayloadLength)])
+        if packet.encapsulationDepth == 0 {
+            self.handle(packet, payload, time, encapsulation: nil)
+        } else {
+            self.handleEncapsulated(packet, bytes, payload, time)
+        }
         self.advanceClock(time)
     }
 
@@ -155,8 +157,33 @@ public final class FlowAnalyzer {
 
     // MARK: - Flows
 
-    private func handle(_ packet: DecodedPacket, _ payload: UnsafeRawBufferPointer, _ time: Timestamp) {
-        let (key, fromLow) = FlowKey.of(packet)
+    /// A packet found inside tunnels: the tunnels are read again from its bytes (only such packets pay for it) and
+    /// become part of its flow's key.
+    @inline(never)
+    private func handleEncapsulated(_ packet: DecodedPacket, _ bytes: UnsafeRawBufferPointer, _ payload: UnsafeRawBufferPointer,
+                                 _ time: Timestamp) {
+        let seen = PacketDecoder.encapsulationPath(bytes, networkOffset: Int(packet.networkOffset))
+        guard seen.count == Int(packet.encapsulationDepth) else {
+            self.counters.malformed &+= 1  // cannot happen: the same bytes walked the same way
+            return
+        }
+        var encapsulation = PacketEncapsulation(seen: seen)
+        withUnsafePointer(to: &encapsulation) { self.handle(packet, payload, time, encapsulation: $0) }
+    }
+
+    /// - Parameter encapsulation: the tunnels around the packet, or nil for a bare one (a pointer: bare packets pass one
+    ///   word, and no tunnel value is ever made or copied for them).
+    private func handle(_ packet: DecodedPacket, _ payload: UnsafeRawBufferPointer, _ time: Timestamp,
+                        encapsulation: UnsafePointer<PacketEncapsulation>?) {
+        var (key, fromLow) = FlowKey.of(packet)
+        if let encapsulation {
+            key.encapsulation = encapsulation.pointee.digest
+            // Two tunnel paths with one digest (never seen, but possible): the packet is not taken for the other flow's.
+            if let existing = self.flows[key], existing.encapsulation?.identity != encapsulation.pointee.identity {
+                self.counters.malformed &+= 1
+                return
+            }
+        }
         let isSYN = packet.ipProtocol == 6 && packet.flags.contains(.syn) && !packet.flags.contains(.ack)
         var flow: Flow
         if let existing = self.flows[key] {
@@ -174,22 +201,37 @@ public final class FlowAnalyzer {
             self.flows[key] = flow
         }
         flow.lastSeen = time
+        if let encapsulation { Self.note(encapsulation, on: flow, fromLow: fromLow) }
         let direction = fromLow ? flow.low : flow.high
         direction.packets &+= 1
         direction.payloadBytes &+= UInt64(packet.payloadLength)
         if packet.ipProtocol == 6 {
             self.tcp(packet, payload, flow, fromLow, direction)
+        } else if packet.ipProtocol == 50 {
+            self.esp(payload, flow, fromLow, udpEncapsulated: false)
         } else {
             self.udp(packet, payload, flow, fromLow)
         }
     }
 
+    /// Keeps the tunnels of a flow's first packet in each direction (for the record's underlay addresses).
+    @inline(never)
+    private static func note(_ encapsulation: UnsafePointer<PacketEncapsulation>, on flow: Flow, fromLow: Bool) {
+        let state = flow.encapsulation ?? FlowEncapsulation(identity: encapsulation.pointee.identity)
+        flow.encapsulation = state
+        if fromLow {
+            if state.fromLow == nil { state.fromLow = encapsulation.pointee.seen }
+        } else if state.fromHigh == nil {
+            state.fromHigh = encapsulation.pointee.seen
+        }
+    }
+
     private func newFlow(_ key: FlowKey, fromLow: Bool, packet: DecodedPacket, time: Timestamp) -> Flow {
-        let transport: Transport = packet.ipProtocol == 6 ? .tcp : .udp
+        let transport: Transport = packet.ipProtocol == 6 ? .tcp : packet.ipProtocol == 50 ? .esp : .udp
         // Until a SYN or content says otherwise, guess that the side with the higher (ephemeral) port is the client.
         let lowIsClient: Bool
         let basis: ClientBasis
-        if transport == .udp {
+        if transport != .tcp {
             lowIsClient = fromLow
             basis = .firstPacket
         } else {
@@ -208,7 +250,7 @@ public final class FlowAnalyzer {
             let idle = now.seconds(since: flow.lastSeen)
             if flow.closed && idle > 5
                 || flow.transport == .tcp && idle > self.options.tcpIdleTimeout
-                || flow.transport == .udp && idle > self.options.udpIdleTimeout {
+                || flow.transport != .tcp && idle > self.options.udpIdleTimeout {
                 if !flow.closed && flow.transport == .tcp { flow.anomalies.insert(.idleTimeout) }
                 ended.append(flow)
             }
@@ -327,6 +369,14 @@ public final class FlowAnalyzer {
 
     private func udp(_ packet: DecodedPacket, _ payload: UnsafeRawBufferPointer, _ flow: Flow, _ fromLow: Bool) {
         if packet.capturedPayloadLength < packet.payloadLength { flow.truncated = true }
+        // IPsec NAT traversal (RFC 3948): on port 4500, a datagram that does not start with the four zero bytes of
+        // the non-ESP marker (IKE) and is not a one-byte keepalive is ESP, its SPI first. Looked at on every
+        // datagram, as IKE usually comes first on the same ports.
+        if (packet.sourcePort == 4500 || packet.destinationPort == 4500) && payload.count >= 8
+            && (payload[0] | payload[1] | payload[2] | payload[3]) != 0 {
+            self.esp(payload, flow, fromLow, udpEncapsulated: true)
+            return
+        }
         guard flow.phase == .classifying, !payload.isEmpty else { return }
         if payload.count >= 14, payload[0] == 0x16, payload[1] == 0xfe, payload[2] >= 0xfc {
             flow.proto = .dtls
@@ -342,6 +392,22 @@ public final class FlowAnalyzer {
                 ? .unknownPlaintext : .unknownBinary
         }
         flow.phase = .done
+    }
+
+    // MARK: - IPsec
+
+    /// An ESP packet (`payload` starts with its header: the SPI, then the sequence number). Everything after them
+    /// is encrypted: the flow is counted and its SPIs noted, nothing more.
+    private func esp(_ payload: UnsafeRawBufferPointer, _ flow: Flow, _ fromLow: Bool, udpEncapsulated: Bool) {
+        guard payload.count >= 4 else { return }
+        let spi = UInt32(payload[0]) << 24 | UInt32(payload[1]) << 16 | UInt32(payload[2]) << 8 | UInt32(payload[3])
+        let state = flow.esp ?? FlowESP(udpEncapsulated: udpEncapsulated)
+        flow.esp = state
+        state.note(spi, fromLow: fromLow)
+        if flow.proto != .ipsecESP {
+            flow.proto = .ipsecESP
+            self.done(flow)
+        }
     }
 
     // MARK: - Inspection
@@ -579,7 +645,9 @@ public final class FlowAnalyzer {
             firstSeen: flow.firstSeen, lastSeen: flow.lastSeen,
             packets: DirectionCounts(toServer: toServer.packets, toClient: toClient.packets),
             bytes: DirectionCounts(toServer: toServer.payloadBytes, toClient: toClient.payloadBytes),
-            file: self.file, tunnel: tunnel
+            file: self.file, tunnel: tunnel,
+            encapsulation: flow.encapsulation?.records(clientIsLow: flow.clientIsLow),
+            esp: flow.esp?.summary(clientIsLow: flow.clientIsLow)
         )
     }
 }
