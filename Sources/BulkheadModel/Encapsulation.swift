@@ -24,7 +24,7 @@ public struct EncapsulationLayer: Codable, Hashable, Sendable {
     public var destination: String
     /// The VXLAN or Geneve VNI, the GRE key, or the ERSPAN session ID; nil when the layer carries none (GRE without
     /// a key, IP in IP, ERSPAN type I).
-    public var id: UInt32?
+    @ExplicitNull public var id: UInt32?
 
     public init(kind: EncapsulationKind, source: String, destination: String, id: UInt32?) {
         self.kind = kind
@@ -34,14 +34,6 @@ public struct EncapsulationLayer: Codable, Hashable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey { case kind, source, destination, id }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(self.kind, forKey: .kind)
-        try container.encode(self.source, forKey: .source)
-        try container.encode(self.destination, forKey: .destination)
-        try container.encode(self.id, forKey: .id)
-    }
 
     /// `vxlan 42 198.19.40.1→198.19.40.2`: the kind, the id when there is one, and the underlay hosts.
     public var label: String {

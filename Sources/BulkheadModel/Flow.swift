@@ -75,11 +75,11 @@ public struct Credential: Codable, Hashable, Sendable {
     /// `pop3`, `pop3-auth-plain`.
     public var kind: String
     /// The user name, when the protocol sends one in clear (it is not a secret on its own).
-    public var user: String?
+    @ExplicitNull public var user: String?
     /// A description that never contains the secret, e.g. `password: 12 characters`.
     public var redacted: String
     /// Why it matters, where it is not obvious (e.g. a hash that can be attacked offline).
-    public var note: String?
+    @ExplicitNull public var note: String?
 
     public init(kind: String, user: String?, redacted: String, note: String? = nil) {
         self.kind = kind
@@ -89,14 +89,6 @@ public struct Credential: Codable, Hashable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey { case kind, user, redacted, note }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(self.kind, forKey: .kind)
-        try container.encode(self.user, forKey: .user)
-        try container.encode(self.redacted, forKey: .redacted)
-        try container.encode(self.note, forKey: .note)
-    }
 }
 
 /// One TLS alert seen on a flow.
@@ -109,7 +101,7 @@ public struct TLSAlert: Codable, Hashable, Sendable {
     /// record was seen.
     public var description: String
     /// The alert code, when it was readable.
-    public var code: Int?
+    @ExplicitNull public var code: Int?
     /// True when the alert was inferred from an encrypted record's size rather than read.
     public var inferred: Bool
 
@@ -122,15 +114,6 @@ public struct TLSAlert: Codable, Hashable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey { case from, level, description, code, inferred }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(self.from, forKey: .from)
-        try container.encode(self.level, forKey: .level)
-        try container.encode(self.description, forKey: .description)
-        try container.encode(self.code, forKey: .code)
-        try container.encode(self.inferred, forKey: .inferred)
-    }
 }
 
 /// Whether the client of a TLS flow authenticated with a certificate.
@@ -162,15 +145,15 @@ public enum ClientCertificateState: String, Codable, Sendable, CaseIterable {
 /// What a TLS (or DTLS) handshake on a flow showed.
 public struct TLSSummary: Codable, Hashable, Sendable {
     /// Negotiated version: `1.0`, `1.1`, `1.2`, `1.3`, `ssl3`, `ssl2`; nil when no ServerHello was seen.
-    public var version: String?
+    @ExplicitNull public var version: String?
     /// Versions the client offered (supported_versions, else its legacy version).
     public var offeredVersions: [String]
-    public var sni: String?
+    @ExplicitNull public var sni: String?
     /// ALPN protocol the server selected (TLS ≤ 1.2; encrypted in TLS 1.3).
-    public var alpn: String?
+    @ExplicitNull public var alpn: String?
     public var alpnOffered: [String]
     /// The negotiated cipher suite's IANA name (`TLS_AES_128_GCM_SHA256`), or `0xC0FF` when unknown.
-    public var cipher: String?
+    @ExplicitNull public var cipher: String?
     public var helloRetryRequest: Bool
     /// Session resumption (TLS ≤ 1.2 session id / ticket, TLS 1.3 pre-shared key).
     public var resumed: Bool
@@ -179,7 +162,7 @@ public struct TLSSummary: Codable, Hashable, Sendable {
     /// `handshake` (TLS ≤ 1.2: both Finished messages after ChangeCipherSpec, no fatal alert) or
     /// `heuristic` (TLS 1.3: record sizes, see README) or `incomplete` (the capture does not show enough).
     public var establishedBasis: String
-    public var certificateRequested: Bool?
+    @ExplicitNull public var certificateRequested: Bool?
     public var clientCertificate: ClientCertificateState
     /// Acceptable CA names the server listed in its CertificateRequest (TLS ≤ 1.2).
     public var acceptableCAs: [String]
@@ -188,16 +171,16 @@ public struct TLSSummary: Codable, Hashable, Sendable {
     public var clientCertificates: [CertificateSummary]
     /// Sizes of the client's first encrypted records after the ServerHello (TLS 1.3): the evidence of the
     /// client-certificate heuristic.
-    public var clientFlightRecordSizes: [Int]?
+    @ExplicitNull public var clientFlightRecordSizes: [Int]?
     /// Client random, hex: the key for matching SSLKEYLOGFILE entries.
-    public var clientRandom: String?
+    @ExplicitNull public var clientRandom: String?
     /// Whether the handshake was decrypted with secrets from a key log (then the client-certificate state,
     /// certificates and alerts are read, not inferred).
     public var decrypted: Bool
     /// Why secrets that matched this connection could not decrypt it (wrong key, unsupported cipher…).
-    public var decryptionProblem: String?
+    @ExplicitNull public var decryptionProblem: String?
     /// The protocol inside the TLS session, read from the first decrypted application record (never printed).
-    public var innerProtocol: String?
+    @ExplicitNull public var innerProtocol: String?
     /// Signature algorithms a TLS 1.3 server listed in its (decrypted) CertificateRequest.
     public var requestedSignatureAlgorithms: [String]
     /// A TLS ≤ 1.2 renegotiation was seen (read from decrypted records; its messages count like the first
@@ -258,7 +241,7 @@ public struct FlowRecord: Codable, Hashable, Sendable {
     public var encrypted: Bool
     /// A plaintext protocol upgraded to TLS in the same connection (STARTTLS, SSLRequest, AUTH TLS…).
     public var starttls: Bool
-    public var tls: TLSSummary?
+    @ExplicitNull public var tls: TLSSummary?
     public var credentials: [Credential]
     /// Some packets were cut by the capture's snap length: what follows them was not analysed.
     public var truncated: Bool
@@ -271,7 +254,7 @@ public struct FlowRecord: Codable, Hashable, Sendable {
     /// Transport payload bytes.
     public var bytes: DirectionCounts
     /// The capture file the flow came from.
-    public var file: String?
+    @ExplicitNull public var file: String?
     /// The proxy tunnel (SOCKS, HTTP CONNECT) the client opened before the conversation in ``proto`` and
     /// ``tls``; nil for a flow that went through no proxy, and then absent from the JSON.
     public var tunnel: TunnelRecord?
@@ -326,7 +309,7 @@ public struct TunnelRecord: Codable, Hashable, Sendable {
     public var proxy: String
     /// Where the innermost granted tunnel leads, `"host:port"` as the client asked for it: the peer of the
     /// flow's inner protocol and TLS session. nil when no tunnel was granted.
-    public var destination: String?
+    @ExplicitNull public var destination: String?
     /// Each proxy request, outermost first: a CONNECT sent through a SOCKS tunnel is the second.
     public var hops: [TunnelHop]
 
@@ -337,13 +320,6 @@ public struct TunnelRecord: Codable, Hashable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey { case proxy, destination, hops }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(self.proxy, forKey: .proxy)
-        try container.encode(self.destination, forKey: .destination)
-        try container.encode(self.hops, forKey: .hops)
-    }
 }
 
 /// One proxy request of a tunnel and the proxy's answer.
@@ -351,16 +327,16 @@ public struct TunnelHop: Codable, Hashable, Sendable {
     /// `socks4`, `socks4a`, `socks5` or `http-connect`.
     public var kind: String
     /// The destination asked for, `"host:port"` (IPv6 as `"[addr]:port"`); nil when the request was unreadable.
-    public var destination: String?
+    @ExplicitNull public var destination: String?
     /// `granted`, `refused`, `incomplete` (the capture or the inspection window ended before the answer),
     /// `malformed` (a length or field that cannot be right) or `unsupported` (a command or authentication
     /// method that is not a plain CONNECT Bulkhead can follow).
     public var outcome: String
     /// The proxy's answer code: SOCKS 4 CD (90 granted), SOCKS 5 REP (0 granted), the HTTP status.
-    public var reply: Int?
+    @ExplicitNull public var reply: Int?
     /// How the client authenticated to the proxy: `none`, `username-password` (SOCKS 5), `userid` (SOCKS 4),
     /// or the HTTP `Proxy-Authorization` scheme (`basic`…); nil when not seen.
-    public var authentication: String?
+    @ExplicitNull public var authentication: String?
 
     public init(kind: String, destination: String?, outcome: String, reply: Int?, authentication: String?) {
         self.kind = kind
@@ -371,46 +347,12 @@ public struct TunnelHop: Codable, Hashable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey { case kind, destination, outcome, reply, authentication }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(self.kind, forKey: .kind)
-        try container.encode(self.destination, forKey: .destination)
-        try container.encode(self.outcome, forKey: .outcome)
-        try container.encode(self.reply, forKey: .reply)
-        try container.encode(self.authentication, forKey: .authentication)
-    }
 }
 
-// Absent values are written as explicit `null` so that every documented key is always present in JSON. The keys
-// added for proxy tunnels, encapsulated and IPsec traffic — `tunnel`, `encapsulation` and `esp` — are the exception:
-// they are written only when the flow has them, so that the JSON of every other flow stays byte for byte what it was.
-extension FlowRecord {
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(self.id, forKey: .id)
-        try container.encode(self.client, forKey: .client)
-        try container.encode(self.server, forKey: .server)
-        try container.encode(self.clientBasis, forKey: .clientBasis)
-        try container.encode(self.transport, forKey: .transport)
-        try container.encode(self.proto, forKey: .proto)
-        try container.encode(self.encrypted, forKey: .encrypted)
-        try container.encode(self.starttls, forKey: .starttls)
-        try container.encode(self.tls, forKey: .tls)
-        try container.encode(self.credentials, forKey: .credentials)
-        try container.encode(self.truncated, forKey: .truncated)
-        try container.encode(self.anomalies, forKey: .anomalies)
-        try container.encode(self.firstSeen, forKey: .firstSeen)
-        try container.encode(self.lastSeen, forKey: .lastSeen)
-        try container.encode(self.packets, forKey: .packets)
-        try container.encode(self.bytes, forKey: .bytes)
-        try container.encode(self.file, forKey: .file)
-        // Only flows that went through a proxy carry the key: every other record stays as it always was.
-        try container.encodeIfPresent(self.tunnel, forKey: .tunnel)
-        try container.encodeIfPresent(self.encapsulation, forKey: .encapsulation)
-        try container.encodeIfPresent(self.esp, forKey: .esp)
-    }
-}
+// Absent values are written as explicit `null` (`@ExplicitNull`) so that every documented key is always present in
+// JSON. The keys added for proxy tunnels, encapsulated and IPsec traffic — `tunnel`, `encapsulation` and `esp` — are
+// the exception: plain optionals, which the synthesized encoder leaves out when nil, so that the JSON of every other
+// flow stays byte for byte what it was.
 
 extension TLSSummary {
     enum CodingKeys: String, CodingKey {
@@ -418,32 +360,5 @@ extension TLSSummary {
         case establishedBasis, certificateRequested, clientCertificate, acceptableCAs, alerts, serverCertificates
         case clientCertificates, clientFlightRecordSizes, clientRandom, decrypted, decryptionProblem, innerProtocol
         case requestedSignatureAlgorithms, renegotiated
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(self.version, forKey: .version)
-        try container.encode(self.offeredVersions, forKey: .offeredVersions)
-        try container.encode(self.sni, forKey: .sni)
-        try container.encode(self.alpn, forKey: .alpn)
-        try container.encode(self.alpnOffered, forKey: .alpnOffered)
-        try container.encode(self.cipher, forKey: .cipher)
-        try container.encode(self.helloRetryRequest, forKey: .helloRetryRequest)
-        try container.encode(self.resumed, forKey: .resumed)
-        try container.encode(self.established, forKey: .established)
-        try container.encode(self.establishedBasis, forKey: .establishedBasis)
-        try container.encode(self.certificateRequested, forKey: .certificateRequested)
-        try container.encode(self.clientCertificate, forKey: .clientCertificate)
-        try container.encode(self.acceptableCAs, forKey: .acceptableCAs)
-        try container.encode(self.alerts, forKey: .alerts)
-        try container.encode(self.serverCertificates, forKey: .serverCertificates)
-        try container.encode(self.clientCertificates, forKey: .clientCertificates)
-        try container.encode(self.clientFlightRecordSizes, forKey: .clientFlightRecordSizes)
-        try container.encode(self.clientRandom, forKey: .clientRandom)
-        try container.encode(self.decrypted, forKey: .decrypted)
-        try container.encode(self.decryptionProblem, forKey: .decryptionProblem)
-        try container.encode(self.innerProtocol, forKey: .innerProtocol)
-        try container.encode(self.requestedSignatureAlgorithms, forKey: .requestedSignatureAlgorithms)
-        try container.encode(self.renegotiated, forKey: .renegotiated)
     }
 }
