@@ -235,6 +235,61 @@ public struct AuditEvidence: Codable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey { case inventory, probe, tls, capture, tlsFindings }
+
+    /// The probe's keys. Its inventory is the audit's own, so the evidence writes it once, under `inventory`, not
+    /// again inside `probe`; reading puts it back (and still accepts evidence that carried it twice).
+    enum ProbeKeys: String, CodingKey {
+        case schema, generatedAt, policy, settings, inventory, sources, cells, findings, complete, problems, summary
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self._inventory, forKey: .inventory)
+        if let probe = self.probe {
+            var nested = container.nestedContainer(keyedBy: ProbeKeys.self, forKey: .probe)
+            try nested.encode(probe.schema, forKey: .schema)
+            try nested.encode(probe.generatedAt, forKey: .generatedAt)
+            try nested.encode(probe.policy, forKey: .policy)
+            try nested.encode(probe.settings, forKey: .settings)
+            try nested.encode(probe.sources, forKey: .sources)
+            try nested.encode(probe.cells, forKey: .cells)
+            try nested.encode(probe.findings, forKey: .findings)
+            try nested.encode(probe.complete, forKey: .complete)
+            try nested.encode(probe.problems, forKey: .problems)
+            try nested.encode(probe.summary, forKey: .summary)
+        } else {
+            try container.encodeNil(forKey: .probe)
+        }
+        try container.encode(self._tls, forKey: .tls)
+        try container.encode(self._capture, forKey: .capture)
+        try container.encode(self._tlsFindings, forKey: .tlsFindings)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let inventory = try container.decodeIfPresent(InventoryReport.self, forKey: .inventory)
+        self.inventory = inventory
+        self.tls = try container.decodeIfPresent([String: EndpointTLS].self, forKey: .tls)
+        self.capture = try container.decodeIfPresent(AnalysisReport.self, forKey: .capture)
+        self.tlsFindings = try container.decodeIfPresent([Finding].self, forKey: .tlsFindings)
+        guard container.contains(.probe), try !container.decodeNil(forKey: .probe) else {
+            self.probe = nil
+            return
+        }
+        let nested = try container.nestedContainer(keyedBy: ProbeKeys.self, forKey: .probe)
+        guard let probeInventory = try nested.decodeIfPresent(InventoryReport.self, forKey: .inventory) ?? inventory else {
+            throw DecodingError.keyNotFound(ProbeKeys.inventory, DecodingError.Context(
+                codingPath: nested.codingPath, debugDescription: "probe evidence without an inventory (neither evidence.inventory nor evidence.probe.inventory)"))
+        }
+        var probe = ProbeReport(
+            generatedAt: try nested.decode(String.self, forKey: .generatedAt), policy: try nested.decode(String.self, forKey: .policy),
+            settings: try nested.decode(ProbeSettings.self, forKey: .settings), inventory: probeInventory,
+            sources: try nested.decode([ProbeSource].self, forKey: .sources), cells: try nested.decode([ReachabilityCell].self, forKey: .cells),
+            findings: try nested.decode([Finding].self, forKey: .findings), complete: try nested.decode(Bool.self, forKey: .complete),
+            problems: try nested.decode([String].self, forKey: .problems), summary: try nested.decode(ProbeSummary.self, forKey: .summary))
+        probe.schema = try nested.decode(String.self, forKey: .schema)
+        self.probe = probe
+    }
 }
 
 /// How the findings compare with an accepted earlier report.
