@@ -151,6 +151,32 @@ public struct LabRunner: Sendable {
     }
 
     /// Waits until every service container runs (or `seconds` pass).
+    /// Waits until every container of the scenario runs and its listening sockets have settled: a server binds a
+    /// moment after its container starts, and a probe sent before that would find the port closed. The sockets are
+    /// read from each container's namespace (the inventory) until three readings 100 ms apart agree, at most
+    /// `settleSeconds`; a server that binds later still is seen as closed, and the comparison with the scenario's
+    /// expectations says so.
+    ///
+    /// - Returns: false when the containers are not all running within `seconds`.
+    public func waitUntilReady(_ scenario: Scenario, seconds: Double = 20, settleSeconds: Double = 5) throws(EngineError) -> Bool {
+        guard try self.waitUntilRunning(scenario, seconds: seconds) else { return false }
+        let deadline = Date().addingTimeInterval(settleSeconds)
+        var previous: [String: [ListeningSocket]]?
+        var agreeing = 0
+        while Date() < deadline {
+            let inventory = try InventoryCollector.fromEngine(self.engine).scoped(label: scenario.label)
+            let listening = Dictionary(inventory.containers.map { ($0.name, $0.listening.sorted()) }, uniquingKeysWith: { first, _ in first })
+            if listening == previous {
+                agreeing += 1
+                if agreeing >= 2 { return true }
+            } else {
+                (previous, agreeing) = (listening, 0)
+            }
+            usleep(100_000)
+        }
+        return true
+    }
+
     public func waitUntilRunning(_ scenario: Scenario, seconds: Double = 20) throws(EngineError) -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
         let filter = Self.labelFilter(scenario.label)

@@ -110,11 +110,10 @@ extension Bulkhead {
                 }
                 do {
                     try lab.up(scenario)
-                    guard try lab.waitUntilRunning(scenario) else {
+                    guard try lab.waitUntilReady(scenario) else {
                         writeStandardError("bulkhead: error: \(scenario.name): not every container is running after 20 s\n")
                         throw ExitCode(ExitStatus.incomplete)
                     }
-                    usleep(300_000)  // servers bind just after their containers start
                 } catch let error as EngineError {
                     writeStandardError("bulkhead: error: \(scenario.name): \(error.description)\n")
                     throw ExitCode(ExitStatus.incomplete)

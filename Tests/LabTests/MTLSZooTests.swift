@@ -23,8 +23,7 @@ struct MTLSZooTests {
         let lab = LabRunner(engine: DockerEngine(socketPath: "/var/run/docker.sock"))
         try lab.up(scenario)
         defer { try? lab.down(scenario) }
-        #expect(try lab.waitUntilRunning(scenario))
-        usleep(300_000)
+        #expect(try lab.waitUntilReady(scenario))
         let outcome = ScenarioAudit.run(scenario, lab: lab)
         let report = outcome.report
         #expect(outcome.findings.missing.isEmpty, "missing: \(outcome.findings.missing)")

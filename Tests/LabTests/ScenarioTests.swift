@@ -31,8 +31,7 @@ struct ScenarioTests {
         let lab = LabRunner(engine: DockerEngine(socketPath: "/var/run/docker.sock"))
         try lab.up(scenario)
         defer { try? lab.down(scenario) }
-        #expect(try lab.waitUntilRunning(scenario))
-        usleep(300_000)
+        #expect(try lab.waitUntilReady(scenario))
         // The same audit as `bulkhead scenario run`: every stage, the traffic inside the capture.
         let outcome = ScenarioAudit.run(scenario, lab: lab)
         for result in outcome.traffic {
@@ -81,8 +80,7 @@ struct ScenarioTests {
         let lab = LabRunner(engine: DockerEngine(socketPath: "/var/run/docker.sock"))
         try lab.up(scenario)
         defer { try? lab.down(scenario) }
-        #expect(try lab.waitUntilRunning(scenario))
-        usleep(300_000)
+        #expect(try lab.waitUntilReady(scenario))
         let inventory = try InventoryCollector.fromEngine(lab.engine).scoped(label: scenario.label)
         var options = ScenarioProbe.options(for: scenario)
         options.attempts = 3

@@ -26,7 +26,7 @@ struct TLSLabTests {
         let lab = LabRunner(engine: DockerEngine(socketPath: "/var/run/docker.sock"))
         try lab.up(scenario)
         defer { try? lab.down(scenario) }
-        #expect(try lab.waitUntilRunning(scenario))
+        #expect(try lab.waitUntilReady(scenario))
         let inventory = try InventoryCollector.fromEngine(lab.engine)
         func source(_ service: String) throws -> TLSSource {
             let container = try #require(inventory.containers.first { $0.name == scenario.qualified(service) })
