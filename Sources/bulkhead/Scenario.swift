@@ -45,13 +45,24 @@ extension Bulkhead {
         }
 
         struct Up: ParsableCommand {
-            static let configuration = CommandConfiguration(abstract: "Create the scenario's networks and containers and start them.")
+            static let configuration = CommandConfiguration(
+                abstract: "Create the scenario's networks and containers, start them, and return once they run and their servers listen.")
             @OptionGroup var options: Options
 
             func run() throws {
                 let (scenario, lab) = try self.options.load()
                 do { try lab.up(scenario) } catch {
                     throw failInput("\(scenario.name): \(error.description) (what was made is labelled \(scenario.label); `bulkhead scenario down` removes it)")
+                }
+                // Up means usable: every container running and its listening sockets settled.
+                let ready: Bool
+                do { ready = try lab.waitUntilReady(scenario) } catch {
+                    writeStandardError("bulkhead: error: \(scenario.name): \(error.description)\n")
+                    throw ExitCode(ExitStatus.incomplete)
+                }
+                guard ready else {
+                    writeStandardError("bulkhead: error: \(scenario.name): not every container is running after 20 s (`bulkhead scenario down` removes it)\n")
+                    throw ExitCode(ExitStatus.incomplete)
                 }
                 writeStandardError("bulkhead: scenario \(scenario.name) is up (\(scenario.networks.count) networks, \(scenario.services.count) containers)\n")
             }

@@ -123,7 +123,6 @@ struct AuditCommandTests {
             """)
         #expect(try AnalyzeCommandTests.run(["scenario", "up", scenario]).status == 0)
         defer { _ = try? AnalyzeCommandTests.run(["scenario", "down", scenario]) }
-        usleep(500_000)
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bh-audit-dying-\(UUID().uuidString.prefix(8))").path
         // The dropped port keeps the probe stage busy for 3 × 1.5 s; the server is killed 1 s in.
         let killer = Thread {

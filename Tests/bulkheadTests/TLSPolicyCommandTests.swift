@@ -32,7 +32,6 @@ struct TLSPolicyCommandTests {
         try Self.scenario.write(toFile: path, atomically: true, encoding: .utf8)
         #expect(try AnalyzeCommandTests.run(["scenario", "up", path]).status == 0)
         defer { _ = try? AnalyzeCommandTests.run(["scenario", "down", path]) }
-        usleep(500_000)
         // Relative paths in the policy name files next to it: the scenario's generated PKI.
         let pki = (ProcessInfo.processInfo.environment["BULKHEAD_LAB_STATE"] ?? "/tmp/bulkhead-lab") + "/cli-tls-policy/pki"
         let policy = pki + "/policy.yaml"
