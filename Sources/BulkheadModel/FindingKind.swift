@@ -333,11 +333,13 @@ extension FindingKind: Codable, CustomStringConvertible {
         self.init(identifier: try decoder.singleValueContainer().decode(String.self))
     }
 
+    /// Encodes the identifier, as reports have always carried the kind.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         try container.encode(self.identifier)
     }
 
+    /// The identifier.
     public var description: String { self.identifier }
 }
 
