@@ -51,7 +51,7 @@ public struct AcceptedRisks: Codable, Sendable {
         var ignored: [Finding] = []
         for finding in findings {
             let accepted = active.contains { entry in
-                entry.kind == finding.kind && (entry.location.map { Selector.glob($0, matches: finding.location ?? "") } ?? true)
+                entry.kind == finding.kind.identifier && (entry.location.map { Selector.glob($0, matches: finding.location ?? "") } ?? true)
             }
             if accepted { ignored.append(finding) } else { kept.append(finding) }
         }
@@ -96,7 +96,7 @@ public enum Baseline {
 
     /// What is new in `findings` since `baseline`, what went away, and how many stayed.
     public static func compare(_ findings: [Finding], with baseline: AuditReport, path: String) -> BaselineComparison {
-        func key(_ finding: Finding) -> String { "\(finding.kind)|\(finding.location ?? "")" }
+        func key(_ finding: Finding) -> String { "\(finding.kind.identifier)|\(finding.location ?? "")" }
         let before = Set(baseline.findings.map(key))
         let now = Set(findings.map(key))
         let new = findings.filter { !before.contains(key($0)) }

@@ -108,7 +108,7 @@ public struct EdgeBuilder {
         let findings = unmet.keys.sorted().compactMap { endpoint -> Finding? in
             guard let entry = unmet[endpoint] else { return nil }
             return Finding(
-                kind: "mtls-required-not-enforced", severity: .high, title: "\(endpoint): the policy requires mutual TLS, and it is not enforced",
+                kind: .mtlsRequiredNotEnforced, severity: .high, title: "\(endpoint): the policy requires mutual TLS, and it is not enforced",
                 detail: "\(entry.requirement) requires mTLS here, but \(entry.reasons.sorted().joined(separator: "; ")). Reached from: \(entry.sources.joined(separator: ", ")).",
                 location: endpoint
             )

@@ -3,8 +3,8 @@
 /// Findings from many flows of the same kind towards the same server are folded into one finding whose
 /// ``flowCount`` says how many flows showed it and ``flowIDs`` names the first few.
 public struct Finding: Codable, Hashable, Sendable {
-    /// A stable identifier of the kind of finding (`plaintext-flow`, `credentials-in-cleartext`…).
-    public var kind: String
+    /// The kind of finding; encoded as its stable identifier (`plaintext-flow`, `credentials-in-cleartext`…).
+    public var kind: FindingKind
     public var severity: Severity
     /// One line a person reads first.
     public var title: String
@@ -16,12 +16,13 @@ public struct Finding: Codable, Hashable, Sendable {
     /// Up to ten flow ids that showed it.
     public var flowIDs: [Int]
 
+    /// A finding of `kind`, at `severity` when the emitter judges it by context, else at the kind's default.
     public init(
-        kind: String, severity: Severity, title: String, detail: String, location: String?,
+        kind: FindingKind, severity: Severity? = nil, title: String, detail: String, location: String?,
         flowCount: Int = 0, flowIDs: [Int] = []
     ) {
         self.kind = kind
-        self.severity = severity
+        self.severity = severity ?? kind.defaultSeverity
         self.title = title
         self.detail = detail
         self.location = location

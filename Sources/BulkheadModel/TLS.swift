@@ -287,8 +287,8 @@ public struct TLSProbeRecord: Codable, Hashable, Sendable {
 
 /// One problem the certificate lint found in one certificate.
 public struct CertificateLintIssue: Codable, Hashable, Sendable {
-    /// Stable rule id (`weak-key`, `weak-signature`, `leaf-is-ca`, `eku-missing-server-auth`…).
-    public var rule: String
+    /// The rule; encoded as its stable id (`weak-key`, `weak-signature`, `leaf-is-ca`, `eku-missing-server-auth`…).
+    public var rule: CertificateLintRule
     public var severity: Severity
     public var message: String
     /// Position in the chain (0 = leaf), or nil for a lone certificate.
@@ -298,7 +298,7 @@ public struct CertificateLintIssue: Codable, Hashable, Sendable {
     /// SHA-256 fingerprint of that certificate.
     public var sha256: String
 
-    public init(rule: String, severity: Severity, message: String, position: Int?, subject: String, sha256: String) {
+    public init(rule: CertificateLintRule, severity: Severity, message: String, position: Int?, subject: String, sha256: String) {
         self.rule = rule
         self.severity = severity
         self.message = message

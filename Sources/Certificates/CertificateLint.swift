@@ -47,7 +47,7 @@ public enum CertificateLint {
             && !Self.isUnparseable(chain[index]) && !Self.isUnparseable(chain[index + 1]) {
             let certificate = chain[index]
             issues.append(Self.issue(
-                "chain-order", .medium,
+                .chainOrder, .medium,
                 "certificate \(index + 1) (\(chain[index + 1].subject)) did not issue certificate \(index) (issuer \(certificate.issuer)): the chain is out of order or has a foreign certificate",
                 certificate, index))
         }
@@ -66,7 +66,7 @@ public enum CertificateLint {
         _ certificate: CertificateSummary, role: Role?, position: Int? = nil, at now: Timestamp, options: Options = Options()
     ) -> [CertificateLintIssue] {
         var issues: [CertificateLintIssue] = []
-        func add(_ rule: String, _ severity: Severity, _ message: String) {
+        func add(_ rule: CertificateLintRule, _ severity: Severity, _ message: String) {
             issues.append(Self.issue(rule, severity, message, certificate, position))
         }
         let isLeaf = role != nil
@@ -76,138 +76,137 @@ public enum CertificateLint {
         if Self.isUnparseable(certificate) {
             let marker = Self.unparseableKeyType + ": "
             let reason = certificate.signatureAlgorithm.hasPrefix(marker) ? String(certificate.signatureAlgorithm.dropFirst(marker.count)) : "unknown reason"
-            add("unparseable", .high, "could not be parsed (\(reason))")
+            add(.unparseable, .high, "could not be parsed (\(reason))")
             return issues
         }
 
         // Key.
         switch certificate.keyType {
         case "rsa", "rsa-pss":
-            if certificate.keyBits < 2048 { add("weak-key", .high, "RSA key of \(certificate.keyBits) bits (at least 2048 expected)") }
+            if certificate.keyBits < 2048 { add(.weakKey, .high, "RSA key of \(certificate.keyBits) bits (at least 2048 expected)") }
         case "ec":
             let strong = ["prime256v1", "secp384r1", "secp521r1", "P-256", "P-384", "P-521"]
             if let curve = certificate.curve, !strong.contains(curve) {
-                add("weak-curve", .medium, "EC key on curve \(curve) (P-256, P-384 or P-521 expected)")
+                add(.weakCurve, .medium, "EC key on curve \(curve) (P-256, P-384 or P-521 expected)")
             } else if certificate.curve == nil {
-                add("weak-curve", .medium, "EC key on an unnamed or explicit curve")
+                add(.weakCurve, .medium, "EC key on an unnamed or explicit curve")
             }
         case "dsa":
-            add("weak-key", .high, "DSA key (\(certificate.keyBits) bits): not acceptable for TLS certificates")
+            add(.weakKey, .high, "DSA key (\(certificate.keyBits) bits): not acceptable for TLS certificates")
         case "ed25519", "ed448": break
         default:
-            add("unknown-key", .medium, "public key of an unknown type")
+            add(.unknownKey, .medium, "public key of an unknown type")
         }
 
         // Signature (a self-signed root's own signature is never checked, so it does not matter there).
         let signature = certificate.signatureAlgorithm.lowercased()
         if !(certificate.selfSigned && certificate.isCA) {
             if signature.contains("md5") || signature.contains("md2") {
-                add("weak-signature", .high, "signed with \(certificate.signatureAlgorithm) (MD5 is broken)")
+                add(.weakSignature, .high, "signed with \(certificate.signatureAlgorithm) (MD5 is broken)")
             } else if signature.contains("sha1") {
-                add("weak-signature", .high, "signed with \(certificate.signatureAlgorithm) (SHA-1 is broken)")
+                add(.weakSignature, .high, "signed with \(certificate.signatureAlgorithm) (SHA-1 is broken)")
             }
         }
 
         // Validity.
         switch certificate.validity(at: now) {
         case .expired:
-            add("expired", .high, "expired on \(certificate.notAfter.map(String.init(describing:)) ?? "?")")
+            add(.expired, .high, "expired on \(certificate.notAfter.map(String.init(describing:)) ?? "?")")
         case .notYetValid:
-            add("not-yet-valid", .high, "not valid before \(certificate.notBefore.map(String.init(describing:)) ?? "?") (clock skew, or issued for later)")
+            add(.notYetValid, .high, "not valid before \(certificate.notBefore.map(String.init(describing:)) ?? "?") (clock skew, or issued for later)")
         case .unknown:
-            add("unreadable-validity", .medium, "validity dates could not be read")
+            add(.unreadableValidity, .medium, "validity dates could not be read")
         case .valid:
             if let notAfter = certificate.notAfter, notAfter.seconds - now.seconds < options.expiryWarningSeconds {
                 let days = (notAfter.seconds - now.seconds) / 86_400
-                add("expiring-soon", .medium, "expires on \(notAfter) (in \(days) days)")
+                add(.expiringSoon, .medium, "expires on \(notAfter) (in \(days) days)")
             }
         }
         if isLeaf, let notBefore = certificate.notBefore, let notAfter = certificate.notAfter {
             let days = (notAfter.seconds - notBefore.seconds) / 86_400
             if days > Int64(options.maximumLeafValidityDays) {
-                add("long-validity", .medium, "valid for \(days) days (more than \(options.maximumLeafValidityDays))")
+                add(.longValidity, .medium, "valid for \(days) days (more than \(options.maximumLeafValidityDays))")
             }
         }
 
         // Serial number (RFC 5280 §4.1.2.2: positive, at most 20 octets).
         let serial = certificate.serial
         if serial.isEmpty {
-            add("serial", .medium, "serial number unreadable")
+            add(.serial, .medium, "serial number unreadable")
         } else if serial.hasPrefix("-") {
-            add("serial", .medium, "negative serial number \(serial)")
+            add(.serial, .medium, "negative serial number \(serial)")
         } else if serial.allSatisfy({ $0 == "0" }) {
-            add("serial", .medium, "serial number is zero")
+            add(.serial, .medium, "serial number is zero")
         } else if serial.count > 40 {
-            add("serial", .low, "serial number longer than 20 octets")
+            add(.serial, .low, "serial number longer than 20 octets")
         }
 
         guard let role else {
             // An issuer: it must be a CA that may sign certificates.
             if !certificate.isCA {
-                add("issuer-not-ca", .high, "used as an issuer but basicConstraints CA is not TRUE")
+                add(.issuerNotCA, .high, "used as an issuer but basicConstraints CA is not TRUE")
             } else if !certificate.keyUsage.isEmpty && !certificate.keyUsage.contains("keyCertSign") {
-                add("issuer-key-usage", .high, "CA certificate whose keyUsage lacks keyCertSign")
+                add(.issuerKeyUsage, .high, "CA certificate whose keyUsage lacks keyCertSign")
             }
             return issues
         }
 
         // Leaf rules.
-        if certificate.isCA { add("leaf-is-ca", .high, "leaf certificate with basicConstraints CA:TRUE") }
-        if certificate.selfSigned { add("self-signed", .high, "self-signed leaf certificate") }
+        if certificate.isCA { add(.leafIsCA, .high, "leaf certificate with basicConstraints CA:TRUE") }
+        if certificate.selfSigned { add(.selfSigned, .high, "self-signed leaf certificate") }
         if certificate.keyUsage.contains("keyCertSign") || certificate.keyUsage.contains("cRLSign") {
-            add("leaf-key-usage", .medium, "leaf keyUsage allows certificate or CRL signing")
+            add(.leafKeyUsage, .medium, "leaf keyUsage allows certificate or CRL signing")
         }
         if !certificate.keyUsage.isEmpty && !certificate.keyUsage.contains("digitalSignature")
             && !certificate.keyUsage.contains("keyEncipherment") && !certificate.keyUsage.contains("keyAgreement") {
-            add("leaf-key-usage", .high, "keyUsage (\(certificate.keyUsage.joined(separator: ","))) allows no TLS key use")
+            add(.leafKeyUsage, .high, "keyUsage (\(certificate.keyUsage.joined(separator: ","))) allows no TLS key use")
         }
         let eku = certificate.extendedKeyUsage
         let anyEKU = eku.contains("anyExtendedKeyUsage")
         switch role {
         case .server:
             if eku.isEmpty {
-                add("eku-absent", .low, "no extendedKeyUsage: the certificate may be used for any purpose")
+                add(.ekuAbsent, .low, "no extendedKeyUsage: the certificate may be used for any purpose")
             } else if !eku.contains("serverAuth") && !anyEKU {
-                add("eku-missing-server-auth", .high, "extendedKeyUsage (\(eku.joined(separator: ","))) lacks serverAuth")
+                add(.ekuMissingServerAuth, .high, "extendedKeyUsage (\(eku.joined(separator: ","))) lacks serverAuth")
             }
         case .client:
             if eku.isEmpty {
-                add("eku-absent", .low, "no extendedKeyUsage: the certificate may be used for any purpose")
+                add(.ekuAbsent, .low, "no extendedKeyUsage: the certificate may be used for any purpose")
             } else if !eku.contains("clientAuth") && !anyEKU {
-                add("eku-missing-client-auth", .high, "extendedKeyUsage (\(eku.joined(separator: ","))) lacks clientAuth")
+                add(.ekuMissingClientAuth, .high, "extendedKeyUsage (\(eku.joined(separator: ","))) lacks clientAuth")
             }
         case .any: break
         }
         let dnsOrIP = certificate.sans.filter { $0.hasPrefix("DNS:") || $0.hasPrefix("IP:") || $0.hasPrefix("URI:") }
-        if dnsOrIP.isEmpty { add("missing-san", .medium, "no DNS, IP or URI subjectAltName (CN-only identity)") }
+        if dnsOrIP.isEmpty { add(.missingSAN, .medium, "no DNS, IP or URI subjectAltName (CN-only identity)") }
         let uris = certificate.sans.filter { $0.hasPrefix("URI:") }
         if !certificate.spiffeIDs.isEmpty && uris.count > 1 {
-            add("spiffe-multiple-uri", .high, "\(uris.count) URI SANs: an X509-SVID must carry exactly one")
+            add(.spiffeMultipleURI, .high, "\(uris.count) URI SANs: an X509-SVID must carry exactly one")
         }
         return issues
     }
 
-    /// Lint issues as findings: kind `<about>-<rule>` with spaces as dashes (`server-certificate-weak-key`), the
-    /// certificate's position and subject in the title and detail.
+    /// Lint issues as findings of the kind ``FindingKind/certificate(_:family:)`` (`server-certificate-weak-key`),
+    /// the certificate's position and subject in the title and detail.
     ///
     /// - Parameters:
     ///   - issues: from ``lint(chain:role:at:options:)`` or ``lint(_:role:position:at:options:)``.
-    ///   - about: what the certificate is (`server certificate`, `client certificate`, `certificate`).
-    ///   - kindPrefix: the kind's prefix when it is not `about` (`analyze` reports `certificate-<rule>` for
-    ///     either side of a handshake, and names the side in the title).
+    ///   - about: what the certificate is, for the title (`server certificate`, `Client certificate`).
+    ///   - family: the kinds' family (`analyze` reports `.captured` for either side of a handshake, and names the
+    ///     side in the title; `tls` reports `.server` or `.client`).
     ///   - namingSubject: also name the certificate's subject in the title (`analyze` folds findings by title,
     ///     so two certificates of one server with the same defect stay two findings).
     ///   - location: where it was seen (an endpoint, a flow's server).
     public static func findings(
-        _ issues: [CertificateLintIssue], about: String, kindPrefix: String? = nil, namingSubject: Bool = false, location: String?
+        _ issues: [CertificateLintIssue], about: String, family: CertificateFindingFamily, namingSubject: Bool = false, location: String?
     ) -> [Finding] {
-        let prefix = String((kindPrefix ?? about).map { $0 == " " ? "-" : $0 })
-        return issues.map { issue in
+        issues.map { issue in
             let position = issue.position.map { " #\($0)" } ?? ""
             let subject = issue.subject.isEmpty ? "SHA-256 \(issue.sha256.prefix(16))…" : issue.subject
             let name = namingSubject ? " (\(subject))" : ""
             return Finding(
-                kind: "\(prefix)-\(issue.rule)", severity: issue.severity, title: "\(about)\(position)\(name): \(issue.message)",
+                kind: .certificate(issue.rule, family: family), severity: issue.severity, title: "\(about)\(position)\(name): \(issue.message)",
                 detail: "\(issue.subject) (SHA-256 \(issue.sha256.prefix(16))…)", location: location)
         }
     }
@@ -240,7 +239,7 @@ public enum CertificateLint {
         certificate.keyType == Self.unparseableKeyType
     }
 
-    private static func issue(_ rule: String, _ severity: Severity, _ message: String, _ certificate: CertificateSummary, _ position: Int?) -> CertificateLintIssue {
+    private static func issue(_ rule: CertificateLintRule, _ severity: Severity, _ message: String, _ certificate: CertificateSummary, _ position: Int?) -> CertificateLintIssue {
         CertificateLintIssue(rule: rule, severity: severity, message: message, position: position, subject: certificate.subject, sha256: certificate.sha256)
     }
 }

@@ -250,9 +250,9 @@ public struct ScenarioComparison: Codable, Sendable {
         let prefix = "\(scenario.name)-"
         let ignored = Set(scenario.expect?.ignoreKinds ?? [])
         var observed = Set<Scenario.ExpectedFinding>()
-        for finding in findings where !ignored.contains(finding.kind) {
+        for finding in findings where !ignored.contains(finding.kind.identifier) {
             guard let location = finding.location, location.contains(prefix) else { continue }  // not about this scenario
-            observed.insert(Scenario.ExpectedFinding(kind: finding.kind, location: location.replacingOccurrences(of: prefix, with: "")))
+            observed.insert(Scenario.ExpectedFinding(kind: finding.kind.identifier, location: location.replacingOccurrences(of: prefix, with: "")))
         }
         let expected = Set(scenario.expect?.findings ?? [])
         func matches(_ entry: Scenario.ExpectedFinding, _ finding: Scenario.ExpectedFinding) -> Bool {

@@ -167,14 +167,14 @@ public enum ReachabilityFindings {
             case .unexpectedReachable?:
                 let closed = cell.state == .reachableClosed
                 findings.append(Finding(
-                    kind: "unexpected-reachable", severity: closed ? .medium : .high,
+                    kind: .unexpectedReachable, severity: closed ? .medium : .high,
                     title: "\(cell.source) can reach \(target)\(closed ? " (nothing listens, but the path is open)" : "")",
                     detail: "Isolation breach: \(cell.rule ?? "the policy") denies this, yet the probe \(Self.describe(cell)).",
                     location: location
                 ))
             case .unexpectedBlocked?:
                 findings.append(Finding(
-                    kind: "unexpected-blocked", severity: .medium,
+                    kind: .unexpectedBlocked, severity: .medium,
                     title: "\(cell.source) cannot reach \(target)",
                     detail: "Broken dependency: \(cell.rule ?? "the policy") allows this, yet the probe \(Self.describe(cell)).",
                     location: location

@@ -60,7 +60,7 @@ public enum AnalysisTableReport {
         for finding in findings {
             let flows = finding.flowCount == 1 ? "1 flow" : "\(finding.flowCount) flows"
             let ids = finding.flowIDs.map(String.init).joined(separator: ",") + (finding.flowCount > finding.flowIDs.count ? ",…" : "")
-            let text = "\(finding.kind): \(finding.title) [\(flows): \(ids)]".escapingTerminalControls
+            let text = "\(finding.kind.identifier): \(finding.title) [\(flows): \(ids)]".escapingTerminalControls
             lines.append("\(style.severity(finding.severity.rawValue.uppercased().padding(8), finding.severity)) \(text)")
             lines.append("         \(finding.detail.escapingTerminalControls)")
         }

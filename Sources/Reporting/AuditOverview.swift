@@ -151,8 +151,8 @@ public struct AuditOverview: Sendable {
         // container, credentials in clear…).
         let named = Set(problems.map(\.endpoint))
         for finding in findings where finding.severity >= .high && !named.contains(finding.location ?? "") {
-            let help = FindingCatalogue.entry(finding.kind)?.help
-            problems.append(Problem(severity: finding.severity, endpoint: finding.location ?? finding.kind, sources: [], what: finding.title,
+            let help = finding.kind.entry?.help
+            problems.append(Problem(severity: finding.severity, endpoint: finding.location ?? finding.kind.identifier, sources: [], what: finding.title,
                                     change: help ?? finding.detail, verdict: nil))
         }
         problems.sort { ($1.severity, $1.verdict == nil ? 0 : 1) < ($0.severity, $0.verdict == nil ? 0 : 1) }

@@ -66,13 +66,13 @@ public enum AuditReports {
         var findings: [String] = []
         // With a baseline, only what is new is listed (what went away follows below).
         for finding in report.baseline?.new ?? report.findings {
-            findings += DisplayWidth.wrap("\(style.severity(finding.severity.rawValue.uppercased().padding(toLength: 8, withPad: " ", startingAt: 0), finding.severity)) \(e(finding.kind)): \(e(finding.title))",
+            findings += DisplayWidth.wrap("\(style.severity(finding.severity.rawValue.uppercased().padding(toLength: 8, withPad: " ", startingAt: 0), finding.severity)) \(e(finding.kind.identifier)): \(e(finding.title))",
                                           width: style.width, hanging: 9)
         }
         sections.append(style.bold(report.baseline == nil ? "Findings" : "Findings new since the baseline") + "\n" + (findings.isEmpty ? "No findings." : findings.joined(separator: "\n")))
         if let baseline = report.baseline {
             sections.append(style.bold("Since the baseline") + " \(e(baseline.baseline)): \(baseline.new.count) new, \(baseline.resolved.count) resolved, \(baseline.unchanged) unchanged"
-                            + baseline.resolved.map { "\n  resolved: \(e($0.kind)) \(e($0.location ?? ""))" }.joined())
+                            + baseline.resolved.map { "\n  resolved: \(e($0.kind.identifier)) \(e($0.location ?? ""))" }.joined())
         }
         sections.append((DisplayWidth.wrap(Self.stagesLine(report), width: style.width)
                          + (report.complete ? [] : DisplayWidth.wrap(style.severity("INCOMPLETE", .high) + ": " + e(report.problems.joined(separator: "; ")), width: style.width)))
@@ -201,8 +201,8 @@ public enum AuditReports {
         lines += ["## Findings", ""]
         if report.findings.isEmpty { lines.append("No findings.") }
         for finding in report.findings {
-            let reference = FindingCatalogue.entry(finding.kind)?.reference.map { " (\($0))" } ?? ""
-            lines.append("- **\(finding.severity.rawValue.uppercased())** `\(code(finding.kind))`\(reference): \(cell(finding.title)) — \(cell(finding.detail))")
+            let reference = finding.kind.entry?.reference.map { " (\($0))" } ?? ""
+            lines.append("- **\(finding.severity.rawValue.uppercased())** `\(code(finding.kind.identifier))`\(reference): \(cell(finding.title)) — \(cell(finding.detail))")
         }
         if let baseline = report.baseline {
             lines += ["", "## Since the baseline", "", "\(baseline.new.count) new, \(baseline.resolved.count) resolved, \(baseline.unchanged) unchanged (\(cell(baseline.baseline)))."]
@@ -281,7 +281,7 @@ public enum AuditReports {
         body.append("<h2>Findings</h2>")
         if report.findings.isEmpty { body.append("<p>No findings.</p>") }
         body.append("<ul class=\"findings\">" + report.findings.map { finding in
-            "<li><span class=\"sev \(finding.severity.rawValue)\">\(finding.severity.rawValue.uppercased())</span> <code>\(escape(finding.kind))</code> \(escape(finding.title))<br><small>\(escape(finding.detail))</small></li>"
+            "<li><span class=\"sev \(finding.severity.rawValue)\">\(finding.severity.rawValue.uppercased())</span> <code>\(escape(finding.kind.identifier))</code> \(escape(finding.title))<br><small>\(escape(finding.detail))</small></li>"
         }.joined(separator: "\n") + "</ul>")
         body.append("<h2>Stages</h2>")
         body.append("<table><tr><th>stage</th><th>status</th><th>seconds</th><th>note</th></tr>" + report.stages.map {

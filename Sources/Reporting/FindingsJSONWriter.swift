@@ -50,7 +50,7 @@ enum FindingsJSONWriter {
             }
             out += field
             out += [0x5d, 0x2c, 0x0a] // ],
-            key("kind"); Self.string(finding.kind, into: &out); out += [0x2c, 0x0a]
+            key("kind"); Self.string(finding.kind.identifier, into: &out); out += [0x2c, 0x0a]
             key("location")
             if let location = finding.location { Self.string(location, into: &out) } else { out += Array("null".utf8) }
             out += [0x2c, 0x0a]

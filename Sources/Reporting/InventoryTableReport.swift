@@ -46,7 +46,7 @@ public enum InventoryTableReport {
         }
         var findings: [String] = []
         for finding in report.findings {
-            findings.append("\(style.severity(finding.severity.rawValue.uppercased().padding(8), finding.severity)) \(e(finding.kind)): \(e(finding.title))")
+            findings.append("\(style.severity(finding.severity.rawValue.uppercased().padding(8), finding.severity)) \(e(finding.kind.identifier)): \(e(finding.title))")
             findings.append("         \(e(finding.detail))")
         }
         sections.append(style.bold("Findings") + "\n" + (findings.isEmpty ? "No findings." : findings.joined(separator: "\n")))

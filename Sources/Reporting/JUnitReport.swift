@@ -34,7 +34,7 @@ public enum JUnitReport {
         for finding in report.findings {
             let failed = finding.severity >= failOn
             if failed { failures += 1 }
-            cases.append(Self.testCase(name: "\(finding.kind) \(finding.location ?? "")", className: "findings.\(finding.severity.rawValue)",
+            cases.append(Self.testCase(name: "\(finding.kind.identifier) \(finding.location ?? "")", className: "findings.\(finding.severity.rawValue)",
                                        failure: failed ? (finding.severity.rawValue, "\(finding.title). \(finding.detail)") : nil))
         }
         suites.append(Self.suite("findings", cases: cases, failures: failures))

@@ -8,15 +8,16 @@ public enum SARIFReport {
         let kinds = Array(Set(findings.map(\.kind))).sorted()
         let index = Dictionary(uniqueKeysWithValues: kinds.enumerated().map { ($1, $0) })
         let rules: [[String: Any]] = kinds.map { kind in
-            let entry = FindingCatalogue.entry(kind)
+            let entry = kind.entry
+            let id = kind.identifier
             let example = findings.first { $0.kind == kind }
             let severity = findings.filter { $0.kind == kind }.map(\.severity).max() ?? .info
             var rule: [String: Any] = [
-                "id": kind,
-                "name": Self.ruleName(kind),
-                "shortDescription": ["text": entry?.name ?? example?.title ?? kind],
-                "fullDescription": ["text": entry?.help ?? example?.detail ?? kind],
-                "help": ["text": entry?.help ?? example?.detail ?? kind, "markdown": "**\(entry?.name ?? kind)**\n\n\(entry?.help ?? example?.detail ?? "")"],
+                "id": id,
+                "name": Self.ruleName(id),
+                "shortDescription": ["text": entry?.name ?? example?.title ?? id],
+                "fullDescription": ["text": entry?.help ?? example?.detail ?? id],
+                "help": ["text": entry?.help ?? example?.detail ?? id, "markdown": "**\(entry?.name ?? id)**\n\n\(entry?.help ?? example?.detail ?? "")"],
                 "defaultConfiguration": ["level": Self.level(severity)],
                 "properties": ["tags": ["security", "network"], "security-severity": Self.securitySeverity(severity)],
             ]
@@ -25,11 +26,11 @@ public enum SARIFReport {
         }
         let results: [[String: Any]] = findings.map { finding in
             var result: [String: Any] = [
-                "ruleId": finding.kind,
+                "ruleId": finding.kind.identifier,
                 "ruleIndex": index[finding.kind] ?? 0,
                 "level": Self.level(finding.severity),
                 "message": ["text": "\(finding.title). \(finding.detail)"],
-                "partialFingerprints": ["bulkheadFinding/v1": "\(finding.kind)|\(finding.location ?? "")"],
+                "partialFingerprints": ["bulkheadFinding/v1": "\(finding.kind.identifier)|\(finding.location ?? "")"],
                 "properties": ["severity": finding.severity.rawValue],
             ]
             if let location = finding.location {

@@ -49,7 +49,7 @@ public enum TLSTableReport {
         }
         var findings: [String] = []
         for finding in report.findings {
-            findings.append("\(style.severity(finding.severity.rawValue.uppercased().padding(8), finding.severity)) \(e(finding.kind)): \(e(finding.title)) [\(e(finding.location ?? ""))]")
+            findings.append("\(style.severity(finding.severity.rawValue.uppercased().padding(8), finding.severity)) \(e(finding.kind.identifier)): \(e(finding.title)) [\(e(finding.location ?? ""))]")
             findings.append("         \(e(finding.detail))")
         }
         sections.append(style.bold("Findings") + "\n" + (findings.isEmpty ? "No findings." : findings.joined(separator: "\n")))

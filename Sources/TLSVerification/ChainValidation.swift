@@ -71,7 +71,7 @@ public enum ChainValidation {
         var lint = CertificateLint.lint(chain: summaries, role: .server, at: now, options: options)
         if summaries.count < chain.count {
             lint.append(CertificateLintIssue(
-                rule: "unparseable", severity: .high, message: "\(chain.count - summaries.count) certificate(s) of the chain could not be parsed",
+                rule: .unparseable, severity: .high, message: "\(chain.count - summaries.count) certificate(s) of the chain could not be parsed",
                 position: nil, subject: "", sha256: ""))
         }
         return ServerChainReport(

@@ -229,7 +229,7 @@ enum Verdicts {
         let endpointText = target.endpoint.description
         let sourceText = target.source.description
         var findings: [Finding] = []
-        func add(_ kind: String, _ severity: Severity, _ title: String, _ detail: String) {
+        func add(_ kind: FindingKind, _ severity: Severity, _ title: String, _ detail: String) {
             findings.append(Finding(kind: kind, severity: severity, title: title, detail: detail, location: location))
         }
 
@@ -332,28 +332,28 @@ enum Verdicts {
         let starttls = state.startTLS
         if plaintextServed || verdict == .plaintextAccepted {
             if let starttls {
-                add("starttls-optional", expectations.required ? .high : .medium, "the service offers STARTTLS but serves \(starttls.rawValue) in clear without it",
+                add(.starttlsOptional, expectations.required ? .high : .medium, "the service offers STARTTLS but serves \(starttls.rawValue) in clear without it",
                     "\(plaintext?.detail ?? ""). A client that never upgrades is served: an attacker on the path can strip STARTTLS.")
             } else {
-                add("plaintext-accepted", expectations.required ? .high : .medium, "the TLS port answers a plaintext request",
+                add(.plaintextAccepted, expectations.required ? .high : .medium, "the TLS port answers a plaintext request",
                     "\(plaintext?.detail ?? ""). A client that never starts TLS is served: permissive mode.")
             }
         }
         switch verdict {
         case .tlsNoClientAuth:
-            add("tls-no-client-auth", expectations.required ? .high : .info, "the server never asks for a client certificate",
+            add(.tlsNoClientAuth, expectations.required ? .high : .info, "the server never asks for a client certificate",
                 "TLS without client authentication: any client that reaches the port is served.")
         case .mtlsOptional:
-            add("mtls-optional", expectations.required ? .high : .low, "client certificates are optional",
+            add(.mtlsOptional, expectations.required ? .high : .low, "client certificates are optional",
                 "The server sent a CertificateRequest but served a client that sent no certificate (\(noCertRecord?.detail ?? "")).")
         case .unreachable, .timeout, .error:
-            add("endpoint-untested", .info, "the endpoint could not be tested (\(verdict.rawValue))", reason)
+            add(.endpointUntested, .info, "the endpoint could not be tested (\(verdict.rawValue))", reason)
         case .inconclusive:
-            add("tls-inconclusive", expectations.required ? .medium : .low, "the battery cannot tell whether forged client certificates are refused", reason)
+            add(.tlsInconclusive, expectations.required ? .medium : .low, "the battery cannot tell whether forged client certificates are refused", reason)
         default: break
         }
         if verdict == .tlsAcceptsRogueClient && noCertRecord?.result == .accepted {
-            add("mtls-optional", expectations.required ? .high : .low, "client certificates are optional",
+            add(.mtlsOptional, expectations.required ? .high : .low, "client certificates are optional",
                 "Besides accepting forged certificates, the server serves a client that sends none (\(noCertRecord?.detail ?? "")).")
         }
         for probe in forgedAccepted {
@@ -364,15 +364,15 @@ enum Verdicts {
             case .serverAuthOnly: what = "a client certificate whose EKU is serverAuth only"
             default: what = "a self-signed client certificate with the right identity"
             }
-            add("rogue-client-accepted", .critical, "the server accepts \(what)",
+            add(.rogueClientAccepted, .critical, "the server accepts \(what)",
                 "Probe \(probe.probe.rawValue): \(probe.detail ?? "accepted"). Anyone can forge such a certificate: authentication is not enforced; the forged identity reaches the application.")
         }
         if let client = result(.clientCertificate), client.result != .skipped, client.result != .accepted, speaksTLS {
             if client.result == .rejected {
-                add("valid-client-refused", .high, "the supplied client certificate is refused",
+                add(.validClientRefused, .high, "the supplied client certificate is refused",
                     "Probe client-cert: \(client.evidence.rawValue) \(client.alertName.map { "(alert \($0))" } ?? ""): \(client.detail ?? ""). The client this certificate belongs to would be refused.")
             } else {
-                add("valid-client-not-served", .medium, "the supplied client certificate is not served",
+                add(.validClientNotServed, .medium, "the supplied client certificate is not served",
                     "Probe client-cert: \(client.result.rawValue): \(client.detail ?? ""). Either the service serves no one, or it needs another application probe (--app-protocol).")
             }
         }
@@ -380,18 +380,18 @@ enum Verdicts {
         if let other = result(.otherIdentity), other.result == .accepted || other.result == .rejected {
             authorization = other.result.rawValue
             if other.result == .accepted {
-                add("authorization-any-identity", .medium, "the server accepts another workload's valid certificate",
+                add(.authorizationAnyIdentity, .medium, "the server accepts another workload's valid certificate",
                     "A valid certificate of another identity from the same CA was accepted: authentication holds, authorization is not restricted to the expected clients.")
             }
         }
         for probe in probes where probe.probe == .protocolVersion && probe.result == .accepted {
             if probe.variant == "TLSv1" || probe.variant == "TLSv1.1" {
-                add("legacy-tls-version", .medium, "\(probe.variant ?? "") accepted", "The server negotiated \(probe.tlsVersion ?? "?") with \(probe.cipher ?? "?").")
+                add(.tlsLegacyVersion, .medium, "\(probe.variant ?? "") accepted", "The server negotiated \(probe.tlsVersion ?? "?") with \(probe.cipher ?? "?").")
             }
         }
         for probe in probes where probe.probe == .cipher && probe.result == .accepted {
             let name = probe.variant ?? "?"
-            add("weak-cipher", WeakCiphers.severity(name), "\(name) cipher suites accepted",
+            add(.weakCipher, WeakCiphers.severity(name), "\(name) cipher suites accepted",
                 "Offered only \(name) suites; the server chose \(probe.cipher ?? "?") (\(probe.tlsVersion ?? "?")).")
         }
 
@@ -403,21 +403,21 @@ enum Verdicts {
             let report = ChainValidation.report(chain: chain, anchors: state.material.anchors, expectations: expectations, at: now, options: lint)
             chainReport = report
             if report.pathValidation == .invalid {
-                add("server-chain-untrusted", .high, "the server chain does not validate against the trust bundle", report.pathError ?? "")
+                add(.serverChainUntrusted, .high, "the server chain does not validate against the trust bundle", report.pathError ?? "")
             }
             if !report.missingDNSNames.isEmpty {
-                add("server-identity-mismatch", .high, "the server certificate lacks the expected DNS name",
+                add(.serverIdentityMismatch, .high, "the server certificate lacks the expected DNS name",
                     "Expected \(report.missingDNSNames.joined(separator: ", ")); the leaf has \(report.certificates.first?.sans.joined(separator: ", ") ?? "no SAN").")
             }
             if report.spiffeMatch == false {
-                add("server-spiffe-mismatch", .high, "the server certificate does not carry exactly the expected SPIFFE ID",
+                add(.serverSPIFFEMismatch, .high, "the server certificate does not carry exactly the expected SPIFFE ID",
                     "Expected exactly one URI SAN \(expectations.expectedSPIFFEID ?? ""); the leaf has \(report.certificates.first?.sans.filter { $0.hasPrefix("URI:") }.joined(separator: ", ") ?? "none").")
             }
-            findings += CertificateLint.findings(report.lint, about: "server certificate", location: location)
+            findings += CertificateLint.findings(report.lint, about: "server certificate", family: .server, location: location)
         }
         if let client = state.material.clientSummary {
             let issues = CertificateLint.lint(client, role: .client, position: 0, at: now, options: lint)
-            findings += CertificateLint.findings(issues, about: "client certificate", location: location)
+            findings += CertificateLint.findings(issues, about: "client certificate", family: .client, location: location)
         }
         return TLSEndpointReport(
             endpoint: endpointText, source: sourceText, verdict: verdict, reason: reason, clientAuth: clientAuth,

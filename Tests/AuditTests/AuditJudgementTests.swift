@@ -85,10 +85,10 @@ struct AuditJudgementTests {
         #expect(judged.evidence.probe?.findings.isEmpty == true && judged.evidence.probe?.policy == "")
         // The judgement is in the edges and findings, against the policy given now.
         #expect(judged.edges.contains { $0.allowed == true })
-        #expect(!judged.findings.contains { $0.kind == "unexpected-reachable" && $0.detail.contains("deny") })
+        #expect(!judged.findings.contains { $0.kind == .unexpectedReachable && $0.detail.contains("deny") })
         let strict = AuditJudgement.judge(GatheredEvidence(stored: judged), policy: deny, policyName: "deny").report
         #expect(strict.edges.allSatisfy { $0.allowed != true })
-        #expect(strict.findings.contains { $0.kind == "unexpected-reachable" })
+        #expect(strict.findings.contains { $0.kind == .unexpectedReachable })
     }
 
     @Test("accepted risks, then the baseline, then the totals: applied once, to the judged findings")

@@ -72,7 +72,7 @@ struct ExplicitNullTests {
         let problems = try self.check(report)
         #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
         // Absent values really are written: a finding without a location keeps the key, as null.
-        let finding = Finding(kind: "k", severity: .low, title: "t", detail: "d", location: nil)
+        let finding = Finding(kind: FindingKind(identifier: "k"), severity: .low, title: "t", detail: "d", location: nil)
         let findingObject = try JSONSerialization.jsonObject(with: JSONEncoder().encode(finding)) as? [String: Any]
         #expect(findingObject?.keys.contains("location") == true && findingObject?["location"] is NSNull)
         // And read back, with the key missing or null alike.

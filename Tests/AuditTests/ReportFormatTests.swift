@@ -24,7 +24,7 @@ enum SampleAudit {
             sources: ["test"], networks: [Self.network("front", "198.18.50.0/24"), Self.network("back", "198.18.51.0/24", isInternal: true)],
             containers: [Self.container("web", [("front", "198.18.50.10")]), Self.container("api", [("front", "198.18.50.11"), ("back", "198.18.51.11")]),
                          Self.container("pay", [("back", "198.18.51.12")]), Self.container("db <&\"x\">", [("back", "198.18.51.13")])],
-            namespaces: [], findings: [Finding(kind: "bridges-networks", severity: .medium, title: "Container api is attached to 2 networks", detail: "d", location: "api")],
+            namespaces: [], findings: [Finding(kind: .bridgesNetworks, severity: .medium, title: "Container api is attached to 2 networks", detail: "d", location: "api")],
             complete: true, problems: [], summary: InventorySummary())
     }
 
@@ -73,7 +73,7 @@ struct ReportFormatTests {
         #expect(byName["web->pay:8443"] == .violation, "web is not on back: an isolation breach even though the endpoint enforces mTLS")
         #expect(byName["web->db <&\"x\">:5432"] == .blocked)
         #expect(report.summary.edgesByVerdict["violation"] == 1)
-        #expect(report.findings.contains { $0.kind == "unexpected-reachable" } && report.findings.contains { $0.kind == "bridges-networks" })
+        #expect(report.findings.contains { $0.kind == .unexpectedReachable } && report.findings.contains { $0.kind == .bridgesNetworks })
     }
 
     @Test("an mTLS requirement the endpoint does not meet is a violation and a finding")
@@ -84,7 +84,7 @@ struct ReportFormatTests {
         let edge = try #require(report.edges.first { $0.source == "api" && $0.port == 5432 })
         #expect(edge.verdict == .violation)
         #expect(edge.reasons.contains { $0.contains("mTLS required") })
-        #expect(report.findings.filter { $0.kind == "mtls-required-not-enforced" }.map(\.location) == ["\(edge.destination) 198.18.51.13:5432/tcp"], "one finding per endpoint")
+        #expect(report.findings.filter { $0.kind == .mtlsRequiredNotEnforced }.map(\.location) == ["\(edge.destination) 198.18.51.13:5432/tcp"], "one finding per endpoint")
     }
 
     @Test("SARIF 2.1.0: rules per kind with help, results with logical locations, valid structure")
@@ -208,8 +208,8 @@ struct CronTests {
             """))
         let report = SampleAudit.report()
         let applied = risks.apply(to: report.findings)
-        #expect(applied.ignored.map(\.kind) == ["bridges-networks"])
-        #expect(applied.kept.contains { $0.kind == "unexpected-reachable" })
+        #expect(applied.ignored.map(\.kind) == [FindingKind.bridgesNetworks])
+        #expect(applied.kept.contains { $0.kind == .unexpectedReachable })
         #expect(applied.expired.map(\.kind) == ["unexpected-reachable"])
         #expect(throws: PathError.self) { try AcceptedRisks.load(path: try self.file("ignore:\n  - { kind: x, reason: r, expires: soon }\n")) }
         #expect(throws: PathError.self) { try AcceptedRisks.load(path: try self.file("ignore:\n  - { kind: x, reason: '  ', expires: 2099-01-01 }\n")) }
@@ -224,11 +224,11 @@ struct CronTests {
     @Test("baseline: new and resolved findings by kind and location")
     func baseline() {
         let before = SampleAudit.report()
-        var findings = before.findings.filter { $0.kind != "bridges-networks" }
-        findings.append(Finding(kind: "plaintext-flow", severity: .medium, title: "t", detail: "d", location: "198.18.50.11:8080"))
+        var findings = before.findings.filter { $0.kind != .bridgesNetworks }
+        findings.append(Finding(kind: .plaintextFlow, severity: .medium, title: "t", detail: "d", location: "198.18.50.11:8080"))
         let comparison = Baseline.compare(findings, with: before, path: "before.json")
-        #expect(comparison.new.map(\.kind) == ["plaintext-flow"])
-        #expect(comparison.resolved.map(\.kind) == ["bridges-networks"])
+        #expect(comparison.new.map(\.kind) == [FindingKind.plaintextFlow])
+        #expect(comparison.resolved.map(\.kind) == [FindingKind.bridgesNetworks])
         #expect(comparison.unchanged == before.findings.count - 1)
     }
 
@@ -257,10 +257,10 @@ struct StreamedDocumentTests {
         every += "\"\\/\u{7f}\u{2028}\u{202e}é😀 <script>"
         var generator = SystemRandomNumberGenerator()
         let random = (0..<50).map { _ in String((0..<40).compactMap { _ in Unicode.Scalar(UInt32.random(in: 0...0x2FF, using: &generator)) }.map(Character.init)) }
-        var findings = [Finding(kind: "plaintext-flow", severity: .medium, title: "Plaintext http to 198.18.0.1:80 \"<x>\"\n", detail: "d\u{1b}[2J", location: "198.18.0.1:80", flowCount: 2, flowIDs: [1, 2]),
-                        Finding(kind: "k\(every)", severity: .critical, title: every, detail: every, location: nil, flowCount: 0, flowIDs: []),
-                        Finding(kind: "tls-no-client-auth", severity: .info, title: "t", detail: "", location: "", flowCount: 10, flowIDs: Array(1...10))]
-        findings += random.enumerated().map { index, text in Finding(kind: text, severity: .low, title: text, detail: text, location: index % 2 == 0 ? text : nil, flowCount: index, flowIDs: [index]) }
+        var findings = [Finding(kind: .plaintextFlow, severity: .medium, title: "Plaintext http to 198.18.0.1:80 \"<x>\"\n", detail: "d\u{1b}[2J", location: "198.18.0.1:80", flowCount: 2, flowIDs: [1, 2]),
+                        Finding(kind: FindingKind(identifier: "k\(every)"), severity: .critical, title: every, detail: every, location: nil, flowCount: 0, flowIDs: []),
+                        Finding(kind: .tlsNoClientAuth, severity: .info, title: "t", detail: "", location: "", flowCount: 10, flowIDs: Array(1...10))]
+        findings += random.enumerated().map { index, text in Finding(kind: FindingKind(identifier: text), severity: .low, title: text, detail: text, location: index % 2 == 0 ? text : nil, flowCount: index, flowIDs: [index]) }
         var summary = AnalysisSummary()
         summary.flows = 3
         #expect(try JSONReport.assembleDocument(findings: [], flows: [], summary: summary) == {

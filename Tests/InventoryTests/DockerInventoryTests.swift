@@ -79,15 +79,15 @@ struct DockerInventoryTests {
         let host = try #require(report.containers.first { $0.name == "bh-inv-host" })
         #expect(host.networkMode == "host")
 
-        func finding(_ kind: String, _ location: String) -> Finding? { report.findings.first { $0.kind == kind && $0.location == location } }
-        #expect(finding("host-network-mode", "bh-inv-host")?.severity == .high)
-        #expect(finding("shared-network-namespace", "bh-inv-side") != nil)
-        #expect(finding("port-published-all-interfaces", "bh-inv-web") != nil)
-        #expect(report.findings.filter { $0.kind == "port-published-all-interfaces" && $0.location == "bh-inv-web" }.count == 1, "the 127.0.0.1 binding is fine")
-        #expect(finding("net-admin-capability", "bh-inv-bridge")?.severity == .high)
-        #expect(finding("docker-socket-mounted", "bh-inv-bridge")?.severity == .critical)
-        #expect(finding("bridges-networks", "bh-inv-bridge") != nil)
-        #expect(finding("net-raw-capability", "bh-inv-db") == nil)
+        func finding(_ kind: FindingKind, _ location: String) -> Finding? { report.findings.first { $0.kind == kind && $0.location == location } }
+        #expect(finding(.hostNetworkMode, "bh-inv-host")?.severity == .high)
+        #expect(finding(.sharedNetworkNamespace, "bh-inv-side") != nil)
+        #expect(finding(.portPublishedAllInterfaces, "bh-inv-web") != nil)
+        #expect(report.findings.filter { $0.kind == .portPublishedAllInterfaces && $0.location == "bh-inv-web" }.count == 1, "the 127.0.0.1 binding is fine")
+        #expect(finding(.netAdminCapability, "bh-inv-bridge")?.severity == .high)
+        #expect(finding(.dockerSocketMounted, "bh-inv-bridge")?.severity == .critical)
+        #expect(finding(.bridgesNetworks, "bh-inv-bridge") != nil)
+        #expect(finding(.netRawCapability, "bh-inv-db") == nil)
         #expect(report.findings.first?.severity == .critical, "most severe first")
     }
 
@@ -135,7 +135,7 @@ struct DockerInventoryTests {
             #expect(container.networkMode == twin.networkMode)
             #expect(container.dockerSocketMounted == twin.dockerSocketMounted)
         }
-        #expect(Set(offline.findings.map(\.kind)).isSuperset(of: ["host-network-mode", "docker-socket-mounted", "bridges-networks", "net-admin-capability"]))
+        #expect(Set(offline.findings.map(\.kind)).isSuperset(of: [.hostNetworkMode, .dockerSocketMounted, .bridgesNetworks, .netAdminCapability]))
     }
 }
 

@@ -24,9 +24,9 @@ struct InventoryFindingsTests {
             self.network("mesh", driver: "overlay", subnets: ["198.18.42.0/24"], encrypted: false),
             self.network("bridge", subnets: ["198.19.255.0/24"], isDefault: true, containers: ["x"]),
         ], containers: [])
-        #expect(findings.filter { $0.kind == "overlapping-subnets" }.map(\.location) == ["a,b"])
-        #expect(findings.contains { $0.kind == "overlay-unencrypted" && $0.location == "mesh" })
-        #expect(findings.contains { $0.kind == "default-bridge-icc" && $0.location == "bridge" })
+        #expect(findings.filter { $0.kind == .overlappingSubnets }.map(\.location) == ["a,b"])
+        #expect(findings.contains { $0.kind == .overlayUnencrypted && $0.location == "mesh" })
+        #expect(findings.contains { $0.kind == .defaultBridgeICC && $0.location == "bridge" })
     }
 
     @Test("CIDR arithmetic")
@@ -54,10 +54,10 @@ struct InventoryFindingsTests {
         #expect(privileged.capabilities.contains("NET_ADMIN"), "a privileged container has every capability")
         let web = try #require(report.containers.first { $0.name == "bh-inv-port80" })
         #expect(web.networkMode == "default" || web.networkMode == "bridge")
-        #expect(report.findings.contains { $0.kind == "privileged-container" && $0.location == "bh-inv-priv" })
-        #expect(report.findings.contains { $0.kind == "privileged-port-published" && $0.location == "bh-inv-port80" })
-        #expect(report.findings.contains { $0.kind == "default-bridge-icc" && $0.location == "bridge" })
-        #expect(!report.findings.contains { $0.kind == "port-published-all-interfaces" && $0.location == "bh-inv-port80" })
-        #expect(report.findings.contains { $0.kind == "userland-proxy" }, "dockerd runs docker-proxy for published ports by default")
+        #expect(report.findings.contains { $0.kind == .privilegedContainer && $0.location == "bh-inv-priv" })
+        #expect(report.findings.contains { $0.kind == .privilegedPortPublished && $0.location == "bh-inv-port80" })
+        #expect(report.findings.contains { $0.kind == .defaultBridgeICC && $0.location == "bridge" })
+        #expect(!report.findings.contains { $0.kind == .portPublishedAllInterfaces && $0.location == "bh-inv-port80" })
+        #expect(report.findings.contains { $0.kind == .userlandProxy }, "dockerd runs docker-proxy for published ports by default")
     }
 }

@@ -51,7 +51,7 @@ struct CertificateFindingsTests {
     }
 
     static func certificateFindings(_ flow: FlowRecord) -> [Finding] {
-        FlowFindings.findings(for: flow).filter { $0.kind.hasPrefix("certificate-") }
+        FlowFindings.findings(for: flow).filter { $0.kind.identifier.hasPrefix("certificate-") }
     }
 
     @Test("a proper chain gives no certificate finding; the root's own SHA-1 signature and self-signature are not faults")
@@ -65,14 +65,12 @@ struct CertificateFindingsTests {
             subject: "CN=old.test", issuer: "CN=old.test", keyType: "rsa", bits: 1024, curve: nil, signature: "sha1WithRSAEncryption",
             selfSigned: true, expiresIn: -86_400)
         let findings = Self.certificateFindings(Self.flow(serverChain: [leaf]))
-        #expect(Set(findings.map(\.kind)) == [
-            "certificate-expired", "certificate-self-signed", "certificate-weak-key", "certificate-weak-signature",
-        ])
+        #expect(Set(findings.map(\.kind)) == Set<FindingKind>([.expired, .selfSigned, .weakKey, .weakSignature].map { .certificate($0, family: .captured) }))
         #expect(findings.allSatisfy { $0.severity == .high && $0.location == "198.18.1.2:443" })
-        let expired = try #require(findings.first { $0.kind == "certificate-expired" })
+        let expired = try #require(findings.first { $0.kind == .certificate(.expired, family: .captured) })
         #expect(expired.title.hasPrefix("Server certificate #0 (CN=old.test): expired on "))
         let notYet = Self.certificateFindings(Self.flow(serverChain: [Self.certificate(days: 30, expiresIn: 40 * 86_400)]))
-        #expect(notYet.map(\.kind) == ["certificate-not-yet-valid"])
+        #expect(notYet.map(\.kind) == [FindingKind.certificate(.notYetValid, family: .captured)])
     }
 
     @Test("validity is judged at the flow's time, never at today's date; no expiring-soon for captures")
@@ -82,7 +80,7 @@ struct CertificateFindingsTests {
         let leaf = Self.certificate(expiresIn: -(Self.flowTime.seconds - old.seconds) + 86_400)
         #expect(Self.certificateFindings(Self.flow(at: old, serverChain: [leaf])).isEmpty)
         // The same certificate in a capture taken after its notAfter.
-        #expect(Self.certificateFindings(Self.flow(serverChain: [leaf])).map(\.kind) == ["certificate-expired"])
+        #expect(Self.certificateFindings(Self.flow(serverChain: [leaf])).map(\.kind) == [FindingKind.certificate(.expired, family: .captured)])
         // One day before expiry at the flow's time: not reported (expiring-soon is a forecast a capture cannot act on).
         #expect(Self.certificateFindings(Self.flow(serverChain: [Self.certificate(expiresIn: 86_400)])).isEmpty)
     }
@@ -94,7 +92,7 @@ struct CertificateFindingsTests {
         #expect(Self.certificateFindings(Self.flow(serverChain: [Self.certificate()], clientChain: [clientLeaf])).isEmpty)
         // Swapped: each leaf lacks the purpose of the side that presented it.
         let swapped = Self.certificateFindings(Self.flow(serverChain: [clientLeaf], clientChain: [Self.certificate()]))
-        #expect(swapped.map(\.kind).sorted() == ["certificate-eku-missing-client-auth", "certificate-eku-missing-server-auth"])
+        #expect(swapped.map(\.kind).sorted() == [FindingKind.certificate(.ekuMissingClientAuth, family: .captured), .certificate(.ekuMissingServerAuth, family: .captured)])
         #expect(swapped.contains { $0.title.hasPrefix("Server certificate #0 (CN=client.test): ") && $0.severity == .high })
         #expect(swapped.contains { $0.title.hasPrefix("Client certificate #0 (CN=svc.test): ") && $0.severity == .high })
     }
@@ -106,13 +104,13 @@ struct CertificateFindingsTests {
         let intermediate = Self.certificate(
             subject: "CN=Issuer", issuer: "CN=Root", signature: "sha1WithRSAEncryption", sans: [], eku: [], keyUsage: [], sha256: "dd")
         let findings = Self.certificateFindings(Self.flow(serverChain: [Self.certificate(), intermediate]))
-        #expect(findings.map(\.kind).sorted() == ["certificate-issuer-not-ca", "certificate-weak-signature"])
+        #expect(findings.map(\.kind).sorted() == [FindingKind.certificate(.issuerNotCA, family: .captured), .certificate(.weakSignature, family: .captured)])
         #expect(findings.allSatisfy { $0.title.hasPrefix("Server certificate #1 (CN=Issuer): ") })
         // A foreign certificate after the leaf.
         var stranger = Self.root
         stranger.subject = "CN=Someone Else"
         stranger.issuer = "CN=Someone Else"
-        #expect(Self.certificateFindings(Self.flow(serverChain: [Self.certificate(), stranger])).map(\.kind) == ["certificate-chain-order"])
+        #expect(Self.certificateFindings(Self.flow(serverChain: [Self.certificate(), stranger])).map(\.kind) == [FindingKind.certificate(.chainOrder, family: .captured)])
     }
 
     @Test("a certificate the reader could not parse is one finding, not a dozen about fields never read")
@@ -123,7 +121,7 @@ struct CertificateFindingsTests {
             signatureAlgorithm: "\(CertificateLint.unparseableKeyType): not a DER X.509 certificate", isCA: false, selfSigned: false,
             keyUsage: [], extendedKeyUsage: [])
         let findings = Self.certificateFindings(Self.flow(serverChain: [placeholder, Self.root]))
-        #expect(findings.map(\.kind) == ["certificate-unparseable"])
+        #expect(findings.map(\.kind) == [FindingKind.certificate(.unparseable, family: .captured)])
         #expect(findings.first?.title == "Server certificate #0 (SHA-256 0123456789abcdef…): could not be parsed (not a DER X.509 certificate)")
     }
 
@@ -134,7 +132,7 @@ struct CertificateFindingsTests {
         for id in [30, 10, 20] { folded.add(Self.flow(id: id, serverChain: [expired])) }
         folded.add(Self.flow(id: 40, server: "198.18.1.3:443", serverChain: [expired]))
         folded.add(Self.flow(id: 50, serverChain: [Self.certificate(subject: "CN=other.test", expiresIn: -86_400, sha256: "ee")]))
-        let findings = folded.all.filter { $0.kind == "certificate-expired" }
+        let findings = folded.all.filter { $0.kind == .certificate(.expired, family: .captured) }
         #expect(findings.count == 3)
         let first = try #require(findings.first { $0.location == "198.18.1.2:443" && $0.title.contains("CN=svc.test") })
         #expect(first.flowCount == 3)
@@ -153,13 +151,13 @@ struct CertificateFindingsTests {
         var later = flow
         later.firstSeen = Timestamp(seconds: try #require(server.notAfter).seconds + 86_400, nanoseconds: 0)
         let expired = Self.certificateFindings(later)
-        #expect(expired.map(\.kind) == ["certificate-expired", "certificate-expired"])
+        #expect(expired.map(\.kind) == [FindingKind.certificate(.expired, family: .captured), .certificate(.expired, family: .captured)])
         #expect(expired.contains { $0.title.hasPrefix("Server certificate #0 (CN=server.test,O=Bulkhead Test): expired on 2026-12-29") })
         #expect(expired.contains { $0.title.hasPrefix("Client certificate #0 (CN=client.test): expired on 2026-12-29") })
 
         var earlier = flow
         earlier.firstSeen = Timestamp(seconds: try #require(server.notBefore).seconds - 1, nanoseconds: 0)
-        #expect(Self.certificateFindings(earlier).map(\.kind) == ["certificate-not-yet-valid", "certificate-not-yet-valid"])
+        #expect(Self.certificateFindings(earlier).map(\.kind) == [FindingKind.certificate(.notYetValid, family: .captured), .certificate(.notYetValid, family: .captured)])
     }
 }
 
@@ -173,15 +171,15 @@ struct CertificateLintCacheTests {
             id: 2, at: Timestamp(seconds: CertificateFindingsTests.flowTime.seconds + 2 * 86_400, nanoseconds: 0),
             serverChain: [certificate, CertificateFindingsTests.root])
         for _ in 0..<3 {
-            #expect(!CertificateFindingsTests.certificateFindings(before).contains { $0.kind == "certificate-expired" })
-            #expect(CertificateFindingsTests.certificateFindings(after).contains { $0.kind == "certificate-expired" })
+            #expect(!CertificateFindingsTests.certificateFindings(before).contains { $0.kind == .certificate(.expired, family: .captured) })
+            #expect(CertificateFindingsTests.certificateFindings(after).contains { $0.kind == .certificate(.expired, family: .captured) })
         }
         // Two certificates that share a (fake) fingerprint but differ are not mistaken for each other.
         var weak = certificate
         weak.keyType = "rsa"
         weak.keyBits = 1024
         weak.curve = nil
-        #expect(CertificateFindingsTests.certificateFindings(CertificateFindingsTests.flow(serverChain: [weak])).contains { $0.kind == "certificate-weak-key" })
-        #expect(!CertificateFindingsTests.certificateFindings(CertificateFindingsTests.flow(serverChain: [certificate])).contains { $0.kind == "certificate-weak-key" })
+        #expect(CertificateFindingsTests.certificateFindings(CertificateFindingsTests.flow(serverChain: [weak])).contains { $0.kind == .certificate(.weakKey, family: .captured) })
+        #expect(!CertificateFindingsTests.certificateFindings(CertificateFindingsTests.flow(serverChain: [certificate])).contains { $0.kind == .certificate(.weakKey, family: .captured) })
     }
 }

@@ -271,7 +271,7 @@ struct EncapsulationTests {
         #expect(flow.proto == .http && flow.client == "198.19.41.1:40000" && flow.server == "198.19.41.2:8080")
         #expect(flow.credentials.map(\.kind) == ["http-basic"] && flow.credentials.first?.user == "alice")
         #expect(flow.encapsulation == [EncapsulationLayer(kind: .vxlan, source: "198.19.40.1", destination: "198.19.40.2", id: 42)])
-        #expect(result.findings.contains { $0.kind == "credentials-in-cleartext" })
+        #expect(result.findings.contains { $0.kind == .credentialsInCleartext })
         #expect(flow.encapsulation?.first?.label == "vxlan 42 198.19.40.1→198.19.40.2")
     }
 

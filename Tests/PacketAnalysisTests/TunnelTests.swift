@@ -113,7 +113,7 @@ struct TunnelTests {
         let findings = FlowFindings.findings(for: record)
         // Located at the proxy (the endpoint the packets went to); the title names the destination beside it.
         #expect(findings.contains {
-            $0.kind == "credentials-in-cleartext" && $0.location == "198.18.0.2:1080" && $0.title.contains("198.19.211.2:443 via 198.18.0.2:1080")
+            $0.kind == .credentialsInCleartext && $0.location == "198.18.0.2:1080" && $0.title.contains("198.19.211.2:443 via 198.18.0.2:1080")
         })
     }
 

@@ -212,7 +212,7 @@ struct PolicyEvaluationTests {
         #expect(cells.map(\.violation) == [nil, .unexpectedReachable, nil, .unexpectedReachable, .unexpectedReachable, .unexpectedBlocked, nil, nil])
         #expect(cells[1].rule?.contains("not on back") == true)
         let findings = ReachabilityFindings.findings(cells)
-        #expect(findings.map(\.kind) == ["unexpected-reachable", "unexpected-reachable", "unexpected-reachable", "unexpected-blocked"])
+        #expect(findings.map(\.kind) == [FindingKind.unexpectedReachable, .unexpectedReachable, .unexpectedReachable, .unexpectedBlocked])
         #expect(findings.map(\.severity) == [.high, .high, .medium, .medium], "a closed port behind an open path is medium")
     }
 

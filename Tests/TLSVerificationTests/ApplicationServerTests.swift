@@ -51,7 +51,7 @@ struct ApplicationServerTests {
         report.probes.first { $0.probe == kind && $0.variant == nil }
     }
 
-    func kinds(_ report: TLSEndpointReport) -> Set<String> { Set(report.findings.map(\.kind)) }
+    func kinds(_ report: TLSEndpointReport) -> Set<FindingKind> { Set(report.findings.map(\.kind)) }
 
     /// The probe ended with `result` and `evidence`.
     func expect(_ report: TLSEndpointReport, _ kind: TLSProbeKind, _ result: TLSProbeResult, _ evidence: TLSEvidence, _ label: String,
@@ -97,7 +97,7 @@ struct ApplicationServerTests {
         case .tlsAcceptsRogueClient:
             self.forged(report, .accepted, .served, label, sourceLocation: sourceLocation)
             self.expect(report, .noClientCertificate, .rejected, .refusedByTLS, label, sourceLocation: sourceLocation)
-            #expect(self.kinds(report).contains("rogue-client-accepted"), sourceLocation: sourceLocation)
+            #expect(self.kinds(report).contains(.rogueClientAccepted), sourceLocation: sourceLocation)
         default:
             self.expect(report, .noClientCertificate, .accepted, .served, label, sourceLocation: sourceLocation)
             #expect(self.probe(report, .rogueCA)?.result == .skipped, "\(label): no CertificateRequest, nothing to forge for", sourceLocation: sourceLocation)
@@ -132,7 +132,7 @@ struct ApplicationServerTests {
             #expect(noCert.detail?.contains("Access denied") == true, "\(user): \(noCert.detail ?? "")")
             let plaintext = self.probe(report, .plaintext)
             #expect(plaintext?.result == .plaintextRefused && plaintext?.detail?.contains("Access denied") == true, "\(user): \(plaintext?.detail ?? "")")
-            #expect(!self.kinds(report).contains("plaintext-accepted"))
+            #expect(!self.kinds(report).contains(.plaintextAccepted))
             // Another identity of the same CA: any will do for REQUIRE X509; REQUIRE SUBJECT refuses it.
             #expect(report.authorization == (user == "x509user" ? "accepted" : "rejected"), "\(user): \(report.authorization ?? "-")")
         }
@@ -147,7 +147,7 @@ struct ApplicationServerTests {
         let none = try self.run(server.port, self.expectations(pki), application: .mysql)
         #expect(none.verdict == .mtlsOptional, "no requirement: \(none.reason)")
         #expect(self.probe(none, .plaintext)?.evidence == .servedInClear, "\(self.probe(none, .plaintext)?.detail ?? "")")
-        #expect(self.kinds(none).contains("plaintext-accepted"))
+        #expect(self.kinds(none).contains(.plaintextAccepted))
         self.validServed(none, "mysql", "no requirement")
         self.expect(none, .noClientCertificate, .accepted, .served, "no requirement")
         // ssl-ca makes the server verify any certificate it is sent, whatever the account requires.
@@ -168,7 +168,7 @@ struct ApplicationServerTests {
         self.validServed(report, "mqtt", label)
         let connack = mode.allowAnonymous ? "CONNACK accepted" : "CONNACK return code 5"
         #expect(self.probe(report, .clientCertificate)?.detail?.contains(connack) == true, "\(label): \(self.probe(report, .clientCertificate)?.detail ?? "")")
-        #expect(!self.kinds(report).contains("valid-client-refused"), "\(label)")
+        #expect(!self.kinds(report).contains(.validClientRefused), "\(label)")
         #expect(self.probe(report, .plaintext)?.result == .plaintextRefused, "\(label): \(self.probe(report, .plaintext)?.detail ?? "")")
     }
 
@@ -205,7 +205,7 @@ struct ApplicationServerTests {
             let plaintext = self.probe(report, .plaintext)
             #expect(plaintext?.result == .plaintextRefused, "\(label): \(plaintext?.detail ?? "")")
             if startTLS != nil { #expect(plaintext?.detail?.contains("(13)") == true, "\(plaintext?.detail ?? "")") }
-            #expect(!self.kinds(report).contains("starttls-optional"))
+            #expect(!self.kinds(report).contains(.starttlsOptional))
         }
         // Without the CA key (no forgery from the right CA) the same server is enforced, by comparison.
         let withoutKey = try self.run(slapd.ldaps, self.expectations(pki, caKey: false), application: .ldap)
@@ -233,7 +233,7 @@ struct ApplicationServerTests {
                 #expect(self.probe(report, .rogueCA)?.result == .skipped)
                 if startTLS != nil {
                     #expect(self.probe(report, .plaintext)?.evidence == .servedInClear, "\(self.probe(report, .plaintext)?.detail ?? "")")
-                    #expect(self.kinds(report).contains("starttls-optional"))
+                    #expect(self.kinds(report).contains(.starttlsOptional))
                 } else {
                     #expect(self.probe(report, .plaintext)?.result == .plaintextRefused)
                 }

@@ -25,7 +25,7 @@ struct CertificateLintTests {
     }
 
     func rules(_ certificate: CertificateSummary, _ role: CertificateLint.Role = .server) -> Set<String> {
-        Set(CertificateLint.lint(certificate, role: role, at: Self.now).map(\.rule))
+        Set(CertificateLint.lint(certificate, role: role, at: Self.now).map(\.rule.rawValue))
     }
 
     @Test("a proper leaf has no issue")
@@ -62,21 +62,21 @@ struct CertificateLintTests {
         #expect(CertificateLint.lint(chain: [leaf, issuer], role: .server, at: Self.now).isEmpty)
         var stranger = issuer
         stranger.subject = "CN=Stranger"
-        #expect(CertificateLint.lint(chain: [leaf, stranger], role: .server, at: Self.now).map(\.rule) == ["chain-order"])
+        #expect(CertificateLint.lint(chain: [leaf, stranger], role: .server, at: Self.now).map(\.rule) == [.chainOrder])
         var notCA = issuer
         notCA.isCA = false
-        #expect(CertificateLint.lint(chain: [leaf, notCA], role: .server, at: Self.now).map(\.rule) == ["issuer-not-ca"])
+        #expect(CertificateLint.lint(chain: [leaf, notCA], role: .server, at: Self.now).map(\.rule) == [.issuerNotCA])
     }
 
     @Test("findings: `tls` kinds from `about`; `analyze` kinds from a prefix, with the subject in the title")
     func findingNames() {
         let issues = CertificateLint.lint(chain: [self.leaf(expiresIn: -86_400)], role: .server, at: Self.now)
-        let tls = CertificateLint.findings(issues, about: "server certificate", location: "127.0.0.1:8443")
-        #expect(tls.map(\.kind) == ["server-certificate-expired"])
+        let tls = CertificateLint.findings(issues, about: "server certificate", family: .server, location: "127.0.0.1:8443")
+        #expect(tls.map(\.kind) == [FindingKind.certificate(.expired, family: .server)])
         #expect(tls.first?.title.hasPrefix("server certificate #0: expired on ") == true)
         let analyze = CertificateLint.findings(
-            issues, about: "Client certificate", kindPrefix: "certificate", namingSubject: true, location: "198.18.1.2:443")
-        #expect(analyze.map(\.kind) == ["certificate-expired"])
+            issues, about: "Client certificate", family: .captured, namingSubject: true, location: "198.18.1.2:443")
+        #expect(analyze.map(\.kind) == [FindingKind.certificate(.expired, family: .captured)])
         #expect(analyze.first?.title.hasPrefix("Client certificate #0 (CN=svc.test): expired on ") == true)
         #expect(analyze.first?.severity == .high)
         #expect(analyze.first?.location == "198.18.1.2:443")
@@ -89,7 +89,7 @@ struct CertificateLintTests {
             keyType: CertificateLint.unparseableKeyType, keyBits: 0, curve: nil, signatureAlgorithm: "unparseable: empty certificate",
             isCA: false, selfSigned: false, keyUsage: [], extendedKeyUsage: [])
         let issues = CertificateLint.lint(chain: [self.leaf(), placeholder], role: .server, at: Self.now)
-        #expect(issues.map(\.rule) == ["unparseable"])
+        #expect(issues.map(\.rule) == [.unparseable])
         #expect(issues.first?.message == "could not be parsed (empty certificate)")
         #expect(issues.first?.position == 1)
     }

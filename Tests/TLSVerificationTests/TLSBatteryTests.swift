@@ -51,7 +51,7 @@ struct TLSBatteryTests {
         report.probes.first { $0.probe == kind && $0.variant == variant }
     }
 
-    func kinds(_ report: TLSEndpointReport) -> Set<String> { Set(report.findings.map(\.kind)) }
+    func kinds(_ report: TLSEndpointReport) -> Set<FindingKind> { Set(report.findings.map(\.kind)) }
 
     static let strict = ["-Verify", "1", "-verify_return_error"]
 
@@ -78,11 +78,11 @@ struct TLSBatteryTests {
         #expect(self.probe(report, .clientCertificate)?.result == .accepted)
         // s_server authorizes any valid certificate: the other identity gets in.
         #expect(report.authorization == "accepted")
-        #expect(self.kinds(report).contains("authorization-any-identity"))
+        #expect(self.kinds(report).contains(.authorizationAnyIdentity))
         #expect(report.serverChain?.pathValidation == .valid, "\(report.serverChain?.pathError ?? "")")
         #expect(report.serverChain?.spiffeMatch == true)
         #expect(report.serverChain?.missingDNSNames == [])
-        #expect(!self.kinds(report).contains { $0.hasPrefix("server-") })
+        #expect(!self.kinds(report).contains { $0.identifier.hasPrefix("server-") })
         let data = try JSONEncoder().encode(report)
         #expect(try JSONDecoder().decode(TLSEndpointReport.self, from: data) == report, "a full report reads back unchanged")
     }
@@ -147,7 +147,7 @@ struct TLSBatteryTests {
         #expect(self.probe(report, .expired)?.result == .skipped)
         #expect(self.probe(report, .expired)?.detail?.contains("needs the CA key") == true)
         #expect(report.findings.first?.severity == .critical)
-        #expect(report.findings.filter { $0.kind == "rogue-client-accepted" }.count == 2)
+        #expect(report.findings.filter { $0.kind == .rogueClientAccepted }.count == 2)
     }
 
     @Test("-verify 1: optional client authentication that also accepts forged certificates: the worse fact wins")
@@ -157,8 +157,8 @@ struct TLSBatteryTests {
         let report = try self.probe(server, self.expectations(pki))
         #expect(report.verdict == .tlsAcceptsRogueClient)
         #expect(report.clientAuth == .optional)
-        #expect(self.kinds(report).contains("mtls-optional"))
-        #expect(self.kinds(report).contains("rogue-client-accepted"))
+        #expect(self.kinds(report).contains(.mtlsOptional))
+        #expect(self.kinds(report).contains(.rogueClientAccepted))
         #expect(self.probe(report, .rogueCA)?.evidence == .served)
     }
 
@@ -180,7 +180,7 @@ struct TLSBatteryTests {
         let report = try self.probe(server, self.expectations(pki))
         #expect(report.verdict == .plaintextAccepted)
         #expect(self.probe(report, .plaintext)?.result == .plaintextAnswered)
-        #expect(report.findings.first?.kind == "plaintext-accepted")
+        #expect(report.findings.first?.kind == .plaintextAccepted)
         #expect(report.findings.first?.severity == .high)
     }
 
@@ -192,7 +192,7 @@ struct TLSBatteryTests {
         #expect(report.verdict == .tlsNoClientAuth)
         #expect(self.probe(report, .protocolVersion, "TLSv1")?.result == .accepted)
         #expect(self.probe(report, .protocolVersion, "TLSv1.2")?.result == .rejected)
-        #expect(self.kinds(report).contains("legacy-tls-version"))
+        #expect(self.kinds(report).contains(.tlsLegacyVersion))
         // DEFAULT has CBC suites in TLS 1.0; static RSA too.
         #expect(self.probe(report, .cipher, "CBC")?.result == .accepted)
         #expect(self.probe(report, .cipher, "NULL")?.result == .rejected)
@@ -201,15 +201,15 @@ struct TLSBatteryTests {
     @Test("server certificate defects: expired, wrong SAN, wrong SPIFFE ID, SHA-1/RSA-1024, CA:TRUE leaf, zero serial, missing intermediate")
     func serverChainDefects() throws {
         let pki = try self.thePKI()
-        let cases: [(name: String, chain: Bool, options: [String], kinds: [String])] = [
+        let cases: [(name: String, chain: Bool, options: [String], kinds: [FindingKind])] = [
             ("server", true, [], []),
-            ("expired", true, [], ["server-certificate-expired", "server-chain-untrusted"]),
-            ("wrongsan", true, [], ["server-identity-mismatch"]),
-            ("wrongspiffe", true, [], ["server-spiffe-mismatch"]),
-            ("weak", true, ["-cipher", "DEFAULT@SECLEVEL=0"], ["server-certificate-weak-key", "server-certificate-weak-signature"]),
-            ("caleaf", true, [], ["server-certificate-leaf-is-ca"]),
-            ("zeroserial", true, [], ["server-certificate-serial"]),
-            ("server", false, [], ["server-chain-untrusted"]),
+            ("expired", true, [], [.certificate(.expired, family: .server), .serverChainUntrusted]),
+            ("wrongsan", true, [], [.serverIdentityMismatch]),
+            ("wrongspiffe", true, [], [.serverSPIFFEMismatch]),
+            ("weak", true, ["-cipher", "DEFAULT@SECLEVEL=0"], [.certificate(.weakKey, family: .server), .certificate(.weakSignature, family: .server)]),
+            ("caleaf", true, [], [.certificate(.leafIsCA, family: .server)]),
+            ("zeroserial", true, [], [.certificate(.serial, family: .server)]),
+            ("server", false, [], [.serverChainUntrusted]),
         ]
         for item in cases {
             let server = try PeerProcess.sServer(pki, item.name, chain: item.chain, item.options)
@@ -219,7 +219,7 @@ struct TLSBatteryTests {
             for kind in item.kinds { #expect(kinds.contains(kind), "\(item.name): \(kind) missing from \(kinds.sorted())") }
             if item.kinds.isEmpty {
                 #expect(report.serverChain?.pathValidation == .valid, "\(report.serverChain?.pathError ?? "")")
-                #expect(!kinds.contains { $0.hasPrefix("server-") }, "\(kinds.sorted())")
+                #expect(!kinds.contains { $0.identifier.hasPrefix("server-") }, "\(kinds.sorted())")
             }
             if !item.chain {
                 #expect(report.serverChain?.pathError?.contains("missing intermediate") == true)

@@ -43,7 +43,7 @@ struct TLSTruthTests {
         report.probes.first { $0.probe == kind && $0.variant == variant }
     }
 
-    func kinds(_ report: TLSEndpointReport) -> Set<String> { Set(report.findings.map(\.kind)) }
+    func kinds(_ report: TLSEndpointReport) -> Set<FindingKind> { Set(report.findings.map(\.kind)) }
 
     /// Every forged certificate ended with `evidence`, in every attempt.
     func forged(_ report: TLSEndpointReport, _ result: TLSProbeResult, _ evidence: TLSEvidence? = nil, sourceLocation: SourceLocation = #_sourceLocation) {
@@ -74,8 +74,8 @@ struct TLSTruthTests {
         #expect(rogue.result == .accepted)
         #expect(rogue.evidence == .closedWithoutReason)
         #expect(rogue.comparedWith?.hasPrefix("client-cert:") == true)
-        #expect(self.kinds(report).contains("rogue-client-accepted"))
-        #expect(self.kinds(report).contains("valid-client-not-served"))
+        #expect(self.kinds(report).contains(.rogueClientAccepted))
+        #expect(self.kinds(report).contains(.validClientNotServed))
     }
 
     @Test("the same server without a valid certificate to compare with: inconclusive, never enforced, with the reason")
@@ -87,7 +87,7 @@ struct TLSTruthTests {
         #expect(!report.verdict.tested, "inconclusive is incomplete: exit status 3")
         #expect(report.reason.contains("supply a client certificate"), "\(report.reason)")
         #expect(self.probe(report, .rogueCA)?.result == .inconclusive)
-        #expect(self.kinds(report).contains("tls-inconclusive"))
+        #expect(self.kinds(report).contains(.tlsInconclusive))
     }
 
     @Test("strict s_server that closes after the handshake: forged certificates refused by alert, valid one closed (its own finding)")
@@ -97,7 +97,7 @@ struct TLSTruthTests {
         let report = try self.run(server, self.expectations(pki))
         #expect(report.verdict == .mtlsEnforced, "\(report.reason)")
         self.forged(report, .rejected, .refusedByTLS)
-        #expect(self.kinds(report).contains("valid-client-not-served"))
+        #expect(self.kinds(report).contains(.validClientNotServed))
     }
 
     @Test("-verify 1 that closes after each handshake: no certificate and forged ones get what the valid one gets")
@@ -107,7 +107,7 @@ struct TLSTruthTests {
         let report = try self.run(server, self.expectations(pki))
         #expect(report.verdict == .tlsAcceptsRogueClient)
         #expect(self.probe(report, .noClientCertificate)?.result == .accepted)
-        #expect(self.kinds(report).contains("mtls-optional"))
+        #expect(self.kinds(report).contains(.mtlsOptional))
     }
 
     // MARK: - Servers that refuse without an alert
@@ -121,7 +121,7 @@ struct TLSTruthTests {
         #expect(self.probe(report, .clientCertificate)?.evidence == .served)
         self.forged(report, .rejected, .closedWithoutReason)
         #expect(self.probe(report, .rogueCA)?.comparedWith == "client-cert: served")
-        #expect(!self.kinds(report).contains("rogue-client-accepted"))
+        #expect(!self.kinds(report).contains(.rogueClientAccepted))
     }
 
     @Test("the same server with no valid certificate to compare with: inconclusive (a close proves nothing by itself)")
@@ -179,7 +179,7 @@ struct TLSTruthTests {
         #expect(plaintext.evidence == .refusedInClear)
         #expect(plaintext.detail?.contains("400") == true)
         #expect(report.verdict == .tlsAcceptsRogueClient)
-        #expect(!self.kinds(report).contains("plaintext-accepted"))
+        #expect(!self.kinds(report).contains(.plaintextAccepted))
     }
 
     // MARK: - nginx, haproxy, redis
@@ -249,7 +249,7 @@ struct TLSTruthTests {
         #expect(self.probe(report, .clientCertificate)?.evidence == .served)
         #expect(self.probe(report, .clientCertificate)?.application == "smtp")
         self.forged(report, .rejected, .refusedByTLS)
-        #expect(!self.kinds(report).contains("starttls-optional"))
+        #expect(!self.kinds(report).contains(.starttlsOptional))
     }
 
     @Test("SMTP that serves mail in clear without STARTTLS: starttls-optional")
@@ -257,7 +257,7 @@ struct TLSTruthTests {
         let pki = try self.thePKI()
         let server = try PeerProcess.python("smtp", pki, ["--verify", "required", "--clear-ok"])
         let report = try self.run(server, self.expectations(pki), startTLS: .smtp)
-        #expect(self.kinds(report).contains("starttls-optional"))
+        #expect(self.kinds(report).contains(.starttlsOptional))
         #expect(report.verdict == .plaintextAccepted, "\(report.reason)")
         self.forged(report, .rejected, .refusedByTLS)
     }
@@ -291,7 +291,7 @@ struct TLSTruthTests {
         #expect(self.probe(report, .clientCertificate)?.evidence == .served, "\(self.probe(report, .clientCertificate)?.detail ?? "")")
         #expect(self.probe(report, .clientCertificate)?.application == mode.1)
         self.forged(report, .rejected, .refusedByTLS)
-        #expect(self.kinds(report).contains("starttls-optional") == clearOK)
+        #expect(self.kinds(report).contains(.starttlsOptional) == clearOK)
     }
 
     @Test("Python ssl servers: CERT_REQUIRED is enforced, CERT_OPTIONAL is optional", arguments: [("required", TLSVerdict.mtlsEnforced), ("optional", .mtlsOptional)])

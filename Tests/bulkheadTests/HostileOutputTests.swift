@@ -123,7 +123,7 @@ struct HostileOutputTests {
     /// stage that failed: incomplete, and a high finding.
     static func hostileEvidence(in folder: String) throws -> String {
         let hostile = "<script>alert(1)</script>\u{1b}[2J\u{1b}]0;owned\u{07}\u{9b}31m"
-        let finding = Finding(kind: "tls-accepts-rogue-client", severity: .high, title: "FTP user \(hostile)", detail: "detail \(hostile)", location: "evil\u{1b}[2J")
+        let finding = Finding(kind: FindingKind(identifier: "tls-accepts-rogue-client"), severity: .high, title: "FTP user \(hostile)", detail: "detail \(hostile)", location: "evil\u{1b}[2J")
         let evidence = AuditEvidence(inventory: nil, probe: nil, tls: nil, capture: nil, tlsFindings: [finding])
         let report = AuditReport(
             generatedAt: "2026-12-03T00:00:00Z", host: "host", policy: "p", stages: [AuditStage(name: "probe", status: .failed, durationSeconds: 1, note: "note \(hostile)")],

@@ -40,7 +40,7 @@ struct ProbeJSONTests {
             generatedAt: "2026-11-29T12:00:00Z", policy: "p", settings: ProbeSettings(attempts: 2, timeoutsSeconds: ["tcp": 1], maxInFlight: 0, maxInFlightPerDestination: 256, extraPorts: ["tcp/9"], explicitTargets: []),
             inventory: InventoryReport(sources: [], networks: [], containers: [], namespaces: [], findings: [], complete: true, problems: [], summary: InventorySummary()),
             sources: [ProbeSource(name: "web", pid: 1, netns: nil, skipReason: nil, namespacePath: "/run/netns/x")],
-            cells: (0..<24).map(cell), findings: [Finding(kind: "k", severity: .high, title: "t", detail: "d", location: nil)], complete: false,
+            cells: (0..<24).map(cell), findings: [Finding(kind: FindingKind(identifier: "k"), severity: .high, title: "t", detail: "d", location: nil)], complete: false,
             problems: ["p"], summary: ProbeSummary()
         )
         let written = try #require(try JSONSerialization.jsonObject(with: try ProbeJSON.document(report)) as? NSDictionary)

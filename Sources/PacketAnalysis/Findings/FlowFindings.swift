@@ -5,7 +5,7 @@ import Certificates
 /// same server make one finding with a flow count, not thousands of lines.
 public struct FlowFindings {
     private struct Key: Hashable {
-        var kind: String
+        var kind: FindingKind
         var location: String
         var discriminator: String
     }
@@ -86,7 +86,7 @@ public struct FlowFindings {
                 "through a \($0.hops.map(\.kind).joined(separator: " + ")) proxy tunnel (in its handshake, or over \(proto) inside it)"
             } ?? "over \(proto)"
             result.append(Finding(
-                kind: "credentials-in-cleartext", severity: .high,
+                kind: .credentialsInCleartext, severity: .high,
                 title: "Credentials sent in clear to \(peer) (\(kinds))",
                 detail: "A client sent \(kinds) credentials \(over)\(crossedBefore); anyone on the path can read and replay them. "
                     + "Require TLS (ideally mutual TLS) on this service.",
@@ -97,30 +97,30 @@ public struct FlowFindings {
                 break
             case .dns:
                 result.append(Finding(
-                    kind: "plaintext-flow", severity: .info, title: "Plaintext DNS to \(peer)",
+                    kind: .plaintextFlow, severity: .info, title: "Plaintext DNS to \(peer)",
                     detail: "DNS queries and answers crossed unencrypted.", location: location))
             default:
                 result.append(Finding(
-                    kind: "plaintext-flow", severity: .medium, title: "Plaintext \(proto) to \(peer)",
+                    kind: .plaintextFlow, severity: .medium, title: "Plaintext \(proto) to \(peer)",
                     detail: "Service traffic (\(proto)) crossed without TLS: its content can be read and altered on the path.",
                     location: location))
             }
         }
         if flow.proto == .unknownBinary && !flow.encrypted {
             result.append(Finding(
-                kind: "unidentified-flow", severity: .low, title: "Unidentified binary traffic to \(peer)",
+                kind: .unidentifiedFlow, severity: .low, title: "Unidentified binary traffic to \(peer)",
                 detail: "The payload is binary and matches no known protocol. It may be encrypted by something other than TLS; "
                     + "Bulkhead cannot vouch for it.", location: location))
         }
         guard let tls = flow.tls, flow.proto == .tls || flow.starttls else { return result }
         if let version = tls.version, ["ssl2", "ssl3", "1.0", "1.1"].contains(version) {
             result.append(Finding(
-                kind: "tls-legacy-version", severity: .high, title: "TLS \(version) negotiated with \(peer)",
+                kind: .tlsLegacyVersion, severity: .high, title: "TLS \(version) negotiated with \(peer)",
                 detail: "TLS versions below 1.2 are deprecated (RFC 8996) and have known attacks.", location: location))
         }
         if let cipher = tls.cipher, let weakness = TLSRegistry.cipherWeakness(cipher) {
             result.append(Finding(
-                kind: weakness.serious ? "tls-weak-cipher" : "tls-legacy-cipher", severity: weakness.serious ? .high : .low,
+                kind: weakness.serious ? .tlsWeakCipher : .tlsLegacyCipher, severity: weakness.serious ? .high : .low,
                 title: "Cipher \(cipher) negotiated with \(peer)",
                 detail: "The negotiated suite uses \(weakness.reason).", location: location))
         }
@@ -129,7 +129,7 @@ public struct FlowFindings {
             let alert = tls.alerts.first { $0.level == "fatal" || $0.inferred || $0.description == "encrypted" }
             let what = alert.map { $0.inferred ? "an encrypted alert inferred from its size" : "\($0.level) alert \($0.description) from the \($0.from)" } ?? "an alert"
             result.append(Finding(
-                kind: "tls-handshake-failure", severity: .medium, title: "TLS handshake with \(peer) failed",
+                kind: .tlsHandshakeFailure, severity: .medium, title: "TLS handshake with \(peer) failed",
                 detail: "The handshake ended with \(what). If this was a client without a valid certificate being refused, "
                     + "that is mTLS working; otherwise a dependency is broken.", location: location))
         }
@@ -144,7 +144,7 @@ public struct FlowFindings {
                 default: how = "the client very likely sent an empty certificate and the session went on (TLS 1.3 record-size heuristic)"
                 }
                 result.append(Finding(
-                    kind: "tls-no-client-auth", severity: .medium, title: "TLS to \(peer) without client authentication",
+                    kind: .tlsNoClientAuth, severity: .medium, title: "TLS to \(peer) without client authentication",
                     detail: "The session is encrypted but not mutually authenticated: \(how).", location: location))
             default:
                 break
@@ -158,7 +158,7 @@ public struct FlowFindings {
         for (owner, role, chain) in chains where !chain.isEmpty {
             let issues = CertificateLintCache.shared.lint(chain: chain, role: role, at: flow.firstSeen, options: Self.certificateLint)
             result += CertificateLint.findings(
-                issues, about: "\(owner) certificate", kindPrefix: "certificate", namingSubject: true, location: location)
+                issues, about: "\(owner) certificate", family: .captured, namingSubject: true, location: location)
         }
         return result
     }
