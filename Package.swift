@@ -11,7 +11,7 @@ import PackageDescription
 // Linux only, and said so here rather than at the first missing header: the probes enter network namespaces
 // (setns), every event loop is epoll, and the inventory reads /proc.
 #if !os(Linux)
-#error("Bulkhead builds and runs on Linux only (network namespaces, setns, epoll, /proc)")
+    #error("Bulkhead builds and runs on Linux only (network namespaces, setns, epoll, /proc)")
 #endif
 
 let swiftSettings: [SwiftSetting] = [
@@ -22,7 +22,7 @@ let swiftSettings: [SwiftSetting] = [
 let package = Package(
     name: "Bulkhead",
     products: [
-        .executable(name: "bulkhead", targets: ["bulkhead"]),
+        .executable(name: "bulkhead", targets: ["bulkhead"])
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -66,7 +66,9 @@ let package = Package(
             // Dynamic exclusivity checks on the flow table's class properties cost ~200 instructions per packet
             // (measured with callgrind). They stay on in debug builds, where every test runs, and are off only
             // in the release build of this one hot module.
-            swiftSettings: swiftSettings + [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
+            swiftSettings: swiftSettings + [
+                .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))
+            ]
         ),
         /// Entering network namespaces on a dedicated thread; reading their sockets and addresses from /proc.
         .target(
@@ -104,7 +106,10 @@ let package = Package(
         /// accepted risks, the run lock.
         .target(
             name: "Audit",
-            dependencies: ["BulkheadModel", "ContainerEngine", "Inventory", "Reachability", "Policy", "PacketAnalysis", "TLSVerification", "NetworkNamespaces", "LiveCapture", "SystemCalls"],
+            dependencies: [
+                "BulkheadModel", "ContainerEngine", "Inventory", "Reachability", "Policy", "PacketAnalysis",
+                "TLSVerification", "NetworkNamespaces", "LiveCapture", "SystemCalls",
+            ],
             swiftSettings: swiftSettings
         ),
         /// The lab: scenario files stood up as real Docker networks and containers, and torn down again; and
@@ -136,7 +141,8 @@ let package = Package(
         .executableTarget(
             name: "bulkhead",
             dependencies: [
-                "BulkheadModel", "PacketAnalysis", "ContainerEngine", "Inventory", "Reachability", "Policy", "Audit", "Lab", "Reporting", "TLSVerification", "NetworkNamespaces", "LiveCapture",
+                "BulkheadModel", "PacketAnalysis", "ContainerEngine", "Inventory", "Reachability", "Policy", "Audit",
+                "Lab", "Reporting", "TLSVerification", "NetworkNamespaces", "LiveCapture",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -158,7 +164,9 @@ let package = Package(
         ),
         .testTarget(
             name: "InventoryTests",
-            dependencies: ["ContainerEngine", "Inventory", "NetworkNamespaces", "BulkheadModel", "BulkheadTestSupport"],
+            dependencies: [
+                "ContainerEngine", "Inventory", "NetworkNamespaces", "BulkheadModel", "BulkheadTestSupport",
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -178,13 +186,17 @@ let package = Package(
         ),
         .testTarget(
             name: "LabTests",
-            dependencies: ["Lab", "Audit", "ContainerEngine", "Inventory", "Reachability", "Policy", "Reporting", "BulkheadModel", "BulkheadTestSupport"],
+            dependencies: [
+                "Lab", "Audit", "ContainerEngine", "Inventory", "Reachability", "Policy", "Reporting", "BulkheadModel",
+                "BulkheadTestSupport",
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "TLSVerificationTests",
             dependencies: [
-                "TLSVerification", "Certificates", "BulkheadModel", "BulkheadTestSupport", "CBulkheadOpenSSL", "Lab", "ContainerEngine", "Inventory",
+                "TLSVerification", "Certificates", "BulkheadModel", "BulkheadTestSupport", "CBulkheadOpenSSL", "Lab",
+                "ContainerEngine", "Inventory",
                 "NetworkNamespaces",
             ],
             swiftSettings: swiftSettings
@@ -198,7 +210,8 @@ let package = Package(
         .testTarget(
             name: "bulkheadTests",
             dependencies: [
-                "bulkhead", "BulkheadModel", "PacketAnalysis", "Reporting", "BulkheadTestSupport", "Reachability", "TLSVerification",
+                "bulkhead", "BulkheadModel", "PacketAnalysis", "Reporting", "BulkheadTestSupport", "Reachability",
+                "TLSVerification",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

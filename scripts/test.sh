@@ -4,6 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh --test
+# Layout as swift-format writes it with the committed .swift-format (120 columns; `swift format format -i -r Sources
+# Tests Package.swift` fixes it): a change that is not formatted fails here, before anything is built.
+swift format lint --strict --recursive --parallel Sources Tests Package.swift
 swift build --build-tests
 # README command 1 builds in release, where MemberImportVisibility has failed builds that debug accepted.
 swift build -c release --product bulkhead

@@ -25,7 +25,9 @@ public struct AcceptedRisks: Codable, Sendable {
         public var expires: String
     }
 
-    static let knownKeys: YAMLDocument.KnownKeys = ["": ["ignore"], "ignore.*": ["kind", "location", "reason", "expires"]]
+    static let knownKeys: YAMLDocument.KnownKeys = [
+        "": ["ignore"], "ignore.*": ["kind", "location", "reason", "expires"],
+    ]
 
     /// Reads and checks an ignore file: every entry needs a reason and a valid expiry date.
     public static func load(path: String) throws(PathError) -> AcceptedRisks {
@@ -33,10 +35,14 @@ public struct AcceptedRisks: Codable, Sendable {
         let risks = loaded.value
         for (index, entry) in risks.ignore.enumerated() {
             guard Self.day(entry.expires) != nil else {
-                throw PathError(path: loaded.locator.location("ignore[\(index)].expires"), message: "ignore[\(index)].expires '\(entry.expires)': use a date, YYYY-MM-DD")
+                throw PathError(
+                    path: loaded.locator.location("ignore[\(index)].expires"),
+                    message: "ignore[\(index)].expires '\(entry.expires)': use a date, YYYY-MM-DD")
             }
             guard !entry.reason.trimmingCharacters(in: .whitespaces).isEmpty else {
-                throw PathError(path: loaded.locator.location("ignore[\(index)].reason"), message: "ignore[\(index)]: an accepted risk needs a reason")
+                throw PathError(
+                    path: loaded.locator.location("ignore[\(index)].reason"),
+                    message: "ignore[\(index)]: an accepted risk needs a reason")
             }
         }
         return risks
@@ -44,14 +50,18 @@ public struct AcceptedRisks: Codable, Sendable {
 
     /// Splits findings into those still reported and those an unexpired entry accepts; also returns the entries that
     /// have expired (they hide nothing and should be reviewed).
-    public func apply(to findings: [Finding], today: Date = Date()) -> (kept: [Finding], ignored: [Finding], expired: [Entry]) {
-        let active = self.ignore.filter { entry in Self.day(entry.expires).map { $0 >= Self.startOfDay(today) } ?? false }
+    public func apply(to findings: [Finding], today: Date = Date()) -> (
+        kept: [Finding], ignored: [Finding], expired: [Entry]
+    ) {
+        let active = self.ignore.filter { entry in Self.day(entry.expires).map { $0 >= Self.startOfDay(today) } ?? false
+        }
         let expired = self.ignore.filter { !active.contains($0) }
         var kept: [Finding] = []
         var ignored: [Finding] = []
         for finding in findings {
             let accepted = active.contains { entry in
-                entry.kind == finding.kind.identifier && (entry.location.map { Selector.glob($0, matches: finding.location ?? "") } ?? true)
+                entry.kind == finding.kind.identifier
+                    && (entry.location.map { Selector.glob($0, matches: finding.location ?? "") } ?? true)
             }
             if accepted { ignored.append(finding) } else { kept.append(finding) }
         }
@@ -80,17 +90,22 @@ public struct AcceptedRisks: Codable, Sendable {
 public enum Baseline {
     /// Reads an earlier `audit --format json` report.
     public static func load(path: String) throws(PathError) -> AuditReport {
-        guard let data = FileManager.default.contents(atPath: path) else { throw PathError(path: path, message: "cannot read the baseline report") }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw PathError(path: path, message: "cannot read the baseline report")
+        }
         do {
             let report = try JSONDecoder().decode(AuditReport.self, from: data)
             guard report.schema == AuditReport.currentSchema else {
-                throw PathError(path: path, message: "schema \(report.schema); this build reads \(AuditReport.currentSchema)")
+                throw PathError(
+                    path: path, message: "schema \(report.schema); this build reads \(AuditReport.currentSchema)")
             }
             return report
         } catch let error as PathError {
             throw error
         } catch {
-            throw PathError(path: path, message: "not an audit report (bulkhead audit --format json): \(error.localizedDescription)")
+            throw PathError(
+                path: path, message: "not an audit report (bulkhead audit --format json): \(error.localizedDescription)"
+            )
         }
     }
 
@@ -101,7 +116,9 @@ public enum Baseline {
         let now = Set(findings.map(key))
         let new = findings.filter { !before.contains(key($0)) }
         let resolved = baseline.findings.filter { !now.contains(key($0)) }
-        return BaselineComparison(baseline: "\(path) (\(baseline.generatedAt))", new: new, resolved: resolved, unchanged: findings.count - new.count)
+        return BaselineComparison(
+            baseline: "\(path) (\(baseline.generatedAt))", new: new, resolved: resolved,
+            unchanged: findings.count - new.count)
     }
 }
 
@@ -117,16 +134,22 @@ public final class AuditLock {
         do {
             try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
         } catch {
-            throw PathError(path: stateDirectory, message: "cannot create the state directory: \(error.localizedDescription)")
+            throw PathError(
+                path: stateDirectory, message: "cannot create the state directory: \(error.localizedDescription)")
         }
         self.path = stateDirectory + "/audit.lock"
         let fd = open(self.path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw PathError(path: self.path, message: "cannot open the lock (\(SystemCallError.last("open")))") }
+        guard fd >= 0 else {
+            throw PathError(path: self.path, message: "cannot open the lock (\(SystemCallError.last("open")))")
+        }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             var buffer = [UInt8](repeating: 0, count: 32)
             let count = read(fd, &buffer, buffer.count)
             close(fd)
-            let holder = count > 0 ? String(decoding: buffer.prefix(count), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) : "?"
+            let holder =
+                count > 0
+                ? String(decoding: buffer.prefix(count), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+                : "?"
             throw PathError(path: self.path, message: "another audit is running (pid \(holder)); runs never overlap")
         }
         _ = ftruncate(fd, 0)

@@ -24,7 +24,8 @@ public struct GatheredEvidence: Sendable {
     public init(stored report: AuditReport) {
         self.init(
             evidence: report.evidence, stages: report.stages,
-            problems: report.problems.filter { !$0.hasPrefix(AuditJudgement.problemPrefix) }, durationSeconds: report.summary.durationSeconds)
+            problems: report.problems.filter { !$0.hasPrefix(AuditJudgement.problemPrefix) },
+            durationSeconds: report.summary.durationSeconds)
     }
 }
 
@@ -52,10 +53,13 @@ public enum AuditJudgement {
     }
 
     public static func judge(
-        _ gathered: GatheredEvidence, policy: Policy, policyName: String, risks: (AcceptedRisks, source: String)? = nil, baseline: BaselineReport? = nil,
+        _ gathered: GatheredEvidence, policy: Policy, policyName: String, risks: (AcceptedRisks, source: String)? = nil,
+        baseline: BaselineReport? = nil,
         today: Date = Date()
     ) -> Judged {
-        var report = AuditRunner.assemble(evidence: gathered.evidence, stages: gathered.stages, policy: policy, policyName: policyName, problems: gathered.problems)
+        var report = AuditRunner.assemble(
+            evidence: gathered.evidence, stages: gathered.stages, policy: policy, policyName: policyName,
+            problems: gathered.problems)
         report.summary.durationSeconds = gathered.durationSeconds
         var notes: [String] = []
         let lacking = Self.lackingFacts(report, policy: policy)
@@ -68,7 +72,9 @@ public enum AuditJudgement {
             report.findings = applied.kept
             report.summary.ignored = applied.ignored.count
             for entry in applied.expired {
-                notes.append("\(source): the acceptance of \(entry.kind)\(entry.location.map { " at \($0)" } ?? "") expired on \(entry.expires); it is reported again")
+                notes.append(
+                    "\(source): the acceptance of \(entry.kind)\(entry.location.map { " at \($0)" } ?? "") expired on \(entry.expires); it is reported again"
+                )
             }
         }
         if let baseline {
@@ -91,13 +97,16 @@ public enum AuditJudgement {
         var lacking: [String: String] = [:]
         for edge in report.edges where edge.protocol == .tcp {
             guard let tls = edge.tls, lacking[edge.address + ":\(edge.port)"] == nil,
-                  let (name, requirement) = evaluator.mtlsRequirement(address: edge.address, port: edge.port, source: edge.source)
+                let (name, requirement) = evaluator.mtlsRequirement(
+                    address: edge.address, port: edge.port, source: edge.source)
             else { continue }
             let checked = Set(tls.checks ?? [.forgedCertificates])
             let missing = requirement.expectations(relativeTo: nil).checks.filter { !checked.contains($0) }
             guard !missing.isEmpty else { continue }
-            let endpoint = "\(edge.destination) \(ReachabilityCell.destinationText(address: edge.address, port: edge.port))/tcp"
-            lacking[edge.address + ":\(edge.port)"] = "\(endpoint): \(name) needs \(missing.map(\.rawValue).joined(separator: ", ")), which the evidence lacks "
+            let endpoint =
+                "\(edge.destination) \(ReachabilityCell.destinationText(address: edge.address, port: edge.port))/tcp"
+            lacking[edge.address + ":\(edge.port)"] =
+                "\(endpoint): \(name) needs \(missing.map(\.rawValue).joined(separator: ", ")), which the evidence lacks "
                 + "(\(tls.checks == nil ? "evidence written before checks were recorded" : "the TLS stage had no \(missing.map(\.needs).joined(separator: ", "))")); "
                 + "audit again with this policy to check them"
         }

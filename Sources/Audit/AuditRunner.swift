@@ -1,7 +1,3 @@
-#if canImport(Glibc)
-import ContainerEngine
-import Glibc
-#endif
 import BulkheadModel
 import Foundation
 import Inventory
@@ -9,6 +5,11 @@ import LiveCapture
 import PacketAnalysis
 import Policy
 import Reachability
+
+#if canImport(Glibc)
+    import ContainerEngine
+    import Glibc
+#endif
 
 /// What an audit runs and against what.
 public struct AuditOptions: Sendable {
@@ -45,7 +46,9 @@ public struct AuditOptions: Sendable {
 public enum AuditRunner {
     /// Runs every stage against the live engine. `progress` receives one line per stage event. The policy is only
     /// handed to the TLS stage as configuration (trust bundles, identities, which endpoints require mTLS).
-    public static func gather(engine: DockerEngine, options: AuditOptions, progress: @escaping @Sendable (String) -> Void = { _ in }) -> GatheredEvidence {
+    public static func gather(
+        engine: DockerEngine, options: AuditOptions, progress: @escaping @Sendable (String) -> Void = { _ in }
+    ) -> GatheredEvidence {
         let started = monotonicSeconds()
         var stages: [AuditStage] = []
         var problems: [String] = []
@@ -57,11 +60,19 @@ public enum AuditRunner {
             var report = try InventoryCollector.fromEngine(engine)
             if let label = options.scopeLabel { report = report.scoped(label: label) }
             inventory = report
-            stages.append(AuditStage(name: "inventory", status: report.complete ? .ran : .incomplete, durationSeconds: Self.since(inventoryStart),
-                                     note: report.complete ? "\(report.containers.count) containers, \(report.networks.count) networks" : report.problems.joined(separator: "; ")))
+            stages.append(
+                AuditStage(
+                    name: "inventory", status: report.complete ? .ran : .incomplete,
+                    durationSeconds: Self.since(inventoryStart),
+                    note: report.complete
+                        ? "\(report.containers.count) containers, \(report.networks.count) networks"
+                        : report.problems.joined(separator: "; ")))
         } catch {
             problems.append("inventory: \(error.description)")
-            stages.append(AuditStage(name: "inventory", status: .failed, durationSeconds: Self.since(inventoryStart), note: error.description))
+            stages.append(
+                AuditStage(
+                    name: "inventory", status: .failed, durationSeconds: Self.since(inventoryStart),
+                    note: error.description))
         }
 
         var probe: ProbeReport?
@@ -74,18 +85,28 @@ public enum AuditRunner {
                 let last = ProgressClock()
                 let result = ProbeEngine.run(plan: plan, options: options.probeOptions) { update in
                     guard last.due(every: 5) else { return }
-                    progress("probe: \(update.cellsDone)/\(update.cellsTotal) cells decided, \(update.inFlight) in flight")
+                    progress(
+                        "probe: \(update.cellsDone)/\(update.cellsTotal) cells decided, \(update.inFlight) in flight")
                 }
                 let report = result.report(inventory: inventory, options: options.probeOptions)
                 probe = report
-                stages.append(AuditStage(name: "probe", status: report.complete ? .ran : .incomplete, durationSeconds: Self.since(probeStart),
-                                         note: "\(report.cells.count) cells, \(report.summary.attemptsSent) probes"))
+                stages.append(
+                    AuditStage(
+                        name: "probe", status: report.complete ? .ran : .incomplete,
+                        durationSeconds: Self.since(probeStart),
+                        note: "\(report.cells.count) cells, \(report.summary.attemptsSent) probes"))
             } catch {
                 problems.append("probe: \(error.description)")
-                stages.append(AuditStage(name: "probe", status: .failed, durationSeconds: Self.since(probeStart), note: error.description))
+                stages.append(
+                    AuditStage(
+                        name: "probe", status: .failed, durationSeconds: Self.since(probeStart), note: error.description
+                    ))
             }
         } else {
-            stages.append(AuditStage(name: "probe", status: .skipped, durationSeconds: 0, note: options.probe ? "no inventory" : "switched off (--no-probe)"))
+            stages.append(
+                AuditStage(
+                    name: "probe", status: .skipped, durationSeconds: 0,
+                    note: options.probe ? "no inventory" : "switched off (--no-probe)"))
         }
 
         var tlsEndpoints: [String: EndpointTLS]?
@@ -93,21 +114,35 @@ public enum AuditRunner {
         if options.tls, let probe {
             let tlsStart = monotonicSeconds()
             do {
-                let outcome = try TLSStage.run(probe: probe, policy: options.policy,
-                                               policyDirectory: options.policyDirectory, all: options.tlsAll)
-                progress("tls: \(outcome.report.endpoints.count) endpoint(s), \(outcome.report.connections) connections")
+                let outcome = try TLSStage.run(
+                    probe: probe, policy: options.policy,
+                    policyDirectory: options.policyDirectory, all: options.tlsAll)
+                progress(
+                    "tls: \(outcome.report.endpoints.count) endpoint(s), \(outcome.report.connections) connections")
                 tlsEndpoints = outcome.endpoints
                 tlsFindings = outcome.findings
-                let untested = outcome.report.endpoints.filter { !$0.verdict.tested }.map { "\($0.endpoint): \($0.verdict.rawValue): \($0.reason)" }
+                let untested = outcome.report.endpoints.filter { !$0.verdict.tested }.map {
+                    "\($0.endpoint): \($0.verdict.rawValue): \($0.reason)"
+                }
                 problems += untested.map { "tls: \($0) (not judged, never counted as secure)" }
-                stages.append(AuditStage(name: "tls", status: untested.isEmpty ? .ran : .incomplete, durationSeconds: Self.since(tlsStart),
-                                         note: outcome.report.endpoints.isEmpty ? (options.tlsAll ? "no reachable TCP endpoint" : "no endpoint requires mTLS") : "\(outcome.report.endpoints.count) endpoint(s)"))
+                stages.append(
+                    AuditStage(
+                        name: "tls", status: untested.isEmpty ? .ran : .incomplete,
+                        durationSeconds: Self.since(tlsStart),
+                        note: outcome.report.endpoints.isEmpty
+                            ? (options.tlsAll ? "no reachable TCP endpoint" : "no endpoint requires mTLS")
+                            : "\(outcome.report.endpoints.count) endpoint(s)"))
             } catch {
                 problems.append("tls: \(error.description)")
-                stages.append(AuditStage(name: "tls", status: .failed, durationSeconds: Self.since(tlsStart), note: error.description))
+                stages.append(
+                    AuditStage(
+                        name: "tls", status: .failed, durationSeconds: Self.since(tlsStart), note: error.description))
             }
         } else {
-            stages.append(AuditStage(name: "tls", status: .skipped, durationSeconds: 0, note: options.tls ? "needs the probe stage" : "switched off (--no-tls)"))
+            stages.append(
+                AuditStage(
+                    name: "tls", status: .skipped, durationSeconds: 0,
+                    note: options.tls ? "needs the probe stage" : "switched off (--no-tls)"))
         }
 
         var capture: AnalysisReport?
@@ -115,13 +150,17 @@ public enum AuditRunner {
         if options.captureSeconds != nil || options.duringCapture != nil, let inventory {
             let captureStart = monotonicSeconds()
             let interfaces = CaptureInterface.bridges(of: inventory)
-            progress("capture: \(interfaces.map(\.name).joined(separator: ", "))\(options.captureSeconds.map { " for \($0) s" } ?? " while the traffic runs")")
+            progress(
+                "capture: \(interfaces.map(\.name).joined(separator: ", "))\(options.captureSeconds.map { " for \($0) s" } ?? " while the traffic runs")"
+            )
             do {
                 let stop = try CaptureStop()
                 let hook = options.duringCapture
                 let result = try LiveCapture.run(
-                    interfaces: interfaces, duration: options.captureSeconds ?? (hook == nil ? nil : 60), write: options.captureWrite, names: names,
-                    stop: stop, progress: { update in
+                    interfaces: interfaces, duration: options.captureSeconds ?? (hook == nil ? nil : 60),
+                    write: options.captureWrite, names: names,
+                    stop: stop,
+                    progress: { update in
                         // Called once when every interface captures: the moment to start the traffic.
                         guard update.elapsedSeconds == 0, let hook else { return }
                         let thread = Thread {
@@ -132,13 +171,21 @@ public enum AuditRunner {
                         thread.start()
                     })
                 let flows = result.flows.map(\.record)
-                capture = AnalysisReport(flows: flows, findings: Self.locate(result.analysis.findings, names: names, flows: flows), summary: result.analysis.summary)
+                capture = AnalysisReport(
+                    flows: flows, findings: Self.locate(result.analysis.findings, names: names, flows: flows),
+                    summary: result.analysis.summary)
                 problems += result.problems.map { "capture: \($0)" }
-                stages.append(AuditStage(name: "capture", status: result.complete ? .ran : .incomplete, durationSeconds: Self.since(captureStart),
-                                         note: "\(result.flows.count) flows on \(interfaces.count) interface(s)"))
+                stages.append(
+                    AuditStage(
+                        name: "capture", status: result.complete ? .ran : .incomplete,
+                        durationSeconds: Self.since(captureStart),
+                        note: "\(result.flows.count) flows on \(interfaces.count) interface(s)"))
             } catch {
                 problems.append("capture: \(error.description)")
-                stages.append(AuditStage(name: "capture", status: .failed, durationSeconds: Self.since(captureStart), note: error.description))
+                stages.append(
+                    AuditStage(
+                        name: "capture", status: .failed, durationSeconds: Self.since(captureStart),
+                        note: error.description))
             }
         } else if !options.captureFiles.isEmpty {
             let captureStart = monotonicSeconds()
@@ -147,27 +194,42 @@ public enum AuditRunner {
                 let flows = FlowList()
                 let result = try CaptureAnalysis.run(files: options.captureFiles, onFlow: { flows.append($0) })
                 let records = flows.sorted()
-                capture = AnalysisReport(flows: records, findings: Self.locate(result.findings, names: names, flows: records), summary: result.summary)
+                capture = AnalysisReport(
+                    flows: records, findings: Self.locate(result.findings, names: names, flows: records),
+                    summary: result.summary)
                 // Damage in a file (a truncated or corrupt capture) leaves part of it unexamined: the stage is incomplete.
                 problems += result.warnings.map { "capture: \($0.description)" }
-                stages.append(AuditStage(name: "capture", status: result.complete ? .ran : .incomplete, durationSeconds: Self.since(captureStart),
-                                         note: "\(result.summary.flows) flows from files"))
+                stages.append(
+                    AuditStage(
+                        name: "capture", status: result.complete ? .ran : .incomplete,
+                        durationSeconds: Self.since(captureStart),
+                        note: "\(result.summary.flows) flows from files"))
             } catch {
                 problems.append("capture: \(error.description)")
-                stages.append(AuditStage(name: "capture", status: .failed, durationSeconds: Self.since(captureStart), note: error.description))
+                stages.append(
+                    AuditStage(
+                        name: "capture", status: .failed, durationSeconds: Self.since(captureStart),
+                        note: error.description))
             }
         } else {
-            stages.append(AuditStage(name: "capture", status: .skipped, durationSeconds: 0, note: "no --capture file and no --capture-seconds"))
+            stages.append(
+                AuditStage(
+                    name: "capture", status: .skipped, durationSeconds: 0,
+                    note: "no --capture file and no --capture-seconds"))
         }
 
-        let evidence = AuditEvidence(inventory: inventory, probe: probe, tls: tlsEndpoints, capture: capture, tlsFindings: tlsFindings)
-        return GatheredEvidence(evidence: evidence, stages: stages, problems: problems, durationSeconds: Self.round(Self.since(started)))
+        let evidence = AuditEvidence(
+            inventory: inventory, probe: probe, tls: tlsEndpoints, capture: capture, tlsFindings: tlsFindings)
+        return GatheredEvidence(
+            evidence: evidence, stages: stages, problems: problems, durationSeconds: Self.round(Self.since(started)))
     }
 
     /// Builds the report from evidence against a policy: evaluates the probe cells, joins edges, gathers findings.
     /// ``AuditJudgement/judge(_:policy:policyName:risks:baseline:)`` calls it, for a live run and for `--evidence`
     /// alike; tests call it directly on evidence they build.
-    public static func assemble(evidence: AuditEvidence, stages: [AuditStage], policy: Policy, policyName: String, problems: [String]) -> AuditReport {
+    public static func assemble(
+        evidence: AuditEvidence, stages: [AuditStage], policy: Policy, policyName: String, problems: [String]
+    ) -> AuditReport {
         // The report keeps the facts only (stored evidence of earlier versions carried a judgement: it is dropped);
         // the probe matrix judged against this policy feeds the edges and the findings.
         var evidence = evidence
@@ -187,7 +249,9 @@ public enum AuditRunner {
         findings += evidence.tlsFindings ?? []
         findings += evidence.capture?.findings ?? []
         if let probe = evidence.probe, !probe.complete { problems += probe.problems.filter { !problems.contains($0) } }
-        if let inventory = evidence.inventory, !inventory.complete { problems += inventory.problems.map { "inventory: \($0)" } }
+        if let inventory = evidence.inventory, !inventory.complete {
+            problems += inventory.problems.map { "inventory: \($0)" }
+        }
         var summary = AuditSummary()
         summary.edges = edges.count
         for edge in edges { summary.edgesByVerdict[edge.verdict.rawValue, default: 0] += 1 }
@@ -195,8 +259,12 @@ public enum AuditRunner {
         for stage in stages { summary.durations[stage.name] = Self.round(stage.durationSeconds) }
         let complete = stages.allSatisfy(\.status.isComplete) && problems.isEmpty
         return AuditReport(
-            generatedAt: ISO8601DateFormatter().string(from: Date()), host: ProcessInfo.processInfo.hostName, policy: policyName, stages: stages,
-            edges: edges, findings: findings.sorted { ($1.severity, $0.kind, $0.location ?? "") < ($0.severity, $1.kind, $1.location ?? "") },
+            generatedAt: ISO8601DateFormatter().string(from: Date()), host: ProcessInfo.processInfo.hostName,
+            policy: policyName, stages: stages,
+            edges: edges,
+            findings: findings.sorted {
+                ($1.severity, $0.kind, $0.location ?? "") < ($0.severity, $1.kind, $1.location ?? "")
+            },
             baseline: nil, complete: complete, problems: problems, summary: summary, evidence: evidence
         )
     }

@@ -44,7 +44,9 @@ public struct EdgeBuilder {
         var port: Int
         var proto: ProbeProtocol
         static func < (lhs: Key, rhs: Key) -> Bool {
-            (lhs.source, IPAddress(lhs.address) ?? IPAddress(ipv4: 0), lhs.port, lhs.proto) < (rhs.source, IPAddress(rhs.address) ?? IPAddress(ipv4: 0), rhs.port, rhs.proto)
+            (lhs.source, IPAddress(lhs.address) ?? IPAddress(ipv4: 0), lhs.port, lhs.proto) < (
+                rhs.source, IPAddress(rhs.address) ?? IPAddress(ipv4: 0), rhs.port, rhs.proto
+            )
         }
     }
 
@@ -52,20 +54,26 @@ public struct EdgeBuilder {
     public func name(of address: String) -> String { self.names[address] ?? address }
 
     /// Builds the edges and the findings only edges can show (mTLS requirements not met).
-    public func build(probe: ProbeReport?, tls: [String: EndpointTLS], capture: AnalysisReport?) -> (edges: [Edge], findings: [Finding]) {
+    public func build(probe: ProbeReport?, tls: [String: EndpointTLS], capture: AnalysisReport?) -> (
+        edges: [Edge], findings: [Finding]
+    ) {
         var edges: [Key: Edge] = [:]
         for cell in probe?.cells ?? [] where cell.protocol != .icmp && cell.destinationKind != .explicit {
             guard let port = cell.port else { continue }
             let key = Key(source: cell.source, address: cell.address, port: port, proto: cell.protocol)
             edges[key] = Edge(
-                source: cell.source, destination: cell.destinationKind == .gateway ? "host" : cell.destinationName, address: cell.address, port: port,
-                protocol: cell.protocol, network: cell.network, allowed: cell.expected.map { $0 == .allow }, rule: cell.rule, reachability: cell.state,
+                source: cell.source, destination: cell.destinationKind == .gateway ? "host" : cell.destinationName,
+                address: cell.address, port: port,
+                protocol: cell.protocol, network: cell.network, allowed: cell.expected.map { $0 == .allow },
+                rule: cell.rule, reachability: cell.state,
                 traffic: nil, tls: nil, verdict: .unknown, reasons: []
             )
         }
         // IPsec ESP between hosts is no service edge (it has no ports); what it carries cannot be read.
         for flow in capture?.flows ?? [] where flow.transport != .esp {
-            guard let clientAddress = EndpointText.split(flow.client)?.address.description, let (serverAddress, port) = Self.split(flow.server) else { continue }
+            guard let clientAddress = EndpointText.split(flow.client)?.address.description,
+                let (serverAddress, port) = Self.split(flow.server)
+            else { continue }
             let proto: ProbeProtocol = flow.transport == .udp ? .udp : .tcp
             let key = Key(source: self.name(of: clientAddress), address: serverAddress, port: port, proto: proto)
             var edge = edges[key] ?? self.edge(for: key)
@@ -74,13 +82,19 @@ public struct EdgeBuilder {
             if let tls = flow.tls {
                 traffic.tlsFlows += 1
                 if tls.clientCertificate.isPresented { traffic.mutualTLSFlows += 1 }
-                traffic.clientIdentities = Array(Set(traffic.clientIdentities + (tls.clientCertificates.first?.sans ?? []))).sorted()
-                traffic.serverIdentities = Array(Set(traffic.serverIdentities + (tls.serverCertificates.first?.sans ?? []))).sorted()
+                traffic.clientIdentities = Array(
+                    Set(traffic.clientIdentities + (tls.clientCertificates.first?.sans ?? []))
+                ).sorted()
+                traffic.serverIdentities = Array(
+                    Set(traffic.serverIdentities + (tls.serverCertificates.first?.sans ?? []))
+                ).sorted()
             } else if !flow.encrypted {
                 traffic.plaintextFlows += 1
             }
             traffic.credentialsInClear += flow.credentials.count
-            if !traffic.protocols.contains(flow.proto.rawValue) { traffic.protocols = (traffic.protocols + [flow.proto.rawValue]).sorted() }
+            if !traffic.protocols.contains(flow.proto.rawValue) {
+                traffic.protocols = (traffic.protocols + [flow.proto.rawValue]).sorted()
+            }
             edge.traffic = traffic
             edges[key] = edge
         }
@@ -95,9 +109,12 @@ public struct EdgeBuilder {
             guard var edge = edges[key] else { return nil }
             let requirement = self.mtlsRequirement(for: edge)
             (edge.verdict, edge.reasons) = Self.verdict(edge, mtlsRequired: requirement != nil)
-            let mtlsReasons = edge.reasons.filter { $0.hasPrefix("mTLS required") || $0.contains("accepts a client certificate") }
+            let mtlsReasons = edge.reasons.filter {
+                $0.hasPrefix("mTLS required") || $0.contains("accepts a client certificate")
+            }
             if let requirement, edge.verdict == .violation, !mtlsReasons.isEmpty {
-                let endpoint = "\(edge.destination) \(ReachabilityCell.destinationText(address: edge.address, port: edge.port))/\(edge.protocol.rawValue)"
+                let endpoint =
+                    "\(edge.destination) \(ReachabilityCell.destinationText(address: edge.address, port: edge.port))/\(edge.protocol.rawValue)"
                 var entry = unmet[endpoint] ?? (requirement, [], [])
                 entry.reasons.formUnion(mtlsReasons)
                 entry.sources.append(edge.source)
@@ -108,8 +125,10 @@ public struct EdgeBuilder {
         let findings = unmet.keys.sorted().compactMap { endpoint -> Finding? in
             guard let entry = unmet[endpoint] else { return nil }
             return Finding(
-                kind: .mtlsRequiredNotEnforced, severity: .high, title: "\(endpoint): the policy requires mutual TLS, and it is not enforced",
-                detail: "\(entry.requirement) requires mTLS here, but \(entry.reasons.sorted().joined(separator: "; ")). Reached from: \(entry.sources.joined(separator: ", ")).",
+                kind: .mtlsRequiredNotEnforced, severity: .high,
+                title: "\(endpoint): the policy requires mutual TLS, and it is not enforced",
+                detail:
+                    "\(entry.requirement) requires mTLS here, but \(entry.reasons.sorted().joined(separator: "; ")). Reached from: \(entry.sources.joined(separator: ", ")).",
                 location: endpoint
             )
         }
@@ -121,20 +140,28 @@ public struct EdgeBuilder {
         let destination = self.name(of: key.address)
         let network = self.networks[key.address]
         let cell = ReachabilityCell(
-            source: key.source, destination: ReachabilityCell.destinationText(address: key.address, port: key.port), protocol: key.proto, state: .reachable,
-            attempts: 0, latencyMs: nil, destinationName: destination, destinationKind: destination == "host" ? .gateway : (self.names[key.address] == nil ? .explicit : .container),
+            source: key.source, destination: ReachabilityCell.destinationText(address: key.address, port: key.port),
+            protocol: key.proto, state: .reachable,
+            attempts: 0, latencyMs: nil, destinationName: destination,
+            destinationKind: destination == "host"
+                ? .gateway : (self.names[key.address] == nil ? .explicit : .container),
             network: network, address: key.address, port: key.port, reason: "traffic", sourcePid: nil, evidence: []
         )
         let (expected, rule) = self.evaluator.expectation(for: cell)
-        return Edge(source: key.source, destination: destination, address: key.address, port: key.port, protocol: key.proto, network: network,
-                    allowed: expected.map { $0 == .allow }, rule: rule, reachability: nil, traffic: nil, tls: nil, verdict: .unknown, reasons: [])
+        return Edge(
+            source: key.source, destination: destination, address: key.address, port: key.port, protocol: key.proto,
+            network: network,
+            allowed: expected.map { $0 == .allow }, rule: rule, reachability: nil, traffic: nil, tls: nil,
+            verdict: .unknown, reasons: [])
     }
 
     /// The mTLS requirement (by name) covering an edge's destination, if any.
     func mtlsRequirement(for edge: Edge) -> String? {
         let cell = ReachabilityCell(
-            source: edge.source, destination: ReachabilityCell.destinationText(address: edge.address, port: edge.port), protocol: edge.protocol, state: .reachable,
-            attempts: 0, latencyMs: nil, destinationName: edge.destination, destinationKind: edge.destination == "host" ? .gateway : .container,
+            source: edge.source, destination: ReachabilityCell.destinationText(address: edge.address, port: edge.port),
+            protocol: edge.protocol, state: .reachable,
+            attempts: 0, latencyMs: nil, destinationName: edge.destination,
+            destinationKind: edge.destination == "host" ? .gateway : .container,
             network: edge.network, address: edge.address, port: edge.port, reason: "", sourcePid: nil, evidence: []
         )
         return self.evaluator.mtlsRequirement(for: cell)?.name
@@ -145,7 +172,9 @@ public struct EdgeBuilder {
         var reasons: [String] = []
         let open = edge.reachability?.isOpen == true || (edge.traffic?.flows ?? 0) > 0
         if edge.allowed == false, open {
-            reasons.append("denied by \(edge.rule ?? "the policy") yet \(edge.reachability?.isOpen == true ? "reachable" : "traffic was seen")")
+            reasons.append(
+                "denied by \(edge.rule ?? "the policy") yet \(edge.reachability?.isOpen == true ? "reachable" : "traffic was seen")"
+            )
         }
         if edge.allowed == true, edge.reachability?.isBlocked == true {
             reasons.append("allowed by \(edge.rule ?? "the policy") yet \(edge.reachability?.rawValue ?? "blocked")")
@@ -161,28 +190,50 @@ public struct EdgeBuilder {
         let enforced = tlsVerdict == .mtlsEnforced && edge.tls?.refusesBadClients != false
         let sawPlaintext = (traffic?.plaintextFlows ?? 0) > 0 || tlsVerdict == .plaintextAccepted
         if mtlsRequired && open {
-            if rogue { reasons.append("the endpoint accepts a client certificate it should refuse (\(tlsVerdict?.rawValue ?? "bad client accepted"))") }
+            if rogue {
+                reasons.append(
+                    "the endpoint accepts a client certificate it should refuse (\(tlsVerdict?.rawValue ?? "bad client accepted"))"
+                )
+            }
             if sawPlaintext {
                 reasons.append("mTLS required, plaintext \((traffic?.plaintextFlows ?? 0) > 0 ? "seen" : "accepted")")
-            } else if !enforced && !rogue && !(tlsVerdict == nil && (traffic?.tlsFlows ?? 0) > 0 && traffic?.mutualTLSFlows == traffic?.tlsFlows) {
-                reasons.append("mTLS required, \(tlsVerdict?.rawValue ?? (traffic?.tlsFlows ?? 0 > 0 ? "TLS without client certificates seen" : "not verified"))")
+            } else if !enforced && !rogue
+                && !(tlsVerdict == nil && (traffic?.tlsFlows ?? 0) > 0 && traffic?.mutualTLSFlows == traffic?.tlsFlows)
+            {
+                reasons.append(
+                    "mTLS required, \(tlsVerdict?.rawValue ?? (traffic?.tlsFlows ?? 0 > 0 ? "TLS without client certificates seen" : "not verified"))"
+                )
             }
         }
         if !reasons.isEmpty { return (.violation, reasons) }
-        if edge.reachability?.isBlocked == true && (traffic?.flows ?? 0) == 0 { return (.blocked, ["\(edge.reachability?.rawValue ?? "blocked")"]) }
+        if edge.reachability?.isBlocked == true && (traffic?.flows ?? 0) == 0 {
+            return (.blocked, ["\(edge.reachability?.rawValue ?? "blocked")"])
+        }
         // Without a policy requirement, the edge shows what the endpoint's TLS battery proved, worst first.
         if rogue { return (.tlsAcceptsRogueClient, ["the endpoint accepts a forged client certificate"]) }
-        if sawPlaintext { return (.plaintext, [(traffic?.plaintextFlows ?? 0) > 0 ? "\(traffic?.plaintextFlows ?? 0) plaintext flow(s) seen" : "the endpoint accepts plaintext"]) }
+        if sawPlaintext {
+            return (
+                .plaintext,
+                [
+                    (traffic?.plaintextFlows ?? 0) > 0
+                        ? "\(traffic?.plaintextFlows ?? 0) plaintext flow(s) seen" : "the endpoint accepts plaintext"
+                ]
+            )
+        }
         switch tlsVerdict {
         case .mtlsOptional?: return (.mtlsOptional, ["the endpoint serves clients without a certificate"])
         case .tlsNoClientAuth?: return (.tlsNoClientAuth, ["the endpoint never asks for a client certificate"])
         case .inconclusive?, .error?, .timeout?, .unreachable?:
-            return (.inconclusive, ["TLS battery: \(tlsVerdict?.rawValue ?? "")\(edge.tls?.reason.map { ": \($0)" } ?? "")"])
+            return (
+                .inconclusive, ["TLS battery: \(tlsVerdict?.rawValue ?? "")\(edge.tls?.reason.map { ": \($0)" } ?? "")"]
+            )
         case .mtlsEnforced?, .plaintextAccepted?, .tlsAcceptsRogueClient?, nil: break
         }
         if enforced { return (.mtlsEnforced, ["the endpoint refuses clients without an acceptable certificate"]) }
         if let traffic, traffic.tlsFlows > 0, traffic.mutualTLSFlows == traffic.tlsFlows, tlsVerdict == nil {
-            return (.mtlsEnforced, ["every TLS flow seen was mutually authenticated (traffic only: enforcement not tested)"])
+            return (
+                .mtlsEnforced, ["every TLS flow seen was mutually authenticated (traffic only: enforcement not tested)"]
+            )
         }
         if tlsVerdict != nil || (traffic?.tlsFlows ?? 0) > 0 {
             return (.tlsNoClientAuth, [tlsVerdict?.rawValue ?? "TLS flows without client certificates seen"])

@@ -20,7 +20,8 @@ enum TLSStage {
     static func targets(probe: ProbeReport, policy: Policy, policyDirectory: String?, all: Bool) -> [TLSTarget] {
         let evaluator = PolicyEvaluator(policy: policy, inventory: probe.inventory)
         var chosen: [String: (cell: ReachabilityCell, requirement: MTLSRequirement?, allowed: Bool)] = [:]
-        for cell in probe.cells where cell.protocol == .tcp && cell.destinationKind == .container && cell.state == .reachable {
+        for cell in probe.cells
+        where cell.protocol == .tcp && cell.destinationKind == .container && cell.state == .reachable {
             guard let pid = cell.sourcePid, pid > 0 else { continue }
             let requirement = evaluator.mtlsRequirement(for: cell)?.requirement
             guard requirement != nil || all else { continue }
@@ -31,7 +32,8 @@ enum TLSStage {
             chosen[key] = (cell, requirement, allowed)
         }
         return chosen.keys.sorted().compactMap { key -> TLSTarget? in
-            guard let (cell, requirement, _) = chosen[key], let endpoint = TLSEndpoint(key), let pid = cell.sourcePid else { return nil }
+            guard let (cell, requirement, _) = chosen[key], let endpoint = TLSEndpoint(key), let pid = cell.sourcePid
+            else { return nil }
             return TLSTarget(
                 endpoint: endpoint, source: .container(name: cell.source, namespace: NetworkNamespace(pid: pid)),
                 expectations: Self.expectations(requirement, directory: policyDirectory)
@@ -44,7 +46,9 @@ enum TLSStage {
         requirement?.expectations(relativeTo: directory) ?? TLSExpectations(required: false)
     }
 
-    static func run(probe: ProbeReport, policy: Policy, policyDirectory: String?, all: Bool) throws(TLSProbeError) -> Outcome {
+    static func run(probe: ProbeReport, policy: Policy, policyDirectory: String?, all: Bool) throws(TLSProbeError)
+        -> Outcome
+    {
         let targets = Self.targets(probe: probe, policy: policy, policyDirectory: policyDirectory, all: all)
         let report = try ProbeBattery.run(targets)
         var checks: [String: [TLSCheck]] = [:]
@@ -58,12 +62,15 @@ enum TLSStage {
         for endpoint in report.endpoints {
             let forged = endpoint.probes.filter { $0.probe.isForgedCertificate && $0.result != .skipped }
             // True only when every forged certificate was refused (an inconclusive probe proves nothing either way).
-            let refuses: Bool? = forged.contains { $0.result == .accepted } ? false
+            let refuses: Bool? =
+                forged.contains { $0.result == .accepted }
+                ? false
                 : (forged.isEmpty || forged.contains { $0.result != .rejected } ? nil : true)
             let identities = endpoint.serverChain?.certificates.first?.sans ?? []
-            endpoints[endpoint.endpoint] = EndpointTLS(verdict: endpoint.verdict, refusesBadClients: refuses, serverIdentities: identities,
-                                                       reason: endpoint.reason, probedFrom: endpoint.source,
-                                                       checks: checks[endpoint.endpoint])
+            endpoints[endpoint.endpoint] = EndpointTLS(
+                verdict: endpoint.verdict, refusesBadClients: refuses, serverIdentities: identities,
+                reason: endpoint.reason, probedFrom: endpoint.source,
+                checks: checks[endpoint.endpoint])
             // Findings are located like audit edges: `name address:port/tcp`.
             let address = EndpointText.split(endpoint.endpoint)?.address.description ?? endpoint.endpoint
             let location = "\(names[address] ?? address) \(endpoint.endpoint)/tcp"
@@ -74,6 +81,8 @@ enum TLSStage {
                 findings.append(relocated)
             }
         }
-        return Outcome(endpoints: endpoints, findings: findings, report: report, tested: report.endpoints.filter(\.verdict.tested).count)
+        return Outcome(
+            endpoints: endpoints, findings: findings, report: report,
+            tested: report.endpoints.filter(\.verdict.tested).count)
     }
 }

@@ -59,8 +59,10 @@ public struct AnalysisSummary: Codable, Hashable, Sendable {
     }
 
     private enum CodingKeys: String, CodingKey {
-        case files, packets, bytes, flows, byProtocol, byClientCertificate, plaintextFlows, encryptedFlows, tlsFlows, mutualTLSFlows
-        case decryptedFlows, keyLogs, findingsBySeverity, otherPackets, ipFragments, truncatedPackets, malformedPackets, durationSeconds
+        case files, packets, bytes, flows, byProtocol, byClientCertificate, plaintextFlows, encryptedFlows, tlsFlows,
+            mutualTLSFlows
+        case decryptedFlows, keyLogs, findingsBySeverity, otherPackets, ipFragments, truncatedPackets, malformedPackets,
+            durationSeconds
         case complete, problems
     }
 

@@ -41,7 +41,8 @@ public struct EndpointTLS: Codable, Hashable, Sendable {
     @ExplicitNull public var checks: [TLSCheck]?
 
     public init(
-        verdict: TLSVerdict, refusesBadClients: Bool?, serverIdentities: [String], reason: String? = nil, probedFrom: String? = nil, checks: [TLSCheck]? = nil
+        verdict: TLSVerdict, refusesBadClients: Bool?, serverIdentities: [String], reason: String? = nil,
+        probedFrom: String? = nil, checks: [TLSCheck]? = nil
     ) {
         self.checks = checks
         self.verdict = verdict
@@ -95,8 +96,10 @@ public struct Edge: Codable, Hashable, Sendable {
     public var reasons: [String]
 
     public init(
-        source: String, destination: String, address: String, port: Int, protocol: ProbeProtocol, network: String?, allowed: Bool?,
-        rule: String?, reachability: CellState?, traffic: EdgeTraffic?, tls: EndpointTLS?, verdict: EdgeVerdict, reasons: [String]
+        source: String, destination: String, address: String, port: Int, protocol: ProbeProtocol, network: String?,
+        allowed: Bool?,
+        rule: String?, reachability: CellState?, traffic: EdgeTraffic?, tls: EndpointTLS?, verdict: EdgeVerdict,
+        reasons: [String]
     ) {
         self.source = source
         self.destination = destination
@@ -119,7 +122,8 @@ public struct Edge: Codable, Hashable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case source, destination, address, port, `protocol`, network, allowed, rule, reachability, traffic, tls, verdict, reasons
+        case source, destination, address, port, `protocol`, network, allowed, rule, reachability, traffic, tls,
+            verdict, reasons
     }
 }
 
@@ -193,7 +197,8 @@ public struct AuditReport: Codable, Sendable {
     public static let currentSchema = "bulkhead.audit/1"
 
     public init(
-        generatedAt: String, host: String, policy: String, stages: [AuditStage], edges: [Edge], findings: [Finding], baseline: BaselineComparison?,
+        generatedAt: String, host: String, policy: String, stages: [AuditStage], edges: [Edge], findings: [Finding],
+        baseline: BaselineComparison?,
         complete: Bool, problems: [String], summary: AuditSummary, evidence: AuditEvidence
     ) {
         self.schema = Self.currentSchema
@@ -226,7 +231,10 @@ public struct AuditEvidence: Codable, Sendable {
     /// Findings of the TLS stage (kept here too, so re-evaluation keeps them).
     @ExplicitNull public var tlsFindings: [Finding]?
 
-    public init(inventory: InventoryReport?, probe: ProbeReport?, tls: [String: EndpointTLS]?, capture: AnalysisReport?, tlsFindings: [Finding]?) {
+    public init(
+        inventory: InventoryReport?, probe: ProbeReport?, tls: [String: EndpointTLS]?, capture: AnalysisReport?,
+        tlsFindings: [Finding]?
+    ) {
         self.inventory = inventory
         self.probe = probe
         self.tls = tls
@@ -277,16 +285,26 @@ public struct AuditEvidence: Codable, Sendable {
             return
         }
         let nested = try container.nestedContainer(keyedBy: ProbeKeys.self, forKey: .probe)
-        guard let probeInventory = try nested.decodeIfPresent(InventoryReport.self, forKey: .inventory) ?? inventory else {
-            throw DecodingError.keyNotFound(ProbeKeys.inventory, DecodingError.Context(
-                codingPath: nested.codingPath, debugDescription: "probe evidence without an inventory (neither evidence.inventory nor evidence.probe.inventory)"))
+        guard let probeInventory = try nested.decodeIfPresent(InventoryReport.self, forKey: .inventory) ?? inventory
+        else {
+            throw DecodingError.keyNotFound(
+                ProbeKeys.inventory,
+                DecodingError.Context(
+                    codingPath: nested.codingPath,
+                    debugDescription:
+                        "probe evidence without an inventory (neither evidence.inventory nor evidence.probe.inventory)")
+            )
         }
         var probe = ProbeReport(
-            generatedAt: try nested.decode(String.self, forKey: .generatedAt), policy: try nested.decode(String.self, forKey: .policy),
+            generatedAt: try nested.decode(String.self, forKey: .generatedAt),
+            policy: try nested.decode(String.self, forKey: .policy),
             settings: try nested.decode(ProbeSettings.self, forKey: .settings), inventory: probeInventory,
-            sources: try nested.decode([ProbeSource].self, forKey: .sources), cells: try nested.decode([ReachabilityCell].self, forKey: .cells),
-            findings: try nested.decode([Finding].self, forKey: .findings), complete: try nested.decode(Bool.self, forKey: .complete),
-            problems: try nested.decode([String].self, forKey: .problems), summary: try nested.decode(ProbeSummary.self, forKey: .summary))
+            sources: try nested.decode([ProbeSource].self, forKey: .sources),
+            cells: try nested.decode([ReachabilityCell].self, forKey: .cells),
+            findings: try nested.decode([Finding].self, forKey: .findings),
+            complete: try nested.decode(Bool.self, forKey: .complete),
+            problems: try nested.decode([String].self, forKey: .problems),
+            summary: try nested.decode(ProbeSummary.self, forKey: .summary))
         probe.schema = try nested.decode(String.self, forKey: .schema)
         self.probe = probe
     }

@@ -2,7 +2,9 @@
 public enum CIDR {
     public static func parse(_ text: String) -> (address: IPAddress, prefix: Int)? {
         let parts = text.split(separator: "/")
-        guard parts.count == 2, let address = IPAddress(String(parts[0])), let prefix = Int(parts[1]) else { return nil }
+        guard parts.count == 2, let address = IPAddress(String(parts[0])), let prefix = Int(parts[1]) else {
+            return nil
+        }
         guard prefix >= 0, prefix <= (address.isIPv6 ? 128 : 32) else { return nil }
         return (address, prefix)
     }

@@ -57,7 +57,8 @@ public struct CertificateSummary: Codable, Hashable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case subject, issuer, sans, serial, notBefore, notAfter, sha256, keyType, keyBits, curve, signatureAlgorithm, isCA
+        case subject, issuer, sans, serial, notBefore, notAfter, sha256, keyType, keyBits, curve, signatureAlgorithm,
+            isCA
         case selfSigned, keyUsage, extendedKeyUsage
     }
 

@@ -33,7 +33,9 @@ extension ExplicitNull: Decodable where Wrapped: Decodable {
 
 extension KeyedDecodingContainer {
     /// A missing key decodes as nil, as a plain optional's would (the synthesized decoder asks for the key).
-    public func decode<Wrapped: Decodable>(_ type: ExplicitNull<Wrapped>.Type, forKey key: Key) throws -> ExplicitNull<Wrapped> {
+    public func decode<Wrapped: Decodable>(_ type: ExplicitNull<Wrapped>.Type, forKey key: Key) throws -> ExplicitNull<
+        Wrapped
+    > {
         ExplicitNull(wrappedValue: try self.decodeIfPresent(Wrapped.self, forKey: key))
     }
 }

@@ -119,8 +119,11 @@ public enum FindingKind: Sendable {
     }
 
     /// Every registered kind: the plain kinds, then each certificate lint rule in each family.
-    public static let allRegistered: [FindingKind] = Self.plainKinds
-        + CertificateFindingFamily.allCases.flatMap { family in CertificateLintRule.allCases.map { .certificate($0, family: family) } }
+    public static let allRegistered: [FindingKind] =
+        Self.plainKinds
+        + CertificateFindingFamily.allCases.flatMap { family in
+            CertificateLintRule.allCases.map { .certificate($0, family: family) }
+        }
 
     /// The kinds without a payload. A new case must be listed here too, or its identifier would not decode: the
     /// registry test counts the cases declared above against this list.
@@ -191,7 +194,8 @@ public enum FindingKind: Sendable {
         case .unexpectedReachable: "unexpected-reachable"
         case .unexpectedBlocked: "unexpected-blocked"
         case .mtlsRequiredNotEnforced: "mtls-required-not-enforced"
-        case .certificate(let rule, let family): family.identifiers[rule] ?? "\(family.identifierPrefix)-\(rule.rawValue)"
+        case .certificate(let rule, let family):
+            family.identifiers[rule] ?? "\(family.identifierPrefix)-\(rule.rawValue)"
         case .unregistered(let identifier): identifier
         }
     }
@@ -200,116 +204,177 @@ public enum FindingKind: Sendable {
     public var entry: Entry? {
         switch self {
         case .plaintextFlow:
-            Entry(.medium, "Plaintext service traffic",
-                  "Service-to-service traffic crossed in clear. Move the service behind TLS (ideally mutual TLS) or confirm it carries nothing sensitive.")
+            Entry(
+                .medium, "Plaintext service traffic",
+                "Service-to-service traffic crossed in clear. Move the service behind TLS (ideally mutual TLS) or confirm it carries nothing sensitive."
+            )
         case .credentialsInCleartext:
-            Entry(.high, "Credentials sent in clear",
-                  "A password, token or hash crossed unencrypted (shown redacted). Rotate it and require TLS on the endpoint.")
+            Entry(
+                .high, "Credentials sent in clear",
+                "A password, token or hash crossed unencrypted (shown redacted). Rotate it and require TLS on the endpoint."
+            )
         case .tlsNoClientAuth:
-            Entry(.medium, "TLS without client authentication",
-                  "The TLS handshake authenticated only the server. Where services must prove who they are, require client certificates (mutual TLS).")
+            Entry(
+                .medium, "TLS without client authentication",
+                "The TLS handshake authenticated only the server. Where services must prove who they are, require client certificates (mutual TLS)."
+            )
         case .tlsHandshakeFailure:
-            Entry(.medium, "TLS handshake failed",
-                  "A handshake ended with an alert: a misconfiguration, a rejected client, or a probe.")
+            Entry(
+                .medium, "TLS handshake failed",
+                "A handshake ended with an alert: a misconfiguration, a rejected client, or a probe.")
         case .tlsWeakCipher:
-            Entry(.high, "Weak cipher negotiated",
-                  "A broken suite was negotiated (NULL, export, RC4, DES/3DES, anonymous key exchange). Allow only AEAD suites with forward secrecy.")
+            Entry(
+                .high, "Weak cipher negotiated",
+                "A broken suite was negotiated (NULL, export, RC4, DES/3DES, anonymous key exchange). Allow only AEAD suites with forward secrecy."
+            )
         case .tlsLegacyCipher:
-            Entry(.low, "Legacy cipher negotiated",
-                  "A suite without forward secrecy or with CBC mode was negotiated. Prefer ECDHE with AES-GCM or ChaCha20-Poly1305.")
+            Entry(
+                .low, "Legacy cipher negotiated",
+                "A suite without forward secrecy or with CBC mode was negotiated. Prefer ECDHE with AES-GCM or ChaCha20-Poly1305."
+            )
         case .tlsLegacyVersion:
-            Entry(.high, "Legacy TLS version",
-                  "TLS 1.0/1.1 or SSL was negotiated in traffic (analyze), or the endpoint agrees to it when a client offers only that (the TLS check). Allow TLS 1.2 and 1.3 only.")
+            Entry(
+                .high, "Legacy TLS version",
+                "TLS 1.0/1.1 or SSL was negotiated in traffic (analyze), or the endpoint agrees to it when a client offers only that (the TLS check). Allow TLS 1.2 and 1.3 only."
+            )
         case .unidentifiedFlow:
-            Entry(.low, "Unidentified traffic",
-                  "Traffic whose protocol could not be identified; review what the service speaks.")
+            Entry(
+                .low, "Unidentified traffic",
+                "Traffic whose protocol could not be identified; review what the service speaks.")
         case .rogueClientAccepted:
-            Entry(.critical, "Forged client certificate accepted",
-                  "The endpoint served a client that presented a certificate from an untrusted CA, a self-signed, expired or wrong-purpose certificate: anyone can claim any identity. Verify client certificates against the service CA and fail the handshake when they do not verify.")
+            Entry(
+                .critical, "Forged client certificate accepted",
+                "The endpoint served a client that presented a certificate from an untrusted CA, a self-signed, expired or wrong-purpose certificate: anyone can claim any identity. Verify client certificates against the service CA and fail the handshake when they do not verify."
+            )
         case .mtlsOptional:
-            Entry(.low, "Client certificate optional",
-                  "The endpoint asks for a client certificate but serves clients that send none. Make client certificates required.")
+            Entry(
+                .low, "Client certificate optional",
+                "The endpoint asks for a client certificate but serves clients that send none. Make client certificates required."
+            )
         case .plaintextAccepted:
-            Entry(.medium, "Plaintext accepted",
-                  "The endpoint serves its protocol in clear. Serve it over TLS only, with required client certificates.")
+            Entry(
+                .medium, "Plaintext accepted",
+                "The endpoint serves its protocol in clear. Serve it over TLS only, with required client certificates.")
         case .starttlsOptional:
-            Entry(.medium, "STARTTLS optional",
-                  "The service offers STARTTLS but also serves its protocol without upgrading. Require the upgrade (or use implicit TLS).")
+            Entry(
+                .medium, "STARTTLS optional",
+                "The service offers STARTTLS but also serves its protocol without upgrading. Require the upgrade (or use implicit TLS)."
+            )
         case .tlsInconclusive:
-            Entry(.low, "mTLS enforcement not proven",
-                  "Nothing the endpoint did proves that it refuses forged certificates, or that it accepts them (it closed or stayed silent with every certificate). Give the check a client certificate the endpoint accepts, or name its application protocol. Never counted as secure.")
+            Entry(
+                .low, "mTLS enforcement not proven",
+                "Nothing the endpoint did proves that it refuses forged certificates, or that it accepts them (it closed or stayed silent with every certificate). Give the check a client certificate the endpoint accepts, or name its application protocol. Never counted as secure."
+            )
         case .endpointUntested:
-            Entry(.info, "Endpoint not tested",
-                  "The TLS check could not run against this endpoint (unreachable, timed out, or an error): nothing is known about its client authentication.")
+            Entry(
+                .info, "Endpoint not tested",
+                "The TLS check could not run against this endpoint (unreachable, timed out, or an error): nothing is known about its client authentication."
+            )
         case .validClientRefused:
-            Entry(.high, "Valid client certificate refused",
-                  "The endpoint refused the client certificate given to the check (--client-cert, or the policy's identity): the client it belongs to would be refused too, or the certificate given is not the right one.")
+            Entry(
+                .high, "Valid client certificate refused",
+                "The endpoint refused the client certificate given to the check (--client-cert, or the policy's identity): the client it belongs to would be refused too, or the certificate given is not the right one."
+            )
         case .validClientNotServed:
-            Entry(.medium, "Valid client not served",
-                  "The handshake with the valid client certificate completed, but the service answered nothing usable: it may serve no one, or speak another protocol than the one probed.")
+            Entry(
+                .medium, "Valid client not served",
+                "The handshake with the valid client certificate completed, but the service answered nothing usable: it may serve no one, or speak another protocol than the one probed."
+            )
         case .authorizationAnyIdentity:
-            Entry(.medium, "Any verified identity accepted",
-                  "The endpoint served a certificate of another identity from the trusted CA: it authenticates clients but does not authorize them. Check the client's identity (SAN / SPIFFE ID) after verification.")
+            Entry(
+                .medium, "Any verified identity accepted",
+                "The endpoint served a certificate of another identity from the trusted CA: it authenticates clients but does not authorize them. Check the client's identity (SAN / SPIFFE ID) after verification."
+            )
         case .serverChainUntrusted:
-            Entry(.high, "Server chain not trusted",
-                  "The server's chain does not validate against the trust bundle given: clients that verify would refuse it.")
+            Entry(
+                .high, "Server chain not trusted",
+                "The server's chain does not validate against the trust bundle given: clients that verify would refuse it."
+            )
         case .serverIdentityMismatch:
-            Entry(.high, "Server identity mismatch",
-                  "The server certificate does not carry the DNS name expected for this service.")
+            Entry(
+                .high, "Server identity mismatch",
+                "The server certificate does not carry the DNS name expected for this service.")
         case .serverSPIFFEMismatch:
-            Entry(.high, "Server SPIFFE ID mismatch",
-                  "The server certificate does not carry exactly the SPIFFE ID expected for this service.")
+            Entry(
+                .high, "Server SPIFFE ID mismatch",
+                "The server certificate does not carry exactly the SPIFFE ID expected for this service.")
         case .weakCipher:
-            Entry(.high, "Weak cipher suites accepted",
-                  "The endpoint agrees to a weak category of suites when a client offers only those. Allow only AEAD suites with forward secrecy.")
+            Entry(
+                .high, "Weak cipher suites accepted",
+                "The endpoint agrees to a weak category of suites when a client offers only those. Allow only AEAD suites with forward secrecy."
+            )
         case .defaultBridgeICC:
-            Entry(.medium, "ICC on the default bridge",
-                  "Containers on docker0 can all talk to each other. Run dockerd with --icc=false and use user-defined networks.", reference: "CIS Docker 2.2")
+            Entry(
+                .medium, "ICC on the default bridge",
+                "Containers on docker0 can all talk to each other. Run dockerd with --icc=false and use user-defined networks.",
+                reference: "CIS Docker 2.2")
         case .hostNetworkMode:
-            Entry(.high, "Host network mode",
-                  "The container shares the host's network namespace: no network isolation applies to it.", reference: "CIS Docker 5.10")
+            Entry(
+                .high, "Host network mode",
+                "The container shares the host's network namespace: no network isolation applies to it.",
+                reference: "CIS Docker 5.10")
         case .sharedNetworkNamespace:
-            Entry(.medium, "Shared network namespace",
-                  "Two containers share one namespace (container:X): isolation between them is void.")
+            Entry(
+                .medium, "Shared network namespace",
+                "Two containers share one namespace (container:X): isolation between them is void.")
         case .portPublishedAllInterfaces:
-            Entry(.medium, "Port published on every interface",
-                  "Bind published ports to a specific host address (-p 127.0.0.1:8080:80).", reference: "CIS Docker 5.14")
+            Entry(
+                .medium, "Port published on every interface",
+                "Bind published ports to a specific host address (-p 127.0.0.1:8080:80).", reference: "CIS Docker 5.14")
         case .privilegedPortPublished:
-            Entry(.low, "Privileged host port",
-                  "A host port below 1024 is published.", reference: "CIS Docker 5.8")
+            Entry(
+                .low, "Privileged host port",
+                "A host port below 1024 is published.", reference: "CIS Docker 5.8")
         case .privilegedContainer:
-            Entry(.high, "Privileged container",
-                  "A privileged container can change the host's network configuration.", reference: "CIS Docker 5.5")
+            Entry(
+                .high, "Privileged container",
+                "A privileged container can change the host's network configuration.", reference: "CIS Docker 5.5")
         case .netAdminCapability:
-            Entry(.high, "NET_ADMIN capability",
-                  "The container can reconfigure interfaces, routes and firewall rules in its namespace.", reference: "CIS Docker 5.4")
+            Entry(
+                .high, "NET_ADMIN capability",
+                "The container can reconfigure interfaces, routes and firewall rules in its namespace.",
+                reference: "CIS Docker 5.4")
         case .netRawCapability:
-            Entry(.low, "NET_RAW capability",
-                  "Raw sockets allow spoofing and ARP tricks that bypass ICC. Drop NET_RAW (--cap-drop NET_RAW).", reference: "CIS Docker 5.4")
+            Entry(
+                .low, "NET_RAW capability",
+                "Raw sockets allow spoofing and ARP tricks that bypass ICC. Drop NET_RAW (--cap-drop NET_RAW).",
+                reference: "CIS Docker 5.4")
         case .dockerSocketMounted:
-            Entry(.critical, "Docker socket mounted",
-                  "Whoever controls the container controls the engine, and so the host.", reference: "CIS Docker 5.32")
+            Entry(
+                .critical, "Docker socket mounted",
+                "Whoever controls the container controls the engine, and so the host.", reference: "CIS Docker 5.32")
         case .userlandProxy:
-            Entry(.low, "Userland proxy enabled",
-                  "docker-proxy forwards published ports; disable it (--userland-proxy=false) where hairpin NAT works.", reference: "CIS Docker 2.16")
+            Entry(
+                .low, "Userland proxy enabled",
+                "docker-proxy forwards published ports; disable it (--userland-proxy=false) where hairpin NAT works.",
+                reference: "CIS Docker 2.16")
         case .overlayUnencrypted:
-            Entry(.medium, "Unencrypted overlay network",
-                  "Overlay traffic between hosts is not encrypted (create it with --opt encrypted).", reference: "CIS Docker 7.3")
+            Entry(
+                .medium, "Unencrypted overlay network",
+                "Overlay traffic between hosts is not encrypted (create it with --opt encrypted).",
+                reference: "CIS Docker 7.3")
         case .overlappingSubnets:
-            Entry(.medium, "Overlapping subnets",
-                  "Two networks share addresses; routing and address-based rules misfire.")
+            Entry(
+                .medium, "Overlapping subnets",
+                "Two networks share addresses; routing and address-based rules misfire.")
         case .bridgesNetworks:
-            Entry(.medium, "Container bridges networks",
-                  "A container attached to several networks joins them: it can relay between networks meant to be apart.")
+            Entry(
+                .medium, "Container bridges networks",
+                "A container attached to several networks joins them: it can relay between networks meant to be apart.")
         case .unexpectedReachable:
-            Entry(.high, "Isolation breach",
-                  "The policy denies this path, yet a probe from the source's own namespace got through. Fix the network (separate networks, ICC off, DOCKER-USER rules) or the policy.")
+            Entry(
+                .high, "Isolation breach",
+                "The policy denies this path, yet a probe from the source's own namespace got through. Fix the network (separate networks, ICC off, DOCKER-USER rules) or the policy."
+            )
         case .unexpectedBlocked:
-            Entry(.medium, "Broken dependency",
-                  "The policy allows this path, yet the probe was blocked or timed out.")
+            Entry(
+                .medium, "Broken dependency",
+                "The policy allows this path, yet the probe was blocked or timed out.")
         case .mtlsRequiredNotEnforced:
-            Entry(.high, "mTLS required but not enforced",
-                  "The policy requires mutual TLS on this endpoint, but it accepts plaintext, TLS without a client certificate, or clients it should refuse.")
+            Entry(
+                .high, "mTLS required but not enforced",
+                "The policy requires mutual TLS on this endpoint, but it accepts plaintext, TLS without a client certificate, or clients it should refuse."
+            )
         case .certificate(let rule, let family): family.entry(of: rule)
         case .unregistered: nil
         }
@@ -442,71 +507,99 @@ public enum CertificateLintRule: String, CaseIterable, Codable, Hashable, Sendab
     var entry: FindingKind.Entry {
         switch self {
         case .expired:
-            FindingKind.Entry(.high, "Expired certificate",
-                              "A certificate was past its notAfter date when the flow was seen. Renew it and automate renewal.")
+            FindingKind.Entry(
+                .high, "Expired certificate",
+                "A certificate was past its notAfter date when the flow was seen. Renew it and automate renewal.")
         case .notYetValid:
-            FindingKind.Entry(.high, "Certificate not yet valid",
-                              "A certificate's notBefore lay after the flow: clock skew or a mis-issued certificate.")
+            FindingKind.Entry(
+                .high, "Certificate not yet valid",
+                "A certificate's notBefore lay after the flow: clock skew or a mis-issued certificate.")
         case .unreadableValidity:
-            FindingKind.Entry(.medium, "Unreadable certificate validity",
-                              "The certificate's validity dates could not be read; no verifier can judge its lifetime.")
+            FindingKind.Entry(
+                .medium, "Unreadable certificate validity",
+                "The certificate's validity dates could not be read; no verifier can judge its lifetime.")
         case .selfSigned:
-            FindingKind.Entry(.high, "Self-signed certificate",
-                              "A self-signed leaf cannot be validated against a trust bundle. Issue it from the service CA.")
+            FindingKind.Entry(
+                .high, "Self-signed certificate",
+                "A self-signed leaf cannot be validated against a trust bundle. Issue it from the service CA.")
         case .weakKey:
-            FindingKind.Entry(.high, "Weak certificate key",
-                              "RSA below 2048 bits, or DSA. Reissue with RSA ≥ 2048 or P-256.")
+            FindingKind.Entry(
+                .high, "Weak certificate key",
+                "RSA below 2048 bits, or DSA. Reissue with RSA ≥ 2048 or P-256.")
         case .weakCurve:
-            FindingKind.Entry(.medium, "Weak certificate curve",
-                              "An EC key on a curve other than P-256, P-384 or P-521 (or an explicit curve). Reissue on P-256 or P-384.")
+            FindingKind.Entry(
+                .medium, "Weak certificate curve",
+                "An EC key on a curve other than P-256, P-384 or P-521 (or an explicit curve). Reissue on P-256 or P-384."
+            )
         case .unknownKey:
-            FindingKind.Entry(.medium, "Unknown certificate key type",
-                              "The certificate's public key is of a type Bulkhead does not know; check that peers can use it.")
+            FindingKind.Entry(
+                .medium, "Unknown certificate key type",
+                "The certificate's public key is of a type Bulkhead does not know; check that peers can use it.")
         case .weakSignature:
-            FindingKind.Entry(.high, "Weak certificate signature",
-                              "SHA-1 or MD5 signature. Reissue with SHA-256 or better.")
+            FindingKind.Entry(
+                .high, "Weak certificate signature",
+                "SHA-1 or MD5 signature. Reissue with SHA-256 or better.")
         case .longValidity:
-            FindingKind.Entry(.medium, "Long-lived leaf certificate",
-                              "A leaf valid for more than 398 days. Issue shorter-lived certificates and automate their renewal.")
+            FindingKind.Entry(
+                .medium, "Long-lived leaf certificate",
+                "A leaf valid for more than 398 days. Issue shorter-lived certificates and automate their renewal.")
         case .serial:
-            FindingKind.Entry(.medium, "Malformed certificate serial",
-                              "A zero, negative, unreadable or over-long serial number (RFC 5280 §4.1.2.2).")
+            FindingKind.Entry(
+                .medium, "Malformed certificate serial",
+                "A zero, negative, unreadable or over-long serial number (RFC 5280 §4.1.2.2).")
         case .issuerNotCA:
-            FindingKind.Entry(.high, "Issuer is not a CA",
-                              "A certificate in the chain after the leaf lacks basicConstraints CA:TRUE: strict verifiers refuse the chain.")
+            FindingKind.Entry(
+                .high, "Issuer is not a CA",
+                "A certificate in the chain after the leaf lacks basicConstraints CA:TRUE: strict verifiers refuse the chain."
+            )
         case .issuerKeyUsage:
-            FindingKind.Entry(.high, "Issuer cannot sign certificates",
-                              "A CA certificate in the chain whose keyUsage lacks keyCertSign.")
+            FindingKind.Entry(
+                .high, "Issuer cannot sign certificates",
+                "A CA certificate in the chain whose keyUsage lacks keyCertSign.")
         case .leafIsCA:
-            FindingKind.Entry(.high, "Leaf certificate is a CA",
-                              "The leaf has basicConstraints CA:TRUE: whoever holds its key can issue certificates. Reissue it as CA:FALSE.")
+            FindingKind.Entry(
+                .high, "Leaf certificate is a CA",
+                "The leaf has basicConstraints CA:TRUE: whoever holds its key can issue certificates. Reissue it as CA:FALSE."
+            )
         case .leafKeyUsage:
-            FindingKind.Entry(.medium, "Leaf key usage",
-                              "The leaf's keyUsage allows certificate or CRL signing, or allows no TLS key use.")
+            FindingKind.Entry(
+                .medium, "Leaf key usage",
+                "The leaf's keyUsage allows certificate or CRL signing, or allows no TLS key use.")
         case .ekuAbsent:
-            FindingKind.Entry(.low, "No extended key usage",
-                              "The leaf has no extendedKeyUsage, so it is valid for any purpose. Restrict it to serverAuth or clientAuth.")
+            FindingKind.Entry(
+                .low, "No extended key usage",
+                "The leaf has no extendedKeyUsage, so it is valid for any purpose. Restrict it to serverAuth or clientAuth."
+            )
         case .ekuMissingServerAuth:
-            FindingKind.Entry(.high, "Server certificate not for server authentication",
-                              "The server presented a leaf whose extendedKeyUsage lacks serverAuth.")
+            FindingKind.Entry(
+                .high, "Server certificate not for server authentication",
+                "The server presented a leaf whose extendedKeyUsage lacks serverAuth.")
         case .ekuMissingClientAuth:
-            FindingKind.Entry(.high, "Client certificate not for client authentication",
-                              "A client presented a leaf whose extendedKeyUsage lacks clientAuth.")
+            FindingKind.Entry(
+                .high, "Client certificate not for client authentication",
+                "A client presented a leaf whose extendedKeyUsage lacks clientAuth.")
         case .missingSAN:
-            FindingKind.Entry(.medium, "No subject alternative name",
-                              "The leaf names its identity only in the CN; verifiers match DNS, IP or URI SANs. Add them.")
+            FindingKind.Entry(
+                .medium, "No subject alternative name",
+                "The leaf names its identity only in the CN; verifiers match DNS, IP or URI SANs. Add them.")
         case .spiffeMultipleURI:
-            FindingKind.Entry(.high, "Several URI SANs on a SPIFFE certificate",
-                              "An X509-SVID must carry exactly one URI SAN.")
+            FindingKind.Entry(
+                .high, "Several URI SANs on a SPIFFE certificate",
+                "An X509-SVID must carry exactly one URI SAN.")
         case .chainOrder:
-            FindingKind.Entry(.medium, "Chain out of order",
-                              "A certificate in the presented chain did not issue the one before it: wrong order or a foreign certificate.")
+            FindingKind.Entry(
+                .medium, "Chain out of order",
+                "A certificate in the presented chain did not issue the one before it: wrong order or a foreign certificate."
+            )
         case .expiringSoon:
-            FindingKind.Entry(.medium, "Certificate expiring soon",
-                              "The certificate expires within the warning window (30 days by default). Renew it now, and automate renewal.")
+            FindingKind.Entry(
+                .medium, "Certificate expiring soon",
+                "The certificate expires within the warning window (30 days by default). Renew it now, and automate renewal."
+            )
         case .unparseable:
-            FindingKind.Entry(.high, "Unparseable certificate",
-                              "A certificate in the handshake could not be read as X.509.")
+            FindingKind.Entry(
+                .high, "Unparseable certificate",
+                "A certificate in the handshake could not be read as X.509.")
         }
     }
 }

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// An IPv4 or IPv6 address, stored inline in 17 bytes so that flow keys stay cheap to hash and compare.
@@ -40,8 +40,10 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
         var v6 = in6_addr()
         guard inet_pton(AF_INET6, text, &v6) == 1 else { return nil }
         let (high, low) = withUnsafeBytes(of: &v6) { raw in
-            (UInt64(bigEndian: raw.loadUnaligned(as: UInt64.self)),
-             UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
+            (
+                UInt64(bigEndian: raw.loadUnaligned(as: UInt64.self)),
+                UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+            )
         }
         self.init(ipv6High: high, low: low)
     }

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Reading a small input file someone else wrote (a policy, a scenario, an ignore file, a stored report) without
@@ -15,22 +15,29 @@ public enum InputFile {
     public static func contents(of path: String, limit: Int) throws(PathError) -> [UInt8] {
         // O_NONBLOCK: opening a FIFO must not wait for a writer; the type check below refuses it anyway.
         let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
-        guard fd >= 0 else { throw PathError(path: path, message: Self.openProblem(path, errno: errno, writing: false)) }
+        guard fd >= 0 else {
+            throw PathError(path: path, message: Self.openProblem(path, errno: errno, writing: false))
+        }
         defer { close(fd) }
         var info = stat()
         guard fstat(fd, &info) == 0 else { throw PathError(path: path, message: "cannot read: \(Self.reason(errno))") }
         let type = info.st_mode & S_IFMT
         guard type != S_IFDIR else { throw PathError(path: path, message: "is a folder, not a file") }
-        guard type == S_IFREG else { throw PathError(path: path, message: "not a regular file (\(Self.typeName(type)))") }
+        guard type == S_IFREG else {
+            throw PathError(path: path, message: "not a regular file (\(Self.typeName(type)))")
+        }
         guard info.st_size <= limit else {
-            throw PathError(path: path, message: "is \(info.st_size) bytes; the limit for this kind of file is \(limit) bytes")
+            throw PathError(
+                path: path, message: "is \(info.st_size) bytes; the limit for this kind of file is \(limit) bytes")
         }
         var bytes = [UInt8](repeating: 0, count: Int(info.st_size) + 1)
         var count = 0
         while true {
             if count == bytes.count {
                 // The file grew while being read: read on, within the limit.
-                guard bytes.count <= limit else { throw PathError(path: path, message: "is larger than the limit of \(limit) bytes") }
+                guard bytes.count <= limit else {
+                    throw PathError(path: path, message: "is larger than the limit of \(limit) bytes")
+                }
                 bytes.append(contentsOf: repeatElement(0, count: max(4096, bytes.count)))
             }
             let got = bytes.withUnsafeMutableBytes { raw in read(fd, raw.baseAddress! + count, raw.count - count) }
@@ -63,7 +70,9 @@ public enum InputFile {
             return "is a folder, not a file"
         case EACCES, EPERM:
             if access(folder, X_OK) != 0 { return "permission denied: the folder \(folder) cannot be entered" }
-            if writing && access(folder, W_OK) != 0 && access(path, F_OK) != 0 { return "permission denied: the folder \(folder) is not writable" }
+            if writing && access(folder, W_OK) != 0 && access(path, F_OK) != 0 {
+                return "permission denied: the folder \(folder) is not writable"
+            }
             return "permission denied"
         default:
             return Self.reason(code)
@@ -113,12 +122,16 @@ public enum InputFile {
             if valid {
                 // Overlong 3- and 4-byte forms, surrogates and values past U+10FFFF.
                 let second = bytes[index + 1]
-                if (byte == 0xE0 && second < 0xA0) || (byte == 0xED && second >= 0xA0) || (byte == 0xF0 && second < 0x90) || (byte == 0xF4 && second >= 0x90) {
+                if (byte == 0xE0 && second < 0xA0) || (byte == 0xED && second >= 0xA0)
+                    || (byte == 0xF0 && second < 0x90) || (byte == 0xF4 && second >= 0x90)
+                {
                     valid = false
                 }
             }
             guard valid else {
-                throw PathError(path: "\(path):\(line):\(index - lineStart + 1)", message: "not valid UTF-8 (byte 0x\(String(byte, radix: 16)) at offset \(index))")
+                throw PathError(
+                    path: "\(path):\(line):\(index - lineStart + 1)",
+                    message: "not valid UTF-8 (byte 0x\(String(byte, radix: 16)) at offset \(index))")
             }
             index += width
         }

@@ -46,7 +46,8 @@ public struct NetworkRecord: Codable, Hashable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case name, id, driver, scope, subnets, gateways, `internal`, icc, encrypted, attachable, isDefaultBridge, bridge, containers, labels
+        case name, id, driver, scope, subnets, gateways, `internal`, icc, encrypted, attachable, isDefaultBridge,
+            bridge, containers, labels
     }
 }
 
@@ -219,7 +220,9 @@ extension InventoryReport {
     /// presence), and to the findings about them alone; other namespaces are left out.
     public func scoped(label: String) -> InventoryReport {
         let parts = label.split(separator: "=", maxSplits: 1).map(String.init)
-        let matches = { (labels: [String: String]) in parts.count == 2 ? labels[parts[0]] == parts[1] : labels[label] != nil }
+        let matches = { (labels: [String: String]) in
+            parts.count == 2 ? labels[parts[0]] == parts[1] : labels[label] != nil
+        }
         var copy = self
         copy.containers = self.containers.filter { matches($0.labels) }
         copy.networks = self.networks.filter { matches($0.labels) }

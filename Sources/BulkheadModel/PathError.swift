@@ -16,7 +16,8 @@ public struct PathError: Error, Hashable, Sendable, CustomStringConvertible {
 /// switch on, said in one line that starts with what it names. Each module names its own with its own codes
 /// (`typealias TLSProbeError = CodedPathError<TLSProbeErrorCode>`), so each is a distinct type that typed throws
 /// keep apart, as swift-certificates and the engine client do.
-public struct CodedPathError<Code: RawRepresentable & Sendable & Hashable>: Error, CustomStringConvertible, Sendable, Hashable
+public struct CodedPathError<Code: RawRepresentable & Sendable & Hashable>: Error, CustomStringConvertible, Sendable,
+    Hashable
 where Code.RawValue == String {
     public var code: Code
     /// What the error is about: a file, an endpoint, a namespace.

@@ -96,7 +96,10 @@ public struct ProbeAttempt: Codable, Hashable, Sendable {
     /// The address that sent the ICMP error (a router or firewall may answer for the destination).
     @ExplicitNull public var icmpFrom: String?
 
-    public init(outcome: AttemptOutcome, latencyMs: Double, errno: String? = nil, icmpType: Int? = nil, icmpCode: Int? = nil, icmpFrom: String? = nil) {
+    public init(
+        outcome: AttemptOutcome, latencyMs: Double, errno: String? = nil, icmpType: Int? = nil, icmpCode: Int? = nil,
+        icmpFrom: String? = nil
+    ) {
         self.outcome = outcome
         self.latencyMs = latencyMs
         self.errno = errno
@@ -158,7 +161,8 @@ public struct ReachabilityCell: Codable, Hashable, Sendable {
     public var evidence: [ProbeAttempt]
 
     public init(
-        source: String, destination: String, protocol: ProbeProtocol, state: CellState, attempts: Int, latencyMs: Double?,
+        source: String, destination: String, protocol: ProbeProtocol, state: CellState, attempts: Int,
+        latencyMs: Double?,
         destinationName: String, destinationKind: DestinationKind, network: String?, address: String, port: Int?,
         reason: String, note: String? = nil, sourcePid: Int?, evidence: [ProbeAttempt]
     ) {
@@ -186,7 +190,8 @@ public struct ReachabilityCell: Codable, Hashable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case source, destination, `protocol`, state, attempts, latencyMs, expected, violation, destinationName, destinationKind
+        case source, destination, `protocol`, state, attempts, latencyMs, expected, violation, destinationName,
+            destinationKind
         case network, address, port, reason, note, rule, sourcePid, evidence
     }
 }
@@ -238,7 +243,10 @@ public struct ProbeSettings: Codable, Hashable, Sendable {
     public var extraPorts: [String]
     public var explicitTargets: [String]
 
-    public init(attempts: Int, timeoutsSeconds: [String: Double], maxInFlight: Int, maxInFlightPerDestination: Int, extraPorts: [String], explicitTargets: [String]) {
+    public init(
+        attempts: Int, timeoutsSeconds: [String: Double], maxInFlight: Int, maxInFlightPerDestination: Int,
+        extraPorts: [String], explicitTargets: [String]
+    ) {
         self.attempts = attempts
         self.timeoutsSeconds = timeoutsSeconds
         self.maxInFlight = maxInFlight
@@ -270,7 +278,8 @@ public struct ProbeReport: Codable, Sendable {
     public static let currentSchema = "bulkhead.probe/1"
 
     public init(
-        generatedAt: String, policy: String, settings: ProbeSettings, inventory: InventoryReport, sources: [ProbeSource],
+        generatedAt: String, policy: String, settings: ProbeSettings, inventory: InventoryReport,
+        sources: [ProbeSource],
         cells: [ReachabilityCell], findings: [Finding], complete: Bool, problems: [String], summary: ProbeSummary
     ) {
         self.schema = Self.currentSchema
@@ -303,15 +312,21 @@ public struct PortSpec: Hashable, Sendable, CustomStringConvertible {
     public init?(_ text: String) {
         let parts = text.lowercased().split(separator: "/", maxSplits: 1)
         let protoText = parts.count == 2 ? String(parts[0]) : "tcp"
-        guard let proto = ProbeProtocol(rawValue: protoText), proto != .icmp, let portText = parts.last else { return nil }
+        guard let proto = ProbeProtocol(rawValue: protoText), proto != .icmp, let portText = parts.last else {
+            return nil
+        }
         let bounds = portText.split(separator: "-", maxSplits: 1).map { Int($0) }
-        guard let low = bounds.first ?? nil, let high = bounds.last ?? nil, (1...65535).contains(low), (low...65535).contains(high) else {
+        guard let low = bounds.first ?? nil, let high = bounds.last ?? nil, (1...65535).contains(low),
+            (low...65535).contains(high)
+        else {
             return nil
         }
         self.init(proto: proto, range: low...high)
     }
 
     public var description: String {
-        self.range.count == 1 ? "\(self.proto.rawValue)/\(self.range.lowerBound)" : "\(self.proto.rawValue)/\(self.range.lowerBound)-\(self.range.upperBound)"
+        self.range.count == 1
+            ? "\(self.proto.rawValue)/\(self.range.lowerBound)"
+            : "\(self.proto.rawValue)/\(self.range.lowerBound)-\(self.range.upperBound)"
     }
 }

@@ -281,7 +281,8 @@ public struct TLSProbeRecord: Codable, Hashable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case endpoint, source, probe, variant, result, alert, alertName, tlsVersion, cipher, certificateRequest
-        case acceptableCAs, detail, durationMilliseconds, evidence, attempts, servedAttempts, refusedAttempts, comparedWith, application
+        case acceptableCAs, detail, durationMilliseconds, evidence, attempts, servedAttempts, refusedAttempts,
+            comparedWith, application
     }
 }
 
@@ -298,7 +299,9 @@ public struct CertificateLintIssue: Codable, Hashable, Sendable {
     /// SHA-256 fingerprint of that certificate.
     public var sha256: String
 
-    public init(rule: CertificateLintRule, severity: Severity, message: String, position: Int?, subject: String, sha256: String) {
+    public init(
+        rule: CertificateLintRule, severity: Severity, message: String, position: Int?, subject: String, sha256: String
+    ) {
         self.rule = rule
         self.severity = severity
         self.message = message
@@ -332,7 +335,8 @@ public struct ServerChainReport: Codable, Hashable, Sendable {
     public var lint: [CertificateLintIssue]
 
     public init(
-        certificates: [CertificateSummary], pathValidation: PathValidation, pathError: String?, missingDNSNames: [String],
+        certificates: [CertificateSummary], pathValidation: PathValidation, pathError: String?,
+        missingDNSNames: [String],
         spiffeMatch: Bool?, lint: [CertificateLintIssue]
     ) {
         self.certificates = certificates
@@ -343,7 +347,9 @@ public struct ServerChainReport: Codable, Hashable, Sendable {
         self.lint = lint
     }
 
-    enum CodingKeys: String, CodingKey { case certificates, pathValidation, pathError, missingDNSNames, spiffeMatch, lint }
+    enum CodingKeys: String, CodingKey {
+        case certificates, pathValidation, pathError, missingDNSNames, spiffeMatch, lint
+    }
 }
 
 /// Everything the battery learnt about one endpoint.
@@ -365,7 +371,8 @@ public struct TLSEndpointReport: Codable, Hashable, Sendable {
     public var findings: [Finding]
 
     public init(
-        endpoint: String, source: String, verdict: TLSVerdict, reason: String = "", clientAuth: ClientAuthMode, authorization: String?,
+        endpoint: String, source: String, verdict: TLSVerdict, reason: String = "", clientAuth: ClientAuthMode,
+        authorization: String?,
         startTLS: String? = nil, serverChain: ServerChainReport?, probes: [TLSProbeRecord], findings: [Finding]
     ) {
         self.reason = reason
@@ -380,7 +387,9 @@ public struct TLSEndpointReport: Codable, Hashable, Sendable {
         self.findings = findings
     }
 
-    enum CodingKeys: String, CodingKey { case endpoint, source, verdict, reason, clientAuth, authorization, startTLS, serverChain, probes, findings }
+    enum CodingKeys: String, CodingKey {
+        case endpoint, source, verdict, reason, clientAuth, authorization, startTLS, serverChain, probes, findings
+    }
 }
 
 /// The `tls` document: one report per endpoint, every finding, and a summary.
@@ -402,7 +411,9 @@ public struct TLSReport: Codable, Hashable, Sendable {
         self.findings = endpoints.flatMap(\.findings).sorted { $0.severity > $1.severity }
         self.complete = endpoints.allSatisfy { $0.verdict.tested }
         self.verdicts = Dictionary(endpoints.map { ($0.verdict.rawValue, 1) }, uniquingKeysWith: +)
-        self.connections = endpoints.reduce(0) { $0 + $1.probes.reduce(0) { $0 + ($1.result == .skipped ? 0 : $1.attempts) } }
+        self.connections = endpoints.reduce(0) {
+            $0 + $1.probes.reduce(0) { $0 + ($1.result == .skipped ? 0 : $1.attempts) }
+        }
         self.durationSeconds = durationSeconds
     }
 }

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A capture timestamp: whole seconds since the Unix epoch plus nanoseconds.
@@ -101,7 +101,7 @@ public struct Timestamp: Hashable, Sendable, Comparable, Codable, CustomStringCo
             return value
         }
         guard let year = number(0..<4), let month = number(5..<7), let day = number(8..<10),
-              let hour = number(11..<13), let minute = number(14..<16), let second = number(17..<19)
+            let hour = number(11..<13), let minute = number(14..<16), let second = number(17..<19)
         else { return nil }
         var parts = tm()
         parts.tm_year = year - 1900

@@ -38,18 +38,24 @@ public enum CertificateLint {
     ///   - now: the time expiry is judged at.
     ///   - options: thresholds.
     /// - Returns: the issues, leaf first.
-    public static func lint(chain: [CertificateSummary], role: Role, at now: Timestamp, options: Options = Options()) -> [CertificateLintIssue] {
+    public static func lint(chain: [CertificateSummary], role: Role, at now: Timestamp, options: Options = Options())
+        -> [CertificateLintIssue]
+    {
         var issues: [CertificateLintIssue] = []
         for (position, certificate) in chain.enumerated() {
-            issues += Self.lint(certificate, role: position == 0 ? role : nil, position: position, at: now, options: options)
+            issues += Self.lint(
+                certificate, role: position == 0 ? role : nil, position: position, at: now, options: options)
         }
-        for index in chain.indices.dropLast() where chain[index].issuer != chain[index + 1].subject
-            && !Self.isUnparseable(chain[index]) && !Self.isUnparseable(chain[index + 1]) {
+        for index in chain.indices.dropLast()
+        where chain[index].issuer != chain[index + 1].subject
+            && !Self.isUnparseable(chain[index]) && !Self.isUnparseable(chain[index + 1])
+        {
             let certificate = chain[index]
-            issues.append(Self.issue(
-                .chainOrder, .medium,
-                "certificate \(index + 1) (\(chain[index + 1].subject)) did not issue certificate \(index) (issuer \(certificate.issuer)): the chain is out of order or has a foreign certificate",
-                certificate, index))
+            issues.append(
+                Self.issue(
+                    .chainOrder, .medium,
+                    "certificate \(index + 1) (\(chain[index + 1].subject)) did not issue certificate \(index) (issuer \(certificate.issuer)): the chain is out of order or has a foreign certificate",
+                    certificate, index))
         }
         return issues
     }
@@ -63,7 +69,8 @@ public enum CertificateLint {
     ///   - now: the time expiry is judged at.
     ///   - options: thresholds.
     public static func lint(
-        _ certificate: CertificateSummary, role: Role?, position: Int? = nil, at now: Timestamp, options: Options = Options()
+        _ certificate: CertificateSummary, role: Role?, position: Int? = nil, at now: Timestamp,
+        options: Options = Options()
     ) -> [CertificateLintIssue] {
         var issues: [CertificateLintIssue] = []
         func add(_ rule: CertificateLintRule, _ severity: Severity, _ message: String) {
@@ -75,7 +82,9 @@ public enum CertificateLint {
         // a dozen about fields that were never read.
         if Self.isUnparseable(certificate) {
             let marker = Self.unparseableKeyType + ": "
-            let reason = certificate.signatureAlgorithm.hasPrefix(marker) ? String(certificate.signatureAlgorithm.dropFirst(marker.count)) : "unknown reason"
+            let reason =
+                certificate.signatureAlgorithm.hasPrefix(marker)
+                ? String(certificate.signatureAlgorithm.dropFirst(marker.count)) : "unknown reason"
             add(.unparseable, .high, "could not be parsed (\(reason))")
             return issues
         }
@@ -83,7 +92,9 @@ public enum CertificateLint {
         // Key.
         switch certificate.keyType {
         case "rsa", "rsa-pss":
-            if certificate.keyBits < 2048 { add(.weakKey, .high, "RSA key of \(certificate.keyBits) bits (at least 2048 expected)") }
+            if certificate.keyBits < 2048 {
+                add(.weakKey, .high, "RSA key of \(certificate.keyBits) bits (at least 2048 expected)")
+            }
         case "ec":
             let strong = ["prime256v1", "secp384r1", "secp521r1", "P-256", "P-384", "P-521"]
             if let curve = certificate.curve, !strong.contains(curve) {
@@ -113,7 +124,10 @@ public enum CertificateLint {
         case .expired:
             add(.expired, .high, "expired on \(certificate.notAfter.map(String.init(describing:)) ?? "?")")
         case .notYetValid:
-            add(.notYetValid, .high, "not valid before \(certificate.notBefore.map(String.init(describing:)) ?? "?") (clock skew, or issued for later)")
+            add(
+                .notYetValid, .high,
+                "not valid before \(certificate.notBefore.map(String.init(describing:)) ?? "?") (clock skew, or issued for later)"
+            )
         case .unknown:
             add(.unreadableValidity, .medium, "validity dates could not be read")
         case .valid:
@@ -158,7 +172,8 @@ public enum CertificateLint {
             add(.leafKeyUsage, .medium, "leaf keyUsage allows certificate or CRL signing")
         }
         if !certificate.keyUsage.isEmpty && !certificate.keyUsage.contains("digitalSignature")
-            && !certificate.keyUsage.contains("keyEncipherment") && !certificate.keyUsage.contains("keyAgreement") {
+            && !certificate.keyUsage.contains("keyEncipherment") && !certificate.keyUsage.contains("keyAgreement")
+        {
             add(.leafKeyUsage, .high, "keyUsage (\(certificate.keyUsage.joined(separator: ","))) allows no TLS key use")
         }
         let eku = certificate.extendedKeyUsage
@@ -199,14 +214,16 @@ public enum CertificateLint {
     ///     so two certificates of one server with the same defect stay two findings).
     ///   - location: where it was seen (an endpoint, a flow's server).
     public static func findings(
-        _ issues: [CertificateLintIssue], about: String, family: CertificateFindingFamily, namingSubject: Bool = false, location: String?
+        _ issues: [CertificateLintIssue], about: String, family: CertificateFindingFamily, namingSubject: Bool = false,
+        location: String?
     ) -> [Finding] {
         issues.map { issue in
             let position = issue.position.map { " #\($0)" } ?? ""
             let subject = issue.subject.isEmpty ? "SHA-256 \(issue.sha256.prefix(16))…" : issue.subject
             let name = namingSubject ? " (\(subject))" : ""
             return Finding(
-                kind: .certificate(issue.rule, family: family), severity: issue.severity, title: "\(about)\(position)\(name): \(issue.message)",
+                kind: .certificate(issue.rule, family: family), severity: issue.severity,
+                title: "\(about)\(position)\(name): \(issue.message)",
                 detail: "\(issue.subject) (SHA-256 \(issue.sha256.prefix(16))…)", location: location)
         }
     }
@@ -218,7 +235,8 @@ public enum CertificateLint {
             let pattern = san.dropFirst(4).lowercased()
             if pattern == wanted { return true }
             if pattern.hasPrefix("*."), let dot = wanted.firstIndex(of: "."), wanted[dot...] == pattern.dropFirst(1),
-               wanted.distance(from: wanted.startIndex, to: dot) > 0 {
+                wanted.distance(from: wanted.startIndex, to: dot) > 0
+            {
                 return true
             }
         }
@@ -239,7 +257,12 @@ public enum CertificateLint {
         certificate.keyType == Self.unparseableKeyType
     }
 
-    private static func issue(_ rule: CertificateLintRule, _ severity: Severity, _ message: String, _ certificate: CertificateSummary, _ position: Int?) -> CertificateLintIssue {
-        CertificateLintIssue(rule: rule, severity: severity, message: message, position: position, subject: certificate.subject, sha256: certificate.sha256)
+    private static func issue(
+        _ rule: CertificateLintRule, _ severity: Severity, _ message: String, _ certificate: CertificateSummary,
+        _ position: Int?
+    ) -> CertificateLintIssue {
+        CertificateLintIssue(
+            rule: rule, severity: severity, message: message, position: position, subject: certificate.subject,
+            sha256: certificate.sha256)
     }
 }

@@ -137,7 +137,7 @@ public enum CertificateParser {
 
     private static func serial(_ certificate: OpaquePointer) -> String {
         guard let serial = X509_get0_serialNumber(certificate),
-              let number = ASN1_INTEGER_to_BN(serial, nil)
+            let number = ASN1_INTEGER_to_BN(serial, nil)
         else { return "" }
         defer { BN_free(number) }
         guard let hex = BN_bn2hex(number) else { return "" }
@@ -230,7 +230,10 @@ public enum CertificateParser {
             default:
                 var buffer = [CChar](repeating: 0, count: 80)
                 let length = OBJ_obj2txt(&buffer, Int32(buffer.count), OpaquePointer(object), 1)
-                result.append(length > 0 ? String(decoding: buffer.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self) : "unknown")
+                result.append(
+                    length > 0
+                        ? String(decoding: buffer.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                        : "unknown")
             }
         }
         return result

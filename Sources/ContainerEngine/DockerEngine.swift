@@ -23,10 +23,15 @@ public final class DockerEngine: @unchecked Sendable {
     /// The socket named by `DOCKER_HOST` (`unix:///path`), else `/var/run/docker.sock`.
     ///
     /// - Throws: ``EngineError`` `unsupportedHost` for a `DOCKER_HOST` that is not a unix socket.
-    public static func socketPath(environment: [String: String] = ProcessInfo.processInfo.environment) throws(EngineError) -> String {
+    public static func socketPath(environment: [String: String] = ProcessInfo.processInfo.environment)
+        throws(EngineError) -> String
+    {
         guard let host = environment["DOCKER_HOST"], !host.isEmpty else { return "/var/run/docker.sock" }
         guard host.hasPrefix("unix://") else {
-            throw EngineError(.unsupportedHost, "DOCKER_HOST=\(host) is not a unix socket (unix:///path); Bulkhead talks to the local engine socket only")
+            throw EngineError(
+                .unsupportedHost,
+                "DOCKER_HOST=\(host) is not a unix socket (unix:///path); Bulkhead talks to the local engine socket only"
+            )
         }
         return String(host.dropFirst("unix://".count))
     }
@@ -41,7 +46,8 @@ public final class DockerEngine: @unchecked Sendable {
     public func connect() throws(EngineError) {
         let ping = try self.raw("GET", "/_ping")
         let version = ping.status == 200 ? try? self.raw("GET", "/version") : nil
-        (self.version, self.engineVersion) = try Self.negotiate(ping: ping, version: version, socket: self.client.socketPath)
+        (self.version, self.engineVersion) = try Self.negotiate(
+            ping: ping, version: version, socket: self.client.socketPath)
     }
 
     /// The API version to speak, and the engine's own version text, from the answers to `GET /_ping` and
@@ -50,21 +56,33 @@ public final class DockerEngine: @unchecked Sendable {
     ///
     /// - Throws: ``EngineError`` `http` when the ping is not answered with 200 (not an engine API socket),
     ///   `tooOld` when the engine's maximum is below ``minimumVersion`` or its minimum above ``maximumVersion``.
-    static func negotiate(ping: HTTPResponse, version: HTTPResponse?, socket: String) throws(EngineError) -> (APIVersion, String) {
+    static func negotiate(ping: HTTPResponse, version: HTTPResponse?, socket: String) throws(EngineError) -> (
+        APIVersion, String
+    ) {
         guard ping.status == 200 else {
-            throw EngineError(.http, "\(socket) answered /_ping with HTTP \(ping.status): is this a Docker or Podman API socket?", status: ping.status)
+            throw EngineError(
+                .http, "\(socket) answered /_ping with HTTP \(ping.status): is this a Docker or Podman API socket?",
+                status: ping.status)
         }
         // An engine that names no version is taken at the oldest Bulkhead speaks.
         let serverMaximum = ping.headers["api-version"].flatMap(APIVersion.init) ?? Self.minimumVersion
         var engineVersion = "unknown"
-        if let version, version.status == 200, let info = try? JSONDecoder().decode(EngineAPI.Version.self, from: version.body) {
+        if let version, version.status == 200,
+            let info = try? JSONDecoder().decode(EngineAPI.Version.self, from: version.body)
+        {
             engineVersion = info.Version ?? "unknown"
             if let minimum = info.MinAPIVersion.flatMap(APIVersion.init), Self.maximumVersion < minimum {
-                throw EngineError(.tooOld, "the engine at \(socket) requires API \(minimum) or newer; Bulkhead speaks up to \(Self.maximumVersion)")
+                throw EngineError(
+                    .tooOld,
+                    "the engine at \(socket) requires API \(minimum) or newer; Bulkhead speaks up to \(Self.maximumVersion)"
+                )
             }
         }
         guard serverMaximum >= Self.minimumVersion else {
-            throw EngineError(.tooOld, "the engine at \(socket) speaks API \(serverMaximum); Bulkhead needs \(Self.minimumVersion) or newer (Docker 1.12+, Podman 2+)")
+            throw EngineError(
+                .tooOld,
+                "the engine at \(socket) speaks API \(serverMaximum); Bulkhead needs \(Self.minimumVersion) or newer (Docker 1.12+, Podman 2+)"
+            )
         }
         return (min(serverMaximum, Self.maximumVersion), engineVersion)
     }
@@ -77,9 +95,12 @@ public final class DockerEngine: @unchecked Sendable {
 
     func decode<T: Decodable>(_ response: HTTPResponse, path: String, as type: T.Type) throws(EngineError) -> T {
         guard (200..<300).contains(response.status) else {
-            let message = (try? JSONDecoder().decode(EngineAPI.ErrorMessage.self, from: response.body))?.message
+            let message =
+                (try? JSONDecoder().decode(EngineAPI.ErrorMessage.self, from: response.body))?.message
                 ?? String(decoding: response.body.prefix(200), as: UTF8.self)
-            throw EngineError(response.status == 404 ? .notFound : .http, "GET \(path): HTTP \(response.status): \(message)", status: response.status)
+            throw EngineError(
+                response.status == 404 ? .notFound : .http, "GET \(path): HTTP \(response.status): \(message)",
+                status: response.status)
         }
         do {
             return try JSONDecoder().decode(type, from: response.body)
@@ -94,9 +115,13 @@ public final class DockerEngine: @unchecked Sendable {
     }
 
     /// Sends a request with a typed JSON body (``EngineAPI``'s request types) on a versioned path.
-    public func send<Body: Encodable>(_ method: String, _ path: String, json body: Body) throws(EngineError) -> HTTPResponse {
+    public func send<Body: Encodable>(_ method: String, _ path: String, json body: Body) throws(EngineError)
+        -> HTTPResponse
+    {
         let data: Data
-        do { data = try JSONEncoder().encode(body) } catch { throw EngineError(.malformed, "\(method) \(path): cannot encode the request: \(error)") }
+        do { data = try JSONEncoder().encode(body) } catch {
+            throw EngineError(.malformed, "\(method) \(path): cannot encode the request: \(error)")
+        }
         return try self.send(method, path, body: data)
     }
 

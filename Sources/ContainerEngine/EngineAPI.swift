@@ -35,7 +35,10 @@ public enum EngineAPI {
         public var IPAM: IPAM
         public var Options: [String: String]
 
-        public init(name: String, subnet: String, gateway: String?, internal: Bool, labels: [String: String], options: [String: String]) {
+        public init(
+            name: String, subnet: String, gateway: String?, internal: Bool, labels: [String: String],
+            options: [String: String]
+        ) {
             self.Name = name
             self.Internal = `internal`
             self.Labels = labels
@@ -69,7 +72,10 @@ public enum EngineAPI {
             public var Binds: [String]
             public var PortBindings: [String: [PortBinding]]
 
-            public init(capAdd: [String], capDrop: [String], privileged: Bool, networkMode: String, binds: [String], portBindings: [String: [PortBinding]]) {
+            public init(
+                capAdd: [String], capDrop: [String], privileged: Bool, networkMode: String, binds: [String],
+                portBindings: [String: [PortBinding]]
+            ) {
                 self.CapAdd = capAdd
                 self.CapDrop = capDrop
                 self.Privileged = privileged
@@ -105,13 +111,18 @@ public enum EngineAPI {
         public var Cmd: [String]?
         public var NetworkingConfig: NetworkingConfig?
 
-        public init(image: String, labels: [String: String], host: HostConfig, exposedPorts: [String], command: [String]?, network: (name: String, endpoint: EndpointSettings)?) {
+        public init(
+            image: String, labels: [String: String], host: HostConfig, exposedPorts: [String], command: [String]?,
+            network: (name: String, endpoint: EndpointSettings)?
+        ) {
             self.Image = image
             self.Labels = labels
             self.HostConfig = host
             self.ExposedPorts = Dictionary(exposedPorts.map { ($0, Empty()) }) { first, _ in first }
             self.Cmd = command
-            self.NetworkingConfig = network.map { ContainerCreate.NetworkingConfig(EndpointsConfig: [$0.name: $0.endpoint]) }
+            self.NetworkingConfig = network.map {
+                ContainerCreate.NetworkingConfig(EndpointsConfig: [$0.name: $0.endpoint])
+            }
         }
     }
 

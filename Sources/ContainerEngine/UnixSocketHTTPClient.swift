@@ -1,10 +1,11 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Foundation
 import SystemCalls
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// A failure talking to an HTTP server over a unix socket, with what to do about it.
 public struct EngineError: Error, Hashable, Sendable, CustomStringConvertible {
@@ -72,13 +73,16 @@ public struct UnixSocketHTTPClient: Sendable {
     /// Sends one request and reads the whole response.
     public func request(_ method: String, _ path: String, body: Data? = nil) throws(EngineError) -> HTTPResponse {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw EngineError(.transport, "cannot create a socket (\(SystemCallError.last("socket")))") }
+        guard fd >= 0 else {
+            throw EngineError(.transport, "cannot create a socket (\(SystemCallError.last("socket")))")
+        }
         defer { close(fd) }
         // Without the timeouts a stuck engine would hang the audit: failing to set them is an error, not ignored.
         var time = timeval(tv_sec: self.timeout, tv_usec: 0)
         for (option, name) in [(SO_RCVTIMEO, "SO_RCVTIMEO"), (SO_SNDTIMEO, "SO_SNDTIMEO")]
         where setsockopt(fd, SOL_SOCKET, option, &time, socklen_t(MemoryLayout<timeval>.size)) != 0 {
-            throw EngineError(.transport, "cannot bound the wait for the engine (\(SystemCallError.last("setsockopt(\(name))")))")
+            throw EngineError(
+                .transport, "cannot bound the wait for the engine (\(SystemCallError.last("setsockopt(\(name))")))")
         }
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
@@ -91,16 +95,23 @@ public struct UnixSocketHTTPClient: Sendable {
             raw[pathBytes.count] = 0
         }
         let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
         }
         guard connected == 0 else {
             let failure = SystemCallError.last("connect")
             let reason = failure.message
             switch failure.code {
             case ENOENT, ECONNREFUSED:
-                throw EngineError(.noSocket, "no engine at \(self.socketPath) (\(reason)): start dockerd (or podman system service), or set DOCKER_HOST")
+                throw EngineError(
+                    .noSocket,
+                    "no engine at \(self.socketPath) (\(reason)): start dockerd (or podman system service), or set DOCKER_HOST"
+                )
             case EACCES, EPERM:
-                throw EngineError(.permissionDenied, "permission denied on \(self.socketPath): run as root or as a member of the docker group")
+                throw EngineError(
+                    .permissionDenied,
+                    "permission denied on \(self.socketPath): run as root or as a member of the docker group")
             default:
                 throw EngineError(.transport, "cannot connect to \(self.socketPath): \(reason)")
             }
@@ -123,11 +134,17 @@ public struct UnixSocketHTTPClient: Sendable {
         while sent < data.count {
             let result: Int
             do {
-                result = try SystemCall.retrying("send") { data.withUnsafeBytes { send(fd, $0.baseAddress.map { $0 + sent }, data.count - sent, Int32(MSG_NOSIGNAL)) } }
+                result = try SystemCall.retrying("send") {
+                    data.withUnsafeBytes {
+                        send(fd, $0.baseAddress.map { $0 + sent }, data.count - sent, Int32(MSG_NOSIGNAL))
+                    }
+                }
             } catch {
                 throw EngineError(.transport, "sending to \(self.socketPath) failed: \(error.message)")
             }
-            guard result > 0 else { throw EngineError(.transport, "sending to \(self.socketPath) failed: the engine stopped reading") }
+            guard result > 0 else {
+                throw EngineError(.transport, "sending to \(self.socketPath) failed: the engine stopped reading")
+            }
             sent += result
         }
     }
@@ -137,13 +154,21 @@ public struct UnixSocketHTTPClient: Sendable {
         var buffer = [UInt8](repeating: 0, count: 65_536)
         while true {
             let count: Int
-            do { count = try SystemCall.retrying("recv") { buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) } } } catch {
-                let reason = error.code == EAGAIN || error.code == EWOULDBLOCK ? "no answer within \(self.timeout) s" : error.message
+            do {
+                count = try SystemCall.retrying("recv") {
+                    buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+                }
+            } catch {
+                let reason =
+                    error.code == EAGAIN || error.code == EWOULDBLOCK
+                    ? "no answer within \(self.timeout) s" : error.message
                 throw EngineError(.transport, "reading from \(self.socketPath) failed: \(reason)")
             }
             if count == 0 { return data }
             data.append(contentsOf: buffer[0..<count])
-            guard data.count <= 256 << 20 else { throw EngineError(.transport, "response from \(self.socketPath) is larger than 256 MiB") }
+            guard data.count <= 256 << 20 else {
+                throw EngineError(.transport, "response from \(self.socketPath) is larger than 256 MiB")
+            }
         }
     }
 
@@ -155,14 +180,16 @@ public struct UnixSocketHTTPClient: Sendable {
     static func parse(_ raw: Data, request: String) throws(EngineError) -> HTTPResponse {
         let separator = Data("\r\n\r\n".utf8)
         guard let headEnd = raw.range(of: separator) else {
-            throw EngineError(.transport, "\(request): the engine closed the connection without a complete HTTP response")
+            throw EngineError(
+                .transport, "\(request): the engine closed the connection without a complete HTTP response")
         }
         let head = String(decoding: raw[raw.startIndex..<headEnd.lowerBound], as: UTF8.self)
         var lines = head.split(separator: "\r\n", omittingEmptySubsequences: false)
         guard !lines.isEmpty else { throw EngineError(.transport, "\(request): empty HTTP response") }
         let statusLine = lines.removeFirst().split(separator: " ", maxSplits: 2)
-        guard statusLine.count >= 2, statusLine[0].hasPrefix("HTTP/1."), statusLine[1].utf8.count == 3, statusLine[1].utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
-              let status = Int(statusLine[1]), (100...599).contains(status)
+        guard statusLine.count >= 2, statusLine[0].hasPrefix("HTTP/1."), statusLine[1].utf8.count == 3,
+            statusLine[1].utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+            let status = Int(statusLine[1]), (100...599).contains(status)
         else {
             throw EngineError(.transport, "\(request): not an HTTP response")
         }
@@ -201,9 +228,14 @@ public struct UnixSocketHTTPClient: Sendable {
             guard let lineEnd = data.range(of: crlf, in: index..<data.endIndex) else {
                 throw EngineError(.transport, "\(request): chunked body cut short")
             }
-            let sizeText = (String(decoding: data[index..<lineEnd.lowerBound], as: UTF8.self).split(separator: ";", omittingEmptySubsequences: false).first ?? "")
+            let sizeText =
+                (String(decoding: data[index..<lineEnd.lowerBound], as: UTF8.self).split(
+                    separator: ";", omittingEmptySubsequences: false
+                ).first ?? "")
                 .trimmingCharacters(in: .whitespaces)
-            guard !sizeText.isEmpty, sizeText.utf8.count <= 15, sizeText.allSatisfy(\.isHexDigit), let size = Int(sizeText, radix: 16) else {
+            guard !sizeText.isEmpty, sizeText.utf8.count <= 15, sizeText.allSatisfy(\.isHexDigit),
+                let size = Int(sizeText, radix: 16)
+            else {
                 throw EngineError(.transport, "\(request): bad chunk size")
             }
             if size == 0 { return result }  // trailer fields, if any, carry nothing Bulkhead reads
@@ -213,7 +245,9 @@ public struct UnixSocketHTTPClient: Sendable {
             }
             let end = data.index(start, offsetBy: size)
             result.append(data[start..<end])
-            guard data.distance(from: end, to: data.endIndex) >= 2, data[end] == 0x0D, data[data.index(after: end)] == 0x0A else {
+            guard data.distance(from: end, to: data.endIndex) >= 2, data[end] == 0x0D,
+                data[data.index(after: end)] == 0x0A
+            else {
                 throw EngineError(.transport, "\(request): a chunk not followed by CRLF")
             }
             index = data.index(end, offsetBy: 2)

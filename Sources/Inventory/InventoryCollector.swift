@@ -32,7 +32,9 @@ public enum InventoryCollector {
             Result { () throws(EngineError) in try engine.get("/networks/\(summary.Id)", as: DockerAPI.Network.self) }
         }
         let containers = Self.concurrently(containerList) { summary -> Result<DockerAPI.Container, EngineError> in
-            Result { () throws(EngineError) in try engine.get("/containers/\(summary.Id)/json", as: DockerAPI.Container.self) }
+            Result { () throws(EngineError) in
+                try engine.get("/containers/\(summary.Id)/json", as: DockerAPI.Container.self)
+            }
         }
         var inspectedNetworks: [DockerAPI.Network] = []
         for (summary, result) in zip(networkList, networks) {
@@ -51,16 +53,19 @@ public enum InventoryCollector {
             case .failure(let error) where error.code == .notFound:
                 let name = summary.Names?.first.map { String($0.drop { $0 == "/" }) } ?? String(summary.Id.prefix(12))
                 problems.append("container \(name) vanished while being inventoried")
-                records.append(ContainerRecord(
-                    name: name, id: summary.Id, image: "", state: "vanished", pid: nil, netns: nil, networkMode: "",
-                    networks: [], publishedPorts: [], capabilities: [], privileged: false, dockerSocketMounted: false,
-                    listening: [], labels: [:]))
+                records.append(
+                    ContainerRecord(
+                        name: name, id: summary.Id, image: "", state: "vanished", pid: nil, netns: nil, networkMode: "",
+                        networks: [], publishedPorts: [], capabilities: [], privileged: false,
+                        dockerSocketMounted: false,
+                        listening: [], labels: [:]))
             case .failure(let error): throw error
             }
         }
         return Self.assemble(
             networks: inspectedNetworks.map(Self.record), containers: records,
-            sources: ["docker \(engine.client.socketPath) (engine \(engine.engineVersion), API \(engine.version))"], problems: problems)
+            sources: ["docker \(engine.client.socketPath) (engine \(engine.engineVersion), API \(engine.version))"],
+            problems: problems)
     }
 
     /// Reads `docker inspect` and `docker network inspect` output (JSON arrays, or one object), for analysis
@@ -77,7 +82,11 @@ public enum InventoryCollector {
             }
             let parsed: Any
             do { parsed = try JSONSerialization.jsonObject(with: data) } catch {
-                throw InventoryFileError(.notInspectOutput, path: path, message: "not JSON (\(Self.jsonProblem(error))); expected `docker inspect` or `docker network inspect` output")
+                throw InventoryFileError(
+                    .notInspectOutput, path: path,
+                    message:
+                        "not JSON (\(Self.jsonProblem(error))); expected `docker inspect` or `docker network inspect` output"
+                )
             }
             let elements: [Any] = (parsed as? [Any]) ?? [parsed]
             for (index, element) in elements.enumerated() {
@@ -90,11 +99,18 @@ public enum InventoryCollector {
                 }
                 do {
                     if object["IPAM"] != nil || (object["Driver"] != nil && object["State"] == nil) {
-                        networks.append(Self.record(try JSONDecoder().decode(DockerAPI.Network.self, from: elementData)))
+                        networks.append(
+                            Self.record(try JSONDecoder().decode(DockerAPI.Network.self, from: elementData)))
                     } else if object["State"] != nil || object["HostConfig"] != nil {
-                        containers.append(Self.record(try JSONDecoder().decode(DockerAPI.Container.self, from: elementData), live: false))
+                        containers.append(
+                            Self.record(
+                                try JSONDecoder().decode(DockerAPI.Container.self, from: elementData), live: false))
                     } else {
-                        throw InventoryFileError(.badElement, path: path, message: "element \(index) is neither a container nor a network (no State/HostConfig or IPAM/Driver)")
+                        throw InventoryFileError(
+                            .badElement, path: path,
+                            message:
+                                "element \(index) is neither a container nor a network (no State/HostConfig or IPAM/Driver)"
+                        )
                     }
                 } catch let error as InventoryFileError {
                     throw error
@@ -103,7 +119,8 @@ public enum InventoryCollector {
                 }
             }
         }
-        return Self.assemble(networks: networks, containers: containers, sources: paths.map { "file \($0)" }, problems: [])
+        return Self.assemble(
+            networks: networks, containers: containers, sources: paths.map { "file \($0)" }, problems: [])
     }
 
     /// Adds the host's network namespaces that no listed container owns.
@@ -111,15 +128,21 @@ public enum InventoryCollector {
         let owned = Set(report.containers.compactMap(\.netns))
         // The namespace Bulkhead itself runs in is the host's (it runs on the host, as root, to see the others).
         let host = NetworkNamespace(path: "/proc/self/ns/net").identity()
-        for namespace in ProcNet.discoverNamespaces() where !owned.contains(namespace.identity) && namespace.identity != host {
-            let name = namespace.name ?? namespace.pids.first.map { "pid \($0) (\(ProcNet.command(pid: $0) ?? "?"))" } ?? namespace.path
+        for namespace in ProcNet.discoverNamespaces()
+        where !owned.contains(namespace.identity) && namespace.identity != host {
+            let name =
+                namespace.name ?? namespace.pids.first.map { "pid \($0) (\(ProcNet.command(pid: $0) ?? "?"))" }
+                ?? namespace.path
             var addresses: [String] = []
             var listening: [ListeningSocket] = []
             if let pid = namespace.pids.first {
                 addresses = ProcNet.addresses(root: "/proc/\(pid)/net")
                 listening = ProcNet.listeningSockets(root: "/proc/\(pid)/net")
             } else if let view = try? NetworkNamespace(path: namespace.path).run({
-                (ProcNet.addresses(root: "/proc/thread-self/net"), ProcNet.listeningSockets(root: "/proc/thread-self/net"))
+                (
+                    ProcNet.addresses(root: "/proc/thread-self/net"),
+                    ProcNet.listeningSockets(root: "/proc/thread-self/net")
+                )
             }) {
                 addresses = view.0
                 listening = view.1
@@ -127,7 +150,10 @@ public enum InventoryCollector {
                 report.problems.append("namespace \(name): cannot be entered to read its addresses")
                 report.complete = false
             }
-            report.namespaces.append(NamespaceRecord(name: name, netns: namespace.identity, pids: namespace.pids, addresses: addresses, listening: listening))
+            report.namespaces.append(
+                NamespaceRecord(
+                    name: name, netns: namespace.identity, pids: namespace.pids, addresses: addresses,
+                    listening: listening))
         }
         report.sources.append("network namespaces (/run/netns, /proc/*/ns/net)")
         report.summary.namespaces = report.namespaces.count
@@ -146,7 +172,8 @@ public enum InventoryCollector {
         let members = (network.Containers ?? [:]).map { $0.value.Name ?? String($0.key.prefix(12)) }.sorted()
         return NetworkRecord(
             name: network.Name, id: network.Id, driver: network.Driver ?? "unknown", scope: network.Scope ?? "local",
-            subnets: configs.compactMap(\.Subnet), gateways: configs.compactMap(\.Gateway), internal: network.Internal ?? false,
+            subnets: configs.compactMap(\.Subnet), gateways: configs.compactMap(\.Gateway),
+            internal: network.Internal ?? false,
             icc: options["com.docker.network.bridge.enable_icc"].map { $0 != "false" } ?? true,
             encrypted: network.Driver == "overlay" ? options["encrypted"] != nil : nil,
             attachable: network.Attachable ?? false, isDefaultBridge: isDefault, bridge: bridge, containers: members,
@@ -171,7 +198,10 @@ public enum InventoryCollector {
             var set = Self.defaultCapabilities
             let dropped = Set((host?.CapDrop ?? []).map(normalise))
             if dropped.contains("ALL") { set.removeAll() } else { set.subtract(dropped) }
-            set.formUnion((host?.CapAdd ?? []).map(normalise).filter { ProcNet.networkCapabilityBits.map(\.1).contains($0) || $0 == "ALL" })
+            set.formUnion(
+                (host?.CapAdd ?? []).map(normalise).filter {
+                    ProcNet.networkCapabilityBits.map(\.1).contains($0) || $0 == "ALL"
+                })
             if set.contains("ALL") || privileged { set = Set(ProcNet.networkCapabilityBits.map(\.1)) }
             capabilities = ProcNet.networkCapabilityBits.map(\.1).filter(set.contains)
         }
@@ -181,7 +211,8 @@ public enum InventoryCollector {
             let ipv6 = endpoint.GlobalIPv6Address.flatMap { $0.isEmpty ? nil : $0 }
             let gateway = endpoint.Gateway.flatMap { $0.isEmpty ? nil : $0 }
             let aliases = Array(Set((endpoint.Aliases ?? []) + (endpoint.DNSNames ?? []))).sorted()
-            networks.append(ContainerNetwork(name: networkName, ipv4: ipv4, ipv6: ipv6, gateway: gateway, aliases: aliases))
+            networks.append(
+                ContainerNetwork(name: networkName, ipv4: ipv4, ipv6: ipv6, gateway: gateway, aliases: aliases))
         }
         var ports: [PublishedPort] = []
         let portMap = container.NetworkSettings?.Ports ?? host?.PortBindings ?? [:]
@@ -192,13 +223,15 @@ public enum InventoryCollector {
             for binding in bindings ?? [] {
                 guard let hostPort = binding.HostPort.flatMap(Int.init) else { continue }
                 let hostIP = binding.HostIp.flatMap { $0.isEmpty ? nil : $0 } ?? "0.0.0.0"
-                ports.append(PublishedPort(containerPort: containerPort, proto: proto, hostIP: hostIP, hostPort: hostPort))
+                ports.append(
+                    PublishedPort(containerPort: containerPort, proto: proto, hostIP: hostIP, hostPort: hostPort))
             }
         }
         ports.sort { ($0.hostPort, $0.proto, $0.hostIP) < ($1.hostPort, $1.proto, $1.hostIP) }
         let socketMounted = (container.Mounts ?? []).contains { mount in
             let source = mount.Source ?? ""
-            return source.hasSuffix("docker.sock") || source.hasSuffix("podman.sock") || (mount.Destination ?? "").hasSuffix("docker.sock")
+            return source.hasSuffix("docker.sock") || source.hasSuffix("podman.sock")
+                || (mount.Destination ?? "").hasSuffix("docker.sock")
         }
         var netns: String?
         var listening: [ListeningSocket] = []
@@ -208,15 +241,21 @@ public enum InventoryCollector {
         }
         return ContainerRecord(
             name: String(name), id: container.Id, image: container.Config?.Image ?? container.Image ?? "",
-            state: container.State?.Status ?? "unknown", pid: pid, netns: netns, networkMode: host?.NetworkMode ?? "default",
+            state: container.State?.Status ?? "unknown", pid: pid, netns: netns,
+            networkMode: host?.NetworkMode ?? "default",
             networks: networks, publishedPorts: ports, capabilities: capabilities, privileged: privileged,
             dockerSocketMounted: socketMounted, listening: listening, labels: container.Config?.Labels ?? [:])
     }
 
-    static func assemble(networks: [NetworkRecord], containers: [ContainerRecord], sources: [String], problems: [String]) -> InventoryReport {
+    static func assemble(
+        networks: [NetworkRecord], containers: [ContainerRecord], sources: [String], problems: [String]
+    ) -> InventoryReport {
         // Resolve `container:<id>` network modes to names, so reports read well.
         var names: [String: String] = [:]
-        for container in containers { names[container.id] = container.name; names[String(container.id.prefix(12))] = container.name }
+        for container in containers {
+            names[container.id] = container.name
+            names[String(container.id.prefix(12))] = container.name
+        }
         let resolved = containers.map { container -> ContainerRecord in
             var copy = container
             if copy.networkMode.hasPrefix("container:") {

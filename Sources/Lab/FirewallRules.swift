@@ -7,7 +7,9 @@ import Inventory
 /// Each carries the comment `bulkhead-scenario=<name>`, which is how `down` finds exactly these again. iptables runs
 /// with an argument list, never through a shell; every value in it was validated (addresses, ports, fixed words).
 enum FirewallRules {
-    static let rejectKinds: Set<String> = ["icmp-port-unreachable", "icmp-admin-prohibited", "icmp-host-unreachable", "icmp-net-unreachable", "tcp-reset"]
+    static let rejectKinds: Set<String> = [
+        "icmp-port-unreachable", "icmp-admin-prohibited", "icmp-host-unreachable", "icmp-net-unreachable", "tcp-reset",
+    ]
     static let chain = "DOCKER-USER"
 
     static func comment(_ scenario: Scenario) -> String { "bulkhead-scenario=\(scenario.name)" }
@@ -59,7 +61,9 @@ enum FirewallRules {
         let listing = try Self.iptables(["-w", "-S", Self.chain])
         for line in listing.split(separator: "\n") {
             var arguments = Self.words(String(line))
-            guard arguments.first == "-A", arguments.dropFirst().first == Self.chain, Self.carriesComment(arguments, scenario) else { continue }
+            guard arguments.first == "-A", arguments.dropFirst().first == Self.chain,
+                Self.carriesComment(arguments, scenario)
+            else { continue }
             arguments[0] = "-D"
             try Self.iptables(["-w"] + arguments)
         }
@@ -95,8 +99,14 @@ enum FirewallRules {
 
     @discardableResult
     static func iptables(_ arguments: [String]) throws(EngineError) -> String {
-        guard let path = ["/usr/sbin/iptables", "/sbin/iptables", "/usr/bin/iptables"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-            throw EngineError(.hostCommand, "iptables is not installed (apt-get install iptables): the scenario's firewall rules need it")
+        guard
+            let path = ["/usr/sbin/iptables", "/sbin/iptables", "/usr/bin/iptables"].first(where: {
+                FileManager.default.isExecutableFile(atPath: $0)
+            })
+        else {
+            throw EngineError(
+                .hostCommand,
+                "iptables is not installed (apt-get install iptables): the scenario's firewall rules need it")
         }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
@@ -111,7 +121,10 @@ enum FirewallRules {
         process.waitUntilExit()
         let text = String(decoding: data, as: UTF8.self)
         guard process.terminationStatus == 0 else {
-            throw EngineError(.hostCommand, "iptables \(arguments.joined(separator: " ")) failed: \(text.trimmingCharacters(in: .whitespacesAndNewlines))")
+            throw EngineError(
+                .hostCommand,
+                "iptables \(arguments.joined(separator: " ")) failed: \(text.trimmingCharacters(in: .whitespacesAndNewlines))"
+            )
         }
         return text
     }

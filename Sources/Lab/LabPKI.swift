@@ -38,16 +38,24 @@ public enum LabPKI {
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         } catch {
-            throw ScenarioError(.pki, path: scenario, message: "cannot create \(directory.path): \(error.localizedDescription)")
+            throw ScenarioError(
+                .pki, path: scenario, message: "cannot create \(directory.path): \(error.localizedDescription)")
         }
-        try self.openssl(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                          "-keyout", "ca.key", "-out", "ca.crt", "-subj", "/CN=\(spec.caName ?? "\(scenario) lab CA")", "-days", "3650",
-                          "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
-                         in: directory, what: "the CA", scenario: scenario)
-        try self.openssl(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                          "-keyout", "rogue-ca.key", "-out", "rogue-ca.crt", "-subj", "/CN=\(scenario) rogue CA", "-days", "3650",
-                          "-addext", "basicConstraints=critical,CA:TRUE"],
-                         in: directory, what: "the rogue CA", scenario: scenario)
+        try self.openssl(
+            [
+                "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                "-keyout", "ca.key", "-out", "ca.crt", "-subj", "/CN=\(spec.caName ?? "\(scenario) lab CA")", "-days",
+                "3650",
+                "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+            ],
+            in: directory, what: "the CA", scenario: scenario)
+        try self.openssl(
+            [
+                "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                "-keyout", "rogue-ca.key", "-out", "rogue-ca.crt", "-subj", "/CN=\(scenario) rogue CA", "-days", "3650",
+                "-addext", "basicConstraints=critical,CA:TRUE",
+            ],
+            in: directory, what: "the rogue CA", scenario: scenario)
         for certificate in spec.certificates {
             try self.generate(certificate, in: directory, scenario: scenario)
         }
@@ -56,7 +64,8 @@ public enum LabPKI {
     static func generate(_ spec: CertificateSpec, in directory: URL, scenario: String) throws(ScenarioError) {
         let what = "certificate \(spec.name)"
         guard spec.name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }), !spec.name.isEmpty else {
-            throw ScenarioError(.pki, path: scenario, message: "pki.certificates.\(spec.name): names use letters, digits, - and _")
+            throw ScenarioError(
+                .pki, path: scenario, message: "pki.certificates.\(spec.name): names use letters, digits, - and _")
         }
         var keyArguments = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]
         if let key = spec.key, key.hasPrefix("rsa:") {
@@ -68,30 +77,44 @@ public enum LabPKI {
         case "client": extensions.append("extendedKeyUsage=clientAuth")
         case "both": extensions.append("extendedKeyUsage=serverAuth,clientAuth")
         case "none": break
-        default: throw ScenarioError(.pki, path: scenario, message: "pki.certificates.\(spec.name).usage: server, client, both or none")
+        default:
+            throw ScenarioError(
+                .pki, path: scenario, message: "pki.certificates.\(spec.name).usage: server, client, both or none")
         }
         if let sans = spec.sans, !sans.isEmpty { extensions.append("subjectAltName=" + sans.joined(separator: ",")) }
         let extensionFile = directory.appendingPathComponent("\(spec.name).ext")
-        do { try extensions.joined(separator: "\n").write(to: extensionFile, atomically: true, encoding: .utf8) } catch {
+        do { try extensions.joined(separator: "\n").write(to: extensionFile, atomically: true, encoding: .utf8) } catch
+        {
             throw ScenarioError(.pki, path: scenario, message: "cannot write \(extensionFile.path)")
         }
         let days = String(spec.days ?? 30)
         let issuer = spec.issuer ?? "ca"
         if issuer == "self" {
-            try self.openssl(["req", "-x509"] + keyArguments + ["-nodes", "-keyout", "\(spec.name).key", "-out", "\(spec.name).crt",
-                              "-subj", "/CN=\(spec.cn)", "-days", days, "-extensions", "v3", "-config", self.configFile(directory, extensions)],
-                             in: directory, what: what, scenario: scenario)
+            try self.openssl(
+                ["req", "-x509"] + keyArguments + [
+                    "-nodes", "-keyout", "\(spec.name).key", "-out", "\(spec.name).crt",
+                    "-subj", "/CN=\(spec.cn)", "-days", days, "-extensions", "v3", "-config",
+                    self.configFile(directory, extensions),
+                ],
+                in: directory, what: what, scenario: scenario)
             return
         }
         guard issuer == "ca" || issuer == "rogue" else {
-            throw ScenarioError(.pki, path: scenario, message: "pki.certificates.\(spec.name).issuer: ca, rogue or self")
+            throw ScenarioError(
+                .pki, path: scenario, message: "pki.certificates.\(spec.name).issuer: ca, rogue or self")
         }
         let ca = issuer == "rogue" ? "rogue-ca" : "ca"
-        try self.openssl(["req", "-new"] + keyArguments + ["-nodes", "-keyout", "\(spec.name).key", "-out", "\(spec.name).csr",
-                          "-subj", "/CN=\(spec.cn)"], in: directory, what: what, scenario: scenario)
-        try self.openssl(["x509", "-req", "-in", "\(spec.name).csr", "-CA", "\(ca).crt", "-CAkey", "\(ca).key", "-CAcreateserial",
-                          "-out", "\(spec.name).crt", "-days", days, "-extfile", extensionFile.lastPathComponent],
-                         in: directory, what: what, scenario: scenario)
+        try self.openssl(
+            ["req", "-new"] + keyArguments + [
+                "-nodes", "-keyout", "\(spec.name).key", "-out", "\(spec.name).csr",
+                "-subj", "/CN=\(spec.cn)",
+            ], in: directory, what: what, scenario: scenario)
+        try self.openssl(
+            [
+                "x509", "-req", "-in", "\(spec.name).csr", "-CA", "\(ca).crt", "-CAkey", "\(ca).key", "-CAcreateserial",
+                "-out", "\(spec.name).crt", "-days", days, "-extfile", extensionFile.lastPathComponent,
+            ],
+            in: directory, what: what, scenario: scenario)
     }
 
     /// A minimal config for `req -x509 -extensions v3` (self-signed certificates take extensions from it).
@@ -102,7 +125,8 @@ public enum LabPKI {
         return file.path
     }
 
-    static func openssl(_ arguments: [String], in directory: URL, what: String, scenario: String) throws(ScenarioError) {
+    static func openssl(_ arguments: [String], in directory: URL, what: String, scenario: String) throws(ScenarioError)
+    {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
         process.arguments = arguments
@@ -111,12 +135,15 @@ public enum LabPKI {
         process.standardOutput = FileHandle.nullDevice
         process.standardError = errors
         do { try process.run() } catch {
-            throw ScenarioError(.pki, path: scenario, message: "cannot run openssl for \(what): \(error.localizedDescription)")
+            throw ScenarioError(
+                .pki, path: scenario, message: "cannot run openssl for \(what): \(error.localizedDescription)")
         }
         let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
-            throw ScenarioError(.pki, path: scenario, message: "openssl failed making \(what): \(message.split(separator: "\n").first ?? "")")
+            throw ScenarioError(
+                .pki, path: scenario,
+                message: "openssl failed making \(what): \(message.split(separator: "\n").first ?? "")")
         }
     }
 }

@@ -1,8 +1,8 @@
 import BulkheadModel
 import ContainerEngine
 import Foundation
-import Policy
 import Inventory
+import Policy
 
 /// Stands scenarios up as real Docker networks and containers, and removes exactly what it made.
 ///
@@ -17,8 +17,10 @@ public struct LabRunner: Sendable {
     public var stateDirectory: URL
 
     public init(
-        engine: DockerEngine, labImage: String = ProcessInfo.processInfo.environment["BULKHEAD_LAB_IMAGE"] ?? "bulkhead-lab:latest",
-        stateDirectory: URL = URL(fileURLWithPath: ProcessInfo.processInfo.environment["BULKHEAD_LAB_STATE"] ?? "/tmp/bulkhead-lab")
+        engine: DockerEngine,
+        labImage: String = ProcessInfo.processInfo.environment["BULKHEAD_LAB_IMAGE"] ?? "bulkhead-lab:latest",
+        stateDirectory: URL = URL(
+            fileURLWithPath: ProcessInfo.processInfo.environment["BULKHEAD_LAB_STATE"] ?? "/tmp/bulkhead-lab")
     ) {
         self.engine = engine
         self.labImage = labImage
@@ -40,7 +42,8 @@ public struct LabRunner: Sendable {
         try self.down(scenario)
         let image = try self.engine.send("GET", "/images/\(self.labImage)/json")
         guard image.status == 200 else {
-            throw EngineError(.notFound, "the lab image \(self.labImage) is missing: build it with scenarios/lab-image/build.sh")
+            throw EngineError(
+                .notFound, "the lab image \(self.labImage) is missing: build it with scenarios/lab-image/build.sh")
         }
         let labels = ["bulkhead.lab": "true", "bulkhead.scenario": scenario.name]
         if let pki = scenario.pki {
@@ -51,18 +54,25 @@ public struct LabRunner: Sendable {
         for network in scenario.networks {
             var options: [String: String] = [:]
             if network.icc == false { options["com.docker.network.bridge.enable_icc"] = "false" }
-            try self.post("/networks/create", EngineAPI.NetworkCreate(
-                name: scenario.qualified(network.name), subnet: network.subnet, gateway: network.gateway, internal: network.internal ?? false,
-                labels: labels, options: options), what: "network \(network.name)")
+            try self.post(
+                "/networks/create",
+                EngineAPI.NetworkCreate(
+                    name: scenario.qualified(network.name), subnet: network.subnet, gateway: network.gateway,
+                    internal: network.internal ?? false,
+                    labels: labels, options: options), what: "network \(network.name)")
         }
         // Services sharing another's namespace start after it.
-        let ordered = scenario.services.sorted { ($0.networkMode?.hasPrefix("container:") == true ? 1 : 0) < ($1.networkMode?.hasPrefix("container:") == true ? 1 : 0) }
+        let ordered = scenario.services.sorted {
+            ($0.networkMode?.hasPrefix("container:") == true ? 1 : 0)
+                < ($1.networkMode?.hasPrefix("container:") == true ? 1 : 0)
+        }
         for service in ordered {
             let name = scenario.qualified(service.name)
             let attachments = (service.networks ?? [:]).sorted { $0.key < $1.key }
             let networkMode: String
             if let mode = service.networkMode {
-                networkMode = mode.hasPrefix("container:") ? "container:" + scenario.qualified(String(mode.dropFirst(10))) : mode
+                networkMode =
+                    mode.hasPrefix("container:") ? "container:" + scenario.qualified(String(mode.dropFirst(10))) : mode
             } else if let first = attachments.first {
                 networkMode = scenario.qualified(first.key)
             } else {
@@ -75,26 +85,41 @@ public struct LabRunner: Sendable {
             var bindings: [String: [EngineAPI.ContainerCreate.PortBinding]] = [:]
             for spec in service.publish ?? [] {
                 guard let binding = Self.parsePublish(spec) else {
-                    throw EngineError(.malformed, "service \(service.name): publish '\(spec)' is not [address:]hostPort:containerPort[/proto]")
+                    throw EngineError(
+                        .malformed,
+                        "service \(service.name): publish '\(spec)' is not [address:]hostPort:containerPort[/proto]")
                 }
                 exposed.append(binding.key)
-                bindings[binding.key, default: []].append(EngineAPI.ContainerCreate.PortBinding(hostIP: binding.hostIP, hostPort: binding.hostPort))
+                bindings[binding.key, default: []].append(
+                    EngineAPI.ContainerCreate.PortBinding(hostIP: binding.hostIP, hostPort: binding.hostPort))
             }
             let host = EngineAPI.ContainerCreate.HostConfig(
-                capAdd: service.capAdd ?? [], capDrop: service.capDrop ?? [], privileged: service.privileged ?? false, networkMode: networkMode,
+                capAdd: service.capAdd ?? [], capDrop: service.capDrop ?? [], privileged: service.privileged ?? false,
+                networkMode: networkMode,
                 binds: binds, portBindings: bindings)
-            let firstNetwork = service.networkMode == nil ? attachments.first.map { (scenario.qualified($0.key), Self.endpoint($0.value, alias: service.name)) } : nil
-            try self.post("/containers/create?name=\(name)", EngineAPI.ContainerCreate(
-                image: service.image ?? self.labImage, labels: labels.merging(service.labels ?? [:]) { first, _ in first }, host: host,
-                exposedPorts: exposed, command: service.command, network: firstNetwork), what: "container \(service.name)")
+            let firstNetwork =
+                service.networkMode == nil
+                ? attachments.first.map { (scenario.qualified($0.key), Self.endpoint($0.value, alias: service.name)) }
+                : nil
+            try self.post(
+                "/containers/create?name=\(name)",
+                EngineAPI.ContainerCreate(
+                    image: service.image ?? self.labImage,
+                    labels: labels.merging(service.labels ?? [:]) { first, _ in first }, host: host,
+                    exposedPorts: exposed, command: service.command, network: firstNetwork),
+                what: "container \(service.name)")
             for (network, address) in attachments.dropFirst() where service.networkMode == nil {
-                try self.post("/networks/\(scenario.qualified(network))/connect",
-                              EngineAPI.NetworkConnect(container: name, endpoint: Self.endpoint(address, alias: service.name)),
-                              what: "attaching \(service.name) to \(network)")
+                try self.post(
+                    "/networks/\(scenario.qualified(network))/connect",
+                    EngineAPI.NetworkConnect(container: name, endpoint: Self.endpoint(address, alias: service.name)),
+                    what: "attaching \(service.name) to \(network)")
             }
             let started = try self.engine.send("POST", "/containers/\(name)/start")
             guard (200..<300).contains(started.status) else {
-                throw EngineError(.http, "starting \(service.name): HTTP \(started.status): \(String(decoding: started.body.prefix(300), as: UTF8.self))", status: started.status)
+                throw EngineError(
+                    .http,
+                    "starting \(service.name): HTTP \(started.status): \(String(decoding: started.body.prefix(300), as: UTF8.self))",
+                    status: started.status)
             }
         }
         try FirewallRules.apply(scenario)
@@ -106,25 +131,37 @@ public struct LabRunner: Sendable {
         var results: [TrafficResult] = []
         for traffic in scenario.traffic ?? [] {
             let container = scenario.qualified(traffic.from)
-            let created = try self.engine.send("POST", "/containers/\(container)/exec", json: EngineAPI.ExecCreate(command: traffic.command))
-            guard (200..<300).contains(created.status), let id = (try? JSONDecoder().decode(EngineAPI.Created.self, from: created.body))?.Id else {
-                throw EngineError(.http, "traffic from \(traffic.from): cannot create the exec (HTTP \(created.status))", status: created.status)
+            let created = try self.engine.send(
+                "POST", "/containers/\(container)/exec", json: EngineAPI.ExecCreate(command: traffic.command))
+            guard (200..<300).contains(created.status),
+                let id = (try? JSONDecoder().decode(EngineAPI.Created.self, from: created.body))?.Id
+            else {
+                throw EngineError(
+                    .http, "traffic from \(traffic.from): cannot create the exec (HTTP \(created.status))",
+                    status: created.status)
             }
             let started = try self.engine.send("POST", "/exec/\(id)/start", json: EngineAPI.ExecStart())
             guard (200..<300).contains(started.status) else {
-                throw EngineError(.http, "traffic from \(traffic.from): cannot start the exec (HTTP \(started.status))", status: started.status)
+                throw EngineError(
+                    .http, "traffic from \(traffic.from): cannot start the exec (HTTP \(started.status))",
+                    status: started.status)
             }
             var exitCode: Int?
             let deadline = Date().addingTimeInterval(seconds)
             while Date() < deadline {
                 let inspected = try self.engine.send("GET", "/exec/\(id)/json")
-                if let state = try? JSONDecoder().decode(EngineAPI.ExecInspect.self, from: inspected.body), state.Running == false, let code = state.ExitCode {
+                if let state = try? JSONDecoder().decode(EngineAPI.ExecInspect.self, from: inspected.body),
+                    state.Running == false, let code = state.ExitCode
+                {
                     exitCode = code
                     break
                 }
                 usleep(50_000)
             }
-            results.append(TrafficResult(from: traffic.from, command: traffic.command, exitCode: exitCode, expectedExit: traffic.expectExit ?? 0))
+            results.append(
+                TrafficResult(
+                    from: traffic.from, command: traffic.command, exitCode: exitCode,
+                    expectedExit: traffic.expectExit ?? 0))
         }
         return results
     }
@@ -134,18 +171,22 @@ public struct LabRunner: Sendable {
         try? FileManager.default.removeItem(at: self.stateDirectory.appendingPathComponent(scenario.name))
         try FirewallRules.remove(scenario)
         let filter = Self.labelFilter(scenario.label)
-        let containers = try self.engine.get("/containers/json?all=true&filters=\(filter)", as: [DockerAPI.ContainerSummary].self)
+        let containers = try self.engine.get(
+            "/containers/json?all=true&filters=\(filter)", as: [DockerAPI.ContainerSummary].self)
         for container in containers {
             let removed = try self.engine.send("DELETE", "/containers/\(container.Id)?force=true&v=true")
             guard (200..<300).contains(removed.status) || removed.status == 404 else {
-                throw EngineError(.http, "removing container \(container.Id.prefix(12)): HTTP \(removed.status)", status: removed.status)
+                throw EngineError(
+                    .http, "removing container \(container.Id.prefix(12)): HTTP \(removed.status)",
+                    status: removed.status)
             }
         }
         let networks = try self.engine.get("/networks?filters=\(filter)", as: [DockerAPI.Network].self)
         for network in networks {
             let removed = try self.engine.send("DELETE", "/networks/\(network.Id)")
             guard (200..<300).contains(removed.status) || removed.status == 404 else {
-                throw EngineError(.http, "removing network \(network.Name): HTTP \(removed.status)", status: removed.status)
+                throw EngineError(
+                    .http, "removing network \(network.Name): HTTP \(removed.status)", status: removed.status)
             }
         }
     }
@@ -158,14 +199,17 @@ public struct LabRunner: Sendable {
     /// expectations says so.
     ///
     /// - Returns: false when the containers are not all running within `seconds`.
-    public func waitUntilReady(_ scenario: Scenario, seconds: Double = 20, settleSeconds: Double = 5) throws(EngineError) -> Bool {
+    public func waitUntilReady(_ scenario: Scenario, seconds: Double = 20, settleSeconds: Double = 5)
+        throws(EngineError) -> Bool
+    {
         guard try self.waitUntilRunning(scenario, seconds: seconds) else { return false }
         let deadline = Date().addingTimeInterval(settleSeconds)
         var previous: [String: [ListeningSocket]]?
         var agreeing = 0
         while Date() < deadline {
             let inventory = try InventoryCollector.fromEngine(self.engine).scoped(label: scenario.label)
-            let listening = Dictionary(inventory.containers.map { ($0.name, $0.listening.sorted()) }, uniquingKeysWith: { first, _ in first })
+            let listening = Dictionary(
+                inventory.containers.map { ($0.name, $0.listening.sorted()) }, uniquingKeysWith: { first, _ in first })
             if listening == previous {
                 agreeing += 1
                 if agreeing >= 2 { return true }
@@ -181,8 +225,11 @@ public struct LabRunner: Sendable {
         let deadline = Date().addingTimeInterval(seconds)
         let filter = Self.labelFilter(scenario.label)
         while Date() < deadline {
-            let containers = try self.engine.get("/containers/json?all=true&filters=\(filter)", as: [DockerAPI.ContainerSummary].self)
-            if containers.count == scenario.services.count && containers.allSatisfy({ $0.State == "running" }) { return true }
+            let containers = try self.engine.get(
+                "/containers/json?all=true&filters=\(filter)", as: [DockerAPI.ContainerSummary].self)
+            if containers.count == scenario.services.count && containers.allSatisfy({ $0.State == "running" }) {
+                return true
+            }
             usleep(100_000)
         }
         return false
@@ -191,7 +238,9 @@ public struct LabRunner: Sendable {
     private func post<Body: Encodable>(_ path: String, _ body: Body, what: String) throws(EngineError) {
         let response = try self.engine.send("POST", path, json: body)
         guard (200..<300).contains(response.status) else {
-            let message = (try? JSONDecoder().decode(EngineAPI.ErrorMessage.self, from: response.body))?.message ?? "HTTP \(response.status)"
+            let message =
+                (try? JSONDecoder().decode(EngineAPI.ErrorMessage.self, from: response.body))?.message
+                ?? "HTTP \(response.status)"
             throw EngineError(.http, "creating \(what): \(message)", status: response.status)
         }
     }
@@ -215,8 +264,8 @@ public struct LabRunner: Sendable {
         }
         let parts = text.split(separator: ":", omittingEmptySubsequences: false)
         guard parts.count == 2 || parts.count == 3, ["tcp", "udp"].contains(proto),
-              let containerPort = Int(parts[parts.count - 1]), let hostPort = Int(parts[parts.count - 2]),
-              (1...65_535).contains(containerPort), (1...65_535).contains(hostPort)
+            let containerPort = Int(parts[parts.count - 1]), let hostPort = Int(parts[parts.count - 2]),
+            (1...65_535).contains(containerPort), (1...65_535).contains(hostPort)
         else { return nil }
         let hostIP = parts.count == 3 ? String(parts[0]) : ""
         return ("\(containerPort)/\(proto)", hostIP, String(hostPort))
@@ -251,14 +300,19 @@ public struct ScenarioComparison: Codable, Sendable {
         let ignored = Set(scenario.expect?.ignoreKinds ?? [])
         var observed = Set<Scenario.ExpectedFinding>()
         for finding in findings where !ignored.contains(finding.kind.identifier) {
-            guard let location = finding.location, location.contains(prefix) else { continue }  // not about this scenario
-            observed.insert(Scenario.ExpectedFinding(kind: finding.kind.identifier, location: location.replacingOccurrences(of: prefix, with: "")))
+            // Not about this scenario.
+            guard let location = finding.location, location.contains(prefix) else { continue }
+            observed.insert(
+                Scenario.ExpectedFinding(
+                    kind: finding.kind.identifier, location: location.replacingOccurrences(of: prefix, with: "")))
         }
         let expected = Set(scenario.expect?.findings ?? [])
         func matches(_ entry: Scenario.ExpectedFinding, _ finding: Scenario.ExpectedFinding) -> Bool {
             entry.kind == finding.kind && Selector.glob(entry.location, matches: finding.location)
         }
-        let order = { (a: Scenario.ExpectedFinding, b: Scenario.ExpectedFinding) in (a.location, a.kind) < (b.location, b.kind) }
+        let order = { (a: Scenario.ExpectedFinding, b: Scenario.ExpectedFinding) in
+            (a.location, a.kind) < (b.location, b.kind)
+        }
         return ScenarioComparison(
             scenario: scenario.name, expected: expected.sorted(by: order), observed: observed.sorted(by: order),
             missing: expected.filter { entry in !observed.contains { matches(entry, $0) } }.sorted(by: order),

@@ -137,7 +137,9 @@ public struct Scenario: Codable, Sendable {
                 return
             }
             let container = try decoder.container(keyedBy: CodingKeys.self)
-            self.init(state: try container.decode(CellState.self, forKey: .state), violation: try container.decodeIfPresent(String.self, forKey: .violation))
+            self.init(
+                state: try container.decode(CellState.self, forKey: .state),
+                violation: try container.decodeIfPresent(String.self, forKey: .violation))
         }
     }
 
@@ -178,7 +180,9 @@ extension Scenario {
     /// - Throws: ``ScenarioError`` naming the file, and the line or the key at fault.
     public static func load(path: String) throws(ScenarioError) -> Scenario {
         let loaded: YAMLDocument.Loaded<Scenario>
-        do throws(PathError) { loaded = try YAMLDocument.loadDocument(Scenario.self, path: path, knownKeys: Self.knownKeys) } catch {
+        do throws(PathError) {
+            loaded = try YAMLDocument.loadDocument(Scenario.self, path: path, knownKeys: Self.knownKeys)
+        } catch {
             throw ScenarioError(invalid: error)
         }
         try loaded.value.validate(path: path, locator: loaded.locator)
@@ -188,10 +192,13 @@ extension Scenario {
     /// The keys a scenario file may hold; unknown keys are errors naming their line.
     static let knownKeys: YAMLDocument.KnownKeys = {
         var keys = Policy.knownKeys(prefix: "policy")
-        keys[""] = ["name", "description", "networks", "services", "pki", "traffic", "firewall", "probe", "policy", "expect"]
+        keys[""] = [
+            "name", "description", "networks", "services", "pki", "traffic", "firewall", "probe", "policy", "expect",
+        ]
         keys["networks.*"] = ["name", "subnet", "gateway", "internal", "icc"]
         keys["services.*"] = [
-            "name", "image", "command", "networks", "networkMode", "publish", "capAdd", "capDrop", "privileged", "mountDockerSocket", "pki", "labels",
+            "name", "image", "command", "networks", "networkMode", "publish", "capAdd", "capDrop", "privileged",
+            "mountDockerSocket", "pki", "labels",
         ]
         keys["pki"] = ["caName", "certificates"]
         keys["pki.certificates.*"] = ["name", "cn", "sans", "usage", "days", "issuer", "key", "isCA"]
@@ -208,23 +215,30 @@ extension Scenario {
     func validate(path: String, locator: YAMLLocator? = nil) throws(ScenarioError) {
         func fail(_ message: String) -> ScenarioError { ScenarioError(.invalid, path: path, message: message) }
         let safeName = { (text: String) in
-            !text.isEmpty && text.count <= 40 && text.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }
+            !text.isEmpty && text.count <= 40
+                && text.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }
         }
         guard safeName(self.name) else { throw fail("name '\(self.name)': use letters, digits, - and _ (at most 40)") }
         var networkNames = Set<String>()
         for network in self.networks {
             guard safeName(network.name) else { throw fail("networks.\(network.name): use letters, digits, - and _") }
-            guard networkNames.insert(network.name).inserted else { throw fail("networks.\(network.name): defined twice") }
+            guard networkNames.insert(network.name).inserted else {
+                throw fail("networks.\(network.name): defined twice")
+            }
             guard let (address, prefix) = CIDR.parse(network.subnet), !address.isIPv6, prefix >= 16,
-                  CIDR.contains("198.18.0.0/15", address)
+                CIDR.contains("198.18.0.0/15", address)
             else {
-                throw fail("networks.\(network.name).subnet \(network.subnet): lab networks must be IPv4 subnets inside 198.18.0.0/15 (RFC 2544), /16 or smaller")
+                throw fail(
+                    "networks.\(network.name).subnet \(network.subnet): lab networks must be IPv4 subnets inside 198.18.0.0/15 (RFC 2544), /16 or smaller"
+                )
             }
         }
         var serviceNames = Set<String>()
         for service in self.services {
             guard safeName(service.name) else { throw fail("services.\(service.name): use letters, digits, - and _") }
-            guard serviceNames.insert(service.name).inserted else { throw fail("services.\(service.name): defined twice") }
+            guard serviceNames.insert(service.name).inserted else {
+                throw fail("services.\(service.name): defined twice")
+            }
             for network in (service.networks ?? [:]).keys where !networkNames.contains(network) {
                 throw fail("services.\(service.name).networks: no network named \(network)")
             }
@@ -232,11 +246,15 @@ extension Scenario {
                 guard mode == "host" || mode == "none" || mode.hasPrefix("container:") else {
                     throw fail("services.\(service.name).networkMode \(mode): use host, none or container:<service>")
                 }
-                guard service.networks == nil else { throw fail("services.\(service.name): networkMode and networks exclude each other") }
+                guard service.networks == nil else {
+                    throw fail("services.\(service.name): networkMode and networks exclude each other")
+                }
             }
         }
         for service in self.services {
-            if let mode = service.networkMode, mode.hasPrefix("container:"), !serviceNames.contains(String(mode.dropFirst(10))) {
+            if let mode = service.networkMode, mode.hasPrefix("container:"),
+                !serviceNames.contains(String(mode.dropFirst(10)))
+            {
                 throw fail("services.\(service.name).networkMode: no service named \(mode.dropFirst(10))")
             }
         }
@@ -246,7 +264,9 @@ extension Scenario {
         }
         var certificateNames = Set(["ca", "rogue-ca"])
         for certificate in self.pki?.certificates ?? [] {
-            guard certificateNames.insert(certificate.name).inserted else { throw fail("pki.certificates.\(certificate.name): defined twice (or reserved)") }
+            guard certificateNames.insert(certificate.name).inserted else {
+                throw fail("pki.certificates.\(certificate.name): defined twice (or reserved)")
+            }
         }
         if self.services.contains(where: { $0.pki == true }) && self.pki == nil {
             throw fail("a service mounts the PKI but the scenario has no pki section")
@@ -254,41 +274,63 @@ extension Scenario {
         for finding in self.expect?.findings ?? [] {
             // A service or network name, several joined by commas, an endpoint (`cache 198.18.41.50:6379/tcp`), or a
             // pattern (edges: "api -> db *:5432/tcp").
-            let names = (finding.location.split(separator: " ").first.map(String.init) ?? "").split(separator: ",").map(String.init)
-            let isPattern = finding.location.contains("->") || finding.location.contains("*") || finding.location.contains("?")
-            guard isPattern || names.allSatisfy({ serviceNames.contains($0) || networkNames.contains($0) || $0 == "host" }) else {
-                throw fail("expect.findings: location \(finding.location) is neither a service nor a network of this scenario")
+            let names = (finding.location.split(separator: " ").first.map(String.init) ?? "").split(separator: ",").map(
+                String.init)
+            let isPattern =
+                finding.location.contains("->") || finding.location.contains("*") || finding.location.contains("?")
+            guard
+                isPattern
+                    || names.allSatisfy({ serviceNames.contains($0) || networkNames.contains($0) || $0 == "host" })
+            else {
+                throw fail(
+                    "expect.findings: location \(finding.location) is neither a service nor a network of this scenario")
             }
         }
         for (index, rule) in (self.firewall ?? []).enumerated() {
             let at = "firewall[\(index)]"
             for name in [rule.from, rule.to].compactMap({ $0 }) {
-                guard let service = self.services.first(where: { $0.name == name }) else { throw fail("\(at): no service named \(name)") }
+                guard let service = self.services.first(where: { $0.name == name }) else {
+                    throw fail("\(at): no service named \(name)")
+                }
                 guard (service.networks ?? [:]).values.contains(where: { $0 != nil }) else {
-                    throw fail("\(at): service \(name) needs a static address (networks: { net: 198.18.x.y }) for a firewall rule")
+                    throw fail(
+                        "\(at): service \(name) needs a static address (networks: { net: 198.18.x.y }) for a firewall rule"
+                    )
                 }
             }
-            guard FirewallRules.portArguments(rule.port) != nil else { throw fail("\(at).port \(rule.port): use tcp/8081, udp/53 or icmp") }
-            guard ["drop", "reject"].contains(rule.action) else { throw fail("\(at).action \(rule.action): use drop or reject") }
+            guard FirewallRules.portArguments(rule.port) != nil else {
+                throw fail("\(at).port \(rule.port): use tcp/8081, udp/53 or icmp")
+            }
+            guard ["drop", "reject"].contains(rule.action) else {
+                throw fail("\(at).action \(rule.action): use drop or reject")
+            }
             if let with = rule.with, !FirewallRules.rejectKinds.contains(with) {
-                throw fail("\(at).with \(with): use one of \(FirewallRules.rejectKinds.sorted().joined(separator: ", "))")
+                throw fail(
+                    "\(at).with \(with): use one of \(FirewallRules.rejectKinds.sorted().joined(separator: ", "))")
             }
         }
         for port in self.probe?.ports ?? [] where PortSpec(port) == nil {
             throw fail("probe.ports: \(port) is not a port (tcp/9999, udp/53)")
         }
-        do throws(PathError) { try self.policy?.validate(at: (locator ?? YAMLLocator(file: path)).scoped("policy")) } catch {
+        do throws(PathError) {
+            try self.policy?.validate(at: (locator ?? YAMLLocator(file: path)).scoped("policy"))
+        } catch {
             throw ScenarioError(invalid: error)
         }
         for (key, value) in self.expect?.reachability ?? [:] {
             guard let parsed = ReachabilityPattern(key) else {
                 throw fail("expect.reachability: '\(key)' is not 'source -> destination[@network] proto[/port]'")
             }
-            for name in [parsed.source, parsed.destination] where !name.contains("*") && !name.contains("?") && name != "host" && !serviceNames.contains(name) {
+            for name in [parsed.source, parsed.destination]
+            where !name.contains("*") && !name.contains("?") && name != "host" && !serviceNames.contains(name) {
                 throw fail("expect.reachability: '\(key)': no service named \(name)")
             }
-            if let violation = value.violation, !["unexpected-reachable", "unexpected-blocked", "none"].contains(violation) {
-                throw fail("expect.reachability: '\(key)': violation \(violation): use unexpected-reachable, unexpected-blocked or none")
+            if let violation = value.violation,
+                !["unexpected-reachable", "unexpected-blocked", "none"].contains(violation)
+            {
+                throw fail(
+                    "expect.reachability: '\(key)': violation \(violation): use unexpected-reachable, unexpected-blocked or none"
+                )
             }
         }
     }

@@ -1,11 +1,12 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Audit
 import BulkheadModel
 import Foundation
 import Policy
 import Reachability
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// `scenario run`'s audit of a lab scenario that is up (the lab harness sits above the audit: it runs one, the
 /// audit knows nothing of scenarios): every stage on the scenario's own containers and networks,
@@ -29,7 +30,9 @@ public enum ScenarioAudit {
     }
 
     /// Audits the scenario (which must be up). Without root the traffic runs before the audit, uncaptured.
-    public static func run(_ scenario: Scenario, lab: LabRunner, progress: @escaping @Sendable (String) -> Void = { _ in }) -> Outcome {
+    public static func run(
+        _ scenario: Scenario, lab: LabRunner, progress: @escaping @Sendable (String) -> Void = { _ in }
+    ) -> Outcome {
         let box = TrafficBox()
         let runTraffic: @Sendable () -> Void = {
             do { box.results = try lab.generateTraffic(scenario) } catch { box.error = "\(error)" }
@@ -50,7 +53,8 @@ public enum ScenarioAudit {
         }
         let gathered = AuditRunner.gather(engine: lab.engine, options: options, progress: progress)
         var report = AuditJudgement.judge(gathered, policy: options.policy, policyName: options.policyName).report
-        if options.duringCapture != nil, report.stages.contains(where: { $0.name == "capture" && $0.status == .failed }) {
+        if options.duringCapture != nil, report.stages.contains(where: { $0.name == "capture" && $0.status == .failed })
+        {
             runTraffic()  // the capture could not start: the traffic must still run
         }
         if let error = box.error {
@@ -58,9 +62,12 @@ public enum ScenarioAudit {
             report.complete = false
         }
         let matrix = report.evidence.probe?.evaluated(with: options.policy, name: options.policyName)
-        let reachability = scenario.expect?.reachability == nil ? nil : matrix.map { ScenarioProbe.compare(scenario, cells: $0.cells) }
-        return Outcome(report: report, traffic: box.results, findings: ScenarioComparison.compare(scenario, findings: report.findings), reachability: reachability,
-                       matrix: matrix)
+        let reachability =
+            scenario.expect?.reachability == nil ? nil : matrix.map { ScenarioProbe.compare(scenario, cells: $0.cells) }
+        return Outcome(
+            report: report, traffic: box.results,
+            findings: ScenarioComparison.compare(scenario, findings: report.findings), reachability: reachability,
+            matrix: matrix)
     }
 }
 

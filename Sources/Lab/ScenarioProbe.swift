@@ -33,7 +33,9 @@ struct ReachabilityPattern: Hashable, Sendable {
             guard proto == "tcp" || proto == "udp" else { return nil }
             self.anyPort = true
         } else if protoParts.count == 2 {
-            guard proto == "tcp" || proto == "udp", let port = Int(protoParts[1]), (1...65535).contains(port) else { return nil }
+            guard proto == "tcp" || proto == "udp", let port = Int(protoParts[1]), (1...65535).contains(port) else {
+                return nil
+            }
             self.port = port
         }
     }
@@ -47,7 +49,8 @@ struct ReachabilityPattern: Hashable, Sendable {
     }
 
     var hasWildcards: Bool {
-        self.anyPort || "\(self.source)\(self.destination)\(self.network ?? "")\(self.proto)".contains { $0 == "*" || $0 == "?" }
+        self.anyPort
+            || "\(self.source)\(self.destination)\(self.network ?? "")\(self.proto)".contains { $0 == "*" || $0 == "?" }
     }
 }
 
@@ -101,7 +104,9 @@ public enum ScenarioProbe {
 
     /// The scenario's policy with engine-side names, or Docker's intent when it has none.
     public static func policy(for scenario: Scenario) -> (Policy, String) {
-        guard let policy = scenario.policy else { return (.dockerDefault, "docker default (the scenario has no policy)") }
+        guard let policy = scenario.policy else {
+            return (.dockerDefault, "docker default (the scenario has no policy)")
+        }
         return (policy.qualified(prefix: "\(scenario.name)-"), "scenario \(scenario.name)")
     }
 
@@ -109,14 +114,17 @@ public enum ScenarioProbe {
     public static func compare(_ scenario: Scenario, cells: [ReachabilityCell]) -> ReachabilityComparison {
         let prefix = "\(scenario.name)-"
         func local(_ name: String) -> String { name.hasPrefix(prefix) ? String(name.dropFirst(prefix.count)) : name }
-        let entries = (scenario.expect?.reachability ?? [:]).compactMap { key, value in ReachabilityPattern(key).map { (key, $0, value) } }
-            // Exact entries first, then the more specific wildcard ones: the first match decides.
-            .sorted { ($0.1.hasWildcards ? 1 : 0, -$0.0.count, $0.0) < ($1.1.hasWildcards ? 1 : 0, -$1.0.count, $1.0) }
+        let entries = (scenario.expect?.reachability ?? [:]).compactMap { key, value in
+            ReachabilityPattern(key).map { (key, $0, value) }
+        }
+        // Exact entries first, then the more specific wildcard ones: the first match decides.
+        .sorted { ($0.1.hasWildcards ? 1 : 0, -$0.0.count, $0.0) < ($1.1.hasWildcards ? 1 : 0, -$1.0.count, $1.0) }
         var used = Set<String>()
         var mismatches: [ReachabilityComparison.Mismatch] = []
         for cell in cells {
             let key = CellKey(
-                source: local(cell.source), destination: cell.destinationKind == .gateway ? "host" : local(cell.destinationName),
+                source: local(cell.source),
+                destination: cell.destinationKind == .gateway ? "host" : local(cell.destinationName),
                 network: cell.network.map(local), proto: cell.protocol.rawValue, port: cell.port
             )
             let observed = cell.state.rawValue + (cell.violation.map { " (\($0.rawValue))" } ?? "")
@@ -128,11 +136,13 @@ public enum ScenarioProbe {
             let violation = cell.violation?.rawValue ?? "none"
             let expectedViolation = expected.violation ?? "none"
             if expected.state != cell.state || expectedViolation != violation {
-                let expectedText = expected.state.rawValue + (expectedViolation == "none" ? "" : " (\(expectedViolation))")
+                let expectedText =
+                    expected.state.rawValue + (expectedViolation == "none" ? "" : " (\(expectedViolation))")
                 mismatches.append(.init(cell: key.description, expected: expectedText, observed: observed, entry: text))
             }
         }
         let unused = entries.filter { !$0.1.hasWildcards && !used.contains($0.0) }.map(\.0).sorted()
-        return ReachabilityComparison(mismatches: mismatches.sorted { $0.cell < $1.cell }, unusedEntries: unused, cellsCompared: cells.count)
+        return ReachabilityComparison(
+            mismatches: mismatches.sorted { $0.cell < $1.cell }, unusedEntries: unused, cellsCompared: cells.count)
     }
 }

@@ -1,8 +1,9 @@
 import Foundation
-import SystemCalls
 import Synchronization
+import SystemCalls
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The write end of the ``CaptureStop`` pipe that SIGINT/SIGTERM wake (−1: none). A signal handler may only
@@ -102,6 +103,7 @@ public final class CaptureStop: Sendable {
             }
             installed.removeAll()
         }
-        _ = signalWakeDescriptor.compareExchange(expected: self.writeEnd, desired: -1, ordering: .sequentiallyConsistent)
+        _ = signalWakeDescriptor.compareExchange(
+            expected: self.writeEnd, desired: -1, ordering: .sequentiallyConsistent)
     }
 }

@@ -1,5 +1,5 @@
-import Foundation
 import BulkheadModel
+import Foundation
 
 /// Who owns an address, from an inventory: containers by their addresses on each network, the host by each
 /// network's gateway (`host (network NAME)`), and other network namespaces by their addresses (`netns NAME`;
@@ -50,7 +50,8 @@ public struct EndpointNames: Sendable {
     /// Loopback (127/8, ::1) and link-local (169.254/16, fe80::/10) addresses: the same in every namespace.
     static func isLocalOnly(_ address: String) -> Bool {
         let bare = address.split(separator: "/", maxSplits: 1).first.map(String.init) ?? address
-        return bare.hasPrefix("127.") || bare == "::1" || bare.hasPrefix("169.254.") || bare.lowercased().hasPrefix("fe80:")
+        return bare.hasPrefix("127.") || bare == "::1" || bare.hasPrefix("169.254.")
+            || bare.lowercased().hasPrefix("fe80:")
     }
 
     /// The name of an endpoint as flows write it (`198.18.1.2:8080`, `[fd00::2]:443`), or of a bare address.

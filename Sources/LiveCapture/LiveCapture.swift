@@ -3,8 +3,9 @@ import CBulkheadPcap
 import Foundation
 import PacketAnalysis
 import SystemCalls
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Live capture on container bridges with libpcap, analysed as packets arrive by the `analyze` engine
@@ -47,7 +48,8 @@ public enum LiveCapture {
         progress: ((CaptureProgress) -> Void)? = nil, onFlow: ((LiveFlow) -> Void)? = nil
     ) throws(LiveCaptureError) -> LiveCaptureResult {
         guard !interfaces.isEmpty else {
-            throw LiveCaptureError(.noInterfaces, "nothing to capture on: no interface given and no bridge network found")
+            throw LiveCaptureError(
+                .noInterfaces, "nothing to capture on: no interface given and no bridge network found")
         }
         let started = Date()
         let stopper: CaptureStop
@@ -60,10 +62,13 @@ public enum LiveCapture {
         if let write { writer = try PcapngWriter(path: write) }
         if let writer {
             for handle in handles {
-                _ = writer.addInterface(name: handle.name, linkType: handle.linkType, snapLength: UInt32(clamping: snapLength))
+                _ = writer.addInterface(
+                    name: handle.name, linkType: handle.linkType, snapLength: UInt32(clamping: snapLength))
             }
             guard writer.flush() else {
-                throw LiveCaptureError(.cannotWrite, file: writer.path, "cannot write the capture file: \(writer.writeError ?? "a write failed")")
+                throw LiveCaptureError(
+                    .cannotWrite, file: writer.path,
+                    "cannot write the capture file: \(writer.writeError ?? "a write failed")")
             }
         }
         var flows: [LiveFlow] = []
@@ -75,7 +80,8 @@ public enum LiveCapture {
             onFlow?(flow)
         }
         let session = Session(handles: handles, writer: writer, analysis: analysis, limit: packets)
-        let reason = session.loop(duration: duration, stop: stopper, progressInterval: progressInterval, progress: progress)
+        let reason = session.loop(
+            duration: duration, stop: stopper, progressInterval: progressInterval, progress: progress)
 
         // Wind down: statistics, close, end the open flows, write the file.
         var problems: [String] = []
@@ -84,15 +90,17 @@ public enum LiveCapture {
         for handle in handles {
             let statistics = handle.statistics()
             if let writer, let statistics {
-                writer.writeStatistics(interface: UInt32(handle.id), timestampNanoseconds: now,
-                                       received: statistics.received, dropped: statistics.dropped)
+                writer.writeStatistics(
+                    interface: UInt32(handle.id), timestampNanoseconds: now,
+                    received: statistics.received, dropped: statistics.dropped)
             }
             handle.close()
             if let problem = handle.problem { problems.append("interface \(handle.name): \(problem)") }
-            reports.append(InterfaceReport(
-                name: handle.name, network: handle.network, linkType: handle.linkType, snapLength: snapLength,
-                packets: handle.packets, bytes: handle.bytes, dropped: statistics?.dropped,
-                state: handle.problem == nil ? "captured" : "failed", problem: handle.problem))
+            reports.append(
+                InterfaceReport(
+                    name: handle.name, network: handle.network, linkType: handle.linkType, snapLength: snapLength,
+                    packets: handle.packets, bytes: handle.bytes, dropped: statistics?.dropped,
+                    state: handle.problem == nil ? "captured" : "failed", problem: handle.problem))
         }
         let analysed = analysis.finish()
         var written: String?
@@ -155,7 +163,8 @@ private final class Session {
             originalLength: Int(header.len), bytes: bytes)
         self.analysis.process(
             CapturedPacket(
-                timestamp: Timestamp(seconds: seconds, nanoseconds: UInt32(clamping: fraction)), linkType: handle.linkType,
+                timestamp: Timestamp(seconds: seconds, nanoseconds: UInt32(clamping: fraction)),
+                linkType: handle.linkType,
                 originalLength: Int(max(header.len, header.caplen)), bytes: bytes),
             source: handle.id)
         handle.packets &+= 1
@@ -167,8 +176,10 @@ private final class Session {
     static let stopToken = UInt64.max
 
     /// Polls every interface until a stop condition; returns which.
-    func loop(duration: Double?, stop: CaptureStop, progressInterval: Double,
-              progress: ((CaptureProgress) -> Void)?) -> CaptureStopReason {
+    func loop(
+        duration: Double?, stop: CaptureStop, progressInterval: Double,
+        progress: ((CaptureProgress) -> Void)?
+    ) -> CaptureStopReason {
         let start = DispatchTime.now().uptimeNanoseconds
         let deadline = duration.map { start + UInt64(max(0, $0) * 1e9) }
         let progressStep = UInt64(max(0.1, progressInterval) * 1e9)
@@ -192,12 +203,24 @@ private final class Session {
         var watched = Set<Int>()
         var reason: CaptureStopReason
         while true {
-            if stop.isRequested { reason = .signal; break }
-            if let limit = self.limit, self.total >= limit { reason = .packets; break }
+            if stop.isRequested {
+                reason = .signal
+                break
+            }
+            if let limit = self.limit, self.total >= limit {
+                reason = .packets
+                break
+            }
             let now = DispatchTime.now().uptimeNanoseconds
-            if let deadline, now >= deadline { reason = .duration; break }
+            if let deadline, now >= deadline {
+                reason = .duration
+                break
+            }
             let active = self.handles.filter { $0.problem == nil }
-            if active.isEmpty { reason = .interfacesFailed; break }
+            if active.isEmpty {
+                reason = .interfacesFailed
+                break
+            }
             if now >= nextExistenceCheck {
                 // A deleted interface does not always wake poll: look it up by name about once a second.
                 nextExistenceCheck = now + 1_000_000_000
@@ -205,8 +228,10 @@ private final class Session {
             }
             if let progress, now >= nextProgress {
                 nextProgress = now + progressStep
-                progress(CaptureProgress(interfaces: self.handles.map { ($0.name, $0.packets, $0.bytes) },
-                                         elapsedSeconds: Double(now - start) / 1e9))
+                progress(
+                    CaptureProgress(
+                        interfaces: self.handles.map { ($0.name, $0.packets, $0.bytes) },
+                        elapsedSeconds: Double(now - start) / 1e9))
             }
             var wait = min(nextExistenceCheck, progress == nil ? UInt64.max : nextProgress)
             if let deadline { wait = min(wait, deadline) }
@@ -224,11 +249,16 @@ private final class Session {
             }
             let events: ArraySlice<PollEvent>
             do { events = try poller.wait(timeoutMilliseconds: timeout) } catch {
-                for handle in self.handles where handle.problem == nil { handle.fail("cannot wait for packets: \(error)") }
+                for handle in self.handles where handle.problem == nil {
+                    handle.fail("cannot wait for packets: \(error)")
+                }
                 continue  // every handle failed: the loop ends at its next check
             }
             for event in events where event.token != Self.stopToken {
-                guard let handle = self.handles.indices.contains(Int(event.token)) ? self.handles[Int(event.token)] : nil, handle.problem == nil else { continue }
+                guard
+                    let handle = self.handles.indices.contains(Int(event.token)) ? self.handles[Int(event.token)] : nil,
+                    handle.problem == nil
+                else { continue }
                 self.dispatch(handle, callback: callback, context: context)
                 if event.hasError || event.isHangUp { handle.checkStillExists() }
             }
@@ -308,27 +338,33 @@ private final class InterfaceHandle {
             pcap_close(pcap)
             switch status {
             case PCAP_ERROR_PERM_DENIED, PCAP_ERROR_PROMISC_PERM_DENIED:
-                throw LiveCaptureError(.permissionDenied, interface: name,
-                                       "permission denied: live capture needs root or the CAP_NET_RAW and CAP_NET_ADMIN capabilities (\(detail))")
+                throw LiveCaptureError(
+                    .permissionDenied, interface: name,
+                    "permission denied: live capture needs root or the CAP_NET_RAW and CAP_NET_ADMIN capabilities (\(detail))"
+                )
             case PCAP_ERROR_NO_SUCH_DEVICE:
                 throw LiveCaptureError(.noSuchInterface, interface: name, "no such interface")
             case PCAP_ERROR_IFACE_NOT_UP:
                 throw LiveCaptureError(.cannotCapture, interface: name, "the interface is down")
             default:
-                throw LiveCaptureError(.cannotCapture, interface: name, detail.isEmpty ? "cannot capture (libpcap status \(status))" : detail)
+                throw LiveCaptureError(
+                    .cannotCapture, interface: name,
+                    detail.isEmpty ? "cannot capture (libpcap status \(status))" : detail)
             }
         }
         self.linkType = UInt32(bitPattern: pcap_datalink(pcap))
         guard LinkType.isSupported(self.linkType) else {
             pcap_close(pcap)
-            throw LiveCaptureError(.unsupportedLinkType, interface: name, "link type \(self.linkType) is not one the analysis decodes")
+            throw LiveCaptureError(
+                .unsupportedLinkType, interface: name, "link type \(self.linkType) is not one the analysis decodes")
         }
         if let filter {
             var program = bpf_program()
             guard pcap_compile(pcap, &program, filter, 1, PCAP_NETMASK_UNKNOWN) == 0 else {
                 let detail = String(cString: pcap_geterr(pcap))
                 pcap_close(pcap)
-                throw LiveCaptureError(.badFilter, interface: name, "the filter \"\(filter)\" does not compile: \(detail)")
+                throw LiveCaptureError(
+                    .badFilter, interface: name, "the filter \"\(filter)\" does not compile: \(detail)")
             }
             defer { pcap_freecode(&program) }
             guard pcap_setfilter(pcap, &program) == 0 else {
@@ -339,7 +375,8 @@ private final class InterfaceHandle {
         }
         guard pcap_setnonblock(pcap, 1, &errorBuffer) == 0 else {
             pcap_close(pcap)
-            throw LiveCaptureError(.cannotCapture, interface: name, "cannot make the capture non-blocking: \(errorText())")
+            throw LiveCaptureError(
+                .cannotCapture, interface: name, "cannot make the capture non-blocking: \(errorText())")
         }
         self.descriptor = pcap_get_selectable_fd(pcap)
         guard self.descriptor >= 0 else {

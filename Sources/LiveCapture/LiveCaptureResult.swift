@@ -60,8 +60,10 @@ public struct InterfaceReport: Codable, Hashable, Sendable {
     public var state: String
     @ExplicitNull public var problem: String?
 
-    public init(name: String, network: String?, linkType: UInt32, snapLength: Int, packets: UInt64 = 0, bytes: UInt64 = 0,
-                dropped: UInt64? = nil, state: String = "captured", problem: String? = nil) {
+    public init(
+        name: String, network: String?, linkType: UInt32, snapLength: Int, packets: UInt64 = 0, bytes: UInt64 = 0,
+        dropped: UInt64? = nil, state: String = "captured", problem: String? = nil
+    ) {
         self.name = name
         self.network = network
         self.linkType = linkType
@@ -73,7 +75,9 @@ public struct InterfaceReport: Codable, Hashable, Sendable {
         self.problem = problem
     }
 
-    enum CodingKeys: String, CodingKey { case name, network, linkType, snapLength, packets, bytes, dropped, state, problem }
+    enum CodingKeys: String, CodingKey {
+        case name, network, linkType, snapLength, packets, bytes, dropped, state, problem
+    }
 }
 
 /// One flow seen live, with where it was seen and who its endpoints are.

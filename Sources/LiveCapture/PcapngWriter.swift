@@ -1,7 +1,8 @@
 import Foundation
 import SystemCalls
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Writes a pcapng file (https://www.ietf.org/archive/id/draft-ietf-opsawg-pcapng-02.html) in the host's byte
@@ -45,7 +46,8 @@ public final class PcapngWriter {
         self.temporaryPath = (directory.isEmpty ? "." : directory) + "/.\(name).\(getpid()).tmp"
         self.descriptor = open(self.temporaryPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard self.descriptor >= 0 else {
-            throw LiveCaptureError(.cannotWrite, file: path, "cannot create the capture file: \(SystemCallError.last("open").message)")
+            throw LiveCaptureError(
+                .cannotWrite, file: path, "cannot create the capture file: \(SystemCallError.last("open").message)")
         }
         self.buffer.reserveCapacity(self.flushThreshold + 70_000)
         // Section Header Block: byte-order magic, version 1.0, section length unknown (-1), shb_userappl.
@@ -83,7 +85,9 @@ public final class PcapngWriter {
     }
 
     /// Adds an Enhanced Packet Block.
-    public func writePacket(interface: UInt32, timestampNanoseconds: UInt64, originalLength: Int, bytes: UnsafeRawBufferPointer) {
+    public func writePacket(
+        interface: UInt32, timestampNanoseconds: UInt64, originalLength: Int, bytes: UnsafeRawBufferPointer
+    ) {
         self.packetsWritten = true
         let padded = (bytes.count + 3) & ~3
         let total = 32 + padded
@@ -125,7 +129,11 @@ public final class PcapngWriter {
             var offset = 0
             while offset < raw.count, let base = raw.baseAddress {
                 let written: Int
-                do throws(SystemCallError) { written = try SystemCall.retrying("write") { write(self.descriptor, base + offset, raw.count - offset) } } catch {
+                do throws(SystemCallError) {
+                    written = try SystemCall.retrying("write") {
+                        write(self.descriptor, base + offset, raw.count - offset)
+                    }
+                } catch {
                     ok = false
                     if self.writeError == nil { self.writeError = error.message }
                     return
@@ -155,7 +163,8 @@ public final class PcapngWriter {
         guard rename(self.temporaryPath, self.path) == 0 else {
             let reason = SystemCallError.last("rename").message
             unlink(self.temporaryPath)
-            throw LiveCaptureError(.cannotWrite, file: self.path, "cannot rename the capture file into place: \(reason)")
+            throw LiveCaptureError(
+                .cannotWrite, file: self.path, "cannot rename the capture file into place: \(reason)")
         }
     }
 

@@ -1,10 +1,11 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import BulkheadModel
 import CBulkheadLinux
 import Foundation
 import SystemCalls
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// A failure entering or reading a network namespace; `path` is the namespace file.
 public typealias NamespaceError = CodedPathError<NamespaceErrorCode>
@@ -63,7 +64,9 @@ public struct NetworkNamespace: Hashable, Sendable {
                 done.signal()
             }
             guard bh_setns_net(fd) == 0 else {
-                box.result = .failure(NamespaceError(.cannotEnter, path: path, message: "cannot enter (\(SystemCallError.last("setns")))"))
+                box.result = .failure(
+                    NamespaceError(.cannotEnter, path: path, message: "cannot enter (\(SystemCallError.last("setns")))")
+                )
                 return
             }
             box.result = Result { try body() }
@@ -71,7 +74,9 @@ public struct NetworkNamespace: Hashable, Sendable {
         thread.stackSize = 1 << 20
         thread.start()
         done.wait()
-        guard let result = box.result else { throw NamespaceError(.threadLost, path: path, message: "namespace thread did not report") }
+        guard let result = box.result else {
+            throw NamespaceError(.threadLost, path: path, message: "namespace thread did not report")
+        }
         return try result.get()
     }
 }
@@ -96,12 +101,16 @@ public final class NamespaceEntry {
     public init(_ namespace: NetworkNamespace, identity: String? = nil) throws(NamespaceError) {
         let fd = open(namespace.path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
-            throw NamespaceError(.cannotOpen, path: namespace.path, message: "cannot open (\(SystemCallError.last("open"))): the container stopped?")
+            throw NamespaceError(
+                .cannotOpen, path: namespace.path,
+                message: "cannot open (\(SystemCallError.last("open"))): the container stopped?")
         }
         var info = stat()
         if let identity, fstat(fd, &info) == 0, "net:[\(info.st_ino)]" != identity {
             close(fd)
-            throw NamespaceError(.replaced, path: namespace.path, message: "is no longer the namespace \(identity) (the container restarted or exited)")
+            throw NamespaceError(
+                .replaced, path: namespace.path,
+                message: "is no longer the namespace \(identity) (the container restarted or exited)")
         }
         self.path = namespace.path
         self.fd = fd

@@ -1,8 +1,9 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import BulkheadModel
 import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Reads a network namespace's state from `/proc`: listening sockets, interface addresses. The `root` is
 /// `/proc/<pid>/net` for a process's namespace, or `/proc/thread-self/net` on a thread inside one.
@@ -10,7 +11,9 @@ public enum ProcNet {
     /// Sockets in LISTEN state (TCP) or unconnected and bound (UDP), IPv4 and IPv6, sorted.
     public static func listeningSockets(root: String) -> [ListeningSocket] {
         var result = Set<ListeningSocket>()
-        for (file, proto, listenState) in [("tcp", "tcp", "0A"), ("tcp6", "tcp", "0A"), ("udp", "udp", "07"), ("udp6", "udp", "07")] {
+        for (file, proto, listenState) in [
+            ("tcp", "tcp", "0A"), ("tcp6", "tcp", "0A"), ("udp", "udp", "07"), ("udp6", "udp", "07"),
+        ] {
             guard let text = try? String(contentsOfFile: "\(root)/\(file)", encoding: .utf8) else { continue }
             for line in text.split(separator: "\n").dropFirst() {
                 let fields = line.split(separator: " ", omittingEmptySubsequences: true)
@@ -32,7 +35,9 @@ public enum ProcNet {
         guard hex.count == 8 || hex.count == 32 else { return nil }
         var words: [UInt32] = []
         for index in stride(from: 0, to: hex.count, by: 8) {
-            guard let word = UInt32(String(decoding: hex[index..<(index + 8)], as: UTF8.self), radix: 16) else { return nil }
+            guard let word = UInt32(String(decoding: hex[index..<(index + 8)], as: UTF8.self), radix: 16) else {
+                return nil
+            }
             words.append(word.byteSwapped)  // little-endian host: the printed word is the address bytes reversed
         }
         if words.count == 1 { return (IPAddress(ipv4: words[0]).description, port) }
@@ -51,7 +56,9 @@ public enum ProcNet {
                 let text = line.trimmingCharacters(in: .whitespaces)
                 if text.hasPrefix("|-- ") {
                     last = String(text.dropFirst(4))
-                } else if text.hasPrefix("/32 host LOCAL"), let address = last, !address.hasPrefix("127."), seen.insert(address).inserted {
+                } else if text.hasPrefix("/32 host LOCAL"), let address = last, !address.hasPrefix("127."),
+                    seen.insert(address).inserted
+                {
                     result.append(address)
                 }
             }
@@ -62,8 +69,8 @@ public enum ProcNet {
                 guard let hex = fields.first, hex.count == 32, fields.count >= 6, fields[5] != "lo" else { continue }
                 let bytes = Array(hex.utf8)
                 guard let high = UInt64(String(decoding: bytes[0..<16], as: UTF8.self), radix: 16),
-                      let low = UInt64(String(decoding: bytes[16..<32], as: UTF8.self), radix: 16),
-                      let prefix = Int(fields[2], radix: 16)
+                    let low = UInt64(String(decoding: bytes[16..<32], as: UTF8.self), radix: 16),
+                    let prefix = Int(fields[2], radix: 16)
                 else { continue }
                 let address = IPAddress(ipv6High: high, low: low)
                 if high >> 48 == 0xfe80 { continue }  // link-local: not an address anything is reached on
@@ -76,14 +83,16 @@ public enum ProcNet {
     /// Effective capabilities of a process that matter for the network.
     public static func networkCapabilities(pid: Int) -> [String]? {
         guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("CapEff:") }),
-              let mask = UInt64(line.dropFirst(7).trimmingCharacters(in: .whitespaces), radix: 16)
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("CapEff:") }),
+            let mask = UInt64(line.dropFirst(7).trimmingCharacters(in: .whitespaces), radix: 16)
         else { return nil }
         return Self.capabilityNames(mask)
     }
 
     /// Bits of `capability.h` that bear on network isolation.
-    public static let networkCapabilityBits: [(Int, String)] = [(10, "NET_BIND_SERVICE"), (12, "NET_ADMIN"), (13, "NET_RAW"), (21, "SYS_ADMIN")]
+    public static let networkCapabilityBits: [(Int, String)] = [
+        (10, "NET_BIND_SERVICE"), (12, "NET_ADMIN"), (13, "NET_RAW"), (21, "SYS_ADMIN"),
+    ]
 
     static func capabilityNames(_ mask: UInt64) -> [String] {
         Self.networkCapabilityBits.compactMap { mask & (1 << UInt64($0.0)) != 0 ? $0.1 : nil }
@@ -100,7 +109,8 @@ public enum ProcNet {
                 byIdentity[identity] = (name, path, [])
             }
         }
-        let processes = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap(Int.init).sorted()
+        let processes = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap(Int.init)
+            .sorted()
         for pid in processes {
             var buffer = [CChar](repeating: 0, count: 64)
             let length = readlink("/proc/\(pid)/ns/net", &buffer, buffer.count - 1)
@@ -119,7 +129,7 @@ public enum ProcNet {
 
     /// The command name of a process.
     public static func command(pid: Int) -> String? {
-        (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+        (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8))?.trimmingCharacters(
+            in: .whitespacesAndNewlines)
     }
 }
-

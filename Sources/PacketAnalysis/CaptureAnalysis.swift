@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import BulkheadModel
 import Certificates
 import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Which code reads capture files.
 public enum CaptureReaderKind: String, Sendable, CaseIterable {
@@ -91,7 +92,9 @@ public enum CaptureAnalysis {
             var info = stat()
             guard stat(path, &info) == 0 else {
                 let code = errno
-                throw CaptureError(.unreadable, path: path, code == ENOENT ? "no such file or folder" : "cannot examine: \(RegularFile.describe(code))")
+                throw CaptureError(
+                    .unreadable, path: path,
+                    code == ENOENT ? "no such file or folder" : "cannot examine: \(RegularFile.describe(code))")
             }
             guard (info.st_mode & S_IFMT) == S_IFDIR else {
                 inputs.append(CaptureInput(path: path))
@@ -102,7 +105,8 @@ public enum CaptureAnalysis {
             try Self.search(path, into: &found, problems: &problems, top: true)
             // A folder whose subfolders could not all be listed may hold captures there: incomplete, not empty.
             guard !found.isEmpty || problems.count > problemsBefore else {
-                throw CaptureError(.unreadable, path: path, "the folder holds no capture files (.pcap, .pcapng, .cap, .dmp)")
+                throw CaptureError(
+                    .unreadable, path: path, "the folder holds no capture files (.pcap, .pcapng, .cap, .dmp)")
             }
             inputs += found.sorted().map { CaptureInput(path: $0, foundInFolder: true) }
         }
@@ -111,9 +115,12 @@ public enum CaptureAnalysis {
 
     /// Adds the capture files below `folder` to `found`. Symbolic links to folders are not followed (no loops); a
     /// subfolder that cannot be listed is a problem, the top folder an error.
-    private static func search(_ folder: String, into found: inout [String], problems: inout [CaptureError], top: Bool) throws(CaptureError) {
+    private static func search(_ folder: String, into found: inout [String], problems: inout [CaptureError], top: Bool)
+        throws(CaptureError)
+    {
         guard let directory = opendir(folder) else {
-            let error = CaptureError(.unreadable, path: folder, "cannot list the folder: \(RegularFile.describe(errno))")
+            let error = CaptureError(
+                .unreadable, path: folder, "cannot list the folder: \(RegularFile.describe(errno))")
             if top { throw error }
             problems.append(error)
             return
@@ -122,15 +129,22 @@ public enum CaptureAnalysis {
         while true {
             errno = 0
             guard let entry = readdir(directory) else {
-                if errno != 0 { problems.append(CaptureError(.unreadable, path: folder, "cannot list the folder: \(RegularFile.describe(errno))")) }
+                if errno != 0 {
+                    problems.append(
+                        CaptureError(
+                            .unreadable, path: folder, "cannot list the folder: \(RegularFile.describe(errno))"))
+                }
                 return
             }
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            let name = withUnsafeBytes(of: entry.pointee.d_name) {
+                String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
+            }
             if name == "." || name == ".." { continue }
             let child = folder.hasSuffix("/") ? folder + name : folder + "/" + name
             var info = stat()
             guard lstat(child, &info) == 0 else {
-                problems.append(CaptureError(.unreadable, path: child, "cannot examine: \(RegularFile.describe(errno))"))
+                problems.append(
+                    CaptureError(.unreadable, path: child, "cannot examine: \(RegularFile.describe(errno))"))
                 continue
             }
             if (info.st_mode & S_IFMT) == S_IFDIR {
@@ -146,7 +160,9 @@ public enum CaptureAnalysis {
         files: [String], options: AnalysisOptions = AnalysisOptions(), reader: CaptureReaderKind = .mmap,
         progress: ((AnalysisProgress) -> Void)? = nil, onFlow: @escaping (FlowRecord) -> Void
     ) throws(CaptureError) -> CaptureAnalysisResult {
-        try Self.run(inputs: files.map { CaptureInput(path: $0) }, options: options, reader: reader, progress: progress, onFlow: onFlow)
+        try Self.run(
+            inputs: files.map { CaptureInput(path: $0) }, options: options, reader: reader, progress: progress,
+            onFlow: onFlow)
     }
 
     /// A capture opened for analysis: a mapped file, or standard input read by libpcap as it arrives.
@@ -186,7 +202,9 @@ public enum CaptureAnalysis {
         for input in inputs {
             if input.isStandardInputStream {
                 guard isatty(STDIN_FILENO) != 1 else {
-                    throw CaptureError(.notARegularFile, path: "standard input", "is a terminal: pipe a capture into it (tcpdump -w - | bulkhead analyze -)")
+                    throw CaptureError(
+                        .notARegularFile, path: "standard input",
+                        "is a terminal: pipe a capture into it (tcpdump -w - | bulkhead analyze -)")
                 }
                 guard !opened.contains(where: { if case .stream = $0 { true } else { false } }) else {
                     throw CaptureError(.unreadable, path: input.path, "standard input is named twice")
@@ -214,33 +232,46 @@ public enum CaptureAnalysis {
             case .stream(let stream):
                 options.keyLog = keyLog.isEmpty ? nil : keyLog
                 report = { packets, bytes in
-                    progress?(AnalysisProgress(file: stream.path, fileIndex: index, fileCount: opened.count, packets: packets, bytes: bytes, fileSize: 0))
+                    progress?(
+                        AnalysisProgress(
+                            file: stream.path, fileIndex: index, fileCount: opened.count, packets: packets,
+                            bytes: bytes, fileSize: 0))
                 }
-                let analyzer = FlowAnalyzer(options: options, framesBefore: framesBefore, file: LibpcapCaptureReader.standardInput, emit: collector.add)
-                if let problem = stream.forEachPacket(Self.feeding(analyzer, report: report)) { warnings.append(problem) }
+                let analyzer = FlowAnalyzer(
+                    options: options, framesBefore: framesBefore, file: LibpcapCaptureReader.standardInput,
+                    emit: collector.add)
+                if let problem = stream.forEachPacket(Self.feeding(analyzer, report: report)) {
+                    warnings.append(problem)
+                }
                 frames = Self.finish(analyzer, report: report, counters: &counters)
             case .mapped(let capture):
                 // Secrets embedded in the file are needed before its first TLS flow: read them up front.
                 if capture.format == .pcapng {
                     for secret in try capture.scanEmbeddedSecrets() where secret.type == EmbeddedSecrets.tlsKeyLog {
-                        keyLog.load(text: Data(secret.data), source: "\(capture.path) (embedded Decryption Secrets Block)")
+                        keyLog.load(
+                            text: Data(secret.data), source: "\(capture.path) (embedded Decryption Secrets Block)")
                     }
                 }
                 options.keyLog = keyLog.isEmpty ? nil : keyLog
                 report = { packets, bytes in
-                    progress?(AnalysisProgress(
-                        file: capture.path, fileIndex: index, fileCount: opened.count, packets: packets, bytes: bytes,
-                        fileSize: UInt64(capture.fileSize)))
+                    progress?(
+                        AnalysisProgress(
+                            file: capture.path, fileIndex: index, fileCount: opened.count, packets: packets,
+                            bytes: bytes,
+                            fileSize: UInt64(capture.fileSize)))
                 }
-                let threads = reader == .mmap && capture.fileSize >= options.shardingThreshold ? max(1, options.threads) : 1
+                let threads =
+                    reader == .mmap && capture.fileSize >= options.shardingThreshold ? max(1, options.threads) : 1
                 if threads > 1 {
-                    let result = try Self.sharded(capture, threads: threads, options: options, framesBefore: framesBefore,
-                                                  collector: collector, report: report)
+                    let result = try Self.sharded(
+                        capture, threads: threads, options: options, framesBefore: framesBefore,
+                        collector: collector, report: report)
                     counters += result.counters
                     warnings += result.warnings
                     frames = result.frames
                 } else {
-                    let analyzer = FlowAnalyzer(options: options, framesBefore: framesBefore, file: capture.path, emit: collector.add)
+                    let analyzer = FlowAnalyzer(
+                        options: options, framesBefore: framesBefore, file: capture.path, emit: collector.add)
                     switch reader {
                     case .mmap:
                         try capture.forEachPacket(Self.feeding(analyzer, report: report))
@@ -248,7 +279,9 @@ public enum CaptureAnalysis {
                     case .libpcap:
                         do throws(CaptureError) {
                             let libpcap = try LibpcapCaptureReader(path: capture.path)
-                            if let problem = libpcap.forEachPacket(Self.feeding(analyzer, report: report)) { warnings.append(problem) }
+                            if let problem = libpcap.forEachPacket(Self.feeding(analyzer, report: report)) {
+                                warnings.append(problem)
+                            }
                         } catch {
                             // The mapped header passed; what libpcap refuses beyond it (a pcapng interface of a
                             // link type not decoded) leaves this file unexamined.
@@ -264,7 +297,9 @@ public enum CaptureAnalysis {
     }
 
     /// The per-packet call for a single-threaded analysis, with a progress report every 2^20 packets.
-    private static func feeding(_ analyzer: FlowAnalyzer, report: @escaping (UInt64, UInt64) -> Void) -> (borrowing CapturedPacket) -> Void {
+    private static func feeding(_ analyzer: FlowAnalyzer, report: @escaping (UInt64, UInt64) -> Void) -> (
+        borrowing CapturedPacket
+    ) -> Void {
         var sinceProgress = 0
         return { packet in
             analyzer.process(packet)
@@ -277,7 +312,9 @@ public enum CaptureAnalysis {
     }
 
     /// Ends a single-threaded analysis: open flows out, a last progress report, counters added; returns the frames.
-    private static func finish(_ analyzer: FlowAnalyzer, report: (UInt64, UInt64) -> Void, counters: inout PacketCounters) -> Int {
+    private static func finish(
+        _ analyzer: FlowAnalyzer, report: (UInt64, UInt64) -> Void, counters: inout PacketCounters
+    ) -> Int {
         analyzer.finish()
         report(analyzer.counters.packets, analyzer.counters.bytes)
         counters += analyzer.counters
@@ -287,7 +324,8 @@ public enum CaptureAnalysis {
     /// The totals of a finished run: packet counters into the summary, findings folded, key log lines, duration.
     /// Shared by ``run(files:options:reader:progress:onFlow:)`` and ``StreamingAnalysis``.
     static func result(
-        _ collector: ResultCollector, counters: PacketCounters, warnings: [CaptureError], keyLog: KeyLog, started: DispatchTime
+        _ collector: ResultCollector, counters: PacketCounters, warnings: [CaptureError], keyLog: KeyLog,
+        started: DispatchTime
     ) -> CaptureAnalysisResult {
         var summary = collector.summary
         summary.packets = counters.packets
@@ -302,7 +340,8 @@ public enum CaptureAnalysis {
         summary.problems = warnings.map(\.problem)
         summary.complete = warnings.isEmpty
         summary.durationSeconds = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
-        return CaptureAnalysisResult(findings: all, summary: summary, warnings: warnings, keyLog: keyLog.hasSources ? keyLog : nil)
+        return CaptureAnalysisResult(
+            findings: all, summary: summary, warnings: warnings, keyLog: keyLog.hasSources ? keyLog : nil)
     }
 
     /// Analyses one mapped file with `threads` flow lanes fed by this thread (see ``ParallelAnalysis``).
@@ -317,7 +356,9 @@ public enum CaptureAnalysis {
         return (result.counters, capture.warnings, result.frames)
     }
 
-    static func tally(_ record: FlowRecord, _ summary: inout AnalysisSummary, _ findings: inout FlowFindings, derived: [Finding]) {
+    static func tally(
+        _ record: FlowRecord, _ summary: inout AnalysisSummary, _ findings: inout FlowFindings, derived: [Finding]
+    ) {
         summary.flows += 1
         summary.byProtocol[record.proto.rawValue, default: 0] += 1
         if record.encrypted {
@@ -358,4 +399,3 @@ final class ResultCollector: @unchecked Sendable {
         self.onFlow(record)
     }
 }
-

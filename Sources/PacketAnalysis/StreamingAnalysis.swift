@@ -27,7 +27,9 @@ public final class StreamingAnalysis {
     ///   - file: recorded as each flow's `file` (e.g. the capture file the packets are also written to), or nil.
     ///   - onFlow: receives each flow as it ends, with the source it was seen on; called from the thread that
     ///     calls ``process(_:source:)`` or ``finish()``.
-    public init(options: AnalysisOptions = AnalysisOptions(), file: String? = nil, onFlow: @escaping (FlowRecord, Int) -> Void) {
+    public init(
+        options: AnalysisOptions = AnalysisOptions(), file: String? = nil, onFlow: @escaping (FlowRecord, Int) -> Void
+    ) {
         self.keyLog = options.keyLog ?? KeyLog()
         var options = options
         options.keyLog = self.keyLog.isEmpty ? nil : self.keyLog
@@ -66,6 +68,7 @@ public final class StreamingAnalysis {
             self.analyzers[source]?.finish()
         }
         self.analyzers.removeAll()
-        return CaptureAnalysis.result(self.collector, counters: self.counters, warnings: warnings, keyLog: self.keyLog, started: self.started)
+        return CaptureAnalysis.result(
+            self.collector, counters: self.counters, warnings: warnings, keyLog: self.keyLog, started: self.started)
     }
 }

@@ -68,7 +68,8 @@ public struct Policy: Codable, Sendable {
         }
     }
 
-    public init(version: Int? = 1, baseline: Baseline, allow: [Rule] = [], deny: [Rule] = [], mtls: MTLSSection? = nil) {
+    public init(version: Int? = 1, baseline: Baseline, allow: [Rule] = [], deny: [Rule] = [], mtls: MTLSSection? = nil)
+    {
         self.version = version
         self.baseline = baseline
         self.allow = allow
@@ -149,7 +150,9 @@ public enum PortMatch: Codable, Hashable, Sendable, CustomStringConvertible {
             text = try container.decode(String.self)
         }
         guard let match = PortMatch(text) else {
-            throw DecodingError.dataCorruptedError(in: container, debugDescription: "'\(text)' is not a port: use tcp/80, udp/53, tcp/8000-8010, tcp, udp, icmp or any")
+            throw DecodingError.dataCorruptedError(
+                in: container,
+                debugDescription: "'\(text)' is not a port: use tcp/80, udp/53, tcp/8000-8010, tcp, udp, icmp or any")
         }
         self = match
     }
@@ -164,7 +167,8 @@ public enum PortMatch: Codable, Hashable, Sendable, CustomStringConvertible {
         case .any: "any"
         case .proto(let proto): proto.rawValue
         case .ports(let proto, let range):
-            range.count == 1 ? "\(proto.rawValue)/\(range.lowerBound)" : "\(proto.rawValue)/\(range.lowerBound)-\(range.upperBound)"
+            range.count == 1
+                ? "\(proto.rawValue)/\(range.lowerBound)" : "\(proto.rawValue)/\(range.lowerBound)-\(range.upperBound)"
         }
     }
 
@@ -198,7 +202,10 @@ public struct Selector: Codable, Hashable, Sendable {
     /// as a source, a container in the host's network namespace.
     public var host: Bool?
 
-    public init(container: String? = nil, label: String? = nil, service: String? = nil, project: String? = nil, network: String? = nil, cidr: String? = nil, host: Bool? = nil) {
+    public init(
+        container: String? = nil, label: String? = nil, service: String? = nil, project: String? = nil,
+        network: String? = nil, cidr: String? = nil, host: Bool? = nil
+    ) {
         self.container = container
         self.label = label
         self.service = service
@@ -220,7 +227,8 @@ public struct Selector: Codable, Hashable, Sendable {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         let cidr = try container.decodePresentValue(String.self, forKey: .cidr)
         if let cidr, CIDR.parse(cidr) == nil, IPAddress(cidr) == nil {
-            throw DecodingError.dataCorruptedError(forKey: .cidr, in: container, debugDescription: "'\(cidr)' is not a CIDR (e.g. 198.18.20.0/24)")
+            throw DecodingError.dataCorruptedError(
+                forKey: .cidr, in: container, debugDescription: "'\(cidr)' is not a CIDR (e.g. 198.18.20.0/24)")
         }
         self.init(
             container: try container.decodePresentValue(String.self, forKey: .container),
@@ -237,7 +245,10 @@ public struct Selector: Codable, Hashable, Sendable {
     static func decodeList<K: CodingKey>(_ container: KeyedDecodingContainer<K>, _ key: K) throws -> [Selector] {
         if container.contains(key), try container.decodeNil(forKey: key) {
             // `from:` with nothing after it would decode as a container named "" and match nothing, silently.
-            throw DecodingError.dataCorruptedError(forKey: key, in: container, debugDescription: "`\(key.stringValue):` has no value: give a selector or a list of them ({} matches everything)")
+            throw DecodingError.dataCorruptedError(
+                forKey: key, in: container,
+                debugDescription:
+                    "`\(key.stringValue):` has no value: give a selector or a list of them ({} matches everything)")
         }
         if let list = try? container.decode([Selector].self, forKey: key) { return list }
         return [try container.decode(Selector.self, forKey: key)]
@@ -283,7 +294,11 @@ extension KeyedDecodingContainer {
     func decodePresentValue<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T? {
         guard self.contains(key) else { return nil }
         if try self.decodeNil(forKey: key) {
-            throw DecodingError.dataCorruptedError(forKey: key, in: self, debugDescription: "`\(key.stringValue):` has no value (YAML reads an empty string, ~ and null as no value; write [] for an empty list)")
+            throw DecodingError.dataCorruptedError(
+                forKey: key, in: self,
+                debugDescription:
+                    "`\(key.stringValue):` has no value (YAML reads an empty string, ~ and null as no value; write [] for an empty list)"
+            )
         }
         return try self.decode(type, forKey: key)
     }
@@ -327,17 +342,23 @@ public struct MTLSRequirement: Codable, Sendable {
             return directory + "/" + value
         }
         var identity: IdentityFiles?
-        if let certificate = path(self.clientCertificate), let key = path(self.clientKey) { identity = IdentityFiles(certificate: certificate, key: key) }
+        if let certificate = path(self.clientCertificate), let key = path(self.clientKey) {
+            identity = IdentityFiles(certificate: certificate, key: key)
+        }
         var other: IdentityFiles?
-        if let certificate = path(self.otherCertificate), let key = path(self.otherKey) { other = IdentityFiles(certificate: certificate, key: key) }
+        if let certificate = path(self.otherCertificate), let key = path(self.otherKey) {
+            other = IdentityFiles(certificate: certificate, key: key)
+        }
         return TLSExpectations(
-            trustBundles: path(self.trustBundle).map { [$0] } ?? [], caKey: path(self.caKey), clientIdentity: identity, otherIdentity: other,
+            trustBundles: path(self.trustBundle).map { [$0] } ?? [], caKey: path(self.caKey), clientIdentity: identity,
+            otherIdentity: other,
             expectedDNSNames: self.expectDNS ?? [], expectedSPIFFEID: self.expectSPIFFE, required: true
         )
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case name, to, ports, trustBundle, clientCertificate, clientKey, otherCertificate, otherKey, caKey, expectDNS, expectSPIFFE
+        case name, to, ports, trustBundle, clientCertificate, clientKey, otherCertificate, otherKey, caKey, expectDNS,
+            expectSPIFFE
     }
 
     public init(from decoder: any Decoder) throws {

@@ -11,7 +11,8 @@ public struct PolicyEvaluator: Sendable {
     /// An evaluator of `policy` for the containers and networks of `inventory` (labels, networks, ICC, internal).
     public init(policy: Policy, inventory: InventoryReport) {
         self.policy = policy
-        self.containers = Dictionary(inventory.containers.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        self.containers = Dictionary(
+            inventory.containers.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         self.networks = Dictionary(inventory.networks.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
     }
 
@@ -75,7 +76,9 @@ public struct PolicyEvaluator: Sendable {
         case .container:
             guard let name = cell.network else { return (nil, nil) }
             guard sourceNetworks.contains(name) else {
-                return (.deny, "baseline docker: \(cell.source) is not on \(name) (networks are isolated from each other)")
+                return (
+                    .deny, "baseline docker: \(cell.source) is not on \(name) (networks are isolated from each other)"
+                )
             }
             if let network = self.networks[name], !network.icc {
                 return (.deny, "baseline docker: inter-container communication is disabled on \(name)")
@@ -89,19 +92,29 @@ public struct PolicyEvaluator: Sendable {
     public func mtlsRequirement(for cell: ReachabilityCell) -> (name: String, requirement: MTLSRequirement)? {
         for (index, requirement) in (self.policy.mtls?.require ?? []).enumerated() {
             let rule = Policy.Rule(from: [Selector()], to: requirement.to, ports: requirement.ports)
-            if self.matches(rule, cell) { return (requirement.name.map { "mtls \"\($0)\"" } ?? "mtls.require[\(index)]", requirement) }
+            if self.matches(rule, cell) {
+                return (requirement.name.map { "mtls \"\($0)\"" } ?? "mtls.require[\(index)]", requirement)
+            }
         }
         return nil
     }
 
     /// The mTLS requirement covering a container endpoint (`address:port`, TCP) reached from `source`, looked up like a
     /// probe cell towards it.
-    public func mtlsRequirement(address: String, port: Int, source: String) -> (name: String, requirement: MTLSRequirement)? {
-        guard let container = self.containers.values.first(where: { $0.networks.contains { $0.ipv4 == address || $0.ipv6 == address } }) else { return nil }
+    public func mtlsRequirement(address: String, port: Int, source: String) -> (
+        name: String, requirement: MTLSRequirement
+    )? {
+        guard
+            let container = self.containers.values.first(where: {
+                $0.networks.contains { $0.ipv4 == address || $0.ipv6 == address }
+            })
+        else { return nil }
         let network = container.networks.first { $0.ipv4 == address || $0.ipv6 == address }?.name
         let cell = ReachabilityCell(
-            source: source, destination: ReachabilityCell.destinationText(address: address, port: port), protocol: .tcp, state: .reachable, attempts: 0,
-            latencyMs: nil, destinationName: container.name, destinationKind: .container, network: network, address: address, port: port,
+            source: source, destination: ReachabilityCell.destinationText(address: address, port: port), protocol: .tcp,
+            state: .reachable, attempts: 0,
+            latencyMs: nil, destinationName: container.name, destinationKind: .container, network: network,
+            address: address, port: port,
             reason: "policy", sourcePid: nil, evidence: []
         )
         return self.mtlsRequirement(for: cell)
@@ -118,7 +131,11 @@ public struct PolicyEvaluator: Sendable {
         let container = self.containers[cell.source]
         if let pattern = selector.container, !Selector.glob(pattern, matches: cell.source) { return false }
         if !Self.matchesLabels(selector, container?.labels ?? [:]) { return false }
-        if let pattern = selector.network, !(container?.networks.contains { Selector.glob(pattern, matches: $0.name) } ?? false) { return false }
+        if let pattern = selector.network,
+            !(container?.networks.contains { Selector.glob(pattern, matches: $0.name) } ?? false)
+        {
+            return false
+        }
         if let cidr = selector.cidr {
             let addresses = container?.networks.flatMap { [$0.ipv4, $0.ipv6].compactMap { $0 } } ?? []
             if !addresses.contains(where: { Self.address($0, in: cidr) }) { return false }
@@ -131,11 +148,15 @@ public struct PolicyEvaluator: Sendable {
         let container = cell.destinationKind == .container ? self.containers[cell.destinationName] : nil
         // `container:` also names plain namespaces (by their /run/netns name or `pid N (command)`).
         let named = container != nil || cell.destinationKind == .namespace
-        if let pattern = selector.container, !named || !Selector.glob(pattern, matches: cell.destinationName) { return false }
+        if let pattern = selector.container, !named || !Selector.glob(pattern, matches: cell.destinationName) {
+            return false
+        }
         if selector.label != nil || selector.service != nil || selector.project != nil {
             guard let container, Self.matchesLabels(selector, container.labels) else { return false }
         }
-        if let pattern = selector.network, !(cell.network.map { Selector.glob(pattern, matches: $0) } ?? false) { return false }
+        if let pattern = selector.network, !(cell.network.map { Selector.glob(pattern, matches: $0) } ?? false) {
+            return false
+        }
         if let cidr = selector.cidr, !Self.address(cell.address, in: cidr) { return false }
         if let host = selector.host, host != (cell.destinationKind == .gateway) { return false }
         return true
@@ -143,8 +164,16 @@ public struct PolicyEvaluator: Sendable {
 
     static func matchesLabels(_ selector: Selector, _ labels: [String: String]) -> Bool {
         if !selector.labelMatches(labels) { return false }
-        if let service = selector.service, !(labels["com.docker.compose.service"].map { Selector.glob(service, matches: $0) } ?? false) { return false }
-        if let project = selector.project, !(labels["com.docker.compose.project"].map { Selector.glob(project, matches: $0) } ?? false) { return false }
+        if let service = selector.service,
+            !(labels["com.docker.compose.service"].map { Selector.glob(service, matches: $0) } ?? false)
+        {
+            return false
+        }
+        if let project = selector.project,
+            !(labels["com.docker.compose.project"].map { Selector.glob(project, matches: $0) } ?? false)
+        {
+            return false
+        }
         return true
     }
 
@@ -166,19 +195,24 @@ public enum ReachabilityFindings {
             switch cell.violation {
             case .unexpectedReachable?:
                 let closed = cell.state == .reachableClosed
-                findings.append(Finding(
-                    kind: .unexpectedReachable, severity: closed ? .medium : .high,
-                    title: "\(cell.source) can reach \(target)\(closed ? " (nothing listens, but the path is open)" : "")",
-                    detail: "Isolation breach: \(cell.rule ?? "the policy") denies this, yet the probe \(Self.describe(cell)).",
-                    location: location
-                ))
+                findings.append(
+                    Finding(
+                        kind: .unexpectedReachable, severity: closed ? .medium : .high,
+                        title:
+                            "\(cell.source) can reach \(target)\(closed ? " (nothing listens, but the path is open)" : "")",
+                        detail:
+                            "Isolation breach: \(cell.rule ?? "the policy") denies this, yet the probe \(Self.describe(cell)).",
+                        location: location
+                    ))
             case .unexpectedBlocked?:
-                findings.append(Finding(
-                    kind: .unexpectedBlocked, severity: .medium,
-                    title: "\(cell.source) cannot reach \(target)",
-                    detail: "Broken dependency: \(cell.rule ?? "the policy") allows this, yet the probe \(Self.describe(cell)).",
-                    location: location
-                ))
+                findings.append(
+                    Finding(
+                        kind: .unexpectedBlocked, severity: .medium,
+                        title: "\(cell.source) cannot reach \(target)",
+                        detail:
+                            "Broken dependency: \(cell.rule ?? "the policy") allows this, yet the probe \(Self.describe(cell)).",
+                        location: location
+                    ))
             case nil:
                 break
             }
@@ -190,7 +224,8 @@ public enum ReachabilityFindings {
     public static func describe(_ cell: ReachabilityCell) -> String {
         guard let last = cell.evidence.last else { return "was not made" }
         switch last.outcome {
-        case .connected: return "\(cell.protocol == .tcp ? "connected" : "got a reply") in \(Self.milliseconds(last.latencyMs))"
+        case .connected:
+            return "\(cell.protocol == .tcp ? "connected" : "got a reply") in \(Self.milliseconds(last.latencyMs))"
         case .refused: return "was answered with a TCP reset (the path is open)"
         case .portUnreachable: return "was answered with ICMP port-unreachable (the path is open)"
         case .icmpError:

@@ -54,25 +54,34 @@ extension Policy {
     /// labels and CIDRs mean what they look like. Errors name the line through `locator`.
     public func validate(at locator: YAMLLocator) throws(PathError) {
         if let version = self.version, version != 1 {
-            throw PathError(path: locator.location("version"), message: "version \(version): this build reads policy version 1")
+            throw PathError(
+                path: locator.location("version"), message: "version \(version): this build reads policy version 1")
         }
         for (kind, rules) in [("allow", self.allow), ("deny", self.deny)] {
             for (index, rule) in rules.enumerated() {
                 let at = "\(kind)[\(index)]"
                 for (side, selectors) in [("from", rule.from), ("to", rule.to)] {
                     guard !selectors.isEmpty else {
-                        throw PathError(path: locator.location("\(at).\(side)"), message: "\(at): `from` and `to` need at least one selector ({} matches everything)")
+                        throw PathError(
+                            path: locator.location("\(at).\(side)"),
+                            message: "\(at): `from` and `to` need at least one selector ({} matches everything)")
                     }
-                    for (number, selector) in selectors.enumerated() { try selector.check(at: locator, "\(at).\(side)[\(number)]") }
+                    for (number, selector) in selectors.enumerated() {
+                        try selector.check(at: locator, "\(at).\(side)[\(number)]")
+                    }
                 }
             }
         }
         for (index, requirement) in (self.mtls?.require ?? []).enumerated() {
             let at = "mtls.require[\(index)]"
             guard !requirement.to.isEmpty else {
-                throw PathError(path: locator.location("\(at).to"), message: "\(at): `to` needs at least one selector ({} matches everything)")
+                throw PathError(
+                    path: locator.location("\(at).to"),
+                    message: "\(at): `to` needs at least one selector ({} matches everything)")
             }
-            for (number, selector) in requirement.to.enumerated() { try selector.check(at: locator, "\(at).to[\(number)]") }
+            for (number, selector) in requirement.to.enumerated() {
+                try selector.check(at: locator, "\(at).to[\(number)]")
+            }
         }
     }
 }
@@ -81,32 +90,51 @@ extension Selector {
     /// The characters a name pattern may hold: what Docker allows in container, network and Compose names, plus the
     /// wildcards `*` and `?`. Anything else (`[0-9]`, `{a,b}`, a space) can never match, so it is refused.
     static func isValidPattern(_ pattern: String) -> Bool {
-        !pattern.isEmpty && pattern.unicodeScalars.allSatisfy { scalar in
-            scalar.isASCII && (("a"..."z").contains(scalar) || ("A"..."Z").contains(scalar) || ("0"..."9").contains(scalar) || "_.-*?/".unicodeScalars.contains(scalar))
-        }
+        !pattern.isEmpty
+            && pattern.unicodeScalars.allSatisfy { scalar in
+                scalar.isASCII
+                    && (("a"..."z").contains(scalar) || ("A"..."Z").contains(scalar) || ("0"..."9").contains(scalar)
+                        || "_.-*?/".unicodeScalars.contains(scalar))
+            }
     }
 
     /// Refuses what would silently match nothing or something else than it says: an empty or invalid name
     /// pattern, an empty label or label key, a CIDR with host bits set.
     func check(at locator: YAMLLocator, _ path: String) throws(PathError) {
-        for (key, value) in [("container", self.container), ("service", self.service), ("project", self.project), ("network", self.network)] {
+        for (key, value) in [
+            ("container", self.container), ("service", self.service), ("project", self.project),
+            ("network", self.network),
+        ] {
             guard let value else { continue }
             guard Self.isValidPattern(value) else {
                 let shown = value.isEmpty ? "an empty name" : "'\(value)'"
-                throw PathError(path: locator.location("\(path).\(key)"), message: "\(path).\(key): \(shown) is not a name pattern: use letters, digits, '.', '_', '-' and the wildcards * and ?")
+                throw PathError(
+                    path: locator.location("\(path).\(key)"),
+                    message:
+                        "\(path).\(key): \(shown) is not a name pattern: use letters, digits, '.', '_', '-' and the wildcards * and ?"
+                )
             }
         }
         if let label = self.label {
-            let key = label.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
+            let key =
+                label.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
             guard !key.trimmingCharacters(in: .whitespaces).isEmpty, !key.contains(where: \.isWhitespace) else {
-                throw PathError(path: locator.location("\(path).label"), message: "\(path).label '\(label)': give key=value, or key for the label's presence")
+                throw PathError(
+                    path: locator.location("\(path).label"),
+                    message: "\(path).label '\(label)': give key=value, or key for the label's presence")
             }
         }
         if let cidr = self.cidr, let (address, prefix) = CIDR.parse(cidr) {
             let (high, low) = CIDR.masked(address, prefix)
             if high != address.high || low != address.low {
-                let network = address.isIPv6 ? IPAddress(ipv6High: high, low: low) : IPAddress(ipv4: UInt32(truncatingIfNeeded: low))
-                throw PathError(path: locator.location("\(path).cidr"), message: "\(path).cidr \(cidr) has host bits set: write \(network)/\(prefix) for the network, or \(address) alone for the one address")
+                let network =
+                    address.isIPv6
+                    ? IPAddress(ipv6High: high, low: low) : IPAddress(ipv4: UInt32(truncatingIfNeeded: low))
+                throw PathError(
+                    path: locator.location("\(path).cidr"),
+                    message:
+                        "\(path).cidr \(cidr) has host bits set: write \(network)/\(prefix) for the network, or \(address) alone for the one address"
+                )
             }
         }
     }

@@ -39,36 +39,47 @@ public enum YAMLDocument {
     }
 
     /// Decodes `T` from the file at `path`, checking keys against `knownKeys` (paths like `allow.*.from.*`).
-    public static func load<T: Decodable>(_ type: T.Type, path: String, knownKeys: KnownKeys, limits: Limits = Limits()) throws(PathError) -> T {
+    public static func load<T: Decodable>(_ type: T.Type, path: String, knownKeys: KnownKeys, limits: Limits = Limits())
+        throws(PathError) -> T
+    {
         try Self.loadDocument(type, path: path, knownKeys: knownKeys, limits: limits).value
     }
 
     /// Like ``load(_:path:knownKeys:limits:)``, keeping the tree for locating later errors.
-    public static func loadDocument<T: Decodable>(_ type: T.Type, path: String, knownKeys: KnownKeys, limits: Limits = Limits()) throws(PathError) -> Loaded<T> {
+    public static func loadDocument<T: Decodable>(
+        _ type: T.Type, path: String, knownKeys: KnownKeys, limits: Limits = Limits()
+    ) throws(PathError) -> Loaded<T> {
         let bytes = try InputFile.contents(of: path, limit: limits.maxBytes)
         let text = try InputFile.decodeUTF8(bytes, path: path)
         return try Self.decodeDocument(type, text: text, path: path, knownKeys: knownKeys, limits: limits)
     }
 
     /// Decodes `T` from YAML text; `path` only names the source in errors.
-    public static func decode<T: Decodable>(_ type: T.Type, text: String, path: String, knownKeys: KnownKeys, limits: Limits = Limits()) throws(PathError) -> T {
+    public static func decode<T: Decodable>(
+        _ type: T.Type, text: String, path: String, knownKeys: KnownKeys, limits: Limits = Limits()
+    ) throws(PathError) -> T {
         try Self.decodeDocument(type, text: text, path: path, knownKeys: knownKeys, limits: limits).value
     }
 
     /// Decodes `T` from YAML text, keeping the tree for locating later errors.
-    public static func decodeDocument<T: Decodable>(_ type: T.Type, text: String, path: String, knownKeys: KnownKeys, limits: Limits = Limits()) throws(PathError) -> Loaded<T> {
+    public static func decodeDocument<T: Decodable>(
+        _ type: T.Type, text: String, path: String, knownKeys: KnownKeys, limits: Limits = Limits()
+    ) throws(PathError) -> Loaded<T> {
         guard text.utf8.count <= limits.maxBytes else {
             throw PathError(path: path, message: "is \(text.utf8.count) bytes; the limit is \(limits.maxBytes) bytes")
         }
         try Self.checkStructure(text, path: path, limits: limits)
         let root: Node
         do {
-            guard let node = try Yams.compose(yaml: text) else { throw PathError(path: path, message: "the file is empty") }
+            guard let node = try Yams.compose(yaml: text) else {
+                throw PathError(path: path, message: "the file is empty")
+            }
             root = node
         } catch let error as PathError {
             throw error
         } catch let error as YamlError {
-            throw PathError(path: path + Self.location(of: error), message: "not valid YAML: \(Self.problem(of: error))")
+            throw PathError(
+                path: path + Self.location(of: error), message: "not valid YAML: \(Self.problem(of: error))")
         } catch {
             throw PathError(path: path, message: "not valid YAML: \(error)")
         }
@@ -96,7 +107,9 @@ public enum YAMLDocument {
         bytes.append(0)
         let problem: PathError? = bytes.withUnsafeBufferPointer { buffer -> PathError? in
             var parser = yaml_parser_t()
-            guard yaml_parser_initialize(&parser) == 1 else { return PathError(path: path, message: "cannot start the YAML parser (out of memory)") }
+            guard yaml_parser_initialize(&parser) == 1 else {
+                return PathError(path: path, message: "cannot start the YAML parser (out of memory)")
+            }
             defer { yaml_parser_delete(&parser) }
             guard let base = buffer.baseAddress else { return nil }
             yaml_parser_set_input_string(&parser, base, buffer.count - 1)
@@ -125,43 +138,67 @@ public enum YAMLDocument {
                     nodes += 1
                     if let anchor = name(event.data.scalar.anchor) { anchored[anchor] = (1, 0) }
                     if let value = event.data.scalar.value, memchr(value, 0x3A, event.data.scalar.length) != nil {
-                        let text = String(decoding: UnsafeBufferPointer(start: value, count: event.data.scalar.length), as: UTF8.self)
+                        let text = String(
+                            decoding: UnsafeBufferPointer(start: value, count: event.data.scalar.length), as: UTF8.self)
                         if Self.sexagesimalOverflows(text) {
-                            return PathError(path: line, message: "'\(text.prefix(40))\(text.count > 40 ? "…" : "")' reads (YAML 1.1, base 60) as a number too large for any field: quote it differently or write it in decimal")
+                            return PathError(
+                                path: line,
+                                message:
+                                    "'\(text.prefix(40))\(text.count > 40 ? "…" : "")' reads (YAML 1.1, base 60) as a number too large for any field: quote it differently or write it in decimal"
+                            )
                         }
                     }
                 case YAML_SEQUENCE_START_EVENT, YAML_MAPPING_START_EVENT:
                     nodes += 1
                     depth += 1
                     guard depth <= limits.maxDepth else {
-                        return PathError(path: line, message: "nested more than \(limits.maxDepth) levels deep (the limit for a configuration file)")
+                        return PathError(
+                            path: line,
+                            message:
+                                "nested more than \(limits.maxDepth) levels deep (the limit for a configuration file)")
                     }
-                    let anchor = event.type == YAML_SEQUENCE_START_EVENT ? name(event.data.sequence_start.anchor) : name(event.data.mapping_start.anchor)
+                    let anchor =
+                        event.type == YAML_SEQUENCE_START_EVENT
+                        ? name(event.data.sequence_start.anchor) : name(event.data.mapping_start.anchor)
                     open.append((anchor, nodes - 1, depth, depth))
                 case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
                     depth -= 1
                     if let last = open.popLast() {
-                        if let anchor = last.anchor { anchored[anchor] = (nodes - last.start, last.reached - last.depth + 1) }
-                        if !open.isEmpty { open[open.count - 1].reached = max(open[open.count - 1].reached, last.reached) }
+                        if let anchor = last.anchor {
+                            anchored[anchor] = (nodes - last.start, last.reached - last.depth + 1)
+                        }
+                        if !open.isEmpty {
+                            open[open.count - 1].reached = max(open[open.count - 1].reached, last.reached)
+                        }
                     }
                 case YAML_ALIAS_EVENT:
                     aliases += 1
                     guard aliases <= limits.maxAliases else {
-                        return PathError(path: line, message: "more than \(limits.maxAliases) aliases (the limit for a configuration file)")
+                        return PathError(
+                            path: line,
+                            message: "more than \(limits.maxAliases) aliases (the limit for a configuration file)")
                     }
                     // An undefined alias is Yams' error to report; count it as one node.
                     let target = name(event.data.alias.anchor).flatMap { anchored[$0] } ?? (1, 0)
                     nodes += target.size
                     let reached = depth + target.height
                     guard reached <= limits.maxDepth else {
-                        return PathError(path: line, message: "nested more than \(limits.maxDepth) levels deep with its aliases expanded (the limit for a configuration file)")
+                        return PathError(
+                            path: line,
+                            message:
+                                "nested more than \(limits.maxDepth) levels deep with its aliases expanded (the limit for a configuration file)"
+                        )
                     }
                     if !open.isEmpty { open[open.count - 1].reached = max(open[open.count - 1].reached, reached) }
                 default:
                     break
                 }
                 guard nodes <= limits.maxNodes else {
-                    return PathError(path: line, message: "expands to more than \(limits.maxNodes) nodes with its aliases expanded (an alias bomb?); the limit for a configuration file")
+                    return PathError(
+                        path: line,
+                        message:
+                            "expands to more than \(limits.maxNodes) nodes with its aliases expanded (an alias bomb?); the limit for a configuration file"
+                    )
                 }
             }
         }
@@ -202,14 +239,26 @@ public enum YAMLDocument {
                 guard let name = key.string else { continue }
                 if let first = seen[name] {
                     let line = key.mark.map { ":\($0.line)" } ?? ""
-                    let near = pattern.isEmpty ? "at the top level" : "in \(pattern.replacingOccurrences(of: ".*", with: "[]"))"
-                    throw PathError(path: file + line, message: "key '\(name)' given twice \(near) (first on line \(first)): YAML keeps only one of them; merge the two")
+                    let near =
+                        pattern.isEmpty
+                        ? "at the top level" : "in \(pattern.replacingOccurrences(of: ".*", with: "[]"))"
+                    throw PathError(
+                        path: file + line,
+                        message:
+                            "key '\(name)' given twice \(near) (first on line \(first)): YAML keeps only one of them; merge the two"
+                    )
                 }
                 seen[name] = key.mark?.line ?? 0
                 if let allowed, !allowed.contains(name) {
                     let line = key.mark.map { ":\($0.line)" } ?? ""
-                    let near = pattern.isEmpty ? "at the top level" : "in \(pattern.replacingOccurrences(of: ".*", with: "[]"))"
-                    throw PathError(path: file + line, message: "unknown key '\(name)' \(near) (expected one of: \(allowed.sorted().joined(separator: ", ")))")
+                    let near =
+                        pattern.isEmpty
+                        ? "at the top level" : "in \(pattern.replacingOccurrences(of: ".*", with: "[]"))"
+                    throw PathError(
+                        path: file + line,
+                        message:
+                            "unknown key '\(name)' \(near) (expected one of: \(allowed.sorted().joined(separator: ", ")))"
+                    )
                 }
                 try Self.checkKeys(value, path: path + [allowed == nil ? "*" : name], knownKeys: knownKeys, file: file)
             }
@@ -253,11 +302,15 @@ public enum YAMLDocument {
 
     static func explain(_ error: DecodingError) -> ([any CodingKey], String) {
         switch error {
-        case .keyNotFound(let key, let context): return (context.codingPath, "required key '\(key.stringValue)' is missing")
+        case .keyNotFound(let key, let context):
+            return (context.codingPath, "required key '\(key.stringValue)' is missing")
         case .typeMismatch(let type, let context): return (context.codingPath, "expected \(Self.name(of: type))")
-        case .valueNotFound(let type, let context): return (context.codingPath, "expected \(Self.name(of: type)), found nothing")
+        case .valueNotFound(let type, let context):
+            return (context.codingPath, "expected \(Self.name(of: type)), found nothing")
         case .dataCorrupted(let context):
-            if let underlying = context.underlyingError as? YamlError { return (context.codingPath, Self.problem(of: underlying)) }
+            if let underlying = context.underlyingError as? YamlError {
+                return (context.codingPath, Self.problem(of: underlying))
+            }
             return (context.codingPath, context.debugDescription)
         @unknown default: return ([], "\(error)")
         }
@@ -269,7 +322,9 @@ public enum YAMLDocument {
         case is Int.Type: "a whole number"
         case is Bool.Type: "true or false"
         case is Double.Type: "a number"
-        default: "a \(type)".replacingOccurrences(of: "Array<", with: "list of ").replacingOccurrences(of: "Dictionary<", with: "map of ")
+        default:
+            "a \(type)".replacingOccurrences(of: "Array<", with: "list of ").replacingOccurrences(
+                of: "Dictionary<", with: "map of ")
         }
     }
 
@@ -324,7 +379,11 @@ public struct YAMLLocator {
             let next: Node?
             switch component {
             case .index(let index):
-                if case .sequence(let sequence) = current, index >= 0, index < sequence.count { next = sequence[index] } else { next = nil }
+                if case .sequence(let sequence) = current, index >= 0, index < sequence.count {
+                    next = sequence[index]
+                } else {
+                    next = nil
+                }
             case .key(let key):
                 next = current[key]
             }
@@ -350,7 +409,9 @@ public struct YAMLLocator {
                 if !key.isEmpty { result.append(.key(String(key))) }
                 rest = rest[bracket...]
                 while rest.hasPrefix("["), let close = rest.firstIndex(of: "]") {
-                    if let index = Int(rest[rest.index(after: rest.startIndex)..<close]) { result.append(.index(index)) }
+                    if let index = Int(rest[rest.index(after: rest.startIndex)..<close]) {
+                        result.append(.index(index))
+                    }
                     rest = rest[rest.index(after: close)...]
                 }
             } else {

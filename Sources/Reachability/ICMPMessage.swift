@@ -1,3 +1,5 @@
+import BulkheadModel
+
 /// The ICMP messages the prober cares about, parsed from what a raw ICMP socket reads (IPv4: with the IP header;
 /// ICMPv6: the ICMPv6 message alone). Everything else is ignored; nothing here trusts a length it did not check.
 enum ICMPMessage: Equatable {
@@ -24,8 +26,9 @@ enum ICMPMessage: Equatable {
         let echoReply = v6 ? 129 : 0
         let unreachable = v6 ? 1 : 3
         if type == echoReply {
-            return .echoReply(identifier: UInt16(packet[offset + 4]) << 8 | UInt16(packet[offset + 5]),
-                              sequence: UInt16(packet[offset + 6]) << 8 | UInt16(packet[offset + 7]))
+            return .echoReply(
+                identifier: UInt16(packet[offset + 4]) << 8 | UInt16(packet[offset + 5]),
+                sequence: UInt16(packet[offset + 6]) << 8 | UInt16(packet[offset + 7]))
         }
         guard type == unreachable else { return nil }
         let inner = offset + 8
@@ -50,17 +53,20 @@ enum ICMPMessage: Equatable {
         guard packet.count >= transport + 8 else { return nil }
         let echoRequest = v6 ? 128 : 8
         if innerProto == (v6 ? 58 : 1), Int(packet[transport]) == echoRequest {
-            return .unreachable(type: type, code: code, quoted: .echo(
-                identifier: UInt16(packet[transport + 4]) << 8 | UInt16(packet[transport + 5]),
-                sequence: UInt16(packet[transport + 6]) << 8 | UInt16(packet[transport + 7]), destination: destination))
+            return .unreachable(
+                type: type, code: code,
+                quoted: .echo(
+                    identifier: UInt16(packet[transport + 4]) << 8 | UInt16(packet[transport + 5]),
+                    sequence: UInt16(packet[transport + 6]) << 8 | UInt16(packet[transport + 7]),
+                    destination: destination))
         }
         guard innerProto == 6 || innerProto == 17 else { return nil }
         let sourcePort = Int(packet[transport]) << 8 | Int(packet[transport + 1])
-        return .unreachable(type: type, code: code, quoted: .transport(proto: innerProto, sourcePort: sourcePort, destination: destination))
+        return .unreachable(
+            type: type, code: code,
+            quoted: .transport(proto: innerProto, sourcePort: sourcePort, destination: destination))
     }
 }
-
-import BulkheadModel
 
 enum IPv6Text {
     static func format(high: UInt64, low: UInt64) -> String { IPAddress(ipv6High: high, low: low).description }

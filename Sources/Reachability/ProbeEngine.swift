@@ -1,11 +1,12 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import BulkheadModel
 import CBulkheadLinux
 import Foundation
 import NetworkNamespaces
 import SystemCalls
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Progress of a probe run, reported about twice a second.
 public struct ProbeProgress: Sendable {
@@ -59,7 +60,10 @@ public enum ProbeEngine {
         thread.stackSize = 1 << 21
         thread.start()
         done.wait()
-        return box.result ?? ProbeRunResult(cells: plan.cells, sources: plan.sources, problems: ["the probe thread did not report"], attemptsSent: 0, durationSeconds: 0)
+        return box.result
+            ?? ProbeRunResult(
+                cells: plan.cells, sources: plan.sources, problems: ["the probe thread did not report"],
+                attemptsSent: 0, durationSeconds: 0)
     }
 }
 
@@ -209,7 +213,8 @@ final class ProbeLoop {
     /// and watches its process.
     func prepareSources() {
         let needed = Set(self.cells.indices.filter { self.cells[$0].state != .skipped }.map { self.cells[$0].source })
-        for (index, source) in self.sources.enumerated() where source.skipReason == nil && needed.contains(source.name) {
+        for (index, source) in self.sources.enumerated() where source.skipReason == nil && needed.contains(source.name)
+        {
             guard let path = source.namespacePath ?? source.pid.map({ "/proc/\($0)/ns/net" }) else { continue }
             var context = SourceContext(name: source.name)
             // A recycled pid would put probes in some other namespace: the entry checks the inventory's identity.
@@ -233,10 +238,14 @@ final class ProbeLoop {
     }
 
     func makeRawICMP(source: String, v6: Bool) -> Int32 {
-        let fd = socket(v6 ? AF_INET6 : AF_INET, Int32(SOCK_RAW.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue),
-                        v6 ? Int32(IPPROTO_ICMPV6) : Int32(IPPROTO_ICMP))
+        let fd = socket(
+            v6 ? AF_INET6 : AF_INET,
+            Int32(SOCK_RAW.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue),
+            v6 ? Int32(IPPROTO_ICMPV6) : Int32(IPPROTO_ICMP))
         guard fd >= 0 else {
-            self.problems.append("\(source): no raw ICMP\(v6 ? "v6" : "") socket (\(SystemCallError.last("socket"))): ICMP echo is an error and TCP rejections read as refusals")
+            self.problems.append(
+                "\(source): no raw ICMP\(v6 ? "v6" : "") socket (\(SystemCallError.last("socket"))): ICMP echo is an error and TCP rejections read as refusals"
+            )
             return -1
         }
         let token = self.controlToken()
@@ -244,7 +253,9 @@ final class ProbeLoop {
         // "filtered". Without it, echo cells are errors (startEcho) and TCP rejections read as refusals.
         do { try self.watch(fd, .readable, token: token) } catch {
             close(fd)
-            self.problems.append("\(source): cannot watch the raw ICMP\(v6 ? "v6" : "") socket (\(error)): ICMP echo is an error and TCP rejections read as refusals")
+            self.problems.append(
+                "\(source): cannot watch the raw ICMP\(v6 ? "v6" : "") socket (\(error)): ICMP echo is an error and TCP rejections read as refusals"
+            )
             return -1
         }
         self.controlHandlers[token] = .icmp(source: source, fd: fd, v6: v6)
@@ -267,7 +278,8 @@ final class ProbeLoop {
         let token = self.controlToken()
         do { try self.watch(fd, .readable, token: token) } catch {
             close(fd)
-            self.problems.append("\(container): cannot watch its process (\(error)): if it exits, its cells show as timeouts")
+            self.problems.append(
+                "\(container): cannot watch its process (\(error)): if it exits, its cells show as timeouts")
             return
         }
         self.controlHandlers[token] = .pidfd(container: container, fd: fd)
@@ -306,7 +318,10 @@ final class ProbeLoop {
             let now = monotonicNow()
             if now - self.lastProgress >= 0.5 {
                 self.lastProgress = now
-                self.progress?(ProbeProgress(cellsDone: self.decidedCount, cellsTotal: self.cells.count, inFlight: self.attempts.count, elapsedSeconds: now - self.startTime))
+                self.progress?(
+                    ProbeProgress(
+                        cellsDone: self.decidedCount, cellsTotal: self.cells.count, inFlight: self.attempts.count,
+                        elapsedSeconds: now - self.startTime))
             }
             let wait = launchedAll ? max(0, min(100, Int(((self.nextDeadline() ?? now + 0.1) - now) * 1000) + 1)) : 0
             let events: ArraySlice<PollEvent>
@@ -394,16 +409,23 @@ final class ProbeLoop {
             return
         }
         guard let address = IPAddress(cell.address) else {
-            self.record(index, ProbeAttempt(outcome: .failed, latencyMs: 0), note: "\(cell.address) is not an IP address")
+            self.record(
+                index, ProbeAttempt(outcome: .failed, latencyMs: 0), note: "\(cell.address) is not an IP address")
             return
         }
         // The scope guard, enforced where packets leave: nothing outside the plan's addresses, ever.
         guard self.plan.scope.permits(address) else {
-            self.record(index, ProbeAttempt(outcome: .failed, latencyMs: 0), note: "\(cell.address) is outside the probe scope (not an enumerated container, gateway or listed target)", final: true)
+            self.record(
+                index, ProbeAttempt(outcome: .failed, latencyMs: 0),
+                note:
+                    "\(cell.address) is outside the probe scope (not an enumerated container, gateway or listed target)",
+                final: true)
             return
         }
         guard self.enter(cell.source) else {
-            self.record(index, ProbeAttempt(outcome: .failed, latencyMs: 0, errno: ErrnoName.name(errno)), note: "cannot enter the source's namespace", final: true)
+            self.record(
+                index, ProbeAttempt(outcome: .failed, latencyMs: 0, errno: ErrnoName.name(errno)),
+                note: "cannot enter the source's namespace", final: true)
             return
         }
         let now = monotonicNow()
@@ -432,18 +454,24 @@ final class ProbeLoop {
         // Local refusals (no route, firewall OUTPUT reject) are network answers; anything else is the tool's failure.
         switch code {
         case ENETUNREACH, EHOSTUNREACH, EACCES, EPERM:
-            self.record(attempt.cell, ProbeAttempt(outcome: .icmpError, latencyMs: 0, errno: ErrnoName.name(code)), note: nil)
+            self.record(
+                attempt.cell, ProbeAttempt(outcome: .icmpError, latencyMs: 0, errno: ErrnoName.name(code)), note: nil)
         case ECONNREFUSED:
-            self.record(attempt.cell, ProbeAttempt(outcome: .refused, latencyMs: 0, errno: ErrnoName.name(code)), note: nil)
+            self.record(
+                attempt.cell, ProbeAttempt(outcome: .refused, latencyMs: 0, errno: ErrnoName.name(code)), note: nil)
         default:
-            self.record(attempt.cell, ProbeAttempt(outcome: .failed, latencyMs: 0, errno: ErrnoName.name(code)), note: "\(call) failed: \(SystemCallError(call, code: code).message)")
+            self.record(
+                attempt.cell, ProbeAttempt(outcome: .failed, latencyMs: 0, errno: ErrnoName.name(code)),
+                note: "\(call) failed: \(SystemCallError(call, code: code).message)")
         }
         return false
     }
 
     func startTCP(_ attempt: inout Attempt, token: UInt64, port: Int) -> Bool {
         let destination = SocketAddress(attempt.address, port: port)
-        attempt.fd = socket(destination.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        attempt.fd = socket(
+            destination.family,
+            Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard attempt.fd >= 0 else { return self.socketFailed(attempt, call: "socket") }
         let result = destination.withSockaddr { connect(attempt.fd, $0, $1) }
         if result != 0 && errno != EINPROGRESS { return self.socketFailed(attempt, call: "connect") }
@@ -462,7 +490,9 @@ final class ProbeLoop {
     /// (never a network answer, whatever the errno).
     func toolFailed(_ attempt: Attempt, _ failure: SystemCallError) -> Bool {
         if attempt.fd >= 0 { close(attempt.fd) }
-        self.record(attempt.cell, ProbeAttempt(outcome: .failed, latencyMs: 0, errno: failure.name), note: "\(failure.call) failed: \(failure.message)", final: true)
+        self.record(
+            attempt.cell, ProbeAttempt(outcome: .failed, latencyMs: 0, errno: failure.name),
+            note: "\(failure.call) failed: \(failure.message)", final: true)
         // Even after an earlier attempt's timeout: the retries the verdict needs did not happen, so not `filtered`.
         self.cells[attempt.cell].state = .error
         return false
@@ -470,16 +500,21 @@ final class ProbeLoop {
 
     func startUDP(_ attempt: inout Attempt, token: UInt64, port: Int) -> Bool {
         let destination = SocketAddress(attempt.address, port: port)
-        attempt.fd = socket(destination.family, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        attempt.fd = socket(
+            destination.family,
+            Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard attempt.fd >= 0 else { return self.socketFailed(attempt, call: "socket") }
         var on: Int32 = 1
         // Without RECVERR the ICMP errors that tell `rejected` from `filtered` are never seen: the probe's verdict
         // would rest on a timeout. A failure here is the tool's, so the cell is an error.
-        let recvErr = destination.family == AF_INET6
+        let recvErr =
+            destination.family == AF_INET6
             ? setsockopt(attempt.fd, Int32(IPPROTO_IPV6), BH_IPV6_RECVERR, &on, socklen_t(MemoryLayout<Int32>.size))
             : setsockopt(attempt.fd, Int32(IPPROTO_IP), BH_IP_RECVERR, &on, socklen_t(MemoryLayout<Int32>.size))
         guard recvErr == 0 else { return self.toolFailed(attempt, .last("setsockopt(IP_RECVERR)")) }
-        guard destination.withSockaddr({ connect(attempt.fd, $0, $1) }) == 0 else { return self.socketFailed(attempt, call: "connect") }
+        guard destination.withSockaddr({ connect(attempt.fd, $0, $1) }) == 0 else {
+            return self.socketFailed(attempt, call: "connect")
+        }
         let payload = Self.udpPayload(port: port, token: token)
         let sent = payload.withUnsafeBytes { send(attempt.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         guard sent >= 0 else { return self.socketFailed(attempt, call: "send") }
@@ -490,7 +525,10 @@ final class ProbeLoop {
     /// A DNS query for port 53 (so a resolver answers), the marker line elsewhere.
     static func udpPayload(port: Int, token: UInt64) -> [UInt8] {
         if port == 53 {
-            var query: [UInt8] = [UInt8(truncatingIfNeeded: token >> 8), UInt8(truncatingIfNeeded: token), 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]
+            var query: [UInt8] = [
+                UInt8(truncatingIfNeeded: token >> 8), UInt8(truncatingIfNeeded: token), 0x01, 0x00, 0, 1, 0, 0, 0, 0,
+                0, 0,
+            ]
             for label in ["bulkhead-probe", "invalid"] {
                 query.append(UInt8(label.utf8.count))
                 query.append(contentsOf: label.utf8)
@@ -504,13 +542,18 @@ final class ProbeLoop {
     func startEcho(_ attempt: inout Attempt, token: UInt64, source: String) -> Bool {
         let v6 = attempt.address.isIPv6
         guard let fd = v6 ? self.contexts[source]?.icmp6 : self.contexts[source]?.icmp4, fd >= 0 else {
-            self.record(attempt.cell, ProbeAttempt(outcome: .failed, latencyMs: 0), note: "no raw ICMP socket in the source namespace (needs CAP_NET_RAW)", final: true)
+            self.record(
+                attempt.cell, ProbeAttempt(outcome: .failed, latencyMs: 0),
+                note: "no raw ICMP socket in the source namespace (needs CAP_NET_RAW)", final: true)
             return false
         }
         self.echoSequence &+= 1
         let sequence = UInt16(truncatingIfNeeded: self.echoSequence)
         let identifier = self.echoIdentifier &+ UInt16(truncatingIfNeeded: self.echoSequence >> 16)
-        var packet: [UInt8] = [v6 ? 128 : 8, 0, 0, 0, UInt8(identifier >> 8), UInt8(identifier & 0xff), UInt8(sequence >> 8), UInt8(sequence & 0xff)]
+        var packet: [UInt8] = [
+            v6 ? 128 : 8, 0, 0, 0, UInt8(identifier >> 8), UInt8(identifier & 0xff), UInt8(sequence >> 8),
+            UInt8(sequence & 0xff),
+        ]
         packet.append(contentsOf: "\(ProbeEngine.payloadMarker) \(token)".utf8)
         if !v6 {  // the kernel fills in ICMPv6 checksums itself
             let checksum = Self.internetChecksum(packet)
@@ -521,7 +564,13 @@ final class ProbeLoop {
         let sent = packet.withUnsafeBytes { bytes in
             destination.withSockaddr { sendto(fd, bytes.baseAddress, bytes.count, Int32(MSG_NOSIGNAL), $0, $1) }
         }
-        guard sent >= 0 else { return self.socketFailed(Attempt(cell: attempt.cell, fd: -1, proto: .icmp, address: attempt.address, destinationKey: attempt.destinationKey, started: attempt.started, deadline: attempt.deadline), call: "sendto") }
+        guard sent >= 0 else {
+            return self.socketFailed(
+                Attempt(
+                    cell: attempt.cell, fd: -1, proto: .icmp, address: attempt.address,
+                    destinationKey: attempt.destinationKey, started: attempt.started, deadline: attempt.deadline),
+                call: "sendto")
+        }
         let key = UInt32(identifier) << 16 | UInt32(sequence)
         attempt.echoKey = key
         self.echoes[key] = token
@@ -553,7 +602,10 @@ final class ProbeLoop {
             guard getsockopt(attempt.fd, SOL_SOCKET, SO_ERROR, &error, &length) == 0 else {
                 let code = errno
                 let cell = attempt.cell
-                self.end(token, ProbeAttempt(outcome: .failed, latencyMs: latency, errno: ErrnoName.name(code)), note: "getsockopt(SO_ERROR) failed: \(SystemCallError("getsockopt", code: code).message)", final: true)
+                self.end(
+                    token, ProbeAttempt(outcome: .failed, latencyMs: latency, errno: ErrnoName.name(code)),
+                    note: "getsockopt(SO_ERROR) failed: \(SystemCallError("getsockopt", code: code).message)",
+                    final: true)
                 self.cells[cell].state = .error
                 return
             }
@@ -561,7 +613,9 @@ final class ProbeLoop {
                 // The connection is proven; the marker line is only a courtesy to the server's log, so its result
                 // does not matter to the verdict.
                 let line = Array("\(ProbeEngine.payloadMarker) \(token)\r\n".utf8)
-                _ = line.withUnsafeBytes { send(attempt.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
+                _ = line.withUnsafeBytes {
+                    send(attempt.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT))
+                }
                 self.end(token, ProbeAttempt(outcome: .connected, latencyMs: latency))
                 return
             }
@@ -573,7 +627,11 @@ final class ProbeLoop {
             }
             let key = "\(source)|\(attempt.localPort ?? -1)|\(attempt.address)"
             if let icmp = self.tcpICMPErrors.removeValue(forKey: key) {
-                self.end(token, ProbeAttempt(outcome: .icmpError, latencyMs: latency, errno: ErrnoName.name(error), icmpType: icmp.type, icmpCode: icmp.code, icmpFrom: icmp.from))
+                self.end(
+                    token,
+                    ProbeAttempt(
+                        outcome: .icmpError, latencyMs: latency, errno: ErrnoName.name(error), icmpType: icmp.type,
+                        icmpCode: icmp.code, icmpFrom: icmp.from))
             } else if error == ECONNREFUSED {
                 self.end(token, ProbeAttempt(outcome: .refused, latencyMs: latency, errno: ErrnoName.name(error)))
             } else if [EHOSTUNREACH, ENETUNREACH, EACCES, EPERM, EHOSTDOWN].contains(error) {
@@ -588,26 +646,37 @@ final class ProbeLoop {
                 var type: Int32 = 0, code: Int32 = 0, number: Int32 = 0
                 var from = [CChar](repeating: 0, count: 64)
                 if bh_read_icmp_error(attempt.fd, &type, &code, &number, &from, Int32(from.count)) == 1 {
-                    let offender = String(decoding: from.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                    let offender = String(
+                        decoding: from.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
                     let portUnreachable = attempt.address.isIPv6 ? (type == 1 && code == 4) : (type == 3 && code == 3)
                     // A port-unreachable sent by another address is a firewall speaking for the destination.
                     let fromDestination = offender.isEmpty || IPAddress(offender) == attempt.address
-                    self.end(token, ProbeAttempt(
-                        outcome: portUnreachable && fromDestination ? .portUnreachable : .icmpError, latencyMs: latency,
-                        errno: ErrnoName.name(number), icmpType: Int(type), icmpCode: Int(code), icmpFrom: offender.isEmpty ? nil : offender
-                    ))
+                    self.end(
+                        token,
+                        ProbeAttempt(
+                            outcome: portUnreachable && fromDestination ? .portUnreachable : .icmpError,
+                            latencyMs: latency,
+                            errno: ErrnoName.name(number), icmpType: Int(type), icmpCode: Int(code),
+                            icmpFrom: offender.isEmpty ? nil : offender
+                        ))
                     return
                 }
             }
             var buffer = [UInt8](repeating: 0, count: 2048)
-            let received = buffer.withUnsafeMutableBytes { recv(attempt.fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+            let received = buffer.withUnsafeMutableBytes {
+                recv(attempt.fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT))
+            }
             if received >= 0 {
                 self.end(token, ProbeAttempt(outcome: .connected, latencyMs: latency))
             } else if errno == ECONNREFUSED {
                 self.end(token, ProbeAttempt(outcome: .portUnreachable, latencyMs: latency, errno: "ECONNREFUSED"))
             } else if errno != EAGAIN {
                 let code = errno
-                self.end(token, ProbeAttempt(outcome: [EHOSTUNREACH, ENETUNREACH, EACCES, EPERM].contains(code) ? .icmpError : .failed, latencyMs: latency, errno: ErrnoName.name(code)))
+                self.end(
+                    token,
+                    ProbeAttempt(
+                        outcome: [EHOSTUNREACH, ENETUNREACH, EACCES, EPERM].contains(code) ? .icmpError : .failed,
+                        latencyMs: latency, errno: ErrnoName.name(code)))
             }
         case .icmp:
             break  // echo replies arrive on the raw socket
@@ -638,15 +707,21 @@ final class ProbeLoop {
             var fromLength = socklen_t(MemoryLayout<sockaddr_storage>.size)
             let count = buffer.withUnsafeMutableBytes { raw in
                 withUnsafeMutableBytes(of: &from) { address in
-                    recvfrom(fd, raw.baseAddress, raw.count, Int32(MSG_DONTWAIT), address.baseAddress?.assumingMemoryBound(to: sockaddr.self), &fromLength)
+                    recvfrom(
+                        fd, raw.baseAddress, raw.count, Int32(MSG_DONTWAIT),
+                        address.baseAddress?.assumingMemoryBound(to: sockaddr.self), &fromLength)
                 }
             }
             guard count > 0 else {
                 let code = errno
-                if count < 0 && code != EAGAIN && code != EWOULDBLOCK && code != EINTR && !self.icmpReadFailed.contains(source) {
+                if count < 0 && code != EAGAIN && code != EWOULDBLOCK && code != EINTR
+                    && !self.icmpReadFailed.contains(source)
+                {
                     // Echo replies and rejections this socket would have carried are lost: said once per source.
                     self.icmpReadFailed.insert(source)
-                    self.problems.append("\(source): reading the raw ICMP\(v6 ? "v6" : "") socket failed (recvfrom: \(ErrnoName.name(code))): ICMP answers may be missing")
+                    self.problems.append(
+                        "\(source): reading the raw ICMP\(v6 ? "v6" : "") socket failed (recvfrom: \(ErrnoName.name(code))): ICMP answers may be missing"
+                    )
                 }
                 return
             }
@@ -655,8 +730,11 @@ final class ProbeLoop {
             switch message {
             case .echoReply(let identifier, let sequence):
                 let key = UInt32(identifier) << 16 | UInt32(sequence)
-                if let token = self.echoes[key], let attempt = self.attempts[token], sender == nil || sender == attempt.address {
-                    self.end(token, ProbeAttempt(outcome: .connected, latencyMs: (monotonicNow() - attempt.started) * 1000))
+                if let token = self.echoes[key], let attempt = self.attempts[token],
+                    sender == nil || sender == attempt.address
+                {
+                    self.end(
+                        token, ProbeAttempt(outcome: .connected, latencyMs: (monotonicNow() - attempt.started) * 1000))
                 }
             case .unreachable(let type, let code, let quoted):
                 let senderText = sender?.description ?? ""
@@ -664,7 +742,11 @@ final class ProbeLoop {
                 case .echo(let identifier, let sequence, _):
                     let key = UInt32(identifier) << 16 | UInt32(sequence)
                     if let token = self.echoes[key], let attempt = self.attempts[token] {
-                        self.end(token, ProbeAttempt(outcome: .icmpError, latencyMs: (monotonicNow() - attempt.started) * 1000, icmpType: type, icmpCode: code, icmpFrom: senderText))
+                        self.end(
+                            token,
+                            ProbeAttempt(
+                                outcome: .icmpError, latencyMs: (monotonicNow() - attempt.started) * 1000,
+                                icmpType: type, icmpCode: code, icmpFrom: senderText))
                     }
                 case .transport(let proto, let sourcePort, let destination):
                     if proto == 6 {
@@ -683,8 +765,9 @@ final class ProbeLoop {
                 return IPAddress(ipv4: UInt32(bigEndian: raw.load(fromByteOffset: 4, as: UInt32.self)))
             }
             if family == AF_INET6 {
-                return IPAddress(ipv6High: UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)),
-                                 low: UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 16, as: UInt64.self)))
+                return IPAddress(
+                    ipv6High: UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)),
+                    low: UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 16, as: UInt64.self)))
             }
             return nil
         }
@@ -723,10 +806,12 @@ final class ProbeLoop {
     func record(_ index: Int, _ result: ProbeAttempt, note: String?, final: Bool = false) {
         guard !self.decided[index] else { return }
         var result = result
-        result.latencyMs = (result.latencyMs * 1000).rounded() / 1000  // microseconds are the clock's honest resolution here
+        // Microseconds are the clock's honest resolution here.
+        result.latencyMs = (result.latencyMs * 1000).rounded() / 1000
         self.evidence[index].append(result)
         if let note { self.cells[index].note = note }
-        let conclusive = result.outcome == .connected || result.outcome == .refused || result.outcome == .portUnreachable
+        let conclusive =
+            result.outcome == .connected || result.outcome == .refused || result.outcome == .portUnreachable
         if final || conclusive || self.evidence[index].count >= self.options.attempts {
             self.cells[index].state = CellVerdict.state(for: self.evidence[index], protocol: self.cells[index].protocol)
             if self.cells[index].state != .error && note == nil { self.cells[index].note = nil }
@@ -748,7 +833,9 @@ final class ProbeLoop {
     func containerDied(_ container: String) {
         let at = monotonicNow() - self.startTime
         self.deaths[container] = at
-        self.problems.append("\(container): its main process exited \(String(format: "%.1f", at)) s into the probe; its unfinished cells are errors")
+        self.problems.append(
+            "\(container): its main process exited \(String(format: "%.1f", at)) s into the probe; its unfinished cells are errors"
+        )
         for (token, attempt) in self.attempts {
             let cell = self.cells[attempt.cell]
             guard cell.source == container || cell.destinationName == container else { continue }
@@ -771,7 +858,8 @@ final class ProbeLoop {
 
     func markDead(_ index: Int, died container: String, at: Double, isSource: Bool) {
         self.cells[index].state = .error
-        self.cells[index].note = "\(isSource ? "source" : "destination") container \(container) exited during the probe (\(String(format: "%.1f", at)) s in): not probed to the end"
+        self.cells[index].note =
+            "\(isSource ? "source" : "destination") container \(container) exited during the probe (\(String(format: "%.1f", at)) s in): not probed to the end"
         self.decide(index)
     }
 

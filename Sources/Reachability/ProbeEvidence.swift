@@ -5,7 +5,8 @@ extension ProbeOptions {
     /// The settings as recorded in the evidence.
     public var settings: ProbeSettings {
         ProbeSettings(
-            attempts: self.attempts, timeoutsSeconds: ["tcp": self.tcpTimeout, "udp": self.udpTimeout, "icmp": self.icmpTimeout],
+            attempts: self.attempts,
+            timeoutsSeconds: ["tcp": self.tcpTimeout, "udp": self.udpTimeout, "icmp": self.icmpTimeout],
             maxInFlight: self.maxInFlight, maxInFlightPerDestination: self.maxInFlightPerDestination,
             extraPorts: self.extraPorts.map(\.description), explicitTargets: self.explicitTargets
         )
@@ -26,8 +27,10 @@ extension ProbeRunResult {
         let errors = self.cells.filter { $0.state == .error }.count
         if errors > 0 { problems.append("\(errors) cell\(errors == 1 ? "" : "s") could not be probed (state error)") }
         return ProbeReport(
-            generatedAt: ISO8601DateFormatter().string(from: generatedAt), policy: "", settings: options.settings, inventory: inventory,
-            sources: self.sources, cells: self.cells, findings: [], complete: errors == 0 && inventory.complete, problems: problems,
+            generatedAt: ISO8601DateFormatter().string(from: generatedAt), policy: "", settings: options.settings,
+            inventory: inventory,
+            sources: self.sources, cells: self.cells, findings: [], complete: errors == 0 && inventory.complete,
+            problems: problems,
             summary: summary
         )
     }

@@ -77,7 +77,8 @@ public enum ProbePlanner {
     public static func plan(inventory: InventoryReport, options: ProbeOptions) throws(ProbePlanError) -> ProbePlan {
         var scope = ScopeGuard()
         let running = inventory.containers.filter { $0.state == "running" && $0.pid != nil }
-        let networksByName = Dictionary(inventory.networks.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        let networksByName = Dictionary(
+            inventory.networks.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         for container in running {
             for network in container.networks {
                 network.ipv4.map { scope.allow($0) }
@@ -91,7 +92,8 @@ public enum ProbePlanner {
         var explicit: [IPAddress] = []
         for target in options.explicitTargets {
             guard let address = IPAddress(target) else {
-                throw ProbePlanError(message: "--target \(target): not an IP address (Bulkhead probes single addresses, never subnets)")
+                throw ProbePlanError(
+                    message: "--target \(target): not an IP address (Bulkhead probes single addresses, never subnets)")
             }
             scope.allow(target)
             explicit.append(address)
@@ -108,7 +110,8 @@ public enum ProbePlanner {
             } else if container.networkMode == "none" {
                 skip = "network mode none: only loopback"
             }
-            sources.append(ProbeSource(name: container.name, pid: container.pid, netns: container.netns, skipReason: skip))
+            sources.append(
+                ProbeSource(name: container.name, pid: container.pid, netns: container.netns, skipReason: skip))
         }
 
         // Plain network namespaces: entered through their process, or their /run/netns file when none lives there.
@@ -118,8 +121,10 @@ public enum ProbePlanner {
             addresses.forEach { scope.allow($0) }
             guard options.sources.isEmpty || options.sources.contains(namespace.name) else { continue }
             let path = namespace.pids.isEmpty ? "/run/netns/\(namespace.name)" : nil
-            sources.append(ProbeSource(name: namespace.name, pid: namespace.pids.first, netns: namespace.netns,
-                                       skipReason: addresses.isEmpty ? "no address outside loopback" : nil, namespacePath: path))
+            sources.append(
+                ProbeSource(
+                    name: namespace.name, pid: namespace.pids.first, netns: namespace.netns,
+                    skipReason: addresses.isEmpty ? "no address outside loopback" : nil, namespacePath: path))
         }
 
         // Host-network containers' listeners are reached on the host side (the gateways).
@@ -137,19 +142,30 @@ public enum ProbePlanner {
             let sourceNetworks = Set(sourceContainer?.networks.map(\.name) ?? [])
             let sourceNetns = sourceContainer?.netns ?? source.netns
             var sourceCells: [ReachabilityCell] = []
-            func add(_ name: String, _ kind: DestinationKind, _ network: String?, _ address: String, _ proto: ProbeProtocol, _ port: Int?, _ reason: String) {
+            func add(
+                _ name: String, _ kind: DestinationKind, _ network: String?, _ address: String, _ proto: ProbeProtocol,
+                _ port: Int?, _ reason: String
+            ) {
                 guard proto != .udp || options.udp, proto != .icmp || options.icmp else { return }
-                sourceCells.append(ReachabilityCell(
-                    source: source.name, destination: ReachabilityCell.destinationText(address: address, port: port), protocol: proto,
-                    state: source.skipReason == nil ? .error : .skipped, attempts: 0, latencyMs: nil, destinationName: name,
-                    destinationKind: kind, network: network, address: address, port: port, reason: reason,
-                    note: source.skipReason ?? "not probed yet", sourcePid: source.pid, evidence: []
-                ))
+                sourceCells.append(
+                    ReachabilityCell(
+                        source: source.name,
+                        destination: ReachabilityCell.destinationText(address: address, port: port), protocol: proto,
+                        state: source.skipReason == nil ? .error : .skipped, attempts: 0, latencyMs: nil,
+                        destinationName: name,
+                        destinationKind: kind, network: network, address: address, port: port, reason: reason,
+                        note: source.skipReason ?? "not probed yet", sourcePid: source.pid, evidence: []
+                    ))
             }
-            func addPorts(_ name: String, _ kind: DestinationKind, _ network: String?, _ address: String, listening: [ListeningSocket]) {
+            func addPorts(
+                _ name: String, _ kind: DestinationKind, _ network: String?, _ address: String,
+                listening: [ListeningSocket]
+            ) {
                 var seen = Set<String>()
                 for socket in listening where Self.boundTo(socket.address, reaches: address) {
-                    guard let proto = ProbeProtocol(rawValue: socket.proto), seen.insert("\(proto)/\(socket.port)").inserted else { continue }
+                    guard let proto = ProbeProtocol(rawValue: socket.proto),
+                        seen.insert("\(proto)/\(socket.port)").inserted
+                    else { continue }
                     add(name, kind, network, address, proto, socket.port, "listening")
                 }
                 for spec in options.extraPorts {
@@ -180,7 +196,8 @@ public enum ProbePlanner {
                 var gateways: [(String, String)] = []
                 for network in sourceContainer.networks.sorted(by: { $0.name < $1.name }) {
                     let fromRecord = networksByName[network.name]?.gateways ?? []
-                    for gateway in Set(fromRecord + [network.gateway].compactMap { $0 }).sorted() where IPAddress(gateway) != nil {
+                    for gateway in Set(fromRecord + [network.gateway].compactMap { $0 }).sorted()
+                    where IPAddress(gateway) != nil {
                         gateways.append((network.name, gateway))
                     }
                 }
@@ -190,11 +207,15 @@ public enum ProbePlanner {
                         add("host", .gateway, network, gateway, .tcp, port, "docker-api")
                     }
                     for port in published where Self.boundTo(port.hostIP, reaches: gateway) {
-                        guard let proto = ProbeProtocol(rawValue: port.proto), seen.insert("\(proto)/\(port.hostPort)").inserted else { continue }
+                        guard let proto = ProbeProtocol(rawValue: port.proto),
+                            seen.insert("\(proto)/\(port.hostPort)").inserted
+                        else { continue }
                         add("host", .gateway, network, gateway, proto, port.hostPort, "published")
                     }
                     for (_, socket) in hostListeners where Self.boundTo(socket.address, reaches: gateway) {
-                        guard let proto = ProbeProtocol(rawValue: socket.proto), seen.insert("\(proto)/\(socket.port)").inserted else { continue }
+                        guard let proto = ProbeProtocol(rawValue: socket.proto),
+                            seen.insert("\(proto)/\(socket.port)").inserted
+                        else { continue }
                         add("host", .gateway, network, gateway, proto, socket.port, "host-network")
                     }
                     for spec in options.extraPorts {

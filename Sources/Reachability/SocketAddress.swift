@@ -1,7 +1,8 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import BulkheadModel
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// A destination as a C socket address (IPv4 or IPv6), built once per attempt.
 struct SocketAddress {

@@ -4,7 +4,9 @@ import BulkheadModel
 public enum AnalysisTableReport {
     /// The flow table header and rows.
     public static func flows(_ flows: [FlowRecord]) -> String {
-        var table = TextTable(header: ["ID", "CLIENT", "SERVER", "PROTOCOL", "TLS", "CLIENT CERT", "ESTABLISHED", "NOTES"])
+        var table = TextTable(header: [
+            "ID", "CLIENT", "SERVER", "PROTOCOL", "TLS", "CLIENT CERT", "ESTABLISHED", "NOTES",
+        ])
         for flow in flows { table.rows.append(self.row(flow)) }
         return table.render()
     }
@@ -18,13 +20,17 @@ public enum AnalysisTableReport {
         if let tls = flow.tls {
             tlsColumn = [tls.version.map { "TLS \($0)" } ?? "?", tls.cipher].compactMap { $0 }.joined(separator: " ")
             clientCertificate = tls.clientCertificate.rawValue
-            if let subject = tls.clientCertificates.first?.subject, !subject.isEmpty { clientCertificate += " (\(subject))" }
+            if let subject = tls.clientCertificates.first?.subject, !subject.isEmpty {
+                clientCertificate += " (\(subject))"
+            }
             established = tls.established ? "yes" : "no"
             if tls.establishedBasis != "handshake" { established += " (\(tls.establishedBasis))" }
         }
         var notes: [String] = []
         // The tunnels first, outermost first: `vxlan 42 198.19.40.1→198.19.40.2`.
-        if let layers = flow.encapsulation, !layers.isEmpty { notes.append(layers.map(\.label).joined(separator: " > ")) }
+        if let layers = flow.encapsulation, !layers.isEmpty {
+            notes.append(layers.map(\.label).joined(separator: " > "))
+        }
         if let esp = flow.esp {
             notes.append("spi " + (esp.clientSPIs + esp.serverSPIs).joined(separator: ","))
         }
@@ -39,29 +45,40 @@ public enum AnalysisTableReport {
         if let sni = flow.tls?.sni { notes.append("sni=\(sni)") }
         if let alpn = flow.tls?.alpn { notes.append("alpn=\(alpn)") }
         for credential in flow.credentials {
-            notes.append("credential \(credential.kind)" + (credential.user.map { " user=\($0)" } ?? "") + " [\(credential.redacted)]")
+            notes.append(
+                "credential \(credential.kind)" + (credential.user.map { " user=\($0)" } ?? "")
+                    + " [\(credential.redacted)]")
         }
         for alert in flow.tls?.alerts ?? [] where alert.level == "fatal" || alert.inferred {
             notes.append("\(alert.from) alert \(alert.description)")
         }
         if flow.truncated { notes.append("truncated") }
-        notes.append(contentsOf: flow.anomalies.filter { $0.hasPrefix("gap") || $0 == "midstream" || $0 == "malformed-tls" })
+        notes.append(
+            contentsOf: flow.anomalies.filter { $0.hasPrefix("gap") || $0 == "midstream" || $0 == "malformed-tls" })
         // Every cell can hold text from the traffic (SNI, user names, certificate subjects, alert names).
-        return [String(flow.id), flow.client, flow.server, proto, tlsColumn, clientCertificate, established, notes.joined(separator: "; ")]
-            .map(\.escapingTerminalControls)
+        return [
+            String(flow.id), flow.client, flow.server, proto, tlsColumn, clientCertificate, established,
+            notes.joined(separator: "; "),
+        ]
+        .map(\.escapingTerminalControls)
     }
 
     /// Findings, most severe first. `complete: false` says that "no findings" covers only what could be read.
     public static func findings(_ findings: [Finding], style: TerminalStyle, complete: Bool = true) -> String {
         guard !findings.isEmpty else {
-            return complete ? "No findings." : "No findings in what could be read: the analysis is INCOMPLETE (see the problems below)."
+            return complete
+                ? "No findings."
+                : "No findings in what could be read: the analysis is INCOMPLETE (see the problems below)."
         }
         var lines: [String] = []
         for finding in findings {
             let flows = finding.flowCount == 1 ? "1 flow" : "\(finding.flowCount) flows"
-            let ids = finding.flowIDs.map(String.init).joined(separator: ",") + (finding.flowCount > finding.flowIDs.count ? ",…" : "")
+            let ids =
+                finding.flowIDs.map(String.init).joined(separator: ",")
+                + (finding.flowCount > finding.flowIDs.count ? ",…" : "")
             let text = "\(finding.kind.identifier): \(finding.title) [\(flows): \(ids)]".escapingTerminalControls
-            lines.append("\(style.severity(finding.severity.rawValue.uppercased().padding(8), finding.severity)) \(text)")
+            lines.append(
+                "\(style.severity(finding.severity.rawValue.uppercased().padding(8), finding.severity)) \(text)")
             lines.append("         \(finding.detail.escapingTerminalControls)")
         }
         return lines.joined(separator: "\n")
@@ -69,9 +86,13 @@ public enum AnalysisTableReport {
 
     public static func summary(_ summary: AnalysisSummary) -> String {
         var lines: [String] = []
-        lines.append("Files: \(summary.files.count), packets: \(summary.packets), flows: \(summary.flows) "
-            + "(plaintext \(summary.plaintextFlows), encrypted \(summary.encryptedFlows), TLS \(summary.tlsFlows), mutual TLS \(summary.mutualTLSFlows))")
-        let protocols = summary.byProtocol.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.map { "\($0.key) \($0.value)" }
+        lines.append(
+            "Files: \(summary.files.count), packets: \(summary.packets), flows: \(summary.flows) "
+                + "(plaintext \(summary.plaintextFlows), encrypted \(summary.encryptedFlows), TLS \(summary.tlsFlows), mutual TLS \(summary.mutualTLSFlows))"
+        )
+        let protocols = summary.byProtocol.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.map {
+            "\($0.key) \($0.value)"
+        }
         if !protocols.isEmpty { lines.append("Protocols: " + protocols.joined(separator: ", ")) }
         let states = summary.byClientCertificate.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
         if !states.isEmpty { lines.append("TLS client certificates: " + states.joined(separator: ", ")) }
@@ -87,9 +108,13 @@ public enum AnalysisTableReport {
         if !skipped.isEmpty { lines.append("Also: " + skipped.joined(separator: ", ")) }
         lines.append("Analysed in \(String(format3: summary.durationSeconds)) s.")
         if !summary.complete {
-            lines.append("INCOMPLETE: \(summary.problems.count) problem\(summary.problems.count == 1 ? "" : "s"); what follows each was not examined:")
+            lines.append(
+                "INCOMPLETE: \(summary.problems.count) problem\(summary.problems.count == 1 ? "" : "s"); what follows each was not examined:"
+            )
             for problem in summary.problems {
-                lines.append("  \(problem.file)\(problem.offset.map { " at byte \($0)" } ?? ""): \(problem.message) [\(problem.code)]".escapingTerminalControls)
+                lines.append(
+                    "  \(problem.file)\(problem.offset.map { " at byte \($0)" } ?? ""): \(problem.message) [\(problem.code)]"
+                        .escapingTerminalControls)
             }
         }
         return lines.joined(separator: "\n")

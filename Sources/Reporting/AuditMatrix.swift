@@ -61,9 +61,11 @@ public struct AuditMatrix: Sendable {
         let escape = XMLText.escape
         let size = max(12, min(24, 1000 / max(1, self.destinations.count)))
         var rows: [String] = []
-        rows.append("<tr><th class=\"corner\">from ↓ to →</th>" + self.destinations.map { name in
-            "<th class=\"col\" title=\"\(escape(name))\"><span>\(escape(TopologyGraph.shorten(name)))</span></th>"
-        }.joined() + "</tr>")
+        rows.append(
+            "<tr><th class=\"corner\">from ↓ to →</th>"
+                + self.destinations.map { name in
+                    "<th class=\"col\" title=\"\(escape(name))\"><span>\(escape(TopologyGraph.shorten(name)))</span></th>"
+                }.joined() + "</tr>")
         for source in self.sources {
             var row = "<tr><th class=\"row\" title=\"\(escape(source))\">\(escape(TopologyGraph.shorten(source)))</th>"
             for destination in self.destinations {
@@ -73,7 +75,8 @@ public struct AuditMatrix: Sendable {
                 }
                 let lines = cell.edges.map { "\($0.protocol.rawValue)/\($0.port) \($0.verdict.rawValue)" }
                 let words = cell.edges.map { "\($0.protocol.rawValue)/\($0.port):\($0.verdict.rawValue)" }
-                row += "<td class=\"v \(cell.worst.rawValue)\" style=\"background:\(TopologyGraph.colour(cell.worst))\" data-source=\"\(escape(source))\" "
+                row +=
+                    "<td class=\"v \(cell.worst.rawValue)\" style=\"background:\(TopologyGraph.colour(cell.worst))\" data-source=\"\(escape(source))\" "
                     + "data-destination=\"\(escape(destination))\" data-edges=\"\(escape(words.joined(separator: " ")))\" "
                     + "title=\"\(escape("\(source) → \(destination)\n" + lines.joined(separator: "\n")))\">\(Self.symbol(cell.worst))</td>"
             }
@@ -82,6 +85,7 @@ public struct AuditMatrix: Sendable {
         let legend = EdgeVerdict.riskOrder.map { verdict in
             "<span class=\"key\"><span class=\"swatch\" style=\"background:\(TopologyGraph.colour(verdict))\">\(Self.symbol(verdict))</span> \(escape(verdict.rawValue))</span>"
         }.joined(separator: " ")
-        return "<div class=\"matrix\" style=\"--cell:\(size)px\"><table>\(rows.joined(separator: "\n"))</table></div><p class=\"legend\">\(legend)</p>"
+        return
+            "<div class=\"matrix\" style=\"--cell:\(size)px\"><table>\(rows.joined(separator: "\n"))</table></div><p class=\"legend\">\(legend)</p>"
     }
 }

@@ -5,7 +5,8 @@ extension EdgeVerdict {
     /// when its edges disagree. A breach of the policy first, then traffic anyone can read, then endpoints that let
     /// anyone in under any name, then the weaker forms of client authentication, then what nothing proves.
     public static let riskOrder: [EdgeVerdict] = [
-        .violation, .plaintext, .tlsAcceptsRogueClient, .mtlsOptional, .tlsNoClientAuth, .inconclusive, .openUnverified, .unknown,
+        .violation, .plaintext, .tlsAcceptsRogueClient, .mtlsOptional, .tlsNoClientAuth, .inconclusive, .openUnverified,
+        .unknown,
         .mtlsEnforced, .blocked,
     ]
 
@@ -36,7 +37,8 @@ extension EdgeVerdict {
     /// A verdict that needs someone to act (or, for `inconclusive` and `unknown`, to look again).
     public var isProblem: Bool {
         switch self {
-        case .violation, .plaintext, .tlsAcceptsRogueClient, .mtlsOptional, .tlsNoClientAuth, .inconclusive, .unknown: true
+        case .violation, .plaintext, .tlsAcceptsRogueClient, .mtlsOptional, .tlsNoClientAuth, .inconclusive, .unknown:
+            true
         case .openUnverified, .mtlsEnforced, .blocked: false
         }
     }
@@ -57,10 +59,13 @@ extension EdgeVerdict {
         switch self {
         case .violation: "separate the two (networks, a DOCKER-USER rule), or change the policy if the path is intended"
         case .plaintext: "serve it over TLS with required client certificates, or keep it off shared networks"
-        case .tlsAcceptsRogueClient: "verify client certificates against the service CA and refuse the handshake when they fail (nginx `ssl_verify_client on`)"
-        case .mtlsOptional: "require client certificates instead of asking for them (nginx `ssl_verify_client on`, redis `tls-auth-clients yes`)"
+        case .tlsAcceptsRogueClient:
+            "verify client certificates against the service CA and refuse the handshake when they fail (nginx `ssl_verify_client on`)"
+        case .mtlsOptional:
+            "require client certificates instead of asking for them (nginx `ssl_verify_client on`, redis `tls-auth-clients yes`)"
         case .tlsNoClientAuth: "require client certificates issued by the service CA (mutual TLS)"
-        case .inconclusive: "give the audit a client certificate the service accepts (policy `mtls` identity), or name its application protocol"
+        case .inconclusive:
+            "give the audit a client certificate the service accepts (policy `mtls` identity), or name its application protocol"
         case .unknown: "look at the probe problems: the path could not be judged"
         case .openUnverified: "capture its traffic or run the TLS check on it"
         case .mtlsEnforced, .blocked: "nothing"
@@ -84,7 +89,9 @@ public struct ServiceEdges: Sendable {
         }
         return groups.map { name, edges in
             let sorted = edges.sorted { ($0.verdict.riskRank, $0.source) < ($1.verdict.riskRank, $1.source) }
-            return ServiceEdges(name: name, destination: sorted.first?.destination ?? "", edges: sorted, worst: EdgeVerdict.worst(sorted.map(\.verdict)))
+            return ServiceEdges(
+                name: name, destination: sorted.first?.destination ?? "", edges: sorted,
+                worst: EdgeVerdict.worst(sorted.map(\.verdict)))
         }.sorted { ($0.worst.riskRank, $0.name) < ($1.worst.riskRank, $1.name) }
     }
 }
@@ -136,7 +143,9 @@ public struct AuditOverview: Sendable {
         let findings = report.baseline?.new ?? report.findings
         var severities: [Severity: Int] = [:]
         for finding in findings { severities[finding.severity, default: 0] += 1 }
-        self.findingCounts = Severity.allCases.reversed().compactMap { severity in severities[severity].map { (severity, $0) } }
+        self.findingCounts = Severity.allCases.reversed().compactMap { severity in
+            severities[severity].map { (severity, $0) }
+        }
 
         var problems: [Problem] = []
         let services = ServiceEdges.group(report.edges)
@@ -144,16 +153,21 @@ public struct AuditOverview: Sendable {
             let concerned = service.edges.filter { $0.verdict == service.worst }
             let sources = Array(Set(concerned.map(\.source))).sorted()
             let what = Self.what(service.worst, concerned.first)
-            problems.append(Problem(severity: service.worst.severity, endpoint: service.name, sources: sources, what: what,
-                                    change: service.worst.remedy, verdict: service.worst))
+            problems.append(
+                Problem(
+                    severity: service.worst.severity, endpoint: service.name, sources: sources, what: what,
+                    change: service.worst.remedy, verdict: service.worst))
         }
         // Findings at high or above that no service line already names (a mounted Docker socket, a privileged
         // container, credentials in clear…).
         let named = Set(problems.map(\.endpoint))
         for finding in findings where finding.severity >= .high && !named.contains(finding.location ?? "") {
             let help = finding.kind.entry?.help
-            problems.append(Problem(severity: finding.severity, endpoint: finding.location ?? finding.kind.identifier, sources: [], what: finding.title,
-                                    change: help ?? finding.detail, verdict: nil))
+            problems.append(
+                Problem(
+                    severity: finding.severity, endpoint: finding.location ?? finding.kind.identifier, sources: [],
+                    what: finding.title,
+                    change: help ?? finding.detail, verdict: nil))
         }
         problems.sort { ($1.severity, $1.verdict == nil ? 0 : 1) < ($0.severity, $0.verdict == nil ? 0 : 1) }
         self.problemTotal = problems.count
@@ -161,17 +175,27 @@ public struct AuditOverview: Sendable {
 
         if !report.complete {
             self.status = .incomplete
-            self.statusReason = "not every stage ran to the end, so what is not shown may be worse: " + report.problems.joined(separator: "; ")
-        } else if !problems.isEmpty || findings.contains(where: { $0.severity >= .low }) || counts[.openUnverified, default: 0] > 0 {
+            self.statusReason =
+                "not every stage ran to the end, so what is not shown may be worse: "
+                + report.problems.joined(separator: "; ")
+        } else if !problems.isEmpty || findings.contains(where: { $0.severity >= .low })
+            || counts[.openUnverified, default: 0] > 0
+        {
             // An edge open with nothing known about what crosses it is no pass: nothing proves it is fine.
             self.status = .findings
-            let worst = self.edgeCounts.filter { $0.verdict.isProblem || $0.verdict == .openUnverified }.map { "\($0.count) \($0.verdict.label)" }
-            let bySeverity = self.findingCounts.filter { $0.severity >= .low }.map { "\($0.count) \($0.severity.rawValue)" }
-            self.statusReason = (worst.isEmpty ? "" : "edges: " + worst.joined(separator: ", ") + (bySeverity.isEmpty ? "" : "; "))
+            let worst = self.edgeCounts.filter { $0.verdict.isProblem || $0.verdict == .openUnverified }.map {
+                "\($0.count) \($0.verdict.label)"
+            }
+            let bySeverity = self.findingCounts.filter { $0.severity >= .low }.map {
+                "\($0.count) \($0.severity.rawValue)"
+            }
+            self.statusReason =
+                (worst.isEmpty ? "" : "edges: " + worst.joined(separator: ", ") + (bySeverity.isEmpty ? "" : "; "))
                 + (bySeverity.isEmpty ? "" : "findings: " + bySeverity.joined(separator: ", "))
         } else {
             self.status = .pass
-            self.statusReason = "every stage ran; every edge is enforced or blocked as expected, and no finding is above info"
+            self.statusReason =
+                "every stage ran; every edge is enforced or blocked as expected, and no finding is above info"
         }
     }
 
@@ -180,7 +204,9 @@ public struct AuditOverview: Sendable {
         switch verdict {
         case .violation: return edge?.reasons.first ?? "contradicts the policy"
         case .plaintext:
-            if let traffic = edge?.traffic, traffic.credentialsInClear > 0 { return "credentials crossed in clear (\(traffic.credentialsInClear))" }
+            if let traffic = edge?.traffic, traffic.credentialsInClear > 0 {
+                return "credentials crossed in clear (\(traffic.credentialsInClear))"
+            }
             return edge?.traffic.map { "\($0.plaintextFlows) flow(s) in clear" } ?? "served in clear"
         case .tlsAcceptsRogueClient: return "accepts forged client certificates: anyone can claim any identity"
         case .mtlsOptional: return "asks for a client certificate but serves clients without one"
@@ -193,6 +219,8 @@ public struct AuditOverview: Sendable {
 
     /// `web, api` or `web, api and 7 more`.
     public static func names(_ names: [String], limit: Int = 3) -> String {
-        names.count <= limit ? names.joined(separator: ", ") : names.prefix(limit).joined(separator: ", ") + " and \(names.count - limit) more"
+        names.count <= limit
+            ? names.joined(separator: ", ")
+            : names.prefix(limit).joined(separator: ", ") + " and \(names.count - limit) more"
     }
 }

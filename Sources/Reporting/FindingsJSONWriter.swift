@@ -17,9 +17,9 @@ enum FindingsJSONWriter {
             out += field
             out.append(0x22)
             out.append(contentsOf: UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
-            out += [0x22, 0x20, 0x3a, 0x20] // `" : `
+            out += [0x22, 0x20, 0x3a, 0x20]  // `" : `
         }
-        out.append(0x5b) // [
+        out.append(0x5b)  // [
         out.append(0x0a)
         // An empty array is `[`, a blank line, `]`; the document's indentation puts its spaces on the blank line too.
         if findings.isEmpty {
@@ -32,9 +32,13 @@ enum FindingsJSONWriter {
         for (index, finding) in findings.enumerated() {
             if index > 0 { out += [0x2c, 0x0a] }
             out += inner
-            out += [0x7b, 0x0a] // {
-            key("detail"); Self.string(finding.detail, into: &out); out += [0x2c, 0x0a]
-            key("flowCount"); out += Array(String(finding.flowCount).utf8); out += [0x2c, 0x0a]
+            out += [0x7b, 0x0a]  // {
+            key("detail")
+            Self.string(finding.detail, into: &out)
+            out += [0x2c, 0x0a]
+            key("flowCount")
+            out += Array(String(finding.flowCount).utf8)
+            out += [0x2c, 0x0a]
             key("flowIDs")
             out += [0x5b, 0x0a]
             if finding.flowIDs.isEmpty {
@@ -49,19 +53,25 @@ enum FindingsJSONWriter {
                 out.append(0x0a)
             }
             out += field
-            out += [0x5d, 0x2c, 0x0a] // ],
-            key("kind"); Self.string(finding.kind.identifier, into: &out); out += [0x2c, 0x0a]
+            out += [0x5d, 0x2c, 0x0a]  // ],
+            key("kind")
+            Self.string(finding.kind.identifier, into: &out)
+            out += [0x2c, 0x0a]
             key("location")
             if let location = finding.location { Self.string(location, into: &out) } else { out += Array("null".utf8) }
             out += [0x2c, 0x0a]
-            key("severity"); Self.string(finding.severity.rawValue, into: &out); out += [0x2c, 0x0a]
-            key("title"); Self.string(finding.title, into: &out); out.append(0x0a)
+            key("severity")
+            Self.string(finding.severity.rawValue, into: &out)
+            out += [0x2c, 0x0a]
+            key("title")
+            Self.string(finding.title, into: &out)
+            out.append(0x0a)
             out += inner
-            out.append(0x7d) // }
+            out.append(0x7d)  // }
         }
         out.append(0x0a)
         out += outer
-        out.append(0x5d) // ]
+        out.append(0x5d)  // ]
         return out
     }
 

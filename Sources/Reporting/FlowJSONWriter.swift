@@ -238,7 +238,9 @@ public struct FlowJSONWriter {
             case 0x09: self.bytes.append(contentsOf: [0x5c, 0x74])
             case 0..<0x20:
                 let digits = Array("0123456789abcdef".utf8)
-                self.bytes.append(contentsOf: [0x5c, 0x75, 0x30, 0x30, digits[Int(byte >> 4)], digits[Int(byte & 0x0f)]])
+                self.bytes.append(contentsOf: [
+                    0x5c, 0x75, 0x30, 0x30, digits[Int(byte >> 4)], digits[Int(byte & 0x0f)],
+                ])
             default: self.bytes.append(byte)
             }
         }

@@ -44,7 +44,9 @@ public enum JSONReport {
     public static func write(_ parts: [(key: String, part: Part)], to output: (UnsafeRawBufferPointer) -> Void) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        func emit(_ text: StaticString) { output(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount)) }
+        func emit(_ text: StaticString) {
+            output(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+        }
         func emit(_ bytes: [UInt8]) { bytes.withUnsafeBytes(output) }
         /// A nested value: every line after its first indented two more spaces.
         func indented(_ data: Data) {
@@ -97,10 +99,15 @@ public enum JSONReport {
 
     /// ``assembleDocument(findings:flows:summary:)`` written piece by piece, the flows produced on demand.
     public static func writeDocument(
-        findings: [Finding], summary: AnalysisSummary, flows: @escaping ((UnsafeRawBufferPointer) -> Void) throws -> Void,
+        findings: [Finding], summary: AnalysisSummary,
+        flows: @escaping ((UnsafeRawBufferPointer) -> Void) throws -> Void,
         to output: (UnsafeRawBufferPointer) -> Void
     ) throws {
-        try Self.write([("findings", .pretty(FindingsJSONWriter.pretty(findings))), ("flows", .stream(flows)), ("summary", .value(summary))], to: output)
+        try Self.write(
+            [
+                ("findings", .pretty(FindingsJSONWriter.pretty(findings))), ("flows", .stream(flows)),
+                ("summary", .value(summary)),
+            ], to: output)
     }
 
     /// One compact line (with its newline).

@@ -14,8 +14,11 @@ public enum JUnitReport {
             if failed { failures += 1 }
             // An edge nothing could be proven about is neither passed nor failed: skipped, with the reason.
             let skipped = edge.verdict == .inconclusive ? edge.reasons.joined(separator: "; ") : nil
-            cases.append(Self.testCase(name: edge.name, className: "edges.\(Self.escapeName(edge.source))", failure: failed ? (edge.verdict.rawValue, edge.reasons.joined(separator: "; ")) : nil,
-                                       skipped: skipped))
+            cases.append(
+                Self.testCase(
+                    name: edge.name, className: "edges.\(Self.escapeName(edge.source))",
+                    failure: failed ? (edge.verdict.rawValue, edge.reasons.joined(separator: "; ")) : nil,
+                    skipped: skipped))
         }
         suites.append(Self.suite("edges", cases: cases, failures: failures))
 
@@ -25,7 +28,15 @@ public enum JUnitReport {
         for rule in rules.keys.sorted() {
             let violations = rules[rule, default: []].filter { $0.verdict == .violation }
             if !violations.isEmpty { failures += 1 }
-            cases.append(Self.testCase(name: rule, className: "policy", failure: violations.isEmpty ? nil : ("violation", "\(violations.count) edge(s): " + violations.prefix(10).map(\.name).joined(separator: ", "))))
+            cases.append(
+                Self.testCase(
+                    name: rule, className: "policy",
+                    failure: violations.isEmpty
+                        ? nil
+                        : (
+                            "violation",
+                            "\(violations.count) edge(s): " + violations.prefix(10).map(\.name).joined(separator: ", ")
+                        )))
         }
         suites.append(Self.suite("policy", cases: cases, failures: failures))
 
@@ -34,8 +45,11 @@ public enum JUnitReport {
         for finding in report.findings {
             let failed = finding.severity >= failOn
             if failed { failures += 1 }
-            cases.append(Self.testCase(name: "\(finding.kind.identifier) \(finding.location ?? "")", className: "findings.\(finding.severity.rawValue)",
-                                       failure: failed ? (finding.severity.rawValue, "\(finding.title). \(finding.detail)") : nil))
+            cases.append(
+                Self.testCase(
+                    name: "\(finding.kind.identifier) \(finding.location ?? "")",
+                    className: "findings.\(finding.severity.rawValue)",
+                    failure: failed ? (finding.severity.rawValue, "\(finding.title). \(finding.detail)") : nil))
         }
         suites.append(Self.suite("findings", cases: cases, failures: failures))
         let total = report.edges.count + rules.count + report.findings.count
@@ -49,14 +63,21 @@ public enum JUnitReport {
     }
 
     static func suite(_ name: String, cases: [String], failures: Int) -> String {
-        "  <testsuite name=\"\(name)\" tests=\"\(cases.count)\" failures=\"\(failures)\" errors=\"0\">\n" + cases.joined(separator: "\n") + (cases.isEmpty ? "" : "\n") + "  </testsuite>"
+        "  <testsuite name=\"\(name)\" tests=\"\(cases.count)\" failures=\"\(failures)\" errors=\"0\">\n"
+            + cases.joined(separator: "\n") + (cases.isEmpty ? "" : "\n") + "  </testsuite>"
     }
 
-    static func testCase(name: String, className: String, failure: (type: String, message: String)?, skipped: String? = nil) -> String {
+    static func testCase(
+        name: String, className: String, failure: (type: String, message: String)?, skipped: String? = nil
+    ) -> String {
         let head = "    <testcase name=\"\(XMLText.escape(name))\" classname=\"\(XMLText.escape(className))\""
-        if failure == nil, let skipped { return head + ">\n      <skipped message=\"\(XMLText.escape("inconclusive: " + skipped))\"/>\n    </testcase>" }
+        if failure == nil, let skipped {
+            return head
+                + ">\n      <skipped message=\"\(XMLText.escape("inconclusive: " + skipped))\"/>\n    </testcase>"
+        }
         guard let failure else { return head + "/>" }
-        return head + ">\n      <failure type=\"\(XMLText.escape(failure.type))\" message=\"\(XMLText.escape(failure.message))\"/>\n    </testcase>"
+        return head
+            + ">\n      <failure type=\"\(XMLText.escape(failure.type))\" message=\"\(XMLText.escape(failure.message))\"/>\n    </testcase>"
     }
 
     static func escapeName(_ text: String) -> String {
@@ -78,7 +99,11 @@ public enum XMLText {
             case "'": result += "&#39;"
             default:
                 // Control characters are not allowed in XML 1.0 (a hostile name must not break the document).
-                if scalar.value < 0x20 && scalar != "\n" && scalar != "\t" { result += "?" } else { result.unicodeScalars.append(scalar) }
+                if scalar.value < 0x20 && scalar != "\n" && scalar != "\t" {
+                    result += "?"
+                } else {
+                    result.unicodeScalars.append(scalar)
+                }
             }
         }
         return result

@@ -15,8 +15,10 @@ public enum ProbeJSON {
         }
         return try JSONReport.assemble([
             ("cells", .lines(lines)), ("complete", .value(report.complete)), ("findings", .value(report.findings)),
-            ("generatedAt", .value(report.generatedAt)), ("inventory", .value(report.inventory)), ("policy", .value(report.policy)),
-            ("problems", .value(report.problems)), ("schema", .value(report.schema)), ("settings", .value(report.settings)),
+            ("generatedAt", .value(report.generatedAt)), ("inventory", .value(report.inventory)),
+            ("policy", .value(report.policy)),
+            ("problems", .value(report.problems)), ("schema", .value(report.schema)),
+            ("settings", .value(report.settings)),
             ("sources", .value(report.sources)), ("summary", .value(report.summary)),
         ])
     }
@@ -35,16 +37,22 @@ extension FlowJSONWriter {
                 writer.array(cell.evidence) { writer, attempt in
                     writer.object {
                         $0.key("errno") { $0.optionalString(attempt.errno) }
-                        $0.key("icmpCode") { writer in if let code = attempt.icmpCode { writer.int(code) } else { writer.null() } }
+                        $0.key("icmpCode") { writer in
+                            if let code = attempt.icmpCode { writer.int(code) } else { writer.null() }
+                        }
                         $0.key("icmpFrom") { $0.optionalString(attempt.icmpFrom) }
-                        $0.key("icmpType") { writer in if let type = attempt.icmpType { writer.int(type) } else { writer.null() } }
+                        $0.key("icmpType") { writer in
+                            if let type = attempt.icmpType { writer.int(type) } else { writer.null() }
+                        }
                         $0.key("latencyMs") { $0.double(attempt.latencyMs) }
                         $0.key("outcome") { $0.string(attempt.outcome.rawValue) }
                     }
                 }
             }
             $0.key("expected") { $0.optionalString(cell.expected?.rawValue) }
-            $0.key("latencyMs") { writer in if let latency = cell.latencyMs { writer.double(latency) } else { writer.null() } }
+            $0.key("latencyMs") { writer in
+                if let latency = cell.latencyMs { writer.double(latency) } else { writer.null() }
+            }
             $0.key("network") { $0.optionalString(cell.network) }
             $0.key("note") { $0.optionalString(cell.note) }
             $0.key("port") { writer in if let port = cell.port { writer.int(port) } else { writer.null() } }

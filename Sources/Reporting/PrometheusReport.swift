@@ -12,17 +12,32 @@ public enum PrometheusReport {
             lines.append("# TYPE \(name) gauge")
             for sample in samples { lines.append("\(name)\(sample.labels) \(Self.number(sample.value))") }
         }
-        metric("bulkhead_findings", "Findings of the last audit, by severity.",
-               Severity.allCases.map { ("{severity=\"\($0.rawValue)\"}", Double(report.summary.findingsBySeverity[$0.rawValue] ?? 0)) })
-        metric("bulkhead_edges", "Edges of the last audit, by verdict.",
-               EdgeVerdict.allCases.map { ("{verdict=\"\($0.rawValue)\"}", Double(report.summary.edgesByVerdict[$0.rawValue] ?? 0)) })
-        metric("bulkhead_audit_stage_duration_seconds", "Duration of each stage of the last audit.",
-               report.stages.map { ("{stage=\"\(Self.label($0.name))\",status=\"\($0.status.rawValue)\"}", $0.durationSeconds) })
+        metric(
+            "bulkhead_findings", "Findings of the last audit, by severity.",
+            Severity.allCases.map {
+                ("{severity=\"\($0.rawValue)\"}", Double(report.summary.findingsBySeverity[$0.rawValue] ?? 0))
+            })
+        metric(
+            "bulkhead_edges", "Edges of the last audit, by verdict.",
+            EdgeVerdict.allCases.map {
+                ("{verdict=\"\($0.rawValue)\"}", Double(report.summary.edgesByVerdict[$0.rawValue] ?? 0))
+            })
+        metric(
+            "bulkhead_audit_stage_duration_seconds", "Duration of each stage of the last audit.",
+            report.stages.map {
+                ("{stage=\"\(Self.label($0.name))\",status=\"\($0.status.rawValue)\"}", $0.durationSeconds)
+            })
         metric("bulkhead_audit_duration_seconds", "Duration of the last audit.", [("", report.summary.durationSeconds)])
-        metric("bulkhead_audit_complete", "1 when every stage of the last audit ran to the end.", [("", report.complete ? 1 : 0)])
-        metric("bulkhead_audit_timestamp_seconds", "When the last audit ran (Unix time).", [("", now.timeIntervalSince1970.rounded())])
+        metric(
+            "bulkhead_audit_complete", "1 when every stage of the last audit ran to the end.",
+            [("", report.complete ? 1 : 0)])
+        metric(
+            "bulkhead_audit_timestamp_seconds", "When the last audit ran (Unix time).",
+            [("", now.timeIntervalSince1970.rounded())])
         if let lastSuccess {
-            metric("bulkhead_audit_last_success_timestamp_seconds", "When an audit last completed (Unix time).", [("", lastSuccess.rounded())])
+            metric(
+                "bulkhead_audit_last_success_timestamp_seconds", "When an audit last completed (Unix time).",
+                [("", lastSuccess.rounded())])
         }
         return lines.joined(separator: "\n") + "\n"
     }
@@ -33,6 +48,7 @@ public enum PrometheusReport {
 
     /// Label values are escaped per the exposition format (backslash, quote, newline).
     static func label(_ text: String) -> String {
-        text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n")
+        text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+            .replacingOccurrences(of: "\n", with: "\\n")
     }
 }

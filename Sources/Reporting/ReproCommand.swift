@@ -10,8 +10,11 @@ public enum ReproCommand {
         let prefix: String
         if let pid = cell.sourcePid {
             prefix = "nsenter -t \(pid) -n"
-        } else if !cell.source.isEmpty, cell.source.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }) {
-            prefix = "ip netns exec \(cell.source)"  // a named namespace without processes; only plain names are printed
+        } else if !cell.source.isEmpty,
+            cell.source.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) })
+        {
+            // A named namespace without processes; only plain names are printed.
+            prefix = "ip netns exec \(cell.source)"
         } else {
             return nil
         }

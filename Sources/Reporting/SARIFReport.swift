@@ -4,7 +4,9 @@ import Foundation
 /// SARIF 2.1.0 for code-scanning UIs: one rule per finding kind (with help), one result per finding, located by
 /// logical locations (container, network, endpoint) since audit findings have no source file.
 public enum SARIFReport {
-    public static func render(findings: [Finding], toolVersion: String, complete: Bool, problems: [String]) throws -> Data {
+    public static func render(findings: [Finding], toolVersion: String, complete: Bool, problems: [String]) throws
+        -> Data
+    {
         let kinds = Array(Set(findings.map(\.kind))).sorted()
         let index = Dictionary(uniqueKeysWithValues: kinds.enumerated().map { ($1, $0) })
         let rules: [[String: Any]] = kinds.map { kind in
@@ -17,11 +19,17 @@ public enum SARIFReport {
                 "name": Self.ruleName(id),
                 "shortDescription": ["text": entry?.name ?? example?.title ?? id],
                 "fullDescription": ["text": entry?.help ?? example?.detail ?? id],
-                "help": ["text": entry?.help ?? example?.detail ?? id, "markdown": "**\(entry?.name ?? id)**\n\n\(entry?.help ?? example?.detail ?? "")"],
+                "help": [
+                    "text": entry?.help ?? example?.detail ?? id,
+                    "markdown": "**\(entry?.name ?? id)**\n\n\(entry?.help ?? example?.detail ?? "")",
+                ],
                 "defaultConfiguration": ["level": Self.level(severity)],
                 "properties": ["tags": ["security", "network"], "security-severity": Self.securitySeverity(severity)],
             ]
-            if let reference = entry?.reference { rule["helpUri"] = "https://www.cisecurity.org/benchmark/docker#\(reference.replacingOccurrences(of: " ", with: "-"))" }
+            if let reference = entry?.reference {
+                rule["helpUri"] =
+                    "https://www.cisecurity.org/benchmark/docker#\(reference.replacingOccurrences(of: " ", with: "-"))"
+            }
             return rule
         }
         let results: [[String: Any]] = findings.map { finding in
@@ -34,7 +42,13 @@ public enum SARIFReport {
                 "properties": ["severity": finding.severity.rawValue],
             ]
             if let location = finding.location {
-                result["locations"] = [["logicalLocations": [["name": location, "fullyQualifiedName": location, "kind": Self.locationKind(location)]]]]
+                result["locations"] = [
+                    [
+                        "logicalLocations": [
+                            ["name": location, "fullyQualifiedName": location, "kind": Self.locationKind(location)]
+                        ]
+                    ]
+                ]
             }
             return result
         }
@@ -45,13 +59,21 @@ public enum SARIFReport {
         let document: [String: Any] = [
             "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
             "version": "2.1.0",
-            "runs": [[
-                "tool": ["driver": ["name": "bulkhead", "version": toolVersion, "informationUri": "https://github.com/bulkhead/bulkhead", "rules": rules]],
-                "invocations": [invocation],
-                "results": results,
-            ]],
+            "runs": [
+                [
+                    "tool": [
+                        "driver": [
+                            "name": "bulkhead", "version": toolVersion,
+                            "informationUri": "https://github.com/bulkhead/bulkhead", "rules": rules,
+                        ]
+                    ],
+                    "invocations": [invocation],
+                    "results": results,
+                ]
+            ],
         ]
-        var data = try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        var data = try JSONSerialization.data(
+            withJSONObject: document, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
         data.append(0x0a)
         return data
     }

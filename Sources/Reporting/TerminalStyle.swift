@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import BulkheadModel
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// ANSI colour, used only when writing to a terminal and never when `NO_COLOR` is set (no-color.org).
 public struct TerminalStyle: Sendable {
@@ -25,7 +26,9 @@ public struct TerminalStyle: Sendable {
         var width: Int?
         if fd >= 0, isatty(fd) == 1, ioctl(fd, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 {
             width = Int(size.ws_col)
-        } else if fd == STDOUT_FILENO, let columns = getenv("COLUMNS").flatMap({ Int(String(cString: $0)) }), columns > 0 {
+        } else if fd == STDOUT_FILENO, let columns = getenv("COLUMNS").flatMap({ Int(String(cString: $0)) }),
+            columns > 0
+        {
             width = columns
         }
         return TerminalStyle(enabled: isatty(fd) == 1 && noColor.isEmpty, width: width)

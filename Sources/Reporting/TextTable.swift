@@ -12,7 +12,8 @@ public enum DisplayWidth {
     static func of(_ character: Character) -> Int {
         let scalars = character.unicodeScalars
         if scalars.contains(where: { $0.properties.isEmojiPresentation || Self.isWide($0.value) }) { return 2 }
-        if scalars.count > 1, scalars.contains(where: { $0.value == 0xFE0F }) { return 2 } // text symbol shown as emoji
+        // Text symbol shown as emoji.
+        if scalars.count > 1, scalars.contains(where: { $0.value == 0xFE0F }) { return 2 }
         return scalars.allSatisfy(Self.isZeroWidth) ? 0 : 1
     }
 
@@ -26,9 +27,10 @@ public enum DisplayWidth {
     /// East Asian Wide (W) and Fullwidth (F) blocks.
     static func isWide(_ value: UInt32) -> Bool {
         switch value {
-        case 0x1100...0x115F, 0x2E80...0x303E, 0x3041...0x33FF, 0x3400...0x4DBF, 0x4E00...0x9FFF, 0xA000...0xA4CF, 0xAC00...0xD7A3,
-             0xF900...0xFAFF, 0xFE30...0xFE4F, 0xFF00...0xFF60, 0xFFE0...0xFFE6, 0x1F300...0x1F64F, 0x1F900...0x1F9FF,
-             0x20000...0x2FFFD, 0x30000...0x3FFFD:
+        case 0x1100...0x115F, 0x2E80...0x303E, 0x3041...0x33FF, 0x3400...0x4DBF, 0x4E00...0x9FFF, 0xA000...0xA4CF,
+            0xAC00...0xD7A3,
+            0xF900...0xFAFF, 0xFE30...0xFE4F, 0xFF00...0xFF60, 0xFFE0...0xFFE6, 0x1F300...0x1F64F, 0x1F900...0x1F9FF,
+            0x20000...0x2FFFD, 0x30000...0x3FFFD:
             true
         default: false
         }
@@ -41,7 +43,10 @@ public enum DisplayWidth {
         var result = String.UnicodeScalarView()
         var iterator = text.unicodeScalars.makeIterator()
         while let scalar = iterator.next() {
-            guard scalar == "\u{1b}" else { result.append(scalar); continue }
+            guard scalar == "\u{1b}" else {
+                result.append(scalar)
+                continue
+            }
             guard let next = iterator.next() else { break }
             guard next == "[" else { continue }
             while let byte = iterator.next(), !(0x40...0x7E).contains(byte.value) {}
@@ -77,14 +82,20 @@ struct TextTable {
     func render(indent: String = "", width: Int? = nil, flexible: [Int] = [], minimum: Int = 10) -> String {
         var widths = self.header.map(DisplayWidth.of)
         for row in self.rows {
-            for (index, cell) in row.enumerated() where index < widths.count { widths[index] = max(widths[index], DisplayWidth.of(cell)) }
+            for (index, cell) in row.enumerated() where index < widths.count {
+                widths[index] = max(widths[index], DisplayWidth.of(cell))
+            }
         }
         if let width {
             let gaps = 2 * max(0, widths.count - 1) + DisplayWidth.of(indent)
             var excess = widths.reduce(0, +) + gaps - width
             // Take from the widest flexible column, one column at a time, so the cuts are shared evenly.
             while excess > 0 {
-                guard let widest = flexible.filter({ $0 < widths.count && widths[$0] > minimum }).max(by: { widths[$0] < widths[$1] }) else { break }
+                guard
+                    let widest = flexible.filter({ $0 < widths.count && widths[$0] > minimum }).max(by: {
+                        widths[$0] < widths[$1]
+                    })
+                else { break }
                 widths[widest] -= 1
                 excess -= 1
             }
@@ -92,7 +103,9 @@ struct TextTable {
         func line(_ cells: [String]) -> String {
             var text = indent
             for (index, original) in cells.enumerated() {
-                let cell = index < widths.count && DisplayWidth.of(original) > widths[index] ? DisplayWidth.truncate(original, to: widths[index]) : original
+                let cell =
+                    index < widths.count && DisplayWidth.of(original) > widths[index]
+                    ? DisplayWidth.truncate(original, to: widths[index]) : original
                 text += cell
                 if index < cells.count - 1, index < widths.count {
                     text += String(repeating: " ", count: max(0, widths[index] - DisplayWidth.of(cell)) + 2)

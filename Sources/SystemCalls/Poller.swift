@@ -1,7 +1,8 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import CBulkheadLinux
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// What a registration waits for.
 public struct PollInterest: OptionSet, Sendable, Hashable {

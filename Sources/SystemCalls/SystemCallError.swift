@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A system call that failed: which call, and the errno it left. Every call site that used to format
@@ -33,7 +33,9 @@ public struct SystemCallError: Error, CustomStringConvertible, Sendable, Equatab
 public enum SystemCall {
     /// Calls `body` until it is not interrupted; returns its result when it is not -1.
     @discardableResult
-    public static func retrying<Result: BinaryInteger>(_ call: String, _ body: () -> Result) throws(SystemCallError) -> Result {
+    public static func retrying<Result: BinaryInteger>(_ call: String, _ body: () -> Result) throws(SystemCallError)
+        -> Result
+    {
         while true {
             let result = body()
             if result != -1 { return result }

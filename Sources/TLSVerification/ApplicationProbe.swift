@@ -142,10 +142,13 @@ enum ApplicationProbes {
         case .smtp:
             return [
                 ClearExchange(judge: Line.reply("220")),
-                ClearExchange(send: Line.bytes("EHLO bulkhead.test"), judge: Line.smtpFinal { lines in
-                    guard lines.last?.hasPrefix("250") == true else { return .done(.failed(lines.last ?? "")) }
-                    return lines.contains { $0.uppercased().contains("STARTTLS") } ? .proceed : .done(.failed("the server does not offer STARTTLS"))
-                }),
+                ClearExchange(
+                    send: Line.bytes("EHLO bulkhead.test"),
+                    judge: Line.smtpFinal { lines in
+                        guard lines.last?.hasPrefix("250") == true else { return .done(.failed(lines.last ?? "")) }
+                        return lines.contains { $0.uppercased().contains("STARTTLS") }
+                            ? .proceed : .done(.failed("the server does not offer STARTTLS"))
+                    }),
                 ClearExchange(send: Line.bytes("STARTTLS"), judge: Line.reply("220")),
             ]
         case .imap:
@@ -154,25 +157,41 @@ enum ApplicationProbes {
                 ClearExchange(send: Line.bytes("a1 STARTTLS"), judge: Line.tagged("a1")),
             ]
         case .pop3:
-            return [ClearExchange(judge: Line.reply("+OK")), ClearExchange(send: Line.bytes("STLS"), judge: Line.reply("+OK"))]
+            return [
+                ClearExchange(judge: Line.reply("+OK")),
+                ClearExchange(send: Line.bytes("STLS"), judge: Line.reply("+OK")),
+            ]
         case .ftp:
-            return [ClearExchange(judge: Line.ftpReply("220")), ClearExchange(send: Line.bytes("AUTH TLS"), judge: Line.ftpReply("234"))]
+            return [
+                ClearExchange(judge: Line.ftpReply("220")),
+                ClearExchange(send: Line.bytes("AUTH TLS"), judge: Line.ftpReply("234")),
+            ]
         case .postgres:
             // SSLRequest: length 8, code 80877103. The server answers one byte: S (go on) or N (no TLS).
-            return [ClearExchange(send: [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]) { bytes in
-                guard let first = bytes.first else { return .needMore }
-                return first == UInt8(ascii: "S") ? .proceed : .done(.failed("the server answered the SSLRequest with \(Line.text(bytes))"))
-            }]
+            return [
+                ClearExchange(send: [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]) { bytes in
+                    guard let first = bytes.first else { return .needMore }
+                    return first == UInt8(ascii: "S")
+                        ? .proceed : .done(.failed("the server answered the SSLRequest with \(Line.text(bytes))"))
+                }
+            ]
         case .ldap:
-            return [ClearExchange(send: LDAP.startTLSRequest) { bytes in LDAP.judgeResult(bytes, operation: 0x78).map { $0 ? .proceed : .done(.failed("StartTLS refused")) } ?? .needMore }]
+            return [
+                ClearExchange(send: LDAP.startTLSRequest) { bytes in
+                    LDAP.judgeResult(bytes, operation: 0x78).map { $0 ? .proceed : .done(.failed("StartTLS refused")) }
+                        ?? .needMore
+                }
+            ]
         case .xmpp:
             return [
                 ClearExchange(send: XMPP.streamHeader(context.host)) { bytes in
                     let text = Line.text(bytes)
                     if text.contains("</stream:features>") || text.contains("/>") && text.contains("features") {
-                        return text.contains("starttls") ? .proceed : .done(.failed("the server does not offer STARTTLS"))
+                        return text.contains("starttls")
+                            ? .proceed : .done(.failed("the server does not offer STARTTLS"))
                     }
-                    return text.contains("</stream:stream>") ? .done(.failed("stream closed: \(text.prefix(80))")) : .needMore
+                    return text.contains("</stream:stream>")
+                        ? .done(.failed("stream closed: \(text.prefix(80))")) : .needMore
                 },
                 ClearExchange(send: Array("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>".utf8)) { bytes in
                     let text = Line.text(bytes)
@@ -198,37 +217,58 @@ enum ApplicationProbes {
             return [
                 ClearExchange(judge: Line.reply("220")),
                 ClearExchange(send: Line.bytes("EHLO bulkhead.test"), judge: Line.smtpFinal { _ in .proceed }),
-                ClearExchange(send: Line.bytes("MAIL FROM:<probe@bulkhead.test>"), judge: Line.smtpFinal { lines in
-                    let last = lines.last ?? ""
-                    return last.hasPrefix("2") ? .done(.served(last)) : .done(.refused(last))
-                }),
+                ClearExchange(
+                    send: Line.bytes("MAIL FROM:<probe@bulkhead.test>"),
+                    judge: Line.smtpFinal { lines in
+                        let last = lines.last ?? ""
+                        return last.hasPrefix("2") ? .done(.served(last)) : .done(.refused(last))
+                    }),
             ]
         case .imap:
-            return [ClearExchange(judge: Line.reply("* OK")), ClearExchange(send: Line.bytes("a1 CAPABILITY")) { bytes in
-                let text = Line.text(bytes)
-                guard text.contains("a1 ") else { return .needMore }
-                if text.uppercased().contains("LOGINDISABLED") { return .done(.refused("LOGINDISABLED before STARTTLS")) }
-                return text.contains("a1 OK") ? .done(.served("login offered in clear")) : .done(.refused(Line.firstLine(text)))
-            }]
+            return [
+                ClearExchange(judge: Line.reply("* OK")),
+                ClearExchange(send: Line.bytes("a1 CAPABILITY")) { bytes in
+                    let text = Line.text(bytes)
+                    guard text.contains("a1 ") else { return .needMore }
+                    if text.uppercased().contains("LOGINDISABLED") {
+                        return .done(.refused("LOGINDISABLED before STARTTLS"))
+                    }
+                    return text.contains("a1 OK")
+                        ? .done(.served("login offered in clear")) : .done(.refused(Line.firstLine(text)))
+                },
+            ]
         case .pop3:
-            return [ClearExchange(judge: Line.reply("+OK")), ClearExchange(send: Line.bytes("USER probe")) { bytes in
-                guard let line = Line.complete(bytes) else { return .needMore }
-                return line.hasPrefix("+OK") ? .done(.served(line)) : .done(.refused(line))
-            }]
+            return [
+                ClearExchange(judge: Line.reply("+OK")),
+                ClearExchange(send: Line.bytes("USER probe")) { bytes in
+                    guard let line = Line.complete(bytes) else { return .needMore }
+                    return line.hasPrefix("+OK") ? .done(.served(line)) : .done(.refused(line))
+                },
+            ]
         case .ftp:
-            return [ClearExchange(judge: Line.ftpReply("220")), ClearExchange(send: Line.bytes("USER anonymous")) { bytes in
-                guard let line = Line.complete(bytes) else { return .needMore }
-                return line.hasPrefix("331") || line.hasPrefix("230") ? .done(.served(line)) : .done(.refused(line))
-            }]
+            return [
+                ClearExchange(judge: Line.ftpReply("220")),
+                ClearExchange(send: Line.bytes("USER anonymous")) { bytes in
+                    guard let line = Line.complete(bytes) else { return .needMore }
+                    return line.hasPrefix("331") || line.hasPrefix("230") ? .done(.served(line)) : .done(.refused(line))
+                },
+            ]
         case .postgres:
             return [ClearExchange(send: Postgres.startup(context.user), judge: Postgres.judge)]
         case .redis:
             return [ClearExchange(send: Line.bytes("PING"), judge: Redis.judgeInClear)]
         case .mysql:
             // MySQL greets in clear even when it requires TLS: the login without TLS is what is judged.
-            return [ClearExchange(judge: MySQL.greeting), ClearExchange(send: MySQL.handshakeResponse(context.user, sequence: 1, tls: false), judge: MySQL.judge)]
+            return [
+                ClearExchange(judge: MySQL.greeting),
+                ClearExchange(send: MySQL.handshakeResponse(context.user, sequence: 1, tls: false), judge: MySQL.judge),
+            ]
         case .http:
-            return [ClearExchange(send: HTTP.request(context.host)) { bytes in bytes.isEmpty ? .needMore : .done(HTTP.judgeInClear(bytes)) }]
+            return [
+                ClearExchange(send: HTTP.request(context.host)) { bytes in
+                    bytes.isEmpty ? .needMore : .done(HTTP.judgeInClear(bytes))
+                }
+            ]
         case .ldap:
             // An anonymous bind in clear: slapd serves it on the StartTLS port unless `security tls=` forbids it
             // (resultCode 13, confidentialityRequired). An HTTP request there would only be dropped: never served.
@@ -245,50 +285,113 @@ enum ApplicationProbes {
             // The protocol header in clear: a broker without TLS answers Connection.Start.
             return [ClearExchange(send: AMQP.header, judge: AMQP.judgeInClear)]
         case .grpc, .generic:
-            return [ClearExchange(send: HTTP.request(context.host)) { bytes in bytes.isEmpty ? .needMore : .done(HTTP.judgeInClear(bytes)) }]
+            return [
+                ClearExchange(send: HTTP.request(context.host)) { bytes in
+                    bytes.isEmpty ? .needMore : .done(HTTP.judgeInClear(bytes))
+                }
+            ]
         }
     }
 
     // MARK: - After the handshake
 
     /// The request after the handshake, chosen from the protocol and the ALPN the server selected.
-    static func application(_ proto: AppProbeProtocol, alpn: String?, _ context: Context) -> (name: String, exchanges: [ClearExchange]) {
+    static func application(_ proto: AppProbeProtocol, alpn: String?, _ context: Context) -> (
+        name: String, exchanges: [ClearExchange]
+    ) {
         if alpn == "h2" || proto == .grpc { return ("h2", [ClearExchange(send: HTTP2.preface, judge: HTTP2.judge)]) }
         switch proto {
         case .http: return ("http/1.1", [ClearExchange(send: HTTP.request(context.host), judge: HTTP.judgeOverTLS)])
         case .grpc: return ("h2", [ClearExchange(send: HTTP2.preface, judge: HTTP2.judge)])
         case .redis: return ("redis", [ClearExchange(send: Line.bytes("PING"), judge: Redis.judgeOverTLS)])
-        case .postgres: return ("postgres", [ClearExchange(send: Postgres.startup(context.user), judge: Self.overTLS(Postgres.judge))])
-        case .mysql: return ("mysql", [ClearExchange(send: MySQL.handshakeResponse(context.user), judge: MySQL.judgeOverTLS)])
+        case .postgres:
+            return (
+                "postgres", [ClearExchange(send: Postgres.startup(context.user), judge: Self.overTLS(Postgres.judge))]
+            )
+        case .mysql:
+            return ("mysql", [ClearExchange(send: MySQL.handshakeResponse(context.user), judge: MySQL.judgeOverTLS)])
         // CONNACK 4 or 5 (bad credentials, not authorized: Mosquitto's `allow_anonymous false`) names no
         // certificate: over TLS the broker answering at all is served, as a password wanted is for PostgreSQL.
         case .mqtt: return ("mqtt", [ClearExchange(send: MQTT.connect, judge: Self.overTLS(MQTT.judge))])
         case .amqp: return ("amqp", [ClearExchange(send: AMQP.header, judge: AMQP.judge)])
-        case .smtp: return ("smtp", [ClearExchange(send: Line.bytes("EHLO bulkhead.test"), judge: Line.smtpFinal { lines in .done(Self.lineAnswer(lines.last ?? "", success: "250")) })])
-        case .imap: return ("imap", [ClearExchange(send: Line.bytes("a2 CAPABILITY")) { bytes in
-            let text = Line.text(bytes)
-            guard text.contains("a2 ") else { return .needMore }
-            return text.contains("a2 OK") ? .done(.served("CAPABILITY answered")) : .done(Self.refusal(Line.firstLine(text)))
-        }])
-        case .pop3: return ("pop3", [ClearExchange(send: Line.bytes("CAPA")) { bytes in
-            guard let line = Line.complete(bytes) else { return .needMore }
-            return .done(Self.lineAnswer(line, success: "+OK"))
-        }])
-        case .ftp: return ("ftp", [ClearExchange(send: Line.bytes("FEAT"), judge: Line.ftpFinal { line in .done(Self.lineAnswer(line, success: "211")) })])
-        case .ldap: return ("ldap", [ClearExchange(send: LDAP.anonymousBind) { bytes in
-            // A bind refused over TLS (anonymous binds disallowed, a password wanted) is the directory answering:
-            // a refusal of the certificate only when its message names it.
-            guard let result = LDAP.result(bytes, operation: 0x61) else { return .needMore }
-            return .done(result.code == 0 ? .served("bind answered") : Self.refusal("bind refused (\(result.code)): \(result.message)"))
-        }])
-        case .xmpp: return ("xmpp", [ClearExchange(send: XMPP.streamHeader(context.host)) { bytes in
-            let text = Line.text(bytes)
-            if text.contains("features") { return .done(.served("stream features")) }
-            if text.contains("<stream:error") || text.contains("</stream:stream>") { return .done(Self.refusal(String(text.prefix(120)))) }
-            return .needMore
-        }])
+        case .smtp:
+            return (
+                "smtp",
+                [
+                    ClearExchange(
+                        send: Line.bytes("EHLO bulkhead.test"),
+                        judge: Line.smtpFinal { lines in .done(Self.lineAnswer(lines.last ?? "", success: "250")) })
+                ]
+            )
+        case .imap:
+            return (
+                "imap",
+                [
+                    ClearExchange(send: Line.bytes("a2 CAPABILITY")) { bytes in
+                        let text = Line.text(bytes)
+                        guard text.contains("a2 ") else { return .needMore }
+                        return text.contains("a2 OK")
+                            ? .done(.served("CAPABILITY answered")) : .done(Self.refusal(Line.firstLine(text)))
+                    }
+                ]
+            )
+        case .pop3:
+            return (
+                "pop3",
+                [
+                    ClearExchange(send: Line.bytes("CAPA")) { bytes in
+                        guard let line = Line.complete(bytes) else { return .needMore }
+                        return .done(Self.lineAnswer(line, success: "+OK"))
+                    }
+                ]
+            )
+        case .ftp:
+            return (
+                "ftp",
+                [
+                    ClearExchange(
+                        send: Line.bytes("FEAT"),
+                        judge: Line.ftpFinal { line in .done(Self.lineAnswer(line, success: "211")) })
+                ]
+            )
+        case .ldap:
+            return (
+                "ldap",
+                [
+                    ClearExchange(send: LDAP.anonymousBind) { bytes in
+                        // A bind refused over TLS (anonymous binds disallowed, a password wanted) is the directory answering:
+                        // a refusal of the certificate only when its message names it.
+                        guard let result = LDAP.result(bytes, operation: 0x61) else { return .needMore }
+                        return .done(
+                            result.code == 0
+                                ? .served("bind answered")
+                                : Self.refusal("bind refused (\(result.code)): \(result.message)"))
+                    }
+                ]
+            )
+        case .xmpp:
+            return (
+                "xmpp",
+                [
+                    ClearExchange(send: XMPP.streamHeader(context.host)) { bytes in
+                        let text = Line.text(bytes)
+                        if text.contains("features") { return .done(.served("stream features")) }
+                        if text.contains("<stream:error") || text.contains("</stream:stream>") {
+                            return .done(Self.refusal(String(text.prefix(120))))
+                        }
+                        return .needMore
+                    }
+                ]
+            )
         case .generic:
-            return ("generic", [ClearExchange(send: HTTP.request(context.host)) { bytes in bytes.isEmpty ? .needMore : .done(Self.anyAnswer(bytes)) }])
+            return (
+                "generic",
+                [
+                    ClearExchange(send: HTTP.request(context.host)) { bytes in
+                        bytes.isEmpty ? .needMore : .done(Self.anyAnswer(bytes))
+                    }
+                ]
+            )
         }
     }
 
@@ -367,10 +470,13 @@ enum Line {
     }
 
     /// SMTP multi-line replies end with a line whose code is followed by a space (or by nothing).
-    static func smtpFinal(_ then: @escaping @Sendable ([String]) -> ExchangeStep) -> @Sendable ([UInt8]) -> ExchangeStep {
+    static func smtpFinal(_ then: @escaping @Sendable ([String]) -> ExchangeStep) -> @Sendable ([UInt8]) -> ExchangeStep
+    {
         { bytes in
             let lines = Self.lines(bytes)
-            guard let last = lines.last, last.count >= 3, last.count == 3 || last.dropFirst(3).first == " " else { return .needMore }
+            guard let last = lines.last, last.count >= 3, last.count == 3 || last.dropFirst(3).first == " " else {
+                return .needMore
+            }
             return then(lines)
         }
     }
@@ -407,7 +513,8 @@ enum Line {
 
 enum HTTP {
     static func request(_ host: String?) -> [UInt8] {
-        Array("GET / HTTP/1.1\r\nHost: \(host ?? "localhost")\r\nUser-Agent: bulkhead\r\nConnection: close\r\n\r\n".utf8)
+        Array(
+            "GET / HTTP/1.1\r\nHost: \(host ?? "localhost")\r\nUser-Agent: bulkhead\r\nConnection: close\r\n\r\n".utf8)
     }
 
     /// The status code of an HTTP/1.x status line, once the line is complete.
@@ -420,23 +527,32 @@ enum HTTP {
     /// In clear: a status below 400 is served; 4xx/5xx (nginx, Go, Apache, Envoy answering plain HTTP on a TLS
     /// port) or a TLS record is a refusal; other bytes answer in clear (served).
     static func judgeInClear(_ bytes: [UInt8]) -> ServiceAnswer {
-        if bytes.count >= 2 && (bytes[0] == 0x15 || bytes[0] == 0x16) && bytes[1] == 0x03 { return .refused("answered with a TLS record") }
+        if bytes.count >= 2 && (bytes[0] == 0x15 || bytes[0] == 0x16) && bytes[1] == 0x03 {
+            return .refused("answered with a TLS record")
+        }
         if Line.text(Array(bytes.prefix(5))) == "HTTP/" {
-            guard let status = Self.status(bytes) else { return .refused("incomplete HTTP status line: \(Line.printable(bytes, limit: 80))") }
+            guard let status = Self.status(bytes) else {
+                return .refused("incomplete HTTP status line: \(Line.printable(bytes, limit: 80))")
+            }
             let line = Line.complete(bytes) ?? ""
             return status < 400 ? .served(line) : .refused(line + Self.reasonSuffix(bytes))
         }
         // A banner in text (SSH-2.0, 220, +OK) is a protocol answering in clear; binary noise proves no service.
         let head = bytes.prefix(64)
         let printable = head.filter { (0x20..<0x7f).contains($0) || $0 == 0x0d || $0 == 0x0a || $0 == 0x09 }.count
-        guard printable * 10 >= head.count * 9 else { return .failed("binary answer in clear that no protocol check recognises: \(Line.printable(bytes, limit: 40))") }
+        guard printable * 10 >= head.count * 9 else {
+            return .failed(
+                "binary answer in clear that no protocol check recognises: \(Line.printable(bytes, limit: 40))")
+        }
         return .served("answered in clear: \(Line.printable(bytes, limit: 80))")
     }
 
     /// Over TLS: a refusal names the certificate (nginx `400 No required SSL certificate was sent`, `400 The SSL
     /// certificate error`, 495/496, a 403 about the certificate); any other answer is served.
     static func judgeOverTLS(_ bytes: [UInt8]) -> ExchangeStep {
-        guard Line.complete(bytes) != nil else { return bytes.count >= 16_384 ? .done(.served("answered: \(Line.printable(bytes, limit: 80))")) : .needMore }
+        guard Line.complete(bytes) != nil else {
+            return bytes.count >= 16_384 ? .done(.served("answered: \(Line.printable(bytes, limit: 80))")) : .needMore
+        }
         return .done(Self.judgeResponse(bytes))
     }
 
@@ -447,7 +563,9 @@ enum HTTP {
         if status == 495 || status == 496 { return .refused(line) }
         let lower = text.lowercased()
         if status == 400 || status == 403 || status == 401 || status == 421 {
-            for phrase in ["certificate", "ssl", "tls", "client cert"] where lower.contains(phrase) { return .refused(line + Self.reasonSuffix(bytes)) }
+            for phrase in ["certificate", "ssl", "tls", "client cert"] where lower.contains(phrase) {
+                return .refused(line + Self.reasonSuffix(bytes))
+            }
         }
         return .served(line)
     }
@@ -455,7 +573,9 @@ enum HTTP {
     /// nginx says why in the body's title: `<title>400 No required SSL certificate was sent</title>`.
     static func reasonSuffix(_ bytes: [UInt8]) -> String {
         let text = Line.text(bytes)
-        guard let start = text.range(of: "<title>"), let end = text.range(of: "</title>", range: start.upperBound..<text.endIndex) else { return "" }
+        guard let start = text.range(of: "<title>"),
+            let end = text.range(of: "</title>", range: start.upperBound..<text.endIndex)
+        else { return "" }
         return " (" + Line.printable(Array(text[start.upperBound..<end.lowerBound].utf8), limit: 80) + ")"
     }
 }
@@ -469,7 +589,10 @@ enum HTTP2 {
         guard bytes.count >= 9 else { return .needMore }
         let type = bytes[3]
         if type == 0x04 { return .done(.served("HTTP/2 SETTINGS")) }
-        if type == 0x07 { return .done(ApplicationProbes.refusal("HTTP/2 GOAWAY " + Line.printable(Array(bytes.dropFirst(17)), limit: 80))) }
+        if type == 0x07 {
+            return .done(
+                ApplicationProbes.refusal("HTTP/2 GOAWAY " + Line.printable(Array(bytes.dropFirst(17)), limit: 80)))
+        }
         if Line.text(Array(bytes.prefix(5))) == "HTTP/" { return HTTP.judgeOverTLS(bytes) }
         return .done(.served("HTTP/2 frame type \(type)"))
     }
@@ -550,7 +673,9 @@ enum MySQL {
         [UInt8(body.count & 0xff), UInt8(body.count >> 8 & 0xff), UInt8(body.count >> 16 & 0xff), sequence] + body
     }
 
-    static func little(_ value: UInt32) -> [UInt8] { [UInt8(value & 0xff), UInt8(value >> 8 & 0xff), UInt8(value >> 16 & 0xff), UInt8(value >> 24)] }
+    static func little(_ value: UInt32) -> [UInt8] {
+        [UInt8(value & 0xff), UInt8(value >> 8 & 0xff), UInt8(value >> 16 & 0xff), UInt8(value >> 24)]
+    }
 
     /// OK, auth switch or more-data packets are served; an ERR packet is a refusal with its message.
     static func judge(_ bytes: [UInt8]) -> ExchangeStep {
@@ -617,7 +742,8 @@ enum AMQP {
         guard let first = bytes.first else { return .needMore }
         guard first == 1 || first == UInt8(ascii: "A") else { return .done(HTTP.judgeInClear(bytes).notThisProtocol) }
         guard bytes.count >= 8 else { return .needMore }
-        return first == 1 ? .done(.served("Connection.Start in clear")) : .done(.refused("AMQP protocol header mismatch"))
+        return first == 1
+            ? .done(.served("Connection.Start in clear")) : .done(.refused("AMQP protocol header mismatch"))
     }
 }
 
@@ -630,7 +756,9 @@ enum LDAP {
     }()
 
     /// An anonymous simple BindRequest (message 2).
-    static let anonymousBind: [UInt8] = [0x30, 0x0c, 0x02, 0x01, 0x02, 0x60, 0x07, 0x02, 0x01, 0x03, 0x04, 0x00, 0x80, 0x00]
+    static let anonymousBind: [UInt8] = [
+        0x30, 0x0c, 0x02, 0x01, 0x02, 0x60, 0x07, 0x02, 0x01, 0x03, 0x04, 0x00, 0x80, 0x00,
+    ]
 
     /// Finds the response with `operation` (0x78 ExtendedResponse, 0x61 BindResponse): true for resultCode 0,
     /// nil while incomplete.
@@ -642,11 +770,13 @@ enum LDAP {
     /// bytes are not that response.
     static func result(_ bytes: [UInt8], operation: UInt8) -> (code: Int, message: String)? {
         // 30 LL 02 01 ID OP LL 0A 01 CODE 04 LL matchedDN 04 LL diagnosticMessage
-        guard bytes.count >= 2, bytes[0] == 0x30 else { return bytes.isEmpty ? nil : (-1, "not an LDAP message: \(Line.printable(bytes, limit: 40))") }
+        guard bytes.count >= 2, bytes[0] == 0x30 else {
+            return bytes.isEmpty ? nil : (-1, "not an LDAP message: \(Line.printable(bytes, limit: 40))")
+        }
         var index = 2
         if bytes[1] & 0x80 != 0 { index += Int(bytes[1] & 0x7f) }
         guard bytes.count > index + 2 else { return nil }
-        index += 2 + Int(bytes[index + 1]) // message id
+        index += 2 + Int(bytes[index + 1])  // message id
         guard bytes.count > index + 1 else { return nil }
         guard bytes[index] == operation else { return (-1, "LDAP operation 0x\(String(bytes[index], radix: 16))") }
         index += 2
@@ -672,26 +802,35 @@ enum LDAP {
         guard let first = bytes.first else { return .needMore }
         guard first == 0x30 else { return .done(HTTP.judgeInClear(bytes).notThisProtocol) }
         guard let result = Self.result(bytes, operation: 0x61) else { return .needMore }
-        return .done(result.code == 0 ? .served("anonymous bind in clear answered") : .refused("bind refused in clear (\(result.code)): \(result.message)"))
+        return .done(
+            result.code == 0
+                ? .served("anonymous bind in clear answered")
+                : .refused("bind refused in clear (\(result.code)): \(result.message)"))
     }
 }
 
 enum XMPP {
     static func streamHeader(_ host: String?) -> [UInt8] {
-        Array("<?xml version='1.0'?><stream:stream to='\(host ?? "localhost")' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>".utf8)
+        Array(
+            "<?xml version='1.0'?><stream:stream to='\(host ?? "localhost")' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>"
+                .utf8)
     }
 
     /// The stream features in clear: STARTTLS marked `<required/>` refuses the client that does not upgrade (prosody's
     /// `c2s_require_encryption`); features without it let the stream go on in clear (served); a stream error refuses.
     static func judgeFeaturesInClear(_ bytes: [UInt8]) -> ExchangeStep {
         let text = Line.text(bytes)
-        if text.contains("<stream:error") || text.contains("</stream:stream>") { return .done(.refused("stream error in clear: \(Line.printable(bytes, limit: 120))")) }
+        if text.contains("<stream:error") || text.contains("</stream:stream>") {
+            return .done(.refused("stream error in clear: \(Line.printable(bytes, limit: 120))"))
+        }
         guard text.contains("</stream:features>") || text.contains("<stream:features/>") else {
             // Not XML at all (a TLS alert from a direct-TLS port): judged as any answer in clear is.
             return text.hasPrefix("<") || bytes.isEmpty ? .needMore : .done(HTTP.judgeInClear(bytes).notThisProtocol)
         }
-        if let starttls = text.range(of: "<starttls"), let end = text.range(of: "</starttls>", range: starttls.upperBound..<text.endIndex),
-           text[starttls.upperBound..<end.lowerBound].contains("<required") {
+        if let starttls = text.range(of: "<starttls"),
+            let end = text.range(of: "</starttls>", range: starttls.upperBound..<text.endIndex),
+            text[starttls.upperBound..<end.lowerBound].contains("<required")
+        {
             return .done(.refused("STARTTLS required before anything else"))
         }
         return .done(.served("stream features in clear without STARTTLS required"))

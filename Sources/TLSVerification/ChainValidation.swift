@@ -23,7 +23,9 @@ public enum ChainValidation {
         guard let untrusted = bh_sk_X509_new_null() else { return PathResult(valid: false, error: "out of memory") }
         defer { bh_sk_X509_free(untrusted) }
         for certificate in chain.dropFirst() { _ = bh_sk_X509_push(untrusted, certificate.pointer) }
-        guard let context = X509_STORE_CTX_new() else { return PathResult(valid: false, error: "X509_STORE_CTX_new failed") }
+        guard let context = X509_STORE_CTX_new() else {
+            return PathResult(valid: false, error: "X509_STORE_CTX_new failed")
+        }
         defer { X509_STORE_CTX_free(context) }
         guard X509_STORE_CTX_init(context, store, leaf.pointer, untrusted) == 1 else {
             return PathResult(valid: false, error: OpenSSL.lastError())
@@ -70,9 +72,11 @@ public enum ChainValidation {
         }
         var lint = CertificateLint.lint(chain: summaries, role: .server, at: now, options: options)
         if summaries.count < chain.count {
-            lint.append(CertificateLintIssue(
-                rule: .unparseable, severity: .high, message: "\(chain.count - summaries.count) certificate(s) of the chain could not be parsed",
-                position: nil, subject: "", sha256: ""))
+            lint.append(
+                CertificateLintIssue(
+                    rule: .unparseable, severity: .high,
+                    message: "\(chain.count - summaries.count) certificate(s) of the chain could not be parsed",
+                    position: nil, subject: "", sha256: ""))
         }
         return ServerChainReport(
             certificates: summaries, pathValidation: pathValidation, pathError: pathError, missingDNSNames: missing,

@@ -27,10 +27,16 @@ public enum ClientCertificateForge {
 
         /// The identity of an existing certificate (its CN and SANs), or a neutral probe identity.
         public static func of(_ summary: CertificateSummary?) -> Identity {
-            guard let summary else { return Identity(commonName: "bulkhead-probe", subjectAltName: "DNS:bulkhead-probe.invalid") }
-            let commonName = summary.subject.split(separator: ",").first { $0.hasPrefix("CN=") }.map { String($0.dropFirst(3)) } ?? "bulkhead-probe"
+            guard let summary else {
+                return Identity(commonName: "bulkhead-probe", subjectAltName: "DNS:bulkhead-probe.invalid")
+            }
+            let commonName =
+                summary.subject.split(separator: ",").first { $0.hasPrefix("CN=") }.map { String($0.dropFirst(3)) }
+                ?? "bulkhead-probe"
             // Only SAN kinds openssl.cnf syntax round-trips safely; values with separators are dropped.
-            let sans = summary.sans.filter { ($0.hasPrefix("DNS:") || $0.hasPrefix("URI:") || $0.hasPrefix("IP:")) && !$0.contains(",") }
+            let sans = summary.sans.filter {
+                ($0.hasPrefix("DNS:") || $0.hasPrefix("URI:") || $0.hasPrefix("IP:")) && !$0.contains(",")
+            }
             return Identity(commonName: commonName, subjectAltName: sans.isEmpty ? nil : sans.joined(separator: ","))
         }
     }
@@ -52,14 +58,18 @@ public enum ClientCertificateForge {
     /// - Parameters:
     ///   - identity: what the certificates claim to be.
     ///   - issuer: the right CA's certificate and key, when the user supplied the key.
-    public static func forge(identity: Identity, issuer: (certificate: X509Certificate, key: PrivateKey)?) throws(ForgeError) -> Forged {
+    public static func forge(identity: Identity, issuer: (certificate: X509Certificate, key: PrivateKey)?)
+        throws(ForgeError) -> Forged
+    {
         let now = Int64(time(nil))
         let rogueKey = try Self.ecKey()
         let rogueRoot = try Self.certificate(
             commonName: "Bulkhead rogue CA", subjectAltName: nil, key: rogueKey, issuer: nil, notBefore: now - 3600,
-            notAfter: now + 86_400, extensions: [(NID_basic_constraints, "critical,CA:TRUE"), (NID_key_usage, "critical,keyCertSign,cRLSign")])
+            notAfter: now + 86_400,
+            extensions: [(NID_basic_constraints, "critical,CA:TRUE"), (NID_key_usage, "critical,keyCertSign,cRLSign")])
         let leafExtensions: [(Int32, String)] = [
-            (NID_basic_constraints, "critical,CA:FALSE"), (NID_key_usage, "critical,digitalSignature"), (NID_ext_key_usage, "clientAuth"),
+            (NID_basic_constraints, "critical,CA:FALSE"), (NID_key_usage, "critical,digitalSignature"),
+            (NID_ext_key_usage, "clientAuth"),
         ]
         let rogueLeafKey = try Self.ecKey()
         let rogueLeaf = try Self.certificate(
@@ -75,14 +85,19 @@ public enum ClientCertificateForge {
         if let issuer {
             let expiredKey = try Self.ecKey()
             let expired = try Self.certificate(
-                commonName: identity.commonName, subjectAltName: identity.subjectAltName, key: expiredKey, issuer: issuer,
+                commonName: identity.commonName, subjectAltName: identity.subjectAltName, key: expiredKey,
+                issuer: issuer,
                 notBefore: now - 30 * 86_400, notAfter: now - 86_400, extensions: leafExtensions)
             forged.expired = ClientIdentity(chain: [expired], key: expiredKey)
             let serverKey = try Self.ecKey()
             let serverOnly = try Self.certificate(
-                commonName: identity.commonName, subjectAltName: identity.subjectAltName, key: serverKey, issuer: issuer,
+                commonName: identity.commonName, subjectAltName: identity.subjectAltName, key: serverKey,
+                issuer: issuer,
                 notBefore: now - 3600, notAfter: now + 86_400,
-                extensions: [(NID_basic_constraints, "critical,CA:FALSE"), (NID_key_usage, "critical,digitalSignature"), (NID_ext_key_usage, "serverAuth")])
+                extensions: [
+                    (NID_basic_constraints, "critical,CA:FALSE"), (NID_key_usage, "critical,digitalSignature"),
+                    (NID_ext_key_usage, "serverAuth"),
+                ])
             forged.serverAuthOnly = ClientIdentity(chain: [serverOnly], key: serverKey)
         }
         return forged
@@ -90,37 +105,44 @@ public enum ClientCertificateForge {
 
     /// A fresh P-256 key.
     static func ecKey() throws(ForgeError) -> PrivateKey {
-        guard let context = EVP_PKEY_CTX_new_from_name(nil, "EC", nil) else { throw ForgeError(description: "EVP_PKEY_CTX_new_from_name: \(OpenSSL.lastError())") }
+        guard let context = EVP_PKEY_CTX_new_from_name(nil, "EC", nil) else {
+            throw ForgeError(description: "EVP_PKEY_CTX_new_from_name: \(OpenSSL.lastError())")
+        }
         defer { EVP_PKEY_CTX_free(context) }
         guard EVP_PKEY_keygen_init(context) == 1, EVP_PKEY_CTX_set_group_name(context, "prime256v1") == 1 else {
             throw ForgeError(description: "EC key generation setup: \(OpenSSL.lastError())")
         }
         var key: OpaquePointer?
-        guard EVP_PKEY_keygen(context, &key) == 1, let key else { throw ForgeError(description: "EC key generation: \(OpenSSL.lastError())") }
+        guard EVP_PKEY_keygen(context, &key) == 1, let key else {
+            throw ForgeError(description: "EC key generation: \(OpenSSL.lastError())")
+        }
         return PrivateKey(owning: key)
     }
 
     /// A certificate for `key`, signed by `issuer` (or by `key` itself when nil) with SHA-256.
     static func certificate(
-        commonName: String, subjectAltName: String?, key: PrivateKey, issuer: (certificate: X509Certificate, key: PrivateKey)?,
+        commonName: String, subjectAltName: String?, key: PrivateKey,
+        issuer: (certificate: X509Certificate, key: PrivateKey)?,
         notBefore: Int64, notAfter: Int64, extensions: [(Int32, String)]
     ) throws(ForgeError) -> X509Certificate {
         guard let raw = X509_new() else { throw ForgeError(description: "X509_new failed") }
         let certificate = X509Certificate(owning: raw)
         var serial = [UInt8](repeating: 0, count: 16)
-        guard RAND_bytes(&serial, Int32(serial.count)) == 1 else { throw ForgeError(description: "RAND_bytes: \(OpenSSL.lastError())") }
+        guard RAND_bytes(&serial, Int32(serial.count)) == 1 else {
+            throw ForgeError(description: "RAND_bytes: \(OpenSSL.lastError())")
+        }
         serial[0] &= 0x7f
         serial[0] |= 0x01
         guard X509_set_version(raw, 2) == 1,
-              let number = BN_bin2bn(serial, Int32(serial.count), nil)
+            let number = BN_bin2bn(serial, Int32(serial.count), nil)
         else { throw ForgeError(description: "certificate setup: \(OpenSSL.lastError())") }
         defer { BN_free(number) }
         guard BN_to_ASN1_INTEGER(number, X509_get_serialNumber(raw)) != nil,
-              X509_time_adj_ex(X509_getm_notBefore(raw), 0, Int(notBefore - Int64(time(nil))), nil) != nil,
-              X509_time_adj_ex(X509_getm_notAfter(raw), 0, Int(notAfter - Int64(time(nil))), nil) != nil,
-              X509_set_pubkey(raw, key.pointer) == 1,
-              let name = X509_get_subject_name(raw),
-              X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, commonName, -1, -1, 0) == 1
+            X509_time_adj_ex(X509_getm_notBefore(raw), 0, Int(notBefore - Int64(time(nil))), nil) != nil,
+            X509_time_adj_ex(X509_getm_notAfter(raw), 0, Int(notAfter - Int64(time(nil))), nil) != nil,
+            X509_set_pubkey(raw, key.pointer) == 1,
+            let name = X509_get_subject_name(raw),
+            X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, commonName, -1, -1, 0) == 1
         else { throw ForgeError(description: "certificate fields: \(OpenSSL.lastError())") }
         let issuerCertificate = issuer?.certificate.pointer ?? raw
         guard X509_set_issuer_name(raw, X509_get_subject_name(issuerCertificate)) == 1 else {
@@ -131,7 +153,8 @@ public enum ClientCertificateForge {
         if let subjectAltName { all.append((NID_subject_alt_name, subjectAltName)) }
         for (nid, value) in all {
             guard bh_X509_add_text_extension(raw, issuerCertificate, nid, value) == 1 else {
-                throw ForgeError(description: "extension \(String(cString: OBJ_nid2sn(nid))) = \(value): \(OpenSSL.lastError())")
+                throw ForgeError(
+                    description: "extension \(String(cString: OBJ_nid2sn(nid))) = \(value): \(OpenSSL.lastError())")
             }
         }
         guard X509_sign(raw, issuer?.key.pointer ?? key.pointer, EVP_sha256()) > 0 else {

@@ -14,7 +14,9 @@ public struct TLSEndpoint: Hashable, Sendable, CustomStringConvertible {
 
     /// Parses `A.B.C.D:PORT`. Names are not resolved: what is probed is exactly what was listed.
     public init?(_ text: String) {
-        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (1...65_535).contains(port) else { return nil }
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+            (1...65_535).contains(port)
+        else { return nil }
         let parts = text[..<colon].split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 4 else { return nil }
         var address: UInt32 = 0
@@ -77,20 +79,29 @@ extension TLSTarget {
     /// Every TCP listener of every running container, at each of its network addresses inside the probe scope,
     /// probed from `source`, or (nil) from another running container on that network — from the host when the
     /// container is alone there. Listeners bound to loopback are left out (not reachable from another container).
-    public static func fromInventory(_ containers: [ContainerRecord], source: TLSSource? = nil, expectations: TLSExpectations) -> [TLSTarget] {
+    public static func fromInventory(
+        _ containers: [ContainerRecord], source: TLSSource? = nil, expectations: TLSExpectations
+    ) -> [TLSTarget] {
         var targets: [TLSTarget] = []
         var seen = Set<TLSEndpoint>()
         let running = containers.filter { $0.state == "running" && ($0.pid ?? 0) > 0 }
         for container in running {
-            let ports = Set(container.listening.filter { $0.proto.hasPrefix("tcp") && !$0.address.hasPrefix("127.") && $0.address != "::1" }.map(\.port))
+            let ports = Set(
+                container.listening.filter {
+                    $0.proto.hasPrefix("tcp") && !$0.address.hasPrefix("127.") && $0.address != "::1"
+                }.map(\.port))
             for network in container.networks {
                 guard let ipv4 = network.ipv4?.split(separator: "/").first else { continue }
                 for port in ports.sorted() {
-                    guard let endpoint = TLSEndpoint("\(ipv4):\(port)"), TLSScope.permits(endpoint), seen.insert(endpoint).inserted else { continue }
+                    guard let endpoint = TLSEndpoint("\(ipv4):\(port)"), TLSScope.permits(endpoint),
+                        seen.insert(endpoint).inserted
+                    else { continue }
                     var from = source ?? .host
-                    if source == nil, let peer = running.first(where: { peer in
-                        peer.name != container.name && peer.networks.contains { $0.name == network.name }
-                    }), let pid = peer.pid {
+                    if source == nil,
+                        let peer = running.first(where: { peer in
+                            peer.name != container.name && peer.networks.contains { $0.name == network.name }
+                        }), let pid = peer.pid
+                    {
                         from = .container(name: peer.name, namespace: NetworkNamespace(pid: pid))
                     }
                     targets.append(TLSTarget(endpoint: endpoint, source: from, expectations: expectations))

@@ -1,10 +1,11 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import BulkheadModel
 import CBulkheadOpenSSL
 import Foundation
 import SystemCalls
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// How one connection is to be made.
 struct ConnectionPlan: Sendable {
@@ -37,7 +38,9 @@ struct TLSSettings: Sendable {
     var alpn: [String] = []
 
     /// Key for sharing one SSL_CTX among connections with the same protocol settings.
-    var contextKey: String { "\(self.minimumVersion)/\(self.maximumVersion)/\(self.cipherList)/\(self.cipherSuites ?? "-")" }
+    var contextKey: String {
+        "\(self.minimumVersion)/\(self.maximumVersion)/\(self.cipherList)/\(self.cipherSuites ?? "-")"
+    }
 }
 
 /// How the server ended a connection.
@@ -127,8 +130,11 @@ protocol SocketSource: AnyObject {
 /// Sockets in the namespace the process runs in.
 final class HostSocketSource: SocketSource {
     func makeSocket() throws -> Int32 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw TLSProbeError(.socket, path: "host", message: SystemCallError.last("socket").description) }
+        let fd = socket(
+            AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else {
+            throw TLSProbeError(.socket, path: "host", message: SystemCallError.last("socket").description)
+        }
         return fd
     }
 
@@ -163,7 +169,10 @@ final class Connection {
         case connecting, clearWriting, clearReading, handshaking, writing, reading, done
     }
 
-    init(plan: ConnectionPlan, fd: Int32, started: Double, deadline: Double, completion: @escaping (ConnectionOutcome) -> Void) {
+    init(
+        plan: ConnectionPlan, fd: Int32, started: Double, deadline: Double,
+        completion: @escaping (ConnectionOutcome) -> Void
+    ) {
         self.plan = plan
         self.fd = fd
         self.started = started
@@ -171,7 +180,9 @@ final class Connection {
         self.completion = completion
     }
 
-    var exchange: ClearExchange? { self.exchangeIndex < self.exchanges.count ? self.exchanges[self.exchangeIndex] : nil }
+    var exchange: ClearExchange? {
+        self.exchangeIndex < self.exchanges.count ? self.exchanges[self.exchangeIndex] : nil
+    }
 
     /// The nearest moment something must happen to this connection.
     var wake: Double { min(self.deadline, self.readDeadline ?? .infinity) }
@@ -180,39 +191,40 @@ final class Connection {
 /// Watches the handshake messages and alerts of every connection (OpenSSL's message callback; `arg` is the
 /// connection). A plain C function pointer built outside any actor (ARCHITECTURE.md, "C callbacks": closures formed in
 /// main-actor code trap when OpenSSL calls them).
-private let messageCallback: @convention(c) (Int32, Int32, Int32, UnsafeRawPointer?, Int, OpaquePointer?, UnsafeMutableRawPointer?) -> Void = {
-    writing, _, contentType, buffer, length, _, argument in
-    guard writing == 0, let buffer, let argument, length >= 1 else { return }
-    let connection = Unmanaged<Connection>.fromOpaque(argument).takeUnretainedValue()
-    let bytes = buffer.assumingMemoryBound(to: UInt8.self)
-    switch contentType {
-    case 21 where length >= 2: // alert: level, description
-        if bytes[1] == 0 {
-            if connection.outcome.ending == nil { connection.outcome.ending = .closeNotify }
-        } else if connection.outcome.alertReceived == nil, bytes[1] != 90 { // 90 user_canceled is a warning
-            connection.outcome.alertReceived = Int(bytes[1])
-            connection.outcome.alertAfterHandshake = connection.outcome.handshakeCompleted
-        }
-    case 22: // handshake
-        switch bytes[0] {
-        case 2:
-            connection.outcome.serverHelloSeen = true
-            // The suite chosen: type, length (4), version (2), random (32), session id (1 + n), then 2 bytes. Kept
-            // because a TLS 1.2 probe that stops before the certificate never reaches the point where OpenSSL
-            // reports it.
-            let sessionIDLength = length > 38 ? Int(bytes[38]) : 0
-            if length >= 39 + sessionIDLength + 2 {
-                connection.outcome.serverHelloSuite = [bytes[39 + sessionIDLength], bytes[40 + sessionIDLength]]
+private let messageCallback:
+    @convention(c) (Int32, Int32, Int32, UnsafeRawPointer?, Int, OpaquePointer?, UnsafeMutableRawPointer?) -> Void = {
+        writing, _, contentType, buffer, length, _, argument in
+        guard writing == 0, let buffer, let argument, length >= 1 else { return }
+        let connection = Unmanaged<Connection>.fromOpaque(argument).takeUnretainedValue()
+        let bytes = buffer.assumingMemoryBound(to: UInt8.self)
+        switch contentType {
+        case 21 where length >= 2:  // alert: level, description
+            if bytes[1] == 0 {
+                if connection.outcome.ending == nil { connection.outcome.ending = .closeNotify }
+            } else if connection.outcome.alertReceived == nil, bytes[1] != 90 {  // 90 user_canceled is a warning
+                connection.outcome.alertReceived = Int(bytes[1])
+                connection.outcome.alertAfterHandshake = connection.outcome.handshakeCompleted
             }
-        case 13:
-            connection.outcome.certificateRequestSeen = true
-            connection.outcome.serverHelloAccepted = true
-        case 8, 11, 12, 14: connection.outcome.serverHelloAccepted = true
+        case 22:  // handshake
+            switch bytes[0] {
+            case 2:
+                connection.outcome.serverHelloSeen = true
+                // The suite chosen: type, length (4), version (2), random (32), session id (1 + n), then 2 bytes. Kept
+                // because a TLS 1.2 probe that stops before the certificate never reaches the point where OpenSSL
+                // reports it.
+                let sessionIDLength = length > 38 ? Int(bytes[38]) : 0
+                if length >= 39 + sessionIDLength + 2 {
+                    connection.outcome.serverHelloSuite = [bytes[39 + sessionIDLength], bytes[40 + sessionIDLength]]
+                }
+            case 13:
+                connection.outcome.certificateRequestSeen = true
+                connection.outcome.serverHelloAccepted = true
+            case 8, 11, 12, 14: connection.outcome.serverHelloAccepted = true
+            default: break
+            }
         default: break
         }
-    default: break
     }
-}
 
 /// Drives many connections at once on the calling thread: non-blocking sockets, non-blocking OpenSSL
 /// (`SSL_set_fd` + `SSL_do_handshake`/`SSL_read`/`SSL_write` answering WANT_READ/WANT_WRITE), one `poll`.
@@ -251,7 +263,9 @@ final class ConnectionLoop {
     }
 
     /// Queues a connection; `completion` gets its outcome on the loop's thread.
-    func submit(_ plan: ConnectionPlan, from source: any SocketSource, completion: @escaping (ConnectionOutcome) -> Void) {
+    func submit(
+        _ plan: ConnectionPlan, from source: any SocketSource, completion: @escaping (ConnectionOutcome) -> Void
+    ) {
         self.pending.append((plan, source, completion))
     }
 
@@ -331,7 +345,9 @@ final class ConnectionLoop {
         }
     }
 
-    private func start(_ plan: ConnectionPlan, source: any SocketSource, completion: @escaping (ConnectionOutcome) -> Void) {
+    private func start(
+        _ plan: ConnectionPlan, source: any SocketSource, completion: @escaping (ConnectionOutcome) -> Void
+    ) {
         let now = Self.monotonic()
         let fd: Int32
         do { fd = try source.makeSocket() } catch {
@@ -346,13 +362,16 @@ final class ConnectionLoop {
         // A failure only costs time, never a verdict.
         var noDelay: Int32 = 1
         _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &noDelay, socklen_t(MemoryLayout<Int32>.size))
-        let connection = Connection(plan: plan, fd: fd, started: now, deadline: now + self.timeouts.connection, completion: completion)
+        let connection = Connection(
+            plan: plan, fd: fd, started: now, deadline: now + self.timeouts.connection, completion: completion)
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(plan.endpoint.port).bigEndian)
         address.sin_addr = in_addr(s_addr: plan.endpoint.address.bigEndian)
         let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         self.active[fd] = connection
         self.activePerEndpoint[plan.endpoint, default: 0] += 1
@@ -392,7 +411,8 @@ final class ConnectionLoop {
             if connection.received.isEmpty {
                 connection.outcome.silentAfterHandshake = true
             } else {
-                connection.outcome.failure = "an incomplete answer when the read wait ended: \(Line.printable(connection.received, limit: 80))"
+                connection.outcome.failure =
+                    "an incomplete answer when the read wait ended: \(Line.printable(connection.received, limit: 80))"
             }
         default:
             // In clear too, an answer the exchange's judge has not accepted as complete is no answer.
@@ -449,7 +469,8 @@ final class ConnectionLoop {
         guard let exchange = connection.exchange else {
             if overTLS {
                 // Every exchange went on without a final answer: the application kept talking (served).
-                connection.outcome.applicationAnswer = connection.outcome.applicationAnswer ?? .served("answered every request")
+                connection.outcome.applicationAnswer =
+                    connection.outcome.applicationAnswer ?? .served("answered every request")
                 self.finish(connection)
             } else if connection.plan.tls != nil {
                 self.startTLS(connection)
@@ -498,7 +519,8 @@ final class ConnectionLoop {
         while connection.written < request.count {
             let sent = request.withUnsafeBytes { bytes -> Int in
                 guard let base = bytes.baseAddress else { return 0 }
-                return send(connection.fd, base + connection.written, bytes.count - connection.written, Int32(MSG_NOSIGNAL))
+                return send(
+                    connection.fd, base + connection.written, bytes.count - connection.written, Int32(MSG_NOSIGNAL))
             }
             if sent > 0 {
                 connection.written += sent
@@ -520,7 +542,9 @@ final class ConnectionLoop {
         let count = buffer.withUnsafeMutableBytes { recv(connection.fd, $0.baseAddress, room, 0) }
         if count > 0 {
             connection.received += buffer.prefix(count)
-            if connection.outcome.clearBytes.count < 512 { connection.outcome.clearBytes += buffer.prefix(min(count, 512 - connection.outcome.clearBytes.count)) }
+            if connection.outcome.clearBytes.count < 512 {
+                connection.outcome.clearBytes += buffer.prefix(min(count, 512 - connection.outcome.clearBytes.count))
+            }
             self.judge(connection)
             return
         }
@@ -531,7 +555,8 @@ final class ConnectionLoop {
             // What arrived before the close is the answer (a refusal page sent just before closing).
             connection.outcome.clearAnswer = connection.received.isEmpty ? nil : HTTP.judgeInClear(connection.received)
         } else {
-            connection.outcome.upgradeFailure = "the server closed the connection during the cleartext upgrade"
+            connection.outcome.upgradeFailure =
+                "the server closed the connection during the cleartext upgrade"
                 + (connection.received.isEmpty ? "" : ": \(Line.printable(connection.received, limit: 80))")
         }
         self.finish(connection)
@@ -556,7 +581,9 @@ final class ConnectionLoop {
         if let name = settings.serverName { _ = bh_SSL_set_tlsext_host_name(ssl, name) }
         if !settings.alpn.isEmpty {
             var wire: [UInt8] = []
-            for name in settings.alpn where !name.isEmpty && name.utf8.count < 256 { wire += [UInt8(name.utf8.count)] + Array(name.utf8) }
+            for name in settings.alpn where !name.isEmpty && name.utf8.count < 256 {
+                wire += [UInt8(name.utf8.count)] + Array(name.utf8)
+            }
             _ = SSL_set_alpn_protos(ssl, wire, UInt32(wire.count))
         }
         if let identity = settings.identity, let leaf = identity.chain.first {
@@ -580,8 +607,12 @@ final class ConnectionLoop {
             var data: UnsafePointer<UInt8>?
             var length: UInt32 = 0
             SSL_get0_alpn_selected(ssl, &data, &length)
-            if let data, length > 0 { connection.outcome.alpn = String(decoding: UnsafeBufferPointer(start: data, count: Int(length)), as: UTF8.self) }
-            let (name, exchanges) = ApplicationProbes.application(connection.plan.application, alpn: connection.outcome.alpn, connection.plan.context)
+            if let data, length > 0 {
+                connection.outcome.alpn = String(
+                    decoding: UnsafeBufferPointer(start: data, count: Int(length)), as: UTF8.self)
+            }
+            let (name, exchanges) = ApplicationProbes.application(
+                connection.plan.application, alpn: connection.outcome.alpn, connection.plan.context)
             connection.outcome.applicationName = name
             connection.exchanges = exchanges
             connection.exchangeIndex = -1
@@ -627,7 +658,8 @@ final class ConnectionLoop {
             if result > 0 {
                 connection.received += buffer.prefix(Int(result))
                 if connection.outcome.response.count < 1024 {
-                    connection.outcome.response += buffer.prefix(min(Int(result), 1024 - connection.outcome.response.count))
+                    connection.outcome.response += buffer.prefix(
+                        min(Int(result), 1024 - connection.outcome.response.count))
                 }
                 self.judge(connection)
                 continue
@@ -664,8 +696,11 @@ final class ConnectionLoop {
             connection.outcome.failure = "closed by the server (close_notify)"
         case SSL_ERROR_SYSCALL where ERR_peek_error() == 0:
             connection.outcome.ending = code == ECONNRESET ? .reset : (connection.outcome.ending ?? .fin)
-            connection.outcome.failure = code == 0 || code == EAGAIN ? "connection closed by the server" : SystemCallError("read", code: code).message
-        case SSL_ERROR_SSL where connection.plan.handshakeOnly && connection.outcome.serverHelloSeen
+            connection.outcome.failure =
+                code == 0 || code == EAGAIN
+                ? "connection closed by the server" : SystemCallError("read", code: code).message
+        case SSL_ERROR_SSL
+        where connection.plan.handshakeOnly && connection.outcome.serverHelloSeen
             && reason == bh_SSL_R_EXCESSIVE_MESSAGE_SIZE():
             connection.outcome.stoppedBeforeCertificate = true
         case SSL_ERROR_SSL where reason == bh_SSL_R_UNEXPECTED_EOF():
@@ -691,9 +726,9 @@ final class ConnectionLoop {
         _ = bh_SSL_CTX_set_mode(context, bh_SSL_MODE_flags())
         bh_SSL_CTX_harden_client(context, Self.chainLimit)
         guard bh_SSL_CTX_set_min_proto_version(context, settings.minimumVersion) == 1,
-              bh_SSL_CTX_set_max_proto_version(context, settings.maximumVersion) == 1,
-              SSL_CTX_set_cipher_list(context, settings.cipherList) == 1 || settings.minimumVersion >= TLS1_3_VERSION,
-              settings.cipherSuites.map({ SSL_CTX_set_ciphersuites(context, $0) == 1 }) ?? true
+            bh_SSL_CTX_set_max_proto_version(context, settings.maximumVersion) == 1,
+            SSL_CTX_set_cipher_list(context, settings.cipherList) == 1 || settings.minimumVersion >= TLS1_3_VERSION,
+            settings.cipherSuites.map({ SSL_CTX_set_ciphersuites(context, $0) == 1 }) ?? true
         else {
             SSL_CTX_free(context)
             return nil
@@ -706,8 +741,10 @@ final class ConnectionLoop {
     private static func collect(_ ssl: OpaquePointer, into outcome: inout ConnectionOutcome) {
         if outcome.serverHelloSeen || outcome.handshakeCompleted {
             outcome.tlsVersion = SSL_get_version(ssl).map { String(cString: $0) }
-            if let cipher = SSL_get_current_cipher(ssl) ?? outcome.serverHelloSuite.flatMap({ SSL_CIPHER_find(ssl, $0) }),
-               let name = SSL_CIPHER_get_name(cipher) {
+            if let cipher = SSL_get_current_cipher(ssl)
+                ?? outcome.serverHelloSuite.flatMap({ SSL_CIPHER_find(ssl, $0) }),
+                let name = SSL_CIPHER_get_name(cipher)
+            {
                 outcome.cipher = String(cString: name)
             }
         }
@@ -718,7 +755,9 @@ final class ConnectionLoop {
         }
         if let chain = SSL_get_peer_cert_chain(ssl) {
             for index in 0..<max(0, bh_sk_num(UnsafeRawPointer(chain))) {
-                guard let certificate = bh_sk_X509_value(chain, Int32(index)), X509_up_ref(certificate) == 1 else { continue }
+                guard let certificate = bh_sk_X509_value(chain, Int32(index)), X509_up_ref(certificate) == 1 else {
+                    continue
+                }
                 outcome.peerChain.append(X509Certificate(owning: certificate))
             }
         }

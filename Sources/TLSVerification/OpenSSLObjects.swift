@@ -69,7 +69,9 @@ public struct ClientIdentity: Sendable {
         let key = try OpenSSL.loadPrivateKey(path: files.key)
         guard let leaf = chain.first, X509_check_private_key(leaf.pointer, key.pointer) == 1 else {
             ERR_clear_error()
-            throw TLSFileError(.keyMismatch, path: files.key, message: "this private key does not belong to the certificate in \(files.certificate)")
+            throw TLSFileError(
+                .keyMismatch, path: files.key,
+                message: "this private key does not belong to the certificate in \(files.certificate)")
         }
         return ClientIdentity(chain: chain, key: key)
     }
@@ -100,7 +102,9 @@ enum OpenSSL {
             }
         }
         ERR_clear_error()
-        guard !certificates.isEmpty else { throw TLSFileError(.noCertificate, path: path, message: "no PEM certificate in this file") }
+        guard !certificates.isEmpty else {
+            throw TLSFileError(.noCertificate, path: path, message: "no PEM certificate in this file")
+        }
         return certificates
     }
 
@@ -114,7 +118,9 @@ enum OpenSSL {
             return PEM_read_bio_PrivateKey(bio, nil, { _, _, _, _ in 0 }, nil)
         }
         ERR_clear_error()
-        guard let key else { throw TLSFileError(.noPrivateKey, path: path, message: "no unencrypted PEM private key in this file") }
+        guard let key else {
+            throw TLSFileError(.noPrivateKey, path: path, message: "no unencrypted PEM private key in this file")
+        }
         return PrivateKey(owning: key)
     }
 
@@ -123,7 +129,9 @@ enum OpenSSL {
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
             throw TLSFileError(.unreadable, path: path, message: "cannot read: \(error.localizedDescription)")
         }
-        guard data.count < 16 << 20 else { throw TLSFileError(.tooLarge, path: path, message: "larger than 16 MB: not a PEM file") }
+        guard data.count < 16 << 20 else {
+            throw TLSFileError(.tooLarge, path: path, message: "larger than 16 MB: not a PEM file")
+        }
         return data
     }
 

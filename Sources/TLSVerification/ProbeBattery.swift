@@ -1,11 +1,12 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import BulkheadModel
 import CBulkheadOpenSSL
 import Certificates
 import Foundation
 import NetworkNamespaces
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Options of a battery run.
 public struct TLSBatteryOptions: Sendable {
@@ -35,9 +36,11 @@ public struct TLSBatteryOptions: Sendable {
     public var threads: Int
 
     public init(
-        timeouts: TLSTimeouts = TLSTimeouts(), lint: CertificateLint.Options = CertificateLint.Options(), probeVersions: Bool = true,
+        timeouts: TLSTimeouts = TLSTimeouts(), lint: CertificateLint.Options = CertificateLint.Options(),
+        probeVersions: Bool = true,
         probeCiphers: Bool = true, connectionsPerEndpoint: Int = 8, connections: Int = 256, attempts: Int = 5,
-        minimumForgedConnections: Int = 20, applicationProtocol: AppProbeProtocol? = nil, startTLS: StartTLSProtocol? = nil
+        minimumForgedConnections: Int = 20, applicationProtocol: AppProbeProtocol? = nil,
+        startTLS: StartTLSProtocol? = nil
     ) {
         self.threads = max(1, min(4, ProcessInfo.processInfo.activeProcessorCount))
         self.attempts = max(1, attempts)
@@ -67,16 +70,21 @@ public enum ProbeBattery {
     /// - Throws: ``TLSProbeError`` before any traffic when an endpoint is out of scope or a file named by the
     ///   expectations cannot be used (the error names it). Unreachable endpoints are not errors: they are
     ///   reported with an untested verdict.
-    public static func run(_ targets: [TLSTarget], options: TLSBatteryOptions = TLSBatteryOptions()) throws(TLSProbeError) -> TLSReport {
+    public static func run(_ targets: [TLSTarget], options: TLSBatteryOptions = TLSBatteryOptions())
+        throws(TLSProbeError) -> TLSReport
+    {
         let started = ConnectionLoop.monotonic()
         for target in targets where !TLSScope.permits(target.endpoint) {
-            throw TLSProbeError(.outOfScope, path: target.endpoint.description, message: TLSScope.refusal(target.endpoint))
+            throw TLSProbeError(
+                .outOfScope, path: target.endpoint.description, message: TLSScope.refusal(target.endpoint))
         }
         var materials = Materials()
         var states: [EndpointState] = []
         for target in targets {
             do {
-                states.append(EndpointState(target: target, material: try materials.prepare(target.expectations), options: options))
+                states.append(
+                    EndpointState(
+                        target: target, material: try materials.prepare(target.expectations), options: options))
             } catch let error as TLSFileError {
                 throw TLSProbeError(.unusableFile, path: error.path, message: error.message)
             } catch {
@@ -116,8 +124,9 @@ public enum ProbeBattery {
         }
 
         func run(options: TLSBatteryOptions, maximumConnections: Int) {
-            let loop = ConnectionLoop(timeouts: options.timeouts, maximumConnections: maximumConnections,
-                                      maximumPerEndpoint: max(1, options.connectionsPerEndpoint))
+            let loop = ConnectionLoop(
+                timeouts: options.timeouts, maximumConnections: maximumConnections,
+                maximumPerEndpoint: max(1, options.connectionsPerEndpoint))
             var sources: [TLSSource: any SocketSource] = [:]
             for state in self.states {
                 let source: any SocketSource
@@ -140,7 +149,9 @@ public enum ProbeBattery {
     /// Phase one: the plaintext probe, the controls (no certificate, the user's identities), the protocol versions
     /// and the weak cipher categories. The forged certificates follow once the server is known to ask for a
     /// certificate.
-    static func submitFirstPhase(_ state: EndpointState, loop: ConnectionLoop, source: any SocketSource, options: TLSBatteryOptions) {
+    static func submitFirstPhase(
+        _ state: EndpointState, loop: ConnectionLoop, source: any SocketSource, options: TLSBatteryOptions
+    ) {
         let base = state.settings()
         // Cipher categories are TLS ≤ 1.2 suites: with the version probes on, they wait for them and are not offered
         // to a server that accepts no version below 1.3 (they could only fail, at the price of a handshake each).
@@ -154,7 +165,9 @@ public enum ProbeBattery {
                 Self.submitCiphers(WeakCiphers.categories, state, loop: loop, source: source)
             } else {
                 for category in WeakCiphers.categories {
-                    state.skip(.cipher, category.name, "the server accepts no protocol version below TLS 1.3: no TLS ≤ 1.2 suite can be negotiated")
+                    state.skip(
+                        .cipher, category.name,
+                        "the server accepts no protocol version below TLS 1.3: no TLS ≤ 1.2 suite can be negotiated")
                 }
             }
         }
@@ -172,19 +185,29 @@ public enum ProbeBattery {
                 Self.submitModernVersions(after: outcome, state, loop: loop, source: source, judged: legacyJudged)
             }
         }
-        for (kind, identity) in [(TLSProbeKind.clientCertificate, state.material.client), (.otherIdentity, state.material.other)] {
+        for (kind, identity) in [
+            (TLSProbeKind.clientCertificate, state.material.client), (.otherIdentity, state.material.other),
+        ] {
             guard let identity else {
-                state.skip(kind, nil, kind == .clientCertificate ? "no client certificate supplied (--client-cert/--client-key)" : "no other identity supplied (--other-cert/--other-key)")
+                state.skip(
+                    kind, nil,
+                    kind == .clientCertificate
+                        ? "no client certificate supplied (--client-cert/--client-key)"
+                        : "no other identity supplied (--other-cert/--other-key)")
                 continue
             }
             var settings = base
             settings.identity = identity
-            state.submit(state.plan(tls: settings), on: loop, from: source) { outcome in state.add(kind, Verdicts.attempt(outcome)) }
+            state.submit(state.plan(tls: settings), on: loop, from: source) { outcome in
+                state.add(kind, Verdicts.attempt(outcome))
+            }
         }
         if options.probeVersions {
             // TLS 1.0 and 1.1 are offered together first: most servers refuse both, and one refusal of the range
             // proves it (a server picks the highest version it supports within what is offered).
-            Self.submitVersions([("TLSv1", TLS1_VERSION), ("TLSv1.1", TLS1_1_VERSION)], state, loop: loop, source: source, judged: legacyJudged)
+            Self.submitVersions(
+                [("TLSv1", TLS1_VERSION), ("TLSv1.1", TLS1_1_VERSION)], state, loop: loop, source: source,
+                judged: legacyJudged)
         } else if options.probeCiphers {
             Self.submitCiphers(WeakCiphers.categories, state, loop: loop, source: source)
         }
@@ -228,7 +251,8 @@ public enum ProbeBattery {
     /// Anything else (a timeout, an error, a version outside the range) offers each version alone. `judged` is
     /// called once, with whether any version of the range was accepted.
     private static func submitVersions(
-        _ range: [(name: String, version: Int32)], _ state: EndpointState, loop: ConnectionLoop, source: any SocketSource,
+        _ range: [(name: String, version: Int32)], _ state: EndpointState, loop: ConnectionLoop,
+        source: any SocketSource,
         judged: @escaping (Bool) -> Void
     ) {
         guard let lowest = range.first, let highest = range.last else { return judged(false) }
@@ -246,7 +270,8 @@ public enum ProbeBattery {
             switch (attempt.result, chosen) {
             case (.rejected, _):
                 for (index, entry) in range.enumerated() {
-                    state.addVariant(.protocolVersion, entry.name, attempt, together: together, countsConnection: index == 0)
+                    state.addVariant(
+                        .protocolVersion, entry.name, attempt, together: together, countsConnection: index == 0)
                 }
                 judged(false)
             case (.accepted, .some(let chosen)):
@@ -266,7 +291,8 @@ public enum ProbeBattery {
 
     /// Offers each version alone; `judged` is called once all are in, with whether any was accepted.
     private static func submitEach(
-        _ versions: [(name: String, version: Int32)], _ state: EndpointState, loop: ConnectionLoop, source: any SocketSource,
+        _ versions: [(name: String, version: Int32)], _ state: EndpointState, loop: ConnectionLoop,
+        source: any SocketSource,
         judged: @escaping (Bool) -> Void
     ) {
         guard !versions.isEmpty else { return judged(false) }
@@ -286,11 +312,14 @@ public enum ProbeBattery {
     /// holds it, and the others are offered again without them, until the server refuses. A server that accepts no
     /// weak suite costs one connection instead of one per category. Anything ambiguous (a timeout, an error, a suite
     /// of no category offered) offers each remaining category alone.
-    private static func submitCiphers(_ categories: [WeakCiphers.Category], _ state: EndpointState, loop: ConnectionLoop, source: any SocketSource) {
+    private static func submitCiphers(
+        _ categories: [WeakCiphers.Category], _ state: EndpointState, loop: ConnectionLoop, source: any SocketSource
+    ) {
         var offered: [WeakCiphers.Category] = []
         for category in categories {
             if WeakCiphers.suites[category.name] == nil {
-                state.skip(.cipher, category.name, "this OpenSSL build cannot offer \(category.name) suites (not compiled in)")
+                state.skip(
+                    .cipher, category.name, "this OpenSSL build cannot offer \(category.name) suites (not compiled in)")
             } else {
                 offered.append(category)
             }
@@ -302,7 +331,9 @@ public enum ProbeBattery {
         state.submit(state.plan(tls: settings, handshakeOnly: true), on: loop, from: source) { outcome in
             let attempt = Verdicts.negotiation(outcome)
             let together = offered.count > 1 ? offered.map(\.name).joined(separator: ", ") + " offered together" : nil
-            let holding = offered.filter { category in outcome.cipher.map { WeakCiphers.suites[category.name]?.contains($0) ?? false } ?? false }
+            let holding = offered.filter { category in
+                outcome.cipher.map { WeakCiphers.suites[category.name]?.contains($0) ?? false } ?? false
+            }
             switch attempt.result {
             case .rejected:
                 for (index, category) in offered.enumerated() {
@@ -324,9 +355,13 @@ public enum ProbeBattery {
     /// Once the plaintext probe and the no-certificate probe are both in: a server that greets in clear with a
     /// STARTTLS protocol on a port with no known upgrade gets the whole battery again over that upgrade; a server
     /// that asks for a certificate gets the forged ones.
-    private static func afterControls(_ state: EndpointState, loop: ConnectionLoop, source: any SocketSource, options: TLSBatteryOptions) {
+    private static func afterControls(
+        _ state: EndpointState, loop: ConnectionLoop, source: any SocketSource, options: TLSBatteryOptions
+    ) {
         guard let noCert = state.outcomes[.noClientCertificate], let plaintext = state.plaintextOutcome else { return }
-        if !noCert.serverHelloSeen, state.startTLS == nil, !state.upgraded, let upgrade = StartTLSProtocol.fromGreeting(plaintext.clearBytes) {
+        if !noCert.serverHelloSeen, state.startTLS == nil, !state.upgraded,
+            let upgrade = StartTLSProtocol.fromGreeting(plaintext.clearBytes)
+        {
             state.restart(startTLS: upgrade)
             Self.submitFirstPhase(state, loop: loop, source: source, options: options)
             return
@@ -335,18 +370,25 @@ public enum ProbeBattery {
     }
 
     /// The forged-certificate probes, once the server is known to ask for a certificate, each tried several times.
-    private static func submitForged(_ state: EndpointState, after outcome: ConnectionOutcome, loop: ConnectionLoop, source: any SocketSource, options: TLSBatteryOptions) {
+    private static func submitForged(
+        _ state: EndpointState, after outcome: ConnectionOutcome, loop: ConnectionLoop, source: any SocketSource,
+        options: TLSBatteryOptions
+    ) {
         let forged = state.material.forged
         let probes: [(TLSProbeKind, ClientIdentity?)] = [
-            (.rogueCA, forged.rogueCA), (.selfSigned, forged.selfSigned), (.expired, forged.expired), (.serverAuthOnly, forged.serverAuthOnly),
+            (.rogueCA, forged.rogueCA), (.selfSigned, forged.selfSigned), (.expired, forged.expired),
+            (.serverAuthOnly, forged.serverAuthOnly),
         ]
         guard outcome.certificateRequestSeen else {
-            let reason = outcome.serverHelloSeen ? "the server did not request a client certificate" : "no TLS handshake with this endpoint"
+            let reason =
+                outcome.serverHelloSeen
+                ? "the server did not request a client certificate" : "no TLS handshake with this endpoint"
             for (kind, _) in probes { state.skip(kind, nil, reason) }
             return
         }
         let available = probes.filter { $0.1 != nil }.count
-        let attempts = max(options.attempts, available == 0 ? 0 : (options.minimumForgedConnections + available - 1) / available)
+        let attempts = max(
+            options.attempts, available == 0 ? 0 : (options.minimumForgedConnections + available - 1) / available)
         let base = state.settings()
         for (kind, identity) in probes {
             guard let identity else {
@@ -363,7 +405,8 @@ public enum ProbeBattery {
     /// proves acceptance, so a server that accepts anything costs one connection per forgery; every other outcome
     /// needs every attempt (made concurrently, so refusals cost two round trips, not one per attempt).
     private static func submitAttempt(
-        _ kind: TLSProbeKind, settings: TLSSettings, remaining: Int, state: EndpointState, loop: ConnectionLoop, source: any SocketSource
+        _ kind: TLSProbeKind, settings: TLSSettings, remaining: Int, state: EndpointState, loop: ConnectionLoop,
+        source: any SocketSource
     ) {
         guard remaining > 0 else { return }
         state.submit(state.plan(tls: settings), on: loop, from: source) { outcome in
@@ -371,7 +414,9 @@ public enum ProbeBattery {
             state.add(kind, attempt)
             guard attempt.evidence != .served else { return }
             for _ in 1..<remaining {
-                state.submit(state.plan(tls: settings), on: loop, from: source) { outcome in state.add(kind, Verdicts.attempt(outcome)) }
+                state.submit(state.plan(tls: settings), on: loop, from: source) { outcome in
+                    state.add(kind, Verdicts.attempt(outcome))
+                }
             }
         }
     }
@@ -410,7 +455,9 @@ enum WeakCiphers {
         SSL_CTX_set_security_level(context, 0)
         let cbc = "ALL:!aNULL:!eNULL:!kRSA:!RC4:!3DES:!PSK:!SRP:@SECLEVEL=0"
         for category in Self.categories {
-            guard SSL_CTX_set_cipher_list(context, category.list.isEmpty ? cbc : category.list) == 1, let ssl = SSL_new(context) else { continue }
+            guard SSL_CTX_set_cipher_list(context, category.list.isEmpty ? cbc : category.list) == 1,
+                let ssl = SSL_new(context)
+            else { continue }
             defer { SSL_free(ssl) }
             var names: [String] = []
             if let ciphers = SSL_get_ciphers(ssl) {
@@ -419,8 +466,9 @@ enum WeakCiphers {
                     let cipher = OpaquePointer(raw)
                     // The list also holds the TLS 1.3 suites, which are no category's.
                     guard let version = SSL_CIPHER_get_version(cipher), String(cString: version) != "TLSv1.3",
-                          category.name != "CBC" || (SSL_CIPHER_is_aead(cipher) == 0 && SSL_CIPHER_get_cipher_nid(cipher) != NID_undef),
-                          let name = SSL_CIPHER_get_name(cipher)
+                        category.name != "CBC"
+                            || (SSL_CIPHER_is_aead(cipher) == 0 && SSL_CIPHER_get_cipher_nid(cipher) != NID_undef),
+                        let name = SSL_CIPHER_get_name(cipher)
                     else { continue }
                     names.append(String(cString: name))
                 }
@@ -454,13 +502,16 @@ final class NamespaceSocketSource: SocketSource {
             self.spare = try self.namespace.run {
                 var sockets: [Int32] = []
                 for _ in 0..<32 {
-                    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+                    let fd = socket(
+                        AF_INET,
+                        Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
                     if fd >= 0 { sockets.append(fd) }
                 }
                 return sockets
             }
             guard !self.spare.isEmpty else {
-                throw TLSProbeError(.socket, path: self.namespace.path, message: "cannot create sockets in this namespace")
+                throw TLSProbeError(
+                    .socket, path: self.namespace.path, message: "cannot create sockets in this namespace")
             }
         }
         return self.spare.removeLast()
@@ -489,21 +540,26 @@ struct Materials {
         if let material = self.cache[expectations] { return material }
         var anchors: [X509Certificate] = []
         for path in expectations.trustBundles { anchors += try OpenSSL.loadCertificates(path: path) }
-        let client = try expectations.clientIdentity.map { files throws(TLSFileError) in try ClientIdentity.load(files) }
+        let client = try expectations.clientIdentity.map { files throws(TLSFileError) in try ClientIdentity.load(files)
+        }
         let other = try expectations.otherIdentity.map { files throws(TLSFileError) in try ClientIdentity.load(files) }
         var issuer: (certificate: X509Certificate, key: PrivateKey)?
         if let keyPath = expectations.caKey {
             let key = try OpenSSL.loadPrivateKey(path: keyPath)
-            guard let certificate = anchors.first(where: { X509_check_private_key($0.pointer, key.pointer) == 1 }) else {
+            guard let certificate = anchors.first(where: { X509_check_private_key($0.pointer, key.pointer) == 1 })
+            else {
                 ERR_clear_error()
-                throw TLSFileError(.keyMismatch, path: keyPath, message: "this key belongs to no certificate of the trust bundle (--ca-bundle)")
+                throw TLSFileError(
+                    .keyMismatch, path: keyPath,
+                    message: "this key belongs to no certificate of the trust bundle (--ca-bundle)")
             }
             ERR_clear_error()
             issuer = (certificate, key)
         }
         let clientSummary = client?.chain.first?.summary()
         let forged = try ClientCertificateForge.forge(identity: .of(clientSummary), issuer: issuer)
-        let material = Material(anchors: anchors, client: client, other: other, clientSummary: clientSummary, forged: forged)
+        let material = Material(
+            anchors: anchors, client: client, other: other, clientSummary: clientSummary, forged: forged)
         self.cache[expectations] = material
         return material
     }
@@ -540,7 +596,9 @@ final class EndpointState {
             let name = subject[range.upperBound...].prefix { $0 != "," }
             if !name.isEmpty { user = String(name) }
         }
-        self.context = ApplicationProbes.Context(host: target.expectations.expectedDNSNames.first ?? IPAddress(ipv4: target.endpoint.address).description, user: user)
+        self.context = ApplicationProbes.Context(
+            host: target.expectations.expectedDNSNames.first ?? IPAddress(ipv4: target.endpoint.address).description,
+            user: user)
     }
 
     /// The client settings shared by every TLS probe of this endpoint.
@@ -558,13 +616,17 @@ final class EndpointState {
         } else {
             clear = self.application == .mysql ? ApplicationProbes.mysqlUpgrade : []
         }
-        return ConnectionPlan(endpoint: self.target.endpoint, clear: clear, tls: tls, application: self.application,
-                              handshakeOnly: handshakeOnly, context: self.context)
+        return ConnectionPlan(
+            endpoint: self.target.endpoint, clear: clear, tls: tls, application: self.application,
+            handshakeOnly: handshakeOnly, context: self.context)
     }
 
     /// Submits one connection whose completion is dropped if the battery restarted meanwhile (over a STARTTLS
     /// upgrade recognised from the greeting): what it found belongs to the battery before the restart.
-    func submit(_ plan: ConnectionPlan, on loop: ConnectionLoop, from source: any SocketSource, completion: @escaping (ConnectionOutcome) -> Void) {
+    func submit(
+        _ plan: ConnectionPlan, on loop: ConnectionLoop, from source: any SocketSource,
+        completion: @escaping (ConnectionOutcome) -> Void
+    ) {
         let generation = self.generation
         loop.submit(plan, from: source) { outcome in
             guard self.generation == generation else { return }
@@ -592,17 +654,24 @@ final class EndpointState {
     /// Records a probe with a variant. When one connection judged several variants (versions or cipher categories
     /// offered together), `together` says what was offered and only the first of their records counts the
     /// connection (`countsConnection`): the others have no attempt of their own.
-    func addVariant(_ kind: TLSProbeKind, _ variant: String, _ attempt: Attempt, together: String? = nil, countsConnection: Bool = true) {
+    func addVariant(
+        _ kind: TLSProbeKind, _ variant: String, _ attempt: Attempt, together: String? = nil,
+        countsConnection: Bool = true
+    ) {
         var judged = Verdicts.Judgement(result: attempt.result, evidence: attempt.evidence, detail: attempt.detail)
         if let together { judged.detail = "\(together): \(attempt.detail ?? attempt.result.rawValue)" }
-        var record = Verdicts.record(kind, variant, [attempt], judged: judged, endpoint: self.target.endpoint.description, source: self.target.source.description)
+        var record = Verdicts.record(
+            kind, variant, [attempt], judged: judged, endpoint: self.target.endpoint.description,
+            source: self.target.source.description)
         if !countsConnection { record.attempts = 0 }
         self.records.append(record)
     }
 
     func skip(_ kind: TLSProbeKind, _ variant: String?, _ reason: String) {
-        self.records.append(TLSProbeRecord(
-            endpoint: self.target.endpoint.description, source: self.target.source.description, probe: kind, variant: variant,
-            result: .skipped, detail: reason))
+        self.records.append(
+            TLSProbeRecord(
+                endpoint: self.target.endpoint.description, source: self.target.source.description, probe: kind,
+                variant: variant,
+                result: .skipped, detail: reason))
     }
 }

@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import BulkheadModel
 import CBulkheadOpenSSL
 import Certificates
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// One connection of a probe, read in the evidence model (see ``TLSEvidence``).
 struct Attempt {
@@ -26,23 +27,39 @@ enum Verdicts {
 
     /// What one connection of a TLS probe proves.
     static func attempt(_ outcome: ConnectionOutcome) -> Attempt {
-        func make(_ result: TLSProbeResult, _ evidence: TLSEvidence, _ detail: String?, _ signature: String = "") -> Attempt {
+        func make(_ result: TLSProbeResult, _ evidence: TLSEvidence, _ detail: String?, _ signature: String = "")
+            -> Attempt
+        {
             Attempt(result: result, evidence: evidence, detail: detail, signature: signature, outcome: outcome)
         }
         guard outcome.connected else {
-            if let code = outcome.connectErrno, code == ECONNREFUSED || code == EHOSTUNREACH || code == ENETUNREACH || code == ETIMEDOUT {
+            if let code = outcome.connectErrno,
+                code == ECONNREFUSED || code == EHOSTUNREACH || code == ENETUNREACH || code == ETIMEDOUT
+            {
                 return make(.unreachable, .none, outcome.failure)
             }
-            return make(outcome.timedOut ? .timeout : .error, .none, outcome.failure ?? (outcome.timedOut ? "no connection before the deadline" : nil))
+            return make(
+                outcome.timedOut ? .timeout : .error, .none,
+                outcome.failure ?? (outcome.timedOut ? "no connection before the deadline" : nil))
         }
-        if let failure = outcome.upgradeFailure { return make(.error, .none, "cleartext upgrade to TLS failed: \(failure)") }
+        if let failure = outcome.upgradeFailure {
+            return make(.error, .none, "cleartext upgrade to TLS failed: \(failure)")
+        }
         if !outcome.handshakeCompleted {
             if let alert = outcome.alertReceived {
                 return make(.rejected, .refusedByTLS, "alert \(alert) \(Self.alertName(alert)) during the handshake")
             }
-            if outcome.timedOut { return make(.timeout, .none, outcome.serverHelloSeen ? "handshake did not finish before the deadline" : "no TLS answer before the deadline") }
+            if outcome.timedOut {
+                return make(
+                    .timeout, .none,
+                    outcome.serverHelloSeen
+                        ? "handshake did not finish before the deadline" : "no TLS answer before the deadline")
+            }
             if let ending = outcome.ending, outcome.serverHelloSeen {
-                return make(.rejected, .handshakeAborted, "the server ended the handshake (\(ending.rawValue)) before it completed: no session, nothing served")
+                return make(
+                    .rejected, .handshakeAborted,
+                    "the server ended the handshake (\(ending.rawValue)) before it completed: no session, nothing served"
+                )
             }
             return make(.error, .none, outcome.failure ?? "the handshake failed")
         }
@@ -56,17 +73,29 @@ enum Verdicts {
         }
         if let alert = outcome.alertReceived {
             if Self.authenticationAlerts.contains(alert) {
-                return make(.rejected, .refusedByTLS, "alert \(alert) \(Self.alertName(alert)) \(outcome.alertAfterHandshake ? "after" : "at the end of") the handshake")
+                return make(
+                    .rejected, .refusedByTLS,
+                    "alert \(alert) \(Self.alertName(alert)) \(outcome.alertAfterHandshake ? "after" : "at the end of") the handshake"
+                )
             }
-            return make(.inconclusive, .closedWithoutReason, "alert \(alert) \(Self.alertName(alert)) after the handshake (not about authentication)", "alert:\(alert)")
+            return make(
+                .inconclusive, .closedWithoutReason,
+                "alert \(alert) \(Self.alertName(alert)) after the handshake (not about authentication)",
+                "alert:\(alert)")
         }
         if let ending = outcome.ending {
             // An answer that proves nothing by itself (MySQL's ERR 1045, which does not name the certificate) is shown.
-            let answered = outcome.response.isEmpty ? "" : " (it had answered: \(Line.printable(outcome.response, limit: 100)))"
-            return make(.inconclusive, .closedWithoutReason, "handshake completed, then the server closed (\(ending.rawValue)) without a reason\(answered)", "closed:\(ending.rawValue)")
+            let answered =
+                outcome.response.isEmpty ? "" : " (it had answered: \(Line.printable(outcome.response, limit: 100)))"
+            return make(
+                .inconclusive, .closedWithoutReason,
+                "handshake completed, then the server closed (\(ending.rawValue)) without a reason\(answered)",
+                "closed:\(ending.rawValue)")
         }
         if outcome.silentAfterHandshake {
-            return make(.inconclusive, .silent, "handshake completed, request sent\(application), nothing came back within the read wait", "silent")
+            return make(
+                .inconclusive, .silent,
+                "handshake completed, request sent\(application), nothing came back within the read wait", "silent")
         }
         return make(.error, .none, outcome.failure ?? "the connection failed after the handshake")
     }
@@ -77,12 +106,19 @@ enum Verdicts {
         guard outcome.connected else { return attempt }
         switch outcome.clearAnswer {
         case .served(let text)?:
-            (attempt.result, attempt.evidence, attempt.detail) = (.plaintextAnswered, .servedInClear, "served in clear: \(text)")
+            (attempt.result, attempt.evidence, attempt.detail) = (
+                .plaintextAnswered, .servedInClear, "served in clear: \(text)"
+            )
         case .refused(let text)?, .failed(let text)?:
-            (attempt.result, attempt.evidence, attempt.detail) = (.plaintextRefused, .refusedInClear, "refused in clear: \(text)")
+            (attempt.result, attempt.evidence, attempt.detail) = (
+                .plaintextRefused, .refusedInClear, "refused in clear: \(text)"
+            )
         case nil:
-            let detail = outcome.timedOut ? "no answer in clear before the deadline"
-                : outcome.ending.map { "closed without answering (\($0.rawValue))" } ?? (outcome.failure ?? "no answer in clear")
+            let detail =
+                outcome.timedOut
+                ? "no answer in clear before the deadline"
+                : outcome.ending.map { "closed without answering (\($0.rawValue))" }
+                    ?? (outcome.failure ?? "no answer in clear")
             (attempt.result, attempt.evidence, attempt.detail) = (.plaintextRefused, .refusedInClear, detail)
         }
         return attempt
@@ -98,33 +134,45 @@ enum Verdicts {
         guard outcome.connected, outcome.upgradeFailure == nil else { return attempt }
         if outcome.serverHelloAccepted || outcome.handshakeCompleted || outcome.stoppedBeforeCertificate {
             let ended = outcome.handshakeCompleted || outcome.stoppedBeforeCertificate
-            (attempt.result, attempt.detail) = (.accepted, ended ? nil : "ServerHello accepted; handshake then ended: \(outcome.failure ?? "-")")
+            (attempt.result, attempt.detail) = (
+                .accepted, ended ? nil : "ServerHello accepted; handshake then ended: \(outcome.failure ?? "-")"
+            )
         } else if outcome.serverHelloSeen {
-            (attempt.result, attempt.detail) = (.rejected, "the server chose something not offered: \(outcome.failure ?? "-")")
+            (attempt.result, attempt.detail) = (
+                .rejected, "the server chose something not offered: \(outcome.failure ?? "-")"
+            )
         } else if outcome.timedOut {
             (attempt.result, attempt.detail) = (.timeout, "no ServerHello before the deadline")
         } else {
-            (attempt.result, attempt.detail) = (.rejected, outcome.alertReceived.map { "alert \($0) \(Self.alertName($0))" } ?? outcome.failure)
+            (attempt.result, attempt.detail) = (
+                .rejected, outcome.alertReceived.map { "alert \($0) \(Self.alertName($0))" } ?? outcome.failure
+            )
         }
         return attempt
     }
 
     /// A probe record from its attempts (already judged).
     static func record(
-        _ kind: TLSProbeKind, _ variant: String?, _ attempts: [Attempt], judged: Judgement, endpoint: String, source: String
+        _ kind: TLSProbeKind, _ variant: String?, _ attempts: [Attempt], judged: Judgement, endpoint: String,
+        source: String
     ) -> TLSProbeRecord {
         let decisive = attempts.first { $0.evidence == judged.evidence } ?? attempts.first
         let outcome = decisive?.outcome ?? ConnectionOutcome()
         return TLSProbeRecord(
-            endpoint: endpoint, source: source, probe: kind, variant: variant, result: judged.result, alert: outcome.alertReceived,
-            alertName: outcome.alertReceived.map(Self.alertName), tlsVersion: outcome.tlsVersion, cipher: outcome.cipher,
+            endpoint: endpoint, source: source, probe: kind, variant: variant, result: judged.result,
+            alert: outcome.alertReceived,
+            alertName: outcome.alertReceived.map(Self.alertName), tlsVersion: outcome.tlsVersion,
+            cipher: outcome.cipher,
             // A probe stopped at the server's Certificate (or at a TLS 1.3 CertificateRequest's header) did not read a
             // CertificateRequest: it claims none either way.
-            certificateRequest: kind == .plaintext || !outcome.serverHelloSeen || (outcome.stoppedBeforeCertificate && !outcome.certificateRequestSeen)
+            certificateRequest: kind == .plaintext || !outcome.serverHelloSeen
+                || (outcome.stoppedBeforeCertificate && !outcome.certificateRequestSeen)
                 ? nil : outcome.certificateRequestSeen,
             acceptableCAs: outcome.acceptableCAs, detail: judged.detail,
-            durationMilliseconds: ((attempts.map(\.outcome.seconds).max() ?? 0) * 1e4).rounded() / 10, evidence: judged.evidence,
-            attempts: attempts.count, servedAttempts: judged.served, refusedAttempts: judged.refused, comparedWith: judged.comparedWith,
+            durationMilliseconds: ((attempts.map(\.outcome.seconds).max() ?? 0) * 1e4).rounded() / 10,
+            evidence: judged.evidence,
+            attempts: attempts.count, servedAttempts: judged.served, refusedAttempts: judged.refused,
+            comparedWith: judged.comparedWith,
             application: kind == .plaintext ? nil : outcome.applicationName)
     }
 
@@ -159,8 +207,10 @@ enum Verdicts {
         guard let first = attempts.first else { return Judgement(result: .skipped, evidence: .none, detail: "not run") }
         let served = attempts.filter { $0.evidence == .served }
         if let proof = served.first {
-            return Judgement(result: .accepted, evidence: .served, detail: "\(proof.detail ?? "served") [\(served.count) of \(attempts.count) attempts served]",
-                             served: served.count, refused: attempts.filter { $0.evidence.isRefusal }.count)
+            return Judgement(
+                result: .accepted, evidence: .served,
+                detail: "\(proof.detail ?? "served") [\(served.count) of \(attempts.count) attempts served]",
+                served: served.count, refused: attempts.filter { $0.evidence.isRefusal }.count)
         }
         var refused = attempts.filter { $0.evidence.isRefusal }.count
         var comparedWith: String?
@@ -173,7 +223,9 @@ enum Verdicts {
             } else if comparesWithNoCertificate && controls.noCertificateServed {
                 refused += 1
                 comparedWith = "no-client-cert: served"
-            } else if let valid = controls.valid.first(where: { $0.evidence.isAmbiguous }), valid.signature == attempt.signature {
+            } else if let valid = controls.valid.first(where: { $0.evidence.isAmbiguous }),
+                valid.signature == attempt.signature
+            {
                 indistinguishable = attempt
                 comparedWith = "client-cert: \(valid.signature) too"
             } else {
@@ -181,28 +233,37 @@ enum Verdicts {
             }
         }
         if let same = indistinguishable {
-            return Judgement(result: .accepted, evidence: same.evidence,
-                             detail: "\(same.detail ?? ""): exactly what the valid client certificate gets, so the server cannot tell them apart",
-                             served: 0, refused: refused, comparedWith: comparedWith)
+            return Judgement(
+                result: .accepted, evidence: same.evidence,
+                detail:
+                    "\(same.detail ?? ""): exactly what the valid client certificate gets, so the server cannot tell them apart",
+                served: 0, refused: refused, comparedWith: comparedWith)
         }
         let failed = attempts.filter { $0.evidence == .none }
         if let failure = failed.first {
             if failed.count == attempts.count {
                 return Judgement(result: failure.result, evidence: .none, detail: failure.detail, refused: refused)
             }
-            return Judgement(result: .inconclusive, evidence: .none,
-                             detail: "\(failed.count) of \(attempts.count) attempts could not be completed (\(failure.detail ?? failure.result.rawValue)): a refusal is not proven for every attempt",
-                             refused: refused, comparedWith: comparedWith)
+            return Judgement(
+                result: .inconclusive, evidence: .none,
+                detail:
+                    "\(failed.count) of \(attempts.count) attempts could not be completed (\(failure.detail ?? failure.result.rawValue)): a refusal is not proven for every attempt",
+                refused: refused, comparedWith: comparedWith)
         }
         if let open = unresolved.first {
-            return Judgement(result: .inconclusive, evidence: open.evidence,
-                             detail: "\(open.detail ?? ""); no served control connection to compare with [\(unresolved.count) of \(attempts.count) attempts]",
-                             refused: refused, comparedWith: comparedWith)
+            return Judgement(
+                result: .inconclusive, evidence: open.evidence,
+                detail:
+                    "\(open.detail ?? ""); no served control connection to compare with [\(unresolved.count) of \(attempts.count) attempts]",
+                refused: refused, comparedWith: comparedWith)
         }
         let own = attempts.first { $0.evidence.isRefusal } ?? first
-        let detail = own.evidence.isRefusal ? own.detail : "\(first.detail ?? ""): refused by comparison (\(comparedWith ?? ""))"
-        return Judgement(result: .rejected, evidence: own.evidence.isRefusal ? own.evidence : first.evidence,
-                         detail: "\(detail ?? "") [\(refused) of \(attempts.count) attempts refused]", refused: refused, comparedWith: comparedWith)
+        let detail =
+            own.evidence.isRefusal ? own.detail : "\(first.detail ?? ""): refused by comparison (\(comparedWith ?? ""))"
+        return Judgement(
+            result: .rejected, evidence: own.evidence.isRefusal ? own.evidence : first.evidence,
+            detail: "\(detail ?? "") [\(refused) of \(attempts.count) attempts refused]", refused: refused,
+            comparedWith: comparedWith)
     }
 
     /// The first line-ish of an answer, with control bytes escaped.
@@ -210,9 +271,11 @@ enum Verdicts {
 
     static func alertName(_ alert: Int) -> String {
         let names: [Int: String] = [
-            0: "close_notify", 10: "unexpected_message", 20: "bad_record_mac", 22: "record_overflow", 40: "handshake_failure",
+            0: "close_notify", 10: "unexpected_message", 20: "bad_record_mac", 22: "record_overflow",
+            40: "handshake_failure",
             42: "bad_certificate", 43: "unsupported_certificate", 44: "certificate_revoked", 45: "certificate_expired",
-            46: "certificate_unknown", 47: "illegal_parameter", 48: "unknown_ca", 49: "access_denied", 50: "decode_error",
+            46: "certificate_unknown", 47: "illegal_parameter", 48: "unknown_ca", 49: "access_denied",
+            50: "decode_error",
             51: "decrypt_error", 70: "protocol_version", 71: "insufficient_security", 80: "internal_error",
             86: "inappropriate_fallback", 90: "user_canceled", 109: "missing_extension", 110: "unsupported_extension",
             112: "unrecognized_name", 116: "certificate_required", 120: "no_application_protocol",
@@ -222,7 +285,8 @@ enum Verdicts {
 
     // MARK: - One endpoint
 
-    static func report(for state: EndpointState, at now: Timestamp, lint: CertificateLint.Options) -> TLSEndpointReport {
+    static func report(for state: EndpointState, at now: Timestamp, lint: CertificateLint.Options) -> TLSEndpointReport
+    {
         let target = state.target
         let expectations = target.expectations
         let location = "\(target.endpoint) (from \(target.source))"
@@ -234,7 +298,8 @@ enum Verdicts {
         }
 
         // Every probe judged: the controls first, then what is compared with them.
-        let controls = Controls(valid: state.attempts[.clientCertificate] ?? [], noCertificate: state.attempts[.noClientCertificate] ?? [])
+        let controls = Controls(
+            valid: state.attempts[.clientCertificate] ?? [], noCertificate: state.attempts[.noClientCertificate] ?? [])
         let validOnly = Controls(valid: controls.valid)
         var judged: [TLSProbeKind: Judgement] = [:]
         var records = state.records
@@ -244,16 +309,21 @@ enum Verdicts {
             case .plaintext:
                 let attempt = attempts[0]
                 judgement = Judgement(result: attempt.result, evidence: attempt.evidence, detail: attempt.detail)
-            case .noClientCertificate, .otherIdentity: judgement = Self.judge(attempts, against: validOnly, comparesWithNoCertificate: false)
-            case .clientCertificate: judgement = Self.judge(attempts, against: Controls(), comparesWithNoCertificate: false)
+            case .noClientCertificate, .otherIdentity:
+                judgement = Self.judge(attempts, against: validOnly, comparesWithNoCertificate: false)
+            case .clientCertificate:
+                judgement = Self.judge(attempts, against: Controls(), comparesWithNoCertificate: false)
             default: judgement = Self.judge(attempts, against: controls, comparesWithNoCertificate: true)
             }
             judged[kind] = judgement
-            records.append(Self.record(kind, nil, attempts, judged: judgement, endpoint: endpointText, source: sourceText))
+            records.append(
+                Self.record(kind, nil, attempts, judged: judgement, endpoint: endpointText, source: sourceText))
         }
         let order = TLSProbeKind.allCases
         let probes = records.sorted {
-            (order.firstIndex(of: $0.probe) ?? 0, $0.variant ?? "") < (order.firstIndex(of: $1.probe) ?? 0, $1.variant ?? "")
+            (order.firstIndex(of: $0.probe) ?? 0, $0.variant ?? "") < (
+                order.firstIndex(of: $1.probe) ?? 0, $1.variant ?? ""
+            )
         }
         func result(_ kind: TLSProbeKind) -> TLSProbeRecord? { probes.first { $0.probe == kind && $0.variant == nil } }
 
@@ -261,7 +331,9 @@ enum Verdicts {
         let noCertRecord = result(.noClientCertificate)
         let plaintext = result(.plaintext)
         let plaintextServed = plaintext?.evidence == .servedInClear
-        let speaksTLS = noCert?.serverHelloSeen == true || probes.contains { $0.probe == .protocolVersion && $0.result == .accepted }
+        let speaksTLS =
+            noCert?.serverHelloSeen == true
+            || probes.contains { $0.probe == .protocolVersion && $0.result == .accepted }
         let requested = noCert?.certificateRequestSeen == true
         let forged = probes.filter { $0.probe.isForgedCertificate && $0.result != .skipped }
         let forgedAccepted = forged.filter { $0.result == .accepted }
@@ -289,7 +361,11 @@ enum Verdicts {
         } else if !forgedAccepted.isEmpty {
             verdict = .tlsAcceptsRogueClient
             clientAuth = noCertRecord?.result == .accepted ? .optional : .required
-            reason = "a forged client certificate was accepted: " + forgedAccepted.map { "\($0.probe.rawValue) (\($0.evidence.rawValue)\($0.comparedWith.map { ", compared with \($0)" } ?? ""))" }.joined(separator: ", ")
+            reason =
+                "a forged client certificate was accepted: "
+                + forgedAccepted.map {
+                    "\($0.probe.rawValue) (\($0.evidence.rawValue)\($0.comparedWith.map { ", compared with \($0)" } ?? ""))"
+                }.joined(separator: ", ")
         } else if !requested {
             if noCert?.handshakeCompleted == true {
                 verdict = .tlsNoClientAuth
@@ -302,7 +378,8 @@ enum Verdicts {
         } else if noCertRecord?.result == .accepted {
             verdict = .mtlsOptional
             clientAuth = .optional
-            reason = "a client without a certificate is served (\(noCertRecord?.evidence.rawValue ?? ""))"
+            reason =
+                "a client without a certificate is served (\(noCertRecord?.evidence.rawValue ?? ""))"
                 + (forgedOpen.isEmpty ? "" : "; forged certificates could not all be judged")
         } else if noCertRecord?.result != .rejected {
             verdict = .inconclusive
@@ -312,7 +389,8 @@ enum Verdicts {
             verdict = .inconclusive
             clientAuth = .required
             let closesEverything = forgedOpen.allSatisfy { $0.evidence.isAmbiguous }
-            reason = closesEverything
+            reason =
+                closesEverything
                 ? "the server \(open.evidence == .silent ? "stays silent" : "closes every connection") after the handshake and no control connection was served; supply a client certificate it accepts (--client-cert/--client-key), or an application probe (--app-protocol)"
                 : "\(open.probe.rawValue): \(open.detail ?? open.result.rawValue)"
         } else if forged.isEmpty {
@@ -322,7 +400,9 @@ enum Verdicts {
         } else {
             verdict = .mtlsEnforced
             clientAuth = .required
-            reason = "no certificate and every forged certificate refused in every attempt (" + forged.map { "\($0.probe.rawValue): \($0.evidence.rawValue)" }.joined(separator: ", ") + ")"
+            reason =
+                "no certificate and every forged certificate refused in every attempt ("
+                + forged.map { "\($0.probe.rawValue): \($0.evidence.rawValue)" }.joined(separator: ", ") + ")"
         }
         if plaintextServed && (verdict == .mtlsEnforced || verdict == .inconclusive) {
             reason = "\(plaintext?.detail ?? "served in clear"); over TLS: \(verdict.rawValue) (\(reason))"
@@ -332,29 +412,42 @@ enum Verdicts {
         let starttls = state.startTLS
         if plaintextServed || verdict == .plaintextAccepted {
             if let starttls {
-                add(.starttlsOptional, expectations.required ? .high : .medium, "the service offers STARTTLS but serves \(starttls.rawValue) in clear without it",
-                    "\(plaintext?.detail ?? ""). A client that never upgrades is served: an attacker on the path can strip STARTTLS.")
+                add(
+                    .starttlsOptional, expectations.required ? .high : .medium,
+                    "the service offers STARTTLS but serves \(starttls.rawValue) in clear without it",
+                    "\(plaintext?.detail ?? ""). A client that never upgrades is served: an attacker on the path can strip STARTTLS."
+                )
             } else {
-                add(.plaintextAccepted, expectations.required ? .high : .medium, "the TLS port answers a plaintext request",
+                add(
+                    .plaintextAccepted, expectations.required ? .high : .medium,
+                    "the TLS port answers a plaintext request",
                     "\(plaintext?.detail ?? ""). A client that never starts TLS is served: permissive mode.")
             }
         }
         switch verdict {
         case .tlsNoClientAuth:
-            add(.tlsNoClientAuth, expectations.required ? .high : .info, "the server never asks for a client certificate",
+            add(
+                .tlsNoClientAuth, expectations.required ? .high : .info,
+                "the server never asks for a client certificate",
                 "TLS without client authentication: any client that reaches the port is served.")
         case .mtlsOptional:
-            add(.mtlsOptional, expectations.required ? .high : .low, "client certificates are optional",
-                "The server sent a CertificateRequest but served a client that sent no certificate (\(noCertRecord?.detail ?? "")).")
+            add(
+                .mtlsOptional, expectations.required ? .high : .low, "client certificates are optional",
+                "The server sent a CertificateRequest but served a client that sent no certificate (\(noCertRecord?.detail ?? ""))."
+            )
         case .unreachable, .timeout, .error:
             add(.endpointUntested, .info, "the endpoint could not be tested (\(verdict.rawValue))", reason)
         case .inconclusive:
-            add(.tlsInconclusive, expectations.required ? .medium : .low, "the battery cannot tell whether forged client certificates are refused", reason)
+            add(
+                .tlsInconclusive, expectations.required ? .medium : .low,
+                "the battery cannot tell whether forged client certificates are refused", reason)
         default: break
         }
         if verdict == .tlsAcceptsRogueClient && noCertRecord?.result == .accepted {
-            add(.mtlsOptional, expectations.required ? .high : .low, "client certificates are optional",
-                "Besides accepting forged certificates, the server serves a client that sends none (\(noCertRecord?.detail ?? "")).")
+            add(
+                .mtlsOptional, expectations.required ? .high : .low, "client certificates are optional",
+                "Besides accepting forged certificates, the server serves a client that sends none (\(noCertRecord?.detail ?? ""))."
+            )
         }
         for probe in forgedAccepted {
             let what: String
@@ -364,34 +457,45 @@ enum Verdicts {
             case .serverAuthOnly: what = "a client certificate whose EKU is serverAuth only"
             default: what = "a self-signed client certificate with the right identity"
             }
-            add(.rogueClientAccepted, .critical, "the server accepts \(what)",
-                "Probe \(probe.probe.rawValue): \(probe.detail ?? "accepted"). Anyone can forge such a certificate: authentication is not enforced; the forged identity reaches the application.")
+            add(
+                .rogueClientAccepted, .critical, "the server accepts \(what)",
+                "Probe \(probe.probe.rawValue): \(probe.detail ?? "accepted"). Anyone can forge such a certificate: authentication is not enforced; the forged identity reaches the application."
+            )
         }
         if let client = result(.clientCertificate), client.result != .skipped, client.result != .accepted, speaksTLS {
             if client.result == .rejected {
-                add(.validClientRefused, .high, "the supplied client certificate is refused",
-                    "Probe client-cert: \(client.evidence.rawValue) \(client.alertName.map { "(alert \($0))" } ?? ""): \(client.detail ?? ""). The client this certificate belongs to would be refused.")
+                add(
+                    .validClientRefused, .high, "the supplied client certificate is refused",
+                    "Probe client-cert: \(client.evidence.rawValue) \(client.alertName.map { "(alert \($0))" } ?? ""): \(client.detail ?? ""). The client this certificate belongs to would be refused."
+                )
             } else {
-                add(.validClientNotServed, .medium, "the supplied client certificate is not served",
-                    "Probe client-cert: \(client.result.rawValue): \(client.detail ?? ""). Either the service serves no one, or it needs another application probe (--app-protocol).")
+                add(
+                    .validClientNotServed, .medium, "the supplied client certificate is not served",
+                    "Probe client-cert: \(client.result.rawValue): \(client.detail ?? ""). Either the service serves no one, or it needs another application probe (--app-protocol)."
+                )
             }
         }
         var authorization: String?
         if let other = result(.otherIdentity), other.result == .accepted || other.result == .rejected {
             authorization = other.result.rawValue
             if other.result == .accepted {
-                add(.authorizationAnyIdentity, .medium, "the server accepts another workload's valid certificate",
-                    "A valid certificate of another identity from the same CA was accepted: authentication holds, authorization is not restricted to the expected clients.")
+                add(
+                    .authorizationAnyIdentity, .medium, "the server accepts another workload's valid certificate",
+                    "A valid certificate of another identity from the same CA was accepted: authentication holds, authorization is not restricted to the expected clients."
+                )
             }
         }
         for probe in probes where probe.probe == .protocolVersion && probe.result == .accepted {
             if probe.variant == "TLSv1" || probe.variant == "TLSv1.1" {
-                add(.tlsLegacyVersion, .medium, "\(probe.variant ?? "") accepted", "The server negotiated \(probe.tlsVersion ?? "?") with \(probe.cipher ?? "?").")
+                add(
+                    .tlsLegacyVersion, .medium, "\(probe.variant ?? "") accepted",
+                    "The server negotiated \(probe.tlsVersion ?? "?") with \(probe.cipher ?? "?").")
             }
         }
         for probe in probes where probe.probe == .cipher && probe.result == .accepted {
             let name = probe.variant ?? "?"
-            add(.weakCipher, WeakCiphers.severity(name), "\(name) cipher suites accepted",
+            add(
+                .weakCipher, WeakCiphers.severity(name), "\(name) cipher suites accepted",
                 "Offered only \(name) suites; the server chose \(probe.cipher ?? "?") (\(probe.tlsVersion ?? "?")).")
         }
 
@@ -400,24 +504,34 @@ enum Verdicts {
         let chain = [TLSProbeKind.clientCertificate, .noClientCertificate, .rogueCA, .otherIdentity]
             .compactMap { state.outcomes[$0]?.peerChain }.first { !$0.isEmpty }
         if let chain {
-            let report = ChainValidation.report(chain: chain, anchors: state.material.anchors, expectations: expectations, at: now, options: lint)
+            let report = ChainValidation.report(
+                chain: chain, anchors: state.material.anchors, expectations: expectations, at: now, options: lint)
             chainReport = report
             if report.pathValidation == .invalid {
-                add(.serverChainUntrusted, .high, "the server chain does not validate against the trust bundle", report.pathError ?? "")
+                add(
+                    .serverChainUntrusted, .high, "the server chain does not validate against the trust bundle",
+                    report.pathError ?? "")
             }
             if !report.missingDNSNames.isEmpty {
-                add(.serverIdentityMismatch, .high, "the server certificate lacks the expected DNS name",
-                    "Expected \(report.missingDNSNames.joined(separator: ", ")); the leaf has \(report.certificates.first?.sans.joined(separator: ", ") ?? "no SAN").")
+                add(
+                    .serverIdentityMismatch, .high, "the server certificate lacks the expected DNS name",
+                    "Expected \(report.missingDNSNames.joined(separator: ", ")); the leaf has \(report.certificates.first?.sans.joined(separator: ", ") ?? "no SAN")."
+                )
             }
             if report.spiffeMatch == false {
-                add(.serverSPIFFEMismatch, .high, "the server certificate does not carry exactly the expected SPIFFE ID",
-                    "Expected exactly one URI SAN \(expectations.expectedSPIFFEID ?? ""); the leaf has \(report.certificates.first?.sans.filter { $0.hasPrefix("URI:") }.joined(separator: ", ") ?? "none").")
+                add(
+                    .serverSPIFFEMismatch, .high,
+                    "the server certificate does not carry exactly the expected SPIFFE ID",
+                    "Expected exactly one URI SAN \(expectations.expectedSPIFFEID ?? ""); the leaf has \(report.certificates.first?.sans.filter { $0.hasPrefix("URI:") }.joined(separator: ", ") ?? "none")."
+                )
             }
-            findings += CertificateLint.findings(report.lint, about: "server certificate", family: .server, location: location)
+            findings += CertificateLint.findings(
+                report.lint, about: "server certificate", family: .server, location: location)
         }
         if let client = state.material.clientSummary {
             let issues = CertificateLint.lint(client, role: .client, position: 0, at: now, options: lint)
-            findings += CertificateLint.findings(issues, about: "client certificate", family: .client, location: location)
+            findings += CertificateLint.findings(
+                issues, about: "client certificate", family: .client, location: location)
         }
         return TLSEndpointReport(
             endpoint: endpointText, source: sourceText, verdict: verdict, reason: reason, clientAuth: clientAuth,

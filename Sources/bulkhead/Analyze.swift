@@ -3,8 +3,9 @@ import BulkheadModel
 import Foundation
 import PacketAnalysis
 import Reporting
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 extension Bulkhead {
@@ -48,27 +49,38 @@ extension Bulkhead {
             case table, json, jsonl
         }
 
-        @Argument(help: ArgumentHelp("Capture files, or folders searched for *.pcap, *.pcapng and *.cap files.", valueName: "path"))
+        @Argument(
+            help: ArgumentHelp(
+                "Capture files, or folders searched for *.pcap, *.pcapng and *.cap files.", valueName: "path"))
         var paths: [String]
 
-        @Option(help: "Output format: table (readable), json (one document), jsonl (one flow per line, for huge captures).")
+        @Option(
+            help: "Output format: table (readable), json (one document), jsonl (one flow per line, for huge captures).")
         var format: Format = .table
 
         @OptionGroup var report: ReportOptions
 
-        @Option(help: ArgumentHelp("Bytes of each direction of a plaintext flow inspected for credentials and STARTTLS.", valueName: "bytes"))
+        @Option(
+            help: ArgumentHelp(
+                "Bytes of each direction of a plaintext flow inspected for credentials and STARTTLS.",
+                valueName: "bytes"))
         var inspectBytes: Int = 16_384
 
         @Option(help: ArgumentHelp("How capture files are read: mmap (fast, default) or libpcap.", valueName: "reader"))
         var reader: String = CaptureReaderKind.mmap.rawValue
 
-        @Option(name: .customLong("keylog"), help: ArgumentHelp(
-            "An SSLKEYLOGFILE (NSS key log) whose secrets decrypt TLS handshakes: exact client-certificate verdicts, "
-                + "TLS 1.3 certificates and alerts. Repeatable. Secrets in pcapng Decryption Secrets Blocks are used automatically.",
-            valueName: "file"))
+        @Option(
+            name: .customLong("keylog"),
+            help: ArgumentHelp(
+                "An SSLKEYLOGFILE (NSS key log) whose secrets decrypt TLS handshakes: exact client-certificate verdicts, "
+                    + "TLS 1.3 certificates and alerts. Repeatable. Secrets in pcapng Decryption Secrets Blocks are used automatically.",
+                valueName: "file"))
         var keyLogs: [String] = []
 
-        @Option(help: ArgumentHelp("Threads for large captures (flows are shared out between them). Default: the number of cores.", valueName: "n"))
+        @Option(
+            help: ArgumentHelp(
+                "Threads for large captures (flows are shared out between them). Default: the number of cores.",
+                valueName: "n"))
         var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
         @Flag(help: "Show progress on standard error even when it is not a terminal.")
@@ -79,7 +91,8 @@ extension Bulkhead {
 
         func validate() throws {
             guard CaptureReaderKind(rawValue: self.reader) != nil else {
-                throw ValidationError("--reader must be one of: \(CaptureReaderKind.allCases.map(\.rawValue).joined(separator: ", "))")
+                throw ValidationError(
+                    "--reader must be one of: \(CaptureReaderKind.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             guard self.threads >= 1 && self.threads <= 64 else {
                 throw ValidationError("--threads must be between 1 and 64")
@@ -99,15 +112,22 @@ extension Bulkhead {
             let keyLog = try loadKeyLogs(self.keyLogs)
             let sink = try self.report.openSink()
             let showProgress = !self.quiet && (self.progress || isatty(STDERR_FILENO) == 1)
-            let progress: ((AnalysisProgress) -> Void)? = showProgress ? { update in
-                let percent = update.fileSize > 0 ? min(100, update.bytes * 100 / update.fileSize) : 100
-                writeStandardError("\r[\(update.fileIndex + 1)/\(update.fileCount)] \(update.file.escapingTerminalControls): \(percent)% \(update.packets) packets\u{1b}[K")
-            } : nil
+            let progress: ((AnalysisProgress) -> Void)? =
+                showProgress
+                ? { update in
+                    let percent = update.fileSize > 0 ? min(100, update.bytes * 100 / update.fileSize) : 100
+                    writeStandardError(
+                        "\r[\(update.fileIndex + 1)/\(update.fileCount)] \(update.file.escapingTerminalControls): \(percent)% \(update.packets) packets\u{1b}[K"
+                    )
+                } : nil
             let output: FlowOutput
             switch self.format {
             case .table: output = FlowOutput(mode: .collect)
             case .json:
-                do { output = FlowOutput(mode: .document(try FlowSpool(folder: FlowSpool.folder(forReport: self.report.output)))) } catch {
+                do {
+                    output = FlowOutput(
+                        mode: .document(try FlowSpool(folder: FlowSpool.folder(forReport: self.report.output))))
+                } catch {
                     sink.abandon()
                     throw failInput(error.description)
                 }
@@ -117,7 +137,8 @@ extension Bulkhead {
             do {
                 result = try CaptureAnalysis.run(
                     inputs: expanded.inputs,
-                    options: AnalysisOptions(inspectionWindow: self.inspectBytes, keyLog: keyLog, threads: self.threads),
+                    options: AnalysisOptions(
+                        inspectionWindow: self.inspectBytes, keyLog: keyLog, threads: self.threads),
                     reader: CaptureReaderKind(rawValue: self.reader) ?? .mmap,
                     problems: expanded.problems,
                     progress: progress,
@@ -128,10 +149,16 @@ extension Bulkhead {
                 throw failInput(error.description.escapingTerminalControls)
             }
             if showProgress { writeStandardError("\r\u{1b}[K") }
-            for problem in result.warnings { writeStandardError("bulkhead: error: incomplete: \(problem.description.escapingTerminalControls)\n") }
+            for problem in result.warnings {
+                writeStandardError("bulkhead: error: incomplete: \(problem.description.escapingTerminalControls)\n")
+            }
             if let used = result.keyLog {
                 for line in used.summaryLines.map(\.escapingTerminalControls) {
-                    if used.hasProblems { warn("key log " + line) } else { writeStandardError("bulkhead: key log \(line)\n") }
+                    if used.hasProblems {
+                        warn("key log " + line)
+                    } else {
+                        writeStandardError("bulkhead: key log \(line)\n")
+                    }
                 }
             }
             do {
@@ -140,7 +167,10 @@ extension Bulkhead {
                     let flows = output.sortedRecords()
                     let style = TerminalStyle.forDescriptor(self.report.descriptor)
                     var text = AnalysisTableReport.flows(flows) + "\n\n"
-                    text += style.bold("Findings") + "\n" + AnalysisTableReport.findings(result.findings, style: style, complete: result.complete) + "\n\n"
+                    text +=
+                        style.bold("Findings") + "\n"
+                        + AnalysisTableReport.findings(result.findings, style: style, complete: result.complete)
+                        + "\n\n"
                     text += AnalysisTableReport.summary(result.summary) + "\n"
                     sink.write(text)
                 case .json:
@@ -156,7 +186,9 @@ extension Bulkhead {
             }
             // Incomplete (3) wins over findings (1): a clean or dirty verdict on part of the input is not one on all of it.
             if !result.complete {
-                writeStandardError("bulkhead: the analysis is incomplete: \(result.warnings.count) problem\(result.warnings.count == 1 ? "" : "s") (exit status 3)\n")
+                writeStandardError(
+                    "bulkhead: the analysis is incomplete: \(result.warnings.count) problem\(result.warnings.count == 1 ? "" : "s") (exit status 3)\n"
+                )
                 throw ExitCode(ExitStatus.incomplete)
             }
             try self.report.failIfNeeded(result.findings)

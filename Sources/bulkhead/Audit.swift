@@ -13,7 +13,8 @@ extension Bulkhead {
     struct AuditCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "audit",
-            abstract: "Run inventory → probe → tls → capture against a policy and report every edge: allowed, reachable, encrypted, mutually authenticated.",
+            abstract:
+                "Run inventory → probe → tls → capture against a policy and report every edge: allowed, reachable, encrypted, mutually authenticated.",
             discussion: """
                 The report's centre is the edge table: for each source → destination:port, whether the policy allows \
                 it, whether a probe got through, what traffic showed (plaintext, TLS, mTLS), what the endpoint's TLS \
@@ -52,13 +53,20 @@ extension Bulkhead {
 
         @OptionGroup var policyOptions: PolicyOptions
 
-        @Option(help: ArgumentHelp("Re-evaluate a stored audit report (JSON) instead of running the stages.", valueName: "file"))
+        @Option(
+            help: ArgumentHelp(
+                "Re-evaluate a stored audit report (JSON) instead of running the stages.", valueName: "file"))
         var evidence: String?
 
-        @Option(name: .customLong("capture"), help: ArgumentHelp("A pcap/pcapng file to analyse as the capture stage (repeatable).", valueName: "file"))
+        @Option(
+            name: .customLong("capture"),
+            help: ArgumentHelp("A pcap/pcapng file to analyse as the capture stage (repeatable).", valueName: "file"))
         var captures: [String] = []
 
-        @Option(help: ArgumentHelp("Capture live on the audited networks' bridges for this long, after the probes (needs root or CAP_NET_RAW).", valueName: "seconds"))
+        @Option(
+            help: ArgumentHelp(
+                "Capture live on the audited networks' bridges for this long, after the probes (needs root or CAP_NET_RAW).",
+                valueName: "seconds"))
         var captureSeconds: Double?
 
         @Option(help: ArgumentHelp("Write the live capture to this pcapng file.", valueName: "file"))
@@ -70,7 +78,11 @@ extension Bulkhead {
         @Flag(name: .customLong("no-tls"), help: "Skip the mTLS battery.")
         var noTLS = false
 
-        @Flag(name: .customLong("tls-required-only"), help: "Run the mTLS battery only on the endpoints the policy requires mTLS on (default: every TCP container endpoint a probe reached).")
+        @Flag(
+            name: .customLong("tls-required-only"),
+            help:
+                "Run the mTLS battery only on the endpoints the policy requires mTLS on (default: every TCP container endpoint a probe reached)."
+        )
         var tlsRequiredOnly = false
 
         /// Kept so that older crontabs keep working: every reached endpoint is the default now.
@@ -79,19 +91,29 @@ extension Bulkhead {
 
         @OptionGroup var timing: ProbeTimingOptions
 
-        @Option(help: ArgumentHelp("Audit only containers and networks with this label (key=value).", valueName: "label"))
+        @Option(
+            help: ArgumentHelp("Audit only containers and networks with this label (key=value).", valueName: "label"))
         var scopeLabel: String?
 
-        @Option(help: ArgumentHelp("Findings accepted as risks: YAML with kind, location, reason and expires for each.", valueName: "file"))
+        @Option(
+            help: ArgumentHelp(
+                "Findings accepted as risks: YAML with kind, location, reason and expires for each.", valueName: "file")
+        )
         var ignore: String?
 
-        @Option(help: ArgumentHelp("An accepted earlier report (JSON): report only what is new or resolved since.", valueName: "file"))
+        @Option(
+            help: ArgumentHelp(
+                "An accepted earlier report (JSON): report only what is new or resolved since.", valueName: "file"))
         var baseline: String?
 
         @Option(help: "The report format on standard output (or in --output FILE).")
         var format: Format = .table
 
-        @Option(name: [.short, .long], parsing: .singleValue, help: ArgumentHelp("Write a report to a file: FILE (in --format) or FORMAT=FILE (repeatable).", valueName: "[format=]file"))
+        @Option(
+            name: [.short, .long], parsing: .singleValue,
+            help: ArgumentHelp(
+                "Write a report to a file: FILE (in --format) or FORMAT=FILE (repeatable).", valueName: "[format=]file")
+        )
         var output: [String] = []
 
         @Option(help: ArgumentHelp("Exit with status 1 when a finding is at least this severe.", valueName: "severity"))
@@ -100,21 +122,37 @@ extension Bulkhead {
         @Flag(help: "Exit 0 even with findings or an incomplete audit (reports are still written).")
         var exitZero = false
 
-        @Option(help: ArgumentHelp("Where the lock and the last-success time live (default /var/lib/bulkhead for root).", valueName: "dir"))
+        @Option(
+            help: ArgumentHelp(
+                "Where the lock and the last-success time live (default /var/lib/bulkhead for root).", valueName: "dir")
+        )
         var stateDir: String?
 
         @OptionGroup var progress: ProgressOptions
 
-        @Flag(help: "Table format: every column of the edge table, in full (default: verdict, source, destination and why, fitted to the terminal).")
+        @Flag(
+            help:
+                "Table format: every column of the edge table, in full (default: verdict, source, destination and why, fitted to the terminal)."
+        )
         var wide = false
 
         func validate() throws {
-            if self.evidence != nil && (!self.captures.isEmpty || self.noProbe || self.scopeLabel != nil || self.captureSeconds != nil) {
-                throw ValidationError("--evidence re-evaluates a stored report: --capture, --capture-seconds, --no-probe and --scope-label do not apply")
+            if self.evidence != nil
+                && (!self.captures.isEmpty || self.noProbe || self.scopeLabel != nil || self.captureSeconds != nil)
+            {
+                throw ValidationError(
+                    "--evidence re-evaluates a stored report: --capture, --capture-seconds, --no-probe and --scope-label do not apply"
+                )
             }
-            if let seconds = self.captureSeconds, !(seconds > 0 && seconds <= 86_400) { throw ValidationError("--capture-seconds must be between 0 and 86400") }
-            if !self.captures.isEmpty && self.captureSeconds != nil { throw ValidationError("--capture (files) and --capture-seconds (live) exclude each other") }
-            if self.writeCapture != nil && self.captureSeconds == nil { throw ValidationError("--write-capture needs --capture-seconds") }
+            if let seconds = self.captureSeconds, !(seconds > 0 && seconds <= 86_400) {
+                throw ValidationError("--capture-seconds must be between 0 and 86400")
+            }
+            if !self.captures.isEmpty && self.captureSeconds != nil {
+                throw ValidationError("--capture (files) and --capture-seconds (live) exclude each other")
+            }
+            if self.writeCapture != nil && self.captureSeconds == nil {
+                throw ValidationError("--write-capture needs --capture-seconds")
+            }
             _ = try self.destinations()
         }
 
@@ -130,7 +168,8 @@ extension Bulkhead {
             for case (_, let path?) in list {
                 let identity = path == "-" ? "-" : ((OutputSink.resolvingLinks(path) as NSString).standardizingPath)
                 if let earlier = seen[identity] {
-                    throw ValidationError("--output \(earlier) and --output \(path) name the same file: give each report its own")
+                    throw ValidationError(
+                        "--output \(earlier) and --output \(path) name the same file: give each report its own")
                 }
                 seen[identity] = path
             }
@@ -145,7 +184,9 @@ extension Bulkhead {
             let word = String(value[..<equals])
             guard let format = Format(rawValue: word.lowercased()) else {
                 if !word.isEmpty && word.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) {
-                    throw ValidationError("\(option) \(value): unknown format '\(word)'; use one of \(Format.allCases.map(\.rawValue).joined(separator: ", ")) (write ./\(value) for a file of that name)")
+                    throw ValidationError(
+                        "\(option) \(value): unknown format '\(word)'; use one of \(Format.allCases.map(\.rawValue).joined(separator: ", ")) (write ./\(value) for a file of that name)"
+                    )
                 }
                 return nil
             }
@@ -157,22 +198,30 @@ extension Bulkhead {
         func run() throws {
             let (policy, policyName) = try self.policyOptions.load()
             let risks: AcceptedRisks?
-            do { risks = try self.ignore.map { path throws(PathError) in try AcceptedRisks.load(path: path) } } catch { throw failInput(error.description) }
+            do { risks = try self.ignore.map { path throws(PathError) in try AcceptedRisks.load(path: path) } } catch {
+                throw failInput(error.description)
+            }
             let baselineReport: AuditReport?
-            do { baselineReport = try self.baseline.map { path throws(PathError) in try Baseline.load(path: path) } } catch { throw failInput(error.description) }
+            do {
+                baselineReport = try self.baseline.map { path throws(PathError) in try Baseline.load(path: path) }
+            } catch { throw failInput(error.description) }
             let stateDirectory = self.stateDir ?? AuditLock.defaultStateDirectory()
 
             let gathered: GatheredEvidence
             var lock: AuditLock?
             if let path = self.evidence {
-                do { gathered = GatheredEvidence(stored: try Baseline.load(path: path)) } catch { throw failInput(error.description) }
+                do { gathered = GatheredEvidence(stored: try Baseline.load(path: path)) } catch {
+                    throw failInput(error.description)
+                }
             } else {
                 do { lock = try AuditLock(stateDirectory: stateDirectory) } catch {
                     writeStandardError("bulkhead: error: \(error.description)\n")
                     throw ExitCode(self.exitZero ? ExitStatus.clean : ExitStatus.incomplete)
                 }
                 let engine: DockerEngine
-                do { engine = DockerEngine(socketPath: try DockerEngine.socketPath()) } catch { throw failInput(error.description) }
+                do { engine = DockerEngine(socketPath: try DockerEngine.socketPath()) } catch {
+                    throw failInput(error.description)
+                }
                 var options = AuditOptions()
                 options.policy = policy
                 options.policyName = policyName
@@ -191,21 +240,29 @@ extension Bulkhead {
                 }
             }
             var baseline: AuditJudgement.BaselineReport?
-            if let baselineReport, let path = self.baseline { baseline = AuditJudgement.BaselineReport(report: baselineReport, path: path) }
+            if let baselineReport, let path = self.baseline {
+                baseline = AuditJudgement.BaselineReport(report: baselineReport, path: path)
+            }
             let judged = AuditJudgement.judge(
-                gathered, policy: policy, policyName: policyName, risks: risks.map { ($0, source: self.ignore ?? "ignore file") }, baseline: baseline)
+                gathered, policy: policy, policyName: policyName,
+                risks: risks.map { ($0, source: self.ignore ?? "ignore file") }, baseline: baseline)
             let report = judged.report
             for note in judged.notes { warn(note) }
 
             let lastSuccessPath = stateDirectory + "/last-success"
             if report.complete && lock != nil {
-                try? "\(Int(Date().timeIntervalSince1970))\n".write(toFile: lastSuccessPath, atomically: true, encoding: .utf8)
+                try? "\(Int(Date().timeIntervalSince1970))\n".write(
+                    toFile: lastSuccessPath, atomically: true, encoding: .utf8)
             }
-            let lastSuccess = (try? String(contentsOfFile: lastSuccessPath, encoding: .utf8)).flatMap { Double($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            let lastSuccess = (try? String(contentsOfFile: lastSuccessPath, encoding: .utf8)).flatMap {
+                Double($0.trimmingCharacters(in: .whitespacesAndNewlines))
+            }
             // Every output is attempted: one that fails (a full disk, a missing folder) does not cost the others.
             var writeFailed = false
             for (format, path) in try self.destinations() {
-                if let failure = Self.write(report, format: format, path: path, failOn: self.failOn, lastSuccess: lastSuccess, wide: self.wide) {
+                if let failure = Self.write(
+                    report, format: format, path: path, failOn: self.failOn, lastSuccess: lastSuccess, wide: self.wide)
+                {
                     writeStandardError("bulkhead: error: \(failure)\n")
                     writeFailed = true
                 }
@@ -214,14 +271,22 @@ extension Bulkhead {
             withExtendedLifetime(lock) {}
             let failing = (report.baseline?.new ?? report.findings).contains { $0.severity >= self.failOn }
             // --exit-zero hides findings and incompleteness, never a report that was not written.
-            try ExitStatus.finish(usageError: writeFailed, incomplete: !self.exitZero && !report.complete, findings: !self.exitZero && failing)
+            try ExitStatus.finish(
+                usageError: writeFailed, incomplete: !self.exitZero && !report.complete,
+                findings: !self.exitZero && failing)
         }
 
-        static func render(_ report: AuditReport, format: Format, style: TerminalStyle, failOn: Severity, lastSuccess: Double?, wide: Bool) throws -> Data {
+        static func render(
+            _ report: AuditReport, format: Format, style: TerminalStyle, failOn: Severity, lastSuccess: Double?,
+            wide: Bool
+        ) throws -> Data {
             switch format {
             case .table: return Data(AuditReports.table(report, style: style, wide: wide).utf8)
             case .json: return try JSONReport.document(report)
-            case .sarif: return try SARIFReport.render(findings: report.findings, toolVersion: Bulkhead.configuration.version, complete: report.complete, problems: report.problems)
+            case .sarif:
+                return try SARIFReport.render(
+                    findings: report.findings, toolVersion: Bulkhead.configuration.version, complete: report.complete,
+                    problems: report.problems)
             case .junit: return Data(JUnitReport.render(report, failOn: failOn).utf8)
             case .prometheus: return Data(PrometheusReport.render(report, lastSuccess: lastSuccess).utf8)
             case .markdown: return Data(AuditReports.markdown(report).utf8)
@@ -231,11 +296,16 @@ extension Bulkhead {
         }
 
         /// Renders and writes one report; returns what went wrong (naming the file), nil when it was written.
-        static func write(_ report: AuditReport, format: Format, path: String?, failOn: Severity, lastSuccess: Double?, wide: Bool) -> String? {
+        static func write(
+            _ report: AuditReport, format: Format, path: String?, failOn: Severity, lastSuccess: Double?, wide: Bool
+        ) -> String? {
             let sink: OutputSink
             do { sink = try OutputSink(path: path) } catch { return error.description }
             do {
-                sink.write(try Self.render(report, format: format, style: TerminalStyle.forDescriptor(path == nil ? STDOUT_FILENO : -1), failOn: failOn, lastSuccess: lastSuccess, wide: wide))
+                sink.write(
+                    try Self.render(
+                        report, format: format, style: TerminalStyle.forDescriptor(path == nil ? STDOUT_FILENO : -1),
+                        failOn: failOn, lastSuccess: lastSuccess, wide: wide))
             } catch {
                 sink.abandon()
                 return "cannot render the \(format.rawValue) report: \(error.localizedDescription)"

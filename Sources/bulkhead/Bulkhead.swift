@@ -1,8 +1,9 @@
 import ArgumentParser
 import BulkheadModel
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `bulkhead`: proves containers are isolated the way their owners think, and that whatever crosses between
@@ -32,7 +33,9 @@ struct Bulkhead: ParsableCommand {
             findings exits 3: its findings are not the whole truth).
             """,
         version: "0.1.0",
-        subcommands: [Analyze.self, Capture.self, Inventory.self, Probe.self, TLS.self, AuditCommand.self, ScenarioCommand.self]
+        subcommands: [
+            Analyze.self, Capture.self, Inventory.self, Probe.self, TLS.self, AuditCommand.self, ScenarioCommand.self,
+        ]
     )
 
     /// Parses the command line and runs the command, mapping ArgumentParser's usage errors to exit status 2

@@ -6,8 +6,9 @@ import Inventory
 import LiveCapture
 import PacketAnalysis
 import Reporting
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 extension Bulkhead {
@@ -40,8 +41,10 @@ extension Bulkhead {
             case table, json
         }
 
-        @Option(name: .customLong("interface"), help: ArgumentHelp(
-            "Capture on this interface instead of every Docker bridge (repeatable).", valueName: "name"))
+        @Option(
+            name: .customLong("interface"),
+            help: ArgumentHelp(
+                "Capture on this interface instead of every Docker bridge (repeatable).", valueName: "name"))
         var interfaces: [String] = []
 
         @Option(help: ArgumentHelp("Stop after this many seconds.", valueName: "seconds"))
@@ -53,8 +56,11 @@ extension Bulkhead {
         @Option(help: ArgumentHelp("A BPF filter in tcpdump syntax, e.g. 'tcp port 443'.", valueName: "expression"))
         var filter: String?
 
-        @Option(name: [.short, .customLong("write")], help: ArgumentHelp(
-            "Also write the packets to this pcapng file (atomically, renamed into place at the end).", valueName: "file"))
+        @Option(
+            name: [.short, .customLong("write")],
+            help: ArgumentHelp(
+                "Also write the packets to this pcapng file (atomically, renamed into place at the end).",
+                valueName: "file"))
         var write: String?
 
         @Option(help: ArgumentHelp("Bytes kept of each packet.", valueName: "bytes"))
@@ -65,10 +71,16 @@ extension Bulkhead {
 
         @OptionGroup var report: ReportOptions
 
-        @Option(help: ArgumentHelp("Bytes of each direction of a plaintext flow inspected for credentials and STARTTLS.", valueName: "bytes"))
+        @Option(
+            help: ArgumentHelp(
+                "Bytes of each direction of a plaintext flow inspected for credentials and STARTTLS.",
+                valueName: "bytes"))
         var inspectBytes: Int = 16_384
 
-        @Option(name: .customLong("keylog"), help: ArgumentHelp("An SSLKEYLOGFILE whose secrets decrypt TLS handshakes (repeatable).", valueName: "file"))
+        @Option(
+            name: .customLong("keylog"),
+            help: ArgumentHelp("An SSLKEYLOGFILE whose secrets decrypt TLS handshakes (repeatable).", valueName: "file")
+        )
         var keyLogs: [String] = []
 
         @Option(help: ArgumentHelp("Seconds between progress lines on standard error.", valueName: "seconds"))
@@ -78,9 +90,13 @@ extension Bulkhead {
         var quiet = false
 
         func validate() throws {
-            if let duration = self.duration, !(duration > 0) { throw ValidationError("--duration must be more than 0 seconds") }
+            if let duration = self.duration, !(duration > 0) {
+                throw ValidationError("--duration must be more than 0 seconds")
+            }
             if let packets = self.packets, packets < 1 { throw ValidationError("--packets must be at least 1") }
-            guard self.snaplen >= 64 && self.snaplen <= 262_144 else { throw ValidationError("--snaplen must be between 64 and 262144") }
+            guard self.snaplen >= 64 && self.snaplen <= 262_144 else {
+                throw ValidationError("--snaplen must be between 64 and 262144")
+            }
             guard self.inspectBytes >= 64 && self.inspectBytes <= 16 << 20 else {
                 throw ValidationError("--inspect-bytes must be between 64 and 16777216")
             }
@@ -95,19 +111,28 @@ extension Bulkhead {
             do { stop = try CaptureStop() } catch { throw failInput(error.description) }
             stop.installSignalHandlers()
             defer { stop.removeSignalHandlers() }
-            let announcement = "bulkhead: capturing on \(interfaces.map(\.name).joined(separator: ", "))"
-                + (self.duration.map { " for \(Self.seconds($0)) s" } ?? "") + (self.packets.map { ", up to \($0) packets" } ?? "")
+            let announcement =
+                "bulkhead: capturing on \(interfaces.map(\.name).joined(separator: ", "))"
+                + (self.duration.map { " for \(Self.seconds($0)) s" } ?? "")
+                + (self.packets.map { ", up to \($0) packets" } ?? "")
                 + (self.duration == nil && self.packets == nil ? " until interrupted (Ctrl-C)" : "") + "\n"
-            let progress: ((CaptureProgress) -> Void)? = self.quiet ? nil : { update in
-                guard update.elapsedSeconds > 0 else { return writeStandardError(announcement) }
-                let parts = update.interfaces.map { "\($0.name) \($0.packets) packets \(Self.size($0.bytes))" }
-                writeStandardError("bulkhead: capturing \(String(format: "%.0f", update.elapsedSeconds)) s: \(parts.joined(separator: ", "))\n")
-            }
+            let progress: ((CaptureProgress) -> Void)? =
+                self.quiet
+                ? nil
+                : { update in
+                    guard update.elapsedSeconds > 0 else { return writeStandardError(announcement) }
+                    let parts = update.interfaces.map { "\($0.name) \($0.packets) packets \(Self.size($0.bytes))" }
+                    writeStandardError(
+                        "bulkhead: capturing \(String(format: "%.0f", update.elapsedSeconds)) s: \(parts.joined(separator: ", "))\n"
+                    )
+                }
             let result: LiveCaptureResult
             do {
                 result = try LiveCapture.run(
-                    interfaces: interfaces, duration: self.duration, packets: self.packets, filter: self.filter, write: self.write,
-                    snapLength: self.snaplen, options: AnalysisOptions(inspectionWindow: self.inspectBytes, keyLog: keyLog),
+                    interfaces: interfaces, duration: self.duration, packets: self.packets, filter: self.filter,
+                    write: self.write,
+                    snapLength: self.snaplen,
+                    options: AnalysisOptions(inspectionWindow: self.inspectBytes, keyLog: keyLog),
                     names: EndpointNames(inventory: inventory), stop: stop, progressInterval: self.progressInterval,
                     progress: progress)
             } catch {
@@ -132,14 +157,17 @@ extension Bulkhead {
         /// The interfaces to capture on, and the inventory that names endpoints: Docker's networks and containers
         /// (required when no --interface is given) plus the host's other network namespaces.
         private func interfacesAndInventory() throws -> (InventoryReport, [CaptureInterface]) {
-            var inventory = InventoryReport(sources: [], networks: [], containers: [], namespaces: [], findings: [], complete: true,
-                                            problems: [], summary: InventorySummary())
+            var inventory = InventoryReport(
+                sources: [], networks: [], containers: [], namespaces: [], findings: [], complete: true,
+                problems: [], summary: InventorySummary())
             do {
                 inventory = try InventoryCollector.fromEngine(DockerEngine(socketPath: try DockerEngine.socketPath()))
             } catch {
                 // Without --interface the bridges come from the engine, so it must answer.
                 if self.interfaces.isEmpty {
-                    throw failInput("\(error.description) (capture needs the Docker engine to find the bridges; or give --interface)")
+                    throw failInput(
+                        "\(error.description) (capture needs the Docker engine to find the bridges; or give --interface)"
+                    )
                 }
                 // No engine (or not allowed to use it: capturing then fails too, with its own one line) is quiet.
                 if error.code != .noSocket && error.code != .permissionDenied && !self.quiet {
@@ -149,10 +177,14 @@ extension Bulkhead {
             InventoryCollector.addNamespaces(to: &inventory)
             if self.interfaces.isEmpty {
                 let bridges = CaptureInterface.bridges(of: inventory)
-                guard !bridges.isEmpty else { throw failInput("the Docker engine has no bridge network to capture on; give --interface") }
+                guard !bridges.isEmpty else {
+                    throw failInput("the Docker engine has no bridge network to capture on; give --interface")
+                }
                 return (inventory, bridges)
             }
-            let networkByBridge = Dictionary(CaptureInterface.bridges(of: inventory).map { ($0.name, $0.network) }, uniquingKeysWith: { first, _ in first })
+            let networkByBridge = Dictionary(
+                CaptureInterface.bridges(of: inventory).map { ($0.name, $0.network) },
+                uniquingKeysWith: { first, _ in first })
             var seen = Set<String>()
             let chosen = self.interfaces.filter { seen.insert($0).inserted }.map {
                 CaptureInterface(name: $0, network: networkByBridge[$0] ?? nil)
@@ -172,7 +204,9 @@ extension Bulkhead {
                 return record
             }
             var text = AnalysisTableReport.flows(named) + "\n\n"
-            text += style.bold("Findings") + "\n" + AnalysisTableReport.findings(result.analysis.findings, style: style) + "\n\n"
+            text +=
+                style.bold("Findings") + "\n" + AnalysisTableReport.findings(result.analysis.findings, style: style)
+                + "\n\n"
             text += style.bold("Interfaces") + "\n"
             for interface in result.interfaces {
                 var line = "  \(interface.name)" + (interface.network.map { " (network \($0))" } ?? "")
@@ -182,10 +216,13 @@ extension Bulkhead {
                 text += line + "\n"
             }
             if !result.problems.isEmpty {
-                text += "\n" + style.bold("Incomplete") + "\n" + result.problems.map { "  " + $0 }.joined(separator: "\n") + "\n"
+                text +=
+                    "\n" + style.bold("Incomplete") + "\n" + result.problems.map { "  " + $0 }.joined(separator: "\n")
+                    + "\n"
             }
             text += "\n" + AnalysisTableReport.summary(result.analysis.summary) + "\n"
-            text += "Captured for \(Self.seconds(result.durationSeconds)) s, stopped by \(result.stoppedBy.rawValue)"
+            text +=
+                "Captured for \(Self.seconds(result.durationSeconds)) s, stopped by \(result.stoppedBy.rawValue)"
                 + (result.written.map { "; packets written to \($0)" } ?? "") + ".\n"
             return text
         }
@@ -200,7 +237,8 @@ extension Bulkhead {
                 writer.reset()
                 writer.write(flow.record)
                 var bytes = writer.bytes
-                let extras = try JSONReport.compact(FlowExtras(clientName: flow.clientName, interface: flow.interface, serverName: flow.serverName))
+                let extras = try JSONReport.compact(
+                    FlowExtras(clientName: flow.clientName, interface: flow.interface, serverName: flow.serverName))
                 if bytes.last == UInt8(ascii: "}"), extras.count > 2 {
                     bytes.removeLast()
                     bytes.append(UInt8(ascii: ","))
@@ -208,10 +246,13 @@ extension Bulkhead {
                 }
                 flows.append(Data(bytes))
             }
-            let analysis = try JSONReport.assembleDocument(findings: result.analysis.findings, flows: flows, summary: result.analysis.summary)
-            let header = try JSONReport.document(CaptureHeader(
-                captureSeconds: result.durationSeconds, complete: result.complete, endpoints: result.endpoints,
-                interfaces: result.interfaces, problems: result.problems, stoppedBy: result.stoppedBy.rawValue, written: result.written))
+            let analysis = try JSONReport.assembleDocument(
+                findings: result.analysis.findings, flows: flows, summary: result.analysis.summary)
+            let header = try JSONReport.document(
+                CaptureHeader(
+                    captureSeconds: result.durationSeconds, complete: result.complete, endpoints: result.endpoints,
+                    interfaces: result.interfaces, problems: result.problems, stoppedBy: result.stoppedBy.rawValue,
+                    written: result.written))
             // Both are `{\n  …\n}\n` documents with two-space indentation: join their members into one object.
             guard header.count > 4, analysis.count > 2 else { return analysis }
             var document = Data(header.prefix(header.count - 3))  // without "\n}\n"
@@ -255,7 +296,9 @@ extension Bulkhead {
                 try container.encode(self.written, forKey: .written)
             }
 
-            enum CodingKeys: String, CodingKey { case captureSeconds, complete, endpoints, interfaces, problems, stoppedBy, written }
+            enum CodingKeys: String, CodingKey {
+                case captureSeconds, complete, endpoints, interfaces, problems, stoppedBy, written
+            }
         }
 
         static func size(_ bytes: UInt64) -> String {

@@ -55,7 +55,8 @@ final class FlowOutput: @unchecked Sendable {
     /// Writes the whole `{findings, flows, summary}` document to `sink`, with flows in id order, one per line.
     func writeDocument(findings: [Finding], summary: AnalysisSummary, to sink: OutputSink) throws {
         guard case .document(let spool) = self.mode else { return }
-        try JSONReport.writeDocument(findings: findings, summary: summary, flows: { element in try spool.forEachInIDOrder(element) },
-                                     to: { sink.buffered($0) })
+        try JSONReport.writeDocument(
+            findings: findings, summary: summary, flows: { element in try spool.forEachInIDOrder(element) },
+            to: { sink.buffered($0) })
     }
 }

@@ -1,7 +1,8 @@
 import BulkheadModel
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Encoded flows kept on disk until the `analyze` document is written: the document lists flows in id order after
@@ -42,7 +43,10 @@ final class FlowSpool: @unchecked Sendable {
             }
             return fd
         }
-        guard fd >= 0 else { throw OutputError(path: folder, reason: "cannot hold the flows until the report is written: " + InputFile.reason(errno)) }
+        guard fd >= 0 else {
+            throw OutputError(
+                path: folder, reason: "cannot hold the flows until the report is written: " + InputFile.reason(errno))
+        }
         self.fd = fd
         self.buffer.reserveCapacity(Self.bufferSize)
     }
@@ -93,7 +97,10 @@ final class FlowSpool: @unchecked Sendable {
     /// Every flow in id order, each handed to `body` as its bytes (valid only during the call).
     func forEachInIDOrder(_ body: (UnsafeRawBufferPointer) -> Void) throws(OutputError) {
         self.flush()
-        if let failure { throw OutputError(path: self.folder, reason: "the flows could not be kept until the report was written: \(failure)") }
+        if let failure {
+            throw OutputError(
+                path: self.folder, reason: "the flows could not be kept until the report was written: \(failure)")
+        }
         self.entries.sort { $0.id < $1.id }
         // Flows end roughly, not exactly, in id order: each read takes the entry and what follows it up to
         // `readAhead`, which often holds the next ids; a larger window would be re-read for every entry that falls
@@ -114,7 +121,10 @@ final class FlowSpool: @unchecked Sendable {
                     }
                     if count < 0 && errno == EINTR { continue }
                     guard count > 0 else {
-                        throw OutputError(path: self.folder, reason: "the kept flows could not be read back: " + (count < 0 ? InputFile.reason(errno) : "the file is shorter than written"))
+                        throw OutputError(
+                            path: self.folder,
+                            reason: "the kept flows could not be read back: "
+                                + (count < 0 ? InputFile.reason(errno) : "the file is shorter than written"))
                     }
                     filled += count
                 }

@@ -4,8 +4,9 @@ import ContainerEngine
 import Foundation
 import Inventory
 import Reporting
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 extension Bulkhead {
@@ -13,7 +14,8 @@ extension Bulkhead {
     struct Inventory: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "inventory",
-            abstract: "List container networks, containers, their addresses and listening sockets, and static findings.",
+            abstract:
+                "List container networks, containers, their addresses and listening sockets, and static findings.",
             discussion: """
                 Sources: the Docker Engine API on its unix socket (DOCKER_HOST honoured; Podman's Docker-compatible \
                 socket works the same), the host's network namespaces (/run/netns and /proc/*/ns/net: containerd/CNI \
@@ -47,7 +49,11 @@ extension Bulkhead {
         @Option(help: "What to read: docker (the engine API), netns (network namespaces), all (both).")
         var source: Source = .docker
 
-        @Option(name: .customLong("from-file"), help: ArgumentHelp("Read `docker inspect` / `docker network inspect` JSON instead of a live engine (repeatable).", valueName: "file"))
+        @Option(
+            name: .customLong("from-file"),
+            help: ArgumentHelp(
+                "Read `docker inspect` / `docker network inspect` JSON instead of a live engine (repeatable).",
+                valueName: "file"))
         var files: [String] = []
 
         @Option(help: "Output format: table or json.")
@@ -62,7 +68,9 @@ extension Bulkhead {
                     throw failInput(error.description)
                 }
             } else if self.source == .netns {
-                report = InventoryReport(sources: [], networks: [], containers: [], namespaces: [], findings: [], complete: true, problems: [], summary: InventorySummary())
+                report = InventoryReport(
+                    sources: [], networks: [], containers: [], namespaces: [], findings: [], complete: true,
+                    problems: [], summary: InventorySummary())
             } else {
                 do {
                     let engine = DockerEngine(socketPath: try DockerEngine.socketPath())
@@ -78,7 +86,8 @@ extension Bulkhead {
             do {
                 switch self.format {
                 case .table:
-                    sink.write(InventoryTableReport.render(report, style: TerminalStyle.forDescriptor(self.report.descriptor)))
+                    sink.write(
+                        InventoryTableReport.render(report, style: TerminalStyle.forDescriptor(self.report.descriptor)))
                 case .json:
                     sink.write(try JSONReport.document(report))
                 }

@@ -3,8 +3,9 @@ import BulkheadModel
 // `stat`'s fields come through CoreFoundation's view of the C library in release builds (MemberImportVisibility).
 import CoreFoundation
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A report that could not be written, naming the file and the cause (`cannot write audit.json: No space left on
@@ -62,7 +63,9 @@ final class OutputSink: @unchecked Sendable {
         if exists && info.st_mode & S_IFMT != S_IFREG {
             // A terminal, /dev/null, /dev/full, a FIFO: written in place (renaming over it would replace the device).
             let fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY)
-            guard fd >= 0 else { throw OutputError(path: path, reason: InputFile.openProblem(path, errno: errno, writing: true)) }
+            guard fd >= 0 else {
+                throw OutputError(path: path, reason: InputFile.openProblem(path, errno: errno, writing: true))
+            }
             self.finalPath = nil
             self.temporaryPath = nil
             self.fd = fd

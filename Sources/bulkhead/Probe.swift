@@ -12,7 +12,8 @@ extension Bulkhead {
     struct Probe: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "probe",
-            abstract: "Probe reachability between containers from inside their network namespaces, and check it against a policy.",
+            abstract:
+                "Probe reachability between containers from inside their network namespaces, and check it against a policy.",
             discussion: """
                 For every running container, probes start inside its own network namespace (no exec, nothing added to \
                 the container): TCP connects, UDP datagrams (a reply or ICMP port-unreachable is needed to mean \
@@ -45,19 +46,33 @@ extension Bulkhead {
 
         @OptionGroup var policyOptions: PolicyOptions
 
-        @Option(help: ArgumentHelp("Re-evaluate a stored probe report (JSON from --format json) instead of probing.", valueName: "file"))
+        @Option(
+            help: ArgumentHelp(
+                "Re-evaluate a stored probe report (JSON from --format json) instead of probing.", valueName: "file"))
         var evidence: String?
 
-        @Option(help: ArgumentHelp("Plan from an inventory JSON (`bulkhead inventory --format json`) instead of asking the engine.", valueName: "file"))
+        @Option(
+            help: ArgumentHelp(
+                "Plan from an inventory JSON (`bulkhead inventory --format json`) instead of asking the engine.",
+                valueName: "file"))
         var inventory: String?
 
-        @Option(parsing: .singleValue, help: ArgumentHelp("More ports to probe on every destination: tcp/22, udp/53, tcp/8000-8010 (comma-separated, repeatable).", valueName: "ports"))
+        @Option(
+            parsing: .singleValue,
+            help: ArgumentHelp(
+                "More ports to probe on every destination: tcp/22, udp/53, tcp/8000-8010 (comma-separated, repeatable).",
+                valueName: "ports"))
         var ports: [String] = []
 
-        @Option(name: .customLong("target"), help: ArgumentHelp("An extra address to probe from every source (repeatable; single addresses only).", valueName: "ip"))
+        @Option(
+            name: .customLong("target"),
+            help: ArgumentHelp(
+                "An extra address to probe from every source (repeatable; single addresses only).", valueName: "ip"))
         var targets: [String] = []
 
-        @Option(name: .customLong("source"), help: ArgumentHelp("Probe only from this container (repeatable).", valueName: "name"))
+        @Option(
+            name: .customLong("source"),
+            help: ArgumentHelp("Probe only from this container (repeatable).", valueName: "name"))
         var sources: [String] = []
 
         @OptionGroup var timing: ProbeTimingOptions
@@ -71,7 +86,8 @@ extension Bulkhead {
         @Option(help: ArgumentHelp("Seconds to wait for an ICMP echo reply.", valueName: "seconds"))
         var icmpTimeout: Double?
 
-        @Option(help: "Probes in flight at once, over all sources (0: as many as the open-file limit allows, up to 16384).")
+        @Option(
+            help: "Probes in flight at once, over all sources (0: as many as the open-file limit allows, up to 16384).")
         var maxInFlight: Int = 0
 
         @Option(help: "Probes in flight at once towards one address.")
@@ -89,7 +105,10 @@ extension Bulkhead {
         @Flag(help: "Probe only addresses on networks the source is attached to.")
         var sharedNetworksOnly = false
 
-        @Flag(help: "Also probe from and to the host's other network namespaces (ip netns, containerd/CNI sandboxes): hosts without Docker, or beside it.")
+        @Flag(
+            help:
+                "Also probe from and to the host's other network namespaces (ip netns, containerd/CNI sandboxes): hosts without Docker, or beside it."
+        )
         var namespaces = false
 
         @Option(help: "Output format: table or json (the evidence, re-usable with --evidence).")
@@ -100,12 +119,16 @@ extension Bulkhead {
         @OptionGroup var report: ReportOptions
 
         func validate() throws {
-            for value in [self.tcpTimeout, self.udpTimeout, self.icmpTimeout].compactMap({ $0 }) where !(value > 0 && value <= 60) {
+            for value in [self.tcpTimeout, self.udpTimeout, self.icmpTimeout].compactMap({ $0 })
+            where !(value > 0 && value <= 60) {
                 throw ValidationError("timeouts must be between 0 and 60 seconds")
             }
-            if self.maxInFlight < 0 || self.maxPerDestination < 1 { throw ValidationError("--max-in-flight must be 0 (auto) or more, --max-per-destination at least 1") }
+            if self.maxInFlight < 0 || self.maxPerDestination < 1 {
+                throw ValidationError("--max-in-flight must be 0 (auto) or more, --max-per-destination at least 1")
+            }
             if self.evidence != nil && (self.inventory != nil || !self.ports.isEmpty || !self.targets.isEmpty) {
-                throw ValidationError("--evidence re-evaluates stored cells: --inventory, --ports and --target do not apply")
+                throw ValidationError(
+                    "--evidence re-evaluates stored cells: --inventory, --ports and --target do not apply")
             }
         }
 
@@ -124,8 +147,12 @@ extension Bulkhead {
             options.explicitTargets = self.targets
             options.sources = self.sources
             options.namespaces = self.namespaces
-            for text in self.ports.flatMap({ $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } }) where !text.isEmpty {
-                guard let spec = PortSpec(text) else { throw failInput("--ports \(text): use tcp/80, udp/53 or tcp/8000-8010") }
+            for text in self.ports.flatMap({
+                $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+            }) where !text.isEmpty {
+                guard let spec = PortSpec(text) else {
+                    throw failInput("--ports \(text): use tcp/80, udp/53 or tcp/8000-8010")
+                }
                 options.extraPorts.append(spec)
             }
             return options
@@ -142,17 +169,25 @@ extension Bulkhead {
                 var inventory = try self.loadInventory()
                 if self.namespaces && self.inventory == nil { InventoryCollector.addNamespaces(to: &inventory) }
                 let plan: ProbePlan
-                do { plan = try ProbePlanner.plan(inventory: inventory, options: options) } catch { throw failInput(error.description) }
+                do { plan = try ProbePlanner.plan(inventory: inventory, options: options) } catch {
+                    throw failInput(error.description)
+                }
                 for name in self.sources where !plan.sources.contains(where: { $0.name == name }) {
-                    throw failInput("--source \(name): no such container\(self.namespaces ? " or namespace" : "") in the inventory")
+                    throw failInput(
+                        "--source \(name): no such container\(self.namespaces ? " or namespace" : "") in the inventory")
                 }
                 let quiet = self.progress.quiet
                 if !quiet {
-                    writeStandardError("bulkhead: probing \(plan.cells.count) cells from \(plan.sources.count) sources (\(options.attempts) attempts, timeouts tcp \(options.tcpTimeout) s / udp \(options.udpTimeout) s / icmp \(options.icmpTimeout) s)\n")
+                    writeStandardError(
+                        "bulkhead: probing \(plan.cells.count) cells from \(plan.sources.count) sources (\(options.attempts) attempts, timeouts tcp \(options.tcpTimeout) s / udp \(options.udpTimeout) s / icmp \(options.icmpTimeout) s)\n"
+                    )
                 }
                 let result = ProbeEngine.run(plan: plan, options: options) { progress in
                     guard !quiet else { return }
-                    writeStandardError(String(format: "bulkhead: %d/%d cells decided, %d probes in flight, %.1f s\n", progress.cellsDone, progress.cellsTotal, progress.inFlight, progress.elapsedSeconds))
+                    writeStandardError(
+                        String(
+                            format: "bulkhead: %d/%d cells decided, %d probes in flight, %.1f s\n", progress.cellsDone,
+                            progress.cellsTotal, progress.inFlight, progress.elapsedSeconds))
                 }
                 evidence = result.report(inventory: inventory, options: options)
             }
@@ -161,7 +196,10 @@ extension Bulkhead {
             let sink = try self.report.openSink()
             do {
                 switch self.format {
-                case .table: sink.write(ReachabilityTableReport.render(evidence, style: TerminalStyle.forDescriptor(self.report.descriptor)))
+                case .table:
+                    sink.write(
+                        ReachabilityTableReport.render(
+                            evidence, style: TerminalStyle.forDescriptor(self.report.descriptor)))
                 case .json: sink.write(try ProbeJSON.document(evidence))
                 }
                 try sink.commit()
@@ -174,10 +212,14 @@ extension Bulkhead {
                 let violations = evidence.violations
                 for cell in violations.prefix(20) {
                     if let line = ReproCommand.line(for: cell) {
-                        writeStandardError("bulkhead: \(cell.violation?.rawValue ?? ""): \(cell.source) -> \(cell.destination)/\(cell.protocol.rawValue): \(line)\n")
+                        writeStandardError(
+                            "bulkhead: \(cell.violation?.rawValue ?? ""): \(cell.source) -> \(cell.destination)/\(cell.protocol.rawValue): \(line)\n"
+                        )
                     }
                 }
-                if violations.count > 20 { writeStandardError("bulkhead: … and \(violations.count - 20) more violations in the report\n") }
+                if violations.count > 20 {
+                    writeStandardError("bulkhead: … and \(violations.count - 20) more violations in the report\n")
+                }
             }
             for problem in evidence.problems { warn(problem) }
             try ExitStatus.finish(incomplete: !evidence.complete, findings: !evidence.violations.isEmpty)
@@ -185,9 +227,12 @@ extension Bulkhead {
 
         func loadInventory() throws -> InventoryReport {
             if let path = self.inventory {
-                guard let data = FileManager.default.contents(atPath: path) else { throw failInput("\(path): cannot read") }
+                guard let data = FileManager.default.contents(atPath: path) else {
+                    throw failInput("\(path): cannot read")
+                }
                 do { return try JSONDecoder().decode(InventoryReport.self, from: data) } catch {
-                    throw failInput("\(path): not an inventory report (bulkhead inventory --format json): \(Self.describe(error))")
+                    throw failInput(
+                        "\(path): not an inventory report (bulkhead inventory --format json): \(Self.describe(error))")
                 }
             }
             do {
@@ -196,7 +241,9 @@ extension Bulkhead {
                 // A host without Docker (containerd/CNI, plain `ip netns`) is still probed between its namespaces.
                 guard self.namespaces else { throw failInput(error.description) }
                 warn("no container engine (\(error.description)); probing the network namespaces only")
-                return InventoryReport(sources: [], networks: [], containers: [], namespaces: [], findings: [], complete: true, problems: [], summary: InventorySummary())
+                return InventoryReport(
+                    sources: [], networks: [], containers: [], namespaces: [], findings: [], complete: true,
+                    problems: [], summary: InventorySummary())
             }
         }
 
@@ -215,7 +262,8 @@ extension Bulkhead {
         static func describe(_ error: any Error) -> String {
             guard let error = error as? DecodingError else { return error.localizedDescription }
             switch error {
-            case .keyNotFound(let key, let context): return "missing \((context.codingPath + [key]).map(\.stringValue).joined(separator: "."))"
+            case .keyNotFound(let key, let context):
+                return "missing \((context.codingPath + [key]).map(\.stringValue).joined(separator: "."))"
             case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
                 return "\(context.codingPath.map(\.stringValue).joined(separator: ".")): \(context.debugDescription)"
             @unknown default: return "\(error)"

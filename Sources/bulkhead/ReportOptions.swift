@@ -1,16 +1,22 @@
 import ArgumentParser
 import BulkheadModel
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Where a report goes and when findings fail the run: shared by every subcommand that reports.
 struct ReportOptions: ParsableArguments {
-    @Option(name: [.short, .long], help: ArgumentHelp("Write the report to this file (atomically) instead of standard output.", valueName: "file"))
+    @Option(
+        name: [.short, .long],
+        help: ArgumentHelp("Write the report to this file (atomically) instead of standard output.", valueName: "file"))
     var output: String?
 
-    @Option(help: ArgumentHelp("Exit with status 1 when a finding is at least this severe: info, low, medium, high, critical.", valueName: "severity"))
+    @Option(
+        help: ArgumentHelp(
+            "Exit with status 1 when a finding is at least this severe: info, low, medium, high, critical.",
+            valueName: "severity"))
     var failOn: Severity = .high
 
     /// Opens the report's destination, or fails with the input/usage status naming the file.
@@ -27,4 +33,3 @@ struct ReportOptions: ParsableArguments {
         try ExitStatus.finish(incomplete: !complete, findings: findings.contains { $0.severity >= self.failOn })
     }
 }
-

@@ -7,8 +7,9 @@ import Inventory
 import Lab
 import Reachability
 import Reporting
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 extension Bulkhead {
@@ -46,13 +47,17 @@ extension Bulkhead {
 
         struct Up: ParsableCommand {
             static let configuration = CommandConfiguration(
-                abstract: "Create the scenario's networks and containers, start them, and return once they run and their servers listen.")
+                abstract:
+                    "Create the scenario's networks and containers, start them, and return once they run and their servers listen."
+            )
             @OptionGroup var options: Options
 
             func run() throws {
                 let (scenario, lab) = try self.options.load()
                 do { try lab.up(scenario) } catch {
-                    throw failInput("\(scenario.name): \(error.description) (what was made is labelled \(scenario.label); `bulkhead scenario down` removes it)")
+                    throw failInput(
+                        "\(scenario.name): \(error.description) (what was made is labelled \(scenario.label); `bulkhead scenario down` removes it)"
+                    )
                 }
                 // Up means usable: every container running and its listening sockets settled.
                 let ready: Bool
@@ -61,15 +66,20 @@ extension Bulkhead {
                     throw ExitCode(ExitStatus.incomplete)
                 }
                 guard ready else {
-                    writeStandardError("bulkhead: error: \(scenario.name): not every container is running after 20 s (`bulkhead scenario down` removes it)\n")
+                    writeStandardError(
+                        "bulkhead: error: \(scenario.name): not every container is running after 20 s (`bulkhead scenario down` removes it)\n"
+                    )
                     throw ExitCode(ExitStatus.incomplete)
                 }
-                writeStandardError("bulkhead: scenario \(scenario.name) is up (\(scenario.networks.count) networks, \(scenario.services.count) containers)\n")
+                writeStandardError(
+                    "bulkhead: scenario \(scenario.name) is up (\(scenario.networks.count) networks, \(scenario.services.count) containers)\n"
+                )
             }
         }
 
         struct Down: ParsableCommand {
-            static let configuration = CommandConfiguration(abstract: "Remove everything the scenario created (by its label).")
+            static let configuration = CommandConfiguration(
+                abstract: "Remove everything the scenario created (by its label).")
             @OptionGroup var options: Options
 
             func run() throws {
@@ -102,7 +112,11 @@ extension Bulkhead {
             @Option(help: "Output format on standard output: table or json.")
             var format: Bulkhead.Inventory.Format = .table
 
-            @Option(name: .customLong("report"), parsing: .singleValue, help: ArgumentHelp("Also write the audit report: FORMAT=FILE, e.g. html=demo.html (repeatable; formats as for `audit`).", valueName: "format=file"))
+            @Option(
+                name: .customLong("report"), parsing: .singleValue,
+                help: ArgumentHelp(
+                    "Also write the audit report: FORMAT=FILE, e.g. html=demo.html (repeatable; formats as for `audit`).",
+                    valueName: "format=file"))
             var reports: [String] = []
 
             @Flag(help: "Leave the lab up afterwards (for a closer look; `scenario down` removes it).")
@@ -110,7 +124,8 @@ extension Bulkhead {
 
             func validate() throws {
                 for value in self.reports where try AuditCommand.formatAndFile(value, option: "--report") == nil {
-                    throw ValidationError("--report \(value): use FORMAT=FILE with a format of `audit` (e.g. html=report.html)")
+                    throw ValidationError(
+                        "--report \(value): use FORMAT=FILE with a format of `audit` (e.g. html=report.html)")
                 }
             }
 
@@ -122,22 +137,29 @@ extension Bulkhead {
                 do {
                     try lab.up(scenario)
                     guard try lab.waitUntilReady(scenario) else {
-                        writeStandardError("bulkhead: error: \(scenario.name): not every container is running after 20 s\n")
+                        writeStandardError(
+                            "bulkhead: error: \(scenario.name): not every container is running after 20 s\n")
                         throw ExitCode(ExitStatus.incomplete)
                     }
                 } catch let error as EngineError {
                     writeStandardError("bulkhead: error: \(scenario.name): \(error.description)\n")
                     throw ExitCode(ExitStatus.incomplete)
                 }
-                let outcome = ScenarioAudit.run(scenario, lab: lab) { line in writeStandardError("bulkhead: \(scenario.name): \(line)\n") }
+                let outcome = ScenarioAudit.run(scenario, lab: lab) { line in
+                    writeStandardError("bulkhead: \(scenario.name): \(line)\n")
+                }
                 let report = outcome.report
                 let traffic = outcome.traffic
                 let comparison = outcome.findings
                 let reachability = outcome.reachability
                 var writeFailed = false
                 for value in self.reports {
-                    guard let (format, path) = try AuditCommand.formatAndFile(value, option: "--report") else { continue }
-                    if let failure = AuditCommand.write(report, format: format, path: path, failOn: .high, lastSuccess: nil, wide: false) {
+                    guard let (format, path) = try AuditCommand.formatAndFile(value, option: "--report") else {
+                        continue
+                    }
+                    if let failure = AuditCommand.write(
+                        report, format: format, path: path, failOn: .high, lastSuccess: nil, wide: false)
+                    {
                         writeStandardError("bulkhead: error: \(failure)\n")
                         writeFailed = true
                     }
@@ -146,30 +168,47 @@ extension Bulkhead {
                 do { sink = try OutputSink(path: nil) } catch { throw failInput(error.description) }
                 switch self.format {
                 case .json:
-                    sink.write(try JSONReport.document(ScenarioRun(comparison: comparison, traffic: traffic, reachability: reachability, audit: report)))
+                    sink.write(
+                        try JSONReport.document(
+                            ScenarioRun(
+                                comparison: comparison, traffic: traffic, reachability: reachability, audit: report)))
                 case .table:
                     var lines = [AuditReports.table(report, style: TerminalStyle.forDescriptor(STDOUT_FILENO))]
                     if let probe = outcome.matrix, scenario.expect?.reachability != nil {
-                        lines.append(ReachabilityTableReport.render(probe, style: TerminalStyle.forDescriptor(STDOUT_FILENO)))
+                        lines.append(
+                            ReachabilityTableReport.render(probe, style: TerminalStyle.forDescriptor(STDOUT_FILENO)))
                     }
-                    lines.append("Scenario \(scenario.name): " + (comparison.matches ? "findings match the expectations" : "findings DIFFER from the expectations"))
+                    lines.append(
+                        "Scenario \(scenario.name): "
+                            + (comparison.matches
+                                ? "findings match the expectations" : "findings DIFFER from the expectations"))
                     for finding in comparison.observed {
                         let mark = comparison.unexpected.contains(finding) ? "unexpected" : "expected  "
                         lines.append("  \(mark)  \(finding.kind) at \(finding.location)")
                     }
-                    for finding in comparison.missing { lines.append("  MISSING     \(finding.kind) at \(finding.location)") }
+                    for finding in comparison.missing {
+                        lines.append("  MISSING     \(finding.kind) at \(finding.location)")
+                    }
                     for result in traffic {
                         let status = result.exitCode.map { "exit \($0)" } ?? "did not finish"
                         // Only the program: a lab command line may carry a password (the demo's Redis AUTH).
-                        lines.append("  traffic from \(result.from): \(result.command.first ?? "?") … \(status)"
-                            + (result.asExpected ? "" : " (expected exit \(result.expectedExit))"))
+                        lines.append(
+                            "  traffic from \(result.from): \(result.command.first ?? "?") … \(status)"
+                                + (result.asExpected ? "" : " (expected exit \(result.expectedExit))"))
                     }
                     if let reachability {
-                        lines.append("Reachability: \(reachability.cellsCompared) cells " + (reachability.matches ? "match the expected matrix" : "DIFFER from the expected matrix"))
+                        lines.append(
+                            "Reachability: \(reachability.cellsCompared) cells "
+                                + (reachability.matches
+                                    ? "match the expected matrix" : "DIFFER from the expected matrix"))
                         for mismatch in reachability.mismatches {
-                            lines.append("  \(mismatch.cell): expected \(mismatch.expected), observed \(mismatch.observed)\(mismatch.entry.map { " (entry \"\($0)\")" } ?? "")")
+                            lines.append(
+                                "  \(mismatch.cell): expected \(mismatch.expected), observed \(mismatch.observed)\(mismatch.entry.map { " (entry \"\($0)\")" } ?? "")"
+                            )
                         }
-                        for entry in reachability.unusedEntries { lines.append("  UNUSED entry \"\(entry)\": no probed cell matches it") }
+                        for entry in reachability.unusedEntries {
+                            lines.append("  UNUSED entry \"\(entry)\": no probed cell matches it")
+                        }
                     }
                     sink.write(lines.joined(separator: "\n") + "\n")
                 }

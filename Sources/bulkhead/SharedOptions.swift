@@ -6,7 +6,9 @@ import Reachability
 
 /// `--policy FILE`, as `probe` and `audit` read it: the expected policy, or Docker's own intent without one.
 struct PolicyOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("The expected policy (YAML). Default: what Docker's own configuration intends.", valueName: "file"))
+    @Option(
+        help: ArgumentHelp(
+            "The expected policy (YAML). Default: what Docker's own configuration intends.", valueName: "file"))
     var policy: String?
 
     /// The name reports give the policy when none is given.
@@ -40,7 +42,9 @@ struct ProbeTimingOptions: ParsableArguments {
 
     func validate() throws {
         if self.attempts < 1 || self.attempts > 20 { throw ValidationError("--attempts must be between 1 and 20") }
-        if let timeout = self.timeout, !(timeout > 0 && timeout <= 60) { throw ValidationError("--timeout must be between 0 and 60 seconds") }
+        if let timeout = self.timeout, !(timeout > 0 && timeout <= 60) {
+            throw ValidationError("--timeout must be between 0 and 60 seconds")
+        }
     }
 
     /// Sets the attempts, and every protocol's timeout when `--timeout` was given.

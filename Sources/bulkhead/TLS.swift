@@ -4,8 +4,8 @@ import Certificates
 import ContainerEngine
 import Foundation
 import Inventory
-import Policy
 import NetworkNamespaces
+import Policy
 import Reporting
 import TLSVerification
 
@@ -59,46 +59,83 @@ extension Bulkhead {
             case table, json
         }
 
-        @Option(help: ArgumentHelp("Test the endpoints the policy's mtls section requires mTLS on, with its trust bundles and identities (paths relative to the policy file).", valueName: "file"))
+        @Option(
+            help: ArgumentHelp(
+                "Test the endpoints the policy's mtls section requires mTLS on, with its trust bundles and identities (paths relative to the policy file).",
+                valueName: "file"))
         var policy: String?
 
-        @Option(name: .customLong("endpoint"), help: ArgumentHelp("An endpoint to probe, A.B.C.D:PORT (repeatable).", valueName: "host:port"))
+        @Option(
+            name: .customLong("endpoint"),
+            help: ArgumentHelp("An endpoint to probe, A.B.C.D:PORT (repeatable).", valueName: "host:port"))
         var endpoints: [String] = []
 
-        @Option(name: .customLong("from-container"), help: ArgumentHelp("Probe from inside this container's network namespace.", valueName: "name"))
+        @Option(
+            name: .customLong("from-container"),
+            help: ArgumentHelp("Probe from inside this container's network namespace.", valueName: "name"))
         var fromContainer: String?
 
-        @Option(name: .customLong("ca-bundle"), help: ArgumentHelp("PEM trust bundle the server chain must validate against (repeatable).", valueName: "file"))
+        @Option(
+            name: .customLong("ca-bundle"),
+            help: ArgumentHelp(
+                "PEM trust bundle the server chain must validate against (repeatable).", valueName: "file"))
         var caBundles: [String] = []
 
-        @Option(name: .customLong("ca-key"), help: ArgumentHelp("The client CA's private key (PEM): enables the expired and serverAuth-only certificates from the right CA.", valueName: "file"))
+        @Option(
+            name: .customLong("ca-key"),
+            help: ArgumentHelp(
+                "The client CA's private key (PEM): enables the expired and serverAuth-only certificates from the right CA.",
+                valueName: "file"))
         var caKey: String?
 
-        @Option(name: .customLong("client-cert"), help: ArgumentHelp("A valid client certificate chain (PEM) that must be accepted.", valueName: "file"))
+        @Option(
+            name: .customLong("client-cert"),
+            help: ArgumentHelp("A valid client certificate chain (PEM) that must be accepted.", valueName: "file"))
         var clientCert: String?
 
-        @Option(name: .customLong("client-key"), help: ArgumentHelp("Its private key (PEM, unencrypted).", valueName: "file"))
+        @Option(
+            name: .customLong("client-key"),
+            help: ArgumentHelp("Its private key (PEM, unencrypted).", valueName: "file"))
         var clientKey: String?
 
-        @Option(name: .customLong("other-cert"), help: ArgumentHelp("A valid certificate of another identity from the same CA (authorization probe).", valueName: "file"))
+        @Option(
+            name: .customLong("other-cert"),
+            help: ArgumentHelp(
+                "A valid certificate of another identity from the same CA (authorization probe).", valueName: "file"))
         var otherCert: String?
 
-        @Option(name: .customLong("other-key"), help: ArgumentHelp("Its private key (PEM, unencrypted).", valueName: "file"))
+        @Option(
+            name: .customLong("other-key"), help: ArgumentHelp("Its private key (PEM, unencrypted).", valueName: "file")
+        )
         var otherKey: String?
 
-        @Option(name: .customLong("expect-dns"), help: ArgumentHelp("A DNS name the server certificate must carry (repeatable; the first is sent as SNI).", valueName: "name"))
+        @Option(
+            name: .customLong("expect-dns"),
+            help: ArgumentHelp(
+                "A DNS name the server certificate must carry (repeatable; the first is sent as SNI).",
+                valueName: "name"))
         var expectDNS: [String] = []
 
-        @Option(name: .customLong("expect-spiffe"), help: ArgumentHelp("The SPIFFE ID the server certificate must carry as its only URI SAN.", valueName: "uri"))
+        @Option(
+            name: .customLong("expect-spiffe"),
+            help: ArgumentHelp("The SPIFFE ID the server certificate must carry as its only URI SAN.", valueName: "uri")
+        )
         var expectSPIFFE: String?
 
-        @Option(name: .customLong("expiry-warn"), help: ArgumentHelp("Report certificates expiring within this horizon (30d, 12h).", valueName: "duration"))
+        @Option(
+            name: .customLong("expiry-warn"),
+            help: ArgumentHelp("Report certificates expiring within this horizon (30d, 12h).", valueName: "duration"))
         var expiryWarn: String = "30d"
 
-        @Option(name: .customLong("max-validity"), help: ArgumentHelp("Report leaves valid for longer than this many days.", valueName: "days"))
+        @Option(
+            name: .customLong("max-validity"),
+            help: ArgumentHelp("Report leaves valid for longer than this many days.", valueName: "days"))
         var maxValidity: Int = 398
 
-        @Flag(name: .customLong("mtls-not-required"), help: "mTLS is not required here: plaintext, no client auth and optional client auth are not high findings.")
+        @Flag(
+            name: .customLong("mtls-not-required"),
+            help: "mTLS is not required here: plaintext, no client auth and optional client auth are not high findings."
+        )
         var notRequired = false
 
         @Flag(name: .customLong("no-ciphers"), help: "Skip the weak cipher probes.")
@@ -110,16 +147,30 @@ extension Bulkhead {
         @Option(help: ArgumentHelp("Seconds allowed per connection.", valueName: "seconds"))
         var timeout: Double = 5
 
-        @Option(name: .customLong("read-wait"), help: ArgumentHelp("Seconds to wait after a handshake for the answer or a rejection alert (TLS 1.3 rejects there).", valueName: "seconds"))
+        @Option(
+            name: .customLong("read-wait"),
+            help: ArgumentHelp(
+                "Seconds to wait after a handshake for the answer or a rejection alert (TLS 1.3 rejects there).",
+                valueName: "seconds"))
         var readWait: Double = 1.5
 
-        @Option(help: ArgumentHelp("Connections per forged client certificate (one acceptance in any attempt is an acceptance).", valueName: "n"))
+        @Option(
+            help: ArgumentHelp(
+                "Connections per forged client certificate (one acceptance in any attempt is an acceptance).",
+                valueName: "n"))
         var attempts: Int = 5
 
-        @Option(name: .customLong("app-protocol"), help: ArgumentHelp("What to speak after the handshake (default: chosen from the port, the server's ALPN choice and its greeting).", valueName: "protocol"))
+        @Option(
+            name: .customLong("app-protocol"),
+            help: ArgumentHelp(
+                "What to speak after the handshake (default: chosen from the port, the server's ALPN choice and its greeting).",
+                valueName: "protocol"))
         var appProtocol: AppProbeProtocol?
 
-        @Option(help: ArgumentHelp("A cleartext upgrade to run before every handshake (default: from the port or the server's greeting).", valueName: "protocol"))
+        @Option(
+            help: ArgumentHelp(
+                "A cleartext upgrade to run before every handshake (default: from the port or the server's greeting).",
+                valueName: "protocol"))
         var starttls: StartTLSProtocol?
 
         @Option(help: "Output format: table or json.")
@@ -128,16 +179,24 @@ extension Bulkhead {
         @OptionGroup var report: ReportOptions
 
         func run() throws {
-            if self.policy != nil && (!self.endpoints.isEmpty || !self.caBundles.isEmpty || self.clientCert != nil || self.otherCert != nil
-                                      || self.caKey != nil || !self.expectDNS.isEmpty || self.expectSPIFFE != nil) {
-                throw failInput("--policy takes the endpoints, trust bundles and identities from the policy's mtls section: leave out --endpoint, --ca-bundle, --ca-key, --client-cert, --other-cert, --expect-dns and --expect-spiffe")
+            if self.policy != nil
+                && (!self.endpoints.isEmpty || !self.caBundles.isEmpty || self.clientCert != nil
+                    || self.otherCert != nil
+                    || self.caKey != nil || !self.expectDNS.isEmpty || self.expectSPIFFE != nil)
+            {
+                throw failInput(
+                    "--policy takes the endpoints, trust bundles and identities from the policy's mtls section: leave out --endpoint, --ca-bundle, --ca-key, --client-cert, --other-cert, --expect-dns and --expect-spiffe"
+                )
             }
             let expectations = try self.expectations()
             let options = try self.options()
             let targets = try self.targets(expectations)
             if targets.isEmpty {
-                throw failInput(self.policy.map { "nothing to probe: no running container endpoint is covered by the mtls section of \($0)" }
-                    ?? "nothing to probe: no --endpoint given and no container listens on a TCP port")
+                throw failInput(
+                    self.policy.map {
+                        "nothing to probe: no running container endpoint is covered by the mtls section of \($0)"
+                    }
+                        ?? "nothing to probe: no --endpoint given and no container listens on a TCP port")
             }
             let result: TLSReport
             do { result = try ProbeBattery.run(targets, options: options) } catch {
@@ -146,7 +205,9 @@ extension Bulkhead {
             let sink = try self.report.openSink()
             do {
                 switch self.format {
-                case .table: sink.write(TLSTableReport.render(result, style: TerminalStyle.forDescriptor(self.report.descriptor)))
+                case .table:
+                    sink.write(
+                        TLSTableReport.render(result, style: TerminalStyle.forDescriptor(self.report.descriptor)))
                 case .json: sink.write(try JSONReport.document(result))
                 }
                 try sink.commit()
@@ -155,7 +216,9 @@ extension Bulkhead {
                 throw OutputSink.failure(error)
             }
             for endpoint in result.endpoints where !endpoint.verdict.tested {
-                warn("\(endpoint.endpoint) (from \(endpoint.source)) \(endpoint.verdict == .inconclusive ? "could not be judged" : "could not be tested"): \(endpoint.verdict.rawValue): \(endpoint.reason)")
+                warn(
+                    "\(endpoint.endpoint) (from \(endpoint.source)) \(endpoint.verdict == .inconclusive ? "could not be judged" : "could not be tested"): \(endpoint.verdict.rawValue): \(endpoint.reason)"
+                )
             }
             try self.report.failIfNeeded(result.findings, complete: result.complete)
         }
@@ -169,19 +232,26 @@ extension Bulkhead {
                 default: throw failInput("--\(name)-cert and --\(name)-key go together")
                 }
             }
-            if self.caKey != nil && self.caBundles.isEmpty { throw failInput("--ca-key needs --ca-bundle (the CA certificate it belongs to)") }
+            if self.caKey != nil && self.caBundles.isEmpty {
+                throw failInput("--ca-key needs --ca-bundle (the CA certificate it belongs to)")
+            }
             return TLSExpectations(
-                trustBundles: self.caBundles, caKey: self.caKey, clientIdentity: try pair(self.clientCert, self.clientKey, "client"),
+                trustBundles: self.caBundles, caKey: self.caKey,
+                clientIdentity: try pair(self.clientCert, self.clientKey, "client"),
                 otherIdentity: try pair(self.otherCert, self.otherKey, "other"), expectedDNSNames: self.expectDNS,
                 expectedSPIFFEID: self.expectSPIFFE, required: !self.notRequired)
         }
 
         func options() throws -> TLSBatteryOptions {
-            guard let horizon = Self.seconds(self.expiryWarn) else { throw failInput("--expiry-warn \(self.expiryWarn): expected a duration like 30d or 12h") }
+            guard let horizon = Self.seconds(self.expiryWarn) else {
+                throw failInput("--expiry-warn \(self.expiryWarn): expected a duration like 30d or 12h")
+            }
             guard self.timeout > 0, self.readWait > 0, self.readWait <= self.timeout else {
                 throw failInput("--timeout and --read-wait must be positive, and --read-wait at most --timeout")
             }
-            guard (1...100).contains(self.attempts) else { throw failInput("--attempts \(self.attempts): expected 1 to 100") }
+            guard (1...100).contains(self.attempts) else {
+                throw failInput("--attempts \(self.attempts): expected 1 to 100")
+            }
             return TLSBatteryOptions(
                 timeouts: TLSTimeouts(connection: self.timeout, readAfterHandshake: self.readWait),
                 lint: CertificateLint.Options(expiryWarningSeconds: horizon, maximumLeafValidityDays: self.maxValidity),
@@ -192,7 +262,9 @@ extension Bulkhead {
         /// `30d`, `12h`, `90m`, `45s`, or a bare number of days.
         static func seconds(_ text: String) -> Int64? {
             let units: [Character: Int64] = ["d": 86_400, "h": 3600, "m": 60, "s": 1]
-            if let last = text.last, let unit = units[last], let value = Int64(text.dropLast()), value >= 0 { return value * unit }
+            if let last = text.last, let unit = units[last], let value = Int64(text.dropLast()), value >= 0 {
+                return value * unit
+            }
             if let days = Int64(text), days >= 0 { return days * 86_400 }
             return nil
         }
@@ -202,26 +274,34 @@ extension Bulkhead {
             var inventory: InventoryReport?
             if self.fromContainer != nil || self.endpoints.isEmpty {
                 do {
-                    inventory = try InventoryCollector.fromEngine(DockerEngine(socketPath: try DockerEngine.socketPath()))
+                    inventory = try InventoryCollector.fromEngine(
+                        DockerEngine(socketPath: try DockerEngine.socketPath()))
                 } catch {
                     throw failInput(error.description)
                 }
             }
             if let name = self.fromContainer {
-                guard let container = inventory?.containers.first(where: { $0.name == name || $0.id.hasPrefix(name) }) else {
+                guard let container = inventory?.containers.first(where: { $0.name == name || $0.id.hasPrefix(name) })
+                else {
                     throw failInput("--from-container \(name): no such container")
                 }
-                guard let pid = container.pid, pid > 0 else { throw failInput("--from-container \(name): the container is not running") }
+                guard let pid = container.pid, pid > 0 else {
+                    throw failInput("--from-container \(name): the container is not running")
+                }
                 source = .container(name: container.name, namespace: NetworkNamespace(pid: pid))
             }
             if !self.endpoints.isEmpty {
                 return try self.endpoints.map { text in
-                    guard let endpoint = TLSEndpoint(text) else { throw failInput("--endpoint \(text): expected an IPv4 address and a port, A.B.C.D:PORT") }
+                    guard let endpoint = TLSEndpoint(text) else {
+                        throw failInput("--endpoint \(text): expected an IPv4 address and a port, A.B.C.D:PORT")
+                    }
                     guard TLSScope.permits(endpoint) else { throw failInput(TLSScope.refusal(endpoint)) }
                     return TLSTarget(endpoint: endpoint, source: source, expectations: expectations)
                 }
             }
-            let all = TLSTarget.fromInventory(inventory?.containers ?? [], source: self.fromContainer == nil ? nil : source, expectations: expectations)
+            let all = TLSTarget.fromInventory(
+                inventory?.containers ?? [], source: self.fromContainer == nil ? nil : source,
+                expectations: expectations)
             guard let path = self.policy, let inventory else { return all }
             // With a policy: only the endpoints an mTLS requirement covers, each with that requirement's expectations.
             let policy = try PolicyOptions.load(path: path)
@@ -229,14 +309,21 @@ extension Bulkhead {
             let directory = (path as NSString).deletingLastPathComponent
             return all.compactMap { target in
                 let text = target.endpoint.description
-                guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]) else { return nil }
+                guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]) else {
+                    return nil
+                }
                 let source: String
                 switch target.source {
                 case .host: source = "host"
                 case .container(let name, _): source = name
                 }
-                guard let (_, requirement) = evaluator.mtlsRequirement(address: String(text[..<colon]), port: port, source: source) else { return nil }
-                return TLSTarget(endpoint: target.endpoint, source: target.source, expectations: requirement.expectations(relativeTo: directory.isEmpty ? "." : directory))
+                guard
+                    let (_, requirement) = evaluator.mtlsRequirement(
+                        address: String(text[..<colon]), port: port, source: source)
+                else { return nil }
+                return TLSTarget(
+                    endpoint: target.endpoint, source: target.source,
+                    expectations: requirement.expectations(relativeTo: directory.isEmpty ? "." : directory))
             }
         }
     }

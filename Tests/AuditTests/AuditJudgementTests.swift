@@ -9,7 +9,9 @@ import Testing
 @Suite("Audit judgement")
 struct AuditJudgementTests {
     func policy(_ yaml: String) throws -> Policy {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("bh-judgement-\(UUID().uuidString.prefix(8)).yaml").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "bh-judgement-\(UUID().uuidString.prefix(8)).yaml"
+        ).path
         try yaml.write(toFile: path, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: path) }
         return try Policy.load(path: path)
@@ -38,29 +40,39 @@ struct AuditJudgementTests {
     @Test("evidence checked with what the policy names: judged, complete, nothing said to be lacking")
     func sufficientEvidence() throws {
         let policy = try self.policy(Self.requiresClientCertificate)
-        let judged = AuditJudgement.judge(self.gathered(checks: [.forgedCertificates, .validClientCertificate, .serverChainTrust]), policy: policy, policyName: "p")
+        let judged = AuditJudgement.judge(
+            self.gathered(checks: [.forgedCertificates, .validClientCertificate, .serverChainTrust]), policy: policy,
+            policyName: "p")
         #expect(judged.report.complete, "\(judged.report.problems)")
         #expect(!judged.report.problems.contains { $0.hasPrefix(AuditJudgement.problemPrefix) })
         #expect(judged.report.edges.first { $0.destination == "pay" }?.verdict == .mtlsEnforced)
     }
 
-    @Test("another policy needs a valid client certificate and a trust bundle the battery never had: said per endpoint, incomplete")
+    @Test(
+        "another policy needs a valid client certificate and a trust bundle the battery never had: said per endpoint, incomplete"
+    )
     func lackingEvidence() throws {
         let policy = try self.policy(Self.requiresClientCertificate)
-        let judged = AuditJudgement.judge(self.gathered(checks: [.forgedCertificates]), policy: policy, policyName: "other.yaml")
+        let judged = AuditJudgement.judge(
+            self.gathered(checks: [.forgedCertificates]), policy: policy, policyName: "other.yaml")
         let lacking = judged.report.problems.filter { $0.hasPrefix(AuditJudgement.problemPrefix) }
         #expect(lacking.count == 1, "one line per endpoint, however many sources reach it: \(lacking)")
         let line = try #require(lacking.first)
-        for fragment in ["pay 198.18.51.12:8443/tcp", "mtls \"payments\"", "valid-client-certificate", "server-chain-trust", "clientCertificate and clientKey", "trustBundle"] {
+        for fragment in [
+            "pay 198.18.51.12:8443/tcp", "mtls \"payments\"", "valid-client-certificate", "server-chain-trust",
+            "clientCertificate and clientKey", "trustBundle",
+        ] {
             #expect(line.contains(fragment), "\(fragment) in \(line)")
         }
         #expect(!line.contains("ca-issued"), "only what the requirement names")
         #expect(!judged.report.complete)
         // Re-judging the judged report drops the old line and makes it again, once.
-        let again = AuditJudgement.judge(GatheredEvidence(stored: judged.report), policy: policy, policyName: "other.yaml")
+        let again = AuditJudgement.judge(
+            GatheredEvidence(stored: judged.report), policy: policy, policyName: "other.yaml")
         #expect(again.report.problems.filter { $0.hasPrefix(AuditJudgement.problemPrefix) } == lacking)
         // Without the requirement there is nothing to lack.
-        let plain = AuditJudgement.judge(self.gathered(checks: [.forgedCertificates]), policy: .dockerDefault, policyName: "default")
+        let plain = AuditJudgement.judge(
+            self.gathered(checks: [.forgedCertificates]), policy: .dockerDefault, policyName: "default")
         #expect(plain.report.complete)
     }
 
@@ -72,7 +84,9 @@ struct AuditJudgementTests {
         #expect(line.contains("evidence written before checks were recorded"))
     }
 
-    @Test("the evidence keeps facts only: no cell carries the policy's judgement, and a stale one in stored evidence is dropped")
+    @Test(
+        "the evidence keeps facts only: no cell carries the policy's judgement, and a stale one in stored evidence is dropped"
+    )
     func evidenceIsFacts() throws {
         let deny = try self.policy("version: 1\nbaseline: deny\n")
         // Evidence stored by an earlier version, its cells judged against a deny-all policy.
@@ -96,17 +110,19 @@ struct AuditJudgementTests {
         let gathered = self.gathered(checks: [.forgedCertificates])
         let plain = AuditJudgement.judge(gathered, policy: .dockerDefault, policyName: "default").report
         let accepted = try #require(plain.findings.first)
-        let risksPath = FileManager.default.temporaryDirectory.appendingPathComponent("bh-risks-\(UUID().uuidString.prefix(8)).yaml").path
+        let risksPath = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "bh-risks-\(UUID().uuidString.prefix(8)).yaml"
+        ).path
         try """
-            ignore:
-              - kind: \(accepted.kind)
-                location: "\(accepted.location ?? "")"
-                reason: accepted for the test
-                expires: 2999-01-01
-              - kind: no-such-kind
-                reason: expired long ago
-                expires: 2001-01-01
-            """.write(toFile: risksPath, atomically: true, encoding: .utf8)
+        ignore:
+          - kind: \(accepted.kind)
+            location: "\(accepted.location ?? "")"
+            reason: accepted for the test
+            expires: 2999-01-01
+          - kind: no-such-kind
+            reason: expired long ago
+            expires: 2001-01-01
+        """.write(toFile: risksPath, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: risksPath) }
         let risks = try AcceptedRisks.load(path: risksPath)
         var baseline = plain
@@ -117,7 +133,9 @@ struct AuditJudgementTests {
         let report = judged.report
         #expect(!report.findings.contains { $0.kind == accepted.kind && $0.location == accepted.location })
         #expect(report.summary.ignored == 1)
-        #expect(judged.notes.count == 1 && judged.notes[0].contains("risks.yaml") && judged.notes[0].contains("no-such-kind"))
+        #expect(
+            judged.notes.count == 1 && judged.notes[0].contains("risks.yaml")
+                && judged.notes[0].contains("no-such-kind"))
         #expect(report.summary.findingsBySeverity.values.reduce(0, +) == report.findings.count)
         #expect(report.baseline?.baseline.hasPrefix("before.json") == true)
         #expect((report.baseline?.new.count ?? 0) + (report.baseline?.unchanged ?? 0) == report.findings.count)

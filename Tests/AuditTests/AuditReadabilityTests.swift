@@ -1,8 +1,9 @@
 import BulkheadModel
 import BulkheadTestSupport
 import Foundation
-@testable import Reporting
 import Testing
+
+@testable import Reporting
 
 /// The audit read at a glance: the summary first in every human format, edges worst first per destination service,
 /// a table that lines up on a terminal (escapes and wide characters counted as shown) and fits 80 columns, and
@@ -25,7 +26,10 @@ struct AuditReadabilityTests {
 
     @Test("a table lines up by what the terminal shows: coloured and plain renderings differ only by the escapes")
     func tableAlignment() {
-        let rows = [["violation", "web", "日本-db 198.18.50.10:5432/tcp"], ["mtls-enforced", "api-😀", "pay 198.18.51.12:8443/tcp"]]
+        let rows = [
+            ["violation", "web", "日本-db 198.18.50.10:5432/tcp"],
+            ["mtls-enforced", "api-😀", "pay 198.18.51.12:8443/tcp"],
+        ]
         let style = TerminalStyle(enabled: true)
         var plain = TextTable(header: ["VERDICT", "SOURCE", "DESTINATION"])
         plain.rows = rows
@@ -42,7 +46,9 @@ struct AuditReadabilityTests {
         #expect(Set(starts).count == 1 && starts[0] > 0, "\(starts)")
     }
 
-    @Test("terminal: summary first, worst problems named, then the edges worst first; fits 80 columns; --wide shows every column")
+    @Test(
+        "terminal: summary first, worst problems named, then the edges worst first; fits 80 columns; --wide shows every column"
+    )
     func terminal() throws {
         let report = FleetAudit.report()
         let text = AuditReports.table(report, style: TerminalStyle(enabled: true, width: 80))
@@ -52,7 +58,10 @@ struct AuditReadabilityTests {
         let problems = try #require(lines.firstIndex { $0.contains("Worst problems") })
         let edges = try #require(lines.firstIndex { $0.contains("Edges\u{1b}[0m, worst first") })
         #expect(problems < edges, "the summary comes before the table")
-        #expect(lines[problems + 1].contains("CRITICAL") && lines[problems + 1...problems + 3].joined().contains("accepts forged client"), "\(lines[problems + 1])")
+        #expect(
+            lines[problems + 1].contains("CRITICAL")
+                && lines[problems + 1...problems + 3].joined().contains("accepts forged client"),
+            "\(lines[problems + 1])")
         // Everything fits 80 columns as displayed, escapes and all.
         for line in lines { #expect(DisplayWidth.of(line) <= 80, "\(DisplayWidth.of(line)): \(line)") }
         // The table: its header, then per destination service a heading naming its edge count and one row per
@@ -71,20 +80,30 @@ struct AuditReadabilityTests {
         for (index, line) in body.enumerated() where !line.hasPrefix("  ") {
             guard index + 1 < body.count else { break }
             let row = body[body.index(body.startIndex, offsetBy: index + 1)]
-            if let verdict = EdgeVerdict(rawValue: String(DisplayWidth.strippingEscapes(row).split(separator: " ").first ?? "")) { worst.append(verdict) }
+            if let verdict = EdgeVerdict(
+                rawValue: String(DisplayWidth.strippingEscapes(row).split(separator: " ").first ?? ""))
+            {
+                worst.append(verdict)
+            }
         }
         #expect(worst.count == headings.count)
         #expect(worst.first == .violation)
         #expect(worst.map(\.riskRank) == worst.map(\.riskRank).sorted())
-        #expect(lines.contains { $0.contains("and 7 more") || $0.contains(", identity-…") || $0.contains("more") }, "sources sharing a verdict are one row")
+        #expect(
+            lines.contains { $0.contains("and 7 more") || $0.contains(", identity-…") || $0.contains("more") },
+            "sources sharing a verdict are one row")
 
         let wide = AuditReports.table(report, style: TerminalStyle(enabled: false, width: 80), wide: true)
         #expect(wide.contains("SOURCE  ") && wide.contains("mTLS CHECK") && wide.contains("IDENTITIES"))
         #expect(wide.contains("spiffe://fleet.test/"), "identities in full")
-        #expect(!AuditReports.table(report, style: TerminalStyle(enabled: false, width: nil)).contains("…"), "no width known: nothing cut")
+        #expect(
+            !AuditReports.table(report, style: TerminalStyle(enabled: false, width: nil)).contains("…"),
+            "no width known: nothing cut")
     }
 
-    @Test("markdown and HTML: the summary first; edges grouped per destination service, worst first, evidence one click away")
+    @Test(
+        "markdown and HTML: the summary first; edges grouped per destination service, worst first, evidence one click away"
+    )
     func summaryFirst() throws {
         let report = FleetAudit.report()
         let markdown = AuditReports.markdown(report)
@@ -94,16 +113,25 @@ struct AuditReadabilityTests {
         #expect(markdown.contains("1. **CRITICAL**"))
 
         let html = AuditReports.html(report, layout: .builtIn)
-        let positions = ["id=\"summary\"", "id=\"top-problems\"", "class=\"matrix\"", "<details class=\"service\" open>", "<h2>Topology</h2>", "<h2>Findings</h2>"]
-            .map { html.range(of: $0)?.lowerBound }
+        let positions = [
+            "id=\"summary\"", "id=\"top-problems\"", "class=\"matrix\"", "<details class=\"service\" open>",
+            "<h2>Topology</h2>", "<h2>Findings</h2>",
+        ]
+        .map { html.range(of: $0)?.lowerBound }
         #expect(positions.allSatisfy { $0 != nil }, "\(positions)")
-        #expect(zip(positions, positions.dropFirst()).allSatisfy { ($0 ?? html.endIndex) < ($1 ?? html.startIndex) }, "in reading order")
+        #expect(
+            zip(positions, positions.dropFirst()).allSatisfy { ($0 ?? html.endIndex) < ($1 ?? html.startIndex) },
+            "in reading order")
         #expect(html.contains("<details class=\"evidence\"><summary>evidence</summary>"))
         #expect(!html.contains("<script") && !html.contains("src=\"http") && !html.contains("href=\"http"))
         // The services in the page come worst first.
-        let services = html.components(separatedBy: "<details class=\"service\"").dropFirst().compactMap { block -> EdgeVerdict? in
-            guard let start = block.range(of: "\">", range: block.range(of: "class=\"verdict\"").map { $0.upperBound..<block.endIndex }),
-                  let end = block.range(of: "</span>", range: start.upperBound..<block.endIndex) else { return nil }
+        let services = html.components(separatedBy: "<details class=\"service\"").dropFirst().compactMap {
+            block -> EdgeVerdict? in
+            guard
+                let start = block.range(
+                    of: "\">", range: block.range(of: "class=\"verdict\"").map { $0.upperBound..<block.endIndex }),
+                let end = block.range(of: "</span>", range: start.upperBound..<block.endIndex)
+            else { return nil }
             return EdgeVerdict(rawValue: String(block[start.upperBound..<end.lowerBound]))
         }
         #expect(services.count == ServiceEdges.group(AuditReports.listedEdges(report).listed).count)
@@ -131,14 +159,17 @@ struct AuditReadabilityTests {
         #expect(AuditOverview(report).status == .pass)
         report.complete = false
         report.problems = ["probe: the engine went away"]
-        #expect(AuditOverview(report).status == .incomplete && AuditOverview(report).statusReason.contains("the engine went away"))
+        #expect(
+            AuditOverview(report).status == .incomplete
+                && AuditOverview(report).statusReason.contains("the engine went away"))
     }
 
     @Test("matrix: every edge in exactly one cell, coloured by the cell's worst verdict")
     func matrix() {
         let report = FleetAudit.report()
         let matrix = AuditMatrix(report)
-        #expect(matrix.cells.values.reduce(0) { $0 + $1.values.reduce(0) { $0 + $1.edges.count } } == report.edges.count)
+        #expect(
+            matrix.cells.values.reduce(0) { $0 + $1.values.reduce(0) { $0 + $1.edges.count } } == report.edges.count)
         for edge in report.edges {
             let cell = matrix.cells[edge.source]?[edge.destination]
             #expect(cell?.edges.contains(edge) == true)
@@ -147,7 +178,8 @@ struct AuditReadabilityTests {
         #expect(matrix.sources.count <= 51 && matrix.destinations.count <= 51)
     }
 
-    @Test("graph: hubs for networks with ICC on, arrows only for exceptions, empty networks folded, Graphviz renders it")
+    @Test(
+        "graph: hubs for networks with ICC on, arrows only for exceptions, empty networks folded, Graphviz renders it")
     func graph() throws {
         let report = FleetAudit.report()
         let graph = TopologyGraph(report)
@@ -156,17 +188,23 @@ struct AuditReadabilityTests {
         #expect(graph.networks.filter(\.isHub).count == 4, "backoffice has ICC off")
         let listed = AuditReports.listedEdges(report).listed.count
         #expect(graph.impliedEdges > 0)
-        #expect(graph.links.count + graph.hubLinks.count < listed / 5, "\(graph.links.count) arrows and \(graph.hubLinks.count) hub lines for \(listed) edges")
+        #expect(
+            graph.links.count + graph.hubLinks.count < listed / 5,
+            "\(graph.links.count) arrows and \(graph.hubLinks.count) hub lines for \(listed) edges")
         // Every arrow is an exception: a bad verdict, a path across networks, or the host.
         let hubs = graph.networks.filter(\.isHub).map { Set($0.members) }
         for link in graph.links {
             let sameHub = hubs.contains { $0.contains(link.source) && $0.contains(link.destination) }
-            #expect(!sameHub || [.violation, .plaintext, .tlsAcceptsRogueClient].contains(link.verdict), "\(link.source) → \(link.destination) \(link.verdict.rawValue)")
+            #expect(
+                !sameHub || [.violation, .plaintext, .tlsAcceptsRogueClient].contains(link.verdict),
+                "\(link.source) → \(link.destination) \(link.verdict.rawValue)")
         }
         #expect(graph.links.contains { $0.verdict == .violation && $0.exception == .verdict })
         #expect(graph.caption.contains("Networks with no container: bridge, host, none."))
 
-        try #require(FileManager.default.isExecutableFile(atPath: "/usr/bin/dot"), "graphviz is missing (scripts/install-deps.sh --test installs it)")
+        try #require(
+            FileManager.default.isExecutableFile(atPath: "/usr/bin/dot"),
+            "graphviz is missing (scripts/install-deps.sh --test installs it)")
         let laidOut = graph.svg(layout: .graphviz)
         #expect(laidOut.hasPrefix("<svg") && laidOut.contains("width=\"100%\""), "Graphviz's SVG, scaled to the page")
         let builtIn = graph.svg(layout: .builtIn)

@@ -13,7 +13,10 @@ struct FindingKindTests {
         // 37 plain kinds, and 22 certificate lint rules in each of three families.
         #expect(kinds.count == 37 + 3 * CertificateLintRule.allCases.count)
         let identifiers = kinds.map(\.identifier)
-        #expect(Set(identifiers).count == identifiers.count, "duplicate identifiers: \(Dictionary(grouping: identifiers, by: { $0 }).filter { $1.count > 1 }.keys.sorted())")
+        #expect(
+            Set(identifiers).count == identifiers.count,
+            "duplicate identifiers: \(Dictionary(grouping: identifiers, by: { $0 }).filter { $1.count > 1 }.keys.sorted())"
+        )
         let vocabulary = try Regex("^[a-z0-9]+(-[a-z0-9]+)*$")
         for kind in kinds {
             let entry = try #require(kind.entry, "\(kind) has no entry")
@@ -24,7 +27,9 @@ struct FindingKindTests {
             #expect(kind.defaultSeverity == entry.defaultSeverity)
         }
         #expect(FindingKind.certificate(.weakKey, family: .server).identifier == "server-certificate-weak-key")
-        #expect(FindingKind.certificate(.weakKey, family: .server).entry?.name == "Server certificate: weak certificate key")
+        #expect(
+            FindingKind.certificate(.weakKey, family: .server).entry?.name == "Server certificate: weak certificate key"
+        )
         #expect(FindingKind.certificate(.expired, family: .captured).identifier == "certificate-expired")
         #expect(FindingKind.dockerSocketMounted.entry?.reference == "CIS Docker 5.32")
         #expect(FindingKind.rogueClientAccepted.defaultSeverity == .critical)
@@ -37,7 +42,8 @@ struct FindingKindTests {
     func registryComplete() throws {
         // `allRegistered` lists the plain cases by hand; a case added to the enum but not to the list would have no
         // identifier that decodes. The declarations without a payload are the lines `    case name`.
-        let text = try String(contentsOfFile: Repository.path("Sources/BulkheadModel/FindingKind.swift"), encoding: .utf8)
+        let text = try String(
+            contentsOfFile: Repository.path("Sources/BulkheadModel/FindingKind.swift"), encoding: .utf8)
         let plainCase = try Regex("^    case [a-z][A-Za-z]*$")
         let declared = text.split(separator: "\n").filter { $0.wholeMatch(of: plainCase) != nil }
         let plain = FindingKind.allRegistered.filter { if case .certificate = $0 { false } else { true } }
@@ -47,7 +53,8 @@ struct FindingKindTests {
     @Test("the sources name finding kinds by case, never by string literal")
     func noStringLiteralKinds() throws {
         let sources = URL(fileURLWithPath: Repository.path("Sources"))
-        let files = FileManager.default.enumerator(at: sources, includingPropertiesForKeys: nil)?.compactMap { $0 as? URL }
+        let files =
+            FileManager.default.enumerator(at: sources, includingPropertiesForKeys: nil)?.compactMap { $0 as? URL }
             .filter { $0.pathExtension == "swift" } ?? []
         #expect(files.count > 50, "the scan must see the sources")
         // The patterns the old catalogue test read kinds from: `Finding(kind: "…")`, `kind: c ? "…" : "…"`, the local
@@ -61,9 +68,15 @@ struct FindingKindTests {
             (".unregistered(", Regex(#"\.unregistered\("#)),
         ]
         // The scan itself must work: each pattern catches the code it replaced.
-        let replaced = [#"Finding(kind: "plaintext-flow", severity: .info"#, #"kind: weakness.serious ? "tls-weak-cipher" : "tls-legacy-cipher""#,
-                        #"add("rogue-client-accepted", .critical"#, #"FindingKind(identifier: "plaintext-flow")"#, #"Finding(kind: .unregistered("x")"#]
-        for (code, pattern) in zip(replaced, patterns) { #expect(code.firstMatch(of: pattern.regex) != nil, "\(pattern.what) misses \(code)") }
+        let replaced = [
+            #"Finding(kind: "plaintext-flow", severity: .info"#,
+            #"kind: weakness.serious ? "tls-weak-cipher" : "tls-legacy-cipher""#,
+            #"add("rogue-client-accepted", .critical"#, #"FindingKind(identifier: "plaintext-flow")"#,
+            #"Finding(kind: .unregistered("x")"#,
+        ]
+        for (code, pattern) in zip(replaced, patterns) {
+            #expect(code.firstMatch(of: pattern.regex) != nil, "\(pattern.what) misses \(code)")
+        }
         var offenders: [String] = []
         for file in files where file.lastPathComponent != "FindingKind.swift" {
             let text = try String(contentsOf: file, encoding: .utf8)
@@ -82,7 +95,8 @@ struct FindingKindTests {
 
     @Test("a finding's kind encodes as its identifier; an unknown identifier decodes, keeps its string and re-encodes")
     func roundTrip() throws {
-        let finding = Finding(kind: .certificate(.weakKey, family: .server), title: "t", detail: "d", location: "198.18.0.1:443")
+        let finding = Finding(
+            kind: .certificate(.weakKey, family: .server), title: "t", detail: "d", location: "198.18.0.1:443")
         #expect(finding.severity == .high, "the kind's default severity")
         let data = try JSONEncoder().encode(finding)
         let json = try #require(String(data: data, encoding: .utf8))
@@ -91,7 +105,8 @@ struct FindingKindTests {
         #expect(decoded == finding)
         #expect(decoded.kind == .certificate(.weakKey, family: .server))
 
-        let stored = #"{"kind":"kind-from-a-newer-bulkhead","severity":"low","title":"Something new","detail":"d","location":null,"flowCount":0,"flowIDs":[]}"#
+        let stored =
+            #"{"kind":"kind-from-a-newer-bulkhead","severity":"low","title":"Something new","detail":"d","location":null,"flowCount":0,"flowIDs":[]}"#
         let unknown = try JSONDecoder().decode(Finding.self, from: Data(stored.utf8))
         #expect(unknown.kind == .unregistered("kind-from-a-newer-bulkhead"))
         #expect(!unknown.kind.isRegistered && unknown.kind.entry == nil)

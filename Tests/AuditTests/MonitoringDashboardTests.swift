@@ -23,8 +23,10 @@ struct PromQLUses {
     var groupingLabels: [String] = []
     var problems: [String] = []
 
-    static let aggregators: Set<String> = ["sum", "min", "max", "avg", "group", "stddev", "stdvar", "count", "count_values",
-                                           "bottomk", "topk", "quantile", "limitk", "limit_ratio"]
+    static let aggregators: Set<String> = [
+        "sum", "min", "max", "avg", "group", "stddev", "stdvar", "count", "count_values",
+        "bottomk", "topk", "quantile", "limitk", "limit_ratio",
+    ]
     static let groupingKeywords: Set<String> = ["by", "without", "on", "ignoring", "group_left", "group_right"]
     static let keywords: Set<String> = ["and", "or", "unless", "bool", "offset", "atan2", "inf", "nan"]
 
@@ -63,7 +65,9 @@ struct PromQLUses {
                 let followedByParenthesis = self.nextNonSpace() == "("
                 if Self.groupingKeywords.contains(lowered) {
                     if followedByParenthesis { self.groupingLabels += self.labelList() }
-                } else if !(Self.keywords.contains(lowered) || Self.aggregators.contains(lowered) || followedByParenthesis) {
+                } else if !(Self.keywords.contains(lowered) || Self.aggregators.contains(lowered)
+                    || followedByParenthesis)
+                {
                     self.metrics.append(word)
                     previousMetric = word
                 }
@@ -90,11 +94,15 @@ struct PromQLUses {
         self.problems.append("no closing \(end)")
     }
 
-    static func startsIdentifier(_ character: Character) -> Bool { character.isASCII && (character.isLetter || character == "_" || character == ":") }
+    static func startsIdentifier(_ character: Character) -> Bool {
+        character.isASCII && (character.isLetter || character == "_" || character == ":")
+    }
 
     private mutating func identifier() -> String {
         var word = ""
-        while let character = self.peek(), character.isASCII && (character.isLetter || character.isNumber || character == "_" || character == ":") {
+        while let character = self.peek(),
+            character.isASCII && (character.isLetter || character.isNumber || character == "_" || character == ":")
+        {
             word.append(character)
             self.index += 1
         }
@@ -136,7 +144,9 @@ struct PromQLUses {
             let op = ["=~", "!~", "!=", "="].first { self.text[self.index...].starts(with: $0) } ?? ""
             self.index += op.count
             self.skipSpaces()
-            guard !label.isEmpty, !op.isEmpty, let first = self.peek(), "\"'`".contains(first), let value = self.string() else {
+            guard !label.isEmpty, !op.isEmpty, let first = self.peek(), "\"'`".contains(first),
+                let value = self.string()
+            else {
                 self.problems.append("a label matcher that is not label op \"value\"")
                 return
             }
@@ -150,7 +160,9 @@ struct PromQLUses {
             self.metrics.append(name)
         }
         if metric == nil { self.problems.append("a selector without a metric name") }
-        self.matchers += found.filter { $0.label != "__name__" }.map { Matcher(metric: metric, label: $0.label, op: $0.op, value: $0.value) }
+        self.matchers += found.filter { $0.label != "__name__" }.map {
+            Matcher(metric: metric, label: $0.label, op: $0.op, value: $0.value)
+        }
     }
 
     /// `(label, …)` after a grouping keyword.
@@ -195,7 +207,9 @@ struct ParsedExposition {
             """
         // The textfile is a few hundred bytes: an argument, no temporary file.
         let run = try ProcessRunner.run(URL(fileURLWithPath: "/usr/bin/env"), ["python3", "-c", script, text])
-        try #require(!run.error.contains("No module named"), "prometheus_client is missing (scripts/install-deps.sh --test installs it)")
+        try #require(
+            !run.error.contains("No module named"),
+            "prometheus_client is missing (scripts/install-deps.sh --test installs it)")
         try #require(run.status == 0, "the textfile did not parse: \(run.error)")
         let samples = try #require(try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [[String: Any]])
         var parsed = ParsedExposition()
@@ -219,23 +233,33 @@ struct DashboardCheck {
     func problems(_ dashboard: [String: Any]) -> [String] {
         var problems: [String] = []
         let inputs = dashboard["__inputs"] as? [[String: Any]] ?? []
-        if !inputs.contains(where: { $0["name"] as? String == "DS_PROMETHEUS" && $0["pluginId"] as? String == "prometheus" }) {
-            problems.append("__inputs declares no DS_PROMETHEUS Prometheus datasource: the import would not ask for one")
+        if !inputs.contains(where: {
+            $0["name"] as? String == "DS_PROMETHEUS" && $0["pluginId"] as? String == "prometheus"
+        }) {
+            problems.append(
+                "__inputs declares no DS_PROMETHEUS Prometheus datasource: the import would not ask for one")
         }
         var ids: Set<Int> = []
         for panel in Self.panels(dashboard) where panel["type"] as? String != "row" {
             let title = panel["title"] as? String ?? "an untitled panel"
-            if let id = panel["id"] as? Int, !ids.insert(id).inserted { problems.append("\(title): panel id \(id) used twice") }
+            if let id = panel["id"] as? Int, !ids.insert(id).inserted {
+                problems.append("\(title): panel id \(id) used twice")
+            }
             problems += Self.datasourceProblems(panel["datasource"], at: title)
             let targets = panel["targets"] as? [[String: Any]] ?? []
             let expressions = targets.compactMap { $0["expr"] as? String }.filter { !$0.isEmpty }
             if expressions.isEmpty { problems.append("\(title): no query") }
-            for target in targets { problems += Self.datasourceProblems(target["datasource"], at: "\(title), query \(target["refId"] ?? "?")") }
+            for target in targets {
+                problems += Self.datasourceProblems(
+                    target["datasource"], at: "\(title), query \(target["refId"] ?? "?")")
+            }
             var panelLabels: Set<String> = []
             for expression in expressions {
                 let uses = PromQLUses(expression)
                 problems += self.problems(uses, in: "\(title): \(expression)")
-                for metric in uses.metrics { panelLabels.formUnion(self.exposition.labelValues[metric].map { Array($0.keys) } ?? []) }
+                for metric in uses.metrics {
+                    panelLabels.formUnion(self.exposition.labelValues[metric].map { Array($0.keys) } ?? [])
+                }
             }
             problems += self.overrideProblems(panel, targets: targets, labels: panelLabels, at: title)
         }
@@ -256,7 +280,9 @@ struct DashboardCheck {
         var problems = uses.problems.map { "\(place): \($0)" }
         if uses.metrics.isEmpty { problems.append("\(place): queries no metric") }
         for metric in uses.metrics where self.exposition.labelValues[metric] == nil {
-            problems.append("\(place): \(metric) is not a metric of the textfile (it has \(self.exposition.labelValues.keys.sorted().joined(separator: ", ")))")
+            problems.append(
+                "\(place): \(metric) is not a metric of the textfile (it has \(self.exposition.labelValues.keys.sorted().joined(separator: ", ")))"
+            )
         }
         for label in uses.groupingLabels where !Self.targetLabels.contains(label) {
             for metric in uses.metrics where self.exposition.labelValues[metric].map({ $0[label] == nil }) ?? false {
@@ -270,7 +296,9 @@ struct DashboardCheck {
                 continue
             }
             for value in Self.literalValues(matcher) where !values.contains(value) {
-                problems.append("\(place): \(metric){\(matcher.label)} is never \"\(value)\" (its values: \(values.sorted().joined(separator: ", ")))")
+                problems.append(
+                    "\(place): \(metric){\(matcher.label)} is never \"\(value)\" (its values: \(values.sorted().joined(separator: ", ")))"
+                )
             }
         }
         return problems
@@ -292,7 +320,9 @@ struct DashboardCheck {
             return self.problems(PromQLUses(trimmed), in: "\(place): \(trimmed)")
         }
         let inner = trimmed.dropFirst("label_values(".count).dropLast()
-        guard let comma = inner.lastIndex(of: ",") else { return ["\(place): \(trimmed) names no metric: it would list the label across every series"] }
+        guard let comma = inner.lastIndex(of: ",") else {
+            return ["\(place): \(trimmed) names no metric: it would list the label across every series"]
+        }
         var uses = PromQLUses(String(inner[..<comma]))
         uses.groupingLabels.append(inner[inner.index(after: comma)...].trimmingCharacters(in: .whitespaces))
         return self.problems(uses, in: "\(place): \(trimmed)")
@@ -300,7 +330,9 @@ struct DashboardCheck {
 
     /// Overrides by series name must name a series the panel can have: a value of a label its legends show
     /// (`{{verdict}}` → violation, plaintext…), a literal legend, or a column of a table.
-    func overrideProblems(_ panel: [String: Any], targets: [[String: Any]], labels: Set<String>, at place: String) -> [String] {
+    func overrideProblems(_ panel: [String: Any], targets: [[String: Any]], labels: Set<String>, at place: String)
+        -> [String]
+    {
         let legends = targets.compactMap { $0["legendFormat"] as? String }
         var names = Set(legends.filter { !$0.contains("{{") })
         for legend in legends {
@@ -317,7 +349,8 @@ struct DashboardCheck {
         let overrides = (panel["fieldConfig"] as? [String: Any])?["overrides"] as? [[String: Any]] ?? []
         return overrides.compactMap { override in
             guard let matcher = override["matcher"] as? [String: Any], matcher["id"] as? String == "byName",
-                  let name = matcher["options"] as? String, !names.contains(name) else { return nil }
+                let name = matcher["options"] as? String, !names.contains(name)
+            else { return nil }
             return "\(place): an override for \"\(name)\", which no series or column of the panel is called"
         }
     }
@@ -332,7 +365,8 @@ struct DashboardCheck {
     /// from the machine the dashboard came from.
     static func datasourceProblems(_ datasource: Any?, at place: String) -> [String] {
         guard let datasource = datasource as? [String: Any], datasource["uid"] as? String == "${DS_PROMETHEUS}",
-              datasource["type"] as? String == "prometheus" else { return ["\(place): the datasource is not {type: prometheus, uid: ${DS_PROMETHEUS}}"] }
+            datasource["type"] as? String == "prometheus"
+        else { return ["\(place): the datasource is not {type: prometheus, uid: ${DS_PROMETHEUS}}"] }
         return []
     }
 }
@@ -344,25 +378,36 @@ struct MonitoringDashboardTests {
     /// The textfile of an audit, parsed by prometheus_client. `lastSuccess` is given, or the last-success metric
     /// (written only once an audit completed) would be missing; every severity and verdict is written, zero or not.
     static func exposition() throws -> ParsedExposition {
-        try ParsedExposition.parse(PrometheusReport.render(SampleAudit.report(), now: Date(timeIntervalSince1970: 1_795_000_000), lastSuccess: 1_794_990_000))
+        try ParsedExposition.parse(
+            PrometheusReport.render(
+                SampleAudit.report(), now: Date(timeIntervalSince1970: 1_795_000_000), lastSuccess: 1_794_990_000))
     }
 
     static func dashboard(_ text: String) throws -> [String: Any] {
-        try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any], "the dashboard is not a JSON object")
+        try #require(
+            try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
+            "the dashboard is not a JSON object")
     }
 
     static func dashboardText() throws -> String { try String(contentsOfFile: Self.dashboardPath, encoding: .utf8) }
 
     @Test("the scanner reads metrics, matchers and grouping labels, and names what it cannot read")
     func scanner() {
-        let uses = PromQLUses(#"sum by (verdict) (bulkhead_edges{instance=~"$instance", verdict="violation"}) / on(instance) group_left max(rate(x:y_total[$__rate_interval] offset 1d)) > 2 * 3600"#)
+        let uses = PromQLUses(
+            #"sum by (verdict) (bulkhead_edges{instance=~"$instance", verdict="violation"}) / on(instance) group_left max(rate(x:y_total[$__rate_interval] offset 1d)) > 2 * 3600"#
+        )
         #expect(uses.metrics == ["bulkhead_edges", "x:y_total"])
-        #expect(uses.matchers == [PromQLUses.Matcher(metric: "bulkhead_edges", label: "instance", op: "=~", value: "$instance"),
-                                  PromQLUses.Matcher(metric: "bulkhead_edges", label: "verdict", op: "=", value: "violation")])
+        #expect(
+            uses.matchers == [
+                PromQLUses.Matcher(metric: "bulkhead_edges", label: "instance", op: "=~", value: "$instance"),
+                PromQLUses.Matcher(metric: "bulkhead_edges", label: "verdict", op: "=", value: "violation"),
+            ])
         #expect(uses.groupingLabels == ["verdict", "instance"])
         #expect(uses.problems.isEmpty, "\(uses.problems)")
         #expect(PromQLUses(#"{__name__="bulkhead_audit_complete"} == 0"#).metrics == ["bulkhead_audit_complete"])
-        #expect(!PromQLUses(#"{verdict="violation"}"#).problems.isEmpty, "a selector without a metric is never checked against one")
+        #expect(
+            !PromQLUses(#"{verdict="violation"}"#).problems.isEmpty,
+            "a selector without a metric is never checked against one")
         #expect(!PromQLUses(#"bulkhead_edges{verdict=violation}"#).problems.isEmpty)
         #expect(!PromQLUses("bulkhead_edges # comment").problems.isEmpty)
     }
@@ -371,13 +416,20 @@ struct MonitoringDashboardTests {
     func dashboardMatchesTextfile() throws {
         let dashboard = try Self.dashboard(try Self.dashboardText())
         let exposition = try Self.exposition()
-        #expect(Set(exposition.labelValues.keys) == ["bulkhead_findings", "bulkhead_edges", "bulkhead_audit_stage_duration_seconds", "bulkhead_audit_duration_seconds",
-                                                     "bulkhead_audit_complete", "bulkhead_audit_timestamp_seconds", "bulkhead_audit_last_success_timestamp_seconds"])
+        #expect(
+            Set(exposition.labelValues.keys) == [
+                "bulkhead_findings", "bulkhead_edges", "bulkhead_audit_stage_duration_seconds",
+                "bulkhead_audit_duration_seconds",
+                "bulkhead_audit_complete", "bulkhead_audit_timestamp_seconds",
+                "bulkhead_audit_last_success_timestamp_seconds",
+            ])
         let problems = DashboardCheck(exposition: exposition).problems(dashboard)
         #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
 
         // Every metric of the textfile is on the dashboard, and the host variable lists the hosts that audit.
-        let expressions = DashboardCheck.panels(dashboard).flatMap { ($0["targets"] as? [[String: Any]] ?? []).compactMap { $0["expr"] as? String } }
+        let expressions = DashboardCheck.panels(dashboard).flatMap {
+            ($0["targets"] as? [[String: Any]] ?? []).compactMap { $0["expr"] as? String }
+        }
         #expect(Set(expressions.flatMap { PromQLUses($0).metrics }) == Set(exposition.labelValues.keys))
         let variables = try #require((dashboard["templating"] as? [String: Any])?["list"] as? [[String: Any]])
         let host = try #require(variables.first { $0["name"] as? String == "instance" })
@@ -403,25 +455,36 @@ struct MonitoringDashboardTests {
             }
             for verdict in [EdgeVerdict.violation, .tlsAcceptsRogueClient, .plaintext] {
                 let colour = colours[verdict.rawValue] ?? "none"
-                #expect(colour.contains("red") || colour.contains("orange"), "\(panel["title"] ?? "?"): \(verdict.rawValue) is \(colour)")
+                #expect(
+                    colour.contains("red") || colour.contains("orange"),
+                    "\(panel["title"] ?? "?"): \(verdict.rawValue) is \(colour)")
             }
         }
     }
 
     /// The check must be able to fail: a copy of the dashboard with one wrong name is refused, naming it.
-    @Test("a copy with a wrong metric, label or verdict is refused", arguments: [
-        ("bulkhead_edges{", "bulkhead_edge{", "bulkhead_edge is not a metric of the textfile"),
-        ("label_values(bulkhead_audit_complete,", "label_values(bulkhead_audit_completed,", "bulkhead_audit_completed is not a metric"),
-        ("sum by (verdict)", "sum by (verdicts)", "bulkhead_edges has no label verdicts"),
-        (#"verdict=\"violation\""#, #"verdict=\"violations\""#, #"bulkhead_edges{verdict} is never "violations""#),
-        (#"severity=\"high\""#, #"severity=\"severe\""#, #"bulkhead_findings{severity} is never "severe""#),
-        (#""options": "tls-accepts-rogue-client""#, #""options": "rogue-client""#, #"an override for "rogue-client""#),
-        (#""uid": "${DS_PROMETHEUS}""#, #""uid": "P1809F7CD0C75ACF3""#, "the datasource is not"),
-    ])
+    @Test(
+        "a copy with a wrong metric, label or verdict is refused",
+        arguments: [
+            ("bulkhead_edges{", "bulkhead_edge{", "bulkhead_edge is not a metric of the textfile"),
+            (
+                "label_values(bulkhead_audit_complete,", "label_values(bulkhead_audit_completed,",
+                "bulkhead_audit_completed is not a metric"
+            ),
+            ("sum by (verdict)", "sum by (verdicts)", "bulkhead_edges has no label verdicts"),
+            (#"verdict=\"violation\""#, #"verdict=\"violations\""#, #"bulkhead_edges{verdict} is never "violations""#),
+            (#"severity=\"high\""#, #"severity=\"severe\""#, #"bulkhead_findings{severity} is never "severe""#),
+            (
+                #""options": "tls-accepts-rogue-client""#, #""options": "rogue-client""#,
+                #"an override for "rogue-client""#
+            ),
+            (#""uid": "${DS_PROMETHEUS}""#, #""uid": "P1809F7CD0C75ACF3""#, "the datasource is not"),
+        ])
     func wrongNamesFail(original: String, replacement: String, expected: String) throws {
         let text = try Self.dashboardText()
         try #require(text.contains(original), "the dashboard no longer contains \(original): pick another mutation")
-        let problems = DashboardCheck(exposition: try Self.exposition()).problems(try Self.dashboard(text.replacingOccurrences(of: original, with: replacement)))
+        let problems = DashboardCheck(exposition: try Self.exposition()).problems(
+            try Self.dashboard(text.replacingOccurrences(of: original, with: replacement)))
         #expect(problems.contains { $0.contains(expected) }, "\(problems)")
     }
 }

@@ -9,35 +9,61 @@ import Testing
 /// A small audit assembled from evidence values (the renderers' input), covering every verdict.
 enum SampleAudit {
     static func network(_ name: String, _ subnet: String, isInternal: Bool = false, icc: Bool = true) -> NetworkRecord {
-        NetworkRecord(name: name, id: name, driver: "bridge", scope: "local", subnets: [subnet], gateways: [subnet.replacingOccurrences(of: ".0/24", with: ".1")],
-                      internal: isInternal, icc: icc, encrypted: nil, attachable: false, isDefaultBridge: false, bridge: nil, containers: [], labels: [:])
+        NetworkRecord(
+            name: name, id: name, driver: "bridge", scope: "local", subnets: [subnet],
+            gateways: [subnet.replacingOccurrences(of: ".0/24", with: ".1")],
+            internal: isInternal, icc: icc, encrypted: nil, attachable: false, isDefaultBridge: false, bridge: nil,
+            containers: [], labels: [:])
     }
 
     static func container(_ name: String, _ networks: [(String, String)]) -> ContainerRecord {
-        ContainerRecord(name: name, id: name, image: "lab", state: "running", pid: 7, netns: nil, networkMode: networks.first?.0 ?? "none",
-                        networks: networks.map { ContainerNetwork(name: $0.0, ipv4: $0.1, ipv6: nil, gateway: nil, aliases: []) },
-                        publishedPorts: [], capabilities: [], privileged: false, dockerSocketMounted: false, listening: [], labels: [:])
+        ContainerRecord(
+            name: name, id: name, image: "lab", state: "running", pid: 7, netns: nil,
+            networkMode: networks.first?.0 ?? "none",
+            networks: networks.map { ContainerNetwork(name: $0.0, ipv4: $0.1, ipv6: nil, gateway: nil, aliases: []) },
+            publishedPorts: [], capabilities: [], privileged: false, dockerSocketMounted: false, listening: [],
+            labels: [:])
     }
 
     static func inventory() -> InventoryReport {
         InventoryReport(
-            sources: ["test"], networks: [Self.network("front", "198.18.50.0/24"), Self.network("back", "198.18.51.0/24", isInternal: true)],
-            containers: [Self.container("web", [("front", "198.18.50.10")]), Self.container("api", [("front", "198.18.50.11"), ("back", "198.18.51.11")]),
-                         Self.container("pay", [("back", "198.18.51.12")]), Self.container("db <&\"x\">", [("back", "198.18.51.13")])],
-            namespaces: [], findings: [Finding(kind: .bridgesNetworks, severity: .medium, title: "Container api is attached to 2 networks", detail: "d", location: "api")],
+            sources: ["test"],
+            networks: [
+                Self.network("front", "198.18.50.0/24"), Self.network("back", "198.18.51.0/24", isInternal: true),
+            ],
+            containers: [
+                Self.container("web", [("front", "198.18.50.10")]),
+                Self.container("api", [("front", "198.18.50.11"), ("back", "198.18.51.11")]),
+                Self.container("pay", [("back", "198.18.51.12")]),
+                Self.container("db <&\"x\">", [("back", "198.18.51.13")]),
+            ],
+            namespaces: [],
+            findings: [
+                Finding(
+                    kind: .bridgesNetworks, severity: .medium, title: "Container api is attached to 2 networks",
+                    detail: "d", location: "api")
+            ],
             complete: true, problems: [], summary: InventorySummary())
     }
 
-    static func cell(_ source: String, _ destination: String, _ network: String, _ address: String, _ port: Int, _ state: CellState) -> ReachabilityCell {
-        ReachabilityCell(source: source, destination: ReachabilityCell.destinationText(address: address, port: port), protocol: .tcp, state: state, attempts: 1,
-                         latencyMs: 0.2, destinationName: destination, destinationKind: .container, network: network, address: address, port: port,
-                         reason: "listening", sourcePid: 7, evidence: [ProbeAttempt(outcome: .connected, latencyMs: 0.2)])
+    static func cell(
+        _ source: String, _ destination: String, _ network: String, _ address: String, _ port: Int, _ state: CellState
+    ) -> ReachabilityCell {
+        ReachabilityCell(
+            source: source, destination: ReachabilityCell.destinationText(address: address, port: port), protocol: .tcp,
+            state: state, attempts: 1,
+            latencyMs: 0.2, destinationName: destination, destinationKind: .container, network: network,
+            address: address, port: port,
+            reason: "listening", sourcePid: 7, evidence: [ProbeAttempt(outcome: .connected, latencyMs: 0.2)])
     }
 
     static func report(policy: Policy = .dockerDefault) -> AuditReport {
         let inventory = Self.inventory()
         let probe = ProbeReport(
-            generatedAt: "2026-11-29T12:00:00Z", policy: "", settings: ProbeSettings(attempts: 1, timeoutsSeconds: [:], maxInFlight: 1, maxInFlightPerDestination: 1, extraPorts: [], explicitTargets: []),
+            generatedAt: "2026-11-29T12:00:00Z", policy: "",
+            settings: ProbeSettings(
+                attempts: 1, timeoutsSeconds: [:], maxInFlight: 1, maxInFlightPerDestination: 1, extraPorts: [],
+                explicitTargets: []),
             inventory: inventory, sources: [],
             cells: [
                 Self.cell("web", "api", "front", "198.18.50.11", 8080, .reachable),
@@ -47,18 +73,27 @@ enum SampleAudit {
                 Self.cell("api", "db <&\"x\">", "back", "198.18.51.13", 5432, .reachable),
             ],
             findings: [], complete: true, problems: [], summary: ProbeSummary())
-        let evidence = AuditEvidence(inventory: inventory, probe: probe,
-                                     tls: ["198.18.51.12:8443": EndpointTLS(verdict: .mtlsEnforced, refusesBadClients: true, serverIdentities: ["spiffe://lab/pay"])],
-                                     capture: nil, tlsFindings: nil)
-        let stages = [AuditStage(name: "inventory", status: .ran, durationSeconds: 0.02, note: nil), AuditStage(name: "probe", status: .ran, durationSeconds: 1.1, note: nil)]
-        return AuditRunner.assemble(evidence: evidence, stages: stages, policy: policy, policyName: "test", problems: [])
+        let evidence = AuditEvidence(
+            inventory: inventory, probe: probe,
+            tls: [
+                "198.18.51.12:8443": EndpointTLS(
+                    verdict: .mtlsEnforced, refusesBadClients: true, serverIdentities: ["spiffe://lab/pay"])
+            ],
+            capture: nil, tlsFindings: nil)
+        let stages = [
+            AuditStage(name: "inventory", status: .ran, durationSeconds: 0.02, note: nil),
+            AuditStage(name: "probe", status: .ran, durationSeconds: 1.1, note: nil),
+        ]
+        return AuditRunner.assemble(
+            evidence: evidence, stages: stages, policy: policy, policyName: "test", problems: [])
     }
 }
 
 @Suite("Audit report formats")
 struct ReportFormatTests {
     func python(_ script: String, _ input: String) throws -> ProcessOutput {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("bh-\(UUID().uuidString.prefix(8))").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("bh-\(UUID().uuidString.prefix(8))")
+            .path
         try input.write(toFile: path, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: path) }
         return try ProcessRunner.run(URL(fileURLWithPath: "/usr/bin/env"), ["python3", "-c", script, path])
@@ -67,24 +102,33 @@ struct ReportFormatTests {
     @Test("edges: the verdicts, and mTLS-enforced / violation / open-unverified / blocked")
     func verdicts() {
         let report = SampleAudit.report()
-        let byName = Dictionary(uniqueKeysWithValues: report.edges.map { ("\($0.source)->\($0.destination):\($0.port)", $0.verdict) })
+        let byName = Dictionary(
+            uniqueKeysWithValues: report.edges.map { ("\($0.source)->\($0.destination):\($0.port)", $0.verdict) })
         #expect(byName["web->api:8080"] == .openUnverified)
         #expect(byName["api->pay:8443"] == .mtlsEnforced)
-        #expect(byName["web->pay:8443"] == .violation, "web is not on back: an isolation breach even though the endpoint enforces mTLS")
+        #expect(
+            byName["web->pay:8443"] == .violation,
+            "web is not on back: an isolation breach even though the endpoint enforces mTLS")
         #expect(byName["web->db <&\"x\">:5432"] == .blocked)
         #expect(report.summary.edgesByVerdict["violation"] == 1)
-        #expect(report.findings.contains { $0.kind == .unexpectedReachable } && report.findings.contains { $0.kind == .bridgesNetworks })
+        #expect(
+            report.findings.contains { $0.kind == .unexpectedReachable }
+                && report.findings.contains { $0.kind == .bridgesNetworks })
     }
 
     @Test("an mTLS requirement the endpoint does not meet is a violation and a finding")
     func mtlsRequirement() throws {
-        let yaml = "baseline: docker\nmtls:\n  require:\n    - { name: db needs mtls, to: { network: back }, ports: [tcp/5432] }\n"
+        let yaml =
+            "baseline: docker\nmtls:\n  require:\n    - { name: db needs mtls, to: { network: back }, ports: [tcp/5432] }\n"
         let policy = try YAMLDocument.decode(Policy.self, text: yaml, path: "inline", knownKeys: Policy.knownKeys)
         let report = SampleAudit.report(policy: policy)
         let edge = try #require(report.edges.first { $0.source == "api" && $0.port == 5432 })
         #expect(edge.verdict == .violation)
         #expect(edge.reasons.contains { $0.contains("mTLS required") })
-        #expect(report.findings.filter { $0.kind == .mtlsRequiredNotEnforced }.map(\.location) == ["\(edge.destination) 198.18.51.13:5432/tcp"], "one finding per endpoint")
+        #expect(
+            report.findings.filter { $0.kind == .mtlsRequiredNotEnforced }.map(\.location) == [
+                "\(edge.destination) 198.18.51.13:5432/tcp"
+            ], "one finding per endpoint")
     }
 
     @Test("SARIF 2.1.0: rules per kind with help, results with logical locations, valid structure")
@@ -103,10 +147,15 @@ struct ReportFormatTests {
             #expect(rules[index]["id"] as? String == result["ruleId"] as? String)
             #expect(["error", "warning", "note", "none"].contains(result["level"] as? String ?? ""))
             #expect(((result["message"] as? [String: Any])?["text"] as? String)?.isEmpty == false)
-            let logical = ((result["locations"] as? [[String: Any]])?.first?["logicalLocations"] as? [[String: Any]])?.first
+            let logical = ((result["locations"] as? [[String: Any]])?.first?["logicalLocations"] as? [[String: Any]])?
+                .first
             #expect(logical?["name"] != nil && ["resource", "member"].contains(logical?["kind"] as? String ?? ""))
         }
-        #expect(rules.allSatisfy { ($0["help"] as? [String: Any])?["text"] != nil && ($0["shortDescription"] as? [String: Any])?["text"] != nil })
+        #expect(
+            rules.allSatisfy {
+                ($0["help"] as? [String: Any])?["text"] != nil
+                    && ($0["shortDescription"] as? [String: Any])?["text"] != nil
+            })
     }
 
     /// The SARIF 2.1.0 schema fetched by `scripts/install-deps.sh --test` (from the sarif-om source package on PyPI),
@@ -119,15 +168,24 @@ struct ReportFormatTests {
         return FileManager.default.fileExists(atPath: path) ? path : nil
     }()
 
-    @Test("SARIF validates against the SARIF 2.1.0 JSON schema", .enabled(if: sarifSchemaPath != nil, "no SARIF schema: scripts/install-deps.sh --test fetches it from PyPI (sarif-om)"))
+    @Test(
+        "SARIF validates against the SARIF 2.1.0 JSON schema",
+        .enabled(
+            if: sarifSchemaPath != nil,
+            "no SARIF schema: scripts/install-deps.sh --test fetches it from PyPI (sarif-om)"))
     func sarifSchema() throws {
         let schema = try #require(Self.sarifSchemaPath)
         let report = SampleAudit.report()
-        let data = try SARIFReport.render(findings: report.findings, toolVersion: "0.1.0", complete: false, problems: ["a stage failed"])
-        let check = try self.python("import json,sys,jsonschema; jsonschema.validate(json.load(open(sys.argv[1])), json.load(open('\(schema)'))); print('valid')", String(decoding: data, as: UTF8.self))
+        let data = try SARIFReport.render(
+            findings: report.findings, toolVersion: "0.1.0", complete: false, problems: ["a stage failed"])
+        let check = try self.python(
+            "import json,sys,jsonschema; jsonschema.validate(json.load(open(sys.argv[1])), json.load(open('\(schema)'))); print('valid')",
+            String(decoding: data, as: UTF8.self))
         #expect(check.output.contains("valid"), "\(check.error)")
         // And a document the schema must refuse, so the check cannot pass vacuously.
-        let broken = try self.python("import json,sys,jsonschema; d=json.load(open(sys.argv[1])); d['runs'][0]['results'][0]['level']='fatal'; jsonschema.validate(d, json.load(open('\(schema)')))", String(decoding: data, as: UTF8.self))
+        let broken = try self.python(
+            "import json,sys,jsonschema; d=json.load(open(sys.argv[1])); d['runs'][0]['results'][0]['level']='fatal'; jsonschema.validate(d, json.load(open('\(schema)')))",
+            String(decoding: data, as: UTF8.self))
         #expect(broken.status != 0)
     }
 
@@ -135,7 +193,8 @@ struct ReportFormatTests {
     func junit() throws {
         let report = SampleAudit.report()
         let xml = JUnitReport.render(report, failOn: .high)
-        let check = try self.python("""
+        let check = try self.python(
+            """
             import sys, xml.etree.ElementTree as ET
             root = ET.parse(sys.argv[1]).getroot()
             suites = {s.get('name'): s for s in root}
@@ -147,17 +206,22 @@ struct ReportFormatTests {
         #expect(xml.contains("db &lt;&amp;&quot;x&quot;&gt;"))
     }
 
-    @Test("Prometheus textfile: parsed by the official client parser; findings by severity, edges by verdict, durations")
+    @Test(
+        "Prometheus textfile: parsed by the official client parser; findings by severity, edges by verdict, durations")
     func prometheus() throws {
-        let text = PrometheusReport.render(SampleAudit.report(), now: Date(timeIntervalSince1970: 1_795_000_000), lastSuccess: 1_794_990_000)
-        let check = try self.python("""
+        let text = PrometheusReport.render(
+            SampleAudit.report(), now: Date(timeIntervalSince1970: 1_795_000_000), lastSuccess: 1_794_990_000)
+        let check = try self.python(
+            """
             import sys
             from prometheus_client.parser import text_string_to_metric_families
             for family in text_string_to_metric_families(open(sys.argv[1]).read()):
                 for sample in family.samples:
                     print(sample.name, ','.join(f'{k}={v}' for k, v in sorted(sample.labels.items())), float(sample.value))
             """, text)
-        try #require(!check.error.contains("No module named"), "prometheus_client is missing (scripts/install-deps.sh --test installs it)")
+        try #require(
+            !check.error.contains("No module named"),
+            "prometheus_client is missing (scripts/install-deps.sh --test installs it)")
         #expect(check.status == 0, "\(check.error)")
         #expect(check.output.contains("bulkhead_findings severity=medium 1.0"))
         #expect(check.output.contains("bulkhead_edges verdict=mtls-enforced 1.0"))
@@ -171,8 +235,12 @@ struct ReportFormatTests {
         let report = SampleAudit.report()
         let dot = TopologyGraph(report).dot()
         let graphviz = URL(fileURLWithPath: "/usr/bin/dot")
-        try #require(FileManager.default.isExecutableFile(atPath: graphviz.path), "graphviz is missing (scripts/install-deps.sh --test installs it)")
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("bh-\(UUID().uuidString.prefix(8)).dot").path
+        try #require(
+            FileManager.default.isExecutableFile(atPath: graphviz.path),
+            "graphviz is missing (scripts/install-deps.sh --test installs it)")
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "bh-\(UUID().uuidString.prefix(8)).dot"
+        ).path
         try dot.write(toFile: path, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: path) }
         let rendered = try ProcessRunner.run(graphviz, ["-Tsvg", path])
@@ -182,9 +250,13 @@ struct ReportFormatTests {
 
         let html = AuditReports.html(report)
         #expect(html.contains("<svg") && html.contains("</svg>"))
-        #expect(!html.contains("<script") && !html.contains("src=\"http") && !html.contains("href=\"http") && !html.contains("@import"))
+        #expect(
+            !html.contains("<script") && !html.contains("src=\"http") && !html.contains("href=\"http")
+                && !html.contains("@import"))
         #expect(html.contains("db &lt;&amp;&quot;x&quot;&gt;") && !html.contains("db <&\"x\">"))
-        let parse = try self.python("import sys, xml.dom.minidom as m, re; h=open(sys.argv[1]).read(); m.parseString(re.search(r'<svg.*?</svg>', h, re.S).group(0)); print('ok')", html)
+        let parse = try self.python(
+            "import sys, xml.dom.minidom as m, re; h=open(sys.argv[1]).read(); m.parseString(re.search(r'<svg.*?</svg>', h, re.S).group(0)); print('ok')",
+            html)
         #expect(parse.output.contains("ok"), "the inline SVG is well-formed XML: \(parse.error)")
         let markdown = AuditReports.markdown(report)
         #expect(markdown.contains("| SOURCE | DESTINATION |") && markdown.contains("## Findings"))
@@ -194,30 +266,48 @@ struct ReportFormatTests {
 @Suite("Accepted risks, baselines, the run lock")
 struct CronTests {
     func file(_ text: String) throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("bh-\(UUID().uuidString.prefix(8)).yaml").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "bh-\(UUID().uuidString.prefix(8)).yaml"
+        ).path
         try text.write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }
 
-    @Test("ignore file: unexpired entries hide matching findings, expired ones hide nothing and are reported; reason and date required")
+    @Test(
+        "ignore file: unexpired entries hide matching findings, expired ones hide nothing and are reported; reason and date required"
+    )
     func acceptedRisks() throws {
-        let risks = try AcceptedRisks.load(path: try self.file("""
-            ignore:
-              - { kind: bridges-networks, location: "ap*", reason: the api joins front and back by design, expires: 2099-12-31 }
-              - { kind: unexpected-reachable, reason: old exception, expires: 2020-01-01 }
-            """))
+        let risks = try AcceptedRisks.load(
+            path: try self.file(
+                """
+                ignore:
+                  - { kind: bridges-networks, location: "ap*", reason: the api joins front and back by design, expires: 2099-12-31 }
+                  - { kind: unexpected-reachable, reason: old exception, expires: 2020-01-01 }
+                """))
         let report = SampleAudit.report()
         let applied = risks.apply(to: report.findings)
         #expect(applied.ignored.map(\.kind) == [FindingKind.bridgesNetworks])
         #expect(applied.kept.contains { $0.kind == .unexpectedReachable })
         #expect(applied.expired.map(\.kind) == ["unexpected-reachable"])
-        #expect(throws: PathError.self) { try AcceptedRisks.load(path: try self.file("ignore:\n  - { kind: x, reason: r, expires: soon }\n")) }
-        #expect(throws: PathError.self) { try AcceptedRisks.load(path: try self.file("ignore:\n  - { kind: x, reason: '  ', expires: 2099-01-01 }\n")) }
-        #expect(throws: PathError.self) { try AcceptedRisks.load(path: try self.file("ignore:\n  - { kind: x, expires: 2099-01-01 }\n")) }
+        #expect(throws: PathError.self) {
+            try AcceptedRisks.load(path: try self.file("ignore:\n  - { kind: x, reason: r, expires: soon }\n"))
+        }
+        #expect(throws: PathError.self) {
+            try AcceptedRisks.load(path: try self.file("ignore:\n  - { kind: x, reason: '  ', expires: 2099-01-01 }\n"))
+        }
+        #expect(throws: PathError.self) {
+            try AcceptedRisks.load(path: try self.file("ignore:\n  - { kind: x, expires: 2099-01-01 }\n"))
+        }
         // Bad dates and reasons name their line; an impossible day is not rolled over into the next month.
-        for (yaml, line) in [("ignore:\n  - kind: x\n    reason: r\n    expires: soon\n", ":4"), ("ignore:\n  - kind: x\n    reason: r\n    expires: 2027-02-30\n", ":4"),
-                             ("ignore:\n  - kind: x\n    reason: '  '\n    expires: 2099-01-01\n", ":3")] {
-            do { _ = try AcceptedRisks.load(path: try self.file(yaml)); Issue.record("accepted \(yaml)") } catch { #expect("\(error)".contains(line), "\(error)") }
+        for (yaml, line) in [
+            ("ignore:\n  - kind: x\n    reason: r\n    expires: soon\n", ":4"),
+            ("ignore:\n  - kind: x\n    reason: r\n    expires: 2027-02-30\n", ":4"),
+            ("ignore:\n  - kind: x\n    reason: '  '\n    expires: 2099-01-01\n", ":3"),
+        ] {
+            do {
+                _ = try AcceptedRisks.load(path: try self.file(yaml))
+                Issue.record("accepted \(yaml)")
+            } catch { #expect("\(error)".contains(line), "\(error)") }
         }
     }
 
@@ -225,7 +315,8 @@ struct CronTests {
     func baseline() {
         let before = SampleAudit.report()
         var findings = before.findings.filter { $0.kind != .bridgesNetworks }
-        findings.append(Finding(kind: .plaintextFlow, severity: .medium, title: "t", detail: "d", location: "198.18.50.11:8080"))
+        findings.append(
+            Finding(kind: .plaintextFlow, severity: .medium, title: "t", detail: "d", location: "198.18.50.11:8080"))
         let comparison = Baseline.compare(findings, with: before, path: "before.json")
         #expect(comparison.new.map(\.kind) == [FindingKind.plaintextFlow])
         #expect(comparison.resolved.map(\.kind) == [FindingKind.bridgesNetworks])
@@ -234,7 +325,9 @@ struct CronTests {
 
     @Test("the lock: a second holder is refused, naming the first; released when the holder goes")
     func lock() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bh-state-\(UUID().uuidString.prefix(8))").path
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "bh-state-\(UUID().uuidString.prefix(8))"
+        ).path
         var first: AuditLock? = try AuditLock(stateDirectory: directory)
         do {
             _ = try AuditLock(stateDirectory: directory)
@@ -250,31 +343,54 @@ struct CronTests {
 
 @Suite("The analyze document written in pieces")
 struct StreamedDocumentTests {
-    @Test("writeDocument (findings written by hand) gives byte for byte what assembleDocument builds with JSONEncoder (no flows, one, many; no findings; hostile text)")
+    @Test(
+        "writeDocument (findings written by hand) gives byte for byte what assembleDocument builds with JSONEncoder (no flows, one, many; no findings; hostile text)"
+    )
     func sameBytes() throws {
         var every = ""
         for value in 0..<0x20 { every.unicodeScalars.append(Unicode.Scalar(UInt8(value))) }
         every += "\"\\/\u{7f}\u{2028}\u{202e}é😀 <script>"
         var generator = SystemRandomNumberGenerator()
-        let random = (0..<50).map { _ in String((0..<40).compactMap { _ in Unicode.Scalar(UInt32.random(in: 0...0x2FF, using: &generator)) }.map(Character.init)) }
-        var findings = [Finding(kind: .plaintextFlow, severity: .medium, title: "Plaintext http to 198.18.0.1:80 \"<x>\"\n", detail: "d\u{1b}[2J", location: "198.18.0.1:80", flowCount: 2, flowIDs: [1, 2]),
-                        Finding(kind: FindingKind(identifier: "k\(every)"), severity: .critical, title: every, detail: every, location: nil, flowCount: 0, flowIDs: []),
-                        Finding(kind: .tlsNoClientAuth, severity: .info, title: "t", detail: "", location: "", flowCount: 10, flowIDs: Array(1...10))]
-        findings += random.enumerated().map { index, text in Finding(kind: FindingKind(identifier: text), severity: .low, title: text, detail: text, location: index % 2 == 0 ? text : nil, flowCount: index, flowIDs: [index]) }
+        let random = (0..<50).map { _ in
+            String(
+                (0..<40).compactMap { _ in Unicode.Scalar(UInt32.random(in: 0...0x2FF, using: &generator)) }.map(
+                    Character.init))
+        }
+        var findings = [
+            Finding(
+                kind: .plaintextFlow, severity: .medium, title: "Plaintext http to 198.18.0.1:80 \"<x>\"\n",
+                detail: "d\u{1b}[2J", location: "198.18.0.1:80", flowCount: 2, flowIDs: [1, 2]),
+            Finding(
+                kind: FindingKind(identifier: "k\(every)"), severity: .critical, title: every, detail: every,
+                location: nil, flowCount: 0, flowIDs: []),
+            Finding(
+                kind: .tlsNoClientAuth, severity: .info, title: "t", detail: "", location: "", flowCount: 10,
+                flowIDs: Array(1...10)),
+        ]
+        findings += random.enumerated().map { index, text in
+            Finding(
+                kind: FindingKind(identifier: text), severity: .low, title: text, detail: text,
+                location: index % 2 == 0 ? text : nil, flowCount: index, flowIDs: [index])
+        }
         var summary = AnalysisSummary()
         summary.flows = 3
-        #expect(try JSONReport.assembleDocument(findings: [], flows: [], summary: summary) == {
-            var pieces = Data()
-            try JSONReport.writeDocument(findings: [], summary: summary, flows: { _ in }, to: { pieces.append(contentsOf: $0) })
-            return pieces
-        }(), "no findings")
+        #expect(
+            try JSONReport.assembleDocument(findings: [], flows: [], summary: summary)
+                == {
+                    var pieces = Data()
+                    try JSONReport.writeDocument(
+                        findings: [], summary: summary, flows: { _ in }, to: { pieces.append(contentsOf: $0) })
+                    return pieces
+                }(), "no findings")
         for flows in [[], [#"{"id":1}"#], (1...500).map { #"{"id":\#($0),"s":"é\n"}"# }] {
             let data = flows.map { Data($0.utf8) }
             let whole = try JSONReport.assembleDocument(findings: findings, flows: data, summary: summary)
             var pieces = Data()
-            try JSONReport.writeDocument(findings: findings, summary: summary, flows: { element in
-                for flow in data { flow.withUnsafeBytes(element) }
-            }, to: { pieces.append(contentsOf: $0) })
+            try JSONReport.writeDocument(
+                findings: findings, summary: summary,
+                flows: { element in
+                    for flow in data { flow.withUnsafeBytes(element) }
+                }, to: { pieces.append(contentsOf: $0) })
             #expect(pieces == whole)
             #expect(try JSONSerialization.jsonObject(with: pieces) is [String: Any])
         }

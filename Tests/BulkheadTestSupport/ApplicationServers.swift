@@ -1,6 +1,7 @@
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Throwaway instances of real application servers from Debian's packages (MariaDB, Mosquitto, slapd, Prosody,
@@ -9,12 +10,14 @@ import Glibc
 extension PeerProcess {
     /// Where Debian 12 installs each server (a test is skipped, with the reason, when its server is missing).
     public enum Installed {
-        public static let mariadb = FileManager.default.isExecutableFile(atPath: "/usr/sbin/mariadbd")
+        public static let mariadb =
+            FileManager.default.isExecutableFile(atPath: "/usr/sbin/mariadbd")
             && FileManager.default.isExecutableFile(atPath: "/usr/bin/mariadb-install-db")
         public static let mosquitto = FileManager.default.isExecutableFile(atPath: "/usr/sbin/mosquitto")
         public static let slapd = FileManager.default.isExecutableFile(atPath: "/usr/sbin/slapd")
         public static let prosody = FileManager.default.isExecutableFile(atPath: "/usr/bin/prosody")
-        public static let rabbitmq = FileManager.default.isExecutableFile(atPath: "/usr/lib/rabbitmq/bin/rabbitmq-server")
+        public static let rabbitmq =
+            FileManager.default.isExecutableFile(atPath: "/usr/lib/rabbitmq/bin/rabbitmq-server")
             && FileManager.default.isExecutableFile(atPath: "/usr/bin/epmd")
     }
 
@@ -22,7 +25,8 @@ extension PeerProcess {
     /// `server.key`, `ca.pem`), all owned by `owner` when the server runs as that system user (the PKI's own key
     /// is root's, mode 0600).
     static func serverFolder(_ name: String, _ pki: TestPKI, owner: String?) throws -> URL {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bulkhead-\(name)-\(UUID().uuidString)")
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "bulkhead-\(name)-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         for file in ["server-chain.pem", "server.key", "ca.pem"] {
             try FileManager.default.copyItem(atPath: pki.path(file), toPath: folder.appendingPathComponent(file).path)
@@ -33,9 +37,13 @@ extension PeerProcess {
 
     /// Hands a folder and everything in it to a system user (the folder itself 0700).
     static func give(_ folder: URL, to owner: String) throws {
-        try FileManager.default.setAttributes([.ownerAccountName: owner, .groupOwnerAccountName: owner, .posixPermissions: 0o700], ofItemAtPath: folder.path)
+        try FileManager.default.setAttributes(
+            [.ownerAccountName: owner, .groupOwnerAccountName: owner, .posixPermissions: 0o700],
+            ofItemAtPath: folder.path)
         for name in try FileManager.default.subpathsOfDirectory(atPath: folder.path) {
-            try FileManager.default.setAttributes([.ownerAccountName: owner, .groupOwnerAccountName: owner], ofItemAtPath: folder.appendingPathComponent(name).path)
+            try FileManager.default.setAttributes(
+                [.ownerAccountName: owner, .groupOwnerAccountName: owner],
+                ofItemAtPath: folder.appendingPathComponent(name).path)
         }
     }
 
@@ -49,7 +57,9 @@ extension PeerProcess {
             usleep(50_000)
         }
         let text = file.flatMap { try? String(contentsOf: $0, encoding: .utf8) } ?? self.output
-        throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "no \"\(marker)\" within \(Int(seconds)) s: \(text.suffix(2000))"])
+        throw CocoaError(
+            .executableLoad,
+            userInfo: [NSLocalizedDescriptionKey: "no \"\(marker)\" within \(Int(seconds)) s: \(text.suffix(2000))"])
     }
 
     /// Waits until a second port of the server accepts connections, or throws with the output.
@@ -57,7 +67,12 @@ extension PeerProcess {
         let deadline = Date().addingTimeInterval(seconds)
         while !Self.accepts(port) {
             guard Date() < deadline, self.process.isRunning else {
-                throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "port \(port) not accepting within \(Int(seconds)) s: \(self.output.suffix(2000))"])
+                throw CocoaError(
+                    .executableLoad,
+                    userInfo: [
+                        NSLocalizedDescriptionKey:
+                            "port \(port) not accepting within \(Int(seconds)) s: \(self.output.suffix(2000))"
+                    ])
             }
             usleep(20_000)
         }
@@ -80,25 +95,38 @@ extension PeerProcess {
     public static func mariadb(_ pki: TestPKI, initSQL: String) throws -> PeerProcess {
         let folder = try Self.serverFolder("mariadb", pki, owner: "mysql")
         let data = folder.appendingPathComponent("data")
-        let install = try ProcessRunner.run(URL(fileURLWithPath: "/usr/bin/mariadb-install-db"), [
-            "--no-defaults", "--datadir=\(data.path)", "--user=mysql", "--auth-root-authentication-method=normal", "--skip-test-db",
-        ], directory: folder)
+        let install = try ProcessRunner.run(
+            URL(fileURLWithPath: "/usr/bin/mariadb-install-db"),
+            [
+                "--no-defaults", "--datadir=\(data.path)", "--user=mysql", "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+            ], directory: folder)
         guard install.status == 0 else {
             try? FileManager.default.removeItem(at: folder)
-            throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "mariadb-install-db failed: \(install.output.suffix(1000)) \(install.error.suffix(1000))"])
+            throw CocoaError(
+                .executableLoad,
+                userInfo: [
+                    NSLocalizedDescriptionKey:
+                        "mariadb-install-db failed: \(install.output.suffix(1000)) \(install.error.suffix(1000))"
+                ])
         }
         let initFile = folder.appendingPathComponent("init.sql")
         try initSQL.write(to: initFile, atomically: false, encoding: .utf8)
         try Self.give(folder, to: "mysql")
         let port = Self.freePort()
         let errorLog = folder.appendingPathComponent("error.log")
-        let server = try PeerProcess("/usr/sbin/mariadbd", [
-            "--no-defaults", "--user=mysql", "--datadir=\(data.path)", "--socket=\(folder.path)/mysqld.sock",
-            "--pid-file=\(folder.path)/mysqld.pid", "--port=\(port)", "--bind-address=127.0.0.1", "--skip-name-resolve",
-            "--log-error=\(errorLog.path)", "--skip-log-bin", "--innodb-buffer-pool-size=16M",
-            "--ssl-cert=\(folder.path)/server-chain.pem", "--ssl-key=\(folder.path)/server.key", "--ssl-ca=\(folder.path)/ca.pem",
-            "--init-file=\(initFile.path)",
-        ], port: port, directory: folder, readiness: 60).removing(folder)
+        let server = try PeerProcess(
+            "/usr/sbin/mariadbd",
+            [
+                "--no-defaults", "--user=mysql", "--datadir=\(data.path)", "--socket=\(folder.path)/mysqld.sock",
+                "--pid-file=\(folder.path)/mysqld.pid", "--port=\(port)", "--bind-address=127.0.0.1",
+                "--skip-name-resolve",
+                "--log-error=\(errorLog.path)", "--skip-log-bin", "--innodb-buffer-pool-size=16M",
+                "--ssl-cert=\(folder.path)/server-chain.pem", "--ssl-key=\(folder.path)/server.key",
+                "--ssl-ca=\(folder.path)/ca.pem",
+                "--init-file=\(initFile.path)",
+            ], port: port, directory: folder, readiness: 60
+        ).removing(folder)
         // The port may listen before the init file has run: the server says when it takes connections.
         try server.waitFor("ready for connections", in: errorLog, seconds: 60)
         return server
@@ -108,15 +136,20 @@ extension PeerProcess {
 
     /// `mosquitto` with one listener on 127.0.0.1, TLS with `require_certificate` as given (or none: nil),
     /// `allow_anonymous` as given (it drops to the `mosquitto` user itself).
-    public static func mosquitto(_ pki: TestPKI, requireCertificate: Bool?, allowAnonymous: Bool = true) throws -> PeerProcess {
+    public static func mosquitto(_ pki: TestPKI, requireCertificate: Bool?, allowAnonymous: Bool = true) throws
+        -> PeerProcess
+    {
         let folder = try Self.serverFolder("mosquitto", pki, owner: nil)
         let port = Self.freePort()
-        let tls = requireCertificate.map { """
-            cafile \(folder.path)/ca.pem
-            certfile \(folder.path)/server-chain.pem
-            keyfile \(folder.path)/server.key
-            require_certificate \($0)
-            """ } ?? ""
+        let tls =
+            requireCertificate.map {
+                """
+                cafile \(folder.path)/ca.pem
+                certfile \(folder.path)/server-chain.pem
+                keyfile \(folder.path)/server.key
+                require_certificate \($0)
+                """
+            } ?? ""
         let configuration = """
             per_listener_settings false
             allow_anonymous \(allowAnonymous)
@@ -129,7 +162,8 @@ extension PeerProcess {
         let file = folder.appendingPathComponent("mosquitto.conf")
         try configuration.write(to: file, atomically: false, encoding: .utf8)
         try Self.give(folder, to: "mosquitto")
-        return try PeerProcess("/usr/sbin/mosquitto", ["-c", file.path], port: port, directory: folder, readiness: 30).removing(folder)
+        return try PeerProcess("/usr/sbin/mosquitto", ["-c", file.path], port: port, directory: folder, readiness: 30)
+            .removing(folder)
     }
 
     // MARK: - slapd
@@ -137,7 +171,9 @@ extension PeerProcess {
     /// A slapd with no database (the anonymous bind and StartTLS need none), LDAP and LDAPS both on 127.0.0.1,
     /// `TLSVerifyClient` as given; `requireTLS` adds `security tls=1` (operations in clear are refused with
     /// confidentialityRequired). Run in the foreground (`-d 0`) as root, which slapd allows.
-    public static func slapd(_ pki: TestPKI, verifyClient: String, requireTLS: Bool) throws -> (server: PeerProcess, ldap: Int, ldaps: Int) {
+    public static func slapd(_ pki: TestPKI, verifyClient: String, requireTLS: Bool) throws -> (
+        server: PeerProcess, ldap: Int, ldaps: Int
+    ) {
         let folder = try Self.serverFolder("slapd", pki, owner: nil)
         let (ldap, ldaps) = (Self.freePort(), Self.freePort())
         let configuration = """
@@ -152,8 +188,11 @@ extension PeerProcess {
             """
         let file = folder.appendingPathComponent("slapd.conf")
         try configuration.write(to: file, atomically: false, encoding: .utf8)
-        let server = try PeerProcess("/usr/sbin/slapd", ["-d", "0", "-h", "ldap://127.0.0.1:\(ldap)/ ldaps://127.0.0.1:\(ldaps)/", "-f", file.path],
-                                     port: ldap, directory: folder, readiness: 30).removing(folder)
+        let server = try PeerProcess(
+            "/usr/sbin/slapd",
+            ["-d", "0", "-h", "ldap://127.0.0.1:\(ldap)/ ldaps://127.0.0.1:\(ldaps)/", "-f", file.path],
+            port: ldap, directory: folder, readiness: 30
+        ).removing(folder)
         try server.waitForPort(ldaps, seconds: 30)
         return (server, ldap, ldaps)
     }
@@ -163,9 +202,12 @@ extension PeerProcess {
     /// Prosody with client-to-server STARTTLS required (`c2s_require_encryption`) on one port and direct TLS on
     /// another, both on 127.0.0.1, anonymous login, for the host `svc.test`; `ssl` is the body of its `ssl = { … }`
     /// beyond the certificate, key and CA (`verify`, `verifyext`). Run as the `prosody` user (it refuses root).
-    public static func prosody(_ pki: TestPKI, ssl: String) throws -> (server: PeerProcess, starttls: Int, directTLS: Int) {
+    public static func prosody(_ pki: TestPKI, ssl: String) throws -> (
+        server: PeerProcess, starttls: Int, directTLS: Int
+    ) {
         let folder = try Self.serverFolder("prosody", pki, owner: nil)
-        try FileManager.default.createDirectory(at: folder.appendingPathComponent("data"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            at: folder.appendingPathComponent("data"), withIntermediateDirectories: true)
         let (starttls, directTLS) = (Self.freePort(), Self.freePort())
         let configuration = """
             pidfile = "\(folder.path)/prosody.pid"
@@ -198,8 +240,13 @@ extension PeerProcess {
         let file = folder.appendingPathComponent("prosody.cfg.lua")
         try configuration.write(to: file, atomically: false, encoding: .utf8)
         try Self.give(folder, to: "prosody")
-        let server = try PeerProcess("/usr/bin/setpriv", ["--reuid=prosody", "--regid=prosody", "--init-groups", "--",
-                                                           "/usr/bin/prosody", "--config", file.path], port: starttls, directory: folder, readiness: 30).removing(folder)
+        let server = try PeerProcess(
+            "/usr/bin/setpriv",
+            [
+                "--reuid=prosody", "--regid=prosody", "--init-groups", "--",
+                "/usr/bin/prosody", "--config", file.path,
+            ], port: starttls, directory: folder, readiness: 30
+        ).removing(folder)
         // The ports open before the host has its certificate: a stream to svc.test before that is refused.
         try server.waitFor("svc.test:tls", seconds: 30)
         try server.waitForPort(directTLS, seconds: 30)
@@ -212,7 +259,9 @@ extension PeerProcess {
     /// as given, run as the `rabbitmq` user with its own Erlang port mapper (on a free port of 127.0.0.1, stopped with
     /// the node) and distribution on 127.0.0.1. A node takes 10–60 s to boot on 2 cores.
     /// With `plainPort`, a listener without TLS on that port of 127.0.0.1 too.
-    public static func rabbitmq(_ pki: TestPKI, verify: String, failIfNoPeerCert: Bool, plainPort: Int? = nil) throws -> PeerProcess {
+    public static func rabbitmq(_ pki: TestPKI, verify: String, failIfNoPeerCert: Bool, plainPort: Int? = nil) throws
+        -> PeerProcess
+    {
         let folder = try Self.serverFolder("rabbitmq", pki, owner: nil)
         let (port, distribution, mapper) = (Self.freePort(), Self.freePort(), Self.freePort())
         let configuration = """
@@ -229,7 +278,8 @@ extension PeerProcess {
         try "".write(to: folder.appendingPathComponent("enabled_plugins"), atomically: false, encoding: .utf8)
         // The node's own cookie (Erlang reads $HOME/.erlang.cookie and wants it private).
         let cookie = folder.appendingPathComponent(".erlang.cookie")
-        try UUID().uuidString.replacingOccurrences(of: "-", with: "").write(to: cookie, atomically: false, encoding: .utf8)
+        try UUID().uuidString.replacingOccurrences(of: "-", with: "").write(
+            to: cookie, atomically: false, encoding: .utf8)
         try FileManager.default.setAttributes([.posixPermissions: 0o400], ofItemAtPath: cookie.path)
         try Self.give(folder, to: "rabbitmq")
         let pidFile = folder.appendingPathComponent("rabbitmq.pid")
@@ -251,16 +301,26 @@ extension PeerProcess {
         // The VM is the process itself; its pid file is checked too, then the port mapper it started is told to
         // stop (each by its own id or port, nothing else).
         let stop: @Sendable () -> Void = {
-            if let text = try? String(contentsOf: pidFile, encoding: .utf8), let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 1 {
+            if let text = try? String(contentsOf: pidFile, encoding: .utf8),
+                let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 1
+            {
                 kill(pid, SIGKILL)
                 for _ in 0..<100 where kill(pid, 0) == 0 { usleep(20_000) }
             }
-            _ = try? ProcessRunner.run(URL(fileURLWithPath: "/usr/bin/epmd"), ["-port", "\(mapper)", "-kill"], environment: ["ERL_EPMD_PORT": "\(mapper)"])
+            _ = try? ProcessRunner.run(
+                URL(fileURLWithPath: "/usr/bin/epmd"), ["-port", "\(mapper)", "-kill"],
+                environment: ["ERL_EPMD_PORT": "\(mapper)"])
         }
         let server: PeerProcess
         do {
-            server = try PeerProcess("/usr/bin/setpriv", ["--reuid=rabbitmq", "--regid=rabbitmq", "--init-groups", "--", "/usr/lib/rabbitmq/bin/rabbitmq-server"],
-                                     port: port, directory: folder, environment: environment, readiness: 180).removing(folder, also: stop)
+            server = try PeerProcess(
+                "/usr/bin/setpriv",
+                [
+                    "--reuid=rabbitmq", "--regid=rabbitmq", "--init-groups", "--",
+                    "/usr/lib/rabbitmq/bin/rabbitmq-server",
+                ],
+                port: port, directory: folder, environment: environment, readiness: 180
+            ).removing(folder, also: stop)
         } catch {
             stop()
             try? FileManager.default.removeItem(at: folder)

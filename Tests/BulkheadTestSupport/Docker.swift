@@ -9,7 +9,9 @@ public enum DockerCLI {
     /// Whether an engine answers and the lab image exists.
     public static let isAvailable: Bool = {
         guard FileManager.default.isExecutableFile(atPath: path) else { return false }
-        guard let version = try? run(["version", "--format", "{{.Server.Version}}"]), version.status == 0 else { return false }
+        guard let version = try? run(["version", "--format", "{{.Server.Version}}"]), version.status == 0 else {
+            return false
+        }
         guard let image = try? run(["image", "inspect", labImage]), image.status == 0 else { return false }
         return true
     }()
@@ -24,17 +26,25 @@ public enum DockerCLI {
     public static func must(_ arguments: [String]) throws -> String {
         let result = try run(arguments)
         guard result.status == 0 else {
-            throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "docker \(arguments.joined(separator: " ")) failed: \(result.error)"])
+            throw CocoaError(
+                .executableLoad,
+                userInfo: [
+                    NSLocalizedDescriptionKey: "docker \(arguments.joined(separator: " ")) failed: \(result.error)"
+                ])
         }
         return result.output.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// Removes every container and network carrying `label` (what a test made, even after a crash).
     public static func removeLabelled(_ label: String) {
-        if let ids = try? run(["ps", "-aq", "--filter", "label=\(label)"]).output.split(separator: "\n").map(String.init), !ids.isEmpty {
+        if let ids = try? run(["ps", "-aq", "--filter", "label=\(label)"]).output.split(separator: "\n").map(
+            String.init), !ids.isEmpty
+        {
             _ = try? run(["rm", "-f"] + ids)
         }
-        if let ids = try? run(["network", "ls", "-q", "--filter", "label=\(label)"]).output.split(separator: "\n").map(String.init), !ids.isEmpty {
+        if let ids = try? run(["network", "ls", "-q", "--filter", "label=\(label)"]).output.split(separator: "\n").map(
+            String.init), !ids.isEmpty
+        {
             _ = try? run(["network", "rm"] + ids)
         }
     }

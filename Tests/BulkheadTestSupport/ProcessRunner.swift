@@ -11,7 +11,8 @@ public struct ProcessOutput: Sendable {
 public enum ProcessRunner {
     /// - Parameter input: the program's standard input, closed after it (nil: inherited).
     public static func run(
-        _ executable: URL, _ arguments: [String], environment: [String: String]? = nil, directory: URL? = nil, input: String? = nil
+        _ executable: URL, _ arguments: [String], environment: [String: String]? = nil, directory: URL? = nil,
+        input: String? = nil
     ) throws -> ProcessOutput {
         let process = Process()
         process.executableURL = executable
@@ -39,8 +40,9 @@ public enum ProcessRunner {
         let outputData = output.fileHandleForReading.readDataToEndOfFile()
         done.wait()
         process.waitUntilExit()
-        return ProcessOutput(status: process.terminationStatus, output: String(decoding: outputData, as: UTF8.self),
-                             error: String(decoding: errorData.data, as: UTF8.self))
+        return ProcessOutput(
+            status: process.terminationStatus, output: String(decoding: outputData, as: UTF8.self),
+            error: String(decoding: errorData.data, as: UTF8.self))
     }
 }
 

@@ -31,11 +31,14 @@ public enum ReportBrowser {
 
     /// Why the browser cannot run here, or nil when it can (scripts/install-deps.sh --test installs all three).
     public static var missing: String? {
-        for path in ["/usr/bin/chromium", "/usr/bin/chromedriver"] where !FileManager.default.isExecutableFile(atPath: path) {
+        for path in ["/usr/bin/chromium", "/usr/bin/chromedriver"]
+        where !FileManager.default.isExecutableFile(atPath: path) {
             return "\(path) is missing (scripts/install-deps.sh --test installs chromium and chromium-driver)"
         }
-        let selenium = try? ProcessRunner.run(URL(fileURLWithPath: "/usr/bin/env"), ["python3", "-c", "import selenium"])
-        return selenium?.status == 0 ? nil : "selenium is missing (scripts/install-deps.sh --test installs it from PyPI)"
+        let selenium = try? ProcessRunner.run(
+            URL(fileURLWithPath: "/usr/bin/env"), ["python3", "-c", "import selenium"])
+        return selenium?.status == 0
+            ? nil : "selenium is missing (scripts/install-deps.sh --test installs it from PyPI)"
     }
 
     /// Renders `html` and checks it; the screenshot goes to `.build/test-artefacts/NAME.png`.
@@ -46,7 +49,12 @@ public enum ReportBrowser {
         try JSONEncoder().encode(edges).write(to: URL(fileURLWithPath: edgesFile))
         var environment = ProcessInfo.processInfo.environment
         environment["SE_OFFLINE"] = "true"
-        return try ProcessRunner.run(URL(fileURLWithPath: "/usr/bin/env"), ["python3", Repository.path("Tests/Browser/check_report.py"), page, edgesFile, "\(Self.artefacts)/\(name).png"],
-                                     environment: environment)
+        return try ProcessRunner.run(
+            URL(fileURLWithPath: "/usr/bin/env"),
+            [
+                "python3", Repository.path("Tests/Browser/check_report.py"), page, edgesFile,
+                "\(Self.artefacts)/\(name).png",
+            ],
+            environment: environment)
     }
 }

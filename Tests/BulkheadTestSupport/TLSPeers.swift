@@ -1,6 +1,7 @@
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A throwaway PKI made with the `openssl` command line in a temporary folder: a root, an intermediate, and
@@ -9,13 +10,19 @@ public final class TestPKI: @unchecked Sendable {
     public let directory: URL
 
     public init() throws {
-        self.directory = FileManager.default.temporaryDirectory.appendingPathComponent("bulkhead-tls-\(UUID().uuidString)")
+        self.directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "bulkhead-tls-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: self.directory, withIntermediateDirectories: true)
-        try self.openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "365",
-                          "-subj", "/CN=Bulkhead Test Root", "-addext", "basicConstraints=critical,CA:TRUE",
-                          "-addext", "keyUsage=critical,keyCertSign,cRLSign"])
-        try self.issue("int", issuer: "ca", subject: "/CN=Bulkhead Test Intermediate", extensions: [
-            "basicConstraints=critical,CA:TRUE", "keyUsage=critical,keyCertSign,cRLSign"])
+        try self.openssl([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "365",
+            "-subj", "/CN=Bulkhead Test Root", "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+        ])
+        try self.issue(
+            "int", issuer: "ca", subject: "/CN=Bulkhead Test Intermediate",
+            extensions: [
+                "basicConstraints=critical,CA:TRUE", "keyUsage=critical,keyCertSign,cRLSign",
+            ])
     }
 
     deinit { try? FileManager.default.removeItem(at: self.directory) }
@@ -24,9 +31,14 @@ public final class TestPKI: @unchecked Sendable {
 
     /// Runs openssl with arguments (no shell) in the PKI folder.
     public func openssl(_ arguments: [String]) throws {
-        let result = try ProcessRunner.run(URL(fileURLWithPath: "/usr/bin/openssl"), arguments, directory: self.directory)
+        let result = try ProcessRunner.run(
+            URL(fileURLWithPath: "/usr/bin/openssl"), arguments, directory: self.directory)
         guard result.status == 0 else {
-            throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "openssl \(arguments.joined(separator: " ")) failed: \(result.error)"])
+            throw CocoaError(
+                .executableLoad,
+                userInfo: [
+                    NSLocalizedDescriptionKey: "openssl \(arguments.joined(separator: " ")) failed: \(result.error)"
+                ])
         }
     }
 
@@ -34,16 +46,27 @@ public final class TestPKI: @unchecked Sendable {
     /// Also writes `NAME-chain.pem` (leaf + intermediate) when the issuer is the intermediate.
     @discardableResult
     public func issue(
-        _ name: String, issuer: String = "int", subject: String? = nil, key: [String] = ["ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"],
+        _ name: String, issuer: String = "int", subject: String? = nil,
+        key: [String] = ["ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"],
         digest: String = "sha256", days: Int = 90, serial: String? = nil, extensions: [String]
     ) throws -> String {
-        var request = ["req", "-new", "-nodes", "-keyout", "\(name).key", "-out", "\(name).csr", "-subj", subject ?? "/CN=\(name)", "-newkey"] + key
+        var request =
+            [
+                "req", "-new", "-nodes", "-keyout", "\(name).key", "-out", "\(name).csr", "-subj",
+                subject ?? "/CN=\(name)", "-newkey",
+            ] + key
         for value in extensions { request += ["-addext", value] }
         try self.openssl(request)
-        try self.openssl(["x509", "-req", "-in", "\(name).csr", "-CA", "\(issuer).pem", "-CAkey", "\(issuer).key", "-days", "\(days)",
-                          "-\(digest)", "-copy_extensions", "copyall", "-out", "\(name).pem"] + (serial.map { ["-set_serial", $0] } ?? []))
+        try self.openssl(
+            [
+                "x509", "-req", "-in", "\(name).csr", "-CA", "\(issuer).pem", "-CAkey", "\(issuer).key", "-days",
+                "\(days)",
+                "-\(digest)", "-copy_extensions", "copyall", "-out", "\(name).pem",
+            ] + (serial.map { ["-set_serial", $0] } ?? []))
         if issuer == "int" {
-            let chain = try String(contentsOfFile: self.path("\(name).pem"), encoding: .utf8) + String(contentsOfFile: self.path("int.pem"), encoding: .utf8)
+            let chain =
+                try String(contentsOfFile: self.path("\(name).pem"), encoding: .utf8)
+                + String(contentsOfFile: self.path("int.pem"), encoding: .utf8)
             try chain.write(toFile: self.path("\(name)-chain.pem"), atomically: true, encoding: .utf8)
         }
         return self.path("\(name).pem")
@@ -51,14 +74,19 @@ public final class TestPKI: @unchecked Sendable {
 
     /// Standard server leaf extensions with the given SANs.
     public static func server(_ sans: String = "DNS:svc.test,URI:spiffe://bulkhead.test/ns/lab/sa/server") -> [String] {
-        ["basicConstraints=critical,CA:FALSE", "keyUsage=critical,digitalSignature,keyEncipherment", "extendedKeyUsage=serverAuth",
-         "subjectAltName=\(sans)"]
+        [
+            "basicConstraints=critical,CA:FALSE", "keyUsage=critical,digitalSignature,keyEncipherment",
+            "extendedKeyUsage=serverAuth",
+            "subjectAltName=\(sans)",
+        ]
     }
 
     /// Standard client leaf extensions for a SPIFFE identity.
     public static func client(_ id: String) -> [String] {
-        ["basicConstraints=critical,CA:FALSE", "keyUsage=critical,digitalSignature", "extendedKeyUsage=clientAuth",
-         "subjectAltName=URI:spiffe://bulkhead.test/ns/lab/sa/\(id)"]
+        [
+            "basicConstraints=critical,CA:FALSE", "keyUsage=critical,digitalSignature", "extendedKeyUsage=clientAuth",
+            "subjectAltName=URI:spiffe://bulkhead.test/ns/lab/sa/\(id)",
+        ]
     }
 }
 
@@ -72,9 +100,13 @@ public final class PeerProcess: @unchecked Sendable {
 
     /// Starts `executable` and waits for the port: read from its output after `marker` (the text before the
     /// port number), or given; for at most `readiness` seconds (a RabbitMQ node needs tens of seconds).
-    public init(_ executable: String, _ arguments: [String], port: Int? = nil, portAfter marker: String? = nil, directory: URL? = nil,
-                environment: [String: String]? = nil, readiness: TimeInterval = 10) throws {
-        self.log = FileManager.default.temporaryDirectory.appendingPathComponent("bulkhead-peer-\(UUID().uuidString).log")
+    public init(
+        _ executable: String, _ arguments: [String], port: Int? = nil, portAfter marker: String? = nil,
+        directory: URL? = nil,
+        environment: [String: String]? = nil, readiness: TimeInterval = 10
+    ) throws {
+        self.log = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "bulkhead-peer-\(UUID().uuidString).log")
         _ = FileManager.default.createFile(atPath: self.log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: self.log)
         self.process.executableURL = URL(fileURLWithPath: executable)
@@ -89,7 +121,8 @@ public final class PeerProcess: @unchecked Sendable {
         let deadline = Date().addingTimeInterval(readiness)
         while Date() < deadline {
             if let marker, found == nil, let text = try? String(contentsOf: self.log, encoding: .utf8),
-               let range = text.range(of: marker) {
+                let range = text.range(of: marker)
+            {
                 let digits = text[range.upperBound...].prefix { $0.isNumber }
                 found = Int(digits)
             }
@@ -100,7 +133,8 @@ public final class PeerProcess: @unchecked Sendable {
         guard let found, self.process.isRunning else {
             let text = (try? String(contentsOf: self.log, encoding: .utf8)) ?? ""
             kill(self.process.processIdentifier, SIGKILL)
-            throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "\(executable) did not start: \(text)"])
+            throw CocoaError(
+                .executableLoad, userInfo: [NSLocalizedDescriptionKey: "\(executable) did not start: \(text)"])
         }
         self.port = found
     }
@@ -133,7 +167,9 @@ public final class PeerProcess: @unchecked Sendable {
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         address.sin_addr = in_addr(s_addr: UInt32(0x7f00_0001).bigEndian)
         return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         } == 0
     }
 
@@ -145,7 +181,9 @@ public final class PeerProcess: @unchecked Sendable {
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr = in_addr(s_addr: UInt32(0x7f00_0001).bigEndian)
         _ = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         _ = withUnsafeMutablePointer(to: &address) {
@@ -156,18 +194,26 @@ public final class PeerProcess: @unchecked Sendable {
 
     /// `openssl s_server -www` on an ephemeral port of 127.0.0.1 with the PKI's leaf `NAME.pem`/`NAME.key`, sending
     /// the intermediate too unless `chain` is false (s_server sends only the first certificate of `-cert`).
-    public static func sServer(_ pki: TestPKI, _ name: String, chain: Bool = true, _ options: [String]) throws -> PeerProcess {
-        var arguments = ["s_server", "-accept", "127.0.0.1:0", "-www", "-cert", pki.path("\(name).pem"), "-key", pki.path("\(name).key")]
+    public static func sServer(_ pki: TestPKI, _ name: String, chain: Bool = true, _ options: [String]) throws
+        -> PeerProcess
+    {
+        var arguments = [
+            "s_server", "-accept", "127.0.0.1:0", "-www", "-cert", pki.path("\(name).pem"), "-key",
+            pki.path("\(name).key"),
+        ]
         if chain { arguments += ["-cert_chain", pki.path("int.pem")] }
         // The s_server prints `ACCEPT 127.0.0.1:PORT` once listening.
         return try PeerProcess("/usr/bin/openssl", arguments + options, portAfter: "ACCEPT 127.0.0.1:")
     }
 
     /// nginx serving TLS on 127.0.0.1 with `ssl_verify_client` set to `verify` (on, optional, off).
-    public static func nginx(_ pki: TestPKI, verify: String, protocols: String = "TLSv1.2 TLSv1.3", http2: Bool = false) throws -> PeerProcess {
+    public static func nginx(_ pki: TestPKI, verify: String, protocols: String = "TLSv1.2 TLSv1.3", http2: Bool = false)
+        throws -> PeerProcess
+    {
         let port = Self.freePort()
         let prefix = pki.directory.appendingPathComponent("nginx-\(verify)-\(port)")
-        try FileManager.default.createDirectory(at: prefix.appendingPathComponent("logs"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            at: prefix.appendingPathComponent("logs"), withIntermediateDirectories: true)
         let configuration = """
             daemon off;
             master_process off;
@@ -196,24 +242,35 @@ public final class PeerProcess: @unchecked Sendable {
             }
             """
         try configuration.write(to: prefix.appendingPathComponent("nginx.conf"), atomically: true, encoding: .utf8)
-        return try PeerProcess("/usr/sbin/nginx", ["-p", prefix.path, "-c", prefix.appendingPathComponent("nginx.conf").path], port: port)
+        return try PeerProcess(
+            "/usr/sbin/nginx", ["-p", prefix.path, "-c", prefix.appendingPathComponent("nginx.conf").path], port: port)
     }
 
     /// `openssl s_server` without `-www`, stdin closed and `-quiet`: it completes each handshake (accepting what its
     /// options accept) and then closes the connection with close_notify, whatever the client sent.
-    public static func sServerClosing(_ pki: TestPKI, name: String = "server", _ options: [String]) throws -> PeerProcess {
-        let arguments = ["s_server", "-quiet", "-accept", "127.0.0.1:0", "-cert", pki.path("\(name).pem"), "-key", pki.path("\(name).key"),
-                         "-cert_chain", pki.path("int.pem")]
+    public static func sServerClosing(_ pki: TestPKI, name: String = "server", _ options: [String]) throws
+        -> PeerProcess
+    {
+        let arguments = [
+            "s_server", "-quiet", "-accept", "127.0.0.1:0", "-cert", pki.path("\(name).pem"), "-key",
+            pki.path("\(name).key"),
+            "-cert_chain", pki.path("int.pem"),
+        ]
         // With -quiet the port is not printed: bind a free one.
         let port = Self.freePort()
-        return try PeerProcess("/usr/bin/openssl", arguments.map { $0 == "127.0.0.1:0" ? "127.0.0.1:\(port)" : $0 } + options, port: port)
+        return try PeerProcess(
+            "/usr/bin/openssl", arguments.map { $0 == "127.0.0.1:0" ? "127.0.0.1:\(port)" : $0 } + options, port: port)
     }
 
     /// A mode of `Tests/Peers/tls_peer.py` (real Python servers: see the script for the modes), with the PKI's
     /// `server` leaf and root CA.
     public static func python(_ mode: String, _ pki: TestPKI, _ options: [String] = []) throws -> PeerProcess {
-        try PeerProcess("/usr/bin/python3", ["-u", Repository.path("Tests/Peers/tls_peer.py"), mode, "--cert", pki.path("server-chain.pem"),
-                                             "--key", pki.path("server.key"), "--ca", pki.path("ca.pem")] + options, portAfter: "port ")
+        try PeerProcess(
+            "/usr/bin/python3",
+            [
+                "-u", Repository.path("Tests/Peers/tls_peer.py"), mode, "--cert", pki.path("server-chain.pem"),
+                "--key", pki.path("server.key"), "--ca", pki.path("ca.pem"),
+            ] + options, portAfter: "port ")
     }
 
     /// haproxy terminating TLS on 127.0.0.1 with `verify required | optional | none`, answering HTTP 200 itself.
@@ -221,7 +278,9 @@ public final class PeerProcess: @unchecked Sendable {
         let port = Self.freePort()
         let folder = pki.directory.appendingPathComponent("haproxy-\(verify)-\(port)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        let combined = try String(contentsOfFile: pki.path("server-chain.pem"), encoding: .utf8) + String(contentsOfFile: pki.path("server.key"), encoding: .utf8)
+        let combined =
+            try String(contentsOfFile: pki.path("server-chain.pem"), encoding: .utf8)
+            + String(contentsOfFile: pki.path("server.key"), encoding: .utf8)
         try combined.write(to: folder.appendingPathComponent("server.pem"), atomically: true, encoding: .utf8)
         let configuration = """
             global
@@ -245,32 +304,46 @@ public final class PeerProcess: @unchecked Sendable {
         let port = Self.freePort()
         let folder = pki.directory.appendingPathComponent("redis-\(authClients)-\(port)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        return try PeerProcess("/usr/bin/redis-server", [
-            "--port", "0", "--tls-port", "\(port)", "--bind", "127.0.0.1", "--tls-cert-file", pki.path("server-chain.pem"),
-            "--tls-key-file", pki.path("server.key"), "--tls-ca-cert-file", pki.path("ca.pem"), "--tls-auth-clients", authClients,
-            "--save", "", "--appendonly", "no", "--dir", folder.path,
-        ], port: port)
+        return try PeerProcess(
+            "/usr/bin/redis-server",
+            [
+                "--port", "0", "--tls-port", "\(port)", "--bind", "127.0.0.1", "--tls-cert-file",
+                pki.path("server-chain.pem"),
+                "--tls-key-file", pki.path("server.key"), "--tls-ca-cert-file", pki.path("ca.pem"),
+                "--tls-auth-clients", authClients,
+                "--save", "", "--appendonly", "no", "--dir", folder.path,
+            ], port: port)
     }
 
     /// A throwaway PostgreSQL cluster on 127.0.0.1 with TLS, accepting only `hostssl … clientcert=verify-full`
     /// (the certificate's CN must be the user), run as the `postgres` system user (it refuses root). Nil when
     /// PostgreSQL is not installed.
     public static func postgres(_ pki: TestPKI) throws -> PeerProcess? {
-        guard let bin = ((try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []).sorted().last
-            .map({ "/usr/lib/postgresql/\($0)/bin" }), FileManager.default.isExecutableFile(atPath: "\(bin)/postgres") else { return nil }
+        guard
+            let bin = ((try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []).sorted()
+                .last
+                .map({ "/usr/lib/postgresql/\($0)/bin" }),
+            FileManager.default.isExecutableFile(atPath: "\(bin)/postgres")
+        else { return nil }
         let port = Self.freePort()
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bulkhead-pg-\(UUID().uuidString)")
         let data = folder.appendingPathComponent("data")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        try FileManager.default.setAttributes([.ownerAccountName: "postgres", .posixPermissions: 0o700], ofItemAtPath: folder.path)
+        try FileManager.default.setAttributes(
+            [.ownerAccountName: "postgres", .posixPermissions: 0o700], ofItemAtPath: folder.path)
         let asPostgres = ["--reuid=postgres", "--regid=postgres", "--init-groups", "--"]
         let setpriv = URL(fileURLWithPath: "/usr/bin/setpriv")
-        let initdb = try ProcessRunner.run(setpriv, asPostgres + ["\(bin)/initdb", "-D", data.path, "-U", "bulkhead", "-A", "trust"], directory: folder)
-        guard initdb.status == 0 else { throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "initdb failed: \(initdb.error)"]) }
+        let initdb = try ProcessRunner.run(
+            setpriv, asPostgres + ["\(bin)/initdb", "-D", data.path, "-U", "bulkhead", "-A", "trust"], directory: folder
+        )
+        guard initdb.status == 0 else {
+            throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "initdb failed: \(initdb.error)"])
+        }
         for (source, name) in [("server-chain.pem", "server.crt"), ("server.key", "server.key"), ("ca.pem", "ca.crt")] {
             let target = data.appendingPathComponent(name).path
             try FileManager.default.copyItem(atPath: pki.path(source), toPath: target)
-            try FileManager.default.setAttributes([.ownerAccountName: "postgres", .posixPermissions: 0o600], ofItemAtPath: target)
+            try FileManager.default.setAttributes(
+                [.ownerAccountName: "postgres", .posixPermissions: 0o600], ofItemAtPath: target)
         }
         let settings = """
             listen_addresses = '127.0.0.1'
@@ -283,12 +356,16 @@ public final class PeerProcess: @unchecked Sendable {
 
             """
         let configuration = data.appendingPathComponent("postgresql.conf")
-        try (try String(contentsOf: configuration, encoding: .utf8) + settings).write(to: configuration, atomically: false, encoding: .utf8)
-        try "hostssl all all 127.0.0.1/32 trust clientcert=verify-full\n".write(to: data.appendingPathComponent("pg_hba.conf"), atomically: false, encoding: .utf8)
-        let server = try PeerProcess("/usr/bin/setpriv", asPostgres + ["\(bin)/postgres", "-D", data.path], port: port, directory: folder)
+        try (try String(contentsOf: configuration, encoding: .utf8) + settings).write(
+            to: configuration, atomically: false, encoding: .utf8)
+        try "hostssl all all 127.0.0.1/32 trust clientcert=verify-full\n".write(
+            to: data.appendingPathComponent("pg_hba.conf"), atomically: false, encoding: .utf8)
+        let server = try PeerProcess(
+            "/usr/bin/setpriv", asPostgres + ["\(bin)/postgres", "-D", data.path], port: port, directory: folder)
         // The port accepts before the server does ("the database system is starting up"): wait until it is ready.
         for _ in 0..<100 {
-            let ready = try ProcessRunner.run(URL(fileURLWithPath: "\(bin)/pg_isready"), ["-h", "127.0.0.1", "-p", "\(port)", "-t", "1"])
+            let ready = try ProcessRunner.run(
+                URL(fileURLWithPath: "\(bin)/pg_isready"), ["-h", "127.0.0.1", "-p", "\(port)", "-t", "1"])
             if ready.status == 0 { break }
             usleep(100_000)
         }
@@ -297,7 +374,8 @@ public final class PeerProcess: @unchecked Sendable {
 
     /// A plaintext HTTP server (Python's http.server) on an ephemeral port.
     public static func plaintextHTTP() throws -> PeerProcess {
-        try PeerProcess("/usr/bin/env", ["python3", "-u", "-m", "http.server", "--bind", "127.0.0.1", "0"], portAfter: "port ")
+        try PeerProcess(
+            "/usr/bin/env", ["python3", "-u", "-m", "http.server", "--bind", "127.0.0.1", "0"], portAfter: "port ")
     }
 }
 
@@ -305,11 +383,15 @@ public final class PeerProcess: @unchecked Sendable {
 /// tests stand up the original at the same time.
 public enum ScenarioCopy {
     /// Writes the copy to a temporary file and returns its path (the caller removes it).
-    public static func write(_ relativePath: String, name: String, replacing original: (name: String, subnetPrefix: String), subnetPrefix: String) throws -> String {
+    public static func write(
+        _ relativePath: String, name: String, replacing original: (name: String, subnetPrefix: String),
+        subnetPrefix: String
+    ) throws -> String {
         let text = try String(contentsOfFile: Repository.path(relativePath), encoding: .utf8)
             .replacingOccurrences(of: "name: \(original.name)\n", with: "name: \(name)\n")
             .replacingOccurrences(of: original.subnetPrefix, with: subnetPrefix)
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("\(name)-\(UUID().uuidString).yaml").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("\(name)-\(UUID().uuidString).yaml")
+            .path
         try text.write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }

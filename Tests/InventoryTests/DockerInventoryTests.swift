@@ -1,12 +1,17 @@
 import BulkheadModel
 import BulkheadTestSupport
-@testable import ContainerEngine
 import Foundation
-@testable import Inventory
 import Testing
 
+@testable import ContainerEngine
+@testable import Inventory
+
 /// Inventory against a real Docker engine and real containers from the lab image.
-@Suite("Inventory from a real Docker engine", .serialized, .enabled(if: DockerCLI.isAvailable, "no Docker engine or lab image (scripts/test.sh starts dockerd and builds the image)"))
+@Suite(
+    "Inventory from a real Docker engine", .serialized,
+    .enabled(
+        if: DockerCLI.isAvailable, "no Docker engine or lab image (scripts/test.sh starts dockerd and builds the image)"
+    ))
 struct DockerInventoryTests {
     static let label = "bulkhead.test=inventory"
 
@@ -15,22 +20,37 @@ struct DockerInventoryTests {
         DockerCLI.removeLabelled(label)
         let image = DockerCLI.labImage
         try DockerCLI.must(["network", "create", "--label", label, "--subnet", "198.18.201.0/24", "bh-inv-front"])
-        try DockerCLI.must(["network", "create", "--label", label, "--subnet", "198.18.202.0/24", "--internal",
-                            "-o", "com.docker.network.bridge.enable_icc=false", "bh-inv-back"])
-        try DockerCLI.must(["run", "-d", "--label", label, "--name", "bh-inv-web", "--network", "bh-inv-front", "--ip", "198.18.201.10",
-                            "-p", "18081:8080", "-p", "127.0.0.1:18082:8080", image, "busybox", "httpd", "-f", "-p", "8080"])
-        try DockerCLI.must(["run", "-d", "--label", label, "--name", "bh-inv-db", "--network", "bh-inv-back", "--ip", "198.18.202.10",
-                            "--cap-drop", "NET_RAW", image, "redis-server", "--port", "6379", "--protected-mode", "no"])
-        try DockerCLI.must(["create", "--label", label, "--name", "bh-inv-bridge", "--network", "bh-inv-front", "--cap-add", "NET_ADMIN",
-                            "-v", "/var/run/docker.sock:/var/run/docker.sock", image, "sleep", "600"])
+        try DockerCLI.must([
+            "network", "create", "--label", label, "--subnet", "198.18.202.0/24", "--internal",
+            "-o", "com.docker.network.bridge.enable_icc=false", "bh-inv-back",
+        ])
+        try DockerCLI.must([
+            "run", "-d", "--label", label, "--name", "bh-inv-web", "--network", "bh-inv-front", "--ip", "198.18.201.10",
+            "-p", "18081:8080", "-p", "127.0.0.1:18082:8080", image, "busybox", "httpd", "-f", "-p", "8080",
+        ])
+        try DockerCLI.must([
+            "run", "-d", "--label", label, "--name", "bh-inv-db", "--network", "bh-inv-back", "--ip", "198.18.202.10",
+            "--cap-drop", "NET_RAW", image, "redis-server", "--port", "6379", "--protected-mode", "no",
+        ])
+        try DockerCLI.must([
+            "create", "--label", label, "--name", "bh-inv-bridge", "--network", "bh-inv-front", "--cap-add",
+            "NET_ADMIN",
+            "-v", "/var/run/docker.sock:/var/run/docker.sock", image, "sleep", "600",
+        ])
         try DockerCLI.must(["network", "connect", "bh-inv-back", "bh-inv-bridge"])
         try DockerCLI.must(["start", "bh-inv-bridge"])
-        try DockerCLI.must(["run", "-d", "--label", label, "--name", "bh-inv-side", "--network", "container:bh-inv-web", image, "sleep", "600"])
-        try DockerCLI.must(["run", "-d", "--label", label, "--name", "bh-inv-host", "--network", "host", image, "sleep", "600"])
+        try DockerCLI.must([
+            "run", "-d", "--label", label, "--name", "bh-inv-side", "--network", "container:bh-inv-web", image, "sleep",
+            "600",
+        ])
+        try DockerCLI.must([
+            "run", "-d", "--label", label, "--name", "bh-inv-host", "--network", "host", image, "sleep", "600",
+        ])
         // Give the servers a moment to bind.
         for _ in 0..<50 {
             let report = try InventoryCollector.fromEngine(DockerEngine(socketPath: "/var/run/docker.sock"))
-            let ready = report.containers.first { $0.name == "bh-inv-db" }?.listening.isEmpty == false
+            let ready =
+                report.containers.first { $0.name == "bh-inv-db" }?.listening.isEmpty == false
                 && report.containers.first { $0.name == "bh-inv-web" }?.listening.isEmpty == false
             if ready { return }
             usleep(100_000)
@@ -58,9 +78,15 @@ struct DockerInventoryTests {
 
         let web = try #require(report.containers.first { $0.name == "bh-inv-web" })
         #expect(web.networks.map(\.ipv4) == ["198.18.201.10"])
-        #expect(web.listening.contains(ListeningSocket(proto: "tcp", address: "0.0.0.0", port: 8080)) || web.listening.contains(ListeningSocket(proto: "tcp", address: "::", port: 8080)))
-        #expect(web.publishedPorts.contains(PublishedPort(containerPort: 8080, proto: "tcp", hostIP: "0.0.0.0", hostPort: 18081)))
-        #expect(web.publishedPorts.contains(PublishedPort(containerPort: 8080, proto: "tcp", hostIP: "127.0.0.1", hostPort: 18082)))
+        #expect(
+            web.listening.contains(ListeningSocket(proto: "tcp", address: "0.0.0.0", port: 8080))
+                || web.listening.contains(ListeningSocket(proto: "tcp", address: "::", port: 8080)))
+        #expect(
+            web.publishedPorts.contains(
+                PublishedPort(containerPort: 8080, proto: "tcp", hostIP: "0.0.0.0", hostPort: 18081)))
+        #expect(
+            web.publishedPorts.contains(
+                PublishedPort(containerPort: 8080, proto: "tcp", hostIP: "127.0.0.1", hostPort: 18082)))
         #expect(web.pid != nil && web.netns?.hasPrefix("net:[") == true)
         #expect(web.capabilities.contains("NET_RAW"), "Docker's default set includes NET_RAW")
 
@@ -79,11 +105,15 @@ struct DockerInventoryTests {
         let host = try #require(report.containers.first { $0.name == "bh-inv-host" })
         #expect(host.networkMode == "host")
 
-        func finding(_ kind: FindingKind, _ location: String) -> Finding? { report.findings.first { $0.kind == kind && $0.location == location } }
+        func finding(_ kind: FindingKind, _ location: String) -> Finding? {
+            report.findings.first { $0.kind == kind && $0.location == location }
+        }
         #expect(finding(.hostNetworkMode, "bh-inv-host")?.severity == .high)
         #expect(finding(.sharedNetworkNamespace, "bh-inv-side") != nil)
         #expect(finding(.portPublishedAllInterfaces, "bh-inv-web") != nil)
-        #expect(report.findings.filter { $0.kind == .portPublishedAllInterfaces && $0.location == "bh-inv-web" }.count == 1, "the 127.0.0.1 binding is fine")
+        #expect(
+            report.findings.filter { $0.kind == .portPublishedAllInterfaces && $0.location == "bh-inv-web" }.count == 1,
+            "the 127.0.0.1 binding is fine")
         #expect(finding(.netAdminCapability, "bh-inv-bridge")?.severity == .high)
         #expect(finding(.dockerSocketMounted, "bh-inv-bridge")?.severity == .critical)
         #expect(finding(.bridgesNetworks, "bh-inv-bridge") != nil)
@@ -97,7 +127,10 @@ struct DockerInventoryTests {
         defer { LabLock.release() }
         DockerCLI.removeLabelled(Self.label)
         defer { DockerCLI.removeLabelled(Self.label) }
-        try DockerCLI.must(["run", "-d", "--label", Self.label, "--name", "bh-inv-gone", "--network", "none", DockerCLI.labImage, "sleep", "600"])
+        try DockerCLI.must([
+            "run", "-d", "--label", Self.label, "--name", "bh-inv-gone", "--network", "none", DockerCLI.labImage,
+            "sleep", "600",
+        ])
         let engine = DockerEngine(socketPath: "/var/run/docker.sock")
         try engine.connect()
         let listed = try engine.get("/containers/json?all=true", as: [DockerAPI.ContainerSummary].self)
@@ -118,7 +151,9 @@ struct DockerInventoryTests {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bh-inv-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        let containers = try DockerCLI.must(["inspect", "bh-inv-web", "bh-inv-db", "bh-inv-bridge", "bh-inv-side", "bh-inv-host"])
+        let containers = try DockerCLI.must([
+            "inspect", "bh-inv-web", "bh-inv-db", "bh-inv-bridge", "bh-inv-side", "bh-inv-host",
+        ])
         let networks = try DockerCLI.must(["network", "inspect", "bh-inv-front", "bh-inv-back"])
         let containersFile = directory.appendingPathComponent("containers.json")
         let networksFile = directory.appendingPathComponent("networks.json")
@@ -126,7 +161,10 @@ struct DockerInventoryTests {
         try Data(networks.utf8).write(to: networksFile)
         let offline = try InventoryCollector.fromFiles([containersFile.path, networksFile.path])
         let live = try InventoryCollector.fromEngine(DockerEngine(socketPath: "/var/run/docker.sock"))
-        #expect(offline.containers.map(\.name) == ["bh-inv-bridge", "bh-inv-db", "bh-inv-host", "bh-inv-side", "bh-inv-web"])
+        #expect(
+            offline.containers.map(\.name) == [
+                "bh-inv-bridge", "bh-inv-db", "bh-inv-host", "bh-inv-side", "bh-inv-web",
+            ])
         #expect(offline.networks.map(\.name) == ["bh-inv-back", "bh-inv-front"])
         for container in offline.containers {
             let twin = try #require(live.containers.first { $0.name == container.name })
@@ -135,7 +173,10 @@ struct DockerInventoryTests {
             #expect(container.networkMode == twin.networkMode)
             #expect(container.dockerSocketMounted == twin.dockerSocketMounted)
         }
-        #expect(Set(offline.findings.map(\.kind)).isSuperset(of: [.hostNetworkMode, .dockerSocketMounted, .bridgesNetworks, .netAdminCapability]))
+        #expect(
+            Set(offline.findings.map(\.kind)).isSuperset(of: [
+                .hostNetworkMode, .dockerSocketMounted, .bridgesNetworks, .netAdminCapability,
+            ]))
     }
 }
 
@@ -148,8 +189,12 @@ struct InventoryErrorTests {
             #expect(error.code == .noSocket)
             #expect(error.message.contains("/nonexistent/docker.sock"))
         }
-        #expect(throws: EngineError.self) { try DockerEngine.socketPath(environment: ["DOCKER_HOST": "tcp://198.18.0.1:2375"]) }
-        #expect(try DockerEngine.socketPath(environment: ["DOCKER_HOST": "unix:///run/podman/podman.sock"]) == "/run/podman/podman.sock")
+        #expect(throws: EngineError.self) {
+            try DockerEngine.socketPath(environment: ["DOCKER_HOST": "tcp://198.18.0.1:2375"])
+        }
+        #expect(
+            try DockerEngine.socketPath(environment: ["DOCKER_HOST": "unix:///run/podman/podman.sock"])
+                == "/run/podman/podman.sock")
         let directory = FileManager.default.temporaryDirectory
         let broken = directory.appendingPathComponent("bh-broken-\(UUID().uuidString).json")
         try Data("[{\"Id\": \"abc\", ".utf8).write(to: broken)
@@ -175,9 +220,12 @@ struct InventoryErrorTests {
         #expect(parsed.body == Data("{}".utf8))
         let chunked = Data("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n[1,\r\n2\r\n2]\r\n0\r\n\r\n".utf8)
         #expect(try UnixSocketHTTPClient.parse(chunked, request: "GET /").body == Data("[1,2]".utf8))
-        #expect(throws: EngineError.self) { try UnixSocketHTTPClient.parse(Data("HTTP/1.1 200 OK\r\nContent-".utf8), request: "GET /") }
         #expect(throws: EngineError.self) {
-            try UnixSocketHTTPClient.parse(Data("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n".utf8), request: "GET /")
+            try UnixSocketHTTPClient.parse(Data("HTTP/1.1 200 OK\r\nContent-".utf8), request: "GET /")
+        }
+        #expect(throws: EngineError.self) {
+            try UnixSocketHTTPClient.parse(
+                Data("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n".utf8), request: "GET /")
         }
     }
 }

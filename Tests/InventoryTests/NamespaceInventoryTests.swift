@@ -1,11 +1,18 @@
 import BulkheadModel
 import Foundation
 import Inventory
-@testable import NetworkNamespaces
 import Testing
 
+@testable import NetworkNamespaces
+
 /// Namespaces made with `ip netns add` (what a containerd/CNI host has instead of Docker networks).
-@Suite("Inventory of plain network namespaces", .serialized, .enabled(if: getuid() == 0 && (FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip") || FileManager.default.isExecutableFile(atPath: "/sbin/ip")), "needs root and iproute2"))
+@Suite(
+    "Inventory of plain network namespaces", .serialized,
+    .enabled(
+        if: getuid() == 0
+            && (FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip")
+                || FileManager.default.isExecutableFile(atPath: "/sbin/ip")),
+        "needs root and iproute2"))
 struct NamespaceInventoryTests {
     static let ip = FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip") ? "/usr/sbin/ip" : "/sbin/ip"
 
@@ -46,12 +53,18 @@ struct NamespaceInventoryTests {
             // `ip netns exec` may leave nc behind as an orphan: end every process still in the namespace.
             Self.killProcesses(inNamespace: "/run/netns/\(busy)")
         }
-        var report = InventoryReport(sources: [], networks: [], containers: [], namespaces: [], findings: [], complete: true, problems: [], summary: InventorySummary())
+        var report = InventoryReport(
+            sources: [], networks: [], containers: [], namespaces: [], findings: [], complete: true, problems: [],
+            summary: InventorySummary())
         for _ in 0..<50 {
             report.namespaces = []
             InventoryCollector.addNamespaces(to: &report)
             // Wait until `ip netns exec` has become nc and nc listens.
-            if let busy = report.namespaces.first(where: { $0.addresses.contains("198.18.97.1") }), !busy.listening.isEmpty, !busy.pids.isEmpty { break }
+            if let busy = report.namespaces.first(where: { $0.addresses.contains("198.18.97.1") }),
+                !busy.listening.isEmpty, !busy.pids.isEmpty
+            {
+                break
+            }
             usleep(100_000)
         }
         let idleRecord = try #require(report.namespaces.first { $0.name == idle })

@@ -10,8 +10,11 @@ import Testing
 /// Podman cannot start containers in this project's sandbox (runc may not set RLIMIT_NOFILE here), so the
 /// test inventories a created container and its network; the API, the version negotiation and the JSON are
 /// what is under test.
-@Suite("Inventory from Podman's Docker-compatible API", .serialized,
-       .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/podman") && getuid() == 0 && DockerCLI.isAvailable, "podman (and the lab image) not installed"))
+@Suite(
+    "Inventory from Podman's Docker-compatible API", .serialized,
+    .enabled(
+        if: FileManager.default.isExecutableFile(atPath: "/usr/bin/podman") && getuid() == 0 && DockerCLI.isAvailable,
+        "podman (and the lab image) not installed"))
 struct PodmanInventoryTests {
     static func podman(_ arguments: [String]) throws -> Int32 {
         let process = Process()
@@ -26,7 +29,8 @@ struct PodmanInventoryTests {
 
     @Test("networks and containers through podman.sock")
     func podmanInventory() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bh-podman-\(UUID().uuidString.prefix(8))")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "bh-podman-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let socket = directory.appendingPathComponent("podman.sock").path
@@ -36,7 +40,10 @@ struct PodmanInventoryTests {
         service.standardOutput = FileHandle.nullDevice
         service.standardError = FileHandle.nullDevice
         try service.run()
-        defer { service.terminate(); service.waitUntilExit() }
+        defer {
+            service.terminate()
+            service.waitUntilExit()
+        }
         _ = try Self.podman(["rm", "-f", "bh-podtest-c"])
         _ = try Self.podman(["network", "rm", "bh-podtest-net"])
         defer {
@@ -47,8 +54,11 @@ struct PodmanInventoryTests {
         try DockerCLI.must(["save", "-o", archive, DockerCLI.labImage])
         #expect(try Self.podman(["load", "-i", archive]) == 0)
         #expect(try Self.podman(["network", "create", "--subnet", "198.18.61.0/24", "bh-podtest-net"]) == 0)
-        #expect(try Self.podman(["create", "--name", "bh-podtest-c", "--network", "bh-podtest-net", "--ip", "198.18.61.10",
-                                 "localhost/" + DockerCLI.labImage, "sleep", "60"]) == 0)
+        #expect(
+            try Self.podman([
+                "create", "--name", "bh-podtest-c", "--network", "bh-podtest-net", "--ip", "198.18.61.10",
+                "localhost/" + DockerCLI.labImage, "sleep", "60",
+            ]) == 0)
         for _ in 0..<50 where !FileManager.default.fileExists(atPath: socket) { usleep(100_000) }
 
         let engine = DockerEngine(socketPath: socket)

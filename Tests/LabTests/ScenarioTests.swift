@@ -1,16 +1,21 @@
+import Audit
 import BulkheadModel
 import BulkheadTestSupport
 import ContainerEngine
 import Foundation
-import Audit
 import Inventory
-@testable import Lab
 import Policy
 import Reachability
 import Testing
 
+@testable import Lab
+
 /// Every committed scenario stood up as real containers, inventoried, compared, and torn down.
-@Suite("Lab scenarios", .serialized, .enabled(if: DockerCLI.isAvailable, "no Docker engine or lab image (scripts/test.sh starts dockerd and builds the image)"))
+@Suite(
+    "Lab scenarios", .serialized,
+    .enabled(
+        if: DockerCLI.isAvailable, "no Docker engine or lab image (scripts/test.sh starts dockerd and builds the image)"
+    ))
 struct ScenarioTests {
     static var scenarioFiles: [String] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: Repository.path("scenarios"))) ?? []
@@ -23,7 +28,9 @@ struct ScenarioTests {
     static let ownedElsewhere: Set<String> = ["demo.yaml", "mtls-zoo.yaml"]
     static var labScenarioFiles: [String] { scenarioFiles.filter { !ownedElsewhere.contains($0) } }
 
-    @Test("the scenario's findings are exactly the expected ones, and down removes everything", arguments: labScenarioFiles)
+    @Test(
+        "the scenario's findings are exactly the expected ones, and down removes everything",
+        arguments: labScenarioFiles)
     func run(_ file: String) throws {
         LabLock.acquire()
         defer { LabLock.release() }
@@ -35,14 +42,19 @@ struct ScenarioTests {
         // The same audit as `bulkhead scenario run`: every stage, the traffic inside the capture.
         let outcome = ScenarioAudit.run(scenario, lab: lab)
         for result in outcome.traffic {
-            #expect(result.asExpected, "traffic from \(result.from): \(result.command.first ?? "") exited \(result.exitCode.map(String.init) ?? "never"), expected \(result.expectedExit)")
+            #expect(
+                result.asExpected,
+                "traffic from \(result.from): \(result.command.first ?? "") exited \(result.exitCode.map(String.init) ?? "never"), expected \(result.expectedExit)"
+            )
         }
         #expect(outcome.traffic.count == scenario.traffic?.count ?? 0)
         #expect(outcome.report.complete, "problems: \(outcome.report.problems)")
         if let matrix = outcome.reachability {
             // The exact reachability matrix, probed from inside every container's namespace.
             #expect(matrix.cellsCompared > 0)
-            #expect(matrix.mismatches.isEmpty, "\(matrix.mismatches.map { "\($0.cell): expected \($0.expected), observed \($0.observed)" })")
+            #expect(
+                matrix.mismatches.isEmpty,
+                "\(matrix.mismatches.map { "\($0.cell): expected \($0.expected), observed \($0.observed)" })")
             #expect(matrix.unusedEntries.isEmpty, "unused: \(matrix.unusedEntries)")
         }
         #expect(outcome.findings.missing.isEmpty, "missing: \(outcome.findings.missing)")
@@ -71,7 +83,8 @@ struct ScenarioTests {
         }
     }
 
-    @Test("a container dying mid-probe: its unfinished cells become errors, the run is incomplete, nothing else is lost")
+    @Test(
+        "a container dying mid-probe: its unfinished cells become errors, the run is incomplete, nothing else is lost")
     func dyingContainer() throws {
         LabLock.acquire()
         defer { LabLock.release() }
@@ -99,12 +112,18 @@ struct ScenarioTests {
         #expect(!report.complete)
         #expect(report.problems.contains { $0.contains("dying-server") && $0.contains("exited") })
         func cell(_ source: String, _ destination: String, _ proto: ProbeProtocol, _ port: Int?) -> ReachabilityCell? {
-            report.cells.first { $0.source == "dying-\(source)" && $0.destination == ReachabilityCell.destinationText(address: destination, port: port) && $0.protocol == proto }
+            report.cells.first {
+                $0.source == "dying-\(source)"
+                    && $0.destination == ReachabilityCell.destinationText(address: destination, port: port)
+                    && $0.protocol == proto
+            }
         }
         // Decided before the death: kept as they were.
         #expect(cell("client", "198.18.30.10", .tcp, 8080)?.state == .reachable)
         #expect(cell("client", "198.18.30.10", .tcp, 9000)?.state == .reachableClosed)
-        #expect(cell("client", "198.18.30.1", .tcp, 2375)?.state == .reachableClosed, "the client's other cells are untouched")
+        #expect(
+            cell("client", "198.18.30.1", .tcp, 2375)?.state == .reachableClosed,
+            "the client's other cells are untouched")
         // Still undecided when the server died: errors, never "filtered".
         let dropped = try #require(cell("client", "198.18.30.10", .tcp, 8081))
         #expect(dropped.state == .error, "\(dropped)")
@@ -119,7 +138,8 @@ struct ScenarioTests {
     @Test("the generated PKI: chain, SANs, usages, a rogue issuer and an expired certificate")
     func pki() throws {
         let scenario = try Scenario.load(path: Repository.path("scenarios/mtls-lab.yaml"))
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bh-pki-\(UUID().uuidString.prefix(8))")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "bh-pki-\(UUID().uuidString.prefix(8))")
         defer { try? FileManager.default.removeItem(at: directory) }
         try LabPKI.generate(try #require(scenario.pki), scenario: scenario.name, into: directory)
         let openssl = URL(fileURLWithPath: "/usr/bin/openssl")
@@ -128,10 +148,15 @@ struct ScenarioTests {
         }
         #expect(try run(["verify", "-CAfile", "ca.crt", "server.crt"]).status == 0)
         #expect(try run(["verify", "-CAfile", "ca.crt", "-purpose", "sslclient", "client.crt"]).status == 0)
-        #expect(try run(["verify", "-CAfile", "ca.crt", "rogue.crt"]).status != 0, "the rogue CA is not the scenario's CA")
+        #expect(
+            try run(["verify", "-CAfile", "ca.crt", "rogue.crt"]).status != 0, "the rogue CA is not the scenario's CA")
         #expect(try run(["x509", "-in", "expired.crt", "-noout", "-checkend", "0"]).status != 0, "already expired")
-        #expect(try run(["x509", "-in", "server.crt", "-noout", "-ext", "subjectAltName"]).output.contains("IP Address:198.18.19.10"))
-        #expect(try run(["x509", "-in", "client.crt", "-noout", "-ext", "extendedKeyUsage"]).output.contains("TLS Web Client Authentication"))
+        #expect(
+            try run(["x509", "-in", "server.crt", "-noout", "-ext", "subjectAltName"]).output.contains(
+                "IP Address:198.18.19.10"))
+        #expect(
+            try run(["x509", "-in", "client.crt", "-noout", "-ext", "extendedKeyUsage"]).output.contains(
+                "TLS Web Client Authentication"))
     }
 
     @Test("down after a half-made up removes what was made")
@@ -153,7 +178,9 @@ struct ScenarioTests {
 @Suite("Scenario files")
 struct ScenarioFileTests {
     func load(_ yaml: String) throws -> Scenario {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("bh-scenario-\(UUID().uuidString).yaml").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "bh-scenario-\(UUID().uuidString).yaml"
+        ).path
         try yaml.write(toFile: path, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: path) }
         return try Scenario.load(path: path)
@@ -182,26 +209,44 @@ struct ScenarioFileTests {
         self.expectError("name: x\nnetworks: [\n", "not valid YAML")
         self.expectError("name: x\nnetworks: []\n", "services")
         self.expectError("name: x\nnetworks: [{name: n, subnet: 10.0.0.0/24}]\nservices: []\n", "198.18.0.0/15")
-        self.expectError("name: x\nnetworks: []\nservices: [{name: a, networks: {nope: null}}]\n", "no network named nope")
-        self.expectError("name: x\nnetworks: []\nservices: [{name: a, networkMode: container:b}]\n", "no service named b")
+        self.expectError(
+            "name: x\nnetworks: []\nservices: [{name: a, networks: {nope: null}}]\n", "no network named nope")
+        self.expectError(
+            "name: x\nnetworks: []\nservices: [{name: a, networkMode: container:b}]\n", "no service named b")
         self.expectError("name: 'x; rm -rf /'\nnetworks: []\nservices: []\n", "letters, digits")
-        self.expectError("name: x\nnetworks: []\nservices: [{name: a}]\nexpect: {findings: [{kind: k, location: zz}]}\n", "zz")
+        self.expectError(
+            "name: x\nnetworks: []\nservices: [{name: a}]\nexpect: {findings: [{kind: k, location: zz}]}\n", "zz")
         self.expectError("name: x\nnetworks: []\nservices:\n  - name: a\n    comand: [sh]\n", "unknown key 'comand'")
         self.expectError("name: x\nnetworks: []\nservices:\n  - name: a\n    comand: [sh]\n", ":5")
-        self.expectError("name: x\nnetworks: []\nservices: [{name: a}]\nfirewall: [{to: a, port: tcp/1, action: drop}]\n", "static address")
-        self.expectError("name: x\nnetworks: []\nservices: [{name: a}]\nexpect: {reachability: {\"a to b\": reachable}}\n", "source -> destination")
-        self.expectError("name: x\nnetworks: []\nservices: [{name: a}]\nexpect: {reachability: {\"a -> zz tcp/1\": reachable}}\n", "no service named zz")
-        self.expectError("name: x\nnetworks: []\nservices: [{name: a}]\nexpect: {reachability: {\"a -> a tcp/1\": open}}\n", "reachability")
-        self.expectError("name: x\nnetworks: []\nservices: [{name: a}]\npolicy: {baseline: deny, alow: []}\n", "unknown key 'alow'")
+        self.expectError(
+            "name: x\nnetworks: []\nservices: [{name: a}]\nfirewall: [{to: a, port: tcp/1, action: drop}]\n",
+            "static address")
+        self.expectError(
+            "name: x\nnetworks: []\nservices: [{name: a}]\nexpect: {reachability: {\"a to b\": reachable}}\n",
+            "source -> destination")
+        self.expectError(
+            "name: x\nnetworks: []\nservices: [{name: a}]\nexpect: {reachability: {\"a -> zz tcp/1\": reachable}}\n",
+            "no service named zz")
+        self.expectError(
+            "name: x\nnetworks: []\nservices: [{name: a}]\nexpect: {reachability: {\"a -> a tcp/1\": open}}\n",
+            "reachability")
+        self.expectError(
+            "name: x\nnetworks: []\nservices: [{name: a}]\npolicy: {baseline: deny, alow: []}\n", "unknown key 'alow'")
     }
 
     @Test("hostile files: the policy loader's limits and checks, with lines, apply to scenario files too")
     func hostile() {
-        self.expectError("name: x\nnetworks: " + String(repeating: "[", count: 20_000) + "\n", "nested more than 64 levels")
+        self.expectError(
+            "name: x\nnetworks: " + String(repeating: "[", count: 20_000) + "\n", "nested more than 64 levels")
         self.expectError("name: x\nnetworks: []\nservices: [{name: a}]\nname: y\n", "'name' given twice")
-        self.expectError("name: x\nnetworks: []\nservices: [{name: a}]\npolicy:\n  deny:\n    - from: a\n      to: { cidr: 198.18.1.7/16 }\n", ":7")
-        self.expectError("name: x\nnetworks: []\nservices: [{name: a}]\npolicy:\n  deny:\n    - from: a\n      to: { cidr: 198.18.1.7/16 }\n", "host bits")
-        self.expectError("name: x\nnetworks: [" + Array(repeating: "*a", count: 1_001).joined(separator: ", ") + "]\n", "aliases")
+        self.expectError(
+            "name: x\nnetworks: []\nservices: [{name: a}]\npolicy:\n  deny:\n    - from: a\n      to: { cidr: 198.18.1.7/16 }\n",
+            ":7")
+        self.expectError(
+            "name: x\nnetworks: []\nservices: [{name: a}]\npolicy:\n  deny:\n    - from: a\n      to: { cidr: 198.18.1.7/16 }\n",
+            "host bits")
+        self.expectError(
+            "name: x\nnetworks: [" + Array(repeating: "*a", count: 1_001).joined(separator: ", ") + "]\n", "aliases")
     }
 
     @Test("published port specifications")

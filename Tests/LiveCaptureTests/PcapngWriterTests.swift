@@ -15,8 +15,10 @@ struct OwnedPacket: Equatable {
     static func read(_ path: String) throws -> [OwnedPacket] {
         var packets: [OwnedPacket] = []
         try CaptureFile(path: path).forEachPacket { packet in
-            packets.append(OwnedPacket(timestamp: packet.timestamp, linkType: packet.linkType, originalLength: packet.originalLength,
-                                       bytes: Array(packet.bytes)))
+            packets.append(
+                OwnedPacket(
+                    timestamp: packet.timestamp, linkType: packet.linkType, originalLength: packet.originalLength,
+                    bytes: Array(packet.bytes)))
         }
         return packets
     }
@@ -33,13 +35,16 @@ struct PcapngWriterTests {
         for (index, packet) in packets.enumerated() {
             let nanoseconds = UInt64(packet.timestamp.seconds) * 1_000_000_000 + UInt64(packet.timestamp.nanoseconds)
             packet.bytes.withUnsafeBytes { bytes in
-                writer.writePacket(interface: index % 2 == 0 ? interfaces.0 : interfaces.1, timestampNanoseconds: nanoseconds,
-                                   originalLength: packet.originalLength, bytes: bytes)
+                writer.writePacket(
+                    interface: index % 2 == 0 ? interfaces.0 : interfaces.1, timestampNanoseconds: nanoseconds,
+                    originalLength: packet.originalLength, bytes: bytes)
             }
         }
     }
 
-    @Test("round trip: the project's reader gets every packet back (bytes, lengths, nanosecond times); tshark names the interfaces")
+    @Test(
+        "round trip: the project's reader gets every packet back (bytes, lengths, nanosecond times); tshark names the interfaces"
+    )
     func roundTrip() throws {
         let original = try OwnedPacket.read(Repository.path("captures/http-basic-auth.pcap"))
         #expect(original.count > 5)
@@ -61,13 +66,26 @@ struct PcapngWriterTests {
         var flows: [FlowRecord] = []
         let rewritten = try CaptureAnalysis.run(files: [path]) { flows.append($0) }
         var originalFlows: [FlowRecord] = []
-        let reference = try CaptureAnalysis.run(files: [Repository.path("captures/http-basic-auth.pcap")]) { originalFlows.append($0) }
+        let reference = try CaptureAnalysis.run(files: [Repository.path("captures/http-basic-auth.pcap")]) {
+            originalFlows.append($0)
+        }
         #expect(rewritten.findings == reference.findings)
-        #expect(flows.map { var flow = $0; flow.file = nil; return flow } == originalFlows.map { var flow = $0; flow.file = nil; return flow })
+        #expect(
+            flows.map {
+                var flow = $0
+                flow.file = nil
+                return flow
+            }
+                == originalFlows.map {
+                    var flow = $0
+                    flow.file = nil
+                    return flow
+                })
 
         let tshark = "/usr/bin/tshark"
         if FileManager.default.isExecutableFile(atPath: tshark) {
-            let names = try ProcessRunner.run(URL(fileURLWithPath: tshark), ["-r", path, "-T", "fields", "-e", "frame.interface_name"])
+            let names = try ProcessRunner.run(
+                URL(fileURLWithPath: tshark), ["-r", path, "-T", "fields", "-e", "frame.interface_name"])
             #expect(names.status == 0, "tshark: \(names.error)")
             let expected = original.indices.map { $0 % 2 == 0 ? "br-one" : "br-two" }
             #expect(names.output.split(separator: "\n").map(String.init) == expected)
@@ -103,8 +121,11 @@ struct PcapngWriterTests {
 
     @Test("a capture file in a missing folder is an error naming the file")
     func unwritable() {
-        #expect(throws: LiveCaptureError(.cannotWrite, file: "/nonexistent-capt/x.pcapng",
-                                         "cannot create the capture file: No such file or directory")) {
+        #expect(
+            throws: LiveCaptureError(
+                .cannotWrite, file: "/nonexistent-capt/x.pcapng",
+                "cannot create the capture file: No such file or directory")
+        ) {
             _ = try PcapngWriter(path: "/nonexistent-capt/x.pcapng")
         }
     }
@@ -140,19 +161,33 @@ struct StreamingAnalysisTests {
 @Suite("endpoint names")
 struct EndpointNamesTests {
     static let inventory = InventoryReport(
-        sources: [], networks: [
-            NetworkRecord(name: "shop", id: "abc", driver: "bridge", scope: "local", subnets: ["198.18.240.0/24", "fd00:240::/64"],
-                          gateways: ["198.18.240.1", "fd00:240::1"], internal: false, icc: true, encrypted: nil, attachable: false,
-                          isDefaultBridge: false, bridge: "br-abc", containers: ["web"], labels: [:]),
-            NetworkRecord(name: "host", id: "def", driver: "host", scope: "local", subnets: [], gateways: [], internal: false, icc: true,
-                          encrypted: nil, attachable: false, isDefaultBridge: false, bridge: nil, containers: [], labels: [:]),
+        sources: [],
+        networks: [
+            NetworkRecord(
+                name: "shop", id: "abc", driver: "bridge", scope: "local",
+                subnets: ["198.18.240.0/24", "fd00:240::/64"],
+                gateways: ["198.18.240.1", "fd00:240::1"], internal: false, icc: true, encrypted: nil,
+                attachable: false,
+                isDefaultBridge: false, bridge: "br-abc", containers: ["web"], labels: [:]),
+            NetworkRecord(
+                name: "host", id: "def", driver: "host", scope: "local", subnets: [], gateways: [], internal: false,
+                icc: true,
+                encrypted: nil, attachable: false, isDefaultBridge: false, bridge: nil, containers: [], labels: [:]),
         ],
         containers: [
-            ContainerRecord(name: "web", id: "1", image: "lab", state: "running", pid: 1, netns: nil, networkMode: "shop",
-                            networks: [ContainerNetwork(name: "shop", ipv4: "198.18.240.2", ipv6: "fd00:240::2", gateway: "198.18.240.1", aliases: [])],
-                            publishedPorts: [], capabilities: [], privileged: false, dockerSocketMounted: false, listening: [], labels: [:]),
+            ContainerRecord(
+                name: "web", id: "1", image: "lab", state: "running", pid: 1, netns: nil, networkMode: "shop",
+                networks: [
+                    ContainerNetwork(
+                        name: "shop", ipv4: "198.18.240.2", ipv6: "fd00:240::2", gateway: "198.18.240.1", aliases: [])
+                ],
+                publishedPorts: [], capabilities: [], privileged: false, dockerSocketMounted: false, listening: [],
+                labels: [:])
         ],
-        namespaces: [NamespaceRecord(name: "lab-ns", netns: "net:[1]", pids: [], addresses: ["198.18.241.5", "127.0.0.1"], listening: [])],
+        namespaces: [
+            NamespaceRecord(
+                name: "lab-ns", netns: "net:[1]", pids: [], addresses: ["198.18.241.5", "127.0.0.1"], listening: [])
+        ],
         findings: [], complete: true, problems: [], summary: InventorySummary())
 
     @Test("containers by address (IPv4 and IPv6), gateways as the host side, namespaces, unknown addresses nil")

@@ -16,8 +16,10 @@ struct AnalyzeHostileInputTests {
         var timedOut: Bool
     }
 
-    static func run(_ arguments: [String], standardInput: Any? = nil, timeout: TimeInterval = 20,
-                    whileRunning: ((Process) throws -> Void)? = nil) throws -> Run {
+    static func run(
+        _ arguments: [String], standardInput: Any? = nil, timeout: TimeInterval = 20,
+        whileRunning: ((Process) throws -> Void)? = nil
+    ) throws -> Run {
         let process = Process()
         process.executableURL = BulkheadExecutable.url
         process.arguments = arguments
@@ -48,9 +50,12 @@ struct AnalyzeHostileInputTests {
         group.wait()
         process.waitUntilExit()
         watchdog.cancel()
-        return Run(status: process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus,
-                   output: String(decoding: collected.output, as: UTF8.self), error: String(decoding: collected.error, as: UTF8.self),
-                   timedOut: collected.timedOut)
+        return Run(
+            status: process.terminationReason == .uncaughtSignal
+                ? 128 + process.terminationStatus : process.terminationStatus,
+            output: String(decoding: collected.output, as: UTF8.self),
+            error: String(decoding: collected.error, as: UTF8.self),
+            timedOut: collected.timedOut)
     }
 
     final class Collected: @unchecked Sendable {
@@ -69,7 +74,9 @@ struct AnalyzeHostileInputTests {
     }
 
     static func folder(_ name: String) throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("bulkhead-\(name)-\(UUID().uuidString.prefix(8))").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "bulkhead-\(name)-\(UUID().uuidString.prefix(8))"
+        ).path
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         return path
     }
@@ -80,9 +87,13 @@ struct AnalyzeHostileInputTests {
 
     // MARK: - Incomplete
 
-    @Test("a capture corrupt in the middle: complete false and the problem (file, byte offset) in every format, exit 3 over 1")
+    @Test(
+        "a capture corrupt in the middle: complete false and the problem (file, byte offset) in every format, exit 3 over 1"
+    )
     func corruptInTheMiddle() throws {
-        let frames = HostileCaptureTests.credentialFrames() + HostileCaptureTests.credentialFrames(clientPort: 41001, user: "trudy")
+        let frames =
+            HostileCaptureTests.credentialFrames()
+            + HostileCaptureTests.credentialFrames(clientPort: 41001, user: "trudy")
         let corrupt = HostileCaptureTests.pcapCorruptAt(record: 8, frames: frames)
         let directory = try Self.folder("corrupt")
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -90,7 +101,9 @@ struct AnalyzeHostileInputTests {
         try Data(corrupt.bytes).write(to: URL(fileURLWithPath: path))
         for reader in ["mmap", "libpcap"] {
             let table = try Self.run(["analyze", "--reader", reader, path])
-            #expect(table.status == 3, "\(reader): the credential before the damage is a finding (1), incomplete (3) wins: \(table.error)")
+            #expect(
+                table.status == 3,
+                "\(reader): the credential before the damage is a finding (1), incomplete (3) wins: \(table.error)")
             #expect(table.output.contains("INCOMPLETE: 1 problem"))
             #expect(table.output.contains("\(path) at byte \(corrupt.offset):"), "\(table.output)")
             #expect(table.error.contains("incomplete") && table.error.contains(path))
@@ -124,7 +137,8 @@ struct AnalyzeHostileInputTests {
         let directory = try Self.folder("mixed")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try Data("<html>not a capture</html>".utf8).write(to: URL(fileURLWithPath: directory + "/page.pcap"))
-        try Data(HostileCaptureTests.pcap(HostileCaptureTests.credentialFrames(user: "carol"))).write(to: URL(fileURLWithPath: directory + "/good.pcap"))
+        try Data(HostileCaptureTests.pcap(HostileCaptureTests.credentialFrames(user: "carol"))).write(
+            to: URL(fileURLWithPath: directory + "/good.pcap"))
         let run = try Self.run(["analyze", "--format", "json", directory])
         #expect(run.status == 3, "\(run.error)")
         let summary = try #require(try Self.json(run.output)["summary"] as? [String: Any])
@@ -141,12 +155,17 @@ struct AnalyzeHostileInputTests {
         #expect(mkfifo(directory + "/live.pcap", 0o600) == 0)
         let good = directory + "/good.cap"
         try Data(HostileCaptureTests.pcap(HostileCaptureTests.credentialFrames())).write(to: URL(fileURLWithPath: good))
-        for arguments in [["analyze", directory + "/live.pcap"], ["analyze", directory], ["analyze", "--keylog", directory + "/live.pcap", good]] {
+        for arguments in [
+            ["analyze", directory + "/live.pcap"], ["analyze", directory],
+            ["analyze", "--keylog", directory + "/live.pcap", good],
+        ] {
             let started = Date()
             let run = try Self.run(arguments, timeout: 10)
             #expect(!run.timedOut && Date().timeIntervalSince(started) < 5, "\(arguments) must not wait on the FIFO")
             #expect(run.status == 2, "\(arguments): \(run.error)")
-            #expect(run.error.contains("\(directory)/live.pcap") && run.error.contains("not a regular file (a FIFO)"), "\(run.error)")
+            #expect(
+                run.error.contains("\(directory)/live.pcap") && run.error.contains("not a regular file (a FIFO)"),
+                "\(run.error)")
         }
     }
 
@@ -159,8 +178,14 @@ struct AnalyzeHostileInputTests {
         let cases: [([String], String)] = [
             (["analyze", directory + "/missing.pcap"], "\(directory)/missing.pcap: no such file or folder"),
             (["analyze", directory + "/missing/"], "\(directory)/missing/: no such file or folder"),
-            (["analyze", "--keylog", directory, good], "\(directory): cannot read the key log: not a regular file (a folder)"),
-            (["analyze", "--keylog", directory + "/none.log", good], "\(directory)/none.log: cannot read the key log: cannot open: No such file or directory"),
+            (
+                ["analyze", "--keylog", directory, good],
+                "\(directory): cannot read the key log: not a regular file (a folder)"
+            ),
+            (
+                ["analyze", "--keylog", directory + "/none.log", good],
+                "\(directory)/none.log: cannot read the key log: cannot open: No such file or directory"
+            ),
         ]
         // A file name is outside text too: its control characters are escaped in the message.
         let hostileName = directory + "/\u{1b}[2Jx.pcap"
@@ -175,8 +200,11 @@ struct AnalyzeHostileInputTests {
         }
     }
 
-    @Test("an unreadable folder and an unreadable subfolder: said so (as an unprivileged user)",
-          .enabled(if: getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv"), "needs root to drop to nobody"))
+    @Test(
+        "an unreadable folder and an unreadable subfolder: said so (as an unprivileged user)",
+        .enabled(
+            if: getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv"),
+            "needs root to drop to nobody"))
     func unreadableFolders() throws {
         let directory = try Self.folder("locked")
         defer {
@@ -185,11 +213,13 @@ struct AnalyzeHostileInputTests {
         }
         chmod(directory, 0o755)
         try FileManager.default.createDirectory(atPath: directory + "/inner", withIntermediateDirectories: true)
-        try Data(HostileCaptureTests.pcap(HostileCaptureTests.credentialFrames())).write(to: URL(fileURLWithPath: directory + "/good.pcap"))
+        try Data(HostileCaptureTests.pcap(HostileCaptureTests.credentialFrames())).write(
+            to: URL(fileURLWithPath: directory + "/good.pcap"))
         chmod(directory + "/inner", 0)
         func asNobody(_ arguments: [String]) throws -> ProcessOutput {
-            try ProcessRunner.run(URL(fileURLWithPath: "/usr/bin/setpriv"),
-                                  ["--reuid=65534", "--regid=65534", "--clear-groups", BulkheadExecutable.url.path] + arguments)
+            try ProcessRunner.run(
+                URL(fileURLWithPath: "/usr/bin/setpriv"),
+                ["--reuid=65534", "--regid=65534", "--clear-groups", BulkheadExecutable.url.path] + arguments)
         }
         let top = try asNobody(["analyze", directory + "/inner"])
         #expect(top.status == 2)
@@ -206,8 +236,11 @@ struct AnalyzeHostileInputTests {
         let directory = try Self.folder("linktype")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let pcapng = directory + "/user0.pcapng"
-        try Data(HostileCaptureTests.sectionHeader() + HostileCaptureTests.interface(linkType: 147) + HostileCaptureTests.enhancedPacket([1, 2, 3, 4]))
-            .write(to: URL(fileURLWithPath: pcapng))
+        try Data(
+            HostileCaptureTests.sectionHeader() + HostileCaptureTests.interface(linkType: 147)
+                + HostileCaptureTests.enhancedPacket([1, 2, 3, 4])
+        )
+        .write(to: URL(fileURLWithPath: pcapng))
         let classic = directory + "/user0.pcap"
         try Data(PacketBuilder.pcap([(0, [1, 2, 3, 4])], linkType: 147)).write(to: URL(fileURLWithPath: classic))
         let interface = try Self.run(["analyze", "--reader", "libpcap", pcapng])
@@ -279,7 +312,9 @@ struct AnalyzeHostileInputTests {
         let segments = 256 << 20 / (16 + template.count)
         let pipe = Pipe()
         var peak: Int?
-        let run = try Self.run(["analyze", "--format", "json", "--fail-on", "critical", "-"], standardInput: pipe, timeout: 300) { process in
+        let run = try Self.run(
+            ["analyze", "--format", "json", "--fail-on", "critical", "-"], standardInput: pipe, timeout: 300
+        ) { process in
             let writer = pipe.fileHandleForWriting
             writer.write(Data(handshake))
             var chunk: [UInt8] = []
@@ -290,7 +325,8 @@ struct AnalyzeHostileInputTests {
                 // The TCP sequence number (Ethernet 14 + IPv4 20 + 4): one growing connection, no retransmissions.
                 frame.replaceSubrange(38..<42, with: PacketBuilder.be32(sequence))
                 sequence &+= 1400
-                chunk += PacketBuilder.le32(UInt32(index)) + PacketBuilder.le32(0) + PacketBuilder.le32(UInt32(frame.count))
+                chunk +=
+                    PacketBuilder.le32(UInt32(index)) + PacketBuilder.le32(0) + PacketBuilder.le32(UInt32(frame.count))
                     + PacketBuilder.le32(UInt32(frame.count)) + frame
                 if chunk.count >= 1000 * (16 + template.count) {
                     writer.write(Data(chunk))
@@ -324,17 +360,24 @@ struct AnalyzeHostileInputTests {
         ftp.close()
         var http = TCPConversation(clientPort: 43001, serverPort: 8080)
         http.handshake()
-        http.send("GET / HTTP/1.1\r\nAuthorization: Digest username=\"\(hostile)\", response=\"abc\"\r\n\r\n", fromClient: true)
+        http.send(
+            "GET / HTTP/1.1\r\nAuthorization: Digest username=\"\(hostile)\", response=\"abc\"\r\n\r\n",
+            fromClient: true)
         http.close()
         let directory = try Self.folder("escapes")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let path = directory + "/escapes.pcap"
-        try Data(PacketBuilder.pcap((ftp.frames + http.frames).enumerated().map { (UInt32($0.offset), $0.element) })).write(to: URL(fileURLWithPath: path))
+        try Data(PacketBuilder.pcap((ftp.frames + http.frames).enumerated().map { (UInt32($0.offset), $0.element) }))
+            .write(to: URL(fileURLWithPath: path))
         let run = try Self.run(["analyze", path])
         #expect(run.status == 1, "\(run.error)")
         let bytes = Array(run.output.utf8)
-        #expect(!bytes.contains(0x1b) && !bytes.contains(0x07) && !bytes.contains(0x0d), "no raw ESC, BEL or CR reaches the terminal")
+        #expect(
+            !bytes.contains(0x1b) && !bytes.contains(0x07) && !bytes.contains(0x0d),
+            "no raw ESC, BEL or CR reaches the terminal")
         #expect(!run.output.unicodeScalars.contains { (0x80...0x9f).contains($0.value) || $0.value == 0x202e })
-        #expect(run.output.components(separatedBy: "user=\\x1b[2J\\x1b]0;owned\\x07\\u{9b}31mroot\\x0d\\u{202e}").count == 3, "\(run.output)")
+        #expect(
+            run.output.components(separatedBy: "user=\\x1b[2J\\x1b]0;owned\\x07\\u{9b}31mroot\\x0d\\u{202e}").count
+                == 3, "\(run.output)")
     }
 }

@@ -1,21 +1,28 @@
 import BulkheadModel
 import Foundation
+
 @testable import PacketAnalysis
 
 /// Assembles packets and capture files byte by byte, for parser tests (everything beyond parsers is tested
 /// against real captures in `captures/`).
 struct PacketBuilder {
     static func be16(_ value: Int) -> [UInt8] { [UInt8(value >> 8 & 0xff), UInt8(value & 0xff)] }
-    static func be32(_ value: UInt32) -> [UInt8] { [UInt8(value >> 24), UInt8(value >> 16 & 0xff), UInt8(value >> 8 & 0xff), UInt8(value & 0xff)] }
+    static func be32(_ value: UInt32) -> [UInt8] {
+        [UInt8(value >> 24), UInt8(value >> 16 & 0xff), UInt8(value >> 8 & 0xff), UInt8(value & 0xff)]
+    }
     static func le32(_ value: UInt32) -> [UInt8] { be32(value).reversed() }
     static func le16(_ value: Int) -> [UInt8] { be16(value).reversed() }
-    static func be24(_ value: Int) -> [UInt8] { [UInt8(value >> 16 & 0xff), UInt8(value >> 8 & 0xff), UInt8(value & 0xff)] }
+    static func be24(_ value: Int) -> [UInt8] {
+        [UInt8(value >> 16 & 0xff), UInt8(value >> 8 & 0xff), UInt8(value & 0xff)]
+    }
 
     static func ipv4(_ text: String) -> [UInt8] { text.split(separator: ".").map { UInt8($0)! } }
 
     /// TCP header (20 bytes, no options) + payload.
-    static func tcp(sourcePort: Int, destinationPort: Int, sequence: UInt32, acknowledgement: UInt32 = 0,
-                    flags: UInt8, payload: [UInt8] = []) -> [UInt8] {
+    static func tcp(
+        sourcePort: Int, destinationPort: Int, sequence: UInt32, acknowledgement: UInt32 = 0,
+        flags: UInt8, payload: [UInt8] = []
+    ) -> [UInt8] {
         be16(sourcePort) + be16(destinationPort) + be32(sequence) + be32(acknowledgement)
             + [0x50, flags] + be16(65535) + [0, 0, 0, 0] + payload
     }
@@ -25,8 +32,10 @@ struct PacketBuilder {
     }
 
     /// IPv4 header (+ `options`, a multiple of 4 bytes) + transport bytes.
-    static func ipv4Packet(source: String, destination: String, proto: UInt8, transport: [UInt8],
-                           options: [UInt8] = [], fragment: UInt16 = 0x4000) -> [UInt8] {
+    static func ipv4Packet(
+        source: String, destination: String, proto: UInt8, transport: [UInt8],
+        options: [UInt8] = [], fragment: UInt16 = 0x4000
+    ) -> [UInt8] {
         let headerLength = 20 + options.count
         return [0x40 | UInt8(headerLength / 4), 0] + be16(headerLength + transport.count) + [0, 1]
             + be16(Int(fragment)) + [64, proto, 0, 0] + ipv4(source) + ipv4(destination) + options + transport
@@ -45,8 +54,10 @@ struct PacketBuilder {
     }
 
     /// A classic pcap file.
-    static func pcap(_ packets: [(time: UInt32, bytes: [UInt8])], linkType: UInt32 = 1, bigEndian: Bool = false,
-                     nanoseconds: Bool = false, snaplen: UInt32 = 65535, originalLengths: [Int]? = nil) -> [UInt8] {
+    static func pcap(
+        _ packets: [(time: UInt32, bytes: [UInt8])], linkType: UInt32 = 1, bigEndian: Bool = false,
+        nanoseconds: Bool = false, snaplen: UInt32 = 65535, originalLengths: [Int]? = nil
+    ) -> [UInt8] {
         func u32(_ value: UInt32) -> [UInt8] { bigEndian ? be32(value) : le32(value) }
         func u16(_ value: Int) -> [UInt8] { bigEndian ? be16(value) : le16(value) }
         var file: [UInt8] = []
@@ -86,7 +97,8 @@ struct TCPConversation {
     var serverSequence: UInt32 = 5000
     private(set) var frames: [[UInt8]] = []
 
-    init(client: String = "198.18.0.1", server: String = "198.18.0.2", clientPort: Int = 40000, serverPort: Int = 8080) {
+    init(client: String = "198.18.0.1", server: String = "198.18.0.2", clientPort: Int = 40000, serverPort: Int = 8080)
+    {
         self.client = client
         self.server = server
         self.clientPort = clientPort
@@ -98,9 +110,10 @@ struct TCPConversation {
             sourcePort: fromClient ? self.clientPort : self.serverPort,
             destinationPort: fromClient ? self.serverPort : self.clientPort,
             sequence: sequence, acknowledgement: 0, flags: flags, payload: payload)
-        return PacketBuilder.ethernet(PacketBuilder.ipv4Packet(
-            source: fromClient ? self.client : self.server, destination: fromClient ? self.server : self.client,
-            proto: 6, transport: segment))
+        return PacketBuilder.ethernet(
+            PacketBuilder.ipv4Packet(
+                source: fromClient ? self.client : self.server, destination: fromClient ? self.server : self.client,
+                proto: 6, transport: segment))
     }
 
     mutating func handshake() {
@@ -121,7 +134,11 @@ struct TCPConversation {
             let sequence = fromClient ? self.clientSequence : self.serverSequence
             indexes.append(self.frames.count)
             self.frames.append(self.frame(fromClient: fromClient, sequence: sequence, flags: 0x18, payload: chunk))
-            if fromClient { self.clientSequence &+= UInt32(chunk.count) } else { self.serverSequence &+= UInt32(chunk.count) }
+            if fromClient {
+                self.clientSequence &+= UInt32(chunk.count)
+            } else {
+                self.serverSequence &+= UInt32(chunk.count)
+            }
             offset += chunk.count
         }
         return indexes
@@ -154,7 +171,9 @@ struct TCPConversation {
 }
 
 /// Runs the analyser over assembled capture bytes.
-func analyze(_ bytes: [UInt8], options: AnalysisOptions = AnalysisOptions()) throws -> (flows: [FlowRecord], result: CaptureAnalysisResult) {
+func analyze(_ bytes: [UInt8], options: AnalysisOptions = AnalysisOptions()) throws -> (
+    flows: [FlowRecord], result: CaptureAnalysisResult
+) {
     let path = try PacketBuilder.write(bytes)
     defer { try? FileManager.default.removeItem(atPath: path) }
     var flows: [FlowRecord] = []

@@ -1,7 +1,7 @@
 import BulkheadModel
+import BulkheadTestSupport
 import Foundation
 import PacketAnalysis
-import BulkheadTestSupport
 import Testing
 
 /// Runs the analyser over every real capture in `captures/` and checks it against the capture's expected
@@ -25,14 +25,17 @@ struct CaptureCorpusTests {
     @Test("analysis matches the expected analysis", arguments: expectedFiles)
     func matchesExpected(_ name: String) throws {
         let expectedURL = Self.repositoryRoot.appendingPathComponent("captures/expected/\(name)")
-        let expected = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: expectedURL)) as? [String: Any])
+        let expected = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: expectedURL)) as? [String: Any])
         let capture = try #require(expected["capture"] as? String)
         let path = Self.repositoryRoot.appendingPathComponent("captures/\(capture)").path
         // `"keylog": [paths]` runs the analysis with those key logs (an empty list: secrets embedded in the file).
         var options = AnalysisOptions()
         if let keyLogs = expected["keylog"] as? [String] {
             let keyLog = KeyLog()
-            for keyPath in keyLogs { try keyLog.load(path: Self.repositoryRoot.appendingPathComponent("captures/\(keyPath)").path) }
+            for keyPath in keyLogs {
+                try keyLog.load(path: Self.repositoryRoot.appendingPathComponent("captures/\(keyPath)").path)
+            }
             options.keyLog = keyLog
         }
         var flows: [FlowRecord] = []
@@ -47,15 +50,18 @@ struct CaptureCorpusTests {
         }
         var problems: [String] = []
         if let expectedFlows = expected["flows"] as? [Any] {
-            SubsetMatcher.matchDistinct(expectedFlows, actualFlows, path: "flows", requireSameCount: false, problems: &problems)
+            SubsetMatcher.matchDistinct(
+                expectedFlows, actualFlows, path: "flows", requireSameCount: false, problems: &problems)
         }
         if let expectedFindings = expected["findings"] as? [Any], let actualFindings = actual["findings"] as? [Any] {
-            SubsetMatcher.matchDistinct(expectedFindings, actualFindings, path: "findings", requireSameCount: false, problems: &problems)
+            SubsetMatcher.matchDistinct(
+                expectedFindings, actualFindings, path: "findings", requireSameCount: false, problems: &problems)
             // Certificate findings are checked both ways: every one the analysis reports must be expected, so a
             // capture whose certificates were valid when it was taken cannot gain an expiry judged at today's date.
             let expectedKinds = Set(expectedFindings.compactMap { ($0 as? [String: Any])?["kind"] as? String })
             for case let finding as [String: Any] in actualFindings {
-                if let kind = finding["kind"] as? String, kind.hasPrefix("certificate-"), !expectedKinds.contains(kind) {
+                if let kind = finding["kind"] as? String, kind.hasPrefix("certificate-"), !expectedKinds.contains(kind)
+                {
                     problems.append("findings: unexpected \(kind): \(finding["title"] ?? "")")
                 }
             }
@@ -68,7 +74,9 @@ struct CaptureCorpusTests {
 /// arrays of objects match element by element to distinct actual elements; `"addr:*"` matches any port.
 enum SubsetMatcher {
     /// Arrays whose length must be equal as well as their elements matched.
-    static let exactLengthArrays: Set<String> = ["credentials", "serverCertificates", "clientCertificates", "hops", "encapsulation"]
+    static let exactLengthArrays: Set<String> = [
+        "credentials", "serverCertificates", "clientCertificates", "hops", "encapsulation",
+    ]
 
     static func matches(_ expected: Any, _ actual: Any, path: String, problems: inout [String]) {
         switch expected {
@@ -91,7 +99,9 @@ enum SubsetMatcher {
             }
             if array.contains(where: { $0 is [String: Any] }) {
                 let key = String(path.split(separator: ".").last ?? "")
-                matchDistinct(array, actualArray, path: path, requireSameCount: exactLengthArrays.contains(key), problems: &problems)
+                matchDistinct(
+                    array, actualArray, path: path, requireSameCount: exactLengthArrays.contains(key),
+                    problems: &problems)
             } else if array.isEmpty {
                 if !actualArray.isEmpty && exactLengthArrays.contains(String(path.split(separator: ".").last ?? "")) {
                     problems.append("\(path): expected none, got \(actualArray.count)")
@@ -109,13 +119,17 @@ enum SubsetMatcher {
         case is NSNull:
             if !(actual is NSNull) { problems.append("\(path): expected null, got \(actual)") }
         default:
-            if let number = expected as? NSNumber, let actualNumber = actual as? NSNumber, number == actualNumber { return }
+            if let number = expected as? NSNumber, let actualNumber = actual as? NSNumber, number == actualNumber {
+                return
+            }
             problems.append("\(path): expected \(expected), got \(actual)")
         }
     }
 
     /// Each expected element must match a different actual element.
-    static func matchDistinct(_ expected: [Any], _ actual: [Any], path: String, requireSameCount: Bool, problems: inout [String]) {
+    static func matchDistinct(
+        _ expected: [Any], _ actual: [Any], path: String, requireSameCount: Bool, problems: inout [String]
+    ) {
         if requireSameCount && expected.count != actual.count {
             problems.append("\(path): expected \(expected.count) elements, got \(actual.count)")
         }

@@ -1,14 +1,16 @@
 import BulkheadModel
 import Foundation
 import Testing
+
 @testable import PacketAnalysis
 
 @Suite("Capture file formats")
 struct CaptureFileTests {
     static var sampleFrame: [UInt8] {
-        PacketBuilder.ethernet(PacketBuilder.ipv4Packet(
-            source: "198.18.0.1", destination: "198.18.0.2", proto: 17,
-            transport: PacketBuilder.udp(sourcePort: 5000, destinationPort: 6000, payload: Array("hello"))))
+        PacketBuilder.ethernet(
+            PacketBuilder.ipv4Packet(
+                source: "198.18.0.1", destination: "198.18.0.2", proto: 17,
+                transport: PacketBuilder.udp(sourcePort: 5000, destinationPort: 6000, payload: Array("hello"))))
     }
 
     func packets(of bytes: [UInt8]) throws -> (packets: [(Timestamp, Int)], file: CaptureFile) {
@@ -20,9 +22,12 @@ struct CaptureFileTests {
         return (seen, file)
     }
 
-    @Test("classic pcap in both byte orders, micro- and nanoseconds", arguments: [(false, false), (true, false), (false, true), (true, true)])
+    @Test(
+        "classic pcap in both byte orders, micro- and nanoseconds",
+        arguments: [(false, false), (true, false), (false, true), (true, true)])
     func classicPcap(bigEndian: Bool, nanoseconds: Bool) throws {
-        let bytes = PacketBuilder.pcap([(100, Self.sampleFrame), (101, Self.sampleFrame)], bigEndian: bigEndian, nanoseconds: nanoseconds)
+        let bytes = PacketBuilder.pcap(
+            [(100, Self.sampleFrame), (101, Self.sampleFrame)], bigEndian: bigEndian, nanoseconds: nanoseconds)
         let (seen, _) = try self.packets(of: bytes)
         #expect(seen.count == 2)
         #expect(seen.first?.0.seconds == 100)
@@ -37,18 +42,31 @@ struct CaptureFileTests {
             let length = UInt32(12 + padded.count)
             return PacketBuilder.le32(type) + PacketBuilder.le32(length) + padded + PacketBuilder.le32(length)
         }
-        let section = block(0x0a0d_0d0a, PacketBuilder.le32(0x1a2b_3c4d) + PacketBuilder.le16(1) + PacketBuilder.le16(0) + [UInt8](repeating: 0xff, count: 8))
+        let section = block(
+            0x0a0d_0d0a,
+            PacketBuilder.le32(0x1a2b_3c4d) + PacketBuilder.le16(1) + PacketBuilder.le16(0)
+                + [UInt8](repeating: 0xff, count: 8))
         // Interface 0: Ethernet, if_tsresol = 9 (nanoseconds). Interface 1: raw IP, default microseconds.
-        let ethernet = block(1, PacketBuilder.le16(1) + [0, 0] + PacketBuilder.le32(0) + PacketBuilder.le16(9) + PacketBuilder.le16(1) + [9, 0, 0, 0] + [0, 0, 0, 0])
+        let ethernet = block(
+            1,
+            PacketBuilder.le16(1) + [0, 0] + PacketBuilder.le32(0) + PacketBuilder.le16(9) + PacketBuilder.le16(1) + [
+                9, 0, 0, 0,
+            ] + [0, 0, 0, 0])
         let raw = block(1, PacketBuilder.le16(101) + [0, 0] + PacketBuilder.le32(0))
         let frame = Self.sampleFrame
         let ip = Array(frame.dropFirst(14))
         let nanos: UInt64 = 1_700_000_000_123_456_789
-        let epb0 = block(6, PacketBuilder.le32(0) + PacketBuilder.le32(UInt32(nanos >> 32)) + PacketBuilder.le32(UInt32(nanos & 0xffff_ffff))
-            + PacketBuilder.le32(UInt32(frame.count)) + PacketBuilder.le32(UInt32(frame.count)) + frame)
+        let epb0 = block(
+            6,
+            PacketBuilder.le32(0) + PacketBuilder.le32(UInt32(nanos >> 32))
+                + PacketBuilder.le32(UInt32(nanos & 0xffff_ffff))
+                + PacketBuilder.le32(UInt32(frame.count)) + PacketBuilder.le32(UInt32(frame.count)) + frame)
         let micros: UInt64 = 1_700_000_001_000_001
-        let epb1 = block(6, PacketBuilder.le32(1) + PacketBuilder.le32(UInt32(micros >> 32)) + PacketBuilder.le32(UInt32(micros & 0xffff_ffff))
-            + PacketBuilder.le32(UInt32(ip.count)) + PacketBuilder.le32(UInt32(ip.count)) + ip)
+        let epb1 = block(
+            6,
+            PacketBuilder.le32(1) + PacketBuilder.le32(UInt32(micros >> 32))
+                + PacketBuilder.le32(UInt32(micros & 0xffff_ffff))
+                + PacketBuilder.le32(UInt32(ip.count)) + PacketBuilder.le32(UInt32(ip.count)) + ip)
         let spb = block(3, PacketBuilder.le32(UInt32(frame.count)) + frame)
         let secrets = block(0x0a, PacketBuilder.le32(0x544c_534b) + PacketBuilder.le32(4) + Array("KEYS"))
         let (seen, file) = try self.packets(of: section + ethernet + raw + epb0 + epb1 + spb + secrets)
@@ -83,7 +101,9 @@ struct CaptureFileTests {
                 #expect(error.description.contains(path))
             }
         }
-        #expect { try CaptureFile(path: "/nonexistent/file.pcap") } throws: { ($0 as? CaptureError)?.code == .unreadable }
+        #expect { try CaptureFile(path: "/nonexistent/file.pcap") } throws: {
+            ($0 as? CaptureError)?.code == .unreadable
+        }
     }
 
     @Test("a record longer than the snap length stops the walk without reading past the file")
@@ -99,7 +119,8 @@ struct CaptureFileTests {
 
     @Test("zero-length and header-only packets are counted, never crash")
     func zeroLength() throws {
-        let (flows, result) = try analyze(PacketBuilder.pcap([(1, []), (2, [0x00]), (3, Array(Self.sampleFrame.prefix(20)))]))
+        let (flows, result) = try analyze(
+            PacketBuilder.pcap([(1, []), (2, [0x00]), (3, Array(Self.sampleFrame.prefix(20)))]))
         #expect(flows.isEmpty)
         #expect(result.summary.packets == 3)
         #expect(result.summary.malformedPackets == 3)

@@ -1,5 +1,6 @@
 import BulkheadModel
 import Testing
+
 @testable import PacketAnalysis
 
 @Suite("Protocol classification by content")
@@ -15,20 +16,36 @@ struct ClassifierTests {
         ("redis inline", Array("PING\r\n"), .redis),
         ("memcached", Array("version\r\n"), .memcached),
         ("memcached set", Array("set k 0 0 5\r\nhello\r\n"), .memcached),
-        ("postgresql startup", PacketBuilder.be32(23) + PacketBuilder.be32(196_608) + Array("user\0app\0\0") + [0, 0, 0, 0], .postgresql),
+        (
+            "postgresql startup",
+            PacketBuilder.be32(23) + PacketBuilder.be32(196_608) + Array("user\0app\0\0") + [0, 0, 0, 0], .postgresql
+        ),
         ("postgresql sslrequest", PacketBuilder.be32(8) + PacketBuilder.be32(80_877_103), .postgresql),
-        ("mongodb", PacketBuilder.le32(40) + PacketBuilder.le32(1) + PacketBuilder.le32(0) + PacketBuilder.le32(2013) + [UInt8](repeating: 0, count: 24), .mongodb),
+        (
+            "mongodb",
+            PacketBuilder.le32(40) + PacketBuilder.le32(1) + PacketBuilder.le32(0) + PacketBuilder.le32(2013)
+                + [UInt8](repeating: 0, count: 24), .mongodb
+        ),
         ("ldap bind", [0x30, 0x0c, 0x02, 0x01, 0x01, 0x60, 0x07, 0x02, 0x01, 0x03, 0x04, 0x00, 0x80, 0x00], .ldap),
         ("amqp", Array("AMQP") + [0, 0, 9, 1], .amqp),
-        ("kafka", PacketBuilder.be32(20) + PacketBuilder.be16(18) + PacketBuilder.be16(3) + PacketBuilder.be32(1) + PacketBuilder.be16(6) + Array("client"), .kafka),
-        ("dns over tcp", PacketBuilder.be16(29) + [0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 7] + Array("example") + [3] + Array("com") + [0, 0, 1, 0, 1], .dns),
+        (
+            "kafka",
+            PacketBuilder.be32(20) + PacketBuilder.be16(18) + PacketBuilder.be16(3) + PacketBuilder.be32(1)
+                + PacketBuilder.be16(6) + Array("client"), .kafka
+        ),
+        (
+            "dns over tcp",
+            PacketBuilder.be16(29) + [0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 7] + Array("example") + [3]
+                + Array("com") + [0, 0, 1, 0, 1], .dns
+        ),
         ("ssh", Array("SSH-2.0-OpenSSH_9.2\r\n"), .ssh),
     ]
 
     @Test("client-first protocols", arguments: clientFirst.map { ($0.0, $0.1, $0.2) })
     func clientFirstProtocols(name: String, bytes: [UInt8], expected: ApplicationProtocol) {
         let verdict = bytes.withUnsafeBytes { client in
-            ProtocolClassifier.classify(first: client, second: UnsafeRawBufferPointer(start: nil, count: 0), rolesKnown: true, final: true)
+            ProtocolClassifier.classify(
+                first: client, second: UnsafeRawBufferPointer(start: nil, count: 0), rolesKnown: true, final: true)
         }
         #expect(verdict?.proto == expected, "\(name)")
     }
@@ -43,7 +60,9 @@ struct ClassifierTests {
         ("memcached reply to get", "VALUE key 0 5\r\nhello\r\nEND\r\n", "get key\r\n", .memcached),
     ]
 
-    @Test("server-first protocols and replies that settle a shared verb", arguments: serverFirst.map { ($0.0, $0.1, $0.2, $0.3) })
+    @Test(
+        "server-first protocols and replies that settle a shared verb",
+        arguments: serverFirst.map { ($0.0, $0.1, $0.2, $0.3) })
     func serverFirstProtocols(name: String, server: String, client: String, expected: ApplicationProtocol) {
         let verdict = Array(client.utf8).withUnsafeBytes { clientBytes in
             Array(server.utf8).withUnsafeBytes { serverBytes in
@@ -57,7 +76,8 @@ struct ClassifierTests {
     func mysql() {
         let greeting: [UInt8] = [0x4a, 0, 0, 0, 0x0a] + Array("8.0.36") + [0] + [UInt8](repeating: 1, count: 20)
         let verdict = greeting.withUnsafeBytes { server in
-            ProtocolClassifier.classify(first: UnsafeRawBufferPointer(start: nil, count: 0), second: server, rolesKnown: true, final: true)
+            ProtocolClassifier.classify(
+                first: UnsafeRawBufferPointer(start: nil, count: 0), second: server, rolesKnown: true, final: true)
         }
         #expect(verdict?.proto == .mysql)
     }
@@ -68,8 +88,14 @@ struct ClassifierTests {
         var random = SystemRandomNumberGenerator()
         let binary = (0..<200).map { _ in UInt8.random(in: 0...255, using: &random) }.map { $0 == 0x16 ? 0x17 : $0 }
         let empty = UnsafeRawBufferPointer(start: nil, count: 0)
-        #expect(text.withUnsafeBytes { ProtocolClassifier.classify(first: $0, second: empty, rolesKnown: true, final: true)?.proto } == .unknownPlaintext)
-        #expect(binary.withUnsafeBytes { ProtocolClassifier.classify(first: $0, second: empty, rolesKnown: true, final: true)?.proto } == .unknownBinary)
+        #expect(
+            text.withUnsafeBytes {
+                ProtocolClassifier.classify(first: $0, second: empty, rolesKnown: true, final: true)?.proto
+            } == .unknownPlaintext)
+        #expect(
+            binary.withUnsafeBytes {
+                ProtocolClassifier.classify(first: $0, second: empty, rolesKnown: true, final: true)?.proto
+            } == .unknownBinary)
     }
 
     @Test("TLS on a plaintext port and Redis on 443 are classified by content, not port")
@@ -81,7 +107,8 @@ struct ClassifierTests {
         redis.handshake()
         redis.send(Self.redisAuth, fromClient: true)
         redis.send("+OK\r\n", fromClient: false)
-        let (flows, _) = try analyze(PacketBuilder.pcap((tls.frames + redis.frames).enumerated().map { (UInt32($0.offset), $0.element) }))
+        let (flows, _) = try analyze(
+            PacketBuilder.pcap((tls.frames + redis.frames).enumerated().map { (UInt32($0.offset), $0.element) }))
         #expect(flows.map(\.proto) == [.tls, .redis])
         #expect(flows[1].credentials.first?.kind == "redis-auth")
     }
@@ -91,11 +118,16 @@ struct ClassifierTests {
         let query: [UInt8] = [0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 3] + Array("api") + [0, 0, 1, 0, 1]
         var response = query
         response[2] = 0x81
-        let dnsResponse = PacketBuilder.ethernet(PacketBuilder.ipv4Packet(source: "198.18.0.53", destination: "198.18.0.1", proto: 17,
-                                                                          transport: PacketBuilder.udp(sourcePort: 53, destinationPort: 5353, payload: response)))
-        let dtls: [UInt8] = [0x16, 0xfe, 0xfd] + [UInt8](repeating: 0, count: 8) + [0, 20, 1] + [UInt8](repeating: 0, count: 19)
-        let dtlsFrame = PacketBuilder.ethernet(PacketBuilder.ipv4Packet(source: "198.18.0.1", destination: "198.18.0.2", proto: 17,
-                                                                        transport: PacketBuilder.udp(sourcePort: 40000, destinationPort: 4433, payload: dtls)))
+        let dnsResponse = PacketBuilder.ethernet(
+            PacketBuilder.ipv4Packet(
+                source: "198.18.0.53", destination: "198.18.0.1", proto: 17,
+                transport: PacketBuilder.udp(sourcePort: 53, destinationPort: 5353, payload: response)))
+        let dtls: [UInt8] =
+            [0x16, 0xfe, 0xfd] + [UInt8](repeating: 0, count: 8) + [0, 20, 1] + [UInt8](repeating: 0, count: 19)
+        let dtlsFrame = PacketBuilder.ethernet(
+            PacketBuilder.ipv4Packet(
+                source: "198.18.0.1", destination: "198.18.0.2", proto: 17,
+                transport: PacketBuilder.udp(sourcePort: 40000, destinationPort: 4433, payload: dtls)))
         let (flows, _) = try analyze(PacketBuilder.pcap([(1, dnsResponse), (2, dtlsFrame)]))
         #expect(flows.map(\.proto) == [.dns, .dtls])
         #expect(flows[0].server == "198.18.0.53:53")

@@ -1,6 +1,7 @@
-import Foundation
 import BulkheadModel
+import Foundation
 import Testing
+
 @testable import PacketAnalysis
 
 @Suite("Credentials in clear")
@@ -10,7 +11,8 @@ struct CredentialExtractorTests {
     }
 
     /// Every credential must describe its secret without containing it.
-    func expectRedacted(_ credentials: [Credential], secret: String, sourceLocation: SourceLocation = #_sourceLocation) {
+    func expectRedacted(_ credentials: [Credential], secret: String, sourceLocation: SourceLocation = #_sourceLocation)
+    {
         for credential in credentials {
             #expect(!credential.redacted.contains(secret), sourceLocation: sourceLocation)
             #expect(credential.user?.contains(secret) != true, sourceLocation: sourceLocation)
@@ -18,7 +20,8 @@ struct CredentialExtractorTests {
     }
 
     @Test func httpBasicBearerAndProxy() {
-        let request = "GET / HTTP/1.1\r\nAuthorization: Bearer abc.def.ghi\r\nProxy-Authorization: Basic Ym9iOnBAc3N3b3Jk\r\n\r\n"
+        let request =
+            "GET / HTTP/1.1\r\nAuthorization: Bearer abc.def.ghi\r\nProxy-Authorization: Basic Ym9iOnBAc3N3b3Jk\r\n\r\n"
         let found = self.extract(.http, Array(request))
         #expect(found.map(\.kind) == ["http-bearer", "http-basic"])
         #expect(found[1].user == "bob")
@@ -33,11 +36,17 @@ struct CredentialExtractorTests {
         func one(_ header: String) -> Credential? {
             self.extract(.http, Array("GET / HTTP/1.1\r\nHost: x\r\n\(header)\r\n\r\n")).first
         }
-        #expect(one("Authorization: sk_live_4eC39HqLyjWDarjtT1zdp7dc") == Credential(kind: "http-other", user: nil, redacted: "credentials: 32 characters (redacted)"))
+        #expect(
+            one("Authorization: sk_live_4eC39HqLyjWDarjtT1zdp7dc")
+                == Credential(kind: "http-other", user: nil, redacted: "credentials: 32 characters (redacted)"))
         #expect(one("Proxy-Authorization: sk_live_4eC39HqLyjWDarjtT1zdp7dc")?.kind == "http-other")
         #expect(one("Authorization: Token sk_live_4eC39HqLyjWDarjtT1zdp7dc")?.kind == "http-other")
-        #expect(one("Authorization: Basic\tYm9iOnBAc3N3b3Jk") == Credential(kind: "http-basic", user: "bob", redacted: "password: 8 characters (redacted)"))
-        #expect(one("authorization:\tbEaReR \tabc.def.ghi\t ") == Credential(kind: "http-bearer", user: nil, redacted: "token: 11 characters (redacted)"))
+        #expect(
+            one("Authorization: Basic\tYm9iOnBAc3N3b3Jk")
+                == Credential(kind: "http-basic", user: "bob", redacted: "password: 8 characters (redacted)"))
+        #expect(
+            one("authorization:\tbEaReR \tabc.def.ghi\t ")
+                == Credential(kind: "http-bearer", user: nil, redacted: "token: 11 characters (redacted)"))
         // base64("secret-no-colon-password"), base64("sk_live_key:"), base64(":secret")
         for token in ["c2VjcmV0LW5vLWNvbG9uLXBhc3N3b3Jk", "c2tfbGl2ZV9rZXk6", "OnNlY3JldA=="] {
             let found = one("Authorization: Basic \(token)")
@@ -48,13 +57,18 @@ struct CredentialExtractorTests {
             let found = one("Authorization: Basic \(Data(pair.utf8).base64EncodedString())")
             #expect(found?.kind == "http-basic" && found?.user == nil, "\(pair): \(String(describing: found))")
         }
-        #expect(one("Authorization: Basic \(Data("svc-backup:hunter22".utf8).base64EncodedString())")?.user == "svc-backup")
+        #expect(
+            one("Authorization: Basic \(Data("svc-backup:hunter22".utf8).base64EncodedString())")?.user == "svc-backup")
         #expect(one("Authorization: Digest username=\"ann\", response=\"0123abcd\"")?.user == "ann")
     }
 
     @Test func redisUserOnlyFromTheDocumentedShape() {
-        #expect(self.extract(.redis, Array("AUTH my secret pass\r\n")).first == Credential(kind: "redis-auth", user: nil, redacted: "credentials: 12 characters (redacted)"))
-        #expect(self.extract(.redis, Array("AUTH \"my secret\"\r\n")).first == Credential(kind: "redis-auth", user: nil, redacted: "password: 9 characters (redacted)"))
+        #expect(
+            self.extract(.redis, Array("AUTH my secret pass\r\n")).first
+                == Credential(kind: "redis-auth", user: nil, redacted: "credentials: 12 characters (redacted)"))
+        #expect(
+            self.extract(.redis, Array("AUTH \"my secret\"\r\n")).first
+                == Credential(kind: "redis-auth", user: nil, redacted: "password: 9 characters (redacted)"))
         #expect(self.extract(.redis, Array("AUTH\tbob\tpw\r\n")).first?.user == "bob")
         #expect(self.extract(.redis, Array("AUTH \"unbalanced\r\n")).first?.user == nil)
         // SASL PLAIN that is not authzid NUL authcid NUL passwd names no user.
@@ -65,23 +79,34 @@ struct CredentialExtractorTests {
         let resp = "*3\r\n$4\r\nAUTH\r\n$5\r\nadmin\r\n$9\r\nsup3rs3cr\r\n*1\r\n$4\r\nPING\r\n"
         let found = self.extract(.redis, Array(resp))
         #expect(found == [Credential(kind: "redis-auth", user: "admin", redacted: "password: 9 characters (redacted)")])
-        #expect(self.extract(.redis, Array("AUTH sup3rs3cr\r\n")).first?.redacted == "password: 9 characters (redacted)")
-        #expect(self.extract(.redis, Array("*6\r\n$5\r\nHELLO\r\n$1\r\n3\r\n$4\r\nAUTH\r\n$3\r\nbob\r\n$2\r\npw\r\n$7\r\nSETNAME\r\n")).first?.user == "bob")
+        #expect(
+            self.extract(.redis, Array("AUTH sup3rs3cr\r\n")).first?.redacted == "password: 9 characters (redacted)")
+        #expect(
+            self.extract(
+                .redis,
+                Array("*6\r\n$5\r\nHELLO\r\n$1\r\n3\r\n$4\r\nAUTH\r\n$3\r\nbob\r\n$2\r\npw\r\n$7\r\nSETNAME\r\n")
+            ).first?.user == "bob")
     }
 
     @Test func postgresCleartextAndMD5() {
         let startup = PacketBuilder.be32(4 + 4 + 15) + PacketBuilder.be32(196_608) + Array("user\0app\0db\0x\0\0")
         let password = [UInt8(ascii: "p")] + PacketBuilder.be32(4 + 7) + Array("hunter\0")
         let found = self.extract(.postgresql, startup + password)
-        #expect(found == [Credential(kind: "postgresql-cleartext-password", user: "app", redacted: "password: 6 characters (redacted)")])
-        let md5 = [UInt8(ascii: "p")] + PacketBuilder.be32(4 + 36) + Array("md5" + String(repeating: "a", count: 32) + "\0")
+        #expect(
+            found == [
+                Credential(
+                    kind: "postgresql-cleartext-password", user: "app", redacted: "password: 6 characters (redacted)")
+            ])
+        let md5 =
+            [UInt8(ascii: "p")] + PacketBuilder.be32(4 + 36) + Array("md5" + String(repeating: "a", count: 32) + "\0")
         #expect(self.extract(.postgresql, startup + md5).first?.kind == "postgresql-md5")
         let scram = [UInt8(ascii: "p")] + PacketBuilder.be32(4 + 14 + 4) + Array("SCRAM-SHA-256\0") + [0, 0, 0, 0]
         #expect(self.extract(.postgresql, startup + scram).isEmpty)
     }
 
     @Test func mysqlNativeAuth() {
-        var packet: [UInt8] = PacketBuilder.le32(0x000a_a20d)  // capabilities incl. PROTOCOL_41, SECURE_CONNECTION, PLUGIN_AUTH
+        // Capabilities incl. PROTOCOL_41, SECURE_CONNECTION, PLUGIN_AUTH.
+        var packet: [UInt8] = PacketBuilder.le32(0x000a_a20d)
         packet += PacketBuilder.le32(16_777_216) + [33] + [UInt8](repeating: 0, count: 23)
         packet += Array("root\0") + [20] + [UInt8](repeating: 0x5a, count: 20) + Array("mysql_native_password\0")
         let bytes = [UInt8(packet.count & 0xff), UInt8(packet.count >> 8), 0, 1] + packet
@@ -93,13 +118,24 @@ struct CredentialExtractorTests {
     @Test func mailAndFTP() {
         // AUTH PLAIN \0alice\0wonderland
         let smtp = "EHLO x\r\nAUTH PLAIN AGFsaWNlAHdvbmRlcmxhbmQ=\r\nMAIL FROM:<a@b>\r\n"
-        #expect(self.extract(.smtp, Array(smtp)) == [Credential(kind: "smtp-auth-plain", user: "alice", redacted: "password: 10 characters (redacted)")])
+        #expect(
+            self.extract(.smtp, Array(smtp)) == [
+                Credential(kind: "smtp-auth-plain", user: "alice", redacted: "password: 10 characters (redacted)")
+            ])
         let login = "EHLO x\r\nAUTH LOGIN\r\nYWxpY2U=\r\nd29uZGVybGFuZA==\r\n"
-        #expect(self.extract(.smtp, Array(login)).first == Credential(kind: "smtp-auth-login", user: "alice", redacted: "password: 10 characters (redacted)"))
+        #expect(
+            self.extract(.smtp, Array(login)).first
+                == Credential(kind: "smtp-auth-login", user: "alice", redacted: "password: 10 characters (redacted)"))
         let ftp = "USER alice\r\nPASS wonderland\r\n"
-        #expect(self.extract(.ftp, Array(ftp)) == [Credential(kind: "ftp", user: "alice", redacted: "password: 10 characters (redacted)")])
+        #expect(
+            self.extract(.ftp, Array(ftp)) == [
+                Credential(kind: "ftp", user: "alice", redacted: "password: 10 characters (redacted)")
+            ])
         let imap = "a1 LOGIN \"alice\" \"wonder land\"\r\n"
-        #expect(self.extract(.imap, Array(imap)) == [Credential(kind: "imap-login", user: "alice", redacted: "password: 11 characters (redacted)")])
+        #expect(
+            self.extract(.imap, Array(imap)) == [
+                Credential(kind: "imap-login", user: "alice", redacted: "password: 11 characters (redacted)")
+            ])
         let pop3 = "USER alice\r\nPASS wonderland\r\n"
         #expect(self.extract(.pop3, Array(pop3)).first?.kind == "pop3")
     }
@@ -109,7 +145,11 @@ struct CredentialExtractorTests {
         let bind: [UInt8] = [0x02, 0x01, 0x03, 0x04, UInt8(dn.count)] + dn + [0x80, 0x06] + Array("secret")
         let message: [UInt8] = [0x02, 0x01, 0x01, 0x60, UInt8(bind.count)] + bind
         let found = self.extract(.ldap, [0x30, UInt8(message.count)] + message)
-        #expect(found == [Credential(kind: "ldap-simple-bind", user: "cn=admin,dc=test", redacted: "password: 6 characters (redacted)")])
+        #expect(
+            found == [
+                Credential(
+                    kind: "ldap-simple-bind", user: "cn=admin,dc=test", redacted: "password: 6 characters (redacted)")
+            ])
     }
 
     @Test("garbage never crashes an extractor", arguments: ApplicationProtocol.allCases)

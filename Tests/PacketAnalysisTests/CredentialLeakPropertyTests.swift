@@ -2,6 +2,7 @@ import BulkheadModel
 import BulkheadTestSupport
 import Foundation
 import Testing
+
 @testable import PacketAnalysis
 
 /// A small seeded generator (SplitMix64), so that a failing run can be replayed from its seed.
@@ -33,7 +34,8 @@ struct SeededGenerator: RandomNumberGenerator {
 struct CredentialLeakPropertyTests {
     /// Secret bytes: each one's hex form has a letter nibble, so that a hex window can never be taken for the digits
     /// of a duration or timestamp, which differ between two runs.
-    static let secretAlphabet: [UInt8] = Array(0x2a...0x2f) + Array(0x3a...0x3f) + Array(0x4a...0x4f) + Array(0x5a...0x5f)
+    static let secretAlphabet: [UInt8] =
+        Array(0x2a...0x2f) + Array(0x3a...0x3f) + Array(0x4a...0x4f) + Array(0x5a...0x5f)
         + Array(0x6a...0x6f) + Array(0x7a...0x7e)
     static let users = ["alice", "svc-backup", "cn=ops", "root", "deploy"]
 
@@ -50,13 +52,16 @@ struct CredentialLeakPropertyTests {
     }
 
     enum Shape: CaseIterable {
-        case httpBasic, httpBasicNoColon, httpBasicKeyColon, httpBasicKeyPlaceholder, httpBasicColonFirst, httpBasicUnpadded, httpBearer, httpNoScheme,
-             httpUnknownScheme, httpSecretThenWord, httpDigest, httpNegotiate
-        case ftp, pop3UserPass, pop3AuthPlain, smtpAuthPlain, smtpAuthPlainNextLine, smtpAuthPlainAuthzid, smtpAuthPlainMalformed,
-             smtpAuthLogin, smtpAuthLoginInitial, imapLogin, imapLoginQuoted, imapLoginLiteral, imapAuthenticatePlain,
-             imapAuthenticatePlainNextLine
-        case postgres, redisAuth, redisAuthUser, redisHello, redisInline, redisInlineUser, redisInlineQuoted, redisInlineTab,
-             redisAuthTooManyWords
+        case httpBasic, httpBasicNoColon, httpBasicKeyColon, httpBasicKeyPlaceholder, httpBasicColonFirst,
+            httpBasicUnpadded, httpBearer, httpNoScheme,
+            httpUnknownScheme, httpSecretThenWord, httpDigest, httpNegotiate
+        case ftp, pop3UserPass, pop3AuthPlain, smtpAuthPlain, smtpAuthPlainNextLine, smtpAuthPlainAuthzid,
+            smtpAuthPlainMalformed,
+            smtpAuthLogin, smtpAuthLoginInitial, imapLogin, imapLoginQuoted, imapLoginLiteral, imapAuthenticatePlain,
+            imapAuthenticatePlainNextLine
+        case postgres, redisAuth, redisAuthUser, redisHello, redisInline, redisInlineUser, redisInlineQuoted,
+            redisInlineTab,
+            redisAuthTooManyWords
         case mysqlClear, mysqlClearLong, ldapSimpleBind
         case socks5Password
     }
@@ -79,13 +84,20 @@ struct CredentialLeakPropertyTests {
         let trailing = ["", " ", "\t", "  "]
         var schemeText = ""
         if let scheme {
-            let cased = [scheme, scheme.lowercased(), scheme.uppercased(),
-                         String(scheme.enumerated().map { $0.offset % 2 == 0 ? Character($0.element.uppercased()) : Character($0.element.lowercased()) })]
+            let cased = [
+                scheme, scheme.lowercased(), scheme.uppercased(),
+                String(
+                    scheme.enumerated().map {
+                        $0.offset % 2 == 0 ? Character($0.element.uppercased()) : Character($0.element.lowercased())
+                    }),
+            ]
             schemeText = cased[variant / 7 % cased.count] + afterScheme[variant / 3 % afterScheme.count]
         }
-        let header = Array((names[variant % names.count] + ":" + afterColon[variant / 5 % afterColon.count] + schemeText).utf8)
+        let header =
+            Array((names[variant % names.count] + ":" + afterColon[variant / 5 % afterColon.count] + schemeText).utf8)
             + credentials + Array(trailing[variant / 11 % trailing.count].utf8)
-        return Array("GET /api/items HTTP/1.1\r\nHost: svc.test\r\nAccept: */*\r\n".utf8) + header + Array("\r\n\r\n".utf8)
+        return Array("GET /api/items HTTP/1.1\r\nHost: svc.test\r\nAccept: */*\r\n".utf8) + header
+            + Array("\r\n\r\n".utf8)
     }
 
     static func resp(_ arguments: [[UInt8]]) -> [UInt8] {
@@ -100,7 +112,10 @@ struct CredentialLeakPropertyTests {
     }
 
     static func mysqlGreeting() -> [UInt8] {
-        let body: [UInt8] = [10] + Array("8.0.36\0".utf8) + [1, 0, 0, 0] + Array("abcdefgh".utf8) + [0, 0xff, 0xf7, 33, 2, 0, 0xff, 0xdf, 21]
+        let body: [UInt8] =
+            [10] + Array("8.0.36\0".utf8) + [1, 0, 0, 0] + Array("abcdefgh".utf8) + [
+                0, 0xff, 0xf7, 33, 2, 0, 0xff, 0xdf, 21,
+            ]
             + [UInt8](repeating: 0, count: 10) + Array("ijklmnopqrst\0".utf8) + Array("mysql_native_password\0".utf8)
         return [UInt8(body.count & 0xff), UInt8(body.count >> 8), 0, 0] + body
     }
@@ -108,9 +123,12 @@ struct CredentialLeakPropertyTests {
     /// A HandshakeResponse41 with CLIENT_PLUGIN_AUTH and length-encoded auth data, sending the password in clear.
     static func mysqlResponse(user: String, password: [UInt8]) -> [UInt8] {
         let response = password + [0]
-        var lengthEncoded: [UInt8] = response.count < 0xfb ? [UInt8(response.count)] : [0xfc, UInt8(response.count & 0xff), UInt8(response.count >> 8)]
+        var lengthEncoded: [UInt8] =
+            response.count < 0xfb
+            ? [UInt8(response.count)] : [0xfc, UInt8(response.count & 0xff), UInt8(response.count >> 8)]
         lengthEncoded += response
-        var packet: [UInt8] = PacketBuilder.le32(0x002a_a205)  // PROTOCOL_41, SECURE_CONNECTION, PLUGIN_AUTH, PLUGIN_AUTH_LENENC_CLIENT_DATA
+        // PROTOCOL_41, SECURE_CONNECTION, PLUGIN_AUTH, PLUGIN_AUTH_LENENC_CLIENT_DATA.
+        var packet: [UInt8] = PacketBuilder.le32(0x002a_a205)
         packet += PacketBuilder.le32(16_777_216) + [33] + [UInt8](repeating: 0, count: 23)
         packet += Array(user.utf8) + [0] + lengthEncoded + Array("mysql_clear_password\0".utf8)
         return [UInt8(packet.count & 0xff), UInt8(packet.count >> 8 & 0xff), UInt8(packet.count >> 16), 1] + packet
@@ -118,7 +136,9 @@ struct CredentialLeakPropertyTests {
 
     static func ldapBind(dn: String, password: [UInt8]) -> [UInt8] {
         func tlv(_ tag: UInt8, _ value: [UInt8]) -> [UInt8] {
-            value.count < 128 ? [tag, UInt8(value.count)] + value : [tag, 0x82, UInt8(value.count >> 8), UInt8(value.count & 0xff)] + value
+            value.count < 128
+                ? [tag, UInt8(value.count)] + value
+                : [tag, 0x82, UInt8(value.count >> 8), UInt8(value.count & 0xff)] + value
         }
         let bind = tlv(0x02, [3]) + tlv(0x04, Array(dn.utf8)) + tlv(0x80, password)
         return tlv(0x30, tlv(0x02, [1]) + tlv(0x60, bind))
@@ -129,11 +149,15 @@ struct CredentialLeakPropertyTests {
         let u = Array(user.utf8)
         let variant = choices.variant
         func http(_ kind: String, scheme: String?, _ credentials: [UInt8], wire: [UInt8]? = nil) -> Sample {
-            Sample(shape: "\(choices.shape)", serverPort: 8080, greeting: nil,
-                   client: httpRequest(variant, scheme: scheme, credentials: credentials), expectedKind: kind, secret: secret, wire: wire ?? credentials)
+            Sample(
+                shape: "\(choices.shape)", serverPort: 8080, greeting: nil,
+                client: httpRequest(variant, scheme: scheme, credentials: credentials), expectedKind: kind,
+                secret: secret, wire: wire ?? credentials)
         }
         func text(_ port: Int, _ greeting: String, _ client: [UInt8], _ kind: String, wire: [UInt8]) -> Sample {
-            Sample(shape: "\(choices.shape)", serverPort: port, greeting: Array(greeting.utf8), client: client, expectedKind: kind, secret: secret, wire: wire)
+            Sample(
+                shape: "\(choices.shape)", serverPort: port, greeting: Array(greeting.utf8), client: client,
+                expectedKind: kind, secret: secret, wire: wire)
         }
         let crlf = Array("\r\n".utf8)
         let smtpGreeting = "220 mail.test ESMTP ready\r\n"
@@ -145,83 +169,133 @@ struct CredentialLeakPropertyTests {
         case .httpBasicKeyColon: return http("http-basic", scheme: "Basic", b64(secret + [0x3a]))
         case .httpBasicKeyPlaceholder: return http("http-basic", scheme: "Basic", b64(secret + Array(":X".utf8)))
         case .httpBasicColonFirst: return http("http-basic", scheme: "Basic", b64([0x3a] + secret))
-        case .httpBasicUnpadded: return http("http-basic", scheme: "basic", b64(u + [0x3a] + secret).filter { $0 != 0x3d })
+        case .httpBasicUnpadded:
+            return http("http-basic", scheme: "basic", b64(u + [0x3a] + secret).filter { $0 != 0x3d })
         case .httpBearer: return http("http-bearer", scheme: "Bearer", secret)
         case .httpNoScheme: return http("http-other", scheme: nil, secret)
-        case .httpUnknownScheme: return http("http-other", scheme: ["Token", "ApiKey", "SSWS", "AWS4-HMAC-SHA256"][variant % 4], secret)
+        case .httpUnknownScheme:
+            return http("http-other", scheme: ["Token", "ApiKey", "SSWS", "AWS4-HMAC-SHA256"][variant % 4], secret)
         case .httpSecretThenWord: return http("http-other", scheme: nil, secret + Array(" realm".utf8))
         case .httpDigest:
-            return http("http-digest", scheme: "Digest",
-                        Array("username=\"\(user)\", realm=\"svc\", nonce=\"n0nce\", uri=\"/api/items\", response=\"".utf8) + secret + [0x22],
-                        wire: secret)
+            return http(
+                "http-digest", scheme: "Digest",
+                Array("username=\"\(user)\", realm=\"svc\", nonce=\"n0nce\", uri=\"/api/items\", response=\"".utf8)
+                    + secret + [0x22],
+                wire: secret)
         case .httpNegotiate: return http("http-negotiate", scheme: "Negotiate", secret)
         case .ftp:
-            return text(21, "220 files.test FTP server ready\r\n", Array("USER \(user)\r\nPASS ".utf8) + secret + crlf + Array("PWD\r\n".utf8), "ftp", wire: secret)
-        case .pop3UserPass: return text(110, "+OK POP3 ready\r\n", Array("USER \(user)\r\nPASS ".utf8) + secret + crlf, "pop3", wire: secret)
-        case .pop3AuthPlain: return text(110, "+OK POP3 ready\r\n", Array("AUTH PLAIN ".utf8) + plain + crlf, "pop3-auth-plain", wire: plain)
-        case .smtpAuthPlain: return text(25, smtpGreeting, Array("EHLO c.test\r\nAUTH PLAIN ".utf8) + plain + crlf, "smtp-auth-plain", wire: plain)
+            return text(
+                21, "220 files.test FTP server ready\r\n",
+                Array("USER \(user)\r\nPASS ".utf8) + secret + crlf + Array("PWD\r\n".utf8), "ftp", wire: secret)
+        case .pop3UserPass:
+            return text(
+                110, "+OK POP3 ready\r\n", Array("USER \(user)\r\nPASS ".utf8) + secret + crlf, "pop3", wire: secret)
+        case .pop3AuthPlain:
+            return text(
+                110, "+OK POP3 ready\r\n", Array("AUTH PLAIN ".utf8) + plain + crlf, "pop3-auth-plain", wire: plain)
+        case .smtpAuthPlain:
+            return text(
+                25, smtpGreeting, Array("EHLO c.test\r\nAUTH PLAIN ".utf8) + plain + crlf, "smtp-auth-plain",
+                wire: plain)
         case .smtpAuthPlainNextLine:
-            return text(25, smtpGreeting, Array("EHLO c.test\r\nAUTH PLAIN\r\n".utf8) + plain + crlf, "smtp-auth-plain", wire: plain)
+            return text(
+                25, smtpGreeting, Array("EHLO c.test\r\nAUTH PLAIN\r\n".utf8) + plain + crlf, "smtp-auth-plain",
+                wire: plain)
         case .smtpAuthPlainAuthzid:
             let token = b64(u + [0] + u + [0] + secret)
-            return text(25, smtpGreeting, Array("EHLO c.test\r\nAUTH PLAIN ".utf8) + token + crlf, "smtp-auth-plain", wire: token)
+            return text(
+                25, smtpGreeting, Array("EHLO c.test\r\nAUTH PLAIN ".utf8) + token + crlf, "smtp-auth-plain",
+                wire: token)
         case .smtpAuthPlainMalformed:
             let token = b64(variant % 2 == 0 ? secret : secret + [0])
-            return text(25, smtpGreeting, Array("EHLO c.test\r\nAUTH PLAIN ".utf8) + token + crlf, "smtp-auth-plain", wire: token)
+            return text(
+                25, smtpGreeting, Array("EHLO c.test\r\nAUTH PLAIN ".utf8) + token + crlf, "smtp-auth-plain",
+                wire: token)
         case .smtpAuthLogin:
-            return text(25, smtpGreeting, Array("EHLO c.test\r\nAUTH LOGIN\r\n".utf8) + b64(u) + crlf + b64(secret) + crlf, "smtp-auth-login", wire: b64(secret))
+            return text(
+                25, smtpGreeting, Array("EHLO c.test\r\nAUTH LOGIN\r\n".utf8) + b64(u) + crlf + b64(secret) + crlf,
+                "smtp-auth-login", wire: b64(secret))
         case .smtpAuthLoginInitial:
-            return text(25, smtpGreeting, Array("EHLO c.test\r\nAUTH LOGIN ".utf8) + b64(u) + crlf + b64(secret) + crlf, "smtp-auth-login", wire: b64(secret))
-        case .imapLogin: return text(143, imapGreeting, Array("a1 LOGIN \(user) ".utf8) + secret + crlf, "imap-login", wire: secret)
+            return text(
+                25, smtpGreeting, Array("EHLO c.test\r\nAUTH LOGIN ".utf8) + b64(u) + crlf + b64(secret) + crlf,
+                "smtp-auth-login", wire: b64(secret))
+        case .imapLogin:
+            return text(143, imapGreeting, Array("a1 LOGIN \(user) ".utf8) + secret + crlf, "imap-login", wire: secret)
         case .imapLoginQuoted:
-            return text(143, imapGreeting, Array("a1 LOGIN \"\(user)\" ".utf8) + quoted(secret) + crlf, "imap-login", wire: quoted(secret))
+            return text(
+                143, imapGreeting, Array("a1 LOGIN \"\(user)\" ".utf8) + quoted(secret) + crlf, "imap-login",
+                wire: quoted(secret))
         case .imapLoginLiteral:
-            return text(143, imapGreeting, Array("a1 LOGIN {\(u.count)}\r\n\(user) {\(secret.count)}\r\n".utf8) + secret + crlf, "imap-login", wire: secret)
+            return text(
+                143, imapGreeting, Array("a1 LOGIN {\(u.count)}\r\n\(user) {\(secret.count)}\r\n".utf8) + secret + crlf,
+                "imap-login", wire: secret)
         case .imapAuthenticatePlain:
-            return text(143, imapGreeting, Array("a1 AUTHENTICATE PLAIN ".utf8) + plain + crlf, "imap-auth-plain", wire: plain)
+            return text(
+                143, imapGreeting, Array("a1 AUTHENTICATE PLAIN ".utf8) + plain + crlf, "imap-auth-plain", wire: plain)
         case .imapAuthenticatePlainNextLine:
-            return text(143, imapGreeting, Array("a1 AUTHENTICATE PLAIN\r\n".utf8) + plain + crlf, "imap-auth-plain", wire: plain)
+            return text(
+                143, imapGreeting, Array("a1 AUTHENTICATE PLAIN\r\n".utf8) + plain + crlf, "imap-auth-plain",
+                wire: plain)
         case .postgres:
             let parameters = Array("user\0\(user)\0database\0app\0\0".utf8)
             let startup = PacketBuilder.be32(UInt32(8 + parameters.count)) + PacketBuilder.be32(196_608) + parameters
             let password = [UInt8(ascii: "p")] + PacketBuilder.be32(UInt32(4 + secret.count + 1)) + secret + [0]
-            return Sample(shape: "\(choices.shape)", serverPort: 5432, greeting: nil, client: startup + password,
-                          expectedKind: "postgresql-cleartext-password", secret: secret, wire: secret)
-        case .redisAuth, .redisAuthUser, .redisHello, .redisInline, .redisInlineUser, .redisInlineQuoted, .redisInlineTab, .redisAuthTooManyWords:
+            return Sample(
+                shape: "\(choices.shape)", serverPort: 5432, greeting: nil, client: startup + password,
+                expectedKind: "postgresql-cleartext-password", secret: secret, wire: secret)
+        case .redisAuth, .redisAuthUser, .redisHello, .redisInline, .redisInlineUser, .redisInlineQuoted,
+            .redisInlineTab, .redisAuthTooManyWords:
             let client: [UInt8]
             var wire = secret
             switch choices.shape {
             case .redisAuth: client = resp([Array("AUTH".utf8), secret])
             case .redisAuthUser: client = resp([Array("auth".utf8), u, secret])
-            case .redisHello: client = resp([Array("HELLO".utf8), Array("3".utf8), Array("AUTH".utf8), u, secret, Array("SETNAME".utf8), Array("app".utf8)])
+            case .redisHello:
+                client = resp([
+                    Array("HELLO".utf8), Array("3".utf8), Array("AUTH".utf8), u, secret, Array("SETNAME".utf8),
+                    Array("app".utf8),
+                ])
             case .redisInline: client = Array("AUTH ".utf8) + secret + crlf
             case .redisInlineUser: client = Array("AUTH \(user) ".utf8) + secret + crlf
             case .redisInlineQuoted:
                 wire = quoted(secret)
                 client = Array("AUTH ".utf8) + wire + crlf
             case .redisInlineTab: client = Array("AUTH\t".utf8) + secret + crlf
-            default: client = Array("AUTH ".utf8) + Array(secret.prefix(secret.count / 2)) + [0x20] + Array(secret.dropFirst(secret.count / 2)) + Array(" x\r\n".utf8)
+            default:
+                client =
+                    Array("AUTH ".utf8) + Array(secret.prefix(secret.count / 2)) + [0x20]
+                    + Array(secret.dropFirst(secret.count / 2)) + Array(" x\r\n".utf8)
             }
-            return Sample(shape: "\(choices.shape)", serverPort: 6379, greeting: nil, client: client + Array("PING\r\n".utf8),
-                          expectedKind: "redis-auth", secret: secret, wire: wire)
+            return Sample(
+                shape: "\(choices.shape)", serverPort: 6379, greeting: nil, client: client + Array("PING\r\n".utf8),
+                expectedKind: "redis-auth", secret: secret, wire: wire)
         case .mysqlClear, .mysqlClearLong:
-            return Sample(shape: "\(choices.shape)", serverPort: 3306, greeting: mysqlGreeting(), client: mysqlResponse(user: user, password: secret),
-                          expectedKind: "mysql-clear-password", secret: secret, wire: secret)
+            return Sample(
+                shape: "\(choices.shape)", serverPort: 3306, greeting: mysqlGreeting(),
+                client: mysqlResponse(user: user, password: secret),
+                expectedKind: "mysql-clear-password", secret: secret, wire: secret)
         case .ldapSimpleBind:
-            return Sample(shape: "\(choices.shape)", serverPort: 389, greeting: nil, client: ldapBind(dn: "cn=\(user),dc=test", password: secret),
-                          expectedKind: "ldap-simple-bind", secret: secret, wire: secret)
+            return Sample(
+                shape: "\(choices.shape)", serverPort: 389, greeting: nil,
+                client: ldapBind(dn: "cn=\(user),dc=test", password: secret),
+                expectedKind: "ldap-simple-bind", secret: secret, wire: secret)
         case .socks5Password:
             // The proxy's answers (method 2, password accepted, CONNECT granted) sent first: each direction is read
             // on its own, so their order against the client's bytes does not matter.
             let answers: [UInt8] = [5, 2, 1, 0, 5, 0, 0, 1, 198, 19, 211, 2, 0x1f, 0x90]
             let request: [UInt8] = [5, 1, 0, 1, 198, 19, 211, 2, 0x01, 0xbb]
-            let client: [UInt8] = [5, 1, 2, 1, UInt8(u.count)] + u + [UInt8(secret.count)] + secret + request + Array("GET / HTTP/1.1\r\n\r\n".utf8)
-            return Sample(shape: "\(choices.shape)", serverPort: 1080, greeting: answers, client: client,
-                          expectedKind: "socks5-username-password", secret: secret, wire: secret)
+            let client: [UInt8] =
+                [5, 1, 2, 1, UInt8(u.count)] + u + [UInt8(secret.count)] + secret + request
+                + Array("GET / HTTP/1.1\r\n\r\n".utf8)
+            return Sample(
+                shape: "\(choices.shape)", serverPort: 1080, greeting: answers, client: client,
+                expectedKind: "socks5-username-password", secret: secret, wire: secret)
         }
     }
 
-    static func randomSecret(_ length: Int, _ random: inout SeededGenerator, without excluded: Set<UInt8> = []) -> [UInt8] {
+    static func randomSecret(_ length: Int, _ random: inout SeededGenerator, without excluded: Set<UInt8> = [])
+        -> [UInt8]
+    {
         let alphabet = Self.secretAlphabet.filter { !excluded.contains($0) }
         return (0..<length).map { _ in alphabet[Int(random.next() % UInt64(alphabet.count))] }
     }
@@ -244,8 +318,9 @@ struct CredentialLeakPropertyTests {
         for shape in Shape.allCases {
             for _ in 0..<perShape {
                 let length = shape == .mysqlClearLong ? 260 + Int(random.next() % 40) : 8 + Int(random.next() % 40)
-                let choices = Choices(shape: shape, user: Self.users[Int(random.next() % UInt64(Self.users.count))],
-                                      variant: Int(random.next() % 10_000), length: length)
+                let choices = Choices(
+                    shape: shape, user: Self.users[Int(random.next() % UInt64(Self.users.count))],
+                    variant: Int(random.next() % 10_000), length: length)
                 let secret = Self.randomSecret(length, &random, without: Self.excluded(shape))
                 let twin = Self.randomSecret(length, &random, without: Self.excluded(shape))
                 pairs.append((Self.sample(choices, secret: secret), Self.sample(choices, secret: twin)))
@@ -312,7 +387,8 @@ struct CredentialLeakPropertyTests {
     static func leaks(_ sample: Sample, in output: Set<UInt32>, notIn twinOutput: Set<UInt32>) -> [String] {
         Self.forbiddenWindows(sample).compactMap { encoding, window in
             guard output.contains(window) && !twinOutput.contains(window) else { return nil }
-            let text = String(decoding: (0..<4).map { UInt8(truncatingIfNeeded: window >> (24 - 8 * $0)) }, as: UTF8.self)
+            let text = String(
+                decoding: (0..<4).map { UInt8(truncatingIfNeeded: window >> (24 - 8 * $0)) }, as: UTF8.self)
             return "\(encoding) \(text.debugDescription)"
         }
     }
@@ -329,7 +405,8 @@ struct CredentialLeakPropertyTests {
             #expect(run.status == 1, "analyze --format \(format): \(run.error)")
             text += Array(run.output.utf8) + Array(run.error.utf8)
             if format == "json" {
-                let document = try #require(try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [String: Any])
+                let document = try #require(
+                    try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [String: Any])
                 for flow in document["flows"] as? [[String: Any]] ?? [] {
                     let client = flow["client"] as? String ?? ""
                     let port = Int(client.split(separator: ":").last ?? "") ?? -1
@@ -338,7 +415,10 @@ struct CredentialLeakPropertyTests {
             }
         }
         let formats = ["json", "html", "sarif", "junit", "prometheus", "markdown", "dot"]
-        var arguments = ["audit", "--capture", path, "--no-probe", "--no-tls", "--state-dir", directory + "/state", "--format", "table"]
+        var arguments = [
+            "audit", "--capture", path, "--no-probe", "--no-tls", "--state-dir", directory + "/state", "--format",
+            "table",
+        ]
         for format in formats { arguments += ["--output", "\(format)=\(directory)/audit.\(format)"] }
         // No engine: containers that other tests start would change the inventory (and its hex IDs) between the two runs.
         var environment = ProcessInfo.processInfo.environment
@@ -354,18 +434,25 @@ struct CredentialLeakPropertyTests {
     }
 
     static var seed: UInt64 {
-        if let text = ProcessInfo.processInfo.environment["BULKHEAD_LEAK_SEED"], let value = UInt64(text) { return value }
+        if let text = ProcessInfo.processInfo.environment["BULKHEAD_LEAK_SEED"], let value = UInt64(text) {
+            return value
+        }
         return 0x6275_6c6b_6865_6164  // fixed by default: the run is reproducible; set the variable to explore others
     }
 
-    @Test("no 4-byte window of any secret, in any encoding or case, in any output format or on stderr", arguments: [0, 1])
+    @Test(
+        "no 4-byte window of any secret, in any encoding or case, in any output format or on stderr", arguments: [0, 1])
     func noSecretInAnyOutput(round: Int) throws {
         let seed = Self.seed &+ UInt64(round)
         print("credential leak property: seed \(seed) (replay with BULKHEAD_LEAK_SEED=\(Self.seed))")
         let pairs = Self.samples(seed: seed, perShape: 6)
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bulkhead-leak-\(seed)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer { if ProcessInfo.processInfo.environment["BULKHEAD_LEAK_KEEP"] == nil { try? FileManager.default.removeItem(atPath: directory) } }
+        defer {
+            if ProcessInfo.processInfo.environment["BULKHEAD_LEAK_KEEP"] == nil {
+                try? FileManager.default.removeItem(atPath: directory)
+            }
+        }
         let path = directory + "/capture.pcap"
 
         let secretCapture = Self.capture(pairs.map(\.0))
@@ -382,14 +469,21 @@ struct CredentialLeakPropertyTests {
         let twinCaptureGrams = Self.grams(twinCapture)
         for (index, pair) in pairs.enumerated() {
             let sample = pair.0
-            #expect(!Self.leaks(sample, in: captureGrams, notIn: twinCaptureGrams).isEmpty, "detector misses sample \(index) (\(sample.shape))")
+            #expect(
+                !Self.leaks(sample, in: captureGrams, notIn: twinCaptureGrams).isEmpty,
+                "detector misses sample \(index) (\(sample.shape))")
             // The credential was found, with the expected kind: a missed credential would pass the leak check vacuously.
-            #expect(withSecrets.kinds[20_000 + index]?.contains(sample.expectedKind) == true,
-                    "seed \(seed), sample \(index) \(sample.shape): kinds \(withSecrets.kinds[20_000 + index] ?? [])")
+            #expect(
+                withSecrets.kinds[20_000 + index]?.contains(sample.expectedKind) == true,
+                "seed \(seed), sample \(index) \(sample.shape): kinds \(withSecrets.kinds[20_000 + index] ?? [])")
             let leaked = Self.leaks(sample, in: outputGrams, notIn: twinGrams)
-            #expect(leaked.isEmpty, "seed \(seed), sample \(index) \(sample.shape): secret windows printed (\(Set(leaked).sorted()))")
+            #expect(
+                leaked.isEmpty,
+                "seed \(seed), sample \(index) \(sample.shape): secret windows printed (\(Set(leaked).sorted()))")
             let twinLeaked = Self.leaks(pair.1, in: twinGrams, notIn: outputGrams)
-            #expect(twinLeaked.isEmpty, "seed \(seed), twin \(index) \(sample.shape): secret windows printed (\(Set(twinLeaked).sorted()))")
+            #expect(
+                twinLeaked.isEmpty,
+                "seed \(seed), twin \(index) \(sample.shape): secret windows printed (\(Set(twinLeaked).sorted()))")
         }
     }
 
@@ -401,21 +495,25 @@ struct CredentialLeakPropertyTests {
         print("credential leak property (in process): seed \(Self.seed ^ 0x5eed)")
         let printable = Array(UInt8(0x21)...UInt8(0x7e))
         func printed(_ sample: Sample) throws -> (kinds: [String], grams: Set<UInt32>, text: String) {
-            let proto: ApplicationProtocol = switch sample.serverPort {
-            case 8080: .http
-            case 21: .ftp
-            case 110: .pop3
-            case 25: .smtp
-            case 143: .imap
-            case 5432: .postgresql
-            case 6379: .redis
-            case 3306: .mysql
-            default: .ldap
-            }
+            let proto: ApplicationProtocol =
+                switch sample.serverPort {
+                case 8080: .http
+                case 21: .ftp
+                case 110: .pop3
+                case 25: .smtp
+                case 143: .imap
+                case 5432: .postgresql
+                case 6379: .redis
+                case 3306: .mysql
+                default: .ldap
+                }
             // A SOCKS 5 password is read by the proxy-handshake reader, with the proxy's answers.
-            let credentials = sample.serverPort == 1080
+            let credentials =
+                sample.serverPort == 1080
                 ? sample.client.withUnsafeBytes { client in
-                    (sample.greeting ?? []).withUnsafeBytes { TunnelDetector.open(client: client, server: $0)?.credentials ?? [] }
+                    (sample.greeting ?? []).withUnsafeBytes {
+                        TunnelDetector.open(client: client, server: $0)?.credentials ?? []
+                    }
                 }
                 : sample.client.withUnsafeBytes { CredentialExtractor.extract(proto, client: $0) }
             let encoder = JSONEncoder()
@@ -429,8 +527,9 @@ struct CredentialLeakPropertyTests {
             let alphabet = printable.filter { !Self.excluded(shape).contains($0) }
             let secret = (0..<length).map { _ in alphabet[Int(random.next() % UInt64(alphabet.count))] }
             let twin = (0..<length).map { _ in alphabet[Int(random.next() % UInt64(alphabet.count))] }
-            let choices = Choices(shape: shape, user: Self.users[Int(random.next() % UInt64(Self.users.count))],
-                                  variant: Int(random.next() % 10_000), length: length)
+            let choices = Choices(
+                shape: shape, user: Self.users[Int(random.next() % UInt64(Self.users.count))],
+                variant: Int(random.next() % 10_000), length: length)
             let sample = Self.sample(choices, secret: secret)
             let found = try printed(sample)
             let twinFound = try printed(Self.sample(choices, secret: twin))

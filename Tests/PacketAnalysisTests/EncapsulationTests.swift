@@ -1,5 +1,6 @@
 import BulkheadModel
 import Testing
+
 @testable import PacketAnalysis
 
 /// Tunnels assembled byte by byte from their RFCs' layouts (VXLAN 7348, Geneve 8926, GRE 2784/2890, ERSPAN per
@@ -9,22 +10,29 @@ import Testing
 struct EncapsulationTests {
     typealias B = PacketBuilder
 
-    static let request = Array("GET /private/ HTTP/1.1\r\nHost: app\r\nAuthorization: Basic YWxpY2U6U2VzYW1lLU9wZW4tNDI=\r\n\r\n".utf8)
-    static let segment = B.tcp(sourcePort: 40000, destinationPort: 8080, sequence: 7, flags: 0x18, payload: Array("data".utf8))
+    static let request = Array(
+        "GET /private/ HTTP/1.1\r\nHost: app\r\nAuthorization: Basic YWxpY2U6U2VzYW1lLU9wZW4tNDI=\r\n\r\n".utf8)
+    static let segment = B.tcp(
+        sourcePort: 40000, destinationPort: 8080, sequence: 7, flags: 0x18, payload: Array("data".utf8))
     static let inner = B.ipv4Packet(source: "198.19.41.1", destination: "198.19.41.2", proto: 6, transport: segment)
     static let innerV6 = B.ipv6Packet(source: v6(1), destination: v6(2), nextHeader: 6, payload: segment)
 
-    static func v6(_ last: UInt8) -> [UInt8] { [0x20, 0x01, 0, 2, 0, 0, 0, 0x41] + [UInt8](repeating: 0, count: 7) + [last] }
+    static func v6(_ last: UInt8) -> [UInt8] {
+        [0x20, 0x01, 0, 2, 0, 0, 0, 0x41] + [UInt8](repeating: 0, count: 7) + [last]
+    }
 
     // MARK: Headers
 
     static func vxlan(_ vni: UInt32, _ frame: [UInt8]) -> [UInt8] { [0x08, 0, 0, 0] + B.be32(vni << 8) + frame }
 
-    static func geneve(_ vni: UInt32, options: [UInt8] = [], protocolType: Int = 0x6558, _ payload: [UInt8]) -> [UInt8] {
+    static func geneve(_ vni: UInt32, options: [UInt8] = [], protocolType: Int = 0x6558, _ payload: [UInt8]) -> [UInt8]
+    {
         [UInt8(options.count / 4), 0] + B.be16(protocolType) + B.be32(vni << 8) + options + payload
     }
 
-    static func gre(protocolType: Int, checksum: Bool = false, key: UInt32? = nil, sequence: UInt32? = nil, _ payload: [UInt8]) -> [UInt8] {
+    static func gre(
+        protocolType: Int, checksum: Bool = false, key: UInt32? = nil, sequence: UInt32? = nil, _ payload: [UInt8]
+    ) -> [UInt8] {
         var flags = 0
         if checksum { flags |= 0x8000 }
         if key != nil { flags |= 0x2000 }
@@ -37,22 +45,31 @@ struct EncapsulationTests {
     }
 
     /// ERSPAN type II header: version 1, VLAN 0, session ID, index 0.
-    static func erspan2(session: Int, _ frame: [UInt8]) -> [UInt8] { [0x10, 0] + B.be16(session & 0x3ff) + [0, 0, 0, 0] + frame }
+    static func erspan2(session: Int, _ frame: [UInt8]) -> [UInt8] {
+        [0x10, 0] + B.be16(session & 0x3ff) + [0, 0, 0, 0] + frame
+    }
 
     /// ERSPAN type III header: version 2, session ID, timestamp, then SGT/P/FT/HW ID/D/Gra/O (O: 8 more bytes).
-    static func erspan3(session: Int, platformSubheader: Bool = false, frameType: Int = 0, _ frame: [UInt8]) -> [UInt8] {
+    static func erspan3(session: Int, platformSubheader: Bool = false, frameType: Int = 0, _ frame: [UInt8]) -> [UInt8]
+    {
         let word = UInt32(frameType) << 10 | (platformSubheader ? 1 : 0)
         return [0x20, 0] + B.be16(session & 0x3ff) + B.be32(0x1234_5678) + B.be32(word)
             + (platformSubheader ? [UInt8](repeating: 0xee, count: 8) : []) + frame
     }
 
-    static func outerUDP(_ destinationPort: Int, _ payload: [UInt8], source: String = "198.19.40.1", destination: String = "198.19.40.2",
-                         sourcePort: Int = 51000) -> [UInt8] {
-        B.ethernet(B.ipv4Packet(source: source, destination: destination, proto: 17,
-                                transport: B.udp(sourcePort: sourcePort, destinationPort: destinationPort, payload: payload)))
+    static func outerUDP(
+        _ destinationPort: Int, _ payload: [UInt8], source: String = "198.19.40.1", destination: String = "198.19.40.2",
+        sourcePort: Int = 51000
+    ) -> [UInt8] {
+        B.ethernet(
+            B.ipv4Packet(
+                source: source, destination: destination, proto: 17,
+                transport: B.udp(sourcePort: sourcePort, destinationPort: destinationPort, payload: payload)))
     }
 
-    static func outerIP(_ proto: UInt8, _ payload: [UInt8], source: String = "198.19.40.1", destination: String = "198.19.40.2") -> [UInt8] {
+    static func outerIP(
+        _ proto: UInt8, _ payload: [UInt8], source: String = "198.19.40.1", destination: String = "198.19.40.2"
+    ) -> [UInt8] {
         B.ethernet(B.ipv4Packet(source: source, destination: destination, proto: proto, transport: payload))
     }
 
@@ -60,32 +77,72 @@ struct EncapsulationTests {
     static let samples: [(name: String, frame: [UInt8], layers: [(EncapsulationKind, UInt32?)])] = [
         ("vxlan", outerUDP(4789, vxlan(42, B.ethernet(inner))), [(.vxlan, 42)]),
         ("vxlan, inner VLAN tag", outerUDP(4789, vxlan(7, B.ethernet(inner, vlanTags: [100]))), [(.vxlan, 7)]),
-        ("geneve with options", outerUDP(6081, geneve(0xabcdef, options: [0x01, 0x02, 0x03, 0x01, 9, 9, 9, 9], B.ethernet(inner))),
-         [(.geneve, 0xabcdef)]),
+        (
+            "geneve with options",
+            outerUDP(6081, geneve(0xabcdef, options: [0x01, 0x02, 0x03, 0x01, 9, 9, 9, 9], B.ethernet(inner))),
+            [(.geneve, 0xabcdef)]
+        ),
         ("geneve carrying IPv6", outerUDP(6081, geneve(5, protocolType: 0x86dd, innerV6)), [(.geneve, 5)]),
         ("gre", outerIP(47, gre(protocolType: 0x0800, inner)), [(.gre, nil)]),
-        ("gre keyed, checksum, sequence", outerIP(47, gre(protocolType: 0x0800, checksum: true, key: 1001, sequence: 9, inner)), [(.gre, 1001)]),
+        (
+            "gre keyed, checksum, sequence",
+            outerIP(47, gre(protocolType: 0x0800, checksum: true, key: 1001, sequence: 9, inner)), [(.gre, 1001)]
+        ),
         ("gretap keyed", outerIP(47, gre(protocolType: 0x6558, key: 77, B.ethernet(inner))), [(.gre, 77)]),
         ("erspan type I", outerIP(47, gre(protocolType: 0x88be, B.ethernet(inner))), [(.erspan, nil)]),
-        ("erspan type II", outerIP(47, gre(protocolType: 0x88be, sequence: 1, erspan2(session: 99, B.ethernet(inner)))), [(.erspan, 99)]),
-        ("erspan type III", outerIP(47, gre(protocolType: 0x22eb, sequence: 1, erspan3(session: 5, B.ethernet(inner)))), [(.erspan, 5)]),
-        ("erspan type III, platform subheader",
-         outerIP(47, gre(protocolType: 0x22eb, sequence: 1, erspan3(session: 1023, platformSubheader: true, B.ethernet(inner)))),
-         [(.erspan, 1023)]),
+        (
+            "erspan type II",
+            outerIP(47, gre(protocolType: 0x88be, sequence: 1, erspan2(session: 99, B.ethernet(inner)))),
+            [(.erspan, 99)]
+        ),
+        (
+            "erspan type III",
+            outerIP(47, gre(protocolType: 0x22eb, sequence: 1, erspan3(session: 5, B.ethernet(inner)))), [(.erspan, 5)]
+        ),
+        (
+            "erspan type III, platform subheader",
+            outerIP(
+                47,
+                gre(
+                    protocolType: 0x22eb, sequence: 1,
+                    erspan3(session: 1023, platformSubheader: true, B.ethernet(inner)))),
+            [(.erspan, 1023)]
+        ),
         ("ipip", outerIP(4, inner), [(.ipip, nil)]),
         ("sit (6in4)", outerIP(41, innerV6), [(.ipip, nil)]),
-        ("4in6", B.ethernet(B.ipv6Packet(source: v6(0x10), destination: v6(0x20), nextHeader: 4, payload: inner), etherType: 0x86dd),
-         [(.ipip, nil)]),
-        ("gre over IPv6", B.ethernet(B.ipv6Packet(source: v6(0x10), destination: v6(0x20), nextHeader: 47,
-                                                  payload: gre(protocolType: 0x86dd, key: 3, innerV6)), etherType: 0x86dd), [(.gre, 3)]),
-        ("vxlan in gre in ipip", outerIP(4, B.ipv4Packet(source: "198.19.42.1", destination: "198.19.42.2", proto: 47,
-            transport: gre(protocolType: 0x0800, key: 8, B.ipv4Packet(source: "198.19.43.1", destination: "198.19.43.2", proto: 17,
-                transport: B.udp(sourcePort: 1, destinationPort: 4789, payload: vxlan(42, B.ethernet(inner))))))),
-         [(.ipip, nil), (.gre, 8), (.vxlan, 42)]),
+        (
+            "4in6",
+            B.ethernet(
+                B.ipv6Packet(source: v6(0x10), destination: v6(0x20), nextHeader: 4, payload: inner), etherType: 0x86dd),
+            [(.ipip, nil)]
+        ),
+        (
+            "gre over IPv6",
+            B.ethernet(
+                B.ipv6Packet(
+                    source: v6(0x10), destination: v6(0x20), nextHeader: 47,
+                    payload: gre(protocolType: 0x86dd, key: 3, innerV6)), etherType: 0x86dd), [(.gre, 3)]
+        ),
+        (
+            "vxlan in gre in ipip",
+            outerIP(
+                4,
+                B.ipv4Packet(
+                    source: "198.19.42.1", destination: "198.19.42.2", proto: 47,
+                    transport: gre(
+                        protocolType: 0x0800, key: 8,
+                        B.ipv4Packet(
+                            source: "198.19.43.1", destination: "198.19.43.2", proto: 17,
+                            transport: B.udp(
+                                sourcePort: 1, destinationPort: 4789, payload: vxlan(42, B.ethernet(inner))))))),
+            [(.ipip, nil), (.gre, 8), (.vxlan, 42)]
+        ),
     ]
 
     func decoded(_ bytes: [UInt8], originalLength: Int? = nil) -> DecodeResult {
-        bytes.withUnsafeBytes { PacketDecoder.decode($0, linkType: LinkType.ethernet, originalLength: originalLength ?? bytes.count) }
+        bytes.withUnsafeBytes {
+            PacketDecoder.decode($0, linkType: LinkType.ethernet, originalLength: originalLength ?? bytes.count)
+        }
     }
 
     // MARK: Decoding
@@ -97,15 +154,21 @@ struct EncapsulationTests {
                 Issue.record("\(sample.name): not decoded to the inner segment")
                 continue
             }
-            #expect(packet.sourcePort == 40000 && packet.destinationPort == 8080 && packet.capturedPayloadLength == 4, "\(sample.name)")
+            #expect(
+                packet.sourcePort == 40000 && packet.destinationPort == 8080 && packet.capturedPayloadLength == 4,
+                "\(sample.name)")
             #expect(Int(packet.encapsulationDepth) == sample.layers.count, "\(sample.name)")
-            let path = sample.frame.withUnsafeBytes { PacketDecoder.encapsulationPath($0, networkOffset: Int(packet.networkOffset)) }
+            let path = sample.frame.withUnsafeBytes {
+                PacketDecoder.encapsulationPath($0, networkOffset: Int(packet.networkOffset))
+            }
             #expect(path.count == sample.layers.count, "\(sample.name)")
             for (index, expected) in sample.layers.enumerated() where index < path.count {
                 #expect(path[index].kind == expected.0 && path[index].id == expected.1, "\(sample.name) layer \(index)")
             }
             if sample.layers.count == 1, path.count == 1, !path[0].source.isIPv6 {
-                #expect(path[0].source.description == "198.19.40.1" && path[0].destination.description == "198.19.40.2", "\(sample.name)")
+                #expect(
+                    path[0].source.description == "198.19.40.1" && path[0].destination.description == "198.19.40.2",
+                    "\(sample.name)")
             }
         }
     }
@@ -117,7 +180,9 @@ struct EncapsulationTests {
 
     @Test("a UDP datagram to 4789 or 6081 that is no tunnel stays a UDP datagram")
     func notATunnel() {
-        for (port, payload) in [(4789, [UInt8](repeating: 0, count: 16)), (6081, [0xc0] + [UInt8](repeating: 0, count: 15)), (4789, [0x08])] {
+        for (port, payload) in [
+            (4789, [UInt8](repeating: 0, count: 16)), (6081, [0xc0] + [UInt8](repeating: 0, count: 15)), (4789, [0x08]),
+        ] {
             guard case .transport(let packet) = self.decoded(Self.outerUDP(port, payload)) else {
                 Issue.record("port \(port)")
                 continue
@@ -131,11 +196,19 @@ struct EncapsulationTests {
             return
         }
         // PPTP's enhanced GRE (version 1) and ERSPAN frames of type IP are not opened.
-        guard case .other = self.decoded(Self.outerIP(47, [0x30, 0x01, 0x88, 0x0b] + [UInt8](repeating: 0, count: 8) + Self.inner)) else {
+        guard
+            case .other = self.decoded(
+                Self.outerIP(47, [0x30, 0x01, 0x88, 0x0b] + [UInt8](repeating: 0, count: 8) + Self.inner))
+        else {
             Issue.record("GRE version 1")
             return
         }
-        guard case .other = self.decoded(Self.outerIP(47, Self.gre(protocolType: 0x22eb, sequence: 1, Self.erspan3(session: 1, frameType: 2, Self.inner)))) else {
+        guard
+            case .other = self.decoded(
+                Self.outerIP(
+                    47, Self.gre(protocolType: 0x22eb, sequence: 1, Self.erspan3(session: 1, frameType: 2, Self.inner)))
+            )
+        else {
             Issue.record("ERSPAN III frame type 2")
             return
         }
@@ -146,7 +219,9 @@ struct EncapsulationTests {
         func nested(_ depth: Int) -> [UInt8] {
             var packet = Self.inner
             for level in 0..<depth {
-                packet = B.ipv4Packet(source: "198.19.50.\(level % 200 + 1)", destination: "198.19.51.\(level % 200 + 1)", proto: 4, transport: packet)
+                packet = B.ipv4Packet(
+                    source: "198.19.50.\(level % 200 + 1)", destination: "198.19.51.\(level % 200 + 1)", proto: 4,
+                    transport: packet)
             }
             return B.ethernet(packet)
         }
@@ -170,7 +245,8 @@ struct EncapsulationTests {
         }
     }
 
-    @Test("every truncation of every tunnel sample is handled: cut by the snap length or damaged, no read past the bytes")
+    @Test(
+        "every truncation of every tunnel sample is handled: cut by the snap length or damaged, no read past the bytes")
     func truncationsAtEveryOffset() {
         for sample in Self.samples {
             for length in 0..<sample.frame.count {
@@ -179,14 +255,22 @@ struct EncapsulationTests {
                 for original in [sample.frame.count, length] {
                     let result = self.decoded(cut, originalLength: original)
                     if case .transport(let packet) = result {
-                        #expect(packet.payloadOffset + packet.capturedPayloadLength <= length, "\(sample.name) cut at \(length)")
-                        let path = cut.withUnsafeBytes { PacketDecoder.encapsulationPath($0, networkOffset: Int(packet.networkOffset)) }
+                        #expect(
+                            packet.payloadOffset + packet.capturedPayloadLength <= length,
+                            "\(sample.name) cut at \(length)")
+                        let path = cut.withUnsafeBytes {
+                            PacketDecoder.encapsulationPath($0, networkOffset: Int(packet.networkOffset))
+                        }
                         #expect(path.count == Int(packet.encapsulationDepth), "\(sample.name) cut at \(length)")
                     }
                     if original == length, length < sample.frame.count - 4 {
                         // Not a snap-length cut: the headers' lengths point past the frame, so never a transport packet
                         // carrying the whole inner segment.
-                        if case .transport(let packet) = result { #expect(packet.capturedPayloadLength < 4 || packet.encapsulationDepth == 0, "\(sample.name) at \(length)") }
+                        if case .transport(let packet) = result {
+                            #expect(
+                                packet.capturedPayloadLength < 4 || packet.encapsulationDepth == 0,
+                                "\(sample.name) at \(length)")
+                        }
                     }
                 }
                 _ = cut.withUnsafeBytes { PacketDecoder.encapsulationPath($0, networkOffset: 14) }
@@ -211,7 +295,9 @@ struct EncapsulationTests {
 
     // MARK: Flows
 
-    static func espPacket(spi: UInt32, sequence: UInt32, from source: String, to destination: String, natTraversal: Bool) -> [UInt8] {
+    static func espPacket(
+        spi: UInt32, sequence: UInt32, from source: String, to destination: String, natTraversal: Bool
+    ) -> [UInt8] {
         let esp = B.be32(spi) + B.be32(sequence) + [UInt8](repeating: UInt8(sequence & 0xff), count: 48)
         if natTraversal { return outerUDP(4500, esp, source: source, destination: destination, sourcePort: 4500) }
         return outerIP(50, esp, source: source, destination: destination)
@@ -223,20 +309,31 @@ struct EncapsulationTests {
             var frames: [[UInt8]] = []
             if natTraversal {
                 // IKE first (non-ESP marker: four zero bytes), and a NAT keepalive: neither is ESP.
-                frames.append(Self.outerUDP(4500, [0, 0, 0, 0] + [UInt8](repeating: 0x21, count: 60), sourcePort: 4500))
+                frames.append(
+                    Self.outerUDP(4500, [0, 0, 0, 0] + [UInt8](repeating: 0x21, count: 60), sourcePort: 4500))
                 frames.append(Self.outerUDP(4500, [0xff], sourcePort: 4500))
             }
             for sequence in 1...3 as ClosedRange<UInt32> {
-                frames.append(Self.espPacket(spi: 0xc0de, sequence: sequence, from: "198.19.40.1", to: "198.19.40.2", natTraversal: natTraversal))
-                frames.append(Self.espPacket(spi: 0xbeef, sequence: sequence, from: "198.19.40.2", to: "198.19.40.1", natTraversal: natTraversal))
+                frames.append(
+                    Self.espPacket(
+                        spi: 0xc0de, sequence: sequence, from: "198.19.40.1", to: "198.19.40.2",
+                        natTraversal: natTraversal))
+                frames.append(
+                    Self.espPacket(
+                        spi: 0xbeef, sequence: sequence, from: "198.19.40.2", to: "198.19.40.1",
+                        natTraversal: natTraversal))
             }
-            let (flows, result) = try analyze(B.pcap(frames.enumerated().map { (UInt32(1_700_000_000 + $0.offset), $0.element) }))
+            let (flows, result) = try analyze(
+                B.pcap(frames.enumerated().map { (UInt32(1_700_000_000 + $0.offset), $0.element) }))
             #expect(flows.count == 1, "NAT-T \(natTraversal)")
             let flow = try #require(flows.first)
             #expect(flow.proto == .ipsecESP && flow.encrypted)
             #expect(flow.transport == (natTraversal ? .udp : .esp))
             #expect(flow.client.hasPrefix("198.19.40.1:") && flow.server.hasPrefix("198.19.40.2:"))
-            #expect(flow.esp == ESPSummary(clientSPIs: ["0x0000c0de"], serverSPIs: ["0x0000beef"], udpEncapsulated: natTraversal))
+            #expect(
+                flow.esp
+                    == ESPSummary(clientSPIs: ["0x0000c0de"], serverSPIs: ["0x0000beef"], udpEncapsulated: natTraversal)
+            )
             #expect(flow.packets.toServer == (natTraversal ? 5 : 3) && flow.packets.toClient == 3)
             #expect(flow.credentials.isEmpty && flow.encapsulation == nil)
             #expect(result.findings.isEmpty, "no plaintext or unidentified finding: \(result.findings.map(\.kind))")
@@ -246,7 +343,8 @@ struct EncapsulationTests {
 
     /// One HTTP request with Basic credentials, every frame wrapped by `wrap(frame, fromClient)`.
     static func wrappedConversation(_ wrap: ([UInt8], Bool) -> [UInt8]) -> [[UInt8]] {
-        var conversation = TCPConversation(client: "198.19.41.1", server: "198.19.41.2", clientPort: 40000, serverPort: 8080)
+        var conversation = TCPConversation(
+            client: "198.19.41.1", server: "198.19.41.2", clientPort: 40000, serverPort: 8080)
         conversation.handshake()
         conversation.send(Self.request, fromClient: true)
         conversation.send("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", fromClient: false)
@@ -262,15 +360,19 @@ struct EncapsulationTests {
     @Test("a flow inside VXLAN is analysed like a bare one and labelled with its VNI and underlay hosts")
     func vxlanFlow() throws {
         let frames = Self.wrappedConversation { frame, fromClient in
-            Self.outerUDP(4789, Self.vxlan(42, frame), source: fromClient ? "198.19.40.1" : "198.19.40.2",
-                          destination: fromClient ? "198.19.40.2" : "198.19.40.1", sourcePort: fromClient ? 50001 : 50002)
+            Self.outerUDP(
+                4789, Self.vxlan(42, frame), source: fromClient ? "198.19.40.1" : "198.19.40.2",
+                destination: fromClient ? "198.19.40.2" : "198.19.40.1", sourcePort: fromClient ? 50001 : 50002)
         }
         let (flows, result) = try analyze(Self.pcap(frames))
         #expect(flows.count == 1)
         let flow = try #require(flows.first)
         #expect(flow.proto == .http && flow.client == "198.19.41.1:40000" && flow.server == "198.19.41.2:8080")
         #expect(flow.credentials.map(\.kind) == ["http-basic"] && flow.credentials.first?.user == "alice")
-        #expect(flow.encapsulation == [EncapsulationLayer(kind: .vxlan, source: "198.19.40.1", destination: "198.19.40.2", id: 42)])
+        #expect(
+            flow.encapsulation == [
+                EncapsulationLayer(kind: .vxlan, source: "198.19.40.1", destination: "198.19.40.2", id: 42)
+            ])
         #expect(result.findings.contains { $0.kind == .credentialsInCleartext })
         #expect(flow.encapsulation?.first?.label == "vxlan 42 198.19.40.1→198.19.40.2")
     }
@@ -279,8 +381,9 @@ struct EncapsulationTests {
     func overlaysReuseAddresses() throws {
         func conversation(vni: UInt32, underlay: (String, String)) -> [[UInt8]] {
             Self.wrappedConversation { frame, fromClient in
-                Self.outerUDP(4789, Self.vxlan(vni, frame), source: fromClient ? underlay.0 : underlay.1,
-                              destination: fromClient ? underlay.1 : underlay.0)
+                Self.outerUDP(
+                    4789, Self.vxlan(vni, frame), source: fromClient ? underlay.0 : underlay.1,
+                    destination: fromClient ? underlay.1 : underlay.0)
             }
         }
         let a = conversation(vni: 42, underlay: ("198.19.40.1", "198.19.40.2"))
@@ -292,7 +395,11 @@ struct EncapsulationTests {
         let (flows, _) = try analyze(Self.pcap(frames))
         #expect(flows.count == 3)
         let labels = Set(flows.compactMap { $0.encapsulation?.first?.label })
-        #expect(labels == ["vxlan 42 198.19.40.1→198.19.40.2", "vxlan 43 198.19.40.1→198.19.40.2", "vxlan 42 198.19.40.3→198.19.40.2"])
+        #expect(
+            labels == [
+                "vxlan 42 198.19.40.1→198.19.40.2", "vxlan 43 198.19.40.1→198.19.40.2",
+                "vxlan 42 198.19.40.3→198.19.40.2",
+            ])
         for flow in flows {
             #expect(flow.packets.toServer == 4 && flow.packets.toClient == 3, "\(flow.encapsulation ?? [])")
             #expect(flow.credentials.count == 1)
@@ -302,12 +409,16 @@ struct EncapsulationTests {
     @Test("ERSPAN mirrors both directions from one switch: one flow, the mirror's addresses as sent")
     func erspanOneWay() throws {
         let frames = Self.wrappedConversation { frame, _ in
-            Self.outerIP(47, Self.gre(protocolType: 0x88be, sequence: 1, Self.erspan2(session: 12, frame)),
-                         source: "198.19.44.1", destination: "198.19.44.9")
+            Self.outerIP(
+                47, Self.gre(protocolType: 0x88be, sequence: 1, Self.erspan2(session: 12, frame)),
+                source: "198.19.44.1", destination: "198.19.44.9")
         }
         let (flows, _) = try analyze(Self.pcap(frames))
         #expect(flows.count == 1)
-        #expect(flows.first?.encapsulation == [EncapsulationLayer(kind: .erspan, source: "198.19.44.1", destination: "198.19.44.9", id: 12)])
+        #expect(
+            flows.first?.encapsulation == [
+                EncapsulationLayer(kind: .erspan, source: "198.19.44.1", destination: "198.19.44.9", id: 12)
+            ])
         #expect(flows.first?.credentials.count == 1)
     }
 
@@ -315,8 +426,10 @@ struct EncapsulationTests {
     func bareAndTunnelled() throws {
         let bare = Self.wrappedConversation { frame, _ in frame }
         let tunnelled = Self.wrappedConversation { frame, fromClient in
-            Self.outerIP(47, Self.gre(protocolType: 0x6558, key: 5, frame),
-                         source: fromClient ? "198.19.40.1" : "198.19.40.2", destination: fromClient ? "198.19.40.2" : "198.19.40.1")
+            Self.outerIP(
+                47, Self.gre(protocolType: 0x6558, key: 5, frame),
+                source: fromClient ? "198.19.40.1" : "198.19.40.2",
+                destination: fromClient ? "198.19.40.2" : "198.19.40.1")
         }
         let (flows, _) = try analyze(Self.pcap(bare + tunnelled))
         #expect(flows.count == 2)

@@ -3,6 +3,7 @@ import CBulkheadOpenSSL
 import Certificates
 import Foundation
 import Testing
+
 @testable import PacketAnalysis
 
 /// Replays what the libFuzzer harness (fuzz/harness.swift) found and fuzzes from, through the same code paths:
@@ -26,7 +27,8 @@ struct FuzzRegressionTests {
     static let corpus = repositoryRoot.appendingPathComponent("fuzz/corpus")
 
     static func files(in folder: URL) -> [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []).filter { !$0.hasPrefix(".") }.sorted()
+        ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []).filter { !$0.hasPrefix(".") }
+            .sorted()
     }
 
     static func replay(_ url: URL) throws {
@@ -90,8 +92,11 @@ struct FuzzRegressionTests {
     @Test("libpcap reader on an unsupported link type (double free)")
     func libpcapUnsupportedLinkType() throws {
         try Self.regression("libpcap-unsupported-link-type.bin")
-        let bytes = try Data(contentsOf: Self.regressions.appendingPathComponent("libpcap-unsupported-link-type.bin")).dropFirst()
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("bulkhead-regression-\(UUID().uuidString).pcapng").path
+        let bytes = try Data(contentsOf: Self.regressions.appendingPathComponent("libpcap-unsupported-link-type.bin"))
+            .dropFirst()
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "bulkhead-regression-\(UUID().uuidString).pcapng"
+        ).path
         try bytes.write(to: URL(fileURLWithPath: path))
         defer { try? FileManager.default.removeItem(atPath: path) }
         #expect(throws: CaptureError.self) { _ = try LibpcapCaptureReader(path: path) }
@@ -110,8 +115,10 @@ struct FuzzRegressionTests {
             return le32(type) + le32(length) + padded + le32(length)
         }
         func enhancedPacket(_ units: UInt64, _ data: [UInt8]) -> [UInt8] {
-            block(6, le32(0) + le32(UInt32(units >> 32)) + le32(UInt32(units & 0xffff_ffff))
-                + le32(UInt32(data.count)) + le32(UInt32(data.count)) + data)
+            block(
+                6,
+                le32(0) + le32(UInt32(units >> 32)) + le32(UInt32(units & 0xffff_ffff))
+                    + le32(UInt32(data.count)) + le32(UInt32(data.count)) + data)
         }
         let section = block(0x0a0d_0d0a, le32(0x1a2b_3c4d) + le16(1) + le16(0) + [UInt8](repeating: 0xff, count: 8))
         // Raw IPv4, if_tsresol 10^0: one timestamp unit per second.
@@ -140,7 +147,9 @@ struct FuzzRegressionTests {
     static func corpusFiles(target: String) -> [String] {
         guard let index = targets.firstIndex(of: target) else { return [] }
         return files(in: corpus).filter { name in
-            guard let handle = FileHandle(forReadingAtPath: corpus.appendingPathComponent(name).path) else { return false }
+            guard let handle = FileHandle(forReadingAtPath: corpus.appendingPathComponent(name).path) else {
+                return false
+            }
             defer { try? handle.close() }
             guard let first = try? handle.read(upToCount: 1)?.first else { return false }
             return fuzzTarget(first) == index

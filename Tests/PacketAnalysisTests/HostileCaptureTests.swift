@@ -2,6 +2,7 @@ import BulkheadModel
 import BulkheadTestSupport
 import Foundation
 import Testing
+
 @testable import PacketAnalysis
 
 /// Damaged, truncated and odd captures (issue 13): nothing is silently ignored, the mmap walker refuses what libpcap
@@ -21,7 +22,9 @@ struct HostileCaptureTests {
     }
 
     static func sectionHeader(major: Int = 1, minor: Int = 0, length: UInt32? = nil) -> [UInt8] {
-        Self.block(0x0a0d_0d0a, le32(0x1a2b_3c4d) + le16(major) + le16(minor) + [UInt8](repeating: 0xff, count: 8), length: length)
+        Self.block(
+            0x0a0d_0d0a, le32(0x1a2b_3c4d) + le16(major) + le16(minor) + [UInt8](repeating: 0xff, count: 8),
+            length: length)
     }
 
     static func interface(linkType: Int = 1) -> [UInt8] {
@@ -56,7 +59,8 @@ struct HostileCaptureTests {
     }
 
     static func temporary(_ bytes: [UInt8], _ name: String = "capture.pcap") throws -> String {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bulkhead-hostile-\(UUID().uuidString.prefix(8))")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "bulkhead-hostile-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let path = directory.appendingPathComponent(name).path
         try Data(bytes).write(to: URL(fileURLWithPath: path))
@@ -107,19 +111,38 @@ struct HostileCaptureTests {
             ("pcap record of 300000 bytes", bigRecord),
             ("pcap truncated in the last record", Array(good.dropLast(7))),
             ("pcap truncated in a record header", Array(good.prefix(24 + 16 + frames[0].count + 9))),
-            ("pcapng section header 0x7FFFFFF0 bytes", Self.sectionHeader(length: 0x7fff_fff0) + Self.interface() + packets),
+            (
+                "pcapng section header 0x7FFFFFF0 bytes",
+                Self.sectionHeader(length: 0x7fff_fff0) + Self.interface() + packets
+            ),
             ("pcapng section header of 2 MiB", Self.sectionHeader(length: 2 << 20) + Self.interface() + packets),
             ("pcapng section header of 16 bytes", Self.sectionHeader(length: 16) + Self.interface() + packets),
             ("pcapng version 2.0", Self.sectionHeader(major: 2) + Self.interface() + packets),
             ("pcapng version 1.1", Self.sectionHeader(minor: 1) + Self.interface() + packets),
-            ("pcapng block length 0xFFFFFFF0 mid-file", Self.sectionHeader() + Self.interface()
-                + Self.enhancedPacket(frames[0]) + le32(6) + le32(0xffff_fff0) + [UInt8](repeating: 0, count: 64) + packets),
-            ("pcapng block length not a multiple of 4", Self.sectionHeader() + Self.interface() + le32(6) + le32(30) + [UInt8](repeating: 0, count: 40)),
+            (
+                "pcapng block length 0xFFFFFFF0 mid-file",
+                Self.sectionHeader() + Self.interface()
+                    + Self.enhancedPacket(frames[0]) + le32(6) + le32(0xffff_fff0) + [UInt8](repeating: 0, count: 64)
+                    + packets
+            ),
+            (
+                "pcapng block length not a multiple of 4",
+                Self.sectionHeader() + Self.interface() + le32(6) + le32(30) + [UInt8](repeating: 0, count: 40)
+            ),
             ("pcapng block trailer disagrees", trailer),
             ("pcapng truncated in a block", Array(goodng.dropLast(10))),
-            ("pcapng packet block too short", Self.sectionHeader() + Self.interface() + Self.block(6, le32(0) + le32(0))),
-            ("pcapng simple packet block before any interface", Self.sectionHeader() + Self.block(3, le32(4) + [1, 2, 3, 4])),
-            ("pcapng packet before any interface", Self.sectionHeader() + Self.enhancedPacket(frames[0]) + Self.interface()),
+            (
+                "pcapng packet block too short",
+                Self.sectionHeader() + Self.interface() + Self.block(6, le32(0) + le32(0))
+            ),
+            (
+                "pcapng simple packet block before any interface",
+                Self.sectionHeader() + Self.block(3, le32(4) + [1, 2, 3, 4])
+            ),
+            (
+                "pcapng packet before any interface",
+                Self.sectionHeader() + Self.enhancedPacket(frames[0]) + Self.interface()
+            ),
         ]
     }
 
@@ -145,7 +168,9 @@ struct HostileCaptureTests {
             let libpcap = Self.libpcapRefuses(path)
             let mmap = Self.mmapRefuses(path)
             #expect(mmap.refused == libpcap, "\(name): libpcap refuses \(libpcap), mmap refuses \(mmap.refused)")
-            #expect(libpcap == (!name.hasSuffix("intact") && !name.contains("huge snap")), "\(name): the case is what it says")
+            #expect(
+                libpcap == (!name.hasSuffix("intact") && !name.contains("huge snap")),
+                "\(name): the case is what it says")
         }
     }
 
@@ -159,24 +184,35 @@ struct HostileCaptureTests {
         var flows: [FlowRecord] = []
         let result = try CaptureAnalysis.run(files: [path]) { flows.append($0) }
         #expect(!result.complete && !result.summary.complete)
-        #expect(result.summary.problems == [AnalysisProblem(
-            file: path, offset: corrupt.offset, code: "malformed",
-            message: "record claims 4294967280 captured bytes, more than any snap length (header: 65535, most: 262144); stopped reading")])
+        #expect(
+            result.summary.problems == [
+                AnalysisProblem(
+                    file: path, offset: corrupt.offset, code: "malformed",
+                    message:
+                        "record claims 4294967280 captured bytes, more than any snap length (header: 65535, most: 262144); stopped reading"
+                )
+            ])
         // What came before the damage was analysed: the first credential (the second is beyond it: never seen).
         #expect(flows.flatMap(\.credentials).compactMap(\.user) == ["mallory"])
     }
 
     @Test("a folder: a corrupt file and a file that is no capture are reported, the others analysed")
     func badFileInFolder() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bulkhead-folder-\(UUID().uuidString.prefix(8))").path
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "bulkhead-folder-\(UUID().uuidString.prefix(8))"
+        ).path
         try FileManager.default.createDirectory(atPath: "\(directory)/sub", withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let corrupt = Self.pcapCorruptAt(record: 2, frames: Self.credentialFrames())
         try Data(corrupt.bytes).write(to: URL(fileURLWithPath: "\(directory)/a-corrupt.pcap"))
         try Data("not a capture at all\n".utf8).write(to: URL(fileURLWithPath: "\(directory)/b-text.pcap"))
-        try Data(Self.pcap(Self.credentialFrames(user: "carol"))).write(to: URL(fileURLWithPath: "\(directory)/sub/c-good.pcap"))
+        try Data(Self.pcap(Self.credentialFrames(user: "carol"))).write(
+            to: URL(fileURLWithPath: "\(directory)/sub/c-good.pcap"))
         let expanded = try CaptureAnalysis.expand([directory])
-        #expect(expanded.inputs.map(\.path) == ["\(directory)/a-corrupt.pcap", "\(directory)/b-text.pcap", "\(directory)/sub/c-good.pcap"])
+        #expect(
+            expanded.inputs.map(\.path) == [
+                "\(directory)/a-corrupt.pcap", "\(directory)/b-text.pcap", "\(directory)/sub/c-good.pcap",
+            ])
         let allFromFolder = expanded.inputs.allSatisfy { $0.foundInFolder }
         #expect(allFromFolder)
         var flows: [FlowRecord] = []
@@ -191,7 +227,9 @@ struct HostileCaptureTests {
 
     @Test("a FIFO, named or in a folder, is refused at once (never opened for reading and waited on)")
     func fifoRefusedAtOnce() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bulkhead-fifo-\(UUID().uuidString.prefix(8))").path
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "bulkhead-fifo-\(UUID().uuidString.prefix(8))"
+        ).path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         #expect(mkfifo("\(directory)/live.pcap", 0o600) == 0)
@@ -212,16 +250,27 @@ struct HostileCaptureTests {
         #expect(throws: CaptureError(.unreadable, path: "/nonexistent/dir/", "no such file or folder")) {
             _ = try CaptureAnalysis.expand(["/nonexistent/dir/"])
         }
-        let empty = FileManager.default.temporaryDirectory.appendingPathComponent("bulkhead-empty-\(UUID().uuidString.prefix(8))").path
+        let empty = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "bulkhead-empty-\(UUID().uuidString.prefix(8))"
+        ).path
         try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: empty) }
-        #expect(throws: CaptureError(.unreadable, path: empty, "the folder holds no capture files (.pcap, .pcapng, .cap, .dmp)")) {
+        #expect(
+            throws: CaptureError(
+                .unreadable, path: empty, "the folder holds no capture files (.pcap, .pcapng, .cap, .dmp)")
+        ) {
             _ = try CaptureAnalysis.expand([empty])
         }
         // A key log that is a FIFO or a folder is refused at once, with what it is.
         #expect(mkfifo("\(empty)/keys.log", 0o600) == 0)
-        #expect(throws: PathError(path: "\(empty)/keys.log", message: "not a regular file (a FIFO)")) { try KeyLog().load(path: "\(empty)/keys.log") }
-        #expect(throws: PathError(path: empty, message: "not a regular file (a folder)")) { try KeyLog().load(path: empty) }
-        #expect(throws: PathError(path: "\(empty)/none.log", message: "cannot open: No such file or directory")) { try KeyLog().load(path: "\(empty)/none.log") }
+        #expect(throws: PathError(path: "\(empty)/keys.log", message: "not a regular file (a FIFO)")) {
+            try KeyLog().load(path: "\(empty)/keys.log")
+        }
+        #expect(throws: PathError(path: empty, message: "not a regular file (a folder)")) {
+            try KeyLog().load(path: empty)
+        }
+        #expect(throws: PathError(path: "\(empty)/none.log", message: "cannot open: No such file or directory")) {
+            try KeyLog().load(path: "\(empty)/none.log")
+        }
     }
 }

@@ -2,6 +2,7 @@ import BulkheadModel
 import BulkheadTestSupport
 import Foundation
 import Testing
+
 @testable import PacketAnalysis
 
 /// Key-log decryption against real captures made by `openssl s_client -keylogfile` and `s_server`.
@@ -20,7 +21,8 @@ struct KeyLogDecryptionTests {
         for key in keys { try keyLog.load(path: Repository.path("captures/keys/\(key)")) }
         var flows: [FlowRecord] = []
         let result = try CaptureAnalysis.run(
-            files: [Repository.path("captures/\(capture)")], options: AnalysisOptions(keyLog: keys.isEmpty ? nil : keyLog)
+            files: [Repository.path("captures/\(capture)")],
+            options: AnalysisOptions(keyLog: keys.isEmpty ? nil : keyLog)
         ) { flows.append($0) }
         return (flows, result)
     }
@@ -84,7 +86,9 @@ struct KeyLogDecryptionTests {
         let keyLog = KeyLog()
         keyLog.load(text: Data(damaged.utf8), source: "damaged")
         var flows: [FlowRecord] = []
-        _ = try CaptureAnalysis.run(files: [Repository.path("captures/tls13-mutual.pcap")], options: AnalysisOptions(keyLog: keyLog)) {
+        _ = try CaptureAnalysis.run(
+            files: [Repository.path("captures/tls13-mutual.pcap")], options: AnalysisOptions(keyLog: keyLog)
+        ) {
             flows.append($0)
         }
         let tls = try #require(flows.first?.tls)
@@ -137,15 +141,20 @@ struct KeyLogDecryptionTests {
     }
 
     /// tshark is the oracle; without it this one test is skipped (scripts/install-deps.sh --test installs it).
-    @Test("tshark, given the same key log, sees the same client certificates",
-          .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/tshark"), "tshark is not installed"),
-          arguments: tls13Captures)
+    @Test(
+        "tshark, given the same key log, sees the same client certificates",
+        .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/tshark"), "tshark is not installed"),
+        arguments: tls13Captures)
     func tsharkAgrees(name: String, state: ClientCertificateState, established: Bool) throws {
-        let output = try ProcessRunner.run(URL(fileURLWithPath: "/usr/bin/tshark"), [
-            "-r", Repository.path("captures/\(name).pcap"), "-o", "tls.keylog_file:" + Repository.path("captures/keys/\(name).keys"),
-            "-Y", "tls.handshake.type == 11 || tls.handshake.type == 13", "-T", "fields",
-            "-e", "ip.src", "-e", "tls.handshake.type", "-e", "tls.handshake.certificates_length",
-        ]).output
+        let output = try ProcessRunner.run(
+            URL(fileURLWithPath: "/usr/bin/tshark"),
+            [
+                "-r", Repository.path("captures/\(name).pcap"), "-o",
+                "tls.keylog_file:" + Repository.path("captures/keys/\(name).keys"),
+                "-Y", "tls.handshake.type == 11 || tls.handshake.type == 13", "-T", "fields",
+                "-e", "ip.src", "-e", "tls.handshake.type", "-e", "tls.handshake.certificates_length",
+            ]
+        ).output
         // Lines: "<src>\t<types>\t<certificate list lengths>"; the client is 198.18.1.1.
         var requested = false
         var clientCertificateLength: Int?
@@ -158,7 +167,8 @@ struct KeyLogDecryptionTests {
                 clientCertificateLength = Int(fields[2].split(separator: ",").first ?? "")
             }
         }
-        let tsharkState: ClientCertificateState = !requested ? .notRequested : (clientCertificateLength ?? 0) > 0 ? .presented : .declined
+        let tsharkState: ClientCertificateState =
+            !requested ? .notRequested : (clientCertificateLength ?? 0) > 0 ? .presented : .declined
         let (flows, _) = try self.analyze("\(name).pcap", keys: ["\(name).keys"])
         #expect(flows.first?.tls?.clientCertificate == tsharkState, "tshark output:\n\(output)")
     }

@@ -1,5 +1,6 @@
 import BulkheadModel
 import Testing
+
 @testable import PacketAnalysis
 
 @Suite("TCP reassembly")
@@ -24,7 +25,10 @@ struct ReassemblyTests {
         #expect(flow.proto == .http)
         #expect(flow.client == "198.18.0.1:40000")
         #expect(flow.clientBasis == .syn)
-        #expect(flow.credentials == [Credential(kind: "http-basic", user: "alice", redacted: "password: 7 characters (redacted)")])
+        #expect(
+            flow.credentials == [
+                Credential(kind: "http-basic", user: "alice", redacted: "password: 7 characters (redacted)")
+            ])
         #expect(!flow.credentials.description.contains("s3cr3t"))
     }
 
@@ -103,8 +107,9 @@ struct ReassemblyTests {
         let (conversation, _) = self.conversation(segmentSize: 200)
         let frames = conversation.frames
         let cut = frames.map { Array($0.prefix(70)) }
-        let pcap = PacketBuilder.pcap(cut.enumerated().map { (UInt32($0.offset), $0.element) }, snaplen: 70,
-                                      originalLengths: frames.map(\.count))
+        let pcap = PacketBuilder.pcap(
+            cut.enumerated().map { (UInt32($0.offset), $0.element) }, snaplen: 70,
+            originalLengths: frames.map(\.count))
         let (flows, result) = try analyze(pcap)
         let flow = try #require(flows.first)
         #expect(flow.truncated)

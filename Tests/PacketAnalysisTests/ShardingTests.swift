@@ -2,6 +2,7 @@ import BulkheadModel
 import BulkheadTestSupport
 import Foundation
 import Testing
+
 @testable import PacketAnalysis
 
 @Suite("Sharded analysis")
@@ -10,7 +11,9 @@ struct ShardingTests {
         let files = try CaptureAnalysis.expand([Repository.path("captures")]).paths
         let lock = NSLock()
         var flows: [FlowRecord] = []
-        let result = try CaptureAnalysis.run(files: files, options: AnalysisOptions(threads: threads, shardingThreshold: 0)) { flow in
+        let result = try CaptureAnalysis.run(
+            files: files, options: AnalysisOptions(threads: threads, shardingThreshold: 0)
+        ) { flow in
             lock.withLock { flows.append(flow) }
         }
         return (flows.sorted { $0.id < $1.id }, result)

@@ -1,6 +1,7 @@
 import BulkheadModel
 import Certificates
 import Testing
+
 @testable import PacketAnalysis
 
 @Suite("TLS dissection")
@@ -17,7 +18,9 @@ struct TLSDissectionTests {
         PacketBuilder.be16(type) + PacketBuilder.be16(data.count) + data
     }
 
-    static func clientHello(sni: String = "api.test", versions: [UInt16] = [0x0304, 0x0303], alpn: [String] = ["h2"]) -> [UInt8] {
+    static func clientHello(sni: String = "api.test", versions: [UInt16] = [0x0304, 0x0303], alpn: [String] = ["h2"])
+        -> [UInt8]
+    {
         let name = Array(sni.utf8)
         let serverName = PacketBuilder.be16(name.count + 3) + [0] + PacketBuilder.be16(name.count) + name
         let alpnList = alpn.flatMap { [UInt8($0.utf8.count)] + Array($0.utf8) }
@@ -53,9 +56,14 @@ struct TLSDissectionTests {
     @Test("TLS 1.2 without a CertificateRequest: not-requested, established after both Finished")
     func tls12NotRequested() {
         let summary = self.session(
-            [Self.record(22, Self.clientHello(versions: [0x0303])), Self.record(20, [1]) + Self.record(22, [UInt8](repeating: 7, count: 40))],
-            [Self.record(22, Self.serverHello(version: 0x0303, suite: 0xc030) + Self.handshake(14, [])),
-             Self.record(20, [1]) + Self.record(22, [UInt8](repeating: 9, count: 40))])
+            [
+                Self.record(22, Self.clientHello(versions: [0x0303])),
+                Self.record(20, [1]) + Self.record(22, [UInt8](repeating: 7, count: 40)),
+            ],
+            [
+                Self.record(22, Self.serverHello(version: 0x0303, suite: 0xc030) + Self.handshake(14, [])),
+                Self.record(20, [1]) + Self.record(22, [UInt8](repeating: 9, count: 40)),
+            ])
         #expect(summary.version == "1.2")
         #expect(summary.cipher == "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384")
         #expect(summary.sni == "api.test")
@@ -69,10 +77,15 @@ struct TLSDissectionTests {
     func tls12Declined() {
         let request = Self.handshake(13, [1, 1] + PacketBuilder.be16(2) + [4, 1] + PacketBuilder.be16(0))
         let summary = self.session(
-            [Self.record(22, Self.clientHello(versions: [0x0303])),
-             Self.record(22, Self.handshake(11, PacketBuilder.be24(0)) + Self.handshake(16, [0])) + Self.record(20, [1]) + Self.record(22, [7, 7, 7])],
-            [Self.record(22, Self.serverHello(version: 0x0303, suite: 0x009c) + request + Self.handshake(14, [])),
-             Self.record(20, [1]) + Self.record(22, [9, 9, 9])])
+            [
+                Self.record(22, Self.clientHello(versions: [0x0303])),
+                Self.record(22, Self.handshake(11, PacketBuilder.be24(0)) + Self.handshake(16, [0]))
+                    + Self.record(20, [1]) + Self.record(22, [7, 7, 7]),
+            ],
+            [
+                Self.record(22, Self.serverHello(version: 0x0303, suite: 0x009c) + request + Self.handshake(14, [])),
+                Self.record(20, [1]) + Self.record(22, [9, 9, 9]),
+            ])
         #expect(summary.clientCertificate == .declined)
         #expect(summary.certificateRequested == true)
         #expect(summary.established)
@@ -87,21 +100,25 @@ struct TLSDissectionTests {
         #expect(summary.alerts.first?.description == "handshake_failure")
     }
 
-    @Test("TLS 1.3 record-size heuristic", arguments: [
-        ([69], ClientCertificateState.likelyNotRequested),
-        ([53], .likelyNotRequested),
-        ([63], .likelyNotRequested),
-        ([25, 69], .likelyDeclined),
-        ([904, 95, 69], .likelyPresented),
-        ([1200, 281, 53], .likelyPresented),
-    ])
+    @Test(
+        "TLS 1.3 record-size heuristic",
+        arguments: [
+            ([69], ClientCertificateState.likelyNotRequested),
+            ([53], .likelyNotRequested),
+            ([63], .likelyNotRequested),
+            ([25, 69], .likelyDeclined),
+            ([904, 95, 69], .likelyPresented),
+            ([1200, 281, 53], .likelyPresented),
+        ])
     func tls13Heuristic(sizes: [Int], state: ClientCertificateState) {
         let clientFlight = sizes.flatMap { Self.record(23, [UInt8](repeating: 1, count: $0)) }
         let summary = self.session(
             [Self.record(22, Self.clientHello()), Self.record(20, [1]) + clientFlight],
-            [Self.record(22, Self.serverHello(version: 0x0304, suite: 0x1302)) + Self.record(20, [1])
-                + Self.record(23, [UInt8](repeating: 2, count: 800)),
-             Self.record(23, [UInt8](repeating: 3, count: 250)) + Self.record(23, [UInt8](repeating: 3, count: 250))])
+            [
+                Self.record(22, Self.serverHello(version: 0x0304, suite: 0x1302)) + Self.record(20, [1])
+                    + Self.record(23, [UInt8](repeating: 2, count: 800)),
+                Self.record(23, [UInt8](repeating: 3, count: 250)) + Self.record(23, [UInt8](repeating: 3, count: 250)),
+            ])
         #expect(summary.version == "1.3")
         #expect(summary.clientCertificate == state)
         #expect(summary.established)
@@ -112,9 +129,15 @@ struct TLSDissectionTests {
     @Test("TLS 1.3: a lone alert-sized server record after the client's flight is a rejection")
     func tls13Rejected() {
         let summary = self.session(
-            [Self.record(22, Self.clientHello()), Self.record(23, [UInt8](repeating: 1, count: 25)) + Self.record(23, [UInt8](repeating: 1, count: 69))],
-            [Self.record(22, Self.serverHello(version: 0x0304, suite: 0x1302)) + Self.record(23, [UInt8](repeating: 2, count: 800)),
-             Self.record(23, [UInt8](repeating: 2, count: 19))])
+            [
+                Self.record(22, Self.clientHello()),
+                Self.record(23, [UInt8](repeating: 1, count: 25)) + Self.record(23, [UInt8](repeating: 1, count: 69)),
+            ],
+            [
+                Self.record(22, Self.serverHello(version: 0x0304, suite: 0x1302))
+                    + Self.record(23, [UInt8](repeating: 2, count: 800)),
+                Self.record(23, [UInt8](repeating: 2, count: 19)),
+            ])
         #expect(summary.clientCertificate == .likelyDeclined)
         #expect(!summary.established)
         #expect(summary.alerts.first?.inferred == true)
@@ -123,14 +146,22 @@ struct TLSDissectionTests {
     @Test("HelloRetryRequest is reported and does not confuse the record layer")
     func helloRetry() {
         var hrr = Self.serverHello(version: 0x0304, suite: 0x1301)
-        let magic: [UInt8] = [0xCF, 0x21, 0xAD, 0x74, 0xE5, 0x9A, 0x61, 0x11, 0xBE, 0x1D, 0x8C, 0x02, 0x1E, 0x65, 0xB8, 0x91,
-                              0xC2, 0xA2, 0x11, 0x16, 0x7A, 0xBB, 0x8C, 0x5E, 0x07, 0x9E, 0x09, 0xE2, 0xC8, 0xA8, 0x33, 0x9C]
+        let magic: [UInt8] = [
+            0xCF, 0x21, 0xAD, 0x74, 0xE5, 0x9A, 0x61, 0x11, 0xBE, 0x1D, 0x8C, 0x02, 0x1E, 0x65, 0xB8, 0x91,
+            0xC2, 0xA2, 0x11, 0x16, 0x7A, 0xBB, 0x8C, 0x5E, 0x07, 0x9E, 0x09, 0xE2, 0xC8, 0xA8, 0x33, 0x9C,
+        ]
         hrr.replaceSubrange(6..<38, with: magic)
         let summary = self.session(
-            [Self.record(22, Self.clientHello()), Self.record(20, [1]) + Self.record(22, Self.clientHello()),
-             Self.record(23, [UInt8](repeating: 1, count: 53))],
-            [Self.record(22, hrr) + Self.record(20, [1]), Self.record(22, Self.serverHello(version: 0x0304, suite: 0x1301))
-                + Self.record(23, [UInt8](repeating: 2, count: 500)), Self.record(23, [UInt8](repeating: 2, count: 200)) + Self.record(23, [UInt8](repeating: 2, count: 200))])
+            [
+                Self.record(22, Self.clientHello()), Self.record(20, [1]) + Self.record(22, Self.clientHello()),
+                Self.record(23, [UInt8](repeating: 1, count: 53)),
+            ],
+            [
+                Self.record(22, hrr) + Self.record(20, [1]),
+                Self.record(22, Self.serverHello(version: 0x0304, suite: 0x1301))
+                    + Self.record(23, [UInt8](repeating: 2, count: 500)),
+                Self.record(23, [UInt8](repeating: 2, count: 200)) + Self.record(23, [UInt8](repeating: 2, count: 200)),
+            ])
         #expect(summary.helloRetryRequest)
         #expect(summary.version == "1.3")
         #expect(summary.clientCertificate == .likelyNotRequested)
@@ -150,16 +181,21 @@ struct TLSDissectionTests {
         #expect(session.finish().sni == "api.test")
     }
 
-    @Test("lengths pointing past their record or message are flagged, never followed", arguments: [
-        // A record claiming more than TLS allows.
-        [0x16, 0x03, 0x03, 0xff, 0xff, 0x01],
-        // A record of an unknown content type.
-        [0x99, 0x03, 0x03, 0x00, 0x01, 0x00],
-        // A handshake message claiming 16 MiB.
-        record(22, [1, 0xff, 0xff, 0xff, 0, 0]),
-        // A ClientHello whose extension list overruns it.
-        record(22, handshake(1, [3, 3] + [UInt8](repeating: 0, count: 32) + [0, 0, 2, 0x13, 0x01, 1, 0, 0x40, 0x00, 0, 0])),
-    ])
+    @Test(
+        "lengths pointing past their record or message are flagged, never followed",
+        arguments: [
+            // A record claiming more than TLS allows.
+            [0x16, 0x03, 0x03, 0xff, 0xff, 0x01],
+            // A record of an unknown content type.
+            [0x99, 0x03, 0x03, 0x00, 0x01, 0x00],
+            // A handshake message claiming 16 MiB.
+            record(22, [1, 0xff, 0xff, 0xff, 0, 0]),
+            // A ClientHello whose extension list overruns it.
+            record(
+                22,
+                handshake(
+                    1, [3, 3] + [UInt8](repeating: 0, count: 32) + [0, 0, 2, 0x13, 0x01, 1, 0, 0x40, 0x00, 0, 0])),
+        ])
     func malformed(bytes: [UInt8]) {
         let session = TLSSession(certificates: CertificateCache())
         bytes.withUnsafeBytes { session.consume($0, from: .client) }

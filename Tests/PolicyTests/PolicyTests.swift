@@ -1,13 +1,16 @@
 import BulkheadModel
 import BulkheadTestSupport
 import Foundation
-@testable import Policy
 import Testing
+
+@testable import Policy
 
 @Suite("Policy files")
 struct PolicyFileTests {
     func load(_ yaml: String) throws -> Policy {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("bh-policy-\(UUID().uuidString.prefix(8)).yaml").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "bh-policy-\(UUID().uuidString.prefix(8)).yaml"
+        ).path
         try yaml.write(toFile: path, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: path) }
         return try Policy.load(path: path)
@@ -27,7 +30,8 @@ struct PolicyFileTests {
 
     @Test("a full policy: selectors as strings, maps and lists; ports; mTLS requirements")
     func full() throws {
-        let policy = try self.load("""
+        let policy = try self.load(
+            """
             version: 1
             baseline: docker
             allow:
@@ -48,7 +52,8 @@ struct PolicyFileTests {
         #expect(policy.baseline == .docker)
         #expect(policy.allow.first?.from == [Selector(container: "web")])
         #expect(policy.allow.first?.to.count == 2)
-        #expect(policy.allow.first?.ports.map(\.description) == ["tcp/8080", "tcp/9090", "udp/53", "icmp", "tcp/8000-8010"])
+        #expect(
+            policy.allow.first?.ports.map(\.description) == ["tcp/8080", "tcp/9090", "udp/53", "icmp", "tcp/8000-8010"])
         #expect(policy.deny.first?.ports == [.any])
         #expect(policy.mtls?.require.first?.expectSPIFFE == "spiffe://shop/payments")
         #expect(try self.load("allow: []\n").baseline == .deny, "a written policy denies by default")
@@ -60,7 +65,9 @@ struct PolicyFileTests {
         self.expectError("baseline: deny\nalow:\n  - {from: a, to: b}\n", [":2", "unknown key 'alow'", "allow"])
         self.expectError("allow:\n  - from: a\n    to: b\n    prots: [tcp/1]\n", [":4", "unknown key 'prots'"])
         self.expectError("allow:\n  - from: { contaner: a }\n    to: b\n", [":2", "unknown key 'contaner'"])
-        self.expectError("allow:\n  - from: a\n    to: b\n    ports: [tpc/80]\n", [":4", "allow[0].ports[0]", "'tpc/80' is not a port"])
+        self.expectError(
+            "allow:\n  - from: a\n    to: b\n    ports: [tpc/80]\n",
+            [":4", "allow[0].ports[0]", "'tpc/80' is not a port"])
         self.expectError("deny:\n  - from: a\n    to: { cidr: 198.18.0.0/99 }\n", [":3", "not a CIDR"])
         self.expectError("version: 2\n", ["version 2"])
         self.expectError("baseline: allow-all\n", [":1", "baseline"])
@@ -72,12 +79,17 @@ struct PolicyFileTests {
     func hostile() throws {
         let clock = ContinuousClock()
         let started = clock.now
-        self.expectError("version: 1\nallow: " + String(repeating: "[", count: 20_000) + "\n", [":2", "nested more than 64 levels"])
-        self.expectError("allow:\n" + String(repeating: "  ", count: 1) + String(repeating: "- ", count: 5_000) + "x\n", [":2", "nested more than"])
-        var bomb = "version: 1\nallow:\n  - from: web\n    to: api\n    ports:\n      a: &a [x, x, x, x, x, x, x, x, x]\n"
+        self.expectError(
+            "version: 1\nallow: " + String(repeating: "[", count: 20_000) + "\n", [":2", "nested more than 64 levels"])
+        self.expectError(
+            "allow:\n" + String(repeating: "  ", count: 1) + String(repeating: "- ", count: 5_000) + "x\n",
+            [":2", "nested more than"])
+        var bomb =
+            "version: 1\nallow:\n  - from: web\n    to: api\n    ports:\n      a: &a [x, x, x, x, x, x, x, x, x]\n"
         for (index, name) in ["b", "c", "d", "e", "f", "g", "h", "i"].enumerated() {
             let previous = index == 0 ? "a" : ["b", "c", "d", "e", "f", "g", "h"][index - 1]
-            bomb += "      \(name): &\(name) [" + Array(repeating: "*\(previous)", count: 9).joined(separator: ", ") + "]\n"
+            bomb +=
+                "      \(name): &\(name) [" + Array(repeating: "*\(previous)", count: 9).joined(separator: ", ") + "]\n"
         }
         self.expectError(bomb, ["expands to more than", "alias"])
         self.expectError("allow: [" + Array(repeating: "*a", count: 2_000).joined(separator: ",") + "]\n", ["aliases"])
@@ -86,27 +98,39 @@ struct PolicyFileTests {
         var chain = "version: 1\nx:\n"
         for index in 0..<30 {
             let inner = index == 0 ? "1" : "*a\(index - 1)"
-            chain += "  - &a\(index) " + String(repeating: "[", count: 40) + inner + String(repeating: "]", count: 40) + "\n"
+            chain +=
+                "  - &a\(index) " + String(repeating: "[", count: 40) + inner + String(repeating: "]", count: 40) + "\n"
         }
         self.expectError(chain, ["levels deep with its aliases expanded"])
         #expect(clock.now - started < .seconds(5), "each refusal is immediate")
     }
 
-    @Test("fuzz regressions: base-60 numbers that overflow inside Yams (fuzz/config/regressions/) are refused, not a trap")
+    @Test(
+        "fuzz regressions: base-60 numbers that overflow inside Yams (fuzz/config/regressions/) are refused, not a trap"
+    )
     func fuzzRegressions() throws {
         for file in ["policy-sexagesimal-version.bin", "policy-sexagesimal-port.bin", "policy-sexagesimal-signed.bin"] {
             let bytes = try Data(contentsOf: URL(fileURLWithPath: Repository.path("fuzz/config/regressions/\(file)")))
             self.expectError(String(decoding: bytes.dropFirst(), as: UTF8.self), ["base 60", "too large"])
         }
         // Eight parts or more are refused outright (a signed ten-part scalar trapped inside Yams); seven are fine.
-        #expect(YAMLDocument.sexagesimalOverflows("1:1:1:1:1:1:1:1") && !YAMLDocument.sexagesimalOverflows("1:1:1:1:1:1:1"))
-        #expect(YAMLDocument.sexagesimalOverflows("-999999999999999999:59") && !YAMLDocument.sexagesimalOverflows("fd00::1:2:3:4:5:6"))
-        #expect(try self.load("version: 1\nallow:\n  - { name: \"at 12:30:00\", from: a, to: b }\n").allow.first?.name == "at 12:30:00")
+        #expect(
+            YAMLDocument.sexagesimalOverflows("1:1:1:1:1:1:1:1") && !YAMLDocument.sexagesimalOverflows("1:1:1:1:1:1:1"))
+        #expect(
+            YAMLDocument.sexagesimalOverflows("-999999999999999999:59")
+                && !YAMLDocument.sexagesimalOverflows("fd00::1:2:3:4:5:6"))
+        #expect(
+            try self.load("version: 1\nallow:\n  - { name: \"at 12:30:00\", from: a, to: b }\n").allow.first?.name
+                == "at 12:30:00")
     }
 
-    @Test("nothing silently ignored: a key twice, a key with no value, host bits, empty labels and patterns, invalid globs, bad UTF-8")
+    @Test(
+        "nothing silently ignored: a key twice, a key with no value, host bits, empty labels and patterns, invalid globs, bad UTF-8"
+    )
     func silentlyIgnored() throws {
-        self.expectError("version: 1\ndeny:\n  - {from: a, to: b}\nallow: []\ndeny:\n  - {from: c, to: d}\n", [":5", "'deny' given twice", "line 2"])
+        self.expectError(
+            "version: 1\ndeny:\n  - {from: a, to: b}\nallow: []\ndeny:\n  - {from: c, to: d}\n",
+            [":5", "'deny' given twice", "line 2"])
         self.expectError("allow:\n  - from: a\n    to: b\n    to: c\n", [":4", "'to' given twice"])
         self.expectError("allow:\n  - from:\n    to: d\n", [":2", "allow[0].from", "has no value"])
         self.expectError("allow:\n  - from: a\n    to: b\n    ports:\n", [":4", "ports", "has no value"])
@@ -118,13 +142,19 @@ struct PolicyFileTests {
         self.expectError("deny:\n  - from: \"web[0-9]\"\n    to: a\n", [":2", "'web[0-9]' is not a name pattern"])
         self.expectError("deny:\n  - from: a\n    to: { network: \"back end\" }\n", [":3", "not a name pattern"])
         self.expectError("mtls:\n  require:\n    - to: { service: \"\" }\n", [":3", "service"])
-        let invalid = FileManager.default.temporaryDirectory.appendingPathComponent("bh-policy-utf8-\(UUID().uuidString.prefix(8)).yaml").path
-        try Data(Array("version: 1\nallow:\n  - from: \"caf".utf8) + [0xE9, 0x22, 0x0A] + Array("    to: a\n".utf8)).write(to: URL(fileURLWithPath: invalid))
+        let invalid = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "bh-policy-utf8-\(UUID().uuidString.prefix(8)).yaml"
+        ).path
+        try Data(Array("version: 1\nallow:\n  - from: \"caf".utf8) + [0xE9, 0x22, 0x0A] + Array("    to: a\n".utf8))
+            .write(to: URL(fileURLWithPath: invalid))
         defer { try? FileManager.default.removeItem(atPath: invalid) }
         #expect(throws: PathError.self) { try Policy.load(path: invalid) }
-        do { _ = try Policy.load(path: invalid) } catch { #expect("\(error)".contains(":3:") && "\(error)".contains("not valid UTF-8"), "\(error)") }
+        do { _ = try Policy.load(path: invalid) } catch {
+            #expect("\(error)".contains(":3:") && "\(error)".contains("not valid UTF-8"), "\(error)")
+        }
         // What stays valid: a CIDR naming a network, a single address, anchors used sparingly, label presence.
-        let policy = try self.load("""
+        let policy = try self.load(
+            """
             version: 1
             allow:
               - from: &web { container: "web-*" }
@@ -137,12 +167,17 @@ struct PolicyFileTests {
 
     @Test("input files that are not files: a folder, a FIFO (without blocking), a missing folder")
     func notFiles() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bh-policy-dir-\(UUID().uuidString.prefix(8))").path
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "bh-policy-dir-\(UUID().uuidString.prefix(8))"
+        ).path
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: folder) }
         #expect(mkfifo(folder + "/fifo.yaml", 0o600) == 0)
         func message(_ path: String) -> String {
-            do { _ = try Policy.load(path: path); return "loaded" } catch { return "\(error)" }
+            do {
+                _ = try Policy.load(path: path)
+                return "loaded"
+            } catch { return "\(error)" }
         }
         #expect(message(folder).contains("is a folder, not a file"))
         #expect(message(folder + "/fifo.yaml").contains("not a regular file (a FIFO)"))
@@ -154,7 +189,10 @@ struct PolicyFileTests {
     func example() throws {
         let policy = try Policy.load(path: Repository.path("scenarios/policies/shop.yaml"))
         #expect(policy.baseline == .deny && policy.allow.count == 6 && policy.deny.count == 2)
-        #expect(policy.mtls?.require.first?.expectations(relativeTo: "/etc/bulkhead").trustBundles == ["/etc/bulkhead/pki/ca.crt"])
+        #expect(
+            policy.mtls?.require.first?.expectations(relativeTo: "/etc/bulkhead").trustBundles == [
+                "/etc/bulkhead/pki/ca.crt"
+            ])
     }
 
     @Test("glob patterns")
@@ -171,31 +209,53 @@ struct PolicyFileTests {
 struct PolicyEvaluationTests {
     static let inventory: InventoryReport = {
         func network(_ name: String, isInternal: Bool = false, icc: Bool = true) -> NetworkRecord {
-            NetworkRecord(name: name, id: name, driver: "bridge", scope: "local", subnets: [], gateways: [], internal: isInternal, icc: icc, encrypted: nil,
-                          attachable: false, isDefaultBridge: false, bridge: nil, containers: [], labels: [:])
+            NetworkRecord(
+                name: name, id: name, driver: "bridge", scope: "local", subnets: [], gateways: [], internal: isInternal,
+                icc: icc, encrypted: nil,
+                attachable: false, isDefaultBridge: false, bridge: nil, containers: [], labels: [:])
         }
-        func container(_ name: String, _ networks: [(String, String)], labels: [String: String] = [:], mode: String = "bridge") -> ContainerRecord {
-            ContainerRecord(name: name, id: name, image: "lab", state: "running", pid: 1, netns: nil, networkMode: mode,
-                            networks: networks.map { ContainerNetwork(name: $0.0, ipv4: $0.1, ipv6: nil, gateway: nil, aliases: []) },
-                            publishedPorts: [], capabilities: [], privileged: false, dockerSocketMounted: false, listening: [], labels: labels)
+        func container(
+            _ name: String, _ networks: [(String, String)], labels: [String: String] = [:], mode: String = "bridge"
+        ) -> ContainerRecord {
+            ContainerRecord(
+                name: name, id: name, image: "lab", state: "running", pid: 1, netns: nil, networkMode: mode,
+                networks: networks.map {
+                    ContainerNetwork(name: $0.0, ipv4: $0.1, ipv6: nil, gateway: nil, aliases: [])
+                },
+                publishedPorts: [], capabilities: [], privileged: false, dockerSocketMounted: false, listening: [],
+                labels: labels)
         }
-        return InventoryReport(sources: [], networks: [network("front"), network("back", isInternal: true), network("quiet", icc: false)], containers: [
-            container("web", [("front", "198.18.1.10")], labels: ["com.docker.compose.service": "web", "tier": "frontend"]),
-            container("api", [("front", "198.18.1.11"), ("back", "198.18.2.11")], labels: ["com.docker.compose.service": "api", "com.docker.compose.project": "shop"]),
-            container("db", [("back", "198.18.2.12")], labels: ["com.docker.compose.service": "db"]),
-            container("q1", [("quiet", "198.18.3.10")]),
-            container("q2", [("quiet", "198.18.3.11")]),
-            container("hostly", [], mode: "host"),
-        ], namespaces: [], findings: [], complete: true, problems: [], summary: InventorySummary())
+        return InventoryReport(
+            sources: [], networks: [network("front"), network("back", isInternal: true), network("quiet", icc: false)],
+            containers: [
+                container(
+                    "web", [("front", "198.18.1.10")],
+                    labels: ["com.docker.compose.service": "web", "tier": "frontend"]),
+                container(
+                    "api", [("front", "198.18.1.11"), ("back", "198.18.2.11")],
+                    labels: ["com.docker.compose.service": "api", "com.docker.compose.project": "shop"]),
+                container("db", [("back", "198.18.2.12")], labels: ["com.docker.compose.service": "db"]),
+                container("q1", [("quiet", "198.18.3.10")]),
+                container("q2", [("quiet", "198.18.3.11")]),
+                container("hostly", [], mode: "host"),
+            ], namespaces: [], findings: [], complete: true, problems: [], summary: InventorySummary())
     }()
 
-    static func cell(_ source: String, _ destination: String, _ network: String?, _ address: String, _ proto: ProbeProtocol, _ port: Int?, _ state: CellState, kind: DestinationKind = .container) -> ReachabilityCell {
-        ReachabilityCell(source: source, destination: ReachabilityCell.destinationText(address: address, port: port), protocol: proto, state: state,
-                         attempts: 1, latencyMs: 1, destinationName: destination, destinationKind: kind, network: network, address: address, port: port,
-                         reason: "listening", sourcePid: 42, evidence: [ProbeAttempt(outcome: .connected, latencyMs: 1)])
+    static func cell(
+        _ source: String, _ destination: String, _ network: String?, _ address: String, _ proto: ProbeProtocol,
+        _ port: Int?, _ state: CellState, kind: DestinationKind = .container
+    ) -> ReachabilityCell {
+        ReachabilityCell(
+            source: source, destination: ReachabilityCell.destinationText(address: address, port: port),
+            protocol: proto, state: state,
+            attempts: 1, latencyMs: 1, destinationName: destination, destinationKind: kind, network: network,
+            address: address, port: port,
+            reason: "listening", sourcePid: 42, evidence: [ProbeAttempt(outcome: .connected, latencyMs: 1)])
     }
 
-    @Test("the docker baseline: shared network allowed, across networks denied, ICC off denied, internal gateway denied, host namespace allowed")
+    @Test(
+        "the docker baseline: shared network allowed, across networks denied, ICC off denied, internal gateway denied, host namespace allowed"
+    )
     func dockerIntent() {
         let evaluator = PolicyEvaluator(policy: .dockerDefault, inventory: Self.inventory)
         let cells = evaluator.evaluate([
@@ -209,44 +269,84 @@ struct PolicyEvaluationTests {
             Self.cell("web", "api", "front", "198.18.1.11", .tcp, 8080, .error),
         ])
         #expect(cells.map(\.expected) == [.allow, .deny, .deny, .deny, .deny, .allow, .allow, .allow])
-        #expect(cells.map(\.violation) == [nil, .unexpectedReachable, nil, .unexpectedReachable, .unexpectedReachable, .unexpectedBlocked, nil, nil])
+        #expect(
+            cells.map(\.violation) == [
+                nil, .unexpectedReachable, nil, .unexpectedReachable, .unexpectedReachable, .unexpectedBlocked, nil,
+                nil,
+            ])
         #expect(cells[1].rule?.contains("not on back") == true)
         let findings = ReachabilityFindings.findings(cells)
-        #expect(findings.map(\.kind) == [FindingKind.unexpectedReachable, .unexpectedReachable, .unexpectedReachable, .unexpectedBlocked])
-        #expect(findings.map(\.severity) == [.high, .high, .medium, .medium], "a closed port behind an open path is medium")
+        #expect(
+            findings.map(\.kind) == [
+                FindingKind.unexpectedReachable, .unexpectedReachable, .unexpectedReachable, .unexpectedBlocked,
+            ])
+        #expect(
+            findings.map(\.severity) == [.high, .high, .medium, .medium], "a closed port behind an open path is medium")
     }
 
-    @Test("rules: explicit deny wins, selectors by name, label, compose service and project, network, CIDR, host side; ports")
+    @Test(
+        "rules: explicit deny wins, selectors by name, label, compose service and project, network, CIDR, host side; ports"
+    )
     func rules() throws {
-        let policy = Policy(baseline: .deny, allow: [
-            Policy.Rule(from: [Selector(service: "web")], to: [Selector(project: "shop")], ports: [.ports(.tcp, 8000...8080)]),
-            Policy.Rule(from: [Selector(label: "tier")], to: [Selector(host: true)], ports: [.proto(.icmp)]),
-            Policy.Rule(from: [Selector(network: "ba*")], to: [Selector(cidr: "198.18.2.0/24")]),
-        ], deny: [
-            Policy.Rule(from: [Selector(container: "api")], to: [Selector(container: "db")], ports: [.ports(.tcp, 5432...5432)]),
-        ])
+        let policy = Policy(
+            baseline: .deny,
+            allow: [
+                Policy.Rule(
+                    from: [Selector(service: "web")], to: [Selector(project: "shop")],
+                    ports: [.ports(.tcp, 8000...8080)]),
+                Policy.Rule(from: [Selector(label: "tier")], to: [Selector(host: true)], ports: [.proto(.icmp)]),
+                Policy.Rule(from: [Selector(network: "ba*")], to: [Selector(cidr: "198.18.2.0/24")]),
+            ],
+            deny: [
+                Policy.Rule(
+                    from: [Selector(container: "api")], to: [Selector(container: "db")],
+                    ports: [.ports(.tcp, 5432...5432)])
+            ])
         let evaluator = PolicyEvaluator(policy: policy, inventory: Self.inventory)
         func expected(_ cell: ReachabilityCell) -> BulkheadModel.Expectation? { evaluator.expectation(for: cell).0 }
         #expect(expected(Self.cell("web", "api", "front", "198.18.1.11", .tcp, 8080, .reachable)) == .allow)
-        #expect(expected(Self.cell("web", "api", "front", "198.18.1.11", .tcp, 8081, .reachable)) == .deny, "port outside the range")
-        #expect(expected(Self.cell("web", "api", "front", "198.18.1.11", .udp, 8080, .reachable)) == .deny, "wrong protocol")
-        #expect(expected(Self.cell("web", "host", "front", "198.18.1.1", .icmp, nil, .reachable, kind: .gateway)) == .allow)
-        #expect(expected(Self.cell("api", "host", "front", "198.18.1.1", .icmp, nil, .reachable, kind: .gateway)) == .deny, "api has no tier label")
-        #expect(expected(Self.cell("api", "db", "back", "198.18.2.12", .tcp, 6379, .reachable)) == .allow, "network + CIDR rule")
-        #expect(expected(Self.cell("api", "db", "back", "198.18.2.12", .tcp, 5432, .reachable)) == .deny, "the explicit deny wins over the allow")
-        #expect(evaluator.expectation(for: Self.cell("api", "db", "back", "198.18.2.12", .tcp, 5432, .reachable)).1 == "deny[0]")
+        #expect(
+            expected(Self.cell("web", "api", "front", "198.18.1.11", .tcp, 8081, .reachable)) == .deny,
+            "port outside the range")
+        #expect(
+            expected(Self.cell("web", "api", "front", "198.18.1.11", .udp, 8080, .reachable)) == .deny, "wrong protocol"
+        )
+        #expect(
+            expected(Self.cell("web", "host", "front", "198.18.1.1", .icmp, nil, .reachable, kind: .gateway)) == .allow)
+        #expect(
+            expected(Self.cell("api", "host", "front", "198.18.1.1", .icmp, nil, .reachable, kind: .gateway)) == .deny,
+            "api has no tier label")
+        #expect(
+            expected(Self.cell("api", "db", "back", "198.18.2.12", .tcp, 6379, .reachable)) == .allow,
+            "network + CIDR rule")
+        #expect(
+            expected(Self.cell("api", "db", "back", "198.18.2.12", .tcp, 5432, .reachable)) == .deny,
+            "the explicit deny wins over the allow")
+        #expect(
+            evaluator.expectation(for: Self.cell("api", "db", "back", "198.18.2.12", .tcp, 5432, .reachable)).1
+                == "deny[0]")
         #expect(expected(Self.cell("db", "api", "back", "198.18.2.11", .tcp, 80, .reachable)) == .allow)
-        #expect(expected(Self.cell("db", "api", "front", "198.18.1.11", .tcp, 80, .reachable)) == .deny, "destination address outside the CIDR")
+        #expect(
+            expected(Self.cell("db", "api", "front", "198.18.1.11", .tcp, 80, .reachable)) == .deny,
+            "destination address outside the CIDR")
     }
 
     @Test("re-evaluating stored evidence replaces the earlier evaluation")
     func reevaluate() {
         let cells = [Self.cell("web", "db", "back", "198.18.2.12", .tcp, 5432, .reachable)]
-        let report = ProbeReport(generatedAt: "2026-11-29T00:00:00Z", policy: "", settings: ProbeSettings(attempts: 1, timeoutsSeconds: [:], maxInFlight: 1, maxInFlightPerDestination: 1, extraPorts: [], explicitTargets: []),
-                                 inventory: Self.inventory, sources: [], cells: cells, findings: [], complete: true, problems: [], summary: ProbeSummary())
+        let report = ProbeReport(
+            generatedAt: "2026-11-29T00:00:00Z", policy: "",
+            settings: ProbeSettings(
+                attempts: 1, timeoutsSeconds: [:], maxInFlight: 1, maxInFlightPerDestination: 1, extraPorts: [],
+                explicitTargets: []),
+            inventory: Self.inventory, sources: [], cells: cells, findings: [], complete: true, problems: [],
+            summary: ProbeSummary())
         let strict = report.evaluated(with: .dockerDefault, name: "docker")
         #expect(strict.violations.count == 1 && strict.summary.violations == ["unexpected-reachable": 1])
-        let open = strict.evaluated(with: Policy(baseline: .deny, allow: [Policy.Rule(from: [Selector()], to: [Selector()])]), name: "open")
-        #expect(open.violations.isEmpty && open.findings.isEmpty && open.summary.violations.isEmpty && open.policy == "open")
+        let open = strict.evaluated(
+            with: Policy(baseline: .deny, allow: [Policy.Rule(from: [Selector()], to: [Selector()])]), name: "open")
+        #expect(
+            open.violations.isEmpty && open.findings.isEmpty && open.summary.violations.isEmpty && open.policy == "open"
+        )
     }
 }

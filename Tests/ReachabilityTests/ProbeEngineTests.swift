@@ -1,11 +1,13 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import BulkheadModel
 import Foundation
-@testable import Reachability
 import SystemCalls
 import Testing
+
+@testable import Reachability
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// The engine against real sockets in the test's own namespace, on loopback only (ARCHITECTURE.md, "Safety"): a listener, a
 /// closed port, a UDP echo, a closed UDP port, ICMP echo, and an address outside the scope.
@@ -26,7 +28,9 @@ struct ProbeEngineTests {
                 address.sin_family = sa_family_t(AF_INET)
                 address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
                 let result = withUnsafePointer(to: &address) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                        bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                    }
                 }
                 guard fd >= 0, result == 0 else { throw POSIXError(.EADDRINUSE) }
                 guard let port = SocketAddress.localPort(of: fd) else { throw POSIXError(.EINVAL) }
@@ -51,13 +55,17 @@ struct ProbeEngineTests {
                     var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
                     let count = buffer.withUnsafeMutableBytes { raw in
                         withUnsafeMutablePointer(to: &peer) {
-                            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(udp, raw.baseAddress, raw.count, 0, $0, &length) }
+                            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                                recvfrom(udp, raw.baseAddress, raw.count, 0, $0, &length)
+                            }
                         }
                     }
                     if count < 0 { return }
                     _ = buffer.withUnsafeBytes { raw in
                         withUnsafePointer(to: &peer) {
-                            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(udp, raw.baseAddress, count, 0, $0, length) }
+                            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                                sendto(udp, raw.baseAddress, count, 0, $0, length)
+                            }
                         }
                     }
                 }
@@ -80,24 +88,31 @@ struct ProbeEngineTests {
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
         _ = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         return SocketAddress.localPort(of: fd) ?? 9
     }
 
     static func cell(_ proto: ProbeProtocol, _ address: String, _ port: Int?) -> ReachabilityCell {
         ReachabilityCell(
-            source: "self", destination: ReachabilityCell.destinationText(address: address, port: port), protocol: proto, state: .error, attempts: 0,
-            latencyMs: nil, destinationName: "loopback", destinationKind: .explicit, network: nil, address: address, port: port, reason: "extra",
+            source: "self", destination: ReachabilityCell.destinationText(address: address, port: port),
+            protocol: proto, state: .error, attempts: 0,
+            latencyMs: nil, destinationName: "loopback", destinationKind: .explicit, network: nil, address: address,
+            port: port, reason: "extra",
             sourcePid: Int(getpid()), evidence: []
         )
     }
 
     static func ownSource() -> ProbeSource {
-        ProbeSource(name: "self", pid: Int(getpid()), netns: NetworkNamespaceIdentity.of(pid: Int(getpid())), skipReason: nil)
+        ProbeSource(
+            name: "self", pid: Int(getpid()), netns: NetworkNamespaceIdentity.of(pid: Int(getpid())), skipReason: nil)
     }
 
-    @Test("listener → reachable, closed TCP → reachable-closed, UDP echo → reachable, closed UDP → reachable-closed, echo → reachable, out of scope → error")
+    @Test(
+        "listener → reachable, closed TCP → reachable-closed, UDP echo → reachable, closed UDP → reachable-closed, echo → reachable, out of scope → error"
+    )
     func loopback() throws {
         let servers = try Servers()
         var scope = ScopeGuard()
@@ -119,10 +134,14 @@ struct ProbeEngineTests {
         options.icmpTimeout = 1
         let result = ProbeEngine.run(plan: plan, options: options)
         let states = result.cells.map(\.state)
-        #expect(states == [.reachable, .reachableClosed, .reachable, .reachableClosed, .reachable, .error], "\(result.cells.map { ($0.destination, $0.protocol, $0.state, $0.note ?? "") })")
+        #expect(
+            states == [.reachable, .reachableClosed, .reachable, .reachableClosed, .reachable, .error],
+            "\(result.cells.map { ($0.destination, $0.protocol, $0.state, $0.note ?? "") })")
         #expect(result.cells[0].attempts == 1, "one success ends a cell")
         #expect(result.cells[1].evidence.first?.errno == "ECONNREFUSED")
-        #expect(result.cells[3].evidence.first?.icmpType == 3 && result.cells[3].evidence.first?.icmpCode == 3, "ICMP port unreachable is kept as evidence")
+        #expect(
+            result.cells[3].evidence.first?.icmpType == 3 && result.cells[3].evidence.first?.icmpCode == 3,
+            "ICMP port unreachable is kept as evidence")
         #expect(result.cells[5].note?.contains("outside the probe scope") == true)
         #expect(result.cells[5].evidence.allSatisfy { $0.outcome == .failed }, "nothing was sent out of scope")
         #expect(result.cells[0].latencyMs != nil)
@@ -136,7 +155,9 @@ struct ProbeEngineTests {
         let source = ProbeSource(name: "self", pid: 999_999_999, netns: "net:[1]", skipReason: nil)
         var cell = Self.cell(.tcp, "127.0.0.1", 9)
         cell.sourcePid = 999_999_999
-        let result = ProbeEngine.run(plan: ProbePlan(sources: [source], cells: [cell], scope: scope, destinationPids: [:]), options: ProbeOptions())
+        let result = ProbeEngine.run(
+            plan: ProbePlan(sources: [source], cells: [cell], scope: scope, destinationPids: [:]),
+            options: ProbeOptions())
         #expect(result.cells.map(\.state) == [.error])
         #expect(result.cells.first?.note?.contains("cannot open") == true)
         #expect(!result.problems.isEmpty)
@@ -151,8 +172,12 @@ struct ProbeEngineTests {
         var options = ProbeOptions()
         options.maxInFlight = 50
         options.maxInFlightPerDestination = 20
-        let result = ProbeEngine.run(plan: ProbePlan(sources: [Self.ownSource()], cells: cells, scope: scope, destinationPids: [:]), options: options)
-        #expect(result.cells.allSatisfy { $0.state == .reachable || $0.state == .flapping }, "\(Dictionary(grouping: result.cells, by: \.state).mapValues(\.count))")
+        let result = ProbeEngine.run(
+            plan: ProbePlan(sources: [Self.ownSource()], cells: cells, scope: scope, destinationPids: [:]),
+            options: options)
+        #expect(
+            result.cells.allSatisfy { $0.state == .reachable || $0.state == .flapping },
+            "\(Dictionary(grouping: result.cells, by: \.state).mapValues(\.count))")
         #expect(result.attemptsSent >= 600)
         _ = servers
     }
@@ -206,13 +231,18 @@ struct ProbeEngineFailureTests {
         }
         done.wait()
         let result = try #require(box.result)
-        #expect(box.launchedDecided == [true, true, true], "every cell decided when its launch failed, not left to time out")
+        #expect(
+            box.launchedDecided == [true, true, true], "every cell decided when its launch failed, not left to time out"
+        )
         #expect(box.inFlight == 0)
-        #expect(result.cells.map(\.state) == [.error, .error, .error], "\(result.cells.map { ($0.state, $0.note ?? "") })")
+        #expect(
+            result.cells.map(\.state) == [.error, .error, .error], "\(result.cells.map { ($0.state, $0.note ?? "") })")
         #expect(result.cells[0].evidence.last?.errno == "EINVAL" && result.cells[0].note?.contains("epoll_ctl") == true)
         #expect(result.cells[1].evidence.last?.errno == "EINVAL" && result.cells[1].note?.contains("epoll_ctl") == true)
         #expect(result.cells[2].note?.contains("no raw ICMP socket") == true)
-        #expect(result.problems.contains { $0.contains("cannot watch the raw ICMP socket") && $0.contains("EINVAL") }, "\(result.problems)")
+        #expect(
+            result.problems.contains { $0.contains("cannot watch the raw ICMP socket") && $0.contains("EINVAL") },
+            "\(result.problems)")
         _ = servers
     }
 

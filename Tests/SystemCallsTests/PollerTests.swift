@@ -1,8 +1,9 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import SystemCalls
 import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// The poller every event loop uses, on real descriptors (socket pairs): readiness, interest changes, removal, and
 /// errors that name the call and the errno.
@@ -11,7 +12,9 @@ struct PollerTests {
     /// A connected pair of non-blocking stream sockets.
     func pair() throws -> (Int32, Int32) {
         var fds: [Int32] = [-1, -1]
-        try SystemCall.retrying("socketpair") { socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0, &fds) }
+        try SystemCall.retrying("socketpair") {
+            socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0, &fds)
+        }
         return (fds[0], fds[1])
     }
 
@@ -19,7 +22,10 @@ struct PollerTests {
     func readiness() throws {
         let poller = try Poller(capacity: 8)
         let (a, b) = try self.pair()
-        defer { close(a); close(b) }
+        defer {
+            close(a)
+            close(b)
+        }
         try poller.register(a, interest: .readable, token: 42)
         #expect(try poller.wait(timeoutMilliseconds: 0).isEmpty, "nothing written yet")
         var byte: UInt8 = 7
@@ -40,7 +46,12 @@ struct PollerTests {
     func hangUpAndCapacity() throws {
         let poller = try Poller(capacity: 2)
         var pairs: [(Int32, Int32)] = []
-        defer { for (a, b) in pairs { close(a); close(b) } }
+        defer {
+            for (a, b) in pairs {
+                close(a)
+                close(b)
+            }
+        }
         for index in 0..<5 {
             let pair = try self.pair()
             pairs.append(pair)
@@ -75,10 +86,18 @@ struct PollerTests {
         var calls = 0
         let result = try SystemCall.retrying("test") { () -> Int32 in
             calls += 1
-            if calls < 3 { errno = EINTR; return -1 }
+            if calls < 3 {
+                errno = EINTR
+                return -1
+            }
             return 5
         }
         #expect(result == 5 && calls == 3)
-        #expect(throws: SystemCallError("test", code: ENOENT)) { try SystemCall.retrying("test") { () -> Int32 in errno = ENOENT; return -1 } }
+        #expect(throws: SystemCallError("test", code: ENOENT)) {
+            try SystemCall.retrying("test") { () -> Int32 in
+                errno = ENOENT
+                return -1
+            }
+        }
     }
 }

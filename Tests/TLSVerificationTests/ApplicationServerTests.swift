@@ -2,6 +2,7 @@ import BulkheadModel
 import BulkheadTestSupport
 import Foundation
 import Testing
+
 @testable import TLSVerification
 
 /// The application probes and STARTTLS dialogues for MySQL, MQTT, AMQP, LDAP and XMPP against the real servers of
@@ -29,20 +30,28 @@ struct ApplicationServerTests {
 
     /// The trust bundle, the CA key (for the expired and serverAuth-only forgeries) and the client certificate
     /// `client` (its CN is the MySQL user), optionally another identity of the same CA.
-    func expectations(_ pki: TestPKI, client: String = "client", other: String? = nil, caKey: Bool = true) -> TLSExpectations {
+    func expectations(_ pki: TestPKI, client: String = "client", other: String? = nil, caKey: Bool = true)
+        -> TLSExpectations
+    {
         TLSExpectations(
             trustBundles: [pki.path("ca.pem")], caKey: caKey ? pki.path("ca.key") : nil,
             clientIdentity: IdentityFiles(certificate: pki.path("\(client)-chain.pem"), key: pki.path("\(client).key")),
-            otherIdentity: other.map { IdentityFiles(certificate: pki.path("\($0)-chain.pem"), key: pki.path("\($0).key")) },
+            otherIdentity: other.map {
+                IdentityFiles(certificate: pki.path("\($0)-chain.pem"), key: pki.path("\($0).key"))
+            },
             expectedDNSNames: ["svc.test"])
     }
 
-    func run(_ port: Int, _ expectations: TLSExpectations, application: AppProbeProtocol? = nil, startTLS: StartTLSProtocol? = nil) throws -> TLSEndpointReport {
+    func run(
+        _ port: Int, _ expectations: TLSExpectations, application: AppProbeProtocol? = nil,
+        startTLS: StartTLSProtocol? = nil
+    ) throws -> TLSEndpointReport {
         let endpoint = try #require(TLSEndpoint("127.0.0.1:\(port)"))
         // A generous read wait: every server here answers or refuses at once, and the whole suite may be running on
         // two busy cores (a slow Erlang answer must not pass for silence).
-        let options = TLSBatteryOptions(timeouts: TLSTimeouts(connection: 10, readAfterHandshake: 3), probeVersions: false, probeCiphers: false,
-                                        applicationProtocol: application, startTLS: startTLS)
+        let options = TLSBatteryOptions(
+            timeouts: TLSTimeouts(connection: 10, readAfterHandshake: 3), probeVersions: false, probeCiphers: false,
+            applicationProtocol: application, startTLS: startTLS)
         let report = try ProbeBattery.run([TLSTarget(endpoint: endpoint, expectations: expectations)], options: options)
         return try #require(report.endpoints.first)
     }
@@ -54,38 +63,56 @@ struct ApplicationServerTests {
     func kinds(_ report: TLSEndpointReport) -> Set<FindingKind> { Set(report.findings.map(\.kind)) }
 
     /// The probe ended with `result` and `evidence`.
-    func expect(_ report: TLSEndpointReport, _ kind: TLSProbeKind, _ result: TLSProbeResult, _ evidence: TLSEvidence, _ label: String,
-                sourceLocation: SourceLocation = #_sourceLocation) {
+    func expect(
+        _ report: TLSEndpointReport, _ kind: TLSProbeKind, _ result: TLSProbeResult, _ evidence: TLSEvidence,
+        _ label: String,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) {
         guard let record = self.probe(report, kind) else {
             Issue.record("\(label): \(kind.rawValue) missing", sourceLocation: sourceLocation)
             return
         }
-        #expect(record.result == result && record.evidence == evidence,
-                "\(label): \(kind.rawValue) \(record.result.rawValue) \(record.evidence.rawValue): \(record.detail ?? "")", sourceLocation: sourceLocation)
+        #expect(
+            record.result == result && record.evidence == evidence,
+            "\(label): \(kind.rawValue) \(record.result.rawValue) \(record.evidence.rawValue): \(record.detail ?? "")",
+            sourceLocation: sourceLocation)
     }
 
     /// Every forged certificate ended with `result` and `evidence`, tried at least five times unless served.
-    func forged(_ report: TLSEndpointReport, _ result: TLSProbeResult, _ evidence: TLSEvidence, _ label: String,
-                kinds: [TLSProbeKind] = [.rogueCA, .selfSigned, .expired, .serverAuthOnly], sourceLocation: SourceLocation = #_sourceLocation) {
+    func forged(
+        _ report: TLSEndpointReport, _ result: TLSProbeResult, _ evidence: TLSEvidence, _ label: String,
+        kinds: [TLSProbeKind] = [.rogueCA, .selfSigned, .expired, .serverAuthOnly],
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) {
         for kind in kinds {
             self.expect(report, kind, result, evidence, label, sourceLocation: sourceLocation)
             if result == .rejected, let record = self.probe(report, kind) {
-                #expect(record.attempts >= 5, "\(label): \(kind.rawValue) tried \(record.attempts) times", sourceLocation: sourceLocation)
+                #expect(
+                    record.attempts >= 5, "\(label): \(kind.rawValue) tried \(record.attempts) times",
+                    sourceLocation: sourceLocation)
             }
         }
     }
 
     /// The valid certificate was served by the application (`protocol` named as the probe spoke it).
-    func validServed(_ report: TLSEndpointReport, _ application: String, _ label: String, sourceLocation: SourceLocation = #_sourceLocation) {
+    func validServed(
+        _ report: TLSEndpointReport, _ application: String, _ label: String,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) {
         let valid = self.probe(report, .clientCertificate)
-        #expect(valid?.evidence == .served && valid?.application == application,
-                "\(label): client-cert \(valid?.evidence.rawValue ?? "-") \(valid?.application ?? "-"): \(valid?.detail ?? "")", sourceLocation: sourceLocation)
+        #expect(
+            valid?.evidence == .served && valid?.application == application,
+            "\(label): client-cert \(valid?.evidence.rawValue ?? "-") \(valid?.application ?? "-"): \(valid?.detail ?? "")",
+            sourceLocation: sourceLocation)
     }
 
     /// A server that verifies client certificates in the TLS layer (alerts), as each verdict shows it: enforced, no
     /// certificate and every forged one refused by an alert; optional, no certificate served and forged ones refused;
     /// rogue accepted, forged ones served and no certificate refused; no client auth, no certificate served.
-    func expectTLSLayer(_ report: TLSEndpointReport, _ verdict: TLSVerdict, _ label: String, sourceLocation: SourceLocation = #_sourceLocation) {
+    func expectTLSLayer(
+        _ report: TLSEndpointReport, _ verdict: TLSVerdict, _ label: String,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) {
         #expect(report.verdict == verdict, "\(label): \(report.reason)", sourceLocation: sourceLocation)
         switch verdict {
         case .mtlsEnforced:
@@ -100,41 +127,55 @@ struct ApplicationServerTests {
             #expect(self.kinds(report).contains(.rogueClientAccepted), sourceLocation: sourceLocation)
         default:
             self.expect(report, .noClientCertificate, .accepted, .served, label, sourceLocation: sourceLocation)
-            #expect(self.probe(report, .rogueCA)?.result == .skipped, "\(label): no CertificateRequest, nothing to forge for", sourceLocation: sourceLocation)
+            #expect(
+                self.probe(report, .rogueCA)?.result == .skipped,
+                "\(label): no CertificateRequest, nothing to forge for", sourceLocation: sourceLocation)
         }
     }
 
     // MARK: - MySQL (MariaDB)
 
-    @Test("MariaDB: REQUIRE X509 and REQUIRE ISSUER/SUBJECT enforced (no certificate refused by comparison: ERR 1045 names no certificate), REQUIRE SSL optional, no requirement served in clear",
-          .enabled(if: PeerProcess.Installed.mariadb, "mariadb-server is not installed (scripts/install-deps.sh --test installs it)"))
+    @Test(
+        "MariaDB: REQUIRE X509 and REQUIRE ISSUER/SUBJECT enforced (no certificate refused by comparison: ERR 1045 names no certificate), REQUIRE SSL optional, no requirement served in clear",
+        .enabled(
+            if: PeerProcess.Installed.mariadb,
+            "mariadb-server is not installed (scripts/install-deps.sh --test installs it)"))
     func mariadb() throws {
         let pki = try self.thePKI()
         // Accounts without a password: the probe logs in with none, so only the certificate tells them apart.
-        let server = try PeerProcess.mariadb(pki, initSQL: """
-            CREATE USER 'x509user'@'%' REQUIRE X509;
-            CREATE USER 'subjectuser'@'%' REQUIRE ISSUER '/CN=Bulkhead Test Intermediate' AND SUBJECT '/CN=subjectuser';
-            CREATE USER 'ssluser'@'%' REQUIRE SSL;
-            CREATE USER 'bulkhead'@'%';
+        let server = try PeerProcess.mariadb(
+            pki,
+            initSQL: """
+                CREATE USER 'x509user'@'%' REQUIRE X509;
+                CREATE USER 'subjectuser'@'%' REQUIRE ISSUER '/CN=Bulkhead Test Intermediate' AND SUBJECT '/CN=subjectuser';
+                CREATE USER 'ssluser'@'%' REQUIRE SSL;
+                CREATE USER 'bulkhead'@'%';
 
-            """)
+                """)
 
         for (user, other) in [("x509user", "intruder"), ("subjectuser", "intruder")] {
-            let report = try self.run(server.port, self.expectations(pki, client: user, other: other), application: .mysql)
+            let report = try self.run(
+                server.port, self.expectations(pki, client: user, other: other), application: .mysql)
             #expect(report.verdict == .mtlsEnforced, "\(user): \(report.reason)")
             self.validServed(report, "mysql", user)
             self.forged(report, .rejected, .refusedByTLS, user)
             // MariaDB answers the account without a certificate with the same ERR 1045 as a wrong password, then
             // closes: refused only because the valid certificate, same user and no password, was served.
             let noCert = try #require(self.probe(report, .noClientCertificate))
-            #expect(noCert.result == .rejected && noCert.evidence == .closedWithoutReason && noCert.comparedWith == "client-cert: served",
-                    "\(user): \(noCert.evidence.rawValue) \(noCert.detail ?? "")")
+            #expect(
+                noCert.result == .rejected && noCert.evidence == .closedWithoutReason
+                    && noCert.comparedWith == "client-cert: served",
+                "\(user): \(noCert.evidence.rawValue) \(noCert.detail ?? "")")
             #expect(noCert.detail?.contains("Access denied") == true, "\(user): \(noCert.detail ?? "")")
             let plaintext = self.probe(report, .plaintext)
-            #expect(plaintext?.result == .plaintextRefused && plaintext?.detail?.contains("Access denied") == true, "\(user): \(plaintext?.detail ?? "")")
+            #expect(
+                plaintext?.result == .plaintextRefused && plaintext?.detail?.contains("Access denied") == true,
+                "\(user): \(plaintext?.detail ?? "")")
             #expect(!self.kinds(report).contains(.plaintextAccepted))
             // Another identity of the same CA: any will do for REQUIRE X509; REQUIRE SUBJECT refuses it.
-            #expect(report.authorization == (user == "x509user" ? "accepted" : "rejected"), "\(user): \(report.authorization ?? "-")")
+            #expect(
+                report.authorization == (user == "x509user" ? "accepted" : "rejected"),
+                "\(user): \(report.authorization ?? "-")")
         }
 
         let optional = try self.run(server.port, self.expectations(pki, client: "ssluser"), application: .mysql)
@@ -146,7 +187,8 @@ struct ApplicationServerTests {
 
         let none = try self.run(server.port, self.expectations(pki), application: .mysql)
         #expect(none.verdict == .mtlsOptional, "no requirement: \(none.reason)")
-        #expect(self.probe(none, .plaintext)?.evidence == .servedInClear, "\(self.probe(none, .plaintext)?.detail ?? "")")
+        #expect(
+            self.probe(none, .plaintext)?.evidence == .servedInClear, "\(self.probe(none, .plaintext)?.detail ?? "")")
         #expect(self.kinds(none).contains(.plaintextAccepted))
         self.validServed(none, "mysql", "no requirement")
         self.expect(none, .noClientCertificate, .accepted, .served, "no requirement")
@@ -156,41 +198,60 @@ struct ApplicationServerTests {
 
     // MARK: - MQTT (Mosquitto)
 
-    @Test("Mosquitto require_certificate true | false: CONNECT → CONNACK served over TLS; CONNACK 5 (allow_anonymous false) is the broker answering, not a refusal of the certificate",
-          .enabled(if: PeerProcess.Installed.mosquitto, "mosquitto is not installed (scripts/install-deps.sh --test installs it)"),
-          arguments: [(true, true, TLSVerdict.mtlsEnforced), (false, true, .tlsNoClientAuth), (true, false, .mtlsEnforced)])
+    @Test(
+        "Mosquitto require_certificate true | false: CONNECT → CONNACK served over TLS; CONNACK 5 (allow_anonymous false) is the broker answering, not a refusal of the certificate",
+        .enabled(
+            if: PeerProcess.Installed.mosquitto,
+            "mosquitto is not installed (scripts/install-deps.sh --test installs it)"),
+        arguments: [
+            (true, true, TLSVerdict.mtlsEnforced), (false, true, .tlsNoClientAuth), (true, false, .mtlsEnforced),
+        ])
     func mosquitto(mode: (requireCertificate: Bool, allowAnonymous: Bool, verdict: TLSVerdict)) throws {
         let pki = try self.thePKI()
-        let server = try PeerProcess.mosquitto(pki, requireCertificate: mode.requireCertificate, allowAnonymous: mode.allowAnonymous)
+        let server = try PeerProcess.mosquitto(
+            pki, requireCertificate: mode.requireCertificate, allowAnonymous: mode.allowAnonymous)
         let label = "require_certificate \(mode.requireCertificate) allow_anonymous \(mode.allowAnonymous)"
         let report = try self.run(server.port, self.expectations(pki), application: .mqtt)
         self.expectTLSLayer(report, mode.verdict, label)
         self.validServed(report, "mqtt", label)
         let connack = mode.allowAnonymous ? "CONNACK accepted" : "CONNACK return code 5"
-        #expect(self.probe(report, .clientCertificate)?.detail?.contains(connack) == true, "\(label): \(self.probe(report, .clientCertificate)?.detail ?? "")")
+        #expect(
+            self.probe(report, .clientCertificate)?.detail?.contains(connack) == true,
+            "\(label): \(self.probe(report, .clientCertificate)?.detail ?? "")")
         #expect(!self.kinds(report).contains(.validClientRefused), "\(label)")
-        #expect(self.probe(report, .plaintext)?.result == .plaintextRefused, "\(label): \(self.probe(report, .plaintext)?.detail ?? "")")
+        #expect(
+            self.probe(report, .plaintext)?.result == .plaintextRefused,
+            "\(label): \(self.probe(report, .plaintext)?.detail ?? "")")
     }
 
-    @Test("Mosquitto listener without TLS: CONNECT in clear → CONNACK is plaintext-accepted",
-          .enabled(if: PeerProcess.Installed.mosquitto, "mosquitto is not installed (scripts/install-deps.sh --test installs it)"))
+    @Test(
+        "Mosquitto listener without TLS: CONNECT in clear → CONNACK is plaintext-accepted",
+        .enabled(
+            if: PeerProcess.Installed.mosquitto,
+            "mosquitto is not installed (scripts/install-deps.sh --test installs it)"))
     func mosquittoPlain() throws {
         let pki = try self.thePKI()
         let server = try PeerProcess.mosquitto(pki, requireCertificate: nil)
         let report = try self.run(server.port, self.expectations(pki), application: .mqtt)
         #expect(report.verdict == .plaintextAccepted, "\(report.reason)")
         let plaintext = self.probe(report, .plaintext)
-        #expect(plaintext?.evidence == .servedInClear && plaintext?.detail?.contains("CONNACK accepted") == true, "\(plaintext?.detail ?? "")")
+        #expect(
+            plaintext?.evidence == .servedInClear && plaintext?.detail?.contains("CONNACK accepted") == true,
+            "\(plaintext?.detail ?? "")")
     }
 
     // MARK: - LDAP (slapd)
 
-    @Test("slapd TLSVerifyClient demand, LDAPS and StartTLS: refuses no certificate and forged ones from other CAs, but serves a serverAuth-only certificate of the right CA",
-          .enabled(if: PeerProcess.Installed.slapd, "slapd is not installed (scripts/install-deps.sh --test installs it)"))
+    @Test(
+        "slapd TLSVerifyClient demand, LDAPS and StartTLS: refuses no certificate and forged ones from other CAs, but serves a serverAuth-only certificate of the right CA",
+        .enabled(if: PeerProcess.Installed.slapd, "slapd is not installed (scripts/install-deps.sh --test installs it)")
+    )
     func slapdDemand() throws {
         let pki = try self.thePKI()
         let slapd = try PeerProcess.slapd(pki, verifyClient: "demand", requireTLS: true)
-        for (port, startTLS, label) in [(slapd.ldaps, nil, "LDAPS"), (slapd.ldap, StartTLSProtocol.ldap, "StartTLS")] as [(Int, StartTLSProtocol?, String)] {
+        for (port, startTLS, label) in [(slapd.ldaps, nil, "LDAPS"), (slapd.ldap, StartTLSProtocol.ldap, "StartTLS")]
+            as [(Int, StartTLSProtocol?, String)]
+        {
             let report = try self.run(port, self.expectations(pki), application: .ldap, startTLS: startTLS)
             #expect(report.startTLS == startTLS?.rawValue)
             // slapd (OpenSSL backend) checks no extended key usage: a certificate for servers only logs in.
@@ -213,13 +274,18 @@ struct ApplicationServerTests {
         self.forged(withoutKey, .rejected, .closedWithoutReason, "LDAPS, no CA key", kinds: [.rogueCA, .selfSigned])
     }
 
-    @Test("slapd TLSVerifyClient allow | never, and StartTLS without security tls=1 (the bind in clear is served: starttls-optional)",
-          .enabled(if: PeerProcess.Installed.slapd, "slapd is not installed (scripts/install-deps.sh --test installs it)"),
-          arguments: ["allow", "never"])
+    @Test(
+        "slapd TLSVerifyClient allow | never, and StartTLS without security tls=1 (the bind in clear is served: starttls-optional)",
+        .enabled(
+            if: PeerProcess.Installed.slapd, "slapd is not installed (scripts/install-deps.sh --test installs it)"),
+        arguments: ["allow", "never"])
     func slapdLoose(verifyClient: String) throws {
         let pki = try self.thePKI()
         let slapd = try PeerProcess.slapd(pki, verifyClient: verifyClient, requireTLS: verifyClient == "allow")
-        for (port, startTLS, label) in [(slapd.ldaps, nil, "LDAPS \(verifyClient)"), (slapd.ldap, StartTLSProtocol.ldap, "StartTLS \(verifyClient)")] as [(Int, StartTLSProtocol?, String)] {
+        for (port, startTLS, label) in [
+            (slapd.ldaps, nil, "LDAPS \(verifyClient)"),
+            (slapd.ldap, StartTLSProtocol.ldap, "StartTLS \(verifyClient)"),
+        ] as [(Int, StartTLSProtocol?, String)] {
             let report = try self.run(port, self.expectations(pki), application: .ldap, startTLS: startTLS)
             self.validServed(report, "ldap", label)
             self.expect(report, .noClientCertificate, .accepted, .served, label)
@@ -232,7 +298,9 @@ struct ApplicationServerTests {
                 #expect(report.verdict == .tlsNoClientAuth, "\(label): \(report.reason)")
                 #expect(self.probe(report, .rogueCA)?.result == .skipped)
                 if startTLS != nil {
-                    #expect(self.probe(report, .plaintext)?.evidence == .servedInClear, "\(self.probe(report, .plaintext)?.detail ?? "")")
+                    #expect(
+                        self.probe(report, .plaintext)?.evidence == .servedInClear,
+                        "\(self.probe(report, .plaintext)?.detail ?? "")")
                     #expect(self.kinds(report).contains(.starttlsOptional))
                 } else {
                     #expect(self.probe(report, .plaintext)?.result == .plaintextRefused)
@@ -246,21 +314,30 @@ struct ApplicationServerTests {
     /// Prosody's `ssl` options beyond the files, and what each must come out as.
     static let prosodyModes: [(String, String, TLSVerdict)] = [
         // Its defaults add verifyext lsec_continue and lsec_ignore_purpose (for s2s): removed, verification holds.
-        ("strict", #"verify = { "peer", "fail_if_no_peer_cert" }; verifyext = { lsec_continue = false, lsec_ignore_purpose = false };"#, .mtlsEnforced),
+        (
+            "strict",
+            #"verify = { "peer", "fail_if_no_peer_cert" }; verifyext = { lsec_continue = false, lsec_ignore_purpose = false };"#,
+            .mtlsEnforced
+        ),
         // What the documentation suggests for client certificates: with lsec_continue still on, any certificate
         // passes the handshake (and anonymous login is offered): only "no certificate" is refused.
         ("peer+fail", #"verify = { "peer", "fail_if_no_peer_cert" };"#, .tlsAcceptsRogueClient),
         ("none", #"verify = "none";"#, .tlsNoClientAuth),
     ]
 
-    @Test("Prosody c2s with client certificates: STARTTLS and direct TLS, stream features served",
-          .enabled(if: PeerProcess.Installed.prosody, "prosody is not installed (scripts/install-deps.sh --test installs it)"),
-          arguments: [0, 1, 2])
+    @Test(
+        "Prosody c2s with client certificates: STARTTLS and direct TLS, stream features served",
+        .enabled(
+            if: PeerProcess.Installed.prosody, "prosody is not installed (scripts/install-deps.sh --test installs it)"),
+        arguments: [0, 1, 2])
     func prosody(mode index: Int) throws {
         let (name, ssl, verdict) = Self.prosodyModes[index]
         let pki = try self.thePKI()
         let prosody = try PeerProcess.prosody(pki, ssl: ssl)
-        for (port, startTLS, label) in [(prosody.starttls, StartTLSProtocol.xmpp, "\(name) STARTTLS"), (prosody.directTLS, nil, "\(name) direct TLS")] as [(Int, StartTLSProtocol?, String)] {
+        for (port, startTLS, label) in [
+            (prosody.starttls, StartTLSProtocol.xmpp, "\(name) STARTTLS"),
+            (prosody.directTLS, nil, "\(name) direct TLS"),
+        ] as [(Int, StartTLSProtocol?, String)] {
             let report = try self.run(port, self.expectations(pki), application: .xmpp, startTLS: startTLS)
             #expect(report.startTLS == startTLS?.rawValue)
             self.expectTLSLayer(report, verdict, label)
@@ -268,18 +345,24 @@ struct ApplicationServerTests {
             // c2s_require_encryption: the stream in clear offers only STARTTLS, marked required.
             let plaintext = self.probe(report, .plaintext)
             #expect(plaintext?.result == .plaintextRefused, "\(label): \(plaintext?.detail ?? "")")
-            if startTLS != nil { #expect(plaintext?.detail?.contains("STARTTLS required") == true, "\(plaintext?.detail ?? "")") }
+            if startTLS != nil {
+                #expect(plaintext?.detail?.contains("STARTTLS required") == true, "\(plaintext?.detail ?? "")")
+            }
         }
     }
 
     // MARK: - AMQP (RabbitMQ)
 
-    @Test("RabbitMQ ssl_options verify_peer with fail_if_no_peer_cert true | false, and verify_none: Connection.Start served",
-          .enabled(if: PeerProcess.Installed.rabbitmq, "rabbitmq-server is not installed (scripts/install-deps.sh --test installs it)"))
+    @Test(
+        "RabbitMQ ssl_options verify_peer with fail_if_no_peer_cert true | false, and verify_none: Connection.Start served",
+        .enabled(
+            if: PeerProcess.Installed.rabbitmq,
+            "rabbitmq-server is not installed (scripts/install-deps.sh --test installs it)"))
     func rabbitmq() throws {
         let pki = try self.thePKI()
         let modes: [(verify: String, fail: Bool, verdict: TLSVerdict)] = [
-            ("verify_peer", true, .mtlsEnforced), ("verify_peer", false, .mtlsOptional), ("verify_none", false, .tlsNoClientAuth),
+            ("verify_peer", true, .mtlsEnforced), ("verify_peer", false, .mtlsOptional),
+            ("verify_none", false, .tlsNoClientAuth),
         ]
         // One node at a time (each boots in seconds to tens of seconds), stopped before the next boots.
         for mode in modes {
@@ -287,18 +370,23 @@ struct ApplicationServerTests {
             let started = Date()
             // The loosest node also listens without TLS: AMQP in clear there is plaintext-accepted.
             let plainPort = mode.verify == "verify_none" ? PeerProcess.freePort() : nil
-            let server = try PeerProcess.rabbitmq(pki, verify: mode.verify, failIfNoPeerCert: mode.fail, plainPort: plainPort)
+            let server = try PeerProcess.rabbitmq(
+                pki, verify: mode.verify, failIfNoPeerCert: mode.fail, plainPort: plainPort)
             print("RabbitMQ node (\(label)) booted in \(Int(Date().timeIntervalSince(started))) s")
             let report = try self.run(server.port, self.expectations(pki), application: .amqp)
             self.expectTLSLayer(report, mode.verdict, label)
             self.validServed(report, "amqp", label)
             #expect(self.probe(report, .clientCertificate)?.detail?.contains("Connection.Start") == true)
-            #expect(self.probe(report, .plaintext)?.result == .plaintextRefused, "\(label): \(self.probe(report, .plaintext)?.detail ?? "")")
+            #expect(
+                self.probe(report, .plaintext)?.result == .plaintextRefused,
+                "\(label): \(self.probe(report, .plaintext)?.detail ?? "")")
             if let plainPort {
                 let plain = try self.run(plainPort, self.expectations(pki), application: .amqp)
                 #expect(plain.verdict == .plaintextAccepted, "plain listener: \(plain.reason)")
                 let plaintext = self.probe(plain, .plaintext)
-                #expect(plaintext?.evidence == .servedInClear && plaintext?.detail?.contains("Connection.Start") == true, "\(plaintext?.detail ?? "")")
+                #expect(
+                    plaintext?.evidence == .servedInClear && plaintext?.detail?.contains("Connection.Start") == true,
+                    "\(plaintext?.detail ?? "")")
             }
         }
     }

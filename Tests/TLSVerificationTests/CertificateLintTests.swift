@@ -3,6 +3,7 @@ import CBulkheadOpenSSL
 import Certificates
 import Foundation
 import Testing
+
 @testable import TLSVerification
 
 /// The lint on plain ``CertificateSummary`` values (as `analyze` would call it), the forged certificates, and
@@ -14,13 +15,16 @@ struct CertificateLintTests {
     func leaf(
         keyType: String = "ec", bits: Int = 256, curve: String? = "prime256v1", signature: String = "ecdsa-with-SHA256",
         isCA: Bool = false, selfSigned: Bool = false, days: Int64 = 90, expiresIn: Int64 = 60 * 86_400,
-        sans: [String] = ["DNS:svc.test"], eku: [String] = ["serverAuth"], keyUsage: [String] = ["digitalSignature"], serial: String = "5A1B"
+        sans: [String] = ["DNS:svc.test"], eku: [String] = ["serverAuth"], keyUsage: [String] = ["digitalSignature"],
+        serial: String = "5A1B"
     ) -> CertificateSummary {
         let notAfter = Timestamp(seconds: Self.now.seconds + expiresIn, nanoseconds: 0)
         return CertificateSummary(
             subject: "CN=svc.test", issuer: selfSigned ? "CN=svc.test" : "CN=Issuer", sans: sans, serial: serial,
-            notBefore: Timestamp(seconds: notAfter.seconds - days * 86_400, nanoseconds: 0), notAfter: notAfter, sha256: "ab",
-            keyType: keyType, keyBits: bits, curve: curve, signatureAlgorithm: signature, isCA: isCA, selfSigned: selfSigned,
+            notBefore: Timestamp(seconds: notAfter.seconds - days * 86_400, nanoseconds: 0), notAfter: notAfter,
+            sha256: "ab",
+            keyType: keyType, keyBits: bits, curve: curve, signatureAlgorithm: signature, isCA: isCA,
+            selfSigned: selfSigned,
             keyUsage: keyUsage, extendedKeyUsage: eku)
     }
 
@@ -35,7 +39,10 @@ struct CertificateLintTests {
 
     @Test("each defect is named")
     func defects() {
-        #expect(self.rules(self.leaf(keyType: "rsa", bits: 1024, curve: nil, signature: "sha1WithRSAEncryption")) == ["weak-key", "weak-signature"])
+        #expect(
+            self.rules(self.leaf(keyType: "rsa", bits: 1024, curve: nil, signature: "sha1WithRSAEncryption")) == [
+                "weak-key", "weak-signature",
+            ])
         #expect(self.rules(self.leaf(signature: "md5WithRSAEncryption")) == ["weak-signature"])
         #expect(self.rules(self.leaf(curve: "secp256k1")) == ["weak-curve"])
         #expect(self.rules(self.leaf(isCA: true)) == ["leaf-is-ca"])
@@ -50,7 +57,8 @@ struct CertificateLintTests {
         #expect(self.rules(self.leaf(keyUsage: ["digitalSignature", "keyCertSign"])) == ["leaf-key-usage"])
         #expect(self.rules(self.leaf(serial: "0")) == ["serial"])
         #expect(self.rules(self.leaf(serial: "-05")) == ["serial"])
-        #expect(self.rules(self.leaf(sans: ["URI:spiffe://a.test/x", "URI:spiffe://a.test/y"])) == ["spiffe-multiple-uri"])
+        #expect(
+            self.rules(self.leaf(sans: ["URI:spiffe://a.test/x", "URI:spiffe://a.test/y"])) == ["spiffe-multiple-uri"])
     }
 
     @Test("chain order and issuer rules")
@@ -62,7 +70,8 @@ struct CertificateLintTests {
         #expect(CertificateLint.lint(chain: [leaf, issuer], role: .server, at: Self.now).isEmpty)
         var stranger = issuer
         stranger.subject = "CN=Stranger"
-        #expect(CertificateLint.lint(chain: [leaf, stranger], role: .server, at: Self.now).map(\.rule) == [.chainOrder])
+        #expect(
+            CertificateLint.lint(chain: [leaf, stranger], role: .server, at: Self.now).map(\.rule) == [.chainOrder])
         var notCA = issuer
         notCA.isCA = false
         #expect(CertificateLint.lint(chain: [leaf, notCA], role: .server, at: Self.now).map(\.rule) == [.issuerNotCA])
@@ -71,7 +80,8 @@ struct CertificateLintTests {
     @Test("findings: `tls` kinds from `about`; `analyze` kinds from a prefix, with the subject in the title")
     func findingNames() {
         let issues = CertificateLint.lint(chain: [self.leaf(expiresIn: -86_400)], role: .server, at: Self.now)
-        let tls = CertificateLint.findings(issues, about: "server certificate", family: .server, location: "127.0.0.1:8443")
+        let tls = CertificateLint.findings(
+            issues, about: "server certificate", family: .server, location: "127.0.0.1:8443")
         #expect(tls.map(\.kind) == [FindingKind.certificate(.expired, family: .server)])
         #expect(tls.first?.title.hasPrefix("server certificate #0: expired on ") == true)
         let analyze = CertificateLint.findings(
@@ -86,7 +96,8 @@ struct CertificateLintTests {
     func unparseable() {
         let placeholder = CertificateSummary(
             subject: "", issuer: "", sans: [], serial: "", notBefore: nil, notAfter: nil, sha256: "ff",
-            keyType: CertificateLint.unparseableKeyType, keyBits: 0, curve: nil, signatureAlgorithm: "unparseable: empty certificate",
+            keyType: CertificateLint.unparseableKeyType, keyBits: 0, curve: nil,
+            signatureAlgorithm: "unparseable: empty certificate",
             isCA: false, selfSigned: false, keyUsage: [], extendedKeyUsage: [])
         let issues = CertificateLint.lint(chain: [self.leaf(), placeholder], role: .server, at: Self.now)
         #expect(issues.map(\.rule) == [.unparseable])
@@ -101,7 +112,9 @@ struct CertificateLintTests {
         #expect(!CertificateLint.matchesDNS(wildcard, name: "a.b.svc.test"))
         #expect(!CertificateLint.matchesDNS(wildcard, name: "svc.test"))
         #expect(CertificateLint.matchesSPIFFE(wildcard, id: "spiffe://a.test/x"))
-        #expect(!CertificateLint.matchesSPIFFE(self.leaf(sans: ["URI:spiffe://a.test/x", "URI:spiffe://a.test/y"]), id: "spiffe://a.test/x"))
+        #expect(
+            !CertificateLint.matchesSPIFFE(
+                self.leaf(sans: ["URI:spiffe://a.test/x", "URI:spiffe://a.test/y"]), id: "spiffe://a.test/x"))
     }
 
     @Test("forged certificates have exactly the defect they are meant to have")
@@ -109,9 +122,11 @@ struct CertificateLintTests {
         let caKey = try ClientCertificateForge.ecKey()
         let now = Int64(time(nil))
         let ca = try ClientCertificateForge.certificate(
-            commonName: "Forge Test CA", subjectAltName: nil, key: caKey, issuer: nil, notBefore: now - 60, notAfter: now + 86_400,
+            commonName: "Forge Test CA", subjectAltName: nil, key: caKey, issuer: nil, notBefore: now - 60,
+            notAfter: now + 86_400,
             extensions: [(NID_basic_constraints, "critical,CA:TRUE"), (NID_key_usage, "critical,keyCertSign")])
-        let identity = ClientCertificateForge.Identity(commonName: "client", subjectAltName: "URI:spiffe://a.test/client")
+        let identity = ClientCertificateForge.Identity(
+            commonName: "client", subjectAltName: "URI:spiffe://a.test/client")
         let forged = try ClientCertificateForge.forge(identity: identity, issuer: (ca, caKey))
         let timestamp = Timestamp(seconds: now, nanoseconds: 0)
         let rogue = try #require(forged.rogueCA.chain.first?.summary())
@@ -135,14 +150,21 @@ struct CertificateLintTests {
     @Test("JSON: absent values are explicit nulls, and the document reads back")
     func json() throws {
         let record = TLSProbeRecord(endpoint: "127.0.0.1:1", source: "host", probe: .plaintext, result: .unreachable)
-        let report = TLSReport(endpoints: [TLSEndpointReport(
-            endpoint: "127.0.0.1:1", source: "host", verdict: .unreachable, clientAuth: .unknown, authorization: nil, serverChain: nil,
-            probes: [record], findings: [])], durationSeconds: 0)
+        let report = TLSReport(
+            endpoints: [
+                TLSEndpointReport(
+                    endpoint: "127.0.0.1:1", source: "host", verdict: .unreachable, clientAuth: .unknown,
+                    authorization: nil, serverChain: nil,
+                    probes: [record], findings: [])
+            ], durationSeconds: 0)
         let data = try JSONEncoder().encode(report)
         let text = String(decoding: data, as: UTF8.self)
         // Stored evidence reads back unchanged (the policy stage re-evaluates it offline).
         #expect(try JSONDecoder().decode(TLSReport.self, from: data) == report)
-        for key in ["\"alert\":null", "\"tlsVersion\":null", "\"cipher\":null", "\"acceptableCAs\":null", "\"serverChain\":null", "\"authorization\":null"] {
+        for key in [
+            "\"alert\":null", "\"tlsVersion\":null", "\"cipher\":null", "\"acceptableCAs\":null",
+            "\"serverChain\":null", "\"authorization\":null",
+        ] {
             #expect(text.contains(key), "\(key) missing")
         }
         #expect(!report.complete)

@@ -1,7 +1,8 @@
 import BulkheadModel
-import Foundation
 import BulkheadTestSupport
+import Foundation
 import Testing
+
 @testable import TLSVerification
 
 /// The battery against real peers on 127.0.0.1: `openssl s_server` in every configuration of issue 6, nginx,
@@ -16,11 +17,17 @@ struct TLSBatteryTests {
             try pki.issue("client", extensions: TestPKI.client("client"))
             try pki.issue("other", extensions: TestPKI.client("other"))
             try pki.issue("expired", days: -1, extensions: TestPKI.server())
-            try pki.issue("wrongsan", extensions: TestPKI.server("DNS:other.test,URI:spiffe://bulkhead.test/ns/lab/sa/server"))
-            try pki.issue("wrongspiffe", extensions: TestPKI.server("DNS:svc.test,URI:spiffe://bulkhead.test/ns/lab/sa/intruder"))
+            try pki.issue(
+                "wrongsan", extensions: TestPKI.server("DNS:other.test,URI:spiffe://bulkhead.test/ns/lab/sa/server"))
+            try pki.issue(
+                "wrongspiffe", extensions: TestPKI.server("DNS:svc.test,URI:spiffe://bulkhead.test/ns/lab/sa/intruder"))
             try pki.issue("weak", key: ["rsa:1024"], digest: "sha1", extensions: TestPKI.server())
             try pki.issue("zeroserial", serial: "0", extensions: TestPKI.server())
-            try pki.issue("caleaf", extensions: ["basicConstraints=critical,CA:TRUE", "extendedKeyUsage=serverAuth", "subjectAltName=DNS:svc.test"])
+            try pki.issue(
+                "caleaf",
+                extensions: [
+                    "basicConstraints=critical,CA:TRUE", "extendedKeyUsage=serverAuth", "subjectAltName=DNS:svc.test",
+                ])
             return pki
         } catch {
             return nil
@@ -35,14 +42,19 @@ struct TLSBatteryTests {
     func expectations(_ pki: TestPKI, caKey: Bool = true, client: Bool = true, other: Bool = false) -> TLSExpectations {
         TLSExpectations(
             trustBundles: [pki.path("ca.pem")], caKey: caKey ? pki.path("ca.key") : nil,
-            clientIdentity: client ? IdentityFiles(certificate: pki.path("client-chain.pem"), key: pki.path("client.key")) : nil,
-            otherIdentity: other ? IdentityFiles(certificate: pki.path("other-chain.pem"), key: pki.path("other.key")) : nil,
+            clientIdentity: client
+                ? IdentityFiles(certificate: pki.path("client-chain.pem"), key: pki.path("client.key")) : nil,
+            otherIdentity: other
+                ? IdentityFiles(certificate: pki.path("other-chain.pem"), key: pki.path("other.key")) : nil,
             expectedDNSNames: ["svc.test"], expectedSPIFFEID: "spiffe://bulkhead.test/ns/lab/sa/server")
     }
 
-    func probe(_ server: PeerProcess, _ expectations: TLSExpectations, ciphers: Bool = false) throws -> TLSEndpointReport {
+    func probe(_ server: PeerProcess, _ expectations: TLSExpectations, ciphers: Bool = false) throws
+        -> TLSEndpointReport
+    {
         let endpoint = try #require(TLSEndpoint(server.endpoint))
-        let options = TLSBatteryOptions(timeouts: TLSTimeouts(connection: 5, readAfterHandshake: 1), probeCiphers: ciphers)
+        let options = TLSBatteryOptions(
+            timeouts: TLSTimeouts(connection: 5, readAfterHandshake: 1), probeCiphers: ciphers)
         let report = try ProbeBattery.run([TLSTarget(endpoint: endpoint, expectations: expectations)], options: options)
         return try #require(report.endpoints.first)
     }
@@ -84,7 +96,9 @@ struct TLSBatteryTests {
         #expect(report.serverChain?.missingDNSNames == [])
         #expect(!self.kinds(report).contains { $0.identifier.hasPrefix("server-") })
         let data = try JSONEncoder().encode(report)
-        #expect(try JSONDecoder().decode(TLSEndpointReport.self, from: data) == report, "a full report reads back unchanged")
+        #expect(
+            try JSONDecoder().decode(TLSEndpointReport.self, from: data) == report, "a full report reads back unchanged"
+        )
     }
 
     @Test("strict mTLS, TLS 1.2: refusal during the handshake")
@@ -115,27 +129,37 @@ struct TLSBatteryTests {
         let pki = try self.thePKI()
         // An RSA certificate beside the EC one (the test root doubles as one), so static-RSA suites can be chosen;
         // anonymous ECDH and CBC suites are in ALL at security level 0, NULL suites are not.
-        let server = try PeerProcess.sServer(pki, "server", ["-tls1_2", "-cipher", "ALL:@SECLEVEL=0", "-dcert", pki.path("ca.pem"), "-dkey", pki.path("ca.key")])
+        let server = try PeerProcess.sServer(
+            pki, "server",
+            ["-tls1_2", "-cipher", "ALL:@SECLEVEL=0", "-dcert", pki.path("ca.pem"), "-dkey", pki.path("ca.key")])
         let report = try self.probe(server, self.expectations(pki), ciphers: true)
         let categories = report.probes.filter { $0.probe == .cipher && $0.result != .skipped }
         #expect(categories.count >= 4, "NULL, anonymous, static-RSA and CBC at least")
         for record in categories {
             let list = try #require(WeakCiphers.suites[record.variant ?? ""]).joined(separator: ":") + ":@SECLEVEL=0"
-            let alone = try ProcessRunner.run(URL(fileURLWithPath: "/usr/bin/openssl"), [
-                "s_client", "-connect", server.endpoint, "-tls1_2", "-cipher", list, "-brief", "-no_ign_eof",
-            ], input: "")
+            let alone = try ProcessRunner.run(
+                URL(fileURLWithPath: "/usr/bin/openssl"),
+                [
+                    "s_client", "-connect", server.endpoint, "-tls1_2", "-cipher", list, "-brief", "-no_ign_eof",
+                ], input: "")
             let acceptedAlone = alone.error.contains("Ciphersuite:") || alone.output.contains("Ciphersuite:")
-            #expect((record.result == .accepted) == acceptedAlone, "\(record.variant ?? ""): battery \(record.result), s_client alone: \(acceptedAlone)")
+            #expect(
+                (record.result == .accepted) == acceptedAlone,
+                "\(record.variant ?? ""): battery \(record.result), s_client alone: \(acceptedAlone)")
         }
         #expect(self.probe(report, .cipher, "NULL")?.result == .rejected)
-        for name in ["anonymous", "static-RSA", "CBC"] { #expect(self.probe(report, .cipher, name)?.result == .accepted, "\(name)") }
+        for name in ["anonymous", "static-RSA", "CBC"] {
+            #expect(self.probe(report, .cipher, name)?.result == .accepted, "\(name)")
+        }
         // One connection per accepted category and one refusal for the rest: 4, where offering each alone took 4 + the
         // refused ones; every record of a shared connection says so.
         #expect(categories.map(\.attempts).reduce(0, +) == 4)
         #expect(categories.filter { $0.attempts == 0 }.allSatisfy { $0.detail?.contains("offered together") == true })
     }
 
-    @Test("-Verify 1 without -verify_return_error accepts rogue certificates (TLS 1.3 and 1.2)", arguments: ["-tls1_3", "-tls1_2"])
+    @Test(
+        "-Verify 1 without -verify_return_error accepts rogue certificates (TLS 1.3 and 1.2)",
+        arguments: ["-tls1_3", "-tls1_2"])
     func misconfigured(version: String) throws {
         let pki = try self.thePKI()
         let server = try PeerProcess.sServer(pki, "server", ["-Verify", "1", "-CAfile", pki.path("ca.pem"), version])
@@ -198,7 +222,9 @@ struct TLSBatteryTests {
         #expect(self.probe(report, .cipher, "NULL")?.result == .rejected)
     }
 
-    @Test("server certificate defects: expired, wrong SAN, wrong SPIFFE ID, SHA-1/RSA-1024, CA:TRUE leaf, zero serial, missing intermediate")
+    @Test(
+        "server certificate defects: expired, wrong SAN, wrong SPIFFE ID, SHA-1/RSA-1024, CA:TRUE leaf, zero serial, missing intermediate"
+    )
     func serverChainDefects() throws {
         let pki = try self.thePKI()
         let cases: [(name: String, chain: Bool, options: [String], kinds: [FindingKind])] = [
@@ -206,7 +232,10 @@ struct TLSBatteryTests {
             ("expired", true, [], [.certificate(.expired, family: .server), .serverChainUntrusted]),
             ("wrongsan", true, [], [.serverIdentityMismatch]),
             ("wrongspiffe", true, [], [.serverSPIFFEMismatch]),
-            ("weak", true, ["-cipher", "DEFAULT@SECLEVEL=0"], [.certificate(.weakKey, family: .server), .certificate(.weakSignature, family: .server)]),
+            (
+                "weak", true, ["-cipher", "DEFAULT@SECLEVEL=0"],
+                [.certificate(.weakKey, family: .server), .certificate(.weakSignature, family: .server)]
+            ),
             ("caleaf", true, [], [.certificate(.leafIsCA, family: .server)]),
             ("zeroserial", true, [], [.certificate(.serial, family: .server)]),
             ("server", false, [], [.serverChainUntrusted]),
@@ -216,7 +245,9 @@ struct TLSBatteryTests {
             let report = try self.probe(server, self.expectations(pki, client: false))
             let kinds = self.kinds(report)
             #expect(report.verdict == .tlsNoClientAuth, "\(item.name)")
-            for kind in item.kinds { #expect(kinds.contains(kind), "\(item.name): \(kind) missing from \(kinds.sorted())") }
+            for kind in item.kinds {
+                #expect(kinds.contains(kind), "\(item.name): \(kind) missing from \(kinds.sorted())")
+            }
             if item.kinds.isEmpty {
                 #expect(report.serverChain?.pathValidation == .valid, "\(report.serverChain?.pathError ?? "")")
                 #expect(!kinds.contains { $0.identifier.hasPrefix("server-") }, "\(kinds.sorted())")
@@ -254,14 +285,21 @@ struct TLSBatteryTests {
     @Test("a listener that never answers: timeout, never secure")
     func silent() throws {
         let pki = try self.thePKI()
-        let server = try PeerProcess("/usr/bin/env", ["python3", "-u", "-c", """
-            import socket, time
-            s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(64)
-            print("port", s.getsockname()[1]); time.sleep(120)
-            """], portAfter: "port ")
+        let server = try PeerProcess(
+            "/usr/bin/env",
+            [
+                "python3", "-u", "-c",
+                """
+                import socket, time
+                s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(64)
+                print("port", s.getsockname()[1]); time.sleep(120)
+                """,
+            ], portAfter: "port ")
         let endpoint = try #require(TLSEndpoint(server.endpoint))
-        let options = TLSBatteryOptions(timeouts: TLSTimeouts(connection: 1, readAfterHandshake: 0.5), probeCiphers: false)
-        let report = try ProbeBattery.run([TLSTarget(endpoint: endpoint, expectations: self.expectations(pki))], options: options)
+        let options = TLSBatteryOptions(
+            timeouts: TLSTimeouts(connection: 1, readAfterHandshake: 0.5), probeCiphers: false)
+        let report = try ProbeBattery.run(
+            [TLSTarget(endpoint: endpoint, expectations: self.expectations(pki))], options: options)
         #expect(report.endpoints.first?.verdict == .timeout)
         #expect(report.endpoints.first?.clientAuth == .unknown)
         #expect(!report.complete)
@@ -275,7 +313,9 @@ struct TLSBatteryTests {
         #expect(!TLSScope.permits(try #require(TLSEndpoint("198.20.0.1:443"))))
         #expect(!TLSScope.permits(try #require(TLSEndpoint("10.0.0.1:443"))))
         #expect {
-            try ProbeBattery.run([TLSTarget(endpoint: try #require(TLSEndpoint("192.168.1.1:443")), expectations: TLSExpectations())])
+            try ProbeBattery.run([
+                TLSTarget(endpoint: try #require(TLSEndpoint("192.168.1.1:443")), expectations: TLSExpectations())
+            ])
         } throws: { error in
             (error as? TLSProbeError)?.code == .outOfScope && "\(error)".hasPrefix("192.168.1.1:443: ")
         }
@@ -289,9 +329,12 @@ struct TLSBatteryTests {
         var expectations = self.expectations(pki)
         expectations.caKey = pki.path("client.key")
         #expect {
-            try ProbeBattery.run([TLSTarget(endpoint: try #require(TLSEndpoint("127.0.0.1:1")), expectations: expectations)])
+            try ProbeBattery.run([
+                TLSTarget(endpoint: try #require(TLSEndpoint("127.0.0.1:1")), expectations: expectations)
+            ])
         } throws: { error in
-            (error as? TLSProbeError)?.code == .unusableFile && (error as? TLSProbeError)?.path == pki.path("client.key")
+            (error as? TLSProbeError)?.code == .unusableFile
+                && (error as? TLSProbeError)?.path == pki.path("client.key")
                 && "\(error)".contains("trust bundle")
         }
     }
@@ -305,7 +348,9 @@ struct SslyzeComparisonTests {
     /// `sslyze` on PATH, or nil.
     static let sslyze: String? = {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/usr/local/bin"
-        return path.split(separator: ":").map { "\($0)/sslyze" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+        return path.split(separator: ":").map { "\($0)/sslyze" }.first {
+            FileManager.default.isExecutableFile(atPath: $0)
+        }
     }()
 
     @Test("client auth and highest version, four servers")
@@ -326,33 +371,43 @@ struct SslyzeComparisonTests {
         let peers = try servers.map { try PeerProcess.sServer(pki, "server", $0.1) }
         let output = pki.path("sslyze-\(UUID().uuidString).json")
         let run = try ProcessRunner.run(
-            URL(fileURLWithPath: sslyze), ["--json_out=\(output)", "--mozilla_config=disable", "--tlsv1_2", "--tlsv1_3"] + peers.map(\.endpoint))
+            URL(fileURLWithPath: sslyze),
+            ["--json_out=\(output)", "--mozilla_config=disable", "--tlsv1_2", "--tlsv1_3"] + peers.map(\.endpoint))
         #expect(run.status == 0, "sslyze failed: \(run.error)")
-        let document = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: output))) as? [String: Any])
+        let document = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: output))) as? [String: Any])
         let results = try #require(document["server_scan_results"] as? [[String: Any]])
         var sslyzeAuth: [Int: String] = [:]
         var sslyzeVersion: [Int: String] = [:]
         for result in results {
             guard let location = result["server_location"] as? [String: Any], let port = location["port"] as? Int,
-                  let connectivity = result["connectivity_result"] as? [String: Any] else { continue }
+                let connectivity = result["connectivity_result"] as? [String: Any]
+            else { continue }
             sslyzeAuth[port] = connectivity["client_auth_requirement"] as? String
             sslyzeVersion[port] = connectivity["highest_tls_version_supported"] as? String
         }
         let expectations = TLSExpectations(trustBundles: [ca])
         let targets = peers.map { TLSTarget(endpoint: TLSEndpoint($0.endpoint)!, expectations: expectations) }
         let report = try ProbeBattery.run(targets, options: TLSBatteryOptions(probeCiphers: false))
-        for ((name, _, expectedSslyze, expectedVerdict), (peer, endpoint)) in zip(servers, zip(peers, report.endpoints)) {
-            #expect(sslyzeAuth[peer.port] == expectedSslyze, "\(name): sslyze said \(sslyzeAuth[peer.port] ?? "nothing")")
-            let ours: String = switch endpoint.clientAuth {
-            case .required: "REQUIRED"
-            case .optional: "OPTIONAL"
-            case .none: "DISABLED"
-            case .unknown: "unknown"
-            }
+        for ((name, _, expectedSslyze, expectedVerdict), (peer, endpoint)) in zip(servers, zip(peers, report.endpoints))
+        {
+            #expect(
+                sslyzeAuth[peer.port] == expectedSslyze, "\(name): sslyze said \(sslyzeAuth[peer.port] ?? "nothing")")
+            let ours: String =
+                switch endpoint.clientAuth {
+                case .required: "REQUIRED"
+                case .optional: "OPTIONAL"
+                case .none: "DISABLED"
+                case .unknown: "unknown"
+                }
             #expect(ours == sslyzeAuth[peer.port], "\(name): client auth differs from sslyze")
             #expect(endpoint.verdict == expectedVerdict, "\(name)")
-            let highest = endpoint.probes.filter { $0.probe == .protocolVersion && $0.result == .accepted }.compactMap(\.variant).max()
-            #expect(highest == "TLSv1.3" && sslyzeVersion[peer.port] == "TLS_1_3", "\(name): highest version \(highest ?? "-") vs \(sslyzeVersion[peer.port] ?? "-")")
+            let highest = endpoint.probes.filter { $0.probe == .protocolVersion && $0.result == .accepted }.compactMap(
+                \.variant
+            ).max()
+            #expect(
+                highest == "TLSv1.3" && sslyzeVersion[peer.port] == "TLS_1_3",
+                "\(name): highest version \(highest ?? "-") vs \(sslyzeVersion[peer.port] ?? "-")")
         }
     }
 }

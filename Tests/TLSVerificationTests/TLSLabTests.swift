@@ -6,19 +6,27 @@ import Inventory
 import Lab
 import NetworkNamespaces
 import Testing
+
 @testable import TLSVerification
 
 /// The battery run from inside containers' network namespaces, against the lab of scenarios/tls-lab.yaml.
-@Suite("mTLS battery from inside lab containers", .serialized, .enabled(if: DockerCLI.isAvailable, "no Docker engine or lab image (scripts/test.sh starts dockerd and builds the image)"))
+@Suite(
+    "mTLS battery from inside lab containers", .serialized,
+    .enabled(
+        if: DockerCLI.isAvailable, "no Docker engine or lab image (scripts/test.sh starts dockerd and builds the image)"
+    ))
 struct TLSLabTests {
     /// scenarios/tls-lab.yaml under another name and subnet (the scenario tests may stand up the original meanwhile).
     static func copy(named name: String, subnet: String) throws -> Scenario {
-        let path = try ScenarioCopy.write("scenarios/tls-lab.yaml", name: name, replacing: ("tls-lab", "198.18.71."), subnetPrefix: "\(subnet).")
+        let path = try ScenarioCopy.write(
+            "scenarios/tls-lab.yaml", name: name, replacing: ("tls-lab", "198.18.71."), subnetPrefix: "\(subnet).")
         defer { try? FileManager.default.removeItem(atPath: path) }
         return try Scenario.load(path: path)
     }
 
-    @Test("strict, misconfigured and plaintext servers probed from the client container; loopback probed inside the server's namespace")
+    @Test(
+        "strict, misconfigured and plaintext servers probed from the client container; loopback probed inside the server's namespace"
+    )
     func lab() throws {
         LabLock.acquire()
         defer { LabLock.release() }
@@ -36,7 +44,9 @@ struct TLSLabTests {
         let pki = lab.pkiDirectory(scenario)
         let expectations = TLSExpectations(
             trustBundles: [pki.appendingPathComponent("ca.crt").path], caKey: pki.appendingPathComponent("ca.key").path,
-            clientIdentity: IdentityFiles(certificate: pki.appendingPathComponent("client.crt").path, key: pki.appendingPathComponent("client.key").path),
+            clientIdentity: IdentityFiles(
+                certificate: pki.appendingPathComponent("client.crt").path,
+                key: pki.appendingPathComponent("client.key").path),
             expectedDNSNames: ["server.lab"], expectedSPIFFEID: "spiffe://bulkhead.lab/server")
         let client = try source("client")
         let strict = try source("strict")
@@ -54,7 +64,9 @@ struct TLSLabTests {
             report = try ProbeBattery.run(targets, options: TLSBatteryOptions(probeCiphers: false))
         }
         let verdicts = report.endpoints.map(\.verdict)
-        #expect(verdicts == [.mtlsEnforced, .tlsAcceptsRogueClient, .plaintextAccepted, .mtlsEnforced], "\(report.endpoints.map { "\($0.endpoint): \($0.verdict.rawValue)" })")
+        #expect(
+            verdicts == [.mtlsEnforced, .tlsAcceptsRogueClient, .plaintextAccepted, .mtlsEnforced],
+            "\(report.endpoints.map { "\($0.endpoint): \($0.verdict.rawValue)" })")
         #expect(report.endpoints[0].source == "container:\(scenario.qualified("client"))")
         #expect(report.endpoints[0].probes.allSatisfy { $0.source == "container:\(scenario.qualified("client"))" })
         #expect(report.endpoints[0].serverChain?.pathValidation == .valid)
@@ -64,11 +76,17 @@ struct TLSLabTests {
         // The default of `bulkhead tls`: every listener of the scenario's containers, from a peer container.
         let ours = inventory.containers.filter { $0.labels["bulkhead.scenario"] == scenario.name }
         let discovered = TLSTarget.fromInventory(ours, expectations: expectations)
-        #expect(Set(discovered.map(\.endpoint.description)) == ["198.18.72.10:8443", "198.18.72.11:8443", "198.18.72.12:8443"])
+        #expect(
+            Set(discovered.map(\.endpoint.description)) == [
+                "198.18.72.10:8443", "198.18.72.11:8443", "198.18.72.12:8443",
+            ])
         #expect(discovered.allSatisfy { $0.source != .host })
-        let byEndpoint = try ProbeBattery.run(discovered, options: TLSBatteryOptions(probeVersions: false, probeCiphers: false))
-        #expect(Dictionary(uniqueKeysWithValues: byEndpoint.endpoints.map { ($0.endpoint, $0.verdict) }) == [
-            "198.18.72.10:8443": .mtlsEnforced, "198.18.72.11:8443": .tlsAcceptsRogueClient, "198.18.72.12:8443": .plaintextAccepted,
-        ])
+        let byEndpoint = try ProbeBattery.run(
+            discovered, options: TLSBatteryOptions(probeVersions: false, probeCiphers: false))
+        #expect(
+            Dictionary(uniqueKeysWithValues: byEndpoint.endpoints.map { ($0.endpoint, $0.verdict) }) == [
+                "198.18.72.10:8443": .mtlsEnforced, "198.18.72.11:8443": .tlsAcceptsRogueClient,
+                "198.18.72.12:8443": .plaintextAccepted,
+            ])
     }
 }

@@ -1,5 +1,5 @@
-import Foundation
 import BulkheadTestSupport
+import Foundation
 import Testing
 
 /// Runs the built `bulkhead` binary like a user or a cron job would, and checks output and exit status.
@@ -21,7 +21,8 @@ struct AnalyzeCommandTests {
         #expect(run.output.contains("credentials-in-cleartext"))
         #expect(run.output.contains("user=alice"))
         #expect(!run.output.contains("\u{1b}["), "no colour when not a terminal")
-        let script = try String(contentsOf: Self.repositoryRoot.appendingPathComponent("captures/make-captures.sh"), encoding: .utf8)
+        let script = try String(
+            contentsOf: Self.repositoryRoot.appendingPathComponent("captures/make-captures.sh"), encoding: .utf8)
         // The password the capture script used must not appear in any output.
         if let range = script.range(of: "alice:") {
             let secret = script[range.upperBound...].prefix { !$0.isWhitespace && $0 != "\"" && $0 != "'" && $0 != "@" }
@@ -37,9 +38,11 @@ struct AnalyzeCommandTests {
         #expect(run.output.contains("TLS 1.2"))
         #expect(run.output.contains("sni=backend.test"))
         #expect(run.output.contains("presented (CN=client.test)"))
-        #expect(run.output.contains("credential socks5-username-password user=bob [password: 20 characters (redacted)]"))
+        #expect(
+            run.output.contains("credential socks5-username-password user=bob [password: 20 characters (redacted)]"))
         #expect(run.output.contains("backend.test:8443 via 198.19.210.2:1080"))
-        let script = try String(contentsOf: Self.repositoryRoot.appendingPathComponent("captures/make-tunnel-captures.sh"), encoding: .utf8)
+        let script = try String(
+            contentsOf: Self.repositoryRoot.appendingPathComponent("captures/make-tunnel-captures.sh"), encoding: .utf8)
         let secret = try #require(script.split(separator: "\n").first { $0.hasPrefix("SOCKS_PASS=") })
             .dropFirst("SOCKS_PASS=".count).trimmingCharacters(in: CharacterSet(charactersIn: "'\""))
         #expect(secret.count >= 8)
@@ -63,8 +66,10 @@ struct AnalyzeCommandTests {
         #expect(table.output.contains("vxlan 42 198.19.40.1→198.19.40.2"))
         #expect(table.output.contains("credential http-basic user=alice"))
         #expect(table.output.contains("credentials-in-cleartext"))
-        let script = try String(contentsOf: Self.repositoryRoot.appendingPathComponent("captures/make-encap-captures.sh"), encoding: .utf8)
-        let password = try #require(script.split(separator: "\n").first { $0.hasPrefix("HTTP_PASS=") }?.split(separator: "'").dropFirst().first)
+        let script = try String(
+            contentsOf: Self.repositoryRoot.appendingPathComponent("captures/make-encap-captures.sh"), encoding: .utf8)
+        let password = try #require(
+            script.split(separator: "\n").first { $0.hasPrefix("HTTP_PASS=") }?.split(separator: "'").dropFirst().first)
         #expect(password.count >= 8)
         let json = try Self.run(["analyze", "--format", "json", "captures/vxlan-http-basic-auth.pcap"])
         for output in [table.output, json.output] { #expect(!output.contains(password)) }
@@ -73,7 +78,9 @@ struct AnalyzeCommandTests {
         let layers = try #require(flow["encapsulation"] as? [[String: Any]])
         #expect(layers.count == 1)
         #expect(layers.first?["kind"] as? String == "vxlan" && layers.first?["id"] as? Int == 42)
-        #expect(layers.first?["source"] as? String == "198.19.40.1" && layers.first?["destination"] as? String == "198.19.40.2")
+        #expect(
+            layers.first?["source"] as? String == "198.19.40.1"
+                && layers.first?["destination"] as? String == "198.19.40.2")
     }
 
     @Test("--fail-on critical makes the same capture exit 0")
@@ -87,17 +94,24 @@ struct AnalyzeCommandTests {
         let document = try #require(try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [String: Any])
         let flows = try #require(document["flows"] as? [[String: Any]])
         let flow = try #require(flows.first)
-        for key in ["client", "server", "transport", "protocol", "encrypted", "starttls", "tls", "credentials", "truncated"] {
+        for key in [
+            "client", "server", "transport", "protocol", "encrypted", "starttls", "tls", "credentials", "truncated",
+        ] {
             #expect(flow[key] != nil, "flow key \(key)")
         }
         // Written only for flows that have them.
         #expect(flow["encapsulation"] == nil && flow["esp"] == nil)
         let tls = try #require(flow["tls"] as? [String: Any])
-        for key in ["version", "sni", "alpn", "cipher", "established", "clientCertificate", "serverCertificates", "clientCertificates"] {
+        for key in [
+            "version", "sni", "alpn", "cipher", "established", "clientCertificate", "serverCertificates",
+            "clientCertificates",
+        ] {
             #expect(tls[key] != nil, "tls key \(key)")
         }
         let certificate = try #require((tls["clientCertificates"] as? [[String: Any]])?.first)
-        for key in ["subject", "issuer", "sans", "notBefore", "notAfter", "sha256", "keyType", "keyBits", "signatureAlgorithm"] {
+        for key in [
+            "subject", "issuer", "sans", "notBefore", "notAfter", "sha256", "keyType", "keyBits", "signatureAlgorithm",
+        ] {
             #expect(certificate[key] != nil, "certificate key \(key)")
         }
         #expect(document["summary"] is [String: Any])
@@ -135,13 +149,15 @@ struct AnalyzeCommandTests {
 
     @Test("--output writes the report atomically to the file")
     func outputFile() throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("bulkhead-\(UUID().uuidString).json").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("bulkhead-\(UUID().uuidString).json")
+            .path
         defer { try? FileManager.default.removeItem(atPath: path) }
         let run = try Self.run(["analyze", "--format", "json", "--output", path, "captures/tls13-mutual.pcap"])
         #expect(run.output.isEmpty)
         let data = try Data(contentsOf: URL(fileURLWithPath: path))
         #expect(try JSONSerialization.jsonObject(with: data) is [String: Any])
-        let leftovers = try FileManager.default.contentsOfDirectory(atPath: FileManager.default.temporaryDirectory.path).filter { $0.hasSuffix(".tmp") && $0.contains("bulkhead") }
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: FileManager.default.temporaryDirectory.path)
+            .filter { $0.hasSuffix(".tmp") && $0.contains("bulkhead") }
         #expect(leftovers.isEmpty)
     }
 
@@ -151,14 +167,20 @@ struct AnalyzeCommandTests {
         let viaLibpcap = try Self.run(["analyze", "--format", "json", "--reader", "libpcap", "captures/"])
         func flows(_ text: String) throws -> [String] {
             let document = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
-            return (document["flows"] as? [[String: Any]] ?? []).map { "\($0["client"]!) \($0["server"]!) \($0["protocol"]!)" }
+            return (document["flows"] as? [[String: Any]] ?? []).map {
+                "\($0["client"]!) \($0["server"]!) \($0["protocol"]!)"
+            }
         }
         #expect(try flows(viaMap.output) == flows(viaLibpcap.output))
     }
 
-    @Test("json: one or two analysis threads give the same document byte for byte; flows in id order; nothing left behind")
+    @Test(
+        "json: one or two analysis threads give the same document byte for byte; flows in id order; nothing left behind"
+    )
     func documentIsDeterministic() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bh-doc-\(UUID().uuidString.prefix(8))").path
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "bh-doc-\(UUID().uuidString.prefix(8))"
+        ).path
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: folder) }
         var documents: [String] = []
@@ -167,14 +189,20 @@ struct AnalyzeCommandTests {
             let run = try Self.run(["analyze", "--format", "json", "--threads", threads, "--output", path, "captures/"])
             #expect(run.status <= 1, "\(run.error)")
             // The run's own duration is the one line allowed to differ.
-            documents.append(try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").filter { !$0.contains("\"durationSeconds\"") }.joined(separator: "\n"))
+            documents.append(
+                try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").filter {
+                    !$0.contains("\"durationSeconds\"")
+                }.joined(separator: "\n"))
         }
         #expect(documents[0] == documents[1], "the document does not depend on the order flows end in")
         let document = try #require(try JSONSerialization.jsonObject(with: Data(documents[0].utf8)) as? [String: Any])
         let ids = (document["flows"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? Int }
         #expect(ids.count > 30 && ids == ids.sorted())
         // The flows wait in an unlinked file next to the report: none is left.
-        #expect(try FileManager.default.contentsOfDirectory(atPath: folder).sorted() == ["analysis-1.json", "analysis-2.json"])
+        #expect(
+            try FileManager.default.contentsOfDirectory(atPath: folder).sorted() == [
+                "analysis-1.json", "analysis-2.json",
+            ])
     }
 
     @Test("--help teaches: it names formats, exit statuses and an example")

@@ -16,72 +16,113 @@ struct AuditCommandTests {
         """
 
     func temporary(_ name: String, _ contents: String) throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("bh-\(UUID().uuidString.prefix(8))-\(name)").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "bh-\(UUID().uuidString.prefix(8))-\(name)"
+        ).path
         try contents.write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }
 
-    @Test("live: every format at once, exit 1 on the breach, offline re-evaluation, baseline, accepted risks, the lock", .enabled(if: DockerCLI.isAvailable, "no Docker engine or lab image"))
+    @Test(
+        "live: every format at once, exit 1 on the breach, offline re-evaluation, baseline, accepted risks, the lock",
+        .enabled(if: DockerCLI.isAvailable, "no Docker engine or lab image"))
     func live() throws {
         LabLock.acquire()
         defer { LabLock.release() }
         let scenario = try self.temporary("cli-audit.yaml", Self.scenario)
         #expect(try AnalyzeCommandTests.run(["scenario", "up", scenario]).status == 0)
         defer { _ = try? AnalyzeCommandTests.run(["scenario", "down", scenario]) }
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bh-audit-\(UUID().uuidString.prefix(8))").path
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "bh-audit-\(UUID().uuidString.prefix(8))"
+        ).path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let policy = try self.temporary("policy.yaml", """
+        let policy = try self.temporary(
+            "policy.yaml",
+            """
             baseline: docker
             deny:
               - { name: nothing but web reaches the store, from: { container: "cli-audit-jump" }, to: { network: cli-audit-vault } }
             """)
-        var arguments = ["audit", "--policy", policy, "--scope-label", "bulkhead.scenario=cli-audit", "--timeout", "0.5", "--quiet", "--state-dir", directory]
-        for format in ["json", "html", "sarif", "junit", "prometheus", "markdown", "dot"] { arguments += ["--output", "\(format)=\(directory)/audit.\(format)"] }
+        var arguments = [
+            "audit", "--policy", policy, "--scope-label", "bulkhead.scenario=cli-audit", "--timeout", "0.5", "--quiet",
+            "--state-dir", directory,
+        ]
+        for format in ["json", "html", "sarif", "junit", "prometheus", "markdown", "dot"] {
+            arguments += ["--output", "\(format)=\(directory)/audit.\(format)"]
+        }
         let run = try AnalyzeCommandTests.run(arguments)
         #expect(run.status == 1, "the jump host reaches the store: \(run.error)")
         for format in ["json", "html", "sarif", "junit", "prometheus", "markdown", "dot"] {
             #expect(FileManager.default.fileExists(atPath: "\(directory)/audit.\(format)"), "\(format) written")
         }
-        let document = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(directory)/audit.json"))) as? [String: Any])
+        let document = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(directory)/audit.json")))
+                as? [String: Any])
         #expect(document["schema"] as? String == "bulkhead.audit/1")
         let edges = try #require(document["edges"] as? [[String: Any]])
-        let breach = try #require(edges.first { $0["source"] as? String == "cli-audit-jump" && $0["port"] as? Int == 6379 })
-        #expect(breach["verdict"] as? String == "violation" && breach["allowed"] as? Bool == false && breach["reachability"] as? String == "reachable")
-        let web = try #require(edges.first { $0["source"] as? String == "cli-audit-jump" && $0["port"] as? Int == 8080 })
+        let breach = try #require(
+            edges.first { $0["source"] as? String == "cli-audit-jump" && $0["port"] as? Int == 6379 })
+        #expect(
+            breach["verdict"] as? String == "violation" && breach["allowed"] as? Bool == false
+                && breach["reachability"] as? String == "reachable")
+        let web = try #require(
+            edges.first { $0["source"] as? String == "cli-audit-jump" && $0["port"] as? Int == 8080 })
         // No policy requires mTLS there, yet the default audit tests it: the web server speaks HTTP in clear.
         #expect(web["verdict"] as? String == "plaintext", "\(web)")
         #expect((web["tls"] as? [String: Any])?["verdict"] as? String == "plaintext-accepted")
         let summary = try #require(document["summary"] as? [String: Any])
         #expect((summary["durations"] as? [String: Double])?["probe"] != nil)
         let prometheus = try String(contentsOfFile: "\(directory)/audit.prometheus", encoding: .utf8)
-        #expect(prometheus.contains("bulkhead_edges{verdict=\"violation\"}") && prometheus.contains("bulkhead_audit_last_success_timestamp_seconds"))
+        #expect(
+            prometheus.contains("bulkhead_edges{verdict=\"violation\"}")
+                && prometheus.contains("bulkhead_audit_last_success_timestamp_seconds"))
         #expect(FileManager.default.fileExists(atPath: "\(directory)/last-success"))
 
         // Offline: the same evidence against a policy that allows the jump host: no findings at high, exit 0.
         let lenient = try self.temporary("lenient.yaml", "baseline: docker\n")
-        let offline = try AnalyzeCommandTests.run(["audit", "--evidence", "\(directory)/audit.json", "--policy", lenient, "--format", "json", "--fail-on", "critical"])
+        let offline = try AnalyzeCommandTests.run([
+            "audit", "--evidence", "\(directory)/audit.json", "--policy", lenient, "--format", "json", "--fail-on",
+            "critical",
+        ])
         #expect(offline.status == 0, "\(offline.error)")
-        let reevaluated = try #require(try JSONSerialization.jsonObject(with: Data(offline.output.utf8)) as? [String: Any])
-        #expect((reevaluated["edges"] as? [[String: Any]])?.contains { $0["verdict"] as? String == "violation" } == false)
+        let reevaluated = try #require(
+            try JSONSerialization.jsonObject(with: Data(offline.output.utf8)) as? [String: Any])
+        #expect(
+            (reevaluated["edges"] as? [[String: Any]])?.contains { $0["verdict"] as? String == "violation" } == false)
 
         // The baseline, on the stored evidence (a second live run could differ for reasons outside the test: Docker
         // rewrites its iptables chains whenever a parallel test makes a network). Against itself nothing is new: exit
         // 0 at the same threshold. Against the lenient re-evaluation, the breach is new: exit 1, and it is listed.
-        let again = try AnalyzeCommandTests.run(["audit", "--evidence", "\(directory)/audit.json", "--policy", policy,
-                                                 "--baseline", "\(directory)/audit.json", "--output", "json=\(directory)/again.json"])
+        let again = try AnalyzeCommandTests.run([
+            "audit", "--evidence", "\(directory)/audit.json", "--policy", policy,
+            "--baseline", "\(directory)/audit.json", "--output", "json=\(directory)/again.json",
+        ])
         #expect(again.status == 0, "nothing new since the baseline: \(again.error)")
-        let baseline = try #require((try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(directory)/again.json"))) as? [String: Any])?["baseline"] as? [String: Any])
+        let baseline = try #require(
+            (try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(directory)/again.json")))
+                as? [String: Any])?["baseline"] as? [String: Any])
         #expect((baseline["new"] as? [Any])?.isEmpty == true)
         try Data(offline.output.utf8).write(to: URL(fileURLWithPath: "\(directory)/lenient.json"))
-        let newer = try AnalyzeCommandTests.run(["audit", "--evidence", "\(directory)/audit.json", "--policy", policy,
-                                                 "--baseline", "\(directory)/lenient.json", "--output", "json=\(directory)/newer.json"])
+        let newer = try AnalyzeCommandTests.run([
+            "audit", "--evidence", "\(directory)/audit.json", "--policy", policy,
+            "--baseline", "\(directory)/lenient.json", "--output", "json=\(directory)/newer.json",
+        ])
         #expect(newer.status == 1)
-        let newerBaseline = try #require((try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(directory)/newer.json"))) as? [String: Any])?["baseline"] as? [String: Any])
-        #expect((newerBaseline["new"] as? [[String: Any]])?.contains { $0["kind"] as? String == "unexpected-reachable" } == true)
+        let newerBaseline = try #require(
+            (try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(directory)/newer.json")))
+                as? [String: Any])?["baseline"] as? [String: Any])
+        #expect(
+            (newerBaseline["new"] as? [[String: Any]])?.contains { $0["kind"] as? String == "unexpected-reachable" }
+                == true)
 
         // Accepted risks: hiding the breach makes the run clean.
-        let risks = try self.temporary("risks.yaml", "ignore:\n  - { kind: unexpected-reachable, location: \"cli-audit-jump -> *\", reason: jump host under review, expires: 2099-01-01 }\n")
-        let accepted = try AnalyzeCommandTests.run(["audit", "--evidence", "\(directory)/audit.json", "--policy", policy, "--ignore", risks])
+        let risks = try self.temporary(
+            "risks.yaml",
+            "ignore:\n  - { kind: unexpected-reachable, location: \"cli-audit-jump -> *\", reason: jump host under review, expires: 2099-01-01 }\n"
+        )
+        let accepted = try AnalyzeCommandTests.run([
+            "audit", "--evidence", "\(directory)/audit.json", "--policy", policy, "--ignore", risks,
+        ])
         #expect(accepted.status == 0, "\(accepted.output.suffix(600))")
 
         // The lock: a held lock makes the run stop at once with status 3, naming the holder.
@@ -91,7 +132,9 @@ struct AuditCommandTests {
         try holder.run()
         defer { holder.terminate() }
         usleep(300_000)
-        let locked = try AnalyzeCommandTests.run(["audit", "--state-dir", directory, "--quiet", "--scope-label", "bulkhead.scenario=cli-audit"])
+        let locked = try AnalyzeCommandTests.run([
+            "audit", "--state-dir", directory, "--quiet", "--scope-label", "bulkhead.scenario=cli-audit",
+        ])
         #expect(locked.status == 3)
         #expect(locked.error.contains("another audit is running"))
     }
@@ -99,7 +142,9 @@ struct AuditCommandTests {
     @Test("bad input: a broken policy, an unknown output format, evidence of another kind: exit 2")
     func badInput() throws {
         let policy = try self.temporary("broken.yaml", "baseline: deny\nallow:\n  - { from: a, too: b }\n")
-        let broken = try AnalyzeCommandTests.run(["audit", "--policy", policy, "--evidence", "captures/expected/http-basic-auth.json"])
+        let broken = try AnalyzeCommandTests.run([
+            "audit", "--policy", policy, "--evidence", "captures/expected/http-basic-auth.json",
+        ])
         #expect(broken.status == 2)
         #expect(broken.error.contains(":3") && broken.error.contains("unknown key 'too'"), "\(broken.error)")
         #expect(try AnalyzeCommandTests.run(["audit", "--output", "pdf=x.pdf", "--evidence", "x"]).status == 2)
@@ -107,11 +152,15 @@ struct AuditCommandTests {
         #expect(wrong.status == 2 && wrong.error.contains("not an audit report"))
     }
 
-    @Test("a container dying mid-audit: the report is written, marked incomplete, exit 3, and every finished result kept", .enabled(if: DockerCLI.isAvailable, "no Docker engine or lab image"))
+    @Test(
+        "a container dying mid-audit: the report is written, marked incomplete, exit 3, and every finished result kept",
+        .enabled(if: DockerCLI.isAvailable, "no Docker engine or lab image"))
     func dyingContainer() throws {
         LabLock.acquire()
         defer { LabLock.release() }
-        let scenario = try self.temporary("cli-audit-dying.yaml", """
+        let scenario = try self.temporary(
+            "cli-audit-dying.yaml",
+            """
             name: cli-audit-dying
             networks:
               - { name: net, subnet: 198.18.38.0/24 }
@@ -123,25 +172,43 @@ struct AuditCommandTests {
             """)
         #expect(try AnalyzeCommandTests.run(["scenario", "up", scenario]).status == 0)
         defer { _ = try? AnalyzeCommandTests.run(["scenario", "down", scenario]) }
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bh-audit-dying-\(UUID().uuidString.prefix(8))").path
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "bh-audit-dying-\(UUID().uuidString.prefix(8))"
+        ).path
         // The dropped port keeps the probe stage busy for 3 × 1.5 s; the server is killed 1 s in.
         let killer = Thread {
             usleep(1_000_000)
             _ = try? DockerCLI.run(["kill", "cli-audit-dying-server"])
         }
         killer.start()
-        let run = try AnalyzeCommandTests.run(["audit", "--scope-label", "bulkhead.scenario=cli-audit-dying", "--attempts", "3", "--timeout", "1.5", "--quiet",
-                                               "--state-dir", directory, "--fail-on", "critical", "--output", "json=\(directory)/audit.json"])
+        let run = try AnalyzeCommandTests.run([
+            "audit", "--scope-label", "bulkhead.scenario=cli-audit-dying", "--attempts", "3", "--timeout", "1.5",
+            "--quiet",
+            "--state-dir", directory, "--fail-on", "critical", "--output", "json=\(directory)/audit.json",
+        ])
         #expect(run.status == 3, "\(run.error)")
-        let document = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(directory)/audit.json"))) as? [String: Any])
+        let document = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(directory)/audit.json")))
+                as? [String: Any])
         #expect(document["complete"] as? Bool == false)
-        #expect((document["problems"] as? [String])?.contains { $0.contains("cli-audit-dying-server") && $0.contains("exited") } == true, "\(document["problems"] ?? "")")
+        #expect(
+            (document["problems"] as? [String])?.contains {
+                $0.contains("cli-audit-dying-server") && $0.contains("exited")
+            } == true, "\(document["problems"] ?? "")")
         let stages = try #require(document["stages"] as? [[String: Any]])
         #expect(stages.first { $0["name"] as? String == "probe" }?["status"] as? String == "incomplete")
         let edges = try #require(document["edges"] as? [[String: Any]])
-        #expect(edges.contains { $0["source"] as? String == "cli-audit-dying-client" && $0["port"] as? Int == 8080 && $0["reachability"] as? String == "reachable" },
-                "decided before the death: kept")
-        #expect(edges.contains { $0["port"] as? Int == 8081 && $0["reachability"] as? String == "error" }, "undecided at the death: an error, never filtered")
-        #expect(!FileManager.default.fileExists(atPath: "\(directory)/last-success"), "an incomplete audit is not a success")
+        #expect(
+            edges.contains {
+                $0["source"] as? String == "cli-audit-dying-client" && $0["port"] as? Int == 8080
+                    && $0["reachability"] as? String == "reachable"
+            },
+            "decided before the death: kept")
+        #expect(
+            edges.contains { $0["port"] as? Int == 8081 && $0["reachability"] as? String == "error" },
+            "undecided at the death: an error, never filtered")
+        #expect(
+            !FileManager.default.fileExists(atPath: "\(directory)/last-success"), "an incomplete audit is not a success"
+        )
     }
 }

@@ -6,7 +6,9 @@ import Testing
 
 /// `bulkhead capture` end to end: the built binary capturing on real bridges (in network namespaces made by the
 /// test, 198.18.230.0/24–198.18.234.0/24) while real clients and servers talk across them.
-@Suite("bulkhead capture (end to end, live)", .serialized, .enabled(if: NetnsBridgeLab.isAvailable, "needs root and iproute2 (ip netns)"))
+@Suite(
+    "bulkhead capture (end to end, live)", .serialized,
+    .enabled(if: NetnsBridgeLab.isAvailable, "needs root and iproute2 (ip netns)"))
 struct CaptureCommandTests {
     static let password = "s3cret-Passw0rd"
     static let tshark = "/usr/bin/tshark"
@@ -80,13 +82,17 @@ struct CaptureCommandTests {
             self.process.waitUntilExit()
             self.outputDone.wait()
             self.errorDone.wait()
-            return Finished(status: self.process.terminationStatus, output: String(decoding: self.lock.withLock { self.outputData }, as: UTF8.self),
-                                 error: self.standardError)
+            return Finished(
+                status: self.process.terminationStatus,
+                output: String(decoding: self.lock.withLock { self.outputData }, as: UTF8.self),
+                error: self.standardError)
         }
     }
 
     /// Hub with bridge `br0`, a web server (busybox httpd, Basic auth) and a client on `subnet`.0/24.
-    static func webLab(_ prefix: String, subnet: String) throws -> (NetnsBridgeLab, client: String, server: String, www: URL) {
+    static func webLab(_ prefix: String, subnet: String) throws -> (
+        NetnsBridgeLab, client: String, server: String, www: URL
+    ) {
         let lab = try NetnsBridgeLab(prefix: prefix)
         try lab.addBridge("br0")
         let client = try lab.addHost("c", address: "\(subnet).1/24", bridge: "br0")
@@ -94,18 +100,29 @@ struct CaptureCommandTests {
         let www = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-www-\(getpid())")
         try FileManager.default.createDirectory(at: www, withIntermediateDirectories: true)
         try "hello\n".write(to: www.appendingPathComponent("index.html"), atomically: true, encoding: .utf8)
-        try "/:alice:\(password)\n".write(to: www.appendingPathComponent("httpd.conf"), atomically: true, encoding: .utf8)
-        try lab.start(in: server, ["/usr/bin/busybox", "httpd", "-f", "-p", "8080", "-h", www.path, "-c", www.appendingPathComponent("httpd.conf").path])
+        try "/:alice:\(password)\n".write(
+            to: www.appendingPathComponent("httpd.conf"), atomically: true, encoding: .utf8)
+        try lab.start(
+            in: server,
+            [
+                "/usr/bin/busybox", "httpd", "-f", "-p", "8080", "-h", www.path, "-c",
+                www.appendingPathComponent("httpd.conf").path,
+            ])
         // Wait for the listener.
         for _ in 0..<50 {
-            if let probe = try? lab.run(in: server, ["/usr/bin/busybox", "netstat", "-ltn"]), probe.output.contains(":8080") { break }
+            if let probe = try? lab.run(in: server, ["/usr/bin/busybox", "netstat", "-ltn"]),
+                probe.output.contains(":8080")
+            {
+                break
+            }
             usleep(100_000)
         }
         return (lab, client, server, www)
     }
 
     static func curl(_ lab: NetnsBridgeLab, from client: String, to server: String) throws -> ProcessOutput {
-        try lab.run(in: client, ["/usr/bin/curl", "-s", "-m", "5", "-u", "alice:\(password)", "http://\(server):8080/"])
+        try lab.run(
+            in: client, ["/usr/bin/curl", "-s", "-m", "5", "-u", "alice:\(password)", "http://\(server):8080/"])
     }
 
     static func json(_ path: String) throws -> [String: Any] {
@@ -117,15 +134,27 @@ struct CaptureCommandTests {
         FileManager.default.temporaryDirectory.appendingPathComponent("\(name)-\(getpid())").path
     }
 
-    @Test("plaintext HTTP with Basic auth: flow, redacted credential, endpoint names, pcapng that tshark and CaptureFile read")
+    @Test(
+        "plaintext HTTP with Basic auth: flow, redacted credential, endpoint names, pcapng that tshark and CaptureFile read"
+    )
     func httpBasicAuth() throws {
         let (lab, client, server, www) = try Self.webLab("cpa", subnet: "198.18.230")
-        defer { lab.remove(); try? FileManager.default.removeItem(at: www) }
+        defer {
+            lab.remove()
+            try? FileManager.default.removeItem(at: www)
+        }
         let pcapng = Self.temporary("cpa.pcapng")
         let report = Self.temporary("cpa.json")
-        defer { unlink(pcapng); unlink(report) }
-        let capture = try RunningCapture(lab: lab, ["--interface", "br0", "--duration", "4", "--write", pcapng, "--format", "json", "-o", report,
-                                                    "--progress-interval", "1"])
+        defer {
+            unlink(pcapng)
+            unlink(report)
+        }
+        let capture = try RunningCapture(
+            lab: lab,
+            [
+                "--interface", "br0", "--duration", "4", "--write", pcapng, "--format", "json", "-o", report,
+                "--progress-interval", "1",
+            ])
         #expect(capture.waitUntilCapturing(), "bulkhead never started capturing: \(capture.standardError)")
         let fetched = try Self.curl(lab, from: client, to: "198.18.230.2")
         #expect(fetched.output.contains("hello"), "curl through the bridge: \(fetched.error)")
@@ -151,7 +180,8 @@ struct CaptureCommandTests {
         let findings = try #require(document["findings"] as? [[String: Any]])
         #expect(findings.contains { $0["kind"] as? String == "credentials-in-cleartext" })
         let text = try String(contentsOfFile: report, encoding: .utf8)
-        #expect(!text.contains(Self.password) && !run.error.contains(Self.password), "the secret never reaches any output")
+        #expect(
+            !text.contains(Self.password) && !run.error.contains(Self.password), "the secret never reaches any output")
 
         // The pcapng: this project's reader, the flow id is the frame number, and the packet count matches.
         let summary = try #require(document["summary"] as? [String: Any])
@@ -177,21 +207,33 @@ struct CaptureCommandTests {
             #expect(info.output.contains("Number of packets:   \(packets)"))
         }
         if FileManager.default.isExecutableFile(atPath: Self.tshark) {
-            let frames = try ProcessRunner.run(URL(fileURLWithPath: Self.tshark), [
-                "-r", pcapng, "-Y", "http.authorization", "-T", "fields", "-e", "frame.interface_name", "-e", "tcp.stream"])
+            let frames = try ProcessRunner.run(
+                URL(fileURLWithPath: Self.tshark),
+                [
+                    "-r", pcapng, "-Y", "http.authorization", "-T", "fields", "-e", "frame.interface_name", "-e",
+                    "tcp.stream",
+                ])
             #expect(frames.status == 0, "tshark: \(frames.error)")
             #expect(frames.output.hasPrefix("br0\t"))
-            let first = try ProcessRunner.run(URL(fileURLWithPath: Self.tshark), [
-                "-r", pcapng, "-Y", "tcp.flags.syn == 1 && tcp.flags.ack == 0 && tcp.dstport == 8080", "-T", "fields", "-e", "frame.number"])
-            #expect(first.output.split(separator: "\n").first.map(String.init) == (http["id"] as? Int).map(String.init),
-                    "a flow's id is its first packet's frame number in the written file")
+            let first = try ProcessRunner.run(
+                URL(fileURLWithPath: Self.tshark),
+                [
+                    "-r", pcapng, "-Y", "tcp.flags.syn == 1 && tcp.flags.ack == 0 && tcp.dstport == 8080", "-T",
+                    "fields", "-e", "frame.number",
+                ])
+            #expect(
+                first.output.split(separator: "\n").first.map(String.init) == (http["id"] as? Int).map(String.init),
+                "a flow's id is its first packet's frame number in the written file")
         }
     }
 
     @Test("SIGINT mid-capture: stops cleanly, everything so far analysed and written")
     func sigint() throws {
         let (lab, client, _, www) = try Self.webLab("cpb", subnet: "198.18.231")
-        defer { lab.remove(); try? FileManager.default.removeItem(at: www) }
+        defer {
+            lab.remove()
+            try? FileManager.default.removeItem(at: www)
+        }
         let pcapng = Self.temporary("cpb.pcapng")
         defer { unlink(pcapng) }
         let capture = try RunningCapture(lab: lab, ["--interface", "br0", "--write", pcapng, "--format", "json"])
@@ -231,11 +273,16 @@ struct CaptureCommandTests {
     @Test("an interface deleted mid-capture is reported, the others go on, exit 3")
     func interfaceVanishes() throws {
         let (lab, client, _, www) = try Self.webLab("cpd", subnet: "198.18.232")
-        defer { lab.remove(); try? FileManager.default.removeItem(at: www) }
+        defer {
+            lab.remove()
+            try? FileManager.default.removeItem(at: www)
+        }
         try lab.addBridge("br1")
         let pcapng = Self.temporary("cpd.pcapng")
         defer { unlink(pcapng) }
-        let capture = try RunningCapture(lab: lab, ["--interface", "br0", "--interface", "br1", "--duration", "5", "--write", pcapng, "--format", "json"])
+        let capture = try RunningCapture(
+            lab: lab,
+            ["--interface", "br0", "--interface", "br1", "--duration", "5", "--write", pcapng, "--format", "json"])
         #expect(capture.waitUntilCapturing())
         try lab.deleteBridge("br1")
         usleep(1_500_000)
@@ -262,11 +309,18 @@ struct CaptureCommandTests {
     @Test("--packets stops at exactly that many packets")
     func packetLimit() throws {
         let (lab, client, _, www) = try Self.webLab("cpe", subnet: "198.18.233")
-        defer { lab.remove(); try? FileManager.default.removeItem(at: www) }
+        defer {
+            lab.remove()
+            try? FileManager.default.removeItem(at: www)
+        }
         let pcapng = Self.temporary("cpe.pcapng")
         defer { unlink(pcapng) }
-        let capture = try RunningCapture(lab: lab, ["--interface", "br0", "--packets", "5", "--duration", "20", "--write", pcapng,
-                                                    "--filter", "tcp port 8080", "--fail-on", "critical"])
+        let capture = try RunningCapture(
+            lab: lab,
+            [
+                "--interface", "br0", "--packets", "5", "--duration", "20", "--write", pcapng,
+                "--filter", "tcp port 8080", "--fail-on", "critical",
+            ])
         #expect(capture.waitUntilCapturing())
         _ = try Self.curl(lab, from: client, to: "198.18.233.2")
         let run = capture.finish()
@@ -283,21 +337,27 @@ struct CaptureCommandTests {
         let lab = try NetnsBridgeLab(prefix: "cpf")
         defer { lab.remove() }
         try lab.addBridge("br0")
-        let unknown = try RunningCapture(lab: lab, ["--interface", "br0", "--interface", "nosuch0", "--duration", "1"]).finish()
+        let unknown = try RunningCapture(lab: lab, ["--interface", "br0", "--interface", "nosuch0", "--duration", "1"])
+            .finish()
         #expect(unknown.status == 2)
         #expect(unknown.error == "bulkhead: error: interface nosuch0: no such interface\n")
         #expect(unknown.output.isEmpty)
-        let filter = try RunningCapture(lab: lab, ["--interface", "br0", "--filter", "tcp port", "--duration", "1"]).finish()
+        let filter = try RunningCapture(lab: lab, ["--interface", "br0", "--filter", "tcp port", "--duration", "1"])
+            .finish()
         #expect(filter.status == 2)
         #expect(filter.error.contains("the filter \"tcp port\" does not compile"))
         let setpriv = "/usr/bin/setpriv"
         if FileManager.default.isExecutableFile(atPath: setpriv) {
             // As nobody, without capabilities.
-            let denied = try ProcessRunner.run(URL(fileURLWithPath: setpriv), [
-                "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all",
-                AnalyzeCommandTests.executable.path, "capture", "--interface", "lo", "--duration", "1"])
+            let denied = try ProcessRunner.run(
+                URL(fileURLWithPath: setpriv),
+                [
+                    "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all",
+                    AnalyzeCommandTests.executable.path, "capture", "--interface", "lo", "--duration", "1",
+                ])
             #expect(denied.status == 2)
-            #expect(denied.error.contains("interface lo: permission denied: live capture needs root or the CAP_NET_RAW"))
+            #expect(
+                denied.error.contains("interface lo: permission denied: live capture needs root or the CAP_NET_RAW"))
             #expect(denied.error.split(separator: "\n").count == 1, "one line: \(denied.error)")
         }
     }

@@ -4,7 +4,9 @@ import Testing
 
 /// `bulkhead capture` on a real Docker bridge network (198.18.235.0/24, everything named `capt-…` and labelled),
 /// with container names mapped from the engine's inventory.
-@Suite("bulkhead capture on a Docker network", .serialized, .enabled(if: DockerCLI.isAvailable && getuid() == 0, "no Docker engine or lab image, or not root"))
+@Suite(
+    "bulkhead capture on a Docker network", .serialized,
+    .enabled(if: DockerCLI.isAvailable && getuid() == 0, "no Docker engine or lab image, or not root"))
 struct CaptureDockerTests {
     static let label = "bulkhead.test=capture-\(getpid())"
 
@@ -15,20 +17,34 @@ struct CaptureDockerTests {
         DockerCLI.removeLabelled(Self.label)
         defer { DockerCLI.removeLabelled(Self.label) }
         let network = "capt-net-\(getpid())"
-        let id = try DockerCLI.must(["network", "create", "--label", Self.label, "--subnet", "198.18.235.0/24", "--gateway", "198.18.235.1", network])
+        let id = try DockerCLI.must([
+            "network", "create", "--label", Self.label, "--subnet", "198.18.235.0/24", "--gateway", "198.18.235.1",
+            network,
+        ])
         let bridge = "br-\(id.prefix(12))"
         let password = "Cont41ner-secret"
         let server = "capt-web-\(getpid())"
         let client = "capt-cli-\(getpid())"
-        try DockerCLI.must(["run", "-d", "--label", Self.label, "--name", server, "--network", network, "--ip", "198.18.235.2", DockerCLI.labImage,
-                            "sh", "-c", "mkdir -p /tmp/www && echo hi > /tmp/www/index.html && echo '/:alice:\(password)' > /tmp/h.conf && exec httpd -f -p 8080 -h /tmp/www -c /tmp/h.conf"])
-        try DockerCLI.must(["run", "-d", "--label", Self.label, "--name", client, "--network", network, "--ip", "198.18.235.3", DockerCLI.labImage,
-                            "sleep", "600"])
-        let capture = try CaptureCommandTests.RunningCapture(arguments: ["--interface", bridge, "--duration", "5", "--format", "json"])
+        try DockerCLI.must([
+            "run", "-d", "--label", Self.label, "--name", server, "--network", network, "--ip", "198.18.235.2",
+            DockerCLI.labImage,
+            "sh", "-c",
+            "mkdir -p /tmp/www && echo hi > /tmp/www/index.html && echo '/:alice:\(password)' > /tmp/h.conf && exec httpd -f -p 8080 -h /tmp/www -c /tmp/h.conf",
+        ])
+        try DockerCLI.must([
+            "run", "-d", "--label", Self.label, "--name", client, "--network", network, "--ip", "198.18.235.3",
+            DockerCLI.labImage,
+            "sleep", "600",
+        ])
+        let capture = try CaptureCommandTests.RunningCapture(arguments: [
+            "--interface", bridge, "--duration", "5", "--format", "json",
+        ])
         #expect(capture.waitUntilCapturing())
         var fetched = ""
         for _ in 0..<20 {  // the server may still be starting
-            let run = try DockerCLI.run(["exec", client, "wget", "-q", "-O-", "http://alice:\(password)@198.18.235.2:8080/"])
+            let run = try DockerCLI.run([
+                "exec", client, "wget", "-q", "-O-", "http://alice:\(password)@198.18.235.2:8080/",
+            ])
             fetched = run.output
             if run.status == 0 { break }
             usleep(200_000)
@@ -38,7 +54,8 @@ struct CaptureDockerTests {
         #expect(run.status == 1, "\(run.error)")
         let document = try #require(try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [String: Any])
         let flows = try #require(document["flows"] as? [[String: Any]])
-        let http = try #require(flows.first { $0["protocol"] as? String == "http" && ($0["credentials"] as? [Any])?.isEmpty == false })
+        let http = try #require(
+            flows.first { $0["protocol"] as? String == "http" && ($0["credentials"] as? [Any])?.isEmpty == false })
         #expect(http["clientName"] as? String == client)
         #expect(http["serverName"] as? String == server)
         #expect(http["interface"] as? String == bridge)

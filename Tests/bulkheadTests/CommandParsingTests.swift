@@ -2,6 +2,7 @@ import ArgumentParser
 import Reachability
 import TLSVerification
 import Testing
+
 @testable import bulkhead
 
 /// The command lines themselves, parsed as ArgumentParser parses them (no process, no engine): the option groups
@@ -22,7 +23,9 @@ struct CommandParsingTests {
     @Test("probe and audit share --policy, --attempts, --timeout and --quiet, with one meaning")
     func sharedGroups() throws {
         let probe = try Bulkhead.Probe.parse(["--policy", "p.yaml", "--attempts", "3", "--timeout", "0.5", "--quiet"])
-        let audit = try Bulkhead.AuditCommand.parse(["--policy", "p.yaml", "--attempts", "3", "--timeout", "0.5", "--quiet"])
+        let audit = try Bulkhead.AuditCommand.parse([
+            "--policy", "p.yaml", "--attempts", "3", "--timeout", "0.5", "--quiet",
+        ])
         #expect(probe.policyOptions.policy == "p.yaml" && audit.policyOptions.policy == "p.yaml")
         #expect(probe.timing.attempts == 3 && audit.timing.attempts == 3)
         #expect(probe.progress.quiet && audit.progress.quiet)
@@ -31,7 +34,9 @@ struct CommandParsingTests {
         probe.timing.apply(to: &fromProbe)
         audit.timing.apply(to: &fromAudit)
         for options in [fromProbe, fromAudit] {
-            #expect(options.attempts == 3 && options.tcpTimeout == 0.5 && options.udpTimeout == 0.5 && options.icmpTimeout == 0.5)
+            #expect(
+                options.attempts == 3 && options.tcpTimeout == 0.5 && options.udpTimeout == 0.5
+                    && options.icmpTimeout == 0.5)
         }
         // A protocol's own timeout wins over --timeout in probe.
         let tcp = try Bulkhead.Probe.parse(["--timeout", "0.5", "--tcp-timeout", "2"]).options()
@@ -41,14 +46,18 @@ struct CommandParsingTests {
         #expect(plain.timing.attempts == 2 && plain.timing.timeout == nil && plain.policyOptions.policy == nil)
         #expect(plain.policyOptions.directory == nil)
         #expect(audit.policyOptions.directory == ".")
-        #expect(try Bulkhead.AuditCommand.parse(["--policy", "/etc/bulkhead/policy.yaml"]).policyOptions.directory == "/etc/bulkhead")
+        #expect(
+            try Bulkhead.AuditCommand.parse(["--policy", "/etc/bulkhead/policy.yaml"]).policyOptions.directory
+                == "/etc/bulkhead")
     }
 
-    @Test("bad values are refused with what is allowed, in every command that takes them", arguments: ["probe", "audit"])
+    @Test(
+        "bad values are refused with what is allowed, in every command that takes them", arguments: ["probe", "audit"])
     func refusedValues(command: String) {
         #expect(self.refusal([command, "--attempts", "0"])?.contains("--attempts must be between 1 and 20") == true)
         #expect(self.refusal([command, "--attempts", "21"])?.contains("--attempts must be between 1 and 20") == true)
-        #expect(self.refusal([command, "--timeout", "0"])?.contains("--timeout must be between 0 and 60 seconds") == true)
+        #expect(
+            self.refusal([command, "--timeout", "0"])?.contains("--timeout must be between 0 and 60 seconds") == true)
         #expect(self.refusal([command, "--timeout", "61"])?.contains("--timeout") == true)
         #expect(self.refusal([command, "--attempts", "two"]) != nil)
         #expect(self.refusal([command, "--attempts", "2"]) == nil)
@@ -56,24 +65,38 @@ struct CommandParsingTests {
 
     @Test("audit: outputs naming the same file, an unknown format, and --evidence with live-only options are refused")
     func auditOutputs() {
-        #expect(self.refusal(["audit", "--output", "json=a.json", "--output", "html=a.json"])?.contains("name the same file") == true)
+        #expect(
+            self.refusal(["audit", "--output", "json=a.json", "--output", "html=a.json"])?.contains(
+                "name the same file") == true)
         #expect(self.refusal(["audit", "--output", "xml=a.xml"])?.contains("unknown format 'xml'") == true)
-        #expect(self.refusal(["audit", "--evidence", "e.json", "--no-probe"])?.contains("--evidence re-evaluates a stored report") == true)
-        #expect(self.refusal(["audit", "--write-capture", "c.pcapng"])?.contains("--write-capture needs --capture-seconds") == true)
+        #expect(
+            self.refusal(["audit", "--evidence", "e.json", "--no-probe"])?.contains(
+                "--evidence re-evaluates a stored report") == true)
+        #expect(
+            self.refusal(["audit", "--write-capture", "c.pcapng"])?.contains("--write-capture needs --capture-seconds")
+                == true)
         #expect(self.refusal(["audit", "--output", "json=a.json", "--output", "sarif=a.sarif"]) == nil)
     }
 
     @Test("probe: per-protocol timeouts in range, --evidence alone")
     func probeOptions() {
-        #expect(self.refusal(["probe", "--udp-timeout", "0"])?.contains("timeouts must be between 0 and 60 seconds") == true)
-        #expect(self.refusal(["probe", "--evidence", "e.json", "--ports", "tcp/22"])?.contains("--evidence re-evaluates stored cells") == true)
+        #expect(
+            self.refusal(["probe", "--udp-timeout", "0"])?.contains("timeouts must be between 0 and 60 seconds") == true
+        )
+        #expect(
+            self.refusal(["probe", "--evidence", "e.json", "--ports", "tcp/22"])?.contains(
+                "--evidence re-evaluates stored cells") == true)
         #expect(self.refusal(["probe", "--max-per-destination", "0"]) != nil)
     }
 
     @Test("tls: --attempts has its own range (connections per forged certificate), checked before any traffic")
     func tlsAttempts() throws {
-        #expect(throws: (any Error).self) { try Bulkhead.TLS.parse(["--endpoint", "127.0.0.1:443", "--attempts", "101"]).options() }
-        #expect(throws: (any Error).self) { try Bulkhead.TLS.parse(["--endpoint", "127.0.0.1:443", "--read-wait", "9", "--timeout", "2"]).options() }
+        #expect(throws: (any Error).self) {
+            try Bulkhead.TLS.parse(["--endpoint", "127.0.0.1:443", "--attempts", "101"]).options()
+        }
+        #expect(throws: (any Error).self) {
+            try Bulkhead.TLS.parse(["--endpoint", "127.0.0.1:443", "--read-wait", "9", "--timeout", "2"]).options()
+        }
         #expect(try Bulkhead.TLS.parse(["--endpoint", "127.0.0.1:443", "--attempts", "50"]).options().attempts == 50)
     }
 }

@@ -3,15 +3,25 @@ import Foundation
 import Testing
 
 /// The README's main job: the demo shop audited end to end, with its exact findings.
-@Suite("The demo (README command 1)", .serialized, .enabled(if: DockerCLI.isAvailable, "no Docker engine or lab image (scripts/test.sh starts dockerd and builds the image)"))
+@Suite(
+    "The demo (README command 1)", .serialized,
+    .enabled(
+        if: DockerCLI.isAvailable, "no Docker engine or lab image (scripts/test.sh starts dockerd and builds the image)"
+    ))
 struct DemoTests {
-    @Test("scenario run scenarios/demo.yaml: exactly the planted findings, the edges they come from, the stage times, the HTML report")
+    @Test(
+        "scenario run scenarios/demo.yaml: exactly the planted findings, the edges they come from, the stage times, the HTML report"
+    )
     func demo() throws {
         LabLock.acquire()
         defer { LabLock.release() }
-        let html = FileManager.default.temporaryDirectory.appendingPathComponent("bh-demo-\(UUID().uuidString.prefix(8)).html").path
+        let html = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "bh-demo-\(UUID().uuidString.prefix(8)).html"
+        ).path
         defer { try? FileManager.default.removeItem(atPath: html) }
-        let run = try AnalyzeCommandTests.run(["scenario", "run", "scenarios/demo.yaml", "--format", "json", "--report", "html=\(html)"])
+        let run = try AnalyzeCommandTests.run([
+            "scenario", "run", "scenarios/demo.yaml", "--format", "json", "--report", "html=\(html)",
+        ])
         #expect(run.status == 0, "\(run.error.suffix(2000))")
         let document = try #require(try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [String: Any])
         let comparison = try #require(document["comparison"] as? [String: Any])
@@ -23,14 +33,19 @@ struct DemoTests {
         #expect(audit["complete"] as? Bool == true, "\(audit["problems"] ?? "")")
         let edges = try #require(audit["edges"] as? [[String: Any]])
         func edge(_ source: String, _ address: String, _ port: Int) -> [String: Any]? {
-            edges.first { $0["source"] as? String == "demo-\(source)" && $0["address"] as? String == address && $0["port"] as? Int == port }
+            edges.first {
+                $0["source"] as? String == "demo-\(source)" && $0["address"] as? String == address
+                    && $0["port"] as? Int == port
+            }
         }
         // payments: strict mTLS, and the api's traffic to it was mutually authenticated.
         let payments = try #require(edge("api", "198.18.41.30", 8443))
         #expect(payments["verdict"] as? String == "mtls-enforced")
         #expect((payments["tls"] as? [String: Any])?["refusesBadClients"] as? Bool == true)
         #expect(((payments["traffic"] as? [String: Any])?["mutualTLSFlows"] as? Int ?? 0) >= 1)
-        #expect(((payments["tls"] as? [String: Any])?["serverIdentities"] as? [String])?.contains("URI:spiffe://shop.demo/payments") == true)
+        #expect(
+            ((payments["tls"] as? [String: Any])?["serverIdentities"] as? [String])?.contains(
+                "URI:spiffe://shop.demo/payments") == true)
         // orders: asks for a certificate, accepts any.
         let orders = try #require(edge("api", "198.18.41.40", 8443))
         #expect(orders["verdict"] as? String == "violation")
@@ -55,7 +70,10 @@ struct DemoTests {
         #expect(stages.allSatisfy { $0["status"] as? String == "ran" }, "\(stages)")
         let summary = try #require(audit["summary"] as? [String: Any])
         #expect((summary["durationSeconds"] as? Double ?? 0) > 0)
-        #expect(Set((summary["durations"] as? [String: Double])?.keys.map { $0 } ?? []) == ["inventory", "probe", "tls", "capture"])
+        #expect(
+            Set((summary["durations"] as? [String: Double])?.keys.map { $0 } ?? []) == [
+                "inventory", "probe", "tls", "capture",
+            ])
 
         let page = try String(contentsOfFile: html, encoding: .utf8)
         #expect(page.contains("<svg") && page.contains("demo-payments") && !page.contains("<script"))

@@ -16,7 +16,9 @@ struct FlowJSONWriterTests {
         // Add a flow with every optional filled and characters that need escaping.
         var odd = try #require(flows.first { $0.tls != nil })
         odd.client = "a\"b\\c\n\u{01}é"
-        odd.credentials = [Credential(kind: "http-basic", user: "bob\t", redacted: "password: 3 characters (redacted)", note: "n")]
+        odd.credentials = [
+            Credential(kind: "http-basic", user: "bob\t", redacted: "password: 3 characters (redacted)", note: "n")
+        ]
         odd.tls?.alerts = [TLSAlert(from: "server", level: "fatal", description: "x", code: nil, inferred: true)]
         odd.tls?.clientFlightRecordSizes = [25, 69]
         odd.encapsulation = [
@@ -25,14 +27,22 @@ struct FlowJSONWriterTests {
         ]
         flows.append(odd)
         // A tunnel with every optional empty, and one with each filled.
-        odd.tunnel = TunnelRecord(proxy: "198.19.210.2:1080", destination: nil, hops: [
-            TunnelHop(kind: "socks5", destination: nil, outcome: "incomplete", reply: nil, authentication: nil),
-        ])
+        odd.tunnel = TunnelRecord(
+            proxy: "198.19.210.2:1080", destination: nil,
+            hops: [
+                TunnelHop(kind: "socks5", destination: nil, outcome: "incomplete", reply: nil, authentication: nil)
+            ])
         flows.append(odd)
-        odd.tunnel = TunnelRecord(proxy: "198.19.210.2:1080", destination: "b\"\\.test:443", hops: [
-            TunnelHop(kind: "socks5", destination: "p.test:3128", outcome: "granted", reply: 0, authentication: "username-password"),
-            TunnelHop(kind: "http-connect", destination: "b\"\\.test:443", outcome: "granted", reply: 200, authentication: "basic"),
-        ])
+        odd.tunnel = TunnelRecord(
+            proxy: "198.19.210.2:1080", destination: "b\"\\.test:443",
+            hops: [
+                TunnelHop(
+                    kind: "socks5", destination: "p.test:3128", outcome: "granted", reply: 0,
+                    authentication: "username-password"),
+                TunnelHop(
+                    kind: "http-connect", destination: "b\"\\.test:443", outcome: "granted", reply: 200,
+                    authentication: "basic"),
+            ])
         flows.append(odd)
         #expect(flows.contains { $0.tunnel != nil && $0.file != nil }, "the corpus has tunnel captures")
         var esp = odd
@@ -60,7 +70,8 @@ struct TimestampTests {
         let formatter = ISO8601DateFormatter()
         formatter.timeZone = TimeZone(identifier: "UTC")
         var random = SystemRandomNumberGenerator()
-        let samples: [Int64] = [0, 951_782_400, 1_709_164_800, 4_102_444_799, 86_399, 1_798_761_600]
+        let samples: [Int64] =
+            [0, 951_782_400, 1_709_164_800, 4_102_444_799, 86_399, 1_798_761_600]
             + (0..<200).map { _ in Int64.random(in: 0...4_102_444_800, using: &random) }
         for seconds in samples {
             let timestamp = Timestamp(seconds: seconds, nanoseconds: 123_456_789)

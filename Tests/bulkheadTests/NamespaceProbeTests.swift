@@ -1,20 +1,30 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import BulkheadTestSupport
 import Foundation
 import Testing
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// `probe --namespaces`: a host's plain network namespaces (`ip netns`, what a containerd/CNI host has) as sources
 /// and destinations, entered through their /run/netns file when no process lives in them.
-@Suite("bulkhead probe --namespaces (end to end)", .serialized, .enabled(if: getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip"), "needs root and iproute2"))
+@Suite(
+    "bulkhead probe --namespaces (end to end)", .serialized,
+    .enabled(
+        if: getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip"), "needs root and iproute2"))
 struct NamespaceProbeTests {
     static func ip(_ arguments: [String]) throws {
         let result = try ProcessRunner.run(URL(fileURLWithPath: "/usr/sbin/ip"), arguments)
-        guard result.status == 0 else { throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "ip \(arguments.joined(separator: " ")): \(result.error)"]) }
+        guard result.status == 0 else {
+            throw CocoaError(
+                .executableLoad,
+                userInfo: [NSLocalizedDescriptionKey: "ip \(arguments.joined(separator: " ")): \(result.error)"])
+        }
     }
 
-    @Test("two namespaces joined by a veth: the listener is reachable, a closed port reachable-closed, from a namespace without processes")
+    @Test(
+        "two namespaces joined by a veth: the listener is reachable, a closed port reachable-closed, from a namespace without processes"
+    )
     func namespaces() throws {
         let (a, b) = ("bh-pns-a", "bh-pns-b")
         for name in [a, b] { _ = try? Self.ip(["netns", "del", name]) }
@@ -45,22 +55,33 @@ struct NamespaceProbeTests {
         defer { listener.terminate() }
         usleep(500_000)
 
-        let run = try AnalyzeCommandTests.run(["probe", "--namespaces", "--source", a, "--ports", "tcp/9", "--timeout", "0.5", "--format", "json", "--quiet"])
+        let run = try AnalyzeCommandTests.run([
+            "probe", "--namespaces", "--source", a, "--ports", "tcp/9", "--timeout", "0.5", "--format", "json",
+            "--quiet",
+        ])
         // Exit 3 is possible when a parallel test's namespace vanished mid-probe; our own cells must never be the cause.
         #expect(run.status == 0 || run.status == 1 || run.status == 3, "\(run.error)")
         let document = try #require(try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [String: Any])
         let cells = try #require(document["cells"] as? [[String: Any]])
         func state(_ destination: String, _ proto: String) -> String? {
-            cells.first { $0["destination"] as? String == destination && $0["protocol"] as? String == proto }?["state"] as? String
+            cells.first { $0["destination"] as? String == destination && $0["protocol"] as? String == proto }?["state"]
+                as? String
         }
         #expect(state("198.18.237.2:8080", "tcp") == "reachable")
         #expect(state("198.18.237.2:9", "tcp") == "reachable-closed")
         #expect(state("198.18.237.2", "icmp") == "reachable")
         #expect(cells.allSatisfy { $0["source"] as? String == a })
-        #expect(!cells.contains { ($0["address"] as? String)?.hasPrefix("198.18.237.") == true && $0["state"] as? String == "error" })
-        #expect(cells.first { $0["destination"] as? String == "198.18.237.2:8080" }?["destinationKind"] as? String == "namespace")
+        #expect(
+            !cells.contains {
+                ($0["address"] as? String)?.hasPrefix("198.18.237.") == true && $0["state"] as? String == "error"
+            })
+        #expect(
+            cells.first { $0["destination"] as? String == "198.18.237.2:8080" }?["destinationKind"] as? String
+                == "namespace")
         let sources = try #require(document["sources"] as? [[String: Any]])
-        #expect(sources.first?["namespacePath"] as? String == "/run/netns/\(a)", "entered through its /run/netns file: no process lives in it")
+        #expect(
+            sources.first?["namespacePath"] as? String == "/run/netns/\(a)",
+            "entered through its /run/netns file: no process lives in it")
         // The docker baseline has no intent for namespaces Docker does not manage: no violation either way.
         #expect(cells.allSatisfy { $0["violation"] is NSNull })
     }

@@ -6,7 +6,9 @@ import Testing
 @Suite("bulkhead probe (end to end)")
 struct ProbeCommandTests {
     func temporary(_ name: String, _ contents: String) throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("bh-\(UUID().uuidString.prefix(8))-\(name)").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "bh-\(UUID().uuidString.prefix(8))-\(name)"
+        ).path
         try contents.write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }
@@ -14,35 +16,52 @@ struct ProbeCommandTests {
     /// Stored evidence: web (front) reached db (back) on 5432 and the host's Docker API port was closed.
     func evidence(complete: Bool = true, web: String = "web") throws -> String {
         func network(_ name: String) -> NetworkRecord {
-            NetworkRecord(name: name, id: name, driver: "bridge", scope: "local", subnets: [], gateways: [], internal: false, icc: true, encrypted: nil,
-                          attachable: false, isDefaultBridge: false, bridge: nil, containers: [], labels: [:])
+            NetworkRecord(
+                name: name, id: name, driver: "bridge", scope: "local", subnets: [], gateways: [], internal: false,
+                icc: true, encrypted: nil,
+                attachable: false, isDefaultBridge: false, bridge: nil, containers: [], labels: [:])
         }
         func container(_ name: String, _ network: String, _ address: String) -> ContainerRecord {
-            ContainerRecord(name: name, id: name, image: "lab", state: "running", pid: 4242, netns: nil, networkMode: network,
-                            networks: [ContainerNetwork(name: network, ipv4: address, ipv6: nil, gateway: nil, aliases: [])], publishedPorts: [],
-                            capabilities: [], privileged: false, dockerSocketMounted: false, listening: [], labels: [:])
+            ContainerRecord(
+                name: name, id: name, image: "lab", state: "running", pid: 4242, netns: nil, networkMode: network,
+                networks: [ContainerNetwork(name: network, ipv4: address, ipv6: nil, gateway: nil, aliases: [])],
+                publishedPorts: [],
+                capabilities: [], privileged: false, dockerSocketMounted: false, listening: [], labels: [:])
         }
-        let inventory = InventoryReport(sources: ["test"], networks: [network("front"), network("back")],
-                                        containers: [container(web, "front", "198.18.1.10"), container("db", "back", "198.18.2.10")],
-                                        namespaces: [], findings: [], complete: true, problems: [], summary: InventorySummary())
-        let cell = ReachabilityCell(source: web, destination: "198.18.2.10:5432", protocol: .tcp, state: .reachable, attempts: 1, latencyMs: 0.3,
-                                    destinationName: "db", destinationKind: .container, network: "back", address: "198.18.2.10", port: 5432,
-                                    reason: "listening", sourcePid: 4242, evidence: [ProbeAttempt(outcome: .connected, latencyMs: 0.3)])
-        let report = ProbeReport(generatedAt: "2026-11-29T10:00:00Z", policy: "", settings: ProbeSettings(attempts: 2, timeoutsSeconds: ["tcp": 1], maxInFlight: 1, maxInFlightPerDestination: 1, extraPorts: [], explicitTargets: []),
-                                 inventory: inventory, sources: [], cells: [cell], findings: [], complete: complete, problems: complete ? [] : ["web: cannot enter its network namespace"], summary: ProbeSummary())
+        let inventory = InventoryReport(
+            sources: ["test"], networks: [network("front"), network("back")],
+            containers: [container(web, "front", "198.18.1.10"), container("db", "back", "198.18.2.10")],
+            namespaces: [], findings: [], complete: true, problems: [], summary: InventorySummary())
+        let cell = ReachabilityCell(
+            source: web, destination: "198.18.2.10:5432", protocol: .tcp, state: .reachable, attempts: 1,
+            latencyMs: 0.3,
+            destinationName: "db", destinationKind: .container, network: "back", address: "198.18.2.10", port: 5432,
+            reason: "listening", sourcePid: 4242, evidence: [ProbeAttempt(outcome: .connected, latencyMs: 0.3)])
+        let report = ProbeReport(
+            generatedAt: "2026-11-29T10:00:00Z", policy: "",
+            settings: ProbeSettings(
+                attempts: 2, timeoutsSeconds: ["tcp": 1], maxInFlight: 1, maxInFlightPerDestination: 1, extraPorts: [],
+                explicitTargets: []),
+            inventory: inventory, sources: [], cells: [cell], findings: [], complete: complete,
+            problems: complete ? [] : ["web: cannot enter its network namespace"], summary: ProbeSummary())
         let encoder = JSONEncoder()
         return try self.temporary("evidence.json", String(decoding: try encoder.encode(report), as: UTF8.self))
     }
 
-    @Test("--evidence re-evaluates offline: the docker intent flags the breach (exit 1) with a reproduction line; an allowing policy clears it (exit 0)")
+    @Test(
+        "--evidence re-evaluates offline: the docker intent flags the breach (exit 1) with a reproduction line; an allowing policy clears it (exit 0)"
+    )
     func reevaluate() throws {
         let evidence = try self.evidence()
         let intent = try AnalyzeCommandTests.run(["probe", "--evidence", evidence])
         #expect(intent.status == 1)
         #expect(intent.output.contains("unexpected-reachable: web -> db 198.18.2.10:5432/tcp"))
         #expect(intent.output.contains("reproduce: nsenter -t 4242 -n nc -vz -w 2 198.18.2.10 5432"))
-        let policy = try self.temporary("policy.yaml", "baseline: deny\nallow:\n  - { from: web, to: { network: back }, ports: [tcp/5432] }\n")
-        let allowed = try AnalyzeCommandTests.run(["probe", "--evidence", evidence, "--policy", policy, "--format", "json"])
+        let policy = try self.temporary(
+            "policy.yaml", "baseline: deny\nallow:\n  - { from: web, to: { network: back }, ports: [tcp/5432] }\n")
+        let allowed = try AnalyzeCommandTests.run([
+            "probe", "--evidence", evidence, "--policy", policy, "--format", "json",
+        ])
         #expect(allowed.status == 0, "\(allowed.error)")
         let document = try #require(try JSONSerialization.jsonObject(with: Data(allowed.output.utf8)) as? [String: Any])
         let cells = try #require(document["cells"] as? [[String: Any]])
@@ -54,48 +73,77 @@ struct ProbeCommandTests {
         #expect(document["policy"] as? String == policy)
     }
 
-    @Test("an incomplete probe with a violation exits 3, not 1 (2 > 3 > 1 > 0); a hostile container name prints escaped")
+    @Test(
+        "an incomplete probe with a violation exits 3, not 1 (2 > 3 > 1 > 0); a hostile container name prints escaped")
     func incompleteWinsOverFindings() throws {
         let evidence = try self.evidence(complete: false, web: "web\u{1b}]0;owned\u{07}\u{1b}[2J")
         let run = try AnalyzeCommandTests.run(["probe", "--evidence", evidence])
         #expect(run.status == 3, "\(run.status) \(run.error)")
         #expect(run.output.contains("unexpected-reachable"), "the violation is still reported")
-        #expect(!Array(run.output.utf8).contains(0x1b) && run.output.contains("web\\x1b]0;owned\\x07\\x1b[2J"), "\(run.output)")
+        #expect(
+            !Array(run.output.utf8).contains(0x1b) && run.output.contains("web\\x1b]0;owned\\x07\\x1b[2J"),
+            "\(run.output)")
         #expect(try AnalyzeCommandTests.run(["probe", "--evidence", try self.evidence()]).status == 1)
     }
 
     @Test("a bad enum value on the command line lists the valid ones")
     func enumValues() throws {
         let format = try AnalyzeCommandTests.run(["audit", "--evidence", "x", "--format", "xml"])
-        #expect(format.status == 2 && format.error.contains("table") && format.error.contains("markdown"), "\(format.error)")
+        #expect(
+            format.status == 2 && format.error.contains("table") && format.error.contains("markdown"), "\(format.error)"
+        )
         let severity = try AnalyzeCommandTests.run(["inventory", "--fail-on", "severe"])
-        #expect(severity.status == 2 && severity.error.contains("'info', 'low', 'medium', 'high' or 'critical'"), "\(severity.error)")
+        #expect(
+            severity.status == 2 && severity.error.contains("'info', 'low', 'medium', 'high' or 'critical'"),
+            "\(severity.error)")
         let reader = try AnalyzeCommandTests.run(["analyze", "--reader", "pcapng", "captures/dns-udp.pcap"])
-        #expect(reader.status == 2 && reader.error.contains("mmap") && reader.error.contains("libpcap"), "\(reader.error)")
+        #expect(
+            reader.status == 2 && reader.error.contains("mmap") && reader.error.contains("libpcap"), "\(reader.error)")
     }
 
-    @Test("a wide matrix (more than 8 destinations on a network) is shown as counts per source; the JSON keeps every cell")
+    @Test(
+        "a wide matrix (more than 8 destinations on a network) is shown as counts per source; the JSON keeps every cell"
+    )
     func wideMatrix() throws {
-        let network = NetworkRecord(name: "wide", id: "wide", driver: "bridge", scope: "local", subnets: [], gateways: [], internal: false, icc: true,
-                                    encrypted: nil, attachable: false, isDefaultBridge: false, bridge: nil, containers: [], labels: [:])
+        let network = NetworkRecord(
+            name: "wide", id: "wide", driver: "bridge", scope: "local", subnets: [], gateways: [], internal: false,
+            icc: true,
+            encrypted: nil, attachable: false, isDefaultBridge: false, bridge: nil, containers: [], labels: [:])
         let containers = (0..<10).map { index in
-            ContainerRecord(name: "c\(index)", id: "c\(index)", image: "lab", state: "running", pid: 100 + index, netns: nil, networkMode: "wide",
-                            networks: [ContainerNetwork(name: "wide", ipv4: "198.18.39.\(10 + index)", ipv6: nil, gateway: nil, aliases: [])], publishedPorts: [],
-                            capabilities: [], privileged: false, dockerSocketMounted: false, listening: [], labels: [:])
+            ContainerRecord(
+                name: "c\(index)", id: "c\(index)", image: "lab", state: "running", pid: 100 + index, netns: nil,
+                networkMode: "wide",
+                networks: [
+                    ContainerNetwork(
+                        name: "wide", ipv4: "198.18.39.\(10 + index)", ipv6: nil, gateway: nil, aliases: [])
+                ], publishedPorts: [],
+                capabilities: [], privileged: false, dockerSocketMounted: false, listening: [], labels: [:])
         }
         var cells: [ReachabilityCell] = []
         for source in containers {
             for destination in containers where destination.name != source.name {
                 let address = destination.networks[0].ipv4 ?? ""
-                cells.append(ReachabilityCell(source: source.name, destination: "\(address):80", protocol: .tcp, state: .reachable, attempts: 1, latencyMs: 0.1,
-                                              destinationName: destination.name, destinationKind: .container, network: "wide", address: address, port: 80,
-                                              reason: "listening", sourcePid: source.pid, evidence: [ProbeAttempt(outcome: .connected, latencyMs: 0.1)]))
+                cells.append(
+                    ReachabilityCell(
+                        source: source.name, destination: "\(address):80", protocol: .tcp, state: .reachable,
+                        attempts: 1, latencyMs: 0.1,
+                        destinationName: destination.name, destinationKind: .container, network: "wide",
+                        address: address, port: 80,
+                        reason: "listening", sourcePid: source.pid,
+                        evidence: [ProbeAttempt(outcome: .connected, latencyMs: 0.1)]))
             }
         }
-        let inventory = InventoryReport(sources: [], networks: [network], containers: containers, namespaces: [], findings: [], complete: true, problems: [], summary: InventorySummary())
-        let report = ProbeReport(generatedAt: "2026-11-29T10:00:00Z", policy: "", settings: ProbeSettings(attempts: 1, timeoutsSeconds: [:], maxInFlight: 0, maxInFlightPerDestination: 1, extraPorts: [], explicitTargets: []),
-                                 inventory: inventory, sources: containers.map { ProbeSource(name: $0.name, pid: $0.pid, netns: nil, skipReason: nil) },
-                                 cells: cells, findings: [], complete: true, problems: [], summary: ProbeSummary())
+        let inventory = InventoryReport(
+            sources: [], networks: [network], containers: containers, namespaces: [], findings: [], complete: true,
+            problems: [], summary: InventorySummary())
+        let report = ProbeReport(
+            generatedAt: "2026-11-29T10:00:00Z", policy: "",
+            settings: ProbeSettings(
+                attempts: 1, timeoutsSeconds: [:], maxInFlight: 0, maxInFlightPerDestination: 1, extraPorts: [],
+                explicitTargets: []),
+            inventory: inventory,
+            sources: containers.map { ProbeSource(name: $0.name, pid: $0.pid, netns: nil, skipReason: nil) },
+            cells: cells, findings: [], complete: true, problems: [], summary: ProbeSummary())
         let path = try self.temporary("wide.json", String(decoding: try JSONEncoder().encode(report), as: UTF8.self))
         let table = try AnalyzeCommandTests.run(["probe", "--evidence", path])
         #expect(table.status == 0)
@@ -106,7 +154,8 @@ struct ProbeCommandTests {
     @Test("bad input: a broken policy names file and line, evidence of another kind, bad ports, a CIDR target: exit 2")
     func badInput() throws {
         let evidence = try self.evidence()
-        let policy = try self.temporary("policy.yaml", "baseline: deny\nallow:\n  - { from: web, to: db, ports: [tcp/99999] }\n")
+        let policy = try self.temporary(
+            "policy.yaml", "baseline: deny\nallow:\n  - { from: web, to: db, ports: [tcp/99999] }\n")
         let broken = try AnalyzeCommandTests.run(["probe", "--evidence", evidence, "--policy", policy])
         #expect(broken.status == 2)
         #expect(broken.error.contains(policy + ":3"), "\(broken.error)")
@@ -126,11 +175,15 @@ struct ProbeCommandTests {
         }
     }
 
-    @Test("live: scenario run compares the exact matrix (exit 0); probe on the running lab reports the internal network's open gateway (exit 1) with nsenter lines", .enabled(if: DockerCLI.isAvailable, "no Docker engine or lab image"))
+    @Test(
+        "live: scenario run compares the exact matrix (exit 0); probe on the running lab reports the internal network's open gateway (exit 1) with nsenter lines",
+        .enabled(if: DockerCLI.isAvailable, "no Docker engine or lab image"))
     func live() throws {
         LabLock.acquire()
         defer { LabLock.release() }
-        let scenario = try self.temporary("cli-probe.yaml", """
+        let scenario = try self.temporary(
+            "cli-probe.yaml",
+            """
             name: cli-probe
             networks:
               - { name: inner, subnet: 198.18.31.0/24, internal: true }
@@ -160,26 +213,39 @@ struct ProbeCommandTests {
         let document = try #require(try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [String: Any])
         let reachability = try #require(document["reachability"] as? [String: Any])
         #expect((reachability["mismatches"] as? [Any])?.isEmpty == true)
-        #expect(reachability["cellsCompared"] as? Int == 9, "client: server tcp/8080 + icmp, gateway 2375/2376/icmp; server: client icmp, gateway ×3")
+        #expect(
+            reachability["cellsCompared"] as? Int == 9,
+            "client: server tcp/8080 + icmp, gateway 2375/2376/icmp; server: client icmp, gateway ×3")
 
         #expect(try AnalyzeCommandTests.run(["scenario", "up", scenario]).status == 0)
         defer { _ = try? AnalyzeCommandTests.run(["scenario", "down", scenario]) }
-        let probe = try AnalyzeCommandTests.run(["probe", "--source", "cli-probe-client", "--timeout", "0.5", "--format", "json", "--quiet"])
+        let probe = try AnalyzeCommandTests.run([
+            "probe", "--source", "cli-probe-client", "--timeout", "0.5", "--format", "json", "--quiet",
+        ])
         #expect(probe.status == 1, "\(probe.error)")
         #expect(probe.error.contains("unexpected-reachable: cli-probe-client -> 198.18.31.1/icmp: nsenter -t "))
-        let probeDocument = try #require(try JSONSerialization.jsonObject(with: Data(probe.output.utf8)) as? [String: Any])
+        let probeDocument = try #require(
+            try JSONSerialization.jsonObject(with: Data(probe.output.utf8)) as? [String: Any])
         let cells = try #require(probeDocument["cells"] as? [[String: Any]])
         #expect(cells.allSatisfy { $0["source"] as? String == "cli-probe-client" })
-        #expect(cells.contains { $0["destination"] as? String == "198.18.31.10:8080" && $0["state"] as? String == "reachable" && $0["violation"] is NSNull })
+        #expect(
+            cells.contains {
+                $0["destination"] as? String == "198.18.31.10:8080" && $0["state"] as? String == "reachable"
+                    && $0["violation"] is NSNull
+            })
         // The scope guard: every probed address belongs to an enumerated container or is a network's gateway.
         let inventory = try #require(probeDocument["inventory"] as? [String: Any])
         var enumerated = Set<String>()
         for container in inventory["containers"] as? [[String: Any]] ?? [] {
             for network in container["networks"] as? [[String: Any]] ?? [] {
-                for key in ["ipv4", "ipv6", "gateway"] { if let address = network[key] as? String { enumerated.insert(address) } }
+                for key in ["ipv4", "ipv6", "gateway"] {
+                    if let address = network[key] as? String { enumerated.insert(address) }
+                }
             }
         }
-        for network in inventory["networks"] as? [[String: Any]] ?? [] { enumerated.formUnion(network["gateways"] as? [String] ?? []) }
+        for network in inventory["networks"] as? [[String: Any]] ?? [] {
+            enumerated.formUnion(network["gateways"] as? [String] ?? [])
+        }
         #expect(cells.allSatisfy { enumerated.contains($0["address"] as? String ?? "") }, "only enumerated addresses")
     }
 }

@@ -11,8 +11,10 @@ struct ProbeJSONTests {
             (0..<count).map { attempt in
                 let outcome: AttemptOutcome = AttemptOutcome.allCases[attempt % AttemptOutcome.allCases.count]
                 let latency: Double = 1234.5678 / Double(attempt + 1)
-                return ProbeAttempt(outcome: outcome, latencyMs: latency, errno: attempt == 0 ? "ECONNREFUSED" : nil, icmpType: attempt == 1 ? 3 : nil,
-                                    icmpCode: attempt == 1 ? 13 : nil, icmpFrom: attempt == 1 ? "198.18.1.1" : nil)
+                return ProbeAttempt(
+                    outcome: outcome, latencyMs: latency, errno: attempt == 0 ? "ECONNREFUSED" : nil,
+                    icmpType: attempt == 1 ? 3 : nil,
+                    icmpCode: attempt == 1 ? 13 : nil, icmpFrom: attempt == 1 ? "198.18.1.1" : nil)
             }
         }
         func cell(_ index: Int) -> ReachabilityCell {
@@ -26,9 +28,12 @@ struct ProbeJSONTests {
             let note: String? = index % 2 == 0 ? "a note\nwith a newline" : nil
             let pid: Int? = index % 2 == 0 ? 1234 : nil
             var cell = ReachabilityCell(
-                source: source, destination: destination, protocol: protocols[index % 3], state: CellState.allCases[index % CellState.allCases.count],
-                attempts: index % 3, latencyMs: latency, destinationName: "dé-stination", destinationKind: kinds[index % 4], network: network,
-                address: "198.18.1.2", port: port, reason: "listening", note: note, sourcePid: pid, evidence: attempts(index % 3)
+                source: source, destination: destination, protocol: protocols[index % 3],
+                state: CellState.allCases[index % CellState.allCases.count],
+                attempts: index % 3, latencyMs: latency, destinationName: "dé-stination",
+                destinationKind: kinds[index % 4], network: network,
+                address: "198.18.1.2", port: port, reason: "listening", note: note, sourcePid: pid,
+                evidence: attempts(index % 3)
             )
             let expectations: [BulkheadModel.Expectation?] = [nil, .deny, .allow]
             cell.expected = expectations[index % 3]
@@ -37,18 +42,29 @@ struct ProbeJSONTests {
             return cell
         }
         let report = ProbeReport(
-            generatedAt: "2026-11-29T12:00:00Z", policy: "p", settings: ProbeSettings(attempts: 2, timeoutsSeconds: ["tcp": 1], maxInFlight: 0, maxInFlightPerDestination: 256, extraPorts: ["tcp/9"], explicitTargets: []),
-            inventory: InventoryReport(sources: [], networks: [], containers: [], namespaces: [], findings: [], complete: true, problems: [], summary: InventorySummary()),
+            generatedAt: "2026-11-29T12:00:00Z", policy: "p",
+            settings: ProbeSettings(
+                attempts: 2, timeoutsSeconds: ["tcp": 1], maxInFlight: 0, maxInFlightPerDestination: 256,
+                extraPorts: ["tcp/9"], explicitTargets: []),
+            inventory: InventoryReport(
+                sources: [], networks: [], containers: [], namespaces: [], findings: [], complete: true, problems: [],
+                summary: InventorySummary()),
             sources: [ProbeSource(name: "web", pid: 1, netns: nil, skipReason: nil, namespacePath: "/run/netns/x")],
-            cells: (0..<24).map(cell), findings: [Finding(kind: FindingKind(identifier: "k"), severity: .high, title: "t", detail: "d", location: nil)], complete: false,
+            cells: (0..<24).map(cell),
+            findings: [
+                Finding(kind: FindingKind(identifier: "k"), severity: .high, title: "t", detail: "d", location: nil)
+            ], complete: false,
             problems: ["p"], summary: ProbeSummary()
         )
-        let written = try #require(try JSONSerialization.jsonObject(with: try ProbeJSON.document(report)) as? NSDictionary)
-        let encoded = try #require(try JSONSerialization.jsonObject(with: try JSONReport.document(report)) as? NSDictionary)
+        let written = try #require(
+            try JSONSerialization.jsonObject(with: try ProbeJSON.document(report)) as? NSDictionary)
+        let encoded = try #require(
+            try JSONSerialization.jsonObject(with: try JSONReport.document(report)) as? NSDictionary)
         #expect(written.isEqual(encoded))
         var empty = report
         empty.cells = []
-        #expect((try JSONSerialization.jsonObject(with: try ProbeJSON.document(empty)) as? NSDictionary)?.isEqual(
-            try JSONSerialization.jsonObject(with: try JSONReport.document(empty)) as? NSDictionary) == true)
+        #expect(
+            (try JSONSerialization.jsonObject(with: try ProbeJSON.document(empty)) as? NSDictionary)?.isEqual(
+                try JSONSerialization.jsonObject(with: try JSONReport.document(empty)) as? NSDictionary) == true)
     }
 }

@@ -8,15 +8,18 @@ struct TLSCommandTests {
     static let pki: TestPKI? = {
         guard let pki = try? TestPKI() else { return nil }
         guard (try? pki.issue("server", extensions: TestPKI.server())) != nil,
-              (try? pki.issue("client", extensions: TestPKI.client("client"))) != nil
+            (try? pki.issue("client", extensions: TestPKI.client("client"))) != nil
         else { return nil }
         return pki
     }()
 
     func arguments(_ pki: TestPKI, _ endpoint: String) -> [String] {
-        ["tls", "--endpoint", endpoint, "--ca-bundle", pki.path("ca.pem"), "--ca-key", pki.path("ca.key"),
-         "--client-cert", pki.path("client-chain.pem"), "--client-key", pki.path("client.key"), "--expect-dns", "svc.test",
-         "--expect-spiffe", "spiffe://bulkhead.test/ns/lab/sa/server"]
+        [
+            "tls", "--endpoint", endpoint, "--ca-bundle", pki.path("ca.pem"), "--ca-key", pki.path("ca.key"),
+            "--client-cert", pki.path("client-chain.pem"), "--client-key", pki.path("client.key"), "--expect-dns",
+            "svc.test",
+            "--expect-spiffe", "spiffe://bulkhead.test/ns/lab/sa/server",
+        ]
     }
 
     @Test("usage and input errors: exit 2 naming the endpoint or file, before any traffic")
@@ -30,7 +33,9 @@ struct TLSCommandTests {
         let half = try AnalyzeCommandTests.run(["tls", "--endpoint", "127.0.0.1:1", "--client-cert", "c.pem"])
         #expect(half.status == 2)
         #expect(half.error.contains("--client-key"))
-        let missing = try AnalyzeCommandTests.run(["tls", "--endpoint", "127.0.0.1:1", "--ca-bundle", "/nonexistent/ca.pem"])
+        let missing = try AnalyzeCommandTests.run([
+            "tls", "--endpoint", "127.0.0.1:1", "--ca-bundle", "/nonexistent/ca.pem",
+        ])
         #expect(missing.status == 2)
         #expect(missing.error.contains("/nonexistent/ca.pem"))
         let notPEM = try AnalyzeCommandTests.run(["tls", "--endpoint", "127.0.0.1:1", "--ca-bundle", "README.md"])
@@ -58,7 +63,10 @@ struct TLSCommandTests {
         let endpoint = try #require((document["endpoints"] as? [[String: Any]])?.first)
         #expect(endpoint["verdict"] as? String == "tls-accepts-rogue-client")
         let probe = try #require((endpoint["probes"] as? [[String: Any]])?.first)
-        for key in ["endpoint", "source", "probe", "result", "alert", "tlsVersion", "cipher", "certificateRequest", "acceptableCAs"] {
+        for key in [
+            "endpoint", "source", "probe", "result", "alert", "tlsVersion", "cipher", "certificateRequest",
+            "acceptableCAs",
+        ] {
             #expect(probe.keys.contains(key), "probe key \(key)")
         }
 
@@ -69,13 +77,18 @@ struct TLSCommandTests {
 }
 
 /// `bulkhead tls --from-container` against a copy of scenarios/tls-lab.yaml stood up with `bulkhead scenario up`.
-@Suite("bulkhead tls from inside a container (end to end)", .serialized, .enabled(if: DockerCLI.isAvailable, "no Docker engine or lab image (scripts/test.sh starts dockerd and builds the image)"))
+@Suite(
+    "bulkhead tls from inside a container (end to end)", .serialized,
+    .enabled(
+        if: DockerCLI.isAvailable, "no Docker engine or lab image (scripts/test.sh starts dockerd and builds the image)"
+    ))
 struct TLSContainerCommandTests {
     @Test("strict server: exit 0; misconfigured: exit 1; every probe made from the client container")
     func fromContainer() throws {
         LabLock.acquire()
         defer { LabLock.release() }
-        let file = try ScenarioCopy.write("scenarios/tls-lab.yaml", name: "tls-cli", replacing: ("tls-lab", "198.18.71."), subnetPrefix: "198.18.73.")
+        let file = try ScenarioCopy.write(
+            "scenarios/tls-lab.yaml", name: "tls-cli", replacing: ("tls-lab", "198.18.71."), subnetPrefix: "198.18.73.")
         defer { try? FileManager.default.removeItem(atPath: file) }
         #expect(try AnalyzeCommandTests.run(["scenario", "up", file]).status == 0)
         defer { _ = try? AnalyzeCommandTests.run(["scenario", "down", file]) }
@@ -102,7 +115,9 @@ struct TLSContainerCommandTests {
         let loose = try tls("198.18.73.11:8443")
         #expect(loose.status == 1)
         #expect(loose.output.contains("tls-accepts-rogue-client"))
-        let unknown = try AnalyzeCommandTests.run(["tls", "--from-container", "no-such-container-here", "--endpoint", "198.18.73.10:8443"])
+        let unknown = try AnalyzeCommandTests.run([
+            "tls", "--from-container", "no-such-container-here", "--endpoint", "198.18.73.10:8443",
+        ])
         #expect(unknown.status == 2)
         #expect(unknown.error.contains("no-such-container-here"))
     }

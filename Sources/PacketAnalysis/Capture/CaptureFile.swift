@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import BulkheadModel
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// The container format of a capture file.
 public enum CaptureFormat: String, Sendable {
@@ -56,7 +57,8 @@ public final class CaptureFile {
         }
         defer { close(fd) }
         guard size >= 4 else {
-            throw CaptureError(.notACapture, path: path, "not a capture: only \(size) bytes, too short for a pcap or pcapng header")
+            throw CaptureError(
+                .notACapture, path: path, "not a capture: only \(size) bytes, too short for a pcap or pcapng header")
         }
         guard let mapping = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), mapping != MAP_FAILED else {
             throw CaptureError(.unreadable, path: path, "cannot map: \(String(cString: strerror(errno)))")
@@ -83,7 +85,9 @@ public final class CaptureFile {
         self.size = bytes.count
         self.ownsMapping = false
         guard bytes.count >= 4, bytes.baseAddress != nil else {
-            throw CaptureError(.notACapture, path: name, "not a capture: only \(bytes.count) bytes, too short for a pcap or pcapng header")
+            throw CaptureError(
+                .notACapture, path: name,
+                "not a capture: only \(bytes.count) bytes, too short for a pcap or pcapng header")
         }
         self.format = try Self.format(of: bytes, path: name)
     }
@@ -109,9 +113,12 @@ public final class CaptureFile {
 
     /// The classic pcap file header: complete, version 2.0–2.4 (or DG/UX's 543.0, as libpcap allows), a link
     /// type that is decoded.
-    private static func checkPcapHeader(_ file: UnsafeRawBufferPointer, swapped: Bool, path: String) throws(CaptureError) {
+    private static func checkPcapHeader(_ file: UnsafeRawBufferPointer, swapped: Bool, path: String)
+        throws(CaptureError)
+    {
         guard file.count >= 24 else {
-            throw CaptureError(.truncated, path: path, offset: 0, "pcap file header is cut short (\(file.count) of 24 bytes)")
+            throw CaptureError(
+                .truncated, path: path, offset: 0, "pcap file header is cut short (\(file.count) of 24 bytes)")
         }
         func u16(_ offset: Int) -> UInt16 {
             let value = file.loadUnaligned(fromByteOffset: offset, as: UInt16.self)
@@ -120,7 +127,9 @@ public final class CaptureFile {
         let major = u16(4)
         let minor = u16(6)
         guard (major == 2 && minor <= 4) || (major == 543 && minor == 0) else {
-            throw CaptureError(.notACapture, path: path, offset: 4, "unsupported pcap version \(major).\(minor) (libpcap reads 2.0 to 2.4)")
+            throw CaptureError(
+                .notACapture, path: path, offset: 4,
+                "unsupported pcap version \(major).\(minor) (libpcap reads 2.0 to 2.4)")
         }
         let rawLinkType = file.loadUnaligned(fromByteOffset: 20, as: UInt32.self)
         let linkType = (swapped ? rawLinkType.byteSwapped : rawLinkType) & 0x03ff_ffff
@@ -135,27 +144,33 @@ public final class CaptureFile {
     static let blockLimit = 16 << 20
 
     /// A pcapng Section Header Block at `offset`: a known byte order, a sane length, version 1.0 or 1.2.
-    private static func checkSectionHeader(_ file: UnsafeRawBufferPointer, at offset: Int, path: String) throws(CaptureError) {
+    private static func checkSectionHeader(_ file: UnsafeRawBufferPointer, at offset: Int, path: String)
+        throws(CaptureError)
+    {
         guard offset + 28 <= file.count else {
             throw CaptureError(.truncated, path: path, offset: offset, "file ends inside a pcapng section header")
         }
         let byteOrder = file.loadUnaligned(fromByteOffset: offset + 8, as: UInt32.self)
         guard byteOrder == 0x1a2b_3c4d || byteOrder == 0x4d3c_2b1a else {
-            throw CaptureError(.malformed, path: path, offset: offset + 8, "pcapng section header has a bad byte-order magic")
+            throw CaptureError(
+                .malformed, path: path, offset: offset + 8, "pcapng section header has a bad byte-order magic")
         }
         let swapped = byteOrder == 0x4d3c_2b1a
         let rawLength = file.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self)
         let length = Int(swapped ? rawLength.byteSwapped : rawLength)
         guard length >= 28, length <= Self.sectionHeaderLimit else {
-            throw CaptureError(.malformed, path: path, offset: offset + 4,
-                               "pcapng section header length \(length) is impossible (28 to \(Self.sectionHeaderLimit) bytes)")
+            throw CaptureError(
+                .malformed, path: path, offset: offset + 4,
+                "pcapng section header length \(length) is impossible (28 to \(Self.sectionHeaderLimit) bytes)")
         }
         let rawMajor = file.loadUnaligned(fromByteOffset: offset + 12, as: UInt16.self)
         let rawMinor = file.loadUnaligned(fromByteOffset: offset + 14, as: UInt16.self)
         let major = swapped ? rawMajor.byteSwapped : rawMajor
         let minor = swapped ? rawMinor.byteSwapped : rawMinor
         guard major == 1, minor == 0 || minor == 2 else {
-            throw CaptureError(.notACapture, path: path, offset: offset + 12, "unsupported pcapng version \(major).\(minor) (libpcap reads 1.0 and 1.2)")
+            throw CaptureError(
+                .notACapture, path: path, offset: offset + 12,
+                "unsupported pcapng version \(major).\(minor) (libpcap reads 1.0 and 1.2)")
         }
     }
 
@@ -217,7 +232,9 @@ public final class CaptureFile {
 
     // MARK: - Classic pcap
 
-    private func walkPcap(_ file: UnsafeRawBufferPointer, _ body: (borrowing CapturedPacket) -> Void) throws(CaptureError) {
+    private func walkPcap(_ file: UnsafeRawBufferPointer, _ body: (borrowing CapturedPacket) -> Void)
+        throws(CaptureError)
+    {
         try Self.checkPcapHeader(file, swapped: self.swappedPcap(file), path: self.path)
         let magic = file.loadUnaligned(as: UInt32.self)
         let swapped = magic == 0xd4c3_b2a1 || magic == 0x4d3c_b2a1
@@ -235,7 +252,8 @@ public final class CaptureFile {
         var offset = 24
         while offset < file.count {
             guard offset + 16 <= file.count else {
-                self.warnings.append(CaptureError(.truncated, path: self.path, offset: offset, "file ends inside a record header"))
+                self.warnings.append(
+                    CaptureError(.truncated, path: self.path, offset: offset, "file ends inside a record header"))
                 return
             }
             let seconds = u32(offset)
@@ -243,13 +261,16 @@ public final class CaptureFile {
             let captured = Int(u32(offset + 8))
             let original = Int(u32(offset + 12))
             guard captured <= recordLimit else {
-                self.warnings.append(CaptureError(
-                    .malformed, path: self.path, offset: offset,
-                    "record claims \(captured) captured bytes, more than any snap length (header: \(snaplen), most: \(recordLimit)); stopped reading"))
+                self.warnings.append(
+                    CaptureError(
+                        .malformed, path: self.path, offset: offset,
+                        "record claims \(captured) captured bytes, more than any snap length (header: \(snaplen), most: \(recordLimit)); stopped reading"
+                    ))
                 return
             }
             guard offset + 16 + captured <= file.count else {
-                self.warnings.append(CaptureError(.truncated, path: self.path, offset: offset, "file ends inside a packet record"))
+                self.warnings.append(
+                    CaptureError(.truncated, path: self.path, offset: offset, "file ends inside a packet record"))
                 return
             }
             let nanos = nanoseconds ? min(fraction, 999_999_999) : min(fraction, 999_999) &* 1000
@@ -280,14 +301,17 @@ public final class CaptureFile {
         var offsetSeconds: Int64
     }
 
-    private func walkPcapng(_ file: UnsafeRawBufferPointer, _ body: (borrowing CapturedPacket) -> Void) throws(CaptureError) {
+    private func walkPcapng(_ file: UnsafeRawBufferPointer, _ body: (borrowing CapturedPacket) -> Void)
+        throws(CaptureError)
+    {
         var offset = 0
         var swapped = false
         var interfaces: [Interface] = []
         var sawSection = false
         while offset < file.count {
             guard offset + 12 <= file.count else {
-                self.warnings.append(CaptureError(.truncated, path: self.path, offset: offset, "file ends inside a block header"))
+                self.warnings.append(
+                    CaptureError(.truncated, path: self.path, offset: offset, "file ends inside a block header"))
                 return
             }
             var type = file.loadUnaligned(fromByteOffset: offset, as: UInt32.self)
@@ -307,24 +331,30 @@ public final class CaptureFile {
                 type = type.byteSwapped
             }
             guard sawSection else {
-                throw CaptureError(.notACapture, path: self.path, offset: 0, "pcapng file does not start with a section header")
+                throw CaptureError(
+                    .notACapture, path: self.path, offset: 0, "pcapng file does not start with a section header")
             }
             var length = Int(file.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self))
             if swapped { length = Int(UInt32(truncatingIfNeeded: length).byteSwapped) }
             guard length >= 12, length % 4 == 0, length <= Self.blockLimit else {
-                self.warnings.append(CaptureError(.malformed, path: self.path, offset: offset, "pcapng block length \(length) is impossible; stopped reading"))
+                self.warnings.append(
+                    CaptureError(
+                        .malformed, path: self.path, offset: offset,
+                        "pcapng block length \(length) is impossible; stopped reading"))
                 return
             }
             guard offset + length <= file.count else {
-                self.warnings.append(CaptureError(.truncated, path: self.path, offset: offset, "file ends inside a pcapng block"))
+                self.warnings.append(
+                    CaptureError(.truncated, path: self.path, offset: offset, "file ends inside a pcapng block"))
                 return
             }
             var trailer = Int(file.loadUnaligned(fromByteOffset: offset + length - 4, as: UInt32.self))
             if swapped { trailer = Int(UInt32(truncatingIfNeeded: trailer).byteSwapped) }
             guard trailer == length else {
-                self.warnings.append(CaptureError(
-                    .malformed, path: self.path, offset: offset,
-                    "pcapng block length \(length) and its trailer (\(trailer)) disagree; stopped reading"))
+                self.warnings.append(
+                    CaptureError(
+                        .malformed, path: self.path, offset: offset,
+                        "pcapng block length \(length) and its trailer (\(trailer)) disagree; stopped reading"))
                 return
             }
             let block = UnsafeRawBufferPointer(rebasing: file[(offset + 8)..<(offset + length - 4)])
@@ -338,9 +368,12 @@ public final class CaptureFile {
             }
             switch type {
             case 1 where block.count < 8, 6 where block.count < 20, 2 where block.count < 20, 3 where block.count < 4,
-                 0x0000_000a where block.count < 8:
+                0x0000_000a where block.count < 8:
                 // libpcap refuses a block too short for its fixed fields; skipping it would lose what it holds.
-                self.warnings.append(CaptureError(.malformed, path: self.path, offset: offset, "pcapng block of type \(type) is too short (\(length) bytes); stopped reading"))
+                self.warnings.append(
+                    CaptureError(
+                        .malformed, path: self.path, offset: offset,
+                        "pcapng block of type \(type) is too short (\(length) bytes); stopped reading"))
                 return
             case 1:  // Interface Description Block
                 var interface = Interface(
@@ -358,7 +391,8 @@ public final class CaptureFile {
                         if resolution & 0x80 != 0 {
                             interface.unitsPerSecond = exponent < 63 ? 1 << exponent : 1_000_000
                         } else {
-                            interface.unitsPerSecond = exponent <= 18 ? (0..<exponent).reduce(UInt64(1)) { r, _ in r * 10 } : 1_000_000
+                            interface.unitsPerSecond =
+                                exponent <= 18 ? (0..<exponent).reduce(UInt64(1)) { r, _ in r * 10 } : 1_000_000
                         }
                     } else if code == 14, optionLength >= 8 {
                         let raw = block.loadUnaligned(fromByteOffset: at + 4, as: UInt64.self)
@@ -367,15 +401,20 @@ public final class CaptureFile {
                     at += 4 + ((optionLength + 3) & ~3)
                 }
                 if !LinkType.isSupported(interface.linkType) {
-                    self.warnings.append(CaptureError(
-                        .unsupportedLinkType, path: self.path, offset: offset,
-                        "interface \(interfaces.count) has link type \(interface.linkType), not supported; its packets are skipped"))
+                    self.warnings.append(
+                        CaptureError(
+                            .unsupportedLinkType, path: self.path, offset: offset,
+                            "interface \(interfaces.count) has link type \(interface.linkType), not supported; its packets are skipped"
+                        ))
                 }
                 interfaces.append(interface)
             case 6, 2:  // Enhanced Packet Block, obsolete Packet Block
                 let interfaceID = type == 6 ? Int(u32(0)) : Int(u16(0))
                 guard interfaceID < interfaces.count else {
-                    self.warnings.append(CaptureError(.malformed, path: self.path, offset: offset, "packet names interface \(interfaceID), which was never described; skipped"))
+                    self.warnings.append(
+                        CaptureError(
+                            .malformed, path: self.path, offset: offset,
+                            "packet names interface \(interfaceID), which was never described; skipped"))
                     break
                 }
                 let interface = interfaces[interfaceID]
@@ -383,37 +422,49 @@ public final class CaptureFile {
                 let captured = Int(u32(12))
                 let original = Int(u32(16))
                 guard captured <= block.count - 20 else {
-                    self.warnings.append(CaptureError(.malformed, path: self.path, offset: offset, "packet block claims \(captured) bytes, more than the block holds; stopped reading"))
+                    self.warnings.append(
+                        CaptureError(
+                            .malformed, path: self.path, offset: offset,
+                            "packet block claims \(captured) bytes, more than the block holds; stopped reading"))
                     return
                 }
                 guard LinkType.isSupported(interface.linkType) else { break }
-                body(CapturedPacket(
-                    timestamp: Self.timestamp(units, interface),
-                    linkType: interface.linkType,
-                    originalLength: max(original, captured),
-                    bytes: UnsafeRawBufferPointer(rebasing: block[20..<(20 + captured)])
-                ))
+                body(
+                    CapturedPacket(
+                        timestamp: Self.timestamp(units, interface),
+                        linkType: interface.linkType,
+                        originalLength: max(original, captured),
+                        bytes: UnsafeRawBufferPointer(rebasing: block[20..<(20 + captured)])
+                    ))
             case 3:  // Simple Packet Block: interface 0, no timestamp
                 guard let interface = interfaces.first else {
-                    self.warnings.append(CaptureError(.malformed, path: self.path, offset: offset, "simple packet block before any interface was described; skipped"))
+                    self.warnings.append(
+                        CaptureError(
+                            .malformed, path: self.path, offset: offset,
+                            "simple packet block before any interface was described; skipped"))
                     break
                 }
                 let original = Int(u32(0))
                 var captured = min(original, block.count - 4)
                 if interface.snaplen > 0 { captured = min(captured, interface.snaplen) }
                 guard LinkType.isSupported(interface.linkType) else { break }
-                body(CapturedPacket(
-                    timestamp: .zero, linkType: interface.linkType, originalLength: max(original, captured),
-                    bytes: UnsafeRawBufferPointer(rebasing: block[4..<(4 + captured)])
-                ))
+                body(
+                    CapturedPacket(
+                        timestamp: .zero, linkType: interface.linkType, originalLength: max(original, captured),
+                        bytes: UnsafeRawBufferPointer(rebasing: block[4..<(4 + captured)])
+                    ))
             case 0x0000_000a:  // Decryption Secrets Block
                 let secretsType = u32(0)
                 let secretsLength = Int(u32(4))
                 guard secretsLength <= block.count - 8 else {
-                    self.warnings.append(CaptureError(.malformed, path: self.path, offset: offset, "decryption secrets block claims \(secretsLength) bytes, more than it holds; skipped"))
+                    self.warnings.append(
+                        CaptureError(
+                            .malformed, path: self.path, offset: offset,
+                            "decryption secrets block claims \(secretsLength) bytes, more than it holds; skipped"))
                     break
                 }
-                self.embeddedSecrets.append(EmbeddedSecrets(type: secretsType, data: Array(block[8..<(8 + secretsLength)])))
+                self.embeddedSecrets.append(
+                    EmbeddedSecrets(type: secretsType, data: Array(block[8..<(8 + secretsLength)])))
             default:
                 break  // Name resolution, statistics, custom blocks: nothing to analyse.
             }
@@ -426,9 +477,13 @@ public final class CaptureFile {
         let perSecond = max(interface.unitsPerSecond, 1)
         let seconds = units / perSecond
         let remainder = units % perSecond
-        let nanos: UInt64 = perSecond >= 1_000_000_000
+        let nanos: UInt64 =
+            perSecond >= 1_000_000_000
             ? remainder / (perSecond / 1_000_000_000)
-            : remainder.multipliedReportingOverflow(by: 1_000_000_000).overflow ? 0 : remainder * 1_000_000_000 / perSecond
-        return Timestamp(seconds: Int64(truncatingIfNeeded: seconds) &+ interface.offsetSeconds, nanoseconds: UInt32(min(nanos, 999_999_999)))
+            : remainder.multipliedReportingOverflow(by: 1_000_000_000).overflow
+                ? 0 : remainder * 1_000_000_000 / perSecond
+        return Timestamp(
+            seconds: Int64(truncatingIfNeeded: seconds) &+ interface.offsetSeconds,
+            nanoseconds: UInt32(min(nanos, 999_999_999)))
     }
 }

@@ -1,8 +1,9 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import BulkheadModel
 import CBulkheadPcap
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Reads a capture file through libpcap (`pcap_open_offline` + `pcap_next_ex`).
 ///
@@ -25,7 +26,9 @@ public final class LibpcapCaptureReader {
     public init(path: String) throws(CaptureError) {
         let name = path == Self.standardInput ? "standard input" : path
         var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE) + 1)
-        guard let handle = pcap_open_offline_with_tstamp_precision(path, UInt32(PCAP_TSTAMP_PRECISION_NANO), &errorBuffer) else {
+        guard
+            let handle = pcap_open_offline_with_tstamp_precision(path, UInt32(PCAP_TSTAMP_PRECISION_NANO), &errorBuffer)
+        else {
             let message = String(decoding: errorBuffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             throw CaptureError(.notACapture, path: name, "libpcap cannot read it: \(message)")
         }
@@ -63,17 +66,21 @@ public final class LibpcapCaptureReader {
                 let record = header.pointee
                 packets += 1
                 counted = counted.map { $0 + 16 + Int(record.caplen) }
-                body(CapturedPacket(
-                    timestamp: Timestamp(seconds: Int64(record.ts.tv_sec), nanoseconds: UInt32(clamping: record.ts.tv_usec)),
-                    linkType: self.linkType,
-                    originalLength: Int(max(record.len, record.caplen)),
-                    bytes: UnsafeRawBufferPointer(start: data, count: Int(record.caplen))
-                ))
+                body(
+                    CapturedPacket(
+                        timestamp: Timestamp(
+                            seconds: Int64(record.ts.tv_sec), nanoseconds: UInt32(clamping: record.ts.tv_usec)),
+                        linkType: self.linkType,
+                        originalLength: Int(max(record.len, record.caplen)),
+                        bytes: UnsafeRawBufferPointer(start: data, count: Int(record.caplen))
+                    ))
             } else if status == PCAP_ERROR_BREAK {
                 return nil
             } else {
                 let message = pcap_geterr(self.handle).map { String(cString: $0) } ?? "read error"
-                return CaptureError(.truncated, path: self.path, offset: recordStart, "\(message) (after \(packets) packets); stopped reading")
+                return CaptureError(
+                    .truncated, path: self.path, offset: recordStart,
+                    "\(message) (after \(packets) packets); stopped reading")
             }
         }
     }

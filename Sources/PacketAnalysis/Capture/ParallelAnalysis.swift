@@ -82,7 +82,8 @@ final class ParallelAnalysis: @unchecked Sendable {
                     pending[lane].start = packet.bytes.baseAddress
                     pending[lane].items.reserveCapacity(Self.batchSize)
                 }
-                pending[lane].items.append(DecodedItem(packet: decoded, bytes: packet.bytes, time: packet.timestamp, frame: frame))
+                pending[lane].items.append(
+                    DecodedItem(packet: decoded, bytes: packet.bytes, time: packet.timestamp, frame: frame))
                 if pending[lane].items.count == Self.batchSize {
                     self.push(pending[lane], to: lane)
                     pending[lane] = Batch()

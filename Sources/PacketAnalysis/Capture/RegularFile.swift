@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Opens input files without ever blocking: a FIFO or device named where a file is expected is refused at once
@@ -64,7 +64,9 @@ enum RegularFile {
             var bytes = [UInt8](repeating: 0, count: max(size, 0))
             var filled = 0
             while true {
-                if filled == bytes.count { bytes.append(contentsOf: [UInt8](repeating: 0, count: max(4096, bytes.count))) }
+                if filled == bytes.count {
+                    bytes.append(contentsOf: [UInt8](repeating: 0, count: max(4096, bytes.count)))
+                }
                 let count = bytes.withUnsafeMutableBytes { buffer -> Int in
                     guard let base = buffer.baseAddress else { return 0 }
                     return read(descriptor, base + filled, buffer.count - filled)

@@ -8,7 +8,8 @@ struct EncapsulationHeader: Equatable {
     var source: IPAddress
     var destination: IPAddress
 
-    static let none = EncapsulationHeader(kind: .ipip, id: nil, source: IPAddress(ipv4: 0), destination: IPAddress(ipv4: 0))
+    static let none = EncapsulationHeader(
+        kind: .ipip, id: nil, source: IPAddress(ipv4: 0), destination: IPAddress(ipv4: 0))
 
     /// The same tunnel seen from the other direction: its addresses swapped.
     var reversed: EncapsulationHeader {
@@ -77,7 +78,8 @@ struct EncapsulationPath: Equatable {
             mix = Self.absorb(mix, layer.source.low)
             mix = Self.absorb(mix, layer.destination.high ^ (layer.destination.isIPv6 ? 1 << 63 : 0))
             mix = Self.absorb(mix, layer.destination.low)
-            mix = Self.absorb(mix, (layer.id.map { UInt64($0) | 1 << 32 } ?? 0) | UInt64(Self.kindCode(layer.kind)) << 40)
+            mix = Self.absorb(
+                mix, (layer.id.map { UInt64($0) | 1 << 32 } ?? 0) | UInt64(Self.kindCode(layer.kind)) << 40)
         }
         mix = (mix ^ (mix >> 30)) &* 0xBF58_476D_1CE4_E5B9
         mix = (mix ^ (mix >> 27)) &* 0x94D0_49BB_1331_11EB
@@ -107,7 +109,8 @@ struct EncapsulationPath: Equatable {
         (0..<self.count).map { index in
             let layer = reversed ? self[index].reversed : self[index]
             return EncapsulationLayer(
-                kind: layer.kind, source: layer.source.description, destination: layer.destination.description, id: layer.id)
+                kind: layer.kind, source: layer.source.description, destination: layer.destination.description,
+                id: layer.id)
         }
     }
 }

@@ -257,16 +257,17 @@ public enum PacketDecoder {
             let dataOffset = Int(bytes[start + 12] >> 4) * 4
             guard dataOffset >= 20, start + dataOffset <= end else { return .malformed }
             let payloadStart = start + dataOffset
-            return .transport(DecodedPacket(
-                source: source, encapsulationDepth: UInt8(walk.depth),
-                networkOffset: UInt8(truncatingIfNeeded: walk.networkOffset),
-                destination: destination, sourcePort: be16(bytes, start), destinationPort: be16(bytes, start + 2),
-                ipProtocol: 6, flags: TCPFlags(rawValue: bytes[start + 13] & 0x1f),
-                sequence: be32(bytes, start + 4), acknowledgement: be32(bytes, start + 8),
-                // The snap length may cut the TCP options: the payload then starts past the captured bytes.
-                payloadOffset: min(payloadStart, available), payloadLength: end - payloadStart,
-                capturedPayloadLength: max(0, available - payloadStart)
-            ))
+            return .transport(
+                DecodedPacket(
+                    source: source, encapsulationDepth: UInt8(walk.depth),
+                    networkOffset: UInt8(truncatingIfNeeded: walk.networkOffset),
+                    destination: destination, sourcePort: be16(bytes, start), destinationPort: be16(bytes, start + 2),
+                    ipProtocol: 6, flags: TCPFlags(rawValue: bytes[start + 13] & 0x1f),
+                    sequence: be32(bytes, start + 4), acknowledgement: be32(bytes, start + 8),
+                    // The snap length may cut the TCP options: the payload then starts past the captured bytes.
+                    payloadOffset: min(payloadStart, available), payloadLength: end - payloadStart,
+                    capturedPayloadLength: max(0, available - payloadStart)
+                ))
         case 17:
             guard available >= start + 8 else { return end >= start + 8 && bytes.count < end ? .other : .malformed }
             let udpLength = Int(be16(bytes, start + 4))
@@ -276,17 +277,20 @@ public enum PacketDecoder {
             let destinationPort = be16(bytes, start + 2)
             // Overlay tunnels are found by their registered destination port (as Wireshark and the kernels do),
             // then confirmed by their header; a datagram that fails the header check stays a UDP flow.
-            if destinationPort == 4789 || destinationPort == 6081, isUDPTunnel(bytes, destinationPort, payloadStart, payloadEnd) {
+            if destinationPort == 4789 || destinationPort == 6081,
+                isUDPTunnel(bytes, destinationPort, payloadStart, payloadEnd)
+            {
                 return enterUDPTunnel(bytes, destinationPort, payloadStart, payloadEnd, source, destination, &walk)
             }
-            return .transport(DecodedPacket(
-                source: source, encapsulationDepth: UInt8(walk.depth),
-                networkOffset: UInt8(truncatingIfNeeded: walk.networkOffset),
-                destination: destination, sourcePort: be16(bytes, start), destinationPort: destinationPort,
-                ipProtocol: 17, flags: [], sequence: 0, acknowledgement: 0,
-                payloadOffset: payloadStart, payloadLength: payloadEnd - payloadStart,
-                capturedPayloadLength: max(0, min(payloadEnd, bytes.count) - payloadStart)
-            ))
+            return .transport(
+                DecodedPacket(
+                    source: source, encapsulationDepth: UInt8(walk.depth),
+                    networkOffset: UInt8(truncatingIfNeeded: walk.networkOffset),
+                    destination: destination, sourcePort: be16(bytes, start), destinationPort: destinationPort,
+                    ipProtocol: 17, flags: [], sequence: 0, acknowledgement: 0,
+                    payloadOffset: payloadStart, payloadLength: payloadEnd - payloadStart,
+                    capturedPayloadLength: max(0, min(payloadEnd, bytes.count) - payloadStart)
+                ))
         case 47:
             return enterGRE(bytes, start, end, source, destination, &walk)
         case 4, 41:
@@ -300,13 +304,14 @@ public enum PacketDecoder {
             // IPsec ESP (RFC 4303): only the SPI and the sequence number are in clear. The payload handed on starts
             // with the SPI.
             guard available >= start + 8 else { return end >= start + 8 && bytes.count < end ? .other : .malformed }
-            return .transport(DecodedPacket(
-                source: source, encapsulationDepth: UInt8(walk.depth),
-                networkOffset: UInt8(truncatingIfNeeded: walk.networkOffset),
-                destination: destination, sourcePort: 0, destinationPort: 0,
-                ipProtocol: 50, flags: [], sequence: 0, acknowledgement: 0,
-                payloadOffset: start, payloadLength: end - start, capturedPayloadLength: available - start
-            ))
+            return .transport(
+                DecodedPacket(
+                    source: source, encapsulationDepth: UInt8(walk.depth),
+                    networkOffset: UInt8(truncatingIfNeeded: walk.networkOffset),
+                    destination: destination, sourcePort: 0, destinationPort: 0,
+                    ipProtocol: 50, flags: [], sequence: 0, acknowledgement: 0,
+                    payloadOffset: start, payloadLength: end - start, capturedPayloadLength: available - start
+                ))
         default:
             return .other
         }
@@ -437,7 +442,9 @@ public enum PacketDecoder {
 
     /// An Ethernet frame carried inside a tunnel (VXLAN, Geneve, gretap, ERSPAN), VLAN tags and all: the walk moves
     /// to the packet it carries.
-    static func enterEthernet(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ walk: inout Walk) -> DecodeResult? {
+    static func enterEthernet(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ walk: inout Walk)
+        -> DecodeResult?
+    {
         guard start + 14 <= end else { return .malformed }
         guard bytes.count >= start + 14 else { return short(walk) }
         var etherType = be16(bytes, start + 12)

@@ -72,9 +72,13 @@ public final class KeyLog: @unchecked Sendable {
             var fields: [Range<Int>] = []
             var index = lineStart
             while index < lineEnd {
-                while index < lineEnd && (bytes[index] == 0x20 || bytes[index] == 0x09 || bytes[index] == 0x0d) { index += 1 }
+                while index < lineEnd && (bytes[index] == 0x20 || bytes[index] == 0x09 || bytes[index] == 0x0d) {
+                    index += 1
+                }
                 let start = index
-                while index < lineEnd && bytes[index] != 0x20 && bytes[index] != 0x09 && bytes[index] != 0x0d { index += 1 }
+                while index < lineEnd && bytes[index] != 0x20 && bytes[index] != 0x09 && bytes[index] != 0x0d {
+                    index += 1
+                }
                 if index > start { fields.append(start..<index) }
             }
             if fields.isEmpty || bytes[fields[0].lowerBound] == UInt8(ascii: "#") { continue }
@@ -83,17 +87,23 @@ public final class KeyLog: @unchecked Sendable {
                 report.malformedLines += 1
                 if report.problems.count < 5 { report.problems.append("line \(lineNumber): \(text)") }
             }
-            guard fields.count == 3 else { problem("expected LABEL CLIENT_RANDOM SECRET, found \(fields.count) fields"); continue }
+            guard fields.count == 3 else {
+                problem("expected LABEL CLIENT_RANDOM SECRET, found \(fields.count) fields")
+                continue
+            }
             let label = String(decoding: bytes[fields[0]], as: UTF8.self)
-            guard let random = Self.hex(bytes[fields[1]]), random.count == 32 else { problem("client random is not 64 hex digits"); continue }
+            guard let random = Self.hex(bytes[fields[1]]), random.count == 32 else {
+                problem("client random is not 64 hex digits")
+                continue
+            }
             guard let secret = Self.hex(bytes[fields[2]]), [32, 48, 64].contains(secret.count) else {
                 problem("secret is not 32, 48 or 64 bytes of hex")
                 continue
             }
             switch label {
             case "CLIENT_RANDOM", "CLIENT_HANDSHAKE_TRAFFIC_SECRET", "SERVER_HANDSHAKE_TRAFFIC_SECRET",
-                 "CLIENT_TRAFFIC_SECRET_0", "SERVER_TRAFFIC_SECRET_0", "EXPORTER_SECRET", "CLIENT_EARLY_TRAFFIC_SECRET",
-                 "EARLY_EXPORTER_SECRET":
+                "CLIENT_TRAFFIC_SECRET_0", "SERVER_TRAFFIC_SECRET_0", "EXPORTER_SECRET", "CLIENT_EARLY_TRAFFIC_SECRET",
+                "EARLY_EXPORTER_SECRET":
                 parsed.append((random, label, secret))
             default:
                 problem("unknown label \(label.prefix(40))")
@@ -133,7 +143,8 @@ public final class KeyLog: @unchecked Sendable {
             self.reports.map { report in
                 let matched = report.randoms.intersection(self.matched).count
                 let connections = report.randoms.count == 1 ? "1 connection" : "\(report.randoms.count) connections"
-                var line = "\(report.source): \(report.linesRead) lines read, \(report.secrets) secrets for \(connections); "
+                var line =
+                    "\(report.source): \(report.linesRead) lines read, \(report.secrets) secrets for \(connections); "
                     + "\(matched) matched a connection in the capture, \(report.randoms.count - matched) did not"
                 if report.malformedLines > 0 {
                     line += "; \(report.malformedLines) malformed (" + report.problems.joined(separator: "; ") + ")"

@@ -121,7 +121,7 @@ final class HMACKey {
 
     init?(sha384: Bool, key: [UInt8]) {
         guard let digest = sha384 ? Digests.shared.sha384 : Digests.shared.sha256,
-              let inner = EVP_MD_CTX_new(), let outer = EVP_MD_CTX_new(), let scratch = EVP_MD_CTX_new()
+            let inner = EVP_MD_CTX_new(), let outer = EVP_MD_CTX_new(), let scratch = EVP_MD_CTX_new()
         else { return nil }
         self.inner = inner
         self.outer = outer
@@ -129,7 +129,9 @@ final class HMACKey {
         let blockSize = sha384 ? 128 : 64
         var block = key
         if block.count > blockSize {
-            guard EVP_DigestInit_ex2(scratch, digest, nil) == 1, EVP_DigestUpdate(scratch, key, key.count) == 1 else { return nil }
+            guard EVP_DigestInit_ex2(scratch, digest, nil) == 1, EVP_DigestUpdate(scratch, key, key.count) == 1 else {
+                return nil
+            }
             var hashed = [UInt8](repeating: 0, count: 64)
             var length: UInt32 = 0
             guard EVP_DigestFinal_ex(scratch, &hashed, &length) == 1 else { return nil }
@@ -139,7 +141,7 @@ final class HMACKey {
         let innerPad = block.map { $0 ^ 0x36 }
         let outerPad = block.map { $0 ^ 0x5c }
         guard EVP_DigestInit_ex2(inner, digest, nil) == 1, EVP_DigestUpdate(inner, innerPad, innerPad.count) == 1,
-              EVP_DigestInit_ex2(outer, digest, nil) == 1, EVP_DigestUpdate(outer, outerPad, outerPad.count) == 1
+            EVP_DigestInit_ex2(outer, digest, nil) == 1, EVP_DigestUpdate(outer, outerPad, outerPad.count) == 1
         else { return nil }
     }
 
@@ -155,9 +157,10 @@ final class HMACKey {
         var innerLength: UInt32 = 0
         var length: UInt32 = 0
         guard EVP_MD_CTX_copy_ex(self.scratch, self.inner) == 1, EVP_DigestUpdate(self.scratch, data, data.count) == 1,
-              EVP_DigestFinal_ex(self.scratch, &innerHash, &innerLength) == 1,
-              EVP_MD_CTX_copy_ex(self.scratch, self.outer) == 1, EVP_DigestUpdate(self.scratch, innerHash, Int(innerLength)) == 1,
-              EVP_DigestFinal_ex(self.scratch, &output, &length) == 1
+            EVP_DigestFinal_ex(self.scratch, &innerHash, &innerLength) == 1,
+            EVP_MD_CTX_copy_ex(self.scratch, self.outer) == 1,
+            EVP_DigestUpdate(self.scratch, innerHash, Int(innerLength)) == 1,
+            EVP_DigestFinal_ex(self.scratch, &output, &length) == 1
         else { return [] }
         return Array(output.prefix(Int(length)))
     }
@@ -179,9 +182,10 @@ final class AEADOpener {
         case .chacha20Poly1305: algorithm = Digests.shared.chacha20Poly1305
         }
         if let context, key.count == cipher.keyLength,
-           EVP_DecryptInit_ex(context, algorithm, nil, nil, nil) == 1,
-           EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_SET_IVLEN, 12, nil) == 1,
-           EVP_DecryptInit_ex(context, nil, nil, key, nil) == 1 {
+            EVP_DecryptInit_ex(context, algorithm, nil, nil, nil) == 1,
+            EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_SET_IVLEN, 12, nil) == 1,
+            EVP_DecryptInit_ex(context, nil, nil, key, nil) == 1
+        {
             self.context = context
         } else {
             EVP_CIPHER_CTX_free(context)
@@ -195,17 +199,18 @@ final class AEADOpener {
     /// Decrypts and authenticates one record body; nil when the tag does not verify (wrong key).
     func open(nonce: [UInt8], aad: [UInt8], ciphertextAndTag: UnsafeRawBufferPointer) -> [UInt8]? {
         guard let context = self.context, ciphertextAndTag.count >= 16, nonce.count == 12,
-              let base = ciphertextAndTag.baseAddress?.assumingMemoryBound(to: UInt8.self)
+            let base = ciphertextAndTag.baseAddress?.assumingMemoryBound(to: UInt8.self)
         else { return nil }
         let ciphertextLength = ciphertextAndTag.count - 16
         var plaintext = [UInt8](repeating: 0, count: max(ciphertextLength, 1))
         var length: Int32 = 0
         guard EVP_DecryptInit_ex(context, nil, nil, nil, nonce) == 1,
-              EVP_DecryptUpdate(context, nil, &length, aad, Int32(aad.count)) == 1
+            EVP_DecryptUpdate(context, nil, &length, aad, Int32(aad.count)) == 1
         else { return nil }
         let ok = plaintext.withUnsafeMutableBufferPointer { out -> Bool in
             guard let outBase = out.baseAddress,
-                  EVP_DecryptUpdate(context, outBase, &length, base, Int32(ciphertextLength)) == 1 else { return false }
+                EVP_DecryptUpdate(context, outBase, &length, base, Int32(ciphertextLength)) == 1
+            else { return false }
             var tag = Array(UnsafeBufferPointer(start: base + ciphertextLength, count: 16))
             guard EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_SET_TAG, 16, &tag) == 1 else { return false }
             var finalLength: Int32 = 0
@@ -251,8 +256,9 @@ struct DirectionKeys {
         -> (client: DirectionKeys, server: DirectionKeys)?
     {
         let ivLength = cipher.algorithm == .chacha20Poly1305 ? 12 : 4
-        let block = TLSCrypto.prf12(sha384: cipher.usesSHA384, secret: masterSecret, label: "key expansion",
-                                    seed: serverRandom + clientRandom, length: 2 * cipher.keyLength + 2 * ivLength)
+        let block = TLSCrypto.prf12(
+            sha384: cipher.usesSHA384, secret: masterSecret, label: "key expansion",
+            seed: serverRandom + clientRandom, length: 2 * cipher.keyLength + 2 * ivLength)
         guard block.count == 2 * cipher.keyLength + 2 * ivLength else { return nil }
         var offset = 0
         func take(_ count: Int) -> [UInt8] {
@@ -263,12 +269,16 @@ struct DirectionKeys {
         let serverKey = take(cipher.keyLength)
         let clientIV = take(ivLength)
         let serverIV = take(ivLength)
-        return (DirectionKeys(tls12: cipher, key: clientKey, iv: clientIV), DirectionKeys(tls12: cipher, key: serverKey, iv: serverIV))
+        return (
+            DirectionKeys(tls12: cipher, key: clientKey, iv: clientIV),
+            DirectionKeys(tls12: cipher, key: serverKey, iv: serverIV)
+        )
     }
 
     /// Decrypts one record (header type/version and its body). Returns the inner content type and the plaintext,
     /// or nil when it does not authenticate. Advances the sequence number on success.
-    mutating func open(type: UInt8, version: UInt16, body: UnsafeRawBufferPointer) -> (type: UInt8, plaintext: [UInt8])? {
+    mutating func open(type: UInt8, version: UInt16, body: UnsafeRawBufferPointer) -> (type: UInt8, plaintext: [UInt8])?
+    {
         var nonce: [UInt8]
         var ciphertext = body
         var aad: [UInt8]
@@ -284,7 +294,10 @@ struct DirectionKeys {
             }
             let length = ciphertext.count - 16
             guard length >= 0 else { return nil }
-            aad = sequenceBytes + [type, UInt8(version >> 8), UInt8(version & 0xff), UInt8(length >> 8), UInt8(length & 0xff)]
+            aad =
+                sequenceBytes + [
+                    type, UInt8(version >> 8), UInt8(version & 0xff), UInt8(length >> 8), UInt8(length & 0xff),
+                ]
         } else {
             nonce = self.iv
             for index in 0..<8 { nonce[4 + index] ^= sequenceBytes[index] }

@@ -27,7 +27,8 @@ struct ByteCursor {
     mutating func u24() -> Int? {
         guard self.remaining >= 3 else { return nil }
         defer { self.offset += 3 }
-        return Int(self.bytes[self.offset]) << 16 | Int(self.bytes[self.offset + 1]) << 8 | Int(self.bytes[self.offset + 2])
+        return Int(self.bytes[self.offset]) << 16 | Int(self.bytes[self.offset + 1]) << 8
+            | Int(self.bytes[self.offset + 2])
     }
 
     mutating func u32() -> UInt32? {

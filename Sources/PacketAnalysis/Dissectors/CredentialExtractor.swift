@@ -44,7 +44,9 @@ enum CredentialExtractor {
     }
 
     /// Whether the line starts with `prefix`, ignoring ASCII case.
-    static func line(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>, startsWith prefix: String, at offset: Int = 0) -> Bool {
+    static func line(
+        _ bytes: UnsafeRawBufferPointer, _ range: Range<Int>, startsWith prefix: String, at offset: Int = 0
+    ) -> Bool {
         var index = range.lowerBound + offset
         for byte in prefix.utf8 {
             guard index < range.upperBound else { return false }
@@ -57,14 +59,17 @@ enum CredentialExtractor {
     }
 
     static func text(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> Substring {
-        String(decoding: UnsafeRawBufferPointer(rebasing: bytes[range.clamped(to: 0..<bytes.count)]).prefix(4096), as: UTF8.self)[...]
+        String(
+            decoding: UnsafeRawBufferPointer(rebasing: bytes[range.clamped(to: 0..<bytes.count)]).prefix(4096),
+            as: UTF8.self)[...]
     }
 
     /// The text lines whose start matches one of `prefixes` (lower-case), with their index among all lines.
     static func lines(_ bytes: UnsafeRawBufferPointer, matching prefixes: [String]) -> [(index: Int, text: Substring)] {
         let ranges = lineRanges(bytes)
         var result: [(Int, Substring)] = []
-        for (index, range) in ranges.enumerated() where prefixes.contains(where: { line(bytes, range, startsWith: $0) }) {
+        for (index, range) in ranges.enumerated() where prefixes.contains(where: { line(bytes, range, startsWith: $0) })
+        {
             result.append((index, text(bytes, range)))
         }
         return result
@@ -83,7 +88,8 @@ enum CredentialExtractor {
     /// all (`Authorization: sk_live_…`), is `http-other`. The kind is always one of these words: a scheme is
     /// taken from the traffic, so it could be the token itself.
     static let httpSchemeKinds: [String: String] = [
-        "basic": "http-basic", "bearer": "http-bearer", "digest": "http-digest", "negotiate": "http-negotiate", "ntlm": "http-ntlm",
+        "basic": "http-basic", "bearer": "http-bearer", "digest": "http-digest", "negotiate": "http-negotiate",
+        "ntlm": "http-ntlm",
     ]
 
     /// HTTP's optional whitespace (RFC 9110 §5.6.3): space and horizontal tab.
@@ -104,15 +110,17 @@ enum CredentialExtractor {
             let token = trimmingOWS(value[schemeEnd...])
             guard let kind = httpSchemeKinds[value[..<schemeEnd].lowercased()] else {
                 // No scheme word, or one not in the vocabulary: the whole value may be the secret.
-                found.append(Credential(kind: "http-other", user: nil, redacted: secretDescription("credentials", value.count)))
+                found.append(
+                    Credential(kind: "http-other", user: nil, redacted: secretDescription("credentials", value.count)))
                 continue
             }
             switch kind {
             case "http-basic": found.append(httpBasic(token))
             case "http-digest":
-                found.append(Credential(
-                    kind: kind, user: digestUser(token), redacted: "digest response (no password in clear)",
-                    note: "the digest can be attacked offline"))
+                found.append(
+                    Credential(
+                        kind: kind, user: digestUser(token), redacted: "digest response (no password in clear)",
+                        note: "the digest can be attacked offline"))
             case "http-bearer":
                 found.append(Credential(kind: kind, user: nil, redacted: secretDescription("token", token.count)))
             default:
@@ -130,10 +138,14 @@ enum CredentialExtractor {
             return Credential(kind: "http-basic", user: nil, redacted: secretDescription("credentials", token.count))
         }
         guard let colon = decoded.firstIndex(of: UInt8(ascii: ":")), colon > 0, colon < decoded.count - 1 else {
-            return Credential(kind: "http-basic", user: nil, redacted: secretDescription("credentials (no user:password pair)", decoded.count))
+            return Credential(
+                kind: "http-basic", user: nil,
+                redacted: secretDescription("credentials (no user:password pair)", decoded.count))
         }
         guard decoded.count - colon - 1 >= 4, !looksLikeKey(decoded[..<colon]) else {
-            return Credential(kind: "http-basic", user: nil, redacted: secretDescription("credentials (the user part may be a key)", decoded.count))
+            return Credential(
+                kind: "http-basic", user: nil,
+                redacted: secretDescription("credentials (the user part may be a key)", decoded.count))
         }
         return Credential(
             kind: "http-basic", user: String(decoding: decoded[..<colon], as: UTF8.self),
@@ -153,7 +165,9 @@ enum CredentialExtractor {
     static func digestUser(_ parameters: Substring) -> String? {
         for parameter in parameters.split(separator: ",") {
             let pair = trimmingOWS(parameter)
-            guard let equals = pair.firstIndex(of: "="), trimmingOWS(pair[..<equals]).lowercased() == "username" else { continue }
+            guard let equals = pair.firstIndex(of: "="), trimmingOWS(pair[..<equals]).lowercased() == "username" else {
+                continue
+            }
             var value = trimmingOWS(pair[pair.index(after: equals)...])
             if value.hasPrefix("\""), value.hasSuffix("\""), value.count >= 2 { value = value.dropFirst().dropLast() }
             return value.isEmpty ? nil : String(value)
@@ -172,19 +186,31 @@ enum CredentialExtractor {
         for command in redisCommands(bytes) {
             guard let verb = command.first?.uppercased() else { continue }
             if verb == "AUTH", command.count == 2 {
-                found.append(Credential(kind: "redis-auth", user: nil, redacted: secretDescription("password", command[1].utf8.count)))
+                found.append(
+                    Credential(
+                        kind: "redis-auth", user: nil, redacted: secretDescription("password", command[1].utf8.count)))
             } else if verb == "AUTH", command.count == 3 {
-                found.append(Credential(kind: "redis-auth", user: command[1], redacted: secretDescription("password", command[2].utf8.count)))
+                found.append(
+                    Credential(
+                        kind: "redis-auth", user: command[1],
+                        redacted: secretDescription("password", command[2].utf8.count)))
             } else if verb == "AUTH", command.count > 3 {
                 let length = command.dropFirst().reduce(0) { $0 + $1.utf8.count }
-                found.append(Credential(kind: "redis-auth", user: nil, redacted: secretDescription("credentials", length)))
-            } else if verb == "HELLO", let index = command.firstIndex(where: { $0.uppercased() == "AUTH" }), index + 1 < command.count {
+                found.append(
+                    Credential(kind: "redis-auth", user: nil, redacted: secretDescription("credentials", length)))
+            } else if verb == "HELLO", let index = command.firstIndex(where: { $0.uppercased() == "AUTH" }),
+                index + 1 < command.count
+            {
                 let complete = index + 2 < command.count
-                found.append(Credential(
-                    kind: "redis-auth", user: complete ? command[index + 1] : nil,
-                    redacted: secretDescription("password", command[complete ? index + 2 : index + 1].utf8.count)))
+                found.append(
+                    Credential(
+                        kind: "redis-auth", user: complete ? command[index + 1] : nil,
+                        redacted: secretDescription("password", command[complete ? index + 2 : index + 1].utf8.count)))
             } else if verb == "-UNPARSED" {
-                found.append(Credential(kind: "redis-auth", user: nil, redacted: secretDescription("credentials", command.dropFirst().first?.utf8.count ?? 0)))
+                found.append(
+                    Credential(
+                        kind: "redis-auth", user: nil,
+                        redacted: secretDescription("credentials", command.dropFirst().first?.utf8.count ?? 0)))
             }
         }
         return found
@@ -204,9 +230,14 @@ enum CredentialExtractor {
                     // A closing quote must end the word (Redis refuses `"a"b`).
                     guard let following = characters.next() else { break }
                     guard following == " " || following == "\t" else { return nil }
-                    if let word = current { words.append(String(word)); current = nil }
+                    if let word = current {
+                        words.append(String(word))
+                        current = nil
+                    }
                 } else if scalar == "\\", open == "\"", let escaped = characters.next() {
-                    let map: [Unicode.Scalar: Unicode.Scalar] = ["n": "\n", "r": "\r", "t": "\t", "b": "\u{8}", "a": "\u{7}"]
+                    let map: [Unicode.Scalar: Unicode.Scalar] = [
+                        "n": "\n", "r": "\r", "t": "\t", "b": "\u{8}", "a": "\u{7}",
+                    ]
                     current?.append(map[escaped] ?? escaped)
                 } else if scalar == "\\", open == "'", let escaped = characters.next() {
                     if escaped != "'" { current?.append(scalar) }
@@ -215,7 +246,10 @@ enum CredentialExtractor {
                     current?.append(scalar)
                 }
             } else if scalar == " " || scalar == "\t" {
-                if let word = current { words.append(String(word)); current = nil }
+                if let word = current {
+                    words.append(String(word))
+                    current = nil
+                }
             } else if scalar == "\"" || scalar == "'" {
                 quote = scalar
                 if current == nil { current = String.UnicodeScalarView() }
@@ -253,7 +287,8 @@ enum CredentialExtractor {
             return value
         }
         func isAuthVerb(_ range: Range<Int>) -> Bool {
-            (range.count == 4 && Self.line(bytes, range, startsWith: "auth")) || (range.count == 5 && Self.line(bytes, range, startsWith: "hello"))
+            (range.count == 4 && Self.line(bytes, range, startsWith: "auth"))
+                || (range.count == 5 && Self.line(bytes, range, startsWith: "hello"))
         }
         var examined = 0
         while cursor < bytes.count, examined < 4096 {
@@ -263,8 +298,9 @@ enum CredentialExtractor {
                 var arguments: [String] = []
                 var keep = false
                 for index in 0..<count {
-                    guard let sizeLine = line(), bytes[sizeLine.lowerBound] == UInt8(ascii: "$"), let size = number(sizeLine),
-                          cursor + size <= bytes.count
+                    guard let sizeLine = line(), bytes[sizeLine.lowerBound] == UInt8(ascii: "$"),
+                        let size = number(sizeLine),
+                        cursor + size <= bytes.count
                     else { return commands }
                     let argument = cursor..<(cursor + size)
                     if index == 0 { keep = isAuthVerb(argument) }
@@ -280,7 +316,8 @@ enum CredentialExtractor {
                 let verb = start..<min(range.upperBound, start + 6)
                 let isAuth = ["auth", "hello"].contains { word in
                     Self.line(bytes, verb, startsWith: word)
-                        && (verb.count == word.count || bytes[start + word.count] == 0x20 || bytes[start + word.count] == 0x09)
+                        && (verb.count == word.count || bytes[start + word.count] == 0x20
+                            || bytes[start + word.count] == 0x09)
                 }
                 if isAuth {
                     let text = Self.text(bytes, range)
@@ -307,9 +344,16 @@ enum CredentialExtractor {
                 var parameters: [String] = []
                 var current: [UInt8] = []
                 while let byte = message.u8() {
-                    if byte == 0 { parameters.append(String(decoding: current, as: UTF8.self)); current = [] } else { current.append(byte) }
+                    if byte == 0 {
+                        parameters.append(String(decoding: current, as: UTF8.self))
+                        current = []
+                    } else {
+                        current.append(byte)
+                    }
                 }
-                if let index = parameters.firstIndex(of: "user"), index + 1 < parameters.count { user = parameters[index + 1] }
+                if let index = parameters.firstIndex(of: "user"), index + 1 < parameters.count {
+                    user = parameters[index + 1]
+                }
                 break
             }
         }
@@ -324,11 +368,15 @@ enum CredentialExtractor {
                 continue
             }
             if text.hasPrefix("md5") && content.count == 35 {
-                found.append(Credential(
-                    kind: "postgresql-md5", user: user, redacted: "salted MD5 hash (redacted)",
-                    note: "the hash can be attacked offline and replayed against this server's salt"))
+                found.append(
+                    Credential(
+                        kind: "postgresql-md5", user: user, redacted: "salted MD5 hash (redacted)",
+                        note: "the hash can be attacked offline and replayed against this server's salt"))
             } else {
-                found.append(Credential(kind: "postgresql-cleartext-password", user: user, redacted: secretDescription("password", content.count)))
+                found.append(
+                    Credential(
+                        kind: "postgresql-cleartext-password", user: user,
+                        redacted: secretDescription("password", content.count)))
             }
         }
         return found
@@ -339,9 +387,12 @@ enum CredentialExtractor {
     /// The client's HandshakeResponse41: capability flags, user name, auth response, optional plugin name.
     static func mysql(_ bytes: UnsafeRawBufferPointer) -> [Credential] {
         var cursor = ByteCursor(bytes)
-        guard let b0 = cursor.u8(), let b1 = cursor.u8(), let b2 = cursor.u8(), let sequence = cursor.u8(), sequence == 1 else { return [] }
+        guard let b0 = cursor.u8(), let b1 = cursor.u8(), let b2 = cursor.u8(), let sequence = cursor.u8(),
+            sequence == 1
+        else { return [] }
         let length = Int(b0) | Int(b1) << 8 | Int(b2) << 16
-        guard length > 32, var packet = cursor.sub(length), let flagsLow = packet.u16(), let flagsHigh = packet.u16() else { return [] }
+        guard length > 32, var packet = cursor.sub(length), let flagsLow = packet.u16(), let flagsHigh = packet.u16()
+        else { return [] }
         let capabilities = UInt32(flagsLow.byteSwapped) | UInt32(flagsHigh.byteSwapped) << 16
         guard packet.skip(4 + 1 + 23) else { return [] }
         var userBytes: [UInt8] = []
@@ -376,11 +427,18 @@ enum CredentialExtractor {
         let responseBytes = responseLength == Int.max ? "unknown length" : "\(responseLength) bytes"
         switch plugin {
         case "mysql_native_password":
-            return [Credential(
-                kind: "mysql-native-auth", user: user, redacted: "scrambled password hash (\(responseBytes), redacted)",
-                note: "mysql_native_password without TLS: the scramble and salt can be attacked offline")]
+            return [
+                Credential(
+                    kind: "mysql-native-auth", user: user,
+                    redacted: "scrambled password hash (\(responseBytes), redacted)",
+                    note: "mysql_native_password without TLS: the scramble and salt can be attacked offline")
+            ]
         case "mysql_clear_password":
-            return [Credential(kind: "mysql-clear-password", user: user, redacted: secretDescription("password", max(0, responseLength - 1)))]
+            return [
+                Credential(
+                    kind: "mysql-clear-password", user: user,
+                    redacted: secretDescription("password", max(0, responseLength - 1)))
+            ]
         default:
             // The plugin name is named only from a known list: misparsed bytes there could be the response itself.
             let known = Self.mysqlPlugins.contains(plugin) ? plugin : "other plugin"
@@ -405,7 +463,8 @@ enum CredentialExtractor {
             if upper.hasPrefix("USER ") {
                 user = String(line.dropFirst(5))
             } else if upper.hasPrefix("PASS ") || line.uppercased() == "PASS" {
-                found.append(Credential(kind: kind, user: user, redacted: secretDescription("password", max(0, line.count - 5))))
+                found.append(
+                    Credential(kind: kind, user: user, redacted: secretDescription("password", max(0, line.count - 5))))
             }
         }
         return found
@@ -425,7 +484,7 @@ enum CredentialExtractor {
             var words = all[index].split(separator: " ")
             if tagged, !words.isEmpty { words.removeFirst() }
             let verb = words.first?.uppercased()
-            if (verb == "AUTH" || verb == "AUTHENTICATE"), words.count >= 2 {
+            if verb == "AUTH" || verb == "AUTHENTICATE", words.count >= 2 {
                 let mechanism = words[1].uppercased()
                 if mechanism == "PLAIN" {
                     let encoded = words.count >= 3 ? words[2] : (index + 1 < all.count ? all[index + 1] : "")
@@ -435,11 +494,15 @@ enum CredentialExtractor {
                     let decoded = base64(encoded) ?? []
                     let parts = decoded.split(separator: 0, omittingEmptySubsequences: false)
                     if parts.count == 3, !parts[1].isEmpty {
-                        found.append(Credential(
-                            kind: "\(prefix)-auth-plain", user: String(decoding: parts[1], as: UTF8.self),
-                            redacted: secretDescription("password", parts[2].count)))
+                        found.append(
+                            Credential(
+                                kind: "\(prefix)-auth-plain", user: String(decoding: parts[1], as: UTF8.self),
+                                redacted: secretDescription("password", parts[2].count)))
                     } else {
-                        found.append(Credential(kind: "\(prefix)-auth-plain", user: nil, redacted: secretDescription("credentials", decoded.count)))
+                        found.append(
+                            Credential(
+                                kind: "\(prefix)-auth-plain", user: nil,
+                                redacted: secretDescription("credentials", decoded.count)))
                     }
                 } else if mechanism == "LOGIN" {
                     var user: String?
@@ -451,7 +514,9 @@ enum CredentialExtractor {
                         next += 1
                     }
                     let secret = next < all.count ? base64(all[next])?.count ?? 0 : 0
-                    found.append(Credential(kind: "\(prefix)-auth-login", user: user, redacted: secretDescription("password", secret)))
+                    found.append(
+                        Credential(
+                            kind: "\(prefix)-auth-login", user: user, redacted: secretDescription("password", secret)))
                     index = next
                 }
             }
@@ -472,9 +537,14 @@ enum CredentialExtractor {
             // user and password; three words is a login whose one argument could be either.
             let isLiteral = { (word: String) in word.hasPrefix("{") && word.hasSuffix("}") }
             if words.count == 3 || isLiteral(words[2]) || isLiteral(words[3]) {
-                found.append(Credential(kind: "imap-login", user: nil, redacted: "password (redacted; sent as an IMAP literal or alone)"))
+                found.append(
+                    Credential(
+                        kind: "imap-login", user: nil, redacted: "password (redacted; sent as an IMAP literal or alone)"
+                    ))
             } else {
-                found.append(Credential(kind: "imap-login", user: words[2], redacted: secretDescription("password", words[3].count)))
+                found.append(
+                    Credential(
+                        kind: "imap-login", user: words[2], redacted: secretDescription("password", words[3].count)))
             }
         }
         return found + saslLines(bytes, prefix: "imap", tagged: true)
@@ -486,11 +556,24 @@ enum CredentialExtractor {
         var quoted = false
         var escaped = false
         for character in line {
-            if escaped { current.append(character); escaped = false; continue }
-            if character == "\\" && quoted { escaped = true; continue }
-            if character == "\"" { quoted.toggle(); continue }
+            if escaped {
+                current.append(character)
+                escaped = false
+                continue
+            }
+            if character == "\\" && quoted {
+                escaped = true
+                continue
+            }
+            if character == "\"" {
+                quoted.toggle()
+                continue
+            }
             if character == " " && !quoted {
-                if !current.isEmpty { words.append(current); current = "" }
+                if !current.isEmpty {
+                    words.append(current)
+                    current = ""
+                }
                 continue
             }
             current.append(character)
@@ -508,11 +591,18 @@ enum CredentialExtractor {
         while !cursor.isAtEnd, found.count < 16 {
             guard cursor.u8() == 0x30, let length = berLength(&cursor), var message = cursor.sub(length) else { break }
             guard message.u8() == 0x02, let idLength = message.u8(), message.skip(Int(idLength)) else { continue }
-            guard message.u8() == 0x60, let bindLength = berLength(&message), var bind = message.sub(bindLength) else { continue }
+            guard message.u8() == 0x60, let bindLength = berLength(&message), var bind = message.sub(bindLength) else {
+                continue
+            }
             guard bind.u8() == 0x02, let versionLength = bind.u8(), bind.skip(Int(versionLength)) else { continue }
-            guard bind.u8() == 0x04, let nameLength = berLength(&bind), let name = bind.bytes(nameLength) else { continue }
+            guard bind.u8() == 0x04, let nameLength = berLength(&bind), let name = bind.bytes(nameLength) else {
+                continue
+            }
             guard bind.u8() == 0x80, let secretLength = berLength(&bind), secretLength > 0 else { continue }
-            found.append(Credential(kind: "ldap-simple-bind", user: name.printableText, redacted: secretDescription("password", secretLength)))
+            found.append(
+                Credential(
+                    kind: "ldap-simple-bind", user: name.printableText,
+                    redacted: secretDescription("password", secretLength)))
         }
         return found
     }

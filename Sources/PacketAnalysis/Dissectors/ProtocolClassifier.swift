@@ -93,7 +93,9 @@ enum ProtocolClassifier {
     static func isTLSClientHello(_ bytes: UnsafeRawBufferPointer) -> Bool {
         if bytes.count >= 6, bytes[0] == 0x16, bytes[1] == 0x03, bytes[2] <= 0x04, bytes[5] == 0x01 { return true }
         // SSL 2.0-compatible ClientHello: 2-byte header with the high bit set, message type 1, version 3.x.
-        if bytes.count >= 5, bytes[0] & 0x80 != 0, bytes[2] == 0x01, bytes[3] == 0x03 || bytes[3] == 0x00, bytes[4] <= 0x04 {
+        if bytes.count >= 5, bytes[0] & 0x80 != 0, bytes[2] == 0x01, bytes[3] == 0x03 || bytes[3] == 0x00,
+            bytes[4] <= 0x04
+        {
             return true
         }
         return false
@@ -133,13 +135,16 @@ enum ProtocolClassifier {
     static func isRESPArray(_ bytes: UnsafeRawBufferPointer) -> Bool {
         // "*<count>\r\n$<len>\r\n"
         var index = 1
-        while index < bytes.count, index < 12, bytes[index] >= UInt8(ascii: "0"), bytes[index] <= UInt8(ascii: "9") { index += 1 }
+        while index < bytes.count, index < 12, bytes[index] >= UInt8(ascii: "0"), bytes[index] <= UInt8(ascii: "9") {
+            index += 1
+        }
         guard index > 1, index + 2 < bytes.count, bytes[index] == 0x0d, bytes[index + 1] == 0x0a else { return false }
         return bytes[index + 2] == UInt8(ascii: "$")
     }
 
     private static let memcachedOnly: Set<String> = [
-        "gets", "cas", "touch", "gat", "gats", "version", "stats", "flush_all", "verbosity", "mg", "ms", "md", "ma", "mn",
+        "gets", "cas", "touch", "gat", "gats", "version", "stats", "flush_all", "verbosity", "mg", "ms", "md", "ma",
+        "mn",
         "append", "prepend", "add", "replace",
     ]
     private static let redisOnly: Set<String> = [
@@ -151,7 +156,8 @@ enum ProtocolClassifier {
 
     /// Redis inline commands and memcached's text protocol share some verbs; the server's answer (or the
     /// command's shape) tells them apart.
-    static func textCacheCommand(_ bytes: UnsafeRawBufferPointer, peer: UnsafeRawBufferPointer) -> ApplicationProtocol? {
+    static func textCacheCommand(_ bytes: UnsafeRawBufferPointer, peer: UnsafeRawBufferPointer) -> ApplicationProtocol?
+    {
         // A whole first line is needed; a command without one within 256 bytes is not a cache command.
         let line = bytes.prefix(256)
         guard let end = line.firstIndex(of: UInt8(ascii: "\n")) else { return nil }
@@ -167,11 +173,13 @@ enum ProtocolClassifier {
         guard sharedCacheCommands.contains(verb) else { return nil }
         if let reply = peer.first {
             if peer.starts(with: "VALUE ") || peer.starts(with: "END") || peer.starts(with: "STORED")
-                || peer.starts(with: "NOT_") || peer.starts(with: "DELETED") || peer.starts(with: "ERROR") {
+                || peer.starts(with: "NOT_") || peer.starts(with: "DELETED") || peer.starts(with: "ERROR")
+            {
                 return .memcached
             }
             if reply == UInt8(ascii: "+") || reply == UInt8(ascii: "-") || reply == UInt8(ascii: ":")
-                || reply == UInt8(ascii: "$") || reply == UInt8(ascii: "*") {
+                || reply == UInt8(ascii: "$") || reply == UInt8(ascii: "*")
+            {
                 return .redis
             }
         }
@@ -245,7 +253,9 @@ enum ProtocolClassifier {
 
     // MARK: - Server greetings
 
-    static func serverGreeting(_ bytes: UnsafeRawBufferPointer, client: UnsafeRawBufferPointer, final: Bool) -> ApplicationProtocol? {
+    static func serverGreeting(_ bytes: UnsafeRawBufferPointer, client: UnsafeRawBufferPointer, final: Bool)
+        -> ApplicationProtocol?
+    {
         guard !bytes.isEmpty else { return nil }
         if isTLSServerHello(bytes) { return .tls }
         if bytes.starts(with: "SSH-") { return .ssh }
@@ -263,23 +273,32 @@ enum ProtocolClassifier {
     /// An IRC server's first line: `:server NOTICE …` or `:server NNN …` (a three-digit numeric).
     static func isIRCServerLine(_ bytes: UnsafeRawBufferPointer) -> Bool {
         guard bytes.first == UInt8(ascii: ":"), let space = bytes.prefix(128).firstIndex(of: UInt8(ascii: " ")),
-              space > 1 else { return false }
+            space > 1
+        else { return false }
         let rest = UnsafeRawBufferPointer(rebasing: bytes[(space + 1)...])
         if rest.starts(with: "NOTICE ") { return true }
         return rest.count >= 4 && rest[0...2].allSatisfy { $0 >= 0x30 && $0 <= 0x39 } && rest[3] == UInt8(ascii: " ")
     }
 
-    private static let smtpVerbs = ["EHLO", "HELO", "MAIL", "STARTTLS", "RSET", "NOOP", "VRFY", "AUTH LOGIN", "AUTH PLAIN", "DATA"]
-    private static let ftpVerbs = ["USER", "AUTH TLS", "AUTH SSL", "FEAT", "SYST", "OPTS", "PASV", "EPSV", "LIST", "PWD", "TYPE", "PBSZ"]
+    private static let smtpVerbs = [
+        "EHLO", "HELO", "MAIL", "STARTTLS", "RSET", "NOOP", "VRFY", "AUTH LOGIN", "AUTH PLAIN", "DATA",
+    ]
+    private static let ftpVerbs = [
+        "USER", "AUTH TLS", "AUTH SSL", "FEAT", "SYST", "OPTS", "PASV", "EPSV", "LIST", "PWD", "TYPE", "PBSZ",
+    ]
 
     /// SMTP and FTP both greet with `220`; the client's first command, or the banner text, decides.
-    static func smtpOrFTP(banner: UnsafeRawBufferPointer, client: UnsafeRawBufferPointer, final: Bool) -> ApplicationProtocol? {
+    static func smtpOrFTP(banner: UnsafeRawBufferPointer, client: UnsafeRawBufferPointer, final: Bool)
+        -> ApplicationProtocol?
+    {
         let command = String(decoding: client.prefix(16), as: UTF8.self).uppercased()
         if smtpVerbs.contains(where: { command.hasPrefix($0) }) { return .smtp }
         if ftpVerbs.contains(where: { command.hasPrefix($0) }) { return .ftp }
         let text = String(decoding: banner.prefix(256), as: UTF8.self).uppercased()
         if text.contains("FTP") { return .ftp }
-        if text.contains("SMTP") || text.contains("MAIL") || text.contains("POSTFIX") || text.contains("EXIM") { return .smtp }
+        if text.contains("SMTP") || text.contains("MAIL") || text.contains("POSTFIX") || text.contains("EXIM") {
+            return .smtp
+        }
         return client.isEmpty && !final ? nil : .unknownPlaintext
     }
 

@@ -23,7 +23,9 @@ enum StartTLSDetector {
             return ProtocolClassifier.isTLSClientHello(UnsafeRawBufferPointer(rebasing: client[8...])) ? 8 : nil
         case .mysql:
             // A 32-byte SSLRequest packet (sequence 1, CLIENT_SSL set), then the ClientHello.
-            guard client.count > 36, client[0] == 32, client[1] == 0, client[2] == 0, client[4] & 0x08 != 0 || client[5] & 0x08 != 0 else { return nil }
+            guard client.count > 36, client[0] == 32, client[1] == 0, client[2] == 0,
+                client[4] & 0x08 != 0 || client[5] & 0x08 != 0
+            else { return nil }
             return ProtocolClassifier.isTLSClientHello(UnsafeRawBufferPointer(rebasing: client[36...])) ? 36 : nil
         case .ldap:
             var cursor = ByteCursor(client)
@@ -63,7 +65,8 @@ enum StartTLSDetector {
         var index = 1
         while index + 6 <= bytes.count {
             if bytes[index] == 0x16, bytes[index - 1] == 0x0a, bytes[index + 1] == 0x03, bytes[index + 2] <= 0x04,
-               bytes[index + 5] == handshakeType {
+                bytes[index + 5] == handshakeType
+            {
                 return index
             }
             index += 1
@@ -74,7 +77,9 @@ enum StartTLSDetector {
     static func firstRecord(_ bytes: UnsafeRawBufferPointer, handshakeType: UInt8, after start: Int) -> Int? {
         var index = start
         while index + 6 <= bytes.count {
-            if bytes[index] == 0x16, bytes[index + 1] == 0x03, bytes[index + 2] <= 0x04, bytes[index + 5] == handshakeType {
+            if bytes[index] == 0x16, bytes[index + 1] == 0x03, bytes[index + 2] <= 0x04,
+                bytes[index + 5] == handshakeType
+            {
                 return index
             }
             index += 1

@@ -77,7 +77,8 @@ final class TLSSession {
             if stream.bodyRemaining > 0 {
                 let take = min(stream.bodyRemaining, count - position)
                 if stream.collecting {
-                    stream.body.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[position..<(position + take)]))
+                    stream.body.append(
+                        contentsOf: UnsafeRawBufferPointer(rebasing: bytes[position..<(position + take)]))
                 }
                 position += take
                 stream.bodyRemaining -= take
@@ -117,7 +118,8 @@ final class TLSSession {
             stream.recordsSeen += 1
             stream.type = type
             stream.length = length
-            stream.collecting = (!stream.encrypted && (type == 22 || type == 21))
+            stream.collecting =
+                (!stream.encrypted && (type == 22 || type == 21))
                 || (stream.encrypted && stream.keys != nil && (21...23).contains(type))
             stream.body.removeAll(keepingCapacity: true)
             stream.bodyRemaining = length
@@ -152,16 +154,19 @@ final class TLSSession {
                 stream.encrypted = true
                 stream.keys = stream.pendingKeys
                 stream.pendingKeys = nil
-                if side == .server && !self.serverCertificateSeen && self.serverHelloSeen { self.summary.resumed = true }
+                if side == .server && !self.serverCertificateSeen && self.serverHelloSeen {
+                    self.summary.resumed = true
+                }
             }
         case 21:
             if !stream.encrypted && stream.body.count == 2 {
                 let level = stream.body[0]
                 let code = stream.body[1]
-                self.summary.alerts.append(TLSAlert(
-                    from: side == .client ? "client" : "server",
-                    level: level == 2 ? "fatal" : level == 1 ? "warning" : "unknown",
-                    description: TLSRegistry.alertName(code), code: Int(code), inferred: false))
+                self.summary.alerts.append(
+                    TLSAlert(
+                        from: side == .client ? "client" : "server",
+                        level: level == 2 ? "fatal" : level == 1 ? "warning" : "unknown",
+                        description: TLSRegistry.alertName(code), code: Int(code), inferred: false))
                 if level == 2 {
                     self.fatalAlert = true
                     self.isComplete = true
@@ -170,9 +175,10 @@ final class TLSSession {
                 // TLS ≤ 1.2 keeps the alert content type visible on encrypted alerts.
                 if !self.summary.established {
                     self.encryptedAlertBeforeEstablished = true
-                    self.summary.alerts.append(TLSAlert(
-                        from: side == .client ? "client" : "server", level: "unknown",
-                        description: "encrypted", code: nil, inferred: false))
+                    self.summary.alerts.append(
+                        TLSAlert(
+                            from: side == .client ? "client" : "server", level: "unknown",
+                            description: "encrypted", code: nil, inferred: false))
                     self.isComplete = true
                 }
             }
@@ -188,7 +194,8 @@ final class TLSSession {
             if side == .client {
                 if self.clientFlightSizes.count < 8 { self.clientFlightSizes.append(stream.length) }
                 if self.clientFlightLength == nil, let verdict = Self.flightVerdict(self.clientFlightSizes),
-                   self.clientFlightSizes.count >= verdict.length {
+                    self.clientFlightSizes.count >= verdict.length
+                {
                     self.clientFlightLength = verdict.length
                 }
             } else if let length = self.clientFlightLength, self.clientFlightSizes.count >= length {
@@ -241,7 +248,9 @@ final class TLSSession {
     /// Calls `body` with each complete handshake message (type, body) at the front of `buffer`, until it returns
     /// false. Returns how many bytes the messages took (the caller drops them; a partial message waits for the
     /// next record) and whether a message claimed more than ``handshakeLimit``.
-    static func forEachHandshakeMessage(in buffer: [UInt8], _ body: (UInt8, UnsafeRawBufferPointer) -> Bool) -> (consumed: Int, oversized: Bool) {
+    static func forEachHandshakeMessage(in buffer: [UInt8], _ body: (UInt8, UnsafeRawBufferPointer) -> Bool) -> (
+        consumed: Int, oversized: Bool
+    ) {
         buffer.withUnsafeBytes { bytes in
             var position = 0
             while bytes.count - position >= 4 {
@@ -257,7 +266,9 @@ final class TLSSession {
         }
     }
 
-    private func handshakeMessage(_ type: UInt8, _ body: UnsafeRawBufferPointer, _ side: FlowSide, _ stream: RecordStream) {
+    private func handshakeMessage(
+        _ type: UInt8, _ body: UnsafeRawBufferPointer, _ side: FlowSide, _ stream: RecordStream
+    ) {
         switch (type, side) {
         case (1, .client): self.clientHello(body)
         case (2, .server): self.serverHello(body)
@@ -278,9 +289,9 @@ final class TLSSession {
     private func clientHello(_ body: UnsafeRawBufferPointer) {
         var cursor = ByteCursor(body)
         guard let legacyVersion = cursor.u16(), let random = cursor.bytes(32),
-              let sessionIDLength = cursor.u8(), let sessionID = cursor.bytes(Int(sessionIDLength)),
-              let suitesLength = cursor.u16(), cursor.skip(Int(suitesLength)),
-              let compressionLength = cursor.u8(), cursor.skip(Int(compressionLength))
+            let sessionIDLength = cursor.u8(), let sessionID = cursor.bytes(Int(sessionIDLength)),
+            let suitesLength = cursor.u16(), cursor.skip(Int(suitesLength)),
+            let compressionLength = cursor.u8(), cursor.skip(Int(compressionLength))
         else {
             self.malformed = true
             return
@@ -294,14 +305,21 @@ final class TLSSession {
                 switch type {
                 case 0:  // server_name
                     if let listLength = data.u16(), var list = data.sub(Int(listLength)) {
-                        while let nameType = list.u8(), let nameLength = list.u16(), let name = list.bytes(Int(nameLength)) {
-                            if nameType == 0 { self.summary.sni = name.printableText; break }
+                        while let nameType = list.u8(), let nameLength = list.u16(),
+                            let name = list.bytes(Int(nameLength))
+                        {
+                            if nameType == 0 {
+                                self.summary.sni = name.printableText
+                                break
+                            }
                         }
                     }
                 case 16:  // application_layer_protocol_negotiation
                     if let listLength = data.u16(), var list = data.sub(Int(listLength)) {
                         var names: [String] = []
-                        while let nameLength = list.u8(), let name = list.bytes(Int(nameLength)) { names.append(name.printableText) }
+                        while let nameLength = list.u8(), let name = list.bytes(Int(nameLength)) {
+                            names.append(name.printableText)
+                        }
                         self.summary.alpnOffered = names
                     }
                 case 43:  // supported_versions
@@ -325,8 +343,8 @@ final class TLSSession {
     private func serverHello(_ body: UnsafeRawBufferPointer) {
         var cursor = ByteCursor(body)
         guard let legacyVersion = cursor.u16(), let random = cursor.bytes(32),
-              let sessionIDLength = cursor.u8(), let sessionID = cursor.bytes(Int(sessionIDLength)),
-              let suite = cursor.u16(), cursor.skip(1)
+            let sessionIDLength = cursor.u8(), let sessionID = cursor.bytes(Int(sessionIDLength)),
+            let suite = cursor.u16(), cursor.skip(1)
         else {
             self.malformed = true
             return
@@ -388,11 +406,13 @@ final class TLSSession {
             switch self.certificates.summary(der: der) {
             case .success(let summary): result.append(summary)
             case .failure(let error):
-                result.append(CertificateSummary(
-                    subject: "", issuer: "", sans: [], serial: "", notBefore: nil, notAfter: nil, sha256: error.sha256,
-                    keyType: CertificateLint.unparseableKeyType, keyBits: 0, curve: nil,
-                    signatureAlgorithm: "\(CertificateLint.unparseableKeyType): \(error.reason)",
-                    isCA: false, selfSigned: false, keyUsage: [], extendedKeyUsage: []))
+                result.append(
+                    CertificateSummary(
+                        subject: "", issuer: "", sans: [], serial: "", notBefore: nil, notAfter: nil,
+                        sha256: error.sha256,
+                        keyType: CertificateLint.unparseableKeyType, keyBits: 0, curve: nil,
+                        signatureAlgorithm: "\(CertificateLint.unparseableKeyType): \(error.reason)",
+                        isCA: false, selfSigned: false, keyUsage: [], extendedKeyUsage: []))
             }
             if result.count >= 16 { break }  // a chain longer than this is an attack on the reader, not PKI
         }
@@ -419,7 +439,7 @@ final class TLSSession {
     /// Looks the connection up in the key log once the ServerHello fixed version and cipher.
     private func prepareKeys(tls13: Bool) {
         guard let keyLog = self.keyLog, self.clientRandom.count == 32,
-              let secrets = keyLog.secrets(forClientRandom: self.clientRandom)
+            let secrets = keyLog.secrets(forClientRandom: self.clientRandom)
         else { return }
         self.secrets = secrets
         if tls13 {
@@ -436,11 +456,13 @@ final class TLSSession {
             self.decryption.active = true
         } else {
             guard let cipher = RecordCipher.tls12(self.suite) else {
-                self.decryption.problem = "cipher \(TLSRegistry.cipherName(self.suite)) is not supported for decryption (only AEAD suites)"
+                self.decryption.problem =
+                    "cipher \(TLSRegistry.cipherName(self.suite)) is not supported for decryption (only AEAD suites)"
                 return
             }
             guard let master = secrets.masterSecret,
-                  let keys = DirectionKeys.tls12(cipher, masterSecret: master, clientRandom: self.clientRandom, serverRandom: self.serverRandom)
+                let keys = DirectionKeys.tls12(
+                    cipher, masterSecret: master, clientRandom: self.clientRandom, serverRandom: self.serverRandom)
             else {
                 self.decryption.problem = "the key log has no CLIENT_RANDOM master secret for this connection"
                 return
@@ -458,7 +480,8 @@ final class TLSSession {
         guard let (innerType, plaintext) = opened else {
             // A key that does not authenticate the first records is the wrong key; later failures mean a gap.
             self.decryption.failed = true
-            self.decryption.problem = self.decryption.problem ?? "the key log's secrets do not decrypt this connection (wrong key)"
+            self.decryption.problem =
+                self.decryption.problem ?? "the key log's secrets do not decrypt this connection (wrong key)"
             self.client.keys = nil
             self.server.keys = nil
             self.client.pendingKeys = nil
@@ -505,11 +528,14 @@ final class TLSSession {
                 let level = plaintext[0]
                 let code = plaintext[1]
                 // Replace the "encrypted" placeholder a TLS 1.2 alert record left, if any.
-                self.summary.alerts.removeAll { $0.description == "encrypted" && $0.from == (side == .client ? "client" : "server") }
-                self.summary.alerts.append(TLSAlert(
-                    from: side == .client ? "client" : "server",
-                    level: level == 2 ? "fatal" : level == 1 ? "warning" : "unknown",
-                    description: TLSRegistry.alertName(code), code: Int(code), inferred: false))
+                self.summary.alerts.removeAll {
+                    $0.description == "encrypted" && $0.from == (side == .client ? "client" : "server")
+                }
+                self.summary.alerts.append(
+                    TLSAlert(
+                        from: side == .client ? "client" : "server",
+                        level: level == 2 ? "fatal" : level == 1 ? "warning" : "unknown",
+                        description: TLSRegistry.alertName(code), code: Int(code), inferred: false))
                 if level == 2 || (code != 0 && code != 90) {
                     self.fatalAlert = self.fatalAlert || level == 2
                     self.isComplete = true
@@ -547,14 +573,20 @@ final class TLSSession {
         stream.innerHandshake.removeFirst(min(consumed, stream.innerHandshake.count))
     }
 
-    private func decryptedHandshakeMessage(_ type: UInt8, _ body: UnsafeRawBufferPointer, _ side: FlowSide, _ stream: RecordStream) {
+    private func decryptedHandshakeMessage(
+        _ type: UInt8, _ body: UnsafeRawBufferPointer, _ side: FlowSide, _ stream: RecordStream
+    ) {
         self.summary.decrypted = true
         switch (type, side) {
         case (8, .server):  // EncryptedExtensions
             var cursor = ByteCursor(body)
             guard let length = cursor.u16(), var extensions = cursor.sub(Int(length)) else { return }
-            while let extensionType = extensions.u16(), let extensionLength = extensions.u16(), var data = extensions.sub(Int(extensionLength)) {
-                if extensionType == 16, data.u16() != nil, let nameLength = data.u8(), let name = data.bytes(Int(nameLength)) {
+            while let extensionType = extensions.u16(), let extensionLength = extensions.u16(),
+                var data = extensions.sub(Int(extensionLength))
+            {
+                if extensionType == 16, data.u16() != nil, let nameLength = data.u8(),
+                    let name = data.bytes(Int(nameLength))
+                {
                     self.summary.alpn = name.printableText
                 }
             }
@@ -563,11 +595,16 @@ final class TLSSession {
             self.decryption.certificateRequestDecrypted = true
             var cursor = ByteCursor(body)
             guard let contextLength = cursor.u8(), cursor.skip(Int(contextLength)),
-                  let length = cursor.u16(), var extensions = cursor.sub(Int(length)) else { return }
-            while let extensionType = extensions.u16(), let extensionLength = extensions.u16(), var data = extensions.sub(Int(extensionLength)) {
+                let length = cursor.u16(), var extensions = cursor.sub(Int(length))
+            else { return }
+            while let extensionType = extensions.u16(), let extensionLength = extensions.u16(),
+                var data = extensions.sub(Int(extensionLength))
+            {
                 if extensionType == 13, let listLength = data.u16(), var list = data.sub(Int(listLength)) {
                     var algorithms: [String] = []
-                    while let scheme = list.u16(), algorithms.count < 64 { algorithms.append(TLSRegistry.signatureSchemeName(scheme)) }
+                    while let scheme = list.u16(), algorithms.count < 64 {
+                        algorithms.append(TLSRegistry.signatureSchemeName(scheme))
+                    }
                     self.summary.requestedSignatureAlgorithms = algorithms
                 } else if extensionType == 47, let listLength = data.u16(), var list = data.sub(Int(listLength)) {
                     var authorities: [String] = []
@@ -615,7 +652,8 @@ final class TLSSession {
         summary.decryptionProblem = self.decryption.problem
         if self.isTLS13 && self.summary.decrypted && self.server.finishedDecrypted {
             // Read, not inferred: the handshake was decrypted with the key log's secrets.
-            summary.clientFlightRecordSizes = self.clientFlightSizes.isEmpty ? nil : Array(self.clientFlightSizes.prefix(4))
+            summary.clientFlightRecordSizes =
+                self.clientFlightSizes.isEmpty ? nil : Array(self.clientFlightSizes.prefix(4))
             summary.establishedBasis = "decrypted"
             summary.certificateRequested = self.decryption.certificateRequestDecrypted
             if let count = self.clientCertificateCount {
@@ -629,7 +667,8 @@ final class TLSSession {
             return summary
         }
         if self.isTLS13 {
-            summary.clientFlightRecordSizes = self.clientFlightSizes.isEmpty ? nil : Array(self.clientFlightSizes.prefix(4))
+            summary.clientFlightRecordSizes =
+                self.clientFlightSizes.isEmpty ? nil : Array(self.clientFlightSizes.prefix(4))
             if summary.resumed {
                 // Servers authenticating with a PSK must not send a CertificateRequest (RFC 8446 §4.3.2).
                 summary.clientCertificate = .notRequested
@@ -643,10 +682,13 @@ final class TLSSession {
             if self.clientFlightLength == nil || self.fatalAlert {
                 summary.established = false
                 if self.clientFlightLength == nil && !self.fatalAlert { summary.establishedBasis = "incomplete" }
-            } else if self.serverPostFlightCount == 1, let only = self.serverPostFlightSizes.first, Self.isAlertSized(only) {
+            } else if self.serverPostFlightCount == 1, let only = self.serverPostFlightSizes.first,
+                Self.isAlertSized(only)
+            {
                 summary.established = false
-                summary.alerts.append(TLSAlert(
-                    from: "server", level: "fatal", description: "encrypted-alert", code: nil, inferred: true))
+                summary.alerts.append(
+                    TLSAlert(
+                        from: "server", level: "fatal", description: "encrypted-alert", code: nil, inferred: true))
             } else {
                 summary.established = self.serverPostFlightCount >= 1
             }

@@ -28,7 +28,8 @@ enum TunnelDetector {
         var credentials: [Credential] = []
 
         init(kind: String) {
-            self.hop = TunnelHop(kind: kind, destination: nil, outcome: Outcome.incomplete, reply: nil, authentication: nil)
+            self.hop = TunnelHop(
+                kind: kind, destination: nil, outcome: Outcome.incomplete, reply: nil, authentication: nil)
         }
     }
 
@@ -85,7 +86,8 @@ enum TunnelDetector {
     static func socks4(client: UnsafeRawBufferPointer, server: UnsafeRawBufferPointer) -> Opening {
         var opening = Opening(kind: "socks4")
         var request = ByteCursor(client)
-        guard request.u8() == 4, let command = request.u8(), let port = request.u16(), let address = request.u32() else {
+        guard request.u8() == 4, let command = request.u8(), let port = request.u16(), let address = request.u32()
+        else {
             return opening
         }
         guard let userID = nulTerminated(&request) else {
@@ -154,11 +156,14 @@ enum TunnelDetector {
                 return opening
             }
             guard let user = request.bytes(Int(userLength)), let passwordLength = request.u8(),
-                  request.skip(Int(passwordLength)) else { return opening }
+                request.skip(Int(passwordLength))
+            else { return opening }
             // The password crossed in clear: only its length is kept.
-            opening.credentials = [Credential(
-                kind: "socks5-username-password", user: user.printableText,
-                redacted: CredentialExtractor.secretDescription("password", Int(passwordLength)))]
+            opening.credentials = [
+                Credential(
+                    kind: "socks5-username-password", user: user.printableText,
+                    redacted: CredentialExtractor.secretDescription("password", Int(passwordLength)))
+            ]
             guard let statusVersion = reply.u8(), let status = reply.u8() else { return opening }
             guard statusVersion == 1 else {
                 opening.hop.outcome = Outcome.malformed
@@ -180,7 +185,9 @@ enum TunnelDetector {
             return opening
         }
         // VER 5, CMD, RSV 0, ATYP, DST.ADDR, DST.PORT
-        guard let version = request.u8(), let command = request.u8(), let reserved = request.u8() else { return opening }
+        guard let version = request.u8(), let command = request.u8(), let reserved = request.u8() else {
+            return opening
+        }
         guard version == 5, reserved == 0 else {
             opening.hop.outcome = Outcome.malformed
             return opening
@@ -192,7 +199,9 @@ enum TunnelDetector {
             return opening
         }
         // VER 5, REP, RSV 0, ATYP, BND.ADDR, BND.PORT
-        guard let answerVersion = reply.u8(), let code = reply.u8(), let answerReserved = reply.u8() else { return opening }
+        guard let answerVersion = reply.u8(), let code = reply.u8(), let answerReserved = reply.u8() else {
+            return opening
+        }
         opening.hop.reply = Int(code)
         guard answerVersion == 5, answerReserved == 0 else {
             opening.hop.outcome = Outcome.malformed
@@ -229,10 +238,12 @@ enum TunnelDetector {
             guard let name = cursor.bytes(Int(length)) else { return nil }
             host = name.printableText
         case 4:
-            guard let word0 = cursor.u32(), let word1 = cursor.u32(), let word2 = cursor.u32(), let word3 = cursor.u32() else {
+            guard let word0 = cursor.u32(), let word1 = cursor.u32(), let word2 = cursor.u32(), let word3 = cursor.u32()
+            else {
                 return nil
             }
-            let address = IPAddress(ipv6High: UInt64(word0) << 32 | UInt64(word1), low: UInt64(word2) << 32 | UInt64(word3))
+            let address = IPAddress(
+                ipv6High: UInt64(word0) << 32 | UInt64(word1), low: UInt64(word2) << 32 | UInt64(word3))
             host = "[" + address.description + "]"
         default:
             opening.hop.outcome = Outcome.malformed
@@ -251,7 +262,8 @@ enum TunnelDetector {
         let lineEnd = request.firstIndex(of: UInt8(ascii: "\n")) ?? request.count
         let words = UnsafeRawBufferPointer(rebasing: request[..<lineEnd]).split(separator: UInt8(ascii: " "))
         guard words.count >= 3, let target = words.dropFirst().first, !target.isEmpty,
-              UnsafeRawBufferPointer(rebasing: words[2]).starts(with: "HTTP/1.") else {
+            UnsafeRawBufferPointer(rebasing: words[2]).starts(with: "HTTP/1.")
+        else {
             opening.hop.outcome = Outcome.malformed
             return opening
         }
@@ -261,7 +273,8 @@ enum TunnelDetector {
         guard let responseEnd = endOfHeaders(server) else { return opening }
         // "HTTP/1.x NNN reason"
         guard server.starts(with: "HTTP/1."), responseEnd >= 12, server[8] == UInt8(ascii: " "),
-              let status = Int(String(decoding: UnsafeRawBufferPointer(rebasing: server[9..<12]), as: UTF8.self)) else {
+            let status = Int(String(decoding: UnsafeRawBufferPointer(rebasing: server[9..<12]), as: UTF8.self))
+        else {
             opening.hop.outcome = Outcome.malformed
             return opening
         }
@@ -288,7 +301,8 @@ enum TunnelDetector {
     /// The scheme word of a `Proxy-Authorization` header, lowercased.
     static func proxyAuthorizationScheme(_ request: UnsafeRawBufferPointer) -> String? {
         guard let line = CredentialExtractor.lines(request, matching: ["proxy-authorization:"]).first?.text,
-              let colon = line.firstIndex(of: ":") else { return nil }
+            let colon = line.firstIndex(of: ":")
+        else { return nil }
         let value = CredentialExtractor.trimmingOWS(line[line.index(after: colon)...])
         let scheme = value.prefix { !CredentialExtractor.isOWS($0) }
         return scheme.isEmpty ? nil : scheme.lowercased()

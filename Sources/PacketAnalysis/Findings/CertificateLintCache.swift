@@ -28,7 +28,9 @@ final class CertificateLintCache: @unchecked Sendable {
     /// `CertificateLint.lint(chain:role:at:options:)`, from the cache when this chain was linted in the same
     /// validity states before. Only for options whose result does not depend on the time otherwise (no expiry
     /// warning), as the capture lint's.
-    func lint(chain: [CertificateSummary], role: CertificateLint.Role, at time: Timestamp, options: CertificateLint.Options) -> [CertificateLintIssue] {
+    func lint(
+        chain: [CertificateSummary], role: CertificateLint.Role, at time: Timestamp, options: CertificateLint.Options
+    ) -> [CertificateLintIssue] {
         let key = Key(role: role, certificates: chain, validity: chain.map { $0.validity(at: time) })
         if let known = self.lock.withLock({ self.issues[key] }) { return known }
         let fresh = CertificateLint.lint(chain: chain, role: role, at: time, options: options)

@@ -82,56 +82,77 @@ public struct FlowFindings {
             let kinds = Array(Set(flow.credentials.map(\.kind))).sorted().joined(separator: ", ")
             let crossedBefore = flow.starttls ? " before the connection was upgraded to TLS" : ""
             // Through a proxy, the secret may have gone to the proxy itself, in its handshake, not over `proto`.
-            let over = flow.tunnel.map {
-                "through a \($0.hops.map(\.kind).joined(separator: " + ")) proxy tunnel (in its handshake, or over \(proto) inside it)"
-            } ?? "over \(proto)"
-            result.append(Finding(
-                kind: .credentialsInCleartext, severity: .high,
-                title: "Credentials sent in clear to \(peer) (\(kinds))",
-                detail: "A client sent \(kinds) credentials \(over)\(crossedBefore); anyone on the path can read and replay them. "
-                    + "Require TLS (ideally mutual TLS) on this service.",
-                location: location))
+            let over =
+                flow.tunnel.map {
+                    "through a \($0.hops.map(\.kind).joined(separator: " + ")) proxy tunnel (in its handshake, or over \(proto) inside it)"
+                } ?? "over \(proto)"
+            result.append(
+                Finding(
+                    kind: .credentialsInCleartext, severity: .high,
+                    title: "Credentials sent in clear to \(peer) (\(kinds))",
+                    detail:
+                        "A client sent \(kinds) credentials \(over)\(crossedBefore); anyone on the path can read and replay them. "
+                        + "Require TLS (ideally mutual TLS) on this service.",
+                    location: location))
         } else if !flow.encrypted {
             switch flow.proto {
             case .empty, .unknownBinary:
                 break
             case .dns:
-                result.append(Finding(
-                    kind: .plaintextFlow, severity: .info, title: "Plaintext DNS to \(peer)",
-                    detail: "DNS queries and answers crossed unencrypted.", location: location))
+                result.append(
+                    Finding(
+                        kind: .plaintextFlow, severity: .info, title: "Plaintext DNS to \(peer)",
+                        detail: "DNS queries and answers crossed unencrypted.", location: location))
             default:
-                result.append(Finding(
-                    kind: .plaintextFlow, severity: .medium, title: "Plaintext \(proto) to \(peer)",
-                    detail: "Service traffic (\(proto)) crossed without TLS: its content can be read and altered on the path.",
-                    location: location))
+                result.append(
+                    Finding(
+                        kind: .plaintextFlow, severity: .medium, title: "Plaintext \(proto) to \(peer)",
+                        detail:
+                            "Service traffic (\(proto)) crossed without TLS: its content can be read and altered on the path.",
+                        location: location))
             }
         }
         if flow.proto == .unknownBinary && !flow.encrypted {
-            result.append(Finding(
-                kind: .unidentifiedFlow, severity: .low, title: "Unidentified binary traffic to \(peer)",
-                detail: "The payload is binary and matches no known protocol. It may be encrypted by something other than TLS; "
-                    + "Bulkhead cannot vouch for it.", location: location))
+            result.append(
+                Finding(
+                    kind: .unidentifiedFlow, severity: .low, title: "Unidentified binary traffic to \(peer)",
+                    detail:
+                        "The payload is binary and matches no known protocol. It may be encrypted by something other than TLS; "
+                        + "Bulkhead cannot vouch for it.", location: location))
         }
         guard let tls = flow.tls, flow.proto == .tls || flow.starttls else { return result }
         if let version = tls.version, ["ssl2", "ssl3", "1.0", "1.1"].contains(version) {
-            result.append(Finding(
-                kind: .tlsLegacyVersion, severity: .high, title: "TLS \(version) negotiated with \(peer)",
-                detail: "TLS versions below 1.2 are deprecated (RFC 8996) and have known attacks.", location: location))
+            result.append(
+                Finding(
+                    kind: .tlsLegacyVersion, severity: .high, title: "TLS \(version) negotiated with \(peer)",
+                    detail: "TLS versions below 1.2 are deprecated (RFC 8996) and have known attacks.",
+                    location: location))
         }
         if let cipher = tls.cipher, let weakness = TLSRegistry.cipherWeakness(cipher) {
-            result.append(Finding(
-                kind: weakness.serious ? .tlsWeakCipher : .tlsLegacyCipher, severity: weakness.serious ? .high : .low,
-                title: "Cipher \(cipher) negotiated with \(peer)",
-                detail: "The negotiated suite uses \(weakness.reason).", location: location))
+            result.append(
+                Finding(
+                    kind: weakness.serious ? .tlsWeakCipher : .tlsLegacyCipher,
+                    severity: weakness.serious ? .high : .low,
+                    title: "Cipher \(cipher) negotiated with \(peer)",
+                    detail: "The negotiated suite uses \(weakness.reason).", location: location))
         }
-        let failed = !tls.established && tls.alerts.contains { $0.level == "fatal" || $0.inferred || $0.description == "encrypted" }
+        let failed =
+            !tls.established
+            && tls.alerts.contains { $0.level == "fatal" || $0.inferred || $0.description == "encrypted" }
         if failed {
             let alert = tls.alerts.first { $0.level == "fatal" || $0.inferred || $0.description == "encrypted" }
-            let what = alert.map { $0.inferred ? "an encrypted alert inferred from its size" : "\($0.level) alert \($0.description) from the \($0.from)" } ?? "an alert"
-            result.append(Finding(
-                kind: .tlsHandshakeFailure, severity: .medium, title: "TLS handshake with \(peer) failed",
-                detail: "The handshake ended with \(what). If this was a client without a valid certificate being refused, "
-                    + "that is mTLS working; otherwise a dependency is broken.", location: location))
+            let what =
+                alert.map {
+                    $0.inferred
+                        ? "an encrypted alert inferred from its size"
+                        : "\($0.level) alert \($0.description) from the \($0.from)"
+                } ?? "an alert"
+            result.append(
+                Finding(
+                    kind: .tlsHandshakeFailure, severity: .medium, title: "TLS handshake with \(peer) failed",
+                    detail:
+                        "The handshake ended with \(what). If this was a client without a valid certificate being refused, "
+                        + "that is mTLS working; otherwise a dependency is broken.", location: location))
         }
         if tls.established {
             switch tls.clientCertificate {
@@ -139,13 +160,19 @@ public struct FlowFindings {
                 let how: String
                 switch tls.clientCertificate {
                 case .notRequested: how = "the server did not ask for a client certificate"
-                case .declined: how = "the server asked for a client certificate and the client sent none, yet the session went on"
-                case .likelyNotRequested: how = "the server very likely did not ask for a client certificate (TLS 1.3 record-size heuristic)"
-                default: how = "the client very likely sent an empty certificate and the session went on (TLS 1.3 record-size heuristic)"
+                case .declined:
+                    how = "the server asked for a client certificate and the client sent none, yet the session went on"
+                case .likelyNotRequested:
+                    how = "the server very likely did not ask for a client certificate (TLS 1.3 record-size heuristic)"
+                default:
+                    how =
+                        "the client very likely sent an empty certificate and the session went on (TLS 1.3 record-size heuristic)"
                 }
-                result.append(Finding(
-                    kind: .tlsNoClientAuth, severity: .medium, title: "TLS to \(peer) without client authentication",
-                    detail: "The session is encrypted but not mutually authenticated: \(how).", location: location))
+                result.append(
+                    Finding(
+                        kind: .tlsNoClientAuth, severity: .medium,
+                        title: "TLS to \(peer) without client authentication",
+                        detail: "The session is encrypted but not mutually authenticated: \(how).", location: location))
             default:
                 break
             }
@@ -156,7 +183,8 @@ public struct FlowFindings {
             ("Server", .server, tls.serverCertificates), ("Client", .client, tls.clientCertificates),
         ]
         for (owner, role, chain) in chains where !chain.isEmpty {
-            let issues = CertificateLintCache.shared.lint(chain: chain, role: role, at: flow.firstSeen, options: Self.certificateLint)
+            let issues = CertificateLintCache.shared.lint(
+                chain: chain, role: role, at: flow.firstSeen, options: Self.certificateLint)
             result += CertificateLint.findings(
                 issues, about: "\(owner) certificate", family: .captured, namingSubject: true, location: location)
         }

@@ -9,7 +9,8 @@ extension UInt64 {
 struct FlowKey: Hashable {
     static func == (lhs: FlowKey, rhs: FlowKey) -> Bool {
         lhs.lowAddress == rhs.lowAddress && lhs.highAddress == rhs.highAddress && lhs.lowPort == rhs.lowPort
-            && lhs.highPort == rhs.highPort && lhs.ipProtocol == rhs.ipProtocol && lhs.encapsulation == rhs.encapsulation
+            && lhs.highPort == rhs.highPort && lhs.ipProtocol == rhs.ipProtocol
+            && lhs.encapsulation == rhs.encapsulation
     }
 
     var lowAddress: IPAddress
@@ -26,11 +27,17 @@ struct FlowKey: Hashable {
     static func of(_ packet: DecodedPacket) -> (FlowKey, fromLow: Bool) {
         let sourceIsLow = (packet.source, packet.sourcePort) <= (packet.destination, packet.destinationPort)
         if sourceIsLow {
-            return (FlowKey(lowAddress: packet.source, highAddress: packet.destination, lowPort: packet.sourcePort,
-                            highPort: packet.destinationPort, ipProtocol: packet.ipProtocol), true)
+            return (
+                FlowKey(
+                    lowAddress: packet.source, highAddress: packet.destination, lowPort: packet.sourcePort,
+                    highPort: packet.destinationPort, ipProtocol: packet.ipProtocol), true
+            )
         }
-        return (FlowKey(lowAddress: packet.destination, highAddress: packet.source, lowPort: packet.destinationPort,
-                        highPort: packet.sourcePort, ipProtocol: packet.ipProtocol), false)
+        return (
+            FlowKey(
+                lowAddress: packet.destination, highAddress: packet.source, lowPort: packet.destinationPort,
+                highPort: packet.sourcePort, ipProtocol: packet.ipProtocol), false
+        )
     }
 
     /// One Hasher round over a premixed word instead of nine over each field: flow lookup is on every packet's
@@ -227,7 +234,8 @@ final class FlowESP {
     func summary(clientIsLow: Bool) -> ESPSummary {
         let client = clientIsLow ? self.fromLow : self.fromHigh
         let server = clientIsLow ? self.fromHigh : self.fromLow
-        return ESPSummary(clientSPIs: client.map(ESPSummary.spiText), serverSPIs: server.map(ESPSummary.spiText),
-                          udpEncapsulated: self.udpEncapsulated)
+        return ESPSummary(
+            clientSPIs: client.map(ESPSummary.spiText), serverSPIs: server.map(ESPSummary.spiText),
+            udpEncapsulated: self.udpEncapsulated)
     }
 }

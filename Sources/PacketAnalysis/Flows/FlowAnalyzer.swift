@@ -20,7 +20,8 @@ public struct AnalysisOptions: Sendable {
     public var shardingThreshold: Int
 
     public init(
-        inspectionWindow: Int = 16_384, reorderLimit: Int = 262_144, tcpIdleTimeout: Double = 600, udpIdleTimeout: Double = 120,
+        inspectionWindow: Int = 16_384, reorderLimit: Int = 262_144, tcpIdleTimeout: Double = 600,
+        udpIdleTimeout: Double = 120,
         keyLog: KeyLog? = nil, threads: Int = 2, shardingThreshold: Int = 64 << 20
     ) {
         self.keyLog = keyLog
@@ -106,7 +107,9 @@ public final class FlowAnalyzer {
     /// Stage one, which needs no flow state and so may run on another thread: decodes the headers and counts
     /// the packet. Returns the transport view, or nil for packets without one.
     @inline(__always)
-    public static func decode(_ packet: borrowing CapturedPacket, counting counters: inout PacketCounters) -> DecodedPacket? {
+    public static func decode(_ packet: borrowing CapturedPacket, counting counters: inout PacketCounters)
+        -> DecodedPacket?
+    {
         counters.packets &+= 1
         counters.bytes &+= UInt64(packet.bytes.count)
         if packet.bytes.count < packet.originalLength { counters.truncated &+= 1 }
@@ -160,8 +163,10 @@ public final class FlowAnalyzer {
     /// A packet found inside tunnels: the tunnels are read again from its bytes (only such packets pay for it) and
     /// become part of its flow's key.
     @inline(never)
-    private func handleEncapsulated(_ packet: DecodedPacket, _ bytes: UnsafeRawBufferPointer, _ payload: UnsafeRawBufferPointer,
-                                 _ time: Timestamp) {
+    private func handleEncapsulated(
+        _ packet: DecodedPacket, _ bytes: UnsafeRawBufferPointer, _ payload: UnsafeRawBufferPointer,
+        _ time: Timestamp
+    ) {
         let seen = PacketDecoder.encapsulationPath(bytes, networkOffset: Int(packet.networkOffset))
         guard seen.count == Int(packet.encapsulationDepth) else {
             self.counters.malformed &+= 1  // cannot happen: the same bytes walked the same way
@@ -173,8 +178,10 @@ public final class FlowAnalyzer {
 
     /// - Parameter encapsulation: the tunnels around the packet, or nil for a bare one (a pointer: bare packets pass one
     ///   word, and no tunnel value is ever made or copied for them).
-    private func handle(_ packet: DecodedPacket, _ payload: UnsafeRawBufferPointer, _ time: Timestamp,
-                        encapsulation: UnsafePointer<PacketEncapsulation>?) {
+    private func handle(
+        _ packet: DecodedPacket, _ payload: UnsafeRawBufferPointer, _ time: Timestamp,
+        encapsulation: UnsafePointer<PacketEncapsulation>?
+    ) {
         var (key, fromLow) = FlowKey.of(packet)
         if let encapsulation {
             key.encapsulation = encapsulation.pointee.digest
@@ -189,8 +196,12 @@ public final class FlowAnalyzer {
         if let existing = self.flows[key] {
             flow = existing
             // Port reuse: a new SYN on a finished connection, or one with a different initial sequence.
-            if isSYN, existing.closed || (existing.rolesFixed && (fromLow ? existing.low : existing.high).synSequence.map { $0 != packet.sequence } ?? false
-                                          && (existing.low.payloadBytes + existing.high.payloadBytes) > 0) {
+            if isSYN,
+                existing.closed
+                    || (existing.rolesFixed
+                        && (fromLow ? existing.low : existing.high).synSequence.map { $0 != packet.sequence } ?? false
+                        && (existing.low.payloadBytes + existing.high.payloadBytes) > 0)
+            {
                 self.flows[key] = nil
                 self.emit(self.record(existing))
                 flow = self.newFlow(key, fromLow: fromLow, packet: packet, time: time)
@@ -250,7 +261,8 @@ public final class FlowAnalyzer {
             let idle = now.seconds(since: flow.lastSeen)
             if flow.closed && idle > 5
                 || flow.transport == .tcp && idle > self.options.tcpIdleTimeout
-                || flow.transport != .tcp && idle > self.options.udpIdleTimeout {
+                || flow.transport != .tcp && idle > self.options.udpIdleTimeout
+            {
                 if !flow.closed && flow.transport == .tcp { flow.anomalies.insert(.idleTimeout) }
                 ended.append(flow)
             }
@@ -263,7 +275,10 @@ public final class FlowAnalyzer {
 
     // MARK: - TCP
 
-    private func tcp(_ packet: DecodedPacket, _ payload: UnsafeRawBufferPointer, _ flow: Flow, _ fromLow: Bool, _ direction: FlowDirection) {
+    private func tcp(
+        _ packet: DecodedPacket, _ payload: UnsafeRawBufferPointer, _ flow: Flow, _ fromLow: Bool,
+        _ direction: FlowDirection
+    ) {
         var sequence = packet.sequence
         if packet.flags.contains(.syn) {
             if !flow.rolesFixed {
@@ -284,8 +299,10 @@ public final class FlowAnalyzer {
         if flow.reset || (flow.low.finSeen && flow.high.finSeen) { flow.closed = true }
     }
 
-    private func segment(_ flow: Flow, _ direction: FlowDirection, _ fromLow: Bool, _ sequence: UInt32,
-                         _ data: UnsafeRawBufferPointer, _ claimed: Int) {
+    private func segment(
+        _ flow: Flow, _ direction: FlowDirection, _ fromLow: Bool, _ sequence: UInt32,
+        _ data: UnsafeRawBufferPointer, _ claimed: Int
+    ) {
         guard direction.inspecting else { return }
         if !direction.sequenceKnown {
             direction.nextSequence = sequence
@@ -301,7 +318,9 @@ public final class FlowAnalyzer {
                 return
             }
             let segment = PendingSegment(sequence: sequence, bytes: Array(data), claimedLength: claimed)
-            let index = direction.pending.firstIndex { Int32(bitPattern: $0.sequence &- sequence) > 0 } ?? direction.pending.endIndex
+            let index =
+                direction.pending.firstIndex { Int32(bitPattern: $0.sequence &- sequence) > 0 }
+                ?? direction.pending.endIndex
             direction.pending.insert(segment, at: index)
             direction.pendingBytes += data.count
             return
@@ -317,8 +336,10 @@ public final class FlowAnalyzer {
     }
 
     /// Passes the new part of an in-order segment on, and notes a snap-length cut as a gap.
-    private func deliver(_ flow: Flow, _ direction: FlowDirection, _ fromLow: Bool, _ data: UnsafeRawBufferPointer,
-                         _ claimed: Int, skipping overlap: Int) {
+    private func deliver(
+        _ flow: Flow, _ direction: FlowDirection, _ fromLow: Bool, _ data: UnsafeRawBufferPointer,
+        _ claimed: Int, skipping overlap: Int
+    ) {
         direction.nextSequence &+= UInt32(truncatingIfNeeded: claimed - overlap)
         if data.count > overlap {
             self.inspect(flow, fromLow, UnsafeRawBufferPointer(rebasing: data[overlap...]))
@@ -373,7 +394,8 @@ public final class FlowAnalyzer {
         // the non-ESP marker (IKE) and is not a one-byte keepalive is ESP, its SPI first. Looked at on every
         // datagram, as IKE usually comes first on the same ports.
         if (packet.sourcePort == 4500 || packet.destinationPort == 4500) && payload.count >= 8
-            && (payload[0] | payload[1] | payload[2] | payload[3]) != 0 {
+            && (payload[0] | payload[1] | payload[2] | payload[3]) != 0
+        {
             self.esp(payload, flow, fromLow, udpEncapsulated: true)
             return
         }
@@ -388,7 +410,8 @@ public final class FlowAnalyzer {
             let isResponse = payload[2] & 0x80 != 0
             flow.clientIsLow = isResponse ? !fromLow : fromLow
         } else {
-            flow.proto = ProtocolClassifier.isMostlyPrintable(payload, UnsafeRawBufferPointer(start: nil, count: 0))
+            flow.proto =
+                ProtocolClassifier.isMostlyPrintable(payload, UnsafeRawBufferPointer(start: nil, count: 0))
                 ? .unknownPlaintext : .unknownBinary
         }
         flow.phase = .done
@@ -459,10 +482,12 @@ public final class FlowAnalyzer {
         guard flow.phase == .classifying else { return }
         let client = flow.clientDirection
         let server = flow.serverDirection
-        let full = client.buffer.count >= self.options.inspectionWindow || server.buffer.count >= self.options.inspectionWindow
+        let full =
+            client.buffer.count >= self.options.inspectionWindow || server.buffer.count >= self.options.inspectionWindow
         let verdict = client.buffer.withUnsafeBytes { first in
             server.buffer.withUnsafeBytes { second in
-                ProtocolClassifier.classify(first: first, second: second, rolesKnown: flow.rolesFixed, final: final || full)
+                ProtocolClassifier.classify(
+                    first: first, second: second, rolesKnown: flow.rolesFixed, final: final || full)
             }
         }
         guard let verdict else { return }
@@ -482,13 +507,14 @@ public final class FlowAnalyzer {
             flow.high.buffer = []
             self.checkTLSProgress(flow)
         case .socks4 where flow.tunnelHops.count < TunnelDetector.maximumDepth,
-             .socks5 where flow.tunnelHops.count < TunnelDetector.maximumDepth:
+            .socks5 where flow.tunnelHops.count < TunnelDetector.maximumDepth:
             self.openTunnel(flow, final: final || full)
-        case .http where flow.tunnelHops.count < TunnelDetector.maximumDepth
+        case .http
+        where flow.tunnelHops.count < TunnelDetector.maximumDepth
             && flow.clientDirection.buffer.withUnsafeBytes(TunnelDetector.isConnectRequest):
             self.openTunnel(flow, final: final || full)
         case .http, .http2, .redis, .postgresql, .mysql, .mongodb, .memcached, .smtp, .ftp, .pop3, .imap, .ldap, .dns,
-             .amqp, .kafka, .xmpp, .irc:
+            .amqp, .kafka, .xmpp, .irc:
             flow.phase = .plaintext
             if StartTLSDetector.canUpgrade(verdict.proto) {
                 self.findClientHandover(flow, verdict.proto)
@@ -496,7 +522,8 @@ public final class FlowAnalyzer {
                 flow.serverDirection.buffer = []
                 flow.serverDirection.inspecting = false
             }
-            if flow.phase == .plaintext && (final || flow.clientDirection.buffer.count >= self.options.inspectionWindow) {
+            if flow.phase == .plaintext && (final || flow.clientDirection.buffer.count >= self.options.inspectionWindow)
+            {
                 self.finishPlaintext(flow)
             }
         default:
@@ -518,7 +545,8 @@ public final class FlowAnalyzer {
             return
         }
         let window = self.options.inspectionWindow
-        let stalled = final || client.buffer.count >= window || server.buffer.count >= window
+        let stalled =
+            final || client.buffer.count >= window || server.buffer.count >= window
             || !client.inspecting || !server.inspecting
         // Wait for the rest of the handshake, within the inspection window: a request or answer that never
         // completes (a length that lies, a response without the end of its headers) is settled as incomplete.
@@ -550,7 +578,9 @@ public final class FlowAnalyzer {
 
     private func findClientHandover(_ flow: Flow, _ proto: ApplicationProtocol) {
         let client = flow.clientDirection
-        guard let offset = client.buffer.withUnsafeBytes({ StartTLSDetector.clientHandover(proto, client: $0) }) else { return }
+        guard let offset = client.buffer.withUnsafeBytes({ StartTLSDetector.clientHandover(proto, client: $0) }) else {
+            return
+        }
         // Credentials sent before the upgrade crossed in clear.
         flow.credentials = client.buffer.withUnsafeBytes {
             CredentialExtractor.extract(proto, client: UnsafeRawBufferPointer(rebasing: $0[..<offset]))
@@ -559,7 +589,9 @@ public final class FlowAnalyzer {
         let session = TLSSession(certificates: self.certificates, keyLog: self.options.keyLog)
         flow.tls = session
         flow.phase = .tls
-        client.buffer.withUnsafeBytes { session.consume(UnsafeRawBufferPointer(rebasing: $0[offset...]), from: .client) }
+        client.buffer.withUnsafeBytes {
+            session.consume(UnsafeRawBufferPointer(rebasing: $0[offset...]), from: .client)
+        }
         client.buffer = []
         flow.serverTLSPending = true
         self.findServerHandover(flow)
@@ -573,7 +605,9 @@ public final class FlowAnalyzer {
             return
         }
         flow.serverTLSPending = false
-        server.buffer.withUnsafeBytes { session.consume(UnsafeRawBufferPointer(rebasing: $0[offset...]), from: .server) }
+        server.buffer.withUnsafeBytes {
+            session.consume(UnsafeRawBufferPointer(rebasing: $0[offset...]), from: .server)
+        }
         server.buffer = []
     }
 
@@ -585,7 +619,9 @@ public final class FlowAnalyzer {
 
     private func finishPlaintext(_ flow: Flow) {
         guard flow.phase == .plaintext, let proto = flow.proto else { return }
-        flow.credentials = flow.clientDirection.buffer.withUnsafeBytes { CredentialExtractor.extract(proto, client: $0) }
+        flow.credentials = flow.clientDirection.buffer.withUnsafeBytes {
+            CredentialExtractor.extract(proto, client: $0)
+        }
         self.done(flow)
     }
 
@@ -631,7 +667,9 @@ public final class FlowAnalyzer {
         if flow.anomalies.contains(.midstream) { anomalies.append("midstream") }
         if flow.anomalies.contains(.outOfOrder) { anomalies.append("out-of-order") }
         if flow.anomalies.contains(.retransmission) { anomalies.append("retransmission") }
-        if flow.anomalies.contains(.inspectionLimit) && proto != .tls && !flow.starttls { anomalies.append("inspection-limit") }
+        if flow.anomalies.contains(.inspectionLimit) && proto != .tls && !flow.starttls {
+            anomalies.append("inspection-limit")
+        }
         if flow.anomalies.contains(.malformedTLS) { anomalies.append("malformed-tls") }
         if flow.anomalies.contains(.idleTimeout) { anomalies.append("idle-timeout") }
         let toServer = flow.clientDirection

@@ -13,7 +13,6 @@ import Foundation
 /// `nonisolated(unsafe)`: set once, before any input runs, on the only thread that runs inputs.
 nonisolated(unsafe) var fuzzRecordCheck: (FlowRecord) -> Void = { record in _ = try? JSONEncoder().encode(record) }
 
-
 /// "~FZ~": splits frames, TLS chunks, client and server bytes.
 let fuzzSeparator: [UInt8] = [0x7e, 0x46, 0x5a, 0x7e]
 
@@ -57,7 +56,8 @@ enum FuzzTargets {
         let count = bytes.count
         while index + 4 <= count, chunks.count < limit - 1 {
             if bytes[index] == fuzzSeparator[0] && bytes[index + 1] == fuzzSeparator[1]
-                && bytes[index + 2] == fuzzSeparator[2] && bytes[index + 3] == fuzzSeparator[3] {
+                && bytes[index + 2] == fuzzSeparator[2] && bytes[index + 3] == fuzzSeparator[3]
+            {
                 chunks.append(start..<index)
                 index += 4
                 start = index
@@ -70,8 +70,10 @@ enum FuzzTargets {
     }
 
     /// Calls `body` with a copy of `bytes[range]` in its own heap block of exactly that size.
-    static func withExactCopy<R>(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>,
-                                 _ body: (UnsafeRawBufferPointer) -> R) -> R {
+    static func withExactCopy<R>(
+        _ bytes: UnsafeRawBufferPointer, _ range: Range<Int>,
+        _ body: (UnsafeRawBufferPointer) -> R
+    ) -> R {
         let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: max(range.count, 1), alignment: 1)
         defer { copy.deallocate() }
         if !range.isEmpty { copy.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[range])) }
@@ -119,7 +121,9 @@ enum FuzzTargets {
         guard let file = try? CaptureFile(borrowing: bytes, name: "fuzz.pcap") else { return }
         var records: [FlowRecord] = []
         let collector = ResultCollector { records.append($0) }  // called under the collector's lock
-        let analyzers = (0..<2).map { _ in FlowAnalyzer(options: AnalysisOptions(), file: file.path, emit: collector.add) }
+        let analyzers = (0..<2).map { _ in
+            FlowAnalyzer(options: AnalysisOptions(), file: file.path, emit: collector.add)
+        }
         _ = try? ParallelAnalysis(analyzers: analyzers).run(file, framesBefore: 0) { _, _ in }
         report(records.sorted { $0.id < $1.id })
         _ = collector.summary
@@ -131,7 +135,8 @@ enum FuzzTargets {
         guard bytes.count >= 1 else { return }
         let selector = bytes[0]
         let linkType = fuzzLinkTypes[Int(selector & 0x7f) % fuzzLinkTypes.count]
-        let options = selector & 0x80 != 0
+        let options =
+            selector & 0x80 != 0
             ? AnalysisOptions(inspectionWindow: 256, reorderLimit: 1024)
             : AnalysisOptions()
         let frames = UnsafeRawBufferPointer(rebasing: bytes[1...])
@@ -141,9 +146,10 @@ enum FuzzTargets {
             let meta = frames[chunk.lowerBound]
             withExactCopy(frames, (chunk.lowerBound + 1)..<chunk.upperBound) { frame in
                 let original = meta & 1 != 0 ? frame.count + 1 + Int(meta >> 1) : frame.count
-                analyzer.process(CapturedPacket(
-                    timestamp: Timestamp(seconds: Int64(index), nanoseconds: 0), linkType: linkType,
-                    originalLength: original, bytes: frame))
+                analyzer.process(
+                    CapturedPacket(
+                        timestamp: Timestamp(seconds: Int64(index), nanoseconds: 0), linkType: linkType,
+                        originalLength: original, bytes: frame))
             }
         }
         analyzer.finish()
@@ -224,7 +230,8 @@ enum FuzzTargets {
 
     /// The suites a decrypted input can pick (byte 1 & 3): TLS 1.3 suite, TLS 1.2 suite, algorithm, SHA-384.
     static let decryptedSuites: [(tls13: UInt16, tls12: UInt16, algorithm: SealingKeys.Algorithm, sha384: Bool)] = [
-        (0x1301, 0xC02F, .aes128GCM, false), (0x1302, 0xC030, .aes256GCM, true), (0x1303, 0xCCA8, .chacha20Poly1305, false),
+        (0x1301, 0xC02F, .aes128GCM, false), (0x1302, 0xC030, .aes256GCM, true),
+        (0x1303, 0xCCA8, .chacha20Poly1305, false),
     ]
     static let fuzzClientRandom = [UInt8](repeating: 0x11, count: 32)
     static let fuzzServerRandom = [UInt8](repeating: 0x55, count: 32)
@@ -241,7 +248,8 @@ enum FuzzTargets {
         func secret(_ byte: UInt8, _ count: Int = secretLength) -> [UInt8] { [UInt8](repeating: byte, count: count) }
         func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
         let random = hex(fuzzClientRandom)
-        let keyLogText = tls12
+        let keyLogText =
+            tls12
             ? "CLIENT_RANDOM \(random) \(hex(secret(0x31, 48)))\n"
             : "CLIENT_HANDSHAKE_TRAFFIC_SECRET \(random) \(hex(secret(0x21)))\n"
                 + "SERVER_HANDSHAKE_TRAFFIC_SECRET \(random) \(hex(secret(0x22)))\n"
@@ -259,16 +267,23 @@ enum FuzzTargets {
         }
         let suiteBytes = [UInt8(suite >> 8), UInt8(suite & 0xff)]
         let supportedVersions: [UInt8] = tls12 ? [] : [0, 43, 0, 3, 2, 3, 4]
-        feed(handshakeRecord(1, [3, 3] + fuzzClientRandom + [0, 0, 2] + suiteBytes + [1, 0]
-                + [0, UInt8(supportedVersions.count)] + supportedVersions), .client)
+        feed(
+            handshakeRecord(
+                1,
+                [3, 3] + fuzzClientRandom + [0, 0, 2] + suiteBytes + [1, 0]
+                    + [0, UInt8(supportedVersions.count)] + supportedVersions), .client)
         let serverVersions: [UInt8] = tls12 ? [] : [0, 43, 0, 2, 3, 4]
-        feed(handshakeRecord(2, [3, 3] + fuzzServerRandom + [0] + suiteBytes + [0]
-                + [0, UInt8(serverVersions.count)] + serverVersions), .server)
+        feed(
+            handshakeRecord(
+                2,
+                [3, 3] + fuzzServerRandom + [0] + suiteBytes + [0]
+                    + [0, UInt8(serverVersions.count)] + serverVersions), .server)
 
         // The keys each side protects its records with, as TLSSession will expect them.
         func tls13Keys(_ secret: [UInt8]) -> SealingKeys {
-            SealingKeys(algorithm: choice.algorithm, key: expandLabel(secret, "key", keyLength, sha384: choice.sha384),
-                        iv: expandLabel(secret, "iv", 12, sha384: choice.sha384), tls12: false)
+            SealingKeys(
+                algorithm: choice.algorithm, key: expandLabel(secret, "key", keyLength, sha384: choice.sha384),
+                iv: expandLabel(secret, "iv", 12, sha384: choice.sha384), tls12: false)
         }
         var keys: [SealingKeys?] = [nil, nil]
         var pending: [SealingKeys?] = [nil, nil]
@@ -276,13 +291,17 @@ enum FuzzTargets {
         if tls12 {
             // RFC 5246 §6.3 key block, AEAD suites: client key, server key, client IV, server IV.
             let ivLength = choice.algorithm == .chacha20Poly1305 ? 12 : 4
-            let block = prf12(secret(0x31, 48), "key expansion", fuzzServerRandom + fuzzClientRandom,
-                              2 * keyLength + 2 * ivLength, sha384: choice.sha384)
+            let block = prf12(
+                secret(0x31, 48), "key expansion", fuzzServerRandom + fuzzClientRandom,
+                2 * keyLength + 2 * ivLength, sha384: choice.sha384)
             func part(_ offset: Int, _ count: Int) -> [UInt8] { Array(block[offset..<(offset + count)]) }
             pending = [
-                SealingKeys(algorithm: choice.algorithm, key: part(0, keyLength), iv: part(2 * keyLength, ivLength), tls12: true),
-                SealingKeys(algorithm: choice.algorithm, key: part(keyLength, keyLength),
-                            iv: part(2 * keyLength + ivLength, ivLength), tls12: true),
+                SealingKeys(
+                    algorithm: choice.algorithm, key: part(0, keyLength), iv: part(2 * keyLength, ivLength), tls12: true
+                ),
+                SealingKeys(
+                    algorithm: choice.algorithm, key: part(keyLength, keyLength),
+                    iv: part(2 * keyLength + ivLength, ivLength), tls12: true),
             ]
         } else {
             keys = [tls13Keys(secret(0x21)), tls13Keys(secret(0x22))]
@@ -325,7 +344,9 @@ enum FuzzTargets {
                     let messages = handshake[sideIndex]
                     var finished = false
                     while messages.count - position >= 4 {
-                        let length = Int(messages[position + 1]) << 16 | Int(messages[position + 2]) << 8 | Int(messages[position + 3])
+                        let length =
+                            Int(messages[position + 1]) << 16 | Int(messages[position + 2]) << 8
+                            | Int(messages[position + 3])
                         guard messages.count - position - 4 >= length else { break }
                         if messages[position] == 20 { finished = true }
                         position += 4 + length
@@ -398,20 +419,21 @@ enum FuzzTargets {
         var output = [UInt8](repeating: 0, count: plaintext.count + 16)
         guard let context = EVP_CIPHER_CTX_new() else { return [] }
         defer { EVP_CIPHER_CTX_free(context) }
-        let algorithm: OpaquePointer? = switch keys.algorithm {
-        case .aes128GCM: EVP_aes_128_gcm()
-        case .aes256GCM: EVP_aes_256_gcm()
-        case .chacha20Poly1305: EVP_chacha20_poly1305()
-        }
+        let algorithm: OpaquePointer? =
+            switch keys.algorithm {
+            case .aes128GCM: EVP_aes_128_gcm()
+            case .aes256GCM: EVP_aes_256_gcm()
+            case .chacha20Poly1305: EVP_chacha20_poly1305()
+            }
         var length: Int32 = 0
         let key = keys.key
         let ok = output.withUnsafeMutableBufferPointer { out -> Bool in
             guard EVP_EncryptInit_ex(context, algorithm, nil, nil, nil) == 1,
-                  EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_SET_IVLEN, 12, nil) == 1,
-                  EVP_EncryptInit_ex(context, nil, nil, key, nonce) == 1,
-                  EVP_EncryptUpdate(context, nil, &length, aad, Int32(aad.count)) == 1,
-                  EVP_EncryptUpdate(context, out.baseAddress, &length, plaintext, Int32(plaintext.count)) == 1,
-                  EVP_EncryptFinal_ex(context, out.baseAddress! + Int(length), &length) == 1
+                EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_SET_IVLEN, 12, nil) == 1,
+                EVP_EncryptInit_ex(context, nil, nil, key, nonce) == 1,
+                EVP_EncryptUpdate(context, nil, &length, aad, Int32(aad.count)) == 1,
+                EVP_EncryptUpdate(context, out.baseAddress, &length, plaintext, Int32(plaintext.count)) == 1,
+                EVP_EncryptFinal_ex(context, out.baseAddress! + Int(length), &length) == 1
             else { return false }
             return EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_GET_TAG, 16, out.baseAddress! + plaintext.count) == 1
         }
@@ -420,4 +442,3 @@ enum FuzzTargets {
         return [type, 3, 3, UInt8(body.count >> 8), UInt8(body.count & 0xff)] + body
     }
 }
-
