@@ -13,8 +13,7 @@ public struct CertificateSummary: Codable, Hashable, Sendable {
     @ExplicitNull public var notAfter: Timestamp?
     /// SHA-256 of the DER encoding, lower-case hex.
     public var sha256: String
-    /// `rsa`, `ec`, `ed25519`, `ed448`, `dsa`, `rsa-pss` or `unknown`; `unparseable` in the placeholder a capture
-    /// shows for a certificate OpenSSL could not read (only `sha256` is then meaningful).
+    /// `rsa`, `ec`, `ed25519`, `ed448`, `dsa`, `rsa-pss` or `unknown`.
     public var keyType: String
     public var keyBits: Int
     /// Curve name for EC keys (`prime256v1`, `secp384r1`…).
@@ -27,6 +26,10 @@ public struct CertificateSummary: Codable, Hashable, Sendable {
     public var selfSigned: Bool
     /// keyUsage names (`digitalSignature`, `keyEncipherment`, `keyCertSign`…); empty when absent.
     public var keyUsage: [String]
+    /// Why the certificate could not be read, for the placeholder a capture shows in its place (only `sha256` is then
+    /// meaningful; the other fields are empty or `unknown`); nil for every certificate that was read, and then absent
+    /// from the JSON.
+    public var parseError: String?
     /// extendedKeyUsage names (`serverAuth`, `clientAuth`…); empty when absent.
     public var extendedKeyUsage: [String]
     /// SPIFFE IDs among the URI SANs.
@@ -37,8 +40,10 @@ public struct CertificateSummary: Codable, Hashable, Sendable {
     public init(
         subject: String, issuer: String, sans: [String], serial: String, notBefore: Timestamp?,
         notAfter: Timestamp?, sha256: String, keyType: String, keyBits: Int, curve: String?,
-        signatureAlgorithm: String, isCA: Bool, selfSigned: Bool, keyUsage: [String], extendedKeyUsage: [String]
+        signatureAlgorithm: String, isCA: Bool, selfSigned: Bool, keyUsage: [String], extendedKeyUsage: [String],
+        parseError: String? = nil
     ) {
+        self.parseError = parseError
         self.subject = subject
         self.issuer = issuer
         self.sans = sans
@@ -59,7 +64,16 @@ public struct CertificateSummary: Codable, Hashable, Sendable {
     enum CodingKeys: String, CodingKey {
         case subject, issuer, sans, serial, notBefore, notAfter, sha256, keyType, keyBits, curve, signatureAlgorithm,
             isCA
-        case selfSigned, keyUsage, extendedKeyUsage
+        case selfSigned, keyUsage, extendedKeyUsage, parseError
+    }
+
+    /// The placeholder for a certificate that could not be read: its fingerprint and why.
+    public static func unreadable(sha256: String, reason: String) -> CertificateSummary {
+        CertificateSummary(
+            subject: "", issuer: "", sans: [], serial: "", notBefore: nil, notAfter: nil, sha256: sha256,
+            keyType: "unknown",
+            keyBits: 0, curve: nil, signatureAlgorithm: "unknown", isCA: false, selfSigned: false, keyUsage: [],
+            extendedKeyUsage: [], parseError: reason)
     }
 
     /// The validity state of the certificate at `time`.

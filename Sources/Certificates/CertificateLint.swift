@@ -80,11 +80,7 @@ public enum CertificateLint {
 
         // A certificate the reader could not parse (a placeholder holding only its fingerprint): one issue, not
         // a dozen about fields that were never read.
-        if Self.isUnparseable(certificate) {
-            let marker = Self.unparseableKeyType + ": "
-            let reason =
-                certificate.signatureAlgorithm.hasPrefix(marker)
-                ? String(certificate.signatureAlgorithm.dropFirst(marker.count)) : "unknown reason"
+        if let reason = certificate.parseError {
             add(.unparseable, .high, "could not be parsed (\(reason))")
             return issues
         }
@@ -249,12 +245,8 @@ public enum CertificateLint {
         return uris.count == 1 && uris[0].dropFirst(4) == spiffeID
     }
 
-    /// The key type of the placeholder summary a capture's reader makes for a certificate OpenSSL cannot parse;
-    /// its signature algorithm is then `unparseable: <reason>`.
-    public static let unparseableKeyType = "unparseable"
-
     private static func isUnparseable(_ certificate: CertificateSummary) -> Bool {
-        certificate.keyType == Self.unparseableKeyType
+        certificate.parseError != nil
     }
 
     private static func issue(

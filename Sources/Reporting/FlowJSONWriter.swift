@@ -130,6 +130,8 @@ public struct FlowJSONWriter {
             $0.key("keyUsage") { $0.strings(certificate.keyUsage) }
             $0.key("notAfter") { $0.optionalString(certificate.notAfter?.description) }
             $0.key("notBefore") { $0.optionalString(certificate.notBefore?.description) }
+            // Only a certificate that could not be read carries the key, as its Codable form has it.
+            if let reason = certificate.parseError { $0.key("parseError") { $0.string(reason) } }
             $0.key("sans") { $0.strings(certificate.sans) }
             $0.key("selfSigned") { $0.bool(certificate.selfSigned) }
             $0.key("serial") { $0.string(certificate.serial) }

@@ -148,13 +148,8 @@ struct CertificateFindingsTests {
 
     @Test("a certificate the reader could not parse is one finding, not a dozen about fields never read")
     func unparseable() {
-        let placeholder = CertificateSummary(
-            subject: "", issuer: "", sans: [], serial: "", notBefore: nil, notAfter: nil,
-            sha256: "0123456789abcdef0123",
-            keyType: CertificateLint.unparseableKeyType, keyBits: 0, curve: nil,
-            signatureAlgorithm: "\(CertificateLint.unparseableKeyType): not a DER X.509 certificate", isCA: false,
-            selfSigned: false,
-            keyUsage: [], extendedKeyUsage: [])
+        let placeholder = CertificateSummary.unreadable(
+            sha256: "0123456789abcdef0123", reason: "not a DER X.509 certificate")
         let findings = Self.certificateFindings(Self.flow(serverChain: [placeholder, Self.root]))
         #expect(findings.map(\.kind) == [FindingKind.certificate(.unparseable, family: .captured)])
         #expect(

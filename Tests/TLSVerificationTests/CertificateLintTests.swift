@@ -94,11 +94,7 @@ struct CertificateLintTests {
 
     @Test("a placeholder for an unparseable certificate: one issue, and no chain-order guess around it")
     func unparseable() {
-        let placeholder = CertificateSummary(
-            subject: "", issuer: "", sans: [], serial: "", notBefore: nil, notAfter: nil, sha256: "ff",
-            keyType: CertificateLint.unparseableKeyType, keyBits: 0, curve: nil,
-            signatureAlgorithm: "unparseable: empty certificate",
-            isCA: false, selfSigned: false, keyUsage: [], extendedKeyUsage: [])
+        let placeholder = CertificateSummary.unreadable(sha256: "ff", reason: "empty certificate")
         let issues = CertificateLint.lint(chain: [self.leaf(), placeholder], role: .server, at: Self.now)
         #expect(issues.map(\.rule) == [.unparseable])
         #expect(issues.first?.message == "could not be parsed (empty certificate)")

@@ -21,6 +21,8 @@ struct FlowJSONWriterTests {
         ]
         odd.tls?.alerts = [TLSAlert(from: "server", level: "fatal", description: "x", code: nil, inferred: true)]
         odd.tls?.clientFlightRecordSizes = [25, 69]
+        // A certificate that could not be read: the only one with a parseError key.
+        odd.tls?.serverCertificates.append(CertificateSummary.unreadable(sha256: "00ff", reason: "not \"DER\"\n"))
         odd.encapsulation = [
             EncapsulationLayer(kind: .gre, source: "198.19.40.1", destination: "198.19.40.2", id: nil),
             EncapsulationLayer(kind: .vxlan, source: "2001:2::1", destination: "x\"y", id: 16_777_215),

@@ -406,13 +406,7 @@ final class TLSSession {
             switch self.certificates.summary(der: der) {
             case .success(let summary): result.append(summary)
             case .failure(let error):
-                result.append(
-                    CertificateSummary(
-                        subject: "", issuer: "", sans: [], serial: "", notBefore: nil, notAfter: nil,
-                        sha256: error.sha256,
-                        keyType: CertificateLint.unparseableKeyType, keyBits: 0, curve: nil,
-                        signatureAlgorithm: "\(CertificateLint.unparseableKeyType): \(error.reason)",
-                        isCA: false, selfSigned: false, keyUsage: [], extendedKeyUsage: []))
+                result.append(CertificateSummary.unreadable(sha256: error.sha256, reason: error.reason))
             }
             if result.count >= 16 { break }  // a chain longer than this is an attack on the reader, not PKI
         }
