@@ -83,8 +83,12 @@ enum ConfigFuzz {
         do {
             let loaded = try YAMLDocument.decodeDocument(Scenario.self, text: text, path: Self.file, knownKeys: Scenario.knownKeys)
             try loaded.value.validate(path: Self.file, locator: loaded.locator)
-        } catch {
+        } catch let error as PathError {
             precondition(error.path.hasPrefix(Self.file), "an error that does not name the file: \(error)")
+        } catch let error as ScenarioError {
+            precondition(error.path.hasPrefix(Self.file), "an error that does not name the file: \(error)")
+        } catch {
+            preconditionFailure("an error of an unexpected type: \(error)")
         }
     }
 
