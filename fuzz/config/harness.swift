@@ -2,7 +2,7 @@
 // others (policies, lab scenarios) and the Docker engine's HTTP answers.
 //
 // fuzz/config/build.sh compiles this file together with the sources of BulkheadModel, NetworkNamespaces, Inventory,
-// Reachability, Policy and Lab as ONE module (Yams separately), so internal functions (UnixSocketHTTPClient.parse and
+// Reachability, Policy and Lab (with SystemCalls and ContainerEngine) as ONE module (Yams separately), so internal functions (UnixSocketHTTPClient.parse and
 // .dechunk, Scenario.validate, Scenario.knownKeys) are reachable here.
 //
 // Byte 0 picks the target (`byte % 4`, or BULKHEAD_FUZZ_TARGET=N forces target N); the rest is its input:
