@@ -152,34 +152,15 @@ ins() { ip netns exec "$NS_S" "$@"; }   # run something in the server namespace
 # ------------------------------------------------------------------ test PKI
 log "generating throwaway PKI in $WORK/pki"
 PKI=$WORK/pki
-mkdir -p "$PKI"
+# server: RSA 2048, CN=server.test,O=Bulkhead Test, SAN DNS:server.test, IP:198.18.1.2; client: EC P-256, CN=client.test
+make_test_pki "$PKI" server.test "DNS:server.test,IP:$S4"
 (
+    # rogue CA and a rogue client with the same names, issued by it
     cd "$PKI"
     exec 2>/dev/null
     openssl req -x509 -new -newkey rsa:2048 -nodes -sha256 -days 30 \
-        -keyout ca.key -out ca.pem -subj "/O=Bulkhead Test/CN=Bulkhead Test CA" \
-        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign"
-    openssl req -x509 -new -newkey rsa:2048 -nodes -sha256 -days 30 \
         -keyout rogue-ca.key -out rogue-ca.pem -subj "/CN=Rogue Test CA" \
         -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign"
-
-    # server: RSA 2048, CN=server.test,O=Bulkhead Test, SAN DNS:server.test, IP:198.18.1.2
-    openssl req -new -newkey rsa:2048 -nodes -keyout server.key -out server.csr \
-        -subj "/O=Bulkhead Test/CN=server.test"
-    printf '%s\n' "basicConstraints=CA:FALSE" "keyUsage=critical,digitalSignature,keyEncipherment" \
-        "extendedKeyUsage=serverAuth" "subjectAltName=DNS:server.test,IP:$S4" > server.ext
-    openssl x509 -req -sha256 -days 30 -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
-        -extfile server.ext -out server.pem
-
-    # client: EC P-256, CN=client.test, clientAuth EKU, SAN URI:spiffe://bulkhead.test/client
-    printf '%s\n' "basicConstraints=CA:FALSE" "keyUsage=critical,digitalSignature" \
-        "extendedKeyUsage=clientAuth" "subjectAltName=URI:spiffe://bulkhead.test/client" > client.ext
-    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out client.key
-    openssl req -new -key client.key -out client.csr -subj "/CN=client.test"
-    openssl x509 -req -sha256 -days 30 -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
-        -extfile client.ext -out client.pem
-
-    # rogue client: same names, but issued by the rogue CA
     openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out rogue-client.key
     openssl req -new -key rogue-client.key -out rogue-client.csr -subj "/CN=client.test"
     openssl x509 -req -sha256 -days 30 -in rogue-client.csr -CA rogue-ca.pem -CAkey rogue-ca.key \

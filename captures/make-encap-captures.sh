@@ -103,25 +103,7 @@ cap_start() {
 # ------------------------------------------------------------------ test PKI (same names as make-captures.sh)
 log "generating throwaway PKI in $WORK/pki"
 PKI=$WORK/pki
-mkdir -p "$PKI"
-(
-    cd "$PKI"
-    exec 2>/dev/null
-    openssl req -x509 -new -newkey rsa:2048 -nodes -sha256 -days 30 \
-        -keyout ca.key -out ca.pem -subj "/O=Bulkhead Test/CN=Bulkhead Test CA" \
-        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign"
-    openssl req -new -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj "/O=Bulkhead Test/CN=server.test"
-    printf '%s\n' "basicConstraints=CA:FALSE" "keyUsage=critical,digitalSignature,keyEncipherment" \
-        "extendedKeyUsage=serverAuth" "subjectAltName=DNS:server.test" > server.ext
-    openssl x509 -req -sha256 -days 30 -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
-        -extfile server.ext -out server.pem
-    printf '%s\n' "basicConstraints=CA:FALSE" "keyUsage=critical,digitalSignature" \
-        "extendedKeyUsage=clientAuth" "subjectAltName=URI:spiffe://bulkhead.test/client" > client.ext
-    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out client.key
-    openssl req -new -key client.key -out client.csr -subj "/CN=client.test"
-    openssl x509 -req -sha256 -days 30 -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
-        -extfile client.ext -out client.pem
-)
+make_test_pki "$PKI" server.test "DNS:server.test"
 NOCA=(-no-CAfile -no-CApath -no-CAstore)
 
 # ------------------------------------------------------------------ namespaces, underlay, tunnels

@@ -65,3 +65,33 @@ cap_stop() {
 no_offload() {
     ip netns exec "$1" ethtool -K "$2" tso off gso off gro off >/dev/null 2>&1 || true
 }
+
+# make_test_pki DIR SERVER_CN SERVER_SAN — the throwaway PKI every capture script uses, in DIR (created):
+#   ca.pem/ca.key          RSA 2048, CN=Bulkhead Test CA, O=Bulkhead Test
+#   server.pem/server.key  RSA 2048, CN=SERVER_CN, O=Bulkhead Test, serverAuth, subjectAltName=SERVER_SAN
+#   client.pem/client.key  EC P-256, CN=client.test, clientAuth, SAN URI:spiffe://bulkhead.test/client
+#   client.ext             the client extensions, for further client certificates (make-captures.sh's rogue client)
+# Files are made world-readable: they are throwaway, and servers run as other users must read them.
+make_test_pki() {
+    local dir=$1 cn=$2 san=$3
+    mkdir -p "$dir"
+    (
+        cd "$dir"
+        exec 2>/dev/null
+        openssl req -x509 -new -newkey rsa:2048 -nodes -sha256 -days 30 \
+            -keyout ca.key -out ca.pem -subj "/O=Bulkhead Test/CN=Bulkhead Test CA" \
+            -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign"
+        openssl req -new -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj "/O=Bulkhead Test/CN=$cn"
+        printf '%s\n' "basicConstraints=CA:FALSE" "keyUsage=critical,digitalSignature,keyEncipherment" \
+            "extendedKeyUsage=serverAuth" "subjectAltName=$san" > server.ext
+        openssl x509 -req -sha256 -days 30 -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+            -extfile server.ext -out server.pem
+        printf '%s\n' "basicConstraints=CA:FALSE" "keyUsage=critical,digitalSignature" \
+            "extendedKeyUsage=clientAuth" "subjectAltName=URI:spiffe://bulkhead.test/client" > client.ext
+        openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out client.key
+        openssl req -new -key client.key -out client.csr -subj "/CN=client.test"
+        openssl x509 -req -sha256 -days 30 -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+            -extfile client.ext -out client.pem
+    ) || die "making the test PKI in $dir failed"
+    chmod 644 "$dir"/*.pem "$dir"/*.key
+}
