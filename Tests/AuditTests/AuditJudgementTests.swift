@@ -1,5 +1,6 @@
 import Audit
 import BulkheadModel
+import BulkheadTestSupport
 import Foundation
 import Policy
 import Testing
@@ -9,12 +10,7 @@ import Testing
 @Suite("Audit judgement")
 struct AuditJudgementTests {
     func policy(_ yaml: String) throws -> Policy {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "bh-judgement-\(UUID().uuidString.prefix(8)).yaml"
-        ).path
-        try yaml.write(toFile: path, atomically: true, encoding: .utf8)
-        defer { try? FileManager.default.removeItem(atPath: path) }
-        return try Policy.load(path: path)
+        try TemporaryFile.with(yaml, named: "policy.yaml") { path in try Policy.load(path: path) }
     }
 
     /// The sample audit's evidence, as `--evidence` reloads it, with the battery of `pay` recorded as run with `checks`.
@@ -110,21 +106,18 @@ struct AuditJudgementTests {
         let gathered = self.gathered(checks: [.forgedCertificates])
         let plain = AuditJudgement.judge(gathered, policy: .dockerDefault, policyName: "default").report
         let accepted = try #require(plain.findings.first)
-        let risksPath = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "bh-risks-\(UUID().uuidString.prefix(8)).yaml"
-        ).path
-        try """
-        ignore:
-          - kind: \(accepted.kind)
-            location: "\(accepted.location ?? "")"
-            reason: accepted for the test
-            expires: 2999-01-01
-          - kind: no-such-kind
-            reason: expired long ago
-            expires: 2001-01-01
-        """.write(toFile: risksPath, atomically: true, encoding: .utf8)
-        defer { try? FileManager.default.removeItem(atPath: risksPath) }
-        let risks = try AcceptedRisks.load(path: risksPath)
+        let risksText = """
+            ignore:
+              - kind: \(accepted.kind.identifier)
+                location: "\(accepted.location ?? "")"
+                reason: accepted for the test
+                expires: 2999-01-01
+              - kind: no-such-kind
+                reason: expired long ago
+                expires: 2001-01-01
+            """
+        let risks = try TemporaryFile.with(risksText, named: "risks.yaml") { path in try AcceptedRisks.load(path: path)
+        }
         var baseline = plain
         baseline.findings = Array(plain.findings.dropLast())
         let judged = AuditJudgement.judge(

@@ -178,12 +178,7 @@ struct ScenarioTests {
 @Suite("Scenario files")
 struct ScenarioFileTests {
     func load(_ yaml: String) throws -> Scenario {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "bh-scenario-\(UUID().uuidString).yaml"
-        ).path
-        try yaml.write(toFile: path, atomically: true, encoding: .utf8)
-        defer { try? FileManager.default.removeItem(atPath: path) }
-        return try Scenario.load(path: path)
+        try TemporaryFile.with(yaml, named: "scenario.yaml") { path in try Scenario.load(path: path) }
     }
 
     func expectError(_ yaml: String, _ fragment: String, sourceLocation: SourceLocation = #_sourceLocation) {

@@ -8,12 +8,7 @@ import Testing
 @Suite("Policy files")
 struct PolicyFileTests {
     func load(_ yaml: String) throws -> Policy {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "bh-policy-\(UUID().uuidString.prefix(8)).yaml"
-        ).path
-        try yaml.write(toFile: path, atomically: true, encoding: .utf8)
-        defer { try? FileManager.default.removeItem(atPath: path) }
-        return try Policy.load(path: path)
+        try TemporaryFile.with(yaml, named: "policy.yaml") { path in try Policy.load(path: path) }
     }
 
     func expectError(_ yaml: String, _ fragments: [String], sourceLocation: SourceLocation = #_sourceLocation) {

@@ -79,7 +79,10 @@ struct PollerTests {
     func errors() throws {
         let poller = try Poller()
         #expect(throws: SystemCallError.self) { try poller.register(-1, interest: .readable, token: 1) }
-        do { try poller.register(12_345, interest: .readable, token: 1) } catch {
+        do {
+            try poller.register(12_345, interest: .readable, token: 1)
+            Issue.record("registering a descriptor that is not open succeeded")
+        } catch {
             #expect(error.call == "epoll_ctl(ADD)" && error.code == EBADF)
             #expect(error.description == "epoll_ctl(ADD): EBADF, Bad file descriptor")
         }
