@@ -199,11 +199,14 @@ public struct InventoryReport: Codable, Sendable {
     /// What was not read, and why.
     public var problems: [String]
     public var summary: InventorySummary
+    /// The cluster and node this inventory was read on; written only when there is one (`ClusterNode`).
+    public var cluster: ClusterNode?
 
     public init(
         sources: [String], networks: [NetworkRecord], containers: [ContainerRecord], namespaces: [NamespaceRecord],
-        findings: [Finding], complete: Bool, problems: [String], summary: InventorySummary
+        findings: [Finding], complete: Bool, problems: [String], summary: InventorySummary, cluster: ClusterNode? = nil
     ) {
+        self.cluster = cluster
         self.sources = sources
         self.networks = networks
         self.containers = containers
