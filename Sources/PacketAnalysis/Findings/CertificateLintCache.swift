@@ -17,6 +17,14 @@ final class CertificateLintCache: @unchecked Sendable {
         var role: CertificateLint.Role
         var certificates: [CertificateSummary]
         var validity: [CertificateValidity]
+
+        /// Hashed by fingerprint only (hashing every field of every summary was most of a lookup's cost); equal keys
+        /// still compare whole summaries, so a chain is never mistaken for another that shares a fingerprint.
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(self.role)
+            hasher.combine(self.validity)
+            for certificate in self.certificates { hasher.combine(certificate.sha256) }
+        }
     }
 
     static let shared = CertificateLintCache()

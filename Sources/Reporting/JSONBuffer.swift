@@ -1,0 +1,96 @@
+/// The bytes of a JSON text being written by hand (``FlowJSONWriter``, ``FindingsJSONWriter``), in a buffer of
+/// its own: appending to an `Array` costs a uniqueness and capacity check and a call per append, and a flow record
+/// is a thousand bytes written a few at a time. Those calls were most of the cost of writing a flow.
+struct JSONBuffer: ~Copyable {
+    private var start: UnsafeMutablePointer<UInt8>
+    private(set) var count = 0
+    private var capacity: Int
+
+    init(capacity: Int = 2048) {
+        self.capacity = max(capacity, 16)
+        self.start = .allocate(capacity: self.capacity)
+    }
+
+    deinit {
+        self.start.deallocate()
+    }
+
+    /// What has been written, as an array (a copy).
+    var bytes: [UInt8] {
+        Array(UnsafeBufferPointer(start: self.start, count: self.count))
+    }
+
+    /// What has been written, lent without a copy.
+    func withBytes<Result>(_ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result {
+        try body(UnsafeRawBufferPointer(start: self.start, count: self.count))
+    }
+
+    mutating func removeAll() {
+        self.count = 0
+    }
+
+    @inline(__always)
+    mutating func put(_ byte: UInt8) {
+        if self.count == self.capacity { self.grow(toHold: 1) }
+        self.start[self.count] = byte
+        self.count += 1
+    }
+
+    @inline(__always)
+    mutating func put(literal: StaticString) {
+        self.put(UnsafeRawBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount))
+    }
+
+    @inline(__always)
+    mutating func put(_ bytes: UnsafeRawBufferPointer) {
+        guard let source = bytes.baseAddress, !bytes.isEmpty else { return }
+        if self.count + bytes.count > self.capacity { self.grow(toHold: bytes.count) }
+        (self.start + self.count).update(from: source.assumingMemoryBound(to: UInt8.self), count: bytes.count)
+        self.count += bytes.count
+    }
+
+    /// `value` in decimal.
+    mutating func put(decimal value: Int) {
+        if value < 0 { self.put(UInt8(ascii: "-")) }
+        self.put(decimal: UInt64(value.magnitude))
+    }
+
+    /// `value` in decimal.
+    mutating func put(decimal value: UInt64) {
+        // Digits from the right into a small buffer, then out in order.
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        var count = 0
+        var rest = value
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            repeat {
+                buffer[23 - count] = UInt8(truncatingIfNeeded: 48 + rest % 10)
+                rest /= 10
+                count += 1
+            } while rest > 0
+            self.put(UnsafeRawBufferPointer(rebasing: buffer[(24 - count)...]))
+        }
+    }
+
+    /// Writes `value` between quotes and returns true when none of its bytes needs escaping (no `"`, `\` or control
+    /// character: most strings of a report, addresses, names, digests); writes nothing and returns false otherwise,
+    /// for the caller's own escaping.
+    mutating func putPlainString(_ value: String) -> Bool {
+        var value = value
+        return value.withUTF8 { utf8 -> Bool in
+            for byte in utf8 where byte < 0x20 || byte == 0x22 || byte == 0x5c { return false }
+            self.put(UInt8(ascii: "\""))
+            self.put(UnsafeRawBufferPointer(utf8))
+            self.put(UInt8(ascii: "\""))
+            return true
+        }
+    }
+
+    private mutating func grow(toHold extra: Int) {
+        let capacity = max(self.capacity * 2, self.count + extra)
+        let larger = UnsafeMutablePointer<UInt8>.allocate(capacity: capacity)
+        larger.initialize(from: self.start, count: self.count)
+        self.start.deallocate()
+        self.start = larger
+        self.capacity = capacity
+    }
+}
