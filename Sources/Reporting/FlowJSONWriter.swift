@@ -1,4 +1,5 @@
 import BulkheadModel
+import Synchronization
 
 /// Writes flow records as compact JSON by hand: a capture of a million flows must not wait on Foundation's
 /// general-purpose `JSONEncoder` (about ten times slower here). The output parses to exactly what the
@@ -179,7 +180,23 @@ public struct FlowJSONWriter: ~Copyable {
         self.endObject()
     }
 
+    /// A certificate as its JSON object: the same few certificates are presented on thousands of flows, so each one's
+    /// bytes are written once and copied afterwards (``CertificateJSONCache``).
     mutating func write(_ certificate: CertificateSummary) {
+        if CertificateJSONCache.shared.copy(certificate, into: &self.buffer) {
+            self.needsComma = true
+            return
+        }
+        var fresh = FlowJSONWriter()
+        fresh.encode(certificate)
+        fresh.withBytes { bytes in
+            CertificateJSONCache.shared.store(certificate, bytes)
+            self.buffer.put(bytes)
+        }
+        self.needsComma = true
+    }
+
+    private mutating func encode(_ certificate: CertificateSummary) {
         self.beginObject()
         self.key("curve")
         self.optionalString(certificate.curve)
@@ -342,5 +359,40 @@ public struct FlowJSONWriter: ~Copyable {
             }
         }
         self.buffer.put(UInt8(ascii: "\""))
+    }
+}
+
+/// The JSON of certificates already written (see ``FlowJSONWriter/write(_:)-certificate``), shared by the threads
+/// that encode flows. Looked up by fingerprint and compared whole, so a summary is never written as another's;
+/// bounded (emptied when full: a cache, not a record).
+final class CertificateJSONCache: Sendable {
+    private struct Key: Hashable {
+        var certificate: CertificateSummary
+
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(self.certificate.sha256)
+        }
+    }
+
+    static let shared = CertificateJSONCache()
+    static let capacity = 1024
+
+    private let entries = Mutex<[Key: [UInt8]]>([:])
+
+    /// Appends the cached JSON of `certificate` to `buffer` and returns true, or returns false when it has none.
+    func copy(_ certificate: CertificateSummary, into buffer: inout JSONBuffer) -> Bool {
+        self.entries.withLock { entries in
+            guard let bytes = entries[Key(certificate: certificate)] else { return false }
+            bytes.withUnsafeBytes { buffer.put($0) }
+            return true
+        }
+    }
+
+    func store(_ certificate: CertificateSummary, _ bytes: UnsafeRawBufferPointer) {
+        let copy = [UInt8](bytes)
+        self.entries.withLock { entries in
+            if entries.count >= Self.capacity { entries.removeAll(keepingCapacity: true) }
+            entries[Key(certificate: certificate)] = copy
+        }
     }
 }
