@@ -70,6 +70,13 @@ let package = Package(
                 .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))
             ]
         ),
+        /// The fuzz targets: what fuzz/harness.swift (libFuzzer) runs on every input and FuzzRegressionTests replays.
+        /// Not part of the product; it reaches the decoder's and analyzer's internals through `package` access.
+        .target(
+            name: "PacketAnalysisFuzzing",
+            dependencies: ["PacketAnalysis", "BulkheadModel", "Certificates", "CBulkheadOpenSSL"],
+            swiftSettings: swiftSettings
+        ),
         /// Entering network namespaces on a dedicated thread; reading their sockets and addresses from /proc.
         .target(
             name: "NetworkNamespaces",
@@ -154,7 +161,9 @@ let package = Package(
         .target(name: "BulkheadTestSupport", path: "Tests/BulkheadTestSupport", swiftSettings: swiftSettings),
         .testTarget(
             name: "PacketAnalysisTests",
-            dependencies: ["PacketAnalysis", "BulkheadModel", "Certificates", "BulkheadTestSupport"],
+            dependencies: [
+                "PacketAnalysis", "PacketAnalysisFuzzing", "BulkheadModel", "Certificates", "BulkheadTestSupport",
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -327,8 +327,7 @@ public enum CaptureAnalysis {
         _ collector: ResultCollector, counters: PacketCounters, warnings: [CaptureError], keyLog: KeyLog,
         started: DispatchTime
     ) -> CaptureAnalysisResult {
-        var summary = collector.summary
-        collector.counts.add(to: &summary)
+        var summary = collector.flowSummary
         summary.packets = counters.packets
         summary.bytes = counters.bytes
         summary.otherPackets = counters.other
@@ -408,7 +407,7 @@ struct FlowCounts {
 /// caller's `onFlow` (outside the lock, so threads encode their flows side by side).
 ///
 /// `@unchecked Sendable`: every access to its state holds `lock`.
-final class ResultCollector: @unchecked Sendable {
+package final class ResultCollector: @unchecked Sendable {
     private let lock = NSLock()
     private let onFlow: (FlowRecord) -> Void
     /// The summary's fields other than the flow counts (files, set before the run).
@@ -416,11 +415,19 @@ final class ResultCollector: @unchecked Sendable {
     var counts = FlowCounts()
     var findings = FlowFindings()
 
-    init(onFlow: @escaping (FlowRecord) -> Void) {
+    /// The summary so far: the files and the flow counts (``CaptureAnalysis/result(_:counters:warnings:keyLog:started:)``
+    /// adds the packet counters and the findings).
+    package var flowSummary: AnalysisSummary {
+        var summary = self.summary
+        self.counts.add(to: &summary)
+        return summary
+    }
+
+    package init(onFlow: @escaping (FlowRecord) -> Void) {
         self.onFlow = onFlow
     }
 
-    func add(_ record: FlowRecord) {
+    package func add(_ record: FlowRecord) {
         // What the flow shows is derived on the calling analysis thread; only the totals and the folding are serial.
         let derived = FlowFindings.findings(for: record).map(FlowFindings.Keyed.init)
         self.lock.withLock {

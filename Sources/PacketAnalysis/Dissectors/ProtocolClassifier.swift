@@ -4,8 +4,8 @@ import BulkheadModel
 ///
 /// Client-first protocols are recognised by the request that opens them, server-first ones (SMTP, FTP, POP3,
 /// IMAP, MySQL) by their greeting; a side that matches tells which end is the client when no SYN was seen.
-enum ProtocolClassifier {
-    struct Verdict {
+package enum ProtocolClassifier {
+    package struct Verdict {
         var proto: ApplicationProtocol
         /// Which side is the client, when the content shows it (nil: content says nothing about roles).
         var firstIsClient: Bool?
@@ -19,7 +19,7 @@ enum ProtocolClassifier {
     ///   - rolesKnown: whether a SYN fixed the roles.
     ///   - final: no more data will come; decide with what there is.
     /// - Returns: nil while more data is needed.
-    static func classify(
+    package static func classify(
         first: UnsafeRawBufferPointer, second: UnsafeRawBufferPointer, rolesKnown: Bool, final: Bool
     ) -> Verdict? {
         if first.isEmpty && second.isEmpty { return final ? Verdict(proto: .empty, firstIsClient: nil) : nil }
@@ -222,7 +222,7 @@ enum ProtocolClassifier {
     }
 
     /// A DNS header that makes sense: the right QR bit, a standard opcode, one question, few records.
-    static func isDNSMessage(_ bytes: UnsafeRawBufferPointer, query: Bool?) -> Bool {
+    package static func isDNSMessage(_ bytes: UnsafeRawBufferPointer, query: Bool?) -> Bool {
         // The 12-byte header, then at least the first label length of the question name.
         guard bytes.count >= 13 else { return false }
         let flags = PacketDecoder.be16(bytes, 2)
@@ -318,7 +318,7 @@ enum ProtocolClassifier {
     // MARK: - Fallbacks
 
     /// Bytes that parse as back-to-back TLS records (a capture that joined a TLS connection after its handshake).
-    static func looksLikeTLSRecords(_ bytes: UnsafeRawBufferPointer) -> Bool {
+    package static func looksLikeTLSRecords(_ bytes: UnsafeRawBufferPointer) -> Bool {
         var offset = 0
         var records = 0
         while offset + 5 <= bytes.count {
