@@ -46,7 +46,9 @@ package enum TunnelDetector {
 
     /// The SOCKS version of a client's first bytes, confirmed by the proxy's answer (a greeting alone is a
     /// few bytes that many binary protocols could start with, so nothing is claimed before the reply).
-    package static func socksProtocol(_ client: UnsafeRawBufferPointer, reply: UnsafeRawBufferPointer) -> ApplicationProtocol? {
+    package static func socksProtocol(_ client: UnsafeRawBufferPointer, reply: UnsafeRawBufferPointer)
+        -> ApplicationProtocol?
+    {
         guard client.count >= 3, reply.count >= 2 else { return nil }
         switch client[0] {
         case 4:
