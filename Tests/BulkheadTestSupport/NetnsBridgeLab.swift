@@ -60,13 +60,8 @@ public final class NetnsBridgeLab: @unchecked Sendable {
 
     /// Starts a long-running program inside `namespace` (stopped by ``remove()``).
     public func start(in namespace: String, _ command: [String]) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.ipPath)
-        process.arguments = ["netns", "exec", namespace] + command
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        self.processes.append(process)
+        self.processes.append(
+            try ProcessRunner.start(URL(fileURLWithPath: Self.ipPath), ["netns", "exec", namespace] + command))
     }
 
     /// Runs a program inside `namespace` and waits for it.

@@ -1,4 +1,5 @@
 import BulkheadModel
+import BulkheadTestSupport
 import Foundation
 import Inventory
 import Testing
@@ -18,13 +19,7 @@ struct NamespaceInventoryTests {
 
     @discardableResult
     static func run(_ executable: String, _ arguments: [String]) throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        return process
+        try ProcessRunner.start(URL(fileURLWithPath: executable), arguments)
     }
 
     /// Sends SIGKILL to every process whose network namespace is the one `path` names (only the test's own).
@@ -56,16 +51,13 @@ struct NamespaceInventoryTests {
         var report = InventoryReport(
             sources: [], networks: [], containers: [], namespaces: [], findings: [], complete: true, problems: [],
             summary: InventorySummary())
-        for _ in 0..<50 {
+        // Wait until `ip netns exec` has become nc and nc listens.
+        try Poll.until("nc listening in \(busy)", seconds: 10, lastSeen: { "\(report.namespaces)" }) {
             report.namespaces = []
             InventoryCollector.addNamespaces(to: &report)
-            // Wait until `ip netns exec` has become nc and nc listens.
-            if let busy = report.namespaces.first(where: { $0.addresses.contains("198.18.97.1") }),
-                !busy.listening.isEmpty, !busy.pids.isEmpty
-            {
-                break
+            return report.namespaces.contains {
+                $0.addresses.contains("198.18.97.1") && !$0.listening.isEmpty && !$0.pids.isEmpty
             }
-            usleep(100_000)
         }
         let idleRecord = try #require(report.namespaces.first { $0.name == idle })
         #expect(idleRecord.addresses == ["198.18.97.2"])
