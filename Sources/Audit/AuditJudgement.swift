@@ -190,8 +190,7 @@ public enum AuditJudgement {
             let checked = Set(tls.checks ?? [.forgedCertificates])
             let missing = requirement.expectations(relativeTo: nil).checks.filter { !checked.contains($0) }
             guard !missing.isEmpty else { continue }
-            let endpoint =
-                "\(edge.destination) \(ReachabilityCell.destinationText(address: edge.address, port: edge.port))/tcp"
+            let endpoint = EdgeBuilder.endpoint(of: edge)
             lacking[edge.address + ":\(edge.port)"] =
                 "\(endpoint): \(name) needs \(missing.map(\.rawValue).joined(separator: ", ")), which the evidence lacks "
                 + "(\(tls.checks == nil ? "evidence written before checks were recorded" : "the TLS stage had no \(missing.map(\.needs).joined(separator: ", "))")); "

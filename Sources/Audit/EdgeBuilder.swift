@@ -161,8 +161,7 @@ public struct EdgeBuilder {
                 $0.hasPrefix("mTLS required") || $0.contains("accepts a client certificate")
             }
             if let requirement, edge.verdict == .violation, !mtlsReasons.isEmpty {
-                let endpoint =
-                    "\(edge.destination) \(ReachabilityCell.destinationText(address: edge.address, port: edge.port))/\(edge.protocol.rawValue)"
+                let endpoint = Self.endpoint(of: edge)
                 var entry = unmet[endpoint] ?? (requirement, [], [])
                 entry.reasons.formUnion(mtlsReasons)
                 entry.sources.append(edge.source)
@@ -181,6 +180,11 @@ public struct EdgeBuilder {
             )
         }
         return (result, findings)
+    }
+
+    /// An edge's destination as findings name it: `pay 198.18.51.12:8443/tcp`.
+    static func endpoint(of edge: Edge) -> String {
+        "\(edge.destination) \(ReachabilityCell.destinationText(address: edge.address, port: edge.port))/\(edge.protocol.rawValue)"
     }
 
     /// An edge seen only in traffic, and the path its flows took (what the judgement asks the policy about).
