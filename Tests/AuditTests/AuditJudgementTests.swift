@@ -193,4 +193,35 @@ struct AuditJudgementTests {
         #expect(joined.edges.count == joined.paths.count)
         #expect(joined.trafficPaths.count == 1 && joined.trafficPaths.first?.expected == nil)
     }
+
+    @Test(
+        "an edge's mTLS requirement is read from the same answer as its expectation: a namespace a requirement names by `container:` is held to it"
+    )
+    func namespaceRequirement() throws {
+        var evidence = SampleAudit.report().evidence
+        var cell = SampleAudit.cell("api", "bh-ns-pay", "back", "198.18.51.40", 8080, .reachable)
+        cell.destinationKind = .namespace
+        cell.network = nil
+        evidence.probe?.cells.append(cell)
+        let policy = try self.policy(
+            """
+            version: 1
+            baseline: docker
+            allow:
+              - { name: api to the namespace, from: api, to: { container: bh-ns-pay }, ports: [tcp/8080] }
+            mtls:
+              require:
+                - { name: namespace payments, to: { container: bh-ns-pay }, ports: [tcp/8080] }
+            """)
+        let evaluation = AuditJudgement.evaluate(evidence, policy: policy, policyName: "p")
+        let judged = try #require(evaluation.cells.last)
+        #expect(judged.rule == "allow \"api to the namespace\"", "the `container:` selector names the namespace")
+        let edge = try #require(evaluation.edges.first { $0.destination == "bh-ns-pay" })
+        #expect(edge.allowed == true && edge.rule == judged.rule)
+        #expect(
+            edge.verdict == .violation && edge.reasons.contains { $0.hasPrefix("mTLS required") }, "\(edge.reasons)")
+        #expect(
+            evaluation.edgeFindings.map(\.location) == ["bh-ns-pay 198.18.51.40:8080/tcp"],
+            "the requirement the expectation's selector matches holds the edge too")
+    }
 }
