@@ -50,6 +50,9 @@ public enum AuditJudgement {
     public struct Judged: Sendable {
         public var report: AuditReport
         public var notes: [String]
+        /// The probe matrix as the judgement's one evaluation judged it (each cell's expectation, rule and violation;
+        /// the report keeps the facts only), for a caller that compares it with something (`scenario run`).
+        public var matrix: ProbeReport?
     }
 
     public static func judge(
@@ -85,7 +88,7 @@ public enum AuditJudgement {
         }
         report.summary.findingsBySeverity = [:]
         for finding in report.findings { report.summary.findingsBySeverity[finding.severity.rawValue, default: 0] += 1 }
-        return Judged(report: report, notes: notes)
+        return Judged(report: report, notes: notes, matrix: evaluation.probe)
     }
 
     /// The policy's one evaluation of an audit's evidence: every path it is asked about — each probe cell and each

@@ -183,6 +183,9 @@ struct AuditJudgementTests {
                 GatheredEvidence(evidence: evidence, stages: [], problems: [], durationSeconds: 0), policy: policy,
                 policyName: "p")
             #expect(judged.report.edges == evaluation.edges)
+            #expect(
+                judged.matrix?.cells == Array(evaluation.cells.prefix(probeCells)),
+                "the matrix handed on (scenario run's comparison) is that evaluation's")
         }
         // By structure: the edge builder holds no policy, and joining judges nothing.
         let inventory = try #require(evidence.inventory)
