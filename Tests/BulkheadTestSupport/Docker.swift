@@ -38,15 +38,7 @@ public enum DockerCLI {
     /// Runs a docker command that must succeed.
     @discardableResult
     public static func must(_ arguments: [String]) throws -> String {
-        let result = try run(arguments)
-        guard result.status == 0 else {
-            throw CocoaError(
-                .executableLoad,
-                userInfo: [
-                    NSLocalizedDescriptionKey: "docker \(arguments.joined(separator: " ")) failed: \(result.error)"
-                ])
-        }
-        return result.output.trimmingCharacters(in: .whitespacesAndNewlines)
+        try ProcessRunner.must(URL(fileURLWithPath: path), arguments)
     }
 
     /// Removes every container and network carrying `label` (what a test made, even after a crash).

@@ -97,12 +97,6 @@ public final class NetnsBridgeLab: @unchecked Sendable {
 
     @discardableResult
     static func ip(_ arguments: [String]) throws -> String {
-        let result = try ProcessRunner.run(URL(fileURLWithPath: ipPath), arguments)
-        guard result.status == 0 else {
-            throw CocoaError(
-                .executableLoad,
-                userInfo: [NSLocalizedDescriptionKey: "ip \(arguments.joined(separator: " ")) failed: \(result.error)"])
-        }
-        return result.output
+        try ProcessRunner.must(URL(fileURLWithPath: ipPath), arguments)
     }
 }

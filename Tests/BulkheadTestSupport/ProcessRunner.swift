@@ -62,6 +62,25 @@ public enum ProcessRunner {
     }
 }
 
+extension ProcessRunner {
+    /// A program that had to succeed and did not: the command and what it said.
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// Runs a program that must succeed, and returns its standard output (trimmed); throws ``Failure`` otherwise.
+    @discardableResult
+    public static func must(_ executable: URL, _ arguments: [String]) throws -> String {
+        let run = try Self.run(executable, arguments)
+        guard run.status == 0 else {
+            throw Failure(
+                description:
+                    "\(executable.path) \(arguments.joined(separator: " ")) exited \(run.status): \(run.error)")
+        }
+        return run.output.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
+
 private final class ErrorBuffer: @unchecked Sendable {
     var data = Data()
 }

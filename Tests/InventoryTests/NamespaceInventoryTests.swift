@@ -17,9 +17,14 @@ import Testing
 struct NamespaceInventoryTests {
     static let ip = FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip") ? "/usr/sbin/ip" : "/sbin/ip"
 
-    @discardableResult
-    static func run(_ executable: String, _ arguments: [String]) throws -> Process {
-        try ProcessRunner.start(URL(fileURLWithPath: executable), arguments)
+    /// Runs `ip` with `arguments`; throws with its standard error when it fails.
+    static func ip(_ arguments: [String]) throws {
+        try ProcessRunner.must(URL(fileURLWithPath: Self.ip), arguments)
+    }
+
+    /// Removes a namespace the test made (absent already is fine).
+    static func deleteNamespace(_ name: String) {
+        _ = try? ProcessRunner.run(URL(fileURLWithPath: Self.ip), ["netns", "del", name])
     }
 
     /// Sends SIGKILL to every process whose network namespace is the one `path` names (only the test's own).
@@ -35,14 +40,15 @@ struct NamespaceInventoryTests {
         let busy = "bh-inv-ns-busy"
         let idle = "bh-inv-ns-idle"
         for name in [busy, idle] {
-            try Self.run(Self.ip, ["netns", "del", name]).waitUntilExit()
-            try Self.run(Self.ip, ["netns", "add", name]).waitUntilExit()
-            try Self.run(Self.ip, ["-n", name, "link", "set", "lo", "up"]).waitUntilExit()
+            Self.deleteNamespace(name)  // left by an interrupted run
+            try Self.ip(["netns", "add", name])
+            try Self.ip(["-n", name, "link", "set", "lo", "up"])
         }
-        defer { for name in [busy, idle] { try? Self.run(Self.ip, ["netns", "del", name]).waitUntilExit() } }
-        try Self.run(Self.ip, ["-n", busy, "addr", "add", "198.18.97.1/32", "dev", "lo"]).waitUntilExit()
-        try Self.run(Self.ip, ["-n", idle, "addr", "add", "198.18.97.2/32", "dev", "lo"]).waitUntilExit()
-        let listener = try Self.run(Self.ip, ["netns", "exec", busy, "/bin/busybox", "nc", "-l", "-p", "7001"])
+        defer { for name in [busy, idle] { Self.deleteNamespace(name) } }
+        try Self.ip(["-n", busy, "addr", "add", "198.18.97.1/32", "dev", "lo"])
+        try Self.ip(["-n", idle, "addr", "add", "198.18.97.2/32", "dev", "lo"])
+        let listener = try ProcessRunner.start(
+            URL(fileURLWithPath: Self.ip), ["netns", "exec", busy, "/bin/busybox", "nc", "-l", "-p", "7001"])
         defer {
             listener.terminate()
             // `ip netns exec` may leave nc behind as an orphan: end every process still in the namespace.

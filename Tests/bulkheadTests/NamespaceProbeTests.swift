@@ -14,12 +14,7 @@ import Testing
         if: getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip"), "needs root and iproute2"))
 struct NamespaceProbeTests {
     static func ip(_ arguments: [String]) throws {
-        let result = try ProcessRunner.run(URL(fileURLWithPath: "/usr/sbin/ip"), arguments)
-        guard result.status == 0 else {
-            throw CocoaError(
-                .executableLoad,
-                userInfo: [NSLocalizedDescriptionKey: "ip \(arguments.joined(separator: " ")): \(result.error)"])
-        }
+        try ProcessRunner.must(URL(fileURLWithPath: "/usr/sbin/ip"), arguments)
     }
 
     @Test(
