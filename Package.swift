@@ -133,6 +133,13 @@ let package = Package(
             dependencies: ["BulkheadModel", "PacketAnalysis", "CBulkheadPcap", "SystemCalls"],
             swiftSettings: swiftSettings
         ),
+        /// Kubernetes: kubectl dumps and manifests read into the inventory model, NetworkPolicy semantics, the
+        /// intended reachability matrix, intent findings, policy diffs.
+        .target(
+            name: "Kubernetes",
+            dependencies: ["BulkheadModel", "Policy", .product(name: "Yams", package: "Yams")],
+            swiftSettings: swiftSettings
+        ),
         /// Renderers: one file per output format.
         .target(name: "Reporting", dependencies: ["BulkheadModel"], swiftSettings: swiftSettings),
 
@@ -199,6 +206,14 @@ let package = Package(
                 "ContainerEngine", "Inventory",
                 "NetworkNamespaces",
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "KubernetesTests",
+            dependencies: [
+                "Kubernetes", "BulkheadModel", "BulkheadTestSupport", .product(name: "Yams", package: "Yams"),
+            ],
+            exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "SystemCallsTests", dependencies: ["SystemCalls"], swiftSettings: swiftSettings),

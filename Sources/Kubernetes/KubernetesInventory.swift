@@ -1,0 +1,78 @@
+import BulkheadModel
+
+/// A cluster dump in the inventory model the Docker side uses, so that probe, audit and the reports read pods as
+/// they read containers.
+///
+/// - Each pod is a ``ContainerRecord`` named `namespace/pod`, its network mode `host` (hostNetwork) or `pod`, its
+///   addresses on the one pod network, its declared container ports as `listening` (declared, not observed: a probe
+///   plans from them), `hostPort`s as published ports, and its labels plus `io.kubernetes.pod.namespace` and
+///   `io.kubernetes.pod.name` (the labels the kubelet puts on containers).
+/// - The pod network is one ``NetworkRecord`` (driver `cni`): Kubernetes pods share one flat network, whatever
+///   namespace they are in.
+/// - `cluster` is set when the node the inventory describes is known (``ClusterNode``, orchestrator `kubernetes`).
+public enum KubernetesInventory {
+    /// The name of the pod network in the inventory.
+    public static let podNetworkName = "kubernetes-pods"
+
+    /// The cluster's identity when none is given: the `kube-system` namespace's UID (stable for a cluster's life,
+    /// what tools use as a cluster ID), else nil.
+    public static func clusterID(of dump: ClusterDump) -> String? {
+        dump.namespaces.first { $0.name == "kube-system" }?.uid
+    }
+
+    /// The inventory of `dump`; `node` names the node it was read on (its pods only are then listed, and the report
+    /// says the view is the node's own).
+    public static func report(_ dump: ClusterDump, node: String? = nil, clusterID: String? = nil) -> InventoryReport {
+        let pods = dump.pods.filter { node == nil || $0.nodeName == node }.sorted { $0.key < $1.key }
+        let containers = pods.map(Self.record)
+        let network = NetworkRecord(
+            name: Self.podNetworkName, id: Self.podNetworkName, driver: "cni", scope: "global", subnets: [],
+            gateways: [], internal: false, icc: true, encrypted: nil, attachable: false, isDefaultBridge: false,
+            bridge: nil, containers: containers.filter { $0.networkMode != "host" }.map(\.name), labels: [:])
+        var summary = InventorySummary()
+        summary.networks = 1
+        summary.containers = containers.count
+        var cluster: ClusterNode?
+        if let node {
+            cluster = ClusterNode(
+                orchestrator: .kubernetes, clusterID: clusterID ?? Self.clusterID(of: dump) ?? "unknown",
+                nodeID: node, nodeName: node, role: .node, fullView: false)
+        }
+        return InventoryReport(
+            sources: dump.sources.map { "kubernetes dump \($0)" }, networks: [network], containers: containers,
+            namespaces: [], findings: [], complete: true, problems: dump.notes, summary: summary, cluster: cluster)
+    }
+
+    static func record(_ pod: KubePod) -> ContainerRecord {
+        let v4 = pod.ips.first { !$0.contains(":") }
+        let v6 = pod.ips.first { $0.contains(":") }
+        var labels = pod.labels
+        labels["io.kubernetes.pod.namespace"] = pod.namespace
+        labels["io.kubernetes.pod.name"] = pod.name
+        let capabilities = Set(pod.containers.flatMap(\.addedCapabilities).map { $0.uppercased() })
+            .intersection(["NET_ADMIN", "NET_RAW", "SYS_ADMIN", "NET_BIND_SERVICE"]).sorted()
+        return ContainerRecord(
+            name: pod.key, id: pod.uid ?? pod.key, image: pod.containers.first?.image ?? "",
+            state: pod.phase.lowercased(), pid: nil, netns: nil, networkMode: pod.hostNetwork ? "host" : "pod",
+            networks: pod.hostNetwork
+                ? [] : [ContainerNetwork(name: Self.podNetworkName, ipv4: v4, ipv6: v6, gateway: nil, aliases: [])],
+            publishedPorts: pod.ports.compactMap { port in
+                port.hostPort.map {
+                    PublishedPort(
+                        containerPort: port.containerPort, proto: port.proto.lowercased, hostIP: "0.0.0.0", hostPort: $0
+                    )
+                }
+            },
+            capabilities: capabilities, privileged: pod.containers.contains(where: \.privileged),
+            dockerSocketMounted: pod.hostPaths.contains {
+                $0.hasSuffix("docker.sock") || $0.hasSuffix("containerd.sock")
+            },
+            listening: Array(
+                Set(
+                    pod.ports.filter { $0.proto != .sctp }.map {
+                        ListeningSocket(proto: $0.proto.lowercased, address: "0.0.0.0", port: $0.containerPort)
+                    })
+            ).sorted(),
+            labels: labels)
+    }
+}
