@@ -149,7 +149,7 @@ let package = Package(
             name: "bulkhead",
             dependencies: [
                 "BulkheadModel", "PacketAnalysis", "ContainerEngine", "Inventory", "Reachability", "Policy", "Audit",
-                "Lab", "Reporting", "TLSVerification", "NetworkNamespaces", "LiveCapture",
+                "Lab", "Reporting", "TLSVerification", "NetworkNamespaces", "LiveCapture", "Kubernetes",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

@@ -38,9 +38,35 @@ public enum KubernetesInventory {
                 orchestrator: .kubernetes, clusterID: clusterID ?? Self.clusterID(of: dump) ?? "unknown",
                 nodeID: node, nodeName: node, role: .node, fullView: false)
         }
+        let findings = Self.findings(containers)
+        summary.findingsBySeverity = Dictionary(grouping: findings, by: \.severity.rawValue).mapValues(\.count)
         return InventoryReport(
             sources: dump.sources.map { "kubernetes dump \($0)" }, networks: [network], containers: containers,
-            namespaces: [], findings: [], complete: true, problems: dump.notes, summary: summary, cluster: cluster)
+            namespaces: [], findings: findings, complete: true, problems: dump.notes, summary: summary,
+            cluster: cluster)
+    }
+
+    /// The static findings a dump shows of pods: hostNetwork, privileged containers, the runtime's socket mounted.
+    static func findings(_ containers: [ContainerRecord]) -> [Finding] {
+        let checks: [(KeyPath<ContainerRecord, Bool>, FindingKind, String, String)] = [
+            (
+                \.usesHostNetwork, .hostNetworkMode, "uses the node's network (hostNetwork)",
+                "NetworkPolicies do not apply to it, and it sees every interface of the node."
+            ),
+            (
+                \.privileged, .privilegedContainer, "runs a privileged container",
+                "A privileged container can change the node's network configuration."
+            ),
+            (
+                \.dockerSocketMounted, .dockerSocketMounted, "mounts the container runtime's socket",
+                "Whoever controls the pod controls the runtime, and so the node."
+            ),
+        ]
+        return containers.flatMap { container in
+            checks.filter { container[keyPath: $0.0] }.map {
+                Finding(kind: $0.1, title: "\(container.name) \($0.2)", detail: $0.3, location: container.name)
+            }
+        }
     }
 
     static func record(_ pod: KubePod) -> ContainerRecord {
@@ -75,4 +101,9 @@ public enum KubernetesInventory {
             ).sorted(),
             labels: labels)
     }
+}
+
+extension ContainerRecord {
+    /// Whether the pod shares its node's network namespace (`hostNetwork`).
+    fileprivate var usesHostNetwork: Bool { self.networkMode == "host" }
 }
