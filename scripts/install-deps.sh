@@ -16,7 +16,9 @@ if [[ "${1:-}" == "--test" ]]; then
         # Real servers for the MySQL, MQTT, AMQP, LDAP and XMPP probes (Tests/TLSVerificationTests/ApplicationServerTests.swift),
         # each run by the tests as a throwaway instance on 127.0.0.1: together about 65 MB to download, 260 MB installed
         # (Erlang for RabbitMQ and MariaDB are most of it).
-        mariadb-server mosquitto slapd prosody rabbitmq-server)
+        mariadb-server mosquitto slapd prosody rabbitmq-server
+        # The CNI bridge and host-local plugins make real pod sandboxes (Tests/KubernetesTests/KubernetesNodeTests.swift).
+        containernetworking-plugins)
 fi
 
 missing=()

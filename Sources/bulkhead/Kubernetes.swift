@@ -1,7 +1,9 @@
 import ArgumentParser
 import BulkheadModel
 import Foundation
+import Inventory
 import Kubernetes
+import Reachability
 import Reporting
 
 extension Bulkhead {
@@ -20,8 +22,12 @@ extension Bulkhead {
                   bulkhead k8s inventory cluster.json
                   bulkhead k8s intent cluster.json --ports tcp/80,tcp/443,udp/53
                   bulkhead k8s diff before.json after/
+                  bulkhead k8s probe cluster.json --ports tcp/80   (on a node, as root)
                 """,
-            subcommands: [KubernetesInventoryCommand.self, KubernetesIntentCommand.self, KubernetesDiffCommand.self]
+            subcommands: [
+                KubernetesInventoryCommand.self, KubernetesIntentCommand.self, KubernetesDiffCommand.self,
+                KubernetesProbeCommand.self,
+            ]
         )
     }
 }
@@ -92,19 +98,9 @@ struct KubernetesInventoryCommand: ParsableCommand {
     func run() throws {
         let dump = try self.input.load()
         let inventory = KubernetesInventory.report(dump, node: self.node, clusterID: self.cluster)
-        let sink = try self.report.openSink()
-        do {
-            switch self.format {
-            case .table:
-                sink.write(
-                    InventoryTableReport.render(inventory, style: TerminalStyle.forDescriptor(self.report.descriptor)))
-            case .json: sink.write(try JSONReport.document(inventory))
-            }
-            try sink.commit()
-        } catch {
-            sink.abandon()
-            throw OutputSink.failure(error)
-        }
+        try KubernetesText.emit(
+            self.report, self.format, table: { InventoryTableReport.render(inventory, style: $0) },
+            json: { try JSONReport.document(inventory) })
         for note in dump.notes { warn(note) }
         try self.report.failIfNeeded(inventory.findings)
     }
@@ -151,26 +147,17 @@ struct KubernetesIntentCommand: ParsableCommand {
         let engine = PolicyEngine(dump)
         let matrix = IntentMatrix(engine: engine, ports: try self.ports.choice())
         let findings = IntentFindings.findings(engine)
-        let sink = try self.report.openSink()
-        do {
-            switch self.format {
-            case .table:
-                let style = TerminalStyle.forDescriptor(self.report.descriptor)
-                sink.write(
-                    KubernetesText.matrix(matrix, style: style) + KubernetesText.findings(findings, style: style))
-            case .json:
-                let document = KubernetesIntentDocument(
-                    generatedAt: ISO8601DateFormatter().string(from: Date()),
-                    inventory: KubernetesInventory.report(dump), policies: dump.policies,
-                    cells: matrix.reachabilityCells, intent: matrix.cells, findings: findings,
-                    notes: dump.notes + matrix.problems)
-                sink.write(try JSONReport.document(document))
-            }
-            try sink.commit()
-        } catch {
-            sink.abandon()
-            throw OutputSink.failure(error)
-        }
+        try KubernetesText.emit(
+            self.report, self.format,
+            table: { KubernetesText.matrix(matrix, style: $0) + KubernetesText.findings(findings, style: $0) },
+            json: {
+                try JSONReport.document(
+                    KubernetesIntentDocument(
+                        generatedAt: ISO8601DateFormatter().string(from: Date()),
+                        inventory: KubernetesInventory.report(dump), policies: dump.policies,
+                        cells: matrix.reachabilityCells, intent: matrix.cells, findings: findings,
+                        notes: dump.notes + matrix.problems))
+            })
         for note in dump.notes + matrix.problems { warn(note) }
         try self.report.failIfNeeded(findings)
     }
@@ -250,6 +237,23 @@ struct KubernetesDiffCommand: ParsableCommand {
 
 /// The `k8s` tables: one truth table per port, then the findings.
 enum KubernetesText {
+    /// Writes the report in `format` where `options` say (atomically to a file), or fails naming the file.
+    static func emit(
+        _ options: ReportOptions, _ format: KubernetesFormat, table: (TerminalStyle) -> String, json: () throws -> Data
+    ) throws {
+        let sink = try options.openSink()
+        do {
+            switch format {
+            case .table: sink.write(table(TerminalStyle.forDescriptor(options.descriptor)))
+            case .json: sink.write(try json())
+            }
+            try sink.commit()
+        } catch {
+            sink.abandon()
+            throw OutputSink.failure(error)
+        }
+    }
+
     static func matrix(_ matrix: IntentMatrix, style: TerminalStyle) -> String {
         let e = TerminalText.escape as (String) -> String
         var sections: [String] = []
@@ -293,5 +297,93 @@ enum KubernetesText {
                     + e(finding.title) + "  [\(finding.kind.identifier)]")
         }
         return lines.joined(separator: "\n") + "\n"
+    }
+}
+
+/// `bulkhead k8s probe`: the node's pods, found among its network namespaces, probed, and judged against the intent.
+struct KubernetesProbeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "probe",
+        abstract: "Probe this node's pods from their own network namespaces and compare with the NetworkPolicy intent.",
+        discussion: """
+            The host's network namespaces (/run/netns, where CNI plugins pin pod sandboxes, and those of processes) \
+            are matched to the dump's pods by address; only those are probed, from each to the others (the scope \
+            guard: nothing else on the host is a source or a destination). Every TCP/UDP cell is judged against the \
+            policies: open where they deny it is k8s-denied-but-open (high), blocked where they allow it \
+            k8s-allowed-but-blocked. Cells that prove nothing (UDP without answer, errors) are judged neither way.
+
+            Exit status: 0 clean, 1 findings at or above --fail-on, 2 unreadable input, 3 incomplete (a cell could \
+            not be probed, or no pod of the dump was found on this host).
+            """)
+
+    @OptionGroup var input: KubernetesDumpOptions
+    @OptionGroup var ports: KubernetesPortOptions
+    @OptionGroup var timing: ProbeTimingOptions
+
+    @Option(help: "Output format: table or json (the probe's evidence, with the intent in each cell).")
+    var format: KubernetesFormat = .table
+
+    @OptionGroup var progress: ProgressOptions
+    @OptionGroup var report: ReportOptions
+
+    func run() throws {
+        let dump = try self.input.load()
+        let engine = PolicyEngine(dump)
+        var inventory = InventoryReport(
+            sources: [], networks: [], containers: [], namespaces: [], findings: [], complete: true, problems: [],
+            summary: InventorySummary())
+        InventoryCollector.addNamespaces(to: &inventory)
+        NodeAudit.scope(&inventory, dump: dump)
+        var options = ProbeOptions()
+        self.timing.apply(to: &options)
+        options.namespaces = true
+        options.hostSide = false
+        options.icmp = false
+        let wanted =
+            try self.ports.parsed()
+            ?? Array(
+                Set(
+                    dump.pods.flatMap(\.ports).map { KubePort(port: $0.containerPort, proto: $0.proto) }
+                )
+            ).sorted()
+        options.extraPorts = wanted.compactMap { port in
+            port.proto.probeProtocol.map { PortSpec(proto: $0, range: port.port...port.port) }
+        }
+        options.udp = wanted.contains { $0.proto == .udp }
+        let plan: ProbePlan
+        do { plan = try ProbePlanner.plan(inventory: inventory, options: options) } catch {
+            throw failInput(error.description)
+        }
+        // Only the ports asked for: the planner adds the namespaces' own listeners too.
+        var scoped = plan
+        let keep = Set(options.extraPorts.map { "\($0.proto.rawValue)/\($0.range.lowerBound)" })
+        scoped.cells = plan.cells.filter { cell in
+            cell.port.map { keep.contains("\(cell.protocol.rawValue)/\($0)") } ?? false
+        }
+        let quiet = self.progress.quiet
+        if !quiet {
+            writeStandardError(
+                "bulkhead: \(inventory.namespaces.count) pods found in this host's namespaces; probing \(scoped.cells.count) cells\n"
+            )
+        }
+        let result = ProbeEngine.run(plan: scoped, options: options)
+        var evidence = result.report(inventory: inventory, options: options)
+        evidence.policy = "kubernetes NetworkPolicies (\(self.input.dumps.joined(separator: ", ")))"
+        let findings = NodeAudit.judge(&evidence, engine: engine)
+        evidence.findings += findings
+        evidence.summary.violations = Dictionary(
+            grouping: evidence.cells.compactMap { $0.violation?.rawValue }, by: { $0 }
+        ).mapValues(\.count)
+        if inventory.namespaces.isEmpty {
+            evidence.complete = false
+            evidence.problems.append("no pod of the dump was found in this host's network namespaces")
+        }
+        let report = evidence
+        try KubernetesText.emit(
+            self.report, self.format,
+            table: { ReachabilityTableReport.render(report, style: $0) + KubernetesText.findings(findings, style: $0) },
+            json: { try ProbeJSON.document(report) })
+        for problem in evidence.problems { warn(problem) }
+        try self.report.failIfNeeded(findings, complete: evidence.complete)
     }
 }
