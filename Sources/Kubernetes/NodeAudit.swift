@@ -96,3 +96,24 @@ public enum NodeAudit {
     /// An address in one spelling (IPv6 text varies).
     static func normal(_ text: String) -> String { IPAddress(text)?.description ?? text }
 }
+
+extension NodeAudit {
+    /// `audit --k8s`: the audit's measured matrix judged against the NetworkPolicy intent. The findings are added to
+    /// the report (its evidence stays facts only: the cells are judged on a copy); without probe evidence, or with no
+    /// pod of the dump among the probed namespaces, the report says so and is incomplete.
+    public static func judge(_ report: inout AuditReport, engine: PolicyEngine) {
+        guard var probe = report.evidence.probe else {
+            report.problems.append("--k8s: the audit has no probe evidence to compare with the NetworkPolicy intent")
+            report.complete = false
+            return
+        }
+        let pods = Self.match(probe.inventory.namespaces, dump: engine.dump)
+        if pods.podByNamespace.isEmpty {
+            report.problems.append("--k8s: no pod of the dump was found among the probed network namespaces")
+            report.complete = false
+        }
+        let findings = Self.judge(&probe, engine: engine)
+        report.findings += findings
+        for finding in findings { report.summary.findingsBySeverity[finding.severity.rawValue, default: 0] += 1 }
+    }
+}

@@ -20,6 +20,24 @@ struct KubernetesNodeTests {
         throw CNILabError(message: "nothing listens on \(port) in \(sandbox)")
     }
 
+    /// Three pod sandboxes serving TCP 80, x/b dropping it in its own namespace.
+    static func pods(_ lab: CNIPodLab) throws -> (
+        (namespace: String, address: String), (namespace: String, address: String),
+        (namespace: String, address: String)
+    ) {
+        let xa = try lab.addPod("xa")
+        let xb = try lab.addPod("xb")
+        let ya = try lab.addPod("ya")
+        for pod in [xa, xb, ya] {
+            try lab.start(in: pod.namespace, ["busybox", "httpd", "-f", "-p", "80", "-h", "/"])
+        }
+        for pod in [xa, xb, ya] { try Self.waitListening(lab, pod.namespace, port: 80) }
+        let drop = try lab.run(
+            in: xb.namespace, ["iptables", "-A", "INPUT", "-p", "tcp", "--dport", "80", "-j", "DROP"])
+        try #require(drop.status == 0, "iptables in the pod's namespace: \(drop.error)")
+        return (xa, xb, ya)
+    }
+
     static func dump(x a: String, x b: String, y ya: String) -> String {
         func pod(_ namespace: String, _ name: String, _ ip: String) -> String {
             """
@@ -50,17 +68,7 @@ struct KubernetesNodeTests {
     func probeAgainstIntent() throws {
         let lab = try CNIPodLab()
         defer { lab.remove() }
-        let xa = try lab.addPod("xa")
-        let xb = try lab.addPod("xb")
-        let ya = try lab.addPod("ya")
-        for pod in [xa, xb, ya] {
-            try lab.start(in: pod.namespace, ["busybox", "httpd", "-f", "-p", "80", "-h", "/"])
-        }
-        for pod in [xa, xb, ya] { try Self.waitListening(lab, pod.namespace, port: 80) }
-        let drop = try lab.run(
-            in: xb.namespace, ["iptables", "-A", "INPUT", "-p", "tcp", "--dport", "80", "-j", "DROP"])
-        try #require(drop.status == 0, "iptables in the pod's namespace: \(drop.error)")
-
+        let (xa, xb, ya) = try Self.pods(lab)
         try TemporaryFile.with(Self.dump(x: xa.address, x: xb.address, y: ya.address), named: "cluster.json") { path in
             let result = try BulkheadExecutable.run([
                 "k8s", "probe", path, "--ports", "tcp/80", "--format", "json", "--quiet", "--attempts", "1",
@@ -90,5 +98,42 @@ struct KubernetesNodeTests {
         lab.remove()
         let left = try ProcessRunner.run(URL(fileURLWithPath: "/usr/sbin/ip"), ["netns", "list"])
         #expect(!left.output.contains("bhk\(lab.id)"), "every sandbox and the hub are gone")
+    }
+
+    @Test(
+        "audit --k8s: the audit probes the node's pod namespaces and reports contradictions of the intent",
+        .enabled(
+            if: CNIPodLab.isAvailable && DockerCLI.isAvailable,
+            "needs root, containernetworking-plugins and the test dockerd"))
+    func auditAgainstIntent() throws {
+        let lab = try CNIPodLab()
+        defer { lab.remove() }
+        let (xa, xb, ya) = try Self.pods(lab)
+        let state = NSTemporaryDirectory() + "bh-k8s-state-\(lab.id)"
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        try TemporaryFile.with(Self.dump(x: xa.address, x: xb.address, y: ya.address), named: "cluster.json") { path in
+            // No container carries the scope label: only the pod namespaces are probed.
+            let result = try BulkheadExecutable.run([
+                "audit", "--k8s", path, "--no-tls", "--scope-label", "bulkhead.k8s-test=\(lab.id)", "--state-dir",
+                state, "--format", "json", "--quiet", "--attempts", "1", "--timeout", "1",
+            ])
+            #expect(result.status == 1, "a high finding: exit 1 (\(result.error))")
+            let object = try #require(
+                try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any])
+            let findings = try #require(object["findings"] as? [[String: Any]])
+            let open = findings.filter { $0["kind"] as? String == "k8s-denied-but-open" }.compactMap {
+                $0["location"] as? String
+            }
+            let blocked = findings.filter { $0["kind"] as? String == "k8s-allowed-but-blocked" }.compactMap {
+                $0["location"] as? String
+            }
+            #expect(open == ["y/a -> x/a tcp/80"])
+            #expect(Set(blocked) == ["x/a -> x/b tcp/80", "y/a -> x/b tcp/80"])
+            let evidence = try #require(object["evidence"] as? [String: Any])
+            let probe = try #require(evidence["probe"] as? [String: Any])
+            let cells = try #require(probe["cells"] as? [[String: Any]])
+            let sources = Set(cells.compactMap { $0["source"] as? String })
+            #expect(sources == [xa.namespace, xb.namespace, ya.namespace], "only the pod namespaces are probed")
+        }
     }
 }
