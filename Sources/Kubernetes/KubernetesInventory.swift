@@ -13,6 +13,39 @@ import BulkheadModel
 public enum KubernetesInventory {
     /// The name of the pod network in the inventory.
     public static let podNetworkName = "kubernetes-pods"
+    /// The name of the service network (cluster IPs) in the inventory.
+    public static let serviceNetworkName = "kubernetes-services"
+
+    /// A service as a record of state `service`, named `service <namespace>/<name>`: its cluster IPs on the service
+    /// network, its ports as `listening` (virtual: kube-proxy forwards them), its selector as `selector.<key>` labels,
+    /// where each port goes as `io.kubernetes.service.targets` (`tcp/80->http`) and the endpoint addresses the
+    /// EndpointSlices list as `io.kubernetes.service.endpoints`. Not running, so never a probe source.
+    static func record(_ service: KubeService, dump: ClusterDump) -> ContainerRecord {
+        var labels: [String: String] = [:]
+        for (key, value) in service.selector ?? [:] { labels["selector.\(key)"] = value }
+        labels["io.kubernetes.service.targets"] = service.ports.map {
+            "\($0.proto.lowercased)/\($0.port)->\($0.targetPort)"
+        }.joined(separator: ",")
+        let endpoints = dump.endpointSlices.filter {
+            $0.namespace == service.namespace && $0.serviceName == service.name
+        }.flatMap(\.addresses)
+        labels["io.kubernetes.service.endpoints"] = Array(Set(endpoints)).sorted().joined(separator: ",")
+        labels["io.kubernetes.service.type"] = service.type
+        return ContainerRecord(
+            name: "service \(service.key)", id: service.key, image: "", state: "service", pid: nil, netns: nil,
+            networkMode: "service",
+            networks: service.clusterIPs.isEmpty
+                ? []
+                : [
+                    ContainerNetwork(
+                        name: Self.serviceNetworkName, ipv4: service.clusterIPs.first { !$0.contains(":") },
+                        ipv6: service.clusterIPs.first { $0.contains(":") }, gateway: nil, aliases: [])
+                ],
+            publishedPorts: [], capabilities: [], privileged: false, dockerSocketMounted: false,
+            listening: service.ports.filter { $0.proto != .sctp }.map {
+                ListeningSocket(proto: $0.proto.lowercased, address: "0.0.0.0", port: $0.port)
+            }.sorted(), labels: labels)
+    }
 
     /// The cluster's identity when none is given: the `kube-system` namespace's UID (stable for a cluster's life,
     /// what tools use as a cluster ID), else nil.
@@ -25,13 +58,18 @@ public enum KubernetesInventory {
     public static func report(_ dump: ClusterDump, node: String? = nil, clusterID: String? = nil) -> InventoryReport {
         let pods = dump.pods.filter { node == nil || $0.nodeName == node }.sorted { $0.key < $1.key }
         let containers = pods.map(Self.record)
+        let services = dump.services.sorted { $0.key < $1.key }.map { Self.record($0, dump: dump) }
         let network = NetworkRecord(
             name: Self.podNetworkName, id: Self.podNetworkName, driver: "cni", scope: "global", subnets: [],
             gateways: [], internal: false, icc: true, encrypted: nil, attachable: false, isDefaultBridge: false,
             bridge: nil, containers: containers.filter { $0.networkMode != "host" }.map(\.name), labels: [:])
+        let serviceNetwork = NetworkRecord(
+            name: Self.serviceNetworkName, id: Self.serviceNetworkName, driver: "kube-proxy", scope: "global",
+            subnets: [], gateways: [], internal: false, icc: true, encrypted: nil, attachable: false,
+            isDefaultBridge: false, bridge: nil, containers: services.map(\.name), labels: [:])
         var summary = InventorySummary()
-        summary.networks = 1
-        summary.containers = containers.count
+        summary.networks = 2
+        summary.containers = containers.count + services.count
         var cluster: ClusterNode?
         if let node {
             cluster = ClusterNode(
@@ -41,7 +79,8 @@ public enum KubernetesInventory {
         let findings = Self.findings(containers)
         summary.findingsBySeverity = Dictionary(grouping: findings, by: \.severity.rawValue).mapValues(\.count)
         return InventoryReport(
-            sources: dump.sources.map { "kubernetes dump \($0)" }, networks: [network], containers: containers,
+            sources: dump.sources.map { "kubernetes dump \($0)" }, networks: [network, serviceNetwork],
+            containers: containers + services,
             namespaces: [], findings: findings, complete: true, problems: dump.notes, summary: summary,
             cluster: cluster)
     }

@@ -84,4 +84,16 @@ struct KubernetesCommandTests {
             #expect((object["added"] as? [Any])?.count == 24)
         }
     }
+
+    @Test("k8s intent reads a dump from standard input (-)")
+    func standardInput() throws {
+        let dump = try String(contentsOfFile: Self.cluster, encoding: .utf8)
+        let result = try ProcessRunner.run(
+            BulkheadExecutable.url,
+            ["k8s", "intent", "-", "--ports", "tcp/80", "--format", "json", "--fail-on", "critical"],
+            input: dump)
+        #expect(result.status == 0, "\(result.error)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any])
+        #expect((object["cells"] as? [Any])?.count == 81)
+    }
 }

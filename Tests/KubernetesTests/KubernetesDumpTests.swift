@@ -310,4 +310,34 @@ struct KubernetesDumpTests {
         let cell = try #require(cells.first { $0.source == "y/a" && $0.destinationName == "x/a" })
         #expect(cell.expected == .deny && cell.state == .skipped && cell.destination == "198.18.10.1:80")
     }
+
+    @Test("services and EndpointSlices: selectors, ports, target ports by name, cluster IPs, endpoints")
+    func services() throws {
+        let text = """
+            {"apiVersion": "v1", "kind": "List", "items": [
+              {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "shop"},
+               "spec": {"type": "ClusterIP", "clusterIP": "198.18.100.10", "clusterIPs": ["198.18.100.10"],
+                        "selector": {"app": "web"},
+                        "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"},
+                                  {"name": "dns", "port": 53, "targetPort": 5353, "protocol": "UDP"}]}},
+              {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+               "metadata": {"name": "web-abc", "namespace": "shop", "labels": {"kubernetes.io/service-name": "web"}},
+               "addressType": "IPv4", "endpoints": [{"addresses": ["198.18.1.1"]}, {"addresses": ["198.18.1.2"]}],
+               "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}]}
+            ]}
+            """
+        let dump = try ClusterDump.parse(text, name: "svc.json")
+        let service = try #require(dump.services.first)
+        #expect(service.selector == ["app": "web"])
+        #expect(service.ports.map(\.targetPort) == [.name("http"), .number(5353)])
+        #expect(service.clusterIPs == ["198.18.100.10"])
+        #expect(dump.endpointSlices.first?.addresses == ["198.18.1.1", "198.18.1.2"])
+        let report = KubernetesInventory.report(dump)
+        let record = try #require(report.containers.first { $0.name == "service shop/web" })
+        #expect(record.state == "service")
+        #expect(record.networks.first?.ipv4 == "198.18.100.10")
+        #expect(record.labels["selector.app"] == "web")
+        #expect(record.labels["io.kubernetes.service.targets"] == "tcp/80->http,udp/53->5353")
+        #expect(record.labels["io.kubernetes.service.endpoints"] == "198.18.1.1,198.18.1.2")
+    }
 }
