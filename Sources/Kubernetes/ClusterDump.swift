@@ -64,7 +64,11 @@ public struct ClusterDump: Codable, Sendable {
 
     /// Merges another dump into this one: later objects replace earlier ones of the same kind, namespace and name.
     public mutating func merge(_ other: ClusterDump) {
-        for namespace in other.namespaces { Self.upsert(namespace, into: &self.namespaces, key: \.name) }
+        // A namespace the other dump only assumed (from its pods or policies) does not replace one read here.
+        let known = Set(self.namespaces.filter { !$0.assumed }.map(\.name))
+        for namespace in other.namespaces where !(namespace.assumed && known.contains(namespace.name)) {
+            Self.upsert(namespace, into: &self.namespaces, key: \.name)
+        }
         for pod in other.pods { Self.upsert(pod, into: &self.pods, key: \.key) }
         for service in other.services { Self.upsert(service, into: &self.services, key: \.key) }
         for slice in other.endpointSlices {
@@ -72,7 +76,10 @@ public struct ClusterDump: Codable, Sendable {
         }
         for policy in other.policies { Self.upsert(policy, into: &self.policies, key: \.key) }
         self.sources += other.sources
-        self.notes += other.notes
+        let real = Set(self.namespaces.filter { !$0.assumed }.map(\.name))
+        self.notes += other.notes.filter { note in
+            !real.contains { note.hasPrefix("namespace \($0) is not in the dump") }
+        }
     }
 
     private static func upsert<T>(_ value: T, into list: inout [T], key: (T) -> String) {
@@ -183,7 +190,7 @@ public struct ClusterDump: Codable, Sendable {
         let referenced = Set(
             self.pods.map(\.namespace) + self.policies.map(\.namespace) + self.services.map(\.namespace))
         for name in referenced.subtracting(known).sorted() {
-            self.namespaces.append(KubeNamespace(name: name, labels: [:]))
+            self.namespaces.append(KubeNamespace(name: name, labels: [:], assumed: true))
             self.notes.append(
                 "namespace \(name) is not in the dump: assumed to carry only its kubernetes.io/metadata.name label")
         }

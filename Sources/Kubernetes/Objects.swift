@@ -53,11 +53,14 @@ public struct KubeNamespace: Codable, Hashable, Sendable {
     public var name: String
     public var uid: String?
     public var labels: [String: String]
+    /// Not in the dump: assumed from the pods and policies that name it (only its name label is known).
+    public var assumed: Bool
 
-    public init(name: String, uid: String? = nil, labels: [String: String]) {
+    public init(name: String, uid: String? = nil, labels: [String: String], assumed: Bool = false) {
         self.name = name
         self.uid = uid
         self.labels = labels
+        self.assumed = assumed
     }
 
     /// The labels a selector sees: the immutable name label is there even when a manifest left it out, as the API

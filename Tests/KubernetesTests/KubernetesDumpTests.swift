@@ -114,6 +114,45 @@ struct KubernetesDumpTests {
         #expect(dump.notes.contains { $0.contains("shop/a was given more than once") })
         #expect(dump.notes.contains { $0.contains("namespace shop is not in the dump") })
         #expect(throws: KubernetesError.self) { try ClusterDump.load(paths: [folder + "/missing.json"]) }
+        // A namespace only assumed by a later dump does not replace the one read with its labels.
+        var merged = try ClusterDump.parse(
+            "{\"apiVersion\": \"v1\", \"kind\": \"Namespace\", \"metadata\": {\"name\": \"shop\", \"labels\": {\"team\": \"a\"}}}",
+            name: "ns.json")
+        merged.merge(dump)
+        #expect(merged.namespaces.count == 1)
+        #expect(merged.namespaces.first?.labels == ["team": "a"])
+        #expect(!merged.notes.contains { $0.contains("namespace shop is not in the dump") })
+    }
+
+    @Test("the API's port validation: endPort needs a numeric port at or below it; named ports are IANA names")
+    func portValidation() {
+        func policy(_ ports: String) -> String {
+            """
+            apiVersion: networking.k8s.io/v1
+            kind: NetworkPolicy
+            metadata: {name: p, namespace: x}
+            spec:
+              podSelector: {}
+              egress:
+                - ports: [\(ports)]
+            """
+        }
+        for (ports, message) in [
+            ("{endPort: 2000}", "endPort needs a numeric port"),
+            ("{port: http, endPort: 2000}", "endPort needs a numeric port"),
+            ("{port: 3000, endPort: 2000}", "endPort 2000 is below port 3000"),
+            ("{port: 'not a name!'}", "neither a port number nor a port name"),
+            ("{port: 80, protocol: ICMP}", "'ICMP' is not a protocol"),
+        ] {
+            #expect {
+                try ClusterDump.parse(policy(ports), name: "np.yaml")
+            } throws: { error in
+                "\(error)".contains(".spec.egress[0].ports[0]") && "\(error)".contains(message)
+            }
+        }
+        #expect(throws: Never.self) {
+            try ClusterDump.parse(policy("{port: 1000, endPort: 2000, protocol: UDP}"), name: "ok")
+        }
     }
 
     // MARK: - Semantics
