@@ -40,6 +40,25 @@ public struct IntentMatrix: Codable, Sendable {
         case list([KubePort])
     }
 
+    /// The ports two or more dumps are compared on: every port a pod of any declares, and every single port a
+    /// policy of any names by number (a range's ends stand for it).
+    public static func comparablePorts(_ dumps: [ClusterDump]) -> [KubePort] {
+        var ports = Set<KubePort>()
+        for dump in dumps {
+            for port in dump.pods.flatMap(\.ports) {
+                ports.insert(KubePort(port: port.containerPort, proto: port.proto))
+            }
+            for policy in dump.policies {
+                for entry in (policy.ingress + policy.egress).flatMap(\.ports) {
+                    guard case .number(let number) = entry.port else { continue }
+                    ports.insert(KubePort(port: number, proto: entry.proto))
+                    if let end = entry.endPort { ports.insert(KubePort(port: end, proto: entry.proto)) }
+                }
+            }
+        }
+        return ports.sorted()
+    }
+
     /// Evaluates every pair. Pods without an address are left out as destinations (a problem says which).
     public init(engine: PolicyEngine, ports: Ports = .declared) {
         let pods = engine.dump.pods.sorted { $0.key < $1.key }

@@ -53,6 +53,14 @@ public enum KubernetesInventory {
         dump.namespaces.first { $0.name == "kube-system" }?.uid
     }
 
+    /// The cluster and node a node's report is for: `clusterID`, else the kube-system namespace's UID, else
+    /// `unknown`; a node sees its own pods only.
+    public static func clusterNode(_ dump: ClusterDump, node: String, clusterID: String?) -> ClusterNode {
+        ClusterNode(
+            orchestrator: .kubernetes, clusterID: clusterID ?? Self.clusterID(of: dump) ?? "unknown", nodeID: node,
+            nodeName: node, role: .node, fullView: false)
+    }
+
     /// The inventory of `dump`; `node` names the node it was read on (its pods only are then listed, and the report
     /// says the view is the node's own).
     public static func report(_ dump: ClusterDump, node: String? = nil, clusterID: String? = nil) -> InventoryReport {
@@ -70,12 +78,7 @@ public enum KubernetesInventory {
         var summary = InventorySummary()
         summary.networks = 2
         summary.containers = containers.count + services.count
-        var cluster: ClusterNode?
-        if let node {
-            cluster = ClusterNode(
-                orchestrator: .kubernetes, clusterID: clusterID ?? Self.clusterID(of: dump) ?? "unknown",
-                nodeID: node, nodeName: node, role: .node, fullView: false)
-        }
+        let cluster = node.map { Self.clusterNode(dump, node: $0, clusterID: clusterID) }
         let findings = Self.findings(containers)
         summary.findingsBySeverity = Dictionary(grouping: findings, by: \.severity.rawValue).mapValues(\.count)
         return InventoryReport(

@@ -33,13 +33,13 @@ public enum NodeAudit {
     }
 
     /// The inventory cut to the namespaces that hold the dump's pods: what the probes may start from and go to (the
-    /// scope guard: nothing else on the host is probed). Unmatched pods are problems (the report is incomplete only
-    /// when no pod at all was found).
-    public static func scope(_ inventory: inout InventoryReport, dump: ClusterDump) {
+    /// scope guard: nothing else on the host is probed). Unmatched pods are problems — with `node`, only the pods
+    /// the dump places on that node (the others live elsewhere).
+    public static func scope(_ inventory: inout InventoryReport, dump: ClusterDump, node: String? = nil) {
         let matched = Self.match(inventory.namespaces, dump: dump)
         inventory.namespaces = inventory.namespaces.filter { matched.podByNamespace[$0.name] != nil }
         inventory.summary.namespaces = inventory.namespaces.count
-        for pod in matched.unmatched {
+        for pod in matched.unmatched where node == nil || pod.nodeName == node {
             inventory.problems.append(
                 "pod \(pod.key) (\(pod.ips.joined(separator: ", "))): no network namespace on this host holds its address"
             )

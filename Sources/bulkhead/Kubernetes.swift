@@ -68,6 +68,18 @@ struct KubernetesPortOptions: ParsableArguments {
     }
 }
 
+/// `--node` and `--cluster`: which node a report is for, and of which cluster.
+struct KubernetesNodeOptions: ParsableArguments {
+    @Option(
+        help: ArgumentHelp(
+            "The node this report is for: only its pods are listed or expected, and the report names the cluster and node.",
+            valueName: "name"))
+    var node: String?
+
+    @Option(help: ArgumentHelp("The cluster's identity (default: the kube-system namespace's UID).", valueName: "id"))
+    var cluster: String?
+}
+
 enum KubernetesFormat: String, ExpressibleByArgument, CaseIterable {
     case table, json
 }
@@ -84,11 +96,7 @@ struct KubernetesInventoryCommand: ParsableCommand {
 
     @OptionGroup var input: KubernetesDumpOptions
 
-    @Option(help: ArgumentHelp("The node this report is for (its pods only).", valueName: "name"))
-    var node: String?
-
-    @Option(help: ArgumentHelp("The cluster's identity (default: the kube-system namespace's UID).", valueName: "id"))
-    var cluster: String?
+    @OptionGroup var place: KubernetesNodeOptions
 
     @Option(help: "Output format: table or json.")
     var format: KubernetesFormat = .table
@@ -97,7 +105,7 @@ struct KubernetesInventoryCommand: ParsableCommand {
 
     func run() throws {
         let dump = try self.input.load()
-        let inventory = KubernetesInventory.report(dump, node: self.node, clusterID: self.cluster)
+        let inventory = KubernetesInventory.report(dump, node: self.place.node, clusterID: self.place.cluster)
         try KubernetesText.emit(
             self.report, self.format, table: { InventoryTableReport.render(inventory, style: $0) },
             json: { try JSONReport.document(inventory) })
@@ -169,7 +177,7 @@ struct KubernetesDiffCommand: ParsableCommand {
         commandName: "diff",
         abstract: "The connections a policy change opens and closes (semantic: pods × pods × ports, not text).",
         discussion: """
-            Both dumps are evaluated on the same ports: --ports, else every port any pod of either dump declares. \
+            Both dumps are evaluated on the same ports: --ports, else every port a pod of either dump declares or a policy names by number. \
             Pods present in one dump only are listed apart. Exit status 1 when the change opens a connection.
             """)
 
@@ -320,6 +328,8 @@ struct KubernetesProbeCommand: ParsableCommand {
     @OptionGroup var ports: KubernetesPortOptions
     @OptionGroup var timing: ProbeTimingOptions
 
+    @OptionGroup var place: KubernetesNodeOptions
+
     @Option(help: "Output format: table or json (the probe's evidence, with the intent in each cell).")
     var format: KubernetesFormat = .table
 
@@ -333,7 +343,10 @@ struct KubernetesProbeCommand: ParsableCommand {
             sources: [], networks: [], containers: [], namespaces: [], findings: [], complete: true, problems: [],
             summary: InventorySummary())
         InventoryCollector.addNamespaces(to: &inventory)
-        NodeAudit.scope(&inventory, dump: dump)
+        NodeAudit.scope(&inventory, dump: dump, node: self.place.node)
+        inventory.cluster = self.place.node.map {
+            KubernetesInventory.clusterNode(dump, node: $0, clusterID: self.place.cluster)
+        }
         var options = ProbeOptions()
         self.timing.apply(to: &options)
         options.namespaces = true

@@ -72,11 +72,15 @@ struct KubernetesNodeTests {
         try TemporaryFile.with(Self.dump(x: xa.address, x: xb.address, y: ya.address), named: "cluster.json") { path in
             let result = try BulkheadExecutable.run([
                 "k8s", "probe", path, "--ports", "tcp/80", "--format", "json", "--quiet", "--attempts", "1",
-                "--timeout", "1",
+                "--timeout", "1", "--node", "node-1",
             ])
             #expect(result.status == 1, "high finding: exit 1 (\(result.error))")
             let object = try #require(
                 try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any])
+            let inventory = try #require(object["inventory"] as? [String: Any])
+            let cluster = try #require(inventory["cluster"] as? [String: Any])
+            #expect(cluster["orchestrator"] as? String == "kubernetes" && cluster["nodeName"] as? String == "node-1")
+            #expect(object["complete"] as? Bool == true, "every pod of node-1 was found: \(object["problems"] ?? "")")
             let cells = try #require(object["cells"] as? [[String: Any]])
             // The scope guard: only the three sandboxes, from and to one another.
             let sources = Set(cells.compactMap { $0["source"] as? String })
