@@ -14,7 +14,8 @@ public enum NodeAudit {
     /// share the node's namespace and are not matched.
     public static func match(_ namespaces: [NamespaceRecord], dump: ClusterDump) -> PodNamespaces {
         var byAddress: [String: KubePod] = [:]
-        for pod in dump.pods where !pod.hostNetwork {
+        // A finished pod keeps its address in the dump, and a new pod may have it now: running pods win.
+        for pod in dump.pods where !pod.hostNetwork && !pod.hasFinished {
             for ip in pod.ips { byAddress[Self.normal(ip)] = pod }
         }
         var podByNamespace: [String: KubePod] = [:]
@@ -28,7 +29,9 @@ public enum NodeAudit {
             }
         }
         let matched = Set(podByNamespace.values.map(\.key))
-        let unmatched = dump.pods.filter { !$0.hostNetwork && !matched.contains($0.key) }.sorted { $0.key < $1.key }
+        let unmatched = dump.pods.filter { !$0.hostNetwork && !$0.hasFinished && !matched.contains($0.key) }.sorted {
+            $0.key < $1.key
+        }
         return PodNamespaces(podByNamespace: podByNamespace, unmatched: unmatched)
     }
 
@@ -54,7 +57,7 @@ public enum NodeAudit {
     public static func judge(_ report: inout ProbeReport, engine: PolicyEngine) -> [Finding] {
         let matched = Self.match(report.inventory.namespaces, dump: engine.dump)
         var byAddress: [String: KubePod] = [:]
-        for pod in engine.dump.pods {
+        for pod in engine.dump.pods where !pod.hostNetwork && !pod.hasFinished {
             for ip in pod.ips { byAddress[Self.normal(ip)] = pod }
         }
         var findings: [Finding] = []

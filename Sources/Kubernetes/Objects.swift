@@ -149,6 +149,9 @@ public struct KubePod: Codable, Hashable, Sendable {
     /// `namespace/name`, the pod's name in every report.
     public var key: String { "\(self.namespace)/\(self.name)" }
 
+    /// Whether the pod ran to its end (`Succeeded`, `Failed`): its sandbox and address are gone.
+    public var hasFinished: Bool { self.phase == "Succeeded" || self.phase == "Failed" }
+
     /// Every declared container port.
     public var ports: [KubeContainerPort] { self.containers.flatMap(\.ports) }
 

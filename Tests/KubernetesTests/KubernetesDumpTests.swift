@@ -379,4 +379,28 @@ struct KubernetesDumpTests {
         #expect(record.labels["io.kubernetes.service.targets"] == "tcp/80->http,udp/53->5353")
         #expect(record.labels["io.kubernetes.service.endpoints"] == "198.18.1.1,198.18.1.2")
     }
+
+    @Test("node namespaces match running pods by address; a finished pod's old address does not")
+    func namespaceMatching() {
+        var finished = Self.pod("x/old", ip: "198.18.1.1")
+        finished.phase = "Succeeded"
+        let running = Self.pod("x/new", ip: "198.18.1.1")
+        let host = Self.pod("x/host", ip: "198.18.9.9", hostNetwork: true)
+        let elsewhere = Self.pod("x/far", ip: "198.18.2.2", node: "node-2")
+        let dump = Self.dump([finished, running, host, elsewhere], [])
+        let namespaces = [
+            NamespaceRecord(name: "cni-1", netns: "net:[1]", pids: [], addresses: ["198.18.1.1/24"], listening: []),
+            NamespaceRecord(name: "other", netns: "net:[2]", pids: [], addresses: ["198.18.7.7/24"], listening: []),
+        ]
+        let matched = NodeAudit.match(namespaces, dump: dump)
+        #expect(matched.podByNamespace["cni-1"]?.key == "x/new")
+        #expect(matched.podByNamespace["other"] == nil)
+        #expect(matched.unmatched.map(\.key) == ["x/far"])
+        var inventory = InventoryReport(
+            sources: [], networks: [], containers: [], namespaces: namespaces, findings: [], complete: true,
+            problems: [], summary: InventorySummary())
+        NodeAudit.scope(&inventory, dump: dump, node: "node-1")
+        #expect(inventory.namespaces.map(\.name) == ["cni-1"], "nothing but the dump's pods is probed")
+        #expect(inventory.problems.isEmpty, "x/far runs on node-2: not expected here")
+    }
 }
