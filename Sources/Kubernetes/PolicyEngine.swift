@@ -26,11 +26,30 @@ import BulkheadModel
 public struct PolicyEngine: Sendable {
     public let dump: ClusterDump
     private let namespaceLabels: [String: [String: String]]
+    /// The policies selecting each pod of the dump, by pod key: (ingress, egress). Worked out once: a matrix asks
+    /// for them pods² times.
+    private let selecting: [String: Selection]
+
+    private struct Selection {
+        /// What selection depends on, to tell a pod of the dump from another pod of the same name.
+        var labels: [String: String]
+        var hostNetwork: Bool
+        var ingress: [NetworkPolicy]
+        var egress: [NetworkPolicy]
+    }
 
     public init(_ dump: ClusterDump) {
         self.dump = dump
         self.namespaceLabels = Dictionary(
             dump.namespaces.map { ($0.name, $0.effectiveLabels) }, uniquingKeysWith: { _, last in last })
+        var selecting: [String: Selection] = [:]
+        for pod in dump.pods {
+            selecting[pod.key] = Selection(
+                labels: pod.labels, hostNetwork: pod.hostNetwork,
+                ingress: Self.policies(in: dump, selecting: pod, ingress: true),
+                egress: Self.policies(in: dump, selecting: pod, ingress: false))
+        }
+        self.selecting = selecting
     }
 
     /// One side's reason.
@@ -71,8 +90,15 @@ public struct PolicyEngine: Sendable {
 
     /// The policies that select `pod`, for one direction.
     public func policies(selecting pod: KubePod, ingress: Bool) -> [NetworkPolicy] {
+        if let known = self.selecting[pod.key], known.labels == pod.labels, known.hostNetwork == pod.hostNetwork {
+            return ingress ? known.ingress : known.egress
+        }
+        return Self.policies(in: self.dump, selecting: pod, ingress: ingress)
+    }
+
+    static func policies(in dump: ClusterDump, selecting pod: KubePod, ingress: Bool) -> [NetworkPolicy] {
         guard !pod.hostNetwork else { return [] }
-        return self.dump.policies.filter { policy in
+        return dump.policies.filter { policy in
             policy.namespace == pod.namespace && (ingress ? policy.affectsIngress : policy.affectsEgress)
                 && policy.podSelector.matches(pod.labels)
         }

@@ -122,8 +122,8 @@ struct KubernetesIntentDocument: Encodable {
     var policies: [NetworkPolicy]
     /// In the probe's cell format: `expected` is the intent, `rule` why; `state` is `skipped` (not probed).
     var cells: [ReachabilityCell]
-    /// Every cell, SCTP included, as the engine decided it.
-    var intent: [IntentCell]
+    /// The SCTP cells, which the probe's format cannot hold (no probe speaks SCTP).
+    var sctp: [IntentCell]
     var findings: [Finding]
     var notes: [String]
 }
@@ -139,7 +139,8 @@ struct KubernetesIntentCommand: ParsableCommand {
             TCP/UDP/SCTP; a pod is never blocked from itself; hostNetwork pods are not isolated.
 
             The table shows one truth table per port: ✓ allowed, · denied (rows are sources). The JSON holds every \
-            cell in the probe's format, with the intent as `expected` and the deciding rules as `rule`.
+            TCP and UDP cell in the probe's format, with the intent as `expected` and the deciding rules as `rule`, \
+            and the SCTP cells apart (`sctp`).
             """)
 
     @OptionGroup var input: KubernetesDumpOptions
@@ -163,7 +164,8 @@ struct KubernetesIntentCommand: ParsableCommand {
                     KubernetesIntentDocument(
                         generatedAt: ISO8601DateFormatter().string(from: Date()),
                         inventory: KubernetesInventory.report(dump), policies: dump.policies,
-                        cells: matrix.reachabilityCells, intent: matrix.cells, findings: findings,
+                        cells: matrix.reachabilityCells, sctp: matrix.cells.filter { $0.port.proto == .sctp },
+                        findings: findings,
                         notes: dump.notes + matrix.problems))
             })
         for note in dump.notes + matrix.problems { warn(note) }

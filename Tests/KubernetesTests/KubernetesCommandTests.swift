@@ -32,9 +32,10 @@ struct KubernetesCommandTests {
         #expect(json.status == 0, "\(json.error)")
         let object = try #require(try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [String: Any])
         let cells = try #require(object["cells"] as? [[String: Any]])
-        let intent = try #require(object["intent"] as? [[String: Any]])
-        #expect(cells.count == 81, "9 × 9 TCP cells; SCTP only in `intent`")
-        #expect(intent.count == 162)
+        let sctp = try #require(object["sctp"] as? [[String: Any]])
+        #expect(cells.count == 81, "9 × 9 TCP cells; SCTP apart")
+        #expect(sctp.count == 81)
+        #expect(sctp.allSatisfy { ($0["port"] as? [String: Any])?["proto"] as? String == "SCTP" })
         let xaToYb = try #require(
             cells.first { $0["source"] as? String == "x/a" && $0["destinationName"] as? String == "y/b" })
         #expect(xaToYb["expected"] as? String == "deny")
