@@ -119,6 +119,8 @@ struct KubernetesIntentDocument: Encodable {
     var schema = "bulkhead.k8s-intent/1"
     var generatedAt: String
     var inventory: InventoryReport
+    /// The namespaces and their labels (what namespace selectors see).
+    var namespaces: [KubeNamespace]
     var policies: [NetworkPolicy]
     /// In the probe's cell format: `expected` is the intent, `rule` why; `state` is `skipped` (not probed).
     var cells: [ReachabilityCell]
@@ -163,7 +165,8 @@ struct KubernetesIntentCommand: ParsableCommand {
                 try JSONReport.document(
                     KubernetesIntentDocument(
                         generatedAt: ISO8601DateFormatter().string(from: Date()),
-                        inventory: KubernetesInventory.report(dump), policies: dump.policies,
+                        inventory: KubernetesInventory.report(dump), namespaces: dump.namespaces,
+                        policies: dump.policies,
                         cells: matrix.reachabilityCells, sctp: matrix.cells.filter { $0.port.proto == .sctp },
                         findings: findings,
                         notes: dump.notes + matrix.problems))

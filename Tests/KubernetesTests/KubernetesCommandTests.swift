@@ -32,6 +32,8 @@ struct KubernetesCommandTests {
         #expect(json.status == 0, "\(json.error)")
         let object = try #require(try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [String: Any])
         let cells = try #require(object["cells"] as? [[String: Any]])
+        let namespaces = try #require(object["namespaces"] as? [[String: Any]])
+        #expect(namespaces.map { $0["name"] as? String } == ["x", "y", "z"])
         let sctp = try #require(object["sctp"] as? [[String: Any]])
         #expect(cells.count == 81, "9 × 9 TCP cells; SCTP apart")
         #expect(sctp.count == 81)
