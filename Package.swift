@@ -140,6 +140,13 @@ let package = Package(
             dependencies: ["BulkheadModel", "PacketAnalysis", "CBulkheadPcap", "SystemCalls"],
             swiftSettings: swiftSettings
         ),
+        /// Kubernetes: kubectl dumps and manifests read into the inventory model, NetworkPolicy semantics, the
+        /// intended reachability matrix, intent findings, policy diffs.
+        .target(
+            name: "Kubernetes",
+            dependencies: ["BulkheadModel", "Policy", .product(name: "Yams", package: "Yams")],
+            swiftSettings: swiftSettings
+        ),
         /// Renderers: one file per output format.
         .target(name: "Reporting", dependencies: ["BulkheadModel"], swiftSettings: swiftSettings),
 
@@ -149,7 +156,7 @@ let package = Package(
             name: "bulkhead",
             dependencies: [
                 "BulkheadModel", "PacketAnalysis", "ContainerEngine", "Inventory", "Reachability", "Policy", "Audit",
-                "Lab", "Reporting", "TLSVerification", "NetworkNamespaces", "LiveCapture",
+                "Lab", "Reporting", "TLSVerification", "NetworkNamespaces", "LiveCapture", "Kubernetes",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -208,6 +215,14 @@ let package = Package(
                 "ContainerEngine", "Inventory",
                 "NetworkNamespaces",
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "KubernetesTests",
+            dependencies: [
+                "Kubernetes", "BulkheadModel", "BulkheadTestSupport", .product(name: "Yams", package: "Yams"),
+            ],
+            exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "SystemCallsTests", dependencies: ["SystemCalls"], swiftSettings: swiftSettings),

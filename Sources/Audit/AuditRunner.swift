@@ -36,6 +36,8 @@ public struct AuditOptions: Sendable {
     public var duringCapture: (@Sendable () -> Void)?
     /// Restrict the audit to containers and networks with this label (`key=value`), e.g. one lab scenario's.
     public var scopeLabel: String?
+    /// Called on the inventory before the probes plan from it: `audit --k8s` adds the node's pod namespaces.
+    public var inventoryHook: (@Sendable (inout InventoryReport) -> Void)?
 
     public init() {}
 }
@@ -59,6 +61,7 @@ public enum AuditRunner {
         do {
             var report = try InventoryCollector.fromEngine(engine)
             if let label = options.scopeLabel { report = report.scoped(label: label) }
+            options.inventoryHook?(&report)
             inventory = report
             stages.append(
                 AuditStage(

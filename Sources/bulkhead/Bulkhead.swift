@@ -23,6 +23,7 @@ struct Bulkhead: ParsableCommand {
               bulkhead probe --policy policy.yaml
               bulkhead audit --policy policy.yaml --output html=audit.html
               bulkhead scenario run scenarios/flat.yaml
+              bulkhead k8s intent cluster.json
 
             Exit status, for every subcommand:
               0  nothing at or above --fail-on was found
@@ -35,6 +36,7 @@ struct Bulkhead: ParsableCommand {
         version: "0.1.0",
         subcommands: [
             Analyze.self, Capture.self, Inventory.self, Probe.self, TLS.self, AuditCommand.self, ScenarioCommand.self,
+            KubernetesCommand.self,
         ]
     )
 
