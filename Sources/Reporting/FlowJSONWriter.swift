@@ -286,12 +286,9 @@ public struct FlowJSONWriter: ~Copyable {
     }
 
     /// A key of the object being written; its value is whatever is written next.
+    @inline(__always)
     mutating func key(_ name: StaticString) {
-        if self.needsComma { self.buffer.put(UInt8(ascii: ",")) }
-        self.buffer.put(UInt8(ascii: "\""))
-        self.buffer.put(UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
-        self.buffer.put(UInt8(ascii: "\""))
-        self.buffer.put(UInt8(ascii: ":"))
+        self.buffer.put(key: name, comma: self.needsComma)
         // Set before the value: an object value clears it for its own first key and sets it again at its end.
         self.needsComma = true
     }
