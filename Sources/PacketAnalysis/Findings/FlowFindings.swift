@@ -223,14 +223,12 @@ public struct FlowFindings {
         }
         // Certificates: the same lint `bulkhead tls` runs (CertificateLint), with the role the handshake gives
         // each chain, judged at the flow's own time (a capture from last year must not report today's expiry).
-        let chains: [(owner: String, role: CertificateLint.Role, chain: [CertificateSummary])] = [
-            ("Server", .server, tls.serverCertificates), ("Client", .client, tls.clientCertificates),
+        let chains: [(role: CertificateLint.Role, chain: [CertificateSummary])] = [
+            (.server, tls.serverCertificates), (.client, tls.clientCertificates),
         ]
-        for (owner, role, chain) in chains where !chain.isEmpty {
-            let issues = CertificateLintCache.shared.lint(
-                chain: chain, role: role, at: flow.firstSeen, options: Self.certificateLint)
-            result += CertificateLint.findings(
-                issues, about: "\(owner) certificate", family: .captured, namingSubject: true, location: location)
+        for (role, chain) in chains where !chain.isEmpty {
+            result += CertificateLintCache.shared.findings(
+                chain: chain, role: role, at: flow.firstSeen, options: Self.certificateLint, location: location)
         }
         return result
     }
