@@ -161,6 +161,20 @@ package enum ProtocolClassifier {
         // A whole first line is needed; a command without one within 256 bytes is not a cache command.
         let line = bytes.prefix(256)
         guard let end = line.firstIndex(of: UInt8(ascii: "\n")) else { return nil }
+        // Every cache verb is 2 to 9 ASCII letters or `_`: anything else after the leading blanks is not one, and is
+        // refused here before any text is made (binary payloads with a newline used to cost a String, a trim, a split
+        // and a lowercasing each).
+        var verbStart = line.startIndex
+        while verbStart < end, [0x20, 0x09, 0x0d].contains(bytes[verbStart]) { verbStart += 1 }
+        var verbEnd = verbStart
+        while verbEnd < end, bytes[verbEnd] != 0x20, bytes[verbEnd] != 0x09 { verbEnd += 1 }
+        var verbBytes = UnsafeRawBufferPointer(rebasing: bytes[verbStart..<verbEnd])
+        while let last = verbBytes.last, last == 0x0d {
+            verbBytes = UnsafeRawBufferPointer(rebasing: verbBytes.dropLast())
+        }
+        guard (2...9).contains(verbBytes.count),
+            verbBytes.allSatisfy({ (0x41...0x5a).contains($0) || (0x61...0x7a).contains($0) || $0 == 0x5f })
+        else { return nil }
         let text = String(decoding: UnsafeRawBufferPointer(rebasing: line[..<end]), as: UTF8.self)
             .trimmingCharacters(in: " \t\r")
         // Redis splits inline commands on any blank, tabs included.
