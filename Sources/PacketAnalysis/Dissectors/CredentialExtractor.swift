@@ -29,15 +29,16 @@ package enum CredentialExtractor {
     /// Working on bytes keeps bulk payload (request bodies, binary values) from ever becoming Strings.
     static func lineRanges(_ bytes: UnsafeRawBufferPointer, limit: Int = 4096) -> [Range<Int>] {
         var ranges: [Range<Int>] = []
+        guard let base = bytes.baseAddress else { return ranges }
         var start = 0
-        var index = 0
-        while index < bytes.count, ranges.count < limit {
-            if bytes[index] == 0x0a {
-                let end = index > start && bytes[index - 1] == 0x0d ? index - 1 : index
-                ranges.append(start..<end)
-                start = index + 1
-            }
-            index += 1
+        // memchr finds each line end far faster than a loop over the bytes (headers and bodies of every HTTP flow).
+        while start < bytes.count, ranges.count < limit,
+            let found = memchr(base + start, 0x0a, bytes.count - start)
+        {
+            let index = base.distance(to: UnsafeRawPointer(found))
+            let end = index > start && bytes[index - 1] == 0x0d ? index - 1 : index
+            ranges.append(start..<end)
+            start = index + 1
         }
         if start < bytes.count, ranges.count < limit { ranges.append(start..<bytes.count) }
         return ranges
