@@ -179,18 +179,26 @@ struct AuditCommandTests {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
             "bh-audit-dying-\(UUID().uuidString.prefix(8))"
         ).path
-        // The dropped port keeps the probe stage busy for 3 × 1.5 s; the server is killed 1 s in. This sleep is the
-        // point of the test (a container dying while the probe runs), not a wait for readiness.
-        let killer = Thread {
-            usleep(1_000_000)
-            _ = try? DockerCLI.run(["kill", "cli-audit-dying-server"])
+        // The dropped port keeps the probe stage busy for 3 × 1.5 s. The server is killed once the audit says the
+        // probe has started, and 1 s into it (the open port's cell is decided by then): counted from the probe's
+        // start, not the process's, so a slow start on a busy machine cannot kill it before the inventory. This
+        // pause is the point of the test (a container dying while the probe runs), not a wait for readiness.
+        let errorLog = URL(fileURLWithPath: directory + "-stderr.log")
+        #expect(FileManager.default.createFile(atPath: errorLog.path, contents: nil))
+        defer { try? FileManager.default.removeItem(at: errorLog) }
+        let audit = try ProcessRunner.start(
+            BulkheadExecutable.url,
+            [
+                "audit", "--scope-label", "bulkhead.scenario=cli-audit-dying", "--attempts", "3", "--timeout", "1.5",
+                "--state-dir", directory, "--fail-on", "critical", "--output", "json=\(directory)/audit.json",
+            ], standardError: try FileHandle(forWritingTo: errorLog))
+        try Poll.until("the audit's probe stage to start", seconds: 60) {
+            (try? String(contentsOf: errorLog, encoding: .utf8))?.contains("bulkhead: probe: ") == true
         }
-        killer.start()
-        let run = try AnalyzeCommandTests.run([
-            "audit", "--scope-label", "bulkhead.scenario=cli-audit-dying", "--attempts", "3", "--timeout", "1.5",
-            "--quiet",
-            "--state-dir", directory, "--fail-on", "critical", "--output", "json=\(directory)/audit.json",
-        ])
+        Thread.sleep(forTimeInterval: 1)
+        _ = try DockerCLI.run(["kill", "cli-audit-dying-server"])
+        audit.waitUntilExit()
+        let run = (status: audit.terminationStatus, error: (try? String(contentsOf: errorLog, encoding: .utf8)) ?? "")
         #expect(run.status == 3, "\(run.error)")
         let document = try #require(
             try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(directory)/audit.json")))
