@@ -149,7 +149,7 @@ let package = Package(
             name: "bulkhead",
             dependencies: [
                 "BulkheadModel", "PacketAnalysis", "ContainerEngine", "Inventory", "Reachability", "Policy", "Audit",
-                "Lab", "Reporting", "TLSVerification", "NetworkNamespaces", "LiveCapture",
+                "Lab", "Reporting", "TLSVerification", "NetworkNamespaces", "LiveCapture", "SystemCalls",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -190,7 +190,7 @@ let package = Package(
         ),
         .testTarget(
             name: "AuditTests",
-            dependencies: ["Audit", "Reporting", "Policy", "BulkheadModel", "BulkheadTestSupport"],
+            dependencies: ["Audit", "Reporting", "Policy", "BulkheadModel", "BulkheadTestSupport", "LiveCapture"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -220,7 +220,7 @@ let package = Package(
             name: "bulkheadTests",
             dependencies: [
                 "bulkhead", "BulkheadModel", "PacketAnalysis", "Reporting", "BulkheadTestSupport", "Reachability",
-                "TLSVerification",
+                "TLSVerification", "Lab", "LiveCapture",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
