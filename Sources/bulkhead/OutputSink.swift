@@ -84,8 +84,14 @@ final class OutputSink: @unchecked Sendable {
             // Name the destination's own problem (its folder missing or not writable), not the temporary file's.
             throw OutputError(path: path, reason: InputFile.openProblem(target, errno: code, writing: true))
         }
-        // An existing report keeps its permissions (a report readable only by its owner stays so).
-        if exists { fchmod(fd, info.st_mode & 0o7777) }
+        // An existing report keeps its permissions (a report readable only by its owner stays so): when they cannot be
+        // carried over, the report is not written rather than replaced by one readable by more people.
+        if exists && fchmod(fd, info.st_mode & 0o7777) != 0 {
+            let reason = SystemCallError.last("fchmod").message
+            close(fd)
+            unlink(temporary)
+            throw OutputError(path: path, reason: "cannot keep the existing report's permissions: \(reason)")
+        }
         self.finalPath = target
         self.temporaryPath = temporary
         self.fd = fd

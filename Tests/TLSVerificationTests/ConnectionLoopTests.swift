@@ -14,7 +14,8 @@ struct ConnectionLoopTests {
     /// Hands out UDP sockets, which refuse TCP_NODELAY (ENOPROTOOPT).
     final class DatagramSource: SocketSource {
         func makeSocket() throws -> Int32 {
-            socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            socket(
+                AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         }
         func close() {}
     }
