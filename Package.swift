@@ -157,6 +157,7 @@ let package = Package(
             dependencies: [
                 "BulkheadModel", "PacketAnalysis", "ContainerEngine", "Inventory", "Reachability", "Policy", "Audit",
                 "Lab", "Reporting", "TLSVerification", "NetworkNamespaces", "LiveCapture", "Kubernetes",
+                "SystemCalls",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -197,7 +198,7 @@ let package = Package(
         ),
         .testTarget(
             name: "AuditTests",
-            dependencies: ["Audit", "Reporting", "Policy", "BulkheadModel", "BulkheadTestSupport"],
+            dependencies: ["Audit", "Reporting", "Policy", "BulkheadModel", "BulkheadTestSupport", "LiveCapture"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -235,7 +236,7 @@ let package = Package(
             name: "bulkheadTests",
             dependencies: [
                 "bulkhead", "BulkheadModel", "PacketAnalysis", "Reporting", "BulkheadTestSupport", "Reachability",
-                "TLSVerification",
+                "TLSVerification", "Lab", "LiveCapture",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

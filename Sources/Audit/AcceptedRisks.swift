@@ -152,9 +152,19 @@ public final class AuditLock {
                 : "?"
             throw PathError(path: self.path, message: "another audit is running (pid \(holder)); runs never overlap")
         }
-        _ = ftruncate(fd, 0)
-        let pid = "\(getpid())\n"
-        _ = pid.withCString { write(fd, $0, strlen($0)) }
+        // The holder's pid replaces the last holder's, for the message a second run shows. A lock that cannot say
+        // who holds it is refused (closing releases it): the run stops rather than leave a wrong pid behind.
+        let pid = Array("\(getpid())\n".utf8)
+        do throws(SystemCallError) {
+            try SystemCall.retrying("ftruncate") { ftruncate(fd, 0) }
+            let written = try SystemCall.retrying("write") {
+                pid.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            }
+            guard written == pid.count else { throw SystemCallError("write", code: EIO) }
+        } catch {
+            close(fd)
+            throw PathError(path: self.path, message: "cannot record the holder of the lock (\(error))")
+        }
         self.fd = fd
     }
 

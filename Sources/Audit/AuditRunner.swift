@@ -247,7 +247,8 @@ public enum AuditRunner {
         return findings.map { finding in
             guard let location = finding.location, let name = names.name(ofEndpoint: location) else { return finding }
             var copy = finding
-            copy.location = "\(name) \(location)/\(transports[location] ?? "tcp")"
+            copy.location = FindingLocation.endpoint(
+                name: name, endpoint: location, transport: transports[location] ?? "tcp")
             return copy
         }
     }

@@ -184,7 +184,9 @@ public struct EdgeBuilder {
 
     /// An edge's destination as findings name it: `pay 198.18.51.12:8443/tcp`.
     static func endpoint(of edge: Edge) -> String {
-        "\(edge.destination) \(ReachabilityCell.destinationText(address: edge.address, port: edge.port))/\(edge.protocol.rawValue)"
+        FindingLocation.endpoint(
+            name: edge.destination, endpoint: ReachabilityCell.destinationText(address: edge.address, port: edge.port),
+            transport: edge.protocol.rawValue)
     }
 
     /// An edge seen only in traffic, and the path its flows took (what the judgement asks the policy about).
@@ -286,5 +288,15 @@ public struct EdgeBuilder {
     static func split(_ endpoint: String) -> (String, Int)? {
         guard let (address, port) = EndpointText.split(endpoint), let port else { return nil }
         return (address.description, port)
+    }
+}
+
+/// Where the audit says a finding about an endpoint is, one spelling for every stage: the edges' mTLS findings,
+/// the TLS stage's and the capture's findings alike, so accepted risks and baselines match them all the same way.
+enum FindingLocation {
+    /// `name address:port/transport`: `pay 198.18.51.12:8443/tcp`, `db [2001:db8::5]:5432/tcp`. `endpoint` is written
+    /// as reports write endpoints (`ReachabilityCell.destinationText`: an IPv6 address in brackets).
+    static func endpoint(name: String, endpoint: String, transport: String) -> String {
+        "\(name) \(endpoint)/\(transport)"
     }
 }

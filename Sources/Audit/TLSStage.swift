@@ -71,9 +71,7 @@ enum TLSStage {
                 verdict: endpoint.verdict, refusesBadClients: refuses, serverIdentities: identities,
                 reason: endpoint.reason, probedFrom: endpoint.source,
                 checks: checks[endpoint.endpoint])
-            // Findings are located like audit edges: `name address:port/tcp`.
-            let address = EndpointText.split(endpoint.endpoint)?.address.description ?? endpoint.endpoint
-            let location = "\(names[address] ?? address) \(endpoint.endpoint)/tcp"
+            let location = Self.location(of: endpoint.endpoint, names: names)
             for finding in endpoint.findings {
                 var relocated = finding
                 relocated.location = location
@@ -84,5 +82,12 @@ enum TLSStage {
         return Outcome(
             endpoints: endpoints, findings: findings, report: report,
             tested: report.endpoints.filter(\.verdict.tested).count)
+    }
+
+    /// Where a finding of the battery on `endpoint` (`198.18.51.12:8443`) is, located like audit edges
+    /// (``FindingLocation``): the container's name by address (`names`), else the address.
+    static func location(of endpoint: String, names: [String: String]) -> String {
+        let address = EndpointText.split(endpoint)?.address.description ?? endpoint
+        return FindingLocation.endpoint(name: names[address] ?? address, endpoint: endpoint, transport: "tcp")
     }
 }

@@ -42,6 +42,8 @@ public enum InputFile {
             }
             let got = bytes.withUnsafeMutableBytes { raw in read(fd, raw.baseAddress! + count, raw.count - count) }
             if got < 0 {
+                // Not `SystemCall.retrying`: the model does not import SystemCalls (fuzz/build.sh compiles the model's
+                // sources into the fuzz harness with only the pcap and OpenSSL shims), so this one loop stays.
                 if errno == EINTR { continue }
                 throw PathError(path: path, message: "cannot read: \(Self.reason(errno))")
             }
@@ -86,8 +88,9 @@ public enum InputFile {
         return folder.isEmpty ? "/" : folder
     }
 
-    /// `strerror` as a Swift string.
-    public static func reason(_ code: Int32) -> String { String(cString: strerror(code)) }
+    /// `strerror` as a Swift string, for this file's own messages; every module above the model says it through
+    /// `SystemCallError.message`.
+    static func reason(_ code: Int32) -> String { String(cString: strerror(code)) }
 
     static func typeName(_ type: mode_t) -> String {
         switch type {

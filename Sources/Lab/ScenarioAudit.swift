@@ -52,7 +52,9 @@ public enum ScenarioAudit {
             runTraffic()
         }
         let gathered = AuditRunner.gather(engine: lab.engine, options: options, progress: progress)
-        var report = AuditJudgement.judge(gathered, policy: options.policy, policyName: options.policyName).report
+        // One judgement, one evaluation of the policy: the report and the judged matrix both come from it.
+        let judged = AuditJudgement.judge(gathered, policy: options.policy, policyName: options.policyName)
+        var report = judged.report
         if options.duringCapture != nil, report.stages.contains(where: { $0.name == "capture" && $0.status == .failed })
         {
             runTraffic()  // the capture could not start: the traffic must still run
@@ -61,7 +63,7 @@ public enum ScenarioAudit {
             report.problems.append("traffic: \(error)")
             report.complete = false
         }
-        let matrix = report.evidence.probe?.evaluated(with: options.policy, name: options.policyName)
+        let matrix = judged.matrix
         let reachability =
             scenario.expect?.reachability == nil ? nil : matrix.map { ScenarioProbe.compare(scenario, cells: $0.cells) }
         return Outcome(

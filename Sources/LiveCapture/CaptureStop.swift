@@ -25,9 +25,18 @@ public final class CaptureStop: Sendable {
         guard pipe(&ends) == 0 else {
             throw LiveCaptureError(.cannotCapture, "cannot create a pipe (\(SystemCallError.last("pipe")))")
         }
+        // Non-blocking (a full pipe must never block a signal handler, an empty one the capture loop) and not
+        // inherited by processes started meanwhile: without both, no stop pipe (and no capture).
         for end in ends {
-            _ = fcntl(end, F_SETFL, fcntl(end, F_GETFL) | O_NONBLOCK)
-            _ = fcntl(end, F_SETFD, FD_CLOEXEC)
+            do throws(SystemCallError) {
+                let flags = try SystemCall.retrying("fcntl(F_GETFL)") { fcntl(end, F_GETFL) }
+                try SystemCall.retrying("fcntl(F_SETFL)") { fcntl(end, F_SETFL, flags | O_NONBLOCK) }
+                try SystemCall.retrying("fcntl(F_SETFD)") { fcntl(end, F_SETFD, FD_CLOEXEC) }
+            } catch {
+                close(ends[0])
+                close(ends[1])
+                throw LiveCaptureError(.cannotCapture, "cannot set up the stop pipe (\(error))")
+            }
         }
         self.readEnd = ends[0]
         self.writeEnd = ends[1]
@@ -43,6 +52,7 @@ public final class CaptureStop: Sendable {
     public func request() {
         self.requested.store(true, ordering: .sequentiallyConsistent)
         var byte: UInt8 = 1
+        // Ignored on purpose: a full pipe (EAGAIN) already holds a wake-up, and `requested` is set either way.
         _ = write(self.writeEnd, &byte, 1)
     }
 
@@ -83,6 +93,7 @@ public final class CaptureStop: Sendable {
                     let descriptor = signalWakeDescriptor.load(ordering: .relaxed)
                     if descriptor >= 0 {
                         var byte: UInt8 = 1
+                        // A signal handler has nowhere to report a failure; a full pipe already holds a wake-up.
                         _ = write(descriptor, &byte, 1)
                     }
                 }

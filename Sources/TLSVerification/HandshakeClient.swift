@@ -358,10 +358,16 @@ final class ConnectionLoop {
         }
         self.connectionsMade += 1
         // Small writes back to back (the client's Finished, then the request): without TCP_NODELAY, Nagle holds the
-        // request until the server's delayed ACK, which costs every probe tens of milliseconds.
-        // A failure only costs time, never a verdict.
+        // request until the server's delayed ACK, which costs every probe tens of milliseconds. It cannot fail on a
+        // TCP socket; a socket that refuses it is not one to judge a server by: the connection is a local error.
         var noDelay: Int32 = 1
-        _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &noDelay, socklen_t(MemoryLayout<Int32>.size))
+        if setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &noDelay, socklen_t(MemoryLayout<Int32>.size)) != 0 {
+            var outcome = ConnectionOutcome()
+            outcome.failure = SystemCallError.last("setsockopt(TCP_NODELAY)").description
+            close(fd)
+            completion(outcome)
+            return
+        }
         let connection = Connection(
             plan: plan, fd: fd, started: now, deadline: now + self.timeouts.connection, completion: completion)
         var address = sockaddr_in()
@@ -466,7 +472,7 @@ final class ConnectionLoop {
         connection.received = []
         connection.written = 0
         let overTLS = connection.outcome.handshakeCompleted
-        guard let exchange = connection.exchange else {
+        guard connection.exchange != nil else {
             if overTLS {
                 // Every exchange went on without a final answer: the application kept talking (served).
                 connection.outcome.applicationAnswer =

@@ -269,14 +269,9 @@ extension Bulkhead {
             if let kubernetes { NodeAudit.judge(&report, engine: PolicyEngine(kubernetes)) }
             for note in judged.notes { warn(note) }
 
-            let lastSuccessPath = stateDirectory + "/last-success"
-            if report.complete && lock != nil {
-                try? "\(Int(Date().timeIntervalSince1970))\n".write(
-                    toFile: lastSuccessPath, atomically: true, encoding: .utf8)
-            }
-            let lastSuccess = (try? String(contentsOfFile: lastSuccessPath, encoding: .utf8)).flatMap {
-                Double($0.trimmingCharacters(in: .whitespacesAndNewlines))
-            }
+            let state = AuditState(directory: stateDirectory).record(report, holding: lock)
+            if let problem = state.problem { warn(problem.description) }
+            let lastSuccess = state.lastSuccess
             // Every output is attempted: one that fails (a full disk, a missing folder) does not cost the others.
             var writeFailed = false
             for (format, path) in try self.destinations() {

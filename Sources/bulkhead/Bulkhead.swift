@@ -1,6 +1,7 @@
 import ArgumentParser
 import BulkheadModel
 import Foundation
+import SystemCalls
 
 #if canImport(Glibc)
     import Glibc
@@ -100,9 +101,8 @@ func writeStandardError(_ text: String) {
     text.withUTF8 { bytes in
         var done = 0
         while done < bytes.count, let base = bytes.baseAddress {
-            let count = write(STDERR_FILENO, base + done, bytes.count - done)
-            if count < 0 && errno == EINTR { continue }
-            guard count > 0 else { return }
+            let count = try? SystemCall.retrying("write") { write(STDERR_FILENO, base + done, bytes.count - done) }
+            guard let count, count > 0 else { return }
             done += count
         }
     }

@@ -261,44 +261,24 @@ extension Bulkhead {
             return document
         }
 
-        private struct FlowExtras: Encodable {
-            var clientName: String?
+        /// What `capture --format json` adds to each flow record: the names of its ends and the interface it was
+        /// captured on (absent names written as `null`).
+        struct FlowExtras: Encodable {
+            @ExplicitNull var clientName: String?
             var interface: String
-            var serverName: String?
-
-            func encode(to encoder: any Encoder) throws {
-                var container = encoder.container(keyedBy: CodingKeys.self)
-                try container.encode(self.clientName, forKey: .clientName)
-                try container.encode(self.interface, forKey: .interface)
-                try container.encode(self.serverName, forKey: .serverName)
-            }
-
-            enum CodingKeys: String, CodingKey { case clientName, interface, serverName }
+            @ExplicitNull var serverName: String?
         }
 
-        private struct CaptureHeader: Encodable {
+        /// The members `capture --format json` writes before the analysis document's own.
+        struct CaptureHeader: Encodable {
             var captureSeconds: Double
             var complete: Bool
             var endpoints: [String: String]
             var interfaces: [InterfaceReport]
             var problems: [String]
             var stoppedBy: String
-            var written: String?
-
-            func encode(to encoder: any Encoder) throws {
-                var container = encoder.container(keyedBy: CodingKeys.self)
-                try container.encode(self.captureSeconds, forKey: .captureSeconds)
-                try container.encode(self.complete, forKey: .complete)
-                try container.encode(self.endpoints, forKey: .endpoints)
-                try container.encode(self.interfaces, forKey: .interfaces)
-                try container.encode(self.problems, forKey: .problems)
-                try container.encode(self.stoppedBy, forKey: .stoppedBy)
-                try container.encode(self.written, forKey: .written)
-            }
-
-            enum CodingKeys: String, CodingKey {
-                case captureSeconds, complete, endpoints, interfaces, problems, stoppedBy, written
-            }
+            /// The pcapng file written, or `null`.
+            @ExplicitNull var written: String?
         }
 
         static func size(_ bytes: UInt64) -> String {

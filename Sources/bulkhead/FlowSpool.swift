@@ -1,5 +1,6 @@
 import BulkheadModel
 import Foundation
+import SystemCalls
 
 #if canImport(Glibc)
     import Glibc
@@ -34,18 +35,26 @@ final class FlowSpool: @unchecked Sendable {
         self.folder = folder
         // A named file, unlinked at once: nothing is left behind, whatever ends the run.
         var template = Array("\(folder)/.bulkhead-flows.XXXXXX".utf8CString)
-        let fd = template.withUnsafeMutableBufferPointer { name -> Int32 in
-            guard let base = name.baseAddress else { return -1 }
+        let made = template.withUnsafeMutableBufferPointer { name -> Result<Int32, SystemCallError> in
+            guard let base = name.baseAddress else { return .failure(SystemCallError("mkstemp", code: EINVAL)) }
             let fd = mkstemp(base)
-            if fd >= 0 {
-                unlink(base)
-                _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-            }
-            return fd
+            guard fd >= 0 else { return .failure(SystemCallError.last("mkstemp")) }
+            unlink(base)
+            return .success(fd)
         }
-        guard fd >= 0 else {
+        let fd: Int32
+        do throws(SystemCallError) {
+            fd = try made.get()
+            // Not inherited by a process started meanwhile: it would keep the flows' disk space after this run.
+            do throws(SystemCallError) {
+                try SystemCall.retrying("fcntl(F_SETFD)") { fcntl(fd, F_SETFD, FD_CLOEXEC) }
+            } catch {
+                close(fd)
+                throw error
+            }
+        } catch {
             throw OutputError(
-                path: folder, reason: "cannot hold the flows until the report is written: " + InputFile.reason(errno))
+                path: folder, reason: "cannot hold the flows until the report is written: " + error.message)
         }
         self.fd = fd
         self.buffer.reserveCapacity(Self.bufferSize)
@@ -83,10 +92,13 @@ final class FlowSpool: @unchecked Sendable {
         guard self.failure == nil, let base = bytes.baseAddress else { return }
         var done = 0
         while done < bytes.count {
-            let count = pwrite(self.fd, base + done, bytes.count - done, off_t(self.written))
-            if count < 0 {
-                if errno == EINTR { continue }
-                self.failure = InputFile.reason(errno)
+            let count: Int
+            do throws(SystemCallError) {
+                count = try SystemCall.retrying("pwrite") {
+                    pwrite(self.fd, base + done, bytes.count - done, off_t(self.written))
+                }
+            } catch {
+                self.failure = error.message
                 return
             }
             done += count
@@ -115,16 +127,22 @@ final class FlowSpool: @unchecked Sendable {
                 filled = 0
                 let want = min(window.count, Int(self.written - start))
                 while filled < entry.length {
-                    let count = window.withUnsafeMutableBytes { room -> Int in
-                        guard let base = room.baseAddress else { return 0 }
-                        return pread(self.fd, base + filled, want - filled, off_t(start) + off_t(filled))
+                    let count: Int
+                    do throws(SystemCallError) {
+                        count = try SystemCall.retrying("pread") {
+                            window.withUnsafeMutableBytes { room -> Int in
+                                guard let base = room.baseAddress else { return 0 }
+                                return pread(self.fd, base + filled, want - filled, off_t(start) + off_t(filled))
+                            }
+                        }
+                    } catch {
+                        throw OutputError(
+                            path: self.folder, reason: "the kept flows could not be read back: " + error.message)
                     }
-                    if count < 0 && errno == EINTR { continue }
                     guard count > 0 else {
                         throw OutputError(
                             path: self.folder,
-                            reason: "the kept flows could not be read back: "
-                                + (count < 0 ? InputFile.reason(errno) : "the file is shorter than written"))
+                            reason: "the kept flows could not be read back: the file is shorter than written")
                     }
                     filled += count
                 }

@@ -3,6 +3,7 @@ import BulkheadModel
 // `stat`'s fields come through CoreFoundation's view of the C library in release builds (MemberImportVisibility).
 import CoreFoundation
 import Foundation
+import SystemCalls
 
 #if canImport(Glibc)
     import Glibc
@@ -83,8 +84,14 @@ final class OutputSink: @unchecked Sendable {
             // Name the destination's own problem (its folder missing or not writable), not the temporary file's.
             throw OutputError(path: path, reason: InputFile.openProblem(target, errno: code, writing: true))
         }
-        // An existing report keeps its permissions (a report readable only by its owner stays so).
-        if exists { fchmod(fd, info.st_mode & 0o7777) }
+        // An existing report keeps its permissions (a report readable only by its owner stays so): when they cannot be
+        // carried over, the report is not written rather than replaced by one readable by more people.
+        if exists && fchmod(fd, info.st_mode & 0o7777) != 0 {
+            let reason = SystemCallError.last("fchmod").message
+            close(fd)
+            unlink(temporary)
+            throw OutputError(path: path, reason: "cannot keep the existing report's permissions: \(reason)")
+        }
         self.finalPath = target
         self.temporaryPath = temporary
         self.fd = fd
@@ -149,13 +156,12 @@ final class OutputSink: @unchecked Sendable {
         guard self.failure == nil, let base = bytes.baseAddress else { return }
         var done = 0
         while done < bytes.count {
-            let count = Glibc.write(self.fd, base + done, bytes.count - done)
-            if count < 0 {
-                if errno == EINTR { continue }
-                self.failure = OutputError(path: self.shownPath, reason: InputFile.reason(errno))
+            do throws(SystemCallError) {
+                done += try SystemCall.retrying("write") { Glibc.write(self.fd, base + done, bytes.count - done) }
+            } catch {
+                self.failure = OutputError(path: self.shownPath, reason: error.message)
                 return
             }
-            done += count
         }
     }
 
@@ -173,13 +179,13 @@ final class OutputSink: @unchecked Sendable {
         guard let finalPath = self.finalPath, let temporary = self.temporaryPath else {
             self.finished = true
             if self.ownsDescriptor && close(self.fd) != 0 && errno != EINTR {
-                throw OutputError(path: self.shownPath, reason: InputFile.reason(errno))
+                throw OutputError(path: self.shownPath, reason: SystemCallError.last("close").message)
             }
             return
         }
         // A full disk may only show at fsync or close (delayed allocation, NFS).
         if fsync(self.fd) != 0 {
-            let failure = OutputError(path: self.shownPath, reason: InputFile.reason(errno))
+            let failure = OutputError(path: self.shownPath, reason: SystemCallError.last("fsync").message)
             self.abandon()
             throw failure
         }
@@ -188,10 +194,10 @@ final class OutputSink: @unchecked Sendable {
         let closeError = errno
         guard closed == 0 || closeError == EINTR else {
             unlink(temporary)
-            throw OutputError(path: self.shownPath, reason: InputFile.reason(closeError))
+            throw OutputError(path: self.shownPath, reason: SystemCallError("close", code: closeError).message)
         }
         guard rename(temporary, finalPath) == 0 else {
-            let reason = InputFile.reason(errno)
+            let reason = SystemCallError.last("rename").message
             unlink(temporary)
             throw OutputError(path: self.shownPath, reason: reason)
         }

@@ -225,17 +225,7 @@ struct ScenarioRun: Encodable {
     var comparison: ScenarioComparison
     var traffic: [TrafficResult]
     /// The probed matrix against `expect.reachability` (null when the scenario declares no reachability).
-    var reachability: ReachabilityComparison?
+    @ExplicitNull var reachability: ReachabilityComparison?
     /// The audit of the scenario (schema bulkhead.audit/1).
     var audit: AuditReport
-
-    enum CodingKeys: String, CodingKey { case comparison, traffic, reachability, audit }
-
-    func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(self.comparison, forKey: .comparison)
-        try container.encode(self.traffic, forKey: .traffic)
-        try container.encode(self.reachability, forKey: .reachability)
-        try container.encode(self.audit, forKey: .audit)
-    }
 }

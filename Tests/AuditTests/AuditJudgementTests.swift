@@ -101,6 +101,23 @@ struct AuditJudgementTests {
         #expect(strict.findings.contains { $0.kind == .unexpectedReachable })
     }
 
+    @Test(
+        "the judged matrix (what scenario run compares) comes from the judgement's one evaluation: the same cells as the probe judged alone, its findings in the report"
+    )
+    func judgedMatrix() throws {
+        let deny = try self.policy("version: 1\nbaseline: deny\n")
+        let gathered = self.gathered(checks: [.forgedCertificates])
+        let judged = AuditJudgement.judge(gathered, policy: deny, policyName: "deny")
+        let matrix = try #require(judged.matrix)
+        let alone = try #require(gathered.evidence.probe?.facts.evaluated(with: deny, name: "deny"))
+        #expect(matrix.cells == alone.cells && matrix.policy == "deny")
+        #expect(matrix.summary.violations == alone.summary.violations && !matrix.violations.isEmpty)
+        #expect(matrix.findings == alone.findings && !matrix.findings.isEmpty)
+        for finding in matrix.findings { #expect(judged.report.findings.contains(finding), "\(finding.kind)") }
+        // The report keeps the facts; the judged matrix is not stored.
+        #expect(judged.report.evidence.probe?.cells.allSatisfy { $0.violation == nil } == true)
+    }
+
     @Test("accepted risks, then the baseline, then the totals: applied once, to the judged findings")
     func risksAndBaseline() throws {
         let gathered = self.gathered(checks: [.forgedCertificates])
