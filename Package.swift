@@ -50,7 +50,7 @@ let package = Package(
         // MARK: - Libraries
 
         /// Plain value types shared by every stage: endpoints, flows, certificates, findings.
-        .target(name: "BulkheadModel", swiftSettings: swiftSettings),
+        .target(name: "BulkheadModel", dependencies: ["SystemCalls"], swiftSettings: swiftSettings),
         // The one small system layer: errno as typed errors, EINTR retries, and the poller every event loop uses.
         .target(name: "SystemCalls", dependencies: ["CBulkheadLinux"], swiftSettings: swiftSettings),
         /// X.509 parsing (tolerant, through OpenSSL) into `CertificateSummary` values.
@@ -62,7 +62,7 @@ let package = Package(
         /// Capture files, packet decoding, TCP reassembly, protocol + TLS dissection, flow analysis.
         .target(
             name: "PacketAnalysis",
-            dependencies: ["BulkheadModel", "Certificates", "CBulkheadPcap", "CBulkheadOpenSSL"],
+            dependencies: ["BulkheadModel", "Certificates", "CBulkheadPcap", "CBulkheadOpenSSL", "SystemCalls"],
             // Dynamic exclusivity checks on the flow table's class properties cost ~200 instructions per packet
             // (measured with callgrind). They stay on in debug builds, where every test runs, and are off only
             // in the release build of this one hot module.

@@ -13,8 +13,8 @@
 #                            fuzz/known-bugs/ (binaries named ...-unfixed), to reproduce the crashes they cover
 #
 # SwiftPM cannot link a libFuzzer executable (it renames `main`), so the harness is compiled with swiftc directly,
-# together with the sources of BulkheadModel, Certificates, PacketAnalysis, PacketAnalysisFuzzing (the targets) and
-# Reporting as ONE module. The sources are
+# together with the sources of SystemCalls, BulkheadModel, Certificates, PacketAnalysis, PacketAnalysisFuzzing (the
+# targets) and Reporting as ONE module (and the CBulkheadLinux shim that SystemCalls calls). The sources are
 # copied (never edited in place) to fuzz/work/src/, named after their module to keep file names unique, with
 # their imports of each other removed.
 #
@@ -34,7 +34,7 @@ variants=("$@")
 
 # 1. Copy the library sources (Sources/ itself is never touched). Reporting only serves the harness's check that
 #    FlowJSONWriter (the CLI's JSON output) agrees with the records' Codable form.
-modules="BulkheadModel Certificates PacketAnalysis PacketAnalysisFuzzing Reporting"
+modules="SystemCalls BulkheadModel Certificates PacketAnalysis PacketAnalysisFuzzing Reporting"
 tree="$work/tree"
 rm -rf "$tree" "$src"
 mkdir -p "$tree/Sources" "$src"
@@ -64,16 +64,24 @@ for module in $modules; do
     while IFS= read -r -d '' file; do
         relative="${file#"$tree/Sources/$module/"}"
         target="$src/${module}_${relative//\//_}"
-        sed -E '/^[[:space:]]*((public|internal|package|@_exported)[[:space:]]+)?import[[:space:]]+(BulkheadModel|Certificates|PacketAnalysis|PacketAnalysisFuzzing)[[:space:]]*$/d' \
+        sed -E '/^[[:space:]]*((public|internal|package|@_exported)[[:space:]]+)?import[[:space:]]+(SystemCalls|BulkheadModel|Certificates|PacketAnalysis|PacketAnalysisFuzzing)[[:space:]]*$/d' \
             "$file" >"$target"
     done < <(find "$tree/Sources/$module" -name '*.swift' -print0 | sort -z)
 done
+
+# SystemCalls' C shim (epoll and setns wrappers): compiled here and named by a module map of the harness's own, as
+# SwiftPM does for the CBulkheadLinux target.
+mkdir -p "$work/linux-shim"
+printf 'module CBulkheadLinux {\n    header "%s"\n    export *\n}\n' \
+    "$root/Sources/CBulkheadLinux/include/CBulkheadLinux.h" >"$work/linux-shim/module.modulemap"
+"${CC:-clang}" -c -O1 -D_GNU_SOURCE -I "$root/Sources/CBulkheadLinux/include" "$root/Sources/CBulkheadLinux/shim.c" \
+    -o "$work/linux-shim/shim.o"
 
 common=(
     -g
     -parse-as-library -module-name BulkheadFuzz -package-name bulkhead -swift-version 6
     -enable-upcoming-feature MemberImportVisibility -enable-upcoming-feature ExistentialAny
-    -I "$root/Sources/CBulkheadPcap" -I "$root/Sources/CBulkheadOpenSSL"
+    -I "$root/Sources/CBulkheadPcap" -I "$root/Sources/CBulkheadOpenSSL" -I "$work/linux-shim"
     -lpcap -lssl -lcrypto
     -module-cache-path "$work/module-cache"
 )
@@ -97,5 +105,5 @@ for variant in "${variants[@]}"; do
         *) echo "unknown variant: $variant (fuzzer | asan | repro | coverage)" >&2; exit 2 ;;
     esac
     echo "building $output (${flags[*]})" >&2
-    "$swiftc" "${common[@]}" "${flags[@]}" "$here/harness.swift" "$src"/*.swift "${main[@]}" -o "$output"
+    "$swiftc" "${common[@]}" "${flags[@]}" "$here/harness.swift" "$src"/*.swift "${main[@]}" "$work/linux-shim/shim.o" -o "$output"
 done

@@ -1,7 +1,7 @@
+import SystemCalls
+
 #if canImport(Glibc)
     import Glibc
-#elseif canImport(Darwin)
-    import Darwin
 #endif
 
 /// Reading a small input file someone else wrote (a policy, a scenario, an ignore file, a stored report) without
@@ -40,12 +40,16 @@ public enum InputFile {
                 }
                 bytes.append(contentsOf: repeatElement(0, count: max(4096, bytes.count)))
             }
-            let got = bytes.withUnsafeMutableBytes { raw in read(fd, raw.baseAddress! + count, raw.count - count) }
-            if got < 0 {
-                // Not `SystemCall.retrying`: the model does not import SystemCalls (fuzz/build.sh compiles the model's
-                // sources into the fuzz harness with only the pcap and OpenSSL shims), so this one loop stays.
-                if errno == EINTR { continue }
-                throw PathError(path: path, message: "cannot read: \(Self.reason(errno))")
+            let read = bytes.withUnsafeMutableBytes { raw in
+                Result { () throws(SystemCallError) in
+                    try SystemCall.retrying("read") { Glibc.read(fd, raw.baseAddress! + count, raw.count - count) }
+                }
+            }
+            guard case .success(let got) = read else {
+                if case .failure(let error) = read {
+                    throw PathError(path: path, message: "cannot read: \(error.message)")
+                }
+                break
             }
             if got == 0 { break }
             count += got
@@ -88,9 +92,8 @@ public enum InputFile {
         return folder.isEmpty ? "/" : folder
     }
 
-    /// `strerror` as a Swift string, for this file's own messages; every module above the model says it through
-    /// `SystemCallError.message`.
-    static func reason(_ code: Int32) -> String { String(cString: strerror(code)) }
+    /// The system's text for an errno, as every module says it (`SystemCallError.message`).
+    static func reason(_ code: Int32) -> String { SystemCallError("", code: code).message }
 
     static func typeName(_ type: mode_t) -> String {
         switch type {

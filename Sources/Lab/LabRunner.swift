@@ -277,7 +277,7 @@ public struct TrafficResult: Codable, Sendable, Hashable {
     public var from: String
     public var command: [String]
     /// Nil when the command had not finished in time.
-    public var exitCode: Int?
+    @ExplicitNull public var exitCode: Int?
     public var expectedExit: Int
     public var asExpected: Bool { self.exitCode == self.expectedExit }
 }

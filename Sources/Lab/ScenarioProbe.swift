@@ -74,7 +74,7 @@ public struct ReachabilityComparison: Codable, Sendable {
         public var expected: String
         public var observed: String
         /// The expectation entry that matched the cell (nil: none did).
-        public var entry: String?
+        @ExplicitNull public var entry: String?
     }
 
     /// Cells whose state (or violation) differs from the entry that matched them, and cells no entry matched.

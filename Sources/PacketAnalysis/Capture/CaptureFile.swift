@@ -1,4 +1,5 @@
 import BulkheadModel
+import SystemCalls
 
 #if canImport(Glibc)
     import Glibc
@@ -61,7 +62,7 @@ public final class CaptureFile {
                 .notACapture, path: path, "not a capture: only \(size) bytes, too short for a pcap or pcapng header")
         }
         guard let mapping = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), mapping != MAP_FAILED else {
-            throw CaptureError(.unreadable, path: path, "cannot map: \(String(cString: strerror(errno)))")
+            throw CaptureError(.unreadable, path: path, "cannot map: \(SystemCallError.last("mmap").message)")
         }
         _ = madvise(mapping, size, MADV_SEQUENTIAL)
         self.base = UnsafeRawPointer(mapping)

@@ -1,3 +1,5 @@
+import SystemCalls
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
@@ -52,7 +54,7 @@ enum RegularFile {
 
     /// The system's text for an errno (`No such file or directory`, `Permission denied`…).
     static func describe(_ code: Int32) -> String {
-        String(cString: strerror(code))
+        SystemCallError("", code: code).message
     }
 
     /// Reads a whole regular file (for small inputs such as key logs).
@@ -67,13 +69,18 @@ enum RegularFile {
                 if filled == bytes.count {
                     bytes.append(contentsOf: [UInt8](repeating: 0, count: max(4096, bytes.count)))
                 }
-                let count = bytes.withUnsafeMutableBytes { buffer -> Int in
-                    guard let base = buffer.baseAddress else { return 0 }
-                    return read(descriptor, base + filled, buffer.count - filled)
+                let read = bytes.withUnsafeMutableBytes { buffer in
+                    Result { () throws(SystemCallError) -> Int in
+                        guard let base = buffer.baseAddress else { return 0 }
+                        return try SystemCall.retrying("read") {
+                            Glibc.read(descriptor, base + filled, buffer.count - filled)
+                        }
+                    }
                 }
-                if count < 0 {
-                    if errno == EINTR { continue }
-                    return .failure(.cannotOpen("cannot read: \(Self.describe(errno))"))
+                let count: Int
+                switch read {
+                case .success(let got): count = got
+                case .failure(let error): return .failure(.cannotOpen("cannot read: \(error.message)"))
                 }
                 if count == 0 { break }
                 filled += count
