@@ -135,6 +135,9 @@ let package = Package(
         ),
         /// Renderers: one file per output format.
         .target(name: "Reporting", dependencies: ["BulkheadModel"], swiftSettings: swiftSettings),
+        /// The fleet: node audit reports of one cluster merged into one fleet report (`bulkhead merge`), and its
+        /// renderings, which reuse the audit's.
+        .target(name: "Fleet", dependencies: ["BulkheadModel", "Reporting"], swiftSettings: swiftSettings),
 
         // MARK: - Executable
 
@@ -142,7 +145,7 @@ let package = Package(
             name: "bulkhead",
             dependencies: [
                 "BulkheadModel", "PacketAnalysis", "ContainerEngine", "Inventory", "Reachability", "Policy", "Audit",
-                "Lab", "Reporting", "TLSVerification", "NetworkNamespaces", "LiveCapture",
+                "Lab", "Reporting", "TLSVerification", "NetworkNamespaces", "LiveCapture", "Fleet",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -181,7 +184,7 @@ let package = Package(
         ),
         .testTarget(
             name: "AuditTests",
-            dependencies: ["Audit", "Reporting", "Policy", "BulkheadModel", "BulkheadTestSupport"],
+            dependencies: ["Audit", "Reporting", "Policy", "BulkheadModel", "BulkheadTestSupport", "Fleet"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -211,7 +214,7 @@ let package = Package(
             name: "bulkheadTests",
             dependencies: [
                 "bulkhead", "BulkheadModel", "PacketAnalysis", "Reporting", "BulkheadTestSupport", "Reachability",
-                "TLSVerification",
+                "TLSVerification", "Fleet",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

@@ -92,6 +92,9 @@ public enum FindingKind: Sendable {
     // Audit (edges)
     /// `mtls-required-not-enforced`: mTLS required but not enforced
     case mtlsRequiredNotEnforced
+    // Fleet (`bulkhead merge`)
+    /// `fleet-evidence-disagreement`: Nodes disagree about an edge
+    case fleetEvidenceDisagreement
     /// A certificate lint rule in one of its families: `certificate-<rule>` (`analyze`, either side of a handshake),
     /// `server-certificate-<rule>` and `client-certificate-<rule>` (`bulkhead tls`).
     case certificate(CertificateLintRule, family: CertificateFindingFamily)
@@ -137,7 +140,7 @@ public enum FindingKind: Sendable {
         .portPublishedAllInterfaces, .privilegedPortPublished, .privilegedContainer, .netAdminCapability,
         .netRawCapability, .dockerSocketMounted, .userlandProxy, .overlayUnencrypted,
         .overlappingSubnets, .bridgesNetworks, .unexpectedReachable, .unexpectedBlocked,
-        .mtlsRequiredNotEnforced,
+        .mtlsRequiredNotEnforced, .fleetEvidenceDisagreement,
     ]
 
     private static let byIdentifier: [String: FindingKind] = Dictionary(
@@ -194,6 +197,7 @@ public enum FindingKind: Sendable {
         case .unexpectedReachable: "unexpected-reachable"
         case .unexpectedBlocked: "unexpected-blocked"
         case .mtlsRequiredNotEnforced: "mtls-required-not-enforced"
+        case .fleetEvidenceDisagreement: "fleet-evidence-disagreement"
         case .certificate(let rule, let family):
             family.identifiers[rule] ?? "\(family.identifierPrefix)-\(rule.rawValue)"
         case .unregistered(let identifier): identifier
@@ -374,6 +378,11 @@ public enum FindingKind: Sendable {
             Entry(
                 .high, "mTLS required but not enforced",
                 "The policy requires mutual TLS on this endpoint, but it accepts plaintext, TLS without a client certificate, or clients it should refuse."
+            )
+        case .fleetEvidenceDisagreement:
+            Entry(
+                .medium, "Nodes disagree about an edge",
+                "Two node reports of the fleet saw the same edge or endpoint and their evidence differs (reachability, traffic, the TLS check, or the verdict). The merged report keeps the worse verdict; find out why the nodes see it differently (a node-local firewall rule, a different policy, a service that changed between the runs)."
             )
         case .certificate(let rule, let family): family.entry(of: rule)
         case .unregistered: nil
