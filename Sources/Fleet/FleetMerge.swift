@@ -167,26 +167,50 @@ public enum FleetMerge {
 
     // MARK: - Edges
 
+    /// What makes two nodes' edges the same edge.
+    struct EdgeKey: Hashable {
+        var source: String
+        var address: String
+        var port: Int
+        var `protocol`: ProbeProtocol
+    }
+
     /// The edges of every node, one per source, address, port and protocol.
     static func mergeEdges(
         _ reports: [NodeReport], identities: [Identity], disagreements: inout [FleetDisagreement]
     ) -> [FleetEdge] {
-        var order: [String] = []
-        var groups: [String: [(node: Int, edge: Edge)]] = [:]
+        var groups: [[(node: Int, edge: Edge)]] = []
+        var index: [EdgeKey: Int] = [:]
+        index.reserveCapacity(reports.reduce(0) { $0 + $1.edges.count })
         for (node, report) in reports.enumerated() {
             for edge in report.edges {
-                let key = "\(edge.source)\u{0}\(edge.address)\u{0}\(edge.port)\u{0}\(edge.protocol.rawValue)"
-                if groups[key] == nil { order.append(key) }
-                groups[key, default: []].append((node, edge))
+                let key = EdgeKey(
+                    source: edge.source, address: edge.address, port: edge.port, protocol: edge.protocol)
+                if let position = index[key] {
+                    groups[position].append((node, edge))
+                } else {
+                    index[key] = groups.count
+                    groups.append([(node, edge)])
+                }
             }
         }
         var merged: [FleetEdge] = []
-        merged.reserveCapacity(order.count)
-        for key in order {
-            guard let group = groups[key] else { continue }
+        merged.reserveCapacity(groups.count)
+        for group in groups {
             merged.append(Self.mergeEdge(group, identities: identities, disagreements: &disagreements))
         }
-        return merged.sorted { ($0.edge.destination, $0.edge.name) < ($1.edge.destination, $1.edge.name) }
+        // Sorted by destination, then address, port, protocol and source: compared field by field (building each
+        // edge's name per comparison cost more than the rest of the merge), moved once.
+        let sorted = merged.indices.sorted { left, right in
+            let a = merged[left].edge
+            let b = merged[right].edge
+            if a.destination != b.destination { return a.destination < b.destination }
+            if a.address != b.address { return a.address < b.address }
+            if a.port != b.port { return a.port < b.port }
+            if a.protocol != b.protocol { return a.protocol.rawValue < b.protocol.rawValue }
+            return a.source < b.source
+        }
+        return sorted.map { merged[$0] }
     }
 
     /// One edge seen by one or more nodes.
@@ -373,24 +397,33 @@ public enum FleetMerge {
         _ reports: [NodeReport], identities: [Identity], to edges: inout [FleetEdge],
         disagreements: inout [FleetDisagreement]
     ) {
-        var checks: [String: [(node: Int, check: EndpointTLS)]] = [:]
+        var checks: [String: [(node: Int, verdict: TLSVerdict)]] = [:]
         for (node, report) in reports.enumerated() {
-            for (endpoint, check) in report.tls { checks[endpoint, default: []].append((node, check)) }
+            for (endpoint, verdict) in report.tls { checks[endpoint, default: []].append((node, verdict)) }
         }
         var worstByEndpoint: [String: EndpointTLS] = [:]
         for endpoint in checks.keys.sorted() {
             guard let list = checks[endpoint], list.count > 1 else { continue }
-            let judged = list.filter { $0.check.verdict.tested || $0.check.verdict == .inconclusive }
-            guard Set(judged.map(\.check.verdict)).count > 1, let worst = Self.worstCheck(judged.map(\.check)) else {
-                continue
-            }
-            worstByEndpoint[endpoint] = worst
+            let judged = list.filter { $0.verdict.tested || $0.verdict == .inconclusive }
+            guard Set(judged.map(\.verdict)).count > 1,
+                let worst = judged.min(by: { Self.tlsRank($0.verdict) < Self.tlsRank($1.verdict) })
+            else { continue }
+            // The whole check as the node that found the worse verdict recorded it on an edge to the endpoint, else
+            // its verdict alone.
+            worstByEndpoint[endpoint] =
+                reports[worst.node].edges.first {
+                    $0.tls?.verdict == worst.verdict
+                        && ReachabilityCell.destinationText(address: $0.address, port: $0.port) == endpoint
+                }?.tls
+                ?? EndpointTLS(
+                    verdict: worst.verdict, refusesBadClients: nil, serverIdentities: [],
+                    reason: "the TLS check from node \(identities[worst.node].nodeName) found \(worst.verdict.rawValue)"
+                )
             disagreements.append(
                 FleetDisagreement(
                     subject: endpoint, aspect: .tls,
                     observations: judged.map {
-                        FleetDisagreement.Observation(
-                            nodeID: identities[$0.node].nodeID, value: $0.check.verdict.rawValue)
+                        FleetDisagreement.Observation(nodeID: identities[$0.node].nodeID, value: $0.verdict.rawValue)
                     },
                     resolution: "kept \(worst.verdict.rawValue) (the worse) for every edge to the endpoint"))
         }

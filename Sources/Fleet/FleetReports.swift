@@ -35,6 +35,40 @@ public enum FleetReports {
         ]
     }
 
+    /// The JSON document (schema `bulkhead.fleet/1`): the same object as the report's `Codable` form, keys sorted,
+    /// with one edge per line.
+    public static func json(_ fleet: FleetReport) throws -> Data {
+        // Written by hand (keys sorted, as the Codable form: a test holds them equal), on every core.
+        let lines = EncodedLines(count: fleet.edges.count)
+        let chunks = max(1, min(64, fleet.edges.count / 512))
+        DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+            let range = (fleet.edges.count * chunk / chunks)..<(fleet.edges.count * (chunk + 1) / chunks)
+            var writer = FlowJSONWriter()
+            var encoded: [Data] = []
+            encoded.reserveCapacity(range.count)
+            for index in range {
+                writer.reset()
+                writer.object(edge: fleet.edges[index].edge, named: "edge") {
+                    $0.key("seenBy", strings: fleet.edges[index].seenBy)
+                }
+                encoded.append(Data(writer.bytes))
+            }
+            lines.set(range.lowerBound, encoded)
+        }
+        let edges = lines.values
+        var data = try JSONReport.assemble([
+            ("schema", .value(fleet.schema)), ("generatedAt", .value(fleet.generatedAt)),
+            ("orchestrator", .value(ExplicitNull(wrappedValue: fleet.orchestrator))),
+            ("clusterID", .value(ExplicitNull(wrappedValue: fleet.clusterID))), ("policy", .value(fleet.policy)),
+            ("nodes", .value(fleet.nodes)), ("edges", .lines(edges)), ("findings", .value(fleet.findings)),
+            ("disagreements", .value(fleet.disagreements)), ("complete", .value(fleet.complete)),
+            ("problems", .value(fleet.problems)), ("summary", .value(fleet.summary)),
+            ("inventory", .value(ExplicitNull(wrappedValue: fleet.inventory))),
+        ])
+        if data.last != 0x0a { data.append(0x0a) }
+        return data
+    }
+
     /// The terminal report: the node rows and the disagreements, then the audit's table of the merged fleet.
     public static func table(_ fleet: FleetReport, style: TerminalStyle, wide: Bool = false) -> String {
         let rows = [Self.headers] + fleet.nodes.map { TerminalText.escape(Self.columns($0)) }
@@ -170,6 +204,26 @@ public enum FleetReports {
         var result = text
         result.insert(contentsOf: block, at: range.lowerBound)
         return result
+    }
+}
+
+/// Encoded edges filled in by concurrent encoders, a run of lines each.
+private final class EncodedLines: @unchecked Sendable {
+    private let lock = NSLock()
+    private var lines: [Data]
+
+    init(count: Int) { self.lines = Array(repeating: Data(), count: count) }
+
+    func set(_ start: Int, _ encoded: [Data]) {
+        self.lock.lock()
+        self.lines.replaceSubrange(start..<(start + encoded.count), with: encoded)
+        self.lock.unlock()
+    }
+
+    var values: [Data] {
+        self.lock.lock()
+        defer { self.lock.unlock() }
+        return self.lines
     }
 }
 

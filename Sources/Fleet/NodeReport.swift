@@ -44,8 +44,8 @@ public struct NodeReport: Sendable {
     public var problems: [String]
     public var summary: AuditSummary
     public var inventory: InventoryReport?
-    /// Per endpoint (`ip:port`), what the node's TLS check concluded.
-    public var tls: [String: EndpointTLS]
+    /// Per endpoint (`ip:port`), the verdict of the node's TLS check (the edges to it carry the whole check).
+    public var tls: [String: TLSVerdict]
 
     /// The cluster and node the report's inventory was read on; nil for a plain host.
     public var cluster: ClusterNode? { self.inventory?.cluster }
@@ -64,7 +64,7 @@ public struct NodeReport: Sendable {
         self.problems = report.problems
         self.summary = report.summary
         self.inventory = report.evidence.inventory
-        self.tls = report.evidence.tls ?? [:]
+        self.tls = (report.evidence.tls ?? [:]).mapValues(\.verdict)
     }
 
     /// The largest report read (a node's report with its captured flows can be large; a fleet report is not).
@@ -213,6 +213,9 @@ public struct NodeReport: Sendable {
 
         enum EvidenceKeys: String, CodingKey { case inventory, tls }
 
+        /// Of an endpoint's TLS check, its verdict.
+        struct Check: Decodable { var verdict: TLSVerdict }
+
         init(from decoder: any Decoder) throws {
             let container = try decoder.container(keyedBy: Keys.self)
             self.schema = try container.decodeIfPresent(String.self, forKey: .schema)
@@ -230,14 +233,14 @@ public struct NodeReport: Sendable {
                 problems: try container.decode([String].self, forKey: .problems),
                 summary: try container.decode(AuditSummary.self, forKey: .summary),
                 inventory: try evidence.decodeIfPresent(InventoryReport.self, forKey: .inventory),
-                tls: try evidence.decodeIfPresent([String: EndpointTLS].self, forKey: .tls) ?? [:])
+                tls: (try evidence.decodeIfPresent([String: Check].self, forKey: .tls) ?? [:]).mapValues(\.verdict))
         }
     }
 
     init(
         path: String, schema: String, generatedAt: String, host: String, policy: String, stages: [AuditStage],
         edges: [Edge], findings: [Finding], complete: Bool, problems: [String], summary: AuditSummary,
-        inventory: InventoryReport?, tls: [String: EndpointTLS]
+        inventory: InventoryReport?, tls: [String: TLSVerdict]
     ) {
         self.path = path
         self.schema = schema

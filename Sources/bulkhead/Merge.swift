@@ -106,7 +106,7 @@ extension Bulkhead {
         ) throws -> Data {
             switch format {
             case .table: return Data(FleetReports.table(fleet, style: style, wide: wide).utf8)
-            case .json: return try JSONReport.document(fleet)
+            case .json: return try FleetReports.json(fleet)
             case .sarif:
                 return try SARIFReport.render(
                     findings: fleet.findings, toolVersion: Bulkhead.configuration.version, complete: fleet.complete,
