@@ -217,7 +217,10 @@ public enum FleetMerge {
     static func mergeEdge(
         _ group: [(node: Int, edge: Edge)], identities: [Identity], disagreements: inout [FleetDisagreement]
     ) -> FleetEdge {
-        let seenBy = group.map { identities[$0.node].nodeID }
+        var seenBy: [String] = []
+        for member in group where !seenBy.contains(identities[member.node].nodeID) {
+            seenBy.append(identities[member.node].nodeID)
+        }
         // Duplicates inside one node's report are the node's own business; across nodes they are compared.
         guard group.count > 1, var edge = group.first?.edge else {
             return FleetEdge(edge: group.first?.edge ?? Self.placeholder, seenBy: seenBy)

@@ -98,8 +98,10 @@ public struct NodeReport: Sendable {
                     "is cut short: the JSON document stops after \(bytes.count) bytes without closing (a copy or a write that did not finish?)"
             )
         }
+        // The probe cells and captured flows stay in the node's report: cut before decoding, not read.
+        let document = JSONSkim.cutting(["probe", "capture"], in: "evidence", of: bytes) ?? bytes
         let content: Content
-        do { content = try JSONDecoder().decode(Content.self, from: Data(bytes)) } catch let error as DecodingError {
+        do { content = try JSONDecoder().decode(Content.self, from: Data(document)) } catch let error as DecodingError {
             if case .dataCorrupted(let context) = error, context.codingPath.isEmpty, Self.isUnclosed(bytes) {
                 throw FleetMergeError(
                     .truncated, path: path,

@@ -1,11 +1,12 @@
 import Audit
 import BulkheadModel
 import BulkheadTestSupport
-import Fleet
 import Foundation
 import Policy
 import Reporting
 import Testing
+
+@testable import Fleet
 
 /// Node reports of a small Swarm, judged by the audit's own path (`AuditRunner.assemble`, what `audit --evidence`
 /// runs) from the sample evidence with the node's cluster identity in its inventory.
@@ -273,6 +274,30 @@ struct FleetMergeReadingTests {
         #expect(fleet?.code == .foreignSchema && fleet?.message.contains("is a fleet report") == true)
         let noSchema = Self.read("{\"edges\": []}").1
         #expect(noSchema?.code == .foreignSchema && noSchema?.message.contains("has no schema") == true)
+    }
+
+    @Test("the probe cells and captured flows are cut before decoding: the rest reads the same, strings and all")
+    func skim() throws {
+        let report = FleetNodes.report(FleetNodes.cluster("n1"))
+        var object = try #require(
+            try JSONSerialization.jsonObject(with: try JSONReport.document(report)) as? [String: Any])
+        var evidence = try #require(object["evidence"] as? [String: Any])
+        // What the merge does not read may be any JSON: braces and quotes inside strings must not confuse the cut.
+        evidence["probe"] = ["cells": [["weird \"}]{": "[{\\\"", "n": [1, 2.5e3, true, nil]]]]
+        evidence["capture"] = "{not an object"
+        object["evidence"] = evidence
+        object["host"] = "h\"}{ost"
+        let bytes = Array(try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]))
+        let cut = try #require(JSONSkim.cutting(["probe", "capture"], in: "evidence", of: bytes))
+        let back = try #require(try JSONSerialization.jsonObject(with: Data(cut)) as? [String: Any])
+        let backEvidence = try #require(back["evidence"] as? [String: Any])
+        #expect(backEvidence["probe"] is NSNull && backEvidence["capture"] is NSNull)
+        #expect(back["host"] as? String == "h\"}{ost")
+        let node = try NodeReport.decode(bytes, path: "node.json")
+        #expect(node.edges == report.edges && node.host == "h\"}{ost")
+        // Nothing to cut, or not an object: nothing cut.
+        #expect(JSONSkim.cutting(["probe"], in: "evidence", of: Array("[1, 2]".utf8)) == nil)
+        #expect(JSONSkim.cutting(["probe"], in: "evidence", of: Array("{\"evidence\": {\"tls\": 1}}".utf8)) == nil)
     }
 
     @Test("a value of the wrong shape is named by its JSON path")
