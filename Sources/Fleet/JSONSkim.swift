@@ -9,14 +9,14 @@ enum JSONSkim {
     /// `bytes` with the value of `key` inside the top-level object's `parent` object replaced by `null`, for each of
     /// `keys`; nil when nothing was cut.
     static func cutting(_ keys: Set<String>, in parent: String, of bytes: [UInt8]) -> [UInt8]? {
-        var reader = Reader(bytes: bytes)
-        guard let outer = reader.members(), let parentSpan = outer.first(where: { $0.key == parent })?.value else {
-            return nil
+        let found: [Range<Int>]? = bytes.withUnsafeBufferPointer { buffer in
+            var reader = Reader(bytes: buffer)
+            guard let outer = reader.members(), let parentSpan = outer.first(where: { $0.key == parent })?.value
+            else { return nil }
+            var inner = Reader(bytes: buffer, position: parentSpan.lowerBound)
+            return inner.members()?.filter { keys.contains($0.key) }.map(\.value)
         }
-        var inner = Reader(bytes: bytes, position: parentSpan.lowerBound)
-        guard let members = inner.members() else { return nil }
-        let cuts = members.filter { keys.contains($0.key) }.map(\.value).sorted { $0.lowerBound < $1.lowerBound }
-        guard !cuts.isEmpty else { return nil }
+        guard let cuts = found?.sorted(by: { $0.lowerBound < $1.lowerBound }), !cuts.isEmpty else { return nil }
         var result: [UInt8] = []
         result.reserveCapacity(bytes.count)
         var start = 0
@@ -29,12 +29,13 @@ enum JSONSkim {
         return result
     }
 
-    /// A cursor over JSON text that finds where values start and end.
+    /// A cursor over JSON text that finds where values start and end (over the bytes in place: this loop is the
+    /// cut's whole cost).
     struct Reader {
-        let bytes: [UInt8]
+        let bytes: UnsafeBufferPointer<UInt8>
         var position = 0
 
-        init(bytes: [UInt8], position: Int = 0) {
+        init(bytes: UnsafeBufferPointer<UInt8>, position: Int = 0) {
             self.bytes = bytes
             self.position = position
         }
