@@ -9,21 +9,46 @@ enum JSONSkim {
     /// `bytes` with the value of `key` inside the top-level object's `parent` object replaced by `null`, for each of
     /// `keys`; nil when nothing was cut.
     static func cutting(_ keys: Set<String>, in parent: String, of bytes: [UInt8]) -> [UInt8]? {
-        let found: [Range<Int>]? = bytes.withUnsafeBufferPointer { buffer in
+        let spans = Self.spans(of: keys.map { [parent, $0] }, in: bytes)
+        guard !spans.isEmpty else { return nil }
+        return Self.replacing(spans.values.map { ($0, "null") }, in: bytes)
+    }
+
+    /// Where the values at `paths` (each one or two keys deep from the top-level object) are in `bytes`; paths not
+    /// found (or text not of the expected shape) are left out.
+    static func spans(of paths: [[String]], in bytes: [UInt8]) -> [[String]: Range<Int>] {
+        bytes.withUnsafeBufferPointer { buffer in
             var reader = Reader(bytes: buffer)
-            guard let outer = reader.members(), let parentSpan = outer.first(where: { $0.key == parent })?.value
-            else { return nil }
-            var inner = Reader(bytes: buffer, position: parentSpan.lowerBound)
-            return inner.members()?.filter { keys.contains($0.key) }.map(\.value)
+            guard let outer = reader.members() else { return [:] }
+            var found: [[String]: Range<Int>] = [:]
+            var nested: [String: [(key: String, value: Range<Int>)]] = [:]
+            for path in paths {
+                guard let first = path.first, let span = outer.first(where: { $0.key == first })?.value else {
+                    continue
+                }
+                if path.count == 1 {
+                    found[path] = span
+                } else if path.count == 2 {
+                    if nested[first] == nil {
+                        var inner = Reader(bytes: buffer, position: span.lowerBound)
+                        nested[first] = inner.members() ?? []
+                    }
+                    if let value = nested[first]?.first(where: { $0.key == path[1] })?.value { found[path] = value }
+                }
+            }
+            return found
         }
-        guard let cuts = found?.sorted(by: { $0.lowerBound < $1.lowerBound }), !cuts.isEmpty else { return nil }
+    }
+
+    /// `bytes` with each range replaced by its text (the ranges do not overlap).
+    static func replacing(_ replacements: [(range: Range<Int>, text: String)], in bytes: [UInt8]) -> [UInt8] {
         var result: [UInt8] = []
         result.reserveCapacity(bytes.count)
         var start = 0
-        for cut in cuts {
-            result.append(contentsOf: bytes[start..<cut.lowerBound])
-            result.append(contentsOf: Array("null".utf8))
-            start = cut.upperBound
+        for replacement in replacements.sorted(by: { $0.range.lowerBound < $1.range.lowerBound }) {
+            result.append(contentsOf: bytes[start..<replacement.range.lowerBound])
+            result.append(contentsOf: Array(replacement.text.utf8))
+            start = replacement.range.upperBound
         }
         result.append(contentsOf: bytes[start...])
         return result

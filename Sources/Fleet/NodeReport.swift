@@ -98,9 +98,18 @@ public struct NodeReport: Sendable {
                     "is cut short: the JSON document stops after \(bytes.count) bytes without closing (a copy or a write that did not finish?)"
             )
         }
-        // The probe cells and captured flows stay in the node's report: cut before decoding, not read.
-        let document = JSONSkim.cutting(["probe", "capture"], in: "evidence", of: bytes) ?? bytes
-        let content: Content
+        // The probe cells and captured flows stay in the node's report: cut before decoding, not read. The edges
+        // are read by hand when they are as the audit writes them, else (and for an error naming its JSON path) by
+        // the decoder.
+        let spans = JSONSkim.spans(of: [["evidence", "probe"], ["evidence", "capture"], ["edges"]], in: bytes)
+        var cuts = spans.filter { $0.key != ["edges"] }.map { (range: $0.value, text: "null") }
+        var edges: [Edge]?
+        if let range = spans[["edges"]], let read = EdgeReader.edges(bytes, range: range) {
+            edges = read
+            cuts.append((range, "[]"))
+        }
+        let document = cuts.isEmpty ? bytes : JSONSkim.replacing(cuts, in: bytes)
+        var content: Content
         do { content = try JSONDecoder().decode(Content.self, from: Data(document)) } catch let error as DecodingError {
             if case .dataCorrupted(let context) = error, context.codingPath.isEmpty, Self.isUnclosed(bytes) {
                 throw FleetMergeError(
@@ -113,6 +122,7 @@ public struct NodeReport: Sendable {
         } catch {
             throw FleetMergeError(.notJSON, path: path, message: "not JSON: \(error.localizedDescription)")
         }
+        if let edges { content.report?.edges = edges }
         guard let report = content.report else {
             switch content.schema {
             case nil:

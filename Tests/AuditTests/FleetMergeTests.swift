@@ -300,6 +300,49 @@ struct FleetMergeReadingTests {
         #expect(JSONSkim.cutting(["probe"], in: "evidence", of: Array("{\"evidence\": {\"tls\": 1}}".utf8)) == nil)
     }
 
+    @Test("edges read by hand equal Codable's reading; anything unusual is left to Codable")
+    func edgeReader() throws {
+        var edges = FleetNodes.report(FleetNodes.cluster("n1")).edges
+        var traffic = EdgeTraffic()
+        traffic.flows = 12
+        traffic.plaintextFlows = 0
+        traffic.protocols = ["http", "tls"]
+        traffic.clientIdentities = ["spiffe://lab/é \"q\" \\ \u{1}\n\t/😀"]
+        traffic.credentialsInClear = -1
+        var edge = try #require(edges.first)
+        edge.traffic = traffic
+        edge.tls = EndpointTLS(
+            verdict: .tlsAcceptsRogueClient, refusesBadClients: false, serverIdentities: [], reason: "\u{7f}\u{2028}",
+            probedFrom: "web", checks: [.forgedCertificates, .caIssuedForgeries])
+        edge.source = "\u{0}zero"
+        edge.port = 0
+        edges.append(edge)
+        for pretty in [true, false] {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = pretty ? [.prettyPrinted, .sortedKeys] : []
+            let bytes = Array(try encoder.encode(edges))
+            #expect(EdgeReader.edges(bytes, range: 0..<bytes.count) == edges, "pretty: \(pretty)")
+        }
+        // Escapes JSONEncoder does not write, read as JSON means them.
+        let escaped = Array(
+            #"[{"source":"\u00e9\ud83d\ude00\/","destination":"d","address":"a","port":1,"protocol":"tcp","verdict":"blocked","reasons":[],"extra":{"x":[1,{"y":"]"}]}}]"#
+                .utf8)
+        let read = try #require(EdgeReader.edges(escaped, range: 0..<escaped.count))
+        #expect(read.first?.source == "é😀/" && read.first?.network == nil)
+        #expect(try JSONDecoder().decode([Edge].self, from: Data(escaped)) == read)
+        // Left to Codable: an unknown verdict, a fraction, a lone surrogate, a traffic record short of a key.
+        for text in [
+            #"[{"source":"s","destination":"d","address":"a","port":1,"protocol":"tcp","verdict":"bogus","reasons":[]}]"#,
+            #"[{"source":"s","destination":"d","address":"a","port":1.5,"protocol":"tcp","verdict":"blocked","reasons":[]}]"#,
+            #"[{"source":"\ud83d","destination":"d","address":"a","port":1,"protocol":"tcp","verdict":"blocked","reasons":[]}]"#,
+            #"[{"source":"s","destination":"d","address":"a","port":1,"protocol":"tcp","verdict":"blocked","reasons":[],"traffic":{"flows":1}}]"#,
+            #"[{"source":"s","destination":"d","address":"a","port":1,"protocol":"tcp","verdict":"blocked"}]"#,
+        ] {
+            let bytes = Array(text.utf8)
+            #expect(EdgeReader.edges(bytes, range: 0..<bytes.count) == nil, "\(text)")
+        }
+    }
+
     @Test("a value of the wrong shape is named by its JSON path")
     func jsonPaths() throws {
         var object = try #require(
