@@ -70,6 +70,13 @@ let package = Package(
                 .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))
             ]
         ),
+        /// The fuzz targets: what fuzz/harness.swift (libFuzzer) runs on every input and FuzzRegressionTests replays.
+        /// Not part of the product; it reaches the decoder's and analyzer's internals through `package` access.
+        .target(
+            name: "PacketAnalysisFuzzing",
+            dependencies: ["PacketAnalysis", "BulkheadModel", "Certificates", "CBulkheadOpenSSL"],
+            swiftSettings: swiftSettings
+        ),
         /// Entering network namespaces on a dedicated thread; reading their sockets and addresses from /proc.
         .target(
             name: "NetworkNamespaces",
@@ -133,6 +140,13 @@ let package = Package(
             dependencies: ["BulkheadModel", "PacketAnalysis", "CBulkheadPcap", "SystemCalls"],
             swiftSettings: swiftSettings
         ),
+        /// Kubernetes: kubectl dumps and manifests read into the inventory model, NetworkPolicy semantics, the
+        /// intended reachability matrix, intent findings, policy diffs.
+        .target(
+            name: "Kubernetes",
+            dependencies: ["BulkheadModel", "Policy", .product(name: "Yams", package: "Yams")],
+            swiftSettings: swiftSettings
+        ),
         /// Renderers: one file per output format.
         .target(name: "Reporting", dependencies: ["BulkheadModel"], swiftSettings: swiftSettings),
         /// The fleet: node audit reports of one cluster merged into one fleet report (`bulkhead merge`), and its
@@ -145,7 +159,8 @@ let package = Package(
             name: "bulkhead",
             dependencies: [
                 "BulkheadModel", "PacketAnalysis", "ContainerEngine", "Inventory", "Reachability", "Policy", "Audit",
-                "Lab", "Reporting", "TLSVerification", "NetworkNamespaces", "LiveCapture", "Fleet",
+                "Lab", "Reporting", "TLSVerification", "NetworkNamespaces", "LiveCapture", "Kubernetes",
+                "Fleet",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -157,7 +172,9 @@ let package = Package(
         .target(name: "BulkheadTestSupport", path: "Tests/BulkheadTestSupport", swiftSettings: swiftSettings),
         .testTarget(
             name: "PacketAnalysisTests",
-            dependencies: ["PacketAnalysis", "BulkheadModel", "Certificates", "BulkheadTestSupport"],
+            dependencies: [
+                "PacketAnalysis", "PacketAnalysisFuzzing", "BulkheadModel", "Certificates", "BulkheadTestSupport",
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -202,6 +219,14 @@ let package = Package(
                 "ContainerEngine", "Inventory",
                 "NetworkNamespaces",
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "KubernetesTests",
+            dependencies: [
+                "Kubernetes", "BulkheadModel", "BulkheadTestSupport", .product(name: "Yams", package: "Yams"),
+            ],
+            exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "SystemCallsTests", dependencies: ["SystemCalls"], swiftSettings: swiftSettings),

@@ -13,7 +13,8 @@
 #                            fuzz/known-bugs/ (binaries named ...-unfixed), to reproduce the crashes they cover
 #
 # SwiftPM cannot link a libFuzzer executable (it renames `main`), so the harness is compiled with swiftc directly,
-# together with the sources of BulkheadModel, Certificates, PacketAnalysis and Reporting as ONE module. The sources are
+# together with the sources of BulkheadModel, Certificates, PacketAnalysis, PacketAnalysisFuzzing (the targets) and
+# Reporting as ONE module. The sources are
 # copied (never edited in place) to fuzz/work/src/, named after their module to keep file names unique, with
 # their imports of each other removed.
 #
@@ -33,7 +34,7 @@ variants=("$@")
 
 # 1. Copy the library sources (Sources/ itself is never touched). Reporting only serves the harness's check that
 #    FlowJSONWriter (the CLI's JSON output) agrees with the records' Codable form.
-modules="BulkheadModel Certificates PacketAnalysis Reporting"
+modules="BulkheadModel Certificates PacketAnalysis PacketAnalysisFuzzing Reporting"
 tree="$work/tree"
 rm -rf "$tree" "$src"
 mkdir -p "$tree/Sources" "$src"
@@ -63,14 +64,14 @@ for module in $modules; do
     while IFS= read -r -d '' file; do
         relative="${file#"$tree/Sources/$module/"}"
         target="$src/${module}_${relative//\//_}"
-        sed -E '/^[[:space:]]*((public|internal|package|@_exported)[[:space:]]+)?import[[:space:]]+(BulkheadModel|Certificates|PacketAnalysis)[[:space:]]*$/d' \
+        sed -E '/^[[:space:]]*((public|internal|package|@_exported)[[:space:]]+)?import[[:space:]]+(BulkheadModel|Certificates|PacketAnalysis|PacketAnalysisFuzzing)[[:space:]]*$/d' \
             "$file" >"$target"
     done < <(find "$tree/Sources/$module" -name '*.swift' -print0 | sort -z)
 done
 
 common=(
     -g
-    -parse-as-library -module-name BulkheadFuzz -swift-version 6
+    -parse-as-library -module-name BulkheadFuzz -package-name bulkhead -swift-version 6
     -enable-upcoming-feature MemberImportVisibility -enable-upcoming-feature ExistentialAny
     -I "$root/Sources/CBulkheadPcap" -I "$root/Sources/CBulkheadOpenSSL"
     -lpcap -lssl -lcrypto

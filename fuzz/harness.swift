@@ -37,7 +37,7 @@
 // past it is a heap-buffer-overflow under AddressSanitizer, and a bounds-check trap anyway: the build uses
 // `-assert-config Debug`, which keeps the standard library's debug preconditions, as in a debug build.
 //
-// The targets themselves live in Sources/PacketAnalysis/Fuzzing/FuzzTargets.swift, which
+// The targets themselves live in Sources/PacketAnalysisFuzzing/FuzzTargets.swift, which
 // Tests/PacketAnalysisTests/FuzzRegressionTests.swift also runs to replay fuzz/regressions/ and fuzz/corpus/.
 
 import CBulkheadOpenSSL

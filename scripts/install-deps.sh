@@ -16,7 +16,9 @@ if [[ "${1:-}" == "--test" ]]; then
         # Real servers for the MySQL, MQTT, AMQP, LDAP and XMPP probes (Tests/TLSVerificationTests/ApplicationServerTests.swift),
         # each run by the tests as a throwaway instance on 127.0.0.1: together about 65 MB to download, 260 MB installed
         # (Erlang for RabbitMQ and MariaDB are most of it).
-        mariadb-server mosquitto slapd prosody rabbitmq-server)
+        mariadb-server mosquitto slapd prosody rabbitmq-server
+        # The CNI bridge and host-local plugins make real pod sandboxes (Tests/KubernetesTests/KubernetesNodeTests.swift).
+        containernetworking-plugins)
 fi
 
 missing=()
@@ -56,7 +58,8 @@ fi
 if [[ "${1:-}" == "--test" ]]; then
     # Oracles from PyPI: the Prometheus text-format parser (the audit's textfile output is checked with it).
     # selenium drives chromium through chromium-driver (given by path, SE_OFFLINE=true: nothing fetched).
-    for module in prometheus_client jsonschema selenium; do
+    # kubernetes_validate checks deploy/kubernetes against the Kubernetes API schemas it ships (no fetch).
+    for module in prometheus_client jsonschema selenium kubernetes_validate; do
         python3 -c "import $module" 2>/dev/null || python3 -m pip install --quiet "$module" >/dev/null 2>&1 \
             || python3 -m pip install --quiet --break-system-packages "$module" >/dev/null 2>&1 \
             || echo "warning: could not install $module from PyPI; the tests that use it will say so" >&2

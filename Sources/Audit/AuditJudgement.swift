@@ -50,6 +50,9 @@ public enum AuditJudgement {
     public struct Judged: Sendable {
         public var report: AuditReport
         public var notes: [String]
+        /// The probe matrix as the judgement's one evaluation judged it (each cell's expectation, rule and violation;
+        /// the report keeps the facts only), for a caller that compares it with something (`scenario run`).
+        public var matrix: ProbeReport?
     }
 
     public static func judge(
@@ -57,12 +60,13 @@ public enum AuditJudgement {
         baseline: BaselineReport? = nil,
         today: Date = Date()
     ) -> Judged {
-        var report = AuditRunner.assemble(
-            evidence: gathered.evidence, stages: gathered.stages, policy: policy, policyName: policyName,
+        let evaluation = Self.evaluate(gathered.evidence, policy: policy, policyName: policyName)
+        var report = Self.assemble(
+            evidence: gathered.evidence, evaluation: evaluation, stages: gathered.stages, policyName: policyName,
             problems: gathered.problems)
         report.summary.durationSeconds = gathered.durationSeconds
         var notes: [String] = []
-        let lacking = Self.lackingFacts(report, policy: policy)
+        let lacking = Self.lackingFacts(evaluation)
         if !lacking.isEmpty {
             report.problems += lacking.map { Self.problemPrefix + $0 }
             report.complete = false
@@ -84,27 +88,112 @@ public enum AuditJudgement {
         }
         report.summary.findingsBySeverity = [:]
         for finding in report.findings { report.summary.findingsBySeverity[finding.severity.rawValue, default: 0] += 1 }
-        return Judged(report: report, notes: notes)
+        return Judged(report: report, notes: notes, matrix: evaluation.probe)
+    }
+
+    /// The policy's one evaluation of an audit's evidence: every path it is asked about — each probe cell and each
+    /// edge seen only in traffic — evaluated once, in one pass of one ``PolicyEvaluator``; the probe matrix, the edges
+    /// and the mTLS requirements are all read from those answers.
+    public struct PolicyEvaluation: Sendable {
+        /// Every path the policy was asked about, with its expectation, rule and violation, once each: the probe's
+        /// cells in their order, then the paths of the edges seen only in traffic in edge order.
+        public var cells: [ReachabilityCell]
+        /// The probe matrix judged (its cells are the first of `cells`): its findings and violation counts.
+        public var probe: ProbeReport?
+        /// The edges with their verdicts (none without an inventory).
+        public var edges: [Edge]
+        /// The findings only edges can show (mTLS requirements not met).
+        public var edgeFindings: [Finding]
+        /// Per edge, in the same order, the mTLS requirement covering its path.
+        var requirements: [(name: String, requirement: MTLSRequirement)?]
+    }
+
+    /// Evaluates `policy` once over the evidence: the probe's cells (stored evidence of earlier versions carried a
+    /// judgement: it is replaced) and the paths of edges seen only in traffic, in one call; then the edges' verdicts.
+    public static func evaluate(_ evidence: AuditEvidence, policy: Policy, policyName: String) -> PolicyEvaluation {
+        let probe = evidence.probe?.facts
+        let probeCells = probe?.cells ?? []
+        let joined = evidence.inventory.map {
+            EdgeBuilder(inventory: $0).join(probe: probe, tls: evidence.tls ?? [:], capture: evidence.capture)
+        }
+        guard let inventory = evidence.inventory ?? probe?.inventory else {
+            return PolicyEvaluation(cells: [], probe: nil, edges: [], edgeFindings: [], requirements: [])
+        }
+        let evaluator = PolicyEvaluator(policy: policy, inventory: inventory)
+        let cells = evaluator.evaluate(probeCells + (joined?.trafficPaths ?? []))
+        var requirements: [(name: String, requirement: MTLSRequirement)?] = []
+        var answers: [EdgeBuilder.Answer] = []
+        var traffic = probeCells.count
+        for path in joined?.paths ?? [] {
+            let cell: ReachabilityCell
+            switch path {
+            case .probed(let index):
+                cell = cells[index]
+            case .traffic:
+                cell = cells[traffic]
+                traffic += 1
+            }
+            let requirement = evaluator.mtlsRequirement(for: cell)
+            requirements.append(requirement)
+            answers.append(
+                EdgeBuilder.Answer(expected: cell.expected, rule: cell.rule, mtlsRequirement: requirement?.name))
+        }
+        let judged = joined.map { EdgeBuilder.judge($0, answers: answers) }
+        return PolicyEvaluation(
+            cells: cells, probe: probe?.judged(cells: Array(cells.prefix(probeCells.count)), name: policyName),
+            edges: judged?.edges ?? [], edgeFindings: judged?.findings ?? [], requirements: requirements)
+    }
+
+    /// The report from evidence and the policy's evaluation of it: edges, findings, problems, totals.
+    static func assemble(
+        evidence: AuditEvidence, evaluation: PolicyEvaluation, stages: [AuditStage], policyName: String,
+        problems: [String]
+    ) -> AuditReport {
+        // The report keeps the facts only; the probe matrix judged against the policy feeds the edges and findings.
+        var evidence = evidence
+        var problems = problems
+        evidence.probe = evidence.probe?.facts
+        var findings: [Finding] = []
+        if let inventory = evidence.inventory { findings += inventory.findings }
+        findings += evaluation.edgeFindings
+        findings += evaluation.probe?.findings ?? []
+        findings += evidence.tlsFindings ?? []
+        findings += evidence.capture?.findings ?? []
+        if let probe = evidence.probe, !probe.complete { problems += probe.problems.filter { !problems.contains($0) } }
+        if let inventory = evidence.inventory, !inventory.complete {
+            problems += inventory.problems.map { "inventory: \($0)" }
+        }
+        var summary = AuditSummary()
+        summary.edges = evaluation.edges.count
+        for edge in evaluation.edges { summary.edgesByVerdict[edge.verdict.rawValue, default: 0] += 1 }
+        for finding in findings { summary.findingsBySeverity[finding.severity.rawValue, default: 0] += 1 }
+        for stage in stages { summary.durations[stage.name] = AuditRunner.round(stage.durationSeconds) }
+        let complete = stages.allSatisfy(\.status.isComplete) && problems.isEmpty
+        return AuditReport(
+            generatedAt: ISO8601DateFormatter().string(from: Date()), host: ProcessInfo.processInfo.hostName,
+            policy: policyName, stages: stages,
+            edges: evaluation.edges,
+            findings: findings.sorted {
+                ($1.severity, $0.kind, $0.location ?? "") < ($0.severity, $1.kind, $1.location ?? "")
+            },
+            baseline: nil, complete: complete, problems: problems, summary: summary, evidence: evidence
+        )
     }
 
     /// The facts the policy's mTLS requirements need that the evidence lacks: an endpoint the TLS stage checked
     /// without something a requirement names (its valid client certificate, the CA key, the trust bundle, the
     /// expected server identity). The edge is still judged (fail closed: what is not proven is not enforced), but
     /// the judgement is incomplete, and says what a new audit with this policy would check. One line per endpoint.
-    static func lackingFacts(_ report: AuditReport, policy: Policy) -> [String] {
-        guard let inventory = report.evidence.inventory, policy.mtls?.require.isEmpty == false else { return [] }
-        let evaluator = PolicyEvaluator(policy: policy, inventory: inventory)
+    static func lackingFacts(_ evaluation: PolicyEvaluation) -> [String] {
         var lacking: [String: String] = [:]
-        for edge in report.edges where edge.protocol == .tcp {
+        for (edge, requirement) in zip(evaluation.edges, evaluation.requirements) where edge.protocol == .tcp {
             guard let tls = edge.tls, lacking[edge.address + ":\(edge.port)"] == nil,
-                let (name, requirement) = evaluator.mtlsRequirement(
-                    address: edge.address, port: edge.port, source: edge.source)
+                let (name, requirement) = requirement
             else { continue }
             let checked = Set(tls.checks ?? [.forgedCertificates])
             let missing = requirement.expectations(relativeTo: nil).checks.filter { !checked.contains($0) }
             guard !missing.isEmpty else { continue }
-            let endpoint =
-                "\(edge.destination) \(ReachabilityCell.destinationText(address: edge.address, port: edge.port))/tcp"
+            let endpoint = EdgeBuilder.endpoint(of: edge)
             lacking[edge.address + ":\(edge.port)"] =
                 "\(endpoint): \(name) needs \(missing.map(\.rawValue).joined(separator: ", ")), which the evidence lacks "
                 + "(\(tls.checks == nil ? "evidence written before checks were recorded" : "the TLS stage had no \(missing.map(\.needs).joined(separator: ", "))")); "

@@ -36,6 +36,8 @@ public struct AuditOptions: Sendable {
     public var duringCapture: (@Sendable () -> Void)?
     /// Restrict the audit to containers and networks with this label (`key=value`), e.g. one lab scenario's.
     public var scopeLabel: String?
+    /// Called on the inventory before the probes plan from it: `audit --k8s` adds the node's pod namespaces.
+    public var inventoryHook: (@Sendable (inout InventoryReport) -> Void)?
 
     public init() {}
 }
@@ -59,6 +61,7 @@ public enum AuditRunner {
         do {
             var report = try InventoryCollector.fromEngine(engine)
             if let label = options.scopeLabel { report = report.scoped(label: label) }
+            options.inventoryHook?(&report)
             inventory = report
             stages.append(
                 AuditStage(
@@ -224,49 +227,16 @@ public enum AuditRunner {
             evidence: evidence, stages: stages, problems: problems, durationSeconds: Self.round(Self.since(started)))
     }
 
-    /// Builds the report from evidence against a policy: evaluates the probe cells, joins edges, gathers findings.
-    /// ``AuditJudgement/judge(_:policy:policyName:risks:baseline:)`` calls it, for a live run and for `--evidence`
-    /// alike; tests call it directly on evidence they build.
+    /// Builds the report from evidence against a policy: the policy's one evaluation
+    /// (``AuditJudgement/evaluate(_:policy:policyName:)``), edges, findings, problems, totals, without accepted risks
+    /// or a baseline. ``AuditJudgement/judge(_:policy:policyName:risks:baseline:today:)`` is the whole judgement;
+    /// tests call this directly on evidence they build.
     public static func assemble(
         evidence: AuditEvidence, stages: [AuditStage], policy: Policy, policyName: String, problems: [String]
     ) -> AuditReport {
-        // The report keeps the facts only (stored evidence of earlier versions carried a judgement: it is dropped);
-        // the probe matrix judged against this policy feeds the edges and the findings.
-        var evidence = evidence
-        var problems = problems
-        evidence.probe = evidence.probe?.facts
-        let judgedProbe = evidence.probe?.evaluated(with: policy, name: policyName)
-        var findings: [Finding] = []
-        var edges: [Edge] = []
-        if let inventory = evidence.inventory {
-            findings += inventory.findings
-            let builder = EdgeBuilder(inventory: inventory, policy: policy)
-            let built = builder.build(probe: judgedProbe, tls: evidence.tls ?? [:], capture: evidence.capture)
-            edges = built.edges
-            findings += built.findings
-        }
-        findings += judgedProbe?.findings ?? []
-        findings += evidence.tlsFindings ?? []
-        findings += evidence.capture?.findings ?? []
-        if let probe = evidence.probe, !probe.complete { problems += probe.problems.filter { !problems.contains($0) } }
-        if let inventory = evidence.inventory, !inventory.complete {
-            problems += inventory.problems.map { "inventory: \($0)" }
-        }
-        var summary = AuditSummary()
-        summary.edges = edges.count
-        for edge in edges { summary.edgesByVerdict[edge.verdict.rawValue, default: 0] += 1 }
-        for finding in findings { summary.findingsBySeverity[finding.severity.rawValue, default: 0] += 1 }
-        for stage in stages { summary.durations[stage.name] = Self.round(stage.durationSeconds) }
-        let complete = stages.allSatisfy(\.status.isComplete) && problems.isEmpty
-        return AuditReport(
-            generatedAt: ISO8601DateFormatter().string(from: Date()), host: ProcessInfo.processInfo.hostName,
-            policy: policyName, stages: stages,
-            edges: edges,
-            findings: findings.sorted {
-                ($1.severity, $0.kind, $0.location ?? "") < ($0.severity, $1.kind, $1.location ?? "")
-            },
-            baseline: nil, complete: complete, problems: problems, summary: summary, evidence: evidence
-        )
+        AuditJudgement.assemble(
+            evidence: evidence, evaluation: AuditJudgement.evaluate(evidence, policy: policy, policyName: policyName),
+            stages: stages, policyName: policyName, problems: problems)
     }
 
     /// Traffic findings name the server endpoint (`198.18.41.50:6379`); in an audit they are located like edges:

@@ -1,23 +1,21 @@
 import BulkheadModel
-import Policy
 
 /// Joins the evidence of every stage into edges — one per source → destination address:port/protocol — and gives
 /// each a verdict. Probe cells, captured flows and TLS checks meet here, keyed by the destination address and port;
 /// flow addresses are mapped back to container names through the inventory.
+///
+/// The builder knows no policy. ``join(probe:tls:capture:)`` gathers the facts of each edge and names the path the
+/// policy is to be asked about (the probe's cell, or for an edge seen only in traffic, the path its flows took);
+/// ``AuditJudgement`` evaluates every such path once, with the probe's cells, and hands the answers to
+/// ``judge(_:answers:)``, which gives each edge its verdict.
 public struct EdgeBuilder {
-    let inventory: InventoryReport
-    let policy: Policy
-    let evaluator: PolicyEvaluator
     /// Address → container name (gateways map to `host`).
     let names: [String: String]
     /// Address → network name.
     let networks: [String: String]
 
-    /// An edge builder for one inventory and policy (the address → name maps are made once).
-    public init(inventory: InventoryReport, policy: Policy) {
-        self.inventory = inventory
-        self.policy = policy
-        self.evaluator = PolicyEvaluator(policy: policy, inventory: inventory)
+    /// An edge builder for one inventory (the address → name maps are made once).
+    public init(inventory: InventoryReport) {
         var names: [String: String] = [:]
         var networks: [String: String] = [:]
         for network in inventory.networks {
@@ -50,24 +48,65 @@ public struct EdgeBuilder {
         }
     }
 
+    /// The path the policy is asked about for one edge.
+    public enum Path: Sendable, Equatable {
+        /// The probe's cell, by its index in the probe report's cells.
+        case probed(cell: Int)
+        /// An edge seen only in traffic: the path its flows took, as a cell the probe would have made (`reason`
+        /// `traffic`, never probed).
+        case traffic(ReachabilityCell)
+    }
+
+    /// The edges of an audit before judgement: their facts (no expectation, rule or verdict yet), each with its path.
+    public struct Joined: Sendable {
+        /// Sorted by source, destination address, port and protocol; `allowed` and `rule` nil, the verdict `unknown`.
+        public var edges: [Edge]
+        /// One per edge, in the same order.
+        public var paths: [Path]
+
+        /// The paths of the edges seen only in traffic, in edge order: what the judgement evaluates beside the
+        /// probe's cells.
+        public var trafficPaths: [ReachabilityCell] {
+            self.paths.compactMap { path in
+                guard case .traffic(let cell) = path else { return nil }
+                return cell
+            }
+        }
+    }
+
+    /// The policy's answer for one edge's path, from the judgement's single evaluation.
+    public struct Answer: Sendable {
+        /// The expectation, and the rule that decided it.
+        public var expected: Expectation?
+        public var rule: String?
+        /// The mTLS requirement (by name) covering the path, if any.
+        public var mtlsRequirement: String?
+
+        public init(expected: Expectation?, rule: String?, mtlsRequirement: String?) {
+            self.expected = expected
+            self.rule = rule
+            self.mtlsRequirement = mtlsRequirement
+        }
+    }
+
     /// The container name behind an address, or the address itself when no container has it.
     public func name(of address: String) -> String { self.names[address] ?? address }
 
-    /// Builds the edges and the findings only edges can show (mTLS requirements not met).
-    public func build(probe: ProbeReport?, tls: [String: EndpointTLS], capture: AnalysisReport?) -> (
-        edges: [Edge], findings: [Finding]
-    ) {
-        var edges: [Key: Edge] = [:]
-        for cell in probe?.cells ?? [] where cell.protocol != .icmp && cell.destinationKind != .explicit {
+    /// Joins the probe's cells (facts), the captured flows and the TLS checks into edges, and names each edge's path.
+    public func join(probe: ProbeReport?, tls: [String: EndpointTLS], capture: AnalysisReport?) -> Joined {
+        var edges: [Key: (edge: Edge, path: Path)] = [:]
+        for (index, cell) in (probe?.cells ?? []).enumerated()
+        where cell.protocol != .icmp && cell.destinationKind != .explicit {
             guard let port = cell.port else { continue }
             let key = Key(source: cell.source, address: cell.address, port: port, proto: cell.protocol)
-            edges[key] = Edge(
+            let edge = Edge(
                 source: cell.source, destination: cell.destinationKind == .gateway ? "host" : cell.destinationName,
                 address: cell.address, port: port,
-                protocol: cell.protocol, network: cell.network, allowed: cell.expected.map { $0 == .allow },
-                rule: cell.rule, reachability: cell.state,
+                protocol: cell.protocol, network: cell.network, allowed: nil,
+                rule: nil, reachability: cell.state,
                 traffic: nil, tls: nil, verdict: .unknown, reasons: []
             )
+            edges[key] = (edge, .probed(cell: index))
         }
         // IPsec ESP between hosts is no service edge (it has no ports); what it carries cannot be read.
         for flow in capture?.flows ?? [] where flow.transport != .esp {
@@ -76,8 +115,8 @@ public struct EdgeBuilder {
             else { continue }
             let proto: ProbeProtocol = flow.transport == .udp ? .udp : .tcp
             let key = Key(source: self.name(of: clientAddress), address: serverAddress, port: port, proto: proto)
-            var edge = edges[key] ?? self.edge(for: key)
-            var traffic = edge.traffic ?? EdgeTraffic()
+            var entry = edges[key] ?? self.trafficEdge(for: key)
+            var traffic = entry.edge.traffic ?? EdgeTraffic()
             traffic.flows += 1
             if let tls = flow.tls {
                 traffic.tlsFlows += 1
@@ -95,26 +134,34 @@ public struct EdgeBuilder {
             if !traffic.protocols.contains(flow.proto.rawValue) {
                 traffic.protocols = (traffic.protocols + [flow.proto.rawValue]).sorted()
             }
-            edge.traffic = traffic
-            edges[key] = edge
+            entry.edge.traffic = traffic
+            edges[key] = entry
         }
         for (endpoint, result) in tls {
             guard let (address, port) = Self.split(endpoint) else { continue }
             let matching = edges.keys.filter { $0.address == address && $0.port == port && $0.proto == .tcp }
-            for key in matching { edges[key]?.tls = result }
+            for key in matching { edges[key]?.edge.tls = result }
         }
+        let sorted = edges.keys.sorted().compactMap { edges[$0] }
+        return Joined(edges: sorted.map(\.edge), paths: sorted.map(\.path))
+    }
+
+    /// Gives each joined edge its verdict from the policy's answer for its path (one answer per edge, in order), and
+    /// the findings only edges can show: mTLS requirements not met.
+    public static func judge(_ joined: Joined, answers: [Answer]) -> (edges: [Edge], findings: [Finding]) {
         // mTLS requirements not met: one finding per endpoint (however many sources reach it), naming the sources.
         var unmet: [String: (requirement: String, reasons: Set<String>, sources: [String])] = [:]
-        let result = edges.keys.sorted().compactMap { key -> Edge? in
-            guard var edge = edges[key] else { return nil }
-            let requirement = self.mtlsRequirement(for: edge)
+        let result = zip(joined.edges, answers).map { edge, answer -> Edge in
+            var edge = edge
+            edge.allowed = answer.expected.map { $0 == .allow }
+            edge.rule = answer.rule
+            let requirement = answer.mtlsRequirement
             (edge.verdict, edge.reasons) = Self.verdict(edge, mtlsRequired: requirement != nil)
             let mtlsReasons = edge.reasons.filter {
                 $0.hasPrefix("mTLS required") || $0.contains("accepts a client certificate")
             }
             if let requirement, edge.verdict == .violation, !mtlsReasons.isEmpty {
-                let endpoint =
-                    "\(edge.destination) \(ReachabilityCell.destinationText(address: edge.address, port: edge.port))/\(edge.protocol.rawValue)"
+                let endpoint = Self.endpoint(of: edge)
                 var entry = unmet[endpoint] ?? (requirement, [], [])
                 entry.reasons.formUnion(mtlsReasons)
                 entry.sources.append(edge.source)
@@ -135,8 +182,13 @@ public struct EdgeBuilder {
         return (result, findings)
     }
 
-    /// An edge seen only in traffic: the policy decides whether it was allowed.
-    func edge(for key: Key) -> Edge {
+    /// An edge's destination as findings name it: `pay 198.18.51.12:8443/tcp`.
+    static func endpoint(of edge: Edge) -> String {
+        "\(edge.destination) \(ReachabilityCell.destinationText(address: edge.address, port: edge.port))/\(edge.protocol.rawValue)"
+    }
+
+    /// An edge seen only in traffic, and the path its flows took (what the judgement asks the policy about).
+    func trafficEdge(for key: Key) -> (edge: Edge, path: Path) {
         let destination = self.name(of: key.address)
         let network = self.networks[key.address]
         let cell = ReachabilityCell(
@@ -147,24 +199,12 @@ public struct EdgeBuilder {
                 ? .gateway : (self.names[key.address] == nil ? .explicit : .container),
             network: network, address: key.address, port: key.port, reason: "traffic", sourcePid: nil, evidence: []
         )
-        let (expected, rule) = self.evaluator.expectation(for: cell)
-        return Edge(
+        let edge = Edge(
             source: key.source, destination: destination, address: key.address, port: key.port, protocol: key.proto,
             network: network,
-            allowed: expected.map { $0 == .allow }, rule: rule, reachability: nil, traffic: nil, tls: nil,
+            allowed: nil, rule: nil, reachability: nil, traffic: nil, tls: nil,
             verdict: .unknown, reasons: [])
-    }
-
-    /// The mTLS requirement (by name) covering an edge's destination, if any.
-    func mtlsRequirement(for edge: Edge) -> String? {
-        let cell = ReachabilityCell(
-            source: edge.source, destination: ReachabilityCell.destinationText(address: edge.address, port: edge.port),
-            protocol: edge.protocol, state: .reachable,
-            attempts: 0, latencyMs: nil, destinationName: edge.destination,
-            destinationKind: edge.destination == "host" ? .gateway : .container,
-            network: edge.network, address: edge.address, port: edge.port, reason: "", sourcePid: nil, evidence: []
-        )
-        return self.evaluator.mtlsRequirement(for: cell)?.name
+        return (edge, .traffic(cell))
     }
 
     /// The verdict and its reasons, worst first: policy violations, then blocked, then what crosses the edge.

@@ -92,6 +92,23 @@ public enum FindingKind: Sendable {
     // Audit (edges)
     /// `mtls-required-not-enforced`: mTLS required but not enforced
     case mtlsRequiredNotEnforced
+    // Kubernetes NetworkPolicy intent (`bulkhead k8s intent`, `audit --k8s`)
+    /// `k8s-pod-not-isolated`: Pod selected by no NetworkPolicy
+    case kubernetesPodNotIsolated
+    /// `k8s-policy-allows-all`: NetworkPolicy allows all traffic
+    case kubernetesPolicyAllowsAll
+    /// `k8s-namespace-without-default-deny`: Namespace without default deny
+    case kubernetesNoDefaultDeny
+    /// `k8s-rule-selects-nothing`: NetworkPolicy rule selects nothing
+    case kubernetesRuleSelectsNothing
+    /// `k8s-named-port-unresolved`: Named port resolves nowhere
+    case kubernetesNamedPortUnresolved
+    /// `k8s-egress-without-dns`: Egress policy without DNS
+    case kubernetesEgressWithoutDNS
+    /// `k8s-denied-but-open`: Open against NetworkPolicy intent
+    case kubernetesDeniedButOpen
+    /// `k8s-allowed-but-blocked`: Blocked against NetworkPolicy intent
+    case kubernetesAllowedButBlocked
     // Fleet (`bulkhead merge`)
     /// `fleet-evidence-disagreement`: Nodes disagree about an edge
     case fleetEvidenceDisagreement
@@ -140,7 +157,10 @@ public enum FindingKind: Sendable {
         .portPublishedAllInterfaces, .privilegedPortPublished, .privilegedContainer, .netAdminCapability,
         .netRawCapability, .dockerSocketMounted, .userlandProxy, .overlayUnencrypted,
         .overlappingSubnets, .bridgesNetworks, .unexpectedReachable, .unexpectedBlocked,
-        .mtlsRequiredNotEnforced, .fleetEvidenceDisagreement,
+        .mtlsRequiredNotEnforced,
+        .kubernetesPodNotIsolated, .kubernetesPolicyAllowsAll, .kubernetesNoDefaultDeny, .kubernetesRuleSelectsNothing,
+        .kubernetesNamedPortUnresolved, .kubernetesEgressWithoutDNS, .kubernetesDeniedButOpen,
+        .kubernetesAllowedButBlocked, .fleetEvidenceDisagreement,
     ]
 
     private static let byIdentifier: [String: FindingKind] = Dictionary(
@@ -197,6 +217,14 @@ public enum FindingKind: Sendable {
         case .unexpectedReachable: "unexpected-reachable"
         case .unexpectedBlocked: "unexpected-blocked"
         case .mtlsRequiredNotEnforced: "mtls-required-not-enforced"
+        case .kubernetesPodNotIsolated: "k8s-pod-not-isolated"
+        case .kubernetesPolicyAllowsAll: "k8s-policy-allows-all"
+        case .kubernetesNoDefaultDeny: "k8s-namespace-without-default-deny"
+        case .kubernetesRuleSelectsNothing: "k8s-rule-selects-nothing"
+        case .kubernetesNamedPortUnresolved: "k8s-named-port-unresolved"
+        case .kubernetesEgressWithoutDNS: "k8s-egress-without-dns"
+        case .kubernetesDeniedButOpen: "k8s-denied-but-open"
+        case .kubernetesAllowedButBlocked: "k8s-allowed-but-blocked"
         case .fleetEvidenceDisagreement: "fleet-evidence-disagreement"
         case .certificate(let rule, let family):
             family.identifiers[rule] ?? "\(family.identifierPrefix)-\(rule.rawValue)"
@@ -378,6 +406,46 @@ public enum FindingKind: Sendable {
             Entry(
                 .high, "mTLS required but not enforced",
                 "The policy requires mutual TLS on this endpoint, but it accepts plaintext, TLS without a client certificate, or clients it should refuse."
+            )
+        case .kubernetesPodNotIsolated:
+            Entry(
+                .medium, "Pod selected by no NetworkPolicy",
+                "No NetworkPolicy selects this pod for ingress, so every pod and address may reach it on every port. Add a default-deny policy to its namespace and allow what it needs."
+            )
+        case .kubernetesPolicyAllowsAll:
+            Entry(
+                .medium, "NetworkPolicy allows all traffic",
+                "A rule with no peers and no ports (or peers that select every namespace) admits everything: the pods it selects are isolated in name only. Narrow the rule to the peers and ports needed."
+            )
+        case .kubernetesNoDefaultDeny:
+            Entry(
+                .medium, "Namespace without default deny",
+                "The namespace has pods but no policy that selects all of them with no ingress rules: a new pod starts open. Add a default-deny ingress (and egress) policy."
+            )
+        case .kubernetesRuleSelectsNothing:
+            Entry(
+                .low, "NetworkPolicy rule selects nothing",
+                "A peer of this rule selects no pod or namespace in the dump: a typo in a label, or a rule for something gone. The traffic it was meant to allow is denied."
+            )
+        case .kubernetesNamedPortUnresolved:
+            Entry(
+                .medium, "Named port resolves nowhere",
+                "A rule names a port that no container of the pods it applies to declares (with that protocol): the rule allows nothing on it."
+            )
+        case .kubernetesEgressWithoutDNS:
+            Entry(
+                .medium, "Egress policy without DNS",
+                "The pod is isolated for egress and resolves names through the cluster DNS, but no rule allows UDP and TCP port 53 to the DNS pods: name lookups will fail. Allow DNS explicitly."
+            )
+        case .kubernetesDeniedButOpen:
+            Entry(
+                .high, "Open against NetworkPolicy intent",
+                "The NetworkPolicies deny this connection, yet a probe from the source pod's own network namespace got through: the network plugin does not enforce the policy. Check the CNI plugin's policy support."
+            )
+        case .kubernetesAllowedButBlocked:
+            Entry(
+                .medium, "Blocked against NetworkPolicy intent",
+                "The NetworkPolicies allow this connection, yet the probe was blocked: something else (a node firewall, another policy engine) drops it."
             )
         case .fleetEvidenceDisagreement:
             Entry(

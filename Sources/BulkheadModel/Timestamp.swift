@@ -48,29 +48,30 @@ public struct Timestamp: Hashable, Sendable, Comparable, Codable, CustomStringCo
         let month = Int(monthIndex < 10 ? monthIndex + 3 : monthIndex - 9)
         let year = Int(yearOfEra + era * 400 + (month <= 2 ? 1 : 0))
         guard (0...9999).contains(year) else { return "\(self.seconds)" }
-        var text = [UInt8](repeating: 0, count: 27)
-        func put(_ value: Int, at offset: Int, width: Int) {
-            var value = value
-            for index in stride(from: offset + width - 1, through: offset, by: -1) {
-                text[index] = UInt8(48 + value % 10)
-                value /= 10
+        return String(unsafeUninitializedCapacity: 27) { text in
+            func put(_ value: Int, at offset: Int, width: Int) {
+                var value = value
+                for index in stride(from: offset + width - 1, through: offset, by: -1) {
+                    text[index] = UInt8(48 + value % 10)
+                    value /= 10
+                }
             }
+            put(year, at: 0, width: 4)
+            text[4] = 45
+            put(month, at: 5, width: 2)
+            text[7] = 45
+            put(day, at: 8, width: 2)
+            text[10] = 84
+            put(secondsOfDay / 3600, at: 11, width: 2)
+            text[13] = 58
+            put(secondsOfDay / 60 % 60, at: 14, width: 2)
+            text[16] = 58
+            put(secondsOfDay % 60, at: 17, width: 2)
+            text[19] = 46
+            put(Int(self.nanoseconds / 1000), at: 20, width: 6)
+            text[26] = 90
+            return 27
         }
-        put(year, at: 0, width: 4)
-        text[4] = 45
-        put(month, at: 5, width: 2)
-        text[7] = 45
-        put(day, at: 8, width: 2)
-        text[10] = 84
-        put(secondsOfDay / 3600, at: 11, width: 2)
-        text[13] = 58
-        put(secondsOfDay / 60 % 60, at: 14, width: 2)
-        text[16] = 58
-        put(secondsOfDay % 60, at: 17, width: 2)
-        text[19] = 46
-        put(Int(self.nanoseconds / 1000), at: 20, width: 6)
-        text[26] = 90
-        return String(decoding: text, as: UTF8.self)
     }
 
     public func encode(to encoder: any Encoder) throws {

@@ -15,12 +15,23 @@ public enum Digest {
 
     /// Lower-case hex of `bytes`.
     public static func hex(_ bytes: some Sequence<UInt8>) -> String {
-        let digits = Array("0123456789abcdef".utf8)
+        let digits: StaticString = "0123456789abcdef"
+        let count = bytes.underestimatedCount
+        // Written in place when the length is known (every digest and random in a capture); else through an array.
+        if let contiguous = bytes.withContiguousStorageIfAvailable({ $0 }), contiguous.count == count {
+            return String(unsafeUninitializedCapacity: count * 2) { text in
+                for (index, byte) in contiguous.enumerated() {
+                    text[2 * index] = digits.utf8Start[Int(byte >> 4)]
+                    text[2 * index + 1] = digits.utf8Start[Int(byte & 0x0f)]
+                }
+                return count * 2
+            }
+        }
         var text: [UInt8] = []
-        text.reserveCapacity(bytes.underestimatedCount * 2)
+        text.reserveCapacity(count * 2)
         for byte in bytes {
-            text.append(digits[Int(byte >> 4)])
-            text.append(digits[Int(byte & 0x0f)])
+            text.append(digits.utf8Start[Int(byte >> 4)])
+            text.append(digits.utf8Start[Int(byte & 0x0f)])
         }
         return String(decoding: text, as: UTF8.self)
     }

@@ -48,9 +48,7 @@ public enum FleetReports {
             encoded.reserveCapacity(range.count)
             for index in range {
                 writer.reset()
-                writer.object(edge: fleet.edges[index].edge, named: "edge") {
-                    $0.key("seenBy", strings: fleet.edges[index].seenBy)
-                }
+                writer.write(edge: fleet.edges[index].edge, seenBy: fleet.edges[index].seenBy)
                 encoded.append(Data(writer.bytes))
             }
             lines.set(range.lowerBound, encoded)

@@ -327,7 +327,7 @@ public enum CaptureAnalysis {
         _ collector: ResultCollector, counters: PacketCounters, warnings: [CaptureError], keyLog: KeyLog,
         started: DispatchTime
     ) -> CaptureAnalysisResult {
-        var summary = collector.summary
+        var summary = collector.flowSummary
         summary.packets = counters.packets
         summary.bytes = counters.bytes
         summary.otherPackets = counters.other
@@ -356,23 +356,50 @@ public enum CaptureAnalysis {
         return (result.counters, capture.warnings, result.frames)
     }
 
+    /// Counts what `record` is into `counts` and folds its findings (derived and keyed beforehand) into `findings`.
     static func tally(
-        _ record: FlowRecord, _ summary: inout AnalysisSummary, _ findings: inout FlowFindings, derived: [Finding]
+        _ record: FlowRecord, _ counts: inout FlowCounts, _ findings: inout FlowFindings, derived: [FlowFindings.Keyed]
     ) {
-        summary.flows += 1
-        summary.byProtocol[record.proto.rawValue, default: 0] += 1
+        counts.flows += 1
+        counts.byProtocol[record.proto, default: 0] += 1
         if record.encrypted {
-            summary.encryptedFlows += 1
+            counts.encrypted += 1
         } else if record.proto != .empty && record.proto != .unknownBinary {
-            summary.plaintextFlows += 1
+            counts.plaintext += 1
         }
         if let tls = record.tls, record.proto == .tls || record.starttls {
-            summary.tlsFlows += 1
-            summary.byClientCertificate[tls.clientCertificate.rawValue, default: 0] += 1
-            if tls.clientCertificate.isPresented { summary.mutualTLSFlows += 1 }
-            if tls.decrypted { summary.decryptedFlows += 1 }
+            counts.tls += 1
+            counts.byClientCertificate[tls.clientCertificate, default: 0] += 1
+            if tls.clientCertificate.isPresented { counts.mutualTLS += 1 }
+            if tls.decrypted { counts.decrypted += 1 }
         }
         findings.add(derived, flowID: record.id)
+    }
+}
+
+/// The flow totals of a run, kept by enum while flows arrive (hashing a case is cheaper than hashing its name, once
+/// per flow) and written into the summary's named counts at the end.
+struct FlowCounts {
+    var flows = 0
+    var encrypted = 0
+    var plaintext = 0
+    var tls = 0
+    var mutualTLS = 0
+    var decrypted = 0
+    var byProtocol: [ApplicationProtocol: Int] = [:]
+    var byClientCertificate: [ClientCertificateState: Int] = [:]
+
+    func add(to summary: inout AnalysisSummary) {
+        summary.flows += self.flows
+        summary.encryptedFlows += self.encrypted
+        summary.plaintextFlows += self.plaintext
+        summary.tlsFlows += self.tls
+        summary.mutualTLSFlows += self.mutualTLS
+        summary.decryptedFlows += self.decrypted
+        for (proto, count) in self.byProtocol { summary.byProtocol[proto.rawValue, default: 0] += count }
+        for (state, count) in self.byClientCertificate {
+            summary.byClientCertificate[state.rawValue, default: 0] += count
+        }
     }
 }
 
@@ -380,21 +407,31 @@ public enum CaptureAnalysis {
 /// caller's `onFlow` (outside the lock, so threads encode their flows side by side).
 ///
 /// `@unchecked Sendable`: every access to its state holds `lock`.
-final class ResultCollector: @unchecked Sendable {
+package final class ResultCollector: @unchecked Sendable {
     private let lock = NSLock()
     private let onFlow: (FlowRecord) -> Void
+    /// The summary's fields other than the flow counts (files, set before the run).
     var summary = AnalysisSummary()
+    var counts = FlowCounts()
     var findings = FlowFindings()
 
-    init(onFlow: @escaping (FlowRecord) -> Void) {
+    /// The summary so far: the files and the flow counts (``CaptureAnalysis/result(_:counters:warnings:keyLog:started:)``
+    /// adds the packet counters and the findings).
+    package var flowSummary: AnalysisSummary {
+        var summary = self.summary
+        self.counts.add(to: &summary)
+        return summary
+    }
+
+    package init(onFlow: @escaping (FlowRecord) -> Void) {
         self.onFlow = onFlow
     }
 
-    func add(_ record: FlowRecord) {
+    package func add(_ record: FlowRecord) {
         // What the flow shows is derived on the calling analysis thread; only the totals and the folding are serial.
-        let derived = FlowFindings.findings(for: record)
+        let derived = FlowFindings.findings(for: record).map(FlowFindings.Keyed.init)
         self.lock.withLock {
-            CaptureAnalysis.tally(record, &self.summary, &self.findings, derived: derived)
+            CaptureAnalysis.tally(record, &self.counts, &self.findings, derived: derived)
         }
         self.onFlow(record)
     }

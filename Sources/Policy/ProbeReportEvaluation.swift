@@ -4,8 +4,14 @@ extension ProbeReport {
     /// The same evidence evaluated against `policy`: each cell's expectation, rule and violation; findings; the
     /// violation counts. Earlier evaluations are replaced, so stored evidence can be re-evaluated offline.
     public func evaluated(with policy: Policy, name: String) -> ProbeReport {
+        self.judged(cells: PolicyEvaluator(policy: policy, inventory: self.inventory).evaluate(self.cells), name: name)
+    }
+
+    /// The same evidence with its cells replaced by `cells`, evaluated already (by ``PolicyEvaluator/evaluate(_:)``,
+    /// in the same order) against the policy called `name`: findings and violation counts made from them.
+    public func judged(cells: [ReachabilityCell], name: String) -> ProbeReport {
         var copy = self
-        copy.cells = PolicyEvaluator(policy: policy, inventory: self.inventory).evaluate(self.cells)
+        copy.cells = cells
         copy.policy = name
         copy.findings = ReachabilityFindings.findings(copy.cells)
         copy.summary.violations = [:]

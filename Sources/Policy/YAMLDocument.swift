@@ -102,7 +102,7 @@ public enum YAMLDocument {
     /// Walks the parser's events (libyaml keeps its own explicit stacks, so this is safe at any depth) and refuses
     /// a document nested deeper than `maxDepth`, using more than `maxAliases` aliases, or expanding past `maxNodes`.
     /// Syntax errors are left to Yams, which reports them with their line; everything before them has been checked.
-    static func checkStructure(_ text: String, path: String, limits: Limits) throws(PathError) {
+    public static func checkStructure(_ text: String, path: String, limits: Limits) throws(PathError) {
         var bytes = Array(text.utf8)
         bytes.append(0)
         let problem: PathError? = bytes.withUnsafeBufferPointer { buffer -> PathError? in

@@ -1,200 +1,307 @@
 import BulkheadModel
+import Synchronization
 
 /// Writes flow records as compact JSON by hand: a capture of a million flows must not wait on Foundation's
 /// general-purpose `JSONEncoder` (about ten times slower here). The output parses to exactly what the
 /// records' `Codable` conformance produces — keys sorted, absent values as `null` (except a flow's
 /// `encapsulation` and `esp`, left out when absent) — and a test holds the two together, so adding a field to
 /// the model without adding it here fails the suite.
-public struct FlowJSONWriter {
-    public internal(set) var bytes: [UInt8] = []
+public struct FlowJSONWriter: ~Copyable {
+    private var buffer = JSONBuffer()
+    private var needsComma = false
 
-    public init() {
-        self.bytes.reserveCapacity(2048)
+    public init() {}
+
+    /// What has been written, as an array (a copy).
+    public var bytes: [UInt8] { self.buffer.bytes }
+
+    /// What has been written, lent without a copy.
+    public func withBytes<Result>(_ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result {
+        try self.buffer.withBytes(body)
     }
 
     public mutating func reset() {
-        self.bytes.removeAll(keepingCapacity: true)
+        self.buffer.removeAll()
+        self.needsComma = false
     }
 
     // MARK: - Records
 
     public mutating func write(_ flow: FlowRecord) {
-        self.object {
-            $0.key("anomalies") { $0.strings(flow.anomalies) }
-            $0.key("bytes") { $0.counts(flow.bytes) }
-            $0.key("client") { $0.string(flow.client) }
-            $0.key("clientBasis") { $0.string(flow.clientBasis.rawValue) }
-            $0.key("credentials") { writer in writer.array(flow.credentials) { $0.write($1) } }
-            // Written only when present (unlike every other optional), as the `Codable` conformance does.
-            if let layers = flow.encapsulation {
-                $0.key("encapsulation") { writer in writer.array(layers) { $0.write($1) } }
-            }
-            $0.key("encrypted") { $0.bool(flow.encrypted) }
-            if let esp = flow.esp {
-                $0.key("esp") { $0.write(esp) }
-            }
-            $0.key("file") { $0.optionalString(flow.file) }
-            $0.key("firstSeen") { $0.string(flow.firstSeen.description) }
-            $0.key("id") { $0.int(flow.id) }
-            $0.key("lastSeen") { $0.string(flow.lastSeen.description) }
-            $0.key("packets") { $0.counts(flow.packets) }
-            $0.key("protocol") { $0.string(flow.proto.rawValue) }
-            $0.key("server") { $0.string(flow.server) }
-            $0.key("starttls") { $0.bool(flow.starttls) }
-            $0.key("tls") { writer in
-                if let tls = flow.tls { writer.write(tls) } else { writer.null() }
-            }
-            $0.key("transport") { $0.string(flow.transport.rawValue) }
-            $0.key("truncated") { $0.bool(flow.truncated) }
-            if let tunnel = flow.tunnel {
-                $0.key("tunnel") { $0.write(tunnel) }
-            }
+        self.beginObject()
+        self.key("anomalies")
+        self.strings(flow.anomalies)
+        self.key("bytes")
+        self.counts(flow.bytes)
+        self.key("client")
+        self.string(flow.client)
+        self.key("clientBasis")
+        self.string(flow.clientBasis.rawValue)
+        self.key("credentials")
+        self.array(flow.credentials) { $0.write($1) }
+        // Written only when present (unlike every other optional), as the `Codable` conformance does.
+        if let layers = flow.encapsulation {
+            self.key("encapsulation")
+            self.array(layers) { $0.write($1) }
         }
+        self.key("encrypted")
+        self.bool(flow.encrypted)
+        if let esp = flow.esp {
+            self.key("esp")
+            self.write(esp)
+        }
+        self.key("file")
+        self.optionalString(flow.file)
+        self.key("firstSeen")
+        self.string(flow.firstSeen.description)
+        self.key("id")
+        self.int(flow.id)
+        self.key("lastSeen")
+        self.string(flow.lastSeen.description)
+        self.key("packets")
+        self.counts(flow.packets)
+        self.key("protocol")
+        self.string(flow.proto.rawValue)
+        self.key("server")
+        self.string(flow.server)
+        self.key("starttls")
+        self.bool(flow.starttls)
+        self.key("tls")
+        if let tls = flow.tls { self.write(tls) } else { self.null() }
+        self.key("transport")
+        self.string(flow.transport.rawValue)
+        self.key("truncated")
+        self.bool(flow.truncated)
+        if let tunnel = flow.tunnel {
+            self.key("tunnel")
+            self.write(tunnel)
+        }
+        self.endObject()
     }
 
     mutating func write(_ tunnel: TunnelRecord) {
-        self.object {
-            $0.key("destination") { $0.optionalString(tunnel.destination) }
-            $0.key("hops") { writer in writer.array(tunnel.hops) { $0.write($1) } }
-            $0.key("proxy") { $0.string(tunnel.proxy) }
-        }
+        self.beginObject()
+        self.key("destination")
+        self.optionalString(tunnel.destination)
+        self.key("hops")
+        self.array(tunnel.hops) { $0.write($1) }
+        self.key("proxy")
+        self.string(tunnel.proxy)
+        self.endObject()
     }
 
     mutating func write(_ hop: TunnelHop) {
-        self.object {
-            $0.key("authentication") { $0.optionalString(hop.authentication) }
-            $0.key("destination") { $0.optionalString(hop.destination) }
-            $0.key("kind") { $0.string(hop.kind) }
-            $0.key("outcome") { $0.string(hop.outcome) }
-            $0.key("reply") { writer in if let reply = hop.reply { writer.int(reply) } else { writer.null() } }
-        }
+        self.beginObject()
+        self.key("authentication")
+        self.optionalString(hop.authentication)
+        self.key("destination")
+        self.optionalString(hop.destination)
+        self.key("kind")
+        self.string(hop.kind)
+        self.key("outcome")
+        self.string(hop.outcome)
+        self.key("reply")
+        if let reply = hop.reply { self.int(reply) } else { self.null() }
+        self.endObject()
     }
 
     mutating func write(_ tls: TLSSummary) {
-        self.object {
-            $0.key("acceptableCAs") { $0.strings(tls.acceptableCAs) }
-            $0.key("alerts") { writer in writer.array(tls.alerts) { $0.write($1) } }
-            $0.key("alpn") { $0.optionalString(tls.alpn) }
-            $0.key("alpnOffered") { $0.strings(tls.alpnOffered) }
-            $0.key("certificateRequested") { writer in
-                if let requested = tls.certificateRequested { writer.bool(requested) } else { writer.null() }
-            }
-            $0.key("cipher") { $0.optionalString(tls.cipher) }
-            $0.key("clientCertificate") { $0.string(tls.clientCertificate.rawValue) }
-            $0.key("clientCertificates") { writer in writer.array(tls.clientCertificates) { $0.write($1) } }
-            $0.key("clientFlightRecordSizes") { writer in
-                if let sizes = tls.clientFlightRecordSizes { writer.array(sizes) { $0.int($1) } } else { writer.null() }
-            }
-            $0.key("clientRandom") { $0.optionalString(tls.clientRandom) }
-            $0.key("decrypted") { $0.bool(tls.decrypted) }
-            $0.key("decryptionProblem") { $0.optionalString(tls.decryptionProblem) }
-            $0.key("established") { $0.bool(tls.established) }
-            $0.key("establishedBasis") { $0.string(tls.establishedBasis) }
-            $0.key("helloRetryRequest") { $0.bool(tls.helloRetryRequest) }
-            $0.key("innerProtocol") { $0.optionalString(tls.innerProtocol) }
-            $0.key("offeredVersions") { $0.strings(tls.offeredVersions) }
-            $0.key("renegotiated") { $0.bool(tls.renegotiated) }
-            $0.key("requestedSignatureAlgorithms") { $0.strings(tls.requestedSignatureAlgorithms) }
-            $0.key("resumed") { $0.bool(tls.resumed) }
-            $0.key("serverCertificates") { writer in writer.array(tls.serverCertificates) { $0.write($1) } }
-            $0.key("sni") { $0.optionalString(tls.sni) }
-            $0.key("version") { $0.optionalString(tls.version) }
-        }
+        self.beginObject()
+        self.key("acceptableCAs")
+        self.strings(tls.acceptableCAs)
+        self.key("alerts")
+        self.array(tls.alerts) { $0.write($1) }
+        self.key("alpn")
+        self.optionalString(tls.alpn)
+        self.key("alpnOffered")
+        self.strings(tls.alpnOffered)
+        self.key("certificateRequested")
+        if let requested = tls.certificateRequested { self.bool(requested) } else { self.null() }
+        self.key("cipher")
+        self.optionalString(tls.cipher)
+        self.key("clientCertificate")
+        self.string(tls.clientCertificate.rawValue)
+        self.key("clientCertificates")
+        self.array(tls.clientCertificates) { $0.write($1) }
+        self.key("clientFlightRecordSizes")
+        if let sizes = tls.clientFlightRecordSizes { self.array(sizes) { $0.int($1) } } else { self.null() }
+        self.key("clientRandom")
+        self.optionalString(tls.clientRandom)
+        self.key("decrypted")
+        self.bool(tls.decrypted)
+        self.key("decryptionProblem")
+        self.optionalString(tls.decryptionProblem)
+        self.key("established")
+        self.bool(tls.established)
+        self.key("establishedBasis")
+        self.string(tls.establishedBasis)
+        self.key("helloRetryRequest")
+        self.bool(tls.helloRetryRequest)
+        self.key("innerProtocol")
+        self.optionalString(tls.innerProtocol)
+        self.key("offeredVersions")
+        self.strings(tls.offeredVersions)
+        self.key("renegotiated")
+        self.bool(tls.renegotiated)
+        self.key("requestedSignatureAlgorithms")
+        self.strings(tls.requestedSignatureAlgorithms)
+        self.key("resumed")
+        self.bool(tls.resumed)
+        self.key("serverCertificates")
+        self.array(tls.serverCertificates) { $0.write($1) }
+        self.key("sni")
+        self.optionalString(tls.sni)
+        self.key("version")
+        self.optionalString(tls.version)
+        self.endObject()
     }
 
     mutating func write(_ layer: EncapsulationLayer) {
-        self.object {
-            $0.key("destination") { $0.string(layer.destination) }
-            $0.key("id") { writer in if let id = layer.id { writer.uint(UInt64(id)) } else { writer.null() } }
-            $0.key("kind") { $0.string(layer.kind.rawValue) }
-            $0.key("source") { $0.string(layer.source) }
-        }
+        self.beginObject()
+        self.key("destination")
+        self.string(layer.destination)
+        self.key("id")
+        if let id = layer.id { self.uint(UInt64(id)) } else { self.null() }
+        self.key("kind")
+        self.string(layer.kind.rawValue)
+        self.key("source")
+        self.string(layer.source)
+        self.endObject()
     }
 
     mutating func write(_ esp: ESPSummary) {
-        self.object {
-            $0.key("clientSPIs") { $0.strings(esp.clientSPIs) }
-            $0.key("serverSPIs") { $0.strings(esp.serverSPIs) }
-            $0.key("udpEncapsulated") { $0.bool(esp.udpEncapsulated) }
-        }
+        self.beginObject()
+        self.key("clientSPIs")
+        self.strings(esp.clientSPIs)
+        self.key("serverSPIs")
+        self.strings(esp.serverSPIs)
+        self.key("udpEncapsulated")
+        self.bool(esp.udpEncapsulated)
+        self.endObject()
     }
 
+    /// A certificate as its JSON object: the same few certificates are presented on thousands of flows, so each one's
+    /// bytes are written once and copied afterwards (``CertificateJSONCache``).
     mutating func write(_ certificate: CertificateSummary) {
-        self.object {
-            $0.key("curve") { $0.optionalString(certificate.curve) }
-            $0.key("extendedKeyUsage") { $0.strings(certificate.extendedKeyUsage) }
-            $0.key("isCA") { $0.bool(certificate.isCA) }
-            $0.key("issuer") { $0.string(certificate.issuer) }
-            $0.key("keyBits") { $0.int(certificate.keyBits) }
-            $0.key("keyType") { $0.string(certificate.keyType) }
-            $0.key("keyUsage") { $0.strings(certificate.keyUsage) }
-            $0.key("notAfter") { $0.optionalString(certificate.notAfter?.description) }
-            $0.key("notBefore") { $0.optionalString(certificate.notBefore?.description) }
-            // Only a certificate that could not be read carries the key, as its Codable form has it.
-            if let reason = certificate.parseError { $0.key("parseError") { $0.string(reason) } }
-            $0.key("sans") { $0.strings(certificate.sans) }
-            $0.key("selfSigned") { $0.bool(certificate.selfSigned) }
-            $0.key("serial") { $0.string(certificate.serial) }
-            $0.key("sha256") { $0.string(certificate.sha256) }
-            $0.key("signatureAlgorithm") { $0.string(certificate.signatureAlgorithm) }
-            $0.key("subject") { $0.string(certificate.subject) }
+        if CertificateJSONCache.shared.copy(certificate, into: &self.buffer) {
+            self.needsComma = true
+            return
         }
+        var fresh = FlowJSONWriter()
+        fresh.encode(certificate)
+        fresh.withBytes { bytes in
+            CertificateJSONCache.shared.store(certificate, bytes)
+            self.buffer.put(bytes)
+        }
+        self.needsComma = true
+    }
+
+    private mutating func encode(_ certificate: CertificateSummary) {
+        self.beginObject()
+        self.key("curve")
+        self.optionalString(certificate.curve)
+        self.key("extendedKeyUsage")
+        self.strings(certificate.extendedKeyUsage)
+        self.key("isCA")
+        self.bool(certificate.isCA)
+        self.key("issuer")
+        self.string(certificate.issuer)
+        self.key("keyBits")
+        self.int(certificate.keyBits)
+        self.key("keyType")
+        self.string(certificate.keyType)
+        self.key("keyUsage")
+        self.strings(certificate.keyUsage)
+        self.key("notAfter")
+        self.optionalString(certificate.notAfter?.description)
+        self.key("notBefore")
+        self.optionalString(certificate.notBefore?.description)
+        // Only a certificate that could not be read carries the key, as its Codable form has it.
+        if let reason = certificate.parseError {
+            self.key("parseError")
+            self.string(reason)
+        }
+        self.key("sans")
+        self.strings(certificate.sans)
+        self.key("selfSigned")
+        self.bool(certificate.selfSigned)
+        self.key("serial")
+        self.string(certificate.serial)
+        self.key("sha256")
+        self.string(certificate.sha256)
+        self.key("signatureAlgorithm")
+        self.string(certificate.signatureAlgorithm)
+        self.key("subject")
+        self.string(certificate.subject)
+        self.endObject()
     }
 
     mutating func write(_ credential: Credential) {
-        self.object {
-            $0.key("kind") { $0.string(credential.kind) }
-            $0.key("note") { $0.optionalString(credential.note) }
-            $0.key("redacted") { $0.string(credential.redacted) }
-            $0.key("user") { $0.optionalString(credential.user) }
-        }
+        self.beginObject()
+        self.key("kind")
+        self.string(credential.kind)
+        self.key("note")
+        self.optionalString(credential.note)
+        self.key("redacted")
+        self.string(credential.redacted)
+        self.key("user")
+        self.optionalString(credential.user)
+        self.endObject()
     }
 
     mutating func write(_ alert: TLSAlert) {
-        self.object {
-            $0.key("code") { writer in if let code = alert.code { writer.int(code) } else { writer.null() } }
-            $0.key("description") { $0.string(alert.description) }
-            $0.key("from") { $0.string(alert.from) }
-            $0.key("inferred") { $0.bool(alert.inferred) }
-            $0.key("level") { $0.string(alert.level) }
-        }
+        self.beginObject()
+        self.key("code")
+        if let code = alert.code { self.int(code) } else { self.null() }
+        self.key("description")
+        self.string(alert.description)
+        self.key("from")
+        self.string(alert.from)
+        self.key("inferred")
+        self.bool(alert.inferred)
+        self.key("level")
+        self.string(alert.level)
+        self.endObject()
     }
 
     mutating func counts(_ counts: DirectionCounts) {
-        self.object {
-            $0.key("toClient") { $0.uint(counts.toClient) }
-            $0.key("toServer") { $0.uint(counts.toServer) }
-        }
+        self.beginObject()
+        self.key("toClient")
+        self.uint(counts.toClient)
+        self.key("toServer")
+        self.uint(counts.toServer)
+        self.endObject()
     }
 
     // MARK: - JSON
 
-    private var needsComma = false
-
-    mutating func object(_ body: (inout FlowJSONWriter) -> Void) {
-        self.bytes.append(UInt8(ascii: "{"))
+    mutating func beginObject() {
+        self.buffer.put(UInt8(ascii: "{"))
         self.needsComma = false
-        body(&self)
-        self.bytes.append(UInt8(ascii: "}"))
+    }
+
+    mutating func endObject() {
+        self.buffer.put(UInt8(ascii: "}"))
         self.needsComma = true
     }
 
-    mutating func key(_ name: StaticString, _ value: (inout FlowJSONWriter) -> Void) {
-        if self.needsComma { self.bytes.append(UInt8(ascii: ",")) }
-        self.bytes.append(UInt8(ascii: "\""))
-        self.bytes.append(contentsOf: UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
-        self.bytes.append(contentsOf: [UInt8(ascii: "\""), UInt8(ascii: ":")])
-        value(&self)
+    /// A key of the object being written; its value is whatever is written next.
+    @inline(__always)
+    mutating func key(_ name: StaticString) {
+        self.buffer.put(key: name, comma: self.needsComma)
+        // Set before the value: an object value clears it for its own first key and sets it again at its end.
         self.needsComma = true
     }
 
     mutating func array<T>(_ values: [T], _ element: (inout FlowJSONWriter, T) -> Void) {
-        self.bytes.append(UInt8(ascii: "["))
-        for (index, value) in values.enumerated() {
-            if index > 0 { self.bytes.append(UInt8(ascii: ",")) }
+        self.buffer.put(UInt8(ascii: "["))
+        var first = true
+        for value in values {
+            if !first { self.buffer.put(UInt8(ascii: ",")) }
+            first = false
             element(&self, value)
         }
-        self.bytes.append(UInt8(ascii: "]"))
+        self.buffer.put(UInt8(ascii: "]"))
         self.needsComma = true
     }
 
@@ -203,19 +310,25 @@ public struct FlowJSONWriter {
     }
 
     mutating func null() {
-        self.bytes.append(contentsOf: [0x6e, 0x75, 0x6c, 0x6c])
+        self.buffer.put(literal: "null")
     }
 
     mutating func bool(_ value: Bool) {
-        self.bytes.append(contentsOf: value ? [0x74, 0x72, 0x75, 0x65] : [0x66, 0x61, 0x6c, 0x73, 0x65])
+        self.buffer.put(literal: value ? "true" : "false")
     }
 
     mutating func int(_ value: Int) {
-        self.bytes.append(contentsOf: String(value).utf8)
+        self.buffer.put(decimal: value)
     }
 
     mutating func uint(_ value: UInt64) {
-        self.bytes.append(contentsOf: String(value).utf8)
+        self.buffer.put(decimal: value)
+    }
+
+    /// Text written as it is (a number's own JSON form, say): the caller vouches it needs no escaping.
+    mutating func raw(_ text: String) {
+        var text = text
+        text.withUTF8 { self.buffer.put(UnsafeRawBufferPointer($0)) }
     }
 
     mutating func optionalString(_ value: String?) {
@@ -224,28 +337,59 @@ public struct FlowJSONWriter {
 
     /// A JSON string: `"`, `\`, and control characters escaped; everything else (UTF-8) as is.
     mutating func string(_ value: String) {
-        self.bytes.append(UInt8(ascii: "\""))
         // Fast path: nothing to escape (almost always).
-        if !value.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
-            self.bytes.append(contentsOf: value.utf8)
-            self.bytes.append(UInt8(ascii: "\""))
-            return
-        }
+        if self.buffer.putPlainString(value) { return }
+        self.buffer.put(UInt8(ascii: "\""))
+        let hex: StaticString = "0123456789abcdef"
         for byte in value.utf8 {
             switch byte {
-            case UInt8(ascii: "\""): self.bytes.append(contentsOf: [0x5c, 0x22])
-            case UInt8(ascii: "\\"): self.bytes.append(contentsOf: [0x5c, 0x5c])
-            case 0x0a: self.bytes.append(contentsOf: [0x5c, 0x6e])
-            case 0x0d: self.bytes.append(contentsOf: [0x5c, 0x72])
-            case 0x09: self.bytes.append(contentsOf: [0x5c, 0x74])
+            case UInt8(ascii: "\""): self.buffer.put(literal: #"\""#)
+            case UInt8(ascii: "\\"): self.buffer.put(literal: #"\\"#)
+            case 0x0a: self.buffer.put(literal: #"\n"#)
+            case 0x0d: self.buffer.put(literal: #"\r"#)
+            case 0x09: self.buffer.put(literal: #"\t"#)
             case 0..<0x20:
-                let digits = Array("0123456789abcdef".utf8)
-                self.bytes.append(contentsOf: [
-                    0x5c, 0x75, 0x30, 0x30, digits[Int(byte >> 4)], digits[Int(byte & 0x0f)],
-                ])
-            default: self.bytes.append(byte)
+                self.buffer.put(literal: #"\u00"#)
+                self.buffer.put(hex.utf8Start[Int(byte >> 4)])
+                self.buffer.put(hex.utf8Start[Int(byte & 0x0f)])
+            default: self.buffer.put(byte)
             }
         }
-        self.bytes.append(UInt8(ascii: "\""))
+        self.buffer.put(UInt8(ascii: "\""))
+    }
+}
+
+/// The JSON of certificates already written (see ``FlowJSONWriter/write(_:)-certificate``), shared by the threads
+/// that encode flows. Looked up by fingerprint and compared whole, so a summary is never written as another's;
+/// bounded (emptied when full: a cache, not a record).
+final class CertificateJSONCache: Sendable {
+    private struct Key: Hashable {
+        var certificate: CertificateSummary
+
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(self.certificate.sha256)
+        }
+    }
+
+    static let shared = CertificateJSONCache()
+    static let capacity = 1024
+
+    private let entries = Mutex<[Key: [UInt8]]>([:])
+
+    /// Appends the cached JSON of `certificate` to `buffer` and returns true, or returns false when it has none.
+    func copy(_ certificate: CertificateSummary, into buffer: inout JSONBuffer) -> Bool {
+        self.entries.withLock { entries in
+            guard let bytes = entries[Key(certificate: certificate)] else { return false }
+            bytes.withUnsafeBytes { buffer.put($0) }
+            return true
+        }
+    }
+
+    func store(_ certificate: CertificateSummary, _ bytes: UnsafeRawBufferPointer) {
+        let copy = [UInt8](bytes)
+        self.entries.withLock { entries in
+            if entries.count >= Self.capacity { entries.removeAll(keepingCapacity: true) }
+            entries[Key(certificate: certificate)] = copy
+        }
     }
 }

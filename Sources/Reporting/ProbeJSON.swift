@@ -27,48 +27,64 @@ public enum ProbeJSON {
 extension FlowJSONWriter {
     /// A reachability cell, keys sorted and absent values `null`, as its Codable form.
     public mutating func write(_ cell: ReachabilityCell) {
-        self.object {
-            $0.key("address") { $0.string(cell.address) }
-            $0.key("attempts") { $0.int(cell.attempts) }
-            $0.key("destination") { $0.string(cell.destination) }
-            $0.key("destinationKind") { $0.string(cell.destinationKind.rawValue) }
-            $0.key("destinationName") { $0.string(cell.destinationName) }
-            $0.key("evidence") { writer in
-                writer.array(cell.evidence) { writer, attempt in
-                    writer.object {
-                        $0.key("errno") { $0.optionalString(attempt.errno) }
-                        $0.key("icmpCode") { writer in
-                            if let code = attempt.icmpCode { writer.int(code) } else { writer.null() }
-                        }
-                        $0.key("icmpFrom") { $0.optionalString(attempt.icmpFrom) }
-                        $0.key("icmpType") { writer in
-                            if let type = attempt.icmpType { writer.int(type) } else { writer.null() }
-                        }
-                        $0.key("latencyMs") { $0.double(attempt.latencyMs) }
-                        $0.key("outcome") { $0.string(attempt.outcome.rawValue) }
-                    }
-                }
-            }
-            $0.key("expected") { $0.optionalString(cell.expected?.rawValue) }
-            $0.key("latencyMs") { writer in
-                if let latency = cell.latencyMs { writer.double(latency) } else { writer.null() }
-            }
-            $0.key("network") { $0.optionalString(cell.network) }
-            $0.key("note") { $0.optionalString(cell.note) }
-            $0.key("port") { writer in if let port = cell.port { writer.int(port) } else { writer.null() } }
-            $0.key("protocol") { $0.string(cell.protocol.rawValue) }
-            $0.key("reason") { $0.string(cell.reason) }
-            $0.key("rule") { $0.optionalString(cell.rule) }
-            $0.key("source") { $0.string(cell.source) }
-            $0.key("sourcePid") { writer in if let pid = cell.sourcePid { writer.int(pid) } else { writer.null() } }
-            $0.key("state") { $0.string(cell.state.rawValue) }
-            $0.key("violation") { $0.optionalString(cell.violation?.rawValue) }
+        self.beginObject()
+        self.key("address")
+        self.string(cell.address)
+        self.key("attempts")
+        self.int(cell.attempts)
+        self.key("destination")
+        self.string(cell.destination)
+        self.key("destinationKind")
+        self.string(cell.destinationKind.rawValue)
+        self.key("destinationName")
+        self.string(cell.destinationName)
+        self.key("evidence")
+        self.array(cell.evidence) { writer, attempt in
+            writer.beginObject()
+            writer.key("errno")
+            writer.optionalString(attempt.errno)
+            writer.key("icmpCode")
+            if let code = attempt.icmpCode { writer.int(code) } else { writer.null() }
+            writer.key("icmpFrom")
+            writer.optionalString(attempt.icmpFrom)
+            writer.key("icmpType")
+            if let type = attempt.icmpType { writer.int(type) } else { writer.null() }
+            writer.key("latencyMs")
+            writer.double(attempt.latencyMs)
+            writer.key("outcome")
+            writer.string(attempt.outcome.rawValue)
+            writer.endObject()
         }
+        self.key("expected")
+        self.optionalString(cell.expected?.rawValue)
+        self.key("latencyMs")
+        if let latency = cell.latencyMs { self.double(latency) } else { self.null() }
+        self.key("network")
+        self.optionalString(cell.network)
+        self.key("note")
+        self.optionalString(cell.note)
+        self.key("port")
+        if let port = cell.port { self.int(port) } else { self.null() }
+        self.key("protocol")
+        self.string(cell.protocol.rawValue)
+        self.key("reason")
+        self.string(cell.reason)
+        self.key("rule")
+        self.optionalString(cell.rule)
+        self.key("source")
+        self.string(cell.source)
+        self.key("sourcePid")
+        if let pid = cell.sourcePid { self.int(pid) } else { self.null() }
+        self.key("state")
+        self.string(cell.state.rawValue)
+        self.key("violation")
+        self.optionalString(cell.violation?.rawValue)
+        self.endObject()
     }
 
     /// A finite number in Swift's shortest round-trip form (valid JSON); a non-finite one (never produced) as null.
     mutating func double(_ value: Double) {
         guard value.isFinite else { return self.null() }
-        self.bytes.append(contentsOf: "\(value)".utf8)
+        self.raw("\(value)")
     }
 }

@@ -4,6 +4,7 @@ import BulkheadModel
 import ContainerEngine
 import Foundation
 import Inventory
+import Kubernetes
 import Policy
 import Reachability
 import Reporting
@@ -128,6 +129,13 @@ extension Bulkhead {
         )
         var stateDir: String?
 
+        @Option(
+            name: .customLong("k8s"),
+            help: ArgumentHelp(
+                "A kubectl dump (file, folder or -): probe this node's pod namespaces too and report where the measured matrix contradicts the NetworkPolicy intent.",
+                valueName: "dump"))
+        var kubernetesDump: String?
+
         @OptionGroup var progress: ProgressOptions
 
         @Flag(
@@ -209,6 +217,10 @@ extension Bulkhead {
                 baselineReport = try self.baseline.map { path throws(PathError) in try Baseline.load(path: path) }
             } catch { throw failInput(error.description) }
             let stateDirectory = self.stateDir ?? AuditLock.defaultStateDirectory()
+            let kubernetes: ClusterDump?
+            do { kubernetes = try self.kubernetesDump.map { try ClusterDump.load(paths: [$0]) } } catch {
+                throw failInput("\(error)")
+            }
 
             let gathered: GatheredEvidence
             var lock: AuditLock?
@@ -237,6 +249,13 @@ extension Bulkhead {
                 options.captureSeconds = self.captureSeconds
                 options.captureWrite = self.writeCapture
                 options.scopeLabel = self.scopeLabel
+                if let kubernetes {
+                    options.probeOptions.namespaces = true
+                    options.inventoryHook = { inventory in
+                        InventoryCollector.addNamespaces(to: &inventory)
+                        NodeAudit.scope(&inventory, dump: kubernetes)
+                    }
+                }
                 let quiet = self.progress.quiet
                 gathered = AuditRunner.gather(engine: engine, options: options) { line in
                     if !quiet { writeStandardError("bulkhead: \(line)\n") }
@@ -249,7 +268,8 @@ extension Bulkhead {
             let judged = AuditJudgement.judge(
                 gathered, policy: policy, policyName: policyName,
                 risks: risks.map { ($0, source: self.ignore ?? "ignore file") }, baseline: baseline)
-            let report = judged.report
+            var report = judged.report
+            if let kubernetes { NodeAudit.judge(&report, engine: PolicyEngine(kubernetes)) }
             for note in judged.notes { warn(note) }
 
             let lastSuccessPath = stateDirectory + "/last-success"

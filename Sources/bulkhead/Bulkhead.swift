@@ -24,6 +24,7 @@ struct Bulkhead: ParsableCommand {
               bulkhead audit --policy policy.yaml --output html=audit.html
               bulkhead merge node1.json node2.json --output html=fleet.html
               bulkhead scenario run scenarios/flat.yaml
+              bulkhead k8s intent cluster.json
 
             Exit status, for every subcommand:
               0  nothing at or above --fail-on was found
@@ -35,8 +36,8 @@ struct Bulkhead: ParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [
-            Analyze.self, Capture.self, Inventory.self, Probe.self, TLS.self, AuditCommand.self, Merge.self,
-            ScenarioCommand.self,
+            Analyze.self, Capture.self, Inventory.self, Probe.self, TLS.self, AuditCommand.self, ScenarioCommand.self,
+            KubernetesCommand.self, Merge.self,
         ]
     )
 

@@ -33,12 +33,12 @@ final class FlowOutput: @unchecked Sendable {
         case .document(let spool):
             var writer = FlowJSONWriter()
             writer.write(flow)
-            self.lock.withLock { spool.append(id: flow.id, writer.bytes) }
+            writer.withBytes { bytes in self.lock.withLock { spool.append(id: flow.id, bytes) } }
         case .lines(let sink):
             var writer = FlowJSONWriter()
             var line = Array(#"{"flow":"#.utf8)
             writer.write(flow)
-            line += writer.bytes
+            writer.withBytes { line.append(contentsOf: $0) }
             line += Array(#","type":"flow"}"#.utf8)
             line.append(0x0a)
             // JSON Lines is for streams too (`tcpdump -w - | bulkhead analyze - --format jsonl | jq`): each flow goes

@@ -62,12 +62,12 @@ final class FlowSpool: @unchecked Sendable {
         return ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/var/tmp"
     }
 
-    func append(id: Int, _ bytes: [UInt8]) {
+    func append(id: Int, _ bytes: UnsafeRawBufferPointer) {
         guard self.failure == nil else { return }
         self.entries.append(Entry(id: id, offset: self.written + Int64(self.buffer.count), length: bytes.count))
         if self.buffer.count + bytes.count > Self.bufferSize { self.flush() }
         if bytes.count > Self.bufferSize {
-            bytes.withUnsafeBytes { self.writeAll($0) }
+            self.writeAll(bytes)
         } else {
             self.buffer.append(contentsOf: bytes)
         }

@@ -133,4 +133,98 @@ struct AuditJudgementTests {
         #expect(report.baseline?.baseline.hasPrefix("before.json") == true)
         #expect((report.baseline?.new.count ?? 0) + (report.baseline?.unchanged ?? 0) == report.findings.count)
     }
+
+    /// A plaintext flow from `client` to `server`, as the capture stage records it.
+    static func flow(_ id: Int, _ client: String, _ server: String) -> FlowRecord {
+        let time = Timestamp(seconds: 1_764_400_000, nanoseconds: 0)
+        return FlowRecord(
+            id: id, client: client, server: server, clientBasis: .syn, transport: .tcp, proto: .http, encrypted: false,
+            starttls: false, tls: nil, credentials: [], truncated: false, anomalies: [], firstSeen: time,
+            lastSeen: time,
+            packets: DirectionCounts(toServer: 3, toClient: 2), bytes: DirectionCounts(toServer: 200, toClient: 300),
+            file: nil)
+    }
+
+    @Test(
+        "an edge seen only in traffic takes its verdict from the one evaluation: its path is asked once, beside the probe's cells, and the edge builder holds no policy"
+    )
+    func trafficOnlyEdge() throws {
+        var evidence = SampleAudit.report().evidence
+        // web → pay:9000 was never probed (traffic only); web → api:8080 was (its flow joins the probed edge).
+        evidence.capture = AnalysisReport(
+            flows: [
+                Self.flow(1, "198.18.50.10:40000", "198.18.51.12:9000"),
+                Self.flow(2, "198.18.50.10:40001", "198.18.50.11:8080"),
+            ], findings: [], summary: AnalysisSummary())
+        let probeCells = try #require(evidence.probe?.cells.count)
+        let allowing = try self.policy(
+            "version: 1\nbaseline: docker\nallow:\n  - { name: web to pay, from: web, to: pay, ports: [tcp/9000] }\n")
+        for (policy, allowed) in [(Policy.dockerDefault, false), (allowing, true)] {
+            let evaluation = AuditJudgement.evaluate(evidence, policy: policy, policyName: "p")
+            #expect(
+                evaluation.cells.count == probeCells + 1, "every probe cell and the one traffic-only path, once each")
+            #expect(evaluation.cells.filter { $0.source == "web" && $0.port == 9000 }.count == 1)
+            let path = try #require(evaluation.cells.last)
+            #expect(path.reason == "traffic" && path.source == "web" && path.address == "198.18.51.12")
+            #expect(path.expected == (allowed ? .allow : .deny))
+            let edge = try #require(evaluation.edges.first { $0.source == "web" && $0.port == 9000 })
+            #expect(edge.reachability == nil && edge.traffic?.flows == 1 && edge.destination == "pay")
+            #expect(edge.allowed == allowed && edge.rule == path.rule, "the edge carries the path's one answer")
+            #expect(
+                edge.rule
+                    == (allowed
+                        ? "allow \"web to pay\""
+                        : "baseline docker: web is not on back (networks are isolated from each other)"))
+            #expect(edge.verdict == (allowed ? .plaintext : .violation), "\(edge.reasons)")
+            let probed = try #require(evaluation.edges.first { $0.source == "web" && $0.port == 8080 })
+            #expect(probed.reachability == .reachable && probed.traffic?.flows == 1)
+            // The judgement writes the same edges.
+            let judged = AuditJudgement.judge(
+                GatheredEvidence(evidence: evidence, stages: [], problems: [], durationSeconds: 0), policy: policy,
+                policyName: "p")
+            #expect(judged.report.edges == evaluation.edges)
+            #expect(
+                judged.matrix?.cells == Array(evaluation.cells.prefix(probeCells)),
+                "the matrix handed on (scenario run's comparison) is that evaluation's")
+        }
+        // By structure: the edge builder holds no policy, and joining judges nothing.
+        let inventory = try #require(evidence.inventory)
+        let builder = EdgeBuilder(inventory: inventory)
+        #expect(!Mirror(reflecting: builder).children.contains { $0.value is Policy || $0.value is PolicyEvaluator })
+        let joined = builder.join(probe: evidence.probe, tls: evidence.tls ?? [:], capture: evidence.capture)
+        #expect(joined.edges.allSatisfy { $0.allowed == nil && $0.rule == nil && $0.verdict == .unknown })
+        #expect(joined.edges.count == joined.paths.count)
+        #expect(joined.trafficPaths.count == 1 && joined.trafficPaths.first?.expected == nil)
+    }
+
+    @Test(
+        "an edge's mTLS requirement is read from the same answer as its expectation: a namespace a requirement names by `container:` is held to it"
+    )
+    func namespaceRequirement() throws {
+        var evidence = SampleAudit.report().evidence
+        var cell = SampleAudit.cell("api", "bh-ns-pay", "back", "198.18.51.40", 8080, .reachable)
+        cell.destinationKind = .namespace
+        cell.network = nil
+        evidence.probe?.cells.append(cell)
+        let policy = try self.policy(
+            """
+            version: 1
+            baseline: docker
+            allow:
+              - { name: api to the namespace, from: api, to: { container: bh-ns-pay }, ports: [tcp/8080] }
+            mtls:
+              require:
+                - { name: namespace payments, to: { container: bh-ns-pay }, ports: [tcp/8080] }
+            """)
+        let evaluation = AuditJudgement.evaluate(evidence, policy: policy, policyName: "p")
+        let judged = try #require(evaluation.cells.last)
+        #expect(judged.rule == "allow \"api to the namespace\"", "the `container:` selector names the namespace")
+        let edge = try #require(evaluation.edges.first { $0.destination == "bh-ns-pay" })
+        #expect(edge.allowed == true && edge.rule == judged.rule)
+        #expect(
+            edge.verdict == .violation && edge.reasons.contains { $0.hasPrefix("mTLS required") }, "\(edge.reasons)")
+        #expect(
+            evaluation.edgeFindings.map(\.location) == ["bh-ns-pay 198.18.51.40:8080/tcp"],
+            "the requirement the expectation's selector matches holds the edge too")
+    }
 }

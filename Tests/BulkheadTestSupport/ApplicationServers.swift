@@ -49,32 +49,24 @@ extension PeerProcess {
 
     /// Waits until `marker` appears in what the server printed (or `file`), or throws with the output.
     func waitFor(_ marker: String, in file: URL? = nil, seconds: TimeInterval) throws {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            let text = file.flatMap { try? String(contentsOf: $0, encoding: .utf8) } ?? self.output
-            if text.contains(marker) { return }
-            guard self.process.isRunning else { break }
-            usleep(50_000)
+        func text() -> String { file.flatMap { try? String(contentsOf: $0, encoding: .utf8) } ?? self.output }
+        let process = self.process
+        _ = Poll.holds(within: seconds) { text().contains(marker) || !process.isRunning }
+        guard text().contains(marker) else {
+            throw Poll.TimedOut(
+                description:
+                    "no \"\(marker)\" within \(Int(seconds)) s\(process.isRunning ? "" : " (the server exited)"): \(text().suffix(2000))"
+            )
         }
-        let text = file.flatMap { try? String(contentsOf: $0, encoding: .utf8) } ?? self.output
-        throw CocoaError(
-            .executableLoad,
-            userInfo: [NSLocalizedDescriptionKey: "no \"\(marker)\" within \(Int(seconds)) s: \(text.suffix(2000))"])
     }
 
     /// Waits until a second port of the server accepts connections, or throws with the output.
     func waitForPort(_ port: Int, seconds: TimeInterval) throws {
-        let deadline = Date().addingTimeInterval(seconds)
-        while !Self.accepts(port) {
-            guard Date() < deadline, self.process.isRunning else {
-                throw CocoaError(
-                    .executableLoad,
-                    userInfo: [
-                        NSLocalizedDescriptionKey:
-                            "port \(port) not accepting within \(Int(seconds)) s: \(self.output.suffix(2000))"
-                    ])
-            }
-            usleep(20_000)
+        let process = self.process
+        _ = Poll.holds(within: seconds, interval: 0.02) { Self.accepts(port) || !process.isRunning }
+        guard Self.accepts(port) else {
+            throw Poll.TimedOut(
+                description: "port \(port) not accepting within \(Int(seconds)) s: \(self.output.suffix(2000))")
         }
     }
 
@@ -305,7 +297,7 @@ extension PeerProcess {
                 let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 1
             {
                 kill(pid, SIGKILL)
-                for _ in 0..<100 where kill(pid, 0) == 0 { usleep(20_000) }
+                _ = Poll.holds(within: 2, interval: 0.02) { Poll.exited(pid) }
             }
             _ = try? ProcessRunner.run(
                 URL(fileURLWithPath: "/usr/bin/epmd"), ["-port", "\(mapper)", "-kill"],

@@ -21,18 +21,24 @@ public enum DockerCLI {
         try ProcessRunner.run(URL(fileURLWithPath: path), arguments)
     }
 
+    /// Waits until `container` runs and a TCP socket listens on `port` in its network namespace (read through its
+    /// pid, from `docker inspect`); throws naming both when it does not within `seconds`.
+    public static func waitUntilListening(_ container: String, port: Int, seconds: TimeInterval = 20) throws {
+        let pid = try Poll.value("container \(container) running", seconds: seconds) { () -> pid_t? in
+            guard let pid = pid_t(try Self.must(["inspect", "-f", "{{.State.Pid}}", container])), pid > 0 else {
+                return nil
+            }
+            return pid
+        }
+        try Poll.until("\(container) listening on TCP port \(port)", seconds: seconds) {
+            Poll.listening(tcpPort: port, inNamespaceOf: pid)
+        }
+    }
+
     /// Runs a docker command that must succeed.
     @discardableResult
     public static func must(_ arguments: [String]) throws -> String {
-        let result = try run(arguments)
-        guard result.status == 0 else {
-            throw CocoaError(
-                .executableLoad,
-                userInfo: [
-                    NSLocalizedDescriptionKey: "docker \(arguments.joined(separator: " ")) failed: \(result.error)"
-                ])
-        }
-        return result.output.trimmingCharacters(in: .whitespacesAndNewlines)
+        try ProcessRunner.must(URL(fileURLWithPath: path), arguments)
     }
 
     /// Removes every container and network carrying `label` (what a test made, even after a crash).

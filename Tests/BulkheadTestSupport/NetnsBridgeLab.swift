@@ -60,13 +60,8 @@ public final class NetnsBridgeLab: @unchecked Sendable {
 
     /// Starts a long-running program inside `namespace` (stopped by ``remove()``).
     public func start(in namespace: String, _ command: [String]) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.ipPath)
-        process.arguments = ["netns", "exec", namespace] + command
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        self.processes.append(process)
+        self.processes.append(
+            try ProcessRunner.start(URL(fileURLWithPath: Self.ipPath), ["netns", "exec", namespace] + command))
     }
 
     /// Runs a program inside `namespace` and waits for it.
@@ -102,12 +97,6 @@ public final class NetnsBridgeLab: @unchecked Sendable {
 
     @discardableResult
     static func ip(_ arguments: [String]) throws -> String {
-        let result = try ProcessRunner.run(URL(fileURLWithPath: ipPath), arguments)
-        guard result.status == 0 else {
-            throw CocoaError(
-                .executableLoad,
-                userInfo: [NSLocalizedDescriptionKey: "ip \(arguments.joined(separator: " ")) failed: \(result.error)"])
-        }
-        return result.output
+        try ProcessRunner.must(URL(fileURLWithPath: ipPath), arguments)
     }
 }

@@ -92,7 +92,7 @@ public final class TestPKI: @unchecked Sendable {
 
 /// A real peer process on 127.0.0.1 (openssl s_server, nginx, a plaintext listener), stopped when released.
 public final class PeerProcess: @unchecked Sendable {
-    public let process = Process()
+    public let process: Process
     public let port: Int
     private let log: URL
     /// Runs after the process is killed: stops what it left behind (an Erlang port mapper) and removes its folder.
@@ -109,26 +109,22 @@ public final class PeerProcess: @unchecked Sendable {
             "bulkhead-peer-\(UUID().uuidString).log")
         _ = FileManager.default.createFile(atPath: self.log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: self.log)
-        self.process.executableURL = URL(fileURLWithPath: executable)
-        self.process.arguments = arguments
-        if let directory { self.process.currentDirectoryURL = directory }
-        if let environment { self.process.environment = environment }
-        self.process.standardOutput = handle
-        self.process.standardError = handle
-        self.process.standardInput = FileHandle.nullDevice
-        try self.process.run()
+        self.process = try ProcessRunner.start(
+            URL(fileURLWithPath: executable), arguments, environment: environment, directory: directory,
+            standardOutput: handle, standardError: handle)
         var found = port
-        let deadline = Date().addingTimeInterval(readiness)
-        while Date() < deadline {
-            if let marker, found == nil, let text = try? String(contentsOf: self.log, encoding: .utf8),
+        let process = self.process
+        let log = self.log
+        // Until the port accepts, or the process ended (reported below with its output).
+        _ = Poll.holds(within: readiness, interval: 0.02) {
+            if let marker, found == nil, let text = try? String(contentsOf: log, encoding: .utf8),
                 let range = text.range(of: marker)
             {
                 let digits = text[range.upperBound...].prefix { $0.isNumber }
                 found = Int(digits)
             }
-            if let found, Self.accepts(found) { break }
-            guard self.process.isRunning else { break }
-            usleep(20_000)
+            if let found, Self.accepts(found) { return true }
+            return !process.isRunning
         }
         guard let found, self.process.isRunning else {
             let text = (try? String(contentsOf: self.log, encoding: .utf8)) ?? ""
@@ -145,8 +141,8 @@ public final class PeerProcess: @unchecked Sendable {
             kill(self.process.processIdentifier, SIGKILL)
             // Bounded: Foundation once never saw a killed child exit (RabbitMQ's start script, started from a
             // concurrentPerform thread), and waitUntilExit then hung the test run at its end.
-            let deadline = Date().addingTimeInterval(10)
-            while self.process.isRunning && Date() < deadline { usleep(10_000) }
+            let process = self.process
+            _ = Poll.holds(within: 10, interval: 0.01) { !process.isRunning }
         }
         self.onStop?()
         try? FileManager.default.removeItem(at: self.log)
@@ -363,11 +359,10 @@ public final class PeerProcess: @unchecked Sendable {
         let server = try PeerProcess(
             "/usr/bin/setpriv", asPostgres + ["\(bin)/postgres", "-D", data.path], port: port, directory: folder)
         // The port accepts before the server does ("the database system is starting up"): wait until it is ready.
-        for _ in 0..<100 {
-            let ready = try ProcessRunner.run(
-                URL(fileURLWithPath: "\(bin)/pg_isready"), ["-h", "127.0.0.1", "-p", "\(port)", "-t", "1"])
-            if ready.status == 0 { break }
-            usleep(100_000)
+        try Poll.until("PostgreSQL on port \(port) ready (pg_isready)", seconds: 10, interval: 0.1) {
+            try ProcessRunner.run(
+                URL(fileURLWithPath: "\(bin)/pg_isready"), ["-h", "127.0.0.1", "-p", "\(port)", "-t", "1"]
+            ).status == 0
         }
         return server
     }

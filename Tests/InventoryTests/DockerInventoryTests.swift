@@ -46,15 +46,9 @@ struct DockerInventoryTests {
         try DockerCLI.must([
             "run", "-d", "--label", label, "--name", "bh-inv-host", "--network", "host", image, "sleep", "600",
         ])
-        // Give the servers a moment to bind.
-        for _ in 0..<50 {
-            let report = try InventoryCollector.fromEngine(DockerEngine(socketPath: "/var/run/docker.sock"))
-            let ready =
-                report.containers.first { $0.name == "bh-inv-db" }?.listening.isEmpty == false
-                && report.containers.first { $0.name == "bh-inv-web" }?.listening.isEmpty == false
-            if ready { return }
-            usleep(100_000)
-        }
+        // The servers bind a moment after their containers start.
+        try DockerCLI.waitUntilListening("bh-inv-web", port: 8080)
+        try DockerCLI.waitUntilListening("bh-inv-db", port: 6379)
     }
 
     @Test("networks, containers, addresses, listening sockets, modes and findings")

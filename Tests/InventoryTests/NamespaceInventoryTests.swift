@@ -1,4 +1,5 @@
 import BulkheadModel
+import BulkheadTestSupport
 import Foundation
 import Inventory
 import Testing
@@ -16,15 +17,14 @@ import Testing
 struct NamespaceInventoryTests {
     static let ip = FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip") ? "/usr/sbin/ip" : "/sbin/ip"
 
-    @discardableResult
-    static func run(_ executable: String, _ arguments: [String]) throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        return process
+    /// Runs `ip` with `arguments`; throws with its standard error when it fails.
+    static func ip(_ arguments: [String]) throws {
+        try ProcessRunner.must(URL(fileURLWithPath: Self.ip), arguments)
+    }
+
+    /// Removes a namespace the test made (absent already is fine).
+    static func deleteNamespace(_ name: String) {
+        _ = try? ProcessRunner.run(URL(fileURLWithPath: Self.ip), ["netns", "del", name])
     }
 
     /// Sends SIGKILL to every process whose network namespace is the one `path` names (only the test's own).
@@ -40,14 +40,15 @@ struct NamespaceInventoryTests {
         let busy = "bh-inv-ns-busy"
         let idle = "bh-inv-ns-idle"
         for name in [busy, idle] {
-            try Self.run(Self.ip, ["netns", "del", name]).waitUntilExit()
-            try Self.run(Self.ip, ["netns", "add", name]).waitUntilExit()
-            try Self.run(Self.ip, ["-n", name, "link", "set", "lo", "up"]).waitUntilExit()
+            Self.deleteNamespace(name)  // left by an interrupted run
+            try Self.ip(["netns", "add", name])
+            try Self.ip(["-n", name, "link", "set", "lo", "up"])
         }
-        defer { for name in [busy, idle] { try? Self.run(Self.ip, ["netns", "del", name]).waitUntilExit() } }
-        try Self.run(Self.ip, ["-n", busy, "addr", "add", "198.18.97.1/32", "dev", "lo"]).waitUntilExit()
-        try Self.run(Self.ip, ["-n", idle, "addr", "add", "198.18.97.2/32", "dev", "lo"]).waitUntilExit()
-        let listener = try Self.run(Self.ip, ["netns", "exec", busy, "/bin/busybox", "nc", "-l", "-p", "7001"])
+        defer { for name in [busy, idle] { Self.deleteNamespace(name) } }
+        try Self.ip(["-n", busy, "addr", "add", "198.18.97.1/32", "dev", "lo"])
+        try Self.ip(["-n", idle, "addr", "add", "198.18.97.2/32", "dev", "lo"])
+        let listener = try ProcessRunner.start(
+            URL(fileURLWithPath: Self.ip), ["netns", "exec", busy, "/bin/busybox", "nc", "-l", "-p", "7001"])
         defer {
             listener.terminate()
             // `ip netns exec` may leave nc behind as an orphan: end every process still in the namespace.
@@ -56,16 +57,13 @@ struct NamespaceInventoryTests {
         var report = InventoryReport(
             sources: [], networks: [], containers: [], namespaces: [], findings: [], complete: true, problems: [],
             summary: InventorySummary())
-        for _ in 0..<50 {
+        // Wait until `ip netns exec` has become nc and nc listens.
+        try Poll.until("nc listening in \(busy)", seconds: 10, lastSeen: { "\(report.namespaces)" }) {
             report.namespaces = []
             InventoryCollector.addNamespaces(to: &report)
-            // Wait until `ip netns exec` has become nc and nc listens.
-            if let busy = report.namespaces.first(where: { $0.addresses.contains("198.18.97.1") }),
-                !busy.listening.isEmpty, !busy.pids.isEmpty
-            {
-                break
+            return report.namespaces.contains {
+                $0.addresses.contains("198.18.97.1") && !$0.listening.isEmpty && !$0.pids.isEmpty
             }
-            usleep(100_000)
         }
         let idleRecord = try #require(report.namespaces.first { $0.name == idle })
         #expect(idleRecord.addresses == ["198.18.97.2"])

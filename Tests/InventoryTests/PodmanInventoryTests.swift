@@ -17,14 +17,7 @@ import Testing
         "podman (and the lab image) not installed"))
 struct PodmanInventoryTests {
     static func podman(_ arguments: [String]) throws -> Int32 {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/podman")
-        process.arguments = arguments
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        return process.terminationStatus
+        try ProcessRunner.run(URL(fileURLWithPath: "/usr/bin/podman"), arguments).status
     }
 
     @Test("networks and containers through podman.sock")
@@ -34,12 +27,8 @@ struct PodmanInventoryTests {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let socket = directory.appendingPathComponent("podman.sock").path
-        let service = Process()
-        service.executableURL = URL(fileURLWithPath: "/usr/bin/podman")
-        service.arguments = ["system", "service", "--time=0", "unix://\(socket)"]
-        service.standardOutput = FileHandle.nullDevice
-        service.standardError = FileHandle.nullDevice
-        try service.run()
+        let service = try ProcessRunner.start(
+            URL(fileURLWithPath: "/usr/bin/podman"), ["system", "service", "--time=0", "unix://\(socket)"])
         defer {
             service.terminate()
             service.waitUntilExit()
@@ -59,7 +48,7 @@ struct PodmanInventoryTests {
                 "create", "--name", "bh-podtest-c", "--network", "bh-podtest-net", "--ip", "198.18.61.10",
                 "localhost/" + DockerCLI.labImage, "sleep", "60",
             ]) == 0)
-        for _ in 0..<50 where !FileManager.default.fileExists(atPath: socket) { usleep(100_000) }
+        try Poll.until("podman's API socket \(socket)", seconds: 10) { FileManager.default.fileExists(atPath: socket) }
 
         let engine = DockerEngine(socketPath: socket)
         let report = try InventoryCollector.fromEngine(engine)

@@ -101,7 +101,8 @@ struct ScenarioTests {
         options.udpTimeout = 1.5
         options.icmpTimeout = 1.5
         let plan = try ProbePlanner.plan(inventory: inventory, options: options)
-        // The dropped port and ICMP take 3 × 1.5 s to decide; the server is killed 1 s in.
+        // The dropped port and ICMP take 3 × 1.5 s to decide; the server is killed 1 s in. This sleep is the point of
+        // the test (a container dying mid-probe), not a wait for readiness.
         let killer = Thread {
             usleep(1_000_000)
             _ = try? lab.engine.send("POST", "/containers/dying-server/kill")

@@ -20,16 +20,11 @@ struct AnalyzeHostileInputTests {
         _ arguments: [String], standardInput: Any? = nil, timeout: TimeInterval = 20,
         whileRunning: ((Process) throws -> Void)? = nil
     ) throws -> Run {
-        let process = Process()
-        process.executableURL = BulkheadExecutable.url
-        process.arguments = arguments
-        process.currentDirectoryURL = Repository.root
         let output = Pipe()
         let error = Pipe()
-        process.standardOutput = output
-        process.standardError = error
-        process.standardInput = standardInput ?? FileHandle.nullDevice
-        try process.run()
+        let process = try ProcessRunner.start(
+            BulkheadExecutable.url, arguments, directory: Repository.root,
+            standardInput: standardInput ?? FileHandle.nullDevice, standardOutput: output, standardError: error)
         let collected = Collected()
         let watchdog = DispatchWorkItem {
             guard process.isRunning else { return }
@@ -120,15 +115,9 @@ struct AnalyzeHostileInputTests {
         // The same capture cut short instead: incomplete too (tshark exits 2 on both).
         try Data(corrupt.bytes.prefix(corrupt.offset + 20)).write(to: URL(fileURLWithPath: path))
         #expect(try Self.run(["analyze", path]).status == 3)
-        let tshark = Process()
-        tshark.executableURL = URL(fileURLWithPath: "/usr/bin/tshark")
         if FileManager.default.isExecutableFile(atPath: "/usr/bin/tshark") {
-            tshark.arguments = ["-r", path]
-            tshark.standardOutput = FileHandle.nullDevice
-            tshark.standardError = FileHandle.nullDevice
-            try tshark.run()
-            tshark.waitUntilExit()
-            #expect(tshark.terminationStatus != 0, "the oracle agrees the file is damaged")
+            let tshark = try ProcessRunner.run(URL(fileURLWithPath: "/usr/bin/tshark"), ["-r", path])
+            #expect(tshark.status != 0, "the oracle agrees the file is damaged")
         }
     }
 
@@ -261,12 +250,7 @@ struct AnalyzeHostileInputTests {
             ("/bin/cat", [Repository.path("captures/tls12-mutual-dumpcap.pcapng")], "-"),
         ] where FileManager.default.isExecutableFile(atPath: producer) {
             let pipe = Pipe()
-            let writer = Process()
-            writer.executableURL = URL(fileURLWithPath: producer)
-            writer.arguments = arguments
-            writer.standardOutput = pipe
-            writer.standardError = FileHandle.nullDevice
-            try writer.run()
+            let writer = try ProcessRunner.start(URL(fileURLWithPath: producer), arguments, standardOutput: pipe)
             let run = try Self.run(["analyze", "--format", "json", path], standardInput: pipe)
             writer.waitUntilExit()
             let document = try Self.json(run.output)
@@ -334,8 +318,11 @@ struct AnalyzeHostileInputTests {
                 }
             }
             writer.write(Data(chunk))
-            // The pipe holds at most 64 KiB: bulkhead has read nearly everything. Its peak so far is its peak.
-            Thread.sleep(forTimeInterval: 0.5)
+            // Once bulkhead has read all the pipe holds, its peak so far is its peak.
+            try Poll.until("bulkhead reading all the pipe holds", seconds: 60) {
+                var unread: Int32 = 0
+                return ioctl(writer.fileDescriptor, UInt(FIONREAD), &unread) == 0 && unread == 0
+            }
             peak = Self.peakResidentKilobytes(process.processIdentifier)
             try writer.close()
         }

@@ -2,6 +2,7 @@ import BulkheadModel
 import CBulkheadOpenSSL
 import Certificates
 import Foundation
+import PacketAnalysisFuzzing
 import Testing
 
 @testable import PacketAnalysis
@@ -9,7 +10,7 @@ import Testing
 /// Replays what the libFuzzer harness (fuzz/harness.swift) found and fuzzes from, through the same code paths:
 /// every crasher saved in fuzz/regressions/ (one test each), and the committed corpus fuzz/corpus/.
 ///
-/// The replay runs the harness's own targets (Sources/PacketAnalysis/Fuzzing/FuzzTargets.swift). See fuzz/README.md
+/// The replay runs the harness's own targets (Sources/PacketAnalysisFuzzing/FuzzTargets.swift). See fuzz/README.md
 /// for the input format and for each crasher.
 @Suite("Fuzz regressions")
 struct FuzzRegressionTests {

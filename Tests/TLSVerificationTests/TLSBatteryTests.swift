@@ -285,6 +285,7 @@ struct TLSBatteryTests {
     @Test("a listener that never answers: timeout, never secure")
     func silent() throws {
         let pki = try self.thePKI()
+        // The peer's sleep is the point of the test: it accepts connections and then says nothing for two minutes.
         let server = try PeerProcess(
             "/usr/bin/env",
             [

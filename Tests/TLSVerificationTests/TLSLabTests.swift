@@ -58,11 +58,10 @@ struct TLSLabTests {
             TLSTarget(endpoint: TLSEndpoint("127.0.0.1:8443")!, source: strict, expectations: expectations),
         ]
         // The servers start listening a moment after the containers run.
-        var report = try ProbeBattery.run(targets, options: TLSBatteryOptions(probeCiphers: false))
-        for _ in 0..<20 where !report.complete {
-            usleep(250_000)
-            report = try ProbeBattery.run(targets, options: TLSBatteryOptions(probeCiphers: false))
+        for server in ["strict", "loose", "plain"] {
+            try DockerCLI.waitUntilListening(scenario.qualified(server), port: 8443)
         }
+        let report = try ProbeBattery.run(targets, options: TLSBatteryOptions(probeCiphers: false))
         let verdicts = report.endpoints.map(\.verdict)
         #expect(
             verdicts == [.mtlsEnforced, .tlsAcceptsRogueClient, .plaintextAccepted, .mtlsEnforced],

@@ -126,12 +126,16 @@ struct AuditCommandTests {
         #expect(accepted.status == 0, "\(accepted.output.suffix(600))")
 
         // The lock: a held lock makes the run stop at once with status 3, naming the holder.
-        let holder = Process()
-        holder.executableURL = URL(fileURLWithPath: "/usr/bin/flock")
-        holder.arguments = ["\(directory)/audit.lock", "sleep", "5"]
-        try holder.run()
+        // The holder keeps the lock 5 s: long enough for the run below, which must not wait for it.
+        let holder = try ProcessRunner.start(
+            URL(fileURLWithPath: "/usr/bin/flock"), ["\(directory)/audit.lock", "sleep", "5"])
         defer { holder.terminate() }
-        usleep(300_000)
+        try Poll.until("flock holding \(directory)/audit.lock", seconds: 5) {
+            // flock -n exits 1 while another holds the lock.
+            try ProcessRunner.run(
+                URL(fileURLWithPath: "/usr/bin/flock"), ["-n", "\(directory)/audit.lock", "/bin/true"]
+            ).status == 1
+        }
         let locked = try AnalyzeCommandTests.run([
             "audit", "--state-dir", directory, "--quiet", "--scope-label", "bulkhead.scenario=cli-audit",
         ])
@@ -175,7 +179,8 @@ struct AuditCommandTests {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
             "bh-audit-dying-\(UUID().uuidString.prefix(8))"
         ).path
-        // The dropped port keeps the probe stage busy for 3 × 1.5 s; the server is killed 1 s in.
+        // The dropped port keeps the probe stage busy for 3 × 1.5 s; the server is killed 1 s in. This sleep is the
+        // point of the test (a container dying while the probe runs), not a wait for readiness.
         let killer = Thread {
             usleep(1_000_000)
             _ = try? DockerCLI.run(["kill", "cli-audit-dying-server"])

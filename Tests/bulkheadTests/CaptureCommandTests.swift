@@ -16,7 +16,7 @@ struct CaptureCommandTests {
 
     /// A running `bulkhead capture` inside the lab's hub namespace.
     final class RunningCapture: @unchecked Sendable {
-        let process = Process()
+        let process: Process
         private let errorPipe = Pipe()
         private let outputPipe = Pipe()
         private let lock = NSLock()
@@ -36,12 +36,9 @@ struct CaptureCommandTests {
         }
 
         init(executable: URL, _ arguments: [String]) throws {
-            self.process.executableURL = executable
-            self.process.arguments = arguments
-            self.process.currentDirectoryURL = Repository.root
-            self.process.standardError = self.errorPipe
-            self.process.standardOutput = self.outputPipe
-            try self.process.run()
+            self.process = try ProcessRunner.start(
+                executable, arguments, directory: Repository.root, standardOutput: self.outputPipe,
+                standardError: self.errorPipe)
             let errorHandle = self.errorPipe.fileHandleForReading
             Thread { [self] in
                 while true {
@@ -63,13 +60,48 @@ struct CaptureCommandTests {
 
         /// Waits until bulkhead says it is capturing (every interface open), or it exited.
         func waitUntilCapturing(timeout: Double = 30) -> Bool {
-            let deadline = Date().addingTimeInterval(timeout)
-            while Date() < deadline {
-                if self.standardError.contains("bulkhead: capturing on") { return true }
-                if !self.process.isRunning { return false }
-                usleep(50_000)
+            Poll.holds(within: timeout) {
+                self.standardError.contains("bulkhead: capturing on") || !self.process.isRunning
+            } && self.standardError.contains("bulkhead: capturing on")
+        }
+
+        /// Waits until two progress lines in a row count the same, non-zero number of packets on `interface`: the
+        /// capture has read what was sent (needs `--progress-interval`).
+        func waitUntilSettled(on interface: String, seconds: Double = 10) throws {
+            func counts() -> [Int] {
+                self.standardError.split(separator: "\n").compactMap { line -> Int? in
+                    guard line.hasPrefix("bulkhead: capturing "), let range = line.range(of: " \(interface) ") else {
+                        return nil
+                    }
+                    return Int(line[range.upperBound...].prefix { $0.isNumber })
+                }
             }
-            return false
+            try Poll.until(
+                "two progress lines agreeing on the packets of \(interface)", seconds: seconds,
+                lastSeen: { self.standardError }
+            ) {
+                let seen = counts().suffix(2)
+                return seen.count == 2 && seen.first == seen.last && (seen.last ?? 0) > 0
+            }
+        }
+
+        /// How many packet sockets (one per interface captured on) the capture holds open: those of its descriptors
+        /// that `/proc/<pid>/net/packet` lists.
+        var packetSockets: Int {
+            let pid = self.process.processIdentifier
+            guard let table = try? String(contentsOfFile: "/proc/\(pid)/net/packet", encoding: .utf8),
+                let descriptors = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")
+            else { return 0 }
+            // The inode is the last column.
+            let inodes = Set(table.split(separator: "\n").dropFirst().compactMap { $0.split(separator: " ").last })
+            return descriptors.filter { descriptor in
+                guard
+                    let link = try? FileManager.default.destinationOfSymbolicLink(
+                        atPath: "/proc/\(pid)/fd/\(descriptor)"),
+                    link.hasPrefix("socket:[")
+                else { return false }
+                return inodes.contains(Substring(link.dropFirst("socket:[".count).dropLast()))
+            }.count
         }
 
         struct Finished {
@@ -108,14 +140,8 @@ struct CaptureCommandTests {
                 "/usr/bin/busybox", "httpd", "-f", "-p", "8080", "-h", www.path, "-c",
                 www.appendingPathComponent("httpd.conf").path,
             ])
-        // Wait for the listener.
-        for _ in 0..<50 {
-            if let probe = try? lab.run(in: server, ["/usr/bin/busybox", "netstat", "-ltn"]),
-                probe.output.contains(":8080")
-            {
-                break
-            }
-            usleep(100_000)
+        try Poll.until("busybox httpd listening on port 8080 in \(server)", seconds: 10) {
+            (try? lab.run(in: server, ["/usr/bin/busybox", "netstat", "-ltn"]))?.output.contains(":8080") == true
         }
         return (lab, client, server, www)
     }
@@ -236,11 +262,12 @@ struct CaptureCommandTests {
         }
         let pcapng = Self.temporary("cpb.pcapng")
         defer { unlink(pcapng) }
-        let capture = try RunningCapture(lab: lab, ["--interface", "br0", "--write", pcapng, "--format", "json"])
+        let capture = try RunningCapture(
+            lab: lab, ["--interface", "br0", "--write", pcapng, "--format", "json", "--progress-interval", "0.2"])
         #expect(capture.waitUntilCapturing())
         #expect(capture.standardError.contains("until interrupted"))
         _ = try Self.curl(lab, from: client, to: "198.18.231.2")
-        usleep(300_000)
+        try capture.waitUntilSettled(on: "br0")
         kill(capture.process.processIdentifier, SIGINT)
         let run = capture.finish()
         #expect(run.status == 1, "findings still decide the status: \(run.error)")
@@ -262,7 +289,12 @@ struct CaptureCommandTests {
         defer { lab.remove() }
         try lab.addBridge("br0")
         let capture = try RunningCapture(lab: lab, ["--interface", "br0", "--quiet", "--progress-interval", "0.2"])
-        usleep(1_500_000)
+        try Poll.until("bulkhead capture handling SIGTERM", seconds: 30) {
+            Poll.catches(SIGTERM, pid: capture.process.processIdentifier)
+        }
+        // The point of the test, not a wait for readiness: seven progress intervals pass, in which --quiet prints
+        // nothing.
+        Thread.sleep(forTimeInterval: 1.5)
         kill(capture.process.processIdentifier, SIGTERM)
         let run = capture.finish()
         #expect(run.status == 0, "nothing seen, nothing found: \(run.error)")
@@ -284,8 +316,12 @@ struct CaptureCommandTests {
             lab: lab,
             ["--interface", "br0", "--interface", "br1", "--duration", "5", "--write", pcapng, "--format", "json"])
         #expect(capture.waitUntilCapturing())
+        #expect(capture.packetSockets == 2)
         try lab.deleteBridge("br1")
-        usleep(1_500_000)
+        // The capture has noticed: it closed br1's socket (and captures on br0 alone).
+        try Poll.until("the capture closing br1's packet socket", seconds: 10, lastSeen: { capture.standardError }) {
+            capture.packetSockets == 1
+        }
         _ = try Self.curl(lab, from: client, to: "198.18.232.2")
         let run = capture.finish()
         #expect(run.status == 3, "incomplete: \(run.error)")

@@ -40,16 +40,11 @@ struct CaptureDockerTests {
             "--interface", bridge, "--duration", "5", "--format", "json",
         ])
         #expect(capture.waitUntilCapturing())
-        var fetched = ""
-        for _ in 0..<20 {  // the server may still be starting
-            let run = try DockerCLI.run([
-                "exec", client, "wget", "-q", "-O-", "http://alice:\(password)@198.18.235.2:8080/",
-            ])
-            fetched = run.output
-            if run.status == 0 { break }
-            usleep(200_000)
-        }
-        #expect(fetched.contains("hi"))
+        try DockerCLI.waitUntilListening(server, port: 8080)
+        let fetched = try DockerCLI.run([
+            "exec", client, "wget", "-q", "-O-", "http://alice:\(password)@198.18.235.2:8080/",
+        ])
+        #expect(fetched.output.contains("hi"), "\(fetched.error)")
         let run = capture.finish()
         #expect(run.status == 1, "\(run.error)")
         let document = try #require(try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [String: Any])

@@ -2,8 +2,9 @@ import BulkheadModel
 import BulkheadTestSupport
 import Foundation
 import PacketAnalysis
-import Reporting
 import Testing
+
+@testable import Reporting
 
 /// The hand-written flow JSON must say exactly what the `Codable` conformance says.
 @Suite("Flow JSON writer")
@@ -81,6 +82,38 @@ struct TimestampTests {
             #expect(timestamp.description.prefix(19) == expected.prefix(19), "\(seconds)")
             #expect(timestamp.description.hasSuffix(".123456Z"))
             #expect(Timestamp(rfc3339: timestamp.description) == Timestamp(seconds: seconds, nanoseconds: 123_456_000))
+        }
+    }
+}
+
+@Suite("JSON buffer")
+struct JSONBufferTests {
+    /// The word-at-a-time scan against the obvious loop, on strings with every special byte at every offset of a
+    /// word, non-ASCII bytes (which must never match), and random text.
+    @Test("the eight-bytes-at-a-time escape scan agrees with a loop over bytes")
+    func escapeScanAgrees() {
+        func naive(_ bytes: [UInt8]) -> Bool { bytes.contains { $0 < 0x20 || $0 == 0x22 || $0 == 0x5c } }
+        var samples: [[UInt8]] = [[], Array("198.18.0.6:33554".utf8), Array("é ü 漢字 \u{7f}".utf8)]
+        for special: UInt8 in [0x00, 0x01, 0x1f, 0x22, 0x5c] {
+            for length in 1...19 {
+                for position in 0..<length {
+                    var bytes = [UInt8](repeating: 0xc3, count: length)
+                    bytes[position] = special
+                    samples.append(bytes)
+                }
+            }
+        }
+        // Near misses: the bytes around each special one, and the high-bit neighbours.
+        for near: UInt8 in [0x20, 0x21, 0x23, 0x5b, 0x5d, 0x80, 0xa2, 0xdc, 0xff] {
+            samples.append([UInt8](repeating: near, count: 17))
+        }
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<2000 {
+            samples.append((0..<Int.random(in: 0...40, using: &generator)).map { _ in UInt8.random(in: 0x1c...0x7f) })
+        }
+        for bytes in samples {
+            let fast = bytes.withUnsafeBytes { JSONBuffer.needsEscaping($0) }
+            #expect(fast == naive(bytes), "\(bytes)")
         }
     }
 }

@@ -18,15 +18,11 @@ struct HostileOutputTests {
 
     /// Runs the binary with standard output going to `stdoutPath` (e.g. /dev/full) instead of a pipe.
     static func run(_ arguments: [String], stdoutPath: String) throws -> (status: Int32, error: String) {
-        let process = Process()
-        process.executableURL = AnalyzeCommandTests.executable
-        process.arguments = arguments
-        process.currentDirectoryURL = Repository.root
         guard let output = FileHandle(forWritingAtPath: stdoutPath) else { throw POSIXError(.ENOENT) }
-        process.standardOutput = output
         let error = Pipe()
-        process.standardError = error
-        try process.run()
+        let process = try ProcessRunner.start(
+            AnalyzeCommandTests.executable, arguments, directory: Repository.root, standardOutput: output,
+            standardError: error)
         let data = error.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         return (process.terminationStatus, String(decoding: data, as: UTF8.self))

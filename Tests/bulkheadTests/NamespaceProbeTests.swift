@@ -14,12 +14,7 @@ import Testing
         if: getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip"), "needs root and iproute2"))
 struct NamespaceProbeTests {
     static func ip(_ arguments: [String]) throws {
-        let result = try ProcessRunner.run(URL(fileURLWithPath: "/usr/sbin/ip"), arguments)
-        guard result.status == 0 else {
-            throw CocoaError(
-                .executableLoad,
-                userInfo: [NSLocalizedDescriptionKey: "ip \(arguments.joined(separator: " ")): \(result.error)"])
-        }
+        try ProcessRunner.must(URL(fileURLWithPath: "/usr/sbin/ip"), arguments)
     }
 
     @Test(
@@ -46,14 +41,13 @@ struct NamespaceProbeTests {
             try Self.ip(["-n", name, "link", "set", device, "up"])
             try Self.ip(["-n", name, "link", "set", "lo", "up"])
         }
-        let listener = Process()
-        listener.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-        listener.arguments = ["netns", "exec", b, "/bin/busybox", "httpd", "-f", "-p", "198.18.237.2:8080"]
-        listener.standardOutput = FileHandle.nullDevice
-        listener.standardError = FileHandle.nullDevice
-        try listener.run()
+        let listener = try ProcessRunner.start(
+            URL(fileURLWithPath: "/usr/sbin/ip"),
+            ["netns", "exec", b, "/bin/busybox", "httpd", "-f", "-p", "198.18.237.2:8080"])
         defer { listener.terminate() }
-        usleep(500_000)
+        try Poll.until("busybox httpd listening on 198.18.237.2:8080 in \(b)", seconds: 10) {
+            Poll.listening(tcpPort: 8080, inNamespaceOf: listener.processIdentifier)
+        }
 
         let run = try AnalyzeCommandTests.run([
             "probe", "--namespaces", "--source", a, "--ports", "tcp/9", "--timeout", "0.5", "--format", "json",

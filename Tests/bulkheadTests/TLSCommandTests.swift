@@ -102,11 +102,8 @@ struct TLSContainerCommandTests {
             ])
         }
         // The servers listen a moment after their containers start.
-        var strict = try tls("198.18.73.10:8443")
-        for _ in 0..<20 where strict.status == 3 {
-            usleep(250_000)
-            strict = try tls("198.18.73.10:8443")
-        }
+        for server in ["strict", "loose", "plain"] { try DockerCLI.waitUntilListening("tls-cli-\(server)", port: 8443) }
+        let strict = try tls("198.18.73.10:8443")
         #expect(strict.status == 0, "\(strict.output)\(strict.error)")
         let document = try #require(try JSONSerialization.jsonObject(with: Data(strict.output.utf8)) as? [String: Any])
         let endpoint = try #require((document["endpoints"] as? [[String: Any]])?.first)

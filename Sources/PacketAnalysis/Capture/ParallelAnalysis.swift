@@ -19,7 +19,7 @@ struct DecodedItem {
 ///
 /// `@unchecked Sendable`: lanes and queues are guarded by `condition`; each analyzer is used by its lane's
 /// thread alone until the lanes are joined.
-final class ParallelAnalysis: @unchecked Sendable {
+package final class ParallelAnalysis: @unchecked Sendable {
     private struct Batch {
         var items: [DecodedItem] = []
         /// Where in the mapping the batch's first packet starts.
@@ -42,12 +42,12 @@ final class ParallelAnalysis: @unchecked Sendable {
     private static let batchSize = 2048
     private static let queueLimit = 8
 
-    init(analyzers: [FlowAnalyzer]) {
+    package init(analyzers: [FlowAnalyzer]) {
         self.lanes = analyzers.map(Lane.init)
     }
 
     /// Walks `capture`, feeding the lanes; returns the decoding stage's packet counts and the last frame number.
-    func run(_ capture: CaptureFile, framesBefore: Int, report: (UInt64, UInt64) -> Void) throws(CaptureError)
+    package func run(_ capture: CaptureFile, framesBefore: Int, report: (UInt64, UInt64) -> Void) throws(CaptureError)
         -> (counters: PacketCounters, frames: Int)
     {
         capture.releasesBehindWalker = false

@@ -5,8 +5,8 @@ import Foundation
 ///
 /// Works on the first bytes the client sent (the inspection window). The user name is kept where the
 /// protocol carries one; a password or token is only ever described by its length.
-enum CredentialExtractor {
-    static func extract(_ proto: ApplicationProtocol, client: UnsafeRawBufferPointer) -> [Credential] {
+package enum CredentialExtractor {
+    package static func extract(_ proto: ApplicationProtocol, client: UnsafeRawBufferPointer) -> [Credential] {
         switch proto {
         case .http: http(client)
         case .redis: redis(client)

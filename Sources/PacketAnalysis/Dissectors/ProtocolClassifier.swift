@@ -4,8 +4,8 @@ import BulkheadModel
 ///
 /// Client-first protocols are recognised by the request that opens them, server-first ones (SMTP, FTP, POP3,
 /// IMAP, MySQL) by their greeting; a side that matches tells which end is the client when no SYN was seen.
-enum ProtocolClassifier {
-    struct Verdict {
+package enum ProtocolClassifier {
+    package struct Verdict {
         var proto: ApplicationProtocol
         /// Which side is the client, when the content shows it (nil: content says nothing about roles).
         var firstIsClient: Bool?
@@ -19,7 +19,7 @@ enum ProtocolClassifier {
     ///   - rolesKnown: whether a SYN fixed the roles.
     ///   - final: no more data will come; decide with what there is.
     /// - Returns: nil while more data is needed.
-    static func classify(
+    package static func classify(
         first: UnsafeRawBufferPointer, second: UnsafeRawBufferPointer, rolesKnown: Bool, final: Bool
     ) -> Verdict? {
         if first.isEmpty && second.isEmpty { return final ? Verdict(proto: .empty, firstIsClient: nil) : nil }
@@ -161,6 +161,20 @@ enum ProtocolClassifier {
         // A whole first line is needed; a command without one within 256 bytes is not a cache command.
         let line = bytes.prefix(256)
         guard let end = line.firstIndex(of: UInt8(ascii: "\n")) else { return nil }
+        // Every cache verb is 2 to 9 ASCII letters or `_`: anything else after the leading blanks is not one, and is
+        // refused here before any text is made (binary payloads with a newline used to cost a String, a trim, a split
+        // and a lowercasing each).
+        var verbStart = line.startIndex
+        while verbStart < end, [0x20, 0x09, 0x0d].contains(bytes[verbStart]) { verbStart += 1 }
+        var verbEnd = verbStart
+        while verbEnd < end, bytes[verbEnd] != 0x20, bytes[verbEnd] != 0x09 { verbEnd += 1 }
+        var verbBytes = UnsafeRawBufferPointer(rebasing: bytes[verbStart..<verbEnd])
+        while let last = verbBytes.last, last == 0x0d {
+            verbBytes = UnsafeRawBufferPointer(rebasing: verbBytes.dropLast())
+        }
+        guard (2...9).contains(verbBytes.count),
+            verbBytes.allSatisfy({ (0x41...0x5a).contains($0) || (0x61...0x7a).contains($0) || $0 == 0x5f })
+        else { return nil }
         let text = String(decoding: UnsafeRawBufferPointer(rebasing: line[..<end]), as: UTF8.self)
             .trimmingCharacters(in: " \t\r")
         // Redis splits inline commands on any blank, tabs included.
@@ -222,7 +236,7 @@ enum ProtocolClassifier {
     }
 
     /// A DNS header that makes sense: the right QR bit, a standard opcode, one question, few records.
-    static func isDNSMessage(_ bytes: UnsafeRawBufferPointer, query: Bool?) -> Bool {
+    package static func isDNSMessage(_ bytes: UnsafeRawBufferPointer, query: Bool?) -> Bool {
         // The 12-byte header, then at least the first label length of the question name.
         guard bytes.count >= 13 else { return false }
         let flags = PacketDecoder.be16(bytes, 2)
@@ -318,7 +332,7 @@ enum ProtocolClassifier {
     // MARK: - Fallbacks
 
     /// Bytes that parse as back-to-back TLS records (a capture that joined a TLS connection after its handshake).
-    static func looksLikeTLSRecords(_ bytes: UnsafeRawBufferPointer) -> Bool {
+    package static func looksLikeTLSRecords(_ bytes: UnsafeRawBufferPointer) -> Bool {
         var offset = 0
         var records = 0
         while offset + 5 <= bytes.count {

@@ -5,7 +5,7 @@ import BulkheadModel
 ///
 /// The switch point is found by content: a TLS ClientHello record at a message boundary of the plaintext
 /// protocol (after a line end for text protocols, after the fixed-size request for binary ones).
-enum StartTLSDetector {
+package enum StartTLSDetector {
     /// Protocols that can upgrade in place.
     static func canUpgrade(_ proto: ApplicationProtocol) -> Bool {
         switch proto {
@@ -15,7 +15,7 @@ enum StartTLSDetector {
     }
 
     /// The offset in the client's stream where its TLS ClientHello starts, if it has.
-    static func clientHandover(_ proto: ApplicationProtocol, client: UnsafeRawBufferPointer) -> Int? {
+    package static func clientHandover(_ proto: ApplicationProtocol, client: UnsafeRawBufferPointer) -> Int? {
         switch proto {
         case .postgresql:
             // SSLRequest (length 8, code 80877103) answered 'S', then the ClientHello.
@@ -45,7 +45,7 @@ enum StartTLSDetector {
     }
 
     /// The offset in the server's stream where its ServerHello starts, if it has.
-    static func serverHandover(_ proto: ApplicationProtocol, server: UnsafeRawBufferPointer) -> Int? {
+    package static func serverHandover(_ proto: ApplicationProtocol, server: UnsafeRawBufferPointer) -> Int? {
         switch proto {
         case .postgresql:
             return server.count > 1 && server[0] == UInt8(ascii: "S")

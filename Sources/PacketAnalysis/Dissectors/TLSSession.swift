@@ -22,7 +22,7 @@ public enum FlowSide: Sendable {
 ///   Finished, or Certificate + CertificateVerify + Finished), and the server then sent at least one record
 ///   that is not a lone alert-sized record (19–24 bytes, then silence). A lone alert-sized record right after
 ///   the client's flight is reported as an inferred encrypted alert and the session as not established.
-final class TLSSession {
+package final class TLSSession {
     private(set) var summary = TLSSummary()
     private(set) var malformed = false
     private(set) var isComplete = false
@@ -59,7 +59,7 @@ final class TLSSession {
     /// 20 KiB; 256 KiB is generous and still bounds memory per flow).
     static let handshakeLimit = 262_144
 
-    init(certificates: CertificateCache, keyLog: KeyLog? = nil) {
+    package init(certificates: CertificateCache, keyLog: KeyLog? = nil) {
         self.certificates = certificates
         self.keyLog = keyLog
     }
@@ -68,7 +68,7 @@ final class TLSSession {
     func hasFailed(_ side: FlowSide) -> Bool { (side == .client ? self.client : self.server).failed }
 
     /// Feeds in-order stream bytes sent by `side`.
-    func consume(_ bytes: UnsafeRawBufferPointer, from side: FlowSide) {
+    package func consume(_ bytes: UnsafeRawBufferPointer, from side: FlowSide) {
         let stream = side == .client ? self.client : self.server
         var position = 0
         let count = bytes.count
@@ -634,7 +634,7 @@ final class TLSSession {
     // MARK: - Verdict
 
     /// Settles the summary once the flow has ended (or the capture did).
-    func finish() -> TLSSummary {
+    package func finish() -> TLSSummary {
         var summary = self.summary
         guard self.serverHelloSeen else {
             summary.establishedBasis = "incomplete"

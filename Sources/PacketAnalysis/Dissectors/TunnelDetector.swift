@@ -7,7 +7,7 @@ import BulkheadModel
 /// Only the first bytes of a flow are read, from the buffers the classifier already keeps, and every length
 /// the client or the proxy sends is checked against the bytes there: a length that points past them means
 /// "wait for more" until the capture or the inspection window ends, never a read out of bounds.
-enum TunnelDetector {
+package enum TunnelDetector {
     /// Proxy requests followed into one flow. A CONNECT sent through a SOCKS tunnel is two; a third level is
     /// reported as the plaintext it is, not unwrapped (nothing legitimate nests deeper, and each level could
     /// otherwise buy a hostile stream another inspection window).
@@ -18,12 +18,12 @@ enum TunnelDetector {
     static let maximumSOCKS4Field = 255
 
     /// What reading a proxy handshake found.
-    struct Opening {
+    package struct Opening {
         var hop: TunnelHop
         /// Where the tunnelled stream starts in the client's and the proxy's bytes (when `hop.outcome` is
         /// `granted`).
-        var clientOffset = 0
-        var serverOffset = 0
+        package var clientOffset = 0
+        package var serverOffset = 0
         /// A password (or token) the client sent the proxy, described without the secret.
         var credentials: [Credential] = []
 
@@ -46,7 +46,9 @@ enum TunnelDetector {
 
     /// The SOCKS version of a client's first bytes, confirmed by the proxy's answer (a greeting alone is a
     /// few bytes that many binary protocols could start with, so nothing is claimed before the reply).
-    static func socksProtocol(_ client: UnsafeRawBufferPointer, reply: UnsafeRawBufferPointer) -> ApplicationProtocol? {
+    package static func socksProtocol(_ client: UnsafeRawBufferPointer, reply: UnsafeRawBufferPointer)
+        -> ApplicationProtocol?
+    {
         guard client.count >= 3, reply.count >= 2 else { return nil }
         switch client[0] {
         case 4:
@@ -73,7 +75,7 @@ enum TunnelDetector {
 
     /// Reads the proxy handshake in the bytes each side sent so far. The outcome is `incomplete` while an
     /// answer (or part of a request) is still missing.
-    static func open(client: UnsafeRawBufferPointer, server: UnsafeRawBufferPointer) -> Opening? {
+    package static func open(client: UnsafeRawBufferPointer, server: UnsafeRawBufferPointer) -> Opening? {
         guard let first = client.first else { return nil }
         switch first {
         case 4: return socks4(client: client, server: server)

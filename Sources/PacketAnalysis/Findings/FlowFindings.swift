@@ -4,10 +4,45 @@ import Certificates
 /// Derives findings from flow records and folds repeats together: many flows of the same kind towards the
 /// same server make one finding with a flow count, not thousands of lines.
 public struct FlowFindings {
-    private struct Key: Hashable {
+    /// What findings fold by: the kind, the location and the title.
+    struct Key: Hashable {
         var kind: FindingKind
         var location: String
         var discriminator: String
+        /// The hash of the three, computed once by the analysis thread that derived the finding, so the serial
+        /// folding hashes nothing (equal keys still compare their strings).
+        var precomputedHash: Int
+
+        init(_ finding: Finding) {
+            self.kind = finding.kind
+            self.location = finding.location ?? ""
+            self.discriminator = finding.title
+            var hasher = Hasher()
+            hasher.combine(self.kind)
+            hasher.combine(self.location)
+            hasher.combine(self.discriminator)
+            self.precomputedHash = hasher.finalize()
+        }
+
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(self.precomputedHash)
+        }
+
+        static func == (left: Key, right: Key) -> Bool {
+            left.precomputedHash == right.precomputedHash && left.kind == right.kind
+                && left.location == right.location && left.discriminator == right.discriminator
+        }
+    }
+
+    /// A finding with its fold key, both made on the thread that ended the flow.
+    struct Keyed {
+        var finding: Finding
+        var key: Key
+
+        init(_ finding: Finding) {
+            self.finding = finding
+            self.key = Key(finding)
+        }
     }
 
     private var findings: [Key: Finding] = [:]
@@ -16,23 +51,22 @@ public struct FlowFindings {
 
     /// Adds what `flow` shows.
     public mutating func add(_ flow: FlowRecord) {
-        self.add(Self.findings(for: flow), flowID: flow.id)
+        self.add(Self.findings(for: flow).map(Keyed.init), flowID: flow.id)
     }
 
-    /// Adds the findings of one flow, derived beforehand with ``findings(for:)`` (by the analysis thread that
-    /// ended the flow, so only this folding is serial).
-    public mutating func add(_ derived: [Finding], flowID: Int) {
-        for finding in derived {
-            let key = Key(kind: finding.kind, location: finding.location ?? "", discriminator: finding.title)
-            if let slot = self.findings.index(forKey: key) {
+    /// Adds the findings of one flow, derived and keyed beforehand (by the analysis thread that ended the flow, so
+    /// only this folding is serial).
+    mutating func add(_ derived: [Keyed], flowID: Int) {
+        for item in derived {
+            if let slot = self.findings.index(forKey: item.key) {
                 // Changed in place (no copy of the finding per flow). The detail is the lowest flow id's and the ten
                 // lowest ids are kept, so the result does not depend on the order flows arrive in.
-                Self.fold(finding, id: flowID, into: &self.findings.values[slot])
+                Self.fold(item.finding, id: flowID, into: &self.findings.values[slot])
             } else {
-                var first = finding
+                var first = item.finding
                 first.flowCount = 1
                 first.flowIDs = [flowID]
-                self.findings[key] = first
+                self.findings[item.key] = first
             }
         }
     }
@@ -48,14 +82,24 @@ public struct FlowFindings {
     }
 
     /// The findings, most severe first, then by their first flow (then kind and title, for a stable order).
+    /// Sorted by a small key per finding, then gathered once: sorting the findings themselves moved every one of
+    /// them, strings and all, a dozen times.
     public var all: [Finding] {
-        self.findings.values.sorted {
-            if $0.severity != $1.severity { return $0.severity > $1.severity }
-            let first0 = $0.flowIDs.first ?? 0
-            let first1 = $1.flowIDs.first ?? 0
-            if first0 != first1 { return first0 < first1 }
-            return ($0.kind, $0.title) < ($1.kind, $1.title)
+        struct Order {
+            var severity: Severity
+            var firstFlow: Int
+            var index: Int
         }
+        let values = Array(self.findings.values)
+        var order = values.indices.map {
+            Order(severity: values[$0].severity, firstFlow: values[$0].flowIDs.first ?? 0, index: $0)
+        }
+        order.sort { a, b in
+            if a.severity != b.severity { return a.severity > b.severity }
+            if a.firstFlow != b.firstFlow { return a.firstFlow < b.firstFlow }
+            return (values[a.index].kind, values[a.index].title) < (values[b.index].kind, values[b.index].title)
+        }
+        return order.map { values[$0.index] }
     }
 
     /// The lint's thresholds for certificates seen in a capture.
@@ -179,14 +223,12 @@ public struct FlowFindings {
         }
         // Certificates: the same lint `bulkhead tls` runs (CertificateLint), with the role the handshake gives
         // each chain, judged at the flow's own time (a capture from last year must not report today's expiry).
-        let chains: [(owner: String, role: CertificateLint.Role, chain: [CertificateSummary])] = [
-            ("Server", .server, tls.serverCertificates), ("Client", .client, tls.clientCertificates),
+        let chains: [(role: CertificateLint.Role, chain: [CertificateSummary])] = [
+            (.server, tls.serverCertificates), (.client, tls.clientCertificates),
         ]
-        for (owner, role, chain) in chains where !chain.isEmpty {
-            let issues = CertificateLintCache.shared.lint(
-                chain: chain, role: role, at: flow.firstSeen, options: Self.certificateLint)
-            result += CertificateLint.findings(
-                issues, about: "\(owner) certificate", family: .captured, namingSubject: true, location: location)
+        for (role, chain) in chains where !chain.isEmpty {
+            result += CertificateLintCache.shared.findings(
+                chain: chain, role: role, at: flow.firstSeen, options: Self.certificateLint, location: location)
         }
         return result
     }

@@ -153,9 +153,16 @@ public final class FlowAnalyzer {
 
     /// Ends every remaining flow and hands it to `emit`.
     public func finish() {
-        let remaining = self.flows.values.sorted { $0.id < $1.id }
+        let remaining = Self.inIDOrder(Array(self.flows.values))
         self.flows.removeAll()
         for flow in remaining { self.emit(self.record(flow)) }
+    }
+
+    /// `flows` by id, sorted through their ids alone: sorting the flow references themselves retained and released
+    /// each one at every move (3% of `analyze` on a capture of short flows, most of which are still open at its end).
+    private static func inIDOrder(_ flows: [Flow]) -> [Flow] {
+        let ids = flows.map(\.id)
+        return flows.indices.sorted { ids[$0] < ids[$1] }.map { flows[$0] }
     }
 
     // MARK: - Flows
@@ -267,7 +274,7 @@ public final class FlowAnalyzer {
                 ended.append(flow)
             }
         }
-        for flow in ended.sorted(by: { $0.id < $1.id }) {
+        for flow in Self.inIDOrder(ended) {
             self.flows[flow.key] = nil
             self.emit(self.record(flow))
         }

@@ -2,10 +2,12 @@ import BulkheadModel
 import CBulkheadOpenSSL
 import Certificates
 import Foundation
+import PacketAnalysis
 
 // The fuzz targets: what fuzz/harness.swift (libFuzzer) runs on every input, and what
 // Tests/PacketAnalysisTests/FuzzRegressionTests.swift replays from fuzz/regressions/ and fuzz/corpus/ — one copy,
-// here, so the two cannot drift. The input format is described at the top of fuzz/harness.swift and in
+// here, so the two cannot drift. A target of its own, outside the product, reaching the analysis internals it drives
+// through `package` access. The input format is described at the top of fuzz/harness.swift and in
 // fuzz/README.md. Nothing in the product calls this code.
 
 /// An extra check on every flow record the targets produce. The harness sets it to compare FlowJSONWriter's output
@@ -27,12 +29,12 @@ let fuzzChunkLimit = 512
 
 /// The target an input's first byte picks: 6 is the parallel lanes (ten times slower than the others, so only
 /// that one value); any other byte picks `byte % 6`.
-func fuzzTarget(_ byte: UInt8) -> Int {
+package func fuzzTarget(_ byte: UInt8) -> Int {
     byte == 6 ? 6 : Int(byte % 6)
 }
 
-enum FuzzTargets {
-    static func run(_ input: UnsafeRawBufferPointer) {
+package enum FuzzTargets {
+    package static func run(_ input: UnsafeRawBufferPointer) {
         guard input.count >= 1 else { return }
         let rest = UnsafeRawBufferPointer(rebasing: input[1...])
         switch fuzzTarget(input[0]) {
@@ -126,7 +128,7 @@ enum FuzzTargets {
         }
         _ = try? ParallelAnalysis(analyzers: analyzers).run(file, framesBefore: 0) { _, _ in }
         report(records.sorted { $0.id < $1.id })
-        _ = collector.summary
+        _ = collector.flowSummary
     }
 
     // MARK: - 1: frames of one link type through one FlowAnalyzer

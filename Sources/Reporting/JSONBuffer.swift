@@ -1,0 +1,141 @@
+/// The bytes of a JSON text being written by hand (``FlowJSONWriter``, ``FindingsJSONWriter``), in a buffer of
+/// its own: appending to an `Array` costs a uniqueness and capacity check and a call per append, and a flow record
+/// is a thousand bytes written a few at a time. Those calls were most of the cost of writing a flow.
+struct JSONBuffer: ~Copyable {
+    private var start: UnsafeMutablePointer<UInt8>
+    private(set) var count = 0
+    private var capacity: Int
+
+    init(capacity: Int = 2048) {
+        self.capacity = max(capacity, 16)
+        self.start = .allocate(capacity: self.capacity)
+    }
+
+    deinit {
+        self.start.deallocate()
+    }
+
+    /// What has been written, as an array (a copy).
+    var bytes: [UInt8] {
+        Array(UnsafeBufferPointer(start: self.start, count: self.count))
+    }
+
+    /// What has been written, lent without a copy.
+    func withBytes<Result>(_ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result {
+        try body(UnsafeRawBufferPointer(start: self.start, count: self.count))
+    }
+
+    mutating func removeAll() {
+        self.count = 0
+    }
+
+    @inline(__always)
+    mutating func put(_ byte: UInt8) {
+        if self.count == self.capacity { self.grow(toHold: 1) }
+        self.start[self.count] = byte
+        self.count += 1
+    }
+
+    @inline(__always)
+    mutating func put(literal: StaticString) {
+        self.put(UnsafeRawBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount))
+    }
+
+    @inline(__always)
+    mutating func put(_ bytes: UnsafeRawBufferPointer) {
+        guard let source = bytes.baseAddress, !bytes.isEmpty else { return }
+        if self.count + bytes.count > self.capacity { self.grow(toHold: bytes.count) }
+        (self.start + self.count).update(from: source.assumingMemoryBound(to: UInt8.self), count: bytes.count)
+        self.count += bytes.count
+    }
+
+    /// An object key, `"name":`, after a comma when `comma`: one capacity check for the whole of it (keys are a
+    /// third of a flow record's pieces).
+    @inline(__always)
+    mutating func put(key name: StaticString, comma: Bool) {
+        let length = name.utf8CodeUnitCount
+        if self.count + length + 4 > self.capacity { self.grow(toHold: length + 4) }
+        var cursor = self.start + self.count
+        if comma {
+            cursor.pointee = UInt8(ascii: ",")
+            cursor += 1
+        }
+        cursor.pointee = UInt8(ascii: "\"")
+        (cursor + 1).update(from: name.utf8Start, count: length)
+        cursor += 1 + length
+        cursor.pointee = UInt8(ascii: "\"")
+        (cursor + 1).pointee = UInt8(ascii: ":")
+        self.count = cursor + 2 - self.start
+    }
+
+    /// `value` in decimal.
+    mutating func put(decimal value: Int) {
+        if value < 0 { self.put(UInt8(ascii: "-")) }
+        self.put(decimal: UInt64(value.magnitude))
+    }
+
+    /// `value` in decimal.
+    mutating func put(decimal value: UInt64) {
+        // Digits from the right into a small buffer, then out in order.
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        var count = 0
+        var rest = value
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            repeat {
+                buffer[23 - count] = UInt8(truncatingIfNeeded: 48 + rest % 10)
+                rest /= 10
+                count += 1
+            } while rest > 0
+            self.put(UnsafeRawBufferPointer(rebasing: buffer[(24 - count)...]))
+        }
+    }
+
+    /// Writes `value` between quotes and returns true when none of its bytes needs escaping (no `"`, `\` or control
+    /// character: most strings of a report, addresses, names, digests); writes nothing and returns false otherwise,
+    /// for the caller's own escaping.
+    mutating func putPlainString(_ value: String) -> Bool {
+        var value = value
+        return value.withUTF8 { utf8 -> Bool in
+            if Self.needsEscaping(UnsafeRawBufferPointer(utf8)) { return false }
+            self.put(UInt8(ascii: "\""))
+            self.put(UnsafeRawBufferPointer(utf8))
+            self.put(UInt8(ascii: "\""))
+            return true
+        }
+    }
+
+    /// Whether any byte is `"`, `\` or a control character, eight bytes at a time: for each word, the classic
+    /// "has a zero byte" test on the word xor'ed with each special byte, and "has a byte below 0x20". As booleans these
+    /// tests are exact (bytes of 0x80 and above never match), and they read a report's strings four times faster
+    /// than a loop over bytes.
+    static func needsEscaping(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        var index = 0
+        while index + 8 <= bytes.count {
+            let word = bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self)
+            let quote = word ^ (ones &* 0x22)
+            let backslash = word ^ (ones &* 0x5c)
+            let below = (word &- ones &* 0x20) & ~word
+            let quoteZero = (quote &- ones) & ~quote
+            let backslashZero = (backslash &- ones) & ~backslash
+            if (below | quoteZero | backslashZero) & highs != 0 { return true }
+            index += 8
+        }
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte < 0x20 || byte == 0x22 || byte == 0x5c { return true }
+            index += 1
+        }
+        return false
+    }
+
+    private mutating func grow(toHold extra: Int) {
+        let capacity = max(self.capacity * 2, self.count + extra)
+        let larger = UnsafeMutablePointer<UInt8>.allocate(capacity: capacity)
+        larger.initialize(from: self.start, count: self.count)
+        self.start.deallocate()
+        self.start = larger
+        self.capacity = capacity
+    }
+}

@@ -1,0 +1,102 @@
+import BulkheadModel
+import BulkheadTestSupport
+import Foundation
+import Testing
+
+/// `bulkhead k8s inventory | intent | diff`, run as the built executable.
+@Suite("Kubernetes: the k8s command")
+struct KubernetesCommandTests {
+    static let folder = NetworkPolicyTruthTableTests.folder
+    static let cluster = folder + "/cluster.json"
+
+    @Test("k8s inventory --node writes the inventory model with the cluster and node")
+    func inventory() throws {
+        let result = try BulkheadExecutable.run([
+            "k8s", "inventory", Self.cluster, "--node", "node-1", "--format", "json",
+        ])
+        #expect(result.status == 0, "\(result.error)")
+        let report = try JSONDecoder().decode(InventoryReport.self, from: Data(result.output.utf8))
+        #expect(report.containers.count == 9)
+        #expect(report.cluster?.orchestrator == .kubernetes)
+        #expect(report.cluster?.clusterID == "unknown")
+        #expect(report.cluster?.nodeName == "node-1")
+    }
+
+    @Test("k8s intent: probe-format cells with the intent, findings, and a truth table per port")
+    func intent() throws {
+        let policy = Self.folder + "/cases/28-deny-egress-on-client-side.yaml"
+        let json = try BulkheadExecutable.run([
+            "k8s", "intent", Self.cluster, policy, "--ports", "tcp/80,sctp/80", "--format", "json", "--fail-on",
+            "critical",
+        ])
+        #expect(json.status == 0, "\(json.error)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [String: Any])
+        let cells = try #require(object["cells"] as? [[String: Any]])
+        let namespaces = try #require(object["namespaces"] as? [[String: Any]])
+        #expect(namespaces.map { $0["name"] as? String } == ["x", "y", "z"])
+        let sctp = try #require(object["sctp"] as? [[String: Any]])
+        #expect(cells.count == 81, "9 × 9 TCP cells; SCTP apart")
+        #expect(sctp.count == 81)
+        #expect(sctp.allSatisfy { ($0["port"] as? [String: Any])?["proto"] as? String == "SCTP" })
+        let xaToYb = try #require(
+            cells.first { $0["source"] as? String == "x/a" && $0["destinationName"] as? String == "y/b" })
+        #expect(xaToYb["expected"] as? String == "deny")
+        #expect(xaToYb["state"] as? String == "skipped")
+        let findings = try #require(object["findings"] as? [[String: Any]])
+        #expect(
+            findings.contains {
+                $0["kind"] as? String == "k8s-egress-without-dns" && $0["location"] as? String == "x/a"
+            })
+        let table = try BulkheadExecutable.run(["k8s", "intent", Self.cluster, policy, "--ports", "tcp/80"])
+        #expect(table.status == 0)
+        #expect(table.output.contains("tcp/80") && table.output.contains("k8s-pod-not-isolated"))
+        let failing = try BulkheadExecutable.run(["k8s", "intent", Self.cluster, policy, "--fail-on", "medium"])
+        #expect(failing.status == 1)
+        let bad = try BulkheadExecutable.run(["k8s", "intent", Self.folder + "/nothing.json"])
+        #expect(bad.status == 2 && bad.error.contains("nothing.json"))
+    }
+
+    @Test("k8s diff: connections opened and closed; exit 1 when the change opens one")
+    func diff() throws {
+        try TemporaryFile.with(
+            """
+            apiVersion: networking.k8s.io/v1
+            kind: NetworkPolicy
+            metadata: {name: deny, namespace: x}
+            spec:
+              podSelector: {}
+            """, named: "deny.yaml"
+        ) { deny in
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bh-k8s-\(UUID().uuidString)")
+                .path
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: folder) }
+            try FileManager.default.copyItem(atPath: Self.cluster, toPath: folder + "/cluster.json")
+            try FileManager.default.copyItem(atPath: deny, toPath: folder + "/deny.yaml")
+            let closing = try BulkheadExecutable.run(["k8s", "diff", Self.cluster, folder, "--ports", "tcp/80"])
+            #expect(closing.status == 0, "\(closing.error)")
+            #expect(closing.output.contains("Connections opened: 0"))
+            // 9 sources to 3 pods of x, minus each x pod to itself (a pod cannot block itself).
+            #expect(closing.output.contains("Connections closed: 24"))
+            let opening = try BulkheadExecutable.run([
+                "k8s", "diff", folder, Self.cluster, "--ports", "tcp/80", "--format", "json",
+            ])
+            #expect(opening.status == 1)
+            let object = try #require(
+                try JSONSerialization.jsonObject(with: Data(opening.output.utf8)) as? [String: Any])
+            #expect((object["added"] as? [Any])?.count == 24)
+        }
+    }
+
+    @Test("k8s intent reads a dump from standard input (-)")
+    func standardInput() throws {
+        let dump = try String(contentsOfFile: Self.cluster, encoding: .utf8)
+        let result = try ProcessRunner.run(
+            BulkheadExecutable.url,
+            ["k8s", "intent", "-", "--ports", "tcp/80", "--format", "json", "--fail-on", "critical"],
+            input: dump)
+        #expect(result.status == 0, "\(result.error)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any])
+        #expect((object["cells"] as? [Any])?.count == 81)
+    }
+}
