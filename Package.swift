@@ -149,6 +149,9 @@ let package = Package(
         ),
         /// Renderers: one file per output format.
         .target(name: "Reporting", dependencies: ["BulkheadModel"], swiftSettings: swiftSettings),
+        /// The fleet: node audit reports of one cluster merged into one fleet report (`bulkhead merge`), and its
+        /// renderings, which reuse the audit's.
+        .target(name: "Fleet", dependencies: ["BulkheadModel", "Reporting"], swiftSettings: swiftSettings),
 
         // MARK: - Executable
 
@@ -157,7 +160,7 @@ let package = Package(
             dependencies: [
                 "BulkheadModel", "PacketAnalysis", "ContainerEngine", "Inventory", "Reachability", "Policy", "Audit",
                 "Lab", "Reporting", "TLSVerification", "NetworkNamespaces", "LiveCapture", "Kubernetes",
-                "SystemCalls",
+                "SystemCalls", "Fleet",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -198,7 +201,9 @@ let package = Package(
         ),
         .testTarget(
             name: "AuditTests",
-            dependencies: ["Audit", "Reporting", "Policy", "BulkheadModel", "BulkheadTestSupport", "LiveCapture"],
+            dependencies: [
+                "Audit", "Reporting", "Policy", "BulkheadModel", "BulkheadTestSupport", "LiveCapture", "Fleet",
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -236,7 +241,7 @@ let package = Package(
             name: "bulkheadTests",
             dependencies: [
                 "bulkhead", "BulkheadModel", "PacketAnalysis", "Reporting", "BulkheadTestSupport", "Reachability",
-                "TLSVerification", "Lab", "LiveCapture",
+                "TLSVerification", "Lab", "LiveCapture", "Fleet",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

@@ -29,10 +29,29 @@ public struct ClusterNode: Codable, Sendable, Hashable {
     /// Whether this node can see the whole cluster (a Swarm manager) or only itself (a worker): a worker's
     /// inventory holds its local tasks and says so.
     public var fullView: Bool
+    /// Every node of the cluster as a node with the full view sees it (a Swarm manager's node list); nil when the
+    /// node cannot see them. `bulkhead merge` expects a report from each, and a node named here that sent none makes
+    /// the fleet report incomplete.
+    @ExplicitNull public var members: [Member]?
+
+    /// A node of the cluster as seen from a node with the full view.
+    public struct Member: Codable, Sendable, Hashable {
+        public var nodeID: String
+        public var nodeName: String
+        public var role: Role
+
+        public init(nodeID: String, nodeName: String, role: Role) {
+            self.nodeID = nodeID
+            self.nodeName = nodeName
+            self.role = role
+        }
+    }
 
     public init(
-        orchestrator: Orchestrator, clusterID: String, nodeID: String, nodeName: String, role: Role, fullView: Bool
+        orchestrator: Orchestrator, clusterID: String, nodeID: String, nodeName: String, role: Role, fullView: Bool,
+        members: [Member]? = nil
     ) {
+        self.members = members
         self.orchestrator = orchestrator
         self.clusterID = clusterID
         self.nodeID = nodeID

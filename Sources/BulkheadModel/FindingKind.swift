@@ -109,6 +109,9 @@ public enum FindingKind: Sendable {
     case kubernetesDeniedButOpen
     /// `k8s-allowed-but-blocked`: Blocked against NetworkPolicy intent
     case kubernetesAllowedButBlocked
+    // Fleet (`bulkhead merge`)
+    /// `fleet-evidence-disagreement`: Nodes disagree about an edge
+    case fleetEvidenceDisagreement
     /// A certificate lint rule in one of its families: `certificate-<rule>` (`analyze`, either side of a handshake),
     /// `server-certificate-<rule>` and `client-certificate-<rule>` (`bulkhead tls`).
     case certificate(CertificateLintRule, family: CertificateFindingFamily)
@@ -157,7 +160,7 @@ public enum FindingKind: Sendable {
         .mtlsRequiredNotEnforced,
         .kubernetesPodNotIsolated, .kubernetesPolicyAllowsAll, .kubernetesNoDefaultDeny, .kubernetesRuleSelectsNothing,
         .kubernetesNamedPortUnresolved, .kubernetesEgressWithoutDNS, .kubernetesDeniedButOpen,
-        .kubernetesAllowedButBlocked,
+        .kubernetesAllowedButBlocked, .fleetEvidenceDisagreement,
     ]
 
     private static let byIdentifier: [String: FindingKind] = Dictionary(
@@ -222,6 +225,7 @@ public enum FindingKind: Sendable {
         case .kubernetesEgressWithoutDNS: "k8s-egress-without-dns"
         case .kubernetesDeniedButOpen: "k8s-denied-but-open"
         case .kubernetesAllowedButBlocked: "k8s-allowed-but-blocked"
+        case .fleetEvidenceDisagreement: "fleet-evidence-disagreement"
         case .certificate(let rule, let family):
             family.identifiers[rule] ?? "\(family.identifierPrefix)-\(rule.rawValue)"
         case .unregistered(let identifier): identifier
@@ -442,6 +446,11 @@ public enum FindingKind: Sendable {
             Entry(
                 .medium, "Blocked against NetworkPolicy intent",
                 "The NetworkPolicies allow this connection, yet the probe was blocked: something else (a node firewall, another policy engine) drops it."
+            )
+        case .fleetEvidenceDisagreement:
+            Entry(
+                .medium, "Nodes disagree about an edge",
+                "Two node reports of the fleet saw the same edge or endpoint and their evidence differs (reachability, traffic, the TLS check, or the verdict). The merged report keeps the worse verdict; find out why the nodes see it differently (a node-local firewall rule, a different policy, a service that changed between the runs)."
             )
         case .certificate(let rule, let family): family.entry(of: rule)
         case .unregistered: nil

@@ -166,11 +166,14 @@ extension Bulkhead {
 
         /// `--output` values as (format, path); a bare path takes --format. Two outputs naming the same file (also
         /// through a symlink, or `-` twice) are a usage error: one would silently replace the other.
-        func destinations() throws -> [(Format, String?)] {
-            if self.output.isEmpty { return [(self.format, nil)] }
-            let list: [(Format, String?)] = try self.output.map { value in
+        func destinations() throws -> [(Format, String?)] { try Self.destinations(self.output, format: self.format) }
+
+        /// `--output` values as (format, path), for any command writing the audit's formats (`audit`, `merge`).
+        static func destinations(_ output: [String], format: Format) throws -> [(Format, String?)] {
+            if output.isEmpty { return [(format, nil)] }
+            let list: [(Format, String?)] = try output.map { value in
                 if let (format, path) = try Self.formatAndFile(value, option: "--output") { return (format, path) }
-                return (self.format, value)
+                return (format, value)
             }
             var seen: [String: String] = [:]
             for case (_, let path?) in list {
@@ -314,13 +317,19 @@ extension Bulkhead {
         static func write(
             _ report: AuditReport, format: Format, path: String?, failOn: Severity, lastSuccess: Double?, wide: Bool
         ) -> String? {
+            Self.write(format: format, path: path) { style in
+                try Self.render(
+                    report, format: format, style: style, failOn: failOn, lastSuccess: lastSuccess, wide: wide)
+            }
+        }
+
+        /// Renders (with the terminal style of the destination) and writes one report; returns what went wrong
+        /// (naming the file), nil when it was written.
+        static func write(format: Format, path: String?, render: (TerminalStyle) throws -> Data) -> String? {
             let sink: OutputSink
             do { sink = try OutputSink(path: path) } catch { return error.description }
             do {
-                sink.write(
-                    try Self.render(
-                        report, format: format, style: TerminalStyle.forDescriptor(path == nil ? STDOUT_FILENO : -1),
-                        failOn: failOn, lastSuccess: lastSuccess, wide: wide))
+                sink.write(try render(TerminalStyle.forDescriptor(path == nil ? STDOUT_FILENO : -1)))
             } catch {
                 sink.abandon()
                 return "cannot render the \(format.rawValue) report: \(error.localizedDescription)"

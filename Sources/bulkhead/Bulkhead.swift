@@ -23,6 +23,7 @@ struct Bulkhead: ParsableCommand {
               bulkhead inventory --source all
               bulkhead probe --policy policy.yaml
               bulkhead audit --policy policy.yaml --output html=audit.html
+              bulkhead merge node1.json node2.json --output html=fleet.html
               bulkhead scenario run scenarios/flat.yaml
               bulkhead k8s intent cluster.json
 
@@ -37,7 +38,7 @@ struct Bulkhead: ParsableCommand {
         version: "0.1.0",
         subcommands: [
             Analyze.self, Capture.self, Inventory.self, Probe.self, TLS.self, AuditCommand.self, ScenarioCommand.self,
-            KubernetesCommand.self,
+            KubernetesCommand.self, Merge.self,
         ]
     )
 
