@@ -54,11 +54,15 @@ public enum KubernetesInventory {
     }
 
     /// The cluster and node a node's report is for: `clusterID`, else the kube-system namespace's UID, else
-    /// `unknown`; a node sees its own pods only.
+    /// `unknown`; a node sees its own pods only. The members are the nodes the dump's pods run on (the dump is the
+    /// cluster's view): `bulkhead merge` then expects a report from each, and one that sent none makes the fleet
+    /// report incomplete.
     public static func clusterNode(_ dump: ClusterDump, node: String, clusterID: String?) -> ClusterNode {
-        ClusterNode(
+        let nodes = Set(dump.pods.compactMap(\.nodeName)).union([node]).sorted()
+        return ClusterNode(
             orchestrator: .kubernetes, clusterID: clusterID ?? Self.clusterID(of: dump) ?? "unknown", nodeID: node,
-            nodeName: node, role: .node, fullView: false)
+            nodeName: node, role: .node, fullView: false,
+            members: nodes.map { ClusterNode.Member(nodeID: $0, nodeName: $0, role: .node) })
     }
 
     /// The inventory of `dump`; `node` names the node it was read on (its pods only are then listed, and the report

@@ -20,6 +20,8 @@ struct KubernetesCommandTests {
         #expect(report.cluster?.orchestrator == .kubernetes)
         #expect(report.cluster?.clusterID == "unknown")
         #expect(report.cluster?.nodeName == "node-1")
+        // Every pod of the dump runs on node-1: the fleet merge expects that one node's report.
+        #expect(report.cluster?.members?.map(\.nodeID) == ["node-1"])
     }
 
     @Test("k8s intent: probe-format cells with the intent, findings, and a truth table per port")
