@@ -28,7 +28,9 @@ final class FlowSpool: @unchecked Sendable {
     private var entries: [Entry] = []
     private var failure: String?
     static let bufferSize = 1 << 20
-    static let readAhead = 32 << 10
+    /// The stretch of the spool whose pages are given back once every flow in it has been read (see
+    /// ``forEachInIDOrder(_:)``).
+    static let releaseChunk = 1 << 20
 
     /// Opens an unlinked spool file in `folder`.
     init(folder: String) throws(OutputError) {
@@ -107,48 +109,51 @@ final class FlowSpool: @unchecked Sendable {
     }
 
     /// Every flow in id order, each handed to `body` as its bytes (valid only during the call).
+    ///
+    /// Flows end roughly, not exactly, in id order: the ones open at once end in any order, and a long flow ends far
+    /// after the ids around it. The spool is mapped and read in place, and each megabyte of it is given back to the
+    /// kernel (`MADV_DONTNEED`) as soon as every flow in it has been read, so what stays resident is the stretch the
+    /// ids in flight span, not the spool. (Reading it through a window instead took one `pread` for every other
+    /// flow, the jumps to late-ending flows defeating any window.)
     func forEachInIDOrder(_ body: (UnsafeRawBufferPointer) -> Void) throws(OutputError) {
         self.flush()
         if let failure {
             throw OutputError(
                 path: self.folder, reason: "the flows could not be kept until the report was written: \(failure)")
         }
+        guard self.written > 0, !self.entries.isEmpty else { return }
         self.entries.sort { $0.id < $1.id }
-        // Flows end roughly, not exactly, in id order: each read takes the entry and what follows it up to
-        // `readAhead`, which often holds the next ids; a larger window would be re-read for every entry that falls
-        // outside it.
-        var window = [UInt8](repeating: 0, count: Self.readAhead)
-        var start: Int64 = 0
-        var filled = 0
+        let length = Int(self.written)
+        guard let mapping = mmap(nil, length, PROT_READ, MAP_SHARED, self.fd, 0), mapping != MAP_FAILED else {
+            throw OutputError(
+                path: self.folder,
+                reason: "the kept flows could not be read back: \(SystemCallError.last("mmap").message)")
+        }
+        defer { munmap(mapping, length) }
+        let base = UnsafeRawPointer(mapping)
+        let chunk = Self.releaseChunk
+        func chunks(of entry: Entry) -> ClosedRange<Int> {
+            Int(entry.offset) / chunk...(Int(entry.offset) + max(entry.length, 1) - 1) / chunk
+        }
+        // How many flows each megabyte still holds (a flow that straddles two counts in both).
+        var unread = [Int](repeating: 0, count: (length + chunk - 1) / chunk)
         for entry in self.entries {
-            if entry.offset < start || entry.offset + Int64(entry.length) > start + Int64(filled) {
-                if entry.length > window.count { window = [UInt8](repeating: 0, count: entry.length) }
-                start = entry.offset
-                filled = 0
-                let want = min(window.count, Int(self.written - start))
-                while filled < entry.length {
-                    let count: Int
-                    do throws(SystemCallError) {
-                        count = try SystemCall.retrying("pread") {
-                            window.withUnsafeMutableBytes { room -> Int in
-                                guard let base = room.baseAddress else { return 0 }
-                                return pread(self.fd, base + filled, want - filled, off_t(start) + off_t(filled))
-                            }
-                        }
-                    } catch {
-                        throw OutputError(
-                            path: self.folder, reason: "the kept flows could not be read back: " + error.message)
-                    }
-                    guard count > 0 else {
-                        throw OutputError(
-                            path: self.folder,
-                            reason: "the kept flows could not be read back: the file is shorter than written")
-                    }
-                    filled += count
+            for index in chunks(of: entry) { unread[index] += 1 }
+        }
+        for entry in self.entries {
+            guard entry.offset >= 0, Int(entry.offset) + entry.length <= length else {
+                throw OutputError(
+                    path: self.folder, reason: "the kept flows could not be read back: the file is shorter than written"
+                )
+            }
+            body(UnsafeRawBufferPointer(start: base + Int(entry.offset), count: entry.length))
+            for index in chunks(of: entry) {
+                unread[index] -= 1
+                if unread[index] == 0 {
+                    // Only the mapping's pages go: the file and the page cache are untouched.
+                    _ = madvise(mapping + index * chunk, min(chunk, length - index * chunk), MADV_DONTNEED)
                 }
             }
-            let from = Int(entry.offset - start)
-            window.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[from..<(from + entry.length)])) }
         }
     }
 
