@@ -50,9 +50,9 @@ public enum SystemCall {
 
 /// How the C library's allocator grows and shrinks its heaps.
 public enum MemoryAllocator {
-    /// Grow each malloc arena by `growth` bytes at a time and give memory back only past `trimThreshold` free at its
+    /// Grow the main heap by `growth` bytes at a time and give memory back only past `trimThreshold` free at a heap's
     /// top: a program whose threads allocate and free without pause (the analysis lanes, per flow) otherwise has
-    /// glibc resize their heaps page range by page range, one `mprotect` each, thousands of times a second.
+    /// glibc shrink and regrow their heaps page range by page range, one `mprotect` each.
     /// Returns whether the C library took the setting.
     @discardableResult
     public static func growInLargeSteps(growth: Int = 16 << 20, trimThreshold: Int = 128 << 20) -> Bool {
