@@ -36,6 +36,11 @@ public struct AuditOptions: Sendable {
     public var duringCapture: (@Sendable () -> Void)?
     /// Restrict the audit to containers and networks with this label (`key=value`), e.g. one lab scenario's.
     public var scopeLabel: String?
+    /// Read the node's Docker Swarm view too (`--swarm`): the cluster, its services and tasks, the other nodes'
+    /// tasks as probe destinations, and the node's control-plane ports probed from the local tasks.
+    public var swarm = false
+    /// The Swarm node certificate that names the cluster on a worker (default: under the engine's root directory).
+    public var swarmNodeCertificate: String?
 
     public init() {}
 }
@@ -58,6 +63,9 @@ public enum AuditRunner {
         let inventoryStart = monotonicSeconds()
         do {
             var report = try InventoryCollector.fromEngine(engine)
+            if options.swarm {
+                try SwarmCollector.extend(&report, engine: engine, nodeCertificate: options.swarmNodeCertificate)
+            }
             if let label = options.scopeLabel { report = report.scoped(label: label) }
             inventory = report
             stages.append(

@@ -91,6 +91,8 @@ extension Bulkhead {
 
         @OptionGroup var timing: ProbeTimingOptions
 
+        @OptionGroup var swarm: SwarmOptions
+
         @Option(
             help: ArgumentHelp("Audit only containers and networks with this label (key=value).", valueName: "label"))
         var scopeLabel: String?
@@ -234,6 +236,8 @@ extension Bulkhead {
                 options.captureSeconds = self.captureSeconds
                 options.captureWrite = self.writeCapture
                 options.scopeLabel = self.scopeLabel
+                options.swarm = self.swarm.swarm
+                options.swarmNodeCertificate = self.swarm.nodeCertificate
                 let quiet = self.progress.quiet
                 gathered = AuditRunner.gather(engine: engine, options: options) { line in
                     if !quiet { writeStandardError("bulkhead: \(line)\n") }
