@@ -65,6 +65,7 @@ public enum AuditRunner {
             var report = try InventoryCollector.fromEngine(engine)
             if options.swarm {
                 try SwarmCollector.extend(&report, engine: engine, nodeCertificate: options.swarmNodeCertificate)
+                if options.probe { SwarmControlPlane.probe(&report, timeout: options.probeOptions.tcpTimeout) }
             }
             if let label = options.scopeLabel { report = report.scoped(label: label) }
             inventory = report
@@ -252,6 +253,8 @@ public enum AuditRunner {
             let built = builder.build(probe: judgedProbe, tls: evidence.tls ?? [:], capture: evidence.capture)
             edges = built.edges
             findings += built.findings
+            findings += SwarmFleetJudgement.apply(
+                inventory: inventory, cells: evidence.probe?.cells ?? [], edges: &edges)
         }
         findings += judgedProbe?.findings ?? []
         findings += evidence.tlsFindings ?? []

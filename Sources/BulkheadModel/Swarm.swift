@@ -16,11 +16,19 @@ public struct SwarmInventory: Codable, Hashable, Sendable {
     public var networks: [SwarmNetworkRecord]
     /// What this view cannot see, in words (a worker's limits).
     public var limits: [String]
+    /// Whether this node's kernel offers AES-GCM for IPsec (`rfc4106(gcm(aes))` or `gcm(aes)` in `/proc/crypto`), which
+    /// encrypted overlays need; nil when not read. A modular kernel may load it on demand: only failed traffic proves
+    /// it missing, this names the node to look at.
+    @ExplicitNull public var ipsecGCM: Bool?
+    /// The node's control-plane ports as probed from its local tasks (`audit --swarm`); empty when not probed.
+    public var controlPlane: [SwarmControlPlaneProbe] = []
 
     public init(
         node: ClusterNode, nodeAddress: String, autolock: Bool?, nodes: [SwarmNodeRecord],
-        services: [SwarmServiceRecord], tasks: [SwarmTaskRecord], networks: [SwarmNetworkRecord], limits: [String]
+        services: [SwarmServiceRecord], tasks: [SwarmTaskRecord], networks: [SwarmNetworkRecord], limits: [String],
+        ipsecGCM: Bool? = nil
     ) {
+        self.ipsecGCM = ipsecGCM
         self.node = node
         self.nodeAddress = nodeAddress
         self.autolock = autolock
@@ -31,7 +39,29 @@ public struct SwarmInventory: Codable, Hashable, Sendable {
         self.limits = limits
     }
 
-    enum CodingKeys: String, CodingKey { case node, nodeAddress, autolock, nodes, services, tasks, networks, limits }
+    enum CodingKeys: String, CodingKey {
+        case node, nodeAddress, autolock, nodes, services, tasks, networks, limits, ipsecGCM, controlPlane
+    }
+}
+
+/// One probe of a swarm control-plane port (2377/tcp management, 7946/tcp gossip) from a task's namespace.
+public struct SwarmControlPlaneProbe: Codable, Hashable, Sendable {
+    /// The local task (its container name) the probe left from.
+    public var source: String
+    /// The node address probed.
+    public var address: String
+    public var port: Int
+    public var state: CellState
+    /// The errno or timeout behind the state.
+    public var detail: String
+
+    public init(source: String, address: String, port: Int, state: CellState, detail: String) {
+        self.source = source
+        self.address = address
+        self.port = port
+        self.state = state
+        self.detail = detail
+    }
 }
 
 /// A swarm node.

@@ -110,7 +110,7 @@ public enum SwarmCollector {
         tasks.sort { ($0.serviceName, $0.nodeID, $0.id) < ($1.serviceName, $1.nodeID, $1.id) }
         let view = SwarmInventory(
             node: node, nodeAddress: swarm.NodeAddr ?? "", autolock: autolock, nodes: nodes, services: services,
-            tasks: tasks, networks: networks, limits: limits)
+            tasks: tasks, networks: networks, limits: limits, ipsecGCM: Self.kernelOffersGCM())
         report.cluster = node
         report.swarm = view
         report.sources.append(
@@ -124,6 +124,14 @@ public enum SwarmCollector {
         if !problems.isEmpty {
             report.problems.append(contentsOf: problems)
             report.complete = false
+        }
+    }
+
+    /// Whether `/proc/crypto` (of the kernel Bulkhead runs on: the node's) lists AES-GCM; nil when unreadable.
+    static func kernelOffersGCM(path: String = "/proc/crypto") -> Bool? {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
+        return text.split(separator: "\n").contains { line in
+            line.hasPrefix("name") && (line.hasSuffix(": gcm(aes)") || line.hasSuffix(": rfc4106(gcm(aes))"))
         }
     }
 
