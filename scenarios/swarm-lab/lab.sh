@@ -43,12 +43,16 @@ lab_pids() {
     fi
     for pid in /proc/[0-9]*; do
         pid=${pid#/proc/}
-        if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qE "($state|$root)(/| |$)"; then echo "$pid"; fi
+        # A process may end between the glob and the read: skip it.
+        cmdline=$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline") || continue
+        if grep -qE "($state|$root)(/| |$)" <<<"$cmdline"; then echo "$pid"; fi
     done
 }
 
 down() {
     local pid pids i cgroup
+    # Tear-down goes on past any failure: whatever can be removed is.
+    set +e
     pids=$(lab_pids | sort -u)
     if [[ -n "$pids" ]]; then
         for pid in $pids; do kill -TERM "$pid" 2>/dev/null || true; done
