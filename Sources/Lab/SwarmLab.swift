@@ -80,13 +80,18 @@ public struct SwarmLab: Sendable {
             pool: try value("SWARM_POOL"))
     }
 
-    /// Tears the lab down (safe to repeat, and after a half-built lab).
+    /// Tears the lab down (safe to repeat, and after a half-built lab): nil when everything is gone, else what the
+    /// script says is left.
     @discardableResult
-    public static func down(name: String, script: String) -> Bool {
-        (try? Self.run(["/bin/bash", script, "down", name], what: "lab \(name) down"))?.status == 0
+    public static func down(name: String, script: String) -> String? {
+        do {
+            let result = try Self.run(["/bin/bash", script, "down", name], what: "lab \(name) down")
+            return result.status == 0 ? nil : "lab.sh down \(name) exited \(result.status): \(result.error)"
+        } catch { return error.description }
     }
 
-    public func down() { Self.down(name: self.name, script: self.script) }
+    @discardableResult
+    public func down() -> String? { Self.down(name: self.name, script: self.script) }
 
     /// The environment that points the engine client (or `bulkhead`) at a node.
     public func environment(node: Int) -> [String: String] {
@@ -154,6 +159,36 @@ public struct SwarmLab: Sendable {
             message: "services not running on every node after \(Int(timeout)) s: \(pending.joined(separator: ", "))")
     }
 
+    /// Starts a program (argument list, no shell) with its outputs discarded, and returns its pid; ``wait(_:)`` reaps
+    /// it. For tests that interrupt the lab script.
+    public static func start(_ arguments: [String]) throws(SwarmLabError) -> pid_t {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        for descriptor in Int32(0)...2 {
+            posix_spawn_file_actions_addopen(&actions, descriptor, "/dev/null", descriptor == 0 ? O_RDONLY : O_WRONLY, 0)
+        }
+        let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, arguments[0], &actions, nil, argv, environ)
+        guard spawned == 0 else {
+            throw SwarmLabError(.process, path: arguments[0], message: "cannot start: \(String(cString: strerror(spawned)))")
+        }
+        return pid
+    }
+
+    /// Waits for a child and returns its exit status (128 + the signal's number when a signal ended it); nil when
+    /// `waitpid` fails.
+    public static func wait(_ pid: pid_t) -> Int32? {
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 {
+            guard errno == EINTR else { return nil }
+        }
+        // WIFEXITED / WEXITSTATUS spelled out (the macros are not imported).
+        return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    }
+
     struct Output {
         var status: Int32
         var output: String
@@ -193,14 +228,9 @@ public struct SwarmLab: Sendable {
             throw SwarmLabError(
                 .process, path: arguments[0], message: "\(what): cannot start: \(String(cString: strerror(spawned)))")
         }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 {
-            guard errno == EINTR else {
-                throw SwarmLabError(.process, path: arguments[0], message: "\(what): waitpid failed")
-            }
+        guard let code = Self.wait(pid) else {
+            throw SwarmLabError(.process, path: arguments[0], message: "\(what): waitpid failed")
         }
-        // WIFEXITED / WEXITSTATUS spelled out (the macros are not imported); a signal gives 128 + its number.
-        let code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
         let read = { (path: String) in
             String(decoding: FileManager.default.contents(atPath: path) ?? Data(), as: UTF8.self)
         }

@@ -49,43 +49,72 @@ lab_pids() {
     done
 }
 
+# Processes in the lab's own cgroups (the tasks' containers: their command lines do not name the lab).
+cgroup_pids() {
+    local i
+    for i in 1 2; do
+        find "/sys/fs/cgroup/pids/$name-n$i" -name cgroup.procs -exec cat {} + 2>/dev/null
+    done
+}
+
+# Sends a signal to the given pids, then waits up to $2 seconds for them to end; prints those still alive.
+stop_pids() {
+    local signal=$1 seconds=$2 pid alive
+    shift 2
+    for pid in "$@"; do kill "-$signal" "$pid" 2>/dev/null; done
+    for _ in $(seq 1 $((seconds * 4))); do
+        alive=$(for pid in "$@"; do [[ -d /proc/$pid ]] && echo "$pid"; done)
+        [[ -z "$alive" ]] && return 0
+        sleep 0.25
+    done
+    echo "$alive"
+}
+
 down() {
-    local pid pids i cgroup
+    local pid i cgroup left
     # Tear-down goes on past any failure: whatever can be removed is.
     set +e
-    pids=$(lab_pids | sort -u)
-    if [[ -n "$pids" ]]; then
-        for pid in $pids; do kill -TERM "$pid" 2>/dev/null || true; done
-        for _ in $(seq 1 40); do
-            pids=$(for pid in $pids; do [[ -d /proc/$pid ]] && echo "$pid"; done)
-            [[ -z "$pids" ]] && break
-            sleep 0.25
-        done
-        for pid in $pids; do kill -KILL "$pid" 2>/dev/null || true; done
-        # Shims and containers started by a killed containerd.
-        pids=$(lab_pids | sort -u)
-        for pid in $pids; do kill -KILL "$pid" 2>/dev/null || true; done
+    # The engines first, alone, so that each stops its containers in order (containerd and shims still up).
+    if [[ -f "$state/pids" ]]; then
+        # shellcheck disable=SC2046
+        left=$(stop_pids TERM 20 $(while read -r pid; do [[ -d /proc/$pid ]] && echo "$pid"; done <"$state/pids"))
+        # shellcheck disable=SC2086
+        [[ -n "$left" ]] && stop_pids KILL 5 $left >/dev/null
     fi
-    for i in 1 2; do
-        ip netns del "$name-n$i" 2>/dev/null || true
+    # Then whatever of the lab is left: containerd, shims, the tasks' processes.
+    for _ in 1 2 3; do
+        left=$({ lab_pids; cgroup_pids; } | sort -u)
+        [[ -z "$left" ]] && break
+        # shellcheck disable=SC2086
+        left=$(stop_pids TERM 5 $left)
+        # shellcheck disable=SC2086
+        [[ -n "$left" ]] && stop_pids KILL 5 $left >/dev/null
     done
-    ip netns del "$underlay" 2>/dev/null || true
     for i in 1 2; do
-        for cgroup in /sys/fs/cgroup/*/"$name-n$i" /sys/fs/cgroup/unified/"$name-n$i"; do
+        ip netns del "$name-n$i" 2>/dev/null
+    done
+    ip netns del "$underlay" 2>/dev/null
+    for i in 1 2; do
+        for cgroup in /sys/fs/cgroup/*/"$name-n$i"; do
             [[ -d "$cgroup" ]] || continue
             # Deepest first: containers' groups, then the engine's.
-            find "$cgroup" -depth -type d -exec rmdir {} \; 2>/dev/null || true
+            find "$cgroup" -depth -type d -exec rmdir {} \; 2>/dev/null
         done
     done
     if [[ -d "$root" ]]; then
         # Mounts live in the engines' private mount namespaces and died with them; anything left (a lazy
         # unmount pending) is unmounted before the tree goes.
         grep -F " $root/" /proc/self/mounts | awk '{print $2}' | sort -r | while read -r mountpoint; do
-            umount -l "$mountpoint" 2>/dev/null || true
+            umount -l "$mountpoint" 2>/dev/null
         done
         rm -rf --one-file-system "$root"
     fi
     rm -rf "$state"
+    left=$(ls -d /run/netns/"$name"-* /sys/fs/cgroup/*/"$name"-n* "$root" "$state" 2>/dev/null)
+    if [[ -n "$left" ]]; then
+        echo "lab.sh: lab $name not wholly removed; left: $left" >&2
+        return 1
+    fi
     echo "lab $name down" >&2
 }
 
