@@ -254,7 +254,8 @@ public enum AuditRunner {
             edges = built.edges
             findings += built.findings
             findings += SwarmFleetJudgement.apply(
-                inventory: inventory, cells: evidence.probe?.cells ?? [], edges: &edges)
+                inventory: inventory, cells: evidence.probe?.cells ?? [], flows: evidence.capture?.flows ?? [],
+                edges: &edges)
         }
         findings += judgedProbe?.findings ?? []
         findings += evidence.tlsFindings ?? []

@@ -91,9 +91,11 @@ public enum SwarmControlPlane {
 /// control-plane ports reachable from tasks, and an `encrypted` overlay whose cross-node cells all fail while its
 /// same-node cells work — IPsec unavailable, reported as such, and its edges turned `unknown`, never `blocked`.
 public enum SwarmFleetJudgement {
-    public static func apply(inventory: InventoryReport, cells: [ReachabilityCell], edges: inout [Edge]) -> [Finding] {
+    public static func apply(
+        inventory: InventoryReport, cells: [ReachabilityCell], flows: [FlowRecord], edges: inout [Edge]
+    ) -> [Finding] {
         guard let swarm = inventory.swarm else { return [] }
-        var findings: [Finding] = []
+        var findings = SwarmCaptureAttribution.findings(swarm: swarm, flows: flows)
         func add(_ kind: FindingKind, _ title: String, _ detail: String, _ location: String) {
             findings.append(
                 Finding(
@@ -155,5 +157,75 @@ public enum SwarmFleetJudgement {
             }
         }
         return findings
+    }
+}
+
+/// Traffic captured on the underlay, attributed: a VXLAN flow's VNI names the overlay, its inner addresses the tasks
+/// (and so the services and nodes) at both ends. Plaintext between tasks on different nodes is a finding that names
+/// both services and the overlay.
+public enum SwarmCaptureAttribution {
+    /// One attributed flow.
+    public struct Attribution: Hashable, Sendable {
+        public var flow: Int
+        public var network: String
+        public var clientService: String
+        public var clientNode: String
+        public var serverService: String
+        public var serverNode: String
+    }
+
+    /// The swarm flows in a capture: VXLAN whose VNI is one of the swarm's overlays, with both inner ends known tasks.
+    public static func attribute(swarm: SwarmInventory, flows: [FlowRecord]) -> [Attribution] {
+        var networkByVNI: [UInt32: String] = [:]
+        for network in swarm.networks {
+            for id in network.vxlanIDs { networkByVNI[UInt32(truncatingIfNeeded: id)] = network.name }
+        }
+        return flows.compactMap { flow -> Attribution? in
+            guard let layer = flow.encapsulation?.first(where: { $0.kind == .vxlan }), let vni = layer.id,
+                let network = networkByVNI[vni], let client = swarm.task(at: Self.host(flow.client)),
+                let server = swarm.task(at: Self.host(flow.server))
+            else { return nil }
+            return Attribution(
+                flow: flow.id, network: network, clientService: client.serviceName,
+                clientNode: swarm.nodeName(client.nodeID), serverService: server.serviceName,
+                serverNode: swarm.nodeName(server.nodeID))
+        }
+    }
+
+    static func findings(swarm: SwarmInventory, flows: [FlowRecord]) -> [Finding] {
+        let byID = Dictionary(flows.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        var groups: [String: (Attribution, String, [Int])] = [:]
+        for attribution in Self.attribute(swarm: swarm, flows: flows) {
+            guard let flow = byID[attribution.flow], !flow.encrypted, flow.bytes.toServer + flow.bytes.toClient > 0,
+                attribution.clientNode != attribution.serverNode
+            else { continue }
+            let key = [
+                attribution.clientService, attribution.clientNode, attribution.serverService, attribution.serverNode,
+                attribution.network, flow.proto.rawValue,
+            ].joined(separator: "|")
+            groups[key, default: (attribution, flow.proto.rawValue, [])].2.append(flow.id)
+        }
+        return groups.keys.sorted().compactMap { key in
+            guard let (attribution, proto, ids) = groups[key] else { return nil }
+            return Finding(
+                kind: .swarmPlaintextBetweenNodes, severity: .high,
+                title:
+                    "Plaintext \(proto) from service \(attribution.clientService) (node \(attribution.clientNode)) to service "
+                    + "\(attribution.serverService) (node \(attribution.serverNode)) on overlay \(attribution.network)",
+                detail:
+                    "Captured on the underlay: \(ids.count) flow(s) crossed between the nodes inside VXLAN of overlay "
+                    + "\(attribution.network) with their payload in clear. Encrypt the overlay or use TLS between the services.",
+                location: "\(attribution.clientService),\(attribution.serverService),\(attribution.network)",
+                flowCount: ids.count, flowIDs: Array(ids.sorted().prefix(20)))
+        }
+    }
+
+    /// `198.19.60.66:8080` → `198.19.60.66`; `[fd00::1]:80` → `fd00::1`.
+    static func host(_ endpoint: String) -> String {
+        if endpoint.hasPrefix("["), let end = endpoint.firstIndex(of: "]") {
+            return String(endpoint[endpoint.index(after: endpoint.startIndex)..<end])
+        }
+        guard let colon = endpoint.lastIndex(of: ":") else { return endpoint }
+        return String(endpoint[..<colon])
     }
 }

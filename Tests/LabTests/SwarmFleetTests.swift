@@ -137,9 +137,60 @@ struct SwarmFleetTests {
             // The tasks reach the node's own Swarm management port.
             #expect(report.findings.contains { $0.kind == .swarmControlPlaneReachable && $0.title.contains("2377") })
         }
+        try Self.underlayCapture(lab: lab, manager: manager)
         torndown = true
         let left = lab.down()
         #expect(left == nil, "\(left ?? "")")
+    }
+
+    /// Plaintext HTTP from web's task on node 1 to its task on node 2, captured on the underlay bridge (VXLAN) and
+    /// audited: attributed to both services, both nodes and the overlay.
+    static func underlayCapture(lab: SwarmLab, manager: AuditReport) throws {
+        let local = try lab.docker(
+            node: 1,
+            [
+                "ps", "--filter", "label=com.docker.swarm.service.name=web", "--format", "{{.Names}}",
+            ]
+        ).trimmingCharacters(in: .whitespacesAndNewlines)
+        let remote = manager.evidence.inventory?.containers.first {
+            $0.labels[SwarmInventory.remoteTaskLabel] != nil && $0.labels["com.docker.swarm.service.name"] == "web"
+        }?.networks.first?.ipv4
+        let address = try #require(remote.flatMap(IPAddress.init)?.description)
+        let pcap = FileManager.default.temporaryDirectory.appendingPathComponent("swarm-\(lab.name).pcap").path
+        defer { unlink(pcap) }
+        let tcpdump = try SwarmLab.start([
+            "/usr/sbin/ip", "netns", "exec", lab.underlayNetns, "tcpdump", "--immediate-mode", "-i", lab.underlayBridge,
+            "-U", "-w",
+            pcap,
+            "udp", "port", "4789",
+        ])
+        Thread.sleep(forTimeInterval: 1)
+        // The address reaches the task's shell as a positional parameter, never inside the script's text.
+        let answer = try lab.docker(
+            node: 1,
+            [
+                "exec", local, "sh", "-c", "printf 'GET / HTTP/1.0\\r\\nHost: web\\r\\n\\r\\n' | nc -w 2 \"$1\" 8080",
+                "sh", address,
+            ])
+        #expect(answer.hasPrefix("HTTP/1."), "\(answer)")
+        Thread.sleep(forTimeInterval: 1)
+        kill(tcpdump, SIGINT)
+        _ = SwarmLab.wait(tcpdump)
+        let result = try BulkheadExecutable.run(
+            ["audit", "--swarm", "--no-probe", "--capture", pcap, "--format", "json", "--exit-zero", "--quiet"],
+            environment: lab.environment(node: 1))
+        let report = try JSONDecoder().decode(AuditReport.self, from: Data(result.output.utf8))
+        let plaintext = report.findings.filter { $0.kind == .swarmPlaintextBetweenNodes }
+        #expect(
+            plaintext.count == 1,
+            "\(report.findings.map(\.title)) \(report.stages.map { "\($0.name): \($0.note ?? "")" }) \(report.problems) \(result.error)"
+        )
+        let title = plaintext.first?.title ?? ""
+        #expect(
+            title.contains("service web (node \(lab.name)-node1)")
+                && title.contains("service web (node \(lab.name)-node2)")
+                && title.contains("overlay plain") && title.hasPrefix("Plaintext http"), "\(title)")
+        #expect(plaintext.first?.flowCount == 1)
     }
 
     @Test("down after an up that was killed half-way removes the namespaces, engines and directories")
