@@ -181,6 +181,10 @@ up() {
             lab "$name-node$i" "$root/node$i" "$state/node$i.sock" "198.19.$((base + i)).1/24" \
             "base=198.19.$((base + 4 * i)).0/22,size=24" "$name-n$i" >"$state/node$i.log" 2>&1 &
         echo $! >>"$state/pids"
+        # The node's socket and root also by its host name, for services whose mounts name them with
+        # {{.Node.Hostname}} (deploy/swarm's global job).
+        ln -s "node$i.sock" "$state/$name-node$i.sock"
+        ln -s "node$i" "$root/$name-node$i"
         wait_engine "$i"
     done
     node_docker 1 swarm init --advertise-addr "$underlay_net.11" --listen-addr "$underlay_net.11:2377" \
