@@ -12,7 +12,7 @@ runs=${1:-3}
 slot=${2:-12}
 bulkhead=${BULKHEAD:-.build/release/bulkhead}
 docker=/usr/bin/docker
-lab=bsbench$slot
+lab=bsbn$slot
 work=Benchmarks/work/swarm
 [[ -x "$bulkhead" ]] || { echo "build it first: swift build -c release --product bulkhead" >&2; exit 2; }
 mkdir -p "$work"
@@ -29,16 +29,6 @@ create --name web --network plain bulkhead-lab:latest httpd -f -p 8080 -h /tmp
 create --name tlsd --network plain --env OPENSSL_CONF=/dev/null bulkhead-lab:latest sh -c "$tls"
 create --name enc --network secret bulkhead-lab:latest httpd -f -p 8081 -h /tmp
 create --name enc2 --network secret bulkhead-lab:latest httpd -f -p 8082 -h /tmp
-# The same services once more on node 1 alone: two plain containers each, on two local bridges.
-node 1 network create --label bulkhead.bench=single --subnet "198.19.$((16 * slot + 3)).0/26" single-plain >/dev/null
-node 1 network create --label bulkhead.bench=single --subnet "198.19.$((16 * slot + 3)).64/26" single-secret >/dev/null
-for replica in 1 2; do
-    run() { node 1 run -d --label bulkhead.bench=single "$@" >/dev/null; }
-    run --name "web-$replica" --network single-plain bulkhead-lab:latest httpd -f -p 8080 -h /tmp
-    run --name "tlsd-$replica" --network single-plain -e OPENSSL_CONF=/dev/null bulkhead-lab:latest sh -c "$tls"
-    run --name "enc-$replica" --network single-secret bulkhead-lab:latest httpd -f -p 8081 -h /tmp
-    run --name "enc2-$replica" --network single-secret bulkhead-lab:latest httpd -f -p 8082 -h /tmp
-done
 for _ in $(seq 1 60); do
     [[ $(node 1 service ls --format '{{.Replicas}}' | grep -c '^2/2') == 4 ]] && break
     sleep 0.5
@@ -48,7 +38,9 @@ sleep 2 # the servers' sockets listening
 audit() { # audit NODE OUTPUT [ARGS...]
     local i=$1 out=$2
     shift 2
-    DOCKER_HOST="unix://$state/node$i.sock" "$bulkhead" audit --quiet --exit-zero --format json "$@" >"$out"
+    # Each node its own run lock, as on separate hosts.
+    DOCKER_HOST="unix://$state/node$i.sock" "$bulkhead" audit --quiet --exit-zero --format json \
+        --state-dir "$work/state-$i" "$@" >"$out"
 }
 now() { date +%s.%N; }
 for run in $(seq 1 "$runs"); do
@@ -61,6 +53,21 @@ for run in $(seq 1 "$runs"); do
     audit 1 "$work/fleet-seq-1-$run.json" --swarm
     audit 2 "$work/fleet-seq-2-$run.json" --swarm
     echo "$(echo "$(now) - $start" | bc)" >"$work/fleet-seq-$run.time"
+done
+# Then the single-node audit: the services' tasks removed, the same services as plain containers on node 1.
+for service in web tlsd enc enc2; do node 1 service rm "$service" >/dev/null; done
+# The same services once more on node 1 alone: two plain containers each, on two local bridges.
+node 1 network create --label bulkhead.bench=single --subnet "198.19.$((16 * slot + 3)).0/26" single-plain >/dev/null
+node 1 network create --label bulkhead.bench=single --subnet "198.19.$((16 * slot + 3)).64/26" single-secret >/dev/null
+for replica in 1 2; do
+    run() { node 1 run -d --label bulkhead.bench=single "$@" >/dev/null; }
+    run --name "web-$replica" --network single-plain bulkhead-lab:latest httpd -f -p 8080 -h /tmp
+    run --name "tlsd-$replica" --network single-plain -e OPENSSL_CONF=/dev/null bulkhead-lab:latest sh -c "$tls"
+    run --name "enc-$replica" --network single-secret bulkhead-lab:latest httpd -f -p 8081 -h /tmp
+    run --name "enc2-$replica" --network single-secret bulkhead-lab:latest httpd -f -p 8082 -h /tmp
+done
+sleep 3
+for run in $(seq 1 "$runs"); do
     start=$(now)
     audit 1 "$work/single-$run.json" --scope-label bulkhead.bench=single
     echo "$(echo "$(now) - $start" | bc)" >"$work/single-$run.time"
