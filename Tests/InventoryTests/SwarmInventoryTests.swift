@@ -68,23 +68,34 @@ struct SwarmInventoryTests {
         #expect(!SwarmFindings.evaluate(encrypted).contains { $0.kind == .swarmAutolockOff })
     }
 
+    static let nodeCertificate = """
+        -----BEGIN CERTIFICATE-----
+        MIICFTCCAbugAwIBAgIUB03RJg74ohJf+WNIO/ybXblrxx4wCgYIKoZIzj0EAwIw
+        XzEiMCAGA1UECgwZM3JoNDZsOTJ4MmdsNDRicGY2Ymx5eGt2NDEVMBMGA1UECwwM
+        c3dhcm0td29ya2VyMSIwIAYDVQQDDBlpeTV0d2l4cHRkbDVubzVoNjI3YjBkYWUy
+        MCAXDTI2MTIwNDIyNDExMVoYDzIxMjYxMTEwMjI0MTExWjBfMSIwIAYDVQQKDBkz
+        cmg0Nmw5MngyZ2w0NGJwZjZibHl4a3Y0MRUwEwYDVQQLDAxzd2FybS13b3JrZXIx
+        IjAgBgNVBAMMGWl5NXR3aXhwdGRsNW5vNWg2MjdiMGRhZTIwWTATBgcqhkjOPQIB
+        BggqhkjOPQMBBwNCAARIUV5Dv4tM+25HxCof9bCrc+ppnQ8pUOpy17aL4HgCHyTc
+        WExUlJwHyIiydJ0/DKuTZdKg4l1Rr+UHiepzzPLeo1MwUTAdBgNVHQ4EFgQUdpOq
+        twRAW7xVhIKhXQfoHZg+634wHwYDVR0jBBgwFoAUdpOqtwRAW7xVhIKhXQfoHZg+
+        634wDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQDAgNIADBFAiBmz24j87zQAC2x
+        4hj+Xfes7NLe8ZLWHG6F5vQa8SPr0wIhAPwS3hh7Ycrx2WFsi8zvist8LFByP8Dl
+        ARRCyGi4CbVf
+        -----END CERTIFICATE-----
+        """
+
     @Test("a worker's cluster ID comes from its node certificate's organisation; a bad file is an error, not a guess")
     func clusterIDFromCertificate() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("swarm-cert-\(getpid())")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
-        let key = folder.appendingPathComponent("k.pem").path
+        // A certificate shaped like a Swarm node's (made once with openssl req; its subject is what Swarm issues).
         let certificate = folder.appendingPathComponent("c.pem").path
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        process.arguments = [
-            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out",
-            certificate, "-days", "1", "-subj",
-            "/O=3rh46l92x2gl44bpf6blyxkv4/OU=swarm-worker/CN=iy5twixptdl5no5h627b0dae2",
-        ]
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
+        let key = folder.appendingPathComponent("not-a-certificate.pem").path
+        try Self.nodeCertificate.write(toFile: certificate, atomically: true, encoding: .utf8)
+        try "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n".write(
+            toFile: key, atomically: true, encoding: .utf8)
         #expect(try SwarmCollector.clusterID(certificatePath: certificate).get() == "3rh46l92x2gl44bpf6blyxkv4")
         #expect(throws: SwarmCertificateError.self) { try SwarmCollector.clusterID(certificatePath: key).get() }
         #expect(throws: SwarmCertificateError.self) {

@@ -21,10 +21,9 @@ struct SwarmDeployTests {
                 services: [
                     .init(name: "web", command: ["httpd", "-f", "-p", "8080", "-h", "/tmp"], networks: ["plain"])
                 ]))
-        let build = try ProcessRunner.run(
-            URL(fileURLWithPath: "/bin/bash"),
-            [Repository.path("deploy/swarm/build-image.sh"), BulkheadExecutable.url.path],
-            environment: lab.environment(node: 1))
+        let build = try SwarmLab.run(
+            ["/bin/bash", Repository.path("deploy/swarm/build-image.sh"), BulkheadExecutable.url.path],
+            environment: lab.environment(node: 1), what: "build-image.sh")
         try #require(build.status == 0, "\(build.error)")
         // The image to the worker, as an operator would without a registry.
         let image = FileManager.default.temporaryDirectory.appendingPathComponent("bulkhead-\(lab.name).tar").path

@@ -33,6 +33,16 @@ enum SwarmLabSupport {
         throw last ?? SwarmLabError(.up, path: "swarm lab", message: "no free slot")
     }
 
+    /// Runs the `bulkhead` executable with posix_spawn and waitpid (`SwarmLab.run`): Foundation's
+    /// `Process.waitUntilExit` was seen to hang on a finished child in this test process.
+    static func bulkhead(_ arguments: [String], environment: [String: String]? = nil) throws -> (
+        status: Int32, output: String, error: String
+    ) {
+        let result = try SwarmLab.run(
+            [BulkheadExecutable.url.path] + arguments, environment: environment, what: "bulkhead")
+        return (result.status, result.output, result.error)
+    }
+
     /// The lab's services: plaintext HTTP and a TLS server on a plain overlay, two HTTP servers on an encrypted one,
     /// a host-mode published port.
     static let spec = SwarmLabSpec(
@@ -70,7 +80,7 @@ struct SwarmFleetTests {
 
         var reports: [AuditReport] = []
         for node in 1...2 {
-            let result = try BulkheadExecutable.run(
+            let result = try SwarmLabSupport.bulkhead(
                 ["audit", "--swarm", "--format", "json", "--exit-zero", "--quiet"],
                 environment: lab.environment(node: node))
             #expect(result.status == 0, "audit on node \(node): \(result.error)")
@@ -176,7 +186,7 @@ struct SwarmFleetTests {
         Thread.sleep(forTimeInterval: 1)
         kill(tcpdump, SIGINT)
         _ = SwarmLab.wait(tcpdump)
-        let result = try BulkheadExecutable.run(
+        let result = try SwarmLabSupport.bulkhead(
             ["audit", "--swarm", "--no-probe", "--capture", pcap, "--format", "json", "--exit-zero", "--quiet"],
             environment: lab.environment(node: 1))
         let report = try JSONDecoder().decode(AuditReport.self, from: Data(result.output.utf8))

@@ -61,7 +61,7 @@ struct SwarmScenarioTests {
         try text.write(toFile: path, atomically: true, encoding: .utf8)
         var environment = ProcessInfo.processInfo.environment
         environment["BULKHEAD_SWARM_LAB"] = SwarmLab.script(root: Repository.root.path)
-        let result = try BulkheadExecutable.run(["scenario", "run", path], environment: environment)
+        let result = try SwarmLabSupport.bulkhead(["scenario", "run", path], environment: environment)
         let name = try SwarmScenario.load(path: path).labName
         // A slot another lab holds makes `up` refuse (exit 3) without building anything: nothing to judge then.
         if result.error.contains("is taken by lab") || result.error.contains("is in use") { return }
