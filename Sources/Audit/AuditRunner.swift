@@ -247,6 +247,8 @@ public enum AuditRunner {
         let judgedProbe = evidence.probe?.evaluated(with: policy, name: policyName)
         var findings: [Finding] = []
         var edges: [Edge] = []
+        // Probe findings a Swarm diagnosis explains (SwarmFleetJudgement), left out below.
+        var absorbed = Set<String>()
         if let inventory = evidence.inventory {
             findings += inventory.findings
             let builder = EdgeBuilder(inventory: inventory, policy: policy)
@@ -255,9 +257,11 @@ public enum AuditRunner {
             findings += built.findings
             findings += SwarmFleetJudgement.apply(
                 inventory: inventory, cells: evidence.probe?.cells ?? [], flows: evidence.capture?.flows ?? [],
-                edges: &edges)
+                edges: &edges, absorbed: &absorbed)
         }
-        findings += judgedProbe?.findings ?? []
+        findings += (judgedProbe?.findings ?? []).filter {
+            !($0.kind == .unexpectedBlocked && absorbed.contains($0.location ?? ""))
+        }
         findings += evidence.tlsFindings ?? []
         findings += evidence.capture?.findings ?? []
         if let probe = evidence.probe, !probe.complete { problems += probe.problems.filter { !problems.contains($0) } }

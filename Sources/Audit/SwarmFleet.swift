@@ -91,8 +91,13 @@ public enum SwarmControlPlane {
 /// control-plane ports reachable from tasks, and an `encrypted` overlay whose cross-node cells all fail while its
 /// same-node cells work — IPsec unavailable, reported as such, and its edges turned `unknown`, never `blocked`.
 public enum SwarmFleetJudgement {
+    ///
+    /// - Parameter absorbed: receives the locations of the probe findings the diagnosis explains (the diagnosed cells'
+    ///   `unexpected-blocked`: not a broken dependency of the policy's, but the overlay's IPsec), which the caller
+    ///   leaves out.
     public static func apply(
-        inventory: InventoryReport, cells: [ReachabilityCell], flows: [FlowRecord], edges: inout [Edge]
+        inventory: InventoryReport, cells: [ReachabilityCell], flows: [FlowRecord], edges: inout [Edge],
+        absorbed: inout Set<String>
     ) -> [Finding] {
         guard let swarm = inventory.swarm else { return [] }
         var findings = SwarmCaptureAttribution.findings(swarm: swarm, flows: flows)
@@ -147,6 +152,11 @@ public enum SwarmFleetJudgement {
                     + (swarm.ipsecGCM == false ? "; this node's /proc/crypto lists no gcm(aes)" : "")
                     + ". The service is broken across nodes; this is not isolation by policy and not proof of encryption.",
                 network.name)
+            for cell in cross {
+                // The location the policy evaluation gives a cell's finding (`PolicyEvaluation`).
+                absorbed.insert(
+                    "\(cell.source) -> \(cell.destinationName) \(cell.destination)/\(cell.protocol.rawValue)")
+            }
             let crossKeys = Set(cross.map { "\($0.source)|\($0.destinationName)" })
             for index in edges.indices where edges[index].network == network.name {
                 guard crossKeys.contains("\(edges[index].source)|\(edges[index].destination)") else { continue }

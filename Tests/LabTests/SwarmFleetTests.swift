@@ -139,6 +139,14 @@ struct SwarmFleetTests {
             }
             #expect(crossEncrypted.count == 4)
             #expect(crossEncrypted.allSatisfy { $0.verdict == .unknown }, "never blocked, never secure")
+            // The diagnosis explains those cells: no "broken dependency" is reported for them on top.
+            #expect(
+                !report.findings.contains { finding in
+                    finding.kind == .unexpectedBlocked
+                        && crossEncrypted.contains {
+                            finding.location?.hasPrefix("\($0.source) -> \($0.destination) ") == true
+                        }
+                })
             let sameEncrypted = report.edges.filter {
                 $0.network == "secret" && $0.source.hasPrefix("enc.") && $0.destination.hasPrefix("enc2.")
                     && !remote($0.destination)
