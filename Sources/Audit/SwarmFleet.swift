@@ -7,8 +7,8 @@ import NetworkNamespaces
     import Glibc
 #endif
 
-/// The Swarm control-plane ports (2377/tcp management, 7946/tcp gossip) of every node, probed with one TCP connect
-/// from each local task's namespace. The addresses are the swarm's enumerated node addresses, never a sweep. 4789/udp
+/// The Swarm control-plane ports (2377/tcp management, 7946/tcp gossip) of every node, and the services' host-mode
+/// published ports on the nodes that run their tasks, probed with one TCP connect from each local task's namespace. The addresses are the swarm's enumerated node addresses, never a sweep. 4789/udp
 /// (VXLAN) is not probed: a silent UDP port proves nothing.
 public enum SwarmControlPlane {
     public static let ports = [2377, 7946]
@@ -21,6 +21,22 @@ public enum SwarmControlPlane {
             addresses.formUnion(network.peers.map(\.address).filter { IPAddress($0) != nil })
         }
         if IPAddress(swarm.nodeAddress) != nil { addresses.insert(swarm.nodeAddress) }
+        // Host-mode published ports, on the nodes that run a task of their service (a manager's view).
+        let nodeAddress = Dictionary(
+            swarm.nodes.map { ($0.id, $0.address) }, uniquingKeysWith: { first, _ in first })
+        var published: [(address: String, port: Int, service: String)] = []
+        for service in swarm.services {
+            for port in service.publishedPorts where port.mode == "host" && port.proto == "tcp" {
+                guard let number = port.publishedPort else { continue }
+                let nodes = Set(
+                    swarm.tasks.filter { $0.serviceName == service.name && $0.state == "running" }.map(\.nodeID))
+                for node in nodes.sorted() {
+                    if let address = nodeAddress[node], IPAddress(address) != nil {
+                        published.append((address, number, service.name))
+                    }
+                }
+            }
+        }
         var results: [SwarmControlPlaneProbe] = []
         let sources = inventory.containers.filter {
             $0.labels[SwarmInventory.remoteTaskLabel] == nil && $0.labels["com.docker.swarm.task.id"] != nil
@@ -28,13 +44,16 @@ public enum SwarmControlPlane {
         }
         for source in sources.sorted(by: { $0.name < $1.name }) {
             guard let pid = source.pid else { continue }
-            let targets = addresses.sorted().flatMap { address in Self.ports.map { (address, $0) } }
+            let targets: [(String, Int, String?)] =
+                addresses.sorted().flatMap { address in Self.ports.map { (address, $0, nil) } }
+                + published.map { ($0.address, $0.port, $0.service) }
             let outcome = Result {
                 try NetworkNamespace(pid: pid).run {
                     targets.map { target in
                         let (state, detail) = Self.connect(address: target.0, port: target.1, timeout: timeout)
                         return SwarmControlPlaneProbe(
-                            source: source.name, address: target.0, port: target.1, state: state, detail: detail)
+                            source: source.name, address: target.0, port: target.1, state: state, detail: detail,
+                            service: target.2)
                     }
                 }
             }
@@ -43,7 +62,8 @@ public enum SwarmControlPlane {
             case .failure(let error):
                 results += targets.map {
                     SwarmControlPlaneProbe(
-                        source: source.name, address: $0.0, port: $0.1, state: .error, detail: "\(error)")
+                        source: source.name, address: $0.0, port: $0.1, state: .error, detail: "\(error)",
+                        service: $0.2)
                 }
             }
         }
@@ -109,7 +129,8 @@ public enum SwarmFleetJudgement {
         }
         let nodeByAddress = Dictionary(
             swarm.nodes.map { ($0.address, $0.hostname) }, uniquingKeysWith: { first, _ in first })
-        for probe in swarm.controlPlane where probe.state == .reachable {
+        for probe in swarm.controlPlane
+        where probe.state == .reachable && probe.service == nil && SwarmControlPlane.ports.contains(probe.port) {
             let node = nodeByAddress[probe.address] ?? probe.address
             let what = probe.port == 2377 ? "management (raft, join)" : "gossip (node membership, overlay peers)"
             add(

@@ -20,7 +20,8 @@ public struct SwarmInventory: Codable, Hashable, Sendable {
     /// encrypted overlays need; nil when not read. A modular kernel may load it on demand: only failed traffic proves
     /// it missing, this names the node to look at.
     @ExplicitNull public var ipsecGCM: Bool?
-    /// The node's control-plane ports as probed from its local tasks (`audit --swarm`); empty when not probed.
+    /// The nodes' control-plane ports and the services' host-mode published ports, as probed from this node's local
+    /// tasks (`audit --swarm`); empty when not probed.
     public var controlPlane: [SwarmControlPlaneProbe] = []
 
     public init(
@@ -44,7 +45,8 @@ public struct SwarmInventory: Codable, Hashable, Sendable {
     }
 }
 
-/// One probe of a swarm control-plane port (2377/tcp management, 7946/tcp gossip) from a task's namespace.
+/// One TCP probe of a node's port from a task's namespace: a swarm control-plane port (2377/tcp management,
+/// 7946/tcp gossip), or a service's host-mode published port on a node that runs one of its tasks.
 public struct SwarmControlPlaneProbe: Codable, Hashable, Sendable {
     /// The local task (its container name) the probe left from.
     public var source: String
@@ -54,14 +56,19 @@ public struct SwarmControlPlaneProbe: Codable, Hashable, Sendable {
     public var state: CellState
     /// The errno or timeout behind the state.
     public var detail: String
+    /// The service whose host-mode published port this is; nil for a control-plane port.
+    @ExplicitNull public var service: String?
 
-    public init(source: String, address: String, port: Int, state: CellState, detail: String) {
+    public init(source: String, address: String, port: Int, state: CellState, detail: String, service: String? = nil) {
         self.source = source
         self.address = address
         self.port = port
         self.state = state
         self.detail = detail
+        self.service = service
     }
+
+    enum CodingKeys: String, CodingKey { case source, address, port, state, detail, service }
 }
 
 /// A swarm node.

@@ -111,6 +111,10 @@ struct SwarmFleetTests {
         #expect(swarm.networks.first { $0.name == "plain" }?.encrypted == false)
         #expect(!manager.findings.contains { $0.kind == .swarmIngressPublished }, "host-mode ports are not ingress")
         #expect(manager.findings.contains { $0.kind == .swarmAutolockOff })
+        // The host-mode port, probed on both nodes from the manager's local tasks: open on each.
+        let published = swarm.controlPlane.filter { $0.service == "web" && $0.port == 18080 }
+        #expect(Set(published.map(\.address)) == Set(lab.nodes.map(\.address)))
+        #expect(published.allSatisfy { $0.state == .reachable }, "\(published.map { "\($0.address) \($0.state)" })")
 
         for (index, report) in reports.enumerated() {
             let here = lab.nodes[index].id
