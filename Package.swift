@@ -93,7 +93,7 @@ let package = Package(
         ),
         .target(
             name: "Inventory",
-            dependencies: ["BulkheadModel", "NetworkNamespaces", "ContainerEngine"],
+            dependencies: ["BulkheadModel", "NetworkNamespaces", "ContainerEngine", "Certificates"],
             swiftSettings: swiftSettings
         ),
         /// Which containers can reach which: probes from inside each source's network namespace, one event loop.

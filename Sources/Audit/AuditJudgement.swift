@@ -154,9 +154,19 @@ public enum AuditJudgement {
         var problems = problems
         evidence.probe = evidence.probe?.facts
         var findings: [Finding] = []
-        if let inventory = evidence.inventory { findings += inventory.findings }
+        var edges = evaluation.edges
+        // Probe findings a Swarm diagnosis explains (an encrypted overlay's cross-node cells), left out below.
+        var absorbed = Set<String>()
+        if let inventory = evidence.inventory {
+            findings += inventory.findings
+            findings += SwarmFleetJudgement.apply(
+                inventory: inventory, cells: evidence.probe?.cells ?? [], flows: evidence.capture?.flows ?? [],
+                edges: &edges, absorbed: &absorbed)
+        }
         findings += evaluation.edgeFindings
-        findings += evaluation.probe?.findings ?? []
+        findings += (evaluation.probe?.findings ?? []).filter {
+            !($0.kind == .unexpectedBlocked && absorbed.contains($0.location ?? ""))
+        }
         findings += evidence.tlsFindings ?? []
         findings += evidence.capture?.findings ?? []
         if let probe = evidence.probe, !probe.complete { problems += probe.problems.filter { !problems.contains($0) } }
@@ -164,15 +174,15 @@ public enum AuditJudgement {
             problems += inventory.problems.map { "inventory: \($0)" }
         }
         var summary = AuditSummary()
-        summary.edges = evaluation.edges.count
-        for edge in evaluation.edges { summary.edgesByVerdict[edge.verdict.rawValue, default: 0] += 1 }
+        summary.edges = edges.count
+        for edge in edges { summary.edgesByVerdict[edge.verdict.rawValue, default: 0] += 1 }
         for finding in findings { summary.findingsBySeverity[finding.severity.rawValue, default: 0] += 1 }
         for stage in stages { summary.durations[stage.name] = AuditRunner.round(stage.durationSeconds) }
         let complete = stages.allSatisfy(\.status.isComplete) && problems.isEmpty
         return AuditReport(
             generatedAt: ISO8601DateFormatter().string(from: Date()), host: ProcessInfo.processInfo.hostName,
             policy: policyName, stages: stages,
-            edges: evaluation.edges,
+            edges: edges,
             findings: findings.sorted {
                 ($1.severity, $0.kind, $0.location ?? "") < ($0.severity, $1.kind, $1.location ?? "")
             },

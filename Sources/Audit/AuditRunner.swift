@@ -38,6 +38,11 @@ public struct AuditOptions: Sendable {
     public var scopeLabel: String?
     /// Called on the inventory before the probes plan from it: `audit --k8s` adds the node's pod namespaces.
     public var inventoryHook: (@Sendable (inout InventoryReport) -> Void)?
+    /// Read the node's Docker Swarm view too (`--swarm`): the cluster, its services and tasks, the other nodes'
+    /// tasks as probe destinations, and the node's control-plane ports probed from the local tasks.
+    public var swarm = false
+    /// The Swarm node certificate that names the cluster on a worker (default: under the engine's root directory).
+    public var swarmNodeCertificate: String?
 
     public init() {}
 }
@@ -60,6 +65,10 @@ public enum AuditRunner {
         let inventoryStart = monotonicSeconds()
         do {
             var report = try InventoryCollector.fromEngine(engine)
+            if options.swarm {
+                try SwarmCollector.extend(&report, engine: engine, nodeCertificate: options.swarmNodeCertificate)
+                if options.probe { SwarmControlPlane.probe(&report, timeout: options.probeOptions.tcpTimeout) }
+            }
             if let label = options.scopeLabel { report = report.scoped(label: label) }
             options.inventoryHook?(&report)
             inventory = report

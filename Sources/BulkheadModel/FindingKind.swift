@@ -112,6 +112,25 @@ public enum FindingKind: Sendable {
     // Fleet (`bulkhead merge`)
     /// `fleet-evidence-disagreement`: Nodes disagree about an edge
     case fleetEvidenceDisagreement
+    // Swarm (inventory, fleet probing, underlay capture)
+    /// `swarm-cross-node-plaintext-overlay`: Service traffic between nodes on an unencrypted overlay
+    case swarmCrossNodePlaintextOverlay
+    /// `swarm-ingress-published-port`: Port published through the ingress routing mesh
+    case swarmIngressPublished
+    /// `swarm-control-plane-reachable`: Swarm control-plane port reachable from a task
+    case swarmControlPlaneReachable
+    /// `swarm-autolock-off`: Swarm manager autolock off
+    case swarmAutolockOff
+    /// `swarm-service-host-network`: Service on the host network
+    case swarmServiceHostNetwork
+    /// `swarm-service-docker-socket`: Service mounts the Docker socket
+    case swarmServiceDockerSocket
+    /// `swarm-service-added-capabilities`: Service adds capabilities
+    case swarmServiceCapabilities
+    /// `swarm-encrypted-overlay-drops-traffic`: Encrypted overlay drops traffic
+    case swarmEncryptedOverlayDrops
+    /// `swarm-plaintext-between-nodes`: Plaintext service traffic between nodes
+    case swarmPlaintextBetweenNodes
     /// A certificate lint rule in one of its families: `certificate-<rule>` (`analyze`, either side of a handshake),
     /// `server-certificate-<rule>` and `client-certificate-<rule>` (`bulkhead tls`).
     case certificate(CertificateLintRule, family: CertificateFindingFamily)
@@ -161,6 +180,9 @@ public enum FindingKind: Sendable {
         .kubernetesPodNotIsolated, .kubernetesPolicyAllowsAll, .kubernetesNoDefaultDeny, .kubernetesRuleSelectsNothing,
         .kubernetesNamedPortUnresolved, .kubernetesEgressWithoutDNS, .kubernetesDeniedButOpen,
         .kubernetesAllowedButBlocked, .fleetEvidenceDisagreement,
+        .swarmCrossNodePlaintextOverlay, .swarmIngressPublished, .swarmControlPlaneReachable, .swarmAutolockOff,
+        .swarmServiceHostNetwork, .swarmServiceDockerSocket, .swarmServiceCapabilities, .swarmEncryptedOverlayDrops,
+        .swarmPlaintextBetweenNodes,
     ]
 
     private static let byIdentifier: [String: FindingKind] = Dictionary(
@@ -226,6 +248,15 @@ public enum FindingKind: Sendable {
         case .kubernetesDeniedButOpen: "k8s-denied-but-open"
         case .kubernetesAllowedButBlocked: "k8s-allowed-but-blocked"
         case .fleetEvidenceDisagreement: "fleet-evidence-disagreement"
+        case .swarmCrossNodePlaintextOverlay: "swarm-cross-node-plaintext-overlay"
+        case .swarmIngressPublished: "swarm-ingress-published-port"
+        case .swarmControlPlaneReachable: "swarm-control-plane-reachable"
+        case .swarmAutolockOff: "swarm-autolock-off"
+        case .swarmServiceHostNetwork: "swarm-service-host-network"
+        case .swarmServiceDockerSocket: "swarm-service-docker-socket"
+        case .swarmServiceCapabilities: "swarm-service-added-capabilities"
+        case .swarmEncryptedOverlayDrops: "swarm-encrypted-overlay-drops-traffic"
+        case .swarmPlaintextBetweenNodes: "swarm-plaintext-between-nodes"
         case .certificate(let rule, let family):
             family.identifiers[rule] ?? "\(family.identifierPrefix)-\(rule.rawValue)"
         case .unregistered(let identifier): identifier
@@ -451,6 +482,51 @@ public enum FindingKind: Sendable {
             Entry(
                 .medium, "Nodes disagree about an edge",
                 "Two node reports of the fleet saw the same edge or endpoint and their evidence differs (reachability, traffic, the TLS check, or the verdict). The merged report keeps the worse verdict; find out why the nodes see it differently (a node-local firewall rule, a different policy, a service that changed between the runs)."
+            )
+        case .swarmCrossNodePlaintextOverlay:
+            Entry(
+                .high, "Service traffic between nodes on an unencrypted overlay",
+                "A service's tasks on different nodes share an overlay without the encrypted option: their traffic crosses the underlay as plaintext VXLAN, readable and injectable by anyone on the path. Create the overlay with --opt encrypted (where the kernel has ESP and AES-GCM), or protect the traffic with TLS.",
+                reference: "CIS Docker 7.3")
+        case .swarmIngressPublished:
+            Entry(
+                .medium, "Port published through the ingress routing mesh",
+                "An ingress-mode published port is open on every node of the swarm, whether or not a task runs there. Publish in host mode on the nodes meant to serve it, or put a load balancer in front."
+            )
+        case .swarmControlPlaneReachable:
+            Entry(
+                .high, "Swarm control-plane port reachable from a task",
+                "A task can open the node's Swarm management (2377/tcp) or gossip (7946/tcp) port: a compromised task can attack the control plane. Firewall these ports to the underlay (DOCKER-USER or host rules)."
+            )
+        case .swarmAutolockOff:
+            Entry(
+                .medium, "Swarm manager autolock off",
+                "The managers' Raft keys are stored unencrypted on disk: whoever copies a manager's data directory gets the swarm's secrets. Enable autolock (docker swarm update --autolock=true).",
+                reference: "CIS Docker 7.6")
+        case .swarmServiceHostNetwork:
+            Entry(
+                .high, "Service on the host network",
+                "The service's tasks share each node's network namespace: no network isolation applies to them and they can bind and reach whatever the node can.",
+                reference: "CIS Docker 5.10")
+        case .swarmServiceDockerSocket:
+            Entry(
+                .critical, "Service mounts the Docker socket",
+                "Every task of the service controls its node's engine; on a manager, the whole swarm.",
+                reference: "CIS Docker 5.32")
+        case .swarmServiceCapabilities:
+            Entry(
+                .high, "Service adds capabilities",
+                "The service adds Linux capabilities to its tasks (CapabilityAdd): network ones (NET_ADMIN, NET_RAW) let a task reconfigure or forge traffic on every node it runs on.",
+                reference: "CIS Docker 5.4")
+        case .swarmEncryptedOverlayDrops:
+            Entry(
+                .high, "Encrypted overlay drops traffic",
+                "An overlay configured encrypted passes traffic between tasks on the same node but nothing between nodes: IPsec (ESP with AES-GCM) is unavailable in the node's kernel (CONFIG_INET_ESP, CONFIG_CRYPTO_GCM) and Docker drops what it cannot encrypt. The service is broken across nodes; this is neither isolation by policy nor proof of encryption."
+            )
+        case .swarmPlaintextBetweenNodes:
+            Entry(
+                .high, "Plaintext service traffic between nodes",
+                "Captured on the underlay: a service's traffic to a task on another node crossed in clear inside VXLAN. Encrypt the overlay or use TLS between the services."
             )
         case .certificate(let rule, let family): family.entry(of: rule)
         case .unregistered: nil

@@ -201,12 +201,16 @@ public struct InventoryReport: Codable, Sendable {
     public var summary: InventorySummary
     /// The cluster and node this inventory was read on; written only when there is one (`ClusterNode`).
     public var cluster: ClusterNode?
+    /// The Docker Swarm view read on this node (`inventory --swarm`); written only when there is one.
+    public var swarm: SwarmInventory?
 
     public init(
         sources: [String], networks: [NetworkRecord], containers: [ContainerRecord], namespaces: [NamespaceRecord],
-        findings: [Finding], complete: Bool, problems: [String], summary: InventorySummary, cluster: ClusterNode? = nil
+        findings: [Finding], complete: Bool, problems: [String], summary: InventorySummary, cluster: ClusterNode? = nil,
+        swarm: SwarmInventory? = nil
     ) {
         self.cluster = cluster
+        self.swarm = swarm
         self.sources = sources
         self.networks = networks
         self.containers = containers

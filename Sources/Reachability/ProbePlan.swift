@@ -76,7 +76,9 @@ public enum ProbePlanner {
     /// - Throws: ``ProbePlanError`` when an explicit target is not an IP address.
     public static func plan(inventory: InventoryReport, options: ProbeOptions) throws(ProbePlanError) -> ProbePlan {
         var scope = ScopeGuard()
-        let running = inventory.containers.filter { $0.state == "running" && $0.pid != nil }
+        // A Swarm task on another node (`SwarmInventory.remoteTaskLabel`) is a destination only: it has no process here.
+        let isRemote = { (container: ContainerRecord) in container.labels[SwarmInventory.remoteTaskLabel] != nil }
+        let running = inventory.containers.filter { $0.state == "running" && ($0.pid != nil || isRemote($0)) }
         let networksByName = Dictionary(
             inventory.networks.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         for container in running {
@@ -101,7 +103,9 @@ public enum ProbePlanner {
 
         var sources: [ProbeSource] = []
         for container in inventory.containers.sorted(by: { $0.name < $1.name }) {
-            guard options.sources.isEmpty || options.sources.contains(container.name) else { continue }
+            guard options.sources.isEmpty || options.sources.contains(container.name), !isRemote(container) else {
+                continue
+            }
             var skip: String?
             if container.state != "running" {
                 skip = "container is \(container.state)"

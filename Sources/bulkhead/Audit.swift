@@ -92,6 +92,8 @@ extension Bulkhead {
 
         @OptionGroup var timing: ProbeTimingOptions
 
+        @OptionGroup var swarm: SwarmOptions
+
         @Option(
             help: ArgumentHelp("Audit only containers and networks with this label (key=value).", valueName: "label"))
         var scopeLabel: String?
@@ -249,6 +251,8 @@ extension Bulkhead {
                 options.captureSeconds = self.captureSeconds
                 options.captureWrite = self.writeCapture
                 options.scopeLabel = self.scopeLabel
+                options.swarm = self.swarm.swarm
+                options.swarmNodeCertificate = self.swarm.nodeCertificate
                 if let kubernetes {
                     options.probeOptions.namespaces = true
                     options.inventoryHook = { inventory in

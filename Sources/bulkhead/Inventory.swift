@@ -59,6 +59,8 @@ extension Bulkhead {
         @Option(help: "Output format: table or json.")
         var format: Format = .table
 
+        @OptionGroup var swarm: SwarmOptions
+
         @OptionGroup var report: ReportOptions
 
         func run() throws {
@@ -75,6 +77,9 @@ extension Bulkhead {
                 do {
                     let engine = DockerEngine(socketPath: try DockerEngine.socketPath())
                     report = try InventoryCollector.fromEngine(engine)
+                    if self.swarm.swarm {
+                        try SwarmCollector.extend(&report, engine: engine, nodeCertificate: self.swarm.nodeCertificate)
+                    }
                 } catch {
                     throw failInput(error.description)
                 }

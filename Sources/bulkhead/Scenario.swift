@@ -53,6 +53,9 @@ extension Bulkhead {
             @OptionGroup var options: Options
 
             func run() throws {
+                if SwarmScenario.isSwarm(path: self.options.file) {
+                    return try SwarmScenarioCommand.up(self.options.file)
+                }
                 let (scenario, lab) = try self.options.load()
                 do { try lab.up(scenario) } catch {
                     throw failInput(
@@ -83,6 +86,9 @@ extension Bulkhead {
             @OptionGroup var options: Options
 
             func run() throws {
+                if SwarmScenario.isSwarm(path: self.options.file) {
+                    return try SwarmScenarioCommand.down(self.options.file)
+                }
                 let (scenario, lab) = try self.options.load()
                 do {
                     try lab.engine.connect()
@@ -130,6 +136,9 @@ extension Bulkhead {
             }
 
             func run() throws {
+                if SwarmScenario.isSwarm(path: self.options.file) {
+                    return try SwarmScenarioCommand.run(self.options.file, json: self.format == .json, keep: self.keep)
+                }
                 let (scenario, lab) = try self.options.load()
                 defer {
                     if !self.keep { try? lab.down(scenario) }

@@ -5,7 +5,7 @@ import Foundation
 /// whose keys are exactly its stored properties, so a stored property added without `@ExplicitNull` fails.
 public enum ExplicitNullReflection {
     /// Keys written only when they have a value, each documented so on its property.
-    public static let presentOnly: Set<String> = ["parseError", "cluster"]
+    public static let presentOnly: Set<String> = ["parseError", "cluster", "swarm"]
 
     /// What does not match between `value` and its JSON (a property wrapper's storage `_name` counts as `name`).
     public static func mismatches(_ value: Any, _ json: Any, path: String) -> [String] {
