@@ -34,12 +34,21 @@ node_docker() { # node_docker I ARGS...: the engine client against node I
     DOCKER_HOST="unix://$state/node$node.sock" DOCKER_API_VERSION=1.41 "$docker" "$@"
 }
 
+# Whether pid $1 is still one of this lab's: alive, and its command line names the lab's directories. A recorded pid
+# alone proves nothing once its process has ended: pids wrap (32768 here) and the number may now be anyone's,
+# the host's own dockerd included.
+ours() {
+    local cmdline
+    cmdline=$(tr '\0' ' ' 2>/dev/null <"/proc/$1/cmdline") || return 1
+    grep -qE "($state|$root)(/| |$)" <<<"$cmdline"
+}
+
 # Processes that belong to this lab: the dockerd pids it recorded, and anything whose command line names the
 # lab's own directories (the containerd each engine started, its shims).
 lab_pids() {
     local pid
     if [[ -f "$state/pids" ]]; then
-        while read -r pid; do [[ -d /proc/$pid ]] && echo "$pid"; done <"$state/pids"
+        while read -r pid; do ours "$pid" && echo "$pid"; done <"$state/pids"
     fi
     for pid in /proc/[0-9]*; do
         pid=${pid#/proc/}
@@ -77,7 +86,7 @@ down() {
     # The engines first, alone, so that each stops its containers in order (containerd and shims still up).
     if [[ -f "$state/pids" ]]; then
         # shellcheck disable=SC2046
-        left=$(stop_pids TERM 20 $(while read -r pid; do [[ -d /proc/$pid ]] && echo "$pid"; done <"$state/pids"))
+        left=$(stop_pids TERM 20 $(while read -r pid; do ours "$pid" && echo "$pid"; done <"$state/pids"))
         # shellcheck disable=SC2086
         [[ -n "$left" ]] && stop_pids KILL 5 $left >/dev/null
     fi
