@@ -45,7 +45,7 @@ public enum SwarmCollector {
                 problems.append("swarm: the cluster ID is not readable on this worker: \(problem)")
             }
         }
-        let node = ClusterNode(
+        var node = ClusterNode(
             orchestrator: .swarm, clusterID: clusterID ?? "unknown", nodeID: nodeID, nodeName: hostname,
             role: manager ? .manager : .worker, fullView: manager)
 
@@ -108,6 +108,13 @@ public enum SwarmCollector {
             services.sort { $0.name < $1.name }
         }
         tasks.sort { ($0.serviceName, $0.nodeID, $0.id) < ($1.serviceName, $1.nodeID, $1.id) }
+        if manager {
+            // A manager's node list names every member: `bulkhead merge` expects a report from each.
+            node.members = nodes.map {
+                ClusterNode.Member(
+                    nodeID: $0.id, nodeName: $0.hostname, role: $0.role == "manager" ? .manager : .worker)
+            }
+        }
         let view = SwarmInventory(
             node: node, nodeAddress: swarm.NodeAddr ?? "", autolock: autolock, nodes: nodes, services: services,
             tasks: tasks, networks: networks, limits: limits, ipsecGCM: Self.kernelOffersGCM())

@@ -79,12 +79,19 @@ struct SwarmFleetTests {
         try lab.deploy(SwarmLabSupport.spec)
 
         var reports: [AuditReport] = []
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bh-swarm-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        var files: [String] = []
         for node in 1...2 {
             let result = try SwarmLabSupport.bulkhead(
                 ["audit", "--swarm", "--format", "json", "--exit-zero", "--quiet"],
                 environment: lab.environment(node: node))
             #expect(result.status == 0, "audit on node \(node): \(result.error)")
             reports.append(try JSONDecoder().decode(AuditReport.self, from: Data(result.output.utf8)))
+            let file = folder.appendingPathComponent("node\(node).json").path
+            try Data(result.output.utf8).write(to: URL(fileURLWithPath: file))
+            files.append(file)
         }
         let (manager, worker) = (reports[0], reports[1])
 
@@ -97,6 +104,9 @@ struct SwarmFleetTests {
         #expect(managerNode.role == .manager && managerNode.fullView)
         #expect(workerNode.role == .worker && !workerNode.fullView)
         #expect(worker.evidence.inventory?.swarm?.limits.isEmpty == false, "a worker says its view is local")
+        #expect(
+            Set(managerNode.members?.map(\.nodeID) ?? []) == Set(lab.nodes.map(\.id)),
+            "the manager names every member, so the merge knows which reports to expect")
 
         // The manager's inventory: services with their mode, endpoint mode and host-mode port; the overlays.
         let swarm = try #require(manager.evidence.inventory?.swarm)
@@ -159,10 +169,31 @@ struct SwarmFleetTests {
             // The tasks reach the node's own Swarm management port.
             #expect(report.findings.contains { $0.kind == .swarmControlPlaneReachable && $0.title.contains("2377") })
         }
+        try Self.merge(files, reports: reports, lab: lab)
         try Self.underlayCapture(lab: lab, manager: manager)
         torndown = true
         let left = lab.down()
         #expect(left == nil, "\(left ?? "")")
+    }
+
+    /// `bulkhead merge` on the two node reports: one fleet report of the swarm, complete (the manager named both
+    /// members and both sent a report), every node's edges in it once; without the worker's report it is incomplete.
+    static func merge(_ files: [String], reports: [AuditReport], lab: SwarmLab) throws {
+        let merged = try SwarmLabSupport.bulkhead(["merge"] + files + ["--format", "json", "--exit-zero"])
+        #expect(merged.status == 0, "\(merged.error)")
+        let fleet = try #require(try JSONSerialization.jsonObject(with: Data(merged.output.utf8)) as? [String: Any])
+        #expect(fleet["schema"] as? String == "bulkhead.fleet/1")
+        #expect(fleet["clusterID"] as? String == lab.clusterID)
+        #expect(fleet["complete"] as? Bool == true, "\(fleet["problems"] ?? "")")
+        let nodes = try #require(fleet["nodes"] as? [[String: Any]])
+        #expect(Set(nodes.compactMap { $0["nodeID"] as? String }) == Set(lab.nodes.map(\.id)))
+        // Each node probes from its own tasks: every edge of both reports is in the fleet report, once.
+        let edges = try #require(fleet["edges"] as? [[String: Any]])
+        let expected = Set(reports.flatMap { $0.edges.map { "\($0.source) \($0.address):\($0.port)/\($0.protocol)" } })
+        #expect(edges.count == expected.count, "fleet edges \(edges.count), distinct node edges \(expected.count)")
+        // The manager expects the worker: its report alone makes an incomplete fleet report (exit 3).
+        let alone = try SwarmLabSupport.bulkhead(["merge", files[0], "--format", "json"])
+        #expect(alone.status == 3, "\(alone.error)")
     }
 
     /// Plaintext HTTP from web's task on node 1 to its task on node 2, captured on the underlay bridge (VXLAN) and
