@@ -4,7 +4,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <linux/errqueue.h>
-#include <malloc.h>
 #include <netinet/in.h>
 #include <sched.h>
 #include <string.h>
@@ -109,8 +108,4 @@ int bh_read_icmp_error(int fd, int *icmp_type, int *icmp_code, int *error_number
         return 1;
     }
     return 0;
-}
-
-int bh_malloc_growth(int top_pad, int trim_threshold) {
-    return mallopt(M_TOP_PAD, top_pad) == 1 && mallopt(M_TRIM_THRESHOLD, trim_threshold) == 1;
 }

@@ -1,5 +1,3 @@
-import CBulkheadLinux
-
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -45,18 +43,6 @@ public enum SystemCall {
             if code == EINTR { continue }
             throw SystemCallError(call, code: code)
         }
-    }
-}
-
-/// How the C library's allocator grows and shrinks its heaps.
-public enum MemoryAllocator {
-    /// Grow the main heap by `growth` bytes at a time and give memory back only past `trimThreshold` free at a heap's
-    /// top: a program whose threads allocate and free without pause (the analysis lanes, per flow) otherwise has
-    /// glibc shrink and regrow their heaps page range by page range, one `mprotect` each.
-    /// Returns whether the C library took the setting.
-    @discardableResult
-    public static func growInLargeSteps(growth: Int = 16 << 20, trimThreshold: Int = 128 << 20) -> Bool {
-        bh_malloc_growth(Int32(clamping: growth), Int32(clamping: trimThreshold)) == 1
     }
 }
 

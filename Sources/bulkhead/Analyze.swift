@@ -3,7 +3,6 @@ import BulkheadModel
 import Foundation
 import PacketAnalysis
 import Reporting
-import SystemCalls
 
 #if canImport(Glibc)
     import Glibc
@@ -104,11 +103,6 @@ extension Bulkhead {
         }
 
         func run() throws {
-            // The analysis threads allocate and free per flow from their own malloc arenas, which glibc grows and
-            // trims a page range at a time: 20,000 mprotect calls on a capture of 66,000 short flows. Trimming only
-            // past a high threshold stops the shrink-and-regrow (12,000 left: glibc grows thread arenas by what each
-            // allocation needs, whatever the pad); memory is still given back past the threshold.
-            MemoryAllocator.growInLargeSteps()
             let expanded: CaptureInputs
             do {
                 expanded = try CaptureAnalysis.expand(self.paths)

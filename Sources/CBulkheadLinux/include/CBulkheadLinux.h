@@ -48,8 +48,4 @@ int bh_pidfd_open(pid_t pid);
 /// `offender`). Returns 1 when an ICMP error was read, 0 when the queue held something else, -1 when empty.
 int bh_read_icmp_error(int fd, int *icmp_type, int *icmp_code, int *error_number, char *offender, int offender_len);
 
-/// mallopt(M_TOP_PAD, top_pad) and mallopt(M_TRIM_THRESHOLD, trim_threshold): how much a malloc arena grows by, and
-/// how much free memory at its top it keeps. Returns 1 when both were set.
-int bh_malloc_growth(int top_pad, int trim_threshold);
-
 #endif
