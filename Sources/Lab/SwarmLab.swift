@@ -159,13 +159,18 @@ public struct SwarmLab: Sendable {
             message: "services not running on every node after \(Int(timeout)) s: \(pending.joined(separator: ", "))")
     }
 
-    /// Starts a program (argument list, no shell) with its outputs discarded, and returns its pid; ``wait(_:)`` reaps
-    /// it. For tests that interrupt the lab script.
-    public static func start(_ arguments: [String]) throws(SwarmLabError) -> pid_t {
+    /// Starts a program (argument list, no shell) with its outputs discarded (standard error into the file
+    /// `standardError` when given), and returns its pid; ``wait(_:)`` reaps it. For tests that interrupt the lab
+    /// script, or a capture.
+    public static func start(_ arguments: [String], standardError: String? = nil) throws(SwarmLabError) -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         for descriptor in Int32(0)...2 {
+            if descriptor == 2, let standardError {
+                posix_spawn_file_actions_addopen(&actions, 2, standardError, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+                continue
+            }
             posix_spawn_file_actions_addopen(
                 &actions, descriptor, "/dev/null", descriptor == 0 ? O_RDONLY : O_WRONLY, 0)
         }

@@ -211,13 +211,20 @@ struct SwarmFleetTests {
         let address = try #require(remote.flatMap(IPAddress.init)?.description)
         let pcap = FileManager.default.temporaryDirectory.appendingPathComponent("swarm-\(lab.name).pcap").path
         defer { unlink(pcap) }
-        let tcpdump = try SwarmLab.start([
-            "/usr/sbin/ip", "netns", "exec", lab.underlayNetns, "tcpdump", "--immediate-mode", "-i", lab.underlayBridge,
-            "-U", "-w",
-            pcap,
-            "udp", "port", "4789",
-        ])
-        Thread.sleep(forTimeInterval: 1)
+        // Bulkhead's own live capture, on the underlay bridge (in the underlay's namespace, as on a real node's NIC);
+        // its progress on standard error says when it listens and how many packets it has.
+        let progress = pcap + ".progress"
+        defer { unlink(progress) }
+        let capture = try SwarmLab.start(
+            [
+                "/usr/sbin/ip", "netns", "exec", lab.underlayNetns, BulkheadExecutable.url.path, "capture",
+                "--interface", lab.underlayBridge, "--filter", "udp port 4789", "--duration", "60", "--write", pcap,
+                "--progress-interval", "1",
+            ], standardError: progress)
+        let said = { (try? String(contentsOfFile: progress, encoding: .utf8)) ?? "" }
+        try Poll.until("the capture to listen on \(lab.underlayBridge)", seconds: 30, lastSeen: said) {
+            said().contains("bulkhead: capturing on")
+        }
         // The address reaches the task's shell as a positional parameter, never inside the script's text.
         let answer = try lab.docker(
             node: 1,
@@ -226,9 +233,13 @@ struct SwarmFleetTests {
                 "sh", address,
             ])
         #expect(answer.hasPrefix("HTTP/1."), "\(answer)")
-        Thread.sleep(forTimeInterval: 1)
-        kill(tcpdump, SIGINT)
-        _ = SwarmLab.wait(tcpdump)
+        // Stopped once its progress counts the exchange's VXLAN packets (the request, the answer and the handshakes).
+        try Poll.until("the capture to count the exchange's packets", seconds: 15, lastSeen: said) {
+            said().range(of: #"capturing [0-9]+ s: \S+ ([5-9]|[1-9][0-9]+) packets"#, options: .regularExpression)
+                != nil
+        }
+        kill(capture, SIGINT)
+        #expect(SwarmLab.wait(capture) == 0, "bulkhead capture on the underlay")
         let result = try SwarmLabSupport.bulkhead(
             ["audit", "--swarm", "--no-probe", "--capture", pcap, "--format", "json", "--exit-zero", "--quiet"],
             environment: lab.environment(node: 1))
