@@ -109,22 +109,6 @@ extension Bulkhead {
                 "An accepted earlier report (JSON): report only what is new or resolved since.", valueName: "file"))
         var baseline: String?
 
-        @Option(help: "The report format on standard output (or in --output FILE).")
-        var format: Format = .table
-
-        @Option(
-            name: [.short, .long], parsing: .singleValue,
-            help: ArgumentHelp(
-                "Write a report to a file: FILE (in --format) or FORMAT=FILE (repeatable).", valueName: "[format=]file")
-        )
-        var output: [String] = []
-
-        @Option(help: ArgumentHelp("Exit with status 1 when a finding is at least this severe.", valueName: "severity"))
-        var failOn: Severity = .high
-
-        @Flag(help: "Exit 0 even with findings or an incomplete audit (reports are still written).")
-        var exitZero = false
-
         @Option(
             help: ArgumentHelp(
                 "Where the lock and the last-success time live (default /var/lib/bulkhead for root).", valueName: "dir")
@@ -140,11 +124,7 @@ extension Bulkhead {
 
         @OptionGroup var progress: ProgressOptions
 
-        @Flag(
-            help:
-                "Table format: every column of the edge table, in full (default: verdict, source, destination and why, fitted to the terminal)."
-        )
-        var wide = false
+        @OptionGroup var reporting: AuditReportOptions
 
         func validate() throws {
             if self.evidence != nil
@@ -168,7 +148,7 @@ extension Bulkhead {
 
         /// `--output` values as (format, path); a bare path takes --format. Two outputs naming the same file (also
         /// through a symlink, or `-` twice) are a usage error: one would silently replace the other.
-        func destinations() throws -> [(Format, String?)] { try Self.destinations(self.output, format: self.format) }
+        func destinations() throws -> [(Format, String?)] { try self.reporting.destinations() }
 
         /// `--output` values as (format, path), for any command writing the audit's formats (`audit`, `merge`).
         static func destinations(_ output: [String], format: Format) throws -> [(Format, String?)] {
@@ -233,7 +213,7 @@ extension Bulkhead {
             } else {
                 do { lock = try AuditLock(stateDirectory: stateDirectory) } catch {
                     writeStandardError("bulkhead: error: \(error.description)\n")
-                    throw ExitCode(self.exitZero ? ExitStatus.clean : ExitStatus.incomplete)
+                    throw ExitCode(self.reporting.exitZero ? ExitStatus.clean : ExitStatus.incomplete)
                 }
                 let engine: DockerEngine
                 do { engine = DockerEngine(socketPath: try DockerEngine.socketPath()) } catch {
@@ -283,7 +263,8 @@ extension Bulkhead {
             var writeFailed = false
             for (format, path) in try self.destinations() {
                 if let failure = Self.write(
-                    report, format: format, path: path, failOn: self.failOn, lastSuccess: lastSuccess, wide: self.wide)
+                    report, format: format, path: path, failOn: self.reporting.failOn, lastSuccess: lastSuccess,
+                    wide: self.reporting.wide)
                 {
                     writeStandardError("bulkhead: error: \(failure)\n")
                     writeFailed = true
@@ -291,11 +272,11 @@ extension Bulkhead {
             }
             for problem in report.problems { warn(problem) }
             withExtendedLifetime(lock) {}
-            let failing = (report.baseline?.new ?? report.findings).contains { $0.severity >= self.failOn }
+            let failing = (report.baseline?.new ?? report.findings).contains { $0.severity >= self.reporting.failOn }
             // --exit-zero hides findings and incompleteness, never a report that was not written.
             try ExitStatus.finish(
-                usageError: writeFailed, incomplete: !self.exitZero && !report.complete,
-                findings: !self.exitZero && failing)
+                usageError: writeFailed, incomplete: !self.reporting.exitZero && !report.complete,
+                findings: !self.reporting.exitZero && failing)
         }
 
         static func render(

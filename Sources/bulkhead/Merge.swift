@@ -50,28 +50,11 @@ extension Bulkhead {
         @Flag(help: "Merge plain single-host reports (no cluster identity), each host a node named by its host name.")
         var allowStandalone = false
 
-        @Option(help: "The report format on standard output (or in --output FILE).")
-        var format: AuditCommand.Format = .table
-
-        @Option(
-            name: [.short, .long], parsing: .singleValue,
-            help: ArgumentHelp(
-                "Write a report to a file: FILE (in --format) or FORMAT=FILE (repeatable).", valueName: "[format=]file")
-        )
-        var output: [String] = []
-
-        @Option(help: ArgumentHelp("Exit with status 1 when a finding is at least this severe.", valueName: "severity"))
-        var failOn: Severity = .high
-
-        @Flag(help: "Exit 0 even with findings or an incomplete fleet report (reports are still written).")
-        var exitZero = false
-
-        @Flag(help: "Table format: every column of the edge table, in full.")
-        var wide = false
+        @OptionGroup var reporting: AuditReportOptions
 
         func validate() throws {
             if self.reports.isEmpty { throw ValidationError("give the nodes' audit reports to merge") }
-            _ = try AuditCommand.destinations(self.output, format: self.format)
+            _ = try self.reporting.destinations()
         }
 
         func run() throws {
@@ -86,9 +69,10 @@ extension Bulkhead {
             } catch { throw failInput(error.description) }
 
             var writeFailed = false
-            for (format, path) in try AuditCommand.destinations(self.output, format: self.format) {
+            for (format, path) in try self.reporting.destinations() {
                 let failure = AuditCommand.write(format: format, path: path) { style in
-                    try Self.render(fleet, format: format, style: style, failOn: self.failOn, wide: self.wide)
+                    try Self.render(
+                        fleet, format: format, style: style, failOn: self.reporting.failOn, wide: self.reporting.wide)
                 }
                 if let failure {
                     writeStandardError("bulkhead: error: \(failure)\n")
@@ -97,8 +81,8 @@ extension Bulkhead {
             }
             for problem in fleet.problems { warn(problem) }
             try ExitStatus.finish(
-                usageError: writeFailed, incomplete: !self.exitZero && !fleet.complete,
-                findings: !self.exitZero && fleet.findings.contains { $0.severity >= self.failOn })
+                usageError: writeFailed, incomplete: !self.reporting.exitZero && !fleet.complete,
+                findings: !self.reporting.exitZero && fleet.findings.contains { $0.severity >= self.reporting.failOn })
         }
 
         static func render(

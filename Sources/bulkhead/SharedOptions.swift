@@ -63,3 +63,34 @@ struct ProgressOptions: ParsableArguments {
     @Flag(help: "Do not show progress on standard error.")
     var quiet = false
 }
+
+/// How `audit` and `merge` write their report and choose their exit status: the format on standard output, the
+/// files, the severity that fails the run, and the table's width.
+struct AuditReportOptions: ParsableArguments {
+    @Option(help: "The report format on standard output (or in --output FILE).")
+    var format: Bulkhead.AuditCommand.Format = .table
+
+    @Option(
+        name: [.short, .long], parsing: .singleValue,
+        help: ArgumentHelp(
+            "Write a report to a file: FILE (in --format) or FORMAT=FILE (repeatable).", valueName: "[format=]file")
+    )
+    var output: [String] = []
+
+    @Option(help: ArgumentHelp("Exit with status 1 when a finding is at least this severe.", valueName: "severity"))
+    var failOn: Severity = .high
+
+    @Flag(help: "Exit 0 even with findings or an incomplete report (reports are still written).")
+    var exitZero = false
+
+    @Flag(
+        help:
+            "Table format: every column of the edge table, in full (default: verdict, source, destination and why, fitted to the terminal)."
+    )
+    var wide = false
+
+    /// Where each report goes: `(format, nil)` is standard output.
+    func destinations() throws -> [(Bulkhead.AuditCommand.Format, String?)] {
+        try Bulkhead.AuditCommand.destinations(self.output, format: self.format)
+    }
+}
