@@ -161,16 +161,21 @@ public enum SwarmFleetJudgement {
                 continue
             }
             let peers = Set(cross.compactMap { remote[$0.destinationName] }).map(swarm.nodeName).sorted()
-            // The node without AES-GCM: this one if its kernel lacks it, else the peers it cannot reach.
-            let culprit = swarm.ipsecGCM == false ? [swarm.node.nodeName] : peers
+            // The node without AES-GCM: this one when its own kernel shows none (seen here), else, inferred only, the
+            // peers it cannot reach — whose kernels this node cannot read, and where a firewall dropping ESP on the
+            // underlay would look the same.
+            let seenHere = swarm.ipsecGCM == false
+            let culprit = seenHere ? [swarm.node.nodeName] : peers
             add(
                 .swarmEncryptedOverlayDrops,
-                "Encrypted overlay \(network.name) drops traffic: IPsec (ESP/AES-GCM) unavailable on node \(culprit.joined(separator: ", "))",
+                "Encrypted overlay \(network.name) drops traffic: IPsec (ESP/AES-GCM) \(seenHere ? "" : "likely ")unavailable on node \(culprit.joined(separator: ", "))",
                 "Overlay \(network.name) is created encrypted. From \(swarm.node.nodeName), \(same.filter(\.state.isOpen).count) "
                     + "same-node cell(s) got through, while all \(cross.count) cell(s) to tasks on \(peers.joined(separator: ", ")) "
                     + "failed (\(Set(cross.map(\.state.rawValue)).sorted().joined(separator: ", "))). Docker drops what it cannot "
                     + "encrypt: the kernel lacks ESP or AES-GCM (CONFIG_INET_ESP, CONFIG_CRYPTO_GCM)"
-                    + (swarm.ipsecGCM == false ? "; this node's /proc/crypto lists no gcm(aes)" : "")
+                    + (seenHere
+                        ? "; this node's /proc/crypto lists no gcm(aes)"
+                        : "; this node's kernel offers AES-GCM, so the peers' kernels, or a firewall dropping ESP (IP protocol 50) on the underlay, are the likely cause")
                     + ". The service is broken across nodes; this is not isolation by policy and not proof of encryption.",
                 network.name)
             for cell in cross {

@@ -237,11 +237,12 @@ public enum YAMLDocument {
             var seen: [String: Int] = [:]
             for (key, value) in mapping {
                 guard let name = key.string else { continue }
+                // Where the key stands, for the two refusals below (made only when one is thrown).
+                var line: String { key.mark.map { ":\($0.line)" } ?? "" }
+                var near: String {
+                    pattern.isEmpty ? "at the top level" : "in \(pattern.replacingOccurrences(of: ".*", with: "[]"))"
+                }
                 if let first = seen[name] {
-                    let line = key.mark.map { ":\($0.line)" } ?? ""
-                    let near =
-                        pattern.isEmpty
-                        ? "at the top level" : "in \(pattern.replacingOccurrences(of: ".*", with: "[]"))"
                     throw PathError(
                         path: file + line,
                         message:
@@ -250,10 +251,6 @@ public enum YAMLDocument {
                 }
                 seen[name] = key.mark?.line ?? 0
                 if let allowed, !allowed.contains(name) {
-                    let line = key.mark.map { ":\($0.line)" } ?? ""
-                    let near =
-                        pattern.isEmpty
-                        ? "at the top level" : "in \(pattern.replacingOccurrences(of: ".*", with: "[]"))"
                     throw PathError(
                         path: file + line,
                         message:
