@@ -180,11 +180,12 @@ public enum CaptureAnalysis {
 
     /// Analyses `inputs` one after the other (flows never span files); each flow goes to `onFlow` as it ends.
     ///
-    /// With the mmap reader and `options.threads > 1`, a large file is analysed by that many threads: each walks
-    /// the whole mapping and decodes every packet, but follows only the flows whose key hashes to it, so the
-    /// per-flow work is shared out while every flow is still seen in order by one thread. `onFlow` is then
-    /// called from those threads, possibly at the same time: it must be thread-safe (encoding a flow in the
-    /// analysis thread that ended it is what lets a second core help). Standard input (`-`) is read by libpcap as a
+    /// With the mmap reader and `options.threads > 1`, a large file is analysed by that many lanes (threads): this
+    /// thread walks the mapping and decodes every packet once, and each lane follows the flows whose key hashes to it
+    /// (``ParallelAnalysis``), so the per-flow work is shared out while every flow is still seen in order by one
+    /// thread. `onFlow` is then called from those threads, possibly at the same time: it must be thread-safe. To
+    /// give each lane a receiver of its own instead (nothing shared, no lock per flow), use
+    /// ``run(inputs:options:reader:problems:progress:receivers:)``. Standard input (`-`) is read by libpcap as a
     /// stream.
     ///
     /// - Throws: ``CaptureError`` for a file named on the command line that cannot be opened or is not a capture,
@@ -195,6 +196,20 @@ public enum CaptureAnalysis {
         inputs: [CaptureInput], options: AnalysisOptions = AnalysisOptions(), reader: CaptureReaderKind = .mmap,
         problems: [CaptureError] = [],
         progress: ((AnalysisProgress) -> Void)? = nil, onFlow: @escaping (FlowRecord) -> Void
+    ) throws(CaptureError) -> CaptureAnalysisResult {
+        try Self.run(
+            inputs: inputs, options: options, reader: reader, problems: problems, progress: progress,
+            receivers: { onFlow })
+    }
+
+    /// ``run(inputs:options:reader:problems:progress:onFlow:)`` with a flow receiver per lane: `receivers` is called
+    /// once for each lane before the analysis starts, and the receiver it returns is then called from that lane's
+    /// thread only (encoding a flow in the lane that ended it, into a buffer of the lane's own, is what lets a second
+    /// core help).
+    public static func run(
+        inputs: [CaptureInput], options: AnalysisOptions = AnalysisOptions(), reader: CaptureReaderKind = .mmap,
+        problems: [CaptureError] = [],
+        progress: ((AnalysisProgress) -> Void)? = nil, receivers: @escaping () -> (FlowRecord) -> Void
     ) throws(CaptureError) -> CaptureAnalysisResult {
         let started = DispatchTime.now()
         var opened: [OpenedCapture] = []
@@ -219,7 +234,7 @@ public enum CaptureAnalysis {
                 warnings.append(error)
             }
         }
-        let collector = ResultCollector(onFlow: onFlow)
+        let collector = ResultCollector(receivers: receivers)
         collector.summary.files = opened.map(\.path)
         var counters = PacketCounters()
         var framesBefore = 0
@@ -239,7 +254,7 @@ public enum CaptureAnalysis {
                 }
                 let analyzer = FlowAnalyzer(
                     options: options, framesBefore: framesBefore, file: LibpcapCaptureReader.standardInput,
-                    emit: collector.add)
+                    emit: collector.lane(0).add)
                 if let problem = stream.forEachPacket(Self.feeding(analyzer, report: report)) {
                     warnings.append(problem)
                 }
@@ -271,7 +286,7 @@ public enum CaptureAnalysis {
                     frames = result.frames
                 } else {
                     let analyzer = FlowAnalyzer(
-                        options: options, framesBefore: framesBefore, file: capture.path, emit: collector.add)
+                        options: options, framesBefore: framesBefore, file: capture.path, emit: collector.lane(0).add)
                     switch reader {
                     case .mmap:
                         try capture.forEachPacket(Self.feeding(analyzer, report: report))
@@ -349,17 +364,16 @@ public enum CaptureAnalysis {
         _ capture: CaptureFile, threads: Int, options: AnalysisOptions, framesBefore: Int, collector: ResultCollector,
         report: @escaping (UInt64, UInt64) -> Void
     ) throws(CaptureError) -> (counters: PacketCounters, warnings: [CaptureError], frames: Int) {
-        let analyzers = (0..<threads).map { _ in
-            FlowAnalyzer(options: options, framesBefore: framesBefore, file: capture.path, emit: collector.add)
+        let analyzers = (0..<threads).map { index in
+            FlowAnalyzer(
+                options: options, framesBefore: framesBefore, file: capture.path, emit: collector.lane(index).add)
         }
         let result = try ParallelAnalysis(analyzers: analyzers).run(capture, framesBefore: framesBefore, report: report)
         return (result.counters, capture.warnings, result.frames)
     }
 
-    /// Counts what `record` is into `counts` and folds its findings (derived and keyed beforehand) into `findings`.
-    static func tally(
-        _ record: FlowRecord, _ counts: inout FlowCounts, _ findings: inout FlowFindings, derived: [FlowFindings.Keyed]
-    ) {
+    /// Counts what `record` is into `counts` and folds its findings into `findings`.
+    static func tally(_ record: FlowRecord, _ counts: inout FlowCounts, _ findings: inout FlowFindings) {
         counts.flows += 1
         counts.byProtocol[record.proto, default: 0] += 1
         if record.encrypted {
@@ -373,7 +387,7 @@ public enum CaptureAnalysis {
             if tls.clientCertificate.isPresented { counts.mutualTLS += 1 }
             if tls.decrypted { counts.decrypted += 1 }
         }
-        findings.add(derived, flowID: record.id)
+        findings.add(record)
     }
 }
 
@@ -403,36 +417,73 @@ struct FlowCounts {
     }
 }
 
-/// Gathers flow records from one or more analysis threads: totals and findings one record at a time, then the
-/// caller's `onFlow` (outside the lock, so threads encode their flows side by side).
+/// Gathers the flow records of an analysis: totals and findings, and each record handed on to where the flows go.
 ///
-/// `@unchecked Sendable`: every access to its state holds `lock`.
+/// Every analysis lane (thread) gets a ``Lane`` of its own, with its own totals, findings and flow receiver, so lanes
+/// never wait on one another for the flows they end (one shared tally under a lock had them queueing for it on every
+/// flow). The lanes' tallies are merged once they are done; folding is independent of the order flows arrive in, so
+/// the merge gives what one tally would have.
+///
+/// `@unchecked Sendable`: `lanes` is guarded by `lock`; a lane is used by one thread at a time, and read by
+/// ``flowSummary`` and ``findings`` only after every lane has finished.
 package final class ResultCollector: @unchecked Sendable {
+    /// One lane's tally and flow receiver.
+    ///
+    /// `@unchecked Sendable`: used by its lane's thread alone until the lanes are joined.
+    package final class Lane: @unchecked Sendable {
+        fileprivate var counts = FlowCounts()
+        fileprivate var findings = FlowFindings()
+        private let receive: (FlowRecord) -> Void
+
+        fileprivate init(receive: @escaping (FlowRecord) -> Void) {
+            self.receive = receive
+        }
+
+        /// Counts `record`, folds what it shows into the lane's findings, and hands it on.
+        package func add(_ record: FlowRecord) {
+            CaptureAnalysis.tally(record, &self.counts, &self.findings)
+            self.receive(record)
+        }
+    }
+
     private let lock = NSLock()
-    private let onFlow: (FlowRecord) -> Void
+    private let makeReceiver: () -> (FlowRecord) -> Void
+    private var lanes: [Lane] = []
     /// The summary's fields other than the flow counts (files, set before the run).
     var summary = AnalysisSummary()
-    var counts = FlowCounts()
-    var findings = FlowFindings()
 
-    /// The summary so far: the files and the flow counts (``CaptureAnalysis/result(_:counters:warnings:keyLog:started:)``
+    /// - Parameter makeReceiver: makes the flow receiver of each new lane, called once per lane; each receiver is
+    ///   then called from its lane's thread only.
+    package init(receivers makeReceiver: @escaping () -> (FlowRecord) -> Void) {
+        self.makeReceiver = makeReceiver
+    }
+
+    /// Every lane hands its flows to `onFlow`, which must then be safe to call from several threads at once.
+    package convenience init(onFlow: @escaping (FlowRecord) -> Void) {
+        self.init(receivers: { onFlow })
+    }
+
+    /// Lane number `index` (made on first use): files analysed one after the other reuse the same lanes, so a
+    /// folder of many files costs no more tallies than threads.
+    package func lane(_ index: Int) -> Lane {
+        self.lock.withLock {
+            while self.lanes.count <= index { self.lanes.append(Lane(receive: self.makeReceiver())) }
+            return self.lanes[index]
+        }
+    }
+
+    /// The summary so far: the files and the flow counts of every lane (``CaptureAnalysis/result(_:counters:warnings:keyLog:started:)``
     /// adds the packet counters and the findings).
     package var flowSummary: AnalysisSummary {
         var summary = self.summary
-        self.counts.add(to: &summary)
+        for lane in self.lock.withLock({ self.lanes }) { lane.counts.add(to: &summary) }
         return summary
     }
 
-    package init(onFlow: @escaping (FlowRecord) -> Void) {
-        self.onFlow = onFlow
-    }
-
-    package func add(_ record: FlowRecord) {
-        // What the flow shows is derived on the calling analysis thread; only the totals and the folding are serial.
-        let derived = FlowFindings.findings(for: record).map(FlowFindings.Keyed.init)
-        self.lock.withLock {
-            CaptureAnalysis.tally(record, &self.counts, &self.findings, derived: derived)
-        }
-        self.onFlow(record)
+    /// The findings of every lane, folded together.
+    var findings: FlowFindings {
+        var merged = FlowFindings()
+        for lane in self.lock.withLock({ self.lanes }) { merged.merge(lane.findings) }
+        return merged
     }
 }

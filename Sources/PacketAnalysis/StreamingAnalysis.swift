@@ -51,10 +51,11 @@ public final class StreamingAnalysis {
 
     private func analyzer(_ source: Int) -> FlowAnalyzer {
         if let existing = self.analyzers[source] { return existing }
-        let collector = self.collector
+        // One thread calls this object: every source's analyzer can share one lane.
+        let lane = self.collector.lane(0)
         let onFlow = self.onFlow
         let analyzer = FlowAnalyzer(options: self.options, framesBefore: self.frame, file: self.file) { record in
-            collector.add(record)
+            lane.add(record)
             onFlow(record, source)
         }
         self.analyzers[source] = analyzer

@@ -121,13 +121,19 @@ package enum FuzzTargets {
 
     static func lanes(_ bytes: UnsafeRawBufferPointer) {
         guard let file = try? CaptureFile(borrowing: bytes, name: "fuzz.pcap") else { return }
-        var records: [FlowRecord] = []
-        let collector = ResultCollector { records.append($0) }  // called under the collector's lock
-        let analyzers = (0..<2).map { _ in
-            FlowAnalyzer(options: AnalysisOptions(), file: file.path, emit: collector.add)
+        // Each lane gets a list of its own (receivers are called from their lane's thread only).
+        final class Records: @unchecked Sendable { var list: [FlowRecord] = [] }
+        var perLane: [Records] = []
+        let collector = ResultCollector(receivers: {
+            let records = Records()
+            perLane.append(records)
+            return { records.list.append($0) }
+        })
+        let analyzers = (0..<2).map { index in
+            FlowAnalyzer(options: AnalysisOptions(), file: file.path, emit: collector.lane(index).add)
         }
         _ = try? ParallelAnalysis(analyzers: analyzers).run(file, framesBefore: 0) { _, _ in }
-        report(records.sorted { $0.id < $1.id })
+        report(perLane.flatMap(\.list).sorted { $0.id < $1.id })
         _ = collector.flowSummary
     }
 

@@ -83,6 +83,11 @@ extension Bulkhead {
                 valueName: "n"))
         var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
+        /// Below this size a file is analysed by one thread (sharing out costs more than it saves). Hidden: for tests,
+        /// which share small captures out to exercise the lanes.
+        @Option(help: .hidden)
+        var shardingThreshold: Int = AnalysisOptions().shardingThreshold
+
         @Flag(help: "Show progress on standard error even when it is not a terminal.")
         var progress = false
 
@@ -138,11 +143,12 @@ extension Bulkhead {
                 result = try CaptureAnalysis.run(
                     inputs: expanded.inputs,
                     options: AnalysisOptions(
-                        inspectionWindow: self.inspectBytes, keyLog: keyLog, threads: self.threads),
+                        inspectionWindow: self.inspectBytes, keyLog: keyLog, threads: self.threads,
+                        shardingThreshold: max(0, self.shardingThreshold)),
                     reader: CaptureReaderKind(rawValue: self.reader) ?? .mmap,
                     problems: expanded.problems,
                     progress: progress,
-                    onFlow: output.submit
+                    receivers: output.receiver
                 )
             } catch {
                 sink.abandon()
@@ -176,6 +182,7 @@ extension Bulkhead {
                 case .json:
                     try output.writeDocument(findings: result.findings, summary: result.summary, to: sink)
                 case .jsonl:
+                    output.finishLines()
                     for finding in result.findings { sink.write(try JSONReport.line(JSONLinesRecord.finding(finding))) }
                     sink.write(try JSONReport.line(JSONLinesRecord.summary(result.summary)))
                 }

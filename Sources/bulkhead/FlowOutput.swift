@@ -5,8 +5,8 @@ import Reporting
 /// Takes flow records as the analysis emits them (from several analysis threads at once) and turns them into the
 /// chosen output.
 ///
-/// `@unchecked Sendable`: `submit` encodes in the calling thread and holds `lock` for what it keeps; the other
-/// methods run after the analysis has finished.
+/// `@unchecked Sendable`: a lane's receiver encodes in the lane's thread and holds `lock` for what it keeps in
+/// common with the others (the spool has a writer per lane); the other methods run after the analysis has finished.
 final class FlowOutput: @unchecked Sendable {
     enum Mode {
         /// Keep the records (the table needs them all, sorted).
@@ -26,25 +26,68 @@ final class FlowOutput: @unchecked Sendable {
         self.mode = mode
     }
 
-    func submit(_ flow: FlowRecord) {
+    /// The receiver of one analysis lane's flows (see ``ResultCollector``): called from that lane's thread only.
+    func receiver() -> (FlowRecord) -> Void {
         switch self.mode {
         case .collect:
-            self.lock.withLock { self.records.append(flow) }
+            return { flow in self.lock.withLock { self.records.append(flow) } }
         case .document(let spool):
-            var writer = FlowJSONWriter()
-            writer.write(flow)
-            writer.withBytes { bytes in self.lock.withLock { spool.append(id: flow.id, bytes) } }
+            // The lane's own writer: lanes meet only when a writer's buffer is full.
+            let writer = spool.writer()
+            return { flow in
+                var json = FlowJSONWriter()
+                json.write(flow)
+                json.withBytes { writer.append(id: flow.id, $0) }
+            }
         case .lines(let sink):
-            var writer = FlowJSONWriter()
-            var line = Array(#"{"flow":"#.utf8)
-            writer.write(flow)
-            writer.withBytes { line.append(contentsOf: $0) }
-            line += Array(#","type":"flow"}"#.utf8)
-            line.append(0x0a)
             // JSON Lines is for streams too (`tcpdump -w - | bulkhead analyze - --format jsonl | jq`): each flow goes
-            // out as it ends unless the report is a file, where batching writes costs no one a wait.
-            self.lock.withLock { line.withUnsafeBytes { sink.isFile ? sink.buffered($0) : sink.write($0) } }
+            // out as it ends unless the report is a file, where each lane gathers whole lines in a buffer of its own
+            // and hands them over a buffer at a time.
+            guard sink.isFile else {
+                return { flow in
+                    let line = Self.line(flow)
+                    self.lock.withLock { line.withUnsafeBytes { sink.write($0) } }
+                }
+            }
+            let lines = LaneLines()
+            self.lock.withLock { self.laneLines.append(lines) }
+            return { flow in
+                lines.bytes += Self.line(flow)
+                if lines.bytes.count >= LaneLines.capacity { self.hand(lines, to: sink) }
+            }
         }
+    }
+
+    /// The lines one lane has not handed over yet. `@unchecked Sendable`: used by its lane's thread, then by the one
+    /// that ends the output.
+    private final class LaneLines: @unchecked Sendable {
+        static let capacity = 256 << 10
+        var bytes: [UInt8] = []
+    }
+
+    private var laneLines: [LaneLines] = []
+
+    private func hand(_ lines: LaneLines, to sink: OutputSink) {
+        self.lock.withLock { lines.bytes.withUnsafeBytes { sink.buffered($0) } }
+        lines.bytes.removeAll(keepingCapacity: true)
+    }
+
+    /// `{"flow":{…},"type":"flow"}` and a newline.
+    private static func line(_ flow: FlowRecord) -> [UInt8] {
+        var writer = FlowJSONWriter()
+        var line = Array(#"{"flow":"#.utf8)
+        writer.write(flow)
+        writer.withBytes { line.append(contentsOf: $0) }
+        line += Array(#","type":"flow"}"#.utf8)
+        line.append(0x0a)
+        return line
+    }
+
+    /// Hands over the lines the lanes still hold (JSON Lines to a file), once the analysis has finished and before
+    /// anything else is written.
+    func finishLines() {
+        guard case .lines(let sink) = self.mode else { return }
+        for lines in self.lock.withLock({ self.laneLines }) where !lines.bytes.isEmpty { self.hand(lines, to: sink) }
     }
 
     /// The collected records, sorted by id.

@@ -8,11 +8,14 @@ import SystemCalls
 
 /// Encoded flows kept on disk until the `analyze` document is written: the document lists flows in id order after
 /// the findings, which are only known at the end, so the flows wait somewhere; here that is an unlinked temporary
-/// file (in the report's folder, or `TMPDIR`/`/var/tmp` for standard output), written through a buffer, and not
-/// memory, which stays flat whatever the number of flows. Only a 16-byte index entry per flow is kept.
+/// file (in the report's folder, or `TMPDIR`/`/var/tmp` for standard output), written through buffers, and not
+/// memory, which stays flat whatever the number of flows. Only a 24-byte index entry per flow is kept.
 ///
-/// `@unchecked Sendable`: appended to from one thread at a time (the analysis collector holds its lock), read after
-/// the analysis has finished.
+/// Each analysis lane appends through a ``Writer`` of its own, with its own buffer: lanes only meet to reserve the
+/// stretch of the file a full buffer goes to, once a megabyte, not once a flow.
+///
+/// `@unchecked Sendable`: `written`, `entries` and `failure` are guarded by `lock`; the file is written at stretches
+/// reserved under it; ``forEachInIDOrder(_:)`` runs after every writer is done.
 final class FlowSpool: @unchecked Sendable {
     private struct Entry {
         var id: Int
@@ -23,10 +26,11 @@ final class FlowSpool: @unchecked Sendable {
     private let fd: Int32
     /// Where the spool lives, for messages.
     let folder: String
-    private var buffer: [UInt8] = []
+    private let lock = NSLock()
     private var written: Int64 = 0
     private var entries: [Entry] = []
     private var failure: String?
+    private var writers: [Writer] = []
     static let bufferSize = 1 << 20
     /// The stretch of the spool whose pages are given back once every flow in it has been read (see
     /// ``forEachInIDOrder(_:)``).
@@ -59,7 +63,6 @@ final class FlowSpool: @unchecked Sendable {
                 path: folder, reason: "cannot hold the flows until the report is written: " + error.message)
         }
         self.fd = fd
-        self.buffer.reserveCapacity(Self.bufferSize)
     }
 
     deinit { close(self.fd) }
@@ -73,38 +76,71 @@ final class FlowSpool: @unchecked Sendable {
         return ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/var/tmp"
     }
 
-    func append(id: Int, _ bytes: UnsafeRawBufferPointer) {
-        guard self.failure == nil else { return }
-        self.entries.append(Entry(id: id, offset: self.written + Int64(self.buffer.count), length: bytes.count))
-        if self.buffer.count + bytes.count > Self.bufferSize { self.flush() }
-        if bytes.count > Self.bufferSize {
-            self.writeAll(bytes)
-        } else {
+    /// A new writer, for one analysis lane, whose buffer holds `capacity` bytes.
+    func writer(capacity: Int = FlowSpool.bufferSize) -> Writer {
+        let writer = Writer(spool: self, capacity: capacity)
+        self.lock.withLock { self.writers.append(writer) }
+        return writer
+    }
+
+    /// One lane's way into the spool: flows gather in its buffer, which goes to a stretch of the file reserved for it
+    /// when full.
+    ///
+    /// `@unchecked Sendable`: used by one thread at a time (its lane's, then the one that reads the spool back).
+    final class Writer: @unchecked Sendable {
+        private let spool: FlowSpool
+        private let capacity: Int
+        private var buffer: [UInt8] = []
+        /// The flows in `buffer`, their offsets counted from its start.
+        private var pending: [Entry] = []
+
+        fileprivate init(spool: FlowSpool, capacity: Int) {
+            self.spool = spool
+            self.capacity = capacity
+            self.buffer.reserveCapacity(capacity)
+        }
+
+        func append(id: Int, _ bytes: UnsafeRawBufferPointer) {
+            if self.buffer.count + bytes.count > self.capacity { self.flush() }
+            if bytes.count > self.capacity {
+                // Larger than a buffer: straight to a stretch of its own.
+                self.spool.write(bytes, entries: [Entry(id: id, offset: 0, length: bytes.count)])
+                return
+            }
+            self.pending.append(Entry(id: id, offset: Int64(self.buffer.count), length: bytes.count))
             self.buffer.append(contentsOf: bytes)
+        }
+
+        fileprivate func flush() {
+            guard !self.buffer.isEmpty else { return }
+            self.buffer.withUnsafeBytes { self.spool.write($0, entries: self.pending) }
+            self.buffer.removeAll(keepingCapacity: true)
+            self.pending.removeAll(keepingCapacity: true)
         }
     }
 
-    private func flush() {
-        guard !self.buffer.isEmpty else { return }
-        self.buffer.withUnsafeBytes { self.writeAll($0) }
-        self.buffer.removeAll(keepingCapacity: true)
-    }
-
-    private func writeAll(_ bytes: UnsafeRawBufferPointer) {
-        guard self.failure == nil, let base = bytes.baseAddress else { return }
+    /// Writes `bytes` to a stretch of the file reserved now, and indexes `entries` (offsets relative to `bytes`).
+    private func write(_ bytes: UnsafeRawBufferPointer, entries: [Entry]) {
+        let start: Int64? = self.lock.withLock {
+            guard self.failure == nil else { return nil }
+            let start = self.written
+            self.written += Int64(bytes.count)
+            self.entries += entries.lazy.map { Entry(id: $0.id, offset: start + $0.offset, length: $0.length) }
+            return start
+        }
+        guard let start, let base = bytes.baseAddress else { return }
         var done = 0
         while done < bytes.count {
             let count: Int
             do throws(SystemCallError) {
                 count = try SystemCall.retrying("pwrite") {
-                    pwrite(self.fd, base + done, bytes.count - done, off_t(self.written))
+                    pwrite(self.fd, base + done, bytes.count - done, off_t(start) + off_t(done))
                 }
             } catch {
-                self.failure = error.message
+                self.lock.withLock { self.failure = self.failure ?? error.message }
                 return
             }
             done += count
-            self.written += Int64(count)
         }
     }
 
@@ -116,7 +152,7 @@ final class FlowSpool: @unchecked Sendable {
     /// ids in flight span, not the spool. (Reading it through a window instead took one `pread` for every other
     /// flow, the jumps to late-ending flows defeating any window.)
     func forEachInIDOrder(_ body: (UnsafeRawBufferPointer) -> Void) throws(OutputError) {
-        self.flush()
+        for writer in self.lock.withLock({ self.writers }) { writer.flush() }
         if let failure {
             throw OutputError(
                 path: self.folder, reason: "the flows could not be kept until the report was written: \(failure)")

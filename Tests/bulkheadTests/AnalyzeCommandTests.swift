@@ -175,7 +175,7 @@ struct AnalyzeCommandTests {
     }
 
     @Test(
-        "json: one or two analysis threads give the same document byte for byte; flows in id order; nothing left behind"
+        "json and jsonl: one, two or three analysis lanes give the same document byte for byte (the same lines for jsonl); flows in id order; nothing left behind"
     )
     func documentIsDeterministic() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
@@ -184,24 +184,44 @@ struct AnalyzeCommandTests {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: folder) }
         var documents: [String] = []
-        for threads in ["1", "2"] {
+        var lineSets: [[Substring]] = []
+        // `--sharding-threshold 0` shares even these small captures out to the lanes, each with its own spool writer
+        // and line buffer.
+        for threads in ["1", "2", "3"] {
             let path = "\(folder)/analysis-\(threads).json"
-            let run = try Self.run(["analyze", "--format", "json", "--threads", threads, "--output", path, "captures/"])
+            let run = try Self.run([
+                "analyze", "--format", "json", "--threads", threads, "--sharding-threshold", "0", "--output", path,
+                "captures/",
+            ])
             #expect(run.status <= 1, "\(run.error)")
             // The run's own duration is the one line allowed to differ.
             documents.append(
                 try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").filter {
                     !$0.contains("\"durationSeconds\"")
                 }.joined(separator: "\n"))
+            let linesPath = "\(folder)/analysis-\(threads).jsonl"
+            let lines = try Self.run([
+                "analyze", "--format", "jsonl", "--threads", threads, "--sharding-threshold", "0", "--output",
+                linesPath, "captures/",
+            ])
+            #expect(lines.status <= 1, "\(lines.error)")
+            let text = try String(contentsOfFile: linesPath, encoding: .utf8)
+            #expect(text.split(separator: "\n").last?.contains(#""type":"summary""#) == true)
+            // Flows end in any order across lanes; the set of lines is what must not change.
+            lineSets.append(text.split(separator: "\n").filter { !$0.contains("\"durationSeconds\"") }.sorted())
         }
         #expect(documents[0] == documents[1], "the document does not depend on the order flows end in")
+        #expect(documents[0] == documents[2])
+        #expect(lineSets[0] == lineSets[1] && lineSets[0] == lineSets[2])
         let document = try #require(try JSONSerialization.jsonObject(with: Data(documents[0].utf8)) as? [String: Any])
         let ids = (document["flows"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? Int }
         #expect(ids.count > 30 && ids == ids.sorted())
+        #expect(lineSets[0].filter { $0.contains(#""type":"flow""#) }.count == ids.count)
         // The flows wait in an unlinked file next to the report: none is left.
         #expect(
             try FileManager.default.contentsOfDirectory(atPath: folder).sorted() == [
-                "analysis-1.json", "analysis-2.json",
+                "analysis-1.json", "analysis-1.jsonl", "analysis-2.json", "analysis-2.jsonl", "analysis-3.json",
+                "analysis-3.jsonl",
             ])
     }
 

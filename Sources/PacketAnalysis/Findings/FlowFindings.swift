@@ -9,8 +9,7 @@ public struct FlowFindings {
         var kind: FindingKind
         var location: String
         var discriminator: String
-        /// The hash of the three, computed once by the analysis thread that derived the finding, so the serial
-        /// folding hashes nothing (equal keys still compare their strings).
+        /// The hash of the three, computed once per finding (equal keys still compare their strings).
         var precomputedHash: Int
 
         init(_ finding: Finding) {
@@ -34,41 +33,48 @@ public struct FlowFindings {
         }
     }
 
-    /// A finding with its fold key, both made on the thread that ended the flow.
-    struct Keyed {
-        var finding: Finding
-        var key: Key
-
-        init(_ finding: Finding) {
-            self.finding = finding
-            self.key = Key(finding)
-        }
-    }
-
     private var findings: [Key: Finding] = [:]
 
     public init() {}
 
     /// Adds what `flow` shows.
     public mutating func add(_ flow: FlowRecord) {
-        self.add(Self.findings(for: flow).map(Keyed.init), flowID: flow.id)
-    }
-
-    /// Adds the findings of one flow, derived and keyed beforehand (by the analysis thread that ended the flow, so
-    /// only this folding is serial).
-    mutating func add(_ derived: [Keyed], flowID: Int) {
-        for item in derived {
-            if let slot = self.findings.index(forKey: item.key) {
+        for finding in Self.findings(for: flow) {
+            let key = Key(finding)
+            if let slot = self.findings.index(forKey: key) {
                 // Changed in place (no copy of the finding per flow). The detail is the lowest flow id's and the ten
                 // lowest ids are kept, so the result does not depend on the order flows arrive in.
-                Self.fold(item.finding, id: flowID, into: &self.findings.values[slot])
+                Self.fold(finding, id: flow.id, into: &self.findings.values[slot])
             } else {
-                var first = item.finding
+                var first = finding
                 first.flowCount = 1
-                first.flowIDs = [flowID]
-                self.findings[item.key] = first
+                first.flowIDs = [flow.id]
+                self.findings[key] = first
             }
         }
+    }
+
+    /// Folds in the findings of flows `other` was given (flows this one was not given: each analysis lane has its
+    /// own). The result is what one fold of all those flows gives: the counts added, the ten lowest ids, the detail of
+    /// the lowest id's flow.
+    mutating func merge(_ other: FlowFindings) {
+        for (key, theirs) in other.findings {
+            guard let slot = self.findings.index(forKey: key) else {
+                self.findings[key] = theirs
+                continue
+            }
+            Self.combine(theirs, into: &self.findings.values[slot])
+        }
+    }
+
+    private static func combine(_ theirs: Finding, into existing: inout Finding) {
+        existing.flowCount += theirs.flowCount
+        if let lowest = theirs.flowIDs.first, let ours = existing.flowIDs.first, lowest < ours {
+            existing.detail = theirs.detail
+        }
+        var ids = existing.flowIDs + theirs.flowIDs
+        ids.sort()
+        existing.flowIDs = Array(ids.prefix(10))
     }
 
     private static func fold(_ finding: Finding, id: Int, into existing: inout Finding) {
