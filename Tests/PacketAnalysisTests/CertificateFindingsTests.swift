@@ -17,13 +17,18 @@ struct CertificateFindingsTests {
         selfSigned: Bool = false,
         days: Int64 = 90, expiresIn: Int64 = 60 * 86_400, sans: [String] = ["DNS:svc.test"],
         eku: [String] = ["serverAuth"],
-        keyUsage: [String] = ["digitalSignature"], sha256: String = "aa"
+        keyUsage: [String] = ["digitalSignature"], sha256: String? = nil
     ) -> CertificateSummary {
+        // A stand-in fingerprint that differs whenever the certificate does, as a real one (a digest of the DER) would:
+        // the lint cache knows certificates by their fingerprints.
+        let fingerprint =
+            sha256
+            ?? "stand-in:\([subject, issuer, keyType, "\(bits)", curve ?? "-", signature, "\(isCA)", "\(selfSigned)", "\(days)", "\(expiresIn)"] + sans + eku + keyUsage)"
         let notAfter = Timestamp(seconds: Self.flowTime.seconds + expiresIn, nanoseconds: 0)
         return CertificateSummary(
             subject: subject, issuer: issuer, sans: sans, serial: "5A1B",
             notBefore: Timestamp(seconds: notAfter.seconds - days * 86_400, nanoseconds: 0), notAfter: notAfter,
-            sha256: sha256,
+            sha256: fingerprint,
             keyType: keyType, keyBits: bits, curve: curve, signatureAlgorithm: signature, isCA: isCA,
             selfSigned: selfSigned,
             keyUsage: keyUsage, extendedKeyUsage: eku)
@@ -140,6 +145,7 @@ struct CertificateFindingsTests {
         var stranger = Self.root
         stranger.subject = "CN=Someone Else"
         stranger.issuer = "CN=Someone Else"
+        stranger.sha256 = "stranger"
         #expect(
             Self.certificateFindings(Self.flow(serverChain: [Self.certificate(), stranger])).map(\.kind) == [
                 FindingKind.certificate(.chainOrder, family: .captured)
@@ -225,8 +231,9 @@ struct CertificateLintCacheTests {
                     $0.kind == .certificate(.expired, family: .captured)
                 })
         }
-        // Two certificates that share a (fake) fingerprint but differ are not mistaken for each other.
+        // Another certificate (another fingerprint, as its DER differs) is linted for itself.
         var weak = certificate
+        weak.sha256 = "cache-test-weak-leaf"
         weak.keyType = "rsa"
         weak.keyBits = 1024
         weak.curve = nil

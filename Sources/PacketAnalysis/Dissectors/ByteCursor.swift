@@ -1,3 +1,5 @@
+import Foundation
+
 /// A bounds-checked reader over borrowed bytes. Every read returns nil instead of reading past the end, so a
 /// length field that points outside its message can never be followed.
 struct ByteCursor {
@@ -46,6 +48,17 @@ struct ByteCursor {
     /// A sub-cursor over the next `count` bytes.
     mutating func sub(_ count: Int) -> ByteCursor? {
         self.bytes(count).map(ByteCursor.init)
+    }
+
+    /// The bytes up to the next NUL, borrowed, and the cursor past that NUL; nil (and the cursor unmoved) when no NUL
+    /// is left.
+    mutating func cString() -> UnsafeRawBufferPointer? {
+        guard self.remaining > 0, let base = self.bytes.baseAddress,
+            let found = memchr(base + self.offset, 0, self.remaining)
+        else { return nil }
+        let end = base.distance(to: UnsafeRawPointer(found))
+        defer { self.offset = end + 1 }
+        return UnsafeRawBufferPointer(rebasing: self.bytes[self.offset..<end])
     }
 
     mutating func skip(_ count: Int) -> Bool {

@@ -44,6 +44,30 @@ package enum CredentialExtractor {
         return ranges
     }
 
+    /// Whether some `:` in `bytes` comes right after `name` (lower-case; matched ignoring ASCII case): true for every
+    /// buffer with a line starting `name:`, and found with `memchr` from colon to colon, far faster than splitting
+    /// into lines. A cheap test that lets the line-by-line search run only where it can find something.
+    static func hasColon(after name: StaticString, in bytes: UnsafeRawBufferPointer) -> Bool {
+        guard let base = bytes.baseAddress else { return false }
+        let length = name.utf8CodeUnitCount
+        var start = length
+        while start < bytes.count, let found = memchr(base + start, 0x3a, bytes.count - start) {
+            let colon = base.distance(to: UnsafeRawPointer(found))
+            var matches = true
+            for offset in 0..<length {
+                let actual = bytes[colon - length + offset]
+                let lowered = actual >= 0x41 && actual <= 0x5a ? actual | 0x20 : actual
+                if lowered != name.utf8Start[offset] {
+                    matches = false
+                    break
+                }
+            }
+            if matches { return true }
+            start = colon + 1
+        }
+        return false
+    }
+
     /// Whether the line starts with `prefix`, ignoring ASCII case.
     static func line(
         _ bytes: UnsafeRawBufferPointer, _ range: Range<Int>, startsWith prefix: String, at offset: Int = 0
@@ -103,6 +127,8 @@ package enum CredentialExtractor {
     }
 
     static func http(_ bytes: UnsafeRawBufferPointer) -> [Credential] {
+        // Most requests carry no credentials: look for the header name before splitting the request into lines.
+        guard hasColon(after: "authorization", in: bytes) else { return [] }
         var found: [Credential] = []
         for (_, line) in lines(bytes, matching: ["authorization:", "proxy-authorization:"]) {
             guard let colon = line.firstIndex(of: ":") else { continue }
@@ -342,19 +368,7 @@ package enum CredentialExtractor {
             var message = ByteCursor(body)
             guard let code = message.u32() else { break }
             if code == 196_608 {
-                var parameters: [String] = []
-                var current: [UInt8] = []
-                while let byte = message.u8() {
-                    if byte == 0 {
-                        parameters.append(String(decoding: current, as: UTF8.self))
-                        current = []
-                    } else {
-                        current.append(byte)
-                    }
-                }
-                if let index = parameters.firstIndex(of: "user"), index + 1 < parameters.count {
-                    user = parameters[index + 1]
-                }
+                user = Self.startupParameter("user", in: message)
                 break
             }
         }
@@ -381,6 +395,19 @@ package enum CredentialExtractor {
             }
         }
         return found
+    }
+
+    /// The field after the first field equal to `name` in a StartupMessage's NUL-terminated strings (its name/value
+    /// list, after the protocol version), found field by field with `memchr`; nil when there is none.
+    static func startupParameter(_ name: StaticString, in message: ByteCursor) -> String? {
+        var message = message
+        let wanted = UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount)
+        var previousIsName = false
+        while let field = message.cString() {
+            if previousIsName { return String(decoding: field, as: UTF8.self) }
+            previousIsName = field.elementsEqual(wanted)
+        }
+        return nil
     }
 
     // MARK: - MySQL

@@ -5,25 +5,37 @@ import Foundation
 /// The lint of certificate chains already seen, so a server's chain is linted once, not once per flow (a capture of
 /// short connections presents the same chain thousands of times).
 ///
-/// A chain's issues depend on its certificates (the whole summaries, not just their fingerprints: equal input,
-/// equal output), the role it played, and, through the validity checks only, the moment it was presented: the key
-/// holds each certificate's validity at the flow's time, so a chain seen before and after its expiry is linted for
-/// each. Shared by the analysis threads (`lock`); bounded, since the
-/// key space is not (emptied when full: a cache, not a record).
+/// A chain's issues depend on its certificates, the role it played, and, through the validity checks only, the moment
+/// it was presented: the key holds each certificate's validity at the flow's time, so a chain seen before and after
+/// its expiry is linted for each. A certificate is known by its SHA-256 fingerprint: in a capture every summary is
+/// made from the certificate's DER by ``CertificateCache`` and its fingerprint is that DER's digest, computed here and
+/// never read from the traffic, so equal fingerprints are equal certificates (comparing whole summaries instead was
+/// most of a lookup's cost). Shared by the analysis threads (`lock`); bounded, since the key space is not (emptied
+/// when full: a cache, not a record).
 ///
 /// `@unchecked Sendable`: every access holds `lock`.
 final class CertificateLintCache: @unchecked Sendable {
     private struct Key: Hashable {
         var role: CertificateLint.Role
-        var certificates: [CertificateSummary]
+        var fingerprints: [String]
         var validity: [CertificateValidity]
 
-        /// Hashed by fingerprint only (hashing every field of every summary was most of a lookup's cost); equal keys
-        /// still compare whole summaries, so a chain is never mistaken for another that shares a fingerprint.
+        init(role: CertificateLint.Role, chain: [CertificateSummary], at time: Timestamp) {
+            self.role = role
+            self.fingerprints = chain.map(\.sha256)
+            self.validity = chain.map { $0.validity(at: time) }
+        }
+
+        /// By the first eight bytes of each fingerprint (a digest's bytes are already well mixed); equal keys still
+        /// compare the whole fingerprints.
         func hash(into hasher: inout Hasher) {
             hasher.combine(self.role)
             hasher.combine(self.validity)
-            for certificate in self.certificates { hasher.combine(certificate.sha256) }
+            for fingerprint in self.fingerprints {
+                var prefix: UInt64 = 0
+                for byte in fingerprint.utf8.prefix(8) { prefix = prefix << 8 | UInt64(byte) }
+                hasher.combine(prefix)
+            }
         }
     }
 
@@ -63,7 +75,7 @@ final class CertificateLintCache: @unchecked Sendable {
     private func entry(
         chain: [CertificateSummary], role: CertificateLint.Role, at time: Timestamp, options: CertificateLint.Options
     ) -> Entry {
-        let key = Key(role: role, certificates: chain, validity: chain.map { $0.validity(at: time) })
+        let key = Key(role: role, chain: chain, at: time)
         if let known = self.lock.withLock({ self.entries[key] }) { return known }
         let issues = CertificateLint.lint(chain: chain, role: role, at: time, options: options)
         // Which side presented the chain, as the handshake says (the capture lint only sees these two roles).
