@@ -61,15 +61,12 @@ final class CertificateLintCache: @unchecked Sendable {
         self.entry(chain: chain, role: role, at: time, options: options).issues
     }
 
-    /// The findings of the chain's issues as `analyze` reports them (side and subject named), `location` set to
-    /// `location`: their text is made once per chain, not once per flow.
+    /// The findings of the chain's issues as `analyze` reports them (side and subject named), without a location
+    /// (the caller's flow gives it): their text is made once per chain, not once per flow.
     func findings(
-        chain: [CertificateSummary], role: CertificateLint.Role, at time: Timestamp, options: CertificateLint.Options,
-        location: String
+        chain: [CertificateSummary], role: CertificateLint.Role, at time: Timestamp, options: CertificateLint.Options
     ) -> [Finding] {
-        var findings = self.entry(chain: chain, role: role, at: time, options: options).findings
-        for index in findings.indices { findings[index].location = location }
-        return findings
+        self.entry(chain: chain, role: role, at: time, options: options).findings
     }
 
     private func entry(

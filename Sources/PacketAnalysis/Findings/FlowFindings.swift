@@ -3,23 +3,29 @@ import Certificates
 
 /// Derives findings from flow records and folds repeats together: many flows of the same kind towards the
 /// same server make one finding with a flow count, not thousands of lines.
+///
+/// Findings fold by kind, location and title. Most flows repeat a finding already held, so a flow's findings are
+/// first described compactly (``Key``: the kind, the location and what else the title says, with no text made) and
+/// their text is written only for a key not seen before, or for a detail that replaces the one held.
 public struct FlowFindings {
-    /// What findings fold by: the kind, the location and the title.
+    /// What findings fold by: the kind, the location and what the title says besides them. The title is a function
+    /// of the three and the three are a function of the title (see ``Subject``), so folding by key is folding by title.
     struct Key: Hashable {
         var kind: FindingKind
         var location: String
-        var discriminator: String
-        /// The hash of the three, computed once per finding (equal keys still compare their strings).
+        var subject: Subject
+        /// The hash of the location and subject, computed once: a key is looked up, then stored, and rehashed whenever
+        /// the table grows. The kind is left out (hashing it hashes its name; it rarely tells keys apart that the rest
+        /// does not); equal keys still compare all three.
         var precomputedHash: Int
 
-        init(_ finding: Finding) {
-            self.kind = finding.kind
-            self.location = finding.location ?? ""
-            self.discriminator = finding.title
+        init(kind: FindingKind, location: String, subject: Subject) {
+            self.kind = kind
+            self.location = location
+            self.subject = subject
             var hasher = Hasher()
-            hasher.combine(self.kind)
-            hasher.combine(self.location)
-            hasher.combine(self.discriminator)
+            hasher.combine(location)
+            hasher.combine(subject)
             self.precomputedHash = hasher.finalize()
         }
 
@@ -28,9 +34,23 @@ public struct FlowFindings {
         }
 
         static func == (left: Key, right: Key) -> Bool {
-            left.precomputedHash == right.precomputedHash && left.kind == right.kind
-                && left.location == right.location && left.discriminator == right.discriminator
+            left.precomputedHash == right.precomputedHash && left.location == right.location
+                && left.subject == right.subject && left.kind == right.kind
         }
+    }
+
+    /// What a title says besides the kind and the location: the words that vary, and the destination of a proxy
+    /// tunnel (`via`, which titles name as "destination via location").
+    enum Subject: Hashable {
+        case credentials(kinds: String, via: String?)
+        case plaintext(ApplicationProtocol, via: String?)
+        case unidentified(via: String?)
+        case legacyVersion(String, via: String?)
+        case cipher(String, via: String?)
+        case handshakeFailure(via: String?)
+        case noClientAuthentication(via: String?)
+        /// A certificate finding, whose title names the side, position and subject of the certificate, and no peer.
+        case certificate(title: String)
     }
 
     private var findings: [Key: Finding] = [:]
@@ -39,14 +59,13 @@ public struct FlowFindings {
 
     /// Adds what `flow` shows.
     public mutating func add(_ flow: FlowRecord) {
-        for finding in Self.findings(for: flow) {
-            let key = Key(finding)
+        Self.forEachFinding(of: flow) { key, make in
             if let slot = self.findings.index(forKey: key) {
                 // Changed in place (no copy of the finding per flow). The detail is the lowest flow id's and the ten
                 // lowest ids are kept, so the result does not depend on the order flows arrive in.
-                Self.fold(finding, id: flow.id, into: &self.findings.values[slot])
+                Self.fold(id: flow.id, detail: { make().detail }, into: &self.findings.values[slot])
             } else {
-                var first = finding
+                var first = make()
                 first.flowCount = 1
                 first.flowIDs = [flow.id]
                 self.findings[key] = first
@@ -77,9 +96,9 @@ public struct FlowFindings {
         existing.flowIDs = Array(ids.prefix(10))
     }
 
-    private static func fold(_ finding: Finding, id: Int, into existing: inout Finding) {
+    private static func fold(id: Int, detail: () -> String, into existing: inout Finding) {
         existing.flowCount += 1
-        if let first = existing.flowIDs.first, id < first { existing.detail = finding.detail }
+        if let first = existing.flowIDs.first, id < first { existing.detail = detail() }
         if existing.flowIDs.count < 10 || id < existing.flowIDs[existing.flowIDs.count - 1] {
             let index = existing.flowIDs.firstIndex { $0 > id } ?? existing.flowIDs.endIndex
             existing.flowIDs.insert(id, at: index)
@@ -123,106 +142,125 @@ public struct FlowFindings {
     /// The findings one flow shows on its own.
     public static func findings(for flow: FlowRecord) -> [Finding] {
         var result: [Finding] = []
+        Self.forEachFinding(of: flow) { _, make in result.append(make()) }
+        return result
+    }
+
+    /// Calls `body` with the key of each finding `flow` shows, in order, and a function that writes that finding out
+    /// (its title and detail are made only when called).
+    static func forEachFinding(of flow: FlowRecord, _ body: (Key, () -> Finding) -> Void) {
         let location = flow.server
         // Through a proxy tunnel the conversation is with the destination the client asked for: titles name it
         // beside the proxy, while the location stays the endpoint the packets went to (what an audit names).
-        let peer = flow.tunnel?.destination.map { "\($0) via \(location)" } ?? location
+        let via = flow.tunnel?.destination
+        var peer: String { via.map { "\($0) via \(location)" } ?? location }
         let proto = flow.proto.rawValue
         if !flow.credentials.isEmpty {
             let kinds = Array(Set(flow.credentials.map(\.kind))).sorted().joined(separator: ", ")
-            let crossedBefore = flow.starttls ? " before the connection was upgraded to TLS" : ""
-            // Through a proxy, the secret may have gone to the proxy itself, in its handshake, not over `proto`.
-            let over =
-                flow.tunnel.map {
-                    "through a \($0.hops.map(\.kind).joined(separator: " + ")) proxy tunnel (in its handshake, or over \(proto) inside it)"
-                } ?? "over \(proto)"
-            result.append(
-                Finding(
+            body(Key(kind: .credentialsInCleartext, location: location, subject: .credentials(kinds: kinds, via: via)))
+            {
+                let crossedBefore = flow.starttls ? " before the connection was upgraded to TLS" : ""
+                // Through a proxy, the secret may have gone to the proxy itself, in its handshake, not over `proto`.
+                let over =
+                    flow.tunnel.map {
+                        "through a \($0.hops.map(\.kind).joined(separator: " + ")) proxy tunnel (in its handshake, or over \(proto) inside it)"
+                    } ?? "over \(proto)"
+                return Finding(
                     kind: .credentialsInCleartext, severity: .high,
                     title: "Credentials sent in clear to \(peer) (\(kinds))",
                     detail:
                         "A client sent \(kinds) credentials \(over)\(crossedBefore); anyone on the path can read and replay them. "
                         + "Require TLS (ideally mutual TLS) on this service.",
-                    location: location))
+                    location: location)
+            }
         } else if !flow.encrypted {
             switch flow.proto {
             case .empty, .unknownBinary:
                 break
             case .dns:
-                result.append(
+                body(Key(kind: .plaintextFlow, location: location, subject: .plaintext(flow.proto, via: via))) {
                     Finding(
                         kind: .plaintextFlow, severity: .info, title: "Plaintext DNS to \(peer)",
-                        detail: "DNS queries and answers crossed unencrypted.", location: location))
+                        detail: "DNS queries and answers crossed unencrypted.", location: location)
+                }
             default:
-                result.append(
+                body(Key(kind: .plaintextFlow, location: location, subject: .plaintext(flow.proto, via: via))) {
                     Finding(
                         kind: .plaintextFlow, severity: .medium, title: "Plaintext \(proto) to \(peer)",
                         detail:
                             "Service traffic (\(proto)) crossed without TLS: its content can be read and altered on the path.",
-                        location: location))
+                        location: location)
+                }
             }
         }
         if flow.proto == .unknownBinary && !flow.encrypted {
-            result.append(
+            body(Key(kind: .unidentifiedFlow, location: location, subject: .unidentified(via: via))) {
                 Finding(
                     kind: .unidentifiedFlow, severity: .low, title: "Unidentified binary traffic to \(peer)",
                     detail:
                         "The payload is binary and matches no known protocol. It may be encrypted by something other than TLS; "
-                        + "Bulkhead cannot vouch for it.", location: location))
+                        + "Bulkhead cannot vouch for it.", location: location)
+            }
         }
-        guard let tls = flow.tls, flow.proto == .tls || flow.starttls else { return result }
+        guard let tls = flow.tls, flow.proto == .tls || flow.starttls else { return }
         if let version = tls.version, ["ssl2", "ssl3", "1.0", "1.1"].contains(version) {
-            result.append(
+            body(Key(kind: .tlsLegacyVersion, location: location, subject: .legacyVersion(version, via: via))) {
                 Finding(
                     kind: .tlsLegacyVersion, severity: .high, title: "TLS \(version) negotiated with \(peer)",
                     detail: "TLS versions below 1.2 are deprecated (RFC 8996) and have known attacks.",
-                    location: location))
+                    location: location)
+            }
         }
         if let cipher = tls.cipher, let weakness = TLSRegistry.cipherWeakness(cipher) {
-            result.append(
+            let kind: FindingKind = weakness.serious ? .tlsWeakCipher : .tlsLegacyCipher
+            body(Key(kind: kind, location: location, subject: .cipher(cipher, via: via))) {
                 Finding(
-                    kind: weakness.serious ? .tlsWeakCipher : .tlsLegacyCipher,
-                    severity: weakness.serious ? .high : .low,
+                    kind: kind, severity: weakness.serious ? .high : .low,
                     title: "Cipher \(cipher) negotiated with \(peer)",
-                    detail: "The negotiated suite uses \(weakness.reason).", location: location))
+                    detail: "The negotiated suite uses \(weakness.reason).", location: location)
+            }
         }
         let failed =
             !tls.established
             && tls.alerts.contains { $0.level == "fatal" || $0.inferred || $0.description == "encrypted" }
         if failed {
-            let alert = tls.alerts.first { $0.level == "fatal" || $0.inferred || $0.description == "encrypted" }
-            let what =
-                alert.map {
-                    $0.inferred
-                        ? "an encrypted alert inferred from its size"
-                        : "\($0.level) alert \($0.description) from the \($0.from)"
-                } ?? "an alert"
-            result.append(
-                Finding(
+            body(Key(kind: .tlsHandshakeFailure, location: location, subject: .handshakeFailure(via: via))) {
+                let alert = tls.alerts.first { $0.level == "fatal" || $0.inferred || $0.description == "encrypted" }
+                let what =
+                    alert.map {
+                        $0.inferred
+                            ? "an encrypted alert inferred from its size"
+                            : "\($0.level) alert \($0.description) from the \($0.from)"
+                    } ?? "an alert"
+                return Finding(
                     kind: .tlsHandshakeFailure, severity: .medium, title: "TLS handshake with \(peer) failed",
                     detail:
                         "The handshake ended with \(what). If this was a client without a valid certificate being refused, "
-                        + "that is mTLS working; otherwise a dependency is broken.", location: location))
+                        + "that is mTLS working; otherwise a dependency is broken.", location: location)
+            }
         }
         if tls.established {
             switch tls.clientCertificate {
             case .notRequested, .declined, .likelyNotRequested, .likelyDeclined:
-                let how: String
-                switch tls.clientCertificate {
-                case .notRequested: how = "the server did not ask for a client certificate"
-                case .declined:
-                    how = "the server asked for a client certificate and the client sent none, yet the session went on"
-                case .likelyNotRequested:
-                    how = "the server very likely did not ask for a client certificate (TLS 1.3 record-size heuristic)"
-                default:
-                    how =
-                        "the client very likely sent an empty certificate and the session went on (TLS 1.3 record-size heuristic)"
-                }
-                result.append(
-                    Finding(
+                body(Key(kind: .tlsNoClientAuth, location: location, subject: .noClientAuthentication(via: via))) {
+                    let how: String
+                    switch tls.clientCertificate {
+                    case .notRequested: how = "the server did not ask for a client certificate"
+                    case .declined:
+                        how =
+                            "the server asked for a client certificate and the client sent none, yet the session went on"
+                    case .likelyNotRequested:
+                        how =
+                            "the server very likely did not ask for a client certificate (TLS 1.3 record-size heuristic)"
+                    default:
+                        how =
+                            "the client very likely sent an empty certificate and the session went on (TLS 1.3 record-size heuristic)"
+                    }
+                    return Finding(
                         kind: .tlsNoClientAuth, severity: .medium,
                         title: "TLS to \(peer) without client authentication",
-                        detail: "The session is encrypted but not mutually authenticated: \(how).", location: location))
+                        detail: "The session is encrypted but not mutually authenticated: \(how).", location: location)
+                }
             default:
                 break
             }
@@ -233,9 +271,15 @@ public struct FlowFindings {
             (.server, tls.serverCertificates), (.client, tls.clientCertificates),
         ]
         for (role, chain) in chains where !chain.isEmpty {
-            result += CertificateLintCache.shared.findings(
-                chain: chain, role: role, at: flow.firstSeen, options: Self.certificateLint, location: location)
+            for finding in CertificateLintCache.shared.findings(
+                chain: chain, role: role, at: flow.firstSeen, options: Self.certificateLint)
+            {
+                body(Key(kind: finding.kind, location: location, subject: .certificate(title: finding.title))) {
+                    var located = finding
+                    located.location = location
+                    return located
+                }
+            }
         }
-        return result
     }
 }

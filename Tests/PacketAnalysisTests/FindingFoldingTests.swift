@@ -1,0 +1,75 @@
+import BulkheadModel
+import BulkheadTestSupport
+import Foundation
+import Testing
+
+@testable import PacketAnalysis
+
+/// `FlowFindings` folds by a compact key (kind, location and what else the title says) without writing the title of
+/// every flow; the fold must be exactly the one by kind, location and title it stands for.
+@Suite("Folding findings by compact key")
+struct FindingFoldingTests {
+    /// The reference fold: by kind, location and title text, the detail of the lowest flow id, the ten lowest ids.
+    static func foldedByTitle(_ flows: [FlowRecord]) -> [Finding] {
+        struct TitleKey: Hashable {
+            var kind: String
+            var location: String?
+            var title: String
+        }
+        var folded: [TitleKey: Finding] = [:]
+        for flow in flows.sorted(by: { $0.id < $1.id }) {
+            for finding in FlowFindings.findings(for: flow) {
+                let key = TitleKey(kind: finding.kind.identifier, location: finding.location, title: finding.title)
+                if var existing = folded[key] {
+                    existing.flowCount += 1
+                    existing.flowIDs = Array((existing.flowIDs + [flow.id]).sorted().prefix(10))
+                    folded[key] = existing
+                } else {
+                    var first = finding
+                    first.flowCount = 1
+                    first.flowIDs = [flow.id]
+                    folded[key] = first
+                }
+            }
+        }
+        return Array(folded.values)
+    }
+
+    static func sorted(_ findings: [Finding]) -> [Finding] {
+        findings.sorted {
+            ($0.kind.identifier, $0.location ?? "", $0.title, $0.flowIDs.first ?? 0)
+                < ($1.kind.identifier, $1.location ?? "", $1.title, $1.flowIDs.first ?? 0)
+        }
+    }
+
+    @Test("the corpus and variations of it (tunnel destinations, credentials, protocols) fold as by title")
+    func sameAsByTitle() throws {
+        let files = try CaptureAnalysis.expand([Repository.path("captures")]).paths
+        var corpus: [FlowRecord] = []
+        _ = try CaptureAnalysis.run(files: files, options: AnalysisOptions(threads: 1)) { corpus.append($0) }
+        #expect(corpus.count > 30)
+        // Each flow again under other ids: through proxies to two destinations (one shaped like a title's own words),
+        // and to a server of its own, so keys meet, part and repeat.
+        var flows = corpus
+        var nextID = (corpus.map(\.id).max() ?? 0) + 1
+        for flow in corpus {
+            for destination in ["198.19.5.5:443", "198.19.5.5:443 via 198.18.0.9:1080", nil] {
+                var copy = flow
+                copy.id = nextID
+                nextID += 1
+                if let destination {
+                    copy.tunnel = TunnelRecord(proxy: flow.server, destination: destination, hops: [])
+                } else {
+                    copy.server = "198.18.77.\(nextID % 3):\(flow.server.split(separator: ":").last ?? "0")"
+                }
+                flows.append(copy)
+            }
+        }
+        var folded = FlowFindings()
+        // Out of id order, as lanes deliver them.
+        for flow in flows.reversed() { folded.add(flow) }
+        let expected = Self.foldedByTitle(flows)
+        #expect(expected.count > 20)
+        #expect(Self.sorted(folded.all) == Self.sorted(expected))
+    }
+}
