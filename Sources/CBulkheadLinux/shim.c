@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <linux/errqueue.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <sched.h>
 #include <string.h>
@@ -109,3 +110,5 @@ int bh_read_icmp_error(int fd, int *icmp_type, int *icmp_code, int *error_number
     }
     return 0;
 }
+
+int bh_malloc_top_pad(int bytes) { return mallopt(M_TOP_PAD, bytes); }

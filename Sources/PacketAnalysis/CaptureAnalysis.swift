@@ -349,7 +349,7 @@ public enum CaptureAnalysis {
         summary.ipFragments = counters.fragments
         summary.truncatedPackets = counters.truncated
         summary.malformedPackets = counters.malformed
-        let all = collector.findings.all
+        let all = collector.takeFindings().all
         for finding in all { summary.findingsBySeverity[finding.severity.rawValue, default: 0] += 1 }
         if keyLog.hasSources { summary.keyLogs = keyLog.summaryLines }
         summary.problems = warnings.map(\.problem)
@@ -480,10 +480,17 @@ package final class ResultCollector: @unchecked Sendable {
         return summary
     }
 
-    /// The findings of every lane, folded together.
-    var findings: FlowFindings {
+    /// The findings of every lane, folded together, taken out of the lanes (which are left empty): moved, not copied,
+    /// as a capture of many servers has tens of thousands of them.
+    func takeFindings() -> FlowFindings {
         var merged = FlowFindings()
-        for lane in self.lock.withLock({ self.lanes }) { merged.merge(lane.findings) }
+        for lane in self.lock.withLock({ self.lanes }) {
+            var taken = lane.findings
+            lane.findings = FlowFindings()
+            // The smaller folded into the larger.
+            if taken.count > merged.count { swap(&taken, &merged) }
+            merged.merge(taken)
+        }
         return merged
     }
 }

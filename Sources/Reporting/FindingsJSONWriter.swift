@@ -8,8 +8,15 @@ enum FindingsJSONWriter {
     /// `findings` as the value of a top-level key (every line after the first indented by `indent` spaces).
     static func pretty(_ findings: [Finding], indent: Int = 2) -> [UInt8] {
         var out = JSONBuffer(capacity: findings.count * 400)
+        let blanks: StaticString = "                                                                "
         func spaces(_ count: Int) {
-            for _ in 0..<count { out.put(0x20) }
+            // One copy from a row of blanks (the indents are a few spaces; a deeper one is written in pieces).
+            var left = count
+            while left > 0 {
+                let piece = min(left, blanks.utf8CodeUnitCount)
+                out.put(UnsafeRawBufferPointer(start: blanks.utf8Start, count: piece))
+                left -= piece
+            }
         }
         let (outer, inner, field, element) = (indent, indent + 2, indent + 4, indent + 6)
         func key(_ name: StaticString) {

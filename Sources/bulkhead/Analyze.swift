@@ -3,6 +3,7 @@ import BulkheadModel
 import Foundation
 import PacketAnalysis
 import Reporting
+import SystemCalls
 
 #if canImport(Glibc)
     import Glibc
@@ -108,6 +109,8 @@ extension Bulkhead {
         }
 
         func run() throws {
+            // Analysis threads allocate and free per flow: grow their heaps in large steps (see AllocatorTuning).
+            AllocatorTuning.padHeapGrowth(bytes: 64 << 20)
             let expanded: CaptureInputs
             do {
                 expanded = try CaptureAnalysis.expand(self.paths)

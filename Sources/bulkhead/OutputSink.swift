@@ -131,9 +131,10 @@ final class OutputSink: @unchecked Sendable {
 
     private func flushPending() {
         guard !self.pending.isEmpty else { return }
-        let pending = self.pending
+        // Written from the buffer itself, then emptied in place: a copy taken first made the emptying allocate a new
+        // megabyte (the old one still shared), and every page of it was faulted in afresh.
+        self.pending.withUnsafeBytes { self.writeNow($0) }
         self.pending.removeAll(keepingCapacity: true)
-        pending.withUnsafeBytes { self.writeNow($0) }
     }
 
     func write(_ data: Data) {

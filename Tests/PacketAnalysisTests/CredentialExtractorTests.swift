@@ -104,6 +104,40 @@ struct CredentialExtractorTests {
         #expect(self.extract(.postgresql, startup + scram).isEmpty)
     }
 
+    /// The cheap test that lets a request without credentials skip the line split: true wherever a line starts with the
+    /// header name, in any case, at the very start or end of the buffer; false for the name elsewhere or a colon alone.
+    @Test func headerNameBeforeAColon() {
+        func has(_ text: String) -> Bool {
+            Array(text.utf8).withUnsafeBytes { CredentialExtractor.hasColon(after: "authorization", in: $0) }
+        }
+        #expect(has("Authorization: Basic x"))
+        #expect(has("GET / HTTP/1.1\r\nAUTHORIZATION:x"))
+        #expect(has("GET / HTTP/1.1\r\nHost: a:80\r\nproxy-authorization:"))
+        #expect(!has("GET /authorization HTTP/1.1\r\nHost: a\r\n\r\n"))
+        #expect(!has("Authorization :x"))
+        #expect(!has(":"))
+        #expect(!has(""))
+        #expect(!has("uthorization:"))
+        // Every request the line-by-line search finds credentials in passes the test.
+        let request = "POST / HTTP/1.1\r\nHost: h\r\naUtHoRiZaTiOn: Bearer t0ken\r\n\r\n"
+        #expect(has(request))
+        #expect(self.extract(.http, Array(request.utf8)).map(\.kind) == ["http-bearer"])
+    }
+
+    /// The startup user is the field after the first `user` field, wherever it stands; none without a value.
+    @Test func postgresStartupUser() {
+        func user(_ parameters: String) -> String? {
+            let startup = PacketBuilder.be32(UInt32(8 + parameters.utf8.count)) + PacketBuilder.be32(196_608)
+            let password = [UInt8(ascii: "p")] + PacketBuilder.be32(4 + 2) + Array("x\0".utf8)
+            return self.extract(.postgresql, startup + Array(parameters.utf8) + password).first?.user
+        }
+        #expect(user("database\0db\0user\0alice\0\0") == "alice")
+        #expect(user("user\0bob\0user\0carol\0\0") == "bob")
+        #expect(user("user\0") == nil)
+        #expect(user("user") == nil)
+        #expect(user("") == nil)
+    }
+
     @Test func mysqlNativeAuth() {
         // Capabilities incl. PROTOCOL_41, SECURE_CONNECTION, PLUGIN_AUTH.
         var packet: [UInt8] = PacketBuilder.le32(0x000a_a20d)

@@ -48,4 +48,7 @@ int bh_pidfd_open(pid_t pid);
 /// `offender`). Returns 1 when an ICMP error was read, 0 when the queue held something else, -1 when empty.
 int bh_read_icmp_error(int fd, int *icmp_type, int *icmp_code, int *error_number, char *offender, int offender_len);
 
+/// mallopt(M_TOP_PAD, bytes): glibc's heaps grow and shrink in steps of at least `bytes`. Returns 1 when taken.
+int bh_malloc_top_pad(int bytes);
+
 #endif

@@ -57,6 +57,9 @@ public struct FlowFindings {
 
     public init() {}
 
+    /// How many findings are held.
+    var count: Int { self.findings.count }
+
     /// Adds what `flow` shows.
     public mutating func add(_ flow: FlowRecord) {
         Self.forEachFinding(of: flow) { key, make in
