@@ -101,14 +101,25 @@ package final class TLSSession {
                 position += 5
                 continue
             }
-            let take = min(5 - stream.header.count, count - position)
-            stream.header.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[position..<(position + take)]))
-            position += take
-            guard stream.header.count == 5 else { return }
-            let type = stream.header[0]
-            let major = stream.header[1]
-            let length = Int(stream.header[3]) << 8 | Int(stream.header[4])
-            stream.header.removeAll(keepingCapacity: true)
+            let type: UInt8
+            let major: UInt8
+            let length: Int
+            if stream.header.isEmpty && count - position >= 5 {
+                // The whole header in this segment (nearly always): read in place.
+                type = bytes[position]
+                major = bytes[position + 1]
+                length = Int(bytes[position + 3]) << 8 | Int(bytes[position + 4])
+                position += 5
+            } else {
+                let take = min(5 - stream.header.count, count - position)
+                stream.header.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[position..<(position + take)]))
+                position += take
+                guard stream.header.count == 5 else { return }
+                type = stream.header[0]
+                major = stream.header[1]
+                length = Int(stream.header[3]) << 8 | Int(stream.header[4])
+                stream.header.removeAll(keepingCapacity: true)
+            }
             // 2^14 plus the expansion TLS allows; anything else is not a TLS record.
             guard (20...24).contains(type), major == 3, length <= 18_432 else {
                 stream.failed = true
@@ -143,7 +154,6 @@ package final class TLSSession {
                     self.malformed = true
                     return
                 }
-                stream.handshake.append(contentsOf: stream.body)
                 self.readHandshakeMessages(stream, side)
             }
         case 20:
@@ -229,8 +239,29 @@ package final class TLSSession {
 
     // MARK: - Handshake messages
 
+    /// Reads the complete handshake messages of the record just finished (`stream.body`), after any part of a message
+    /// earlier records left (`stream.handshake`). A record that starts with nothing left over, the usual case, is read
+    /// where it lies; only what it leaves of a message spanning records is kept.
     private func readHandshakeMessages(_ stream: RecordStream, _ side: FlowSide) {
-        let (consumed, oversized) = Self.forEachHandshakeMessage(in: stream.handshake) { type, body in
+        if !stream.handshake.isEmpty {
+            stream.handshake.append(contentsOf: stream.body)
+            let consumed = self.readHandshakeMessages(in: stream.handshake, stream, side)
+            if consumed >= stream.handshake.count {
+                stream.handshake.removeAll(keepingCapacity: false)
+            } else if consumed > 0 {
+                stream.handshake.removeFirst(consumed)
+            }
+            return
+        }
+        let consumed = self.readHandshakeMessages(in: stream.body, stream, side)
+        if consumed < stream.body.count && !stream.failed {
+            stream.handshake.append(contentsOf: stream.body[consumed...])
+        }
+    }
+
+    /// Reads the complete messages at the front of `buffer`; returns how many bytes they took.
+    private func readHandshakeMessages(in buffer: [UInt8], _ stream: RecordStream, _ side: FlowSide) -> Int {
+        let (consumed, oversized) = Self.forEachHandshakeMessage(in: buffer) { type, body in
             self.handshakeMessage(type, body, side, stream)
             return !stream.encrypted  // after the ServerHello of TLS 1.3 the rest of the buffer is not clear
         }
@@ -238,11 +269,7 @@ package final class TLSSession {
             stream.failed = true
             self.malformed = true
         }
-        if consumed >= stream.handshake.count {
-            stream.handshake.removeAll(keepingCapacity: false)
-        } else if consumed > 0 {
-            stream.handshake.removeFirst(consumed)
-        }
+        return consumed
     }
 
     /// Calls `body` with each complete handshake message (type, body) at the front of `buffer`, until it returns
