@@ -5,79 +5,44 @@ import BulkheadModel
 /// because `analyze` on a capture of many short flows has tens of thousands of findings, and encoding them through
 /// `JSONEncoder` was a tenth of the run. A test holds the two equal on hostile text.
 enum FindingsJSONWriter {
-    /// `findings` as the value of a top-level key (every line after the first indented by `indent` spaces).
-    static func pretty(_ findings: [Finding], indent: Int = 2) -> [UInt8] {
-        var out = JSONBuffer(capacity: findings.count * 400)
-        let blanks: StaticString = "                                                                "
-        func spaces(_ count: Int) {
-            // One copy from a row of blanks (the indents are a few spaces; a deeper one is written in pieces).
-            var left = count
-            while left > 0 {
-                let piece = min(left, blanks.utf8CodeUnitCount)
-                out.put(UnsafeRawBufferPointer(start: blanks.utf8Start, count: piece))
-                left -= piece
-            }
-        }
-        let (outer, inner, field, element) = (indent, indent + 2, indent + 4, indent + 6)
-        func key(_ name: StaticString) {
-            spaces(field)
-            out.put(0x22)
-            out.put(literal: name)
-            out.put(literal: "\" : ")
-        }
+    /// `findings` as the value of a top-level key (every line after the first indented two spaces). Each run of
+    /// punctuation and indentation between two values is one literal: a document of tens of thousands of findings is
+    /// written at the end of the run, while nothing else is.
+    static func pretty(_ findings: [Finding]) -> [UInt8] {
+        var out = JSONBuffer(capacity: findings.count * 400 + 16)
         func string(_ value: String) { Self.string(value, into: &out) }
         out.put(literal: "[\n")
         // An empty array is `[`, a blank line, `]`; the document's indentation puts its spaces on the blank line too.
-        if findings.isEmpty {
-            spaces(outer)
-            out.put(0x0a)
-            spaces(outer)
-            out.put(0x5d)
+        guard !findings.isEmpty else {
+            out.put(literal: "  \n  ]")
             return out.bytes
         }
         for (index, finding) in findings.enumerated() {
-            if index > 0 { out.put(literal: ",\n") }
-            spaces(inner)
-            out.put(literal: "{\n")
-            key("detail")
+            out.put(literal: index == 0 ? "    {\n      \"detail\" : " : ",\n    {\n      \"detail\" : ")
             string(finding.detail)
-            out.put(literal: ",\n")
-            key("flowCount")
+            out.put(literal: ",\n      \"flowCount\" : ")
             out.put(decimal: finding.flowCount)
-            out.put(literal: ",\n")
-            key("flowIDs")
-            out.put(literal: "[\n")
+            out.put(literal: ",\n      \"flowIDs\" : [\n")
             if finding.flowIDs.isEmpty {
-                spaces(outer)
-                out.put(0x0a)
+                out.put(literal: "  \n")
             } else {
                 for (position, id) in finding.flowIDs.enumerated() {
-                    if position > 0 { out.put(literal: ",\n") }
-                    spaces(element)
+                    out.put(literal: position == 0 ? "        " : ",\n        ")
                     out.put(decimal: id)
                 }
                 out.put(0x0a)
             }
-            spaces(field)
-            out.put(literal: "],\n")
-            key("kind")
+            out.put(literal: "      ],\n      \"kind\" : ")
             string(finding.kind.identifier)
-            out.put(literal: ",\n")
-            key("location")
+            out.put(literal: ",\n      \"location\" : ")
             if let location = finding.location { string(location) } else { out.put(literal: "null") }
-            out.put(literal: ",\n")
-            key("severity")
+            out.put(literal: ",\n      \"severity\" : ")
             string(finding.severity.rawValue)
-            out.put(literal: ",\n")
-            key("title")
+            out.put(literal: ",\n      \"title\" : ")
             string(finding.title)
-            out.put(0x0a)
-            spaces(inner)
-            out.put(0x7d)  // }
+            out.put(literal: "\n    }")
         }
-        out.put(0x0a)
-        spaces(outer)
-        out.put(0x5d)  // ]
+        out.put(literal: "\n  ]")
         return out.bytes
     }
 
