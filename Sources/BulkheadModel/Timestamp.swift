@@ -30,48 +30,65 @@ public struct Timestamp: Hashable, Sendable, Comparable, Codable, CustomStringCo
         (Double(self.seconds) - Double(other.seconds)) + (Double(self.nanoseconds) - Double(other.nanoseconds)) / 1e9
     }
 
-    /// `YYYY-MM-DDTHH:MM:SS.ffffffZ`, formatted without the C library: it is written for every flow and
-    /// certificate in a report, so it is built digit by digit (civil date from days since the epoch,
-    /// H. Hinnant's algorithm).
+    /// `YYYY-MM-DDTHH:MM:SS.ffffffZ` (see ``writeRFC3339(into:)``), or the raw seconds for a time outside years
+    /// 0000–9999 (a damaged capture), never trapped on.
     public var description: String {
-        // Years 0000–9999 only; anything else (a damaged capture) is printed as raw seconds, never trapped on.
-        guard self.seconds > -62_167_219_200, self.seconds < 253_402_300_800 else { return "\(self.seconds)" }
-        let days = self.seconds >= 0 ? self.seconds / 86_400 : (self.seconds - 86_399) / 86_400
-        let secondsOfDay = Int(self.seconds - days * 86_400)
-        let shifted = days + 719_468
-        let era = (shifted >= 0 ? shifted : shifted - 146_096) / 146_097
-        let dayOfEra = shifted - era * 146_097
+        let text = String(unsafeUninitializedCapacity: Self.rfc3339Length) { self.writeRFC3339(into: $0) ?? 0 }
+        return text.isEmpty ? "\(self.seconds)" : text
+    }
+
+    /// The length of the RFC 3339 text, `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
+    public static var rfc3339Length: Int { 27 }
+
+    /// Writes `YYYY-MM-DDTHH:MM:SS.ffffffZ` at the start of `text` (room for ``rfc3339Length`` bytes needed) and
+    /// returns its length, or returns nil, writing nothing, for a time outside years 0000–9999.
+    ///
+    /// Formatted without the C library: it is written for every flow and certificate in a report, so it is built
+    /// digit by digit (civil date from a day count, H. Hinnant's algorithm), and report writers put it
+    /// straight into their output rather than through a `String` (`description`).
+    public func writeRFC3339(into text: UnsafeMutableBufferPointer<UInt8>) -> Int? {
+        precondition(text.count >= Self.rfc3339Length, "room for \(Self.rfc3339Length) bytes")
+        guard self.seconds > -62_167_219_200, self.seconds < 253_402_300_800 else { return nil }
+        // Counted from 0000-01-01 and shifted one 400-year era earlier, every value below is non-negative: unsigned
+        // division by a constant is a multiply and a shift, signed division rounds toward zero and needs fixing up.
+        let total = UInt64(self.seconds + 62_167_219_200)
+        let secondsOfDay = Int(total % 86_400)
+        let shifted = total / 86_400 + 146_037  // days since -0400-03-01
+        let era = shifted / 146_097
+        let dayOfEra = shifted % 146_097
         let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
         let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
         let monthIndex = (5 * dayOfYear + 2) / 153
         let day = Int(dayOfYear - (153 * monthIndex + 2) / 5 + 1)
         let month = Int(monthIndex < 10 ? monthIndex + 3 : monthIndex - 9)
-        let year = Int(yearOfEra + era * 400 + (month <= 2 ? 1 : 0))
-        guard (0...9999).contains(year) else { return "\(self.seconds)" }
-        return String(unsafeUninitializedCapacity: 27) { text in
-            func put(_ value: Int, at offset: Int, width: Int) {
-                var value = value
-                for index in stride(from: offset + width - 1, through: offset, by: -1) {
-                    text[index] = UInt8(48 + value % 10)
-                    value /= 10
-                }
-            }
-            put(year, at: 0, width: 4)
-            text[4] = 45
-            put(month, at: 5, width: 2)
-            text[7] = 45
-            put(day, at: 8, width: 2)
-            text[10] = 84
-            put(secondsOfDay / 3600, at: 11, width: 2)
-            text[13] = 58
-            put(secondsOfDay / 60 % 60, at: 14, width: 2)
-            text[16] = 58
-            put(secondsOfDay % 60, at: 17, width: 2)
-            text[19] = 46
-            put(Int(self.nanoseconds / 1000), at: 20, width: 6)
-            text[26] = 90
-            return 27
+        let year = Int(yearOfEra + era * 400) + (month <= 2 ? 1 : 0) - 400
+        guard (0...9999).contains(year) else { return nil }
+        // Two digits at a time, unrolled: a loop over a stride cost more than the date arithmetic.
+        @inline(__always)
+        func two(_ value: Int, at offset: Int) {
+            text[offset] = UInt8(truncatingIfNeeded: 48 &+ value / 10)
+            text[offset + 1] = UInt8(truncatingIfNeeded: 48 &+ value % 10)
         }
+        two(year / 100, at: 0)
+        two(year % 100, at: 2)
+        text[4] = UInt8(ascii: "-")
+        two(month, at: 5)
+        text[7] = UInt8(ascii: "-")
+        two(day, at: 8)
+        text[10] = UInt8(ascii: "T")
+        two(secondsOfDay / 3600, at: 11)
+        text[13] = UInt8(ascii: ":")
+        two(secondsOfDay / 60 % 60, at: 14)
+        text[16] = UInt8(ascii: ":")
+        two(secondsOfDay % 60, at: 17)
+        text[19] = UInt8(ascii: ".")
+        // Microseconds; nanoseconds past a second (a damaged capture) keep their last six digits, as they always have.
+        let micros = Int(self.nanoseconds / 1000) % 1_000_000
+        two(micros / 10_000, at: 20)
+        two(micros / 100 % 100, at: 22)
+        two(micros % 100, at: 24)
+        text[26] = UInt8(ascii: "Z")
+        return Self.rfc3339Length
     }
 
     public func encode(to encoder: any Encoder) throws {

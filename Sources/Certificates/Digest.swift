@@ -10,29 +10,29 @@ public enum Digest {
             EVP_Digest(bytes.baseAddress, bytes.count, out.baseAddress, &length, EVP_sha256(), nil)
         }
         guard ok == 1 else { return String(repeating: "0", count: 64) }
-        return Self.hex(digest)
+        return digest.withUnsafeBytes { Self.hex($0) }
     }
 
     /// Lower-case hex of `bytes`.
     public static func hex(_ bytes: some Sequence<UInt8>) -> String {
-        let digits: StaticString = "0123456789abcdef"
-        let count = bytes.underestimatedCount
-        // Written in place when the length is known (every digest and random in a capture); else through an array.
-        if let contiguous = bytes.withContiguousStorageIfAvailable({ $0 }), contiguous.count == count {
-            return String(unsafeUninitializedCapacity: count * 2) { text in
-                for (index, byte) in contiguous.enumerated() {
-                    text[2 * index] = digits.utf8Start[Int(byte >> 4)]
-                    text[2 * index + 1] = digits.utf8Start[Int(byte & 0x0f)]
-                }
-                return count * 2
+        if let text = bytes.withContiguousStorageIfAvailable({ Self.hex(UnsafeRawBufferPointer($0)) }) { return text }
+        return Array(bytes).withUnsafeBytes { Self.hex($0) }
+    }
+
+    /// Lower-case hex of `bytes`, written in place into a string of the right size. Not generic: a generic function
+    /// called from another module runs unspecialised, through witness tables (a TLS ClientHello's random cost about
+    /// 1,100 instructions that way).
+    public static func hex(_ bytes: UnsafeRawBufferPointer) -> String {
+        // The table's address read once: `StaticString.utf8Start` checks the string's representation at every call.
+        let digits = ("0123456789abcdef" as StaticString).utf8Start
+        return String(unsafeUninitializedCapacity: bytes.count * 2) { text in
+            var end = 0
+            for byte in bytes {
+                text[end] = digits[Int(byte >> 4)]
+                text[end + 1] = digits[Int(byte & 0x0f)]
+                end += 2
             }
+            return end
         }
-        var text: [UInt8] = []
-        text.reserveCapacity(count * 2)
-        for byte in bytes {
-            text.append(digits.utf8Start[Int(byte >> 4)])
-            text.append(digits.utf8Start[Int(byte & 0x0f)])
-        }
-        return String(decoding: text, as: UTF8.self)
     }
 }

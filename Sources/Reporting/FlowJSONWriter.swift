@@ -53,11 +53,11 @@ public struct FlowJSONWriter: ~Copyable {
         self.key("file")
         self.optionalString(flow.file)
         self.key("firstSeen")
-        self.string(flow.firstSeen.description)
+        self.timestamp(flow.firstSeen)
         self.key("id")
         self.int(flow.id)
         self.key("lastSeen")
-        self.string(flow.lastSeen.description)
+        self.timestamp(flow.lastSeen)
         self.key("packets")
         self.counts(flow.packets)
         self.key("protocol")
@@ -213,9 +213,9 @@ public struct FlowJSONWriter: ~Copyable {
         self.key("keyUsage")
         self.strings(certificate.keyUsage)
         self.key("notAfter")
-        self.optionalString(certificate.notAfter?.description)
+        if let notAfter = certificate.notAfter { self.timestamp(notAfter) } else { self.null() }
         self.key("notBefore")
-        self.optionalString(certificate.notBefore?.description)
+        if let notBefore = certificate.notBefore { self.timestamp(notBefore) } else { self.null() }
         // Only a certificate that could not be read carries the key, as its Codable form has it.
         if let reason = certificate.parseError {
             self.key("parseError")
@@ -329,6 +329,23 @@ public struct FlowJSONWriter: ~Copyable {
     mutating func raw(_ text: String) {
         var text = text
         text.withUTF8 { self.buffer.put(UnsafeRawBufferPointer($0)) }
+    }
+
+    /// A timestamp as its `Codable` form writes it (its ``Timestamp/description``, a string), the digits put straight
+    /// into the buffer: a `String` of 27 bytes is a heap allocation and a UTF-8 check, twice per flow.
+    mutating func timestamp(_ time: Timestamp) {
+        var written = false
+        self.buffer.put(atMost: Timestamp.rfc3339Length + 2) { text in
+            guard let length = time.writeRFC3339(into: UnsafeMutableBufferPointer(rebasing: text[1...])) else {
+                return 0
+            }
+            text[0] = UInt8(ascii: "\"")
+            text[length + 1] = UInt8(ascii: "\"")
+            written = true
+            return length + 2
+        }
+        // Outside years 0000–9999: the raw seconds, as `description` gives them.
+        if !written { self.string(time.description) }
     }
 
     mutating func optionalString(_ value: String?) {

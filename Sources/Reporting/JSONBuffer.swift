@@ -49,6 +49,16 @@ struct JSONBuffer: ~Copyable {
         self.count += bytes.count
     }
 
+    /// Lets `body` write up to `maximum` bytes in place, after what has been written, and keeps as many as it says
+    /// it wrote: text formatted digit by digit goes straight into the buffer, without a `String` in between.
+    @inline(__always)
+    mutating func put(atMost maximum: Int, _ body: (UnsafeMutableBufferPointer<UInt8>) -> Int) {
+        if self.count + maximum > self.capacity { self.grow(toHold: maximum) }
+        let written = body(UnsafeMutableBufferPointer(start: self.start + self.count, count: maximum))
+        precondition((0...maximum).contains(written), "wrote \(written) bytes of at most \(maximum)")
+        self.count += written
+    }
+
     /// An object key, `"name":`, after a comma when `comma`: one capacity check for the whole of it (keys are a
     /// third of a flow record's pieces).
     @inline(__always)

@@ -84,6 +84,74 @@ struct TimestampTests {
             #expect(Timestamp(rfc3339: timestamp.description) == Timestamp(seconds: seconds, nanoseconds: 123_456_000))
         }
     }
+
+    /// Seconds at the edges of what is formatted (years 0000–9999; raw seconds outside), before 1970, leap days,
+    /// 2038 and beyond, and random ones over the whole formatted range and past it.
+    static func edgeSeconds() -> [Int64] {
+        var random = SystemRandomNumberGenerator()
+        let edges: [Int64] = [
+            0, -1, 1, 86_399, 86_400, -86_399, -86_400, -86_401, 951_782_400, 951_868_799, -2_208_988_800,
+            -2_203_891_201, -11_670_912_000, 2_147_483_647, 2_147_483_648, 4_107_542_399, 4_107_542_400,
+            -62_167_219_201, -62_167_219_200, -62_167_219_199, -62_162_035_200, 253_402_300_799, 253_402_300_800,
+            Int64.min, Int64.max, Int64.min + 86_399,
+        ]
+        return edges
+            + (0..<500).map { _ in Int64.random(in: -62_167_219_199...253_402_300_799, using: &random) }
+            + (0..<50).map { _ in Int64.random(in: Int64.min...Int64.max, using: &random) }
+    }
+
+    static let edgeNanoseconds: [UInt32] = [0, 999, 1_000, 123_456_789, 999_999_999, 1_000_000_000, UInt32.max]
+
+    /// What the C library says (proleptic Gregorian, UTC): the formatter must agree on every second it formats.
+    static func expected(_ timestamp: Timestamp) -> String {
+        var seconds = time_t(timestamp.seconds)
+        var parts = tm()
+        guard timestamp.seconds > -62_167_219_200, timestamp.seconds < 253_402_300_800,
+            gmtime_r(&seconds, &parts) != nil
+        else { return "\(timestamp.seconds)" }
+        func padded(_ value: Int32, _ width: Int) -> String {
+            let digits = String(value)
+            return String(repeating: "0", count: width - digits.count) + digits
+        }
+        let micros = Int32(timestamp.nanoseconds / 1000 % 1_000_000)
+        return "\(padded(parts.tm_year + 1900, 4))-\(padded(parts.tm_mon + 1, 2))-\(padded(parts.tm_mday, 2))T"
+            + "\(padded(parts.tm_hour, 2)):\(padded(parts.tm_min, 2)):\(padded(parts.tm_sec, 2)).\(padded(micros, 6))Z"
+    }
+
+    @Test("description agrees with gmtime over edge and random seconds, raw seconds outside years 0000–9999")
+    func edges() {
+        for seconds in Self.edgeSeconds() {
+            for nanoseconds in Self.edgeNanoseconds {
+                let timestamp = Timestamp(seconds: seconds, nanoseconds: nanoseconds)
+                #expect(timestamp.description == Self.expected(timestamp), "\(seconds) s \(nanoseconds) ns")
+            }
+        }
+        #expect(Timestamp(seconds: -62_167_219_199, nanoseconds: 0).description == "0000-01-01T00:00:01.000000Z")
+        #expect(
+            Timestamp(seconds: 253_402_300_799, nanoseconds: 999_999_999).description == "9999-12-31T23:59:59.999999Z")
+        #expect(Timestamp(seconds: 951_782_400, nanoseconds: 0).description == "2000-02-29T00:00:00.000000Z")
+        #expect(Timestamp(seconds: -1, nanoseconds: 0).description == "1969-12-31T23:59:59.000000Z")
+        #expect(Timestamp(seconds: 253_402_300_800, nanoseconds: 0).description == "253402300800")
+    }
+
+    @Test("the flow writer puts exactly the description, quoted, into its buffer (the Codable form)")
+    func writerMatchesDescription() throws {
+        // One writer for all of them: its buffer grows past its first capacity on the way.
+        var writer = FlowJSONWriter()
+        var expected: [UInt8] = []
+        for seconds in Self.edgeSeconds() {
+            for nanoseconds in Self.edgeNanoseconds {
+                let timestamp = Timestamp(seconds: seconds, nanoseconds: nanoseconds)
+                var alone = FlowJSONWriter()
+                alone.timestamp(timestamp)
+                #expect(alone.bytes == Array("\"\(timestamp.description)\"".utf8), "\(seconds) s \(nanoseconds) ns")
+                #expect(alone.bytes == Array(try JSONEncoder().encode(timestamp)), "\(seconds) s \(nanoseconds) ns")
+                writer.timestamp(timestamp)
+                expected += Array("\"\(timestamp.description)\"".utf8)
+            }
+        }
+        #expect(writer.bytes == expected)
+    }
 }
 
 @Suite("JSON buffer")

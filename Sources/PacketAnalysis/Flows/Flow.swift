@@ -6,7 +6,7 @@ extension UInt64 {
 }
 
 /// Identifies a flow regardless of direction: the lower (address, port) endpoint comes first.
-struct FlowKey: Hashable {
+struct FlowKey: Equatable {
     static func == (lhs: FlowKey, rhs: FlowKey) -> Bool {
         lhs.lowAddress == rhs.lowAddress && lhs.highAddress == rhs.highAddress && lhs.lowPort == rhs.lowPort
             && lhs.highPort == rhs.highPort && lhs.ipProtocol == rhs.ipProtocol
@@ -40,15 +40,10 @@ struct FlowKey: Hashable {
         )
     }
 
-    /// One Hasher round over a premixed word instead of nine over each field: flow lookup is on every packet's
-    /// path. Equality still compares every field.
-    func hash(into hasher: inout Hasher) {
-        hasher.combine(self.shardHash ^ self.encapsulation)
-    }
-
     /// A well-mixed 64-bit digest of the key, the same for both directions: picks the thread a flow belongs
-    /// to, and feeds the dictionary hash. It leaves the tunnel out (the decoding thread that shares flows out
-    /// does not read tunnels): one inner 5-tuple in several tunnels goes to one thread, as several flows.
+    /// to (the flow table has a keyed hash of its own, ``SeededFlowKeyHashing``). It leaves the tunnel out (the
+    /// decoding thread that shares flows out does not read tunnels): one inner 5-tuple in several tunnels goes to
+    /// one thread, as several flows.
     var shardHash: UInt64 {
         var mix = self.lowAddress.low &* 0x9E37_79B9_7F4A_7C15
         mix ^= self.highAddress.low &* 0xC2B2_AE3D_27D4_EB4F

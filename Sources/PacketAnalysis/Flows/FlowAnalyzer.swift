@@ -67,7 +67,7 @@ public final class FlowAnalyzer {
     private let options: AnalysisOptions
     private let emit: (FlowRecord) -> Void
     private let file: String?
-    private var flows: [FlowKey: Flow] = [:]
+    private var flows = FlowTable(hashing: SeededFlowKeyHashing())
     /// The number of the packet being processed, counted from 1 across the files of a run (the Wireshark
     /// frame number within one file). A flow's id is the number of its first packet.
     private var frame: Int
@@ -153,7 +153,7 @@ public final class FlowAnalyzer {
 
     /// Ends every remaining flow and hands it to `emit`.
     public func finish() {
-        let remaining = Self.inIDOrder(Array(self.flows.values))
+        let remaining = Self.inIDOrder(Array(self.flows))
         self.flows.removeAll()
         for flow in remaining { self.emit(self.record(flow)) }
     }
@@ -193,14 +193,16 @@ public final class FlowAnalyzer {
         if let encapsulation {
             key.encapsulation = encapsulation.pointee.digest
             // Two tunnel paths with one digest (never seen, but possible): the packet is not taken for the other flow's.
-            if let existing = self.flows[key], existing.encapsulation?.identity != encapsulation.pointee.identity {
+            if let existing = self.flows.flow(for: key),
+                existing.encapsulation?.identity != encapsulation.pointee.identity
+            {
                 self.counters.malformed &+= 1
                 return
             }
         }
         let isSYN = packet.ipProtocol == 6 && packet.flags.contains(.syn) && !packet.flags.contains(.ack)
         var flow: Flow
-        if let existing = self.flows[key] {
+        if let existing = self.flows.flow(for: key) {
             flow = existing
             // Port reuse: a new SYN on a finished connection, or one with a different initial sequence.
             if isSYN,
@@ -209,14 +211,14 @@ public final class FlowAnalyzer {
                         && (fromLow ? existing.low : existing.high).synSequence.map { $0 != packet.sequence } ?? false
                         && (existing.low.payloadBytes + existing.high.payloadBytes) > 0)
             {
-                self.flows[key] = nil
+                self.flows.remove(key)
                 self.emit(self.record(existing))
                 flow = self.newFlow(key, fromLow: fromLow, packet: packet, time: time)
-                self.flows[key] = flow
+                self.flows.insert(flow)
             }
         } else {
             flow = self.newFlow(key, fromLow: fromLow, packet: packet, time: time)
-            self.flows[key] = flow
+            self.flows.insert(flow)
         }
         flow.lastSeen = time
         if let encapsulation { Self.note(encapsulation, on: flow, fromLow: fromLow) }
@@ -264,7 +266,7 @@ public final class FlowAnalyzer {
     private func sweep() {
         let now = self.latest
         var ended: [Flow] = []
-        for flow in self.flows.values {
+        for flow in self.flows {
             let idle = now.seconds(since: flow.lastSeen)
             if flow.closed && idle > 5
                 || flow.transport == .tcp && idle > self.options.tcpIdleTimeout
@@ -275,7 +277,7 @@ public final class FlowAnalyzer {
             }
         }
         for flow in Self.inIDOrder(ended) {
-            self.flows[flow.key] = nil
+            self.flows.remove(flow.key)
             self.emit(self.record(flow))
         }
     }
