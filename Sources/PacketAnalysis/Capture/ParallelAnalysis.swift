@@ -39,6 +39,9 @@ package final class ParallelAnalysis: @unchecked Sendable {
     private let condition = NSCondition()
     private let lanes: [Lane]
     private var producerDone = false
+    /// Emptied batch buffers handed back by the lanes for the reading thread to fill again (guarded by `condition`):
+    /// a batch is a few hundred kilobytes, and a fresh one each time was fresh pages to fault in, for every batch.
+    private var spareItems: [[DecodedItem]] = []
     private static let batchSize = 2048
     private static let queueLimit = 8
 
@@ -80,7 +83,7 @@ package final class ParallelAnalysis: @unchecked Sendable {
                 let lane = Int(FlowKey.of(decoded).0.shardHash % laneCount)
                 if pending[lane].items.isEmpty {
                     pending[lane].start = packet.bytes.baseAddress
-                    pending[lane].items.reserveCapacity(Self.batchSize)
+                    pending[lane].items = self.spareBuffer()
                 }
                 pending[lane].items.append(
                     DecodedItem(packet: decoded, bytes: packet.bytes, time: packet.timestamp, frame: frame))
@@ -105,6 +108,17 @@ package final class ParallelAnalysis: @unchecked Sendable {
         return (counters, frame)
     }
 
+    /// An empty buffer for a batch: one a lane handed back, or a new one.
+    private func spareBuffer() -> [DecodedItem] {
+        self.condition.lock()
+        let spare = self.spareItems.popLast()
+        self.condition.unlock()
+        if let spare { return spare }
+        var fresh: [DecodedItem] = []
+        fresh.reserveCapacity(Self.batchSize)
+        return fresh
+    }
+
     private func push(_ batch: Batch, to index: Int) {
         self.condition.lock()
         while self.lanes[index].queue.count >= Self.queueLimit { self.condition.wait() }
@@ -121,15 +135,18 @@ package final class ParallelAnalysis: @unchecked Sendable {
                 self.condition.unlock()
                 break
             }
-            let batch = lane.queue.removeFirst()
+            var batch = lane.queue.removeFirst()
             lane.busyStart = batch.start
             self.condition.broadcast()
             self.condition.unlock()
             for item in batch.items {
                 lane.analyzer.process(item.packet, bytes: item.bytes, time: item.time, frame: item.frame)
             }
+            batch.items.removeAll(keepingCapacity: true)
             self.condition.lock()
             lane.busyStart = nil
+            // At most as many spares as batches can be in flight: the rest are freed.
+            if self.spareItems.count < self.lanes.count * (Self.queueLimit + 2) { self.spareItems.append(batch.items) }
             self.condition.unlock()
         }
         lane.analyzer.finish()

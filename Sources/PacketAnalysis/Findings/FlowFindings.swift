@@ -94,9 +94,21 @@ public struct FlowFindings {
         if let lowest = theirs.flowIDs.first, let ours = existing.flowIDs.first, lowest < ours {
             existing.detail = theirs.detail
         }
-        var ids = existing.flowIDs + theirs.flowIDs
-        ids.sort()
-        existing.flowIDs = Array(ids.prefix(10))
+        // Both lists are sorted, disjoint and at most ten long: the ten lowest of the two, merged in place.
+        let mine = existing.flowIDs
+        var merged: [Int] = []
+        merged.reserveCapacity(10)
+        var (left, right) = (0, 0)
+        while merged.count < 10 && (left < mine.count || right < theirs.flowIDs.count) {
+            if right == theirs.flowIDs.count || (left < mine.count && mine[left] < theirs.flowIDs[right]) {
+                merged.append(mine[left])
+                left += 1
+            } else {
+                merged.append(theirs.flowIDs[right])
+                right += 1
+            }
+        }
+        existing.flowIDs = merged
     }
 
     private static func fold(id: Int, detail: () -> String, into existing: inout Finding) {
