@@ -394,5 +394,17 @@ struct StreamedDocumentTests {
             #expect(pieces == whole)
             #expect(try JSONSerialization.jsonObject(with: pieces) is [String: Any])
         }
+        // Enough findings to be written in parts side by side (a capture of many servers), hostile ones among them.
+        let many = (0..<9_001).map { index in
+            var finding = findings[index % findings.count]
+            finding.flowCount = index
+            finding.flowIDs = Array(index..<(index + index % 11))
+            return finding
+        }
+        var pieces = Data()
+        try JSONReport.writeDocument(
+            findings: many, summary: summary, flows: { _ in }, to: { pieces.append(contentsOf: $0) })
+        #expect(
+            pieces == (try JSONReport.assembleDocument(findings: many, flows: [], summary: summary)), "9,001 findings")
     }
 }
