@@ -1,5 +1,5 @@
 /// The transport of a flow.
-public enum Transport: String, Codable, Sendable, Hashable {
+public enum Transport: String, Codable, Sendable, Hashable, CaseIterable {
     case tcp
     case udp
     /// IPsec ESP straight over IP (protocol 50): a flow between two hosts, whose ports are written as 0.
@@ -56,7 +56,7 @@ public enum ApplicationProtocol: String, Codable, Sendable, Hashable, CaseIterab
 }
 
 /// How Bulkhead decided which side of a flow is the client.
-public enum ClientBasis: String, Codable, Sendable {
+public enum ClientBasis: String, Codable, Sendable, CaseIterable {
     /// The side that sent the first SYN.
     case syn
     /// The side whose first bytes were a request (a ClientHello, an HTTP request, a startup message…).

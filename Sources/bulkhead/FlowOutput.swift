@@ -34,10 +34,11 @@ final class FlowOutput: @unchecked Sendable {
         case .document(let spool):
             // The lane's own writer: lanes meet only when a writer's buffer is full.
             let writer = spool.writer()
+            let encoder = LaneEncoder()
             return { flow in
-                var json = FlowJSONWriter()
-                json.write(flow)
-                json.withBytes { writer.append(id: flow.id, $0) }
+                encoder.json.reset()
+                encoder.json.write(flow)
+                encoder.json.withBytes { writer.append(id: flow.id, $0) }
             }
         case .lines(let sink):
             // JSON Lines is for streams too (`tcpdump -w - | bulkhead analyze - --format jsonl | jq`): each flow goes
@@ -56,6 +57,12 @@ final class FlowOutput: @unchecked Sendable {
                 if lines.bytes.count >= LaneLines.capacity { self.hand(lines, to: sink) }
             }
         }
+    }
+
+    /// One lane's flow writer, kept from flow to flow (its buffer is allocated once, and stays warm). `@unchecked
+    /// Sendable`: used by its lane's thread alone.
+    private final class LaneEncoder: @unchecked Sendable {
+        var json = FlowJSONWriter()
     }
 
     /// The lines one lane has not handed over yet. `@unchecked Sendable`: used by its lane's thread, then by the one

@@ -9,6 +9,18 @@ import Testing
 /// The hand-written flow JSON must say exactly what the `Codable` conformance says.
 @Suite("Flow JSON writer")
 struct FlowJSONWriterTests {
+    @Test("the names the writer copies without an escape check need none (every case of their enums)")
+    func namesNeedNoEscaping() {
+        let names =
+            ApplicationProtocol.allCases.map(\.rawValue) + ClientBasis.allCases.map(\.rawValue)
+            + Transport.allCases.map(\.rawValue) + ClientCertificateState.allCases.map(\.rawValue)
+            + EncapsulationKind.allCases.map(\.rawValue)
+        #expect(names.count > 20)
+        for name in names {
+            #expect(!Array(name.utf8).withUnsafeBytes { JSONBuffer.needsEscaping($0) }, "\(name)")
+        }
+    }
+
     @Test("every corpus flow writes the same JSON as JSONEncoder")
     func matchesEncoder() throws {
         let files = try CaptureAnalysis.expand([Repository.path("captures")]).paths
