@@ -116,8 +116,31 @@ struct KeyLogDecryptionTests {
         #expect(report.linesRead == 6)
         #expect(report.secrets == 2)
         #expect(report.malformedLines == 4)
-        #expect(report.problems.first?.hasPrefix("line 4:") == true)
+        #expect(
+            report.problems == [
+                "line 4: secret is not 32, 48 or 64 bytes of hex", "line 5: unknown label NOT_A_LABEL",
+                "line 6: client random is not 64 hex digits",
+                "line 7: expected LABEL CLIENT_RANDOM SECRET, found 2 fields",
+            ])
         #expect(keyLog.hasProblems)
+    }
+
+    @Test("tabs, CRLF line ends, upper-case hex and a last line without its newline are read")
+    func separatorsAndCase() throws {
+        let random = String(repeating: "Ab", count: 32)
+        let text =
+            "CLIENT_TRAFFIC_SECRET_0\t\(random)  \(String(repeating: "C3", count: 48))\r\n"
+            + "SERVER_TRAFFIC_SECRET_0 \(random.lowercased()) \(String(repeating: "0f", count: 64))"
+        let keyLog = KeyLog()
+        keyLog.load(text: Data(text.utf8), source: "crlf.keys")
+        let report = try #require(keyLog.reports.first)
+        #expect(report.linesRead == 2 && report.secrets == 2 && report.malformedLines == 0)
+        let secrets = try #require(keyLog.secrets(forClientRandom: [UInt8](repeating: 0xab, count: 32)))
+        #expect(secrets.clientTraffic == [UInt8](repeating: 0xc3, count: 48))
+        #expect(secrets.serverTraffic == [UInt8](repeating: 0x0f, count: 64))
+        #expect(keyLog.secrets(forClientRandom: [UInt8](repeating: 0xab, count: 31)) == nil)
+        #expect(KeyLog.hex(Array("0g".utf8)) == nil && KeyLog.hex(Array("abc".utf8)) == nil)
+        #expect(KeyLog.hex(Array("FFa0".utf8)) == [0xff, 0xa0])
     }
 
     @Test("the committed malformed key log: every entry refused and named, and the capture still analysed")

@@ -18,6 +18,42 @@ public final class KeyLog: @unchecked Sendable {
         public var serverTraffic: [UInt8]?
     }
 
+    /// A ClientHello random (32 bytes) as a dictionary key: four words, hashed as one round over the first (the bytes
+    /// are random) and compared in full. Hashing it as a `[UInt8]` combined its 32 elements one by one, three times
+    /// per key log line.
+    struct ClientRandom: Hashable, Sendable {
+        var words: (UInt64, UInt64, UInt64, UInt64)
+
+        /// The random of `bytes`, nil unless they are exactly 32.
+        init?(_ bytes: UnsafeRawBufferPointer) {
+            guard bytes.count == 32 else { return nil }
+            self.words = (
+                bytes.loadUnaligned(fromByteOffset: 0, as: UInt64.self),
+                bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self),
+                bytes.loadUnaligned(fromByteOffset: 16, as: UInt64.self),
+                bytes.loadUnaligned(fromByteOffset: 24, as: UInt64.self)
+            )
+        }
+
+        /// The random 64 hex digits spell, nil for any other text.
+        init?(hex digits: UnsafeRawBufferPointer) {
+            guard digits.count == 64 else { return nil }
+            var bytes: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+            let decoded = withUnsafeMutableBytes(of: &bytes) { KeyLog.decodeHex(digits, into: $0) }
+            guard decoded else { return nil }
+            self.words = bytes
+        }
+
+        static func == (left: ClientRandom, right: ClientRandom) -> Bool {
+            left.words.0 == right.words.0 && left.words.1 == right.words.1 && left.words.2 == right.words.2
+                && left.words.3 == right.words.3
+        }
+
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(self.words.0)
+        }
+    }
+
     /// What reading one source of secrets found.
     public struct SourceReport: Sendable, Hashable {
         public var source: String
@@ -27,12 +63,12 @@ public final class KeyLog: @unchecked Sendable {
         /// Up to five problems, each naming the line.
         public var problems: [String] = []
         /// Client randoms this source provided.
-        var randoms: Set<[UInt8]> = []
+        var randoms: Set<ClientRandom> = []
     }
 
     private let lock = NSLock()
-    private var secrets: [[UInt8]: Secrets] = [:]
-    private var matched: Set<[UInt8]> = []
+    private var secrets: [ClientRandom: Secrets] = [:]
+    private var matched: Set<ClientRandom> = []
     public private(set) var reports: [SourceReport] = []
 
     public init() {}
@@ -54,73 +90,116 @@ public final class KeyLog: @unchecked Sendable {
         }
     }
 
+    /// The labels of a key log line, by the secret they give.
+    private enum Label: CaseIterable {
+        case clientRandom, clientHandshake, serverHandshake, clientTraffic, serverTraffic, exporter, clientEarlyTraffic
+        case earlyExporter
+
+        var text: StaticString {
+            switch self {
+            case .clientRandom: "CLIENT_RANDOM"
+            case .clientHandshake: "CLIENT_HANDSHAKE_TRAFFIC_SECRET"
+            case .serverHandshake: "SERVER_HANDSHAKE_TRAFFIC_SECRET"
+            case .clientTraffic: "CLIENT_TRAFFIC_SECRET_0"
+            case .serverTraffic: "SERVER_TRAFFIC_SECRET_0"
+            case .exporter: "EXPORTER_SECRET"
+            case .clientEarlyTraffic: "CLIENT_EARLY_TRAFFIC_SECRET"
+            case .earlyExporter: "EARLY_EXPORTER_SECRET"
+            }
+        }
+
+        private static let all = Self.allCases
+
+        /// The label spelled by `bytes`, nil for any other word.
+        init?(_ bytes: UnsafeRawBufferPointer) {
+            guard let base = bytes.baseAddress else { return nil }
+            for label in Self.all
+            where label.text.utf8CodeUnitCount == bytes.count && memcmp(base, label.text.utf8Start, bytes.count) == 0 {
+                self = label
+                return
+            }
+            return nil
+        }
+    }
+
     /// Reads key log text (from a file or a Decryption Secrets Block).
+    ///
+    /// A key log holds a few lines per connection, tens of thousands of them for a busy capture, all read before the
+    /// analysis starts: lines are found with `memchr` and their fields read in place, with no per-line String.
     public func load(text: Data, source: String) {
         var report = SourceReport(source: source)
-        var parsed: [([UInt8], String, [UInt8])] = []
-        // A key log holds a few lines per connection: parse bytes directly (no per-line Data or String).
-        let bytes = [UInt8](text)
-        var lineNumber = 0
-        var lineStart = 0
-        while lineStart <= bytes.count {
-            var lineEnd = lineStart
-            while lineEnd < bytes.count && bytes[lineEnd] != 0x0a { lineEnd += 1 }
-            defer { lineStart = lineEnd + 1 }
-            lineNumber += 1
-            if lineStart == bytes.count { break }
-            // Fields separated by spaces or tabs; blank, whitespace-only and comment lines are not entries.
-            var fields: [Range<Int>] = []
-            var index = lineStart
-            while index < lineEnd {
-                while index < lineEnd && (bytes[index] == 0x20 || bytes[index] == 0x09 || bytes[index] == 0x0d) {
-                    index += 1
+        var parsed: [(ClientRandom, Label, [UInt8])] = []
+        text.withUnsafeBytes { bytes in
+            guard let base = bytes.baseAddress else { return }
+            var lineNumber = 0
+            var lineStart = 0
+            while lineStart < bytes.count {
+                let lineEnd =
+                    memchr(base + lineStart, 0x0a, bytes.count - lineStart).map {
+                        base.distance(to: UnsafeRawPointer($0))
+                    }
+                    ?? bytes.count
+                defer { lineStart = lineEnd + 1 }
+                lineNumber += 1
+                // Fields separated by spaces, tabs (and a CR); blank, whitespace-only and comment lines are not entries.
+                var fields: (Range<Int>, Range<Int>, Range<Int>) = (0..<0, 0..<0, 0..<0)
+                var fieldCount = 0
+                var index = lineStart
+                while index < lineEnd {
+                    while index < lineEnd && Self.isSeparator(bytes[index]) { index += 1 }
+                    let start = index
+                    while index < lineEnd && !Self.isSeparator(bytes[index]) { index += 1 }
+                    guard index > start else { continue }
+                    switch fieldCount {
+                    case 0: fields.0 = start..<index
+                    case 1: fields.1 = start..<index
+                    case 2: fields.2 = start..<index
+                    default: break
+                    }
+                    fieldCount += 1
                 }
-                let start = index
-                while index < lineEnd && bytes[index] != 0x20 && bytes[index] != 0x09 && bytes[index] != 0x0d {
-                    index += 1
+                if fieldCount == 0 || bytes[fields.0.lowerBound] == UInt8(ascii: "#") { continue }
+                report.linesRead += 1
+                func problem(_ text: String) {
+                    report.malformedLines += 1
+                    if report.problems.count < 5 { report.problems.append("line \(lineNumber): \(text)") }
                 }
-                if index > start { fields.append(start..<index) }
-            }
-            if fields.isEmpty || bytes[fields[0].lowerBound] == UInt8(ascii: "#") { continue }
-            report.linesRead += 1
-            func problem(_ text: String) {
-                report.malformedLines += 1
-                if report.problems.count < 5 { report.problems.append("line \(lineNumber): \(text)") }
-            }
-            guard fields.count == 3 else {
-                problem("expected LABEL CLIENT_RANDOM SECRET, found \(fields.count) fields")
-                continue
-            }
-            let label = String(decoding: bytes[fields[0]], as: UTF8.self)
-            guard let random = Self.hex(bytes[fields[1]]), random.count == 32 else {
-                problem("client random is not 64 hex digits")
-                continue
-            }
-            guard let secret = Self.hex(bytes[fields[2]]), [32, 48, 64].contains(secret.count) else {
-                problem("secret is not 32, 48 or 64 bytes of hex")
-                continue
-            }
-            switch label {
-            case "CLIENT_RANDOM", "CLIENT_HANDSHAKE_TRAFFIC_SECRET", "SERVER_HANDSHAKE_TRAFFIC_SECRET",
-                "CLIENT_TRAFFIC_SECRET_0", "SERVER_TRAFFIC_SECRET_0", "EXPORTER_SECRET", "CLIENT_EARLY_TRAFFIC_SECRET",
-                "EARLY_EXPORTER_SECRET":
+                guard fieldCount == 3 else {
+                    problem("expected LABEL CLIENT_RANDOM SECRET, found \(fieldCount) fields")
+                    continue
+                }
+                guard let random = ClientRandom(hex: UnsafeRawBufferPointer(rebasing: bytes[fields.1])) else {
+                    problem("client random is not 64 hex digits")
+                    continue
+                }
+                guard let secret = Self.hex(UnsafeRawBufferPointer(rebasing: bytes[fields.2])),
+                    [32, 48, 64].contains(secret.count)
+                else {
+                    problem("secret is not 32, 48 or 64 bytes of hex")
+                    continue
+                }
+                let labelBytes = UnsafeRawBufferPointer(rebasing: bytes[fields.0])
+                guard let label = Label(labelBytes) else {
+                    problem("unknown label \(String(decoding: labelBytes, as: UTF8.self).prefix(40))")
+                    continue
+                }
                 parsed.append((random, label, secret))
-            default:
-                problem("unknown label \(label.prefix(40))")
             }
         }
         self.lock.withLock {
+            self.secrets.reserveCapacity(self.secrets.count + parsed.count / 4)
             for (random, label, secret) in parsed {
-                var entry = self.secrets[random] ?? Secrets()
+                // Changed in place: one lookup, no copy of the connection's other secrets.
                 switch label {
-                case "CLIENT_RANDOM": entry.masterSecret = secret
-                case "CLIENT_HANDSHAKE_TRAFFIC_SECRET": entry.clientHandshake = secret
-                case "SERVER_HANDSHAKE_TRAFFIC_SECRET": entry.serverHandshake = secret
-                case "CLIENT_TRAFFIC_SECRET_0": entry.clientTraffic = secret
-                case "SERVER_TRAFFIC_SECRET_0": entry.serverTraffic = secret
-                default: break
+                case .clientRandom: self.secrets[random, default: Secrets()].masterSecret = secret
+                case .clientHandshake: self.secrets[random, default: Secrets()].clientHandshake = secret
+                case .serverHandshake: self.secrets[random, default: Secrets()].serverHandshake = secret
+                case .clientTraffic: self.secrets[random, default: Secrets()].clientTraffic = secret
+                case .serverTraffic: self.secrets[random, default: Secrets()].serverTraffic = secret
+                case .exporter, .clientEarlyTraffic, .earlyExporter:
+                    // Kept as a connection with secrets, as before, though none of these is used.
+                    if self.secrets[random] == nil { self.secrets[random] = Secrets() }
                 }
-                self.secrets[random] = entry
                 report.randoms.insert(random)
                 report.secrets += 1
             }
@@ -129,8 +208,9 @@ public final class KeyLog: @unchecked Sendable {
     }
 
     /// The secrets for a connection, by its ClientHello random; marks them as used.
-    func secrets(forClientRandom random: [UInt8]) -> Secrets? {
-        self.lock.withLock {
+    func secrets(forClientRandom bytes: [UInt8]) -> Secrets? {
+        guard let random = bytes.withUnsafeBytes({ ClientRandom($0) }) else { return nil }
+        return self.lock.withLock {
             guard let found = self.secrets[random] else { return nil }
             self.matched.insert(random)
             return found
@@ -162,25 +242,49 @@ public final class KeyLog: @unchecked Sendable {
     }
 
     static func hex(_ bytes: some Collection<UInt8>) -> [UInt8]? {
-        guard bytes.count % 2 == 0 else { return nil }
-        var result: [UInt8] = []
-        result.reserveCapacity(bytes.count / 2)
-        var high: UInt8?
-        for byte in bytes {
-            let value: UInt8
-            switch byte {
-            case 0x30...0x39: value = byte - 0x30
-            case 0x61...0x66: value = byte - 0x61 + 10
-            case 0x41...0x46: value = byte - 0x41 + 10
-            default: return nil
-            }
-            if let first = high {
-                result.append(first << 4 | value)
-                high = nil
-            } else {
-                high = value
-            }
+        Array(bytes).withUnsafeBytes { Self.hex($0) }
+    }
+
+    /// The bytes the hex digits spell (either case), nil for an odd count or any other character.
+    static func hex(_ digits: UnsafeRawBufferPointer) -> [UInt8]? {
+        guard digits.count % 2 == 0 else { return nil }
+        var valid = false
+        let result = [UInt8](unsafeUninitializedCapacity: digits.count / 2) { buffer, count in
+            valid = Self.decodeHex(digits, into: UnsafeMutableRawBufferPointer(buffer))
+            count = digits.count / 2
         }
-        return result
+        return valid ? result : nil
+    }
+
+    /// Writes the bytes the hex digits spell into `output` (half as long); false when any digit is not hex.
+    static func decodeHex(_ digits: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) -> Bool {
+        Self.hexValues.withUnsafeBufferPointer { values in
+            var invalid: UInt8 = 0
+            for index in 0..<min(output.count, digits.count / 2) {
+                let high = values[Int(digits[2 * index])]
+                let low = values[Int(digits[2 * index + 1])]
+                // A non-digit is 0xFF in the table: its high bit marks the whole text invalid, checked once.
+                invalid |= high | low
+                output[index] = high << 4 | (low & 0x0f)
+            }
+            return invalid & 0x80 == 0
+        }
+    }
+
+    /// Whether `byte` separates the fields of a key log line: a space, a tab, or the CR of a CRLF line end.
+    @inline(__always)
+    private static func isSeparator(_ byte: UInt8) -> Bool {
+        // One compare for the usual case (a hex digit or a letter is above the space).
+        byte <= 0x20 && (byte == 0x20 || byte == 0x09 || byte == 0x0d)
+    }
+
+    /// Each byte's value as a hex digit, 0xFF for any other byte.
+    private static let hexValues: [UInt8] = (0...255).map { byte in
+        switch UInt8(byte) {
+        case 0x30...0x39: UInt8(byte) - 0x30
+        case 0x61...0x66: UInt8(byte) - 0x61 + 10
+        case 0x41...0x46: UInt8(byte) - 0x41 + 10
+        default: 0xFF
+        }
     }
 }
