@@ -6,12 +6,13 @@ import Dispatch
 /// because `analyze` on a capture of many short flows has tens of thousands of findings, and encoding them through
 /// `JSONEncoder` was a tenth of the run. A test holds the two equal on hostile text.
 enum FindingsJSONWriter {
-    /// `findings` as the value of a top-level key (every line after the first indented two spaces). Each run of
-    /// punctuation and indentation between two values is one literal. A document of tens of thousands of findings is
-    /// written at the end of the run, while nothing else is: it is written in parts on all cores, then joined.
-    static func pretty(_ findings: [Finding]) -> [UInt8] {
+    /// `findings` as the value of a top-level key (every line after the first indented two spaces), in pieces to be
+    /// written one after the other. Each run of punctuation and indentation between two values is one literal. A
+    /// document of tens of thousands of findings is written at the end of the run, while nothing else is: it is
+    /// written in parts on all cores.
+    static func pretty(_ findings: [Finding]) -> [[UInt8]] {
         // An empty array is `[`, a blank line, `]`; the document's indentation puts its spaces on the blank line too.
-        guard !findings.isEmpty else { return Array("[\n  \n  ]".utf8) }
+        guard !findings.isEmpty else { return [Array("[\n  \n  ]".utf8)] }
         let parts = findings.count < 4096 ? 1 : 4
         let size = (findings.count + parts - 1) / parts
         let rendered = RenderedParts(count: parts)
@@ -19,12 +20,8 @@ enum FindingsJSONWriter {
             let range = (part * size)..<min(findings.count, (part + 1) * size)
             rendered.store(Self.elements(findings, range), at: part)
         }
-        var out: [UInt8] = []
-        out.reserveCapacity(rendered.parts.reduce(8) { $0 + $1.count })
-        out += "[\n".utf8
-        for part in rendered.parts { out += part }
-        out += "\n  ]".utf8
-        return out
+        // Handed over in pieces, not joined: a capture of many servers makes tens of megabytes of them.
+        return [Array("[\n".utf8)] + rendered.parts + [Array("\n  ]".utf8)]
     }
 
     /// The parts rendered side by side. `@unchecked Sendable`: each slot is written by one task, read after all.

@@ -26,8 +26,9 @@ public enum JSONReport {
         case lines([Data])
         /// Elements handed over one by one by the producer (each buffer valid only during its call).
         case stream((_ element: (UnsafeRawBufferPointer) -> Void) throws -> Void)
-        /// A value already written in the document's pretty form, indented for its place (a top-level key's value).
-        case pretty([UInt8])
+        /// A value already written in the document's pretty form, indented for its place (a top-level key's value), in
+        /// pieces written one after the other.
+        case pretty([[UInt8]])
     }
 
     /// A pretty document with sorted keys from parts; arrays of many records are written one record per line (what
@@ -75,8 +76,8 @@ public enum JSONReport {
                     line.withUnsafeBytes(output)
                 }
                 emit(lines.isEmpty ? "]" : "\n  ]")
-            case .pretty(let bytes):
-                emit(bytes)
+            case .pretty(let pieces):
+                for piece in pieces { emit(piece) }
             case .stream(let produce):
                 emit("[")
                 var first = true
