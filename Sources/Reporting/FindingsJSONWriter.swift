@@ -6,22 +6,33 @@ import Dispatch
 /// because `analyze` on a capture of many short flows has tens of thousands of findings, and encoding them through
 /// `JSONEncoder` was a tenth of the run. A test holds the two equal on hostile text.
 enum FindingsJSONWriter {
-    /// `findings` as the value of a top-level key (every line after the first indented two spaces), in pieces to be
-    /// written one after the other. Each run of punctuation and indentation between two values is one literal. A
-    /// document of tens of thousands of findings is written at the end of the run, while nothing else is: it is
-    /// written in parts on all cores.
-    static func pretty(_ findings: [Finding]) -> [[UInt8]] {
-        // An empty array is `[`, a blank line, `]`; the document's indentation puts its spaces on the blank line too.
-        guard !findings.isEmpty else { return [Array("[\n  \n  ]".utf8)] }
-        let parts = findings.count < 4096 ? 1 : 4
-        let size = (findings.count + parts - 1) / parts
-        let rendered = RenderedParts(count: parts)
-        DispatchQueue.concurrentPerform(iterations: parts) { part in
-            let range = (part * size)..<min(findings.count, (part + 1) * size)
-            rendered.store(Self.elements(findings, range), at: part)
+    /// `findings` as the value of a top-level key (every line after the first indented two spaces), handed to `output`
+    /// piece by piece. Each run of punctuation and indentation between two values is one literal. A document of tens
+    /// of thousands of findings is written at the end of the run, while nothing else is: groups of them are written
+    /// side by side on all cores, and each group handed over as soon as those before it are, so only a few groups are
+    /// held at once whatever the number of findings.
+    static func write(_ findings: [Finding], to output: (UnsafeRawBufferPointer) -> Void) {
+        func emit(_ text: StaticString) {
+            output(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
         }
-        // Handed over in pieces, not joined: a capture of many servers makes tens of megabytes of them.
-        return [Array("[\n".utf8)] + rendered.parts + [Array("\n  ]".utf8)]
+        // An empty array is `[`, a blank line, `]`; the document's indentation puts its spaces on the blank line too.
+        guard !findings.isEmpty else { return emit("[\n  \n  ]") }
+        emit("[\n")
+        let group = 2048
+        let side = 4
+        var start = 0
+        while start < findings.count {
+            let parts = min(side, (findings.count - start + group - 1) / group)
+            let rendered = RenderedParts(count: parts)
+            let first = start
+            DispatchQueue.concurrentPerform(iterations: parts) { part in
+                let range = (first + part * group)..<min(findings.count, first + (part + 1) * group)
+                rendered.store(Self.elements(findings, range), at: part)
+            }
+            for part in rendered.parts { part.withUnsafeBytes(output) }
+            start += parts * group
+        }
+        emit("\n  ]")
     }
 
     /// The parts rendered side by side. `@unchecked Sendable`: each slot is written by one task, read after all.

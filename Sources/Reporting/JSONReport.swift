@@ -26,9 +26,9 @@ public enum JSONReport {
         case lines([Data])
         /// Elements handed over one by one by the producer (each buffer valid only during its call).
         case stream((_ element: (UnsafeRawBufferPointer) -> Void) throws -> Void)
-        /// A value already written in the document's pretty form, indented for its place (a top-level key's value), in
-        /// pieces written one after the other.
-        case pretty([[UInt8]])
+        /// A value written in the document's pretty form, indented for its place (a top-level key's value), handed over
+        /// piece by piece by its producer (each buffer valid only during its call).
+        case pretty((_ piece: (UnsafeRawBufferPointer) -> Void) throws -> Void)
     }
 
     /// A pretty document with sorted keys from parts; arrays of many records are written one record per line (what
@@ -76,8 +76,8 @@ public enum JSONReport {
                     line.withUnsafeBytes(output)
                 }
                 emit(lines.isEmpty ? "]" : "\n  ]")
-            case .pretty(let pieces):
-                for piece in pieces { emit(piece) }
+            case .pretty(let produce):
+                try produce(output)
             case .stream(let produce):
                 emit("[")
                 var first = true
@@ -106,7 +106,7 @@ public enum JSONReport {
     ) throws {
         try Self.write(
             [
-                ("findings", .pretty(FindingsJSONWriter.pretty(findings))), ("flows", .stream(flows)),
+                ("findings", .pretty({ FindingsJSONWriter.write(findings, to: $0) })), ("flows", .stream(flows)),
                 ("summary", .value(summary)),
             ], to: output)
     }

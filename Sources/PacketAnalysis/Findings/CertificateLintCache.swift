@@ -49,7 +49,17 @@ final class CertificateLintCache: @unchecked Sendable {
     /// by many servers' flows, and only the location differs).
     private struct Entry {
         var issues: [CertificateLintIssue]
-        var findings: [Finding]
+        var findings: [CachedFinding]
+    }
+
+    /// A finding of a chain's lint, written once and shared by every finding folded from it (by reference: a capture
+    /// holds thousands of them, one per server).
+    final class CachedFinding: Sendable {
+        let finding: Finding
+
+        init(_ finding: Finding) {
+            self.finding = finding
+        }
     }
 
     /// `CertificateLint.lint(chain:role:at:options:)`, from the cache when this chain was linted in the same
@@ -65,7 +75,7 @@ final class CertificateLintCache: @unchecked Sendable {
     /// (the caller's flow gives it): their text is made once per chain, not once per flow.
     func findings(
         chain: [CertificateSummary], role: CertificateLint.Role, at time: Timestamp, options: CertificateLint.Options
-    ) -> [Finding] {
+    ) -> [CachedFinding] {
         self.entry(chain: chain, role: role, at: time, options: options).findings
     }
 
@@ -80,7 +90,8 @@ final class CertificateLintCache: @unchecked Sendable {
         let fresh = Entry(
             issues: issues,
             findings: CertificateLint.findings(
-                issues, about: "\(owner) certificate", family: .captured, namingSubject: true, location: nil))
+                issues, about: "\(owner) certificate", family: .captured, namingSubject: true, location: nil
+            ).map(CachedFinding.init))
         self.lock.withLock {
             if self.entries.count >= Self.capacity { self.entries.removeAll(keepingCapacity: true) }
             self.entries[key] = fresh

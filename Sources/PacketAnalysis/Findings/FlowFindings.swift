@@ -1,16 +1,19 @@
 import BulkheadModel
 import Certificates
+import Dispatch
 
 /// Derives findings from flow records and folds repeats together: many flows of the same kind towards the
 /// same server make one finding with a flow count, not thousands of lines.
 ///
-/// Findings fold by kind, location and title. Most flows repeat a finding already held, so a flow's findings are
-/// first described compactly (``Key``: the kind, the location and what else the title says, with no text made) and
-/// their text is written only for a key not seen before, or for a detail that replaces the one held.
+/// Findings fold by kind, location and title. They are held in a compact form while flows arrive: a ``Key`` (the kind,
+/// the location and what else the title says) and a ``Folded`` tally (counts, the ten lowest flow ids, and the few
+/// facts the detail is made of, a ``DetailSeed``), with no text made. Their title and detail are written once, at the
+/// end (``all``), on all cores: a capture of many servers holds tens of thousands of findings, and each analysis lane
+/// holds its own until they are merged.
 public struct FlowFindings {
     /// What findings fold by: the kind, the location and what the title says besides them. The title is a function
     /// of the three and the three are a function of the title (see ``Subject``), so folding by key is folding by title.
-    struct Key: Hashable {
+    struct Key: Hashable, Sendable {
         var kind: FindingKind
         var location: String
         var subject: Subject
@@ -41,7 +44,7 @@ public struct FlowFindings {
 
     /// What a title says besides the kind and the location: the words that vary, and the destination of a proxy
     /// tunnel (`via`, which titles name as "destination via location").
-    enum Subject: Hashable {
+    enum Subject: Hashable, Sendable {
         case credentials(kinds: String, via: String?)
         case plaintext(ApplicationProtocol, via: String?)
         case unidentified(via: String?)
@@ -53,7 +56,30 @@ public struct FlowFindings {
         case certificate(title: String)
     }
 
-    private var findings: [Key: Finding] = [:]
+    /// The facts a finding's detail is made of beyond its key (the detail is the lowest flow id's: these are kept for
+    /// that flow only).
+    enum DetailSeed: Sendable {
+        case none
+        /// Credentials in clear: over which protocol, before a STARTTLS upgrade or not, and the hops of the proxy
+        /// tunnel they crossed, if any.
+        case credentials(ApplicationProtocol, starttls: Bool, tunnelHops: String?)
+        /// A handshake that failed, and the alert that ended it.
+        indirect case handshakeFailure(TLSAlert?)
+        /// A session without client authentication, and how the handshake showed it.
+        case noClientAuthentication(ClientCertificateState)
+        /// A certificate finding, written once per chain by the lint cache.
+        case certificate(CertificateLintCache.CachedFinding)
+    }
+
+    /// A finding while flows arrive: its tally and the seed of its detail.
+    struct Folded: Sendable {
+        var severity: Severity
+        var flowCount: Int
+        var flowIDs: [Int]
+        var seed: DetailSeed
+    }
+
+    private var findings: [Key: Folded] = [:]
 
     public init() {}
 
@@ -62,16 +88,13 @@ public struct FlowFindings {
 
     /// Adds what `flow` shows.
     public mutating func add(_ flow: FlowRecord) {
-        Self.forEachFinding(of: flow) { key, make in
+        Self.forEachFinding(of: flow) { key, severity, seed in
             if let slot = self.findings.index(forKey: key) {
-                // Changed in place (no copy of the finding per flow). The detail is the lowest flow id's and the ten
-                // lowest ids are kept, so the result does not depend on the order flows arrive in.
-                Self.fold(id: flow.id, detail: { make().detail }, into: &self.findings.values[slot])
+                // Changed in place. The detail is the lowest flow id's and the ten lowest ids are kept, so the result
+                // does not depend on the order flows arrive in.
+                Self.fold(id: flow.id, seed: seed, into: &self.findings.values[slot])
             } else {
-                var first = make()
-                first.flowCount = 1
-                first.flowIDs = [flow.id]
-                self.findings[key] = first
+                self.findings[key] = Folded(severity: severity, flowCount: 1, flowIDs: [flow.id], seed: seed)
             }
         }
     }
@@ -89,12 +112,12 @@ public struct FlowFindings {
         }
     }
 
-    private static func combine(_ theirs: Finding, into existing: inout Finding) {
+    private static func combine(_ theirs: Folded, into existing: inout Folded) {
         existing.flowCount += theirs.flowCount
         if let lowest = theirs.flowIDs.first, let ours = existing.flowIDs.first, lowest < ours {
-            existing.detail = theirs.detail
+            existing.seed = theirs.seed
         }
-        // Both lists are sorted, disjoint and at most ten long: the ten lowest of the two, merged in place.
+        // Both lists are sorted, disjoint and at most ten long: the ten lowest of the two.
         let mine = existing.flowIDs
         var merged: [Int] = []
         merged.reserveCapacity(10)
@@ -111,9 +134,9 @@ public struct FlowFindings {
         existing.flowIDs = merged
     }
 
-    private static func fold(id: Int, detail: () -> String, into existing: inout Finding) {
+    private static func fold(id: Int, seed: DetailSeed, into existing: inout Folded) {
         existing.flowCount += 1
-        if let first = existing.flowIDs.first, id < first { existing.detail = detail() }
+        if let first = existing.flowIDs.first, id < first { existing.seed = seed }
         if existing.flowIDs.count < 10 || id < existing.flowIDs[existing.flowIDs.count - 1] {
             let index = existing.flowIDs.firstIndex { $0 > id } ?? existing.flowIDs.endIndex
             existing.flowIDs.insert(id, at: index)
@@ -122,24 +145,55 @@ public struct FlowFindings {
     }
 
     /// The findings, most severe first, then by their first flow (then kind and title, for a stable order).
-    /// Sorted by a small key per finding, then gathered once: sorting the findings themselves moved every one of
-    /// them, strings and all, a dozen times.
+    ///
+    /// Sorted in their compact form by a small key (a title is written only to break a tie), then written out in that
+    /// order straight into the result, in parts side by side when there are thousands: no copy of all the findings is
+    /// made on the way, as a capture of many servers holds tens of thousands.
     public var all: [Finding] {
         struct Order {
             var severity: Severity
             var firstFlow: Int
-            var index: Int
+            var index: Dictionary<Key, Folded>.Index
         }
-        let values = Array(self.findings.values)
-        var order = values.indices.map {
-            Order(severity: values[$0].severity, firstFlow: values[$0].flowIDs.first ?? 0, index: $0)
+        let findings = self.findings
+        var order = findings.indices.map {
+            Order(severity: findings[$0].value.severity, firstFlow: findings[$0].value.flowIDs.first ?? 0, index: $0)
+        }
+        @Sendable func written(_ index: Dictionary<Key, Folded>.Index) -> Finding {
+            let (key, folded) = findings[index]
+            var finding = Self.write(key, folded.severity, folded.seed)
+            finding.flowCount = folded.flowCount
+            finding.flowIDs = folded.flowIDs
+            return finding
         }
         order.sort { a, b in
             if a.severity != b.severity { return a.severity > b.severity }
             if a.firstFlow != b.firstFlow { return a.firstFlow < b.firstFlow }
-            return (values[a.index].kind, values[a.index].title) < (values[b.index].kind, values[b.index].title)
+            let (left, right) = (findings[a.index].key.kind, findings[b.index].key.kind)
+            if left != right { return left < right }
+            return written(a.index).title < written(b.index).title
         }
-        return order.map { values[$0.index] }
+        guard !order.isEmpty else { return [] }
+        let sorted = order.map(\.index)
+        let parts = sorted.count < 4096 ? 1 : 4
+        let size = (sorted.count + parts - 1) / parts
+        return [Finding](unsafeUninitializedCapacity: sorted.count) { buffer, count in
+            guard let base = buffer.baseAddress else { return }
+            // Each part initialises its own slots; the buffer outlives the parallel loop.
+            let slots = SendableSlots(base: base)
+            DispatchQueue.concurrentPerform(iterations: parts) { part in
+                for position in (part * size)..<min(sorted.count, (part + 1) * size) {
+                    (slots.base + position).initialize(to: written(sorted[position]))
+                }
+            }
+            count = sorted.count
+        }
+    }
+
+    /// The result's storage, shared by the parts that fill it (each its own slots). `@unchecked Sendable`: no slot is
+    /// written by two parts, and none is read before all are written.
+    private struct SendableSlots: @unchecked Sendable {
+        let base: UnsafeMutablePointer<Finding>
     }
 
     /// The lint's thresholds for certificates seen in a capture.
@@ -157,125 +211,66 @@ public struct FlowFindings {
     /// The findings one flow shows on its own.
     public static func findings(for flow: FlowRecord) -> [Finding] {
         var result: [Finding] = []
-        Self.forEachFinding(of: flow) { _, make in result.append(make()) }
+        Self.forEachFinding(of: flow) { key, severity, seed in result.append(Self.write(key, severity, seed)) }
         return result
     }
 
-    /// Calls `body` with the key of each finding `flow` shows, in order, and a function that writes that finding out
-    /// (its title and detail are made only when called).
-    static func forEachFinding(of flow: FlowRecord, _ body: (Key, () -> Finding) -> Void) {
+    /// Calls `body` with each finding `flow` shows, in order, in its compact form: its key, severity and detail seed.
+    static func forEachFinding(of flow: FlowRecord, _ body: (Key, Severity, DetailSeed) -> Void) {
         let location = flow.server
         // Through a proxy tunnel the conversation is with the destination the client asked for: titles name it
         // beside the proxy, while the location stays the endpoint the packets went to (what an audit names).
         let via = flow.tunnel?.destination
-        var peer: String { via.map { "\($0) via \(location)" } ?? location }
-        let proto = flow.proto.rawValue
         if !flow.credentials.isEmpty {
             let kinds = Array(Set(flow.credentials.map(\.kind))).sorted().joined(separator: ", ")
-            body(Key(kind: .credentialsInCleartext, location: location, subject: .credentials(kinds: kinds, via: via)))
-            {
-                let crossedBefore = flow.starttls ? " before the connection was upgraded to TLS" : ""
-                // Through a proxy, the secret may have gone to the proxy itself, in its handshake, not over `proto`.
-                let over =
-                    flow.tunnel.map {
-                        "through a \($0.hops.map(\.kind).joined(separator: " + ")) proxy tunnel (in its handshake, or over \(proto) inside it)"
-                    } ?? "over \(proto)"
-                return Finding(
-                    kind: .credentialsInCleartext, severity: .high,
-                    title: "Credentials sent in clear to \(peer) (\(kinds))",
-                    detail:
-                        "A client sent \(kinds) credentials \(over)\(crossedBefore); anyone on the path can read and replay them. "
-                        + "Require TLS (ideally mutual TLS) on this service.",
-                    location: location)
-            }
+            body(
+                Key(kind: .credentialsInCleartext, location: location, subject: .credentials(kinds: kinds, via: via)),
+                .high,
+                .credentials(
+                    flow.proto, starttls: flow.starttls,
+                    tunnelHops: flow.tunnel.map { $0.hops.map(\.kind).joined(separator: " + ") }))
         } else if !flow.encrypted {
             switch flow.proto {
             case .empty, .unknownBinary:
                 break
             case .dns:
-                body(Key(kind: .plaintextFlow, location: location, subject: .plaintext(flow.proto, via: via))) {
-                    Finding(
-                        kind: .plaintextFlow, severity: .info, title: "Plaintext DNS to \(peer)",
-                        detail: "DNS queries and answers crossed unencrypted.", location: location)
-                }
+                body(
+                    Key(kind: .plaintextFlow, location: location, subject: .plaintext(flow.proto, via: via)), .info,
+                    .none)
             default:
-                body(Key(kind: .plaintextFlow, location: location, subject: .plaintext(flow.proto, via: via))) {
-                    Finding(
-                        kind: .plaintextFlow, severity: .medium, title: "Plaintext \(proto) to \(peer)",
-                        detail:
-                            "Service traffic (\(proto)) crossed without TLS: its content can be read and altered on the path.",
-                        location: location)
-                }
+                body(
+                    Key(kind: .plaintextFlow, location: location, subject: .plaintext(flow.proto, via: via)), .medium,
+                    .none)
             }
         }
         if flow.proto == .unknownBinary && !flow.encrypted {
-            body(Key(kind: .unidentifiedFlow, location: location, subject: .unidentified(via: via))) {
-                Finding(
-                    kind: .unidentifiedFlow, severity: .low, title: "Unidentified binary traffic to \(peer)",
-                    detail:
-                        "The payload is binary and matches no known protocol. It may be encrypted by something other than TLS; "
-                        + "Bulkhead cannot vouch for it.", location: location)
-            }
+            body(Key(kind: .unidentifiedFlow, location: location, subject: .unidentified(via: via)), .low, .none)
         }
         guard let tls = flow.tls, flow.proto == .tls || flow.starttls else { return }
         if let version = tls.version, ["ssl2", "ssl3", "1.0", "1.1"].contains(version) {
-            body(Key(kind: .tlsLegacyVersion, location: location, subject: .legacyVersion(version, via: via))) {
-                Finding(
-                    kind: .tlsLegacyVersion, severity: .high, title: "TLS \(version) negotiated with \(peer)",
-                    detail: "TLS versions below 1.2 are deprecated (RFC 8996) and have known attacks.",
-                    location: location)
-            }
+            body(
+                Key(kind: .tlsLegacyVersion, location: location, subject: .legacyVersion(version, via: via)), .high,
+                .none)
         }
         if let cipher = tls.cipher, let weakness = TLSRegistry.cipherWeakness(cipher) {
-            let kind: FindingKind = weakness.serious ? .tlsWeakCipher : .tlsLegacyCipher
-            body(Key(kind: kind, location: location, subject: .cipher(cipher, via: via))) {
-                Finding(
-                    kind: kind, severity: weakness.serious ? .high : .low,
-                    title: "Cipher \(cipher) negotiated with \(peer)",
-                    detail: "The negotiated suite uses \(weakness.reason).", location: location)
-            }
+            body(
+                Key(
+                    kind: weakness.serious ? .tlsWeakCipher : .tlsLegacyCipher, location: location,
+                    subject: .cipher(cipher, via: via)),
+                weakness.serious ? .high : .low, .none)
         }
-        let failed =
-            !tls.established
-            && tls.alerts.contains { $0.level == "fatal" || $0.inferred || $0.description == "encrypted" }
-        if failed {
-            body(Key(kind: .tlsHandshakeFailure, location: location, subject: .handshakeFailure(via: via))) {
-                let alert = tls.alerts.first { $0.level == "fatal" || $0.inferred || $0.description == "encrypted" }
-                let what =
-                    alert.map {
-                        $0.inferred
-                            ? "an encrypted alert inferred from its size"
-                            : "\($0.level) alert \($0.description) from the \($0.from)"
-                    } ?? "an alert"
-                return Finding(
-                    kind: .tlsHandshakeFailure, severity: .medium, title: "TLS handshake with \(peer) failed",
-                    detail:
-                        "The handshake ended with \(what). If this was a client without a valid certificate being refused, "
-                        + "that is mTLS working; otherwise a dependency is broken.", location: location)
-            }
+        let endedBy: (TLSAlert) -> Bool = { $0.level == "fatal" || $0.inferred || $0.description == "encrypted" }
+        if !tls.established && tls.alerts.contains(where: endedBy) {
+            body(
+                Key(kind: .tlsHandshakeFailure, location: location, subject: .handshakeFailure(via: via)), .medium,
+                .handshakeFailure(tls.alerts.first(where: endedBy)))
         }
         if tls.established {
             switch tls.clientCertificate {
             case .notRequested, .declined, .likelyNotRequested, .likelyDeclined:
-                body(Key(kind: .tlsNoClientAuth, location: location, subject: .noClientAuthentication(via: via))) {
-                    let how: String
-                    switch tls.clientCertificate {
-                    case .notRequested: how = "the server did not ask for a client certificate"
-                    case .declined:
-                        how =
-                            "the server asked for a client certificate and the client sent none, yet the session went on"
-                    case .likelyNotRequested:
-                        how =
-                            "the server very likely did not ask for a client certificate (TLS 1.3 record-size heuristic)"
-                    default:
-                        how =
-                            "the client very likely sent an empty certificate and the session went on (TLS 1.3 record-size heuristic)"
-                    }
-                    return Finding(
-                        kind: .tlsNoClientAuth, severity: .medium,
-                        title: "TLS to \(peer) without client authentication",
-                        detail: "The session is encrypted but not mutually authenticated: \(how).", location: location)
-                }
+                body(
+                    Key(kind: .tlsNoClientAuth, location: location, subject: .noClientAuthentication(via: via)),
+                    .medium, .noClientAuthentication(tls.clientCertificate))
             default:
                 break
             }
@@ -286,15 +281,101 @@ public struct FlowFindings {
             (.server, tls.serverCertificates), (.client, tls.clientCertificates),
         ]
         for (role, chain) in chains where !chain.isEmpty {
-            for finding in CertificateLintCache.shared.findings(
+            for cached in CertificateLintCache.shared.findings(
                 chain: chain, role: role, at: flow.firstSeen, options: Self.certificateLint)
             {
-                body(Key(kind: finding.kind, location: location, subject: .certificate(title: finding.title))) {
-                    var located = finding
-                    located.location = location
-                    return located
-                }
+                let finding = cached.finding
+                body(
+                    Key(kind: finding.kind, location: location, subject: .certificate(title: finding.title)),
+                    finding.severity, .certificate(cached))
             }
+        }
+    }
+
+    /// The finding a key, severity and detail seed stand for, its text written out (no flows counted yet).
+    static func write(_ key: Key, _ severity: Severity, _ seed: DetailSeed) -> Finding {
+        let location = key.location
+        func peer(_ via: String?) -> String { via.map { "\($0) via \(location)" } ?? location }
+        switch key.subject {
+        case .credentials(let kinds, let via):
+            var detail = "A client sent \(kinds) credentials"
+            if case .credentials(let proto, let starttls, let hops) = seed {
+                let crossedBefore = starttls ? " before the connection was upgraded to TLS" : ""
+                // Through a proxy, the secret may have gone to the proxy itself, in its handshake, not over `proto`.
+                let over =
+                    hops.map {
+                        "through a \($0) proxy tunnel (in its handshake, or over \(proto.rawValue) inside it)"
+                    } ?? "over \(proto.rawValue)"
+                detail += " \(over)\(crossedBefore)"
+            }
+            return Finding(
+                kind: key.kind, severity: severity, title: "Credentials sent in clear to \(peer(via)) (\(kinds))",
+                detail: detail + "; anyone on the path can read and replay them. "
+                    + "Require TLS (ideally mutual TLS) on this service.",
+                location: location)
+        case .plaintext(let proto, let via):
+            if proto == .dns {
+                return Finding(
+                    kind: key.kind, severity: severity, title: "Plaintext DNS to \(peer(via))",
+                    detail: "DNS queries and answers crossed unencrypted.", location: location)
+            }
+            return Finding(
+                kind: key.kind, severity: severity, title: "Plaintext \(proto.rawValue) to \(peer(via))",
+                detail:
+                    "Service traffic (\(proto.rawValue)) crossed without TLS: its content can be read and altered on the path.",
+                location: location)
+        case .unidentified(let via):
+            return Finding(
+                kind: key.kind, severity: severity, title: "Unidentified binary traffic to \(peer(via))",
+                detail:
+                    "The payload is binary and matches no known protocol. It may be encrypted by something other than TLS; "
+                    + "Bulkhead cannot vouch for it.", location: location)
+        case .legacyVersion(let version, let via):
+            return Finding(
+                kind: key.kind, severity: severity, title: "TLS \(version) negotiated with \(peer(via))",
+                detail: "TLS versions below 1.2 are deprecated (RFC 8996) and have known attacks.",
+                location: location)
+        case .cipher(let cipher, let via):
+            return Finding(
+                kind: key.kind, severity: severity, title: "Cipher \(cipher) negotiated with \(peer(via))",
+                detail:
+                    "The negotiated suite uses \(TLSRegistry.cipherWeakness(cipher)?.reason ?? "a weak construction").",
+                location: location)
+        case .handshakeFailure(let via):
+            var what = "an alert"
+            if case .handshakeFailure(let alert) = seed, let alert {
+                what =
+                    alert.inferred
+                    ? "an encrypted alert inferred from its size"
+                    : "\(alert.level) alert \(alert.description) from the \(alert.from)"
+            }
+            return Finding(
+                kind: key.kind, severity: severity, title: "TLS handshake with \(peer(via)) failed",
+                detail:
+                    "The handshake ended with \(what). If this was a client without a valid certificate being refused, "
+                    + "that is mTLS working; otherwise a dependency is broken.", location: location)
+        case .noClientAuthentication(let via):
+            let how: String
+            switch seed {
+            case .noClientAuthentication(.notRequested): how = "the server did not ask for a client certificate"
+            case .noClientAuthentication(.declined):
+                how = "the server asked for a client certificate and the client sent none, yet the session went on"
+            case .noClientAuthentication(.likelyNotRequested):
+                how = "the server very likely did not ask for a client certificate (TLS 1.3 record-size heuristic)"
+            default:
+                how =
+                    "the client very likely sent an empty certificate and the session went on (TLS 1.3 record-size heuristic)"
+            }
+            return Finding(
+                kind: key.kind, severity: severity, title: "TLS to \(peer(via)) without client authentication",
+                detail: "The session is encrypted but not mutually authenticated: \(how).", location: location)
+        case .certificate(let title):
+            guard case .certificate(let cached) = seed else {
+                return Finding(kind: key.kind, severity: severity, title: title, detail: "", location: location)
+            }
+            var located = cached.finding
+            located.location = location
+            return located
         }
     }
 }
