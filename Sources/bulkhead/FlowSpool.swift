@@ -9,18 +9,29 @@ import SystemCalls
 /// Encoded flows kept on disk until the `analyze` document is written: the document lists flows in id order after
 /// the findings, which are only known at the end, so the flows wait somewhere; here that is an unlinked temporary
 /// file (in the report's folder, or `TMPDIR`/`/var/tmp` for standard output), written through buffers, and not
-/// memory, which stays flat whatever the number of flows. Only a 24-byte index entry per flow is kept.
+/// memory, which stays flat whatever the number of flows.
+///
+/// The index (a flow's id, where its bytes are, their length: 24 bytes a flow) is kept in memory up to ``runLimit``
+/// entries; then that run of entries is sorted by id and written to the spool file too, so the index costs bounded
+/// memory whatever the number of flows. Reading back merges the sorted runs.
 ///
 /// Each analysis lane appends through a ``Writer`` of its own, with its own buffer: lanes only meet to reserve the
 /// stretch of the file a full buffer goes to, once a megabyte, not once a flow.
 ///
-/// `@unchecked Sendable`: `written`, `entries` and `failure` are guarded by `lock`; the file is written at stretches
-/// reserved under it; ``forEachInIDOrder(_:)`` runs after every writer is done.
+/// `@unchecked Sendable`: `written`, `entries`, `runs`, `unread` and `failure` are guarded by `lock`; the file is
+/// written at stretches reserved under it; ``forEachInIDOrder(_:)`` runs after every writer is done.
 final class FlowSpool: @unchecked Sendable {
+    /// Where one flow's bytes are. Plain data: runs of them are written to the file as they are in memory.
     private struct Entry {
         var id: Int
         var offset: Int64
         var length: Int
+    }
+
+    /// A run of index entries sorted by id, written to the spool file at `offset`.
+    private struct Run {
+        var offset: Int64
+        var count: Int
     }
 
     private let fd: Int32
@@ -28,17 +39,25 @@ final class FlowSpool: @unchecked Sendable {
     let folder: String
     private let lock = NSLock()
     private var written: Int64 = 0
+    /// The index entries not yet written out as a run.
     private var entries: [Entry] = []
+    private var runs: [Run] = []
+    /// How many flows each ``releaseChunk`` of the file holds and have not been read back yet.
+    private var unread: [Int32] = []
+    private var indexed = 0
     private var failure: String?
     private var writers: [Writer] = []
+    /// Index entries kept in memory before they go to the file as a sorted run (6 MB of them).
+    let runLimit: Int
     static let bufferSize = 1 << 20
     /// The stretch of the spool whose pages are given back once every flow in it has been read (see
     /// ``forEachInIDOrder(_:)``).
     static let releaseChunk = 1 << 20
 
-    /// Opens an unlinked spool file in `folder`.
-    init(folder: String) throws(OutputError) {
+    /// Opens an unlinked spool file in `folder`; the index goes to it in sorted runs of `runLimit` entries.
+    init(folder: String, runLimit: Int = 1 << 18) throws(OutputError) {
         self.folder = folder
+        self.runLimit = max(1, runLimit)
         // A named file, unlinked at once: nothing is left behind, whatever ends the run.
         var template = Array("\(folder)/.bulkhead-flows.XXXXXX".utf8CString)
         let made = template.withUnsafeMutableBufferPointer { name -> Result<Int32, SystemCallError> in
@@ -119,16 +138,42 @@ final class FlowSpool: @unchecked Sendable {
         }
     }
 
-    /// Writes `bytes` to a stretch of the file reserved now, and indexes `entries` (offsets relative to `bytes`).
+    /// Writes `bytes` to a stretch of the file reserved now, and indexes `entries` (offsets relative to `bytes`). When
+    /// the index in memory reaches ``runLimit`` entries, the calling lane sorts it and writes it out as a run.
     private func write(_ bytes: UnsafeRawBufferPointer, entries: [Entry]) {
-        let start: Int64? = self.lock.withLock {
+        let reserved: (start: Int64, run: [Entry], runStart: Int64)? = self.lock.withLock {
             guard self.failure == nil else { return nil }
             let start = self.written
             self.written += Int64(bytes.count)
-            self.entries += entries.lazy.map { Entry(id: $0.id, offset: start + $0.offset, length: $0.length) }
-            return start
+            for entry in entries {
+                let placed = Entry(id: entry.id, offset: start + entry.offset, length: entry.length)
+                self.entries.append(placed)
+                for chunk in Self.chunks(of: placed) {
+                    while self.unread.count <= chunk { self.unread.append(0) }
+                    self.unread[chunk] += 1
+                }
+            }
+            self.indexed += entries.count
+            guard self.entries.count >= self.runLimit else { return (start, [], 0) }
+            let run = self.entries
+            self.entries = []
+            self.entries.reserveCapacity(self.runLimit)
+            let runStart = self.written
+            self.written += Int64(run.count * MemoryLayout<Entry>.stride)
+            self.runs.append(Run(offset: runStart, count: run.count))
+            return (start, run, runStart)
         }
-        guard let start, let base = bytes.baseAddress else { return }
+        guard let reserved else { return }
+        self.pwriteAll(bytes, at: reserved.start)
+        if !reserved.run.isEmpty {
+            var run = reserved.run
+            run.sort { $0.id < $1.id }
+            run.withUnsafeBytes { self.pwriteAll($0, at: reserved.runStart) }
+        }
+    }
+
+    private func pwriteAll(_ bytes: UnsafeRawBufferPointer, at start: Int64) {
+        guard let base = bytes.baseAddress else { return }
         var done = 0
         while done < bytes.count {
             let count: Int
@@ -144,21 +189,85 @@ final class FlowSpool: @unchecked Sendable {
         }
     }
 
+    /// The release chunks an entry's bytes lie in (a flow that straddles two counts in both).
+    private static func chunks(of entry: Entry) -> ClosedRange<Int> {
+        Int(entry.offset) / Self.releaseChunk...(Int(entry.offset) + max(entry.length, 1) - 1) / Self.releaseChunk
+    }
+
+    /// A sorted run read back through a small buffer (`pread`), so merging many runs holds little of each.
+    private struct RunReader {
+        let fd: Int32
+        var next: Int64
+        var left: Int
+        var buffer: [Entry] = []
+        var position = 0
+
+        var head: Entry? { self.position < self.buffer.count ? self.buffer[self.position] : nil }
+
+        /// Moves to the next entry, reading the next stretch of the run when the buffer is used up.
+        mutating func advance() throws(SystemCallError) {
+            self.position += 1
+            if self.position >= self.buffer.count { try self.refill() }
+        }
+
+        mutating func refill() throws(SystemCallError) {
+            let count = min(self.left, 2048)
+            self.buffer = [Entry](repeating: Entry(id: 0, offset: 0, length: 0), count: count)
+            self.position = 0
+            guard count > 0 else { return }
+            let bytes = count * MemoryLayout<Entry>.stride
+            let (fd, next) = (self.fd, self.next)
+            let outcome = self.buffer.withUnsafeMutableBytes { raw -> SystemCallError? in
+                guard let base = raw.baseAddress else { return nil }
+                var done = 0
+                while done < bytes {
+                    do throws(SystemCallError) {
+                        let read = try SystemCall.retrying("pread") {
+                            pread(fd, base + done, bytes - done, off_t(next) + off_t(done))
+                        }
+                        // The run was written whole before reading began: an early end is a damaged file.
+                        guard read > 0 else { return SystemCallError("pread", code: EIO) }
+                        done += read
+                    } catch {
+                        return error
+                    }
+                }
+                return nil
+            }
+            if let outcome { throw outcome }
+            self.next += Int64(bytes)
+            self.left -= count
+        }
+    }
+
     /// Every flow in id order, each handed to `body` as its bytes (valid only during the call).
     ///
     /// Flows end roughly, not exactly, in id order: the ones open at once end in any order, and a long flow ends far
-    /// after the ids around it. The spool is mapped and read in place, and each megabyte of it is given back to the
-    /// kernel (`MADV_DONTNEED`) as soon as every flow in it has been read, so what stays resident is the stretch the
-    /// ids in flight span, not the spool. (Reading it through a window instead took one `pread` for every other
-    /// flow, the jumps to late-ending flows defeating any window.)
+    /// after the ids around it. The index's sorted runs are merged; the spool is mapped and read in place, and each
+    /// megabyte of it is given back to the kernel (`MADV_DONTNEED`) as soon as every flow in it has been read, so what
+    /// stays resident is the stretch the ids in flight span, not the spool. (Reading it through a window instead took
+    /// one `pread` for every other flow, the jumps to late-ending flows defeating any window.)
     func forEachInIDOrder(_ body: (UnsafeRawBufferPointer) -> Void) throws(OutputError) {
         for writer in self.lock.withLock({ self.writers }) { writer.flush() }
         if let failure {
             throw OutputError(
                 path: self.folder, reason: "the flows could not be kept until the report was written: \(failure)")
         }
-        guard self.written > 0, !self.entries.isEmpty else { return }
-        self.entries.sort { $0.id < $1.id }
+        guard self.written > 0, self.indexed > 0 else { return }
+        // The entries still in memory are the last run (not written out).
+        var last = self.entries
+        self.entries = []
+        last.sort { $0.id < $1.id }
+        var readers: [RunReader] = []
+        do throws(SystemCallError) {
+            for run in self.runs {
+                var reader = RunReader(fd: self.fd, next: run.offset, left: run.count)
+                try reader.refill()
+                readers.append(reader)
+            }
+        } catch {
+            throw OutputError(path: self.folder, reason: "the kept flows could not be read back: \(error.message)")
+        }
         let length = Int(self.written)
         guard let mapping = mmap(nil, length, PROT_READ, MAP_SHARED, self.fd, 0), mapping != MAP_FAILED else {
             throw OutputError(
@@ -167,31 +276,53 @@ final class FlowSpool: @unchecked Sendable {
         }
         defer { munmap(mapping, length) }
         let base = UnsafeRawPointer(mapping)
-        let chunk = Self.releaseChunk
-        func chunks(of entry: Entry) -> ClosedRange<Int> {
-            Int(entry.offset) / chunk...(Int(entry.offset) + max(entry.length, 1) - 1) / chunk
+        var unread = self.unread
+        if !last.isEmpty { readers.append(RunReader(fd: self.fd, next: 0, left: 0, buffer: last)) }
+        // A min-heap of the runs by the id at their head: each flow costs a few comparisons however many runs there are.
+        var heap = readers.indices.filter { readers[$0].head != nil }
+        func id(_ slot: Int) -> Int { readers[heap[slot]].head?.id ?? .max }
+        func siftDown(_ start: Int) {
+            var slot = start
+            while true {
+                let (left, right) = (2 * slot + 1, 2 * slot + 2)
+                var smallest = slot
+                if left < heap.count && id(left) < id(smallest) { smallest = left }
+                if right < heap.count && id(right) < id(smallest) { smallest = right }
+                guard smallest != slot else { return }
+                heap.swapAt(slot, smallest)
+                slot = smallest
+            }
         }
-        // How many flows each megabyte still holds (a flow that straddles two counts in both).
-        var unread = [Int](repeating: 0, count: (length + chunk - 1) / chunk)
-        for entry in self.entries {
-            for index in chunks(of: entry) { unread[index] += 1 }
-        }
-        for entry in self.entries {
-            guard entry.offset >= 0, Int(entry.offset) + entry.length <= length else {
+        for slot in stride(from: heap.count / 2 - 1, through: 0, by: -1) { siftDown(slot) }
+        while let top = heap.first, let entry = readers[top].head {
+            do throws(SystemCallError) {
+                try readers[top].advance()
+            } catch {
+                throw OutputError(path: self.folder, reason: "the kept flows could not be read back: \(error.message)")
+            }
+            if readers[top].head == nil {
+                heap[0] = heap[heap.count - 1]
+                heap.removeLast()
+            }
+            siftDown(0)
+            guard entry.offset >= 0, entry.length >= 0, Int(entry.offset) + entry.length <= length else {
                 throw OutputError(
                     path: self.folder, reason: "the kept flows could not be read back: the file is shorter than written"
                 )
             }
             body(UnsafeRawBufferPointer(start: base + Int(entry.offset), count: entry.length))
-            for index in chunks(of: entry) {
+            for index in Self.chunks(of: entry) where index < unread.count {
                 unread[index] -= 1
                 if unread[index] == 0 {
                     // Only the mapping's pages go: the file and the page cache are untouched.
-                    _ = madvise(mapping + index * chunk, min(chunk, length - index * chunk), MADV_DONTNEED)
+                    _ = madvise(
+                        mapping + index * Self.releaseChunk, min(Self.releaseChunk, length - index * Self.releaseChunk),
+                        MADV_DONTNEED)
                 }
             }
         }
     }
 
-    var count: Int { self.entries.count }
+    /// The flows kept.
+    var count: Int { self.lock.withLock { self.indexed } }
 }

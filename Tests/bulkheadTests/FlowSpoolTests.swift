@@ -6,10 +6,12 @@ import Testing
 /// The spool that holds encoded flows until the `analyze` document is written, fed by several lanes at once.
 @Suite("Flow spool")
 struct FlowSpoolTests {
-    @Test("lanes writing at once through small buffers: every flow comes back whole, once, in id order")
-    func lanesInIDOrder() throws {
+    @Test(
+        "lanes writing at once through small buffers: every flow comes back whole, once, in id order (index in memory, or in sorted runs on disk)",
+        arguments: [1 << 18, 1_000, 7, 1])
+    func lanesInIDOrder(runLimit: Int) throws {
         let folder = FileManager.default.temporaryDirectory.path
-        let spool = try FlowSpool(folder: folder)
+        let spool = try FlowSpool(folder: folder, runLimit: runLimit)
         let lanes = 3
         let perLane = 2_000
         // Ids interleave across lanes as flows do; some flows are larger than a writer's buffer (written apart).
