@@ -44,16 +44,19 @@ final class FlowOutput: @unchecked Sendable {
             // JSON Lines is for streams too (`tcpdump -w - | bulkhead analyze - --format jsonl | jq`): each flow goes
             // out as it ends unless the report is a file, where each lane gathers whole lines in a buffer of its own
             // and hands them over a buffer at a time.
+            let encoder = LaneEncoder()
             guard sink.isFile else {
                 return { flow in
-                    let line = Self.line(flow)
+                    var line: [UInt8] = []
+                    Self.appendLine(flow, to: &line, encoder)
                     self.lock.withLock { line.withUnsafeBytes { sink.write($0) } }
                 }
             }
             let lines = LaneLines()
+            lines.bytes.reserveCapacity(LaneLines.capacity + 4096)
             self.lock.withLock { self.laneLines.append(lines) }
             return { flow in
-                lines.bytes += Self.line(flow)
+                Self.appendLine(flow, to: &lines.bytes, encoder)
                 if lines.bytes.count >= LaneLines.capacity { self.hand(lines, to: sink) }
             }
         }
@@ -79,15 +82,14 @@ final class FlowOutput: @unchecked Sendable {
         lines.bytes.removeAll(keepingCapacity: true)
     }
 
-    /// `{"flow":{…},"type":"flow"}` and a newline.
-    private static func line(_ flow: FlowRecord) -> [UInt8] {
-        var writer = FlowJSONWriter()
-        var line = Array(#"{"flow":"#.utf8)
-        writer.write(flow)
-        writer.withBytes { line.append(contentsOf: $0) }
-        line += Array(#","type":"flow"}"#.utf8)
+    /// Appends `{"flow":{…},"type":"flow"}` and a newline to `line`, the flow written by the lane's own writer.
+    private static func appendLine(_ flow: FlowRecord, to line: inout [UInt8], _ encoder: LaneEncoder) {
+        encoder.json.reset()
+        encoder.json.write(flow)
+        line.append(contentsOf: #"{"flow":"#.utf8)
+        encoder.json.withBytes { line.append(contentsOf: $0) }
+        line.append(contentsOf: #","type":"flow"}"#.utf8)
         line.append(0x0a)
-        return line
     }
 
     /// Hands over the lines the lanes still hold (JSON Lines to a file), once the analysis has finished and before
