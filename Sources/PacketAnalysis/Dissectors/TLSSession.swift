@@ -324,7 +324,8 @@ package final class TLSSession {
             return
         }
         self.summary.clientRandom = Digest.hex(random)
-        self.clientRandom = Array(random)
+        // The randoms only serve to look the connection up in a key log: without one, no array is made for them.
+        if self.keyLog != nil { self.clientRandom = Array(random) }
         self.clientSessionID = Array(sessionID)
         var offered: [String] = []
         if let extensionsLength = cursor.u16(), var extensions = cursor.sub(Int(extensionsLength)) {
@@ -343,7 +344,9 @@ package final class TLSSession {
                     }
                 case 16:  // application_layer_protocol_negotiation
                     if let listLength = data.u16(), var list = data.sub(Int(listLength)) {
+                        // Sized once for the usual few names (growing from empty reallocated at the second).
                         var names: [String] = []
+                        names.reserveCapacity(min(Int(listLength) / 2, 8))
                         while let nameLength = list.u8(), let name = list.bytes(Int(nameLength)) {
                             names.append(name.printableText)
                         }
@@ -351,6 +354,7 @@ package final class TLSSession {
                     }
                 case 43:  // supported_versions
                     if let listLength = data.u8(), var list = data.sub(Int(listLength)) {
+                        offered.reserveCapacity(min(Int(listLength) / 2, 8))
                         while let version = list.u16() {
                             if !TLSRegistry.isGREASE(version) { offered.append(TLSRegistry.versionName(version)) }
                         }
@@ -396,7 +400,7 @@ package final class TLSSession {
             return
         }
         self.serverHelloSeen = true
-        self.serverRandom = Array(random)
+        if self.keyLog != nil { self.serverRandom = Array(random) }
         self.suite = suite
         self.summary.version = TLSRegistry.versionName(version)
         self.summary.cipher = TLSRegistry.cipherName(suite)
@@ -770,8 +774,4 @@ final class RecordStream {
     var finishedDecrypted = false
     /// Application records decrypted after Finished.
     var applicationRecords = 0
-
-    init() {
-        self.header.reserveCapacity(5)
-    }
 }
