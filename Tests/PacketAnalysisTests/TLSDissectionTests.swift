@@ -168,6 +168,63 @@ struct TLSDissectionTests {
         #expect(summary.established)
     }
 
+    /// A record whole in its segment is read where it lies, one cut across segments is collected first: both give
+    /// the same summary, for conversations cut at random places (records, and messages spanning records).
+    @Test("records read in place and records collected across segments give the same summary")
+    func segmentationDoesNotMatter() {
+        let request = Self.handshake(13, [1, 1] + PacketBuilder.be16(2) + [4, 1] + PacketBuilder.be16(0))
+        let hello = Self.clientHello(versions: [0x0303])
+        let conversations: [([[UInt8]], [[UInt8]])] = [
+            (
+                [
+                    Self.record(22, hello),
+                    Self.record(22, Self.handshake(11, PacketBuilder.be24(0)) + Self.handshake(16, [0]))
+                        + Self.record(20, [1]) + Self.record(22, [7, 7, 7]),
+                ],
+                [
+                    Self.record(
+                        22, Self.serverHello(version: 0x0303, suite: 0x009c) + request + Self.handshake(14, [])),
+                    Self.record(20, [1]) + Self.record(22, [9, 9, 9]),
+                ]
+            ),
+            (
+                [Self.record(22, Array(hello.prefix(30))) + Self.record(22, Array(hello.dropFirst(30)))],
+                [Self.record(22, Self.serverHello(version: 0x0303, suite: 0xc02f)), Self.record(21, [2, 40])]
+            ),
+            (
+                [
+                    Self.record(22, Self.clientHello()),
+                    Self.record(20, [1]) + Self.record(23, [UInt8](repeating: 5, count: 69)),
+                ],
+                [
+                    Self.record(22, Self.serverHello(version: 0x0304, suite: 0x1302)) + Self.record(20, [1])
+                        + Self.record(23, [UInt8](repeating: 6, count: 900)),
+                    Self.record(23, [UInt8](repeating: 8, count: 300)),
+                ]
+            ),
+        ]
+        var generator = SystemRandomNumberGenerator()
+        for (client, server) in conversations {
+            let whole = self.session(client, server)
+            for _ in 0..<50 {
+                let session = TLSSession(certificates: CertificateCache())
+                func feed(_ bytes: [UInt8], _ side: FlowSide) {
+                    var start = 0
+                    while start < bytes.count {
+                        let end = min(bytes.count, start + Int.random(in: 1...40, using: &generator))
+                        Array(bytes[start..<end]).withUnsafeBytes { session.consume($0, from: side) }
+                        start = end
+                    }
+                }
+                for index in 0..<max(client.count, server.count) {
+                    if index < client.count { feed(client[index], .client) }
+                    if index < server.count { feed(server[index], .server) }
+                }
+                #expect(session.finish() == whole)
+            }
+        }
+    }
+
     @Test("a handshake message split across records and segments is reassembled")
     func splitHandshake() {
         let hello = Self.clientHello()

@@ -82,7 +82,7 @@ package final class TLSSession {
                 }
                 position += take
                 stream.bodyRemaining -= take
-                if stream.bodyRemaining == 0 { self.finishRecord(stream, side) }
+                if stream.bodyRemaining == 0 { stream.body.withUnsafeBytes { self.finishRecord(stream, side, $0) } }
                 continue
             }
             // An SSL 2.0-compatible ClientHello (first byte has the high bit set) can open a connection.
@@ -133,28 +133,41 @@ package final class TLSSession {
                 (!stream.encrypted && (type == 22 || type == 21))
                 || (stream.encrypted && stream.keys != nil && (21...23).contains(type))
             stream.body.removeAll(keepingCapacity: true)
+            if stream.collecting && count - position >= length {
+                // The whole record in this segment (a ClientHello, a ServerHello, an alert): read where it lies
+                // rather than copied into `body` first.
+                let record = UnsafeRawBufferPointer(rebasing: bytes[position..<(position + length)])
+                position += length
+                stream.bodyRemaining = 0
+                self.finishRecord(stream, side, record)
+                continue
+            }
+            // Room for the whole record at once (at most 18 KiB): grown segment by segment, a record spanning several
+            // segments was copied to a new buffer at each doubling.
+            if stream.collecting && stream.body.capacity < length { stream.body.reserveCapacity(length) }
             stream.bodyRemaining = length
-            if length == 0 { self.finishRecord(stream, side) }
+            if length == 0 { stream.body.withUnsafeBytes { self.finishRecord(stream, side, $0) } }
         }
     }
 
     // MARK: - Records
 
-    private func finishRecord(_ stream: RecordStream, _ side: FlowSide) {
+    /// Settles the record just read; `body` is its content (in `stream.body`, or where it lay in the segment).
+    private func finishRecord(_ stream: RecordStream, _ side: FlowSide, _ body: UnsafeRawBufferPointer) {
         if stream.encrypted, stream.keys != nil, (21...23).contains(stream.type) {
-            self.decryptRecord(stream, side)
+            self.decryptRecord(stream, side, body)
         }
         switch stream.type {
         case 22:
             if stream.encrypted {
                 self.encryptedRecord(stream, side)
             } else {
-                guard stream.handshake.count + stream.body.count <= Self.handshakeLimit else {
+                guard stream.handshake.count + body.count <= Self.handshakeLimit else {
                     stream.failed = true
                     self.malformed = true
                     return
                 }
-                self.readHandshakeMessages(stream, side)
+                self.readHandshakeMessages(stream, side, body)
             }
         case 20:
             stream.ccsSeen = true
@@ -169,9 +182,9 @@ package final class TLSSession {
                 }
             }
         case 21:
-            if !stream.encrypted && stream.body.count == 2 {
-                let level = stream.body[0]
-                let code = stream.body[1]
+            if !stream.encrypted && body.count == 2 {
+                let level = body[0]
+                let code = body[1]
                 self.summary.alerts.append(
                     TLSAlert(
                         from: side == .client ? "client" : "server",
@@ -239,13 +252,13 @@ package final class TLSSession {
 
     // MARK: - Handshake messages
 
-    /// Reads the complete handshake messages of the record just finished (`stream.body`), after any part of a message
+    /// Reads the complete handshake messages of the record just finished (`body`), after any part of a message
     /// earlier records left (`stream.handshake`). A record that starts with nothing left over, the usual case, is read
     /// where it lies; only what it leaves of a message spanning records is kept.
-    private func readHandshakeMessages(_ stream: RecordStream, _ side: FlowSide) {
+    private func readHandshakeMessages(_ stream: RecordStream, _ side: FlowSide, _ body: UnsafeRawBufferPointer) {
         if !stream.handshake.isEmpty {
-            stream.handshake.append(contentsOf: stream.body)
-            let consumed = self.readHandshakeMessages(in: stream.handshake, stream, side)
+            stream.handshake.append(contentsOf: body)
+            let consumed = stream.handshake.withUnsafeBytes { self.readHandshakeMessages(in: $0, stream, side) }
             if consumed >= stream.handshake.count {
                 stream.handshake.removeAll(keepingCapacity: false)
             } else if consumed > 0 {
@@ -253,14 +266,16 @@ package final class TLSSession {
             }
             return
         }
-        let consumed = self.readHandshakeMessages(in: stream.body, stream, side)
-        if consumed < stream.body.count && !stream.failed {
-            stream.handshake.append(contentsOf: stream.body[consumed...])
+        let consumed = self.readHandshakeMessages(in: body, stream, side)
+        if consumed < body.count && !stream.failed {
+            stream.handshake.append(contentsOf: UnsafeRawBufferPointer(rebasing: body[consumed...]))
         }
     }
 
     /// Reads the complete messages at the front of `buffer`; returns how many bytes they took.
-    private func readHandshakeMessages(in buffer: [UInt8], _ stream: RecordStream, _ side: FlowSide) -> Int {
+    private func readHandshakeMessages(in buffer: UnsafeRawBufferPointer, _ stream: RecordStream, _ side: FlowSide)
+        -> Int
+    {
         let (consumed, oversized) = Self.forEachHandshakeMessage(in: buffer) { type, body in
             self.handshakeMessage(type, body, side, stream)
             return !stream.encrypted  // after the ServerHello of TLS 1.3 the rest of the buffer is not clear
@@ -278,19 +293,24 @@ package final class TLSSession {
     static func forEachHandshakeMessage(in buffer: [UInt8], _ body: (UInt8, UnsafeRawBufferPointer) -> Bool) -> (
         consumed: Int, oversized: Bool
     ) {
-        buffer.withUnsafeBytes { bytes in
-            var position = 0
-            while bytes.count - position >= 4 {
-                let type = bytes[position]
-                let length = Int(bytes[position + 1]) << 16 | Int(bytes[position + 2]) << 8 | Int(bytes[position + 3])
-                guard length <= Self.handshakeLimit else { return (position, true) }
-                guard bytes.count - position - 4 >= length else { break }
-                let message = UnsafeRawBufferPointer(rebasing: bytes[(position + 4)..<(position + 4 + length)])
-                position += 4 + length
-                guard body(type, message) else { return (bytes.count, false) }
-            }
-            return (position, false)
+        buffer.withUnsafeBytes { Self.forEachHandshakeMessage(in: $0, body) }
+    }
+
+    /// The same, on bytes where they lie (a record read in place, or a buffer already borrowed).
+    static func forEachHandshakeMessage(
+        in bytes: UnsafeRawBufferPointer, _ body: (UInt8, UnsafeRawBufferPointer) -> Bool
+    ) -> (consumed: Int, oversized: Bool) {
+        var position = 0
+        while bytes.count - position >= 4 {
+            let type = bytes[position]
+            let length = Int(bytes[position + 1]) << 16 | Int(bytes[position + 2]) << 8 | Int(bytes[position + 3])
+            guard length <= Self.handshakeLimit else { return (position, true) }
+            guard bytes.count - position - 4 >= length else { break }
+            let message = UnsafeRawBufferPointer(rebasing: bytes[(position + 4)..<(position + 4 + length)])
+            position += 4 + length
+            guard body(type, message) else { return (bytes.count, false) }
         }
+        return (position, false)
     }
 
     private func handshakeMessage(
@@ -498,10 +518,10 @@ package final class TLSSession {
         }
     }
 
-    private func decryptRecord(_ stream: RecordStream, _ side: FlowSide) {
+    private func decryptRecord(_ stream: RecordStream, _ side: FlowSide, _ body: UnsafeRawBufferPointer) {
         guard var keys = stream.keys else { return }
         let version = UInt16(0x0303)
-        let opened = stream.body.withUnsafeBytes { keys.open(type: stream.type, version: version, body: $0) }
+        let opened = keys.open(type: stream.type, version: version, body: body)
         guard let (innerType, plaintext) = opened else {
             // A key that does not authenticate the first records is the wrong key; later failures mean a gap.
             self.decryption.failed = true
