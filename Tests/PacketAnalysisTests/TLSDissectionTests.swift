@@ -225,6 +225,32 @@ struct TLSDissectionTests {
         }
     }
 
+    /// TLS 1.2 resumption by session ID: the ServerHello echoes the ClientHello's ID byte for byte (a 32-byte ID, a
+    /// short one, and an invalid 40-byte one all compare exactly), and a ServerHello with another ID is a new session.
+    @Test("a TLS 1.2 ServerHello echoing the client's session ID resumes it; another ID does not")
+    func sessionIDResumption() {
+        func hellos(client: [UInt8], server: [UInt8]) -> ([UInt8], [UInt8]) {
+            var clientBody: [UInt8] = [3, 3] + [UInt8](repeating: 0xab, count: 32) + [UInt8(client.count)] + client
+            clientBody += PacketBuilder.be16(2) + [0xc0, 0x2f] + [1, 0] + PacketBuilder.be16(0)
+            var serverBody: [UInt8] = [3, 3] + [UInt8](repeating: 0xcd, count: 32) + [UInt8(server.count)] + server
+            serverBody += PacketBuilder.be16(0xc02f) + [0] + PacketBuilder.be16(0)
+            return (Self.record(22, Self.handshake(1, clientBody)), Self.record(22, Self.handshake(2, serverBody)))
+        }
+        let full = (0..<32).map { UInt8($0 &* 7 &+ 1) }
+        let long = (0..<40).map { UInt8($0 &+ 100) }
+        let cases: [([UInt8], [UInt8], Bool)] = [
+            (full, full, true), ([1, 2, 3], [1, 2, 3], true), (long, long, true),
+            (full, Array(full.dropLast()) + [0], false), (full, Array(full.prefix(31)), false), ([1, 2, 3], [], false),
+            (long, Array(long.prefix(39)) + [0], false), ([], [], false),
+        ]
+        for (client, server, resumed) in cases {
+            let (clientHello, serverHello) = hellos(client: client, server: server)
+            let summary = self.session([clientHello], [serverHello])
+            #expect(summary.resumed == resumed, "\(client.count) / \(server.count) bytes")
+            #expect(summary.version == "1.2")
+        }
+    }
+
     @Test("a handshake message split across records and segments is reassembled")
     func splitHandshake() {
         let hello = Self.clientHello()

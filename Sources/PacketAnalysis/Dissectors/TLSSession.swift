@@ -23,7 +23,7 @@ public enum FlowSide: Sendable {
 ///   that is not a lone alert-sized record (19–24 bytes, then silence). A lone alert-sized record right after
 ///   the client's flight is reported as an inferred encrypted alert and the session as not established.
 package final class TLSSession {
-    private(set) var summary = TLSSummary()
+    private(set) var summary = TLSSession.emptySummary
     private(set) var malformed = false
     private(set) var isComplete = false
 
@@ -39,7 +39,7 @@ package final class TLSSession {
     private var secrets: KeyLog.Secrets?
     private var decryption = DecryptionState()
 
-    private var clientSessionID: [UInt8] = []
+    private var clientSessionID = SessionID()
     private var serverHelloSeen = false
     private var isTLS13 = false
     private var serverHelloDone = false
@@ -58,6 +58,10 @@ package final class TLSSession {
     /// Bytes a handshake may occupy before Bulkhead stops collecting it (a certificate chain is rarely above
     /// 20 KiB; 256 KiB is generous and still bounds memory per flow).
     static let handshakeLimit = 262_144
+
+    /// The summary every session starts from, made once: `TLSSummary()` (another module, property wrappers) cost
+    /// about 850 instructions per session, a copy of this a fraction of it.
+    private static let emptySummary = TLSSummary()
 
     package init(certificates: CertificateCache, keyLog: KeyLog? = nil) {
         self.certificates = certificates
@@ -346,7 +350,7 @@ package final class TLSSession {
         self.summary.clientRandom = Digest.hex(random)
         // The randoms only serve to look the connection up in a key log: without one, no array is made for them.
         if self.keyLog != nil { self.clientRandom = Array(random) }
-        self.clientSessionID = Array(sessionID)
+        self.clientSessionID = SessionID(sessionID)
         var offered: [String] = []
         if let extensionsLength = cursor.u16(), var extensions = cursor.sub(Int(extensionsLength)) {
             while let type = extensions.u16(), let length = extensions.u16(), var data = extensions.sub(Int(length)) {
@@ -431,7 +435,7 @@ package final class TLSSession {
             // Everything after the ServerHello is encrypted in TLS 1.3, in both directions.
             self.server.encrypted = true
             self.client.encrypted = true
-        } else if !sessionID.isEmpty && sessionID.elementsEqual(self.clientSessionID) {
+        } else if !sessionID.isEmpty && self.clientSessionID.matches(sessionID) {
             self.summary.resumed = true
         }
     }
@@ -756,6 +760,35 @@ package final class TLSSession {
             }
         }
         return summary
+    }
+}
+
+/// A ClientHello's session ID, kept to see whether the ServerHello resumes it. Up to 32 bytes (all a valid hello
+/// sends) are held inline: an array per session cost an allocation and its release. A longer one (invalid) is kept
+/// whole, so that the comparison stays exact whatever the input.
+struct SessionID {
+    private var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+    private var count = 0
+    private var long: [UInt8]?
+
+    init() {}
+
+    init(_ bytes: UnsafeRawBufferPointer) {
+        self.count = bytes.count
+        if bytes.count > 32 {
+            self.long = Array(bytes)
+        } else if !bytes.isEmpty {
+            withUnsafeMutableBytes(of: &self.words) { $0.copyMemory(from: bytes) }
+        }
+    }
+
+    /// Whether `bytes` is this ID, byte for byte.
+    func matches(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard bytes.count == self.count else { return false }
+        if let long = self.long { return long.elementsEqual(bytes) }
+        return withUnsafeBytes(of: self.words) {
+            UnsafeRawBufferPointer(rebasing: $0[..<bytes.count]).elementsEqual(bytes)
+        }
     }
 }
 
