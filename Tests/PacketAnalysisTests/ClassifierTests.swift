@@ -133,4 +133,26 @@ struct ClassifierTests {
         #expect(flows[0].server == "198.18.0.53:53")
         #expect(flows[1].encrypted)
     }
+
+    /// The byte search the classifier uses (memchr to candidates, then memcmp) finds the first occurrence, as a
+    /// naive scan does: needles at the start, the end, overlapping partial matches, absent, longer than the bytes.
+    @Test func byteSearchFindsTheFirstOccurrence() {
+        func naive(_ haystack: [UInt8], _ needle: [UInt8]) -> Int? {
+            guard !needle.isEmpty, haystack.count >= needle.count else { return nil }
+            return (0...(haystack.count - needle.count)).first { Array(haystack[$0..<($0 + needle.count)]) == needle }
+        }
+        var generator = SystemRandomNumberGenerator()
+        let needles = [" HTTP/1.", "aab", "a", "ab", "<stream:stream", ""]
+        var haystacks: [[UInt8]] = [[], Array("aaab".utf8), Array("GET / HTTP/1.1".utf8), Array(" HTTP/1".utf8)]
+        for _ in 0..<300 {
+            let length = Int.random(in: 0..<40, using: &generator)
+            haystacks.append((0..<length).map { _ in Array("ab H/".utf8)[Int.random(in: 0..<5, using: &generator)] })
+        }
+        for haystack in haystacks {
+            for needle in needles {
+                let found = haystack.withUnsafeBytes { $0.range(of: needle) }
+                #expect(found == naive(haystack, Array(needle.utf8)), "\(needle) in \(haystack)")
+            }
+        }
+    }
 }

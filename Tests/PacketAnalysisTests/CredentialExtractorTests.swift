@@ -195,4 +195,44 @@ struct CredentialExtractorTests {
             _ = self.extract(proto, [0x2a, 0x39, 0x39, 0x39, 0x0d, 0x0a] + bytes)
         }
     }
+
+    /// The hand-written decoder for the usual base64 gives Foundation's bytes or stands aside (nil), never other
+    /// bytes: every encoding of random byte strings (with and without padding), and corrupted variants of each.
+    @Test func base64MatchesFoundation() {
+        // Foundation after the extractor's own trimming (one leading space, every trailing one).
+        func reference(_ text: String) -> [UInt8]? {
+            var value = text.first == " " ? String(text.dropFirst()) : text
+            while value.hasSuffix(" ") { value.removeLast() }
+            let padded = value + String(repeating: "=", count: (4 - value.count % 4) % 4)
+            return Data(base64Encoded: padded).map(Array.init)
+        }
+        var generator = SystemRandomNumberGenerator()
+        var inputs = [
+            "", "A", "AB", "ABC", "ABCD", "YR", "YR==", "Yg", "YmE", "YmF", "Ym9iOnBAc3N3b3Jk", "a b", "ab\u{301}c",
+        ]
+        for length in 0..<40 {
+            for _ in 0..<6 {
+                let bytes = (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
+                let encoded = Data(bytes).base64EncodedString()
+                let unpadded = String(encoded.prefix { $0 != "=" })
+                inputs += [encoded, unpadded]
+                if !unpadded.isEmpty {
+                    var corrupted = Array(unpadded.utf8)
+                    let index = Int.random(in: 0..<corrupted.count, using: &generator)
+                    corrupted[index] = [0x3d, 0x2d, 0x5f, 0x20, 0x0a, 0xc3][Int.random(in: 0..<6, using: &generator)]
+                    inputs.append(String(decoding: corrupted, as: UTF8.self))
+                    inputs.append(String(unpadded.dropLast()))
+                }
+            }
+        }
+        for input in inputs {
+            let expected = reference(input)
+            #expect(CredentialExtractor.base64(Substring(input)) == expected, "\(input)")
+            if let fast = CredentialExtractor.canonicalBase64(input.utf8) {
+                #expect(fast == expected, "\(input)")
+            }
+        }
+        // The usual header value is decoded by hand (Foundation is only the fallback).
+        #expect(CredentialExtractor.canonicalBase64("Ym9iOnBAc3N3b3Jk".utf8) == Array("bob:p@ssword".utf8))
+    }
 }

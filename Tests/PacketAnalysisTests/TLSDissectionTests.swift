@@ -168,6 +168,89 @@ struct TLSDissectionTests {
         #expect(summary.established)
     }
 
+    /// A record whole in its segment is read where it lies, one cut across segments is collected first: both give
+    /// the same summary, for conversations cut at random places (records, and messages spanning records).
+    @Test("records read in place and records collected across segments give the same summary")
+    func segmentationDoesNotMatter() {
+        let request = Self.handshake(13, [1, 1] + PacketBuilder.be16(2) + [4, 1] + PacketBuilder.be16(0))
+        let hello = Self.clientHello(versions: [0x0303])
+        let conversations: [([[UInt8]], [[UInt8]])] = [
+            (
+                [
+                    Self.record(22, hello),
+                    Self.record(22, Self.handshake(11, PacketBuilder.be24(0)) + Self.handshake(16, [0]))
+                        + Self.record(20, [1]) + Self.record(22, [7, 7, 7]),
+                ],
+                [
+                    Self.record(
+                        22, Self.serverHello(version: 0x0303, suite: 0x009c) + request + Self.handshake(14, [])),
+                    Self.record(20, [1]) + Self.record(22, [9, 9, 9]),
+                ]
+            ),
+            (
+                [Self.record(22, Array(hello.prefix(30))) + Self.record(22, Array(hello.dropFirst(30)))],
+                [Self.record(22, Self.serverHello(version: 0x0303, suite: 0xc02f)), Self.record(21, [2, 40])]
+            ),
+            (
+                [
+                    Self.record(22, Self.clientHello()),
+                    Self.record(20, [1]) + Self.record(23, [UInt8](repeating: 5, count: 69)),
+                ],
+                [
+                    Self.record(22, Self.serverHello(version: 0x0304, suite: 0x1302)) + Self.record(20, [1])
+                        + Self.record(23, [UInt8](repeating: 6, count: 900)),
+                    Self.record(23, [UInt8](repeating: 8, count: 300)),
+                ]
+            ),
+        ]
+        var generator = SystemRandomNumberGenerator()
+        for (client, server) in conversations {
+            let whole = self.session(client, server)
+            for _ in 0..<50 {
+                let session = TLSSession(certificates: CertificateCache())
+                func feed(_ bytes: [UInt8], _ side: FlowSide) {
+                    var start = 0
+                    while start < bytes.count {
+                        let end = min(bytes.count, start + Int.random(in: 1...40, using: &generator))
+                        Array(bytes[start..<end]).withUnsafeBytes { session.consume($0, from: side) }
+                        start = end
+                    }
+                }
+                for index in 0..<max(client.count, server.count) {
+                    if index < client.count { feed(client[index], .client) }
+                    if index < server.count { feed(server[index], .server) }
+                }
+                #expect(session.finish() == whole)
+            }
+        }
+    }
+
+    /// TLS 1.2 resumption by session ID: the ServerHello echoes the ClientHello's ID byte for byte (a 32-byte ID, a
+    /// short one, and an invalid 40-byte one all compare exactly), and a ServerHello with another ID is a new session.
+    @Test("a TLS 1.2 ServerHello echoing the client's session ID resumes it; another ID does not")
+    func sessionIDResumption() {
+        func hellos(client: [UInt8], server: [UInt8]) -> ([UInt8], [UInt8]) {
+            var clientBody: [UInt8] = [3, 3] + [UInt8](repeating: 0xab, count: 32) + [UInt8(client.count)] + client
+            clientBody += PacketBuilder.be16(2) + [0xc0, 0x2f] + [1, 0] + PacketBuilder.be16(0)
+            var serverBody: [UInt8] = [3, 3] + [UInt8](repeating: 0xcd, count: 32) + [UInt8(server.count)] + server
+            serverBody += PacketBuilder.be16(0xc02f) + [0] + PacketBuilder.be16(0)
+            return (Self.record(22, Self.handshake(1, clientBody)), Self.record(22, Self.handshake(2, serverBody)))
+        }
+        let full = (0..<32).map { UInt8($0 &* 7 &+ 1) }
+        let long = (0..<40).map { UInt8($0 &+ 100) }
+        let cases: [([UInt8], [UInt8], Bool)] = [
+            (full, full, true), ([1, 2, 3], [1, 2, 3], true), (long, long, true),
+            (full, Array(full.dropLast()) + [0], false), (full, Array(full.prefix(31)), false), ([1, 2, 3], [], false),
+            (long, Array(long.prefix(39)) + [0], false), ([], [], false),
+        ]
+        for (client, server, resumed) in cases {
+            let (clientHello, serverHello) = hellos(client: client, server: server)
+            let summary = self.session([clientHello], [serverHello])
+            #expect(summary.resumed == resumed, "\(client.count) / \(server.count) bytes")
+            #expect(summary.version == "1.2")
+        }
+    }
+
     @Test("a handshake message split across records and segments is reassembled")
     func splitHandshake() {
         let hello = Self.clientHello()

@@ -22,7 +22,8 @@ package enum CredentialExtractor {
     }
 
     static func secretDescription(_ name: String, _ length: Int) -> String {
-        "\(name): \(length) character\(length == 1 ? "" : "s") (redacted)"
+        // Concatenated rather than interpolated: interpolation cost nearly 3,000 instructions per credential.
+        name + ": " + String(length) + (length == 1 ? " character (redacted)" : " characters (redacted)")
     }
 
     /// The byte ranges of the text lines of a buffer (LF or CRLF, line end excluded), at most `limit`.
@@ -101,10 +102,61 @@ package enum CredentialExtractor {
     }
 
     static func base64(_ text: Substring) -> [UInt8]? {
-        var value = String(text.trimmingPrefix(" "))
+        // One leading space dropped by hand: `trimmingPrefix(" ")` went through generic string processing (nearly
+        // 6,000 instructions a call).
+        var value = String(text.first == " " ? text.dropFirst() : text)
         while value.hasSuffix(" ") { value.removeLast() }
+        if let decoded = canonicalBase64(value.utf8) { return decoded }
         let padded = value + String(repeating: "=", count: (4 - value.count % 4) % 4)
         return Data(base64Encoded: padded).map(Array.init)
+    }
+
+    /// Decodes unpadded base64 made only of the 64 alphabet characters, whose last character carries no stray bits:
+    /// the form every client sends, where any decoder gives the same bytes. Anything else (padding, other
+    /// characters, a dangling character, stray bits, nothing at all) is nil and left to Foundation, so that its
+    /// verdict on odd input stays the reference. Foundation's decoder cost about 10,000 instructions per header.
+    static func canonicalBase64(_ text: String.UTF8View) -> [UInt8]? {
+        @inline(__always)
+        func sextet(_ character: UInt8) -> UInt32? {
+            switch character {
+            case 0x41...0x5a: UInt32(character - 0x41)
+            case 0x61...0x7a: UInt32(character - 0x61 + 26)
+            case 0x30...0x39: UInt32(character - 0x30 + 52)
+            case 0x2b: 62
+            case 0x2f: 63
+            default: nil
+            }
+        }
+        let count = text.count
+        guard count > 0, count % 4 != 1 else { return nil }
+        var decoded: [UInt8] = []
+        decoded.reserveCapacity(count * 3 / 4)
+        var group: UInt32 = 0
+        var filled = 0
+        for character in text {
+            guard let value = sextet(character) else { return nil }
+            group = group << 6 | value
+            filled += 1
+            if filled == 4 {
+                decoded.append(UInt8(truncatingIfNeeded: group >> 16))
+                decoded.append(UInt8(truncatingIfNeeded: group >> 8))
+                decoded.append(UInt8(truncatingIfNeeded: group))
+                group = 0
+                filled = 0
+            }
+        }
+        switch filled {
+        case 2:
+            guard group & 0xf == 0 else { return nil }
+            decoded.append(UInt8(truncatingIfNeeded: group >> 4))
+        case 3:
+            guard group & 0x3 == 0 else { return nil }
+            decoded.append(UInt8(truncatingIfNeeded: group >> 10))
+            decoded.append(UInt8(truncatingIfNeeded: group >> 2))
+        default:
+            break
+        }
+        return decoded
     }
 
     // MARK: - HTTP

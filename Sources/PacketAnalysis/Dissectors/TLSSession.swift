@@ -23,7 +23,7 @@ public enum FlowSide: Sendable {
 ///   that is not a lone alert-sized record (19–24 bytes, then silence). A lone alert-sized record right after
 ///   the client's flight is reported as an inferred encrypted alert and the session as not established.
 package final class TLSSession {
-    private(set) var summary = TLSSummary()
+    private(set) var summary = TLSSession.emptySummary
     private(set) var malformed = false
     private(set) var isComplete = false
 
@@ -39,7 +39,7 @@ package final class TLSSession {
     private var secrets: KeyLog.Secrets?
     private var decryption = DecryptionState()
 
-    private var clientSessionID: [UInt8] = []
+    private var clientSessionID = SessionID()
     private var serverHelloSeen = false
     private var isTLS13 = false
     private var serverHelloDone = false
@@ -58,6 +58,10 @@ package final class TLSSession {
     /// Bytes a handshake may occupy before Bulkhead stops collecting it (a certificate chain is rarely above
     /// 20 KiB; 256 KiB is generous and still bounds memory per flow).
     static let handshakeLimit = 262_144
+
+    /// The summary every session starts from, made once: `TLSSummary()` (another module, property wrappers) cost
+    /// about 850 instructions per session, a copy of this a fraction of it.
+    private static let emptySummary = TLSSummary()
 
     package init(certificates: CertificateCache, keyLog: KeyLog? = nil) {
         self.certificates = certificates
@@ -82,7 +86,7 @@ package final class TLSSession {
                 }
                 position += take
                 stream.bodyRemaining -= take
-                if stream.bodyRemaining == 0 { self.finishRecord(stream, side) }
+                if stream.bodyRemaining == 0 { stream.body.withUnsafeBytes { self.finishRecord(stream, side, $0) } }
                 continue
             }
             // An SSL 2.0-compatible ClientHello (first byte has the high bit set) can open a connection.
@@ -133,28 +137,41 @@ package final class TLSSession {
                 (!stream.encrypted && (type == 22 || type == 21))
                 || (stream.encrypted && stream.keys != nil && (21...23).contains(type))
             stream.body.removeAll(keepingCapacity: true)
+            if stream.collecting && count - position >= length {
+                // The whole record in this segment (a ClientHello, a ServerHello, an alert): read where it lies
+                // rather than copied into `body` first.
+                let record = UnsafeRawBufferPointer(rebasing: bytes[position..<(position + length)])
+                position += length
+                stream.bodyRemaining = 0
+                self.finishRecord(stream, side, record)
+                continue
+            }
+            // Room for the whole record at once (at most 18 KiB): grown segment by segment, a record spanning several
+            // segments was copied to a new buffer at each doubling.
+            if stream.collecting && stream.body.capacity < length { stream.body.reserveCapacity(length) }
             stream.bodyRemaining = length
-            if length == 0 { self.finishRecord(stream, side) }
+            if length == 0 { stream.body.withUnsafeBytes { self.finishRecord(stream, side, $0) } }
         }
     }
 
     // MARK: - Records
 
-    private func finishRecord(_ stream: RecordStream, _ side: FlowSide) {
+    /// Settles the record just read; `body` is its content (in `stream.body`, or where it lay in the segment).
+    private func finishRecord(_ stream: RecordStream, _ side: FlowSide, _ body: UnsafeRawBufferPointer) {
         if stream.encrypted, stream.keys != nil, (21...23).contains(stream.type) {
-            self.decryptRecord(stream, side)
+            self.decryptRecord(stream, side, body)
         }
         switch stream.type {
         case 22:
             if stream.encrypted {
                 self.encryptedRecord(stream, side)
             } else {
-                guard stream.handshake.count + stream.body.count <= Self.handshakeLimit else {
+                guard stream.handshake.count + body.count <= Self.handshakeLimit else {
                     stream.failed = true
                     self.malformed = true
                     return
                 }
-                self.readHandshakeMessages(stream, side)
+                self.readHandshakeMessages(stream, side, body)
             }
         case 20:
             stream.ccsSeen = true
@@ -169,9 +186,9 @@ package final class TLSSession {
                 }
             }
         case 21:
-            if !stream.encrypted && stream.body.count == 2 {
-                let level = stream.body[0]
-                let code = stream.body[1]
+            if !stream.encrypted && body.count == 2 {
+                let level = body[0]
+                let code = body[1]
                 self.summary.alerts.append(
                     TLSAlert(
                         from: side == .client ? "client" : "server",
@@ -239,13 +256,13 @@ package final class TLSSession {
 
     // MARK: - Handshake messages
 
-    /// Reads the complete handshake messages of the record just finished (`stream.body`), after any part of a message
+    /// Reads the complete handshake messages of the record just finished (`body`), after any part of a message
     /// earlier records left (`stream.handshake`). A record that starts with nothing left over, the usual case, is read
     /// where it lies; only what it leaves of a message spanning records is kept.
-    private func readHandshakeMessages(_ stream: RecordStream, _ side: FlowSide) {
+    private func readHandshakeMessages(_ stream: RecordStream, _ side: FlowSide, _ body: UnsafeRawBufferPointer) {
         if !stream.handshake.isEmpty {
-            stream.handshake.append(contentsOf: stream.body)
-            let consumed = self.readHandshakeMessages(in: stream.handshake, stream, side)
+            stream.handshake.append(contentsOf: body)
+            let consumed = stream.handshake.withUnsafeBytes { self.readHandshakeMessages(in: $0, stream, side) }
             if consumed >= stream.handshake.count {
                 stream.handshake.removeAll(keepingCapacity: false)
             } else if consumed > 0 {
@@ -253,14 +270,16 @@ package final class TLSSession {
             }
             return
         }
-        let consumed = self.readHandshakeMessages(in: stream.body, stream, side)
-        if consumed < stream.body.count && !stream.failed {
-            stream.handshake.append(contentsOf: stream.body[consumed...])
+        let consumed = self.readHandshakeMessages(in: body, stream, side)
+        if consumed < body.count && !stream.failed {
+            stream.handshake.append(contentsOf: UnsafeRawBufferPointer(rebasing: body[consumed...]))
         }
     }
 
     /// Reads the complete messages at the front of `buffer`; returns how many bytes they took.
-    private func readHandshakeMessages(in buffer: [UInt8], _ stream: RecordStream, _ side: FlowSide) -> Int {
+    private func readHandshakeMessages(in buffer: UnsafeRawBufferPointer, _ stream: RecordStream, _ side: FlowSide)
+        -> Int
+    {
         let (consumed, oversized) = Self.forEachHandshakeMessage(in: buffer) { type, body in
             self.handshakeMessage(type, body, side, stream)
             return !stream.encrypted  // after the ServerHello of TLS 1.3 the rest of the buffer is not clear
@@ -278,19 +297,24 @@ package final class TLSSession {
     static func forEachHandshakeMessage(in buffer: [UInt8], _ body: (UInt8, UnsafeRawBufferPointer) -> Bool) -> (
         consumed: Int, oversized: Bool
     ) {
-        buffer.withUnsafeBytes { bytes in
-            var position = 0
-            while bytes.count - position >= 4 {
-                let type = bytes[position]
-                let length = Int(bytes[position + 1]) << 16 | Int(bytes[position + 2]) << 8 | Int(bytes[position + 3])
-                guard length <= Self.handshakeLimit else { return (position, true) }
-                guard bytes.count - position - 4 >= length else { break }
-                let message = UnsafeRawBufferPointer(rebasing: bytes[(position + 4)..<(position + 4 + length)])
-                position += 4 + length
-                guard body(type, message) else { return (bytes.count, false) }
-            }
-            return (position, false)
+        buffer.withUnsafeBytes { Self.forEachHandshakeMessage(in: $0, body) }
+    }
+
+    /// The same, on bytes where they lie (a record read in place, or a buffer already borrowed).
+    static func forEachHandshakeMessage(
+        in bytes: UnsafeRawBufferPointer, _ body: (UInt8, UnsafeRawBufferPointer) -> Bool
+    ) -> (consumed: Int, oversized: Bool) {
+        var position = 0
+        while bytes.count - position >= 4 {
+            let type = bytes[position]
+            let length = Int(bytes[position + 1]) << 16 | Int(bytes[position + 2]) << 8 | Int(bytes[position + 3])
+            guard length <= Self.handshakeLimit else { return (position, true) }
+            guard bytes.count - position - 4 >= length else { break }
+            let message = UnsafeRawBufferPointer(rebasing: bytes[(position + 4)..<(position + 4 + length)])
+            position += 4 + length
+            guard body(type, message) else { return (bytes.count, false) }
         }
+        return (position, false)
     }
 
     private func handshakeMessage(
@@ -324,8 +348,9 @@ package final class TLSSession {
             return
         }
         self.summary.clientRandom = Digest.hex(random)
-        self.clientRandom = Array(random)
-        self.clientSessionID = Array(sessionID)
+        // The randoms only serve to look the connection up in a key log: without one, no array is made for them.
+        if self.keyLog != nil { self.clientRandom = Array(random) }
+        self.clientSessionID = SessionID(sessionID)
         var offered: [String] = []
         if let extensionsLength = cursor.u16(), var extensions = cursor.sub(Int(extensionsLength)) {
             while let type = extensions.u16(), let length = extensions.u16(), var data = extensions.sub(Int(length)) {
@@ -343,7 +368,9 @@ package final class TLSSession {
                     }
                 case 16:  // application_layer_protocol_negotiation
                     if let listLength = data.u16(), var list = data.sub(Int(listLength)) {
+                        // Sized once for the usual few names (growing from empty reallocated at the second).
                         var names: [String] = []
+                        names.reserveCapacity(min(Int(listLength) / 2, 8))
                         while let nameLength = list.u8(), let name = list.bytes(Int(nameLength)) {
                             names.append(name.printableText)
                         }
@@ -351,6 +378,7 @@ package final class TLSSession {
                     }
                 case 43:  // supported_versions
                     if let listLength = data.u8(), var list = data.sub(Int(listLength)) {
+                        offered.reserveCapacity(min(Int(listLength) / 2, 8))
                         while let version = list.u16() {
                             if !TLSRegistry.isGREASE(version) { offered.append(TLSRegistry.versionName(version)) }
                         }
@@ -396,7 +424,7 @@ package final class TLSSession {
             return
         }
         self.serverHelloSeen = true
-        self.serverRandom = Array(random)
+        if self.keyLog != nil { self.serverRandom = Array(random) }
         self.suite = suite
         self.summary.version = TLSRegistry.versionName(version)
         self.summary.cipher = TLSRegistry.cipherName(suite)
@@ -407,7 +435,7 @@ package final class TLSSession {
             // Everything after the ServerHello is encrypted in TLS 1.3, in both directions.
             self.server.encrypted = true
             self.client.encrypted = true
-        } else if !sessionID.isEmpty && sessionID.elementsEqual(self.clientSessionID) {
+        } else if !sessionID.isEmpty && self.clientSessionID.matches(sessionID) {
             self.summary.resumed = true
         }
     }
@@ -494,10 +522,10 @@ package final class TLSSession {
         }
     }
 
-    private func decryptRecord(_ stream: RecordStream, _ side: FlowSide) {
+    private func decryptRecord(_ stream: RecordStream, _ side: FlowSide, _ body: UnsafeRawBufferPointer) {
         guard var keys = stream.keys else { return }
         let version = UInt16(0x0303)
-        let opened = stream.body.withUnsafeBytes { keys.open(type: stream.type, version: version, body: $0) }
+        let opened = keys.open(type: stream.type, version: version, body: body)
         guard let (innerType, plaintext) = opened else {
             // A key that does not authenticate the first records is the wrong key; later failures mean a gap.
             self.decryption.failed = true
@@ -735,6 +763,35 @@ package final class TLSSession {
     }
 }
 
+/// A ClientHello's session ID, kept to see whether the ServerHello resumes it. Up to 32 bytes (all a valid hello
+/// sends) are held inline: an array per session cost an allocation and its release. A longer one (invalid) is kept
+/// whole, so that the comparison stays exact whatever the input.
+struct SessionID {
+    private var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+    private var count = 0
+    private var long: [UInt8]?
+
+    init() {}
+
+    init(_ bytes: UnsafeRawBufferPointer) {
+        self.count = bytes.count
+        if bytes.count > 32 {
+            self.long = Array(bytes)
+        } else if !bytes.isEmpty {
+            withUnsafeMutableBytes(of: &self.words) { $0.copyMemory(from: bytes) }
+        }
+    }
+
+    /// Whether `bytes` is this ID, byte for byte.
+    func matches(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard bytes.count == self.count else { return false }
+        if let long = self.long { return long.elementsEqual(bytes) }
+        return withUnsafeBytes(of: self.words) {
+            UnsafeRawBufferPointer(rebasing: $0[..<bytes.count]).elementsEqual(bytes)
+        }
+    }
+}
+
 /// How far decryption with key-log secrets got.
 struct DecryptionState {
     /// Secrets matched this connection and its cipher can be decrypted.
@@ -770,8 +827,4 @@ final class RecordStream {
     var finishedDecrypted = false
     /// Application records decrypted after Finished.
     var applicationRecords = 0
-
-    init() {
-        self.header.reserveCapacity(5)
-    }
 }

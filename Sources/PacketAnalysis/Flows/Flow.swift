@@ -81,7 +81,10 @@ struct PendingSegment {
 }
 
 /// One direction of a flow: packet counts, TCP sequence tracking and the bytes kept for inspection.
-final class FlowDirection {
+///
+/// A value stored inside its ``Flow`` (not an object of its own): a capture of many short flows made and freed two
+/// such objects per flow, and retained and released them at every packet.
+struct FlowDirection {
     var packets: UInt64 = 0
     var payloadBytes: UInt64 = 0
     var nextSequence: UInt32 = 0
@@ -95,7 +98,7 @@ final class FlowDirection {
     var finSeen = false
     var synSequence: UInt32?
 
-    func release() {
+    mutating func release() {
         self.inspecting = false
         self.pending = []
         self.pendingBytes = 0
@@ -127,8 +130,8 @@ final class Flow {
     var clientBasis: ClientBasis
     /// A SYN fixed the roles; content may no longer swap them.
     var rolesFixed = false
-    let low = FlowDirection()
-    let high = FlowDirection()
+    var low = FlowDirection()
+    var high = FlowDirection()
     var firstSeen: Timestamp
     var lastSeen: Timestamp
     var phase = FlowPhase.classifying
@@ -168,8 +171,28 @@ final class Flow {
         self.lastSeen = time
     }
 
-    var clientDirection: FlowDirection { self.clientIsLow ? self.low : self.high }
-    var serverDirection: FlowDirection { self.clientIsLow ? self.high : self.low }
+    // The directions are reached through `withDirection`, which hands the stored value over in place: a getter would
+    // copy it out (retaining its arrays), and coroutine accessors (`_read`, `_modify`) are not inlined here, while a
+    // coroutine that is called allocates its frame on the heap (they cost more than the objects they replaced).
+
+    /// Runs `body` on the direction the low endpoint sends (`fromLow`) or the high one, in place (to read or change
+    /// it). `body` must not reach the flow's directions itself.
+    @inline(__always)
+    func withDirection<Result>(fromLow: Bool, _ body: (inout FlowDirection) -> Result) -> Result {
+        fromLow ? body(&self.low) : body(&self.high)
+    }
+
+    /// Runs `body` on the client's direction (`client`) or the server's, in place.
+    @inline(__always)
+    func withDirection<Result>(client: Bool, _ body: (inout FlowDirection) -> Result) -> Result {
+        self.withDirection(fromLow: client == self.clientIsLow, body)
+    }
+
+    /// Runs `body` on the bytes kept from the client (`client`) or the server.
+    @inline(__always)
+    func withBuffer<Result>(client: Bool, _ body: (UnsafeRawBufferPointer) -> Result) -> Result {
+        self.withDirection(client: client) { $0.buffer.withUnsafeBytes(body) }
+    }
 
     @inline(__always)
     func side(fromLow: Bool) -> FlowSide { fromLow == self.clientIsLow ? .client : .server }

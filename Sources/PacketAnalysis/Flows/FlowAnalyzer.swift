@@ -208,7 +208,8 @@ public final class FlowAnalyzer {
             if isSYN,
                 existing.closed
                     || (existing.rolesFixed
-                        && (fromLow ? existing.low : existing.high).synSequence.map { $0 != packet.sequence } ?? false
+                        && existing.withDirection(fromLow: fromLow, { $0.synSequence }).map { $0 != packet.sequence }
+                            ?? false
                         && (existing.low.payloadBytes + existing.high.payloadBytes) > 0)
             {
                 self.flows.remove(key)
@@ -222,11 +223,12 @@ public final class FlowAnalyzer {
         }
         flow.lastSeen = time
         if let encapsulation { Self.note(encapsulation, on: flow, fromLow: fromLow) }
-        let direction = fromLow ? flow.low : flow.high
-        direction.packets &+= 1
-        direction.payloadBytes &+= UInt64(packet.payloadLength)
+        flow.withDirection(fromLow: fromLow) {
+            $0.packets &+= 1
+            $0.payloadBytes &+= UInt64(packet.payloadLength)
+        }
         if packet.ipProtocol == 6 {
-            self.tcp(packet, payload, flow, fromLow, direction)
+            self.tcp(packet, payload, flow, fromLow)
         } else if packet.ipProtocol == 50 {
             self.esp(payload, flow, fromLow, udpEncapsulated: false)
         } else {
@@ -284,10 +286,7 @@ public final class FlowAnalyzer {
 
     // MARK: - TCP
 
-    private func tcp(
-        _ packet: DecodedPacket, _ payload: UnsafeRawBufferPointer, _ flow: Flow, _ fromLow: Bool,
-        _ direction: FlowDirection
-    ) {
+    private func tcp(_ packet: DecodedPacket, _ payload: UnsafeRawBufferPointer, _ flow: Flow, _ fromLow: Bool) {
         var sequence = packet.sequence
         if packet.flags.contains(.syn) {
             if !flow.rolesFixed {
@@ -295,43 +294,52 @@ public final class FlowAnalyzer {
                 flow.rolesFixed = true
                 flow.clientBasis = .syn
             }
-            direction.synSequence = packet.sequence
-            direction.nextSequence = packet.sequence &+ 1
-            direction.sequenceKnown = true
+            flow.withDirection(fromLow: fromLow) {
+                $0.synSequence = packet.sequence
+                $0.nextSequence = packet.sequence &+ 1
+                $0.sequenceKnown = true
+            }
             sequence &+= 1
         }
         if packet.payloadLength > 0 {
-            self.segment(flow, direction, fromLow, sequence, payload, packet.payloadLength)
+            self.segment(flow, fromLow, sequence, payload, packet.payloadLength)
         }
-        if packet.flags.contains(.fin) { direction.finSeen = true }
+        if packet.flags.contains(.fin) { flow.withDirection(fromLow: fromLow) { $0.finSeen = true } }
         if packet.flags.contains(.rst) { flow.reset = true }
         if flow.reset || (flow.low.finSeen && flow.high.finSeen) { flow.closed = true }
     }
 
     private func segment(
-        _ flow: Flow, _ direction: FlowDirection, _ fromLow: Bool, _ sequence: UInt32,
+        _ flow: Flow, _ fromLow: Bool, _ sequence: UInt32,
         _ data: UnsafeRawBufferPointer, _ claimed: Int
     ) {
-        guard direction.inspecting else { return }
-        if !direction.sequenceKnown {
-            direction.nextSequence = sequence
-            direction.sequenceKnown = true
+        guard flow.withDirection(fromLow: fromLow, { $0.inspecting }) else { return }
+        if !flow.withDirection(fromLow: fromLow, { $0.sequenceKnown }) {
+            flow.withDirection(fromLow: fromLow) {
+                $0.nextSequence = sequence
+                $0.sequenceKnown = true
+            }
             if !flow.rolesFixed { flow.anomalies.insert(.midstream) }
         }
-        let delta = Int32(bitPattern: sequence &- direction.nextSequence)
+        let delta = Int32(bitPattern: sequence &- flow.withDirection(fromLow: fromLow) { $0.nextSequence })
         if delta > 0 {
             // Ahead of what we have: hold it until the hole fills, within limits.
             flow.anomalies.insert(.outOfOrder)
-            guard direction.pendingBytes + data.count <= self.options.reorderLimit, direction.pending.count < 256 else {
-                self.gap(flow, direction, fromLow)
+            let limit = self.options.reorderLimit
+            guard
+                flow.withDirection(
+                    fromLow: fromLow, { $0.pendingBytes + data.count <= limit && $0.pending.count < 256 })
+            else {
+                self.gap(flow, fromLow)
                 return
             }
             let segment = PendingSegment(sequence: sequence, bytes: Array(data), claimedLength: claimed)
-            let index =
-                direction.pending.firstIndex { Int32(bitPattern: $0.sequence &- sequence) > 0 }
-                ?? direction.pending.endIndex
-            direction.pending.insert(segment, at: index)
-            direction.pendingBytes += data.count
+            flow.withDirection(fromLow: fromLow) {
+                let index =
+                    $0.pending.firstIndex { Int32(bitPattern: $0.sequence &- sequence) > 0 } ?? $0.pending.endIndex
+                $0.pending.insert(segment, at: index)
+                $0.pendingBytes += data.count
+            }
             return
         }
         let overlap = -Int(delta)  // not Int(-delta): -Int32.min overflows
@@ -340,59 +348,68 @@ public final class FlowAnalyzer {
             return
         }
         if overlap > 0 { flow.anomalies.insert(.retransmission) }
-        self.deliver(flow, direction, fromLow, data, claimed, skipping: overlap)
-        self.drainPending(flow, direction, fromLow)
+        self.deliver(flow, fromLow, data, claimed, skipping: overlap)
+        self.drainPending(flow, fromLow)
     }
 
     /// Passes the new part of an in-order segment on, and notes a snap-length cut as a gap.
     private func deliver(
-        _ flow: Flow, _ direction: FlowDirection, _ fromLow: Bool, _ data: UnsafeRawBufferPointer,
-        _ claimed: Int, skipping overlap: Int
+        _ flow: Flow, _ fromLow: Bool, _ data: UnsafeRawBufferPointer, _ claimed: Int, skipping overlap: Int
     ) {
-        direction.nextSequence &+= UInt32(truncatingIfNeeded: claimed - overlap)
+        flow.withDirection(fromLow: fromLow) { $0.nextSequence &+= UInt32(truncatingIfNeeded: claimed - overlap) }
         if data.count > overlap {
             self.inspect(flow, fromLow, UnsafeRawBufferPointer(rebasing: data[overlap...]))
         }
         if data.count < claimed {
             // The snap length cut this packet: the bytes after it cannot be read in order.
             flow.truncated = true
-            if direction.inspecting { self.gap(flow, direction, fromLow) }
+            if flow.withDirection(fromLow: fromLow, { $0.inspecting }) { self.gap(flow, fromLow) }
         }
     }
 
-    private func drainPending(_ flow: Flow, _ direction: FlowDirection, _ fromLow: Bool) {
-        while direction.inspecting, let first = direction.pending.first {
-            let delta = Int32(bitPattern: first.sequence &- direction.nextSequence)
+    private func drainPending(_ flow: Flow, _ fromLow: Bool) {
+        while let (first, nextSequence) = flow.withDirection(
+            fromLow: fromLow,
+            { direction -> (PendingSegment, UInt32)? in
+                guard direction.inspecting, let first = direction.pending.first else { return nil }
+                return (first, direction.nextSequence)
+            })
+        {
+            let delta = Int32(bitPattern: first.sequence &- nextSequence)
             if delta > 0 { return }
-            direction.pending.removeFirst()
-            direction.pendingBytes -= first.bytes.count
+            flow.withDirection(fromLow: fromLow) {
+                $0.pending.removeFirst()
+                $0.pendingBytes -= first.bytes.count
+            }
             let overlap = -Int(delta)  // not Int(-delta): -Int32.min overflows
             guard overlap < first.claimedLength else { continue }
             first.bytes.withUnsafeBytes { bytes in
-                self.deliver(flow, direction, fromLow, bytes, first.claimedLength, skipping: overlap)
+                self.deliver(flow, fromLow, bytes, first.claimedLength, skipping: overlap)
             }
         }
     }
 
     /// A hole that will not fill: stop reading this direction rather than parse across missing bytes.
-    private func gap(_ flow: Flow, _ direction: FlowDirection, _ fromLow: Bool) {
+    private func gap(_ flow: Flow, _ fromLow: Bool) {
         flow.anomalies.insert(fromLow ? .gapFromLow : .gapFromHigh)
         let side = flow.side(fromLow: fromLow)
         switch flow.phase {
         case .classifying:
-            direction.inspecting = false
+            flow.withDirection(fromLow: fromLow) { $0.inspecting = false }
             self.classify(flow, final: true)
         case .plaintext:
             if side == .client { self.finishPlaintext(flow) }
         case .tunnelSetup:
-            direction.inspecting = false
+            flow.withDirection(fromLow: fromLow) { $0.inspecting = false }
             self.openTunnel(flow, final: true)
         case .tls, .done:
             break
         }
-        direction.inspecting = false
-        direction.pending = []
-        direction.pendingBytes = 0
+        flow.withDirection(fromLow: fromLow) {
+            $0.inspecting = false
+            $0.pending = []
+            $0.pendingBytes = 0
+        }
     }
 
     // MARK: - UDP
@@ -446,55 +463,58 @@ public final class FlowAnalyzer {
 
     /// In-order stream bytes from one side of a TCP flow.
     private func inspect(_ flow: Flow, _ fromLow: Bool, _ bytes: UnsafeRawBufferPointer) {
-        let direction = fromLow ? flow.low : flow.high
         switch flow.phase {
         case .classifying:
-            self.keep(bytes, in: direction, flow)
+            self.keep(bytes, fromLow: fromLow, flow)
             self.classify(flow, final: false)
         case .tls:
             let side = flow.side(fromLow: fromLow)
             if side == .server && flow.serverTLSPending {
-                self.keep(bytes, in: direction, flow)
+                self.keep(bytes, fromLow: fromLow, flow)
                 self.findServerHandover(flow)
             } else {
                 flow.tls?.consume(bytes, from: side)
             }
             self.checkTLSProgress(flow)
         case .plaintext:
-            self.keep(bytes, in: direction, flow)
+            self.keep(bytes, fromLow: fromLow, flow)
             let side = flow.side(fromLow: fromLow)
             if let proto = flow.proto, StartTLSDetector.canUpgrade(proto), side == .client {
                 self.findClientHandover(flow, proto)
             }
-            if flow.phase == .plaintext && side == .client && direction.buffer.count >= self.options.inspectionWindow {
+            if flow.phase == .plaintext && side == .client
+                && flow.withDirection(fromLow: fromLow, { $0.buffer.count }) >= self.options.inspectionWindow
+            {
                 self.finishPlaintext(flow)
             }
         case .tunnelSetup:
-            self.keep(bytes, in: direction, flow)
+            self.keep(bytes, fromLow: fromLow, flow)
             self.openTunnel(flow, final: false)
         case .done:
-            direction.inspecting = false
+            flow.withDirection(fromLow: fromLow) { $0.inspecting = false }
         }
     }
 
-    private func keep(_ bytes: UnsafeRawBufferPointer, in direction: FlowDirection, _ flow: Flow) {
-        let room = self.options.inspectionWindow - direction.buffer.count
+    private func keep(_ bytes: UnsafeRawBufferPointer, fromLow: Bool, _ flow: Flow) {
+        let room = self.options.inspectionWindow - flow.withDirection(fromLow: fromLow) { $0.buffer.count }
         if room <= 0 {
             flow.anomalies.insert(.inspectionLimit)
             return
         }
         if bytes.count > room { flow.anomalies.insert(.inspectionLimit) }
-        direction.buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes.prefix(room)))
+        flow.withDirection(fromLow: fromLow) {
+            $0.buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes.prefix(room)))
+        }
     }
 
     private func classify(_ flow: Flow, final: Bool) {
         guard flow.phase == .classifying else { return }
-        let client = flow.clientDirection
-        let server = flow.serverDirection
+        let window = self.options.inspectionWindow
         let full =
-            client.buffer.count >= self.options.inspectionWindow || server.buffer.count >= self.options.inspectionWindow
-        let verdict = client.buffer.withUnsafeBytes { first in
-            server.buffer.withUnsafeBytes { second in
+            flow.withDirection(client: true, { $0.buffer.count }) >= window
+            || flow.withDirection(client: false, { $0.buffer.count }) >= window
+        let verdict = flow.withBuffer(client: true) { first in
+            flow.withBuffer(client: false) { second in
                 ProtocolClassifier.classify(
                     first: first, second: second, rolesKnown: flow.rolesFixed, final: final || full)
             }
@@ -510,8 +530,8 @@ public final class FlowAnalyzer {
             let session = TLSSession(certificates: self.certificates, keyLog: self.options.keyLog)
             flow.tls = session
             flow.phase = .tls
-            flow.clientDirection.buffer.withUnsafeBytes { session.consume($0, from: .client) }
-            flow.serverDirection.buffer.withUnsafeBytes { session.consume($0, from: .server) }
+            flow.withBuffer(client: true) { session.consume($0, from: .client) }
+            flow.withBuffer(client: false) { session.consume($0, from: .server) }
             flow.low.buffer = []
             flow.high.buffer = []
             self.checkTLSProgress(flow)
@@ -520,7 +540,7 @@ public final class FlowAnalyzer {
             self.openTunnel(flow, final: final || full)
         case .http
         where flow.tunnelHops.count < TunnelDetector.maximumDepth
-            && flow.clientDirection.buffer.withUnsafeBytes(TunnelDetector.isConnectRequest):
+            && flow.withBuffer(client: true, TunnelDetector.isConnectRequest):
             self.openTunnel(flow, final: final || full)
         case .http, .http2, .redis, .postgresql, .mysql, .mongodb, .memcached, .smtp, .ftp, .pop3, .imap, .ldap, .dns,
             .amqp, .kafka, .xmpp, .irc:
@@ -528,10 +548,13 @@ public final class FlowAnalyzer {
             if StartTLSDetector.canUpgrade(verdict.proto) {
                 self.findClientHandover(flow, verdict.proto)
             } else {
-                flow.serverDirection.buffer = []
-                flow.serverDirection.inspecting = false
+                flow.withDirection(client: false) {
+                    $0.buffer = []
+                    $0.inspecting = false
+                }
             }
-            if flow.phase == .plaintext && (final || flow.clientDirection.buffer.count >= self.options.inspectionWindow)
+            if flow.phase == .plaintext
+                && (final || flow.withDirection(client: true, { $0.buffer.count }) >= self.options.inspectionWindow)
             {
                 self.finishPlaintext(flow)
             }
@@ -544,10 +567,8 @@ public final class FlowAnalyzer {
     /// are classified afresh, as the conversation with the destination (TLS, more often than not).
     private func openTunnel(_ flow: Flow, final: Bool) {
         flow.phase = .tunnelSetup
-        let client = flow.clientDirection
-        let server = flow.serverDirection
-        let opening = client.buffer.withUnsafeBytes { clientBytes in
-            server.buffer.withUnsafeBytes { TunnelDetector.open(client: clientBytes, server: $0) }
+        let opening = flow.withBuffer(client: true) { clientBytes in
+            flow.withBuffer(client: false) { TunnelDetector.open(client: clientBytes, server: $0) }
         }
         guard let opening else {
             self.done(flow)
@@ -555,8 +576,10 @@ public final class FlowAnalyzer {
         }
         let window = self.options.inspectionWindow
         let stalled =
-            final || client.buffer.count >= window || server.buffer.count >= window
-            || !client.inspecting || !server.inspecting
+            final || flow.withDirection(client: true, { $0.buffer.count }) >= window
+            || flow.withDirection(client: false, { $0.buffer.count }) >= window
+            || !flow.withDirection(client: true, { $0.inspecting })
+            || !flow.withDirection(client: false, { $0.inspecting })
         // Wait for the rest of the handshake, within the inspection window: a request or answer that never
         // completes (a length that lies, a response without the end of its headers) is settled as incomplete.
         if opening.hop.outcome == TunnelDetector.Outcome.incomplete && !stalled { return }
@@ -565,8 +588,8 @@ public final class FlowAnalyzer {
         switch opening.hop.outcome {
         case TunnelDetector.Outcome.granted:
             flow.tunnelCredentials += opening.credentials
-            client.buffer.removeFirst(min(opening.clientOffset, client.buffer.count))
-            server.buffer.removeFirst(min(opening.serverOffset, server.buffer.count))
+            flow.withDirection(client: true) { $0.buffer.removeFirst(min(opening.clientOffset, $0.buffer.count)) }
+            flow.withDirection(client: false) { $0.buffer.removeFirst(min(opening.serverOffset, $0.buffer.count)) }
             flow.proto = nil
             flow.rolesFixed = true  // the proxy handshake showed who the client is
             flow.phase = .classifying
@@ -576,8 +599,10 @@ public final class FlowAnalyzer {
             // credentials or anything at all, is read as the HTTP it claims to be, and credentials are
             // extracted from the whole request stream.
             flow.phase = .plaintext
-            server.buffer = []
-            server.inspecting = false
+            flow.withDirection(client: false) {
+                $0.buffer = []
+                $0.inspecting = false
+            }
             if stalled { self.finishPlaintext(flow) }
         default:
             flow.tunnelCredentials += opening.credentials
@@ -586,38 +611,50 @@ public final class FlowAnalyzer {
     }
 
     private func findClientHandover(_ flow: Flow, _ proto: ApplicationProtocol) {
-        let client = flow.clientDirection
-        guard let offset = client.buffer.withUnsafeBytes({ StartTLSDetector.clientHandover(proto, client: $0) }) else {
+        guard
+            let offset = flow.withBuffer(
+                client: true,
+                {
+                    StartTLSDetector.clientHandover(proto, client: $0)
+                })
+        else {
             return
         }
         // Credentials sent before the upgrade crossed in clear.
-        flow.credentials = client.buffer.withUnsafeBytes {
+        flow.credentials = flow.withBuffer(client: true) {
             CredentialExtractor.extract(proto, client: UnsafeRawBufferPointer(rebasing: $0[..<offset]))
         }
         flow.starttls = true
         let session = TLSSession(certificates: self.certificates, keyLog: self.options.keyLog)
         flow.tls = session
         flow.phase = .tls
-        client.buffer.withUnsafeBytes {
+        flow.withBuffer(client: true) {
             session.consume(UnsafeRawBufferPointer(rebasing: $0[offset...]), from: .client)
         }
-        client.buffer = []
+        flow.withDirection(client: true) { $0.buffer = [] }
         flow.serverTLSPending = true
         self.findServerHandover(flow)
     }
 
     private func findServerHandover(_ flow: Flow) {
         guard let proto = flow.proto, let session = flow.tls else { return }
-        let server = flow.serverDirection
-        guard let offset = server.buffer.withUnsafeBytes({ StartTLSDetector.serverHandover(proto, server: $0) }) else {
-            if server.buffer.count >= self.options.inspectionWindow { server.inspecting = false }
+        guard
+            let offset = flow.withBuffer(
+                client: false,
+                {
+                    StartTLSDetector.serverHandover(proto, server: $0)
+                })
+        else {
+            if flow.withDirection(client: false, { $0.buffer.count }) >= self.options.inspectionWindow {
+                flow.withDirection(client: false) { $0.inspecting = false }
+            }
             return
         }
         flow.serverTLSPending = false
-        server.buffer.withUnsafeBytes {
+        flow.withBuffer(client: false) {
             session.consume(UnsafeRawBufferPointer(rebasing: $0[offset...]), from: .server)
         }
-        server.buffer = []
+        flow.withDirection(client: false) { $0.buffer = [] }
     }
 
     private func checkTLSProgress(_ flow: Flow) {
@@ -628,7 +665,7 @@ public final class FlowAnalyzer {
 
     private func finishPlaintext(_ flow: Flow) {
         guard flow.phase == .plaintext, let proto = flow.proto else { return }
-        flow.credentials = flow.clientDirection.buffer.withUnsafeBytes {
+        flow.credentials = flow.withBuffer(client: true) {
             CredentialExtractor.extract(proto, client: $0)
         }
         self.done(flow)
@@ -644,9 +681,13 @@ public final class FlowAnalyzer {
 
     private func record(_ flow: Flow) -> FlowRecord {
         // Out-of-order data still waiting means a hole never filled: a gap, not something to parse across.
-        for (direction, fromLow) in [(flow.low, true), (flow.high, false)] where !direction.pending.isEmpty {
-            flow.anomalies.insert(fromLow ? .gapFromLow : .gapFromHigh)
-            direction.pending = []
+        if !flow.low.pending.isEmpty {
+            flow.anomalies.insert(.gapFromLow)
+            flow.low.pending = []
+        }
+        if !flow.high.pending.isEmpty {
+            flow.anomalies.insert(.gapFromHigh)
+            flow.high.pending = []
         }
         if flow.phase == .tunnelSetup { self.openTunnel(flow, final: true) }
         if flow.phase == .classifying { self.classify(flow, final: true) }
@@ -681,8 +722,6 @@ public final class FlowAnalyzer {
         }
         if flow.anomalies.contains(.malformedTLS) { anomalies.append("malformed-tls") }
         if flow.anomalies.contains(.idleTimeout) { anomalies.append("idle-timeout") }
-        let toServer = flow.clientDirection
-        let toClient = flow.serverDirection
         return FlowRecord(
             id: flow.id, client: client.description, server: server.description, clientBasis: flow.clientBasis,
             transport: flow.transport, proto: proto,
@@ -690,8 +729,12 @@ public final class FlowAnalyzer {
             credentials: flow.tunnelCredentials.isEmpty ? flow.credentials : flow.tunnelCredentials + flow.credentials,
             truncated: flow.truncated, anomalies: anomalies,
             firstSeen: flow.firstSeen, lastSeen: flow.lastSeen,
-            packets: DirectionCounts(toServer: toServer.packets, toClient: toClient.packets),
-            bytes: DirectionCounts(toServer: toServer.payloadBytes, toClient: toClient.payloadBytes),
+            packets: DirectionCounts(
+                toServer: flow.withDirection(client: true, { $0.packets }),
+                toClient: flow.withDirection(client: false, { $0.packets })),
+            bytes: DirectionCounts(
+                toServer: flow.withDirection(client: true, { $0.payloadBytes }),
+                toClient: flow.withDirection(client: false, { $0.payloadBytes })),
             file: self.file, tunnel: tunnel,
             encapsulation: flow.encapsulation?.records(clientIsLow: flow.clientIsLow),
             esp: flow.esp?.summary(clientIsLow: flow.clientIsLow)
