@@ -72,6 +72,8 @@ public final class FlowAnalyzer {
     /// frame number within one file). A flow's id is the number of its first packet.
     private var frame: Int
     private let certificates: CertificateCache
+    /// Certificate lists already read, shared by this analysis's TLS sessions.
+    private let certificateLists = CertificateListCache()
     private var lastSweep = Timestamp.zero
     private var packetsSinceSweep = 0
     private var latest = Timestamp.zero
@@ -557,7 +559,8 @@ public final class FlowAnalyzer {
 
     /// Follows the flow as TLS from here on.
     private func startTLS(_ flow: Flow) -> TLSSession {
-        let session = TLSSession(certificates: self.certificates, keyLog: self.options.keyLog)
+        let session = TLSSession(
+            certificates: self.certificates, keyLog: self.options.keyLog, lists: self.certificateLists)
         flow.tls = session
         flow.phase = .tls
         return session
