@@ -251,6 +251,52 @@ struct TLSDissectionTests {
         }
     }
 
+    /// A list read once is found again by its bytes: a session that gets it from the cache reports what a session
+    /// reading it afresh does, the malformed verdict included (a list overrunning its message, an entry overrunning
+    /// its list, unreadable certificates), and a TLS 1.3 list is not taken for a TLS 1.2 one with the same bytes.
+    @Test("certificate lists found in the shared cache give what reading them afresh gives")
+    func certificateListCache() {
+        let first = [UInt8](repeating: 0x30, count: 40)
+        let second: [UInt8] = [1, 2, 3]
+        let entries = PacketBuilder.be24(first.count) + first + PacketBuilder.be24(second.count) + second
+        let lists: [[UInt8]] = [
+            PacketBuilder.be24(entries.count) + entries,
+            PacketBuilder.be24(entries.count + 10) + entries,
+            PacketBuilder.be24(entries.count) + PacketBuilder.be24(first.count) + first + PacketBuilder.be24(50)
+                + second,
+        ]
+        func run(_ list: [UInt8], _ cache: CertificateListCache) -> (TLSSummary, Bool) {
+            let session = TLSSession(certificates: CertificateCache(), lists: cache)
+            Self.record(22, Self.clientHello(versions: [0x0303])).withUnsafeBytes {
+                session.consume($0, from: .client)
+            }
+            let flight = Self.serverHello(version: 0x0303, suite: 0xc02f) + Self.handshake(11, list)
+            Self.record(22, flight + Self.handshake(14, [])).withUnsafeBytes { session.consume($0, from: .server) }
+            return (session.finish(), session.malformed)
+        }
+        let shared = CertificateListCache()
+        for list in lists {
+            let fresh = run(list, CertificateListCache())
+            #expect(run(list, shared) == fresh)
+            #expect(run(list, shared) == fresh)
+        }
+        #expect(run(lists[0], shared).0.serverCertificates.count == 2)
+        #expect(!run(lists[0], shared).1)
+        #expect(run(lists[1], shared).1)
+        #expect(run(lists[2], shared).1 && run(lists[2], shared).0.serverCertificates.count == 1)
+        // The same bytes as a TLS 1.3 list (entries followed by extensions) read otherwise: not served from the cache.
+        var seen: [(list: [CertificateSummary], malformed: Bool)] = []
+        let cache = CertificateListCache()
+        for tls13 in [false, true] {
+            lists[0].withUnsafeBytes { bytes in
+                seen.append(
+                    cache.list(bytes, tls13: tls13) { (tls13 ? [] : [.unreadable(sha256: "x", reason: "y")], tls13) })
+            }
+        }
+        #expect(seen[0].list.count == 1 && !seen[0].malformed)
+        #expect(seen[1].list.isEmpty && seen[1].malformed)
+    }
+
     @Test("a handshake message split across records and segments is reassembled")
     func splitHandshake() {
         let hello = Self.clientHello()

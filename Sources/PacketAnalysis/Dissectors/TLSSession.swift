@@ -1,5 +1,6 @@
 import BulkheadModel
 import Certificates
+import Glibc
 
 /// Which side of a flow sent some bytes.
 public enum FlowSide: Sendable {
@@ -28,6 +29,7 @@ package final class TLSSession {
     private(set) var isComplete = false
 
     private let certificates: CertificateCache
+    private let lists: CertificateListCache
     private let keyLog: KeyLog?
     private let client = RecordStream()
     private let server = RecordStream()
@@ -63,8 +65,12 @@ package final class TLSSession {
     /// about 850 instructions per session, a copy of this a fraction of it.
     private static let emptySummary = TLSSummary()
 
-    package init(certificates: CertificateCache, keyLog: KeyLog? = nil) {
+    /// - Parameter lists: certificate lists already read, shared by the sessions of one analysis.
+    package init(
+        certificates: CertificateCache, keyLog: KeyLog? = nil, lists: CertificateListCache = CertificateListCache()
+    ) {
         self.certificates = certificates
+        self.lists = lists
         self.keyLog = keyLog
     }
 
@@ -441,31 +447,40 @@ package final class TLSSession {
     }
 
     private func certificateList(_ body: UnsafeRawBufferPointer, tls13: Bool = false) -> [CertificateSummary] {
-        var cursor = ByteCursor(body)
-        guard let listLength = cursor.u24(), var list = cursor.sub(listLength) else {
-            self.malformed = true
-            return []
+        let (list, malformed) = self.lists.list(body, tls13: tls13) {
+            Self.readCertificateList(body, tls13: tls13, certificates: self.certificates)
         }
+        if malformed { self.malformed = true }
+        return list
+    }
+
+    /// The certificates of a Certificate message's list, and whether the list was malformed.
+    private static func readCertificateList(
+        _ body: UnsafeRawBufferPointer, tls13: Bool, certificates: CertificateCache
+    ) -> (list: [CertificateSummary], malformed: Bool) {
+        var cursor = ByteCursor(body)
+        guard let listLength = cursor.u24(), var list = cursor.sub(listLength) else { return ([], true) }
         var result: [CertificateSummary] = []
+        var malformed = false
         while let length = list.u24() {
             guard let der = list.bytes(length) else {
-                self.malformed = true
+                malformed = true
                 break
             }
             if tls13 {
                 guard let extensionsLength = list.u16(), list.skip(Int(extensionsLength)) else {
-                    self.malformed = true
+                    malformed = true
                     break
                 }
             }
-            switch self.certificates.summary(der: der) {
+            switch certificates.summary(der: der) {
             case .success(let summary): result.append(summary)
             case .failure(let error):
                 result.append(CertificateSummary.unreadable(sha256: error.sha256, reason: error.reason))
             }
             if result.count >= 16 { break }  // a chain longer than this is an attack on the reader, not PKI
         }
-        return result
+        return (result, malformed)
     }
 
     private func certificateRequest(_ body: UnsafeRawBufferPointer) {
@@ -760,6 +775,63 @@ package final class TLSSession {
             }
         }
         return summary
+    }
+}
+
+/// Certificate lists already read, by their bytes. The servers of a capture send the same chain on every connection;
+/// reading it again (each certificate hashed, looked up in the ``CertificateCache`` and its summary copied) cost about
+/// 4,000 instructions per chain, finding the list here a fraction of that. Bounded: lists over ``maximumBytes`` are
+/// not kept, and past ``limit`` lists the cache starts over.
+package final class CertificateListCache {
+    private struct Entry {
+        var bytes: [UInt8]
+        var tls13: Bool
+        var list: [CertificateSummary]
+        var malformed: Bool
+    }
+
+    static let maximumBytes = 65_536
+    private var buckets: [Int: [Entry]] = [:]
+    private var count = 0
+    private let limit: Int
+
+    package init(limit: Int = 256) {
+        self.limit = limit
+    }
+
+    /// The list read from `bytes`: kept from an earlier call with the same bytes, or read now by `read`.
+    func list(
+        _ bytes: UnsafeRawBufferPointer, tls13: Bool,
+        read: () -> (list: [CertificateSummary], malformed: Bool)
+    ) -> (list: [CertificateSummary], malformed: Bool) {
+        guard bytes.count <= Self.maximumBytes else { return read() }
+        // The length and the tail (the last certificate's signature) tell chains apart; equal bytes decide.
+        var hasher = Hasher()
+        hasher.combine(bytes.count)
+        hasher.combine(bytes: UnsafeRawBufferPointer(rebasing: bytes.suffix(48)))
+        let hash = hasher.finalize()
+        if let bucket = self.buckets[hash] {
+            for entry in bucket where entry.tls13 == tls13 && Self.equal(entry.bytes, bytes) {
+                return (entry.list, entry.malformed)
+            }
+        }
+        let (list, malformed) = read()
+        if self.count >= self.limit {
+            self.buckets.removeAll(keepingCapacity: true)
+            self.count = 0
+        }
+        self.buckets[hash, default: []].append(
+            Entry(bytes: Array(bytes), tls13: tls13, list: list, malformed: malformed))
+        self.count += 1
+        return (list, malformed)
+    }
+
+    private static func equal(_ stored: [UInt8], _ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard stored.count == bytes.count else { return false }
+        return stored.withUnsafeBytes { storedBytes in
+            guard let left = storedBytes.baseAddress, let right = bytes.baseAddress else { return true }
+            return memcmp(left, right, bytes.count) == 0
+        }
     }
 }
 

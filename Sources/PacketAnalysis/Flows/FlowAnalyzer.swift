@@ -72,6 +72,8 @@ public final class FlowAnalyzer {
     /// frame number within one file). A flow's id is the number of its first packet.
     private var frame: Int
     private let certificates: CertificateCache
+    /// Certificate lists already read, shared by this analysis's TLS sessions.
+    private let certificateLists = CertificateListCache()
     private var lastSweep = Timestamp.zero
     private var packetsSinceSweep = 0
     private var latest = Timestamp.zero
@@ -465,8 +467,12 @@ public final class FlowAnalyzer {
     private func inspect(_ flow: Flow, _ fromLow: Bool, _ bytes: UnsafeRawBufferPointer) {
         switch flow.phase {
         case .classifying:
-            self.keep(bytes, fromLow: fromLow, flow)
-            self.classify(flow, final: false)
+            if bytes.count < self.options.inspectionWindow && flow.low.buffer.isEmpty && flow.high.buffer.isEmpty {
+                self.classifyFirst(flow, fromLow, bytes)
+            } else {
+                self.keep(bytes, fromLow: fromLow, flow)
+                self.classify(flow, final: false)
+            }
         case .tls:
             let side = flow.side(fromLow: fromLow)
             if side == .server && flow.serverTLSPending {
@@ -520,16 +526,52 @@ public final class FlowAnalyzer {
             }
         }
         guard let verdict else { return }
+        self.settle(flow, verdict, final: final, full: full)
+    }
+
+    /// ``classify(_:final:)`` for bytes that arrive while neither side has anything kept (a flow's first segment,
+    /// nearly always): they are classified where they lie, which gives the verdict that keeping them would (they fit
+    /// in the window, so nothing would be cut). A TLS flow, settled by its ClientHello, then never copies them.
+    private func classifyFirst(_ flow: Flow, _ fromLow: Bool, _ bytes: UnsafeRawBufferPointer) {
+        let none = UnsafeRawBufferPointer(start: nil, count: 0)
+        let fromClient = flow.side(fromLow: fromLow) == .client
+        let verdict = ProtocolClassifier.classify(
+            first: fromClient ? bytes : none, second: fromClient ? none : bytes, rolesKnown: flow.rolesFixed,
+            final: false)
+        guard let verdict, verdict.proto == .tls else {
+            self.keep(bytes, fromLow: fromLow, flow)
+            if let verdict { self.settle(flow, verdict, final: false, full: false) }
+            return
+        }
+        self.adopt(verdict, flow)
+        self.startTLS(flow).consume(bytes, from: flow.side(fromLow: fromLow))
+        self.checkTLSProgress(flow)
+    }
+
+    /// Takes the classifier's word on the protocol, and on the roles unless a SYN fixed them.
+    private func adopt(_ verdict: ProtocolClassifier.Verdict, _ flow: Flow) {
         if let firstIsClient = verdict.firstIsClient, !flow.rolesFixed {
             if !firstIsClient { flow.clientIsLow.toggle() }
             flow.clientBasis = .content
         }
         flow.proto = verdict.proto
+    }
+
+    /// Follows the flow as TLS from here on.
+    private func startTLS(_ flow: Flow) -> TLSSession {
+        let session = TLSSession(
+            certificates: self.certificates, keyLog: self.options.keyLog, lists: self.certificateLists)
+        flow.tls = session
+        flow.phase = .tls
+        return session
+    }
+
+    /// Acts on a verdict reached on the kept bytes (`full`: a side filled the window).
+    private func settle(_ flow: Flow, _ verdict: ProtocolClassifier.Verdict, final: Bool, full: Bool) {
+        self.adopt(verdict, flow)
         switch verdict.proto {
         case .tls:
-            let session = TLSSession(certificates: self.certificates, keyLog: self.options.keyLog)
-            flow.tls = session
-            flow.phase = .tls
+            let session = self.startTLS(flow)
             flow.withBuffer(client: true) { session.consume($0, from: .client) }
             flow.withBuffer(client: false) { session.consume($0, from: .server) }
             flow.low.buffer = []
@@ -625,9 +667,7 @@ public final class FlowAnalyzer {
             CredentialExtractor.extract(proto, client: UnsafeRawBufferPointer(rebasing: $0[..<offset]))
         }
         flow.starttls = true
-        let session = TLSSession(certificates: self.certificates, keyLog: self.options.keyLog)
-        flow.tls = session
-        flow.phase = .tls
+        let session = self.startTLS(flow)
         flow.withBuffer(client: true) {
             session.consume(UnsafeRawBufferPointer(rebasing: $0[offset...]), from: .client)
         }
