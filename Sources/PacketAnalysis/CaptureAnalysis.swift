@@ -349,7 +349,7 @@ public enum CaptureAnalysis {
         summary.ipFragments = counters.fragments
         summary.truncatedPackets = counters.truncated
         summary.malformedPackets = counters.malformed
-        let all = collector.takeFindings().all
+        let all = collector.takeFindings()
         for finding in all { summary.findingsBySeverity[finding.severity.rawValue, default: 0] += 1 }
         if keyLog.hasSources { summary.keyLogs = keyLog.summaryLines }
         summary.problems = warnings.map(\.problem)
@@ -480,17 +480,15 @@ package final class ResultCollector: @unchecked Sendable {
         return summary
     }
 
-    /// The findings of every lane, folded together, taken out of the lanes (which are left empty): moved, not copied,
-    /// as a capture of many servers has tens of thousands of them.
-    func takeFindings() -> FlowFindings {
-        var merged = FlowFindings()
-        for lane in self.lock.withLock({ self.lanes }) {
-            var taken = lane.findings
-            lane.findings = FlowFindings()
-            // The smaller folded into the larger.
-            if taken.count > merged.count { swap(&taken, &merged) }
-            merged.merge(taken)
+    /// The findings of every lane, folded together and written out (see ``FlowFindings/all(of:)``), taken out of the
+    /// lanes, which are left empty.
+    func takeFindings() -> [Finding] {
+        let folds = self.lock.withLock {
+            self.lanes.map { lane in
+                defer { lane.findings = FlowFindings() }
+                return lane.findings
+            }
         }
-        return merged
+        return FlowFindings.all(of: folds)
     }
 }

@@ -72,4 +72,33 @@ struct FindingFoldingTests {
         #expect(expected.count > 20)
         #expect(Self.sorted(folded.all) == Self.sorted(expected))
     }
+
+    @Test("the folds of several lanes, thousands of findings shared out among parts, give what one fold gives")
+    func lanesFoldAsOne() throws {
+        let files = try CaptureAnalysis.expand([Repository.path("captures")]).paths
+        var corpus: [FlowRecord] = []
+        _ = try CaptureAnalysis.run(files: files, options: AnalysisOptions(threads: 1)) { corpus.append($0) }
+        // 6,000 servers, each reached by a few flows that the two lanes share between them.
+        var flows: [FlowRecord] = []
+        var nextID = 1
+        for round in 0..<3 {
+            for server in 0..<6_000 {
+                var flow = corpus[(server + round) % corpus.count]
+                flow.id = nextID
+                nextID += 1
+                flow.server = "198.18.\(server / 250).\(server % 250):\(443 + round % 2)"
+                flows.append(flow)
+            }
+        }
+        var one = FlowFindings()
+        var lanes = [FlowFindings(), FlowFindings()]
+        for flow in flows {
+            one.add(flow)
+            lanes[flow.id * 7 % 3 == 0 ? 0 : 1].add(flow)
+        }
+        let folded = FlowFindings.all(of: lanes)
+        #expect(folded.count > 4_096)
+        #expect(folded == one.all)
+        #expect(Self.sorted(folded) == Self.sorted(Self.foldedByTitle(flows)))
+    }
 }

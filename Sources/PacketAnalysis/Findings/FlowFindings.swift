@@ -10,7 +10,7 @@ import Dispatch
 /// facts the detail is made of, a ``DetailSeed``), with no text made. Their title and detail are written once, at the
 /// end (``all``), on all cores: a capture of many servers holds tens of thousands of findings, and each analysis lane
 /// holds its own until they are merged.
-public struct FlowFindings {
+public struct FlowFindings: Sendable {
     /// What findings fold by: the kind, the location and what the title says besides them. The title is a function
     /// of the three and the three are a function of the title (see ``Subject``), so folding by key is folding by title.
     struct Key: Hashable, Sendable {
@@ -99,19 +99,6 @@ public struct FlowFindings {
         }
     }
 
-    /// Folds in the findings of flows `other` was given (flows this one was not given: each analysis lane has its
-    /// own). The result is what one fold of all those flows gives: the counts added, the ten lowest ids, the detail of
-    /// the lowest id's flow.
-    mutating func merge(_ other: FlowFindings) {
-        for (key, theirs) in other.findings {
-            guard let slot = self.findings.index(forKey: key) else {
-                self.findings[key] = theirs
-                continue
-            }
-            Self.combine(theirs, into: &self.findings.values[slot])
-        }
-    }
-
     private static func combine(_ theirs: Folded, into existing: inout Folded) {
         existing.flowCount += theirs.flowCount
         if let lowest = theirs.flowIDs.first, let ours = existing.flowIDs.first, lowest < ours {
@@ -145,55 +132,58 @@ public struct FlowFindings {
     }
 
     /// The findings, most severe first, then by their first flow (then kind and title, for a stable order).
+    public var all: [Finding] { Self.all(of: [self]) }
+
+    /// The findings of folds made from different flows (each analysis lane folds its own), folded together and written
+    /// out, in the order of ``all``: the counts added, the ten lowest ids, the detail of the lowest id's flow, as one
+    /// fold of all those flows would give.
     ///
-    /// Sorted in their compact form by a small key (a title is written only to break a tie), then written out in that
-    /// order straight into the result, in parts side by side when there are thousands: no copy of all the findings is
-    /// made on the way, as a capture of many servers holds tens of thousands.
-    public var all: [Finding] {
+    /// A capture of many servers holds tens of thousands of findings, and this runs at the end while nothing else
+    /// does: the keys are shared out among parts by hash, and each part folds its keys together and writes their text
+    /// out, side by side on all cores. Then the findings are sorted by a small key each and gathered once.
+    static func all(of folds: [FlowFindings]) -> [Finding] {
+        let total = folds.reduce(0) { $0 + $1.findings.count }
+        guard total > 0 else { return [] }
+        let parts = total < 4096 ? 1 : 4
+        final class Written: @unchecked Sendable {
+            var parts: [[Finding]]
+            init(_ count: Int) { self.parts = Array(repeating: [], count: count) }
+        }
+        let written = Written(parts)
+        DispatchQueue.concurrentPerform(iterations: parts) { part in
+            var merged: [Key: Folded] = [:]
+            for fold in folds {
+                for (key, folded) in fold.findings where key.precomputedHash & (parts - 1) == part {
+                    if let slot = merged.index(forKey: key) {
+                        Self.combine(folded, into: &merged.values[slot])
+                    } else {
+                        merged[key] = folded
+                    }
+                }
+            }
+            written.parts[part] = merged.map { key, folded in
+                var finding = Self.write(key, folded.severity, folded.seed)
+                finding.flowCount = folded.flowCount
+                finding.flowIDs = folded.flowIDs
+                return finding
+            }
+        }
+        let values = written.parts.flatMap { $0 }
+        written.parts = []
         struct Order {
             var severity: Severity
             var firstFlow: Int
-            var index: Dictionary<Key, Folded>.Index
+            var index: Int
         }
-        let findings = self.findings
-        var order = findings.indices.map {
-            Order(severity: findings[$0].value.severity, firstFlow: findings[$0].value.flowIDs.first ?? 0, index: $0)
-        }
-        @Sendable func written(_ index: Dictionary<Key, Folded>.Index) -> Finding {
-            let (key, folded) = findings[index]
-            var finding = Self.write(key, folded.severity, folded.seed)
-            finding.flowCount = folded.flowCount
-            finding.flowIDs = folded.flowIDs
-            return finding
+        var order = values.indices.map {
+            Order(severity: values[$0].severity, firstFlow: values[$0].flowIDs.first ?? 0, index: $0)
         }
         order.sort { a, b in
             if a.severity != b.severity { return a.severity > b.severity }
             if a.firstFlow != b.firstFlow { return a.firstFlow < b.firstFlow }
-            let (left, right) = (findings[a.index].key.kind, findings[b.index].key.kind)
-            if left != right { return left < right }
-            return written(a.index).title < written(b.index).title
+            return (values[a.index].kind, values[a.index].title) < (values[b.index].kind, values[b.index].title)
         }
-        guard !order.isEmpty else { return [] }
-        let sorted = order.map(\.index)
-        let parts = sorted.count < 4096 ? 1 : 4
-        let size = (sorted.count + parts - 1) / parts
-        return [Finding](unsafeUninitializedCapacity: sorted.count) { buffer, count in
-            guard let base = buffer.baseAddress else { return }
-            // Each part initialises its own slots; the buffer outlives the parallel loop.
-            let slots = SendableSlots(base: base)
-            DispatchQueue.concurrentPerform(iterations: parts) { part in
-                for position in (part * size)..<min(sorted.count, (part + 1) * size) {
-                    (slots.base + position).initialize(to: written(sorted[position]))
-                }
-            }
-            count = sorted.count
-        }
-    }
-
-    /// The result's storage, shared by the parts that fill it (each its own slots). `@unchecked Sendable`: no slot is
-    /// written by two parts, and none is read before all are written.
-    private struct SendableSlots: @unchecked Sendable {
-        let base: UnsafeMutablePointer<Finding>
+        return order.map { values[$0.index] }
     }
 
     /// The lint's thresholds for certificates seen in a capture.
