@@ -1,5 +1,6 @@
 import BulkheadModel
 import Foundation
+import SystemCalls
 
 /// Secrets from NSS key log files (SSLKEYLOGFILE, RFC 9850) and pcapng Decryption Secrets Blocks, indexed by
 /// the ClientHello random they belong to.
@@ -16,6 +17,57 @@ public final class KeyLog: @unchecked Sendable {
         public var serverHandshake: [UInt8]?
         public var clientTraffic: [UInt8]?
         public var serverTraffic: [UInt8]?
+    }
+
+    /// Where one connection's secrets are in the ``SecretStore`` (nil: not given).
+    struct StoredSecrets: Sendable {
+        var masterSecret: SecretStore.Place?
+        var clientHandshake: SecretStore.Place?
+        var serverHandshake: SecretStore.Place?
+        var clientTraffic: SecretStore.Place?
+        var serverTraffic: SecretStore.Place?
+    }
+
+    /// The secrets' bytes, one after the other in blocks of a megabyte (a block never moves once made, so the store
+    /// grows without copying what it holds).
+    struct SecretStore: Sendable {
+        /// A secret: its block, where it starts there, its length.
+        struct Place: Sendable {
+            var block: UInt32
+            var start: UInt32
+            var length: UInt8
+        }
+
+        static let blockSize = 1 << 20
+        private var blocks: [[UInt8]] = []
+
+        /// Stores the bytes `hex` spells (an even number of hex digits, at most 128); nil when one is not a hex digit.
+        mutating func store(hex digits: UnsafeRawBufferPointer) -> Place? {
+            let length = digits.count / 2
+            guard length > 0, length <= 64 else { return nil }
+            if self.blocks.isEmpty || self.blocks[self.blocks.count - 1].count + length > Self.blockSize {
+                var block: [UInt8] = []
+                block.reserveCapacity(Self.blockSize)
+                self.blocks.append(block)
+            }
+            let index = self.blocks.count - 1
+            let start = self.blocks[index].count
+            self.blocks[index].append(contentsOf: repeatElement(0, count: length))
+            let decoded = self.blocks[index].withUnsafeMutableBytes {
+                KeyLog.decodeHex(digits, into: UnsafeMutableRawBufferPointer(rebasing: $0[start..<(start + length)]))
+            }
+            guard decoded else {
+                self.blocks[index].removeLast(length)
+                return nil
+            }
+            return Place(block: UInt32(index), start: UInt32(start), length: UInt8(length))
+        }
+
+        func bytes(_ place: Place?) -> [UInt8]? {
+            guard let place else { return nil }
+            let start = Int(place.start)
+            return Array(self.blocks[Int(place.block)][start..<(start + Int(place.length))])
+        }
     }
 
     /// A ClientHello random (32 bytes) as a dictionary key: four words, hashed as one round over the first (the bytes
@@ -67,7 +119,10 @@ public final class KeyLog: @unchecked Sendable {
     }
 
     private let lock = NSLock()
-    private var secrets: [ClientRandom: Secrets] = [:]
+    /// Each connection's secrets, as places in `store`: a key log of a busy capture holds hundreds of thousands of
+    /// connections, and an array per secret cost a heap block each (about half a kilobyte a connection).
+    private var secrets: [ClientRandom: StoredSecrets] = [:]
+    private var store = SecretStore()
     private var matched: Set<ClientRandom> = []
     public private(set) var reports: [SourceReport] = []
 
@@ -84,10 +139,56 @@ public final class KeyLog: @unchecked Sendable {
     /// - Throws: ``PathError`` naming the cause when the file cannot be read, or is not a regular file (a FIFO
     ///   would block; a malformed line is not an error: it is counted and named in the report).
     public func load(path: String) throws(PathError) {
-        switch RegularFile.contents(path) {
-        case .success(let bytes): self.load(text: Data(bytes), source: path)
+        // Read a megabyte at a time, whole lines parsed as they come: a key log of a busy capture holds hundreds of
+        // thousands of lines, and reading it whole (then copying it) cost several times its size in memory.
+        let descriptor: Int32
+        switch RegularFile.openForReading(path) {
+        case .success(let opened): descriptor = opened.descriptor
         case .failure(let failure): throw PathError(path: path, message: failure.message)
         }
+        defer { close(descriptor) }
+        var reader = LineReader(source: path)
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        var kept = 0
+        while true {
+            let read = buffer.withUnsafeMutableBytes { raw -> Result<Int, SystemCallError> in
+                guard let base = raw.baseAddress else { return .success(0) }
+                return Result { () throws(SystemCallError) -> Int in
+                    try SystemCall.retrying("read") { Glibc.read(descriptor, base + kept, raw.count - kept) }
+                }
+            }
+            let count: Int
+            switch read {
+            case .success(let got): count = got
+            case .failure(let error): throw PathError(path: path, message: "cannot read: \(error.message)")
+            }
+            let available = kept + count
+            let consumed = buffer.withUnsafeBytes { raw in
+                self.parse(UnsafeRawBufferPointer(rebasing: raw[0..<available]), final: count == 0, &reader)
+            }
+            if count == 0 { break }
+            // The line not finished yet moves to the front; a line longer than the buffer is cut (and malformed).
+            kept = available - consumed
+            if kept == buffer.count { kept = 0 }
+            if kept > 0 {
+                buffer.withUnsafeMutableBytes {
+                    $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[consumed..<available]))
+                }
+            }
+        }
+        self.finish(reader)
+    }
+
+    /// Where a read of key log text is: the line number reached and what the source has given so far.
+    private struct LineReader {
+        var report: SourceReport
+        var lineNumber = 0
+
+        init(source: String) { self.report = SourceReport(source: source) }
+    }
+
+    private func finish(_ reader: LineReader) {
+        self.lock.withLock { self.reports.append(reader.report) }
     }
 
     /// The labels of a key log line, by the secret they give.
@@ -123,88 +224,88 @@ public final class KeyLog: @unchecked Sendable {
     }
 
     /// Reads key log text (from a file or a Decryption Secrets Block).
-    ///
-    /// A key log holds a few lines per connection, tens of thousands of them for a busy capture, all read before the
-    /// analysis starts: lines are found with `memchr` and their fields read in place, with no per-line String.
     public func load(text: Data, source: String) {
-        var report = SourceReport(source: source)
-        var parsed: [(ClientRandom, Label, [UInt8])] = []
-        text.withUnsafeBytes { bytes in
-            guard let base = bytes.baseAddress else { return }
-            var lineNumber = 0
-            var lineStart = 0
-            while lineStart < bytes.count {
-                let lineEnd =
-                    memchr(base + lineStart, 0x0a, bytes.count - lineStart).map {
-                        base.distance(to: UnsafeRawPointer($0))
-                    }
-                    ?? bytes.count
-                defer { lineStart = lineEnd + 1 }
-                lineNumber += 1
-                // Fields separated by spaces, tabs (and a CR); blank, whitespace-only and comment lines are not entries.
-                var fields: (Range<Int>, Range<Int>, Range<Int>) = (0..<0, 0..<0, 0..<0)
-                var fieldCount = 0
-                var index = lineStart
-                while index < lineEnd {
-                    while index < lineEnd && Self.isSeparator(bytes[index]) { index += 1 }
-                    let start = index
-                    while index < lineEnd && !Self.isSeparator(bytes[index]) { index += 1 }
-                    guard index > start else { continue }
-                    switch fieldCount {
-                    case 0: fields.0 = start..<index
-                    case 1: fields.1 = start..<index
-                    case 2: fields.2 = start..<index
-                    default: break
-                    }
-                    fieldCount += 1
-                }
-                if fieldCount == 0 || bytes[fields.0.lowerBound] == UInt8(ascii: "#") { continue }
-                report.linesRead += 1
-                func problem(_ text: String) {
-                    report.malformedLines += 1
-                    if report.problems.count < 5 { report.problems.append("line \(lineNumber): \(text)") }
-                }
-                guard fieldCount == 3 else {
-                    problem("expected LABEL CLIENT_RANDOM SECRET, found \(fieldCount) fields")
-                    continue
-                }
-                guard let random = ClientRandom(hex: UnsafeRawBufferPointer(rebasing: bytes[fields.1])) else {
-                    problem("client random is not 64 hex digits")
-                    continue
-                }
-                guard let secret = Self.hex(UnsafeRawBufferPointer(rebasing: bytes[fields.2])),
-                    [32, 48, 64].contains(secret.count)
-                else {
-                    problem("secret is not 32, 48 or 64 bytes of hex")
-                    continue
-                }
-                let labelBytes = UnsafeRawBufferPointer(rebasing: bytes[fields.0])
-                guard let label = Label(labelBytes) else {
-                    problem("unknown label \(String(decoding: labelBytes, as: UTF8.self).prefix(40))")
-                    continue
-                }
-                parsed.append((random, label, secret))
+        var reader = LineReader(source: source)
+        text.withUnsafeBytes { _ = self.parse($0, final: true, &reader) }
+        self.finish(reader)
+    }
+
+    /// Reads the whole lines of `bytes` (and, when `final`, a last line without its newline), fields in place with no
+    /// per-line String, each secret stored as it is read; returns how many bytes the lines took.
+    private func parse(_ bytes: UnsafeRawBufferPointer, final: Bool, _ reader: inout LineReader) -> Int {
+        guard let base = bytes.baseAddress else { return 0 }
+        var lineStart = 0
+        self.lock.lock()
+        defer { self.lock.unlock() }
+        while lineStart < bytes.count {
+            let found = memchr(base + lineStart, 0x0a, bytes.count - lineStart).map {
+                base.distance(to: UnsafeRawPointer($0))
             }
-        }
-        self.lock.withLock {
-            self.secrets.reserveCapacity(self.secrets.count + parsed.count / 4)
-            for (random, label, secret) in parsed {
-                // Changed in place: one lookup, no copy of the connection's other secrets.
-                switch label {
-                case .clientRandom: self.secrets[random, default: Secrets()].masterSecret = secret
-                case .clientHandshake: self.secrets[random, default: Secrets()].clientHandshake = secret
-                case .serverHandshake: self.secrets[random, default: Secrets()].serverHandshake = secret
-                case .clientTraffic: self.secrets[random, default: Secrets()].clientTraffic = secret
-                case .serverTraffic: self.secrets[random, default: Secrets()].serverTraffic = secret
-                case .exporter, .clientEarlyTraffic, .earlyExporter:
-                    // Kept as a connection with secrets, as before, though none of these is used.
-                    if self.secrets[random] == nil { self.secrets[random] = Secrets() }
+            guard let lineEnd = found ?? (final ? bytes.count : nil) else { break }
+            defer { lineStart = lineEnd + 1 }
+            reader.lineNumber += 1
+            let lineNumber = reader.lineNumber
+            // Fields separated by spaces, tabs (and a CR); blank, whitespace-only and comment lines are not entries.
+            var fields: (Range<Int>, Range<Int>, Range<Int>) = (0..<0, 0..<0, 0..<0)
+            var fieldCount = 0
+            var index = lineStart
+            while index < lineEnd {
+                while index < lineEnd && Self.isSeparator(bytes[index]) { index += 1 }
+                let start = index
+                while index < lineEnd && !Self.isSeparator(bytes[index]) { index += 1 }
+                guard index > start else { continue }
+                switch fieldCount {
+                case 0: fields.0 = start..<index
+                case 1: fields.1 = start..<index
+                case 2: fields.2 = start..<index
+                default: break
                 }
-                report.randoms.insert(random)
-                report.secrets += 1
+                fieldCount += 1
             }
-            self.reports.append(report)
+            if fieldCount == 0 || bytes[fields.0.lowerBound] == UInt8(ascii: "#") { continue }
+            reader.report.linesRead += 1
+            func problem(_ text: String) {
+                reader.report.malformedLines += 1
+                if reader.report.problems.count < 5 { reader.report.problems.append("line \(lineNumber): \(text)") }
+            }
+            guard fieldCount == 3 else {
+                problem("expected LABEL CLIENT_RANDOM SECRET, found \(fieldCount) fields")
+                continue
+            }
+            guard let random = ClientRandom(hex: UnsafeRawBufferPointer(rebasing: bytes[fields.1])) else {
+                problem("client random is not 64 hex digits")
+                continue
+            }
+            let secretDigits = UnsafeRawBufferPointer(rebasing: bytes[fields.2])
+            guard [64, 96, 128].contains(secretDigits.count), Self.isHex(secretDigits) else {
+                problem("secret is not 32, 48 or 64 bytes of hex")
+                continue
+            }
+            let labelBytes = UnsafeRawBufferPointer(rebasing: bytes[fields.0])
+            guard let label = Label(labelBytes) else {
+                problem("unknown label \(String(decoding: labelBytes, as: UTF8.self).prefix(40))")
+                continue
+            }
+            // Changed in place: one lookup, no copy of the connection's other secrets.
+            switch label {
+            case .clientRandom:
+                self.secrets[random, default: StoredSecrets()].masterSecret = self.store.store(hex: secretDigits)
+            case .clientHandshake:
+                self.secrets[random, default: StoredSecrets()].clientHandshake = self.store.store(hex: secretDigits)
+            case .serverHandshake:
+                self.secrets[random, default: StoredSecrets()].serverHandshake = self.store.store(hex: secretDigits)
+            case .clientTraffic:
+                self.secrets[random, default: StoredSecrets()].clientTraffic = self.store.store(hex: secretDigits)
+            case .serverTraffic:
+                self.secrets[random, default: StoredSecrets()].serverTraffic = self.store.store(hex: secretDigits)
+            case .exporter, .clientEarlyTraffic, .earlyExporter:
+                // Kept as a connection with secrets, as before, though none of these is used.
+                if self.secrets[random] == nil { self.secrets[random] = StoredSecrets() }
+            }
+            reader.report.randoms.insert(random)
+            reader.report.secrets += 1
         }
+        return min(lineStart, bytes.count)
     }
 
     /// The secrets for a connection, by its ClientHello random; marks them as used.
@@ -213,7 +314,12 @@ public final class KeyLog: @unchecked Sendable {
         return self.lock.withLock {
             guard let found = self.secrets[random] else { return nil }
             self.matched.insert(random)
-            return found
+            return Secrets(
+                masterSecret: self.store.bytes(found.masterSecret),
+                clientHandshake: self.store.bytes(found.clientHandshake),
+                serverHandshake: self.store.bytes(found.serverHandshake),
+                clientTraffic: self.store.bytes(found.clientTraffic),
+                serverTraffic: self.store.bytes(found.serverTraffic))
         }
     }
 
@@ -276,6 +382,11 @@ public final class KeyLog: @unchecked Sendable {
     private static func isSeparator(_ byte: UInt8) -> Bool {
         // One compare for the usual case (a hex digit or a letter is above the space).
         byte <= 0x20 && (byte == 0x20 || byte == 0x09 || byte == 0x0d)
+    }
+
+    /// Whether every byte is a hex digit.
+    static func isHex(_ digits: UnsafeRawBufferPointer) -> Bool {
+        Self.hexValues.withUnsafeBufferPointer { values in digits.allSatisfy { values[Int($0)] & 0x80 == 0 } }
     }
 
     /// Each byte's value as a hex digit, 0xFF for any other byte.
