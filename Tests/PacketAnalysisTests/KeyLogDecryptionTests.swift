@@ -125,6 +125,35 @@ struct KeyLogDecryptionTests {
         #expect(keyLog.hasProblems)
     }
 
+    @Test("a key log file of several megabytes is read in pieces: lines cut between two reads are read whole")
+    func largeFile() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("bh-keys-\(UUID().uuidString).keys")
+            .path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        var text = "# a busy capture's key log\n"
+        let count = 20_000
+        for index in 0..<count {
+            let random = String(format: "%064x", index)
+            let label = index % 2 == 0 ? "CLIENT_HANDSHAKE_TRAFFIC_SECRET" : "SERVER_TRAFFIC_SECRET_0"
+            text += "\(label) \(random) \(String(repeating: String(format: "%02x", index % 256), count: 48))"
+            if index < count - 1 { text += index % 3 == 0 ? "\r\n" : "\n" }
+        }
+        #expect(text.utf8.count > 3 << 20)
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+        let keyLog = KeyLog()
+        try keyLog.load(path: path)
+        let report = try #require(keyLog.reports.first)
+        #expect(report.linesRead == count && report.secrets == count && report.malformedLines == 0)
+        for index in [0, 1, 4_321, 11_110, count - 1] {
+            var random = [UInt8](repeating: 0, count: 32)
+            random[30] = UInt8(index >> 8)
+            random[31] = UInt8(index & 0xff)
+            let secrets = try #require(keyLog.secrets(forClientRandom: random), "\(index)")
+            let secret = [UInt8](repeating: UInt8(index % 256), count: 48)
+            #expect((index % 2 == 0 ? secrets.clientHandshake : secrets.serverTraffic) == secret, "\(index)")
+        }
+    }
+
     @Test("tabs, CRLF line ends, upper-case hex and a last line without its newline are read")
     func separatorsAndCase() throws {
         let random = String(repeating: "Ab", count: 32)
