@@ -186,7 +186,7 @@ extension Bulkhead {
                     try output.writeDocument(findings: result.findings, summary: result.summary, to: sink)
                 case .jsonl:
                     output.finishLines()
-                    for finding in result.findings { sink.write(try JSONReport.line(JSONLinesRecord.finding(finding))) }
+                    FindingsJSONWriter.writeLines(result.findings) { sink.buffered($0) }
                     sink.write(try JSONReport.line(JSONLinesRecord.summary(result.summary)))
                 }
                 try sink.commit()

@@ -406,5 +406,11 @@ struct StreamedDocumentTests {
             findings: many, summary: summary, flows: { _ in }, to: { pieces.append(contentsOf: $0) })
         #expect(
             pieces == (try JSONReport.assembleDocument(findings: many, flows: [], summary: summary)), "9,001 findings")
+        // JSON Lines: the hand-written finding records say what JSONEncoder says.
+        var lines = Data()
+        FindingsJSONWriter.writeLines(findings + many) { lines.append(contentsOf: $0) }
+        var encoded = Data()
+        for finding in findings + many { encoded += try JSONReport.line(JSONLinesRecord.finding(finding)) }
+        #expect(lines == encoded)
     }
 }
