@@ -154,6 +154,23 @@ struct KeyLogDecryptionTests {
         }
     }
 
+    @Test("a line longer than a read is one malformed line: no tail of it is taken for an entry")
+    func overlongLine() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("bh-long-\(UUID().uuidString).keys")
+            .path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let random = String(repeating: "cd", count: 32)
+        let entry = "CLIENT_TRAFFIC_SECRET_0 \(random) \(String(repeating: "11", count: 48))"
+        // Garbage longer than a read, ending in what looks like an entry; then a real entry on the next line.
+        let text = String(repeating: "x", count: KeyLog.readSize + 100) + " " + entry + "\n" + entry + "\n"
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+        let keyLog = KeyLog()
+        try keyLog.load(path: path)
+        let report = try #require(keyLog.reports.first)
+        #expect(report.linesRead == 2 && report.secrets == 1 && report.malformedLines == 1)
+        #expect(report.problems == ["line 1: longer than \(KeyLog.readSize) bytes"])
+    }
+
     @Test("tabs, CRLF line ends, upper-case hex and a last line without its newline are read")
     func separatorsAndCase() throws {
         let random = String(repeating: "Ab", count: 32)

@@ -148,7 +148,7 @@ public final class KeyLog: @unchecked Sendable {
         }
         defer { close(descriptor) }
         var reader = LineReader(source: path)
-        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        var buffer = [UInt8](repeating: 0, count: Self.readSize)
         var kept = 0
         while true {
             let read = buffer.withUnsafeMutableBytes { raw -> Result<Int, SystemCallError> in
@@ -167,9 +167,13 @@ public final class KeyLog: @unchecked Sendable {
                 self.parse(UnsafeRawBufferPointer(rebasing: raw[0..<available]), final: count == 0, &reader)
             }
             if count == 0 { break }
-            // The line not finished yet moves to the front; a line longer than the buffer is cut (and malformed).
+            // The line not finished yet moves to the front. A line longer than the buffer is dropped, and reported
+            // as malformed when its end comes (so that no tail of it is read as an entry).
             kept = available - consumed
-            if kept == buffer.count { kept = 0 }
+            if kept == buffer.count {
+                kept = 0
+                reader.overlong = true
+            }
             if kept > 0 {
                 buffer.withUnsafeMutableBytes {
                     $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[consumed..<available]))
@@ -179,10 +183,15 @@ public final class KeyLog: @unchecked Sendable {
         self.finish(reader)
     }
 
+    /// How much of a key log file is read at once; also the longest line it takes.
+    static let readSize = 1 << 20
+
     /// Where a read of key log text is: the line number reached and what the source has given so far.
     private struct LineReader {
         var report: SourceReport
         var lineNumber = 0
+        /// The start of the current line was dropped: longer than a read.
+        var overlong = false
 
         init(source: String) { self.report = SourceReport(source: source) }
     }
@@ -245,6 +254,15 @@ public final class KeyLog: @unchecked Sendable {
             defer { lineStart = lineEnd + 1 }
             reader.lineNumber += 1
             let lineNumber = reader.lineNumber
+            if reader.overlong {
+                reader.overlong = false
+                reader.report.linesRead += 1
+                reader.report.malformedLines += 1
+                if reader.report.problems.count < 5 {
+                    reader.report.problems.append("line \(lineNumber): longer than \(Self.readSize) bytes")
+                }
+                continue
+            }
             // Fields separated by spaces, tabs (and a CR); blank, whitespace-only and comment lines are not entries.
             var fields: (Range<Int>, Range<Int>, Range<Int>) = (0..<0, 0..<0, 0..<0)
             var fieldCount = 0
@@ -347,19 +365,16 @@ public final class KeyLog: @unchecked Sendable {
         }
     }
 
-    static func hex(_ bytes: some Collection<UInt8>) -> [UInt8]? {
-        Array(bytes).withUnsafeBytes { Self.hex($0) }
-    }
-
-    /// The bytes the hex digits spell (either case), nil for an odd count or any other character.
-    static func hex(_ digits: UnsafeRawBufferPointer) -> [UInt8]? {
+    /// The bytes the hex digits spell (either case), nil for an odd count or any other character (for test vectors
+    /// and tools: the key log's own secrets are decoded straight into its store).
+    static func hex(_ text: some Collection<UInt8>) -> [UInt8]? {
+        let digits = Array(text)
         guard digits.count % 2 == 0 else { return nil }
-        var valid = false
-        let result = [UInt8](unsafeUninitializedCapacity: digits.count / 2) { buffer, count in
-            valid = Self.decodeHex(digits, into: UnsafeMutableRawBufferPointer(buffer))
-            count = digits.count / 2
+        var bytes = [UInt8](repeating: 0, count: digits.count / 2)
+        let decoded = digits.withUnsafeBytes { digits in
+            bytes.withUnsafeMutableBytes { Self.decodeHex(digits, into: $0) }
         }
-        return valid ? result : nil
+        return decoded ? bytes : nil
     }
 
     /// Writes the bytes the hex digits spell into `output` (half as long); false when any digit is not hex.

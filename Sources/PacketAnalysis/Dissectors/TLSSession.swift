@@ -780,23 +780,17 @@ package final class TLSSession {
 
 /// Certificate lists already read, by their bytes. The servers of a capture send the same chain on every connection;
 /// reading it again (each certificate hashed, looked up in the ``CertificateCache`` and its summary copied) cost about
-/// 4,000 instructions per chain, finding the list here a fraction of that. Bounded: lists over ``maximumBytes`` are
-/// not kept, and past ``limit`` lists the cache starts over.
+/// 4,000 instructions per chain, finding the list here a fraction of that (a ``BytesMemo`` for each TLS version).
+/// Bounded: lists over ``maximumBytes`` are not kept, and past the initialiser's `limit` lists the cache starts over.
 package final class CertificateListCache {
-    private struct Entry {
-        var bytes: [UInt8]
-        var tls13: Bool
-        var list: [CertificateSummary]
-        var malformed: Bool
-    }
-
     static let maximumBytes = 65_536
-    private var buckets: [Int: [Entry]] = [:]
-    private var count = 0
-    private let limit: Int
+    /// TLS 1.3 lists carry extensions between certificates: the same bytes read as the other version mean another list.
+    private var lists: BytesMemo<(list: [CertificateSummary], malformed: Bool)>
+    private var tls13Lists: BytesMemo<(list: [CertificateSummary], malformed: Bool)>
 
     package init(limit: Int = 256) {
-        self.limit = limit
+        self.lists = BytesMemo(limit: limit)
+        self.tls13Lists = BytesMemo(limit: limit)
     }
 
     /// The list read from `bytes`: kept from an earlier call with the same bytes, or read now by `read`.
@@ -805,33 +799,7 @@ package final class CertificateListCache {
         read: () -> (list: [CertificateSummary], malformed: Bool)
     ) -> (list: [CertificateSummary], malformed: Bool) {
         guard bytes.count <= Self.maximumBytes else { return read() }
-        // The length and the tail (the last certificate's signature) tell chains apart; equal bytes decide.
-        var hasher = Hasher()
-        hasher.combine(bytes.count)
-        hasher.combine(bytes: UnsafeRawBufferPointer(rebasing: bytes.suffix(48)))
-        let hash = hasher.finalize()
-        if let bucket = self.buckets[hash] {
-            for entry in bucket where entry.tls13 == tls13 && Self.equal(entry.bytes, bytes) {
-                return (entry.list, entry.malformed)
-            }
-        }
-        let (list, malformed) = read()
-        if self.count >= self.limit {
-            self.buckets.removeAll(keepingCapacity: true)
-            self.count = 0
-        }
-        self.buckets[hash, default: []].append(
-            Entry(bytes: Array(bytes), tls13: tls13, list: list, malformed: malformed))
-        self.count += 1
-        return (list, malformed)
-    }
-
-    private static func equal(_ stored: [UInt8], _ bytes: UnsafeRawBufferPointer) -> Bool {
-        guard stored.count == bytes.count else { return false }
-        return stored.withUnsafeBytes { storedBytes in
-            guard let left = storedBytes.baseAddress, let right = bytes.baseAddress else { return true }
-            return memcmp(left, right, bytes.count) == 0
-        }
+        return tls13 ? self.tls13Lists.value(for: bytes, make: read) : self.lists.value(for: bytes, make: read)
     }
 }
 

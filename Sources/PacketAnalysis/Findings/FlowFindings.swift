@@ -83,9 +83,6 @@ public struct FlowFindings: Sendable {
 
     public init() {}
 
-    /// How many findings are held.
-    var count: Int { self.findings.count }
-
     /// Adds what `flow` shows.
     public mutating func add(_ flow: FlowRecord) {
         Self.forEachFinding(of: flow) { key, severity, seed in
