@@ -174,6 +174,7 @@ let package = Package(
             name: "PacketAnalysisTests",
             dependencies: [
                 "PacketAnalysis", "PacketAnalysisFuzzing", "BulkheadModel", "Certificates", "BulkheadTestSupport",
+                "CBulkheadOpenSSL",
             ],
             swiftSettings: swiftSettings
         ),

@@ -5,6 +5,8 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/kdf.h>
+#include <openssl/core_names.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include <openssl/pem.h>
@@ -189,5 +191,111 @@ static inline int bh_X509_add_text_extension(X509 *certificate, X509 *issuer, in
     X509_EXTENSION_free(extension);
     return ok;
 }
+
+/*
+ * HMAC over SHA-256 / SHA-384 for TLS key derivation (HKDF-Expand-Label, the TLS 1.2 PRF). The key's padded
+ * inner and outer blocks are hashed once; each MAC then copies those states by value. OpenSSL 3's EVP digest
+ * contexts allocate on every copy (the provider's state is duplicated), which cost several times the hashing for
+ * the few short MACs a connection's keys need; the low-level SHA contexts are plain structs. They are deprecated
+ * in OpenSSL 3 but supported throughout 3.x, hence the pragma.
+ */
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Wdeprecated-declarations"
+#include <openssl/sha.h>
+
+typedef union {
+    SHA256_CTX sha256;
+    SHA512_CTX sha512;
+} bh_sha_state;
+
+/// An HMAC key: the hash states after the inner (0x36) and outer (0x5c) padded key blocks.
+typedef struct {
+    int sha384;
+    bh_sha_state inner;
+    bh_sha_state outer;
+} bh_hmac_key;
+
+/// Prepares `key` from `secret` (any length; longer than the block is hashed first). Returns 1, or 0 on failure.
+static inline int bh_hmac_key_init(bh_hmac_key *key, int sha384, const unsigned char *secret, size_t length) {
+    const size_t blockSize = sha384 ? 128 : 64;
+    unsigned char block[128];
+    unsigned char pad[128];
+    int ok = 1;
+    memset(block, 0, sizeof block);
+    key->sha384 = sha384;
+    if (length > blockSize) {
+        if (sha384) {
+            ok = SHA384(secret, length, block) != NULL;
+        } else {
+            ok = SHA256(secret, length, block) != NULL;
+        }
+    } else if (length > 0) {
+        memcpy(block, secret, length);
+    }
+    for (size_t i = 0; i < blockSize; i++) pad[i] = block[i] ^ 0x36;
+    if (sha384) {
+        ok = ok && SHA384_Init(&key->inner.sha512) && SHA384_Update(&key->inner.sha512, pad, blockSize);
+    } else {
+        ok = ok && SHA256_Init(&key->inner.sha256) && SHA256_Update(&key->inner.sha256, pad, blockSize);
+    }
+    for (size_t i = 0; i < blockSize; i++) pad[i] = block[i] ^ 0x5c;
+    if (sha384) {
+        ok = ok && SHA384_Init(&key->outer.sha512) && SHA384_Update(&key->outer.sha512, pad, blockSize);
+    } else {
+        ok = ok && SHA256_Init(&key->outer.sha256) && SHA256_Update(&key->outer.sha256, pad, blockSize);
+    }
+    OPENSSL_cleanse(block, sizeof block);
+    OPENSSL_cleanse(pad, sizeof pad);
+    return ok;
+}
+
+/// The digest length of `key`'s hash: 32 or 48.
+static inline size_t bh_hmac_length(const bh_hmac_key *key) {
+    return key->sha384 ? 48 : 32;
+}
+
+/// HMAC of the concatenation first | second | (one byte `counter`, when counter >= 0) into `out` (room for 64
+/// bytes). Returns the MAC's length, or 0 on failure.
+static inline size_t bh_hmac(const bh_hmac_key *key, const unsigned char *first, size_t firstLength,
+                             const unsigned char *second, size_t secondLength, int counter, unsigned char *out) {
+    bh_sha_state state = key->inner;
+    unsigned char innerHash[64];
+    unsigned char counterByte = (unsigned char)counter;
+    int ok;
+    if (key->sha384) {
+        ok = SHA384_Update(&state.sha512, first, firstLength) && SHA384_Update(&state.sha512, second, secondLength)
+            && (counter < 0 || SHA384_Update(&state.sha512, &counterByte, 1)) && SHA384_Final(innerHash, &state.sha512);
+        state = key->outer;
+        ok = ok && SHA384_Update(&state.sha512, innerHash, 48) && SHA384_Final(out, &state.sha512);
+    } else {
+        ok = SHA256_Update(&state.sha256, first, firstLength) && SHA256_Update(&state.sha256, second, secondLength)
+            && (counter < 0 || SHA256_Update(&state.sha256, &counterByte, 1)) && SHA256_Final(innerHash, &state.sha256);
+        state = key->outer;
+        ok = ok && SHA256_Update(&state.sha256, innerHash, 32) && SHA256_Final(out, &state.sha256);
+    }
+    OPENSSL_cleanse(&state, sizeof state);
+    return ok ? bh_hmac_length(key) : 0;
+}
+
+/// HKDF-Expand (RFC 5869 §2.3) of `key` (the PRK) with `info` to `length` bytes (at most 255 blocks) into `out`.
+/// Returns 1, or 0 on failure.
+static inline int bh_hkdf_expand(const bh_hmac_key *key, const unsigned char *info, size_t infoLength,
+                                 unsigned char *out, size_t length) {
+    const size_t hashLength = bh_hmac_length(key);
+    unsigned char block[64];
+    size_t previous = 0;
+    size_t written = 0;
+    if (length > 255 * hashLength) return 0;
+    for (int counter = 1; written < length; counter++) {
+        if (bh_hmac(key, block, previous, info, infoLength, counter, block) != hashLength) return 0;
+        previous = hashLength;
+        size_t take = length - written < hashLength ? length - written : hashLength;
+        memcpy(out + written, block, take);
+        written += take;
+    }
+    OPENSSL_cleanse(block, sizeof block);
+    return 1;
+}
+#pragma clang diagnostic pop
 
 #endif

@@ -67,21 +67,7 @@ enum TLSCrypto {
 
     /// HKDF-Expand (RFC 5869) of `secret` with `info` to `length` bytes.
     static func hkdfExpand(sha384: Bool, secret: [UInt8], info: [UInt8], length: Int) -> [UInt8] {
-        guard let key = HMACKey(sha384: sha384, key: secret) else { return [] }
-        return Self.hkdfExpand(key, info: info, length: length)
-    }
-
-    static func hkdfExpand(_ key: HMACKey, info: [UInt8], length: Int) -> [UInt8] {
-        var output: [UInt8] = []
-        var previous: [UInt8] = []
-        var counter: UInt8 = 1
-        while output.count < length && counter < 255 {
-            previous = key.mac(previous + info + [counter])
-            guard !previous.isEmpty else { return [] }
-            output += previous
-            counter += 1
-        }
-        return Array(output.prefix(length))
+        HMACKey(sha384: sha384, key: secret)?.expand(info: info, length: length) ?? []
     }
 
     /// HKDF-Expand-Label(secret, label, "", length) of TLS 1.3.
@@ -93,7 +79,7 @@ enum TLSCrypto {
     static func expandLabel(_ key: HMACKey, label: String, length: Int) -> [UInt8] {
         let fullLabel = Array(("tls13 " + label).utf8)
         let info = [UInt8(length >> 8), UInt8(length & 0xff), UInt8(fullLabel.count)] + fullLabel + [0]
-        return Self.hkdfExpand(key, info: info, length: length)
+        return key.expand(info: info, length: length)
     }
 
     /// The TLS 1.2 PRF: P_hash(secret, label + seed) to `length` bytes.
@@ -105,64 +91,39 @@ enum TLSCrypto {
         while output.count < length {
             a = key.mac(a)
             guard !a.isEmpty else { return [] }
-            output += key.mac(a + labelAndSeed)
+            output += key.mac(a, labelAndSeed)
         }
         return Array(output.prefix(length))
     }
 }
 
-/// An HMAC key with its padded inner and outer hash states computed once, so that the several MACs TLS
-/// derives from one secret (HKDF's key and IV, the TLS 1.2 PRF's blocks) each cost two digest finals.
-/// OpenSSL 3's one-shot `HMAC()` looks the algorithm up on every call, which cost more than the hashing.
-final class HMACKey {
-    private let inner: OpaquePointer
-    private let outer: OpaquePointer
-    private let scratch: OpaquePointer
+/// An HMAC key over SHA-256 or SHA-384, its padded inner and outer hash states computed once, so that the several
+/// MACs TLS derives from one secret (HKDF's key and IV, the TLS 1.2 PRF's blocks) each cost two compressions and
+/// no allocation (see `bh_hmac_key` in the OpenSSL shim for why it does not use EVP digest contexts).
+struct HMACKey {
+    private var state = bh_hmac_key()
 
     init?(sha384: Bool, key: [UInt8]) {
-        guard let digest = sha384 ? Digests.shared.sha384 : Digests.shared.sha256,
-            let inner = EVP_MD_CTX_new(), let outer = EVP_MD_CTX_new(), let scratch = EVP_MD_CTX_new()
-        else { return nil }
-        self.inner = inner
-        self.outer = outer
-        self.scratch = scratch
-        let blockSize = sha384 ? 128 : 64
-        var block = key
-        if block.count > blockSize {
-            guard EVP_DigestInit_ex2(scratch, digest, nil) == 1, EVP_DigestUpdate(scratch, key, key.count) == 1 else {
-                return nil
+        guard bh_hmac_key_init(&self.state, sha384 ? 1 : 0, key, key.count) == 1 else { return nil }
+    }
+
+    /// HMAC of `data` followed by `more`.
+    func mac(_ data: [UInt8], _ more: [UInt8] = []) -> [UInt8] {
+        withUnsafePointer(to: self.state) { key in
+            [UInt8](unsafeUninitializedCapacity: 64) { buffer, count in
+                count = bh_hmac(key, data, data.count, more, more.count, -1, buffer.baseAddress)
             }
-            var hashed = [UInt8](repeating: 0, count: 64)
-            var length: UInt32 = 0
-            guard EVP_DigestFinal_ex(scratch, &hashed, &length) == 1 else { return nil }
-            block = Array(hashed.prefix(Int(length)))
         }
-        block += [UInt8](repeating: 0, count: blockSize - block.count)
-        let innerPad = block.map { $0 ^ 0x36 }
-        let outerPad = block.map { $0 ^ 0x5c }
-        guard EVP_DigestInit_ex2(inner, digest, nil) == 1, EVP_DigestUpdate(inner, innerPad, innerPad.count) == 1,
-            EVP_DigestInit_ex2(outer, digest, nil) == 1, EVP_DigestUpdate(outer, outerPad, outerPad.count) == 1
-        else { return nil }
     }
 
-    deinit {
-        EVP_MD_CTX_free(self.inner)
-        EVP_MD_CTX_free(self.outer)
-        EVP_MD_CTX_free(self.scratch)
-    }
-
-    func mac(_ data: [UInt8]) -> [UInt8] {
-        var innerHash = [UInt8](repeating: 0, count: 64)
-        var output = [UInt8](repeating: 0, count: 64)
-        var innerLength: UInt32 = 0
-        var length: UInt32 = 0
-        guard EVP_MD_CTX_copy_ex(self.scratch, self.inner) == 1, EVP_DigestUpdate(self.scratch, data, data.count) == 1,
-            EVP_DigestFinal_ex(self.scratch, &innerHash, &innerLength) == 1,
-            EVP_MD_CTX_copy_ex(self.scratch, self.outer) == 1,
-            EVP_DigestUpdate(self.scratch, innerHash, Int(innerLength)) == 1,
-            EVP_DigestFinal_ex(self.scratch, &output, &length) == 1
-        else { return [] }
-        return Array(output.prefix(Int(length)))
+    /// HKDF-Expand (RFC 5869) with this key as the PRK: `length` bytes, empty on failure.
+    func expand(info: [UInt8], length: Int) -> [UInt8] {
+        guard length > 0 else { return [] }
+        return withUnsafePointer(to: self.state) { key in
+            [UInt8](unsafeUninitializedCapacity: length) { buffer, count in
+                count = bh_hkdf_expand(key, info, info.count, buffer.baseAddress, length) == 1 ? length : 0
+            }
+        }
     }
 }
 
@@ -197,27 +158,40 @@ final class AEADOpener {
     deinit { EVP_CIPHER_CTX_free(self.context) }
 
     /// Decrypts and authenticates one record body; nil when the tag does not verify (wrong key).
-    func open(nonce: [UInt8], aad: [UInt8], ciphertextAndTag: UnsafeRawBufferPointer) -> [UInt8]? {
+    func open(nonce: UnsafeRawBufferPointer, aad: UnsafeRawBufferPointer, ciphertextAndTag: UnsafeRawBufferPointer)
+        -> [UInt8]?
+    {
         guard let context = self.context, ciphertextAndTag.count >= 16, nonce.count == 12,
+            let nonceBase = nonce.baseAddress?.assumingMemoryBound(to: UInt8.self),
+            let aadBase = aad.baseAddress?.assumingMemoryBound(to: UInt8.self),
             let base = ciphertextAndTag.baseAddress?.assumingMemoryBound(to: UInt8.self)
         else { return nil }
         let ciphertextLength = ciphertextAndTag.count - 16
-        var plaintext = [UInt8](repeating: 0, count: max(ciphertextLength, 1))
-        var length: Int32 = 0
-        guard EVP_DecryptInit_ex(context, nil, nil, nil, nonce) == 1,
-            EVP_DecryptUpdate(context, nil, &length, aad, Int32(aad.count)) == 1
-        else { return nil }
-        let ok = plaintext.withUnsafeMutableBufferPointer { out -> Bool in
-            guard let outBase = out.baseAddress,
-                EVP_DecryptUpdate(context, outBase, &length, base, Int32(ciphertextLength)) == 1
-            else { return false }
-            var tag = Array(UnsafeBufferPointer(start: base + ciphertextLength, count: 16))
-            guard EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_SET_TAG, 16, &tag) == 1 else { return false }
+        var ok = true
+        let plaintext = [UInt8](unsafeUninitializedCapacity: max(ciphertextLength, 1)) { out, count in
+            count = 0
+            var length: Int32 = 0
             var finalLength: Int32 = 0
-            return EVP_DecryptFinal_ex(context, outBase + Int(length), &finalLength) == 1
+            // OpenSSL copies the tag; it does not write through the pointer.
+            let tag = UnsafeMutableRawPointer(mutating: base + ciphertextLength)
+            guard let outBase = out.baseAddress,
+                EVP_DecryptInit_ex(context, nil, nil, nil, nonceBase) == 1,
+                EVP_DecryptUpdate(context, nil, &length, aadBase, Int32(aad.count)) == 1,
+                EVP_DecryptUpdate(context, outBase, &length, base, Int32(ciphertextLength)) == 1,
+                EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_SET_TAG, 16, tag) == 1,
+                EVP_DecryptFinal_ex(context, outBase + Int(length), &finalLength) == 1
+            else {
+                ok = false
+                return
+            }
+            count = ciphertextLength
         }
-        ERR_clear_error()
-        return ok ? Array(plaintext.prefix(ciphertextLength)) : nil
+        guard ok else {
+            // A failed tag check leaves an error on the thread's queue; a success leaves none.
+            ERR_clear_error()
+            return nil
+        }
+        return plaintext
     }
 }
 
@@ -279,33 +253,62 @@ struct DirectionKeys {
     /// or nil when it does not authenticate. Advances the sequence number on success.
     mutating func open(type: UInt8, version: UInt16, body: UnsafeRawBufferPointer) -> (type: UInt8, plaintext: [UInt8])?
     {
-        var nonce: [UInt8]
+        // The nonce (12 bytes) and the additional data (at most 13) are built in place, on the stack.
+        var nonce: (UInt64, UInt32) = (0, 0)
+        var aad: (UInt64, UInt64) = (0, 0)
         var ciphertext = body
-        var aad: [UInt8]
-        let sequenceBytes = (0..<8).map { UInt8(truncatingIfNeeded: self.sequence >> (56 - 8 * UInt64($0))) }
-        if self.isTLS12 {
-            if self.cipher.algorithm == .chacha20Poly1305 {
-                nonce = self.iv
-                for index in 0..<8 { nonce[4 + index] ^= sequenceBytes[index] }
-            } else {
-                guard body.count >= 8 + 16 else { return nil }
-                nonce = self.iv + Array(body.prefix(8))
-                ciphertext = UnsafeRawBufferPointer(rebasing: body[8...])
+        let aadLength: Int
+        let sequence = self.sequence.bigEndian
+        let ivPrefixLength = self.isTLS12 && self.cipher.algorithm != .chacha20Poly1305 ? 4 : 12
+        guard self.iv.count == ivPrefixLength else { return nil }
+        withUnsafeMutableBytes(of: &nonce) { nonceBytes in
+            self.iv.withUnsafeBytes { nonceBytes.copyMemory(from: $0) }
+        }
+        if self.isTLS12 && self.cipher.algorithm != .chacha20Poly1305 {
+            // TLS 1.2 GCM: the 4-byte salt, then the record's 8-byte explicit nonce.
+            guard body.count >= 8 + 16 else { return nil }
+            withUnsafeMutableBytes(of: &nonce) { nonceBytes in
+                UnsafeMutableRawBufferPointer(rebasing: nonceBytes[4..<12]).copyMemory(
+                    from: UnsafeRawBufferPointer(rebasing: body[0..<8]))
             }
-            let length = ciphertext.count - 16
-            guard length >= 0 else { return nil }
-            aad =
-                sequenceBytes + [
-                    type, UInt8(version >> 8), UInt8(version & 0xff), UInt8(length >> 8), UInt8(length & 0xff),
-                ]
+            ciphertext = UnsafeRawBufferPointer(rebasing: body[8...])
         } else {
-            nonce = self.iv
-            for index in 0..<8 { nonce[4 + index] ^= sequenceBytes[index] }
-            aad = [type, UInt8(version >> 8), UInt8(version & 0xff), UInt8(body.count >> 8), UInt8(body.count & 0xff)]
+            // TLS 1.3 and ChaCha20: the IV with the sequence number XORed into its last 8 bytes.
+            withUnsafeMutableBytes(of: &nonce) { nonceBytes in
+                withUnsafeBytes(of: sequence) { sequenceBytes in
+                    for index in 0..<8 { nonceBytes[4 + index] ^= sequenceBytes[index] }
+                }
+            }
         }
-        guard var plaintext = self.opener.open(nonce: nonce, aad: aad, ciphertextAndTag: ciphertext) else {
-            return nil
+        let header: (UInt8, UInt8, UInt8) = (type, UInt8(version >> 8), UInt8(version & 0xff))
+        let length: Int
+        if self.isTLS12 {
+            // TLS 1.2: sequence number, type, version and the plaintext's length.
+            length = ciphertext.count - 16
+            guard length >= 0 else { return nil }
+            aad.0 = sequence
+            aadLength = 13
+        } else {
+            // TLS 1.3: the record header as sent.
+            length = body.count
+            aadLength = 5
         }
+        withUnsafeMutableBytes(of: &aad) { aadBytes in
+            let at = aadLength - 5
+            aadBytes[at] = header.0
+            aadBytes[at + 1] = header.1
+            aadBytes[at + 2] = header.2
+            aadBytes[at + 3] = UInt8(truncatingIfNeeded: length >> 8)
+            aadBytes[at + 4] = UInt8(truncatingIfNeeded: length)
+        }
+        let opened = withUnsafeBytes(of: nonce) { nonceBytes in
+            withUnsafeBytes(of: aad) { aadBytes in
+                self.opener.open(
+                    nonce: UnsafeRawBufferPointer(rebasing: nonceBytes[0..<12]),
+                    aad: UnsafeRawBufferPointer(rebasing: aadBytes[0..<aadLength]), ciphertextAndTag: ciphertext)
+            }
+        }
+        guard var plaintext = opened else { return nil }
         self.sequence &+= 1
         if self.isTLS12 { return (type, plaintext) }
         // TLS 1.3 TLSInnerPlaintext: content, then the real content type, then zero padding.
