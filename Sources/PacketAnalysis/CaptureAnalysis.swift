@@ -381,11 +381,13 @@ public enum CaptureAnalysis {
         } else if record.proto != .empty && record.proto != .unknownBinary {
             counts.plaintext += 1
         }
-        if let tls = record.tls, record.proto == .tls || record.starttls {
+        // The fields are read in place: binding `record.tls` would copy the summary (a retain of each of its
+        // strings and arrays, and their releases).
+        if record.proto == .tls || record.starttls, let clientCertificate = record.tls?.clientCertificate {
             counts.tls += 1
-            counts.byClientCertificate[tls.clientCertificate, default: 0] += 1
-            if tls.clientCertificate.isPresented { counts.mutualTLS += 1 }
-            if tls.decrypted { counts.decrypted += 1 }
+            counts.byClientCertificate[clientCertificate, default: 0] += 1
+            if clientCertificate.isPresented { counts.mutualTLS += 1 }
+            if record.tls?.decrypted == true { counts.decrypted += 1 }
         }
         findings.add(record)
     }

@@ -703,18 +703,21 @@ package final class TLSSession {
 
     // MARK: - Verdict
 
-    /// Settles the summary once the flow has ended (or the capture did).
+    /// Settles the summary once the flow has ended (or the capture did) and hands it over: call it once. The summary
+    /// is moved out, not copied (a copy retained each of its strings and arrays, and the session's release of its own
+    /// then cost as much again, for every TLS flow).
     package func finish() -> TLSSummary {
-        var summary = self.summary
+        var summary = Self.emptySummary
+        swap(&summary, &self.summary)
         guard self.serverHelloSeen else {
             summary.establishedBasis = "incomplete"
             summary.established = false
             summary.clientCertificate = .unknown
-            if !self.summary.alerts.isEmpty { summary.establishedBasis = "handshake" }
+            if !summary.alerts.isEmpty { summary.establishedBasis = "handshake" }
             return summary
         }
         summary.decryptionProblem = self.decryption.problem
-        if self.isTLS13 && self.summary.decrypted && self.server.finishedDecrypted {
+        if self.isTLS13 && summary.decrypted && self.server.finishedDecrypted {
             // Read, not inferred: the handshake was decrypted with the key log's secrets.
             summary.clientFlightRecordSizes =
                 self.clientFlightSizes.isEmpty ? nil : Array(self.clientFlightSizes.prefix(4))
@@ -759,13 +762,13 @@ package final class TLSSession {
         } else {
             summary.establishedBasis = "handshake"
             if self.fatalAlert || self.encryptedAlertBeforeEstablished { summary.established = false }
-            if !summary.established && self.client.ccsSeen == false && self.summary.alerts.isEmpty {
+            if !summary.established && self.client.ccsSeen == false && summary.alerts.isEmpty {
                 summary.establishedBasis = "incomplete"
             }
             if let count = self.clientCertificateCount {
                 summary.clientCertificate = count > 0 ? .presented : .declined
                 summary.certificateRequested = true
-            } else if self.summary.certificateRequested == true {
+            } else if summary.certificateRequested == true {
                 summary.clientCertificate = self.clientKeyExchangeSeen || self.client.ccsSeen ? .declined : .unknown
             } else if self.serverHelloDone {
                 summary.clientCertificate = .notRequested
