@@ -42,7 +42,7 @@ public final class CaptureFile {
     /// turns this off and releases with ``releaseMapping(before:)`` once those threads are done with them.
     public var releasesBehindWalker = true
     /// How far the walker gets ahead before it releases what it has read.
-    private static let releaseStep = 32 << 20
+    private static let releaseStep = 4 << 20
 
     /// Opens and maps `path`, and checks that it is a capture.
     ///
