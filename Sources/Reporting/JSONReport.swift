@@ -42,7 +42,14 @@ public enum JSONReport {
 
     /// The document ``assemble(_:)`` builds, byte for byte, handed to `output` piece by piece: nothing but the
     /// current piece is held, so a document of any size is written in constant memory.
-    public static func write(_ parts: [(key: String, part: Part)], to output: (UnsafeRawBufferPointer) -> Void) throws {
+    ///
+    /// The elements of a `.stream` part, and the separators between them, go to `streamOutput` when given: they stay
+    /// valid until the part's producer returns (the separators for good), so a writer may gather them and write them
+    /// together rather than copy each one. Whatever `streamOutput` holds must be written before the next `output`.
+    public static func write(
+        _ parts: [(key: String, part: Part)], to output: (UnsafeRawBufferPointer) -> Void,
+        streamOutput: ((UnsafeRawBufferPointer) -> Void)? = nil
+    ) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         func emit(_ text: StaticString) {
@@ -81,10 +88,15 @@ public enum JSONReport {
             case .stream(let produce):
                 emit("[")
                 var first = true
+                func elementOutput(_ bytes: UnsafeRawBufferPointer) {
+                    if let streamOutput { streamOutput(bytes) } else { output(bytes) }
+                }
                 try produce { element in
-                    emit(first ? "\n    " : ",\n    ")
+                    let separator: StaticString = first ? "\n    " : ",\n    "
+                    elementOutput(
+                        UnsafeRawBufferPointer(start: separator.utf8Start, count: separator.utf8CodeUnitCount))
                     first = false
-                    output(element)
+                    elementOutput(element)
                 }
                 emit(first ? "]" : "\n  ]")
             }
@@ -102,13 +114,14 @@ public enum JSONReport {
     public static func writeDocument(
         findings: [Finding], summary: AnalysisSummary,
         flows: @escaping ((UnsafeRawBufferPointer) -> Void) throws -> Void,
-        to output: (UnsafeRawBufferPointer) -> Void
+        to output: (UnsafeRawBufferPointer) -> Void,
+        flowOutput: ((UnsafeRawBufferPointer) -> Void)? = nil
     ) throws {
         try Self.write(
             [
                 ("findings", .pretty({ FindingsJSONWriter.write(findings, to: $0) })), ("flows", .stream(flows)),
                 ("summary", .value(summary)),
-            ], to: output)
+            ], to: output, streamOutput: flowOutput)
     }
 
     /// One compact line (with its newline).

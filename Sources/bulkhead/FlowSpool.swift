@@ -240,14 +240,15 @@ final class FlowSpool: @unchecked Sendable {
         }
     }
 
-    /// Every flow in id order, each handed to `body` as its bytes (valid only during the call).
+    /// Every flow in id order, each handed to `body` as its bytes: valid until `settle` is next called (before any
+    /// page of the mapping is released, and before this returns), so a caller may hold on to them until then.
     ///
     /// Flows end roughly, not exactly, in id order: the ones open at once end in any order, and a long flow ends far
     /// after the ids around it. The index's sorted runs are merged; the spool is mapped and read in place, and each
     /// megabyte of it is given back to the kernel (`MADV_DONTNEED`) as soon as every flow in it has been read, so what
     /// stays resident is the stretch the ids in flight span, not the spool. (Reading it through a window instead took
     /// one `pread` for every other flow, the jumps to late-ending flows defeating any window.)
-    func forEachInIDOrder(_ body: (UnsafeRawBufferPointer) -> Void) throws(OutputError) {
+    func forEachInIDOrder(_ body: (UnsafeRawBufferPointer) -> Void, settle: () -> Void = {}) throws(OutputError) {
         for writer in self.lock.withLock({ self.writers }) { writer.flush() }
         if let failure {
             throw OutputError(
@@ -274,7 +275,10 @@ final class FlowSpool: @unchecked Sendable {
                 path: self.folder,
                 reason: "the kept flows could not be read back: \(SystemCallError.last("mmap").message)")
         }
-        defer { munmap(mapping, length) }
+        defer {
+            settle()
+            munmap(mapping, length)
+        }
         let base = UnsafeRawPointer(mapping)
         var unread = self.unread
         if !last.isEmpty { readers.append(RunReader(fd: self.fd, next: 0, left: 0, buffer: last)) }
@@ -314,6 +318,8 @@ final class FlowSpool: @unchecked Sendable {
             for index in Self.chunks(of: entry) where index < unread.count {
                 unread[index] -= 1
                 if unread[index] == 0 {
+                    // What the caller still holds of these pages is written first (it would fault them back in).
+                    settle()
                     // Only the mapping's pages go: the file and the page cache are untouched.
                     _ = madvise(
                         mapping + index * Self.releaseChunk, min(Self.releaseChunk, length - index * Self.releaseChunk),

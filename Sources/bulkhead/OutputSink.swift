@@ -122,9 +122,59 @@ final class OutputSink: @unchecked Sendable {
     /// terminal, pipe or device where a reader may be waiting for each piece.
     var isFile: Bool { self.finalPath != nil }
 
+    /// Pieces of ``gathered(_:)`` not written yet (they point into the caller's memory).
+    private var gatheredPieces: [iovec] = []
+    /// The most pieces one `writev` takes (`IOV_MAX`).
+    private static let gatherLimit = 1024
+
+    /// Queues `bytes` to be written with the pieces queued after it in one `writev`, without copying them: for a report
+    /// whose many pieces are already in memory (the flows mapped from the spool). The bytes must stay valid and
+    /// unchanged until ``flushGathered()``, which any other write also does first.
+    func gathered(_ bytes: UnsafeRawBufferPointer) {
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return }
+        self.flushPending()
+        self.gatheredPieces.append(iovec(iov_base: UnsafeMutableRawPointer(mutating: base), iov_len: bytes.count))
+        if self.gatheredPieces.count == Self.gatherLimit { self.flushGathered() }
+    }
+
+    /// Writes the pieces ``gathered(_:)`` queued, in order, retrying short writes and EINTR.
+    func flushGathered() {
+        guard !self.gatheredPieces.isEmpty else { return }
+        defer { self.gatheredPieces.removeAll(keepingCapacity: true) }
+        guard self.failure == nil else { return }
+        self.gatheredPieces.withUnsafeMutableBufferPointer { pieces in
+            guard var next = pieces.baseAddress else { return }
+            var left = pieces.count
+            while left > 0 {
+                var written: Int
+                do throws(SystemCallError) {
+                    written = try SystemCall.retrying("writev") { writev(self.fd, next, Int32(left)) }
+                } catch {
+                    self.failure = OutputError(path: self.shownPath, reason: error.message)
+                    return
+                }
+                guard written > 0 else {
+                    self.failure = OutputError(path: self.shownPath, reason: "writev wrote nothing")
+                    return
+                }
+                // A short write: skip the pieces written whole, and the written start of the next.
+                while left > 0 && written >= next.pointee.iov_len {
+                    written -= next.pointee.iov_len
+                    next += 1
+                    left -= 1
+                }
+                if left > 0 && written > 0 {
+                    next.pointee.iov_base += written
+                    next.pointee.iov_len -= written
+                }
+            }
+        }
+    }
+
     /// Appends `bytes` to a 1 MiB buffer, written when full and before any unbuffered write or the commit: for
     /// reports made of many small pieces.
     func buffered(_ bytes: UnsafeRawBufferPointer) {
+        self.flushGathered()
         if self.pending.count + bytes.count > 1 << 20 { self.flushPending() }
         if bytes.count > 1 << 20 { self.write(bytes) } else { self.pending.append(contentsOf: bytes) }
     }
@@ -149,6 +199,7 @@ final class OutputSink: @unchecked Sendable {
     /// Writes all of `bytes` (after what is buffered), retrying short writes and EINTR; the first failure is kept
     /// for ``commit()``.
     func write(_ bytes: UnsafeRawBufferPointer) {
+        self.flushGathered()
         self.flushPending()
         self.writeNow(bytes)
     }
@@ -172,6 +223,7 @@ final class OutputSink: @unchecked Sendable {
     ///   is then removed and the previous report is left as it was.
     func commit() throws(OutputError) {
         guard !self.finished else { return }
+        self.flushGathered()
         self.flushPending()
         if let failure = self.failure {
             self.abandon()

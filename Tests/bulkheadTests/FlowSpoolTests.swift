@@ -33,4 +33,60 @@ struct FlowSpoolTests {
         #expect(seen.count == lanes * perLane)
         #expect(seen == (0..<lanes * perLane).map(payload))
     }
+
+    @Test(
+        "flows handed to the report where they lie in the spool, gathered and written with writev: each once, in id order, with the pieces written before and after (a file; a FIFO read slowly)",
+        arguments: [false, true])
+    func gatheredIntoReport(throughFIFO: Bool) throws {
+        let folder = FileManager.default.temporaryDirectory.path
+        let spool = try FlowSpool(folder: folder, runLimit: 1_000)
+        let count = 5_000
+        @Sendable func payload(_ id: Int) -> [UInt8] {
+            (0..<(1 + id % 300)).map { UInt8(truncatingIfNeeded: id &* 7 &+ $0) }
+        }
+        let writer = spool.writer(capacity: 4096)
+        for id in (0..<count).reversed() { payload(id).withUnsafeBytes { writer.append(id: id, $0) } }
+        let path = folder + "/bulkhead-gathered-\(UUID().uuidString)"
+        defer { unlink(path) }
+        // The FIFO's reader takes the bytes a little at a time, so the writer waits on a full pipe many times.
+        final class Received: @unchecked Sendable {
+            var bytes: [UInt8] = []
+        }
+        let received = Received()
+        let readerDone = DispatchSemaphore(value: 0)
+        if throughFIFO {
+            #expect(mkfifo(path, 0o600) == 0)
+            Thread.detachNewThread {
+                let fd = open(path, O_RDONLY)
+                var chunk = [UInt8](repeating: 0, count: 997)
+                while fd >= 0 {
+                    let got = read(fd, &chunk, chunk.count)
+                    if got <= 0 { break }
+                    received.bytes += chunk.prefix(got)
+                    if received.bytes.count % 50 == 0 { usleep(100) }
+                }
+                close(fd)
+                readerDone.signal()
+            }
+        }
+        let sink = try OutputSink(path: path)
+        let separator: StaticString = ",\n"
+        let opening: StaticString = "["
+        sink.buffered(UnsafeRawBufferPointer(start: opening.utf8Start, count: opening.utf8CodeUnitCount))
+        try spool.forEachInIDOrder(
+            { flow in
+                sink.gathered(UnsafeRawBufferPointer(start: separator.utf8Start, count: separator.utf8CodeUnitCount))
+                sink.gathered(flow)
+            }, settle: { sink.flushGathered() })
+        sink.write("]")
+        try sink.commit()
+        if throughFIFO {
+            readerDone.wait()
+        } else {
+            received.bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+        }
+        let expected = Array("[".utf8) + (0..<count).flatMap { Array(",\n".utf8) + payload($0) } + Array("]".utf8)
+        #expect(received.bytes.count == expected.count)
+        #expect(received.bytes == expected)
+    }
 }
