@@ -79,19 +79,23 @@ public struct FlowFindings: Sendable {
         var seed: DetailSeed
     }
 
-    private var findings: [Key: Folded] = [:]
+    /// The findings, shared out by their key's hash among ``partCount`` tables: the end's merge takes each part of
+    /// every lane's findings on its own (no pass over all of them per part).
+    private var parts = [[Key: Folded]](repeating: [:], count: FlowFindings.partCount)
+    private static let partCount = 4
 
     public init() {}
 
     /// Adds what `flow` shows.
     public mutating func add(_ flow: FlowRecord) {
         Self.forEachFinding(of: flow) { key, severity, seed in
-            if let slot = self.findings.index(forKey: key) {
+            let part = key.precomputedHash & (Self.partCount - 1)
+            if let slot = self.parts[part].index(forKey: key) {
                 // Changed in place. The detail is the lowest flow id's and the ten lowest ids are kept, so the result
                 // does not depend on the order flows arrive in.
-                Self.fold(id: flow.id, seed: seed, into: &self.findings.values[slot])
+                Self.fold(id: flow.id, seed: seed, into: &self.parts[part].values[slot])
             } else {
-                self.findings[key] = Folded(severity: severity, flowCount: 1, flowIDs: [flow.id], seed: seed)
+                self.parts[part][key] = Folded(severity: severity, flowCount: 1, flowIDs: [flow.id], seed: seed)
             }
         }
     }
@@ -136,29 +140,32 @@ public struct FlowFindings: Sendable {
     /// fold of all those flows would give.
     ///
     /// A capture of many servers holds tens of thousands of findings, and this runs at the end while nothing else
-    /// does: the keys are shared out among parts by hash, and each part folds its keys together and writes their text
-    /// out, side by side on all cores. Then the findings are sorted by a small key each and gathered once.
+    /// does: the keys are shared out among parts by hash as they are folded, and each part of all the folds is folded
+    /// together and its text written out, side by side on all cores. Then the findings are sorted by a small key each
+    /// and gathered once.
     static func all(of folds: [FlowFindings]) -> [Finding] {
-        let total = folds.reduce(0) { $0 + $1.findings.count }
+        let total = folds.reduce(0) { sum, fold in fold.parts.reduce(sum) { $0 + $1.count } }
         guard total > 0 else { return [] }
-        let parts = total < 4096 ? 1 : 4
+        let workers = total < 4096 ? 1 : Self.partCount
         final class Written: @unchecked Sendable {
             var parts: [[Finding]]
             init(_ count: Int) { self.parts = Array(repeating: [], count: count) }
         }
-        let written = Written(parts)
-        DispatchQueue.concurrentPerform(iterations: parts) { part in
+        let written = Written(workers)
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
             var merged: [Key: Folded] = [:]
-            for fold in folds {
-                for (key, folded) in fold.findings where key.precomputedHash & (parts - 1) == part {
-                    if let slot = merged.index(forKey: key) {
-                        Self.combine(folded, into: &merged.values[slot])
-                    } else {
-                        merged[key] = folded
+            for part in stride(from: worker, to: Self.partCount, by: workers) {
+                for fold in folds {
+                    for (key, folded) in fold.parts[part] {
+                        if let slot = merged.index(forKey: key) {
+                            Self.combine(folded, into: &merged.values[slot])
+                        } else {
+                            merged[key] = folded
+                        }
                     }
                 }
             }
-            written.parts[part] = merged.map { key, folded in
+            written.parts[worker] = merged.map { key, folded in
                 var finding = Self.write(key, folded.severity, folded.seed)
                 finding.flowCount = folded.flowCount
                 finding.flowIDs = folded.flowIDs
