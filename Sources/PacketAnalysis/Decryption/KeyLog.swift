@@ -148,7 +148,7 @@ public final class KeyLog: @unchecked Sendable {
         var overlong = false
         /// The hex digits of the last random read by the fast path, and its entry (-1: none yet): a connection's
         /// lines usually come one after the other.
-        var lastRandom = SIMD8<UInt64>()
+        var lastRandom: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
         var lastEntry = -1
 
         init(source: String) { self.report = SourceReport(source: source) }
@@ -194,16 +194,25 @@ public final class KeyLog: @unchecked Sendable {
         /// The longest label.
         static let longest = 31
 
-        private static let all = Self.allCases
-
-        /// The label spelled by the `count` bytes at `base`, nil for any other word.
+        /// The label spelled by the `count` bytes at `base`, nil for any other word: the one candidate its length and
+        /// first letter leave, compared.
         init?(_ base: UnsafeRawPointer, count: Int) {
-            for label in Self.all
-            where label.text.utf8CodeUnitCount == count && memcmp(base, label.text.utf8Start, count) == 0 {
-                self = label
-                return
+            guard count > 0 else { return nil }
+            let client = base.load(as: UInt8.self) == UInt8(ascii: "C")
+            let candidate: Label
+            switch count {
+            case 13: candidate = .clientRandom
+            case 31: candidate = client ? .clientHandshake : .serverHandshake
+            case 23: candidate = client ? .clientTraffic : .serverTraffic
+            case 15: candidate = .exporter
+            case 27: candidate = .clientEarlyTraffic
+            case 21: candidate = .earlyExporter
+            default: return nil
             }
-            return nil
+            guard candidate.text.utf8CodeUnitCount == count, memcmp(base, candidate.text.utf8Start, count) == 0 else {
+                return nil
+            }
+            self = candidate
         }
     }
 
@@ -264,52 +273,56 @@ public final class KeyLog: @unchecked Sendable {
     /// The bytes the hex digits spell (either case), nil for an odd count or any other character (for test vectors
     /// and tools).
     static func hex(_ text: some Collection<UInt8>) -> [UInt8]? {
-        let digits = Array(text)
+        var digits = Array(text)
         guard digits.count % 2 == 0 else { return nil }
+        let count = digits.count / 2
+        // Padded with zeros to whole blocks.
+        digits += repeatElement(UInt8(ascii: "0"), count: (16 - digits.count % 16) % 16)
         var bytes = [UInt8](repeating: 0, count: digits.count / 2)
         let decoded = digits.withUnsafeBytes { digits in
             bytes.withUnsafeMutableBytes { output in
                 guard let input = digits.baseAddress, let base = output.baseAddress else { return true }
-                let whole = digits.count / 8 * 8
-                guard Self.decodeHexBlocks(input, count: whole, into: base) else { return false }
-                // The last digits (fewer than 8), padded with zeros to a block.
-                var tail = UInt64(0x3030_3030_3030_3030)
-                withUnsafeMutableBytes(of: &tail) {
-                    $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: digits[whole...]))
-                }
-                let (value, invalid) = Self.decodeHexBlock(UInt64(littleEndian: tail))
-                withUnsafeBytes(of: value.littleEndian) { value in
-                    UnsafeMutableRawBufferPointer(start: base + whole / 2, count: (digits.count - whole) / 2)
-                        .copyMemory(from: UnsafeRawBufferPointer(rebasing: value[0..<((digits.count - whole) / 2)]))
-                }
-                return invalid == 0
+                return Self.decodeHexBlocks(input, count: digits.count, into: base)
             }
         }
-        return decoded ? bytes : nil
+        return decoded ? Array(bytes[0..<count]) : nil
     }
 
-    /// Writes the bytes the `count` (a multiple of 8) hex digits at `digits` spell at `output` (half as many);
+    /// Writes the bytes the `count` (a multiple of 16) hex digits at `digits` spell at `output` (half as many);
     /// false when any is not a hex digit (what was written is then meaningless).
     @inline(__always)
     static func decodeHexBlocks(_ digits: UnsafeRawPointer, count: Int, into output: UnsafeMutableRawPointer) -> Bool {
-        var invalid: UInt64 = 0
+        var invalid = SIMD2<UInt64>()
         var offset = 0
         while offset < count {
-            let (value, bad) = Self.decodeHexBlock(
-                UInt64(littleEndian: digits.loadUnaligned(fromByteOffset: offset, as: UInt64.self)))
+            let (value, bad) = Self.decodeHexBlocks(
+                SIMD2(
+                    UInt64(littleEndian: digits.loadUnaligned(fromByteOffset: offset, as: UInt64.self)),
+                    UInt64(littleEndian: digits.loadUnaligned(fromByteOffset: offset + 8, as: UInt64.self))))
             invalid |= bad
-            output.storeBytes(of: value.littleEndian, toByteOffset: offset / 2, as: UInt32.self)
-            offset += 8
+            output.storeBytes(of: value.littleEndian, toByteOffset: offset / 2, as: UInt64.self)
+            offset += 16
         }
-        return invalid == 0
+        return invalid == .zero
     }
 
-    /// The four bytes eight hex digits spell (the first digit in the low byte of `digits`, the first byte in the low
-    /// byte of the value), and a word that is not zero when any digit is not hex: each byte is tested and converted
-    /// at once within the word (no table, no branch).
+    /// ``decodeHexBlocks(_:count:into:)`` for a secret's 64, 96 or 128 digits: each a loop of known length, which the
+    /// compiler unrolls.
     @inline(__always)
-    static func decodeHexBlock(_ digits: UInt64) -> (value: UInt32, invalid: UInt64) {
-        let high: UInt64 = 0x8080_8080_8080_8080
+    static func decodeSecret(_ digits: UnsafeRawPointer, count: Int, into output: UnsafeMutableRawPointer) -> Bool {
+        switch count {
+        case 64: Self.decodeHexBlocks(digits, count: 64, into: output)
+        case 96: Self.decodeHexBlocks(digits, count: 96, into: output)
+        default: Self.decodeHexBlocks(digits, count: 128, into: output)
+        }
+    }
+
+    /// The eight bytes two blocks of eight hex digits spell (in each word the first digit in the low byte; the first
+    /// byte in the low byte of the value), and a value that is not zero when any digit is not hex: each byte is tested
+    /// and converted at once within the words, both words at once (no table, no branch).
+    @inline(__always)
+    static func decodeHexBlocks(_ digits: SIMD2<UInt64>) -> (value: UInt64, invalid: SIMD2<UInt64>) {
+        let high = SIMD2<UInt64>(repeating: 0x8080_8080_8080_8080)
         // For a byte below 0x80, adding 0x80 - n sets its high bit exactly when it is at least n (no carry out of
         // it); a byte with its high bit set is invalid anyway.
         let digit = (digits &+ 0x5050_5050_5050_5050) & ~(digits &+ 0x4646_4646_4646_4646)  // 0x30...0x39
@@ -317,12 +330,13 @@ public final class KeyLog: @unchecked Sendable {
         let letter = (folded &+ 0x1f1f_1f1f_1f1f_1f1f) & ~(folded &+ 0x1919_1919_1919_1919)  // 0x61...0x66
         let invalid = ((digit | letter) & high ^ high) | (digits & high)
         // Each digit's value in its byte: the low four bits, plus 9 for a letter.
-        let nibbles = (digits & 0x0f0f_0f0f_0f0f_0f0f) &+ ((letter & high) >> 7) &* 9
-        // Pairs of digits to bytes (in the even bytes), then the even bytes together.
-        var packed = ((nibbles << 4) | (nibbles >> 8)) & 0x00ff_00ff_00ff_00ff
-        packed = (packed | (packed >> 8)) & 0x0000_ffff_0000_ffff
-        packed |= packed >> 16
-        return (UInt32(truncatingIfNeeded: packed), invalid)
+        let nibbles = (digits & 0x0f0f_0f0f_0f0f_0f0f) &+ ((letter & high) &>> 7) &* 9
+        // Pairs of digits to bytes (in the even bytes), then the even bytes together in the low half.
+        var packed = ((nibbles &<< 4) | (nibbles &>> 8)) & 0x00ff_00ff_00ff_00ff
+        packed = (packed | (packed &>> 8)) & 0x0000_ffff_0000_ffff
+        packed |= packed &>> 16
+        let halves = unsafeBitCast(packed, to: SIMD4<UInt32>.self)
+        return (unsafeBitCast(SIMD2(halves[0], halves[2]), to: UInt64.self), invalid)
     }
 
     /// Whether `byte` separates the fields of a key log line: a space, a tab, or the CR of a CRLF line end.
@@ -357,6 +371,7 @@ public final class KeyLog: @unchecked Sendable {
             }
 
             /// Gives secret `slot` the bytes at `place`, of length code `code`.
+            @inline(__always)
             mutating func set(_ slot: Int, place: UInt32, code: UInt16) {
                 switch slot {
                 case 0: self.places.0 = place
@@ -476,6 +491,7 @@ public final class KeyLog: @unchecked Sendable {
         }
 
         /// Keeps the `length` bytes just decoded at ``secretTail()`` as secret `slot` of entry `index`.
+        @inline(__always)
         mutating func keep(_ length: Int, slot: Int, of index: Int) {
             let place = UInt32(truncatingIfNeeded: (self.secretChunks.count - 1) << 16 | self.secretEnd >> 4)
             self.entry(index).pointee.set(slot, place: place, code: UInt16(length / 16 - 1))
@@ -566,33 +582,26 @@ public final class KeyLog: @unchecked Sendable {
                 line.load(fromByteOffset: space + 65, as: UInt8.self) == 0x20
             else { return false }
             let randomDigits = line + space + 1
-            let known = randomDigits.loadUnaligned(as: SIMD8<UInt64>.self)
-            var index: Int?
-            if reader.lastEntry >= 0 && known == reader.lastRandom {
-                index = reader.lastEntry
-            }
-            let random: ClientRandom?
-            if index == nil {
+            var random: ClientRandom?
+            let same =
+                reader.lastEntry >= 0
+                && withUnsafeBytes(of: reader.lastRandom) { last in
+                    last.baseAddress.map { memcmp($0, randomDigits, 64) == 0 } ?? false
+                }
+            if !same {
                 random = ClientRandom(hex: randomDigits)
-                guard random != nil else { return false }
-            } else {
-                random = nil
+                if random == nil { return false }
             }
-            guard let tail = self.secretTail(),
-                KeyLog.decodeHexBlocks(line + space + 66, count: secretDigits, into: tail)
+            guard let tail = self.secretTail(), KeyLog.decodeSecret(line + space + 66, count: secretDigits, into: tail)
             else { return false }
-            let entry: Int
-            if let index {
-                entry = index
-            } else if let random {
-                entry = self.findOrAdd(random)
-            } else {
-                return false
+            if let random {
+                reader.lastEntry = self.findOrAdd(random)
+                withUnsafeMutableBytes(of: &reader.lastRandom) {
+                    $0.copyMemory(from: UnsafeRawBufferPointer(start: randomDigits, count: 64))
+                }
             }
             reader.report.linesRead += 1
-            reader.lastRandom = known
-            reader.lastEntry = entry
-            self.accept(label, secret: secretDigits / 2, entry: entry, &reader)
+            self.accept(label, secret: secretDigits / 2, entry: reader.lastEntry, &reader)
             return true
         }
 
@@ -628,7 +637,7 @@ public final class KeyLog: @unchecked Sendable {
             }
             let secretDigits = fields.2.count
             guard secretDigits == 64 || secretDigits == 96 || secretDigits == 128, let tail = self.secretTail(),
-                KeyLog.decodeHexBlocks(line + fields.2.lowerBound, count: secretDigits, into: tail)
+                KeyLog.decodeSecret(line + fields.2.lowerBound, count: secretDigits, into: tail)
             else {
                 // (Or, past 64 GB of secrets, the store is full.)
                 reader.problem("secret is not 32, 48 or 64 bytes of hex")
