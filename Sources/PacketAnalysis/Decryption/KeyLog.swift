@@ -405,7 +405,8 @@ public final class KeyLog: @unchecked Sendable {
         private var slotCount = 0
         /// 64 - log2(slotCount): the hash's high bits pick a slot.
         private var slotShift: UInt64 = 64
-        /// Chosen per key log, so that randoms picked to collide (a hostile capture's secrets) cannot be.
+        /// Chosen per key log, so that randoms picked to collide in the table (a hostile capture's secrets) are not easily
+        /// made: the hash mixes all 32 bytes with it.
         private let seed = UInt64.random(in: .min ... .max)
 
         /// Frees the memory (for the key log's deinit: the store is not used after).
@@ -478,11 +479,10 @@ public final class KeyLog: @unchecked Sendable {
 
         /// Where the next secret is decoded (room for 64 bytes); nil when the store is full.
         mutating func secretTail() -> UnsafeMutableRawPointer? {
+            // No more connections than an index can name, secrets than a place can address.
+            guard self.count < Int(UInt32.max) - 1 else { return nil }
             if self.secretEnd + 64 > Self.secretChunkSize {
-                // More secrets than a place can address, or connections than an index can.
-                guard self.secretChunks.count < Self.maximumSecretChunks, self.count < Int(UInt32.max) - 1 else {
-                    return nil
-                }
+                guard self.secretChunks.count < Self.maximumSecretChunks else { return nil }
                 self.secretChunks.append(.allocate(byteCount: Self.secretChunkSize, alignment: 16))
                 self.secretEnd = 0
             }
@@ -636,10 +636,15 @@ public final class KeyLog: @unchecked Sendable {
                 return
             }
             let secretDigits = fields.2.count
-            guard secretDigits == 64 || secretDigits == 96 || secretDigits == 128, let tail = self.secretTail(),
-                KeyLog.decodeSecret(line + fields.2.lowerBound, count: secretDigits, into: tail)
-            else {
-                // (Or, past 64 GB of secrets, the store is full.)
+            guard secretDigits == 64 || secretDigits == 96 || secretDigits == 128 else {
+                reader.problem("secret is not 32, 48 or 64 bytes of hex")
+                return
+            }
+            guard let tail = self.secretTail() else {
+                reader.problem("more connections or secrets than a key log holds (4 billion, 64 GB)")
+                return
+            }
+            guard KeyLog.decodeSecret(line + fields.2.lowerBound, count: secretDigits, into: tail) else {
                 reader.problem("secret is not 32, 48 or 64 bytes of hex")
                 return
             }
