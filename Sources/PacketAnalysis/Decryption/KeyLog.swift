@@ -9,6 +9,10 @@ import SystemCalls
 /// uses: `CLIENT_RANDOM` (TLS ≤ 1.2 master secret), `CLIENT_HANDSHAKE_TRAFFIC_SECRET`,
 /// `SERVER_HANDSHAKE_TRAFFIC_SECRET`, `CLIENT_TRAFFIC_SECRET_0`, `SERVER_TRAFFIC_SECRET_0`. Others that are
 /// valid (`EXPORTER_SECRET`, `CLIENT_EARLY_TRAFFIC_SECRET`, `EARLY_EXPORTER_SECRET`) are kept but unused.
+///
+/// A key log of a busy capture holds hundreds of thousands of connections, so they are kept in a ``Store``: fixed
+/// records in chunks, an open-addressing table of their indices and the secrets' bytes one after the other, about
+/// the secrets' own size plus 64 bytes a connection.
 public final class KeyLog: @unchecked Sendable {
     /// The secrets of one TLS connection.
     public struct Secrets: Sendable, Hashable {
@@ -19,61 +23,8 @@ public final class KeyLog: @unchecked Sendable {
         public var serverTraffic: [UInt8]?
     }
 
-    /// Where one connection's secrets are in the ``SecretStore`` (nil: not given).
-    struct StoredSecrets: Sendable {
-        var masterSecret: SecretStore.Place?
-        var clientHandshake: SecretStore.Place?
-        var serverHandshake: SecretStore.Place?
-        var clientTraffic: SecretStore.Place?
-        var serverTraffic: SecretStore.Place?
-    }
-
-    /// The secrets' bytes, one after the other in blocks of a megabyte (a block never moves once made, so the store
-    /// grows without copying what it holds).
-    struct SecretStore: Sendable {
-        /// A secret: its block, where it starts there, its length.
-        struct Place: Sendable {
-            var block: UInt32
-            var start: UInt32
-            var length: UInt8
-        }
-
-        static let blockSize = 1 << 20
-        private var blocks: [[UInt8]] = []
-
-        /// Stores the bytes `hex` spells (an even number of hex digits, at most 128); nil when one is not a hex digit.
-        mutating func store(hex digits: UnsafeRawBufferPointer) -> Place? {
-            let length = digits.count / 2
-            guard length > 0, length <= 64 else { return nil }
-            if self.blocks.isEmpty || self.blocks[self.blocks.count - 1].count + length > Self.blockSize {
-                var block: [UInt8] = []
-                block.reserveCapacity(Self.blockSize)
-                self.blocks.append(block)
-            }
-            let index = self.blocks.count - 1
-            let start = self.blocks[index].count
-            self.blocks[index].append(contentsOf: repeatElement(0, count: length))
-            let decoded = self.blocks[index].withUnsafeMutableBytes {
-                KeyLog.decodeHex(digits, into: UnsafeMutableRawBufferPointer(rebasing: $0[start..<(start + length)]))
-            }
-            guard decoded else {
-                self.blocks[index].removeLast(length)
-                return nil
-            }
-            return Place(block: UInt32(index), start: UInt32(start), length: UInt8(length))
-        }
-
-        func bytes(_ place: Place?) -> [UInt8]? {
-            guard let place else { return nil }
-            let start = Int(place.start)
-            return Array(self.blocks[Int(place.block)][start..<(start + Int(place.length))])
-        }
-    }
-
-    /// A ClientHello random (32 bytes) as a dictionary key: four words, hashed as one round over the first (the bytes
-    /// are random) and compared in full. Hashing it as a `[UInt8]` combined its 32 elements one by one, three times
-    /// per key log line.
-    struct ClientRandom: Hashable, Sendable {
+    /// A ClientHello random (32 bytes) as four words.
+    struct ClientRandom: Equatable, Sendable {
         var words: (UInt64, UInt64, UInt64, UInt64)
 
         /// The random of `bytes`, nil unless they are exactly 32.
@@ -87,11 +38,12 @@ public final class KeyLog: @unchecked Sendable {
             )
         }
 
-        /// The random 64 hex digits spell, nil for any other text.
-        init?(hex digits: UnsafeRawBufferPointer) {
-            guard digits.count == 64 else { return nil }
+        /// The random the 64 hex digits at `digits` spell, nil when one is not a hex digit.
+        init?(hex digits: UnsafeRawPointer) {
             var bytes: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
-            let decoded = withUnsafeMutableBytes(of: &bytes) { KeyLog.decodeHex(digits, into: $0) }
+            let decoded = withUnsafeMutableBytes(of: &bytes) { output in
+                output.baseAddress.map { KeyLog.decodeHexBlocks(digits, count: 64, into: $0) } ?? false
+            }
             guard decoded else { return nil }
             self.words = bytes
         }
@@ -99,10 +51,6 @@ public final class KeyLog: @unchecked Sendable {
         static func == (left: ClientRandom, right: ClientRandom) -> Bool {
             left.words.0 == right.words.0 && left.words.1 == right.words.1 && left.words.2 == right.words.2
                 && left.words.3 == right.words.3
-        }
-
-        func hash(into hasher: inout Hasher) {
-            hasher.combine(self.words.0)
         }
     }
 
@@ -114,22 +62,23 @@ public final class KeyLog: @unchecked Sendable {
         public var malformedLines = 0
         /// Up to five problems, each naming the line.
         public var problems: [String] = []
-        /// Client randoms this source provided.
-        var randoms: Set<ClientRandom> = []
+        /// The connections this source gave secrets for, as indices of the ``Store``'s entries, each once.
+        var connections: [UInt32] = []
     }
 
     private let lock = NSLock()
-    /// Each connection's secrets, as places in `store`: a key log of a busy capture holds hundreds of thousands of
-    /// connections, and an array per secret cost a heap block each (about half a kilobyte a connection).
-    private var secrets: [ClientRandom: StoredSecrets] = [:]
-    private var store = SecretStore()
-    private var matched: Set<ClientRandom> = []
+    /// Held for a whole load: one source is read at a time (the entries' mark "given by the source being read"
+    /// relies on it). Lookups take only `lock`.
+    private let loading = NSLock()
+    private var store = Store()
     public private(set) var reports: [SourceReport] = []
 
     public init() {}
 
+    deinit { self.store.release() }
+
     /// Whether any secret was loaded.
-    public var isEmpty: Bool { self.lock.withLock { self.secrets.isEmpty } }
+    public var isEmpty: Bool { self.lock.withLock { self.store.count == 0 } }
 
     /// Whether any source was read (even one that yielded nothing: that deserves a report).
     public var hasSources: Bool { self.lock.withLock { !self.reports.isEmpty } }
@@ -147,7 +96,12 @@ public final class KeyLog: @unchecked Sendable {
         case .failure(let failure): throw PathError(path: path, message: failure.message)
         }
         defer { close(descriptor) }
+        self.loading.lock()
+        defer { self.loading.unlock() }
         var reader = LineReader(source: path)
+        // On a read error the lines read so far stay, but their source is not reported (as before): only the marks
+        // of the source being read are cleared.
+        defer { self.lock.withLock { self.store.unmark(reader.report.connections) } }
         var buffer = [UInt8](repeating: 0, count: Self.readSize)
         var kept = 0
         while true {
@@ -180,28 +134,34 @@ public final class KeyLog: @unchecked Sendable {
                 }
             }
         }
-        self.finish(reader)
+        self.lock.withLock { self.reports.append(reader.report) }
     }
 
     /// How much of a key log file is read at once; also the longest line it takes.
     static let readSize = 1 << 20
 
     /// Where a read of key log text is: the line number reached and what the source has given so far.
-    private struct LineReader {
+    fileprivate struct LineReader {
         var report: SourceReport
         var lineNumber = 0
         /// The start of the current line was dropped: longer than a read.
         var overlong = false
+        /// The hex digits of the last random read by the fast path, and its entry (-1: none yet): a connection's
+        /// lines usually come one after the other.
+        var lastRandom: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
+        var lastEntry = -1
 
         init(source: String) { self.report = SourceReport(source: source) }
-    }
 
-    private func finish(_ reader: LineReader) {
-        self.lock.withLock { self.reports.append(reader.report) }
+        /// Counts a malformed line, naming it among the first five problems.
+        mutating func problem(_ text: @autoclosure () -> String) {
+            self.report.malformedLines += 1
+            if self.report.problems.count < 5 { self.report.problems.append("line \(self.lineNumber): \(text())") }
+        }
     }
 
     /// The labels of a key log line, by the secret they give.
-    private enum Label: CaseIterable {
+    fileprivate enum Label: CaseIterable {
         case clientRandom, clientHandshake, serverHandshake, clientTraffic, serverTraffic, exporter, clientEarlyTraffic
         case earlyExporter
 
@@ -218,59 +178,444 @@ public final class KeyLog: @unchecked Sendable {
             }
         }
 
-        private static let all = Self.allCases
-
-        /// The label spelled by `bytes`, nil for any other word.
-        init?(_ bytes: UnsafeRawBufferPointer) {
-            guard let base = bytes.baseAddress else { return nil }
-            for label in Self.all
-            where label.text.utf8CodeUnitCount == bytes.count && memcmp(base, label.text.utf8Start, bytes.count) == 0 {
-                self = label
-                return
+        /// Which of a connection's five secrets the label gives (an index of ``Store/Entry/places``), nil for a
+        /// label whose secret is not kept.
+        var slot: Int? {
+            switch self {
+            case .clientRandom: 0
+            case .clientHandshake: 1
+            case .serverHandshake: 2
+            case .clientTraffic: 3
+            case .serverTraffic: 4
+            case .exporter, .clientEarlyTraffic, .earlyExporter: nil
             }
-            return nil
+        }
+
+        /// The longest label.
+        static let longest = 31
+
+        /// The label spelled by the `count` bytes at `base`, nil for any other word: the one candidate its length and
+        /// first letter leave, compared.
+        init?(_ base: UnsafeRawPointer, count: Int) {
+            guard count > 0 else { return nil }
+            let client = base.load(as: UInt8.self) == UInt8(ascii: "C")
+            let candidate: Label
+            switch count {
+            case 13: candidate = .clientRandom
+            case 31: candidate = client ? .clientHandshake : .serverHandshake
+            case 23: candidate = client ? .clientTraffic : .serverTraffic
+            case 15: candidate = .exporter
+            case 27: candidate = .clientEarlyTraffic
+            case 21: candidate = .earlyExporter
+            default: return nil
+            }
+            guard candidate.text.utf8CodeUnitCount == count, memcmp(base, candidate.text.utf8Start, count) == 0 else {
+                return nil
+            }
+            self = candidate
         }
     }
 
     /// Reads key log text (from a file or a Decryption Secrets Block).
     public func load(text: Data, source: String) {
+        self.loading.lock()
+        defer { self.loading.unlock() }
         var reader = LineReader(source: source)
         text.withUnsafeBytes { _ = self.parse($0, final: true, &reader) }
-        self.finish(reader)
+        self.lock.withLock {
+            self.store.unmark(reader.report.connections)
+            self.reports.append(reader.report)
+        }
     }
 
-    /// Reads the whole lines of `bytes` (and, when `final`, a last line without its newline), fields in place with no
-    /// per-line String, each secret stored as it is read; returns how many bytes the lines took.
+    /// Reads the whole lines of `bytes` (and, when `final`, a last line without its newline); returns how many bytes
+    /// the lines took.
     private func parse(_ bytes: UnsafeRawBufferPointer, final: Bool, _ reader: inout LineReader) -> Int {
-        guard let base = bytes.baseAddress else { return 0 }
-        var lineStart = 0
-        self.lock.lock()
-        defer { self.lock.unlock() }
-        while lineStart < bytes.count {
-            let found = memchr(base + lineStart, 0x0a, bytes.count - lineStart).map {
-                base.distance(to: UnsafeRawPointer($0))
+        self.lock.withLock { self.store.read(bytes, final: final, &reader) }
+    }
+
+    /// The secrets for a connection, by its ClientHello random; marks them as used.
+    func secrets(forClientRandom bytes: [UInt8]) -> Secrets? {
+        guard let random = bytes.withUnsafeBytes({ ClientRandom($0) }) else { return nil }
+        return self.lock.withLock { self.store.secrets(random) }
+    }
+
+    /// One line per source: how many connections it had secrets for and how many of them the captures showed.
+    public var summaryLines: [String] {
+        self.lock.withLock {
+            self.reports.map { report in
+                Self.summaryLine(
+                    report, connections: report.connections.count,
+                    matched: self.store.matchedCount(report.connections))
             }
-            guard let lineEnd = found ?? (final ? bytes.count : nil) else { break }
-            defer { lineStart = lineEnd + 1 }
-            reader.lineNumber += 1
-            let lineNumber = reader.lineNumber
-            if reader.overlong {
-                reader.overlong = false
-                reader.report.linesRead += 1
-                reader.report.malformedLines += 1
-                if reader.report.problems.count < 5 {
-                    reader.report.problems.append("line \(lineNumber): longer than \(Self.readSize) bytes")
+        }
+    }
+
+    /// The summary line of a source that gave secrets for `given` connections, `matched` of them seen.
+    static func summaryLine(_ report: SourceReport, connections given: Int, matched: Int) -> String {
+        let connections = given == 1 ? "1 connection" : "\(given) connections"
+        var line =
+            "\(report.source): \(report.linesRead) lines read, \(report.secrets) secrets for \(connections); "
+            + "\(matched) matched a connection in the capture, \(given - matched) did not"
+        if report.malformedLines > 0 {
+            line += "; \(report.malformedLines) malformed (" + report.problems.joined(separator: "; ") + ")"
+        }
+        return line
+    }
+
+    /// Whether a source's secrets matched nothing or it had malformed lines (worth a warning).
+    public var hasProblems: Bool {
+        self.lock.withLock {
+            self.reports.contains { $0.malformedLines > 0 || self.store.matchedCount($0.connections, upTo: 1) == 0 }
+        }
+    }
+
+    /// The bytes the hex digits spell (either case), nil for an odd count or any other character (for test vectors
+    /// and tools).
+    static func hex(_ text: some Collection<UInt8>) -> [UInt8]? {
+        var digits = Array(text)
+        guard digits.count % 2 == 0 else { return nil }
+        let count = digits.count / 2
+        // Padded with zeros to whole blocks.
+        digits += repeatElement(UInt8(ascii: "0"), count: (16 - digits.count % 16) % 16)
+        var bytes = [UInt8](repeating: 0, count: digits.count / 2)
+        let decoded = digits.withUnsafeBytes { digits in
+            bytes.withUnsafeMutableBytes { output in
+                guard let input = digits.baseAddress, let base = output.baseAddress else { return true }
+                return Self.decodeHexBlocks(input, count: digits.count, into: base)
+            }
+        }
+        return decoded ? Array(bytes[0..<count]) : nil
+    }
+
+    /// Writes the bytes the `count` (a multiple of 16) hex digits at `digits` spell at `output` (half as many);
+    /// false when any is not a hex digit (what was written is then meaningless).
+    @inline(__always)
+    static func decodeHexBlocks(_ digits: UnsafeRawPointer, count: Int, into output: UnsafeMutableRawPointer) -> Bool {
+        var invalid = SIMD2<UInt64>()
+        var offset = 0
+        while offset < count {
+            let (value, bad) = Self.decodeHexBlocks(
+                SIMD2(
+                    UInt64(littleEndian: digits.loadUnaligned(fromByteOffset: offset, as: UInt64.self)),
+                    UInt64(littleEndian: digits.loadUnaligned(fromByteOffset: offset + 8, as: UInt64.self))))
+            invalid |= bad
+            output.storeBytes(of: value.littleEndian, toByteOffset: offset / 2, as: UInt64.self)
+            offset += 16
+        }
+        return invalid == .zero
+    }
+
+    /// ``decodeHexBlocks(_:count:into:)`` for a secret's 64, 96 or 128 digits: each a loop of known length, which the
+    /// compiler unrolls.
+    @inline(__always)
+    static func decodeSecret(_ digits: UnsafeRawPointer, count: Int, into output: UnsafeMutableRawPointer) -> Bool {
+        switch count {
+        case 64: Self.decodeHexBlocks(digits, count: 64, into: output)
+        case 96: Self.decodeHexBlocks(digits, count: 96, into: output)
+        default: Self.decodeHexBlocks(digits, count: 128, into: output)
+        }
+    }
+
+    /// The eight bytes two blocks of eight hex digits spell (in each word the first digit in the low byte; the first
+    /// byte in the low byte of the value), and a value that is not zero when any digit is not hex: each byte is tested
+    /// and converted at once within the words, both words at once (no table, no branch).
+    @inline(__always)
+    static func decodeHexBlocks(_ digits: SIMD2<UInt64>) -> (value: UInt64, invalid: SIMD2<UInt64>) {
+        let high = SIMD2<UInt64>(repeating: 0x8080_8080_8080_8080)
+        // For a byte below 0x80, adding 0x80 - n sets its high bit exactly when it is at least n (no carry out of
+        // it); a byte with its high bit set is invalid anyway.
+        let digit = (digits &+ 0x5050_5050_5050_5050) & ~(digits &+ 0x4646_4646_4646_4646)  // 0x30...0x39
+        let folded = digits | 0x2020_2020_2020_2020  // A-F to a-f
+        let letter = (folded &+ 0x1f1f_1f1f_1f1f_1f1f) & ~(folded &+ 0x1919_1919_1919_1919)  // 0x61...0x66
+        let invalid = ((digit | letter) & high ^ high) | (digits & high)
+        // Each digit's value in its byte: the low four bits, plus 9 for a letter.
+        let nibbles = (digits & 0x0f0f_0f0f_0f0f_0f0f) &+ ((letter & high) &>> 7) &* 9
+        // Pairs of digits to bytes (in the even bytes), then the even bytes together in the low half.
+        var packed = ((nibbles &<< 4) | (nibbles &>> 8)) & 0x00ff_00ff_00ff_00ff
+        packed = (packed | (packed &>> 8)) & 0x0000_ffff_0000_ffff
+        packed |= packed &>> 16
+        let halves = unsafeBitCast(packed, to: SIMD4<UInt32>.self)
+        return (unsafeBitCast(SIMD2(halves[0], halves[2]), to: UInt64.self), invalid)
+    }
+
+    /// Whether `byte` separates the fields of a key log line: a space, a tab, or the CR of a CRLF line end.
+    @inline(__always)
+    fileprivate static func isSeparator(_ byte: UInt8) -> Bool {
+        // One compare for the usual case (a hex digit or a letter is above the space).
+        byte <= 0x20 && (byte == 0x20 || byte == 0x09 || byte == 0x0d)
+    }
+
+    /// Every connection's random and secrets: fixed records in chunks that never move, an open-addressing table of
+    /// their indices by random, and the secrets' bytes one after the other in chunks of a megabyte. Used under the
+    /// key log's lock; its memory is freed by ``release()``.
+    struct Store {
+        /// One connection: its random, where each of its five secrets is, their lengths and two marks.
+        struct Entry {
+            var random: ClientRandom
+            /// Where each secret starts (in 16-byte units of the secret chunks), by ``Label/slot``.
+            var places: (UInt32, UInt32, UInt32, UInt32, UInt32) = (0, 0, 0, 0, 0)
+            /// Bits 2k and 2k + 1: the length of secret k (0: not given, 1: 32 bytes, 2: 48, 3: 64); then
+            /// ``Store/inSource`` and ``Store/matched``.
+            var marks: UInt16 = 0
+
+            /// The place of secret `slot`.
+            func place(_ slot: Int) -> UInt32 {
+                switch slot {
+                case 0: self.places.0
+                case 1: self.places.1
+                case 2: self.places.2
+                case 3: self.places.3
+                default: self.places.4
                 }
-                continue
             }
-            // Fields separated by spaces, tabs (and a CR); blank, whitespace-only and comment lines are not entries.
+
+            /// Gives secret `slot` the bytes at `place`, of length code `code`.
+            @inline(__always)
+            mutating func set(_ slot: Int, place: UInt32, code: UInt16) {
+                switch slot {
+                case 0: self.places.0 = place
+                case 1: self.places.1 = place
+                case 2: self.places.2 = place
+                case 3: self.places.3 = place
+                default: self.places.4 = place
+                }
+                let shift = UInt16(2 * slot)
+                self.marks = self.marks & ~(3 << shift) | code << shift
+            }
+        }
+
+        /// The entry was given by the source being read (so it is counted once for it).
+        static let inSource: UInt16 = 1 << 14
+        /// A capture's connection asked for the entry.
+        static let matched: UInt16 = 1 << 15
+        static let entriesPerChunk = 1 << 14
+        /// Bytes in a chunk of secrets: 2^16 units of 16 bytes, so that a place is chunk << 16 | unit.
+        static let secretChunkSize = 1 << 20
+        /// At most this many chunks of secrets (64 GB), as a place has 32 bits.
+        static let maximumSecretChunks = 1 << 16
+
+        private(set) var count = 0
+        private var entries: [UnsafeMutablePointer<Entry>] = []
+        private var secretChunks: [UnsafeMutableRawPointer] = []
+        /// Where the next secret goes in the last chunk of secrets, in bytes.
+        private var secretEnd = Self.secretChunkSize
+        /// Entry index + 1 by hash of the random, 0 for a free slot; a power of two long, at most 3/4 used.
+        private var slots: UnsafeMutablePointer<UInt32>?
+        private var slotCount = 0
+        /// 64 - log2(slotCount): the hash's high bits pick a slot.
+        private var slotShift: UInt64 = 64
+        /// Chosen per key log, so that randoms picked to collide in the table (a hostile capture's secrets) are not easily
+        /// made: the hash mixes all 32 bytes with it.
+        private let seed = UInt64.random(in: .min ... .max)
+
+        /// Frees the memory (for the key log's deinit: the store is not used after).
+        func release() {
+            for chunk in self.entries { chunk.deallocate() }
+            for chunk in self.secretChunks { chunk.deallocate() }
+            self.slots?.deallocate()
+        }
+
+        @inline(__always)
+        private func entry(_ index: Int) -> UnsafeMutablePointer<Entry> {
+            self.entries[index / Self.entriesPerChunk] + index % Self.entriesPerChunk
+        }
+
+        @inline(__always)
+        private func hash(_ random: ClientRandom) -> Int {
+            var hash = (self.seed ^ random.words.0) &* 0x9e37_79b9_7f4a_7c15
+            hash = (hash ^ random.words.1) &* 0xc2b2_ae3d_27d4_eb4f
+            hash = (hash ^ random.words.2) &* 0x9e37_79b9_7f4a_7c15
+            hash = (hash ^ random.words.3) &* 0xc2b2_ae3d_27d4_eb4f
+            return Int(truncatingIfNeeded: hash >> self.slotShift)
+        }
+
+        /// The index of the entry for `random`, nil when there is none.
+        func find(_ random: ClientRandom) -> Int? {
+            guard let slots = self.slots else { return nil }
+            let mask = self.slotCount - 1
+            var slot = self.hash(random)
+            while true {
+                let stored = Int(slots[slot])
+                if stored == 0 { return nil }
+                if self.entry(stored - 1).pointee.random == random { return stored - 1 }
+                slot = (slot + 1) & mask
+            }
+        }
+
+        /// The index of the entry for `random`, made when there is none.
+        mutating func findOrAdd(_ random: ClientRandom) -> Int {
+            if let found = self.find(random) { return found }
+            if (self.count + 1) * 4 > self.slotCount * 3 { self.grow() }
+            if self.count % Self.entriesPerChunk == 0 {
+                self.entries.append(.allocate(capacity: Self.entriesPerChunk))
+            }
+            let index = self.count
+            self.entry(index).initialize(to: Entry(random: random))
+            self.count += 1
+            self.insert(index)
+            return index
+        }
+
+        /// Puts entry `index` in the table.
+        private mutating func insert(_ index: Int) {
+            guard let slots = self.slots else { return }
+            let mask = self.slotCount - 1
+            var slot = self.hash(self.entry(index).pointee.random)
+            while slots[slot] != 0 { slot = (slot + 1) & mask }
+            slots[slot] = UInt32(index + 1)
+        }
+
+        /// Doubles the table (at first 4096 slots) and puts every entry back in it.
+        private mutating func grow() {
+            self.slots?.deallocate()
+            self.slotCount = max(4096, 2 * self.slotCount)
+            self.slotShift = UInt64(64 - self.slotCount.trailingZeroBitCount)
+            let slots = UnsafeMutablePointer<UInt32>.allocate(capacity: self.slotCount)
+            slots.initialize(repeating: 0, count: self.slotCount)
+            self.slots = slots
+            for index in 0..<self.count { self.insert(index) }
+        }
+
+        /// Where the next secret is decoded (room for 64 bytes); nil when the store is full.
+        mutating func secretTail() -> UnsafeMutableRawPointer? {
+            // No more connections than an index can name, secrets than a place can address.
+            guard self.count < Int(UInt32.max) - 1 else { return nil }
+            if self.secretEnd + 64 > Self.secretChunkSize {
+                guard self.secretChunks.count < Self.maximumSecretChunks else { return nil }
+                self.secretChunks.append(.allocate(byteCount: Self.secretChunkSize, alignment: 16))
+                self.secretEnd = 0
+            }
+            guard let last = self.secretChunks.last else { return nil }
+            return last + self.secretEnd
+        }
+
+        /// Keeps the `length` bytes just decoded at ``secretTail()`` as secret `slot` of entry `index`.
+        @inline(__always)
+        mutating func keep(_ length: Int, slot: Int, of index: Int) {
+            let place = UInt32(truncatingIfNeeded: (self.secretChunks.count - 1) << 16 | self.secretEnd >> 4)
+            self.entry(index).pointee.set(slot, place: place, code: UInt16(length / 16 - 1))
+            self.secretEnd += length
+        }
+
+        /// The connection's secrets, by its random; marks it as matched.
+        func secrets(_ random: ClientRandom) -> Secrets? {
+            guard let index = self.find(random) else { return nil }
+            let entry = self.entry(index)
+            entry.pointee.marks |= Self.matched
+            let found = entry.pointee
+            func bytes(_ slot: Int) -> [UInt8]? {
+                let code = Int(found.marks >> (2 * slot) & 3)
+                guard code != 0 else { return nil }
+                let place = Int(found.place(slot))
+                let start = self.secretChunks[place >> 16] + (place & 0xffff) << 4
+                return Array(UnsafeRawBufferPointer(start: start, count: (code + 1) * 16))
+            }
+            return Secrets(
+                masterSecret: bytes(0), clientHandshake: bytes(1), serverHandshake: bytes(2), clientTraffic: bytes(3),
+                serverTraffic: bytes(4))
+        }
+
+        /// How many of the entries at `indices` were matched (counting stops at `limit`).
+        func matchedCount(_ indices: [UInt32], upTo limit: Int = .max) -> Int {
+            var matched = 0
+            for index in indices where self.entry(Int(index)).pointee.marks & Self.matched != 0 {
+                matched += 1
+                if matched == limit { break }
+            }
+            return matched
+        }
+
+        /// Records that the source being read gave entry `index`.
+        @inline(__always)
+        fileprivate func mark(_ index: Int, _ reader: inout LineReader) {
+            let entry = self.entry(index)
+            guard entry.pointee.marks & Self.inSource == 0 else { return }
+            entry.pointee.marks |= Self.inSource
+            reader.report.connections.append(UInt32(index))
+        }
+
+        /// Clears the marks ``mark(_:_:)`` set once a source is read.
+        func unmark(_ indices: [UInt32]) {
+            for index in indices { self.entry(Int(index)).pointee.marks &= ~Self.inSource }
+        }
+
+        /// Reads the whole lines of `bytes` (and, when `final`, a last line without its newline), fields in place;
+        /// returns how many bytes the lines took.
+        fileprivate mutating func read(_ bytes: UnsafeRawBufferPointer, final: Bool, _ reader: inout LineReader) -> Int
+        {
+            guard let base = bytes.baseAddress else { return 0 }
+            var lineStart = 0
+            while lineStart < bytes.count {
+                let found = memchr(base + lineStart, 0x0a, bytes.count - lineStart).map {
+                    base.distance(to: UnsafeRawPointer($0))
+                }
+                guard let lineEnd = found ?? (final ? bytes.count : nil) else { break }
+                defer { lineStart = lineEnd + 1 }
+                reader.lineNumber += 1
+                if reader.overlong {
+                    reader.overlong = false
+                    reader.report.linesRead += 1
+                    reader.problem("longer than \(KeyLog.readSize) bytes")
+                    continue
+                }
+                let line = base + lineStart
+                if !self.readUsual(line, count: lineEnd - lineStart, &reader) {
+                    self.readAny(line, count: lineEnd - lineStart, &reader)
+                }
+            }
+            return min(lineStart, bytes.count)
+        }
+
+        /// Reads a line of the usual form, `LABEL<space><64 hex digits><space><64, 96 or 128 hex digits>` (and a CR),
+        /// as ``readAny(_:count:_:)`` would; false, having changed nothing, for any other line.
+        @inline(__always)
+        private mutating func readUsual(_ line: UnsafeRawPointer, count: Int, _ reader: inout LineReader) -> Bool {
+            var count = count
+            if count > 0 && line.load(fromByteOffset: count - 1, as: UInt8.self) == 0x0d { count -= 1 }
+            guard count >= 13 + 1 + 64 + 1 + 64,
+                let space = memchr(line, 0x20, min(count, Label.longest + 1)).map({ line.distance(to: $0) }),
+                let label = Label(line, count: space)
+            else { return false }
+            let secretDigits = count - space - 66
+            guard secretDigits == 64 || secretDigits == 96 || secretDigits == 128,
+                line.load(fromByteOffset: space + 65, as: UInt8.self) == 0x20
+            else { return false }
+            let randomDigits = line + space + 1
+            var random: ClientRandom?
+            let same =
+                reader.lastEntry >= 0
+                && withUnsafeBytes(of: reader.lastRandom) { last in
+                    last.baseAddress.map { memcmp($0, randomDigits, 64) == 0 } ?? false
+                }
+            if !same {
+                random = ClientRandom(hex: randomDigits)
+                if random == nil { return false }
+            }
+            guard let tail = self.secretTail(), KeyLog.decodeSecret(line + space + 66, count: secretDigits, into: tail)
+            else { return false }
+            if let random {
+                reader.lastEntry = self.findOrAdd(random)
+                withUnsafeMutableBytes(of: &reader.lastRandom) {
+                    $0.copyMemory(from: UnsafeRawBufferPointer(start: randomDigits, count: 64))
+                }
+            }
+            reader.report.linesRead += 1
+            self.accept(label, secret: secretDigits / 2, entry: reader.lastEntry, &reader)
+            return true
+        }
+
+        /// Reads any line: fields separated by spaces, tabs (and a CR); blank, whitespace-only and comment lines are
+        /// not entries, and a malformed line is counted and named.
+        private mutating func readAny(_ line: UnsafeRawPointer, count: Int, _ reader: inout LineReader) {
+            let bytes = line.assumingMemoryBound(to: UInt8.self)
             var fields: (Range<Int>, Range<Int>, Range<Int>) = (0..<0, 0..<0, 0..<0)
             var fieldCount = 0
-            var index = lineStart
-            while index < lineEnd {
-                while index < lineEnd && Self.isSeparator(bytes[index]) { index += 1 }
+            var index = 0
+            while index < count {
+                while index < count && KeyLog.isSeparator(bytes[index]) { index += 1 }
                 let start = index
-                while index < lineEnd && !Self.isSeparator(bytes[index]) { index += 1 }
+                while index < count && !KeyLog.isSeparator(bytes[index]) { index += 1 }
                 guard index > start else { continue }
                 switch fieldCount {
                 case 0: fields.0 = start..<index
@@ -280,137 +625,46 @@ public final class KeyLog: @unchecked Sendable {
                 }
                 fieldCount += 1
             }
-            if fieldCount == 0 || bytes[fields.0.lowerBound] == UInt8(ascii: "#") { continue }
+            if fieldCount == 0 || bytes[fields.0.lowerBound] == UInt8(ascii: "#") { return }
             reader.report.linesRead += 1
-            func problem(_ text: String) {
-                reader.report.malformedLines += 1
-                if reader.report.problems.count < 5 { reader.report.problems.append("line \(lineNumber): \(text)") }
-            }
             guard fieldCount == 3 else {
-                problem("expected LABEL CLIENT_RANDOM SECRET, found \(fieldCount) fields")
-                continue
+                reader.problem("expected LABEL CLIENT_RANDOM SECRET, found \(fieldCount) fields")
+                return
             }
-            guard let random = ClientRandom(hex: UnsafeRawBufferPointer(rebasing: bytes[fields.1])) else {
-                problem("client random is not 64 hex digits")
-                continue
+            guard fields.1.count == 64, let random = ClientRandom(hex: line + fields.1.lowerBound) else {
+                reader.problem("client random is not 64 hex digits")
+                return
             }
-            let secretDigits = UnsafeRawBufferPointer(rebasing: bytes[fields.2])
-            guard [64, 96, 128].contains(secretDigits.count), Self.isHex(secretDigits) else {
-                problem("secret is not 32, 48 or 64 bytes of hex")
-                continue
+            let secretDigits = fields.2.count
+            guard secretDigits == 64 || secretDigits == 96 || secretDigits == 128 else {
+                reader.problem("secret is not 32, 48 or 64 bytes of hex")
+                return
             }
-            let labelBytes = UnsafeRawBufferPointer(rebasing: bytes[fields.0])
-            guard let label = Label(labelBytes) else {
-                problem("unknown label \(String(decoding: labelBytes, as: UTF8.self).prefix(40))")
-                continue
+            guard let tail = self.secretTail() else {
+                reader.problem("more connections or secrets than a key log holds (4 billion, 64 GB)")
+                return
             }
-            // Changed in place: one lookup, no copy of the connection's other secrets.
-            switch label {
-            case .clientRandom:
-                self.secrets[random, default: StoredSecrets()].masterSecret = self.store.store(hex: secretDigits)
-            case .clientHandshake:
-                self.secrets[random, default: StoredSecrets()].clientHandshake = self.store.store(hex: secretDigits)
-            case .serverHandshake:
-                self.secrets[random, default: StoredSecrets()].serverHandshake = self.store.store(hex: secretDigits)
-            case .clientTraffic:
-                self.secrets[random, default: StoredSecrets()].clientTraffic = self.store.store(hex: secretDigits)
-            case .serverTraffic:
-                self.secrets[random, default: StoredSecrets()].serverTraffic = self.store.store(hex: secretDigits)
-            case .exporter, .clientEarlyTraffic, .earlyExporter:
-                // Kept as a connection with secrets, as before, though none of these is used.
-                if self.secrets[random] == nil { self.secrets[random] = StoredSecrets() }
+            guard KeyLog.decodeSecret(line + fields.2.lowerBound, count: secretDigits, into: tail) else {
+                reader.problem("secret is not 32, 48 or 64 bytes of hex")
+                return
             }
-            reader.report.randoms.insert(random)
+            guard let label = Label(line + fields.0.lowerBound, count: fields.0.count) else {
+                let text = String(
+                    decoding: UnsafeRawBufferPointer(start: line + fields.0.lowerBound, count: fields.0.count),
+                    as: UTF8.self)
+                reader.problem("unknown label \(text.prefix(40))")
+                return
+            }
+            self.accept(label, secret: secretDigits / 2, entry: self.findOrAdd(random), &reader)
+        }
+
+        /// Takes a line's secret (`length` bytes decoded at ``secretTail()``) for entry `index`; a later line with the
+        /// same label replaces it. A label whose secret is not used still makes the connection an entry.
+        @inline(__always)
+        private mutating func accept(_ label: Label, secret length: Int, entry index: Int, _ reader: inout LineReader) {
+            if let slot = label.slot { self.keep(length, slot: slot, of: index) }
+            self.mark(index, &reader)
             reader.report.secrets += 1
-        }
-        return min(lineStart, bytes.count)
-    }
-
-    /// The secrets for a connection, by its ClientHello random; marks them as used.
-    func secrets(forClientRandom bytes: [UInt8]) -> Secrets? {
-        guard let random = bytes.withUnsafeBytes({ ClientRandom($0) }) else { return nil }
-        return self.lock.withLock {
-            guard let found = self.secrets[random] else { return nil }
-            self.matched.insert(random)
-            return Secrets(
-                masterSecret: self.store.bytes(found.masterSecret),
-                clientHandshake: self.store.bytes(found.clientHandshake),
-                serverHandshake: self.store.bytes(found.serverHandshake),
-                clientTraffic: self.store.bytes(found.clientTraffic),
-                serverTraffic: self.store.bytes(found.serverTraffic))
-        }
-    }
-
-    /// One line per source: how many connections it had secrets for and how many of them the captures showed.
-    public var summaryLines: [String] {
-        self.lock.withLock {
-            self.reports.map { report in
-                let matched = report.randoms.intersection(self.matched).count
-                let connections = report.randoms.count == 1 ? "1 connection" : "\(report.randoms.count) connections"
-                var line =
-                    "\(report.source): \(report.linesRead) lines read, \(report.secrets) secrets for \(connections); "
-                    + "\(matched) matched a connection in the capture, \(report.randoms.count - matched) did not"
-                if report.malformedLines > 0 {
-                    line += "; \(report.malformedLines) malformed (" + report.problems.joined(separator: "; ") + ")"
-                }
-                return line
-            }
-        }
-    }
-
-    /// Whether a source's secrets matched nothing or it had malformed lines (worth a warning).
-    public var hasProblems: Bool {
-        self.lock.withLock {
-            self.reports.contains { $0.malformedLines > 0 || $0.randoms.isDisjoint(with: self.matched) }
-        }
-    }
-
-    /// The bytes the hex digits spell (either case), nil for an odd count or any other character (for test vectors
-    /// and tools: the key log's own secrets are decoded straight into its store).
-    static func hex(_ text: some Collection<UInt8>) -> [UInt8]? {
-        let digits = Array(text)
-        guard digits.count % 2 == 0 else { return nil }
-        var bytes = [UInt8](repeating: 0, count: digits.count / 2)
-        let decoded = digits.withUnsafeBytes { digits in
-            bytes.withUnsafeMutableBytes { Self.decodeHex(digits, into: $0) }
-        }
-        return decoded ? bytes : nil
-    }
-
-    /// Writes the bytes the hex digits spell into `output` (half as long); false when any digit is not hex.
-    static func decodeHex(_ digits: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) -> Bool {
-        Self.hexValues.withUnsafeBufferPointer { values in
-            var invalid: UInt8 = 0
-            for index in 0..<min(output.count, digits.count / 2) {
-                let high = values[Int(digits[2 * index])]
-                let low = values[Int(digits[2 * index + 1])]
-                // A non-digit is 0xFF in the table: its high bit marks the whole text invalid, checked once.
-                invalid |= high | low
-                output[index] = high << 4 | (low & 0x0f)
-            }
-            return invalid & 0x80 == 0
-        }
-    }
-
-    /// Whether `byte` separates the fields of a key log line: a space, a tab, or the CR of a CRLF line end.
-    @inline(__always)
-    private static func isSeparator(_ byte: UInt8) -> Bool {
-        // One compare for the usual case (a hex digit or a letter is above the space).
-        byte <= 0x20 && (byte == 0x20 || byte == 0x09 || byte == 0x0d)
-    }
-
-    /// Whether every byte is a hex digit.
-    static func isHex(_ digits: UnsafeRawBufferPointer) -> Bool {
-        Self.hexValues.withUnsafeBufferPointer { values in digits.allSatisfy { values[Int($0)] & 0x80 == 0 } }
-    }
-
-    /// Each byte's value as a hex digit, 0xFF for any other byte.
-    private static let hexValues: [UInt8] = (0...255).map { byte in
-        switch UInt8(byte) {
-        case 0x30...0x39: UInt8(byte) - 0x30
-        case 0x61...0x66: UInt8(byte) - 0x61 + 10
-        case 0x41...0x46: UInt8(byte) - 0x41 + 10
-        default: 0xFF
         }
     }
 }
