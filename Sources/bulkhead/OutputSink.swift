@@ -118,9 +118,13 @@ final class OutputSink: @unchecked Sendable {
     /// Bytes of ``buffered(_:)`` not written yet.
     private var pending: [UInt8] = []
 
-    /// Whether the report goes to a regular file (written through a temporary file and renamed), not to a
-    /// terminal, pipe or device where a reader may be waiting for each piece.
-    var isFile: Bool { self.finalPath != nil }
+    /// Whether the report goes to a regular file (one written through a temporary file and renamed, or standard output
+    /// redirected to a file), not to a terminal, pipe or device where a reader may be waiting for each piece.
+    var isFile: Bool {
+        guard self.finalPath == nil else { return true }
+        var info = stat()
+        return fstat(self.fd, &info) == 0 && info.st_mode & S_IFMT == S_IFREG
+    }
 
     /// Pieces of ``gathered(_:)`` not written yet (they point into the caller's memory).
     private var gatheredPieces: [iovec] = []

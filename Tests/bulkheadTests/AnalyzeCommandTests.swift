@@ -132,6 +132,29 @@ struct AnalyzeCommandTests {
         #expect(types.first == "flow")
     }
 
+    @Test(
+        "JSON Lines to standard output redirected to a file (lines gathered per lane) are the lines a pipe gets (one write per flow)"
+    )
+    func jsonLinesRedirected() throws {
+        let arguments = ["analyze", "--format", "jsonl", "--threads", "2", "--sharding-threshold", "0", "captures/"]
+        let piped = try Self.run(arguments)
+        let folder = try HostileOutputTests.folder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let path = folder + "/redirected.jsonl"
+        #expect(FileManager.default.createFile(atPath: path, contents: nil))
+        let redirected = try HostileOutputTests.run(arguments, stdoutPath: path)
+        #expect(redirected.status == piped.status)
+        let written = try String(contentsOfFile: path, encoding: .utf8)
+        // Flows come in the order lanes end them; the findings and the summary (which holds the run's duration) follow.
+        let summary = #""type":"summary""#
+        let lines = { (text: String) in text.split(separator: "\n").map(String.init) }
+        let records = { (text: String) in lines(text).filter { !$0.contains(summary) }.sorted() }
+        #expect(lines(written).count > 20)
+        #expect(records(written) == records(piped.output))
+        #expect(lines(written).last?.contains(summary) == true)
+        #expect(lines(written).filter { $0.contains(summary) }.count == 1)
+    }
+
     @Test("input errors: one line naming the file, exit 2")
     func inputErrors() throws {
         let notCapture = try Self.run(["analyze", "README.md"])
