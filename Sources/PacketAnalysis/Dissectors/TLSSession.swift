@@ -160,6 +160,19 @@ package final class TLSSession {
         }
     }
 
+    /// Drops what only reading more records needs (record and handshake buffers, keys, the connection's secrets) once
+    /// the session is complete and reads nothing more. A flow stays in the table for seconds after it closes (late
+    /// packets may still come), and with a key log each side held a record buffer of up to 16 KiB, decrypted bytes and
+    /// cipher contexts until then: tens of megabytes per analysis lane on a busy capture.
+    package func releaseBuffers() {
+        guard self.isComplete else { return }
+        self.client.release()
+        self.server.release()
+        self.secrets = nil
+        self.clientRandom = []
+        self.serverRandom = []
+    }
+
     // MARK: - Records
 
     /// Settles the record just read; `body` is its content (in `stream.body`, or where it lay in the segment).
@@ -870,4 +883,14 @@ final class RecordStream {
     var finishedDecrypted = false
     /// Application records decrypted after Finished.
     var applicationRecords = 0
+
+    /// Frees the buffers and keys (the session reads nothing more from this side).
+    func release() {
+        self.header = []
+        self.body = []
+        self.handshake = []
+        self.innerHandshake = []
+        self.keys = nil
+        self.pendingKeys = nil
+    }
 }

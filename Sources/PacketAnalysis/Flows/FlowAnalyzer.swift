@@ -715,6 +715,7 @@ public final class FlowAnalyzer {
         flow.phase = .done
         flow.low.release()
         flow.high.release()
+        flow.tls?.releaseBuffers()
     }
 
     // MARK: - Records
