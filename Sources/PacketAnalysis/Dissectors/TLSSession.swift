@@ -720,7 +720,7 @@ package final class TLSSession {
     /// is moved out, not copied (a copy retained each of its strings and arrays, and the session's release of its own
     /// then cost as much again, for every TLS flow).
     package func finish() -> TLSSummary {
-        var summary = Self.emptySummary
+        var summary = TLSSummary()
         swap(&summary, &self.summary)
         guard self.serverHelloSeen else {
             summary.establishedBasis = "incomplete"
