@@ -231,6 +231,22 @@ struct CertificateLintCacheTests {
                     $0.kind == .certificate(.expired, family: .captured)
                 })
         }
+        // The same chain array (as the certificate-list cache hands out for a server's flows) presented after the
+        // expiry, then before it again: found by its storage, it must still be judged at each flow's time.
+        var later = before
+        later.id = 3
+        later.firstSeen = after.firstSeen
+        later.lastSeen = after.lastSeen
+        for _ in 0..<3 {
+            #expect(
+                CertificateFindingsTests.certificateFindings(later).contains {
+                    $0.kind == .certificate(.expired, family: .captured)
+                })
+            #expect(
+                !CertificateFindingsTests.certificateFindings(before).contains {
+                    $0.kind == .certificate(.expired, family: .captured)
+                })
+        }
         // Another certificate (another fingerprint, as its DER differs) is linted for itself.
         var weak = certificate
         weak.sha256 = "cache-test-weak-leaf"

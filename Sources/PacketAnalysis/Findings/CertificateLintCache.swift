@@ -44,6 +44,18 @@ final class CertificateLintCache: @unchecked Sendable {
 
     private let lock = NSLock()
     private var entries: [Key: Entry] = [:]
+    /// The entries of chains looked up before, by the address of the chain array's storage, which the entry keeps
+    /// alive (so no other array can have that address while it is here). The certificate-list cache hands out one
+    /// array per distinct chain, so a server's flows present the same array: found here, the chain costs an address
+    /// and a validity check, not a key of fingerprints built, hashed and compared (about 2,000 instructions a flow).
+    private var recent: [UInt: Recent] = [:]
+
+    private struct Recent {
+        var chain: [CertificateSummary]
+        var role: CertificateLint.Role
+        var validity: [CertificateValidity]
+        var entry: Entry
+    }
 
     /// A chain's issues, and the findings `analyze` makes of them (without a location: the same chain is presented
     /// by many servers' flows, and only the location differs).
@@ -82,8 +94,20 @@ final class CertificateLintCache: @unchecked Sendable {
     private func entry(
         chain: [CertificateSummary], role: CertificateLint.Role, at time: Timestamp, options: CertificateLint.Options
     ) -> Entry {
+        let address = chain.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) }
+        let seen: Entry? = self.lock.withLock {
+            guard address != 0, let recent = self.recent[address], recent.role == role,
+                recent.chain.count == chain.count,
+                recent.validity.indices.allSatisfy({ recent.validity[$0] == chain[$0].validity(at: time) })
+            else { return nil }
+            return recent.entry
+        }
+        if let seen { return seen }
         let key = Key(role: role, chain: chain, at: time)
-        if let known = self.lock.withLock({ self.entries[key] }) { return known }
+        if let known = self.lock.withLock({ self.entries[key] }) {
+            self.remember(known, chain: chain, at: address, key: key)
+            return known
+        }
         let issues = CertificateLint.lint(chain: chain, role: role, at: time, options: options)
         // Which side presented the chain, as the handshake says (the capture lint only sees these two roles).
         let owner = role == .client ? "Client" : "Server"
@@ -96,6 +120,16 @@ final class CertificateLintCache: @unchecked Sendable {
             if self.entries.count >= Self.capacity { self.entries.removeAll(keepingCapacity: true) }
             self.entries[key] = fresh
         }
+        self.remember(fresh, chain: chain, at: address, key: key)
         return fresh
+    }
+
+    /// Keeps `entry` for the chain array at `address` (see ``recent``), bounded like the entries.
+    private func remember(_ entry: Entry, chain: [CertificateSummary], at address: UInt, key: Key) {
+        guard address != 0 else { return }
+        self.lock.withLock {
+            if self.recent.count >= Self.capacity { self.recent.removeAll(keepingCapacity: true) }
+            self.recent[address] = Recent(chain: chain, role: key.role, validity: key.validity, entry: entry)
+        }
     }
 }
