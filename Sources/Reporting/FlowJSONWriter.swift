@@ -184,14 +184,14 @@ public struct FlowJSONWriter: ~Copyable {
     /// it has read), so a list's JSON is kept by the array's storage and copied whole (about 2,000 instructions a flow
     /// less than finding each certificate's); a list seen for the first time is written certificate by certificate.
     mutating func certificates(_ list: [CertificateSummary]) {
-        if !list.isEmpty, CertificateJSONCache.shared.copyList(list, into: &self.buffer) {
+        if CertificateJSONCache.shared.copyList(list, into: &self.buffer) {
             self.needsComma = true
             return
         }
         var fresh = FlowJSONWriter()
         fresh.array(list) { $0.write($1) }
         fresh.withBytes { bytes in
-            if !list.isEmpty { CertificateJSONCache.shared.storeList(list, bytes) }
+            CertificateJSONCache.shared.storeList(list, bytes)
             self.buffer.put(bytes)
         }
         self.needsComma = true
@@ -422,33 +422,21 @@ final class CertificateJSONCache: Sendable {
 
     private let entries = Mutex<[Key: [UInt8]]>([:])
 
-    /// The JSON of whole certificate lists, by the address of the list array's storage. The entry keeps the array
-    /// alive, so no other array can have that address while it is here, and a shared array is never changed in place:
-    /// the same address and count are the same list.
-    private struct List {
-        var list: [CertificateSummary]
-        var bytes: [UInt8]
-    }
-    private let lists = Mutex<[UInt: List]>([:])
+    /// The JSON of whole certificate lists, by their array (``ArrayStorageMemo``).
+    private let lists = Mutex(ArrayStorageMemo<CertificateSummary, [UInt8]>(limit: CertificateJSONCache.capacity))
 
     /// Appends the cached JSON of the list `list` is (the same array) and returns true, or returns false when it has none.
     func copyList(_ list: [CertificateSummary], into buffer: inout JSONBuffer) -> Bool {
-        let address = list.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) }
-        return self.lists.withLock { lists in
-            guard address != 0, let known = lists[address], known.list.count == list.count else { return false }
-            known.bytes.withUnsafeBytes { buffer.put($0) }
+        self.lists.withLock { lists in
+            guard let bytes = lists.value(for: list) else { return false }
+            bytes.withUnsafeBytes { buffer.put($0) }
             return true
         }
     }
 
     func storeList(_ list: [CertificateSummary], _ bytes: UnsafeRawBufferPointer) {
-        let address = list.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) }
-        guard address != 0 else { return }
         let copy = [UInt8](bytes)
-        self.lists.withLock { lists in
-            if lists.count >= Self.capacity { lists.removeAll(keepingCapacity: true) }
-            lists[address] = List(list: list, bytes: copy)
-        }
+        self.lists.withLock { $0.remember(copy, for: list) }
     }
 
     /// Appends the cached JSON of `certificate` to `buffer` and returns true, or returns false when it has none.

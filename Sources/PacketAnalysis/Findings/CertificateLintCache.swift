@@ -44,14 +44,14 @@ final class CertificateLintCache: @unchecked Sendable {
 
     private let lock = NSLock()
     private var entries: [Key: Entry] = [:]
-    /// The entries of chains looked up before, by the address of the chain array's storage, which the entry keeps
-    /// alive (so no other array can have that address while it is here). The certificate-list cache hands out one
-    /// array per distinct chain, so a server's flows present the same array: found here, the chain costs an address
-    /// and a validity check, not a key of fingerprints built, hashed and compared (about 2,000 instructions a flow).
-    private var recent: [UInt: Recent] = [:]
+    /// The entries of chains looked up before, by their array (``ArrayStorageMemo``): the certificate-list cache hands
+    /// out one array per distinct chain, so a server's flows present the same array, found here for the cost of an
+    /// address and a validity check, not a key of fingerprints built, hashed and compared (about 2,000 instructions a
+    /// flow).
+    private var recent = ArrayStorageMemo<CertificateSummary, Recent>(limit: CertificateLintCache.capacity)
 
+    /// An entry as last found for a chain array, with the role and validity states it was found for.
     private struct Recent {
-        var chain: [CertificateSummary]
         var role: CertificateLint.Role
         var validity: [CertificateValidity]
         var entry: Entry
@@ -94,10 +94,8 @@ final class CertificateLintCache: @unchecked Sendable {
     private func entry(
         chain: [CertificateSummary], role: CertificateLint.Role, at time: Timestamp, options: CertificateLint.Options
     ) -> Entry {
-        let address = chain.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) }
         let seen: Entry? = self.lock.withLock {
-            guard address != 0, let recent = self.recent[address], recent.role == role,
-                recent.chain.count == chain.count,
+            guard let recent = self.recent.value(for: chain), recent.role == role,
                 recent.validity.indices.allSatisfy({ recent.validity[$0] == chain[$0].validity(at: time) })
             else { return nil }
             return recent.entry
@@ -105,7 +103,7 @@ final class CertificateLintCache: @unchecked Sendable {
         if let seen { return seen }
         let key = Key(role: role, chain: chain, at: time)
         if let known = self.lock.withLock({ self.entries[key] }) {
-            self.remember(known, chain: chain, at: address, key: key)
+            self.remember(known, chain: chain, key: key)
             return known
         }
         let issues = CertificateLint.lint(chain: chain, role: role, at: time, options: options)
@@ -120,16 +118,14 @@ final class CertificateLintCache: @unchecked Sendable {
             if self.entries.count >= Self.capacity { self.entries.removeAll(keepingCapacity: true) }
             self.entries[key] = fresh
         }
-        self.remember(fresh, chain: chain, at: address, key: key)
+        self.remember(fresh, chain: chain, key: key)
         return fresh
     }
 
-    /// Keeps `entry` for the chain array at `address` (see ``recent``), bounded like the entries.
-    private func remember(_ entry: Entry, chain: [CertificateSummary], at address: UInt, key: Key) {
-        guard address != 0 else { return }
+    /// Keeps `entry` for the chain array (see ``recent``).
+    private func remember(_ entry: Entry, chain: [CertificateSummary], key: Key) {
         self.lock.withLock {
-            if self.recent.count >= Self.capacity { self.recent.removeAll(keepingCapacity: true) }
-            self.recent[address] = Recent(chain: chain, role: key.role, validity: key.validity, entry: entry)
+            self.recent.remember(Recent(role: key.role, validity: key.validity, entry: entry), for: chain)
         }
     }
 }
