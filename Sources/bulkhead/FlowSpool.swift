@@ -195,6 +195,49 @@ final class FlowSpool: @unchecked Sendable {
     }
 
     /// A sorted run read back through a small buffer (`pread`), so merging many runs holds little of each.
+    /// The runs' readers in a min-heap by the id at their head. A value with mutating methods: the merge's nested
+    /// functions over captured variables paid a dynamic exclusivity check on every access, twice per flow.
+    private struct RunHeap {
+        private var readers: [RunReader]
+        /// Indices of the readers that still have entries, as a heap.
+        private var heap: [Int]
+
+        init(readers: [RunReader]) {
+            self.readers = readers
+            self.heap = readers.indices.filter { readers[$0].head != nil }
+            for slot in stride(from: self.heap.count / 2 - 1, through: 0, by: -1) { self.siftDown(slot) }
+        }
+
+        /// The entry with the lowest id, nil when every run is read.
+        var head: Entry? { self.heap.first.flatMap { self.readers[$0].head } }
+
+        /// Moves past ``head``.
+        mutating func advance() throws(SystemCallError) {
+            guard let top = self.heap.first else { return }
+            try self.readers[top].advance()
+            if self.readers[top].head == nil {
+                self.heap[0] = self.heap[self.heap.count - 1]
+                self.heap.removeLast()
+            }
+            self.siftDown(0)
+        }
+
+        private func id(_ slot: Int) -> Int { self.readers[self.heap[slot]].head?.id ?? .max }
+
+        private mutating func siftDown(_ start: Int) {
+            var slot = start
+            while true {
+                let (left, right) = (2 * slot + 1, 2 * slot + 2)
+                var smallest = slot
+                if left < self.heap.count && self.id(left) < self.id(smallest) { smallest = left }
+                if right < self.heap.count && self.id(right) < self.id(smallest) { smallest = right }
+                guard smallest != slot else { return }
+                self.heap.swapAt(slot, smallest)
+                slot = smallest
+            }
+        }
+    }
+
     private struct RunReader {
         let fd: Int32
         var next: Int64
@@ -283,32 +326,13 @@ final class FlowSpool: @unchecked Sendable {
         var unread = self.unread
         if !last.isEmpty { readers.append(RunReader(fd: self.fd, next: 0, left: 0, buffer: last)) }
         // A min-heap of the runs by the id at their head: each flow costs a few comparisons however many runs there are.
-        var heap = readers.indices.filter { readers[$0].head != nil }
-        func id(_ slot: Int) -> Int { readers[heap[slot]].head?.id ?? .max }
-        func siftDown(_ start: Int) {
-            var slot = start
-            while true {
-                let (left, right) = (2 * slot + 1, 2 * slot + 2)
-                var smallest = slot
-                if left < heap.count && id(left) < id(smallest) { smallest = left }
-                if right < heap.count && id(right) < id(smallest) { smallest = right }
-                guard smallest != slot else { return }
-                heap.swapAt(slot, smallest)
-                slot = smallest
-            }
-        }
-        for slot in stride(from: heap.count / 2 - 1, through: 0, by: -1) { siftDown(slot) }
-        while let top = heap.first, let entry = readers[top].head {
+        var heap = RunHeap(readers: readers)
+        while let entry = heap.head {
             do throws(SystemCallError) {
-                try readers[top].advance()
+                try heap.advance()
             } catch {
                 throw OutputError(path: self.folder, reason: "the kept flows could not be read back: \(error.message)")
             }
-            if readers[top].head == nil {
-                heap[0] = heap[heap.count - 1]
-                heap.removeLast()
-            }
-            siftDown(0)
             guard entry.offset >= 0, entry.length >= 0, Int(entry.offset) + entry.length <= length else {
                 throw OutputError(
                     path: self.folder, reason: "the kept flows could not be read back: the file is shorter than written"
