@@ -6,22 +6,30 @@ import Glibc
 /// Entries are found by a hash of the length and the two ends of the bytes (a certificate's start holds its serial
 /// number and its end its signature, so two different ones almost never share both, and a lookup costs neither a copy
 /// nor a pass over every byte), then compared in full. When `limit` entries are held the memo starts over: a cache,
-/// not a record, whatever a hostile capture shows. Not thread-safe: each analysis lane owns its own.
+/// not a record, whatever a hostile capture shows. Not thread-safe: each analysis lane owns its own. Inlinable, so that
+/// each user (the certificate-list cache in `PacketAnalysis`) has it specialised for its value type.
 public struct BytesMemo<Value> {
-    private struct Entry {
-        var bytes: [UInt8]
-        var value: Value
+    @usableFromInline struct Entry {
+        @usableFromInline var bytes: [UInt8]
+        @usableFromInline var value: Value
+
+        @inlinable init(bytes: [UInt8], value: Value) {
+            self.bytes = bytes
+            self.value = value
+        }
     }
 
-    private var buckets: [Int: [Entry]] = [:]
-    private var count = 0
-    private let limit: Int
+    @usableFromInline var buckets: [Int: [Entry]] = [:]
+    @usableFromInline var count = 0
+    @usableFromInline let limit: Int
 
+    @inlinable
     public init(limit: Int) {
         self.limit = max(1, limit)
     }
 
     /// The value made from `bytes`: kept from an earlier call with the same bytes, or made now by `make` and kept.
+    @inlinable
     public mutating func value(for bytes: UnsafeRawBufferPointer, make: () -> Value) -> Value {
         let hash = Self.bucketHash(bytes)
         if let bucket = self.buckets[hash] {
@@ -38,6 +46,7 @@ public struct BytesMemo<Value> {
     }
 
     /// A hash of the length and the first and last 64 bytes.
+    @usableFromInline
     static func bucketHash(_ bytes: UnsafeRawBufferPointer) -> Int {
         var hasher = Hasher()
         hasher.combine(bytes.count)
@@ -47,7 +56,8 @@ public struct BytesMemo<Value> {
         return hasher.finalize()
     }
 
-    private static func equal(_ stored: [UInt8], _ bytes: UnsafeRawBufferPointer) -> Bool {
+    @usableFromInline
+    static func equal(_ stored: [UInt8], _ bytes: UnsafeRawBufferPointer) -> Bool {
         guard stored.count == bytes.count else { return false }
         return stored.withUnsafeBytes { storedBytes in
             guard let left = storedBytes.baseAddress, let right = bytes.baseAddress else { return true }
