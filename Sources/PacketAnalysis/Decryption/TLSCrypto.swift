@@ -38,19 +38,16 @@ struct RecordCipher: Sendable, Hashable {
     }
 }
 
-/// Digests and ciphers fetched from OpenSSL's default provider once per process (OpenSSL 3 looks an
-/// algorithm up again on every implicit use, which costs more than a handshake record's decryption).
-final class Digests: @unchecked Sendable {
-    static let shared = Digests()
-    let sha256: OpaquePointer?
-    let sha384: OpaquePointer?
+/// The AEAD ciphers fetched from OpenSSL's default provider once per process (OpenSSL 3 looks an algorithm up again
+/// on every implicit use, which costs more than a handshake record's decryption). The hashes need no fetching: HMAC and
+/// HKDF use the low-level SHA contexts (see ``HMACKey``).
+final class AEADCiphers: @unchecked Sendable {
+    static let shared = AEADCiphers()
     let aes128GCM: OpaquePointer?
     let aes256GCM: OpaquePointer?
     let chacha20Poly1305: OpaquePointer?
 
     private init() {
-        self.sha256 = EVP_MD_fetch(nil, "SHA256", nil)
-        self.sha384 = EVP_MD_fetch(nil, "SHA384", nil)
         self.aes128GCM = EVP_CIPHER_fetch(nil, "AES-128-GCM", nil)
         self.aes256GCM = EVP_CIPHER_fetch(nil, "AES-256-GCM", nil)
         self.chacha20Poly1305 = EVP_CIPHER_fetch(nil, "ChaCha20-Poly1305", nil)
@@ -138,9 +135,9 @@ final class AEADOpener {
         let context = EVP_CIPHER_CTX_new()
         let algorithm: OpaquePointer?
         switch cipher.algorithm {
-        case .aes128GCM: algorithm = Digests.shared.aes128GCM
-        case .aes256GCM: algorithm = Digests.shared.aes256GCM
-        case .chacha20Poly1305: algorithm = Digests.shared.chacha20Poly1305
+        case .aes128GCM: algorithm = AEADCiphers.shared.aes128GCM
+        case .aes256GCM: algorithm = AEADCiphers.shared.aes256GCM
+        case .chacha20Poly1305: algorithm = AEADCiphers.shared.chacha20Poly1305
         }
         if let context, key.count == cipher.keyLength,
             EVP_DecryptInit_ex(context, algorithm, nil, nil, nil) == 1,
