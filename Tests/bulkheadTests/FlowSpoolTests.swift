@@ -55,12 +55,19 @@ struct FlowSpoolTests {
         let received = Received()
         let readerDone = DispatchSemaphore(value: 0)
         if throughFIFO {
+            // A reader that failed must fail this test, not end the test process with SIGPIPE (the TLS prober ignores
+            // it process-wide too).
+            signal(SIGPIPE, SIG_IGN)
             #expect(mkfifo(path, 0o600) == 0)
             Thread.detachNewThread {
-                let fd = open(path, O_RDONLY)
+                // Other tests' child processes send signals: an interrupted open or read is retried, not taken for
+                // the end (a reader gone early would leave the writer a broken pipe).
+                var fd: Int32 = -1
+                repeat { fd = open(path, O_RDONLY) } while fd < 0 && errno == EINTR
                 var chunk = [UInt8](repeating: 0, count: 997)
                 while fd >= 0 {
                     let got = read(fd, &chunk, chunk.count)
+                    if got < 0 && errno == EINTR { continue }
                     if got <= 0 { break }
                     received.bytes += chunk.prefix(got)
                     if received.bytes.count % 50 == 0 { usleep(100) }
