@@ -272,6 +272,9 @@ public struct FlowRecord: Codable, Hashable, Sendable {
         case tunnel, encapsulation, esp
     }
 
+    // Inlinable: built once per flow from another module, a call made it build the record aside and copy it out (a
+    // retain and release of every string and array in it).
+    @inlinable
     public init(
         id: Int, client: String, server: String, clientBasis: ClientBasis, transport: Transport,
         proto: ApplicationProtocol, encrypted: Bool, starttls: Bool, tls: TLSSummary?, credentials: [Credential],

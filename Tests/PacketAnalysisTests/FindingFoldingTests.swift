@@ -90,6 +90,27 @@ struct FindingFoldingTests {
                 flows.append(flow)
             }
         }
+        // And flows whose findings tie on severity and first flow: a ten-year leaf, presented by both sides, gives two
+        // long-validity findings (same kind, titles differ) beside the session's lack of client authentication.
+        if let tls = corpus.first(where: { $0.tls?.established == true && !($0.tls?.serverCertificates ?? []).isEmpty })
+        {
+            for server in 0..<50 {
+                var flow = tls
+                flow.id = nextID
+                nextID += 1
+                flow.server = "198.18.99.\(server):443"
+                var leaf = tls.tls?.serverCertificates.first
+                let start = tls.firstSeen.seconds - 86_400
+                leaf?.notBefore = Timestamp(seconds: start, nanoseconds: 0)
+                leaf?.notAfter = Timestamp(seconds: start + 3_650 * 86_400, nanoseconds: 0)
+                // A certificate of its own (lint results are kept by fingerprint).
+                leaf?.sha256 = String(repeating: "5a", count: 32)
+                flow.tls?.serverCertificates = leaf.map { [$0] } ?? []
+                flow.tls?.clientCertificates = leaf.map { [$0] } ?? []
+                flow.tls?.clientCertificate = .notRequested
+                flows.append(flow)
+            }
+        }
         var one = FlowFindings()
         var lanes = [FlowFindings(), FlowFindings()]
         for flow in flows {
@@ -100,5 +121,31 @@ struct FindingFoldingTests {
         #expect(folded.count > 4_096)
         #expect(folded == one.all)
         #expect(Self.sorted(folded) == Self.sorted(Self.foldedByTitle(flows)))
+        // In report order: most severe first, then by first flow, then kind and title. The end of a run sorts by small
+        // keys and compares titles only on a full tie; these findings have both kinds of tie.
+        let reference = Self.foldedByTitle(flows).sorted {
+            if $0.severity != $1.severity { return $0.severity > $1.severity }
+            let (left, right) = ($0.flowIDs.first ?? 0, $1.flowIDs.first ?? 0)
+            if left != right { return left < right }
+            return ($0.kind.identifier, $0.title) < ($1.kind.identifier, $1.title)
+        }
+        #expect(folded == reference)
+        let sameStart = Dictionary(grouping: folded) { "\($0.severity.rawValue) \($0.flowIDs.first ?? 0)" }.values
+        #expect(sameStart.contains { group in Set(group.map(\.kind.identifier)).count > 1 })
+        let sameKind = Dictionary(grouping: folded) {
+            "\($0.severity.rawValue) \($0.flowIDs.first ?? 0) \($0.kind.identifier)"
+        }.values
+        #expect(sameKind.contains { $0.count > 1 })
+    }
+
+    @Test("a finding's text joined in one allocation is the text interpolated")
+    func joinedText() {
+        #expect(FlowFindings.joined("Plaintext ", "http", " to ", "198.18.0.1:80") == "Plaintext http to 198.18.0.1:80")
+        #expect(FlowFindings.joined("", "") == "")
+        #expect(
+            FlowFindings.joined("TLS to ", "[2001:db8::1]:443 via é", " without", "", "!")
+                == "TLS to [2001:db8::1]:443 via é without!")
+        let long = String(repeating: "ü", count: 300)
+        #expect(FlowFindings.joined(long, " via ", long) == long + " via " + long)
     }
 }

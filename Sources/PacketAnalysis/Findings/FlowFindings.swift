@@ -88,14 +88,17 @@ public struct FlowFindings: Sendable {
 
     /// Adds what `flow` shows.
     public mutating func add(_ flow: FlowRecord) {
+        // Only the id is captured: a closure capturing the record takes a copy of it (a retain of each of its strings
+        // and arrays, and their releases), once per flow.
+        let id = flow.id
         Self.forEachFinding(of: flow) { key, severity, seed in
             let part = key.precomputedHash & (Self.partCount - 1)
             if let slot = self.parts[part].index(forKey: key) {
                 // Changed in place. The detail is the lowest flow id's and the ten lowest ids are kept, so the result
                 // does not depend on the order flows arrive in.
-                Self.fold(id: flow.id, seed: seed, into: &self.parts[part].values[slot])
+                Self.fold(id: id, seed: seed, into: &self.parts[part].values[slot])
             } else {
-                self.parts[part][key] = Folded(severity: severity, flowCount: 1, flowIDs: [flow.id], seed: seed)
+                self.parts[part][key] = Folded(severity: severity, flowCount: 1, flowIDs: [id], seed: seed)
             }
         }
     }
@@ -143,51 +146,152 @@ public struct FlowFindings: Sendable {
     /// does: the keys are shared out among parts by hash as they are folded, and each part of all the folds is folded
     /// together and its text written out, side by side on all cores. Then the findings are sorted by a small key each
     /// and gathered once.
-    static func all(of folds: [FlowFindings]) -> [Finding] {
+    static func all(of folds: consuming [FlowFindings]) -> [Finding] {
         let total = folds.reduce(0) { sum, fold in fold.parts.reduce(sum) { $0 + $1.count } }
         guard total > 0 else { return [] }
         let workers = total < 4096 ? 1 : Self.partCount
-        final class Written: @unchecked Sendable {
-            var parts: [[Finding]]
-            init(_ count: Int) { self.parts = Array(repeating: [], count: count) }
-        }
-        let written = Written(workers)
+        let parts = FoldedParts(taking: &folds, total: total)
+        // Each part of every lane is folded into one table, then each part's findings are written straight into their
+        // place, side by side.
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
-            var merged: [Key: Folded] = [:]
-            for part in stride(from: worker, to: Self.partCount, by: workers) {
-                for fold in folds {
-                    for (key, folded) in fold.parts[part] {
-                        if let slot = merged.index(forKey: key) {
-                            Self.combine(folded, into: &merged.values[slot])
-                        } else {
-                            merged[key] = folded
-                        }
-                    }
-                }
-            }
-            written.parts[worker] = merged.map { key, folded in
-                var finding = Self.write(key, folded.severity, folded.seed)
-                finding.flowCount = folded.flowCount
-                finding.flowIDs = folded.flowIDs
-                return finding
+            for part in stride(from: worker, to: Self.partCount, by: workers) { parts.merge(part: part) }
+        }
+        let count = parts.placeParts()
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            for part in stride(from: worker, to: Self.partCount, by: workers) { parts.write(part: part) }
+        }
+        let written = parts.written
+        // Sorted by small keys: the kind's place among the kinds present stands for its identifier (a handful of
+        // kinds, found by a scan that mostly compares a string with itself), and titles are compared only between
+        // findings of the same severity, first flow and kind (two certificates of one flow).
+        var identifiers: [String] = []
+        var kindOfFinding = [UInt16](repeating: 0, count: count)
+        for index in 0..<count {
+            let identifier = written[index].kind.identifier
+            if let known = identifiers.firstIndex(of: identifier) {
+                kindOfFinding[index] = UInt16(known)
+            } else {
+                kindOfFinding[index] = UInt16(identifiers.count)
+                identifiers.append(identifier)
             }
         }
-        let values = written.parts.flatMap { $0 }
-        written.parts = []
+        var rank = [UInt16](repeating: 0, count: identifiers.count)
+        for (position, seen) in identifiers.indices.sorted(by: { identifiers[$0] < identifiers[$1] }).enumerated() {
+            rank[seen] = UInt16(position)
+        }
         struct Order {
             var severity: Severity
+            var kind: UInt16
             var firstFlow: Int
             var index: Int
         }
-        var order = values.indices.map {
-            Order(severity: values[$0].severity, firstFlow: values[$0].flowIDs.first ?? 0, index: $0)
+        var order = (0..<count).map {
+            Order(
+                severity: written[$0].severity, kind: rank[Int(kindOfFinding[$0])],
+                firstFlow: written[$0].flowIDs.first ?? 0, index: $0)
         }
         order.sort { a, b in
             if a.severity != b.severity { return a.severity > b.severity }
             if a.firstFlow != b.firstFlow { return a.firstFlow < b.firstFlow }
-            return (values[a.index].kind, values[a.index].title) < (values[b.index].kind, values[b.index].title)
+            if a.kind != b.kind { return a.kind < b.kind }
+            return written[a.index].title < written[b.index].title
         }
-        return order.map { values[$0.index] }
+        return parts.moveWritten(in: order.map(\.index))
+    }
+
+    /// The lanes' findings while they are folded together and written out at the end of a run.
+    ///
+    /// Each lane's table of a part is taken out once, by the worker of that part, so it is uniquely held and changed in
+    /// place; the findings are written into one buffer at their part's place and moved (not copied) into the result.
+    /// `@unchecked Sendable`: each part's tables and stretch of the buffer are used by that part's worker only, and
+    /// the rest between the side-by-side steps.
+    private final class FoldedParts: @unchecked Sendable {
+        private let lanes: Int
+        /// Lane `lane`'s table of part `part` at `lane * partCount + part`; after ``merge(part:)``, the folded table of
+        /// part `part` at `part`.
+        private let tables: UnsafeMutableBufferPointer<[Key: Folded]>
+        /// The findings written (``write(part:)``), each part's from ``starts``.
+        let written: UnsafeMutableBufferPointer<Finding>
+        private var starts: [Int] = []
+        private var count = 0
+
+        /// Takes the tables out of `folds`, which are left empty; `total` is how many entries they hold.
+        init(taking folds: inout [FlowFindings], total: Int) {
+            self.lanes = folds.count
+            self.tables = .allocate(capacity: folds.count * FlowFindings.partCount)
+            self.tables.initialize(repeating: [:])
+            for lane in folds.indices {
+                for part in 0..<FlowFindings.partCount {
+                    swap(&self.tables[lane * FlowFindings.partCount + part], &folds[lane].parts[part])
+                }
+            }
+            self.written = .allocate(capacity: total)
+        }
+
+        /// Folds every lane's table of `part` into one: the largest is the base, taken over rather than copied, and
+        /// the others' keys are folded into it (most keys are found in one lane only).
+        func merge(part: Int) {
+            let slots = (0..<self.lanes).map { $0 * FlowFindings.partCount + part }
+            guard let base = slots.max(by: { self.tables[$0].count < self.tables[$1].count }) else { return }
+            var merged: [Key: Folded] = [:]
+            swap(&merged, &self.tables[base])
+            merged.reserveCapacity(slots.reduce(merged.count) { $0 + self.tables[$1].count })
+            for slot in slots where slot != base {
+                var table: [Key: Folded] = [:]
+                swap(&table, &self.tables[slot])
+                for (key, folded) in table {
+                    if let index = merged.index(forKey: key) {
+                        FlowFindings.combine(folded, into: &merged.values[index])
+                    } else {
+                        merged[key] = folded
+                    }
+                }
+            }
+            self.tables[part] = merged
+        }
+
+        /// Where each part's findings go in ``written``, once every part is merged; returns how many there are.
+        func placeParts() -> Int {
+            for part in 0..<FlowFindings.partCount {
+                self.starts.append(self.count)
+                self.count += self.tables[part].count
+            }
+            return self.count
+        }
+
+        /// Writes the findings of `part` at its place, and frees its table.
+        func write(part: Int) {
+            guard var slot = self.written.baseAddress.map({ $0 + self.starts[part] }) else { return }
+            for (key, folded) in self.tables[part] {
+                var finding = FlowFindings.write(key, folded.severity, folded.seed)
+                finding.flowCount = folded.flowCount
+                finding.flowIDs = folded.flowIDs
+                slot.initialize(to: finding)
+                slot += 1
+            }
+            self.tables[part] = [:]
+        }
+
+        /// The written findings in the order of `indices` (a permutation of them), moved out of the buffer.
+        func moveWritten(in indices: [Int]) -> [Finding] {
+            precondition(indices.count == self.count)
+            defer { self.count = 0 }
+            return [Finding](unsafeUninitializedCapacity: indices.count) { result, initialized in
+                guard let target = result.baseAddress, let source = self.written.baseAddress else { return }
+                for (position, index) in indices.enumerated() {
+                    (target + position).moveInitialize(from: source + index, count: 1)
+                }
+                initialized = indices.count
+            }
+        }
+
+        deinit {
+            // Findings written and not moved out (none, unless the sort was never reached) are destroyed.
+            if self.count > 0, let base = self.written.baseAddress { base.deinitialize(count: self.count) }
+            self.written.deallocate()
+            self.tables.deinitialize()
+            self.tables.deallocate()
+        }
     }
 
     /// The lint's thresholds for certificates seen in a capture.
@@ -286,10 +390,37 @@ public struct FlowFindings: Sendable {
         }
     }
 
+    /// The parts of a finding's text joined in one allocation: an interpolation appends piece by piece, growing the
+    /// string as it goes, and tens of thousands of findings are written at the end of a run while nothing else runs.
+    static func joined(
+        _ first: String, _ second: String, _ third: String = "", _ fourth: String = "", _ fifth: String = ""
+    )
+        -> String
+    {
+        var parts = (first, second, third, fourth, fifth)
+        let count = first.utf8.count + second.utf8.count + third.utf8.count + fourth.utf8.count + fifth.utf8.count
+        return String(unsafeUninitializedCapacity: count) { buffer in
+            var end = 0
+            func put(_ part: inout String) {
+                part.withUTF8 { bytes in
+                    guard let source = bytes.baseAddress, let target = buffer.baseAddress else { return }
+                    (target + end).update(from: source, count: min(bytes.count, count - end))
+                    end += min(bytes.count, count - end)
+                }
+            }
+            put(&parts.0)
+            put(&parts.1)
+            put(&parts.2)
+            put(&parts.3)
+            put(&parts.4)
+            return end
+        }
+    }
+
     /// The finding a key, severity and detail seed stand for, its text written out (no flows counted yet).
     static func write(_ key: Key, _ severity: Severity, _ seed: DetailSeed) -> Finding {
         let location = key.location
-        func peer(_ via: String?) -> String { via.map { "\($0) via \(location)" } ?? location }
+        func peer(_ via: String?) -> String { via.map { Self.joined($0, " via ", location) } ?? location }
         switch key.subject {
         case .credentials(let kinds, let via):
             var detail = "A client sent \(kinds) credentials"
@@ -303,35 +434,38 @@ public struct FlowFindings: Sendable {
                 detail += " \(over)\(crossedBefore)"
             }
             return Finding(
-                kind: key.kind, severity: severity, title: "Credentials sent in clear to \(peer(via)) (\(kinds))",
+                kind: key.kind, severity: severity,
+                title: Self.joined("Credentials sent in clear to ", peer(via), " (", kinds, ")"),
                 detail: detail + "; anyone on the path can read and replay them. "
                     + "Require TLS (ideally mutual TLS) on this service.",
                 location: location)
         case .plaintext(let proto, let via):
             if proto == .dns {
                 return Finding(
-                    kind: key.kind, severity: severity, title: "Plaintext DNS to \(peer(via))",
+                    kind: key.kind, severity: severity, title: Self.joined("Plaintext DNS to ", peer(via)),
                     detail: "DNS queries and answers crossed unencrypted.", location: location)
             }
             return Finding(
-                kind: key.kind, severity: severity, title: "Plaintext \(proto.rawValue) to \(peer(via))",
-                detail:
-                    "Service traffic (\(proto.rawValue)) crossed without TLS: its content can be read and altered on the path.",
+                kind: key.kind, severity: severity, title: Self.joined("Plaintext ", proto.rawValue, " to ", peer(via)),
+                detail: Self.joined(
+                    "Service traffic (", proto.rawValue,
+                    ") crossed without TLS: its content can be read and altered on the path."),
                 location: location)
         case .unidentified(let via):
             return Finding(
-                kind: key.kind, severity: severity, title: "Unidentified binary traffic to \(peer(via))",
+                kind: key.kind, severity: severity, title: Self.joined("Unidentified binary traffic to ", peer(via)),
                 detail:
                     "The payload is binary and matches no known protocol. It may be encrypted by something other than TLS; "
                     + "Bulkhead cannot vouch for it.", location: location)
         case .legacyVersion(let version, let via):
             return Finding(
-                kind: key.kind, severity: severity, title: "TLS \(version) negotiated with \(peer(via))",
+                kind: key.kind, severity: severity, title: Self.joined("TLS ", version, " negotiated with ", peer(via)),
                 detail: "TLS versions below 1.2 are deprecated (RFC 8996) and have known attacks.",
                 location: location)
         case .cipher(let cipher, let via):
             return Finding(
-                kind: key.kind, severity: severity, title: "Cipher \(cipher) negotiated with \(peer(via))",
+                kind: key.kind, severity: severity,
+                title: Self.joined("Cipher ", cipher, " negotiated with ", peer(via)),
                 detail:
                     "The negotiated suite uses \(TLSRegistry.cipherWeakness(cipher)?.reason ?? "a weak construction").",
                 location: location)
@@ -344,7 +478,7 @@ public struct FlowFindings: Sendable {
                     : "\(alert.level) alert \(alert.description) from the \(alert.from)"
             }
             return Finding(
-                kind: key.kind, severity: severity, title: "TLS handshake with \(peer(via)) failed",
+                kind: key.kind, severity: severity, title: Self.joined("TLS handshake with ", peer(via), " failed"),
                 detail:
                     "The handshake ended with \(what). If this was a client without a valid certificate being refused, "
                     + "that is mTLS working; otherwise a dependency is broken.", location: location)
@@ -361,8 +495,10 @@ public struct FlowFindings: Sendable {
                     "the client very likely sent an empty certificate and the session went on (TLS 1.3 record-size heuristic)"
             }
             return Finding(
-                kind: key.kind, severity: severity, title: "TLS to \(peer(via)) without client authentication",
-                detail: "The session is encrypted but not mutually authenticated: \(how).", location: location)
+                kind: key.kind, severity: severity,
+                title: Self.joined("TLS to ", peer(via), " without client authentication"),
+                detail: Self.joined("The session is encrypted but not mutually authenticated: ", how, "."),
+                location: location)
         case .certificate(let title):
             guard case .certificate(let cached) = seed else {
                 return Finding(kind: key.kind, severity: severity, title: title, detail: "", location: location)
