@@ -235,4 +235,52 @@ struct CredentialExtractorTests {
         // The usual header value is decoded by hand (Foundation is only the fallback).
         #expect(CredentialExtractor.canonicalBase64("Ym9iOnBAc3N3b3Jk".utf8) == Array("bob:p@ssword".utf8))
     }
+
+    /// An ASCII `Authorization` line is read on bytes; its credential must be what the text reading (by characters)
+    /// makes of it, on every shape: schemes in any case, spaces and tabs anywhere, control bytes, DEL, quotes, digest
+    /// parameters, empty values, long lines. Non-ASCII lines are left to the text reading.
+    @Test func asciiAuthorizationReadsAsText() {
+        var generator = SystemRandomNumberGenerator()
+        let pieces = [
+            "Authorization:", "authorization:", "PROXY-AUTHORIZATION:", " ", "\t", "  ", "Basic", "bAsIc", "Bearer",
+            "Digest", "Negotiate", "NTLM", "ntlm", "Other", "Ym9iOnBAc3N3b3Jk", "YWxpY2U6c2VjcmV0", "abc.def.ghi", "=",
+            "==", ":", ",", "\"", "username=\"bob\"", "USERNAME = alice", "realm=x", "\r", "\u{0}", "\u{1f}",
+            "\u{7f}", "sk_live_4eC39HqLyjWDarjtT1zdp7dc", "YR", "Yg==", "+/", "",
+        ]
+        var lines: [String] = [
+            "Authorization: Basic Ym9iOnBAc3N3b3Jk", "Authorization:", "Authorization:\t", "Authorization: Bearer",
+            "Authorization: Digest username=\"bob\", realm=\"r\"", "Proxy-Authorization:  \t NTLM  \t abc \t ",
+            "Authorization: " + String(repeating: "A", count: 5000),
+            "Authorization: Basic " + String(repeating: "Q", count: 4090),
+        ]
+        for _ in 0..<4000 {
+            let count = Int.random(in: 1...9, using: &generator)
+            lines.append(
+                pieces[Int.random(in: 0..<3, using: &generator)]
+                    + (0..<count).map { _ in pieces.randomElement(using: &generator) ?? "" }.joined())
+        }
+        var fast = 0
+        for line in lines {
+            let bytes = Array(line.utf8)
+            let byBytes = bytes.withUnsafeBytes { CredentialExtractor.asciiHTTPAuthorization($0) }
+            let byText = CredentialExtractor.httpAuthorization([
+                Substring(String(decoding: bytes.prefix(4096), as: UTF8.self))
+            ])
+            if let byBytes {
+                fast += 1
+                #expect([byBytes] == byText, "\(line.debugDescription)")
+            } else {
+                #expect(
+                    bytes.count > 4096 || bytes.contains { $0 >= 0x80 } || !bytes.contains(0x3a),
+                    "\(line.debugDescription)")
+            }
+        }
+        #expect(fast > 3_900)
+        // Not ASCII: left to the text reading (here a combining accent makes "é" one character of two bytes).
+        let accented = Array("Authorization: Bearer te\u{301}st".utf8)
+        #expect(accented.withUnsafeBytes { CredentialExtractor.asciiHTTPAuthorization($0) } == nil)
+        #expect(
+            self.extract(.http, accented + Array("\r\n\r\n".utf8)).map(\.redacted) == ["token: 4 characters (redacted)"]
+        )
+    }
 }

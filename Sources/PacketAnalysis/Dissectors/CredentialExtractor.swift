@@ -182,7 +182,62 @@ package enum CredentialExtractor {
         // Most requests carry no credentials: look for the header name before splitting the request into lines.
         guard hasColon(after: "authorization", in: bytes) else { return [] }
         var found: [Credential] = []
-        for (_, line) in lines(bytes, matching: ["authorization:", "proxy-authorization:"]) {
+        for range in lineRanges(bytes)
+        where line(bytes, range, startsWith: "authorization:") || line(bytes, range, startsWith: "proxy-authorization:")
+        {
+            let header = UnsafeRawBufferPointer(rebasing: bytes[range])
+            // An ASCII header (nearly all) is read byte by byte, where each byte is a character; any other goes the
+            // way of `String`'s characters, which a test holds the two to.
+            if let credential = asciiHTTPAuthorization(header) {
+                found.append(credential)
+            } else {
+                found.append(contentsOf: httpAuthorization([text(bytes, range)]))
+            }
+        }
+        return found
+    }
+
+    /// The credential of one `Authorization` or `Proxy-Authorization` header line made of ASCII bytes (at most 4096,
+    /// as ``text(_:_:)`` reads), exactly what ``httpAuthorization(_:)`` makes of it; nil for any other line. Read on
+    /// bytes: `String` finds characters through Unicode's rules whatever the bytes, a few thousand instructions a
+    /// header, and service-to-service HTTP sends a token with every request.
+    static func asciiHTTPAuthorization(_ line: UnsafeRawBufferPointer) -> Credential? {
+        guard line.count <= 4096, !line.contains(where: { $0 >= 0x80 }),
+            let colon = line.firstIndex(of: UInt8(ascii: ":"))
+        else { return nil }
+        func isOWS(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 }
+        func trimmed(_ range: Range<Int>) -> Range<Int> {
+            var (start, end) = (range.lowerBound, range.upperBound)
+            while start < end && isOWS(line[start]) { start += 1 }
+            while end > start && isOWS(line[end - 1]) { end -= 1 }
+            return start..<end
+        }
+        let value = trimmed((colon + 1)..<line.count)
+        let schemeEnd = line[value].firstIndex(where: isOWS) ?? value.upperBound
+        let token = trimmed(schemeEnd..<value.upperBound)
+        func text(_ range: Range<Int>) -> Substring {
+            String(decoding: UnsafeRawBufferPointer(rebasing: line[range]), as: UTF8.self)[...]
+        }
+        guard
+            let kind = httpSchemeKinds[String(decoding: line[value.lowerBound..<schemeEnd], as: UTF8.self).lowercased()]
+        else {
+            return Credential(kind: "http-other", user: nil, redacted: secretDescription("credentials", value.count))
+        }
+        switch kind {
+        case "http-basic": return httpBasic(text(token))
+        case "http-digest":
+            return Credential(
+                kind: kind, user: digestUser(text(token)), redacted: "digest response (no password in clear)",
+                note: "the digest can be attacked offline")
+        case "http-bearer": return Credential(kind: kind, user: nil, redacted: secretDescription("token", token.count))
+        default: return Credential(kind: kind, user: nil, redacted: secretDescription("credentials", token.count))
+        }
+    }
+
+    /// The credentials of `Authorization` and `Proxy-Authorization` header lines, read as text.
+    static func httpAuthorization(_ lines: [Substring]) -> [Credential] {
+        var found: [Credential] = []
+        for line in lines {
             guard let colon = line.firstIndex(of: ":") else { continue }
             let value = trimmingOWS(line[line.index(after: colon)...])
             let schemeEnd = value.firstIndex(where: isOWS) ?? value.endIndex

@@ -36,9 +36,22 @@ public struct FlowFindings: Sendable {
             hasher.combine(self.precomputedHash)
         }
 
+        @inline(__always)
         static func == (left: Key, right: Key) -> Bool {
             left.precomputedHash == right.precomputedHash && left.location == right.location
-                && left.subject == right.subject && left.kind == right.kind
+                && left.subject == right.subject && Self.sameKind(left.kind, right.kind)
+        }
+
+        /// `left == right`, without writing out a certificate kind's identifier (a dictionary lookup each time) when
+        /// both are certificate kinds: those are the same kind exactly when their rule and family are.
+        @inline(__always)
+        static func sameKind(_ left: FindingKind, _ right: FindingKind) -> Bool {
+            if case .certificate(let leftRule, let leftFamily) = left,
+                case .certificate(let rightRule, let rightFamily) = right
+            {
+                return leftRule == rightRule && leftFamily == rightFamily
+            }
+            return left == right
         }
     }
 
