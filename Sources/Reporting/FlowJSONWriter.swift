@@ -1,5 +1,4 @@
 import BulkheadModel
-import Synchronization
 
 /// Writes flow records as compact JSON by hand: a capture of a million flows must not wait on Foundation's
 /// general-purpose `JSONEncoder` (about ten times slower here). The output parses to exactly what the
@@ -9,8 +8,18 @@ import Synchronization
 public struct FlowJSONWriter: ~Copyable {
     private var buffer = JSONBuffer()
     private var needsComma = false
+    /// The certificates' JSON this writer has written, its own: a writer is one analysis lane's, and a cache shared by
+    /// the lanes had them take a lock (and copy under it) twice per TLS flow.
+    private let certificateJSON: CertificateJSONCache
 
-    public init() {}
+    public init() {
+        self.certificateJSON = CertificateJSONCache()
+    }
+
+    /// A writer for a piece of another's output, sharing its cache.
+    private init(sharing cache: CertificateJSONCache) {
+        self.certificateJSON = cache
+    }
 
     /// What has been written, as an array (a copy).
     public var bytes: [UInt8] { self.buffer.bytes }
@@ -184,30 +193,29 @@ public struct FlowJSONWriter: ~Copyable {
     /// it has read), so a list's JSON is kept by the array's storage and copied whole (about 2,000 instructions a flow
     /// less than finding each certificate's); a list seen for the first time is written certificate by certificate.
     mutating func certificates(_ list: [CertificateSummary]) {
-        if CertificateJSONCache.shared.copyList(list, into: &self.buffer) {
-            self.needsComma = true
-            return
-        }
-        var fresh = FlowJSONWriter()
+        self.needsComma = true
+        // Most flows have no client certificate: nothing to look up.
+        if list.isEmpty { return self.buffer.put(literal: "[]") }
+        if self.certificateJSON.copyList(list, into: &self.buffer) { return }
+        var fresh = FlowJSONWriter(sharing: self.certificateJSON)
         fresh.array(list) { $0.write($1) }
         fresh.withBytes { bytes in
-            CertificateJSONCache.shared.storeList(list, bytes)
+            self.certificateJSON.storeList(list, bytes)
             self.buffer.put(bytes)
         }
-        self.needsComma = true
     }
 
     /// A certificate as its JSON object: the same few certificates are presented on thousands of flows, so each one's
     /// bytes are written once and copied afterwards (``CertificateJSONCache``).
     mutating func write(_ certificate: CertificateSummary) {
-        if CertificateJSONCache.shared.copy(certificate, into: &self.buffer) {
+        if self.certificateJSON.copy(certificate, into: &self.buffer) {
             self.needsComma = true
             return
         }
-        var fresh = FlowJSONWriter()
+        var fresh = FlowJSONWriter(sharing: self.certificateJSON)
         fresh.encode(certificate)
         fresh.withBytes { bytes in
-            CertificateJSONCache.shared.store(certificate, bytes)
+            self.certificateJSON.store(certificate, bytes)
             self.buffer.put(bytes)
         }
         self.needsComma = true
@@ -405,10 +413,10 @@ public struct FlowJSONWriter: ~Copyable {
     }
 }
 
-/// The JSON of certificates already written (see ``FlowJSONWriter/write(_:)-certificate``), shared by the threads
-/// that encode flows. Looked up by fingerprint and compared whole, so a summary is never written as another's;
-/// bounded (emptied when full: a cache, not a record).
-final class CertificateJSONCache: Sendable {
+/// The JSON of certificates already written (see ``FlowJSONWriter/write(_:)-certificate``) by one writer. Looked up
+/// by fingerprint and compared whole, so a summary is never written as another's; bounded (emptied when full: a cache,
+/// not a record). Not thread-safe: each writer (each analysis lane's) has its own.
+final class CertificateJSONCache {
     private struct Key: Hashable {
         var certificate: CertificateSummary
 
@@ -417,42 +425,33 @@ final class CertificateJSONCache: Sendable {
         }
     }
 
-    static let shared = CertificateJSONCache()
     static let capacity = 1024
 
-    private let entries = Mutex<[Key: [UInt8]]>([:])
+    private var entries: [Key: [UInt8]] = [:]
 
     /// The JSON of whole certificate lists, by their array (``ArrayStorageMemo``).
-    private let lists = Mutex(ArrayStorageMemo<CertificateSummary, [UInt8]>(limit: CertificateJSONCache.capacity))
+    private var lists = ArrayStorageMemo<CertificateSummary, [UInt8]>(limit: CertificateJSONCache.capacity)
 
     /// Appends the cached JSON of the list `list` is (the same array) and returns true, or returns false when it has none.
     func copyList(_ list: [CertificateSummary], into buffer: inout JSONBuffer) -> Bool {
-        self.lists.withLock { lists in
-            guard let bytes = lists.value(for: list) else { return false }
-            bytes.withUnsafeBytes { buffer.put($0) }
-            return true
-        }
+        guard let bytes = self.lists.value(for: list) else { return false }
+        bytes.withUnsafeBytes { buffer.put($0) }
+        return true
     }
 
     func storeList(_ list: [CertificateSummary], _ bytes: UnsafeRawBufferPointer) {
-        let copy = [UInt8](bytes)
-        self.lists.withLock { $0.remember(copy, for: list) }
+        self.lists.remember([UInt8](bytes), for: list)
     }
 
     /// Appends the cached JSON of `certificate` to `buffer` and returns true, or returns false when it has none.
     func copy(_ certificate: CertificateSummary, into buffer: inout JSONBuffer) -> Bool {
-        self.entries.withLock { entries in
-            guard let bytes = entries[Key(certificate: certificate)] else { return false }
-            bytes.withUnsafeBytes { buffer.put($0) }
-            return true
-        }
+        guard let bytes = self.entries[Key(certificate: certificate)] else { return false }
+        bytes.withUnsafeBytes { buffer.put($0) }
+        return true
     }
 
     func store(_ certificate: CertificateSummary, _ bytes: UnsafeRawBufferPointer) {
-        let copy = [UInt8](bytes)
-        self.entries.withLock { entries in
-            if entries.count >= Self.capacity { entries.removeAll(keepingCapacity: true) }
-            entries[Key(certificate: certificate)] = copy
-        }
+        if self.entries.count >= Self.capacity { self.entries.removeAll(keepingCapacity: true) }
+        self.entries[Key(certificate: certificate)] = [UInt8](bytes)
     }
 }
