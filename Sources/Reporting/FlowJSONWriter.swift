@@ -29,9 +29,18 @@ public struct FlowJSONWriter: ~Copyable {
         try self.buffer.withBytes(body)
     }
 
+    /// How many bytes have been written.
+    public var count: Int { self.buffer.count }
+
     public mutating func reset() {
         self.buffer.removeAll()
         self.needsComma = false
+    }
+
+    /// Appends bytes as they are (a record already encoded).
+    public mutating func append(raw bytes: UnsafeRawBufferPointer) {
+        self.buffer.put(bytes)
+        self.needsComma = true
     }
 
     // MARK: - Records

@@ -32,14 +32,9 @@ final class FlowOutput: @unchecked Sendable {
         case .collect:
             return { flow in self.lock.withLock { self.records.append(flow) } }
         case .document(let spool):
-            // The lane's own writer: lanes meet only when a writer's buffer is full.
+            // The lane's own writer, which the flows are encoded into: lanes meet only when a writer's buffer is full.
             let writer = spool.writer()
-            let encoder = LaneEncoder()
-            return { flow in
-                encoder.json.reset()
-                encoder.json.write(flow)
-                encoder.json.withBytes { writer.append(id: flow.id, $0) }
-            }
+            return { flow in writer.append(id: flow.id) { $0.write(flow) } }
         case .lines(let sink):
             // JSON Lines is for streams too (`tcpdump -w - | bulkhead analyze - --format jsonl | jq`): each flow goes
             // out as it ends unless the report is a file, where each lane gathers whole lines in a buffer of its own

@@ -1,5 +1,6 @@
 import BulkheadModel
 import Foundation
+import Reporting
 import SystemCalls
 
 #if canImport(Glibc)
@@ -102,38 +103,40 @@ final class FlowSpool: @unchecked Sendable {
         return writer
     }
 
-    /// One lane's way into the spool: flows gather in its buffer, which goes to a stretch of the file reserved for it
-    /// when full.
+    /// One lane's way into the spool: flows are encoded straight into its buffer (no copy of each into it), which goes
+    /// to a stretch of the file reserved for it once it holds `capacity` bytes or more.
     ///
     /// `@unchecked Sendable`: used by one thread at a time (its lane's, then the one that reads the spool back).
     final class Writer: @unchecked Sendable {
         private let spool: FlowSpool
         private let capacity: Int
-        private var buffer: [UInt8] = []
-        /// The flows in `buffer`, their offsets counted from its start.
+        /// The flows not yet written out, one after the other (and the lane's certificate JSON, kept by the writer).
+        private var json = FlowJSONWriter()
+        /// The flows in `json`, their offsets counted from its start.
         private var pending: [Entry] = []
 
         fileprivate init(spool: FlowSpool, capacity: Int) {
             self.spool = spool
             self.capacity = capacity
-            self.buffer.reserveCapacity(capacity)
         }
 
+        /// Appends flow `id` as `encode` writes it (one JSON object).
+        func append(id: Int, encoding encode: (inout FlowJSONWriter) -> Void) {
+            let start = self.json.count
+            encode(&self.json)
+            self.pending.append(Entry(id: id, offset: Int64(start), length: self.json.count - start))
+            if self.json.count >= self.capacity { self.flush() }
+        }
+
+        /// Appends flow `id` already encoded.
         func append(id: Int, _ bytes: UnsafeRawBufferPointer) {
-            if self.buffer.count + bytes.count > self.capacity { self.flush() }
-            if bytes.count > self.capacity {
-                // Larger than a buffer: straight to a stretch of its own.
-                self.spool.write(bytes, entries: [Entry(id: id, offset: 0, length: bytes.count)])
-                return
-            }
-            self.pending.append(Entry(id: id, offset: Int64(self.buffer.count), length: bytes.count))
-            self.buffer.append(contentsOf: bytes)
+            self.append(id: id) { $0.append(raw: bytes) }
         }
 
         fileprivate func flush() {
-            guard !self.buffer.isEmpty else { return }
-            self.buffer.withUnsafeBytes { self.spool.write($0, entries: self.pending) }
-            self.buffer.removeAll(keepingCapacity: true)
+            guard !self.pending.isEmpty else { return }
+            self.json.withBytes { self.spool.write($0, entries: self.pending) }
+            self.json.reset()
             self.pending.removeAll(keepingCapacity: true)
         }
     }
