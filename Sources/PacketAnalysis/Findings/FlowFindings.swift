@@ -358,7 +358,7 @@ public struct FlowFindings: Sendable {
             body(Key(kind: .unidentifiedFlow, location: location, subject: .unidentified(via: via)), .low, .none)
         }
         guard let tls = flow.tls, flow.proto == .tls || flow.starttls else { return }
-        if let version = tls.version, ["ssl2", "ssl3", "1.0", "1.1"].contains(version) {
+        if let version = tls.version, Self.isLegacy(version) {
             body(
                 Key(kind: .tlsLegacyVersion, location: location, subject: .legacyVersion(version, via: via)), .high,
                 .none)
@@ -388,10 +388,9 @@ public struct FlowFindings: Sendable {
         }
         // Certificates: the same lint `bulkhead tls` runs (CertificateLint), with the role the handshake gives
         // each chain, judged at the flow's own time (a capture from last year must not report today's expiry).
-        let chains: [(role: CertificateLint.Role, chain: [CertificateSummary])] = [
-            (.server, tls.serverCertificates), (.client, tls.clientCertificates),
-        ]
-        for (role, chain) in chains where !chain.isEmpty {
+        // Each chain on its own (a list of the two was an allocation per TLS flow).
+        func lint(_ chain: [CertificateSummary], as role: CertificateLint.Role) {
+            guard !chain.isEmpty else { return }
             for cached in CertificateLintCache.shared.findings(
                 chain: chain, role: role, at: flow.firstSeen, options: Self.certificateLint)
             {
@@ -400,6 +399,16 @@ public struct FlowFindings: Sendable {
                     Key(kind: finding.kind, location: location, subject: .certificate(title: finding.title)),
                     finding.severity, .certificate(cached))
             }
+        }
+        lint(tls.serverCertificates, as: .server)
+        lint(tls.clientCertificates, as: .client)
+    }
+
+    /// A TLS version below 1.2 (RFC 8996), by name; a switch, not a list made at every TLS flow.
+    static func isLegacy(_ version: String) -> Bool {
+        switch version {
+        case "ssl2", "ssl3", "1.0", "1.1": true
+        default: false
         }
     }
 
