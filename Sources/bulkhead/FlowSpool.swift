@@ -39,13 +39,15 @@ final class FlowSpool: @unchecked Sendable {
     /// Where the spool lives, for messages.
     let folder: String
     private let lock = NSLock()
-    private var written: Int64 = 0
+    // Unchecked exclusivity for the index, touched for every flow: every access holds `lock` (or runs after the writers
+    // are done), and the dynamic checks were a measurable part of spooling the flows.
+    @exclusivity(unchecked) private var written: Int64 = 0
     /// The index entries not yet written out as a run.
-    private var entries: [Entry] = []
+    @exclusivity(unchecked) private var entries: [Entry] = []
     private var runs: [Run] = []
     /// How many flows each ``releaseChunk`` of the file holds and have not been read back yet.
-    private var unread: [Int32] = []
-    private var indexed = 0
+    @exclusivity(unchecked) private var unread: [Int32] = []
+    @exclusivity(unchecked) private var indexed = 0
     private var failure: String?
     private var writers: [Writer] = []
     /// Index entries kept in memory before they go to the file as a sorted run (6 MB of them).
@@ -111,9 +113,10 @@ final class FlowSpool: @unchecked Sendable {
         private let spool: FlowSpool
         private let capacity: Int
         /// The flows not yet written out, one after the other (and the lane's certificate JSON, kept by the writer).
-        private var json = FlowJSONWriter()
+        /// Unchecked exclusivity: only its lane's thread touches it, and the dynamic check cost five calls per flow.
+        @exclusivity(unchecked) private var json = FlowJSONWriter()
         /// The flows in `json`, their offsets counted from its start.
-        private var pending: [Entry] = []
+        @exclusivity(unchecked) private var pending: [Entry] = []
 
         fileprivate init(spool: FlowSpool, capacity: Int) {
             self.spool = spool

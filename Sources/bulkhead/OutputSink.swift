@@ -115,8 +115,10 @@ final class OutputSink: @unchecked Sendable {
         return current
     }
 
+    // Unchecked exclusivity for the buffers written piece by piece, twice per flow at the end of `analyze`: the sink
+    // is used by one thread at a time, and the dynamic checks were a measurable part of writing the flows.
     /// Bytes of ``buffered(_:)`` not written yet.
-    private var pending: [UInt8] = []
+    @exclusivity(unchecked) private var pending: [UInt8] = []
 
     /// Whether the report goes to a regular file (one written through a temporary file and renamed, or standard output
     /// redirected to a file), not to a terminal, pipe or device where a reader may be waiting for each piece.
@@ -127,7 +129,7 @@ final class OutputSink: @unchecked Sendable {
     }
 
     /// Pieces of ``gathered(_:)`` not written yet (they point into the caller's memory).
-    private var gatheredPieces: [iovec] = []
+    @exclusivity(unchecked) private var gatheredPieces: [iovec] = []
     /// The most pieces one `writev` takes (`IOV_MAX`).
     private static let gatherLimit = 1024
 
