@@ -296,6 +296,33 @@ static inline int bh_hkdf_expand(const bh_hmac_key *key, const unsigned char *in
     OPENSSL_cleanse(block, sizeof block);
     return 1;
 }
+
+/// HKDF-Expand-Label(key, label, "", length) of TLS 1.3 (RFC 8446 §7.1) into `out`, the HkdfLabel built on the stack.
+/// Returns 1, or 0 on failure (a label longer than 249 bytes, or more output than HKDF-Expand gives).
+static inline int bh_hkdf_expand_label(const bh_hmac_key *key, const unsigned char *label, size_t labelLength,
+                                       unsigned char *out, size_t length) {
+    unsigned char info[2 + 1 + 255 + 1];
+    if (labelLength > 255 - 6 || length > 0xffff) return 0;
+    info[0] = (unsigned char)(length >> 8);
+    info[1] = (unsigned char)length;
+    info[2] = (unsigned char)(6 + labelLength);
+    memcpy(info + 3, "tls13 ", 6);
+    if (labelLength > 0) memcpy(info + 9, label, labelLength);
+    info[9 + labelLength] = 0;
+    return bh_hkdf_expand(key, info, 10 + labelLength, out, length);
+}
+
+/// A TLS 1.3 traffic secret's record key (`keyLength` bytes, at most 64) and 12-byte IV (RFC 8446 §7.3): one HMAC key
+/// for both expansions, nothing allocated. Returns 1, or 0 on failure (what was written is then meaningless).
+static inline int bh_tls13_traffic_keys(int sha384, const unsigned char *secret, size_t secretLength,
+                                        unsigned char *key, size_t keyLength, unsigned char *iv) {
+    bh_hmac_key hmac;
+    int ok = keyLength <= 64 && bh_hmac_key_init(&hmac, sha384, secret, secretLength)
+        && bh_hkdf_expand_label(&hmac, (const unsigned char *)"key", 3, key, keyLength)
+        && bh_hkdf_expand_label(&hmac, (const unsigned char *)"iv", 2, iv, 12);
+    OPENSSL_cleanse(&hmac, sizeof hmac);
+    return ok;
+}
 #pragma clang diagnostic pop
 
 #endif

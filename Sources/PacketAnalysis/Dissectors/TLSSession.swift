@@ -40,6 +40,8 @@ package final class TLSSession {
     private var suite: UInt16 = 0
     private var secrets: KeyLog.Secrets?
     private var decryption = DecryptionState()
+    /// The record being decrypted, then its plaintext (see ``decryptRecord(_:_:_:)``).
+    private var plaintext: [UInt8] = []
 
     private var clientSessionID = SessionID()
     private var serverHelloSeen = false
@@ -169,6 +171,7 @@ package final class TLSSession {
         self.client.release()
         self.server.release()
         self.secrets = nil
+        self.plaintext = []
         self.clientRandom = []
         self.serverRandom = []
     }
@@ -551,10 +554,14 @@ package final class TLSSession {
     }
 
     private func decryptRecord(_ stream: RecordStream, _ side: FlowSide, _ body: UnsafeRawBufferPointer) {
-        guard var keys = stream.keys else { return }
-        let version = UInt16(0x0303)
-        let opened = keys.open(type: stream.type, version: version, body: body)
-        guard let (innerType, plaintext) = opened else {
+        guard stream.keys != nil else { return }
+        // Decrypted into the session's buffer, kept from record to record (an array per record cost an allocation and
+        // its release): room for the largest record so far, at least a certificate chain's usual size.
+        if self.plaintext.count < body.count { self.plaintext = [UInt8](repeating: 0, count: max(body.count, 4096)) }
+        let opened = self.plaintext.withUnsafeMutableBytes { output in
+            stream.keys?.open(type: stream.type, version: 0x0303, body: body, into: output)
+        }
+        guard let (innerType, length) = opened else {
             // A key that does not authenticate the first records is the wrong key; later failures mean a gap.
             self.decryption.failed = true
             self.decryption.problem =
@@ -566,27 +573,30 @@ package final class TLSSession {
             self.decryption.active = false
             return
         }
-        stream.keys = keys
+        self.plaintext.withUnsafeBytes { buffer in
+            self.decrypted(innerType, UnsafeRawBufferPointer(rebasing: buffer[0..<length]), stream, side)
+        }
+    }
+
+    /// Reads a record just decrypted: its inner content type and its plaintext (in ``plaintext``, which nothing here
+    /// changes).
+    private func decrypted(
+        _ innerType: UInt8, _ plaintext: UnsafeRawBufferPointer, _ stream: RecordStream, _ side: FlowSide
+    ) {
         if side == .server && self.client.finishedDecrypted { self.decryption.serverRecordsAfterClientFinished += 1 }
         switch innerType {
         case 22:
+            guard stream.innerHandshake.count + plaintext.count <= Self.handshakeLimit else {
+                stream.keys = nil
+                self.malformed = true
+                return
+            }
             if self.isTLS13 {
-                guard stream.innerHandshake.count + plaintext.count <= Self.handshakeLimit else {
-                    stream.keys = nil
-                    self.malformed = true
-                    return
-                }
-                stream.innerHandshake += plaintext
-                self.readDecryptedHandshake(stream, side)
+                self.readDecryptedHandshake(plaintext, stream, side)
             } else {
                 // TLS 1.2: Finished, then (rarely) a renegotiation, whose messages are read like the first
                 // handshake's; its ServerHello prepares the new keys, which take over at its ChangeCipherSpec.
-                guard stream.innerHandshake.count + plaintext.count <= Self.handshakeLimit else {
-                    stream.keys = nil
-                    self.malformed = true
-                    return
-                }
-                stream.innerHandshake += plaintext
+                stream.innerHandshake.append(contentsOf: plaintext)
                 let (consumed, oversized) = Self.forEachHandshakeMessage(in: stream.innerHandshake) { type, body in
                     if type == 20 {
                         stream.finishedDecrypted = true
@@ -624,9 +634,9 @@ package final class TLSSession {
             // decrypting a bulk transfer would cost time for nothing.
             if stream.applicationRecords >= 4 { stream.keys = nil }
             if side == .client && self.summary.innerProtocol == nil && stream.applicationRecords == 1 {
-                self.summary.innerProtocol = plaintext.withUnsafeBytes {
-                    ProtocolClassifier.clientRequest($0, peer: UnsafeRawBufferPointer(start: nil, count: 0))?.rawValue
-                }
+                self.summary.innerProtocol =
+                    ProtocolClassifier.clientRequest(plaintext, peer: UnsafeRawBufferPointer(start: nil, count: 0))?
+                    .rawValue
             }
         default:
             break
@@ -641,12 +651,27 @@ package final class TLSSession {
         if self.summary.established && self.client.keys == nil && self.server.keys == nil { self.isComplete = true }
     }
 
-    private func readDecryptedHandshake(_ stream: RecordStream, _ side: FlowSide) {
-        let (consumed, oversized) = Self.forEachHandshakeMessage(in: stream.innerHandshake) { type, body in
-            self.decryptedHandshakeMessage(type, body, side, stream)
-            return true
+    /// Reads the complete TLS 1.3 handshake messages of a decrypted record (`plaintext`), after any part of a message
+    /// earlier records left (`stream.innerHandshake`). A record that starts with nothing left over, the usual case, is
+    /// read where it lies; only what it leaves of a message spanning records is kept.
+    private func readDecryptedHandshake(_ plaintext: UnsafeRawBufferPointer, _ stream: RecordStream, _ side: FlowSide) {
+        let read = { (bytes: UnsafeRawBufferPointer) -> Int in
+            let (consumed, oversized) = Self.forEachHandshakeMessage(in: bytes) { type, body in
+                self.decryptedHandshakeMessage(type, body, side, stream)
+                return true
+            }
+            if oversized { stream.keys = nil }
+            return consumed
         }
-        if oversized { stream.keys = nil }
+        if stream.innerHandshake.isEmpty {
+            let consumed = read(plaintext)
+            if consumed < plaintext.count {
+                stream.innerHandshake.append(contentsOf: UnsafeRawBufferPointer(rebasing: plaintext[consumed...]))
+            }
+            return
+        }
+        stream.innerHandshake.append(contentsOf: plaintext)
+        let consumed = stream.innerHandshake.withUnsafeBytes { read($0) }
         stream.innerHandshake.removeFirst(min(consumed, stream.innerHandshake.count))
     }
 
@@ -703,9 +728,10 @@ package final class TLSSession {
             }
         case (20, _):  // Finished: this side now protects records with its application traffic secret
             stream.finishedDecrypted = true
+            // The direction's cipher context takes the new key (a new context per secret cost more than its records).
             let secret = side == .client ? self.secrets?.clientTraffic : self.secrets?.serverTraffic
-            if let secret, let cipher = stream.keys?.cipher {
-                stream.keys = DirectionKeys(tls13: cipher, secret: secret)
+            if let secret, stream.keys != nil {
+                stream.keys?.rekey(tls13: secret)
             } else {
                 stream.keys = nil
             }
