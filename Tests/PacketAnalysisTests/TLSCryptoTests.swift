@@ -110,6 +110,35 @@ struct TLSCryptoTests {
         }
     }
 
+    @Test("HMAC and HKDF-Expand equal OpenSSL's on either side of the one-block message the shim pads itself")
+    func oneBlockBoundary() {
+        // The shim pads a message of up to 55 (SHA-256) or 111 (SHA-384) bytes itself and compresses it once; longer
+        // ones go through SHA Update/Final. HKDF's first block hashes info and a counter byte, the next ones the
+        // previous block too.
+        for sha384 in [false, true] {
+            let limit = sha384 ? 111 : 55
+            let hashLength = sha384 ? 48 : 32
+            let key = Self.bytes(hashLength, seed: 5)
+            for dataLength in (limit - 2)...(limit + 2) {
+                let data = Self.bytes(dataLength, seed: UInt64(dataLength))
+                #expect(
+                    TLSCrypto.hmac(sha384: sha384, key: key, data: data)
+                        == Self.opensslHMAC(sha384: sha384, key: key, data: data),
+                    "sha384 \(sha384), data \(dataLength)")
+                for infoLength in [dataLength - 1, dataLength - 1 - hashLength] where infoLength >= 0 {
+                    let info = Self.bytes(infoLength, seed: UInt64(infoLength) + 1)
+                    let length = 3 * hashLength
+                    let ours = TLSCrypto.hkdfExpand(sha384: sha384, secret: key, info: info, length: length)
+                    let theirs = Self.opensslKDF(
+                        "HKDF", sha384: sha384, secret: key, extra: info, extraName: "info", expandOnly: true,
+                        length: length)
+                    #expect(ours.count == length)
+                    #expect(ours == theirs, "sha384 \(sha384), info \(infoLength)")
+                }
+            }
+        }
+    }
+
     @Test("HKDF-Expand refuses more than 255 blocks instead of wrapping the counter")
     func hkdfLimit() {
         #expect(

@@ -255,9 +255,7 @@ struct DirectionKeys {
         self.opener = AEADOpener(cipher, key: key)
         self.isTLS12 = true
         if iv.count == Self.ivLength(cipher, tls12: true) {
-            withUnsafeMutableBytes(of: &self.iv) {
-                $0.copyMemory(from: UnsafeRawBufferPointer(start: iv, count: iv.count))
-            }
+            iv.withUnsafeBytes { bytes in withUnsafeMutableBytes(of: &self.iv) { $0.copyMemory(from: bytes) } }
             self.ivValid = true
         }
     }

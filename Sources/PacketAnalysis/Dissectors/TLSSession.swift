@@ -40,8 +40,9 @@ package final class TLSSession {
     private var suite: UInt16 = 0
     private var secrets: KeyLog.Secrets?
     private var decryption = DecryptionState()
-    /// The record being decrypted, then its plaintext (see ``decryptRecord(_:_:_:)``).
-    private var plaintext: [UInt8] = []
+    /// Where records are decrypted (see ``decryptRecord(_:_:_:)``): allocated at the first and kept, memory each
+    /// decryption writes before anything reads it (zeroing it cost more than a small record's decryption).
+    private var plaintext = UnsafeMutableRawBufferPointer(start: nil, count: 0)
 
     private var clientSessionID = SessionID()
     private var serverHelloSeen = false
@@ -75,6 +76,8 @@ package final class TLSSession {
         self.lists = lists
         self.keyLog = keyLog
     }
+
+    deinit { self.plaintext.deallocate() }
 
     /// Whether a record stream direction has lost sync (bytes that cannot be TLS records).
     func hasFailed(_ side: FlowSide) -> Bool { (side == .client ? self.client : self.server).failed }
@@ -171,7 +174,8 @@ package final class TLSSession {
         self.client.release()
         self.server.release()
         self.secrets = nil
-        self.plaintext = []
+        self.plaintext.deallocate()
+        self.plaintext = UnsafeMutableRawBufferPointer(start: nil, count: 0)
         self.clientRandom = []
         self.serverRandom = []
     }
@@ -557,10 +561,11 @@ package final class TLSSession {
         guard stream.keys != nil else { return }
         // Decrypted into the session's buffer, kept from record to record (an array per record cost an allocation and
         // its release): room for the largest record so far, at least a certificate chain's usual size.
-        if self.plaintext.count < body.count { self.plaintext = [UInt8](repeating: 0, count: max(body.count, 4096)) }
-        let opened = self.plaintext.withUnsafeMutableBytes { output in
-            stream.keys?.open(type: stream.type, version: 0x0303, body: body, into: output)
+        if self.plaintext.count < body.count {
+            self.plaintext.deallocate()
+            self.plaintext = .allocate(byteCount: max(body.count, 4096), alignment: 16)
         }
+        let opened = stream.keys?.open(type: stream.type, version: 0x0303, body: body, into: self.plaintext)
         guard let (innerType, length) = opened else {
             // A key that does not authenticate the first records is the wrong key; later failures mean a gap.
             self.decryption.failed = true
@@ -573,9 +578,7 @@ package final class TLSSession {
             self.decryption.active = false
             return
         }
-        self.plaintext.withUnsafeBytes { buffer in
-            self.decrypted(innerType, UnsafeRawBufferPointer(rebasing: buffer[0..<length]), stream, side)
-        }
+        self.decrypted(innerType, UnsafeRawBufferPointer(rebasing: self.plaintext[0..<length]), stream, side)
     }
 
     /// Reads a record just decrypted: its inner content type and its plaintext (in ``plaintext``, which nothing here
