@@ -94,18 +94,25 @@ struct TLSCryptoTests {
                             .utf8)))
     }
 
+    /// Expects Bulkhead's HKDF-Expand to give `length` bytes, OpenSSL's.
+    static func expectHKDFMatchesOpenSSL(
+        sha384: Bool, secret: [UInt8], info: [UInt8], length: Int, sourceLocation: SourceLocation = #_sourceLocation
+    ) {
+        let ours = TLSCrypto.hkdfExpand(sha384: sha384, secret: secret, info: info, length: length)
+        let theirs = Self.opensslKDF(
+            "HKDF", sha384: sha384, secret: secret, extra: info, extraName: "info", expandOnly: true, length: length)
+        #expect(ours.count == length, sourceLocation: sourceLocation)
+        #expect(
+            ours == theirs, "sha384 \(sha384), info \(info.count), length \(length)", sourceLocation: sourceLocation)
+    }
+
     @Test("HKDF-Expand equals OpenSSL's HKDF (expand only) for lengths across block boundaries")
     func hkdfMatchesOpenSSL() {
         for sha384 in [false, true] {
             for length in [1, 12, 16, 31, 32, 33, 48, 49, 64, 96, 97, 255] {
                 let secret = Self.bytes(sha384 ? 48 : 32, seed: UInt64(length))
                 let info = Self.bytes(length % 40, seed: UInt64(7 * length))
-                let ours = TLSCrypto.hkdfExpand(sha384: sha384, secret: secret, info: info, length: length)
-                let theirs = Self.opensslKDF(
-                    "HKDF", sha384: sha384, secret: secret, extra: info, extraName: "info", expandOnly: true,
-                    length: length)
-                #expect(ours.count == length)
-                #expect(ours == theirs, "sha384 \(sha384), length \(length)")
+                Self.expectHKDFMatchesOpenSSL(sha384: sha384, secret: secret, info: info, length: length)
             }
         }
     }
@@ -127,13 +134,7 @@ struct TLSCryptoTests {
                     "sha384 \(sha384), data \(dataLength)")
                 for infoLength in [dataLength - 1, dataLength - 1 - hashLength] where infoLength >= 0 {
                     let info = Self.bytes(infoLength, seed: UInt64(infoLength) + 1)
-                    let length = 3 * hashLength
-                    let ours = TLSCrypto.hkdfExpand(sha384: sha384, secret: key, info: info, length: length)
-                    let theirs = Self.opensslKDF(
-                        "HKDF", sha384: sha384, secret: key, extra: info, extraName: "info", expandOnly: true,
-                        length: length)
-                    #expect(ours.count == length)
-                    #expect(ours == theirs, "sha384 \(sha384), info \(infoLength)")
+                    Self.expectHKDFMatchesOpenSSL(sha384: sha384, secret: key, info: info, length: 3 * hashLength)
                 }
             }
         }
