@@ -197,4 +197,50 @@ struct RecordDecryptionTests {
         #expect(
             [UInt8](repeating: 0, count: 64).withUnsafeBytes { wrong.open(type: 23, version: 0x0303, body: $0) } == nil)
     }
+
+    @Test("a pooled cipher context serves the next connection of its cipher, re-keyed, even after a forged record")
+    func pooledContexts() throws {
+        let pool = AEADOpenerPool(limit: 2)
+        let aes256 = Self.suites[1]
+        let chacha = Self.suites[2]
+        let aes256Cipher = try #require(RecordCipher.tls13(aes256.suite))
+        let chachaCipher = try #require(RecordCipher.tls13(chacha.suite))
+        let first = TLSCryptoTests.bytes(48, seed: 21)
+        var keys: DirectionKeys? = DirectionKeys(tls13: aes256Cipher, secret: first, pool: pool)
+        // Its identity, not a reference: a reference held here would keep the pool from taking it.
+        let opener = ObjectIdentifier(try #require(keys?.opener))
+        var forged = Self.tls13Record(aes256, secret: first, sequence: 0, innerType: 22, content: [1], padding: 0)
+        forged[0] ^= 1
+        #expect(forged.withUnsafeBytes { keys?.open(type: 23, version: 0x0303, body: $0) } == nil)
+        // A context something else still holds is not taken.
+        let copy = keys
+        pool.recycle(&keys)
+        #expect(keys == nil)
+        #expect(pool.count == 0)
+        keys = copy
+        _ = consume copy
+        pool.recycle(&keys)
+        #expect(pool.count == 1)
+        // Another cipher does not get it; the same cipher does, under the new key.
+        let other = DirectionKeys(tls13: chachaCipher, secret: TLSCryptoTests.bytes(32, seed: 22), pool: pool)
+        #expect(ObjectIdentifier(other.opener) != opener)
+        #expect(pool.count == 1)
+        let second = TLSCryptoTests.bytes(48, seed: 23)
+        var reused = DirectionKeys(tls13: aes256Cipher, secret: second, pool: pool)
+        #expect(ObjectIdentifier(reused.opener) == opener)
+        #expect(pool.count == 0)
+        let old = Self.tls13Record(aes256, secret: first, sequence: 0, innerType: 22, content: [2], padding: 0)
+        #expect(old.withUnsafeBytes { reused.open(type: 23, version: 0x0303, body: $0) } == nil)
+        let body = Self.tls13Record(aes256, secret: second, sequence: 0, innerType: 22, content: [3, 4], padding: 5)
+        let opened = body.withUnsafeBytes { reused.open(type: 23, version: 0x0303, body: $0) }
+        #expect(opened?.type == 22)
+        #expect(opened?.plaintext == [3, 4])
+        // The pool keeps at most its limit.
+        for seed in 0..<4 {
+            var spare: DirectionKeys? = DirectionKeys(
+                tls13: aes256Cipher, secret: TLSCryptoTests.bytes(48, seed: UInt64(30 + seed)))
+            pool.recycle(&spare)
+        }
+        #expect(pool.count == 2)
+    }
 }

@@ -166,6 +166,9 @@ final class AEADOpener {
 
     deinit { EVP_CIPHER_CTX_free(self.context) }
 
+    /// The context was set up (a failed set-up or re-key leaves none, and opens nothing).
+    var isUsable: Bool { self.context != nil }
+
     /// Replaces the key (same cipher); false, and the context then opens nothing, when it cannot be set.
     @discardableResult
     func rekey(_ key: UnsafePointer<UInt8>?, keyLength: Int) -> Bool {
@@ -215,6 +218,38 @@ final class AEADOpener {
     }
 }
 
+/// Cipher contexts the sessions of one analysis lane no longer need, kept for the next sessions: setting up a context
+/// and freeing it cost about 5,000 instructions, several times re-keying one (two a connection, for a handful of
+/// records each). Not Sendable: one lane's sessions, one thread.
+final class AEADOpenerPool {
+    /// Contexts kept at most (each about a kilobyte with OpenSSL 3's GCM).
+    let limit: Int
+    private var spare: [AEADOpener] = []
+
+    init(limit: Int = 64) { self.limit = limit }
+
+    /// How many contexts are kept now.
+    var count: Int { self.spare.count }
+
+    /// A context for `cipher` keyed with the `keyLength` bytes at `key`: a kept one re-keyed, or a new one.
+    func opener(_ cipher: RecordCipher, key: UnsafePointer<UInt8>?, keyLength: Int) -> AEADOpener {
+        if let index = self.spare.lastIndex(where: { $0.cipher == cipher }) {
+            let opener = self.spare.remove(at: index)
+            if opener.rekey(key, keyLength: keyLength) { return opener }
+        }
+        return AEADOpener(cipher, key: key, keyLength: keyLength)
+    }
+
+    /// Takes back the context of `keys` (and empties it) unless something else still holds that context.
+    func recycle(_ keys: inout DirectionKeys?) {
+        guard var taken = keys.take() else { return }
+        guard isKnownUniquelyReferenced(&taken.opener), taken.opener.isUsable, self.spare.count < self.limit else {
+            return
+        }
+        self.spare.append(taken.opener)
+    }
+}
+
 /// Record protection for one direction: the cipher context holding its key, the IV and the record sequence number.
 ///
 /// Copies share the cipher context (a class): a direction's keys live in one place and are changed there.
@@ -235,24 +270,27 @@ struct DirectionKeys {
         tls12 && cipher.algorithm != .chacha20Poly1305 ? 4 : 12
     }
 
-    /// Keys from a TLS 1.3 traffic secret.
-    init(tls13 cipher: RecordCipher, secret: [UInt8]) {
+    /// Keys from a TLS 1.3 traffic secret; the cipher context comes from `pool` when given.
+    init(tls13 cipher: RecordCipher, secret: [UInt8], pool: AEADOpenerPool? = nil) {
         self.cipher = cipher
         self.isTLS12 = false
         var key: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
         var iv: (UInt64, UInt32) = (0, 0)
         let derived = Self.derive(cipher, secret: secret, key: &key, iv: &iv)
-        self.opener = withUnsafeBytes(of: key) {
-            AEADOpener(
-                cipher, key: $0.bindMemory(to: UInt8.self).baseAddress, keyLength: derived ? cipher.keyLength : 0)
+        self.opener = withUnsafeBytes(of: key) { key in
+            let base = key.bindMemory(to: UInt8.self).baseAddress
+            guard derived else { return AEADOpener(cipher, key: nil, keyLength: 0) }
+            return pool?.opener(cipher, key: base, keyLength: cipher.keyLength)
+                ?? AEADOpener(cipher, key: base, keyLength: cipher.keyLength)
         }
         self.iv = iv
         self.ivValid = derived
     }
 
-    init(tls12 cipher: RecordCipher, key: [UInt8], iv: [UInt8]) {
+    /// TLS 1.2 keys from the key block; the cipher context comes from `pool` when given.
+    init(tls12 cipher: RecordCipher, key: [UInt8], iv: [UInt8], pool: AEADOpenerPool? = nil) {
         self.cipher = cipher
-        self.opener = AEADOpener(cipher, key: key)
+        self.opener = pool?.opener(cipher, key: key, keyLength: key.count) ?? AEADOpener(cipher, key: key)
         self.isTLS12 = true
         if iv.count == Self.ivLength(cipher, tls12: true) {
             iv.withUnsafeBytes { bytes in withUnsafeMutableBytes(of: &self.iv) { $0.copyMemory(from: bytes) } }
@@ -291,9 +329,10 @@ struct DirectionKeys {
     }
 
     /// Both directions' keys from a TLS 1.2 master secret (RFC 5246 §6.3, AEAD suites: no MAC keys).
-    static func tls12(_ cipher: RecordCipher, masterSecret: [UInt8], clientRandom: [UInt8], serverRandom: [UInt8])
-        -> (client: DirectionKeys, server: DirectionKeys)?
-    {
+    static func tls12(
+        _ cipher: RecordCipher, masterSecret: [UInt8], clientRandom: [UInt8], serverRandom: [UInt8],
+        pool: AEADOpenerPool? = nil
+    ) -> (client: DirectionKeys, server: DirectionKeys)? {
         let ivLength = Self.ivLength(cipher, tls12: true)
         let block = TLSCrypto.prf12(
             sha384: cipher.usesSHA384, secret: masterSecret, label: "key expansion",
@@ -309,8 +348,8 @@ struct DirectionKeys {
         let clientIV = take(ivLength)
         let serverIV = take(ivLength)
         return (
-            DirectionKeys(tls12: cipher, key: clientKey, iv: clientIV),
-            DirectionKeys(tls12: cipher, key: serverKey, iv: serverIV)
+            DirectionKeys(tls12: cipher, key: clientKey, iv: clientIV, pool: pool),
+            DirectionKeys(tls12: cipher, key: serverKey, iv: serverIV, pool: pool)
         )
     }
 

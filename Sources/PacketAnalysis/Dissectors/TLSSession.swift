@@ -171,8 +171,9 @@ package final class TLSSession {
     /// cipher contexts until then: tens of megabytes per analysis lane on a busy capture.
     package func releaseBuffers() {
         guard self.isComplete else { return }
-        self.client.release()
-        self.server.release()
+        // The cipher contexts go back to the lane's pool, for the next sessions.
+        self.client.release(to: self.lists.openers)
+        self.server.release(to: self.lists.openers)
         self.secrets = nil
         self.plaintext.deallocate()
         self.plaintext = UnsafeMutableRawBufferPointer(start: nil, count: 0)
@@ -535,8 +536,8 @@ package final class TLSSession {
                 self.decryption.problem = "the key log has no handshake traffic secrets for this connection"
                 return
             }
-            self.client.keys = DirectionKeys(tls13: cipher, secret: clientSecret)
-            self.server.keys = DirectionKeys(tls13: cipher, secret: serverSecret)
+            self.client.keys = DirectionKeys(tls13: cipher, secret: clientSecret, pool: self.lists.openers)
+            self.server.keys = DirectionKeys(tls13: cipher, secret: serverSecret, pool: self.lists.openers)
             self.decryption.active = true
         } else {
             guard let cipher = RecordCipher.tls12(self.suite) else {
@@ -546,7 +547,8 @@ package final class TLSSession {
             }
             guard let master = secrets.masterSecret,
                 let keys = DirectionKeys.tls12(
-                    cipher, masterSecret: master, clientRandom: self.clientRandom, serverRandom: self.serverRandom)
+                    cipher, masterSecret: master, clientRandom: self.clientRandom, serverRandom: self.serverRandom,
+                    pool: self.lists.openers)
             else {
                 self.decryption.problem = "the key log has no CLIENT_RANDOM master secret for this connection"
                 return
@@ -635,7 +637,7 @@ package final class TLSSession {
             stream.applicationRecords += 1
             // A few application records are enough (the first shows the inner protocol; alerts come early);
             // decrypting a bulk transfer would cost time for nothing.
-            if stream.applicationRecords >= 4 { stream.keys = nil }
+            if stream.applicationRecords >= 4 { self.lists.openers.recycle(&stream.keys) }
             if side == .client && self.summary.innerProtocol == nil && stream.applicationRecords == 1 {
                 self.summary.innerProtocol =
                     ProtocolClassifier.clientRequest(plaintext, peer: UnsafeRawBufferPointer(start: nil, count: 0))?
@@ -827,8 +829,13 @@ package final class TLSSession {
 /// reading it again (each certificate hashed, looked up in the ``CertificateCache`` and its summary copied) cost about
 /// 4,000 instructions per chain, finding the list here a fraction of that (a ``BytesMemo`` for each TLS version).
 /// Bounded: lists over ``maximumBytes`` are not kept, and past the initialiser's `limit` lists the cache starts over.
+///
+/// The sessions sharing it (one analysis lane, one thread: it is not Sendable) share through it the cipher contexts of
+/// key-log decryption too, ``openers``.
 package final class CertificateListCache {
     static let maximumBytes = 65_536
+    /// Cipher contexts of completed sessions, for the next ones.
+    let openers = AEADOpenerPool()
     /// TLS 1.3 lists carry extensions between certificates: the same bytes read as the other version mean another list.
     private var lists: BytesMemo<(list: [CertificateSummary], malformed: Bool)>
     private var tls13Lists: BytesMemo<(list: [CertificateSummary], malformed: Bool)>
@@ -913,13 +920,14 @@ final class RecordStream {
     /// Application records decrypted after Finished.
     var applicationRecords = 0
 
-    /// Frees the buffers and keys (the session reads nothing more from this side).
-    func release() {
+    /// Frees the buffers and keys (the session reads nothing more from this side); the keys' cipher contexts go to
+    /// `pool`.
+    func release(to pool: AEADOpenerPool) {
         self.header = []
         self.body = []
         self.handshake = []
         self.innerHandshake = []
-        self.keys = nil
-        self.pendingKeys = nil
+        pool.recycle(&self.keys)
+        pool.recycle(&self.pendingKeys)
     }
 }
