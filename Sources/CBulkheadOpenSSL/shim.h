@@ -379,10 +379,11 @@ static inline int bh_hkdf_expand_label(const bh_hmac_key *key, const unsigned ch
 
 /// A TLS 1.3 traffic secret's record key (`keyLength` bytes, at most 64) and 12-byte IV (RFC 8446 §7.3): one HMAC key
 /// for both expansions, nothing allocated. Returns 1, or 0 on failure (what was written is then meaningless).
-static inline int bh_tls13_traffic_keys(int sha384, const unsigned char *secret, size_t secretLength,
+static inline int bh_tls13_traffic_keys(int sha384, const void *secret, size_t secretLength,
                                         unsigned char *key, size_t keyLength, unsigned char *iv) {
     bh_hmac_key hmac;
-    int ok = keyLength <= 64 && bh_hmac_key_init(&hmac, sha384, secret, secretLength)
+    int ok = keyLength <= 64 && (secret != NULL || secretLength == 0)
+        && bh_hmac_key_init(&hmac, sha384, (const unsigned char *)secret, secretLength)
         && bh_hkdf_expand_label(&hmac, (const unsigned char *)"key", 3, key, keyLength)
         && bh_hkdf_expand_label(&hmac, (const unsigned char *)"iv", 2, iv, 12);
     bh_wipe(&hmac, sizeof hmac);

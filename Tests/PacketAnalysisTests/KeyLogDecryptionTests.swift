@@ -48,6 +48,20 @@ struct KeyLogDecryptionTests {
         #expect(result.keyLog?.hasProblems == false)
     }
 
+    @Test(
+        "TLS 1.2 with keys: Finished decrypted (GCM and ChaCha20-Poly1305), a renegotiation read inside the tunnel",
+        arguments: ["tls12-mutual", "tls12-chacha20-server-auth", "tls12-renegotiation-client-cert-rejected"])
+    func tls12Decrypted(name: String) throws {
+        let (flows, result) = try self.analyze("\(name).pcap", keys: ["\(name).keys"])
+        let tls = try #require(flows.first?.tls)
+        #expect(tls.decrypted)
+        #expect(tls.decryptionProblem == nil)
+        #expect(tls.renegotiated == name.contains("renegotiation"))
+        #expect(result.keyLog?.summaryLines.first?.hasSuffix(", 0 did not") == true)
+        let (clear, _) = try self.analyze("\(name).pcap", keys: [])
+        #expect(clear.first?.tls?.decrypted == false)
+    }
+
     @Test("without keys the same captures keep the heuristic, marked as such")
     func withoutKeys() throws {
         let (flows, _) = try self.analyze("tls13-mutual.pcap", keys: [])

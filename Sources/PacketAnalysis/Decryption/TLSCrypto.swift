@@ -272,19 +272,21 @@ struct DirectionKeys {
 
     /// Keys from a TLS 1.3 traffic secret; the cipher context comes from `pool` when given.
     init(tls13 cipher: RecordCipher, secret: [UInt8], pool: AEADOpenerPool? = nil) {
+        self = secret.withUnsafeBytes { DirectionKeys(tls13: cipher, secret: $0, pool: pool) }
+    }
+
+    /// Keys from the TLS 1.3 traffic secret in `secret`; the cipher context comes from `pool` when given.
+    init(tls13 cipher: RecordCipher, secret: UnsafeRawBufferPointer, pool: AEADOpenerPool? = nil) {
         self.cipher = cipher
         self.isTLS12 = false
-        var key: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
         var iv: (UInt64, UInt32) = (0, 0)
-        let derived = Self.derive(cipher, secret: secret, key: &key, iv: &iv)
-        self.opener = withUnsafeBytes(of: key) { key in
-            let base = key.bindMemory(to: UInt8.self).baseAddress
-            guard derived else { return AEADOpener(cipher, key: nil, keyLength: 0) }
-            return pool?.opener(cipher, key: base, keyLength: cipher.keyLength)
-                ?? AEADOpener(cipher, key: base, keyLength: cipher.keyLength)
+        self.opener = Self.derive(cipher, secret: secret, iv: &iv) { key in
+            guard let key else { return AEADOpener(cipher, key: nil, keyLength: 0) }
+            return pool?.opener(cipher, key: key, keyLength: cipher.keyLength)
+                ?? AEADOpener(cipher, key: key, keyLength: cipher.keyLength)
         }
         self.iv = iv
-        self.ivValid = derived
+        self.ivValid = self.opener.isUsable
     }
 
     /// TLS 1.2 keys from the key block; the cipher context comes from `pool` when given.
@@ -298,32 +300,38 @@ struct DirectionKeys {
         }
     }
 
-    /// Derives a TLS 1.3 secret's key (into `key`, room for 32 bytes) and IV; false when it cannot.
-    private static func derive(
-        _ cipher: RecordCipher, secret: [UInt8], key: inout (UInt64, UInt64, UInt64, UInt64), iv: inout (UInt64, UInt32)
-    ) -> Bool {
-        withUnsafeMutableBytes(of: &key) { key in
-            withUnsafeMutableBytes(of: &iv) { iv in
+    /// Derives a TLS 1.3 secret's key and IV: the IV into `iv`, the key (on the stack, wiped after) handed to `use`, nil
+    /// when the derivation failed.
+    private static func derive<Result>(
+        _ cipher: RecordCipher, secret: UnsafeRawBufferPointer, iv: inout (UInt64, UInt32),
+        _ use: (UnsafePointer<UInt8>?) -> Result
+    ) -> Result {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 32 + 12) { buffer in
+            guard let base = buffer.baseAddress else { return use(nil) }
+            defer { bh_wipe(base, buffer.count) }
+            let derived =
                 bh_tls13_traffic_keys(
-                    cipher.usesSHA384 ? 1 : 0, secret, secret.count,
-                    key.bindMemory(to: UInt8.self).baseAddress, cipher.keyLength,
-                    iv.bindMemory(to: UInt8.self).baseAddress)
-                    == 1
-            }
+                    cipher.usesSHA384 ? 1 : 0, secret.baseAddress, secret.count, base, cipher.keyLength, base + 32) == 1
+            guard derived else { return use(nil) }
+            withUnsafeMutableBytes(of: &iv) { $0.copyMemory(from: UnsafeRawBufferPointer(start: base + 32, count: 12)) }
+            return use(base)
         }
     }
 
     /// Moves a TLS 1.3 direction on to its next traffic secret (the application secret once its Finished is read):
     /// the same cipher context takes the new key, and the sequence number starts again.
     mutating func rekey(tls13 secret: [UInt8]) {
-        var key: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        secret.withUnsafeBytes { self.rekey(tls13: $0) }
+    }
+
+    /// ``rekey(tls13:)-([UInt8])`` with the secret in `secret`.
+    mutating func rekey(tls13 secret: UnsafeRawBufferPointer) {
         var iv: (UInt64, UInt32) = (0, 0)
-        let derived = Self.derive(self.cipher, secret: secret, key: &key, iv: &iv)
-        let keyed = withUnsafeBytes(of: key) {
-            self.opener.rekey($0.bindMemory(to: UInt8.self).baseAddress, keyLength: derived ? self.cipher.keyLength : 0)
+        let keyed = Self.derive(self.cipher, secret: secret, iv: &iv) { key in
+            self.opener.rekey(key, keyLength: key == nil ? 0 : self.cipher.keyLength)
         }
         self.iv = iv
-        self.ivValid = derived && keyed
+        self.ivValid = keyed
         self.sequence = 0
         self.isTLS12 = false
     }

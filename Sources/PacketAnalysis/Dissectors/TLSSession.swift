@@ -35,10 +35,11 @@ package final class TLSSession {
     private let server = RecordStream()
 
     // Decryption with key-log secrets.
-    private var clientRandom: [UInt8] = []
+    private var clientRandom: KeyLog.ClientRandom?
+    /// Kept for TLS ≤ 1.2 only (its key block is derived from both randoms).
     private var serverRandom: [UInt8] = []
     private var suite: UInt16 = 0
-    private var secrets: KeyLog.Secrets?
+    private var secrets: KeyLog.SecretViews?
     private var decryption = DecryptionState()
     /// Where records are decrypted (see ``decryptRecord(_:_:_:)``): allocated at the first and kept, memory each
     /// decryption writes before anything reads it (zeroing it cost more than a small record's decryption).
@@ -177,7 +178,7 @@ package final class TLSSession {
         self.secrets = nil
         self.plaintext.deallocate()
         self.plaintext = UnsafeMutableRawBufferPointer(start: nil, count: 0)
-        self.clientRandom = []
+        self.clientRandom = nil
         self.serverRandom = []
     }
 
@@ -376,7 +377,7 @@ package final class TLSSession {
         }
         self.summary.clientRandom = Digest.hex(random)
         // The randoms only serve to look the connection up in a key log: without one, no array is made for them.
-        if self.keyLog != nil { self.clientRandom = Array(random) }
+        if self.keyLog != nil { self.clientRandom = KeyLog.ClientRandom(random) }
         self.clientSessionID = SessionID(sessionID)
         var offered: [String] = []
         if let extensionsLength = cursor.u16(), var extensions = cursor.sub(Int(extensionsLength)) {
@@ -451,7 +452,6 @@ package final class TLSSession {
             return
         }
         self.serverHelloSeen = true
-        if self.keyLog != nil { self.serverRandom = Array(random) }
         self.suite = suite
         self.summary.version = TLSRegistry.versionName(version)
         self.summary.cipher = TLSRegistry.cipherName(suite)
@@ -465,6 +465,7 @@ package final class TLSSession {
         } else if !sessionID.isEmpty && self.clientSessionID.matches(sessionID) {
             self.summary.resumed = true
         }
+        if !self.isTLS13 && self.keyLog != nil { self.serverRandom = Array(random) }
     }
 
     private func certificateList(_ body: UnsafeRawBufferPointer, tls13: Bool = false) -> [CertificateSummary] {
@@ -523,8 +524,8 @@ package final class TLSSession {
 
     /// Looks the connection up in the key log once the ServerHello fixed version and cipher.
     private func prepareKeys(tls13: Bool) {
-        guard let keyLog = self.keyLog, self.clientRandom.count == 32,
-            let secrets = keyLog.secrets(forClientRandom: self.clientRandom)
+        guard let keyLog = self.keyLog, let clientRandom = self.clientRandom,
+            let secrets = keyLog.secretViews(clientRandom)
         else { return }
         self.secrets = secrets
         if tls13 {
@@ -547,8 +548,8 @@ package final class TLSSession {
             }
             guard let master = secrets.masterSecret,
                 let keys = DirectionKeys.tls12(
-                    cipher, masterSecret: master, clientRandom: self.clientRandom, serverRandom: self.serverRandom,
-                    pool: self.lists.openers)
+                    cipher, masterSecret: Array(master), clientRandom: clientRandom.bytes,
+                    serverRandom: self.serverRandom, pool: self.lists.openers)
             else {
                 self.decryption.problem = "the key log has no CLIENT_RANDOM master secret for this connection"
                 return
