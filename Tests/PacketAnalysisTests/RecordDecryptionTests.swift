@@ -25,6 +25,15 @@ struct RecordDecryptionTests {
             "HKDF", sha384: sha384, secret: secret, extra: info, extraName: "info", expandOnly: true, length: length)
     }
 
+    /// Calls `body` with views of `arrays`' bytes, all valid for the call.
+    static func withViews<Result>(_ arrays: [[UInt8]], _ body: ([UnsafeRawBufferPointer]) -> Result) -> Result {
+        func nest(_ index: Int, _ views: [UnsafeRawBufferPointer]) -> Result {
+            guard index < arrays.count else { return body(views) }
+            return arrays[index].withUnsafeBytes { nest(index + 1, views + [$0]) }
+        }
+        return nest(0, [])
+    }
+
     /// One AEAD record sealed by OpenSSL: ciphertext then the 16-byte tag.
     static func seal(
         _ cipher: OpaquePointer?, key: [UInt8], nonce: [UInt8], aad: [UInt8], plaintext: [UInt8]
@@ -242,5 +251,84 @@ struct RecordDecryptionTests {
             pool.recycle(&spare)
         }
         #expect(pool.count == 2)
+    }
+
+    @Test(
+        "the four-lane SHA-512 compression equals OpenSSL's one block at a time",
+        .enabled(if: bh_cpu_has_avx512vl() == 1, "the CPU has no AVX-512VL: the one-at-a-time path is used"))
+    func fourLaneCompression() {
+        for round in 0..<50 {
+            var states = (0..<4).map { lane in
+                (0..<8).map { word in
+                    UInt64(
+                        truncatingIfNeeded: TLSCryptoTests.bytes(8, seed: UInt64(round * 64 + lane * 8 + word))
+                            .reduce(0) { $0 << 8 | UInt64($1) })
+                }
+            }
+            let blocks = (0..<4).map { TLSCryptoTests.bytes(128, seed: UInt64(1000 + round * 4 + $0)) }
+            var expected = states
+            for lane in 0..<4 {
+                var context = SHA512_CTX()
+                withUnsafeMutableBytes(of: &context.h) { h in
+                    expected[lane].withUnsafeBytes { h.copyMemory(from: $0) }
+                }
+                bh_sha512_transform(&context, blocks[lane])
+                expected[lane] = withUnsafeBytes(of: context.h) { Array($0.bindMemory(to: UInt64.self)) }
+            }
+            // One buffer of the four states, one of the four blocks; the lanes point into them.
+            var flat = states.flatMap { $0 }
+            let flatBlocks = blocks.flatMap { $0 }
+            flat.withUnsafeMutableBufferPointer { flatStates in
+                flatBlocks.withUnsafeBufferPointer { flatBlock in
+                    guard let stateBase = flatStates.baseAddress, let blockBase = flatBlock.baseAddress else { return }
+                    var statePointers: [UnsafeMutablePointer<UInt64>?] = (0..<4).map { stateBase + 8 * $0 }
+                    var blockPointers: [UnsafePointer<UInt8>?] = (0..<4).map { blockBase + 128 * $0 }
+                    bh_sha512_x4(&statePointers, &blockPointers)
+                }
+            }
+            states = (0..<4).map { Array(flat[(8 * $0)..<(8 * $0 + 8)]) }
+            #expect(states == expected, "round \(round)")
+        }
+    }
+
+    @Test("a SHA-384 connection's secrets derived together equal OpenSSL's HKDF, four lanes and one at a time")
+    func sha384TrafficKeysTogether() throws {
+        // Both paths in turn, in one test (the switch is process-wide; other tests get equal keys either way).
+        for oneAtATime in [false, true] {
+            TrafficKeys.forceOneAtATime(oneAtATime)
+            defer { TrafficKeys.forceOneAtATime(false) }
+            try self.sha384TrafficKeysMatchOpenSSL()
+        }
+    }
+
+    func sha384TrafficKeysMatchOpenSSL() throws {
+        let cipher = try #require(RecordCipher.tls13(0x1302))
+        // Secret lengths a key log gives (48 for SHA-384), and others: empty, short, a block, longer (hashed first).
+        let lengths = [48, 48, 48, 48, 32, 0, 1, 64, 127, 128, 129, 200]
+        for count in 1...4 {
+            for start in stride(from: 0, to: lengths.count, by: 3) {
+                let secrets = (0..<count).map {
+                    TLSCryptoTests.bytes(lengths[(start + $0) % lengths.count], seed: UInt64(start * 10 + $0))
+                }
+                let derived = try #require(
+                    Self.withViews(secrets) { TrafficKeys.sha384(cipher, $0) }, "count \(count)")
+                #expect(derived.count == count)
+                for (index, secret) in secrets.enumerated() where index < derived.count {
+                    let key = Self.opensslExpandLabel(sha384: true, secret: secret, label: "key", length: 32)
+                    let iv = Self.opensslExpandLabel(sha384: true, secret: secret, label: "iv", length: 12)
+                    #expect(derived[index].withKey { Array(UnsafeBufferPointer(start: $0, count: 32)) } == key)
+                    let nonceBase = withUnsafeBytes(of: derived[index].nonceBase) { Array($0[0..<12]) }
+                    #expect(nonceBase == iv, "count \(count), secret \(index) of \(secret.count) bytes")
+                }
+            }
+        }
+        // Not for a SHA-256 suite, nor for no secret or more than four.
+        let aes128 = try #require(RecordCipher.tls13(0x1301))
+        let secret = TLSCryptoTests.bytes(32, seed: 1)
+        secret.withUnsafeBytes { view in
+            #expect(TrafficKeys.sha384(aes128, [view]) == nil)
+            #expect(TrafficKeys.sha384(cipher, []) == nil)
+            #expect(TrafficKeys.sha384(cipher, Array(repeating: view, count: 5)) == nil)
+        }
     }
 }

@@ -289,6 +289,19 @@ struct DirectionKeys {
         self.ivValid = self.opener.isUsable
     }
 
+    /// Keys already derived from a TLS 1.3 traffic secret (``TrafficKeys/sha384(_:_:)``); the cipher context comes
+    /// from `pool` when given.
+    init(tls13 cipher: RecordCipher, keys: TrafficKeys, pool: AEADOpenerPool? = nil) {
+        self.cipher = cipher
+        self.isTLS12 = false
+        self.opener = keys.withKey { key in
+            pool?.opener(cipher, key: key, keyLength: cipher.keyLength)
+                ?? AEADOpener(cipher, key: key, keyLength: cipher.keyLength)
+        }
+        self.iv = keys.nonceBase
+        self.ivValid = self.opener.isUsable
+    }
+
     /// TLS 1.2 keys from the key block; the cipher context comes from `pool` when given.
     init(tls12 cipher: RecordCipher, key: [UInt8], iv: [UInt8], pool: AEADOpenerPool? = nil) {
         self.cipher = cipher
@@ -332,6 +345,14 @@ struct DirectionKeys {
         }
         self.iv = iv
         self.ivValid = keyed
+        self.sequence = 0
+        self.isTLS12 = false
+    }
+
+    /// ``rekey(tls13:)-([UInt8])`` with keys already derived from the next secret.
+    mutating func rekey(tls13 keys: TrafficKeys) {
+        self.ivValid = keys.withKey { self.opener.rekey($0, keyLength: self.cipher.keyLength) }
+        self.iv = keys.nonceBase
         self.sequence = 0
         self.isTLS12 = false
     }
@@ -439,4 +460,72 @@ struct DirectionKeys {
         else { return nil }
         return (innerType, Array(output[0..<length]))
     }
+}
+
+/// A TLS 1.3 traffic secret's record key and IV, derived before they are used: a SHA-384 connection's four secrets are
+/// derived together at its ServerHello (``sha384(_:_:)``), the application secrets' keys kept until each side's
+/// Finished.
+struct TrafficKeys: Equatable {
+    /// The key's bytes (16 or 32 of them used) and the IV's (12).
+    private var key = SIMD32<UInt8>()
+    private var iv = SIMD16<UInt8>()
+
+    /// Calls `body` with the key's bytes.
+    func withKey<Result>(_ body: (UnsafePointer<UInt8>) -> Result) -> Result {
+        withUnsafeBytes(of: self.key) { body($0.bindMemory(to: UInt8.self).baseAddress.unsafelyUnwrapped) }
+    }
+
+    /// The IV as ``DirectionKeys`` holds it.
+    var nonceBase: (UInt64, UInt32) {
+        var base: (UInt64, UInt32) = (0, 0)
+        withUnsafeBytes(of: self.iv) { iv in
+            withUnsafeMutableBytes(of: &base) { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: iv[0..<12])) }
+        }
+        return base
+    }
+
+    /// The keys of one to four traffic secrets of a SHA-384 suite (`cipher`), in order: derived side by side in
+    /// vector lanes where the CPU has AVX-512VL (six four-lane SHA-512 compressions instead of twenty-four), else one
+    /// by one. Nil for another suite, no secret or more than four, or a failed derivation.
+    static func sha384(_ cipher: RecordCipher, _ secrets: [UnsafeRawBufferPointer]) -> [TrafficKeys]? {
+        guard cipher.usesSHA384, (1...4).contains(secrets.count) else { return nil }
+        var derived = [TrafficKeys](repeating: TrafficKeys(), count: secrets.count)
+        let ok = withUnsafeTemporaryAllocation(of: UnsafeRawPointer?.self, capacity: 4) { pointers in
+            withUnsafeTemporaryAllocation(of: Int.self, capacity: 4) { lengths in
+                withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 4 * 64) { output in
+                    withUnsafeTemporaryAllocation(of: UnsafeMutablePointer<UInt8>?.self, capacity: 8) { outputs in
+                        guard let base = output.baseAddress else { return false }
+                        output.initialize(repeating: 0)
+                        for lane in 0..<4 {
+                            let secret = secrets[min(lane, secrets.count - 1)]
+                            pointers[lane] = secret.baseAddress
+                            lengths[lane] = secret.count
+                            outputs[lane] = base + 64 * lane
+                            outputs[4 + lane] = base + 64 * lane + 48
+                        }
+                        defer { bh_wipe(base, output.count) }
+                        guard let pointerBase = pointers.baseAddress, let lengthBase = lengths.baseAddress,
+                            let keyBase = outputs.baseAddress,
+                            bh_tls13_traffic_keys_sha384(
+                                pointerBase, lengthBase, Int32(secrets.count), keyBase, cipher.keyLength, keyBase + 4)
+                                == 1
+                        else { return false }
+                        for lane in 0..<secrets.count {
+                            withUnsafeMutableBytes(of: &derived[lane].key) {
+                                $0.copyMemory(from: UnsafeRawBufferPointer(start: base + 64 * lane, count: 32))
+                            }
+                            withUnsafeMutableBytes(of: &derived[lane].iv) {
+                                $0.copyMemory(from: UnsafeRawBufferPointer(start: base + 64 * lane + 48, count: 16))
+                            }
+                        }
+                        return true
+                    }
+                }
+            }
+        }
+        return ok ? derived : nil
+    }
+
+    /// Makes ``sha384(_:_:)`` derive one secret at a time even where the CPU could do four (for tests of both paths).
+    static func forceOneAtATime(_ force: Bool) { bh_set_force_scalar_sha512(force ? 1 : 0) }
 }

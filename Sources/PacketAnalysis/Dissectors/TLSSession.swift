@@ -537,8 +537,19 @@ package final class TLSSession {
                 self.decryption.problem = "the key log has no handshake traffic secrets for this connection"
                 return
             }
-            self.client.keys = DirectionKeys(tls13: cipher, secret: clientSecret, pool: self.lists.openers)
-            self.server.keys = DirectionKeys(tls13: cipher, secret: serverSecret, pool: self.lists.openers)
+            // A SHA-384 suite's secrets are derived together, the application ones kept for each side's Finished.
+            let application = [secrets.clientTraffic, secrets.serverTraffic].compactMap { $0 }
+            if application.count == 2,
+                let keys = TrafficKeys.sha384(cipher, [clientSecret, serverSecret] + application), keys.count == 4
+            {
+                self.client.keys = DirectionKeys(tls13: cipher, keys: keys[0], pool: self.lists.openers)
+                self.server.keys = DirectionKeys(tls13: cipher, keys: keys[1], pool: self.lists.openers)
+                self.client.nextKeys = keys[2]
+                self.server.nextKeys = keys[3]
+            } else {
+                self.client.keys = DirectionKeys(tls13: cipher, secret: clientSecret, pool: self.lists.openers)
+                self.server.keys = DirectionKeys(tls13: cipher, secret: serverSecret, pool: self.lists.openers)
+            }
             self.decryption.active = true
         } else {
             guard let cipher = RecordCipher.tls12(self.suite) else {
@@ -736,11 +747,14 @@ package final class TLSSession {
             stream.finishedDecrypted = true
             // The direction's cipher context takes the new key (a new context per secret cost more than its records).
             let secret = side == .client ? self.secrets?.clientTraffic : self.secrets?.serverTraffic
-            if let secret, stream.keys != nil {
+            if let next = stream.nextKeys, stream.keys != nil {
+                stream.keys?.rekey(tls13: next)
+            } else if let secret, stream.keys != nil {
                 stream.keys?.rekey(tls13: secret)
             } else {
                 stream.keys = nil
             }
+            stream.nextKeys = nil
         default:
             break
         }
@@ -914,6 +928,8 @@ final class RecordStream {
     /// Keys that decrypt this side's records now (from a key log), and TLS 1.2 keys waiting for ChangeCipherSpec.
     var keys: DirectionKeys?
     var pendingKeys: DirectionKeys?
+    /// TLS 1.3: the keys of this side's application secret, derived with the handshake's, for its Finished.
+    var nextKeys: TrafficKeys?
     /// Decrypted handshake bytes not yet parsed into messages.
     var innerHandshake: [UInt8] = []
     /// This side's Finished was decrypted.
@@ -930,5 +946,6 @@ final class RecordStream {
         self.innerHandshake = []
         pool.recycle(&self.keys)
         pool.recycle(&self.pendingKeys)
+        self.nextKeys = nil
     }
 }
