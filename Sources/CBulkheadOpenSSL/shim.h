@@ -506,6 +506,11 @@ static inline void bh_set_force_scalar_sha512(int force) {
     __atomic_store_n(&bh_force_scalar_sha512, force, __ATOMIC_RELAXED);
 }
 
+/// Whether ``bh_tls13_traffic_keys_sha384`` takes the four-lane path.
+static inline int bh_sha512_x4_in_use(void) {
+    return bh_cpu_has_avx512vl() && !__atomic_load_n(&bh_force_scalar_sha512, __ATOMIC_RELAXED);
+}
+
 /// Pads a message of `length` bytes (at most 111) that follows one absorbed 128-byte block, into `block`.
 static inline void bh_sha512_pad_after_block(unsigned char block[128], const unsigned char *message, size_t length) {
     memcpy(block, message, length);
@@ -521,7 +526,7 @@ static inline int bh_tls13_traffic_keys_sha384(const void *const secrets[4], con
                                                unsigned char *const keys[4], size_t keyLength,
                                                unsigned char *const ivs[4]) {
     if (count < 1 || count > 4 || keyLength > 48) return 0;
-    if (!bh_cpu_has_avx512vl() || __atomic_load_n(&bh_force_scalar_sha512, __ATOMIC_RELAXED)) {
+    if (!bh_sha512_x4_in_use()) {
         for (int i = 0; i < count; i++) {
             if (!bh_tls13_traffic_keys(1, secrets[i], lengths[i], keys[i], keyLength, ivs[i])) return 0;
         }

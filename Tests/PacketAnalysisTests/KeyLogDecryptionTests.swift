@@ -62,6 +62,18 @@ struct KeyLogDecryptionTests {
         #expect(clear.first?.tls?.decrypted == false)
     }
 
+    @Test(
+        "the same flows whether a connection's secrets are derived together (AVX-512VL) or one at a time",
+        arguments: tls13Captures)
+    func derivationPathsAgree(name: String, state: ClientCertificateState, established: Bool) throws {
+        let (together, _) = try self.analyze("\(name).pcap", keys: ["\(name).keys"])
+        TrafficKeys.forceOneAtATime(true)
+        defer { TrafficKeys.forceOneAtATime(false) }
+        let (oneAtATime, _) = try self.analyze("\(name).pcap", keys: ["\(name).keys"])
+        #expect(together.map(\.tls) == oneAtATime.map(\.tls))
+        #expect(oneAtATime.first?.tls?.decrypted == true)
+    }
+
     @Test("without keys the same captures keep the heuristic, marked as such")
     func withoutKeys() throws {
         let (flows, _) = try self.analyze("tls13-mutual.pcap", keys: [])

@@ -526,6 +526,11 @@ struct TrafficKeys: Equatable {
         return ok ? derived : nil
     }
 
+    /// Whether ``sha384(_:_:)`` derives four secrets side by side (AVX-512VL, not forced off): only then is deriving a
+    /// connection's application keys ahead of its Finished worth it (one at a time, a connection that never gets
+    /// there would have paid for them for nothing).
+    static var derivesTogether: Bool { bh_sha512_x4_in_use() == 1 }
+
     /// Makes ``sha384(_:_:)`` derive one secret at a time even where the CPU could do four (for tests of both paths).
     static func forceOneAtATime(_ force: Bool) { bh_set_force_scalar_sha512(force ? 1 : 0) }
 }

@@ -537,10 +537,12 @@ package final class TLSSession {
                 self.decryption.problem = "the key log has no handshake traffic secrets for this connection"
                 return
             }
-            // A SHA-384 suite's secrets are derived together, the application ones kept for each side's Finished.
-            let application = [secrets.clientTraffic, secrets.serverTraffic].compactMap { $0 }
-            if application.count == 2,
-                let keys = TrafficKeys.sha384(cipher, [clientSecret, serverSecret] + application), keys.count == 4
+            // A SHA-384 suite's secrets are derived together where the CPU allows, the application ones kept for each
+            // side's Finished.
+            if cipher.usesSHA384, TrafficKeys.derivesTogether, let clientTraffic = secrets.clientTraffic,
+                let serverTraffic = secrets.serverTraffic,
+                let keys = TrafficKeys.sha384(cipher, [clientSecret, serverSecret, clientTraffic, serverTraffic]),
+                keys.count == 4
             {
                 self.client.keys = DirectionKeys(tls13: cipher, keys: keys[0], pool: self.lists.openers)
                 self.server.keys = DirectionKeys(tls13: cipher, keys: keys[1], pool: self.lists.openers)
