@@ -48,6 +48,32 @@ struct KeyLogDecryptionTests {
         #expect(result.keyLog?.hasProblems == false)
     }
 
+    @Test(
+        "TLS 1.2 with keys: Finished decrypted (GCM and ChaCha20-Poly1305), a renegotiation read inside the tunnel",
+        arguments: ["tls12-mutual", "tls12-chacha20-server-auth", "tls12-renegotiation-client-cert-rejected"])
+    func tls12Decrypted(name: String) throws {
+        let (flows, result) = try self.analyze("\(name).pcap", keys: ["\(name).keys"])
+        let tls = try #require(flows.first?.tls)
+        #expect(tls.decrypted)
+        #expect(tls.decryptionProblem == nil)
+        #expect(tls.renegotiated == name.contains("renegotiation"))
+        #expect(result.keyLog?.summaryLines.first?.hasSuffix(", 0 did not") == true)
+        let (clear, _) = try self.analyze("\(name).pcap", keys: [])
+        #expect(clear.first?.tls?.decrypted == false)
+    }
+
+    @Test(
+        "the same flows whether a connection's secrets are derived together (AVX-512VL) or one at a time",
+        arguments: tls13Captures)
+    func derivationPathsAgree(name: String, state: ClientCertificateState, established: Bool) throws {
+        let (together, _) = try self.analyze("\(name).pcap", keys: ["\(name).keys"])
+        TrafficKeys.forceOneAtATime(true)
+        defer { TrafficKeys.forceOneAtATime(false) }
+        let (oneAtATime, _) = try self.analyze("\(name).pcap", keys: ["\(name).keys"])
+        #expect(together.map(\.tls) == oneAtATime.map(\.tls))
+        #expect(oneAtATime.first?.tls?.decrypted == true)
+    }
+
     @Test("without keys the same captures keep the heuristic, marked as such")
     func withoutKeys() throws {
         let (flows, _) = try self.analyze("tls13-mutual.pcap", keys: [])

@@ -94,18 +94,48 @@ struct TLSCryptoTests {
                             .utf8)))
     }
 
+    /// Expects Bulkhead's HKDF-Expand to give `length` bytes, OpenSSL's.
+    static func expectHKDFMatchesOpenSSL(
+        sha384: Bool, secret: [UInt8], info: [UInt8], length: Int, sourceLocation: SourceLocation = #_sourceLocation
+    ) {
+        let ours = TLSCrypto.hkdfExpand(sha384: sha384, secret: secret, info: info, length: length)
+        let theirs = Self.opensslKDF(
+            "HKDF", sha384: sha384, secret: secret, extra: info, extraName: "info", expandOnly: true, length: length)
+        #expect(ours.count == length, sourceLocation: sourceLocation)
+        #expect(
+            ours == theirs, "sha384 \(sha384), info \(info.count), length \(length)", sourceLocation: sourceLocation)
+    }
+
     @Test("HKDF-Expand equals OpenSSL's HKDF (expand only) for lengths across block boundaries")
     func hkdfMatchesOpenSSL() {
         for sha384 in [false, true] {
             for length in [1, 12, 16, 31, 32, 33, 48, 49, 64, 96, 97, 255] {
                 let secret = Self.bytes(sha384 ? 48 : 32, seed: UInt64(length))
                 let info = Self.bytes(length % 40, seed: UInt64(7 * length))
-                let ours = TLSCrypto.hkdfExpand(sha384: sha384, secret: secret, info: info, length: length)
-                let theirs = Self.opensslKDF(
-                    "HKDF", sha384: sha384, secret: secret, extra: info, extraName: "info", expandOnly: true,
-                    length: length)
-                #expect(ours.count == length)
-                #expect(ours == theirs, "sha384 \(sha384), length \(length)")
+                Self.expectHKDFMatchesOpenSSL(sha384: sha384, secret: secret, info: info, length: length)
+            }
+        }
+    }
+
+    @Test("HMAC and HKDF-Expand equal OpenSSL's on either side of the one-block message the shim pads itself")
+    func oneBlockBoundary() {
+        // The shim pads a message of up to 55 (SHA-256) or 111 (SHA-384) bytes itself and compresses it once; longer
+        // ones go through SHA Update/Final. HKDF's first block hashes info and a counter byte, the next ones the
+        // previous block too.
+        for sha384 in [false, true] {
+            let limit = sha384 ? 111 : 55
+            let hashLength = sha384 ? 48 : 32
+            let key = Self.bytes(hashLength, seed: 5)
+            for dataLength in (limit - 2)...(limit + 2) {
+                let data = Self.bytes(dataLength, seed: UInt64(dataLength))
+                #expect(
+                    TLSCrypto.hmac(sha384: sha384, key: key, data: data)
+                        == Self.opensslHMAC(sha384: sha384, key: key, data: data),
+                    "sha384 \(sha384), data \(dataLength)")
+                for infoLength in [dataLength - 1, dataLength - 1 - hashLength] where infoLength >= 0 {
+                    let info = Self.bytes(infoLength, seed: UInt64(infoLength) + 1)
+                    Self.expectHKDFMatchesOpenSSL(sha384: sha384, secret: key, info: info, length: 3 * hashLength)
+                }
             }
         }
     }

@@ -48,6 +48,9 @@ public final class KeyLog: @unchecked Sendable {
             self.words = bytes
         }
 
+        /// The 32 bytes.
+        var bytes: [UInt8] { withUnsafeBytes(of: self.words) { Array($0) } }
+
         static func == (left: ClientRandom, right: ClientRandom) -> Bool {
             left.words.0 == right.words.0 && left.words.1 == right.words.1 && left.words.2 == right.words.2
                 && left.words.3 == right.words.3
@@ -237,7 +240,29 @@ public final class KeyLog: @unchecked Sendable {
     /// The secrets for a connection, by its ClientHello random; marks them as used.
     func secrets(forClientRandom bytes: [UInt8]) -> Secrets? {
         guard let random = bytes.withUnsafeBytes({ ClientRandom($0) }) else { return nil }
-        return self.lock.withLock { self.store.secrets(random) }
+        return self.secretViews(random).map { views in
+            Secrets(
+                masterSecret: views.masterSecret.map(Array.init),
+                clientHandshake: views.clientHandshake.map(Array.init),
+                serverHandshake: views.serverHandshake.map(Array.init),
+                clientTraffic: views.clientTraffic.map(Array.init), serverTraffic: views.serverTraffic.map(Array.init))
+        }
+    }
+
+    /// A connection's secrets where the key log keeps them: views of its memory, which it neither moves nor frees
+    /// while it lives (a secret read later for the same connection goes elsewhere). A session holding the key log can
+    /// keep them, rather than five arrays per connection.
+    struct SecretViews {
+        var masterSecret: UnsafeRawBufferPointer?
+        var clientHandshake: UnsafeRawBufferPointer?
+        var serverHandshake: UnsafeRawBufferPointer?
+        var clientTraffic: UnsafeRawBufferPointer?
+        var serverTraffic: UnsafeRawBufferPointer?
+    }
+
+    /// The secrets for a connection, by its ClientHello random, as views; marks them as used.
+    func secretViews(_ random: ClientRandom) -> SecretViews? {
+        self.lock.withLock { self.store.secrets(random) }
     }
 
     /// One line per source: how many connections it had secrets for and how many of them the captures showed.
@@ -498,20 +523,20 @@ public final class KeyLog: @unchecked Sendable {
             self.secretEnd += length
         }
 
-        /// The connection's secrets, by its random; marks it as matched.
-        func secrets(_ random: ClientRandom) -> Secrets? {
+        /// The connection's secrets, by its random, where they lie; marks it as matched.
+        func secrets(_ random: ClientRandom) -> SecretViews? {
             guard let index = self.find(random) else { return nil }
             let entry = self.entry(index)
             entry.pointee.marks |= Self.matched
             let found = entry.pointee
-            func bytes(_ slot: Int) -> [UInt8]? {
+            func bytes(_ slot: Int) -> UnsafeRawBufferPointer? {
                 let code = Int(found.marks >> (2 * slot) & 3)
                 guard code != 0 else { return nil }
                 let place = Int(found.place(slot))
                 let start = self.secretChunks[place >> 16] + (place & 0xffff) << 4
-                return Array(UnsafeRawBufferPointer(start: start, count: (code + 1) * 16))
+                return UnsafeRawBufferPointer(start: start, count: (code + 1) * 16)
             }
-            return Secrets(
+            return SecretViews(
                 masterSecret: bytes(0), clientHandshake: bytes(1), serverHandshake: bytes(2), clientTraffic: bytes(3),
                 serverTraffic: bytes(4))
         }

@@ -35,11 +35,15 @@ package final class TLSSession {
     private let server = RecordStream()
 
     // Decryption with key-log secrets.
-    private var clientRandom: [UInt8] = []
+    private var clientRandom: KeyLog.ClientRandom?
+    /// Kept for TLS ≤ 1.2 only (its key block is derived from both randoms).
     private var serverRandom: [UInt8] = []
     private var suite: UInt16 = 0
-    private var secrets: KeyLog.Secrets?
+    private var secrets: KeyLog.SecretViews?
     private var decryption = DecryptionState()
+    /// Where records are decrypted (see ``decryptRecord(_:_:_:)``): allocated at the first and kept, memory each
+    /// decryption writes before anything reads it (zeroing it cost more than a small record's decryption).
+    private var plaintext = UnsafeMutableRawBufferPointer(start: nil, count: 0)
 
     private var clientSessionID = SessionID()
     private var serverHelloSeen = false
@@ -73,6 +77,8 @@ package final class TLSSession {
         self.lists = lists
         self.keyLog = keyLog
     }
+
+    deinit { self.plaintext.deallocate() }
 
     /// Whether a record stream direction has lost sync (bytes that cannot be TLS records).
     func hasFailed(_ side: FlowSide) -> Bool { (side == .client ? self.client : self.server).failed }
@@ -166,10 +172,13 @@ package final class TLSSession {
     /// cipher contexts until then: tens of megabytes per analysis lane on a busy capture.
     package func releaseBuffers() {
         guard self.isComplete else { return }
-        self.client.release()
-        self.server.release()
+        // The cipher contexts go back to the lane's pool, for the next sessions.
+        self.client.release(to: self.lists.openers)
+        self.server.release(to: self.lists.openers)
         self.secrets = nil
-        self.clientRandom = []
+        self.plaintext.deallocate()
+        self.plaintext = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+        self.clientRandom = nil
         self.serverRandom = []
     }
 
@@ -368,7 +377,7 @@ package final class TLSSession {
         }
         self.summary.clientRandom = Digest.hex(random)
         // The randoms only serve to look the connection up in a key log: without one, no array is made for them.
-        if self.keyLog != nil { self.clientRandom = Array(random) }
+        if self.keyLog != nil { self.clientRandom = KeyLog.ClientRandom(random) }
         self.clientSessionID = SessionID(sessionID)
         var offered: [String] = []
         if let extensionsLength = cursor.u16(), var extensions = cursor.sub(Int(extensionsLength)) {
@@ -443,7 +452,6 @@ package final class TLSSession {
             return
         }
         self.serverHelloSeen = true
-        if self.keyLog != nil { self.serverRandom = Array(random) }
         self.suite = suite
         self.summary.version = TLSRegistry.versionName(version)
         self.summary.cipher = TLSRegistry.cipherName(suite)
@@ -457,6 +465,7 @@ package final class TLSSession {
         } else if !sessionID.isEmpty && self.clientSessionID.matches(sessionID) {
             self.summary.resumed = true
         }
+        if !self.isTLS13 && self.keyLog != nil { self.serverRandom = Array(random) }
     }
 
     private func certificateList(_ body: UnsafeRawBufferPointer, tls13: Bool = false) -> [CertificateSummary] {
@@ -515,8 +524,8 @@ package final class TLSSession {
 
     /// Looks the connection up in the key log once the ServerHello fixed version and cipher.
     private func prepareKeys(tls13: Bool) {
-        guard let keyLog = self.keyLog, self.clientRandom.count == 32,
-            let secrets = keyLog.secrets(forClientRandom: self.clientRandom)
+        guard let keyLog = self.keyLog, let clientRandom = self.clientRandom,
+            let secrets = keyLog.secretViews(clientRandom)
         else { return }
         self.secrets = secrets
         if tls13 {
@@ -528,8 +537,21 @@ package final class TLSSession {
                 self.decryption.problem = "the key log has no handshake traffic secrets for this connection"
                 return
             }
-            self.client.keys = DirectionKeys(tls13: cipher, secret: clientSecret)
-            self.server.keys = DirectionKeys(tls13: cipher, secret: serverSecret)
+            // A SHA-384 suite's secrets are derived together where the CPU allows, the application ones kept for each
+            // side's Finished.
+            if cipher.usesSHA384, TrafficKeys.derivesTogether, let clientTraffic = secrets.clientTraffic,
+                let serverTraffic = secrets.serverTraffic,
+                let keys = TrafficKeys.sha384(cipher, [clientSecret, serverSecret, clientTraffic, serverTraffic]),
+                keys.count == 4
+            {
+                self.client.keys = DirectionKeys(tls13: cipher, keys: keys[0], pool: self.lists.openers)
+                self.server.keys = DirectionKeys(tls13: cipher, keys: keys[1], pool: self.lists.openers)
+                self.client.nextKeys = keys[2]
+                self.server.nextKeys = keys[3]
+            } else {
+                self.client.keys = DirectionKeys(tls13: cipher, secret: clientSecret, pool: self.lists.openers)
+                self.server.keys = DirectionKeys(tls13: cipher, secret: serverSecret, pool: self.lists.openers)
+            }
             self.decryption.active = true
         } else {
             guard let cipher = RecordCipher.tls12(self.suite) else {
@@ -539,7 +561,8 @@ package final class TLSSession {
             }
             guard let master = secrets.masterSecret,
                 let keys = DirectionKeys.tls12(
-                    cipher, masterSecret: master, clientRandom: self.clientRandom, serverRandom: self.serverRandom)
+                    cipher, masterSecret: Array(master), clientRandom: clientRandom.bytes,
+                    serverRandom: self.serverRandom, pool: self.lists.openers)
             else {
                 self.decryption.problem = "the key log has no CLIENT_RANDOM master secret for this connection"
                 return
@@ -551,10 +574,15 @@ package final class TLSSession {
     }
 
     private func decryptRecord(_ stream: RecordStream, _ side: FlowSide, _ body: UnsafeRawBufferPointer) {
-        guard var keys = stream.keys else { return }
-        let version = UInt16(0x0303)
-        let opened = keys.open(type: stream.type, version: version, body: body)
-        guard let (innerType, plaintext) = opened else {
+        guard stream.keys != nil else { return }
+        // Decrypted into the session's buffer, kept from record to record (an array per record cost an allocation and
+        // its release): room for the largest record so far, at least a certificate chain's usual size.
+        if self.plaintext.count < body.count {
+            self.plaintext.deallocate()
+            self.plaintext = .allocate(byteCount: max(body.count, 4096), alignment: 16)
+        }
+        let opened = stream.keys?.open(type: stream.type, version: 0x0303, body: body, into: self.plaintext)
+        guard let (innerType, length) = opened else {
             // A key that does not authenticate the first records is the wrong key; later failures mean a gap.
             self.decryption.failed = true
             self.decryption.problem =
@@ -566,27 +594,28 @@ package final class TLSSession {
             self.decryption.active = false
             return
         }
-        stream.keys = keys
+        self.decrypted(innerType, UnsafeRawBufferPointer(rebasing: self.plaintext[0..<length]), stream, side)
+    }
+
+    /// Reads a record just decrypted: its inner content type and its plaintext (in ``plaintext``, which nothing here
+    /// changes).
+    private func decrypted(
+        _ innerType: UInt8, _ plaintext: UnsafeRawBufferPointer, _ stream: RecordStream, _ side: FlowSide
+    ) {
         if side == .server && self.client.finishedDecrypted { self.decryption.serverRecordsAfterClientFinished += 1 }
         switch innerType {
         case 22:
+            guard stream.innerHandshake.count + plaintext.count <= Self.handshakeLimit else {
+                stream.keys = nil
+                self.malformed = true
+                return
+            }
             if self.isTLS13 {
-                guard stream.innerHandshake.count + plaintext.count <= Self.handshakeLimit else {
-                    stream.keys = nil
-                    self.malformed = true
-                    return
-                }
-                stream.innerHandshake += plaintext
-                self.readDecryptedHandshake(stream, side)
+                self.readDecryptedHandshake(plaintext, stream, side)
             } else {
                 // TLS 1.2: Finished, then (rarely) a renegotiation, whose messages are read like the first
                 // handshake's; its ServerHello prepares the new keys, which take over at its ChangeCipherSpec.
-                guard stream.innerHandshake.count + plaintext.count <= Self.handshakeLimit else {
-                    stream.keys = nil
-                    self.malformed = true
-                    return
-                }
-                stream.innerHandshake += plaintext
+                stream.innerHandshake.append(contentsOf: plaintext)
                 let (consumed, oversized) = Self.forEachHandshakeMessage(in: stream.innerHandshake) { type, body in
                     if type == 20 {
                         stream.finishedDecrypted = true
@@ -622,11 +651,11 @@ package final class TLSSession {
             stream.applicationRecords += 1
             // A few application records are enough (the first shows the inner protocol; alerts come early);
             // decrypting a bulk transfer would cost time for nothing.
-            if stream.applicationRecords >= 4 { stream.keys = nil }
+            if stream.applicationRecords >= 4 { self.lists.openers.recycle(&stream.keys) }
             if side == .client && self.summary.innerProtocol == nil && stream.applicationRecords == 1 {
-                self.summary.innerProtocol = plaintext.withUnsafeBytes {
-                    ProtocolClassifier.clientRequest($0, peer: UnsafeRawBufferPointer(start: nil, count: 0))?.rawValue
-                }
+                self.summary.innerProtocol =
+                    ProtocolClassifier.clientRequest(plaintext, peer: UnsafeRawBufferPointer(start: nil, count: 0))?
+                    .rawValue
             }
         default:
             break
@@ -641,12 +670,27 @@ package final class TLSSession {
         if self.summary.established && self.client.keys == nil && self.server.keys == nil { self.isComplete = true }
     }
 
-    private func readDecryptedHandshake(_ stream: RecordStream, _ side: FlowSide) {
-        let (consumed, oversized) = Self.forEachHandshakeMessage(in: stream.innerHandshake) { type, body in
-            self.decryptedHandshakeMessage(type, body, side, stream)
-            return true
+    /// Reads the complete TLS 1.3 handshake messages of a decrypted record (`plaintext`), after any part of a message
+    /// earlier records left (`stream.innerHandshake`). A record that starts with nothing left over, the usual case, is
+    /// read where it lies; only what it leaves of a message spanning records is kept.
+    private func readDecryptedHandshake(_ plaintext: UnsafeRawBufferPointer, _ stream: RecordStream, _ side: FlowSide) {
+        let read = { (bytes: UnsafeRawBufferPointer) -> Int in
+            let (consumed, oversized) = Self.forEachHandshakeMessage(in: bytes) { type, body in
+                self.decryptedHandshakeMessage(type, body, side, stream)
+                return true
+            }
+            if oversized { stream.keys = nil }
+            return consumed
         }
-        if oversized { stream.keys = nil }
+        if stream.innerHandshake.isEmpty {
+            let consumed = read(plaintext)
+            if consumed < plaintext.count {
+                stream.innerHandshake.append(contentsOf: UnsafeRawBufferPointer(rebasing: plaintext[consumed...]))
+            }
+            return
+        }
+        stream.innerHandshake.append(contentsOf: plaintext)
+        let consumed = stream.innerHandshake.withUnsafeBytes { read($0) }
         stream.innerHandshake.removeFirst(min(consumed, stream.innerHandshake.count))
     }
 
@@ -703,12 +747,16 @@ package final class TLSSession {
             }
         case (20, _):  // Finished: this side now protects records with its application traffic secret
             stream.finishedDecrypted = true
+            // The direction's cipher context takes the new key (a new context per secret cost more than its records).
             let secret = side == .client ? self.secrets?.clientTraffic : self.secrets?.serverTraffic
-            if let secret, let cipher = stream.keys?.cipher {
-                stream.keys = DirectionKeys(tls13: cipher, secret: secret)
+            if let next = stream.nextKeys, stream.keys != nil {
+                stream.keys?.rekey(tls13: next)
+            } else if let secret, stream.keys != nil {
+                stream.keys?.rekey(tls13: secret)
             } else {
                 stream.keys = nil
             }
+            stream.nextKeys = nil
         default:
             break
         }
@@ -798,8 +846,13 @@ package final class TLSSession {
 /// reading it again (each certificate hashed, looked up in the ``CertificateCache`` and its summary copied) cost about
 /// 4,000 instructions per chain, finding the list here a fraction of that (a ``BytesMemo`` for each TLS version).
 /// Bounded: lists over ``maximumBytes`` are not kept, and past the initialiser's `limit` lists the cache starts over.
+///
+/// The sessions sharing it (one analysis lane, one thread: it is not Sendable) share through it the cipher contexts of
+/// key-log decryption too, ``openers``.
 package final class CertificateListCache {
     static let maximumBytes = 65_536
+    /// Cipher contexts of completed sessions, for the next ones.
+    let openers = AEADOpenerPool()
     /// TLS 1.3 lists carry extensions between certificates: the same bytes read as the other version mean another list.
     private var lists: BytesMemo<(list: [CertificateSummary], malformed: Bool)>
     private var tls13Lists: BytesMemo<(list: [CertificateSummary], malformed: Bool)>
@@ -877,6 +930,8 @@ final class RecordStream {
     /// Keys that decrypt this side's records now (from a key log), and TLS 1.2 keys waiting for ChangeCipherSpec.
     var keys: DirectionKeys?
     var pendingKeys: DirectionKeys?
+    /// TLS 1.3: the keys of this side's application secret, derived with the handshake's, for its Finished.
+    var nextKeys: TrafficKeys?
     /// Decrypted handshake bytes not yet parsed into messages.
     var innerHandshake: [UInt8] = []
     /// This side's Finished was decrypted.
@@ -884,13 +939,15 @@ final class RecordStream {
     /// Application records decrypted after Finished.
     var applicationRecords = 0
 
-    /// Frees the buffers and keys (the session reads nothing more from this side).
-    func release() {
+    /// Frees the buffers and keys (the session reads nothing more from this side); the keys' cipher contexts go to
+    /// `pool`.
+    func release(to pool: AEADOpenerPool) {
         self.header = []
         self.body = []
         self.handshake = []
         self.innerHandshake = []
-        self.keys = nil
-        self.pendingKeys = nil
+        pool.recycle(&self.keys)
+        pool.recycle(&self.pendingKeys)
+        self.nextKeys = nil
     }
 }
