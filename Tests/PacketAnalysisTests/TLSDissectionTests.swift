@@ -266,7 +266,7 @@ struct TLSDissectionTests {
                 + second,
         ]
         func run(_ list: [UInt8], _ cache: CertificateListCache) -> (TLSSummary, Bool) {
-            let session = TLSSession(certificates: CertificateCache(), lists: cache)
+            let session = TLSSession(certificates: CertificateCache(), lane: TLSLaneState(certificateLists: cache))
             Self.record(22, Self.clientHello(versions: [0x0303])).withUnsafeBytes {
                 session.consume($0, from: .client)
             }

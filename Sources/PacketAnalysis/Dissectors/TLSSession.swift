@@ -29,7 +29,7 @@ package final class TLSSession {
     private(set) var isComplete = false
 
     private let certificates: CertificateCache
-    private let lists: CertificateListCache
+    private let lane: TLSLaneState
     private let keyLog: KeyLog?
     private let client = RecordStream()
     private let server = RecordStream()
@@ -69,12 +69,12 @@ package final class TLSSession {
     /// than `TLSSummary()` (another module, property wrappers), about 2.5 M instructions on 7,300 sessions.
     private static let emptySummary = TLSSummary()
 
-    /// - Parameter lists: certificate lists already read, shared by the sessions of one analysis.
+    /// - Parameter lane: what the sessions of one analysis lane share (certificate lists already read, cipher contexts).
     package init(
-        certificates: CertificateCache, keyLog: KeyLog? = nil, lists: CertificateListCache = CertificateListCache()
+        certificates: CertificateCache, keyLog: KeyLog? = nil, lane: TLSLaneState = TLSLaneState()
     ) {
         self.certificates = certificates
-        self.lists = lists
+        self.lane = lane
         self.keyLog = keyLog
     }
 
@@ -173,8 +173,8 @@ package final class TLSSession {
     package func releaseBuffers() {
         guard self.isComplete else { return }
         // The cipher contexts go back to the lane's pool, for the next sessions.
-        self.client.release(to: self.lists.openers)
-        self.server.release(to: self.lists.openers)
+        self.client.release(to: self.lane.openers)
+        self.server.release(to: self.lane.openers)
         self.secrets = nil
         self.plaintext.deallocate()
         self.plaintext = UnsafeMutableRawBufferPointer(start: nil, count: 0)
@@ -469,7 +469,7 @@ package final class TLSSession {
     }
 
     private func certificateList(_ body: UnsafeRawBufferPointer, tls13: Bool = false) -> [CertificateSummary] {
-        let (list, malformed) = self.lists.list(body, tls13: tls13) {
+        let (list, malformed) = self.lane.certificateLists.list(body, tls13: tls13) {
             Self.readCertificateList(body, tls13: tls13, certificates: self.certificates)
         }
         if malformed { self.malformed = true }
@@ -544,13 +544,13 @@ package final class TLSSession {
                 let keys = TrafficKeys.sha384(cipher, [clientSecret, serverSecret, clientTraffic, serverTraffic]),
                 keys.count == 4
             {
-                self.client.keys = DirectionKeys(tls13: cipher, keys: keys[0], pool: self.lists.openers)
-                self.server.keys = DirectionKeys(tls13: cipher, keys: keys[1], pool: self.lists.openers)
+                self.client.keys = DirectionKeys(tls13: cipher, keys: keys[0], pool: self.lane.openers)
+                self.server.keys = DirectionKeys(tls13: cipher, keys: keys[1], pool: self.lane.openers)
                 self.client.nextKeys = keys[2]
                 self.server.nextKeys = keys[3]
             } else {
-                self.client.keys = DirectionKeys(tls13: cipher, secret: clientSecret, pool: self.lists.openers)
-                self.server.keys = DirectionKeys(tls13: cipher, secret: serverSecret, pool: self.lists.openers)
+                self.client.keys = DirectionKeys(tls13: cipher, secret: clientSecret, pool: self.lane.openers)
+                self.server.keys = DirectionKeys(tls13: cipher, secret: serverSecret, pool: self.lane.openers)
             }
             self.decryption.active = true
         } else {
@@ -562,7 +562,7 @@ package final class TLSSession {
             guard let master = secrets.masterSecret,
                 let keys = DirectionKeys.tls12(
                     cipher, masterSecret: Array(master), clientRandom: clientRandom.bytes,
-                    serverRandom: self.serverRandom, pool: self.lists.openers)
+                    serverRandom: self.serverRandom, pool: self.lane.openers)
             else {
                 self.decryption.problem = "the key log has no CLIENT_RANDOM master secret for this connection"
                 return
@@ -651,7 +651,7 @@ package final class TLSSession {
             stream.applicationRecords += 1
             // A few application records are enough (the first shows the inner protocol; alerts come early);
             // decrypting a bulk transfer would cost time for nothing.
-            if stream.applicationRecords >= 4 { self.lists.openers.recycle(&stream.keys) }
+            if stream.applicationRecords >= 4 { self.lane.openers.recycle(&stream.keys) }
             if side == .client && self.summary.innerProtocol == nil && stream.applicationRecords == 1 {
                 self.summary.innerProtocol =
                     ProtocolClassifier.clientRequest(plaintext, peer: UnsafeRawBufferPointer(start: nil, count: 0))?
@@ -846,13 +846,9 @@ package final class TLSSession {
 /// reading it again (each certificate hashed, looked up in the ``CertificateCache`` and its summary copied) cost about
 /// 4,000 instructions per chain, finding the list here a fraction of that (a ``BytesMemo`` for each TLS version).
 /// Bounded: lists over ``maximumBytes`` are not kept, and past the initialiser's `limit` lists the cache starts over.
-///
-/// The sessions sharing it (one analysis lane, one thread: it is not Sendable) share through it the cipher contexts of
-/// key-log decryption too, ``openers``.
+/// Used by one analysis lane's sessions (one thread: it is not Sendable).
 package final class CertificateListCache {
     static let maximumBytes = 65_536
-    /// Cipher contexts of completed sessions, for the next ones.
-    let openers = AEADOpenerPool()
     /// TLS 1.3 lists carry extensions between certificates: the same bytes read as the other version mean another list.
     private var lists: BytesMemo<(list: [CertificateSummary], malformed: Bool)>
     private var tls13Lists: BytesMemo<(list: [CertificateSummary], malformed: Bool)>
@@ -869,6 +865,17 @@ package final class CertificateListCache {
     ) -> (list: [CertificateSummary], malformed: Bool) {
         guard bytes.count <= Self.maximumBytes else { return read() }
         return tls13 ? self.tls13Lists.value(for: bytes, make: read) : self.lists.value(for: bytes, make: read)
+    }
+}
+
+/// What the TLS sessions of one analysis lane share (one thread: it is not Sendable): the certificate lists already
+/// read, and the cipher contexts of completed sessions' key-log decryption, re-keyed for the next ones.
+package final class TLSLaneState {
+    let certificateLists: CertificateListCache
+    let openers = AEADOpenerPool()
+
+    package init(certificateLists: CertificateListCache = CertificateListCache()) {
+        self.certificateLists = certificateLists
     }
 }
 

@@ -72,8 +72,8 @@ public final class FlowAnalyzer {
     /// frame number within one file). A flow's id is the number of its first packet.
     private var frame: Int
     private let certificates: CertificateCache
-    /// Certificate lists already read, shared by this analysis's TLS sessions.
-    private let certificateLists = CertificateListCache()
+    /// What this lane's TLS sessions share: certificate lists already read, cipher contexts to re-key.
+    private let tlsLane = TLSLaneState()
     private var lastSweep = Timestamp.zero
     private var packetsSinceSweep = 0
     private var latest = Timestamp.zero
@@ -560,7 +560,7 @@ public final class FlowAnalyzer {
     /// Follows the flow as TLS from here on.
     private func startTLS(_ flow: Flow) -> TLSSession {
         let session = TLSSession(
-            certificates: self.certificates, keyLog: self.options.keyLog, lists: self.certificateLists)
+            certificates: self.certificates, keyLog: self.options.keyLog, lane: self.tlsLane)
         flow.tls = session
         flow.phase = .tls
         return session
