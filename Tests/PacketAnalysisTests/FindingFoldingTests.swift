@@ -148,4 +148,32 @@ struct FindingFoldingTests {
         let long = String(repeating: "ü", count: 300)
         #expect(FlowFindings.joined(long, " via ", long) == long + " via " + long)
     }
+
+    @Test("a finding's ten lowest flow ids, held inline, are the ten lowest whatever the order ids come in")
+    func lowestFlowIDs() {
+        var generator = SystemRandomNumberGenerator()
+        for count in [1, 2, 9, 10, 11, 50, 500] {
+            let ids = (0..<count).map { _ in Int.random(in: 0..<1_000_000, using: &generator) }
+            let unique = Array(Set(ids)).shuffled(using: &generator)
+            guard let first = unique.first else { continue }
+            var lowest = FlowFindings.LowestFlowIDs(first)
+            for id in unique.dropFirst() { lowest.insert(id) }
+            #expect(lowest.array == Array(unique.sorted().prefix(10)))
+            #expect(lowest.first == unique.min())
+            // Two lanes' ids (disjoint) merged give the ten lowest of both.
+            let split = unique.count / 2
+            if split > 0 {
+                var left = FlowFindings.LowestFlowIDs(unique[0])
+                for id in unique[1..<split] { left.insert(id) }
+                var right = FlowFindings.LowestFlowIDs(unique[split])
+                for id in unique[(split + 1)...] { right.insert(id) }
+                left.merge(right)
+                #expect(left.array == Array(unique.sorted().prefix(10)))
+            }
+        }
+        // Ids in falling order, each new one the lowest: the highest falls off.
+        var falling = FlowFindings.LowestFlowIDs(100)
+        for id in stride(from: 99, through: 80, by: -1) { falling.insert(id) }
+        #expect(falling.array == Array(80...89))
+    }
 }

@@ -88,8 +88,51 @@ public struct FlowFindings: Sendable {
     struct Folded: Sendable {
         var severity: Severity
         var flowCount: Int
-        var flowIDs: [Int]
+        var flowIDs: LowestFlowIDs
         var seed: DetailSeed
+    }
+
+    /// The ten lowest flow ids of a finding, in order, held inline: an array was an allocation per finding, and a
+    /// second place in memory to reach on every flow folded into it.
+    struct LowestFlowIDs: Sendable {
+        static let capacity = 10
+        private var ids: (Int, Int, Int, Int, Int, Int, Int, Int, Int, Int) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        private(set) var count = 0
+
+        init(_ id: Int) {
+            self.ids.0 = id
+            self.count = 1
+        }
+
+        /// The lowest id.
+        var first: Int { self.ids.0 }
+
+        /// The ids, lowest first.
+        var array: [Int] {
+            withUnsafeBytes(of: self.ids) { Array($0.bindMemory(to: Int.self).prefix(self.count)) }
+        }
+
+        /// Adds `id` (not held yet) if it is among the ten lowest.
+        mutating func insert(_ id: Int) {
+            let count = self.count
+            withUnsafeMutableBytes(of: &self.ids) { raw in
+                let ids = raw.bindMemory(to: Int.self)
+                if count == Self.capacity && id >= ids[count - 1] { return }
+                // Shifted up from the end to the id's place; the last falls off when all ten are held.
+                var index = min(count, Self.capacity - 1)
+                while index > 0 && ids[index - 1] > id {
+                    ids[index] = ids[index - 1]
+                    index -= 1
+                }
+                ids[index] = id
+            }
+            self.count = min(count + 1, Self.capacity)
+        }
+
+        /// The ten lowest of these and `other`'s (two disjoint sets).
+        mutating func merge(_ other: LowestFlowIDs) {
+            for id in other.array { self.insert(id) }
+        }
     }
 
     /// The findings, shared out by their key's hash among ``partCount`` tables: the end's merge takes each part of
@@ -111,41 +154,21 @@ public struct FlowFindings: Sendable {
                 // does not depend on the order flows arrive in.
                 Self.fold(id: id, seed: seed, into: &self.parts[part].values[slot])
             } else {
-                self.parts[part][key] = Folded(severity: severity, flowCount: 1, flowIDs: [id], seed: seed)
+                self.parts[part][key] = Folded(severity: severity, flowCount: 1, flowIDs: LowestFlowIDs(id), seed: seed)
             }
         }
     }
 
     private static func combine(_ theirs: Folded, into existing: inout Folded) {
         existing.flowCount += theirs.flowCount
-        if let lowest = theirs.flowIDs.first, let ours = existing.flowIDs.first, lowest < ours {
-            existing.seed = theirs.seed
-        }
-        // Both lists are sorted, disjoint and at most ten long: the ten lowest of the two.
-        let mine = existing.flowIDs
-        var merged: [Int] = []
-        merged.reserveCapacity(10)
-        var (left, right) = (0, 0)
-        while merged.count < 10 && (left < mine.count || right < theirs.flowIDs.count) {
-            if right == theirs.flowIDs.count || (left < mine.count && mine[left] < theirs.flowIDs[right]) {
-                merged.append(mine[left])
-                left += 1
-            } else {
-                merged.append(theirs.flowIDs[right])
-                right += 1
-            }
-        }
-        existing.flowIDs = merged
+        if theirs.flowIDs.first < existing.flowIDs.first { existing.seed = theirs.seed }
+        existing.flowIDs.merge(theirs.flowIDs)
     }
 
     private static func fold(id: Int, seed: DetailSeed, into existing: inout Folded) {
         existing.flowCount += 1
-        if let first = existing.flowIDs.first, id < first { existing.seed = seed }
-        if existing.flowIDs.count < 10 || id < existing.flowIDs[existing.flowIDs.count - 1] {
-            let index = existing.flowIDs.firstIndex { $0 > id } ?? existing.flowIDs.endIndex
-            existing.flowIDs.insert(id, at: index)
-            if existing.flowIDs.count > 10 { existing.flowIDs.removeLast() }
-        }
+        if id < existing.flowIDs.first { existing.seed = seed }
+        existing.flowIDs.insert(id)
     }
 
     /// The findings, most severe first, then by their first flow (then kind and title, for a stable order).
@@ -278,7 +301,7 @@ public struct FlowFindings: Sendable {
             for (key, folded) in self.tables[part] {
                 var finding = FlowFindings.write(key, folded.severity, folded.seed)
                 finding.flowCount = folded.flowCount
-                finding.flowIDs = folded.flowIDs
+                finding.flowIDs = folded.flowIDs.array
                 slot.initialize(to: finding)
                 slot += 1
             }
