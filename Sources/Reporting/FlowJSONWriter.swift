@@ -8,6 +8,8 @@ import BulkheadModel
 public struct FlowJSONWriter: ~Copyable {
     private var buffer = JSONBuffer()
     private var needsComma = false
+    /// The last timestamp written in full: its second, and its quoted text (29 of the 32 bytes).
+    private var lastTimestamp: (seconds: Int64, text: (UInt64, UInt64, UInt64, UInt64))?
     /// The certificates' JSON this writer has written, its own: a writer is one analysis lane's, and a cache shared by
     /// the lanes had them take a lock (and copy under it) twice per TLS flow.
     private let certificateJSON: CertificateJSONCache
@@ -380,18 +382,48 @@ public struct FlowJSONWriter: ~Copyable {
     /// A timestamp as its `Codable` form writes it (its ``Timestamp/description``, a string), the digits put straight
     /// into the buffer: a `String` of 27 bytes is a heap allocation and a UTF-8 check, twice per flow.
     mutating func timestamp(_ time: Timestamp) {
-        var written = false
-        self.buffer.put(atMost: Timestamp.rfc3339Length + 2) { text in
-            guard let length = time.writeRFC3339(into: UnsafeMutableBufferPointer(rebasing: text[1...])) else {
-                return 0
+        // A flow's two times, and the next flows', mostly fall in the same second: its date and time of day are copied
+        // from the last one written, and only the microseconds written anew.
+        if let last = self.lastTimestamp, time.seconds == last.seconds {
+            var text = last.text
+            withUnsafeMutableBytes(of: &text) { Self.putMicroseconds(of: time, into: $0) }
+            withUnsafeBytes(of: text) {
+                self.buffer.put(UnsafeRawBufferPointer(rebasing: $0[0..<Self.quotedTimestamp]))
             }
+            return
+        }
+        var written: (UInt64, UInt64, UInt64, UInt64)?
+        self.buffer.put(atMost: Self.quotedTimestamp) { text in
+            guard let length = time.writeRFC3339(into: UnsafeMutableBufferPointer(rebasing: text[1...])),
+                length + 2 == Self.quotedTimestamp
+            else { return 0 }
             text[0] = UInt8(ascii: "\"")
             text[length + 1] = UInt8(ascii: "\"")
-            written = true
+            var copy: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+            withUnsafeMutableBytes(of: &copy) {
+                $0.copyMemory(
+                    from: UnsafeRawBufferPointer(UnsafeMutableBufferPointer(rebasing: text[0..<(length + 2)])))
+            }
+            written = copy
             return length + 2
         }
-        // Outside years 0000–9999: the raw seconds, as `description` gives them.
-        if !written { self.string(time.description) }
+        guard let written else {
+            // Outside years 0000–9999: the raw seconds, as `description` gives them.
+            return self.string(time.description)
+        }
+        self.lastTimestamp = (time.seconds, written)
+    }
+
+    /// `"YYYY-MM-DDTHH:MM:SS.ffffffZ"`, quotes included.
+    private static let quotedTimestamp = Timestamp.rfc3339Length + 2
+
+    /// Writes the six digits of `time`'s microseconds where a quoted timestamp has them (as ``Timestamp`` does).
+    private static func putMicroseconds(of time: Timestamp, into text: UnsafeMutableRawBufferPointer) {
+        var micros = Int(time.nanoseconds / 1000) % 1_000_000
+        for offset in stride(from: 26, through: 21, by: -1) {
+            text[offset] = UInt8(truncatingIfNeeded: 48 + micros % 10)
+            micros /= 10
+        }
     }
 
     mutating func optionalString(_ value: String?) {

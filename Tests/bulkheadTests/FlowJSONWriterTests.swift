@@ -185,6 +185,22 @@ struct TimestampTests {
             }
         }
         #expect(writer.bytes == expected)
+        // The writer copies the date of the last timestamp written when the next falls in the same second: a second
+        // repeated, left and come back to, with an unwritable one (year 10000 and later, and before year 0) between.
+        var generator = SystemRandomNumberGenerator()
+        let seconds: [Int64] = [
+            1_764_547_200, 1_764_547_201, 0, -1, 253_402_300_800, -62_167_219_201, Int64.min, Int64.max,
+        ]
+        var mixed = FlowJSONWriter()
+        var mixedExpected: [UInt8] = []
+        for _ in 0..<2_000 {
+            let timestamp = Timestamp(
+                seconds: seconds[Int.random(in: 0..<seconds.count, using: &generator)],
+                nanoseconds: UInt32.random(in: 0...2_000_000_000, using: &generator))
+            mixed.timestamp(timestamp)
+            mixedExpected += Array("\"\(timestamp.description)\"".utf8)
+        }
+        #expect(mixed.bytes == mixedExpected)
     }
 }
 
