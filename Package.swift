@@ -172,7 +172,17 @@ let package = Package(
             // libraries' symbols), and calls the runtime (retain and release, millions of times per capture) directly
             // rather than through the PLT: `analyze` of 300 MB of short flows took 0.38 s instead of 0.41 (median of
             // six runs each). The binary is about 100 MB.
-            linkerSettings: [.unsafeFlags(["-static-stdlib"], .when(platforms: [.linux], configuration: .release))]
+            // They also link jemalloc (libjemalloc2), which then serves every allocation of the process, the shared
+            // libraries' included (it comes before libc in the lookup order): on captures of short connections glibc's
+            // malloc spent about a tenth of the run coalescing and splitting free chunks; with jemalloc `analyze` of
+            // 4 GB took 4.6–4.9 s instead of 5.1–6.1, in under 195 MB instead of 220 (BENCHMARKS.md, session 9).
+            // Dynamically: the toolchain's static linking hides an archive's symbols (`--exclude-libs ALL`), and a
+            // malloc the shared libraries cannot see would be a second allocator in the process. Debug and test
+            // builds keep glibc's.
+            linkerSettings: [
+                .unsafeFlags(["-static-stdlib"], .when(platforms: [.linux], configuration: .release)),
+                .linkedLibrary("jemalloc", .when(platforms: [.linux], configuration: .release)),
+            ]
         ),
 
         // MARK: - Tests
