@@ -25,21 +25,30 @@ done
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 cat "$capture" > /dev/null
-for _ in $(seq "$runs"); do
-    for which in A B; do
-        if [ "$which" = A ]; then bin="$bin_a"; else bin="$bin_b"; fi
-        rm -f "$out/report.json"
-        sync
-        # %e wall seconds, %U and %S CPU seconds; exit status 1 (findings) is normal.
-        /usr/bin/time -f "$which %e %U %S" -a -o "$out/times" "$bin" analyze "$capture" --format json "$@" \
-            > "$out/report.json" 2> /dev/null || [ $? -eq 1 ]
-    done
-done
-BIN_A="$bin_a" BIN_B="$bin_b" awk '
-    { wall[$1] = wall[$1] " " $2; cpu[$1] = cpu[$1] " " ($3 + $4) }
-    function median(list,    values, n) { n = split(list, values, " "); asort(values); return values[int((n + 1) / 2)] }
-    END {
-        printf "A %s: median wall %.3f s, CPU %.3f s\n", ENVIRON["BIN_A"], median(wall["A"]), median(cpu["A"])
-        printf "B %s: median wall %.3f s, CPU %.3f s\n", ENVIRON["BIN_B"], median(wall["B"]), median(cpu["B"])
-        printf "B / A: wall %.3f, CPU %.3f\n", median(wall["B"]) / median(wall["A"]), median(cpu["B"]) / median(cpu["A"])
-    }' "$out/times"
+# Python's os.wait4 gives the child's CPU time to the microsecond; /usr/bin/time rounds to 10 ms, as coarse as the
+# differences being measured.
+python3 - "$runs" "$bin_a" "$bin_b" "$capture" "$out/report.json" "$@" <<'PYTHON'
+import os, statistics, subprocess, sys, time
+
+runs, bins, capture, report, extra = int(sys.argv[1]), {"A": sys.argv[2], "B": sys.argv[3]}, sys.argv[4], sys.argv[5], sys.argv[6:]
+wall, cpu = {"A": [], "B": []}, {"A": [], "B": []}
+for _ in range(runs):
+    for which in ("A", "B"):
+        if os.path.exists(report):
+            os.remove(report)
+        os.sync()
+        with open(report, "wb") as sink:
+            start = time.perf_counter()
+            child = subprocess.Popen([bins[which], "analyze", capture, "--format", "json", *extra], stdout=sink, stderr=subprocess.DEVNULL)
+            _, status, usage = os.wait4(child.pid, 0)
+            elapsed = time.perf_counter() - start
+        code = os.waitstatus_to_exitcode(status)
+        if code not in (0, 1):  # 1 means findings, which is normal
+            sys.exit(f"compare-builds: {bins[which]} exited with status {code}")
+        wall[which].append(elapsed)
+        cpu[which].append(usage.ru_utime + usage.ru_stime)
+for which in ("A", "B"):
+    print(f"{which} {bins[which]}: median wall {statistics.median(wall[which]):.3f} s, CPU {statistics.median(cpu[which]):.3f} s")
+print(f"B / A: wall {statistics.median(wall['B']) / statistics.median(wall['A']):.3f}, "
+      f"CPU {statistics.median(cpu['B']) / statistics.median(cpu['A']):.3f}")
+PYTHON

@@ -13,6 +13,7 @@ extension Bulkhead {
     /// `bulkhead analyze`: offline analysis of capture files.
     struct Analyze: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "analyze",
             abstract: "Find plaintext flows, leaked credentials and the mTLS state of every TLS flow in capture files.",
             discussion: """
                 Reads pcap and pcapng files (tcpdump, dumpcap, `tcpdump -i any`; Ethernet, VLAN, Linux cooked v1/v2, \

@@ -15,6 +15,7 @@ extension Bulkhead {
     /// `bulkhead capture`: live capture on the container bridges, analysed as it goes.
     struct Capture: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "capture",
             abstract: "Capture live on the container bridges and analyse the traffic as it arrives (like analyze).",
             discussion: """
                 Captures with libpcap on the bridge of every Docker bridge network (or on each --interface), for \

@@ -47,6 +47,7 @@ extension Bulkhead {
 
         struct Up: ParsableCommand {
             static let configuration = CommandConfiguration(
+                commandName: "up",
                 abstract:
                     "Create the scenario's networks and containers, start them, and return once they run and their servers listen."
             )
@@ -82,6 +83,7 @@ extension Bulkhead {
 
         struct Down: ParsableCommand {
             static let configuration = CommandConfiguration(
+                commandName: "down",
                 abstract: "Remove everything the scenario created (by its label).")
             @OptionGroup var options: Options
 
@@ -102,6 +104,7 @@ extension Bulkhead {
 
         struct Run: ParsableCommand {
             static let configuration = CommandConfiguration(
+                commandName: "run",
                 abstract: "Up, run the traffic, audit, compare with the expected findings and matrix, down.",
                 discussion: """
                     The audit covers the scenario's own containers and networks: inventory, then — when the scenario has \
