@@ -770,12 +770,28 @@ package final class TLSSession {
     package func finish() -> TLSSummary {
         var summary = Self.emptySummary
         swap(&summary, &self.summary)
+        self.settle(&summary)
+        return summary
+    }
+
+    /// ``finish()`` into a record's summary, in place: the session's summary is swapped into `slot`, and the session
+    /// keeps what was there (a finished session is only dropped). Without a summary to swap with, the copy of an empty
+    /// one that `finish()` makes is made here once.
+    package func finish(into slot: inout TLSSummary?) {
+        if case .none = slot { slot = Self.emptySummary }
+        // `slot!` is the summary just made sure of, reached in place.
+        swap(&slot!, &self.summary)
+        self.settle(&slot!)
+    }
+
+    /// The verdict: the fields of `summary` only the whole flow decides.
+    private func settle(_ summary: inout TLSSummary) {
         guard self.serverHelloSeen else {
             summary.establishedBasis = "incomplete"
             summary.established = false
             summary.clientCertificate = .unknown
             if !summary.alerts.isEmpty { summary.establishedBasis = "handshake" }
-            return summary
+            return
         }
         summary.decryptionProblem = self.decryption.problem
         if self.isTLS13 && summary.decrypted && self.server.finishedDecrypted {
@@ -792,7 +808,7 @@ package final class TLSSession {
                 summary.clientCertificate = .unknown
             }
             summary.established = self.client.finishedDecrypted && !self.fatalAlert
-            return summary
+            return
         }
         if self.isTLS13 {
             summary.clientFlightRecordSizes =
@@ -838,7 +854,6 @@ package final class TLSSession {
                 summary.clientCertificate = .unknown
             }
         }
-        return summary
     }
 }
 

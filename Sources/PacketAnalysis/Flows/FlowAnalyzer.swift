@@ -65,7 +65,12 @@ public struct PacketCounters: Sendable {
 public final class FlowAnalyzer {
     public private(set) var counters = PacketCounters()
     private let options: AnalysisOptions
-    private let emit: (FlowRecord) -> Void
+    private let emit: (inout FlowRecord) -> Void
+    /// The record each ending flow is written into, field by field, and handed to `emit` in place. A record built
+    /// with `FlowRecord(...)` was built aside and copied out whole (the optimizer leaves that copy in), a retain and
+    /// a release of every string and array in it for every flow. `@exclusivity(unchecked)`: only this analyzer's
+    /// thread touches it, and `emit` is handed it for the call alone.
+    @exclusivity(unchecked) private var scratch: FlowRecord
     private let file: String?
     private var flows = FlowTable(hashing: SeededFlowKeyHashing())
     /// The number of the packet being processed, counted from 1 across the files of a run (the Wireshark
@@ -90,7 +95,12 @@ public final class FlowAnalyzer {
         self.frame = framesBefore
         self.file = file
         self.certificates = certificates
-        self.emit = emit
+        // The receiver borrows the record: nothing is copied unless it keeps one.
+        self.emit = { (record: inout FlowRecord) in emit(record) }
+        self.scratch = FlowRecord(
+            id: 0, client: "", server: "", clientBasis: .port, transport: .tcp, proto: .empty, encrypted: false,
+            starttls: false, tls: nil, credentials: [], truncated: false, anomalies: [], firstSeen: .zero,
+            lastSeen: .zero, packets: DirectionCounts(), bytes: DirectionCounts(), file: file)
     }
 
     /// The number of the last packet processed.
@@ -157,7 +167,7 @@ public final class FlowAnalyzer {
     public func finish() {
         let remaining = Self.inIDOrder(Array(self.flows))
         self.flows.removeAll()
-        for flow in remaining { self.emit(self.record(flow)) }
+        for flow in remaining { self.emitRecord(of: flow) }
     }
 
     /// `flows` by id, sorted through their ids alone: sorting the flow references themselves retained and released
@@ -215,7 +225,7 @@ public final class FlowAnalyzer {
                         && (existing.low.payloadBytes + existing.high.payloadBytes) > 0)
             {
                 self.flows.remove(key)
-                self.emit(self.record(existing))
+                self.emitRecord(of: existing)
                 flow = self.newFlow(key, fromLow: fromLow, packet: packet, time: time)
                 self.flows.insert(flow)
             }
@@ -282,7 +292,7 @@ public final class FlowAnalyzer {
         }
         for flow in Self.inIDOrder(ended) {
             self.flows.remove(flow.key)
-            self.emit(self.record(flow))
+            self.emitRecord(of: flow)
         }
     }
 
@@ -720,7 +730,8 @@ public final class FlowAnalyzer {
 
     // MARK: - Records
 
-    private func record(_ flow: Flow) -> FlowRecord {
+    /// Writes the flow's record into ``scratch`` and hands it to `emit`.
+    private func emitRecord(of flow: Flow) {
         // Out-of-order data still waiting means a hole never filled: a gap, not something to parse across.
         if !flow.low.pending.isEmpty {
             flow.anomalies.insert(.gapFromLow)
@@ -743,11 +754,16 @@ public final class FlowAnalyzer {
             let granted = flow.tunnelHops.last { $0.outcome == TunnelDetector.Outcome.granted }
             tunnel = TunnelRecord(proxy: server.description, destination: granted?.destination, hops: flow.tunnelHops)
         }
-        var tls = flow.tls?.finish()
+        // The session's summary is swapped into the record's rather than returned (see `TLSSession.finish(into:)`).
+        if let session = flow.tls {
+            session.finish(into: &self.scratch.tls)
+        } else {
+            self.scratch.tls = nil
+        }
         if proto == .dtls {
             var summary = TLSSummary()
             if let version = flow.datagramDTLSVersion { summary.offeredVersions = [TLSRegistry.versionName(version)] }
-            tls = summary
+            self.scratch.tls = summary
         }
         if let session = flow.tls, session.malformed { flow.anomalies.insert(.malformedTLS) }
         var anomalies: [String] = []
@@ -763,22 +779,29 @@ public final class FlowAnalyzer {
         }
         if flow.anomalies.contains(.malformedTLS) { anomalies.append("malformed-tls") }
         if flow.anomalies.contains(.idleTimeout) { anomalies.append("idle-timeout") }
-        return FlowRecord(
-            id: flow.id, client: client.description, server: server.description, clientBasis: flow.clientBasis,
-            transport: flow.transport, proto: proto,
-            encrypted: proto.isEncryptedByNature || flow.starttls, starttls: flow.starttls, tls: tls,
-            credentials: flow.tunnelCredentials.isEmpty ? flow.credentials : flow.tunnelCredentials + flow.credentials,
-            truncated: flow.truncated, anomalies: anomalies,
-            firstSeen: flow.firstSeen, lastSeen: flow.lastSeen,
-            packets: DirectionCounts(
-                toServer: flow.withDirection(client: true, { $0.packets }),
-                toClient: flow.withDirection(client: false, { $0.packets })),
-            bytes: DirectionCounts(
-                toServer: flow.withDirection(client: true, { $0.payloadBytes }),
-                toClient: flow.withDirection(client: false, { $0.payloadBytes })),
-            file: self.file, tunnel: tunnel,
-            encapsulation: flow.encapsulation?.records(clientIsLow: flow.clientIsLow),
-            esp: flow.esp?.summary(clientIsLow: flow.clientIsLow)
-        )
+        self.scratch.id = flow.id
+        self.scratch.client = client.description
+        self.scratch.server = server.description
+        self.scratch.clientBasis = flow.clientBasis
+        self.scratch.transport = flow.transport
+        self.scratch.proto = proto
+        self.scratch.encrypted = proto.isEncryptedByNature || flow.starttls
+        self.scratch.starttls = flow.starttls
+        self.scratch.credentials =
+            flow.tunnelCredentials.isEmpty ? flow.credentials : flow.tunnelCredentials + flow.credentials
+        self.scratch.truncated = flow.truncated
+        self.scratch.anomalies = anomalies
+        self.scratch.firstSeen = flow.firstSeen
+        self.scratch.lastSeen = flow.lastSeen
+        self.scratch.packets = DirectionCounts(
+            toServer: flow.withDirection(client: true, { $0.packets }),
+            toClient: flow.withDirection(client: false, { $0.packets }))
+        self.scratch.bytes = DirectionCounts(
+            toServer: flow.withDirection(client: true, { $0.payloadBytes }),
+            toClient: flow.withDirection(client: false, { $0.payloadBytes }))
+        self.scratch.tunnel = tunnel
+        self.scratch.encapsulation = flow.encapsulation?.records(clientIsLow: flow.clientIsLow)
+        self.scratch.esp = flow.esp?.summary(clientIsLow: flow.clientIsLow)
+        self.emit(&self.scratch)
     }
 }
