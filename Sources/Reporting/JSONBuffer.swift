@@ -117,27 +117,34 @@ struct JSONBuffer: ~Copyable {
     /// Whether any byte is `"`, `\` or a control character, eight bytes at a time: for each word, the classic
     /// "has a zero byte" test on the word xor'ed with each special byte, and "has a byte below 0x20". As booleans these
     /// tests are exact (bytes of 0x80 and above never match), and they read a report's strings four times faster
-    /// than a loop over bytes.
+    /// than a loop over bytes. No byte is looked at alone: the last word overlaps the one before it, and a string
+    /// shorter than a word is laid over a word of plain bytes.
     static func needsEscaping(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        let ones: UInt64 = 0x0101_0101_0101_0101
-        let highs: UInt64 = 0x8080_8080_8080_8080
+        let count = bytes.count
+        guard count >= 8 else {
+            var word: UInt64 = 0x4141_4141_4141_4141  // "AAAAAAAA": matches nothing
+            withUnsafeMutableBytes(of: &word) { $0.copyMemory(from: bytes) }
+            return Self.wordNeedsEscaping(word)
+        }
         var index = 0
-        while index + 8 <= bytes.count {
-            let word = bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self)
-            let quote = word ^ (ones &* 0x22)
-            let backslash = word ^ (ones &* 0x5c)
-            let below = (word &- ones &* 0x20) & ~word
-            let quoteZero = (quote &- ones) & ~quote
-            let backslashZero = (backslash &- ones) & ~backslash
-            if (below | quoteZero | backslashZero) & highs != 0 { return true }
+        while index + 8 < count {
+            if Self.wordNeedsEscaping(bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self)) { return true }
             index += 8
         }
-        while index < bytes.count {
-            let byte = bytes[index]
-            if byte < 0x20 || byte == 0x22 || byte == 0x5c { return true }
-            index += 1
-        }
-        return false
+        return Self.wordNeedsEscaping(bytes.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self))
+    }
+
+    /// Whether any of the word's eight bytes is `"`, `\` or below 0x20.
+    @inline(__always)
+    private static func wordNeedsEscaping(_ word: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        let quote = word ^ (ones &* 0x22)
+        let backslash = word ^ (ones &* 0x5c)
+        let below = (word &- ones &* 0x20) & ~word
+        let quoteZero = (quote &- ones) & ~quote
+        let backslashZero = (backslash &- ones) & ~backslash
+        return (below | quoteZero | backslashZero) & highs != 0
     }
 
     private mutating func grow(toHold extra: Int) {
