@@ -81,6 +81,29 @@ struct FlowJSONWriterTests {
         }
     }
 
+    @Test("decimal numbers are written as String(value) writes them, at every length and around every power of ten")
+    func decimals() {
+        var values: [UInt64] = [0, 1, 9, 10, 11, 99, 100, 101, 999, 1000, UInt64.max, UInt64.max - 1, 1 << 63]
+        var power: UInt64 = 1
+        for _ in 0..<19 {
+            power *= 10
+            values += [power - 1, power, power + 1]
+        }
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<2000 {
+            values.append(
+                UInt64.random(in: 0...UInt64.max, using: &generator) >> (UInt64.random(in: 0...63, using: &generator)))
+        }
+        for value in values {
+            var buffer = JSONBuffer(capacity: 16)
+            buffer.put(UInt8(ascii: "["))
+            buffer.put(decimal: value)
+            buffer.put(decimal: -Int(value & 0xffff))
+            // The capacity of 16 makes the buffer grow in the middle of the longest numbers.
+            #expect(String(decoding: buffer.bytes, as: UTF8.self) == "[\(value)\(-Int(value & 0xffff))")
+        }
+    }
+
     @Test("a certificate list shared by flows is written from its cached JSON; a list changed from it is written anew")
     func sharedCertificateLists() throws {
         let files = try CaptureAnalysis.expand([Repository.path("captures/tls12-mutual.pcap")]).paths
