@@ -31,4 +31,33 @@ struct ShardingTests {
         }
         #expect(Set(single.flows.map(\.id)).count == single.flows.count, "ids are unique")
     }
+
+    /// The lanes' batches are raw buffers handed between threads: a file that ends inside a record, or whose
+    /// packets all go to one lane, must still come out as it does on one thread, with the damage reported.
+    @Test("a truncated file and a single-flow file give the same result on any number of threads")
+    func damagedAndLopsided() throws {
+        let whole = try Data(contentsOf: Repository.root.appendingPathComponent("captures/tls13-mutual.pcap"))
+        let cut = whole.prefix(whole.count - 37)
+        for (name, bytes) in [("cut", cut), ("whole", whole)] {
+            let path = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "bh-sharding-\(name)-\(UUID().uuidString).pcap")
+            try bytes.write(to: path)
+            defer { try? FileManager.default.removeItem(at: path) }
+            var results: [(flows: [FlowRecord], warnings: [String])] = []
+            for threads in [1, 2, 3] {
+                let lock = NSLock()
+                var flows: [FlowRecord] = []
+                let result = try CaptureAnalysis.run(
+                    files: [path.path], options: AnalysisOptions(threads: threads, shardingThreshold: 0)
+                ) { flow in lock.withLock { flows.append(flow) } }
+                results.append((flows.sorted { $0.id < $1.id }, result.warnings.map(\.message)))
+            }
+            for result in results.dropFirst() {
+                #expect(result.flows == results[0].flows, "\(name)")
+                #expect(result.warnings == results[0].warnings, "\(name)")
+            }
+            #expect(results[0].flows.count == 1, "\(name)")
+            #expect(results[0].warnings.isEmpty == (name == "whole"), "\(name): \(results[0].warnings)")
+        }
+    }
 }

@@ -6,7 +6,7 @@ protocol FlowKeyHashing {
 }
 
 /// The hash the analyser's flow table uses: a few 64×64→128-bit multiplies over every field of the key, each field
-/// first xor'ed with a secret drawn for the table. Not `FlowKey.shardHash`: that one is unkeyed (anyone can craft
+/// first xor'ed with a secret drawn for the table. Not `FlowKey.shardHash(of:)`: that one is unkeyed (anyone can craft
 /// keys that collide in all 64 bits, and a table probing on it would slow to a crawl), and within one shard of a
 /// sharded run its low bits are not even uniform (the shard is chosen by them).
 struct SeededFlowKeyHashing: FlowKeyHashing {
