@@ -77,7 +77,9 @@ package enum ProtocolClassifier {
             && (head.range(of: "jabber:client") != nil || head.range(of: "jabber:server") != nil)
     }
 
-    private static let ircRegistrationCommands = ["CAP LS", "CAP REQ", "NICK ", "PASS ", "STARTTLS\r\n", "STARTTLS\n"]
+    private static let ircRegistrationCommands: [StaticString] = [
+        "CAP LS", "CAP REQ", "NICK ", "PASS ", "STARTTLS\r\n", "STARTTLS\n",
+    ]
 
     /// An IRC client's first line (RFC 2812 registration, IRCv3 `CAP`, or `STARTTLS`). `USER` and `PASS` open
     /// FTP and POP3 sessions too, after a greeting, so only a silent server or one that speaks IRC (a line that
@@ -106,7 +108,9 @@ package enum ProtocolClassifier {
         bytes.count >= 6 && bytes[0] == 0x16 && bytes[1] == 0x03 && bytes[2] <= 0x04 && bytes[5] == 0x02
     }
 
-    private static let httpMethods = [
+    /// Static strings: a `String` is read through its UTF-8 view at every comparison (about a hundred instructions a
+    /// request for this list).
+    private static let httpMethods: [StaticString] = [
         "GET ", "POST ", "PUT ", "HEAD ", "DELETE ", "OPTIONS ", "PATCH ", "CONNECT ", "TRACE ", "PROPFIND ",
     ]
 
@@ -118,7 +122,7 @@ package enum ProtocolClassifier {
             let text = UnsafeRawBufferPointer(start: base, count: base.distance(to: UnsafeRawPointer(newline)))
             return text.range(of: " HTTP/1.") != nil || text.range(of: " HTTP/0.9") != nil
         }
-        return bytes.count > method.utf8.count && bytes[method.utf8.count] != UInt8(ascii: " ")
+        return bytes.count > method.utf8CodeUnitCount && bytes[method.utf8CodeUnitCount] != UInt8(ascii: " ")
     }
 
     static func isPostgresStartup(_ bytes: UnsafeRawBufferPointer) -> Bool {
@@ -367,15 +371,6 @@ extension UnsafeRawBufferPointer {
         guard self.count >= count else { return false }
         let pointer = text.utf8Start
         for index in 0..<count where self[index] != pointer[index] { return false }
-        return true
-    }
-
-    func starts(with text: String) -> Bool {
-        var index = 0
-        for byte in text.utf8 {
-            guard index < self.count, self[index] == byte else { return false }
-            index += 1
-        }
         return true
     }
 
