@@ -126,14 +126,38 @@ struct JSONBuffer: ~Copyable {
 
     /// Writes `value` between quotes and returns true when none of its bytes needs escaping (no `"`, `\` or control
     /// character: most strings of a report, addresses, names, digests); writes nothing and returns false otherwise,
-    /// for the caller's own escaping.
+    /// for the caller's own escaping. The bytes are checked and copied in one pass, a word at a time (a flow writes a
+    /// dozen short strings, and a separate scan and `memcpy` cost each of them a second pass and a call).
     mutating func putPlainString(_ value: String) -> Bool {
         var value = value
         return value.withUTF8 { utf8 -> Bool in
-            if Self.needsEscaping(UnsafeRawBufferPointer(utf8)) { return false }
-            self.put(UInt8(ascii: "\""))
-            self.put(UnsafeRawBufferPointer(utf8))
-            self.put(UInt8(ascii: "\""))
+            let count = utf8.count
+            // Room for a whole word past the text: a short text's word is stored whole, then the quote overwrites the
+            // rest (none of it counts as written).
+            if self.count + count + 10 > self.capacity { self.grow(toHold: count + 10) }
+            let quote = UInt8(ascii: "\"")
+            let output = UnsafeMutableRawPointer(self.start + self.count)
+            let text = UnsafeRawBufferPointer(utf8)
+            if count < 8 {
+                var word: UInt64 = 0x4141_4141_4141_4141  // "AAAAAAAA": matches nothing
+                withUnsafeMutableBytes(of: &word) { $0.copyMemory(from: text) }
+                if Self.wordNeedsEscaping(word) { return false }
+                output.storeBytes(of: word, toByteOffset: 1, as: UInt64.self)
+            } else {
+                var index = 0
+                while index + 8 < count {
+                    let word = text.loadUnaligned(fromByteOffset: index, as: UInt64.self)
+                    if Self.wordNeedsEscaping(word) { return false }
+                    output.storeBytes(of: word, toByteOffset: 1 + index, as: UInt64.self)
+                    index += 8
+                }
+                let last = text.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self)
+                if Self.wordNeedsEscaping(last) { return false }
+                output.storeBytes(of: last, toByteOffset: 1 + count - 8, as: UInt64.self)
+            }
+            output.storeBytes(of: quote, as: UInt8.self)
+            output.storeBytes(of: quote, toByteOffset: 1 + count, as: UInt8.self)
+            self.count += count + 2
             return true
         }
     }

@@ -81,6 +81,25 @@ struct FlowJSONWriterTests {
         }
     }
 
+    @Test("a plain string is written quoted, byte for byte, and one needing escapes leaves the buffer as it was")
+    func plainStrings() {
+        var generator = SystemRandomNumberGenerator()
+        let pieces = ["a", "Z", "0", " ", ":", "é", "✓", "\"", "\\", "\n", "\u{1}", "\u{7f}", "\t"]
+        for length in 0...40 {
+            for _ in 0..<60 {
+                let text = (0..<length).map { _ in pieces[Int.random(in: 0..<pieces.count, using: &generator)] }
+                    .joined()
+                let needsEscape = text.utf8.contains { $0 < 0x20 || $0 == 0x22 || $0 == 0x5c }
+                var buffer = JSONBuffer(capacity: 16)
+                buffer.put(literal: "[")
+                let written = buffer.putPlainString(text)
+                buffer.put(literal: "]")
+                let expected = needsEscape ? "[]" : "[\"\(text)\"]"
+                #expect(written == !needsEscape && String(decoding: buffer.bytes, as: UTF8.self) == expected, "\(text)")
+            }
+        }
+    }
+
     @Test("decimal numbers are written as String(value) writes them, at every length and around every power of ten")
     func decimals() {
         var values: [UInt64] = [0, 1, 9, 10, 11, 99, 100, 101, 999, 1000, UInt64.max, UInt64.max - 1, 1 << 63]
