@@ -67,7 +67,11 @@ package final class ParallelAnalysis: @unchecked Sendable {
         let group = DispatchGroup()
         for lane in self.lanes {
             group.enter()
-            let thread = Thread { [self] in
+            // Unowned: this call waits for every lane (`group`) before it returns, and the thread's closure outlives
+            // its work (Foundation releases it as the thread exits, after `leave`). Strong captures left the analysis,
+            // its lanes' analyzers and their findings to be freed by exiting threads at some point after this call
+            // returned (LeakSanitizer, fuzzing the lanes, took them for leaks); now they go with their owner.
+            let thread = Thread { [unowned(unsafe) self, unowned(unsafe) lane] in
                 self.drain(lane)
                 group.leave()
             }
