@@ -350,7 +350,22 @@ public enum CaptureAnalysis {
         summary.truncatedPackets = counters.truncated
         summary.malformedPackets = counters.malformed
         let all = collector.takeFindings()
-        for finding in all { summary.findingsBySeverity[finding.severity.rawValue, default: 0] += 1 }
+        // Counted by case, then named once per severity: a loop binding each finding copied it (a retain of each of
+        // its strings) and hashed its severity's name, once per finding, on the single thread that ends the run.
+        let severities: [Severity] = [.info, .low, .medium, .high, .critical]
+        var bySeverity = [Int](repeating: 0, count: severities.count)
+        for index in all.indices {
+            switch all[index].severity {
+            case .info: bySeverity[0] += 1
+            case .low: bySeverity[1] += 1
+            case .medium: bySeverity[2] += 1
+            case .high: bySeverity[3] += 1
+            case .critical: bySeverity[4] += 1
+            }
+        }
+        for (severity, count) in zip(severities, bySeverity) where count > 0 {
+            summary.findingsBySeverity[severity.rawValue, default: 0] += count
+        }
         if keyLog.hasSources { summary.keyLogs = keyLog.summaryLines }
         summary.problems = warnings.map(\.problem)
         summary.complete = warnings.isEmpty

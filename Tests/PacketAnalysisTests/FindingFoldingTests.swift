@@ -138,6 +138,15 @@ struct FindingFoldingTests {
         #expect(sameKind.contains { $0.count > 1 })
     }
 
+    @Test("the summary counts the findings of each severity")
+    func severityCounts() throws {
+        let files = try CaptureAnalysis.expand([Repository.path("captures")]).paths
+        let result = try CaptureAnalysis.run(files: files) { _ in }
+        let counted = Dictionary(grouping: result.findings, by: \.severity.rawValue).mapValues(\.count)
+        #expect(Set(counted.keys).count >= 3, "the corpus has findings of several severities: \(counted)")
+        #expect(result.summary.findingsBySeverity == counted)
+    }
+
     @Test("a finding's text joined in one allocation is the text interpolated")
     func joinedText() {
         #expect(FlowFindings.joined("Plaintext ", "http", " to ", "198.18.0.1:80") == "Plaintext http to 198.18.0.1:80")
