@@ -126,60 +126,45 @@ struct JSONBuffer: ~Copyable {
 
     /// Writes `value` between quotes and returns true when none of its bytes needs escaping (no `"`, `\` or control
     /// character: most strings of a report, addresses, names, digests); writes nothing and returns false otherwise,
-    /// for the caller's own escaping. The bytes are checked and copied in one pass, a word at a time (a flow writes a
-    /// dozen short strings, and a separate scan and `memcpy` cost each of them a second pass and a call).
+    /// for the caller's own escaping.
     mutating func putPlainString(_ value: String) -> Bool {
         var value = value
-        return value.withUTF8 { utf8 -> Bool in
-            let count = utf8.count
-            // Room for a whole word past the text: a short text's word is stored whole, then the quote overwrites the
-            // rest (none of it counts as written).
-            if self.count + count + 10 > self.capacity { self.grow(toHold: count + 10) }
-            let quote = UInt8(ascii: "\"")
-            let output = UnsafeMutableRawPointer(self.start + self.count)
-            let text = UnsafeRawBufferPointer(utf8)
-            if count < 8 {
-                var word: UInt64 = 0x4141_4141_4141_4141  // "AAAAAAAA": matches nothing
-                withUnsafeMutableBytes(of: &word) { $0.copyMemory(from: text) }
-                if Self.wordNeedsEscaping(word) { return false }
-                output.storeBytes(of: word, toByteOffset: 1, as: UInt64.self)
-            } else {
-                var index = 0
-                while index + 8 < count {
-                    let word = text.loadUnaligned(fromByteOffset: index, as: UInt64.self)
-                    if Self.wordNeedsEscaping(word) { return false }
-                    output.storeBytes(of: word, toByteOffset: 1 + index, as: UInt64.self)
-                    index += 8
-                }
-                let last = text.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self)
-                if Self.wordNeedsEscaping(last) { return false }
-                output.storeBytes(of: last, toByteOffset: 1 + count - 8, as: UInt64.self)
-            }
-            output.storeBytes(of: quote, as: UInt8.self)
-            output.storeBytes(of: quote, toByteOffset: 1 + count, as: UInt8.self)
-            self.count += count + 2
-            return true
-        }
+        return value.withUTF8 { self.putPlain(UnsafeRawBufferPointer($0)) }
     }
 
-    /// Whether any byte is `"`, `\` or a control character, eight bytes at a time: for each word, the classic
-    /// "has a zero byte" test on the word xor'ed with each special byte, and "has a byte below 0x20". As booleans these
-    /// tests are exact (bytes of 0x80 and above never match), and they read a report's strings four times faster
-    /// than a loop over bytes. No byte is looked at alone: the last word overlaps the one before it, and a string
-    /// shorter than a word is laid over a word of plain bytes.
-    static func needsEscaping(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        let count = bytes.count
-        guard count >= 8 else {
+    /// ``putPlainString(_:)`` on bytes. They are checked and copied in one pass, eight at a time, and no byte is looked
+    /// at alone: the last word overlaps the one before it, and a text shorter than a word is laid over a word of plain
+    /// bytes (a flow writes a dozen short strings; a separate scan and `memcpy` cost each a second pass and a call). For
+    /// each word, the classic "has a zero byte" test on the word xor'ed with each special byte, and "has a byte below
+    /// 0x20": as booleans these tests are exact (bytes of 0x80 and above never match).
+    mutating func putPlain(_ text: UnsafeRawBufferPointer) -> Bool {
+        let count = text.count
+        // Room for a whole word past the text: a short text's word is stored whole, then the quote overwrites the rest
+        // (none of it counts as written).
+        if self.count + count + 10 > self.capacity { self.grow(toHold: count + 10) }
+        let quote = UInt8(ascii: "\"")
+        let output = UnsafeMutableRawPointer(self.start + self.count)
+        if count < 8 {
             var word: UInt64 = 0x4141_4141_4141_4141  // "AAAAAAAA": matches nothing
-            withUnsafeMutableBytes(of: &word) { $0.copyMemory(from: bytes) }
-            return Self.wordNeedsEscaping(word)
+            withUnsafeMutableBytes(of: &word) { $0.copyMemory(from: text) }
+            if Self.wordNeedsEscaping(word) { return false }
+            output.storeBytes(of: word, toByteOffset: 1, as: UInt64.self)
+        } else {
+            var index = 0
+            while index + 8 < count {
+                let word = text.loadUnaligned(fromByteOffset: index, as: UInt64.self)
+                if Self.wordNeedsEscaping(word) { return false }
+                output.storeBytes(of: word, toByteOffset: 1 + index, as: UInt64.self)
+                index += 8
+            }
+            let last = text.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self)
+            if Self.wordNeedsEscaping(last) { return false }
+            output.storeBytes(of: last, toByteOffset: 1 + count - 8, as: UInt64.self)
         }
-        var index = 0
-        while index + 8 < count {
-            if Self.wordNeedsEscaping(bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self)) { return true }
-            index += 8
-        }
-        return Self.wordNeedsEscaping(bytes.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self))
+        output.storeBytes(of: quote, as: UInt8.self)
+        output.storeBytes(of: quote, toByteOffset: 1 + count, as: UInt8.self)
+        self.count += count + 2
+        return true
     }
 
     /// Whether any of the word's eight bytes is `"`, `\` or below 0x20.

@@ -71,7 +71,6 @@ public final class FlowAnalyzer {
     /// a release of every string and array in it for every flow. `@exclusivity(unchecked)`: only this analyzer's
     /// thread touches it, and `emit` is handed it for the call alone.
     @exclusivity(unchecked) private var scratch: FlowRecord
-    private let file: String?
     private var flows = FlowTable(hashing: SeededFlowKeyHashing())
     /// The number of the packet being processed, counted from 1 across the files of a run (the Wireshark
     /// frame number within one file). A flow's id is the number of its first packet.
@@ -93,10 +92,10 @@ public final class FlowAnalyzer {
     ) {
         self.options = options
         self.frame = framesBefore
-        self.file = file
         self.certificates = certificates
         // The receiver borrows the record: nothing is copied unless it keeps one.
         self.emit = { (record: inout FlowRecord) in emit(record) }
+        // `file` is the same in every record of this analyzer: set here once.
         self.scratch = FlowRecord(
             id: 0, client: "", server: "", clientBasis: .port, transport: .tcp, proto: .empty, encrypted: false,
             starttls: false, tls: nil, credentials: [], truncated: false, anomalies: [], firstSeen: .zero,
