@@ -11,6 +11,25 @@ public struct ProcessOutput: Sendable {
 /// waits for it and collects its output; ``start(_:_:environment:directory:standardInput:standardOutput:standardError:)``
 /// leaves it running (a server, a capture, a lock holder) for the caller to stop.
 public enum ProcessRunner {
+    /// Makes a write to a pipe whose reader has gone fail with `EPIPE` instead of ending the whole test process with
+    /// SIGPIPE: a program the tests feed may exit before reading all its input (one that fails early), and the
+    /// tests run side by side, so one such race killed every test still running. Done once, before any program
+    /// starts (the TLS prober ignores SIGPIPE process-wide too).
+    public static func ignoreBrokenPipes() {
+        _ = Self.brokenPipesIgnored
+    }
+
+    private static let brokenPipesIgnored: Bool = {
+        signal(SIGPIPE, SIG_IGN)
+        return true
+    }()
+
+    /// Whether `error` is Foundation's report of a write to a pipe nobody reads any more (`EPIPE`).
+    public static func isBrokenPipe(_ error: NSError) -> Bool {
+        let posix = (error.domain == NSPOSIXErrorDomain) ? error : error.userInfo[NSUnderlyingErrorKey] as? NSError
+        return posix?.domain == NSPOSIXErrorDomain && posix?.code == Int(EPIPE)
+    }
+
     /// Starts a program and returns it running. Its standard streams go where the caller says (`FileHandle` or
     /// `Pipe`), by default nowhere (`/dev/null`), so a program left running never blocks on a full pipe nobody reads.
     public static func start(
@@ -18,6 +37,7 @@ public enum ProcessRunner {
         standardInput: Any? = FileHandle.nullDevice, standardOutput: Any? = FileHandle.nullDevice,
         standardError: Any? = FileHandle.nullDevice
     ) throws -> Process {
+        Self.ignoreBrokenPipes()
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
@@ -43,8 +63,12 @@ public enum ProcessRunner {
             // nil: inherited.
             standardInput: standardInput ?? FileHandle.standardInput, standardOutput: output, standardError: error)
         if let standardInput, let input {
-            try standardInput.fileHandleForWriting.write(contentsOf: Data(input.utf8))
-            try standardInput.fileHandleForWriting.close()
+            do {
+                try standardInput.fileHandleForWriting.write(contentsOf: Data(input.utf8))
+            } catch let error as NSError where Self.isBrokenPipe(error) {
+                // The program ended without reading its input (it failed early): its status and output say why.
+            }
+            try? standardInput.fileHandleForWriting.close()
         }
         // Read standard error on another thread, so that neither pipe can fill up and stall the process.
         let errorData = ErrorBuffer()

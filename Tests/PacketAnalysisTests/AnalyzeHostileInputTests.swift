@@ -266,14 +266,14 @@ struct AnalyzeHostileInputTests {
         }
         // A stream that is no capture, and one cut short: refused (2) and incomplete (3).
         let garbage = Pipe()
-        garbage.fileHandleForWriting.write(Data("hello\n".utf8))
+        try garbage.fileHandleForWriting.write(contentsOf: Data("hello\n".utf8))
         try garbage.fileHandleForWriting.close()
         let refused = try Self.run(["analyze", "-"], standardInput: garbage)
         #expect(refused.status == 2)
         #expect(refused.error.hasPrefix("bulkhead: error: standard input: libpcap cannot read it"))
         let cut = Pipe()
         let bytes = try Data(contentsOf: URL(fileURLWithPath: Repository.path("captures/http-basic-auth.pcap")))
-        cut.fileHandleForWriting.write(bytes.dropLast(9))
+        try cut.fileHandleForWriting.write(contentsOf: bytes.dropLast(9))
         try cut.fileHandleForWriting.close()
         #expect(try Self.run(["analyze", "-"], standardInput: cut).status == 3)
     }
@@ -300,7 +300,9 @@ struct AnalyzeHostileInputTests {
             ["analyze", "--format", "json", "--fail-on", "critical", "-"], standardInput: pipe, timeout: 300
         ) { process in
             let writer = pipe.fileHandleForWriting
-            writer.write(Data(handshake))
+            // Written with the throwing call: should bulkhead stop reading, the broken pipe fails this test, not the
+            // process (SIGPIPE is ignored, see ProcessRunner.ignoreBrokenPipes).
+            try writer.write(contentsOf: Data(handshake))
             var chunk: [UInt8] = []
             chunk.reserveCapacity(1024 * (16 + template.count))
             var sequence: UInt32 = 1001
@@ -313,11 +315,11 @@ struct AnalyzeHostileInputTests {
                     PacketBuilder.le32(UInt32(index)) + PacketBuilder.le32(0) + PacketBuilder.le32(UInt32(frame.count))
                     + PacketBuilder.le32(UInt32(frame.count)) + frame
                 if chunk.count >= 1000 * (16 + template.count) {
-                    writer.write(Data(chunk))
+                    try writer.write(contentsOf: Data(chunk))
                     chunk.removeAll(keepingCapacity: true)
                 }
             }
-            writer.write(Data(chunk))
+            try writer.write(contentsOf: Data(chunk))
             // Once bulkhead has read all the pipe holds, its peak so far is its peak.
             try Poll.until("bulkhead reading all the pipe holds", seconds: 60) {
                 var unread: Int32 = 0
