@@ -19,7 +19,9 @@ if [[ "${1:-}" == "--test" ]]; then
         # (Erlang for RabbitMQ and MariaDB are most of it).
         mariadb-server mosquitto slapd prosody rabbitmq-server
         # The CNI bridge and host-local plugins make real pod sandboxes (Tests/KubernetesTests/KubernetesNodeTests.swift).
-        containernetworking-plugins)
+        containernetworking-plugins
+        # The race check (scripts/race-check.sh) compiles the capture generator.
+        gcc)
 fi
 
 missing=()

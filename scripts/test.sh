@@ -30,4 +30,9 @@ failed=$(grep -cE '^✘ Test .* failed after' "$log" || true)
 if [[ -n "$total" && "$total" =~ ^[0-9]+$ ]]; then
     echo "bulkhead: $((total - failed)) passed, $failed failed"
 fi
+# analyze's threads under ThreadSanitizer: a race fails the run too.
+if ! bash scripts/race-check.sh; then
+    echo "bulkhead: the race check failed (ThreadSanitizer, scripts/race-check.sh)"
+    status=1
+fi
 exit "$status"

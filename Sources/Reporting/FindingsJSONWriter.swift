@@ -69,9 +69,22 @@ public enum FindingsJSONWriter {
     }
 
     /// The parts rendered side by side. `@unchecked Sendable`: each slot is written by one task, read after all.
+    ///
+    /// The slots are memory of their own, not the elements of one `Array`: assigning elements of a shared array from
+    /// several threads is a modifying access of the array itself on each of them, a race ThreadSanitizer reports.
     private final class RenderedParts: @unchecked Sendable {
-        var parts: [[UInt8]]
-        init(count: Int) { self.parts = Array(repeating: [], count: count) }
+        let parts: UnsafeMutableBufferPointer<[UInt8]>
+
+        init(count: Int) {
+            self.parts = .allocate(capacity: count)
+            self.parts.initialize(repeating: [])
+        }
+
+        deinit {
+            _ = self.parts.deinitialize()
+            self.parts.deallocate()
+        }
+
         func store(_ bytes: [UInt8], at index: Int) { self.parts[index] = bytes }
     }
 

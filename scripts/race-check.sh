@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# race-check.sh -- `analyze`'s threads under ThreadSanitizer.
+#
+# `analyze` reads on one thread, analyses flows on lanes of their own, spools and folds findings side by side, and
+# renders the findings on every core: shared state there is guarded by locks, handed over whole, or kept to one
+# thread, and much of it is `@unchecked Sendable`, which the compiler cannot check. This builds bulkhead with
+# ThreadSanitizer (`.build/tsan`), generates a capture of short connections with enough findings for the rendering
+# to split them (about 3,000), and runs `analyze` on it with two and three lanes, as json and jsonl, with and without
+# its key log. Any race ThreadSanitizer sees fails the check (exit 1) and its report is printed.
+#
+# Usage: bash scripts/race-check.sh        (scripts/test.sh runs it after the test suite)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+swift build --sanitize=thread --build-path .build/tsan --product bulkhead >/dev/null
+binary=".build/tsan/debug/bulkhead"
+"${CC:-gcc}" -O2 -o "$work/gen" Benchmarks/gen-mixed-capture.c -lcrypto
+"$work/gen" -o "$work/short.pcap" -t "$work/truth.json" -s 20000000 --seed 7 --keylog "$work/short.keys" \
+    --shape short --window 2000 >/dev/null
+failures=0
+for arguments in "--threads 2 --format json" "--threads 3 --format json" "--threads 2 --format jsonl" \
+    "--threads 3 --keylog $work/short.keys --format json"; do
+    set +e
+    # shellcheck disable=SC2086
+    TSAN_OPTIONS="halt_on_error=0 exitcode=66" "$binary" analyze "$work/short.pcap" $arguments \
+        >"$work/out" 2>"$work/err"
+    status=$?
+    set -e
+    races=$(grep -c "WARNING: ThreadSanitizer" "$work/err" || true)
+    # 0: clean, 1: findings (the capture has credentials in clear); anything else, or a race, fails.
+    if [[ $races != 0 || ( $status != 0 && $status != 1 ) ]]; then
+        echo "race-check: analyze $arguments: exit $status, $races race(s)" >&2
+        sed -n '1,60p' "$work/err" >&2
+        failures=$((failures + 1))
+    else
+        echo "race-check: analyze $arguments: no race (exit $status)"
+    fi
+done
+exit $((failures > 0 ? 1 : 0))
