@@ -6,7 +6,9 @@
 # thread, and much of it is `@unchecked Sendable`, which the compiler cannot check. This builds bulkhead with
 # ThreadSanitizer (`.build/tsan`), generates a capture of short connections with enough findings for the rendering
 # to split them (about 3,000), and runs `analyze` on it with two and three lanes, as json and jsonl, with and without
-# its key log. Any race ThreadSanitizer sees fails the check (exit 1) and its report is printed.
+# its key log; and, when a Docker engine answers (scripts/test.sh starts one), the demo scenario end to end: inventory,
+# probes from inside the containers' namespaces, the TLS battery, live capture and the audit. Any race ThreadSanitizer
+# sees fails the check (exit 1) and its report is printed.
 #
 # Usage: bash scripts/race-check.sh        (scripts/test.sh runs it after the test suite)
 set -euo pipefail
@@ -37,4 +39,23 @@ for arguments in "--threads 2 --format json" "--threads 3 --format json" "--thre
         echo "race-check: analyze $arguments: no race (exit $status)"
     fi
 done
+if /usr/bin/docker version >/dev/null 2>&1; then
+    bash scenarios/lab-image/build.sh >/dev/null
+    set +e
+    TSAN_OPTIONS="halt_on_error=0 exitcode=66" "$binary" scenario run scenarios/demo.yaml \
+        --report "json=$work/demo.json" >"$work/out" 2>"$work/err"
+    status=$?
+    set -e
+    races=$(grep -c "WARNING: ThreadSanitizer" "$work/err" || true)
+    # 0: the scenario found exactly its planted findings.
+    if [[ $races != 0 || $status != 0 ]]; then
+        echo "race-check: scenario run scenarios/demo.yaml: exit $status, $races race(s)" >&2
+        sed -n '1,60p' "$work/err" >&2
+        failures=$((failures + 1))
+    else
+        echo "race-check: scenario run scenarios/demo.yaml: no race (exit 0)"
+    fi
+else
+    echo "race-check: no Docker engine: the demo scenario is not run"
+fi
 exit $((failures > 0 ? 1 : 0))
