@@ -6,8 +6,9 @@
 #   fuzz/config/build.sh repro    fuzz/work/config/bulkhead-repro-config (-Onone, no libFuzzer: replays files)
 #
 # As fuzz/build.sh does for the capture parsers, the library sources are copied (Sources/ is never touched) and
-# compiled with the harness as ONE module — BulkheadModel, NetworkNamespaces, Inventory, Reachability, Policy and Lab —
-# with their imports of each other removed. Yams (the YAML library, from the SwiftPM checkout in .build/checkouts) is
+# compiled with the harness as ONE module — BulkheadModel, SystemCalls, ContainerEngine, Certificates,
+# NetworkNamespaces, Inventory, Reachability, Policy and Lab — with their imports of each other removed (Certificates
+# brings the OpenSSL shim, linked against libssl and libcrypto). Yams (the YAML library, from the SwiftPM checkout in .build/checkouts) is
 # compiled first as its own module, and its C half (libyaml, CYaml) and the CBulkheadLinux shim with clang, with the
 # same coverage instrumentation so the fuzzer also sees libyaml's branches.
 set -euo pipefail
@@ -56,14 +57,14 @@ MAP
     -module-cache-path "$build/module-cache"
 
 # 3. Bulkhead's modules as one, their imports of each other removed.
-#    Lab's ScenarioAudit.swift (the scenario harness running an audit) is left out: it needs the audit and every stage
-#    behind it (OpenSSL, libpcap), and no target here reaches it.
-modules="BulkheadModel SystemCalls ContainerEngine NetworkNamespaces Inventory Reachability Policy Lab"
+#    Lab's ScenarioAudit.swift and SwarmScenario.swift (the scenario harnesses running an audit) are left out: they need
+#    the audit and every stage behind it (libpcap, the TLS battery), and no target here reaches them.
+modules="BulkheadModel SystemCalls ContainerEngine Certificates NetworkNamespaces Inventory Reachability Policy Lab"
 for module in $modules; do
     while IFS= read -r -d '' file; do
         relative="${file#"$root/Sources/$module/"}"
-        [ "$module/$relative" = "Lab/ScenarioAudit.swift" ] && continue
-        sed -E '/^[[:space:]]*((public|internal|package|@_exported)[[:space:]]+)?import[[:space:]]+(BulkheadModel|SystemCalls|ContainerEngine|NetworkNamespaces|Inventory|Reachability|Policy|Lab)[[:space:]]*$/d' \
+        case "$module/$relative" in Lab/ScenarioAudit.swift | Lab/SwarmScenario.swift) continue ;; esac
+        sed -E '/^[[:space:]]*((public|internal|package|@_exported)[[:space:]]+)?import[[:space:]]+(BulkheadModel|SystemCalls|ContainerEngine|Certificates|NetworkNamespaces|Inventory|Reachability|Policy|Lab)[[:space:]]*$/d' \
             "$file" >"$build/src/${module}_${relative//\//_}"
     done < <(find "$root/Sources/$module" -name '*.swift' -print0 | sort -z)
 done
@@ -75,6 +76,6 @@ fi
 echo "building $output (${swiftflags[*]})" >&2
 "$swiftc" "${swiftflags[@]}" -g -parse-as-library -module-name BulkheadConfigFuzz -swift-version 6 \
     -enable-upcoming-feature MemberImportVisibility -enable-upcoming-feature ExistentialAny \
-    -I "$build/yams" -I "$yams/Sources/CYaml/include" -I "$build/shim" \
+    -I "$build/yams" -I "$yams/Sources/CYaml/include" -I "$build/shim" -I "$root/Sources/CBulkheadOpenSSL" \
     "$here/harness.swift" "$build/src"/*.swift "${main[@]}" "$build"/obj/*.o -L "$build/yams" -lYams \
     -module-cache-path "$build/module-cache" -o "$output"
