@@ -10,8 +10,9 @@ swift format lint --strict --recursive --parallel Sources Tests Package.swift
 swift build --build-tests
 # README command 1 builds in release, where MemberImportVisibility has failed builds that debug accepted.
 swift build -c release --product bulkhead
-# The configuration fuzz harness compiles Bulkhead's sources outside SwiftPM, one module of them: a new import in one
-# of them broke it unnoticed until this check (its replay build, without libFuzzer, about half a minute).
+# The fuzz harnesses compile Bulkhead's sources outside SwiftPM, as one module each: a new import in one of them broke
+# the configuration harness unnoticed until this check. Their replay builds (no libFuzzer) take about half a minute each.
+bash fuzz/build.sh repro
 bash fuzz/config/build.sh repro
 # A real Docker engine for the inventory and lab tests: started here if none runs, stopped after.
 started_dockerd=0
