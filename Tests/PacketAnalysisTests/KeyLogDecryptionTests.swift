@@ -66,12 +66,25 @@ struct KeyLogDecryptionTests {
         "the same flows whether a connection's secrets are derived together (AVX-512VL) or one at a time",
         arguments: tls13Captures)
     func derivationPathsAgree(name: String, state: ClientCertificateState, established: Bool) throws {
-        let (together, _) = try self.analyze("\(name).pcap", keys: ["\(name).keys"])
-        TrafficKeys.forceOneAtATime(true)
-        defer { TrafficKeys.forceOneAtATime(false) }
-        let (oneAtATime, _) = try self.analyze("\(name).pcap", keys: ["\(name).keys"])
-        #expect(together.map(\.tls) == oneAtATime.map(\.tls))
-        #expect(oneAtATime.first?.tls?.decrypted == true)
+        try self.expectSameFlows(name, whenForced: TrafficKeys.forceOneAtATime)
+    }
+
+    @Test(
+        "the same flows whether AES-GCM records are opened with AES-NI beside OpenSSL's GCM mode or through EVP",
+        arguments: tls13Captures)
+    func aesGCMPathsAgree(name: String, state: ClientCertificateState, established: Bool) throws {
+        try self.expectSameFlows(name, whenForced: AEADOpener.forceEVP)
+    }
+
+    /// Decrypts capture `name` with its keys as is, then again with `force(true)` (a process-wide switch to the other
+    /// path of some step, undone after), and expects the same flows, decrypted.
+    func expectSameFlows(_ name: String, whenForced force: (Bool) -> Void) throws {
+        let (usual, _) = try self.analyze("\(name).pcap", keys: ["\(name).keys"])
+        force(true)
+        defer { force(false) }
+        let (forced, _) = try self.analyze("\(name).pcap", keys: ["\(name).keys"])
+        #expect(usual.map(\.tls) == forced.map(\.tls))
+        #expect(forced.first?.tls?.decrypted == true)
     }
 
     @Test("without keys the same captures keep the heuristic, marked as such")

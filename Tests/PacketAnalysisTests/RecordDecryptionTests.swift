@@ -1,4 +1,5 @@
 import CBulkheadOpenSSL
+import Foundation
 import Testing
 
 @testable import PacketAnalysis
@@ -206,6 +207,35 @@ struct RecordDecryptionTests {
         #expect(
             [UInt8](repeating: 0, count: 64).withUnsafeBytes { wrong.open(type: 23, version: 0x0303, body: $0) } == nil)
     }
+
+    @Test(
+        "AES-GCM records open alike with AES-NI beside OpenSSL's GCM mode and through EVP: suites, lengths, forgeries",
+        .enabled(if: Self.cpuHasAESGCMInstructions, "the CPU lacks AES-NI, SSSE3 or PCLMULQDQ: EVP opens every record"))
+    func bothAESGCMPaths() throws {
+        // The direct path is taken on such a CPU: the round keys passed the FIPS-197 known answers (a failure there
+        // would quietly send every record back through EVP).
+        #expect(bh_aes_gcm_supported() == 1)
+        #expect(AEADOpener.opensAESGCMDirectly)
+        // Both paths in turn (the switch is process-wide, read when a context is made; other tests open the same
+        // records either way).
+        for throughEVP in [false, true] {
+            AEADOpener.forceEVP(throughEVP)
+            defer { AEADOpener.forceEVP(false) }
+            try self.tls13RecordsOpen()
+            try self.rekeyedDirection()
+            try self.forgedRecordRefused()
+            try self.tls12RecordsOpen()
+        }
+    }
+
+    /// Whether /proc/cpuinfo lists AES-NI, SSSE3 and PCLMULQDQ (read apart from the shim's own CPUID check).
+    static let cpuHasAESGCMInstructions: Bool = {
+        guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+            let flags = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") })
+        else { return false }
+        let set = Set(flags.split(separator: " ").map(String.init))
+        return set.isSuperset(of: ["aes", "ssse3", "pclmulqdq"])
+    }()
 
     @Test("a pooled cipher context serves the next connection of its cipher, re-keyed, even after a forged record")
     func pooledContexts() throws {

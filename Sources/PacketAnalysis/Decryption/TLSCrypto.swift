@@ -132,29 +132,47 @@ struct HMACKey {
 
 /// An AEAD decryption context holding one key, reused for every record of a direction, and for its next key (setting up
 /// a cipher context costs more than decrypting a handshake record).
+///
+/// AES-GCM goes through the shim's `bh_aes_gcm` (OpenSSL's GCM mode with AES-NI rounds) where the CPU allows: EVP's
+/// provider layer cost several times the cipher's own work per short record. ChaCha20-Poly1305, and AES-GCM on other
+/// CPUs, go through EVP.
 final class AEADOpener {
-    private var context: OpaquePointer?
+    private enum Context {
+        case evp(OpaquePointer)
+        case aesGCM(UnsafeMutablePointer<bh_aes_gcm>)
+    }
+
+    private var context: Context?
     let cipher: RecordCipher
+
+    /// Whether AES-GCM records are opened without EVP (the CPU has AES-NI and PCLMULQDQ, and no test forbade it).
+    static var opensAESGCMDirectly: Bool { bh_aes_gcm_in_use() == 1 }
+
+    /// Test hook: sends AES-GCM through EVP even where the direct path is available, so both are tested.
+    static func forceEVP(_ force: Bool) { bh_set_force_evp_aes_gcm(force ? 1 : 0) }
 
     /// A context for `cipher` keyed with the `keyLength` bytes at `key`; one that fails to set up opens nothing.
     init(_ cipher: RecordCipher, key: UnsafePointer<UInt8>?, keyLength: Int) {
         self.cipher = cipher
-        let context = EVP_CIPHER_CTX_new()
+        guard let key, keyLength == cipher.keyLength else { return }
+        if cipher.algorithm != .chacha20Poly1305 && Self.opensAESGCMDirectly {
+            self.context = bh_aes_gcm_new(key, keyLength).map { .aesGCM($0) }
+            return
+        }
         let algorithm: OpaquePointer?
         switch cipher.algorithm {
         case .aes128GCM: algorithm = AEADCiphers.shared.aes128GCM
         case .aes256GCM: algorithm = AEADCiphers.shared.aes256GCM
         case .chacha20Poly1305: algorithm = AEADCiphers.shared.chacha20Poly1305
         }
-        if let context, let key, keyLength == cipher.keyLength,
-            EVP_DecryptInit_ex(context, algorithm, nil, nil, nil) == 1,
+        guard let context = EVP_CIPHER_CTX_new() else { return }
+        if EVP_DecryptInit_ex(context, algorithm, nil, nil, nil) == 1,
             EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_SET_IVLEN, 12, nil) == 1,
             EVP_DecryptInit_ex(context, nil, nil, key, nil) == 1
         {
-            self.context = context
+            self.context = .evp(context)
         } else {
             EVP_CIPHER_CTX_free(context)
-            self.context = nil
             // A failure leaves errors on the thread's queue; a success leaves none (clearing it costs ~800 instructions).
             ERR_clear_error()
         }
@@ -164,7 +182,16 @@ final class AEADOpener {
         self.init(cipher, key: key, keyLength: key.count)
     }
 
-    deinit { EVP_CIPHER_CTX_free(self.context) }
+    deinit { self.release() }
+
+    private func release() {
+        switch self.context {
+        case .evp(let context): EVP_CIPHER_CTX_free(context)
+        case .aesGCM(let aes): bh_aes_gcm_free(aes)
+        case nil: break
+        }
+        self.context = nil
+    }
 
     /// The context was set up (a failed set-up or re-key leaves none, and opens nothing).
     var isUsable: Bool { self.context != nil }
@@ -172,14 +199,19 @@ final class AEADOpener {
     /// Replaces the key (same cipher); false, and the context then opens nothing, when it cannot be set.
     @discardableResult
     func rekey(_ key: UnsafePointer<UInt8>?, keyLength: Int) -> Bool {
-        guard let context = self.context else { return false }
-        guard let key, keyLength == self.cipher.keyLength, EVP_DecryptInit_ex(context, nil, nil, key, nil) == 1 else {
-            EVP_CIPHER_CTX_free(context)
-            self.context = nil
-            ERR_clear_error()
+        let keyed: Bool
+        switch self.context {
+        case nil:
             return false
+        case .evp(let context):
+            keyed =
+                key != nil && keyLength == self.cipher.keyLength && EVP_DecryptInit_ex(context, nil, nil, key, nil) == 1
+            if !keyed { ERR_clear_error() }
+        case .aesGCM(let aes):
+            keyed = key != nil && keyLength == self.cipher.keyLength && bh_aes_gcm_set_key(aes, key, keyLength) == 1
         }
-        return true
+        if !keyed { self.release() }
+        return keyed
     }
 
     /// Decrypts and authenticates one record body into `output` (room for at least the ciphertext, the body less its
@@ -199,21 +231,28 @@ final class AEADOpener {
         var spare: UInt8 = 0
         return withUnsafeMutablePointer(to: &spare) { spare -> Int? in
             let outBase = output.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? spare
-            // OpenSSL copies the tag; it does not write through the pointer.
-            let tag = UnsafeMutableRawPointer(mutating: base + ciphertextLength)
-            var length: Int32 = 0
-            var finalLength: Int32 = 0
-            guard EVP_DecryptInit_ex(context, nil, nil, nil, nonceBase) == 1,
-                EVP_DecryptUpdate(context, nil, &length, aadBase, Int32(aad.count)) == 1,
-                EVP_DecryptUpdate(context, outBase, &length, base, Int32(ciphertextLength)) == 1,
-                EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_SET_TAG, 16, tag) == 1,
-                EVP_DecryptFinal_ex(context, outBase + Int(length), &finalLength) == 1
-            else {
-                // A failed tag check leaves an error on the thread's queue; a success leaves none.
-                ERR_clear_error()
-                return nil
+            switch context {
+            case .aesGCM(let aes):
+                let opened = bh_aes_gcm_open(
+                    aes, nonceBase, aadBase, aad.count, base, ciphertextLength, base + ciphertextLength, outBase)
+                return opened == 1 ? ciphertextLength : nil
+            case .evp(let context):
+                // OpenSSL copies the tag; it does not write through the pointer.
+                let tag = UnsafeMutableRawPointer(mutating: base + ciphertextLength)
+                var length: Int32 = 0
+                var finalLength: Int32 = 0
+                guard EVP_DecryptInit_ex(context, nil, nil, nil, nonceBase) == 1,
+                    EVP_DecryptUpdate(context, nil, &length, aadBase, Int32(aad.count)) == 1,
+                    EVP_DecryptUpdate(context, outBase, &length, base, Int32(ciphertextLength)) == 1,
+                    EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_SET_TAG, 16, tag) == 1,
+                    EVP_DecryptFinal_ex(context, outBase + Int(length), &finalLength) == 1
+                else {
+                    // A failed tag check leaves an error on the thread's queue; a success leaves none.
+                    ERR_clear_error()
+                    return nil
+                }
+                return ciphertextLength
             }
-            return ciphertextLength
         }
     }
 }
