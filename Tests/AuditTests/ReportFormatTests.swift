@@ -265,10 +265,9 @@ struct ReportFormatTests {
 
 @Suite("Accepted risks, baselines, the run lock")
 struct CronTests {
+    /// `text` in a file of its own, removed when the tests end (the loaders under test are handed its path).
     func file(_ text: String) throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "bh-\(UUID().uuidString.prefix(8)).yaml"
-        ).path
+        let path = try ScratchSpace.folder("bh-cron").appendingPathComponent("file.yaml").path
         try text.write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }
@@ -328,6 +327,7 @@ struct CronTests {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
             "bh-state-\(UUID().uuidString.prefix(8))"
         ).path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
         var first: AuditLock? = try AuditLock(stateDirectory: directory)
         do {
             _ = try AuditLock(stateDirectory: directory)

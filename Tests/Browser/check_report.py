@@ -15,7 +15,9 @@ Prints one line per failed check and exits 1 when any failed; prints "ok ..." an
 import json
 import os
 import pathlib
+import shutil
 import sys
+import tempfile
 
 os.environ["SE_OFFLINE"] = "true"  # selenium's manager must never look anything up on the network
 
@@ -34,7 +36,15 @@ def main() -> int:
     for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1000",
                      "--hide-scrollbars", "--force-device-scale-factor=1"):
         options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(executable_path=DRIVER), options=options)
+    # Chromium leaves its profile's singleton socket folder (org.chromium.Chromium.XXXXXX) in TMPDIR after every run:
+    # give it a folder of its own, removed below.
+    scratch = tempfile.mkdtemp(prefix="bulkhead-chromium-")
+    os.environ["TMPDIR"] = scratch
+    try:
+        driver = webdriver.Chrome(service=Service(executable_path=DRIVER), options=options)
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
     failures = []
     try:
         driver.set_window_size(1400, 1000)
@@ -98,6 +108,7 @@ def main() -> int:
         driver.save_screenshot(screenshot)
     finally:
         driver.quit()
+        shutil.rmtree(scratch, ignore_errors=True)
     for failure in failures:
         print(failure)
     if failures:

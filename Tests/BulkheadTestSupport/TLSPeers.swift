@@ -13,6 +13,8 @@ public final class TestPKI: @unchecked Sendable {
         self.directory = FileManager.default.temporaryDirectory.appendingPathComponent(
             "bulkhead-tls-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: self.directory, withIntermediateDirectories: true)
+        // A suite's PKI is often a static, which is never deinitialised.
+        ScratchSpace.removeAtExit(self.directory.path)
         try self.openssl([
             "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "365",
             "-subj", "/CN=Bulkhead Test Root", "-addext", "basicConstraints=critical,CA:TRUE",
@@ -325,6 +327,7 @@ public final class PeerProcess: @unchecked Sendable {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bulkhead-pg-\(UUID().uuidString)")
         let data = folder.appendingPathComponent("data")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        ScratchSpace.removeAtExit(folder.path)  // if the server never starts (it removes its folder when it stops)
         try FileManager.default.setAttributes(
             [.ownerAccountName: "postgres", .posixPermissions: 0o700], ofItemAtPath: folder.path)
         let asPostgres = ["--reuid=postgres", "--regid=postgres", "--init-groups", "--"]
@@ -364,7 +367,7 @@ public final class PeerProcess: @unchecked Sendable {
                 URL(fileURLWithPath: "\(bin)/pg_isready"), ["-h", "127.0.0.1", "-p", "\(port)", "-t", "1"]
             ).status == 0
         }
-        return server
+        return server.removing(folder)
     }
 
     /// A plaintext HTTP server (Python's http.server) on an ephemeral port.

@@ -59,9 +59,7 @@ struct HostileCaptureTests {
     }
 
     static func temporary(_ bytes: [UInt8], _ name: String = "capture.pcap") throws -> String {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "bulkhead-hostile-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try ScratchSpace.folder("bulkhead-hostile")
         let path = directory.appendingPathComponent(name).path
         try Data(bytes).write(to: URL(fileURLWithPath: path))
         return path

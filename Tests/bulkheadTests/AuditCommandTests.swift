@@ -36,6 +36,7 @@ struct AuditCommandTests {
             "bh-audit-\(UUID().uuidString.prefix(8))"
         ).path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
         let policy = try self.temporary(
             "policy.yaml",
             """
@@ -179,6 +180,7 @@ struct AuditCommandTests {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
             "bh-audit-dying-\(UUID().uuidString.prefix(8))"
         ).path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
         // The dropped port keeps the probe stage busy for 3 × 1.5 s. The server is killed once the audit says the
         // probe has started, and 1 s into it (the open port's cell is decided by then): counted from the probe's
         // start, not the process's, so a slow start on a busy machine cannot kill it before the inventory. This
