@@ -22,6 +22,17 @@ public enum ScratchSpace {
         return folder
     }
 
+    /// A file `bh-XXXXXXXX-name` in the temporary folder holding `contents`, removed when the process exits: the
+    /// scenarios, policies and evidence the command tests hand to `bulkhead` by path.
+    public static func file(_ name: String, _ contents: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "bh-\(UUID().uuidString.prefix(8))-\(name)"
+        ).path
+        Self.removeAtExit(path)
+        try contents.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
     /// Removes the folder (or file) at `path` when the process exits, if it is still there.
     public static func removeAtExit(_ path: String) {
         Self.removalAtExit

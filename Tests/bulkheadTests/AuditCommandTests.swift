@@ -16,11 +16,7 @@ struct AuditCommandTests {
         """
 
     func temporary(_ name: String, _ contents: String) throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "bh-\(UUID().uuidString.prefix(8))-\(name)"
-        ).path
-        try contents.write(toFile: path, atomically: true, encoding: .utf8)
-        return path
+        try ScratchSpace.file(name, contents)
     }
 
     @Test(

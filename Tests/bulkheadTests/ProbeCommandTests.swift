@@ -6,11 +6,7 @@ import Testing
 @Suite("bulkhead probe (end to end)")
 struct ProbeCommandTests {
     func temporary(_ name: String, _ contents: String) throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "bh-\(UUID().uuidString.prefix(8))-\(name)"
-        ).path
-        try contents.write(toFile: path, atomically: true, encoding: .utf8)
-        return path
+        try ScratchSpace.file(name, contents)
     }
 
     /// Stored evidence: web (front) reached db (back) on 5432 and the host's Docker API port was closed.

@@ -31,10 +31,7 @@ struct TLSPolicyCommandTests {
     func policy() throws {
         LabLock.acquire()
         defer { LabLock.release() }
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "bh-\(UUID().uuidString.prefix(8))-cli-tls-policy.yaml"
-        ).path
-        try Self.scenario.write(toFile: path, atomically: true, encoding: .utf8)
+        let path = try ScratchSpace.file("cli-tls-policy.yaml", Self.scenario)
         #expect(try AnalyzeCommandTests.run(["scenario", "up", path]).status == 0)
         defer { _ = try? AnalyzeCommandTests.run(["scenario", "down", path]) }
         // Relative paths in the policy name files next to it: the scenario's generated PKI.
