@@ -21,8 +21,14 @@
 
 /*
  * Swift does not import OpenSSL's function-like macros, and reaching into unions such as
- * GENERAL_NAME.d is awkward from Swift. These small static inline wrappers are the only C the
- * project needs for OpenSSL; keep them free of policy (Swift decides what the values mean).
+ * GENERAL_NAME.d is awkward from Swift: small static inline wrappers cover those. Beyond them, the
+ * hot paths of key-log decryption that need C live here too (HMAC over low-level SHA states, the
+ * four-lane SHA-512 compression, AES-GCM with AES-NI beside OpenSSL's GCM mode). Keep all of it
+ * free of policy (Swift decides what the values mean).
+ *
+ * This is a system-library module, whose header SwiftPM does not track: after editing it, touch a
+ * Swift file of each module that uses it (Sources/PacketAnalysis/Decryption/TLSCrypto.swift,
+ * Sources/Certificates, Sources/TLSVerification), or the build keeps the old code.
  */
 
 /// Copies the bytes written to a memory BIO. Returns the length and sets *data (not NUL-terminated).
