@@ -475,13 +475,41 @@ static inline void bh_sha512_transform(SHA512_CTX *context, const unsigned char 
     SHA512_Transform(context, block);
 }
 
-/// Whether the CPU and the OS support AVX-512F and AVX-512VL (CPUID, and XGETBV for the saved register state). Asked
-/// once; the answer is cached (a benign race: every thread computes the same value).
-static inline int bh_cpu_has_avx512vl(void) {
+/*
+ * Faster paths the CPU may offer (AVX-512VL for the four-lane SHA-512; AES-NI, SSSE3 and PCLMULQDQ for AES-GCM),
+ * each decided once per process, and each one the tests can switch off so that the portable path is tested on the
+ * same CPU (the switch is read when the path is chosen; both paths give the same results, so tests running side by
+ * side are not disturbed).
+ */
+enum { BH_PATH_SHA512_X4 = 0, BH_PATH_AES_GCM = 1, BH_PATH_COUNT = 2 };
+/// Per path: -1 until asked, then whether the CPU allows it.
+static int bh_path_supported[BH_PATH_COUNT] = {-1, -1};
+/// Per path: nonzero when a test forbade it.
+static int bh_path_forbidden[BH_PATH_COUNT] = {0, 0};
+
+/// Whether the CPU allows `path`, `probe` asked the first time (a benign race: every thread computes the same answer).
+static inline int bh_path_allowed(int path, int (*probe)(void)) {
+    int known = __atomic_load_n(&bh_path_supported[path], __ATOMIC_RELAXED);
+    if (known < 0) {
+        known = probe();
+        __atomic_store_n(&bh_path_supported[path], known, __ATOMIC_RELAXED);
+    }
+    return known;
+}
+
+/// Whether `path` is taken: the CPU allows it and no test forbade it.
+static inline int bh_path_in_use(int path, int (*probe)(void)) {
+    return bh_path_allowed(path, probe) && !__atomic_load_n(&bh_path_forbidden[path], __ATOMIC_RELAXED);
+}
+
+/// Test hook: nonzero `forbid` sends the work of `path` down the portable path even where the CPU allows the fast one.
+static inline void bh_forbid_path(int path, int forbid) {
+    __atomic_store_n(&bh_path_forbidden[path], forbid, __ATOMIC_RELAXED);
+}
+
+/// Whether the CPU and the OS support AVX-512F and AVX-512VL (CPUID, and XGETBV for the saved register state).
+static inline int bh_probe_avx512vl(void) {
 #if defined(__x86_64__)
-    static int cached = -1;
-    int known = __atomic_load_n(&cached, __ATOMIC_RELAXED);
-    if (known >= 0) return known;
     unsigned int a, b, c, d;
     int has = 0;
     __asm__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(0), "c"(0));
@@ -498,25 +526,17 @@ static inline int bh_cpu_has_avx512vl(void) {
             has = osAVX512 && ((b >> 16) & 1) && ((b >> 31) & 1);
         }
     }
-    __atomic_store_n(&cached, has, __ATOMIC_RELAXED);
     return has;
 #else
     return 0;
 #endif
 }
 
-/// Test hook: when nonzero, ``bh_tls13_traffic_keys_sha384`` takes the one-secret-at-a-time path even on a CPU with
-/// AVX-512VL (so that both paths are tested on it).
-static int bh_force_scalar_sha512 = 0;
-
-static inline void bh_set_force_scalar_sha512(int force) {
-    __atomic_store_n(&bh_force_scalar_sha512, force, __ATOMIC_RELAXED);
-}
+/// Whether the CPU and the OS support AVX-512F and AVX-512VL (asked once).
+static inline int bh_cpu_has_avx512vl(void) { return bh_path_allowed(BH_PATH_SHA512_X4, bh_probe_avx512vl); }
 
 /// Whether ``bh_tls13_traffic_keys_sha384`` takes the four-lane path.
-static inline int bh_sha512_x4_in_use(void) {
-    return bh_cpu_has_avx512vl() && !__atomic_load_n(&bh_force_scalar_sha512, __ATOMIC_RELAXED);
-}
+static inline int bh_sha512_x4_in_use(void) { return bh_path_in_use(BH_PATH_SHA512_X4, bh_probe_avx512vl); }
 
 /// Pads a message of `length` bytes (at most 111) that follows one absorbed 128-byte block, into `block`.
 static inline void bh_sha512_pad_after_block(unsigned char block[128], const unsigned char *message, size_t length) {
@@ -762,14 +782,6 @@ static inline int bh_aes_gcm_open(bh_aes_gcm *aes, const unsigned char *nonce, c
 #endif
 }
 
-/// Test hook: when nonzero, ``bh_aes_gcm_in_use`` says no, and AES-GCM records go through EVP (so that both paths are
-/// tested on a CPU with AES-NI).
-static int bh_force_evp_aes_gcm = 0;
-
-static inline void bh_set_force_evp_aes_gcm(int force) {
-    __atomic_store_n(&bh_force_evp_aes_gcm, force, __ATOMIC_RELAXED);
-}
-
 /// GCM's test case 16 (McGrew and Viega, "The Galois/Counter Mode of Operation", AES-256, 60 bytes, 20 of AAD) opens to
 /// its plaintext, and with a changed tag does not: the counter mode here (three whole blocks and a tail) checked once.
 static inline int bh_aes_gcm_known_answer(void) {
@@ -805,13 +817,9 @@ static inline int bh_aes_gcm_known_answer(void) {
 }
 
 /// Whether the CPU has AES-NI, SSSE3 and PCLMULQDQ, the round keys pass the FIPS-197 known answers (AES-128 and
-/// AES-256) and GCM its own (``bh_aes_gcm_known_answer``). Asked once; the answer is cached (a benign race: every
-/// thread computes the same value).
-static inline int bh_aes_gcm_supported(void) {
+/// AES-256) and GCM its own (``bh_aes_gcm_known_answer``).
+static inline int bh_probe_aes_gcm(void) {
 #if defined(__x86_64__)
-    static int cached = -1;
-    int known = __atomic_load_n(&cached, __ATOMIC_RELAXED);
-    if (known >= 0) return known;
     unsigned int a, b, c, d;
     __asm__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(1), "c"(0));
     int has = ((c >> 25) & 1) && ((c >> 9) & 1) && ((c >> 1) & 1);
@@ -836,17 +844,17 @@ static inline int bh_aes_gcm_supported(void) {
         }
         if (has) has = bh_aes_gcm_known_answer();
     }
-    __atomic_store_n(&cached, has, __ATOMIC_RELAXED);
     return has;
 #else
     return 0;
 #endif
 }
 
+/// Whether the CPU allows ``bh_aes_gcm_open`` (asked once).
+static inline int bh_aes_gcm_supported(void) { return bh_path_allowed(BH_PATH_AES_GCM, bh_probe_aes_gcm); }
+
 /// Whether AES-GCM records are opened here (``bh_aes_gcm_open``) rather than through EVP.
-static inline int bh_aes_gcm_in_use(void) {
-    return bh_aes_gcm_supported() && !__atomic_load_n(&bh_force_evp_aes_gcm, __ATOMIC_RELAXED);
-}
+static inline int bh_aes_gcm_in_use(void) { return bh_path_in_use(BH_PATH_AES_GCM, bh_probe_aes_gcm); }
 #pragma clang diagnostic pop
 
 #endif

@@ -221,6 +221,7 @@ struct RecordDecryptionTests {
         for throughEVP in [false, true] {
             AEADOpener.forceEVP(throughEVP)
             defer { AEADOpener.forceEVP(false) }
+            #expect(AEADOpener.opensAESGCMDirectly == !throughEVP, "the switch chooses the path")
             try self.tls13RecordsOpen()
             try self.rekeyedDirection()
             try self.forgedRecordRefused()
@@ -327,6 +328,9 @@ struct RecordDecryptionTests {
         for oneAtATime in [false, true] {
             TrafficKeys.forceOneAtATime(oneAtATime)
             defer { TrafficKeys.forceOneAtATime(false) }
+            #expect(
+                TrafficKeys.derivesTogether == (!oneAtATime && bh_cpu_has_avx512vl() == 1),
+                "the switch chooses the path")
             try self.sha384TrafficKeysMatchOpenSSL()
         }
     }

@@ -9,8 +9,8 @@
 # compiled with the harness as ONE module — BulkheadModel, SystemCalls, ContainerEngine, Certificates,
 # NetworkNamespaces, Inventory, Reachability, Policy and Lab — with their imports of each other removed (Certificates
 # brings the OpenSSL shim, linked against libssl and libcrypto). Yams (the YAML library, from the SwiftPM checkout in
-# .build/checkouts) is compiled first as its own module, and its C half (libyaml, CYaml) and the CBulkheadLinux shim with clang, with the
-# same coverage instrumentation so the fuzzer also sees libyaml's branches.
+# .build/checkouts) is compiled first as its own module, and its C half (libyaml, CYaml) and the CBulkheadLinux shim
+# with clang, with the same coverage instrumentation so the fuzzer also sees libyaml's branches.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
