@@ -35,7 +35,7 @@ final class FlowSpool: @unchecked Sendable {
         var count: Int
     }
 
-    private let fd: Int32
+    private let file: ScratchFile
     /// Where the spool lives, for messages.
     let folder: String
     private let lock = NSLock()
@@ -61,33 +61,13 @@ final class FlowSpool: @unchecked Sendable {
     init(folder: String, runLimit: Int = 1 << 18) throws(OutputError) {
         self.folder = folder
         self.runLimit = max(1, runLimit)
-        // A named file, unlinked at once: nothing is left behind, whatever ends the run.
-        var template = Array("\(folder)/.bulkhead-flows.XXXXXX".utf8CString)
-        let made = template.withUnsafeMutableBufferPointer { name -> Result<Int32, SystemCallError> in
-            guard let base = name.baseAddress else { return .failure(SystemCallError("mkstemp", code: EINVAL)) }
-            let fd = mkstemp(base)
-            guard fd >= 0 else { return .failure(SystemCallError.last("mkstemp")) }
-            unlink(base)
-            return .success(fd)
-        }
-        let fd: Int32
         do throws(SystemCallError) {
-            fd = try made.get()
-            // Not inherited by a process started meanwhile: it would keep the flows' disk space after this run.
-            do throws(SystemCallError) {
-                try SystemCall.retrying("fcntl(F_SETFD)") { fcntl(fd, F_SETFD, FD_CLOEXEC) }
-            } catch {
-                close(fd)
-                throw error
-            }
+            self.file = try ScratchFile(folder: folder, prefix: "bulkhead-flows")
         } catch {
             throw OutputError(
                 path: folder, reason: "cannot hold the flows until the report is written: " + error.message)
         }
-        self.fd = fd
     }
-
-    deinit { close(self.fd) }
 
     /// The folder a spool for a report at `path` (nil: standard output) goes in: next to the report, which needs the
     /// room anyway, or the system's place for large temporary files.
@@ -95,7 +75,7 @@ final class FlowSpool: @unchecked Sendable {
         if let path, path != "-", path != "/dev/stdout", !path.hasPrefix("/dev/") {
             return InputFile.folder(of: OutputSink.resolvingLinks(path))
         }
-        return ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/var/tmp"
+        return ScratchFile.defaultFolder
     }
 
     /// A new writer, for one analysis lane, whose buffer holds `capacity` bytes.
@@ -179,19 +159,10 @@ final class FlowSpool: @unchecked Sendable {
     }
 
     private func pwriteAll(_ bytes: UnsafeRawBufferPointer, at start: Int64) {
-        guard let base = bytes.baseAddress else { return }
-        var done = 0
-        while done < bytes.count {
-            let count: Int
-            do throws(SystemCallError) {
-                count = try SystemCall.retrying("pwrite") {
-                    pwrite(self.fd, base + done, bytes.count - done, off_t(start) + off_t(done))
-                }
-            } catch {
-                self.lock.withLock { self.failure = self.failure ?? error.message }
-                return
-            }
-            done += count
+        do throws(SystemCallError) {
+            try self.file.write(bytes, at: start)
+        } catch {
+            self.lock.withLock { self.failure = self.failure ?? error.message }
         }
     }
 
@@ -245,7 +216,7 @@ final class FlowSpool: @unchecked Sendable {
     }
 
     private struct RunReader {
-        let fd: Int32
+        let file: ScratchFile?
         var next: Int64
         var left: Int
         var buffer: [Entry] = []
@@ -263,28 +234,14 @@ final class FlowSpool: @unchecked Sendable {
             let count = min(self.left, 2048)
             self.buffer = [Entry](repeating: Entry(id: 0, offset: 0, length: 0), count: count)
             self.position = 0
-            guard count > 0 else { return }
-            let bytes = count * MemoryLayout<Entry>.stride
-            let (fd, next) = (self.fd, self.next)
-            let outcome = self.buffer.withUnsafeMutableBytes { raw -> SystemCallError? in
-                guard let base = raw.baseAddress else { return nil }
-                var done = 0
-                while done < bytes {
-                    do throws(SystemCallError) {
-                        let read = try SystemCall.retrying("pread") {
-                            pread(fd, base + done, bytes - done, off_t(next) + off_t(done))
-                        }
-                        // The run was written whole before reading began: an early end is a damaged file.
-                        guard read > 0 else { return SystemCallError("pread", code: EIO) }
-                        done += read
-                    } catch {
-                        return error
-                    }
-                }
-                return nil
+            guard count > 0, let file = self.file else { return }
+            let next = self.next
+            // The run was written whole before reading began: an early end is a damaged file.
+            let read = self.buffer.withUnsafeMutableBytes { raw in
+                Result { () throws(SystemCallError) in try file.read(into: raw, at: next) }
             }
-            if let outcome { throw outcome }
-            self.next += Int64(bytes)
+            try read.get()
+            self.next += Int64(count * MemoryLayout<Entry>.stride)
             self.left -= count
         }
     }
@@ -311,7 +268,7 @@ final class FlowSpool: @unchecked Sendable {
         var readers: [RunReader] = []
         do throws(SystemCallError) {
             for run in self.runs {
-                var reader = RunReader(fd: self.fd, next: run.offset, left: run.count)
+                var reader = RunReader(file: self.file, next: run.offset, left: run.count)
                 try reader.refill()
                 readers.append(reader)
             }
@@ -319,7 +276,8 @@ final class FlowSpool: @unchecked Sendable {
             throw OutputError(path: self.folder, reason: "the kept flows could not be read back: \(error.message)")
         }
         let length = Int(self.written)
-        guard let mapping = mmap(nil, length, PROT_READ, MAP_SHARED, self.fd, 0), mapping != MAP_FAILED else {
+        guard let mapping = mmap(nil, length, PROT_READ, MAP_SHARED, self.file.descriptor, 0), mapping != MAP_FAILED
+        else {
             throw OutputError(
                 path: self.folder,
                 reason: "the kept flows could not be read back: \(SystemCallError.last("mmap").message)")
@@ -330,7 +288,7 @@ final class FlowSpool: @unchecked Sendable {
         }
         let base = UnsafeRawPointer(mapping)
         var unread = self.unread
-        if !last.isEmpty { readers.append(RunReader(fd: self.fd, next: 0, left: 0, buffer: last)) }
+        if !last.isEmpty { readers.append(RunReader(file: nil, next: 0, left: 0, buffer: last)) }
         // A min-heap of the runs by the id at their head: each flow costs a few comparisons however many runs there are.
         var heap = RunHeap(readers: readers)
         while let entry = heap.head {

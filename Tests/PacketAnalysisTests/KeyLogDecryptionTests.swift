@@ -16,13 +16,14 @@ struct KeyLogDecryptionTests {
         ("tls13-client-cert-required-rejected", .declined, false),
     ]
 
-    func analyze(_ capture: String, keys: [String]) throws -> (flows: [FlowRecord], result: CaptureAnalysisResult) {
-        let keyLog = KeyLog()
+    func analyze(_ capture: String, keys: [String], into keyLog: KeyLog = KeyLog()) throws -> (
+        flows: [FlowRecord], result: CaptureAnalysisResult
+    ) {
         for key in keys { try keyLog.load(path: Repository.path("captures/keys/\(key)")) }
         var flows: [FlowRecord] = []
         let result = try CaptureAnalysis.run(
             files: [Repository.path("captures/\(capture)")],
-            options: AnalysisOptions(keyLog: keys.isEmpty ? nil : keyLog)
+            options: AnalysisOptions(keyLog: keyLog.hasSources ? keyLog : nil)
         ) { flows.append($0) }
         return (flows, result)
     }
@@ -74,6 +75,31 @@ struct KeyLogDecryptionTests {
         arguments: tls13Captures)
     func aesGCMPathsAgree(name: String, state: ClientCertificateState, established: Bool) throws {
         try self.expectSameFlows(name, whenForced: AEADOpener.forceEVP)
+    }
+
+    @Test(
+        "the same flows when the connection's secrets were read back from the key log's scratch file",
+        arguments: tls13Captures)
+    func secretsFromScratchFile(name: String, state: ClientCertificateState, established: Bool) throws {
+        let (usual, _) = try self.analyze("\(name).pcap", keys: ["\(name).keys"])
+        // No memory budget, and the capture's keys first, then 2 MB of other connections: their chunk is in the file.
+        let keyLog = KeyLog(residentBytes: 0)
+        try keyLog.load(path: Repository.path("captures/keys/\(name).keys"))
+        var others = ""
+        for index in 0..<8_000 {
+            let random = (0..<32).map { String(format: "%02x", (index >> ($0 % 4 * 8) + $0) & 0xff) }.joined()
+            others += "CLIENT_HANDSHAKE_TRAFFIC_SECRET \(random) \(String(repeating: "77", count: 48))\n"
+            others += "SERVER_HANDSHAKE_TRAFFIC_SECRET \(random) \(String(repeating: "78", count: 48))\n"
+            others += "CLIENT_TRAFFIC_SECRET_0 \(random) \(String(repeating: "79", count: 48))\n"
+            others += "SERVER_TRAFFIC_SECRET_0 \(random) \(String(repeating: "7a", count: 48))\n"
+        }
+        keyLog.load(text: Data(others.utf8), source: "others")
+        #expect(keyLog.spilled)
+        let (fromFile, result) = try self.analyze("\(name).pcap", keys: [], into: keyLog)
+        #expect(usual.map(\.tls) == fromFile.map(\.tls))
+        #expect(fromFile.first?.tls?.decrypted == true)
+        #expect(
+            result.keyLog?.summaryLines.first?.hasSuffix("1 matched a connection in the capture, 0 did not") == true)
     }
 
     /// Decrypts capture `name` with its keys as is, then again with `force(true)` (a process-wide switch to the other

@@ -124,8 +124,14 @@ struct KeyLogStoreTests {
         #expect(empty.secrets(forClientRandom: Self.random(0x77)) == nil)
     }
 
-    @Test("100,000 generated connections (4 lines each, some interleaved) are all found with their bytes")
-    func manyEntries() throws {
+    /// Memory budgets the store is tested with: the default (all of these tests' secrets in memory), none (every
+    /// chunk goes to the scratch file once filled) and 4 MB (the first four chunks kept, then the file).
+    static let budgets = [KeyLog.defaultResidentBytes, 0, 4 << 20]
+
+    @Test(
+        "100,000 generated connections (4 lines each, some interleaved, some finished at the end) are all found",
+        arguments: budgets)
+    func manyEntries(residentBytes: Int) throws {
         var generator = SeededGenerator(state: 0x4b65_794c_6f67)
         let count = 100_000
         var randoms: [[UInt8]] = []
@@ -141,7 +147,9 @@ struct KeyLogStoreTests {
             randoms.append(random)
             secrets.append(secret)
         }
-        // Each connection's four lines; every tenth connection's last line comes after the next connection's.
+        // Each connection's four lines; every tenth connection's last line comes after the next connection's, every
+        // 990th's at the very end (when its record has long gone to the scratch file, with no budget).
+        let late = stride(from: 5, to: count, by: 990)
         for index in 0..<count {
             let random = Self.hexDigits(randoms[index])
             for (label, step) in zip(Self.labels[1...3], [1, 2, 3]) {
@@ -150,12 +158,15 @@ struct KeyLogStoreTests {
             if index % 10 == 1 {
                 line("SERVER_TRAFFIC_SECRET_0", Self.hexDigits(randoms[index - 1]), secrets[index - 1])
             }
-            if index % 10 != 0 || index == count - 1 {
+            if (index % 10 != 0 || index == count - 1) && !late.contains(index) {
                 line("SERVER_TRAFFIC_SECRET_0", random, secrets[index])
             }
         }
-        let keyLog = KeyLog()
+        for index in late { line("SERVER_TRAFFIC_SECRET_0", Self.hexDigits(randoms[index]), secrets[index]) }
+        let keyLog = KeyLog(residentBytes: residentBytes)
         keyLog.load(text: Data(text), source: "generated")
+        // 100,000 records and 400,000 secrets take about 25 MB: past both smaller budgets.
+        #expect(keyLog.spilled == (residentBytes < 25 << 20))
         let report = try #require(keyLog.reports.first)
         #expect(report.linesRead == 4 * count && report.secrets == 4 * count && report.malformedLines == 0)
         #expect(report.connections.count == count)
@@ -273,8 +284,10 @@ struct KeyLogStoreTests {
         #expect(KeyLog.hex(Array("0123456789ABCDEFag".utf8)) == nil)
     }
 
-    @Test("random key log text, valid and damaged, reads as a plain model of the rules says", arguments: [1, 2, 3])
-    func againstModel(seed: UInt64) throws {
+    @Test(
+        "random key log text, valid and damaged, reads as a plain model of the rules says (secrets kept, or copied)",
+        arguments: [1, 2, 3], [KeyLog.defaultResidentBytes, 0])
+    func againstModel(seed: UInt64, residentBytes: Int) throws {
         var generator = SeededGenerator(state: seed)
         let randoms = (0..<40).map { _ in (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) } }
         var sources: [String] = []
@@ -285,7 +298,7 @@ struct KeyLogStoreTests {
             }
             sources.append(lines.joined(separator: Bool.random(using: &generator) ? "\n" : "\r\n"))
         }
-        let keyLog = KeyLog()
+        let keyLog = KeyLog(residentBytes: residentBytes)
         var model = KeyLogModel()
         let asked = randoms.indices.filter { _ in Bool.random(using: &generator) }
         for (number, text) in sources.enumerated() {
@@ -302,6 +315,66 @@ struct KeyLogStoreTests {
             #expect(keyLog.secrets(forClientRandom: random) == model.secrets(random))
         }
         #expect(keyLog.summaryLines == model.summaryLines)
+    }
+
+    @Test("secrets read back from the scratch file between loads, as a later pcapng's Decryption Secrets Block is")
+    func lookupsBetweenLoads() throws {
+        let keyLog = KeyLog(residentBytes: 0)
+        let early = Self.random(0x91)
+        var text = "CLIENT_HANDSHAKE_TRAFFIC_SECRET \(Self.hex(early)) \(String(repeating: "a1", count: 48))\n"
+        // Enough other connections (about 2 MB) that the first one's chunk goes to the file.
+        for index in 0..<8_000 {
+            let random = Self.hex((0..<32).map { UInt8(truncatingIfNeeded: index >> ($0 % 4 * 8)) &+ UInt8($0) })
+            for label in Self.labels[1...4] { text += "\(label) \(random) \(String(repeating: "5c", count: 48))\n" }
+        }
+        keyLog.load(text: Data(text.utf8), source: "first")
+        #expect(keyLog.spilled)
+        #expect(keyLog.secrets(forClientRandom: early)?.clientHandshake == [UInt8](repeating: 0xa1, count: 48))
+        // The same connection's other secrets come in a later source: its record, in the file, is updated there.
+        keyLog.load(
+            text: Data(
+                ("SERVER_HANDSHAKE_TRAFFIC_SECRET \(Self.hex(early)) \(String(repeating: "b2", count: 48))\n"
+                    + "CLIENT_HANDSHAKE_TRAFFIC_SECRET \(Self.hex(early)) \(String(repeating: "c3", count: 32))\n").utf8
+            ),
+            source: "second")
+        let secrets = try #require(keyLog.secrets(forClientRandom: early))
+        #expect(secrets.clientHandshake == [UInt8](repeating: 0xc3, count: 32))
+        #expect(secrets.serverHandshake == [UInt8](repeating: 0xb2, count: 48))
+        #expect(secrets.masterSecret == nil && secrets.clientTraffic == nil && secrets.serverTraffic == nil)
+        #expect(
+            keyLog.summaryLines == [
+                "first: 32001 lines read, 32001 secrets for 8001 connections; "
+                    + "1 matched a connection in the capture, 8000 did not",
+                "second: 2 lines read, 2 secrets for 1 connection; 1 matched a connection in the capture, 0 did not",
+            ])
+    }
+
+    @Test("with no scratch file to be had, secrets past the budget stay in memory, and the summary says so")
+    func noScratchFile() throws {
+        let folder = "/nonexistent-\(UInt64.random(in: 1 ... .max))"
+        let keyLog = KeyLog(residentBytes: 0, spillFolder: folder)
+        var text = ""
+        var randoms: [[UInt8]] = []
+        for index in 0..<8_000 {
+            let random = (0..<32).map { UInt8(truncatingIfNeeded: index >> ($0 % 4 * 8)) &+ UInt8($0) }
+            randoms.append(random)
+            for (label, byte) in zip(Self.labels[1...4], ["11", "22", "33", "44"]) {
+                text += "\(label) \(Self.hex(random)) \(String(repeating: byte, count: 48))\n"
+            }
+        }
+        keyLog.load(text: Data(text.utf8), source: "kept")
+        #expect(!keyLog.spilled)
+        let expected = KeyLog.Secrets(
+            clientHandshake: [UInt8](repeating: 0x11, count: 48), serverHandshake: [UInt8](repeating: 0x22, count: 48),
+            clientTraffic: [UInt8](repeating: 0x33, count: 48), serverTraffic: [UInt8](repeating: 0x44, count: 48))
+        #expect(randoms.allSatisfy { keyLog.secrets(forClientRandom: $0) == expected })
+        #expect(keyLog.hasProblems)
+        #expect(
+            keyLog.summaryLines == [
+                "kept: 32000 lines read, 32000 secrets for 8000 connections; "
+                    + "8000 matched a connection in the capture, 0 did not",
+                "secrets past 0 MB stayed in memory: no scratch file in \(folder) (No such file or directory)",
+            ])
     }
 
     /// A line of a key log: most in the usual form, others with odd blanks, damaged, comments or blank.

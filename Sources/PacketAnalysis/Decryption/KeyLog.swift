@@ -10,9 +10,10 @@ import SystemCalls
 /// `SERVER_HANDSHAKE_TRAFFIC_SECRET`, `CLIENT_TRAFFIC_SECRET_0`, `SERVER_TRAFFIC_SECRET_0`. Others that are
 /// valid (`EXPORTER_SECRET`, `CLIENT_EARLY_TRAFFIC_SECRET`, `EARLY_EXPORTER_SECRET`) are kept but unused.
 ///
-/// A key log of a busy capture holds hundreds of thousands of connections, so they are kept in a ``Store``: fixed
-/// records in chunks, an open-addressing table of their indices and the secrets' bytes one after the other, about
-/// the secrets' own size plus 64 bytes a connection.
+/// A key log of a busy capture holds hundreds of thousands of connections, so they are kept in a ``Store``: records
+/// and secrets one after the other, about 256 bytes a TLS 1.3 connection, up to a memory budget (16 MB by default,
+/// some 65,000 connections); past it in a scratch file, read back for each connection a capture shows, so that memory
+/// stays bounded (about 20 bytes a further connection) however large the key log.
 public final class KeyLog: @unchecked Sendable {
     /// The secrets of one TLS connection.
     public struct Secrets: Sendable, Hashable {
@@ -26,6 +27,8 @@ public final class KeyLog: @unchecked Sendable {
     /// A ClientHello random (32 bytes) as four words.
     struct ClientRandom: Equatable, Sendable {
         var words: (UInt64, UInt64, UInt64, UInt64)
+
+        init(words: (UInt64, UInt64, UInt64, UInt64)) { self.words = words }
 
         /// The random of `bytes`, nil unless they are exactly 32.
         init?(_ bytes: UnsafeRawBufferPointer) {
@@ -73,10 +76,20 @@ public final class KeyLog: @unchecked Sendable {
     /// Held for a whole load: one source is read at a time (the entries' mark "given by the source being read"
     /// relies on it). Lookups take only `lock`.
     private let loading = NSLock()
-    private var store = Store()
+    private var store: Store
     public private(set) var reports: [SourceReport] = []
 
-    public init() {}
+    /// The memory budget for records and secrets by default: about 65,000 TLS 1.3 connections (a 300 MB capture of
+    /// short connections has 16,300). Past it, a connection's secrets cost one read from the scratch file when the
+    /// capture shows it, which did not measurably slow a run where every connection was read back (BENCHMARKS.md,
+    /// session 13).
+    public static let defaultResidentBytes = 16 << 20
+
+    /// An empty key log keeping up to `residentBytes` of secrets in memory, the rest in an unlinked scratch file in
+    /// `spillFolder` (made only when needed).
+    public init(residentBytes: Int = KeyLog.defaultResidentBytes, spillFolder: String = ScratchFile.defaultFolder) {
+        self.store = Store(residentBytes: residentBytes, spillFolder: spillFolder)
+    }
 
     deinit { self.store.release() }
 
@@ -240,7 +253,9 @@ public final class KeyLog: @unchecked Sendable {
     /// The secrets for a connection, by its ClientHello random; marks them as used.
     func secrets(forClientRandom bytes: [UInt8]) -> Secrets? {
         guard let random = bytes.withUnsafeBytes({ ClientRandom($0) }) else { return nil }
-        return self.secretViews(random).map { views in
+        let copies = UnsafeMutableRawPointer.allocate(byteCount: Store.copySize, alignment: 16)
+        defer { copies.deallocate() }
+        return self.secretViews(random, copies: { copies }).map { views in
             Secrets(
                 masterSecret: views.masterSecret.map(Array.init),
                 clientHandshake: views.clientHandshake.map(Array.init),
@@ -249,30 +264,59 @@ public final class KeyLog: @unchecked Sendable {
         }
     }
 
-    /// A connection's secrets where the key log keeps them: views of its memory, which it neither moves nor frees
-    /// while it lives (a secret read later for the same connection goes elsewhere). A session holding the key log can
-    /// keep them, rather than five arrays per connection.
+    /// A connection's secrets: views of the key log's memory, which it neither moves nor frees while it lives (a
+    /// secret read later for the same connection goes elsewhere), or of the copies the caller was asked for when the
+    /// secrets were on disk. A session holding the key log (and its copies) can keep them, rather than five arrays per
+    /// connection.
     struct SecretViews {
         var masterSecret: UnsafeRawBufferPointer?
         var clientHandshake: UnsafeRawBufferPointer?
         var serverHandshake: UnsafeRawBufferPointer?
         var clientTraffic: UnsafeRawBufferPointer?
         var serverTraffic: UnsafeRawBufferPointer?
+
+        /// The secret of ``Label/slot`` `slot`.
+        subscript(slot: Int) -> UnsafeRawBufferPointer? {
+            get {
+                switch slot {
+                case 0: self.masterSecret
+                case 1: self.clientHandshake
+                case 2: self.serverHandshake
+                case 3: self.clientTraffic
+                default: self.serverTraffic
+                }
+            }
+            set {
+                switch slot {
+                case 0: self.masterSecret = newValue
+                case 1: self.clientHandshake = newValue
+                case 2: self.serverHandshake = newValue
+                case 3: self.clientTraffic = newValue
+                default: self.serverTraffic = newValue
+                }
+            }
+        }
     }
 
-    /// The secrets for a connection, by its ClientHello random, as views; marks them as used.
-    func secretViews(_ random: ClientRandom) -> SecretViews? {
-        self.lock.withLock { self.store.secrets(random) }
+    /// The secrets for a connection, by its ClientHello random, as views; marks them as used. When they are on disk
+    /// they are copied to the ``Store/copySize`` bytes (16-byte aligned) `copies()` gives, which the caller owns.
+    func secretViews(_ random: ClientRandom, copies: () -> UnsafeMutableRawPointer) -> SecretViews? {
+        self.lock.withLock { self.store.secrets(random, copies: copies) }
     }
 
-    /// One line per source: how many connections it had secrets for and how many of them the captures showed.
+    /// Whether some secrets went past the memory budget to the scratch file.
+    var spilled: Bool { self.lock.withLock { self.store.spilled } }
+
+    /// One line per source: how many connections it had secrets for and how many of them the captures showed; then a
+    /// line when secrets kept on disk could not be read back (those connections were analysed without them), or when
+    /// no scratch file could take the secrets past the memory budget.
     public var summaryLines: [String] {
         self.lock.withLock {
             self.reports.map { report in
                 Self.summaryLine(
                     report, connections: report.connections.count,
                     matched: self.store.matchedCount(report.connections))
-            }
+            } + self.store.notes
         }
     }
 
@@ -291,7 +335,10 @@ public final class KeyLog: @unchecked Sendable {
     /// Whether a source's secrets matched nothing or it had malformed lines (worth a warning).
     public var hasProblems: Bool {
         self.lock.withLock {
-            self.reports.contains { $0.malformedLines > 0 || self.store.matchedCount($0.connections, upTo: 1) == 0 }
+            !self.store.notes.isEmpty
+                || self.reports.contains {
+                    $0.malformedLines > 0 || self.store.matchedCount($0.connections, upTo: 1) == 0
+                }
         }
     }
 
@@ -371,18 +418,26 @@ public final class KeyLog: @unchecked Sendable {
         byte <= 0x20 && (byte == 0x20 || byte == 0x09 || byte == 0x0d)
     }
 
-    /// Every connection's random and secrets: fixed records in chunks that never move, an open-addressing table of
-    /// their indices by random, and the secrets' bytes one after the other in chunks of a megabyte. Used under the
-    /// key log's lock; its memory is freed by ``release()``.
+    /// Every connection's random and secrets, compact, and past a budget on disk. Used under the key log's lock; its
+    /// memory is freed by ``release()``.
+    ///
+    /// An arena of 1 MB chunks receives, in the order lines come, each new connection's ``Record`` (its random, where
+    /// each of its five secrets is and their lengths: 64 bytes) and each secret's bytes (32, 48 or 64). A place in the
+    /// arena is 32 bits: chunk << 16 | 16-byte unit. The first `residentChunks` chunks stay in memory and never move,
+    /// so a lookup hands out views of them. Later chunks go to an unlinked scratch file as each fills (only the one
+    /// being filled stays in memory), and their secrets are read back and copied for the session that asks (one read
+    /// of a few hundred bytes: a connection's record and the secrets after it): a key log of millions of connections
+    /// costs the budget plus about 20 bytes a connection in memory (an open-addressing table of hash tags and entry
+    /// indices, 8 bytes a slot at most 3/4 used, and each entry's record place and marks). Where no scratch file can
+    /// be written, chunks stay in memory: complete results over the memory bound.
     struct Store {
-        /// One connection: its random, where each of its five secrets is, their lengths and two marks.
-        struct Entry {
+        /// A connection in the arena.
+        struct Record {
             var random: ClientRandom
-            /// Where each secret starts (in 16-byte units of the secret chunks), by ``Label/slot``.
+            /// Where each secret starts, by ``Label/slot``.
             var places: (UInt32, UInt32, UInt32, UInt32, UInt32) = (0, 0, 0, 0, 0)
-            /// Bits 2k and 2k + 1: the length of secret k (0: not given, 1: 32 bytes, 2: 48, 3: 64); then
-            /// ``Store/inSource`` and ``Store/matched``.
-            var marks: UInt16 = 0
+            /// Bits 2k and 2k + 1: the length of secret k (0: not given, 1: 32 bytes, 2: 48, 3: 64).
+            var lengths: UInt16 = 0
 
             /// The place of secret `slot`.
             func place(_ slot: Int) -> UInt32 {
@@ -395,9 +450,15 @@ public final class KeyLog: @unchecked Sendable {
                 }
             }
 
-            /// Gives secret `slot` the bytes at `place`, of length code `code`.
+            /// The length of secret `slot` in bytes, 0 when it was not given.
+            func length(_ slot: Int) -> Int {
+                let code = Int(self.lengths >> (2 * slot) & 3)
+                return code == 0 ? 0 : (code + 1) * 16
+            }
+
+            /// Gives secret `slot` the `length` bytes at `place`.
             @inline(__always)
-            mutating func set(_ slot: Int, place: UInt32, code: UInt16) {
+            mutating func set(_ slot: Int, place: UInt32, length: Int) {
                 switch slot {
                 case 0: self.places.0 = place
                 case 1: self.places.1 = place
@@ -406,39 +467,90 @@ public final class KeyLog: @unchecked Sendable {
                 default: self.places.4 = place
                 }
                 let shift = UInt16(2 * slot)
-                self.marks = self.marks & ~(3 << shift) | code << shift
+                self.lengths = self.lengths & ~(3 << shift) | UInt16(length / 16 - 1) << shift
             }
         }
 
+        /// What memory keeps of a connection: where its record is, and two marks.
+        struct Entry {
+            var record: UInt32
+            var marks: UInt8 = 0
+        }
+
+        /// The scratch file the chunks past the budget go to, and the first failure to read it back (reported once
+        /// the capture is read). A class: lookups, which only read the store, record a failure.
+        final class Spill {
+            let file: ScratchFile
+            var failure: String?
+
+            init(file: ScratchFile) { self.file = file }
+        }
+
         /// The entry was given by the source being read (so it is counted once for it).
-        static let inSource: UInt16 = 1 << 14
+        static let inSource: UInt8 = 1
         /// A capture's connection asked for the entry.
-        static let matched: UInt16 = 1 << 15
+        static let matched: UInt8 = 2
         static let entriesPerChunk = 1 << 14
-        /// Bytes in a chunk of secrets: 2^16 units of 16 bytes, so that a place is chunk << 16 | unit.
-        static let secretChunkSize = 1 << 20
-        /// At most this many chunks of secrets (64 GB), as a place has 32 bits.
-        static let maximumSecretChunks = 1 << 16
+        /// Bytes in a chunk of the arena: 2^16 units of 16 bytes, so that a place is chunk << 16 | unit.
+        static let chunkSize = 1 << 20
+        /// At most this many chunks (64 GB), as a place has 32 bits.
+        static let maximumChunks = 1 << 16
+        /// The arena bytes a record takes (a multiple of the unit).
+        static let recordSize = 64
+        /// Room for a connection's five secrets copied out of the file: five places of 64 bytes.
+        static let copySize = 5 * 64
 
         private(set) var count = 0
         private var entries: [UnsafeMutablePointer<Entry>] = []
-        private var secretChunks: [UnsafeMutableRawPointer] = []
-        /// Where the next secret goes in the last chunk of secrets, in bytes.
-        private var secretEnd = Self.secretChunkSize
-        /// Entry index + 1 by hash of the random, 0 for a free slot; a power of two long, at most 3/4 used.
-        private var slots: UnsafeMutablePointer<UInt32>?
+        /// Each chunk's memory, nil for one in the file (at chunk << 20). Memory here is never moved or freed while
+        /// the store lives, but for ``filling``.
+        private var chunks: [UnsafeMutableRawPointer?] = []
+        /// Once chunks spill: the memory of the last chunk, being filled, which takes the next chunk once this one is
+        /// in the file.
+        private var filling: UnsafeMutableRawPointer?
+        /// Bytes used in the last chunk.
+        private var end = Self.chunkSize
+        private let residentChunks: Int
+        private let spillFolder: String
+        private var spill: Spill?
+        /// Why the store takes nothing more (it is full); nil while it takes lines.
+        private(set) var refusal: String?
+        /// Why chunks past the budget stayed in memory (no scratch file could be written), if they did.
+        private(set) var keptInMemory: String?
+        /// Per slot: the tag (the hash's high 32 bits) << 32 | entry index + 1; 0 for a free slot. A power of two long,
+        /// at most 3/4 used; a slot is picked by the tag's high bits, so the table grows without reading the records.
+        private var slots: UnsafeMutablePointer<UInt64>?
         private var slotCount = 0
-        /// 64 - log2(slotCount): the hash's high bits pick a slot.
-        private var slotShift: UInt64 = 64
+        private var slotBits = 0
         /// Chosen per key log, so that randoms picked to collide in the table (a hostile capture's secrets) are not easily
         /// made: the hash mixes all 32 bytes with it.
         private let seed = UInt64.random(in: .min ... .max)
 
+        /// A store keeping up to `residentBytes` of records and secrets in memory, the rest in a scratch file in
+        /// `spillFolder`.
+        init(residentBytes: Int, spillFolder: String) {
+            self.residentChunks = min(Self.maximumChunks, max(0, residentBytes) / Self.chunkSize)
+            self.spillFolder = spillFolder
+        }
+
         /// Frees the memory (for the key log's deinit: the store is not used after).
         func release() {
             for chunk in self.entries { chunk.deallocate() }
-            for chunk in self.secretChunks { chunk.deallocate() }
+            for case let chunk? in self.chunks where chunk != self.filling { chunk.deallocate() }
+            self.filling?.deallocate()
             self.slots?.deallocate()
+        }
+
+        /// Whether the secrets went past the memory budget (some are on disk).
+        var spilled: Bool { self.spill != nil }
+
+        /// The first failure to read spilled secrets back, if any.
+        var readFailure: String? { self.spill?.failure }
+
+        /// What the key log's summary says about where its secrets were kept, when that went wrong.
+        var notes: [String] {
+            (self.readFailure.map { ["\($0); the connections concerned were analysed without them"] } ?? [])
+                + (self.keptInMemory.map { [$0] } ?? [])
         }
 
         @inline(__always)
@@ -446,99 +558,254 @@ public final class KeyLog: @unchecked Sendable {
             self.entries[index / Self.entriesPerChunk] + index % Self.entriesPerChunk
         }
 
+        /// The arena's bytes at `place` in memory; nil when they are in the file.
         @inline(__always)
-        private func hash(_ random: ClientRandom) -> Int {
+        private func memory(_ place: UInt32) -> UnsafeMutableRawPointer? {
+            self.chunks[Int(place >> 16)].map { $0 + Int(place & 0xffff) << 4 }
+        }
+
+        /// Whether the arena's bytes at `place` stay where they are in memory (not in the file, nor in the chunk being
+        /// filled, whose memory takes the next one).
+        @inline(__always)
+        private func isKept(_ place: UInt32) -> Bool {
+            guard let chunk = self.chunks[Int(place >> 16)] else { return false }
+            return chunk != self.filling
+        }
+
+        /// Where the bytes at `place` are in the file (each chunk at its own megabyte).
+        private static func fileOffset(_ place: UInt32) -> Int64 {
+            Int64(place >> 16) << 20 | Int64(place & 0xffff) << 4
+        }
+
+        /// Copies `count` arena bytes at `place` to `output`; false when they could not be read back.
+        private func copy(_ place: UInt32, count: Int, into output: UnsafeMutableRawPointer) -> Bool {
+            if let memory = self.memory(place) {
+                output.copyMemory(from: memory, byteCount: count)
+                return true
+            }
+            guard let spill = self.spill else { return false }
+            do throws(SystemCallError) {
+                try spill.file.read(
+                    into: UnsafeMutableRawBufferPointer(start: output, count: count), at: Self.fileOffset(place))
+                return true
+            } catch {
+                spill.failure =
+                    spill.failure ?? "secrets kept in \(spill.file.folder) could not be read back: \(error.message)"
+                return false
+            }
+        }
+
+        /// The record of entry `index`; nil when it could not be read back. A record on disk is read with the arena
+        /// bytes after it, up to ``windowSize`` (where the connection's secrets usually are, its lines having come
+        /// together), into `window` when one is given; the count read is returned (0 for a record in memory).
+        private func record(_ index: Int, window: UnsafeMutableRawPointer? = nil) -> (record: Record, read: Int)? {
+            let place = self.entry(index).pointee.record
+            if let memory = self.memory(place) { return (memory.load(as: Record.self), 0) }
+            if let window {
+                let count = min(Self.windowSize, Self.chunkSize - Int(place & 0xffff) << 4)
+                guard self.copy(place, count: count, into: window) else { return nil }
+                return (window.load(as: Record.self), count)
+            }
+            var record = Record(random: ClientRandom(words: (0, 0, 0, 0)))
+            let read = withUnsafeMutableBytes(of: &record) { raw in
+                raw.baseAddress.map { self.copy(place, count: raw.count, into: $0) } ?? false
+            }
+            return read ? (record, MemoryLayout<Record>.size) : nil
+        }
+
+        /// The bytes a lookup reads at once from the file: a record and four secrets of 64 bytes.
+        static let windowSize = recordSize + 4 * 64
+
+        /// Changes the record of entry `index` where it is; false when its file could not be read or written.
+        private mutating func update(_ index: Int, _ change: (inout Record) -> Void) -> Bool {
+            let place = self.entry(index).pointee.record
+            if let memory = self.memory(place) {
+                var record = memory.load(as: Record.self)
+                change(&record)
+                memory.storeBytes(of: record, as: Record.self)
+                return true
+            }
+            // A later line for a connection whose record went to the file (rare: a connection's lines come close).
+            guard var record = self.record(index)?.record, let spill = self.spill else { return false }
+            change(&record)
+            do throws(SystemCallError) {
+                try withUnsafeBytes(of: &record) { raw throws(SystemCallError) in
+                    try spill.file.write(raw, at: Self.fileOffset(place))
+                }
+                return true
+            } catch {
+                spill.failure = spill.failure ?? "secrets could not be kept in \(spill.file.folder): \(error.message)"
+                return false
+            }
+        }
+
+        /// A place for `bytes` (at most 64, a multiple of 16) at the arena's end; nil, with ``refusal`` set, when the
+        /// store takes nothing more.
+        private mutating func reserve(_ bytes: Int) -> UInt32? {
+            if self.end + bytes > Self.chunkSize {
+                guard self.beginChunk() else { return nil }
+            }
+            let place = UInt32(truncatingIfNeeded: (self.chunks.count - 1) << 16 | self.end >> 4)
+            self.end += bytes
+            return place
+        }
+
+        /// Begins a chunk: in memory within the budget; past it, the full chunk goes to the file and its memory takes
+        /// the new one. When the file cannot be made or written, chunks stay in memory from then on.
+        private mutating func beginChunk() -> Bool {
+            guard self.refusal == nil else { return false }
+            guard self.chunks.count < Self.maximumChunks else {
+                self.refusal = "more secrets than a key log holds (64 GB)"
+                return false
+            }
+            self.end = 0
+            guard self.chunks.count >= self.residentChunks, self.keptInMemory == nil else {
+                self.chunks.append(.allocate(byteCount: Self.chunkSize, alignment: 16))
+                return true
+            }
+            do throws(SystemCallError) {
+                if let filling = self.filling, let spill = self.spill {
+                    let last = self.chunks.count - 1
+                    try spill.file.write(
+                        UnsafeRawBufferPointer(start: filling, count: Self.chunkSize), at: Int64(last) << 20)
+                    self.chunks[last] = nil
+                } else {
+                    self.spill = Spill(file: try ScratchFile(folder: self.spillFolder, prefix: "bulkhead-keylog"))
+                    self.filling = .allocate(byteCount: Self.chunkSize, alignment: 16)
+                }
+                self.chunks.append(self.filling)
+            } catch {
+                // The chunk being filled (if any) stays where it is, and is no longer reused.
+                self.keptInMemory =
+                    "secrets past \(self.residentChunks) MB stayed in memory: no scratch file in \(self.spillFolder) "
+                    + "(\(error.message))"
+                self.filling = nil
+                self.chunks.append(.allocate(byteCount: Self.chunkSize, alignment: 16))
+            }
+            return true
+        }
+
+        /// The hash's high 32 bits, the tag kept in the table.
+        @inline(__always)
+        private func tag(_ random: ClientRandom) -> UInt32 {
             var hash = (self.seed ^ random.words.0) &* 0x9e37_79b9_7f4a_7c15
             hash = (hash ^ random.words.1) &* 0xc2b2_ae3d_27d4_eb4f
             hash = (hash ^ random.words.2) &* 0x9e37_79b9_7f4a_7c15
             hash = (hash ^ random.words.3) &* 0xc2b2_ae3d_27d4_eb4f
-            return Int(truncatingIfNeeded: hash >> self.slotShift)
+            return UInt32(truncatingIfNeeded: hash >> 32)
         }
 
         /// The index of the entry for `random`, nil when there is none.
-        func find(_ random: ClientRandom) -> Int? {
+        func find(_ random: ClientRandom) -> Int? { self.find(random, tag: self.tag(random))?.index }
+
+        /// The entry for `random` and its record (read into `window` when on disk, see ``record(_:window:)``).
+        private func find(_ random: ClientRandom, tag: UInt32, window: UnsafeMutableRawPointer? = nil) -> (
+            index: Int, record: Record, read: Int
+        )? {
             guard let slots = self.slots else { return nil }
             let mask = self.slotCount - 1
-            var slot = self.hash(random)
+            var slot = Int(tag >> (32 - self.slotBits))
             while true {
-                let stored = Int(slots[slot])
+                let stored = slots[slot]
                 if stored == 0 { return nil }
-                if self.entry(stored - 1).pointee.random == random { return stored - 1 }
+                // A tag shared by two randoms is told apart by the record.
+                if UInt32(truncatingIfNeeded: stored >> 32) == tag {
+                    let index = Int(UInt32(truncatingIfNeeded: stored)) - 1
+                    if let found = self.record(index, window: window), found.record.random == random {
+                        return (index, found.record, found.read)
+                    }
+                }
                 slot = (slot + 1) & mask
             }
         }
 
-        /// The index of the entry for `random`, made when there is none.
-        mutating func findOrAdd(_ random: ClientRandom) -> Int {
-            if let found = self.find(random) { return found }
+        /// The index of the entry for `random`, made when there is none; nil when the store takes nothing more.
+        mutating func findOrAdd(_ random: ClientRandom) -> Int? {
+            let tag = self.tag(random)
+            if let found = self.find(random, tag: tag) { return found.index }
+            guard self.count < 1 << 31, let place = self.reserve(Self.recordSize), let memory = self.memory(place)
+            else {
+                return nil
+            }
+            memory.storeBytes(of: Record(random: random), as: Record.self)
             if (self.count + 1) * 4 > self.slotCount * 3 { self.grow() }
             if self.count % Self.entriesPerChunk == 0 {
                 self.entries.append(.allocate(capacity: Self.entriesPerChunk))
             }
             let index = self.count
-            self.entry(index).initialize(to: Entry(random: random))
+            self.entry(index).initialize(to: Entry(record: place))
             self.count += 1
-            self.insert(index)
+            self.insert(UInt64(tag) << 32 | UInt64(index + 1))
             return index
         }
 
-        /// Puts entry `index` in the table.
-        private mutating func insert(_ index: Int) {
+        /// Puts a slot's value in the table.
+        private mutating func insert(_ stored: UInt64) {
             guard let slots = self.slots else { return }
             let mask = self.slotCount - 1
-            var slot = self.hash(self.entry(index).pointee.random)
+            var slot = Int(UInt32(truncatingIfNeeded: stored >> 32) >> (32 - self.slotBits))
             while slots[slot] != 0 { slot = (slot + 1) & mask }
-            slots[slot] = UInt32(index + 1)
+            slots[slot] = stored
         }
 
-        /// Doubles the table (at first 4096 slots) and puts every entry back in it.
+        /// Doubles the table (at first 4096 slots) and puts every slot's value back in it.
         private mutating func grow() {
-            self.slots?.deallocate()
+            let (old, oldCount) = (self.slots, self.slotCount)
             self.slotCount = max(4096, 2 * self.slotCount)
-            self.slotShift = UInt64(64 - self.slotCount.trailingZeroBitCount)
-            let slots = UnsafeMutablePointer<UInt32>.allocate(capacity: self.slotCount)
+            self.slotBits = self.slotCount.trailingZeroBitCount
+            let slots = UnsafeMutablePointer<UInt64>.allocate(capacity: self.slotCount)
             slots.initialize(repeating: 0, count: self.slotCount)
             self.slots = slots
-            for index in 0..<self.count { self.insert(index) }
-        }
-
-        /// Where the next secret is decoded (room for 64 bytes); nil when the store is full.
-        mutating func secretTail() -> UnsafeMutableRawPointer? {
-            // No more connections than an index can name, secrets than a place can address.
-            guard self.count < Int(UInt32.max) - 1 else { return nil }
-            if self.secretEnd + 64 > Self.secretChunkSize {
-                guard self.secretChunks.count < Self.maximumSecretChunks else { return nil }
-                self.secretChunks.append(.allocate(byteCount: Self.secretChunkSize, alignment: 16))
-                self.secretEnd = 0
+            if let old {
+                for slot in 0..<oldCount where old[slot] != 0 { self.insert(old[slot]) }
+                old.deallocate()
             }
-            guard let last = self.secretChunks.last else { return nil }
-            return last + self.secretEnd
         }
 
-        /// Keeps the `length` bytes just decoded at ``secretTail()`` as secret `slot` of entry `index`.
+        /// Keeps the `length` bytes at `secret` as secret `slot` of entry `index`; false when the store takes nothing
+        /// more.
         @inline(__always)
-        mutating func keep(_ length: Int, slot: Int, of index: Int) {
-            let place = UInt32(truncatingIfNeeded: (self.secretChunks.count - 1) << 16 | self.secretEnd >> 4)
-            self.entry(index).pointee.set(slot, place: place, code: UInt16(length / 16 - 1))
-            self.secretEnd += length
+        mutating func keep(_ secret: UnsafeRawPointer, _ length: Int, slot: Int, of index: Int) -> Bool {
+            guard let place = self.reserve(length), let memory = self.memory(place) else { return false }
+            memory.copyMemory(from: secret, byteCount: length)
+            return self.update(index) { $0.set(slot, place: place, length: length) }
         }
 
-        /// The connection's secrets, by its random, where they lie; marks it as matched.
-        func secrets(_ random: ClientRandom) -> SecretViews? {
-            guard let index = self.find(random) else { return nil }
-            let entry = self.entry(index)
-            entry.pointee.marks |= Self.matched
-            let found = entry.pointee
-            func bytes(_ slot: Int) -> UnsafeRawBufferPointer? {
-                let code = Int(found.marks >> (2 * slot) & 3)
-                guard code != 0 else { return nil }
-                let place = Int(found.place(slot))
-                let start = self.secretChunks[place >> 16] + (place & 0xffff) << 4
-                return UnsafeRawBufferPointer(start: start, count: (code + 1) * 16)
+        /// The connection's secrets, by its random; marks it as matched. Secrets in memory are handed out as views;
+        /// when any is on disk, all are copied to the `copySize` bytes `copies()` gives (asked once), which the caller
+        /// keeps as long as it uses them. nil when there is no entry, or its secrets could not be read back.
+        func secrets(_ random: ClientRandom, copies: () -> UnsafeMutableRawPointer) -> SecretViews? {
+            withUnsafeTemporaryAllocation(byteCount: Self.windowSize, alignment: 16) { window in
+                guard let windowStart = window.baseAddress,
+                    let (index, record, read) = self.find(random, tag: self.tag(random), window: windowStart)
+                else { return nil }
+                self.entry(index).pointee.marks |= Self.matched
+                let onDisk = (0..<5).contains {
+                    record.length($0) > 0 && !self.isKept(record.place($0))
+                }
+                let target = onDisk ? copies() : nil
+                // Where the window read from the file starts, in bytes of the arena.
+                let recordPlace = self.entry(index).pointee.record
+                let windowOffset = Int(recordPlace >> 16) << 20 | Int(recordPlace & 0xffff) << 4
+                var views = SecretViews()
+                for slot in 0..<5 {
+                    let (place, length) = (record.place(slot), record.length(slot))
+                    guard length > 0 else { continue }
+                    guard let target else {
+                        views[slot] = self.memory(place).map { UnsafeRawBufferPointer(start: $0, count: length) }
+                        continue
+                    }
+                    let copy = target + 64 * slot
+                    let offset = (Int(place >> 16) << 20 | Int(place & 0xffff) << 4) - windowOffset
+                    if offset >= 0 && offset + length <= read {
+                        copy.copyMemory(from: windowStart + offset, byteCount: length)
+                    } else if !self.copy(place, count: length, into: copy) {
+                        return nil
+                    }
+                    views[slot] = UnsafeRawBufferPointer(start: copy, count: length)
+                }
+                return views
             }
-            return SecretViews(
-                masterSecret: bytes(0), clientHandshake: bytes(1), serverHandshake: bytes(2), clientTraffic: bytes(3),
-                serverTraffic: bytes(4))
         }
 
         /// How many of the entries at `indices` were matched (counting stops at `limit`).
@@ -617,17 +884,35 @@ public final class KeyLog: @unchecked Sendable {
                 random = ClientRandom(hex: randomDigits)
                 if random == nil { return false }
             }
-            guard let tail = self.secretTail(), KeyLog.decodeSecret(line + space + 66, count: secretDigits, into: tail)
-            else { return false }
+            var secret = Self.secretBuffer
+            let decoded = withUnsafeMutableBytes(of: &secret) { output in
+                output.baseAddress.map { KeyLog.decodeSecret(line + space + 66, count: secretDigits, into: $0) }
+                    ?? false
+            }
+            guard decoded else { return false }
+            reader.report.linesRead += 1
             if let random {
-                reader.lastEntry = self.findOrAdd(random)
+                guard let entry = self.findOrAdd(random) else {
+                    reader.problem(self.refusalText)
+                    return true
+                }
+                reader.lastEntry = entry
                 withUnsafeMutableBytes(of: &reader.lastRandom) {
                     $0.copyMemory(from: UnsafeRawBufferPointer(start: randomDigits, count: 64))
                 }
             }
-            reader.report.linesRead += 1
-            self.accept(label, secret: secretDigits / 2, entry: reader.lastEntry, &reader)
+            if !self.accept(label, secret: &secret, length: secretDigits / 2, entry: reader.lastEntry, &reader) {
+                reader.problem(self.refusalText)
+            }
             return true
+        }
+
+        /// Room for a decoded secret (64 bytes).
+        private static let secretBuffer: (SIMD32<UInt8>, SIMD32<UInt8>) = (.zero, .zero)
+
+        /// The problem a line the store refused is reported with.
+        private var refusalText: String {
+            self.refusal ?? self.spill?.failure ?? "more connections than a key log holds"
         }
 
         /// Reads any line: fields separated by spaces, tabs (and a CR); blank, whitespace-only and comment lines are
@@ -665,11 +950,14 @@ public final class KeyLog: @unchecked Sendable {
                 reader.problem("secret is not 32, 48 or 64 bytes of hex")
                 return
             }
-            guard let tail = self.secretTail() else {
-                reader.problem("more connections or secrets than a key log holds (4 billion, 64 GB)")
-                return
+            var secret = Self.secretBuffer
+            let decoded = withUnsafeMutableBytes(of: &secret) { output in
+                output.baseAddress.map {
+                    KeyLog.decodeSecret(line + fields.2.lowerBound, count: secretDigits, into: $0)
+                }
+                    ?? false
             }
-            guard KeyLog.decodeSecret(line + fields.2.lowerBound, count: secretDigits, into: tail) else {
+            guard decoded else {
                 reader.problem("secret is not 32, 48 or 64 bytes of hex")
                 return
             }
@@ -680,16 +968,31 @@ public final class KeyLog: @unchecked Sendable {
                 reader.problem("unknown label \(text.prefix(40))")
                 return
             }
-            self.accept(label, secret: secretDigits / 2, entry: self.findOrAdd(random), &reader)
+            guard let entry = self.findOrAdd(random),
+                self.accept(label, secret: &secret, length: secretDigits / 2, entry: entry, &reader)
+            else {
+                reader.problem(self.refusalText)
+                return
+            }
         }
 
-        /// Takes a line's secret (`length` bytes decoded at ``secretTail()``) for entry `index`; a later line with the
-        /// same label replaces it. A label whose secret is not used still makes the connection an entry.
+        /// Takes a line's secret (the `length` bytes decoded in `secret`) for entry `index`; a later line with the same
+        /// label replaces it. A label whose secret is not used still makes the connection an entry. False when the
+        /// store takes nothing more.
         @inline(__always)
-        private mutating func accept(_ label: Label, secret length: Int, entry index: Int, _ reader: inout LineReader) {
-            if let slot = label.slot { self.keep(length, slot: slot, of: index) }
+        private mutating func accept(
+            _ label: Label, secret: inout (SIMD32<UInt8>, SIMD32<UInt8>), length: Int, entry index: Int,
+            _ reader: inout LineReader
+        ) -> Bool {
+            if let slot = label.slot {
+                let kept = withUnsafeBytes(of: &secret) { raw in
+                    raw.baseAddress.map { self.keep($0, length, slot: slot, of: index) } ?? false
+                }
+                guard kept else { return false }
+            }
             self.mark(index, &reader)
             reader.report.secrets += 1
+            return true
         }
     }
 }

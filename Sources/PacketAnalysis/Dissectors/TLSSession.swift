@@ -40,6 +40,8 @@ package final class TLSSession {
     private var serverRandom: [UInt8] = []
     private var suite: UInt16 = 0
     private var secrets: KeyLog.SecretViews?
+    /// The copies `secrets` views when the key log kept them on disk (made only then).
+    private var secretCopies: UnsafeMutableRawPointer?
     private var decryption = DecryptionState()
     /// Where records are decrypted (see ``decryptRecord(_:_:_:)``): allocated at the first and kept, memory each
     /// decryption writes before anything reads it (zeroing it cost more than a small record's decryption).
@@ -78,7 +80,10 @@ package final class TLSSession {
         self.keyLog = keyLog
     }
 
-    deinit { self.plaintext.deallocate() }
+    deinit {
+        self.plaintext.deallocate()
+        self.secretCopies?.deallocate()
+    }
 
     /// Whether a record stream direction has lost sync (bytes that cannot be TLS records).
     func hasFailed(_ side: FlowSide) -> Bool { (side == .client ? self.client : self.server).failed }
@@ -176,6 +181,8 @@ package final class TLSSession {
         self.client.release(to: self.lane.openers)
         self.server.release(to: self.lane.openers)
         self.secrets = nil
+        self.secretCopies?.deallocate()
+        self.secretCopies = nil
         self.plaintext.deallocate()
         self.plaintext = UnsafeMutableRawBufferPointer(start: nil, count: 0)
         self.clientRandom = nil
@@ -525,7 +532,7 @@ package final class TLSSession {
     /// Looks the connection up in the key log once the ServerHello fixed version and cipher.
     private func prepareKeys(tls13: Bool) {
         guard let keyLog = self.keyLog, let clientRandom = self.clientRandom,
-            let secrets = keyLog.secretViews(clientRandom)
+            let secrets = keyLog.secretViews(clientRandom, copies: self.copiesOfSecrets)
         else { return }
         self.secrets = secrets
         if tls13 {
@@ -571,6 +578,14 @@ package final class TLSSession {
             self.server.pendingKeys = keys.server
             self.decryption.active = true
         }
+    }
+
+    /// Room for the connection's secrets copied out of the key log's scratch file.
+    private func copiesOfSecrets() -> UnsafeMutableRawPointer {
+        if let copies = self.secretCopies { return copies }
+        let copies = UnsafeMutableRawPointer.allocate(byteCount: KeyLog.Store.copySize, alignment: 16)
+        self.secretCopies = copies
+        return copies
     }
 
     private func decryptRecord(_ stream: RecordStream, _ side: FlowSide, _ body: UnsafeRawBufferPointer) {
