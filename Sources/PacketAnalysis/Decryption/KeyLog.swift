@@ -194,7 +194,7 @@ public final class KeyLog: @unchecked Sendable {
             }
         }
 
-        /// Which of a connection's five secrets the label gives (an index of ``Store/Entry/places``), nil for a
+        /// Which of a connection's five secrets the label gives (an index of ``Store/Record/places``), nil for a
         /// label whose secret is not kept.
         var slot: Int? {
             switch self {
