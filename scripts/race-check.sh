@@ -6,7 +6,7 @@
 # thread, and much of it is `@unchecked Sendable`, which the compiler cannot check. This builds bulkhead with
 # ThreadSanitizer (`.build/tsan`), generates a capture of short connections with enough findings for the rendering
 # to split them (about 3,000), and runs `analyze` on it with two and three lanes, as json and jsonl, with and without
-# its key log; and, when a Docker engine answers (scripts/test.sh starts one), the demo scenario end to end: inventory,
+# its key log (once with its secrets read back from the key log's scratch file); and, when a Docker engine answers (scripts/test.sh starts one), the demo scenario end to end: inventory,
 # probes from inside the containers' namespaces, the TLS battery, live capture and the audit. Any race ThreadSanitizer
 # sees fails the check (exit 1) and its report is printed.
 #
@@ -44,12 +44,36 @@ check() {
         echo "race-check: $label: no race (exit $status)"
     fi
 }
+# Key logs of unrelated connections around the capture's own: 18 MB of secrets before it (past the 16 MB the key log
+# keeps in memory) and 2 MB after (so that the capture's secrets are in chunks already written out): the lanes read
+# them back from the key log's scratch file.
+python3 - "$work" <<'PY'
+import sys
+for name, first, count in (("before", 0, 70_000), ("after", 70_000, 8_000)):
+    with open(f"{sys.argv[1]}/{name}.keys", "w") as out:
+        for index in range(first, first + count):
+            random = index.to_bytes(4, "big").hex() * 8
+            for label in ("CLIENT_HANDSHAKE_TRAFFIC_SECRET", "SERVER_HANDSHAKE_TRAFFIC_SECRET",
+                          "CLIENT_TRAFFIC_SECRET_0", "SERVER_TRAFFIC_SECRET_0"):
+                out.write(f"{label} {random} {'5c' * 48}\n")
+PY
+decrypted() { python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["summary"]["decryptedFlows"])' "$1"; }
 for arguments in "--threads 2 --format json" "--threads 3 --format json" "--threads 2 --format jsonl" \
-    "--threads 3 --keylog $work/short.keys --format json"; do
+    "--threads 3 --keylog $work/short.keys --format json" \
+    "--threads 3 --keylog $work/before.keys --keylog $work/short.keys --keylog $work/after.keys --format json"; do
     # 0: clean, 1: findings (the capture has credentials in clear).
     # shellcheck disable=SC2086
     check "analyze $arguments" "0 1" "$binary" analyze "$work/short.pcap" $arguments
+    case "$arguments" in
+    *--keylog*) cp "$work/out" "$work/keylog-$(grep -o -- --keylog <<<"$arguments" | wc -l).json" ;;
+    esac
 done
+# The secrets read back from the scratch file decrypt what those kept in memory do.
+if [[ $(decrypted "$work/keylog-1.json") == 0 || $(decrypted "$work/keylog-1.json") != "$(decrypted "$work/keylog-3.json")" ]]; then
+    echo "race-check: secrets read back from the key log's scratch file decrypted" \
+        "$(decrypted "$work/keylog-3.json") flows, against $(decrypted "$work/keylog-1.json") from memory" >&2
+    failures=$((failures + 1))
+fi
 if /usr/bin/docker version >/dev/null 2>&1; then
     bash scenarios/lab-image/build.sh >/dev/null
     # 0: the scenario found exactly its planted findings.
