@@ -284,10 +284,16 @@ struct RecordDecryptionTests {
         #expect(pool.count == 2)
     }
 
+    /// The four-lane SHA-512 compressions this CPU can run: AVX2, and AVX-512VL where it has it.
+    static var fourLaneCompressions: [String] {
+        (bh_cpu_has_avx2() == 1 ? ["avx2"] : []) + (bh_cpu_has_avx512vl() == 1 ? ["avx512"] : [])
+    }
+
     @Test(
-        "the four-lane SHA-512 compression equals OpenSSL's one block at a time",
-        .enabled(if: bh_cpu_has_avx512vl() == 1, "the CPU has no AVX-512VL: the one-at-a-time path is used"))
-    func fourLaneCompression() {
+        "the four-lane SHA-512 compression equals OpenSSL's one block at a time, with each instruction set the CPU has",
+        .enabled(if: bh_cpu_has_avx2() == 1, "the CPU has no AVX2: the one-at-a-time path is used"),
+        arguments: fourLaneCompressions)
+    func fourLaneCompression(instructions: String) {
         for round in 0..<50 {
             var states = (0..<4).map { lane in
                 (0..<8).map { word in
@@ -314,7 +320,11 @@ struct RecordDecryptionTests {
                     guard let stateBase = flatStates.baseAddress, let blockBase = flatBlock.baseAddress else { return }
                     var statePointers: [UnsafeMutablePointer<UInt64>?] = (0..<4).map { stateBase + 8 * $0 }
                     var blockPointers: [UnsafePointer<UInt8>?] = (0..<4).map { blockBase + 128 * $0 }
-                    bh_sha512_x4(&statePointers, &blockPointers)
+                    if instructions == "avx512" {
+                        bh_sha512_x4_avx512(&statePointers, &blockPointers)
+                    } else {
+                        bh_sha512_x4_avx2(&statePointers, &blockPointers)
+                    }
                 }
             }
             states = (0..<4).map { Array(flat[(8 * $0)..<(8 * $0 + 8)]) }
@@ -322,15 +332,23 @@ struct RecordDecryptionTests {
         }
     }
 
-    @Test("a SHA-384 connection's secrets derived together equal OpenSSL's HKDF, four lanes and one at a time")
+    @Test(
+        "a SHA-384 connection's secrets derived together equal OpenSSL's HKDF: four lanes (AVX-512VL, AVX2) and one at a time"
+    )
     func sha384TrafficKeysTogether() throws {
-        // Both paths in turn, in one test (the switch is process-wide; other tests get equal keys either way).
-        for oneAtATime in [false, true] {
+        // Every path in turn, in one test (the switches are process-wide; other tests get equal keys either way).
+        for (oneAtATime, avx2) in [(false, false), (false, true), (true, false)] {
             TrafficKeys.forceOneAtATime(oneAtATime)
-            defer { TrafficKeys.forceOneAtATime(false) }
+            TrafficKeys.forceAVX2(avx2)
+            defer {
+                TrafficKeys.forceOneAtATime(false)
+                TrafficKeys.forceAVX2(false)
+            }
             #expect(
-                TrafficKeys.derivesTogether == (!oneAtATime && bh_cpu_has_avx512vl() == 1),
-                "the switch chooses the path")
+                TrafficKeys.derivesTogether == (!oneAtATime && bh_cpu_has_avx2() == 1), "the switch chooses the path")
+            #expect(
+                (bh_sha512_x4_avx512_in_use() == 1) == (!avx2 && bh_cpu_has_avx512vl() == 1),
+                "the switch chooses the instruction set")
             try self.sha384TrafficKeysMatchOpenSSL()
         }
     }

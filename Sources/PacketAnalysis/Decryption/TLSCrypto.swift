@@ -566,11 +566,14 @@ struct TrafficKeys: Equatable {
         return ok ? derived : nil
     }
 
-    /// Whether ``sha384(_:_:)`` derives four secrets side by side (AVX-512VL, not forced off): only then is deriving a
-    /// connection's application keys ahead of its Finished worth it (one at a time, a connection that never gets
-    /// there would have paid for them for nothing).
+    /// Whether ``sha384(_:_:)`` derives four secrets side by side (AVX2 or AVX-512VL, not forced off): only then is
+    /// deriving a connection's application keys ahead of its Finished worth it (one at a time, a connection that never
+    /// gets there would have paid for them for nothing).
     static var derivesTogether: Bool { bh_sha512_x4_in_use() == 1 }
 
     /// Makes ``sha384(_:_:)`` derive one secret at a time even where the CPU could do four (for tests of both paths).
     static func forceOneAtATime(_ force: Bool) { bh_forbid_path(Int32(BH_PATH_SHA512_X4), force ? 1 : 0) }
+
+    /// Makes the four-lane derivation use AVX2 even where the CPU has AVX-512VL (for tests of both instruction sets).
+    static func forceAVX2(_ force: Bool) { bh_forbid_path(Int32(BH_PATH_SHA512_X4_AVX512), force ? 1 : 0) }
 }
