@@ -74,6 +74,8 @@ floor = agg("floor")
 bj = agg("bulkhead-json")
 bl = agg("bulkhead-jsonl")
 bq = agg("bulkhead-json-quarter")
+bd = agg("bulkhead-json-distinct")
+distinct = int(E.get("DISTINCT_FINDINGS") or 0)
 bk = agg("bulkhead-keylog")
 ts = agg("tshark")
 ts_label = "tshark (TLS handshake fields)"
@@ -198,6 +200,14 @@ if not no_bulkhead:
             check(False, f"quarter-size run output unreadable: {err}")
         else:
             compare_counts("json (1/4 size)", s, tq)
+    if bd:
+        s, err = load_summary_json(bd["stdout"])
+        if s is None:
+            check(False, f"distinct-findings run output unreadable: {err}")
+        else:
+            found = sum((s.get("findingsBySeverity") or {}).values())
+            check(found == distinct and s.get("flows") == distinct,
+                  f"distinct findings: {found} findings of {s.get('flows')} flows, truth {distinct} of {distinct}")
 
 targets = []  # (ok|None, text)
 if bj and floor:
@@ -221,6 +231,9 @@ if bk and bj:
                     + (f"; CPU time user+sys {bk['cpu_s']:.2f} s vs {bj['cpu_s']:.2f} s = {bk['cpu_s'] / bj['cpu_s']:.2f}x"
                        if bj["cpu_s"] > 0 else "") + ")"))
     targets.append((bk["rss"] < TARGET_RSS_MB, f"peak RSS < {TARGET_RSS_MB} MB with `--keylog`: {bk['rss']:.1f} MB"))
+if bd:
+    targets.append((bd["rss"] < TARGET_RSS_MB,
+                    f"peak RSS < {TARGET_RSS_MB} MB with {distinct:,} distinct findings: {bd['rss']:.1f} MB"))
 if bq and bj:
     targets.append((bq["rss"] < TARGET_RSS_MB,
                     f"peak RSS < {TARGET_RSS_MB} MB at 1/4 size: {bq['rss']:.1f} MB (full size {bj['rss']:.1f} MB)"))
@@ -311,6 +324,10 @@ if ts_note:
 for name, a in (("floor", floor), ("bulkhead json", bj), ("bulkhead jsonl", bl), ("bulkhead --keylog", bk), ("tshark", ts)):
     if a and a["n"] > 1:
         md.append(f"- {name} wall times: " + ", ".join(f"{w:.3f}" for w in a["walls"]) + " s")
+if bd:
+    md.append(f"- Distinct findings: {distinct:,} cleartext connections each to a server of its own "
+              f"({os.path.getsize(E['CAP_D']) / 1e6:,.0f} MB, `gen-distinct-findings.py`): json in {bd['wall']:.3f} s, "
+              f"peak RSS {bd['rss']:.1f} MB")
 if bq:
     tq = json.load(open(E["TRUTH_Q"]))
     md.append(f"- RSS scaling: 1/4-size capture ({tq['fileBytes'] / 1e6:,.0f} MB) peak RSS {bq['rss']:.1f} MB in "

@@ -30,6 +30,8 @@
 #   --no-keylog          skip the `--keylog` runs (the 1.3x target is then not evaluated)
 #   --repeat N           runs of floor and bulkhead; the median wall time is reported (default 5)
 #   --rss-scaling        also analyze a capture 1/4 the size and report RSS for both sizes
+#   --distinct-findings N  also analyze N cleartext connections each to a server of its own (N distinct findings:
+#                        gen-distinct-findings.py) and hold its peak RSS to the target too
 #   --regenerate         rebuild the capture even if a matching one exists
 #   --seed N             generator seed (default 20240601)
 #   --bulkhead-args STR  extra arguments appended to every `bulkhead analyze` invocation
@@ -50,6 +52,7 @@ NO_BULKHEAD=0
 NO_KEYLOG=0
 REPEAT=5
 RSS_SCALING=0
+DISTINCT_FINDINGS=0
 REGEN=0
 SEED=20240601
 BULKHEAD_ARGS=""
@@ -68,6 +71,7 @@ while [ $# -gt 0 ]; do
         --no-keylog) NO_KEYLOG=1; shift ;;
         --repeat) REPEAT="$2"; shift 2 ;;
         --rss-scaling) RSS_SCALING=1; shift ;;
+        --distinct-findings) DISTINCT_FINDINGS="$2"; shift 2 ;;
         --regenerate) REGEN=1; shift ;;
         --seed) SEED="$2"; shift 2 ;;
         --bulkhead-args) BULKHEAD_ARGS="$2"; shift 2 ;;
@@ -243,6 +247,14 @@ if [ "$RSS_SCALING" = 1 ] && [ "$NO_BULKHEAD" = 0 ]; then
     run_timed "bulkhead-json-quarter.1" "$CAP_Q" "$WORK/out-quarter.json" "$BULKHEAD" analyze "$CAP_Q" --format json "${EXTRA[@]}"
 fi
 
+CAP_D="$WORK/distinct-$DISTINCT_FINDINGS.pcap"
+if [ "$DISTINCT_FINDINGS" -gt 0 ] && [ "$NO_BULKHEAD" = 0 ]; then
+    [ -f "$CAP_D" ] || { log "generating $(basename "$CAP_D")"; python3 "$HERE/gen-distinct-findings.py" "$CAP_D" "$DISTINCT_FINDINGS"; }
+    warm "$CAP_D"
+    log "bulkhead analyze --format json on $DISTINCT_FINDINGS connections, each a finding of its own"
+    run_timed "bulkhead-json-distinct.1" "$CAP_D" "$WORK/out-distinct.json" "$BULKHEAD" analyze "$CAP_D" --format json "${EXTRA[@]}"
+fi
+
 TSHARK_MODE="none"
 if [ "$NO_TSHARK" = 0 ]; then
     TSHARK_FIELDS=(-Y 'tls.handshake.type==1 || tls.handshake.type==2 || tls.handshake.type==11'
@@ -289,6 +301,7 @@ log "report"
 LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
 BH_VERSION=""
 [ -n "$BULKHEAD" ] && BH_VERSION="$("$BULKHEAD" --version 2>/dev/null | head -1 || true)"
+export DISTINCT_FINDINGS CAP_D
 export RUNS TRUTH TRUTH_Q CAP CAP_Q KEYS NO_KEYLOG SIZE_MB REPEAT TSHARK_MODE NO_BULKHEAD NO_TSHARK RSS_SCALING SEED BULKHEAD BULKHEAD_FROM BH_VERSION BULKHEAD_ARGS
 export TS_SAMPLE_BYTES="${TS_SAMPLE_BYTES:-0}" TSHARK_SAMPLE_MB WORK ROOT LOAD_BEFORE LOAD_AFTER
 export SHAPE
