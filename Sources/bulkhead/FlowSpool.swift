@@ -37,7 +37,7 @@ final class FlowSpool: @unchecked Sendable {
 
     private let file: ScratchFile
     /// Where the spool lives, for messages.
-    let folder: String
+    var folder: String { self.file.folder }
     private let lock = NSLock()
     // Unchecked exclusivity for the index, touched for every flow: every access holds `lock` (or runs after the writers
     // are done), and the dynamic checks were a measurable part of spooling the flows.
@@ -59,7 +59,6 @@ final class FlowSpool: @unchecked Sendable {
 
     /// Opens an unlinked spool file in `folder`; the index goes to it in sorted runs of `runLimit` entries.
     init(folder: String, runLimit: Int = 1 << 18) throws(OutputError) {
-        self.folder = folder
         self.runLimit = max(1, runLimit)
         do throws(SystemCallError) {
             self.file = try ScratchFile(folder: folder, prefix: "bulkhead-flows")

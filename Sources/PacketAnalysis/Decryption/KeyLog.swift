@@ -695,9 +695,6 @@ public final class KeyLog: @unchecked Sendable {
             return UInt32(truncatingIfNeeded: hash >> 32)
         }
 
-        /// The index of the entry for `random`, nil when there is none.
-        func find(_ random: ClientRandom) -> Int? { self.find(random, tag: self.tag(random))?.index }
-
         /// The entry for `random` and its record (read into `window` when on disk, see ``record(_:window:)``).
         private func find(_ random: ClientRandom, tag: UInt32, window: UnsafeMutableRawPointer? = nil) -> (
             index: Int, record: Record, read: Int
