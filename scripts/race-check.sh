@@ -6,9 +6,10 @@
 # thread, and much of it is `@unchecked Sendable`, which the compiler cannot check. This builds bulkhead with
 # ThreadSanitizer (`.build/tsan`), generates a capture of short connections with enough findings for the rendering
 # to split them (about 3,000), and runs `analyze` on it with two and three lanes, as json and jsonl, with and without
-# its key log (once with its secrets read back from the key log's scratch file); and, when a Docker engine answers (scripts/test.sh starts one), the demo scenario end to end: inventory,
-# probes from inside the containers' namespaces, the TLS battery, live capture and the audit. Any race ThreadSanitizer
-# sees fails the check (exit 1) and its report is printed.
+# its key log (once with its secrets read back from the key log's scratch file); and, when a Docker engine answers
+# (scripts/test.sh starts one), the demo scenario end to end: inventory, probes from inside the containers'
+# namespaces, the TLS battery, live capture and the audit. Any race ThreadSanitizer sees fails the check (exit 1)
+# and its report is printed.
 #
 # Usage: bash scripts/race-check.sh        (scripts/test.sh runs it after the test suite)
 set -euo pipefail
