@@ -27,7 +27,11 @@ public struct AnalysisProgress: Sendable {
 
 /// The outcome of analysing capture files: findings, totals and the problems met on the way.
 public struct CaptureAnalysisResult: Sendable {
+    /// The findings, in the report's order; empty when they were too many to hold and are in ``spilledFindings``.
     public var findings: [Finding]
+    /// The findings, when the analysis was asked to bound its memory (``AnalysisOptions/spillFindingsPast``) and they
+    /// did not fit: read them back in order from here (``findings`` is then empty).
+    public var spilledFindings: SpilledFindings?
     public var summary: AnalysisSummary
     /// What could not be examined (a damaged or truncated file, a bad file in a folder, an unreadable
     /// subfolder…); what came before the damage was analysed. Any of them makes the result incomplete.
@@ -235,6 +239,12 @@ public enum CaptureAnalysis {
             }
         }
         let collector = ResultCollector(receivers: receivers)
+        if let limit = options.spillFindingsPast {
+            collector.makeFindings = {
+                FlowFindings(
+                    spillingPast: limit, folder: options.findingsScratchFolder, sortBatch: options.findingsSortBatch)
+            }
+        }
         collector.summary.files = opened.map(\.path)
         var counters = PacketCounters()
         var framesBefore = 0
@@ -349,7 +359,25 @@ public enum CaptureAnalysis {
         summary.ipFragments = counters.fragments
         summary.truncatedPackets = counters.truncated
         summary.malformedPackets = counters.malformed
-        let all = collector.takeFindings()
+        var warnings = warnings
+        var all: [Finding] = []
+        var spilled: SpilledFindings?
+        do {
+            switch try collector.takeFindings() {
+            case .inMemory(let findings): all = findings
+            case .spilled(let findings):
+                spilled = findings
+                for (severity, count) in findings.countsBySeverity {
+                    summary.findingsBySeverity[severity.rawValue, default: 0] += count
+                }
+            }
+        } catch {
+            warnings.append(
+                CaptureError(
+                    .unreadable, path: collector.findingsFolder,
+                    "the findings written out to a scratch file here could not be read back (\(error)): they are missing"
+                ))
+        }
         // Counted by case, then named once per severity: a loop binding each finding copied it (a retain of each of
         // its strings) and hashed its severity's name, once per finding, on the single thread that ends the run.
         let severities: [Severity] = [.info, .low, .medium, .high, .critical]
@@ -371,7 +399,8 @@ public enum CaptureAnalysis {
         summary.complete = warnings.isEmpty
         summary.durationSeconds = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
         return CaptureAnalysisResult(
-            findings: all, summary: summary, warnings: warnings, keyLog: keyLog.hasSources ? keyLog : nil)
+            findings: all, spilledFindings: spilled, summary: summary, warnings: warnings,
+            keyLog: keyLog.hasSources ? keyLog : nil)
     }
 
     /// Analyses one mapped file with `threads` flow lanes fed by this thread (see ``ParallelAnalysis``).
@@ -449,10 +478,11 @@ package final class ResultCollector: @unchecked Sendable {
     /// `@unchecked Sendable`: used by its lane's thread alone until the lanes are joined.
     package final class Lane: @unchecked Sendable {
         fileprivate var counts = FlowCounts()
-        fileprivate var findings = FlowFindings()
+        fileprivate var findings: FlowFindings
         private let receive: (FlowRecord) -> Void
 
-        fileprivate init(receive: @escaping (FlowRecord) -> Void) {
+        fileprivate init(findings: FlowFindings, receive: @escaping (FlowRecord) -> Void) {
+            self.findings = findings
             self.receive = receive
         }
 
@@ -468,6 +498,11 @@ package final class ResultCollector: @unchecked Sendable {
     private var lanes: [Lane] = []
     /// The summary's fields other than the flow counts (files, set before the run).
     var summary = AnalysisSummary()
+    /// Makes each lane's findings (set before the run): held in memory, or written out past a limit.
+    var makeFindings: @Sendable () -> FlowFindings = { FlowFindings() }
+
+    /// Where the lanes write out their findings, for messages.
+    var findingsFolder: String { self.makeFindings().spillFolder }
 
     /// - Parameter makeReceiver: makes the flow receiver of each new lane, called once per lane; each receiver is
     ///   then called from its lane's thread only.
@@ -484,7 +519,9 @@ package final class ResultCollector: @unchecked Sendable {
     /// folder of many files costs no more tallies than threads.
     package func lane(_ index: Int) -> Lane {
         self.lock.withLock {
-            while self.lanes.count <= index { self.lanes.append(Lane(receive: self.makeReceiver())) }
+            while self.lanes.count <= index {
+                self.lanes.append(Lane(findings: self.makeFindings(), receive: self.makeReceiver()))
+            }
             return self.lanes[index]
         }
     }
@@ -499,13 +536,13 @@ package final class ResultCollector: @unchecked Sendable {
 
     /// The findings of every lane, folded together and written out (see ``FlowFindings/all(of:)``), taken out of the
     /// lanes, which are left empty.
-    func takeFindings() -> [Finding] {
+    func takeFindings() throws -> SpilledFindings.Gathered {
         let folds = self.lock.withLock {
             self.lanes.map { lane in
                 defer { lane.findings = FlowFindings() }
                 return lane.findings
             }
         }
-        return FlowFindings.all(of: folds)
+        return try FlowFindings.gathered(of: folds)
     }
 }

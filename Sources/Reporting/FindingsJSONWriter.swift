@@ -12,27 +12,48 @@ public enum FindingsJSONWriter {
     /// side by side on all cores, and each group handed over as soon as those before it are, so only a few groups are
     /// held at once whatever the number of findings.
     static func write(_ findings: [Finding], to output: (UnsafeRawBufferPointer) -> Void) {
+        Self.write(batches: { each in each(findings) }, to: output)
+    }
+
+    /// ``write(_:to:)`` for findings handed over in batches, in order (read back from a scratch file a few thousand at
+    /// a time): the same bytes as for one array of them all.
+    static func write(
+        batches: (_ each: ([Finding]) -> Void) throws -> Void, to output: (UnsafeRawBufferPointer) -> Void
+    ) rethrows {
+        // Each batch is written as it comes: `output` is used inside the batches' calls, and by nothing else meanwhile.
+        try withoutActuallyEscaping(output) { output in try Self.write(batches: batches, escaping: output) }
+    }
+
+    private static func write(
+        batches: (_ each: ([Finding]) -> Void) throws -> Void,
+        escaping output: @escaping (UnsafeRawBufferPointer) -> Void
+    ) rethrows {
         func emit(_ text: StaticString) {
             output(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
         }
-        // An empty array is `[`, a blank line, `]`; the document's indentation puts its spaces on the blank line too.
-        guard !findings.isEmpty else { return emit("[\n  \n  ]") }
-        emit("[\n")
-        let group = 2048
-        let side = 4
-        var start = 0
-        while start < findings.count {
-            let parts = min(side, (findings.count - start + group - 1) / group)
-            let rendered = RenderedParts(count: parts)
-            let first = start
-            DispatchQueue.concurrentPerform(iterations: parts) { part in
-                let range = (first + part * group)..<min(findings.count, first + (part + 1) * group)
-                rendered.store(Self.elements(findings, range), at: part)
+        var written = 0
+        try batches { findings in
+            if written == 0 && !findings.isEmpty { emit("[\n") }
+            let group = 2048
+            let side = 4
+            var start = 0
+            while start < findings.count {
+                let parts = min(side, (findings.count - start + group - 1) / group)
+                let rendered = RenderedParts(count: parts)
+                let first = start
+                let arrayStart = written == 0
+                DispatchQueue.concurrentPerform(iterations: parts) { part in
+                    let range = (first + part * group)..<min(findings.count, first + (part + 1) * group)
+                    rendered.store(
+                        Self.elements(findings, range, arrayStart: arrayStart && part == 0), at: part)
+                }
+                for part in rendered.parts { part.withUnsafeBytes(output) }
+                start += parts * group
+                written += 1
             }
-            for part in rendered.parts { part.withUnsafeBytes(output) }
-            start += parts * group
         }
-        emit("\n  ]")
+        // An empty array is `[`, a blank line, `]`; the document's indentation puts its spaces on the blank line too.
+        emit(written == 0 ? "[\n  \n  ]" : "\n  ]")
     }
 
     /// Each finding as a JSON Lines record, `{"finding":{…},"type":"finding"}` and a newline, byte for byte what
@@ -88,14 +109,17 @@ public enum FindingsJSONWriter {
         func store(_ bytes: [UInt8], at index: Int) { self.parts[index] = bytes }
     }
 
-    /// The elements `range` of the array, each after its separator (none before the array's first).
-    private static func elements(_ findings: [Finding], _ range: Range<Int>) -> [UInt8] {
+    /// The elements `range` of `findings`, each after its separator (none before the first when `arrayStart`: it
+    /// begins the document's array).
+    private static func elements(_ findings: [Finding], _ range: Range<Int>, arrayStart: Bool) -> [UInt8] {
         var out = JSONBuffer(capacity: range.count * 400 + 16)
         func string(_ value: String) { Self.string(value, into: &out) }
         // Fields read in place: binding `findings[index]` copied the finding (a retain and release of each of its
         // strings and its id list), tens of thousands of times on the thread that ends the run.
         for index in range {
-            out.put(literal: index == 0 ? "    {\n      \"detail\" : " : ",\n    {\n      \"detail\" : ")
+            out.put(
+                literal: arrayStart && index == range.lowerBound
+                    ? "    {\n      \"detail\" : " : ",\n    {\n      \"detail\" : ")
             string(findings[index].detail)
             out.put(literal: ",\n      \"flowCount\" : ")
             out.put(decimal: findings[index].flowCount)

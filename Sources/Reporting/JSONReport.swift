@@ -117,10 +117,23 @@ public enum JSONReport {
         to output: (UnsafeRawBufferPointer) -> Void,
         flowOutput: ((UnsafeRawBufferPointer) -> Void)? = nil
     ) throws {
+        try Self.writeDocument(
+            findingBatches: { each in each(findings) }, summary: summary, flows: flows, to: output,
+            flowOutput: flowOutput)
+    }
+
+    /// ``writeDocument(findings:summary:flows:to:flowOutput:)`` with the findings produced on demand too, in order,
+    /// a batch at a time (`findingBatches` calls its argument with each): the same bytes as for one array of them.
+    public static func writeDocument(
+        findingBatches: @escaping (_ each: ([Finding]) -> Void) throws -> Void, summary: AnalysisSummary,
+        flows: @escaping ((UnsafeRawBufferPointer) -> Void) throws -> Void,
+        to output: (UnsafeRawBufferPointer) -> Void,
+        flowOutput: ((UnsafeRawBufferPointer) -> Void)? = nil
+    ) throws {
         try Self.write(
             [
-                ("findings", .pretty({ FindingsJSONWriter.write(findings, to: $0) })), ("flows", .stream(flows)),
-                ("summary", .value(summary)),
+                ("findings", .pretty({ try FindingsJSONWriter.write(batches: findingBatches, to: $0) })),
+                ("flows", .stream(flows)), ("summary", .value(summary)),
             ], to: output, streamOutput: flowOutput)
     }
 

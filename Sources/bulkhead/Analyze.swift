@@ -90,6 +90,12 @@ extension Bulkhead {
         @Option(help: .hidden)
         var shardingThreshold: Int = AnalysisOptions().shardingThreshold
 
+        /// Distinct findings an analysis lane holds before it writes them out to a scratch file (json and jsonl), and
+        /// findings sorted into the report's order at once when it did. Hidden: for tests, which write out the findings
+        /// of small captures to exercise the merges.
+        @Option(help: .hidden)
+        var spillFindingsPast: Int?
+
         @Flag(help: "Show progress on standard error even when it is not a terminal.")
         var progress = false
 
@@ -142,13 +148,21 @@ extension Bulkhead {
                 }
             case .jsonl: output = FlowOutput(mode: .lines(sink))
             }
+            var options = AnalysisOptions(
+                inspectionWindow: self.inspectBytes, keyLog: keyLog, threads: self.threads,
+                shardingThreshold: max(0, self.shardingThreshold))
+            if self.format != .table {
+                // The table holds every flow anyway; the JSON reports stream, so their findings are kept within
+                // bounds too: past a limit they wait in a scratch file beside the report, as the flows do.
+                options.spillFindingsPast = max(1, self.spillFindingsPast ?? FlowFindings.defaultSpillPast)
+                if let batch = self.spillFindingsPast { options.findingsSortBatch = max(1, batch) }
+                options.findingsScratchFolder = FlowSpool.folder(forReport: self.report.output)
+            }
             let result: CaptureAnalysisResult
             do {
                 result = try CaptureAnalysis.run(
                     inputs: expanded.inputs,
-                    options: AnalysisOptions(
-                        inspectionWindow: self.inspectBytes, keyLog: keyLog, threads: self.threads,
-                        shardingThreshold: max(0, self.shardingThreshold)),
+                    options: options,
                     reader: CaptureReaderKind(rawValue: self.reader) ?? .mmap,
                     problems: expanded.problems,
                     progress: progress,
@@ -184,10 +198,10 @@ extension Bulkhead {
                     text += AnalysisTableReport.summary(result.summary) + "\n"
                     sink.write(text)
                 case .json:
-                    try output.writeDocument(findings: result.findings, summary: result.summary, to: sink)
+                    try output.writeDocument(findingBatches: result.findingBatches, summary: result.summary, to: sink)
                 case .jsonl:
                     output.finishLines()
-                    FindingsJSONWriter.writeLines(result.findings) { sink.buffered($0) }
+                    try result.findingBatches { FindingsJSONWriter.writeLines($0) { sink.buffered($0) } }
                     sink.write(try JSONReport.line(JSONLinesRecord.summary(result.summary)))
                 }
                 try sink.commit()
@@ -205,7 +219,7 @@ extension Bulkhead {
                 )
                 throw ExitCode(ExitStatus.incomplete)
             }
-            try self.report.failIfNeeded(result.findings)
+            try self.report.failIfNeeded(severities: result.summary.findingsBySeverity)
         }
     }
 }
@@ -214,4 +228,16 @@ extension Bulkhead {
 private final class KeptUntilExit {
     let value: Any
     init(_ value: Any) { self.value = value }
+}
+
+extension CaptureAnalysisResult {
+    /// Calls `each` with the findings in order, all at once or, when they were written out to a scratch file, a few
+    /// thousand at a time as they are read back.
+    fileprivate func findingBatches(_ each: ([Finding]) -> Void) throws {
+        if let spilled = self.spilledFindings {
+            try spilled.forEachBatch { each($0) }
+        } else {
+            each(self.findings)
+        }
+    }
 }

@@ -101,12 +101,16 @@ final class FlowOutput: @unchecked Sendable {
     }
 
     /// Writes the whole `{findings, flows, summary}` document to `sink`, with flows in id order, one per line.
-    func writeDocument(findings: [Finding], summary: AnalysisSummary, to sink: OutputSink) throws {
+    /// The findings come in order from `findingBatches`, a batch to each call of its argument.
+    func writeDocument(
+        findingBatches: @escaping (_ each: ([Finding]) -> Void) throws -> Void, summary: AnalysisSummary,
+        to sink: OutputSink
+    ) throws {
         guard case .document(let spool) = self.mode else { return }
         // The flows are handed to the sink where they lie in the spool's mapping, gathered and written with `writev`
         // (not copied into its buffer first), and written out before any of the mapping is released.
         try JSONReport.writeDocument(
-            findings: findings, summary: summary,
+            findingBatches: findingBatches, summary: summary,
             flows: { element in try spool.forEachInIDOrder(element, settle: { sink.flushGathered() }) },
             to: { sink.buffered($0) }, flowOutput: { sink.gathered($0) })
     }

@@ -32,4 +32,13 @@ struct ReportOptions: ParsableArguments {
     func failIfNeeded(_ findings: [Finding], complete: Bool = true) throws {
         try ExitStatus.finish(incomplete: !complete, findings: findings.contains { $0.severity >= self.failOn })
     }
+
+    /// ``failIfNeeded(_:complete:)`` from how many findings there are of each severity (by name), for findings
+    /// that are not all held.
+    func failIfNeeded(severities: [String: Int]) throws {
+        let failing = severities.contains { name, count in
+            count > 0 && (Severity(rawValue: name).map { $0 >= self.failOn } ?? false)
+        }
+        try ExitStatus.finish(incomplete: false, findings: failing)
+    }
 }

@@ -73,8 +73,9 @@ struct FindingFoldingTests {
         #expect(Self.sorted(folded.all) == Self.sorted(expected))
     }
 
-    @Test("the folds of several lanes, thousands of findings shared out among parts, give what one fold gives")
-    func lanesFoldAsOne() throws {
+    /// 6,000 servers, each reached by a few flows of the corpus, and flows whose findings tie on severity and first
+    /// flow.
+    static func manyServerFlows() throws -> [FlowRecord] {
         let files = try CaptureAnalysis.expand([Repository.path("captures")]).paths
         var corpus: [FlowRecord] = []
         _ = try CaptureAnalysis.run(files: files, options: AnalysisOptions(threads: 1)) { corpus.append($0) }
@@ -111,6 +112,12 @@ struct FindingFoldingTests {
                 flows.append(flow)
             }
         }
+        return flows
+    }
+
+    @Test("the folds of several lanes, thousands of findings shared out among parts, give what one fold gives")
+    func lanesFoldAsOne() throws {
+        let flows = try Self.manyServerFlows()
         var one = FlowFindings()
         var lanes = [FlowFindings(), FlowFindings()]
         for flow in flows {
@@ -184,5 +191,132 @@ struct FindingFoldingTests {
         var falling = FlowFindings.LowestFlowIDs(100)
         for id in stride(from: 99, through: 80, by: -1) { falling.insert(id) }
         #expect(falling.array == Array(80...89))
+    }
+
+    @Test(
+        "findings written out to scratch files past a limit, merged and sorted back through them, are those held in memory",
+        arguments: [(1, 1), (7, 100), (1_000, 4_096), (3_000, 1_000_000)])
+    func writtenOutAsHeld(spillPast: Int, sortBatch: Int) throws {
+        var flows = try Self.manyServerFlows()
+        // Copies of one finding whose details differ (credentials sent before a STARTTLS upgrade, or not): the merge
+        // must keep the detail of the lowest flow id (the only one upgraded), wherever its copy was written.
+        let clear = try #require(flows.first { !$0.credentials.isEmpty })
+        var nextID = (flows.map(\.id).max() ?? 0) + 1
+        for copy in 0..<40 {
+            var flow = clear
+            flow.id = nextID
+            nextID += 1
+            flow.server = "198.18.200.1:25"
+            flow.starttls = copy == 0
+            flows.insert(flow, at: copy * 97 % flows.count)
+        }
+        var one = FlowFindings()
+        let folder = FileManager.default.temporaryDirectory.path
+        var lanes = [
+            FlowFindings(spillingPast: spillPast, folder: folder, sortBatch: sortBatch),
+            FlowFindings(spillingPast: spillPast, folder: folder, sortBatch: sortBatch),
+        ]
+        for flow in flows {
+            one.add(flow)
+            lanes[flow.id * 7 % 3 == 0 ? 0 : 1].add(flow)
+        }
+        #expect(lanes.allSatisfy { $0.spilledRuns > 0 })
+        let expected = one.all
+        #expect(expected.count > 4_096)
+        switch try FlowFindings.gathered(of: lanes) {
+        case .inMemory(let findings):
+            #expect(sortBatch >= expected.count)
+            #expect(findings == expected)
+        case .spilled(let spilled):
+            #expect(sortBatch < expected.count)
+            #expect(spilled.count == expected.count)
+            #expect(spilled.countsBySeverity == Dictionary(grouping: expected, by: \.severity).mapValues(\.count))
+            // Read back twice: the runs stay readable until the findings are released.
+            for _ in 0..<2 {
+                var batches: [[Finding]] = []
+                try spilled.forEachBatch { batches.append($0) }
+                #expect(batches.allSatisfy { $0.count <= SpilledFindings.outputBatch && !$0.isEmpty })
+                #expect(Array(batches.joined()) == expected)
+            }
+        }
+        // A copy of lanes folded on, as `all` of a lane that wrote out gives the same findings.
+        #expect(FlowFindings.all(of: lanes) == expected)
+    }
+
+    @Test("findings with nowhere to be written out stay in memory and come out the same")
+    func nowhereToWriteOut() throws {
+        let flows = try Self.manyServerFlows()
+        var one = FlowFindings()
+        var lane = FlowFindings(spillingPast: 10, folder: "/nonexistent-\(UUID().uuidString)", sortBatch: 10)
+        for flow in flows {
+            one.add(flow)
+            lane.add(flow)
+        }
+        #expect(lane.spilledRuns == 0)
+        #expect(lane.all == one.all)
+    }
+
+    @Test("a finding written out reads back the same, hostile text included; a cut or damaged record is refused")
+    func entryBytes() throws {
+        let texts = [
+            "", "plain", "quote \" backslash \\ newline \n tab \t NUL \u{0}", "é vs e\u{301}", "日本語 🔐",
+            String(repeating: "x", count: 70_000),
+        ]
+        for (index, text) in texts.enumerated() {
+            let finding = Finding(
+                kind: index % 2 == 0 ? .plaintextFlow : .certificate(.expired, family: .captured),
+                severity: Severity.allCases[index % Severity.allCases.count], title: text, detail: text + "!",
+                location: index == 1 ? nil : text, flowCount: index * 1_000_003,
+                flowIDs: Array(stride(from: index, to: index + 10 * index, by: max(1, index))))
+            let entry = SpilledEntry(hash: Int.min + index, finding: finding)
+            var bytes = [UInt8](repeating: 0, count: entry.encodedSize)
+            let end = bytes.withUnsafeMutableBytes { buffer -> Int in
+                guard let base = buffer.baseAddress else { return 0 }
+                return entry.write(to: base) - base
+            }
+            #expect(end == bytes.count)
+            let length = bytes.withUnsafeBytes { Int($0.loadUnaligned(as: UInt32.self).littleEndian) }
+            #expect(length == bytes.count - 4)
+            let body = Array(bytes[4...])
+            let read = body.withUnsafeBytes { SpilledEntry.read($0) }
+            #expect(read?.finding == finding)
+            #expect(read?.hash == Int.min + index)
+            #expect(read?.kindIdentifier == finding.kind.identifier)
+            // Every shorter prefix is refused, not read past its end.
+            for cut in stride(from: 0, to: body.count, by: max(1, body.count / 97)) {
+                #expect(body[..<cut].withUnsafeBytes { SpilledEntry.read($0) } == nil)
+            }
+        }
+    }
+
+    @Test("the orders of written-out findings are the report's order and one that keeps copies of a finding together")
+    func entryOrders() {
+        // Titles whose String order is not their bytes' order (canonical equivalence): the sort of held findings
+        // compares Strings, and so must the merge.
+        let titles = ["e\u{301}", "é", "f", "E", "ä", "a\u{308}"]
+        var entries: [SpilledEntry] = []
+        for (index, title) in titles.enumerated() {
+            for severity in [Severity.high, .info] {
+                let finding = Finding(
+                    kind: index % 2 == 0 ? .plaintextFlow : .tlsNoClientAuth, severity: severity, title: title,
+                    detail: "", location: "198.18.0.1:80", flowCount: 1, flowIDs: [index % 3])
+                entries.append(SpilledEntry(hash: index % 2, finding: finding))
+            }
+        }
+        let document = SpilledEntry.positions(of: entries, in: .document).map { entries[$0].finding }
+        let reference = entries.map(\.finding).sorted {
+            if $0.severity != $1.severity { return $0.severity > $1.severity }
+            if $0.flowIDs.first != $1.flowIDs.first { return ($0.flowIDs.first ?? 0) < ($1.flowIDs.first ?? 0) }
+            return ($0.kind.identifier, $0.title) < ($1.kind.identifier, $1.title)
+        }
+        #expect(document.map(\.title) == reference.map(\.title))
+        #expect(document.map(\.severity) == reference.map(\.severity))
+        // In fold order, entries of one key are next to each other.
+        let fold = SpilledEntry.positions(of: entries, in: .fold).map { entries[$0] }
+        #expect(zip(fold, fold.dropFirst()).allSatisfy { $0.hash <= $1.hash })
+        for (position, entry) in fold.enumerated() {
+            let copies = fold.indices.filter { SpilledEntry.sameKey(fold[$0], entry) }
+            #expect(copies.count == 2 && copies.contains(position) && copies[1] == copies[0] + 1)
+        }
     }
 }

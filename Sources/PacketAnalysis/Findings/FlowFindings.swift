@@ -140,7 +140,34 @@ public struct FlowFindings: Sendable {
     private var parts = [[Key: Folded]](repeating: [:], count: FlowFindings.partCount)
     private static let partCount = 4
 
+    /// How many distinct findings are held in ``parts``.
+    private var held = 0
+    /// Past how many held findings they are written out to a scratch file in ``spillFolder`` (see
+    /// ``SpilledFindings``); `Int.max` when they never are.
+    private var spillPast = Int.max
+    private(set) var spillFolder = ""
+    /// The scratch file of the findings written out, made at the first, and where each run of them lies in it.
+    private var spill: FindingSpillFile?
+    private var runs: [Range<Int64>] = []
+    private var sortBatch = SpilledFindings.sortBatch
+
+    /// Distinct findings a lane of `bulkhead analyze` holds before it writes them out: about 15 MB of tables (each
+    /// part's table fits 16,384 buckets), so the two lanes of a 2-core machine stay far below the memory target
+    /// whatever the number of servers.
+    public static let defaultSpillPast = 49_152
+
+    /// Findings held in memory, however many there are.
     public init() {}
+
+    /// Findings written out to an unlinked scratch file in `folder` whenever `limit` distinct ones are held (see
+    /// ``SpilledFindings``). If no file can be made or written there, they stay in memory.
+    /// - Parameter sortBatch: how many findings the end's sort into the report's order holds in memory at once (see
+    ///   ``SpilledFindings``).
+    public init(spillingPast limit: Int, folder: String, sortBatch: Int = SpilledFindings.sortBatch) {
+        self.spillPast = max(1, limit)
+        self.spillFolder = folder
+        self.sortBatch = max(1, sortBatch)
+    }
 
     /// Adds what `flow` shows.
     public mutating func add(_ flow: FlowRecord) {
@@ -155,8 +182,54 @@ public struct FlowFindings: Sendable {
                 Self.fold(id: id, seed: seed, into: &self.parts[part].values[slot])
             } else {
                 self.parts[part][key] = Folded(severity: severity, flowCount: 1, flowIDs: LowestFlowIDs(id), seed: seed)
+                self.held += 1
             }
         }
+        if self.held >= self.spillPast { self.spillHeld() }
+    }
+
+    /// Writes the findings held out to the scratch file as one run in fold order, and empties the tables (their
+    /// buckets are kept for the findings to come).
+    private mutating func spillHeld() {
+        do {
+            if self.spill == nil { self.spill = try FindingSpillFile(folder: self.spillFolder) }
+            guard let spill = self.spill else { return }
+            let entries = self.heldEntries()
+            self.runs.append(try spill.append(entries, in: SpilledEntry.positions(of: entries, in: .fold)))
+            for part in self.parts.indices { self.parts[part].removeAll(keepingCapacity: true) }
+            self.held = 0
+        } catch {
+            // No scratch file, or it cannot be written: what is held stays in memory, and all that comes too. What
+            // was written before is still read back at the end.
+            self.spillPast = Int.max
+        }
+    }
+
+    /// How many runs of findings have been written out.
+    var spilledRuns: Int { self.runs.count }
+
+    /// The findings held, their text written.
+    private func heldEntries() -> [SpilledEntry] {
+        var entries: [SpilledEntry] = []
+        entries.reserveCapacity(self.held)
+        for part in self.parts {
+            for (key, folded) in part {
+                var finding = Self.write(key, folded.severity, folded.seed)
+                finding.flowCount = folded.flowCount
+                finding.flowIDs = folded.flowIDs.array
+                entries.append(SpilledEntry(hash: key.precomputedHash, finding: finding))
+            }
+        }
+        return entries
+    }
+
+    /// A lane's findings as the merge of written-out findings reads them: its runs, and what it still holds.
+    struct Spilled {
+        var file: FindingSpillFile?
+        var runs: [Range<Int64>]
+        var held: [SpilledEntry]
+        /// The positions of ``held`` in fold order.
+        var heldPositions: [Int]
     }
 
     private static func combine(_ theirs: Folded, into existing: inout Folded) {
@@ -172,7 +245,65 @@ public struct FlowFindings: Sendable {
     }
 
     /// The findings, most severe first, then by their first flow (then kind and title, for a stable order).
+    ///
+    /// Findings written out to a scratch file are read back into the array; should that fail, the findings read
+    /// before the failure are all there is (``gathered(of:)`` reports the failure).
     public var all: [Finding] { Self.all(of: [self]) }
+
+    /// ``gathered(of:)`` as one array (see ``all``).
+    static func all(of folds: consuming [FlowFindings]) -> [Finding] {
+        switch try? Self.gathered(of: folds) {
+        case .inMemory(let findings): return findings
+        case .spilled(let spilled):
+            var findings: [Finding] = []
+            try? spilled.forEachBatch { findings += $0 }
+            return findings
+        case nil: return []
+        }
+    }
+
+    /// The findings of folds made from different flows (each analysis lane folds its own), folded together, in the
+    /// order of ``all``: in memory, or, when some were written out to scratch files, read back from them in order
+    /// (``SpilledFindings``). Throws ``SystemCallError`` if a scratch file cannot be read back or written.
+    static func gathered(of folds: consuming [FlowFindings]) throws -> SpilledFindings.Gathered {
+        guard let spilling = folds.first(where: { !$0.runs.isEmpty }) else {
+            return .inMemory(Self.inMemory(of: folds))
+        }
+        let folder = spilling.spillFolder
+        let sortBatch = spilling.sortBatch
+        let count = folds.count
+        let lanes = SpilledLanes(folds)
+        DispatchQueue.concurrentPerform(iterations: count) { lanes.prepare($0) }
+        return try SpilledFindings.gather(lanes.spilled, folder: folder, sortBatch: sortBatch)
+    }
+
+    /// The lanes' folds while each writes out the text of what it holds, side by side. `@unchecked Sendable`: each
+    /// slot is used by one worker.
+    private final class SpilledLanes: @unchecked Sendable {
+        private let folds: [FlowFindings]
+        private let slots: UnsafeMutableBufferPointer<Spilled>
+
+        init(_ folds: [FlowFindings]) {
+            self.folds = folds
+            self.slots = .allocate(capacity: folds.count)
+            self.slots.initialize(repeating: Spilled(file: nil, runs: [], held: [], heldPositions: []))
+        }
+
+        func prepare(_ lane: Int) {
+            let fold = self.folds[lane]
+            let held = fold.heldEntries()
+            self.slots[lane] = Spilled(
+                file: fold.spill, runs: fold.runs, held: held,
+                heldPositions: SpilledEntry.positions(of: held, in: .fold))
+        }
+
+        var spilled: [Spilled] { Array(self.slots) }
+
+        deinit {
+            self.slots.deinitialize()
+            self.slots.deallocate()
+        }
+    }
 
     /// The findings of folds made from different flows (each analysis lane folds its own), folded together and written
     /// out, in the order of ``all``: the counts added, the ten lowest ids, the detail of the lowest id's flow, as one
@@ -182,7 +313,7 @@ public struct FlowFindings: Sendable {
     /// does: the keys are shared out among parts by hash as they are folded, and each part of all the folds is folded
     /// together and its text written out, side by side on all cores. Then the findings are sorted by a small key each
     /// and gathered once.
-    static func all(of folds: consuming [FlowFindings]) -> [Finding] {
+    private static func inMemory(of folds: consuming [FlowFindings]) -> [Finding] {
         let total = folds.reduce(0) { sum, fold in fold.parts.reduce(sum) { $0 + $1.count } }
         guard total > 0 else { return [] }
         let workers = total < 4096 ? 1 : Self.partCount

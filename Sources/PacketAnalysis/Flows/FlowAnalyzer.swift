@@ -1,5 +1,6 @@
 import BulkheadModel
 import Certificates
+import SystemCalls
 
 /// Knobs for one analysis.
 public struct AnalysisOptions: Sendable {
@@ -18,6 +19,13 @@ public struct AnalysisOptions: Sendable {
     public var threads: Int
     /// Files smaller than this are analysed on one thread (threads would cost more than they save).
     public var shardingThreshold: Int
+    /// Past how many distinct findings each analysis lane writes them out to a scratch file in
+    /// ``findingsScratchFolder`` (see ``SpilledFindings``); nil keeps them all in memory.
+    public var spillFindingsPast: Int?
+    /// Where findings are written out (see ``spillFindingsPast``).
+    public var findingsScratchFolder: String = ScratchFile.defaultFolder
+    /// How many findings the end's sort into the report's order holds at once, when findings were written out.
+    public var findingsSortBatch = SpilledFindings.sortBatch
 
     public init(
         inspectionWindow: Int = 16_384, reorderLimit: Int = 262_144, tcpIdleTimeout: Double = 600,
