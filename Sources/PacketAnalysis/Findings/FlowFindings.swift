@@ -151,10 +151,11 @@ public struct FlowFindings: Sendable {
     private var runs: [Range<Int64>] = []
     private var sortBatch = SpilledFindings.sortBatch
 
-    /// Distinct findings a lane of `bulkhead analyze` holds before it writes them out: about 15 MB of tables (each
-    /// part's table fits 16,384 buckets), so the two lanes of a 2-core machine stay far below the memory target
-    /// whatever the number of servers.
-    public static let defaultSpillPast = 49_152
+    /// Distinct findings a lane of `bulkhead analyze` holds before it writes them out: about 14 MB of tables, so the
+    /// two lanes of a 2-core machine stay far below the memory target whatever the number of servers. A quarter of it
+    /// goes to each part, whose table then holds about 10,240 of the 12,288 findings that 16,384 buckets take before
+    /// the table doubles (the parts are shared out by hash, so they are never quite even).
+    public static let defaultSpillPast = 40_960
 
     /// Findings held in memory, however many there are.
     public init() {}
@@ -191,36 +192,44 @@ public struct FlowFindings: Sendable {
     /// Writes the findings held out to the scratch file as one run in fold order, and empties the tables (their
     /// buckets are kept for the findings to come).
     private mutating func spillHeld() {
-        do {
-            if self.spill == nil { self.spill = try FindingSpillFile(folder: self.spillFolder) }
-            guard let spill = self.spill else { return }
-            let entries = self.heldEntries()
-            self.runs.append(try spill.append(entries, in: SpilledEntry.positions(of: entries, in: .fold)))
-            for part in self.parts.indices { self.parts[part].removeAll(keepingCapacity: true) }
-            self.held = 0
-        } catch {
-            // No scratch file, or it cannot be written: what is held stays in memory, and all that comes too. What
-            // was written before is still read back at the end.
-            self.spillPast = Int.max
+        // A run per part: only one part's findings are written out in memory at a time (a quarter of the table), and
+        // each part is a run of its own in fold order.
+        for part in self.parts.indices where !self.parts[part].isEmpty {
+            do {
+                if self.spill == nil { self.spill = try FindingSpillFile(folder: self.spillFolder) }
+                guard let spill = self.spill else { return }
+                let entries = self.heldEntries(of: part)
+                self.runs.append(try spill.append(entries, in: SpilledEntry.positions(of: entries, in: .fold)))
+                self.held -= self.parts[part].count
+                self.parts[part].removeAll(keepingCapacity: true)
+            } catch {
+                // No scratch file, or it cannot be written: what is held stays in memory, and all that comes too.
+                // What was written before is still read back at the end.
+                self.spillPast = Int.max
+                return
+            }
         }
     }
 
     /// How many runs of findings have been written out.
     var spilledRuns: Int { self.runs.count }
 
-    /// The findings held, their text written.
-    private func heldEntries() -> [SpilledEntry] {
+    /// The findings held in `part`, their text written.
+    private func heldEntries(of part: Int) -> [SpilledEntry] {
         var entries: [SpilledEntry] = []
-        entries.reserveCapacity(self.held)
-        for part in self.parts {
-            for (key, folded) in part {
-                var finding = Self.write(key, folded.severity, folded.seed)
-                finding.flowCount = folded.flowCount
-                finding.flowIDs = folded.flowIDs.array
-                entries.append(SpilledEntry(hash: key.precomputedHash, finding: finding))
-            }
+        entries.reserveCapacity(self.parts[part].count)
+        for (key, folded) in self.parts[part] {
+            var finding = Self.write(key, folded.severity, folded.seed)
+            finding.flowCount = folded.flowCount
+            finding.flowIDs = folded.flowIDs.array
+            entries.append(SpilledEntry(hash: key.precomputedHash, finding: finding))
         }
         return entries
+    }
+
+    /// The findings held, their text written.
+    private func heldEntries() -> [SpilledEntry] {
+        self.parts.indices.flatMap { self.heldEntries(of: $0) }
     }
 
     /// A lane's findings as the merge of written-out findings reads them: its runs, and what it still holds.

@@ -316,7 +316,7 @@ final class SpilledEntryReader {
     private var heldIndex = 0
 
     /// Bytes read from the file at a time.
-    static let bufferSize = 64 << 10
+    static let bufferSize = 32 << 10
 
     init(file: FindingSpillFile, run: Range<Int64>) {
         self.file = file
