@@ -40,6 +40,11 @@ extension Bulkhead {
                 Standard input: `-` (or /dev/stdin) reads pcap or pcapng from a pipe as it arrives, in bounded \
                 memory: `tcpdump -w - | bulkhead analyze -`. Other FIFOs and devices are refused.
 
+                Memory: json and jsonl stay bounded whatever the capture. Flows waiting for the findings, and \
+                findings too many to hold (a capture of many servers in clear), wait in unlinked scratch files next \
+                to the report, or in $TMPDIR (else /var/tmp) when it goes to standard output. The table format \
+                holds everything in memory.
+
                 Exit status: 0 no finding at or above --fail-on, 1 such findings, 2 usage error or \
                 unreadable input (the message names the file), 3 incomplete: part of the input could not be \
                 examined (a damaged or truncated capture, a bad file in a folder); the report says `complete: \
