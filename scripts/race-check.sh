@@ -6,10 +6,10 @@
 # thread, and much of it is `@unchecked Sendable`, which the compiler cannot check. This builds bulkhead with
 # ThreadSanitizer (`.build/tsan`), generates a capture of short connections with enough findings for the rendering
 # to split them (about 3,000), and runs `analyze` on it with two and three lanes, as json and jsonl, with and without
-# its key log (once with its secrets read back from the key log's scratch file); and, when a Docker engine answers
-# (scripts/test.sh starts one), the demo scenario end to end: inventory, probes from inside the containers'
-# namespaces, the TLS battery, live capture and the audit. Any race ThreadSanitizer sees fails the check (exit 1)
-# and its report is printed.
+# its key log (once with its secrets read back from the key log's scratch file), once with its findings written out
+# to scratch files and read back; and, when a Docker engine answers (scripts/test.sh starts one), the demo scenario
+# end to end: inventory, probes from inside the containers' namespaces, the TLS battery, live capture and the audit.
+# Any race ThreadSanitizer sees fails the check (exit 1) and its report is printed.
 #
 # Usage: bash scripts/race-check.sh        (scripts/test.sh runs it after the test suite)
 set -euo pipefail
@@ -60,6 +60,7 @@ for name, first, count in (("before", 0, 70_000), ("after", 70_000, 8_000)):
 PY
 decrypted() { python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["summary"]["decryptedFlows"])' "$1"; }
 for arguments in "--threads 2 --format json" "--threads 3 --format json" "--threads 2 --format jsonl" \
+    "--threads 3 --spill-findings-past 50 --format json" \
     "--threads 3 --keylog $work/short.keys --format json" \
     "--threads 3 --keylog $work/before.keys --keylog $work/short.keys --keylog $work/after.keys --format json"; do
     # 0: clean, 1: findings (the capture has credentials in clear).
@@ -67,8 +68,15 @@ for arguments in "--threads 2 --format json" "--threads 3 --format json" "--thre
     check "analyze $arguments" "0 1" "$binary" analyze "$work/short.pcap" $arguments
     case "$arguments" in
     *--keylog*) cp "$work/out" "$work/keylog-$(grep -o -- --keylog <<<"$arguments" | wc -l).json" ;;
+    *--spill-findings-past*) grep -v durationSeconds "$work/out" >"$work/spilled.json" ;;
+    "--threads 3 --format json") grep -v durationSeconds "$work/out" >"$work/held.json" ;;
     esac
 done
+# Findings written out to scratch files every 50 per lane, merged and sorted back through them, give the same document.
+if ! cmp -s "$work/held.json" "$work/spilled.json"; then
+    echo "race-check: findings written out give another document than findings held" >&2
+    failures=$((failures + 1))
+fi
 # The secrets read back from the scratch file decrypt what those kept in memory do.
 if [[ $(decrypted "$work/keylog-1.json") == 0 || $(decrypted "$work/keylog-1.json") != "$(decrypted "$work/keylog-3.json")" ]]; then
     echo "race-check: secrets read back from the key log's scratch file decrypted" \

@@ -272,20 +272,26 @@ struct FindingFoldingTests {
             var bytes = [UInt8](repeating: 0, count: entry.encodedSize)
             let end = bytes.withUnsafeMutableBytes { buffer -> Int in
                 guard let base = buffer.baseAddress else { return 0 }
-                return entry.write(to: base) - base
+                return entry.write(to: base, kind: 1) - base
             }
             #expect(end == bytes.count)
             let length = bytes.withUnsafeBytes { Int($0.loadUnaligned(as: UInt32.self).littleEndian) }
             #expect(length == bytes.count - 4)
             let body = Array(bytes[4...])
-            let read = body.withUnsafeBytes { SpilledEntry.read($0) }
+            let kinds = [
+                FindingSpillFile.Kind(kind: .tlsNoClientAuth, identifier: FindingKind.tlsNoClientAuth.identifier),
+                FindingSpillFile.Kind(kind: finding.kind, identifier: finding.kind.identifier),
+            ]
+            let read = body.withUnsafeBytes { SpilledEntry.read($0, kinds: kinds) }
             #expect(read?.finding == finding)
             #expect(read?.hash == Int.min + index)
             #expect(read?.kindIdentifier == finding.kind.identifier)
             // Every shorter prefix is refused, not read past its end.
             for cut in stride(from: 0, to: body.count, by: max(1, body.count / 97)) {
-                #expect(body[..<cut].withUnsafeBytes { SpilledEntry.read($0) } == nil)
+                #expect(body[..<cut].withUnsafeBytes { SpilledEntry.read($0, kinds: kinds) } == nil)
             }
+            // A kind number its file never gave is refused.
+            #expect(body.withUnsafeBytes { SpilledEntry.read($0, kinds: Array(kinds.prefix(1))) } == nil)
         }
     }
 

@@ -9,9 +9,10 @@ import SystemCalls
 /// finding per server, and each held while flows arrive costs a few hundred bytes.
 ///
 /// How they stay bounded:
-/// - Each analysis lane holds at most ``FlowFindings/spillPast`` distinct findings. Past that it writes them out, text
-///   and all, to its own scratch file as one *run* sorted by key (``SpilledEntry/Order/fold``), and starts afresh. A
-///   finding seen again later is folded anew and written in a later run.
+/// - Each analysis lane holds a budget of distinct findings (``FlowFindings/defaultSpillPast`` in `analyze`). Past
+///   it, it writes them out, text and all, to its own scratch file, each part of its table as one *run* sorted by key
+///   (``SpilledEntry/Order/fold``), and starts afresh. A finding seen again later is folded anew and written in a
+///   later run.
 /// - At the end every lane's runs, and what the lanes still hold, are merged by key: the copies of one finding are
 ///   folded together (counts added, the ten lowest flow ids, the detail of the lowest id's flow), as one table of all
 ///   the flows would have folded them.
@@ -205,18 +206,18 @@ struct SpilledEntry {
 
     // MARK: - The bytes of a run
 
-    /// The bytes ``write(to:)`` writes.
+    /// The bytes ``write(to:kind:)`` writes.
     var encodedSize: Int {
         func string(_ value: String?) -> Int { 4 + (value?.utf8.count ?? 0) }
-        return 4 + 8 + string(self.finding.severity.rawValue) + 8 + 1 + 8 * self.finding.flowIDs.count
-            + string(self.kindIdentifier) + string(self.finding.location) + string(self.finding.title)
-            + string(self.finding.detail)
+        return 4 + 8 + 1 + 4 + 8 + 1 + 8 * self.finding.flowIDs.count + string(self.finding.location)
+            + string(self.finding.title) + string(self.finding.detail)
     }
 
     /// Writes the entry at `out` (``encodedSize`` bytes), and returns the end: its length (4 bytes, not counting
-    /// these), hash, severity, flow count, ids, then kind, location, title and detail, each string its length and
-    /// UTF-8. Read back by the same process only (the hash is per process).
-    func write(to out: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer {
+    /// these), hash, severity (its place in `Severity.allCases`), `kind` (the number its file gives the entry's kind:
+    /// see ``FindingSpillFile/number(of:)``), flow count, ids, then location, title and detail, each string its length
+    /// and UTF-8. Read back by the same process only (the hash is per process).
+    func write(to out: UnsafeMutableRawPointer, kind: UInt32) -> UnsafeMutableRawPointer {
         var end = out + 4
         func integer<T: FixedWidthInteger>(_ value: T) {
             end.storeBytes(of: value.littleEndian, as: T.self)
@@ -232,11 +233,11 @@ struct SpilledEntry {
             }
         }
         integer(Int64(self.hash))
-        string(self.finding.severity.rawValue)
+        integer(UInt8(Severity.allCases.firstIndex(of: self.finding.severity) ?? 0))
+        integer(kind)
         integer(Int64(self.finding.flowCount))
         integer(UInt8(self.finding.flowIDs.count))
         for id in self.finding.flowIDs { integer(Int64(id)) }
-        string(self.kindIdentifier)
         string(self.finding.location)
         string(self.finding.title)
         string(self.finding.detail)
@@ -244,8 +245,9 @@ struct SpilledEntry {
         return end
     }
 
-    /// The entry `bytes` (one record, without its length) hold, or nil if they are not one.
-    static func read(_ bytes: UnsafeRawBufferPointer) -> SpilledEntry? {
+    /// The entry `bytes` (one record, without its length) hold, or nil if they are not one; `kinds` are the kinds of
+    /// its file, by number.
+    static func read(_ bytes: UnsafeRawBufferPointer, kinds: [FindingSpillFile.Kind]) -> SpilledEntry? {
         var offset = 0
         func integer<T: FixedWidthInteger>(_: T.Type) -> T? {
             guard offset + MemoryLayout<T>.size <= bytes.count else { return nil }
@@ -260,23 +262,24 @@ struct SpilledEntry {
             return String(
                 decoding: UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + Int(length))]), as: UTF8.self)
         }
-        guard let hash = integer(Int64.self), let severityName = string(),
-            let severity = severityName.flatMap(Severity.init),
-            let flowCount = integer(Int64.self), let idCount = integer(UInt8.self)
+        guard let hash = integer(Int64.self), let severityIndex = integer(UInt8.self),
+            Int(severityIndex) < Severity.allCases.count, let kindNumber = integer(UInt32.self),
+            Int(kindNumber) < kinds.count, let flowCount = integer(Int64.self), let idCount = integer(UInt8.self)
         else { return nil }
+        let kind = kinds[Int(kindNumber)]
         var ids: [Int] = []
         ids.reserveCapacity(Int(idCount))
         for _ in 0..<idCount {
             guard let id = integer(Int64.self) else { return nil }
             ids.append(Int(id))
         }
-        guard let kindName = string(), let kind = kindName, let location = string(), let titleName = string(),
-            let title = titleName, let detailText = string(), let detail = detailText, offset == bytes.count
+        guard let location = string(), let titleText = string(), let title = titleText, let detailText = string(),
+            let detail = detailText, offset == bytes.count
         else { return nil }
         let finding = Finding(
-            kind: FindingKind(identifier: kind), severity: severity, title: title, detail: detail, location: location,
-            flowCount: Int(flowCount), flowIDs: ids)
-        return SpilledEntry(hash: Int(hash), kindIdentifier: kind, finding: finding)
+            kind: kind.kind, severity: Severity.allCases[Int(severityIndex)], title: title, detail: detail,
+            location: location, flowCount: Int(flowCount), flowIDs: ids)
+        return SpilledEntry(hash: Int(hash), kindIdentifier: kind.identifier, finding: finding)
     }
 }
 
@@ -284,9 +287,28 @@ struct SpilledEntry {
 final class FindingSpillFile: @unchecked Sendable {
     let file: ScratchFile
     private var end: Int64 = 0
+    /// The kinds of the findings written, by the number records name them by: the file is read back by the process
+    /// that wrote it, so a kind is kept as the value it was (a kind is never made back from its identifier).
+    private(set) var kinds: [Kind] = []
+    private var numbers: [String: UInt32] = [:]
+
+    /// A finding kind and its identifier.
+    struct Kind {
+        var kind: FindingKind
+        var identifier: String
+    }
 
     init(folder: String) throws(SystemCallError) {
         self.file = try ScratchFile(folder: folder, prefix: "bulkhead-findings")
+    }
+
+    /// The number of `entry`'s kind in this file (given at its first finding).
+    func number(of entry: SpilledEntry) -> UInt32 {
+        if let number = self.numbers[entry.kindIdentifier] { return number }
+        let number = UInt32(self.kinds.count)
+        self.kinds.append(Kind(kind: entry.finding.kind, identifier: entry.kindIdentifier))
+        self.numbers[entry.kindIdentifier] = number
+        return number
     }
 
     /// Writes `entries` after the runs before, in the order of `positions`; returns where they lie.
@@ -295,7 +317,9 @@ final class FindingSpillFile: @unchecked Sendable {
         let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 8)
         defer { bytes.deallocate() }
         guard var end = bytes.baseAddress else { return self.end..<self.end }
-        for position in positions { end = entries[position].write(to: end) }
+        for position in positions {
+            end = entries[position].write(to: end, kind: self.number(of: entries[position]))
+        }
         let start = self.end
         try self.file.write(UnsafeRawBufferPointer(bytes), at: start)
         self.end += Int64(size)
@@ -350,7 +374,8 @@ final class SpilledEntryReader {
         }
         guard try self.fill(4 + length, from: file) else { throw SystemCallError("read findings", code: EIO) }
         let entry = self.buffer.withUnsafeBytes {
-            SpilledEntry.read(UnsafeRawBufferPointer(rebasing: $0[(self.start + 4)..<(self.start + 4 + length)]))
+            SpilledEntry.read(
+                UnsafeRawBufferPointer(rebasing: $0[(self.start + 4)..<(self.start + 4 + length)]), kinds: file.kinds)
         }
         guard let entry else { throw SystemCallError("read findings", code: EIO) }
         self.start += 4 + length
