@@ -31,9 +31,9 @@ public enum FindingsJSONWriter {
         func emit(_ text: StaticString) {
             output(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
         }
-        var written = 0
+        var wroteAny = false
         try batches { findings in
-            if written == 0 && !findings.isEmpty { emit("[\n") }
+            if !wroteAny && !findings.isEmpty { emit("[\n") }
             let group = 2048
             let side = 4
             var start = 0
@@ -41,7 +41,7 @@ public enum FindingsJSONWriter {
                 let parts = min(side, (findings.count - start + group - 1) / group)
                 let rendered = RenderedParts(count: parts)
                 let first = start
-                let arrayStart = written == 0
+                let arrayStart = !wroteAny
                 DispatchQueue.concurrentPerform(iterations: parts) { part in
                     let range = (first + part * group)..<min(findings.count, first + (part + 1) * group)
                     rendered.store(
@@ -49,11 +49,11 @@ public enum FindingsJSONWriter {
                 }
                 for part in rendered.parts { part.withUnsafeBytes(output) }
                 start += parts * group
-                written += 1
+                wroteAny = true
             }
         }
         // An empty array is `[`, a blank line, `]`; the document's indentation puts its spaces on the blank line too.
-        emit(written == 0 ? "[\n  \n  ]" : "\n  ]")
+        emit(wroteAny ? "\n  ]" : "[\n  \n  ]")
     }
 
     /// Each finding as a JSON Lines record, `{"finding":{…},"type":"finding"}` and a newline, byte for byte what

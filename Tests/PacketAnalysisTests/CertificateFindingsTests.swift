@@ -173,7 +173,7 @@ struct CertificateFindingsTests {
         folded.add(
             Self.flow(
                 id: 50, serverChain: [Self.certificate(subject: "CN=other.test", expiresIn: -86_400, sha256: "ee")]))
-        let findings = folded.all.filter { $0.kind == .certificate(.expired, family: .captured) }
+        let findings = try folded.all.filter { $0.kind == .certificate(.expired, family: .captured) }
         #expect(findings.count == 3)
         let first = try #require(findings.first { $0.location == "198.18.1.2:443" && $0.title.contains("CN=svc.test") })
         #expect(first.flowCount == 3)

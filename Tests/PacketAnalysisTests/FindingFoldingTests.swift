@@ -70,7 +70,7 @@ struct FindingFoldingTests {
         for flow in flows.reversed() { folded.add(flow) }
         let expected = Self.foldedByTitle(flows)
         #expect(expected.count > 20)
-        #expect(Self.sorted(folded.all) == Self.sorted(expected))
+        #expect(try Self.sorted(folded.all) == Self.sorted(expected))
     }
 
     /// 6,000 servers, each reached by a few flows of the corpus, and flows whose findings tie on severity and first
@@ -124,9 +124,9 @@ struct FindingFoldingTests {
             one.add(flow)
             lanes[flow.id * 7 % 3 == 0 ? 0 : 1].add(flow)
         }
-        let folded = FlowFindings.all(of: lanes)
+        let folded = try FlowFindings.all(of: lanes)
         #expect(folded.count > 4_096)
-        #expect(folded == one.all)
+        #expect(try folded == one.all)
         #expect(Self.sorted(folded) == Self.sorted(Self.foldedByTitle(flows)))
         // In report order: most severe first, then by first flow, then kind and title. The end of a run sorts by small
         // keys and compares titles only on a full tie; these findings have both kinds of tie.
@@ -221,7 +221,7 @@ struct FindingFoldingTests {
             lanes[flow.id * 7 % 3 == 0 ? 0 : 1].add(flow)
         }
         #expect(lanes.allSatisfy { $0.spilledRuns > 0 })
-        let expected = one.all
+        let expected = try one.all
         #expect(expected.count > 4_096)
         switch try FlowFindings.gathered(of: lanes) {
         case .inMemory(let findings):
@@ -240,7 +240,7 @@ struct FindingFoldingTests {
             }
         }
         // A copy of lanes folded on, as `all` of a lane that wrote out gives the same findings.
-        #expect(FlowFindings.all(of: lanes) == expected)
+        #expect(try FlowFindings.all(of: lanes) == expected)
     }
 
     @Test("findings with nowhere to be written out stay in memory and come out the same")
@@ -253,7 +253,7 @@ struct FindingFoldingTests {
             lane.add(flow)
         }
         #expect(lane.spilledRuns == 0)
-        #expect(lane.all == one.all)
+        #expect(try lane.all == one.all)
     }
 
     @Test("a finding written out reads back the same, hostile text included; a cut or damaged record is refused")
@@ -323,6 +323,29 @@ struct FindingFoldingTests {
         for (position, entry) in fold.enumerated() {
             let copies = fold.indices.filter { SpilledEntry.sameKey(fold[$0], entry) }
             #expect(copies.count == 2 && copies.contains(position) && copies[1] == copies[0] + 1)
+        }
+    }
+
+    @Test("a run that cannot be read back whole is an error, not fewer findings")
+    func runReadBackFails() throws {
+        let file = try FindingSpillFile(folder: FileManager.default.temporaryDirectory.path)
+        let entries = (0..<20).map { index in
+            SpilledEntry(
+                hash: index,
+                finding: Finding(
+                    kind: .plaintextFlow, severity: .medium, title: "Plaintext HTTP to 198.18.0.\(index):80",
+                    detail: "d", location: "198.18.0.\(index):80", flowCount: 1, flowIDs: [index]))
+        }
+        let run = try file.append(entries, in: Array(entries.indices))
+        // The run as written reads back whole.
+        let whole = SpilledFindings(count: 20, countsBySeverity: [.medium: 20], runs: [run], file: file)
+        var read: [Finding] = []
+        try whole.forEachBatch { read += $0 }
+        #expect(read.count == 20)
+        // Past the end of the file (what a file cut short would give), and ending inside a record.
+        for broken in [run.lowerBound..<(run.upperBound + 100), run.lowerBound..<(run.upperBound - 3)] {
+            let findings = SpilledFindings(count: 20, countsBySeverity: [.medium: 20], runs: [broken], file: file)
+            #expect(throws: (any Error).self) { try findings.forEachBatch { _ in } }
         }
     }
 }

@@ -129,6 +129,13 @@ public struct FlowFindings: Sendable {
             self.count = min(count + 1, Self.capacity)
         }
 
+        /// The ten lowest of `ids` (distinct, at least one).
+        init?(_ ids: [Int]) {
+            guard let first = ids.first else { return nil }
+            self.init(first)
+            for id in ids.dropFirst() { self.insert(id) }
+        }
+
         /// The ten lowest of these and `other`'s (two disjoint sets).
         mutating func merge(_ other: LowestFlowIDs) {
             for id in other.array { self.insert(id) }
@@ -189,8 +196,8 @@ public struct FlowFindings: Sendable {
         if self.held >= self.spillPast { self.spillHeld() }
     }
 
-    /// Writes the findings held out to the scratch file as one run in fold order, and empties the tables (their
-    /// buckets are kept for the findings to come).
+    /// Writes the findings held out to the scratch file, each part's as one run in fold order, and empties the tables
+    /// (their buckets are kept for the findings to come).
     private mutating func spillHeld() {
         // A run per part: only one part's findings are written out in memory at a time (a quarter of the table), and
         // each part is a run of its own in fold order.
@@ -255,19 +262,20 @@ public struct FlowFindings: Sendable {
 
     /// The findings, most severe first, then by their first flow (then kind and title, for a stable order).
     ///
-    /// Findings written out to a scratch file are read back into the array; should that fail, the findings read
-    /// before the failure are all there is (``gathered(of:)`` reports the failure).
-    public var all: [Finding] { Self.all(of: [self]) }
+    /// Findings written out to a scratch file are read back into the array: throws if they cannot be (never for
+    /// findings held in memory).
+    public var all: [Finding] {
+        get throws { try Self.all(of: [self]) }
+    }
 
     /// ``gathered(of:)`` as one array (see ``all``).
-    static func all(of folds: consuming [FlowFindings]) -> [Finding] {
-        switch try? Self.gathered(of: folds) {
+    static func all(of folds: consuming [FlowFindings]) throws -> [Finding] {
+        switch try Self.gathered(of: folds) {
         case .inMemory(let findings): return findings
         case .spilled(let spilled):
             var findings: [Finding] = []
-            try? spilled.forEachBatch { findings += $0 }
+            try spilled.forEachBatch { findings += $0 }
             return findings
-        case nil: return []
         }
     }
 
@@ -281,18 +289,20 @@ public struct FlowFindings: Sendable {
         let folder = spilling.spillFolder
         let sortBatch = spilling.sortBatch
         let count = folds.count
-        let lanes = SpilledLanes(folds)
+        let lanes = SpilledLanes(consume folds)
         DispatchQueue.concurrentPerform(iterations: count) { lanes.prepare($0) }
+        // The tables are freed before the merge: what they held is in the entries now.
+        lanes.releaseFolds()
         return try SpilledFindings.gather(lanes.spilled, folder: folder, sortBatch: sortBatch)
     }
 
     /// The lanes' folds while each writes out the text of what it holds, side by side. `@unchecked Sendable`: each
     /// slot is used by one worker.
     private final class SpilledLanes: @unchecked Sendable {
-        private let folds: [FlowFindings]
+        private var folds: [FlowFindings]
         private let slots: UnsafeMutableBufferPointer<Spilled>
 
-        init(_ folds: [FlowFindings]) {
+        init(_ folds: consuming [FlowFindings]) {
             self.folds = folds
             self.slots = .allocate(capacity: folds.count)
             self.slots.initialize(repeating: Spilled(file: nil, runs: [], held: [], heldPositions: []))
@@ -305,6 +315,9 @@ public struct FlowFindings: Sendable {
                 file: fold.spill, runs: fold.runs, held: held,
                 heldPositions: SpilledEntry.positions(of: held, in: .fold))
         }
+
+        /// Frees the folds' tables, once every lane is prepared.
+        func releaseFolds() { self.folds = [] }
 
         var spilled: [Spilled] { Array(self.slots) }
 

@@ -102,7 +102,7 @@ public final class SpilledFindings: @unchecked Sendable {
         return .spilled(SpilledFindings(count: count, countsBySeverity: bySeverity, runs: runs, file: output))
     }
 
-    /// What ``gather(_:folder:)`` gives.
+    /// What ``gather(_:folder:sortBatch:)`` gives.
     enum Gathered {
         case inMemory([Finding])
         case spilled(SpilledFindings)
@@ -200,8 +200,12 @@ struct SpilledEntry {
             self.finding.severity = other.finding.severity
         }
         self.finding.flowCount += other.finding.flowCount
-        let ids = (self.finding.flowIDs + other.finding.flowIDs).sorted()
-        self.finding.flowIDs = Array(ids.prefix(FlowFindings.LowestFlowIDs.capacity))
+        if var lowest = FlowFindings.LowestFlowIDs(self.finding.flowIDs),
+            let theirs = FlowFindings.LowestFlowIDs(other.finding.flowIDs)
+        {
+            lowest.merge(theirs)
+            self.finding.flowIDs = lowest.array
+        }
     }
 
     // MARK: - The bytes of a run
