@@ -20,7 +20,9 @@ TARGET_RSS_MB = 300         # peak RSS < 300 MB (10^6 bytes)
 TARGET_KEYLOG_RATIO = 1.3   # `--keylog KEYS` run <= 1.3x the run without keys
 
 truth = json.load(open(E["TRUTH"]))
-file_bytes = truth["fileBytes"]
+# The truth describes the generated pcap; converted to pcapng (--container), the same packets take more bytes.
+container = E.get("CONTAINER", "pcap")
+file_bytes = truth["fileBytes"] if container == "pcap" else os.path.getsize(E["CAP"])
 packets = truth["packets"]
 no_bulkhead = E["NO_BULKHEAD"] == "1"
 tshark_mode = E["TSHARK_MODE"]
@@ -287,7 +289,9 @@ if not no_bulkhead:
     md.append(f"- bulkhead: {where}"
               + (f", `{E['BH_VERSION']}`" if E.get("BH_VERSION") else "")
               + (f", extra args `{E['BULKHEAD_ARGS']}`" if E.get("BULKHEAD_ARGS") else ""))
-md.append(f"- Capture: `{os.path.relpath(E['CAP'], E['ROOT'])}`, {file_bytes:,} bytes ({file_bytes / 1e6:,.1f} MB), "
+md.append(f"- Capture: `{os.path.relpath(E['CAP'], E['ROOT'])}` ({container}"
+          + (", converted from the generated pcap by `editcap -F pcapng`" if container != "pcap" else "")
+          + f"), {file_bytes:,} bytes ({file_bytes / 1e6:,.1f} MB), "
           f"{packets:,} packets, {truth['flows']:,} flows ({truth['tcpFlows']:,} TCP, {truth['udpFlows']:,} UDP; "
           f"{truth['ipv6Flows']} IPv6, {truth['vlanTaggedFlows']} 802.1Q), up to {truth['maxConcurrentFlows']} flows open at once, "
           f"generator v{truth['generatorVersion']} seed {truth['seed']}")

@@ -32,6 +32,9 @@
 #   --rss-scaling        also analyze a capture 1/4 the size and report RSS for both sizes
 #   --distinct-findings N  also analyze N cleartext connections each to a server of its own (N distinct findings:
 #                        gen-distinct-findings.py) and hold its peak RSS to the target too
+#   --container C        pcap (default) or pcapng: the generated capture converted by editcap, as dumpcap and
+#                        Wireshark write captures (every tool reads the same packets; results go to
+#                        results/latest[-short]-pcapng.md)
 #   --regenerate         rebuild the capture even if a matching one exists
 #   --seed N             generator seed (default 20240601)
 #   --bulkhead-args STR  extra arguments appended to every `bulkhead analyze` invocation
@@ -46,6 +49,7 @@ RESULTS="$HERE/results"
 
 SIZE_MB=1100
 SHAPE=mixed
+CONTAINER=pcap
 TSHARK_SAMPLE_MB=0
 NO_TSHARK=0
 NO_BULKHEAD=0
@@ -65,6 +69,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --size-mb) SIZE_MB="$2"; shift 2 ;;
         --shape) SHAPE="$2"; shift 2 ;;
+        --container) CONTAINER="$2"; shift 2 ;;
         --tshark-sample) TSHARK_SAMPLE_MB="$2"; shift 2 ;;
         --no-tshark) NO_TSHARK=1; shift ;;
         --no-bulkhead) NO_BULKHEAD=1; shift ;;
@@ -87,6 +92,7 @@ done
 [ "$REPEAT" -ge 1 ] || REPEAT=1
 [ "$SIZE_MB" -ge 1 ] || { echo "--size-mb must be >= 1" >&2; exit 2; }
 case "$SHAPE" in mixed|short) ;; *) echo "--shape must be mixed or short, got '$SHAPE'" >&2; exit 2 ;; esac
+case "$CONTAINER" in pcap|pcapng) ;; *) echo "--container must be pcap or pcapng, got '$CONTAINER'" >&2; exit 2 ;; esac
 
 log() { printf '\n==> %s\n' "$*" >&2; }
 
@@ -96,7 +102,7 @@ missing=()
 command -v gcc >/dev/null 2>&1 || missing+=(gcc)
 { [ -f /usr/include/pcap/pcap.h ] || dpkg -s libpcap-dev >/dev/null 2>&1; } || missing+=(libpcap-dev)
 { [ -f /usr/include/openssl/evp.h ] || dpkg -s libssl-dev >/dev/null 2>&1; } || missing+=(libssl-dev)
-if [ "$NO_TSHARK" = 0 ] || [ "$RSS_SCALING" = 1 ]; then
+if [ "$NO_TSHARK" = 0 ] || [ "$RSS_SCALING" = 1 ] || [ "$CONTAINER" = pcapng ]; then
     command -v tshark >/dev/null 2>&1 || missing+=(tshark)
     command -v editcap >/dev/null 2>&1 || missing+=(wireshark-common)
 fi
@@ -178,16 +184,32 @@ ensure_capture() {
     fi
 }
 
-CAP="$WORK/$SHAPE.pcap"
+# in_container PCAP: the capture in the chosen container, converted by editcap when it is pcapng (made again whenever
+# the pcap is newer); the truth file describes the packets, which are the same.
+in_container() {
+    local pcap="$1"
+    if [ "$CONTAINER" = pcap ]; then echo "$pcap"; return; fi
+    local converted="${pcap%.pcap}.pcapng"
+    if [ ! -s "$converted" ] || [ "$pcap" -nt "$converted" ]; then
+        log "converting $(basename "$pcap") to pcapng (editcap -F pcapng)"
+        editcap -F pcapng "$pcap" "$converted" >&2
+        sync "$converted" 2>/dev/null || sync
+    fi
+    echo "$converted"
+}
+
+CAP_PCAP="$WORK/$SHAPE.pcap"
 TRUTH="$WORK/$SHAPE.truth.json"
 KEYS="$WORK/$SHAPE.keys"
-ensure_capture "$CAP" "$TRUTH" "$SIZE_MB" "$KEYS"
+ensure_capture "$CAP_PCAP" "$TRUTH" "$SIZE_MB" "$KEYS"
+CAP="$(in_container "$CAP_PCAP")"
 
 CAP_Q="$WORK/$SHAPE-quarter.pcap"
 TRUTH_Q="$WORK/$SHAPE-quarter.truth.json"
 KEYS_Q="$WORK/$SHAPE-quarter.keys"
 if [ "$RSS_SCALING" = 1 ] && [ "$NO_BULKHEAD" = 0 ]; then
     ensure_capture "$CAP_Q" "$TRUTH_Q" $(( (SIZE_MB + 3) / 4 )) "$KEYS_Q"
+    CAP_Q="$(in_container "$CAP_Q")"
 fi
 
 # ---------------------------------------------------------------- timed runs
@@ -265,7 +287,7 @@ if [ "$NO_TSHARK" = 0 ]; then
     if [ "$TSHARK_SAMPLE_MB" -gt 0 ] && [ $(( TSHARK_SAMPLE_MB * 1000000 )) -lt "$(stat -c %s "$CAP")" ]; then
         # a prefix of the capture with ~TSHARK_SAMPLE_MB MB: the first K packets
         # K = number of leading packets whose records add up to ~TSHARK_SAMPLE_MB MB
-        K=$(python3 - "$CAP" "$TSHARK_SAMPLE_MB" <<'EOF'
+        K=$(python3 - "$CAP_PCAP" "$TSHARK_SAMPLE_MB" <<'EOF'
 import struct, sys
 limit, k = int(sys.argv[2]) * 10**6, 0
 with open(sys.argv[1], "rb") as f:
@@ -282,9 +304,9 @@ with open(sys.argv[1], "rb") as f:
 print(max(k, 1))
 EOF
 )
-        TS_IN="$WORK/tshark-sample.pcap"
+        TS_IN="$WORK/tshark-sample.$CONTAINER"
         log "making a ${TSHARK_SAMPLE_MB} MB prefix for tshark (first $K packets, editcap -r)"
-        editcap -F pcap -r "$CAP" "$TS_IN" "1-$K"
+        editcap -F "$CONTAINER" -r "$CAP_PCAP" "$TS_IN" "1-$K"
         TSHARK_MODE="sample"
         warm "$TS_IN"
     fi
@@ -304,8 +326,10 @@ BH_VERSION=""
 export DISTINCT_FINDINGS CAP_D
 export RUNS TRUTH TRUTH_Q CAP CAP_Q KEYS NO_KEYLOG SIZE_MB REPEAT TSHARK_MODE NO_BULKHEAD NO_TSHARK RSS_SCALING SEED BULKHEAD BULKHEAD_FROM BH_VERSION BULKHEAD_ARGS
 export TS_SAMPLE_BYTES="${TS_SAMPLE_BYTES:-0}" TSHARK_SAMPLE_MB WORK ROOT LOAD_BEFORE LOAD_AFTER
-export SHAPE
-if [ "$SHAPE" = mixed ]; then export OUT_MD="$RESULTS/latest.md"; else export OUT_MD="$RESULTS/latest-$SHAPE.md"; fi
+export SHAPE CONTAINER
+if [ "$SHAPE" = mixed ]; then OUT_MD="$RESULTS/latest"; else OUT_MD="$RESULTS/latest-$SHAPE"; fi
+if [ "$CONTAINER" = pcapng ]; then OUT_MD="$OUT_MD-pcapng"; fi
+export OUT_MD="$OUT_MD.md"
 set +e
 python3 "$HERE/benchmark-report.py"
 status=$?

@@ -99,7 +99,8 @@ package enum FuzzTargets {
         // `bytes` ends where the input ends: reading past the file is caught as is.
         guard let file = try? CaptureFile(borrowing: bytes, name: "fuzz.pcapng") else { return }
         let keyLog = KeyLog()
-        if let secrets = try? file.scanEmbeddedSecrets() {
+        let scanned = try? file.scanEmbeddedSecrets()
+        if let secrets = scanned {
             for secret in secrets where secret.type == EmbeddedSecrets.tlsKeyLog {
                 keyLog.load(text: Data(secret.data), source: "embedded")
             }
@@ -113,6 +114,10 @@ package enum FuzzTargets {
             // A capture whose first header is unusable: fine, as long as nothing crashed.
         }
         analyzer.finish()
+        // The secrets scan reads the blocks by the walk's rules: it must find exactly what the walk found.
+        if let scanned {
+            precondition(scanned == file.embeddedSecrets, "the secrets scan and the walk disagree")
+        }
         report(records)
         _ = file.warnings.map(\.description)
         _ = keyLog.summaryLines

@@ -43,6 +43,13 @@ public final class CaptureFile {
     public var releasesBehindWalker = true
     /// How far the walker gets ahead before it releases what it has read.
     private static let releaseStep = 4 << 20
+    /// The mapped file's device and inode, to read it again by its path only if the path still names it.
+    private let identity: FileIdentity?
+
+    private struct FileIdentity: Equatable {
+        var device: UInt64
+        var inode: UInt64
+    }
 
     /// Opens and maps `path`, and checks that it is a capture.
     ///
@@ -57,6 +64,9 @@ public final class CaptureFile {
         case .failure(.cannotOpen(let message)): throw CaptureError(.unreadable, path: path, message)
         }
         defer { close(fd) }
+        var info = stat()
+        self.identity =
+            fstat(fd, &info) == 0 ? FileIdentity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino)) : nil
         guard size >= 4 else {
             throw CaptureError(
                 .notACapture, path: path, "not a capture: only \(size) bytes, too short for a pcap or pcapng header")
@@ -85,6 +95,7 @@ public final class CaptureFile {
         self.base = bytes.baseAddress
         self.size = bytes.count
         self.ownsMapping = false
+        self.identity = nil
         guard bytes.count >= 4, bytes.baseAddress != nil else {
             throw CaptureError(
                 .notACapture, path: name,
@@ -102,7 +113,7 @@ public final class CaptureFile {
             try Self.checkPcapHeader(bytes, swapped: magic == 0xd4c3_b2a1 || magic == 0x4d3c_b2a1, path: path)
             return .pcap
         case 0x0a0d_0d0a:
-            try Self.checkSectionHeader(bytes, at: 0, path: path)
+            _ = try PcapngBlocks.checkSectionHeader(bytes, at: 0, path: path)
             return .pcapng
         default:
             throw CaptureError(
@@ -136,42 +147,6 @@ public final class CaptureFile {
         let linkType = (swapped ? rawLinkType.byteSwapped : rawLinkType) & 0x03ff_ffff
         guard LinkType.isSupported(linkType) else {
             throw CaptureError(.unsupportedLinkType, path: path, offset: 20, "link type \(linkType) is not supported")
-        }
-    }
-
-    /// Section Header Blocks longer than this are damage (libpcap's BT_SHB_INSANE_MAX).
-    static let sectionHeaderLimit = 1 << 20
-    /// Other blocks longer than this are damage (libpcap's largest block without a huge snap length).
-    static let blockLimit = 16 << 20
-
-    /// A pcapng Section Header Block at `offset`: a known byte order, a sane length, version 1.0 or 1.2.
-    private static func checkSectionHeader(_ file: UnsafeRawBufferPointer, at offset: Int, path: String)
-        throws(CaptureError)
-    {
-        guard offset + 28 <= file.count else {
-            throw CaptureError(.truncated, path: path, offset: offset, "file ends inside a pcapng section header")
-        }
-        let byteOrder = file.loadUnaligned(fromByteOffset: offset + 8, as: UInt32.self)
-        guard byteOrder == 0x1a2b_3c4d || byteOrder == 0x4d3c_2b1a else {
-            throw CaptureError(
-                .malformed, path: path, offset: offset + 8, "pcapng section header has a bad byte-order magic")
-        }
-        let swapped = byteOrder == 0x4d3c_2b1a
-        let rawLength = file.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self)
-        let length = Int(swapped ? rawLength.byteSwapped : rawLength)
-        guard length >= 28, length <= Self.sectionHeaderLimit else {
-            throw CaptureError(
-                .malformed, path: path, offset: offset + 4,
-                "pcapng section header length \(length) is impossible (28 to \(Self.sectionHeaderLimit) bytes)")
-        }
-        let rawMajor = file.loadUnaligned(fromByteOffset: offset + 12, as: UInt16.self)
-        let rawMinor = file.loadUnaligned(fromByteOffset: offset + 14, as: UInt16.self)
-        let major = swapped ? rawMajor.byteSwapped : rawMajor
-        let minor = swapped ? rawMinor.byteSwapped : rawMinor
-        guard major == 1, minor == 0 || minor == 2 else {
-            throw CaptureError(
-                .notACapture, path: path, offset: offset + 12,
-                "unsupported pcapng version \(major).\(minor) (libpcap reads 1.0 and 1.2)")
         }
     }
 
@@ -218,17 +193,37 @@ public final class CaptureFile {
         self.releasedUpTo = end
     }
 
-    /// Walks a pcapng file's blocks for Decryption Secrets Blocks only (no packet is decoded), so the secrets
-    /// are known before the first packet is analysed.
+    /// The contents of the file's pcapng Decryption Secrets Blocks, wherever they are, found before its first packet is
+    /// analysed (a block may come after the packets it decrypts) without walking the packets (see
+    /// ``PcapngSecretsScan``). The walk finds the same blocks again, in ``embeddedSecrets``.
+    ///
+    /// - Throws: ``CaptureError`` when the file does not start with a usable section header (as the walk would), or
+    ///   cannot be read.
     public func scanEmbeddedSecrets() throws(CaptureError) -> [EmbeddedSecrets] {
-        guard self.format == .pcapng else { return [] }
-        let warnings = self.warnings
-        self.embeddedSecrets = []
-        try self.forEachPacket { _ in }
-        let found = self.embeddedSecrets
-        self.warnings = warnings
-        self.releasedUpTo = 0
-        return found
+        guard self.format == .pcapng, let base = self.base else { return [] }
+        let mapped = UnsafeRawBufferPointer(start: base, count: self.size)
+        // Read again by the path when it still names the mapped file (the mapping's pages would have to be faulted
+        // in one by one); otherwise from the mapping.
+        guard let descriptor = self.reopened() else {
+            return try PcapngSecretsScan(source: .memory(mapped), fileSize: self.size, path: self.path).run()
+        }
+        defer { close(descriptor) }
+        return try PcapngSecretsScan(source: .descriptor(descriptor), fileSize: self.size, path: self.path).run()
+    }
+
+    /// The file opened again by its path, if the path still names the file that is mapped, at the same size.
+    private func reopened() -> Int32? {
+        guard self.ownsMapping, let identity = self.identity,
+            case .success(let opened) = RegularFile.openForReading(self.path)
+        else { return nil }
+        var info = stat()
+        guard fstat(opened.descriptor, &info) == 0, opened.size == self.size,
+            FileIdentity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino)) == identity
+        else {
+            close(opened.descriptor)
+            return nil
+        }
+        return opened.descriptor
     }
 
     // MARK: - Classic pcap
@@ -306,56 +301,34 @@ public final class CaptureFile {
         throws(CaptureError)
     {
         var offset = 0
-        var swapped = false
+        var sections = PcapngBlocks.Sections()
         var interfaces: [Interface] = []
-        var sawSection = false
         while offset < file.count {
-            guard offset + 12 <= file.count else {
-                self.warnings.append(
-                    CaptureError(.truncated, path: self.path, offset: offset, "file ends inside a block header"))
-                return
-            }
-            var type = file.loadUnaligned(fromByteOffset: offset, as: UInt32.self)
-            if type == 0x0a0d_0d0a {
-                // Section Header Block: its byte-order magic decides how everything in the section is read.
-                do throws(CaptureError) {
-                    try Self.checkSectionHeader(file, at: offset, path: self.path)
-                } catch {
-                    if !sawSection { throw error }
-                    self.warnings.append(error)
-                    return
-                }
-                swapped = file.loadUnaligned(fromByteOffset: offset + 8, as: UInt32.self) == 0x4d3c_2b1a
-                interfaces.removeAll()
-                sawSection = true
-            } else if swapped {
-                type = type.byteSwapped
-            }
-            guard sawSection else {
-                throw CaptureError(
-                    .notACapture, path: self.path, offset: 0, "pcapng file does not start with a section header")
-            }
-            var length = Int(file.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self))
-            if swapped { length = Int(UInt32(truncatingIfNeeded: length).byteSwapped) }
-            guard length >= 12, length % 4 == 0, length <= Self.blockLimit else {
-                self.warnings.append(
-                    CaptureError(
-                        .malformed, path: self.path, offset: offset,
-                        "pcapng block length \(length) is impossible; stopped reading"))
-                return
-            }
-            guard offset + length <= file.count else {
-                self.warnings.append(
-                    CaptureError(.truncated, path: self.path, offset: offset, "file ends inside a pcapng block"))
-                return
-            }
-            var trailer = Int(file.loadUnaligned(fromByteOffset: offset + length - 4, as: UInt32.self))
-            if swapped { trailer = Int(UInt32(truncatingIfNeeded: trailer).byteSwapped) }
-            guard trailer == length else {
-                self.warnings.append(
-                    CaptureError(
-                        .malformed, path: self.path, offset: offset,
-                        "pcapng block length \(length) and its trailer (\(trailer)) disagree; stopped reading"))
+            var type: UInt32 = 0
+            let length: Int
+            let swapped: Bool
+            do throws(CaptureError) {
+                try PcapngBlocks.checkHeaderFits(at: offset, fileSize: file.count, path: self.path)
+                // A Section Header Block's byte-order magic decides how everything in its section is read.
+                let block = try sections.type(
+                    stored: file.loadUnaligned(fromByteOffset: offset, as: UInt32.self),
+                    header: { UnsafeRawBufferPointer(rebasing: file[offset...]) }, at: offset, path: self.path)
+                type = block.type
+                if block.begins { interfaces.removeAll() }
+                swapped = sections.swapped
+                length = try PcapngBlocks.length(
+                    stored: file.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self), swapped: swapped,
+                    at: offset, fileSize: file.count, path: self.path)
+                try PcapngBlocks.checkTrailer(
+                    stored: file.loadUnaligned(fromByteOffset: offset + length - 4, as: UInt32.self),
+                    swapped: swapped, length: length, at: offset, path: self.path)
+                try PcapngBlocks.checkFixedFields(
+                    type: type, bodyCount: length - 12, length: length, at: offset, path: self.path)
+            } catch {
+                // Before the first section header is read, nothing is: the file is not a capture. After it, damage
+                // ends the walk, and what came before it stands.
+                if !sections.begun { throw error }
+                self.warnings.append(error)
                 return
             }
             let block = UnsafeRawBufferPointer(rebasing: file[(offset + 8)..<(offset + length - 4)])
@@ -368,15 +341,7 @@ public final class CaptureFile {
                 return swapped ? value.byteSwapped : value
             }
             switch type {
-            case 1 where block.count < 8, 6 where block.count < 20, 2 where block.count < 20, 3 where block.count < 4,
-                0x0000_000a where block.count < 8:
-                // libpcap refuses a block too short for its fixed fields; skipping it would lose what it holds.
-                self.warnings.append(
-                    CaptureError(
-                        .malformed, path: self.path, offset: offset,
-                        "pcapng block of type \(type) is too short (\(length) bytes); stopped reading"))
-                return
-            case 1:  // Interface Description Block
+            case PcapngBlocks.interfaceDescription:
                 var interface = Interface(
                     linkType: UInt32(u16(0)), snaplen: Int(u32(4)), unitsPerSecond: 1_000_000, offsetSeconds: 0)
                 // Options: if_tsresol (9) and if_tsoffset (14) change how timestamps are read.
@@ -409,8 +374,8 @@ public final class CaptureFile {
                         ))
                 }
                 interfaces.append(interface)
-            case 6, 2:  // Enhanced Packet Block, obsolete Packet Block
-                let interfaceID = type == 6 ? Int(u32(0)) : Int(u16(0))
+            case PcapngBlocks.enhancedPacket, PcapngBlocks.packet:
+                let interfaceID = PcapngBlocks.interface(type: type, body: block, swapped: swapped)
                 guard interfaceID < interfaces.count else {
                     self.warnings.append(
                         CaptureError(
@@ -422,11 +387,11 @@ public final class CaptureFile {
                 let units = UInt64(u32(4)) << 32 | UInt64(u32(8))
                 let captured = Int(u32(12))
                 let original = Int(u32(16))
-                guard captured <= block.count - 20 else {
-                    self.warnings.append(
-                        CaptureError(
-                            .malformed, path: self.path, offset: offset,
-                            "packet block claims \(captured) bytes, more than the block holds; stopped reading"))
+                do throws(CaptureError) {
+                    try PcapngBlocks.checkCapturedLength(
+                        captured, bodyCount: block.count, at: offset, path: self.path)
+                } catch {
+                    self.warnings.append(error)
                     return
                 }
                 guard LinkType.isSupported(interface.linkType) else { break }
@@ -437,7 +402,7 @@ public final class CaptureFile {
                         originalLength: max(original, captured),
                         bytes: UnsafeRawBufferPointer(rebasing: block[20..<(20 + captured)])
                     ))
-            case 3:  // Simple Packet Block: interface 0, no timestamp
+            case PcapngBlocks.simplePacket:  // interface 0, no timestamp
                 guard let interface = interfaces.first else {
                     self.warnings.append(
                         CaptureError(
@@ -454,18 +419,11 @@ public final class CaptureFile {
                         timestamp: .zero, linkType: interface.linkType, originalLength: max(original, captured),
                         bytes: UnsafeRawBufferPointer(rebasing: block[4..<(4 + captured)])
                     ))
-            case 0x0000_000a:  // Decryption Secrets Block
-                let secretsType = u32(0)
-                let secretsLength = Int(u32(4))
-                guard secretsLength <= block.count - 8 else {
-                    self.warnings.append(
-                        CaptureError(
-                            .malformed, path: self.path, offset: offset,
-                            "decryption secrets block claims \(secretsLength) bytes, more than it holds; skipped"))
-                    break
+            case PcapngBlocks.decryptionSecrets:
+                switch PcapngBlocks.secrets(in: block, swapped: swapped, at: offset, path: self.path) {
+                case .success(let secrets): self.embeddedSecrets.append(secrets)
+                case .failure(let skipped): self.warnings.append(skipped)
                 }
-                self.embeddedSecrets.append(
-                    EmbeddedSecrets(type: secretsType, data: Array(block[8..<(8 + secretsLength)])))
             default:
                 break  // Name resolution, statistics, custom blocks: nothing to analyse.
             }
