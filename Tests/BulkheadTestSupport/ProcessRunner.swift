@@ -50,6 +50,28 @@ public enum ProcessRunner {
         return process
     }
 
+    /// Stops a program left running by ``start(_:_:environment:directory:standardInput:standardOutput:standardError:)``
+    /// with `signal`, then with SIGKILL if it is still running after half of `seconds`, and returns whether it was
+    /// seen to end, never waiting longer than `seconds`. Not `waitUntilExit`: Foundation was seen not to notice a
+    /// child's end (the child left a zombie, and `waitUntilExit` hung the whole test run at a test's teardown).
+    @discardableResult
+    public static func stop(_ process: Process, signal: Int32 = SIGTERM, within seconds: TimeInterval = 10) -> Bool {
+        let pid = process.processIdentifier
+        // Ended: Foundation saw it, or the process is a zombie nobody reaped yet (left to Foundation), or gone.
+        func ended() -> Bool {
+            guard process.isRunning else { return true }
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return true }
+            // The state follows the command's closing parenthesis: "pid (comm) S ...".
+            guard let close = stat.lastIndex(of: ")") else { return false }
+            return stat[close...].dropFirst().trimmingCharacters(in: .whitespaces).first == "Z"
+        }
+        if ended() { return true }
+        kill(pid, signal)
+        if Poll.holds(within: seconds / 2, interval: 0.01, ended) { return true }
+        kill(pid, SIGKILL)
+        return Poll.holds(within: seconds / 2, interval: 0.01, ended)
+    }
+
     /// - Parameter input: the program's standard input, closed after it (nil: inherited).
     public static func run(
         _ executable: URL, _ arguments: [String], environment: [String: String]? = nil, directory: URL? = nil,

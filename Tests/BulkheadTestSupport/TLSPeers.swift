@@ -139,13 +139,9 @@ public final class PeerProcess: @unchecked Sendable {
 
     deinit {
         // SIGKILL: the test runner's threads block signals and children inherit that mask, so SIGTERM would wait.
-        if self.process.isRunning {
-            kill(self.process.processIdentifier, SIGKILL)
-            // Bounded: Foundation once never saw a killed child exit (RabbitMQ's start script, started from a
-            // concurrentPerform thread), and waitUntilExit then hung the test run at its end.
-            let process = self.process
-            _ = Poll.holds(within: 10, interval: 0.01) { !process.isRunning }
-        }
+        // Bounded: Foundation once never saw a killed child exit (RabbitMQ's start script, started from a
+        // concurrentPerform thread), and waitUntilExit then hung the test run at its end.
+        ProcessRunner.stop(self.process, signal: SIGKILL)
         self.onStop?()
         try? FileManager.default.removeItem(at: self.log)
     }

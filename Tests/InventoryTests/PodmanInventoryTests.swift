@@ -29,10 +29,7 @@ struct PodmanInventoryTests {
         let socket = directory.appendingPathComponent("podman.sock").path
         let service = try ProcessRunner.start(
             URL(fileURLWithPath: "/usr/bin/podman"), ["system", "service", "--time=0", "unix://\(socket)"])
-        defer {
-            service.terminate()
-            service.waitUntilExit()
-        }
+        defer { ProcessRunner.stop(service) }
         _ = try Self.podman(["rm", "-f", "bh-podtest-c"])
         _ = try Self.podman(["network", "rm", "bh-podtest-net"])
         defer {
