@@ -41,6 +41,74 @@ public enum DockerCLI {
         try ProcessRunner.must(URL(fileURLWithPath: path), arguments)
     }
 
+    /// A /24 a test network was made on.
+    public struct TestSubnet: Sendable, Equatable {
+        /// The first three octets, e.g. `198.18.143`.
+        public let prefix: String
+        public var cidr: String { "\(self.prefix).0/24" }
+
+        /// The address of host `host` in it, e.g. `198.18.143.10`.
+        public func address(_ host: Int) -> String { "\(self.prefix).\(host)" }
+    }
+
+    /// Creates network `name` on a /24 of 198.18.128.0/17 that no Docker network and no route of this host uses now,
+    /// trying another when the engine still finds an overlap (a network made at the same moment): a fixed subnet made
+    /// the tests fail on hosts where another network already held it. `options` go before the name (`--label`,
+    /// `--internal`, `-o`…); the gateway is `.1` when `gateway` is set. Returns the network's id and subnet.
+    @discardableResult
+    public static func createNetwork(_ name: String, options: [String] = [], gateway: Bool = false) throws -> (
+        id: String, subnet: TestSubnet
+    ) {
+        let taken = Self.takenRanges()
+        let start = Int.random(in: 0..<127)
+        var lastError: (any Error)?
+        for step in 0..<127 {
+            let third = 128 + (start + step) % 127
+            let candidate = UInt32(198) << 24 | UInt32(18) << 16 | UInt32(third) << 8
+            guard !taken.contains(where: { Self.overlaps(candidate, 24, $0.base, $0.length) }) else { continue }
+            let subnet = TestSubnet(prefix: "198.18.\(third)")
+            var arguments = ["network", "create", "--subnet", subnet.cidr]
+            if gateway { arguments += ["--gateway", subnet.address(1)] }
+            do {
+                let id = try Self.must(arguments + options + [name])
+                return (id, subnet)
+            } catch let failure as ProcessRunner.Failure where failure.description.contains("overlap") {
+                lastError = failure
+            }
+        }
+        throw lastError ?? ProcessRunner.Failure(description: "no free /24 in 198.18.128.0/17 for network \(name)")
+    }
+
+    /// The IPv4 ranges Docker networks and the host's routes use now.
+    private static func takenRanges() -> [(base: UInt32, length: Int)] {
+        var texts: [String] = []
+        if let ids = try? run(["network", "ls", "-q"]).output.split(separator: "\n").map(String.init), !ids.isEmpty,
+            let subnets = try? run(["network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}} {{end}}"] + ids)
+        {
+            texts += subnets.output.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init)
+        }
+        if let routes = try? ProcessRunner.run(URL(fileURLWithPath: "/usr/sbin/ip"), ["-4", "-o", "route", "show"]) {
+            texts += routes.output.split(separator: "\n").compactMap { $0.split(separator: " ").first.map(String.init) }
+        }
+        return texts.compactMap(Self.range)
+    }
+
+    /// `a.b.c.d/n` (or a bare address, /32) as a base address and a prefix length.
+    private static func range(_ text: String) -> (base: UInt32, length: Int)? {
+        let parts = text.split(separator: "/")
+        let octets = parts.first?.split(separator: ".").compactMap { UInt32($0) } ?? []
+        guard octets.count == 4, octets.allSatisfy({ $0 < 256 }) else { return nil }
+        let length = parts.count == 2 ? Int(parts[1]) ?? 32 : 32
+        guard (0...32).contains(length) else { return nil }
+        return (octets.reduce(0) { $0 << 8 | $1 }, length)
+    }
+
+    private static func overlaps(_ a: UInt32, _ aLength: Int, _ b: UInt32, _ bLength: Int) -> Bool {
+        let length = min(aLength, bLength)
+        let mask: UInt32 = length == 0 ? 0 : ~UInt32(0) << (32 - length)
+        return a & mask == b & mask
+    }
+
     /// Removes every container and network carrying `label` (what a test made, even after a crash).
     public static func removeLabelled(_ label: String) {
         if let ids = try? run(["ps", "-aq", "--filter", "label=\(label)"]).output.split(separator: "\n").map(

@@ -15,21 +15,23 @@ import Testing
 struct DockerInventoryTests {
     static let label = "bulkhead.test=inventory"
 
-    /// Two networks, five containers covering the modes and risks inventory must report.
-    static func makeLab() throws {
+    /// Two networks, five containers covering the modes and risks inventory must report; returns the front network's
+    /// subnet.
+    static func makeLab() throws -> DockerCLI.TestSubnet {
         DockerCLI.removeLabelled(label)
         let image = DockerCLI.labImage
-        try DockerCLI.must(["network", "create", "--label", label, "--subnet", "198.18.201.0/24", "bh-inv-front"])
+        let front = try DockerCLI.createNetwork("bh-inv-front", options: ["--label", label]).subnet
+        let back = try DockerCLI.createNetwork(
+            "bh-inv-back",
+            options: ["--label", label, "--internal", "-o", "com.docker.network.bridge.enable_icc=false"]
+        ).subnet
         try DockerCLI.must([
-            "network", "create", "--label", label, "--subnet", "198.18.202.0/24", "--internal",
-            "-o", "com.docker.network.bridge.enable_icc=false", "bh-inv-back",
-        ])
-        try DockerCLI.must([
-            "run", "-d", "--label", label, "--name", "bh-inv-web", "--network", "bh-inv-front", "--ip", "198.18.201.10",
+            "run", "-d", "--label", label, "--name", "bh-inv-web", "--network", "bh-inv-front", "--ip",
+            front.address(10),
             "-p", "18081:8080", "-p", "127.0.0.1:18082:8080", image, "busybox", "httpd", "-f", "-p", "8080",
         ])
         try DockerCLI.must([
-            "run", "-d", "--label", label, "--name", "bh-inv-db", "--network", "bh-inv-back", "--ip", "198.18.202.10",
+            "run", "-d", "--label", label, "--name", "bh-inv-db", "--network", "bh-inv-back", "--ip", back.address(10),
             "--cap-drop", "NET_RAW", image, "redis-server", "--port", "6379", "--protected-mode", "no",
         ])
         try DockerCLI.must([
@@ -49,13 +51,14 @@ struct DockerInventoryTests {
         // The servers bind a moment after their containers start.
         try DockerCLI.waitUntilListening("bh-inv-web", port: 8080)
         try DockerCLI.waitUntilListening("bh-inv-db", port: 6379)
+        return front
     }
 
     @Test("networks, containers, addresses, listening sockets, modes and findings")
     func liveInventory() throws {
         LabLock.acquire()
         defer { LabLock.release() }
-        try Self.makeLab()
+        let subnet = try Self.makeLab()
         defer { DockerCLI.removeLabelled(Self.label) }
         let report = try InventoryCollector.fromEngine(DockerEngine(socketPath: "/var/run/docker.sock"))
         #expect(report.complete)
@@ -63,7 +66,7 @@ struct DockerInventoryTests {
 
         let front = try #require(report.networks.first { $0.name == "bh-inv-front" })
         let back = try #require(report.networks.first { $0.name == "bh-inv-back" })
-        #expect(front.subnets == ["198.18.201.0/24"])
+        #expect(front.subnets == [subnet.cidr])
         #expect(front.icc && !front.internal)
         #expect(!back.icc && back.internal)
         #expect(front.bridge?.hasPrefix("br-") == true)
@@ -71,7 +74,7 @@ struct DockerInventoryTests {
         #expect(Set(back.containers) == ["bh-inv-db", "bh-inv-bridge"])
 
         let web = try #require(report.containers.first { $0.name == "bh-inv-web" })
-        #expect(web.networks.map(\.ipv4) == ["198.18.201.10"])
+        #expect(web.networks.map(\.ipv4) == [subnet.address(10)])
         #expect(
             web.listening.contains(ListeningSocket(proto: "tcp", address: "0.0.0.0", port: 8080))
                 || web.listening.contains(ListeningSocket(proto: "tcp", address: "::", port: 8080)))
@@ -115,6 +118,24 @@ struct DockerInventoryTests {
         #expect(report.findings.first?.severity == .critical, "most severe first")
     }
 
+    @Test("test networks go where nothing else is: never on a range a network already holds")
+    func freeSubnets() throws {
+        LabLock.acquire()
+        defer { LabLock.release() }
+        let label = "bulkhead.test=subnets-\(getpid())"
+        DockerCLI.removeLabelled(label)
+        defer { DockerCLI.removeLabelled(label) }
+        let first = try DockerCLI.createNetwork("bh-subnet-a-\(getpid())", options: ["--label", label]).subnet
+        let second = try DockerCLI.createNetwork("bh-subnet-b-\(getpid())", options: ["--label", label]).subnet
+        #expect(first != second)
+        DockerCLI.removeLabelled(label)
+        // The whole range taken by another network: a clear failure, not a network on top of it.
+        try DockerCLI.must(["network", "create", "--label", label, "--subnet", "198.18.128.0/17", "bh-subnet-all"])
+        #expect(throws: ProcessRunner.Failure.self) {
+            try DockerCLI.createNetwork("bh-subnet-c-\(getpid())", options: ["--label", label])
+        }
+    }
+
     @Test("a container that vanishes between listing and inspection is reported, not dropped")
     func vanished() throws {
         LabLock.acquire()
@@ -140,7 +161,7 @@ struct DockerInventoryTests {
     func offlineFiles() throws {
         LabLock.acquire()
         defer { LabLock.release() }
-        try Self.makeLab()
+        _ = try Self.makeLab()
         defer { DockerCLI.removeLabelled(Self.label) }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bh-inv-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)

@@ -2,7 +2,7 @@ import BulkheadTestSupport
 import Foundation
 import Testing
 
-/// `bulkhead capture` on a real Docker bridge network (198.18.235.0/24, everything named `capt-…` and labelled),
+/// `bulkhead capture` on a real Docker bridge network (a free /24 of 198.18.128.0/17, everything named `capt-…` and labelled),
 /// with container names mapped from the engine's inventory.
 @Suite(
     "bulkhead capture on a Docker network", .serialized,
@@ -17,22 +17,19 @@ struct CaptureDockerTests {
         DockerCLI.removeLabelled(Self.label)
         defer { DockerCLI.removeLabelled(Self.label) }
         let network = "capt-net-\(getpid())"
-        let id = try DockerCLI.must([
-            "network", "create", "--label", Self.label, "--subnet", "198.18.235.0/24", "--gateway", "198.18.235.1",
-            network,
-        ])
+        let (id, subnet) = try DockerCLI.createNetwork(network, options: ["--label", Self.label], gateway: true)
         let bridge = "br-\(id.prefix(12))"
         let password = "Cont41ner-secret"
         let server = "capt-web-\(getpid())"
         let client = "capt-cli-\(getpid())"
         try DockerCLI.must([
-            "run", "-d", "--label", Self.label, "--name", server, "--network", network, "--ip", "198.18.235.2",
+            "run", "-d", "--label", Self.label, "--name", server, "--network", network, "--ip", subnet.address(2),
             DockerCLI.labImage,
             "sh", "-c",
             "mkdir -p /tmp/www && echo hi > /tmp/www/index.html && echo '/:alice:\(password)' > /tmp/h.conf && exec httpd -f -p 8080 -h /tmp/www -c /tmp/h.conf",
         ])
         try DockerCLI.must([
-            "run", "-d", "--label", Self.label, "--name", client, "--network", network, "--ip", "198.18.235.3",
+            "run", "-d", "--label", Self.label, "--name", client, "--network", network, "--ip", subnet.address(3),
             DockerCLI.labImage,
             "sleep", "600",
         ])
@@ -42,7 +39,7 @@ struct CaptureDockerTests {
         #expect(capture.waitUntilCapturing())
         try DockerCLI.waitUntilListening(server, port: 8080)
         let fetched = try DockerCLI.run([
-            "exec", client, "wget", "-q", "-O-", "http://alice:\(password)@198.18.235.2:8080/",
+            "exec", client, "wget", "-q", "-O-", "http://alice:\(password)@\(subnet.address(2)):8080/",
         ])
         #expect(fetched.output.contains("hi"), "\(fetched.error)")
         let run = capture.finish()
@@ -55,7 +52,7 @@ struct CaptureDockerTests {
         #expect(http["serverName"] as? String == server)
         #expect(http["interface"] as? String == bridge)
         let endpoints = try #require(document["endpoints"] as? [String: String])
-        #expect(endpoints["198.18.235.2"] == server)
+        #expect(endpoints[subnet.address(2)] == server)
         let interfaces = try #require(document["interfaces"] as? [[String: Any]])
         #expect(interfaces.first?["network"] as? String == network)
         #expect(!run.output.contains(password))
