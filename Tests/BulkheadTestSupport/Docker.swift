@@ -51,6 +51,22 @@ public enum DockerCLI {
         public func address(_ host: Int) -> String { "\(self.prefix).\(host)" }
     }
 
+    /// `count` different /24s of 198.18.128.0/17 that no Docker network and no route of this host uses now, for a
+    /// scenario file whose networks `bulkhead scenario up` makes (the caller holds ``LabLock`` until they are made, so
+    /// no other test takes the same ones first).
+    public static func freeSubnets(_ count: Int) throws -> [TestSubnet] {
+        let taken = Self.takenRanges()
+        let start = Int.random(in: 0..<127)
+        let free = (0..<127).lazy.map { 128 + (start + $0) % 127 }.filter { third in
+            let candidate = UInt32(198) << 24 | UInt32(18) << 16 | UInt32(third) << 8
+            return !taken.contains { Self.overlaps(candidate, 24, $0.base, $0.length) }
+        }.prefix(count).map { TestSubnet(prefix: "198.18.\($0)") }
+        guard free.count == count else {
+            throw ProcessRunner.Failure(description: "fewer than \(count) free /24s in 198.18.128.0/17")
+        }
+        return Array(free)
+    }
+
     /// Creates network `name` on a /24 of 198.18.128.0/17 that no Docker network and no route of this host uses now,
     /// trying another when the engine still finds an overlap (a network made at the same moment): a fixed subnet made
     /// the tests fail on hosts where another network already held it. `options` go before the name (`--label`,

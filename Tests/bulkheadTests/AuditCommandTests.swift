@@ -4,16 +4,21 @@ import Testing
 
 @Suite("bulkhead audit (end to end)", .serialized)
 struct AuditCommandTests {
-    static let scenario = """
-        name: cli-audit
-        networks:
-          - { name: apps, subnet: 198.18.33.0/24 }
-          - { name: vault, subnet: 198.18.34.0/24 }
-        services:
-          - { name: web, command: [sh, -c, "echo hi > /tmp/index.html && exec httpd -f -p 8080 -h /tmp"], networks: { apps: 198.18.33.10 } }
-          - { name: store, command: [redis-server, --port, "6379", --protected-mode, "no"], networks: { vault: 198.18.34.10 } }
-          - { name: jump, command: [sleep, "600"], networks: { apps: 198.18.33.20, vault: 198.18.34.20 } }
-        """
+    /// The lab, on two /24s nothing else uses (see ``DockerCLI/freeSubnets(_:)``).
+    static func scenario() throws -> String {
+        let subnets = try DockerCLI.freeSubnets(2)
+        let (apps, vault) = (subnets[0], subnets[1])
+        return """
+            name: cli-audit
+            networks:
+              - { name: apps, subnet: \(apps.cidr) }
+              - { name: vault, subnet: \(vault.cidr) }
+            services:
+              - { name: web, command: [sh, -c, "echo hi > /tmp/index.html && exec httpd -f -p 8080 -h /tmp"], networks: { apps: \(apps.address(10)) } }
+              - { name: store, command: [redis-server, --port, "6379", --protected-mode, "no"], networks: { vault: \(vault.address(10)) } }
+              - { name: jump, command: [sleep, "600"], networks: { apps: \(apps.address(20)), vault: \(vault.address(20)) } }
+            """
+    }
 
     func temporary(_ name: String, _ contents: String) throws -> String {
         try ScratchSpace.file(name, contents)
@@ -25,7 +30,7 @@ struct AuditCommandTests {
     func live() throws {
         LabLock.acquire()
         defer { LabLock.release() }
-        let scenario = try self.temporary("cli-audit.yaml", Self.scenario)
+        let scenario = try self.temporary("cli-audit.yaml", try Self.scenario())
         #expect(try AnalyzeCommandTests.run(["scenario", "up", scenario]).status == 0)
         defer { _ = try? AnalyzeCommandTests.run(["scenario", "down", scenario]) }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
@@ -159,15 +164,16 @@ struct AuditCommandTests {
     func dyingContainer() throws {
         LabLock.acquire()
         defer { LabLock.release() }
+        let net = try #require(try DockerCLI.freeSubnets(1).first)
         let scenario = try self.temporary(
             "cli-audit-dying.yaml",
             """
             name: cli-audit-dying
             networks:
-              - { name: net, subnet: 198.18.38.0/24 }
+              - { name: net, subnet: \(net.cidr) }
             services:
-              - { name: server, command: [sh, -c, "httpd -p 8081 && exec httpd -f -p 8080"], networks: { net: 198.18.38.10 } }
-              - { name: client, command: [sleep, "600"], networks: { net: 198.18.38.20 } }
+              - { name: server, command: [sh, -c, "httpd -p 8081 && exec httpd -f -p 8080"], networks: { net: \(net.address(10)) } }
+              - { name: client, command: [sleep, "600"], networks: { net: \(net.address(20)) } }
             firewall:
               - { from: client, to: server, port: tcp/8081, action: drop }
             """)
