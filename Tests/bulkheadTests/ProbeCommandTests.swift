@@ -177,15 +177,16 @@ struct ProbeCommandTests {
     func live() throws {
         LabLock.acquire()
         defer { LabLock.release() }
+        let net = try #require(try DockerCLI.freeSubnets(1).first)
         let scenario = try self.temporary(
             "cli-probe.yaml",
             """
             name: cli-probe
             networks:
-              - { name: inner, subnet: 198.18.31.0/24, internal: true }
+              - { name: inner, subnet: \(net.cidr), internal: true }
             services:
-              - { name: server, command: [busybox, httpd, -f, -p, "8080"], networks: { inner: 198.18.31.10 } }
-              - { name: client, command: [sleep, "600"], networks: { inner: 198.18.31.20 } }
+              - { name: server, command: [busybox, httpd, -f, -p, "8080"], networks: { inner: \(net.address(10)) } }
+              - { name: client, command: [sleep, "600"], networks: { inner: \(net.address(20)) } }
             probe: { attempts: 1, timeout: 0.5 }
             policy:
               baseline: deny
@@ -195,9 +196,9 @@ struct ProbeCommandTests {
             expect:
               ignoreKinds: [net-raw-capability]
               findings:
-                - { kind: unexpected-reachable, location: "* -> host 198.18.31.1*" }
+                - { kind: unexpected-reachable, location: "* -> host \(net.address(1))*" }
                 # the audit's TLS battery on the reached endpoint: busybox httpd speaks HTTP in clear
-                - { kind: plaintext-accepted, location: "server 198.18.31.10:8080/tcp" }
+                - { kind: plaintext-accepted, location: "server \(net.address(10)):8080/tcp" }
               reachability:
                 "client -> server@inner tcp/8080": reachable
                 "* -> *@inner icmp": reachable
@@ -219,14 +220,14 @@ struct ProbeCommandTests {
             "probe", "--source", "cli-probe-client", "--timeout", "0.5", "--format", "json", "--quiet",
         ])
         #expect(probe.status == 1, "\(probe.error)")
-        #expect(probe.error.contains("unexpected-reachable: cli-probe-client -> 198.18.31.1/icmp: nsenter -t "))
+        #expect(probe.error.contains("unexpected-reachable: cli-probe-client -> \(net.address(1))/icmp: nsenter -t "))
         let probeDocument = try #require(
             try JSONSerialization.jsonObject(with: Data(probe.output.utf8)) as? [String: Any])
         let cells = try #require(probeDocument["cells"] as? [[String: Any]])
         #expect(cells.allSatisfy { $0["source"] as? String == "cli-probe-client" })
         #expect(
             cells.contains {
-                $0["destination"] as? String == "198.18.31.10:8080" && $0["state"] as? String == "reachable"
+                $0["destination"] as? String == "\(net.address(10)):8080" && $0["state"] as? String == "reachable"
                     && $0["violation"] is NSNull
             })
         // The scope guard: every probed address belongs to an enumerated container or is a network's gateway.
