@@ -334,7 +334,8 @@ if bd:
               f"peak RSS {bd['rss']:.1f} MB")
 if bq:
     tq = json.load(open(E["TRUTH_Q"]))
-    md.append(f"- RSS scaling: 1/4-size capture ({tq['fileBytes'] / 1e6:,.0f} MB) peak RSS {bq['rss']:.1f} MB in "
+    quarter_bytes = tq["fileBytes"] if container == "pcap" else os.path.getsize(E["CAP_Q"])
+    md.append(f"- RSS scaling: 1/4-size capture ({quarter_bytes / 1e6:,.0f} MB) peak RSS {bq['rss']:.1f} MB in "
               f"{bq['wall']:.3f} s vs full size {bj['rss']:.1f} MB" if bj else "")
 md.append("")
 md.append("## Targets")

@@ -55,12 +55,7 @@ public enum DockerCLI {
     /// scenario file whose networks `bulkhead scenario up` makes (the caller holds ``LabLock`` until they are made, so
     /// no other test takes the same ones first).
     public static func freeSubnets(_ count: Int) throws -> [TestSubnet] {
-        let taken = Self.takenRanges()
-        let start = Int.random(in: 0..<127)
-        let free = (0..<127).lazy.map { 128 + (start + $0) % 127 }.filter { third in
-            let candidate = UInt32(198) << 24 | UInt32(18) << 16 | UInt32(third) << 8
-            return !taken.contains { Self.overlaps(candidate, 24, $0.base, $0.length) }
-        }.prefix(count).map { TestSubnet(prefix: "198.18.\($0)") }
+        let free = Self.untaken().prefix(count)
         guard free.count == count else {
             throw ProcessRunner.Failure(description: "fewer than \(count) free /24s in 198.18.128.0/17")
         }
@@ -75,14 +70,8 @@ public enum DockerCLI {
     public static func createNetwork(_ name: String, options: [String] = [], gateway: Bool = false) throws -> (
         id: String, subnet: TestSubnet
     ) {
-        let taken = Self.takenRanges()
-        let start = Int.random(in: 0..<127)
         var lastError: (any Error)?
-        for step in 0..<127 {
-            let third = 128 + (start + step) % 127
-            let candidate = UInt32(198) << 24 | UInt32(18) << 16 | UInt32(third) << 8
-            guard !taken.contains(where: { Self.overlaps(candidate, 24, $0.base, $0.length) }) else { continue }
-            let subnet = TestSubnet(prefix: "198.18.\(third)")
+        for subnet in Self.untaken() {
             var arguments = ["network", "create", "--subnet", subnet.cidr]
             if gateway { arguments += ["--gateway", subnet.address(1)] }
             do {
@@ -93,6 +82,17 @@ public enum DockerCLI {
             }
         }
         throw lastError ?? ProcessRunner.Failure(description: "no free /24 in 198.18.128.0/17 for network \(name)")
+    }
+
+    /// The /24s of 198.18.128.0/17 no Docker network and no host route uses now, from a random one on (tests running
+    /// side by side in other processes rarely try the same first).
+    private static func untaken() -> [TestSubnet] {
+        let taken = Self.takenRanges()
+        let start = Int.random(in: 0..<127)
+        return (0..<127).map { 128 + (start + $0) % 127 }.filter { third in
+            let candidate = UInt32(198) << 24 | UInt32(18) << 16 | UInt32(third) << 8
+            return !taken.contains { Self.overlaps(candidate, 24, $0.base, $0.length) }
+        }.map { TestSubnet(prefix: "198.18.\($0)") }
     }
 
     /// The IPv4 ranges Docker networks and the host's routes use now.

@@ -146,11 +146,13 @@ struct PcapngSecretsScanTests {
         #expect(sameFromMemory, "\(name): read from memory, \(fromMemory.count) found, the walk \(walked.count)")
     }
 
-    @Test("a path that names another file by the time of the scan: the mapped file's secrets")
+    @Test("a path that names another file by the time of the scan: the mapped file's secrets, read from the mapping")
     func replacedPath() throws {
         let l = Self.little
         let start = l.header() + l.ethernetInterface()
-        let mapped = start + Self.packets(4) + l.secrets(Self.keyLine(1))
+        // Larger than the mapping's release step: the scan gives back pages behind it, and the walk must still read
+        // every packet after it.
+        let mapped = start + Self.packets(120_000) + l.secrets(Self.keyLine(1)) + Self.packets(10)
         let other = start + l.secrets(Self.keyLine(2)) + l.secrets(Self.keyLine(3))
         let path = try PacketBuilder.write(mapped, name: UUID().uuidString + ".pcapng")
         let replacement = try PacketBuilder.write(other, name: UUID().uuidString + ".pcapng")
@@ -159,9 +161,15 @@ struct PcapngSecretsScanTests {
             try? FileManager.default.removeItem(atPath: replacement)
         }
         let file = try CaptureFile(path: path)
+        #expect(mapped.count > 8 << 20)
         #expect(rename(replacement, path) == 0)
         let scanned = try file.scanEmbeddedSecrets()
         #expect(scanned.map(\.data) == [Array(Self.keyLine(1).utf8)])
+        var packets = 0
+        try file.forEachPacket { _ in packets += 1 }
+        #expect(packets == 120_010)
+        let same = scanned == file.embeddedSecrets
+        #expect(same)
     }
 
     @Test("damaged at random, the scan and the walk still agree")

@@ -205,7 +205,11 @@ public final class CaptureFile {
         // Read again by the path when it still names the mapped file (the mapping's pages would have to be faulted
         // in one by one); otherwise from the mapping.
         guard let descriptor = self.reopened() else {
-            return try PcapngSecretsScan(source: .memory(mapped), fileSize: self.size, path: self.path).run()
+            var scan = PcapngSecretsScan(source: .memory(mapped), fileSize: self.size, path: self.path)
+            // The pages it reads are given back behind it, and the walk that follows starts releasing from the top.
+            scan.readUpTo = { self.releaseAll(before: $0) }
+            defer { self.releasedUpTo = 0 }
+            return try scan.run()
         }
         defer { close(descriptor) }
         return try PcapngSecretsScan(source: .descriptor(descriptor), fileSize: self.size, path: self.path).run()

@@ -208,6 +208,9 @@ struct PcapngSecretsScan {
     let source: Source
     let fileSize: Int
     let path: String
+    /// Called with how far a ``Source/memory`` source has been read, for a mapping to give back its pages behind the
+    /// scan (mapped pages count as resident memory, and the scan reads the whole file).
+    var readUpTo: ((Int) -> Void)? = nil
 
     /// How much of the file is read at once.
     static let bufferSize = 256 << 10
@@ -217,7 +220,7 @@ struct PcapngSecretsScan {
     /// - Throws: ``CaptureError`` when the first block is not a usable section header (the walk throws the same), and
     ///   `unreadable` when reading fails.
     func run() throws(CaptureError) -> [EmbeddedSecrets] {
-        var window = Window(source: self.source, fileSize: self.fileSize, path: self.path)
+        var window = Window(source: self.source, fileSize: self.fileSize, path: self.path, readUpTo: self.readUpTo)
         defer { window.deallocate() }
         var found: [EmbeddedSecrets] = []
         var offset = 0
@@ -281,6 +284,7 @@ struct PcapngSecretsScan {
         let source: Source
         let fileSize: Int
         let path: String
+        let readUpTo: ((Int) -> Void)?
         private let buffer = UnsafeMutableRawBufferPointer.allocate(
             byteCount: PcapngSecretsScan.bufferSize, alignment: 16)
         private var start = 0
@@ -291,10 +295,11 @@ struct PcapngSecretsScan {
         /// that a block read piece by piece (header, trailer, fixed fields) is read from the file once.
         var blockStart = 0
 
-        init(source: Source, fileSize: Int, path: String) {
+        init(source: Source, fileSize: Int, path: String, readUpTo: ((Int) -> Void)?) {
             self.source = source
             self.fileSize = fileSize
             self.path = path
+            self.readUpTo = readUpTo
         }
 
         func deallocate() {
@@ -335,6 +340,7 @@ struct PcapngSecretsScan {
                     throw CaptureError(.unreadable, path: self.path, offset: offset, "cannot read: past the end")
                 }
                 base.copyMemory(from: from + offset, byteCount: target.count)
+                self.readUpTo?(offset + target.count)
             case .descriptor(let descriptor):
                 var done = 0
                 while done < target.count {
