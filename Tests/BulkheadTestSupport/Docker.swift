@@ -1,5 +1,9 @@
 import Foundation
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Drives the real Docker engine for tests through `/usr/bin/docker` (arguments passed as an array, never
 /// through a shell). Tests that need it are enabled only when an engine answers; `scripts/test.sh` starts one.
 public enum DockerCLI {
@@ -123,6 +127,56 @@ public enum DockerCLI {
         let length = min(aLength, bLength)
         let mask: UInt32 = length == 0 ? 0 : ~UInt32(0) << (32 - length)
         return a & mask == b & mask
+    }
+
+    /// `count` different TCP ports that no socket of this host holds now, on IPv4 and IPv6 alike (each is found by
+    /// binding a dual-stack socket on `::` to port 0; all stay bound until every one is chosen, so they differ). A
+    /// test publishing a fixed host port failed where another program held it; the port may still be taken before
+    /// the caller binds it, so callers retry on "already allocated" (see ``runPublishing(portCount:retries:_:cleanUp:)``).
+    public static func freeHostPorts(_ count: Int) throws -> [Int] {
+        var sockets: [Int32] = []
+        defer { for socket in sockets { close(socket) } }
+        var ports: [Int] = []
+        for _ in 0..<count {
+            let socket = Glibc.socket(AF_INET6, Int32(SOCK_STREAM.rawValue), 0)
+            guard socket >= 0 else { throw ProcessRunner.Failure(description: "socket(AF_INET6): errno \(errno)") }
+            sockets.append(socket)
+            var off: Int32 = 0
+            setsockopt(socket, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &off, socklen_t(MemoryLayout<Int32>.size))
+            var address = sockaddr_in6()
+            address.sin6_family = sa_family_t(AF_INET6)
+            address.sin6_addr = in6addr_any
+            var length = socklen_t(MemoryLayout<sockaddr_in6>.size)
+            let bound = withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+                    bind(socket, pointer, length) == 0 && getsockname(socket, pointer, &length) == 0
+                }
+            }
+            guard bound else { throw ProcessRunner.Failure(description: "bind([::]:0): errno \(errno)") }
+            ports.append(Int(UInt16(bigEndian: address.sin6_port)))
+        }
+        return ports
+    }
+
+    /// Runs `docker` with `arguments(ports)` for `ports` from ``freeHostPorts(_:)`` (`portCount` of them), trying
+    /// again with other ports when the engine finds one taken meanwhile. Returns the ports used.
+    @discardableResult
+    public static func runPublishing(
+        portCount: Int, retries: Int = 3, _ arguments: ([Int]) -> [String], cleanUp: () -> Void = {}
+    ) throws -> [Int] {
+        var attempt = 0
+        while true {
+            let ports = try Self.freeHostPorts(portCount)
+            let run = try Self.run(arguments(ports))
+            if run.status == 0 { return ports }
+            attempt += 1
+            let taken = run.error.contains("already allocated") || run.error.contains("address already in use")
+            guard taken, attempt <= retries else {
+                throw ProcessRunner.Failure(
+                    description: "docker \(arguments(ports).joined(separator: " ")) exited \(run.status): \(run.error)")
+            }
+            cleanUp()
+        }
     }
 
     /// Removes every container and network carrying `label` (what a test made, even after a crash).

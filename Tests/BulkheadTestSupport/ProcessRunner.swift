@@ -112,6 +112,8 @@ extension ProcessRunner {
     /// A program that had to succeed and did not: the command and what it said.
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
+
+        public init(description: String) { self.description = description }
     }
 
     /// Runs a program that must succeed, and returns its standard output (trimmed); throws ``Failure`` otherwise.

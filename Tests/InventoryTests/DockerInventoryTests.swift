@@ -15,9 +15,16 @@ import Testing
 struct DockerInventoryTests {
     static let label = "bulkhead.test=inventory"
 
-    /// Two networks, five containers covering the modes and risks inventory must report; returns the front network's
-    /// subnet.
-    static func makeLab() throws -> DockerCLI.TestSubnet {
+    /// What ``makeLab()`` made that the expectations depend on.
+    struct Lab {
+        var front: DockerCLI.TestSubnet
+        /// The host ports the web container's 8080 is published on: on every interface, and on 127.0.0.1.
+        var publishedAll: Int
+        var publishedLoopback: Int
+    }
+
+    /// Two networks, five containers covering the modes and risks inventory must report.
+    static func makeLab() throws -> Lab {
         DockerCLI.removeLabelled(label)
         let image = DockerCLI.labImage
         let front = try DockerCLI.createNetwork("bh-inv-front", options: ["--label", label]).subnet
@@ -25,11 +32,17 @@ struct DockerInventoryTests {
             "bh-inv-back",
             options: ["--label", label, "--internal", "-o", "com.docker.network.bridge.enable_icc=false"]
         ).subnet
-        try DockerCLI.must([
-            "run", "-d", "--label", label, "--name", "bh-inv-web", "--network", "bh-inv-front", "--ip",
-            front.address(10),
-            "-p", "18081:8080", "-p", "127.0.0.1:18082:8080", image, "busybox", "httpd", "-f", "-p", "8080",
-        ])
+        // Host ports no other program holds (a fixed pair failed on hosts where one was taken); one binding on every
+        // interface, which Docker lists once per family (0.0.0.0 and ::) and inventory must report once.
+        let ports = try DockerCLI.runPublishing(
+            portCount: 2,
+            { ports in
+                [
+                    "run", "-d", "--label", label, "--name", "bh-inv-web", "--network", "bh-inv-front", "--ip",
+                    front.address(10), "-p", "\(ports[0]):8080", "-p", "127.0.0.1:\(ports[1]):8080", image, "busybox",
+                    "httpd", "-f", "-p", "8080",
+                ]
+            }, cleanUp: { _ = try? DockerCLI.run(["rm", "-f", "bh-inv-web"]) })
         try DockerCLI.must([
             "run", "-d", "--label", label, "--name", "bh-inv-db", "--network", "bh-inv-back", "--ip", back.address(10),
             "--cap-drop", "NET_RAW", image, "redis-server", "--port", "6379", "--protected-mode", "no",
@@ -51,14 +64,15 @@ struct DockerInventoryTests {
         // The servers bind a moment after their containers start.
         try DockerCLI.waitUntilListening("bh-inv-web", port: 8080)
         try DockerCLI.waitUntilListening("bh-inv-db", port: 6379)
-        return front
+        return Lab(front: front, publishedAll: ports[0], publishedLoopback: ports[1])
     }
 
     @Test("networks, containers, addresses, listening sockets, modes and findings")
     func liveInventory() throws {
         LabLock.acquire()
         defer { LabLock.release() }
-        let subnet = try Self.makeLab()
+        let lab = try Self.makeLab()
+        let subnet = lab.front
         defer { DockerCLI.removeLabelled(Self.label) }
         let report = try InventoryCollector.fromEngine(DockerEngine(socketPath: "/var/run/docker.sock"))
         #expect(report.complete)
@@ -80,10 +94,10 @@ struct DockerInventoryTests {
                 || web.listening.contains(ListeningSocket(proto: "tcp", address: "::", port: 8080)))
         #expect(
             web.publishedPorts.contains(
-                PublishedPort(containerPort: 8080, proto: "tcp", hostIP: "0.0.0.0", hostPort: 18081)))
+                PublishedPort(containerPort: 8080, proto: "tcp", hostIP: "0.0.0.0", hostPort: lab.publishedAll)))
         #expect(
             web.publishedPorts.contains(
-                PublishedPort(containerPort: 8080, proto: "tcp", hostIP: "127.0.0.1", hostPort: 18082)))
+                PublishedPort(containerPort: 8080, proto: "tcp", hostIP: "127.0.0.1", hostPort: lab.publishedLoopback)))
         #expect(web.pid != nil && web.netns?.hasPrefix("net:[") == true)
         #expect(web.capabilities.contains("NET_RAW"), "Docker's default set includes NET_RAW")
 

@@ -36,13 +36,18 @@ struct PodmanInventoryTests {
             _ = try? Self.podman(["rm", "-f", "bh-podtest-c"])
             _ = try? Self.podman(["network", "rm", "bh-podtest-net"])
         }
+        // Podman refuses a subnet that a host interface or route already uses (a Docker network's bridge among
+        // them): a free /24 is picked, under the lock every test making networks holds.
+        LabLock.acquire()
+        defer { LabLock.release() }
+        let subnet = try #require(try DockerCLI.freeSubnets(1).first)
         let archive = directory.appendingPathComponent("lab.tar").path
         try DockerCLI.must(["save", "-o", archive, DockerCLI.labImage])
         #expect(try Self.podman(["load", "-i", archive]) == 0)
-        #expect(try Self.podman(["network", "create", "--subnet", "198.18.61.0/24", "bh-podtest-net"]) == 0)
+        #expect(try Self.podman(["network", "create", "--subnet", subnet.cidr, "bh-podtest-net"]) == 0)
         #expect(
             try Self.podman([
-                "create", "--name", "bh-podtest-c", "--network", "bh-podtest-net", "--ip", "198.18.61.10",
+                "create", "--name", "bh-podtest-c", "--network", "bh-podtest-net", "--ip", subnet.address(10),
                 "localhost/" + DockerCLI.labImage, "sleep", "60",
             ]) == 0)
         try Poll.until("podman's API socket \(socket)", seconds: 10) { FileManager.default.fileExists(atPath: socket) }
@@ -51,7 +56,7 @@ struct PodmanInventoryTests {
         let report = try InventoryCollector.fromEngine(engine)
         #expect(report.sources.first?.contains("podman.sock") == true)
         let network = try #require(report.networks.first { $0.name == "bh-podtest-net" })
-        #expect(network.subnets == ["198.18.61.0/24"])
+        #expect(network.subnets == [subnet.cidr])
         #expect(network.containers == ["bh-podtest-c"])
         let container = try #require(report.containers.first { $0.name == "bh-podtest-c" })
         #expect(container.state == "created")
