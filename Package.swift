@@ -191,7 +191,9 @@ let package = Package(
         // MARK: - Tests
 
         /// Helpers shared by the test targets (repository paths).
-        .target(name: "BulkheadTestSupport", path: "Tests/BulkheadTestSupport", swiftSettings: swiftSettings),
+        .target(
+            name: "BulkheadTestSupport", dependencies: ["ContainerEngine", "Lab"], path: "Tests/BulkheadTestSupport",
+            swiftSettings: swiftSettings),
         .testTarget(
             name: "PacketAnalysisTests",
             dependencies: [

@@ -4,6 +4,11 @@ import Foundation
 import Inventory
 import Policy
 
+extension EngineError.Code {
+    /// A scenario's subnet overlaps a network or a route this host already has.
+    public static let subnetTaken = EngineError.Code("subnet-taken")
+}
+
 /// Stands scenarios up as real Docker networks and containers, and removes exactly what it made.
 ///
 /// Everything `up` creates carries the scenario's label; `down` removes by that label, so it also cleans up
@@ -40,6 +45,14 @@ public struct LabRunner: Sendable {
     public func up(_ scenario: Scenario) throws(EngineError) {
         try self.engine.connect()
         try self.down(scenario)
+        // Before anything is made: a taken subnet would fail half-way with the engine's "Pool overlaps", which names
+        // neither the network nor what holds the range.
+        if let (network, holder) = scenario.conflicts(in: try LabAddressSpace.current(engine: self.engine)).first {
+            throw EngineError(
+                .subnetTaken,
+                "network \(network.name): subnet \(network.subnet) overlaps \(holder) on this host; remove that, or move the "
+                    + "scenario to free subnets with --relocate (every address in the file moves with its network)")
+        }
         let image = try self.engine.send("GET", "/images/\(self.labImage)/json")
         guard image.status == 200 else {
             throw EngineError(

@@ -179,9 +179,26 @@ extension Scenario {
     ///
     /// - Throws: ``ScenarioError`` naming the file, and the line or the key at fault.
     public static func load(path: String) throws(ScenarioError) -> Scenario {
+        try Self.load(text: try Self.text(path: path), path: path)
+    }
+
+    /// The text of a scenario file (at most 1 MiB of UTF-8).
+    static func text(path: String) throws(ScenarioError) -> String {
+        do throws(PathError) {
+            return try InputFile.decodeUTF8(
+                try InputFile.contents(of: path, limit: YAMLDocument.Limits().maxBytes), path: path)
+        } catch {
+            throw ScenarioError(invalid: error)
+        }
+    }
+
+    /// Reads and checks a scenario from YAML text; `path` names its source in errors.
+    ///
+    /// - Throws: ``ScenarioError`` naming `path`, and the line or the key at fault.
+    public static func load(text: String, path: String) throws(ScenarioError) -> Scenario {
         let loaded: YAMLDocument.Loaded<Scenario>
         do throws(PathError) {
-            loaded = try YAMLDocument.loadDocument(Scenario.self, path: path, knownKeys: Self.knownKeys)
+            loaded = try YAMLDocument.decodeDocument(Scenario.self, text: text, path: path, knownKeys: Self.knownKeys)
         } catch {
             throw ScenarioError(invalid: error)
         }

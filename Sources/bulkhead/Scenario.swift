@@ -45,6 +45,44 @@ extension Bulkhead {
             }
         }
 
+        /// `--relocate`, for the commands that stand a scenario up.
+        struct PlacementOptions: ParsableArguments {
+            @Flag(
+                help: ArgumentHelp(
+                    "Move networks whose subnets this host already uses to free /24s of 198.18.0.0/15, and every address of the file with them.",
+                    discussion: """
+                        Without it, a taken subnet (another Docker network, a route) stops the command before anything \
+                        is made, naming what holds it. Each move is reported; the scenario file is not changed.
+                        """))
+            var relocate = false
+
+            /// The scenario to stand up: the file's own, or moved off taken subnets with `--relocate`.
+            /// A Swarm scenario's networks are overlays made inside its nodes, where nothing of the host is in the way.
+            func checkNotSwarm(_ file: String) throws {
+                if self.relocate && SwarmScenario.isSwarm(path: file) {
+                    throw failInput(
+                        "--relocate: \(file) is a Swarm scenario; its networks live inside its nodes, not on this host")
+                }
+            }
+
+            func place(_ scenario: Lab.Scenario, file: String, lab: LabRunner) throws -> Lab.Scenario {
+                guard self.relocate else { return scenario }
+                let moved: Lab.Scenario
+                let relocation: ScenarioRelocation
+                do {
+                    try lab.engine.connect()
+                    let space = try LabAddressSpace.current(engine: lab.engine, ignoring: scenario.name)
+                    (moved, relocation) = try Lab.Scenario.load(path: file, relocatingAround: space)
+                } catch let error as EngineError {
+                    throw failInput("\(scenario.name): \(error.description)")
+                } catch let error as ScenarioError {
+                    throw failInput(error.description)
+                }
+                for move in relocation.moves { writeStandardError("bulkhead: \(scenario.name): \(move)\n") }
+                return moved
+            }
+        }
+
         struct Up: ParsableCommand {
             static let configuration = CommandConfiguration(
                 commandName: "up",
@@ -52,12 +90,15 @@ extension Bulkhead {
                     "Create the scenario's networks and containers, start them, and return once they run and their servers listen."
             )
             @OptionGroup var options: Options
+            @OptionGroup var placement: PlacementOptions
 
             func run() throws {
+                try self.placement.checkNotSwarm(self.options.file)
                 if SwarmScenario.isSwarm(path: self.options.file) {
                     return try SwarmScenarioCommand.up(self.options.file)
                 }
-                let (scenario, lab) = try self.options.load()
+                let (declared, lab) = try self.options.load()
+                let scenario = try self.placement.place(declared, file: self.options.file, lab: lab)
                 do { try lab.up(scenario) } catch {
                     throw failInput(
                         "\(scenario.name): \(error.description) (what was made is labelled \(scenario.label); `bulkhead scenario down` removes it)"
@@ -117,6 +158,7 @@ extension Bulkhead {
                     """
             )
             @OptionGroup var options: Options
+            @OptionGroup var placement: PlacementOptions
 
             @Option(help: "Output format on standard output: table or json.")
             var format: Bulkhead.Inventory.Format = .table
@@ -139,10 +181,12 @@ extension Bulkhead {
             }
 
             func run() throws {
+                try self.placement.checkNotSwarm(self.options.file)
                 if SwarmScenario.isSwarm(path: self.options.file) {
                     return try SwarmScenarioCommand.run(self.options.file, json: self.format == .json, keep: self.keep)
                 }
-                let (scenario, lab) = try self.options.load()
+                let (declared, lab) = try self.options.load()
+                let scenario = try self.placement.place(declared, file: self.options.file, lab: lab)
                 defer {
                     if !self.keep { try? lab.down(scenario) }
                 }

@@ -1,4 +1,6 @@
+import ContainerEngine
 import Foundation
+import Lab
 
 #if canImport(Glibc)
     import Glibc
@@ -59,7 +61,7 @@ public enum DockerCLI {
     /// scenario file whose networks `bulkhead scenario up` makes (the caller holds ``LabLock`` until they are made, so
     /// no other test takes the same ones first).
     public static func freeSubnets(_ count: Int) throws -> [TestSubnet] {
-        let free = Self.untaken().prefix(count)
+        let free = try Self.untaken().prefix(count)
         guard free.count == count else {
             throw ProcessRunner.Failure(description: "fewer than \(count) free /24s in 198.18.128.0/17")
         }
@@ -75,7 +77,7 @@ public enum DockerCLI {
         id: String, subnet: TestSubnet
     ) {
         var lastError: (any Error)?
-        for subnet in Self.untaken() {
+        for subnet in try Self.untaken() {
             var arguments = ["network", "create", "--subnet", subnet.cidr]
             if gateway { arguments += ["--gateway", subnet.address(1)] }
             do {
@@ -88,45 +90,16 @@ public enum DockerCLI {
         throw lastError ?? ProcessRunner.Failure(description: "no free /24 in 198.18.128.0/17 for network \(name)")
     }
 
-    /// The /24s of 198.18.128.0/17 no Docker network and no host route uses now, from a random one on (tests running
-    /// side by side in other processes rarely try the same first).
-    private static func untaken() -> [TestSubnet] {
-        let taken = Self.takenRanges()
+    /// The /24s of 198.18.128.0/17 no Docker network and no host route uses now (what `bulkhead scenario up` checks
+    /// too), from a random one on (tests running side by side in other processes rarely try the same first).
+    private static func untaken() throws -> [TestSubnet] {
+        let engine = DockerEngine(socketPath: "/var/run/docker.sock")
+        try engine.connect()
+        let space = try LabAddressSpace.current(engine: engine)
         let start = Int.random(in: 0..<127)
-        return (0..<127).map { 128 + (start + $0) % 127 }.filter { third in
-            let candidate = UInt32(198) << 24 | UInt32(18) << 16 | UInt32(third) << 8
-            return !taken.contains { Self.overlaps(candidate, 24, $0.base, $0.length) }
-        }.map { TestSubnet(prefix: "198.18.\($0)") }
-    }
-
-    /// The IPv4 ranges Docker networks and the host's routes use now.
-    private static func takenRanges() -> [(base: UInt32, length: Int)] {
-        var texts: [String] = []
-        if let ids = try? run(["network", "ls", "-q"]).output.split(separator: "\n").map(String.init), !ids.isEmpty,
-            let subnets = try? run(["network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}} {{end}}"] + ids)
-        {
-            texts += subnets.output.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init)
+        return (0..<127).map { 128 + (start + $0) % 127 }.map { TestSubnet(prefix: "198.18.\($0)") }.filter {
+            space.holder(overlapping: $0.cidr) == nil
         }
-        if let routes = try? ProcessRunner.run(URL(fileURLWithPath: "/usr/sbin/ip"), ["-4", "-o", "route", "show"]) {
-            texts += routes.output.split(separator: "\n").compactMap { $0.split(separator: " ").first.map(String.init) }
-        }
-        return texts.compactMap(Self.range)
-    }
-
-    /// `a.b.c.d/n` (or a bare address, /32) as a base address and a prefix length.
-    private static func range(_ text: String) -> (base: UInt32, length: Int)? {
-        let parts = text.split(separator: "/")
-        let octets = parts.first?.split(separator: ".").compactMap { UInt32($0) } ?? []
-        guard octets.count == 4, octets.allSatisfy({ $0 < 256 }) else { return nil }
-        let length = parts.count == 2 ? Int(parts[1]) ?? 32 : 32
-        guard (0...32).contains(length) else { return nil }
-        return (octets.reduce(0) { $0 << 8 | $1 }, length)
-    }
-
-    private static func overlaps(_ a: UInt32, _ aLength: Int, _ b: UInt32, _ bLength: Int) -> Bool {
-        let length = min(aLength, bLength)
-        let mask: UInt32 = length == 0 ? 0 : ~UInt32(0) << (32 - length)
-        return a & mask == b & mask
     }
 
     /// `count` different TCP ports that no socket of this host holds now, on IPv4 and IPv6 alike (each is found by

@@ -23,7 +23,7 @@ struct MTLSZooTests {
     func zoo() throws {
         LabLock.acquire()
         defer { LabLock.release() }
-        let scenario = try Scenario.load(path: Repository.path("scenarios/mtls-zoo.yaml"))
+        let (scenario, relocation) = try LabScenarios.load("scenarios/mtls-zoo.yaml")
         #expect(scenario.policy == nil, "the point: no policy decides which endpoints are tested")
         let lab = LabRunner(engine: DockerEngine(socketPath: "/var/run/docker.sock"))
         try lab.up(scenario)
@@ -65,7 +65,8 @@ struct MTLSZooTests {
         #expect(!report.complete)
         #expect(
             report.problems.contains {
-                $0.contains("198.18.76.13:8443: inconclusive") && $0.contains("supply a client certificate")
+                $0.contains(relocation.apply(to: "198.18.76.13:8443") + ": inconclusive")
+                    && $0.contains("supply a client certificate")
             }, "\(report.problems)")
 
         let sarif = try #require(
@@ -75,9 +76,12 @@ struct MTLSZooTests {
                 )) as? [String: Any])
         let results = ((sarif["runs"] as? [[String: Any]])?.first?["results"] as? [[String: Any]]) ?? []
         let sarifText = String(decoding: try JSONSerialization.data(withJSONObject: results), as: UTF8.self)
-        #expect(sarifText.contains("rogue-client-accepted") && sarifText.contains("198.18.76.12:8443"))
-        #expect(sarifText.contains("tls-inconclusive") && sarifText.contains("198.18.76.13:8443"))
-        #expect(sarifText.contains("plaintext-accepted") && sarifText.contains("198.18.76.17:8080"))
+        #expect(
+            sarifText.contains("rogue-client-accepted") && sarifText.contains(relocation.apply(to: "198.18.76.12:8443"))
+        )
+        #expect(sarifText.contains("tls-inconclusive") && sarifText.contains(relocation.apply(to: "198.18.76.13:8443")))
+        #expect(
+            sarifText.contains("plaintext-accepted") && sarifText.contains(relocation.apply(to: "198.18.76.17:8080")))
 
         let junit = JUnitReport.render(report, failOn: .high)
         #expect(

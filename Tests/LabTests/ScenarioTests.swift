@@ -34,7 +34,7 @@ struct ScenarioTests {
     func run(_ file: String) throws {
         LabLock.acquire()
         defer { LabLock.release() }
-        let scenario = try Scenario.load(path: Repository.path("scenarios/\(file)"))
+        let scenario = try LabScenarios.load("scenarios/\(file)").scenario
         let lab = LabRunner(engine: DockerEngine(socketPath: "/var/run/docker.sock"))
         try lab.up(scenario)
         defer { try? lab.down(scenario) }
@@ -88,8 +88,10 @@ struct ScenarioTests {
     func dyingContainer() throws {
         LabLock.acquire()
         defer { LabLock.release() }
-        var scenario = try Scenario.load(path: Repository.path("scenarios/firewall.yaml"))
+        var (scenario, relocation) = try LabScenarios.load("scenarios/firewall.yaml")
         scenario.name = "dying"
+        let server = relocation.apply(to: "198.18.30.10")
+        let gateway = relocation.apply(to: "198.18.30.1")
         let lab = LabRunner(engine: DockerEngine(socketPath: "/var/run/docker.sock"))
         try lab.up(scenario)
         defer { try? lab.down(scenario) }
@@ -120,16 +122,16 @@ struct ScenarioTests {
             }
         }
         // Decided before the death: kept as they were.
-        #expect(cell("client", "198.18.30.10", .tcp, 8080)?.state == .reachable)
-        #expect(cell("client", "198.18.30.10", .tcp, 9000)?.state == .reachableClosed)
+        #expect(cell("client", server, .tcp, 8080)?.state == .reachable)
+        #expect(cell("client", server, .tcp, 9000)?.state == .reachableClosed)
         #expect(
-            cell("client", "198.18.30.1", .tcp, 2375)?.state == .reachableClosed,
+            cell("client", gateway, .tcp, 2375)?.state == .reachableClosed,
             "the client's other cells are untouched")
         // Still undecided when the server died: errors, never "filtered".
-        let dropped = try #require(cell("client", "198.18.30.10", .tcp, 8081))
+        let dropped = try #require(cell("client", server, .tcp, 8081))
         #expect(dropped.state == .error, "\(dropped)")
         #expect(dropped.note?.contains("destination container dying-server exited") == true)
-        #expect(cell("client", "198.18.30.10", .icmp, nil)?.state == .error)
+        #expect(cell("client", server, .icmp, nil)?.state == .error)
         #expect(!report.cells.contains { $0.state == .filtered && $0.destinationName == "dying-server" })
         // The exit code the CLI gives such a run.
         let evaluated = report.evaluated(with: .dockerDefault, name: "docker")
@@ -164,7 +166,7 @@ struct ScenarioTests {
     func halfMade() throws {
         LabLock.acquire()
         defer { LabLock.release() }
-        var scenario = try Scenario.load(path: Repository.path("scenarios/two-networks.yaml"))
+        var scenario = try LabScenarios.load("scenarios/two-networks.yaml").scenario
         scenario.name = "half-made"
         scenario.services[1].image = "bulkhead-no-such-image:latest"  // the second container cannot be created
         let lab = LabRunner(engine: DockerEngine(socketPath: "/var/run/docker.sock"))

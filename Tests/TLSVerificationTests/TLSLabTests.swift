@@ -30,7 +30,8 @@ struct TLSLabTests {
     func lab() throws {
         LabLock.acquire()
         defer { LabLock.release() }
-        let scenario = try Self.copy(named: "tls-probe", subnet: "198.18.72")
+        let subnet = try #require(try DockerCLI.freeSubnets(1).first).prefix
+        let scenario = try Self.copy(named: "tls-probe", subnet: subnet)
         let lab = LabRunner(engine: DockerEngine(socketPath: "/var/run/docker.sock"))
         try lab.up(scenario)
         defer { try? lab.down(scenario) }
@@ -51,9 +52,9 @@ struct TLSLabTests {
         let client = try source("client")
         let strict = try source("strict")
         let targets = [
-            TLSTarget(endpoint: TLSEndpoint("198.18.72.10:8443")!, source: client, expectations: expectations),
-            TLSTarget(endpoint: TLSEndpoint("198.18.72.11:8443")!, source: client, expectations: expectations),
-            TLSTarget(endpoint: TLSEndpoint("198.18.72.12:8443")!, source: client, expectations: expectations),
+            TLSTarget(endpoint: TLSEndpoint("\(subnet).10:8443")!, source: client, expectations: expectations),
+            TLSTarget(endpoint: TLSEndpoint("\(subnet).11:8443")!, source: client, expectations: expectations),
+            TLSTarget(endpoint: TLSEndpoint("\(subnet).12:8443")!, source: client, expectations: expectations),
             // Only inside the strict server's own namespace does 127.0.0.1:8443 answer: proof the socket was made there.
             TLSTarget(endpoint: TLSEndpoint("127.0.0.1:8443")!, source: strict, expectations: expectations),
         ]
@@ -77,15 +78,15 @@ struct TLSLabTests {
         let discovered = TLSTarget.fromInventory(ours, expectations: expectations)
         #expect(
             Set(discovered.map(\.endpoint.description)) == [
-                "198.18.72.10:8443", "198.18.72.11:8443", "198.18.72.12:8443",
+                "\(subnet).10:8443", "\(subnet).11:8443", "\(subnet).12:8443",
             ])
         #expect(discovered.allSatisfy { $0.source != .host })
         let byEndpoint = try ProbeBattery.run(
             discovered, options: TLSBatteryOptions(probeVersions: false, probeCiphers: false))
         #expect(
             Dictionary(uniqueKeysWithValues: byEndpoint.endpoints.map { ($0.endpoint, $0.verdict) }) == [
-                "198.18.72.10:8443": .mtlsEnforced, "198.18.72.11:8443": .tlsAcceptsRogueClient,
-                "198.18.72.12:8443": .plaintextAccepted,
+                "\(subnet).10:8443": .mtlsEnforced, "\(subnet).11:8443": .tlsAcceptsRogueClient,
+                "\(subnet).12:8443": .plaintextAccepted,
             ])
     }
 }

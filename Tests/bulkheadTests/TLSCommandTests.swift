@@ -87,8 +87,9 @@ struct TLSContainerCommandTests {
     func fromContainer() throws {
         LabLock.acquire()
         defer { LabLock.release() }
+        let subnet = try #require(try DockerCLI.freeSubnets(1).first).prefix
         let file = try ScenarioCopy.write(
-            "scenarios/tls-lab.yaml", name: "tls-cli", replacing: ("tls-lab", "198.18.71."), subnetPrefix: "198.18.73.")
+            "scenarios/tls-lab.yaml", name: "tls-cli", replacing: ("tls-lab", "198.18.71."), subnetPrefix: "\(subnet).")
         defer { try? FileManager.default.removeItem(atPath: file) }
         #expect(try AnalyzeCommandTests.run(["scenario", "up", file]).status == 0)
         defer { _ = try? AnalyzeCommandTests.run(["scenario", "down", file]) }
@@ -103,17 +104,17 @@ struct TLSContainerCommandTests {
         }
         // The servers listen a moment after their containers start.
         for server in ["strict", "loose", "plain"] { try DockerCLI.waitUntilListening("tls-cli-\(server)", port: 8443) }
-        let strict = try tls("198.18.73.10:8443")
+        let strict = try tls("\(subnet).10:8443")
         #expect(strict.status == 0, "\(strict.output)\(strict.error)")
         let document = try #require(try JSONSerialization.jsonObject(with: Data(strict.output.utf8)) as? [String: Any])
         let endpoint = try #require((document["endpoints"] as? [[String: Any]])?.first)
         #expect(endpoint["verdict"] as? String == "mtls-enforced")
         #expect(endpoint["source"] as? String == "container:tls-cli-client")
-        let loose = try tls("198.18.73.11:8443")
+        let loose = try tls("\(subnet).11:8443")
         #expect(loose.status == 1)
         #expect(loose.output.contains("tls-accepts-rogue-client"))
         let unknown = try AnalyzeCommandTests.run([
-            "tls", "--from-container", "no-such-container-here", "--endpoint", "198.18.73.10:8443",
+            "tls", "--from-container", "no-such-container-here", "--endpoint", "\(subnet).10:8443",
         ])
         #expect(unknown.status == 2)
         #expect(unknown.error.contains("no-such-container-here"))

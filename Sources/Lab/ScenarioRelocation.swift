@@ -1,0 +1,144 @@
+import BulkheadModel
+import Foundation
+import Policy
+
+/// Moves a scenario off subnets this host already uses: each /24 holding a network whose subnet is taken goes to a
+/// free /24 of 198.18.0.0/15, and every address of the old /24 written anywhere in the file (static addresses,
+/// gateways, policy CIDRs, certificate SANs, expected findings' endpoints, traffic commands) moves with it.
+///
+/// Why the file's text and not the parsed scenario: addresses appear in free-form strings (a traffic command's
+/// `redis-cli -h 198.18.41.50`, a finding's `cache 198.18.41.50:6379/tcp`), and a scenario is only consistent if
+/// all of them move together. The file may use only 198.18.0.0/15, so a dotted prefix like `198.18.41.` names one
+/// /24 wherever it stands.
+public struct ScenarioRelocation: Sendable, Equatable {
+    /// One network moved.
+    public struct Move: Sendable, Equatable, CustomStringConvertible {
+        public var network: String
+        public var from: String
+        public var to: String
+        /// What holds the old subnet.
+        public var reason: LabAddressSpace.TakenRange
+
+        public var description: String {
+            "network \(self.network) moved from \(self.from) to \(self.to) (\(self.from) overlaps \(self.reason))"
+        }
+    }
+
+    /// The networks moved, in the file's order; empty when every declared subnet is free.
+    public var moves: [Move]
+    /// Each moved /24 as its dotted prefix: `198.18.40.` → `198.19.40.`.
+    public var prefixes: [String: String]
+
+    /// Plans the moves for `scenario` on a host using `space`.
+    ///
+    /// A taken /24 goes to the /24 with the same third octet in the other half of 198.18.0.0/15 when that one is
+    /// free (198.18.40.0/24 → 198.19.40.0/24: the addresses stay recognisable), otherwise to the first free /24.
+    ///
+    /// - Throws: ``ScenarioError`` when a taken network is larger than a /24 (its addresses are not one prefix of
+    ///   the text), or when no free /24 is left.
+    public static func plan(_ scenario: Scenario, around space: LabAddressSpace, path: String) throws(ScenarioError)
+        -> ScenarioRelocation
+    {
+        let ownBlocks = Set(scenario.networks.compactMap { Self.block(of: $0.subnet) })
+        var prefixes: [String: String] = [:]
+        var moves: [Move] = []
+        var chosen = Set<String>()
+        for network in scenario.networks {
+            guard let holder = space.holder(overlapping: network.subnet) else { continue }
+            guard let block = Self.block(of: network.subnet) else {
+                throw ScenarioError(
+                    .invalid, path: path,
+                    message:
+                        "networks.\(network.name).subnet \(network.subnet) overlaps \(holder), and only networks of a /24 or smaller can be relocated"
+                )
+            }
+            if prefixes[block] == nil {
+                let (third, half) = Self.octets(of: block)
+                let mirror = "198.\(half == 18 ? 19 : 18).\(third)."
+                let candidates = [mirror] + (18...19).flatMap { half in (0...255).map { "198.\(half).\($0)." } }
+                let free = candidates.first { candidate in
+                    !ownBlocks.contains(candidate) && !chosen.contains(candidate)
+                        && space.holder(overlapping: "\(candidate)0/24") == nil
+                }
+                guard let free else {
+                    throw ScenarioError(
+                        .invalid, path: path,
+                        message:
+                            "networks.\(network.name).subnet \(network.subnet) overlaps \(holder), and no /24 of 198.18.0.0/15 is free to move it to"
+                    )
+                }
+                prefixes[block] = free
+                chosen.insert(free)
+            }
+            moves.append(
+                Move(
+                    network: network.name, from: network.subnet,
+                    to: Self.rewrite(network.subnet, prefixes: prefixes), reason: holder))
+        }
+        return ScenarioRelocation(moves: moves, prefixes: prefixes)
+    }
+
+    /// `text` with every address of a moved /24 in its new /24.
+    public func apply(to text: String) -> String { Self.rewrite(text, prefixes: self.prefixes) }
+
+    /// The dotted /24 prefix (`198.18.40.`) of a subnet of a /24 or smaller; nil for a larger one.
+    static func block(of subnet: String) -> String? {
+        guard let (address, prefix) = CIDR.parse(subnet), !address.isIPv6, prefix >= 24 else { return nil }
+        let value = UInt32(truncatingIfNeeded: address.low)
+        return "\(value >> 24).\((value >> 16) & 0xff).\((value >> 8) & 0xff)."
+    }
+
+    private static func octets(of block: String) -> (third: Int, second: Int) {
+        let parts = block.split(separator: ".").compactMap { Int($0) }
+        return (parts.count > 2 ? parts[2] : 0, parts.count > 1 ? parts[1] : 18)
+    }
+
+    /// Replaces each prefix where it begins an address: not preceded by a digit or a dot, followed by a digit (so
+    /// `198.18.4.` never matches inside `198.18.40.7`, nor `98.18.40.` inside `198.18.40.7`).
+    static func rewrite(_ text: String, prefixes: [String: String]) -> String {
+        guard !prefixes.isEmpty else { return text }
+        let bytes = Array(text.utf8)
+        let table = prefixes.map { (Array($0.key.utf8), Array($0.value.utf8)) }
+        func isDigit(_ byte: UInt8) -> Bool { byte >= 0x30 && byte <= 0x39 }
+        var output: [UInt8] = []
+        output.reserveCapacity(bytes.count)
+        var index = 0
+        scanning: while index < bytes.count {
+            let startsAddress = index == 0 || !(isDigit(bytes[index - 1]) || bytes[index - 1] == 0x2e)
+            if startsAddress && isDigit(bytes[index]) {
+                for (from, to) in table
+                where index + from.count < bytes.count && isDigit(bytes[index + from.count])
+                    && bytes[index..<(index + from.count)].elementsEqual(from)
+                {
+                    output += to
+                    index += from.count
+                    continue scanning
+                }
+            }
+            output.append(bytes[index])
+            index += 1
+        }
+        return String(decoding: output, as: UTF8.self)
+    }
+}
+
+extension Scenario {
+    /// Reads a scenario file and moves it off the subnets `space` holds (see ``ScenarioRelocation``); the scenario
+    /// is the file's own when nothing is taken.
+    ///
+    /// - Throws: ``ScenarioError`` naming the file: it cannot be read or used, or it cannot be moved.
+    public static func load(path: String, relocatingAround space: LabAddressSpace) throws(ScenarioError) -> (
+        scenario: Scenario, relocation: ScenarioRelocation
+    ) {
+        let text = try Self.text(path: path)
+        let original = try Self.load(text: text, path: path)
+        let relocation = try ScenarioRelocation.plan(original, around: space, path: path)
+        guard !relocation.moves.isEmpty else { return (original, relocation) }
+        return (try Self.load(text: relocation.apply(to: text), path: path), relocation)
+    }
+
+    /// The scenario's networks whose subnets overlap a range `space` holds, with what holds each.
+    public func conflicts(in space: LabAddressSpace) -> [(network: Network, holder: LabAddressSpace.TakenRange)] {
+        self.networks.compactMap { network in space.holder(overlapping: network.subnet).map { (network, $0) } }
+    }
+}
