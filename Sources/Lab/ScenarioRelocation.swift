@@ -81,6 +81,47 @@ public struct ScenarioRelocation: Sendable, Equatable {
     /// `text` with every address of a moved /24 in its new /24.
     public func apply(to text: String) -> String { Self.rewrite(text, prefixes: self.prefixes) }
 
+    /// Refuses a move that would change what a range wider than a /24 in the file means (a policy's
+    /// `cidr: 198.18.40.0/23` over two networks of which one moves): such a range moves only if its first /24 does,
+    /// so each moved network must be inside the range after the move exactly when it was before.
+    ///
+    /// - Throws: ``ScenarioError`` naming the range and the network.
+    func checkWideRanges(in text: String, path: String) throws(ScenarioError) {
+        for range in Self.cidrs(in: text) {
+            guard let (_, prefix) = CIDR.parse(range), prefix < 24 else { continue }
+            let moved = Self.rewrite(range, prefixes: self.prefixes)
+            for move in self.moves
+            where CIDR.overlap(range, move.from) != CIDR.overlap(moved, move.to) {
+                throw ScenarioError(
+                    .invalid, path: path,
+                    message:
+                        "network \(move.network) cannot move from \(move.from) to \(move.to) (\(move.from) overlaps \(move.reason)): the range \(range) in the file, wider than a /24, would no longer mean the same addresses"
+                )
+            }
+        }
+    }
+
+    /// The IPv4 CIDRs written in `text` (`a.b.c.d/n`, standing alone: not inside a longer run of digits and dots).
+    static func cidrs(in text: String) -> [String] {
+        let bytes = Array(text.utf8)
+        func isDigit(_ byte: UInt8) -> Bool { byte >= 0x30 && byte <= 0x39 }
+        func isPart(_ byte: UInt8) -> Bool { isDigit(byte) || byte == 0x2e || byte == 0x2f }
+        var found: [String] = []
+        var index = 0
+        while index < bytes.count {
+            guard isDigit(bytes[index]), index == 0 || !isPart(bytes[index - 1]) else {
+                index += 1
+                continue
+            }
+            var end = index
+            while end < bytes.count && isPart(bytes[end]) { end += 1 }
+            let token = String(decoding: bytes[index..<end], as: UTF8.self)
+            if let (address, _) = CIDR.parse(token), !address.isIPv6 { found.append(token) }
+            index = end
+        }
+        return found
+    }
+
     /// The dotted /24 prefix (`198.18.40.`) of a subnet of a /24 or smaller; nil for a larger one.
     static func block(of subnet: String) -> String? {
         guard let (address, prefix) = CIDR.parse(subnet), !address.isIPv6, prefix >= 24 else { return nil }
@@ -134,6 +175,7 @@ extension Scenario {
         let original = try Self.load(text: text, path: path)
         let relocation = try ScenarioRelocation.plan(original, around: space, path: path)
         guard !relocation.moves.isEmpty else { return (original, relocation) }
+        try relocation.checkWideRanges(in: text, path: path)
         return (try Self.load(text: relocation.apply(to: text), path: path), relocation)
     }
 

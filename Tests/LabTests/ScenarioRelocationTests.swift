@@ -1,6 +1,7 @@
 import BulkheadModel
 import BulkheadTestSupport
 import Foundation
+import Policy
 import Testing
 
 @testable import Lab
@@ -130,5 +131,50 @@ struct ScenarioRelocationTests {
         }
         let scenario = try Scenario.load(path: Repository.path("scenarios/flat.yaml"))
         #expect(scenario.conflicts(in: full).map(\.network.name) == ["net"])
+    }
+
+    @Test("a range wider than a /24 moves only where it would still mean the same networks")
+    func wideRanges() throws {
+        #expect(
+            ScenarioRelocation.cidrs(
+                in: "to: { cidr: 198.18.40.0/23 }, 1.2.3.4/5/6, x10.0.0.0/8, 198.18.1.1, 7.7.7.7/33")
+                == ["198.18.40.0/23", "10.0.0.0/8"])
+        func yaml(_ range: String) -> String {
+            """
+            name: wide-policy
+            networks:
+              - { name: a, subnet: 198.18.40.0/24 }
+              - { name: b, subnet: 198.18.41.0/24 }
+            services:
+              - { name: s, command: [sleep, "60"], networks: { a: 198.18.40.5, b: 198.18.41.5 } }
+            policy:
+              deny:
+                - { from: s, to: { cidr: \(range) } }
+            """
+        }
+        // Both networks move together: the range moves with its first /24 and still holds both.
+        try TemporaryFile.with(yaml("198.18.40.0/23"), named: "wide-policy.yaml") { path in
+            let (scenario, relocation) = try Scenario.load(
+                path: path, relocatingAround: Self.space("198.18.40.0/24", "198.18.41.0/24"))
+            #expect(relocation.moves.map(\.to) == ["198.19.40.0/24", "198.19.41.0/24"])
+            #expect(scenario.policy?.deny.first?.to.first?.cidr == "198.19.40.0/23")
+        }
+        // Only b moves: the range would no longer hold it.
+        try TemporaryFile.with(yaml("198.18.40.0/23"), named: "wide-policy.yaml") { path in
+            #expect {
+                _ = try Scenario.load(path: path, relocatingAround: Self.space("198.18.41.0/24"))
+            } throws: { error in
+                "\(error)".contains("network b cannot move from 198.18.41.0/24 to 198.19.41.0/24")
+                    && "\(error)".contains("the range 198.18.40.0/23 in the file")
+            }
+        }
+        // A range that would take a moved network in.
+        try TemporaryFile.with(yaml("198.19.0.0/16"), named: "wide-policy.yaml") { path in
+            #expect {
+                _ = try Scenario.load(path: path, relocatingAround: Self.space("198.18.40.0/24"))
+            } throws: { error in
+                "\(error)".contains("network a cannot move") && "\(error)".contains("198.19.0.0/16")
+            }
+        }
     }
 }
