@@ -12,15 +12,22 @@ import Policy
 /// /24 wherever it stands.
 public struct ScenarioRelocation: Sendable, Equatable {
     /// One network moved.
-    public struct Move: Sendable, Equatable, CustomStringConvertible {
+    public struct Move: Sendable, Equatable, CustomStringConvertible, Encodable {
         public var network: String
         public var from: String
         public var to: String
-        /// What holds the old subnet.
-        public var reason: LabAddressSpace.TakenRange
+        /// What holds the old subnet: `Docker network ci (198.18.40.0/24)`.
+        public var heldBy: String
+
+        public init(network: String, from: String, to: String, heldBy: String) {
+            self.network = network
+            self.from = from
+            self.to = to
+            self.heldBy = heldBy
+        }
 
         public var description: String {
-            "network \(self.network) moved from \(self.from) to \(self.to) (\(self.from) overlaps \(self.reason))"
+            "network \(self.network) moved from \(self.from) to \(self.to) (\(self.from) overlaps \(self.heldBy))"
         }
     }
 
@@ -73,7 +80,7 @@ public struct ScenarioRelocation: Sendable, Equatable {
             moves.append(
                 Move(
                     network: network.name, from: network.subnet,
-                    to: Self.rewrite(network.subnet, prefixes: prefixes), reason: holder))
+                    to: Self.rewrite(network.subnet, prefixes: prefixes), heldBy: holder.description))
         }
         return ScenarioRelocation(moves: moves, prefixes: prefixes)
     }
@@ -95,7 +102,7 @@ public struct ScenarioRelocation: Sendable, Equatable {
                 throw ScenarioError(
                     .invalid, path: path,
                     message:
-                        "network \(move.network) cannot move from \(move.from) to \(move.to) (\(move.from) overlaps \(move.reason)): the range \(range) in the file, wider than a /24, would no longer mean the same addresses"
+                        "network \(move.network) cannot move from \(move.from) to \(move.to) (\(move.from) overlaps \(move.heldBy)): the range \(range) in the file, wider than a /24, would no longer mean the same addresses"
                 )
             }
         }

@@ -56,7 +56,6 @@ extension Bulkhead {
                         """))
             var relocate = false
 
-            /// The scenario to stand up: the file's own, or moved off taken subnets with `--relocate`.
             /// A Swarm scenario's networks are overlays made inside its nodes, where nothing of the host is in the way.
             func checkNotSwarm(_ file: String) throws {
                 if self.relocate && SwarmScenario.isSwarm(path: file) {
@@ -65,8 +64,12 @@ extension Bulkhead {
                 }
             }
 
-            func place(_ scenario: Lab.Scenario, file: String, lab: LabRunner) throws -> Lab.Scenario {
-                guard self.relocate else { return scenario }
+            /// The scenario to stand up: the file's own, or moved off taken subnets with `--relocate` (the moves
+            /// reported on standard error, and returned).
+            func place(_ scenario: Lab.Scenario, file: String, lab: LabRunner) throws -> (
+                Lab.Scenario, [ScenarioRelocation.Move]
+            ) {
+                guard self.relocate else { return (scenario, []) }
                 let moved: Lab.Scenario
                 let relocation: ScenarioRelocation
                 do {
@@ -79,7 +82,7 @@ extension Bulkhead {
                     throw failInput(error.description)
                 }
                 for move in relocation.moves { writeStandardError("bulkhead: \(scenario.name): \(move)\n") }
-                return moved
+                return (moved, relocation.moves)
             }
         }
 
@@ -98,11 +101,14 @@ extension Bulkhead {
                     return try SwarmScenarioCommand.up(self.options.file)
                 }
                 let (declared, lab) = try self.options.load()
-                let scenario = try self.placement.place(declared, file: self.options.file, lab: lab)
+                let (scenario, _) = try self.placement.place(declared, file: self.options.file, lab: lab)
                 do { try lab.up(scenario) } catch {
-                    throw failInput(
-                        "\(scenario.name): \(error.description) (what was made is labelled \(scenario.label); `bulkhead scenario down` removes it)"
-                    )
+                    // A taken subnet is found before anything is made: there is nothing to take down.
+                    let leftovers =
+                        error.code == .subnetTaken
+                        ? ""
+                        : " (what was made is labelled \(scenario.label); `bulkhead scenario down` removes it)"
+                    throw failInput("\(scenario.name): \(error.description)\(leftovers)")
                 }
                 // Up means usable: every container running and its listening sockets settled.
                 let ready: Bool
@@ -186,7 +192,7 @@ extension Bulkhead {
                     return try SwarmScenarioCommand.run(self.options.file, json: self.format == .json, keep: self.keep)
                 }
                 let (declared, lab) = try self.options.load()
-                let scenario = try self.placement.place(declared, file: self.options.file, lab: lab)
+                let (scenario, moves) = try self.placement.place(declared, file: self.options.file, lab: lab)
                 defer {
                     if !self.keep { try? lab.down(scenario) }
                 }
@@ -227,7 +233,8 @@ extension Bulkhead {
                     sink.write(
                         try JSONReport.document(
                             ScenarioRun(
-                                comparison: comparison, traffic: traffic, reachability: reachability, audit: report)))
+                                relocation: moves, comparison: comparison, traffic: traffic,
+                                reachability: reachability, audit: report)))
                 case .table:
                     var lines = [AuditReports.table(report, style: TerminalStyle.forDescriptor(STDOUT_FILENO))]
                     if let probe = outcome.matrix, scenario.expect?.reachability != nil {
@@ -278,6 +285,9 @@ extension Bulkhead {
 
 /// `scenario run --format json`: the findings comparison and the traffic outcomes.
 struct ScenarioRun: Encodable {
+    /// The networks `--relocate` moved off subnets the host already used (empty when none moved): the addresses in
+    /// the rest of the document are the moved ones.
+    var relocation: [ScenarioRelocation.Move]
     var comparison: ScenarioComparison
     var traffic: [TrafficResult]
     /// The probed matrix against `expect.reachability` (null when the scenario declares no reachability).

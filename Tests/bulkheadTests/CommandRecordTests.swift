@@ -86,10 +86,23 @@ struct CommandRecordTests {
             baseline: nil, complete: true, problems: [], summary: AuditSummary(),
             evidence: AuditEvidence(inventory: nil, probe: nil, tls: nil, capture: nil, tlsFindings: nil))
         for declared in [nil, reachability] {
-            let run = ScenarioRun(comparison: comparison, traffic: traffic, reachability: declared, audit: report)
+            let moved = ScenarioRelocation.Move(
+                network: "front", from: "198.18.40.0/24", to: "198.19.40.0/24",
+                heldBy: "Docker network ci (198.18.40.0/24)")
+            let run = ScenarioRun(
+                relocation: declared == nil ? [] : [moved], comparison: comparison, traffic: traffic,
+                reachability: declared, audit: report)
             let data = try JSONReport.document(run)
             let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
-            #expect(Set(object.keys) == ["comparison", "traffic", "reachability", "audit"])
+            #expect(Set(object.keys) == ["relocation", "comparison", "traffic", "reachability", "audit"])
+            let relocation = try #require(object["relocation"] as? [[String: String]])
+            let expectedRelocation: [[String: String]] = [
+                [
+                    "network": "front", "from": "198.18.40.0/24", "to": "198.19.40.0/24",
+                    "heldBy": "Docker network ci (198.18.40.0/24)",
+                ]
+            ]
+            #expect(relocation == (declared == nil ? [] : expectedRelocation))
             if declared == nil {
                 #expect(object["reachability"] is NSNull)
             } else {

@@ -30,6 +30,7 @@ struct DemoTests {
         for move in relocation.moves { #expect(run.error.contains("bulkhead: demo: \(move)")) }
         func address(_ declared: String) -> String { relocation.apply(to: declared) }
         let document = try #require(try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [String: Any])
+        #expect((document["relocation"] as? [Any])?.count == relocation.moves.count)
         let comparison = try #require(document["comparison"] as? [String: Any])
         #expect((comparison["missing"] as? [Any])?.isEmpty == true, "\(comparison["missing"] ?? "")")
         #expect((comparison["unexpected"] as? [Any])?.isEmpty == true, "\(comparison["unexpected"] ?? "")")

@@ -33,6 +33,7 @@ struct ScenarioRelocationCommandTests {
             holder.status != 0 || refused.error.contains("Docker network bh-reloc-holder (198.18.30.0/24)"),
             "\(refused.error)")
         #expect(refused.error.contains("--relocate"))
+        #expect(!refused.error.contains("what was made"), "nothing was made")
         #expect(try DockerCLI.must(["ps", "-aq", "--filter", "label=bulkhead.scenario=firewall"]).isEmpty)
         #expect(try DockerCLI.must(["network", "ls", "-q", "--filter", "label=bulkhead.scenario=firewall"]).isEmpty)
 
@@ -45,6 +46,11 @@ struct ScenarioRelocationCommandTests {
             line.components(separatedBy: " to ").dropFirst().first?.split(separator: " ").first.map(String.init))
         #expect(target != "198.18.30.0/24" && target.hasSuffix(".0/24"), "\(line)")
         let document = try #require(try JSONSerialization.jsonObject(with: Data(moved.output.utf8)) as? [String: Any])
+        // The document says what moved: its addresses are the moved ones.
+        let relocation = try #require(document["relocation"] as? [[String: String]])
+        #expect(relocation.count == 1 && relocation.first?["network"] == "net")
+        #expect(relocation.first?["from"] == "198.18.30.0/24" && relocation.first?["to"] == target)
+        #expect(relocation.first?["heldBy"]?.hasSuffix("(198.18.30.0/24)") == true)
         let comparison = try #require(document["comparison"] as? [String: Any])
         let observed = try #require(comparison["observed"] as? [[String: Any]])
         let prefix = String(target.dropLast("0/24".count))
