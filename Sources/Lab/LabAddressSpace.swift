@@ -54,6 +54,8 @@ public struct LabAddressSpace: Sendable, Equatable {
             }
             taken += subnets.map { TakenRange(cidr: $0, holder: "Docker network \(network.Name)") }
         }
+        // Without the route table (no /proc) only the engine's networks are checked: the engine itself refuses an
+        // overlap with those, so nothing can be made on top of one either way.
         let routes = (try? String(contentsOfFile: "/proc/net/route", encoding: .utf8)) ?? ""
         taken += Self.routes(fromProcNetRoute: routes).filter { !ignored.contains($0.cidr) }
         return LabAddressSpace(taken: taken)

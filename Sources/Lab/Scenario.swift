@@ -182,11 +182,10 @@ extension Scenario {
         try Self.load(text: try Self.text(path: path), path: path)
     }
 
-    /// The text of a scenario file (at most 1 MiB of UTF-8).
+    /// The text of a scenario file, read as every YAML file of Bulkhead is.
     static func text(path: String) throws(ScenarioError) -> String {
         do throws(PathError) {
-            return try InputFile.decodeUTF8(
-                try InputFile.contents(of: path, limit: YAMLDocument.Limits().maxBytes), path: path)
+            return try YAMLDocument.text(path: path)
         } catch {
             throw ScenarioError(invalid: error)
         }

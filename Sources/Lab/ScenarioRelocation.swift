@@ -47,9 +47,12 @@ public struct ScenarioRelocation: Sendable, Equatable {
         -> ScenarioRelocation
     {
         let ownBlocks = Set(scenario.networks.compactMap { Self.block(of: $0.subnet) })
+        // Blocks are /24 numbers (an address shifted right by 8): 198.18.0.0/15 is 512 of them, and a block's mirror
+        // in the other half differs in the lowest bit of the second octet.
+        let first = UInt32(198) << 16 | UInt32(18) << 8
         var prefixes: [String: String] = [:]
         var moves: [Move] = []
-        var chosen = Set<String>()
+        var chosen = Set<UInt32>()
         for network in scenario.networks {
             guard let holder = space.holder(overlapping: network.subnet) else { continue }
             guard let block = Self.block(of: network.subnet) else {
@@ -59,13 +62,11 @@ public struct ScenarioRelocation: Sendable, Equatable {
                         "networks.\(network.name).subnet \(network.subnet) overlaps \(holder), and only networks of a /24 or smaller can be relocated"
                 )
             }
-            if prefixes[block] == nil {
-                let (third, half) = Self.octets(of: block)
-                let mirror = "198.\(half == 18 ? 19 : 18).\(third)."
-                let candidates = [mirror] + (18...19).flatMap { half in (0...255).map { "198.\(half).\($0)." } }
+            if prefixes[Self.dotted(block)] == nil {
+                let candidates = [block ^ 0x100] + (first..<(first + 512))
                 let free = candidates.first { candidate in
                     !ownBlocks.contains(candidate) && !chosen.contains(candidate)
-                        && space.holder(overlapping: "\(candidate)0/24") == nil
+                        && space.holder(overlapping: "\(Self.dotted(candidate))0/24") == nil
                 }
                 guard let free else {
                     throw ScenarioError(
@@ -74,7 +75,7 @@ public struct ScenarioRelocation: Sendable, Equatable {
                             "networks.\(network.name).subnet \(network.subnet) overlaps \(holder), and no /24 of 198.18.0.0/15 is free to move it to"
                     )
                 }
-                prefixes[block] = free
+                prefixes[Self.dotted(block)] = Self.dotted(free)
                 chosen.insert(free)
             }
             moves.append(
@@ -129,17 +130,15 @@ public struct ScenarioRelocation: Sendable, Equatable {
         return found
     }
 
-    /// The dotted /24 prefix (`198.18.40.`) of a subnet of a /24 or smaller; nil for a larger one.
-    static func block(of subnet: String) -> String? {
+    /// The /24 (its number: the address shifted right by 8) holding a subnet of a /24 or smaller; nil for a larger
+    /// one.
+    static func block(of subnet: String) -> UInt32? {
         guard let (address, prefix) = CIDR.parse(subnet), !address.isIPv6, prefix >= 24 else { return nil }
-        let value = UInt32(truncatingIfNeeded: address.low)
-        return "\(value >> 24).\((value >> 16) & 0xff).\((value >> 8) & 0xff)."
+        return UInt32(truncatingIfNeeded: address.low) >> 8
     }
 
-    private static func octets(of block: String) -> (third: Int, second: Int) {
-        let parts = block.split(separator: ".").compactMap { Int($0) }
-        return (parts.count > 2 ? parts[2] : 0, parts.count > 1 ? parts[1] : 18)
-    }
+    /// A /24's dotted prefix, as its addresses begin in the text: `198.18.40.`.
+    static func dotted(_ block: UInt32) -> String { "\(block >> 16).\((block >> 8) & 0xff).\(block & 0xff)." }
 
     /// Replaces each prefix where it begins an address: not preceded by a digit or a dot, followed by a digit (so
     /// `198.18.4.` never matches inside `198.18.40.7`, nor `98.18.40.` inside `198.18.40.7`).

@@ -49,9 +49,14 @@ public enum YAMLDocument {
     public static func loadDocument<T: Decodable>(
         _ type: T.Type, path: String, knownKeys: KnownKeys, limits: Limits = Limits()
     ) throws(PathError) -> Loaded<T> {
-        let bytes = try InputFile.contents(of: path, limit: limits.maxBytes)
-        let text = try InputFile.decodeUTF8(bytes, path: path)
-        return try Self.decodeDocument(type, text: text, path: path, knownKeys: knownKeys, limits: limits)
+        try Self.decodeDocument(
+            type, text: try Self.text(path: path, limits: limits), path: path, knownKeys: knownKeys, limits: limits)
+    }
+
+    /// The UTF-8 text of the file at `path`, refused past `limits.maxBytes`: what ``loadDocument(_:path:knownKeys:limits:)``
+    /// decodes, for callers that change the text first (a scenario moved to free subnets).
+    public static func text(path: String, limits: Limits = Limits()) throws(PathError) -> String {
+        try InputFile.decodeUTF8(try InputFile.contents(of: path, limit: limits.maxBytes), path: path)
     }
 
     /// Decodes `T` from YAML text; `path` only names the source in errors.
