@@ -7,7 +7,10 @@ import Foundation
 /// Everything lives in namespaces of its own, so the host's firewall (Docker's FORWARD DROP with
 /// br_netfilter) never sees the bridged traffic, and nothing on the host is changed. Run commands in the hub
 /// with ``hubCommand(_:)`` (e.g. `bulkhead capture --interface br0`). ``remove()`` deletes it all, and so does
-/// a later lab with the same prefix (after a crash).
+/// a later lab with the same prefix once the process that made it has ended (after a crash).
+///
+/// Namespace names are the only names these labs share with the host: they carry the test process's id, so two test
+/// runs at once on one host never use, or clean up, each other's namespaces.
 public final class NetnsBridgeLab: @unchecked Sendable {
     public static let ipPath = "/usr/sbin/ip"
 
@@ -16,14 +19,15 @@ public final class NetnsBridgeLab: @unchecked Sendable {
         getuid() == 0 && FileManager.default.isExecutableFile(atPath: ipPath)
     }
 
+    /// What every namespace name of this lab starts with: the test's prefix and this process's id.
     public let prefix: String
     public var hub: String { "\(self.prefix)h" }
     private var namespaces: [String] = []
     private var processes: [Process] = []
 
-    /// Makes the hub namespace. `prefix` must be unique per test (a few letters + digits: names stay short).
+    /// Makes the hub namespace. `prefix` must be unique per test (a few letters: names stay short).
     public init(prefix: String) throws {
-        self.prefix = prefix
+        self.prefix = "\(prefix)-\(getpid())-"
         Self.removeLeftovers(prefix: prefix)
         try Self.ip(["netns", "add", self.hub])
         self.namespaces.append(self.hub)
@@ -88,9 +92,12 @@ public final class NetnsBridgeLab: @unchecked Sendable {
         self.namespaces.removeAll()
     }
 
+    /// Deletes the namespaces of labs with this prefix whose test process has ended; a running process's are its own.
     private static func removeLeftovers(prefix: String) {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: "/run/netns") else { return }
-        for name in names where name.hasPrefix(prefix) {
+        for name in names where name.hasPrefix(prefix + "-") {
+            let owner = name.dropFirst(prefix.count + 1).prefix { $0.isNumber }
+            guard let pid = pid_t(owner), kill(pid, 0) != 0, errno == ESRCH else { continue }
             _ = try? ProcessRunner.run(URL(fileURLWithPath: ipPath), ["netns", "del", name])
         }
     }

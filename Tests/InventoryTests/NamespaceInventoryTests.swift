@@ -37,8 +37,9 @@ struct NamespaceInventoryTests {
 
     @Test("a named namespace with and without processes: addresses and listening sockets")
     func namedNamespaces() throws {
-        let busy = "bh-inv-ns-busy"
-        let idle = "bh-inv-ns-idle"
+        // Named after this process: a second test run at once on this host has namespaces of its own.
+        let busy = "bh-inv-ns-\(getpid())-busy"
+        let idle = "bh-inv-ns-\(getpid())-idle"
         for name in [busy, idle] {
             Self.deleteNamespace(name)  // left by an interrupted run
             try Self.ip(["netns", "add", name])
@@ -68,7 +69,7 @@ struct NamespaceInventoryTests {
         let idleRecord = try #require(report.namespaces.first { $0.name == idle })
         #expect(idleRecord.addresses == ["198.18.97.2"])
         #expect(idleRecord.pids.isEmpty)
-        let busyRecord = try #require(report.namespaces.first { $0.addresses.contains("198.18.97.1") })
+        let busyRecord = try #require(report.namespaces.first { $0.name == busy })
         #expect(busyRecord.listening.contains { $0.proto == "tcp" && $0.port == 7001 })
         #expect(!busyRecord.pids.isEmpty)
         #expect(report.complete)

@@ -21,7 +21,9 @@ struct NamespaceProbeTests {
         "two namespaces joined by a veth: the listener is reachable, a closed port reachable-closed, from a namespace without processes"
     )
     func namespaces() throws {
-        let (a, b) = ("bh-pns-a", "bh-pns-b")
+        // Names of this process only (the veth is made inside the namespaces: no interface name on the host), so a
+        // second test run at once on this host neither clashes with these nor removes them.
+        let (a, b) = ("bh-pns-\(getpid())-a", "bh-pns-\(getpid())-b")
         for name in [a, b] { _ = try? Self.ip(["netns", "del", name]) }
         defer {
             // End the listener (it lives in b), then remove both namespaces and the veth with them.
@@ -32,9 +34,7 @@ struct NamespaceProbeTests {
         }
         try Self.ip(["netns", "add", a])
         try Self.ip(["netns", "add", b])
-        try Self.ip(["link", "add", "bh-pns-va", "type", "veth", "peer", "name", "bh-pns-vb"])
-        try Self.ip(["link", "set", "bh-pns-va", "netns", a])
-        try Self.ip(["link", "set", "bh-pns-vb", "netns", b])
+        try Self.ip(["-n", a, "link", "add", "bh-pns-va", "type", "veth", "peer", "name", "bh-pns-vb", "netns", b])
         try Self.ip(["-n", a, "addr", "add", "198.18.237.1/24", "dev", "bh-pns-va"])
         try Self.ip(["-n", b, "addr", "add", "198.18.237.2/24", "dev", "bh-pns-vb"])
         for (name, device) in [(a, "bh-pns-va"), (b, "bh-pns-vb")] {
