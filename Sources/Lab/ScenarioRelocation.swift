@@ -177,7 +177,13 @@ extension Scenario {
     public static func load(path: String, relocatingAround space: LabAddressSpace) throws(ScenarioError) -> (
         scenario: Scenario, relocation: ScenarioRelocation
     ) {
-        let text = try Self.text(path: path)
+        try Self.load(text: try Self.text(path: path), path: path, relocatingAround: space)
+    }
+
+    /// ``load(path:relocatingAround:)`` on a file's text; `path` names it in errors.
+    public static func load(text: String, path: String, relocatingAround space: LabAddressSpace) throws(ScenarioError)
+        -> (scenario: Scenario, relocation: ScenarioRelocation)
+    {
         let original = try Self.load(text: text, path: path)
         let relocation = try ScenarioRelocation.plan(original, around: space, path: path)
         guard !relocation.moves.isEmpty else { return (original, relocation) }

@@ -11,7 +11,9 @@
 //                 on libyaml's event stream, Yams, the duplicate/unknown key walk, decoding, `validate(at:)` with its
 //                 line lookups; then every selector's patterns through `Selector.glob` and the policy's `qualified`.
 //   1  scenario   YAML text as a lab scenario file: the same loader, decoding and `Scenario.validate` (which also
-//                 validates the embedded policy at its lines).
+//                 validates the embedded policy at its lines); then `--relocate` (`ScenarioRelocation`) as if every
+//                 declared subnet were taken, and as if only the first were: refused naming the file, or moved off
+//                 them and still a valid scenario.
 //   2  http       a raw HTTP/1.1 response from the engine: `UnixSocketHTTPClient.parse` (status line, headers,
 //                 Content-Length, chunked bodies).
 //   3  chunked    the de-chunker twice: on the raw bytes, and as an oracle on a chunked encoding of the bytes made here
@@ -80,15 +82,47 @@ enum ConfigFuzz {
 
     static func scenario(_ bytes: [UInt8]) {
         guard let text = Self.text(bytes) else { return }
+        let scenario: Scenario
         do {
             let loaded = try YAMLDocument.decodeDocument(Scenario.self, text: text, path: Self.file, knownKeys: Scenario.knownKeys)
             try loaded.value.validate(path: Self.file, locator: loaded.locator)
+            scenario = loaded.value
         } catch let error as PathError {
             precondition(error.path.hasPrefix(Self.file), "an error that does not name the file: \(error)")
+            return
         } catch let error as ScenarioError {
             precondition(error.path.hasPrefix(Self.file), "an error that does not name the file: \(error)")
+            return
         } catch {
             preconditionFailure("an error of an unexpected type: \(error)")
+        }
+        // `--relocate` on a host where every declared subnet is taken, then where only the first one is.
+        let everything = LabAddressSpace(taken: scenario.networks.map { .init(cidr: $0.subnet, holder: "fuzz-\($0.name)") })
+        Self.relocate(text, scenario, around: everything)
+        Self.relocate(text, scenario, around: LabAddressSpace(taken: Array(everything.taken.prefix(1))))
+    }
+
+    /// A valid scenario relocated: refused with an error naming the file, or moved off every taken range, within
+    /// 198.18.0.0/15, its networks the same in the same order, and the moved text a valid scenario again.
+    static func relocate(_ text: String, _ original: Scenario, around space: LabAddressSpace) {
+        let moved: (scenario: Scenario, relocation: ScenarioRelocation)
+        do {
+            moved = try Scenario.load(text: text, path: Self.file, relocatingAround: space)
+        } catch {
+            precondition(error.path.hasPrefix(Self.file), "an error that does not name the file: \(error)")
+            // The only refusals: a taken network wider than a /24, no free /24, a wide range whose meaning would change.
+            precondition(
+                error.message.contains("can be relocated") || error.message.contains("is free to move it to")
+                    || error.message.contains("would no longer mean the same addresses"),
+                "relocating a valid scenario failed: \(error)")
+            return
+        }
+        precondition(moved.scenario.networks.map(\.name) == original.networks.map(\.name), "networks changed: \(moved.relocation)")
+        precondition(moved.scenario.conflicts(in: space).isEmpty, "still overlapping after \(moved.relocation)")
+        for (before, after) in zip(original.networks, moved.scenario.networks) {
+            let move = moved.relocation.moves.first { $0.network == before.name }
+            precondition(after.subnet == (move?.to ?? before.subnet), "\(before.name): \(before.subnet) → \(after.subnet), planned \(String(describing: move))")
+            precondition(CIDR.overlap(after.subnet, "198.18.0.0/15") || move == nil, "moved outside 198.18.0.0/15: \(after.subnet)")
         }
     }
 
