@@ -172,9 +172,29 @@ public enum DockerCLI {
 /// whenever a network is made or removed, and for that moment isolation between networks is not in force (the probe
 /// benchmark caught answers from other networks then), so a parallel test's probe could see a path that is closed.
 /// Test bodies that take it are synchronous: the lock is released on the thread that took it.
+///
+/// It is also held across processes (an `flock` on a file in /run/lock): two test runs at once on one host share the
+/// engine, its container names and its address space, so their Docker tests take turns too instead of removing each
+/// other's containers or choosing the same free subnet.
 public enum LabLock {
     private static let lock = NSLock()
+    /// The lock file, opened once; -1 when it cannot be (then only this process's tests take turns).
+    nonisolated(unsafe) private static var descriptor: Int32 = -1
+    private static let path =
+        FileManager.default.fileExists(atPath: "/run/lock")
+        ? "/run/lock/bulkhead-docker-tests.lock" : "/tmp/bulkhead-docker-tests.lock"
 
-    public static func acquire() { Self.lock.lock() }
-    public static func release() { Self.lock.unlock() }
+    public static func acquire() {
+        Self.lock.lock()
+        // Guarded by `lock`: opened by the first holder, then only read.
+        if Self.descriptor < 0 { Self.descriptor = open(Self.path, O_RDWR | O_CREAT | O_CLOEXEC, 0o666) }
+        if Self.descriptor >= 0 {
+            while flock(Self.descriptor, LOCK_EX) != 0 && errno == EINTR {}
+        }
+    }
+
+    public static func release() {
+        if Self.descriptor >= 0 { _ = flock(Self.descriptor, LOCK_UN) }
+        Self.lock.unlock()
+    }
 }
