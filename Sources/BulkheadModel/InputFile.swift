@@ -30,15 +30,28 @@ public enum InputFile {
             throw PathError(
                 path: path, message: "is \(info.st_size) bytes; the limit for this kind of file is \(limit) bytes")
         }
-        var bytes = [UInt8](repeating: 0, count: Int(info.st_size) + 1)
+        return try Self.readAll(fd, path: path, limit: limit, expected: Int(info.st_size))
+    }
+
+    /// Everything standard input holds, at most `limit` bytes (read until its end: a pipe, a file, a terminal).
+    ///
+    /// - Throws: `PathError` for `standard input`: unreadable, or more than `limit` bytes (reading stops there, so a
+    ///   larger stream never sits in memory whole).
+    public static func standardInput(limit: Int) throws(PathError) -> [UInt8] {
+        try Self.readAll(STDIN_FILENO, path: "standard input", limit: limit, expected: 64 << 10)
+    }
+
+    /// Reads `fd` to its end into one buffer sized for `expected` bytes (grown if more come), failing past `limit`.
+    private static func readAll(_ fd: Int32, path: String, limit: Int, expected: Int) throws(PathError) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: min(expected, limit) + 1)
         var count = 0
         while true {
             if count == bytes.count {
-                // The file grew while being read: read on, within the limit.
+                // More than expected (a file that grew while being read, or a stream): read on, within the limit.
                 guard bytes.count <= limit else {
                     throw PathError(path: path, message: "is larger than the limit of \(limit) bytes")
                 }
-                bytes.append(contentsOf: repeatElement(0, count: max(4096, bytes.count)))
+                bytes.append(contentsOf: repeatElement(0, count: min(max(4096, bytes.count), limit + 1 - bytes.count)))
             }
             let read = bytes.withUnsafeMutableBytes { raw in
                 Result { () throws(SystemCallError) in

@@ -31,20 +31,16 @@ public struct ClusterDump: Codable, Sendable {
         for path in paths {
             for file in try Self.files(at: path) {
                 let text: String
-                if file == "-" {
-                    let data = FileHandle.standardInput.readDataToEndOfFile()
-                    guard data.count <= Self.maxFileBytes else {
-                        throw KubernetesError(
-                            .unreadable, path: "-", message: "standard input is larger than the limit")
-                    }
-                    text = String(decoding: data, as: UTF8.self)
-                } else {
-                    do {
-                        let bytes = try InputFile.contents(of: file, limit: Self.maxFileBytes)
-                        text = try InputFile.decodeUTF8(bytes, path: file)
-                    } catch {
-                        throw KubernetesError(.unreadable, path: error.path, message: error.message)
-                    }
+                do {
+                    // Standard input is read as a file is: up to the limit (not whole, then measured), and UTF-8
+                    // checked (not repaired), so the same dump piped or named reads the same or fails the same.
+                    let bytes =
+                        file == "-"
+                        ? try InputFile.standardInput(limit: Self.maxFileBytes)
+                        : try InputFile.contents(of: file, limit: Self.maxFileBytes)
+                    text = try InputFile.decodeUTF8(bytes, path: file == "-" ? "standard input" : file)
+                } catch {
+                    throw KubernetesError(.unreadable, path: error.path, message: error.message)
                 }
                 try dump.add(text: text, file: file, ignored: &ignored)
             }

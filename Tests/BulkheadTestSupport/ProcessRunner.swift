@@ -72,11 +72,14 @@ public enum ProcessRunner {
         return Poll.holds(within: seconds / 2, interval: 0.01, ended)
     }
 
-    /// - Parameter input: the program's standard input, closed after it (nil: inherited).
+    /// - Parameters:
+    ///   - input: the program's standard input, closed after it (nil: inherited).
+    ///   - inputBytes: the same as bytes (any bytes, not only UTF-8 text); used instead of `input` when given.
     public static func run(
         _ executable: URL, _ arguments: [String], environment: [String: String]? = nil, directory: URL? = nil,
-        input: String? = nil
+        input: String? = nil, inputBytes: Data? = nil
     ) throws -> ProcessOutput {
+        let input = inputBytes ?? input.map { Data($0.utf8) }
         let standardInput = input.map { _ in Pipe() }
         let output = Pipe()
         let error = Pipe()
@@ -86,7 +89,7 @@ public enum ProcessRunner {
             standardInput: standardInput ?? FileHandle.standardInput, standardOutput: output, standardError: error)
         if let standardInput, let input {
             do {
-                try standardInput.fileHandleForWriting.write(contentsOf: Data(input.utf8))
+                try standardInput.fileHandleForWriting.write(contentsOf: input)
             } catch let error as NSError where Self.isBrokenPipe(error) {
                 // The program ended without reading its input (it failed early): its status and output say why.
             }

@@ -101,4 +101,24 @@ struct KubernetesCommandTests {
         let object = try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any])
         #expect((object["cells"] as? [Any])?.count == 81)
     }
+
+    @Test("standard input is checked as a file is: bytes that are not UTF-8 are refused at their line, not repaired")
+    func standardInputNotUTF8() throws {
+        var dump = Data(try String(contentsOfFile: Self.cluster, encoding: .utf8).utf8)
+        let named = FileManager.default.temporaryDirectory.appendingPathComponent("bh-k8s-latin1-\(getpid()).json")
+        defer { try? FileManager.default.removeItem(at: named) }
+        // A Latin-1 "é" at the end of the second line.
+        let secondLineEnd = try #require(dump.indices.filter { dump[$0] == 0x0A }.dropFirst(1).first)
+        dump.insert(0xE9, at: secondLineEnd)
+        try dump.write(to: named)
+        let piped = try ProcessRunner.run(
+            BulkheadExecutable.url, ["k8s", "intent", "-", "--ports", "tcp/80"], inputBytes: dump)
+        #expect(piped.status == 2)
+        #expect(piped.output.isEmpty)
+        #expect(piped.error.contains("standard input:2:"), "its line named: \(piped.error)")
+        #expect(piped.error.contains("not valid UTF-8"), "\(piped.error)")
+        let file = try ProcessRunner.run(BulkheadExecutable.url, ["k8s", "intent", named.path, "--ports", "tcp/80"])
+        #expect(file.status == 2)
+        #expect(file.error.contains("\(named.path):2:"), "the same refusal for the same bytes in a file: \(file.error)")
+    }
 }
