@@ -3,16 +3,20 @@ import BulkheadModel
 /// Reads a report's `edges` array without `Codable`, the largest cost of `bulkhead merge` (a fleet's node reports
 /// hold tens of thousands of edges). Accepts exactly what `Edge`'s Codable form accepts for a well-formed report
 /// (unknown keys ignored, absent optional values as `null`); on anything else it gives up (nil) and the caller
-/// decodes with `Codable`, whose error names the JSON path. A test holds the two readings equal.
+/// decodes with `Codable`, whose error names the JSON path. A test and a fuzz target hold the two readings equal. A
+/// known key written twice in one object is such a thing: which value counts is the decoder's choice.
 struct EdgeReader {
     let bytes: UnsafeBufferPointer<UInt8>
     var position: Int
 
-    /// The edges of the JSON array in `range` of `bytes`, or nil when anything is not as expected.
+    /// The edges of the JSON array in `range` of `bytes`, or nil when anything is not as expected (the array must
+    /// fill the range: text after it is not an edge list the decoder would read).
     static func edges(_ bytes: [UInt8], range: Range<Int>) -> [Edge]? {
         bytes.withUnsafeBufferPointer { buffer in
             var reader = EdgeReader(bytes: buffer, position: range.lowerBound)
-            return reader.array { reader in reader.edge() }
+            guard let edges = reader.array({ reader in reader.edge() }) else { return nil }
+            reader.skipWhitespace()
+            return reader.position == range.upperBound ? edges : nil
         }
     }
 
@@ -32,23 +36,28 @@ struct EdgeReader {
         var tls: EndpointTLS?
         var verdict: EdgeVerdict?
         var reasons: [String]?
+        var seen = KeysSeen()
         let complete = self.object { reader, key in
             switch key {
-            case "source": return reader.string().map { source = $0 } != nil
-            case "destination": return reader.string().map { destination = $0 } != nil
-            case "address": return reader.string().map { address = $0 } != nil
-            case "port": return reader.int().map { port = $0 } != nil
-            case "protocol": return reader.string().flatMap(ProbeProtocol.init(rawValue:)).map { proto = $0 } != nil
-            case "network": return reader.nullable { $0.string() }.map { network = $0 } != nil
-            case "allowed": return reader.nullable { $0.bool() }.map { allowed = $0 } != nil
-            case "rule": return reader.nullable { $0.string() }.map { rule = $0 } != nil
+            case "source": return seen.first(0) && reader.string().map { source = $0 } != nil
+            case "destination": return seen.first(1) && reader.string().map { destination = $0 } != nil
+            case "address": return seen.first(2) && reader.string().map { address = $0 } != nil
+            case "port": return seen.first(3) && reader.int().map { port = $0 } != nil
+            case "protocol":
+                return seen.first(4) && reader.string().flatMap(ProbeProtocol.init(rawValue:)).map { proto = $0 } != nil
+            case "network": return seen.first(5) && reader.nullable { $0.string() }.map { network = $0 } != nil
+            case "allowed": return seen.first(6) && reader.nullable { $0.bool() }.map { allowed = $0 } != nil
+            case "rule": return seen.first(7) && reader.nullable { $0.string() }.map { rule = $0 } != nil
             case "reachability":
-                return reader.nullable { $0.string().flatMap(CellState.init(rawValue:)) }.map { reachability = $0 }
-                    != nil
-            case "traffic": return reader.nullable { $0.traffic() }.map { traffic = $0 } != nil
-            case "tls": return reader.nullable { $0.endpointTLS() }.map { tls = $0 } != nil
-            case "verdict": return reader.string().flatMap(EdgeVerdict.init(rawValue:)).map { verdict = $0 } != nil
-            case "reasons": return reader.array { $0.string() }.map { reasons = $0 } != nil
+                return seen.first(8)
+                    && reader.nullable { $0.string().flatMap(CellState.init(rawValue:)) }.map { reachability = $0 }
+                        != nil
+            case "traffic": return seen.first(9) && reader.nullable { $0.traffic() }.map { traffic = $0 } != nil
+            case "tls": return seen.first(10) && reader.nullable { $0.endpointTLS() }.map { tls = $0 } != nil
+            case "verdict":
+                return seen.first(11)
+                    && reader.string().flatMap(EdgeVerdict.init(rawValue:)).map { verdict = $0 } != nil
+            case "reasons": return seen.first(12) && reader.array { $0.string() }.map { reasons = $0 } != nil
             default: return reader.skip()
             }
         }
@@ -63,25 +72,25 @@ struct EdgeReader {
 
     mutating func traffic() -> EdgeTraffic? {
         var traffic = EdgeTraffic()
-        var seen = 0
+        var seen = KeysSeen()
         let complete = self.object { reader, key in
-            seen += 1
             switch key {
-            case "flows": return reader.int().map { traffic.flows = $0 } != nil
-            case "plaintextFlows": return reader.int().map { traffic.plaintextFlows = $0 } != nil
-            case "tlsFlows": return reader.int().map { traffic.tlsFlows = $0 } != nil
-            case "mutualTLSFlows": return reader.int().map { traffic.mutualTLSFlows = $0 } != nil
-            case "protocols": return reader.array { $0.string() }.map { traffic.protocols = $0 } != nil
-            case "clientIdentities": return reader.array { $0.string() }.map { traffic.clientIdentities = $0 } != nil
-            case "serverIdentities": return reader.array { $0.string() }.map { traffic.serverIdentities = $0 } != nil
-            case "credentialsInClear": return reader.int().map { traffic.credentialsInClear = $0 } != nil
-            default:
-                seen -= 1
-                return reader.skip()
+            case "flows": return seen.first(0) && reader.int().map { traffic.flows = $0 } != nil
+            case "plaintextFlows": return seen.first(1) && reader.int().map { traffic.plaintextFlows = $0 } != nil
+            case "tlsFlows": return seen.first(2) && reader.int().map { traffic.tlsFlows = $0 } != nil
+            case "mutualTLSFlows": return seen.first(3) && reader.int().map { traffic.mutualTLSFlows = $0 } != nil
+            case "protocols": return seen.first(4) && reader.array { $0.string() }.map { traffic.protocols = $0 } != nil
+            case "clientIdentities":
+                return seen.first(5) && reader.array { $0.string() }.map { traffic.clientIdentities = $0 } != nil
+            case "serverIdentities":
+                return seen.first(6) && reader.array { $0.string() }.map { traffic.serverIdentities = $0 } != nil
+            case "credentialsInClear":
+                return seen.first(7) && reader.int().map { traffic.credentialsInClear = $0 } != nil
+            default: return reader.skip()
             }
         }
         // Codable requires every key of the traffic record.
-        return complete && seen == 8 ? traffic : nil
+        return complete && seen.count == 8 ? traffic : nil
     }
 
     mutating func endpointTLS() -> EndpointTLS? {
@@ -91,17 +100,21 @@ struct EdgeReader {
         var reason: String?
         var probedFrom: String?
         var checks: [TLSCheck]?
+        var seen = KeysSeen()
         let complete = self.object { reader, key in
             switch key {
-            case "verdict": return reader.string().flatMap(TLSVerdict.init(rawValue:)).map { verdict = $0 } != nil
-            case "refusesBadClients": return reader.nullable { $0.bool() }.map { refuses = $0 } != nil
-            case "serverIdentities": return reader.array { $0.string() }.map { identities = $0 } != nil
-            case "reason": return reader.nullable { $0.string() }.map { reason = $0 } != nil
-            case "probedFrom": return reader.nullable { $0.string() }.map { probedFrom = $0 } != nil
+            case "verdict":
+                return seen.first(0) && reader.string().flatMap(TLSVerdict.init(rawValue:)).map { verdict = $0 } != nil
+            case "refusesBadClients": return seen.first(1) && reader.nullable { $0.bool() }.map { refuses = $0 } != nil
+            case "serverIdentities":
+                return seen.first(2) && reader.array { $0.string() }.map { identities = $0 } != nil
+            case "reason": return seen.first(3) && reader.nullable { $0.string() }.map { reason = $0 } != nil
+            case "probedFrom": return seen.first(4) && reader.nullable { $0.string() }.map { probedFrom = $0 } != nil
             case "checks":
-                return reader.nullable { $0.array { $0.string().flatMap(TLSCheck.init(rawValue:)) } }.map {
-                    checks = $0
-                } != nil
+                return seen.first(5)
+                    && reader.nullable { $0.array { $0.string().flatMap(TLSCheck.init(rawValue:)) } }.map {
+                        checks = $0
+                    } != nil
             default: return reader.skip()
             }
         }
@@ -109,6 +122,20 @@ struct EdgeReader {
         return EndpointTLS(
             verdict: verdict, refusesBadClients: refuses, serverIdentities: identities, reason: reason,
             probedFrom: probedFrom, checks: checks)
+    }
+
+    /// The known keys an object has written so far, by number: a second one makes the reader give up.
+    struct KeysSeen {
+        private var bits: UInt32 = 0
+
+        /// Whether key `index` comes for the first time (noting it).
+        mutating func first(_ index: Int) -> Bool {
+            let bit = UInt32(1) << index
+            defer { self.bits |= bit }
+            return self.bits & bit == 0
+        }
+
+        var count: Int { self.bits.nonzeroBitCount }
     }
 
     // MARK: - JSON
@@ -281,11 +308,54 @@ struct EdgeReader {
         return value
     }
 
-    /// Past any value (an unknown key's).
-    mutating func skip() -> Bool {
-        var skim = JSONSkim.Reader(bytes: self.bytes, position: self.position)
-        guard skim.skipValue() else { return false }
-        self.position = skim.position
-        return true
+    /// Values nested deeper than this in an unknown key's value are left to Codable.
+    static let skipDepthLimit = 64
+
+    /// Past any value (an unknown key's), checked as strictly as the decoder checks it: an unknown key's value that
+    /// is not JSON makes the reader give up, as it makes the decoder refuse the document. Unknown keys are rare (a
+    /// newer writer's), so this path need not be fast.
+    mutating func skip(depth: Int = 0) -> Bool {
+        self.skipWhitespace()
+        guard self.position < self.bytes.count, depth < Self.skipDepthLimit else { return false }
+        switch self.bytes[self.position] {
+        case UInt8(ascii: "\""): return self.string() != nil
+        case UInt8(ascii: "{"): return self.object { reader, _ in reader.skip(depth: depth + 1) }
+        case UInt8(ascii: "["): return self.array { reader in reader.skip(depth: depth + 1) ? () : nil } != nil
+        case UInt8(ascii: "t"): return self.literal("true")
+        case UInt8(ascii: "f"): return self.literal("false")
+        case UInt8(ascii: "n"): return self.literal("null")
+        default: return self.number()
+        }
+    }
+
+    /// Past a number as JSON writes one: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
+    mutating func number() -> Bool {
+        func digits(_ reader: inout EdgeReader) -> Int {
+            let start = reader.position
+            while reader.position < reader.bytes.count, (0x30...0x39).contains(reader.bytes[reader.position]) {
+                reader.position += 1
+            }
+            return reader.position - start
+        }
+        func next(_ reader: EdgeReader, _ bytes: UInt8...) -> Bool {
+            reader.position < reader.bytes.count && bytes.contains(reader.bytes[reader.position])
+        }
+        if next(self, UInt8(ascii: "-")) { self.position += 1 }
+        let start = self.position
+        let whole = digits(&self)
+        guard whole > 0, whole == 1 || self.bytes[start] != 0x30 else { return false }
+        if next(self, UInt8(ascii: ".")) {
+            self.position += 1
+            guard digits(&self) > 0 else { return false }
+        }
+        if next(self, UInt8(ascii: "e"), UInt8(ascii: "E")) {
+            self.position += 1
+            if next(self, UInt8(ascii: "+"), UInt8(ascii: "-")) { self.position += 1 }
+            guard digits(&self) > 0 else { return false }
+        }
+        // A number ends at a delimiter (`1x` or `01` is not JSON).
+        return self.position == self.bytes.count
+            || [0x20, 0x09, 0x0A, 0x0D, UInt8(ascii: ","), UInt8(ascii: "}"), UInt8(ascii: "]")].contains(
+                self.bytes[self.position])
     }
 }

@@ -16,6 +16,10 @@ enum JSONSkim {
 
     /// Where the values at `paths` (each one or two keys deep from the top-level object) are in `bytes`; paths not
     /// found (or text not of the expected shape) are left out.
+    ///
+    /// A key written twice in one object, or any key of that object written with an escape (which may spell the key
+    /// looked for), leaves the path out too: which of two values a decoder takes is its own choice, and the cut must
+    /// never make the merge read another value than the decoder would (the audit writes neither).
     static func spans(of paths: [[String]], in bytes: [UInt8]) -> [[String]: Range<Int>] {
         bytes.withUnsafeBufferPointer { buffer in
             var reader = Reader(bytes: buffer)
@@ -23,9 +27,7 @@ enum JSONSkim {
             var found: [[String]: Range<Int>] = [:]
             var nested: [String: [(key: String, value: Range<Int>)]] = [:]
             for path in paths {
-                guard let first = path.first, let span = outer.first(where: { $0.key == first })?.value else {
-                    continue
-                }
+                guard let first = path.first, let span = Self.onlyValue(of: first, in: outer) else { continue }
                 if path.count == 1 {
                     found[path] = span
                 } else if path.count == 2 {
@@ -33,11 +35,26 @@ enum JSONSkim {
                         var inner = Reader(bytes: buffer, position: span.lowerBound)
                         nested[first] = inner.members() ?? []
                     }
-                    if let value = nested[first]?.first(where: { $0.key == path[1] })?.value { found[path] = value }
+                    if let members = nested[first], let value = Self.onlyValue(of: path[1], in: members) {
+                        found[path] = value
+                    }
                 }
             }
             return found
         }
+    }
+
+    /// The value of `key` when the object writes it exactly once and no key of the object has an escape.
+    private static func onlyValue(of key: String, in members: [(key: String, value: Range<Int>)]) -> Range<Int>? {
+        var value: Range<Int>?
+        for member in members {
+            if member.key.utf8.contains(UInt8(ascii: "\\")) { return nil }
+            if member.key == key {
+                guard value == nil else { return nil }
+                value = member.value
+            }
+        }
+        return value
     }
 
     /// `bytes` with each range replaced by its text (the ranges do not overlap).

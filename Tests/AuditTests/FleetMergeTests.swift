@@ -298,6 +298,14 @@ struct FleetMergeReadingTests {
         // Nothing to cut, or not an object: nothing cut.
         #expect(JSONSkim.cutting(["probe"], in: "evidence", of: Array("[1, 2]".utf8)) == nil)
         #expect(JSONSkim.cutting(["probe"], in: "evidence", of: Array("{\"evidence\": {\"tls\": 1}}".utf8)) == nil)
+        // A key written twice, or an escaped key that may spell it, is left to the decoder (which takes the first).
+        for text in [
+            #"{"evidence": {"probe": 1, "probe": 2}}"#, #"{"evidence": {"pr\u006fbe": 1, "probe": 2}}"#,
+            #"{"evidence": {"probe": 1}, "evidence": {"probe": 2}}"#,
+        ] {
+            #expect(JSONSkim.cutting(["probe"], in: "evidence", of: Array(text.utf8)) == nil, "\(text)")
+        }
+        #expect(JSONSkim.spans(of: [["edges"]], in: Array(#"{"edges": [], "edges": [1]}"#.utf8)).isEmpty)
     }
 
     @Test("edges read by hand equal Codable's reading; anything unusual is left to Codable")
@@ -330,17 +338,55 @@ struct FleetMergeReadingTests {
         let read = try #require(EdgeReader.edges(escaped, range: 0..<escaped.count))
         #expect(read.first?.source == "é😀/" && read.first?.network == nil)
         #expect(try JSONDecoder().decode([Edge].self, from: Data(escaped)) == read)
-        // Left to Codable: an unknown verdict, a fraction, a lone surrogate, a traffic record short of a key.
-        for text in [
+        // An unknown key's value is skipped only when it is JSON (the decoder refuses the document otherwise).
+        let unknown = Array(
+            #"[{"source":"s","destination":"d","address":"a","port":1,"protocol":"tcp","verdict":"blocked","reasons":[],"extra":{"x":[1,-0.5e+3,0,2E-7,true,false,null,"s\n",{},[]]}}]"#
+                .utf8)
+        let skipped = try #require(EdgeReader.edges(unknown, range: 0..<unknown.count))
+        #expect(try JSONDecoder().decode([Edge].self, from: Data(unknown)) == skipped)
+        // Left to Codable: an unknown verdict, a fraction, a lone surrogate, a traffic record short of a key, a key
+        // written twice (the decoder takes the first; this reader used to keep the last: found by the fuzz target),
+        // a traffic record with one key twice and another missing (was taken as complete: eight keys counted), text
+        // after the array.
+        let unusual = [
             #"[{"source":"s","destination":"d","address":"a","port":1,"protocol":"tcp","verdict":"bogus","reasons":[]}]"#,
             #"[{"source":"s","destination":"d","address":"a","port":1.5,"protocol":"tcp","verdict":"blocked","reasons":[]}]"#,
             #"[{"source":"\ud83d","destination":"d","address":"a","port":1,"protocol":"tcp","verdict":"blocked","reasons":[]}]"#,
             #"[{"source":"s","destination":"d","address":"a","port":1,"protocol":"tcp","verdict":"blocked","reasons":[],"traffic":{"flows":1}}]"#,
             #"[{"source":"s","destination":"d","address":"a","port":1,"protocol":"tcp","verdict":"blocked"}]"#,
-        ] {
+            #"[{"source":"s","source":"t","destination":"d","address":"a","port":1,"protocol":"tcp","verdict":"blocked","reasons":[]}]"#,
+            #"[{"source":"s","destination":"d","address":"a","port":1,"protocol":"tcp","verdict":"blocked","reasons":[],"traffic":{"flows":1,"flows":1,"plaintextFlows":0,"mutualTLSFlows":0,"protocols":[],"clientIdentities":[],"serverIdentities":[],"credentialsInClear":0}}]"#,
+            #"[{"source":"s","destination":"d","address":"a","port":1,"protocol":"tcp","verdict":"blocked","reasons":[],"tls":{"verdict":"mtls-enforced","verdict":"plaintext-accepted","serverIdentities":[]}}]"#,
+            "[] , \"more\"", "[]]",
+        ]
+        // An unknown key's value that is not JSON (the decoder refuses the document), and values the decoder lets
+        // pass in a key it ignores though they are not JSON either (giving up there is safe: the decoder decides).
+        func withExtra(_ value: String) -> String {
+            #"[{"source":"s","destination":"d","address":"a","port":1,"protocol":"tcp","verdict":"blocked","reasons":[],"extra":"#
+                + value + "}]"
+        }
+        let notJSON = ["t\u{1}rue", "{]", #""\u00""#, #"{"a" 1}"#, "nul"].map(withExtra)
+        let looseNumbers = ["01", "1.", "-", "1e", "[1,]"].map(withExtra)
+        for text in unusual + notJSON + looseNumbers {
             let bytes = Array(text.utf8)
             #expect(EdgeReader.edges(bytes, range: 0..<bytes.count) == nil, "\(text)")
         }
+        for text in notJSON {
+            #expect(
+                (try? JSONDecoder().decode([Edge].self, from: Data(text.utf8))) == nil, "the decoder refuses \(text)")
+        }
+    }
+
+    @Test(
+        "fuzz regression: an edge list with a key written twice reads as the decoder reads it (fuzz/config/regressions/)"
+    )
+    func edgeKeyTwice() throws {
+        let file = Repository.path("fuzz/config/regressions/report-edge-key-twice.bin")
+        let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: file)).dropFirst())  // byte 0 picks the target
+        let decoded = try JSONDecoder().decode([Edge].self, from: Data(bytes))
+        let read = EdgeReader.edges(bytes, range: 0..<bytes.count)
+        #expect(read == nil || read == decoded, "the hand reader must give up or agree")
+        #expect(decoded.count == 3 && decoded[2].source == "bh gateway", "the decoder takes a key's first value")
     }
 
     @Test("a value of the wrong shape is named by its JSON path")
