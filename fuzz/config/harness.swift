@@ -5,7 +5,7 @@
 // Reachability, Policy and Lab (with SystemCalls and ContainerEngine) as ONE module (Yams separately), so internal functions (UnixSocketHTTPClient.parse and
 // .dechunk, Scenario.validate, Scenario.knownKeys) are reachable here.
 //
-// Byte 0 picks the target (`byte % 4`, or BULKHEAD_FUZZ_TARGET=N forces target N); the rest is its input:
+// Byte 0 picks the target (`byte % 6`, or BULKHEAD_FUZZ_TARGET=N forces target N); the rest is its input:
 //
 //   0  policy     YAML text as a policy file: the loader's UTF-8 check (held equal to Foundation's decoding), the limits
 //                 on libyaml's event stream, Yams, the duplicate/unknown key walk, decoding, `validate(at:)` with its
@@ -18,6 +18,13 @@
 //                 Content-Length, chunked bodies).
 //   3  chunked    the de-chunker twice: on the raw bytes, and as an oracle on a chunked encoding of the bytes made here
 //                 (chunk sizes from the bytes themselves, with extensions and a trailer), which must come back exact.
+//   4  kubernetes a kubectl dump or manifests (JSON or YAML, several documents): `ClusterDump.parse` (errors name the
+//                 file), then what `bulkhead kubernetes` does with a dump: the NetworkPolicy engine, the intent findings,
+//                 the inventory, and the intended matrix (for up to 64 pods: it is pods² cells).
+//   5  report     a node's audit report as `bulkhead merge` reads it (from nodes that may be compromised):
+//                 `NodeReport.decode` (errors name the file); the hand-written JSON readers it relies on held to
+//                 Foundation's: `EdgeReader.edges` must read what `JSONDecoder` reads whenever it reads anything, and
+//                 `JSONSkim`'s cuts of a valid document must leave valid JSON with every other member unchanged.
 //
 // Every input is copied into its own exactly-sized heap block; the build keeps the standard library's debug
 // preconditions (-assert-config Debug), so an out-of-range index traps as in a debug build.
@@ -29,11 +36,13 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     guard size >= 1 else { return 0 }
     let selector = fuzzForcedTarget ?? data[0]
     let rest = Array(UnsafeBufferPointer(start: data + 1, count: size - 1))
-    switch selector % 4 {
+    switch selector % 6 {
     case 0: ConfigFuzz.policy(rest)
     case 1: ConfigFuzz.scenario(rest)
     case 2: ConfigFuzz.http(rest)
-    default: ConfigFuzz.chunked(rest)
+    case 3: ConfigFuzz.chunked(rest)
+    case 4: ConfigFuzz.kubernetes(rest)
+    default: ConfigFuzz.nodeReport(rest)
     }
     return 0
 }
@@ -124,6 +133,64 @@ enum ConfigFuzz {
             precondition(after.subnet == (move?.to ?? before.subnet), "\(before.name): \(before.subnet) → \(after.subnet), planned \(String(describing: move))")
             precondition(CIDR.overlap(after.subnet, "198.18.0.0/15") || move == nil, "moved outside 198.18.0.0/15: \(after.subnet)")
         }
+    }
+
+    static func kubernetes(_ bytes: [UInt8]) {
+        guard let text = Self.text(bytes) else { return }
+        let dump: ClusterDump
+        do {
+            dump = try ClusterDump.parse(text, name: Self.file)
+        } catch {
+            precondition(error.path.hasPrefix(Self.file), "an error that does not name the file: \(error)")
+            return
+        }
+        let engine = PolicyEngine(dump)
+        _ = IntentFindings.findings(engine)
+        _ = KubernetesInventory.report(dump)
+        guard dump.pods.count <= 64 else { return }
+        let matrix = IntentMatrix(engine: engine)
+        precondition(matrix.pods.count == dump.pods.count, "the matrix lost pods")
+    }
+
+    static func nodeReport(_ bytes: [UInt8]) {
+        do {
+            _ = try NodeReport.decode(bytes, path: Self.file)
+        } catch {
+            precondition(error.path.hasPrefix(Self.file), "an error that does not name the file: \(error)")
+        }
+        // The hand reader of edges agrees with Codable, on the whole input as an edge list.
+        if let edges = EdgeReader.edges(bytes, range: 0..<bytes.count) {
+            let decoded = try? JSONDecoder().decode([Edge].self, from: Data(bytes))
+            precondition(decoded == edges, "EdgeReader read \(edges), JSONDecoder \(String(describing: decoded))")
+        }
+        // The skim's cuts of a valid document: still JSON, the cut members null, every other member as it was.
+        guard let object = (try? JSONSerialization.jsonObject(with: Data(bytes))) as? [String: Any],
+            let evidence = object["evidence"] as? [String: Any]
+        else { return }
+        // (A member the skim leaves alone, written twice or beside an escaped key, is only a saving missed.)
+        let spans = JSONSkim.spans(of: [["evidence", "probe"], ["evidence", "capture"]], in: bytes)
+        guard let cut = JSONSkim.cutting(["probe", "capture"], in: "evidence", of: bytes) else {
+            precondition(spans.isEmpty, "spans found, nothing cut")
+            return
+        }
+        guard let back = (try? JSONSerialization.jsonObject(with: Data(cut))) as? [String: Any],
+            let backEvidence = back["evidence"] as? [String: Any]
+        else { preconditionFailure("the cut document is not JSON: \(String(decoding: cut, as: UTF8.self))") }
+        for key in ["probe", "capture"] where spans[["evidence", key]] != nil {
+            precondition(backEvidence[key] is NSNull, "evidence.\(key) not cut")
+        }
+        precondition(
+            Self.members(of: object, without: ["evidence"]).isEqual(Self.members(of: back, without: ["evidence"])),
+            "a member outside evidence changed")
+        precondition(
+            Self.members(of: evidence, without: ["probe", "capture"])
+                .isEqual(Self.members(of: backEvidence, without: ["probe", "capture"])),
+            "a member of evidence changed")
+    }
+
+    /// A JSON object's members, less some.
+    static func members(of object: [String: Any], without keys: Set<String>) -> NSDictionary {
+        NSDictionary(dictionary: object.filter { !keys.contains($0.key) })
     }
 
     static func http(_ bytes: [UInt8]) {

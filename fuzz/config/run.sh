@@ -3,7 +3,7 @@
 #
 #   fuzz/config/run.sh TARGET RUNS [extra libFuzzer flags]
 #
-#   TARGET   policy | scenario | http | chunked (0-3)
+#   TARGET   policy | scenario | http | chunked | kubernetes | report (0-5)
 #   RUNS     executions (e.g. 10000000)
 #
 # The working corpus of each target is fuzz/work/config/corpus-TARGET (kept between runs), seeded with the committed
@@ -15,7 +15,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 work="$here/../work/config"
 binary="$work/bulkhead-fuzz-config"
 [ -x "$binary" ] || "$here/build.sh"
-name="${1:?usage: fuzz/config/run.sh policy|scenario|http|chunked RUNS}"
+name="${1:?usage: fuzz/config/run.sh policy|scenario|http|chunked|kubernetes|report RUNS}"
 runs="${2:?usage: fuzz/config/run.sh TARGET RUNS}"
 shift 2
 case "$name" in
@@ -23,6 +23,8 @@ case "$name" in
     scenario|1) name=scenario; target=1 ;;
     http|2) name=http; target=2 ;;
     chunked|3) name=chunked; target=3 ;;
+    kubernetes|4) name=kubernetes; target=4 ;;
+    report|5) name=report; target=5 ;;
     *) echo "unknown target: $name" >&2; exit 2 ;;
 esac
 corpus="$work/corpus-$name"
