@@ -186,8 +186,9 @@ public enum LabLock {
 
     public static func acquire() {
         Self.lock.lock()
-        // Guarded by `lock`: opened by the first holder, then only read.
-        if Self.descriptor < 0 { Self.descriptor = open(Self.path, O_RDWR | O_CREAT | O_CLOEXEC, 0o666) }
+        // Guarded by `lock`: opened by the first holder, then only read. Read-only is enough for `flock`, so another
+        // user's test run can take the lock on a file root made.
+        if Self.descriptor < 0 { Self.descriptor = open(Self.path, O_RDONLY | O_CREAT | O_CLOEXEC, 0o644) }
         if Self.descriptor >= 0 {
             while flock(Self.descriptor, LOCK_EX) != 0 && errno == EINTR {}
         }
