@@ -7,8 +7,8 @@
 #
 # As fuzz/build.sh does for the capture parsers, the library sources are copied (Sources/ is never touched) and
 # compiled with the harness as ONE module — BulkheadModel, SystemCalls, ContainerEngine, Certificates,
-# NetworkNamespaces, Inventory, Reachability, Policy, Lab, Kubernetes, Reporting and Fleet — with their imports of
-# each other removed (Certificates brings the OpenSSL shim, linked against libssl and libcrypto). Yams (the YAML library, from the SwiftPM checkout in
+# NetworkNamespaces, Inventory, Reachability, Policy, Lab, Kubernetes, Reporting, Fleet and TLSVerification — with
+# their imports of each other removed (Certificates brings the OpenSSL shim, linked against libssl and libcrypto). Yams (the YAML library, from the SwiftPM checkout in
 # .build/checkouts) is compiled first as its own module, and its C half (libyaml, CYaml) and the CBulkheadLinux shim
 # with clang, with the same coverage instrumentation so the fuzzer also sees libyaml's branches.
 set -euo pipefail
@@ -59,12 +59,12 @@ MAP
 # 3. Bulkhead's modules as one, their imports of each other removed.
 #    Lab's ScenarioAudit.swift and SwarmScenario.swift (the scenario harnesses running an audit) are left out: they need
 #    the audit and every stage behind it (libpcap, the TLS battery), and no target here reaches them.
-modules="BulkheadModel SystemCalls ContainerEngine Certificates NetworkNamespaces Inventory Reachability Policy Lab Kubernetes Reporting Fleet"
+modules="BulkheadModel SystemCalls ContainerEngine Certificates NetworkNamespaces Inventory Reachability Policy Lab Kubernetes Reporting Fleet TLSVerification"
 for module in $modules; do
     while IFS= read -r -d '' file; do
         relative="${file#"$root/Sources/$module/"}"
         case "$module/$relative" in Lab/ScenarioAudit.swift | Lab/SwarmScenario.swift) continue ;; esac
-        sed -E '/^[[:space:]]*((public|internal|package|@_exported)[[:space:]]+)?import[[:space:]]+(BulkheadModel|SystemCalls|ContainerEngine|Certificates|NetworkNamespaces|Inventory|Reachability|Policy|Lab|Kubernetes|Reporting|Fleet)[[:space:]]*$/d' \
+        sed -E '/^[[:space:]]*((public|internal|package|@_exported)[[:space:]]+)?import[[:space:]]+(BulkheadModel|SystemCalls|ContainerEngine|Certificates|NetworkNamespaces|Inventory|Reachability|Policy|Lab|Kubernetes|Reporting|Fleet|TLSVerification)[[:space:]]*$/d' \
             "$file" >"$build/src/${module}_${relative//\//_}"
     done < <(find "$root/Sources/$module" -name '*.swift' -print0 | sort -z)
 done

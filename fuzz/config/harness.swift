@@ -5,7 +5,7 @@
 // Reachability, Policy and Lab (with SystemCalls and ContainerEngine) as ONE module (Yams separately), so internal functions (UnixSocketHTTPClient.parse and
 // .dechunk, Scenario.validate, Scenario.knownKeys) are reachable here.
 //
-// Byte 0 picks the target (`byte % 6`, or BULKHEAD_FUZZ_TARGET=N forces target N); the rest is its input:
+// Byte 0 picks the target (`byte % 7`, or BULKHEAD_FUZZ_TARGET=N forces target N); the rest is its input:
 //
 //   0  policy     YAML text as a policy file: the loader's UTF-8 check (held equal to Foundation's decoding), the limits
 //                 on libyaml's event stream, Yams, the duplicate/unknown key walk, decoding, `validate(at:)` with its
@@ -25,6 +25,10 @@
 //                 `NodeReport.decode` (errors name the file); the hand-written JSON readers it relies on held to
 //                 Foundation's: `EdgeReader.edges` must read what `JSONDecoder` reads whenever it reads anything, and
 //                 `JSONSkim`'s cuts of a valid document must leave valid JSON with every other member unchanged.
+//   6  answer     what a server sends the TLS battery (a hostile endpoint): every judge of every protocol's exchanges
+//                 (STARTTLS upgrades, the plaintext probe, the application request after the handshake, with and without
+//                 ALPN) on the bytes and on prefixes of them as they would arrive, twice (a judge is a pure function),
+//                 and the greeting sniffer.
 //
 // Every input is copied into its own exactly-sized heap block; the build keeps the standard library's debug
 // preconditions (-assert-config Debug), so an out-of-range index traps as in a debug build.
@@ -36,13 +40,14 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     guard size >= 1 else { return 0 }
     let selector = fuzzForcedTarget ?? data[0]
     let rest = Array(UnsafeBufferPointer(start: data + 1, count: size - 1))
-    switch selector % 6 {
+    switch selector % 7 {
     case 0: ConfigFuzz.policy(rest)
     case 1: ConfigFuzz.scenario(rest)
     case 2: ConfigFuzz.http(rest)
     case 3: ConfigFuzz.chunked(rest)
     case 4: ConfigFuzz.kubernetes(rest)
-    default: ConfigFuzz.nodeReport(rest)
+    case 5: ConfigFuzz.nodeReport(rest)
+    default: ConfigFuzz.serverAnswer(rest)
     }
     return 0
 }
@@ -191,6 +196,29 @@ enum ConfigFuzz {
     /// A JSON object's members, less some.
     static func members(of object: [String: Any], without keys: Set<String>) -> NSDictionary {
         NSDictionary(dictionary: object.filter { !keys.contains($0.key) })
+    }
+
+    /// Every exchange the battery can run, built once.
+    static let exchanges: [ClearExchange] = {
+        let context = ApplicationProbes.Context(host: "fuzz.test")
+        var exchanges = StartTLSProtocol.allCases.flatMap { ApplicationProbes.upgrade($0, context) }
+        for proto in AppProbeProtocol.allCases {
+            exchanges += ApplicationProbes.plaintext(proto, context)
+            for alpn in [nil, "h2", "http/1.1"] {
+                exchanges += ApplicationProbes.application(proto, alpn: alpn, context).exchanges
+            }
+        }
+        return exchanges
+    }()
+
+    static func serverAnswer(_ bytes: [UInt8]) {
+        _ = StartTLSProtocol.fromGreeting(bytes)
+        let step = max(1, bytes.count / 8)
+        for exchange in Self.exchanges {
+            for cut in stride(from: 0, to: bytes.count, by: step) { _ = exchange.judge(Array(bytes[..<cut])) }
+            let reading = exchange.judge(bytes)
+            precondition(exchange.judge(bytes) == reading, "a judge read the same bytes two ways")
+        }
     }
 
     static func http(_ bytes: [UInt8]) {

@@ -3,7 +3,7 @@
 #
 #   fuzz/config/run.sh TARGET RUNS [extra libFuzzer flags]
 #
-#   TARGET   policy | scenario | http | chunked | kubernetes | report (0-5)
+#   TARGET   policy | scenario | http | chunked | kubernetes | report | answer (0-6)
 #   RUNS     executions (e.g. 10000000)
 #
 # The working corpus of each target is fuzz/work/config/corpus-TARGET (kept between runs), seeded with the committed
@@ -15,7 +15,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 work="$here/../work/config"
 binary="$work/bulkhead-fuzz-config"
 [ -x "$binary" ] || "$here/build.sh"
-name="${1:?usage: fuzz/config/run.sh policy|scenario|http|chunked|kubernetes|report RUNS}"
+name="${1:?usage: fuzz/config/run.sh policy|scenario|http|chunked|kubernetes|report|answer RUNS}"
 runs="${2:?usage: fuzz/config/run.sh TARGET RUNS}"
 shift 2
 case "$name" in
@@ -25,6 +25,7 @@ case "$name" in
     chunked|3) name=chunked; target=3 ;;
     kubernetes|4) name=kubernetes; target=4 ;;
     report|5) name=report; target=5 ;;
+    answer|6) name=answer; target=6 ;;
     *) echo "unknown target: $name" >&2; exit 2 ;;
 esac
 corpus="$work/corpus-$name"
