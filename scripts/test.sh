@@ -14,6 +14,20 @@ swift build -c release --product bulkhead
 # the configuration harness unnoticed until this check. Their replay builds (no libFuzzer) take about half a minute each.
 bash fuzz/build.sh repro
 bash fuzz/config/build.sh repro
+# ...and replay the committed corpora and crashers once (about a second): the harnesses' own checks, which the tests do
+# not make (the flow JSON writer against Codable, --relocate on every scenario, merge's hand-written JSON readers
+# against Foundation's, the TLS battery's judges read twice), hold on every input.
+replay_log=$(mktemp)
+for replay in "fuzz/work/bulkhead-repro fuzz/corpus fuzz/regressions" \
+    "fuzz/work/config/bulkhead-repro-config fuzz/config/corpus fuzz/config/regressions"; do
+    read -r binary corpus regressions <<<"$replay"
+    if ! "$binary" "$corpus"/* "$regressions"/* >"$replay_log" 2>&1; then
+        echo "bulkhead: an input of $corpus or $regressions fails its fuzz harness's checks:" >&2
+        tail -n 20 "$replay_log" >&2
+        exit 1
+    fi
+done
+rm -f "$replay_log"
 # A real Docker engine for the inventory and lab tests: started here if none runs, stopped after.
 started_dockerd=0
 if ! /usr/bin/docker version >/dev/null 2>&1; then
