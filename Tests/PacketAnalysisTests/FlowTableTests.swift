@@ -40,6 +40,16 @@ struct FlowTableTests {
         for (number, flow) in model { #expect(table.flow(for: Self.key(number)) === flow) }
         for number in absent where model[number] == nil { #expect(table.flow(for: Self.key(number)) == nil) }
         #expect(table.map(\.id).sorted() == model.keys.sorted())
+        // The sweep's look at every flow: each seen once, exactly the matching ones returned, the table unchanged.
+        var seen: [Int] = []
+        let even = table.flows { flow in
+            seen.append(flow.id)
+            return flow.id % 2 == 0
+        }
+        #expect(seen.sorted() == model.keys.sorted())
+        #expect(even.map(\.id).sorted() == model.keys.filter { $0 % 2 == 0 }.sorted())
+        #expect(even.allSatisfy { model[$0.id] === $0 })
+        #expect(table.count == model.count)
         #expect(table.capacity.nonzeroBitCount == 1)
         #expect(table.count * 8 <= table.capacity * 5)
     }
@@ -82,8 +92,12 @@ struct FlowTableTests {
         self.check(table, model, absent: 0..<100)
         // Ten flows left: back to the smallest table, so memory follows the live flows.
         #expect(table.capacity == FlowTable<SeededFlowKeyHashing>.minimumCapacity)
+        // The flows the sweep took out hold their own references: they outlive the table's.
+        let kept = table.flows { _ in true }
         table.removeAll()
         self.check(table, [:], absent: 19_990..<20_000)
+        #expect(kept.map(\.id).sorted() == Array(19_990..<20_000))
+        #expect(kept.allSatisfy { $0.key == Self.key($0.id) })
     }
 
     /// Random inserts and removals checked against a dictionary after every step, under hashes that make every key

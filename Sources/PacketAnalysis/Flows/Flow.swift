@@ -136,9 +136,14 @@ enum FlowPhase {
 
 /// The live state of one TCP or UDP flow.
 final class Flow {
+    // The sweep reads `lastSeen`, `transport` and `closed` of every live flow, most of which are no longer in any
+    // cache: declared first, they share the object's first cache line with its reference count (Swift lays a class's
+    // stored properties out in declaration order), one memory load per flow instead of two.
     let id: Int
-    let key: FlowKey
+    var lastSeen: Timestamp
     let transport: Transport
+    var closed = false
+    let key: FlowKey
     /// Whether the low endpoint is the client (provisional until a SYN or content says so).
     var clientIsLow: Bool
     var clientBasis: ClientBasis
@@ -147,7 +152,6 @@ final class Flow {
     var low = FlowDirection()
     var high = FlowDirection()
     var firstSeen: Timestamp
-    var lastSeen: Timestamp
     var phase = FlowPhase.classifying
     var proto: ApplicationProtocol?
     var tls: TLSSession?
@@ -157,7 +161,6 @@ final class Flow {
     var credentials: [Credential] = []
     var truncated = false
     var anomalies: FlowAnomalies = []
-    var closed = false
     var reset = false
     /// Where the next scan for a STARTTLS handover starts, per direction.
     var handoverScanClient = 0

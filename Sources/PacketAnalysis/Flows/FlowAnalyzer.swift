@@ -286,17 +286,15 @@ public final class FlowAnalyzer {
     /// live flows, not the size of the capture.
     private func sweep() {
         let now = self.latest
-        var ended: [Flow] = []
-        for flow in self.flows {
+        let tcpIdleTimeout = self.options.tcpIdleTimeout
+        let udpIdleTimeout = self.options.udpIdleTimeout
+        let ended = self.flows.flows { flow in
             let idle = now.seconds(since: flow.lastSeen)
-            if flow.closed && idle > 5
-                || flow.transport == .tcp && idle > self.options.tcpIdleTimeout
-                || flow.transport != .tcp && idle > self.options.udpIdleTimeout
-            {
-                if !flow.closed && flow.transport == .tcp { flow.anomalies.insert(.idleTimeout) }
-                ended.append(flow)
-            }
+            return flow.closed && idle > 5
+                || flow.transport == .tcp && idle > tcpIdleTimeout
+                || flow.transport != .tcp && idle > udpIdleTimeout
         }
+        for flow in ended where !flow.closed && flow.transport == .tcp { flow.anomalies.insert(.idleTimeout) }
         for flow in Self.inIDOrder(ended) {
             self.flows.remove(flow.key)
             self.emitRecord(of: flow)

@@ -192,6 +192,20 @@ struct FlowTable<Hashing: FlowKeyHashing>: Sequence {
         }
     }
 
+    /// The flows for which `isMatch` is true, in slot order. The others are only looked at, through the table's own
+    /// reference: iterating the table takes a reference to each flow (a write to its count), which the sweep of a
+    /// table of mostly idle flows paid on every one of them.
+    func flows(where isMatch: (Flow) -> Bool) -> [Flow] {
+        var matching: [Flow] = []
+        self.slots.withUnsafeBufferPointer { slots in
+            for index in slots.indices {
+                guard let flow = slots[index].flow.map(Unmanaged.passUnretained) else { continue }
+                if flow._withUnsafeGuaranteedRef(isMatch) { matching.append(flow.takeUnretainedValue()) }
+            }
+        }
+        return matching
+    }
+
     /// The flows in slot order (which says nothing about their ids or arrival: sort before relying on an order).
     struct Iterator: IteratorProtocol {
         fileprivate let slots: [Slot]
