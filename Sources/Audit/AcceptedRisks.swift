@@ -89,24 +89,10 @@ public struct AcceptedRisks: Codable, Sendable {
 /// and location (titles carry counts that change from run to run).
 public enum Baseline {
     /// Reads an earlier `audit --format json` report.
+    ///
+    /// - Throws: `PathError` naming the file, and where its text is at fault the line and column.
     public static func load(path: String) throws(PathError) -> AuditReport {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw PathError(path: path, message: "cannot read the baseline report")
-        }
-        do {
-            let report = try JSONDecoder().decode(AuditReport.self, from: data)
-            guard report.schema == AuditReport.currentSchema else {
-                throw PathError(
-                    path: path, message: "schema \(report.schema); this build reads \(AuditReport.currentSchema)")
-            }
-            return report
-        } catch let error as PathError {
-            throw error
-        } catch {
-            throw PathError(
-                path: path, message: "not an audit report (bulkhead audit --format json): \(error.localizedDescription)"
-            )
-        }
+        try JSONInput.load(AuditReport.self, path: path, expected: .auditReport)
     }
 
     /// What is new in `findings` since `baseline`, what went away, and how many stayed.

@@ -178,7 +178,7 @@ public struct AuditSummary: Codable, Hashable, Sendable {
 /// The JSON document `bulkhead audit --format json` writes (schema `bulkhead.audit/1`): the edge table, every
 /// finding, and the evidence of every stage, so `bulkhead audit --evidence report.json --policy other.yaml` can
 /// re-evaluate it offline.
-public struct AuditReport: Codable, Sendable {
+public struct AuditReport: Codable, Sendable, SchemaVersioned {
     public var schema: String
     public var generatedAt: String
     /// The host the audit ran on.

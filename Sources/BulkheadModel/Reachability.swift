@@ -258,7 +258,7 @@ public struct ProbeSettings: Codable, Hashable, Sendable {
 
 /// The JSON document `bulkhead probe --format json` writes: the inventory it planned from, every cell with its
 /// evidence, and the policy evaluation. `bulkhead probe --evidence FILE --policy OTHER` re-evaluates it offline.
-public struct ProbeReport: Codable, Sendable {
+public struct ProbeReport: Codable, Sendable, SchemaVersioned {
     /// `bulkhead.probe/1`.
     public var schema: String
     /// When the probes ran (RFC 3339).

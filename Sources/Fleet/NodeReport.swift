@@ -118,7 +118,7 @@ public struct NodeReport: Sendable {
                         "is cut short: the JSON document stops after \(bytes.count) bytes with a value still open (a copy or a write that did not finish?)"
                 )
             }
-            throw Self.describe(error, path: path)
+            throw Self.describe(error, path: path, document: document, cuts: cuts, original: bytes)
         } catch {
             throw FleetMergeError(.notJSON, path: path, message: "not JSON: \(error.localizedDescription)")
         }
@@ -174,43 +174,43 @@ public struct NodeReport: Sendable {
         return inString || depth > 0
     }
 
-    /// A decoding error said with the file and the JSON path of the value (`evidence.inventory.cluster.nodeID`).
-    static func describe(_ error: DecodingError, path: String) -> FleetMergeError {
-        func jsonPath(_ keys: [any CodingKey]) -> String {
-            var text = ""
-            for key in keys {
-                if let index = key.intValue {
-                    text += "[\(index)]"
-                } else {
-                    text += (text.isEmpty ? "" : ".") + key.stringValue
-                }
+    /// A decoding error said with the file, the line and column, and the JSON path of the value
+    /// (`evidence.inventory.cluster.nodeID`). The decoder read `document`, the file's `original` bytes with `cuts`
+    /// made: positions are found there and taken back to the file's.
+    static func describe(
+        _ error: DecodingError, path: String, document: [UInt8], cuts: [(range: Range<Int>, text: String)],
+        original: [UInt8]
+    ) -> FleetMergeError {
+        if case .dataCorrupted(let context) = error, context.codingPath.isEmpty {
+            guard let syntax = JSONGrammar.firstProblem(in: original) else {
+                return FleetMergeError(.notJSON, path: path, message: "not JSON: \(context.debugDescription)")
             }
-            return text.isEmpty ? "the top level" : text
+            let (line, column) = JSONInput.lineAndColumn(of: syntax.offset, in: original)
+            return FleetMergeError(.notJSON, path: "\(path):\(line):\(column)", message: "not JSON: \(syntax.message)")
         }
-        switch error {
-        case .keyNotFound(let key, let context):
-            return FleetMergeError(
-                .invalidReport, path: path,
-                message: "\(jsonPath(context.codingPath + [key])): missing (not an audit report of this version)")
-        case .valueNotFound(_, let context):
-            return FleetMergeError(
-                .invalidReport, path: path, message: "\(jsonPath(context.codingPath)): null where a value is needed")
-        case .typeMismatch(let type, let context):
-            return FleetMergeError(
-                .invalidReport, path: path,
-                message: "\(jsonPath(context.codingPath)): not a \(type) (\(context.debugDescription))")
-        case .dataCorrupted(let context):
-            if context.codingPath.isEmpty {
-                let underlying = (context.underlyingError as NSError?)?.userInfo[NSDebugDescriptionErrorKey] as? String
-                return FleetMergeError(
-                    .notJSON, path: path,
-                    message: "not JSON: \(underlying ?? context.debugDescription)")
-            }
-            return FleetMergeError(
-                .invalidReport, path: path, message: "\(jsonPath(context.codingPath)): \(context.debugDescription)")
-        @unknown default:
-            return FleetMergeError(.invalidReport, path: path, message: "\(error)")
+        let (named, at, message) = JSONInput.explain(error)
+        var located = path
+        if let offset = JSONInput.offset(of: at, in: document) {
+            let (line, column) = JSONInput.lineAndColumn(of: Self.originalOffset(offset, cuts: cuts), in: original)
+            located = "\(path):\(line):\(column)"
         }
+        // A key missing: most likely a report of another version of bulkhead.
+        let version = if case .keyNotFound = error { " (not an audit report of this version)" } else { "" }
+        return FleetMergeError(
+            .invalidReport, path: located, message: "\(JSONInput.path(named)): \(message)\(version)")
+    }
+
+    /// Where byte `offset` of the cut document was in the file: past each cut before it, the cut's length is the
+    /// file's, not its replacement's; within a replacement, the cut value's first byte.
+    static func originalOffset(_ offset: Int, cuts: [(range: Range<Int>, text: String)]) -> Int {
+        var shift = 0
+        for cut in cuts.sorted(by: { $0.range.lowerBound < $1.range.lowerBound }) {
+            let start = cut.range.lowerBound + shift  // where the replacement starts in the cut document
+            if offset < start { break }
+            if offset < start + cut.text.utf8.count { return cut.range.lowerBound }
+            shift += cut.text.utf8.count - cut.range.count
+        }
+        return offset - shift
     }
 
     /// The document: its schema first, and the rest only when the schema is the audit's (another schema is refused

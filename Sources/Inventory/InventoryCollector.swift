@@ -76,18 +76,24 @@ public enum InventoryCollector {
         var networks: [NetworkRecord] = []
         var containers: [ContainerRecord] = []
         for path in paths {
-            let data: Data
-            do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-                throw InventoryFileError(.unreadable, path: path, message: "cannot read: \(error.localizedDescription)")
+            let bytes: [UInt8]
+            do { bytes = try InputFile.contents(of: path, limit: JSONInput.sizeLimit) } catch {
+                throw InventoryFileError(.unreadable, path: error.path, message: error.message)
             }
             let parsed: Any
-            do { parsed = try JSONSerialization.jsonObject(with: data) } catch {
+            do { parsed = try JSONSerialization.jsonObject(with: Data(bytes)) } catch {
+                var located = path
+                var problem = Self.jsonProblem(error)
+                if let syntax = JSONGrammar.firstProblem(in: bytes) {
+                    let (line, column) = JSONInput.lineAndColumn(of: syntax.offset, in: bytes)
+                    located = "\(path):\(line):\(column)"
+                    problem = syntax.message
+                }
                 throw InventoryFileError(
-                    .notInspectOutput, path: path,
-                    message:
-                        "not JSON (\(Self.jsonProblem(error))); expected `docker inspect` or `docker network inspect` output"
-                )
+                    .notInspectOutput, path: located,
+                    message: "not JSON (\(problem)); expected `docker inspect` or `docker network inspect` output")
             }
+            let isArray = parsed is [Any]
             let elements: [Any] = (parsed as? [Any]) ?? [parsed]
             for (index, element) in elements.enumerated() {
                 guard let object = element as? [String: Any] else {
@@ -114,6 +120,13 @@ public enum InventoryCollector {
                     }
                 } catch let error as InventoryFileError {
                     throw error
+                } catch let error as DecodingError {
+                    // Said where the value is in the file: the element, then the path the decoder reached in it.
+                    let (named, at, problem) = JSONInput.explain(error)
+                    let inFile: [any CodingKey] = (isArray ? [ElementIndex(index)] : []) + at
+                    throw InventoryFileError(
+                        .badElement, path: JSONInput.located(path, inFile, in: bytes),
+                        message: "element \(index), \(JSONInput.path(named)): \(problem)")
                 } catch {
                     throw InventoryFileError(.badElement, path: path, message: "element \(index): \(error)")
                 }
@@ -292,6 +305,16 @@ public enum InventoryCollector {
         let description = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String
         return description ?? "malformed JSON"
     }
+}
+
+/// The position of an element in a top-level array, as a coding path names it.
+private struct ElementIndex: CodingKey {
+    let intValue: Int?
+    var stringValue: String { "Index \(self.intValue ?? 0)" }
+
+    init(_ index: Int) { self.intValue = index }
+    init?(stringValue: String) { nil }
+    init?(intValue: Int) { self.intValue = intValue }
 }
 
 /// Results written by several threads at distinct indexes.

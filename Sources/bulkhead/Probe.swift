@@ -227,12 +227,8 @@ extension Bulkhead {
 
         func loadInventory() throws -> InventoryReport {
             if let path = self.inventory {
-                guard let data = FileManager.default.contents(atPath: path) else {
-                    throw failInput("\(path): cannot read")
-                }
-                do { return try JSONDecoder().decode(InventoryReport.self, from: data) } catch {
-                    throw failInput(
-                        "\(path): not an inventory report (bulkhead inventory --format json): \(Self.describe(error))")
+                do { return try JSONInput.load(InventoryReport.self, path: path, expected: .inventoryReport) } catch {
+                    throw failInput(error.description)
                 }
             }
             do {
@@ -248,25 +244,8 @@ extension Bulkhead {
         }
 
         static func loadEvidence(_ path: String) throws -> ProbeReport {
-            guard let data = FileManager.default.contents(atPath: path) else { throw failInput("\(path): cannot read") }
-            let report: ProbeReport
-            do { report = try JSONDecoder().decode(ProbeReport.self, from: data) } catch {
-                throw failInput("\(path): not a probe report (bulkhead probe --format json): \(Self.describe(error))")
-            }
-            guard report.schema == ProbeReport.currentSchema else {
-                throw failInput("\(path): schema \(report.schema); this build reads \(ProbeReport.currentSchema)")
-            }
-            return report
-        }
-
-        static func describe(_ error: any Error) -> String {
-            guard let error = error as? DecodingError else { return error.localizedDescription }
-            switch error {
-            case .keyNotFound(let key, let context):
-                return "missing \((context.codingPath + [key]).map(\.stringValue).joined(separator: "."))"
-            case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
-                return "\(context.codingPath.map(\.stringValue).joined(separator: ".")): \(context.debugDescription)"
-            @unknown default: return "\(error)"
+            do { return try JSONInput.load(ProbeReport.self, path: path, expected: .probeReport) } catch {
+                throw failInput(error.description)
             }
         }
     }

@@ -5,19 +5,6 @@ import Testing
 
 @testable import PacketAnalysis
 
-/// A small seeded generator (SplitMix64), so that a failing run can be replayed from its seed.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-
-    mutating func next() -> UInt64 {
-        self.state &+= 0x9e37_79b9_7f4a_7c15
-        var z = self.state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
-}
-
 /// The property that matters most in a tool that reads other people's traffic: no byte of a secret it finds reaches
 /// any output. Requests of every protocol the extractor knows, in every shape (odd whitespace, case, tabs, no scheme,
 /// no colon, literals…), carry random secrets; they are written as real pcap files and run through every output

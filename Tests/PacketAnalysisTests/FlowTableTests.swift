@@ -1,4 +1,5 @@
 import BulkheadModel
+import BulkheadTestSupport
 import Testing
 
 @testable import PacketAnalysis

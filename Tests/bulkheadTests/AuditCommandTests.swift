@@ -156,6 +156,15 @@ struct AuditCommandTests {
         #expect(try AnalyzeCommandTests.run(["audit", "--output", "pdf=x.pdf", "--evidence", "x"]).status == 2)
         let wrong = try AnalyzeCommandTests.run(["audit", "--evidence", "captures/expected/http-basic-auth.json"])
         #expect(wrong.status == 2 && wrong.error.contains("not an audit report"))
+        // A stored report that is broken: the file, line and column; one of another kind: named as what it is.
+        let brokenReport = try self.temporary(
+            "accepted.json", "{\n  \"schema\": \"bulkhead.audit/1\",\n  \"edges\": [,]\n}\n")
+        let baseline = try AnalyzeCommandTests.run(["audit", "--evidence", brokenReport])
+        #expect(baseline.status == 2)
+        #expect(baseline.error.contains("\(brokenReport):3:13: not JSON: expected a value"), "\(baseline.error)")
+        let probe = try self.temporary("probe.json", "{\"schema\": \"bulkhead.probe/1\"}")
+        let other = try AnalyzeCommandTests.run(["audit", "--evidence", probe])
+        #expect(other.status == 2 && other.error.contains("is a probe report"), "\(other.error)")
     }
 
     @Test(
