@@ -111,13 +111,6 @@ public struct NodeReport: Sendable {
         let document = cuts.isEmpty ? bytes : JSONSkim.replacing(cuts, in: bytes)
         var content: Content
         do { content = try JSONDecoder().decode(Content.self, from: Data(document)) } catch let error as DecodingError {
-            if case .dataCorrupted(let context) = error, context.codingPath.isEmpty, Self.isUnclosed(bytes) {
-                throw FleetMergeError(
-                    .truncated, path: path,
-                    message:
-                        "is cut short: the JSON document stops after \(bytes.count) bytes with a value still open (a copy or a write that did not finish?)"
-                )
-            }
             throw Self.describe(error, path: path, document: document, cuts: cuts, original: bytes)
         } catch {
             throw FleetMergeError(.notJSON, path: path, message: "not JSON: \(error.localizedDescription)")
@@ -148,32 +141,6 @@ public struct NodeReport: Sendable {
         return node
     }
 
-    /// Whether the JSON text ends inside an object, an array or a string (what a cut-off file looks like).
-    static func isUnclosed(_ bytes: [UInt8]) -> Bool {
-        var depth = 0
-        var inString = false
-        var escaped = false
-        for byte in bytes {
-            if inString {
-                if escaped {
-                    escaped = false
-                } else if byte == UInt8(ascii: "\\") {
-                    escaped = true
-                } else if byte == UInt8(ascii: "\"") {
-                    inString = false
-                }
-                continue
-            }
-            switch byte {
-            case UInt8(ascii: "\""): inString = true
-            case UInt8(ascii: "{"), UInt8(ascii: "["): depth += 1
-            case UInt8(ascii: "}"), UInt8(ascii: "]"): depth -= 1
-            default: break
-            }
-        }
-        return inString || depth > 0
-    }
-
     /// A decoding error said with the file, the line and column, and the JSON path of the value
     /// (`evidence.inventory.cluster.nodeID`). The decoder read `document`, the file's `original` bytes with `cuts`
     /// made: positions are found there and taken back to the file's.
@@ -184,6 +151,13 @@ public struct NodeReport: Sendable {
         if case .dataCorrupted(let context) = error, context.codingPath.isEmpty {
             guard let syntax = JSONGrammar.firstProblem(in: original) else {
                 return FleetMergeError(.notJSON, path: path, message: "not JSON: \(context.debugDescription)")
+            }
+            if syntax.cutShort {
+                return FleetMergeError(
+                    .truncated, path: path,
+                    message:
+                        "is cut short: \(syntax.message) after \(original.count) bytes (a copy or a write that did not finish?)"
+                )
             }
             let (line, column) = JSONInput.lineAndColumn(of: syntax.offset, in: original)
             return FleetMergeError(.notJSON, path: "\(path):\(line):\(column)", message: "not JSON: \(syntax.message)")

@@ -24,7 +24,9 @@
 //   5  report     a node's audit report as `bulkhead merge` reads it (from nodes that may be compromised):
 //                 `NodeReport.decode` (errors name the file); the hand-written JSON readers it relies on held to
 //                 Foundation's: `EdgeReader.edges` must read what `JSONDecoder` reads whenever it reads anything, and
-//                 `JSONSkim`'s cuts of a valid document must leave valid JSON with every other member unchanged.
+//                 `JSONSkim`'s cuts of a valid document must leave valid JSON with every other member unchanged; the
+//                 grammar that places syntax errors (`JSONGrammar`) agrees with Foundation's parser, and every error of
+//                 `JSONInput.decode` (stored reports read back) names the file and a place inside it.
 //   6  answer     what a server sends the TLS battery (a hostile endpoint): every judge of every protocol's exchanges
 //                 (STARTTLS upgrades, the plaintext probe, the application request after the handshake, with and without
 //                 ALPN) on the bytes and on prefixes of them as they would arrive, twice (a judge is a pure function),
@@ -162,6 +164,29 @@ enum ConfigFuzz {
             _ = try NodeReport.decode(bytes, path: Self.file)
         } catch {
             precondition(error.path.hasPrefix(Self.file), "an error that does not name the file: \(error)")
+        }
+        // The grammar that places syntax errors: it finds one whenever Foundation refuses the text, passes nothing
+        // Foundation refuses, and places it inside the text (or at its end, for text cut short). Foundation lets a few
+        // things pass that RFC 8259 does not (raw control characters in strings): only that direction may differ.
+        let problem = JSONGrammar.firstProblem(in: bytes)
+        let foundationReads =
+            (try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])) != nil
+        if String(validating: bytes, as: UTF8.self) != nil {
+            if !foundationReads { precondition(problem != nil, "Foundation refuses it, the grammar finds nothing") }
+            if problem == nil { precondition(foundationReads, "the grammar passes what Foundation refuses") }
+        }
+        if let problem {
+            precondition(problem.offset >= 0 && problem.offset <= bytes.count, "a problem outside the text")
+            precondition(!problem.cutShort || problem.offset == bytes.count, "cut short before the end")
+        }
+        // Every error of a stored report names the file, and where it names a place, one inside the text.
+        do { _ = try JSONInput.decode(AuditReport.self, from: bytes, path: Self.file, expected: .auditReport) } catch {
+            precondition(error.path.hasPrefix(Self.file), "an error that does not name the file: \(error)")
+            let place = error.path.dropFirst(Self.file.count).split(separator: ":").compactMap { Int($0) }
+            if place.count == 2 {
+                let lines = bytes.split(separator: 0x0A, omittingEmptySubsequences: false)
+                precondition(place[0] >= 1 && place[0] <= lines.count && place[1] >= 1, "no such place: \(error.path)")
+            }
         }
         // The hand reader of edges agrees with Codable, on the whole input as an edge list.
         if let edges = EdgeReader.edges(bytes, range: 0..<bytes.count) {
