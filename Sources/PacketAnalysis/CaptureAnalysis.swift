@@ -264,7 +264,7 @@ public enum CaptureAnalysis {
                 }
                 let analyzer = FlowAnalyzer(
                     options: options, framesBefore: framesBefore, file: LibpcapCaptureReader.standardInput,
-                    emit: collector.lane(0).add)
+                    passes: ResultCollector.Lane.passes, emit: collector.lane(0).add(pass:_:))
                 if let problem = stream.forEachPacket(Self.feeding(analyzer, report: report)) {
                     warnings.append(problem)
                 }
@@ -296,7 +296,8 @@ public enum CaptureAnalysis {
                     frames = result.frames
                 } else {
                     let analyzer = FlowAnalyzer(
-                        options: options, framesBefore: framesBefore, file: capture.path, emit: collector.lane(0).add)
+                        options: options, framesBefore: framesBefore, file: capture.path,
+                        passes: ResultCollector.Lane.passes, emit: collector.lane(0).add(pass:_:))
                     switch reader {
                     case .mmap:
                         try capture.forEachPacket(Self.feeding(analyzer, report: report))
@@ -410,7 +411,8 @@ public enum CaptureAnalysis {
     ) throws(CaptureError) -> (counters: PacketCounters, warnings: [CaptureError], frames: Int) {
         let analyzers = (0..<threads).map { index in
             FlowAnalyzer(
-                options: options, framesBefore: framesBefore, file: capture.path, emit: collector.lane(index).add)
+                options: options, framesBefore: framesBefore, file: capture.path,
+                passes: ResultCollector.Lane.passes, emit: collector.lane(index).add(pass:_:))
         }
         let result = try ParallelAnalysis(analyzers: analyzers).run(capture, framesBefore: framesBefore, report: report)
         return (result.counters, capture.warnings, result.frames)
@@ -490,6 +492,19 @@ package final class ResultCollector: @unchecked Sendable {
         package func add(_ record: FlowRecord) {
             CaptureAnalysis.tally(record, &self.counts, &self.findings)
             self.receive(record)
+        }
+
+        /// The stages of ``add(_:)`` as passes over a batch of records (see ``FlowAnalyzer/recordBatch``): pass 0
+        /// counts and folds, pass 1 hands on.
+        package static let passes = 2
+
+        /// Pass `pass` of ``add(_:)`` over `record` (a receiver for ``FlowAnalyzer``'s batches).
+        package func add(pass: Int, _ record: inout FlowRecord) {
+            if pass == 0 {
+                CaptureAnalysis.tally(record, &self.counts, &self.findings)
+            } else {
+                self.receive(record)
+            }
         }
     }
 

@@ -73,12 +73,24 @@ public struct PacketCounters: Sendable {
 public final class FlowAnalyzer {
     public private(set) var counters = PacketCounters()
     private let options: AnalysisOptions
-    private let emit: (inout FlowRecord) -> Void
-    /// The record each ending flow is written into, field by field, and handed to `emit` in place. A record built
-    /// with `FlowRecord(...)` was built aside and copied out whole (the optimizer leaves that copy in), a retain and
-    /// a release of every string and array in it for every flow. `@exclusivity(unchecked)`: only this analyzer's
-    /// thread touches it, and `emit` is handed it for the call alone.
-    @exclusivity(unchecked) private var scratch: FlowRecord
+    private let emit: (_ pass: Int, _ record: inout FlowRecord) -> Void
+    /// How many times each record is handed to `emit` (see ``init(options:framesBefore:file:certificates:passes:emit:)``).
+    private let passes: Int
+    /// The records of ending flows, each written into its slot field by field, handed to `emit` a batch at a time.
+    /// A record built with `FlowRecord(...)` was built aside and copied out whole (the optimizer leaves that copy
+    /// in), a retain and a release of every string and array in it for every flow. `@exclusivity(unchecked)`: only
+    /// this analyzer's thread touches it, and `emit` is handed the batch for the call alone.
+    ///
+    /// Why batches: the end of a flow runs a lot of code (its record, its JSON, its totals and findings), more than
+    /// the processor's instruction cache holds, so one flow at a time each stage found its code evicted by the
+    /// others (a third of a run's instruction-cache misses). A batch runs each stage (a pass of `emit`) over every
+    /// record in turn.
+    @exclusivity(unchecked) private var records: [FlowRecord]
+    /// How many of ``records`` hold a record not yet emitted.
+    private var pendingRecords = 0
+    /// The records of a batch: enough for each stage's code to stay in cache across them, few enough to cost no
+    /// memory to speak of.
+    static let recordBatch = 64
     private var flows = FlowTable(hashing: SeededFlowKeyHashing())
     /// The number of the packet being processed, counted from 1 across the files of a run (the Wireshark
     /// frame number within one file). A flow's id is the number of its first packet.
@@ -94,20 +106,38 @@ public final class FlowAnalyzer {
     ///   - framesBefore: packets in the files analysed before this one (flow ids continue across files).
     ///   - file: the capture file name recorded in each flow.
     ///   - emit: receives each flow record as its flow ends.
-    public init(
+    public convenience init(
         options: AnalysisOptions = AnalysisOptions(), framesBefore: Int = 0, file: String? = nil,
         certificates: CertificateCache = CertificateCache(), emit: @escaping (FlowRecord) -> Void
+    ) {
+        // The receiver borrows each record: nothing is copied unless it keeps one.
+        self.init(
+            options: options, framesBefore: framesBefore, file: file, certificates: certificates, passes: 1,
+            emit: { _, record in emit(record) })
+    }
+
+    /// - Parameters:
+    ///   - passes: how many times each record is handed to `emit`: a batch of records (up to ``recordBatch``, in the
+    ///     order their flows ended) goes through pass 0, then all of it through pass 1, and so on, so that each pass
+    ///     (a stage of the receiver: totals, then output) runs its code over the whole batch.
+    ///   - emit: receives a pass's number and a record (in place, for the call alone: a receiver that keeps one
+    ///     copies it).
+    public init(
+        options: AnalysisOptions = AnalysisOptions(), framesBefore: Int = 0, file: String? = nil,
+        certificates: CertificateCache = CertificateCache(), passes: Int,
+        emit: @escaping (_ pass: Int, _ record: inout FlowRecord) -> Void
     ) {
         self.options = options
         self.frame = framesBefore
         self.certificates = certificates
-        // The receiver borrows the record: nothing is copied unless it keeps one.
-        self.emit = { (record: inout FlowRecord) in emit(record) }
+        self.passes = max(1, passes)
+        self.emit = emit
         // `file` is the same in every record of this analyzer: set here once.
-        self.scratch = FlowRecord(
+        let empty = FlowRecord(
             id: 0, client: "", server: "", clientBasis: .port, transport: .tcp, proto: .empty, encrypted: false,
             starttls: false, tls: nil, credentials: [], truncated: false, anomalies: [], firstSeen: .zero,
             lastSeen: .zero, packets: DirectionCounts(), bytes: DirectionCounts(), file: file)
+        self.records = Array(repeating: empty, count: Self.recordBatch)
     }
 
     /// The number of the last packet processed.
@@ -175,6 +205,7 @@ public final class FlowAnalyzer {
         let remaining = Self.inIDOrder(Array(self.flows))
         self.flows.removeAll()
         for flow in remaining { self.emitRecord(of: flow) }
+        self.emitPending()
     }
 
     /// `flows` by id, sorted through their ids alone: sorting the flow references themselves retained and released
@@ -233,6 +264,7 @@ public final class FlowAnalyzer {
             {
                 self.flows.remove(key)
                 self.emitRecord(of: existing)
+                self.emitPending()  // at once: a live stream shows a flow when it ends
                 flow = self.newFlow(key, fromLow: fromLow, packet: packet, time: time)
                 self.flows.insert(flow)
             }
@@ -299,6 +331,7 @@ public final class FlowAnalyzer {
             self.flows.remove(flow.key)
             self.emitRecord(of: flow)
         }
+        self.emitPending()
     }
 
     // MARK: - TCP
@@ -735,7 +768,7 @@ public final class FlowAnalyzer {
 
     // MARK: - Records
 
-    /// Writes the flow's record into ``scratch`` and hands it to `emit`.
+    /// Writes the flow's record into the next slot of ``records``, and emits the batch when it is full.
     private func emitRecord(of flow: Flow) {
         // Out-of-order data still waiting means a hole never filled: a gap, not something to parse across.
         if !flow.low.pending.isEmpty {
@@ -749,6 +782,7 @@ public final class FlowAnalyzer {
         if flow.phase == .tunnelSetup { self.openTunnel(flow, final: true) }
         if flow.phase == .classifying { self.classify(flow, final: true) }
         if flow.phase == .plaintext { self.finishPlaintext(flow) }
+        let slot = self.pendingRecords
         let client = flow.clientIsLow ? flow.key.low : flow.key.high
         let server = flow.clientIsLow ? flow.key.high : flow.key.low
         var proto = flow.proto ?? .empty
@@ -761,14 +795,14 @@ public final class FlowAnalyzer {
         }
         // The session's summary is swapped into the record's rather than returned (see `TLSSession.finish(into:)`).
         if let session = flow.tls {
-            session.finish(into: &self.scratch.tls)
+            session.finish(into: &self.records[slot].tls)
         } else {
-            self.scratch.tls = nil
+            self.records[slot].tls = nil
         }
         if proto == .dtls {
             var summary = TLSSummary()
             if let version = flow.datagramDTLSVersion { summary.offeredVersions = [TLSRegistry.versionName(version)] }
-            self.scratch.tls = summary
+            self.records[slot].tls = summary
         }
         if let session = flow.tls, session.malformed { flow.anomalies.insert(.malformedTLS) }
         var anomalies: [String] = []
@@ -784,29 +818,40 @@ public final class FlowAnalyzer {
         }
         if flow.anomalies.contains(.malformedTLS) { anomalies.append("malformed-tls") }
         if flow.anomalies.contains(.idleTimeout) { anomalies.append("idle-timeout") }
-        self.scratch.id = flow.id
-        self.scratch.client = client.description
-        self.scratch.server = server.description
-        self.scratch.clientBasis = flow.clientBasis
-        self.scratch.transport = flow.transport
-        self.scratch.proto = proto
-        self.scratch.encrypted = proto.isEncryptedByNature || flow.starttls
-        self.scratch.starttls = flow.starttls
-        self.scratch.credentials =
+        self.records[slot].id = flow.id
+        self.records[slot].client = client.description
+        self.records[slot].server = server.description
+        self.records[slot].clientBasis = flow.clientBasis
+        self.records[slot].transport = flow.transport
+        self.records[slot].proto = proto
+        self.records[slot].encrypted = proto.isEncryptedByNature || flow.starttls
+        self.records[slot].starttls = flow.starttls
+        self.records[slot].credentials =
             flow.tunnelCredentials.isEmpty ? flow.credentials : flow.tunnelCredentials + flow.credentials
-        self.scratch.truncated = flow.truncated
-        self.scratch.anomalies = anomalies
-        self.scratch.firstSeen = flow.firstSeen
-        self.scratch.lastSeen = flow.lastSeen
-        self.scratch.packets = DirectionCounts(
+        self.records[slot].truncated = flow.truncated
+        self.records[slot].anomalies = anomalies
+        self.records[slot].firstSeen = flow.firstSeen
+        self.records[slot].lastSeen = flow.lastSeen
+        self.records[slot].packets = DirectionCounts(
             toServer: flow.withDirection(client: true, { $0.packets }),
             toClient: flow.withDirection(client: false, { $0.packets }))
-        self.scratch.bytes = DirectionCounts(
+        self.records[slot].bytes = DirectionCounts(
             toServer: flow.withDirection(client: true, { $0.payloadBytes }),
             toClient: flow.withDirection(client: false, { $0.payloadBytes }))
-        self.scratch.tunnel = tunnel
-        self.scratch.encapsulation = flow.encapsulation?.records(clientIsLow: flow.clientIsLow)
-        self.scratch.esp = flow.esp?.summary(clientIsLow: flow.clientIsLow)
-        self.emit(&self.scratch)
+        self.records[slot].tunnel = tunnel
+        self.records[slot].encapsulation = flow.encapsulation?.records(clientIsLow: flow.clientIsLow)
+        self.records[slot].esp = flow.esp?.summary(clientIsLow: flow.clientIsLow)
+        self.pendingRecords += 1
+        if self.pendingRecords == Self.recordBatch { self.emitPending() }
+    }
+
+    /// Hands the records written so far to `emit`.
+    private func emitPending() {
+        // In place (inout): a record read out of the array to be passed on would be a copy of it (a retain and a
+        // release of each of its strings and arrays).
+        for pass in 0..<self.passes {
+            for index in 0..<self.pendingRecords { self.emit(pass, &self.records[index]) }
+        }
+        self.pendingRecords = 0
     }
 }
