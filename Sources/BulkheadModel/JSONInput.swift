@@ -408,6 +408,7 @@ public struct JSONGrammar {
         func byte(_ character: Unicode.Scalar) -> Bool {
             self.position < self.bytes.count && self.bytes[self.position] == UInt8(ascii: character)
         }
+        let start = self.position
         if byte("-") { self.position += 1 }
         if byte("0") {
             self.position += 1
@@ -422,6 +423,12 @@ public struct JSONGrammar {
             self.position += 1
             if byte("+") || byte("-") { self.position += 1 }
             if digits() == 0 { return self.numberProblem() }
+        }
+        // Grammatical, but past what a 64-bit float holds: Foundation's readers refuse it (`1e309`).
+        if let value = Double(String(decoding: self.bytes[start..<self.position], as: UTF8.self)), value.isInfinite {
+            return Problem(
+                offset: start, message: "a number too large for a 64-bit float (JSON readers refuse it)",
+                cutShort: false)
         }
         return nil
     }

@@ -37,6 +37,8 @@ struct JSONInputTests {
             ("{'a': 1}", 1, 2, "expected a key in double quotes, found '''", false),
             ("{} x", 1, 4, "text after the end", false),
             ("[1,]", 1, 4, "expected a value", false),
+            ("{\"a\": 866e4465377}", 1, 7, "too large for a 64-bit float", false),
+            ("[1.7976931348623159e308]", 1, 2, "too large", false),
             ("{\"a\": 1,}", 1, 9, "expected a key", false),
             ("", 1, 1, "no JSON value", false),
             (" \n ", 1, 1, "no JSON value", false),
@@ -61,10 +63,24 @@ struct JSONInputTests {
         for valid in [
             "{}", "[]", " {\"a\": [1, -2.5e-3, 0, true, false, null, \"x\\\"\\\\\\/\\b\\f\\n\\r\\t\\u00e9\"]} ",
             "\"s\"",
-            "0", "-0.0E+1", "[{}, [], {\"\": {}}]",
+            "0", "-0.0E+1", "[{}, [], {\"\": {}}]", "[1e308, 1e-400, 0e99999999999, 123456789012345678901234567890]",
         ] {
             #expect(Self.syntax(valid) == nil, "\(valid)")
         }
+    }
+
+    @Test(
+        "fuzz regression: a number past a 64-bit float is where Foundation refuses the text (fuzz/config/regressions/)")
+    func numberOverflow() throws {
+        let file = Repository.path("fuzz/config/regressions/report-json-number-overflow.bin")
+        let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: file)).dropFirst())  // byte 0 picks the target
+        #expect((try? JSONSerialization.jsonObject(with: Data(bytes))) == nil)
+        let problem = try #require(JSONGrammar.firstProblem(in: bytes))
+        #expect(problem.message.contains("too large for a 64-bit float"))
+        #expect(JSONInput.lineAndColumn(of: problem.offset, in: bytes) == (2, 19))
+        // The decoder reads numbers only when asked for them: to it the text is a document without a schema.
+        let refusal = Self.refusal(AuditReport.self, bytes, .auditReport)
+        #expect(refusal?.message.hasPrefix("has no schema key") == true, "\(String(describing: refusal))")
     }
 
     @Test("deep nesting is read without recursion, open or closed")
