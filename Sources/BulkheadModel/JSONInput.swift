@@ -71,23 +71,18 @@ public enum JSONInput {
         do { _ = try InputFile.decodeUTF8(bytes, path: path) } catch { return error }
         // The decoder refused the text itself (it says no more than that): find where it breaks. Text it read (it lets
         // a few things pass that RFC 8259 does not) is judged by what it found in it.
-        let refusedText: Bool
-        if case .dataCorrupted(let context) = error as? DecodingError, context.codingPath.isEmpty {
-            refusedText = true
-        } else {
-            refusedText = false
-        }
+        let refusedText =
+            if case .dataCorrupted(let context) = error as? DecodingError { context.codingPath.isEmpty } else { false }
         if refusedText, let syntax = JSONGrammar.firstProblem(in: bytes) {
-            let (line, column) = Self.lineAndColumn(of: syntax.offset, in: bytes)
             if syntax.cutShort {
                 return PathError(
-                    path: "\(path):\(line):\(column)",
+                    path: Self.place(path, at: syntax.offset, in: bytes),
                     message:
                         "is cut short: \(syntax.message) (a copy or a write that did not finish?); expected \(expected.phrase)"
                 )
             }
             return PathError(
-                path: "\(path):\(line):\(column)",
+                path: Self.place(path, at: syntax.offset, in: bytes),
                 message: "not JSON: \(syntax.message); expected \(expected.phrase)")
         }
         // Another kind of document (or version) says more than the first key it lacks.
@@ -111,6 +106,11 @@ public enum JSONInput {
     /// `path:line:column` of the value at `keys` in `bytes`, or `path` when there is none.
     public static func located(_ path: String, _ keys: [any CodingKey], in bytes: [UInt8]) -> String {
         guard let offset = Self.offset(of: keys, in: bytes) else { return path }
+        return Self.place(path, at: offset, in: bytes)
+    }
+
+    /// `path:line:column` of byte `offset` of `bytes`, the way compilers name a place in a file.
+    public static func place(_ path: String, at offset: Int, in bytes: [UInt8]) -> String {
         let (line, column) = Self.lineAndColumn(of: offset, in: bytes)
         return "\(path):\(line):\(column)"
     }

@@ -159,15 +159,15 @@ public struct NodeReport: Sendable {
                         "is cut short: \(syntax.message) after \(original.count) bytes (a copy or a write that did not finish?)"
                 )
             }
-            let (line, column) = JSONInput.lineAndColumn(of: syntax.offset, in: original)
-            return FleetMergeError(.notJSON, path: "\(path):\(line):\(column)", message: "not JSON: \(syntax.message)")
+            return FleetMergeError(
+                .notJSON, path: JSONInput.place(path, at: syntax.offset, in: original),
+                message: "not JSON: \(syntax.message)")
         }
         let (named, at, message) = JSONInput.explain(error)
-        var located = path
-        if let offset = JSONInput.offset(of: at, in: document) {
-            let (line, column) = JSONInput.lineAndColumn(of: Self.originalOffset(offset, cuts: cuts), in: original)
-            located = "\(path):\(line):\(column)"
-        }
+        let located =
+            JSONInput.offset(of: at, in: document).map {
+                JSONInput.place(path, at: Self.originalOffset($0, cuts: cuts), in: original)
+            } ?? path
         // A key missing: most likely a report of another version of bulkhead.
         let version = if case .keyNotFound = error { " (not an audit report of this version)" } else { "" }
         return FleetMergeError(

@@ -85,8 +85,7 @@ public enum InventoryCollector {
                 var located = path
                 var problem = Self.jsonProblem(error)
                 if let syntax = JSONGrammar.firstProblem(in: bytes) {
-                    let (line, column) = JSONInput.lineAndColumn(of: syntax.offset, in: bytes)
-                    located = "\(path):\(line):\(column)"
+                    located = JSONInput.place(path, at: syntax.offset, in: bytes)
                     problem = syntax.message
                 }
                 throw InventoryFileError(
