@@ -30,7 +30,10 @@ public enum JSONInput {
         public static let inventoryReport = Expected(
             name: "an inventory report", producer: "bulkhead inventory --format json", schema: nil)
         public static let fleetReport = Expected(
-            name: "a fleet report", producer: "bulkhead merge --format json", schema: "bulkhead.fleet/1")
+            name: "a fleet report", producer: "bulkhead merge --format json", schema: Self.fleetSchema)
+        /// The fleet report's schema, here because the readers of every kind of report must know it, and the Fleet
+        /// module (where `FleetReport.currentSchema` names it) comes after this one.
+        public static let fleetSchema = "bulkhead.fleet/1"
 
         /// The kinds that carry a schema, to name a document handed to the wrong command.
         static let withSchemas: [Expected] = [.auditReport, .probeReport, .fleetReport]

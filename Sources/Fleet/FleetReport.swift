@@ -28,7 +28,7 @@ public struct FleetReport: Codable, Sendable {
     /// The nodes' inventories joined (networks and containers by name), for the matrix and the topology.
     @ExplicitNull public var inventory: InventoryReport?
 
-    public static let currentSchema = "bulkhead.fleet/1"
+    public static let currentSchema = JSONInput.Expected.fleetSchema
 
     public init(
         generatedAt: String, orchestrator: ClusterNode.Orchestrator?, clusterID: String?, policy: String,

@@ -105,7 +105,8 @@ public final class FlowAnalyzer {
     /// - Parameters:
     ///   - framesBefore: packets in the files analysed before this one (flow ids continue across files).
     ///   - file: the capture file name recorded in each flow.
-    ///   - emit: receives each flow record as its flow ends.
+    ///   - emit: receives each flow record, in the order the flows ended (by the end of the sweep, `finish()` or the
+    ///     packet that ended them).
     public convenience init(
         options: AnalysisOptions = AnalysisOptions(), framesBefore: Int = 0, file: String? = nil,
         certificates: CertificateCache = CertificateCache(), emit: @escaping (FlowRecord) -> Void
