@@ -41,10 +41,13 @@ extension Bulkhead {
 
                 Examples:
                   bulkhead audit --policy policy.yaml
-                  bulkhead audit --policy policy.yaml --output json=audit.json --output html=audit.html
+                  bulkhead audit --policy policy.yaml \\
+                      --output json=audit.json --output html=audit.html
                   bulkhead audit --evidence audit.json --policy stricter.yaml
-                  bulkhead audit --capture bridge.pcapng --baseline accepted.json --ignore risks.yaml
-                  bulkhead audit --policy policy.yaml --capture-seconds 60 --write-capture audit.pcapng
+                  bulkhead audit --capture bridge.pcapng \\
+                      --baseline accepted.json --ignore risks.yaml
+                  bulkhead audit --policy policy.yaml \\
+                      --capture-seconds 60 --write-capture audit.pcapng
                 """
         )
 

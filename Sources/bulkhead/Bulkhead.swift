@@ -30,9 +30,10 @@ struct Bulkhead: ParsableCommand {
             Exit status, for every subcommand:
               0  nothing at or above --fail-on was found
               1  findings at or above --fail-on
-              2  usage error, input that cannot be read, or a report that cannot be written (the message names the file)
+              2  usage error, input that cannot be read, or a report that cannot be
+                 written (the message names the file)
               3  incomplete: something could not be examined (never counted as clean)
-            When several apply, the higher in this order wins: 2, then 3, then 1, then 0 (an incomplete run with
+            When several apply, the higher in this order wins: 2, then 3, then 1, then 0 (an incomplete run with \
             findings exits 3: its findings are not the whole truth).
             """,
         version: "0.1.0",

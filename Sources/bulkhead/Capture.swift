@@ -29,7 +29,8 @@ extension Bulkhead {
 
                 Examples:
                   bulkhead capture --duration 60
-                  bulkhead capture --interface br-1a2b3c4d5e6f --filter 'tcp port 6379' --write redis.pcapng
+                  bulkhead capture --interface br-1a2b3c4d5e6f --filter 'tcp port 6379' \\
+                      --write redis.pcapng
                   bulkhead capture --packets 10000 --format json -o capture.json
 
                 Exit status: 0 no finding at or above --fail-on, 1 such findings, 2 usage error, unknown interface, \

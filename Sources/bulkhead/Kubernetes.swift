@@ -18,7 +18,8 @@ extension Bulkhead {
                 documents per file). Kinds other than those five are ignored with a note. No API server is contacted.
 
                 Examples:
-                  kubectl get namespaces,pods,services,endpointslices,networkpolicies -A -o json > cluster.json
+                  kubectl get namespaces,pods,services,endpointslices,networkpolicies \\
+                      -A -o json > cluster.json
                   bulkhead k8s inventory cluster.json
                   bulkhead k8s intent cluster.json --ports tcp/80,tcp/443,udp/53
                   bulkhead k8s diff before.json after/

@@ -32,7 +32,8 @@ extension Bulkhead {
 
                 Examples:
                   bulkhead merge node1.json node2.json node3.json
-                  bulkhead merge reports/*.json --output html=fleet.html --output json=fleet.json
+                  bulkhead merge reports/*.json \\
+                      --output html=fleet.html --output json=fleet.json
                   bulkhead merge --expect-node n7x2 reports/*.json
                 """
         )

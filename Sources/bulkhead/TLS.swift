@@ -49,8 +49,10 @@ extension Bulkhead {
                 (127.0.0.0/8) and lab addresses (198.18.0.0/15).
 
                 Examples:
-                  bulkhead tls --endpoint 127.0.0.1:8443 --ca-bundle ca.pem --client-cert c.pem --client-key c.key
-                  bulkhead tls --from-container client --endpoint 198.18.1.3:443 --ca-bundle ca.pem --ca-key ca.key \\
+                  bulkhead tls --endpoint 127.0.0.1:8443 --ca-bundle ca.pem \\
+                      --client-cert c.pem --client-key c.key
+                  bulkhead tls --from-container client --endpoint 198.18.1.3:443 \\
+                      --ca-bundle ca.pem --ca-key ca.key \\
                       --expect-spiffe spiffe://lab.test/ns/lab/sa/api --format json
                 """
         )

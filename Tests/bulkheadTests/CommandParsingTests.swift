@@ -34,6 +34,33 @@ struct CommandParsingTests {
         #expect(unnamed.isEmpty, "commands without commandName: \(unnamed)")
     }
 
+    /// ArgumentParser re-wraps prose to the terminal (80 columns when it is not one) but keeps every line break it
+    /// is given: an indented example longer than the width wraps to column 0, where it no longer reads as one
+    /// command, and a hard break inside a paragraph leaves a short ragged line. So in every discussion an indented
+    /// line fits in 80 columns, and a prose line ends its paragraph, ends with a colon (a list follows), or is
+    /// followed by an indented line.
+    @Test("every --help lays out at 80 columns: examples whole, paragraphs unbroken")
+    func helpLayout() {
+        var problems: [String] = []
+        var pending: [any ParsableCommand.Type] = [Bulkhead.self]
+        while let command = pending.popLast() {
+            let name = command.configuration.commandName ?? "\(command)"
+            pending.append(contentsOf: command.configuration.subcommands)
+            let lines = command.configuration.discussion.split(separator: "\n", omittingEmptySubsequences: false)
+            for (index, line) in lines.enumerated() where !line.isEmpty {
+                let indented = line.first == " "
+                if indented && line.count > 80 {
+                    problems.append("\(name): example wider than 80 columns: \(line)")
+                }
+                let next = index + 1 < lines.count ? lines[index + 1] : ""
+                if !indented && !line.hasSuffix(":") && !next.isEmpty && next.first != " " {
+                    problems.append("\(name): paragraph broken after: \(line)")
+                }
+            }
+        }
+        #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
+    }
+
     @Test("probe and audit share --policy, --attempts, --timeout and --quiet, with one meaning")
     func sharedGroups() throws {
         let probe = try Bulkhead.Probe.parse(["--policy", "p.yaml", "--attempts", "3", "--timeout", "0.5", "--quiet"])
