@@ -228,6 +228,7 @@ let package = Package(
             name: "AuditTests",
             dependencies: [
                 "Audit", "Reporting", "Policy", "BulkheadModel", "BulkheadTestSupport", "LiveCapture", "Fleet",
+                "PacketAnalysis",
             ],
             swiftSettings: swiftSettings
         ),

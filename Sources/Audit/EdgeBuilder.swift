@@ -120,7 +120,11 @@ public struct EdgeBuilder {
             traffic.flows += 1
             if let tls = flow.tls {
                 traffic.tlsFlows += 1
-                if tls.clientCertificate.isPresented { traffic.mutualTLSFlows += 1 }
+                if tls.clientCertificate.isPresented {
+                    traffic.mutualTLSFlows += 1
+                } else if tls.established && tls.clientCertificate != .unknown {
+                    traffic.servedWithoutCertificate += 1
+                }
                 traffic.clientIdentities = Array(
                     Set(traffic.clientIdentities + (tls.clientCertificates.first?.sans ?? []))
                 ).sorted()
@@ -231,6 +235,7 @@ public struct EdgeBuilder {
         let rogue = tlsVerdict == .tlsAcceptsRogueClient || edge.tls?.refusesBadClients == false
         let enforced = tlsVerdict == .mtlsEnforced && edge.tls?.refusesBadClients != false
         let sawPlaintext = (traffic?.plaintextFlows ?? 0) > 0 || tlsVerdict == .plaintextAccepted
+        let seen = tlsVerdict == nil ? traffic.flatMap(Self.trafficOnly) : nil
         if mtlsRequired && open {
             if rogue {
                 reasons.append(
@@ -239,12 +244,9 @@ public struct EdgeBuilder {
             }
             if sawPlaintext {
                 reasons.append("mTLS required, plaintext \((traffic?.plaintextFlows ?? 0) > 0 ? "seen" : "accepted")")
-            } else if !enforced && !rogue
-                && !(tlsVerdict == nil && (traffic?.tlsFlows ?? 0) > 0 && traffic?.mutualTLSFlows == traffic?.tlsFlows)
-            {
-                reasons.append(
-                    "mTLS required, \(tlsVerdict?.rawValue ?? (traffic?.tlsFlows ?? 0 > 0 ? "TLS without client certificates seen" : "not verified"))"
-                )
+            } else if !enforced && !rogue {
+                let what = tlsVerdict?.rawValue ?? seen.map { $0.proven ? $0.reason : "not verified: \($0.reason)" }
+                reasons.append("mTLS required, \(what ?? "not verified")")
             }
         }
         if !reasons.isEmpty { return (.violation, reasons) }
@@ -272,16 +274,36 @@ public struct EdgeBuilder {
         case .mtlsEnforced?, .plaintextAccepted?, .tlsAcceptsRogueClient?, nil: break
         }
         if enforced { return (.mtlsEnforced, ["the endpoint refuses clients without an acceptable certificate"]) }
-        if let traffic, traffic.tlsFlows > 0, traffic.mutualTLSFlows == traffic.tlsFlows, tlsVerdict == nil {
-            return (
-                .mtlsEnforced, ["every TLS flow seen was mutually authenticated (traffic only: enforcement not tested)"]
-            )
-        }
-        if tlsVerdict != nil || (traffic?.tlsFlows ?? 0) > 0 {
-            return (.tlsNoClientAuth, [tlsVerdict?.rawValue ?? "TLS flows without client certificates seen"])
-        }
+        if let seen { return (seen.proven ? .tlsNoClientAuth : .inconclusive, [seen.reason]) }
+        if let tlsVerdict { return (.tlsNoClientAuth, [tlsVerdict.rawValue]) }
         if open { return (.openUnverified, ["reachable; no traffic seen and no TLS check made"]) }
         return (.unknown, [edge.reachability.map { "probe: \($0.rawValue)" } ?? "not probed"])
+    }
+
+    /// What TLS traffic alone says about client authentication, when no TLS check ran: `proven` when a flow was
+    /// served without a client certificate (the endpoint does not enforce mTLS); otherwise nothing is proven either
+    /// way. Traffic shows what the clients did, not what the endpoint would refuse: a server that only asks for a
+    /// certificate sees the same handshakes from clients that have one, so mutual TLS seen is never
+    /// `mtls-enforced`; only the battery's forged and missing certificates prove that. Nil without TLS flows.
+    static func trafficOnly(_ traffic: EdgeTraffic) -> (proven: Bool, reason: String)? {
+        guard traffic.tlsFlows > 0 else { return nil }
+        let untested = "no TLS check tested whether the endpoint refuses clients without one"
+        if traffic.servedWithoutCertificate > 0 {
+            return (
+                true,
+                "\(traffic.servedWithoutCertificate) of \(traffic.tlsFlows) TLS flow(s) seen served without a client "
+                    + "certificate (traffic only: no TLS check made)"
+            )
+        }
+        if traffic.mutualTLSFlows == traffic.tlsFlows {
+            return (false, "every TLS flow seen (\(traffic.tlsFlows)) presented a client certificate, but \(untested)")
+        }
+        return (
+            false,
+            "no TLS flow seen was served without a client certificate (\(traffic.mutualTLSFlows) of "
+                + "\(traffic.tlsFlows) presented one; the others were refused or their handshake was not seen), and "
+                + untested
+        )
     }
 
     /// `198.18.1.2:80` / `[2001:2::1]:80` → (address, port); nil without a port.

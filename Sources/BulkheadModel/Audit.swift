@@ -60,7 +60,12 @@ public struct EdgeTraffic: Codable, Hashable, Sendable {
     public var flows: Int = 0
     public var plaintextFlows: Int = 0
     public var tlsFlows: Int = 0
+    /// TLS flows whose client presented a certificate (read, or inferred from TLS 1.3 record sizes).
     public var mutualTLSFlows: Int = 0
+    /// TLS flows the server carried on with although the client sent no certificate (not asked for, or declined):
+    /// traffic's only proof that the endpoint does not enforce mTLS. A flow refused for want of a certificate, or
+    /// whose handshake was not seen, is in neither count.
+    public var servedWithoutCertificate: Int = 0
     /// Application protocols seen (`http`, `redis`, `tls`…).
     public var protocols: [String] = []
     /// Identities presented by clients (SANs of client certificates seen).
@@ -71,6 +76,27 @@ public struct EdgeTraffic: Codable, Hashable, Sendable {
     public var credentialsInClear: Int = 0
 
     public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case flows, plaintextFlows, tlsFlows, mutualTLSFlows, servedWithoutCertificate, protocols, clientIdentities,
+            serverIdentities, credentialsInClear
+    }
+
+    /// Reports written before `servedWithoutCertificate` was recorded read it as 0 (their edges are judged again
+    /// from the stored flows, which recount it).
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.flows = try container.decode(Int.self, forKey: .flows)
+        self.plaintextFlows = try container.decode(Int.self, forKey: .plaintextFlows)
+        self.tlsFlows = try container.decode(Int.self, forKey: .tlsFlows)
+        self.mutualTLSFlows = try container.decode(Int.self, forKey: .mutualTLSFlows)
+        self.servedWithoutCertificate =
+            try container.decodeIfPresent(Int.self, forKey: .servedWithoutCertificate) ?? 0
+        self.protocols = try container.decode([String].self, forKey: .protocols)
+        self.clientIdentities = try container.decode([String].self, forKey: .clientIdentities)
+        self.serverIdentities = try container.decode([String].self, forKey: .serverIdentities)
+        self.credentialsInClear = try container.decode(Int.self, forKey: .credentialsInClear)
+    }
 }
 
 /// One source → destination:port of the audit: what the policy says, what the probe proved, what traffic showed,

@@ -86,11 +86,13 @@ struct EdgeReader {
                 return seen.first(6) && reader.array { $0.string() }.map { traffic.serverIdentities = $0 } != nil
             case "credentialsInClear":
                 return seen.first(7) && reader.int().map { traffic.credentialsInClear = $0 } != nil
+            case "servedWithoutCertificate":
+                return seen.first(8) && reader.int().map { traffic.servedWithoutCertificate = $0 } != nil
             default: return reader.skip()
             }
         }
-        // Codable requires every key of the traffic record.
-        return complete && seen.count == 8 ? traffic : nil
+        // Codable requires every key of the traffic record but the last one added (absent from older reports).
+        return complete && seen.count - (seen.contains(8) ? 1 : 0) == 8 ? traffic : nil
     }
 
     mutating func endpointTLS() -> EndpointTLS? {
@@ -136,6 +138,9 @@ struct EdgeReader {
         }
 
         var count: Int { self.bits.nonzeroBitCount }
+
+        /// Whether key `index` was seen.
+        func contains(_ index: Int) -> Bool { self.bits & (UInt32(1) << index) != 0 }
     }
 
     // MARK: - JSON

@@ -467,6 +467,7 @@ public enum AuditReports {
         if let traffic = edge.traffic {
             items.append(
                 "<li>traffic: \(traffic.flows) flow(s), \(traffic.plaintextFlows) in clear, \(traffic.tlsFlows) TLS of which \(traffic.mutualTLSFlows) mutual"
+                    + "\(traffic.servedWithoutCertificate > 0 ? ", \(traffic.servedWithoutCertificate) served without a client certificate" : "")"
                     + "\(traffic.credentialsInClear > 0 ? ", \(traffic.credentialsInClear) credential(s) in clear (redacted in the JSON)" : "")</li>"
             )
         }

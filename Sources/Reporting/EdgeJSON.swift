@@ -65,6 +65,8 @@ extension FlowJSONWriter {
         self.int(traffic.plaintextFlows)
         self.key("protocols")
         self.strings(traffic.protocols)
+        self.key("servedWithoutCertificate")
+        self.int(traffic.servedWithoutCertificate)
         self.key("serverIdentities")
         self.strings(traffic.serverIdentities)
         self.key("tlsFlows")

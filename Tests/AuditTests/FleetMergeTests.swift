@@ -318,6 +318,7 @@ struct FleetMergeReadingTests {
         traffic.protocols = ["http", "tls"]
         traffic.clientIdentities = ["spiffe://lab/é \"q\" \\ \u{1}\n\t/😀"]
         traffic.credentialsInClear = -1
+        traffic.servedWithoutCertificate = 2
         var edge = try #require(edges.first)
         edge.traffic = traffic
         edge.tls = EndpointTLS(
@@ -332,6 +333,13 @@ struct FleetMergeReadingTests {
             let bytes = Array(try encoder.encode(edges))
             #expect(EdgeReader.edges(bytes, range: 0..<bytes.count) == edges, "pretty: \(pretty)")
         }
+        // A traffic record written before `servedWithoutCertificate` existed reads as Codable reads it (0).
+        let older = Array(
+            #"[{"source":"s","destination":"d","address":"a","port":1,"protocol":"tcp","verdict":"blocked","reasons":[],"traffic":{"flows":1,"plaintextFlows":0,"tlsFlows":1,"mutualTLSFlows":1,"protocols":[],"clientIdentities":[],"serverIdentities":[],"credentialsInClear":0}}]"#
+                .utf8)
+        let olderRead = try #require(EdgeReader.edges(older, range: 0..<older.count))
+        #expect(olderRead.first?.traffic?.servedWithoutCertificate == 0)
+        #expect(try JSONDecoder().decode([Edge].self, from: Data(older)) == olderRead)
         // Escapes JSONEncoder does not write, read as JSON means them.
         let escaped = Array(
             #"[{"source":"\u00e9\ud83d\ude00\/","destination":"d","address":"a","port":1,"protocol":"tcp","verdict":"blocked","reasons":[],"extra":{"x":[1,{"y":"]"}]}}]"#
@@ -467,6 +475,7 @@ struct FleetMergeFormatTests {
         traffic.plaintextFlows = 1
         traffic.tlsFlows = 2
         traffic.mutualTLSFlows = 1
+        traffic.servedWithoutCertificate = 1
         traffic.protocols = ["http", "tls"]
         traffic.clientIdentities = ["spiffe://lab/web \"quoted\"\n"]
         traffic.serverIdentities = ["api.lab"]
