@@ -120,6 +120,7 @@ public struct EdgeBuilder {
             traffic.flows += 1
             if let tls = flow.tls {
                 traffic.tlsFlows += 1
+                if tls.clientCertificate.isHeuristic { traffic.clientCertificateInferred += 1 }
                 if tls.clientCertificate.isPresented {
                     traffic.mutualTLSFlows += 1
                 } else if tls.established && tls.clientCertificate != .unknown {
@@ -288,21 +289,28 @@ public struct EdgeBuilder {
     static func trafficOnly(_ traffic: EdgeTraffic) -> (proven: Bool, reason: String)? {
         guard traffic.tlsFlows > 0 else { return nil }
         let untested = "no TLS check tested whether the endpoint refuses clients without one"
+        // TLS 1.3 without keys: the states come from record sizes, and the reason says so.
+        let inferred =
+            traffic.clientCertificateInferred > 0
+            ? ", \(traffic.clientCertificateInferred) of them inferred from TLS 1.3 record sizes" : ""
         if traffic.servedWithoutCertificate > 0 {
             return (
                 true,
                 "\(traffic.servedWithoutCertificate) of \(traffic.tlsFlows) TLS flow(s) seen served without a client "
-                    + "certificate (traffic only: no TLS check made)"
+                    + "certificate (traffic only: no TLS check made\(inferred))"
             )
         }
         if traffic.mutualTLSFlows == traffic.tlsFlows {
-            return (false, "every TLS flow seen (\(traffic.tlsFlows)) presented a client certificate, but \(untested)")
+            return (
+                false,
+                "every TLS flow seen (\(traffic.tlsFlows)\(inferred)) presented a client certificate, but \(untested)"
+            )
         }
         return (
             false,
             "no TLS flow seen was served without a client certificate (\(traffic.mutualTLSFlows) of "
-                + "\(traffic.tlsFlows) presented one; the others were refused or their handshake was not seen), and "
-                + untested
+                + "\(traffic.tlsFlows) presented one\(inferred); the others were refused or their handshake was not "
+                + "seen), and \(untested)"
         )
     }
 

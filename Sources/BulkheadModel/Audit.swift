@@ -66,6 +66,8 @@ public struct EdgeTraffic: Codable, Hashable, Sendable {
     /// traffic's only proof that the endpoint does not enforce mTLS. A flow refused for want of a certificate, or
     /// whose handshake was not seen, is in neither count.
     public var servedWithoutCertificate: Int = 0
+    /// TLS flows whose client certificate state was inferred from TLS 1.3 record sizes (no keys), not read.
+    public var clientCertificateInferred: Int = 0
     /// Application protocols seen (`http`, `redis`, `tls`…).
     public var protocols: [String] = []
     /// Identities presented by clients (SANs of client certificates seen).
@@ -78,12 +80,12 @@ public struct EdgeTraffic: Codable, Hashable, Sendable {
     public init() {}
 
     enum CodingKeys: String, CodingKey {
-        case flows, plaintextFlows, tlsFlows, mutualTLSFlows, servedWithoutCertificate, protocols, clientIdentities,
-            serverIdentities, credentialsInClear
+        case flows, plaintextFlows, tlsFlows, mutualTLSFlows, servedWithoutCertificate, clientCertificateInferred,
+            protocols, clientIdentities, serverIdentities, credentialsInClear
     }
 
-    /// Reports written before `servedWithoutCertificate` was recorded read it as 0 (their edges are judged again
-    /// from the stored flows, which recount it).
+    /// Reports written before `servedWithoutCertificate` and `clientCertificateInferred` were recorded read them as
+    /// 0 (their edges are judged again from the stored flows, which recount them).
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         self.flows = try container.decode(Int.self, forKey: .flows)
@@ -92,6 +94,8 @@ public struct EdgeTraffic: Codable, Hashable, Sendable {
         self.mutualTLSFlows = try container.decode(Int.self, forKey: .mutualTLSFlows)
         self.servedWithoutCertificate =
             try container.decodeIfPresent(Int.self, forKey: .servedWithoutCertificate) ?? 0
+        self.clientCertificateInferred =
+            try container.decodeIfPresent(Int.self, forKey: .clientCertificateInferred) ?? 0
         self.protocols = try container.decode([String].self, forKey: .protocols)
         self.clientIdentities = try container.decode([String].self, forKey: .clientIdentities)
         self.serverIdentities = try container.decode([String].self, forKey: .serverIdentities)

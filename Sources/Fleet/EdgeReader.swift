@@ -88,11 +88,14 @@ struct EdgeReader {
                 return seen.first(7) && reader.int().map { traffic.credentialsInClear = $0 } != nil
             case "servedWithoutCertificate":
                 return seen.first(8) && reader.int().map { traffic.servedWithoutCertificate = $0 } != nil
+            case "clientCertificateInferred":
+                return seen.first(9) && reader.int().map { traffic.clientCertificateInferred = $0 } != nil
             default: return reader.skip()
             }
         }
-        // Codable requires every key of the traffic record but the last one added (absent from older reports).
-        return complete && seen.count - (seen.contains(8) ? 1 : 0) == 8 ? traffic : nil
+        // Codable requires every key of the traffic record but the last two added (absent from older reports).
+        let later = (seen.contains(8) ? 1 : 0) + (seen.contains(9) ? 1 : 0)
+        return complete && seen.count - later == 8 ? traffic : nil
     }
 
     mutating func endpointTLS() -> EndpointTLS? {

@@ -356,6 +356,7 @@ public enum FleetMerge {
         joined.tlsFlows = traffic.map(\.tlsFlows).max() ?? 0
         joined.mutualTLSFlows = traffic.map(\.mutualTLSFlows).max() ?? 0
         joined.servedWithoutCertificate = traffic.map(\.servedWithoutCertificate).max() ?? 0
+        joined.clientCertificateInferred = traffic.map(\.clientCertificateInferred).max() ?? 0
         joined.credentialsInClear = traffic.map(\.credentialsInClear).max() ?? 0
         joined.protocols = union(traffic.map(\.protocols))
         joined.clientIdentities = union(traffic.map(\.clientIdentities))

@@ -53,6 +53,8 @@ extension FlowJSONWriter {
 
     mutating func write(_ traffic: EdgeTraffic) {
         self.beginObject()
+        self.key("clientCertificateInferred")
+        self.int(traffic.clientCertificateInferred)
         self.key("clientIdentities")
         self.strings(traffic.clientIdentities)
         self.key("credentialsInClear")

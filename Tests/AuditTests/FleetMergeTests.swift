@@ -319,6 +319,7 @@ struct FleetMergeReadingTests {
         traffic.clientIdentities = ["spiffe://lab/é \"q\" \\ \u{1}\n\t/😀"]
         traffic.credentialsInClear = -1
         traffic.servedWithoutCertificate = 2
+        traffic.clientCertificateInferred = 5
         var edge = try #require(edges.first)
         edge.traffic = traffic
         edge.tls = EndpointTLS(
@@ -339,6 +340,7 @@ struct FleetMergeReadingTests {
                 .utf8)
         let olderRead = try #require(EdgeReader.edges(older, range: 0..<older.count))
         #expect(olderRead.first?.traffic?.servedWithoutCertificate == 0)
+        #expect(olderRead.first?.traffic?.clientCertificateInferred == 0)
         #expect(try JSONDecoder().decode([Edge].self, from: Data(older)) == olderRead)
         // Escapes JSONEncoder does not write, read as JSON means them.
         let escaped = Array(
@@ -476,6 +478,7 @@ struct FleetMergeFormatTests {
         traffic.tlsFlows = 2
         traffic.mutualTLSFlows = 1
         traffic.servedWithoutCertificate = 1
+        traffic.clientCertificateInferred = 1
         traffic.protocols = ["http", "tls"]
         traffic.clientIdentities = ["spiffe://lab/web \"quoted\"\n"]
         traffic.serverIdentities = ["api.lab"]

@@ -41,11 +41,12 @@ struct TrafficVerdictTests {
         let judged = AuditJudgement.judge(gathered, policy: .dockerDefault, policyName: "default")
         let edge = try self.edge(judged.report)
         #expect(edge.traffic?.tlsFlows == 2 && edge.traffic?.mutualTLSFlows == 2)
+        #expect(edge.traffic?.clientCertificateInferred == 1, "the TLS 1.3 one")
         #expect(edge.verdict == .inconclusive, "\(edge.verdict): \(edge.reasons)")
         #expect(
             edge.reasons == [
-                "every TLS flow seen (2) presented a client certificate, but no TLS check tested whether the endpoint "
-                    + "refuses clients without one"
+                "every TLS flow seen (2, 1 of them inferred from TLS 1.3 record sizes) presented a client certificate, "
+                    + "but no TLS check tested whether the endpoint refuses clients without one"
             ])
         #expect(!judged.report.edges.contains { $0.verdict == .mtlsEnforced })
     }
@@ -61,7 +62,7 @@ struct TrafficVerdictTests {
         let judged = AuditJudgement.judge(gathered, policy: policy, policyName: "inline")
         let edge = try self.edge(judged.report)
         #expect(edge.verdict == .violation, "\(edge.reasons)")
-        #expect(edge.reasons.contains { $0.hasPrefix("mTLS required, not verified: every TLS flow seen (2)") })
+        #expect(edge.reasons.contains { $0.hasPrefix("mTLS required, not verified: every TLS flow seen (2,") })
         let finding = try #require(judged.report.findings.first { $0.kind == .mtlsRequiredNotEnforced })
         #expect(finding.severity == .high && finding.detail.contains("no TLS check tested"))
     }
@@ -69,7 +70,10 @@ struct TrafficVerdictTests {
     @Test("a client that declined the server's request and was served proves mTLS is not enforced")
     func declinedAndServed() throws {
         // TLS 1.2 (read in clear) and TLS 1.3 (inferred), each handshake completed without a certificate.
-        for capture in ["tls12-client-cert-declined.pcap", "tls13-client-cert-declined.pcap"] {
+        for (capture, inferred) in [
+            ("tls12-client-cert-declined.pcap", ""),
+            ("tls13-client-cert-declined.pcap", ", 1 of them inferred from TLS 1.3 record sizes"),
+        ] {
             let gathered = try self.gathered(captures: [capture])
             let judged = AuditJudgement.judge(gathered, policy: .dockerDefault, policyName: "default")
             let edge = try #require(judged.report.edges.first { $0.address == "198.18.1.2" && $0.port == 8443 })
@@ -77,7 +81,8 @@ struct TrafficVerdictTests {
             #expect(edge.verdict == .tlsNoClientAuth, "\(capture): \(edge.reasons)")
             #expect(
                 edge.reasons == [
-                    "1 of 1 TLS flow(s) seen served without a client certificate (traffic only: no TLS check made)"
+                    "1 of 1 TLS flow(s) seen served without a client certificate (traffic only: no TLS check made"
+                        + "\(inferred))"
                 ])
         }
     }
@@ -104,8 +109,10 @@ struct TrafficVerdictTests {
             #"{"flows":1,"plaintextFlows":0,"tlsFlows":1,"mutualTLSFlows":1,"protocols":["tls"],"clientIdentities":[],"serverIdentities":[],"credentialsInClear":0}"#
         let decoded = try JSONDecoder().decode(EdgeTraffic.self, from: Data(older.utf8))
         #expect(decoded.servedWithoutCertificate == 0 && decoded.mutualTLSFlows == 1)
+        #expect(decoded.clientCertificateInferred == 0)
         var traffic = decoded
         traffic.servedWithoutCertificate = 3
+        traffic.clientCertificateInferred = 2
         let encoded = try JSONEncoder().encode(traffic)
         #expect(try JSONDecoder().decode(EdgeTraffic.self, from: encoded) == traffic)
     }
