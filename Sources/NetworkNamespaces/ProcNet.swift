@@ -26,6 +26,28 @@ public enum ProcNet {
         return result.sorted()
     }
 
+    /// The namespace's count of connection attempts its TCP listeners dropped (`TcpExt: ListenDrops` in `netstat`:
+    /// a full accept queue, among other causes): a SYN dropped there gets no answer, as one a firewall drops does.
+    /// Nil when the file cannot be read or has no such counter.
+    public static func listenDrops(root: String) -> Int? {
+        guard let text = try? String(contentsOfFile: "\(root)/netstat", encoding: .utf8) else { return nil }
+        return Self.counter("ListenDrops", group: "TcpExt", netstat: text)
+    }
+
+    /// One counter of a `netstat`/`snmp` file: a line of names after `group:`, then a line of their values.
+    static func counter(_ name: String, group: String, netstat text: String) -> Int? {
+        let lines = text.split(separator: "\n")
+        for (index, line) in lines.enumerated() where index + 1 < lines.count {
+            let names = line.split(separator: " ")
+            let values = lines[index + 1].split(separator: " ")
+            guard names.first == "\(group):", values.first == "\(group):", names.count == values.count,
+                let column = names.firstIndex(where: { $0 == name })
+            else { continue }
+            return Int(values[column])
+        }
+        return nil
+    }
+
     /// `0100007F:1F90` → ("127.0.0.1", 8080); 32 hex digits for IPv6. The kernel prints each 32-bit word in
     /// host byte order.
     static func endpoint(_ field: Substring) -> (String, Int)? {

@@ -35,7 +35,8 @@ public struct ProbeRunResult: Sendable {
 ///
 /// - TCP: non-blocking connect. Connected → `reachable` (a short recognisable line is sent, then the socket is
 ///   closed); RST → `reachable-closed`; an ICMP error (read from a raw ICMP socket in the source namespace, matched
-///   by the quoted ports) → `rejected`; silence → retried, then `filtered`.
+///   by the quoted ports) → `rejected`; silence → retried, then `filtered`, unless the destination's kernel was
+///   dropping SYNs at a full listen queue meanwhile (``recheckSilence(_:plan:options:)``).
 /// - UDP: a connected socket with `IP_RECVERR`: a reply → `reachable`; ICMP port-unreachable → `reachable-closed`;
 ///   other ICMP errors → `rejected`; silence → `unknown` (a datagram may sit unanswered at a live service).
 /// - ICMP: echo request from a raw socket in the source namespace; reply → `reachable`.
@@ -50,25 +51,93 @@ public enum ProbeEngine {
     public static func run(
         plan: ProbePlan, options: ProbeOptions, progress: (@Sendable (ProbeProgress) -> Void)? = nil
     ) -> ProbeRunResult {
+        let first = Self.pass(plan: plan, options: options, progress: progress)
+        return Self.recheckSilence(first, plan: plan, options: options)
+    }
+
+    /// Probes in flight at once towards one destination when its silent cells are probed again: few enough that
+    /// the probes themselves cannot fill a working server's accept queue (busybox httpd's backlog is 9).
+    static let recheckPerDestination = 4
+
+    /// One run of the event loop over `plan`, on a thread of its own, and how much each destination's
+    /// `ListenDrops` counter grew meanwhile.
+    static func pass(
+        plan: ProbePlan, options: ProbeOptions, progress: (@Sendable (ProbeProgress) -> Void)?
+    ) -> (result: ProbeRunResult, listenDrops: [String: Int]) {
         let box = ResultBox()
         let done = DispatchSemaphore(value: 0)
         let thread = Thread {
             let loop = ProbeLoop(plan: plan, options: options, progress: progress)
             box.result = loop.run()
+            box.listenDrops = loop.listenDropsGrowth()
             done.signal()
         }
         thread.stackSize = 1 << 21
         thread.start()
         done.wait()
-        return box.result
+        let result =
+            box.result
             ?? ProbeRunResult(
                 cells: plan.cells, sources: plan.sources, problems: ["the probe thread did not report"],
                 attemptsSent: 0, durationSeconds: 0)
+        return (result, box.listenDrops)
+    }
+
+    /// Silence to a TCP probe means a filter only if the SYN never reached the destination: a listener whose
+    /// accept queue is full (a hung or overloaded server, or many probes at once) drops SYNs just as silently, and
+    /// its kernel counts each (`TcpExt: ListenDrops`, per namespace, not per port). When a destination's counter
+    /// grew during the run, its silent TCP cells are probed again, a few at a time: silent again while the counter
+    /// stands still is a filter; an answer is taken as it is; silent again while it grows again proves nothing, and
+    /// the cell is an `error` (never `filtered`, so never "blocked"). Every attempt of both runs is kept.
+    static func recheckSilence(
+        _ first: (result: ProbeRunResult, listenDrops: [String: Int]), plan: ProbePlan, options: ProbeOptions
+    ) -> ProbeRunResult {
+        var result = first.result
+        let suspects = result.cells.indices.filter {
+            result.cells[$0].protocol == .tcp && result.cells[$0].state == .filtered
+                && (first.listenDrops[result.cells[$0].destinationName] ?? 0) > 0
+        }
+        guard !suspects.isEmpty else { return result }
+        var again = plan
+        again.cells = suspects.map { result.cells[$0] }
+        var calm = options
+        calm.maxInFlightPerDestination = min(options.maxInFlightPerDestination, Self.recheckPerDestination)
+        let second = Self.pass(plan: again, options: calm, progress: nil)
+        var unresolved: [String: Int] = [:]
+        for (offset, index) in suspects.enumerated() {
+            let before = result.cells[index]
+            var cell = second.result.cells[offset]
+            cell.evidence = before.evidence + cell.evidence
+            cell.attempts = cell.evidence.count
+            cell.latencyMs = CellVerdict.latency(of: cell.evidence)
+            let name = cell.destinationName
+            if cell.state == .filtered, second.listenDrops[name] != 0 {
+                let dropped = first.listenDrops[name] ?? 0
+                cell.state = .error
+                cell.note =
+                    "silence, but \(name)'s kernel dropped \(dropped) connection attempt(s) at a full listen queue "
+                    + "while it was probed, and \(second.listenDrops[name].map { "\($0) more" } ?? "could not be read") "
+                    + "when probed again (TcpExt ListenDrops): not proof of a filter"
+                unresolved[name, default: 0] += 1
+            }
+            result.cells[index] = cell
+        }
+        for (name, count) in unresolved.sorted(by: { $0.key < $1.key }) {
+            result.problems.append(
+                "\(name): \(count) silent TCP cell(s) are errors: its kernel dropped connection attempts at a full "
+                    + "listen queue while it was probed, and again when they were probed a few at a time (a hung or "
+                    + "overloaded server looks like a filter)")
+        }
+        result.problems += second.result.problems.filter { !result.problems.contains($0) }
+        result.attemptsSent += second.result.attemptsSent
+        result.durationSeconds += second.result.durationSeconds
+        return result
     }
 }
 
 private final class ResultBox: @unchecked Sendable {
     var result: ProbeRunResult?
+    var listenDrops: [String: Int] = [:]
 }
 
 /// Monotonic seconds.
@@ -137,6 +206,8 @@ final class ProbeLoop {
     var tcpICMPErrors: [String: (type: Int, code: Int, from: String)] = [:]
     /// Containers whose main process exited, and when (seconds into the run).
     var deaths: [String: Double] = [:]
+    /// Each destination's `ListenDrops` counter when the run began (destinations with TCP cells and a process).
+    var listenDropsBefore: [String: (pid: Int, drops: Int)] = [:]
     var attemptsSent = 0
     /// Sources whose raw ICMP socket failed to read (reported once each).
     var icmpReadFailed: Set<String> = []
@@ -193,6 +264,17 @@ final class ProbeLoop {
         self.loop()
         self.cleanUp()
         return self.finish()
+    }
+
+    /// How much each destination's `ListenDrops` counter grew during the run (see
+    /// ``ProbeEngine/recheckSilence(_:plan:options:)``); nil, so absent, for one that died or could not be read.
+    func listenDropsGrowth() -> [String: Int] {
+        var growth: [String: Int] = [:]
+        for (name, before) in self.listenDropsBefore where self.deaths[name] == nil {
+            guard let after = ProcNet.listenDrops(root: "/proc/\(before.pid)/net") else { continue }
+            growth[name] = max(0, after - before.drops)
+        }
+        return growth
     }
 
     // MARK: - Setting up
@@ -263,9 +345,14 @@ final class ProbeLoop {
     }
 
     func watchDestinations() {
-        for (name, pid) in self.plan.destinationPids.sorted(by: { $0.key < $1.key }) where self.contexts[name] == nil {
+        for (name, pid) in self.plan.destinationPids.sorted(by: { $0.key < $1.key }) {
             guard self.cells.contains(where: { $0.destinationName == name }) else { continue }
-            self.watch(container: name, pid: pid)
+            if self.contexts[name] == nil { self.watch(container: name, pid: pid) }  // a source is watched already
+            if self.cells.contains(where: { $0.destinationName == name && $0.protocol == .tcp }),
+                let drops = ProcNet.listenDrops(root: "/proc/\(pid)/net")
+            {
+                self.listenDropsBefore[name] = (pid, drops)
+            }
         }
     }
 

@@ -79,4 +79,111 @@ struct NamespaceProbeTests {
         // The docker baseline has no intent for namespaces Docker does not manage: no violation either way.
         #expect(cells.allSatisfy { $0["violation"] is NSNull })
     }
+
+    @Test(
+        "silence from a full accept queue is no filter: a hung server's cells are errors, a server that recovers answers the re-probe, a DROP beside it stays filtered"
+    )
+    func fullListenQueue() throws {
+        // a probes b and c. In b, a server whose one-slot accept queue is full until its kernel has dropped two
+        // connection attempts (the first run's two), then accepts everything; beside it a port behind an iptables
+        // DROP. In c, a server whose queue stays full (hung). All three are silent in the first run.
+        let (a, b, c) = ("bh-plq-\(getpid())-a", "bh-plq-\(getpid())-b", "bh-plq-\(getpid())-c")
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bh-plq-\(getpid())").path
+        func cleanUp() {
+            for name in [b, c] {
+                if let output = try? ProcessRunner.run(URL(fileURLWithPath: "/usr/sbin/ip"), ["netns", "pids", name]) {
+                    for pid in output.output.split(separator: "\n").compactMap({ Int32($0) }) { kill(pid, SIGKILL) }
+                }
+            }
+            for name in [a, b, c] { _ = try? Self.ip(["netns", "del", name]) }
+            try? FileManager.default.removeItem(atPath: folder)
+        }
+        cleanUp()
+        defer { cleanUp() }
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        for name in [a, b, c] {
+            try Self.ip(["netns", "add", name])
+            try Self.ip(["-n", name, "link", "set", "lo", "up"])
+        }
+        for (peer, subnet) in [(b, 238), (c, 239)] {
+            let (near, far) = ("bh-plq-\(subnet)a", "bh-plq-\(subnet)b")
+            try Self.ip(["-n", a, "link", "add", near, "type", "veth", "peer", "name", far, "netns", peer])
+            try Self.ip(["-n", a, "addr", "add", "198.18.\(subnet).1/24", "dev", near])
+            try Self.ip(["-n", peer, "addr", "add", "198.18.\(subnet).2/24", "dev", far])
+            try Self.ip(["-n", a, "link", "set", near, "up"])
+            try Self.ip(["-n", peer, "link", "set", far, "up"])
+        }
+        /// A Python TCP server in `namespace` on `address`:`port`. With `full`, its backlog is 0 and it connects to
+        /// itself once, which takes the queue's one slot: every later SYN is dropped. With `recoverAfter`, it then
+        /// waits until its namespace's `ListenDrops` has grown by that much and accepts from then on. It writes
+        /// `<folder>/<port>` once ready.
+        func server(in namespace: String, _ address: String, _ port: Int, full: Bool, recoverAfter: Int?) throws
+            -> Process
+        {
+            let script = """
+                import socket, sys, time
+                def drops():
+                    lines = open("/proc/self/net/netstat").read().split("\\n")
+                    for names, values in zip(lines, lines[1:]):
+                        names, values = names.split(), values.split()
+                        if names[:1] == ["TcpExt:"] and values[:1] == ["TcpExt:"] and "ListenDrops" in names:
+                            return int(values[names.index("ListenDrops")])
+                server = socket.socket()
+                server.bind(("\(address)", \(port)))
+                server.listen(\(full ? 0 : 128))
+                if \(full ? "True" : "False"):
+                    held = socket.create_connection(("\(address)", \(port)))
+                start = drops()
+                open(sys.argv[1], "w").write("ready")
+                if \(recoverAfter.map(String.init) ?? "None") is not None:
+                    while drops() < start + \(recoverAfter ?? 0):
+                        time.sleep(0.005)
+                    while True:
+                        server.accept()[0].close()
+                time.sleep(600)
+                """
+            return try ProcessRunner.start(
+                URL(fileURLWithPath: "/usr/sbin/ip"),
+                ["netns", "exec", namespace, "/usr/bin/python3", "-c", script, "\(folder)/\(port)"])
+        }
+        let recovering = try server(in: b, "198.18.238.2", 8080, full: true, recoverAfter: 2)
+        defer { recovering.terminate() }
+        let dropped = try server(in: b, "198.18.238.2", 8081, full: false, recoverAfter: nil)
+        defer { dropped.terminate() }
+        let hung = try server(in: c, "198.18.239.2", 8082, full: true, recoverAfter: nil)
+        defer { hung.terminate() }
+        try ProcessRunner.must(
+            URL(fileURLWithPath: "/usr/sbin/ip"),
+            ["netns", "exec", b, "iptables", "-A", "INPUT", "-p", "tcp", "--dport", "8081", "-j", "DROP"])
+        try Poll.until("the three servers ready", seconds: 10) {
+            [8080, 8081, 8082].allSatisfy { FileManager.default.fileExists(atPath: "\(folder)/\($0)") }
+        }
+
+        let run = try AnalyzeCommandTests.run([
+            "probe", "--namespaces", "--source", a, "--timeout", "0.5", "--attempts", "2", "--format", "json",
+            "--quiet",
+        ])
+        #expect(run.status == 3, "the hung server's cell is an error, so the probe is incomplete: \(run.error)")
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [String: Any])
+        let cells = try #require(document["cells"] as? [[String: Any]])
+        func cell(_ destination: String) throws -> [String: Any] {
+            try #require(
+                cells.first { $0["destination"] as? String == destination && $0["protocol"] as? String == "tcp" })
+        }
+        func outcomes(_ cell: [String: Any]) -> [String] {
+            (cell["evidence"] as? [[String: Any]] ?? []).compactMap { $0["outcome"] as? String }
+        }
+        let hungCell = try cell("198.18.239.2:8082")
+        #expect(hungCell["state"] as? String == "error", "\(hungCell)")
+        #expect((hungCell["note"] as? String)?.contains("full listen queue") == true, "\(hungCell)")
+        let recovered = try cell("198.18.238.2:8080")
+        #expect(recovered["state"] as? String == "reachable", "answered when probed again: \(recovered)")
+        #expect(outcomes(recovered).prefix(2) == ["timeout", "timeout"], "both runs' attempts kept: \(recovered)")
+        let filtered = try cell("198.18.238.2:8081")
+        #expect(filtered["state"] as? String == "filtered", "silent again, nothing dropped: a filter: \(filtered)")
+        #expect(outcomes(filtered).count == 4, "\(filtered)")
+        let problems = try #require(document["problems"] as? [String])
+        #expect(problems.contains { $0.hasPrefix("\(c): 1 silent TCP cell(s) are errors") }, "\(problems)")
+        #expect(!problems.contains { $0.hasPrefix("\(b):") }, "\(problems)")
+    }
 }
