@@ -65,7 +65,7 @@ extension EdgeVerdict {
             "require client certificates instead of asking for them (nginx `ssl_verify_client on`, redis `tls-auth-clients yes`)"
         case .tlsNoClientAuth: "require client certificates issued by the service CA (mutual TLS)"
         case .inconclusive:
-            "give the audit a client certificate the service accepts (policy `mtls` identity), or name its application protocol"
+            "run the TLS check on it (traffic alone proves no refusal) with a client certificate the service accepts (policy `mtls` identity), or name its application protocol"
         case .unknown: "look at the probe problems: the path could not be judged"
         case .openUnverified: "capture its traffic or run the TLS check on it"
         case .mtlsEnforced, .blocked: "nothing"
@@ -211,7 +211,8 @@ public struct AuditOverview: Sendable {
         case .tlsAcceptsRogueClient: return "accepts forged client certificates: anyone can claim any identity"
         case .mtlsOptional: return "asks for a client certificate but serves clients without one"
         case .tlsNoClientAuth: return "TLS without client authentication"
-        case .inconclusive: return edge?.tls?.reason ?? "nothing proves it refuses forged certificates"
+        case .inconclusive:
+            return edge?.tls?.reason ?? edge?.reasons.first ?? "nothing proves it refuses forged certificates"
         case .unknown: return edge?.reasons.first ?? "could not be judged"
         case .openUnverified, .mtlsEnforced, .blocked: return verdict.label
         }

@@ -4,6 +4,7 @@ import BulkheadTestSupport
 import Foundation
 import PacketAnalysis
 import Policy
+import Reporting
 import Testing
 
 /// What an edge's verdict may say when the only evidence is traffic (no TLS battery ran: `--no-tls`, an endpoint
@@ -49,6 +50,10 @@ struct TrafficVerdictTests {
                     + "but no TLS check tested whether the endpoint refuses clients without one"
             ])
         #expect(!judged.report.edges.contains { $0.verdict == .mtlsEnforced })
+        // The report says why, and what to do: run the TLS check.
+        let text = AuditReports.table(judged.report, style: TerminalStyle(enabled: false, width: nil))
+        #expect(text.contains("presented a client certificate, but no TLS check tested"), "\(text)")
+        #expect(text.contains("run the TLS check on it"), "\(text)")
     }
 
     @Test("a policy that requires mTLS there is not met by mutual traffic alone: a violation and its finding")
