@@ -166,20 +166,24 @@ struct NamespaceProbeTests {
         #expect(run.status == 3, "the hung server's cell is an error, so the probe is incomplete: \(run.error)")
         let document = try #require(try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [String: Any])
         let cells = try #require(document["cells"] as? [[String: Any]])
-        func cell(_ destination: String) throws -> [String: Any] {
+        // By namespace too: `--namespaces` also plans towards namespaces other tests make meanwhile.
+        func cell(_ destination: String, in namespace: String) throws -> [String: Any] {
             try #require(
-                cells.first { $0["destination"] as? String == destination && $0["protocol"] as? String == "tcp" })
+                cells.first {
+                    $0["destination"] as? String == destination && $0["protocol"] as? String == "tcp"
+                        && $0["destinationName"] as? String == namespace
+                })
         }
         func outcomes(_ cell: [String: Any]) -> [String] {
             (cell["evidence"] as? [[String: Any]] ?? []).compactMap { $0["outcome"] as? String }
         }
-        let hungCell = try cell("198.18.239.2:8082")
+        let hungCell = try cell("198.18.239.2:8082", in: c)
         #expect(hungCell["state"] as? String == "error", "\(hungCell)")
         #expect((hungCell["note"] as? String)?.contains("full listen queue") == true, "\(hungCell)")
-        let recovered = try cell("198.18.238.2:8080")
+        let recovered = try cell("198.18.238.2:8080", in: b)
         #expect(recovered["state"] as? String == "reachable", "answered when probed again: \(recovered)")
         #expect(outcomes(recovered).prefix(2) == ["timeout", "timeout"], "both runs' attempts kept: \(recovered)")
-        let filtered = try cell("198.18.238.2:8081")
+        let filtered = try cell("198.18.238.2:8081", in: b)
         #expect(filtered["state"] as? String == "filtered", "silent again, nothing dropped: a filter: \(filtered)")
         #expect(outcomes(filtered).count == 4, "\(filtered)")
         let problems = try #require(document["problems"] as? [String])
