@@ -26,12 +26,31 @@ public enum ProcNet {
         return result.sorted()
     }
 
-    /// The namespace's count of connection attempts its TCP listeners dropped (`TcpExt: ListenDrops` in `netstat`:
-    /// a full accept queue, among other causes): a SYN dropped there gets no answer, as one a firewall drops does.
-    /// Nil when the file cannot be read or has no such counter.
-    public static func listenDrops(root: String) -> Int? {
-        guard let text = try? String(contentsOfFile: "\(root)/netstat", encoding: .utf8) else { return nil }
-        return Self.counter("ListenDrops", group: "TcpExt", netstat: text)
+    /// The counters of a namespace that tell silence apart from a filter (see ``SilenceCounters``). Nil when
+    /// `netstat` cannot be read.
+    public static func silenceCounters(root: String) -> SilenceCounters? {
+        guard let netstat = try? String(contentsOfFile: "\(root)/netstat", encoding: .utf8) else { return nil }
+        let snmp = (try? String(contentsOfFile: "\(root)/snmp", encoding: .utf8)) ?? ""
+        let snmp6 = (try? String(contentsOfFile: "\(root)/snmp6", encoding: .utf8)) ?? ""
+        func sum(_ values: Int?...) -> Int? {
+            values.contains { $0 != nil } ? values.reduce(0) { $0 + ($1 ?? 0) } : nil
+        }
+        return SilenceCounters(
+            listenDrops: Self.counter("ListenDrops", group: "TcpExt", netstat: netstat),
+            echoRequestsIn: sum(
+                Self.counter("InEchos", group: "Icmp", netstat: snmp), Self.snmp6Counter("Icmp6InEchos", snmp6)),
+            echoRepliesOut: sum(
+                Self.counter("OutEchoReps", group: "Icmp", netstat: snmp),
+                Self.snmp6Counter("Icmp6OutEchoReplies", snmp6)))
+    }
+
+    /// One counter of `snmp6`: a name and its value on each line.
+    static func snmp6Counter(_ name: String, _ text: String) -> Int? {
+        for line in text.split(separator: "\n") {
+            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+            if fields.count == 2, fields[0] == name { return Int(fields[1]) }
+        }
+        return nil
     }
 
     /// One counter of a `netstat`/`snmp` file: a line of names after `group:`, then a line of their values.
@@ -153,5 +172,36 @@ public enum ProcNet {
     public static func command(pid: Int) -> String? {
         (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8))?.trimmingCharacters(
             in: .whitespacesAndNewlines)
+    }
+}
+
+/// A namespace's kernel counters that say whether packets to it arrived though nothing answered: silence from
+/// such a destination is no proof of a filter on the way.
+public struct SilenceCounters: Sendable, Equatable {
+    /// Connection attempts its TCP listeners dropped (`TcpExt: ListenDrops`): a full accept queue, among others.
+    public var listenDrops: Int?
+    /// ICMP (and ICMPv6) echo requests it received (`Icmp: InEchos`, `Icmp6InEchos`).
+    public var echoRequestsIn: Int?
+    /// Echo replies it sent (`Icmp: OutEchoReps`, `Icmp6OutEchoReplies`).
+    public var echoRepliesOut: Int?
+
+    public init(listenDrops: Int?, echoRequestsIn: Int?, echoRepliesOut: Int?) {
+        self.listenDrops = listenDrops
+        self.echoRequestsIn = echoRequestsIn
+        self.echoRepliesOut = echoRepliesOut
+    }
+
+    /// What happened between `earlier` and this reading: connection attempts dropped at a full listen queue, and
+    /// echo requests received but not answered (`net.ipv4.icmp_echo_ignore_all`, a rule on its output). Nil for a
+    /// counter missing from either reading.
+    public func since(_ earlier: SilenceCounters) -> (listenDrops: Int?, unansweredEchoes: Int?) {
+        func growth(_ now: Int?, _ then: Int?) -> Int? {
+            guard let now, let then else { return nil }
+            return max(0, now - then)
+        }
+        let requests = growth(self.echoRequestsIn, earlier.echoRequestsIn)
+        let replies = growth(self.echoRepliesOut, earlier.echoRepliesOut)
+        let unanswered = requests.flatMap { requests in replies.map { max(0, requests - $0) } }
+        return (growth(self.listenDrops, earlier.listenDrops), unanswered)
     }
 }

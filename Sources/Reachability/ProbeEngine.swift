@@ -39,7 +39,8 @@ public struct ProbeRunResult: Sendable {
 ///   dropping SYNs at a full listen queue meanwhile (``recheckSilence(_:plan:options:)``).
 /// - UDP: a connected socket with `IP_RECVERR`: a reply → `reachable`; ICMP port-unreachable → `reachable-closed`;
 ///   other ICMP errors → `rejected`; silence → `unknown` (a datagram may sit unanswered at a live service).
-/// - ICMP: echo request from a raw socket in the source namespace; reply → `reachable`.
+/// - ICMP: echo request from a raw socket in the source namespace; reply → `reachable`; silence → retried, then
+///   `filtered`, unless the destination was receiving echo requests it did not answer meanwhile (same check).
 ///
 /// Each source's and destination's main process is watched with a pidfd: when one exits, its unfinished cells
 /// become `error` (never "blocked"), and everything else carries on.
@@ -59,17 +60,20 @@ public enum ProbeEngine {
     /// the probes themselves cannot fill a working server's accept queue (busybox httpd's backlog is 9).
     static let recheckPerDestination = 4
 
-    /// One run of the event loop over `plan`, on a thread of its own, and how much each destination's
-    /// `ListenDrops` counter grew meanwhile.
+    /// What each destination's kernel counted meanwhile that makes silence no proof of a filter.
+    typealias SilenceGrowth = [String: (listenDrops: Int?, unansweredEchoes: Int?)]
+
+    /// One run of the event loop over `plan`, on a thread of its own, and each destination's ``SilenceCounters``
+    /// growth meanwhile.
     static func pass(
         plan: ProbePlan, options: ProbeOptions, progress: (@Sendable (ProbeProgress) -> Void)?
-    ) -> (result: ProbeRunResult, listenDrops: [String: Int]) {
+    ) -> (result: ProbeRunResult, silence: SilenceGrowth) {
         let box = ResultBox()
         let done = DispatchSemaphore(value: 0)
         let thread = Thread {
             let loop = ProbeLoop(plan: plan, options: options, progress: progress)
             box.result = loop.run()
-            box.listenDrops = loop.listenDropsGrowth()
+            box.silence = loop.silenceGrowth()
             done.signal()
         }
         thread.stackSize = 1 << 21
@@ -80,22 +84,33 @@ public enum ProbeEngine {
             ?? ProbeRunResult(
                 cells: plan.cells, sources: plan.sources, problems: ["the probe thread did not report"],
                 attemptsSent: 0, durationSeconds: 0)
-        return (result, box.listenDrops)
+        return (result, box.silence)
     }
 
-    /// Silence to a TCP probe means a filter only if the SYN never reached the destination: a listener whose
-    /// accept queue is full (a hung or overloaded server, or many probes at once) drops SYNs just as silently, and
-    /// its kernel counts each (`TcpExt: ListenDrops`, per namespace, not per port). When a destination's counter
-    /// grew during the run, its silent TCP cells are probed again, a few at a time: silent again while the counter
-    /// stands still is a filter; an answer is taken as it is; silent again while it grows again proves nothing, and
-    /// the cell is an `error` (never `filtered`, so never "blocked"). Every attempt of both runs is kept.
+    /// Silence means a filter only if the probe never reached the destination. A listener whose accept queue is
+    /// full (a hung or overloaded server, or many probes at once) drops SYNs as silently as a DROP rule, and a
+    /// destination that ignores echo requests (`net.ipv4.icmp_echo_ignore_all`) answers none; its kernel counts
+    /// both (`TcpExt: ListenDrops`; `Icmp: InEchos` without as many `OutEchoReps`), per namespace, not per port or
+    /// sender. When a destination's count grew during the run, its silent cells of that protocol are probed
+    /// again, a few at a time: silent again while the count stands still is a filter; an answer is taken as it is;
+    /// silent again while it grows again proves nothing, and the cell is an `error` (never `filtered`, so never
+    /// "blocked"). Every attempt of both runs is kept.
     static func recheckSilence(
-        _ first: (result: ProbeRunResult, listenDrops: [String: Int]), plan: ProbePlan, options: ProbeOptions
+        _ first: (result: ProbeRunResult, silence: SilenceGrowth), plan: ProbePlan, options: ProbeOptions
     ) -> ProbeRunResult {
+        /// The count that makes a silent cell of `proto` to `destination` a suspect; nil when it was not read (no
+        /// process, gone, unreadable) or for UDP, whose silence is `unknown` anyway.
+        func count(_ growth: SilenceGrowth, _ destination: String, _ proto: ProbeProtocol) -> Int? {
+            switch proto {
+            case .tcp: growth[destination]?.listenDrops
+            case .icmp: growth[destination]?.unansweredEchoes
+            case .udp: nil
+            }
+        }
         var result = first.result
         let suspects = result.cells.indices.filter {
-            result.cells[$0].protocol == .tcp && result.cells[$0].state == .filtered
-                && (first.listenDrops[result.cells[$0].destinationName] ?? 0) > 0
+            let cell = result.cells[$0]
+            return cell.state == .filtered && (count(first.silence, cell.destinationName, cell.protocol) ?? 0) > 0
         }
         guard !suspects.isEmpty else { return result }
         var again = plan
@@ -103,7 +118,7 @@ public enum ProbeEngine {
         var calm = options
         calm.maxInFlightPerDestination = min(options.maxInFlightPerDestination, Self.recheckPerDestination)
         let second = Self.pass(plan: again, options: calm, progress: nil)
-        var unresolved: [String: Int] = [:]
+        var unresolved: [String: [ProbeProtocol: Int]] = [:]
         for (offset, index) in suspects.enumerated() {
             let before = result.cells[index]
             var cell = second.result.cells[offset]
@@ -111,22 +126,36 @@ public enum ProbeEngine {
             cell.attempts = cell.evidence.count
             cell.latencyMs = CellVerdict.latency(of: cell.evidence)
             let name = cell.destinationName
-            if cell.state == .filtered, second.listenDrops[name] != 0 {
-                let dropped = first.listenDrops[name] ?? 0
+            let firstCount = count(first.silence, name, cell.protocol)
+            let secondCount = count(second.silence, name, cell.protocol)
+            if cell.state == .filtered, secondCount != 0 {
+                let again = secondCount.map { "\($0) more" } ?? "could not be read"
                 cell.state = .error
                 cell.note =
-                    "silence, but \(name)'s kernel dropped \(dropped) connection attempt(s) at a full listen queue "
-                    + "while it was probed, and \(second.listenDrops[name].map { "\($0) more" } ?? "could not be read") "
-                    + "when probed again (TcpExt ListenDrops): not proof of a filter"
-                unresolved[name, default: 0] += 1
+                    cell.protocol == .tcp
+                    ? "silence, but \(name)'s kernel dropped \(firstCount ?? 0) connection attempt(s) at a full listen "
+                        + "queue while it was probed, and \(again) when probed again (TcpExt ListenDrops): not proof "
+                        + "of a filter"
+                    : "silence, but \(name) received \(firstCount ?? 0) echo request(s) it did not answer while it was "
+                        + "probed, and \(again) when probed again (net.ipv4.icmp_echo_ignore_all, or a rule on its "
+                        + "output): not proof of a filter"
+                unresolved[name, default: [:]][cell.protocol, default: 0] += 1
             }
             result.cells[index] = cell
         }
-        for (name, count) in unresolved.sorted(by: { $0.key < $1.key }) {
-            result.problems.append(
-                "\(name): \(count) silent TCP cell(s) are errors: its kernel dropped connection attempts at a full "
-                    + "listen queue while it was probed, and again when they were probed a few at a time (a hung or "
-                    + "overloaded server looks like a filter)")
+        for (name, byProtocol) in unresolved.sorted(by: { $0.key < $1.key }) {
+            if let count = byProtocol[.tcp] {
+                result.problems.append(
+                    "\(name): \(count) silent TCP cell(s) are errors: its kernel dropped connection attempts at a "
+                        + "full listen queue while it was probed, and again when they were probed a few at a time (a "
+                        + "hung or overloaded server looks like a filter)")
+            }
+            if let count = byProtocol[.icmp] {
+                result.problems.append(
+                    "\(name): \(count) silent ICMP cell(s) are errors: it received echo requests it did not answer, "
+                        + "while it was probed and again when they were probed a few at a time (a host that ignores "
+                        + "pings looks like a filter)")
+            }
         }
         result.problems += second.result.problems.filter { !result.problems.contains($0) }
         result.attemptsSent += second.result.attemptsSent
@@ -137,7 +166,7 @@ public enum ProbeEngine {
 
 private final class ResultBox: @unchecked Sendable {
     var result: ProbeRunResult?
-    var listenDrops: [String: Int] = [:]
+    var silence: ProbeEngine.SilenceGrowth = [:]
 }
 
 /// Monotonic seconds.
@@ -206,8 +235,9 @@ final class ProbeLoop {
     var tcpICMPErrors: [String: (type: Int, code: Int, from: String)] = [:]
     /// Containers whose main process exited, and when (seconds into the run).
     var deaths: [String: Double] = [:]
-    /// Each destination's `ListenDrops` counter when the run began (destinations with TCP cells and a process).
-    var listenDropsBefore: [String: (pid: Int, drops: Int)] = [:]
+    /// Each destination's ``SilenceCounters`` when the run began (destinations with TCP or ICMP cells and a
+    /// process).
+    var silenceBefore: [String: (pid: Int, counters: SilenceCounters)] = [:]
     var attemptsSent = 0
     /// Sources whose raw ICMP socket failed to read (reported once each).
     var icmpReadFailed: Set<String> = []
@@ -266,13 +296,13 @@ final class ProbeLoop {
         return self.finish()
     }
 
-    /// How much each destination's `ListenDrops` counter grew during the run (see
-    /// ``ProbeEngine/recheckSilence(_:plan:options:)``); nil, so absent, for one that died or could not be read.
-    func listenDropsGrowth() -> [String: Int] {
-        var growth: [String: Int] = [:]
-        for (name, before) in self.listenDropsBefore where self.deaths[name] == nil {
-            guard let after = ProcNet.listenDrops(root: "/proc/\(before.pid)/net") else { continue }
-            growth[name] = max(0, after - before.drops)
+    /// How each destination's ``SilenceCounters`` grew during the run (see
+    /// ``ProbeEngine/recheckSilence(_:plan:options:)``); absent for one that died or could not be read.
+    func silenceGrowth() -> ProbeEngine.SilenceGrowth {
+        var growth: ProbeEngine.SilenceGrowth = [:]
+        for (name, before) in self.silenceBefore where self.deaths[name] == nil {
+            guard let after = ProcNet.silenceCounters(root: "/proc/\(before.pid)/net") else { continue }
+            growth[name] = after.since(before.counters)
         }
         return growth
     }
@@ -348,10 +378,10 @@ final class ProbeLoop {
         for (name, pid) in self.plan.destinationPids.sorted(by: { $0.key < $1.key }) {
             guard self.cells.contains(where: { $0.destinationName == name }) else { continue }
             if self.contexts[name] == nil { self.watch(container: name, pid: pid) }  // a source is watched already
-            if self.cells.contains(where: { $0.destinationName == name && $0.protocol == .tcp }),
-                let drops = ProcNet.listenDrops(root: "/proc/\(pid)/net")
+            if self.cells.contains(where: { $0.destinationName == name && $0.protocol != .udp }),
+                let counters = ProcNet.silenceCounters(root: "/proc/\(pid)/net")
             {
-                self.listenDropsBefore[name] = (pid, drops)
+                self.silenceBefore[name] = (pid, counters)
             }
         }
     }

@@ -24,8 +24,8 @@ extension Bulkhead {
                 Cell states: reachable, reachable-closed (RST/port-unreachable: the path is open), rejected (ICMP \
                 error), filtered (silence after every attempt), flapping (mixed), unknown (UDP without answer), \
                 skipped, error (the tool could not probe: never counted as blocked; also silence from a destination \
-                whose kernel kept dropping connection attempts at a full listen queue, a hung server, when probed \
-                again).
+                whose kernel, probed again, kept dropping connection attempts at a full listen queue, a hung server, \
+                or receiving echo requests it did not answer).
 
                 Without --policy the cells are checked against what Docker's configuration intends (shared network \
                 with ICC on: allowed; across networks: denied; the host side unless internal). A policy file (YAML, \

@@ -87,32 +87,13 @@ struct NamespaceProbeTests {
         // a probes b and c. In b, a server whose one-slot accept queue is full until its kernel has dropped two
         // connection attempts (the first run's two), then accepts everything; beside it a port behind an iptables
         // DROP. In c, a server whose queue stays full (hung). All three are silent in the first run.
-        let (a, b, c) = ("bh-plq-\(getpid())-a", "bh-plq-\(getpid())-b", "bh-plq-\(getpid())-c")
+        let star = try Star(prefix: "bh-plq", peers: [("b", 238), ("c", 239)])
+        let (a, b, c) = (star.hub, star.peers[0], star.peers[1])
+        defer { star.remove() }  // also keeps the namespaces alive to the end of the test
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bh-plq-\(getpid())").path
-        func cleanUp() {
-            for name in [b, c] {
-                if let output = try? ProcessRunner.run(URL(fileURLWithPath: "/usr/sbin/ip"), ["netns", "pids", name]) {
-                    for pid in output.output.split(separator: "\n").compactMap({ Int32($0) }) { kill(pid, SIGKILL) }
-                }
-            }
-            for name in [a, b, c] { _ = try? Self.ip(["netns", "del", name]) }
-            try? FileManager.default.removeItem(atPath: folder)
-        }
-        cleanUp()
-        defer { cleanUp() }
+        try? FileManager.default.removeItem(atPath: folder)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        for name in [a, b, c] {
-            try Self.ip(["netns", "add", name])
-            try Self.ip(["-n", name, "link", "set", "lo", "up"])
-        }
-        for (peer, subnet) in [(b, 238), (c, 239)] {
-            let (near, far) = ("bh-plq-\(subnet)a", "bh-plq-\(subnet)b")
-            try Self.ip(["-n", a, "link", "add", near, "type", "veth", "peer", "name", far, "netns", peer])
-            try Self.ip(["-n", a, "addr", "add", "198.18.\(subnet).1/24", "dev", near])
-            try Self.ip(["-n", peer, "addr", "add", "198.18.\(subnet).2/24", "dev", far])
-            try Self.ip(["-n", a, "link", "set", near, "up"])
-            try Self.ip(["-n", peer, "link", "set", far, "up"])
-        }
         /// A Python TCP server in `namespace` on `address`:`port`. With `full`, its backlog is 0 and it connects to
         /// itself once, which takes the queue's one slot: every later SYN is dropped. With `recoverAfter`, it then
         /// waits until its namespace's `ListenDrops` has grown by that much and accepts from then on. It writes
@@ -189,5 +170,87 @@ struct NamespaceProbeTests {
         let problems = try #require(document["problems"] as? [String])
         #expect(problems.contains { $0.hasPrefix("\(c): 1 silent TCP cell(s) are errors") }, "\(problems)")
         #expect(!problems.contains { $0.hasPrefix("\(b):") }, "\(problems)")
+    }
+
+    @Test(
+        "a destination that ignores echo requests is no filter: its ICMP cell is an error; an ICMP DROP stays filtered")
+    func ignoredEcho() throws {
+        // a probes d (net.ipv4.icmp_echo_ignore_all=1: it receives the echo requests and answers none) and e (an
+        // iptables DROP of echo requests). Both are silent; a process lives in each (as in every container), so
+        // their counters can be read.
+        let star = try Star(prefix: "bh-pie", peers: [("d", 240), ("e", 241)])
+        let (a, d, e) = (star.hub, star.peers[0], star.peers[1])
+        defer { star.remove() }  // also keeps the namespaces alive to the end of the test
+        let ip = URL(fileURLWithPath: "/usr/sbin/ip")
+        try ProcessRunner.must(ip, ["netns", "exec", d, "sysctl", "-q", "-w", "net.ipv4.icmp_echo_ignore_all=1"])
+        try ProcessRunner.must(
+            ip,
+            ["netns", "exec", e, "iptables", "-A", "INPUT", "-p", "icmp", "--icmp-type", "echo-request", "-j", "DROP"])
+        let sleepers = try [d, e].map { try ProcessRunner.start(ip, ["netns", "exec", $0, "/bin/sleep", "600"]) }
+        defer { for sleeper in sleepers { sleeper.terminate() } }
+        try Poll.until("a process in each namespace", seconds: 10) {
+            [d, e].allSatisfy { name in
+                ((try? ProcessRunner.run(ip, ["netns", "pids", name]))?.output ?? "").contains { $0.isNumber }
+            }
+        }
+
+        let run = try AnalyzeCommandTests.run([
+            "probe", "--namespaces", "--source", a, "--timeout", "0.5", "--attempts", "2", "--format", "json",
+            "--quiet",
+        ])
+        #expect(run.status == 3, "the ignored echo is an error, so the probe is incomplete: \(run.error)")
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [String: Any])
+        let cells = try #require(document["cells"] as? [[String: Any]])
+        func echo(to namespace: String) throws -> [String: Any] {
+            try #require(
+                cells.first { $0["protocol"] as? String == "icmp" && $0["destinationName"] as? String == namespace })
+        }
+        let ignored = try echo(to: d)
+        #expect(ignored["state"] as? String == "error", "\(ignored)")
+        #expect((ignored["note"] as? String)?.contains("did not answer") == true, "\(ignored)")
+        #expect((ignored["evidence"] as? [Any])?.count == 4, "both runs' attempts kept: \(ignored)")
+        let dropped = try echo(to: e)
+        #expect(dropped["state"] as? String == "filtered", "a DROP is a filter: \(dropped)")
+        let problems = try #require(document["problems"] as? [String])
+        #expect(problems.contains { $0.hasPrefix("\(d): 1 silent ICMP cell(s) are errors") }, "\(problems)")
+    }
+}
+
+/// Network namespaces for a probe test: a hub `<prefix>-<pid>-a` joined by a veth to each peer
+/// `<prefix>-<pid>-<suffix>`, the hub at 198.18.<subnet>.1/24 and the peer at .2 (private namespaces: no address
+/// is shared with the host). Everything, and every process left in the peers, goes when it is released.
+final class Star {
+    let hub: String
+    let peers: [String]
+
+    init(prefix: String, peers: [(suffix: String, subnet: Int)]) throws {
+        self.hub = "\(prefix)-\(getpid())-a"
+        self.peers = peers.map { "\(prefix)-\(getpid())-\($0.suffix)" }
+        self.remove()
+        for name in [self.hub] + self.peers {
+            try NamespaceProbeTests.ip(["netns", "add", name])
+            try NamespaceProbeTests.ip(["-n", name, "link", "set", "lo", "up"])
+        }
+        for (peer, subnet) in zip(self.peers, peers.map(\.subnet)) {
+            let (near, far) = ("\(prefix)-\(subnet)a", "\(prefix)-\(subnet)b")
+            try NamespaceProbeTests.ip([
+                "-n", self.hub, "link", "add", near, "type", "veth", "peer", "name", far, "netns", peer,
+            ])
+            try NamespaceProbeTests.ip(["-n", self.hub, "addr", "add", "198.18.\(subnet).1/24", "dev", near])
+            try NamespaceProbeTests.ip(["-n", peer, "addr", "add", "198.18.\(subnet).2/24", "dev", far])
+            try NamespaceProbeTests.ip(["-n", self.hub, "link", "set", near, "up"])
+            try NamespaceProbeTests.ip(["-n", peer, "link", "set", far, "up"])
+        }
+    }
+
+    deinit { self.remove() }
+
+    func remove() {
+        for name in self.peers {
+            if let output = try? ProcessRunner.run(URL(fileURLWithPath: "/usr/sbin/ip"), ["netns", "pids", name]) {
+                for pid in output.output.split(separator: "\n").compactMap({ Int32($0) }) { kill(pid, SIGKILL) }
+            }
+        }
+        for name in [self.hub] + self.peers { _ = try? NamespaceProbeTests.ip(["netns", "del", name]) }
     }
 }
