@@ -192,7 +192,8 @@ public struct SilenceCounters: Sendable, Equatable {
     }
 
     /// What happened between `earlier` and this reading: connection attempts dropped at a full listen queue, and
-    /// echo requests received but not answered (`net.ipv4.icmp_echo_ignore_all`, a rule on its output). Nil for a
+    /// echo requests received but not answered (`net.ipv4.icmp_echo_ignore_all`; a reply dropped by a rule on its
+    /// way out was still counted as sent). Nil for a
     /// counter missing from either reading.
     public func since(_ earlier: SilenceCounters) -> (listenDrops: Int?, unansweredEchoes: Int?) {
         func growth(_ now: Int?, _ then: Int?) -> Int? {

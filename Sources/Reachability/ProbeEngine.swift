@@ -137,8 +137,7 @@ public enum ProbeEngine {
                         + "queue while it was probed, and \(again) when probed again (TcpExt ListenDrops): not proof "
                         + "of a filter"
                     : "silence, but \(name) received \(firstCount ?? 0) echo request(s) it did not answer while it was "
-                        + "probed, and \(again) when probed again (net.ipv4.icmp_echo_ignore_all, or a rule on its "
-                        + "output): not proof of a filter"
+                        + "probed, and \(again) when probed again (net.ipv4.icmp_echo_ignore_all): not proof of a filter"
                 unresolved[name, default: [:]][cell.protocol, default: 0] += 1
             }
             result.cells[index] = cell
