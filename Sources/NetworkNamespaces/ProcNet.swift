@@ -193,8 +193,7 @@ public struct SilenceCounters: Sendable, Equatable {
 
     /// What happened between `earlier` and this reading: connection attempts dropped at a full listen queue, and
     /// echo requests received but not answered (`net.ipv4.icmp_echo_ignore_all`; a reply dropped by a rule on its
-    /// way out was still counted as sent). Nil for a
-    /// counter missing from either reading.
+    /// way out was still counted as sent). Nil for a counter missing from either reading.
     public func since(_ earlier: SilenceCounters) -> (listenDrops: Int?, unansweredEchoes: Int?) {
         func growth(_ now: Int?, _ then: Int?) -> Int? {
             guard let now, let then else { return nil }
