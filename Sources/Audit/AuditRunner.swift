@@ -98,7 +98,8 @@ public enum AuditRunner {
                 let result = ProbeEngine.run(plan: plan, options: options.probeOptions) { update in
                     guard last.due(every: 5) else { return }
                     progress(
-                        "probe: \(update.cellsDone)/\(update.cellsTotal) cells decided, \(update.inFlight) in flight")
+                        "probe: \(update.recheck ? "silent cells probed again: " : "")\(update.cellsDone)/"
+                            + "\(update.cellsTotal) cells decided, \(update.inFlight) in flight")
                 }
                 let report = result.report(inventory: inventory, options: options.probeOptions)
                 probe = report

@@ -14,6 +14,9 @@ public struct ProbeProgress: Sendable {
     public var cellsTotal: Int
     public var inFlight: Int
     public var elapsedSeconds: Double
+    /// True while silent cells are probed again (their destinations dropped or ignored probes meanwhile); the
+    /// counts are then those of the second run.
+    public var recheck = false
 }
 
 /// What a probe run produced: every cell of the plan with its state and evidence.
@@ -53,7 +56,7 @@ public enum ProbeEngine {
         plan: ProbePlan, options: ProbeOptions, progress: (@Sendable (ProbeProgress) -> Void)? = nil
     ) -> ProbeRunResult {
         let first = Self.pass(plan: plan, options: options, progress: progress)
-        return Self.recheckSilence(first, plan: plan, options: options)
+        return Self.recheckSilence(first, plan: plan, options: options, progress: progress)
     }
 
     /// Probes in flight at once towards one destination when its silent cells are probed again: few enough that
@@ -66,12 +69,13 @@ public enum ProbeEngine {
     /// One run of the event loop over `plan`, on a thread of its own, and each destination's ``SilenceCounters``
     /// growth meanwhile.
     static func pass(
-        plan: ProbePlan, options: ProbeOptions, progress: (@Sendable (ProbeProgress) -> Void)?
+        plan: ProbePlan, options: ProbeOptions, progress: (@Sendable (ProbeProgress) -> Void)?, recheck: Bool = false
     ) -> (result: ProbeRunResult, silence: SilenceGrowth) {
         let box = ResultBox()
         let done = DispatchSemaphore(value: 0)
         let thread = Thread {
             let loop = ProbeLoop(plan: plan, options: options, progress: progress)
+            loop.isRecheck = recheck
             box.result = loop.run()
             box.silence = loop.silenceGrowth()
             done.signal()
@@ -96,7 +100,8 @@ public enum ProbeEngine {
     /// silent again while it grows again proves nothing, and the cell is an `error` (never `filtered`, so never
     /// "blocked"). Every attempt of both runs is kept.
     static func recheckSilence(
-        _ first: (result: ProbeRunResult, silence: SilenceGrowth), plan: ProbePlan, options: ProbeOptions
+        _ first: (result: ProbeRunResult, silence: SilenceGrowth), plan: ProbePlan, options: ProbeOptions,
+        progress: (@Sendable (ProbeProgress) -> Void)?
     ) -> ProbeRunResult {
         /// The count that makes a silent cell of `proto` to `destination` a suspect; nil when it was not read (no
         /// process, gone, unreadable) or for UDP, whose silence is `unknown` anyway.
@@ -117,7 +122,7 @@ public enum ProbeEngine {
         again.cells = suspects.map { result.cells[$0] }
         var calm = options
         calm.maxInFlightPerDestination = min(options.maxInFlightPerDestination, Self.recheckPerDestination)
-        let second = Self.pass(plan: again, options: calm, progress: nil)
+        let second = Self.pass(plan: again, options: calm, progress: progress, recheck: true)
         var unresolved: [String: [ProbeProtocol: Int]] = [:]
         for (offset, index) in suspects.enumerated() {
             let before = result.cells[index]
@@ -247,6 +252,8 @@ final class ProbeLoop {
     var maxInFlight = 0
     var startTime = 0.0
     var lastProgress = 0.0
+    /// Whether this run probes silent cells again (said in its progress).
+    var isRecheck = false
 
     init(plan: ProbePlan, options: ProbeOptions, progress: (@Sendable (ProbeProgress) -> Void)?) {
         self.plan = plan
@@ -437,7 +444,7 @@ final class ProbeLoop {
                 self.progress?(
                     ProbeProgress(
                         cellsDone: self.decidedCount, cellsTotal: self.cells.count, inFlight: self.attempts.count,
-                        elapsedSeconds: now - self.startTime))
+                        elapsedSeconds: now - self.startTime, recheck: self.isRecheck))
             }
             let wait = launchedAll ? max(0, min(100, Int(((self.nextDeadline() ?? now + 0.1) - now) * 1000) + 1)) : 0
             let events: ArraySlice<PollEvent>

@@ -186,10 +186,14 @@ extension Bulkhead {
                 }
                 let result = ProbeEngine.run(plan: plan, options: options) { progress in
                     guard !quiet else { return }
+                    let again =
+                        progress.recheck
+                        ? "silent cells of destinations that dropped or ignored probes, probed again: " : ""
                     writeStandardError(
-                        String(
-                            format: "bulkhead: %d/%d cells decided, %d probes in flight, %.1f s\n", progress.cellsDone,
-                            progress.cellsTotal, progress.inFlight, progress.elapsedSeconds))
+                        "bulkhead: \(again)"
+                            + String(
+                                format: "%d/%d cells decided, %d probes in flight, %.1f s\n", progress.cellsDone,
+                                progress.cellsTotal, progress.inFlight, progress.elapsedSeconds))
                 }
                 evidence = result.report(inventory: inventory, options: options)
             }
