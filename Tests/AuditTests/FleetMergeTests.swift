@@ -400,6 +400,27 @@ struct FleetMergeReadingTests {
         #expect(decoded.count == 3 && decoded[2].source == "bh gateway", "the decoder takes a key's first value")
     }
 
+    @Test(
+        "fuzz regression: a string with a cut four-byte UTF-8 sequence is left to the decoder, which refuses it (fuzz/config/regressions/)"
+    )
+    func edgeInvalidUTF8() throws {
+        let file = Repository.path("fuzz/config/regressions/report-edge-invalid-utf8.bin")
+        let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: file)).dropFirst())  // byte 0 picks the target
+        #expect((try? JSONDecoder().decode([Edge].self, from: Data(bytes))) == nil)
+        #expect(EdgeReader.edges(bytes, range: 0..<bytes.count) == nil, "the hand reader must give up too")
+        // The smallest case, with and without an escape in the string (the reader's two paths): F4 8E 9E then
+        // `e` is a four-byte sequence cut after three, whose replacement character is three bytes long as well.
+        for middle in [[0xF4, 0x8E, 0x9E, 0x65], [0x5C, 0x6E, 0xF4, 0x8E, 0x9E, 0x65]] as [[UInt8]] {
+            let text =
+                Array(#"[{"source":""#.utf8) + middle
+                + Array(
+                    #"","destination":"d","address":"a","port":1,"protocol":"tcp","verdict":"blocked","reasons":[]}]"#
+                        .utf8)
+            #expect(EdgeReader.edges(text, range: 0..<text.count) == nil, "\(middle)")
+            #expect((try? JSONDecoder().decode([Edge].self, from: Data(text))) == nil)
+        }
+    }
+
     @Test("a value of the wrong shape is named by its JSON path")
     func jsonPaths() throws {
         var object = try #require(
