@@ -90,16 +90,22 @@ public enum DockerCLI {
         throw lastError ?? ProcessRunner.Failure(description: "no free /24 in 198.18.128.0/17 for network \(name)")
     }
 
+    /// The third octets of the /24s the namespace labs use (`CaptureCommandTests` 230–234, `NamespaceProbeTests`
+    /// 237–241). They live in private network namespaces, so no host route shows them taken; but `bulkhead capture`
+    /// names an address from every view at once, and a Docker network there (made by a test running at the same
+    /// time) gave a namespace lab's address a second owner. Docker test networks never take them.
+    public static let namespaceLabOctets = 230...241
+
     /// The /24s of 198.18.128.0/17 no Docker network and no host route uses now (what `bulkhead scenario up` checks
-    /// too), from a random one on (tests running side by side in other processes rarely try the same first).
+    /// too), from a random one on (tests running side by side in other processes rarely try the same first), the
+    /// namespace labs' left out.
     private static func untaken() throws -> [TestSubnet] {
         let engine = DockerEngine(socketPath: "/var/run/docker.sock")
         try engine.connect()
         let space = try LabAddressSpace.current(engine: engine)
         let start = Int.random(in: 0..<127)
-        return (0..<127).map { 128 + (start + $0) % 127 }.map { TestSubnet(prefix: "198.18.\($0)") }.filter {
-            space.holder(overlapping: $0.cidr) == nil
-        }
+        return (0..<127).map { 128 + (start + $0) % 127 }.filter { !Self.namespaceLabOctets.contains($0) }
+            .map { TestSubnet(prefix: "198.18.\($0)") }.filter { space.holder(overlapping: $0.cidr) == nil }
     }
 
     /// `count` different TCP ports that no socket of this host holds now, on IPv4 and IPv6 alike (each is found by
