@@ -39,7 +39,7 @@ public struct ProbeRunResult: Sendable {
 /// - TCP: non-blocking connect. Connected → `reachable` (a short recognisable line is sent, then the socket is
 ///   closed); RST → `reachable-closed`; an ICMP error (read from a raw ICMP socket in the source namespace, matched
 ///   by the quoted ports) → `rejected`; silence → retried, then `filtered`, unless the destination's kernel was
-///   dropping SYNs at a full listen queue meanwhile (``recheckSilence(_:plan:options:)``).
+///   dropping SYNs at a full listen queue meanwhile (``recheckSilence(_:plan:options:progress:)``).
 /// - UDP: a connected socket with `IP_RECVERR`: a reply → `reachable`; ICMP port-unreachable → `reachable-closed`;
 ///   other ICMP errors → `rejected`; silence → `unknown` (a datagram may sit unanswered at a live service).
 /// - ICMP: echo request from a raw socket in the source namespace; reply → `reachable`; silence → retried, then
@@ -303,7 +303,7 @@ final class ProbeLoop {
     }
 
     /// How each destination's ``SilenceCounters`` grew during the run (see
-    /// ``ProbeEngine/recheckSilence(_:plan:options:)``); absent for one that died or could not be read.
+    /// ``ProbeEngine/recheckSilence(_:plan:options:progress:)``); absent for one that died or could not be read.
     func silenceGrowth() -> ProbeEngine.SilenceGrowth {
         var growth: ProbeEngine.SilenceGrowth = [:]
         for (name, before) in self.silenceBefore where self.deaths[name] == nil {
@@ -381,12 +381,20 @@ final class ProbeLoop {
     }
 
     func watchDestinations() {
+        // Each destination a cell names (one pass: plans hold tens of thousands of cells), and whether it has a TCP
+        // or ICMP cell, whose silence would read as a filter.
+        var probed: [String: Bool] = [:]
+        for cell in self.cells {
+            if cell.protocol != .udp {
+                probed[cell.destinationName] = true
+            } else if probed[cell.destinationName] == nil {
+                probed[cell.destinationName] = false
+            }
+        }
         for (name, pid) in self.plan.destinationPids.sorted(by: { $0.key < $1.key }) {
-            guard self.cells.contains(where: { $0.destinationName == name }) else { continue }
+            guard let silenceMatters = probed[name] else { continue }
             if self.contexts[name] == nil { self.watch(container: name, pid: pid) }  // a source is watched already
-            if self.cells.contains(where: { $0.destinationName == name && $0.protocol != .udp }),
-                let counters = ProcNet.silenceCounters(root: "/proc/\(pid)/net")
-            {
+            if silenceMatters, let counters = ProcNet.silenceCounters(root: "/proc/\(pid)/net") {
                 self.silenceBefore[name] = (pid, counters)
             }
         }

@@ -94,7 +94,7 @@ public enum DockerCLI {
     /// 237–241). They live in private network namespaces, so no host route shows them taken; but `bulkhead capture`
     /// names an address from every view at once, and a Docker network there (made by a test running at the same
     /// time) gave a namespace lab's address a second owner. Docker test networks never take them.
-    public static let namespaceLabOctets = 230...241
+    private static let namespaceLabOctets = 230...241
 
     /// The /24s of 198.18.128.0/17 no Docker network and no host route uses now (what `bulkhead scenario up` checks
     /// too), from a random one on (tests running side by side in other processes rarely try the same first), the
