@@ -34,6 +34,10 @@ if ! /usr/bin/docker version >/dev/null 2>&1; then
     bash scripts/dockerd.sh start
     started_dockerd=1
 fi
+# The fence every test runs behind: whatever a test enumerates or names, Bulkhead (in-process or the binary the tests
+# start) refuses, before any packet, every probe outside loopback and the lab range 198.18.0.0/15 (README, "Scope
+# guard"): a test that went wrong fails instead of sending elsewhere.
+export BULKHEAD_ALLOWED_RANGES=127.0.0.0/8,::1/128,198.18.0.0/15
 log=$(mktemp)
 trap 'rm -f "$log"; if [[ $started_dockerd == 1 ]]; then bash scripts/dockerd.sh stop; fi' EXIT
 if /usr/bin/docker version >/dev/null 2>&1; then bash scenarios/lab-image/build.sh; fi

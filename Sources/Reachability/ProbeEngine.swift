@@ -548,9 +548,7 @@ final class ProbeLoop {
         guard self.plan.scope.permits(address) else {
             self.record(
                 index, ProbeAttempt(outcome: .failed, latencyMs: 0),
-                note:
-                    "\(cell.address) is outside the probe scope (not an enumerated container, gateway or listed target)",
-                final: true)
+                note: self.plan.scope.refusal(address), final: true)
             return
         }
         guard self.enter(cell.source) else {

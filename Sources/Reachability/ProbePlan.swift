@@ -48,23 +48,11 @@ public struct ProbePlan: Sendable {
     /// Cells in a stable order (source, destination kind, destination, network, protocol, port).
     public var cells: [ReachabilityCell]
     /// Every address the plan may send to: the enumerated containers' addresses, their gateways, and the
-    /// user's explicit targets. The engine refuses anything else.
+    /// user's explicit targets. The engine refuses anything else, and anything outside the operator's
+    /// ``AddressLimit``.
     public var scope: ScopeGuard
     /// Destination containers' main processes, watched so that a death mid-probe turns their cells into errors.
     public var destinationPids: [String: Int]
-}
-
-/// The scope guard: the set of addresses probes may go to. Never a subnet: only single addresses.
-public struct ScopeGuard: Sendable {
-    public private(set) var addresses: Set<IPAddress> = []
-
-    public init() {}
-
-    public mutating func allow(_ text: String) {
-        if let address = IPAddress(text) { self.addresses.insert(address) }
-    }
-
-    public func permits(_ address: IPAddress) -> Bool { self.addresses.contains(address) }
 }
 
 /// Builds the probe plan from an inventory.

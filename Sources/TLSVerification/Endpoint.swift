@@ -30,20 +30,21 @@ public struct TLSEndpoint: Hashable, Sendable, CustomStringConvertible {
     public var description: String { "\(IPAddress(ipv4: self.address)):\(self.port)" }
 }
 
-/// Where Bulkhead may send probes. A hard rule of this project (ARCHITECTURE.md, "Safety"): loopback (127.0.0.0/8) and the
-/// RFC 2544 benchmarking range (198.18.0.0/15) the lab puts its container networks in. Nothing else, ever;
-/// the engine checks every endpoint before the first packet, whatever the caller asked for.
+/// Where the TLS battery may send: the scope guard's rule (DESIGN §2, as for the reachability probe's
+/// ``ScopeGuard``). The battery is only ever handed endpoints that belong to enumerated containers
+/// (``TLSTarget/fromInventory(_:source:expectations:)``, the audit's reached container endpoints) or that the user named
+/// one by one (`--endpoint`); it derives no address of its own, never sweeps a range, and resolves no names. On top,
+/// before the first packet, the engine checks every endpoint against the operator's ``AddressLimit``
+/// (`BULKHEAD_ALLOWED_RANGES`), whatever the caller asked for.
 public enum TLSScope {
-    /// Whether `endpoint` may be probed.
+    /// Whether `endpoint` may be probed (inside the operator's limit).
     public static func permits(_ endpoint: TLSEndpoint) -> Bool {
-        let loopback: UInt32 = 127 << 24
-        let lab: UInt32 = 198 << 24 | 18 << 16
-        return endpoint.address & 0xFF00_0000 == loopback || endpoint.address & 0xFFFE_0000 == lab
+        AddressLimit.current.permits(IPAddress(ipv4: endpoint.address))
     }
 
     /// The reason a refused endpoint is refused.
     public static func refusal(_ endpoint: TLSEndpoint) -> String {
-        "refusing to probe \(endpoint): Bulkhead probes only loopback (127.0.0.0/8) and lab container addresses (198.18.0.0/15)"
+        "refusing to probe \(endpoint): \(AddressLimit.current.refusal(IPAddress(ipv4: endpoint.address)))"
     }
 }
 
@@ -76,9 +77,10 @@ public struct TLSTarget: Sendable {
 }
 
 extension TLSTarget {
-    /// Every TCP listener of every running container, at each of its network addresses inside the probe scope,
-    /// probed from `source`, or (nil) from another running container on that network — from the host when the
-    /// container is alone there. Listeners bound to loopback are left out (not reachable from another container).
+    /// Every TCP listener of every running container, at each of its network addresses inside the operator's
+    /// ``AddressLimit``, probed from `source`, or (nil) from another running container on that network — from the host
+    /// when the container is alone there. Listeners bound to loopback are left out (not reachable from another
+    /// container).
     public static func fromInventory(
         _ containers: [ContainerRecord], source: TLSSource? = nil, expectations: TLSExpectations
     ) -> [TLSTarget] {
@@ -117,7 +119,7 @@ public typealias TLSProbeError = CodedPathError<TLSProbeErrorCode>
 
 /// The codes of ``TLSProbeError``.
 public enum TLSProbeErrorCode: String, Sendable {
-    /// Outside the scope guard: not loopback, not an enumerated container, not named by the user.
+    /// Outside the operator's limit (``AddressLimit``, `BULKHEAD_ALLOWED_RANGES`).
     case outOfScope = "out-of-scope"
     /// A file the expectations name cannot be used (the message says why).
     case unusableFile = "unusable-file"

@@ -244,6 +244,7 @@ extension Bulkhead {
                     }
                 }
                 let quiet = self.progress.quiet
+                try checkAddressLimit()
                 gathered = AuditRunner.gather(engine: engine, options: options) { line in
                     if !quiet { writeStandardError("bulkhead: \(line)\n") }
                 }

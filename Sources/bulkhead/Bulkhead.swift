@@ -89,6 +89,13 @@ enum ExitStatus {
     }
 }
 
+/// Refuses to start probing when `BULKHEAD_ALLOWED_RANGES` cannot be read (exit 2, naming the variable and the bad
+/// item). The engines would refuse every probe anyway (fail closed); saying so before the run beats a report whose
+/// every cell is refused.
+func checkAddressLimit() throws {
+    if let problem = AddressLimit.current.problem { throw failInput(problem) }
+}
+
 /// Prints `bulkhead: error: …` on standard error and fails with the usage/input status.
 func failInput(_ message: String) -> ExitCode {
     writeStandardError("bulkhead: error: \(message)\n")

@@ -385,6 +385,7 @@ struct KubernetesProbeCommand: ParsableCommand {
                 "bulkhead: \(inventory.namespaces.count) pods found in this host's namespaces; probing \(scoped.cells.count) cells\n"
             )
         }
+        try checkAddressLimit()
         let result = ProbeEngine.run(plan: scoped, options: options)
         var evidence = result.report(inventory: inventory, options: options)
         evidence.policy = "kubernetes NetworkPolicies (\(self.input.dumps.joined(separator: ", ")))"

@@ -178,6 +178,7 @@ extension Bulkhead {
                     throw failInput(
                         "--source \(name): no such container\(self.namespaces ? " or namespace" : "") in the inventory")
                 }
+                try checkAddressLimit()
                 let quiet = self.progress.quiet
                 if !quiet {
                     writeStandardError(

@@ -193,6 +193,7 @@ extension Bulkhead {
                 }
                 let (declared, lab) = try self.options.load()
                 let (scenario, moves) = try self.placement.place(declared, file: self.options.file, lab: lab)
+                try checkAddressLimit()
                 defer {
                     if !self.keep { try? lab.down(scenario) }
                 }

@@ -45,8 +45,9 @@ extension Bulkhead {
 
                 Endpoints: --endpoint A.B.C.D:PORT (repeatable), probed from the host, or from inside a container's \
                 network namespace with --from-container NAME. Without --endpoint: every TCP listener of every running \
-                container, probed from another container on a shared network. Probes go only to loopback \
-                (127.0.0.0/8) and lab addresses (198.18.0.0/15).
+                container, probed from another container on a shared network. Only those addresses are probed (never \
+                a range; names are not resolved); BULKHEAD_ALLOWED_RANGES=CIDR,… fences every probe in further \
+                (127.0.0.0/8,198.18.0.0/15: loopback and a lab alone).
 
                 Examples:
                   bulkhead tls --endpoint 127.0.0.1:8443 --ca-bundle ca.pem \\
@@ -181,6 +182,7 @@ extension Bulkhead {
         @OptionGroup var report: ReportOptions
 
         func run() throws {
+            try checkAddressLimit()
             if self.policy != nil
                 && (!self.endpoints.isEmpty || !self.caBundles.isEmpty || self.clientCert != nil
                     || self.otherCert != nil

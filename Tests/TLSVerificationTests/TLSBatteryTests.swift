@@ -307,19 +307,37 @@ struct TLSBatteryTests {
         #expect(report.durationSeconds < 5, "every probe runs concurrently, each bounded by its deadline")
     }
 
-    @Test("the scope guard refuses anything but loopback and 198.18.0.0/15, before any traffic")
-    func scope() throws {
-        #expect(TLSScope.permits(try #require(TLSEndpoint("127.0.0.5:443"))))
-        #expect(TLSScope.permits(try #require(TLSEndpoint("198.19.3.4:443"))))
-        #expect(!TLSScope.permits(try #require(TLSEndpoint("198.20.0.1:443"))))
-        #expect(!TLSScope.permits(try #require(TLSEndpoint("10.0.0.1:443"))))
-        #expect {
-            try ProbeBattery.run([
-                TLSTarget(endpoint: try #require(TLSEndpoint("192.168.1.1:443")), expectations: TLSExpectations())
-            ])
-        } throws: { error in
-            (error as? TLSProbeError)?.code == .outOfScope && "\(error)".hasPrefix("192.168.1.1:443: ")
+    @Test("the operator's limit (BULKHEAD_ALLOWED_RANGES): ranges read, a bad value refuses everything, names never")
+    func addressLimit() throws {
+        let address = { (text: String) in try #require(IPAddress(text)) }
+        let lab = AddressLimit(environmentValue: " 127.0.0.0/8, 198.18.0.0/15 ,,::1/128")
+        #expect(lab.permits(try address("127.0.0.5")))
+        #expect(lab.permits(try address("198.19.3.4")))
+        #expect(lab.permits(try address("::1")))
+        #expect(!lab.permits(try address("198.20.0.1")))
+        #expect(!lab.permits(try address("10.0.0.1")))
+        #expect(!lab.permits(try address("::2")))
+        #expect(
+            lab.refusal(try address("10.0.0.1")).contains(
+                "outside BULKHEAD_ALLOWED_RANGES (127.0.0.0/8, 198.18.0.0/15, ::1/128)"))
+        // Unset or empty: the scope guard's own rule alone (enumerated or named addresses).
+        #expect(AddressLimit(environmentValue: nil) == .none)
+        #expect(AddressLimit(environmentValue: " , ") == .none)
+        #expect(AddressLimit(environmentValue: nil).permits(try address("10.0.0.1")))
+        // A value that cannot be read refuses everything (fail closed), naming the item.
+        for bad in ["10.0.0.0/33", "198.18.0.0", "lab", "127.0.0.0/8;198.18.0.0/15"] {
+            let limit = AddressLimit(environmentValue: bad)
+            #expect(!limit.permits(try address("127.0.0.1")), "\(bad)")
+            #expect(limit.problem?.contains("BULKHEAD_ALLOWED_RANGES") == true, "\(bad)")
         }
+        #expect(AddressLimit(environmentValue: "lab").problem?.contains("\"lab\" is not a CIDR range") == true)
+        // The reachability probe's guard: only its own addresses, and those inside the operator's limit.
+        var scope = ScopeGuard()
+        scope.allow("127.0.0.1")
+        #expect(scope.permits(try address("127.0.0.1")) == AddressLimit.current.permits(try address("127.0.0.1")))
+        #expect(!scope.permits(try address("127.0.0.2")))
+        #expect(scope.refusal(try address("127.0.0.2")).contains("outside the probe scope"))
+        // Endpoints are IPv4 literals: names are never resolved.
         #expect(TLSEndpoint("svc.test:443") == nil)
         #expect(TLSEndpoint("127.0.0.1:0") == nil)
     }

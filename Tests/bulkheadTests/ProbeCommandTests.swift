@@ -163,6 +163,48 @@ struct ProbeCommandTests {
         #expect(try AnalyzeCommandTests.run(["probe", "--evidence", evidence, "--target", "198.18.1.1"]).status == 2)
     }
 
+    @Test(
+        "the operator's limit (BULKHEAD_ALLOWED_RANGES) refuses a listed target outside it before any packet: error cells naming the variable, exit 3; a bad value: exit 2"
+    )
+    func addressLimit() throws {
+        // One source: this test process's own namespace (root, as every probe needs). The --target 127.1.0.1 is
+        // outside the limit 127.0.0.0/16; were the fence to fail, the probe would still stay on loopback.
+        let inventory = InventoryReport(
+            sources: ["test"], networks: [],
+            containers: [
+                ContainerRecord(
+                    name: "here", id: "here", image: "none", state: "running", pid: Int(getpid()), netns: nil,
+                    networkMode: "host", networks: [], publishedPorts: [], capabilities: [], privileged: false,
+                    dockerSocketMounted: false, listening: [], labels: [:])
+            ],
+            namespaces: [], findings: [], complete: true, problems: [], summary: InventorySummary())
+        let path = try self.temporary(
+            "limit-inventory.json", String(decoding: try JSONEncoder().encode(inventory), as: UTF8.self))
+        var environment = ProcessInfo.processInfo.environment
+        environment[AddressLimit.variable] = "127.0.0.0/16"
+        let arguments = [
+            "probe", "--inventory", path, "--target", "127.1.0.1", "--ports", "tcp/9", "--attempts", "1", "--timeout",
+            "1", "--format", "json", "--quiet",
+        ]
+        let refused = try AnalyzeCommandTests.run(arguments, environment: environment)
+        #expect(refused.status == 3, "\(refused.error)")
+        let report = try JSONDecoder().decode(ProbeReport.self, from: Data(refused.output.utf8))
+        let cells = report.cells.filter { $0.address == "127.1.0.1" }
+        #expect(!cells.isEmpty)
+        for cell in cells {
+            #expect(cell.state == .error, "\(cell.destination) \(cell.protocol)")
+            #expect(
+                cell.note?.contains("outside BULKHEAD_ALLOWED_RANGES (127.0.0.0/16): refused before any packet")
+                    == true,
+                "\(cell.note ?? "no note")")
+            #expect(cell.evidence.allSatisfy { $0.outcome == .failed })
+        }
+        environment[AddressLimit.variable] = "127.0.0.0/16,127.1.0.1"
+        let unreadable = try AnalyzeCommandTests.run(arguments, environment: environment)
+        #expect(unreadable.status == 2)
+        #expect(unreadable.error.contains("BULKHEAD_ALLOWED_RANGES: \"127.1.0.1\" is not a CIDR range"))
+    }
+
     @Test("--help teaches: states, policy, exit codes, examples")
     func help() throws {
         let help = try AnalyzeCommandTests.run(["probe", "--help"])

@@ -1,3 +1,4 @@
+import BulkheadModel
 import BulkheadTestSupport
 import Foundation
 import Testing
@@ -24,9 +25,21 @@ struct TLSCommandTests {
 
     @Test("usage and input errors: exit 2 naming the endpoint or file, before any traffic")
     func inputErrors() throws {
-        let outside = try AnalyzeCommandTests.run(["tls", "--endpoint", "10.1.2.3:443"])
+        // The operator's limit, set for this run alone: 127.1.2.3 is outside 127.0.0.0/16 (and were the fence to fail,
+        // the connection would still stay on loopback).
+        var limited = ProcessInfo.processInfo.environment
+        limited[AddressLimit.variable] = "127.0.0.0/16"
+        let outside = try AnalyzeCommandTests.run(["tls", "--endpoint", "127.1.2.3:443"], environment: limited)
         #expect(outside.status == 2)
-        #expect(outside.error.contains("refusing to probe 10.1.2.3:443"))
+        #expect(
+            outside.error.contains(
+                "refusing to probe 127.1.2.3:443: outside BULKHEAD_ALLOWED_RANGES (127.0.0.0/16): refused before any packet"
+            ), "\(outside.error)")
+        limited[AddressLimit.variable] = "127.0.0.0/8,lab"
+        let unreadable = try AnalyzeCommandTests.run(["tls", "--endpoint", "127.0.0.1:1"], environment: limited)
+        #expect(unreadable.status == 2)
+        #expect(
+            unreadable.error.contains("BULKHEAD_ALLOWED_RANGES: \"lab\" is not a CIDR range"), "\(unreadable.error)")
         let name = try AnalyzeCommandTests.run(["tls", "--endpoint", "svc.test:443"])
         #expect(name.status == 2)
         #expect(name.error.contains("svc.test:443"))
