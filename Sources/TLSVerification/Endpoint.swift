@@ -77,10 +77,10 @@ public struct TLSTarget: Sendable {
 }
 
 extension TLSTarget {
-    /// Every TCP listener of every running container, at each of its network addresses inside the operator's
-    /// ``AddressLimit``, probed from `source`, or (nil) from another running container on that network — from the host
-    /// when the container is alone there. Listeners bound to loopback are left out (not reachable from another
-    /// container).
+    /// Every TCP listener of every running container, at each of its network addresses, probed from `source`, or (nil)
+    /// from another running container on that network — from the host when the container is alone there. Listeners
+    /// bound to loopback are left out (not reachable from another container). Addresses outside the operator's
+    /// ``AddressLimit`` stay in: the battery reports them untested, with the reason.
     public static func fromInventory(
         _ containers: [ContainerRecord], source: TLSSource? = nil, expectations: TLSExpectations
     ) -> [TLSTarget] {
@@ -95,8 +95,7 @@ extension TLSTarget {
             for network in container.networks {
                 guard let ipv4 = network.ipv4?.split(separator: "/").first else { continue }
                 for port in ports.sorted() {
-                    guard let endpoint = TLSEndpoint("\(ipv4):\(port)"), TLSScope.permits(endpoint),
-                        seen.insert(endpoint).inserted
+                    guard let endpoint = TLSEndpoint("\(ipv4):\(port)"), seen.insert(endpoint).inserted
                     else { continue }
                     var from = source ?? .host
                     if source == nil,
@@ -119,8 +118,6 @@ public typealias TLSProbeError = CodedPathError<TLSProbeErrorCode>
 
 /// The codes of ``TLSProbeError``.
 public enum TLSProbeErrorCode: String, Sendable {
-    /// Outside the operator's limit (``AddressLimit``, `BULKHEAD_ALLOWED_RANGES`).
-    case outOfScope = "out-of-scope"
     /// A file the expectations name cannot be used (the message says why).
     case unusableFile = "unusable-file"
     /// The forged client certificates could not be made.

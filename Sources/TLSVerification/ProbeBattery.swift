@@ -67,20 +67,18 @@ public enum ProbeBattery {
     /// a plain thread, not from a Swift concurrency task that must not block. All connections are driven from this
     /// thread; sockets of container sources are made on short-lived threads inside their namespaces.
     ///
-    /// - Throws: ``TLSProbeError`` before any traffic when an endpoint is out of scope or a file named by the
-    ///   expectations cannot be used (the error names it). Unreachable endpoints are not errors: they are
-    ///   reported with an untested verdict.
+    /// - Throws: ``TLSProbeError`` before any traffic when a file named by the expectations cannot be used (the error
+    ///   names it). Unreachable endpoints are not errors, nor are endpoints outside the operator's fence
+    ///   (``AddressLimit``, never connected to): both are reported with an untested verdict and the reason.
     public static func run(_ targets: [TLSTarget], options: TLSBatteryOptions = TLSBatteryOptions())
         throws(TLSProbeError) -> TLSReport
     {
         let started = ConnectionLoop.monotonic()
-        for target in targets where !TLSScope.permits(target.endpoint) {
-            throw TLSProbeError(
-                .outOfScope, path: target.endpoint.description, message: TLSScope.refusal(target.endpoint))
-        }
         var materials = Materials()
         var states: [EndpointState] = []
-        for target in targets {
+        // The operator's fence, before any packet: an endpoint outside it gets no connection, and is reported as
+        // untested with the reason rather than left out.
+        for target in targets where TLSScope.permits(target.endpoint) {
             do {
                 states.append(
                     EndpointState(
@@ -111,7 +109,13 @@ public enum ProbeBattery {
         }
         finished.wait()
         let now = Timestamp(seconds: Int64(time(nil)), nanoseconds: 0)
-        let reports = states.map { Verdicts.report(for: $0, at: now, lint: options.lint) }
+        var probed = states.makeIterator()
+        let reports = targets.map { target in
+            guard TLSScope.permits(target.endpoint), let state = probed.next() else {
+                return Verdicts.outsideFence(target)
+            }
+            return Verdicts.report(for: state, at: now, lint: options.lint)
+        }
         return TLSReport(endpoints: reports, durationSeconds: ConnectionLoop.monotonic() - started)
     }
 

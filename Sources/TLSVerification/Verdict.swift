@@ -285,6 +285,20 @@ enum Verdicts {
 
     // MARK: - One endpoint
 
+    /// An endpoint the operator's fence (``AddressLimit``) kept the battery from: not one connection was made, so it
+    /// is untested (`error`), with the fence named as the reason.
+    static func outsideFence(_ target: TLSTarget) -> TLSEndpointReport {
+        let reason = TLSScope.refusal(target.endpoint)
+        return TLSEndpointReport(
+            endpoint: target.endpoint.description, source: target.source.description, verdict: .error, reason: reason,
+            clientAuth: .unknown, authorization: nil, serverChain: nil, probes: [],
+            findings: [
+                Finding(
+                    kind: .endpointUntested, severity: .info, title: "the endpoint could not be tested (error)",
+                    detail: reason, location: "\(target.endpoint) (from \(target.source))")
+            ])
+    }
+
     static func report(for state: EndpointState, at now: Timestamp, lint: CertificateLint.Options) -> TLSEndpointReport
     {
         let target = state.target

@@ -126,6 +126,22 @@ struct TLSContainerCommandTests {
         let loose = try tls("\(subnet).11:8443")
         #expect(loose.status == 1)
         #expect(loose.output.contains("tls-accepts-rogue-client"))
+        // Every container's listeners, behind an operator's fence that leaves the lab out (loopback only): each is
+        // reported untested with the fence as its reason, none is connected to, and the run is incomplete (3).
+        var fenced = ProcessInfo.processInfo.environment
+        fenced[AddressLimit.variable] = "127.0.0.0/8"
+        let outside = try AnalyzeCommandTests.run(["tls", "--format", "json"], environment: fenced)
+        #expect(outside.status == 3, "\(outside.error)")
+        let fencedReport = try JSONDecoder().decode(TLSReport.self, from: Data(outside.output.utf8))
+        let lab = fencedReport.endpoints.filter { $0.endpoint.hasPrefix("\(subnet).") }
+        #expect(Set(lab.map(\.endpoint)).isSuperset(of: ["\(subnet).10:8443", "\(subnet).11:8443"]))
+        for endpoint in fencedReport.endpoints {
+            #expect(endpoint.verdict == .error && endpoint.probes.isEmpty, "\(endpoint.endpoint)")
+            #expect(
+                endpoint.reason.contains("outside BULKHEAD_ALLOWED_RANGES (127.0.0.0/8): refused before any packet"),
+                "\(endpoint.reason)")
+        }
+        #expect(fencedReport.connections == 0)
         let unknown = try AnalyzeCommandTests.run([
             "tls", "--from-container", "no-such-container-here", "--endpoint", "\(subnet).10:8443",
         ])
