@@ -67,6 +67,7 @@ struct ConnectionOutcome {
     /// A handshake message after the ServerHello arrived (EncryptedExtensions, Certificate, ServerKeyExchange,
     /// CertificateRequest, ServerHelloDone): the client accepted the version and suite the server chose.
     var serverHelloAccepted = false
+    /// A CertificateRequest arrived: in the handshake, or after it (TLS 1.3 post-handshake authentication).
     var certificateRequestSeen = false
     /// A handshake-only plan ended as designed: the ServerHello was processed (the client accepted the version and
     /// suite chosen), and the connection stopped at the header of the server's Certificate (or TLS 1.3
@@ -581,7 +582,16 @@ final class ConnectionLoop {
         connection.ssl = ssl
         SSL_set_fd(ssl, connection.fd)
         SSL_set_connect_state(ssl)
-        if connection.plan.handshakeOnly { bh_SSL_stop_before_certificate(ssl) }
+        if connection.plan.handshakeOnly {
+            bh_SSL_stop_before_certificate(ssl)
+        } else {
+            // A TLS 1.3 server may ask for the certificate only once it has read the request (post-handshake
+            // authentication: Apache's SSLVerifyClient in a <Location>, Python's verify_client_post_handshake). Offered,
+            // the request arrives as a CertificateRequest after the handshake (the message callback records it) and
+            // OpenSSL answers with this connection's certificate, or none; not offered, such a server refuses every
+            // client alike and its client authentication could not be judged (it read as no client authentication).
+            SSL_set_post_handshake_auth(ssl, 1)
+        }
         SSL_set_msg_callback(ssl, messageCallback)
         bh_SSL_set_msg_callback_arg(ssl, Unmanaged.passUnretained(connection).toOpaque())
         if let name = settings.serverName { _ = bh_SSL_set_tlsext_host_name(ssl, name) }

@@ -23,6 +23,10 @@ Modes:
   big-chain        TLS without client auth, sending --chain FILE (a chain of about 1 MB).
   renegotiate      openssl s_server -tls1_2 -Verify 1 (accepts any certificate) told on its stdin, every 20 ms,
                    to renegotiate: every connection gets HelloRequests after the handshake.
+  post-handshake   TLS 1.3 whose handshake asks for no certificate: once the request is read, the server asks for one
+                   (post-handshake authentication, as Apache's SSLVerifyClient in a <Location> does), verifies it
+                   (--verify required|optional) and answers HTTP 200; a client that cannot do post-handshake
+                   authentication gets "HTTP/1.1 403" (Apache's answer).
 """
 import subprocess
 import time
@@ -351,6 +355,35 @@ def mode_renegotiate(args):
         server.kill()
 
 
+def mode_post_handshake(args):
+    ctx = context(args, args.verify)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    ctx.post_handshake_auth = True
+
+    def handler(connection):
+        with ctx.wrap_socket(connection, server_side=True) as stream:
+            if not read_request(stream):
+                return
+            try:
+                stream.verify_client_post_handshake()
+            except ssl.SSLError:
+                # The client did not offer post-handshake authentication.
+                stream.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 10\r\nConnection: close\r\n\r\nForbidden\n")
+                return
+            # do_handshake sends the CertificateRequest; the client's answer is processed by the next read, which
+            # raises (and OpenSSL sends its alert) when the certificate is missing or fails. A client that answered
+            # well has nothing more to send: the read then times out, and only then is the request answered.
+            stream.do_handshake()
+            stream.settimeout(0.2)
+            try:
+                stream.recv(1)
+            except socket.timeout:
+                pass
+            stream.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n")
+
+    serve(listen(args.port), handler)
+
+
 def die_with_parent():
     """The test kills this script with SIGKILL: PR_SET_DEATHSIG makes the child s_server go with it."""
     import ctypes
@@ -386,6 +419,7 @@ def main():
     modes = {
         "http": mode_http, "close-no-alert": mode_close_no_alert, "proxy": mode_proxy, "smtp": mode_smtp,
         "garbage": mode_garbage, "stall": mode_stall, "endless": mode_endless, "renegotiate": mode_renegotiate,
+        "post-handshake": mode_post_handshake,
         "imap": mode_imap, "pop3": mode_pop3, "ftp": mode_ftp,
     }
     if args.mode not in modes:

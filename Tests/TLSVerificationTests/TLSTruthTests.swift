@@ -438,6 +438,26 @@ struct TLSTruthTests {
         #expect(Date().timeIntervalSince(started) < 30)
     }
 
+    @Test(
+        "post-handshake client authentication (TLS 1.3, as Apache's SSLVerifyClient in a <Location>): asked for after the request, judged like any other"
+    )
+    func postHandshakeAuthentication() throws {
+        let pki = try self.thePKI()
+        // The handshake asks for nothing; the certificate is asked for once the request is read.
+        let required = try PeerProcess.python("post-handshake", pki, ["--verify", "required"])
+        let strict = try self.run(required, self.expectations(pki))
+        #expect(strict.verdict == .mtlsEnforced, "\(strict.verdict.rawValue): \(strict.reason)")
+        #expect(self.probe(strict, .noClientCertificate)?.certificateRequest == true)
+        #expect(self.probe(strict, .noClientCertificate)?.evidence == .refusedByTLS)
+        #expect(self.probe(strict, .clientCertificate)?.result == .accepted)
+        for kind in TLSProbeKind.allCases where kind.isForgedCertificate {
+            #expect(self.probe(strict, kind)?.result == .rejected, "\(kind.rawValue)")
+        }
+        let optional = try PeerProcess.python("post-handshake", pki, ["--verify", "optional"])
+        let loose = try self.run(optional, self.expectations(pki))
+        #expect(loose.verdict == .mtlsOptional, "\(loose.verdict.rawValue): \(loose.reason)")
+    }
+
     @Test("a server that asks to renegotiate after every handshake: declined, bounded, never enforced")
     func renegotiation() throws {
         let pki = try self.thePKI()
