@@ -125,10 +125,11 @@ static inline long bh_SSL_MODE_flags(void) {
     return SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER;
 }
 
-/// The probing client's hardening: no renegotiation (a server's HelloRequest is declined, never followed), and a
-/// bound on the certificate chain it will read (a hostile server sending megabytes fails the handshake).
+/// The probing client's hardening: a bound on the certificate chain it will read (a hostile server sending megabytes
+/// fails the handshake). Renegotiation a server asks for is followed (secure renegotiation only, OpenSSL's default):
+/// it is how a TLS 1.2 server asks for a client certificate for one location (Apache's SSLVerifyClient in a
+/// <Location>); the connection loop bounds how many times (HandshakeClient.swift, `renegotiationLimit`).
 static inline void bh_SSL_CTX_harden_client(SSL_CTX *ctx, long maximumChainBytes) {
-    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
     SSL_CTX_set_max_cert_list(ctx, maximumChainBytes);
 }
 

@@ -67,8 +67,11 @@ struct ConnectionOutcome {
     /// A handshake message after the ServerHello arrived (EncryptedExtensions, Certificate, ServerKeyExchange,
     /// CertificateRequest, ServerHelloDone): the client accepted the version and suite the server chose.
     var serverHelloAccepted = false
-    /// A CertificateRequest arrived: in the handshake, or after it (TLS 1.3 post-handshake authentication).
+    /// A CertificateRequest arrived: in the handshake, or after it (TLS 1.3 post-handshake authentication, or the
+    /// handshake of a TLS 1.2 renegotiation).
     var certificateRequestSeen = false
+    /// HelloRequests received after the handshake: each is a renegotiation the server asked for, and followed.
+    var renegotiations = 0
     /// A handshake-only plan ended as designed: the ServerHello was processed (the client accepted the version and
     /// suite chosen), and the connection stopped at the header of the server's Certificate (or TLS 1.3
     /// CertificateRequest) message, unread.
@@ -217,6 +220,8 @@ private let messageCallback:
                 if length >= 39 + sessionIDLength + 2 {
                     connection.outcome.serverHelloSuite = [bytes[39 + sessionIDLength], bytes[40 + sessionIDLength]]
                 }
+            case 0 where connection.outcome.handshakeCompleted:  // HelloRequest
+                connection.outcome.renegotiations += 1
             case 13:
                 connection.outcome.certificateRequestSeen = true
                 connection.outcome.serverHelloAccepted = true
@@ -241,6 +246,9 @@ final class ConnectionLoop {
     static let answerLimit = 16_384
     /// The largest certificate chain read from a server (OpenSSL's own default is 100 KiB).
     static let chainLimit = 256 * 1024
+    /// Renegotiations a server may ask for on one connection: one is how a TLS 1.2 server asks for a client certificate
+    /// for a location; a server that keeps asking is ended (an `error`, judged as nothing), not followed to the deadline.
+    static let renegotiationLimit = 2
 
     private var pending: [(ConnectionPlan, any SocketSource, (ConnectionOutcome) -> Void)] = []
     private var active: [Int32: Connection] = [:]
@@ -671,6 +679,11 @@ final class ConnectionLoop {
             ERR_clear_error()
             let room = max(1, min(buffer.count, Self.answerLimit - connection.received.count))
             let result = buffer.withUnsafeMutableBytes { SSL_read(ssl, $0.baseAddress, Int32(room)) }
+            if connection.outcome.renegotiations > Self.renegotiationLimit {
+                connection.outcome.failure =
+                    "the server asked to renegotiate more than \(Self.renegotiationLimit) times: the connection was ended"
+                return self.finish(connection)
+            }
             if result > 0 {
                 connection.received += buffer.prefix(Int(result))
                 if connection.outcome.response.count < 1024 {

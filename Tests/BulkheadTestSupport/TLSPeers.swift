@@ -293,6 +293,44 @@ public final class PeerProcess: @unchecked Sendable {
         return try PeerProcess("/usr/sbin/haproxy", ["-db", "-f", file.path], port: port)
     }
 
+    /// Apache httpd (`apache2 -X`, one process) on 127.0.0.1 with `protocol` (`TLSv1.2`, `TLSv1.3`), whose handshake
+    /// asks for no client certificate: `SSLVerifyClient verify` (`require`, `optional`) applies to `<Location />` only,
+    /// so the certificate is asked for once the request is read: by a renegotiation under TLS 1.2, by post-handshake
+    /// authentication under TLS 1.3. Every request then gets Apache's 404 (the document root is empty).
+    public static func apache(_ pki: TestPKI, protocol version: String, verify: String) throws -> PeerProcess {
+        let port = Self.freePort()
+        let folder = pki.directory.appendingPathComponent("apache-\(version)-\(verify)-\(port)")
+        try FileManager.default.createDirectory(
+            at: folder.appendingPathComponent("www"), withIntermediateDirectories: true)
+        let modules = "/usr/lib/apache2/modules"
+        let configuration = """
+            ServerRoot \(folder.path)
+            PidFile \(folder.path)/httpd.pid
+            Listen 127.0.0.1:\(port)
+            LoadModule mpm_event_module \(modules)/mod_mpm_event.so
+            LoadModule authz_core_module \(modules)/mod_authz_core.so
+            LoadModule socache_shmcb_module \(modules)/mod_socache_shmcb.so
+            LoadModule ssl_module \(modules)/mod_ssl.so
+            User nobody
+            Group nogroup
+            ErrorLog \(folder.path)/error.log
+            ServerName svc.test
+            DocumentRoot \(folder.path)/www
+            SSLEngine on
+            SSLProtocol -all +\(version)
+            SSLCertificateFile \(pki.path("server-chain.pem"))
+            SSLCertificateKeyFile \(pki.path("server.key"))
+            SSLCACertificateFile \(pki.path("ca.pem"))
+            <Location />
+                SSLVerifyClient \(verify)
+                SSLVerifyDepth 3
+            </Location>
+            """
+        let file = folder.appendingPathComponent("httpd.conf")
+        try (configuration + "\n").write(to: file, atomically: true, encoding: .utf8)
+        return try PeerProcess("/usr/sbin/apache2", ["-X", "-f", file.path], port: port)
+    }
+
     /// redis-server with TLS only (`--tls-auth-clients yes | optional | no`).
     public static func redis(_ pki: TestPKI, authClients: String) throws -> PeerProcess {
         let port = Self.freePort()

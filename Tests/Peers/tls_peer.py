@@ -21,8 +21,8 @@ Modes:
   stall            Accepts and reads, never answers.
   endless          TLS without client auth; after the handshake, an endless stream of application data.
   big-chain        TLS without client auth, sending --chain FILE (a chain of about 1 MB).
-  renegotiate      openssl s_server -tls1_2 -Verify 1 (accepts any certificate) told on its stdin, every 20 ms,
-                   to renegotiate: every connection gets HelloRequests after the handshake.
+  renegotiate      openssl s_server -tls1_2 -Verify 1 (accepts any certificate) told on its stdin, every 20 ms
+                   while a connection is up, to renegotiate: every connection gets HelloRequests after the handshake.
   post-handshake   TLS 1.3 whose handshake asks for no certificate: once the request is read, the server asks for one
                    (post-handshake authentication, as Apache's SSLVerifyClient in a <Location> does), verifies it
                    (--verify required|optional) and answers HTTP 200; a client that cannot do post-handshake
@@ -335,10 +335,23 @@ def mode_endless(args):
 
 def mode_renegotiate(args):
     port = args.port or free_port()
-    server = subprocess.Popen(["openssl", "s_server", "-quiet", "-tls1_2", "-accept", f"127.0.0.1:{port}", "-cert", args.cert,
+    # Not -quiet: only then does s_server read "r" on its stdin as a command (renegotiate) rather than data to send.
+    server = subprocess.Popen(["openssl", "s_server", "-tls1_2", "-accept", f"127.0.0.1:{port}", "-cert", args.cert,
                                "-key", args.key, "-CAfile", args.ca, "-Verify", "1"],
-                              stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               preexec_fn=die_with_parent)
+    connected = threading.Event()
+
+    def watch():
+        # s_server serves one connection at a time: "CIPHER is" follows each handshake, "ACCEPT" each end. A command
+        # written while no connection is up would be read during the next handshake, so they go only in between.
+        for line in server.stdout:
+            if b"CIPHER is" in line:
+                connected.set()
+            elif line.startswith(b"ACCEPT"):
+                connected.clear()
+
+    threading.Thread(target=watch, daemon=True).start()
     for _ in range(200):
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
@@ -348,9 +361,10 @@ def mode_renegotiate(args):
     print("port", port, flush=True)
     try:
         while server.poll() is None:
-            server.stdin.write(b"r\n")
-            server.stdin.flush()
-            time.sleep(0.02)
+            if connected.wait(0.1):
+                server.stdin.write(b"r\n")
+                server.stdin.flush()
+                time.sleep(0.02)
     finally:
         server.kill()
 

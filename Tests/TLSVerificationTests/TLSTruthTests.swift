@@ -458,7 +458,29 @@ struct TLSTruthTests {
         #expect(loose.verdict == .mtlsOptional, "\(loose.verdict.rawValue): \(loose.reason)")
     }
 
-    @Test("a server that asks to renegotiate after every handshake: declined, bounded, never enforced")
+    @Test(
+        "Apache asking for the client certificate per location, after the request (TLS 1.2 renegotiation, TLS 1.3 post-handshake): judged like a CertificateRequest in the handshake"
+    )
+    func apachePerLocation() throws {
+        let pki = try self.thePKI()
+        for version in ["TLSv1.2", "TLSv1.3"] {
+            let required = try PeerProcess.apache(pki, protocol: version, verify: "require")
+            let strict = try self.run(required, self.expectations(pki))
+            #expect(strict.verdict == .mtlsEnforced, "\(version) \(strict.verdict.rawValue): \(strict.reason)")
+            #expect(self.probe(strict, .noClientCertificate)?.certificateRequest == true, "\(version)")
+            #expect(self.probe(strict, .clientCertificate)?.result == .accepted, "\(version)")
+            for kind in TLSProbeKind.allCases where kind.isForgedCertificate {
+                #expect(self.probe(strict, kind)?.evidence == .refusedByTLS, "\(version) \(kind.rawValue)")
+            }
+            let optional = try PeerProcess.apache(pki, protocol: version, verify: "optional")
+            let loose = try self.run(optional, self.expectations(pki))
+            #expect(loose.verdict == .mtlsOptional, "\(version) \(loose.verdict.rawValue): \(loose.reason)")
+        }
+    }
+
+    @Test(
+        "a server that asks to renegotiate again and again after the handshake: followed twice, then ended (error), bounded, never enforced"
+    )
     func renegotiation() throws {
         let pki = try self.thePKI()
         let server = try PeerProcess.python("renegotiate", pki)
@@ -469,6 +491,9 @@ struct TLSTruthTests {
         #expect(
             [TLSVerdict.tlsAcceptsRogueClient, .inconclusive].contains(report.verdict),
             "\(report.verdict.rawValue): \(report.reason)")
+        // The HelloRequests are real: the forged certificates' connections were ended after the second renegotiation.
+        let ended = report.probes.filter { $0.detail?.contains("asked to renegotiate more than 2 times") == true }
+        #expect(!ended.isEmpty, "\(report.probes.map { "\($0.probe.rawValue): \($0.detail ?? "")" })")
         #expect(Date().timeIntervalSince(started) < 20)
     }
 }
