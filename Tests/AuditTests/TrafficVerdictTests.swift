@@ -108,6 +108,21 @@ struct TrafficVerdictTests {
             edge.reasons.first?.hasPrefix("no TLS flow seen was served without a client certificate (1 of 2") == true)
     }
 
+    @Test(
+        "a TLS 1.2 handshake without a CertificateRequest, then a renegotiation not decrypted: not served without a certificate, inconclusive"
+    )
+    func renegotiatedUnseen() throws {
+        // The server asked for a certificate in the renegotiation (encrypted) and refused the client's: without keys
+        // the first handshake alone would read "not requested".
+        let gathered = try self.gathered(captures: ["tls12-renegotiation-client-cert-rejected.pcap"])
+        let flow = try #require(gathered.evidence.capture?.flows.first)
+        #expect(flow.tls?.clientCertificate == .unknown && flow.tls?.renegotiated == true)
+        let judged = AuditJudgement.judge(gathered, policy: .dockerDefault, policyName: "default")
+        let edge = try self.edge(judged.report)
+        #expect(edge.traffic?.servedWithoutCertificate == 0)
+        #expect(edge.verdict == .inconclusive, "\(edge.verdict): \(edge.reasons)")
+    }
+
     @Test("stored reports without the served count still decode (0)")
     func olderTraffic() throws {
         let older =

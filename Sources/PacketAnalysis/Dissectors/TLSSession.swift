@@ -56,6 +56,14 @@ package final class TLSSession {
     private var clientKeyExchangeSeen = false
     private var fatalAlert = false
     private var encryptedAlertBeforeEstablished = false
+    /// TLS ≤ 1.2 without keys: an encrypted handshake record after a side's Finished, i.e. a renegotiation (a
+    /// HelloRequest, or a ClientHello), which may ask for a client certificate unseen (Apache's SSLVerifyClient in a
+    /// <Location> asks that way, once it has read the request).
+    private var encryptedRenegotiation = false
+    /// Encrypted records read after both Finished (TLS ≤ 1.2 without keys), while waiting for the server's first
+    /// application record: bounded by ``recordsAfterEstablishedLimit``.
+    private var recordsAfterEstablished = 0
+    static let recordsAfterEstablishedLimit = 8
 
     // TLS 1.3 record-size evidence.
     private var clientFlightSizes: [Int] = []
@@ -266,11 +274,31 @@ package final class TLSSession {
                 if self.serverPostFlightCount >= 2 && !self.decryption.active { self.isComplete = true }
             }
         } else if stream.ccsSeen {
+            let established = self.summary.established
+            let keyless = self.client.keys == nil && self.server.keys == nil
             stream.encryptedAfterCCS += 1
+            if keyless && stream.encryptedAfterCCS > 1 {
+                // Without keys, after the Finished: a handshake record is a renegotiation, whose CertificateRequest,
+                // if any, is encrypted (with keys, the records are read instead). The server's first application
+                // record shows it answered without one: the handshake's client-certificate state stands.
+                if stream.type == 22 {
+                    self.encryptedRenegotiation = true
+                    self.summary.renegotiated = true
+                    self.isComplete = true
+                } else if stream.type == 23 && side == .server {
+                    self.isComplete = true
+                }
+            }
+            if established && keyless {
+                self.recordsAfterEstablished += 1
+                if self.recordsAfterEstablished >= Self.recordsAfterEstablishedLimit { self.isComplete = true }
+            }
             if self.client.encryptedAfterCCS > 0 && self.server.encryptedAfterCCS > 0 && !self.fatalAlert {
                 self.summary.established = true
-                // With keys, read on until an application record per side showed what is inside.
-                self.isComplete = self.client.keys == nil && self.server.keys == nil
+                // Read on: with keys, while they last (an application record per side shows what is inside, and a
+                // renegotiation is read like the first handshake); without, until the server's first application
+                // record or a renegotiation (above) showed whether the handshake's client-certificate state stands.
+                if !keyless { self.isComplete = false }
             }
         }
     }
@@ -867,6 +895,12 @@ package final class TLSSession {
                 summary.certificateRequested = false
             } else {
                 summary.clientCertificate = .unknown
+            }
+            // A renegotiation not decrypted may have asked for a certificate (and the client answered): only a
+            // certificate the first handshake already showed stands.
+            if self.encryptedRenegotiation && summary.clientCertificate != .presented {
+                summary.clientCertificate = .unknown
+                if summary.certificateRequested == false { summary.certificateRequested = nil }
             }
         }
     }
