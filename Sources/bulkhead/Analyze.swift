@@ -27,8 +27,8 @@ extension Bulkhead {
 
                 For each TLS flow it reports the version, SNI, ALPN, cipher, whether the handshake was established, the \
                 certificates seen, and whether the client authenticated with a certificate: `presented`, `declined` \
-                (asked, sent none), `not-requested` — exact for TLS ≤ 1.2; for TLS 1.3, whose handshake is encrypted, \
-                `likely-…` states inferred from record sizes. Credentials sent in clear are reported by kind and user \
+                (asked, sent none), `not-requested` — exact for TLS ≤ 1.2 (`unknown` when an encrypted renegotiation \
+                follows); for TLS 1.3, whose handshake is encrypted, `likely-…` states inferred from record sizes. Credentials sent in clear are reported by kind and user \
                 name; secrets are never printed, only their length.
 
                 Examples:
