@@ -16,8 +16,13 @@ public enum CIDR {
     }
 
     public static func contains(_ cidr: String, _ address: IPAddress) -> Bool {
-        guard let network = parse(cidr), network.address.isIPv6 == address.isIPv6 else { return false }
-        return Self.masked(network.address, network.prefix) == Self.masked(address, network.prefix)
+        guard let network = parse(cidr) else { return false }
+        return Self.contains(network: network.address, prefix: network.prefix, address)
+    }
+
+    /// Whether `address` is in the range `network`/`prefix` (already parsed).
+    public static func contains(network: IPAddress, prefix: Int, _ address: IPAddress) -> Bool {
+        network.isIPv6 == address.isIPv6 && Self.masked(network, prefix) == Self.masked(address, prefix)
     }
 
     public static func masked(_ address: IPAddress, _ prefix: Int) -> (UInt64, UInt64) {

@@ -44,8 +44,7 @@ public enum AddressLimit: Sendable, Equatable {
         var prefix: Int
 
         func contains(_ address: IPAddress) -> Bool {
-            address.isIPv6 == self.network.isIPv6
-                && CIDR.masked(address, self.prefix) == CIDR.masked(self.network, self.prefix)
+            CIDR.contains(network: self.network, prefix: self.prefix, address)
         }
     }
 

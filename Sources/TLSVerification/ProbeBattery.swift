@@ -78,7 +78,8 @@ public enum ProbeBattery {
         var states: [EndpointState] = []
         // The operator's fence, before any packet: an endpoint outside it gets no connection, and is reported as
         // untested with the reason rather than left out.
-        for target in targets where TLSScope.permits(target.endpoint) {
+        let insideFence = targets.map { TLSScope.permits($0.endpoint) }
+        for (target, inside) in zip(targets, insideFence) where inside {
             do {
                 states.append(
                     EndpointState(
@@ -110,10 +111,8 @@ public enum ProbeBattery {
         finished.wait()
         let now = Timestamp(seconds: Int64(time(nil)), nanoseconds: 0)
         var probed = states.makeIterator()
-        let reports = targets.map { target in
-            guard TLSScope.permits(target.endpoint), let state = probed.next() else {
-                return Verdicts.outsideFence(target)
-            }
+        let reports = zip(targets, insideFence).map { target, inside in
+            guard inside, let state = probed.next() else { return Verdicts.outsideFence(target) }
             return Verdicts.report(for: state, at: now, lint: options.lint)
         }
         return TLSReport(endpoints: reports, durationSeconds: ConnectionLoop.monotonic() - started)
