@@ -75,6 +75,7 @@ def agg(tool):
 floor = agg("floor")
 bj = agg("bulkhead-json")
 bl = agg("bulkhead-jsonl")
+bt = agg("bulkhead-table")
 bq = agg("bulkhead-json-quarter")
 bd = agg("bulkhead-json-distinct")
 distinct = int(E.get("DISTINCT_FINDINGS") or 0)
@@ -183,6 +184,14 @@ if not no_bulkhead:
                 checks[n_before:] = [c for c in checks[n_before:] if c[0] is False]
         else:
             check(None, f"jsonl: not checked (exit {bl['rcs']}; {err or 'ok'})")
+    if bt:
+        text = open(bt["stdout"]).read() if os.path.exists(bt["stdout"]) else ""
+        m = re.search(r"^Files: \d+, packets: (\d+), flows: (\d+)", text, re.M)
+        rows_seen = sum(1 for line in text.split("\n\n", 1)[0].splitlines()[1:] if line[:1].isdigit())
+        check(all(rc in (0, 1) for rc in bt["rcs"]) and m is not None
+              and (int(m.group(1)), int(m.group(2))) == (packets, truth["flows"]) and rows_seen == truth["flows"],
+              f"table (the default): exit {bt['rcs']}, summary packets/flows "
+              f"{m.group(1) if m else '?'}/{m.group(2) if m else '?'}, {rows_seen} flow rows; truth {packets}/{truth['flows']}")
     if bk:
         check(all(rc in (0, 1) for rc in bk["rcs"]),
               f"bulkhead --keylog exit status {bk['rcs']} (0 clean, 1 findings; >= 2 error)")
@@ -221,6 +230,10 @@ if bj and ts:
                     f">= {TARGET_TSHARK_SPEEDUP}x faster than tshark: {sp:.1f}x" + (" (tshark extrapolated)" if ts_note else "")))
 if bj:
     targets.append((bj["rss"] < TARGET_RSS_MB, f"peak RSS < {TARGET_RSS_MB} MB: {bj['rss']:.1f} MB"))
+if bt:
+    targets.append((bt["rss"] < TARGET_RSS_MB,
+                    f"peak RSS < {TARGET_RSS_MB} MB with the default table: {bt['rss']:.1f} MB"
+                    + (f" ({bt['wall'] / floor['wall']:.2f}x the floor)" if floor else "")))
 paired = []
 if bk and bj:
     kr = bk["wall"] / bj["wall"]
@@ -259,6 +272,7 @@ def row(name, a, size_bytes=file_bytes, pk=packets):
 row("libpcap read loop (floor)", floor)
 row("bulkhead analyze --format json", bj)
 row("bulkhead analyze --format jsonl", bl)
+row("bulkhead analyze (table, the default)", bt)
 row("bulkhead analyze --keylog KEYS --format json", bk)
 row(ts_label, ts)
 
@@ -304,7 +318,7 @@ except ValueError:
 md.append(f"- Load average (1/5/15 min) before the timed runs: {E.get('LOAD_BEFORE', '?')}; "
           f"after: {E.get('LOAD_AFTER', '?')} ({sh('nproc')} CPUs){load_note}")
 md.append("- Page cache warm (file read once before timing); floor and bulkhead: median of "
-          f"{E['REPEAT']} runs (each repeat runs floor, json, jsonl, --keylog back to back), RSS = max over runs; "
+          f"{E['REPEAT']} runs (each repeat runs floor, json, jsonl, table, --keylog back to back), RSS = max over runs; "
           f"tshark: 1 run ({tshark_mode} file)")
 md.append("")
 md.append("Truth (flows per class): " + ", ".join(f"{k} {v:,}" for k, v in truth["byProtocol"].items()))
@@ -325,7 +339,7 @@ md.append("MB = 10^6 bytes. CPU = (user+sys)/wall, 100% = one core. "
 if ts_note:
     md.append("")
     md.append(f"**Note:** {ts_note}")
-for name, a in (("floor", floor), ("bulkhead json", bj), ("bulkhead jsonl", bl), ("bulkhead --keylog", bk), ("tshark", ts)):
+for name, a in (("floor", floor), ("bulkhead json", bj), ("bulkhead jsonl", bl), ("bulkhead table", bt), ("bulkhead --keylog", bk), ("tshark", ts)):
     if a and a["n"] > 1:
         md.append(f"- {name} wall times: " + ", ".join(f"{w:.3f}" for w in a["walls"]) + " s")
 if bd:

@@ -4,7 +4,7 @@
 # Builds a >= 1 GB mixed capture (gen-mixed-capture.c), then times, on the same
 # warm file and in one run:
 #   floor     bare libpcap read loop (pcap-read-floor.c), the practical floor
-#   bulkhead  `bulkhead analyze FILE --format json` (release build), and --format jsonl
+#   bulkhead  `bulkhead analyze FILE --format json` (release build), --format jsonl, and the default table
 #   keylog    `bulkhead analyze FILE --keylog KEYS --format json`: the capture's TLS 1.3
 #             flows are really encrypted and KEYS (written by the generator) holds their
 #             secrets, so bulkhead decrypts every TLS 1.3 handshake
@@ -256,6 +256,8 @@ for i in $(seq 1 "$REPEAT"); do
         run_timed "bulkhead-json.$i" "$CAP" "$WORK/out.json" "$BULKHEAD" analyze "$CAP" --format json "${EXTRA[@]}"
         log "bulkhead analyze --format jsonl (run $i/$REPEAT)"
         run_timed "bulkhead-jsonl.$i" "$CAP" "$WORK/out.jsonl" "$BULKHEAD" analyze "$CAP" --format jsonl "${EXTRA[@]}"
+        log "bulkhead analyze, the default table (run $i/$REPEAT)"
+        run_timed "bulkhead-table.$i" "$CAP" "$WORK/out.txt" "$BULKHEAD" analyze "$CAP" "${EXTRA[@]}"
         if [ "$NO_KEYLOG" = 0 ]; then
             log "bulkhead analyze --keylog --format json (run $i/$REPEAT)"
             run_timed "bulkhead-keylog.$i" "$CAP" "$WORK/out-keylog.json" "$BULKHEAD" analyze "$CAP" --keylog "$KEYS" --format json "${EXTRA[@]}"

@@ -2,11 +2,12 @@ import BulkheadModel
 
 /// The readable `analyze` report: one line per flow, then the findings, then a summary.
 public enum AnalysisTableReport {
+    /// The flow table's column names.
+    static let header = ["ID", "CLIENT", "SERVER", "PROTOCOL", "TLS", "CLIENT CERT", "ESTABLISHED", "NOTES"]
+
     /// The flow table header and rows.
     public static func flows(_ flows: [FlowRecord]) -> String {
-        var table = TextTable(header: [
-            "ID", "CLIENT", "SERVER", "PROTOCOL", "TLS", "CLIENT CERT", "ESTABLISHED", "NOTES",
-        ])
+        var table = TextTable(header: Self.header)
         for flow in flows { table.rows.append(self.row(flow)) }
         return table.render()
     }

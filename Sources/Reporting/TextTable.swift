@@ -4,6 +4,9 @@
 /// picture, two columns).
 public enum DisplayWidth {
     public static func of(_ text: String) -> Int {
+        // Printable ASCII, what nearly every cell holds, is a column a byte: no walk by grapheme, whose Unicode
+        // property lookups made a table of 66k flows take seconds.
+        if text.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) { return text.utf8.count }
         var width = 0
         for character in Self.strippingEscapes(text) { width += Self.of(character) }
         return width

@@ -40,10 +40,10 @@ extension Bulkhead {
                 Standard input: `-` (or /dev/stdin) reads pcap or pcapng from a pipe as it arrives, in bounded \
                 memory: `tcpdump -w - | bulkhead analyze -`. Other FIFOs and devices are refused.
 
-                Memory: json and jsonl stay bounded whatever the capture. Flows waiting for the findings, and \
-                findings too many to hold (a capture of many servers in clear), wait in unlinked scratch files next \
-                to the report, or in $TMPDIR (else /var/tmp) when it goes to standard output. The table format \
-                holds everything in memory.
+                Memory: every format stays bounded whatever the capture. Flows waiting for the findings (and, for \
+                the table, for the widest cell of each column), and findings too many to hold (a capture of many \
+                servers in clear), wait in unlinked scratch files next to the report, or in $TMPDIR (else \
+                /var/tmp) when it goes to standard output.
 
                 Exit status: 0 no finding at or above --fail-on, 1 such findings, 2 usage error or \
                 unreadable input (the message names the file), 3 incomplete: part of the input could not be \
@@ -95,7 +95,7 @@ extension Bulkhead {
         @Option(help: .hidden)
         var shardingThreshold: Int = AnalysisOptions().shardingThreshold
 
-        /// Distinct findings an analysis lane holds before it writes them out to a scratch file (json and jsonl), and
+        /// Distinct findings an analysis lane holds before it writes them out to a scratch file, and
         /// findings sorted into the report's order at once when it did. Hidden: for tests, which write out the findings
         /// of small captures to exercise the merges.
         @Option(help: .hidden)
@@ -142,11 +142,10 @@ extension Bulkhead {
                 } : nil
             let output: FlowOutput
             switch self.format {
-            case .table: output = FlowOutput(mode: .collect)
-            case .json:
+            case .table, .json:
                 do {
-                    output = FlowOutput(
-                        mode: .document(try FlowSpool(folder: FlowSpool.folder(forReport: self.report.output))))
+                    let spool = try FlowSpool(folder: FlowSpool.folder(forReport: self.report.output))
+                    output = FlowOutput(mode: self.format == .table ? .table(spool) : .document(spool))
                 } catch {
                     sink.abandon()
                     throw failInput(error.description)
@@ -156,13 +155,11 @@ extension Bulkhead {
             var options = AnalysisOptions(
                 inspectionWindow: self.inspectBytes, keyLog: keyLog, threads: self.threads,
                 shardingThreshold: max(0, self.shardingThreshold))
-            if self.format != .table {
-                // The table holds every flow anyway; the JSON reports stream, so their findings are kept within
-                // bounds too: past a limit they wait in a scratch file beside the report, as the flows do.
-                options.spillFindingsPast = max(1, self.spillFindingsPast ?? FlowFindings.defaultSpillPast)
-                if let batch = self.spillFindingsPast { options.findingsSortBatch = max(1, batch) }
-                options.findingsScratchFolder = FlowSpool.folder(forReport: self.report.output)
-            }
+            // Every format streams its flows, so the findings are kept within bounds too: past a limit they wait in
+            // a scratch file beside the report, as the flows do.
+            options.spillFindingsPast = max(1, self.spillFindingsPast ?? FlowFindings.defaultSpillPast)
+            if let batch = self.spillFindingsPast { options.findingsSortBatch = max(1, batch) }
+            options.findingsScratchFolder = FlowSpool.folder(forReport: self.report.output)
             let result: CaptureAnalysisResult
             do {
                 result = try CaptureAnalysis.run(
@@ -193,15 +190,9 @@ extension Bulkhead {
             do {
                 switch self.format {
                 case .table:
-                    let flows = output.sortedRecords()
-                    let style = TerminalStyle.forDescriptor(self.report.descriptor)
-                    var text = AnalysisTableReport.flows(flows) + "\n\n"
-                    text +=
-                        style.bold("Findings") + "\n"
-                        + AnalysisTableReport.findings(result.findings, style: style, complete: result.complete)
-                        + "\n\n"
-                    text += AnalysisTableReport.summary(result.summary) + "\n"
-                    sink.write(text)
+                    try output.writeTable(
+                        findingBatches: result.findingBatches, summary: result.summary, complete: result.complete,
+                        style: TerminalStyle.forDescriptor(self.report.descriptor), to: sink)
                 case .json:
                     try output.writeDocument(findingBatches: result.findingBatches, summary: result.summary, to: sink)
                 case .jsonl:

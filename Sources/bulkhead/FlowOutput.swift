@@ -9,8 +9,9 @@ import Reporting
 /// common with the others (the spool has a writer per lane); the other methods run after the analysis has finished.
 final class FlowOutput: @unchecked Sendable {
     enum Mode {
-        /// Keep the records (the table needs them all, sorted).
-        case collect
+        /// Turn each record into its table row now and keep it on disk (``FlowSpool``); the table is written at the
+        /// end, in id order, once the widest cell of each column is known (``FlowTableLayout``).
+        case table(FlowSpool)
         /// Encode each record now and keep it on disk (``FlowSpool``); the document is written at the end, in id
         /// order.
         case document(FlowSpool)
@@ -19,7 +20,6 @@ final class FlowOutput: @unchecked Sendable {
     }
 
     private let mode: Mode
-    private var records: [FlowRecord] = []
     private let lock = NSLock()
 
     init(mode: Mode) {
@@ -29,8 +29,15 @@ final class FlowOutput: @unchecked Sendable {
     /// The receiver of one analysis lane's flows (see ``ResultCollector``): called from that lane's thread only.
     func receiver() -> (FlowRecord) -> Void {
         switch self.mode {
-        case .collect:
-            return { flow in self.lock.withLock { self.records.append(flow) } }
+        case .table(let spool):
+            let writer = spool.writer()
+            let rows = LaneRows()
+            self.lock.withLock { self.laneRows.append(rows) }
+            return { flow in
+                rows.row.removeAll(keepingCapacity: true)
+                rows.layout.appendRow(flow, to: &rows.row)
+                rows.row.withUnsafeBytes { writer.append(id: flow.id, $0) }
+            }
         case .document(let spool):
             // The lane's own writer, which the flows are encoded into: lanes meet only when a writer's buffer is full.
             let writer = spool.writer()
@@ -72,6 +79,15 @@ final class FlowOutput: @unchecked Sendable {
 
     private var laneLines: [LaneLines] = []
 
+    /// One lane's table layout, and the row it is writing. `@unchecked Sendable`: used by its lane's thread, then by
+    /// the one that writes the table.
+    private final class LaneRows: @unchecked Sendable {
+        var layout = FlowTableLayout()
+        var row: [UInt8] = []
+    }
+
+    private var laneRows: [LaneRows] = []
+
     private func hand(_ lines: LaneLines, to sink: OutputSink) {
         // A quarter megabyte of whole lines: written as it is, not copied into the sink's buffer first.
         self.lock.withLock { lines.bytes.withUnsafeBytes { sink.write($0) } }
@@ -95,9 +111,37 @@ final class FlowOutput: @unchecked Sendable {
         for lines in self.lock.withLock({ self.laneLines }) where !lines.bytes.isEmpty { self.hand(lines, to: sink) }
     }
 
-    /// The collected records, sorted by id.
-    func sortedRecords() -> [FlowRecord] {
-        self.records.sorted { $0.id < $1.id }
+    /// Writes the flow table (in id order, its columns as wide as the widest cell any lane saw), then the findings,
+    /// which come in order from `findingBatches`, a batch to each call of its argument, then `summary`.
+    func writeTable(
+        findingBatches: (_ each: ([Finding]) -> Void) throws -> Void, summary: AnalysisSummary, complete: Bool,
+        style: TerminalStyle, to sink: OutputSink
+    ) throws {
+        guard case .table(let spool) = self.mode else { return }
+        var layout = FlowTableLayout()
+        for rows in self.lock.withLock({ self.laneRows }) { layout.merge(rows.layout) }
+        var line = layout.headerLine
+        line.withUnsafeBytes { sink.buffered($0) }
+        try spool.forEachInIDOrder { row in
+            line.removeAll(keepingCapacity: true)
+            line.append(0x0a)
+            layout.appendLine(row: row, to: &line)
+            line.withUnsafeBytes { sink.buffered($0) }
+        }
+        var text = "\n\n" + style.bold("Findings") + "\n"
+        // The findings a batch at a time (they may be read back from a scratch file), one line of text between them.
+        var written = false
+        try findingBatches { batch in
+            guard !batch.isEmpty else { return }
+            if written { text += "\n" }
+            text += AnalysisTableReport.findings(batch, style: style, complete: complete)
+            text.withUTF8 { sink.buffered(UnsafeRawBufferPointer($0)) }
+            text = ""
+            written = true
+        }
+        if !written { text += AnalysisTableReport.findings([], style: style, complete: complete) }
+        text += "\n\n" + AnalysisTableReport.summary(summary) + "\n"
+        text.withUTF8 { sink.buffered(UnsafeRawBufferPointer($0)) }
     }
 
     /// Writes the whole `{findings, flows, summary}` document to `sink`, with flows in id order, one per line.

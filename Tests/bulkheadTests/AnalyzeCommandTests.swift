@@ -198,7 +198,7 @@ struct AnalyzeCommandTests {
     }
 
     @Test(
-        "json and jsonl: one, two or three analysis lanes, findings held or written out, give the same document byte for byte (the same lines for jsonl); flows in id order; nothing left behind"
+        "table, json and jsonl: one, two or three analysis lanes, findings held or written out, give the same report byte for byte (the same lines for jsonl); flows in id order; nothing left behind"
     )
     func documentIsDeterministic() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
@@ -208,6 +208,7 @@ struct AnalyzeCommandTests {
         defer { try? FileManager.default.removeItem(atPath: folder) }
         var documents: [String] = []
         var lineSets: [[Substring]] = []
+        var tables: [String] = []
         var statuses: [Int32] = []
         // `--sharding-threshold 0` shares even these small captures out to the lanes, each with its own spool writer
         // and line buffer. `--spill-findings-past N` has each lane write its findings out to a scratch file beside the
@@ -215,47 +216,48 @@ struct AnalyzeCommandTests {
         let runs = [("1", nil), ("2", nil), ("3", nil), ("2", "1"), ("1", "3"), ("3", "7")]
         for (threads, spill) in runs {
             let name = "analysis-\(threads)\(spill.map { "-spill-\($0)" } ?? "")"
-            let spilling = spill.map { ["--spill-findings-past", $0] } ?? []
-            let path = "\(folder)/\(name).json"
-            let run = try Self.run(
-                ["analyze", "--format", "json", "--threads", threads, "--sharding-threshold", "0", "--output", path]
-                    + spilling + ["captures/"])
-            #expect(run.status <= 1, "\(run.error)")
-            statuses.append(run.status)
+            /// The lines of the report in `format` (nil: the default table) written to `name.suffix`.
+            func report(_ format: String?, _ suffix: String) throws -> [Substring] {
+                let path = "\(folder)/\(name).\(suffix)"
+                let run = try Self.run(
+                    ["analyze"] + (format.map { ["--format", $0] } ?? [])
+                        + ["--threads", threads, "--sharding-threshold", "0", "--output", path]
+                        + (spill.map { ["--spill-findings-past", $0] } ?? []) + ["captures/"])
+                #expect(run.status <= 1, "\(run.error)")
+                statuses.append(run.status)
+                return try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")
+            }
             // The run's own duration is the one line allowed to differ.
-            documents.append(
-                try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").filter {
-                    !$0.contains("\"durationSeconds\"")
-                }.joined(separator: "\n"))
-            let linesPath = "\(folder)/\(name).jsonl"
-            let lines = try Self.run(
-                [
-                    "analyze", "--format", "jsonl", "--threads", threads, "--sharding-threshold", "0", "--output",
-                    linesPath,
-                ]
-                    + spilling + ["captures/"])
-            #expect(lines.status <= 1, "\(lines.error)")
-            statuses.append(lines.status)
-            let text = try String(contentsOfFile: linesPath, encoding: .utf8)
-            #expect(text.split(separator: "\n").last?.contains(#""type":"summary""#) == true)
+            let differs: (Substring) -> Bool = { $0.contains("\"durationSeconds\"") || $0.hasPrefix("Analysed in ") }
+            documents.append(try report("json", "json").filter { !differs($0) }.joined(separator: "\n"))
+            let lines = try report("jsonl", "jsonl")
+            #expect(lines.last?.contains(#""type":"summary""#) == true)
             // Flows end in any order across lanes; the set of lines is what must not change.
-            lineSets.append(text.split(separator: "\n").filter { !$0.contains("\"durationSeconds\"") }.sorted())
+            lineSets.append(lines.filter { !differs($0) }.sorted())
+            tables.append(try report(nil, "txt").filter { !differs($0) }.joined(separator: "\n"))
         }
         #expect(documents[0] == documents[1], "the document does not depend on the order flows end in")
         for index in documents.indices.dropFirst() {
             #expect(documents[index] == documents[0], "\(runs[index])")
             #expect(lineSets[index] == lineSets[0], "\(runs[index])")
+            #expect(tables[index] == tables[0], "\(runs[index])")
+        }
+        // The table lists the flows in id order, the findings after them, and counts the same flows as the document.
+        let tableIDs = tables[0].split(separator: "\n\n")[0].split(separator: "\n").dropFirst().compactMap {
+            Int($0.prefix { $0 != " " })
         }
         // The exit status counts findings whether they were held or read back.
         #expect(statuses.allSatisfy { $0 == 1 })
         let document = try #require(try JSONSerialization.jsonObject(with: Data(documents[0].utf8)) as? [String: Any])
         let ids = (document["flows"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? Int }
         #expect(ids.count > 30 && ids == ids.sorted())
+        #expect(tableIDs == ids)
+        #expect(tables[0].contains("Findings\nCRITICAL") || tables[0].contains("Findings\nHIGH"))
         #expect(lineSets[0].filter { $0.contains(#""type":"flow""#) }.count == ids.count)
         // The flows (and findings written out) wait in unlinked files next to the report: none is left.
         let reports = runs.flatMap { threads, spill in
             let name = "analysis-\(threads)\(spill.map { "-spill-\($0)" } ?? "")"
-            return ["\(name).json", "\(name).jsonl"]
+            return ["\(name).json", "\(name).jsonl", "\(name).txt"]
         }
         #expect(try FileManager.default.contentsOfDirectory(atPath: folder).sorted() == reports.sorted())
     }
