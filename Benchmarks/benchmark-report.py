@@ -78,6 +78,7 @@ bl = agg("bulkhead-jsonl")
 bt = agg("bulkhead-table")
 bq = agg("bulkhead-json-quarter")
 bd = agg("bulkhead-json-distinct")
+br = agg("bulkhead-json-rotated")
 distinct = int(E.get("DISTINCT_FINDINGS") or 0)
 bk = agg("bulkhead-keylog")
 ts = agg("tshark")
@@ -211,6 +212,12 @@ if not no_bulkhead:
             check(False, f"quarter-size run output unreadable: {err}")
         else:
             compare_counts("json (1/4 size)", s, tq)
+    if br:
+        s, err = load_summary_json(br["stdout"])
+        if s is None:
+            check(False, f"rotated-capture run output unreadable: {err}")
+        else:
+            compare_counts(f"json ({len(s.get('files') or [])} rotated files)", s, truth)
     if bd:
         s, err = load_summary_json(bd["stdout"])
         if s is None:
@@ -249,6 +256,11 @@ if bk and bj:
 if bd:
     targets.append((bd["rss"] < TARGET_RSS_MB,
                     f"peak RSS < {TARGET_RSS_MB} MB with {distinct:,} distinct findings: {bd['rss']:.1f} MB"))
+if br:
+    n_files = len([f for f in os.listdir(E["ROTATED_DIR"]) if f.endswith(".pcap")])
+    targets.append((br["rss"] < TARGET_RSS_MB,
+                    f"peak RSS < {TARGET_RSS_MB} MB with the capture rotated into {n_files:,} files: {br['rss']:.1f} MB "
+                    f"in {br['wall']:.3f} s" + (f" ({br['wall'] / bj['wall']:.2f}x the single file)" if bj else "")))
 if bq and bj:
     targets.append((bq["rss"] < TARGET_RSS_MB,
                     f"peak RSS < {TARGET_RSS_MB} MB at 1/4 size: {bq['rss']:.1f} MB (full size {bj['rss']:.1f} MB)"))

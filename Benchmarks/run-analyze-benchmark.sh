@@ -32,6 +32,8 @@
 #   --rss-scaling        also analyze a capture 1/4 the size and report RSS for both sizes
 #   --distinct-findings N  also analyze N cleartext connections each to a server of its own (N distinct findings:
 #                        gen-distinct-findings.py) and hold its peak RSS to the target too
+#   --rotated-files N    also analyze the capture rotated into about N files (editcap -c, as tcpdump -C leaves it)
+#                        as a folder: same counts as the whole, peak RSS held to the target (default 1000; 0: skip)
 #   --container C        pcap (default) or pcapng: the generated capture converted by editcap, as dumpcap and
 #                        Wireshark write captures (every tool reads the same packets; results go to
 #                        results/latest[-short]-pcapng.md)
@@ -57,6 +59,7 @@ NO_KEYLOG=0
 REPEAT=5
 RSS_SCALING=0
 DISTINCT_FINDINGS=0
+ROTATED_FILES=1000
 REGEN=0
 SEED=20240601
 BULKHEAD_ARGS=""
@@ -77,6 +80,7 @@ while [ $# -gt 0 ]; do
         --repeat) REPEAT="$2"; shift 2 ;;
         --rss-scaling) RSS_SCALING=1; shift ;;
         --distinct-findings) DISTINCT_FINDINGS="$2"; shift 2 ;;
+        --rotated-files) ROTATED_FILES="$2"; shift 2 ;;
         --regenerate) REGEN=1; shift ;;
         --seed) SEED="$2"; shift 2 ;;
         --bulkhead-args) BULKHEAD_ARGS="$2"; shift 2 ;;
@@ -271,6 +275,22 @@ if [ "$RSS_SCALING" = 1 ] && [ "$NO_BULKHEAD" = 0 ]; then
     run_timed "bulkhead-json-quarter.1" "$CAP_Q" "$WORK/out-quarter.json" "$BULKHEAD" analyze "$CAP_Q" --format json "${EXTRA[@]}"
 fi
 
+# The same capture rotated into about a thousand files (as `tcpdump -C`/`-G` leaves it), analysed as a folder: the
+# same flows and findings as the whole, and memory that does not grow with the number of files.
+ROTATED_DIR="$WORK/rotated"
+if [ "$ROTATED_FILES" -gt 0 ] && [ "$NO_BULKHEAD" = 0 ] && command -v editcap >/dev/null; then
+    PER_FILE=$(python3 -c "import json,sys; t=json.load(open(sys.argv[1])); print(max(1, -(-t['packets'] // int(sys.argv[2]))))" "$TRUTH" "$ROTATED_FILES")
+    if [ ! -f "$ROTATED_DIR/.per-file-$PER_FILE" ]; then
+        rm -rf "$ROTATED_DIR" && mkdir -p "$ROTATED_DIR"
+        log "rotating the capture into files of $PER_FILE packets (editcap -c)"
+        editcap -F pcap -c "$PER_FILE" "$CAP_PCAP" "$ROTATED_DIR/part.pcap" > /dev/null
+        touch "$ROTATED_DIR/.per-file-$PER_FILE"
+    fi
+    cat "$ROTATED_DIR"/*.pcap > /dev/null
+    log "bulkhead analyze --format json on the capture rotated into $(ls "$ROTATED_DIR" | grep -c '\.pcap$') files"
+    run_timed "bulkhead-json-rotated.1" "$ROTATED_DIR" "$WORK/out-rotated.json" "$BULKHEAD" analyze "$ROTATED_DIR" --format json "${EXTRA[@]}"
+fi
+
 CAP_D="$WORK/distinct-$DISTINCT_FINDINGS.pcap"
 if [ "$DISTINCT_FINDINGS" -gt 0 ] && [ "$NO_BULKHEAD" = 0 ]; then
     [ -f "$CAP_D" ] || { log "generating $(basename "$CAP_D")"; python3 "$HERE/gen-distinct-findings.py" "$CAP_D" "$DISTINCT_FINDINGS"; }
@@ -325,7 +345,7 @@ log "report"
 LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
 BH_VERSION=""
 [ -n "$BULKHEAD" ] && BH_VERSION="$("$BULKHEAD" --version 2>/dev/null | head -1 || true)"
-export DISTINCT_FINDINGS CAP_D
+export DISTINCT_FINDINGS CAP_D ROTATED_FILES ROTATED_DIR
 export RUNS TRUTH TRUTH_Q CAP CAP_Q KEYS NO_KEYLOG SIZE_MB REPEAT TSHARK_MODE NO_BULKHEAD NO_TSHARK RSS_SCALING SEED BULKHEAD BULKHEAD_FROM BH_VERSION BULKHEAD_ARGS
 export TS_SAMPLE_BYTES="${TS_SAMPLE_BYTES:-0}" TSHARK_SAMPLE_MB WORK ROOT LOAD_BEFORE LOAD_AFTER
 export SHAPE CONTAINER

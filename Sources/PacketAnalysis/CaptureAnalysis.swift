@@ -180,6 +180,11 @@ public enum CaptureAnalysis {
             case .stream(let reader): reader.path
             }
         }
+
+        /// The file's size (0 for a stream, whose size is not known).
+        var size: Int {
+            if case .mapped(let file) = self { file.fileSize } else { 0 }
+        }
     }
 
     /// Analyses `inputs` one after the other (flows never span files); each flow goes to `onFlow` as it ends.
@@ -249,102 +254,129 @@ public enum CaptureAnalysis {
         var counters = PacketCounters()
         var framesBefore = 0
         let keyLog = options.keyLog ?? KeyLog()
+        // Secrets embedded in a file are needed before its first TLS flow, and a flow may go on into the next file:
+        // every file's are read up front.
+        for case .mapped(let capture) in opened where capture.format == .pcapng {
+            for secret in try capture.scanEmbeddedSecrets() where secret.type == EmbeddedSecrets.tlsKeyLog {
+                keyLog.load(text: Data(secret.data), source: "\(capture.path) (embedded Decryption Secrets Block)")
+            }
+        }
+        var options = options
+        options.keyLog = keyLog.isEmpty ? nil : keyLog
+        // The files are read in turn by one analysis (one analyzer, or lanes) that a file may continue: a capture
+        // rotated into many files (`tcpdump -C`/`-G`, a ring buffer) is analysed as the one capture it is, its flows
+        // going on across the files, where an analysis per file cut every flow open at a boundary in two (the second
+        // half read mid-stream and misclassified) and held every file's pages to the end. Lanes are used when the
+        // files together are large enough.
+        let mappedBytes = opened.reduce(0) { total, source in
+            if case .mapped(let capture) = source { total + capture.fileSize } else { total }
+        }
+        let threads = reader == .mmap && mappedBytes >= options.shardingThreshold ? max(1, options.threads) : 1
+        var single: FlowAnalyzer?
+        var lanes: ParallelAnalysis?
+        defer { lanes?.finish() }
+        /// Ends the analysis the next file could have continued: its open flows end.
+        func endAnalysis() {
+            if let analyzer = single {
+                analyzer.finish()
+                counters += analyzer.counters
+                single = nil
+            }
+            lanes?.finish()
+            lanes = nil
+        }
         for (index, source) in opened.enumerated() {
-            var options = options
-            let report: (UInt64, UInt64) -> Void
-            let frames: Int
+            let report: (UInt64, UInt64) -> Void = { packets, bytes in
+                progress?(
+                    AnalysisProgress(
+                        file: source.path, fileIndex: index, fileCount: opened.count, packets: packets, bytes: bytes,
+                        fileSize: UInt64(source.size)))
+            }
             switch source {
             case .stream(let stream):
-                options.keyLog = keyLog.isEmpty ? nil : keyLog
-                report = { packets, bytes in
-                    progress?(
-                        AnalysisProgress(
-                            file: stream.path, fileIndex: index, fileCount: opened.count, packets: packets,
-                            bytes: bytes, fileSize: 0))
-                }
+                endAnalysis()
                 let analyzer = FlowAnalyzer(
                     options: options, framesBefore: framesBefore, file: LibpcapCaptureReader.standardInput,
                     passes: ResultCollector.Lane.passes, emit: collector.lane(0).add(pass:_:))
-                if let problem = stream.forEachPacket(Self.feeding(analyzer, report: report)) {
+                if let problem = stream.forEachPacket(Self.feeding(analyzer, file: nil, report: report)) {
                     warnings.append(problem)
                 }
-                frames = Self.finish(analyzer, report: report, counters: &counters)
+                analyzer.finish()
+                report(analyzer.counters.packets, analyzer.counters.bytes)
+                counters += analyzer.counters
+                framesBefore = analyzer.frameNumber
+            case .mapped(let capture) where threads > 1:
+                let analysis =
+                    lanes
+                    ?? ParallelAnalysis(
+                        analyzers: (0..<threads).map { lane in
+                            FlowAnalyzer(
+                                options: options, framesBefore: framesBefore, file: capture.path,
+                                passes: ResultCollector.Lane.passes, emit: collector.lane(lane).add(pass:_:))
+                        })
+                lanes = analysis
+                let result = try analysis.feed(capture, framesBefore: framesBefore, report: report)
+                counters += result.counters
+                warnings += capture.warnings
+                framesBefore = result.frames
             case .mapped(let capture):
-                // Secrets embedded in the file are needed before its first TLS flow: read them up front.
-                if capture.format == .pcapng {
-                    for secret in try capture.scanEmbeddedSecrets() where secret.type == EmbeddedSecrets.tlsKeyLog {
-                        keyLog.load(
-                            text: Data(secret.data), source: "\(capture.path) (embedded Decryption Secrets Block)")
-                    }
-                }
-                options.keyLog = keyLog.isEmpty ? nil : keyLog
-                report = { packets, bytes in
-                    progress?(
-                        AnalysisProgress(
-                            file: capture.path, fileIndex: index, fileCount: opened.count, packets: packets,
-                            bytes: bytes,
-                            fileSize: UInt64(capture.fileSize)))
-                }
-                let threads =
-                    reader == .mmap && capture.fileSize >= options.shardingThreshold ? max(1, options.threads) : 1
-                if threads > 1 {
-                    let result = try Self.sharded(
-                        capture, threads: threads, options: options, framesBefore: framesBefore,
-                        collector: collector, report: report)
-                    counters += result.counters
-                    warnings += result.warnings
-                    frames = result.frames
-                } else {
-                    let analyzer = FlowAnalyzer(
+                let continuing = single != nil
+                let analyzer =
+                    single
+                    ?? FlowAnalyzer(
                         options: options, framesBefore: framesBefore, file: capture.path,
                         passes: ResultCollector.Lane.passes, emit: collector.lane(0).add(pass:_:))
-                    switch reader {
-                    case .mmap:
-                        try capture.forEachPacket(Self.feeding(analyzer, report: report))
-                        warnings.append(contentsOf: capture.warnings)
-                    case .libpcap:
-                        do throws(CaptureError) {
-                            let libpcap = try LibpcapCaptureReader(path: capture.path)
-                            if let problem = libpcap.forEachPacket(Self.feeding(analyzer, report: report)) {
-                                warnings.append(problem)
-                            }
-                        } catch {
-                            // The mapped header passed; what libpcap refuses beyond it (a pcapng interface of a
-                            // link type not decoded) leaves this file unexamined.
-                            warnings.append(error)
-                        }
+                single = analyzer
+                let before = analyzer.counters
+                let feeding = Self.feeding(analyzer, file: continuing ? capture.path : nil, report: report)
+                switch reader {
+                case .mmap:
+                    try capture.forEachPacket(feeding)
+                    warnings.append(contentsOf: capture.warnings)
+                case .libpcap:
+                    do throws(CaptureError) {
+                        let libpcap = try LibpcapCaptureReader(path: capture.path)
+                        if let problem = libpcap.forEachPacket(feeding) { warnings.append(problem) }
+                    } catch {
+                        // The mapped header passed; what libpcap refuses beyond it (a pcapng interface of a link type
+                        // not decoded) leaves this file unexamined.
+                        warnings.append(error)
                     }
-                    frames = Self.finish(analyzer, report: report, counters: &counters)
                 }
+                report(analyzer.counters.packets - before.packets, analyzer.counters.bytes - before.bytes)
+                // Done with: its pages go (the analysis of many small files held them all to the end).
+                capture.releaseAllPages()
+                framesBefore = analyzer.frameNumber
             }
-            framesBefore = frames
         }
+        endAnalysis()
         return Self.result(collector, counters: counters, warnings: warnings, keyLog: keyLog, started: started)
     }
 
-    /// The per-packet call for a single-threaded analysis, with a progress report every 2^20 packets.
-    private static func feeding(_ analyzer: FlowAnalyzer, report: @escaping (UInt64, UInt64) -> Void) -> (
-        borrowing CapturedPacket
-    ) -> Void {
+    /// The per-packet call for a single-threaded analysis, with a progress report (of this file's packets) every 2^20
+    /// packets. With `file`, the packets are a next file for `analyzer`, told before the first whether it continues
+    /// the capture (see ``FlowAnalyzer/nextFile(_:firstFrame:time:continues:)``): it does when its first packet is no
+    /// earlier than the latest before it.
+    private static func feeding(
+        _ analyzer: FlowAnalyzer, file: String?, report: @escaping (UInt64, UInt64) -> Void
+    ) -> (borrowing CapturedPacket) -> Void {
         var sinceProgress = 0
+        var next = file
+        let before = analyzer.counters
         return { packet in
+            if let name = next {
+                next = nil
+                analyzer.nextFile(
+                    name, firstFrame: analyzer.frameNumber + 1, time: packet.timestamp,
+                    continues: packet.timestamp >= analyzer.latestTime)
+            }
             analyzer.process(packet)
             sinceProgress &+= 1
             if sinceProgress == 1 << 20 {
                 sinceProgress = 0
-                report(analyzer.counters.packets, analyzer.counters.bytes)
+                report(analyzer.counters.packets - before.packets, analyzer.counters.bytes - before.bytes)
             }
         }
-    }
-
-    /// Ends a single-threaded analysis: open flows out, a last progress report, counters added; returns the frames.
-    private static func finish(
-        _ analyzer: FlowAnalyzer, report: (UInt64, UInt64) -> Void, counters: inout PacketCounters
-    ) -> Int {
-        analyzer.finish()
-        report(analyzer.counters.packets, analyzer.counters.bytes)
-        counters += analyzer.counters
-        return analyzer.frameNumber
     }
 
     /// The totals of a finished run: packet counters into the summary, findings folded, key log lines, duration.
@@ -402,20 +434,6 @@ public enum CaptureAnalysis {
         return CaptureAnalysisResult(
             findings: all, spilledFindings: spilled, summary: summary, warnings: warnings,
             keyLog: keyLog.hasSources ? keyLog : nil)
-    }
-
-    /// Analyses one mapped file with `threads` flow lanes fed by this thread (see ``ParallelAnalysis``).
-    private static func sharded(
-        _ capture: CaptureFile, threads: Int, options: AnalysisOptions, framesBefore: Int, collector: ResultCollector,
-        report: @escaping (UInt64, UInt64) -> Void
-    ) throws(CaptureError) -> (counters: PacketCounters, warnings: [CaptureError], frames: Int) {
-        let analyzers = (0..<threads).map { index in
-            FlowAnalyzer(
-                options: options, framesBefore: framesBefore, file: capture.path,
-                passes: ResultCollector.Lane.passes, emit: collector.lane(index).add(pass:_:))
-        }
-        let result = try ParallelAnalysis(analyzers: analyzers).run(capture, framesBefore: framesBefore, report: report)
-        return (result.counters, capture.warnings, result.frames)
     }
 
     /// Counts what `record` is into `counts` and folds its findings into `findings`.

@@ -37,6 +37,10 @@ extension Bulkhead {
                   bulkhead analyze big.pcapng --format jsonl -o flows.jsonl
                   bulkhead analyze capture.pcap --keylog keys.log --fail-on critical
 
+                Several files (a folder's in name order) are one capture where they follow on in time, as a \
+                rotated capture's do (tcpdump -C/-G, ring buffers): flows go on across them, each named by the file \
+                it began in. A file that starts earlier than the last packet before it is another capture.
+
                 Standard input: `-` (or /dev/stdin) reads pcap or pcapng from a pipe as it arrives, in bounded \
                 memory: `tcpdump -w - | bulkhead analyze -`. Other FIFOs and devices are refused.
 

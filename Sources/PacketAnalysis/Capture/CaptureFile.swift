@@ -184,6 +184,14 @@ public final class CaptureFile {
         self.releaseAll(before: pointer - base)
     }
 
+    /// Releases every mapped page of the file (it stays mapped, and is read back from the page cache if walked again):
+    /// for a file that is done with, when many are analysed in turn.
+    public func releaseAllPages() {
+        guard self.ownsMapping, let base = self.base, self.size > 0 else { return }
+        _ = madvise(UnsafeMutableRawPointer(mutating: base), self.size, MADV_DONTNEED)
+        self.releasedUpTo = 0
+    }
+
     private func releaseAll(before offset: Int) {
         guard self.ownsMapping, offset - self.releasedUpTo >= Self.releaseStep, let base = self.base else { return }
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))

@@ -101,6 +101,12 @@ public final class FlowAnalyzer {
     private var lastSweep = Timestamp.zero
     private var packetsSinceSweep = 0
     private var latest = Timestamp.zero
+    /// The files this analyzer has read, each with the number of its first packet: a record names the file its flow
+    /// began in (flow ids are the numbers of their first packets). One entry unless ``nextFile(_:firstFrame:time:continues:)``
+    /// was called.
+    private var files: [(firstFrame: Int, name: String?)]
+    /// Which of ``files`` each slot of ``records`` names now (a record's file is only written when it changes).
+    private var slotFiles: [Int]
 
     /// - Parameters:
     ///   - framesBefore: packets in the files analysed before this one (flow ids continue across files).
@@ -139,10 +145,42 @@ public final class FlowAnalyzer {
             starttls: false, tls: nil, credentials: [], truncated: false, anomalies: [], firstSeen: .zero,
             lastSeen: .zero, packets: DirectionCounts(), bytes: DirectionCounts(), file: file)
         self.records = Array(repeating: empty, count: Self.recordBatch)
+        self.files = [(framesBefore + 1, file)]
+        self.slotFiles = Array(repeating: 0, count: Self.recordBatch)
+    }
+
+    /// Goes on to the next capture file, whose first packet is number `firstFrame` and was captured at `time`.
+    ///
+    /// When `continues` (the file goes on where the last one stopped: a capture rotated into several files by
+    /// `tcpdump -C`/`-G`/`-W` or dumpcap's ring buffer), the flows still open stay open and take the new file's
+    /// packets, as one file of the whole would have; those idle past their timeouts at `time` are ended first, so a
+    /// long gap between the files joins nothing. Otherwise (another capture, or time going backwards) every open
+    /// flow ends now, as at the end of a capture, and the clock starts again.
+    public func nextFile(_ name: String?, firstFrame: Int, time: Timestamp, continues: Bool) {
+        if continues {
+            self.advanceClock(time)
+            self.sweep()
+        } else {
+            self.finish()
+            self.latest = .zero
+            self.packetsSinceSweep = 0
+        }
+        self.files.append((firstFrame, name))
+    }
+
+    /// The index in ``files`` of the file flow `id` began in.
+    @inline(__always)
+    private func fileIndex(of id: Int) -> Int {
+        var index = self.files.count - 1
+        while index > 0 && self.files[index].firstFrame > id { index -= 1 }
+        return index
     }
 
     /// The number of the last packet processed.
     public var frameNumber: Int { self.frame }
+
+    /// The latest packet time seen (since the last file that did not continue the capture).
+    public var latestTime: Timestamp { self.latest }
 
     /// Analyses one captured packet: ``decode(_:counting:)`` then ``process(_:bytes:time:frame:)``.
     public func process(_ packet: borrowing CapturedPacket) {
@@ -842,6 +880,11 @@ public final class FlowAnalyzer {
         self.records[slot].tunnel = tunnel
         self.records[slot].encapsulation = flow.encapsulation?.records(clientIsLow: flow.clientIsLow)
         self.records[slot].esp = flow.esp?.summary(clientIsLow: flow.clientIsLow)
+        let file = self.fileIndex(of: flow.id)
+        if self.slotFiles[slot] != file {
+            self.records[slot].file = self.files[file].name
+            self.slotFiles[slot] = file
+        }
         self.pendingRecords += 1
         if self.pendingRecords == Self.recordBatch { self.emitPending() }
     }
