@@ -153,10 +153,20 @@ public enum CaptureAnalysis {
             }
             if (info.st_mode & S_IFMT) == S_IFDIR {
                 try Self.search(child, into: &found, problems: &problems, top: false)
-            } else if Self.captureExtensions.contains(where: { name.lowercased().hasSuffix("." + $0) }) {
+            } else if Self.isCaptureName(name) {
                 found.append(child)
             }
         }
+    }
+
+    /// Whether a file found in a folder is taken as a capture: its name ends in one of ``captureExtensions``, or in one
+    /// followed by a number, as `tcpdump -C` names the files after the first (`cap.pcap`, `cap.pcap1`, `cap.pcap2`…).
+    static func isCaptureName(_ name: String) -> Bool {
+        let lowered = name.lowercased()
+        let stem =
+            lowered.utf8.last.map { (0x30...0x39).contains($0) } == true
+            ? String(lowered.reversed().drop { $0.isASCII && $0.isNumber }.reversed()) : lowered
+        return Self.captureExtensions.contains { stem.hasSuffix("." + $0) }
     }
 
     /// Analyses the files named (no folder search), as ``run(inputs:options:reader:progress:onFlow:)`` does.
@@ -249,6 +259,24 @@ public enum CaptureAnalysis {
                 FlowFindings(
                     spillingPast: limit, folder: options.findingsScratchFolder, sortBatch: options.findingsSortBatch)
             }
+        }
+        // Files are one capture only in time order: they are read in the order of their first packets (equal times,
+        // and files without packets, in the order given), so a ring buffer that wrapped around, or `cap.pcap10`
+        // named before `cap.pcap2`, still follows on. Standard input cannot be looked into ahead: with it, the order
+        // given stands.
+        if opened.count > 1, opened.allSatisfy({ if case .mapped = $0 { true } else { false } }) {
+            let firstTimes = opened.map { source -> Timestamp? in
+                if case .mapped(let capture) = source { capture.firstPacketTime() } else { nil }
+            }
+            let order = opened.indices.sorted { left, right in
+                switch (firstTimes[left], firstTimes[right]) {
+                case (let a?, let b?): a < b || (a == b && left < right)
+                case (.some, nil): true
+                case (nil, .some): false
+                case (nil, nil): left < right
+                }
+            }
+            opened = order.map { opened[$0] }
         }
         collector.summary.files = opened.map(\.path)
         var counters = PacketCounters()

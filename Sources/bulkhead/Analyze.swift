@@ -37,9 +37,10 @@ extension Bulkhead {
                   bulkhead analyze big.pcapng --format jsonl -o flows.jsonl
                   bulkhead analyze capture.pcap --keylog keys.log --fail-on critical
 
-                Several files (a folder's in name order) are one capture where they follow on in time, as a \
-                rotated capture's do (tcpdump -C/-G, ring buffers): flows go on across them, each named by the file \
-                it began in. A file that starts earlier than the last packet before it is another capture.
+                Several files are read in the order of their first packets, and are one capture where they follow \
+                on in time, as a rotated capture's do (tcpdump -C/-G/-W, ring buffers; a folder search also takes \
+                cap.pcap1, cap.pcap2…): flows go on across them, each named by the file it began in. A file that \
+                starts earlier than the last packet before it is another capture.
 
                 Standard input: `-` (or /dev/stdin) reads pcap or pcapng from a pipe as it arrives, in bounded \
                 memory: `tcpdump -w - | bulkhead analyze -`. Other FIFOs and devices are refused.

@@ -11,9 +11,10 @@ import Testing
 struct RotatedCaptureTests {
     /// The records of a classic pcap file, cut into files of `perFile` packets each (the global header repeated), in a
     /// new folder; `shift` moves the packets of the files from `shiftFrom` on by that many seconds.
-    static func split(_ name: String, perFile: Int, shift: UInt32 = 0, shiftFrom: Int = 0) throws -> (
-        folder: String, files: [String]
-    ) {
+    static func split(
+        _ name: String, perFile: Int, shift: UInt32 = 0, shiftFrom: Int = 0,
+        fileName: (Int) -> String = { String(format: "part-%04d.pcap", $0) }
+    ) throws -> (folder: String, files: [String]) {
         let bytes = [UInt8](try Data(contentsOf: Repository.root.appendingPathComponent("captures/\(name)")))
         let magic = bytes[0..<4].withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }
         let swapped = magic == 0xd4c3_b2a1 || magic == 0x4d3c_b2a1
@@ -42,7 +43,7 @@ struct RotatedCaptureTests {
                 }
                 file += record
             }
-            let path = folder.appendingPathComponent(String(format: "part-%04d.pcap", index)).path
+            let path = folder.appendingPathComponent(fileName(index)).path
             try Data(file).write(to: URL(fileURLWithPath: path))
             files.append(path)
         }
@@ -96,6 +97,37 @@ struct RotatedCaptureTests {
             // A flow's id is the number of its first packet: it began in file (id - 1) / 3.
             for flow in rotated.flows { #expect(flow.file == files[(flow.id - 1) / 3], "flow \(flow.id)") }
         }
+    }
+
+    @Test(
+        "files are read in the order of their first packets: a ring buffer that wrapped around, and tcpdump -C's cap.pcap, cap.pcap1 … cap.pcap12 (found in a folder too), read as the whole"
+    )
+    func readInTimeOrder() throws {
+        let name = "smtp-starttls.pcap"
+        let whole = try Self.analyse([Repository.path("captures/\(name)")])
+        // 13 files of 3 packets. A ring of 13 whose writer wrapped after slot 7: the first packets are in ring-07.
+        let ring = try Self.split(name, perFile: 3, fileName: { String(format: "ring-%02d.pcap", ($0 + 7) % 13) })
+        // tcpdump -C: the first file is cap.pcap, then cap.pcap1, cap.pcap2 …, which sort as cap.pcap1, cap.pcap10 ….
+        let rotated = try Self.split(name, perFile: 3, fileName: { $0 == 0 ? "cap.pcap" : "cap.pcap\($0)" })
+        defer {
+            try? FileManager.default.removeItem(atPath: ring.folder)
+            try? FileManager.default.removeItem(atPath: rotated.folder)
+        }
+        #expect(ring.files.count == 13 && rotated.files.count == 13)
+        for (folder, files) in [ring, rotated] {
+            let found = try CaptureAnalysis.expand([folder]).paths
+            #expect(Set(found) == Set(files), "every file is found in the folder")
+            #expect(found != files, "name order is not time order")
+            for threads in [1, 2] {
+                let read = try Self.analyse(found, threads: threads)
+                #expect(Self.withoutFile(read.flows) == Self.withoutFile(whole.flows), "\(folder), \(threads) lanes")
+                #expect(read.result.findings == whole.result.findings)
+                #expect(read.result.summary.files == files, "the files listed in the order they were read")
+                #expect(read.flows.first?.file == files[0])
+            }
+        }
+        #expect(CaptureAnalysis.isCaptureName("trace.PCAPNG12") && !CaptureAnalysis.isCaptureName("notes.txt1"))
+        #expect(!CaptureAnalysis.isCaptureName("pcap1") && !CaptureAnalysis.isCaptureName("cap.pcap.1"))
     }
 
     @Test(

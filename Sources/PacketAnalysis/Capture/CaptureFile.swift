@@ -38,6 +38,8 @@ public final class CaptureFile {
     private let ownsMapping: Bool
     /// Bytes at the start of the mapping already handed back to the kernel.
     private var releasedUpTo = 0
+    /// Set to end a walk after the packet being handed over (``firstPacketTime()``).
+    private var stopWalking = false
     /// Whether the walker itself releases pages behind it. A caller that hands packet bytes to other threads
     /// turns this off and releases with ``releaseMapping(before:)`` once those threads are done with them.
     public var releasesBehindWalker = true
@@ -184,6 +186,23 @@ public final class CaptureFile {
         self.releaseAll(before: pointer - base)
     }
 
+    /// The capture time of the file's first packet, found by walking to it; nil when it has none that can be read.
+    /// Leaves the file as it was (its warnings and secrets are found again by the walk that analyses it).
+    public func firstPacketTime() -> Timestamp? {
+        let (warnings, secrets, releases) = (self.warnings, self.embeddedSecrets, self.releasesBehindWalker)
+        self.releasesBehindWalker = false
+        defer {
+            (self.warnings, self.embeddedSecrets, self.releasesBehindWalker) = (warnings, secrets, releases)
+            self.stopWalking = false
+        }
+        var first: Timestamp?
+        try? self.forEachPacket { packet in
+            first = packet.timestamp
+            self.stopWalking = true
+        }
+        return first
+    }
+
     /// Releases every mapped page of the file (it stays mapped, and is read back from the page cache if walked again):
     /// for a file that is done with, when many are analysed in turn.
     public func releaseAllPages() {
@@ -258,7 +277,7 @@ public final class CaptureFile {
         // and libpcap refuses a larger record whatever the header's snap length says.
         let recordLimit = 262_144
         var offset = 24
-        while offset < file.count {
+        while offset < file.count && !self.stopWalking {
             guard offset + 16 <= file.count else {
                 self.warnings.append(
                     CaptureError(.truncated, path: self.path, offset: offset, "file ends inside a record header"))
@@ -315,7 +334,7 @@ public final class CaptureFile {
         var offset = 0
         var sections = PcapngBlocks.Sections()
         var interfaces: [Interface] = []
-        while offset < file.count {
+        while offset < file.count && !self.stopWalking {
             var type: UInt32 = 0
             let length: Int
             let swapped: Bool
