@@ -79,6 +79,8 @@ bt = agg("bulkhead-table")
 bq = agg("bulkhead-json-quarter")
 bd = agg("bulkhead-json-distinct")
 br = agg("bulkhead-json-rotated")
+bs = agg("bulkhead-json-synscan")
+syn_scan = int(E.get("SYN_SCAN") or 0)
 distinct = int(E.get("DISTINCT_FINDINGS") or 0)
 bk = agg("bulkhead-keylog")
 ts = agg("tshark")
@@ -218,6 +220,13 @@ if not no_bulkhead:
             check(False, f"rotated-capture run output unreadable: {err}")
         else:
             compare_counts(f"json ({len(s.get('files') or [])} rotated files)", s, truth)
+    if bs:
+        s, err = load_summary_json(bs["stdout"])
+        if s is None:
+            check(False, f"SYN-scan run output unreadable: {err}")
+        else:
+            check(s.get("flows") == syn_scan and s.get("packets") == syn_scan,
+                  f"SYN scan: {s.get('flows')} flows of {s.get('packets')} packets, truth {syn_scan} of {syn_scan}")
     if bd:
         s, err = load_summary_json(bd["stdout"])
         if s is None:
@@ -261,6 +270,10 @@ if br:
     targets.append((br["rss"] < TARGET_RSS_MB,
                     f"peak RSS < {TARGET_RSS_MB} MB with the capture rotated into {n_files:,} files: {br['rss']:.1f} MB "
                     f"in {br['wall']:.3f} s" + (f" ({br['wall'] / bj['wall']:.2f}x the single file)" if bj else "")))
+if bs:
+    targets.append((bs["rss"] < TARGET_RSS_MB,
+                    f"peak RSS < {TARGET_RSS_MB} MB with a SYN scan of {syn_scan:,} half-open connections "
+                    f"(`gen-syn-scan.py`, all open at once): {bs['rss']:.1f} MB in {bs['wall']:.3f} s"))
 if bq and bj:
     targets.append((bq["rss"] < TARGET_RSS_MB,
                     f"peak RSS < {TARGET_RSS_MB} MB at 1/4 size: {bq['rss']:.1f} MB (full size {bj['rss']:.1f} MB)"))

@@ -34,6 +34,8 @@
 #                        gen-distinct-findings.py) and hold its peak RSS to the target too
 #   --rotated-files N    also analyze the capture rotated into about N files (editcap -c, as tcpdump -C leaves it)
 #                        as a folder: same counts as the whole, peak RSS held to the target (default 1000; 0: skip)
+#   --syn-scan N         also analyze a SYN scan of N half-open connections (gen-syn-scan.py), all open at once:
+#                        every one reported, peak RSS held to the target (default 1000000, 70 MB; 0: skip)
 #   --container C        pcap (default) or pcapng: the generated capture converted by editcap, as dumpcap and
 #                        Wireshark write captures (every tool reads the same packets; results go to
 #                        results/latest[-short]-pcapng.md)
@@ -60,6 +62,7 @@ REPEAT=5
 RSS_SCALING=0
 DISTINCT_FINDINGS=0
 ROTATED_FILES=1000
+SYN_SCAN=1000000
 REGEN=0
 SEED=20240601
 BULKHEAD_ARGS=""
@@ -81,6 +84,7 @@ while [ $# -gt 0 ]; do
         --rss-scaling) RSS_SCALING=1; shift ;;
         --distinct-findings) DISTINCT_FINDINGS="$2"; shift 2 ;;
         --rotated-files) ROTATED_FILES="$2"; shift 2 ;;
+        --syn-scan) SYN_SCAN="$2"; shift 2 ;;
         --regenerate) REGEN=1; shift ;;
         --seed) SEED="$2"; shift 2 ;;
         --bulkhead-args) BULKHEAD_ARGS="$2"; shift 2 ;;
@@ -291,13 +295,22 @@ if [ "$ROTATED_FILES" -gt 0 ] && [ "$NO_BULKHEAD" = 0 ] && command -v editcap >/
     run_timed "bulkhead-json-rotated.1" "$ROTATED_DIR" "$WORK/out-rotated.json" "$BULKHEAD" analyze "$ROTATED_DIR" --format json "${EXTRA[@]}"
 fi
 
+# A generated capture analysed once: generated_run LABEL CAPTURE GENERATOR COUNT DESCRIPTION.
+generated_run() {
+    local label="$1" capture="$2" generator="$3" count="$4" description="$5"
+    [ "$count" -gt 0 ] && [ "$NO_BULKHEAD" = 0 ] || return 0
+    [ -f "$capture" ] || { log "generating $(basename "$capture")"; python3 "$HERE/$generator" "$capture" "$count"; }
+    warm "$capture"
+    log "bulkhead analyze --format json on $description"
+    run_timed "bulkhead-json-$label.1" "$capture" "$WORK/out-$label.json" "$BULKHEAD" analyze "$capture" --format json "${EXTRA[@]}"
+}
+
+# A SYN scan nobody answers: every connection is open at once until the end (the open-flow limit's shape).
+CAP_S="$WORK/syn-scan-$SYN_SCAN.pcap"
+generated_run synscan "$CAP_S" gen-syn-scan.py "$SYN_SCAN" "a SYN scan of $SYN_SCAN half-open connections"
 CAP_D="$WORK/distinct-$DISTINCT_FINDINGS.pcap"
-if [ "$DISTINCT_FINDINGS" -gt 0 ] && [ "$NO_BULKHEAD" = 0 ]; then
-    [ -f "$CAP_D" ] || { log "generating $(basename "$CAP_D")"; python3 "$HERE/gen-distinct-findings.py" "$CAP_D" "$DISTINCT_FINDINGS"; }
-    warm "$CAP_D"
-    log "bulkhead analyze --format json on $DISTINCT_FINDINGS connections, each a finding of its own"
-    run_timed "bulkhead-json-distinct.1" "$CAP_D" "$WORK/out-distinct.json" "$BULKHEAD" analyze "$CAP_D" --format json "${EXTRA[@]}"
-fi
+generated_run distinct "$CAP_D" gen-distinct-findings.py "$DISTINCT_FINDINGS" \
+    "$DISTINCT_FINDINGS connections, each a finding of its own"
 
 TSHARK_MODE="none"
 if [ "$NO_TSHARK" = 0 ]; then
@@ -345,7 +358,7 @@ log "report"
 LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
 BH_VERSION=""
 [ -n "$BULKHEAD" ] && BH_VERSION="$("$BULKHEAD" --version 2>/dev/null | head -1 || true)"
-export DISTINCT_FINDINGS CAP_D ROTATED_FILES ROTATED_DIR
+export DISTINCT_FINDINGS CAP_D ROTATED_FILES ROTATED_DIR SYN_SCAN CAP_S
 export RUNS TRUTH TRUTH_Q CAP CAP_Q KEYS NO_KEYLOG SIZE_MB REPEAT TSHARK_MODE NO_BULKHEAD NO_TSHARK RSS_SCALING SEED BULKHEAD BULKHEAD_FROM BH_VERSION BULKHEAD_ARGS
 export TS_SAMPLE_BYTES="${TS_SAMPLE_BYTES:-0}" TSHARK_SAMPLE_MB WORK ROOT LOAD_BEFORE LOAD_AFTER
 export SHAPE CONTAINER

@@ -141,6 +141,22 @@ class Corpus:
         self.count += 1
 
 
+def rotated_lane_seeds(corpus):
+    """Target 6 with several files split on ~FZ~, as `analyze` reads a folder: a capture cut into three files (each a
+    continuation), and the same capture twice (time goes back: two captures)."""
+    for name in ("smtp-starttls", "tls13-hrr-mutual"):
+        data = open(os.path.join(CAPTURES, name + ".pcap"), "rb").read()
+        header, records, off = data[:24], [], 24
+        while off + 16 <= len(data):
+            cap = struct.unpack("<I", data[off + 8:off + 12])[0]
+            records.append(data[off:off + 16 + cap])
+            off += 16 + cap
+        third = -(-len(records) // 3)
+        parts = [header + b"".join(records[i:i + third]) for i in range(0, len(records), third)]
+        corpus.add("lanes-rotated-" + name, b"\x06" + b"~FZ~".join(parts))
+        corpus.add("lanes-repeated-" + name, b"\x06" + data + b"~FZ~" + data)
+
+
 def capture_seeds(corpus):
     for path in captures():
         data = open(path, "rb").read()
@@ -148,6 +164,7 @@ def capture_seeds(corpus):
             corpus.add("capture-" + os.path.basename(path).split(".")[0], b"\x00" + data)
         if len(data) <= 8192:  # target 6: the same files through the parallel flow lanes
             corpus.add("lanes-" + os.path.basename(path).split(".")[0], b"\x06" + data)
+    rotated_lane_seeds(corpus)
     # Hand-made containers: big-endian pcap with nanoseconds, and a pcapng with options, a Simple Packet Block,
     # an obsolete Packet Block, a Decryption Secrets Block and a second section in the other byte order.
     frames = read_frames(os.path.join(CAPTURES, "http-basic-auth.pcap"))

@@ -334,12 +334,15 @@ public enum CaptureAnalysis {
                 counters += analyzer.counters
                 framesBefore = analyzer.frameNumber
             case .mapped(let capture) where threads > 1:
+                // Each lane holds its share of the open flows.
+                var laneOptions = options
+                laneOptions.openFlowLimit = max(1024, options.openFlowLimit / threads)
                 let analysis =
                     lanes
                     ?? ParallelAnalysis(
                         analyzers: (0..<threads).map { lane in
                             FlowAnalyzer(
-                                options: options, framesBefore: framesBefore, file: capture.path,
+                                options: laneOptions, framesBefore: framesBefore, file: capture.path,
                                 passes: ResultCollector.Lane.passes, emit: collector.lane(lane).add(pass:_:))
                         })
                 lanes = analysis

@@ -123,10 +123,16 @@ package enum FuzzTargets {
         _ = keyLog.summaryLines
     }
 
-    // MARK: - 6: a whole capture file through the parallel flow lanes
+    // MARK: - 6: capture files through the parallel flow lanes
 
+    /// One capture file, or up to four split on `~FZ~`, read in turn by the same lanes, as `analyze` reads a folder:
+    /// each a continuation of the capture before it or not, as its first packet's time says.
     static func lanes(_ bytes: UnsafeRawBufferPointer) {
-        guard let file = try? CaptureFile(borrowing: bytes, name: "fuzz.pcap") else { return }
+        let files = split(bytes, limit: 4).compactMap { range in
+            try? CaptureFile(
+                borrowing: UnsafeRawBufferPointer(rebasing: bytes[range]), name: "fuzz-\(range.lowerBound).pcap")
+        }
+        guard let file = files.first else { return }
         // Each lane gets a list of its own (receivers are called from their lane's thread only).
         final class Records: @unchecked Sendable { var list: [FlowRecord] = [] }
         var perLane: [Records] = []
@@ -138,7 +144,13 @@ package enum FuzzTargets {
         let analyzers = (0..<2).map { index in
             FlowAnalyzer(options: AnalysisOptions(), file: file.path, emit: collector.lane(index).add)
         }
-        _ = try? ParallelAnalysis(analyzers: analyzers).run(file, framesBefore: 0) { _, _ in }
+        let analysis = ParallelAnalysis(analyzers: analyzers)
+        analysis.start()
+        var frames = 0
+        for file in files {
+            frames = (try? analysis.feed(file, framesBefore: frames) { _, _ in })?.frames ?? frames
+        }
+        analysis.finish()
         report(perLane.flatMap(\.list).sorted { $0.id < $1.id })
         _ = collector.flowSummary
     }

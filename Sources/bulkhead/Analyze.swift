@@ -95,6 +95,14 @@ extension Bulkhead {
                 valueName: "n"))
         var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
+        @Option(
+            help: ArgumentHelp(
+                "Flows held open at once (default 262144, about 100 MB). Past it the least recently seen end early, "
+                    + "with the anomaly `evicted` (a later packet of one starts a new flow): a SYN scan's million "
+                    + "half-open connections cannot outgrow memory.",
+                valueName: "n"))
+        var maxOpenFlows: Int = AnalysisOptions().openFlowLimit
+
         /// Below this size a file is analysed by one thread (sharing out costs more than it saves). Hidden: for tests,
         /// which share small captures out to exercise the lanes.
         @Option(help: .hidden)
@@ -119,6 +127,9 @@ extension Bulkhead {
             }
             guard self.threads >= 1 && self.threads <= 64 else {
                 throw ValidationError("--threads must be between 1 and 64")
+            }
+            guard self.maxOpenFlows >= 1024 else {
+                throw ValidationError("--max-open-flows must be at least 1024")
             }
             guard self.inspectBytes >= 64 && self.inspectBytes <= 16 << 20 else {
                 throw ValidationError("--inspect-bytes must be between 64 and 16777216")
@@ -160,6 +171,7 @@ extension Bulkhead {
             var options = AnalysisOptions(
                 inspectionWindow: self.inspectBytes, keyLog: keyLog, threads: self.threads,
                 shardingThreshold: max(0, self.shardingThreshold))
+            options.openFlowLimit = self.maxOpenFlows
             // Every format streams its flows, so the findings are kept within bounds too: past a limit they wait in
             // a scratch file beside the report, as the flows do.
             options.spillFindingsPast = max(1, self.spillFindingsPast ?? FlowFindings.defaultSpillPast)

@@ -84,6 +84,8 @@ struct FlowAnomalies: OptionSet {
     static let inspectionLimit = FlowAnomalies(rawValue: 1 << 5)
     static let malformedTLS = FlowAnomalies(rawValue: 1 << 6)
     static let idleTimeout = FlowAnomalies(rawValue: 1 << 7)
+    /// Ended early: more flows were open than the analysis holds (``AnalysisOptions/openFlowLimit``).
+    static let evicted = FlowAnomalies(rawValue: 1 << 8)
 }
 
 /// A TCP segment that arrived before the bytes preceding it, held until the hole fills.

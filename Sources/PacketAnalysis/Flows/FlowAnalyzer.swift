@@ -26,6 +26,10 @@ public struct AnalysisOptions: Sendable {
     public var findingsScratchFolder: String = ScratchFile.defaultFolder
     /// How many findings the end's sort into the report's order holds at once, when findings were written out.
     public var findingsSortBatch = SpilledFindings.sortBatch
+    /// The most flows held open at once (by all the lanes together): past it the least recently seen end early, with
+    /// the anomaly `evicted`, so memory stays bounded when flows pile up faster than they end (a SYN scan: a million
+    /// half-open connections, none of which ends before its idle timeout, held 477 MB).
+    public var openFlowLimit = 262_144
 
     public init(
         inspectionWindow: Int = 16_384, reorderLimit: Int = 262_144, tcpIdleTimeout: Double = 600,
@@ -92,6 +96,8 @@ public final class FlowAnalyzer {
     /// memory to speak of.
     static let recordBatch = 64
     private var flows = FlowTable(hashing: SeededFlowKeyHashing())
+    /// This analyzer's share of ``AnalysisOptions/openFlowLimit``.
+    private let openFlowLimit: Int
     /// The number of the packet being processed, counted from 1 across the files of a run (the Wireshark
     /// frame number within one file). A flow's id is the number of its first packet.
     private var frame: Int
@@ -135,6 +141,7 @@ public final class FlowAnalyzer {
         emit: @escaping (_ pass: Int, _ record: inout FlowRecord) -> Void
     ) {
         self.options = options
+        self.openFlowLimit = max(16, options.openFlowLimit)
         self.frame = framesBefore
         self.certificates = certificates
         self.passes = max(1, passes)
@@ -291,6 +298,7 @@ public final class FlowAnalyzer {
         }
         let isSYN = packet.ipProtocol == 6 && packet.flags.contains(.syn) && !packet.flags.contains(.ack)
         var flow: Flow
+        if self.flows.count >= self.openFlowLimit, self.flows.flow(for: key) == nil { self.evictLeastRecentlySeen() }
         if let existing = self.flows.flow(for: key) {
             flow = existing
             // Port reuse: a new SYN on a finished connection, or one with a different initial sequence.
@@ -351,6 +359,24 @@ public final class FlowAnalyzer {
             basis = .port
         }
         return Flow(id: self.frame, key: key, transport: transport, clientIsLow: lowIsClient, basis: basis, time: time)
+    }
+
+    /// Ends the least recently seen quarter of the open flows (at least), marked `evicted`: the table is full (see
+    /// ``AnalysisOptions/openFlowLimit``). A later packet of one starts a new flow, mid-stream.
+    @inline(never)
+    private func evictLeastRecentlySeen() {
+        var times: [Timestamp] = []
+        times.reserveCapacity(self.flows.count)
+        for flow in self.flows { times.append(flow.lastSeen) }
+        times.sort()
+        let cutoff = times[min(times.count - 1, max(0, times.count / 4 - 1))]
+        let ended = self.flows.flows { $0.lastSeen <= cutoff }
+        for flow in Self.inIDOrder(ended) {
+            flow.anomalies.insert(.evicted)
+            self.flows.remove(flow.key)
+            self.emitRecord(of: flow)
+        }
+        self.emitPending()
     }
 
     /// Closes out flows that ended (FIN/RST a little while ago) or went idle, so memory follows the number of
@@ -857,6 +883,7 @@ public final class FlowAnalyzer {
         }
         if flow.anomalies.contains(.malformedTLS) { anomalies.append("malformed-tls") }
         if flow.anomalies.contains(.idleTimeout) { anomalies.append("idle-timeout") }
+        if flow.anomalies.contains(.evicted) { anomalies.append("evicted") }
         self.records[slot].id = flow.id
         self.records[slot].client = client.description
         self.records[slot].server = server.description
