@@ -197,9 +197,11 @@ public enum CaptureAnalysis {
         }
     }
 
-    /// Analyses `inputs` one after the other (flows never span files); each flow goes to `onFlow` as it ends.
+    /// Analyses `inputs` in the order of their first packets (the order given when standard input is among them), as
+    /// one capture where a file follows on from the one before (see ``FlowAnalyzer/nextFile(_:firstFrame:time:continues:)``:
+    /// a rotated capture's flows go on across its files); each flow goes to `onFlow` as it ends.
     ///
-    /// With the mmap reader and `options.threads > 1`, a large file is analysed by that many lanes (threads): this
+    /// With the mmap reader and `options.threads > 1`, files of 64 MB or more together are analysed by that many lanes (threads): this
     /// thread walks the mapping and decodes every packet once, and each lane follows the flows whose key hashes to it
     /// (``ParallelAnalysis``), so the per-flow work is shared out while every flow is still seen in order by one
     /// thread. `onFlow` is then called from those threads, possibly at the same time: it must be thread-safe. To
