@@ -7,8 +7,9 @@
 # ThreadSanitizer (`.build/tsan`), generates a capture of short connections with enough findings for the rendering
 # to split them (about 3,000), and runs `analyze` on it with two and three lanes, as json and jsonl, with and without
 # its key log (once with its secrets read back from the key log's scratch file), once with its findings written out
-# to scratch files and read back; and, when a Docker engine answers (scripts/test.sh starts one), the demo scenario
-# end to end: inventory, probes from inside the containers' namespaces, the TLS battery, live capture and the audit.
+# to scratch files and read back, once rotated into 40 files read as a folder (json and table); and, when a Docker
+# engine answers (scripts/test.sh starts one), the demo scenario end to end: inventory, probes from inside the
+# containers' namespaces, the TLS battery, live capture and the audit.
 # Any race ThreadSanitizer sees fails the check (exit 1) and its report is printed.
 #
 # Usage: bash scripts/race-check.sh        (scripts/test.sh runs it after the test suite)
@@ -81,6 +82,35 @@ fi
 if [[ $(decrypted "$work/keylog-1.json") == 0 || $(decrypted "$work/keylog-1.json") != "$(decrypted "$work/keylog-3.json")" ]]; then
     echo "race-check: secrets read back from the key log's scratch file decrypted" \
         "$(decrypted "$work/keylog-3.json") flows, against $(decrypted "$work/keylog-1.json") from memory" >&2
+    failures=$((failures + 1))
+fi
+# The same capture rotated into 40 files, read as a folder by lanes fed file after file (the flows go on across the
+# files): as json it must give the whole capture's flows and findings; the table (rows made in the lanes) too.
+python3 - "$work" <<'PY'
+import os, struct, sys
+data = open(f"{sys.argv[1]}/short.pcap", "rb").read()
+records, offset = [], 24
+while offset + 16 <= len(data):
+    length = struct.unpack("<I", data[offset + 8:offset + 12])[0]
+    records.append(data[offset:offset + 16 + length])
+    offset += 16 + length
+os.makedirs(f"{sys.argv[1]}/rotated")
+step = -(-len(records) // 40)
+for index in range(0, len(records), step):
+    with open(f"{sys.argv[1]}/rotated/part-{index // step:02d}.pcap", "wb") as out:
+        out.write(data[:24] + b"".join(records[index:index + step]))
+PY
+check "analyze rotated/ --threads 3 --format json" "0 1" "$binary" analyze "$work/rotated" --threads 3 \
+    --sharding-threshold 0 --format json
+cp "$work/out" "$work/rotated.json"
+check "analyze rotated/ --threads 2 (table)" "0 1" "$binary" analyze "$work/rotated" --threads 2 --sharding-threshold 0
+if ! python3 - "$work/held.json" "$work/rotated.json" <<'PY'; then
+import json, sys
+whole, rotated = (json.load(open(path)) for path in sys.argv[1:])
+strip = lambda flows: [{k: v for k, v in flow.items() if k != "file"} for flow in flows]
+sys.exit(0 if strip(whole["flows"]) == strip(rotated["flows"]) and whole["findings"] == rotated["findings"] else 1)
+PY
+    echo "race-check: the capture rotated into 40 files gives other flows or findings than the whole" >&2
     failures=$((failures + 1))
 fi
 if /usr/bin/docker version >/dev/null 2>&1; then
