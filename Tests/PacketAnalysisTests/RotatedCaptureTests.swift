@@ -161,5 +161,14 @@ struct RotatedCaptureTests {
             #expect(gapped.flows.last?.anomalies.contains("midstream") == true)
             #expect(gapped.flows.last?.file == files[1])
         }
+        // The same hour inside one file: the idle timeout holds there too (sweeps were by packet count alone, so a
+        // capture this small never applied it, and the connection an hour later joined its old flow).
+        let second = [UInt8](try Data(contentsOf: URL(fileURLWithPath: files[1])))
+        let joined = try PacketBuilder.write(
+            [UInt8](try Data(contentsOf: URL(fileURLWithPath: files[0]))) + second[24...])
+        defer { try? FileManager.default.removeItem(atPath: joined) }
+        let oneFile = try Self.analyse([joined])
+        #expect(oneFile.flows.count == whole.flows.count + 1)
+        #expect(oneFile.flows.first?.anomalies.contains("idle-timeout") == true)
     }
 }

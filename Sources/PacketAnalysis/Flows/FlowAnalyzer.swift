@@ -104,8 +104,11 @@ public final class FlowAnalyzer {
     private let certificates: CertificateCache
     /// What this lane's TLS sessions share: certificate lists already read, cipher contexts to re-key.
     private let tlsLane = TLSLaneState()
-    private var lastSweep = Timestamp.zero
+    /// The capture second at or after which the next sweep runs whatever the packet count (see ``advanceClock(_:)``).
+    private var nextSweepSecond: Int64 = .min
     private var packetsSinceSweep = 0
+    /// Capture seconds between sweeps at most: idle timeouts hold in a quiet capture too.
+    static let sweepInterval: Int64 = 60
     private var latest = Timestamp.zero
     /// The files this analyzer has read, each with the number of its first packet: a record names the file its flow
     /// began in (flow ids are the numbers of their first packets). One entry unless ``nextFile(_:firstFrame:time:continues:)``
@@ -160,27 +163,34 @@ public final class FlowAnalyzer {
     ///
     /// When `continues` (the file goes on where the last one stopped: a capture rotated into several files by
     /// `tcpdump -C`/`-G`/`-W` or dumpcap's ring buffer), the flows still open stay open and take the new file's
-    /// packets, as one file of the whole would have; those idle past their timeouts at `time` are ended first, so a
-    /// long gap between the files joins nothing. Otherwise (another capture, or time going backwards) every open
-    /// flow ends now, as at the end of a capture, and the clock starts again.
+    /// packets, as one file of the whole would have (a long gap between the files ends the flows idle past their
+    /// timeouts first, as the same gap inside one file does, so it joins nothing). Otherwise (another capture, or time
+    /// going backwards) every open flow ends now, as at the end of a capture, and the clock starts again.
     public func nextFile(_ name: String?, firstFrame: Int, time: Timestamp, continues: Bool) {
         if continues {
             self.advanceClock(time)
-            self.sweep()
         } else {
             self.finish()
             self.latest = .zero
+            self.nextSweepSecond = .min
             self.packetsSinceSweep = 0
         }
         self.files.append((firstFrame, name))
     }
 
-    /// The index in ``files`` of the file flow `id` began in.
+    /// The index in ``files`` of the file flow `id` began in: the last whose first packet is not after it (searched by
+    /// halves: flows end seconds after they begin, hundreds of files later in a capture rotated every few packets).
     @inline(__always)
     private func fileIndex(of id: Int) -> Int {
-        var index = self.files.count - 1
-        while index > 0 && self.files[index].firstFrame > id { index -= 1 }
-        return index
+        guard self.files.count > 1, self.files[self.files.count - 1].firstFrame > id else {
+            return self.files.count - 1
+        }
+        var (low, high) = (0, self.files.count - 1)  // files[low] begins at or before id; files[high] after it
+        while high - low > 1 {
+            let middle = (low + high) / 2
+            if self.files[middle].firstFrame <= id { low = middle } else { high = middle }
+        }
+        return low
     }
 
     /// The number of the last packet processed.
@@ -221,6 +231,9 @@ public final class FlowAnalyzer {
     /// call), `frame` its number (see ``frameNumber``).
     public func process(_ packet: DecodedPacket, bytes: UnsafeRawBufferPointer, time: Timestamp, frame: Int) {
         self.frame = frame
+        // The clock first: a packet long after its flow's last one finds that flow ended by the idle timeout (and
+        // starts a new one), not joined to it.
+        self.advanceClock(time)
         let payload = UnsafeRawBufferPointer(
             rebasing: bytes[packet.payloadOffset..<(packet.payloadOffset + packet.capturedPayloadLength)])
         if packet.encapsulationDepth == 0 {
@@ -228,7 +241,6 @@ public final class FlowAnalyzer {
         } else {
             self.handleEncapsulated(packet, bytes, payload, time)
         }
-        self.advanceClock(time)
     }
 
     /// Adds packet counts gathered by a decoding stage that ran elsewhere.
@@ -236,12 +248,15 @@ public final class FlowAnalyzer {
         self.counters += counters
     }
 
+    /// Moves the capture clock to `time` and sweeps every 65,536 packets (so memory follows the flows open) or when a
+    /// minute of capture time has passed since the last sweep (so a quiet capture, or a gap between two files of a
+    /// rotated one, ends flows idle past their timeouts too: with the packet count alone, a capture of fewer packets
+    /// never applied them, and the same connection an hour later joined its old flow).
     @inline(__always)
     private func advanceClock(_ time: Timestamp) {
         if self.latest < time { self.latest = time }
         self.packetsSinceSweep &+= 1
-        if self.packetsSinceSweep >= 65_536 {
-            self.packetsSinceSweep = 0
+        if self.packetsSinceSweep >= 65_536 || self.latest.seconds >= self.nextSweepSecond {
             self.sweep()
         }
     }
@@ -382,6 +397,8 @@ public final class FlowAnalyzer {
     /// Closes out flows that ended (FIN/RST a little while ago) or went idle, so memory follows the number of
     /// live flows, not the size of the capture.
     private func sweep() {
+        self.packetsSinceSweep = 0
+        self.nextSweepSecond = self.latest.seconds &+ Self.sweepInterval
         let now = self.latest
         let tcpIdleTimeout = self.options.tcpIdleTimeout
         let udpIdleTimeout = self.options.udpIdleTimeout
