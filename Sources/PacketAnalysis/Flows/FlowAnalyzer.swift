@@ -104,11 +104,12 @@ public final class FlowAnalyzer {
     private let certificates: CertificateCache
     /// What this lane's TLS sessions share: certificate lists already read, cipher contexts to re-key.
     private let tlsLane = TLSLaneState()
-    /// The capture second at or after which the next sweep runs whatever the packet count (see ``advanceClock(_:)``).
-    private var nextSweepSecond: Int64 = .min
+    /// The capture second of the last sweep (see ``advanceClock(_:)``); far in the past before the first.
+    private var lastSweepSecond = FlowAnalyzer.longAgo
+    private static let longAgo = Int64.min / 2
     private var packetsSinceSweep = 0
-    /// Capture seconds between sweeps at most: idle timeouts hold in a quiet capture too.
-    static let sweepInterval: Int64 = 60
+    /// The longest idle timeout, in whole seconds: a gap this long is always swept.
+    private let longestTimeout: Int64
     private var latest = Timestamp.zero
     /// The files this analyzer has read, each with the number of its first packet: a record names the file its flow
     /// began in (flow ids are the numbers of their first packets). One entry unless ``nextFile(_:firstFrame:time:continues:)``
@@ -145,6 +146,7 @@ public final class FlowAnalyzer {
     ) {
         self.options = options
         self.openFlowLimit = max(16, options.openFlowLimit)
+        self.longestTimeout = Int64(max(1, min(1e9, max(options.tcpIdleTimeout, options.udpIdleTimeout))))
         self.frame = framesBefore
         self.certificates = certificates
         self.passes = max(1, passes)
@@ -172,7 +174,7 @@ public final class FlowAnalyzer {
         } else {
             self.finish()
             self.latest = .zero
-            self.nextSweepSecond = .min
+            self.lastSweepSecond = Self.longAgo
             self.packetsSinceSweep = 0
         }
         self.files.append((firstFrame, name))
@@ -248,15 +250,20 @@ public final class FlowAnalyzer {
         self.counters += counters
     }
 
-    /// Moves the capture clock to `time` and sweeps every 65,536 packets (so memory follows the flows open) or when a
-    /// minute of capture time has passed since the last sweep (so a quiet capture, or a gap between two files of a
-    /// rotated one, ends flows idle past their timeouts too: with the packet count alone, a capture of fewer packets
-    /// never applied them, and the same connection an hour later joined its old flow).
+    /// Moves the capture clock to `time` and sweeps every 65,536 packets (so memory follows the flows open), and by
+    /// capture time, so that a quiet capture, or a gap between two files of a rotated one, ends flows idle past their
+    /// timeouts too (with the packet count alone, a capture of fewer packets never applied them, and the same
+    /// connection an hour later joined its old flow): after a gap as long as the longest timeout always, and after a
+    /// minute once there have been a sixteenth as many packets as open flows (a sweep visits every open flow: a long
+    /// quiet capture with a full table would otherwise pay for all of them every minute).
     @inline(__always)
     private func advanceClock(_ time: Timestamp) {
         if self.latest < time { self.latest = time }
         self.packetsSinceSweep &+= 1
-        if self.packetsSinceSweep >= 65_536 || self.latest.seconds >= self.nextSweepSecond {
+        let elapsed = self.latest.seconds &- self.lastSweepSecond
+        if self.packetsSinceSweep >= 65_536 || elapsed >= self.longestTimeout
+            || (elapsed >= 60 && self.packetsSinceSweep &* 16 >= self.flows.count)
+        {
             self.sweep()
         }
     }
@@ -398,7 +405,7 @@ public final class FlowAnalyzer {
     /// live flows, not the size of the capture.
     private func sweep() {
         self.packetsSinceSweep = 0
-        self.nextSweepSecond = self.latest.seconds &+ Self.sweepInterval
+        self.lastSweepSecond = self.latest.seconds
         let now = self.latest
         let tcpIdleTimeout = self.options.tcpIdleTimeout
         let udpIdleTimeout = self.options.udpIdleTimeout
