@@ -55,7 +55,9 @@ public enum AnalysisTableReport {
         }
         if flow.truncated { notes.append("truncated") }
         notes.append(
-            contentsOf: flow.anomalies.filter { $0.hasPrefix("gap") || $0 == "midstream" || $0 == "malformed-tls" })
+            contentsOf: flow.anomalies.filter {
+                $0.hasPrefix("gap") || $0 == "midstream" || $0 == "malformed-tls" || $0 == "evicted"
+            })
         // Every cell can hold text from the traffic (SNI, user names, certificate subjects, alert names).
         return [
             String(flow.id), flow.client, flow.server, proto, tlsColumn, clientCertificate, established,

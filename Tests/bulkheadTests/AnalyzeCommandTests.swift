@@ -262,6 +262,34 @@ struct AnalyzeCommandTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: folder).sorted() == reports.sorted())
     }
 
+    @Test(
+        "--max-open-flows: a SYN scan past it reports every connection, the ones ended early marked evicted in the table and the JSON; below 1024 is a usage error"
+    )
+    func maxOpenFlows() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("bh-scan-\(UUID().uuidString).pcap")
+            .path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let generated = try ProcessRunner.run(
+            URL(fileURLWithPath: "/usr/bin/python3"), ["Benchmarks/gen-syn-scan.py", path, "3000"],
+            directory: Repository.root)
+        #expect(generated.status == 0, "\(generated.error)")
+        let table = try Self.run(["analyze", path, "--max-open-flows", "1024"])
+        #expect(table.status == 0, "\(table.error)")
+        let rows = table.output.split(separator: "\n").filter { $0.contains("198.19.") }
+        #expect(rows.count == 3000)
+        #expect(rows.filter { $0.hasSuffix("evicted") }.count >= 3000 - 1024)
+        let json = try Self.run(["analyze", path, "--max-open-flows", "1024", "--format", "json"])
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [String: Any])
+        let flows = document["flows"] as? [[String: Any]] ?? []
+        #expect(flows.count == 3000)
+        #expect(flows.filter { ($0["anomalies"] as? [String])?.contains("evicted") == true }.count >= 3000 - 1024)
+        let unlimited = try Self.run(["analyze", path, "--format", "json"])
+        #expect(!unlimited.output.contains("evicted"), "the default holds 262,144")
+        let tooFew = try Self.run(["analyze", path, "--max-open-flows", "10"])
+        #expect(
+            tooFew.status == 2 && tooFew.error.contains("--max-open-flows must be at least 1024"), "\(tooFew.error)")
+    }
+
     @Test("--help teaches: it names formats, exit statuses and an example")
     func help() throws {
         let run = try Self.run(["analyze", "--help"])
