@@ -163,8 +163,12 @@ extension Bulkhead {
                     let spool = try FlowSpool(folder: FlowSpool.folder(forReport: self.report.output))
                     output = FlowOutput(mode: self.format == .table ? .table(spool) : .document(spool))
                 } catch {
-                    sink.abandon()
-                    throw failInput(error.description)
+                    // The table can be made in memory, as it was before it streamed: a read-only host still gets it.
+                    guard self.format == .table else {
+                        sink.abandon()
+                        throw failInput(error.description)
+                    }
+                    output = FlowOutput(mode: .collect)
                 }
             case .jsonl: output = FlowOutput(mode: .lines(sink))
             }

@@ -12,6 +12,9 @@ final class FlowOutput: @unchecked Sendable {
         /// Turn each record into its table row now and keep it on disk (``FlowSpool``); the table is written at the
         /// end, in id order, once the widest cell of each column is known (``FlowTableLayout``).
         case table(FlowSpool)
+        /// Keep the records, for the table when no scratch file can be made (a read-only host): memory then grows
+        /// with the flows, as the table's did before it streamed.
+        case collect
         /// Encode each record now and keep it on disk (``FlowSpool``); the document is written at the end, in id
         /// order.
         case document(FlowSpool)
@@ -21,6 +24,7 @@ final class FlowOutput: @unchecked Sendable {
 
     private let mode: Mode
     private let lock = NSLock()
+    private var records: [FlowRecord] = []
 
     init(mode: Mode) {
         self.mode = mode
@@ -29,6 +33,8 @@ final class FlowOutput: @unchecked Sendable {
     /// The receiver of one analysis lane's flows (see ``ResultCollector``): called from that lane's thread only.
     func receiver() -> (FlowRecord) -> Void {
         switch self.mode {
+        case .collect:
+            return { flow in self.lock.withLock { self.records.append(flow) } }
         case .table(let spool):
             let writer = spool.writer()
             let rows = LaneRows()
@@ -117,16 +123,22 @@ final class FlowOutput: @unchecked Sendable {
         findingBatches: (_ each: ([Finding]) -> Void) throws -> Void, summary: AnalysisSummary, complete: Bool,
         style: TerminalStyle, to sink: OutputSink
     ) throws {
-        guard case .table(let spool) = self.mode else { return }
-        var layout = FlowTableLayout()
-        for rows in self.lock.withLock({ self.laneRows }) { layout.merge(rows.layout) }
-        var line = layout.headerLine
-        line.withUnsafeBytes { sink.buffered($0) }
-        try spool.forEachInIDOrder { row in
-            line.removeAll(keepingCapacity: true)
-            line.append(0x0a)
-            layout.appendLine(row: row, to: &line)
+        switch self.mode {
+        case .table(let spool):
+            var layout = FlowTableLayout()
+            for rows in self.lock.withLock({ self.laneRows }) { layout.merge(rows.layout) }
+            var line = layout.headerLine
             line.withUnsafeBytes { sink.buffered($0) }
+            try spool.forEachInIDOrder { row in
+                line.removeAll(keepingCapacity: true)
+                line.append(0x0a)
+                layout.appendLine(row: row, to: &line)
+                line.withUnsafeBytes { sink.buffered($0) }
+            }
+        case .collect:
+            sink.write(AnalysisTableReport.flows(self.records.sorted { $0.id < $1.id }))
+        default:
+            return
         }
         var text = "\n\n" + style.bold("Findings") + "\n"
         // The findings a batch at a time (they may be read back from a scratch file), one line of text between them.

@@ -290,6 +290,18 @@ struct AnalyzeCommandTests {
             tooFew.status == 2 && tooFew.error.contains("--max-open-flows must be at least 1024"), "\(tooFew.error)")
     }
 
+    @Test("no scratch folder (a read-only host): the table is made in memory, the same text; json says why it cannot")
+    func tableWithoutScratchFolder() throws {
+        let nowhere = ["TMPDIR": "/proc/nonexistent"]
+        let streamed = try Self.run(["analyze", "captures/"])
+        let held = try Self.run(["analyze", "captures/"], environment: nowhere)
+        #expect(held.status == streamed.status && held.status == 1, "\(held.error)")
+        let lines = { (text: String) in text.split(separator: "\n").filter { !$0.hasPrefix("Analysed in ") } }
+        #expect(lines(held.output) == lines(streamed.output) && lines(held.output).count > 30)
+        let json = try Self.run(["analyze", "captures/", "--format", "json"], environment: nowhere)
+        #expect(json.status == 2 && json.error.contains("/proc/nonexistent"), "\(json.error)")
+    }
+
     @Test("--help teaches: it names formats, exit statuses and an example")
     func help() throws {
         let run = try Self.run(["analyze", "--help"])
