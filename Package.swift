@@ -49,6 +49,11 @@ let package = Package(
             name: "CBulkheadLinux",
             cSettings: [.define("_GNU_SOURCE")]
         ),
+        // gzip-compressed captures read as a stream, decompressed on a thread of their own (zlib, zlib1g-dev).
+        .target(
+            name: "CBulkheadGzip",
+            linkerSettings: [.linkedLibrary("z")]
+        ),
 
         // MARK: - Libraries
 
@@ -65,7 +70,9 @@ let package = Package(
         /// Capture files, packet decoding, TCP reassembly, protocol + TLS dissection, flow analysis.
         .target(
             name: "PacketAnalysis",
-            dependencies: ["BulkheadModel", "Certificates", "CBulkheadPcap", "CBulkheadOpenSSL", "SystemCalls"],
+            dependencies: [
+                "BulkheadModel", "Certificates", "CBulkheadPcap", "CBulkheadGzip", "CBulkheadOpenSSL", "SystemCalls",
+            ],
             // Dynamic exclusivity checks on the flow table's class properties cost ~200 instructions per packet
             // (measured with callgrind). They stay on in debug builds, where every test runs, and are off only
             // in the release build of this one hot module.

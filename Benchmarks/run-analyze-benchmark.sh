@@ -36,6 +36,8 @@
 #                        as a folder: same counts as the whole, peak RSS held to the target (default 1000; 0: skip)
 #   --syn-scan N         also analyze a SYN scan of N half-open connections (gen-syn-scan.py), all open at once:
 #                        every one reported, peak RSS held to the target (default 1000000, 70 MB; 0: skip)
+#   --no-gzip            skip the run on the capture gzip-compressed (`gzip -1`, as `tcpdump -z gzip` leaves rotated
+#                        files), timed beside `gzip -dc` alone and `gzip -dc | bulkhead analyze -`
 #   --container C        pcap (default) or pcapng: the generated capture converted by editcap, as dumpcap and
 #                        Wireshark write captures (every tool reads the same packets; results go to
 #                        results/latest[-short]-pcapng.md)
@@ -63,6 +65,7 @@ RSS_SCALING=0
 DISTINCT_FINDINGS=0
 ROTATED_FILES=1000
 SYN_SCAN=1000000
+GZIP_RUN=1
 REGEN=0
 SEED=20240601
 BULKHEAD_ARGS=""
@@ -85,6 +88,7 @@ while [ $# -gt 0 ]; do
         --distinct-findings) DISTINCT_FINDINGS="$2"; shift 2 ;;
         --rotated-files) ROTATED_FILES="$2"; shift 2 ;;
         --syn-scan) SYN_SCAN="$2"; shift 2 ;;
+        --no-gzip) GZIP_RUN=0; shift ;;
         --regenerate) REGEN=1; shift ;;
         --seed) SEED="$2"; shift 2 ;;
         --bulkhead-args) BULKHEAD_ARGS="$2"; shift 2 ;;
@@ -295,6 +299,23 @@ if [ "$ROTATED_FILES" -gt 0 ] && [ "$NO_BULKHEAD" = 0 ] && command -v editcap >/
     run_timed "bulkhead-json-rotated.1" "$ROTATED_DIR" "$WORK/out-rotated.json" "$BULKHEAD" analyze "$ROTATED_DIR" --format json "${EXTRA[@]}"
 fi
 
+# The capture gzip-compressed, analysed as it is (decompressed on a thread of its own while it is analysed), beside
+# decompressing it alone (the floor of any reader of it) and piping the decompressed bytes in.
+CAP_GZ="$WORK/$(basename "$CAP").gz"
+if [ "$GZIP_RUN" = 1 ] && [ "$NO_BULKHEAD" = 0 ]; then
+    if [ ! -f "$CAP_GZ" ] || [ "$CAP_GZ" -ot "$CAP" ]; then
+        log "compressing the capture (gzip -1)"
+        gzip -1 -c "$CAP" > "$CAP_GZ.part" && mv "$CAP_GZ.part" "$CAP_GZ"
+    fi
+    warm "$CAP_GZ"
+    log "gzip -dc alone, bulkhead analyze on the .gz, and gzip -dc | bulkhead analyze -"
+    run_timed "gunzip.1" "$CAP_GZ" /dev/null gzip -dc "$CAP_GZ"
+    run_timed "bulkhead-json-gzip.1" "$CAP_GZ" "$WORK/out-gzip.json" "$BULKHEAD" analyze "$CAP_GZ" --format json "${EXTRA[@]}"
+    # shellcheck disable=SC2016
+    run_timed "bulkhead-json-gzip-pipe.1" "$CAP_GZ" "$WORK/out-gzip-pipe.json" \
+        bash -c 'gzip -dc "$1" | "$2" analyze - --format json "${@:3}"' _ "$CAP_GZ" "$BULKHEAD" "${EXTRA[@]}"
+fi
+
 # A generated capture analysed once: generated_run LABEL CAPTURE GENERATOR COUNT DESCRIPTION.
 generated_run() {
     local label="$1" capture="$2" generator="$3" count="$4" description="$5"
@@ -358,7 +379,7 @@ log "report"
 LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
 BH_VERSION=""
 [ -n "$BULKHEAD" ] && BH_VERSION="$("$BULKHEAD" --version 2>/dev/null | head -1 || true)"
-export DISTINCT_FINDINGS CAP_D ROTATED_FILES ROTATED_DIR SYN_SCAN CAP_S
+export DISTINCT_FINDINGS CAP_D ROTATED_FILES ROTATED_DIR SYN_SCAN CAP_S CAP_GZ
 export RUNS TRUTH TRUTH_Q CAP CAP_Q KEYS NO_KEYLOG SIZE_MB REPEAT TSHARK_MODE NO_BULKHEAD NO_TSHARK RSS_SCALING SEED BULKHEAD BULKHEAD_FROM BH_VERSION BULKHEAD_ARGS
 export TS_SAMPLE_BYTES="${TS_SAMPLE_BYTES:-0}" TSHARK_SAMPLE_MB WORK ROOT LOAD_BEFORE LOAD_AFTER
 export SHAPE CONTAINER

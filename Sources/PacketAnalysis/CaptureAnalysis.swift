@@ -110,7 +110,8 @@ public enum CaptureAnalysis {
             // A folder whose subfolders could not all be listed may hold captures there: incomplete, not empty.
             guard !found.isEmpty || problems.count > problemsBefore else {
                 throw CaptureError(
-                    .unreadable, path: path, "the folder holds no capture files (.pcap, .pcapng, .cap, .dmp)")
+                    .unreadable, path: path,
+                    "the folder holds no capture files (.pcap, .pcapng, .cap, .dmp, compressed or not)")
             }
             inputs += found.sorted().map { CaptureInput(path: $0, foundInFolder: true) }
         }
@@ -160,9 +161,15 @@ public enum CaptureAnalysis {
     }
 
     /// Whether a file found in a folder is taken as a capture: its name ends in one of ``captureExtensions``, or in one
-    /// followed by a number, as `tcpdump -C` names the files after the first (`cap.pcap`, `cap.pcap1`, `cap.pcap2`…).
+    /// followed by a number, as `tcpdump -C` names the files after the first (`cap.pcap`, `cap.pcap1`, `cap.pcap2`…),
+    /// either of them possibly followed by a compression's (`.gz`, `.zst`, `.xz`, `.bz2`, `.lz4`).
     static func isCaptureName(_ name: String) -> Bool {
-        let lowered = name.lowercased()
+        var lowered = name.lowercased()
+        // Compressed (`cap.pcap.gz`, `cap.pcap3.gz` from `tcpdump -C … -z gzip`): gzip is read; the others are taken
+        // too, so that the run names them as not read (incomplete) instead of passing over them in silence.
+        if let compressed = CaptureCompression.fileExtensions.first(where: { lowered.hasSuffix("." + $0) }) {
+            lowered.removeLast(compressed.count + 1)
+        }
         let stem =
             lowered.utf8.last.map { (0x30...0x39).contains($0) } == true
             ? String(lowered.reversed().drop { $0.isASCII && $0.isNumber }.reversed()) : lowered
@@ -182,18 +189,40 @@ public enum CaptureAnalysis {
     /// A capture opened for analysis: a mapped file, or standard input read by libpcap as it arrives.
     private enum OpenedCapture {
         case mapped(CaptureFile)
+        /// Standard input.
         case stream(LibpcapCaptureReader)
+        case compressed(CompressedCapture)
 
         var path: String {
             switch self {
             case .mapped(let file): file.path
             case .stream(let reader): reader.path
+            case .compressed(let file): file.path
             }
         }
 
-        /// The file's size (0 for a stream, whose size is not known).
+        /// What flow records name as their file (`-` for standard input).
+        var recordedName: String {
+            if case .stream = self { LibpcapCaptureReader.standardInput } else { self.path }
+        }
+
+        /// The file's size (0 for a stream, whose size is not known; a compressed file's compressed size).
         var size: Int {
-            if case .mapped(let file) = self { file.fileSize } else { 0 }
+            switch self {
+            case .mapped(let file): file.fileSize
+            case .stream: 0
+            case .compressed(let file): file.size
+            }
+        }
+
+        /// When its first packet was captured: nil for standard input (it cannot be looked into ahead) and a file
+        /// without packets.
+        var firstPacketTime: Timestamp? {
+            switch self {
+            case .mapped(let file): file.firstPacketTime()
+            case .stream: nil
+            case .compressed(let file): file.firstPacketTime
+            }
         }
     }
 
@@ -206,8 +235,8 @@ public enum CaptureAnalysis {
     /// (``ParallelAnalysis``), so the per-flow work is shared out while every flow is still seen in order by one
     /// thread. `onFlow` is then called from those threads, possibly at the same time: it must be thread-safe. To
     /// give each lane a receiver of its own instead (nothing shared, no lock per flow), use
-    /// ``run(inputs:options:reader:problems:progress:receivers:)``. Standard input (`-`) is read by libpcap as a
-    /// stream.
+    /// ``run(inputs:options:reader:problems:progress:receivers:)``. Standard input (`-`) and gzip-compressed files are
+    /// read by libpcap as streams (the latter decompressed on a thread of their own), by one analyzer.
     ///
     /// - Throws: ``CaptureError`` for a file named on the command line that cannot be opened or is not a capture,
     ///   and for any FIFO, device or socket (never opened for reading, so never waited on). Every input is opened
@@ -249,7 +278,11 @@ public enum CaptureAnalysis {
                 continue
             }
             do throws(CaptureError) {
-                opened.append(.mapped(try CaptureFile(path: input.path)))
+                if CompressedCapture.compression(of: input.path) == .gzip {
+                    opened.append(.compressed(try CompressedCapture(path: input.path)))
+                } else {
+                    opened.append(.mapped(try CaptureFile(path: input.path)))
+                }
             } catch {
                 guard input.foundInFolder, error.code != .notARegularFile else { throw error }
                 warnings.append(error)
@@ -266,10 +299,9 @@ public enum CaptureAnalysis {
         // and files without packets, in the order given), so a ring buffer that wrapped around, or `cap.pcap10`
         // named before `cap.pcap2`, still follows on. Standard input cannot be looked into ahead: with it, the order
         // given stands.
-        if opened.count > 1, opened.allSatisfy({ if case .mapped = $0 { true } else { false } }) {
-            let firstTimes = opened.map { source -> Timestamp? in
-                if case .mapped(let capture) = source { capture.firstPacketTime() } else { nil }
-            }
+        let withStandardInput = opened.contains { if case .stream = $0 { true } else { false } }
+        if opened.count > 1, !withStandardInput {
+            let firstTimes = opened.map(\.firstPacketTime)
             let order = opened.indices.sorted { left, right in
                 switch (firstTimes[left], firstTimes[right]) {
                 case (let a?, let b?): a < b || (a == b && left < right)
@@ -286,9 +318,15 @@ public enum CaptureAnalysis {
         let keyLog = options.keyLog ?? KeyLog()
         // Secrets embedded in a file are needed before its first TLS flow, and a flow may go on into the next file:
         // every file's are read up front.
-        for case .mapped(let capture) in opened where capture.format == .pcapng {
-            for secret in try capture.scanEmbeddedSecrets() where secret.type == EmbeddedSecrets.tlsKeyLog {
-                keyLog.load(text: Data(secret.data), source: "\(capture.path) (embedded Decryption Secrets Block)")
+        for source in opened {
+            let secrets: [EmbeddedSecrets]
+            switch source {
+            case .mapped(let capture) where capture.format == .pcapng: secrets = try capture.scanEmbeddedSecrets()
+            case .compressed(let file): secrets = file.embeddedSecrets
+            default: continue
+            }
+            for secret in secrets where secret.type == EmbeddedSecrets.tlsKeyLog {
+                keyLog.load(text: Data(secret.data), source: "\(source.path) (embedded Decryption Secrets Block)")
             }
         }
         var options = options
@@ -301,7 +339,11 @@ public enum CaptureAnalysis {
         let mappedBytes = opened.reduce(0) { total, source in
             if case .mapped(let capture) = source { total + capture.fileSize } else { total }
         }
-        let threads = reader == .mmap && mappedBytes >= options.shardingThreshold ? max(1, options.threads) : 1
+        // Lanes read packets in place in a mapping: with a stream among the inputs (standard input, a compressed
+        // file), one analyzer reads them all.
+        let allMapped = opened.allSatisfy { if case .mapped = $0 { true } else { false } }
+        let threads =
+            reader == .mmap && allMapped && mappedBytes >= options.shardingThreshold ? max(1, options.threads) : 1
         var single: FlowAnalyzer?
         var lanes: ParallelAnalysis?
         defer { lanes?.finish() }
@@ -316,26 +358,15 @@ public enum CaptureAnalysis {
             lanes = nil
         }
         for (index, source) in opened.enumerated() {
+            // A compressed file's progress is told in compressed bytes, against its size.
+            var decompressing: LibpcapCaptureReader?
             let report: (UInt64, UInt64) -> Void = { packets, bytes in
                 progress?(
                     AnalysisProgress(
-                        file: source.path, fileIndex: index, fileCount: opened.count, packets: packets, bytes: bytes,
-                        fileSize: UInt64(source.size)))
+                        file: source.path, fileIndex: index, fileCount: opened.count, packets: packets,
+                        bytes: decompressing?.compressedBytesRead ?? bytes, fileSize: UInt64(source.size)))
             }
-            switch source {
-            case .stream(let stream):
-                endAnalysis()
-                let analyzer = FlowAnalyzer(
-                    options: options, framesBefore: framesBefore, file: LibpcapCaptureReader.standardInput,
-                    passes: ResultCollector.Lane.passes, emit: collector.lane(0).add(pass:_:))
-                if let problem = stream.forEachPacket(Self.feeding(analyzer, file: nil, report: report)) {
-                    warnings.append(problem)
-                }
-                analyzer.finish()
-                report(analyzer.counters.packets, analyzer.counters.bytes)
-                counters += analyzer.counters
-                framesBefore = analyzer.frameNumber
-            case .mapped(let capture) where threads > 1:
+            if case .mapped(let capture) = source, threads > 1 {
                 // Each lane holds its share of the open flows.
                 var laneOptions = options
                 laneOptions.openFlowLimit = max(1024, options.openFlowLimit / threads)
@@ -352,16 +383,19 @@ public enum CaptureAnalysis {
                 counters += result.counters
                 warnings += capture.warnings
                 framesBefore = result.frames
+                continue
+            }
+            let continuing = single != nil
+            let analyzer =
+                single
+                ?? FlowAnalyzer(
+                    options: options, framesBefore: framesBefore, file: source.recordedName,
+                    passes: ResultCollector.Lane.passes, emit: collector.lane(0).add(pass:_:))
+            single = analyzer
+            let before = analyzer.counters
+            let feeding = Self.feeding(analyzer, file: continuing ? source.recordedName : nil, report: report)
+            switch source {
             case .mapped(let capture):
-                let continuing = single != nil
-                let analyzer =
-                    single
-                    ?? FlowAnalyzer(
-                        options: options, framesBefore: framesBefore, file: capture.path,
-                        passes: ResultCollector.Lane.passes, emit: collector.lane(0).add(pass:_:))
-                single = analyzer
-                let before = analyzer.counters
-                let feeding = Self.feeding(analyzer, file: continuing ? capture.path : nil, report: report)
                 switch reader {
                 case .mmap:
                     try capture.forEachPacket(feeding)
@@ -376,11 +410,24 @@ public enum CaptureAnalysis {
                         warnings.append(error)
                     }
                 }
-                report(analyzer.counters.packets - before.packets, analyzer.counters.bytes - before.bytes)
                 // Done with: its pages go (the analysis of many small files held them all to the end).
                 capture.releaseAllPages()
-                framesBefore = analyzer.frameNumber
+            case .stream(let stream):
+                if let problem = stream.forEachPacket(feeding) { warnings.append(problem) }
+            case .compressed(let file):
+                do throws(CaptureError) {
+                    // Opened in its turn, closed (its decompressing thread ended) before the next.
+                    let opened = try file.open()
+                    decompressing = opened
+                    if let problem = opened.forEachPacket(feeding) { warnings.append(problem) }
+                    decompressing = nil
+                } catch {
+                    // Checked when the inputs were opened; changed or damaged since.
+                    warnings.append(error)
+                }
             }
+            report(analyzer.counters.packets - before.packets, analyzer.counters.bytes - before.bytes)
+            framesBefore = analyzer.frameNumber
         }
         endAnalysis()
         return Self.result(collector, counters: counters, warnings: warnings, keyLog: keyLog, started: started)

@@ -42,6 +42,11 @@ extension Bulkhead {
                 cap.pcap1, cap.pcap2…): flows go on across them, each named by the file it began in. A file that \
                 starts earlier than the last packet before it is another capture.
 
+                Compressed captures: gzip (`cap.pcap.gz`, as `tcpdump -z gzip` and log rotation leave them) is \
+                read as it is, decompressed as it goes on a thread of its own, in bounded memory; a folder search \
+                takes `*.pcap.gz` and the like. Other compressions (zstd, xz, bzip2, lz4) are named as not read, with \
+                the command to pipe them in.
+
                 Standard input: `-` (or /dev/stdin) reads pcap or pcapng from a pipe as it arrives, in bounded \
                 memory: `tcpdump -w - | bulkhead analyze -`. Other FIFOs and devices are refused.
 
@@ -63,7 +68,8 @@ extension Bulkhead {
 
         @Argument(
             help: ArgumentHelp(
-                "Capture files, or folders searched for *.pcap, *.pcapng and *.cap files.", valueName: "path"))
+                "Capture files, or folders searched for *.pcap, *.pcapng and *.cap files (gzip-compressed too).",
+                valueName: "path"))
         var paths: [String]
 
         @Option(

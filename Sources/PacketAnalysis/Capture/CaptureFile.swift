@@ -118,6 +118,7 @@ public final class CaptureFile {
             _ = try PcapngBlocks.checkSectionHeader(bytes, at: 0, path: path)
             return .pcapng
         default:
+            if let compression = CaptureCompression.of(bytes) { throw compression.refusal(path: path) }
             throw CaptureError(
                 .notACapture, path: path,
                 "not a capture: unknown magic 0x\(String(magic.bigEndian, radix: 16)) (expected pcap or pcapng)"

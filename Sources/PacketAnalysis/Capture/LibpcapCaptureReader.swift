@@ -1,4 +1,5 @@
 import BulkheadModel
+import CBulkheadGzip
 import CBulkheadPcap
 
 #if canImport(Glibc)
@@ -9,8 +10,9 @@ import CBulkheadPcap
 ///
 /// ``CaptureFile`` is faster for files (it does not copy each record); this reader exists because libpcap is
 /// the reference implementation of the formats, the path live capture takes, and the floor the benchmark
-/// compares against. `bulkhead analyze --reader libpcap` selects it. It is also how standard input is read
-/// (`analyze -`): libpcap reads pcap and pcapng as a stream, a record at a time, in bounded memory.
+/// compares against. `bulkhead analyze --reader libpcap` selects it. It is also how streams are read: standard
+/// input (`analyze -`) and gzip-compressed files (``init(gzipCompressed:)``); libpcap reads pcap and pcapng as a
+/// stream, a record at a time, in bounded memory.
 public final class LibpcapCaptureReader {
     /// The file, or `standard input`.
     public let path: String
@@ -18,9 +20,14 @@ public final class LibpcapCaptureReader {
     public let linkType: UInt32
     /// The stdio buffer of standard input (freed after libpcap closes the stream): see ``init(path:)``.
     private let streamBuffer: UnsafeMutablePointer<CChar>?
+    /// The decompressor of a gzip-compressed file (freed when libpcap closes the stream it feeds).
+    private let gzip: OpaquePointer?
 
     /// The name `analyze` uses for standard input.
     public static let standardInput = "-"
+
+    /// Whether the file was gzip-compressed (byte offsets in its problems then count decompressed bytes).
+    public var isCompressed: Bool { self.gzip != nil }
 
     /// Opens `path` with libpcap; `-` is standard input.
     ///
@@ -37,7 +44,7 @@ public final class LibpcapCaptureReader {
             let descriptor = dup(STDIN_FILENO)
             guard descriptor >= 0, let stream = fdopen(descriptor, "rb") else {
                 if descriptor >= 0 { close(descriptor) }
-                throw CaptureError(.unreadable, path: name, "cannot be read: \(String(cString: strerror(errno)))")
+                throw CaptureError(.unreadable, path: name, "cannot be read: \(RegularFile.describe(errno))")
             }
             let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: Self.streamBufferSize)
             setvbuf(stream, buffer, _IOFBF, Self.streamBufferSize)
@@ -53,21 +60,49 @@ public final class LibpcapCaptureReader {
             opened = pcap_open_offline_with_tstamp_precision(path, UInt32(PCAP_TSTAMP_PRECISION_NANO), &errorBuffer)
         }
         guard let handle = opened else {
-            let message = String(decoding: errorBuffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            throw CaptureError(.notACapture, path: name, "libpcap cannot read it: \(message)")
+            throw CaptureError(.notACapture, path: name, "libpcap cannot read it: \(Self.text(errorBuffer))")
         }
-        let linkType = UInt32(bitPattern: pcap_datalink(handle))
-        guard LinkType.isSupported(linkType) else {
-            // Closed here and only here: no stored property is set yet, so `deinit` does not run for this
-            // object (closing in both places was a double free, issue 13).
-            pcap_close(handle)
-            streamBuffer?.deallocate()
-            throw CaptureError(.unsupportedLinkType, path: name, "link type \(linkType) is not supported")
-        }
+        self.linkType = try Self.supportedLinkType(handle, name: name) { streamBuffer?.deallocate() }
         self.path = name
         self.handle = handle
-        self.linkType = linkType
         self.streamBuffer = streamBuffer
+        self.gzip = nil
+    }
+
+    /// Opens a gzip-compressed capture (`cap.pcap.gz`, as `tcpdump -z gzip` and log rotation leave them): its
+    /// decompressed bytes are read by libpcap as a stream, decompressed ahead on a thread of their own.
+    ///
+    /// - Throws: ``CaptureError`` (`unreadable`; `malformed` or `truncated` for damaged compressed data before the
+    ///   capture's header; `notACapture`, `unsupportedLinkType` for what it decompresses to).
+    public init(gzipCompressed path: String) throws(CaptureError) {
+        let descriptor: Int32
+        switch RegularFile.openForReading(path) {
+        case .success(let opened): descriptor = opened.descriptor
+        case .failure(.notRegular(let message)): throw CaptureError(.notARegularFile, path: path, message)
+        case .failure(.cannotOpen(let message)): throw CaptureError(.unreadable, path: path, message)
+        }
+        guard let gzip = bh_gzip_open(descriptor) else {
+            throw CaptureError(.unreadable, path: path, "cannot decompress: \(RegularFile.describe(errno))")
+        }
+        guard let stream = bh_gzip_stream(gzip) else {
+            throw CaptureError(.unreadable, path: path, "cannot decompress: \(RegularFile.describe(errno))")
+        }
+        var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE) + 1)
+        guard
+            let handle = pcap_fopen_offline_with_tstamp_precision(
+                stream, UInt32(PCAP_TSTAMP_PRECISION_NANO), &errorBuffer)
+        else {
+            let damage = Self.damage(gzip)
+            fclose(stream)  // refused: still ours to close; frees the decompressor
+            if let damage { throw CaptureError(damage.code, path: path, "the gzip data \(damage.words)") }
+            throw CaptureError(
+                .notACapture, path: path, "decompressed, libpcap cannot read it: \(Self.text(errorBuffer))")
+        }
+        self.linkType = try Self.supportedLinkType(handle, name: path) {}
+        self.path = path
+        self.handle = handle
+        self.streamBuffer = nil
+        self.gzip = gzip
     }
 
     private static let streamBufferSize = 1 << 20
@@ -75,6 +110,41 @@ public final class LibpcapCaptureReader {
     deinit {
         pcap_close(self.handle)
         self.streamBuffer?.deallocate()
+    }
+
+    /// The handle's link type, when Bulkhead decodes it; otherwise the handle is closed (`release` frees what else
+    /// was made for it) and the error thrown.
+    private static func supportedLinkType(_ handle: OpaquePointer, name: String, release: () -> Void)
+        throws(CaptureError) -> UInt32
+    {
+        let linkType = UInt32(bitPattern: pcap_datalink(handle))
+        guard LinkType.isSupported(linkType) else {
+            // Closed here and only here: no stored property is set yet, so `deinit` does not run for this
+            // object (closing in both places was a double free, issue 13).
+            pcap_close(handle)
+            release()
+            throw CaptureError(.unsupportedLinkType, path: name, "link type \(linkType) is not supported")
+        }
+        return linkType
+    }
+
+    /// libpcap's NUL-terminated error text.
+    private static func text(_ buffer: [CChar]) -> String {
+        String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// What zlib found wrong with the compressed data, if anything: cut short (`truncated`) or corrupt.
+    private static func damage(_ gzip: OpaquePointer) -> (code: CaptureError.Code, words: String)? {
+        var message = [CChar](repeating: 0, count: 257)
+        guard bh_gzip_failed(gzip, &message, message.count) != 0 else { return nil }
+        let zlib = Self.text(message)
+        if zlib == "unexpected end of file" { return (.truncated, "is cut short (\(zlib))") }
+        return (.malformed, "is damaged (\(zlib))")
+    }
+
+    /// Compressed bytes read so far (0 for an uncompressed file): progress against the file's size.
+    public var compressedBytesRead: UInt64 {
+        self.gzip.map { bh_gzip_compressed_offset($0) } ?? 0
     }
 
     /// Calls `body` for every packet. Returns libpcap's error text when reading stopped early, with the byte
@@ -111,9 +181,20 @@ public final class LibpcapCaptureReader {
                 return nil
             } else {
                 let message = pcap_geterr(self.handle).map { String(cString: $0) } ?? "read error"
+                guard let gzip = self.gzip else {
+                    return CaptureError(
+                        .truncated, path: self.path, offset: recordStart,
+                        "\(message) (after \(packets) packets); stopped reading")
+                }
+                // A compressed file's byte offsets are not the decompressed capture's: the position is said in words.
+                let position = recordStart.map { ", at byte \($0) of the decompressed capture" } ?? ""
+                if let damage = Self.damage(gzip) {
+                    return CaptureError(
+                        damage.code, path: self.path,
+                        "the gzip data \(damage.words) after \(packets) packets\(position); stopped reading")
+                }
                 return CaptureError(
-                    .truncated, path: self.path, offset: recordStart,
-                    "\(message) (after \(packets) packets); stopped reading")
+                    .truncated, path: self.path, "\(message) (after \(packets) packets\(position)); stopped reading")
             }
         }
     }

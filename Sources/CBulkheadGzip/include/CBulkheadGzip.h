@@ -1,0 +1,35 @@
+#ifndef CBULKHEAD_GZIP_H
+#define CBULKHEAD_GZIP_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+/* A gzip-compressed file read as a stdio stream of its decompressed bytes (for libpcap's pcap_fopen_offline),
+   decompressed ahead by a thread of its own: reading a capture and analysing it then share two cores, as
+   `zcat cap.pcap.gz | bulkhead analyze -` does, instead of taking turns on one. */
+
+typedef struct bh_gzip_reader bh_gzip_reader;
+
+/// Starts decompressing `fd` (a file opened for reading; owned from now on, closed with the stream). Returns NULL,
+/// with errno set, when the reader cannot be made (no memory, no thread); `fd` is then closed.
+bh_gzip_reader *bh_gzip_open(int fd);
+
+/// The stream of decompressed bytes (call once). Closing it (fclose, or pcap_close of the handle given it) stops the
+/// thread and frees the reader: do not use `reader` after that. NULL (errno set) when the stream cannot be made; the
+/// reader is then freed.
+FILE *bh_gzip_stream(bh_gzip_reader *reader);
+
+/// Whether the compressed data was found damaged or cut short; when so, its description (zlib's words) is copied
+/// into `message` (at most `size` bytes, NUL-terminated). Valid until the stream is closed.
+int bh_gzip_failed(bh_gzip_reader *reader, char *message, size_t size);
+
+/// Compressed bytes consumed so far (for progress against the file's size).
+uint64_t bh_gzip_compressed_offset(bh_gzip_reader *reader);
+
+/// Decompresses the first bytes of `fd` (owned, closed before it returns) into `buffer`, at most `size`: how a file
+/// is recognised and its first packet's time read without starting a reader. Returns how many bytes it gave (fewer
+/// when the file is shorter, or damaged past them), or -1 when it gave none because the data is damaged, with
+/// zlib's words in `message` (at most `message_size` bytes, NUL-terminated).
+long bh_gzip_peek(int fd, void *buffer, size_t size, char *message, size_t message_size);
+
+#endif
