@@ -14,7 +14,7 @@
 #
 # SwiftPM cannot link a libFuzzer executable (it renames `main`), so the harness is compiled with swiftc directly,
 # together with the sources of SystemCalls, BulkheadModel, Certificates, PacketAnalysis, PacketAnalysisFuzzing (the
-# targets) and Reporting as ONE module (and the CBulkheadLinux shim that SystemCalls calls). The sources are
+# targets) and Reporting as ONE module (and the C shims they call: CBulkheadLinux, CBulkheadGzip). The sources are
 # copied (never edited in place) to fuzz/work/src/, named after their module to keep file names unique, with
 # their imports of each other removed.
 #
@@ -69,20 +69,26 @@ for module in $modules; do
     done < <(find "$tree/Sources/$module" -name '*.swift' -print0 | sort -z)
 done
 
-# SystemCalls' C shim (epoll and setns wrappers): compiled here and named by a module map of the harness's own, as
-# SwiftPM does for the CBulkheadLinux target.
-mkdir -p "$work/linux-shim"
-printf 'module CBulkheadLinux {\n    header "%s"\n    export *\n}\n' \
-    "$root/Sources/CBulkheadLinux/include/CBulkheadLinux.h" >"$work/linux-shim/module.modulemap"
-"${CC:-clang}" -c -O1 -D_GNU_SOURCE -I "$root/Sources/CBulkheadLinux/include" "$root/Sources/CBulkheadLinux/shim.c" \
-    -o "$work/linux-shim/shim.o"
+# The C targets the merged modules import: SystemCalls' shim (epoll and setns wrappers) and PacketAnalysis's gzip
+# stream, each compiled here and named by a module map of the harness's own, as SwiftPM does for them.
+shims=()
+for target in CBulkheadLinux:shim.c CBulkheadGzip:gzip_stream.c; do
+    name="${target%%:*}" file="${target#*:}"
+    mkdir -p "$work/shims/$name"
+    printf 'module %s {\n    header "%s"\n    export *\n}\n' "$name" \
+        "$root/Sources/$name/include/$name.h" >"$work/shims/$name/module.modulemap"
+    "${CC:-clang}" -c -O1 -D_GNU_SOURCE -I "$root/Sources/$name/include" "$root/Sources/$name/$file" \
+        -o "$work/shims/$name/shim.o"
+    shims+=("$work/shims/$name/shim.o")
+done
 
 common=(
     -g
     -parse-as-library -module-name BulkheadFuzz -package-name bulkhead -swift-version 6
     -enable-upcoming-feature MemberImportVisibility -enable-upcoming-feature ExistentialAny
-    -I "$root/Sources/CBulkheadPcap" -I "$root/Sources/CBulkheadOpenSSL" -I "$work/linux-shim"
-    -lpcap -lssl -lcrypto
+    -I "$root/Sources/CBulkheadPcap" -I "$root/Sources/CBulkheadOpenSSL"
+    -I "$work/shims/CBulkheadLinux" -I "$work/shims/CBulkheadGzip"
+    -lpcap -lssl -lcrypto -lz
     -module-cache-path "$work/module-cache"
 )
 
@@ -105,5 +111,5 @@ for variant in "${variants[@]}"; do
         *) echo "unknown variant: $variant (fuzzer | asan | repro | coverage)" >&2; exit 2 ;;
     esac
     echo "building $output (${flags[*]})" >&2
-    "$swiftc" "${common[@]}" "${flags[@]}" "$here/harness.swift" "$src"/*.swift "${main[@]}" "$work/linux-shim/shim.o" -o "$output"
+    "$swiftc" "${common[@]}" "${flags[@]}" "$here/harness.swift" "$src"/*.swift "${main[@]}" "${shims[@]}" -o "$output"
 done
