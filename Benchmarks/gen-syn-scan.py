@@ -10,39 +10,18 @@ Usage: python3 Benchmarks/gen-syn-scan.py OUT.pcap N
    e.g. python3 Benchmarks/gen-syn-scan.py Benchmarks/work/syn-scan.pcap 1000000   (70 MB)
 """
 import struct
-import sys
 
-ETHERNET = b"\x02\x00\x00\x00\x00\x01\x02\x00\x00\x00\x00\x02\x08\x00"
-
-
-def checksum(header: bytes) -> int:
-    total = sum(struct.unpack(f"!{len(header) // 2}H", header))
-    total = (total >> 16) + (total & 0xFFFF)
-    total += total >> 16
-    return ~total & 0xFFFF
+from pcapgen import ETHERNET, PcapWriter, arguments, ipv4
 
 
 def main() -> None:
-    if len(sys.argv) != 3:
-        sys.exit(__doc__)
-    path, count = sys.argv[1], int(sys.argv[2])
+    path, count = arguments(__doc__)
     scanner = bytes([198, 18, 0, 1])
-    with open(path, "wb") as out:
-        out.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
-        chunk = []
+    with PcapWriter(path) as capture:
         for i in range(count):
             target = bytes([198, 19, (i >> 16) & 0xFF, (i >> 8) & 0xFF])
             tcp = struct.pack("!HHIIBBHHH", 40000 + i % 20000, 1 + i % 65000, i, 0, 5 << 4, 0x02, 1024, 0, 0)
-            ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 40, i & 0xFFFF, 0, 64, 6, 0, scanner, target)
-            ip = ip[:10] + struct.pack("!H", checksum(ip)) + ip[12:]
-            frame = ETHERNET + ip + tcp
-            micros = i * 60_000_000 // count
-            chunk.append(struct.pack("<IIII", 1_764_547_200 + micros // 1_000_000, micros % 1_000_000, len(frame),
-                                     len(frame)) + frame)
-            if len(chunk) == 100_000:
-                out.write(b"".join(chunk))
-                chunk = []
-        out.write(b"".join(chunk))
+            capture.add(i * 60_000_000 // count, ETHERNET + ipv4(scanner, target, 6, len(tcp), i) + tcp)
 
 
 if __name__ == "__main__":

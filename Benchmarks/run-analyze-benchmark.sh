@@ -36,6 +36,8 @@
 #                        as a folder: same counts as the whole, peak RSS held to the target (default 1000; 0: skip)
 #   --syn-scan N         also analyze a SYN scan of N half-open connections (gen-syn-scan.py), all open at once:
 #                        every one reported, peak RSS held to the target (default 1000000, 70 MB; 0: skip)
+#   --dns-exchanges N    also analyze N DNS lookups at 5,000 a second (gen-dns-exchanges.py), each a UDP flow of its
+#                        own: every one a dns flow, peak RSS held to the target (default 1000000, 232 MB; 0: skip)
 #   --no-gzip            skip the run on the capture gzip-compressed (`gzip -1`, as `tcpdump -z gzip` leaves rotated
 #                        files), timed beside `gzip -dc` alone and `gzip -dc | bulkhead analyze -`
 #   --container C        pcap (default) or pcapng: the generated capture converted by editcap, as dumpcap and
@@ -65,6 +67,7 @@ RSS_SCALING=0
 DISTINCT_FINDINGS=0
 ROTATED_FILES=1000
 SYN_SCAN=1000000
+DNS_EXCHANGES=1000000
 GZIP_RUN=1
 REGEN=0
 SEED=20240601
@@ -88,6 +91,7 @@ while [ $# -gt 0 ]; do
         --distinct-findings) DISTINCT_FINDINGS="$2"; shift 2 ;;
         --rotated-files) ROTATED_FILES="$2"; shift 2 ;;
         --syn-scan) SYN_SCAN="$2"; shift 2 ;;
+        --dns-exchanges) DNS_EXCHANGES="$2"; shift 2 ;;
         --no-gzip) GZIP_RUN=0; shift ;;
         --regenerate) REGEN=1; shift ;;
         --seed) SEED="$2"; shift 2 ;;
@@ -316,19 +320,23 @@ if [ "$GZIP_RUN" = 1 ] && [ "$NO_BULKHEAD" = 0 ]; then
         bash -c 'gzip -dc "$1" | "$2" analyze - --format json "${@:3}"' _ "$CAP_GZ" "$BULKHEAD" "${EXTRA[@]}"
 fi
 
-# A generated capture analysed once: generated_run LABEL CAPTURE GENERATOR COUNT DESCRIPTION.
+# A generated capture analysed once, after the bare libpcap read of it: generated_run LABEL CAPTURE GENERATOR COUNT
+# DESCRIPTION.
 generated_run() {
     local label="$1" capture="$2" generator="$3" count="$4" description="$5"
     [ "$count" -gt 0 ] && [ "$NO_BULKHEAD" = 0 ] || return 0
     [ -f "$capture" ] || { log "generating $(basename "$capture")"; python3 "$HERE/$generator" "$capture" "$count"; }
     warm "$capture"
-    log "bulkhead analyze --format json on $description"
+    log "libpcap read and bulkhead analyze --format json on $description"
+    run_timed "floor-$label.1" "$capture" "$WORK/logs/floor-$label.out" "$WORK/bin/pcap-read-floor" "$capture"
     run_timed "bulkhead-json-$label.1" "$capture" "$WORK/out-$label.json" "$BULKHEAD" analyze "$capture" --format json "${EXTRA[@]}"
 }
 
 # A SYN scan nobody answers: every connection is open at once until the end (the open-flow limit's shape).
 CAP_S="$WORK/syn-scan-$SYN_SCAN.pcap"
 generated_run synscan "$CAP_S" gen-syn-scan.py "$SYN_SCAN" "a SYN scan of $SYN_SCAN half-open connections"
+CAP_DNS="$WORK/dns-$DNS_EXCHANGES.pcap"
+generated_run dns "$CAP_DNS" gen-dns-exchanges.py "$DNS_EXCHANGES" "$DNS_EXCHANGES DNS exchanges, 5,000 a second"
 CAP_D="$WORK/distinct-$DISTINCT_FINDINGS.pcap"
 generated_run distinct "$CAP_D" gen-distinct-findings.py "$DISTINCT_FINDINGS" \
     "$DISTINCT_FINDINGS connections, each a finding of its own"
@@ -379,7 +387,7 @@ log "report"
 LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
 BH_VERSION=""
 [ -n "$BULKHEAD" ] && BH_VERSION="$("$BULKHEAD" --version 2>/dev/null | head -1 || true)"
-export DISTINCT_FINDINGS CAP_D ROTATED_FILES ROTATED_DIR SYN_SCAN CAP_S CAP_GZ
+export DISTINCT_FINDINGS CAP_D ROTATED_FILES ROTATED_DIR SYN_SCAN CAP_S CAP_GZ DNS_EXCHANGES
 export RUNS TRUTH TRUTH_Q CAP CAP_Q KEYS NO_KEYLOG SIZE_MB REPEAT TSHARK_MODE NO_BULKHEAD NO_TSHARK RSS_SCALING SEED BULKHEAD BULKHEAD_FROM BH_VERSION BULKHEAD_ARGS
 export TS_SAMPLE_BYTES="${TS_SAMPLE_BYTES:-0}" TSHARK_SAMPLE_MB WORK ROOT LOAD_BEFORE LOAD_AFTER
 export SHAPE CONTAINER

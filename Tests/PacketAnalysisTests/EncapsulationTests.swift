@@ -134,7 +134,7 @@ struct EncapsulationTests {
                         B.ipv4Packet(
                             source: "198.19.43.1", destination: "198.19.43.2", proto: 17,
                             transport: B.udp(
-                                sourcePort: 1, destinationPort: 4789, payload: vxlan(42, B.ethernet(inner))))))),
+                                sourcePort: 49152, destinationPort: 4789, payload: vxlan(42, B.ethernet(inner))))))),
             [(.ipip, nil), (.gre, 8), (.vxlan, 42)]
         ),
     ]
@@ -189,6 +189,24 @@ struct EncapsulationTests {
             }
             #expect(packet.encapsulationDepth == 0 && packet.destinationPort == UInt16(port))
         }
+        // A server's answer (DNS from 53, QUIC from 443) to a client that picked 4789 or 6081, with a header that
+        // passes the tunnel's check: a UDP datagram, where the same bytes from an ephemeral port open the tunnel.
+        let vxlanLooking = Self.vxlan(42, B.ethernet(Self.inner))
+        let genevePort = 6081
+        for (sourcePort, port) in [(53, 4789), (443, 4789), (53, genevePort)] {
+            let payload = port == 4789 ? vxlanLooking : [0x00] + Array(vxlanLooking.dropFirst())
+            guard case .transport(let packet) = self.decoded(Self.outerUDP(port, payload, sourcePort: sourcePort))
+            else {
+                Issue.record("from \(sourcePort) to \(port)")
+                continue
+            }
+            #expect(packet.encapsulationDepth == 0 && packet.sourcePort == UInt16(sourcePort))
+        }
+        guard case .transport(let tunnelled) = self.decoded(Self.outerUDP(4789, vxlanLooking, sourcePort: 1024)) else {
+            Issue.record("VXLAN from port 1024")
+            return
+        }
+        #expect(tunnelled.encapsulationDepth == 1)
         // A VXLAN datagram cut by the snap length inside its VXLAN header is not analysed, not a UDP flow of its own.
         let vxlan = Self.samples[0].frame
         guard case .other = self.decoded(Array(vxlan.prefix(14 + 20 + 8 + 4)), originalLength: vxlan.count) else {

@@ -275,9 +275,12 @@ public enum PacketDecoder {
             let payloadEnd = udpLength >= 8 && start + udpLength <= end ? start + udpLength : end
             let payloadStart = start + 8
             let destinationPort = be16(bytes, start + 2)
+            let sourcePort = be16(bytes, start)
             // Overlay tunnels are found by their registered destination port (as Wireshark and the kernels do),
-            // then confirmed by their header; a datagram that fails the header check stays a UDP flow.
-            if destinationPort == 4789 || destinationPort == 6081,
+            // then confirmed by their header; a datagram that fails the header check stays a UDP flow. Not from a
+            // system port: that is a server's answer (DNS from 53, QUIC from 443) to a client whose port happened to
+            // be 4789 or 6081, where a tunnel's source port is a flow hash in the ephemeral range (RFC 7348, 8926).
+            if destinationPort == 4789 || destinationPort == 6081, sourcePort >= 1024,
                 isUDPTunnel(bytes, destinationPort, payloadStart, payloadEnd)
             {
                 return enterUDPTunnel(bytes, destinationPort, payloadStart, payloadEnd, source, destination, &walk)
@@ -286,7 +289,7 @@ public enum PacketDecoder {
                 DecodedPacket(
                     source: source, encapsulationDepth: UInt8(walk.depth),
                     networkOffset: UInt8(truncatingIfNeeded: walk.networkOffset),
-                    destination: destination, sourcePort: be16(bytes, start), destinationPort: destinationPort,
+                    destination: destination, sourcePort: sourcePort, destinationPort: destinationPort,
                     ipProtocol: 17, flags: [], sequence: 0, acknowledgement: 0,
                     payloadOffset: payloadStart, payloadLength: payloadEnd - payloadStart,
                     capturedPayloadLength: max(0, min(payloadEnd, bytes.count) - payloadStart)

@@ -164,6 +164,8 @@ final class Flow {
     var truncated = false
     var anomalies: FlowAnomalies = []
     var reset = false
+    /// DNS queries seen on the flow and not answered yet: a DNS flow with none ends as a closed connection does.
+    var dnsUnanswered: UInt16 = 0
     /// Where the next scan for a STARTTLS handover starts, per direction.
     var handoverScanClient = 0
     var handoverScanServer = 0

@@ -320,16 +320,19 @@ public final class FlowAnalyzer {
         }
         let isSYN = packet.ipProtocol == 6 && packet.flags.contains(.syn) && !packet.flags.contains(.ack)
         var flow: Flow
-        if self.flows.count >= self.openFlowLimit, self.flows.flow(for: key) == nil { self.evictLeastRecentlySeen() }
+        if self.flows.count >= self.openFlowLimit, self.flows.flow(for: key) == nil { self.makeRoom() }
         if let existing = self.flows.flow(for: key) {
             flow = existing
-            // Port reuse: a new SYN on a finished connection, or one with a different initial sequence.
-            if isSYN,
-                existing.closed
+            // Port reuse: a new SYN on a finished connection, or one with a different initial sequence; a datagram on
+            // a finished UDP exchange (DNS, answered) after the 5 s a finished flow is kept for, whenever the next
+            // sweep comes.
+            if isSYN
+                && (existing.closed
                     || (existing.rolesFixed
                         && existing.withDirection(fromLow: fromLow, { $0.synSequence }).map { $0 != packet.sequence }
                             ?? false
-                        && (existing.low.payloadBytes + existing.high.payloadBytes) > 0)
+                        && (existing.low.payloadBytes + existing.high.payloadBytes) > 0))
+                || existing.closed && existing.transport == .udp && time.seconds(since: existing.lastSeen) > 5
             {
                 self.flows.remove(key)
                 self.emitRecord(of: existing)
@@ -383,9 +386,17 @@ public final class FlowAnalyzer {
         return Flow(id: self.frame, key: key, transport: transport, clientIsLow: lowIsClient, basis: basis, time: time)
     }
 
-    /// Ends the least recently seen quarter of the open flows (at least), marked `evicted`: the table is full (see
-    /// ``AnalysisOptions/openFlowLimit``). A later packet of one starts a new flow, mid-stream.
+    /// The table is full (see ``AnalysisOptions/openFlowLimit``): ends the flows a sweep would (finished, or idle past
+    /// their timeouts: sweeps by capture time come once a minute), and if that leaves it more than three quarters
+    /// full, the least recently seen quarter too.
     @inline(never)
+    private func makeRoom() {
+        self.sweep()
+        if self.flows.count > self.openFlowLimit / 4 * 3 { self.evictLeastRecentlySeen() }
+    }
+
+    /// Ends the least recently seen quarter of the open flows (at least), marked `evicted`. A later packet of one
+    /// starts a new flow, mid-stream.
     private func evictLeastRecentlySeen() {
         var times: [Timestamp] = []
         times.reserveCapacity(self.flows.count)
@@ -557,14 +568,33 @@ public final class FlowAnalyzer {
         if packet.capturedPayloadLength < packet.payloadLength { flow.truncated = true }
         // IPsec NAT traversal (RFC 3948): on port 4500, a datagram that does not start with the four zero bytes of
         // the non-ESP marker (IKE) and is not a one-byte keepalive is ESP, its SPI first. Looked at on every
-        // datagram, as IKE usually comes first on the same ports.
-        if (packet.sourcePort == 4500 || packet.destinationPort == 4500) && payload.count >= 8
+        // datagram, as IKE usually comes first on the same ports. The other port is 4500 too, or one a NAT chose
+        // (never a system port): with a server's port (DNS's 53) it is a client that happened to pick 4500 (on a
+        // host whose ephemeral range starts at 1024, one DNS query in 60,000 was taken for ESP).
+        if (packet.sourcePort == 4500 && packet.destinationPort >= 1024
+            || packet.destinationPort == 4500 && packet.sourcePort >= 1024) && payload.count >= 8
             && (payload[0] | payload[1] | payload[2] | payload[3]) != 0
         {
             self.esp(payload, flow, fromLow, udpEncapsulated: true)
             return
         }
-        guard flow.phase == .classifying, !payload.isEmpty else { return }
+        if flow.phase == .classifying, !payload.isEmpty { self.classifyDatagram(payload, flow, fromLow) }
+        if flow.proto == .dns, payload.count >= 12 {
+            // A flow is one client port's exchange with a server: once every query has its answer it is over, and
+            // ends after 5 s without packets as a TCP connection does after its FIN. Held for the 120 s idle timeout
+            // instead, a resolver's traffic filled the flow table (5,000 queries a second: 600,000 flows open at
+            // once, most of them then cut short as `evicted`).
+            if payload[2] & 0x80 == 0 {
+                if flow.dnsUnanswered < .max { flow.dnsUnanswered += 1 }
+            } else if flow.dnsUnanswered > 0 {
+                flow.dnsUnanswered -= 1
+            }
+            flow.closed = flow.dnsUnanswered == 0
+        }
+    }
+
+    /// Classifies a UDP flow by its first datagram with a payload.
+    private func classifyDatagram(_ payload: UnsafeRawBufferPointer, _ flow: Flow, _ fromLow: Bool) {
         if payload.count >= 14, payload[0] == 0x16, payload[1] == 0xfe, payload[2] >= 0xfc {
             flow.proto = .dtls
             flow.datagramDTLSVersion = UInt16(payload[1]) << 8 | UInt16(payload[2])
