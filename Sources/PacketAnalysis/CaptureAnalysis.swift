@@ -448,7 +448,7 @@ public enum CaptureAnalysis {
                 next = nil
                 analyzer.nextFile(
                     name, firstFrame: analyzer.frameNumber + 1, time: packet.timestamp,
-                    continues: packet.timestamp >= analyzer.latestTime)
+                    continues: FlowAnalyzer.continues(first: packet.timestamp, after: analyzer.latestTime))
             }
             analyzer.process(packet)
             sinceProgress &+= 1

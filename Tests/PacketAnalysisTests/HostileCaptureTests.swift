@@ -255,7 +255,8 @@ struct HostileCaptureTests {
         defer { try? FileManager.default.removeItem(atPath: empty) }
         #expect(
             throws: CaptureError(
-                .unreadable, path: empty, "the folder holds no capture files (.pcap, .pcapng, .cap, .dmp)")
+                .unreadable, path: empty,
+                "the folder holds no capture files (.pcap, .pcapng, .cap, .dmp, compressed or not)")
         ) {
             _ = try CaptureAnalysis.expand([empty])
         }

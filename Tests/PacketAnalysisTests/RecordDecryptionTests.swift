@@ -347,7 +347,7 @@ struct RecordDecryptionTests {
             #expect(
                 TrafficKeys.derivesTogether == (!oneAtATime && bh_cpu_has_avx2() == 1), "the switch chooses the path")
             #expect(
-                (bh_sha512_x4_avx512_in_use() == 1) == (!avx2 && bh_cpu_has_avx512vl() == 1),
+                TrafficKeys.usesAVX512 == (!avx2 && bh_cpu_has_avx512vl() == 1),
                 "the switch chooses the instruction set")
             try self.sha384TrafficKeysMatchOpenSSL()
         }

@@ -182,7 +182,7 @@ up() {
         # text is fixed; every value reaches it as a positional parameter.
         DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1 nsenter --net="/run/netns/$name-n$i" \
             unshare --mount --uts --propagation private \
-            sh -c 'hostname "$1" && mount --bind "$2/etc-docker" /etc/docker &&
+            sh -c 'hostname "$1" && mount --bind "$2/etc-docker" /etc/docker && mkdir -p /run/containerd &&
                    mount --bind "$2/resolv.conf" /etc/resolv.conf && mount -t tmpfs tmpfs /run/containerd &&
                    exec dockerd --data-root "$2/data" --exec-root "$2/exec" --pidfile "$2/dockerd.pid" \
                      -H "unix://$3" --bip "$4" --default-address-pool "$5" --cgroup-parent "/$6" \

@@ -166,7 +166,7 @@ package final class ParallelAnalysis: @unchecked Sendable {
             frame += 1
             if first {
                 first = false
-                let continues = packet.timestamp >= self.latest
+                let continues = FlowAnalyzer.continues(first: packet.timestamp, after: self.latest)
                 for lane in 0..<laneCount {
                     self.push(
                         .nextFile(name: capture.path, firstFrame: frame, time: packet.timestamp, continues: continues),

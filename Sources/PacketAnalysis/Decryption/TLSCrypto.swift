@@ -571,6 +571,11 @@ struct TrafficKeys: Equatable {
     /// gets there would have paid for them for nothing).
     static var derivesTogether: Bool { bh_sha512_x4_in_use() == 1 }
 
+    /// Whether the four-lane derivation uses AVX-512VL (else AVX2). Asked here, not of the shim by the caller: the
+    /// shim's switches are `static` in its header, one copy per module that includes it, and the ones that count are
+    /// this module's (a test reading its own copy saw AVX-512VL still on after ``forceAVX2(_:)``).
+    static var usesAVX512: Bool { bh_sha512_x4_avx512_in_use() == 1 }
+
     /// Makes ``sha384(_:_:)`` derive one secret at a time even where the CPU could do four (for tests of both paths).
     static func forceOneAtATime(_ force: Bool) { bh_forbid_path(Int32(BH_PATH_SHA512_X4), force ? 1 : 0) }
 

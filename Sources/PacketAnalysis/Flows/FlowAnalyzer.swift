@@ -161,6 +161,10 @@ public final class FlowAnalyzer {
         self.slotFiles = Array(repeating: 0, count: Self.recordBatch)
     }
 
+    /// Whether a file whose first packet was captured at `first` continues the capture whose latest packet so far was
+    /// captured at `latest` (see ``nextFile(_:firstFrame:time:continues:)``): it starts no earlier.
+    static func continues(first: Timestamp, after latest: Timestamp) -> Bool { first >= latest }
+
     /// Goes on to the next capture file, whose first packet is number `firstFrame` and was captured at `time`.
     ///
     /// When `continues` (the file goes on where the last one stopped: a capture rotated into several files by
