@@ -271,6 +271,18 @@ struct AnalyzeHostileInputTests {
         let refused = try Self.run(["analyze", "-"], standardInput: garbage)
         #expect(refused.status == 2)
         #expect(refused.error.hasPrefix("bulkhead: error: standard input: libpcap cannot read it"))
+        // A compressed capture piped in is named as such, with what to do (gzip -c writes it from the real tool).
+        let compressed = Pipe()
+        let gzip = try ProcessRunner.start(
+            URL(fileURLWithPath: "/usr/bin/gzip"), ["-c", Repository.path("captures/http-basic-auth.pcap")],
+            standardOutput: compressed)
+        let named = try Self.run(["analyze", "-"], standardInput: compressed)
+        gzip.waitUntilExit()
+        #expect(named.status == 2)
+        #expect(
+            named.error.hasPrefix(
+                "bulkhead: error: standard input: is gzip-compressed: decompress it in the pipe (gzip -dc FILE |"),
+            "\(named.error)")
         let cut = Pipe()
         let bytes = try Data(contentsOf: URL(fileURLWithPath: Repository.path("captures/http-basic-auth.pcap")))
         try cut.fileHandleForWriting.write(contentsOf: bytes.dropLast(9))

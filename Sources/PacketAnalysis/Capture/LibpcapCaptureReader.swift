@@ -47,12 +47,23 @@ public final class LibpcapCaptureReader {
                 throw CaptureError(.unreadable, path: name, "cannot be read: \(RegularFile.describe(errno))")
             }
             let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: Self.streamBufferSize)
+            buffer.initialize(repeating: 0, count: Self.magicLength)
             setvbuf(stream, buffer, _IOFBF, Self.streamBufferSize)
             opened = pcap_fopen_offline_with_tstamp_precision(stream, UInt32(PCAP_TSTAMP_PRECISION_NANO), &errorBuffer)
             if opened == nil {
-                // Refused: the stream is still ours to close (libpcap closes only what it opened).
+                // Refused. stdio read the stream's first bytes into the start of the buffer: compressed data is said
+                // to be so (a pipe cannot be read twice, so it is not decompressed here).
+                let compression = CaptureCompression.of(UnsafeRawBufferPointer(start: buffer, count: Self.magicLength))
+                // The stream is still ours to close (libpcap closes only what it opened).
                 fclose(stream)
                 buffer.deallocate()
+                if let compression {
+                    throw CaptureError(
+                        .notACapture, path: name,
+                        "is \(compression.rawValue)-compressed: decompress it in the pipe "
+                            + "(\(compression.decompressCommand) FILE | bulkhead analyze -)"
+                            + (compression == .gzip ? ", or name the file (gzip is read as it is)" : ""))
+                }
             } else {
                 streamBuffer = buffer
             }
@@ -106,6 +117,8 @@ public final class LibpcapCaptureReader {
     }
 
     private static let streamBufferSize = 1 << 20
+    /// Bytes enough to tell every compression ``CaptureCompression`` knows.
+    private static let magicLength = 6
 
     deinit {
         pcap_close(self.handle)
