@@ -278,10 +278,11 @@ public enum CaptureAnalysis {
                 continue
             }
             do throws(CaptureError) {
-                if CompressedCapture.compression(of: input.path) == .gzip {
-                    opened.append(.compressed(try CompressedCapture(path: input.path)))
-                } else {
+                do throws(CaptureError) {
                     opened.append(.mapped(try CaptureFile(path: input.path)))
+                } catch  where error.code == .notACapture && CompressedCapture.compression(of: input.path) == .gzip {
+                    // Not a capture as it is: its first bytes are looked at again only then (one open per plain file).
+                    opened.append(.compressed(try CompressedCapture(path: input.path)))
                 }
             } catch {
                 guard input.foundInFolder, error.code != .notARegularFile else { throw error }
