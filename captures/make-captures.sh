@@ -13,7 +13,8 @@
 #   2001:2:0:1::/64     veth bhc-cli6 <-> bhc-srv6      client ::1, server ::2 (IPv6 only)
 #   198.18.100.0/24     VLAN 100 over trunk veth bhc-clit <-> bhc-srvt
 #                       (tap bhc-cli-v100 / bhc-srv-v100: client .1, server .2)
-#   198.19.40.0/24 - 198.19.45.0/24   the overlay captures, made last by make-encap-captures.sh
+#   198.19.40.0/24 - 198.19.45.0/24   the overlay captures, made by make-encap-captures.sh
+#   198.19.61.0/24                    the QUIC captures, made last by make-quic-captures.sh
 #                       (namespaces bh-encap-cli / bh-encap-srv; see there)
 #
 # Server ports (in bh-cap-srv):
@@ -600,6 +601,8 @@ teardown
 # The overlay captures (VXLAN, Geneve, gretap, ipip on an underlay veth) have their own namespaces and addresses
 # (198.19.40.0/24 and up): see make-encap-captures.sh.
 bash "$HERE/make-encap-captures.sh" || die "make-encap-captures.sh failed"
+# The QUIC captures (aioquic peers, 198.19.61.0/24): see make-quic-captures.sh; it needs aioquic from PyPI.
+bash "$HERE/make-quic-captures.sh" || die "make-quic-captures.sh failed"
 if [[ ${BH_SKIP_CHECK:-0} != 1 ]] && command -v tshark >/dev/null 2>&1; then
     log "cross-checking expected/*.json against the new captures with tshark (BH_SKIP_CHECK=1 skips)"
     "$PY" "$TOOLS/check_expected.py" || die "captures do not match expected/*.json (see above)"

@@ -41,6 +41,10 @@ public enum ApplicationProtocol: String, Codable, Sendable, Hashable, CaseIterab
     /// IPsec ESP (RFC 4303), over IP protocol 50 or in UDP on port 4500 (NAT traversal, RFC 3948): encrypted
     /// traffic between two hosts; see ``FlowRecord/esp``.
     case ipsecESP = "ipsec-esp"
+    /// QUIC (RFC 9000), versions 1 and 2: TLS 1.3 inside UDP, HTTP/3's transport; see ``FlowRecord/quic``. The
+    /// ClientHello and ServerHello are read from its Initial packets (``FlowRecord/tls``); the rest of the handshake
+    /// only with a key log.
+    case quic
     case unknownPlaintext = "unknown-plaintext"
     case unknownBinary = "unknown-binary"
     /// No payload was seen in either direction (a handshake only, or a port scan).
@@ -49,7 +53,7 @@ public enum ApplicationProtocol: String, Codable, Sendable, Hashable, CaseIterab
     /// Whether the protocol's payload is encrypted by nature (without an upgrade).
     public var isEncryptedByNature: Bool {
         switch self {
-        case .tls, .dtls, .ssh, .ipsecESP: true
+        case .tls, .dtls, .ssh, .ipsecESP, .quic: true
         default: false
         }
     }
@@ -264,12 +268,15 @@ public struct FlowRecord: Codable, Hashable, Sendable {
     public var encapsulation: [EncapsulationLayer]?
     /// The SPIs of an IPsec ESP flow (``ApplicationProtocol/ipsecESP``); nil for every other flow.
     public var esp: ESPSummary?
+    /// The QUIC version and what the connection's packets showed (``ApplicationProtocol/quic``); nil for every other
+    /// flow.
+    public var quic: QUICSummary?
 
     enum CodingKeys: String, CodingKey {
         case id, client, server, clientBasis, transport
         case proto = "protocol"
         case encrypted, starttls, tls, credentials, truncated, anomalies, firstSeen, lastSeen, packets, bytes, file
-        case tunnel, encapsulation, esp
+        case tunnel, encapsulation, esp, quic
     }
 
     // Inlinable: built once per flow from another module, a call made it build the record aside and copy it out (a
@@ -280,7 +287,7 @@ public struct FlowRecord: Codable, Hashable, Sendable {
         proto: ApplicationProtocol, encrypted: Bool, starttls: Bool, tls: TLSSummary?, credentials: [Credential],
         truncated: Bool, anomalies: [String], firstSeen: Timestamp, lastSeen: Timestamp,
         packets: DirectionCounts, bytes: DirectionCounts, file: String?, tunnel: TunnelRecord? = nil,
-        encapsulation: [EncapsulationLayer]? = nil, esp: ESPSummary? = nil
+        encapsulation: [EncapsulationLayer]? = nil, esp: ESPSummary? = nil, quic: QUICSummary? = nil
     ) {
         self.id = id
         self.client = client
@@ -302,7 +309,33 @@ public struct FlowRecord: Codable, Hashable, Sendable {
         self.tunnel = tunnel
         self.encapsulation = encapsulation
         self.esp = esp
+        self.quic = quic
     }
+
+    /// Whether ``tls`` describes a TLS handshake of the flow's own: TLS, QUIC's TLS 1.3, or a plaintext protocol's
+    /// STARTTLS upgrade (a DTLS flow's summary holds only the version its first record named).
+    @inlinable
+    public var hasTLSHandshake: Bool { self.proto == .tls || self.proto == .quic || self.starttls }
+}
+
+/// What a QUIC flow's packets showed besides its TLS handshake.
+public struct QUICSummary: Codable, Hashable, Sendable {
+    /// `quic-v1`, `quic-v2`, `quic-draft-29`…; the number in hex (`0x…`) for a version Bulkhead does not read.
+    public var version: String
+    /// The server sent a Retry first (it asked the client to prove its address; RFC 9000 §8.1.2).
+    public var retry: Bool
+    /// A CONNECTION_CLOSE with a transport error that was readable (in an Initial packet, or decrypted with the key
+    /// log): who sent it, the error's name and its code, `server: CONNECTION_REFUSED (0x2)`. A close that carries a
+    /// TLS alert is in ``TLSSummary/alerts`` instead; NO_ERROR and an application's own close are not errors.
+    @ExplicitNull public var transportError: String?
+
+    public init(version: String, retry: Bool, transportError: String?) {
+        self.version = version
+        self.retry = retry
+        self.transportError = transportError
+    }
+
+    enum CodingKeys: String, CodingKey { case version, retry, transportError }
 }
 
 /// A proxy tunnel at the start of a flow: the client asked the proxy (the flow's server) to connect it
@@ -353,9 +386,9 @@ public struct TunnelHop: Codable, Hashable, Sendable {
 }
 
 // Absent values are written as explicit `null` (`@ExplicitNull`) so that every documented key is always present in
-// JSON. The keys added for proxy tunnels, encapsulated and IPsec traffic — `tunnel`, `encapsulation` and `esp` — are
-// the exception: plain optionals, which the synthesized encoder leaves out when nil, so that the JSON of every other
-// flow stays byte for byte what it was.
+// JSON. The keys added for proxy tunnels, encapsulated, IPsec and QUIC traffic — `tunnel`, `encapsulation`, `esp` and
+// `quic` — are the exception: plain optionals, which the synthesized encoder leaves out when nil, so that the JSON of
+// every other flow stays byte for byte what it was.
 
 extension TLSSummary {
     enum CodingKeys: String, CodingKey {

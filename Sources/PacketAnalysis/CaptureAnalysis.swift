@@ -528,7 +528,7 @@ public enum CaptureAnalysis {
         }
         // The fields are read in place: binding `record.tls` would copy the summary (a retain of each of its
         // strings and arrays, and their releases).
-        if record.proto == .tls || record.starttls, let clientCertificate = record.tls?.clientCertificate {
+        if record.hasTLSHandshake, let clientCertificate = record.tls?.clientCertificate {
             counts.tls += 1
             counts.byClientCertificate[clientCertificate, default: 0] += 1
             if clientCertificate.isPresented { counts.mutualTLS += 1 }

@@ -35,6 +35,10 @@ public enum AnalysisTableReport {
         if let esp = flow.esp {
             notes.append("spi " + (esp.clientSPIs + esp.serverSPIs).joined(separator: ","))
         }
+        if let quic = flow.quic {
+            notes.append(quic.version + (quic.retry ? " retry" : ""))
+            if let error = quic.transportError { notes.append("closed by \(error)") }
+        }
         if let tunnel = flow.tunnel {
             // Where the proxy was asked to connect: the peer of the TLS session in the other columns.
             let hops = tunnel.hops.map { hop in

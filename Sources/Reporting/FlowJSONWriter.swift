@@ -3,7 +3,7 @@ import BulkheadModel
 /// Writes flow records as compact JSON by hand: a capture of a million flows must not wait on Foundation's
 /// general-purpose `JSONEncoder` (about ten times slower here). The output parses to exactly what the
 /// records' `Codable` conformance produces — keys sorted, absent values as `null` (except a flow's
-/// `encapsulation` and `esp`, left out when absent) — and a test holds the two together, so adding a field to
+/// `encapsulation`, `esp` and `quic`, left out when absent) — and a test holds the two together, so adding a field to
 /// the model without adding it here fails the suite.
 public struct FlowJSONWriter: ~Copyable {
     private var buffer = JSONBuffer()
@@ -82,6 +82,10 @@ public struct FlowJSONWriter: ~Copyable {
         self.counts(flow.packets)
         self.key("protocol")
         self.name(flow.proto)
+        if let quic = flow.quic {
+            self.key("quic")
+            self.write(quic)
+        }
         self.key("server")
         self.string(flow.server)
         self.key("starttls")
@@ -186,6 +190,17 @@ public struct FlowJSONWriter: ~Copyable {
         self.name(layer.kind)
         self.key("source")
         self.string(layer.source)
+        self.endObject()
+    }
+
+    mutating func write(_ quic: QUICSummary) {
+        self.beginObject()
+        self.key("retry")
+        self.bool(quic.retry)
+        self.key("transportError")
+        self.optionalString(quic.transportError)
+        self.key("version")
+        self.string(quic.version)
         self.endObject()
     }
 

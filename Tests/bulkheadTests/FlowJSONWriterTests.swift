@@ -67,6 +67,10 @@ struct FlowJSONWriterTests {
         esp.encapsulation = []
         esp.esp = ESPSummary(clientSPIs: ["0x0000c0de"], serverSPIs: [], udpEncapsulated: true)
         flows.append(esp)
+        #expect(flows.contains { $0.quic != nil }, "the corpus has QUIC captures")
+        var quic = odd
+        quic.quic = QUICSummary(version: "0xff00001d", retry: true, transportError: "server: \"odd\" (0x2)")
+        flows.append(quic)
         #expect(flows.count > 20)
         let encoder = JSONEncoder()
         // Twice over: the second time, certificate lists come from the cache kept by their arrays (and a list changed

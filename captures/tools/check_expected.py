@@ -189,34 +189,57 @@ def has_type(row, t):
     return t in row["tls.handshake.type"].split("|")
 
 
-TLS_FIELDS = ["tcp.srcport", "tls.handshake.type", "tls.handshake.extensions_server_name",
+TLS_FIELDS = ["tls.handshake.type", "tls.handshake.extensions_server_name",
               "tls.handshake.extensions_alpn_str", "tls.handshake.ciphersuite",
               "tls.handshake.extensions.supported_version", "tls.handshake.random",
               "tls.handshake.certificate", "tls.handshake.certificate_length",
               "tls.handshake.certificates_length", "tls.alert_message.level", "tls.alert_message.desc"]
 
 
-def tls_rows(capture, port, keylog):
-    return fields(capture, f"tcp.port=={port} && (tls.handshake || tls.alert_message)", TLS_FIELDS, keylog)
+def tls_rows(capture, port, keylog, transport="tcp"):
+    """TLS handshake rows of a TCP flow, or of a QUIC flow (transport "udp": tshark reads QUIC's CRYPTO frames
+    as TLS handshake messages); each row's "srcport" is the sending port."""
+    rows = fields(capture, f"{transport}.port=={port} && (tls.handshake || tls.alert_message || quic.cc.error_code)",
+                  [f"{transport}.srcport", "quic.cc.error_code"] + TLS_FIELDS, keylog)
+    for r in rows:
+        r["srcport"] = r.pop(f"{transport}.srcport")
+    return rows
 
 
-def handshake_rows(capture, port, keylog):
-    rows = [r for r in tls_rows(capture, port, keylog) if r["tls.handshake.type"]]
-    return ([r for r in rows if r["tcp.srcport"] != str(port)],   # from the client
-            [r for r in rows if r["tcp.srcport"] == str(port)])   # from the server
+def handshake_rows(capture, port, keylog, transport="tcp"):
+    rows = [r for r in tls_rows(capture, port, keylog, transport) if r["tls.handshake.type"]]
+    return ([r for r in rows if r["srcport"] != str(port)],   # from the client
+            [r for r in rows if r["srcport"] == str(port)])   # from the server
 
 
-def alert_list(capture, port, keylog):
+def alert_list(capture, port, keylog, transport="tcp"):
     alerts = []
-    for r in tls_rows(capture, port, keylog):
+    for r in tls_rows(capture, port, keylog, transport):
+        # QUIC: a CONNECTION_CLOSE with a crypto error (0x100 + the TLS alert, RFC 9001 section 4.8)
+        for code in (int(c) for c in r["quic.cc.error_code"].split("|") if c):
+            if 0x100 <= code <= 0x1ff:
+                alerts.append({"from": "server" if r["srcport"] == str(port) else "client", "level": "fatal",
+                               "description": ALERTS.get(code - 0x100, str(code - 0x100)), "code": code - 0x100})
         levels = r["tls.alert_message.level"].split("|")
         for i, d in enumerate(x for x in r["tls.alert_message.desc"].split("|") if x):
             code = int(d)
             level = int(levels[i]) if i < len(levels) and levels[i] else 0
-            alerts.append({"from": "server" if r["tcp.srcport"] == str(port) else "client",
+            alerts.append({"from": "server" if r["srcport"] == str(port) else "client",
                            "level": ALERT_LEVELS.get(level, str(level)),
                            "description": ALERTS.get(code, str(code)), "code": code})
     return alerts
+
+
+def renegotiated(capture, port):
+    """More than one encrypted handshake record (the Finished) from either side of a TLS 1.2 flow."""
+    rows = fields(capture, f"tcp.port=={port} && tls.record.content_type == 22",
+                  ["tcp.srcport", "tls.record.content_type", "tls.handshake.type"])
+    encrypted = {}
+    for r in rows:
+        opaque = sum(1 for c in r["tls.record.content_type"].split("|") if c == "22") - \
+            len([t for t in r["tls.handshake.type"].split("|") if t])
+        encrypted[r["tcp.srcport"]] = encrypted.get(r["tcp.srcport"], 0) + max(opaque, 0)
+    return any(count > 1 for count in encrypted.values())
 
 
 def client_cert_state(from_client, from_server):
@@ -231,12 +254,15 @@ def subset(e, a):
     return e == a
 
 
-def check_tls(capture, port, exp, errors, truth_keylog, analysis_keylog, with_keys):
+def check_tls(capture, port, exp, errors, truth_keylog, analysis_keylog, with_keys, quic=False):
     """with_keys: the expected file describes an analysis with analysis_keylog
     (None = only the secrets embedded in the capture). truth_keylog: the capture's
-    own key log, used only for the ground truth behind TLS 1.3 likely-* states."""
+    own key log, used only for the ground truth behind TLS 1.3 likely-* states.
+    quic: the flow is QUIC (its handshake in CRYPTO frames; without keys the client
+    certificate is `unknown`, there being no record sizes to infer it from)."""
     view_keylog = analysis_keylog if with_keys else None
-    from_client, from_server = handshake_rows(capture, port, view_keylog)
+    transport = "udp" if quic else "tcp"
+    from_client, from_server = handshake_rows(capture, port, view_keylog, transport)
     ch = [r for r in from_client if has_type(r, "1")]
     sh = [r for r in from_server if has_type(r, "2")]
     got = {}
@@ -260,10 +286,15 @@ def check_tls(capture, port, exp, errors, truth_keylog, analysis_keylog, with_ke
             ee = [r for r in from_server if has_type(r, "8")]
             got["alpn"] = (ee[-1]["tls.handshake.extensions_alpn_str"] or None) if ee else None
     exact = got.get("version") == "1.2" or decrypted
-    alerts = alert_list(capture, port, view_keylog)
+    alerts = alert_list(capture, port, view_keylog, transport)
     if exact:
         got["certificateRequested"] = "13" in types_of(from_server)
         got["clientCertificate"] = client_cert_state(from_client, from_server)
+        if not decrypted and got["clientCertificate"] != "presented" and renegotiated(capture, port):
+            # TLS 1.2 read without keys: a renegotiation (encrypted handshake records after a side's Finished)
+            # may have asked for a certificate unseen
+            got["clientCertificate"] = "unknown"
+            got.pop("certificateRequested")
         fatal = any(a["code"] != 0 for a in alerts)
         if decrypted:
             finished = "20" in types_of(from_client) and "20" in types_of(from_server)
@@ -275,6 +306,12 @@ def check_tls(capture, port, exp, errors, truth_keylog, analysis_keylog, with_ke
             certs = [c for r in rs if has_type(r, "11")
                      for c in r["tls.handshake.certificate"].split("|") if c]
             got[key] = [cert_info(c) for c in certs]
+    elif quic:
+        got["clientCertificate"] = "unknown"
+        if truth_keylog is not None:
+            got["established"] = not any(a["code"] != 0 for a in alert_list(capture, port, truth_keylog, transport))
+        elif ch:
+            got["established"] = not alerts and bool(sh)
     elif truth_keylog is not None:
         # TLS 1.3 without (matching) keys: the likely-* state and the outcome are
         # heuristics for the analyser; tshark with the capture's own keys knows the truth
@@ -355,8 +392,13 @@ def check(path):
                 trunc = any(r["frame.len"] != r["frame.cap_len"] for r in rows)
                 if trunc != fl["truncated"]:
                     errors.append(f"truncated: expected {fl['truncated']}, capture has {trunc}")
-            if fl.get("tls") is not None:
-                check_tls(capture, int(sport), fl["tls"], errors, truth, analysis, with_keys)
+            quic = fl.get("protocol") == "quic"
+            if quic and fl.get("quic", {}).get("version") == "quic-v2":
+                # tshark 4.0 (Debian 12) reads QUIC v2's first Initial but not what follows a Retry (its second
+                # ClientHello fails to decrypt): only the conversation is cross-checked for this flow.
+                pass
+            elif fl.get("tls") is not None:
+                check_tls(capture, int(sport), fl["tls"], errors, truth, analysis, with_keys, quic)
             elif "tls" in fl and fields(capture, f"tcp.port=={sport} && tls.handshake", ["frame.number"]):
                 errors.append("tls: expected none, tshark sees a TLS handshake")
             if "tunnel" in fl:
@@ -456,7 +498,10 @@ def check_key_files(expected_files, captures):
                 if fl.get("tls") is None:
                     continue
                 port = int(split_ep(fl["server"])[1])
-                client, _ = handshake_rows(os.path.join(HERE, e["capture"]), port, None)
+                if fl.get("quic", {}).get("version") == "quic-v2":
+                    continue  # see check(): tshark 4.0 does not read QUIC v2 past a Retry
+                client, _ = handshake_rows(os.path.join(HERE, e["capture"]), port, None,
+                                           "udp" if fl.get("protocol") == "quic" else "tcp")
                 seen = {x.replace(":", "").lower() for r in client if has_type(r, "1")
                         for x in r["tls.handshake.random"].split("|") if x}
                 if not seen:

@@ -61,6 +61,18 @@ struct ByteCursor {
         return UnsafeRawBufferPointer(rebasing: self.bytes[self.offset..<end])
     }
 
+    /// A QUIC variable-length integer (RFC 9000 §16): the first byte's two high bits give its length, 1 to 8 bytes.
+    mutating func varint() -> Int? {
+        guard self.remaining >= 1 else { return nil }
+        let length = 1 << Int(self.bytes[self.offset] >> 6)
+        guard self.remaining >= length else { return nil }
+        var value = UInt64(self.bytes[self.offset] & 0x3f)
+        for index in 1..<length { value = value << 8 | UInt64(self.bytes[self.offset + index]) }
+        self.offset += length
+        // At most 2^62 - 1: fits an Int on 64-bit platforms.
+        return Int(exactly: value)
+    }
+
     mutating func skip(_ count: Int) -> Bool {
         guard count >= 0, self.remaining >= count else { return false }
         self.offset += count

@@ -79,13 +79,22 @@ package final class TLSSession {
     /// than `TLSSummary()` (another module, property wrappers), about 2.5 M instructions on 7,300 sessions.
     private static let emptySummary = TLSSummary()
 
-    /// - Parameter lane: what the sessions of one analysis lane share (certificate lists already read, cipher contexts).
+    /// A QUIC connection's handshake (see ``QUICSession``): messages come from CRYPTO frames, not records.
+    private let isQUIC: Bool
+    /// QUIC: whether the handshake completed, as the QUIC session read it from its packets (nil: nothing shows it);
+    /// set before ``finish(into:)``.
+    var quicHandshakeConfirmed: Bool?
+
+    /// - Parameters:
+    ///   - lane: what the sessions of one analysis lane share (certificate lists already read, cipher contexts).
+    ///   - quic: the handshake of a QUIC connection, fed through ``consumeQUICCrypto(_:level:from:)``.
     package init(
-        certificates: CertificateCache, keyLog: KeyLog? = nil, lane: TLSLaneState = TLSLaneState()
+        certificates: CertificateCache, keyLog: KeyLog? = nil, lane: TLSLaneState = TLSLaneState(), quic: Bool = false
     ) {
         self.certificates = certificates
         self.lane = lane
         self.keyLog = keyLog
+        self.isQUIC = quic
     }
 
     deinit {
@@ -559,7 +568,8 @@ package final class TLSSession {
 
     /// Looks the connection up in the key log once the ServerHello fixed version and cipher.
     private func prepareKeys(tls13: Bool) {
-        guard let keyLog = self.keyLog, let clientRandom = self.clientRandom,
+        // QUIC protects packets, not records: its session derives its own keys (``QUICSession``).
+        guard !self.isQUIC, let keyLog = self.keyLog, let clientRandom = self.clientRandom,
             let secrets = keyLog.secretViews(clientRandom, copies: self.copiesOfSecrets)
         else { return }
         self.secrets = secrets
@@ -805,6 +815,56 @@ package final class TLSSession {
         }
     }
 
+    // MARK: - QUIC
+
+    /// The packet protection level CRYPTO data came at.
+    package enum QUICLevel: Sendable {
+        /// Initial packets (ClientHello, ServerHello), readable by anyone.
+        case initial
+        /// Handshake packets, decrypted with the key log's handshake traffic secrets.
+        case handshake
+    }
+
+    /// QUIC (RFC 9001 §4): in-order CRYPTO data sent by `side` at `level`.
+    func consumeQUICCrypto(_ bytes: UnsafeRawBufferPointer, level: QUICLevel, from side: FlowSide) {
+        let stream = side == .client ? self.client : self.server
+        switch level {
+        case .initial:
+            guard !stream.failed else { return }
+            self.readHandshakeMessages(stream, side, bytes)
+        case .handshake:
+            guard stream.innerHandshake.count + bytes.count <= Self.handshakeLimit else {
+                self.malformed = true
+                return
+            }
+            self.readDecryptedHandshake(bytes, stream, side)
+        }
+    }
+
+    /// QUIC: the cipher suite, once a TLS 1.3 ServerHello chose it (the Handshake and 1-RTT keys need it).
+    var quicSuite: UInt16? { self.serverHelloSeen && self.isTLS13 ? self.suite : nil }
+
+    /// QUIC: the ClientHello's random, to look the connection up in the key log (kept only when there is one).
+    var quicClientRandom: [UInt8]? { self.clientRandom?.bytes }
+
+    /// QUIC: why the handshake could not be decrypted (the first reason given stands).
+    func quicDecryptionProblem(_ problem: String) {
+        if self.decryption.problem == nil { self.decryption.problem = problem }
+    }
+
+    /// QUIC: CRYPTO data that cannot be a handshake (beyond its limits).
+    func quicMalformed() { self.malformed = true }
+
+    /// QUIC: a CONNECTION_CLOSE carrying a TLS alert (a crypto error, RFC 9001 §4.8), which ends the connection.
+    func quicAlert(_ code: UInt8, from side: FlowSide) {
+        self.summary.alerts.append(
+            TLSAlert(
+                from: side == .client ? "client" : "server", level: "fatal", description: TLSRegistry.alertName(code),
+                code: Int(code), inferred: false))
+        self.fatalAlert = true
+        self.isComplete = true
+    }
+
     // MARK: - Verdict
 
     /// Settles the summary once the flow has ended (or the capture did) and hands it over: call it once. The summary
@@ -850,10 +910,16 @@ package final class TLSSession {
             } else {
                 summary.clientCertificate = .unknown
             }
-            summary.established = self.client.finishedDecrypted && !self.fatalAlert
+            summary.established = (self.quicHandshakeConfirmed ?? self.client.finishedDecrypted) && !self.fatalAlert
             return
         }
-        if self.isTLS13 {
+        if self.isTLS13 && self.isQUIC {
+            // No records to size: a client certificate is not seen without the key log's secrets.
+            summary.clientCertificate = summary.resumed ? .notRequested : .unknown
+            if summary.resumed { summary.certificateRequested = false }
+            summary.establishedBasis = "heuristic"
+            summary.established = !self.fatalAlert && self.quicHandshakeConfirmed == true
+        } else if self.isTLS13 {
             summary.clientFlightRecordSizes =
                 self.clientFlightSizes.isEmpty ? nil : Array(self.clientFlightSizes.prefix(4))
             if summary.resumed {

@@ -533,7 +533,7 @@ public struct FlowFindings: Sendable {
         if flow.proto == .unknownBinary && !flow.encrypted {
             body(Key(kind: .unidentifiedFlow, location: location, subject: .unidentified(via: via)), .low, .none)
         }
-        guard let tls = flow.tls, flow.proto == .tls || flow.starttls else { return }
+        guard let tls = flow.tls, flow.hasTLSHandshake else { return }
         if let version = tls.version, Self.isLegacy(version) {
             body(
                 Key(kind: .tlsLegacyVersion, location: location, subject: .legacyVersion(version, via: via)), .high,

@@ -181,6 +181,8 @@ final class Flow {
     var encapsulation: FlowEncapsulation?
     /// The SPIs of an IPsec ESP flow.
     var esp: FlowESP?
+    /// A QUIC flow's connection and handshake.
+    var quic: QUICSession?
 
     init(id: Int, key: FlowKey, transport: Transport, clientIsLow: Bool, basis: ClientBasis, time: Timestamp) {
         self.id = id

@@ -590,6 +590,10 @@ public final class FlowAnalyzer {
             return
         }
         if flow.phase == .classifying, !payload.isEmpty { self.classifyDatagram(payload, flow, fromLow) }
+        if let quic = flow.quic, !payload.isEmpty {
+            quic.datagram(payload, from: flow.side(fromLow: fromLow))
+            return
+        }
         if flow.proto == .dns, payload.count >= 12 {
             // A flow is one client port's exchange with a server: once every query has its answer it is over, and
             // ends after 5 s without packets as a TCP connection does after its FIN. Held for the 120 s idle timeout
@@ -611,6 +615,10 @@ public final class FlowAnalyzer {
             flow.datagramDTLSVersion = UInt16(payload[1]) << 8 | UInt16(payload[2])
             // A DTLS handshake record from the first talker: a ClientHello (13-byte record header, then type 1).
             if payload[13] == 2 { flow.clientIsLow = !fromLow }
+        } else if case let quic = QUICSession.recognise(payload), quic.isQUIC {
+            flow.proto = .quic
+            if quic.fromServer { flow.clientIsLow = !fromLow }
+            flow.quic = QUICSession(certificates: self.certificates, keyLog: self.options.keyLog, lane: self.tlsLane)
         } else if ProtocolClassifier.isDNSMessage(payload, query: nil) {
             flow.proto = .dns
             let isResponse = payload[2] & 0x80 != 0
@@ -929,6 +937,10 @@ public final class FlowAnalyzer {
         } else {
             self.records[slot].tls = nil
         }
+        if let quic = flow.quic {
+            quic.finish(into: &self.records[slot].tls)
+            if quic.tls.malformed { flow.anomalies.insert(.malformedTLS) }
+        }
         if proto == .dtls {
             var summary = TLSSummary()
             if let version = flow.datagramDTLSVersion { summary.offeredVersions = [TLSRegistry.versionName(version)] }
@@ -972,6 +984,7 @@ public final class FlowAnalyzer {
         self.records[slot].tunnel = tunnel
         self.records[slot].encapsulation = flow.encapsulation?.records(clientIsLow: flow.clientIsLow)
         self.records[slot].esp = flow.esp?.summary(clientIsLow: flow.clientIsLow)
+        self.records[slot].quic = flow.quic?.summary
         let file = self.fileIndex(of: flow.id)
         if self.slotFiles[slot] != file {
             self.records[slot].file = self.files[file].name
