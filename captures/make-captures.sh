@@ -93,24 +93,12 @@ teardown() {
     if [[ -n ${PGDATA:-} && -f ${PGDATA}/postmaster.pid ]]; then
         ip netns exec "$NS_S" runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDATA" stop -m fast >/dev/null 2>&1 || true
     fi
-    for ns in "$NS_C" "$NS_S"; do ns_kill_all "$ns"; done
-    for ns in "$NS_C" "$NS_S"; do
-        if ns_exists "$ns"; then ip netns del "$ns" 2>/dev/null || true; fi
-    done
+    ns_delete "$NS_C" "$NS_S"
+    # the renegotiation capture's stdin feeder runs outside the namespaces
+    if [[ -n ${FEED_PID:-} ]]; then kill "$FEED_PID" 2>/dev/null; wait "$FEED_PID" 2>/dev/null; FEED_PID=; fi
 }
 
-on_exit() {
-    local rc=$?
-    set +e
-    # the renegotiation capture's stdin feeder runs outside the namespaces
-    if [[ -n ${FEED_PID:-} ]]; then kill "$FEED_PID" 2>/dev/null; wait "$FEED_PID" 2>/dev/null; fi
-    teardown
-    rm -rf "$WORK"
-    if [[ $rc -ne 0 ]]; then log "FAILED (exit $rc); namespaces and processes cleaned up"; fi
-    exit $rc
-}
-trap on_exit EXIT
-trap 'exit 130' INT TERM
+cleanup_on_exit
 
 teardown   # leftovers of an interrupted earlier run (only our own bh-cap-* namespaces)
 

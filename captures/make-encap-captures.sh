@@ -60,23 +60,8 @@ flock -n 8 || die "another make-encap-captures.sh run is in progress"
 WORK=$(mktemp -d /tmp/bh-encap.XXXXXX)
 
 # ------------------------------------------------------------------ cleanup
-teardown() {
-    for ns in "${OVERLAY_NS[@]}" "$NS_C" "$NS_S"; do ns_kill_all "$ns"; done
-    # deleting a namespace deletes its veth end, tunnel devices and taps with it
-    for ns in "${OVERLAY_NS[@]}" "$NS_C" "$NS_S"; do
-        if ns_exists "$ns"; then ip netns del "$ns" 2>/dev/null || true; fi
-    done
-}
-on_exit() {
-    local rc=$?
-    set +e
-    teardown
-    rm -rf "$WORK"
-    if [[ $rc -ne 0 ]]; then log "FAILED (exit $rc); namespaces and processes cleaned up"; fi
-    exit $rc
-}
-trap on_exit EXIT
-trap 'exit 130' INT TERM
+teardown() { ns_delete "${OVERLAY_NS[@]}" "$NS_C" "$NS_S"; }
+cleanup_on_exit
 
 teardown   # leftovers of an interrupted earlier run (only our own bh-encap-* namespaces)
 

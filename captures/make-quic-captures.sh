@@ -17,7 +17,7 @@ OUT=$HERE
 TOOLS=$HERE/tools
 PY=$(command -v python3)
 # shellcheck source=tools/netns-helpers.sh
-source "$TOOLS/netns-helpers.sh"   # ns_exists ns_kill_all wait_for wait_pid cap_stop no_offload make_test_pki
+source "$TOOLS/netns-helpers.sh"   # ns_delete cleanup_on_exit wait_for wait_pid cap_stop no_offload make_test_pki
 
 NS_C=bh-quic-cli
 NS_S=bh-quic-srv
@@ -38,22 +38,8 @@ flock -n 8 || die "another make-quic-captures.sh run is in progress"
 
 WORK=$(mktemp -d /tmp/bh-quic.XXXXXX)
 
-teardown() {
-    for ns in "$NS_C" "$NS_S"; do ns_kill_all "$ns"; done
-    for ns in "$NS_C" "$NS_S"; do
-        if ns_exists "$ns"; then ip netns del "$ns" 2>/dev/null || true; fi
-    done
-}
-on_exit() {
-    local rc=$?
-    set +e
-    teardown
-    rm -rf "$WORK"
-    if [[ $rc -ne 0 ]]; then log "FAILED (exit $rc); namespaces and processes cleaned up"; fi
-    exit $rc
-}
-trap on_exit EXIT
-trap 'exit 130' INT TERM
+teardown() { ns_delete "$NS_C" "$NS_S"; }
+cleanup_on_exit
 
 teardown   # leftovers of an interrupted earlier run (only our own bh-quic-* namespaces)
 

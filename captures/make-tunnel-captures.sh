@@ -65,23 +65,11 @@ source "$TOOLS/netns-helpers.sh"
 
 HOSTS_DIR=/etc/netns/$NS_S   # ip netns exec bind-mounts its files over /etc inside the namespace
 teardown() {
-    for ns in "$NS_C" "$NS_S"; do ns_kill_all "$ns"; done
-    for ns in "$NS_C" "$NS_S"; do
-        if ns_exists "$ns"; then ip netns del "$ns" 2>/dev/null || true; fi
-    done
+    ns_delete "$NS_C" "$NS_S"
     rm -f "$HOSTS_DIR/hosts"
     rmdir "$HOSTS_DIR" /etc/netns 2>/dev/null || true   # /etc/netns only if nothing else is in it
 }
-on_exit() {
-    local rc=$?
-    set +e
-    teardown
-    rm -rf "$WORK"
-    if [[ $rc -ne 0 ]]; then log "FAILED (exit $rc); namespaces and processes cleaned up"; fi
-    exit $rc
-}
-trap on_exit EXIT
-trap 'exit 130' INT TERM
+cleanup_on_exit
 teardown
 
 inc() { ip netns exec "$NS_C" "$@"; }

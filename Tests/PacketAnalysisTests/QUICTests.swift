@@ -243,6 +243,27 @@ struct QUICTests {
         }
     }
 
+    @Test("a flood of client Initial packets with new connection IDs derives keys a few times, not for each")
+    func initialFlood() throws {
+        let initial = try Self.datagrams("quic-server-auth.pcap", serverPort: 4433)[0].bytes
+        let idLength = Int(initial[5])
+        #expect(idLength >= 4)
+        let session = Self.session()
+        for index in 0..<2000 {
+            var bytes = initial
+            if index > 0 {  // the first as sent; then IDs never seen
+                bytes[6] ^= UInt8(truncatingIfNeeded: index) | 0x80
+                bytes[7] ^= UInt8(truncatingIfNeeded: index >> 8)
+            }
+            bytes.withUnsafeBytes { session.datagram($0, from: .client) }
+        }
+        #expect(session.initialIDs == QUICSession.initialIDLimit)
+        var summary: TLSSummary?
+        session.finish(into: &summary)
+        // The first ID's keys read the ClientHello; the others open nothing.
+        #expect(summary?.sni == "server.test")
+    }
+
     @Test("a UDP flow of look-alike bytes stays unknown-binary, with its unidentified-flow finding")
     func unknownUDP() throws {
         // A long-header-looking first byte, an unknown version and random bytes, twice each way.

@@ -23,6 +23,31 @@ ns_kill_all() {
     return 0
 }
 
+# ns_delete NS... — kill every process in our namespaces NS..., then delete them (their veth ends, tunnel devices
+# and taps go with them)
+ns_delete() {
+    local ns
+    for ns in "$@"; do ns_kill_all "$ns"; done
+    for ns in "$@"; do
+        if ns_exists "$ns"; then ip netns del "$ns" 2>/dev/null || true; fi
+    done
+}
+
+# cleanup_on_exit — on exit, run the sourcing script's teardown(), remove its $WORK and, when it failed, say so;
+# INT and TERM exit 130 through the same path. teardown() must work when nothing was set up yet.
+cleanup_on_exit() {
+    trap _cleanup_exit EXIT
+    trap 'exit 130' INT TERM
+}
+_cleanup_exit() {
+    local rc=$?
+    set +e
+    teardown
+    rm -rf "$WORK"
+    if [[ $rc -ne 0 ]]; then log "FAILED (exit $rc); namespaces and processes cleaned up"; fi
+    exit $rc
+}
+
 # wait_for SECONDS CMD... — poll until CMD succeeds
 wait_for() {
     local limit=$1; shift

@@ -44,7 +44,8 @@ final class QUICSession {
     /// The largest packet number opened, by side and number space (Initial, Handshake, application).
     private var largest = [Int64?](repeating: nil, count: 6)
     private var packetsOpened = 0
-    private var plaintext = [UInt8]()
+    /// How many Destination Connection IDs the client's Initial packets used (keys are derived for each).
+    private(set) var initialIDs = 0
 
     /// Short-header (1-RTT) packets seen from the client, and the first two distinct lengths of the server's.
     private var clientShortPackets = 0
@@ -53,6 +54,7 @@ final class QUICSession {
     private var handshakeDone = false
 
     static let packetLimit = 48
+    static let initialIDLimit = 4
     static let cryptoLimit = 131_072
     static let fragmentLimit = 32
 
@@ -146,6 +148,9 @@ final class QUICSession {
     private func shortHeader(_ packet: UnsafeRawBufferPointer, from side: FlowSide) {
         if side == .client {
             if self.clientShortPackets < .max { self.clientShortPackets += 1 }
+            // A client sending 1-RTT packets has discarded its Initial keys (RFC 9001 §4.9.1): so can the session,
+            // whose flow may stay open a long time.
+            self.initialKeys = nil
         } else if self.serverShortLengths.count < 2, !self.serverShortLengths.contains(packet.count) {
             self.serverShortLengths.append(packet.count)
         }
@@ -164,6 +169,9 @@ final class QUICSession {
     /// start again.
     private func useInitialID(_ destination: UnsafeRawBufferPointer, _ version: QUICVersion) {
         guard self.initialKeys == nil || !destination.elementsEqual(self.initialID) else { return }
+        // A client changes it once, after a Retry: a flood of Initial packets with new IDs derives no more keys.
+        guard self.initialIDs < Self.initialIDLimit, self.clientShortPackets == 0 else { return }
+        self.initialIDs += 1
         if self.initialKeys != nil {
             self.crypto[0] = CryptoStream()
             self.crypto[1] = CryptoStream()
@@ -224,25 +232,29 @@ final class QUICSession {
     ) {
         guard self.packetsOpened < Self.packetLimit else { return }
         self.packetsOpened += 1
-        if self.plaintext.count < packet.count {
-            self.plaintext = [UInt8](repeating: 0, count: max(packet.count, 2048))
-        }
         let space = level * 2 + (side == .client ? 0 : 1)
-        let opened = self.plaintext.withUnsafeMutableBytes { output in
-            keys.open(
+        // Decrypted where it is read: what the frames leave for later (CRYPTO pieces out of order, part of a handshake
+        // message) is copied by those who keep it, and nothing stays with the session between packets.
+        withUnsafeTemporaryAllocation(byteCount: packet.count, alignment: 16) { output in
+            let opened = keys.open(
                 packet, numberOffset: numberOffset, longHeader: level < 2, largest: self.largest[space], into: output)
-        }
-        guard let (length, number) = opened else {
-            // The wrong secrets for this connection (or damage): say so once, when it is the key log's.
-            if level == 1 {
-                self.tls.quicDecryptionProblem("the key log's secrets do not decrypt this connection (wrong key)")
+            guard let (length, number) = opened else {
+                // The wrong secrets for this connection (or damage): say so once, when it is the key log's.
+                if level == 1 {
+                    self.tls.quicDecryptionProblem("the key log's secrets do not decrypt this connection (wrong key)")
+                }
+                return
             }
-            return
+            if number > self.largest[space] ?? -1 { self.largest[space] = number }
+            self.frames(UnsafeRawBufferPointer(rebasing: output[0..<length]), level: level, side: side)
         }
-        if number > self.largest[space] ?? -1 { self.largest[space] = number }
-        // Copied out: the frames' CRYPTO data may be kept while the buffer is reused.
-        let payload = Array(self.plaintext[0..<length])
-        payload.withUnsafeBytes { self.frames($0, level: level, side: side) }
+        // Nothing more will be opened: the cipher contexts go now rather than when the flow ends.
+        if self.packetsOpened == Self.packetLimit || self.handshakeDone {
+            self.initialKeys = nil
+            self.handshakeKeys = nil
+            self.applicationKeys = nil
+            self.packetsOpened = Self.packetLimit
+        }
     }
 
     /// Reads the frames of a decrypted payload (RFC 9000 §19) as far as they are ones that can appear before the
