@@ -82,6 +82,8 @@ br = agg("bulkhead-json-rotated")
 bs = agg("bulkhead-json-synscan")
 bn = agg("bulkhead-json-dns")
 dns_exchanges = int(E.get("DNS_EXCHANGES") or 0)
+bquic = agg("bulkhead-json-quic")
+quic_connections = int(E.get("QUIC_CONNECTIONS") or 0)
 bz = agg("bulkhead-json-gzip")
 bzp = agg("bulkhead-json-gzip-pipe")
 gunzip = agg("gunzip")
@@ -243,6 +245,16 @@ if not no_bulkhead:
         else:
             check(s.get("flows") == dns_exchanges and s.get("byProtocol") == {"dns": dns_exchanges},
                   f"DNS exchanges: {s.get('flows')} flows, by protocol {s.get('byProtocol')}, truth {dns_exchanges} dns")
+    if bquic:
+        s, err = load_summary_json(bquic["stdout"])
+        if s is None:
+            check(False, f"QUIC run output unreadable: {err}")
+        else:
+            # Without keys no client certificate can be seen: every connection's is unknown, never guessed.
+            check(s.get("flows") == quic_connections and s.get("byProtocol") == {"quic": quic_connections}
+                  and s.get("byClientCertificate") == {"unknown": quic_connections},
+                  f"QUIC connections: {s.get('flows')} flows, by protocol {s.get('byProtocol')}, client certificates "
+                  f"{s.get('byClientCertificate')}, truth {quic_connections} quic, all unknown")
     if bd:
         s, err = load_summary_json(bd["stdout"])
         if s is None:
@@ -303,6 +315,11 @@ if bn:
     targets.append((bn["rss"] < TARGET_RSS_MB,
                     f"peak RSS < {TARGET_RSS_MB} MB with {dns_exchanges:,} DNS exchanges (`gen-dns-exchanges.py`, 5,000 "
                     f"a second, a flow each): {bn['rss']:.1f} MB in {bn['wall']:.3f} s" + own_floor("dns", bn)))
+if bquic:
+    targets.append((bquic["rss"] < TARGET_RSS_MB,
+                    f"peak RSS < {TARGET_RSS_MB} MB with {quic_connections:,} QUIC connections "
+                    f"(`gen-quic-connections.py`, 2,000 a second, Initial packets decrypted): {bquic['rss']:.1f} MB in "
+                    f"{bquic['wall']:.3f} s" + own_floor("quic", bquic)))
 if bz:
     gz_bytes = os.path.getsize(E["CAP_GZ"])
     targets.append((bz["rss"] < TARGET_RSS_MB,

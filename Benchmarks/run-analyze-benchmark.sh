@@ -38,6 +38,10 @@
 #                        every one reported, peak RSS held to the target (default 1000000, 70 MB; 0: skip)
 #   --dns-exchanges N    also analyze N DNS lookups at 5,000 a second (gen-dns-exchanges.py), each a UDP flow of its
 #                        own: every one a dns flow, peak RSS held to the target (default 1000000, 232 MB; 0: skip)
+#   --quic-connections N also analyze N QUIC connections at 2,000 a second (gen-quic-connections.py: the real aioquic
+#                        connection of captures/quic-server-auth.pcap replayed from a client port each): every one a
+#                        quic flow, its Initial packets decrypted, peak RSS held to the target (default 150000,
+#                        775 MB; 0: skip)
 #   --no-gzip            skip the run on the capture gzip-compressed (`gzip -1`, as `tcpdump -z gzip` leaves rotated
 #                        files), timed beside `gzip -dc` alone and `gzip -dc | bulkhead analyze -`
 #   --container C        pcap (default) or pcapng: the generated capture converted by editcap, as dumpcap and
@@ -68,6 +72,7 @@ DISTINCT_FINDINGS=0
 ROTATED_FILES=1000
 SYN_SCAN=1000000
 DNS_EXCHANGES=1000000
+QUIC_CONNECTIONS=150000
 GZIP_RUN=1
 REGEN=0
 SEED=20240601
@@ -92,6 +97,7 @@ while [ $# -gt 0 ]; do
         --rotated-files) ROTATED_FILES="$2"; shift 2 ;;
         --syn-scan) SYN_SCAN="$2"; shift 2 ;;
         --dns-exchanges) DNS_EXCHANGES="$2"; shift 2 ;;
+        --quic-connections) QUIC_CONNECTIONS="$2"; shift 2 ;;
         --no-gzip) GZIP_RUN=0; shift ;;
         --regenerate) REGEN=1; shift ;;
         --seed) SEED="$2"; shift 2 ;;
@@ -337,6 +343,9 @@ CAP_S="$WORK/syn-scan-$SYN_SCAN.pcap"
 generated_run synscan "$CAP_S" gen-syn-scan.py "$SYN_SCAN" "a SYN scan of $SYN_SCAN half-open connections"
 CAP_DNS="$WORK/dns-$DNS_EXCHANGES.pcap"
 generated_run dns "$CAP_DNS" gen-dns-exchanges.py "$DNS_EXCHANGES" "$DNS_EXCHANGES DNS exchanges, 5,000 a second"
+CAP_QUIC="$WORK/quic-$QUIC_CONNECTIONS.pcap"
+generated_run quic "$CAP_QUIC" gen-quic-connections.py "$QUIC_CONNECTIONS" \
+    "$QUIC_CONNECTIONS QUIC connections, 2,000 a second"
 CAP_D="$WORK/distinct-$DISTINCT_FINDINGS.pcap"
 generated_run distinct "$CAP_D" gen-distinct-findings.py "$DISTINCT_FINDINGS" \
     "$DISTINCT_FINDINGS connections, each a finding of its own"
@@ -387,7 +396,7 @@ log "report"
 LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
 BH_VERSION=""
 [ -n "$BULKHEAD" ] && BH_VERSION="$("$BULKHEAD" --version 2>/dev/null | head -1 || true)"
-export DISTINCT_FINDINGS CAP_D ROTATED_FILES ROTATED_DIR SYN_SCAN CAP_S CAP_GZ DNS_EXCHANGES
+export DISTINCT_FINDINGS CAP_D ROTATED_FILES ROTATED_DIR SYN_SCAN CAP_S CAP_GZ DNS_EXCHANGES QUIC_CONNECTIONS
 export RUNS TRUTH TRUTH_Q CAP CAP_Q KEYS NO_KEYLOG SIZE_MB REPEAT TSHARK_MODE NO_BULKHEAD NO_TSHARK RSS_SCALING SEED BULKHEAD BULKHEAD_FROM BH_VERSION BULKHEAD_ARGS
 export TS_SAMPLE_BYTES="${TS_SAMPLE_BYTES:-0}" TSHARK_SAMPLE_MB WORK ROOT LOAD_BEFORE LOAD_AFTER
 export SHAPE CONTAINER

@@ -885,6 +885,39 @@ static inline int bh_probe_aes_gcm(void) {
 #endif
 }
 
+/// AES round keys alone (no GCM state), for single blocks: QUIC's header protection (RFC 9001 5.4.3) encrypts one
+/// 16-byte sample per packet. Nil on failure; use only where ``bh_aes_gcm_in_use`` is 1. Freed by bh_aes_gcm_free.
+static inline bh_aes_gcm *bh_aes_block_new(const unsigned char *key, size_t keyLength) {
+#if defined(__x86_64__)
+    if (keyLength != 16 && keyLength != 32) return NULL;
+    bh_aes_gcm *aes = (bh_aes_gcm *)aligned_alloc(16, sizeof(bh_aes_gcm));
+    if (aes == NULL) return NULL;
+    memset(aes, 0, sizeof *aes);
+    AES_KEY expanded;
+    if (AES_set_encrypt_key(key, (int)keyLength * 8, &expanded) != 0) {
+        free(aes);
+        return NULL;
+    }
+    aes->rounds = expanded.rounds;
+    memcpy(aes->roundKeys, expanded.rd_key, 16 * (size_t)(expanded.rounds + 1));
+    bh_wipe(&expanded, sizeof expanded);
+    return aes;
+#else
+    (void)key; (void)keyLength;
+    return NULL;
+#endif
+}
+
+/// One block through the cipher of a ``bh_aes_block_new`` (or GCM) key.
+static inline void bh_aes_block(const bh_aes_gcm *aes, const unsigned char in[16], unsigned char out[16]) {
+#if defined(__x86_64__)
+    bh_aes_encrypt_block(in, out, aes);
+#else
+    (void)aes; (void)in;
+    memset(out, 0, 16);
+#endif
+}
+
 /// Whether the CPU allows ``bh_aes_gcm_open`` (asked once).
 static inline int bh_aes_gcm_supported(void) { return bh_path_allowed(BH_PATH_AES_GCM, bh_probe_aes_gcm); }
 

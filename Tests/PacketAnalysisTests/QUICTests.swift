@@ -153,6 +153,15 @@ struct QUICTests {
     func realConnection() throws {
         let datagrams = try Self.datagrams("quic-server-auth.pcap", serverPort: 4433)
         #expect(QUICSession.recognise(datagrams[0].bytes.withUnsafeBytes { $0 }) == (false, true))
+        // Header protection and AEAD through the shim's AES rounds where the CPU has them, and through EVP.
+        for forceEVP in [false, true] {
+            AEADOpener.forceEVP(forceEVP)
+            defer { AEADOpener.forceEVP(false) }
+            try self.readWithoutKeys(datagrams)
+        }
+    }
+
+    func readWithoutKeys(_ datagrams: [(fromClient: Bool, bytes: [UInt8])]) throws {
         let session = Self.session()
         for datagram in datagrams {
             datagram.bytes.withUnsafeBytes { session.datagram($0, from: datagram.fromClient ? .client : .server) }
@@ -262,6 +271,35 @@ struct QUICTests {
         session.finish(into: &summary)
         // The first ID's keys read the ClientHello; the others open nothing.
         #expect(summary?.sni == "server.test")
+    }
+
+    @Test("a QUIC flow ends once idle past the timeout its client announced (5 s here, plus 10), not UDP's 120 s")
+    func idleTimeout() throws {
+        let datagrams = try Self.datagrams("quic-server-auth.pcap", serverPort: 4433)
+        // The connection at 0 s, then one more 1-RTT datagram from the client `gap` seconds later.
+        func flows(gap: UInt32) throws -> [FlowRecord] {
+            var packets: [(time: UInt32, bytes: [UInt8])] = []
+            let late = datagrams.last { $0.fromClient && $0.bytes[0] & 0x80 == 0 }
+            let sequence = datagrams + [try #require(late)]
+            for (index, datagram) in sequence.enumerated() {
+                let fromClient = datagram.fromClient
+                let udp = PacketBuilder.udp(
+                    sourcePort: fromClient ? 50_001 : 4433, destinationPort: fromClient ? 4433 : 50_001,
+                    payload: datagram.bytes)
+                let (source, destination) = fromClient ? ("198.18.0.2", "198.18.0.3") : ("198.18.0.3", "198.18.0.2")
+                packets.append(
+                    (
+                        1_764_547_200 + (index == datagrams.count ? gap : 0),
+                        PacketBuilder.ethernet(
+                            PacketBuilder.ipv4Packet(
+                                source: source, destination: destination, proto: 17, transport: udp))
+                    ))
+            }
+            return try analyze(PacketBuilder.pcap(packets)).flows
+        }
+        #expect(try flows(gap: 12).map(\.proto) == [.quic])
+        // Past 15 s the connection is over: what comes later is another flow, which nothing identifies.
+        #expect(try flows(gap: 40).map(\.proto) == [.quic, .unknownBinary])
     }
 
     @Test("a UDP flow of look-alike bytes stays unknown-binary, with its unidentified-flow finding")

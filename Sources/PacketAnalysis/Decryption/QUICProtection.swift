@@ -2,18 +2,40 @@ import CBulkheadOpenSSL
 
 /// What packet protection depends on in a QUIC version: the salt its Initial keys are derived with, the labels of its
 /// key derivation and the numbers of its long-header packet types (RFC 9001 §5, RFC 9369 §3 for version 2).
-struct QUICVersion: Sendable, Equatable {
+///
+/// A class, made once per version: sessions hold and pass it without copying its arrays.
+final class QUICVersion: Sendable, Equatable {
     /// The 32-bit version number of the long header.
     let number: UInt32
     /// The name reports give it.
     let name: String
     let initialSalt: [UInt8]
-    /// Prefix of the `key`, `iv` and `hp` labels: "quic " for version 1 and the drafts, "quicv2 " for version 2.
-    let labelPrefix: String
+    /// The `key`, `iv` and `hp` labels (without TLS 1.3's "tls13 " prefix, which the derivation adds): "quic key"…
+    /// for version 1 and the drafts, "quicv2 key"… for version 2.
+    let keyLabel: [UInt8]
+    let ivLabel: [UInt8]
+    let hpLabel: [UInt8]
     /// The long-header type bits (bits 4 and 5 of the first byte) of Initial, Handshake and Retry packets.
     let initialType: UInt8
     let handshakeType: UInt8
     let retryType: UInt8
+
+    init(
+        number: UInt32, name: String, initialSalt: [UInt8], labelPrefix: String, initialType: UInt8,
+        handshakeType: UInt8, retryType: UInt8
+    ) {
+        self.number = number
+        self.name = name
+        self.initialSalt = initialSalt
+        self.keyLabel = Array((labelPrefix + "key").utf8)
+        self.ivLabel = Array((labelPrefix + "iv").utf8)
+        self.hpLabel = Array((labelPrefix + "hp").utf8)
+        self.initialType = initialType
+        self.handshakeType = handshakeType
+        self.retryType = retryType
+    }
+
+    static func == (left: QUICVersion, right: QUICVersion) -> Bool { left.number == right.number }
 
     /// The versions whose packets Bulkhead reads: 1, 2, and the drafts 29 to 34 that clients still offered when
     /// version 1 came out (their protection is version 1's with draft 29's salt).
@@ -21,10 +43,7 @@ struct QUICVersion: Sendable, Equatable {
         switch number {
         case 0x0000_0001: Self.version1
         case 0x6b33_43cf: Self.version2
-        case 0xff00_001d...0xff00_0022:
-            QUICVersion(
-                number: number, name: "quic-draft-\(number & 0xff)", initialSalt: Self.draft29Salt,
-                labelPrefix: "quic ", initialType: 0, handshakeType: 2, retryType: 3)
+        case 0xff00_001d...0xff00_0022: Self.drafts[Int(number - 0xff00_001d)]
         default: nil
         }
     }
@@ -45,10 +64,15 @@ struct QUICVersion: Sendable, Equatable {
         ],
         labelPrefix: "quicv2 ", initialType: 1, handshakeType: 3, retryType: 0)
 
-    private static let draft29Salt: [UInt8] = [
-        0xaf, 0xbf, 0xec, 0x28, 0x99, 0x93, 0xd2, 0x4c, 0x9e, 0x97, 0x86, 0xf1, 0x9c, 0x61, 0x11, 0xe0, 0x43, 0x90,
-        0xa8, 0x99,
-    ]
+    private static let drafts: [QUICVersion] = (0x1d...0x22).map { draft in
+        QUICVersion(
+            number: 0xff00_0000 | UInt32(draft), name: "quic-draft-\(draft)",
+            initialSalt: [
+                0xaf, 0xbf, 0xec, 0x28, 0x99, 0x93, 0xd2, 0x4c, 0x9e, 0x97, 0x86, 0xf1, 0x9c, 0x61, 0x11, 0xe0, 0x43,
+                0x90, 0xa8, 0x99,
+            ],
+            labelPrefix: "quic ", initialType: 0, handshakeType: 2, retryType: 3)
+    }
 }
 
 /// The keys protecting one direction's packets at one encryption level: the AEAD key (in its cipher context), the
@@ -58,30 +82,52 @@ struct QUICVersion: Sendable, Equatable {
 /// Initial packet takes no secret (§5.2). Handshake keys come from the key log's handshake traffic secrets.
 final class QUICPacketKeys {
     private let opener: AEADOpener
-    private let iv: [UInt8]
+    /// The 12-byte IV, held inline.
+    private let iv: (UInt64, UInt32)
     private let headerProtection: HeaderProtection
 
-    /// Keys derived from a traffic secret (`secret`) for `cipher`; nil when a key cannot be set up.
+    /// Keys derived from a traffic secret (`secret`) for `cipher`; nil when a key cannot be set up. The key material
+    /// is derived into stack memory and wiped there: a connection's Initial keys are made for every QUIC connection
+    /// in a capture.
     init?(secret: UnsafeRawBufferPointer, cipher: RecordCipher, version: QUICVersion) {
-        guard let material = Self.material(secret: secret, cipher: cipher, version: version),
-            let headerProtection = HeaderProtection(cipher: cipher.algorithm, key: material.hp)
-        else { return nil }
-        self.opener = AEADOpener(cipher, key: material.key, keyLength: material.key.count)
-        guard self.opener.isUsable else { return nil }
-        self.iv = material.iv
+        let keyLength = cipher.keyLength
+        var made: (AEADOpener, (UInt64, UInt32), HeaderProtection)?
+        withUnsafeTemporaryAllocation(byteCount: 2 * keyLength + 12, alignment: 16) { material in
+            defer { material.initializeMemory(as: UInt8.self, repeating: 0) }
+            let key = UnsafeMutableRawBufferPointer(rebasing: material[0..<keyLength])
+            let hp = UnsafeMutableRawBufferPointer(rebasing: material[keyLength..<(2 * keyLength)])
+            let iv = UnsafeMutableRawBufferPointer(rebasing: material[(2 * keyLength)...])
+            guard let hmac = HMACKey(sha384: cipher.usesSHA384, key: secret),
+                hmac.expandLabel(version.keyLabel, into: key), hmac.expandLabel(version.ivLabel, into: iv),
+                hmac.expandLabel(version.hpLabel, into: hp),
+                let headerProtection = HeaderProtection(cipher: cipher.algorithm, key: UnsafeRawBufferPointer(hp))
+            else { return }
+            let opener = AEADOpener(
+                cipher, key: key.baseAddress?.assumingMemoryBound(to: UInt8.self), keyLength: keyLength)
+            guard opener.isUsable else { return }
+            var inline: (UInt64, UInt32) = (0, 0)
+            withUnsafeMutableBytes(of: &inline) { $0.copyMemory(from: UnsafeRawBufferPointer(iv)) }
+            made = (opener, inline, headerProtection)
+        }
+        guard let (opener, iv, headerProtection) = made else { return nil }
+        self.opener = opener
+        self.iv = iv
         self.headerProtection = headerProtection
     }
 
     /// The AEAD key, IV and header protection key of a traffic secret (RFC 9001 §5.1; RFC 9369 §3.3.2 for v2's
-    /// labels); nil when the secret cannot key an HMAC.
+    /// labels), as arrays: for tests against the RFCs' examples.
     static func material(secret: UnsafeRawBufferPointer, cipher: RecordCipher, version: QUICVersion) -> (
         key: [UInt8], iv: [UInt8], hp: [UInt8]
     )? {
-        guard let hmac = HMACKey(sha384: cipher.usesSHA384, key: Array(secret)) else { return nil }
-        let key = hmac.expandLabel(version.labelPrefix + "key", length: cipher.keyLength)
-        let iv = hmac.expandLabel(version.labelPrefix + "iv", length: 12)
-        let hp = hmac.expandLabel(version.labelPrefix + "hp", length: cipher.keyLength)
-        guard key.count == cipher.keyLength, iv.count == 12, hp.count == cipher.keyLength else { return nil }
+        guard let hmac = HMACKey(sha384: cipher.usesSHA384, key: secret) else { return nil }
+        func expand(_ label: [UInt8], _ length: Int) -> [UInt8]? {
+            var bytes = [UInt8](repeating: 0, count: length)
+            return bytes.withUnsafeMutableBytes { hmac.expandLabel(label, into: $0) } ? bytes : nil
+        }
+        guard let key = expand(version.keyLabel, cipher.keyLength), let iv = expand(version.ivLabel, 12),
+            let hp = expand(version.hpLabel, cipher.keyLength)
+        else { return nil }
         return (key, iv, hp)
     }
 
@@ -92,21 +138,28 @@ final class QUICPacketKeys {
         guard let extract = HMACKey(sha384: false, key: version.initialSalt),
             let expand = HMACKey(sha384: false, key: extract.mac(Array(destinationID)))
         else { return nil }
-        return (expand.expandLabel("client in", length: 32), expand.expandLabel("server in", length: 32))
+        var client = [UInt8](repeating: 0, count: 32)
+        var server = [UInt8](repeating: 0, count: 32)
+        guard client.withUnsafeMutableBytes({ expand.expandLabel(Self.clientInLabel, into: $0) }),
+            server.withUnsafeMutableBytes({ expand.expandLabel(Self.serverInLabel, into: $0) })
+        else { return nil }
+        return (client, server)
     }
+
+    private static let clientInLabel = Array("client in".utf8)
+    private static let serverInLabel = Array("server in".utf8)
+    private static let initialCipher = RecordCipher(algorithm: .aes128GCM, usesSHA384: false)
 
     /// The Initial keys of both directions for a connection whose client chose `destinationID` (§5.2).
     static func initial(destinationID: UnsafeRawBufferPointer, version: QUICVersion) -> (
         client: QUICPacketKeys, server: QUICPacketKeys
     )? {
-        guard let secrets = Self.initialSecrets(destinationID: destinationID, version: version) else { return nil }
-        let cipher = RecordCipher(algorithm: .aes128GCM, usesSHA384: false)
-        guard
+        guard let secrets = Self.initialSecrets(destinationID: destinationID, version: version),
             let client = secrets.client.withUnsafeBytes({
-                QUICPacketKeys(secret: $0, cipher: cipher, version: version)
+                QUICPacketKeys(secret: $0, cipher: Self.initialCipher, version: version)
             }),
             let server = secrets.server.withUnsafeBytes({
-                QUICPacketKeys(secret: $0, cipher: cipher, version: version)
+                QUICPacketKeys(secret: $0, cipher: Self.initialCipher, version: version)
             })
         else { return nil }
         return (client, server)
@@ -142,8 +195,10 @@ final class QUICPacketKeys {
             }
             let number = Self.decodePacketNumber(truncated, bits: numberLength * 8, largest: largest)
             var nonce = self.iv
-            for index in 0..<8 { nonce[11 - index] ^= UInt8(truncatingIfNeeded: number >> (8 * index)) }
-            let length = nonce.withUnsafeBytes { nonce in
+            withUnsafeMutableBytes(of: &nonce) { nonce in
+                for index in 0..<8 { nonce[11 - index] ^= UInt8(truncatingIfNeeded: number >> (8 * index)) }
+            }
+            let length = withUnsafeBytes(of: nonce) { nonce in
                 self.opener.open(
                     nonce: nonce, aad: UnsafeRawBufferPointer(start: base, count: headerLength),
                     ciphertextAndTag: UnsafeRawBufferPointer(rebasing: packet[headerLength...]), into: output)
@@ -166,53 +221,80 @@ final class QUICPacketKeys {
 }
 
 /// Header protection (RFC 9001 §5.4): a mask made from a sample of the packet's ciphertext, with AES-ECB for the AES
-/// suites or the ChaCha20 block function for ChaCha20-Poly1305.
+/// suites or the ChaCha20 block function for ChaCha20-Poly1305. AES goes through the shim's AES-NI rounds where the CPU
+/// allows (as AES-GCM records do, ``AEADOpener``): an EVP context cost more to set up than the connection's few masks.
 private final class HeaderProtection {
-    private let context: OpaquePointer
+    private enum Context {
+        case aes(UnsafeMutablePointer<bh_aes_gcm>)
+        case evp(OpaquePointer)
+    }
+
+    private let context: Context
     private let chacha: Bool
 
-    init?(cipher: RecordCipher.Algorithm, key: [UInt8]) {
+    init?(cipher: RecordCipher.Algorithm, key: UnsafeRawBufferPointer) {
+        guard let keyBase = key.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return nil }
+        self.chacha = cipher == .chacha20Poly1305
+        if !self.chacha && AEADOpener.opensAESGCMDirectly {
+            guard let aes = bh_aes_block_new(keyBase, key.count) else { return nil }
+            self.context = .aes(aes)
+            return
+        }
         let algorithm: OpaquePointer?
         switch cipher {
-        case .aes128GCM: algorithm = EVP_aes_128_ecb()
-        case .aes256GCM: algorithm = EVP_aes_256_ecb()
-        case .chacha20Poly1305: algorithm = EVP_chacha20()
+        case .aes128GCM: algorithm = AEADCiphers.shared.aes128ECB
+        case .aes256GCM: algorithm = AEADCiphers.shared.aes256ECB
+        case .chacha20Poly1305: algorithm = AEADCiphers.shared.chacha20
         }
         guard let algorithm, let context = EVP_CIPHER_CTX_new() else { return nil }
-        self.context = context
-        self.chacha = cipher == .chacha20Poly1305
         // ChaCha20's key is set here and its counter and nonce (the sample) with each mask.
-        guard EVP_EncryptInit_ex(context, algorithm, nil, key, nil) == 1 else {
+        guard EVP_EncryptInit_ex(context, algorithm, nil, keyBase, nil) == 1 else {
+            EVP_CIPHER_CTX_free(context)
             ERR_clear_error()
             return nil
         }
         if !self.chacha { EVP_CIPHER_CTX_set_padding(context, 0) }
+        self.context = .evp(context)
     }
 
-    deinit { EVP_CIPHER_CTX_free(self.context) }
+    deinit {
+        switch self.context {
+        case .aes(let aes): bh_aes_gcm_free(aes)
+        case .evp(let context): EVP_CIPHER_CTX_free(context)
+        }
+    }
 
     /// The five mask bytes for a 16-byte sample.
     func mask(sample: UnsafeRawBufferPointer) -> (UInt8, UInt8, UInt8, UInt8, UInt8)? {
         guard sample.count == 16, let sampleBase = sample.baseAddress?.assumingMemoryBound(to: UInt8.self) else {
             return nil
         }
-        var block = [UInt8](repeating: 0, count: 16)
-        var length: Int32 = 0
-        let done = block.withUnsafeMutableBufferPointer { out -> Bool in
-            guard let outBase = out.baseAddress else { return false }
-            if self.chacha {
-                // The sample is ChaCha20's 16-byte IV: the block counter (little-endian), then the nonce; five zero
-                // bytes encrypted are the mask.
-                let zeros = [UInt8](repeating: 0, count: 5)
-                return EVP_EncryptInit_ex(self.context, nil, nil, nil, sampleBase) == 1
-                    && EVP_EncryptUpdate(self.context, outBase, &length, zeros, 5) == 1
+        var block: (UInt64, UInt64) = (0, 0)
+        let done = withUnsafeMutableBytes(of: &block) { raw -> Bool in
+            guard let out = raw.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return false }
+            switch self.context {
+            case .aes(let aes):
+                bh_aes_block(aes, sampleBase, out)
+                return true
+            case .evp(let context):
+                var length: Int32 = 0
+                if self.chacha {
+                    // The sample is ChaCha20's 16-byte IV: the block counter (little-endian), then the nonce; five
+                    // zero bytes encrypted are the mask.
+                    let zeros: (UInt64, UInt64) = (0, 0)
+                    return withUnsafeBytes(of: zeros) { zeros in
+                        EVP_EncryptInit_ex(context, nil, nil, nil, sampleBase) == 1
+                            && EVP_EncryptUpdate(
+                                context, out, &length, zeros.baseAddress?.assumingMemoryBound(to: UInt8.self), 5) == 1
+                    }
+                }
+                return EVP_EncryptUpdate(context, out, &length, sampleBase, 16) == 1
             }
-            return EVP_EncryptUpdate(self.context, outBase, &length, sampleBase, 16) == 1
         }
         guard done else {
             ERR_clear_error()
             return nil
         }
-        return (block[0], block[1], block[2], block[3], block[4])
+        return withUnsafeBytes(of: block) { ($0[0], $0[1], $0[2], $0[3], $0[4]) }
     }
 }

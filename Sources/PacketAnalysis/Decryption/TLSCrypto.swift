@@ -46,11 +46,18 @@ final class AEADCiphers: @unchecked Sendable {
     let aes128GCM: OpaquePointer?
     let aes256GCM: OpaquePointer?
     let chacha20Poly1305: OpaquePointer?
+    /// QUIC header protection's block ciphers (RFC 9001 §5.4), where the shim's AES rounds are not used.
+    let aes128ECB: OpaquePointer?
+    let aes256ECB: OpaquePointer?
+    let chacha20: OpaquePointer?
 
     private init() {
         self.aes128GCM = EVP_CIPHER_fetch(nil, "AES-128-GCM", nil)
         self.aes256GCM = EVP_CIPHER_fetch(nil, "AES-256-GCM", nil)
         self.chacha20Poly1305 = EVP_CIPHER_fetch(nil, "ChaCha20-Poly1305", nil)
+        self.aes128ECB = EVP_CIPHER_fetch(nil, "AES-128-ECB", nil)
+        self.aes256ECB = EVP_CIPHER_fetch(nil, "AES-256-ECB", nil)
+        self.chacha20 = EVP_CIPHER_fetch(nil, "ChaCha20", nil)
     }
 }
 
@@ -96,6 +103,24 @@ struct HMACKey {
 
     init?(sha384: Bool, key: [UInt8]) {
         guard bh_hmac_key_init(&self.state, sha384 ? 1 : 0, key, key.count) == 1 else { return nil }
+    }
+
+    /// A key from bytes where they lie.
+    init?(sha384: Bool, key: UnsafeRawBufferPointer) {
+        guard
+            bh_hmac_key_init(
+                &self.state, sha384 ? 1 : 0, key.baseAddress?.assumingMemoryBound(to: UInt8.self), key.count)
+                == 1
+        else { return nil }
+    }
+
+    /// HKDF-Expand-Label(this key, `label` (its bytes, without "tls13 "), "", `output.count`) into `output`; false on
+    /// failure.
+    func expandLabel(_ label: [UInt8], into output: UnsafeMutableRawBufferPointer) -> Bool {
+        guard let base = output.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return false }
+        return withUnsafePointer(to: self.state) { key in
+            bh_hkdf_expand_label(key, label, label.count, base, output.count) == 1
+        }
     }
 
     /// HMAC of `data` followed by `more`.

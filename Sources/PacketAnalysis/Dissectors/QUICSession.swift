@@ -39,17 +39,22 @@ final class QUICSession {
     private var clientIDLength: Int?
     private var serverIDLength: Int?
 
-    /// CRYPTO data by side and level: client Initial, server Initial, client Handshake, server Handshake.
-    private var crypto = [CryptoStream](repeating: CryptoStream(), count: 4)
-    /// The largest packet number opened, by side and number space (Initial, Handshake, application).
-    private var largest = [Int64?](repeating: nil, count: 6)
+    /// CRYPTO data by side and level (stored apart: arrays of them cost a generic metadata lookup per connection).
+    private var clientInitialCrypto = CryptoStream()
+    private var serverInitialCrypto = CryptoStream()
+    private var clientHandshakeCrypto = CryptoStream()
+    private var serverHandshakeCrypto = CryptoStream()
+    /// The largest packet number opened, by number space (Initial, Handshake, application) and side, client first;
+    /// -1 while none.
+    private var largest: (Int64, Int64, Int64, Int64, Int64, Int64) = (-1, -1, -1, -1, -1, -1)
     private var packetsOpened = 0
     /// How many Destination Connection IDs the client's Initial packets used (keys are derived for each).
     private(set) var initialIDs = 0
 
-    /// Short-header (1-RTT) packets seen from the client, and the first two distinct lengths of the server's.
+    /// Short-header (1-RTT) packets seen from the client; the length of the server's first, and whether another differed.
     private var clientShortPackets = 0
-    private var serverShortLengths: [Int] = []
+    private var serverShortLength = 0
+    private var serverShortLengthsDiffer = false
     /// Read from decrypted 1-RTT packets: the server confirmed the handshake (HANDSHAKE_DONE, RFC 9001 §4.1.2).
     private var handshakeDone = false
 
@@ -151,8 +156,10 @@ final class QUICSession {
             // A client sending 1-RTT packets has discarded its Initial keys (RFC 9001 §4.9.1): so can the session,
             // whose flow may stay open a long time.
             self.initialKeys = nil
-        } else if self.serverShortLengths.count < 2, !self.serverShortLengths.contains(packet.count) {
-            self.serverShortLengths.append(packet.count)
+        } else if self.serverShortLength == 0 {
+            self.serverShortLength = packet.count
+        } else if packet.count != self.serverShortLength {
+            self.serverShortLengthsDiffer = true
         }
         // The receiver's connection ID follows the first byte.
         guard let idLength = side == .client ? self.serverIDLength : self.clientIDLength, let version = self.version,
@@ -173,8 +180,8 @@ final class QUICSession {
         guard self.initialIDs < Self.initialIDLimit, self.clientShortPackets == 0 else { return }
         self.initialIDs += 1
         if self.initialKeys != nil {
-            self.crypto[0] = CryptoStream()
-            self.crypto[1] = CryptoStream()
+            self.clientInitialCrypto = CryptoStream()
+            self.serverInitialCrypto = CryptoStream()
         }
         self.initialID = Array(destination)
         self.initialKeys = QUICPacketKeys.initial(destinationID: destination, version: version)
@@ -233,11 +240,13 @@ final class QUICSession {
         guard self.packetsOpened < Self.packetLimit else { return }
         self.packetsOpened += 1
         let space = level * 2 + (side == .client ? 0 : 1)
+        let largest = withUnsafeBytes(of: self.largest) { $0.load(fromByteOffset: space * 8, as: Int64.self) }
         // Decrypted where it is read: what the frames leave for later (CRYPTO pieces out of order, part of a handshake
         // message) is copied by those who keep it, and nothing stays with the session between packets.
         withUnsafeTemporaryAllocation(byteCount: packet.count, alignment: 16) { output in
             let opened = keys.open(
-                packet, numberOffset: numberOffset, longHeader: level < 2, largest: self.largest[space], into: output)
+                packet, numberOffset: numberOffset, longHeader: level < 2, largest: largest < 0 ? nil : largest,
+                into: output)
             guard let (length, number) = opened else {
                 // The wrong secrets for this connection (or damage): say so once, when it is the key log's.
                 if level == 1 {
@@ -245,7 +254,11 @@ final class QUICSession {
                 }
                 return
             }
-            if number > self.largest[space] ?? -1 { self.largest[space] = number }
+            if number > largest {
+                withUnsafeMutableBytes(of: &self.largest) {
+                    $0.storeBytes(of: number, toByteOffset: space * 8, as: Int64.self)
+                }
+            }
             self.frames(UnsafeRawBufferPointer(rebasing: output[0..<length]), level: level, side: side)
         }
         // Nothing more will be opened: the cipher contexts go now rather than when the flow ends.
@@ -292,9 +305,15 @@ final class QUICSession {
     }
 
     private func crypto(_ data: UnsafeRawBufferPointer, at offset: Int, level: Int, side: FlowSide) {
-        let index = level * 2 + (side == .client ? 0 : 1)
-        let accepted = self.crypto[index].add(data, at: offset) { bytes in
+        let deliver = { (bytes: UnsafeRawBufferPointer) in
             self.tls.consumeQUICCrypto(bytes, level: level == 0 ? .initial : .handshake, from: side)
+        }
+        let accepted: Bool
+        switch (level, side) {
+        case (0, .client): accepted = self.clientInitialCrypto.add(data, at: offset, deliver: deliver)
+        case (0, .server): accepted = self.serverInitialCrypto.add(data, at: offset, deliver: deliver)
+        case (_, .client): accepted = self.clientHandshakeCrypto.add(data, at: offset, deliver: deliver)
+        case (_, .server): accepted = self.serverHandshakeCrypto.add(data, at: offset, deliver: deliver)
         }
         if !accepted { self.tls.quicMalformed() }
     }
@@ -352,7 +371,7 @@ final class QUICSession {
         if self.handshakeDone {
             self.tls.quicHandshakeConfirmed = true
         } else if self.applicationKeys == nil {
-            self.tls.quicHandshakeConfirmed = self.clientShortPackets > 0 && self.serverShortLengths.count >= 2
+            self.tls.quicHandshakeConfirmed = self.clientShortPackets > 0 && self.serverShortLengthsDiffer
         }
         self.tls.finish(into: &slot)
     }
@@ -363,8 +382,13 @@ final class QUICSession {
 struct CryptoStream {
     /// How many bytes from offset 0 have been handed on.
     private(set) var delivered = 0
-    /// Pieces past ``delivered``, waiting for what comes before them.
-    private var waiting: [(offset: Int, bytes: [UInt8])] = []
+    /// A piece past ``delivered``, waiting for what comes before it.
+    private struct Piece {
+        var offset: Int
+        var bytes: [UInt8]
+    }
+
+    private var waiting: [Piece] = []
 
     /// Adds the piece `data` at stream offset `offset`, and hands on (`deliver`) whatever is now in order. Returns
     /// false when the piece lies beyond ``QUICSession/cryptoLimit`` or too many are waiting (it is dropped).
@@ -376,7 +400,7 @@ struct CryptoStream {
         guard end > self.delivered else { return true }  // a repeat
         if offset > self.delivered {
             guard self.waiting.count < QUICSession.fragmentLimit else { return false }
-            self.waiting.append((offset, Array(data)))
+            self.waiting.append(Piece(offset: offset, bytes: Array(data)))
             return true
         }
         deliver(UnsafeRawBufferPointer(rebasing: data[(self.delivered - offset)...]))

@@ -84,6 +84,8 @@ package final class TLSSession {
     /// QUIC: whether the handshake completed, as the QUIC session read it from its packets (nil: nothing shows it);
     /// set before ``finish(into:)``.
     var quicHandshakeConfirmed: Bool?
+    /// QUIC: the idle timeout the client's transport parameters announce, in whole seconds (nil: none announced).
+    private(set) var quicIdleTimeoutSeconds: Int?
 
     /// - Parameters:
     ///   - lane: what the sessions of one analysis lane share (certificate lists already read, cipher contexts).
@@ -453,6 +455,14 @@ package final class TLSSession {
                         offered.reserveCapacity(min(Int(listLength) / 2, 8))
                         while let version = list.u16() {
                             if !TLSRegistry.isGREASE(version) { offered.append(TLSRegistry.versionName(version)) }
+                        }
+                    }
+                case 57, 0xffa5:  // quic_transport_parameters (RFC 9000 §18; 0xffa5 before version 1)
+                    guard self.isQUIC else { break }
+                    while let id = data.varint(), let length = data.varint(), var value = data.sub(length) {
+                        // max_idle_timeout, in milliseconds; 0 (or absent) is none
+                        if id == 0x01, let milliseconds = value.varint(), milliseconds > 0 {
+                            self.quicIdleTimeoutSeconds = (milliseconds + 999) / 1000
                         }
                     }
                 default: break

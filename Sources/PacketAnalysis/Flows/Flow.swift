@@ -145,6 +145,9 @@ final class Flow {
     var lastSeen: Timestamp
     let transport: Transport
     var closed = false
+    /// Seconds without packets after which a UDP flow has ended, when its protocol says (QUIC's idle timeout), else 0:
+    /// the transport's default. Fits the padding before `key`.
+    var idleLimit: UInt16 = 0
     let key: FlowKey
     /// Whether the low endpoint is the client (provisional until a SYN or content says so).
     var clientIsLow: Bool

@@ -328,15 +328,18 @@ public final class FlowAnalyzer {
         if let existing = self.flows.flow(for: key) {
             flow = existing
             // Port reuse: a new SYN on a finished connection, or one with a different initial sequence; a datagram on
-            // a finished UDP exchange (DNS, answered) after the 5 s a finished flow is kept for, whenever the next
-            // sweep comes.
+            // a finished UDP exchange (DNS, answered) after the 5 s a finished flow is kept for, or on a QUIC
+            // connection idle past its timeout, whenever the next sweep comes.
             if isSYN
                 && (existing.closed
                     || (existing.rolesFixed
                         && existing.withDirection(fromLow: fromLow, { $0.synSequence }).map { $0 != packet.sequence }
                             ?? false
                         && (existing.low.payloadBytes + existing.high.payloadBytes) > 0))
-                || existing.closed && existing.transport == .udp && time.seconds(since: existing.lastSeen) > 5
+                || existing.transport == .udp
+                    && (existing.closed && time.seconds(since: existing.lastSeen) > 5
+                        || existing.idleLimit != 0
+                            && time.seconds(since: existing.lastSeen) > Double(existing.idleLimit))
             {
                 self.flows.remove(key)
                 self.emitRecord(of: existing)
@@ -435,7 +438,7 @@ public final class FlowAnalyzer {
             let idle = now.seconds(since: flow.lastSeen)
             return flow.closed && idle > 5
                 || flow.transport == .tcp && idle > tcpIdleTimeout
-                || flow.transport != .tcp && idle > udpIdleTimeout
+                || flow.transport != .tcp && idle > (flow.idleLimit == 0 ? udpIdleTimeout : Double(flow.idleLimit))
         }
         for flow in ended where !flow.closed && flow.transport == .tcp { flow.anomalies.insert(.idleTimeout) }
         for flow in Self.inIDOrder(ended) {
@@ -581,10 +584,12 @@ public final class FlowAnalyzer {
         // the non-ESP marker (IKE) and is not a one-byte keepalive is ESP, its SPI first. Looked at on every
         // datagram, as IKE usually comes first on the same ports. The other port is 4500 too, or one a NAT chose
         // (never a system port): with a server's port (DNS's 53) it is a client that happened to pick 4500 (on a
-        // host whose ephemeral range starts at 1024, one DNS query in 60,000 was taken for ESP).
+        // host whose ephemeral range starts at 1024, one DNS query in 60,000 was taken for ESP). A QUIC client on
+        // 4500 starts with a long header that is not an SPI of ESP's: the flow is QUIC.
         if (packet.sourcePort == 4500 && packet.destinationPort >= 1024
             || packet.destinationPort == 4500 && packet.sourcePort >= 1024) && payload.count >= 8
-            && (payload[0] | payload[1] | payload[2] | payload[3]) != 0
+            && (payload[0] | payload[1] | payload[2] | payload[3]) != 0 && flow.quic == nil
+            && (flow.proto == .ipsecESP || !QUICSession.recognise(payload).isQUIC)
         {
             self.esp(payload, flow, fromLow, udpEncapsulated: true)
             return
@@ -592,6 +597,13 @@ public final class FlowAnalyzer {
         if flow.phase == .classifying, !payload.isEmpty { self.classifyDatagram(payload, flow, fromLow) }
         if let quic = flow.quic, !payload.isEmpty {
             quic.datagram(payload, from: flow.side(fromLow: fromLow))
+            // A QUIC connection is over once idle past the timeout its client announced (RFC 9000 §10.1; the effective
+            // one is never longer), not after UDP's 120 s: HTTP/3 clients announce 30 s or so, and a busy host's
+            // connections held four times as long filled memory. 10 s more covers the three probe timeouts a peer may
+            // wait beyond it and the closing period.
+            if flow.idleLimit == 0, let seconds = quic.tls.quicIdleTimeoutSeconds {
+                flow.idleLimit = UInt16(min(Double(seconds) + 10, self.options.udpIdleTimeout, 65_535))
+            }
             return
         }
         if flow.proto == .dns, payload.count >= 12 {
