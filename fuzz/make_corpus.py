@@ -104,7 +104,8 @@ def tshark_segments(path):
     """{stream: [(is_client, payload)]} for TCP and UDP conversations, in capture order."""
     fields = ["tcp.stream", "udp.stream", "ip.src", "ipv6.src", "tcp.srcport", "udp.srcport", "tcp.flags.syn",
               "tcp.flags.ack", "tcp.payload", "udp.payload"]
-    command = ["tshark", "-r", path, "-T", "fields", "-E", "separator=|"]
+    # occurrence=f: a tunnelled packet has two UDP layers (the outer one first)
+    command = ["tshark", "-r", path, "-T", "fields", "-E", "separator=|", "-E", "occurrence=f"]
     for f in fields:
         command += ["-e", f]
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
