@@ -34,7 +34,8 @@
 #
 # Requirements (Debian 12): tcpdump dumpcap editcap (wireshark-common) tshark openssl curl
 #   nginx-light redis-server redis-tools postgresql-15 memcached dnsmasq-base
-#   bind9-dnsutils python3 iproute2 ethtool tinyproxy-bin (the last for make-tunnel-captures.sh)
+#   bind9-dnsutils python3 iproute2 ethtool tinyproxy-bin (for make-tunnel-captures.sh) wireguard-go wireguard-tools
+#   (for make-encap-captures.sh); aioquic from PyPI (for make-quic-captures.sh)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

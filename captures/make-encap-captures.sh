@@ -12,6 +12,7 @@
 #   198.19.42.0/24  Geneve VNI 4242 (tap bhe-gnv, user-space endpoint, UDP 6081)
 #   198.19.43.0/24  gretap, GRE key 77 (tap bhe-gre, user-space endpoint, IP protocol 47)
 #   198.19.44.0/24  ipip (tun bhe-ipip, user-space endpoint, IP protocol 4)
+#   198.19.46.0/24  WireGuard (wireguard-go on tun devices bhe-wg-c / bhe-wg-s, UDP 51820), made last
 #   198.19.45.0/24  TWICE: VXLAN VNI 142 and VNI 143, the same inner addresses in both (kernel devices made in
 #                   the underlay namespaces, then moved into overlay namespaces bh-encap-{cli,srv}-{a,b}, the
 #                   way Docker's overlay driver does it: their UDP sockets stay on the underlay)
@@ -23,7 +24,7 @@
 # tools/bhtunnel.py on tap/tun devices (see there and README.md). ERSPAN needs
 # CONFIG_NET_IPGRE as well and is tested on assembled bytes only.
 #
-# Requirements (Debian 12): iproute2 tcpdump openssl curl python3 ethtool
+# Requirements (Debian 12): iproute2 tcpdump openssl curl python3 ethtool wireguard-go wireguard-tools
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -49,7 +50,7 @@ log() { printf '[make-encap-captures] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
 [[ $EUID -eq 0 ]] || die "run as root (sudo bash $0)"
-for t in ip ethtool tcpdump openssl curl ss "$PY"; do
+for t in ip ethtool tcpdump openssl curl ss "$PY" wireguard-go wg; do
     command -v "$t" >/dev/null 2>&1 || die "missing tool: $t"
 done
 [[ -c /dev/net/tun ]] || die "/dev/net/tun missing (needed for the user-space tunnel endpoints)"
@@ -60,7 +61,11 @@ flock -n 8 || die "another make-encap-captures.sh run is in progress"
 WORK=$(mktemp -d /tmp/bh-encap.XXXXXX)
 
 # ------------------------------------------------------------------ cleanup
-teardown() { ns_delete "${OVERLAY_NS[@]}" "$NS_C" "$NS_S"; }
+teardown() {
+    ns_delete "${OVERLAY_NS[@]}" "$NS_C" "$NS_S"
+    # wireguard-go's control sockets are not per namespace
+    rm -f /var/run/wireguard/bhe-wg-c.sock /var/run/wireguard/bhe-wg-s.sock
+}
 cleanup_on_exit
 
 teardown   # leftovers of an interrupted earlier run (only our own bh-encap-* namespaces)
@@ -226,5 +231,28 @@ for letter in a b; do
 done
 cap_stop
 
-chmod 644 "$OUT"/vxlan-*.pcap "$OUT"/geneve-*.pcap "$OUT"/gretap-*.pcap "$OUT"/ipip-*.pcap
+# WireGuard, as Kubernetes CNIs encrypt node-to-node traffic (Calico, Cilium, Flannel's wireguard backend): made
+# last, so that its capture starts before the tunnel's first handshake. This kernel has no CONFIG_WIREGUARD:
+# wireguard-go runs the tunnel on a tun device in each host namespace, bhe-wg-c / bhe-wg-s (names unique on the host:
+# its control sockets in /var/run/wireguard are not per namespace), inner 198.19.46.0/24, UDP 51820 on the underlay.
+log "wireguard-http.pcap"
+for side in c s; do
+    (umask 077 && wg genkey > "$WORK/wg-$side.key")
+    wg pubkey < "$WORK/wg-$side.key" > "$WORK/wg-$side.pub"
+done
+ip netns exec "$NS_C" wireguard-go bhe-wg-c >/dev/null 2>&1 || die "wireguard-go did not start in $NS_C"
+ip netns exec "$NS_S" wireguard-go bhe-wg-s >/dev/null 2>&1 || die "wireguard-go did not start in $NS_S"
+inc wg set bhe-wg-c private-key "$WORK/wg-c.key" listen-port 51820 \
+    peer "$(cat "$WORK/wg-s.pub")" endpoint "$UNDER_S:51820" allowed-ips 198.19.46.2/32
+ins wg set bhe-wg-s private-key "$WORK/wg-s.key" listen-port 51820 \
+    peer "$(cat "$WORK/wg-c.pub")" endpoint "$UNDER_C:51820" allowed-ips 198.19.46.1/32
+tunnel_side "$NS_C" bhe-wg-c 198.19.46.1
+tunnel_side "$NS_S" bhe-wg-s 198.19.46.2
+ins "$PY" -m http.server --bind 198.19.46.2 8080 --directory "$WORK/www" >/dev/null 2>&1 &
+wait_tcp 198.19.46.2 8080
+cap_start wireguard-http.pcap udp port 51820
+inc curl -sS -o /dev/null --max-time 5 "http://198.19.46.2:8080/index.html"
+cap_stop
+
+chmod 644 "$OUT"/vxlan-*.pcap "$OUT"/geneve-*.pcap "$OUT"/gretap-*.pcap "$OUT"/ipip-*.pcap "$OUT"/wireguard-*.pcap
 log "done"

@@ -45,6 +45,10 @@ public enum ApplicationProtocol: String, Codable, Sendable, Hashable, CaseIterab
     /// ClientHello and ServerHello are read from its Initial packets (``FlowRecord/tls``); the rest of the handshake
     /// only with a key log.
     case quic
+    /// WireGuard (UDP): an encrypted tunnel between two hosts, as Kubernetes CNIs encrypt node-to-node traffic
+    /// (Calico, Cilium, Flannel's wireguard backend). Recognised by its handshake messages, or by four messages in a
+    /// row of its format when the capture began after the handshake.
+    case wireguard
     case unknownPlaintext = "unknown-plaintext"
     case unknownBinary = "unknown-binary"
     /// No payload was seen in either direction (a handshake only, or a port scan).
@@ -53,7 +57,7 @@ public enum ApplicationProtocol: String, Codable, Sendable, Hashable, CaseIterab
     /// Whether the protocol's payload is encrypted by nature (without an upgrade).
     public var isEncryptedByNature: Bool {
         switch self {
-        case .tls, .dtls, .ssh, .ipsecESP, .quic: true
+        case .tls, .dtls, .ssh, .ipsecESP, .quic, .wireguard: true
         default: false
         }
     }

@@ -20,8 +20,9 @@ extension Bulkhead {
                 raw IP, BSD loopback) and follows every TCP and UDP flow. Protocols are identified by content, never \
                 by port: TLS on port 80 is TLS, Redis on 443 is Redis. Overlay tunnels seen on an underlay (VXLAN, \
                 Geneve, GRE, ERSPAN, IP in IP) are opened and their inner flows labelled with the tunnel; IPsec ESP \
-                is reported as encrypted traffic between the two hosts. QUIC (HTTP/3) is read from its Initial \
-                packets: SNI, ALPN, cipher, and a refusal's TLS alert; its client certificate is `unknown` without keys.
+                and WireGuard are reported as encrypted traffic between the two hosts. QUIC (HTTP/3) is read from its \
+                Initial packets: SNI, ALPN, cipher, and a refusal's TLS alert; its client certificate is `unknown` \
+                without keys.
 
                 With --keylog (or secrets embedded in a pcapng), TLS 1.3 and QUIC handshakes are decrypted and the \
                 verdicts become exact; TLS 1.2 keys are checked against the Finished messages and encrypted alerts are \

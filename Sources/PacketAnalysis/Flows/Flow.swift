@@ -186,6 +186,9 @@ final class Flow {
     var esp: FlowESP?
     /// A QUIC flow's connection and handshake.
     var quic: QUICSession?
+    /// Datagrams in a row in WireGuard's transport format while no handshake was seen (see
+    /// ``FlowAnalyzer/wireGuardMessage(_:)``).
+    var wireGuardMessages: UInt8 = 0
 
     init(id: Int, key: FlowKey, transport: Transport, clientIsLow: Bool, basis: ClientBasis, time: Timestamp) {
         self.id = id

@@ -594,7 +594,11 @@ public final class FlowAnalyzer {
             self.esp(payload, flow, fromLow, udpEncapsulated: true)
             return
         }
-        if flow.phase == .classifying, !payload.isEmpty { self.classifyDatagram(payload, flow, fromLow) }
+        if flow.phase == .classifying, !payload.isEmpty {
+            self.classifyDatagram(payload, flow, fromLow)
+        } else if flow.wireGuardMessages > 0, !payload.isEmpty {
+            self.followWireGuard(payload, flow, fromLow)
+        }
         if let quic = flow.quic, !payload.isEmpty {
             quic.datagram(payload, from: flow.side(fromLow: fromLow))
             // A QUIC connection is over once idle past the timeout its client announced (RFC 9000 §10.1; the effective
@@ -622,6 +626,12 @@ public final class FlowAnalyzer {
 
     /// Classifies a UDP flow by its first datagram with a payload.
     private func classifyDatagram(_ payload: UnsafeRawBufferPointer, _ flow: Flow, _ fromLow: Bool) {
+        if Self.wireGuardMessage(payload) != nil {
+            flow.proto = .unknownBinary
+            flow.phase = .done
+            self.followWireGuard(payload, flow, fromLow)
+            return
+        }
         if payload.count >= 14, payload[0] == 0x16, payload[1] == 0xfe, payload[2] >= 0xfc {
             flow.proto = .dtls
             flow.datagramDTLSVersion = UInt16(payload[1]) << 8 | UInt16(payload[2])
@@ -641,6 +651,38 @@ public final class FlowAnalyzer {
                 ? .unknownPlaintext : .unknownBinary
         }
         flow.phase = .done
+    }
+
+    /// A datagram of a flow that so far looks like WireGuard. A handshake message is proof enough; transport data (a
+    /// capture that began after the handshake, which comes every two minutes) has only its reserved zeros and its
+    /// alignment, so four such datagrams in a row are asked for before the flow is called encrypted. Until then it is
+    /// unknown binary data, as it was; a datagram of another shape ends the following.
+    private func followWireGuard(_ payload: UnsafeRawBufferPointer, _ flow: Flow, _ fromLow: Bool) {
+        guard let type = Self.wireGuardMessage(payload) else {
+            flow.wireGuardMessages = 0
+            return
+        }
+        flow.wireGuardMessages &+= 1
+        guard type == 1 || type == 2 || flow.wireGuardMessages >= 4 else { return }
+        flow.proto = .wireguard
+        flow.wireGuardMessages = 0
+        // The initiator sends the first handshake message: the client.
+        if type == 1 { flow.clientIsLow = fromLow } else if type == 2 { flow.clientIsLow = !fromLow }
+    }
+
+    /// The type of a WireGuard message (WireGuard paper §5.4): the type in the first byte, three reserved zero bytes;
+    /// a handshake initiation is 148 bytes, a response 92, a cookie reply 64, transport data a 16-byte header and the
+    /// encrypted packet padded to 16 bytes with its 16-byte tag. Nil for anything else.
+    static func wireGuardMessage(_ payload: UnsafeRawBufferPointer) -> UInt8? {
+        guard payload.count >= 32, payload[1] == 0, payload[2] == 0, payload[3] == 0 else { return nil }
+        switch payload[0] {
+        case 1 where payload.count == 148, 2 where payload.count == 92, 3 where payload.count == 64:
+            return payload[0]
+        case 4 where payload.count % 16 == 0:
+            return 4
+        default:
+            return nil
+        }
     }
 
     // MARK: - IPsec
