@@ -64,6 +64,18 @@ struct WireGuardTests {
         #expect(result.findings.contains { $0.kind == .unidentifiedFlow })
     }
 
+    @Test("a DNS query that has WireGuard's shape (id 0x0400, no recursion desired, 48 bytes) is DNS")
+    func dnsLookAlike() throws {
+        let name: [UInt8] = [30] + [UInt8](repeating: 0x61, count: 30) + [0]
+        let query: [UInt8] = [0x04, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0] + name + [0, 1, 0, 1]
+        #expect(query.count == 48)
+        #expect(query.withUnsafeBytes { FlowAnalyzer.wireGuardMessage($0) } == 4)
+        let udp = PacketBuilder.udp(sourcePort: 40_000, destinationPort: 53, payload: query)
+        let frame = PacketBuilder.ethernet(
+            PacketBuilder.ipv4Packet(source: "198.18.0.2", destination: "198.18.0.53", proto: 17, transport: udp))
+        #expect(try Self.flows([frame]).flows.map(\.proto) == [.dns])
+    }
+
     @Test("message shapes: the handshake's exact lengths, transport data aligned to 16 bytes, reserved bytes zero")
     func shapes() {
         func type(_ bytes: [UInt8]) -> UInt8? { bytes.withUnsafeBytes { FlowAnalyzer.wireGuardMessage($0) } }

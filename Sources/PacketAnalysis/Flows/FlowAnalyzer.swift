@@ -626,12 +626,6 @@ public final class FlowAnalyzer {
 
     /// Classifies a UDP flow by its first datagram with a payload.
     private func classifyDatagram(_ payload: UnsafeRawBufferPointer, _ flow: Flow, _ fromLow: Bool) {
-        if Self.wireGuardMessage(payload) != nil {
-            flow.proto = .unknownBinary
-            flow.phase = .done
-            self.followWireGuard(payload, flow, fromLow)
-            return
-        }
         if payload.count >= 14, payload[0] == 0x16, payload[1] == 0xfe, payload[2] >= 0xfc {
             flow.proto = .dtls
             flow.datagramDTLSVersion = UInt16(payload[1]) << 8 | UInt16(payload[2])
@@ -645,6 +639,10 @@ public final class FlowAnalyzer {
             flow.proto = .dns
             let isResponse = payload[2] & 0x80 != 0
             flow.clientIsLow = isResponse ? !fromLow : fromLow
+        } else if Self.wireGuardMessage(payload) != nil {
+            // After DNS: a query without recursion desired, its id 0x0100 to 0x0400, has WireGuard's reserved zeros.
+            flow.proto = .unknownBinary
+            self.followWireGuard(payload, flow, fromLow)
         } else {
             flow.proto =
                 ProtocolClassifier.isMostlyPrintable(payload, UnsafeRawBufferPointer(start: nil, count: 0))
