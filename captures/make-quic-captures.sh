@@ -103,6 +103,7 @@ quic_pair quic-mutual.pcap 4434 0 "--request-client-cert" "$CLIENT_CERT"
 quic_pair quic-client-cert-declined.pcap 4433 0 "--request-client-cert" ""
 quic_pair quic-v2-retry.pcap 4434 0 "--version 2 --retry" "--version 2"
 quic_pair quic-alpn-refused.pcap 4433 3 "--alpn h3" ""
+quic_pair quic-client-cert-required-rejected.pcap 4434 3 "--require-client-cert" ""
 
 # a connection refused before the handshake secrets were made logs none
 for keys in "$OUT"/keys/quic-*.keys; do [[ -s $keys ]] || rm -f "$keys"; done

@@ -302,6 +302,32 @@ struct QUICTests {
         #expect(try flows(gap: 40).map(\.proto) == [.quic, .unknownBinary])
     }
 
+    @Test("a key log with handshake secrets only: certificates exact, established only inferred, a refusal still read")
+    func handshakeSecretsOnly() throws {
+        // Without the traffic secrets the server's HANDSHAKE_DONE (in 1-RTT) is not read: the client's Finished alone
+        // does not make the connection established; the server's refusal, sent in a Handshake packet, is read.
+        for (name, established, basis) in [
+            ("quic-server-auth", true, "heuristic"), ("quic-client-cert-required-rejected", false, "decrypted"),
+        ] {
+            let keys = try String(
+                contentsOf: Repository.root.appendingPathComponent("captures/keys/\(name).keys"), encoding: .utf8)
+            let handshakeOnly = keys.split(separator: "\n").filter { $0.contains("HANDSHAKE_TRAFFIC_SECRET") }
+            #expect(handshakeOnly.count == 2)
+            let keyLog = KeyLog()
+            keyLog.load(text: Data(handshakeOnly.joined(separator: "\n").utf8), source: "handshake secrets")
+            var flows: [FlowRecord] = []
+            _ = try CaptureAnalysis.run(
+                files: [Repository.root.appendingPathComponent("captures/\(name).pcap").path],
+                options: AnalysisOptions(keyLog: keyLog)
+            ) { flows.append($0) }
+            let tls = try #require(flows.first?.tls)
+            #expect(tls.decrypted, "\(name)")
+            #expect(tls.clientCertificate == (established ? .notRequested : .declined), "\(name)")
+            #expect(tls.established == established, "\(name)")
+            #expect(tls.establishedBasis == basis, "\(name)")
+        }
+    }
+
     @Test("a UDP flow of look-alike bytes stays unknown-binary, with its unidentified-flow finding")
     func unknownUDP() throws {
         // A long-header-looking first byte, an unknown version and random bytes, twice each way.

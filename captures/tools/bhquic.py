@@ -6,7 +6,7 @@ runner's protocol): the client sends `GET /PATH\\r\\n` on a bidirectional stream
 body and ends the stream, the client closes the connection. Both bind only the addresses given.
 
   bhquic.py server --listen ADDR --port N --cert server.pem --key server.key
-                   [--alpn hq-interop] [--request-client-cert] [--retry] [--version 1|2]
+                   [--alpn hq-interop] [--request-client-cert | --require-client-cert] [--retry] [--version 1|2]
   bhquic.py client --connect ADDR --port N --server-name NAME --cafile ca.pem
                    [--alpn hq-interop] [--cert client.pem --key client.key] [--version 1|2] [--keylog FILE]
 
@@ -14,6 +14,8 @@ body and ends the stream, the client closes the connection. Both bind only the a
 `tls.Context._request_client_certificate` ("for test purposes only"), which is set on every context made. The
 server does not verify the client's chain (aioquic does not), so a certificate presented is accepted: what the
 captures show is what crossed the wire (requested, presented or declined), not a trust decision.
+`--require-client-cert` also refuses a client that sends none: the TLS alert certificate_required (116), which
+QUIC sends as a CONNECTION_CLOSE with crypto error 0x174 after the client's Finished.
 
 The client exits 0 when it read the whole answer, 3 when the connection was closed before (a refusal).
 """
@@ -65,7 +67,7 @@ async def run_server(args):
     configuration = QuicConfiguration(is_client=False, alpn_protocols=[args.alpn], idle_timeout=5.0)
     configuration.load_cert_chain(args.cert, args.key)
     configuration.supported_versions = [VERSIONS[args.version]]
-    if args.request_client_cert:
+    if args.request_client_cert or args.require_client_cert:
         original = tls.Context.__init__
 
         def requesting(self, *a, **k):
@@ -73,6 +75,20 @@ async def run_server(args):
             self._request_client_certificate = True
 
         tls.Context.__init__ = requesting
+    if args.require_client_cert:
+        class AlertCertificateRequired(tls.Alert):
+            description = tls.AlertDescription.certificate_required
+
+        accept = tls.Context._server_handle_certificate
+
+        def requiring(self, input_buf):
+            start = input_buf.tell()
+            if not tls.pull_certificate(input_buf).certificates:
+                raise AlertCertificateRequired("the client sent no certificate")
+            input_buf.seek(start)
+            accept(self, input_buf)
+
+        tls.Context._server_handle_certificate = requiring
     HQServer.done = asyncio.Event()
     server = await serve(args.listen, args.port, configuration=configuration, create_protocol=HQServer,
                          retry=args.retry)
@@ -123,6 +139,7 @@ def main():
     server.add_argument("--key", required=True)
     server.add_argument("--alpn", default="hq-interop")
     server.add_argument("--request-client-cert", action="store_true")
+    server.add_argument("--require-client-cert", action="store_true")
     server.add_argument("--retry", action="store_true")
     server.add_argument("--version", choices=VERSIONS, default="1")
     client = sub.add_parser("client")

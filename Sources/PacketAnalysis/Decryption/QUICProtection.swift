@@ -97,9 +97,7 @@ final class QUICPacketKeys {
             let key = UnsafeMutableRawBufferPointer(rebasing: material[0..<keyLength])
             let hp = UnsafeMutableRawBufferPointer(rebasing: material[keyLength..<(2 * keyLength)])
             let iv = UnsafeMutableRawBufferPointer(rebasing: material[(2 * keyLength)...])
-            guard let hmac = HMACKey(sha384: cipher.usesSHA384, key: secret),
-                hmac.expandLabel(version.keyLabel, into: key), hmac.expandLabel(version.ivLabel, into: iv),
-                hmac.expandLabel(version.hpLabel, into: hp),
+            guard Self.derive(secret: secret, cipher: cipher, version: version, key: key, iv: iv, hp: hp),
                 let headerProtection = HeaderProtection(cipher: cipher.algorithm, key: UnsafeRawBufferPointer(hp))
             else { return }
             let opener = AEADOpener(
@@ -115,20 +113,32 @@ final class QUICPacketKeys {
         self.headerProtection = headerProtection
     }
 
-    /// The AEAD key, IV and header protection key of a traffic secret (RFC 9001 §5.1; RFC 9369 §3.3.2 for v2's
-    /// labels), as arrays: for tests against the RFCs' examples.
+    /// Derives the AEAD key, IV and header protection key of a traffic secret (RFC 9001 §5.1; RFC 9369 §3.3.2 for
+    /// v2's labels) into `key`, `iv` (12 bytes) and `hp` (the cipher's key length each); false on failure.
+    private static func derive(
+        secret: UnsafeRawBufferPointer, cipher: RecordCipher, version: QUICVersion, key: UnsafeMutableRawBufferPointer,
+        iv: UnsafeMutableRawBufferPointer, hp: UnsafeMutableRawBufferPointer
+    ) -> Bool {
+        guard let hmac = HMACKey(sha384: cipher.usesSHA384, key: secret) else { return false }
+        return hmac.expandLabel(version.keyLabel, into: key) && hmac.expandLabel(version.ivLabel, into: iv)
+            && hmac.expandLabel(version.hpLabel, into: hp)
+    }
+
+    /// ``derive(secret:cipher:version:key:iv:hp:)`` into arrays: for tests against the RFCs' examples.
     static func material(secret: UnsafeRawBufferPointer, cipher: RecordCipher, version: QUICVersion) -> (
         key: [UInt8], iv: [UInt8], hp: [UInt8]
     )? {
-        guard let hmac = HMACKey(sha384: cipher.usesSHA384, key: secret) else { return nil }
-        func expand(_ label: [UInt8], _ length: Int) -> [UInt8]? {
-            var bytes = [UInt8](repeating: 0, count: length)
-            return bytes.withUnsafeMutableBytes { hmac.expandLabel(label, into: $0) } ? bytes : nil
+        var key = [UInt8](repeating: 0, count: cipher.keyLength)
+        var iv = [UInt8](repeating: 0, count: 12)
+        var hp = key
+        let derived = key.withUnsafeMutableBytes { key in
+            iv.withUnsafeMutableBytes { iv in
+                hp.withUnsafeMutableBytes { hp in
+                    Self.derive(secret: secret, cipher: cipher, version: version, key: key, iv: iv, hp: hp)
+                }
+            }
         }
-        guard let key = expand(version.keyLabel, cipher.keyLength), let iv = expand(version.ivLabel, 12),
-            let hp = expand(version.hpLabel, cipher.keyLength)
-        else { return nil }
-        return (key, iv, hp)
+        return derived ? (key, iv, hp) : nil
     }
 
     /// The client's and the server's Initial secrets for a connection whose client chose `destinationID` (§5.2).
@@ -166,9 +176,10 @@ final class QUICPacketKeys {
     }
 
     /// Removes header protection from and decrypts the packet `packet` (its first byte to the end a long header's
-    /// Length field gives, or to the datagram's end for a short header), whose packet number starts at `numberOffset`. `largest` is the largest packet number
-    /// opened so far in its number space (the full number is recovered from the truncated one around it). Returns the
-    /// payload in `output` (its length) and the packet number, nil when the packet does not authenticate.
+    /// Length field gives, or to the datagram's end for a short header), whose packet number starts at `numberOffset`.
+    /// `largest` is the largest packet number opened so far in its number space (the full number is recovered from the
+    /// truncated one around it). Returns the payload in `output` (its length) and the packet number, nil when the
+    /// packet does not authenticate.
     func open(
         _ packet: UnsafeRawBufferPointer, numberOffset: Int, longHeader: Bool, largest: Int64?,
         into output: UnsafeMutableRawBufferPointer
@@ -187,10 +198,10 @@ final class QUICPacketKeys {
             guard let base = header.baseAddress else { return nil }
             _ = header.initialize(from: packet[0..<headerLength])
             header[0] = first
-            let maskBytes = [mask.1, mask.2, mask.3, mask.4]
+            let maskBytes = (mask.1, mask.2, mask.3, mask.4)
             var truncated: Int64 = 0
             for index in 0..<numberLength {
-                header[numberOffset + index] ^= maskBytes[index]
+                header[numberOffset + index] ^= withUnsafeBytes(of: maskBytes) { $0[index] }
                 truncated = truncated << 8 | Int64(header[numberOffset + index])
             }
             let number = Self.decodePacketNumber(truncated, bits: numberLength * 8, largest: largest)

@@ -364,15 +364,13 @@ final class QUICSession {
     }
 
     /// Settles the TLS summary into `slot` (see ``TLSSession/finish(into:)``). Whether the handshake completed: read
-    /// from a decrypted HANDSHAKE_DONE when the key log allowed; without it, inferred when the client sent 1-RTT
-    /// packets (it has its handshake keys behind it) and the server sent 1-RTT packets of two lengths or more (a server
-    /// that refused the client after its Finished only repeats one CONNECTION_CLOSE packet).
+    /// from a decrypted HANDSHAKE_DONE, or a decrypted refusal, when the key log allowed; otherwise inferred when the
+    /// client sent 1-RTT packets (its handshake behind it) and the server sent 1-RTT packets of two lengths or more (a
+    /// server that refused the client after its Finished sends its CONNECTION_CLOSE, repeated at most, and nothing
+    /// else: captures/quic-client-cert-required-rejected.pcap).
     func finish(into slot: inout TLSSummary?) {
-        if self.handshakeDone {
-            self.tls.quicHandshakeConfirmed = true
-        } else if self.applicationKeys == nil {
-            self.tls.quicHandshakeConfirmed = self.clientShortPackets > 0 && self.serverShortLengthsDiffer
-        }
+        self.tls.quicHandshakeDone = self.handshakeDone
+        self.tls.quicHandshakeInferred = self.clientShortPackets > 0 && self.serverShortLengthsDiffer
         self.tls.finish(into: &slot)
     }
 }

@@ -81,9 +81,11 @@ package final class TLSSession {
 
     /// A QUIC connection's handshake (see ``QUICSession``): messages come from CRYPTO frames, not records.
     private let isQUIC: Bool
-    /// QUIC: whether the handshake completed, as the QUIC session read it from its packets (nil: nothing shows it);
-    /// set before ``finish(into:)``.
-    var quicHandshakeConfirmed: Bool?
+    /// QUIC: how the QUIC session saw the handshake end, set before ``finish(into:)``: `done` when it read the server's
+    /// HANDSHAKE_DONE (decrypted with the key log: proof), `inferred` when the packets around it suggest it (see
+    /// ``QUICSession/finish(into:)``).
+    var quicHandshakeDone = false
+    var quicHandshakeInferred = false
     /// QUIC: the idle timeout the client's transport parameters announce, in whole seconds (nil: none announced).
     private(set) var quicIdleTimeoutSeconds: Int?
 
@@ -867,10 +869,12 @@ package final class TLSSession {
 
     /// QUIC: a CONNECTION_CLOSE carrying a TLS alert (a crypto error, RFC 9001 §4.8), which ends the connection.
     func quicAlert(_ code: UInt8, from side: FlowSide) {
+        // A close is often sent at two levels at once (a Handshake packet and a 1-RTT one coalesced): one alert.
+        let from = side == .client ? "client" : "server"
+        guard !self.summary.alerts.contains(where: { $0.from == from && $0.code == Int(code) }) else { return }
         self.summary.alerts.append(
             TLSAlert(
-                from: side == .client ? "client" : "server", level: "fatal", description: TLSRegistry.alertName(code),
-                code: Int(code), inferred: false))
+                from: from, level: "fatal", description: TLSRegistry.alertName(code), code: Int(code), inferred: false))
         self.fatalAlert = true
         self.isComplete = true
     }
@@ -920,7 +924,14 @@ package final class TLSSession {
             } else {
                 summary.clientCertificate = .unknown
             }
-            summary.established = (self.quicHandshakeConfirmed ?? self.client.finishedDecrypted) && !self.fatalAlert
+            summary.established = self.client.finishedDecrypted && !self.fatalAlert
+            if self.isQUIC && !self.fatalAlert && !self.quicHandshakeDone {
+                // The handshake was read, but neither the server's HANDSHAKE_DONE (its 1-RTT packets not decrypted: the
+                // key log lacked their secrets, or they were not captured) nor a refusal was: a client's Finished
+                // alone does not show the server accepted it.
+                summary.establishedBasis = "heuristic"
+                summary.established = self.client.finishedDecrypted && self.quicHandshakeInferred
+            }
             return
         }
         if self.isTLS13 && self.isQUIC {
@@ -928,7 +939,7 @@ package final class TLSSession {
             summary.clientCertificate = summary.resumed ? .notRequested : .unknown
             if summary.resumed { summary.certificateRequested = false }
             summary.establishedBasis = "heuristic"
-            summary.established = !self.fatalAlert && self.quicHandshakeConfirmed == true
+            summary.established = !self.fatalAlert && self.quicHandshakeInferred
         } else if self.isTLS13 {
             summary.clientFlightRecordSizes =
                 self.clientFlightSizes.isEmpty ? nil : Array(self.clientFlightSizes.prefix(4))
