@@ -107,15 +107,7 @@ teardown   # leftovers of an interrupted earlier run (only our own bh-cap-* name
 CAP_PID=
 CAP_FILE=
 # cap_start FILE NS IFACE [extra tcpdump args]   — tcpdump, classic pcap
-cap_start() {
-    local file=$1 ns=$2 ifc=$3; shift 3
-    CAP_FILE=$OUT/$file
-    rm -f "$CAP_FILE" "$WORK/cap.err"
-    ip netns exec "$ns" tcpdump -Z root -n -U --immediate-mode -i "$ifc" "$@" -w "$CAP_FILE" 2>"$WORK/cap.err" &
-    CAP_PID=$!
-    wait_for 10 grep -q "listening on" "$WORK/cap.err" || die "tcpdump did not start: $(cat "$WORK/cap.err")"
-    sleep 0.2
-}
+cap_start() { cap_on "$2" "$3" "$1" "${@:4}"; }
 # cap_start_dumpcap FILE NS IFACE  — dumpcap, pcapng
 cap_start_dumpcap() {
     local file=$1 ns=$2 ifc=$3
@@ -171,12 +163,7 @@ for ns in "$NS_C" "$NS_S"; do
 done
 
 # IPv4 link
-ip link add bhc-cli0 netns "$NS_C" type veth peer name bhc-srv0 netns "$NS_S"
-ip -n "$NS_C" addr add "$C4/24" dev bhc-cli0
-ip -n "$NS_S" addr add "$S4/24" dev bhc-srv0
-ip -n "$NS_C" link set bhc-cli0 up
-ip -n "$NS_S" link set bhc-srv0 up
-no_offload "$NS_C" bhc-cli0; no_offload "$NS_S" bhc-srv0
+veth_link "$NS_C" bhc-cli0 "$C4/24" "$NS_S" bhc-srv0 "$S4/24"
 
 # IPv6 link (IPv6 only, no DAD, no link-local address, no RS)
 ip link add bhc-cli6 netns "$NS_C" type veth peer name bhc-srv6 netns "$NS_S"

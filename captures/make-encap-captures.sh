@@ -79,16 +79,7 @@ ins() { ip netns exec "$NS_S" "$@"; }
 CAP_PID=
 CAP_FILE=
 # cap_start FILE FILTER...  — tcpdump on the server's UNDERLAY veth, classic pcap
-cap_start() {
-    local file=$1; shift
-    CAP_FILE=$OUT/$file
-    rm -f "$CAP_FILE" "$WORK/cap.err"
-    # not through ins(): $! must be tcpdump itself, not a subshell, for the SIGINT that stops it
-    ip netns exec "$NS_S" tcpdump -Z root -n -U --immediate-mode -i bhe-u-srv -w "$CAP_FILE" "$@" 2>"$WORK/cap.err" &
-    CAP_PID=$!
-    wait_for 10 grep -q "listening on" "$WORK/cap.err" || die "tcpdump did not start: $(cat "$WORK/cap.err")"
-    sleep 0.2
-}
+cap_start() { cap_on "$NS_S" bhe-u-srv "$@"; }
 
 # ------------------------------------------------------------------ test PKI (same names as make-captures.sh)
 log "generating throwaway PKI in $WORK/pki"
@@ -103,12 +94,7 @@ for ns in "$NS_C" "$NS_S"; do
     for kv in default.disable_ipv6=1 all.disable_ipv6=1; do ip netns exec "$ns" sysctl -qw "net.ipv6.conf.$kv"; done
     ip -n "$ns" link set lo up
 done
-ip link add bhe-u-cli netns "$NS_C" type veth peer name bhe-u-srv netns "$NS_S"
-ip -n "$NS_C" addr add "$UNDER_C/24" dev bhe-u-cli
-ip -n "$NS_S" addr add "$UNDER_S/24" dev bhe-u-srv
-ip -n "$NS_C" link set bhe-u-cli up
-ip -n "$NS_S" link set bhe-u-srv up
-no_offload "$NS_C" bhe-u-cli; no_offload "$NS_S" bhe-u-srv
+veth_link "$NS_C" bhe-u-cli "$UNDER_C/24" "$NS_S" bhe-u-srv "$UNDER_S/24"
 
 # tunnel_side NS DEVICE INNER_ADDRESS  — address the device, bring it up, no offloads
 tunnel_side() {

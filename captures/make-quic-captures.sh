@@ -17,7 +17,7 @@ OUT=$HERE
 TOOLS=$HERE/tools
 PY=$(command -v python3)
 # shellcheck source=tools/netns-helpers.sh
-source "$TOOLS/netns-helpers.sh"   # ns_delete cleanup_on_exit wait_for wait_pid cap_stop no_offload make_test_pki
+source "$TOOLS/netns-helpers.sh"   # ns_delete cleanup_on_exit veth_link cap_on cap_stop wait_for wait_pid make_test_pki
 
 NS_C=bh-quic-cli
 NS_S=bh-quic-srv
@@ -49,15 +49,7 @@ ins() { ip netns exec "$NS_S" "$@"; }
 CAP_PID=
 CAP_FILE=
 # cap_start FILE PORT — tcpdump on the server's veth, classic pcap, the server's UDP port only
-cap_start() {
-    CAP_FILE=$OUT/$1
-    rm -f "$CAP_FILE" "$WORK/cap.err"
-    ip netns exec "$NS_S" tcpdump -Z root -n -U --immediate-mode -i bhq-srv -w "$CAP_FILE" udp port "$2" \
-        2>"$WORK/cap.err" &
-    CAP_PID=$!
-    wait_for 10 grep -q "listening on" "$WORK/cap.err" || die "tcpdump did not start: $(cat "$WORK/cap.err")"
-    sleep 0.2
-}
+cap_start() { cap_on "$NS_S" bhq-srv "$1" udp port "$2"; }
 
 log "generating throwaway PKI in $WORK/pki"
 PKI=$WORK/pki
@@ -69,12 +61,7 @@ for ns in "$NS_C" "$NS_S"; do
     for kv in default.disable_ipv6=1 all.disable_ipv6=1; do ip netns exec "$ns" sysctl -qw "net.ipv6.conf.$kv"; done
     ip -n "$ns" link set lo up
 done
-ip link add bhq-cli netns "$NS_C" type veth peer name bhq-srv netns "$NS_S"
-ip -n "$NS_C" addr add "$CLIENT/24" dev bhq-cli
-ip -n "$NS_S" addr add "$SERVER/24" dev bhq-srv
-ip -n "$NS_C" link set bhq-cli up
-ip -n "$NS_S" link set bhq-srv up
-no_offload "$NS_C" bhq-cli; no_offload "$NS_S" bhq-srv
+veth_link "$NS_C" bhq-cli "$CLIENT/24" "$NS_S" bhq-srv "$SERVER/24"
 mkdir -p "$OUT/keys"
 
 # quic_pair FILE PORT EXPECT "server options" "client options" — one connection, captured; EXPECT is the client's

@@ -77,21 +77,7 @@ ins() { ip netns exec "$NS_S" "$@"; }
 
 CAP_PID=
 CAP_FILE=
-cap_start() {   # cap_start FILE — tcpdump on the proxy side of the veth, classic pcap
-    CAP_FILE=$OUT/$1
-    rm -f "$CAP_FILE" "$WORK/cap.err"
-    ip netns exec "$NS_S" tcpdump -Z root -n -U --immediate-mode -i bht-srv0 -w "$CAP_FILE" tcp 2>"$WORK/cap.err" &
-    CAP_PID=$!
-    wait_for 10 grep -q "listening on" "$WORK/cap.err" || die "tcpdump did not start: $(cat "$WORK/cap.err")"
-    sleep 0.2
-}
-cap_stop() {
-    sleep 0.4
-    kill -INT "$CAP_PID" 2>/dev/null || true
-    wait "$CAP_PID" 2>/dev/null || true
-    [[ -s $CAP_FILE ]] || die "capture $CAP_FILE is empty"
-    log "  wrote $(basename "$CAP_FILE") ($(stat -c %s "$CAP_FILE") bytes)"
-}
+cap_start() { cap_on "$NS_S" bht-srv0 "$1" tcp; }   # cap_start FILE — tcpdump on the proxy side of the veth
 
 # ------------------------------------------------------------------ PKI
 log "generating throwaway PKI in $WORK/pki"

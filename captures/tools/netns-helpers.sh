@@ -48,6 +48,31 @@ _cleanup_exit() {
     exit $rc
 }
 
+# veth_link NS_A IF_A ADDR_A NS_B IF_B ADDR_B — a veth pair between two of our namespaces, each end addressed
+# (ADDR with its prefix), up, without offloads
+veth_link() {
+    ip link add "$2" netns "$1" type veth peer name "$5" netns "$4"
+    ip -n "$1" addr add "$3" dev "$2"
+    ip -n "$4" addr add "$6" dev "$5"
+    ip -n "$1" link set "$2" up
+    ip -n "$4" link set "$5" up
+    no_offload "$1" "$2"
+    no_offload "$4" "$5"
+}
+
+# cap_on NS IFACE FILE [tcpdump arguments and filter...] — tcpdump in NS on IFACE into $OUT/FILE, classic pcap, until
+# cap_stop; sets CAP_PID and CAP_FILE (not through a subshell: $! must be tcpdump itself, for the SIGINT that stops it)
+cap_on() {
+    local ns=$1 ifc=$2
+    CAP_FILE=$OUT/$3
+    shift 3
+    rm -f "$CAP_FILE" "$WORK/cap.err"
+    ip netns exec "$ns" tcpdump -Z root -n -U --immediate-mode -i "$ifc" "$@" -w "$CAP_FILE" 2>"$WORK/cap.err" &
+    CAP_PID=$!
+    wait_for 10 grep -q "listening on" "$WORK/cap.err" || die "tcpdump did not start: $(cat "$WORK/cap.err")"
+    sleep 0.2
+}
+
 # wait_for SECONDS CMD... — poll until CMD succeeds
 wait_for() {
     local limit=$1; shift
