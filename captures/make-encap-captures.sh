@@ -55,8 +55,7 @@ for t in ip ethtool tcpdump openssl curl ss "$PY" wireguard-go wg; do
 done
 [[ -c /dev/net/tun ]] || die "/dev/net/tun missing (needed for the user-space tunnel endpoints)"
 
-{ exec 8>/run/lock/bh-make-encap-captures.lock; } 2>/dev/null || exec 8>/tmp/bh-make-encap-captures.lock
-flock -n 8 || die "another make-encap-captures.sh run is in progress"
+take_lock make-encap-captures
 
 WORK=$(mktemp -d /tmp/bh-encap.XXXXXX)
 
@@ -89,11 +88,7 @@ NOCA=(-no-CAfile -no-CApath -no-CAstore)
 
 # ------------------------------------------------------------------ namespaces, underlay, tunnels
 log "creating namespaces $NS_C, $NS_S"
-for ns in "$NS_C" "$NS_S"; do
-    ip netns add "$ns"
-    for kv in default.disable_ipv6=1 all.disable_ipv6=1; do ip netns exec "$ns" sysctl -qw "net.ipv6.conf.$kv"; done
-    ip -n "$ns" link set lo up
-done
+ns_create "$NS_C" "$NS_S"
 veth_link "$NS_C" bhe-u-cli "$UNDER_C/24" "$NS_S" bhe-u-srv "$UNDER_S/24"
 
 # tunnel_side NS DEVICE INNER_ADDRESS  — address the device, bring it up, no offloads

@@ -33,8 +33,7 @@ for t in ip ethtool tcpdump openssl ss "$PY"; do
 done
 "$PY" -c 'import aioquic' 2>/dev/null || die "aioquic missing: python3 -m pip install aioquic"
 
-{ exec 8>/run/lock/bh-make-quic-captures.lock; } 2>/dev/null || exec 8>/tmp/bh-make-quic-captures.lock
-flock -n 8 || die "another make-quic-captures.sh run is in progress"
+take_lock make-quic-captures
 
 WORK=$(mktemp -d /tmp/bh-quic.XXXXXX)
 
@@ -56,11 +55,7 @@ PKI=$WORK/pki
 make_test_pki "$PKI" server.test "DNS:server.test,IP:$SERVER"
 
 log "creating namespaces $NS_C, $NS_S"
-for ns in "$NS_C" "$NS_S"; do
-    ip netns add "$ns"
-    for kv in default.disable_ipv6=1 all.disable_ipv6=1; do ip netns exec "$ns" sysctl -qw "net.ipv6.conf.$kv"; done
-    ip -n "$ns" link set lo up
-done
+ns_create "$NS_C" "$NS_S"
 veth_link "$NS_C" bhq-cli "$CLIENT/24" "$NS_S" bhq-srv "$SERVER/24"
 mkdir -p "$OUT/keys"
 

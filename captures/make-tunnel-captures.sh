@@ -53,15 +53,14 @@ for t in ip ethtool tcpdump openssl curl tinyproxy ss "$PY"; do
     command -v "$t" >/dev/null 2>&1 || die "missing tool: $t"
 done
 
-{ exec 8>/run/lock/bh-make-tunnel-captures.lock; } 2>/dev/null || exec 8>/tmp/bh-make-tunnel-captures.lock
-flock -n 8 || die "another make-tunnel-captures.sh run is in progress"
+# take_lock, ns_create, ns_exists, ns_kill_all, wait_for, tcp_listening, udp_listening, wait_tcp, wait_pid
+# shellcheck source=tools/netns-helpers.sh
+source "$TOOLS/netns-helpers.sh"
+
+take_lock make-tunnel-captures
 
 WORK=$(mktemp -d /tmp/bh-tun.XXXXXX)
 chmod 755 "$WORK"
-
-# ns_exists, ns_kill_all, wait_for, tcp_listening, udp_listening, wait_tcp, wait_pid
-# shellcheck source=tools/netns-helpers.sh
-source "$TOOLS/netns-helpers.sh"
 
 HOSTS_DIR=/etc/netns/$NS_S   # ip netns exec bind-mounts its files over /etc inside the namespace
 teardown() {
@@ -87,12 +86,7 @@ NOCA=(-no-CAfile -no-CApath -no-CAstore)
 
 # ------------------------------------------------------------------ namespaces
 log "creating namespaces $NS_C, $NS_S"
-for ns in "$NS_C" "$NS_S"; do
-    ip netns add "$ns"
-    ip netns exec "$ns" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
-    ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
-    ip -n "$ns" link set lo up
-done
+ns_create "$NS_C" "$NS_S"
 ip link add bht-cli0 netns "$NS_C" type veth peer name bht-srv0 netns "$NS_S"
 ip -n "$NS_C" addr add "$C4/24" dev bht-cli0
 ip -n "$NS_S" addr add "$P4/24" dev bht-srv0

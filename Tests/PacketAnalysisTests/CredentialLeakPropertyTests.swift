@@ -51,6 +51,7 @@ struct CredentialLeakPropertyTests {
             redisAuthTooManyWords
         case mysqlClear, mysqlClearLong, ldapSimpleBind
         case socks5Password
+        case mqtt311, mqtt5Will, amqpPlain, amqpAMQPLAIN, natsPassword, natsToken
     }
 
     /// The choices that are not the secret, drawn once and shared by a sample and its twin.
@@ -266,6 +267,8 @@ struct CredentialLeakPropertyTests {
                 shape: "\(choices.shape)", serverPort: 389, greeting: nil,
                 client: ldapBind(dn: "cn=\(user),dc=test", password: secret),
                 expectedKind: "ldap-simple-bind", secret: secret, wire: secret)
+        case .mqtt311, .mqtt5Will, .amqpPlain, .amqpAMQPLAIN, .natsPassword, .natsToken:
+            return brokerSample(choices, secret: secret)
         case .socks5Password:
             // The proxy's answers (method 2, password accepted, CONNECT granted) sent first: each direction is read
             // on its own, so their order against the client's bytes does not matter.
@@ -277,6 +280,47 @@ struct CredentialLeakPropertyTests {
             return Sample(
                 shape: "\(choices.shape)", serverPort: 1080, greeting: answers, client: client,
                 expectedKind: "socks5-username-password", secret: secret, wire: secret)
+        }
+    }
+
+    /// The broker shapes' samples (MQTT, AMQP 0-9-1, NATS): the messages are ``BrokerMessages``'.
+    static func brokerSample(_ choices: Choices, secret: [UInt8]) -> Sample {
+        let user = choices.user
+        func sample(_ port: Int, _ greeting: [UInt8]?, _ client: [UInt8], _ kind: String, wire: [UInt8]) -> Sample {
+            Sample(
+                shape: "\(choices.shape)", serverPort: port, greeting: greeting, client: client, expectedKind: kind,
+                secret: secret, wire: wire)
+        }
+        switch choices.shape {
+        case .mqtt311:
+            return sample(
+                1883, nil, BrokerMessages.mqttConnect(level: 4, user: user, password: secret), "mqtt", wire: secret)
+        case .mqtt5Will:
+            return sample(
+                1883, nil, BrokerMessages.mqttConnect(level: 5, user: user, password: secret, will: true), "mqtt",
+                wire: secret)
+        case .amqpPlain:
+            return sample(
+                5672, nil,
+                BrokerMessages.amqpStartOk(mechanism: "PLAIN", response: [0] + Array(user.utf8) + [0] + secret),
+                "amqp-plain", wire: secret)
+        case .amqpAMQPLAIN:
+            return sample(
+                5672, nil,
+                BrokerMessages.amqpStartOk(
+                    mechanism: "AMQPLAIN", response: BrokerMessages.amqpLoginTable(user: user, password: secret)),
+                "amqp-amqplain", wire: secret)
+        case .natsPassword, .natsToken:
+            let wire = BrokerMessages.jsonEscaped(secret)
+            let fields =
+                choices.shape == .natsToken
+                ? Array("\"auth_token\":\"".utf8) + wire + [0x22]
+                : Array("\"user\":\"\(user)\",\"pass\":\"".utf8) + wire + [0x22]
+            return sample(
+                4222, Array(BrokerMessages.natsInfo.utf8), BrokerMessages.natsConnect(fields),
+                choices.shape == .natsToken ? "nats-token" : "nats-password", wire: wire)
+        default:
+            preconditionFailure("not a broker shape: \(choices.shape)")
         }
     }
 
@@ -492,6 +536,9 @@ struct CredentialLeakPropertyTests {
                 case 5432: .postgresql
                 case 6379: .redis
                 case 3306: .mysql
+                case 1883: .mqtt
+                case 5672: .amqp
+                case 4222: .nats
                 default: .ldap
                 }
             // A SOCKS 5 password is read by the proxy-handshake reader, with the proxy's answers.

@@ -403,6 +403,8 @@ def check(path):
                 errors.append("tls: expected none, tshark sees a TLS handshake")
             if "tunnel" in fl:
                 check_tunnel(capture, fl["tunnel"], errors)
+            if fl.get("protocol") in ("mqtt", "amqp", "nats") and "credentials" in fl:
+                check_broker_login(capture, fl["protocol"], int(sport), fl["credentials"], errors)
             if "encapsulation" in fl:
                 check_encapsulation(capture, fl["encapsulation"], errors)
     return errors
@@ -445,6 +447,53 @@ def check_tunnel(capture, tunnel, errors):
     for hop, status in zip(expected, statuses):
         if "reply" in hop and str(hop["reply"]) != status["http.response.code"]:
             errors.append(f"tunnel: CONNECT {hop['destination']} answered {hop['reply']}, tshark sees {status['http.response.code']}")
+
+
+def broker_logins(capture, protocol, port):
+    """(kind, user, secret length) of each login the client sent, read by tshark's MQTT and AMQP dissectors, and for
+    NATS (which tshark 4.0 does not dissect) from the client's CONNECT line in the TCP payload."""
+    if protocol == "mqtt":
+        rows = fields(capture, "mqtt.msgtype == 1", ["mqtt.username", "mqtt.passwd_len", "mqtt.conflag.passwd"])
+        return [("mqtt", r["mqtt.username"] or None, int(r["mqtt.passwd_len"]))
+                for r in rows if r["mqtt.conflag.passwd"] in ("1", "True")]
+    if protocol == "amqp":
+        rows = fields(capture, "amqp.method.arguments.response",
+                      ["amqp.method.arguments.mechanism", "amqp.method.arguments.response"])
+        logins = []
+        for r in rows:
+            response = bytes.fromhex(r["amqp.method.arguments.response"])
+            if r["amqp.method.arguments.mechanism"] == "PLAIN":
+                _, user, password = response.split(b"\0", 2)
+                logins.append(("amqp-plain", user.decode(), len(password)))
+            elif r["amqp.method.arguments.mechanism"] == "AMQPLAIN":
+                table, at = {}, 0
+                while at < len(response):   # name (short string), type 'S', value (long string)
+                    name = response[at + 1:at + 1 + response[at]].decode()
+                    at += 1 + response[at] + 1
+                    size = int.from_bytes(response[at:at + 4], "big")
+                    table[name] = response[at + 4:at + 4 + size]
+                    at += 4 + size
+                logins.append(("amqp-amqplain", table["LOGIN"].decode(), len(table["PASSWORD"])))
+        return logins
+    payload = b"".join(bytes.fromhex(r["tcp.payload"].replace(":", ""))
+                       for r in fields(capture, f"tcp.dstport == {port} && tcp.len > 0", ["tcp.payload"]))
+    logins = []
+    for line in payload.split(b"\r\n"):
+        if line.startswith(b"CONNECT {"):
+            connect = json.loads(line[len(b"CONNECT "):])
+            if connect.get("pass"):
+                logins.append(("nats-password", connect.get("user"), len(connect["pass"])))
+            if connect.get("auth_token"):
+                logins.append(("nats-token", None, len(connect["auth_token"])))
+    return logins
+
+
+def check_broker_login(capture, protocol, port, credentials, errors):
+    expected = [(c["kind"], c.get("user"), int(re.search(r"(\d+) characters", c["redacted"]).group(1)))
+                for c in credentials]
+    seen = broker_logins(capture, protocol, port)
+    if seen != expected:
+        errors.append(f"credentials: expected {expected}, tshark sees {seen}")
 
 
 def parse_keylog(path):

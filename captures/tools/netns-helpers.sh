@@ -1,5 +1,5 @@
-# netns-helpers.sh — shell helpers shared by make-captures.sh, make-tunnel-captures.sh and make-encap-captures.sh
-# (sourced, not run). They touch only the namespaces named to them and the processes inside those namespaces.
+# netns-helpers.sh — shell helpers shared by the capture scripts (make-captures.sh and its tunnel, encap, broker and QUIC
+# siblings; sourced, not run). They touch only the namespaces named to them and the processes inside those namespaces.
 #
 # They expect log() and die() of the script that sources them, and, for cap_stop, CAP_PID and CAP_FILE as the
 # scripts' cap_start sets them.
@@ -21,6 +21,22 @@ ns_kill_all() {
     pids=$(ip netns pids "$ns" 2>/dev/null || true)
     [[ -n $pids ]] && kill -9 $pids 2>/dev/null || true
     return 0
+}
+
+# take_lock NAME — one run of the calling script at a time (a lock on file descriptor 8, held until it exits)
+take_lock() {
+    { exec 8>"/run/lock/bh-$1.lock"; } 2>/dev/null || exec 8>"/tmp/bh-$1.lock"
+    flock -n 8 || die "another $1.sh run is in progress"
+}
+
+# ns_create NS... — our namespaces, IPv4 only (IPv6 off: no neighbour discovery in the captures), loopback up
+ns_create() {
+    local ns kv
+    for ns in "$@"; do
+        ip netns add "$ns"
+        for kv in default.disable_ipv6=1 all.disable_ipv6=1; do ip netns exec "$ns" sysctl -qw "net.ipv6.conf.$kv"; done
+        ip -n "$ns" link set lo up
+    done
 }
 
 # ns_delete NS... — kill every process in our namespaces NS..., then delete them (their veth ends, tunnel devices

@@ -17,6 +17,9 @@ package enum CredentialExtractor {
         case .smtp: saslLines(client, prefix: "smtp")
         case .imap: imap(client)
         case .ldap: ldapSimpleBind(client)
+        case .mqtt: mqtt(client)
+        case .amqp: amqp(client)
+        case .nats: nats(client)
         default: []
         }
     }

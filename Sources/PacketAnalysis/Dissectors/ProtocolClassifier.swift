@@ -54,6 +54,8 @@ package enum ProtocolClassifier {
         if bytes[0] == 4 || bytes[0] == 5, let proto = TunnelDetector.socksProtocol(bytes, reply: peer) { return proto }
         if bytes.starts(with: "SSH-") { return .ssh }
         if bytes.starts(with: "PRI * HTTP/2.0\r\n") { return .http2 }
+        // Before HTTP: `CONNECT` is an HTTP method too, but NATS's takes a JSON object, not a target and a version.
+        if bytes.starts(with: "CONNECT {") { return .nats }
         if isHTTPRequest(bytes) { return .http }
         if isPostgresStartup(bytes) { return .postgresql }
         if bytes.starts(with: "AMQP") && bytes.count >= 8 { return .amqp }
@@ -65,6 +67,7 @@ package enum ProtocolClassifier {
         if isKafkaRequest(bytes) { return .kafka }
         if isXMPPStream(bytes) { return .xmpp }
         if isIRCRegistration(bytes, peer: peer) { return .irc }
+        if bytes[0] == 0x10, MQTTConnect(bytes) != nil { return .mqtt }
         return nil
     }
 
@@ -286,6 +289,9 @@ package enum ProtocolClassifier {
         }
         if isMySQLGreeting(bytes) { return .mysql }
         if isIRCServerLine(bytes) { return .irc }
+        // NATS servers greet every client with `INFO {…}`, then read `CONNECT` or, when TLS is required, a
+        // ClientHello (the in-place upgrade).
+        if bytes.starts(with: "INFO {") { return .nats }
         return nil
     }
 

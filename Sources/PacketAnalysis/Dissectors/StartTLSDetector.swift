@@ -1,7 +1,8 @@
 import BulkheadModel
 
 /// Finds where a plaintext protocol hands its connection over to TLS (STARTTLS, STLS, AUTH TLS, LDAP
-/// StartTLS, PostgreSQL SSLRequest, MySQL's SSL capability, XMPP `<starttls/>`, IRC `STARTTLS`).
+/// StartTLS, PostgreSQL SSLRequest, MySQL's SSL capability, XMPP `<starttls/>`, IRC `STARTTLS`, NATS's TLS after
+/// `INFO`).
 ///
 /// The switch point is found by content: a TLS ClientHello record at a message boundary of the plaintext
 /// protocol (after a line end for text protocols, after the fixed-size request for binary ones).
@@ -9,7 +10,7 @@ package enum StartTLSDetector {
     /// Protocols that can upgrade in place.
     static func canUpgrade(_ proto: ApplicationProtocol) -> Bool {
         switch proto {
-        case .smtp, .imap, .pop3, .ftp, .ldap, .postgresql, .mysql, .xmpp, .irc: true
+        case .smtp, .imap, .pop3, .ftp, .ldap, .postgresql, .mysql, .xmpp, .irc, .nats: true
         default: false
         }
     }
@@ -33,6 +34,10 @@ package enum StartTLSDetector {
             let end = cursor.offset + length
             guard end < client.count else { return nil }
             return ProtocolClassifier.isTLSClientHello(UnsafeRawBufferPointer(rebasing: client[end...])) ? end : nil
+        case .nats:
+            // The client answers the server's `INFO` (which said `tls_required`) with its ClientHello at once: no
+            // command comes before it.
+            return ProtocolClassifier.isTLSClientHello(client) ? 0 : nil
         case .xmpp:
             // XML has no line ends to go by: the ClientHello follows the `<starttls xmlns='…xmpp-tls'/>` element
             // (RFC 6120 §5.4), after the server's `<proceed/>`.

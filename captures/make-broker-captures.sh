@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# make-broker-captures.sh — the message-broker part of the capture corpus: real clients talking to real MQTT
+# (Mosquitto), AMQP 0-9-1 (RabbitMQ) and NATS (nats-server) brokers in two network namespaces this script creates
+# (bh-brk-cli, bh-brk-srv) and deletes again on exit, captured on the server's veth.
+#
+#   sudo bash captures/make-broker-captures.sh     (make-captures.sh runs it)
+#
+# Address plan (nothing else is ever used): 198.19.62.0/24, veth bhb-cli <-> bhb-srv, client .1, server .2.
+# Every capture holds exactly one TCP flow (client ephemeral port -> the broker's port below).
+#
+#   1883 Mosquitto, password file        1884 Mosquitto, anonymous (MQTT 3.1)
+#   5672 RabbitMQ (default user app)
+#   4222 nats-server --user/--pass       4223 nats-server --auth (token)
+#   4443 nats-server TLS, verify: true   4444 nats-server TLS, no client certificate asked
+#
+# Requirements (Debian 12): iproute2 tcpdump openssl python3 ethtool mosquitto mosquitto-clients rabbitmq-server
+# amqp-tools nats-server, and nats-py and amqp from PyPI (python3 -m pip install nats-py amqp).
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+OUT=$HERE
+TOOLS=$HERE/tools
+PY=$(command -v python3)
+# shellcheck source=tools/netns-helpers.sh
+source "$TOOLS/netns-helpers.sh"   # ns_delete cleanup_on_exit veth_link cap_on cap_stop wait_for wait_tcp make_test_pki
+
+NS_C=bh-brk-cli
+NS_S=bh-brk-srv
+CLIENT=198.19.62.1
+SERVER=198.19.62.2
+
+# Throwaway secrets. They only ever cross the veth between our own namespaces.
+MQTT_USER=sensor-7
+MQTT_PASS='mqtt-test-pass-4417'
+AMQP_USER=app
+AMQP_PASS='amqp-test-pass-2290'
+NATS_USER=orders
+NATS_PASS='nats-test-pass-8812'
+NATS_TOKEN='nats-test-token-5b1e0c93'
+
+log() { printf '[make-broker-captures] %s\n' "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+[[ $EUID -eq 0 ]] || die "run as root (sudo bash $0)"
+for t in ip ethtool tcpdump openssl ss setpriv mosquitto mosquitto_pub mosquitto_passwd amqp-publish nats-server \
+    /usr/lib/rabbitmq/bin/rabbitmq-server "$PY"; do
+    command -v "$t" >/dev/null 2>&1 || die "missing tool: $t"
+done
+"$PY" -c 'import nats, amqp' 2>/dev/null || die "nats-py or amqp missing: python3 -m pip install nats-py amqp"
+
+take_lock make-broker-captures
+
+WORK=$(mktemp -d /tmp/bh-broker.XXXXXX)
+chmod 755 "$WORK"   # the brokers run as their own users and read their configuration here
+
+teardown() { ns_delete "$NS_C" "$NS_S"; }
+cleanup_on_exit
+
+teardown   # leftovers of an interrupted earlier run (only our own bh-brk-* namespaces)
+
+inc() { ip netns exec "$NS_C" "$@"; }
+ins() { ip netns exec "$NS_S" "$@"; }
+
+CAP_PID=
+CAP_FILE=
+# cap_start FILE PORT — tcpdump on the server's veth, classic pcap, the broker's TCP port only
+cap_start() { cap_on "$NS_S" bhb-srv "$1" tcp port "$2"; }
+
+log "generating throwaway PKI in $WORK/pki"
+PKI=$WORK/pki
+make_test_pki "$PKI" server.test "DNS:server.test,IP:$SERVER"
+
+log "creating namespaces $NS_C, $NS_S"
+ns_create "$NS_C" "$NS_S"
+veth_link "$NS_C" bhb-cli "$CLIENT/24" "$NS_S" bhb-srv "$SERVER/24"
+mkdir -p "$OUT/keys"
+
+# --- MQTT: Mosquitto, one listener with a password file, one anonymous -------------------------------------------
+log "starting mosquitto"
+mkdir -p "$WORK/mosquitto"
+mosquitto_passwd -c -b "$WORK/mosquitto/passwd" "$MQTT_USER" "$MQTT_PASS" >/dev/null
+cat >"$WORK/mosquitto/mosquitto.conf" <<EOF
+per_listener_settings true
+persistence false
+log_dest stderr
+listener 1883 $SERVER
+allow_anonymous false
+password_file $WORK/mosquitto/passwd
+listener 1884 $SERVER
+allow_anonymous true
+EOF
+chown -R mosquitto "$WORK/mosquitto" 2>/dev/null || true
+chmod 600 "$WORK/mosquitto/passwd"
+ins mosquitto -c "$WORK/mosquitto/mosquitto.conf" >"$WORK/mosquitto/log" 2>&1 &
+wait_tcp 1883
+wait_tcp 1884
+
+log "mqtt-v311-password.pcap"
+cap_start mqtt-v311-password.pcap 1883
+inc mosquitto_pub -V mqttv311 -h "$SERVER" -p 1883 -i bh-client-311 -u "$MQTT_USER" -P "$MQTT_PASS" \
+    -t bulkhead/test -m 'hello from the capture corpus' -q 1 || die "mosquitto_pub (3.1.1) failed"
+cap_stop
+
+log "mqtt-v5-password-will.pcap"
+cap_start mqtt-v5-password-will.pcap 1883
+inc mosquitto_pub -V mqttv5 -h "$SERVER" -p 1883 -i bh-client-5 -u "$MQTT_USER" -P "$MQTT_PASS" \
+    -D connect session-expiry-interval 60 --will-topic bulkhead/status --will-payload offline \
+    -D will will-delay-interval 5 -t bulkhead/test -m 'hello from the capture corpus' -q 1 \
+    || die "mosquitto_pub (5) failed"
+cap_stop
+
+log "mqtt-v31-anonymous.pcap"
+cap_start mqtt-v31-anonymous.pcap 1884
+inc mosquitto_pub -V mqttv31 -h "$SERVER" -p 1884 -i bh-client-31 -t bulkhead/test -m 'hello from the capture corpus' \
+    || die "mosquitto_pub (3.1) failed"
+cap_stop
+
+# --- AMQP 0-9-1: RabbitMQ, its default user made from the configuration at first boot ----------------------------
+log "starting rabbitmq-server (takes a while)"
+RMQ=$WORK/rabbitmq
+mkdir -p "$RMQ"
+cat >"$RMQ/rabbitmq.conf" <<EOF
+listeners.tcp.default = $SERVER:5672
+default_user = $AMQP_USER
+default_pass = $AMQP_PASS
+loopback_users = none
+EOF
+: >"$RMQ/enabled_plugins"
+head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$RMQ/.erlang.cookie"
+chmod 400 "$RMQ/.erlang.cookie"
+chown -R rabbitmq:rabbitmq "$RMQ"
+ins env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME="$RMQ" LANG=C.UTF-8 LC_ALL=C.UTF-8 \
+    RABBITMQ_CONFIG_FILE="$RMQ/rabbitmq.conf" RABBITMQ_ENABLED_PLUGINS_FILE="$RMQ/enabled_plugins" \
+    RABBITMQ_CONF_ENV_FILE="$RMQ/rabbitmq-env.conf" RABBITMQ_ADVANCED_CONFIG_FILE="$RMQ/advanced.config" \
+    RABBITMQ_MNESIA_BASE="$RMQ/mnesia" RABBITMQ_LOG_BASE="$RMQ/log" RABBITMQ_LOGS=- \
+    RABBITMQ_PID_FILE="$RMQ/rabbitmq.pid" RABBITMQ_NODENAME=bhbroker@localhost ERL_EPMD_ADDRESS=127.0.0.1 \
+    RABBITMQ_SERVER_ERL_ARGS='-kernel inet_dist_use_interface {127,0,0,1} -noinput' RABBITMQ_ALLOW_INPUT=1 \
+    setpriv --reuid=rabbitmq --regid=rabbitmq --init-groups -- /usr/lib/rabbitmq/bin/rabbitmq-server \
+    >"$WORK/rabbitmq.log" 2>&1 &
+wait_for 120 grep -q "Server startup complete" "$WORK/rabbitmq.log" || die "rabbitmq did not start: $(tail -5 "$WORK/rabbitmq.log")"
+wait_tcp 5672
+
+log "amqp-plain.pcap"
+cap_start amqp-plain.pcap 5672
+inc amqp-publish --url "amqp://$AMQP_USER:$AMQP_PASS@$SERVER:5672" -r bulkhead.test \
+    -b 'hello from the capture corpus' || die "amqp-publish failed"
+cap_stop
+
+log "amqp-amqplain.pcap"
+cap_start amqp-amqplain.pcap 5672
+inc "$PY" "$TOOLS/bhbroker.py" amqp --host "$SERVER" --port 5672 --user "$AMQP_USER" --password "$AMQP_PASS" \
+    --login-method AMQPLAIN || die "the AMQPLAIN client failed"
+cap_stop
+
+# --- NATS: nats-server, four configurations ------------------------------------------------------------------------
+log "starting nats-server (4)"
+NATS=$WORK/nats
+mkdir -p "$NATS"
+nats_conf() {   # nats_conf NAME PORT EXTRA — a configuration file (nothing from it reaches a shell)
+    printf 'listen: "%s:%s"\n%s\n' "$SERVER" "$2" "$3" >"$NATS/$1.conf"
+}
+nats_conf password 4222 "authorization { user: \"$NATS_USER\", password: \"$NATS_PASS\" }"
+nats_conf token 4223 "authorization { token: \"$NATS_TOKEN\" }"
+nats_conf tls-verify 4443 "tls { cert_file: \"$PKI/server.pem\", key_file: \"$PKI/server.key\", ca_file: \"$PKI/ca.pem\", verify: true }"
+nats_conf tls 4444 "tls { cert_file: \"$PKI/server.pem\", key_file: \"$PKI/server.key\" }"
+for name in password token tls-verify tls; do
+    ins nats-server -c "$NATS/$name.conf" >"$NATS/$name.log" 2>&1 &
+done
+for port in 4222 4223 4443 4444; do wait_tcp "$port"; done
+
+nats_capture() {   # nats_capture FILE PORT SCHEME [client options...]
+    local file=$1 port=$2 scheme=$3 name=${1%%.*}
+    shift 3
+    log "$file"
+    cap_start "$file" "$port"
+    inc "$PY" "$TOOLS/bhbroker.py" nats --server "$scheme://$SERVER:$port" "$@" \
+        || die "$file: the NATS client failed"
+    cap_stop
+}
+nats_capture nats-password.pcap 4222 nats --user "$NATS_USER" --password "$NATS_PASS"
+nats_capture nats-token.pcap 4223 nats --token "$NATS_TOKEN"
+rm -f "$OUT"/keys/nats-tls-*.keys
+nats_capture nats-tls-mutual.pcap 4443 tls --cafile "$PKI/ca.pem" --cert "$PKI/client.pem" --key "$PKI/client.key" \
+    --keylog "$OUT/keys/nats-tls-mutual.keys"
+nats_capture nats-tls-server-auth.pcap 4444 tls --cafile "$PKI/ca.pem" --keylog "$OUT/keys/nats-tls-server-auth.keys"
+
+chmod 644 "$OUT"/mqtt-*.pcap "$OUT"/amqp-*.pcap "$OUT"/nats-*.pcap "$OUT"/keys/nats-tls-*.keys
+log "done"

@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""bhbroker.py — real message-broker clients for the capture corpus (make-broker-captures.sh).
+
+    bhbroker.py nats  --server nats://H:P [--user U --password P | --token T]
+                      [--cafile CA [--cert C --key K] --server-name N --keylog FILE]
+    bhbroker.py amqp  --host H --port P --user U --password P --login-method AMQPLAIN|PLAIN
+
+Each connects once with the official client library (nats-py, py-amqp), publishes one message, reads it back where
+the protocol allows, and closes cleanly. Exit 0 on success, 1 on any failure (printed). Throwaway credentials only:
+the script passes them in; they never leave the script's own network namespaces.
+"""
+
+import argparse
+import asyncio
+import ssl
+import sys
+
+
+async def nats_client(args):
+    import nats
+
+    options = {"servers": [args.server], "connect_timeout": 5, "allow_reconnect": False, "max_reconnect_attempts": 0}
+    if args.user:
+        options["user"] = args.user
+        options["password"] = args.password
+    if args.token:
+        options["token"] = args.token
+    if args.cafile:
+        context = ssl.create_default_context(cafile=args.cafile)
+        if args.cert:
+            context.load_cert_chain(args.cert, args.key)
+        if args.keylog:
+            context.keylog_filename = args.keylog
+        options["tls"] = context
+        options["tls_hostname"] = args.server_name
+    connection = await nats.connect(**options)
+    subscription = await connection.subscribe("bulkhead.test")
+    await connection.publish("bulkhead.test", b"hello from the capture corpus")
+    message = await subscription.next_msg(timeout=5)
+    assert message.data == b"hello from the capture corpus", message.data
+    await connection.drain()
+
+
+def amqp_client(args):
+    import amqp
+
+    connection = amqp.Connection(
+        host=f"{args.host}:{args.port}", userid=args.user, password=args.password, login_method=args.login_method,
+        connect_timeout=5)
+    connection.connect()
+    channel = connection.channel()
+    channel.queue_declare("bulkhead.test", auto_delete=True)
+    channel.basic_publish(amqp.Message("hello from the capture corpus"), routing_key="bulkhead.test")
+    message = channel.basic_get("bulkhead.test", no_ack=True)
+    assert message is not None and message.body in (b"hello from the capture corpus", "hello from the capture corpus")
+    channel.close()
+    connection.close()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    nats_parser = commands.add_parser("nats")
+    nats_parser.add_argument("--server", required=True)
+    nats_parser.add_argument("--user")
+    nats_parser.add_argument("--password")
+    nats_parser.add_argument("--token")
+    nats_parser.add_argument("--cafile")
+    nats_parser.add_argument("--cert")
+    nats_parser.add_argument("--key")
+    nats_parser.add_argument("--server-name", default="server.test")
+    nats_parser.add_argument("--keylog")
+    amqp_parser = commands.add_parser("amqp")
+    amqp_parser.add_argument("--host", required=True)
+    amqp_parser.add_argument("--port", type=int, default=5672)
+    amqp_parser.add_argument("--user", required=True)
+    amqp_parser.add_argument("--password", required=True)
+    amqp_parser.add_argument("--login-method", default="AMQPLAIN", choices=["AMQPLAIN", "PLAIN"])
+    args = parser.parse_args()
+    try:
+        if args.command == "nats":
+            asyncio.run(nats_client(args))
+        else:
+            amqp_client(args)
+    except Exception as error:  # the script reports the failure and its exit code
+        print(f"bhbroker {args.command}: {type(error).__name__}: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
