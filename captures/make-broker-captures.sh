@@ -9,12 +9,13 @@
 # Every capture holds exactly one TCP flow (client ephemeral port -> the broker's port below).
 #
 #   1883 Mosquitto, password file        1884 Mosquitto, anonymous (MQTT 3.1)
-#   5672 RabbitMQ (default user app)
+#   5672 RabbitMQ (default user app), AMQP 0-9-1 and 1.0
 #   4222 nats-server --user/--pass       4223 nats-server --auth (token)
 #   4443 nats-server TLS, verify: true   4444 nats-server TLS, no client certificate asked
 #
 # Requirements (Debian 12): iproute2 tcpdump openssl python3 ethtool mosquitto mosquitto-clients rabbitmq-server
-# amqp-tools nats-server, and nats-py and amqp from PyPI (python3 -m pip install nats-py amqp).
+# amqp-tools nats-server, and nats-py, amqp and python-qpid-proton from PyPI
+# (python3 -m pip install nats-py amqp python-qpid-proton).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -46,7 +47,8 @@ for t in ip ethtool tcpdump openssl ss setpriv mosquitto mosquitto_pub mosquitto
     /usr/lib/rabbitmq/bin/rabbitmq-server "$PY"; do
     command -v "$t" >/dev/null 2>&1 || die "missing tool: $t"
 done
-"$PY" -c 'import nats, amqp' 2>/dev/null || die "nats-py or amqp missing: python3 -m pip install nats-py amqp"
+"$PY" -c 'import nats, amqp, proton' 2>/dev/null \
+    || die "nats-py, amqp or python-qpid-proton missing: python3 -m pip install nats-py amqp python-qpid-proton"
 
 take_lock make-broker-captures
 
@@ -125,7 +127,7 @@ default_user = $AMQP_USER
 default_pass = $AMQP_PASS
 loopback_users = none
 EOF
-: >"$RMQ/enabled_plugins"
+echo '[rabbitmq_amqp1_0].' >"$RMQ/enabled_plugins"   # AMQP 1.0 on the same port, after its own header
 head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$RMQ/.erlang.cookie"
 chmod 400 "$RMQ/.erlang.cookie"
 chown -R rabbitmq:rabbitmq "$RMQ"
@@ -150,6 +152,12 @@ log "amqp-amqplain.pcap"
 cap_start amqp-amqplain.pcap 5672
 inc "$PY" "$TOOLS/bhbroker.py" amqp --host "$SERVER" --port 5672 --user "$AMQP_USER" --password "$AMQP_PASS" \
     --login-method AMQPLAIN || die "the AMQPLAIN client failed"
+cap_stop
+
+log "amqp10-sasl-plain.pcap"
+cap_start amqp10-sasl-plain.pcap 5672
+inc "$PY" "$TOOLS/bhbroker.py" amqp10 --host "$SERVER" --port 5672 --user "$AMQP_USER" --password "$AMQP_PASS" \
+    || die "the AMQP 1.0 client failed"
 cap_stop
 
 # --- NATS: nats-server, four configurations ------------------------------------------------------------------------

@@ -58,6 +58,34 @@ enum BrokerMessages {
 
     static func be32(_ value: Int) -> [UInt8] { be16(value >> 16) + be16(value & 0xffff) }
 
+    /// An AMQP 1.0 SASL frame (doff 2, type 1) holding the performative `code` (0x41 sasl-init, 0x43 sasl-response)
+    /// with these fields: a symbol for sasl-init's mechanism, binaries after it (nil: AMQP's null). `wide` writes the
+    /// descriptor as a ulong, the list as list32 and the values with 32-bit lengths.
+    static func amqp10SASLFrame(code: UInt8, fields: [[UInt8]?], symbolFirst: Bool, wide: Bool = false) -> [UInt8] {
+        var elements: [UInt8] = []
+        for (index, field) in fields.enumerated() {
+            guard let field else {
+                elements.append(0x40)
+                continue
+            }
+            let symbol = symbolFirst && index == 0
+            elements += wide ? [symbol ? 0xb3 : 0xb0] + be32(field.count) : [symbol ? 0xa3 : 0xa0, UInt8(field.count)]
+            elements += field
+        }
+        let descriptor: [UInt8] = wide ? [0x00, 0x80] + be32(0) + be32(Int(code)) : [0x00, 0x53, code]
+        let list: [UInt8] =
+            wide
+            ? [0xd0] + be32(elements.count + 4) + be32(fields.count) + elements
+            : [0xc0, UInt8(elements.count + 1), UInt8(fields.count)] + elements
+        let body = descriptor + list
+        return be32(8 + body.count) + [2, 1, 0, 0] + body
+    }
+
+    /// `AMQP 3 1 0 0`, then the frames.
+    static func amqp10(_ frames: [UInt8]...) -> [UInt8] {
+        Array("AMQP".utf8) + [3, 1, 0, 0] + frames.flatMap { $0 }
+    }
+
     /// A NATS server's greeting (what nats-server 2.9 sends, shortened).
     static let natsInfo =
         #"INFO {"server_id":"NTEST","version":"2.9.10","proto":1,"auth_required":true,"max_payload":1048576}"#

@@ -129,7 +129,7 @@ struct BrokerProtocolTests {
                 == [Credential(kind: "amqp-plain", user: nil, redacted: "credentials: 15 characters (redacted)")])
         // EXTERNAL (the TLS client certificate) carries no secret.
         #expect(self.extract(.amqp, BrokerMessages.amqpStartOk(mechanism: "EXTERNAL", response: [])).isEmpty)
-        // AMQP 1.0's SASL header is not 0-9-1.
+        // A 0-9-1 StartOk after AMQP 1.0's SASL header is not read as one (nor as a sasl-init).
         var amqp10 = BrokerMessages.amqpStartOk(mechanism: "PLAIN", response: [0, 0x61, 0] + self.secret)
         amqp10.replaceSubrange(4..<8, with: [3, 1, 0, 0])
         #expect(self.extract(.amqp, amqp10).isEmpty)
@@ -144,6 +144,51 @@ struct BrokerProtocolTests {
                 #expect(!credential.redacted.contains("s3cr3t") && credential.user?.contains("s3cr3t") != true)
             }
         }
+    }
+
+    @Test("AMQP 1.0 SASL PLAIN: in sasl-init, or in a sasl-response after an init without one; narrow and wide forms")
+    func amqp10Logins() {
+        let plain = [0] + Array("app".utf8) + [0] + self.secret
+        let expected = [Credential(kind: "amqp-plain", user: "app", redacted: "password: 11 characters (redacted)")]
+        for wide in [false, true] {
+            let initial = BrokerMessages.amqp10(
+                BrokerMessages.amqp10SASLFrame(
+                    code: 0x41, fields: [Array("PLAIN".utf8), plain, Array("broker.test".utf8)], symbolFirst: true,
+                    wide: wide))
+            #expect(self.classify(client: initial) == .amqp)
+            #expect(self.extract(.amqp, initial) == expected, "wide \(wide)")
+            let later = BrokerMessages.amqp10(
+                BrokerMessages.amqp10SASLFrame(
+                    code: 0x41, fields: [Array("PLAIN".utf8), nil], symbolFirst: true, wide: wide),
+                BrokerMessages.amqp10SASLFrame(code: 0x43, fields: [plain], symbolFirst: false, wide: wide))
+            #expect(self.extract(.amqp, later) == expected, "wide \(wide)")
+        }
+        // No response seen (the capture ends after the init): no evidence that a password crossed.
+        let alone = BrokerMessages.amqp10(
+            BrokerMessages.amqp10SASLFrame(code: 0x41, fields: [Array("PLAIN".utf8)], symbolFirst: true))
+        #expect(self.extract(.amqp, alone).isEmpty)
+        // ANONYMOUS's trace string and EXTERNAL are no secrets; a sasl-response without a PLAIN init is not read.
+        let anonymous = BrokerMessages.amqp10(
+            BrokerMessages.amqp10SASLFrame(
+                code: 0x41, fields: [Array("ANONYMOUS".utf8), Array("trace".utf8)], symbolFirst: true))
+        #expect(self.extract(.amqp, anonymous).isEmpty)
+        let orphan = BrokerMessages.amqp10(
+            BrokerMessages.amqp10SASLFrame(code: 0x43, fields: [plain], symbolFirst: false))
+        #expect(self.extract(.amqp, orphan).isEmpty)
+        // Every prefix, and a frame whose size lies: no crash, no secret.
+        let full = BrokerMessages.amqp10(
+            BrokerMessages.amqp10SASLFrame(code: 0x41, fields: [Array("PLAIN".utf8), plain], symbolFirst: true))
+        for length in 0..<full.count {
+            for credential in self.extract(.amqp, Array(full.prefix(length))) {
+                #expect(!credential.redacted.contains("s3cr3t") && credential.user?.contains("s3cr3t") != true)
+            }
+        }
+        var lying = full
+        lying[8] = 0x7f
+        #expect(self.extract(.amqp, lying).isEmpty)
+        var badOffset = full
+        badOffset[12] = 1  // a data offset below the frame header's two words
+        #expect(self.extract(.amqp, badOffset).isEmpty)
     }
 
     // MARK: - NATS

@@ -51,7 +51,7 @@ struct CredentialLeakPropertyTests {
             redisAuthTooManyWords
         case mysqlClear, mysqlClearLong, ldapSimpleBind
         case socks5Password
-        case mqtt311, mqtt5Will, amqpPlain, amqpAMQPLAIN, natsPassword, natsToken
+        case mqtt311, mqtt5Will, amqpPlain, amqpAMQPLAIN, amqp10Plain, natsPassword, natsToken
     }
 
     /// The choices that are not the secret, drawn once and shared by a sample and its twin.
@@ -267,7 +267,7 @@ struct CredentialLeakPropertyTests {
                 shape: "\(choices.shape)", serverPort: 389, greeting: nil,
                 client: ldapBind(dn: "cn=\(user),dc=test", password: secret),
                 expectedKind: "ldap-simple-bind", secret: secret, wire: secret)
-        case .mqtt311, .mqtt5Will, .amqpPlain, .amqpAMQPLAIN, .natsPassword, .natsToken:
+        case .mqtt311, .mqtt5Will, .amqpPlain, .amqpAMQPLAIN, .amqp10Plain, .natsPassword, .natsToken:
             return brokerSample(choices, secret: secret)
         case .socks5Password:
             // The proxy's answers (method 2, password accepted, CONNECT granted) sent first: each direction is read
@@ -310,6 +310,14 @@ struct CredentialLeakPropertyTests {
                 BrokerMessages.amqpStartOk(
                     mechanism: "AMQPLAIN", response: BrokerMessages.amqpLoginTable(user: user, password: secret)),
                 "amqp-amqplain", wire: secret)
+        case .amqp10Plain:
+            return sample(
+                5672, nil,
+                BrokerMessages.amqp10(
+                    BrokerMessages.amqp10SASLFrame(
+                        code: 0x41, fields: [Array("PLAIN".utf8), [0] + Array(user.utf8) + [0] + secret],
+                        symbolFirst: true, wide: choices.variant % 2 == 1)),
+                "amqp-plain", wire: secret)
         case .natsPassword, .natsToken:
             let wire = BrokerMessages.jsonEscaped(secret)
             let fields =

@@ -4,8 +4,9 @@
     bhbroker.py nats  --server nats://H:P [--user U --password P | --token T]
                       [--cafile CA [--cert C --key K] --server-name N --keylog FILE]
     bhbroker.py amqp  --host H --port P --user U --password P --login-method AMQPLAIN|PLAIN
+    bhbroker.py amqp10 --host H --port P --user U --password P
 
-Each connects once with the official client library (nats-py, py-amqp), publishes one message, reads it back where
+Each connects once with the official client library (nats-py, py-amqp, Qpid Proton for AMQP 1.0), publishes one message, reads it back where
 the protocol allows, and closes cleanly. Exit 0 on success, 1 on any failure (printed). Throwaway credentials only:
 the script passes them in; they never leave the script's own network namespaces.
 """
@@ -57,6 +58,24 @@ def amqp_client(args):
     connection.close()
 
 
+def amqp10_client(args):
+    """AMQP 1.0 with SASL PLAIN (which Proton refuses over a connection without TLS unless told it may), to
+    RabbitMQ's AMQP 1.0 plugin: a message sent to a queue and read back."""
+    from proton import Message
+    from proton.utils import BlockingConnection
+
+    connection = BlockingConnection(
+        f"amqp://{args.host}:{args.port}", user=args.user, password=args.password, allowed_mechs="PLAIN",
+        allow_insecure_mechs=True, timeout=10)
+    sender = connection.create_sender("/amq/queue/bulkhead.test")
+    sender.send(Message(body="hello from the capture corpus"))
+    receiver = connection.create_receiver("/amq/queue/bulkhead.test")
+    message = receiver.receive(timeout=10)
+    assert message.body == "hello from the capture corpus", message.body
+    receiver.accept()
+    connection.close()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -76,10 +95,17 @@ def main():
     amqp_parser.add_argument("--user", required=True)
     amqp_parser.add_argument("--password", required=True)
     amqp_parser.add_argument("--login-method", default="AMQPLAIN", choices=["AMQPLAIN", "PLAIN"])
+    amqp10_parser = commands.add_parser("amqp10")
+    amqp10_parser.add_argument("--host", required=True)
+    amqp10_parser.add_argument("--port", type=int, default=5672)
+    amqp10_parser.add_argument("--user", required=True)
+    amqp10_parser.add_argument("--password", required=True)
     args = parser.parse_args()
     try:
         if args.command == "nats":
             asyncio.run(nats_client(args))
+        elif args.command == "amqp10":
+            amqp10_client(args)
         else:
             amqp_client(args)
     except Exception as error:  # the script reports the failure and its exit code

@@ -474,6 +474,11 @@ def broker_logins(capture, protocol, port):
                     table[name] = response[at + 4:at + 4 + size]
                     at += 4 + size
                 logins.append(("amqp-amqplain", table["LOGIN"].decode(), len(table["PASSWORD"])))
+        rows = fields(capture, "amqp.sasl.initResponse", ["amqp.sasl.mechanism", "amqp.sasl.initResponse"])
+        for r in rows:   # AMQP 1.0's sasl-init
+            if r["amqp.sasl.mechanism"] == "PLAIN":
+                _, user, password = bytes.fromhex(r["amqp.sasl.initResponse"]).split(b"\0", 2)
+                logins.append(("amqp-plain", user.decode(), len(password)))
         return logins
     payload = b"".join(bytes.fromhex(r["tcp.payload"].replace(":", ""))
                        for r in fields(capture, f"tcp.dstport == {port} && tcp.len > 0", ["tcp.payload"]))

@@ -2,7 +2,8 @@ import BulkheadModel
 import Foundation
 
 /// Credentials that message-broker clients send in clear: MQTT's CONNECT, AMQP 0-9-1's Connection.StartOk (PLAIN and
-/// AMQPLAIN, RabbitMQ's defaults) and NATS's `CONNECT {…}` (user and password, or a token).
+/// AMQPLAIN, RabbitMQ's defaults), AMQP 1.0's sasl-init (PLAIN) and NATS's `CONNECT {…}` (user and password, or a
+/// token).
 extension CredentialExtractor {
     // MARK: - MQTT
 
@@ -14,18 +15,29 @@ extension CredentialExtractor {
         return [Credential(kind: "mqtt", user: connect.user, redacted: redacted)]
     }
 
-    // MARK: - AMQP 0-9-1
+    // MARK: - AMQP
+
+    /// The login of an AMQP client: 0-9-1's Connection.StartOk (``amqp091(_:)``), or 1.0's SASL layer
+    /// (``amqp10SASL(_:)``), told apart by the protocol header.
+    static func amqp(_ bytes: UnsafeRawBufferPointer) -> [Credential] {
+        var cursor = ByteCursor(bytes)
+        guard let header = cursor.bytes(8), header.starts(with: "AMQP".utf8) else { return [] }
+        switch header[4] {
+        // `AMQP 0 0 9 1`, and the older `1 1 0 9` and `1 1 8 0`.
+        case 0, 1: return Self.amqp091(&cursor)
+        // AMQP 1.0's SASL layer, `AMQP 3 1 0 0` (its TLS layer, `AMQP 2 1 0 0`, and the bare protocol carry none).
+        case 3: return Self.amqp10SASL(&cursor)
+        default: return []
+        }
+    }
 
     /// Connection.StartOk (AMQP 0-9-1 §1.4.2.2), the client's first frame after the protocol header: its SASL
     /// mechanism and response. PLAIN's response is `authzid NUL authcid NUL password` (RFC 4616); AMQPLAIN's is a
     /// field table of `LOGIN` and `PASSWORD` written without its length. Other mechanisms (EXTERNAL: the TLS client
     /// certificate) carry no secret.
-    static func amqp(_ bytes: UnsafeRawBufferPointer) -> [Credential] {
-        var cursor = ByteCursor(bytes)
-        // The protocol header `AMQP 0 0 9 1`, then frames: type, channel, size, payload, frame-end 0xCE.
-        // (0 0 9 1 and the older 1 1 0 9 / 1 1 8 0; AMQP 1.0's `AMQP 3 1 0 0` SASL layer is another protocol).
-        guard let header = cursor.bytes(8), header.starts(with: "AMQP".utf8), header[4] <= 1 else { return [] }
+    static func amqp091(_ cursor: inout ByteCursor) -> [Credential] {
         var frames = 0
+        // Frames: type, channel, size, payload, frame-end 0xCE.
         while frames < 8, let type = cursor.u8(), let channel = cursor.u16(), let size = cursor.u32(),
             var payload = cursor.sub(Int(size))
         {
@@ -39,21 +51,7 @@ extension CredentialExtractor {
                 let mechanism = payload.bytes(Int(mechanismLength)), let responseLength = payload.u32(),
                 let response = payload.bytes(Int(responseLength))
             else { return [] }
-            if mechanism.elementsEqual("PLAIN".utf8) {
-                let parts = response.split(separator: 0, maxSplits: 2, omittingEmptySubsequences: false)
-                // Any other shape is not split: a part named as the user could be the password.
-                guard parts.count == 3, !parts[1].isEmpty else {
-                    return [
-                        Credential(
-                            kind: "amqp-plain", user: nil, redacted: secretDescription("credentials", response.count))
-                    ]
-                }
-                return [
-                    Credential(
-                        kind: "amqp-plain", user: UnsafeRawBufferPointer(rebasing: parts[1]).printableText,
-                        redacted: secretDescription("password", parts[2].count))
-                ]
-            }
+            if mechanism.elementsEqual("PLAIN".utf8) { return [Self.saslPlain(response, kind: "amqp-plain")] }
             if mechanism.elementsEqual("AMQPLAIN".utf8) {
                 let fields = Self.amqpTableStrings(response)
                 guard let password = fields["PASSWORD"] else {
@@ -72,6 +70,85 @@ extension CredentialExtractor {
             return []
         }
         return []
+    }
+
+    /// AMQP 1.0's sasl-init (OASIS AMQP 1.0 §5.3.3.2), the client's first SASL frame: a described list whose first
+    /// fields are the mechanism (a symbol) and the initial response (binary). PLAIN's response is RFC 4616's, as in
+    /// 0-9-1.
+    static func amqp10SASL(_ cursor: inout ByteCursor) -> [Credential] {
+        var frames = 0
+        var plainChosen = false
+        // Frames: size, data offset (in 4-byte words), type (1: SASL), channel; then the body.
+        while frames < 8, let size = cursor.u32(), size >= 8, let offset = cursor.u8(), offset >= 2,
+            let type = cursor.u8(), cursor.skip(2), cursor.skip(Int(offset) * 4 - 8),
+            var body = cursor.sub(Int(size) - Int(offset) * 4)
+        {
+            frames += 1
+            guard type == 1 else { break }
+            // The performative: descriptor 0x00, its code as a small ulong (0x53) or a ulong (0x80): 0x41 sasl-init,
+            // 0x43 sasl-response (PLAIN's credentials, when the init carried no initial response).
+            guard body.u8() == 0x00, let code = Self.amqp10Descriptor(&body), let count = Self.amqp10ListCount(&body),
+                count >= 1, let first = Self.amqp10Bytes(&body)
+            else { continue }
+            if code == 0x41 {
+                guard first.elementsEqual("PLAIN".utf8) else { return [] }
+                plainChosen = true
+                if count >= 2, let response = Self.amqp10Bytes(&body), !response.isEmpty {
+                    return [Self.saslPlain(response, kind: "amqp-plain")]
+                }
+            } else if code == 0x43, plainChosen, !first.isEmpty {
+                return [Self.saslPlain(first, kind: "amqp-plain")]
+            }
+        }
+        // PLAIN chosen but its response not seen (the capture cut it off): no evidence that a password crossed.
+        return []
+    }
+
+    /// A descriptor's code: a small ulong or a ulong (a symbolic descriptor is not a SASL performative).
+    private static func amqp10Descriptor(_ cursor: inout ByteCursor) -> UInt64? {
+        switch cursor.u8() {
+        case 0x53: return cursor.u8().map(UInt64.init)
+        case 0x80:
+            guard let high = cursor.u32(), let low = cursor.u32() else { return nil }
+            return UInt64(high) << 32 | UInt64(low)
+        default: return nil
+        }
+    }
+
+    /// A list's element count, its size skipped (list0, list8, list32).
+    private static func amqp10ListCount(_ cursor: inout ByteCursor) -> Int? {
+        switch cursor.u8() {
+        case 0x45: return 0
+        case 0xc0:
+            guard cursor.skip(1), let count = cursor.u8() else { return nil }
+            return Int(count)
+        case 0xd0:
+            guard cursor.skip(4), let count = cursor.u32() else { return nil }
+            return Int(count)
+        default: return nil
+        }
+    }
+
+    /// A symbol, string or binary value (8- or 32-bit length), its bytes; an empty buffer for null.
+    private static func amqp10Bytes(_ cursor: inout ByteCursor) -> UnsafeRawBufferPointer? {
+        switch cursor.u8() {
+        case 0x40: return UnsafeRawBufferPointer(start: nil, count: 0)
+        case 0xa0, 0xa1, 0xa3: return cursor.u8().flatMap { cursor.bytes(Int($0)) }
+        case 0xb0, 0xb1, 0xb3: return cursor.u32().flatMap { cursor.bytes(Int($0)) }
+        default: return nil
+        }
+    }
+
+    /// A SASL PLAIN response, `authzid NUL authcid NUL password` (RFC 4616). Any other shape is not split: a part
+    /// named as the user could be the password.
+    static func saslPlain(_ response: UnsafeRawBufferPointer, kind: String) -> Credential {
+        let parts = response.split(separator: 0, maxSplits: 2, omittingEmptySubsequences: false)
+        guard parts.count == 3, !parts[1].isEmpty else {
+            return Credential(kind: kind, user: nil, redacted: secretDescription("credentials", response.count))
+        }
+        return Credential(
+            kind: kind, user: UnsafeRawBufferPointer(rebasing: parts[1]).printableText,
+            redacted: secretDescription("password", parts[2].count))
     }
 
     /// The string fields of an AMQP field table's entries (name, type `S` or `s`, value), up to the first field of
