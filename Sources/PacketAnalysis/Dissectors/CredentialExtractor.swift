@@ -627,21 +627,8 @@ package enum CredentialExtractor {
                 if mechanism == "PLAIN" {
                     let encoded = words.count >= 3 ? words[2] : (index + 1 < all.count ? all[index + 1] : "")
                     if words.count < 3 { index += 1 }
-                    // authzid NUL authcid NUL passwd (RFC 4616). Any other shape is not split: a part of it
-                    // named as the user could be the password.
                     let decoded = base64(encoded) ?? []
-                    let parts = decoded.split(separator: 0, omittingEmptySubsequences: false)
-                    if parts.count == 3, !parts[1].isEmpty {
-                        found.append(
-                            Credential(
-                                kind: "\(prefix)-auth-plain", user: String(decoding: parts[1], as: UTF8.self),
-                                redacted: secretDescription("password", parts[2].count)))
-                    } else {
-                        found.append(
-                            Credential(
-                                kind: "\(prefix)-auth-plain", user: nil,
-                                redacted: secretDescription("credentials", decoded.count)))
-                    }
+                    found.append(decoded.withUnsafeBytes { saslPlain($0, kind: "\(prefix)-auth-plain") })
                 } else if mechanism == "LOGIN" {
                     var user: String?
                     var next = index + 1
