@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make-broker-captures.sh — the message-broker part of the capture corpus: real clients talking to real MQTT
-# (Mosquitto), AMQP 0-9-1 (RabbitMQ) and NATS (nats-server) brokers in two network namespaces this script creates
-# (bh-brk-cli, bh-brk-srv) and deletes again on exit, captured on the server's veth.
+# (Mosquitto), AMQP 0-9-1 and 1.0 and STOMP (RabbitMQ) and NATS (nats-server) brokers in two network namespaces this
+# script creates (bh-brk-cli, bh-brk-srv) and deletes again on exit, captured on the server's veth.
 #
 #   sudo bash captures/make-broker-captures.sh     (make-captures.sh runs it)
 #
@@ -9,13 +9,13 @@
 # Every capture holds exactly one TCP flow (client ephemeral port -> the broker's port below).
 #
 #   1883 Mosquitto, password file        1884 Mosquitto, anonymous (MQTT 3.1)
-#   5672 RabbitMQ (default user app), AMQP 0-9-1 and 1.0
+#   5672 RabbitMQ (default user app), AMQP 0-9-1 and 1.0    61613 RabbitMQ STOMP
 #   4222 nats-server --user/--pass       4223 nats-server --auth (token)
 #   4443 nats-server TLS, verify: true   4444 nats-server TLS, no client certificate asked
 #
 # Requirements (Debian 12): iproute2 tcpdump openssl python3 ethtool mosquitto mosquitto-clients rabbitmq-server
-# amqp-tools nats-server, and nats-py, amqp and python-qpid-proton from PyPI
-# (python3 -m pip install nats-py amqp python-qpid-proton).
+# amqp-tools nats-server, and nats-py, amqp, python-qpid-proton and stomp-py from PyPI
+# (python3 -m pip install nats-py amqp python-qpid-proton stomp-py).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -47,8 +47,8 @@ for t in ip ethtool tcpdump openssl ss setpriv mosquitto mosquitto_pub mosquitto
     /usr/lib/rabbitmq/bin/rabbitmq-server "$PY"; do
     command -v "$t" >/dev/null 2>&1 || die "missing tool: $t"
 done
-"$PY" -c 'import nats, amqp, proton' 2>/dev/null \
-    || die "nats-py, amqp or python-qpid-proton missing: python3 -m pip install nats-py amqp python-qpid-proton"
+"$PY" -c 'import nats, amqp, proton, stomp' 2>/dev/null \
+    || die "a python client is missing: python3 -m pip install nats-py amqp python-qpid-proton stomp-py"
 
 take_lock make-broker-captures
 
@@ -123,11 +123,12 @@ RMQ=$WORK/rabbitmq
 mkdir -p "$RMQ"
 cat >"$RMQ/rabbitmq.conf" <<EOF
 listeners.tcp.default = $SERVER:5672
+stomp.listeners.tcp.1 = $SERVER:61613
 default_user = $AMQP_USER
 default_pass = $AMQP_PASS
 loopback_users = none
 EOF
-echo '[rabbitmq_amqp1_0].' >"$RMQ/enabled_plugins"   # AMQP 1.0 on the same port, after its own header
+echo '[rabbitmq_amqp1_0,rabbitmq_stomp].' >"$RMQ/enabled_plugins"   # AMQP 1.0 (same port, its own header), STOMP
 head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$RMQ/.erlang.cookie"
 chmod 400 "$RMQ/.erlang.cookie"
 chown -R rabbitmq:rabbitmq "$RMQ"
@@ -141,6 +142,7 @@ ins env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME="$RMQ" LANG=C.UTF-8 LC_ALL=C.
     >"$WORK/rabbitmq.log" 2>&1 &
 wait_for 120 grep -q "Server startup complete" "$WORK/rabbitmq.log" || die "rabbitmq did not start: $(tail -5 "$WORK/rabbitmq.log")"
 wait_tcp 5672
+wait_tcp 61613
 
 log "amqp-plain.pcap"
 cap_start amqp-plain.pcap 5672
@@ -158,6 +160,12 @@ log "amqp10-sasl-plain.pcap"
 cap_start amqp10-sasl-plain.pcap 5672
 inc "$PY" "$TOOLS/bhbroker.py" amqp10 --host "$SERVER" --port 5672 --user "$AMQP_USER" --password "$AMQP_PASS" \
     || die "the AMQP 1.0 client failed"
+cap_stop
+
+log "stomp-login.pcap"
+cap_start stomp-login.pcap 61613
+inc "$PY" "$TOOLS/bhbroker.py" stomp --host "$SERVER" --port 61613 --user "$AMQP_USER" --password "$AMQP_PASS" \
+    || die "the STOMP client failed"
 cap_stop
 
 # --- NATS: nats-server, four configurations ------------------------------------------------------------------------

@@ -15,7 +15,7 @@
 #                       (tap bhc-cli-v100 / bhc-srv-v100: client .1, server .2)
 #   198.19.40.0/24 - 198.19.45.0/24   the overlay captures, made by make-encap-captures.sh
 #   198.19.61.0/24                    the QUIC captures, made last by make-quic-captures.sh
-#   198.19.62.0/24                    the MQTT, AMQP and NATS captures, made by make-broker-captures.sh
+#   198.19.62.0/24                    the MQTT, AMQP, STOMP and NATS captures, made by make-broker-captures.sh
 #                       (namespaces bh-encap-cli / bh-encap-srv; see there)
 #
 # Server ports (in bh-cap-srv):
@@ -37,7 +37,8 @@
 #   nginx-light redis-server redis-tools postgresql-15 memcached dnsmasq-base
 #   bind9-dnsutils python3 iproute2 ethtool tinyproxy-bin (for make-tunnel-captures.sh) wireguard-go wireguard-tools
 #   (for make-encap-captures.sh); aioquic from PyPI (for make-quic-captures.sh); mosquitto mosquitto-clients
-#   rabbitmq-server amqp-tools nats-server, and nats-py, amqp and python-qpid-proton from PyPI (for make-broker-captures.sh)
+#   rabbitmq-server amqp-tools nats-server, and nats-py, amqp, python-qpid-proton and
+#   stomp-py from PyPI (for make-broker-captures.sh)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -579,7 +580,7 @@ teardown
 # The overlay captures (VXLAN, Geneve, gretap, ipip on an underlay veth) have their own namespaces and addresses
 # (198.19.40.0/24 and up): see make-encap-captures.sh.
 bash "$HERE/make-encap-captures.sh" || die "make-encap-captures.sh failed"
-# The MQTT, AMQP and NATS captures (Mosquitto, RabbitMQ, nats-server, 198.19.62.0/24): see make-broker-captures.sh.
+# The MQTT, AMQP, STOMP and NATS captures (Mosquitto, RabbitMQ, nats-server, 198.19.62.0/24): see make-broker-captures.sh.
 bash "$HERE/make-broker-captures.sh" || die "make-broker-captures.sh failed"
 # The QUIC captures (aioquic peers, 198.19.61.0/24): see make-quic-captures.sh; it needs aioquic from PyPI.
 bash "$HERE/make-quic-captures.sh" || die "make-quic-captures.sh failed"

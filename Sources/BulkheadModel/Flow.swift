@@ -38,6 +38,9 @@ public enum ApplicationProtocol: String, Codable, Sendable, Hashable, CaseIterab
     case mqtt
     /// NATS (the server's `INFO {…}` or the client's `CONNECT {…}`), with its in-place upgrade to TLS after `INFO`.
     case nats
+    /// STOMP 1.0-1.2 (a client's `CONNECT` or `STOMP` frame): the text messaging protocol of RabbitMQ's and
+    /// ActiveMQ's STOMP listeners.
+    case stomp
     /// A SOCKS 4 or 4a proxy request that nothing crossed, or that the proxy refused (the tunnel itself is in
     /// ``FlowRecord/tunnel``; a granted tunnel's flow has the protocol that crossed it).
     case socks4
@@ -85,7 +88,7 @@ public enum ClientBasis: String, Codable, Sendable, CaseIterable {
 public struct Credential: Codable, Hashable, Sendable {
     /// `http-basic`, `http-bearer`, `redis-auth`, `postgresql-cleartext-password`, `postgresql-md5`,
     /// `mysql-native-auth`, `ftp`, `smtp-auth-plain`, `smtp-auth-login`, `imap-login`, `imap-auth-plain`,
-    /// `pop3`, `pop3-auth-plain`, `mqtt`, `amqp-plain`, `amqp-amqplain`, `nats-password`, `nats-token`, `nats`.
+    /// `pop3`, `pop3-auth-plain`, `mqtt`, `amqp-plain`, `amqp-amqplain`, `nats-password`, `nats-token`, `nats`, `stomp`.
     public var kind: String
     /// The user name, when the protocol sends one in clear (it is not a secret on its own).
     @ExplicitNull public var user: String?

@@ -32,7 +32,7 @@ extension Bulkhead {
                 certificates seen, and whether the client authenticated with a certificate: `presented`, `declined` \
                 (asked, sent none), `not-requested` — exact for TLS ≤ 1.2 (`unknown` when an encrypted renegotiation \
                 follows); for TLS 1.3, whose handshake is encrypted, `likely-…` states inferred from record sizes. Credentials sent in clear are reported by kind and user \
-                name (HTTP, Redis, PostgreSQL, MySQL, mail, FTP, LDAP, SOCKS, and the brokers' MQTT, AMQP and NATS \
+                name (HTTP, Redis, PostgreSQL, MySQL, mail, FTP, LDAP, SOCKS, and the brokers' MQTT, AMQP, STOMP and NATS \
                 logins); secrets are never printed, only their length.
 
                 Examples:

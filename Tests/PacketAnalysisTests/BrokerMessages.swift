@@ -86,6 +86,16 @@ enum BrokerMessages {
         Array("AMQP".utf8) + [3, 1, 0, 0] + frames.flatMap { $0 }
     }
 
+    /// A STOMP client's first frame: the command, `accept-version` and `host`, these headers, an empty line, NUL.
+    static func stompConnect(command: String = "STOMP", headers: [(String, [UInt8])], newline: String = "\n")
+        -> [UInt8]
+    {
+        let end = Array(newline.utf8)
+        var frame = Array(command.utf8) + end + Array("accept-version:1.2".utf8) + end + Array("host:/".utf8) + end
+        for (name, value) in headers { frame += Array("\(name):".utf8) + value + end }
+        return frame + end + [0]
+    }
+
     /// A NATS server's greeting (what nats-server 2.9 sends, shortened).
     static let natsInfo =
         #"INFO {"server_id":"NTEST","version":"2.9.10","proto":1,"auth_required":true,"max_payload":1048576}"#

@@ -230,11 +230,47 @@ struct BrokerProtocolTests {
         #expect(self.extract(.nats, Array("CONNECT {\"pass\": [1, 2]}\r\n".utf8)).isEmpty)
     }
 
-    @Test("HTTP's CONNECT method is still http; NATS's CONNECT is not a proxy request")
+    @Test("HTTP's CONNECT method is still http; NATS's and STOMP's CONNECT are not proxy requests")
     func connectMethods() {
         #expect(
             self.classify(client: Array("CONNECT api.test:443 HTTP/1.1\r\nHost: api.test:443\r\n\r\n".utf8)) == .http)
         #expect(self.classify(client: Array("CONNECT {\"verbose\":false}\r\n".utf8)) == .nats)
+        #expect(self.classify(client: BrokerMessages.stompConnect(command: "CONNECT", headers: [])) == .stomp)
+        #expect(self.classify(client: [], server: Array("CONNECTED\nversion:1.2\n\n\0".utf8)) == .stomp)
+    }
+
+    // MARK: - STOMP
+
+    @Test("STOMP: login and passcode of a CONNECT or STOMP frame, LF or CRLF; none without a passcode")
+    func stompLogins() {
+        let expected = [Credential(kind: "stomp", user: "app", redacted: "password: 11 characters (redacted)")]
+        for command in ["CONNECT", "STOMP"] {
+            for newline in ["\n", "\r\n"] {
+                let frame = BrokerMessages.stompConnect(
+                    command: command, headers: [("login", Array("app".utf8)), ("passcode", self.secret)],
+                    newline: newline)
+                #expect(self.classify(client: frame) == .stomp, "\(command)")
+                #expect(self.extract(.stomp, frame) == expected, "\(command) \(newline.count)")
+            }
+        }
+        // A repeated header: the first counts (STOMP 1.2), whatever the second says.
+        let repeated = BrokerMessages.stompConnect(
+            headers: [
+                ("login", Array("app".utf8)), ("passcode", self.secret), ("login", Array("other".utf8)),
+                ("passcode", Array("x".utf8)),
+            ])
+        #expect(self.extract(.stomp, repeated) == expected)
+        // No passcode, an empty one, or one in the body (after the empty line): nothing.
+        #expect(self.extract(.stomp, BrokerMessages.stompConnect(headers: [("login", Array("app".utf8))])).isEmpty)
+        #expect(self.extract(.stomp, BrokerMessages.stompConnect(headers: [("passcode", [])])).isEmpty)
+        let inBody = BrokerMessages.stompConnect(headers: []).dropLast() + Array("passcode:s3cr3t-Pa55\n".utf8) + [0]
+        #expect(self.extract(.stomp, Array(inBody)).isEmpty)
+        // Another command first is not a login.
+        #expect(self.extract(.stomp, Array("SEND\npasscode:s3cr3t-Pa55\n\n\0".utf8)).isEmpty)
+        // A passcode without a login: its length, no user.
+        #expect(
+            self.extract(.stomp, BrokerMessages.stompConnect(headers: [("passcode", self.secret)]))
+                == [Credential(kind: "stomp", user: nil, redacted: "password: 11 characters (redacted)")])
     }
 
     @Test("NATS upgrades in place: the ClientHello right after INFO, the ServerHello after the INFO line")

@@ -51,7 +51,7 @@ struct CredentialLeakPropertyTests {
             redisAuthTooManyWords
         case mysqlClear, mysqlClearLong, ldapSimpleBind
         case socks5Password
-        case mqtt311, mqtt5Will, amqpPlain, amqpAMQPLAIN, amqp10Plain, natsPassword, natsToken
+        case mqtt311, mqtt5Will, amqpPlain, amqpAMQPLAIN, amqp10Plain, natsPassword, natsToken, stompConnect
     }
 
     /// The choices that are not the secret, drawn once and shared by a sample and its twin.
@@ -267,7 +267,7 @@ struct CredentialLeakPropertyTests {
                 shape: "\(choices.shape)", serverPort: 389, greeting: nil,
                 client: ldapBind(dn: "cn=\(user),dc=test", password: secret),
                 expectedKind: "ldap-simple-bind", secret: secret, wire: secret)
-        case .mqtt311, .mqtt5Will, .amqpPlain, .amqpAMQPLAIN, .amqp10Plain, .natsPassword, .natsToken:
+        case .mqtt311, .mqtt5Will, .amqpPlain, .amqpAMQPLAIN, .amqp10Plain, .natsPassword, .natsToken, .stompConnect:
             return brokerSample(choices, secret: secret)
         case .socks5Password:
             // The proxy's answers (method 2, password accepted, CONNECT granted) sent first: each direction is read
@@ -318,6 +318,14 @@ struct CredentialLeakPropertyTests {
                         code: 0x41, fields: [Array("PLAIN".utf8), [0] + Array(user.utf8) + [0] + secret],
                         symbolFirst: true, wide: choices.variant % 2 == 1)),
                 "amqp-plain", wire: secret)
+        case .stompConnect:
+            return sample(
+                61613, nil,
+                BrokerMessages.stompConnect(
+                    command: choices.variant % 2 == 0 ? "CONNECT" : "STOMP",
+                    headers: [("login", Array(user.utf8)), ("passcode", secret)],
+                    newline: choices.variant % 3 == 0 ? "\r\n" : "\n"),
+                "stomp", wire: secret)
         case .natsPassword, .natsToken:
             let wire = BrokerMessages.jsonEscaped(secret)
             let fields =
@@ -547,6 +555,7 @@ struct CredentialLeakPropertyTests {
                 case 1883: .mqtt
                 case 5672: .amqp
                 case 4222: .nats
+                case 61613: .stomp
                 default: .ldap
                 }
             // A SOCKS 5 password is read by the proxy-handshake reader, with the proxy's answers.

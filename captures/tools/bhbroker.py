@@ -5,8 +5,10 @@
                       [--cafile CA [--cert C --key K] --server-name N --keylog FILE]
     bhbroker.py amqp  --host H --port P --user U --password P --login-method AMQPLAIN|PLAIN
     bhbroker.py amqp10 --host H --port P --user U --password P
+    bhbroker.py stomp --host H --port P --user U --password P
 
-Each connects once with the official client library (nats-py, py-amqp, Qpid Proton for AMQP 1.0), publishes one message, reads it back where
+Each connects once with the official client library (nats-py, py-amqp, Qpid Proton for AMQP 1.0,
+stomp.py), publishes one message, reads it back where
 the protocol allows, and closes cleanly. Exit 0 on success, 1 on any failure (printed). Throwaway credentials only:
 the script passes them in; they never leave the script's own network namespaces.
 """
@@ -76,6 +78,29 @@ def amqp10_client(args):
     connection.close()
 
 
+def stomp_client(args):
+    """STOMP 1.2 (stomp.py) to RabbitMQ's STOMP plugin: CONNECT with login and passcode, a message sent to a queue
+    and received back, DISCONNECT."""
+    import threading
+
+    import stomp
+
+    received = threading.Event()
+
+    class Listener(stomp.ConnectionListener):
+        def on_message(self, frame):
+            if frame.body == "hello from the capture corpus":
+                received.set()
+
+    connection = stomp.Connection12([(args.host, args.port)], heartbeats=(0, 0), vhost="/")
+    connection.set_listener("", Listener())
+    connection.connect(args.user, args.password, wait=True)
+    connection.subscribe("/queue/bulkhead.test", id="1", ack="auto")
+    connection.send("/queue/bulkhead.test", "hello from the capture corpus")
+    assert received.wait(10), "the message did not come back"
+    connection.disconnect()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -100,12 +125,19 @@ def main():
     amqp10_parser.add_argument("--port", type=int, default=5672)
     amqp10_parser.add_argument("--user", required=True)
     amqp10_parser.add_argument("--password", required=True)
+    stomp_parser = commands.add_parser("stomp")
+    stomp_parser.add_argument("--host", required=True)
+    stomp_parser.add_argument("--port", type=int, default=61613)
+    stomp_parser.add_argument("--user", required=True)
+    stomp_parser.add_argument("--password", required=True)
     args = parser.parse_args()
     try:
         if args.command == "nats":
             asyncio.run(nats_client(args))
         elif args.command == "amqp10":
             amqp10_client(args)
+        elif args.command == "stomp":
+            stomp_client(args)
         else:
             amqp_client(args)
     except Exception as error:  # the script reports the failure and its exit code

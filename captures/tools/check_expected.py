@@ -403,7 +403,7 @@ def check(path):
                 errors.append("tls: expected none, tshark sees a TLS handshake")
             if "tunnel" in fl:
                 check_tunnel(capture, fl["tunnel"], errors)
-            if fl.get("protocol") in ("mqtt", "amqp", "nats") and "credentials" in fl:
+            if fl.get("protocol") in ("mqtt", "amqp", "nats", "stomp") and "credentials" in fl:
                 check_broker_login(capture, fl["protocol"], int(sport), fl["credentials"], errors)
             if "encapsulation" in fl:
                 check_encapsulation(capture, fl["encapsulation"], errors)
@@ -451,7 +451,7 @@ def check_tunnel(capture, tunnel, errors):
 
 def broker_logins(capture, protocol, port):
     """(kind, user, secret length) of each login the client sent, read by tshark's MQTT and AMQP dissectors, and for
-    NATS (which tshark 4.0 does not dissect) from the client's CONNECT line in the TCP payload."""
+    NATS and STOMP (which tshark 4.0 does not dissect) from the client's first message in the TCP payload."""
     if protocol == "mqtt":
         rows = fields(capture, "mqtt.msgtype == 1", ["mqtt.username", "mqtt.passwd_len", "mqtt.conflag.passwd"])
         return [("mqtt", r["mqtt.username"] or None, int(r["mqtt.passwd_len"]))
@@ -483,6 +483,15 @@ def broker_logins(capture, protocol, port):
     payload = b"".join(bytes.fromhex(r["tcp.payload"].replace(":", ""))
                        for r in fields(capture, f"tcp.dstport == {port} && tcp.len > 0", ["tcp.payload"]))
     logins = []
+    if protocol == "stomp":   # the first frame's headers, up to the empty line
+        lines = payload.split(b"\0", 1)[0].split(b"\n\n", 1)[0].split(b"\n")
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.rstrip(b"\r").partition(b":")
+            headers.setdefault(name, value)
+        if lines[0].rstrip(b"\r") in (b"CONNECT", b"STOMP") and headers.get(b"passcode"):
+            logins.append(("stomp", headers[b"login"].decode(), len(headers[b"passcode"])))
+        return logins
     for line in payload.split(b"\r\n"):
         if line.startswith(b"CONNECT {"):
             connect = json.loads(line[len(b"CONNECT "):])

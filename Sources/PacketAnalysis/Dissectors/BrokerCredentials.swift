@@ -2,8 +2,8 @@ import BulkheadModel
 import Foundation
 
 /// Credentials that message-broker clients send in clear: MQTT's CONNECT, AMQP 0-9-1's Connection.StartOk (PLAIN and
-/// AMQPLAIN, RabbitMQ's defaults), AMQP 1.0's sasl-init (PLAIN) and NATS's `CONNECT {…}` (user and password, or a
-/// token).
+/// AMQPLAIN, RabbitMQ's defaults), AMQP 1.0's sasl-init (PLAIN), NATS's `CONNECT {…}` (user and password, or a
+/// token) and STOMP's `CONNECT` frame (`login` and `passcode`).
 extension CredentialExtractor {
     // MARK: - MQTT
 
@@ -204,6 +204,32 @@ extension CredentialExtractor {
             return found
         }
         return []
+    }
+
+    // MARK: - STOMP
+
+    /// The `login` and `passcode` headers of the client's `CONNECT` or `STOMP` frame (STOMP 1.2 §Connecting): the
+    /// headers run from the command's line to the first empty line; the first of a repeated header counts. CONNECT's
+    /// header values are not escaped (1.2), so the passcode's length is its bytes'.
+    static func stomp(_ bytes: UnsafeRawBufferPointer) -> [Credential] {
+        var user: String?
+        var passcode: Int?
+        for (index, range) in Self.lineRanges(bytes, limit: 64).enumerated() {
+            if index == 0 {
+                guard Self.line(bytes, range, startsWith: "connect") || Self.line(bytes, range, startsWith: "stomp")
+                else { return [] }
+                continue
+            }
+            if range.isEmpty { break }
+            let line = UnsafeRawBufferPointer(rebasing: bytes[range])
+            if user == nil, line.starts(with: "login:") {
+                user = UnsafeRawBufferPointer(rebasing: line[6...]).printableText
+            } else if passcode == nil, line.starts(with: "passcode:") {
+                passcode = line.count - 9
+            }
+        }
+        guard let passcode, passcode > 0 else { return [] }
+        return [Credential(kind: "stomp", user: user, redacted: secretDescription("password", passcode))]
     }
 
     /// `text` with control characters escaped, as names read off the wire are shown.

@@ -20,6 +20,7 @@ package enum CredentialExtractor {
         case .mqtt: mqtt(client)
         case .amqp: amqp(client)
         case .nats: nats(client)
+        case .stomp: stomp(client)
         default: []
         }
     }

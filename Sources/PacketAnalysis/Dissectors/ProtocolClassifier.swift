@@ -56,6 +56,7 @@ package enum ProtocolClassifier {
         if bytes.starts(with: "PRI * HTTP/2.0\r\n") { return .http2 }
         // Before HTTP: `CONNECT` is an HTTP method too, but NATS's takes a JSON object, not a target and a version.
         if bytes.starts(with: "CONNECT {") { return .nats }
+        if isSTOMPConnect(bytes) { return .stomp }
         if isHTTPRequest(bytes) { return .http }
         if isPostgresStartup(bytes) { return .postgresql }
         if bytes.starts(with: "AMQP") && bytes.count >= 8 { return .amqp }
@@ -69,6 +70,13 @@ package enum ProtocolClassifier {
         if isIRCRegistration(bytes, peer: peer) { return .irc }
         if bytes[0] == 0x10, MQTTConnect(bytes) != nil { return .mqtt }
         return nil
+    }
+
+    /// A STOMP client's first frame: the command `CONNECT` or `STOMP` alone on its line (HTTP's `CONNECT` has a
+    /// target and a version after it).
+    static func isSTOMPConnect(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        bytes.starts(with: "CONNECT\n") || bytes.starts(with: "CONNECT\r\n") || bytes.starts(with: "STOMP\n")
+            || bytes.starts(with: "STOMP\r\n")
     }
 
     /// An XMPP stream header (RFC 6120 §4.2): `<stream:stream` (after an optional XML declaration) in the
@@ -292,6 +300,7 @@ package enum ProtocolClassifier {
         // NATS servers greet every client with `INFO {…}`, then read `CONNECT` or, when TLS is required, a
         // ClientHello (the in-place upgrade).
         if bytes.starts(with: "INFO {") { return .nats }
+        if bytes.starts(with: "CONNECTED\n") || bytes.starts(with: "CONNECTED\r\n") { return .stomp }
         return nil
     }
 

@@ -823,7 +823,7 @@ public final class FlowAnalyzer {
             && flow.withBuffer(client: true, TunnelDetector.isConnectRequest):
             self.openTunnel(flow, final: final || full)
         case .http, .http2, .redis, .postgresql, .mysql, .mongodb, .memcached, .smtp, .ftp, .pop3, .imap, .ldap, .dns,
-            .amqp, .kafka, .xmpp, .irc, .mqtt, .nats:
+            .amqp, .kafka, .xmpp, .irc, .mqtt, .nats, .stomp:
             flow.phase = .plaintext
             if StartTLSDetector.canUpgrade(verdict.proto) {
                 self.findClientHandover(flow, verdict.proto)
