@@ -15,10 +15,10 @@ if [[ "${1:-}" == "--test" ]]; then
     packages+=(tcpdump iproute2 python3 python3-pip tshark docker.io iptables busybox-static redis-server podman nginx graphviz haproxy postgresql
         apache2  # asks for client certificates per location, after the request (Tests/TLSVerificationTests/TLSTruthTests.swift)
         chromium chromium-driver  # a real browser renders the HTML report (Tests/AuditTests/ReportBrowserTests.swift)
-        # Real servers for the MySQL, MQTT, AMQP, LDAP and XMPP probes (Tests/TLSVerificationTests/ApplicationServerTests.swift),
-        # each run by the tests as a throwaway instance on 127.0.0.1: together about 65 MB to download, 260 MB installed
-        # (Erlang for RabbitMQ and MariaDB are most of it).
-        mariadb-server mosquitto slapd prosody rabbitmq-server
+        # Real servers for the MySQL, MQTT, AMQP, NATS, LDAP and XMPP probes
+        # (Tests/TLSVerificationTests/ApplicationServerTests.swift), each run by the tests as a throwaway instance on
+        # 127.0.0.1: together about 70 MB to download, 275 MB installed (Erlang for RabbitMQ and MariaDB are most of it).
+        mariadb-server mosquitto slapd prosody rabbitmq-server nats-server
         # The CNI bridge and host-local plugins make real pod sandboxes (Tests/KubernetesTests/KubernetesNodeTests.swift).
         containernetworking-plugins
         # The race check (scripts/race-check.sh) compiles the capture generator.
@@ -53,7 +53,7 @@ if ((${#missing[@]})); then
     # Where systemd runs anyway (a unit started by a socket or a later boot), the test servers' units are stopped and
     # disabled: the tests start their own instances on free ports.
     if [[ "${1:-}" == "--test" ]] && [[ -d /run/systemd/system ]]; then
-        for unit in mariadb mosquitto slapd prosody rabbitmq-server epmd.socket epmd apache2; do
+        for unit in mariadb mosquitto slapd prosody rabbitmq-server nats-server epmd.socket epmd apache2; do
             "${sudo_cmd[@]}" systemctl disable --now "$unit" >/dev/null 2>&1 || true
         done
     fi

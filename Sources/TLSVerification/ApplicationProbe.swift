@@ -49,6 +49,8 @@ public enum AppProbeProtocol: String, Sendable, CaseIterable, Codable {
     case mysql
     case mqtt
     case amqp
+    /// NATS: `CONNECT` and `PING` after the server's `INFO`; `PONG` is served.
+    case nats
     case smtp, imap, pop3, ftp, ldap, xmpp
     /// Send an HTTP request at once and take whatever comes back: a server that speaks first (a greeting) still
     /// speaks first, and any application bytes are the service answering.
@@ -64,6 +66,7 @@ public enum AppProbeProtocol: String, Sendable, CaseIterable, Codable {
         case 3306: .mysql
         case 1883, 8883: .mqtt
         case 5671, 5672: .amqp
+        case 4222: .nats
         case 25, 465, 587: .smtp
         case 143, 993: .imap
         case 110, 995: .pop3
@@ -87,6 +90,8 @@ public enum AppProbeProtocol: String, Sendable, CaseIterable, Codable {
 /// Cleartext upgrades to TLS the battery runs before each handshake (`--starttls`).
 public enum StartTLSProtocol: String, Sendable, CaseIterable, Codable {
     case smtp, imap, pop3, ftp, postgres, ldap, xmpp
+    /// NATS's TLS: the server's `INFO` in clear (`tls_required`), then the client's ClientHello at once.
+    case nats
 
     /// The upgrade a well-known port needs (ports where TLS starts at once, such as 465 or 993, need none).
     public static func forPort(_ port: Int) -> StartTLSProtocol? {
@@ -98,6 +103,7 @@ public enum StartTLSProtocol: String, Sendable, CaseIterable, Codable {
         case 5432: .postgres
         case 389: .ldap
         case 5222: .xmpp
+        case 4222: .nats
         default: nil
         }
     }
@@ -109,6 +115,7 @@ public enum StartTLSProtocol: String, Sendable, CaseIterable, Codable {
         if text.hasPrefix("220") && text.uppercased().contains("FTP") { return .ftp }
         if text.hasPrefix("* OK") { return .imap }
         if text.hasPrefix("+OK") { return .pop3 }
+        if text.hasPrefix("INFO {") { return .nats }
         return nil
     }
 
@@ -122,6 +129,7 @@ public enum StartTLSProtocol: String, Sendable, CaseIterable, Codable {
         case .postgres: .postgres
         case .ldap: .ldap
         case .xmpp: .xmpp
+        case .nats: .nats
         }
     }
 }
@@ -199,6 +207,9 @@ enum ApplicationProbes {
                     return text.contains("<failure") ? .done(.failed("STARTTLS refused")) : .needMore
                 },
             ]
+        case .nats:
+            // Nothing to ask: the INFO line says whether the server speaks TLS; the handshake follows it at once.
+            return [ClearExchange(judge: NATS.upgrade)]
         }
     }
 
@@ -284,6 +295,13 @@ enum ApplicationProbes {
         case .amqp:
             // The protocol header in clear: a broker without TLS answers Connection.Start.
             return [ClearExchange(send: AMQP.header, judge: AMQP.judgeInClear)]
+        case .nats:
+            // CONNECT and PING in clear after the INFO line: `PONG` is served; a server that requires TLS answers
+            // `-ERR 'Secure Connection - TLS Required'` (or closes).
+            return [
+                ClearExchange(judge: NATS.infoInClear),
+                ClearExchange(send: NATS.connect(tls: false), judge: NATS.judge),
+            ]
         case .grpc, .generic:
             return [
                 ClearExchange(send: HTTP.request(context.host)) { bytes in
@@ -314,6 +332,8 @@ enum ApplicationProbes {
         // certificate: over TLS the broker answering at all is served, as a password wanted is for PostgreSQL.
         case .mqtt: return ("mqtt", [ClearExchange(send: MQTT.connect, judge: Self.overTLS(MQTT.judge))])
         case .amqp: return ("amqp", [ClearExchange(send: AMQP.header, judge: AMQP.judge)])
+        // `-ERR 'Authorization Violation'` (a user or token wanted) names no certificate: served, as for MQTT.
+        case .nats: return ("nats", [ClearExchange(send: NATS.connect(tls: true), judge: Self.overTLS(NATS.judge))])
         case .smtp:
             return (
                 "smtp",
@@ -744,6 +764,58 @@ enum AMQP {
         guard bytes.count >= 8 else { return .needMore }
         return first == 1
             ? .done(.served("Connection.Start in clear")) : .done(.refused("AMQP protocol header mismatch"))
+    }
+}
+
+/// NATS (nats-server): every connection opens with the server's `INFO {…}` line; a server with TLS says
+/// `tls_required` there and reads the client's ClientHello next (the in-place upgrade), then `CONNECT {…}` and `PING`.
+enum NATS {
+    /// `CONNECT` without credentials, then `PING`: a server that lets the client in answers `PONG`.
+    static func connect(tls: Bool) -> [UInt8] {
+        Array(
+            #"CONNECT {"verbose":false,"pedantic":false,"tls_required":\#(tls),"name":"bulkhead","lang":"swift","version":"1","protocol":1}"#
+                .utf8) + Array("\r\nPING\r\n".utf8)
+    }
+
+    /// The server's INFO object, once its line is complete; nil while it is not (or when the line is no INFO).
+    static func info(_ bytes: [UInt8]) -> (complete: Bool, object: [String: Any]?) {
+        guard let end = bytes.firstIndex(of: 0x0a) else { return (false, nil) }
+        let line = bytes[..<end]
+        guard line.starts(with: Array("INFO ".utf8)) else { return (true, nil) }
+        let object = try? JSONSerialization.jsonObject(with: Data(line.dropFirst(5))) as? [String: Any]
+        return (true, object)
+    }
+
+    /// Before the handshake: INFO offering TLS goes on; INFO without it, or another line, cannot be upgraded.
+    static func upgrade(_ bytes: [UInt8]) -> ExchangeStep {
+        let info = Self.info(bytes)
+        guard info.complete else { return .needMore }
+        guard let object = info.object else {
+            return .done(.failed("not a NATS INFO line: \(Line.printable(bytes, limit: 80))"))
+        }
+        let offered = object["tls_required"] as? Bool == true || object["tls_available"] as? Bool == true
+        return offered ? .proceed : .done(.failed("the server's INFO offers no TLS"))
+    }
+
+    /// The plaintext probe's first step: any INFO goes on (whether the server then serves a client in clear is what
+    /// the CONNECT shows); anything else is not NATS.
+    static func infoInClear(_ bytes: [UInt8]) -> ExchangeStep {
+        guard let first = bytes.first else { return .needMore }
+        guard first == UInt8(ascii: "I") else { return .done(HTTP.judgeInClear(bytes).notThisProtocol) }
+        let info = Self.info(bytes)
+        guard info.complete else { return .needMore }
+        return info.object == nil ? .done(.refused(Line.printable(bytes, limit: 80))) : .proceed
+    }
+
+    /// The answer to CONNECT and PING: `PONG` is served, `-ERR …` refuses (`+OK`, `PING` and a new `INFO` are
+    /// skipped).
+    static func judge(_ bytes: [UInt8]) -> ExchangeStep {
+        for line in Line.lines(bytes) {
+            let text = line.trimmingCharacters(in: .whitespacesAndNewlines)
+            if text == "PONG" { return .done(.served("PONG")) }
+            if text.hasPrefix("-ERR") { return .done(.refused(text)) }
+        }
+        return .needMore
     }
 }
 

@@ -39,7 +39,7 @@ extension Bulkhead {
                 (nothing proves refusal or acceptance: supply --client-cert, or --app-protocol), unreachable, timeout, \
                 error (not tested). Any of the last four makes the exit status 3.
 
-                Services that upgrade in clear (SMTP, IMAP, POP3, FTP, PostgreSQL, LDAP, XMPP) are tested over the \
+                Services that upgrade in clear (SMTP, IMAP, POP3, FTP, PostgreSQL, LDAP, XMPP, NATS) are tested over the \
                 upgrade, recognised by port or greeting (or --starttls); serving the protocol in clear without the \
                 upgrade is the finding starttls-optional.
 

@@ -14,6 +14,7 @@ extension PeerProcess {
             FileManager.default.isExecutableFile(atPath: "/usr/sbin/mariadbd")
             && FileManager.default.isExecutableFile(atPath: "/usr/bin/mariadb-install-db")
         public static let mosquitto = FileManager.default.isExecutableFile(atPath: "/usr/sbin/mosquitto")
+        public static let natsServer = FileManager.default.isExecutableFile(atPath: "/usr/sbin/nats-server")
         public static let slapd = FileManager.default.isExecutableFile(atPath: "/usr/sbin/slapd")
         public static let prosody = FileManager.default.isExecutableFile(atPath: "/usr/bin/prosody")
         public static let rabbitmq =
@@ -156,6 +157,33 @@ extension PeerProcess {
         try Self.give(folder, to: "mosquitto")
         return try PeerProcess("/usr/sbin/mosquitto", ["-c", file.path], port: port, directory: folder, readiness: 30)
             .removing(folder)
+    }
+
+    // MARK: - nats-server
+
+    /// How a nats-server's listener is configured: no TLS, TLS without client certificates, or TLS with `verify:
+    /// true` (a client certificate from the CA required, checked in the handshake).
+    public enum NATSTLS: Sendable {
+        case none, serverOnly, verify
+    }
+
+    /// A nats-server on 127.0.0.1 (its configuration file in a fresh folder; it runs as root, which it allows).
+    public static func natsServer(_ pki: TestPKI, tls: NATSTLS) throws -> PeerProcess {
+        let folder = try Self.serverFolder("nats", pki, owner: nil)
+        let port = Self.freePort()
+        let certificates = "cert_file: \"\(folder.path)/server-chain.pem\", key_file: \"\(folder.path)/server.key\""
+        let block =
+            switch tls {
+            case .none: ""
+            case .serverOnly: "tls { \(certificates) }"
+            case .verify: "tls { \(certificates), ca_file: \"\(folder.path)/ca.pem\", verify: true }"
+            }
+        let file = folder.appendingPathComponent("nats.conf")
+        try "listen: \"127.0.0.1:\(port)\"\n\(block)\n".write(to: file, atomically: false, encoding: .utf8)
+        return try PeerProcess(
+            "/usr/sbin/nats-server", ["-c", file.path], port: port, directory: folder, readiness: 30
+        )
+        .removing(folder)
     }
 
     // MARK: - slapd

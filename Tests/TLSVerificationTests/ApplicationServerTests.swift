@@ -5,8 +5,8 @@ import Testing
 
 @testable import TLSVerification
 
-/// The application probes and STARTTLS dialogues for MySQL, MQTT, AMQP, LDAP and XMPP against the real servers of
-/// Debian 12 (MariaDB, Mosquitto, RabbitMQ, slapd, Prosody), each a throwaway instance on 127.0.0.1 configured
+/// The application probes and STARTTLS dialogues for MySQL, MQTT, AMQP, NATS, LDAP and XMPP against the real servers
+/// of Debian 12 (MariaDB, Mosquitto, RabbitMQ, nats-server, slapd, Prosody), each a throwaway instance on 127.0.0.1 configured
 /// strictly and loosely: the strict one must come out enforced on evidence of its own (or by comparison with the
 /// served valid certificate), and the same server with client verification relaxed must not.
 @Suite("Application probes against real servers", .serialized)
@@ -238,6 +238,51 @@ struct ApplicationServerTests {
         #expect(
             plaintext?.evidence == .servedInClear && plaintext?.detail?.contains("CONNACK accepted") == true,
             "\(plaintext?.detail ?? "")")
+    }
+
+    // MARK: - NATS (nats-server)
+
+    @Test(
+        "nats-server tls verify true | no verify: the INFO in clear, then TLS; CONNECT and PING → PONG served over TLS, refused in clear",
+        .enabled(
+            if: PeerProcess.Installed.natsServer,
+            "nats-server is not installed (scripts/install-deps.sh --test installs it)"),
+        arguments: [(PeerProcess.NATSTLS.verify, TLSVerdict.mtlsEnforced), (.serverOnly, .tlsNoClientAuth)])
+    func natsServer(mode: (tls: PeerProcess.NATSTLS, verdict: TLSVerdict)) throws {
+        let pki = try self.thePKI()
+        let server = try PeerProcess.natsServer(pki, tls: mode.tls)
+        let label = "nats \(mode.tls)"
+        // No protocol named: a port Bulkhead has no default for, so the upgrade is recognised by the INFO greeting.
+        let report = try self.run(server.port, self.expectations(pki))
+        #expect(report.startTLS == "nats", "\(label): \(report.startTLS ?? "no upgrade")")
+        self.expectTLSLayer(report, mode.verdict, label)
+        self.validServed(report, "nats", label)
+        #expect(
+            self.probe(report, .clientCertificate)?.detail?.contains("PONG") == true,
+            "\(label): \(self.probe(report, .clientCertificate)?.detail ?? "")")
+        #expect(
+            self.probe(report, .plaintext)?.result == .plaintextRefused,
+            "\(label): \(self.probe(report, .plaintext)?.detail ?? "")")
+    }
+
+    @Test(
+        "nats-server without TLS: CONNECT and PING in clear → PONG is plaintext-accepted; the upgrade fails as an error, never a refusal",
+        .enabled(
+            if: PeerProcess.Installed.natsServer,
+            "nats-server is not installed (scripts/install-deps.sh --test installs it)"))
+    func natsServerPlain() throws {
+        let pki = try self.thePKI()
+        let server = try PeerProcess.natsServer(pki, tls: .none)
+        let report = try self.run(server.port, self.expectations(pki), application: .nats, startTLS: .nats)
+        #expect(report.verdict == .plaintextAccepted, "\(report.reason)")
+        let plaintext = self.probe(report, .plaintext)
+        #expect(
+            plaintext?.evidence == .servedInClear && plaintext?.detail?.contains("PONG") == true,
+            "\(plaintext?.detail ?? "")")
+        let noCertificate = self.probe(report, .noClientCertificate)
+        #expect(
+            noCertificate?.result == .error && noCertificate?.detail?.contains("offers no TLS") == true,
+            "\(noCertificate?.result.rawValue ?? "-"): \(noCertificate?.detail ?? "")")
     }
 
     // MARK: - LDAP (slapd)

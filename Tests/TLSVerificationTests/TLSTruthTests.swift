@@ -394,6 +394,50 @@ struct TLSTruthTests {
                 == .done(.refused("ErrorResponse: no encryption")))
     }
 
+    @Test(
+        "NATS: the INFO line decides the upgrade; PONG is served, -ERR refuses in clear and, over TLS, only when it names TLS"
+    )
+    func natsJudges() {
+        let context = ApplicationProbes.Context(host: "svc.test")
+        let info = Array(#"INFO {"server_id":"N","version":"2.9.10","tls_required":true,"max_payload":1048576}"#.utf8)
+        let upgrade = ApplicationProbes.upgrade(.nats, context)
+        #expect(upgrade.count == 1 && upgrade[0].send.isEmpty, "the client sends nothing before its ClientHello")
+        // The line split anywhere is read whole; TLS required or available goes on; no TLS, or not INFO, fails.
+        #expect(upgrade[0].judge(Array(info.prefix(30))) == .needMore)
+        #expect(upgrade[0].judge(info + Array("\r\n".utf8)) == .proceed)
+        #expect(upgrade[0].judge(Array(#"INFO {"tls_available":true}"#.utf8) + [0x0a]) == .proceed)
+        #expect(
+            upgrade[0].judge(Array(#"INFO {"server_id":"N"}"#.utf8) + [0x0a])
+                == .done(.failed("the server's INFO offers no TLS")))
+        if case .done(.failed)? = upgrade.first?.judge(Array("220 smtp.test ESMTP\r\n".utf8)) {
+        } else {
+            Issue.record("a line that is not INFO cannot be upgraded")
+        }
+        // After the handshake: PONG served (after +OK, INFO, PING lines); an authorization error is the service
+        // answering (served); an error naming TLS refuses.
+        func overTLS(_ text: String) -> ExchangeStep? {
+            ApplicationProbes.application(.nats, alpn: nil, context).exchanges.first?.judge(Array(text.utf8))
+        }
+        #expect(overTLS("INFO {}\r\nPING\r\nPO") == .needMore)
+        #expect(overTLS("+OK\r\nINFO {}\r\nPONG\r\n") == .done(.served("PONG")))
+        #expect(
+            overTLS("-ERR 'Authorization Violation'\r\n") == .done(.served("-ERR 'Authorization Violation'")))
+        #expect(
+            overTLS("-ERR 'TLS Handshake Error: certificate required'\r\n")
+                == .done(.refused("-ERR 'TLS Handshake Error: certificate required'")))
+        // In clear: INFO then CONNECT; PONG is served, any -ERR refuses; bytes that are not NATS are never served.
+        let clear = ApplicationProbes.plaintext(.nats, context)
+        #expect(clear.count == 2 && clear[1].send.starts(with: Array("CONNECT {".utf8)))
+        #expect(clear[0].judge(info + [0x0a]) == .proceed)
+        #expect(
+            clear[1].judge(Array("-ERR 'Secure Connection - TLS Required'\r\n".utf8))
+                == .done(.refused("-ERR 'Secure Connection - TLS Required'")))
+        #expect(clear[1].judge(Array("PONG\r\n".utf8)) == .done(.served("PONG")))
+        if case .done(.served)? = clear.first?.judge([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28]) {
+            Issue.record("a TLS alert in clear is not NATS served")
+        }
+    }
+
     // MARK: - Hostile peers: bounded, never served or enforced
 
     @Test("garbage, a stalled handshake, an endless stream, a 1 MB chain: bounded time and memory, never enforced")
