@@ -584,6 +584,8 @@ bash "$HERE/make-encap-captures.sh" || die "make-encap-captures.sh failed"
 bash "$HERE/make-broker-captures.sh" || die "make-broker-captures.sh failed"
 # The QUIC captures (aioquic peers, 198.19.61.0/24): see make-quic-captures.sh; it needs aioquic from PyPI.
 bash "$HERE/make-quic-captures.sh" || die "make-quic-captures.sh failed"
+# Connections the capture joined after their start, cut from the captures above: see make-midstream-captures.sh.
+bash "$HERE/make-midstream-captures.sh" || die "make-midstream-captures.sh failed"
 if [[ ${BH_SKIP_CHECK:-0} != 1 ]] && command -v tshark >/dev/null 2>&1; then
     log "cross-checking expected/*.json against the new captures with tshark (BH_SKIP_CHECK=1 skips)"
     "$PY" "$TOOLS/check_expected.py" || die "captures do not match expected/*.json (see above)"

@@ -24,17 +24,26 @@ package enum ProtocolClassifier {
         first: UnsafeRawBufferPointer, second: UnsafeRawBufferPointer, rolesKnown: Bool, final: Bool
     ) -> Verdict? {
         if first.isEmpty && second.isEmpty { return final ? Verdict(proto: .empty, firstIsClient: nil) : nil }
+        if !rolesKnown {
+            // No SYN: most often a connection that was open before the capture began. Its steady-state framing
+            // decides first (a memcached reply beside a `quit` that Redis also knows, a Redis reply `+OK` that is no
+            // POP3 greeting).
+            if let verdict = MidstreamClassifier.classify(first: first, second: second) { return verdict }
+        }
         // A request from the side believed to be the client settles it; from the other side it also
         // says the roles are the other way round (only when no SYN fixed them).
         if let proto = clientRequest(first, peer: second) { return Verdict(proto: proto, firstIsClient: true) }
         if !rolesKnown, let proto = clientRequest(second, peer: first), proto != .ssh {
             return Verdict(proto: proto, firstIsClient: false)
         }
-        if let proto = serverGreeting(second, client: first, final: final) {
+        // From the middle of a conversation, one side alone proves little (a reply line is no greeting, a binary
+        // protocol needs both sides' framing): the other side is waited for, within the window.
+        if !rolesKnown && !final && (first.isEmpty || second.isEmpty) { return nil }
+        if let proto = serverGreeting(second, client: first, final: final, midstream: !rolesKnown) {
             if proto == .unknownPlaintext && !final { return nil }
             return Verdict(proto: proto, firstIsClient: true)
         }
-        if !rolesKnown, let proto = serverGreeting(first, client: second, final: final) {
+        if !rolesKnown, let proto = serverGreeting(first, client: second, final: final, midstream: true) {
             if proto == .unknownPlaintext && !final { return nil }
             return Verdict(proto: proto, firstIsClient: false)
         }
@@ -283,14 +292,15 @@ package enum ProtocolClassifier {
 
     // MARK: - Server greetings
 
-    static func serverGreeting(_ bytes: UnsafeRawBufferPointer, client: UnsafeRawBufferPointer, final: Bool)
-        -> ApplicationProtocol?
-    {
+    static func serverGreeting(
+        _ bytes: UnsafeRawBufferPointer, client: UnsafeRawBufferPointer, final: Bool, midstream: Bool = false
+    ) -> ApplicationProtocol? {
         guard !bytes.isEmpty else { return nil }
         if isTLSServerHello(bytes) { return .tls }
         if bytes.starts(with: "SSH-") { return .ssh }
         if bytes.starts(with: "HTTP/1.") { return .http }
-        if bytes.starts(with: "+OK") { return .pop3 }
+        // A bare `+OK` line is also a Redis reply: from the middle of a conversation only POP3's text after it tells.
+        if bytes.starts(with: "+OK") && !(midstream && bytes.starts(with: "+OK\r\n")) { return .pop3 }
         if bytes.starts(with: "* OK") || bytes.starts(with: "* PREAUTH") { return .imap }
         if bytes.starts(with: "220") || bytes.starts(with: "421") {
             return smtpOrFTP(banner: bytes, client: client, final: final)
