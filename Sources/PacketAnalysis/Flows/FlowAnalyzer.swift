@@ -405,16 +405,15 @@ public final class FlowAnalyzer {
     /// Ends the least recently seen quarter of the open flows (at least), marked `evicted`. A later packet of one
     /// starts a new flow, mid-stream.
     private func evictLeastRecentlySeen() {
-        // The quarter's cutoff from at most about 4,096 of the times, evenly spaced in the table's order (the same
-        // every run): sorting all of a full table's times was a fifth of a SYN scan's run. Every time up to 4,096 flows.
+        // The quarter's cutoff from about 4,096 of the times (sorting all of a full table's times was a fifth of a SYN
+        // scan's run), every time up to 4,096 flows. The sample is chosen by flow id, not by place in the table: the
+        // table's order follows its hash seeds, drawn anew each run, and a sample by place made two runs of one
+        // capture evict different flows.
         let step = max(1, self.flows.count / 4096)
         var times: [Timestamp] = []
         times.reserveCapacity(self.flows.count / step + 1)
-        var index = 0
-        for flow in self.flows {
-            if index % step == 0 { times.append(flow.lastSeen) }
-            index += 1
-        }
+        for flow in self.flows where flow.id % step == 0 { times.append(flow.lastSeen) }
+        if times.isEmpty { for flow in self.flows { times.append(flow.lastSeen) } }
         times.sort()
         let cutoff = times[min(times.count - 1, max(0, times.count / 4 - 1))]
         let ended = self.flows.flows { $0.lastSeen <= cutoff }
