@@ -12,10 +12,11 @@
 #   5672 RabbitMQ (default user app), AMQP 0-9-1 and 1.0    61613 RabbitMQ STOMP
 #   4222 nats-server --user/--pass       4223 nats-server --auth (token)
 #   4443 nats-server TLS, verify: true   4444 nats-server TLS, no client certificate asked
+#   50051 a gRPC server without TLS (grpcio, h2c): per-call credentials, the other service-to-service shape
 #
 # Requirements (Debian 12): iproute2 tcpdump openssl python3 ethtool mosquitto mosquitto-clients rabbitmq-server
-# amqp-tools nats-server, and nats-py, amqp, python-qpid-proton and stomp-py from PyPI
-# (python3 -m pip install nats-py amqp python-qpid-proton stomp-py).
+# amqp-tools nats-server, and nats-py, amqp, python-qpid-proton, stomp-py and grpcio from PyPI
+# (python3 -m pip install nats-py amqp python-qpid-proton stomp-py grpcio).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -38,6 +39,7 @@ AMQP_PASS='amqp-test-pass-2290'
 NATS_USER=orders
 NATS_PASS='nats-test-pass-8812'
 NATS_TOKEN='nats-test-token-5b1e0c93'
+GRPC_TOKEN='grpc-test-token-77c1e2a9f0'
 
 log() { printf '[make-broker-captures] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -47,8 +49,8 @@ for t in ip ethtool tcpdump openssl ss setpriv mosquitto mosquitto_pub mosquitto
     /usr/lib/rabbitmq/bin/rabbitmq-server "$PY"; do
     command -v "$t" >/dev/null 2>&1 || die "missing tool: $t"
 done
-"$PY" -c 'import nats, amqp, proton, stomp' 2>/dev/null \
-    || die "a python client is missing: python3 -m pip install nats-py amqp python-qpid-proton stomp-py"
+"$PY" -c 'import nats, amqp, proton, stomp, grpc' 2>/dev/null \
+    || die "a python client is missing: python3 -m pip install nats-py amqp python-qpid-proton stomp-py grpcio"
 
 take_lock make-broker-captures
 
@@ -200,5 +202,15 @@ nats_capture nats-tls-mutual.pcap 4443 tls --cafile "$PKI/ca.pem" --cert "$PKI/c
     --keylog "$OUT/keys/nats-tls-mutual.keys"
 nats_capture nats-tls-server-auth.pcap 4444 tls --cafile "$PKI/ca.pem" --keylog "$OUT/keys/nats-tls-server-auth.keys"
 
-chmod 644 "$OUT"/mqtt-*.pcap "$OUT"/amqp-*.pcap "$OUT"/nats-*.pcap "$OUT"/keys/nats-tls-*.keys
+# --- gRPC without TLS: a bearer token in each call's metadata ---------------------------------------------------------
+log "starting a gRPC server"
+ins "$PY" "$TOOLS/bhbroker.py" grpc-server --listen "$SERVER" --port 50051 >"$WORK/grpc.log" 2>&1 &
+wait_tcp 50051
+log "h2c-grpc-bearer.pcap"
+cap_start h2c-grpc-bearer.pcap 50051
+inc "$PY" "$TOOLS/bhbroker.py" grpc-client --host "$SERVER" --port 50051 --token "$GRPC_TOKEN" \
+    || die "the gRPC client failed"
+cap_stop
+
+chmod 644 "$OUT"/h2c-*.pcap "$OUT"/mqtt-*.pcap "$OUT"/amqp-*.pcap "$OUT"/nats-*.pcap "$OUT"/keys/nats-tls-*.keys
 log "done"

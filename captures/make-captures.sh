@@ -37,8 +37,8 @@
 #   nginx-light redis-server redis-tools postgresql-15 memcached dnsmasq-base
 #   bind9-dnsutils python3 iproute2 ethtool tinyproxy-bin (for make-tunnel-captures.sh) wireguard-go wireguard-tools
 #   (for make-encap-captures.sh); aioquic from PyPI (for make-quic-captures.sh); mosquitto mosquitto-clients
-#   rabbitmq-server amqp-tools nats-server, and nats-py, amqp, python-qpid-proton and
-#   stomp-py from PyPI (for make-broker-captures.sh)
+#   rabbitmq-server amqp-tools nats-server, and nats-py, amqp, python-qpid-proton,
+#   stomp-py and grpcio from PyPI (for make-broker-captures.sh)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

@@ -52,6 +52,7 @@ struct CredentialLeakPropertyTests {
         case mysqlClear, mysqlClearLong, ldapSimpleBind
         case socks5Password
         case mqtt311, mqtt5Will, amqpPlain, amqpAMQPLAIN, amqp10Plain, natsPassword, natsToken, stompConnect
+        case h2cBearer
     }
 
     /// The choices that are not the secret, drawn once and shared by a sample and its twin.
@@ -267,7 +268,8 @@ struct CredentialLeakPropertyTests {
                 shape: "\(choices.shape)", serverPort: 389, greeting: nil,
                 client: ldapBind(dn: "cn=\(user),dc=test", password: secret),
                 expectedKind: "ldap-simple-bind", secret: secret, wire: secret)
-        case .mqtt311, .mqtt5Will, .amqpPlain, .amqpAMQPLAIN, .amqp10Plain, .natsPassword, .natsToken, .stompConnect:
+        case .mqtt311, .mqtt5Will, .amqpPlain, .amqpAMQPLAIN, .amqp10Plain, .natsPassword, .natsToken, .stompConnect,
+            .h2cBearer:
             return brokerSample(choices, secret: secret)
         case .socks5Password:
             // The proxy's answers (method 2, password accepted, CONNECT granted) sent first: each direction is read
@@ -318,6 +320,13 @@ struct CredentialLeakPropertyTests {
                         code: 0x41, fields: [Array("PLAIN".utf8), [0] + Array(user.utf8) + [0] + secret],
                         symbolFirst: true, wide: choices.variant % 2 == 1)),
                 "amqp-plain", wire: secret)
+        case .h2cBearer:
+            // `authorization: Bearer <secret>` as a never-indexed literal (static name 23, the value not Huffman-coded)
+            // in a HEADERS frame after the preface and SETTINGS.
+            let value = Array("Bearer ".utf8) + secret
+            let block: [UInt8] = [0x83, 0x1f, 0x08, UInt8(value.count)] + value
+            return sample(
+                50051, nil, HTTP2CredentialTests.clientStream(block, split: block.count), "http-bearer", wire: secret)
         case .stompConnect:
             return sample(
                 61613, nil,
@@ -556,6 +565,7 @@ struct CredentialLeakPropertyTests {
                 case 5672: .amqp
                 case 4222: .nats
                 case 61613: .stomp
+                case 50051: .http2
                 default: .ldap
                 }
             // A SOCKS 5 password is read by the proxy-handshake reader, with the proxy's answers.

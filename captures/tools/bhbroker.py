@@ -6,9 +6,11 @@
     bhbroker.py amqp  --host H --port P --user U --password P --login-method AMQPLAIN|PLAIN
     bhbroker.py amqp10 --host H --port P --user U --password P
     bhbroker.py stomp --host H --port P --user U --password P
+    bhbroker.py grpc-server --listen H --port P          (answers until killed)
+    bhbroker.py grpc-client --host H --port P --token T  (two calls on one h2c connection)
 
 Each connects once with the official client library (nats-py, py-amqp, Qpid Proton for AMQP 1.0,
-stomp.py), publishes one message, reads it back where
+stomp.py, grpcio), publishes one message, reads it back where
 the protocol allows, and closes cleanly. Exit 0 on success, 1 on any failure (printed). Throwaway credentials only:
 the script passes them in; they never leave the script's own network namespaces.
 """
@@ -101,6 +103,34 @@ def stomp_client(args):
     connection.disconnect()
 
 
+GRPC_SERVICE = "bulkhead.test.Echo"
+
+
+def grpc_server(args):
+    """A gRPC server without TLS (h2c, prior knowledge) whose one method echoes its request's bytes."""
+    from concurrent import futures
+
+    import grpc
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    handler = grpc.unary_unary_rpc_method_handler(lambda request, context: request)
+    server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(GRPC_SERVICE, {"Say": handler})])
+    server.add_insecure_port(f"{args.listen}:{args.port}")
+    server.start()
+    server.wait_for_termination()
+
+
+def grpc_client(args):
+    """Two calls with a bearer token in the call metadata (`authorization`), over one cleartext connection."""
+    import grpc
+
+    with grpc.insecure_channel(f"{args.host}:{args.port}") as channel:
+        say = channel.unary_unary(f"/{GRPC_SERVICE}/Say")
+        for text in (b"hello from the capture corpus", b"and again"):
+            answer = say(text, metadata=(("authorization", f"Bearer {args.token}"),), timeout=10)
+            assert answer == text, answer
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -130,6 +160,13 @@ def main():
     stomp_parser.add_argument("--port", type=int, default=61613)
     stomp_parser.add_argument("--user", required=True)
     stomp_parser.add_argument("--password", required=True)
+    grpc_server_parser = commands.add_parser("grpc-server")
+    grpc_server_parser.add_argument("--listen", required=True)
+    grpc_server_parser.add_argument("--port", type=int, default=50051)
+    grpc_client_parser = commands.add_parser("grpc-client")
+    grpc_client_parser.add_argument("--host", required=True)
+    grpc_client_parser.add_argument("--port", type=int, default=50051)
+    grpc_client_parser.add_argument("--token", required=True)
     args = parser.parse_args()
     try:
         if args.command == "nats":
@@ -138,6 +175,10 @@ def main():
             amqp10_client(args)
         elif args.command == "stomp":
             stomp_client(args)
+        elif args.command == "grpc-server":
+            grpc_server(args)
+        elif args.command == "grpc-client":
+            grpc_client(args)
         else:
             amqp_client(args)
     except Exception as error:  # the script reports the failure and its exit code

@@ -76,7 +76,7 @@ KEYLOG_LABELS = {
 }
 NEGATIVE_KEYS = {"unrelated.keys", "malformed.keys"}
 # decode-as for services on ports tshark would not guess
-DECODE_AS = ["-d", "tcp.port==2525,smtp", "-d", "tcp.port==8081,http2", "-d", "tcp.port==6380,resp",
+DECODE_AS = ["-d", "tcp.port==2525,smtp", "-d", "tcp.port==8081,http2", "-d", "tcp.port==50051,http2", "-d", "tcp.port==6380,resp",
              "-d", "tcp.port==8443,tls", "-d", "tcp.port==9000,tls",
              # tshark's IRC dissector does not follow STARTTLS; its TLS dissector finds the records after the lines
              "-d", "tcp.port==6667,tls"]
@@ -403,7 +403,7 @@ def check(path):
                 errors.append("tls: expected none, tshark sees a TLS handshake")
             if "tunnel" in fl:
                 check_tunnel(capture, fl["tunnel"], errors)
-            if fl.get("protocol") in ("mqtt", "amqp", "nats", "stomp") and "credentials" in fl:
+            if fl.get("protocol") in ("mqtt", "amqp", "nats", "stomp", "http2") and "credentials" in fl:
                 check_broker_login(capture, fl["protocol"], int(sport), fl["credentials"], errors)
             if "encapsulation" in fl:
                 check_encapsulation(capture, fl["encapsulation"], errors)
@@ -479,6 +479,17 @@ def broker_logins(capture, protocol, port):
             if r["amqp.sasl.mechanism"] == "PLAIN":
                 _, user, password = bytes.fromhex(r["amqp.sasl.initResponse"]).split(b"\0", 2)
                 logins.append(("amqp-plain", user.decode(), len(password)))
+        return logins
+    if protocol == "http2":   # tshark's HTTP/2 dissector on the server's port decodes HPACK, Huffman included
+        rows = fields(capture, f'http2.header.name == "authorization"', ["http2.header.name", "http2.header.value"])
+        logins = []
+        for r in rows:
+            for name, value in zip(r["http2.header.name"].split("|"), r["http2.header.value"].split("|")):
+                scheme, _, token = value.partition(" ")
+                if name == "authorization" and scheme.lower() == "bearer":
+                    login = ("http-bearer", None, len(token))
+                    if login not in logins:
+                        logins.append(login)
         return logins
     payload = b"".join(bytes.fromhex(r["tcp.payload"].replace(":", ""))
                        for r in fields(capture, f"tcp.dstport == {port} && tcp.len > 0", ["tcp.payload"]))

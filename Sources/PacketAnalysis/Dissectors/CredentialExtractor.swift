@@ -9,6 +9,7 @@ package enum CredentialExtractor {
     package static func extract(_ proto: ApplicationProtocol, client: UnsafeRawBufferPointer) -> [Credential] {
         switch proto {
         case .http: http(client)
+        case .http2: http2(client)
         case .redis: redis(client)
         case .postgresql: postgres(client)
         case .mysql: mysql(client)
