@@ -1,4 +1,5 @@
 import BulkheadModel
+import Glibc
 
 /// Identifies a TCP flow whose start the capture missed (no SYN: a long-lived connection, a database pool's or a
 /// broker's, that was open before the capture began) by the framing of its steady state rather than by an opening
@@ -50,8 +51,13 @@ enum MidstreamClassifier {
         let head = UnsafeRawBufferPointer(rebasing: bytes.prefix(4096))
         var start = 0
         while start < head.count, head[start] == 0x0a || head[start] == 0x0d { start += 1 }
-        // Every command is upper-case letters: anything else is refused before a line is read.
-        guard start < head.count, (0x41...0x5a).contains(head[start]), head[start...].contains(0) else { return nil }
+        // The command (upper-case letters alone on the first line) is checked before the frame's NUL is looked for:
+        // an HTTP request line or any other text is refused without a scan of the bytes.
+        var commandEnd = start
+        while commandEnd < head.count, (0x41...0x5a).contains(head[commandEnd]) { commandEnd += 1 }
+        guard commandEnd > start, commandEnd < head.count, head[commandEnd] == 0x0a || head[commandEnd] == 0x0d,
+            head[commandEnd...].contains(0)
+        else { return nil }
         let lines = CredentialExtractor.lineRanges(UnsafeRawBufferPointer(rebasing: head[start...]), limit: 3)
         guard lines.count >= 2 else { return nil }
         let text = { (range: Range<Int>) in
@@ -255,15 +261,17 @@ enum MidstreamClassifier {
     /// client sends one; a capture that began inside a command shows the next one after a line end).
     static func hasRedisCommandArray(_ bytes: UnsafeRawBufferPointer) -> Bool {
         let head = UnsafeRawBufferPointer(rebasing: bytes.prefix(1024))
+        guard let base = head.baseAddress else { return false }
         var index = 0
+        // From line start to line start with memchr: binary bytes (a TLS record's) hold few line ends.
         while index < head.count {
-            if head[index] == UInt8(ascii: "*"), index == 0 || head[index - 1] == 0x0a,
+            if head[index] == UInt8(ascii: "*"),
                 ProtocolClassifier.isRESPArray(UnsafeRawBufferPointer(rebasing: head[index...]))
             {
                 return true
             }
-            guard let next = head[index...].firstIndex(of: 0x0a) else { return false }
-            index = next + 1
+            guard let next = memchr(base + index, 0x0a, head.count - index) else { return false }
+            index = base.distance(to: UnsafeRawPointer(next)) + 1
         }
         return false
     }
@@ -332,7 +340,10 @@ enum MidstreamClassifier {
     /// A memcached server's answer at the start: `VALUE <key> <flags> <bytes>` or a storage, deletion or touch
     /// reply line alone.
     static func isMemcachedReply(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        guard let first = bytes.first, (0x41...0x5a).contains(first), let end = bytes.prefix(300).firstIndex(of: 0x0a),
+        guard
+            bytes.starts(with: "VALUE ") || bytes.starts(with: "STORED\r") || bytes.starts(with: "NOT_")
+                || bytes.starts(with: "EXISTS\r") || bytes.starts(with: "DELETED\r") || bytes.starts(with: "TOUCHED\r"),
+            let end = bytes.prefix(300).firstIndex(of: 0x0a),
             end > 0, bytes[end - 1] == 0x0d
         else { return false }
         let line = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[..<(end - 1)]), as: UTF8.self)

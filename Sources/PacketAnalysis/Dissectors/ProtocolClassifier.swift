@@ -24,15 +24,19 @@ package enum ProtocolClassifier {
         first: UnsafeRawBufferPointer, second: UnsafeRawBufferPointer, rolesKnown: Bool, final: Bool
     ) -> Verdict? {
         if first.isEmpty && second.isEmpty { return final ? Verdict(proto: .empty, firstIsClient: nil) : nil }
-        if !rolesKnown {
-            // No SYN: most often a connection that was open before the capture began. Its steady-state framing
-            // decides first (a memcached reply beside a `quit` that Redis also knows, a Redis reply `+OK` that is no
-            // POP3 greeting).
-            if let verdict = MidstreamClassifier.classify(first: first, second: second) { return verdict }
-        }
         // A request from the side believed to be the client settles it; from the other side it also
         // says the roles are the other way round (only when no SYN fixed them).
-        if let proto = clientRequest(first, peer: second) { return Verdict(proto: proto, firstIsClient: true) }
+        let request = clientRequest(first, peer: second)
+        if let request, rolesKnown || (request != .redis && request != .memcached) {
+            return Verdict(proto: request, firstIsClient: true)
+        }
+        if !rolesKnown {
+            // No SYN: most often a connection that was open before the capture began. Its steady-state framing
+            // decides before a cache verb both Redis and memcached know (a memcached reply beside a `quit`) and
+            // before greetings (a Redis reply `+OK` is no POP3 greeting).
+            if let verdict = MidstreamClassifier.classify(first: first, second: second) { return verdict }
+        }
+        if let request { return Verdict(proto: request, firstIsClient: true) }
         if !rolesKnown, let proto = clientRequest(second, peer: first), proto != .ssh {
             return Verdict(proto: proto, firstIsClient: false)
         }
