@@ -8,9 +8,10 @@ import Glibc
 /// Binary protocols are recognised only when the bytes of a side are back-to-back messages of the protocol from the
 /// first byte (each length leading exactly to the next message), so chance bytes do not pass: PostgreSQL's typed
 /// messages, AMQP 0-9-1 frames (each ending with 0xCE), MQTT control packets. Text protocols need a shape no other
-/// protocol has at a line start: a Redis command array (`*N` then `$len`), memcached's `VALUE key flags bytes` or
-/// storage replies, a STOMP frame (command, headers, NUL), a NATS `PUB`/`SUB`/`MSG` line. Where none fits, the ordinary classification goes on (a greeting-like first line from the middle
-/// of a conversation is not a greeting: see ``ProtocolClassifier``).
+/// protocol has at a line start: a Redis command array (`*N` then `$len`) or replies with an exact bulk string,
+/// memcached's `VALUE key flags bytes` or storage replies, a STOMP frame (command, headers, NUL), a NATS
+/// `PUB`/`SUB`/`MSG` line. Where none fits, the ordinary classification goes on (a greeting-like first line from the
+/// middle of a conversation is not a greeting: see ``ProtocolClassifier``).
 enum MidstreamClassifier {
     /// The verdict for what each side sent so far, or nil when no steady-state framing fits.
     static func classify(first: UnsafeRawBufferPointer, second: UnsafeRawBufferPointer) -> ProtocolClassifier.Verdict? {
