@@ -112,6 +112,11 @@ struct MidstreamClassifierTests {
         #expect(self.classify([], ok, rolesKnown: true, final: false) == .pop3)
         #expect(self.classify([], ok, rolesKnown: false, final: true) != .pop3)
         #expect(self.classify([], Array("+OK POP3 server ready\r\n".utf8), rolesKnown: false, final: true) == .pop3)
+        // The wait is bounded: 2 KiB of one side settle it (a capture of one direction holds no flow's window).
+        var random = SeededGenerator(state: 7)
+        let binary = (0..<ProtocolClassifier.midstreamWait).map { _ in UInt8(truncatingIfNeeded: random.next() | 0x80) }
+        #expect(self.classify(Array(binary.dropLast()), [], rolesKnown: false, final: false) == nil)
+        #expect(self.classify(binary, [], rolesKnown: false, final: false) == .unknownBinary)
         // A request that opens a conversation is still recognised at once (HTTP, a TLS ClientHello).
         #expect(
             self.classify(Array("GET / HTTP/1.1\r\nHost: a\r\n\r\n".utf8), [], rolesKnown: false, final: false) == .http

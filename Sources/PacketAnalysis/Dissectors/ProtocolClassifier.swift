@@ -40,9 +40,13 @@ package enum ProtocolClassifier {
         if !rolesKnown, let proto = clientRequest(second, peer: first), proto != .ssh {
             return Verdict(proto: proto, firstIsClient: false)
         }
-        // From the middle of a conversation, one side alone proves little (a reply line is no greeting, a binary
-        // protocol needs both sides' framing): the other side is waited for, within the window.
-        if !rolesKnown && !final && (first.isEmpty || second.isEmpty) { return nil }
+        // From the middle of a conversation, one side alone proves little (a reply line is no greeting, MQTT needs
+        // both sides' framing): the other side is waited for, up to 2 KiB of the one (a capture that sees one
+        // direction only must not hold every flow's window).
+        if !rolesKnown && !final && (first.isEmpty || second.isEmpty) && first.count + second.count < Self.midstreamWait
+        {
+            return nil
+        }
         if let proto = serverGreeting(second, client: first, final: final, midstream: !rolesKnown) {
             if proto == .unknownPlaintext && !final { return nil }
             return Verdict(proto: proto, firstIsClient: true)
@@ -58,6 +62,10 @@ package enum ProtocolClassifier {
         }
         return Verdict(proto: isMostlyPrintable(first, second) ? .unknownPlaintext : .unknownBinary, firstIsClient: nil)
     }
+
+    /// How many bytes of one side a flow without a SYN waits with for the other side before it is settled on what
+    /// one side shows.
+    static let midstreamWait = 2048
 
     // MARK: - Client requests
 
