@@ -2,8 +2,6 @@
 /// MQTT CONNECT (3.1.1 §3.1, 5.0 §3.1), AMQP 0-9-1 protocol header and Connection.StartOk, NATS INFO and CONNECT.
 /// The real ones, from Mosquitto, RabbitMQ and nats-server clients, are in `captures/` (make-broker-captures.sh).
 enum BrokerMessages {
-    static func be16(_ value: Int) -> [UInt8] { [UInt8(value >> 8 & 0xff), UInt8(value & 0xff)] }
-
     /// An MQTT Variable Byte Integer.
     static func variableByteInteger(_ value: Int) -> [UInt8] {
         var value = value
@@ -17,7 +15,7 @@ enum BrokerMessages {
         return bytes
     }
 
-    static func field(_ bytes: [UInt8]) -> [UInt8] { be16(bytes.count) + bytes }
+    static func field(_ bytes: [UInt8]) -> [UInt8] { PacketBuilder.be16(bytes.count) + bytes }
 
     /// A CONNECT of protocol level 3 (`MQIsdp`), 4 or 5, with the fields its flags announce. Level 5 carries a
     /// session-expiry property, and a will-delay property when `will` is set.
@@ -28,7 +26,7 @@ enum BrokerMessages {
         if will { flags |= 0x04 }
         if password != nil { flags |= 0x40 }
         if user != nil { flags |= 0x80 }
-        var body = field(Array((level == 3 ? "MQIsdp" : "MQTT").utf8)) + [level, flags] + be16(60)
+        var body = field(Array((level == 3 ? "MQIsdp" : "MQTT").utf8)) + [level, flags] + PacketBuilder.be16(60)
         if level == 5 { body += [5, 0x11, 0, 0, 0, 60] }  // session expiry interval: 60 s
         body += field(Array(clientID.utf8))
         if will {
@@ -42,21 +40,24 @@ enum BrokerMessages {
 
     /// The AMQP 0-9-1 protocol header, then a Connection.StartOk method frame with these mechanism and response.
     static func amqpStartOk(mechanism: String, response: [UInt8]) -> [UInt8] {
-        let properties = [UInt8(7)] + Array("product".utf8) + [UInt8(ascii: "S")] + be32(4) + Array("test".utf8)
-        var payload = be16(10) + be16(11) + be32(properties.count) + properties
+        let properties =
+            [UInt8(7)] + Array("product".utf8) + [UInt8(ascii: "S")] + PacketBuilder.be32(UInt32(4))
+            + Array("test".utf8)
+        var payload =
+            PacketBuilder.be16(10) + PacketBuilder.be16(11) + PacketBuilder.be32(UInt32(properties.count)) + properties
         payload += [UInt8(mechanism.utf8.count)] + Array(mechanism.utf8)
-        payload += be32(response.count) + response
+        payload += PacketBuilder.be32(UInt32(response.count)) + response
         payload += [5] + Array("en_US".utf8)
-        return Array("AMQP".utf8) + [0, 0, 9, 1] + [1] + be16(0) + be32(payload.count) + payload + [0xce]
+        return Array("AMQP".utf8) + [0, 0, 9, 1] + [1] + PacketBuilder.be16(0)
+            + PacketBuilder.be32(UInt32(payload.count)) + payload + [0xce]
     }
 
     /// AMQPLAIN's response: the entries of a field table `{LOGIN: S, PASSWORD: S}` without the table's length.
     static func amqpLoginTable(user: String, password: [UInt8]) -> [UInt8] {
-        [5] + Array("LOGIN".utf8) + [UInt8(ascii: "S")] + be32(user.utf8.count) + Array(user.utf8) + [8]
-            + Array("PASSWORD".utf8) + [UInt8(ascii: "S")] + be32(password.count) + password
+        [5] + Array("LOGIN".utf8) + [UInt8(ascii: "S")] + PacketBuilder.be32(UInt32(user.utf8.count)) + Array(user.utf8)
+            + [8]
+            + Array("PASSWORD".utf8) + [UInt8(ascii: "S")] + PacketBuilder.be32(UInt32(password.count)) + password
     }
-
-    static func be32(_ value: Int) -> [UInt8] { be16(value >> 16) + be16(value & 0xffff) }
 
     /// An AMQP 1.0 SASL frame (doff 2, type 1) holding the performative `code` (0x41 sasl-init, 0x43 sasl-response)
     /// with these fields: a symbol for sasl-init's mechanism, binaries after it (nil: AMQP's null). `wide` writes the
@@ -69,16 +70,22 @@ enum BrokerMessages {
                 continue
             }
             let symbol = symbolFirst && index == 0
-            elements += wide ? [symbol ? 0xb3 : 0xb0] + be32(field.count) : [symbol ? 0xa3 : 0xa0, UInt8(field.count)]
+            elements +=
+                wide
+                ? [symbol ? 0xb3 : 0xb0] + PacketBuilder.be32(UInt32(field.count))
+                : [symbol ? 0xa3 : 0xa0, UInt8(field.count)]
             elements += field
         }
-        let descriptor: [UInt8] = wide ? [0x00, 0x80] + be32(0) + be32(Int(code)) : [0x00, 0x53, code]
+        let descriptor: [UInt8] =
+            wide
+            ? [0x00, 0x80] + PacketBuilder.be32(UInt32(0)) + PacketBuilder.be32(UInt32(code)) : [0x00, 0x53, code]
         let list: [UInt8] =
             wide
-            ? [0xd0] + be32(elements.count + 4) + be32(fields.count) + elements
+            ? [0xd0] + PacketBuilder.be32(UInt32(elements.count + 4)) + PacketBuilder.be32(UInt32(fields.count))
+                + elements
             : [0xc0, UInt8(elements.count + 1), UInt8(fields.count)] + elements
         let body = descriptor + list
-        return be32(8 + body.count) + [2, 1, 0, 0] + body
+        return PacketBuilder.be32(UInt32(8 + body.count)) + [2, 1, 0, 0] + body
     }
 
     /// `AMQP 3 1 0 0`, then the frames.

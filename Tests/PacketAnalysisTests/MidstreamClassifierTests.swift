@@ -61,7 +61,7 @@ struct MidstreamClassifierTests {
     @Test("binary protocols: roles from what only one side sends; a cut last message is allowed after two whole ones")
     func binaryRoles() {
         func message(_ type: Character, _ body: [UInt8]) -> [UInt8] {
-            [UInt8(ascii: type.unicodeScalars.first ?? "?")] + BrokerMessages.be32(body.count + 4) + body
+            [UInt8(ascii: type.unicodeScalars.first ?? "?")] + PacketBuilder.be32(UInt32(body.count + 4)) + body
         }
         let query = message("Q", Array("SELECT 1\0".utf8))
         let rows = message("T", [0, 0]) + message("D", [0, 0]) + message("C", Array("SELECT 1\0".utf8))
@@ -69,8 +69,8 @@ struct MidstreamClassifierTests {
         #expect(self.midstream(query, rows + Array(message("Z", [UInt8(ascii: "I")]).prefix(3)))?.firstIsClient == true)
         // A publish (client) and a deliver (server), as AMQP method frames.
         func method(_ classID: Int, _ methodID: Int) -> [UInt8] {
-            let payload = BrokerMessages.be16(classID) + BrokerMessages.be16(methodID) + [0, 0]
-            return [1, 0, 1] + BrokerMessages.be32(payload.count) + payload + [0xce]
+            let payload = PacketBuilder.be16(classID) + PacketBuilder.be16(methodID) + [0, 0]
+            return [1, 0, 1] + PacketBuilder.be32(UInt32(payload.count)) + payload + [0xce]
         }
         #expect(self.midstream(method(60, 60), method(60, 40))?.firstIsClient == false)
         #expect(self.midstream(method(60, 40), [])?.firstIsClient == true)
