@@ -51,7 +51,7 @@ let package = Package(
         ),
         // gzip-compressed captures read as a stream, decompressed on a thread of their own (zlib, zlib1g-dev).
         .target(
-            name: "CBulkheadGzip",
+            name: "CBulkheadStreams",
             linkerSettings: [.linkedLibrary("z")]
         ),
 
@@ -71,7 +71,7 @@ let package = Package(
         .target(
             name: "PacketAnalysis",
             dependencies: [
-                "BulkheadModel", "Certificates", "CBulkheadPcap", "CBulkheadGzip", "CBulkheadOpenSSL", "SystemCalls",
+                "BulkheadModel", "Certificates", "CBulkheadPcap", "CBulkheadStreams", "CBulkheadOpenSSL", "SystemCalls",
             ],
             // Dynamic exclusivity checks on the flow table's class properties cost ~200 instructions per packet
             // (measured with callgrind). They stay on in debug builds, where every test runs, and are off only

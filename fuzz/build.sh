@@ -14,7 +14,7 @@
 #
 # SwiftPM cannot link a libFuzzer executable (it renames `main`), so the harness is compiled with swiftc directly,
 # together with the sources of SystemCalls, BulkheadModel, Certificates, PacketAnalysis, PacketAnalysisFuzzing (the
-# targets) and Reporting as ONE module (and the C shims they call: CBulkheadLinux, CBulkheadGzip). The sources are
+# targets) and Reporting as ONE module (and the C shims they call: CBulkheadLinux, CBulkheadStreams). The sources are
 # copied (never edited in place) to fuzz/work/src/, named after their module to keep file names unique, with
 # their imports of each other removed.
 #
@@ -69,17 +69,19 @@ for module in $modules; do
     done < <(find "$tree/Sources/$module" -name '*.swift' -print0 | sort -z)
 done
 
-# The C targets the merged modules import: SystemCalls' shim (epoll and setns wrappers) and PacketAnalysis's gzip
-# stream, each compiled here and named by a module map of the harness's own, as SwiftPM does for them.
+# The C targets the merged modules import: SystemCalls' shim (epoll and setns wrappers) and PacketAnalysis's capture
+# streams (gzip, and streams read through a tap), each compiled here and named by a module map of the harness's own,
+# as SwiftPM does for them.
 shims=()
-for target in CBulkheadLinux:shim.c CBulkheadGzip:gzip_stream.c; do
-    name="${target%%:*}" file="${target#*:}"
+for name in CBulkheadLinux CBulkheadStreams; do
     mkdir -p "$work/shims/$name"
     printf 'module %s {\n    header "%s"\n    export *\n}\n' "$name" \
         "$root/Sources/$name/include/$name.h" >"$work/shims/$name/module.modulemap"
-    "${CC:-clang}" -c -O1 -D_GNU_SOURCE -I "$root/Sources/$name/include" "$root/Sources/$name/$file" \
-        -o "$work/shims/$name/shim.o"
-    shims+=("$work/shims/$name/shim.o")
+    for file in "$root/Sources/$name"/*.c; do
+        object="$work/shims/$name/$(basename "$file" .c).o"
+        "${CC:-clang}" -c -O1 -D_GNU_SOURCE -I "$root/Sources/$name/include" "$file" -o "$object"
+        shims+=("$object")
+    done
 done
 
 common=(
@@ -87,7 +89,7 @@ common=(
     -parse-as-library -module-name BulkheadFuzz -package-name bulkhead -swift-version 6
     -enable-upcoming-feature MemberImportVisibility -enable-upcoming-feature ExistentialAny
     -I "$root/Sources/CBulkheadPcap" -I "$root/Sources/CBulkheadOpenSSL"
-    -I "$work/shims/CBulkheadLinux" -I "$work/shims/CBulkheadGzip"
+    -I "$work/shims/CBulkheadLinux" -I "$work/shims/CBulkheadStreams"
     -lpcap -lssl -lcrypto -lz
     -module-cache-path "$work/module-cache"
 )

@@ -4,7 +4,7 @@
 # skipping what is already installed. Run as root (or with sudo) on Debian 12 with the Swift toolchain.
 set -euo pipefail
 
-# zlib: gzip-compressed captures (Sources/CBulkheadGzip). jemalloc: the release binary's allocator (Package.swift, the bulkhead target).
+# zlib: gzip-compressed captures (Sources/CBulkheadStreams). jemalloc: the release binary's allocator (Package.swift, the bulkhead target).
 packages=(libpcap-dev libssl-dev zlib1g-dev libjemalloc-dev pkg-config openssl)
 if [[ "${1:-}" == "--demo" ]]; then
     # The demo (command 1) stands a lab scenario up in a real Docker engine.

@@ -330,8 +330,16 @@ public enum CaptureAnalysis {
                 keyLog.load(text: Data(secret.data), source: "\(source.path) (embedded Decryption Secrets Block)")
             }
         }
+        // A pcapng stream's secrets blocks are met as it is read: the key log is then kept even while empty.
+        let streamsMayHoldSecrets = opened.contains { source in
+            switch source {
+            case .mapped: false
+            case .stream(let stream): stream.isPcapng
+            case .compressed(let file): file.isPcapng
+            }
+        }
         var options = options
-        options.keyLog = keyLog.isEmpty ? nil : keyLog
+        options.keyLog = keyLog.isEmpty && !streamsMayHoldSecrets ? nil : keyLog
         // The files are read in turn by one analysis (one analyzer, or lanes) that a file may continue: a capture
         // rotated into many files (`tcpdump -C`/`-G`, a ring buffer) is analysed as the one capture it is, its flows
         // going on across the files, where an analysis per file cut every flow open at a boundary in two (the second
@@ -414,13 +422,21 @@ public enum CaptureAnalysis {
                 // Done with: its pages go (the analysis of many small files held them all to the end).
                 capture.releaseAllPages()
             case .stream(let stream):
-                if let problem = stream.forEachPacket(feeding) { warnings.append(problem) }
+                let problem = stream.forEachPacket(
+                    secrets: { found, before in
+                        Self.take(found, packetsBefore: before, from: stream.path, into: keyLog, warnings: &warnings)
+                    }, feeding)
+                if let problem { warnings.append(problem) }
             case .compressed(let file):
                 do throws(CaptureError) {
                     // Opened in its turn, closed (its decompressing thread ended) before the next.
                     let opened = try file.open()
                     decompressing = opened
-                    if let problem = opened.forEachPacket(feeding) { warnings.append(problem) }
+                    let problem = opened.forEachPacket(
+                        secrets: { found, before in
+                            Self.take(found, packetsBefore: before, from: file.path, into: keyLog, warnings: &warnings)
+                        }, feeding)
+                    if let problem { warnings.append(problem) }
                     decompressing = nil
                 } catch {
                     // Checked when the inputs were opened; changed or damaged since.
@@ -432,6 +448,24 @@ public enum CaptureAnalysis {
         }
         endAnalysis()
         return Self.result(collector, counters: counters, warnings: warnings, keyLog: keyLog, started: started)
+    }
+
+    /// Takes the secrets of a Decryption Secrets Block met in a stream into the key log (a block that cannot be read
+    /// is a problem, as in a file). From a stream, a block serves only the connections after it (a file's are all
+    /// found before its packets): its key log line says how many packets came first.
+    private static func take(
+        _ found: PcapngStreamSecrets.Found, packetsBefore: Int, from path: String, into keyLog: KeyLog,
+        warnings: inout [CaptureError]
+    ) {
+        switch found.secrets {
+        case .success(let secrets) where secrets.type == EmbeddedSecrets.tlsKeyLog:
+            let place = packetsBefore == 0 ? "" : ", read after \(packetsBefore) packets"
+            keyLog.load(text: Data(secrets.data), source: "\(path) (embedded Decryption Secrets Block\(place))")
+        case .success:
+            break  // secrets of another kind (WireGuard, ZigBee…)
+        case .failure(let problem):
+            warnings.append(problem)
+        }
     }
 
     /// The per-packet call for a single-threaded analysis, with a progress report (of this file's packets) every 2^20

@@ -118,6 +118,19 @@ package enum FuzzTargets {
         if let scanned {
             precondition(scanned == file.embeddedSecrets, "the secrets scan and the walk disagree")
         }
+        // So must a stream's follower, whether the bytes come whole or in pieces that cut every block.
+        for piece in [bytes.count, 7] where piece > 0 {
+            var follower = PcapngStreamSecrets(path: "fuzz")
+            var at = 0
+            while at < bytes.count {
+                follower.feed(UnsafeRawBufferPointer(rebasing: bytes[at..<min(bytes.count, at + piece)]))
+                at += piece
+            }
+            let followed = follower.take().compactMap { try? $0.secrets.get() }
+            precondition(
+                scanned == nil ? followed.isEmpty : followed == file.embeddedSecrets,
+                "the stream's secrets follower and the walk disagree")
+        }
         report(records)
         _ = file.warnings.map(\.description)
         _ = keyLog.summaryLines

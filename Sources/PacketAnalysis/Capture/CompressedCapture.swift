@@ -1,5 +1,5 @@
 import BulkheadModel
-import CBulkheadGzip
+import CBulkheadStreams
 
 #if canImport(Glibc)
     import Glibc
@@ -56,9 +56,14 @@ struct CompressedCapture {
     /// The compressed file's size.
     let size: Int
     let firstPacketTime: Timestamp?
-    /// The Decryption Secrets Blocks of a pcapng within the bytes decompressed to check it (libpcap, which reads the
-    /// file, passes over them): `editcap --inject-secrets` puts them at the start, before the packets they decrypt.
+    /// The Decryption Secrets Blocks of a pcapng within the bytes decompressed to check it (`editcap
+    /// --inject-secrets` puts them at the start), known before any packet is read, so they serve packets before them
+    /// in those bytes too. Those further on are taken as the file is read (``TappedCaptureStream``).
     let embeddedSecrets: [EmbeddedSecrets]
+    /// How many decompressed bytes were scanned for ``embeddedSecrets``.
+    let secretsScanned: Int
+    /// Whether it decompresses to a pcapng (which may hold secrets blocks).
+    let isPcapng: Bool
 
     /// Bytes decompressed to check a file and find its first packet (and a pcapng's secrets): a pcapng section header,
     /// interface blocks, secrets for thousands of connections and a first packet fit.
@@ -90,6 +95,8 @@ struct CompressedCapture {
             self.firstPacketTime = capture.firstPacketTime()
             // The scan ends quietly at the block the check's bytes cut.
             self.embeddedSecrets = (try? capture.scanEmbeddedSecrets()) ?? []
+            self.secretsScanned = Int(count)
+            self.isPcapng = capture.format == .pcapng
         } catch {
             // The same checks as an uncompressed file's, said of what it decompresses to.
             var error = error
@@ -100,7 +107,7 @@ struct CompressedCapture {
 
     /// A reader of the whole file, decompressing as it goes.
     func open() throws(CaptureError) -> LibpcapCaptureReader {
-        try LibpcapCaptureReader(gzipCompressed: self.path)
+        try LibpcapCaptureReader(gzipCompressed: self.path, secretsKnownUpTo: self.secretsScanned)
     }
 
     /// The compression of the file at `path`, from its first bytes (nil when it has none, or cannot be read: opening

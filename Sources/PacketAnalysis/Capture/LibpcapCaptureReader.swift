@@ -1,6 +1,6 @@
 import BulkheadModel
-import CBulkheadGzip
 import CBulkheadPcap
+import CBulkheadStreams
 
 #if canImport(Glibc)
     import Glibc
@@ -22,6 +22,9 @@ public final class LibpcapCaptureReader {
     private let streamBuffer: UnsafeMutablePointer<CChar>?
     /// The decompressor of a gzip-compressed file (freed when libpcap closes the stream it feeds).
     private let gzip: OpaquePointer?
+    /// What the bytes of standard input or a decompressed file pass through on their way to libpcap: the secrets
+    /// blocks of a pcapng are taken from there (libpcap passes over them). Freed when libpcap closes the stream.
+    private let tap: TappedCaptureStream?
 
     /// The name `analyze` uses for standard input.
     public static let standardInput = "-"
@@ -33,6 +36,7 @@ public final class LibpcapCaptureReader {
     ///
     /// - Throws: ``CaptureError`` (`notACapture` with libpcap's own message, `unsupportedLinkType`).
     public init(path: String) throws(CaptureError) {
+        var tapped: TappedCaptureStream?
         let name = path == Self.standardInput ? "standard input" : path
         var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE) + 1)
         var streamBuffer: UnsafeMutablePointer<CChar>?
@@ -40,20 +44,22 @@ public final class LibpcapCaptureReader {
         if path == Self.standardInput {
             // Standard input through a stream of our own with a 1 MiB buffer: libpcap's `-` reads stdin through
             // stdio's default buffer, one read(2) of 4 KiB at a time (73,000 system calls for 300 MB from a pipe).
-            // libpcap closes the stream (a duplicate of descriptor 0) with the handle.
+            // Its bytes pass a tap for a pcapng's secrets blocks. libpcap closes the stream (and so the duplicate of
+            // descriptor 0 it reads) with the handle.
             let descriptor = dup(STDIN_FILENO)
-            guard descriptor >= 0, let stream = fdopen(descriptor, "rb") else {
-                if descriptor >= 0 { close(descriptor) }
+            guard descriptor >= 0,
+                let (stream, tap) = TappedCaptureStream.open(
+                    .descriptor(descriptor), secrets: PcapngStreamSecrets(path: name))
+            else {
                 throw CaptureError(.unreadable, path: name, "cannot be read: \(RegularFile.describe(errno))")
             }
             let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: Self.streamBufferSize)
-            buffer.initialize(repeating: 0, count: Self.magicLength)
             setvbuf(stream, buffer, _IOFBF, Self.streamBufferSize)
             opened = pcap_fopen_offline_with_tstamp_precision(stream, UInt32(PCAP_TSTAMP_PRECISION_NANO), &errorBuffer)
             if opened == nil {
-                // Refused. stdio read the stream's first bytes into the start of the buffer: compressed data is said
-                // to be so (a pipe cannot be read twice, so it is not decompressed here).
-                let compression = CaptureCompression.of(UnsafeRawBufferPointer(start: buffer, count: Self.magicLength))
+                // Refused. Compressed data is said to be so (a pipe cannot be read twice, so it is not decompressed
+                // here).
+                let compression = tap.firstBytes.withUnsafeBytes { CaptureCompression.of($0) }
                 // The stream is still ours to close (libpcap closes only what it opened).
                 fclose(stream)
                 buffer.deallocate()
@@ -66,6 +72,7 @@ public final class LibpcapCaptureReader {
                 }
             } else {
                 streamBuffer = buffer
+                tapped = tap
             }
         } else {
             opened = pcap_open_offline_with_tstamp_precision(path, UInt32(PCAP_TSTAMP_PRECISION_NANO), &errorBuffer)
@@ -78,14 +85,18 @@ public final class LibpcapCaptureReader {
         self.handle = handle
         self.streamBuffer = streamBuffer
         self.gzip = nil
+        self.tap = tapped
     }
 
     /// Opens a gzip-compressed capture (`cap.pcap.gz`, as `tcpdump -z gzip` and log rotation leave them): its
     /// decompressed bytes are read by libpcap as a stream, decompressed ahead on a thread of their own.
     ///
+    /// Secrets blocks that end within the first `secretsKnownUpTo` decompressed bytes were read before (see
+    /// ``CompressedCapture``) and are not taken again.
+    ///
     /// - Throws: ``CaptureError`` (`unreadable`; `malformed` or `truncated` for damaged compressed data before the
     ///   capture's header; `notACapture`, `unsupportedLinkType` for what it decompresses to).
-    public init(gzipCompressed path: String) throws(CaptureError) {
+    public init(gzipCompressed path: String, secretsKnownUpTo: Int = 0) throws(CaptureError) {
         let descriptor: Int32
         switch RegularFile.openForReading(path) {
         case .success(let opened): descriptor = opened.descriptor
@@ -95,9 +106,16 @@ public final class LibpcapCaptureReader {
         guard let gzip = bh_gzip_open(descriptor) else {
             throw CaptureError(.unreadable, path: path, "cannot decompress: \(RegularFile.describe(errno))")
         }
-        guard let stream = bh_gzip_stream(gzip) else {
+        // The decompressed bytes pass a tap for a pcapng's secrets blocks; closing the tap's stream closes the
+        // decompressor's.
+        guard let decompressed = bh_gzip_stream(gzip),
+            let (stream, tap) = TappedCaptureStream.open(
+                .stream(decompressed), secrets: PcapngStreamSecrets(path: path, knownUpTo: secretsKnownUpTo))
+        else {
             throw CaptureError(.unreadable, path: path, "cannot decompress: \(RegularFile.describe(errno))")
         }
+        let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: Self.streamBufferSize)
+        setvbuf(stream, buffer, _IOFBF, Self.streamBufferSize)
         var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE) + 1)
         guard
             let handle = pcap_fopen_offline_with_tstamp_precision(
@@ -105,20 +123,20 @@ public final class LibpcapCaptureReader {
         else {
             let damage = Self.damage(gzip)
             fclose(stream)  // refused: still ours to close; frees the decompressor
+            buffer.deallocate()
             if let damage { throw CaptureError(damage.code, path: path, "the gzip data \(damage.words)") }
             throw CaptureError(
                 .notACapture, path: path, "decompressed, libpcap cannot read it: \(Self.text(errorBuffer))")
         }
-        self.linkType = try Self.supportedLinkType(handle, name: path) {}
+        self.linkType = try Self.supportedLinkType(handle, name: path) { buffer.deallocate() }
         self.path = path
         self.handle = handle
-        self.streamBuffer = nil
+        self.streamBuffer = buffer
         self.gzip = gzip
+        self.tap = tap
     }
 
     private static let streamBufferSize = 1 << 20
-    /// Bytes enough to tell every compression ``CaptureCompression`` knows.
-    private static let magicLength = 6
 
     deinit {
         pcap_close(self.handle)
@@ -160,10 +178,22 @@ public final class LibpcapCaptureReader {
         self.gzip.map { bh_gzip_compressed_offset($0) } ?? 0
     }
 
+    /// Whether the capture is pcapng (which may hold Decryption Secrets Blocks), not classic pcap.
+    public var isPcapng: Bool { pcap_major_version(self.handle) != 2 }
+
     /// Calls `body` for every packet. Returns libpcap's error text when reading stopped early, with the byte
     /// offset of the record it could not read where that is known.
     @discardableResult
     public func forEachPacket(_ body: (borrowing CapturedPacket) -> Void) -> CaptureError? {
+        self.forEachPacket(secrets: { _, _ in }, body)
+    }
+
+    /// ``forEachPacket(_:)``, and each Decryption Secrets Block of a pcapng stream (standard input, a decompressed
+    /// file) to `secrets` as it is read, with the number of packets handed to `body` before it: always before the
+    /// packets that follow it in the stream (stdio reads ahead, so often before some that precede it too).
+    func forEachPacket(
+        secrets: (PcapngStreamSecrets.Found, _ packetsBefore: Int) -> Void, _ body: (borrowing CapturedPacket) -> Void
+    ) -> CaptureError? {
         var header: UnsafeMutablePointer<pcap_pkthdr>?
         var data: UnsafePointer<UInt8>?
         // Where the next record starts, for the message when one cannot be read. Classic pcap: counted (a 24-byte
@@ -175,9 +205,16 @@ public final class LibpcapCaptureReader {
         let positioned = !classic && file.map { ftello($0) >= 0 } == true
         var counted: Int? = classic ? 24 : nil
         var packets = 0
+        defer {
+            // Blocks after the last packet.
+            if let tap = self.tap { for found in tap.secrets.take() { secrets(found, packets) } }
+        }
         while true {
             let recordStart = positioned ? file.map { ftello($0) }.flatMap { $0 >= 0 ? Int($0) : nil } : counted
             let status = pcap_next_ex(self.handle, &header, &data)
+            if let tap = self.tap, !tap.secrets.found.isEmpty {
+                for found in tap.secrets.take() { secrets(found, packets) }
+            }
             if status == 1, let header, let data {
                 let record = header.pointee
                 packets += 1

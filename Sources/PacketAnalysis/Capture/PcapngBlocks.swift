@@ -169,6 +169,30 @@ enum PcapngBlocks {
         }
     }
 
+    /// The checks of a block's content that follow its header and trailer, as the walk makes them: its type's fixed
+    /// fields, and a packet's captured length when its interface was described. `head` holds the block's first bytes
+    /// (28, or the whole block when it is shorter); `interfaces` counts the section's Interface Description Blocks so
+    /// far, and is counted on here.
+    static func checkContent(
+        type: UInt32, length: Int, head: UnsafeRawBufferPointer, swapped: Bool, interfaces: inout Int, at offset: Int,
+        path: String
+    ) throws(CaptureError) {
+        try Self.checkFixedFields(type: type, bodyCount: length - 12, length: length, at: offset, path: path)
+        switch type {
+        case Self.interfaceDescription:
+            interfaces += 1
+        case Self.enhancedPacket, Self.packet:
+            let fixed = UnsafeRawBufferPointer(rebasing: head[8..<28])
+            if Self.interface(type: type, body: fixed, swapped: swapped) < interfaces {
+                let stored = fixed.loadUnaligned(fromByteOffset: 12, as: UInt32.self)
+                try Self.checkCapturedLength(
+                    Int(swapped ? stored.byteSwapped : stored), bodyCount: length - 12, at: offset, path: path)
+            }
+        default:
+            break
+        }
+    }
+
     /// The secrets a Decryption Secrets Block's body holds; the error is a warning, and the walk goes on past it.
     static func secrets(in body: UnsafeRawBufferPointer, swapped: Bool, at offset: Int, path: String)
         -> Result<EmbeddedSecrets, CaptureError>
@@ -244,28 +268,15 @@ struct PcapngSecretsScan {
                 try PcapngBlocks.checkTrailer(
                     stored: window.word(at: offset + length - 4), swapped: swapped, length: length, at: offset,
                     path: self.path)
-                try PcapngBlocks.checkFixedFields(
-                    type: block.type, bodyCount: length - 12, length: length, at: offset, path: self.path)
-                switch block.type {
-                case PcapngBlocks.interfaceDescription:
-                    interfaces += 1
-                case PcapngBlocks.enhancedPacket, PcapngBlocks.packet:
-                    let fixed = try window.bytes(at: offset + 8, count: 20)
-                    if PcapngBlocks.interface(type: block.type, body: fixed, swapped: swapped) < interfaces {
-                        let stored = fixed.loadUnaligned(fromByteOffset: 12, as: UInt32.self)
-                        try PcapngBlocks.checkCapturedLength(
-                            Int(swapped ? stored.byteSwapped : stored), bodyCount: length - 12, at: offset,
-                            path: self.path)
-                    }
-                case PcapngBlocks.decryptionSecrets:
-                    if case .success(let secrets) = PcapngBlocks.secrets(
+                try PcapngBlocks.checkContent(
+                    type: block.type, length: length, head: window.bytes(at: offset, count: min(28, length)),
+                    swapped: swapped, interfaces: &interfaces, at: offset, path: self.path)
+                if block.type == PcapngBlocks.decryptionSecrets,
+                    case .success(let secrets) = PcapngBlocks.secrets(
                         in: try window.bytes(at: offset + 8, count: length - 12), swapped: swapped, at: offset,
                         path: self.path)
-                    {
-                        found.append(secrets)
-                    }
-                default:
-                    break
+                {
+                    found.append(secrets)
                 }
             } catch  where error.code == .unreadable || !sections.begun {
                 // A file that cannot be read, or is not a capture: the walk would fail the same way.

@@ -1,8 +1,21 @@
-#ifndef CBULKHEAD_GZIP_H
-#define CBULKHEAD_GZIP_H
+#ifndef CBULKHEAD_STREAMS_H
+#define CBULKHEAD_STREAMS_H
 
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
+
+/* Capture streams for libpcap (pcap_fopen_offline reads a FILE): a gzip file decompressed ahead, and a stream whose
+   bytes are read by functions of the caller's own (standard input passed through a tap on its way to libpcap). */
+
+/// Reads up to `size` bytes into `buffer`: how many were read, 0 at the end, -1 on an error (errno set).
+typedef ssize_t (*bh_stream_read_function)(void *context, char *buffer, size_t size);
+/// Called once when the stream is closed; 0 on success.
+typedef int (*bh_stream_close_function)(void *context);
+
+/// A read-only stdio stream whose bytes come from `read`, called with `context`; closing it calls `close`. NULL (errno
+/// set) when it cannot be made: `close` is then not called.
+FILE *bh_cookie_stream(void *context, bh_stream_read_function read, bh_stream_close_function close);
 
 /* A gzip-compressed file read as a stdio stream of its decompressed bytes (for libpcap's pcap_fopen_offline),
    decompressed ahead by a thread of its own: reading a capture and analysing it then share two cores, as

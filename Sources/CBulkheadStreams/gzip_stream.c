@@ -1,7 +1,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include "CBulkheadGzip.h"
+#include "CBulkheadStreams.h"
 
 #include <errno.h>
 #include <pthread.h>
