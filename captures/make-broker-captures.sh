@@ -10,13 +10,14 @@
 #
 #   1883 Mosquitto, password file        1884 Mosquitto, anonymous (MQTT 3.1)
 #   5672 RabbitMQ (default user app), AMQP 0-9-1 and 1.0    61613 RabbitMQ STOMP
+#   15675 RabbitMQ Web MQTT (MQTT over a WebSocket, /ws)  15674 RabbitMQ Web STOMP (/ws)   (1885: its MQTT, unused)
 #   4222 nats-server --user/--pass       4223 nats-server --auth (token)
 #   4443 nats-server TLS, verify: true   4444 nats-server TLS, no client certificate asked
 #   50051 a gRPC server without TLS (grpcio, h2c): per-call credentials, the other service-to-service shape
 #
 # Requirements (Debian 12): iproute2 tcpdump openssl python3 ethtool mosquitto mosquitto-clients rabbitmq-server
-# amqp-tools nats-server, and nats-py, amqp, python-qpid-proton, stomp-py and grpcio from PyPI
-# (python3 -m pip install nats-py amqp python-qpid-proton stomp-py grpcio).
+# amqp-tools nats-server, and nats-py, amqp, python-qpid-proton, stomp-py, grpcio, paho-mqtt and websocket-client from PyPI
+# (python3 -m pip install nats-py amqp python-qpid-proton stomp-py grpcio paho-mqtt websocket-client).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -49,8 +50,8 @@ for t in ip ethtool tcpdump openssl ss setpriv mosquitto mosquitto_pub mosquitto
     /usr/lib/rabbitmq/bin/rabbitmq-server "$PY"; do
     command -v "$t" >/dev/null 2>&1 || die "missing tool: $t"
 done
-"$PY" -c 'import nats, amqp, proton, stomp, grpc' 2>/dev/null \
-    || die "a python client is missing: python3 -m pip install nats-py amqp python-qpid-proton stomp-py grpcio"
+"$PY" -c 'import nats, amqp, proton, stomp, grpc, paho.mqtt, websocket' 2>/dev/null \
+    || die "a python client is missing: python3 -m pip install nats-py amqp python-qpid-proton stomp-py grpcio paho-mqtt websocket-client"
 
 take_lock make-broker-captures
 
@@ -126,11 +127,17 @@ mkdir -p "$RMQ"
 cat >"$RMQ/rabbitmq.conf" <<EOF
 listeners.tcp.default = $SERVER:5672
 stomp.listeners.tcp.1 = $SERVER:61613
+mqtt.listeners.tcp.default = $SERVER:1885
+web_mqtt.tcp.ip = $SERVER
+web_mqtt.tcp.port = 15675
+web_stomp.tcp.ip = $SERVER
+web_stomp.tcp.port = 15674
 default_user = $AMQP_USER
 default_pass = $AMQP_PASS
 loopback_users = none
 EOF
-echo '[rabbitmq_amqp1_0,rabbitmq_stomp].' >"$RMQ/enabled_plugins"   # AMQP 1.0 (same port, its own header), STOMP
+# AMQP 1.0 (same port, its own header), STOMP, and MQTT and STOMP over WebSockets (path /ws)
+echo '[rabbitmq_amqp1_0,rabbitmq_stomp,rabbitmq_web_mqtt,rabbitmq_web_stomp].' >"$RMQ/enabled_plugins"
 head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$RMQ/.erlang.cookie"
 chmod 400 "$RMQ/.erlang.cookie"
 chown -R rabbitmq:rabbitmq "$RMQ"
@@ -145,6 +152,8 @@ ins env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME="$RMQ" LANG=C.UTF-8 LC_ALL=C.
 wait_for 120 grep -q "Server startup complete" "$WORK/rabbitmq.log" || die "rabbitmq did not start: $(tail -5 "$WORK/rabbitmq.log")"
 wait_tcp 5672
 wait_tcp 61613
+wait_tcp 15675
+wait_tcp 15674
 
 log "amqp-plain.pcap"
 cap_start amqp-plain.pcap 5672
@@ -168,6 +177,18 @@ log "stomp-login.pcap"
 cap_start stomp-login.pcap 61613
 inc "$PY" "$TOOLS/bhbroker.py" stomp --host "$SERVER" --port 61613 --user "$AMQP_USER" --password "$AMQP_PASS" \
     || die "the STOMP client failed"
+cap_stop
+
+log "mqtt-websocket-password.pcap"
+cap_start mqtt-websocket-password.pcap 15675
+inc "$PY" "$TOOLS/bhbroker.py" mqtt-ws --host "$SERVER" --port 15675 --path /ws --user "$AMQP_USER" \
+    --password "$AMQP_PASS" || die "the MQTT-over-WebSocket client failed"
+cap_stop
+
+log "stomp-websocket-login.pcap"
+cap_start stomp-websocket-login.pcap 15674
+inc "$PY" "$TOOLS/bhbroker.py" stomp --host "$SERVER" --port 15674 --ws-path /ws --user "$AMQP_USER" \
+    --password "$AMQP_PASS" || die "the STOMP-over-WebSocket client failed"
 cap_stop
 
 # --- NATS: nats-server, four configurations ------------------------------------------------------------------------
@@ -212,5 +233,5 @@ inc "$PY" "$TOOLS/bhbroker.py" grpc-client --host "$SERVER" --port 50051 --token
     || die "the gRPC client failed"
 cap_stop
 
-chmod 644 "$OUT"/h2c-*.pcap "$OUT"/mqtt-*.pcap "$OUT"/amqp-*.pcap "$OUT"/nats-*.pcap "$OUT"/keys/nats-tls-*.keys
+chmod 644 "$OUT"/h2c-*.pcap "$OUT"/mqtt-*.pcap "$OUT"/amqp-*.pcap "$OUT"/stomp-*.pcap "$OUT"/nats-*.pcap "$OUT"/keys/nats-tls-*.keys
 log "done"

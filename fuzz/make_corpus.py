@@ -366,6 +366,12 @@ HANDMADE_CLASSIFY = {
     "postgres-ssl": (struct.pack(">II", 8, 80877103) + b"\x16\x03\x01\x00\x30\x01" + bytes(48), b"S\x16\x03\x03\x00\x30\x02" + bytes(48)),
     "tls-records-midstream": (b"\x17\x03\x03\x00\x05hello\x17\x03\x03\x00\x02hi", b"\x17\x03\x03\x00\x03abc"),
     "binary": (bytes(range(256)), bytes(range(255, -1, -1))),
+    # A WebSocket upgrade, then masked frames: 7- and 16-bit lengths, a ping between fragments, a close.
+    "websocket": (b"GET /ws?t=1 HTTP/1.1\r\nUpgrade: websocket\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n"
+                  + b"\x02\x82\x01\x02\x03\x04" + bytes([0x10 ^ 1, 0x0c ^ 2]) + b"\x89\x80\x00\x00\x00\x00"
+                  + b"\x80\xfe\x00\x80\x00\x00\x00\x00" + bytes(128) + b"\x88\x82\x00\x00\x00\x00\x03\xe8",
+                  b"HTTP/1.1 101 Switching Protocols\r\nSec-WebSocket-Protocol: mqtt\r\n"
+                  + b"Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n\x82\x04\x20\x02\x00\x00\xc2\x01\x00"),
 }
 
 

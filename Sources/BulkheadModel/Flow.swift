@@ -283,12 +283,16 @@ public struct FlowRecord: Codable, Hashable, Sendable {
     /// The QUIC version and what the connection's packets showed (``ApplicationProtocol/quic``); nil for every other
     /// flow.
     public var quic: QUICSummary?
+    /// The WebSocket the flow was upgraded to (an HTTP/1.1 `Upgrade: websocket` the server accepted); ``proto`` is
+    /// then what its messages carry (`mqtt`, `stomp`…), or `http` when that is not a protocol Bulkhead knows. nil for
+    /// every other flow, and then absent from the JSON.
+    public var webSocket: WebSocketSummary?
 
     enum CodingKeys: String, CodingKey {
         case id, client, server, clientBasis, transport
         case proto = "protocol"
         case encrypted, starttls, tls, credentials, truncated, anomalies, firstSeen, lastSeen, packets, bytes, file
-        case tunnel, encapsulation, esp, quic
+        case tunnel, encapsulation, esp, quic, webSocket
     }
 
     // Inlinable: built once per flow from another module, a call made it build the record aside and copy it out (a
@@ -299,7 +303,8 @@ public struct FlowRecord: Codable, Hashable, Sendable {
         proto: ApplicationProtocol, encrypted: Bool, starttls: Bool, tls: TLSSummary?, credentials: [Credential],
         truncated: Bool, anomalies: [String], firstSeen: Timestamp, lastSeen: Timestamp,
         packets: DirectionCounts, bytes: DirectionCounts, file: String?, tunnel: TunnelRecord? = nil,
-        encapsulation: [EncapsulationLayer]? = nil, esp: ESPSummary? = nil, quic: QUICSummary? = nil
+        encapsulation: [EncapsulationLayer]? = nil, esp: ESPSummary? = nil, quic: QUICSummary? = nil,
+        webSocket: WebSocketSummary? = nil
     ) {
         self.id = id
         self.client = client
@@ -322,12 +327,31 @@ public struct FlowRecord: Codable, Hashable, Sendable {
         self.encapsulation = encapsulation
         self.esp = esp
         self.quic = quic
+        self.webSocket = webSocket
     }
 
     /// Whether ``tls`` describes a TLS handshake of the flow's own: TLS, QUIC's TLS 1.3, or a plaintext protocol's
     /// STARTTLS upgrade (a DTLS flow's summary holds only the version its first record named).
     @inlinable
     public var hasTLSHandshake: Bool { self.proto == .tls || self.proto == .quic || self.starttls }
+}
+
+/// A WebSocket (RFC 6455) a flow was upgraded to: what its opening handshake asked for and the server agreed to.
+public struct WebSocketSummary: Codable, Hashable, Sendable {
+    /// The upgrade request's path (`/ws`, `/mqtt`…), without its query (which may carry a token).
+    public var path: String
+    /// The subprotocol the server chose (`Sec-WebSocket-Protocol`: `mqtt`, `v12.stomp`…); nil when it chose none.
+    @ExplicitNull public var subprotocol: String?
+    /// The compression the server agreed to (`permessage-deflate`); nil when none. Compressed messages are not read.
+    @ExplicitNull public var compression: String?
+
+    public init(path: String, subprotocol: String?, compression: String?) {
+        self.path = path
+        self.subprotocol = subprotocol
+        self.compression = compression
+    }
+
+    enum CodingKeys: String, CodingKey { case path, subprotocol, compression }
 }
 
 /// What a QUIC flow's packets showed besides its TLS handshake.

@@ -234,6 +234,25 @@ package enum FuzzTargets {
                 if let opening = TunnelDetector.open(client: client, server: server) {
                     precondition(opening.clientOffset <= client.count && opening.serverOffset <= server.count)
                 }
+                // A WebSocket's handshake, and both sides' bytes read as frames, whole and a byte at a time (the
+                // payload given is never more than the bytes read, and the two readings agree).
+                _ = WebSocket.mayBeUpgradeRequest(client)
+                if let handshake = WebSocket.handshake(client: client, server: server) {
+                    precondition(handshake.clientOffset <= client.count && handshake.serverOffset <= server.count)
+                }
+                for side in [client, server] {
+                    var whole = WebSocket.FrameReader()
+                    var wholePayload: [UInt8] = []
+                    whole.read(side, into: &wholePayload)
+                    var bytewise = WebSocket.FrameReader()
+                    var bytewisePayload: [UInt8] = []
+                    for index in side.indices {
+                        bytewise.read(
+                            UnsafeRawBufferPointer(rebasing: side[index..<(index + 1)]), into: &bytewisePayload)
+                    }
+                    precondition(wholePayload.count <= side.count && wholePayload == bytewisePayload)
+                    precondition(whole.stopped == bytewise.stopped)
+                }
                 for proto in ApplicationProtocol.allCases {
                     _ = CredentialExtractor.extract(proto, client: client)
                     _ = StartTLSDetector.clientHandover(proto, client: client)

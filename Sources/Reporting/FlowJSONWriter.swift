@@ -3,7 +3,7 @@ import BulkheadModel
 /// Writes flow records as compact JSON by hand: a capture of a million flows must not wait on Foundation's
 /// general-purpose `JSONEncoder` (about ten times slower here). The output parses to exactly what the
 /// records' `Codable` conformance produces — keys sorted, absent values as `null` (except a flow's
-/// `encapsulation`, `esp` and `quic`, left out when absent) — and a test holds the two together, so adding a field to
+/// `encapsulation`, `esp`, `quic`, `tunnel` and `webSocket`, left out when absent) — and a test holds the two together, so adding a field to
 /// the model without adding it here fails the suite.
 public struct FlowJSONWriter: ~Copyable {
     private var buffer = JSONBuffer()
@@ -100,6 +100,21 @@ public struct FlowJSONWriter: ~Copyable {
             self.key("tunnel")
             self.write(tunnel)
         }
+        if let webSocket = flow.webSocket {
+            self.key("webSocket")
+            self.write(webSocket)
+        }
+        self.endObject()
+    }
+
+    mutating func write(_ webSocket: WebSocketSummary) {
+        self.beginObject()
+        self.key("compression")
+        self.optionalString(webSocket.compression)
+        self.key("path")
+        self.string(webSocket.path)
+        self.key("subprotocol")
+        self.optionalString(webSocket.subprotocol)
         self.endObject()
     }
 

@@ -5,12 +5,13 @@
                       [--cafile CA [--cert C --key K] --server-name N --keylog FILE]
     bhbroker.py amqp  --host H --port P --user U --password P --login-method AMQPLAIN|PLAIN
     bhbroker.py amqp10 --host H --port P --user U --password P
-    bhbroker.py stomp --host H --port P --user U --password P
+    bhbroker.py stomp --host H --port P --user U --password P [--ws-path /ws]   (over a WebSocket with --ws-path)
+    bhbroker.py mqtt-ws --host H --port P --path /ws --user U --password P
     bhbroker.py grpc-server --listen H --port P          (answers until killed)
     bhbroker.py grpc-client --host H --port P --token T  (two calls on one h2c connection)
 
 Each connects once with the official client library (nats-py, py-amqp, Qpid Proton for AMQP 1.0,
-stomp.py, grpcio), publishes one message, reads it back where
+stomp.py, grpcio, paho-mqtt), publishes one message, reads it back where
 the protocol allows, and closes cleanly. Exit 0 on success, 1 on any failure (printed). Throwaway credentials only:
 the script passes them in; they never leave the script's own network namespaces.
 """
@@ -94,13 +95,42 @@ def stomp_client(args):
             if frame.body == "hello from the capture corpus":
                 received.set()
 
-    connection = stomp.Connection12([(args.host, args.port)], heartbeats=(0, 0), vhost="/")
+    if args.ws_path:
+        # stomp.py's WebSocket transport (websocket-client underneath): the same frames inside WebSocket messages.
+        connection = stomp.WSStompConnection([(args.host, args.port)], heartbeats=(0, 0), vhost="/", ws_path=args.ws_path)
+    else:
+        connection = stomp.Connection12([(args.host, args.port)], heartbeats=(0, 0), vhost="/")
     connection.set_listener("", Listener())
     connection.connect(args.user, args.password, wait=True)
     connection.subscribe("/queue/bulkhead.test", id="1", ack="auto")
     connection.send("/queue/bulkhead.test", "hello from the capture corpus")
     assert received.wait(10), "the message did not come back"
     connection.disconnect()
+
+
+def mqtt_ws_client(args):
+    """MQTT 3.1.1 over a WebSocket (paho-mqtt's websockets transport) to RabbitMQ's Web MQTT plugin: CONNECT with a
+    user name and password, one QoS 1 message published and acknowledged, DISCONNECT."""
+    import threading
+
+    import paho.mqtt.client as mqtt
+
+    connected = threading.Event()
+    published = threading.Event()
+    client = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2, client_id="bh-client-ws", transport="websockets",
+        protocol=mqtt.MQTTv311)
+    client.ws_set_options(path=args.path)
+    client.username_pw_set(args.user, args.password)
+    client.on_connect = lambda client, userdata, flags, reason, properties: connected.set()
+    client.on_publish = lambda client, userdata, mid, reason, properties: published.set()
+    client.connect(args.host, args.port, keepalive=30)
+    client.loop_start()
+    assert connected.wait(10), "no CONNACK"
+    client.publish("bulkhead/test", b"hello from the capture corpus", qos=1)
+    assert published.wait(10), "no PUBACK"
+    client.disconnect()
+    client.loop_stop()
 
 
 GRPC_SERVICE = "bulkhead.test.Echo"
@@ -160,6 +190,13 @@ def main():
     stomp_parser.add_argument("--port", type=int, default=61613)
     stomp_parser.add_argument("--user", required=True)
     stomp_parser.add_argument("--password", required=True)
+    stomp_parser.add_argument("--ws-path")
+    mqtt_ws_parser = commands.add_parser("mqtt-ws")
+    mqtt_ws_parser.add_argument("--host", required=True)
+    mqtt_ws_parser.add_argument("--port", type=int, default=15675)
+    mqtt_ws_parser.add_argument("--path", default="/ws")
+    mqtt_ws_parser.add_argument("--user", required=True)
+    mqtt_ws_parser.add_argument("--password", required=True)
     grpc_server_parser = commands.add_parser("grpc-server")
     grpc_server_parser.add_argument("--listen", required=True)
     grpc_server_parser.add_argument("--port", type=int, default=50051)
@@ -175,6 +212,8 @@ def main():
             amqp10_client(args)
         elif args.command == "stomp":
             stomp_client(args)
+        elif args.command == "mqtt-ws":
+            mqtt_ws_client(args)
         elif args.command == "grpc-server":
             grpc_server(args)
         elif args.command == "grpc-client":

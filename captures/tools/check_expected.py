@@ -79,7 +79,9 @@ NEGATIVE_KEYS = {"unrelated.keys", "malformed.keys"}
 DECODE_AS = ["-d", "tcp.port==2525,smtp", "-d", "tcp.port==8081,http2", "-d", "tcp.port==50051,http2", "-d", "tcp.port==6380,resp",
              "-d", "tcp.port==8443,tls", "-d", "tcp.port==9000,tls",
              # tshark's IRC dissector does not follow STARTTLS; its TLS dissector finds the records after the lines
-             "-d", "tcp.port==6667,tls"]
+             "-d", "tcp.port==6667,tls",
+             # RabbitMQ's Web MQTT and Web STOMP (HTTP upgraded to WebSocket): tshark unmasks the frames
+             "-d", "tcp.port==15675,http", "-d", "tcp.port==15674,http"]
 
 
 _CACHE = {}
@@ -403,8 +405,11 @@ def check(path):
                 errors.append("tls: expected none, tshark sees a TLS handshake")
             if "tunnel" in fl:
                 check_tunnel(capture, fl["tunnel"], errors)
+            if "webSocket" in fl:
+                check_websocket(capture, fl["webSocket"], errors)
             if fl.get("protocol") in ("mqtt", "amqp", "nats", "stomp", "http2") and "credentials" in fl:
-                check_broker_login(capture, fl["protocol"], int(sport), fl["credentials"], errors)
+                check_broker_login(capture, fl["protocol"], int(sport), fl["credentials"], errors,
+                                   websocket="webSocket" in fl)
             if "encapsulation" in fl:
                 check_encapsulation(capture, fl["encapsulation"], errors)
     return errors
@@ -449,9 +454,68 @@ def check_tunnel(capture, tunnel, errors):
             errors.append(f"tunnel: CONNECT {hop['destination']} answered {hop['reply']}, tshark sees {status['http.response.code']}")
 
 
-def broker_logins(capture, protocol, port):
+def check_websocket(capture, websocket, errors):
+    """The upgrade tshark sees: the request's path (without its query), a 101 answer, the subprotocol it chose."""
+    requests = fields(capture, 'http.request.method == "GET" && http.upgrade', ["http.request.uri"])
+    answers = fields(capture, "http.response.code == 101", ["http.sec_websocket_protocol"])
+    if len(requests) != 1 or len(answers) != 1:
+        errors.append(f"webSocket: tshark sees {len(requests)} upgrade requests and {len(answers)} 101 answers")
+        return
+    path = re.split(r"[?#]", requests[0]["http.request.uri"])[0] or "/"
+    if path != websocket.get("path"):
+        errors.append(f"webSocket.path: expected {websocket.get('path')!r}, tshark sees {path!r}")
+    chosen = answers[0]["http.sec_websocket_protocol"] or None
+    if chosen != websocket.get("subprotocol"):
+        errors.append(f"webSocket.subprotocol: expected {websocket.get('subprotocol')!r}, tshark sees {chosen!r}")
+
+
+def websocket_messages(capture, port):
+    """The client's WebSocket payloads, unmasked by tshark, in order (binary frames as data, text frames as text)."""
+    rows = fields(capture, f"websocket && tcp.dstport == {port}", ["data.data", "websocket.payload.text"])
+    return b"".join(bytes.fromhex(r["data.data"].replace(":", "")) if r["data.data"]
+                    else r["websocket.payload.text"].encode().decode("unicode_escape").encode("latin-1")
+                    for r in rows)
+
+
+def mqtt_connect_login(payload):
+    """(user, password length) of an MQTT 3.1/3.1.1 CONNECT at the start of `payload` (read here, for MQTT over a
+    WebSocket, which tshark 4.0 does not hand to its MQTT dissector); None without a password."""
+    assert payload[0] == 0x10, "not a CONNECT"
+    at, multiplier, remaining = 1, 1, 0
+    while True:   # the remaining length: 7 bits a byte, low first
+        remaining += (payload[at] & 0x7f) * multiplier
+        multiplier *= 128
+        at += 1
+        if not payload[at - 1] & 0x80:
+            break
+
+    def field(at):
+        size = int.from_bytes(payload[at:at + 2], "big")
+        return payload[at + 2:at + 2 + size], at + 2 + size
+
+    _, at = field(at)   # the protocol name
+    level, flags = payload[at], payload[at + 1]
+    assert level in (3, 4), f"MQTT level {level} is not read here"
+    _, at = field(at + 4)   # past level, flags and keep-alive: the client id
+    if flags & 0x04:   # a will: its topic and message
+        _, at = field(at)
+        _, at = field(at)
+    user = None
+    if flags & 0x80:
+        user, at = field(at)
+    if not flags & 0x40:
+        return None
+    password, at = field(at)
+    return (user.decode() if user is not None else None, len(password))
+
+
+def broker_logins(capture, protocol, port, websocket=False):
     """(kind, user, secret length) of each login the client sent, read by tshark's MQTT and AMQP dissectors, and for
-    NATS and STOMP (which tshark 4.0 does not dissect) from the client's first message in the TCP payload."""
+    NATS and STOMP (which tshark 4.0 does not dissect) from the client's first message in the TCP payload (the
+    WebSocket messages tshark unmasked, for a flow upgraded to one)."""
+    if protocol == "mqtt" and websocket:
+        login = mqtt_connect_login(websocket_messages(capture, port))
+        return [("mqtt",) + login] if login else []
     if protocol == "mqtt":
         rows = fields(capture, "mqtt.msgtype == 1", ["mqtt.username", "mqtt.passwd_len", "mqtt.conflag.passwd"])
         return [("mqtt", r["mqtt.username"] or None, int(r["mqtt.passwd_len"]))
@@ -491,8 +555,9 @@ def broker_logins(capture, protocol, port):
                     if login not in logins:
                         logins.append(login)
         return logins
-    payload = b"".join(bytes.fromhex(r["tcp.payload"].replace(":", ""))
-                       for r in fields(capture, f"tcp.dstport == {port} && tcp.len > 0", ["tcp.payload"]))
+    payload = websocket_messages(capture, port) if websocket else b"".join(
+        bytes.fromhex(r["tcp.payload"].replace(":", ""))
+        for r in fields(capture, f"tcp.dstport == {port} && tcp.len > 0", ["tcp.payload"]))
     logins = []
     if protocol == "stomp":   # the first frame's headers, up to the empty line
         lines = payload.split(b"\0", 1)[0].split(b"\n\n", 1)[0].split(b"\n")
@@ -513,10 +578,10 @@ def broker_logins(capture, protocol, port):
     return logins
 
 
-def check_broker_login(capture, protocol, port, credentials, errors):
+def check_broker_login(capture, protocol, port, credentials, errors, websocket=False):
     expected = [(c["kind"], c.get("user"), int(re.search(r"(\d+) characters", c["redacted"]).group(1)))
                 for c in credentials]
-    seen = broker_logins(capture, protocol, port)
+    seen = broker_logins(capture, protocol, port, websocket)
     if seen != expected:
         errors.append(f"credentials: expected {expected}, tshark sees {seen}")
 

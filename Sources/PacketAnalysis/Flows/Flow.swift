@@ -132,6 +132,8 @@ enum FlowPhase {
     case plaintext
     /// A proxy request (SOCKS, HTTP CONNECT) waiting for the rest of the handshake or the proxy's answer.
     case tunnelSetup
+    /// An HTTP request to upgrade to a WebSocket, waiting for the server's answer.
+    case webSocketHandshake
     /// Nothing more to learn from the payload; only counting.
     case done
 }
@@ -178,8 +180,11 @@ final class Flow {
     var tunnelHops: [TunnelHop] = []
     /// The protocol of the outermost proxy request (reported when nothing crossed the tunnel).
     var tunnelProtocol: ApplicationProtocol?
-    /// Credentials the client sent a proxy (a SOCKS 5 password, a `Proxy-Authorization` header).
-    var tunnelCredentials: [Credential] = []
+    /// Credentials the client sent before the conversation ``proto`` names: to a proxy (a SOCKS 5 password, a
+    /// `Proxy-Authorization` header), or in a WebSocket's upgrade request.
+    var openingCredentials: [Credential] = []
+    /// The WebSocket the flow was upgraded to; from then on each direction's bytes are its messages' payloads.
+    var webSocket: FlowWebSocket?
     /// The tunnels the flow crossed (nil for a bare flow).
     var encapsulation: FlowEncapsulation?
     /// The SPIs of an IPsec ESP flow.
@@ -261,6 +266,22 @@ final class FlowEncapsulation {
 }
 
 /// The SPIs an IPsec ESP flow used, per direction, in order of first appearance (bounded).
+/// A flow's WebSocket: what its handshake showed, and a frame reader for each direction.
+final class FlowWebSocket {
+    var summary: WebSocketSummary
+    var client = WebSocket.FrameReader()
+    var server = WebSocket.FrameReader()
+
+    init(summary: WebSocketSummary) { self.summary = summary }
+
+    /// The messages' bytes in `bytes` (frames from one side, in order), unmasked.
+    func payload(_ bytes: UnsafeRawBufferPointer, fromClient: Bool) -> [UInt8] {
+        var output: [UInt8] = []
+        if fromClient { self.client.read(bytes, into: &output) } else { self.server.read(bytes, into: &output) }
+        return output
+    }
+}
+
 final class FlowESP {
     var fromLow: [UInt32] = []
     var fromHigh: [UInt32] = []

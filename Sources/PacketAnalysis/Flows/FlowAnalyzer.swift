@@ -565,6 +565,9 @@ public final class FlowAnalyzer {
         case .tunnelSetup:
             flow.withDirection(fromLow: fromLow) { $0.inspecting = false }
             self.openTunnel(flow, final: true)
+        case .webSocketHandshake:
+            flow.withDirection(fromLow: fromLow) { $0.inspecting = false }
+            self.openWebSocket(flow, final: true)
         case .tls, .done:
             break
         }
@@ -702,6 +705,17 @@ public final class FlowAnalyzer {
 
     /// In-order stream bytes from one side of a TCP flow.
     private func inspect(_ flow: Flow, _ fromLow: Bool, _ bytes: UnsafeRawBufferPointer) {
+        // Past a WebSocket handshake, what is read is the messages' payloads, not the frames around them.
+        if let webSocket = flow.webSocket, flow.phase != .done {
+            let payload = webSocket.payload(bytes, fromClient: flow.side(fromLow: fromLow) == .client)
+            if !payload.isEmpty { payload.withUnsafeBytes { self.inspectStream(flow, fromLow, $0) } }
+            return
+        }
+        self.inspectStream(flow, fromLow, bytes)
+    }
+
+    /// ``inspect(_:_:_:)`` of the stream's content.
+    private func inspectStream(_ flow: Flow, _ fromLow: Bool, _ bytes: UnsafeRawBufferPointer) {
         switch flow.phase {
         case .classifying:
             if bytes.count < self.options.inspectionWindow && flow.low.buffer.isEmpty && flow.high.buffer.isEmpty {
@@ -733,6 +747,9 @@ public final class FlowAnalyzer {
         case .tunnelSetup:
             self.keep(bytes, fromLow: fromLow, flow)
             self.openTunnel(flow, final: false)
+        case .webSocketHandshake:
+            self.keep(bytes, fromLow: fromLow, flow)
+            self.openWebSocket(flow, final: false)
         case .done:
             flow.withDirection(fromLow: fromLow) { $0.inspecting = false }
         }
@@ -821,24 +838,32 @@ public final class FlowAnalyzer {
         where flow.tunnelHops.count < TunnelDetector.maximumDepth
             && flow.withBuffer(client: true, TunnelDetector.isConnectRequest):
             self.openTunnel(flow, final: final || full)
+        case .http where flow.webSocket == nil && flow.withBuffer(client: true, WebSocket.mayBeUpgradeRequest):
+            self.openWebSocket(flow, final: final || full)
         case .http, .http2, .redis, .postgresql, .mysql, .mongodb, .memcached, .smtp, .ftp, .pop3, .imap, .ldap, .dns,
             .amqp, .kafka, .xmpp, .irc, .mqtt, .nats, .stomp:
-            flow.phase = .plaintext
-            if StartTLSDetector.canUpgrade(verdict.proto) {
-                self.findClientHandover(flow, verdict.proto)
-            } else {
-                flow.withDirection(client: false) {
-                    $0.buffer = []
-                    $0.inspecting = false
-                }
-            }
-            if flow.phase == .plaintext
-                && (final || flow.withDirection(client: true, { $0.buffer.count }) >= self.options.inspectionWindow)
-            {
-                self.finishPlaintext(flow)
-            }
+            self.followPlaintext(flow, verdict.proto, final: final)
         default:
             self.done(flow)
+        }
+    }
+
+    /// Follows a plaintext protocol: credentials from the client's bytes (within the inspection window), and the
+    /// upgrade to TLS where the protocol has one.
+    private func followPlaintext(_ flow: Flow, _ proto: ApplicationProtocol, final: Bool) {
+        flow.phase = .plaintext
+        if StartTLSDetector.canUpgrade(proto) {
+            self.findClientHandover(flow, proto)
+        } else {
+            flow.withDirection(client: false) {
+                $0.buffer = []
+                $0.inspecting = false
+            }
+        }
+        if flow.phase == .plaintext
+            && (final || flow.withDirection(client: true, { $0.buffer.count }) >= self.options.inspectionWindow)
+        {
+            self.finishPlaintext(flow)
         }
     }
 
@@ -853,12 +878,7 @@ public final class FlowAnalyzer {
             self.done(flow)
             return
         }
-        let window = self.options.inspectionWindow
-        let stalled =
-            final || flow.withDirection(client: true, { $0.buffer.count }) >= window
-            || flow.withDirection(client: false, { $0.buffer.count }) >= window
-            || !flow.withDirection(client: true, { $0.inspecting })
-            || !flow.withDirection(client: false, { $0.inspecting })
+        let stalled = self.stalled(flow, final: final)
         // Wait for the rest of the handshake, within the inspection window: a request or answer that never
         // completes (a length that lies, a response without the end of its headers) is settled as incomplete.
         if opening.hop.outcome == TunnelDetector.Outcome.incomplete && !stalled { return }
@@ -866,7 +886,7 @@ public final class FlowAnalyzer {
         flow.tunnelHops.append(opening.hop)
         switch opening.hop.outcome {
         case TunnelDetector.Outcome.granted:
-            flow.tunnelCredentials += opening.credentials
+            flow.openingCredentials += opening.credentials
             flow.withDirection(client: true) { $0.buffer.removeFirst(min(opening.clientOffset, $0.buffer.count)) }
             flow.withDirection(client: false) { $0.buffer.removeFirst(min(opening.serverOffset, $0.buffer.count)) }
             flow.proto = nil
@@ -877,16 +897,54 @@ public final class FlowAnalyzer {
             // No tunnel (refused, or a request or response that never completed): what follows, a retry with
             // credentials or anything at all, is read as the HTTP it claims to be, and credentials are
             // extracted from the whole request stream.
-            flow.phase = .plaintext
-            flow.withDirection(client: false) {
-                $0.buffer = []
-                $0.inspecting = false
-            }
-            if stalled { self.finishPlaintext(flow) }
+            self.followPlaintext(flow, .http, final: stalled)
         default:
-            flow.tunnelCredentials += opening.credentials
+            flow.openingCredentials += opening.credentials
             self.done(flow)
         }
+    }
+
+    /// Reads the server's answer to a WebSocket upgrade request. Accepted (`101`), the frames after the handshake are
+    /// read for their messages, and those classified afresh as the flow's content (a broker's protocol, most often).
+    private func openWebSocket(_ flow: Flow, final: Bool) {
+        flow.phase = .webSocketHandshake
+        let stalled = self.stalled(flow, final: final)
+        // Not an upgrade after all (its headers, now whole, do not ask for one), refused, or never answered: the HTTP
+        // it is, its credentials read from the whole request stream.
+        guard flow.withBuffer(client: true, WebSocket.mayBeUpgradeRequest) else {
+            return self.followPlaintext(flow, .http, final: stalled)
+        }
+        let handshake = flow.withBuffer(client: true) { clientBytes in
+            flow.withBuffer(client: false) { WebSocket.handshake(client: clientBytes, server: $0) }
+        }
+        guard let handshake, handshake.accepted else {
+            if handshake != nil || stalled { self.followPlaintext(flow, .http, final: true) }
+            return
+        }
+        let webSocket = FlowWebSocket(summary: handshake.summary)
+        flow.webSocket = webSocket
+        flow.openingCredentials += handshake.credentials
+        for (client, offset) in [(true, handshake.clientOffset), (false, handshake.serverOffset)] {
+            let payload = flow.withBuffer(client: client) { bytes in
+                webSocket.payload(
+                    UnsafeRawBufferPointer(rebasing: bytes[min(offset, bytes.count)...]), fromClient: client)
+            }
+            flow.withDirection(client: client) { $0.buffer = payload }
+        }
+        flow.proto = nil
+        flow.rolesFixed = true  // the handshake showed who the client is
+        flow.phase = .classifying
+        self.classify(flow, final: final)
+    }
+
+    /// Whether a handshake waiting for more bytes must be settled with what it has: the capture ended, a side filled
+    /// the inspection window, or a side is no longer read.
+    private func stalled(_ flow: Flow, final: Bool) -> Bool {
+        let window = self.options.inspectionWindow
+        return final || flow.withDirection(client: true, { $0.buffer.count }) >= window
+            || flow.withDirection(client: false, { $0.buffer.count }) >= window
+            || !flow.withDirection(client: true, { $0.inspecting })
+            || !flow.withDirection(client: false, { $0.inspecting })
     }
 
     private func findClientHandover(_ flow: Flow, _ proto: ApplicationProtocol) {
@@ -969,14 +1027,19 @@ public final class FlowAnalyzer {
             flow.high.pending = []
         }
         if flow.phase == .tunnelSetup { self.openTunnel(flow, final: true) }
+        if flow.phase == .webSocketHandshake { self.openWebSocket(flow, final: true) }
         if flow.phase == .classifying { self.classify(flow, final: true) }
         if flow.phase == .plaintext { self.finishPlaintext(flow) }
         let slot = self.pendingRecords
         let client = flow.clientIsLow ? flow.key.low : flow.key.high
         let server = flow.clientIsLow ? flow.key.high : flow.key.low
         var proto = flow.proto ?? .empty
-        // A tunnel that nothing crossed is reported as the proxy protocol that opened it.
+        // A tunnel that nothing crossed is reported as the proxy protocol that opened it; a WebSocket whose messages
+        // are no protocol Bulkhead knows (an application's own JSON, most often) as the HTTP that opened it.
         if proto == .empty, let outer = flow.tunnelProtocol { proto = outer }
+        if flow.webSocket != nil, proto == .empty || proto == .unknownPlaintext || proto == .unknownBinary {
+            proto = .http
+        }
         var tunnel: TunnelRecord?
         if !flow.tunnelHops.isEmpty {
             let granted = flow.tunnelHops.last { $0.outcome == TunnelDetector.Outcome.granted }
@@ -1021,7 +1084,7 @@ public final class FlowAnalyzer {
         self.records[slot].encrypted = proto.isEncryptedByNature || flow.starttls
         self.records[slot].starttls = flow.starttls
         self.records[slot].credentials =
-            flow.tunnelCredentials.isEmpty ? flow.credentials : flow.tunnelCredentials + flow.credentials
+            flow.openingCredentials.isEmpty ? flow.credentials : flow.openingCredentials + flow.credentials
         self.records[slot].truncated = flow.truncated
         self.records[slot].anomalies = anomalies
         self.records[slot].firstSeen = flow.firstSeen
@@ -1036,6 +1099,7 @@ public final class FlowAnalyzer {
         self.records[slot].encapsulation = flow.encapsulation?.records(clientIsLow: flow.clientIsLow)
         self.records[slot].esp = flow.esp?.summary(clientIsLow: flow.clientIsLow)
         self.records[slot].quic = flow.quic?.summary
+        self.records[slot].webSocket = flow.webSocket?.summary
         let file = self.fileIndex(of: flow.id)
         if self.slotFiles[slot] != file {
             self.records[slot].file = self.files[file].name

@@ -1,0 +1,189 @@
+import BulkheadModel
+
+/// WebSocket (RFC 6455) as a flow carries it: an HTTP/1.1 `Upgrade: websocket` request answered `101`, then frames in
+/// each direction, the client's masked with a key of four bytes each.
+///
+/// Brokers take their protocols over it as they do over TCP (MQTT on RabbitMQ's `/ws` and EMQX's `/mqtt`, STOMP,
+/// AMQP, NATS), so a login sent in clear inside it is a login sent in clear. The masking hides nothing from anyone
+/// on the path (the key is in each frame): the messages are read unmasked, and what they carry is classified as
+/// the flow's content, as a proxy tunnel's is.
+package enum WebSocket {
+    /// What the opening handshake showed.
+    package struct Handshake {
+        /// The server's status: `101` accepted the upgrade.
+        package var status: Int
+        package var summary: WebSocketSummary
+        /// Where the frames start in the client's and the server's bytes.
+        package var clientOffset: Int
+        package var serverOffset: Int
+        /// Credentials in the upgrade request (an `Authorization` header).
+        package var credentials: [Credential]
+
+        package var accepted: Bool { self.status == 101 }
+    }
+
+    /// Whether a client's first bytes may be a WebSocket upgrade request: a `GET` whose headers ask to upgrade to
+    /// `websocket`, or are not whole yet (a request cut into several segments).
+    package static func mayBeUpgradeRequest(_ client: UnsafeRawBufferPointer) -> Bool {
+        guard client.starts(with: "GET ") else { return false }
+        // Most requests name no upgrade: told by the few colons in them, before the end of the headers is looked for.
+        guard CredentialExtractor.hasColon(after: "upgrade", in: client) else {
+            return TunnelDetector.endOfHeaders(client) == nil
+        }
+        guard let end = TunnelDetector.endOfHeaders(client) else { return true }
+        return Self.header("upgrade", in: UnsafeRawBufferPointer(rebasing: client[..<end]))?.lowercased() == "websocket"
+    }
+
+    /// The handshake in the bytes each side sent so far; nil until both the request's and the response's headers are
+    /// whole.
+    package static func handshake(client: UnsafeRawBufferPointer, server: UnsafeRawBufferPointer) -> Handshake? {
+        guard let requestEnd = TunnelDetector.endOfHeaders(client),
+            let responseEnd = TunnelDetector.endOfHeaders(server)
+        else { return nil }
+        let request = UnsafeRawBufferPointer(rebasing: client[..<requestEnd])
+        let response = UnsafeRawBufferPointer(rebasing: server[..<responseEnd])
+        // "GET /path?query HTTP/1.1"
+        let lineEnd = request.firstIndex(of: UInt8(ascii: "\n")) ?? request.count
+        let words = UnsafeRawBufferPointer(rebasing: request[..<lineEnd]).split(separator: UInt8(ascii: " "))
+        let target = words.count >= 2 ? words[1] : request[0..<0]
+        let path = UnsafeRawBufferPointer(
+            rebasing: target.prefix { $0 != UInt8(ascii: "?") && $0 != UInt8(ascii: "#") })
+        // "HTTP/1.1 101 Switching Protocols"
+        var status = 0
+        if response.starts(with: "HTTP/1."), response.count >= 12, response[8] == UInt8(ascii: " ") {
+            status = Int(String(decoding: UnsafeRawBufferPointer(rebasing: response[9..<12]), as: UTF8.self)) ?? 0
+        }
+        let extensions = Self.header("sec-websocket-extensions", in: response)?.lowercased()
+        return Handshake(
+            status: status,
+            summary: WebSocketSummary(
+                path: path.isEmpty ? "/" : path.printableText,
+                subprotocol: Self.header("sec-websocket-protocol", in: response).map {
+                    Array($0.utf8).withUnsafeBytes(\.printableText)
+                },
+                compression: extensions?.contains("permessage-deflate") == true ? "permessage-deflate" : nil),
+            clientOffset: requestEnd, serverOffset: responseEnd, credentials: CredentialExtractor.http(request))
+    }
+
+    /// The value of the first header called `name` (lowercase), trimmed.
+    static func header(_ name: String, in headers: UnsafeRawBufferPointer) -> String? {
+        guard let line = CredentialExtractor.lines(headers, matching: [name + ":"]).first?.text,
+            let colon = line.firstIndex(of: ":")
+        else { return nil }
+        return String(CredentialExtractor.trimmingOWS(line[line.index(after: colon)...]))
+    }
+
+    /// Reads one direction's frames as they arrive, in any pieces, and gives the payloads of its data frames
+    /// (text, binary and their continuations) unmasked, in order: the stream of messages the protocol inside sent.
+    /// Control frames (ping, pong, close) are passed over. Reading stops for good at a frame that cannot be right
+    /// (an unknown opcode, a control frame that is fragmented or longer than 125 bytes, a length past 2^63) and at a
+    /// compressed one (its payload is deflated: not read).
+    package struct FrameReader {
+        /// The frame header being read (2 to 14 bytes) and how much of it is in.
+        private var header: (UInt64, UInt64) = (0, 0)
+        private var headerCount = 0
+        /// Payload bytes of the current frame still to come.
+        private var remaining: UInt64 = 0
+        /// Whether the current frame's payload is given (a data frame's) or passed over (a control frame's).
+        private var givesPayload = false
+        private var mask: (UInt8, UInt8, UInt8, UInt8)?
+        private var maskOffset = 0
+        /// Why reading stopped, if it did.
+        package private(set) var stopped: Stop?
+
+        package enum Stop: Equatable {
+            case malformed
+            case compressed
+        }
+
+        package init() {}
+
+        /// Reads `bytes`, appending the data frames' payloads to `output`.
+        package mutating func read(_ bytes: UnsafeRawBufferPointer, into output: inout [UInt8]) {
+            var index = 0
+            while index < bytes.count, self.stopped == nil {
+                if self.headerCount > 0 || self.remaining == 0 {
+                    index += self.readHeader(UnsafeRawBufferPointer(rebasing: bytes[index...]))
+                    continue
+                }
+                let step = Int(min(self.remaining, UInt64(bytes.count - index)))
+                if self.givesPayload {
+                    let start = output.count
+                    output.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[index..<(index + step)]))
+                    if let mask = self.mask { self.unmask(&output, from: start, key: mask) }
+                }
+                self.remaining -= UInt64(step)
+                index += step
+            }
+        }
+
+        /// XORs `output[start...]` with the key, continuing where the frame's payload left off.
+        private mutating func unmask(_ output: inout [UInt8], from start: Int, key: (UInt8, UInt8, UInt8, UInt8)) {
+            let keys = [key.0, key.1, key.2, key.3]
+            var at = self.maskOffset
+            for index in start..<output.count {
+                output[index] ^= keys[at & 3]
+                at &+= 1
+            }
+            self.maskOffset = at & 3
+        }
+
+        /// Takes frame header bytes; returns how many were used. When the header is whole, the frame begins.
+        private mutating func readHeader(_ bytes: UnsafeRawBufferPointer) -> Int {
+            var used = 0
+            while used < bytes.count {
+                let wanted = self.headerLength
+                if self.headerCount == wanted { break }
+                withUnsafeMutableBytes(of: &self.header) { $0[self.headerCount] = bytes[used] }
+                self.headerCount += 1
+                used += 1
+            }
+            if self.headerCount == self.headerLength { self.beginFrame() }
+            return used
+        }
+
+        /// The header's length, as far as its first two bytes tell (2 until they are in).
+        private var headerLength: Int {
+            guard self.headerCount >= 2 else { return 2 }
+            let second = withUnsafeBytes(of: self.header) { $0[1] }
+            let lengthBytes: Int
+            switch second & 0x7f {
+            case 126: lengthBytes = 2
+            case 127: lengthBytes = 8
+            default: lengthBytes = 0
+            }
+            return 2 + lengthBytes + (second & 0x80 != 0 ? 4 : 0)
+        }
+
+        private mutating func beginFrame() {
+            let length = self.headerLength
+            let header = withUnsafeBytes(of: self.header) { Array($0[..<length]) }
+            self.headerCount = 0
+            let (fin, reserved, opcode) = (header[0] & 0x80 != 0, header[0] & 0x70, header[0] & 0x0f)
+            var payload = UInt64(header[1] & 0x7f)
+            var at = 2
+            if payload == 126 {
+                payload = UInt64(header[2]) << 8 | UInt64(header[3])
+                at = 4
+            } else if payload == 127 {
+                payload = header[2..<10].reduce(0) { $0 << 8 | UInt64($1) }
+                at = 10
+            }
+            let isControl = opcode >= 8
+            guard [0, 1, 2, 8, 9, 10].contains(opcode), payload >> 63 == 0, reserved & 0x30 == 0,
+                !isControl || (fin && payload <= 125 && reserved == 0)
+            else {
+                self.stopped = .malformed
+                return
+            }
+            if reserved & 0x40 != 0 {
+                self.stopped = .compressed
+                return
+            }
+            self.mask = header[1] & 0x80 != 0 ? (header[at], header[at + 1], header[at + 2], header[at + 3]) : nil
+            self.maskOffset = 0
+            self.remaining = payload
+            self.givesPayload = !isControl
+        }
+    }
+}

@@ -1,0 +1,205 @@
+import BulkheadModel
+import Foundation
+import Testing
+
+@testable import PacketAnalysis
+
+/// WebSocket (RFC 6455): the upgrade handshake, frames read in any pieces, and what the messages carry classified as
+/// the flow's content. Real MQTT and STOMP over RabbitMQ's WebSocket plugins are in the capture corpus
+/// (make-broker-captures.sh); these tests hold what a corpus does not: every length form, masks across pieces,
+/// control frames between fragments, frames that cannot be right, refusals.
+@Suite("WebSocket")
+struct WebSocketTests {
+    /// A frame as RFC 6455 §5.2 lays it out; masked with `mask` (a client's), lengths in the shortest form unless
+    /// `lengthForm` says 126 or 127.
+    static func frame(
+        _ payload: [UInt8], opcode: UInt8 = 2, fin: Bool = true, mask: [UInt8]? = [0x37, 0xfa, 0x21, 0x3d],
+        reserved: UInt8 = 0, lengthForm: Int? = nil
+    ) -> [UInt8] {
+        var bytes: [UInt8] = [(fin ? 0x80 : 0) | reserved | opcode]
+        let maskBit: UInt8 = mask == nil ? 0 : 0x80
+        let form = lengthForm ?? (payload.count < 126 ? 0 : payload.count <= 0xffff ? 126 : 127)
+        switch form {
+        case 126: bytes += [maskBit | 126] + PacketBuilder.be16(payload.count)
+        case 127: bytes += [maskBit | 127] + PacketBuilder.be32(0) + PacketBuilder.be32(UInt32(payload.count))
+        default: bytes += [maskBit | UInt8(payload.count)]
+        }
+        guard let mask else { return bytes + payload }
+        return bytes + mask + payload.enumerated().map { $0.element ^ mask[$0.offset % 4] }
+    }
+
+    /// What a reader gives for `bytes` read `piece` bytes at a time.
+    static func read(_ bytes: [UInt8], piece: Int) -> (payload: [UInt8], stopped: WebSocket.FrameReader.Stop?) {
+        var reader = WebSocket.FrameReader()
+        var output: [UInt8] = []
+        bytes.withUnsafeBytes { raw in
+            var at = 0
+            while at < raw.count {
+                reader.read(UnsafeRawBufferPointer(rebasing: raw[at..<min(raw.count, at + piece)]), into: &output)
+                at += piece
+            }
+        }
+        return (output, reader.stopped)
+    }
+
+    static let pieces = [1, 2, 3, 5, 13, 64, 100_000]
+
+    @Test("every length form, masked or not, fragments and control frames between them: the payloads, in any pieces")
+    func frames() {
+        let short = Array("CONNECT".utf8)
+        let medium = (0..<300).map { UInt8(truncatingIfNeeded: $0 * 7) }
+        let long = (0..<70_000).map { UInt8(truncatingIfNeeded: $0 * 13) }
+        let stream =
+            Self.frame(short, opcode: 1) + Self.frame(medium) + Self.frame(long)
+            + Self.frame(Array("part one, ".utf8), fin: false) + Self.frame(Array("ping".utf8), opcode: 9)
+            + Self.frame(Array("part two".utf8), opcode: 0) + Self.frame(Array("seven".utf8), lengthForm: 127)
+            + Self.frame([], opcode: 10) + Self.frame(Array("unmasked".utf8), mask: nil)
+        let expected =
+            short + medium + long + Array("part one, part two".utf8) + Array("seven".utf8) + Array("unmasked".utf8)
+        for piece in Self.pieces {
+            let (payload, stopped) = Self.read(stream, piece: piece)
+            #expect(stopped == nil, "pieces of \(piece)")
+            #expect(payload == expected, "pieces of \(piece): \(payload.count) bytes, expected \(expected.count)")
+        }
+    }
+
+    @Test("a frame that cannot be right stops reading there; a compressed one too, said so")
+    func stops() {
+        let before = Self.frame(Array("kept".utf8))
+        let after = Self.frame(Array("never read".utf8))
+        let bad: [(String, [UInt8], WebSocket.FrameReader.Stop)] = [
+            ("opcode 3", Self.frame([1, 2], opcode: 3), .malformed),
+            ("a fragmented ping", Self.frame([1], opcode: 9, fin: false), .malformed),
+            ("a close of 126 bytes", Self.frame([UInt8](repeating: 0, count: 126), opcode: 8), .malformed),
+            ("RSV2 set", Self.frame([1], reserved: 0x20), .malformed),
+            ("a length past 2^63", [0x82, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 0], .malformed),
+            ("permessage-deflate (RSV1)", Self.frame([0xf2, 0x48, 0xcd], reserved: 0x40), .compressed),
+        ]
+        for (name, frame, stop) in bad {
+            for piece in Self.pieces {
+                let (payload, stopped) = Self.read(before + frame + after, piece: piece)
+                #expect(stopped == stop, "\(name), pieces of \(piece)")
+                #expect(payload == Array("kept".utf8), "\(name), pieces of \(piece)")
+            }
+        }
+        // A length that promises 2^62 bytes: counted down as they come, nothing kept for them.
+        var reader = WebSocket.FrameReader()
+        var output: [UInt8] = []
+        let huge: [UInt8] = [0x02, 0x7f, 0x40, 0, 0, 0, 0, 0, 0, 0]
+        (huge + [UInt8](repeating: 0x41, count: 4096)).withUnsafeBytes { reader.read($0, into: &output) }
+        #expect(output == [UInt8](repeating: 0x41, count: 4096))
+        #expect(reader.stopped == nil)
+    }
+
+    static func upgrade(path: String = "/ws?token=abc", protocols: String = "mqtt", extra: String = "") -> [UInt8] {
+        Array(
+            ("GET \(path) HTTP/1.1\r\nHost: broker.test:15675\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+                + "Sec-WebSocket-Protocol: \(protocols)\r\n\(extra)\r\n").utf8)
+    }
+
+    static func accepted(_ protocolLine: String = "Sec-WebSocket-Protocol: mqtt\r\n", extra: String = "") -> [UInt8] {
+        Array(
+            ("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                + "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\(protocolLine)\(extra)\r\n").utf8)
+    }
+
+    @Test("the handshake: path without its query, the subprotocol and compression agreed, credentials in the request")
+    func handshake() throws {
+        #expect(Self.upgrade().withUnsafeBytes(WebSocket.mayBeUpgradeRequest))
+        #expect(!Array("GET / HTTP/1.1\r\nHost: a\r\n\r\n".utf8).withUnsafeBytes(WebSocket.mayBeUpgradeRequest))
+        #expect(!Array("GET / HTTP/1.1\r\nUpgrade: h2c\r\n\r\n".utf8).withUnsafeBytes(WebSocket.mayBeUpgradeRequest))
+        #expect(
+            !Array("POST /ws HTTP/1.1\r\nUpgrade: websocket\r\n\r\n".utf8).withUnsafeBytes(
+                WebSocket.mayBeUpgradeRequest))
+        // Not whole yet: it may be one.
+        #expect(Array("GET /ws HTTP/1.1\r\nHost: a\r\n".utf8).withUnsafeBytes(WebSocket.mayBeUpgradeRequest))
+        let request = Self.upgrade(extra: "Authorization: Basic YWxpY2U6c2VjcmV0\r\n")
+        let response = Self.accepted(extra: "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n")
+        let handshake = try #require(
+            request.withUnsafeBytes { client in
+                response.withUnsafeBytes { WebSocket.handshake(client: client, server: $0) }
+            })
+        #expect(handshake.accepted)
+        #expect(
+            handshake.summary == WebSocketSummary(path: "/ws", subprotocol: "mqtt", compression: "permessage-deflate"))
+        #expect(handshake.clientOffset == request.count)
+        #expect(handshake.serverOffset == response.count)
+        #expect(handshake.credentials.map(\.user) == ["alice"])
+        // The answer not yet whole: wait.
+        #expect(
+            request.withUnsafeBytes { client in
+                Array(response.dropLast(2)).withUnsafeBytes { WebSocket.handshake(client: client, server: $0) }
+            } == nil)
+    }
+
+    /// One conversation on port 15675: the upgrade, the server's answer, then frames each way.
+    static func flow(_ exchange: [(fromClient: Bool, bytes: [UInt8])], segmentSize: Int = 1400) throws -> FlowRecord {
+        var conversation = TCPConversation(serverPort: 15675)
+        conversation.handshake()
+        for message in exchange {
+            conversation.send(message.bytes, fromClient: message.fromClient, segmentSize: segmentSize)
+        }
+        conversation.close()
+        let flows = try analyze(conversation.pcap).flows
+        try #require(flows.count == 1)
+        return flows[0]
+    }
+
+    static let connect = BrokerMessages.mqttConnect(level: 4, user: "sensor-7", password: Array("s3cr3t-Pa55".utf8))
+    static let connack: [UInt8] = [0x20, 0x02, 0x00, 0x00]
+
+    @Test("MQTT over a WebSocket: mqtt, its password found through the mask; in segments that cut every frame too")
+    func mqttInside() throws {
+        for segmentSize in [1400, 3] {
+            let record = try Self.flow(
+                [
+                    (true, Self.upgrade()), (false, Self.accepted()),
+                    (
+                        true,
+                        Self.frame(Array(Self.connect.prefix(9)))
+                            + Self.frame(Array(Self.connect.dropFirst(9)), opcode: 0)
+                    ),
+                    (false, Self.frame(Self.connack, mask: nil)),
+                ], segmentSize: segmentSize)
+            #expect(record.proto == .mqtt, "segments of \(segmentSize)")
+            #expect(record.webSocket == WebSocketSummary(path: "/ws", subprotocol: "mqtt", compression: nil))
+            #expect(
+                record.credentials == [
+                    Credential(kind: "mqtt", user: "sensor-7", redacted: "password: 11 characters (redacted)")
+                ], "segments of \(segmentSize)")
+            #expect(!record.encrypted)
+        }
+    }
+
+    @Test("refused (401), or messages of no known protocol: http, as before; a second upgrade inside is not followed")
+    func notFollowed() throws {
+        let refused = try Self.flow([
+            (true, Self.upgrade(extra: "Authorization: Bearer eyJhbGciOi.e30.sig\r\n")),
+            (false, Array("HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n".utf8)),
+        ])
+        #expect(refused.proto == .http)
+        #expect(refused.webSocket == nil)
+        #expect(refused.credentials.map(\.kind) == ["http-bearer"])
+
+        let application = try Self.flow([
+            (true, Self.upgrade(path: "/graphql", protocols: "graphql-transport-ws")),
+            (false, Self.accepted("Sec-WebSocket-Protocol: graphql-transport-ws\r\n")),
+            (true, Self.frame(Array(#"{"type":"connection_init","payload":{}}"#.utf8), opcode: 1)),
+            (false, Self.frame(Array(#"{"type":"connection_ack"}"#.utf8), opcode: 1, mask: nil)),
+        ])
+        #expect(application.proto == .http)
+        #expect(application.webSocket?.path == "/graphql")
+        #expect(application.webSocket?.subprotocol == "graphql-transport-ws")
+        #expect(application.anomalies.isEmpty)
+
+        // An upgrade request inside the WebSocket: read as the messages it is, not a second layer.
+        let nested = try Self.flow([
+            (true, Self.upgrade()), (false, Self.accepted()),
+            (true, Self.frame(Self.upgrade())), (false, Self.frame(Self.accepted(), mask: nil)),
+            (true, Self.frame(Self.frame(Self.connect))),
+        ])
+        #expect(nested.proto == .http)
+        #expect(nested.credentials.isEmpty)
+    }
+}
