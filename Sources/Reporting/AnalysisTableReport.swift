@@ -47,6 +47,12 @@ public enum AnalysisTableReport {
             }
             notes.append("tunnel " + hops.joined(separator: " > "))
         }
+        if let webSocket = flow.webSocket {
+            // The protocol column says what the messages carry; this, that they crossed a WebSocket, and which.
+            notes.append(
+                "websocket \(webSocket.path)" + (webSocket.subprotocol.map { " (\($0))" } ?? "")
+                    + (webSocket.compression.map { " \($0): not read" } ?? ""))
+        }
         if let sni = flow.tls?.sni { notes.append("sni=\(sni)") }
         if let alpn = flow.tls?.alpn { notes.append("alpn=\(alpn)") }
         for credential in flow.credentials {

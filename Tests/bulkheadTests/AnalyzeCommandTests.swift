@@ -30,6 +30,19 @@ struct AnalyzeCommandTests {
         }
     }
 
+    @Test("MQTT over a WebSocket: the table says mqtt, names the WebSocket, and redacts the password")
+    func webSocket() throws {
+        let run = try Self.run(["analyze", "captures/mqtt-websocket-password.pcap"])
+        #expect(run.status == 1, "a password in clear is a high finding")
+        #expect(run.output.contains(" mqtt "))
+        #expect(run.output.contains("websocket /ws (mqtt)"))
+        #expect(run.output.contains("credential mqtt user=app [password: 19 characters (redacted)]"))
+        let script = try String(
+            contentsOf: Self.repositoryRoot.appendingPathComponent("captures/make-broker-captures.sh"), encoding: .utf8)
+        let password = try #require(script.firstMatch(of: /AMQP_PASS='([^']+)'/)?.1)
+        #expect(!run.output.contains(password))
+    }
+
     @Test("a SOCKS 5 tunnel: the inner TLS is attributed to the destination, the proxy password is redacted")
     func socksTunnel() throws {
         let run = try Self.run(["analyze", "captures/socks5-password-tls12-mutual.pcap"])
