@@ -19,7 +19,8 @@
 #                       (namespaces bh-encap-cli / bh-encap-srv; see there)
 #
 # Server ports (in bh-cap-srv):
-#   8080 nginx HTTP (Basic auth on /private/, Bearer on /api/), also on [::]:8080
+#   8080 nginx HTTP (Basic auth on /private/, Bearer on /api/, stand-ins for Vault's /v1/ and Keycloak's token
+#        endpoint), also on [::]:8080
 #   8081 nginx h2c (HTTP/2 prior knowledge)      6380 redis (requirepass)
 #   5432 postgres (ssl=on, pg_hba "password")    8443, 9000 openssl s_server (TLS)
 #   2525 SMTP (python, STARTTLS + AUTH)           2121 FTP (python, login only)
@@ -66,6 +67,9 @@ HTTP_BASIC='alice:Sesame-Open-42'   # user:password for curl -u / htpasswd
 HTTP_USER=${HTTP_BASIC%%:*}
 HTTP_PASS=${HTTP_BASIC#*:}
 BEARER_TOKEN='bh-test-token-2f6c1e9a7d3b4c58'
+VAULT_TOKEN='hvs.bh-test-vault-8c41d2e7'
+CLIENT_SECRET='bh-test-client-secret+5e/9a'
+URL_TOKEN='bh-test-url-token-73b1f0'
 REDIS_PASS='redis-test-pass-7731'
 PG_USER=app
 PG_PASS='pg-test-pass-5150'
@@ -238,6 +242,17 @@ http {
             default_type application/json;
             if (\$http_authorization !~ "^Bearer ") { return 401; }
         }
+        # Stand-ins for Vault's HTTP API and Keycloak's token endpoint: what the captures show is what the client
+        # sends.
+        location /v1/ {
+            default_type application/json;
+            if (\$http_x_vault_token = "") { return 403; }
+            return 200 '{"data":{"data":{"user":"app"}}}\n';
+        }
+        location = /realms/shop/protocol/openid-connect/token {
+            default_type application/json;
+            return 200 '{"access_token":"opaque","token_type":"Bearer","expires_in":300}\n';
+        }
     }
     server {
         listen 8081 http2;
@@ -332,6 +347,22 @@ cap_stop
 log "http-bearer.pcap"
 cap_start http-bearer.pcap "$NS_S" bhc-srv0
 inc curl -sS -o /dev/null -H "Authorization: Bearer $BEARER_TOKEN" "http://$S4:8080/api/whoami"
+cap_stop
+
+log "http-vault-token.pcap"
+cap_start http-vault-token.pcap "$NS_S" bhc-srv0
+inc curl -sS -o /dev/null -H "X-Vault-Token: $VAULT_TOKEN" "http://$S4:8080/v1/secret/data/app"
+cap_stop
+
+log "http-url-token.pcap"
+cap_start http-url-token.pcap "$NS_S" bhc-srv0
+inc curl -sS -o /dev/null "http://$S4:8080/v1/stream?access_token=$URL_TOKEN&format=json"
+cap_stop
+
+log "http-form-client-secret.pcap"
+cap_start http-form-client-secret.pcap "$NS_S" bhc-srv0
+inc curl -sS -o /dev/null --data-urlencode grant_type=client_credentials --data-urlencode client_id=orders \
+    --data-urlencode "client_secret=$CLIENT_SECRET" "http://$S4:8080/realms/shop/protocol/openid-connect/token"
 cap_stop
 
 log "http2-h2c.pcap"

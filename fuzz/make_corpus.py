@@ -366,6 +366,8 @@ HANDMADE_CLASSIFY = {
     "postgres-ssl": (struct.pack(">II", 8, 80877103) + b"\x16\x03\x01\x00\x30\x01" + bytes(48), b"S\x16\x03\x03\x00\x30\x02" + bytes(48)),
     "tls-records-midstream": (b"\x17\x03\x03\x00\x05hello\x17\x03\x03\x00\x02hi", b"\x17\x03\x03\x00\x03abc"),
     "binary": (bytes(range(256)), bytes(range(255, -1, -1))),
+    "http-secrets": (b"GET /v1/kv?access_token=abc%2Bdef&user=al%69ce HTTP/1.1\r\nX-Vault-Token: hvs.x\r\nx-api-key:\tk\r\n\r\n"
+                     + b"POST /token HTTP/1.1\r\nContent-Length: 40\r\n\r\nclient_id=o&client_secret=s%2&password=", b""),
     # A WebSocket upgrade, then masked frames: 7- and 16-bit lengths, a ping between fragments, a close.
     "websocket": (b"GET /ws?t=1 HTTP/1.1\r\nUpgrade: websocket\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n"
                   + b"\x02\x82\x01\x02\x03\x04" + bytes([0x10 ^ 1, 0x0c ^ 2]) + b"\x89\x80\x00\x00\x00\x00"

@@ -41,7 +41,8 @@ struct CredentialLeakPropertyTests {
     enum Shape: CaseIterable {
         case httpBasic, httpBasicNoColon, httpBasicKeyColon, httpBasicKeyPlaceholder, httpBasicColonFirst,
             httpBasicUnpadded, httpBearer, httpNoScheme,
-            httpUnknownScheme, httpSecretThenWord, httpDigest, httpNegotiate
+            httpUnknownScheme, httpSecretThenWord, httpDigest, httpNegotiate, httpTokenHeader, httpURLSecret,
+            httpFormSecret
         case ftp, pop3UserPass, pop3AuthPlain, smtpAuthPlain, smtpAuthPlainNextLine, smtpAuthPlainAuthzid,
             smtpAuthPlainMalformed,
             smtpAuthLogin, smtpAuthLoginInitial, imapLogin, imapLoginQuoted, imapLoginLiteral, imapAuthenticatePlain,
@@ -87,6 +88,15 @@ struct CredentialLeakPropertyTests {
             + credentials + Array(trailing[variant / 11 % trailing.count].utf8)
         return Array("GET /api/items HTTP/1.1\r\nHost: svc.test\r\nAccept: */*\r\n".utf8) + header
             + Array("\r\n\r\n".utf8)
+    }
+
+    /// Every byte but letters and digits as `%XX`, as a form or URL carries it.
+    static func percentEncoded(_ bytes: [UInt8]) -> [UInt8] {
+        bytes.flatMap { byte -> [UInt8] in
+            let plain =
+                (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5a) || (byte >= 0x61 && byte <= 0x7a)
+            return plain ? [byte] : Array(String(format: "%%%02X", byte).utf8)
+        }
     }
 
     static func resp(_ arguments: [[UInt8]]) -> [UInt8] {
@@ -172,6 +182,34 @@ struct CredentialLeakPropertyTests {
                     + secret + [0x22],
                 wire: secret)
         case .httpNegotiate: return http("http-negotiate", scheme: "Negotiate", secret)
+        case .httpTokenHeader:
+            let names = ["X-Vault-Token", "x-consul-token", "X-API-KEY", "Private-Token", "apikey"]
+            let name = names[variant % names.count]
+            let client =
+                Array("GET /v1/kv/app HTTP/1.1\r\nHost: svc.test\r\n\(name):\(variant % 2 == 0 ? " " : "\t")".utf8)
+                + secret + Array("\r\nAccept: */*\r\n\r\n".utf8)
+            return Sample(
+                shape: "\(choices.shape)", serverPort: 8080, greeting: nil, client: client,
+                expectedKind: name.lowercased().hasSuffix("key") ? "http-api-key" : "http-token", secret: secret,
+                wire: secret)
+        case .httpURLSecret, .httpFormSecret:
+            let encoded = Self.percentEncoded(secret)
+            let names = ["access_token", "token", "jwt", "client_secret", "password", "API_KEY"]
+            let list =
+                Array(
+                    "user=\(String(decoding: Self.percentEncoded(u), as: UTF8.self))&\(names[variant % names.count])="
+                        .utf8)
+                + encoded + Array("&v=1".utf8)
+            let client =
+                choices.shape == .httpURLSecret
+                ? Array("GET /stream?".utf8) + list + Array(" HTTP/1.1\r\nHost: svc.test\r\n\r\n".utf8)
+                : Array(
+                    "POST /token HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: \(list.count)\r\n\r\n"
+                        .utf8) + list
+            return Sample(
+                shape: "\(choices.shape)", serverPort: 8080, greeting: nil, client: client,
+                expectedKind: choices.shape == .httpURLSecret ? "http-url-secret" : "http-form-secret", secret: secret,
+                wire: encoded)
         case .ftp:
             return text(
                 21, "220 files.test FTP server ready\r\n",

@@ -35,6 +35,7 @@ import glob
 import json
 import os
 import re
+import urllib.parse
 import subprocess
 import sys
 import tempfile
@@ -407,6 +408,8 @@ def check(path):
                 check_tunnel(capture, fl["tunnel"], errors)
             if "webSocket" in fl:
                 check_websocket(capture, fl["webSocket"], errors)
+            if fl.get("protocol") == "http" and any(c.get("kind") in HTTP_SECRET_KINDS for c in fl.get("credentials", [])):
+                check_http_secrets(capture, int(sport), fl["credentials"], errors)
             if fl.get("protocol") in ("mqtt", "amqp", "nats", "stomp", "http2") and "credentials" in fl:
                 check_broker_login(capture, fl["protocol"], int(sport), fl["credentials"], errors,
                                    websocket="webSocket" in fl)
@@ -452,6 +455,47 @@ def check_tunnel(capture, tunnel, errors):
     for hop, status in zip(expected, statuses):
         if "reply" in hop and str(hop["reply"]) != status["http.response.code"]:
             errors.append(f"tunnel: CONNECT {hop['destination']} answered {hop['reply']}, tshark sees {status['http.response.code']}")
+
+
+HTTP_SECRET_KINDS = {"http-token", "http-api-key", "http-url-secret", "http-form-secret"}
+# The request headers Bulkhead reads secrets from (CredentialExtractor.secretHeaders), lowercase, with their kind.
+SECRET_HEADERS = {"x-api-key": "http-api-key", "api-key": "http-api-key", "apikey": "http-api-key",
+                  "x-apikey": "http-api-key", "x-goog-api-key": "http-api-key",
+                  "ocp-apim-subscription-key": "http-api-key", "x-functions-key": "http-api-key",
+                  "x-auth-token": "http-token", "x-access-token": "http-token", "x-vault-token": "http-token",
+                  "x-consul-token": "http-token", "x-nomad-token": "http-token", "private-token": "http-token",
+                  "job-token": "http-token", "x-gitlab-token": "http-token", "x-amz-security-token": "http-token"}
+SECRET_PARAMETERS = {"password", "passwd", "client_secret", "access_token", "id_token", "refresh_token",
+                     "auth_token", "token", "jwt", "api_key", "apikey"}
+USER_PARAMETERS = {"username", "user", "login", "client_id"}
+
+
+def check_http_secrets(capture, port, credentials, errors):
+    """The secrets in headers, URL queries and form bodies as tshark's HTTP and urlencoded-form dissectors read them:
+    (kind, header or parameter name, user, secret length) against the expected credentials of those kinds."""
+    seen = []
+    rows = fields(capture, f"http.request && tcp.dstport == {port}",
+                  ["http.request.line", "http.request.uri.query", "urlencoded-form.key", "urlencoded-form.value"])
+    for r in rows:
+        for line in r["http.request.line"].split("|"):
+            name, _, value = line.replace("\\r\\n", "").partition(":")
+            if name.lower() in SECRET_HEADERS and value.strip():
+                seen.append((SECRET_HEADERS[name.lower()], name, None, len(value.strip())))
+        query = [p.partition("=") for p in r["http.request.uri.query"].split("&") if p]
+        users = [urllib.parse.unquote_plus(v) for k, _, v in query if k.lower() in USER_PARAMETERS]
+        for key, _, value in query:
+            if key.lower() in SECRET_PARAMETERS and value:
+                seen.append(("http-url-secret", key, users[0] if users else None, len(urllib.parse.unquote_plus(value))))
+        form = list(zip(r["urlencoded-form.key"].split("|"), r["urlencoded-form.value"].split("|")))
+        users = [v for k, v in form if k.lower() in USER_PARAMETERS]
+        for key, value in form:
+            if key.lower() in SECRET_PARAMETERS and value:
+                seen.append(("http-form-secret", key, users[0] if users else None, len(value)))
+    expected = [(c["kind"], c["note"].split(" ")[0], c.get("user"),
+                 int(re.search(r"(\d+) characters", c["redacted"]).group(1)))
+                for c in credentials if c.get("kind") in HTTP_SECRET_KINDS]
+    if seen != expected:
+        errors.append(f"http secrets: expected {expected}, tshark sees {seen}")
 
 
 def check_websocket(capture, websocket, errors):

@@ -184,8 +184,14 @@ package enum CredentialExtractor {
     }
 
     static func http(_ bytes: UnsafeRawBufferPointer) -> [Credential] {
+        let others = httpSecretHeaders(bytes) + httpSecretParameters(bytes)
         // Most requests carry no credentials: look for the header name before splitting the request into lines.
-        guard hasColon(after: "authorization", in: bytes) else { return [] }
+        guard hasColon(after: "authorization", in: bytes) else { return others }
+        return httpAuthorizationHeaders(bytes) + others
+    }
+
+    /// The credentials of the `Authorization` and `Proxy-Authorization` header lines in `bytes`.
+    static func httpAuthorizationHeaders(_ bytes: UnsafeRawBufferPointer) -> [Credential] {
         var found: [Credential] = []
         for range in lineRanges(bytes)
         where line(bytes, range, startsWith: "authorization:") || line(bytes, range, startsWith: "proxy-authorization:")

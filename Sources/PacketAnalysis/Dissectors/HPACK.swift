@@ -42,6 +42,7 @@ enum HPACK {
     /// indices give an empty name.
     static func staticName(_ index: Int) -> [UInt8] {
         switch index {
+        case 4, 5: Array(":path".utf8)  // `/` and `/index.html`: a literal value under this name is the request's path
         case 23: Array("authorization".utf8)
         case 49: Array("proxy-authorization".utf8)
         case 32: Array("cookie".utf8)

@@ -37,10 +37,9 @@ extension CredentialExtractor {
             guard flags & 0x04 != 0 else { continue }  // END_HEADERS
             let complete = block.withUnsafeBytes { header in
                 HPACK.forEachLiteral(in: header) { name, value in
-                    guard name == Array("authorization".utf8) || name == Array("proxy-authorization".utf8),
-                        let credential = Self.http2Authorization(name, value), !found.contains(credential)
-                    else { return }
-                    found.append(credential)
+                    for credential in Self.http2Credentials(name, value) where !found.contains(credential) {
+                        found.append(credential)
+                    }
                 }
             }
             // A block that does not decode leaves the dynamic table unknown: what follows is not read.
@@ -48,6 +47,22 @@ extension CredentialExtractor {
             block = []
         }
         return found
+    }
+
+    /// The credentials of a field read from a header block: its name one of those that carry secrets
+    /// (`authorization`, ``secretHeaders``), or the `:path` with a query (``httpSecretParameters(_:)``), each
+    /// described as in HTTP/1.
+    static func http2Credentials(_ name: [UInt8], _ value: [UInt8]) -> [Credential] {
+        if name == Array("authorization".utf8) || name == Array("proxy-authorization".utf8) {
+            return Self.http2Authorization(name, value).map { [$0] } ?? []
+        }
+        if name == Array(":path".utf8) {
+            guard value.contains(UInt8(ascii: "?")) else { return [] }
+            return (Array("GET ".utf8) + value + Array(" HTTP/2\r\n".utf8)).withUnsafeBytes(Self.httpSecretParameters)
+        }
+        guard Self.secretHeaders.contains(where: { $0.name == name }) else { return [] }
+        return (Array("\n".utf8) + name + Array(": ".utf8) + value + Array("\n".utf8)).withUnsafeBytes(
+            Self.httpSecretHeaders)
     }
 
     /// A field read from a header block, described as its HTTP/1 header line would be.

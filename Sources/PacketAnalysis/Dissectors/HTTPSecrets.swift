@@ -1,0 +1,214 @@
+import BulkheadModel
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Secrets an HTTP client sends other than in `Authorization`: API keys and tokens in headers of their own, and
+/// tokens, passwords and client secrets as parameters of the URL or of a form-encoded body.
+///
+/// On a container host these are the usual way services authenticate to each other over plain HTTP: Vault, Consul
+/// and Nomad take their tokens as `X-Vault-Token`, `X-Consul-Token`, `X-Nomad-Token`; API gateways and cloud APIs an
+/// `X-API-Key`; OAuth clients fetch tokens with `client_secret=` in a form body; browsers' WebSocket clients, which
+/// cannot set headers, put `access_token=` in the URL. Each is described as the others are: kind, the header or
+/// parameter's name, the secret's length, never the secret.
+extension CredentialExtractor {
+    /// Request header names (lowercase) that carry a secret, with the kind reported and the word for the secret.
+    static let secretHeaders: [(name: [UInt8], kind: String, secret: String)] = [
+        ("x-api-key", "http-api-key", "key"), ("api-key", "http-api-key", "key"), ("apikey", "http-api-key", "key"),
+        ("x-apikey", "http-api-key", "key"), ("x-goog-api-key", "http-api-key", "key"),
+        ("ocp-apim-subscription-key", "http-api-key", "key"), ("x-functions-key", "http-api-key", "key"),
+        ("x-auth-token", "http-token", "token"), ("x-access-token", "http-token", "token"),
+        ("x-vault-token", "http-token", "token"), ("x-consul-token", "http-token", "token"),
+        ("x-nomad-token", "http-token", "token"), ("private-token", "http-token", "token"),
+        ("job-token", "http-token", "token"), ("x-gitlab-token", "http-token", "token"),
+        ("x-amz-security-token", "http-token", "token"),
+    ].map { (Array($0.0.utf8), $0.1, $0.2) }
+
+    /// Parameter names (lowercase) whose value is a secret, and those whose value names who it belongs to.
+    static let secretParameters: [[UInt8]] = [
+        "password", "passwd", "client_secret", "access_token", "id_token", "refresh_token", "auth_token", "token",
+        "jwt", "api_key", "apikey",
+    ].map { Array($0.utf8) }
+    static let userParameters: [[UInt8]] = ["username", "user", "login", "client_id"].map { Array($0.utf8) }
+
+    /// The secrets in headers of their own (``secretHeaders``), each header name once.
+    static func httpSecretHeaders(_ bytes: UnsafeRawBufferPointer) -> [Credential] {
+        var found: [Credential] = []
+        Self.forEachOffset(of: 0x3a, in: bytes) { colon in
+            // Every name in the table ends in "-key", "ikey" or "oken": four bytes tell most colons apart at once (a
+            // request's `Host:` and `Accept:`, a JSON body's keys).
+            guard colon >= 6 else { return }
+            let tail = (
+                bytes[colon - 4] | 0x20, bytes[colon - 3] | 0x20, bytes[colon - 2] | 0x20, bytes[colon - 1] | 0x20
+            )
+            guard tail.1 == 0x6b || tail.1 == 0x6f, tail.2 == 0x65, tail.3 == 0x79 || tail.3 == 0x6e else { return }
+            // The name runs from the start of its line.
+            var nameStart = colon
+            while nameStart > 0, colon - nameStart <= 32, bytes[nameStart - 1] != 0x0a { nameStart -= 1 }
+            guard nameStart > 0, bytes[nameStart - 1] == 0x0a else { return }
+            let name = UnsafeRawBufferPointer(rebasing: bytes[nameStart..<colon])
+            guard let header = Self.secretHeaders.first(where: { Self.equalIgnoringCase($0.name, name) }) else {
+                return
+            }
+            var lineEnd = colon
+            while lineEnd < bytes.count, bytes[lineEnd] != 0x0a { lineEnd += 1 }
+            var (valueStart, valueEnd) = (colon + 1, lineEnd)
+            while valueStart < valueEnd, bytes[valueStart] == 0x20 || bytes[valueStart] == 0x09 { valueStart += 1 }
+            while valueEnd > valueStart, [0x20, 0x09, 0x0d].contains(bytes[valueEnd - 1]) { valueEnd -= 1 }
+            guard valueEnd > valueStart else { return }
+            let credential = Credential(
+                kind: header.kind, user: nil, redacted: Self.secretDescription(header.secret, valueEnd - valueStart),
+                note: name.printableText + " header")
+            if !found.contains(credential) { found.append(credential) }
+        }
+        return found
+    }
+
+    /// Calls `body` with the offset of each `byte` in `bytes`, in order (found with memchr: most of a request is
+    /// other bytes).
+    private static func forEachOffset(of byte: UInt8, in bytes: UnsafeRawBufferPointer, _ body: (Int) -> Void) {
+        guard let base = bytes.baseAddress else { return }
+        var start = 0
+        while start < bytes.count, let hit = memchr(base + start, Int32(byte), bytes.count - start) {
+            let offset = base.distance(to: UnsafeRawPointer(hit))
+            body(offset)
+            start = offset + 1
+        }
+    }
+
+    /// Whether `name` is `lowercase` but for ASCII case.
+    private static func equalIgnoringCase(_ lowercase: [UInt8], _ name: UnsafeRawBufferPointer) -> Bool {
+        lowercase.count == name.count
+            && zip(lowercase, name).allSatisfy { $0 == ($1 >= 0x41 && $1 <= 0x5a ? $1 | 0x20 : $1) }
+    }
+
+    /// The secrets in parameters (``secretParameters``) of a request's URL query or of a form-encoded body, each
+    /// with the user a parameter of the same list names (``userParameters``).
+    static func httpSecretParameters(_ bytes: UnsafeRawBufferPointer) -> [Credential] {
+        var found: [Credential] = []
+        Self.forEachOffset(of: 0x3d, in: bytes) { equals in
+            var nameStart = equals
+            while nameStart > 0, equals - nameStart <= 16, Self.isParameterNameByte(bytes[nameStart - 1]) {
+                nameStart -= 1
+            }
+            guard nameStart > 0, nameStart < equals,
+                Self.matches(UnsafeRawBufferPointer(rebasing: bytes[nameStart..<equals]), any: Self.secretParameters)
+            else { return }
+            // Where the list is: a request line's query (after `?`, or `&` in it), or a body's first line (after the
+            // blank line that ends the headers).
+            guard let list = Self.parameterList(bytes, nameStart: nameStart) else { return }
+            let value = Self.parameterValue(bytes, from: equals + 1, end: list.end)
+            guard value.length > 0 else { return }
+            let name = UnsafeRawBufferPointer(rebasing: bytes[nameStart..<equals]).printableText
+            let credential = Credential(
+                kind: list.inURL ? "http-url-secret" : "http-form-secret",
+                user: Self.userParameter(bytes, in: list.start..<list.end),
+                redacted: Self.secretDescription(
+                    name.lowercased().contains("password") ? "password" : "secret", value.length),
+                note: list.inURL ? "\(name) in the URL (servers and proxies log it)" : "\(name) in a form body")
+            if !found.contains(credential) { found.append(credential) }
+        }
+        return found
+    }
+
+    private static func isParameterNameByte(_ byte: UInt8) -> Bool {
+        (byte >= 0x61 && byte <= 0x7a) || (byte >= 0x41 && byte <= 0x5a) || (byte >= 0x30 && byte <= 0x39)
+            || byte == 0x5f || byte == 0x2d || byte == 0x2e
+    }
+
+    /// Whether `name` is one of `names`, ignoring ASCII case.
+    private static func matches(_ name: UnsafeRawBufferPointer, any names: [[UInt8]]) -> Bool {
+        names.contains { Self.equalIgnoringCase($0, name) }
+    }
+
+    /// The parameter list a name starting at `nameStart` belongs to: its bounds, and whether it is a URL's query
+    /// (else a form body's). nil when the name is in neither (a header, a JSON body, text).
+    private static func parameterList(_ bytes: UnsafeRawBufferPointer, nameStart: Int)
+        -> (start: Int, end: Int, inURL: Bool)?
+    {
+        let before = bytes[nameStart - 1]
+        var lineStart = nameStart
+        while lineStart > 0, nameStart - lineStart < 8192, bytes[lineStart - 1] != 0x0a { lineStart -= 1 }
+        guard lineStart == 0 || bytes[lineStart - 1] == 0x0a else { return nil }
+        var lineEnd = nameStart
+        while lineEnd < bytes.count, bytes[lineEnd] != 0x0a { lineEnd += 1 }
+        let line = UnsafeRawBufferPointer(rebasing: bytes[lineStart..<lineEnd])
+        // A request line: `METHOD target HTTP/1.x`; the list is the target's query.
+        if let space = line.firstIndex(of: 0x20), space > 0, line[..<space].allSatisfy({ $0 >= 0x41 && $0 <= 0x5a }),
+            before == 0x3f || before == 0x26,
+            let question = line[(space + 1)...].firstIndex(of: 0x3f), lineStart + question < nameStart
+        {
+            let targetEnd = line[(space + 1)...].firstIndex(of: 0x20) ?? line.count
+            guard lineStart + targetEnd > nameStart else { return nil }
+            return (lineStart + question + 1, lineStart + targetEnd, true)
+        }
+        // A body: its line follows a blank one, and the list starts the line.
+        let followsBlank =
+            lineStart >= 2
+            && (bytes[lineStart - 2] == 0x0a
+                || (lineStart >= 4 && bytes[lineStart - 2] == 0x0d && bytes[lineStart - 3] == 0x0a))
+        guard followsBlank, before == 0x26 || nameStart == lineStart,
+            line.allSatisfy({ $0 > 0x20 || $0 == 0x0d })
+        else { return nil }
+        return (lineStart, lineEnd - (lineEnd > lineStart && bytes[lineEnd - 1] == 0x0d ? 1 : 0), false)
+    }
+
+    /// A parameter's value from `start` to the next `&` (or the list's end): its length once percent-decoded.
+    private static func parameterValue(_ bytes: UnsafeRawBufferPointer, from start: Int, end: Int) -> (
+        end: Int, length: Int
+    ) {
+        var index = start
+        var length = 0
+        while index < end, bytes[index] != 0x26 {
+            index += bytes[index] == 0x25 && index + 2 < end ? 3 : 1
+            length += 1
+        }
+        return (index, length)
+    }
+
+    /// The value of a user-naming parameter in the list `range`, as text (at most 64 bytes shown).
+    private static func userParameter(_ bytes: UnsafeRawBufferPointer, in range: Range<Int>) -> String? {
+        var index = range.lowerBound
+        while index < range.upperBound {
+            var end = index
+            while end < range.upperBound, bytes[end] != 0x26 { end += 1 }
+            let pair = UnsafeRawBufferPointer(rebasing: bytes[index..<end])
+            if let equals = pair.firstIndex(of: 0x3d),
+                Self.matches(UnsafeRawBufferPointer(rebasing: pair[..<equals]), any: Self.userParameters),
+                equals + 1 < pair.count
+            {
+                let value = Self.percentDecoded(UnsafeRawBufferPointer(rebasing: pair[(equals + 1)...].prefix(64)))
+                return value.withUnsafeBytes(\.printableText)
+            }
+            index = end + 1
+        }
+        return nil
+    }
+
+    /// `+` as a space and `%XX` as its byte (a malformed escape stays as it is).
+    static func percentDecoded(_ bytes: UnsafeRawBufferPointer) -> [UInt8] {
+        var output: [UInt8] = []
+        var index = 0
+        func hex(_ byte: UInt8) -> UInt8? {
+            switch byte {
+            case 0x30...0x39: byte - 0x30
+            case 0x41...0x46: byte - 0x37
+            case 0x61...0x66: byte - 0x57
+            default: nil
+            }
+        }
+        while index < bytes.count {
+            if bytes[index] == 0x25, index + 2 < bytes.count, let high = hex(bytes[index + 1]),
+                let low = hex(bytes[index + 2])
+            {
+                output.append(high << 4 | low)
+                index += 3
+            } else {
+                output.append(bytes[index] == 0x2b ? 0x20 : bytes[index])
+                index += 1
+            }
+        }
+        return output
+    }
+}
