@@ -19,8 +19,8 @@
 #                       (namespaces bh-encap-cli / bh-encap-srv; see there)
 #
 # Server ports (in bh-cap-srv):
-#   8080 nginx HTTP (Basic auth on /private/, Bearer on /api/, stand-ins for Vault's /v1/ and Keycloak's token
-#        endpoint), also on [::]:8080
+#   8080 nginx HTTP (Basic auth on /private/, Bearer on /api/, stand-ins for Vault's /v1/, Keycloak's token
+#        endpoint and Grafana's /login), also on [::]:8080
 #   8081 nginx h2c (HTTP/2 prior knowledge)      6380 redis (requirepass)
 #   5432 postgres (ssl=on, pg_hba "password")    8443, 9000 openssl s_server (TLS)
 #   2525 SMTP (python, STARTTLS + AUTH)           2121 FTP (python, login only)
@@ -70,6 +70,7 @@ BEARER_TOKEN='bh-test-token-2f6c1e9a7d3b4c58'
 VAULT_TOKEN='hvs.bh-test-vault-8c41d2e7'
 CLIENT_SECRET='bh-test-client-secret+5e/9a'
 URL_TOKEN='bh-test-url-token-73b1f0'
+CONSOLE_PASS='bh-test-console-pass-61e0'
 REDIS_PASS='redis-test-pass-7731'
 PG_USER=app
 PG_PASS='pg-test-pass-5150'
@@ -249,6 +250,10 @@ http {
             if (\$http_x_vault_token = "") { return 403; }
             return 200 '{"data":{"data":{"user":"app"}}}\n';
         }
+        location = /login {
+            default_type application/json;
+            return 200 '{"message":"Logged in"}\n';
+        }
         location = /realms/shop/protocol/openid-connect/token {
             default_type application/json;
             return 200 '{"access_token":"opaque","token_type":"Bearer","expires_in":300}\n';
@@ -363,6 +368,12 @@ log "http-form-client-secret.pcap"
 cap_start http-form-client-secret.pcap "$NS_S" bhc-srv0
 inc curl -sS -o /dev/null --data-urlencode grant_type=client_credentials --data-urlencode client_id=orders \
     --data-urlencode "client_secret=$CLIENT_SECRET" "http://$S4:8080/realms/shop/protocol/openid-connect/token"
+cap_stop
+
+log "http-json-login.pcap"
+cap_start http-json-login.pcap "$NS_S" bhc-srv0
+inc curl -sS -o /dev/null -H 'Content-Type: application/json' \
+    --data "{\"user\":\"admin\",\"password\":\"$CONSOLE_PASS\"}" "http://$S4:8080/login"
 cap_stop
 
 log "http2-h2c.pcap"

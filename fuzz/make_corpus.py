@@ -368,6 +368,8 @@ HANDMADE_CLASSIFY = {
     "binary": (bytes(range(256)), bytes(range(255, -1, -1))),
     "http-secrets": (b"GET /v1/kv?access_token=abc%2Bdef&user=al%69ce HTTP/1.1\r\nX-Vault-Token: hvs.x\r\nx-api-key:\tk\r\n\r\n"
                      + b"POST /token HTTP/1.1\r\nContent-Length: 40\r\n\r\nclient_id=o&client_secret=s%2&password=", b""),
+    "http-json": (b"POST /login HTTP/1.1\r\nContent-Type: application/json\r\n\r\n"
+                  + b'{"user" :"admin","Password": "p\\"a\\u00e9ss", "n": {"client_secret":"x"}, "api_key":"', b""),
     # A WebSocket upgrade, then masked frames: 7- and 16-bit lengths, a ping between fragments, a close.
     "websocket": (b"GET /ws?t=1 HTTP/1.1\r\nUpgrade: websocket\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n"
                   + b"\x02\x82\x01\x02\x03\x04" + bytes([0x10 ^ 1, 0x0c ^ 2]) + b"\x89\x80\x00\x00\x00\x00"

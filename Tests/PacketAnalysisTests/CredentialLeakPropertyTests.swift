@@ -42,7 +42,7 @@ struct CredentialLeakPropertyTests {
         case httpBasic, httpBasicNoColon, httpBasicKeyColon, httpBasicKeyPlaceholder, httpBasicColonFirst,
             httpBasicUnpadded, httpBearer, httpNoScheme,
             httpUnknownScheme, httpSecretThenWord, httpDigest, httpNegotiate, httpTokenHeader, httpURLSecret,
-            httpFormSecret
+            httpFormSecret, httpJSONSecret
         case ftp, pop3UserPass, pop3AuthPlain, smtpAuthPlain, smtpAuthPlainNextLine, smtpAuthPlainAuthzid,
             smtpAuthPlainMalformed,
             smtpAuthLogin, smtpAuthLoginInitial, imapLogin, imapLoginQuoted, imapLoginLiteral, imapAuthenticatePlain,
@@ -192,6 +192,22 @@ struct CredentialLeakPropertyTests {
                 shape: "\(choices.shape)", serverPort: 8080, greeting: nil, client: client,
                 expectedKind: name.lowercased().hasSuffix("key") ? "http-api-key" : "http-token", secret: secret,
                 wire: secret)
+        case .httpJSONSecret:
+            let wire = BrokerMessages.jsonEscaped(secret)
+            let names = ["password", "Password", "client_secret", "api_key", "refresh_token"]
+            let body =
+                Array(
+                    "{\"username\": \"\(user)\", \"\(names[variant % names.count])\":\(variant % 2 == 0 ? " " : "")\""
+                        .utf8)
+                + wire + Array("\"}".utf8)
+            let client =
+                Array(
+                    "POST /api/auth HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: \(body.count)\r\n\r\n"
+                        .utf8)
+                + body
+            return Sample(
+                shape: "\(choices.shape)", serverPort: 8080, greeting: nil, client: client,
+                expectedKind: "http-json-secret", secret: secret, wire: wire)
         case .httpURLSecret, .httpFormSecret:
             let encoded = Self.percentEncoded(secret)
             let names = ["access_token", "token", "jwt", "client_secret", "password", "API_KEY"]

@@ -78,6 +78,32 @@ struct HTTPSecretsTests {
         #expect(self.http("GET /v1?tok").isEmpty)
     }
 
+    @Test("a JSON body's password or client secret: the user beside it, escapes counted once; not in headers or text")
+    func json() {
+        #expect(
+            self.http(
+                "POST /login HTTP/1.1\r\nHost: grafana:3000\r\nContent-Type: application/json\r\n\r\n"
+                    + #"{"user": "admin", "email": "", "Password" : "pa\"ss\u00e9w0rd", "remember": true}"#)
+                == [
+                    Credential(
+                        kind: "http-json-secret", user: "admin", redacted: "password: 10 characters (redacted)",
+                        note: "Password in a JSON body")
+                ])
+        #expect(
+            self.http(
+                "POST /oauth/token HTTP/1.1\r\n\r\n"
+                    + #"[{"client_id":"orders","client_secret":"s3cr3t","grant_type":"client_credentials"}]"#
+            )
+            .map(\.user) == ["orders"])
+        // Not secrets: a number, an empty string, a device's push token, a key in a header, a body that is no JSON.
+        #expect(
+            self.http(
+                "POST /devices HTTP/1.1\r\nX-Note: {\"password\": \"in a header\"}\r\n\r\n"
+                    + #"{"password": 8, "passwd": "", "token": "fcm-device-token", "jwt": "e30"}"#
+            ).isEmpty)
+        #expect(self.http("POST /x HTTP/1.1\r\n\r\nsee {\"password\": \"x\"} in the docs").isEmpty)
+    }
+
     @Test("h2c: an API key field and a token in :path are found as in HTTP/1")
     func http2() {
         let key = Array("k-123456".utf8)

@@ -457,7 +457,7 @@ def check_tunnel(capture, tunnel, errors):
             errors.append(f"tunnel: CONNECT {hop['destination']} answered {hop['reply']}, tshark sees {status['http.response.code']}")
 
 
-HTTP_SECRET_KINDS = {"http-token", "http-api-key", "http-url-secret", "http-form-secret"}
+HTTP_SECRET_KINDS = {"http-token", "http-api-key", "http-url-secret", "http-form-secret", "http-json-secret"}
 # The request headers Bulkhead reads secrets from (CredentialExtractor.secretHeaders), lowercase, with their kind.
 SECRET_HEADERS = {"x-api-key": "http-api-key", "api-key": "http-api-key", "apikey": "http-api-key",
                   "x-apikey": "http-api-key", "x-goog-api-key": "http-api-key",
@@ -467,6 +467,7 @@ SECRET_HEADERS = {"x-api-key": "http-api-key", "api-key": "http-api-key", "apike
                   "job-token": "http-token", "x-gitlab-token": "http-token", "x-amz-security-token": "http-token"}
 SECRET_PARAMETERS = {"password", "passwd", "client_secret", "access_token", "id_token", "refresh_token",
                      "auth_token", "token", "jwt", "api_key", "apikey"}
+JSON_SECRET_NAMES = SECRET_PARAMETERS - {"token", "jwt"}
 USER_PARAMETERS = {"username", "user", "login", "client_id"}
 
 
@@ -475,7 +476,8 @@ def check_http_secrets(capture, port, credentials, errors):
     (kind, header or parameter name, user, secret length) against the expected credentials of those kinds."""
     seen = []
     rows = fields(capture, f"http.request && tcp.dstport == {port}",
-                  ["http.request.line", "http.request.uri.query", "urlencoded-form.key", "urlencoded-form.value"])
+                  ["http.request.line", "http.request.uri.query", "urlencoded-form.key", "urlencoded-form.value",
+                   "http.file_data"])
     for r in rows:
         for line in r["http.request.line"].split("|"):
             name, _, value = line.replace("\\r\\n", "").partition(":")
@@ -491,6 +493,14 @@ def check_http_secrets(capture, port, credentials, errors):
         for key, value in form:
             if key.lower() in SECRET_PARAMETERS and value:
                 seen.append(("http-form-secret", key, users[0] if users else None, len(value)))
+        body = r["http.file_data"]
+        if body.lstrip().startswith(("{", "[")):   # a JSON body, parsed by Python's own reader
+            members = json.loads(body)
+            members = members if isinstance(members, dict) else {}
+            users = [v for k, v in members.items() if k.lower() in USER_PARAMETERS and isinstance(v, str) and v]
+            for key, value in members.items():
+                if key.lower() in JSON_SECRET_NAMES and isinstance(value, str) and value:
+                    seen.append(("http-json-secret", key, users[0] if users else None, len(value)))
     expected = [(c["kind"], c["note"].split(" ")[0], c.get("user"),
                  int(re.search(r"(\d+) characters", c["redacted"]).group(1)))
                 for c in credentials if c.get("kind") in HTTP_SECRET_KINDS]

@@ -184,7 +184,7 @@ package enum CredentialExtractor {
     }
 
     static func http(_ bytes: UnsafeRawBufferPointer) -> [Credential] {
-        let others = httpSecretHeaders(bytes) + httpSecretParameters(bytes)
+        let others = httpSecretHeaders(bytes) + httpSecretParameters(bytes) + httpJSONSecrets(bytes)
         // Most requests carry no credentials: look for the header name before splitting the request into lines.
         guard hasColon(after: "authorization", in: bytes) else { return others }
         return httpAuthorizationHeaders(bytes) + others

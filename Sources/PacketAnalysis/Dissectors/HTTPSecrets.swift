@@ -5,12 +5,14 @@ import BulkheadModel
 #endif
 
 /// Secrets an HTTP client sends other than in `Authorization`: API keys and tokens in headers of their own, and
-/// tokens, passwords and client secrets as parameters of the URL or of a form-encoded body.
+/// tokens, passwords and client secrets as parameters of the URL or of a form-encoded body, or as string members of
+/// a JSON body.
 ///
 /// On a container host these are the usual way services authenticate to each other over plain HTTP: Vault, Consul
 /// and Nomad take their tokens as `X-Vault-Token`, `X-Consul-Token`, `X-Nomad-Token`; API gateways and cloud APIs an
 /// `X-API-Key`; OAuth clients fetch tokens with `client_secret=` in a form body; browsers' WebSocket clients, which
-/// cannot set headers, put `access_token=` in the URL. Each is described as the others are: kind, the header or
+/// cannot set headers, put `access_token=` in the URL; the web consoles run beside containers (Grafana, Portainer,
+/// Harbor…) log in with `{"user": …, "password": …}`. Each is described as the others are: kind, the header or
 /// parameter's name, the secret's length, never the secret.
 extension CredentialExtractor {
     /// Request header names (lowercase) that carry a secret, with the kind reported and the word for the secret.
@@ -30,6 +32,11 @@ extension CredentialExtractor {
         "password", "passwd", "client_secret", "access_token", "id_token", "refresh_token", "auth_token", "token",
         "jwt", "api_key", "apikey",
     ].map { Array($0.utf8) }
+    /// The names whose string value in a JSON body is a secret: the parameters' but the bare `token` and `jwt`, which in
+    /// JSON name as often a device's push token or a token being checked as one being presented.
+    static let jsonSecretNames: [[UInt8]] = Self.secretParameters.filter {
+        $0 != Array("token".utf8) && $0 != Array("jwt".utf8)
+    }
     static let userParameters: [[UInt8]] = ["username", "user", "login", "client_id"].map { Array($0.utf8) }
 
     /// The secrets in headers of their own (``secretHeaders``), each header name once.
@@ -63,6 +70,89 @@ extension CredentialExtractor {
             if !found.contains(credential) { found.append(credential) }
         }
         return found
+    }
+
+    /// The secrets in string members of JSON bodies (``jsonSecretNames``, any case), each with the user a member of
+    /// the same body names (``userParameters``).
+    static func httpJSONSecrets(_ bytes: UnsafeRawBufferPointer) -> [Credential] {
+        // Most requests have no body, and most bodies are no JSON object: told by a `{` before anything is scanned.
+        guard let base = bytes.baseAddress, memchr(base, 0x7b, bytes.count) != nil else { return [] }
+        var found: [Credential] = []
+        Self.forEachOffset(of: 0x3a, in: bytes) { colon in
+            guard let key = Self.jsonKey(bytes, endingBefore: colon),
+                Self.matches(UnsafeRawBufferPointer(rebasing: bytes[key]), any: Self.jsonSecretNames),
+                let body = Self.jsonBody(bytes, containing: key.lowerBound),
+                let value = Self.jsonString(bytes, after: colon), value.length > 0
+            else { return }
+            let name = UnsafeRawBufferPointer(rebasing: bytes[key]).printableText
+            let credential = Credential(
+                kind: "http-json-secret", user: Self.jsonUser(bytes, in: body),
+                redacted: Self.secretDescription(
+                    name.lowercased().contains("pass") ? "password" : "secret", value.length),
+                note: "\(name) in a JSON body")
+            if !found.contains(credential) { found.append(credential) }
+        }
+        return found
+    }
+
+    /// The key of a member whose `:` is at `colon`: the quoted name just before it (spaces allowed between), at most
+    /// 32 bytes of name characters.
+    private static func jsonKey(_ bytes: UnsafeRawBufferPointer, endingBefore colon: Int) -> Range<Int>? {
+        var close = colon
+        while close > 0, bytes[close - 1] == 0x20 || bytes[close - 1] == 0x09 { close -= 1 }
+        guard close > 0, bytes[close - 1] == 0x22 else { return nil }
+        var open = close - 1
+        while open > 0, close - 1 - open <= 32, Self.isParameterNameByte(bytes[open - 1]) { open -= 1 }
+        guard open > 0, bytes[open - 1] == 0x22, open < close - 1 else { return nil }
+        return open..<(close - 1)
+    }
+
+    /// The JSON body `offset` lies in: from the first byte after the blank line that ends the headers before it, which
+    /// must open an object or an array, to the end of the bytes. nil when `offset` is in headers or another body.
+    private static func jsonBody(_ bytes: UnsafeRawBufferPointer, containing offset: Int) -> Range<Int>? {
+        var index = offset
+        while index >= 2 {
+            if bytes[index - 1] == 0x0a
+                && (bytes[index - 2] == 0x0a || (index >= 4 && bytes[index - 2] == 0x0d && bytes[index - 3] == 0x0a))
+            {
+                var start = index
+                while start < offset, [0x20, 0x09, 0x0d, 0x0a].contains(bytes[start]) { start += 1 }
+                return bytes[start] == 0x7b || bytes[start] == 0x5b ? index..<bytes.count : nil
+            }
+            index -= 1
+        }
+        return nil
+    }
+
+    /// The string value after a member's `:` (spaces allowed), unescaped length counted; nil for another value.
+    private static func jsonString(_ bytes: UnsafeRawBufferPointer, after colon: Int) -> (end: Int, length: Int)? {
+        var index = colon + 1
+        while index < bytes.count, bytes[index] == 0x20 || bytes[index] == 0x09 { index += 1 }
+        guard index < bytes.count, bytes[index] == 0x22 else { return nil }
+        index += 1
+        var length = 0
+        while index < bytes.count, bytes[index] != 0x22 {
+            // `\uXXXX` is one character, any other escape two bytes for one.
+            index += bytes[index] == 0x5c ? (index + 1 < bytes.count && bytes[index + 1] == 0x75 ? 6 : 2) : 1
+            length += 1
+        }
+        return (min(index, bytes.count), length)
+    }
+
+    /// The value of a user-naming string member in the body `range`, as text (at most 64 bytes shown).
+    private static func jsonUser(_ bytes: UnsafeRawBufferPointer, in range: Range<Int>) -> String? {
+        var user: String?
+        Self.forEachOffset(of: 0x3a, in: UnsafeRawBufferPointer(rebasing: bytes[range])) { relative in
+            let colon = range.lowerBound + relative
+            guard user == nil, let key = Self.jsonKey(bytes, endingBefore: colon),
+                Self.matches(UnsafeRawBufferPointer(rebasing: bytes[key]), any: Self.userParameters),
+                let value = Self.jsonString(bytes, after: colon), value.length > 0
+            else { return }
+            var start = colon + 1
+            while bytes[start] != 0x22 { start += 1 }
+            user = UnsafeRawBufferPointer(rebasing: bytes[(start + 1)..<min(value.end, start + 65)]).printableText
+        }
+        return user
     }
 
     /// Calls `body` with the offset of each `byte` in `bytes`, in order (found with memchr: most of a request is
