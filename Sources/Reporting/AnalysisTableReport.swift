@@ -56,9 +56,11 @@ public enum AnalysisTableReport {
         if let sni = flow.tls?.sni { notes.append("sni=\(sni)") }
         if let alpn = flow.tls?.alpn { notes.append("alpn=\(alpn)") }
         for credential in flow.credentials {
+            // The note says where the secret was (`X-Vault-Token header`, `client_secret in a form body`) or what it
+            // allows (a digest attacked offline).
             notes.append(
                 "credential \(credential.kind)" + (credential.user.map { " user=\($0)" } ?? "")
-                    + " [\(credential.redacted)]")
+                    + " [\(credential.redacted)]" + (credential.note.map { " (\($0))" } ?? ""))
         }
         for alert in flow.tls?.alerts ?? [] where alert.level == "fatal" || alert.inferred {
             notes.append("\(alert.from) alert \(alert.description)")

@@ -43,6 +43,24 @@ struct AnalyzeCommandTests {
         #expect(!run.output.contains(password))
     }
 
+    @Test("a Vault token in its header and an OAuth client secret in a form: the table says where, never what")
+    func httpSecrets() throws {
+        let vault = try Self.run(["analyze", "captures/http-vault-token.pcap"])
+        #expect(vault.status == 1, "a token in clear is a high finding")
+        #expect(vault.output.contains("credential http-token [token: 26 characters (redacted)] (X-Vault-Token header)"))
+        let form = try Self.run(["analyze", "captures/http-form-client-secret.pcap"])
+        #expect(
+            form.output.contains(
+                "credential http-form-secret user=orders [secret: 27 characters (redacted)] (client_secret in a form body)"
+            ))
+        let script = try String(
+            contentsOf: Self.repositoryRoot.appendingPathComponent("captures/make-captures.sh"), encoding: .utf8)
+        for name in ["VAULT_TOKEN", "CLIENT_SECRET"] {
+            let secret = try #require(script.firstMatch(of: try Regex("\(name)='([^']+)'"))?.output[1].substring)
+            #expect(!vault.output.contains(String(secret)) && !form.output.contains(String(secret)))
+        }
+    }
+
     @Test("a SOCKS 5 tunnel: the inner TLS is attributed to the destination, the proxy password is redacted")
     func socksTunnel() throws {
         let run = try Self.run(["analyze", "captures/socks5-password-tls12-mutual.pcap"])
