@@ -22,6 +22,7 @@
 #   8080 nginx HTTP (Basic auth on /private/, Bearer on /api/, stand-ins for Vault's /v1/, Keycloak's token
 #        endpoint and Grafana's /login), also on [::]:8080
 #   8081 nginx h2c (HTTP/2 prior knowledge)      6380 redis (requirepass)
+#   2375 dockerd (the Engine API without TLS)
 #   5432 postgres (ssl=on, pg_hba "password")    8443, 9000 openssl s_server (TLS)
 #   2525 SMTP (python, STARTTLS + AUTH)           2121 FTP (python, login only)
 #   11211 memcached (TCP only)                    53/udp dnsmasq
@@ -35,7 +36,7 @@
 # make-tunnel-captures.sh, in namespaces of its own on 198.19.210.0/24; this script runs it at the end.
 #
 # Requirements (Debian 12): tcpdump dumpcap editcap (wireshark-common) tshark openssl curl
-#   nginx-light redis-server redis-tools postgresql-15 memcached dnsmasq-base
+#   nginx-light redis-server redis-tools postgresql-15 memcached dnsmasq-base docker.io (dockerd and the docker CLI)
 #   bind9-dnsutils python3 iproute2 ethtool tinyproxy-bin (for make-tunnel-captures.sh) wireguard-go wireguard-tools
 #   (for make-encap-captures.sh); aioquic from PyPI (for make-quic-captures.sh); mosquitto mosquitto-clients
 #   rabbitmq-server amqp-tools nats-server, and nats-py, amqp, python-qpid-proton,
@@ -83,7 +84,8 @@ log() { printf '[make-captures] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
 [[ $EUID -eq 0 ]] || die "run as root (sudo bash $0)"
-for t in ip ethtool tcpdump dumpcap editcap openssl curl nginx redis-server redis-cli psql memcached dnsmasq dig ss runuser "$PY"; do
+for t in ip ethtool tcpdump dumpcap editcap openssl curl nginx redis-server redis-cli psql memcached dnsmasq dig ss runuser \
+    dockerd docker nsenter "$PY"; do
     command -v "$t" >/dev/null 2>&1 || die "missing tool: $t"
 done
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)
@@ -375,6 +377,26 @@ cap_start http-json-login.pcap "$NS_S" bhc-srv0
 inc curl -sS -o /dev/null -H 'Content-Type: application/json' \
     --data "{\"user\":\"admin\",\"password\":\"$CONSOLE_PASS\"}" "http://$S4:8080/login"
 cap_stop
+
+# ---------------------------------------------------------- a container engine's API in clear
+# A real dockerd listening on tcp://198.18.1.2:2375 without --tlsverify (it warns, and slows its start down to say
+# so), with data and exec roots of its own, no bridge, no iptables rules; the real docker CLI asks it for its version.
+log "starting dockerd on tcp://$S4:2375"
+DK=$WORK/docker
+mkdir -p "$DK/client"
+# nsenter --net, not ip netns exec: dockerd needs the host's cgroup mounts, which ip netns exec remounts away.
+nsenter --net="/var/run/netns/$NS_S" dockerd --host "tcp://$S4:2375" --data-root "$DK/data" --exec-root "$DK/exec" \
+    --pidfile "$DK/dockerd.pid" --bridge=none --iptables=false --ip-masq=false >"$DK/dockerd.log" 2>&1 &
+wait_for 60 tcp_listening "$NS_S" 2375 || die "dockerd did not listen on 2375: $(tail -3 "$DK/dockerd.log")"
+log "docker-api-plaintext.pcap"
+cap_start docker-api-plaintext.pcap "$NS_S" bhc-srv0
+inc env DOCKER_CONFIG="$DK/client" docker -H "tcp://$S4:2375" version >/dev/null
+cap_stop
+DK_PID=$(cat "$DK/dockerd.pid" 2>/dev/null || true)
+if [[ -n $DK_PID ]]; then
+    kill "$DK_PID" 2>/dev/null || true
+    wait_for 20 bash -c "! kill -0 $DK_PID" || log "dockerd still running; the teardown kills it"
+fi
 
 log "http2-h2c.pcap"
 cap_start http2-h2c.pcap "$NS_S" bhc-srv0

@@ -370,6 +370,8 @@ HANDMADE_CLASSIFY = {
                      + b"POST /token HTTP/1.1\r\nContent-Length: 40\r\n\r\nclient_id=o&client_secret=s%2&password=", b""),
     "http-json": (b"POST /login HTTP/1.1\r\nContent-Type: application/json\r\n\r\n"
                   + b'{"user" :"admin","Password": "p\\"a\\u00e9ss", "n": {"client_secret":"x"}, "api_key":"', b""),
+    "docker-api": (b"HEAD /_ping HTTP/1.1\r\nHost: 198.18.1.2:2375\r\n\r\nGET /v1.41/version HTTP/1.1\r\n\r\n",
+                   b"HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nDocker-Experimental: false\r\nServer: Docker/20.10 (linux)\r\n\r\n"),
     # A WebSocket upgrade, then masked frames: 7- and 16-bit lengths, a ping between fragments, a close.
     "websocket": (b"GET /ws?t=1 HTTP/1.1\r\nUpgrade: websocket\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n"
                   + b"\x02\x82\x01\x02\x03\x04" + bytes([0x10 ^ 1, 0x0c ^ 2]) + b"\x89\x80\x00\x00\x00\x00"

@@ -30,6 +30,8 @@ public enum FindingKind: Sendable {
     case tlsLegacyVersion
     /// `unidentified-flow`: Unidentified traffic
     case unidentifiedFlow
+    /// `container-engine-api-in-clear`: Container engine API in clear
+    case containerEngineAPIInClear
     // Active TLS checks (`bulkhead tls`, the audit's TLS stage)
     /// `rogue-client-accepted`: Forged client certificate accepted
     case rogueClientAccepted
@@ -168,7 +170,7 @@ public enum FindingKind: Sendable {
     /// registry test counts the cases declared above against this list.
     static let plainKinds: [FindingKind] = [
         .plaintextFlow, .credentialsInCleartext, .tlsNoClientAuth, .tlsHandshakeFailure,
-        .tlsWeakCipher, .tlsLegacyCipher, .tlsLegacyVersion, .unidentifiedFlow,
+        .tlsWeakCipher, .tlsLegacyCipher, .tlsLegacyVersion, .unidentifiedFlow, .containerEngineAPIInClear,
         .rogueClientAccepted, .mtlsOptional, .plaintextAccepted, .starttlsOptional,
         .tlsInconclusive, .endpointUntested, .validClientRefused, .validClientNotServed,
         .authorizationAnyIdentity, .serverChainUntrusted, .serverIdentityMismatch, .serverSPIFFEMismatch,
@@ -210,6 +212,7 @@ public enum FindingKind: Sendable {
         case .tlsLegacyCipher: "tls-legacy-cipher"
         case .tlsLegacyVersion: "tls-legacy-version"
         case .unidentifiedFlow: "unidentified-flow"
+        case .containerEngineAPIInClear: "container-engine-api-in-clear"
         case .rogueClientAccepted: "rogue-client-accepted"
         case .mtlsOptional: "mtls-optional"
         case .plaintextAccepted: "plaintext-accepted"
@@ -304,6 +307,11 @@ public enum FindingKind: Sendable {
             Entry(
                 .low, "Unidentified traffic",
                 "Traffic whose protocol could not be identified; review what the service speaks.")
+        case .containerEngineAPIInClear:
+            Entry(
+                .critical, "Container engine API in clear",
+                "A Docker or Podman Engine API answered over plain HTTP. It has no authentication of its own: whoever reaches the port can start a privileged container and so owns the host, unless an authorization plugin refuses the request. Bind it to its Unix socket, or require TLS with client certificates (dockerd --tlsverify).",
+                reference: "CIS Docker 2.6")
         case .rogueClientAccepted:
             Entry(
                 .critical, "Forged client certificate accepted",

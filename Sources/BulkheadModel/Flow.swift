@@ -287,12 +287,15 @@ public struct FlowRecord: Codable, Hashable, Sendable {
     /// then what its messages carry (`mqtt`, `stomp`…), or `http` when that is not a protocol Bulkhead knows. nil for
     /// every other flow, and then absent from the JSON.
     public var webSocket: WebSocketSummary?
+    /// A container engine's API (Docker's, Podman's) that answered the flow's first request over plain HTTP; nil for
+    /// every other flow, and then absent from the JSON.
+    public var containerEngineAPI: ContainerEngineAPISummary?
 
     enum CodingKeys: String, CodingKey {
         case id, client, server, clientBasis, transport
         case proto = "protocol"
         case encrypted, starttls, tls, credentials, truncated, anomalies, firstSeen, lastSeen, packets, bytes, file
-        case tunnel, encapsulation, esp, quic, webSocket
+        case tunnel, encapsulation, esp, quic, webSocket, containerEngineAPI
     }
 
     // Inlinable: built once per flow from another module, a call made it build the record aside and copy it out (a
@@ -304,7 +307,7 @@ public struct FlowRecord: Codable, Hashable, Sendable {
         truncated: Bool, anomalies: [String], firstSeen: Timestamp, lastSeen: Timestamp,
         packets: DirectionCounts, bytes: DirectionCounts, file: String?, tunnel: TunnelRecord? = nil,
         encapsulation: [EncapsulationLayer]? = nil, esp: ESPSummary? = nil, quic: QUICSummary? = nil,
-        webSocket: WebSocketSummary? = nil
+        webSocket: WebSocketSummary? = nil, containerEngineAPI: ContainerEngineAPISummary? = nil
     ) {
         self.id = id
         self.client = client
@@ -328,12 +331,33 @@ public struct FlowRecord: Codable, Hashable, Sendable {
         self.esp = esp
         self.quic = quic
         self.webSocket = webSocket
+        self.containerEngineAPI = containerEngineAPI
     }
 
     /// Whether ``tls`` describes a TLS handshake of the flow's own: TLS, QUIC's TLS 1.3, or a plaintext protocol's
     /// STARTTLS upgrade (a DTLS flow's summary holds only the version its first record named).
     @inlinable
     public var hasTLSHandshake: Bool { self.proto == .tls || self.proto == .quic || self.starttls }
+}
+
+/// A container engine's API that answered in clear: dockerd listening on `tcp://…:2375` without `--tlsverify`, or
+/// `podman system service tcp:…`. Whoever reaches it can start privileged containers, unless an authorization plugin
+/// refuses them.
+public struct ContainerEngineAPISummary: Codable, Hashable, Sendable {
+    /// `docker` or `podman`.
+    public var engine: String
+    /// The API version the engine answered with (`Api-Version`, or Podman's `Libpod-Api-Version`).
+    public var apiVersion: String
+    /// The engine's `Server` header (`Docker/24.0.7 (linux)`, `Libpod/4.3.1 (linux)`); nil when it sent none.
+    @ExplicitNull public var server: String?
+
+    public init(engine: String, apiVersion: String, server: String?) {
+        self.engine = engine
+        self.apiVersion = apiVersion
+        self.server = server
+    }
+
+    enum CodingKeys: String, CodingKey { case engine, apiVersion, server }
 }
 
 /// A WebSocket (RFC 6455) a flow was upgraded to: what its opening handshake asked for and the server agreed to.

@@ -47,6 +47,9 @@ public enum AnalysisTableReport {
             }
             notes.append("tunnel " + hops.joined(separator: " > "))
         }
+        if let engine = flow.containerEngineAPI {
+            notes.append("\(engine.engine) engine API \(engine.apiVersion)" + (engine.server.map { " (\($0))" } ?? ""))
+        }
         if let webSocket = flow.webSocket {
             // The protocol column says what the messages carry; this, that they crossed a WebSocket, and which.
             notes.append(

@@ -3,7 +3,7 @@ import BulkheadModel
 /// Writes flow records as compact JSON by hand: a capture of a million flows must not wait on Foundation's
 /// general-purpose `JSONEncoder` (about ten times slower here). The output parses to exactly what the
 /// records' `Codable` conformance produces — keys sorted, absent values as `null` (except a flow's
-/// `encapsulation`, `esp`, `quic`, `tunnel` and `webSocket`, left out when absent) — and a test holds the two together, so adding a field to
+/// `containerEngineAPI`, `encapsulation`, `esp`, `quic`, `tunnel` and `webSocket`, left out when absent) — and a test holds the two together, so adding a field to
 /// the model without adding it here fails the suite.
 public struct FlowJSONWriter: ~Copyable {
     private var buffer = JSONBuffer()
@@ -57,6 +57,10 @@ public struct FlowJSONWriter: ~Copyable {
         self.string(flow.client)
         self.key("clientBasis")
         self.name(flow.clientBasis)
+        if let engine = flow.containerEngineAPI {
+            self.key("containerEngineAPI")
+            self.write(engine)
+        }
         self.key("credentials")
         self.array(flow.credentials) { $0.write($1) }
         // Written only when present (unlike every other optional), as the `Codable` conformance does.
@@ -104,6 +108,17 @@ public struct FlowJSONWriter: ~Copyable {
             self.key("webSocket")
             self.write(webSocket)
         }
+        self.endObject()
+    }
+
+    mutating func write(_ engine: ContainerEngineAPISummary) {
+        self.beginObject()
+        self.key("apiVersion")
+        self.string(engine.apiVersion)
+        self.key("engine")
+        self.string(engine.engine)
+        self.key("server")
+        self.optionalString(engine.server)
         self.endObject()
     }
 

@@ -61,6 +61,18 @@ struct AnalyzeCommandTests {
         }
     }
 
+    @Test("a real dockerd answering the docker CLI on 2375 in clear: a critical finding, the engine in the notes")
+    func containerEngineAPI() throws {
+        let run = try Self.run(["analyze", "captures/docker-api-plaintext.pcap"])
+        #expect(run.status == 1)
+        #expect(run.output.contains("docker engine API 1.41 (Docker/20.10.24+dfsg1 (linux))"))
+        #expect(
+            run.output.contains(
+                "CRITICAL container-engine-api-in-clear: Docker Engine API 1.41 answered in clear at 198.18.1.2:2375"))
+        let gated = try Self.run(["analyze", "--fail-on", "critical", "captures/docker-api-plaintext.pcap"])
+        #expect(gated.status == 1, "critical is at or above the threshold")
+    }
+
     @Test("a SOCKS 5 tunnel: the inner TLS is attributed to the destination, the proxy password is redacted")
     func socksTunnel() throws {
         let run = try Self.run(["analyze", "captures/socks5-password-tls12-mutual.pcap"])

@@ -408,6 +408,8 @@ def check(path):
                 check_tunnel(capture, fl["tunnel"], errors)
             if "webSocket" in fl:
                 check_websocket(capture, fl["webSocket"], errors)
+            if "containerEngineAPI" in fl:
+                check_container_engine(capture, int(sport), fl["containerEngineAPI"], errors)
             if fl.get("protocol") == "http" and any(c.get("kind") in HTTP_SECRET_KINDS for c in fl.get("credentials", [])):
                 check_http_secrets(capture, int(sport), fl["credentials"], errors)
             if fl.get("protocol") in ("mqtt", "amqp", "nats", "stomp", "http2") and "credentials" in fl:
@@ -506,6 +508,27 @@ def check_http_secrets(capture, port, credentials, errors):
                 for c in credentials if c.get("kind") in HTTP_SECRET_KINDS]
     if seen != expected:
         errors.append(f"http secrets: expected {expected}, tshark sees {seen}")
+
+
+def check_container_engine(capture, port, engine, errors):
+    """The engine's first answer as tshark's HTTP dissector reads it: a success status, its Api-Version (or
+    Libpod-Api-Version) and Server headers."""
+    rows = fields(capture, f"http.response && tcp.srcport == {port}", ["http.response.code", "http.response.line"])
+    if not rows:
+        errors.append("containerEngineAPI: tshark sees no answer")
+        return
+    headers = {}
+    for line in rows[0]["http.response.line"].split("|"):
+        name, _, value = line.replace("\\r\\n", "").partition(":")
+        headers.setdefault(name.strip().lower(), value.strip())
+    seen = {"engine": "podman" if "libpod-api-version" in headers or headers.get("server", "").startswith("Libpod/")
+            else "docker" if headers.get("server", "").startswith("Docker/") or "docker-experimental" in headers
+            else None,
+            "apiVersion": headers.get("libpod-api-version") or headers.get("api-version"),
+            "server": headers.get("server")}
+    if not rows[0]["http.response.code"].startswith("2") or seen != engine:
+        errors.append(f"containerEngineAPI: expected {engine}, tshark sees {seen} "
+                      f"(status {rows[0]['http.response.code']})")
 
 
 def check_websocket(capture, websocket, errors):

@@ -106,6 +106,13 @@ package enum CredentialExtractor {
         return result
     }
 
+    /// The value of the first HTTP header called `name` (lowercase) in `headers`, trimmed.
+    static func headerValue(_ name: String, in headers: UnsafeRawBufferPointer) -> String? {
+        guard let line = Self.lines(headers, matching: [name + ":"]).first?.text, let colon = line.firstIndex(of: ":")
+        else { return nil }
+        return String(Self.trimmingOWS(line[line.index(after: colon)...]))
+    }
+
     static func base64(_ text: Substring) -> [UInt8]? {
         // One leading space dropped by hand: `trimmingPrefix(" ")` went through generic string processing (nearly
         // 6,000 instructions a call).

@@ -191,8 +191,10 @@ extension CredentialExtractor {
             let value = Self.parameterValue(bytes, from: equals + 1, end: list.end)
             guard value.length > 0 else { return }
             let name = UnsafeRawBufferPointer(rebasing: bytes[nameStart..<equals]).printableText
+            // A credential's kind (not a finding's): where the parameter was.
+            let credentialKind = list.inURL ? "http-url-secret" : "http-form-secret"
             let credential = Credential(
-                kind: list.inURL ? "http-url-secret" : "http-form-secret",
+                kind: credentialKind,
                 user: Self.userParameter(bytes, in: list.start..<list.end),
                 redacted: Self.secretDescription(
                     name.lowercased().contains("password") ? "password" : "secret", value.length),

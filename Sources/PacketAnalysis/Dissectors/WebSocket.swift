@@ -31,7 +31,8 @@ package enum WebSocket {
             return TunnelDetector.endOfHeaders(client) == nil
         }
         guard let end = TunnelDetector.endOfHeaders(client) else { return true }
-        return Self.header("upgrade", in: UnsafeRawBufferPointer(rebasing: client[..<end]))?.lowercased() == "websocket"
+        return CredentialExtractor.headerValue("upgrade", in: UnsafeRawBufferPointer(rebasing: client[..<end]))?
+            .lowercased() == "websocket"
     }
 
     /// The handshake in the bytes each side sent so far; nil until both the request's and the response's headers are
@@ -53,24 +54,16 @@ package enum WebSocket {
         if response.starts(with: "HTTP/1."), response.count >= 12, response[8] == UInt8(ascii: " ") {
             status = Int(String(decoding: UnsafeRawBufferPointer(rebasing: response[9..<12]), as: UTF8.self)) ?? 0
         }
-        let extensions = Self.header("sec-websocket-extensions", in: response)?.lowercased()
+        let extensions = CredentialExtractor.headerValue("sec-websocket-extensions", in: response)?.lowercased()
         return Handshake(
             status: status,
             summary: WebSocketSummary(
                 path: path.isEmpty ? "/" : path.printableText,
-                subprotocol: Self.header("sec-websocket-protocol", in: response).map {
+                subprotocol: CredentialExtractor.headerValue("sec-websocket-protocol", in: response).map {
                     Array($0.utf8).withUnsafeBytes(\.printableText)
                 },
                 compression: extensions?.contains("permessage-deflate") == true ? "permessage-deflate" : nil),
             clientOffset: requestEnd, serverOffset: responseEnd, credentials: CredentialExtractor.http(request))
-    }
-
-    /// The value of the first header called `name` (lowercase), trimmed.
-    static func header(_ name: String, in headers: UnsafeRawBufferPointer) -> String? {
-        guard let line = CredentialExtractor.lines(headers, matching: [name + ":"]).first?.text,
-            let colon = line.firstIndex(of: ":")
-        else { return nil }
-        return String(CredentialExtractor.trimmingOWS(line[line.index(after: colon)...]))
     }
 
     /// Reads one direction's frames as they arrive, in any pieces, and gives the payloads of its data frames

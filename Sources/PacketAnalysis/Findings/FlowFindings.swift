@@ -65,6 +65,8 @@ public struct FlowFindings: Sendable {
         case cipher(String, via: String?)
         case handshakeFailure(via: String?)
         case noClientAuthentication(via: String?)
+        /// A container engine's API in clear: `docker` or `podman`, and the API version it answered with.
+        case containerEngineAPI(engine: String, apiVersion: String)
         /// A certificate finding, whose title names the side, position and subject of the certificate, and no peer.
         case certificate(title: String)
     }
@@ -80,6 +82,8 @@ public struct FlowFindings: Sendable {
         indirect case handshakeFailure(TLSAlert?)
         /// A session without client authentication, and how the handshake showed it.
         case noClientAuthentication(ClientCertificateState)
+        /// A container engine's API in clear, and the `Server` header it answered with.
+        case containerEngine(server: String?)
         /// A certificate finding, written once per chain by the lint cache.
         case certificate(CertificateLintCache.CachedFinding)
     }
@@ -533,6 +537,13 @@ public struct FlowFindings: Sendable {
         if flow.proto == .unknownBinary && !flow.encrypted {
             body(Key(kind: .unidentifiedFlow, location: location, subject: .unidentified(via: via)), .low, .none)
         }
+        if let engine = flow.containerEngineAPI {
+            body(
+                Key(
+                    kind: .containerEngineAPIInClear, location: location,
+                    subject: .containerEngineAPI(engine: engine.engine, apiVersion: engine.apiVersion)),
+                .critical, .containerEngine(server: engine.server))
+        }
         guard let tls = flow.tls, flow.hasTLSHandshake else { return }
         if let version = tls.version, Self.isLegacy(version) {
             body(
@@ -680,6 +691,20 @@ public struct FlowFindings: Sendable {
                 detail:
                     "The handshake ended with \(what). If this was a client without a valid certificate being refused, "
                     + "that is mTLS working; otherwise a dependency is broken.", location: location)
+        case .containerEngineAPI(let engine, let apiVersion):
+            let name = engine == "podman" ? "Podman" : "Docker Engine"
+            var server = ""
+            if case .containerEngine(let header?) = seed { server = " (" + header + ")" }
+            return Finding(
+                kind: key.kind, severity: severity,
+                title: Self.joined(name, " API ", apiVersion, " answered in clear at ", location),
+                detail: Self.joined(
+                    "The ", name, " API", server,
+                    " answered a request over plain HTTP. It has no authentication of its own: whoever reaches this "
+                        + "port can start a privileged container and so owns the host, unless an authorization plugin "
+                        + "refuses the request. Bind it to its Unix socket, or require TLS with client certificates "
+                        + "(dockerd --tlsverify)."),
+                location: location)
         case .noClientAuthentication(let via):
             let how: String
             switch seed {

@@ -185,6 +185,9 @@ final class Flow {
     var openingCredentials: [Credential] = []
     /// The WebSocket the flow was upgraded to; from then on each direction's bytes are its messages' payloads.
     var webSocket: FlowWebSocket?
+    /// A request with the shape of a container engine's API: the answer's headers are read for the engine (nil for
+    /// every other flow).
+    var containerEngine: FlowContainerEngine?
     /// The tunnels the flow crossed (nil for a bare flow).
     var encapsulation: FlowEncapsulation?
     /// The SPIs of an IPsec ESP flow.
@@ -280,6 +283,16 @@ final class FlowWebSocket {
         if fromClient { self.client.read(bytes, into: &output) } else { self.server.read(bytes, into: &output) }
         return output
     }
+}
+
+/// A flow whose first request had the shape of a container engine's API (``ContainerEngineAPI``).
+final class FlowContainerEngine {
+    /// Whether the request line is still to be read whole (it may be cut short in its first segment).
+    var awaitingRequest = true
+    /// Whether the answer's headers are still awaited.
+    var awaitingAnswer = true
+    /// The engine that answered, once its headers are read.
+    var summary: ContainerEngineAPISummary?
 }
 
 final class FlowESP {

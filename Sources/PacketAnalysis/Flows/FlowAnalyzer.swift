@@ -736,6 +736,7 @@ public final class FlowAnalyzer {
         case .plaintext:
             self.keep(bytes, fromLow: fromLow, flow)
             let side = flow.side(fromLow: fromLow)
+            if flow.containerEngine?.awaitingAnswer == true { self.readEngineAnswer(flow, final: false) }
             if let proto = flow.proto, StartTLSDetector.canUpgrade(proto), side == .client {
                 self.findClientHandover(flow, proto)
             }
@@ -854,6 +855,13 @@ public final class FlowAnalyzer {
         flow.phase = .plaintext
         if StartTLSDetector.canUpgrade(proto) {
             self.findClientHandover(flow, proto)
+        } else if proto == .http, flow.containerEngine == nil,
+            flow.withBuffer(client: true, ContainerEngineAPI.isRequestOnceWhole) != false
+        {
+            // The server's answer says whether a container engine's API is speaking in clear (a request line cut
+            // short is followed until it is whole).
+            flow.containerEngine = FlowContainerEngine()
+            self.readEngineAnswer(flow, final: final)
         } else {
             flow.withDirection(client: false) {
                 $0.buffer = []
@@ -998,8 +1006,37 @@ public final class FlowAnalyzer {
         if session.isComplete { self.done(flow) }
     }
 
+    /// Reads the answer to a request with the shape of a container engine's API once its headers are whole (or with
+    /// what there is, when `final`); the server's bytes are then no longer kept.
+    private func readEngineAnswer(_ flow: Flow, final: Bool) {
+        guard let engine = flow.containerEngine, engine.awaitingAnswer else { return }
+        if engine.awaitingRequest {
+            switch flow.withBuffer(client: true, ContainerEngineAPI.isRequestOnceWhole) {
+            case nil where !final: return  // the request line is still coming
+            case true?: engine.awaitingRequest = false
+            default: return self.stopReadingEngineAnswer(flow)  // not of the API's shape, or cut short for good
+            }
+        }
+        let end = flow.withBuffer(client: false, TunnelDetector.endOfHeaders)
+        guard end != nil || final || !flow.withDirection(client: false, { $0.inspecting }) else { return }
+        engine.summary = flow.withBuffer(client: false) { server in
+            end.flatMap { ContainerEngineAPI.answer(UnsafeRawBufferPointer(rebasing: server[..<$0])) }
+        }
+        self.stopReadingEngineAnswer(flow)
+    }
+
+    /// The server's bytes are no longer kept (as for any other HTTP flow).
+    private func stopReadingEngineAnswer(_ flow: Flow) {
+        flow.containerEngine?.awaitingAnswer = false
+        flow.withDirection(client: false) {
+            $0.buffer = []
+            $0.inspecting = false
+        }
+    }
+
     private func finishPlaintext(_ flow: Flow) {
         guard flow.phase == .plaintext, let proto = flow.proto else { return }
+        self.readEngineAnswer(flow, final: true)
         flow.credentials = flow.withBuffer(client: true) {
             CredentialExtractor.extract(proto, client: $0)
         }
@@ -1100,6 +1137,7 @@ public final class FlowAnalyzer {
         self.records[slot].esp = flow.esp?.summary(clientIsLow: flow.clientIsLow)
         self.records[slot].quic = flow.quic?.summary
         self.records[slot].webSocket = flow.webSocket?.summary
+        self.records[slot].containerEngineAPI = flow.containerEngine?.summary
         let file = self.fileIndex(of: flow.id)
         if self.slotFiles[slot] != file {
             self.records[slot].file = self.files[file].name
