@@ -104,6 +104,22 @@ struct HTTPSecretsTests {
         #expect(self.http("POST /x HTTP/1.1\r\n\r\nsee {\"password\": \"x\"} in the docs").isEmpty)
     }
 
+    @Test("hostile bodies: thousands of secret-named parameters or members are read once each, a few reported")
+    func hostile() {
+        let parameters =
+            "POST /x HTTP/1.1\r\n\r\n"
+            + (0..<2_600).map { "token=" + String(repeating: "a", count: $0 % 40 + 1) }
+            .joined(separator: "&")
+        let members =
+            "POST /x HTTP/1.1\r\n\r\n{"
+            + (0..<800).map { "\"password\":\"" + String(repeating: "b", count: $0 % 40 + 1) + "\"" }
+            .joined(separator: ",") + "}"
+        let fromParameters = self.http(parameters)
+        let fromMembers = self.http(members)
+        #expect(fromParameters.count == CredentialExtractor.maximumSecretsPerKind)
+        #expect(fromMembers.count == CredentialExtractor.maximumSecretsPerKind)
+    }
+
     @Test("h2c: an API key field and a token in :path are found as in HTTP/1")
     func http2() {
         let key = Array("k-123456".utf8)

@@ -39,6 +39,10 @@ extension CredentialExtractor {
     }
     static let userParameters: [[UInt8]] = ["username", "user", "login", "client_id"].map { Array($0.utf8) }
 
+    /// At most this many credentials of one kind (header, parameter, JSON member) are reported for a flow: a body of
+    /// thousands of `password=` is one finding either way, and each is read once.
+    static let maximumSecretsPerKind = 16
+
     /// The secrets in headers of their own (``secretHeaders``), each header name once.
     static func httpSecretHeaders(_ bytes: UnsafeRawBufferPointer) -> [Credential] {
         var found: [Credential] = []
@@ -78,15 +82,19 @@ extension CredentialExtractor {
         // Most requests have no body, and most bodies are no JSON object: told by a `{` before anything is scanned.
         guard let base = bytes.baseAddress, memchr(base, 0x7b, bytes.count) != nil else { return [] }
         var found: [Credential] = []
+        var bodies = JSONBodies()
+        // The user of the body last looked in (a body with many secret members is searched for its user once).
+        var user: (body: Int, name: String?)?
         Self.forEachOffset(of: 0x3a, in: bytes) { colon in
-            guard let key = Self.jsonKey(bytes, endingBefore: colon),
+            guard found.count < Self.maximumSecretsPerKind, let key = Self.jsonKey(bytes, endingBefore: colon),
                 Self.matches(UnsafeRawBufferPointer(rebasing: bytes[key]), any: Self.jsonSecretNames),
-                let body = Self.jsonBody(bytes, containing: key.lowerBound),
+                let body = bodies.body(bytes, containing: key.lowerBound),
                 let value = Self.jsonString(bytes, after: colon), value.length > 0
             else { return }
+            if user?.body != body.lowerBound { user = (body.lowerBound, Self.jsonUser(bytes, in: body)) }
             let name = UnsafeRawBufferPointer(rebasing: bytes[key]).printableText
             let credential = Credential(
-                kind: "http-json-secret", user: Self.jsonUser(bytes, in: body),
+                kind: "http-json-secret", user: user?.name,
                 redacted: Self.secretDescription(
                     name.lowercased().contains("pass") ? "password" : "secret", value.length),
                 note: "\(name) in a JSON body")
@@ -107,21 +115,34 @@ extension CredentialExtractor {
         return open..<(close - 1)
     }
 
-    /// The JSON body `offset` lies in: from the first byte after the blank line that ends the headers before it, which
-    /// must open an object or an array, to the end of the bytes. nil when `offset` is in headers or another body.
-    private static func jsonBody(_ bytes: UnsafeRawBufferPointer, containing offset: Int) -> Range<Int>? {
-        var index = offset
-        while index >= 2 {
-            if bytes[index - 1] == 0x0a
-                && (bytes[index - 2] == 0x0a || (index >= 4 && bytes[index - 2] == 0x0d && bytes[index - 3] == 0x0a))
-            {
-                var start = index
-                while start < offset, [0x20, 0x09, 0x0d, 0x0a].contains(bytes[start]) { start += 1 }
-                return bytes[start] == 0x7b || bytes[start] == 0x5b ? index..<bytes.count : nil
+    /// Finds the JSON body an offset lies in, for offsets asked in increasing order, reading each byte at most once:
+    /// a body runs from the first byte after the blank line that ends the headers before it, which must open an object
+    /// or an array, to the end of the bytes.
+    private struct JSONBodies {
+        /// The offset asked last: the latest blank line up to it is known.
+        private var searchedUpTo = 0
+        /// Where the bytes after the latest blank line before `searchedUpTo` start.
+        private var afterBlank: Int?
+
+        /// The body `offset` lies in; nil when it is in headers, or in a body that is no JSON.
+        mutating func body(_ bytes: UnsafeRawBufferPointer, containing offset: Int) -> Range<Int>? {
+            var index = offset
+            while index >= 2, index > self.searchedUpTo {
+                if bytes[index - 1] == 0x0a
+                    && (bytes[index - 2] == 0x0a
+                        || (index >= 4 && bytes[index - 2] == 0x0d && bytes[index - 3] == 0x0a))
+                {
+                    self.afterBlank = index
+                    break
+                }
+                index -= 1
             }
-            index -= 1
+            self.searchedUpTo = max(self.searchedUpTo, offset)
+            guard let start = self.afterBlank else { return nil }
+            var first = start
+            while first < offset, [0x20, 0x09, 0x0d, 0x0a].contains(bytes[first]) { first += 1 }
+            return bytes[first] == 0x7b || bytes[first] == 0x5b ? start..<bytes.count : nil
         }
-        return nil
     }
 
     /// The string value after a member's `:` (spaces allowed), unescaped length counted; nil for another value.
@@ -177,7 +198,10 @@ extension CredentialExtractor {
     /// with the user a parameter of the same list names (``userParameters``).
     static func httpSecretParameters(_ bytes: UnsafeRawBufferPointer) -> [Credential] {
         var found: [Credential] = []
+        // The line the last parameter was on, and its user (each line is read once, however many `=` it holds).
+        var line: ParameterLine?
         Self.forEachOffset(of: 0x3d, in: bytes) { equals in
+            guard found.count < Self.maximumSecretsPerKind else { return }
             var nameStart = equals
             while nameStart > 0, equals - nameStart <= 16, Self.isParameterNameByte(bytes[nameStart - 1]) {
                 nameStart -= 1
@@ -187,7 +211,8 @@ extension CredentialExtractor {
             else { return }
             // Where the list is: a request line's query (after `?`, or `&` in it), or a body's first line (after the
             // blank line that ends the headers).
-            guard let list = Self.parameterList(bytes, nameStart: nameStart) else { return }
+            if line.map({ !$0.bounds.contains(nameStart) }) ?? true { line = ParameterLine(bytes, around: nameStart) }
+            guard var current = line, let list = current.list(bytes, nameStart: nameStart) else { return }
             let value = Self.parameterValue(bytes, from: equals + 1, end: list.end)
             guard value.length > 0 else { return }
             let name = UnsafeRawBufferPointer(rebasing: bytes[nameStart..<equals]).printableText
@@ -195,10 +220,11 @@ extension CredentialExtractor {
             let credentialKind = list.inURL ? "http-url-secret" : "http-form-secret"
             let credential = Credential(
                 kind: credentialKind,
-                user: Self.userParameter(bytes, in: list.start..<list.end),
+                user: current.user(bytes, in: list.start..<list.end),
                 redacted: Self.secretDescription(
                     name.lowercased().contains("password") ? "password" : "secret", value.length),
                 note: list.inURL ? "\(name) in the URL (servers and proxies log it)" : "\(name) in a form body")
+            line = current
             if !found.contains(credential) { found.append(credential) }
         }
         return found
@@ -214,36 +240,59 @@ extension CredentialExtractor {
         names.contains { Self.equalIgnoringCase($0, name) }
     }
 
-    /// The parameter list a name starting at `nameStart` belongs to: its bounds, and whether it is a URL's query
-    /// (else a form body's). nil when the name is in neither (a header, a JSON body, text).
-    private static func parameterList(_ bytes: UnsafeRawBufferPointer, nameStart: Int)
-        -> (start: Int, end: Int, inURL: Bool)?
-    {
-        let before = bytes[nameStart - 1]
-        var lineStart = nameStart
-        while lineStart > 0, nameStart - lineStart < 8192, bytes[lineStart - 1] != 0x0a { lineStart -= 1 }
-        guard lineStart == 0 || bytes[lineStart - 1] == 0x0a else { return nil }
-        var lineEnd = nameStart
-        while lineEnd < bytes.count, bytes[lineEnd] != 0x0a { lineEnd += 1 }
-        let line = UnsafeRawBufferPointer(rebasing: bytes[lineStart..<lineEnd])
-        // A request line: `METHOD target HTTP/1.x`; the list is the target's query.
-        if let space = line.firstIndex(of: 0x20), space > 0, line[..<space].allSatisfy({ $0 >= 0x41 && $0 <= 0x5a }),
-            before == 0x3f || before == 0x26,
-            let question = line[(space + 1)...].firstIndex(of: 0x3f), lineStart + question < nameStart
-        {
-            let targetEnd = line[(space + 1)...].firstIndex(of: 0x20) ?? line.count
-            guard lineStart + targetEnd > nameStart else { return nil }
-            return (lineStart + question + 1, lineStart + targetEnd, true)
+    /// A line that may hold a parameter list: a request line with a query, or a form body's line.
+    private struct ParameterLine {
+        /// The line, without its line end.
+        var bounds: Range<Int>
+        /// A request line's query: after its `?`, to the end of the target.
+        var query: Range<Int>?
+        /// Whether the line is a form body's: it follows a blank line and holds no spaces.
+        var isForm: Bool
+        /// The user its list names, once looked for (nil: not yet; `.some(nil)`: none).
+        private var users: [Int: String?] = [:]
+
+        /// The line `offset` is in (at most 8 KiB of it before `offset`); nil when its start is further back.
+        init?(_ bytes: UnsafeRawBufferPointer, around offset: Int) {
+            var start = offset
+            while start > 0, offset - start < 8192, bytes[start - 1] != 0x0a { start -= 1 }
+            guard start == 0 || bytes[start - 1] == 0x0a else { return nil }
+            var end = offset
+            while end < bytes.count, bytes[end] != 0x0a { end += 1 }
+            if end > start, bytes[end - 1] == 0x0d { end -= 1 }
+            self.bounds = start..<end
+            let line = UnsafeRawBufferPointer(rebasing: bytes[start..<end])
+            // `METHOD target HTTP/1.x`
+            if let space = line.firstIndex(of: 0x20), space > 0,
+                line[..<space].allSatisfy({ $0 >= 0x41 && $0 <= 0x5a }),
+                let question = line[(space + 1)...].prefix(while: { $0 != 0x20 }).firstIndex(of: 0x3f)
+            {
+                let targetEnd = line[(space + 1)...].firstIndex(of: 0x20) ?? line.count
+                self.query = (start + question + 1)..<(start + targetEnd)
+            }
+            let followsBlank =
+                start >= 2
+                && (bytes[start - 2] == 0x0a || (start >= 4 && bytes[start - 2] == 0x0d && bytes[start - 3] == 0x0a))
+            self.isForm = followsBlank && line.allSatisfy { $0 > 0x20 }
         }
-        // A body: its line follows a blank one, and the list starts the line.
-        let followsBlank =
-            lineStart >= 2
-            && (bytes[lineStart - 2] == 0x0a
-                || (lineStart >= 4 && bytes[lineStart - 2] == 0x0d && bytes[lineStart - 3] == 0x0a))
-        guard followsBlank, before == 0x26 || nameStart == lineStart,
-            line.allSatisfy({ $0 > 0x20 || $0 == 0x0d })
-        else { return nil }
-        return (lineStart, lineEnd - (lineEnd > lineStart && bytes[lineEnd - 1] == 0x0d ? 1 : 0), false)
+
+        /// The parameter list a name starting at `nameStart` belongs to, and whether it is a URL's query (else a form
+        /// body's); nil when the name is in neither.
+        func list(_ bytes: UnsafeRawBufferPointer, nameStart: Int) -> (start: Int, end: Int, inURL: Bool)? {
+            let before = bytes[nameStart - 1]
+            if let query = self.query, query.contains(nameStart), before == 0x3f || before == 0x26 {
+                return (query.lowerBound, query.upperBound, true)
+            }
+            guard self.isForm, before == 0x26 || nameStart == self.bounds.lowerBound else { return nil }
+            return (self.bounds.lowerBound, self.bounds.upperBound, false)
+        }
+
+        /// The user the list `range` names, looked for once.
+        mutating func user(_ bytes: UnsafeRawBufferPointer, in range: Range<Int>) -> String? {
+            if let known = self.users[range.lowerBound] { return known }
+            let found = CredentialExtractor.userParameter(bytes, in: range)
+            self.users[range.lowerBound] = .some(found)
+            return found
+        }
     }
 
     /// A parameter's value from `start` to the next `&` (or the list's end): its length once percent-decoded.
@@ -260,7 +309,7 @@ extension CredentialExtractor {
     }
 
     /// The value of a user-naming parameter in the list `range`, as text (at most 64 bytes shown).
-    private static func userParameter(_ bytes: UnsafeRawBufferPointer, in range: Range<Int>) -> String? {
+    fileprivate static func userParameter(_ bytes: UnsafeRawBufferPointer, in range: Range<Int>) -> String? {
         var index = range.lowerBound
         while index < range.upperBound {
             var end = index
