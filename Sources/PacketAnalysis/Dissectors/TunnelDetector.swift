@@ -325,3 +325,25 @@ package enum TunnelDetector {
         return nil
     }
 }
+
+/// Looks for the end of an HTTP header block in bytes that grow, reading each byte once: a request or answer that
+/// arrives a byte per segment must not be searched again from its start at each byte (20 such requests of 16 KiB
+/// took 8.8 s where their capture's read takes 0.08 s).
+struct HeadersEndScan {
+    /// How many bytes were searched.
+    private var scanned = 0
+    /// The offset just past the header block's blank line, once found.
+    private var found: Int?
+
+    /// ``TunnelDetector/endOfHeaders(_:)`` of `bytes`, which hold the bytes searched before and perhaps more.
+    mutating func end(in bytes: UnsafeRawBufferPointer) -> Int? {
+        if let found = self.found { return found }
+        // The blank line may begin up to three bytes before the new ones (`\r\n\r\n`).
+        let from = min(max(0, self.scanned - 3), bytes.count)
+        if let end = TunnelDetector.endOfHeaders(UnsafeRawBufferPointer(rebasing: bytes[from...])) {
+            self.found = from + end
+        }
+        self.scanned = bytes.count
+        return self.found
+    }
+}

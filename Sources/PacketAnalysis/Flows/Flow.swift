@@ -185,6 +185,8 @@ final class Flow {
     var openingCredentials: [Credential] = []
     /// The WebSocket the flow was upgraded to; from then on each direction's bytes are its messages' payloads.
     var webSocket: FlowWebSocket?
+    /// Where an HTTP CONNECT's request and answer end, searched as their bytes arrive (nil for other flows).
+    var connectHeaders: FlowHeaderScans?
     /// A request with the shape of a container engine's API: the answer's headers are read for the engine (nil for
     /// every other flow).
     var containerEngine: FlowContainerEngine?
@@ -269,13 +271,24 @@ final class FlowEncapsulation {
 }
 
 /// The SPIs an IPsec ESP flow used, per direction, in order of first appearance (bounded).
-/// A flow's WebSocket: what its handshake showed, and a frame reader for each direction.
+/// Where each side's HTTP headers end, searched as their bytes arrive (see ``HeadersEndScan``).
+final class FlowHeaderScans {
+    var client = HeadersEndScan()
+    var server = HeadersEndScan()
+}
+
+/// A flow's WebSocket: its handshake while under way, what it showed, and a frame reader for each direction.
 final class FlowWebSocket {
-    var summary: WebSocketSummary
+    /// What the handshake showed once the server accepted it; nil while it is under way, or when it was refused.
+    var summary: WebSocketSummary?
+    /// Whether the upgrade was accepted: each direction's bytes are frames from then on.
+    var isOpen: Bool { self.summary != nil }
+    /// Where each side's headers end, searched as their bytes arrive during the handshake.
+    let headers = FlowHeaderScans()
+    /// Whether the request, once its headers were whole, asked for the upgrade (nil until then).
+    var upgradeAsked: Bool?
     var client = WebSocket.FrameReader()
     var server = WebSocket.FrameReader()
-
-    init(summary: WebSocketSummary) { self.summary = summary }
 
     /// The messages' bytes in `bytes` (frames from one side, in order), unmasked.
     func payload(_ bytes: UnsafeRawBufferPointer, fromClient: Bool) -> [UInt8] {
@@ -291,6 +304,8 @@ final class FlowContainerEngine {
     var awaitingRequest = true
     /// Whether the answer's headers are still awaited.
     var awaitingAnswer = true
+    /// Where the answer's headers end, searched as its bytes arrive.
+    var answerHeaders = HeadersEndScan()
     /// The engine that answered, once its headers are read.
     var summary: ContainerEngineAPISummary?
 }

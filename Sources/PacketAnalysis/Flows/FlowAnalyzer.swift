@@ -706,7 +706,7 @@ public final class FlowAnalyzer {
     /// In-order stream bytes from one side of a TCP flow.
     private func inspect(_ flow: Flow, _ fromLow: Bool, _ bytes: UnsafeRawBufferPointer) {
         // Past a WebSocket handshake, what is read is the messages' payloads, not the frames around them.
-        if let webSocket = flow.webSocket, flow.phase != .done {
+        if let webSocket = flow.webSocket, webSocket.isOpen, flow.phase != .done {
             let payload = webSocket.payload(bytes, fromClient: flow.side(fromLow: fromLow) == .client)
             if !payload.isEmpty { payload.withUnsafeBytes { self.inspectStream(flow, fromLow, $0) } }
             return
@@ -879,6 +879,15 @@ public final class FlowAnalyzer {
     /// are classified afresh, as the conversation with the destination (TLS, more often than not).
     private func openTunnel(_ flow: Flow, final: Bool) {
         flow.phase = .tunnelSetup
+        // An HTTP CONNECT's request and answer are searched for their ends once per byte, however their bytes come;
+        // the handshake is read when both are whole, or the flow stalls.
+        if flow.withBuffer(client: true, TunnelDetector.isConnectRequest) {
+            let scan = flow.connectHeaders ?? FlowHeaderScans()
+            flow.connectHeaders = scan
+            let clientEnd = flow.withBuffer(client: true) { scan.client.end(in: $0) }
+            let serverEnd = clientEnd.flatMap { _ in flow.withBuffer(client: false) { scan.server.end(in: $0) } }
+            if serverEnd == nil && !self.stalled(flow, final: final) { return }
+        }
         let opening = flow.withBuffer(client: true) { clientBytes in
             flow.withBuffer(client: false) { TunnelDetector.open(client: clientBytes, server: $0) }
         }
@@ -897,6 +906,7 @@ public final class FlowAnalyzer {
             flow.openingCredentials += opening.credentials
             flow.withDirection(client: true) { $0.buffer.removeFirst(min(opening.clientOffset, $0.buffer.count)) }
             flow.withDirection(client: false) { $0.buffer.removeFirst(min(opening.serverOffset, $0.buffer.count)) }
+            flow.connectHeaders = nil  // the buffers start afresh: a CONNECT inside is searched from its start
             flow.proto = nil
             flow.rolesFixed = true  // the proxy handshake showed who the client is
             flow.phase = .classifying
@@ -916,21 +926,31 @@ public final class FlowAnalyzer {
     /// read for their messages, and those classified afresh as the flow's content (a broker's protocol, most often).
     private func openWebSocket(_ flow: Flow, final: Bool) {
         flow.phase = .webSocketHandshake
+        let webSocket = flow.webSocket ?? FlowWebSocket()
+        flow.webSocket = webSocket
         let stalled = self.stalled(flow, final: final)
+        // Each side's headers are searched for their end once per byte, however their bytes come.
+        let clientEnd = flow.withBuffer(client: true) { webSocket.headers.client.end(in: $0) }
+        if let clientEnd, webSocket.upgradeAsked == nil {
+            webSocket.upgradeAsked = flow.withBuffer(client: true) {
+                WebSocket.mayBeUpgradeRequest(UnsafeRawBufferPointer(rebasing: $0[..<clientEnd]))
+            }
+        }
         // Not an upgrade after all (its headers, now whole, do not ask for one), refused, or never answered: the HTTP
         // it is, its credentials read from the whole request stream.
-        guard flow.withBuffer(client: true, WebSocket.mayBeUpgradeRequest) else {
-            return self.followPlaintext(flow, .http, final: stalled)
+        if webSocket.upgradeAsked == false { return self.followPlaintext(flow, .http, final: stalled) }
+        let serverEnd = clientEnd.flatMap { _ in flow.withBuffer(client: false) { webSocket.headers.server.end(in: $0) }
         }
+        guard serverEnd != nil else {
+            if stalled { self.followPlaintext(flow, .http, final: true) }
+            return
+        }
+        // Both header blocks are whole: read once.
         let handshake = flow.withBuffer(client: true) { clientBytes in
             flow.withBuffer(client: false) { WebSocket.handshake(client: clientBytes, server: $0) }
         }
-        guard let handshake, handshake.accepted else {
-            if handshake != nil || stalled { self.followPlaintext(flow, .http, final: true) }
-            return
-        }
-        let webSocket = FlowWebSocket(summary: handshake.summary)
-        flow.webSocket = webSocket
+        guard let handshake, handshake.accepted else { return self.followPlaintext(flow, .http, final: true) }
+        webSocket.summary = handshake.summary
         flow.openingCredentials += handshake.credentials
         for (client, offset) in [(true, handshake.clientOffset), (false, handshake.serverOffset)] {
             let payload = flow.withBuffer(client: client) { bytes in
@@ -1017,7 +1037,7 @@ public final class FlowAnalyzer {
             default: return self.stopReadingEngineAnswer(flow)  // not of the API's shape, or cut short for good
             }
         }
-        let end = flow.withBuffer(client: false, TunnelDetector.endOfHeaders)
+        let end = flow.withBuffer(client: false) { engine.answerHeaders.end(in: $0) }
         guard end != nil || final || !flow.withDirection(client: false, { $0.inspecting }) else { return }
         engine.summary = flow.withBuffer(client: false) { server in
             end.flatMap { ContainerEngineAPI.answer(UnsafeRawBufferPointer(rebasing: server[..<$0])) }
@@ -1074,7 +1094,7 @@ public final class FlowAnalyzer {
         // A tunnel that nothing crossed is reported as the proxy protocol that opened it; a WebSocket whose messages
         // are no protocol Bulkhead knows (an application's own JSON, most often) as the HTTP that opened it.
         if proto == .empty, let outer = flow.tunnelProtocol { proto = outer }
-        if flow.webSocket != nil, proto == .empty || proto == .unknownPlaintext || proto == .unknownBinary {
+        if flow.webSocket?.isOpen == true, proto == .empty || proto == .unknownPlaintext || proto == .unknownBinary {
             proto = .http
         }
         var tunnel: TunnelRecord?
