@@ -88,6 +88,8 @@ bz = agg("bulkhead-json-gzip")
 bzp = agg("bulkhead-json-gzip-pipe")
 gunzip = agg("gunzip")
 syn_scan = int(E.get("SYN_SCAN") or 0)
+bdribble = agg("bulkhead-json-dribbled")
+dribbled = int(E.get("DRIBBLED_HANDSHAKES") or 0)
 distinct = int(E.get("DISTINCT_FINDINGS") or 0)
 bk = agg("bulkhead-keylog")
 ts = agg("tshark")
@@ -311,6 +313,21 @@ if bs:
                     f"peak RSS < {TARGET_RSS_MB} MB with a SYN scan of {syn_scan:,} half-open connections "
                     f"(`gen-syn-scan.py`, all open at once): {bs['rss']:.1f} MB in {bs['wall']:.3f} s"
                     + own_floor("synscan", bs)))
+if bdribble:
+    read = agg("floor-dribbled")
+    flows = None
+    try:
+        with open(os.path.join(E["WORK"], "out-dribbled.json")) as f:
+            flows = json.load(f)["summary"]["flows"]
+    except (OSError, ValueError, KeyError) as err:
+        check(False, f"dribbled-handshakes run output unreadable: {err}")
+    if flows is not None:
+        check(flows == 3 * dribbled, f"dribbled handshakes: {flows} flows, truth {3 * dribbled}")
+    if read:
+        targets.append((bdribble["wall"] <= 5 * read["wall"],
+                        f"3 x {dribbled} HTTP handshakes of 16,000 bytes sent a byte per segment "
+                        f"(`gen-dribbled-handshakes.py`: each header block read once) within 5x its libpcap read: "
+                        f"{bdribble['wall']:.3f} s" + own_floor("dribbled", bdribble)))
 if bn:
     targets.append((bn["rss"] < TARGET_RSS_MB,
                     f"peak RSS < {TARGET_RSS_MB} MB with {dns_exchanges:,} DNS exchanges (`gen-dns-exchanges.py`, 5,000 "

@@ -42,6 +42,9 @@
 #                        connection of captures/quic-server-auth.pcap replayed from a client port each): every one a
 #                        quic flow, its Initial packets decrypted, peak RSS held to the target (default 150000,
 #                        775 MB; 0: skip)
+#   --dribbled-handshakes N  also analyze 3 x N HTTP handshakes of 16,000 bytes sent a byte per segment (a GET, a
+#                        WebSocket upgrade, a CONNECT: gen-dribbled-handshakes.py), the input that hurts readers waiting
+#                        for a header block's end: within 5x its own libpcap read (default 20, 68 MB; 0: skip)
 #   --no-gzip            skip the run on the capture gzip-compressed (`gzip -1`, as `tcpdump -z gzip` leaves rotated
 #                        files), timed beside `gzip -dc` alone and `gzip -dc | bulkhead analyze -`
 #   --container C        pcap (default) or pcapng: the generated capture converted by editcap, as dumpcap and
@@ -71,6 +74,7 @@ RSS_SCALING=0
 DISTINCT_FINDINGS=0
 ROTATED_FILES=1000
 SYN_SCAN=1000000
+DRIBBLED_HANDSHAKES=20
 DNS_EXCHANGES=1000000
 QUIC_CONNECTIONS=150000
 GZIP_RUN=1
@@ -96,6 +100,7 @@ while [ $# -gt 0 ]; do
         --distinct-findings) DISTINCT_FINDINGS="$2"; shift 2 ;;
         --rotated-files) ROTATED_FILES="$2"; shift 2 ;;
         --syn-scan) SYN_SCAN="$2"; shift 2 ;;
+        --dribbled-handshakes) DRIBBLED_HANDSHAKES="$2"; shift 2 ;;
         --dns-exchanges) DNS_EXCHANGES="$2"; shift 2 ;;
         --quic-connections) QUIC_CONNECTIONS="$2"; shift 2 ;;
         --no-gzip) GZIP_RUN=0; shift ;;
@@ -346,6 +351,9 @@ generated_run dns "$CAP_DNS" gen-dns-exchanges.py "$DNS_EXCHANGES" "$DNS_EXCHANG
 CAP_QUIC="$WORK/quic-$QUIC_CONNECTIONS.pcap"
 generated_run quic "$CAP_QUIC" gen-quic-connections.py "$QUIC_CONNECTIONS" \
     "$QUIC_CONNECTIONS QUIC connections, 2,000 a second"
+CAP_DRIBBLED="$WORK/dribbled-$DRIBBLED_HANDSHAKES.pcap"
+generated_run dribbled "$CAP_DRIBBLED" gen-dribbled-handshakes.py "$DRIBBLED_HANDSHAKES" \
+    "3 x $DRIBBLED_HANDSHAKES HTTP handshakes sent a byte per segment"
 CAP_D="$WORK/distinct-$DISTINCT_FINDINGS.pcap"
 generated_run distinct "$CAP_D" gen-distinct-findings.py "$DISTINCT_FINDINGS" \
     "$DISTINCT_FINDINGS connections, each a finding of its own"
@@ -397,6 +405,7 @@ LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
 BH_VERSION=""
 [ -n "$BULKHEAD" ] && BH_VERSION="$("$BULKHEAD" --version 2>/dev/null | head -1 || true)"
 export DISTINCT_FINDINGS CAP_D ROTATED_FILES ROTATED_DIR SYN_SCAN CAP_S CAP_GZ DNS_EXCHANGES QUIC_CONNECTIONS
+export DRIBBLED_HANDSHAKES CAP_DRIBBLED
 export RUNS TRUTH TRUTH_Q CAP CAP_Q KEYS NO_KEYLOG SIZE_MB REPEAT TSHARK_MODE NO_BULKHEAD NO_TSHARK RSS_SCALING SEED BULKHEAD BULKHEAD_FROM BH_VERSION BULKHEAD_ARGS
 export TS_SAMPLE_BYTES="${TS_SAMPLE_BYTES:-0}" TSHARK_SAMPLE_MB WORK ROOT LOAD_BEFORE LOAD_AFTER
 export SHAPE CONTAINER
