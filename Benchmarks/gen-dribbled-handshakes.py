@@ -1,15 +1,17 @@
 #!/usr/bin/env python3
-"""gen-dribbled-handshakes.py -- a capture of 3 x N HTTP handshakes of 16,000 bytes, each sent a byte per segment.
+"""gen-dribbled-handshakes.py -- a capture of 4 x N handshakes of 16,000 bytes, each sent a byte per segment.
 
 The hostile shape for every reader that waits for an HTTP header block to end before it decides (a WebSocket
 upgrade, an HTTP CONNECT, a container engine's answer): a request whose headers never end within the inspection
 window, arriving one byte at a time. A reader that searched the bytes kept so far from their start at each segment
 did 16,000 x 8,000 byte comparisons per flow (20 flows of each kind took 1.4-8.8 s where their read takes 0.04 s);
 each byte must be read once. Per flow of N: a plain GET (could it still ask for an upgrade?), a GET asking for a
-WebSocket, and a CONNECT, each from a port of its own (198.18.0.1 -> 198.19.0.2:8080), answered by nothing.
+WebSocket, a CONNECT, and an h2c call of etcd's KV/Range whose header block goes on in CONTINUATION frames and never
+ends (the HTTP/2 frame reader following an etcd call), each from a port of its own (198.18.0.1 -> 198.19.0.2:8080),
+answered by nothing.
 
 Usage: python3 Benchmarks/gen-dribbled-handshakes.py OUT.pcap N
-   e.g. python3 Benchmarks/gen-dribbled-handshakes.py Benchmarks/work/dribbled-20.pcap 20   (68 MB)
+   e.g. python3 Benchmarks/gen-dribbled-handshakes.py Benchmarks/work/dribbled-20.pcap 20   (90 MB)
 """
 import struct
 
@@ -18,10 +20,26 @@ from pcapgen import ETHERNET, PcapWriter, arguments, ipv4
 CLIENT = bytes([198, 18, 0, 1])
 SERVER = bytes([198, 19, 0, 2])
 HEADERS = b"X-Padding: b\r\n" * 1200
+
+
+def h2_frame(kind: int, flags: int, stream: int, payload: bytes) -> bytes:
+    return struct.pack("!I", len(payload))[1:] + bytes([kind, flags]) + struct.pack("!I", stream) + payload
+
+
+def hpack_literal(name: bytes, value: bytes) -> bytes:
+    """A literal header field without indexing, new name, no Huffman coding (lengths below 127)."""
+    return b"\x00" + bytes([len(name)]) + name + bytes([len(value)]) + value
+
+
+# HEADERS (no END_HEADERS) naming etcd's KV/Range, then CONTINUATION frames of padding headers, none flagged the last.
+H2C_CALL = (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + h2_frame(0x4, 0, 0, b"")
+            + h2_frame(0x1, 0, 1, b"\x83\x86" + b"\x04\x16/etcdserverpb.KV/Range")
+            + h2_frame(0x9, 0, 1, hpack_literal(b"x-padding", b"b" * 100) * 9) * 16)
 REQUESTS = [
     b"GET /items HTTP/1.1\r\n",
     b"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\n",
     b"CONNECT backend.test:443 HTTP/1.1\r\n",
+    H2C_CALL,
 ]
 
 
@@ -38,7 +56,8 @@ def main() -> None:
     with PcapWriter(path) as capture:
         for flow in range(count * len(REQUESTS)):
             port = 20000 + flow
-            request = (REQUESTS[flow % len(REQUESTS)] + HEADERS)[:16000]
+            kind = REQUESTS[flow % len(REQUESTS)]
+            request = (kind if kind is H2C_CALL else kind + HEADERS)[:16000]
             capture.add(micros, segment(port, 1000, 0x02))
             capture.add(micros + 1, segment(port, 5000, 0x12, reply=True))
             for offset in range(len(request)):

@@ -6,17 +6,18 @@
 #   sudo bash captures/make-broker-captures.sh     (make-captures.sh runs it)
 #
 # Address plan (nothing else is ever used): 198.19.62.0/24, veth bhb-cli <-> bhb-srv, client .1, server .2.
-# Every capture holds exactly one TCP flow (client ephemeral port -> the broker's port below).
+# Every capture holds exactly one TCP flow (but etcd-call-to-other-grpc: one per attempt of etcdctl) (client ephemeral port -> the broker's port below).
 #
 #   1883 Mosquitto, password file        1884 Mosquitto, anonymous (MQTT 3.1)
 #   5672 RabbitMQ (default user app), AMQP 0-9-1 and 1.0    61613 RabbitMQ STOMP
 #   15675 RabbitMQ Web MQTT (MQTT over a WebSocket, /ws)  15674 RabbitMQ Web STOMP (/ws)   (1885: its MQTT, unused)
 #   4222 nats-server --user/--pass       4223 nats-server --auth (token)
 #   4443 nats-server TLS, verify: true   4444 nats-server TLS, no client certificate asked
-#   50051 a gRPC server without TLS (grpcio, h2c): per-call credentials, the other service-to-service shape
+#   50051 a gRPC server without TLS (grpcio, h2c): per-call credentials, the other service-to-service shape; and the
+#         real etcdctl calling it (a server that is not etcd)
 #
 # Requirements (Debian 12): iproute2 tcpdump openssl python3 ethtool mosquitto mosquitto-clients rabbitmq-server
-# amqp-tools nats-server, and nats-py, amqp, python-qpid-proton, stomp-py, grpcio, paho-mqtt and websocket-client from PyPI
+# amqp-tools nats-server etcd-client, and nats-py, amqp, python-qpid-proton, stomp-py, grpcio, paho-mqtt and websocket-client from PyPI
 # (python3 -m pip install nats-py amqp python-qpid-proton stomp-py grpcio paho-mqtt websocket-client).
 set -euo pipefail
 
@@ -47,7 +48,7 @@ die() { log "ERROR: $*"; exit 1; }
 
 [[ $EUID -eq 0 ]] || die "run as root (sudo bash $0)"
 for t in ip ethtool tcpdump openssl ss setpriv mosquitto mosquitto_pub mosquitto_passwd amqp-publish nats-server \
-    /usr/lib/rabbitmq/bin/rabbitmq-server "$PY"; do
+    /usr/lib/rabbitmq/bin/rabbitmq-server etcdctl "$PY"; do
     command -v "$t" >/dev/null 2>&1 || die "missing tool: $t"
 done
 "$PY" -c 'import nats, amqp, proton, stomp, grpc, paho.mqtt, websocket' 2>/dev/null \
@@ -233,5 +234,17 @@ inc "$PY" "$TOOLS/bhbroker.py" grpc-client --host "$SERVER" --port 50051 --token
     || die "the gRPC client failed"
 cap_stop
 
-chmod 644 "$OUT"/h2c-*.pcap "$OUT"/mqtt-*.pcap "$OUT"/amqp-*.pcap "$OUT"/stomp-*.pcap "$OUT"/nats-*.pcap "$OUT"/keys/nats-tls-*.keys
+# The real etcdctl calling etcd's KV/Range on that server, which is not etcd: it answers Unimplemented, and the flow
+# must stay plain http2 with no etcd finding (the etcd captures themselves are made by make-captures.sh).
+log "etcd-call-to-other-grpc.pcap"
+cap_start etcd-call-to-other-grpc.pcap 50051
+if inc env ETCDCTL_API=3 etcdctl --endpoints="http://$SERVER:50051" --command-timeout=3s get /registry/secrets \
+    >"$WORK/etcdctl-other.out" 2>&1; then
+    die "etcdctl got an answer from a server that is not etcd"
+fi
+cap_stop
+grep -qi "unimplemented\|unknown service" "$WORK/etcdctl-other.out" \
+    || die "unexpected etcdctl error: $(tail -2 "$WORK/etcdctl-other.out")"
+
+chmod 644 "$OUT"/h2c-*.pcap "$OUT"/etcd-call-to-other-grpc.pcap "$OUT"/mqtt-*.pcap "$OUT"/amqp-*.pcap "$OUT"/stomp-*.pcap "$OUT"/nats-*.pcap "$OUT"/keys/nats-tls-*.keys
 log "done"

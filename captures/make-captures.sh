@@ -22,7 +22,8 @@
 #   8080 nginx HTTP (Basic auth on /private/, Bearer on /api/, stand-ins for Vault's /v1/, Keycloak's token
 #        endpoint and Grafana's /login), also on [::]:8080
 #   8081 nginx h2c (HTTP/2 prior knowledge)      6380 redis (requirepass)
-#   2375 dockerd (the Engine API without TLS)
+#   2375 dockerd (the Engine API without TLS)    2376 dockerd --tlsverify (asked in clear)
+#   2379 etcd (its v3 API without TLS; peers on the namespace's loopback)
 #   5432 postgres (ssl=on, pg_hba "password")    8443, 9000 openssl s_server (TLS)
 #   2525 SMTP (python, STARTTLS + AUTH)           2121 FTP (python, login only)
 #   11211 memcached (TCP only)                    53/udp dnsmasq
@@ -37,6 +38,7 @@
 #
 # Requirements (Debian 12): tcpdump dumpcap editcap (wireshark-common) tshark openssl curl
 #   nginx-light redis-server redis-tools postgresql-15 memcached dnsmasq-base docker.io (dockerd and the docker CLI)
+#   etcd-server etcd-client
 #   bind9-dnsutils python3 iproute2 ethtool tinyproxy-bin (for make-tunnel-captures.sh) wireguard-go wireguard-tools
 #   (for make-encap-captures.sh); aioquic from PyPI (for make-quic-captures.sh); mosquitto mosquitto-clients
 #   rabbitmq-server amqp-tools nats-server, and nats-py, amqp, python-qpid-proton,
@@ -72,6 +74,8 @@ VAULT_TOKEN='hvs.bh-test-vault-8c41d2e7'
 CLIENT_SECRET='bh-test-client-secret+5e/9a'
 URL_TOKEN='bh-test-url-token-73b1f0'
 CONSOLE_PASS='bh-test-console-pass-61e0'
+ETCD_PASS='bh-test-etcd-root-58c2'
+ETCD_VALUE='bh-test-etcd-value-0d7e'
 REDIS_PASS='redis-test-pass-7731'
 PG_USER=app
 PG_PASS='pg-test-pass-5150'
@@ -85,7 +89,7 @@ die() { log "ERROR: $*"; exit 1; }
 
 [[ $EUID -eq 0 ]] || die "run as root (sudo bash $0)"
 for t in ip ethtool tcpdump dumpcap editcap openssl curl nginx redis-server redis-cli psql memcached dnsmasq dig ss runuser \
-    dockerd docker nsenter "$PY"; do
+    dockerd docker nsenter etcd etcdctl "$PY"; do
     command -v "$t" >/dev/null 2>&1 || die "missing tool: $t"
 done
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)
@@ -397,6 +401,58 @@ if [[ -n $DK_PID ]]; then
     kill "$DK_PID" 2>/dev/null || true
     wait_for 20 bash -c "! kill -0 $DK_PID" || log "dockerd still running; the teardown kills it"
 fi
+
+# A second dockerd that requires TLS with client certificates (--tlsverify) on 2376, asked by the same CLI in clear:
+# it answers the plain request with Go's "400 Client sent an HTTP request to an HTTPS server", which is no engine
+# answering, and must stay plain http with no engine finding.
+log "starting dockerd --tlsverify on tcp://$S4:2376"
+nsenter --net="/var/run/netns/$NS_S" dockerd --host "tcp://$S4:2376" --tlsverify --tlscacert "$PKI/ca.pem" \
+    --tlscert "$PKI/server.pem" --tlskey "$PKI/server.key" --data-root "$DK/tls-data" --exec-root "$DK/tls-exec" \
+    --pidfile "$DK/dockerd-tls.pid" --bridge=none --iptables=false --ip-masq=false >"$DK/dockerd-tls.log" 2>&1 &
+wait_for 60 tcp_listening "$NS_S" 2376 || die "dockerd --tlsverify did not listen on 2376: $(tail -3 "$DK/dockerd-tls.log")"
+log "docker-api-tlsverify-refuses-plaintext.pcap"
+cap_start docker-api-tlsverify-refuses-plaintext.pcap "$NS_S" bhc-srv0
+if inc env DOCKER_CONFIG="$DK/client" docker -H "tcp://$S4:2376" version >"$DK/refused.out" 2>&1; then
+    die "the docker CLI got an answer in clear from dockerd --tlsverify"
+fi
+cap_stop
+grep -q "HTTP request to an HTTPS server" "$DK/refused.out" || die "unexpected docker CLI error: $(tail -2 "$DK/refused.out")"
+DK_PID=$(cat "$DK/dockerd-tls.pid" 2>/dev/null || true)
+if [[ -n $DK_PID ]]; then
+    kill "$DK_PID" 2>/dev/null || true
+    wait_for 20 bash -c "! kill -0 $DK_PID" || log "dockerd --tlsverify still running; the teardown kills it"
+fi
+
+# ---------------------------------------------------------- etcd's API in clear
+# A real etcd (Debian's etcd-server) serving its clients on http://198.18.1.2:2379 without --cert-file (its peer URL
+# on the namespace's loopback), asked by the real etcdctl: a key written and read back; then a root user added and
+# auth turned on, a login (Auth/Authenticate: the password in the request), a read with the token it gave, and a
+# read with no user, which etcd refuses with its own error.
+log "starting etcd on http://$S4:2379"
+ET=$WORK/etcd
+mkdir -p "$ET"
+ins etcd --name bh-cap --data-dir "$ET/data" --listen-client-urls "http://$S4:2379" \
+    --advertise-client-urls "http://$S4:2379" --listen-peer-urls http://127.0.0.1:2380 \
+    --initial-advertise-peer-urls http://127.0.0.1:2380 --initial-cluster bh-cap=http://127.0.0.1:2380 \
+    >"$ET/etcd.log" 2>&1 &
+ET_PID=$!
+wait_for 30 tcp_listening "$NS_S" 2379 || die "etcd did not listen on 2379: $(tail -3 "$ET/etcd.log")"
+etcdctl_c() { inc env ETCDCTL_API=3 etcdctl --endpoints="http://$S4:2379" --command-timeout=5s "$@"; }
+log "etcd-plaintext.pcap"
+cap_start etcd-plaintext.pcap "$NS_S" bhc-srv0
+etcdctl_c put /registry/secrets/shop/db-password "$ETCD_VALUE" >/dev/null
+[[ $(etcdctl_c get --print-value-only /registry/secrets/shop/db-password) == "$ETCD_VALUE" ]] || die "etcd read back"
+cap_stop
+log "etcd-auth-password.pcap"
+cap_start etcd-auth-password.pcap "$NS_S" bhc-srv0
+etcdctl_c user add "root:$ETCD_PASS" >/dev/null
+etcdctl_c auth enable >/dev/null 2>&1
+[[ $(etcdctl_c --user "root:$ETCD_PASS" get --print-value-only /registry/secrets/shop/db-password) == "$ETCD_VALUE" ]] \
+    || die "etcd read back with a login"
+if etcdctl_c get /registry/secrets/shop/db-password >/dev/null 2>&1; then die "etcd answered a read with no user"; fi
+cap_stop
+kill "$ET_PID" 2>/dev/null || true
+wait "$ET_PID" 2>/dev/null || true
 
 log "http2-h2c.pcap"
 cap_start http2-h2c.pcap "$NS_S" bhc-srv0

@@ -32,6 +32,8 @@ public enum FindingKind: Sendable {
     case unidentifiedFlow
     /// `container-engine-api-in-clear`: Container engine API in clear
     case containerEngineAPIInClear
+    /// `etcd-api-in-clear`: etcd API in clear
+    case etcdAPIInClear
     // Active TLS checks (`bulkhead tls`, the audit's TLS stage)
     /// `rogue-client-accepted`: Forged client certificate accepted
     case rogueClientAccepted
@@ -148,7 +150,7 @@ public enum FindingKind: Sendable {
         public var name: String
         /// What it means and what to do about it.
         public var help: String
-        /// The CIS Docker Benchmark item the kind maps to, by title.
+        /// The CIS Benchmark item the kind maps to, by benchmark and item (`CIS Docker 2.6`, `CIS Kubernetes 2.1`).
         public var reference: String?
 
         init(_ defaultSeverity: Severity, _ name: String, _ help: String, reference: String? = nil) {
@@ -171,6 +173,7 @@ public enum FindingKind: Sendable {
     static let plainKinds: [FindingKind] = [
         .plaintextFlow, .credentialsInCleartext, .tlsNoClientAuth, .tlsHandshakeFailure,
         .tlsWeakCipher, .tlsLegacyCipher, .tlsLegacyVersion, .unidentifiedFlow, .containerEngineAPIInClear,
+        .etcdAPIInClear,
         .rogueClientAccepted, .mtlsOptional, .plaintextAccepted, .starttlsOptional,
         .tlsInconclusive, .endpointUntested, .validClientRefused, .validClientNotServed,
         .authorizationAnyIdentity, .serverChainUntrusted, .serverIdentityMismatch, .serverSPIFFEMismatch,
@@ -213,6 +216,7 @@ public enum FindingKind: Sendable {
         case .tlsLegacyVersion: "tls-legacy-version"
         case .unidentifiedFlow: "unidentified-flow"
         case .containerEngineAPIInClear: "container-engine-api-in-clear"
+        case .etcdAPIInClear: "etcd-api-in-clear"
         case .rogueClientAccepted: "rogue-client-accepted"
         case .mtlsOptional: "mtls-optional"
         case .plaintextAccepted: "plaintext-accepted"
@@ -312,6 +316,11 @@ public enum FindingKind: Sendable {
                 .critical, "Container engine API in clear",
                 "A Docker or Podman Engine API answered over plain HTTP. It has no authentication of its own: whoever reaches the port can start a privileged container and so owns the host, unless an authorization plugin refuses the request. Bind it to its Unix socket, or require TLS with client certificates (dockerd --tlsverify).",
                 reference: "CIS Docker 2.6")
+        case .etcdAPIInClear:
+            Entry(
+                .critical, "etcd API in clear",
+                "etcd's v3 API answered over plain HTTP/2: every key read or written crossed readable and alterable on the path (for Kubernetes, every Secret), with the passwords and tokens of etcd's users, and unless etcd also requires client certificates whoever reaches the port reads and writes the store. Serve it over TLS only (--cert-file, --key-file) and require client certificates (--client-cert-auth, --trusted-ca-file).",
+                reference: "CIS Kubernetes 2.1")
         case .rogueClientAccepted:
             Entry(
                 .critical, "Forged client certificate accepted",

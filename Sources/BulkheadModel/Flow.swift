@@ -88,7 +88,9 @@ public enum ClientBasis: String, Codable, Sendable, CaseIterable {
 public struct Credential: Codable, Hashable, Sendable {
     /// `http-basic`, `http-bearer`, `redis-auth`, `postgresql-cleartext-password`, `postgresql-md5`,
     /// `mysql-native-auth`, `ftp`, `smtp-auth-plain`, `smtp-auth-login`, `imap-login`, `imap-auth-plain`,
-    /// `pop3`, `pop3-auth-plain`, `mqtt`, `amqp-plain`, `amqp-amqplain`, `nats-password`, `nats-token`, `nats`, `stomp`.
+    /// `pop3`, `pop3-auth-plain`, `mqtt`, `amqp-plain`, `amqp-amqplain`, `nats-password`, `nats-token`, `nats`, `stomp`,
+    /// `http-token`, `http-api-key`, `http-url-secret`, `http-form-secret`, `http-json-secret`, `etcd-password`,
+    /// `etcd-token`.
     public var kind: String
     /// The user name, when the protocol sends one in clear (it is not a secret on its own).
     @ExplicitNull public var user: String?
@@ -290,12 +292,15 @@ public struct FlowRecord: Codable, Hashable, Sendable {
     /// A container engine's API (Docker's, Podman's) that answered the flow's first request over plain HTTP; nil for
     /// every other flow, and then absent from the JSON.
     public var containerEngineAPI: ContainerEngineAPISummary?
+    /// etcd's v3 API, answering the flow's gRPC calls over cleartext HTTP/2; nil for every other flow, and then absent
+    /// from the JSON.
+    public var etcdAPI: EtcdAPISummary?
 
     enum CodingKeys: String, CodingKey {
         case id, client, server, clientBasis, transport
         case proto = "protocol"
         case encrypted, starttls, tls, credentials, truncated, anomalies, firstSeen, lastSeen, packets, bytes, file
-        case tunnel, encapsulation, esp, quic, webSocket, containerEngineAPI
+        case tunnel, encapsulation, esp, quic, webSocket, containerEngineAPI, etcdAPI
     }
 
     // Inlinable: built once per flow from another module, a call made it build the record aside and copy it out (a
@@ -307,7 +312,8 @@ public struct FlowRecord: Codable, Hashable, Sendable {
         truncated: Bool, anomalies: [String], firstSeen: Timestamp, lastSeen: Timestamp,
         packets: DirectionCounts, bytes: DirectionCounts, file: String?, tunnel: TunnelRecord? = nil,
         encapsulation: [EncapsulationLayer]? = nil, esp: ESPSummary? = nil, quic: QUICSummary? = nil,
-        webSocket: WebSocketSummary? = nil, containerEngineAPI: ContainerEngineAPISummary? = nil
+        webSocket: WebSocketSummary? = nil, containerEngineAPI: ContainerEngineAPISummary? = nil,
+        etcdAPI: EtcdAPISummary? = nil
     ) {
         self.id = id
         self.client = client
@@ -332,6 +338,7 @@ public struct FlowRecord: Codable, Hashable, Sendable {
         self.quic = quic
         self.webSocket = webSocket
         self.containerEngineAPI = containerEngineAPI
+        self.etcdAPI = etcdAPI
     }
 
     /// Whether ``tls`` describes a TLS handshake of the flow's own: TLS, QUIC's TLS 1.3, or a plaintext protocol's
@@ -358,6 +365,27 @@ public struct ContainerEngineAPISummary: Codable, Hashable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey { case engine, apiVersion, server }
+}
+
+/// etcd's v3 API answering in clear (gRPC over cleartext HTTP/2: etcd without `--cert-file`). For a Kubernetes cluster
+/// it holds every object, Secrets included.
+public struct EtcdAPISummary: Codable, Hashable, Sendable {
+    /// The cluster's id, as etcd prints it (16 hexadecimal digits), from the header of an answer; nil when the only
+    /// answer read was an error.
+    @ExplicitNull public var clusterID: String?
+    /// The answering member's id, likewise.
+    @ExplicitNull public var memberID: String?
+    /// The methods the client called within the inspection window, without their package (`KV/Range`,
+    /// `Auth/Authenticate`, `Lock/Lock`), in order, each once, at most eight.
+    public var methods: [String]
+
+    public init(clusterID: String?, memberID: String?, methods: [String]) {
+        self.clusterID = clusterID
+        self.memberID = memberID
+        self.methods = methods
+    }
+
+    enum CodingKeys: String, CodingKey { case clusterID, memberID, methods }
 }
 
 /// A WebSocket (RFC 6455) a flow was upgraded to: what its opening handshake asked for and the server agreed to.

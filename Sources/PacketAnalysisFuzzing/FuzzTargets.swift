@@ -253,6 +253,18 @@ package enum FuzzTargets {
                     precondition(wholePayload.count <= side.count && wholePayload == bytewisePayload)
                     precondition(whole.stopped == bytewise.stopped)
                 }
+                // The two sides read as cleartext HTTP/2 for etcd's API, whole and as they grow a byte at a time: the
+                // same methods, credentials' evidence and verdict.
+                var whole = EtcdAPI.Reader()
+                whole.readClient(client)
+                whole.readServer(server)
+                var growing = EtcdAPI.Reader()
+                for length in 0...max(client.count, server.count) {
+                    growing.readClient(UnsafeRawBufferPointer(rebasing: client.prefix(length)))
+                    growing.readServer(UnsafeRawBufferPointer(rebasing: server.prefix(length)))
+                }
+                growing.readClient(client)
+                precondition(whole.summary == growing.summary && whole.methods == growing.methods)
                 for proto in ApplicationProtocol.allCases {
                     _ = CredentialExtractor.extract(proto, client: client)
                     _ = StartTLSDetector.clientHandover(proto, client: client)

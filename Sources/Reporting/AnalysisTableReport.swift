@@ -50,6 +50,11 @@ public enum AnalysisTableReport {
         if let engine = flow.containerEngineAPI {
             notes.append("\(engine.engine) engine API \(engine.apiVersion)" + (engine.server.map { " (\($0))" } ?? ""))
         }
+        if let etcd = flow.etcdAPI {
+            notes.append(
+                "etcd API" + (etcd.clusterID.map { " (cluster \($0))" } ?? "")
+                    + (etcd.methods.isEmpty ? "" : " " + etcd.methods.joined(separator: ",")))
+        }
         if let webSocket = flow.webSocket {
             // The protocol column says what the messages carry; this, that they crossed a WebSocket, and which.
             notes.append(

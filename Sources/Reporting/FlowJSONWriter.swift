@@ -3,7 +3,7 @@ import BulkheadModel
 /// Writes flow records as compact JSON by hand: a capture of a million flows must not wait on Foundation's
 /// general-purpose `JSONEncoder` (about ten times slower here). The output parses to exactly what the
 /// records' `Codable` conformance produces — keys sorted, absent values as `null` (except a flow's
-/// `containerEngineAPI`, `encapsulation`, `esp`, `quic`, `tunnel` and `webSocket`, left out when absent) — and a test holds the two together, so adding a field to
+/// `containerEngineAPI`, `encapsulation`, `etcdAPI`, `esp`, `quic`, `tunnel` and `webSocket`, left out when absent) — and a test holds the two together, so adding a field to
 /// the model without adding it here fails the suite.
 public struct FlowJSONWriter: ~Copyable {
     private var buffer = JSONBuffer()
@@ -74,6 +74,10 @@ public struct FlowJSONWriter: ~Copyable {
             self.key("esp")
             self.write(esp)
         }
+        if let etcd = flow.etcdAPI {
+            self.key("etcdAPI")
+            self.write(etcd)
+        }
         self.key("file")
         self.optionalString(flow.file)
         self.key("firstSeen")
@@ -119,6 +123,17 @@ public struct FlowJSONWriter: ~Copyable {
         self.string(engine.engine)
         self.key("server")
         self.optionalString(engine.server)
+        self.endObject()
+    }
+
+    mutating func write(_ etcd: EtcdAPISummary) {
+        self.beginObject()
+        self.key("clusterID")
+        self.optionalString(etcd.clusterID)
+        self.key("memberID")
+        self.optionalString(etcd.memberID)
+        self.key("methods")
+        self.strings(etcd.methods)
         self.endObject()
     }
 

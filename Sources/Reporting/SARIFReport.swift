@@ -27,8 +27,10 @@ public enum SARIFReport {
                 "properties": ["tags": ["security", "network"], "security-severity": Self.securitySeverity(severity)],
             ]
             if let reference = entry?.reference {
+                // "CIS Docker 2.6" → the Docker benchmark's page, "CIS Kubernetes 2.1" → Kubernetes'.
+                let benchmark = reference.split(separator: " ").dropFirst().first?.lowercased() ?? "docker"
                 rule["helpUri"] =
-                    "https://www.cisecurity.org/benchmark/docker#\(reference.replacingOccurrences(of: " ", with: "-"))"
+                    "https://www.cisecurity.org/benchmark/\(benchmark)#\(reference.replacingOccurrences(of: " ", with: "-"))"
             }
             return rule
         }

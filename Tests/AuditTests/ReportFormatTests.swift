@@ -156,6 +156,14 @@ struct ReportFormatTests {
                 ($0["help"] as? [String: Any])?["text"] != nil
                     && ($0["shortDescription"] as? [String: Any])?["text"] != nil
             })
+        // A rule's help link goes to the benchmark its reference names: Docker's, or Kubernetes' for etcd.
+        let kinds: [FindingKind] = [.containerEngineAPIInClear, .etcdAPIInClear]
+        let linked = try SARIFReport.render(
+            findings: kinds.map { Finding(kind: $0, severity: .critical, title: "t", detail: "d", location: "x:1") },
+            toolVersion: "0.1.0", complete: true, problems: [])
+        let text = String(decoding: linked, as: UTF8.self).replacingOccurrences(of: "\\/", with: "/")
+        #expect(text.contains("https://www.cisecurity.org/benchmark/docker#CIS-Docker-2.6"))
+        #expect(text.contains("https://www.cisecurity.org/benchmark/kubernetes#CIS-Kubernetes-2.1"))
     }
 
     /// The SARIF 2.1.0 schema fetched by `scripts/install-deps.sh --test` (from the sarif-om source package on PyPI),

@@ -93,7 +93,7 @@ struct HTTP2CredentialTests {
         let first = Array(block.prefix(split))
         let headers = frame(0x1, 0x08 | 0x20, [3] + [0, 0, 0, 0, 16] + first + [0, 0, 0])
         let continuation = frame(0x9, 0x04, Array(block.dropFirst(split)))
-        return CredentialExtractor.http2Preface + frame(0x4, 0, []) + headers + continuation
+        return HTTP2FrameReader.clientPreface + frame(0x4, 0, []) + headers + continuation
     }
 
     @Test("h2c: an authorization field across HEADERS and CONTINUATION, Huffman-coded or not; repeats reported once")

@@ -73,6 +73,29 @@ struct AnalyzeCommandTests {
         #expect(gated.status == 1, "critical is at or above the threshold")
     }
 
+    @Test("a real etcd answering etcdctl in clear: a critical finding, the cluster and methods, secrets redacted")
+    func etcdAPI() throws {
+        let table = try Self.run(["analyze", "captures/etcd-auth-password.pcap"])
+        #expect(table.status == 1)
+        #expect(
+            table.output.contains("etcd API (cluster 1c45a069f3a1d796) Auth/Authenticate; credential etcd-password"))
+        #expect(table.output.contains("CRITICAL etcd-api-in-clear: etcd API answered in clear at 198.18.1.2:2379"))
+        let json = try Self.run(["analyze", "--format", "json", "captures/etcd-auth-password.pcap"])
+        #expect(json.output.contains(#""etcdAPI":{"clusterID":"1c45a069f3a1d796","memberID":"b71f75320dc06a6c""#))
+        let script = try String(
+            contentsOf: Self.repositoryRoot.appendingPathComponent("captures/make-captures.sh"), encoding: .utf8)
+        for name in ["ETCD_PASS", "ETCD_VALUE"] {
+            let secret = try #require(script.firstMatch(of: try Regex("\(name)='([^']+)'"))?.output[1].substring)
+            #expect(!table.output.contains(String(secret)) && !json.output.contains(String(secret)))
+        }
+        // A gRPC server that is not etcd, called by etcdctl; a dockerd that requires TLS, asked in clear.
+        for capture in ["etcd-call-to-other-grpc", "docker-api-tlsverify-refuses-plaintext"] {
+            let run = try Self.run(["analyze", "--format", "json", "captures/\(capture).pcap"])
+            #expect(run.status == 0, "\(capture): a medium finding only")
+            #expect(!run.output.contains("etcdAPI") && !run.output.contains("containerEngineAPI"), "\(capture)")
+        }
+    }
+
     @Test("a SOCKS 5 tunnel: the inner TLS is attributed to the destination, the proxy password is redacted")
     func socksTunnel() throws {
         let run = try Self.run(["analyze", "captures/socks5-password-tls12-mutual.pcap"])

@@ -77,7 +77,7 @@ KEYLOG_LABELS = {
 }
 NEGATIVE_KEYS = {"unrelated.keys", "malformed.keys"}
 # decode-as for services on ports tshark would not guess
-DECODE_AS = ["-d", "tcp.port==2525,smtp", "-d", "tcp.port==8081,http2", "-d", "tcp.port==50051,http2", "-d", "tcp.port==6380,resp",
+DECODE_AS = ["-d", "tcp.port==2525,smtp", "-d", "tcp.port==8081,http2", "-d", "tcp.port==50051,http2", "-d", "tcp.port==2379,http2", "-d", "tcp.port==6380,resp",
              "-d", "tcp.port==8443,tls", "-d", "tcp.port==9000,tls",
              # tshark's IRC dissector does not follow STARTTLS; its TLS dissector finds the records after the lines
              "-d", "tcp.port==6667,tls",
@@ -413,10 +413,14 @@ def check(path):
             if fl.get("protocol") == "http" and any(c.get("kind") in HTTP_SECRET_KINDS for c in fl.get("credentials", [])):
                 check_http_secrets(capture, int(sport), fl["credentials"], errors)
             if fl.get("protocol") in ("mqtt", "amqp", "nats", "stomp", "http2") and "credentials" in fl:
-                check_broker_login(capture, fl["protocol"], int(sport), fl["credentials"], errors,
+                check_broker_login(capture, fl["protocol"], int(sport),
+                                   [c for c in fl["credentials"] if not c["kind"].startswith("etcd-")], errors,
                                    websocket="webSocket" in fl)
             if "encapsulation" in fl:
                 check_encapsulation(capture, fl["encapsulation"], errors)
+        http2_ports = {int(split_ep(fl["server"])[1]) for fl in exp["flows"] if fl.get("protocol") == "http2"}
+        for port in sorted(http2_ports):
+            check_etcd(capture, port, [fl for fl in exp["flows"] if int(split_ep(fl["server"])[1]) == port], errors)
     return errors
 
 
@@ -661,6 +665,117 @@ def check_broker_login(capture, protocol, port, credentials, errors, websocket=F
     seen = broker_logins(capture, protocol, port, websocket)
     if seen != expected:
         errors.append(f"credentials: expected {expected}, tshark sees {seen}")
+
+
+ETCD_PACKAGES = ("/etcdserverpb.", "/v3lockpb.", "/v3electionpb.")
+ETCD_PASSWORD_METHODS = {"Auth/Authenticate": None, "Auth/UserAdd": "password set by Auth/UserAdd",
+                         "Auth/UserChangePassword": "password set by Auth/UserChangePassword"}
+
+
+def protobuf_fields(message):
+    """(number, value) of a Protocol Buffers message: varints as ints, length-delimited fields as bytes."""
+    out, i = [], 0
+
+    def varint():
+        nonlocal i
+        value = shift = 0
+        while True:
+            byte = message[i]
+            i += 1
+            value |= (byte & 0x7f) << shift
+            shift += 7
+            if byte < 0x80:
+                return value
+    while i < len(message):
+        tag = varint()
+        if tag & 7 == 0:
+            out.append((tag >> 3, varint()))
+        elif tag & 7 == 2:
+            length = varint()
+            out.append((tag >> 3, message[i:i + length]))
+            i += length
+        elif tag & 7 in (1, 5):
+            i += 8 if tag & 7 == 1 else 4
+        else:
+            raise ValueError("wire type %d" % (tag & 7))
+    return out
+
+
+def grpc_messages(data_hex):
+    """The gRPC messages of a stream's DATA (a compressed flag, a 4-byte length, the message, repeated)."""
+    data, out = bytes.fromhex(data_hex.replace(":", "").replace("|", "")), []
+    while len(data) >= 5:
+        length = int.from_bytes(data[1:5], "big")
+        out.append(data[5:5 + length])
+        data = data[5 + length:]
+    return out
+
+
+def check_etcd(capture, port, flows, errors):
+    """etcd's API as tshark's HTTP/2 dissector reads it, connection by connection: the methods the client called (the
+    paths of its requests, each once), the answers' ResponseHeader (cluster and member ids) or etcd's own errors
+    (grpc-message "etcdserver: ..."), and the passwords (in Auth/Authenticate, UserAdd, UserChangePassword requests)
+    and tokens (the `token` metadata) the client sent. A connection answered neither way is not etcd, whatever it
+    asked: its flow must not carry etcdAPI."""
+    requests = fields(capture, f"tcp.dstport == {port} && http2.type == 1",
+                      ["tcp.stream", "http2.header.name", "http2.header.value"])
+    client_data = fields(capture, f"tcp.dstport == {port} && http2.type == 0", ["tcp.stream", "http2.data.data"])
+    answers = fields(capture, f"tcp.srcport == {port} && http2",
+                     ["tcp.stream", "http2.header.name", "http2.header.value", "http2.data.data"])
+    # tshark aggregates each field over a packet's frames, so a header is matched to its connection, not its stream:
+    # etcdctl calls at most one method that carries a password per connection.
+    seen = {}   # tcp.stream -> what tshark shows
+    for r in requests:
+        conn = seen.setdefault(r["tcp.stream"], {"methods": [], "evidence": False, "clusterID": None,
+                                                 "memberID": None, "credentials": []})
+        for name, value in zip(r["http2.header.name"].split("|"), r["http2.header.value"].split("|")):
+            if name == ":path" and value.startswith(ETCD_PACKAGES):
+                method = value.split(".", 1)[1]
+                if method not in conn["methods"]:
+                    conn["methods"].append(method)
+            elif name == "token" and conn["methods"]:
+                login = ("etcd-token", None, len(value), "token metadata")
+                if login not in conn["credentials"]:
+                    conn["credentials"].append(login)
+    for r in client_data:
+        conn = seen.get(r["tcp.stream"])
+        methods = [m for m in (conn or {}).get("methods", []) if m in ETCD_PASSWORD_METHODS]
+        if len(methods) == 1 and r["http2.data.data"]:
+            for message in grpc_messages(r["http2.data.data"]):
+                values = dict(protobuf_fields(message))
+                if values.get(2):
+                    conn["credentials"].append(("etcd-password", values.get(1, b"").decode() or None, len(values[2]),
+                                                ETCD_PASSWORD_METHODS[methods[0]]))
+    for r in answers:
+        conn = seen.get(r["tcp.stream"])
+        if conn is None or not conn["methods"]:
+            continue
+        for name, value in zip(r["http2.header.name"].split("|"), r["http2.header.value"].split("|")):
+            if name == "grpc-message" and value.startswith("etcdserver: "):
+                conn["evidence"] = True
+        if r["http2.data.data"] and conn["clusterID"] is None:
+            for message in grpc_messages(r["http2.data.data"]):
+                header = dict(protobuf_fields(message)).get(1)
+                ids = dict(protobuf_fields(header)) if isinstance(header, bytes) else {}
+                if ids.get(1) and ids.get(2):
+                    conn["evidence"] = True
+                    conn["clusterID"], conn["memberID"] = "%016x" % ids[1], "%016x" % ids[2]
+                    break
+    expected = [(fl.get("etcdAPI"), [(c["kind"], c.get("user"), int(re.search(r"(\d+) characters", c["redacted"]).group(1)),
+                                      c.get("note")) for c in fl.get("credentials", []) if c["kind"].startswith("etcd-")])
+                for fl in flows]
+    got = [({"clusterID": c["clusterID"], "memberID": c["memberID"], "methods": c["methods"]} if c["evidence"] else None,
+            c["credentials"]) for _, c in sorted(seen.items(), key=lambda item: int(item[0]))]
+    if len(expected) != len(got):
+        errors.append(f"etcdAPI: expected {len(expected)} connections on port {port}, tshark sees {len(got)}")
+        return
+    for index, ((api, credentials), (seen_api, seen_credentials)) in enumerate(zip(expected, got)):
+        if api is not None and seen_api is not None:
+            seen_api = {key: seen_api[key] for key in api}   # the expected file may leave an id out
+        if api != seen_api:
+            errors.append(f"etcdAPI of connection {index}: expected {api}, tshark sees {seen_api}")
+        if credentials != seen_credentials:
+            errors.append(f"etcd credentials of connection {index}: expected {credentials}, tshark sees {seen_credentials}")
 
 
 def parse_keylog(path):

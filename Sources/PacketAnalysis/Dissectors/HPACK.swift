@@ -5,6 +5,10 @@
 /// The dynamic table is not kept: an indexed field repeats one that was a literal earlier on the same connection, and
 /// the first one is what a credential finding needs. Literal names and values are read, Huffman-coded or not.
 enum HPACK {
+    /// Names compared with the literals read.
+    static let pathName = Array(":path".utf8)
+    static let grpcMessageName = Array("grpc-message".utf8)
+
     /// Calls `body` with each literal field's name and value, in order. False when the block is malformed (an integer
     /// or string that runs past it, a Huffman code that is not one); the fields read before that were given.
     static func forEachLiteral(

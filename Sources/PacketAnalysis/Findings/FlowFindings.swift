@@ -67,6 +67,8 @@ public struct FlowFindings: Sendable {
         case noClientAuthentication(via: String?)
         /// A container engine's API in clear: `docker` or `podman`, and the API version it answered with.
         case containerEngineAPI(engine: String, apiVersion: String)
+        /// etcd's API in clear (the location says where).
+        case etcdAPI
         /// A certificate finding, whose title names the side, position and subject of the certificate, and no peer.
         case certificate(title: String)
     }
@@ -84,6 +86,8 @@ public struct FlowFindings: Sendable {
         case noClientAuthentication(ClientCertificateState)
         /// A container engine's API in clear, and the `Server` header it answered with.
         case containerEngine(server: String?)
+        /// etcd's API in clear: the cluster that answered, if an answer named it, and the methods called.
+        case etcd(clusterID: String?, methods: [String])
         /// A certificate finding, written once per chain by the lint cache.
         case certificate(CertificateLintCache.CachedFinding)
     }
@@ -544,6 +548,11 @@ public struct FlowFindings: Sendable {
                     subject: .containerEngineAPI(engine: engine.engine, apiVersion: engine.apiVersion)),
                 .critical, .containerEngine(server: engine.server))
         }
+        if let etcd = flow.etcdAPI {
+            body(
+                Key(kind: .etcdAPIInClear, location: location, subject: .etcdAPI), .critical,
+                .etcd(clusterID: etcd.clusterID, methods: etcd.methods))
+        }
         guard let tls = flow.tls, flow.hasTLSHandshake else { return }
         if let version = tls.version, Self.isLegacy(version) {
             body(
@@ -704,6 +713,23 @@ public struct FlowFindings: Sendable {
                         + "port can start a privileged container and so owns the host, unless an authorization plugin "
                         + "refuses the request. Bind it to its Unix socket, or require TLS with client certificates "
                         + "(dockerd --tlsverify)."),
+                location: location)
+        case .etcdAPI:
+            var answered = "etcd's v3 API"
+            var called = ""
+            if case .etcd(let clusterID, let methods) = seed {
+                if let clusterID { answered += " (cluster " + clusterID + ")" }
+                if !methods.isEmpty { called = " (" + methods.joined(separator: ", ") + ")" }
+            }
+            return Finding(
+                kind: key.kind, severity: severity, title: Self.joined("etcd API answered in clear at ", location),
+                detail: Self.joined(
+                    answered, " answered gRPC calls", called,
+                    " over plain HTTP/2: every key read or written crossed readable and alterable on the path (for "
+                        + "Kubernetes, every Secret), with the passwords and tokens of etcd's users, and unless etcd "
+                        + "also requires client certificates whoever reaches this port reads and writes the store. "
+                        + "Serve it over TLS only (--cert-file, --key-file) and require client certificates "
+                        + "(--client-cert-auth, --trusted-ca-file)."),
                 location: location)
         case .noClientAuthentication(let via):
             let how: String

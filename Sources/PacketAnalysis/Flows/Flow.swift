@@ -190,6 +190,8 @@ final class Flow {
     /// A request with the shape of a container engine's API: the answer's headers are read for the engine (nil for
     /// every other flow).
     var containerEngine: FlowContainerEngine?
+    /// A cleartext HTTP/2 flow's requests and answers, read for etcd's API (nil for every other flow).
+    var etcd: FlowEtcd?
     /// The tunnels the flow crossed (nil for a bare flow).
     var encapsulation: FlowEncapsulation?
     /// The SPIs of an IPsec ESP flow.
@@ -308,6 +310,12 @@ final class FlowContainerEngine {
     var answerHeaders = HeadersEndScan()
     /// The engine that answered, once its headers are read.
     var summary: ContainerEngineAPISummary?
+}
+
+/// A cleartext HTTP/2 flow read for etcd's API (``EtcdAPI``): boxed, so that every other flow carries one reference,
+/// not the reader.
+final class FlowEtcd {
+    var reader = EtcdAPI.Reader()
 }
 
 final class FlowESP {

@@ -734,9 +734,12 @@ public final class FlowAnalyzer {
             }
             self.checkTLSProgress(flow)
         case .plaintext:
-            self.keep(bytes, fromLow: fromLow, flow)
             let side = flow.side(fromLow: fromLow)
+            // An h2c server's answers are read only as far as the window holds them: that is no limit of the
+            // inspection of what the client sent.
+            self.keep(bytes, fromLow: fromLow, flow, marking: side == .client || flow.etcd == nil)
             if flow.containerEngine?.awaitingAnswer == true { self.readEngineAnswer(flow, final: false) }
+            if flow.etcd?.reader.wantsServer == true { self.readEtcd(flow, final: false) }
             if let proto = flow.proto, StartTLSDetector.canUpgrade(proto), side == .client {
                 self.findClientHandover(flow, proto)
             }
@@ -756,13 +759,15 @@ public final class FlowAnalyzer {
         }
     }
 
-    private func keep(_ bytes: UnsafeRawBufferPointer, fromLow: Bool, _ flow: Flow) {
+    /// Keeps bytes of a side for inspection, within the window; `marking`: the flow's record says when bytes did not
+    /// fit.
+    private func keep(_ bytes: UnsafeRawBufferPointer, fromLow: Bool, _ flow: Flow, marking: Bool = true) {
         let room = self.options.inspectionWindow - flow.withDirection(fromLow: fromLow) { $0.buffer.count }
         if room <= 0 {
-            flow.anomalies.insert(.inspectionLimit)
+            if marking { flow.anomalies.insert(.inspectionLimit) }
             return
         }
-        if bytes.count > room { flow.anomalies.insert(.inspectionLimit) }
+        if bytes.count > room && marking { flow.anomalies.insert(.inspectionLimit) }
         flow.withDirection(fromLow: fromLow) {
             $0.buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes.prefix(room)))
         }
@@ -862,6 +867,10 @@ public final class FlowAnalyzer {
             // short is followed until it is whole).
             flow.containerEngine = FlowContainerEngine()
             self.readEngineAnswer(flow, final: final)
+        } else if proto == .http2 {
+            // The server's answers say whether etcd's API is speaking in clear.
+            if flow.etcd == nil { flow.etcd = FlowEtcd() }
+            self.readEtcd(flow, final: final)
         } else {
             flow.withDirection(client: false) {
                 $0.buffer = []
@@ -1054,9 +1063,27 @@ public final class FlowAnalyzer {
         }
     }
 
+    /// Reads an h2c flow's requests and answers for etcd's; once that is settled (or the server's bytes fill the
+    /// window, or the flow ends), the server's bytes are no longer kept. Each side is read on from where it stopped.
+    private func readEtcd(_ flow: Flow, final: Bool) {
+        guard let etcd = flow.etcd, etcd.reader.wantsServer else { return }
+        flow.withBuffer(client: true) { etcd.reader.readClient($0) }
+        flow.withBuffer(client: false) { etcd.reader.readServer($0) }
+        let full = flow.withDirection(client: false, { $0.buffer.count }) >= self.options.inspectionWindow
+        if final || full || !etcd.reader.wantsServer || !flow.withDirection(client: false, { $0.inspecting }) {
+            flow.withDirection(client: false) {
+                $0.buffer = []
+                $0.inspecting = false
+            }
+        }
+    }
+
     private func finishPlaintext(_ flow: Flow) {
         guard flow.phase == .plaintext, let proto = flow.proto else { return }
         self.readEngineAnswer(flow, final: true)
+        self.readEtcd(flow, final: true)
+        // The methods the rest of the client's window names.
+        if let etcd = flow.etcd { flow.withBuffer(client: true) { etcd.reader.readClient($0) } }
         flow.credentials = flow.withBuffer(client: true) {
             CredentialExtractor.extract(proto, client: $0)
         }
@@ -1158,6 +1185,7 @@ public final class FlowAnalyzer {
         self.records[slot].quic = flow.quic?.summary
         self.records[slot].webSocket = flow.webSocket?.summary
         self.records[slot].containerEngineAPI = flow.containerEngine?.summary
+        self.records[slot].etcdAPI = flow.etcd?.reader.summary
         let file = self.fileIndex(of: flow.id)
         if self.slotFiles[slot] != file {
             self.records[slot].file = self.files[file].name
