@@ -23,7 +23,8 @@
 #        endpoint and Grafana's /login), also on [::]:8080
 #   8081 nginx h2c (HTTP/2 prior knowledge)      6380 redis (requirepass)
 #   2375 dockerd (the Engine API without TLS)    2376 dockerd --tlsverify (asked in clear)
-#   2379 etcd (its v3 API without TLS; peers on the namespace's loopback)
+#   2379 etcd (its v3 API without TLS, gRPC and the JSON gateway; peers on the namespace's loopback)
+#   2380 a second etcd cluster's peer API, one member in each namespace (raft over plain HTTP)
 #   5432 postgres (ssl=on, pg_hba "password")    8443, 9000 openssl s_server (TLS)
 #   2525 SMTP (python, STARTTLS + AUTH)           2121 FTP (python, login only)
 #   11211 memcached (TCP only)                    53/udp dnsmasq
@@ -443,6 +444,13 @@ cap_start etcd-plaintext.pcap "$NS_S" bhc-srv0
 etcdctl_c put /registry/secrets/shop/db-password "$ETCD_VALUE" >/dev/null
 [[ $(etcdctl_c get --print-value-only /registry/secrets/shop/db-password) == "$ETCD_VALUE" ]] || die "etcd read back"
 cap_stop
+# The same v3 API through etcd's JSON gateway (HTTP/1.1), as curl, scripts and health checks call it.
+log "etcd-gateway-json.pcap"
+cap_start etcd-gateway-json.pcap "$NS_S" bhc-srv0
+ETCD_KEY64=$(printf %s /registry/secrets/shop/db-password | base64 -w0)
+inc curl -sS --max-time 5 -o "$ET/range.json" -X POST -d "{\"key\":\"$ETCD_KEY64\"}" "http://$S4:2379/v3/kv/range"
+cap_stop
+grep -q '"cluster_id"' "$ET/range.json" || die "the gateway's answer: $(head -c 200 "$ET/range.json")"
 log "etcd-auth-password.pcap"
 cap_start etcd-auth-password.pcap "$NS_S" bhc-srv0
 etcdctl_c user add "root:$ETCD_PASS" >/dev/null
@@ -453,6 +461,32 @@ if etcdctl_c get /registry/secrets/shop/db-password >/dev/null 2>&1; then die "e
 cap_stop
 kill "$ET_PID" 2>/dev/null || true
 wait "$ET_PID" 2>/dev/null || true
+
+# Two etcd members replicating over their peer API in clear (raft over plain HTTP, no --peer-cert-file): one in each
+# namespace, peers on 198.18.1.1:2380 and 198.18.1.2:2380, clients on each namespace's loopback. The capture starts
+# before them, so it holds the streams each opens to the other (GET /raft/stream/…, answered with X-Etcd-Cluster-Id),
+# and a key written on one member replicated to the other. How many other connections (probes, retries before the
+# second member is up) it holds depends on timing: the expected file names the four streams and no flow count.
+log "etcd-peer-plaintext.pcap"
+cap_start etcd-peer-plaintext.pcap "$NS_S" bhc-srv0 tcp port 2380
+ETP_PIDS=()
+for member in "a $NS_C $C4" "b $NS_S $S4"; do
+    set -- $member
+    ip netns exec "$2" etcd --name "bh-peer-$1" --data-dir "$ET/peer-$1" --initial-cluster-token bh-cap-peers \
+        --listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
+        --listen-peer-urls "http://$3:2380" --initial-advertise-peer-urls "http://$3:2380" \
+        --initial-cluster "bh-peer-a=http://$C4:2380,bh-peer-b=http://$S4:2380" >"$ET/peer-$1.log" 2>&1 &
+    ETP_PIDS+=($!)
+done
+set --
+etcd_peer_healthy() { inc env ETCDCTL_API=3 etcdctl --endpoints=http://127.0.0.1:2379 --command-timeout=2s endpoint health >/dev/null 2>&1; }
+wait_for 30 etcd_peer_healthy || die "the two-member etcd cluster did not become healthy: $(tail -3 "$ET/peer-a.log")"
+inc env ETCDCTL_API=3 etcdctl --endpoints=http://127.0.0.1:2379 put /registry/configmaps/shop/settings replicated >/dev/null
+[[ $(ins env ETCDCTL_API=3 etcdctl --endpoints=http://127.0.0.1:2379 get --print-value-only \
+    /registry/configmaps/shop/settings) == replicated ]] || die "the key did not reach the second member"
+cap_stop
+for pid in "${ETP_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+for pid in "${ETP_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
 
 log "http2-h2c.pcap"
 cap_start http2-h2c.pcap "$NS_S" bhc-srv0

@@ -34,6 +34,8 @@ public enum FindingKind: Sendable {
     case containerEngineAPIInClear
     /// `etcd-api-in-clear`: etcd API in clear
     case etcdAPIInClear
+    /// `etcd-peer-traffic-in-clear`: etcd peer traffic in clear
+    case etcdPeerTrafficInClear
     // Active TLS checks (`bulkhead tls`, the audit's TLS stage)
     /// `rogue-client-accepted`: Forged client certificate accepted
     case rogueClientAccepted
@@ -173,7 +175,7 @@ public enum FindingKind: Sendable {
     static let plainKinds: [FindingKind] = [
         .plaintextFlow, .credentialsInCleartext, .tlsNoClientAuth, .tlsHandshakeFailure,
         .tlsWeakCipher, .tlsLegacyCipher, .tlsLegacyVersion, .unidentifiedFlow, .containerEngineAPIInClear,
-        .etcdAPIInClear,
+        .etcdAPIInClear, .etcdPeerTrafficInClear,
         .rogueClientAccepted, .mtlsOptional, .plaintextAccepted, .starttlsOptional,
         .tlsInconclusive, .endpointUntested, .validClientRefused, .validClientNotServed,
         .authorizationAnyIdentity, .serverChainUntrusted, .serverIdentityMismatch, .serverSPIFFEMismatch,
@@ -217,6 +219,7 @@ public enum FindingKind: Sendable {
         case .unidentifiedFlow: "unidentified-flow"
         case .containerEngineAPIInClear: "container-engine-api-in-clear"
         case .etcdAPIInClear: "etcd-api-in-clear"
+        case .etcdPeerTrafficInClear: "etcd-peer-traffic-in-clear"
         case .rogueClientAccepted: "rogue-client-accepted"
         case .mtlsOptional: "mtls-optional"
         case .plaintextAccepted: "plaintext-accepted"
@@ -321,6 +324,11 @@ public enum FindingKind: Sendable {
                 .critical, "etcd API in clear",
                 "etcd's v3 API answered over plain HTTP/2: every key read or written crossed readable and alterable on the path (for Kubernetes, every Secret), with the passwords and tokens of etcd's users, and unless etcd also requires client certificates whoever reaches the port reads and writes the store. Serve it over TLS only (--cert-file, --key-file) and require client certificates (--client-cert-auth, --trusted-ca-file).",
                 reference: "CIS Kubernetes 2.1")
+        case .etcdPeerTrafficInClear:
+            Entry(
+                .critical, "etcd peer traffic in clear",
+                "etcd's members spoke their peer API (raft: the store replicated between them) over plain HTTP: every key (for Kubernetes, every Secret) crosses readable and alterable on the path, and unless members require client certificates whoever reaches the peer port can disturb the cluster. Serve the peer URLs over TLS (--peer-cert-file, --peer-key-file) and require client certificates (--peer-client-cert-auth, --peer-trusted-ca-file).",
+                reference: "CIS Kubernetes 2.4")
         case .rogueClientAccepted:
             Entry(
                 .critical, "Forged client certificate accepted",

@@ -367,25 +367,30 @@ public struct ContainerEngineAPISummary: Codable, Hashable, Sendable {
     enum CodingKeys: String, CodingKey { case engine, apiVersion, server }
 }
 
-/// etcd's v3 API answering in clear (gRPC over cleartext HTTP/2: etcd without `--cert-file`). For a Kubernetes cluster
-/// it holds every object, Secrets included.
+/// etcd answering in clear: its v3 API (gRPC over cleartext HTTP/2, or its JSON gateway: etcd without `--cert-file`),
+/// or its peer API between members (raft over plain HTTP: without `--peer-cert-file`). For a Kubernetes cluster etcd
+/// holds every object, Secrets included.
 public struct EtcdAPISummary: Codable, Hashable, Sendable {
+    /// `client` (the v3 API clients call) or `peer` (the API members replicate the store over).
+    public var interface: String
     /// The cluster's id, as etcd prints it (16 hexadecimal digits), from the header of an answer; nil when the only
     /// answer read was an error.
     @ExplicitNull public var clusterID: String?
-    /// The answering member's id, likewise.
+    /// The answering member's id, likewise; nil where the answer does not name it (the peer API's).
     @ExplicitNull public var memberID: String?
-    /// The methods the client called within the inspection window, without their package (`KV/Range`,
-    /// `Auth/Authenticate`, `Lock/Lock`), in order, each once, at most eight.
+    /// What the client called: over gRPC the methods called within the inspection window, without their package
+    /// (`KV/Range`, `Auth/Authenticate`, `Lock/Lock`), in order, each once, at most eight; over HTTP/1.1 the first
+    /// request's method and path (`GET /raft/stream/msgapp/…`, `POST /v3/kv/range`).
     public var methods: [String]
 
-    public init(clusterID: String?, memberID: String?, methods: [String]) {
+    public init(interface: String, clusterID: String?, memberID: String?, methods: [String]) {
+        self.interface = interface
         self.clusterID = clusterID
         self.memberID = memberID
         self.methods = methods
     }
 
-    enum CodingKeys: String, CodingKey { case clusterID, memberID, methods }
+    enum CodingKeys: String, CodingKey { case interface, clusterID, memberID, methods }
 }
 
 /// A WebSocket (RFC 6455) a flow was upgraded to: what its opening handshake asked for and the server agreed to.

@@ -265,6 +265,11 @@ package enum FuzzTargets {
                 }
                 growing.readClient(client)
                 precondition(whole.summary == growing.summary && whole.methods == growing.methods)
+                // etcd's HTTP APIs: the request's shape, and the answer read with its headers ending anywhere.
+                _ = EtcdAPI.isHTTPRequest(client)
+                for headersEnd in [0, server.count / 2, server.count, server.count + 1] {
+                    _ = EtcdAPI.httpAnswer(request: client, response: server, headersEnd: headersEnd, complete: final)
+                }
                 for proto in ApplicationProtocol.allCases {
                     _ = CredentialExtractor.extract(proto, client: client)
                     _ = StartTLSDetector.clientHandover(proto, client: client)

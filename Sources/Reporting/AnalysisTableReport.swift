@@ -52,7 +52,8 @@ public enum AnalysisTableReport {
         }
         if let etcd = flow.etcdAPI {
             notes.append(
-                "etcd API" + (etcd.clusterID.map { " (cluster \($0))" } ?? "")
+                (etcd.interface == "peer" ? "etcd peer API" : "etcd API")
+                    + (etcd.clusterID.map { " (cluster \($0))" } ?? "")
                     + (etcd.methods.isEmpty ? "" : " " + etcd.methods.joined(separator: ",")))
         }
         if let webSocket = flow.webSocket {

@@ -130,6 +130,8 @@ public struct FlowJSONWriter: ~Copyable {
         self.beginObject()
         self.key("clusterID")
         self.optionalString(etcd.clusterID)
+        self.key("interface")
+        self.string(etcd.interface)
         self.key("memberID")
         self.optionalString(etcd.memberID)
         self.key("methods")

@@ -87,7 +87,8 @@ struct EtcdAPITests {
             #expect(
                 login.etcdAPI
                     == EtcdAPISummary(
-                        clusterID: Self.clusterID, memberID: Self.memberID, methods: ["Auth/Authenticate"]),
+                        interface: "client", clusterID: Self.clusterID, memberID: Self.memberID,
+                        methods: ["Auth/Authenticate"]),
                 "segments of \(segmentSize)")
             #expect(
                 login.credentials == [
@@ -109,7 +110,9 @@ struct EtcdAPITests {
             // Refused: etcd's own error is the evidence; no answer named the cluster.
             let refused = try Self.flow(
                 client: Self.refusedRead.client, server: Self.refusedRead.server, segmentSize: segmentSize)
-            #expect(refused.etcdAPI == EtcdAPISummary(clusterID: nil, memberID: nil, methods: ["KV/Range"]))
+            #expect(
+                refused.etcdAPI
+                    == EtcdAPISummary(interface: "client", clusterID: nil, memberID: nil, methods: ["KV/Range"]))
             #expect(refused.credentials.isEmpty)
         }
         let record = try Self.flow(client: Self.login.client, server: Self.login.server)
@@ -258,5 +261,87 @@ struct EtcdAPITests {
         #expect(EtcdAPI.method(Array("/v3lockpb.Lock/Lock".utf8)) == "Lock/Lock")
         #expect(EtcdAPI.method(Array("/etcdserverpb.".utf8)) == nil)
         #expect(EtcdAPI.method(Array("/helloworld.Greeter/SayHello".utf8)) == nil)
+    }
+
+    // MARK: - HTTP/1.1: the JSON gateway and the peer API (real etcd 3.4 bytes, curl and a second member)
+
+    static let gatewayPut = (
+        request: "POST /v3/kv/put HTTP/1.1\r\nHost: 127.0.0.1:23790\r\nUser-Agent: curl/7.88.1\r\nAccept: */*\r\n"
+            + "Content-Length: 29\r\nContent-Type: application/x-www-form-urlencoded\r\n\r\n{\"key\":\"Zm9v\",\"value\":\"YmFy\"}",
+        answer: "HTTP/1.1 200 OK\r\nAccess-Control-Allow-Headers: accept, content-type, authorization\r\n"
+            + "Access-Control-Allow-Methods: POST, GET, OPTIONS, PUT, DELETE\r\nAccess-Control-Allow-Origin: *\r\n"
+            + "Content-Type: application/json\r\nGrpc-Metadata-Content-Type: application/grpc\r\n"
+            + "Date: Mon, 07 Dec 2026 09:49:44 GMT\r\nContent-Length: 111\r\n\r\n"
+            + "{\"header\":{\"cluster_id\":\"324952591200643719\",\"member_id\":\"3319814642761637952\",\"revision\":\"2\","
+            + "\"raft_term\":\"3\"}}"
+    )
+
+    static let peerStream = (
+        request: "GET /raft/stream/msgapp/2943212f5e2cf73 HTTP/1.1\r\nHost: 127.0.0.1:23801\r\n"
+            + "User-Agent: Go-http-client/1.1\r\nX-Etcd-Cluster-Id: ad2a858118c9a1f3\r\nX-Min-Cluster-Version: 3.0.0\r\n"
+            + "X-Peerurls: http://127.0.0.1:23802\r\nX-Raft-To: bdae9bbc11dd390d\r\nX-Server-From: 2943212f5e2cf73\r\n"
+            + "X-Server-Version: 3.4.23\r\nAccept-Encoding: gzip\r\n\r\n",
+        answer: "HTTP/1.1 200 OK\r\nX-Etcd-Cluster-Id: ad2a858118c9a1f3\r\nX-Server-Version: 3.4.23\r\n"
+            + "Date: Mon, 07 Dec 2026 09:47:23 GMT\r\nTransfer-Encoding: chunked\r\n\r\n1\r\n\u{0}\r\n1\r\n\u{0}\r\n0\r\n\r\n"
+    )
+
+    @Test("HTTP/1.1: the gateway's JSON header and the peer API's cluster header, in any segments")
+    func httpAPIs() throws {
+        for segmentSize in [1400, 7, 1] {
+            let put = try Self.flow(
+                client: Array(Self.gatewayPut.request.utf8), server: Array(Self.gatewayPut.answer.utf8),
+                segmentSize: segmentSize)
+            #expect(put.proto == .http)
+            #expect(
+                put.etcdAPI
+                    == EtcdAPISummary(
+                        interface: "client", clusterID: Self.clusterID, memberID: Self.memberID,
+                        methods: ["POST /v3/kv/put"]), "segments of \(segmentSize)")
+            #expect(put.containerEngineAPI == nil, "/v3/ has the shape of an engine's path too")
+            let stream = try Self.flow(
+                client: Array(Self.peerStream.request.utf8), server: Array(Self.peerStream.answer.utf8),
+                segmentSize: segmentSize)
+            #expect(
+                stream.etcdAPI
+                    == EtcdAPISummary(
+                        interface: "peer", clusterID: "ad2a858118c9a1f3", memberID: nil,
+                        methods: ["GET /raft/stream/msgapp/2943212f5e2cf73"]), "segments of \(segmentSize)")
+            #expect(stream.anomalies.isEmpty)
+        }
+        let peer = try Self.flow(
+            client: Array(Self.peerStream.request.utf8), server: Array(Self.peerStream.answer.utf8))
+        let finding = try #require(FlowFindings.findings(for: peer).first { $0.kind == .etcdPeerTrafficInClear })
+        #expect(finding.severity == .critical)
+        #expect(finding.title == "etcd peer traffic in clear to 198.18.0.2:2379")
+        #expect(finding.detail.contains("--peer-cert-file"))
+        #expect(!FlowFindings.findings(for: peer).contains { $0.kind == .etcdAPIInClear })
+    }
+
+    @Test("HTTP/1.1 look-alikes: another service's /members, a gateway-shaped answer without the header, an engine")
+    func httpLookAlikes() throws {
+        func record(_ request: String, _ answer: String) throws -> FlowRecord {
+            try Self.flow(client: Array(request.utf8), server: Array(answer.utf8))
+        }
+        let members = try record(
+            "GET /members HTTP/1.1\r\nHost: gitlab.test\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n[]")
+        #expect(members.etcdAPI == nil)
+        let otherGateway = try record(
+            "POST /v3/users/list HTTP/1.1\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nGrpc-Metadata-Content-Type: application/grpc\r\nContent-Length: 60\r\n\r\n"
+                + "{\"users\":[],\"next_page_token\":\"\",\"total_size\":\"0\",\"header\":{}}    ")
+        #expect(otherGateway.etcdAPI == nil)
+        let refused = try record(
+            "POST /v3/kv/range HTTP/1.1\r\n\r\n",
+            Self.gatewayPut.answer.replacingOccurrences(of: "200 OK", with: "401 Unauthorized"))
+        #expect(refused.etcdAPI == nil, "a JSON header on a refusal is no answer of the store")
+        // An answer cut short before its body: nothing proves etcd.
+        let cut = try record(
+            Self.gatewayPut.request,
+            String(Self.gatewayPut.answer.prefix { $0 != "{" }))
+        #expect(cut.etcdAPI == nil)
+        let engine = try record(
+            "GET /v1.41/version HTTP/1.1\r\n\r\n", ContainerEngineAPITests.dockerAnswer)
+        #expect(engine.containerEngineAPI?.engine == "docker" && engine.etcdAPI == nil)
     }
 }

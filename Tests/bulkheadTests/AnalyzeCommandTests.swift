@@ -81,7 +81,17 @@ struct AnalyzeCommandTests {
             table.output.contains("etcd API (cluster 1c45a069f3a1d796) Auth/Authenticate; credential etcd-password"))
         #expect(table.output.contains("CRITICAL etcd-api-in-clear: etcd API answered in clear at 198.18.1.2:2379"))
         let json = try Self.run(["analyze", "--format", "json", "captures/etcd-auth-password.pcap"])
-        #expect(json.output.contains(#""etcdAPI":{"clusterID":"1c45a069f3a1d796","memberID":"b71f75320dc06a6c""#))
+        #expect(
+            json.output.contains(
+                #""etcdAPI":{"clusterID":"1c45a069f3a1d796","interface":"client","memberID":"b71f75320dc06a6c""#))
+        // Two members replicating over their peer API: the peer finding, both ways.
+        let peers = try Self.run(["analyze", "captures/etcd-peer-plaintext.pcap"])
+        #expect(peers.status == 1)
+        #expect(peers.output.contains("etcd peer API (cluster 85d7a70557957495) GET /raft/stream/msgapp/"))
+        #expect(
+            peers.output.contains(
+                "CRITICAL etcd-peer-traffic-in-clear: etcd peer traffic in clear to 198.18.1.2:2380")
+                && peers.output.contains("etcd peer traffic in clear to 198.18.1.1:2380"))
         let script = try String(
             contentsOf: Self.repositoryRoot.appendingPathComponent("captures/make-captures.sh"), encoding: .utf8)
         for name in ["ETCD_PASS", "ETCD_VALUE"] {

@@ -85,7 +85,7 @@ cap_on() {
     rm -f "$CAP_FILE" "$WORK/cap.err"
     ip netns exec "$ns" tcpdump -Z root -n -U --immediate-mode -i "$ifc" "$@" -w "$CAP_FILE" 2>"$WORK/cap.err" &
     CAP_PID=$!
-    wait_for 10 grep -q "listening on" "$WORK/cap.err" || die "tcpdump did not start: $(cat "$WORK/cap.err")"
+    wait_for 30 grep -q "listening on" "$WORK/cap.err" || die "tcpdump did not start: $(cat "$WORK/cap.err")"
     sleep 0.2
 }
 

@@ -9,12 +9,6 @@ import BulkheadModel
 /// `Docker-Experimental`, `Libpod-Api-Version`) with a success status. A versioned REST API of any other service
 /// (`/v1.2/users`) answers without those headers, and an engine that refused the request proves nothing.
 enum ContainerEngineAPI {
-    /// ``isRequest(_:)`` once the request line is whole (a line end, or 64 bytes, are in); nil before.
-    static func isRequestOnceWhole(_ client: UnsafeRawBufferPointer) -> Bool? {
-        guard client.count >= 64 || client.contains(0x0a) else { return nil }
-        return Self.isRequest(client)
-    }
-
     /// Whether a client's first request has the shape of an engine API request (the answer decides).
     static func isRequest(_ client: UnsafeRawBufferPointer) -> Bool {
         guard let space = client.prefix(8).firstIndex(of: 0x20), space > 0 else { return false }
@@ -51,5 +45,27 @@ enum ContainerEngineAPI {
         guard let apiVersion = libpod ?? version, !apiVersion.isEmpty else { return nil }
         func shown(_ text: String) -> String { Array(text.utf8.prefix(64)).withUnsafeBytes(\.printableText) }
         return ContainerEngineAPISummary(engine: engine, apiVersion: shown(apiVersion), server: server.map(shown))
+    }
+}
+
+/// The control plane's HTTP API a client's first request has the shape of: the answer decides whether it spoke.
+enum HTTPAPIRequestShape {
+    /// The request line is not whole yet (no line end, and fewer than 64 bytes).
+    case incomplete
+    case none
+    case containerEngine
+    case etcd
+
+    init(_ client: UnsafeRawBufferPointer) {
+        if client.count < 64 && !client.contains(0x0a) {
+            self = .incomplete
+        } else if EtcdAPI.isHTTPRequest(client) {
+            // First: etcd's gateway's `/v3/kv/put` has the shape of an engine's versioned path too.
+            self = .etcd
+        } else if ContainerEngineAPI.isRequest(client) {
+            self = .containerEngine
+        } else {
+            self = .none
+        }
     }
 }

@@ -103,6 +103,86 @@ package enum EtcdAPI {
         return String(repeating: "0", count: 16 - digits.count) + digits
     }
 
+    // MARK: - HTTP/1.1: the peer API and the JSON gateway
+
+    /// The request targets of etcd's HTTP APIs: its members' peer API (raft streams and messages, the member list),
+    /// and the JSON gateway of its v3 API.
+    static let peerTargets: [[UInt8]] = ["/raft", "/members"].map { Array($0.utf8) }
+    static let gatewayTargets: [[UInt8]] = ["/v3/", "/v3beta/", "/v3alpha/"].map { Array($0.utf8) }
+    static let httpTargets = Self.peerTargets + Self.gatewayTargets
+
+    /// Whether a client's first request has the shape of one of etcd's HTTP APIs (the answer decides).
+    package static func isHTTPRequest(_ client: UnsafeRawBufferPointer) -> Bool {
+        guard let target = Self.requestTarget(client) else { return false }
+        // Every HTTP flow's first request is asked this: a byte compared before the prefixes.
+        guard target.count >= 4, target[0] == 0x2f, target[1] == 0x72 || target[1] == 0x6d || target[1] == 0x76 else {
+            return false
+        }
+        return Self.httpTargets.contains { target.starts(with: $0) }
+    }
+
+    /// The target of a request line (`GET /raft/stream/msgapp/… HTTP/1.1`), at most 128 bytes of it.
+    static func requestTarget(_ client: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer? {
+        guard let space = client.prefix(8).firstIndex(of: 0x20), space > 0 else { return nil }
+        let rest = client[(space + 1)...].prefix(128)
+        let end = rest.firstIndex { $0 == 0x20 || $0 == 0x3f || $0 == 0x0d || $0 == 0x0a } ?? rest.endIndex
+        return UnsafeRawBufferPointer(rebasing: client[(space + 1)..<end])
+    }
+
+    /// What etcd's answer to an HTTP request shows.
+    package enum HTTPAnswer: Equatable {
+        /// etcd answered.
+        case etcd(EtcdAPISummary)
+        /// Not etcd's answer.
+        case other
+        /// Its headers name no cluster, and the start of its body, which may, has not arrived.
+        case needsBody
+    }
+
+    /// Reads the answer to a request of ``isHTTPRequest(_:)``'s shape: `response` holds its status line and headers
+    /// (`headersEnd` bytes) and what came of its body. etcd's word is its `X-Etcd-Cluster-Id` header (on every answer
+    /// of the peer API, whatever its status), or a gateway answer whose JSON starts with the `header` every v3 answer
+    /// has (`{"header":{"cluster_id":"…","member_id":"…"`). `complete`: no more of the body will come.
+    package static func httpAnswer(
+        request: UnsafeRawBufferPointer, response: UnsafeRawBufferPointer, headersEnd: Int, complete: Bool
+    ) -> HTTPAnswer {
+        guard response.starts(with: "HTTP/1."), let target = Self.requestTarget(request) else { return .other }
+        let headers = UnsafeRawBufferPointer(rebasing: response[..<min(headersEnd, response.count)])
+        let peer = Self.peerTargets.contains { target.starts(with: $0) }
+        let method = Array(request.prefix { $0 != 0x20 }.prefix(8)) + [0x20] + Array(target.prefix(96))
+        let called = [method.withUnsafeBytes(\.printableText)]
+        if let cluster = CredentialExtractor.headerValue("x-etcd-cluster-id", in: headers),
+            let id = UInt64(cluster, radix: 16), id != 0
+        {
+            return .etcd(
+                EtcdAPISummary(
+                    interface: peer ? "peer" : "client", clusterID: Self.hex(id), memberID: nil, methods: called))
+        }
+        // The gateway: a success, and the JSON header of every v3 answer, its ids in decimal.
+        guard !peer, response.count >= 12, response[9] == 0x32 else { return .other }
+        let body = UnsafeRawBufferPointer(rebasing: response[min(headersEnd, response.count)...])
+        let prefix = Array(#"{"header":{"cluster_id":""#.utf8)
+        // Room for both ids (20 digits each) and the text between them, or all there will be.
+        guard body.count >= 96 || complete else { return .needsBody }
+        guard body.starts(with: prefix) else { return .other }
+        var cursor = body.dropFirst(prefix.count)
+        func decimal() -> UInt64? {
+            let digits = cursor.prefix { $0 >= 0x30 && $0 <= 0x39 }.prefix(20)
+            cursor = cursor.dropFirst(digits.count)
+            return UInt64(String(decoding: digits, as: UTF8.self))
+        }
+        guard let cluster = decimal(), cluster != 0 else { return complete ? .other : .needsBody }
+        let memberPrefix = Array(#"","member_id":""#.utf8)
+        var member: UInt64?
+        if cursor.starts(with: memberPrefix) {
+            cursor = cursor.dropFirst(memberPrefix.count)
+            member = decimal()
+        }
+        return .etcd(
+            EtcdAPISummary(
+                interface: "client", clusterID: Self.hex(cluster), memberID: member.map(Self.hex), methods: called))
+    }
+
     /// Follows both sides of a cleartext HTTP/2 flow as their bytes arrive, until it knows whether etcd answered.
     package struct Reader {
         enum Shape {
@@ -176,7 +256,7 @@ package enum EtcdAPI {
         package var summary: EtcdAPISummary? {
             guard self.shape == .etcd, self.answer != nil || self.answeredWithError else { return nil }
             return EtcdAPISummary(
-                clusterID: self.answer.map { EtcdAPI.hex($0.cluster) },
+                interface: "client", clusterID: self.answer.map { EtcdAPI.hex($0.cluster) },
                 memberID: self.answer.map { EtcdAPI.hex($0.member) }, methods: self.methods)
         }
     }

@@ -187,9 +187,9 @@ final class Flow {
     var webSocket: FlowWebSocket?
     /// Where an HTTP CONNECT's request and answer end, searched as their bytes arrive (nil for other flows).
     var connectHeaders: FlowHeaderScans?
-    /// A request with the shape of a container engine's API: the answer's headers are read for the engine (nil for
-    /// every other flow).
-    var containerEngine: FlowContainerEngine?
+    /// A request with the shape of a container engine's or etcd's HTTP API: the answer is read for the server's word
+    /// (nil for every other flow).
+    var apiRequest: FlowAPIRequest?
     /// A cleartext HTTP/2 flow's requests and answers, read for etcd's API (nil for every other flow).
     var etcd: FlowEtcd?
     /// The tunnels the flow crossed (nil for a bare flow).
@@ -300,16 +300,19 @@ final class FlowWebSocket {
     }
 }
 
-/// A flow whose first request had the shape of a container engine's API (``ContainerEngineAPI``).
-final class FlowContainerEngine {
-    /// Whether the request line is still to be read whole (it may be cut short in its first segment).
-    var awaitingRequest = true
-    /// Whether the answer's headers are still awaited.
+/// A flow whose first request had the shape of a control plane's HTTP API, a container engine's
+/// (``ContainerEngineAPI``) or etcd's (``EtcdAPI``): the answer is read for the server's word.
+final class FlowAPIRequest {
+    /// The API the request line has the shape of, once it is whole (it may be cut short in its first segment).
+    var shape = HTTPAPIRequestShape.incomplete
+    /// Whether the answer is still awaited.
     var awaitingAnswer = true
     /// Where the answer's headers end, searched as its bytes arrive.
     var answerHeaders = HeadersEndScan()
     /// The engine that answered, once its headers are read.
-    var summary: ContainerEngineAPISummary?
+    var engine: ContainerEngineAPISummary?
+    /// etcd, when it answered.
+    var etcd: EtcdAPISummary?
 }
 
 /// A cleartext HTTP/2 flow read for etcd's API (``EtcdAPI``): boxed, so that every other flow carries one reference,

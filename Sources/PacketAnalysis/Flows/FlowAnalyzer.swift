@@ -738,7 +738,7 @@ public final class FlowAnalyzer {
             // An h2c server's answers are read only as far as the window holds them: that is no limit of the
             // inspection of what the client sent.
             self.keep(bytes, fromLow: fromLow, flow, marking: side == .client || flow.etcd == nil)
-            if flow.containerEngine?.awaitingAnswer == true { self.readEngineAnswer(flow, final: false) }
+            if flow.apiRequest?.awaitingAnswer == true { self.readAPIAnswer(flow, final: false) }
             if flow.etcd?.reader.wantsServer == true { self.readEtcd(flow, final: false) }
             if let proto = flow.proto, StartTLSDetector.canUpgrade(proto), side == .client {
                 self.findClientHandover(flow, proto)
@@ -860,13 +860,13 @@ public final class FlowAnalyzer {
         flow.phase = .plaintext
         if StartTLSDetector.canUpgrade(proto) {
             self.findClientHandover(flow, proto)
-        } else if proto == .http, flow.containerEngine == nil,
-            flow.withBuffer(client: true, ContainerEngineAPI.isRequestOnceWhole) != false
+        } else if proto == .http, flow.apiRequest == nil,
+            flow.withBuffer(client: true, HTTPAPIRequestShape.init) != .none
         {
-            // The server's answer says whether a container engine's API is speaking in clear (a request line cut
-            // short is followed until it is whole).
-            flow.containerEngine = FlowContainerEngine()
-            self.readEngineAnswer(flow, final: final)
+            // The server's answer says whether a container engine's or etcd's API is speaking in clear (a request
+            // line cut short is followed until it is whole).
+            flow.apiRequest = FlowAPIRequest()
+            self.readAPIAnswer(flow, final: final)
         } else if proto == .http2 {
             // The server's answers say whether etcd's API is speaking in clear.
             if flow.etcd == nil { flow.etcd = FlowEtcd() }
@@ -1035,28 +1035,46 @@ public final class FlowAnalyzer {
         if session.isComplete { self.done(flow) }
     }
 
-    /// Reads the answer to a request with the shape of a container engine's API once its headers are whole (or with
-    /// what there is, when `final`); the server's bytes are then no longer kept.
-    private func readEngineAnswer(_ flow: Flow, final: Bool) {
-        guard let engine = flow.containerEngine, engine.awaitingAnswer else { return }
-        if engine.awaitingRequest {
-            switch flow.withBuffer(client: true, ContainerEngineAPI.isRequestOnceWhole) {
-            case nil where !final: return  // the request line is still coming
-            case true?: engine.awaitingRequest = false
-            default: return self.stopReadingEngineAnswer(flow)  // not of the API's shape, or cut short for good
+    /// Reads the answer to a request with the shape of a container engine's or etcd's API once its headers are whole
+    /// (etcd's gateway: and the start of its body), or with what there is when `final`; the server's bytes are then no
+    /// longer kept.
+    private func readAPIAnswer(_ flow: Flow, final: Bool) {
+        guard let request = flow.apiRequest, request.awaitingAnswer else { return }
+        if request.shape == .incomplete {
+            request.shape = flow.withBuffer(client: true, HTTPAPIRequestShape.init)
+            switch request.shape {
+            case .incomplete where !final: return  // the request line is still coming
+            case .containerEngine, .etcd: break
+            default: return self.stopReadingAPIAnswer(flow)  // not of an API's shape, or cut short for good
             }
         }
-        let end = flow.withBuffer(client: false) { engine.answerHeaders.end(in: $0) }
-        guard end != nil || final || !flow.withDirection(client: false, { $0.inspecting }) else { return }
-        engine.summary = flow.withBuffer(client: false) { server in
-            end.flatMap { ContainerEngineAPI.answer(UnsafeRawBufferPointer(rebasing: server[..<$0])) }
+        let end = flow.withBuffer(client: false) { request.answerHeaders.end(in: $0) }
+        let complete = final || !flow.withDirection(client: false, { $0.inspecting })
+        guard end != nil || complete else { return }
+        switch request.shape {
+        case .etcd:
+            let full = flow.withDirection(client: false, { $0.buffer.count }) >= self.options.inspectionWindow
+            let answer = flow.withBuffer(client: true) { client in
+                flow.withBuffer(client: false) { server in
+                    end.map {
+                        EtcdAPI.httpAnswer(
+                            request: client, response: server, headersEnd: $0, complete: complete || full)
+                    }
+                }
+            }
+            if answer == .needsBody { return }
+            if case .etcd(let summary)? = answer { request.etcd = summary }
+        default:
+            request.engine = flow.withBuffer(client: false) { server in
+                end.flatMap { ContainerEngineAPI.answer(UnsafeRawBufferPointer(rebasing: server[..<$0])) }
+            }
         }
-        self.stopReadingEngineAnswer(flow)
+        self.stopReadingAPIAnswer(flow)
     }
 
     /// The server's bytes are no longer kept (as for any other HTTP flow).
-    private func stopReadingEngineAnswer(_ flow: Flow) {
-        flow.containerEngine?.awaitingAnswer = false
+    private func stopReadingAPIAnswer(_ flow: Flow) {
+        flow.apiRequest?.awaitingAnswer = false
         flow.withDirection(client: false) {
             $0.buffer = []
             $0.inspecting = false
@@ -1080,7 +1098,7 @@ public final class FlowAnalyzer {
 
     private func finishPlaintext(_ flow: Flow) {
         guard flow.phase == .plaintext, let proto = flow.proto else { return }
-        self.readEngineAnswer(flow, final: true)
+        self.readAPIAnswer(flow, final: true)
         self.readEtcd(flow, final: true)
         // The methods the rest of the client's window names.
         if let etcd = flow.etcd { flow.withBuffer(client: true) { etcd.reader.readClient($0) } }
@@ -1184,8 +1202,8 @@ public final class FlowAnalyzer {
         self.records[slot].esp = flow.esp?.summary(clientIsLow: flow.clientIsLow)
         self.records[slot].quic = flow.quic?.summary
         self.records[slot].webSocket = flow.webSocket?.summary
-        self.records[slot].containerEngineAPI = flow.containerEngine?.summary
-        self.records[slot].etcdAPI = flow.etcd?.reader.summary
+        self.records[slot].containerEngineAPI = flow.apiRequest?.engine
+        self.records[slot].etcdAPI = flow.etcd?.reader.summary ?? flow.apiRequest?.etcd
         let file = self.fileIndex(of: flow.id)
         if self.slotFiles[slot] != file {
             self.records[slot].file = self.files[file].name
