@@ -723,27 +723,26 @@ public struct FlowFindings: Sendable {
                 if let clusterID { cluster = " (cluster " + clusterID + ")" }
                 if !methods.isEmpty { called = " (" + methods.joined(separator: ", ") + ")" }
             }
-            guard key.kind == .etcdPeerTrafficInClear else {
-                return Finding(
-                    kind: key.kind, severity: severity, title: Self.joined("etcd API answered in clear at ", location),
-                    detail: Self.joined(
+            let peer = key.kind == .etcdPeerTrafficInClear
+            return Finding(
+                kind: key.kind, severity: severity,
+                title: Self.joined(
+                    peer ? "etcd peer traffic in clear to " : "etcd API answered in clear at ", location),
+                detail: peer
+                    ? Self.joined(
+                        "An etcd member", cluster, " answered its peer API", called,
+                        " in clear: the store its members replicate (for Kubernetes, every Secret) crosses readable "
+                            + "and alterable on the path, and unless members require client certificates whoever "
+                            + "reaches this port can disturb the cluster. Serve the peer URLs over TLS "
+                            + "(--peer-cert-file, --peer-key-file) and require client certificates "
+                            + "(--peer-client-cert-auth, --peer-trusted-ca-file).")
+                    : Self.joined(
                         "etcd's v3 API", cluster, " answered", called,
                         " in clear: every key read or written crossed readable and alterable on the path (for "
                             + "Kubernetes, every Secret), with the passwords and tokens of etcd's users, and unless "
                             + "etcd also requires client certificates whoever reaches this port reads and writes the "
                             + "store. Serve it over TLS only (--cert-file, --key-file) and require client "
                             + "certificates (--client-cert-auth, --trusted-ca-file)."),
-                    location: location)
-            }
-            return Finding(
-                kind: key.kind, severity: severity, title: Self.joined("etcd peer traffic in clear to ", location),
-                detail: Self.joined(
-                    "An etcd member", cluster, " answered its peer API", called,
-                    " in clear: the store its members replicate (for Kubernetes, every Secret) crosses readable and "
-                        + "alterable on the path, and unless members require client certificates whoever reaches "
-                        + "this port can disturb the cluster. Serve the peer URLs over TLS (--peer-cert-file, "
-                        + "--peer-key-file) and require client certificates (--peer-client-cert-auth, "
-                        + "--peer-trusted-ca-file)."),
                 location: location)
         case .noClientAuthentication(let via):
             let how: String
