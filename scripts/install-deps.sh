@@ -19,6 +19,8 @@ if [[ "${1:-}" == "--test" ]]; then
         # (Tests/TLSVerificationTests/ApplicationServerTests.swift), each run by the tests as a throwaway instance on
         # 127.0.0.1: together about 70 MB to download, 275 MB installed (Erlang for RabbitMQ and MariaDB are most of it).
         mariadb-server mosquitto slapd prosody rabbitmq-server nats-server
+        # etcd, a real gRPC server over TLS with and without client certificates (ApplicationServerTests)
+        etcd-server
         # The CNI bridge and host-local plugins make real pod sandboxes (Tests/KubernetesTests/KubernetesNodeTests.swift).
         containernetworking-plugins
         # The race check (scripts/race-check.sh) compiles the capture generator.
@@ -53,7 +55,7 @@ if ((${#missing[@]})); then
     # Where systemd runs anyway (a unit started by a socket or a later boot), the test servers' units are stopped and
     # disabled: the tests start their own instances on free ports.
     if [[ "${1:-}" == "--test" ]] && [[ -d /run/systemd/system ]]; then
-        for unit in mariadb mosquitto slapd prosody rabbitmq-server nats-server epmd.socket epmd apache2; do
+        for unit in mariadb mosquitto slapd prosody rabbitmq-server nats-server etcd epmd.socket epmd apache2; do
             "${sudo_cmd[@]}" systemctl disable --now "$unit" >/dev/null 2>&1 || true
         done
     fi

@@ -59,8 +59,10 @@ public enum AppProbeProtocol: String, Sendable, CaseIterable, Codable {
     /// The protocol a well-known port speaks (the `--app-protocol` default).
     public static func forPort(_ port: Int) -> AppProbeProtocol {
         switch port {
-        case 80, 443, 3000, 4443, 5000, 8000, 8080, 8443, 8843, 9443, 10443: .http
-        case 50051: .grpc
+        // 2380: etcd's peer API; 6443: the Kubernetes API server; 10250: the kubelet's API.
+        case 80, 443, 2380, 3000, 4443, 5000, 6443, 8000, 8080, 8443, 8843, 9443, 10250, 10443: .http
+        // 2379: etcd's client API (gRPC, and its HTTP gateway on the same port).
+        case 2379, 50051: .grpc
         case 6379, 6380: .redis
         case 5432: .postgres
         case 3306: .mysql

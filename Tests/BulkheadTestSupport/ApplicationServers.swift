@@ -15,6 +15,7 @@ extension PeerProcess {
             && FileManager.default.isExecutableFile(atPath: "/usr/bin/mariadb-install-db")
         public static let mosquitto = FileManager.default.isExecutableFile(atPath: "/usr/sbin/mosquitto")
         public static let natsServer = FileManager.default.isExecutableFile(atPath: "/usr/sbin/nats-server")
+        public static let etcd = FileManager.default.isExecutableFile(atPath: "/usr/bin/etcd")
         public static let slapd = FileManager.default.isExecutableFile(atPath: "/usr/sbin/slapd")
         public static let prosody = FileManager.default.isExecutableFile(atPath: "/usr/bin/prosody")
         public static let rabbitmq =
@@ -184,6 +185,32 @@ extension PeerProcess {
             "/usr/sbin/nats-server", ["-c", file.path], port: port, directory: folder, readiness: 30
         )
         .removing(folder)
+    }
+
+    // MARK: - etcd
+
+    /// A single-member etcd serving its v3 API (gRPC and its HTTP gateway, one port) over TLS on 127.0.0.1 with the
+    /// PKI's server chain, as a Kubernetes control plane runs it: `--client-cert-auth` requires a client certificate
+    /// from the PKI's CA in the handshake; without it, none is asked for. Its peer URL is plain HTTP on another
+    /// loopback port (a single member has no peers to talk to). It runs as root, which etcd allows.
+    public static func etcd(_ pki: TestPKI, clientCertAuth: Bool) throws -> PeerProcess {
+        let folder = try Self.serverFolder("etcd", pki, owner: nil)
+        let (client, peer) = (Self.freePort(), Self.freePort())
+        var arguments = [
+            "--name", "bh-test", "--data-dir", folder.appendingPathComponent("data").path,
+            "--listen-client-urls", "https://127.0.0.1:\(client)",
+            "--advertise-client-urls", "https://127.0.0.1:\(client)",
+            "--listen-peer-urls", "http://127.0.0.1:\(peer)",
+            "--initial-advertise-peer-urls", "http://127.0.0.1:\(peer)",
+            "--initial-cluster", "bh-test=http://127.0.0.1:\(peer)",
+            "--cert-file", folder.appendingPathComponent("server-chain.pem").path,
+            "--key-file", folder.appendingPathComponent("server.key").path,
+        ]
+        if clientCertAuth {
+            arguments += ["--client-cert-auth", "--trusted-ca-file", folder.appendingPathComponent("ca.pem").path]
+        }
+        return try PeerProcess("/usr/bin/etcd", arguments, port: client, directory: folder, readiness: 30)
+            .removing(folder)
     }
 
     // MARK: - slapd

@@ -285,6 +285,28 @@ struct ApplicationServerTests {
             "\(noCertificate?.result.rawValue ?? "-"): \(noCertificate?.detail ?? "")")
     }
 
+    // MARK: - etcd (gRPC over TLS)
+
+    @Test(
+        "etcd --client-cert-auth | TLS only: gRPC over h2 (the preface and SETTINGS answered by SETTINGS) served to the valid client; no certificate and forged ones refused in the handshake, or no certificate asked for",
+        .enabled(if: PeerProcess.Installed.etcd, "etcd is not installed (scripts/install-deps.sh --test installs it)"),
+        arguments: [(true, TLSVerdict.mtlsEnforced), (false, .tlsNoClientAuth)])
+    func etcd(mode: (clientCertAuth: Bool, verdict: TLSVerdict)) throws {
+        let pki = try self.thePKI()
+        let server = try PeerProcess.etcd(pki, clientCertAuth: mode.clientCertAuth)
+        let label = mode.clientCertAuth ? "etcd --client-cert-auth" : "etcd TLS only"
+        let report = try self.run(server.port, self.expectations(pki), application: .grpc)
+        self.expectTLSLayer(report, mode.verdict, label)
+        self.validServed(report, "h2", label)
+        #expect(
+            self.probe(report, .clientCertificate)?.detail?.contains("HTTP/2 SETTINGS") == true,
+            "\(label): \(self.probe(report, .clientCertificate)?.detail ?? "")")
+        // The same port asked in clear: Go's TLS listener answers 400 in plain HTTP, which is no service served.
+        #expect(
+            self.probe(report, .plaintext)?.result == .plaintextRefused,
+            "\(label): \(self.probe(report, .plaintext)?.detail ?? "")")
+    }
+
     // MARK: - LDAP (slapd)
 
     @Test(
