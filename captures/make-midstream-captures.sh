@@ -14,9 +14,9 @@ for tool in editcap tshark; do
 done
 
 # cut NAME SOURCE FIRST — midstream-NAME.pcap: SOURCE.pcap from packet FIRST to its end
-cut() {
-    local name=$1 source=$HERE/$2.pcap first=$3 last
-    last=$(tshark -r "$source" 2>/dev/null | wc -l)
+cut() {  # cut NAME SOURCE FIRST [LAST]: packets FIRST to LAST (default: the last) of SOURCE.pcap
+    local name=$1 source=$HERE/$2.pcap first=$3 last=${4:-}
+    [[ -n $last ]] || last=$(tshark -r "$source" 2>/dev/null | wc -l)
     editcap -F pcap -r "$source" "$HERE/midstream-$name.pcap" "$first-$last"
     echo "[make-midstream-captures]   wrote midstream-$name.pcap (packets $first-$last of $2.pcap)" >&2
 }
@@ -28,4 +28,6 @@ cut redis redis-auth 9                         # +OK and a bulk reply; the tail 
 cut memcached memcached 9                      # VALUE … END, then quit (a verb Redis knows too)
 cut stomp stomp-login 10                       # SEND, MESSAGE, DISCONNECT, RECEIPT
 cut nats nats-password 11                      # SUB and PUB, MSG back
+cut grpc h2c-grpc-bearer 16                    # PINGs, the second call (its bearer token a literal again) and its answer
+cut etcd etcd-auth-password 88 97              # the read with the token, one connection (the next starts at 98)
 chmod 644 "$HERE"/midstream-*.pcap

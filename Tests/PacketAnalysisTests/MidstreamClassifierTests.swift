@@ -105,6 +105,62 @@ struct MidstreamClassifierTests {
         #expect(self.midstream(Array("PUB a b c d e\r\n".utf8), []) == nil)
     }
 
+    /// An HTTP/2 frame.
+    static func h2Frame(_ type: UInt8, flags: UInt8 = 0, stream: UInt32 = 0, _ payload: [UInt8]) -> [UInt8] {
+        [UInt8(payload.count >> 16 & 0xff), UInt8(payload.count >> 8 & 0xff), UInt8(payload.count & 0xff), type, flags]
+            + withUnsafeBytes(of: stream.bigEndian, Array.init) + payload
+    }
+
+    @Test("HTTP/2 joined mid-way: frames by their types' rules on both sides; roles from :status, waited for")
+    func http2() {
+        let ping = Self.h2Frame(0x6, [UInt8](repeating: 1, count: 8))
+        let pingAck = Self.h2Frame(0x6, flags: 0x1, [UInt8](repeating: 1, count: 8))
+        let window = Self.h2Frame(0x8, stream: 3, [0, 0, 0x40, 0])
+        // A request whose pseudo-headers come from the dynamic table (0xc4), and an answer's static :status 200.
+        let request =
+            Self.h2Frame(0x1, flags: 0x4, stream: 3, [0xc4, 0xc3, 0x83])
+            + Self.h2Frame(0x0, flags: 0x1, stream: 3, [0, 0, 0, 0, 0])
+        let answer =
+            Self.h2Frame(0x1, flags: 0x4, stream: 3, [0x88, 0xc0]) + Self.h2Frame(0x0, stream: 3, [0, 0, 0, 0, 0])
+        let client = ping + request + window
+        let server = pingAck + answer
+        #expect(self.midstream(client, server).map { [$0.proto == .http2, $0.firstIsClient == true] } == [true, true])
+        #expect(self.midstream(server, client)?.firstIsClient == false)
+        // A request's static :method (0x83) tells the roles from the client's side alone.
+        #expect(
+            self.midstream(ping + Self.h2Frame(0x1, flags: 0x4, stream: 1, [0x83, 0x86]), pingAck)?.firstIsClient
+                == true)
+        // Roles unknown yet: waited for while more may come, then http2 with the roles left to the ports.
+        let unknown = self.classifier(ping + request + window, pingAck, final: false)
+        #expect(unknown == nil)
+        let settled = self.classifier(ping + request + window, pingAck + window, final: true)
+        #expect(settled?.proto == .http2 && settled?.firstIsClient == nil)
+        // Two frames are not yet proof; each rule broken is no HTTP/2.
+        #expect(self.midstream(ping, pingAck) == nil)
+        for broken in [
+            Self.h2Frame(0x4, stream: 1, []),  // SETTINGS on a stream
+            Self.h2Frame(0x6, [UInt8](repeating: 1, count: 7)),  // PING of 7 bytes
+            Self.h2Frame(0x0, stream: 0, [1]),  // DATA on stream 0
+            Self.h2Frame(0x0, flags: 0x2, stream: 1, [1]),  // DATA with a flag it does not define
+            Self.h2Frame(0xa, stream: 1, [1]),  // no such type
+            Self.h2Frame(0x0, stream: 1, [UInt8](repeating: 0, count: 16_385)),  // past the default maximum size
+            Self.h2Frame(0x8, stream: 0x8000_0001, [0, 0, 0, 1]),  // the reserved bit set
+        ] {
+            #expect(broken.withUnsafeBytes { MidstreamClassifier.http2Frames($0) == nil }, "\(broken.prefix(9))")
+            // Behind a ping each way that would otherwise have tiled with it.
+            #expect(self.midstream(ping + broken, pingAck) == nil, "\(broken.prefix(9))")
+        }
+        #expect([UInt8]().withUnsafeBytes { MidstreamClassifier.http2Frames($0) == nil })
+    }
+
+    func classifier(_ first: [UInt8], _ second: [UInt8], final: Bool) -> ProtocolClassifier.Verdict? {
+        first.withUnsafeBytes { a in
+            second.withUnsafeBytes {
+                ProtocolClassifier.classify(first: a, second: $0, rolesKnown: false, final: final)
+            }
+        }
+    }
+
     @Test("from the middle of a conversation one side is waited for; a bare +OK is no POP3 greeting there")
     func waitsForBothSides() {
         let ok = Array("+OK\r\n".utf8)

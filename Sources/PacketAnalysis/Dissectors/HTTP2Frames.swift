@@ -31,10 +31,10 @@ struct HTTP2FrameReader {
     private var partialStream: UInt32?
     private var partialBlock: [UInt8] = []
 
-    /// A reader of the client's side (which starts with the preface: a side that does not is not read), or of the
-    /// server's.
+    /// A reader of the client's side (its preface passed over; a side without one, a connection the capture joined
+    /// mid-way, is read as frames from its first byte), or of the server's.
     init(client: Bool) {
-        self.offset = client ? Self.clientPreface.count : 0
+        self.offset = 0
         self.checksPreface = client
     }
 
@@ -42,12 +42,15 @@ struct HTTP2FrameReader {
     /// false to stop the reading for good.
     mutating func read(_ bytes: UnsafeRawBufferPointer, _ body: (Item) -> Bool) {
         if self.checksPreface {
+            // Wait until the preface could be whole, unless the bytes already differ from it.
+            let prefix = bytes.prefix(Self.clientPreface.count)
+            guard prefix.elementsEqual(Self.clientPreface.prefix(prefix.count)) else {
+                self.checksPreface = false
+                return self.read(bytes, body)
+            }
             guard bytes.count >= Self.clientPreface.count else { return }
             self.checksPreface = false
-            guard bytes.prefix(Self.clientPreface.count).elementsEqual(Self.clientPreface) else {
-                self.stopped = true
-                return
-            }
+            self.offset = Self.clientPreface.count
         }
         while !self.stopped, self.offset < bytes.count {
             guard self.frames < Self.maximumFrames else {

@@ -14,7 +14,10 @@ import Glibc
 /// middle of a conversation is not a greeting: see ``ProtocolClassifier``).
 enum MidstreamClassifier {
     /// The verdict for what each side sent so far, or nil when no steady-state framing fits.
-    static func classify(first: UnsafeRawBufferPointer, second: UnsafeRawBufferPointer) -> ProtocolClassifier.Verdict? {
+    /// `final`: no more bytes will come (HTTP/2 waits for a side to show its role until then).
+    static func classify(first: UnsafeRawBufferPointer, second: UnsafeRawBufferPointer, final: Bool = true)
+        -> ProtocolClassifier.Verdict?
+    {
         if let verdict = Self.postgres(first, second) { return verdict }
         if Self.amqpFrames(first) || Self.amqpFrames(second) {
             // Roles from the first method either side sent that only one side sends.
@@ -28,6 +31,7 @@ enum MidstreamClassifier {
         if Self.isRESPReplies(first) { return ProtocolClassifier.Verdict(proto: .redis, firstIsClient: false) }
         if Self.isMemcachedReply(second) { return ProtocolClassifier.Verdict(proto: .memcached, firstIsClient: true) }
         if Self.isMemcachedReply(first) { return ProtocolClassifier.Verdict(proto: .memcached, firstIsClient: false) }
+        if let verdict = Self.http2(first, second, final: final) { return verdict }
         for (bytes, isFirst) in [(first, true), (second, false)] {
             if let fromClient = Self.stompFrame(bytes) {
                 return ProtocolClassifier.Verdict(proto: .stomp, firstIsClient: fromClient == isFirst)
@@ -37,6 +41,87 @@ enum MidstreamClassifier {
             }
         }
         return nil
+    }
+
+    // MARK: - HTTP/2
+
+    /// HTTP/2 frames (cleartext: gRPC, h2c) tiling both sides from their first bytes, or one side with four frames or
+    /// more. Each frame must keep its type's rules: a known type, only the flags it defines, connection frames on
+    /// stream 0 and stream frames elsewhere, the reserved bit clear, the lengths its type fixes (PING 8, RST_STREAM and
+    /// WINDOW_UPDATE 4, PRIORITY 5, SETTINGS a multiple of 6 and empty when an ACK), at most 16,384 bytes (the size
+    /// every peer accepts unless told otherwise). Roles from the first header block's first field: a request's
+    /// pseudo-headers (`:method`, `:path`, `:scheme`) or an answer's `:status`.
+    /// Until a side shows its role (a request's header block may name its pseudo-headers only by the dynamic table,
+    /// an answer's `:status` is nearly always static), the verdict waits while more may come (`final` false).
+    static func http2(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer, final: Bool)
+        -> ProtocolClassifier.Verdict?
+    {
+        let one = Self.http2Frames(first)
+        let other = Self.http2Frames(second)
+        let both = one != nil && other != nil && (one?.count ?? 0) + (other?.count ?? 0) >= 3
+        guard both || (one?.count ?? 0) >= 4 || (other?.count ?? 0) >= 4 else { return nil }
+        let firstIsClient = one?.fromClient ?? other?.fromClient.map { !$0 }
+        if firstIsClient == nil && !final && first.count + second.count < ProtocolClassifier.midstreamWait {
+            return nil
+        }
+        return ProtocolClassifier.Verdict(proto: .http2, firstIsClient: firstIsClient)
+    }
+
+    /// Whether both sides' bytes so far are HTTP/2 frames (or none yet), too few to tell: worth waiting for.
+    static func mayBeHTTP2(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer) -> Bool {
+        (first.isEmpty || Self.http2Frames(first) != nil) && (second.isEmpty || Self.http2Frames(second) != nil)
+    }
+
+    /// The whole HTTP/2 frames of `bytes` from its first byte (a last one cut by the buffer's end is let be when two
+    /// came before it), and who sent them when a header block or PUSH_PROMISE shows it; nil when a frame breaks the
+    /// rules or none is whole.
+    static func http2Frames(_ bytes: UnsafeRawBufferPointer) -> (count: Int, fromClient: Bool?)? {
+        var cursor = ByteCursor(bytes)
+        var count = 0
+        var fromClient: Bool?
+        while !cursor.isAtEnd {
+            guard let length = cursor.u24(), let type = cursor.u8(), let flags = cursor.u8(), let stream = cursor.u32()
+            else { return count >= 2 ? (count, fromClient) : nil }
+            guard length <= 16_384, stream & 0x8000_0000 == 0 else { return nil }
+            let onStream = stream != 0
+            let valid: Bool
+            switch type {
+            case 0x0: valid = onStream && flags & ~0x09 == 0  // DATA: END_STREAM, PADDED
+            case 0x1: valid = onStream && flags & ~0x2d == 0  // HEADERS: END_STREAM, END_HEADERS, PADDED, PRIORITY
+            case 0x2: valid = onStream && flags == 0 && length == 5  // PRIORITY
+            case 0x3: valid = onStream && flags == 0 && length == 4  // RST_STREAM
+            case 0x4: valid = !onStream && flags & ~0x01 == 0 && length % 6 == 0 && (flags == 0 || length == 0)
+            case 0x5: valid = onStream && flags & ~0x0c == 0  // PUSH_PROMISE: END_HEADERS, PADDED
+            case 0x6: valid = !onStream && flags & ~0x01 == 0 && length == 8  // PING
+            case 0x7: valid = !onStream && flags == 0 && length >= 8  // GOAWAY
+            case 0x8: valid = flags == 0 && length == 4  // WINDOW_UPDATE
+            case 0x9: valid = onStream && flags & ~0x04 == 0  // CONTINUATION
+            default: valid = false
+            }
+            guard valid else { return nil }
+            guard let payload = cursor.bytes(length) else { return count >= 2 ? (count, fromClient) : nil }
+            count += 1
+            if fromClient == nil, type == 0x5 { fromClient = false }
+            if fromClient == nil, type == 0x1 {
+                // The block's first field, after the pad length and priority fields when flagged.
+                let skip = (flags & 0x08 != 0 ? 1 : 0) + (flags & 0x20 != 0 ? 5 : 0)
+                if payload.count > skip { fromClient = Self.http2RequestField(payload[skip]) }
+            }
+        }
+        return count > 0 ? (count, fromClient) : nil
+    }
+
+    /// Whether a header block's first byte is a request's pseudo-header (static table 2-7: `:method`, `:path`,
+    /// `:scheme`), an answer's (8-14: `:status`), or neither (nil), indexed or as a literal's name.
+    static func http2RequestField(_ byte: UInt8) -> Bool? {
+        let index =
+            byte & 0x80 != 0
+            ? Int(byte & 0x7f) : byte & 0xc0 == 0x40 ? Int(byte & 0x3f) : byte & 0xe0 == 0 ? Int(byte & 0x0f) : 0
+        switch index {
+        case 2...7: return true
+        case 8...14: return false
+        default: return nil
+        }
     }
 
     // MARK: - STOMP and NATS

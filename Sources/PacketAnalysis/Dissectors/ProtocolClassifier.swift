@@ -34,7 +34,9 @@ package enum ProtocolClassifier {
             // No SYN: most often a connection that was open before the capture began. Its steady-state framing
             // decides before a cache verb both Redis and memcached know (a memcached reply beside a `quit`) and
             // before greetings (a Redis reply `+OK` is no POP3 greeting).
-            if let verdict = MidstreamClassifier.classify(first: first, second: second) { return verdict }
+            if let verdict = MidstreamClassifier.classify(first: first, second: second, final: final) {
+                return verdict
+            }
         }
         if let request { return Verdict(proto: request, firstIsClient: true) }
         if !rolesKnown, let proto = clientRequest(second, peer: first), proto != .ssh {
@@ -55,8 +57,14 @@ package enum ProtocolClassifier {
             if proto == .unknownPlaintext && !final { return nil }
             return Verdict(proto: proto, firstIsClient: false)
         }
-        // Nothing recognisable yet: wait while the data is short, then settle on unknown.
+        // Nothing recognisable yet: wait while the data is short, then settle on unknown. HTTP/2 frames joined
+        // mid-way are waited for until enough of them tile (a PING each way is not yet proof).
         if !final && first.count < 64 && second.count < 64 && !(first.count > 0 && second.count > 0) { return nil }
+        if !rolesKnown && !final && first.count + second.count < Self.midstreamWait
+            && MidstreamClassifier.mayBeHTTP2(first, second)
+        {
+            return nil
+        }
         if looksLikeTLSRecords(first) || looksLikeTLSRecords(second) {
             return Verdict(proto: .tls, firstIsClient: nil)  // joined mid-stream
         }
