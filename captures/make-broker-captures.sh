@@ -15,10 +15,13 @@
 #   4443 nats-server TLS, verify: true   4444 nats-server TLS, no client certificate asked
 #   50051 a gRPC server without TLS (grpcio, h2c): per-call credentials, the other service-to-service shape; and the
 #         real etcdctl calling it (a server that is not etcd)
+#   4000  a GraphQL subscription endpoint over a WebSocket (a stand-in on Python's websockets, compression off) that
+#         gql's client opens with a connection_init carrying its token
 #
 # Requirements (Debian 12): iproute2 tcpdump openssl python3 ethtool mosquitto mosquitto-clients rabbitmq-server
-# amqp-tools nats-server etcd-client, and nats-py, amqp, python-qpid-proton, stomp-py, grpcio, paho-mqtt and websocket-client from PyPI
-# (python3 -m pip install nats-py amqp python-qpid-proton stomp-py grpcio paho-mqtt websocket-client).
+# amqp-tools nats-server etcd-client, and nats-py, amqp, python-qpid-proton, stomp-py, grpcio, paho-mqtt, websocket-client,
+# gql and websockets from PyPI
+# (python3 -m pip install nats-py amqp python-qpid-proton stomp-py grpcio paho-mqtt websocket-client gql websockets).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -42,6 +45,7 @@ NATS_USER=orders
 NATS_PASS='nats-test-pass-8812'
 NATS_TOKEN='nats-test-token-5b1e0c93'
 GRPC_TOKEN='grpc-test-token-77c1e2a9f0'
+GRAPHQL_TOKEN='graphql-test-token-3d9a51'
 
 log() { printf '[make-broker-captures] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -246,5 +250,15 @@ cap_stop
 grep -qi "unimplemented\|unknown service" "$WORK/etcdctl-other.out" \
     || die "unexpected etcdctl error: $(tail -2 "$WORK/etcdctl-other.out")"
 
-chmod 644 "$OUT"/h2c-*.pcap "$OUT"/etcd-call-to-other-grpc.pcap "$OUT"/mqtt-*.pcap "$OUT"/amqp-*.pcap "$OUT"/stomp-*.pcap "$OUT"/nats-*.pcap "$OUT"/keys/nats-tls-*.keys
+# --- GraphQL over a WebSocket: the token in connection_init -------------------------------------------------------
+log "starting a GraphQL subscription endpoint (stand-in)"
+ins "$PY" "$TOOLS/bhbroker.py" graphql-ws-server --listen "$SERVER" --port 4000 >"$WORK/graphql.log" 2>&1 &
+wait_tcp 4000
+log "graphql-ws-token.pcap"
+cap_start graphql-ws-token.pcap 4000
+inc "$PY" "$TOOLS/bhbroker.py" graphql-ws-client --host "$SERVER" --port 4000 --token "$GRAPHQL_TOKEN" \
+    || die "the GraphQL client failed: $(tail -2 "$WORK/graphql.log")"
+cap_stop
+
+chmod 644 "$OUT"/h2c-*.pcap "$OUT"/graphql-ws-token.pcap "$OUT"/etcd-call-to-other-grpc.pcap "$OUT"/mqtt-*.pcap "$OUT"/amqp-*.pcap "$OUT"/stomp-*.pcap "$OUT"/nats-*.pcap "$OUT"/keys/nats-tls-*.keys
 log "done"

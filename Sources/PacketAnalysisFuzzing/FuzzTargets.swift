@@ -265,6 +265,8 @@ package enum FuzzTargets {
                 }
                 growing.readClient(client)
                 precondition(whole.summary == growing.summary && whole.methods == growing.methods)
+                // A WebSocket's messages read for a GraphQL client's connection_init.
+                _ = CredentialExtractor.graphQLWebSocketInit(client)
                 // etcd's HTTP APIs: the request's shape, and the answer read with its headers ending anywhere.
                 _ = EtcdAPI.isHTTPRequest(client)
                 for headersEnd in [0, server.count / 2, server.count, server.count + 1] {

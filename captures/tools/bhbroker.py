@@ -9,9 +9,11 @@
     bhbroker.py mqtt-ws --host H --port P --path /ws --user U --password P
     bhbroker.py grpc-server --listen H --port P          (answers until killed)
     bhbroker.py grpc-client --host H --port P --token T  (two calls on one h2c connection)
+    bhbroker.py graphql-ws-server --listen H --port P    (a stand-in GraphQL subscription endpoint, until killed)
+    bhbroker.py graphql-ws-client --host H --port P --token T  (gql: connection_init with the token, one subscription)
 
 Each connects once with the official client library (nats-py, py-amqp, Qpid Proton for AMQP 1.0,
-stomp.py, grpcio, paho-mqtt), publishes one message, reads it back where
+stomp.py, grpcio, paho-mqtt, gql over websockets), publishes one message, reads it back where
 the protocol allows, and closes cleanly. Exit 0 on success, 1 on any failure (printed). Throwaway credentials only:
 the script passes them in; they never leave the script's own network namespaces.
 """
@@ -161,6 +163,46 @@ def grpc_client(args):
             assert answer == text, answer
 
 
+def graphql_ws_server(args):
+    """A stand-in for a GraphQL subscription endpoint (graphql-transport-ws over a WebSocket, without TLS): it acks the
+    client's connection_init and answers a subscribe with one `next` and `complete`. What the capture shows is what
+    the real client sends; compression is off (permessage-deflate refused), so the messages cross as text."""
+    import json
+
+    import websockets.asyncio.server as server
+
+    async def session(connection):
+        async for text in connection:
+            message = json.loads(text)
+            if message.get("type") == "connection_init":
+                await connection.send(json.dumps({"type": "connection_ack"}))
+            elif message.get("type") == "subscribe":
+                data = {"data": {"orderUpdated": {"id": "7", "status": "shipped"}}}
+                await connection.send(json.dumps({"id": message["id"], "type": "next", "payload": data}))
+                await connection.send(json.dumps({"id": message["id"], "type": "complete"}))
+
+    async def serve():
+        async with server.serve(session, args.listen, args.port, subprotocols=["graphql-transport-ws"],
+                                compression=None):
+            await asyncio.Future()
+
+    asyncio.run(serve())
+
+
+def graphql_ws_client(args):
+    """gql's WebSocket transport (graphql-transport-ws): the token in connection_init's payload, as browsers' GraphQL
+    clients send it (a WebSocket cannot carry their Authorization header), then one subscription read to its end."""
+    from gql import Client, gql
+    from gql.transport.websockets import WebsocketsTransport
+
+    transport = WebsocketsTransport(
+        url=f"ws://{args.host}:{args.port}/graphql", subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
+        init_payload={"Authorization": f"Bearer {args.token}"})
+    client = Client(transport=transport)
+    results = list(client.subscribe(gql("subscription { orderUpdated { id status } }")))
+    assert results == [{"orderUpdated": {"id": "7", "status": "shipped"}}], results
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -204,6 +246,13 @@ def main():
     grpc_client_parser.add_argument("--host", required=True)
     grpc_client_parser.add_argument("--port", type=int, default=50051)
     grpc_client_parser.add_argument("--token", required=True)
+    graphql_server_parser = commands.add_parser("graphql-ws-server")
+    graphql_server_parser.add_argument("--listen", required=True)
+    graphql_server_parser.add_argument("--port", type=int, default=4000)
+    graphql_client_parser = commands.add_parser("graphql-ws-client")
+    graphql_client_parser.add_argument("--host", required=True)
+    graphql_client_parser.add_argument("--port", type=int, default=4000)
+    graphql_client_parser.add_argument("--token", required=True)
     args = parser.parse_args()
     try:
         if args.command == "nats":
@@ -218,6 +267,10 @@ def main():
             grpc_server(args)
         elif args.command == "grpc-client":
             grpc_client(args)
+        elif args.command == "graphql-ws-server":
+            graphql_ws_server(args)
+        elif args.command == "graphql-ws-client":
+            graphql_ws_client(args)
         else:
             amqp_client(args)
     except Exception as error:  # the script reports the failure and its exit code

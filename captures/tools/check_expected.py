@@ -82,7 +82,9 @@ DECODE_AS = ["-d", "tcp.port==2525,smtp", "-d", "tcp.port==8081,http2", "-d", "t
              # tshark's IRC dissector does not follow STARTTLS; its TLS dissector finds the records after the lines
              "-d", "tcp.port==6667,tls",
              # RabbitMQ's Web MQTT and Web STOMP (HTTP upgraded to WebSocket): tshark unmasks the frames
-             "-d", "tcp.port==15675,http", "-d", "tcp.port==15674,http"]
+             "-d", "tcp.port==15675,http", "-d", "tcp.port==15674,http",
+             # the GraphQL subscription endpoint (a WebSocket upgrade on 4000)
+             "-d", "tcp.port==4000,http"]
 
 
 _CACHE = {}
@@ -415,6 +417,8 @@ def check(path):
                 check_websocket(capture, fl["webSocket"], errors)
             if "containerEngineAPI" in fl:
                 check_container_engine(capture, int(sport), fl["containerEngineAPI"], errors)
+            if "webSocket" in fl and any(c.get("kind") == "graphql-ws-init" for c in fl.get("credentials", [])):
+                check_graphql_init(capture, int(sport), fl["credentials"], errors)
             if fl.get("protocol") == "http" and any(c.get("kind") in HTTP_SECRET_KINDS for c in fl.get("credentials", [])):
                 check_http_secrets(capture, int(sport), fl["credentials"], errors)
             if fl.get("protocol") in ("mqtt", "amqp", "nats", "stomp", "http2") and "credentials" in fl:
@@ -668,6 +672,42 @@ def broker_logins(capture, protocol, port, websocket=False):
             if connect.get("auth_token"):
                 logins.append(("nats-token", None, len(connect["auth_token"])))
     return logins
+
+
+GRAPHQL_INIT_SECRET_NAMES = (SECRET_PARAMETERS - {"jwt"}) | {"authtoken", "authorization", "x-hasura-admin-secret",
+                                                            "x-api-key", "api-key"}
+
+
+def check_graphql_init(capture, port, credentials, errors):
+    """The client's first WebSocket message as tshark unmasks it, parsed by Python's JSON reader: a GraphQL
+    connection_init whose payload members of secret names (any depth) are the credentials, an Authorization's token
+    counted after its scheme."""
+    text = websocket_messages(capture, port).decode("utf-8", "replace")
+    try:
+        message, _ = json.JSONDecoder().raw_decode(text.lstrip())
+    except ValueError as error:
+        errors.append(f"graphql-ws-init: the first message is no JSON: {error}")
+        return
+    seen = []
+
+    def walk(value):
+        if isinstance(value, dict):
+            for name, member in value.items():
+                if isinstance(member, str) and member and name.lower() in GRAPHQL_INIT_SECRET_NAMES:
+                    length = len(member)
+                    if name.lower() == "authorization" and " " in member[:16]:
+                        length = len(member) - member.index(" ") - 1
+                    seen.append(("graphql-ws-init", f"{name} in connection_init", length))
+                walk(member)
+        elif isinstance(value, list):
+            for member in value:
+                walk(member)
+    if isinstance(message, dict) and message.get("type") == "connection_init":
+        walk(message)
+    expected = [(c["kind"], c.get("note"), int(re.search(r"(\d+) characters", c["redacted"]).group(1)))
+                for c in credentials if c["kind"] == "graphql-ws-init"]
+    if seen != expected:
+        errors.append(f"graphql-ws-init credentials: expected {expected}, tshark sees {seen}")
 
 
 def check_broker_login(capture, protocol, port, credentials, errors, websocket=False):

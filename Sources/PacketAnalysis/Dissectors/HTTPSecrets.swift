@@ -105,7 +105,7 @@ extension CredentialExtractor {
 
     /// The key of a member whose `:` is at `colon`: the quoted name just before it (spaces allowed between), at most
     /// 32 bytes of name characters.
-    private static func jsonKey(_ bytes: UnsafeRawBufferPointer, endingBefore colon: Int) -> Range<Int>? {
+    static func jsonKey(_ bytes: UnsafeRawBufferPointer, endingBefore colon: Int) -> Range<Int>? {
         var close = colon
         while close > 0, bytes[close - 1] == 0x20 || bytes[close - 1] == 0x09 { close -= 1 }
         guard close > 0, bytes[close - 1] == 0x22 else { return nil }
@@ -146,7 +146,7 @@ extension CredentialExtractor {
     }
 
     /// The string value after a member's `:` (spaces allowed), unescaped length counted; nil for another value.
-    private static func jsonString(_ bytes: UnsafeRawBufferPointer, after colon: Int) -> (end: Int, length: Int)? {
+    static func jsonString(_ bytes: UnsafeRawBufferPointer, after colon: Int) -> (end: Int, length: Int)? {
         var index = colon + 1
         while index < bytes.count, bytes[index] == 0x20 || bytes[index] == 0x09 { index += 1 }
         guard index < bytes.count, bytes[index] == 0x22 else { return nil }
@@ -178,7 +178,7 @@ extension CredentialExtractor {
 
     /// Calls `body` with the offset of each `byte` in `bytes`, in order (found with memchr: most of a request is
     /// other bytes).
-    private static func forEachOffset(of byte: UInt8, in bytes: UnsafeRawBufferPointer, _ body: (Int) -> Void) {
+    static func forEachOffset(of byte: UInt8, in bytes: UnsafeRawBufferPointer, _ body: (Int) -> Void) {
         guard let base = bytes.baseAddress else { return }
         var start = 0
         while start < bytes.count, let hit = memchr(base + start, Int32(byte), bytes.count - start) {
@@ -236,7 +236,7 @@ extension CredentialExtractor {
     }
 
     /// Whether `name` is one of `names`, ignoring ASCII case.
-    private static func matches(_ name: UnsafeRawBufferPointer, any names: [[UInt8]]) -> Bool {
+    static func matches(_ name: UnsafeRawBufferPointer, any names: [[UInt8]]) -> Bool {
         names.contains { Self.equalIgnoringCase($0, name) }
     }
 

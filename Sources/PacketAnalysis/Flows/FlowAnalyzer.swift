@@ -849,6 +849,9 @@ public final class FlowAnalyzer {
         case .http, .http2, .redis, .postgresql, .mysql, .mongodb, .memcached, .smtp, .ftp, .pop3, .imap, .ldap, .dns,
             .amqp, .kafka, .xmpp, .irc, .mqtt, .nats, .stomp:
             self.followPlaintext(flow, verdict.proto, final: final)
+        case .unknownPlaintext where flow.webSocket?.isOpen == true:
+            // An application's own messages over a WebSocket: a GraphQL client's `connection_init` among them.
+            self.followPlaintext(flow, verdict.proto, final: final)
         default:
             self.done(flow)
         }
@@ -1103,7 +1106,8 @@ public final class FlowAnalyzer {
         // The methods the rest of the client's window names.
         if let etcd = flow.etcd { flow.withBuffer(client: true) { etcd.reader.readClient($0) } }
         flow.credentials = flow.withBuffer(client: true) {
-            CredentialExtractor.extract(proto, client: $0)
+            proto == .unknownPlaintext && flow.webSocket?.isOpen == true
+                ? CredentialExtractor.graphQLWebSocketInit($0) : CredentialExtractor.extract(proto, client: $0)
         }
         self.done(flow)
     }
