@@ -11,6 +11,10 @@ import BulkheadModel
 ///
 /// Credentials that cross with it are read by ``CredentialExtractor``: the password of `Auth/Authenticate`,
 /// `Auth/UserAdd` and `Auth/UserChangePassword` requests, and the `token` every request carries after authentication.
+///
+/// Over HTTP/1.1 (``httpAnswer(request:response:headersEnd:complete:)``): the JSON gateway of the same API
+/// (`POST /v3/kv/range`), and the peer API etcd's members replicate the store over (`/raft/stream/…`, `/members`),
+/// each taken on the answer's word too.
 package enum EtcdAPI {
     /// The packages of etcd's gRPC services: the store (`KV`, `Watch`, `Lease`, `Cluster`, `Maintenance`, `Auth`), and
     /// the lock and election services of its concurrency API.
