@@ -21,6 +21,20 @@ cut() {  # cut NAME SOURCE FIRST [LAST]: packets FIRST to LAST (default: the las
     echo "[make-midstream-captures]   wrote midstream-$name.pcap (packets $first-$last of $2.pcap)" >&2
 }
 
+# cut_stream NAME SOURCE PORT FILTER: the one connection whose packets match FILTER (read as HTTP/2 on PORT), from
+# the packet after the one holding its client preface on: packet numbers differ from run to run where a source
+# holds several connections, so the connection is found by what it carries.
+cut_stream() {
+    local name=$1 source=$HERE/$2.pcap decode=(-d "tcp.port==$3,http2") stream preface
+    stream=$(tshark -r "$source" "${decode[@]}" -Y "$4" -T fields -e tcp.stream 2>/dev/null | head -n1)
+    [[ -n $stream ]] || { echo "[make-midstream-captures] no connection of $2.pcap matches $4" >&2; exit 1; }
+    preface=$(tshark -r "$source" "${decode[@]}" -Y "tcp.stream == $stream && http2.magic" -T fields -e frame.number \
+        2>/dev/null | head -n1)
+    tshark -r "$source" "${decode[@]}" -Y "tcp.stream == $stream && frame.number > ${preface:-0}" -F pcap \
+        -w "$HERE/midstream-$name.pcap" 2>/dev/null
+    echo "[make-midstream-captures]   wrote midstream-$name.pcap (connection $stream of $2.pcap after its preface)" >&2
+}
+
 cut amqp amqp-plain 9                          # Connection.Tune/TuneOk, Open, a publish
 cut mqtt mqtt-v311-password 9                  # PUBACK one way, DISCONNECT the other
 cut postgresql postgresql-cleartext-password 9 # AuthenticationOk and ParameterStatus, a Query and its rows
@@ -29,5 +43,5 @@ cut memcached memcached 9                      # VALUE … END, then quit (a ver
 cut stomp stomp-login 10                       # SEND, MESSAGE, DISCONNECT, RECEIPT
 cut nats nats-password 11                      # SUB and PUB, MSG back
 cut grpc h2c-grpc-bearer 16                    # PINGs, the second call (its bearer token a literal again) and its answer
-cut etcd etcd-auth-password 88 97              # the read with the token, one connection (the next starts at 98)
+cut_stream etcd etcd-auth-password 2379 'http2.header.name == "token"'  # the read with the token, one connection
 chmod 644 "$HERE"/midstream-*.pcap
