@@ -42,6 +42,12 @@ cut redis redis-auth 9                         # +OK and a bulk reply; the tail 
 cut memcached memcached 9                      # VALUE … END, then quit (a verb Redis knows too)
 cut stomp stomp-login 10                       # SEND, MESSAGE, DISCONNECT, RECEIPT
 cut nats nats-password 11                      # SUB and PUB, MSG back
-cut grpc h2c-grpc-bearer 16                    # PINGs, the second call (its bearer token a literal again) and its answer
+# PINGs, the second call (its bearer token a literal again) and its answer: from the packet after the one that ends
+# the first call's answer (found by content: grpcio's PINGs may move packet numbers between runs).
+first_call_end=$(tshark -r "$HERE/h2c-grpc-bearer.pcap" -d tcp.port==50051,http2 \
+    -Y 'tcp.srcport == 50051 && http2.streamid == 1 && http2.flags.end_stream == 1' -T fields -e frame.number \
+    2>/dev/null | head -n1)
+[[ -n $first_call_end ]] || { echo "[make-midstream-captures] h2c-grpc-bearer.pcap: no end of the first call" >&2; exit 1; }
+cut grpc h2c-grpc-bearer $((first_call_end + 1))
 cut_stream etcd etcd-auth-password 2379 'http2.header.name == "token"'  # the read with the token, one connection
 chmod 644 "$HERE"/midstream-*.pcap
