@@ -1,5 +1,6 @@
 import BulkheadModel
 import Foundation
+import Testing
 
 @testable import PacketAnalysis
 
@@ -179,6 +180,22 @@ func analyze(_ bytes: [UInt8], options: AnalysisOptions = AnalysisOptions()) thr
     var flows: [FlowRecord] = []
     let result = try CaptureAnalysis.run(files: [path], options: options) { flows.append($0) }
     return (flows.sorted { $0.id < $1.id }, result)
+}
+
+/// Analyses one TCP conversation to `serverPort` (handshake, the messages in order, each in segments of at most
+/// `segmentSize`, then FIN both ways) and returns its one flow.
+func analyzeConversation(
+    serverPort: Int, _ exchange: [(fromClient: Bool, bytes: [UInt8])], segmentSize: Int = 1400
+) throws -> FlowRecord {
+    var conversation = TCPConversation(serverPort: serverPort)
+    conversation.handshake()
+    for message in exchange {
+        conversation.send(message.bytes, fromClient: message.fromClient, segmentSize: segmentSize)
+    }
+    conversation.close()
+    let flows = try analyze(conversation.pcap).flows
+    try #require(flows.count == 1)
+    return flows[0]
 }
 
 extension Array where Element == UInt8 {

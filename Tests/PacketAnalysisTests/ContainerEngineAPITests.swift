@@ -46,14 +46,8 @@ struct ContainerEngineAPITests {
 
     /// One conversation on port 2375: the client's requests, then the server's answer.
     static func flow(request: String, answer: String, segmentSize: Int = 1400) throws -> FlowRecord {
-        var conversation = TCPConversation(serverPort: 2375)
-        conversation.handshake()
-        conversation.send(Array(request.utf8), fromClient: true, segmentSize: segmentSize)
-        conversation.send(Array(answer.utf8), fromClient: false, segmentSize: segmentSize)
-        conversation.close()
-        let flows = try analyze(conversation.pcap).flows
-        try #require(flows.count == 1)
-        return flows[0]
+        try analyzeConversation(
+            serverPort: 2375, [(true, Array(request.utf8)), (false, Array(answer.utf8))], segmentSize: segmentSize)
     }
 
     @Test("a flow: the engine recorded and a critical finding, in any segments; none for a refusal or another API")

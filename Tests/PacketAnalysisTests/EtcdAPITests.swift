@@ -69,14 +69,7 @@ struct EtcdAPITests {
 
     /// One conversation on port 2379: the client's bytes, then the server's.
     static func flow(client: [UInt8], server: [UInt8], segmentSize: Int = 1400) throws -> FlowRecord {
-        var conversation = TCPConversation(serverPort: 2379)
-        conversation.handshake()
-        conversation.send(client, fromClient: true, segmentSize: segmentSize)
-        conversation.send(server, fromClient: false, segmentSize: segmentSize)
-        conversation.close()
-        let flows = try analyze(conversation.pcap).flows
-        try #require(flows.count == 1)
-        return flows[0]
+        try analyzeConversation(serverPort: 2379, [(true, client), (false, server)], segmentSize: segmentSize)
     }
 
     @Test("a real etcd's answers: the cluster, the methods, the password and token redacted, in any segments")

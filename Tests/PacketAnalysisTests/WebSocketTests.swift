@@ -138,15 +138,7 @@ struct WebSocketTests {
 
     /// One conversation on port 15675: the upgrade, the server's answer, then frames each way.
     static func flow(_ exchange: [(fromClient: Bool, bytes: [UInt8])], segmentSize: Int = 1400) throws -> FlowRecord {
-        var conversation = TCPConversation(serverPort: 15675)
-        conversation.handshake()
-        for message in exchange {
-            conversation.send(message.bytes, fromClient: message.fromClient, segmentSize: segmentSize)
-        }
-        conversation.close()
-        let flows = try analyze(conversation.pcap).flows
-        try #require(flows.count == 1)
-        return flows[0]
+        try analyzeConversation(serverPort: 15675, exchange, segmentSize: segmentSize)
     }
 
     static let connect = BrokerMessages.mqttConnect(level: 4, user: "sensor-7", password: Array("s3cr3t-Pa55".utf8))

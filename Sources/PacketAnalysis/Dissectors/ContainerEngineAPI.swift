@@ -11,8 +11,7 @@ import BulkheadModel
 enum ContainerEngineAPI {
     /// Whether a client's first request has the shape of an engine API request (the answer decides).
     static func isRequest(_ client: UnsafeRawBufferPointer) -> Bool {
-        guard let space = client.prefix(8).firstIndex(of: 0x20), space > 0 else { return false }
-        let target = UnsafeRawBufferPointer(rebasing: client[(space + 1)...].prefix(64))
+        guard let target = HTTPAPIRequestShape.target(client) else { return false }
         if target.starts(with: "/_ping") || target.starts(with: "/libpod/") { return true }
         // "/v1.41/…", "/v4.0.0/libpod/…": a version of digits and dots, then a slash.
         guard target.starts(with: "/v"), target.count > 2, target[2] >= 0x30, target[2] <= 0x39 else { return false }
@@ -45,27 +44,5 @@ enum ContainerEngineAPI {
         guard let apiVersion = libpod ?? version, !apiVersion.isEmpty else { return nil }
         func shown(_ text: String) -> String { Array(text.utf8.prefix(64)).withUnsafeBytes(\.printableText) }
         return ContainerEngineAPISummary(engine: engine, apiVersion: shown(apiVersion), server: server.map(shown))
-    }
-}
-
-/// The control plane's HTTP API a client's first request has the shape of: the answer decides whether it spoke.
-enum HTTPAPIRequestShape {
-    /// The request line is not whole yet (no line end, and fewer than 64 bytes).
-    case incomplete
-    case none
-    case containerEngine
-    case etcd
-
-    init(_ client: UnsafeRawBufferPointer) {
-        if client.count < 64 && !client.contains(0x0a) {
-            self = .incomplete
-        } else if EtcdAPI.isHTTPRequest(client) {
-            // First: etcd's gateway's `/v3/kv/put` has the shape of an engine's versioned path too.
-            self = .etcd
-        } else if ContainerEngineAPI.isRequest(client) {
-            self = .containerEngine
-        } else {
-            self = .none
-        }
     }
 }

@@ -117,20 +117,12 @@ package enum EtcdAPI {
 
     /// Whether a client's first request has the shape of one of etcd's HTTP APIs (the answer decides).
     package static func isHTTPRequest(_ client: UnsafeRawBufferPointer) -> Bool {
-        guard let target = Self.requestTarget(client) else { return false }
+        guard let target = HTTPAPIRequestShape.target(client) else { return false }
         // Every HTTP flow's first request is asked this: a byte compared before the prefixes.
         guard target.count >= 4, target[0] == 0x2f, target[1] == 0x72 || target[1] == 0x6d || target[1] == 0x76 else {
             return false
         }
         return Self.httpTargets.contains { target.starts(with: $0) }
-    }
-
-    /// The target of a request line (`GET /raft/stream/msgapp/… HTTP/1.1`), at most 128 bytes of it.
-    static func requestTarget(_ client: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer? {
-        guard let space = client.prefix(8).firstIndex(of: 0x20), space > 0 else { return nil }
-        let rest = client[(space + 1)...].prefix(128)
-        let end = rest.firstIndex { $0 == 0x20 || $0 == 0x3f || $0 == 0x0d || $0 == 0x0a } ?? rest.endIndex
-        return UnsafeRawBufferPointer(rebasing: client[(space + 1)..<end])
     }
 
     /// What etcd's answer to an HTTP request shows.
@@ -150,7 +142,7 @@ package enum EtcdAPI {
     package static func httpAnswer(
         request: UnsafeRawBufferPointer, response: UnsafeRawBufferPointer, headersEnd: Int, complete: Bool
     ) -> HTTPAnswer {
-        guard response.starts(with: "HTTP/1."), let target = Self.requestTarget(request) else { return .other }
+        guard response.starts(with: "HTTP/1."), let target = HTTPAPIRequestShape.target(request) else { return .other }
         let headers = UnsafeRawBufferPointer(rebasing: response[..<min(headersEnd, response.count)])
         let peer = Self.peerTargets.contains { target.starts(with: $0) }
         let method = Array(request.prefix { $0 != 0x20 }.prefix(8)) + [0x20] + Array(target.prefix(96))
