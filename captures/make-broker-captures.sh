@@ -17,11 +17,14 @@
 #         real etcdctl calling it (a server that is not etcd)
 #   4000  a GraphQL subscription endpoint over a WebSocket (a stand-in on Python's websockets, compression off) that
 #         gql's client opens with a connection_init carrying its token
+#   4001  the same endpoint agreeing to permessage-deflate: gql's client, and Chromium (headless, driven by Selenium),
+#         each sending their token in a compressed connection_init
 #
 # Requirements (Debian 12): iproute2 tcpdump openssl python3 ethtool mosquitto mosquitto-clients rabbitmq-server
-# amqp-tools nats-server etcd-client, and nats-py, amqp, python-qpid-proton, stomp-py, grpcio, paho-mqtt, websocket-client,
-# gql and websockets from PyPI
-# (python3 -m pip install nats-py amqp python-qpid-proton stomp-py grpcio paho-mqtt websocket-client gql websockets).
+# amqp-tools nats-server etcd-client chromium chromium-driver, and nats-py, amqp, python-qpid-proton, stomp-py, grpcio,
+# paho-mqtt, websocket-client, gql, websockets and selenium from PyPI
+# (python3 -m pip install nats-py amqp python-qpid-proton stomp-py grpcio paho-mqtt websocket-client gql websockets
+# selenium).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -46,6 +49,7 @@ NATS_PASS='nats-test-pass-8812'
 NATS_TOKEN='nats-test-token-5b1e0c93'
 GRPC_TOKEN='grpc-test-token-77c1e2a9f0'
 GRAPHQL_TOKEN='graphql-test-token-3d9a51'
+GRAPHQL_BROWSER_TOKEN='graphql-browser-token-8c21'
 
 log() { printf '[make-broker-captures] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -260,5 +264,20 @@ inc "$PY" "$TOOLS/bhbroker.py" graphql-ws-client --host "$SERVER" --port 4000 --
     || die "the GraphQL client failed: $(tail -2 "$WORK/graphql.log")"
 cap_stop
 
-chmod 644 "$OUT"/h2c-*.pcap "$OUT"/graphql-ws-token.pcap "$OUT"/etcd-call-to-other-grpc.pcap "$OUT"/mqtt-*.pcap "$OUT"/amqp-*.pcap "$OUT"/stomp-*.pcap "$OUT"/nats-*.pcap "$OUT"/keys/nats-tls-*.keys
+# The same endpoint agreeing to permessage-deflate, which Python's websockets and every browser offer by default:
+# connection_init crosses compressed, and is as readable.
+ins "$PY" "$TOOLS/bhbroker.py" graphql-ws-server --listen "$SERVER" --port 4001 --deflate >"$WORK/graphql-deflate.log" 2>&1 &
+wait_tcp 4001
+log "graphql-ws-deflate-token.pcap"
+cap_start graphql-ws-deflate-token.pcap 4001
+inc "$PY" "$TOOLS/bhbroker.py" graphql-ws-client --host "$SERVER" --port 4001 --token "$GRAPHQL_TOKEN" \
+    || die "the GraphQL client failed: $(tail -2 "$WORK/graphql-deflate.log")"
+cap_stop
+log "graphql-ws-browser-token.pcap"
+cap_start graphql-ws-browser-token.pcap 4001
+inc "$PY" "$TOOLS/bhbroker.py" graphql-ws-browser --host "$SERVER" --port 4001 --token "$GRAPHQL_BROWSER_TOKEN" \
+    || die "Chromium's GraphQL page failed: $(tail -2 "$WORK/graphql-deflate.log")"
+cap_stop
+
+chmod 644 "$OUT"/h2c-*.pcap "$OUT"/graphql-ws-*.pcap "$OUT"/etcd-call-to-other-grpc.pcap "$OUT"/mqtt-*.pcap "$OUT"/amqp-*.pcap "$OUT"/stomp-*.pcap "$OUT"/nats-*.pcap "$OUT"/keys/nats-tls-*.keys
 log "done"

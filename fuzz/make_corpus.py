@@ -391,6 +391,11 @@ def classify_seeds(corpus):
             client = b"".join(p for c, p in segments if c)[:4096]
             server = b"".join(p for c, p in segments if not c)[:4096]
             corpus.add(f"classify-{name}-{key}", b"\x03\x01" + client + SEP + server)
+            # A WebSocket's frames without the upgrade before them: the frame readers (permessage-deflate among them)
+            # read each side from its first byte.
+            if client.startswith(b"GET ") and b"\r\n\r\n" in client and server.startswith(b"HTTP/1.1 101"):
+                frames = [side[side.index(b"\r\n\r\n") + 4:] for side in (client, server)]
+                corpus.add(f"classify-{name}-{key}-frames", b"\x03\x01" + frames[0] + SEP + frames[1])
 
 
 def der_walk(data, off):

@@ -399,7 +399,8 @@ public struct WebSocketSummary: Codable, Hashable, Sendable {
     public var path: String
     /// The subprotocol the server chose (`Sec-WebSocket-Protocol`: `mqtt`, `v12.stomp`…); nil when it chose none.
     @ExplicitNull public var subprotocol: String?
-    /// The compression the server agreed to (`permessage-deflate`); nil when none. Compressed messages are not read.
+    /// The compression the server agreed to (`permessage-deflate`); nil when none. Compressed messages are read
+    /// inflated.
     @ExplicitNull public var compression: String?
 
     public init(path: String, subprotocol: String?, compression: String?) {

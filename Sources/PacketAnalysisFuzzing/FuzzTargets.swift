@@ -234,24 +234,28 @@ package enum FuzzTargets {
                 if let opening = TunnelDetector.open(client: client, server: server) {
                     precondition(opening.clientOffset <= client.count && opening.serverOffset <= server.count)
                 }
-                // A WebSocket's handshake, and both sides' bytes read as frames, whole and a byte at a time (the
-                // payload given is never more than the bytes read, and the two readings agree).
+                // A WebSocket's handshake, and both sides' bytes read as frames, whole and a byte at a time: the two
+                // readings agree; the payload given is never more than the bytes read, or with permessage-deflate
+                // agreed, than the inflate limit.
                 _ = WebSocket.mayBeUpgradeRequest(client)
                 if let handshake = WebSocket.handshake(client: client, server: server) {
                     precondition(handshake.clientOffset <= client.count && handshake.serverOffset <= server.count)
                 }
                 for side in [client, server] {
-                    var whole = WebSocket.FrameReader()
-                    var wholePayload: [UInt8] = []
-                    whole.read(side, into: &wholePayload)
-                    var bytewise = WebSocket.FrameReader()
-                    var bytewisePayload: [UInt8] = []
-                    for index in side.indices {
-                        bytewise.read(
-                            UnsafeRawBufferPointer(rebasing: side[index..<(index + 1)]), into: &bytewisePayload)
+                    for deflate in [false, true] {
+                        var whole = WebSocket.FrameReader(deflate: deflate)
+                        var wholePayload: [UInt8] = []
+                        whole.read(side, into: &wholePayload)
+                        var bytewise = WebSocket.FrameReader(deflate: deflate)
+                        var bytewisePayload: [UInt8] = []
+                        for index in side.indices {
+                            bytewise.read(
+                                UnsafeRawBufferPointer(rebasing: side[index..<(index + 1)]), into: &bytewisePayload)
+                        }
+                        let bound = deflate ? WebSocket.FrameReader.inflateLimit + side.count : side.count
+                        precondition(wholePayload.count <= bound && wholePayload == bytewisePayload)
+                        precondition(whole.stopped == bytewise.stopped)
                     }
-                    precondition(wholePayload.count <= side.count && wholePayload == bytewisePayload)
-                    precondition(whole.stopped == bytewise.stopped)
                 }
                 // The two sides read as cleartext HTTP/2 for etcd's API, whole and as they grow a byte at a time: the
                 // same methods, credentials' evidence and verdict.

@@ -60,7 +60,7 @@ public enum AnalysisTableReport {
             // The protocol column says what the messages carry; this, that they crossed a WebSocket, and which.
             notes.append(
                 "websocket \(webSocket.path)" + (webSocket.subprotocol.map { " (\($0))" } ?? "")
-                    + (webSocket.compression.map { " \($0): not read" } ?? ""))
+                    + (webSocket.compression.map { " \($0)" } ?? ""))
         }
         if let sni = flow.tls?.sni { notes.append("sni=\(sni)") }
         if let alpn = flow.tls?.alpn { notes.append("alpn=\(alpn)") }

@@ -4,6 +4,20 @@ import Testing
 
 @testable import PacketAnalysis
 
+/// The bytes hex digits spell (the texts joined; anything not a hex digit, a space or a line break, is passed over):
+/// test vectors as the RFCs, tshark and Python print them.
+func hex(_ texts: String...) -> [UInt8] {
+    let digits: [UInt8] = texts.joined().utf8.compactMap { byte in
+        switch byte {
+        case 0x30...0x39: byte - 0x30
+        case 0x61...0x66: byte - 0x61 + 10
+        case 0x41...0x46: byte - 0x41 + 10
+        default: nil
+        }
+    }
+    return stride(from: 0, to: digits.count - 1, by: 2).map { digits[$0] << 4 | digits[$0 + 1] }
+}
+
 /// Assembles packets and capture files byte by byte, for parser tests (everything beyond parsers is tested
 /// against real captures in `captures/`).
 struct PacketBuilder {

@@ -10,13 +10,6 @@ import Testing
 /// called by etcdctl (make-broker-captures.sh).
 @Suite("etcd API in clear")
 struct EtcdAPITests {
-    static func hex(_ text: String...) -> [UInt8] {
-        let digits = Array(text.joined().utf8)
-        return stride(from: 0, to: digits.count - 1, by: 2).compactMap {
-            UInt8(String(decoding: digits[$0...$0 + 1], as: UTF8.self), radix: 16)
-        }
-    }
-
     /// `etcdctl --user root:… get` logging in: `Auth/Authenticate` (the password in its request), answered with a token.
     static let login = (
         client: hex(

@@ -9,21 +9,6 @@ import Testing
 /// token, is in the capture corpus (`captures/h2c-grpc-bearer.pcap`).
 @Suite("HTTP/2 cleartext credentials (HPACK)")
 struct HTTP2CredentialTests {
-    static func hex(_ text: String) -> [UInt8] {
-        let digits: [UInt8] = text.utf8.compactMap { byte in
-            switch byte {
-            case 0x30...0x39: byte - 0x30
-            case 0x61...0x66: byte - 0x61 + 10
-            default: nil
-            }
-        }
-        var bytes: [UInt8] = []
-        for index in stride(from: 0, to: digits.count - 1, by: 2) {
-            bytes.append(digits[index] << 4 | digits[index + 1])
-        }
-        return bytes
-    }
-
     func literals(_ block: [UInt8]) -> (fields: [(String, String)], complete: Bool) {
         var fields: [(String, String)] = []
         let complete = block.withUnsafeBytes { bytes in
@@ -37,13 +22,13 @@ struct HTTP2CredentialTests {
     @Test("RFC 7541 C.3 and C.4: the literal fields of the example requests, without and with Huffman coding")
     func rfcExamples() {
         // C.3.1 and C.4.1: :authority www.example.com as a literal with indexing (static name 1).
-        let plain = self.literals(Self.hex("8286 8441 0f77 7777 2e65 7861 6d70 6c65 2e63 6f6d"))
+        let plain = self.literals(hex("8286 8441 0f77 7777 2e65 7861 6d70 6c65 2e63 6f6d"))
         #expect(plain.complete && plain.fields.map(\.1) == ["www.example.com"])
-        let huffman = self.literals(Self.hex("8286 8441 8cf1 e3c2 e5f2 3a6b a0ab 90f4 ff"))
+        let huffman = self.literals(hex("8286 8441 8cf1 e3c2 e5f2 3a6b a0ab 90f4 ff"))
         #expect(huffman.complete && huffman.fields.map(\.1) == ["www.example.com"])
         // C.4.2: cache-control no-cache; C.4.3: a new name custom-key with value custom-value, both Huffman-coded.
-        #expect(self.literals(Self.hex("8286 84be 5886 a8eb 1064 9cbf")).fields.map(\.1) == ["no-cache"])
-        let custom = self.literals(Self.hex("8287 85bf 4088 25a8 49e9 5ba9 7d7f 8925 a849 e95b b8e8 b4bf"))
+        #expect(self.literals(hex("8286 84be 5886 a8eb 1064 9cbf")).fields.map(\.1) == ["no-cache"])
+        let custom = self.literals(hex("8287 85bf 4088 25a8 49e9 5ba9 7d7f 8925 a849 e95b b8e8 b4bf"))
         #expect(custom.complete && custom.fields.count == 1)
         #expect(custom.fields.first?.0 == "custom-key" && custom.fields.first?.1 == "custom-value")
     }
@@ -69,12 +54,12 @@ struct HTTP2CredentialTests {
 
     @Test("damaged blocks: padding too long or not ones, EOS inside, lengths past the end; never a crash")
     func damage() {
-        #expect(Self.hex("ff").withUnsafeBytes(HPACK.huffmanDecode) == nil)  // eight bits of padding
-        #expect(Self.hex("f1e3 c2e5 f23a 6ba0 ab90 f4fe").withUnsafeBytes(HPACK.huffmanDecode) == nil)  // padding 0
-        #expect(Self.hex("ffff fffc").withUnsafeBytes(HPACK.huffmanDecode) == nil)  // EOS (30 ones) and more
-        #expect(!self.literals(Self.hex("4088 25a8 49e9")).complete)  // a name longer than the block
-        #expect(!self.literals(Self.hex("7f ff ff ff ff 0f")).complete)  // an integer past 2^28
-        let real = Self.hex("8287 85bf 4088 25a8 49e9 5ba9 7d7f 8925 a849 e95b b8e8 b4bf")
+        #expect(hex("ff").withUnsafeBytes(HPACK.huffmanDecode) == nil)  // eight bits of padding
+        #expect(hex("f1e3 c2e5 f23a 6ba0 ab90 f4fe").withUnsafeBytes(HPACK.huffmanDecode) == nil)  // padding 0
+        #expect(hex("ffff fffc").withUnsafeBytes(HPACK.huffmanDecode) == nil)  // EOS (30 ones) and more
+        #expect(!self.literals(hex("4088 25a8 49e9")).complete)  // a name longer than the block
+        #expect(!self.literals(hex("7f ff ff ff ff 0f")).complete)  // an integer past 2^28
+        let real = hex("8287 85bf 4088 25a8 49e9 5ba9 7d7f 8925 a849 e95b b8e8 b4bf")
         for length in 0..<real.count { _ = self.literals(Array(real.prefix(length))) }
         var random = SeededGenerator(state: 0x4850_4143)
         for _ in 0..<2_000 {

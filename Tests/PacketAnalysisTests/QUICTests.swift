@@ -11,17 +11,6 @@ import Testing
 /// checked in the capture corpus (captures/expected/quic-*.json).
 @Suite("QUIC")
 struct QUICTests {
-    static func hex(_ text: String) -> [UInt8] {
-        var bytes: [UInt8] = []
-        var index = text.startIndex
-        while index < text.endIndex {
-            let next = text.index(index, offsetBy: 2)
-            bytes.append(UInt8(text[index..<next], radix: 16) ?? 0)
-            index = next
-        }
-        return bytes
-    }
-
     static let exampleID = hex("8394c8f03e515708")
 
     @Test("Initial secrets and keys of RFC 9001 appendix A.1 (version 1) and RFC 9369 appendix A.1 (version 2)")
@@ -44,28 +33,28 @@ struct QUICTests {
         for (version, clientSecret, clientKeys, serverSecret, serverKeys) in cases {
             let secrets = try #require(
                 Self.exampleID.withUnsafeBytes { QUICPacketKeys.initialSecrets(destinationID: $0, version: version) })
-            #expect(secrets.client == Self.hex(clientSecret), "\(version.name) client secret")
-            #expect(secrets.server == Self.hex(serverSecret), "\(version.name) server secret")
+            #expect(secrets.client == hex(clientSecret), "\(version.name) client secret")
+            #expect(secrets.server == hex(serverSecret), "\(version.name) server secret")
             for (secret, expected) in [(secrets.client, clientKeys), (secrets.server, serverKeys)] {
                 let material = try #require(
                     secret.withUnsafeBytes { QUICPacketKeys.material(secret: $0, cipher: cipher, version: version) })
-                #expect([material.key, material.iv, material.hp] == expected.map(Self.hex), "\(version.name)")
+                #expect([material.key, material.iv, material.hp] == expected.map { hex($0) }, "\(version.name)")
             }
         }
     }
 
     @Test("the ChaCha20-Poly1305 short-header packet of RFC 9001 appendix A.5 opens to its PING")
     func chachaShortHeader() throws {
-        let secret = Self.hex("9ac312a7f877468ebe69422748ad00a15443f18203a07d6060f688f30f21632b")
+        let secret = hex("9ac312a7f877468ebe69422748ad00a15443f18203a07d6060f688f30f21632b")
         let cipher = try #require(RecordCipher.tls13(0x1303))
         let material = try #require(
             secret.withUnsafeBytes { QUICPacketKeys.material(secret: $0, cipher: cipher, version: .version1) })
-        #expect(material.key == Self.hex("c6d98ff3441c3fe1b2182094f69caa2ed4b716b65488960a7a984979fb23e1c8"))
-        #expect(material.iv == Self.hex("e0459b3474bdd0e44a41c144"))
-        #expect(material.hp == Self.hex("25a282b9e82f06f21f488917a4fc8f1b73573685608597d0efcb076b0ab7a7a4"))
+        #expect(material.key == hex("c6d98ff3441c3fe1b2182094f69caa2ed4b716b65488960a7a984979fb23e1c8"))
+        #expect(material.iv == hex("e0459b3474bdd0e44a41c144"))
+        #expect(material.hp == hex("25a282b9e82f06f21f488917a4fc8f1b73573685608597d0efcb076b0ab7a7a4"))
         let keys = try #require(
             secret.withUnsafeBytes { QUICPacketKeys(secret: $0, cipher: cipher, version: .version1) })
-        let packet = Self.hex("4cfe4189655e5cd55c41f69080575d7999c25a5bfb")
+        let packet = hex("4cfe4189655e5cd55c41f69080575d7999c25a5bfb")
         var output = [UInt8](repeating: 0, count: 64)
         let opened = packet.withUnsafeBytes { packet in
             output.withUnsafeMutableBytes {

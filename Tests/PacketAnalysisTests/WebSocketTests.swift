@@ -29,8 +29,10 @@ struct WebSocketTests {
     }
 
     /// What a reader gives for `bytes` read `piece` bytes at a time.
-    static func read(_ bytes: [UInt8], piece: Int) -> (payload: [UInt8], stopped: WebSocket.FrameReader.Stop?) {
-        var reader = WebSocket.FrameReader()
+    static func read(_ bytes: [UInt8], piece: Int, deflate: Bool = false) -> (
+        payload: [UInt8], stopped: WebSocket.FrameReader.Stop?
+    ) {
+        var reader = WebSocket.FrameReader(deflate: deflate)
         var output: [UInt8] = []
         bytes.withUnsafeBytes { raw in
             var at = 0
@@ -89,6 +91,87 @@ struct WebSocketTests {
         (huge + [UInt8](repeating: 0x41, count: 4096)).withUnsafeBytes { reader.read($0, into: &output) }
         #expect(output == [UInt8](repeating: 0x41, count: 4096))
         #expect(reader.stopped == nil)
+    }
+
+    /// Messages compressed as permessage-deflate sends them (Python's zlib, raw DEFLATE, each ended by a sync flush
+    /// whose `00 00 ff ff` is left out): two messages of one stream, the second reaching back into the first.
+    static let initMessage = Array(#"{"type":"connection_init","payload":{"authToken":"abc123"}}"#.utf8)
+    static let subscribeMessage = Array(
+        #"{"type":"subscribe","id":"1","payload":{"query":"subscription { orderUpdated { id } }","authToken":"abc123"}}"#
+            .utf8)
+    static let initDeflated = hex(
+        "aa562aa92c4855b2524acecfcb4b4d2ec9cccf8bcfcccb2c51d2512a48acccc94f4c51b2aa564a2c2dc908c9cf4ecd032a4c4c4a36343256aaad0500"
+    )
+    static let subscribeDeflatedAfterInit = hex(
+        "aa86692d2e4d2a4e2eca4c4a056aca04aa573244d55d589a5a5489505700b244a15a21bf2825b528b42025b1243505c8cd4c51a855a805eac46a1900"
+    )
+    /// The first message again, ended with a final block (`Z_FINISH`): RFC 7692 §7.2.3.4 lets a sender end a message so.
+    static let initDeflatedFinal = hex(
+        "ab562aa92c4855b2524acecfcb4b4d2ec9cccf8bcfcccb2c51d2512a48acccc94f4c51b2aa564a2c2dc908c9cf4ecd032a4c4c4a36343256aaad0500"
+    )
+    /// 65,536 zero bytes in 79.
+    static let zerosDeflated = hex(
+        "ecc101010000008090feafee080a" + String(repeating: "00", count: 63) + "6a00")
+
+    @Test(
+        "permessage-deflate: messages inflated in any pieces, the window kept, fragments, a final block, plain between")
+    func deflated() {
+        for mask in [[0x37, 0xfa, 0x21, 0x3d], nil] as [[UInt8]?] {
+            let initial = Self.initDeflated
+            let stream =
+                Self.frame(initial, opcode: 1, mask: mask, reserved: 0x40)
+                // Reaches back into the first message: read only with the window kept.
+                + Self.frame(Self.subscribeDeflatedAfterInit, opcode: 1, mask: mask, reserved: 0x40)
+                + Self.frame(Array("plain".utf8), opcode: 1, mask: mask)
+                // In three fragments with a ping between, the last one empty.
+                + Self.frame(Array(initial[..<10]), opcode: 1, fin: false, mask: mask, reserved: 0x40)
+                + Self.frame(Array("ping".utf8), opcode: 9, mask: mask)
+                + Self.frame(Array(initial[10...]), opcode: 0, fin: false, mask: mask)
+                + Self.frame([], opcode: 0, mask: mask)
+                // Ended with a final block: the tail given after it is dropped, and the next message begins afresh.
+                + Self.frame(Self.initDeflatedFinal, opcode: 1, mask: mask, reserved: 0x40)
+                + Self.frame(initial, opcode: 1, mask: mask, reserved: 0x40)
+            let expected =
+                Self.initMessage + Self.subscribeMessage + Array("plain".utf8) + Self.initMessage + Self.initMessage
+                + Self.initMessage
+            for piece in Self.pieces {
+                let (payload, stopped) = Self.read(stream, piece: piece, deflate: true)
+                #expect(stopped == nil, "pieces of \(piece), masked \(mask != nil)")
+                #expect(
+                    payload == expected,
+                    "pieces of \(piece), masked \(mask != nil): \(String(decoding: payload, as: UTF8.self))")
+            }
+        }
+    }
+
+    @Test("permessage-deflate: damaged data, RSV1 on a continuation, and a bomb stop reading; what came before stays")
+    func deflatedStops() {
+        let before = Self.frame(Self.initDeflated, opcode: 1, reserved: 0x40)
+        let after = Self.frame(Array("never read".utf8))
+        let bad: [(String, [UInt8], WebSocket.FrameReader.Stop)] = [
+            ("not DEFLATE", Self.frame([0xff, 0xff, 0xff, 0xff, 0xff], reserved: 0x40), .damagedCompression),
+            (
+                "RSV1 on a continuation",
+                Self.frame([0x4a], fin: false, reserved: 0x40) + Self.frame([0x04, 0x00], opcode: 0, reserved: 0x40),
+                .malformed
+            ),
+            ("RSV1 on a ping", Self.frame([], opcode: 9, reserved: 0x40), .malformed),
+        ]
+        for (name, frame, stop) in bad {
+            for piece in Self.pieces {
+                let (payload, stopped) = Self.read(before + frame + after, piece: piece, deflate: true)
+                #expect(stopped == stop, "\(name), pieces of \(piece)")
+                #expect(payload == Self.initMessage, "\(name), pieces of \(piece)")
+            }
+        }
+        // Twenty messages of 64 KiB of zeros, 79 bytes each: given up to the limit, then reading stops.
+        let bomb = (0..<20).flatMap { _ in Self.frame(Self.zerosDeflated, reserved: 0x40) }
+        for piece in [1, 1400, 100_000] {
+            let (payload, stopped) = Self.read(bomb + after, piece: piece, deflate: true)
+            #expect(stopped == .inflateLimitReached, "pieces of \(piece)")
+            #expect(payload.count == WebSocket.FrameReader.inflateLimit, "pieces of \(piece)")
+            #expect(payload.allSatisfy { $0 == 0 })
+        }
     }
 
     static func upgrade(path: String = "/ws?client=7", protocols: String = "mqtt", extra: String = "") -> [UInt8] {
@@ -165,6 +248,40 @@ struct WebSocketTests {
                 ], "segments of \(segmentSize)")
             #expect(!record.encrypted)
         }
+    }
+
+    @Test("permessage-deflate agreed: a compressed MQTT CONNECT and a GraphQL connection_init read inflated")
+    func deflatedInside() throws {
+        let deflate = "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits=12\r\n"
+        // MQTT's CONNECT as a stored DEFLATE block (a compressor may store what does not shrink): header, LEN, NLEN.
+        let length = Self.connect.count
+        let stored = [0x00, UInt8(length & 0xff), UInt8(length >> 8), ~UInt8(length & 0xff), ~UInt8(length >> 8)]
+        for segmentSize in [1400, 3] {
+            let record = try Self.flow(
+                [
+                    (true, Self.upgrade(extra: "Sec-WebSocket-Extensions: permessage-deflate\r\n")),
+                    (false, Self.accepted(extra: deflate)),
+                    (true, Self.frame(stored + Self.connect, reserved: 0x40)),
+                    (false, Self.frame(Self.connack, mask: nil)),
+                ], segmentSize: segmentSize)
+            #expect(record.proto == .mqtt, "segments of \(segmentSize)")
+            #expect(record.webSocket?.compression == "permessage-deflate")
+            #expect(record.credentials.map(\.kind) == ["mqtt"], "segments of \(segmentSize)")
+        }
+        let graphQL = try Self.flow([
+            (true, Self.upgrade(path: "/graphql", protocols: "graphql-transport-ws")),
+            (false, Self.accepted("Sec-WebSocket-Protocol: graphql-transport-ws\r\n", extra: deflate)),
+            (true, Self.frame(Self.initDeflated, opcode: 1, reserved: 0x40)),
+            (false, Self.frame(Array(#"{"type":"connection_ack"}"#.utf8), opcode: 1, mask: nil)),
+        ])
+        #expect(graphQL.credentials.map(\.kind) == ["graphql-ws-init"])
+        // Compressed without the server's agreement: not read, no credential.
+        let unagreed = try Self.flow([
+            (true, Self.upgrade(path: "/graphql", protocols: "graphql-transport-ws")),
+            (false, Self.accepted("Sec-WebSocket-Protocol: graphql-transport-ws\r\n")),
+            (true, Self.frame(Self.initDeflated, opcode: 1, reserved: 0x40)),
+        ])
+        #expect(unagreed.credentials.isEmpty)
     }
 
     @Test("refused (401), or messages of no known protocol: http, as before; a second upgrade inside is not followed")

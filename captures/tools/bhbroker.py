@@ -9,11 +9,13 @@
     bhbroker.py mqtt-ws --host H --port P --path /ws --user U --password P
     bhbroker.py grpc-server --listen H --port P          (answers until killed)
     bhbroker.py grpc-client --host H --port P --token T  (two calls on one h2c connection)
-    bhbroker.py graphql-ws-server --listen H --port P    (a stand-in GraphQL subscription endpoint, until killed)
+    bhbroker.py graphql-ws-server --listen H --port P [--deflate]  (a stand-in GraphQL subscription endpoint, until
+                                                         killed; permessage-deflate agreed with --deflate)
     bhbroker.py graphql-ws-client --host H --port P --token T  (gql: connection_init with the token, one subscription)
+    bhbroker.py graphql-ws-browser --host H --port P --token T (Chromium, driven by Selenium: a page's WebSocket)
 
 Each connects once with the official client library (nats-py, py-amqp, Qpid Proton for AMQP 1.0,
-stomp.py, grpcio, paho-mqtt, gql over websockets), publishes one message, reads it back where
+stomp.py, grpcio, paho-mqtt, gql over websockets, Chromium's own WebSocket), publishes one message, reads it back where
 the protocol allows, and closes cleanly. Exit 0 on success, 1 on any failure (printed). Throwaway credentials only:
 the script passes them in; they never leave the script's own network namespaces.
 """
@@ -166,7 +168,8 @@ def grpc_client(args):
 def graphql_ws_server(args):
     """A stand-in for a GraphQL subscription endpoint (graphql-transport-ws over a WebSocket, without TLS): it acks the
     client's connection_init and answers a subscribe with one `next` and `complete`. What the capture shows is what
-    the real client sends; compression is off (permessage-deflate refused), so the messages cross as text."""
+    the real client sends. Without --deflate, compression is refused and the messages cross as text; with it, the
+    server agrees to the permessage-deflate its clients offer (Python's websockets and browsers offer it by default)."""
     import json
 
     import websockets.asyncio.server as server
@@ -183,7 +186,7 @@ def graphql_ws_server(args):
 
     async def serve():
         async with server.serve(session, args.listen, args.port, subprotocols=["graphql-transport-ws"],
-                                compression=None):
+                                compression="deflate" if args.deflate else None):
             await asyncio.Future()
 
     asyncio.run(serve())
@@ -201,6 +204,65 @@ def graphql_ws_client(args):
     client = Client(transport=transport)
     results = list(client.subscribe(gql("subscription { orderUpdated { id status } }")))
     assert results == [{"orderUpdated": {"id": "7", "status": "shipped"}}], results
+
+
+BROWSER_PAGE = """<!doctype html><title>graphql-ws</title><pre id="log"></pre><script>
+const params = new URLSearchParams(location.search);
+const socket = new WebSocket(params.get("url"), "graphql-transport-ws");
+const log = (text) => { document.getElementById("log").textContent += text + " "; };
+socket.onopen = () => socket.send(JSON.stringify(
+  {type: "connection_init", payload: {authToken: params.get("token")}}));
+socket.onmessage = (event) => {
+  const message = JSON.parse(event.data);
+  log(message.type);
+  if (message.type === "connection_ack") {
+    socket.send(JSON.stringify({id: "1", type: "subscribe",
+                                payload: {query: "subscription { orderUpdated { id status } }"}}));
+  } else if (message.type === "complete") {
+    socket.onclose = () => { document.title = "done"; };
+    socket.close(1000);
+  }
+};
+socket.onerror = () => { document.title = "error"; };
+</script>
+"""
+
+
+def graphql_ws_browser(args):
+    """A browser's GraphQL client: Chromium (headless, driven by Selenium through Debian's chromedriver) opens a page
+    whose WebSocket sends connection_init with {"authToken": ...}, as Apollo's and graphql-ws's browser clients do
+    (a browser's WebSocket cannot carry an Authorization header), subscribes once and closes. Chromium offers
+    permessage-deflate on every WebSocket. Its background services are off, and the namespace it runs in routes
+    nowhere but the server's link."""
+    import os
+    import tempfile
+    import time
+
+    os.environ["SE_OFFLINE"] = "true"   # Selenium must not look for drivers on the network
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-default-apps"):
+        options.add_argument(flag)
+    with tempfile.TemporaryDirectory() as directory:
+        page = os.path.join(directory, "graphql-ws.html")
+        with open(page, "w") as file:
+            file.write(BROWSER_PAGE)
+        driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+        try:
+            driver.get(f"file://{page}?url=ws://{args.host}:{args.port}/graphql&token={args.token}")
+            deadline = time.monotonic() + 30
+            while driver.title not in ("done", "error") and time.monotonic() < deadline:
+                time.sleep(0.1)
+            messages = driver.find_element("id", "log").text.split()
+            assert driver.title == "done" and messages == ["connection_ack", "next", "complete"], \
+                (driver.title, messages)
+        finally:
+            driver.quit()
 
 
 def main():
@@ -249,10 +311,15 @@ def main():
     graphql_server_parser = commands.add_parser("graphql-ws-server")
     graphql_server_parser.add_argument("--listen", required=True)
     graphql_server_parser.add_argument("--port", type=int, default=4000)
+    graphql_server_parser.add_argument("--deflate", action="store_true")
     graphql_client_parser = commands.add_parser("graphql-ws-client")
     graphql_client_parser.add_argument("--host", required=True)
     graphql_client_parser.add_argument("--port", type=int, default=4000)
     graphql_client_parser.add_argument("--token", required=True)
+    graphql_browser_parser = commands.add_parser("graphql-ws-browser")
+    graphql_browser_parser.add_argument("--host", required=True)
+    graphql_browser_parser.add_argument("--port", type=int, default=4000)
+    graphql_browser_parser.add_argument("--token", required=True)
     args = parser.parse_args()
     try:
         if args.command == "nats":
@@ -271,6 +338,8 @@ def main():
             graphql_ws_server(args)
         elif args.command == "graphql-ws-client":
             graphql_ws_client(args)
+        elif args.command == "graphql-ws-browser":
+            graphql_ws_browser(args)
         else:
             amqp_client(args)
     except Exception as error:  # the script reports the failure and its exit code

@@ -6,7 +6,8 @@
 #include <sys/types.h>
 
 /* Capture streams for libpcap (pcap_fopen_offline reads a FILE): a gzip file decompressed ahead, and a stream whose
-   bytes are read by functions of the caller's own (standard input passed through a tap on its way to libpcap). */
+   bytes are read by functions of the caller's own (standard input passed through a tap on its way to libpcap). And
+   zlib's raw inflate for compressed data inside captured flows. */
 
 /// Reads up to `size` bytes into `buffer`: how many were read, 0 at the end, -1 on an error (errno set).
 typedef ssize_t (*bh_stream_read_function)(void *context, char *buffer, size_t size);
@@ -44,5 +45,22 @@ uint64_t bh_gzip_compressed_offset(bh_gzip_reader *reader);
 /// when the file is shorter, or damaged past them), or -1 when it gave none because the data is damaged, with
 /// zlib's words in `message` (at most `message_size` bytes, NUL-terminated).
 long bh_gzip_peek(int fd, void *buffer, size_t size, char *message, size_t message_size);
+
+/* A raw DEFLATE stream (no zlib or gzip wrapper) inflated in pieces as they come, its window kept between them
+   (WebSocket's permessage-deflate, RFC 7692). */
+
+typedef struct bh_raw_inflater bh_raw_inflater;
+
+/// A new inflater, or NULL when there is no memory for one. Free it with `bh_raw_inflater_free`.
+bh_raw_inflater *bh_raw_inflater_new(void);
+
+/// Inflates from `input` into `output`, as far as either goes: how many bytes of each were used are set in `consumed`
+/// and `produced`. Call again with the rest when `output` filled. Returns 0; 1 when a final block ended the stream
+/// (`consumed` stops there; the next bytes given begin a new stream); or -1 when the data is damaged (from then on
+/// every call returns -1).
+int bh_raw_inflate(bh_raw_inflater *inflater, const void *input, size_t input_size, void *output, size_t output_size,
+                   size_t *consumed, size_t *produced);
+
+void bh_raw_inflater_free(bh_raw_inflater *inflater);
 
 #endif

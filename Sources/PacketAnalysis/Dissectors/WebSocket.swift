@@ -68,9 +68,11 @@ package enum WebSocket {
 
     /// Reads one direction's frames as they arrive, in any pieces, and gives the payloads of its data frames
     /// (text, binary and their continuations) unmasked, in order: the stream of messages the protocol inside sent.
-    /// Control frames (ping, pong, close) are passed over. Reading stops for good at a frame that cannot be right
-    /// (an unknown opcode, a control frame that is fragmented or longer than 125 bytes, a length past 2^63) and at a
-    /// compressed one (its payload is deflated: not read).
+    /// Control frames (ping, pong, close) are passed over. Where the handshake agreed to permessage-deflate (RFC 7692),
+    /// a message whose first frame sets RSV1 is compressed: it is given inflated (see ``Inflater``), up to
+    /// ``inflateLimit`` bytes in all. Reading stops for good at a frame that cannot be right (an unknown opcode, a
+    /// control frame that is fragmented or longer than 125 bytes, a length past 2^63, RSV1 on a continuation), at a
+    /// compressed message without that agreement, and at compressed data that does not inflate.
     package struct FrameReader {
         /// The frame header being read (2 to 14 bytes) and how much of it is in.
         private var header: (UInt64, UInt64) = (0, 0)
@@ -81,48 +83,114 @@ package enum WebSocket {
         private var givesPayload = false
         private var mask: (UInt8, UInt8, UInt8, UInt8)?
         private var maskOffset = 0
+        /// Whether the handshake agreed to permessage-deflate: messages may then be compressed.
+        private let deflateAgreed: Bool
+        /// Whether the data message under way is compressed (its first frame set RSV1), and whether the data frame
+        /// under way is its last.
+        private var messageCompressed = false
+        private var messageEnds = false
+        /// Whether the compressed message under way ended its DEFLATE stream with a final block: what follows in it
+        /// is dropped.
+        private var messageStreamEnded = false
+        /// The sender's DEFLATE stream, made at its first compressed message.
+        private var inflater: Inflater?
+        /// Inflated bytes still to be given: one segment's few compressed bytes may stand for megabytes, and only
+        /// the first of them are ever inspected.
+        private var inflateBudget = FrameReader.inflateLimit
         /// Why reading stopped, if it did.
         package private(set) var stopped: Stop?
 
+        /// The most a direction's compressed messages are inflated to, in all (far past the inspection window).
+        package static let inflateLimit = 1 << 20
+
         package enum Stop: Equatable {
             case malformed
+            /// A compressed message where the handshake agreed to no compression (or was not seen).
             case compressed
+            /// Compressed data that does not inflate (or no memory for an inflater).
+            case damagedCompression
+            /// ``inflateLimit`` inflated bytes given.
+            case inflateLimitReached
         }
 
-        package init() {}
+        /// A reader of one direction; `deflate` when the handshake agreed to permessage-deflate.
+        package init(deflate: Bool = false) {
+            self.deflateAgreed = deflate
+        }
 
         /// Reads `bytes`, appending the data frames' payloads to `output`.
         package mutating func read(_ bytes: UnsafeRawBufferPointer, into output: inout [UInt8]) {
             var index = 0
             while index < bytes.count, self.stopped == nil {
                 if self.headerCount > 0 || self.remaining == 0 {
-                    index += self.readHeader(UnsafeRawBufferPointer(rebasing: bytes[index...]))
+                    index += self.readHeader(UnsafeRawBufferPointer(rebasing: bytes[index...]), into: &output)
                     continue
                 }
                 let step = Int(min(self.remaining, UInt64(bytes.count - index)))
                 if self.givesPayload {
-                    let start = output.count
-                    output.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[index..<(index + step)]))
-                    if let mask = self.mask { self.unmask(&output, from: start, key: mask) }
+                    let piece = UnsafeRawBufferPointer(rebasing: bytes[index..<(index + step)])
+                    if self.messageCompressed {
+                        self.inflatePayload(piece, into: &output)
+                    } else {
+                        let start = output.count
+                        output.append(contentsOf: piece)
+                        if let mask = self.mask { self.unmask(&output, from: start, key: mask) }
+                    }
                 }
                 self.remaining -= UInt64(step)
                 index += step
+                if self.remaining == 0 { self.endFrame(into: &output) }
             }
         }
 
-        /// XORs `output[start...]` with the key, continuing where the frame's payload left off.
-        private mutating func unmask(_ output: inout [UInt8], from start: Int, key: (UInt8, UInt8, UInt8, UInt8)) {
+        /// A compressed message's payload bytes: unmasked, then inflated onto `output`.
+        private mutating func inflatePayload(_ piece: UnsafeRawBufferPointer, into output: inout [UInt8]) {
+            guard let mask = self.mask else { return self.inflate(piece, into: &output) }
+            var unmasked = Array(piece)
+            self.unmask(&unmasked, from: 0, key: mask)
+            unmasked.withUnsafeBytes { self.inflate($0, into: &output) }
+        }
+
+        private mutating func inflate(_ compressed: UnsafeRawBufferPointer, into output: inout [UInt8]) {
+            guard !self.messageStreamEnded else { return }
+            guard let inflater = self.inflater ?? Inflater() else {
+                self.stopped = .damagedCompression
+                return
+            }
+            self.inflater = inflater
+            switch inflater.inflate(compressed, into: &output, limit: self.inflateBudget) {
+            case .inflated(let count): self.inflateBudget -= count
+            case .streamEnded(let count):
+                self.inflateBudget -= count
+                self.messageStreamEnded = true
+            case .limitReached:
+                self.inflateBudget = 0
+                self.stopped = .inflateLimitReached
+            case .damaged: self.stopped = .damagedCompression
+            }
+        }
+
+        /// The current frame's payload is all in: a compressed message that ends with it gets its tail back.
+        private mutating func endFrame(into output: inout [UInt8]) {
+            guard self.givesPayload, self.messageEnds, self.messageCompressed else { return }
+            Inflater.messageTail.withUnsafeBytes { self.inflate($0, into: &output) }
+            self.messageCompressed = false
+            self.messageStreamEnded = false
+        }
+
+        /// XORs `buffer[start...]` with the key, continuing where the frame's payload left off.
+        private mutating func unmask(_ buffer: inout [UInt8], from start: Int, key: (UInt8, UInt8, UInt8, UInt8)) {
             let keys = [key.0, key.1, key.2, key.3]
             var at = self.maskOffset
-            for index in start..<output.count {
-                output[index] ^= keys[at & 3]
+            for index in start..<buffer.count {
+                buffer[index] ^= keys[at & 3]
                 at &+= 1
             }
             self.maskOffset = at & 3
         }
 
         /// Takes frame header bytes; returns how many were used. When the header is whole, the frame begins.
-        private mutating func readHeader(_ bytes: UnsafeRawBufferPointer) -> Int {
+        private mutating func readHeader(_ bytes: UnsafeRawBufferPointer, into output: inout [UInt8]) -> Int {
             var used = 0
             while used < bytes.count {
                 let wanted = self.headerLength
@@ -131,7 +199,11 @@ package enum WebSocket {
                 self.headerCount += 1
                 used += 1
             }
-            if self.headerCount == self.headerLength { self.beginFrame() }
+            if self.headerCount == self.headerLength {
+                self.beginFrame()
+                // A frame without payload ends where it begins.
+                if self.stopped == nil && self.remaining == 0 { self.endFrame(into: &output) }
+            }
             return used
         }
 
@@ -163,15 +235,23 @@ package enum WebSocket {
                 at = 10
             }
             let isControl = opcode >= 8
+            // RSV1 marks a compressed message on its first frame only (RFC 7692 §6.1), never on a control frame.
             guard [0, 1, 2, 8, 9, 10].contains(opcode), payload >> 63 == 0, reserved & 0x30 == 0,
-                !isControl || (fin && payload <= 125 && reserved == 0)
+                !isControl || (fin && payload <= 125 && reserved == 0), opcode != 0 || reserved == 0
             else {
                 self.stopped = .malformed
                 return
             }
-            if reserved & 0x40 != 0 {
+            if reserved & 0x40 != 0 && !self.deflateAgreed {
                 self.stopped = .compressed
                 return
+            }
+            if !isControl {
+                if opcode != 0 {
+                    self.messageCompressed = reserved & 0x40 != 0
+                    self.messageStreamEnded = false
+                }
+                self.messageEnds = fin
             }
             self.mask = header[1] & 0x80 != 0 ? (header[at], header[at + 1], header[at + 2], header[at + 3]) : nil
             self.maskOffset = 0

@@ -963,6 +963,10 @@ public final class FlowAnalyzer {
         }
         guard let handshake, handshake.accepted else { return self.followPlaintext(flow, .http, final: true) }
         webSocket.summary = handshake.summary
+        if handshake.summary.compression != nil {
+            webSocket.client = WebSocket.FrameReader(deflate: true)
+            webSocket.server = WebSocket.FrameReader(deflate: true)
+        }
         flow.openingCredentials += handshake.credentials
         for (client, offset) in [(true, handshake.clientOffset), (false, handshake.serverOffset)] {
             let payload = flow.withBuffer(client: client) { bytes in
