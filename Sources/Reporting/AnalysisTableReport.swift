@@ -36,7 +36,8 @@ public enum AnalysisTableReport {
             notes.append("spi " + (esp.clientSPIs + esp.serverSPIs).joined(separator: ","))
         }
         if let quic = flow.quic {
-            notes.append(quic.version + (quic.retry ? " retry" : ""))
+            notes.append(
+                (quic.version == "unknown" ? "quic version unknown" : quic.version) + (quic.retry ? " retry" : ""))
             if let error = quic.transportError { notes.append("closed by \(error)") }
         }
         if let tunnel = flow.tunnel {

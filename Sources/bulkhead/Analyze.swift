@@ -22,8 +22,9 @@ extension Bulkhead {
                 Geneve, GRE, ERSPAN, IP in IP) are opened and their inner flows labelled with the tunnel; IPsec ESP \
                 and WireGuard are reported as encrypted traffic between the two hosts. QUIC (HTTP/3) is read from its \
                 Initial packets: SNI, ALPN, cipher, and a refusal's TLS alert; its client certificate is `unknown` \
-                without keys. Proxy tunnels (SOCKS, HTTP CONNECT) and WebSockets are followed into what they carry \
-                (TLS to the destination; MQTT or STOMP over a broker's /ws).
+                without keys, and for a connection joined after its handshake (told by its short headers). Proxy \
+                tunnels (SOCKS, HTTP CONNECT) and WebSockets (compressed messages inflated) are followed into what \
+                they carry (TLS to the destination; MQTT or STOMP over a broker's /ws).
 
                 With --keylog (or secrets embedded in a pcapng), TLS 1.3 and QUIC handshakes are decrypted and the \
                 verdicts become exact; TLS 1.2 keys are checked against the Finished messages and encrypted alerts are \

@@ -1,4 +1,5 @@
 import BulkheadModel
+import BulkheadTestSupport
 import Foundation
 import Testing
 
@@ -92,6 +93,21 @@ struct PacketBuilder {
             file += packet.bytes
         }
         return file
+    }
+
+    /// The frames of a committed capture in `captures/` (classic pcap, little-endian), in order.
+    static func frames(ofCapture name: String) throws -> [[UInt8]] {
+        let data = try [UInt8](Data(contentsOf: Repository.root.appendingPathComponent("captures/\(name)")))
+        var position = 24
+        var frames: [[UInt8]] = []
+        while position + 16 <= data.count {
+            let length =
+                Int(data[position + 8]) | Int(data[position + 9]) << 8 | Int(data[position + 10]) << 16
+                | Int(data[position + 11]) << 24
+            frames.append(Array(data[(position + 16)..<min(data.count, position + 16 + length)]))
+            position += 16 + length
+        }
+        return frames
     }
 
     static func write(_ bytes: [UInt8], name: String = UUID().uuidString + ".pcap") throws -> String {

@@ -116,20 +116,11 @@ struct QUICTests {
     /// The UDP payloads of a committed capture (classic pcap, Ethernet, IPv4 without options), each with whether the
     /// client (port != `serverPort`) sent it.
     static func datagrams(_ name: String, serverPort: Int) throws -> [(fromClient: Bool, bytes: [UInt8])] {
-        let data = try [UInt8](Data(contentsOf: Repository.root.appendingPathComponent("captures/\(name)")))
-        var position = 24
-        var result: [(Bool, [UInt8])] = []
-        while position + 16 <= data.count {
-            let length =
-                Int(data[position + 8]) | Int(data[position + 9]) << 8 | Int(data[position + 10]) << 16
-                | Int(data[position + 11]) << 24
-            let frame = Array(data[(position + 16)..<(position + 16 + length)])
-            position += 16 + length
-            guard frame.count > 42, frame[12] == 0x08, frame[13] == 0x00, frame[23] == 17 else { continue }
+        try PacketBuilder.frames(ofCapture: name).compactMap { frame in
+            guard frame.count > 42, frame[12] == 0x08, frame[13] == 0x00, frame[23] == 17 else { return nil }
             let sourcePort = Int(frame[34]) << 8 | Int(frame[35])
-            result.append((sourcePort != serverPort, Array(frame[42...])))
+            return (sourcePort != serverPort, Array(frame[42...]))
         }
-        return result
     }
 
     static func session() -> QUICSession {

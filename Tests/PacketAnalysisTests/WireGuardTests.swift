@@ -11,19 +11,7 @@ import Testing
 @Suite("WireGuard")
 struct WireGuardTests {
     /// The Ethernet frames of the committed capture, in order.
-    static func frames() throws -> [[UInt8]] {
-        let data = try [UInt8](Data(contentsOf: Repository.root.appendingPathComponent("captures/wireguard-http.pcap")))
-        var position = 24
-        var frames: [[UInt8]] = []
-        while position + 16 <= data.count {
-            let length =
-                Int(data[position + 8]) | Int(data[position + 9]) << 8 | Int(data[position + 10]) << 16
-                | Int(data[position + 11]) << 24
-            frames.append(Array(data[(position + 16)..<(position + 16 + length)]))
-            position += 16 + length
-        }
-        return frames
-    }
+    static func frames() throws -> [[UInt8]] { try PacketBuilder.frames(ofCapture: "wireguard-http.pcap") }
 
     static func flows(_ frames: [[UInt8]]) throws -> (flows: [FlowRecord], result: CaptureAnalysisResult) {
         try analyze(PacketBuilder.pcap(frames.map { (1_764_547_200, $0) }))

@@ -68,6 +68,14 @@ final class QUICSession {
         self.tls = TLSSession(certificates: certificates, keyLog: keyLog, lane: lane, quic: true)
     }
 
+    /// A connection joined after its handshake (see ``QUICShortHeaders``): the version of a late long-header packet
+    /// seen before it was recognised, if one was.
+    func joinedMidway(version number: UInt32?) {
+        guard let number, self.versionNumber == nil else { return }
+        self.versionNumber = number
+        self.version = QUICVersion.known(number)
+    }
+
     // MARK: - Recognising QUIC
 
     /// What the first datagram of a UDP flow shows, when it is QUIC: a long header (RFC 9000 §17.2) whose version is

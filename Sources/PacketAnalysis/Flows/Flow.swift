@@ -201,6 +201,9 @@ final class Flow {
     /// Datagrams in a row in WireGuard's transport format while no handshake was seen (see
     /// ``FlowAnalyzer/wireGuardMessage(_:)``).
     var wireGuardMessages: UInt8 = 0
+    /// A UDP flow whose datagrams so far have QUIC's short header: watched for a connection the capture joined after
+    /// its handshake (nil for every other flow).
+    var quicShortHeaders: FlowQUICShortHeaders?
 
     init(id: Int, key: FlowKey, transport: Transport, clientIsLow: Bool, basis: ClientBasis, time: Timestamp) {
         self.id = id
@@ -319,6 +322,12 @@ final class FlowAPIRequest {
 /// not the reader.
 final class FlowEtcd {
     var reader = EtcdAPI.Reader()
+}
+
+/// The watch of a UDP flow that may be a QUIC connection joined mid-way (``QUICShortHeaders``): boxed, so that every
+/// other flow carries one reference, not the watch.
+final class FlowQUICShortHeaders {
+    var watch = QUICShortHeaders()
 }
 
 final class FlowESP {

@@ -600,6 +600,8 @@ public final class FlowAnalyzer {
             self.classifyDatagram(payload, flow, fromLow)
         } else if flow.wireGuardMessages > 0, !payload.isEmpty {
             self.followWireGuard(payload, flow, fromLow)
+        } else if flow.quicShortHeaders != nil, !payload.isEmpty {
+            self.followQUICShortHeaders(payload, flow, fromLow)
         }
         if let quic = flow.quic, !payload.isEmpty {
             quic.datagram(payload, from: flow.side(fromLow: fromLow))
@@ -649,8 +651,35 @@ public final class FlowAnalyzer {
             flow.proto =
                 ProtocolClassifier.isMostlyPrintable(payload, UnsafeRawBufferPointer(start: nil, count: 0))
                 ? .unknownPlaintext : .unknownBinary
+            if flow.proto == .unknownBinary && QUICShortHeaders.mayBeShortHeader(payload) {
+                flow.quicShortHeaders = FlowQUICShortHeaders()
+                self.followQUICShortHeaders(payload, flow, fromLow)
+            }
         }
         flow.phase = .done
+    }
+
+    /// A datagram of a flow whose datagrams so far have QUIC's short header (see ``QUICShortHeaders``). Until enough
+    /// of them each way show a connection, it is unknown binary data, as it was. Then it is QUIC joined mid-way: its
+    /// handshake not seen (the client's certificate unknown), the client taken to be the side with the higher port,
+    /// as for TCP joined mid-way.
+    private func followQUICShortHeaders(_ payload: UnsafeRawBufferPointer, _ flow: Flow, _ fromLow: Bool) {
+        guard let box = flow.quicShortHeaders else { return }
+        switch box.watch.add(payload, fromLow: fromLow) {
+        case .pending:
+            return
+        case .notQUIC:
+            flow.quicShortHeaders = nil
+        case .quic:
+            flow.quicShortHeaders = nil
+            flow.proto = .quic
+            flow.anomalies.insert(.midstream)
+            flow.clientIsLow = flow.key.lowPort > flow.key.highPort
+            flow.clientBasis = .port
+            let quic = QUICSession(certificates: self.certificates, keyLog: self.options.keyLog, lane: self.tlsLane)
+            quic.joinedMidway(version: box.watch.version)
+            flow.quic = quic
+        }
     }
 
     /// A datagram of a flow that so far looks like WireGuard. A handshake message is proof enough; transport data (a
