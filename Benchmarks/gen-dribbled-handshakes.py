@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""gen-dribbled-handshakes.py -- a capture of 4 x N handshakes of 16,000 bytes, each sent a byte per segment.
+"""gen-dribbled-handshakes.py -- a capture of 5 x N handshakes of 16,000 bytes, each sent a byte per segment.
 
 The hostile shape for every reader that waits for an HTTP header block to end before it decides (a WebSocket
 upgrade, an HTTP CONNECT, a container engine's answer): a request whose headers never end within the inspection
@@ -8,12 +8,17 @@ did 16,000 x 8,000 byte comparisons per flow (20 flows of each kind took 1.4-8.8
 each byte must be read once. Per flow of N: a plain GET (could it still ask for an upgrade?), a GET asking for a
 WebSocket, a CONNECT, and an h2c call of etcd's KV/Range whose header block goes on in CONTINUATION frames and never
 ends (the HTTP/2 frame reader following an etcd call), each from a port of its own (198.18.0.1 -> 198.19.0.2:8080),
-answered by nothing.
+answered by nothing; and a WebSocket the server accepted with permessage-deflate, whose client sends one compressed
+message of 16,000 bytes (base64 text, which inflates to about 4/3 of it: each byte one inflate call until the
+inspection window is full).
 
 Usage: python3 Benchmarks/gen-dribbled-handshakes.py OUT.pcap N
-   e.g. python3 Benchmarks/gen-dribbled-handshakes.py Benchmarks/work/dribbled-20.pcap 20   (90 MB)
+   e.g. python3 Benchmarks/gen-dribbled-handshakes.py Benchmarks/work/dribbled-20.pcap 20   (113 MB)
 """
+import base64
+import random
 import struct
+import zlib
 
 from pcapgen import ETHERNET, PcapWriter, arguments, ipv4
 
@@ -35,11 +40,33 @@ def hpack_literal(name: bytes, value: bytes) -> bytes:
 H2C_CALL = (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + h2_frame(0x4, 0, 0, b"")
             + h2_frame(0x1, 0, 1, b"\x83\x86" + b"\x04\x16/etcdserverpb.KV/Range")
             + h2_frame(0x9, 0, 1, hpack_literal(b"x-padding", b"b" * 100) * 9) * 16)
+
+
+def deflated_message() -> bytes:
+    """A masked text frame of 16,000 bytes of permessage-deflate data (raw DEFLATE, the sync flush's tail left out):
+    base64 text of random bytes, which compresses to about 3/4 of itself, so the inflated bytes fill the inspection
+    window only after most of the compressed ones came."""
+    text = base64.b64encode(random.Random(7).randbytes(24_000))
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    payload = (compressor.compress(text) + compressor.flush(zlib.Z_SYNC_FLUSH))[:16000 - 14]
+    mask = bytes([0x37, 0xfa, 0x21, 0x3d])
+    header = bytes([0xc1, 0x80 | 127]) + struct.pack("!Q", len(payload)) + mask
+    return header + bytes(byte ^ mask[index % 4] for index, byte in enumerate(payload))
+
+
+WEBSOCKET_UPGRADE = (b"GET /events HTTP/1.1\r\nHost: backend.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+                     b"Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n")
+WEBSOCKET_ACCEPTED = (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                      b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
+                      b"Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n")
+DEFLATED = deflated_message()
 REQUESTS = [
     b"GET /items HTTP/1.1\r\n",
     b"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\n",
     b"CONNECT backend.test:443 HTTP/1.1\r\n",
     H2C_CALL,
+    DEFLATED,
 ]
 
 
@@ -57,14 +84,20 @@ def main() -> None:
         for flow in range(count * len(REQUESTS)):
             port = 20000 + flow
             kind = REQUESTS[flow % len(REQUESTS)]
-            request = (kind if kind is H2C_CALL else kind + HEADERS)[:16000]
+            request = (kind if kind is H2C_CALL or kind is DEFLATED else kind + HEADERS)[:16000]
             capture.add(micros, segment(port, 1000, 0x02))
             capture.add(micros + 1, segment(port, 5000, 0x12, reply=True))
+            sequence = 1001
+            if kind is DEFLATED:
+                # The upgrade and its acceptance whole; then the compressed message a byte at a time.
+                capture.add(micros + 2, segment(port, sequence, 0x18, WEBSOCKET_UPGRADE))
+                sequence += len(WEBSOCKET_UPGRADE)
+                capture.add(micros + 3, segment(port, 5001, 0x18, WEBSOCKET_ACCEPTED, reply=True))
             for offset in range(len(request)):
                 micros += 10
-                capture.add(micros, segment(port, 1001 + offset, 0x18, request[offset:offset + 1]))
+                capture.add(micros, segment(port, sequence + offset, 0x18, request[offset:offset + 1]))
             micros += 10
-            capture.add(micros, segment(port, 1001 + len(request), 0x11))
+            capture.add(micros, segment(port, sequence + len(request), 0x11))
 
 
 if __name__ == "__main__":

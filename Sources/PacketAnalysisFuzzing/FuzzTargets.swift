@@ -252,7 +252,7 @@ package enum FuzzTargets {
                             bytewise.read(
                                 UnsafeRawBufferPointer(rebasing: side[index..<(index + 1)]), into: &bytewisePayload)
                         }
-                        let bound = deflate ? WebSocket.FrameReader.inflateLimit + side.count : side.count
+                        let bound = deflate ? WebSocket.FrameReader.defaultInflateLimit + side.count : side.count
                         precondition(wholePayload.count <= bound && wholePayload == bytewisePayload)
                         precondition(whole.stopped == bytewise.stopped)
                     }

@@ -169,9 +169,14 @@ struct WebSocketTests {
         for piece in [1, 1400, 100_000] {
             let (payload, stopped) = Self.read(bomb + after, piece: piece, deflate: true)
             #expect(stopped == .inflateLimitReached, "pieces of \(piece)")
-            #expect(payload.count == WebSocket.FrameReader.inflateLimit, "pieces of \(piece)")
+            #expect(payload.count == WebSocket.FrameReader.defaultInflateLimit, "pieces of \(piece)")
             #expect(payload.allSatisfy { $0 == 0 })
         }
+        // A limit of the caller's (the analyzer's: four inspection windows), reached in the middle of a message.
+        var reader = WebSocket.FrameReader(deflate: true, inflateLimit: 70_000)
+        var output: [UInt8] = []
+        bomb.withUnsafeBytes { reader.read($0, into: &output) }
+        #expect(output.count == 70_000 && reader.stopped == .inflateLimitReached)
     }
 
     static func upgrade(path: String = "/ws?client=7", protocols: String = "mqtt", extra: String = "") -> [UInt8] {

@@ -69,8 +69,8 @@ package enum WebSocket {
     /// Reads one direction's frames as they arrive, in any pieces, and gives the payloads of its data frames
     /// (text, binary and their continuations) unmasked, in order: the stream of messages the protocol inside sent.
     /// Control frames (ping, pong, close) are passed over. Where the handshake agreed to permessage-deflate (RFC 7692),
-    /// a message whose first frame sets RSV1 is compressed: it is given inflated (see ``Inflater``), up to
-    /// ``inflateLimit`` bytes in all. Reading stops for good at a frame that cannot be right (an unknown opcode, a
+    /// a message whose first frame sets RSV1 is compressed: it is given inflated (see ``Inflater``), up to a limit
+    /// in all. Reading stops for good at a frame that cannot be right (an unknown opcode, a
     /// control frame that is fragmented or longer than 125 bytes, a length past 2^63, RSV1 on a continuation), at a
     /// compressed message without that agreement, and at compressed data that does not inflate.
     package struct FrameReader {
@@ -96,12 +96,12 @@ package enum WebSocket {
         private var inflater: Inflater?
         /// Inflated bytes still to be given: one segment's few compressed bytes may stand for megabytes, and only
         /// the first of them are ever inspected.
-        private var inflateBudget = FrameReader.inflateLimit
+        private var inflateBudget: Int
         /// Why reading stopped, if it did.
         package private(set) var stopped: Stop?
 
-        /// The most a direction's compressed messages are inflated to, in all (far past the inspection window).
-        package static let inflateLimit = 1 << 20
+        /// The most a direction's compressed messages are inflated to unless told otherwise.
+        package static let defaultInflateLimit = 1 << 20
 
         package enum Stop: Equatable {
             case malformed
@@ -109,13 +109,15 @@ package enum WebSocket {
             case compressed
             /// Compressed data that does not inflate (or no memory for an inflater).
             case damagedCompression
-            /// ``inflateLimit`` inflated bytes given.
+            /// The limit of inflated bytes given.
             case inflateLimitReached
         }
 
-        /// A reader of one direction; `deflate` when the handshake agreed to permessage-deflate.
-        package init(deflate: Bool = false) {
+        /// A reader of one direction; `deflate` when the handshake agreed to permessage-deflate, its compressed
+        /// messages then given inflated up to `inflateLimit` bytes in all.
+        package init(deflate: Bool = false, inflateLimit: Int = FrameReader.defaultInflateLimit) {
             self.deflateAgreed = deflate
+            self.inflateBudget = max(0, inflateLimit)
         }
 
         /// Reads `bytes`, appending the data frames' payloads to `output`.
@@ -180,11 +182,12 @@ package enum WebSocket {
 
         /// XORs `buffer[start...]` with the key, continuing where the frame's payload left off.
         private mutating func unmask(_ buffer: inout [UInt8], from start: Int, key: (UInt8, UInt8, UInt8, UInt8)) {
-            let keys = [key.0, key.1, key.2, key.3]
             var at = self.maskOffset
-            for index in start..<buffer.count {
-                buffer[index] ^= keys[at & 3]
-                at &+= 1
+            withUnsafeBytes(of: key) { keys in
+                for index in start..<buffer.count {
+                    buffer[index] ^= keys[at & 3]
+                    at &+= 1
+                }
             }
             self.maskOffset = at & 3
         }

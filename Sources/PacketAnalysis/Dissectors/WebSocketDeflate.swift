@@ -12,14 +12,21 @@ extension WebSocket {
         private static let step = 16_384
 
         private let stream: OpaquePointer
+        /// Where zlib writes before the bytes it gave are appended: reused, so a message that comes a byte per
+        /// segment costs what it inflates to, not a buffer's worth per byte.
+        private let scratch: UnsafeMutableRawBufferPointer
 
         /// nil when zlib has no memory for an inflater.
         init?() {
             guard let stream = bh_raw_inflater_new() else { return nil }
             self.stream = stream
+            self.scratch = .allocate(byteCount: Self.step, alignment: 16)
         }
 
-        deinit { bh_raw_inflater_free(self.stream) }
+        deinit {
+            bh_raw_inflater_free(self.stream)
+            self.scratch.deallocate()
+        }
 
         /// What inflating a piece gave.
         enum Outcome: Equatable {
@@ -41,18 +48,12 @@ extension WebSocket {
             while true {
                 let room = min(Self.step, limit - added)
                 guard room > 0 else { return .limitReached }
-                let start = output.count
-                output.append(contentsOf: repeatElement(0, count: room))
                 var consumed = 0
                 var produced = 0
-                let status = output.withUnsafeMutableBytes { out in
-                    Self.withBase(input, from: taken) { base, count in
-                        bh_raw_inflate(
-                            self.stream, base, count, out.baseAddress.map { $0 + start }, room, &consumed,
-                            &produced)
-                    }
+                let status = Self.withBase(input, from: taken) { base, count in
+                    bh_raw_inflate(self.stream, base, count, self.scratch.baseAddress, room, &consumed, &produced)
                 }
-                output.removeLast(room - produced)
+                output.append(contentsOf: UnsafeRawBufferPointer(rebasing: self.scratch[..<produced]))
                 guard status >= 0 else { return .damaged }
                 taken += consumed
                 added += produced

@@ -993,8 +993,12 @@ public final class FlowAnalyzer {
         guard let handshake, handshake.accepted else { return self.followPlaintext(flow, .http, final: true) }
         webSocket.summary = handshake.summary
         if handshake.summary.compression != nil {
-            webSocket.client = WebSocket.FrameReader(deflate: true)
-            webSocket.server = WebSocket.FrameReader(deflate: true)
+            // Compressed messages are inflated as far as they can be inspected: the window, and room for a TLS
+            // handshake that crosses the WebSocket whole (TLS reads on past the window). A few compressed bytes may
+            // stand for megabytes.
+            let limit = 4 * self.options.inspectionWindow
+            webSocket.client = WebSocket.FrameReader(deflate: true, inflateLimit: limit)
+            webSocket.server = WebSocket.FrameReader(deflate: true, inflateLimit: limit)
         }
         flow.openingCredentials += handshake.credentials
         for (client, offset) in [(true, handshake.clientOffset), (false, handshake.serverOffset)] {
