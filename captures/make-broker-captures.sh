@@ -6,7 +6,8 @@
 #   sudo bash captures/make-broker-captures.sh     (make-captures.sh runs it)
 #
 # Address plan (nothing else is ever used): 198.19.62.0/24, veth bhb-cli <-> bhb-srv, client .1, server .2.
-# Every capture holds exactly one TCP flow (but etcd-call-to-other-grpc: one per attempt of etcdctl) (client ephemeral port -> the broker's port below).
+# Every capture holds exactly one TCP flow (but etcd-call-to-other-grpc: one per attempt of etcdctl; the kafka-* ones:
+# two, the client's bootstrap connection and its broker connection) (client ephemeral port -> the broker's port below).
 #
 #   1883 Mosquitto, password file        1884 Mosquitto, anonymous (MQTT 3.1)
 #   5672 RabbitMQ (default user app), AMQP 0-9-1 and 1.0    61613 RabbitMQ STOMP
@@ -19,12 +20,16 @@
 #         gql's client opens with a connection_init carrying its token
 #   4001  the same endpoint agreeing to permessage-deflate: gql's client, and Chromium (headless, driven by Selenium),
 #         each sending their token in a compressed connection_init
+#   9092-9095  a stand-in Kafka broker's SASL_PLAINTEXT listener (bhbroker.py kafka-server; no Kafka in Debian) that
+#         kafka-python's consumer authenticates to, on two connections (the bootstrap one and the broker's): PLAIN in
+#         SaslAuthenticate v1 (9092), PLAIN as a bare token after SaslHandshake v0 (9093), PLAIN in SaslAuthenticate
+#         v2, the flexible encoding (9094), OAUTHBEARER (9095)
 #
 # Requirements (Debian 12): iproute2 tcpdump openssl python3 ethtool mosquitto mosquitto-clients rabbitmq-server
 # amqp-tools nats-server etcd-client chromium chromium-driver, and nats-py, amqp, python-qpid-proton, stomp-py, grpcio,
-# paho-mqtt, websocket-client, gql, websockets and selenium from PyPI
+# paho-mqtt, websocket-client, gql, websockets, selenium and kafka-python from PyPI
 # (python3 -m pip install nats-py amqp python-qpid-proton stomp-py grpcio paho-mqtt websocket-client gql websockets
-# selenium).
+# selenium kafka-python).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -50,6 +55,9 @@ NATS_TOKEN='nats-test-token-5b1e0c93'
 GRPC_TOKEN='grpc-test-token-77c1e2a9f0'
 GRAPHQL_TOKEN='graphql-test-token-3d9a51'
 GRAPHQL_BROWSER_TOKEN='graphql-browser-token-8c21'
+KAFKA_USER=orders-svc
+KAFKA_PASSWORD='kafka-Pa55-w0rd'
+KAFKA_TOKEN='eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJvcmRlcnMifQ.c2lnbmF0dXJl'
 
 log() { printf '[make-broker-captures] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -279,5 +287,26 @@ inc "$PY" "$TOOLS/bhbroker.py" graphql-ws-browser --host "$SERVER" --port 4001 -
     || die "Chromium's GraphQL page failed: $(tail -2 "$WORK/graphql-deflate.log")"
 cap_stop
 
-chmod 644 "$OUT"/h2c-*.pcap "$OUT"/graphql-ws-*.pcap "$OUT"/etcd-call-to-other-grpc.pcap "$OUT"/mqtt-*.pcap "$OUT"/amqp-*.pcap "$OUT"/stomp-*.pcap "$OUT"/nats-*.pcap "$OUT"/keys/nats-tls-*.keys
+# --- Kafka's SASL_PLAINTEXT: the real client's PLAIN and OAUTHBEARER tokens in clear --------------------------------
+kafka_capture() {  # kafka_capture NAME PORT SERVER-OPTIONS... -- CLIENT-OPTIONS...
+    local name=$1 port=$2 server=() client=()
+    shift 2
+    while [[ $# -gt 0 && $1 != -- ]]; do server+=("$1"); shift; done
+    shift
+    client=("$@")
+    ins "$PY" "$TOOLS/bhbroker.py" kafka-server --listen "$SERVER" --port "$port" "${server[@]}" \
+        >"$WORK/kafka-$port.log" 2>&1 &
+    wait_tcp "$port"
+    log "$name"
+    cap_start "$name" "$port"
+    inc "$PY" "$TOOLS/bhbroker.py" kafka --host "$SERVER" --port "$port" "${client[@]}" \
+        || die "the Kafka client failed on $port: $(tail -2 "$WORK/kafka-$port.log")"
+    cap_stop
+}
+kafka_capture kafka-sasl-plain.pcap 9092 -- --user "$KAFKA_USER" --password "$KAFKA_PASSWORD"
+kafka_capture kafka-sasl-plain-handshake-v0.pcap 9093 --handshake-max 0 -- --user "$KAFKA_USER" --password "$KAFKA_PASSWORD"
+kafka_capture kafka-sasl-plain-flexible.pcap 9094 --authenticate-max 2 -- --user "$KAFKA_USER" --password "$KAFKA_PASSWORD"
+kafka_capture kafka-sasl-oauthbearer.pcap 9095 --mechanism OAUTHBEARER -- --token "$KAFKA_TOKEN"
+
+chmod 644 "$OUT"/h2c-*.pcap "$OUT"/graphql-ws-*.pcap "$OUT"/kafka-*.pcap "$OUT"/etcd-call-to-other-grpc.pcap "$OUT"/mqtt-*.pcap "$OUT"/amqp-*.pcap "$OUT"/stomp-*.pcap "$OUT"/nats-*.pcap "$OUT"/keys/nats-tls-*.keys
 log "done"

@@ -42,8 +42,9 @@
 #   etcd-server etcd-client
 #   bind9-dnsutils python3 iproute2 ethtool tinyproxy-bin (for make-tunnel-captures.sh) wireguard-go wireguard-tools
 #   (for make-encap-captures.sh); aioquic from PyPI (for make-quic-captures.sh); mosquitto mosquitto-clients
-#   rabbitmq-server amqp-tools nats-server, and nats-py, amqp, python-qpid-proton,
-#   stomp-py, grpcio, paho-mqtt, websocket-client, gql and websockets from PyPI (for make-broker-captures.sh)
+#   rabbitmq-server amqp-tools nats-server chromium chromium-driver, and nats-py, amqp, python-qpid-proton,
+#   stomp-py, grpcio, paho-mqtt, websocket-client, gql, websockets, selenium and kafka-python from PyPI (for
+#   make-broker-captures.sh)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

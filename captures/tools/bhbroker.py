@@ -13,9 +13,13 @@
                                                          killed; permessage-deflate agreed with --deflate)
     bhbroker.py graphql-ws-client --host H --port P --token T  (gql: connection_init with the token, one subscription)
     bhbroker.py graphql-ws-browser --host H --port P --token T (Chromium, driven by Selenium: a page's WebSocket)
+    bhbroker.py kafka-server --listen H --port P [--handshake-max 0|1] [--authenticate-max 1|2] [--mechanism M]
+                                                         (a stand-in Kafka broker's SASL listener, until killed)
+    bhbroker.py kafka --host H --port P (--user U --password P | --token T)  (kafka-python: SASL PLAIN or
+                                                         OAUTHBEARER, then the topics listed)
 
 Each connects once with the official client library (nats-py, py-amqp, Qpid Proton for AMQP 1.0,
-stomp.py, grpcio, paho-mqtt, gql over websockets, Chromium's own WebSocket), publishes one message, reads it back where
+stomp.py, grpcio, paho-mqtt, gql over websockets, Chromium's own WebSocket, kafka-python), publishes one message, reads it back where
 the protocol allows, and closes cleanly. Exit 0 on success, 1 on any failure (printed). Throwaway credentials only:
 the script passes them in; they never leave the script's own network namespaces.
 """
@@ -265,6 +269,105 @@ def graphql_ws_browser(args):
             driver.quit()
 
 
+def kafka_server(args):
+    """A stand-in for a Kafka broker's SASL_PLAINTEXT listener, enough for a client to connect, authenticate and ask
+    for metadata: ApiVersions (a version above 2 is answered UNSUPPORTED_VERSION with the versions it has, as brokers
+    do, and the client asks again), SaslHandshake (version 0: the token then comes as a bare frame; version 1:
+    in SaslAuthenticate), SaslAuthenticate (up to version 2, the flexible encoding), and Metadata (itself, no
+    topics). It accepts any credentials: what the capture shows is what the real client sends."""
+    import socket
+    import struct
+    import threading
+
+    def s16(value):
+        return struct.pack(">h", value)
+
+    def s32(value):
+        return struct.pack(">i", value)
+
+    def string(value):
+        return s16(-1) if value is None else s16(len(value)) + value.encode()
+
+    def read_exact(connection, count):
+        data = b""
+        while len(data) < count:
+            chunk = connection.recv(count - len(data))
+            if not chunk:
+                raise EOFError
+            data += chunk
+        return data
+
+    apis = [(18, 0, 2), (17, 0, args.handshake_max), (36, 0, args.authenticate_max), (3, 0, 1)]
+
+    def answer(key, version, bare_token):
+        if key == 18:   # ApiVersions
+            error = 35 if version > 2 else 0
+            payload = s16(error) + s32(len(apis)) + b"".join(s16(k) + s16(low) + s16(high) for k, low, high in apis)
+            return payload + (s32(0) if version >= 1 and error == 0 else b"")
+        if key == 17:   # SaslHandshake
+            return s16(0) + s32(1) + string(args.mechanism)
+        if key == 36 and version >= 2:   # SaslAuthenticate, flexible: response header 1 (tagged fields), compact fields
+            return b"\x00" + s16(0) + b"\x00" + b"\x01" + struct.pack(">q", 0) + b"\x00"
+        if key == 36:
+            return s16(0) + string(None) + s32(0) + (struct.pack(">q", 0) if version >= 1 else b"")
+        if key == 3:    # Metadata v0/v1: this broker, no topics
+            broker = s32(0) + string(args.listen) + s32(args.port) + (string(None) if version >= 1 else b"")
+            return s32(1) + broker + (s32(0) if version >= 1 else b"") + s32(0)
+        return None
+
+    def session(connection):
+        bare_token = False
+        try:
+            while True:
+                size = struct.unpack(">i", read_exact(connection, 4))[0]
+                body = read_exact(connection, size)
+                if bare_token:   # after a version 0 handshake: the token alone, answered by a bare (empty) token
+                    bare_token = False
+                    connection.sendall(s32(0))
+                    continue
+                key, version, correlation = struct.unpack(">hhi", body[:8])
+                payload = answer(key, version, bare_token)
+                if payload is None:
+                    return
+                bare_token = key == 17 and version == 0
+                response = s32(correlation) + payload
+                connection.sendall(s32(len(response)) + response)
+        except EOFError:
+            pass
+        finally:
+            connection.close()
+
+    listener = socket.create_server((args.listen, args.port))
+    while True:
+        connection, _ = listener.accept()
+        threading.Thread(target=session, args=(connection,), daemon=True).start()
+
+
+def kafka_client(args):
+    """kafka-python's consumer on a SASL_PLAINTEXT listener: PLAIN with a user and password, or OAUTHBEARER with a
+    token; it authenticates on each connection it opens (the bootstrap one and the broker's), then lists the topics."""
+    import logging
+
+    from kafka import KafkaConsumer
+    from kafka.net.sasl.oauth import AbstractTokenProvider
+
+    logging.basicConfig(level=logging.ERROR)
+
+    class Token(AbstractTokenProvider):
+        def token(self):
+            return args.token
+
+    options = {"bootstrap_servers": f"{args.host}:{args.port}", "security_protocol": "SASL_PLAINTEXT",
+               "request_timeout_ms": 10000}
+    if args.token:
+        options.update(sasl_mechanism="OAUTHBEARER", sasl_oauth_token_provider=Token())
+    else:
+        options.update(sasl_mechanism="PLAIN", sasl_plain_username=args.user, sasl_plain_password=args.password)
+    consumer = KafkaConsumer(**options)
+    assert consumer.topics() == set()
+    consumer.close()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -320,6 +423,18 @@ def main():
     graphql_browser_parser.add_argument("--host", required=True)
     graphql_browser_parser.add_argument("--port", type=int, default=4000)
     graphql_browser_parser.add_argument("--token", required=True)
+    kafka_server_parser = commands.add_parser("kafka-server")
+    kafka_server_parser.add_argument("--listen", required=True)
+    kafka_server_parser.add_argument("--port", type=int, default=9092)
+    kafka_server_parser.add_argument("--handshake-max", type=int, choices=[0, 1], default=1)
+    kafka_server_parser.add_argument("--authenticate-max", type=int, choices=[1, 2], default=1)
+    kafka_server_parser.add_argument("--mechanism", default="PLAIN")
+    kafka_parser = commands.add_parser("kafka")
+    kafka_parser.add_argument("--host", required=True)
+    kafka_parser.add_argument("--port", type=int, default=9092)
+    kafka_parser.add_argument("--user")
+    kafka_parser.add_argument("--password")
+    kafka_parser.add_argument("--token")
     args = parser.parse_args()
     try:
         if args.command == "nats":
@@ -340,6 +455,10 @@ def main():
             graphql_ws_client(args)
         elif args.command == "graphql-ws-browser":
             graphql_ws_browser(args)
+        elif args.command == "kafka-server":
+            kafka_server(args)
+        elif args.command == "kafka":
+            kafka_client(args)
         else:
             amqp_client(args)
     except Exception as error:  # the script reports the failure and its exit code

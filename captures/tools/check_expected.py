@@ -423,6 +423,8 @@ def check(path):
                 check_graphql_init(capture, int(sport), fl["credentials"], errors)
             if fl.get("protocol") == "http" and any(c.get("kind") in HTTP_SECRET_KINDS for c in fl.get("credentials", [])):
                 check_http_secrets(capture, int(sport), fl["credentials"], errors)
+            if fl.get("protocol") == "kafka" and "credentials" in fl:
+                check_kafka_logins(capture, int(sport), fl["credentials"], errors)
             if fl.get("protocol") in ("mqtt", "amqp", "nats", "stomp", "http2") and "credentials" in fl:
                 check_broker_login(capture, fl["protocol"], int(sport),
                                    [c for c in fl["credentials"] if not c["kind"].startswith("etcd-")], errors,
@@ -739,6 +741,79 @@ def check_graphql_init(capture, port, credentials, errors):
                 for c in credentials if c["kind"] == "graphql-ws-init"]
     if seen != expected:
         errors.append(f"graphql-ws-init credentials: expected {expected}, tshark sees {seen}")
+
+
+def kafka_sasl_logins(stream):
+    """(kind, user, secret length) of the SASL tokens in a Kafka client's byte stream, read here (tshark 4.0 names the
+    mechanism but leaves SaslAuthenticate's bytes undecoded, and reads a bare token as a request): requests are
+    `size, api_key, api_version, correlation_id, client_id` and a body; SaslHandshake (17) names the mechanism, its
+    version 0 makes the next frame a bare token; SaslAuthenticate (36) carries the token, from version 2 after the
+    header's tagged fields as compact bytes (an unsigned varint, one more than the length)."""
+    def uvarint(data, at):
+        value = shift = 0
+        while True:
+            value |= (data[at] & 0x7f) << shift
+            shift += 7
+            at += 1
+            if data[at - 1] < 0x80:
+                return value, at
+
+    logins, mechanism, bare_next, at = [], None, False, 0
+    while at + 4 <= len(stream):
+        size = int.from_bytes(stream[at:at + 4], "big")
+        frame, at = stream[at + 4:at + 4 + size], at + 4 + size
+        tokens = []
+        if bare_next:
+            bare_next, tokens = False, [frame]
+        else:
+            key, version = int.from_bytes(frame[0:2], "big"), int.from_bytes(frame[2:4], "big")
+            client_id = int.from_bytes(frame[8:10], "big", signed=True)
+            body = 10 + max(client_id, 0)
+            if key == 17:
+                length = int.from_bytes(frame[body:body + 2], "big")
+                mechanism, bare_next = frame[body + 2:body + 2 + length].decode(), version == 0
+            elif key == 36 and version >= 2:
+                count, body = uvarint(frame, body)   # the header's tagged fields (none written by these clients)
+                assert count == 0, "tagged fields in a SaslAuthenticate header"
+                length, body = uvarint(frame, body)
+                tokens = [frame[body:body + length - 1]]
+            elif key == 36:
+                length = int.from_bytes(frame[body:body + 4], "big")
+                tokens = [frame[body + 4:body + 4 + length]]
+        for token in tokens:
+            if mechanism == "PLAIN":
+                _, user, password = token.split(b"\0", 2)
+                logins.append(("kafka-sasl-plain", user.decode(), len(password)))
+            elif mechanism == "OAUTHBEARER":
+                header, *pairs = token.split(b"\x01")
+                authzid = header.split(b",")[1]
+                auth = next(p for p in pairs if p.startswith(b"auth="))[len(b"auth="):]
+                logins.append(("kafka-sasl-oauthbearer", authzid[2:].decode() or None,
+                               len(auth.split(b" ", 1)[1])))
+    return logins, mechanism
+
+
+def check_kafka_logins(capture, port, credentials, errors):
+    """Each Kafka connection to `port`, its client's bytes put together from tshark's TCP payloads: the SASL logins
+    read from them are this flow's credentials (every connection of these captures authenticates the same way), and
+    the mechanism is the one tshark's Kafka dissector names."""
+    expected = [(c["kind"], c.get("user"), int(re.search(r"(\d+) characters", c["redacted"]).group(1)))
+                for c in credentials]
+    rows = fields(capture, f"tcp.dstport == {port} && tcp.len > 0", ["tcp.stream", "tcp.payload"],
+                  decode=[f"tcp.port=={port},kafka"])
+    streams = {}
+    for r in rows:
+        streams.setdefault(r["tcp.stream"], bytearray()).extend(bytes.fromhex(r["tcp.payload"].replace(":", "")))
+    named = {r["kafka.sasl_mechanism"] for r in fields(capture, f"tcp.dstport == {port} && kafka.sasl_mechanism",
+                                                       ["kafka.sasl_mechanism"], decode=[f"tcp.port=={port},kafka"])}
+    if not streams:
+        errors.append(f"kafka: no client bytes to port {port}")
+    for stream, data in sorted(streams.items()):
+        logins, mechanism = kafka_sasl_logins(bytes(data))
+        if logins != expected:
+            errors.append(f"kafka credentials (tcp.stream {stream}): expected {expected}, the bytes hold {logins}")
+        if named != {mechanism}:
+            errors.append(f"kafka: tshark names the mechanism {sorted(named)}, the bytes {mechanism}")
 
 
 def check_broker_login(capture, protocol, port, credentials, errors, websocket=False):

@@ -22,6 +22,7 @@ package enum CredentialExtractor {
         case .amqp: amqp(client)
         case .nats: nats(client)
         case .stomp: stomp(client)
+        case .kafka: kafka(client)
         default: []
         }
     }
