@@ -149,6 +149,44 @@ struct CredentialExtractorTests {
         #expect(found.first?.user == "root")
     }
 
+    @Test("MySQL: a password sent in clear after the server switched the login to mysql_clear_password or dialog")
+    func mysqlAuthSwitch() {
+        func packet(_ sequence: UInt8, _ payload: [UInt8]) -> [UInt8] {
+            [UInt8(payload.count & 0xff), UInt8(payload.count >> 8), 0, sequence] + payload
+        }
+        let response = CredentialLeakPropertyTests.mysqlNativeResponse(user: "pamuser")
+        let greeting = CredentialLeakPropertyTests.mysqlGreeting()
+        func found(server: [UInt8], client: [UInt8]) -> [Credential] {
+            (response + client).withUnsafeBytes { clientBytes in
+                (greeting + server).withUnsafeBytes {
+                    CredentialExtractor.extract(.mysql, client: clientBytes, server: $0)
+                }
+            }.filter { $0.kind == "mysql-clear-password" }
+        }
+        let password = packet(3, Array("s3cret-Pw\0".utf8))
+        let expected = Credential(
+            kind: "mysql-clear-password", user: "pamuser", redacted: "password: 9 characters (redacted)",
+            note: "sent in clear after the server switched the login to mysql_clear_password")
+        #expect(found(server: packet(2, [0xfe] + Array("mysql_clear_password\0".utf8)), client: password) == [expected])
+        // Dialog: an ordinary question first (type 2: its answer, a user name here, is not reported), then the last,
+        // a password question (type 5).
+        let dialog = packet(2, [0xfe] + Array("dialog\0".utf8) + [2] + Array("Login: ".utf8))
+        let second = packet(4, [5] + Array("Password: ".utf8))
+        let answers = packet(3, Array("pamuser\0".utf8)) + packet(5, Array("s3cret-Pw\0".utf8))
+        #expect(
+            found(server: dialog + second, client: answers).map(\.redacted) == ["password: 9 characters (redacted)"])
+        // No switch (the server's OK), a switch to a plugin that sends a hash, one whose answer never came, and
+        // server bytes cut short: nothing.
+        #expect(found(server: packet(2, [0, 0, 0, 2, 0, 0, 0]), client: password).isEmpty)
+        #expect(
+            found(server: packet(2, [0xfe] + Array("caching_sha2_password\0".utf8) + [1, 2]), client: password).isEmpty)
+        #expect(found(server: packet(2, [0xfe] + Array("mysql_clear_password\0".utf8)), client: []).isEmpty)
+        let cut = packet(2, [0xfe] + Array("mysql_clear_password\0".utf8))
+        for length in 0..<cut.count {
+            #expect(found(server: Array(cut.prefix(length)), client: password).isEmpty)
+        }
+    }
+
     @Test func mailAndFTP() {
         // AUTH PLAIN \0alice\0wonderland
         let smtp = "EHLO x\r\nAUTH PLAIN AGFsaWNlAHdvbmRlcmxhbmQ=\r\nMAIL FROM:<a@b>\r\n"

@@ -50,7 +50,7 @@ struct CredentialLeakPropertyTests {
         case postgres, redisAuth, redisAuthUser, redisHello, redisInline, redisInlineUser, redisInlineQuoted,
             redisInlineTab,
             redisAuthTooManyWords
-        case mysqlClear, mysqlClearLong, ldapSimpleBind
+        case mysqlClear, mysqlClearLong, mysqlDialog, ldapSimpleBind
         case socks5Password
         case mqtt311, mqtt5Will, amqpPlain, amqpAMQPLAIN, amqp10Plain, natsPassword, natsToken, stompConnect
         case h2cBearer
@@ -130,6 +130,15 @@ struct CredentialLeakPropertyTests {
         var packet: [UInt8] = PacketBuilder.le32(0x002a_a205)
         packet += PacketBuilder.le32(16_777_216) + [33] + [UInt8](repeating: 0, count: 23)
         packet += Array(user.utf8) + [0] + lengthEncoded + Array("mysql_clear_password\0".utf8)
+        return [UInt8(packet.count & 0xff), UInt8(packet.count >> 8 & 0xff), UInt8(packet.count >> 16), 1] + packet
+    }
+
+    /// A HandshakeResponse41 answering with a mysql_native_password scramble (20 bytes).
+    static func mysqlNativeResponse(user: String) -> [UInt8] {
+        var packet: [UInt8] = PacketBuilder.le32(0x002a_a205)
+        packet += PacketBuilder.le32(16_777_216) + [33] + [UInt8](repeating: 0, count: 23)
+        packet += Array(user.utf8) + [0] + [20] + [UInt8](repeating: 0x5a, count: 20)
+        packet += Array("mysql_native_password\0".utf8)
         return [UInt8(packet.count & 0xff), UInt8(packet.count >> 8 & 0xff), UInt8(packet.count >> 16), 1] + packet
     }
 
@@ -316,6 +325,16 @@ struct CredentialLeakPropertyTests {
             return Sample(
                 shape: "\(choices.shape)", serverPort: 3306, greeting: mysqlGreeting(),
                 client: mysqlResponse(user: user, password: secret),
+                expectedKind: "mysql-clear-password", secret: secret, wire: secret)
+        case .mysqlDialog:
+            // A native scramble first; the server switches the login to dialog (MariaDB's PAM), asking for the
+            // password (question type 4), and the client answers with it.
+            let switchRequest = [0xfe] + Array("dialog\0".utf8) + [4] + Array("Password: ".utf8)
+            let answer = secret + [0]
+            return Sample(
+                shape: "\(choices.shape)", serverPort: 3306,
+                greeting: mysqlGreeting() + [UInt8(switchRequest.count), 0, 0, 2] + switchRequest,
+                client: mysqlNativeResponse(user: user) + [UInt8(answer.count), 0, 0, 3] + answer,
                 expectedKind: "mysql-clear-password", secret: secret, wire: secret)
         case .ldapSimpleBind:
             return Sample(
@@ -630,7 +649,12 @@ struct CredentialLeakPropertyTests {
                         TunnelDetector.open(client: client, server: $0)?.credentials ?? []
                     }
                 }
-                : sample.client.withUnsafeBytes { CredentialExtractor.extract(proto, client: $0) }
+                : sample.client.withUnsafeBytes { client in
+                    // The server's bytes too: a MySQL server's AuthSwitchRequest says what the client sent next.
+                    (sample.greeting ?? []).withUnsafeBytes {
+                        CredentialExtractor.extract(proto, client: client, server: $0)
+                    }
+                }
             let encoder = JSONEncoder()
             encoder.outputFormatting = .sortedKeys
             let json = Array(try encoder.encode(credentials))

@@ -423,6 +423,8 @@ def check(path):
                 check_graphql_init(capture, int(sport), fl["credentials"], errors)
             if fl.get("protocol") == "http" and any(c.get("kind") in HTTP_SECRET_KINDS for c in fl.get("credentials", [])):
                 check_http_secrets(capture, int(sport), fl["credentials"], errors)
+            if fl.get("protocol") == "mysql" and not fl.get("starttls") and "credentials" in fl:
+                check_mysql_logins(capture, fl["credentials"], errors)
             if fl.get("protocol") == "kafka" and "credentials" in fl:
                 check_kafka_logins(capture, int(sport), fl["credentials"], errors)
             if fl.get("protocol") in ("mqtt", "amqp", "nats", "stomp", "http2") and "credentials" in fl:
@@ -741,6 +743,30 @@ def check_graphql_init(capture, port, credentials, errors):
                 for c in credentials if c["kind"] == "graphql-ws-init"]
     if seen != expected:
         errors.append(f"graphql-ws-init credentials: expected {expected}, tshark sees {seen}")
+
+
+def check_mysql_logins(capture, credentials, errors):
+    """The login as tshark's MySQL dissector reads it: the HandshakeResponse's user, plugin and auth response (a
+    mysql_native_password scramble: its length in bytes), and after an AuthSwitchRequest to mysql_clear_password or
+    dialog, the client's answer: the password itself, NUL-terminated (its length in characters)."""
+    expected = [(c["kind"], c.get("user"), int(re.search(r"(\d+) (?:bytes|characters)", c["redacted"]).group(1)))
+                for c in credentials]
+    rows = fields(capture, "mysql.user || mysql.auth_switch_request.name || mysql.auth_switch_response.data",
+                  ["mysql.user", "mysql.passwd", "mysql.client_auth_plugin", "mysql.auth_switch_request.name",
+                   "mysql.auth_switch_response.data"])
+    seen, user, switched = [], None, None
+    for r in rows:
+        if r["mysql.user"]:
+            user = r["mysql.user"]
+            if r["mysql.client_auth_plugin"] == "mysql_native_password":
+                seen.append(("mysql-native-auth", user, len(bytes.fromhex(r["mysql.passwd"].replace(":", "")))))
+        elif r["mysql.auth_switch_request.name"]:
+            switched = r["mysql.auth_switch_request.name"]
+        elif r["mysql.auth_switch_response.data"] and switched in ("dialog", "mysql_clear_password"):
+            answer = bytes.fromhex(r["mysql.auth_switch_response.data"].replace(":", ""))
+            seen.append(("mysql-clear-password", user, len(answer.split(b"\0", 1)[0].decode())))
+    if seen != expected:
+        errors.append(f"mysql credentials: expected {expected}, tshark sees {seen}")
 
 
 def kafka_sasl_logins(stream):

@@ -6,13 +6,18 @@ import Foundation
 /// Works on the first bytes the client sent (the inspection window). The user name is kept where the
 /// protocol carries one; a password or token is only ever described by its length.
 package enum CredentialExtractor {
-    package static func extract(_ proto: ApplicationProtocol, client: UnsafeRawBufferPointer) -> [Credential] {
+    /// `server`: the server's bytes, where they are kept (a MySQL server's AuthSwitchRequest says what the client's
+    /// next answer is).
+    package static func extract(
+        _ proto: ApplicationProtocol, client: UnsafeRawBufferPointer,
+        server: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0)
+    ) -> [Credential] {
         switch proto {
         case .http: http(client)
         case .http2: http2(client)
         case .redis: redis(client)
         case .postgresql: postgres(client)
-        case .mysql: mysql(client)
+        case .mysql: mysqlLogin(client: client, server: server)
         case .ftp: ftpOrPOP3(client, kind: "ftp")
         case .pop3: ftpOrPOP3(client, kind: "pop3") + saslLines(client, prefix: "pop3")
         case .smtp: saslLines(client, prefix: "smtp")
@@ -537,6 +542,14 @@ package enum CredentialExtractor {
     }
 
     // MARK: - MySQL
+
+    /// The client's HandshakeResponse, and a password it then sent in clear when the server switched the login to
+    /// a plugin that asks for one (``mysqlAuthSwitch(client:server:user:)``).
+    static func mysqlLogin(client: UnsafeRawBufferPointer, server: UnsafeRawBufferPointer) -> [Credential] {
+        let response = Self.mysql(client)
+        guard !response.isEmpty, !server.isEmpty else { return response }
+        return response + Self.mysqlAuthSwitch(client: client, server: server, user: response.first?.user)
+    }
 
     /// The client's HandshakeResponse41: capability flags, user name, auth response, optional plugin name.
     static func mysql(_ bytes: UnsafeRawBufferPointer) -> [Credential] {

@@ -1142,9 +1142,12 @@ public final class FlowAnalyzer {
         self.readEtcd(flow, final: true)
         // The methods the rest of the client's window names.
         if let etcd = flow.etcd { flow.withBuffer(client: true) { etcd.reader.readClient($0) } }
-        flow.credentials = flow.withBuffer(client: true) {
-            proto == .unknownPlaintext && flow.webSocket?.isOpen == true
-                ? CredentialExtractor.graphQLWebSocketInit($0) : CredentialExtractor.extract(proto, client: $0)
+        flow.credentials = flow.withBuffer(client: true) { client in
+            flow.withBuffer(client: false) { server in
+                proto == .unknownPlaintext && flow.webSocket?.isOpen == true
+                    ? CredentialExtractor.graphQLWebSocketInit(client)
+                    : CredentialExtractor.extract(proto, client: client, server: server)
+            }
         }
         self.done(flow)
     }
