@@ -50,10 +50,10 @@ first_call_end=$(tshark -r "$HERE/h2c-grpc-bearer.pcap" -d tcp.port==50051,http2
 [[ -n $first_call_end ]] || { echo "[make-midstream-captures] h2c-grpc-bearer.pcap: no end of the first call" >&2; exit 1; }
 cut grpc h2c-grpc-bearer $((first_call_end + 1))
 cut_stream etcd etcd-auth-password 2379 'http2.header.name == "token"'  # the read with the token, one connection
-# QUIC after its handshake: from the first datagram without a long header (1-RTT packets only; the client's last
-# Handshake packet, an ACK, comes after it), found by content as aioquic's timing moves packet numbers.
-first_short=$(tshark -r "$HERE/quic-mutual.pcap" -Y 'quic && !(quic.header_form == 1)' -T fields -e frame.number \
-    2>/dev/null | head -n1)
-[[ -n $first_short ]] || { echo "[make-midstream-captures] quic-mutual.pcap: no short-header datagram" >&2; exit 1; }
-cut quic quic-mutual "$first_short"
+# QUIC after its handshake: six requests on one connection, from the datagram after its last long header on (1-RTT
+# packets only, whichever way aioquic's timing fell), found by content as that timing moves packet numbers.
+last_long=$(tshark -r "$HERE/quic-mutual-requests.pcap" -Y 'quic.header_form == 1' -T fields -e frame.number \
+    2>/dev/null | tail -n1)
+[[ -n $last_long ]] || { echo "[make-midstream-captures] quic-mutual-requests.pcap: no long header" >&2; exit 1; }
+cut quic quic-mutual-requests $((last_long + 1))
 chmod 644 "$HERE"/midstream-*.pcap

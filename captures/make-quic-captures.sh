@@ -6,7 +6,7 @@
 #   sudo bash captures/make-quic-captures.sh     (make-captures.sh runs it last)
 #
 # Address plan (nothing else is ever used): 198.19.61.0/24, veth bhq-cli <-> bhq-srv, client .1, server .2.
-# Every capture holds exactly one UDP flow (client ephemeral port -> server 4433 or 4434).
+# Every capture holds exactly one UDP flow (client ephemeral port -> server 4433, 4434 or 4435).
 #
 # Requirements (Debian 12): iproute2 tcpdump openssl python3 ethtool, and aioquic from PyPI
 # (python3 -m pip install aioquic).
@@ -86,6 +86,9 @@ quic_pair quic-client-cert-declined.pcap 4433 0 "--request-client-cert" ""
 quic_pair quic-v2-retry.pcap 4434 0 "--version 2 --retry" "--version 2"
 quic_pair quic-alpn-refused.pcap 4433 3 "--alpn h3" ""
 quic_pair quic-client-cert-required-rejected.pcap 4434 3 "--require-client-cert" ""
+# Six requests on one mutually authenticated connection: 1-RTT packets each way after the handshake, which
+# make-midstream-captures.sh cuts midstream-quic.pcap from (a connection the capture joined after its handshake).
+quic_pair quic-mutual-requests.pcap 4435 0 "--request-client-cert" "$CLIENT_CERT --requests 6"
 
 # a connection refused before the handshake secrets were made logs none
 for keys in "$OUT"/keys/quic-*.keys; do [[ -s $keys ]] || rm -f "$keys"; done

@@ -9,6 +9,7 @@ body and ends the stream, the client closes the connection. Both bind only the a
                    [--alpn hq-interop] [--request-client-cert | --require-client-cert] [--retry] [--version 1|2]
   bhquic.py client --connect ADDR --port N --server-name NAME --cafile ca.pem
                    [--alpn hq-interop] [--cert client.pem --key client.key] [--version 1|2] [--keylog FILE]
+                   [--requests N]   (N requests one after the other on the connection, each on its own stream)
 
 `--request-client-cert` makes the server send a CertificateRequest: aioquic has no public setting for it, only
 `tls.Context._request_client_certificate` ("for test purposes only"), which is set on every context made. The
@@ -62,6 +63,14 @@ class HQClient(QuicConnectionProtocol):
         elif isinstance(event, events.ConnectionTerminated) and not self.finished.done():
             self.finished.set_result(False)
 
+    async def fetch(self, path):
+        """One request on a new stream; True when its whole answer came."""
+        self.finished = asyncio.get_event_loop().create_future()
+        stream = self._quic.get_next_available_stream_id()
+        self._quic.send_stream_data(stream, b"GET " + path + b"\r\n", end_stream=True)
+        self.transmit()
+        return await asyncio.wait_for(self.finished, timeout=10)
+
 
 async def run_server(args):
     configuration = QuicConfiguration(is_client=False, alpn_protocols=[args.alpn], idle_timeout=5.0)
@@ -113,10 +122,11 @@ async def run_client(args):
     try:
         async with connect(args.connect, args.port, configuration=configuration, create_protocol=HQClient,
                            wait_connected=True) as client:
-            stream = client._quic.get_next_available_stream_id()
-            client._quic.send_stream_data(stream, b"GET /index.html\r\n", end_stream=True)
-            client.transmit()
-            complete = await asyncio.wait_for(client.finished, timeout=10)
+            complete = await client.fetch(b"/index.html")
+            # More requests on the same connection, a little apart: 1-RTT packets each way after the handshake.
+            for number in range(1, args.requests):
+                await asyncio.sleep(0.05)
+                complete = complete and await client.fetch(b"/page-%d.html" % number)
             sys.stdout.write(client.answer.decode("utf-8", "replace"))
             client.close()
             await client.wait_closed()
@@ -152,6 +162,7 @@ def main():
     client.add_argument("--key")
     client.add_argument("--version", choices=VERSIONS, default="1")
     client.add_argument("--keylog")
+    client.add_argument("--requests", type=int, default=1)
     args = parser.parse_args()
     if args.role == "server":
         asyncio.run(run_server(args))
