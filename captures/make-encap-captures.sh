@@ -72,18 +72,13 @@ teardown   # leftovers of an interrupted earlier run (only our own bh-encap-* na
 # ------------------------------------------------------------------ helpers
 tcp_listening() { [[ -n $(ip netns exec "$NS_S" ss -Hltn "src $1 and sport = :$2" 2>/dev/null) ]]; }
 wait_tcp() { wait_for 10 tcp_listening "$1" "$2" || die "server on $1:$2 did not come up"; }
-inc() { ip netns exec "$NS_C" "$@"; }
-ins() { ip netns exec "$NS_S" "$@"; }
-
 CAP_PID=
 CAP_FILE=
 # cap_start FILE FILTER...  — tcpdump on the server's UNDERLAY veth, classic pcap
 cap_start() { cap_on "$NS_S" bhe-u-srv "$@"; }
 
 # ------------------------------------------------------------------ test PKI (same names as make-captures.sh)
-log "generating throwaway PKI in $WORK/pki"
-PKI=$WORK/pki
-make_test_pki "$PKI" server.test "DNS:server.test"
+lab_pki "DNS:server.test"
 NOCA=(-no-CAfile -no-CApath -no-CAstore)
 
 # ------------------------------------------------------------------ namespaces, underlay, tunnels

@@ -25,7 +25,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 OUT=$HERE
 TOOLS=$HERE/tools
 # shellcheck source=tools/netns-helpers.sh
-source "$TOOLS/netns-helpers.sh"   # ns_delete cleanup_on_exit veth_link cap_on cap_stop wait_for wait_tcp make_test_pki
+source "$TOOLS/netns-helpers.sh"   # ns_delete cleanup_on_exit inc ins lab_pki veth_link cap_on cap_stop wait_for wait_tcp
 
 NS_C=bh-my-cli
 NS_S=bh-my-srv
@@ -59,16 +59,11 @@ cleanup_on_exit
 
 teardown   # leftovers of an interrupted earlier run (only our own bh-my-* namespaces and PAM service)
 
-inc() { ip netns exec "$NS_C" "$@"; }
-ins() { ip netns exec "$NS_S" "$@"; }
-
 CAP_PID=
 CAP_FILE=
 cap_start() { cap_on "$NS_S" bhm-srv "$1" tcp port 3306; }
 
-log "generating throwaway PKI in $WORK/pki"
-PKI=$WORK/pki
-make_test_pki "$PKI" server.test "DNS:server.test,IP:$SERVER"
+lab_pki "DNS:server.test,IP:$SERVER"
 chmod 644 "$PKI"/*.pem "$PKI"/*.key   # throwaway; readable by mariadbd
 
 log "creating namespaces $NS_C, $NS_S"

@@ -17,7 +17,7 @@ OUT=$HERE
 TOOLS=$HERE/tools
 PY=$(command -v python3)
 # shellcheck source=tools/netns-helpers.sh
-source "$TOOLS/netns-helpers.sh"   # ns_delete cleanup_on_exit veth_link cap_on cap_stop wait_for wait_pid make_test_pki
+source "$TOOLS/netns-helpers.sh"   # ns_delete cleanup_on_exit inc ins lab_pki veth_link cap_on cap_stop wait_for wait_pid
 
 NS_C=bh-quic-cli
 NS_S=bh-quic-srv
@@ -42,17 +42,12 @@ cleanup_on_exit
 
 teardown   # leftovers of an interrupted earlier run (only our own bh-quic-* namespaces)
 
-inc() { ip netns exec "$NS_C" "$@"; }
-ins() { ip netns exec "$NS_S" "$@"; }
-
 CAP_PID=
 CAP_FILE=
 # cap_start FILE PORT — tcpdump on the server's veth, classic pcap, the server's UDP port only
 cap_start() { cap_on "$NS_S" bhq-srv "$1" udp port "$2"; }
 
-log "generating throwaway PKI in $WORK/pki"
-PKI=$WORK/pki
-make_test_pki "$PKI" server.test "DNS:server.test,IP:$SERVER"
+lab_pki "DNS:server.test,IP:$SERVER"
 
 log "creating namespaces $NS_C, $NS_S"
 ns_create "$NS_C" "$NS_S"

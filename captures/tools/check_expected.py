@@ -425,6 +425,8 @@ def check(path):
                 check_http_secrets(capture, int(sport), fl["credentials"], errors)
             if fl.get("protocol") == "mysql" and not fl.get("starttls") and "credentials" in fl:
                 check_mysql_logins(capture, fl["credentials"], errors)
+            if fl.get("protocol") == "ldap" and not fl.get("starttls") and "credentials" in fl:
+                check_ldap_binds(capture, fl["credentials"], errors)
             if fl.get("protocol") == "kafka" and "credentials" in fl:
                 check_kafka_logins(capture, int(sport), fl["credentials"], errors)
             if fl.get("protocol") in ("mqtt", "amqp", "nats", "stomp", "http2") and "credentials" in fl:
@@ -743,6 +745,16 @@ def check_graphql_init(capture, port, credentials, errors):
                 for c in credentials if c["kind"] == "graphql-ws-init"]
     if seen != expected:
         errors.append(f"graphql-ws-init credentials: expected {expected}, tshark sees {seen}")
+
+
+def check_ldap_binds(capture, credentials, errors):
+    """Simple binds as tshark's LDAP dissector reads them: the bind DN and the password's length."""
+    expected = [(c["kind"], c.get("user"), int(re.search(r"(\d+) characters", c["redacted"]).group(1)))
+                for c in credentials]
+    seen = [("ldap-simple-bind", r["ldap.name"], len(r["ldap.simple"]))
+            for r in fields(capture, "ldap.simple", ["ldap.name", "ldap.simple"])]
+    if seen != expected:
+        errors.append(f"ldap credentials: expected {expected}, tshark sees {seen}")
 
 
 def check_mysql_logins(capture, credentials, errors):

@@ -64,6 +64,18 @@ _cleanup_exit() {
     exit $rc
 }
 
+# inc CMD… / ins CMD… — run a command in the client's / the server's namespace ($NS_C, $NS_S of the sourcing script)
+inc() { ip netns exec "$NS_C" "$@"; }
+ins() { ip netns exec "$NS_S" "$@"; }
+
+# lab_pki SAN — a throwaway CA, a server certificate for server.test with subjectAltName SAN and a client certificate,
+# in $WORK/pki (sets PKI; see make_test_pki)
+lab_pki() {
+    log "generating throwaway PKI in $WORK/pki"
+    PKI=$WORK/pki
+    make_test_pki "$PKI" server.test "$1"
+}
+
 # veth_link NS_A IF_A ADDR_A NS_B IF_B ADDR_B — a veth pair between two of our namespaces, each end addressed
 # (ADDR with its prefix), up, without offloads
 veth_link() {

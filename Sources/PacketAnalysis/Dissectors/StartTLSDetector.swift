@@ -29,11 +29,17 @@ package enum StartTLSDetector {
             else { return nil }
             return ProtocolClassifier.isTLSClientHello(UnsafeRawBufferPointer(rebasing: client[36...])) ? 36 : nil
         case .ldap:
+            // LDAP messages (BER SEQUENCEs) back to back, the StartTLS extended request among them (clients often
+            // read the root DSE first, to see that the server offers it), then the ClientHello after one of them.
             var cursor = ByteCursor(client)
-            guard cursor.u8() == 0x30, let length = CredentialExtractor.berLength(&cursor) else { return nil }
-            let end = cursor.offset + length
-            guard end < client.count else { return nil }
-            return ProtocolClassifier.isTLSClientHello(UnsafeRawBufferPointer(rebasing: client[end...])) ? end : nil
+            for _ in 0..<16 {
+                guard cursor.u8() == 0x30, let length = CredentialExtractor.berLength(&cursor), cursor.skip(length)
+                else { return nil }
+                let end = cursor.offset
+                guard end < client.count else { return nil }
+                if ProtocolClassifier.isTLSClientHello(UnsafeRawBufferPointer(rebasing: client[end...])) { return end }
+            }
+            return nil
         case .nats:
             // The client answers the server's `INFO` (which said `tls_required`) with its ClientHello at once: no
             // command comes before it.
@@ -56,8 +62,9 @@ package enum StartTLSDetector {
             return server.count > 1 && server[0] == UInt8(ascii: "S")
                 && ProtocolClassifier.isTLSServerHello(UnsafeRawBufferPointer(rebasing: server[1...])) ? 1 : nil
         case .mysql, .ldap:
-            // After the greeting / extended response: the first ServerHello record anywhere.
-            return firstRecord(server, handshakeType: 0x02, after: 1)
+            // After the greeting / extended response: the first ServerHello record anywhere (at the very start when
+            // the server's plaintext before it was passed over).
+            return firstRecord(server, handshakeType: 0x02, after: 0)
         case .xmpp:
             guard let element = server.range(of: "<proceed") else { return nil }
             return firstRecord(server, handshakeType: 0x02, after: element)

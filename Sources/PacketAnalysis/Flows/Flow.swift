@@ -171,9 +171,8 @@ final class Flow {
     var reset = false
     /// DNS queries seen on the flow and not answered yet: a DNS flow with none ends as a closed connection does.
     var dnsUnanswered: UInt16 = 0
-    /// Where the next scan for a STARTTLS handover starts, per direction.
-    var handoverScanClient = 0
-    var handoverScanServer = 0
+    /// Windows of the server's plaintext passed over while its TLS start (after a STARTTLS) was looked for.
+    var serverPlaintextWindowsPassed: UInt8 = 0
     var datagramDTLSVersion: UInt16?
     /// Proxy requests read at the start of the flow, outermost first; what follows the last granted one is
     /// classified as the flow's own content.

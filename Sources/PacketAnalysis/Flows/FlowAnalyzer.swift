@@ -1058,7 +1058,14 @@ public final class FlowAnalyzer {
                 })
         else {
             if flow.withDirection(client: false, { $0.buffer.count }) >= self.options.inspectionWindow {
-                flow.withDirection(client: false) { $0.inspecting = false }
+                // The window holds only the server's plaintext (answers before the STARTTLS, a directory's schema
+                // read first): passed over, and the bytes after it searched, for 64 windows at most.
+                if flow.serverPlaintextWindowsPassed < 64 {
+                    flow.serverPlaintextWindowsPassed += 1
+                    flow.withDirection(client: false) { $0.buffer = [] }
+                } else {
+                    flow.withDirection(client: false) { $0.inspecting = false }
+                }
             }
             return
         }
