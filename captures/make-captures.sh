@@ -57,7 +57,7 @@ TOOLS=$HERE/tools
 PY=/usr/bin/python3
 [[ -x $PY ]] || PY=$(command -v python3)
 # shellcheck source=tools/netns-helpers.sh
-source "$TOOLS/netns-helpers.sh"   # ns_exists ns_kill_all wait_for wait_pid cap_stop no_offload
+source "$TOOLS/netns-helpers.sh"   # ns_exists ns_kill_all inc ins lab_pki wait_for wait_pid cap_stop no_offload
 
 NS_C=bh-cap-cli
 NS_S=bh-cap-srv
@@ -138,7 +138,6 @@ cap_start_dumpcap() {
     sleep 0.3
 }
 
-inc() { ip netns exec "$NS_C" "$@"; }
 # resp CMD ARGS... -- encode redis commands as RESP arrays: "SET k v GET k" -> 2 commands
 resp() {
     local argv=() w
@@ -147,14 +146,11 @@ resp() {
     done
     if ((${#argv[@]})); then resp_one "${argv[@]}"; fi
 }
-resp_one() { local a; printf '*%d\r\n' $#; for a in "$@"; do printf '$%d\r\n%s\r\n' ${#a} "$a"; done; }   # run a client in the client namespace
-ins() { ip netns exec "$NS_S" "$@"; }   # run something in the server namespace
+resp_one() { local a; printf '*%d\r\n' $#; for a in "$@"; do printf '$%d\r\n%s\r\n' ${#a} "$a"; done; }
 
 # ------------------------------------------------------------------ test PKI
-log "generating throwaway PKI in $WORK/pki"
-PKI=$WORK/pki
 # server: RSA 2048, CN=server.test,O=Bulkhead Test, SAN DNS:server.test, IP:198.18.1.2; client: EC P-256, CN=client.test
-make_test_pki "$PKI" server.test "DNS:server.test,IP:$S4"
+lab_pki "DNS:server.test,IP:$S4"
 (
     # rogue CA and a rogue client with the same names, issued by it
     cd "$PKI"

@@ -71,8 +71,6 @@ teardown() {
 cleanup_on_exit
 teardown
 
-inc() { ip netns exec "$NS_C" "$@"; }
-ins() { ip netns exec "$NS_S" "$@"; }
 
 CAP_PID=
 CAP_FILE=

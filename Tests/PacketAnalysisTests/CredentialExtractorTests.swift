@@ -181,6 +181,8 @@ struct CredentialExtractorTests {
         #expect(
             found(server: packet(2, [0xfe] + Array("caching_sha2_password\0".utf8) + [1, 2]), client: password).isEmpty)
         #expect(found(server: packet(2, [0xfe] + Array("mysql_clear_password\0".utf8)), client: []).isEmpty)
+        // A client with no password to give answers with the NUL alone: no secret crossed.
+        #expect(found(server: packet(2, [0xfe] + Array("dialog\0".utf8)), client: packet(3, [0])).isEmpty)
         let cut = packet(2, [0xfe] + Array("mysql_clear_password\0".utf8))
         for length in 0..<cut.count {
             #expect(found(server: Array(cut.prefix(length)), client: password).isEmpty)

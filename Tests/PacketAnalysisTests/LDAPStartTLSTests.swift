@@ -33,6 +33,42 @@ struct LDAPStartTLSTests {
         #expect(Self.handover(sixteen + Self.search + Self.hello) == nil)
     }
 
+    static let entry = Self.message([0x02, 0x01, 0x01, 0x64] + [UInt8](repeating: 0x04, count: 1020))
+
+    /// Entries filling `windows` inspection windows.
+    static func entries(windows: Int) -> [UInt8] {
+        (0..<(windows * 16_384 / Self.entry.count + 1)).flatMap { _ in Self.entry }
+    }
+
+    /// A conversation: a search answered by `before` inspection windows of entries, StartTLS with the ClientHello, the
+    /// server's answer, `after` windows more of entries in clear (a server that should not), then TLS 1.2's
+    /// ServerHello.
+    static func conversation(before: Int, after: Int) throws -> FlowRecord {
+        let extendedResponse = Self.message([0x02, 0x01, 0x02, 0x78, 0x07, 0x0a, 0x01, 0x00, 0x04, 0x00, 0x04, 0x00])
+        let serverHello = TLSDissectionTests.record(
+            0x16, TLSDissectionTests.serverHello(version: 0x0303, suite: 0xc02f))
+        return try analyzeConversation(
+            serverPort: 389,
+            [
+                (true, Self.search), (false, Self.entries(windows: before)), (true, Self.startTLS + Self.hello),
+                (false, extendedResponse + (after > 0 ? Self.entries(windows: after) : []) + serverHello),
+            ])
+    }
+
+    @Test("the server's plaintext before its TLS start is passed over a window at a time, 64 windows at most")
+    func serverPlaintext() throws {
+        // Two windows of entries before the StartTLS (a directory's schema read first): the ServerHello is found.
+        let schema = try Self.conversation(before: 2, after: 0)
+        #expect(schema.starttls && schema.proto == .ldap)
+        #expect(schema.tls?.cipher == "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256")
+        // A server that goes on in clear after the client's ClientHello: two windows of it are passed over too.
+        #expect(try Self.conversation(before: 0, after: 2).tls?.cipher == "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256")
+        // Past 64 windows its bytes are no longer read: no ServerHello, the session not called established.
+        let endless = try Self.conversation(before: 0, after: 70)
+        #expect(endless.starttls)
+        #expect(endless.tls?.cipher == nil && endless.tls?.established == false)
+    }
+
     @Test("no ClientHello, a message cut short, or bytes that are no LDAP message: no handover")
     func none() {
         #expect(Self.handover(Self.search + Self.startTLS) == nil)

@@ -40,13 +40,13 @@ extension CredentialExtractor {
             guard let answer = clientPackets.first(where: { $0.sequence == answerSequence }) else { break }
             let asksPassword =
                 plugin == "mysql_clear_password" || question.isEmpty || (question[0] >> 1) == 2
-            if asksPassword {
-                // The answer ends with a NUL (both plugins write one).
-                let length =
-                    answer.payload.firstIndex(of: 0).map {
-                        answer.payload.distance(from: answer.payload.startIndex, to: $0)
-                    }
-                    ?? answer.payload.count
+            // The answer ends with a NUL (both plugins write one); an empty one (no password given) carries none.
+            let length =
+                answer.payload.firstIndex(of: 0).map {
+                    answer.payload.distance(from: answer.payload.startIndex, to: $0)
+                }
+                ?? answer.payload.count
+            if asksPassword && length > 0 {
                 credentials.append(
                     Credential(
                         kind: "mysql-clear-password", user: user, redacted: secretDescription("password", length),

@@ -1058,11 +1058,13 @@ public final class FlowAnalyzer {
                 })
         else {
             if flow.withDirection(client: false, { $0.buffer.count }) >= self.options.inspectionWindow {
-                // The window holds only the server's plaintext (answers before the STARTTLS, a directory's schema
-                // read first): passed over, and the bytes after it searched, for 64 windows at most.
+                // The window holds only the server's plaintext (answers before the STARTTLS: a directory's schema
+                // read first fills it, and what did not fit was never kept): passed over, and the bytes after it
+                // searched, for 64 windows at most (a server that goes on in clear). Its last five bytes stay: a
+                // record header cut by the window's end is found once the rest comes.
                 if flow.serverPlaintextWindowsPassed < 64 {
                     flow.serverPlaintextWindowsPassed += 1
-                    flow.withDirection(client: false) { $0.buffer = [] }
+                    flow.withDirection(client: false) { $0.buffer.removeFirst($0.buffer.count - 5) }
                 } else {
                     flow.withDirection(client: false) { $0.inspecting = false }
                 }
