@@ -289,6 +289,10 @@ public struct FlowRecord: Codable, Hashable, Sendable {
     /// then what its messages carry (`mqtt`, `stomp`…), or `http` when that is not a protocol Bulkhead knows. nil for
     /// every other flow, and then absent from the JSON.
     public var webSocket: WebSocketSummary?
+    /// The HTTP/2 the flow was upgraded to (an HTTP/1.1 `Upgrade: h2c` request the server answered `101`); ``proto``
+    /// is then `http2`, read from the frames after the handshake. nil for every other flow, and then absent from the
+    /// JSON.
+    public var h2cUpgrade: H2CUpgradeSummary?
     /// A container engine's API (Docker's, Podman's) that answered the flow's first request over plain HTTP; nil for
     /// every other flow, and then absent from the JSON.
     public var containerEngineAPI: ContainerEngineAPISummary?
@@ -300,7 +304,7 @@ public struct FlowRecord: Codable, Hashable, Sendable {
         case id, client, server, clientBasis, transport
         case proto = "protocol"
         case encrypted, starttls, tls, credentials, truncated, anomalies, firstSeen, lastSeen, packets, bytes, file
-        case tunnel, encapsulation, esp, quic, webSocket, containerEngineAPI, etcdAPI
+        case tunnel, encapsulation, esp, quic, webSocket, h2cUpgrade, containerEngineAPI, etcdAPI
     }
 
     // Inlinable: built once per flow from another module, a call made it build the record aside and copy it out (a
@@ -312,8 +316,8 @@ public struct FlowRecord: Codable, Hashable, Sendable {
         truncated: Bool, anomalies: [String], firstSeen: Timestamp, lastSeen: Timestamp,
         packets: DirectionCounts, bytes: DirectionCounts, file: String?, tunnel: TunnelRecord? = nil,
         encapsulation: [EncapsulationLayer]? = nil, esp: ESPSummary? = nil, quic: QUICSummary? = nil,
-        webSocket: WebSocketSummary? = nil, containerEngineAPI: ContainerEngineAPISummary? = nil,
-        etcdAPI: EtcdAPISummary? = nil
+        webSocket: WebSocketSummary? = nil, h2cUpgrade: H2CUpgradeSummary? = nil,
+        containerEngineAPI: ContainerEngineAPISummary? = nil, etcdAPI: EtcdAPISummary? = nil
     ) {
         self.id = id
         self.client = client
@@ -337,6 +341,7 @@ public struct FlowRecord: Codable, Hashable, Sendable {
         self.esp = esp
         self.quic = quic
         self.webSocket = webSocket
+        self.h2cUpgrade = h2cUpgrade
         self.containerEngineAPI = containerEngineAPI
         self.etcdAPI = etcdAPI
     }
@@ -410,6 +415,19 @@ public struct WebSocketSummary: Codable, Hashable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey { case path, subprotocol, compression }
+}
+
+/// An HTTP/1.1 connection switched to cleartext HTTP/2 by the upgrade (RFC 7540 §3.2: `Upgrade: h2c`, answered
+/// `101`), which curl `--http2` and Java's `HttpClient` send on `http://` URLs.
+public struct H2CUpgradeSummary: Codable, Hashable, Sendable {
+    /// The upgrade request's path, without its query (which may carry a token).
+    public var path: String
+
+    public init(path: String) {
+        self.path = path
+    }
+
+    enum CodingKeys: String, CodingKey { case path }
 }
 
 /// What a QUIC flow's packets showed besides its TLS handshake.

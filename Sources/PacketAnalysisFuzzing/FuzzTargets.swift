@@ -234,10 +234,27 @@ package enum FuzzTargets {
                 if let opening = TunnelDetector.open(client: client, server: server) {
                     precondition(opening.clientOffset <= client.count && opening.serverOffset <= server.count)
                 }
-                // A WebSocket's handshake, and both sides' bytes read as frames, whole and a byte at a time: the two
-                // readings agree; the payload given is never more than the bytes read, or with permessage-deflate
-                // agreed, than the inflate limit.
-                _ = WebSocket.mayBeUpgradeRequest(client)
+                // An HTTP/1.1 upgrade's handshake (h2c's switch, read whole and a byte at a time: the two agree,
+                // and what they found is within the bytes); a WebSocket's, and both sides' bytes read as frames, whole
+                // and a byte at a time: the two readings agree; the payload given is never more than the bytes read, or with
+                // permessage-deflate agreed, than the inflate limit.
+                _ = HTTPUpgrade.mayBeUpgradeRequest(client)
+                do {
+                    var whole = HTTPUpgrade.H2CSwitchScan()
+                    whole.readServer(server)
+                    whole.readClient(client, requestEnd: 0)
+                    var bytewise = HTTPUpgrade.H2CSwitchScan()
+                    for end in stride(from: 0, through: server.count, by: 1) {
+                        bytewise.readServer(UnsafeRawBufferPointer(rebasing: server[..<end]))
+                    }
+                    for end in stride(from: 0, through: client.count, by: 1) {
+                        bytewise.readClient(UnsafeRawBufferPointer(rebasing: client[..<end]), requestEnd: 0)
+                    }
+                    precondition(whole.serverOffset == bytewise.serverOffset && whole.ended == bytewise.ended)
+                    precondition(whole.prefaceOffset == bytewise.prefaceOffset)
+                    precondition(whole.serverOffset.map { $0 <= server.count } ?? true)
+                    precondition(whole.prefaceOffset.map { $0 + 24 <= client.count } ?? true)
+                }
                 if let handshake = WebSocket.handshake(client: client, server: server) {
                     precondition(handshake.clientOffset <= client.count && handshake.serverOffset <= server.count)
                 }

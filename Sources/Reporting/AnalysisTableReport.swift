@@ -63,6 +63,8 @@ public enum AnalysisTableReport {
                 "websocket \(webSocket.path)" + (webSocket.subprotocol.map { " (\($0))" } ?? "")
                     + (webSocket.compression.map { " \($0)" } ?? ""))
         }
+        // The protocol column says http2; this, that the connection began as HTTP/1.1 and was upgraded.
+        if let upgrade = flow.h2cUpgrade { notes.append("h2c upgrade \(upgrade.path)") }
         if let sni = flow.tls?.sni { notes.append("sni=\(sni)") }
         if let alpn = flow.tls?.alpn { notes.append("alpn=\(alpn)") }
         for credential in flow.credentials {

@@ -3,8 +3,9 @@ import BulkheadModel
 /// Writes flow records as compact JSON by hand: a capture of a million flows must not wait on Foundation's
 /// general-purpose `JSONEncoder` (about ten times slower here). The output parses to exactly what the
 /// records' `Codable` conformance produces — keys sorted, absent values as `null` (except a flow's
-/// `containerEngineAPI`, `encapsulation`, `etcdAPI`, `esp`, `quic`, `tunnel` and `webSocket`, left out when absent) — and a test holds the two together, so adding a field to
-/// the model without adding it here fails the suite.
+/// `containerEngineAPI`, `encapsulation`, `etcdAPI`, `esp`, `h2cUpgrade`, `quic`, `tunnel` and `webSocket`, left out
+/// when absent) — and a test holds the two together, so adding a field to the model without adding it here fails the
+/// suite.
 public struct FlowJSONWriter: ~Copyable {
     private var buffer = JSONBuffer()
     private var needsComma = false
@@ -82,6 +83,13 @@ public struct FlowJSONWriter: ~Copyable {
         self.optionalString(flow.file)
         self.key("firstSeen")
         self.timestamp(flow.firstSeen)
+        if let upgrade = flow.h2cUpgrade {
+            self.key("h2cUpgrade")
+            self.beginObject()
+            self.key("path")
+            self.string(upgrade.path)
+            self.endObject()
+        }
         self.key("id")
         self.int(flow.id)
         self.key("lastSeen")

@@ -194,14 +194,16 @@ struct WebSocketTests {
 
     @Test("the handshake: path without its query, the subprotocol and compression agreed, credentials in the request")
     func handshake() throws {
-        #expect(Self.upgrade().withUnsafeBytes(WebSocket.mayBeUpgradeRequest))
-        #expect(!Array("GET / HTTP/1.1\r\nHost: a\r\n\r\n".utf8).withUnsafeBytes(WebSocket.mayBeUpgradeRequest))
-        #expect(!Array("GET / HTTP/1.1\r\nUpgrade: h2c\r\n\r\n".utf8).withUnsafeBytes(WebSocket.mayBeUpgradeRequest))
-        #expect(
-            !Array("POST /ws HTTP/1.1\r\nUpgrade: websocket\r\n\r\n".utf8).withUnsafeBytes(
-                WebSocket.mayBeUpgradeRequest))
+        func target(_ text: String) -> HTTPUpgrade.Target? {
+            let bytes = Array(text.utf8)
+            return bytes.withUnsafeBytes { HTTPUpgrade.mayBeUpgradeRequest($0) ? HTTPUpgrade.target($0) : nil }
+        }
+        #expect(target(String(decoding: Self.upgrade(), as: UTF8.self)) == .webSocket)
+        #expect(target("GET / HTTP/1.1\r\nHost: a\r\n\r\n") == nil)
+        #expect(target("GET / HTTP/1.1\r\nUpgrade: h2c\r\n\r\n") == .h2c)
+        #expect(target("POST /ws HTTP/1.1\r\nUpgrade: websocket\r\n\r\n") == nil)
         // Not whole yet: it may be one.
-        #expect(Array("GET /ws HTTP/1.1\r\nHost: a\r\n".utf8).withUnsafeBytes(WebSocket.mayBeUpgradeRequest))
+        #expect(Array("GET /ws HTTP/1.1\r\nHost: a\r\n".utf8).withUnsafeBytes(HTTPUpgrade.mayBeUpgradeRequest))
         let request = Self.upgrade(
             path: "/ws?access_token=eyJhbGciOi.e30.sig", extra: "Authorization: Basic YWxpY2U6c2VjcmV0\r\n")
         let response = Self.accepted(extra: "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n")

@@ -31,6 +31,7 @@ capture, and that keys/malformed.keys holds no well-formed key log entry.
 
 Exit status 0 when everything matches.  Needs tshark and openssl.
 """
+import base64
 import glob
 import json
 import os
@@ -84,7 +85,9 @@ DECODE_AS = ["-d", "tcp.port==2525,smtp", "-d", "tcp.port==8081,http2", "-d", "t
              # RabbitMQ's Web MQTT and Web STOMP (HTTP upgraded to WebSocket): tshark unmasks the frames
              "-d", "tcp.port==15675,http", "-d", "tcp.port==15674,http",
              # the GraphQL subscription endpoint (a WebSocket upgrade on 4000)
-             "-d", "tcp.port==4000,http"]
+             "-d", "tcp.port==4000,http",
+             # httpd's HTTP/1.1-only virtual host of the h2c captures (tshark follows an h2c upgrade on its own)
+             "-d", "tcp.port==8082,http"]
 
 
 _CACHE = {}
@@ -429,7 +432,9 @@ def check(path):
                 check_ldap_binds(capture, fl["credentials"], errors)
             if fl.get("protocol") == "kafka" and "credentials" in fl:
                 check_kafka_logins(capture, int(sport), fl["credentials"], errors)
-            if fl.get("protocol") in ("mqtt", "amqp", "nats", "stomp", "http2") and "credentials" in fl:
+            if fl.get("server", "").startswith("198.19.65.2:"):
+                check_h2c_upgrade(capture, int(sport), fl, errors)
+            elif fl.get("protocol") in ("mqtt", "amqp", "nats", "stomp", "http2") and "credentials" in fl:
                 check_broker_login(capture, fl["protocol"], int(sport),
                                    [c for c in fl["credentials"] if not c["kind"].startswith("etcd-")], errors,
                                    websocket="webSocket" in fl)
@@ -441,7 +446,9 @@ def check(path):
             check_etcd_http(capture, port, [fl["etcdAPI"] for fl in exp["flows"]
                                             if int(split_ep(fl["server"])[1]) == port and "etcdAPI" in fl],
                             "flowCount" in exp, errors)
-        http2_ports = {int(split_ep(fl["server"])[1]) for fl in exp["flows"] if fl.get("protocol") == "http2"}
+        # (an h2c upgrade's flow is checked by check_h2c_upgrade: its first request crossed as HTTP/1.1)
+        http2_ports = {int(split_ep(fl["server"])[1]) for fl in exp["flows"]
+                       if fl.get("protocol") == "http2" and "h2cUpgrade" not in fl}
         for port in sorted(http2_ports):
             check_etcd(capture, port, [fl for fl in exp["flows"] if int(split_ep(fl["server"])[1]) == port], errors)
     return errors
@@ -680,6 +687,52 @@ def broker_logins(capture, protocol, port, websocket=False):
             if connect.get("auth_token"):
                 logins.append(("nats-token", None, len(connect["auth_token"])))
     return logins
+
+
+def check_h2c_upgrade(capture, port, fl, errors):
+    """An HTTP/1.1 connection that asked to upgrade to h2c, as tshark's HTTP dissector (which follows a 101 to HTTP/2 on
+    its own) reads it: switched (a 101, the client's preface, HTTP/2 frames both ways) exactly when the flow is http2
+    with an h2cUpgrade; the path of the first request that asked; and the credentials, each HTTP/1.1 request's
+    Authorization in order, then the HTTP/2 requests' (HPACK, Huffman included), each once."""
+    requests = fields(capture, f"tcp.dstport == {port} && http.request",
+                      ["http.request.uri", "http.upgrade", "http.authorization"])
+    switched = bool(fields(capture, f"tcp.srcport == {port} && http.response.code == 101", ["frame.number"]))
+    magic = bool(fields(capture, f"tcp.dstport == {port} && http2.magic", ["frame.number"]))
+    frames_back = bool(fields(capture, f"tcp.srcport == {port} && http2", ["frame.number"]))
+    upgraded = fl.get("protocol") == "http2" and "h2cUpgrade" in fl
+    if (switched and magic and frames_back) != upgraded or switched != upgraded:
+        errors.append(f"h2c: expected upgraded={upgraded}, tshark sees 101={switched}, preface={magic}, "
+                      f"frames from the server={frames_back}")
+    asking = [r for r in requests if "h2c" in r["http.upgrade"].lower()]
+    if not asking:
+        errors.append("h2c: tshark sees no request asking to upgrade to h2c")
+    elif upgraded and asking[0]["http.request.uri"].split("?")[0] != fl["h2cUpgrade"]["path"]:
+        errors.append(f"h2c: expected path {fl['h2cUpgrade']['path']}, tshark sees {asking[0]['http.request.uri']}")
+
+    def login(value):
+        scheme, _, rest = value.partition(" ")
+        if scheme.lower() == "basic":
+            user, _, password = base64.b64decode(rest).decode().partition(":")
+            return ("http-basic", user, len(password))
+        if scheme.lower() == "bearer":
+            return ("http-bearer", None, len(rest))
+        if scheme.lower() == "digest":
+            return ("http-digest", re.search(r'username="([^"]*)"', rest).group(1), None)
+        return (scheme, None, None)
+    seen = [login(r["http.authorization"]) for r in requests if r["http.authorization"]]
+    http2_logins = []
+    for r in fields(capture, f'tcp.dstport == {port} && http2.header.name == "authorization"',
+                    ["http2.header.name", "http2.header.value"]):
+        for name, value in zip(r["http2.header.name"].split("|"), r["http2.header.value"].split("|")):
+            if name == "authorization" and login(value) not in http2_logins:
+                http2_logins.append(login(value))
+    seen += http2_logins
+    expected = []
+    for c in fl.get("credentials", []):
+        length = re.search(r"(\d+) characters", c.get("redacted", ""))
+        expected.append((c["kind"], c.get("user"), int(length.group(1)) if length else None))
+    if seen != expected:
+        errors.append(f"h2c credentials: expected {expected}, tshark sees {seen}")
 
 
 GRAPHQL_INIT_SECRET_NAMES = (SECRET_PARAMETERS - {"jwt"}) | {"authtoken", "authorization", "x-hasura-admin-secret",

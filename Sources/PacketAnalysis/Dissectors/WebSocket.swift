@@ -22,19 +22,6 @@ package enum WebSocket {
         package var accepted: Bool { self.status == 101 }
     }
 
-    /// Whether a client's first bytes may be a WebSocket upgrade request: a `GET` whose headers ask to upgrade to
-    /// `websocket`, or are not whole yet (a request cut into several segments).
-    package static func mayBeUpgradeRequest(_ client: UnsafeRawBufferPointer) -> Bool {
-        guard client.starts(with: "GET ") else { return false }
-        // Most requests name no upgrade: told by the few colons in them, before the end of the headers is looked for.
-        guard CredentialExtractor.hasColon(after: "upgrade", in: client) else {
-            return TunnelDetector.endOfHeaders(client) == nil
-        }
-        guard let end = TunnelDetector.endOfHeaders(client) else { return true }
-        return CredentialExtractor.headerValue("upgrade", in: UnsafeRawBufferPointer(rebasing: client[..<end]))?
-            .lowercased() == "websocket"
-    }
-
     /// The handshake in the bytes each side sent so far; nil until both the request's and the response's headers are
     /// whole.
     package static func handshake(client: UnsafeRawBufferPointer, server: UnsafeRawBufferPointer) -> Handshake? {
@@ -43,22 +30,11 @@ package enum WebSocket {
         else { return nil }
         let request = UnsafeRawBufferPointer(rebasing: client[..<requestEnd])
         let response = UnsafeRawBufferPointer(rebasing: server[..<responseEnd])
-        // "GET /path?query HTTP/1.1"
-        let lineEnd = request.firstIndex(of: UInt8(ascii: "\n")) ?? request.count
-        let words = UnsafeRawBufferPointer(rebasing: request[..<lineEnd]).split(separator: UInt8(ascii: " "))
-        let target = words.count >= 2 ? words[1] : request[0..<0]
-        let path = UnsafeRawBufferPointer(
-            rebasing: target.prefix { $0 != UInt8(ascii: "?") && $0 != UInt8(ascii: "#") })
-        // "HTTP/1.1 101 Switching Protocols"
-        var status = 0
-        if response.starts(with: "HTTP/1."), response.count >= 12, response[8] == UInt8(ascii: " ") {
-            status = Int(String(decoding: UnsafeRawBufferPointer(rebasing: response[9..<12]), as: UTF8.self)) ?? 0
-        }
         let extensions = CredentialExtractor.headerValue("sec-websocket-extensions", in: response)?.lowercased()
         return Handshake(
-            status: status,
+            status: HTTPUpgrade.status(response),
             summary: WebSocketSummary(
-                path: path.isEmpty ? "/" : path.printableText,
+                path: HTTPUpgrade.path(request),
                 subprotocol: CredentialExtractor.headerValue("sec-websocket-protocol", in: response).map {
                     Array($0.utf8).withUnsafeBytes(\.printableText)
                 },

@@ -132,8 +132,9 @@ enum FlowPhase {
     case plaintext
     /// A proxy request (SOCKS, HTTP CONNECT) waiting for the rest of the handshake or the proxy's answer.
     case tunnelSetup
-    /// An HTTP request to upgrade to a WebSocket, waiting for the server's answer.
-    case webSocketHandshake
+    /// An HTTP/1.1 request that may ask to upgrade the connection (to a WebSocket or to HTTP/2), waiting for its
+    /// headers to be whole and for the server's answer (``HTTPUpgrade``).
+    case upgradeHandshake
     /// Nothing more to learn from the payload; only counting.
     case done
 }
@@ -180,10 +181,13 @@ final class Flow {
     /// The protocol of the outermost proxy request (reported when nothing crossed the tunnel).
     var tunnelProtocol: ApplicationProtocol?
     /// Credentials the client sent before the conversation ``proto`` names: to a proxy (a SOCKS 5 password, a
-    /// `Proxy-Authorization` header), or in a WebSocket's upgrade request.
+    /// `Proxy-Authorization` header), or in an HTTP/1.1 upgrade request (to a WebSocket, or h2c).
     var openingCredentials: [Credential] = []
+    /// An HTTP/1.1 request that may ask to upgrade the connection: its handshake, and what the flow was upgraded to
+    /// (nil for every other flow).
+    var upgrade: FlowUpgrade?
     /// The WebSocket the flow was upgraded to; from then on each direction's bytes are its messages' payloads.
-    var webSocket: FlowWebSocket?
+    var webSocket: FlowWebSocket? { self.upgrade?.webSocket }
     /// Where an HTTP CONNECT's request and answer end, searched as their bytes arrive (nil for other flows).
     var connectHeaders: FlowHeaderScans?
     /// A request with the shape of a container engine's or etcd's HTTP API: the answer is read for the server's word
@@ -281,18 +285,33 @@ final class FlowHeaderScans {
     var server = HeadersEndScan()
 }
 
-/// A flow's WebSocket: its handshake while under way, what it showed, and a frame reader for each direction.
-final class FlowWebSocket {
-    /// What the handshake showed once the server accepted it; nil while it is under way, or when it was refused.
-    var summary: WebSocketSummary?
-    /// Whether the upgrade was accepted: each direction's bytes are frames from then on.
-    var isOpen: Bool { self.summary != nil }
+/// A flow's HTTP/1.1 upgrade (``HTTPUpgrade``): its handshake while under way, and what the flow was upgraded to.
+final class FlowUpgrade {
     /// Where each side's headers end, searched as their bytes arrive during the handshake.
     let headers = FlowHeaderScans()
-    /// Whether the request, once its headers were whole, asked for the upgrade (nil until then).
-    var upgradeAsked: Bool?
+    /// Whether the request's headers were whole and read for what they ask (``target``).
+    var requestRead = false
+    /// What the request asked to upgrade to, once read; nil for no upgrade.
+    var target: HTTPUpgrade.Target?
+    /// The WebSocket the server accepted.
+    var webSocket: FlowWebSocket?
+    /// Where a request that asked for h2c had the connection switched to HTTP/2, searched as the bytes arrive.
+    var h2cScan = HTTPUpgrade.H2CSwitchScan()
+    /// The HTTP/2 the server switched to.
+    var h2c: H2CUpgradeSummary?
+}
+
+/// A flow's WebSocket, made when the server accepted the upgrade: what the handshake showed, and a frame reader for
+/// each direction (each direction's bytes are frames from then on).
+final class FlowWebSocket {
+    /// What the handshake showed.
+    let summary: WebSocketSummary
     var client = WebSocket.FrameReader()
     var server = WebSocket.FrameReader()
+
+    init(_ summary: WebSocketSummary) {
+        self.summary = summary
+    }
 
     /// The messages' bytes in `bytes` (frames from one side, in order), unmasked.
     func payload(_ bytes: UnsafeRawBufferPointer, fromClient: Bool) -> [UInt8] {

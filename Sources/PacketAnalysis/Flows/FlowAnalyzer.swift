@@ -565,9 +565,9 @@ public final class FlowAnalyzer {
         case .tunnelSetup:
             flow.withDirection(fromLow: fromLow) { $0.inspecting = false }
             self.openTunnel(flow, final: true)
-        case .webSocketHandshake:
+        case .upgradeHandshake:
             flow.withDirection(fromLow: fromLow) { $0.inspecting = false }
-            self.openWebSocket(flow, final: true)
+            self.openUpgrade(flow, final: true)
         case .tls, .done:
             break
         }
@@ -735,7 +735,7 @@ public final class FlowAnalyzer {
     /// In-order stream bytes from one side of a TCP flow.
     private func inspect(_ flow: Flow, _ fromLow: Bool, _ bytes: UnsafeRawBufferPointer) {
         // Past a WebSocket handshake, what is read is the messages' payloads, not the frames around them.
-        if let webSocket = flow.webSocket, webSocket.isOpen, flow.phase != .done {
+        if let webSocket = flow.webSocket, flow.phase != .done {
             let payload = webSocket.payload(bytes, fromClient: flow.side(fromLow: fromLow) == .client)
             if !payload.isEmpty { payload.withUnsafeBytes { self.inspectStream(flow, fromLow, $0) } }
             return
@@ -780,9 +780,11 @@ public final class FlowAnalyzer {
         case .tunnelSetup:
             self.keep(bytes, fromLow: fromLow, flow)
             self.openTunnel(flow, final: false)
-        case .webSocketHandshake:
-            self.keep(bytes, fromLow: fromLow, flow)
-            self.openWebSocket(flow, final: false)
+        case .upgradeHandshake:
+            // The server's bytes are kept to find its answer (an h2c switch may come after other answers): that they
+            // fill the window is no limit of the inspection of what the client sent.
+            self.keep(bytes, fromLow: fromLow, flow, marking: flow.side(fromLow: fromLow) == .client)
+            self.openUpgrade(flow, final: false)
         case .done:
             flow.withDirection(fromLow: fromLow) { $0.inspecting = false }
         }
@@ -873,12 +875,12 @@ public final class FlowAnalyzer {
         where flow.tunnelHops.count < TunnelDetector.maximumDepth
             && flow.withBuffer(client: true, TunnelDetector.isConnectRequest):
             self.openTunnel(flow, final: final || full)
-        case .http where flow.webSocket == nil && flow.withBuffer(client: true, WebSocket.mayBeUpgradeRequest):
-            self.openWebSocket(flow, final: final || full)
+        case .http where flow.upgrade == nil && flow.withBuffer(client: true, HTTPUpgrade.mayBeUpgradeRequest):
+            self.openUpgrade(flow, final: final || full)
         case .http, .http2, .redis, .postgresql, .mysql, .mongodb, .memcached, .smtp, .ftp, .pop3, .imap, .ldap, .dns,
             .amqp, .kafka, .xmpp, .irc, .mqtt, .nats, .stomp:
             self.followPlaintext(flow, verdict.proto, final: final)
-        case .unknownPlaintext where flow.webSocket?.isOpen == true:
+        case .unknownPlaintext where flow.webSocket != nil:
             // An application's own messages over a WebSocket: a GraphQL client's `connection_init` among them.
             self.followPlaintext(flow, verdict.proto, final: final)
         default:
@@ -963,35 +965,47 @@ public final class FlowAnalyzer {
         }
     }
 
-    /// Reads the server's answer to a WebSocket upgrade request. Accepted (`101`), the frames after the handshake are
-    /// read for their messages, and those classified afresh as the flow's content (a broker's protocol, most often).
-    private func openWebSocket(_ flow: Flow, final: Bool) {
-        flow.phase = .webSocketHandshake
-        let webSocket = flow.webSocket ?? FlowWebSocket()
-        flow.webSocket = webSocket
+    /// Reads an HTTP/1.1 upgrade's handshake (``HTTPUpgrade``): the request, once its headers are whole, for what it
+    /// asks, then the server's answer. Accepted (`101`), what follows is read as the protocol the connection switched
+    /// to. Not an upgrade after all (headers, now whole, that ask for none), refused, or never answered: the HTTP it
+    /// is, its credentials read from the whole request stream.
+    private func openUpgrade(_ flow: Flow, final: Bool) {
+        flow.phase = .upgradeHandshake
+        let upgrade = flow.upgrade ?? FlowUpgrade()
+        flow.upgrade = upgrade
         let stalled = self.stalled(flow, final: final)
         // Each side's headers are searched for their end once per byte, however their bytes come.
-        let clientEnd = flow.withBuffer(client: true) { webSocket.headers.client.end(in: $0) }
-        if let clientEnd, webSocket.upgradeAsked == nil {
-            webSocket.upgradeAsked = flow.withBuffer(client: true) {
-                WebSocket.mayBeUpgradeRequest(UnsafeRawBufferPointer(rebasing: $0[..<clientEnd]))
+        let clientEnd = flow.withBuffer(client: true) { upgrade.headers.client.end(in: $0) }
+        if let clientEnd, !upgrade.requestRead {
+            upgrade.requestRead = true
+            upgrade.target = flow.withBuffer(client: true) {
+                HTTPUpgrade.target(UnsafeRawBufferPointer(rebasing: $0[..<clientEnd]))
             }
         }
-        // Not an upgrade after all (its headers, now whole, do not ask for one), refused, or never answered: the HTTP
-        // it is, its credentials read from the whole request stream.
-        if webSocket.upgradeAsked == false { return self.followPlaintext(flow, .http, final: stalled) }
-        let serverEnd = clientEnd.flatMap { _ in flow.withBuffer(client: false) { webSocket.headers.server.end(in: $0) }
-        }
+        if upgrade.requestRead && upgrade.target == nil { return self.followPlaintext(flow, .http, final: stalled) }
+        let serverEnd = clientEnd.flatMap { _ in flow.withBuffer(client: false) { upgrade.headers.server.end(in: $0) } }
         guard serverEnd != nil else {
             if stalled { self.followPlaintext(flow, .http, final: true) }
             return
         }
-        // Both header blocks are whole: read once.
+        switch upgrade.target {
+        case .webSocket?: self.openWebSocket(flow, upgrade, final: final)
+        case .h2c?:
+            if let clientEnd { self.openH2C(flow, upgrade, requestEnd: clientEnd, stalled: stalled, final: final) }
+        case nil: self.followPlaintext(flow, .http, final: stalled)
+        }
+    }
+
+    /// Reads a WebSocket's handshake, both header blocks whole. Accepted, the frames after it are read for their
+    /// messages, and those classified afresh as the flow's content (a broker's protocol, most often).
+    private func openWebSocket(_ flow: Flow, _ upgrade: FlowUpgrade, final: Bool) {
         let handshake = flow.withBuffer(client: true) { clientBytes in
             flow.withBuffer(client: false) { WebSocket.handshake(client: clientBytes, server: $0) }
         }
-        guard let handshake, handshake.accepted else { return self.followPlaintext(flow, .http, final: true) }
-        webSocket.summary = handshake.summary
+        // Refused: an HTTP connection that goes on.
+        guard let handshake, handshake.accepted else { return self.followPlaintext(flow, .http, final: final) }
+        let webSocket = FlowWebSocket(handshake.summary)
+        upgrade.webSocket = webSocket
         if handshake.summary.compression != nil {
             // Compressed messages are inflated as far as they can be inspected: the window, and room for a TLS
             // handshake that crosses the WebSocket whole (TLS reads on past the window). A few compressed bytes may
@@ -1008,6 +1022,38 @@ public final class FlowAnalyzer {
             }
             flow.withDirection(client: client) { $0.buffer = payload }
         }
+        self.classifyAfterUpgrade(flow, final: final)
+    }
+
+    /// Reads an h2c upgrade's handshake, the request's headers whole. Switched (a `101` with `Upgrade: h2c`, to this
+    /// request or a later one: ``HTTPUpgrade/H2CSwitchScan``), the client's bytes from its connection preface on and
+    /// the server's after the `101` are classified afresh (HTTP/2, which the preface and the frames show), once the
+    /// preface came or nothing more will. What came before (requests and any bodies) is HTTP/1.1: its credentials are
+    /// read as HTTP/1's. Not switched within the window (a server without h2c answers in HTTP/1.1 and ignores the
+    /// header), or the flow ends first: the HTTP connection it is.
+    private func openH2C(_ flow: Flow, _ upgrade: FlowUpgrade, requestEnd: Int, stalled: Bool, final: Bool) {
+        flow.withBuffer(client: false) { upgrade.h2cScan.readServer($0) }
+        guard let serverOffset = upgrade.h2cScan.serverOffset else {
+            if stalled || upgrade.h2cScan.ended { self.followPlaintext(flow, .http, final: final) }
+            return
+        }
+        flow.withBuffer(client: true) { upgrade.h2cScan.readClient($0, requestEnd: requestEnd) }
+        let clientCount = flow.withDirection(client: true, { $0.buffer.count })
+        guard let clientOffset = upgrade.h2cScan.prefaceOffset ?? (stalled ? clientCount : nil) else { return }
+        upgrade.h2c = H2CUpgradeSummary(
+            path: flow.withBuffer(client: true) {
+                HTTPUpgrade.path(UnsafeRawBufferPointer(rebasing: $0[..<requestEnd]))
+            })
+        flow.openingCredentials += flow.withBuffer(client: true) {
+            CredentialExtractor.http(UnsafeRawBufferPointer(rebasing: $0[..<clientOffset]))
+        }
+        flow.withDirection(client: true) { $0.buffer.removeFirst(clientOffset) }
+        flow.withDirection(client: false) { $0.buffer.removeFirst(min(serverOffset, $0.buffer.count)) }
+        self.classifyAfterUpgrade(flow, final: final)
+    }
+
+    /// Classifies afresh what follows an upgrade's handshake, the buffers now holding it alone.
+    private func classifyAfterUpgrade(_ flow: Flow, final: Bool) {
         flow.proto = nil
         flow.rolesFixed = true  // the handshake showed who the client is
         flow.phase = .classifying
@@ -1153,7 +1199,7 @@ public final class FlowAnalyzer {
         if let etcd = flow.etcd { flow.withBuffer(client: true) { etcd.reader.readClient($0) } }
         flow.credentials = flow.withBuffer(client: true) { client in
             flow.withBuffer(client: false) { server in
-                proto == .unknownPlaintext && flow.webSocket?.isOpen == true
+                proto == .unknownPlaintext && flow.webSocket != nil
                     ? CredentialExtractor.graphQLWebSocketInit(client)
                     : CredentialExtractor.extract(proto, client: client, server: server)
             }
@@ -1182,17 +1228,20 @@ public final class FlowAnalyzer {
             flow.high.pending = []
         }
         if flow.phase == .tunnelSetup { self.openTunnel(flow, final: true) }
-        if flow.phase == .webSocketHandshake { self.openWebSocket(flow, final: true) }
+        if flow.phase == .upgradeHandshake { self.openUpgrade(flow, final: true) }
         if flow.phase == .classifying { self.classify(flow, final: true) }
         if flow.phase == .plaintext { self.finishPlaintext(flow) }
         let slot = self.pendingRecords
         let client = flow.clientIsLow ? flow.key.low : flow.key.high
         let server = flow.clientIsLow ? flow.key.high : flow.key.low
         var proto = flow.proto ?? .empty
-        // A tunnel that nothing crossed is reported as the proxy protocol that opened it; a WebSocket whose messages
-        // are no protocol Bulkhead knows (an application's own JSON, most often) as the HTTP that opened it.
+        // A tunnel that nothing crossed is reported as the proxy protocol that opened it; an upgrade whose content is
+        // no protocol Bulkhead knows (a WebSocket's messages of an application's own JSON, most often; an h2c upgrade
+        // that nothing followed) as the HTTP that opened it.
         if proto == .empty, let outer = flow.tunnelProtocol { proto = outer }
-        if flow.webSocket?.isOpen == true, proto == .empty || proto == .unknownPlaintext || proto == .unknownBinary {
+        if flow.upgrade?.webSocket != nil || flow.upgrade?.h2c != nil,
+            proto == .empty || proto == .unknownPlaintext || proto == .unknownBinary
+        {
             proto = .http
         }
         var tunnel: TunnelRecord?
@@ -1255,6 +1304,7 @@ public final class FlowAnalyzer {
         self.records[slot].esp = flow.esp?.summary(clientIsLow: flow.clientIsLow)
         self.records[slot].quic = flow.quic?.summary
         self.records[slot].webSocket = flow.webSocket?.summary
+        self.records[slot].h2cUpgrade = flow.upgrade?.h2c
         self.records[slot].containerEngineAPI = flow.apiRequest?.engine
         self.records[slot].etcdAPI = flow.etcd?.reader.summary ?? flow.apiRequest?.etcd
         let file = self.fileIndex(of: flow.id)
