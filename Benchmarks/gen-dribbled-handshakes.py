@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""gen-dribbled-handshakes.py -- a capture of 5 x N handshakes of 16,000 bytes, each sent a byte per segment.
+"""gen-dribbled-handshakes.py -- a capture of 6 x N handshakes of 16,000 bytes, each sent a byte per segment.
 
 The hostile shape for every reader that waits for an HTTP header block to end before it decides (a WebSocket
 upgrade, an HTTP CONNECT, a container engine's answer): a request whose headers never end within the inspection
@@ -10,10 +10,12 @@ WebSocket, a CONNECT, and an h2c call of etcd's KV/Range whose header block goes
 ends (the HTTP/2 frame reader following an etcd call), each from a port of its own (198.18.0.1 -> 198.19.0.2:8080),
 answered by nothing; and a WebSocket the server accepted with permessage-deflate, whose client sends one compressed
 message of 16,000 bytes (base64 text, which inflates to about 4/3 of it: each byte one inflate call until the
-inspection window is full).
+inspection window is full); and a request asking to upgrade to h2c, whole, that the server declines with answers a
+byte per segment (a 200 whose body its Content-Length passes over, then an answer whose headers never end: the
+search for a later 101 reads each byte once).
 
 Usage: python3 Benchmarks/gen-dribbled-handshakes.py OUT.pcap N
-   e.g. python3 Benchmarks/gen-dribbled-handshakes.py Benchmarks/work/dribbled-20.pcap 20   (113 MB)
+   e.g. python3 Benchmarks/gen-dribbled-handshakes.py Benchmarks/work/dribbled-20.pcap 20   (136 MB)
 """
 import base64
 import random
@@ -61,12 +63,16 @@ WEBSOCKET_ACCEPTED = (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r
                       b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
                       b"Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n")
 DEFLATED = deflated_message()
+H2C_UPGRADE = (b"GET /items HTTP/1.1\r\nHost: backend.test\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+               b"HTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n")
+H2C_DECLINED = (b"HTTP/1.1 200 OK\r\nContent-Length: 4000\r\n\r\n" + b"b" * 4000 + b"HTTP/1.1 200 OK\r\n" + HEADERS)[:16000]
 REQUESTS = [
     b"GET /items HTTP/1.1\r\n",
     b"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\n",
     b"CONNECT backend.test:443 HTTP/1.1\r\n",
     H2C_CALL,
     DEFLATED,
+    H2C_DECLINED,
 ]
 
 
@@ -84,7 +90,7 @@ def main() -> None:
         for flow in range(count * len(REQUESTS)):
             port = 20000 + flow
             kind = REQUESTS[flow % len(REQUESTS)]
-            request = (kind if kind is H2C_CALL or kind is DEFLATED else kind + HEADERS)[:16000]
+            request = (kind if kind in (H2C_CALL, DEFLATED, H2C_DECLINED) else kind + HEADERS)[:16000]
             capture.add(micros, segment(port, 1000, 0x02))
             capture.add(micros + 1, segment(port, 5000, 0x12, reply=True))
             sequence = 1001
@@ -93,11 +99,16 @@ def main() -> None:
                 capture.add(micros + 2, segment(port, sequence, 0x18, WEBSOCKET_UPGRADE))
                 sequence += len(WEBSOCKET_UPGRADE)
                 capture.add(micros + 3, segment(port, 5001, 0x18, WEBSOCKET_ACCEPTED, reply=True))
+            reply = kind is H2C_DECLINED
+            if reply:
+                # The upgrade request whole; then the server's answers a byte at a time.
+                capture.add(micros + 2, segment(port, sequence, 0x18, H2C_UPGRADE))
+                sequence = 5001
             for offset in range(len(request)):
                 micros += 10
-                capture.add(micros, segment(port, sequence + offset, 0x18, request[offset:offset + 1]))
+                capture.add(micros, segment(port, sequence + offset, 0x18, request[offset:offset + 1], reply=reply))
             micros += 10
-            capture.add(micros, segment(port, sequence + len(request), 0x11))
+            capture.add(micros, segment(port, sequence + len(request), 0x11, reply=reply))
 
 
 if __name__ == "__main__":

@@ -42,10 +42,11 @@
 #                        connection of captures/quic-server-auth.pcap replayed from a client port each): every one a
 #                        quic flow, its Initial packets decrypted, peak RSS held to the target (default 150000,
 #                        775 MB; 0: skip)
-#   --dribbled-handshakes N  also analyze 5 x N handshakes of 16,000 bytes sent a byte per segment (a GET, a
-#                        WebSocket upgrade, a CONNECT, an h2c etcd call, a compressed WebSocket message:
-#                        gen-dribbled-handshakes.py), the input that hurts readers waiting for a header block's end
-#                        and the inflater: within 5x its own libpcap read (default 20, 113 MB; 0: skip)
+#   --dribbled-handshakes N  also analyze 6 x N handshakes of 16,000 bytes sent a byte per segment (a GET, a
+#                        WebSocket upgrade, a CONNECT, an h2c etcd call, a compressed WebSocket message, an h2c
+#                        upgrade declined in answers: gen-dribbled-handshakes.py), the input that hurts readers
+#                        waiting for a header block's end and the inflater: within 5x its own libpcap read (default
+#                        20, 136 MB; 0: skip)
 #   --no-gzip            skip the run on the capture gzip-compressed (`gzip -1`, as `tcpdump -z gzip` leaves rotated
 #                        files), timed beside `gzip -dc` alone and `gzip -dc | bulkhead analyze -`
 #   --container C        pcap (default) or pcapng: the generated capture converted by editcap, as dumpcap and
@@ -352,9 +353,9 @@ generated_run dns "$CAP_DNS" gen-dns-exchanges.py "$DNS_EXCHANGES" "$DNS_EXCHANG
 CAP_QUIC="$WORK/quic-$QUIC_CONNECTIONS.pcap"
 generated_run quic "$CAP_QUIC" gen-quic-connections.py "$QUIC_CONNECTIONS" \
     "$QUIC_CONNECTIONS QUIC connections, 2,000 a second"
-CAP_DRIBBLED="$WORK/handshakes5-dribbled-$DRIBBLED_HANDSHAKES.pcap"  # five shapes since session 27
+CAP_DRIBBLED="$WORK/handshakes6-dribbled-$DRIBBLED_HANDSHAKES.pcap"  # six shapes since session 28
 generated_run dribbled "$CAP_DRIBBLED" gen-dribbled-handshakes.py "$DRIBBLED_HANDSHAKES" \
-    "5 x $DRIBBLED_HANDSHAKES HTTP, h2c and WebSocket handshakes sent a byte per segment"
+    "6 x $DRIBBLED_HANDSHAKES HTTP, h2c and WebSocket handshakes sent a byte per segment"
 CAP_D="$WORK/distinct-$DISTINCT_FINDINGS.pcap"
 generated_run distinct "$CAP_D" gen-distinct-findings.py "$DISTINCT_FINDINGS" \
     "$DISTINCT_FINDINGS connections, each a finding of its own"

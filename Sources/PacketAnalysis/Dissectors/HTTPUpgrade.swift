@@ -28,9 +28,11 @@ package enum HTTPUpgrade {
     /// length), at one that is not HTTP/1, at a `101` to another protocol, and after 16 answers. Each call reads on
     /// from where the last one stopped, so bytes that come one at a time are still read once.
     package struct H2CSwitchScan {
-        /// Where the server's answer being read starts, and where its headers end once found.
+        /// Where the server's answer being read starts, where its headers end once found, and where its body ends once
+        /// they are read.
         private var answerStart = 0
         private var answerHead = HeadersEndScan()
+        private var answerEnd: Int?
         private var answersPassed = 0
         /// How far the client's bytes were searched for the preface.
         private var prefaceSearchedTo = 0
@@ -45,8 +47,18 @@ package enum HTTPUpgrade {
 
         /// Reads on in the server's bytes (all of them from the side's start) for the `101`.
         package mutating func readServer(_ server: UnsafeRawBufferPointer) {
-            while self.serverOffset == nil, !self.ended, self.answerStart <= server.count {
-                let rest = UnsafeRawBufferPointer(rebasing: server[self.answerStart...])
+            while self.serverOffset == nil, !self.ended {
+                if let end = self.answerEnd {
+                    // An answer's body being passed over (it may come a byte at a time): the next answer starts at
+                    // its end.
+                    guard end <= server.count else { return }
+                    self.answerStart = end
+                    self.answerEnd = nil
+                    self.answerHead = HeadersEndScan()
+                    self.answersPassed += 1
+                    continue
+                }
+                let rest = UnsafeRawBufferPointer(rebasing: server[min(self.answerStart, server.count)...])
                 guard let headEnd = self.answerHead.end(in: rest) else { return }
                 let head = UnsafeRawBufferPointer(rebasing: rest[..<headEnd])
                 let status = HTTPUpgrade.status(head)
@@ -57,17 +69,12 @@ package enum HTTPUpgrade {
                     if switched == true { self.serverOffset = self.answerStart + headEnd } else { self.ended = true }
                     return
                 }
-                guard status != 0, let length = Self.bodyLength(status: status, head: head),
-                    self.answersPassed < 15
+                guard status != 0, self.answersPassed < 15, let length = Self.bodyLength(status: status, head: head)
                 else {
                     self.ended = true
                     return
                 }
-                // The body may not be whole yet: the next answer is read once it is.
-                guard length <= rest.count - headEnd else { return }
-                self.answerStart += headEnd + length
-                self.answerHead = HeadersEndScan()
-                self.answersPassed += 1
+                self.answerEnd = self.answerStart + headEnd + length
             }
         }
 
