@@ -28,6 +28,9 @@ public enum ApplicationProtocol: String, Codable, Sendable, Hashable, CaseIterab
     case dns
     case amqp
     case kafka
+    /// Apache ZooKeeper's client protocol (a session's ConnectRequest): the coordination store of Kafka, HBase,
+    /// Solr and ClickHouse clusters.
+    case zookeeper
     case ssh
     /// XMPP (client-to-server `jabber:client` or server-to-server `jabber:server` streams).
     case xmpp
@@ -90,7 +93,8 @@ public struct Credential: Codable, Hashable, Sendable {
     /// `mysql-native-auth`, `ftp`, `smtp-auth-plain`, `smtp-auth-login`, `imap-login`, `imap-auth-plain`,
     /// `pop3`, `pop3-auth-plain`, `mqtt`, `amqp-plain`, `amqp-amqplain`, `nats-password`, `nats-token`, `nats`, `stomp`,
     /// `http-token`, `http-api-key`, `http-url-secret`, `http-form-secret`, `http-json-secret`, `etcd-password`,
-    /// `etcd-token`, `graphql-ws-init`, `kafka-sasl-plain`, `kafka-sasl-oauthbearer`.
+    /// `etcd-token`, `graphql-ws-init`, `kafka-sasl-plain`, `kafka-sasl-oauthbearer`, `zookeeper-digest`,
+    /// `zookeeper-auth`.
     public var kind: String
     /// The user name, when the protocol sends one in clear (it is not a secret on its own).
     @ExplicitNull public var user: String?

@@ -34,6 +34,13 @@ struct ClassifierTests {
                 + PacketBuilder.be16(6) + Array("client"), .kafka
         ),
         (
+            "zookeeper connect",
+            PacketBuilder.be32(45) + PacketBuilder.be32(0) + [UInt8](repeating: 0, count: 8)
+                + PacketBuilder.be32(30_000)
+                + [UInt8](repeating: 0, count: 8) + PacketBuilder.be32(16) + [UInt8](repeating: 0, count: 17),
+            .zookeeper
+        ),
+        (
             "dns over tcp",
             PacketBuilder.be16(29) + [0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 7] + Array("example") + [3]
                 + Array("com") + [0, 0, 1, 0, 1], .dns

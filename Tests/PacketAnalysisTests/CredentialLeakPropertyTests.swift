@@ -54,6 +54,7 @@ struct CredentialLeakPropertyTests {
         case socks5Password
         case mqtt311, mqtt5Will, amqpPlain, amqpAMQPLAIN, amqp10Plain, natsPassword, natsToken, stompConnect
         case h2cBearer
+        case zookeeperDigest
     }
 
     /// The choices that are not the secret, drawn once and shared by a sample and its twin.
@@ -344,6 +345,13 @@ struct CredentialLeakPropertyTests {
         case .mqtt311, .mqtt5Will, .amqpPlain, .amqpAMQPLAIN, .amqp10Plain, .natsPassword, .natsToken, .stompConnect,
             .h2cBearer:
             return brokerSample(choices, secret: secret)
+        case .zookeeperDigest:
+            // `addauth digest user:password`: an AuthPacket after the ConnectRequest (the password may hold colons).
+            return Sample(
+                shape: "\(choices.shape)", serverPort: 2181, greeting: nil,
+                client: ZooKeeperTests.connect() + ZooKeeperTests.auth("digest", u + [0x3a] + secret)
+                    + ZooKeeperTests.list,
+                expectedKind: "zookeeper-digest", secret: secret, wire: secret)
         case .socks5Password:
             // The proxy's answers (method 2, password accepted, CONNECT granted) sent first: each direction is read
             // on its own, so their order against the client's bytes does not matter.
@@ -639,6 +647,7 @@ struct CredentialLeakPropertyTests {
                 case 4222: .nats
                 case 61613: .stomp
                 case 50051: .http2
+                case 2181: .zookeeper
                 default: .ldap
                 }
             // A SOCKS 5 password is read by the proxy-handshake reader, with the proxy's answers.

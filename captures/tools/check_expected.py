@@ -430,6 +430,8 @@ def check(path):
                 check_mysql_logins(capture, fl["credentials"], errors)
             if fl.get("protocol") == "ldap" and not fl.get("starttls") and "credentials" in fl:
                 check_ldap_binds(capture, fl["credentials"], errors)
+            if fl.get("protocol") == "zookeeper":
+                check_zookeeper(capture, int(sport), fl.get("credentials", []), errors)
             if fl.get("protocol") == "kafka" and "credentials" in fl:
                 check_kafka_logins(capture, int(sport), fl["credentials"], errors)
             if fl.get("server", "").startswith("198.19.65.2:"):
@@ -905,6 +907,51 @@ def check_kafka_logins(capture, port, credentials, errors):
             errors.append(f"kafka credentials (tcp.stream {stream}): expected {expected}, the bytes hold {logins}")
         if named != {mechanism}:
             errors.append(f"kafka: tshark names the mechanism {sorted(named)}, the bytes {mechanism}")
+
+
+def zookeeper_records(data):
+    """The records of one side of a ZooKeeper connection: each a 4-byte length and that many bytes."""
+    records = []
+    while len(data) >= 4:
+        length = int.from_bytes(data[:4], "big")
+        records.append(data[4:4 + length])
+        data = data[4 + length:]
+    return records
+
+
+def check_zookeeper(capture, port, credentials, errors):
+    """A ZooKeeper session as its bytes show it (tshark 4.0 has no ZooKeeper dissector): the client's first record a
+    ConnectRequest (44 or 45 bytes, protocol version 0, a 16-byte session password), the server's first a
+    ConnectResponse (36 or 37 bytes, version 0, a session id), and the credentials those of the client's AuthPackets
+    (xid -4, type 100) of the digest scheme, each once: user, password length (zkCli.sh sends its addauth twice)."""
+    def side(dfilter):
+        data = bytearray()
+        for r in fields(capture, f"{dfilter} && tcp.len > 0", ["tcp.payload"]):
+            data.extend(bytes.fromhex(r["tcp.payload"].replace(":", "")))
+        return zookeeper_records(bytes(data))
+    client, server = side(f"tcp.dstport == {port}"), side(f"tcp.srcport == {port}")
+    connect = client[0] if client else b""
+    if len(connect) not in (44, 45) or connect[:4] != b"\0\0\0\0" or int.from_bytes(connect[24:28], "big") != 16:
+        errors.append(f"zookeeper: the client's first record is no ConnectRequest: {connect[:32].hex()}")
+    answer = server[0] if server else b""
+    if len(answer) not in (36, 37) or answer[:4] != b"\0\0\0\0" or answer[8:16] == b"\0" * 8:
+        errors.append(f"zookeeper: the server's first record is no ConnectResponse: {answer[:32].hex()}")
+    seen = []
+    for record in client[1:]:
+        if record[:8] != b"\xff\xff\xff\xfc\x00\x00\x00\x64":
+            continue
+        scheme_length = int.from_bytes(record[12:16], "big")
+        scheme = record[16:16 + scheme_length].decode()
+        data_length = int.from_bytes(record[16 + scheme_length:20 + scheme_length], "big")
+        data = record[20 + scheme_length:20 + scheme_length + data_length]
+        if scheme == "digest":
+            user, _, password = data.decode().partition(":")
+            if ("zookeeper-digest", user, len(password)) not in seen:   # the same login sent again is one credential
+                seen.append(("zookeeper-digest", user, len(password)))
+    expected = [(c["kind"], c.get("user"), int(re.search(r"(\d+) characters", c["redacted"]).group(1)))
+                for c in credentials]
+    if seen != expected:
+        errors.append(f"zookeeper credentials: expected {expected}, the client's AuthPackets hold {seen}")
 
 
 def check_broker_login(capture, protocol, port, credentials, errors, websocket=False):

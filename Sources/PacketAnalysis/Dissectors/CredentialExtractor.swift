@@ -28,6 +28,7 @@ package enum CredentialExtractor {
         case .nats: nats(client)
         case .stomp: stomp(client)
         case .kafka: kafka(client)
+        case .zookeeper: zookeeper(client)
         default: []
         }
     }

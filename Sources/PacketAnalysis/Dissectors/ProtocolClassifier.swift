@@ -91,6 +91,7 @@ package enum ProtocolClassifier {
         if bytes.starts(with: "AMQP") && bytes.count >= 8 { return .amqp }
         if bytes.first == UInt8(ascii: "*"), bytes.count >= 4, isRESPArray(bytes) { return .redis }
         if let proto = textCacheCommand(bytes, peer: peer) { return proto }
+        if ZooKeeper.isConnectRequest(bytes) { return .zookeeper }
         if isMongoMessage(bytes) { return .mongodb }
         if isLDAPRequest(bytes) { return .ldap }
         if isDNSOverTCP(bytes) { return .dns }

@@ -878,7 +878,7 @@ public final class FlowAnalyzer {
         case .http where flow.upgrade == nil && flow.withBuffer(client: true, HTTPUpgrade.mayBeUpgradeRequest):
             self.openUpgrade(flow, final: final || full)
         case .http, .http2, .redis, .postgresql, .mysql, .mongodb, .memcached, .smtp, .ftp, .pop3, .imap, .ldap, .dns,
-            .amqp, .kafka, .xmpp, .irc, .mqtt, .nats, .stomp:
+            .amqp, .kafka, .zookeeper, .xmpp, .irc, .mqtt, .nats, .stomp:
             self.followPlaintext(flow, verdict.proto, final: final)
         case .unknownPlaintext where flow.webSocket != nil:
             // An application's own messages over a WebSocket: a GraphQL client's `connection_init` among them.

@@ -1,0 +1,81 @@
+import BulkheadModel
+
+/// Apache ZooKeeper's client protocol (its jute records, each framed by a 4-byte length): the coordination service
+/// older Kafka clusters, HBase, Solr, ClickHouse and many service registries keep their state and ACLs in.
+///
+/// A session opens with the client's ConnectRequest (`protocolVersion` 0, `lastZxidSeen`, `timeOut`, `sessionId`,
+/// a 16-byte session `passwd`, and since 3.4 a `readOnly` flag: 44 or 45 bytes after the length). Authentication is
+/// an AuthPacket (request header `xid` -4, type 100: auth) naming a scheme and carrying its data; for the `digest`
+/// scheme (`zkCli.sh addauth digest user:password`, Kazoo's `auth_data`, Curator's `authorization`) that data is
+/// `user:password` itself, in clear on a client port without TLS. SASL (type 102: DIGEST-MD5 or Kerberos) sends no
+/// password and is not read; nor is a connection the capture joined after its ConnectRequest.
+enum ZooKeeper {
+    /// The request header's `xid` of an AuthPacket, and its type (`OpCode.auth`).
+    static let authXID: UInt32 = 0xffff_fffc
+    static let authType: UInt32 = 100
+
+    /// Whether a client's first bytes are a ZooKeeper ConnectRequest: a length of 44 or 45, protocol version 0, a
+    /// session timeout of 1 ms to a day, and a session password of 16 bytes (the server's own for a resumed session,
+    /// zeros for a new one).
+    static func isConnectRequest(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard bytes.count >= 36 else { return false }
+        let length = PacketDecoder.be32(bytes, 0)
+        let timeout = PacketDecoder.be32(bytes, 16)
+        guard length == 44 || length == 45, PacketDecoder.be32(bytes, 4) == 0, timeout > 0, timeout <= 86_400_000,
+            PacketDecoder.be32(bytes, 28) == 16
+        else { return false }
+        // The read-only flag, where present and come, is a boolean.
+        return length == 44 || bytes.count < 49 || bytes[48] <= 1
+    }
+}
+
+extension CredentialExtractor {
+    /// The AuthPackets a ZooKeeper client sent, read in order after its ConnectRequest: a `digest` scheme's
+    /// `user:password` (`zookeeper-digest`, the user kept, the password's length only), and any other scheme's data
+    /// but an address's or a certificate's (`zookeeper-auth`, its scheme in the note). Reading stops at a request
+    /// that cannot be right (a length past 1 MiB, ZooKeeper's own limit, or past the bytes at hand) and after 64.
+    static func zookeeper(_ bytes: UnsafeRawBufferPointer) -> [Credential] {
+        var cursor = ByteCursor(bytes)
+        guard ZooKeeper.isConnectRequest(bytes), let connectLength = cursor.u32(), cursor.skip(Int(connectLength))
+        else { return [] }
+        var credentials: [Credential] = []
+        var requests = 0
+        while requests < 64, let length = cursor.u32(), length <= 1 << 20, var request = cursor.sub(Int(length)) {
+            requests += 1
+            guard let xid = request.u32(), let type = request.u32() else { return credentials }
+            guard xid == ZooKeeper.authXID, type == ZooKeeper.authType else { continue }
+            // AuthPacket: an int (unused, 0), the scheme (a string), the data (a buffer; -1 for none).
+            guard request.skip(4), let schemeLength = request.u32(), schemeLength <= 256,
+                let scheme = request.bytes(Int(schemeLength)), let dataLength = request.u32()
+            else { return credentials }
+            guard dataLength != 0xffff_ffff, let data = request.bytes(Int(dataLength)), !data.isEmpty else { continue }
+            if let credential = Self.zookeeperCredential(scheme: scheme.printableText, data),
+                !credentials.contains(credential)
+            {
+                credentials.append(credential)
+            }
+        }
+        return credentials
+    }
+
+    /// The credential an AuthPacket's data is for its scheme; nil for the schemes whose data is no secret (`ip`, an
+    /// address; `x509`, the certificate the TLS handshake already showed; `world`, anyone).
+    static func zookeeperCredential(scheme: String, _ data: UnsafeRawBufferPointer) -> Credential? {
+        switch scheme {
+        case "ip", "x509", "world":
+            return nil
+        case "digest":
+            // `user:password`: the user is everything before the first colon (ZooKeeper's DigestAuthenticationProvider
+            // splits there too).
+            guard let colon = data.firstIndex(of: UInt8(ascii: ":")), colon > 0 else { break }
+            return Credential(
+                kind: "zookeeper-digest", user: UnsafeRawBufferPointer(rebasing: data[..<colon]).printableText,
+                redacted: secretDescription("password", data.count - colon - 1))
+        default:
+            break
+        }
+        return Credential(
+            kind: scheme == "digest" ? "zookeeper-digest" : "zookeeper-auth", user: nil,
+            redacted: secretDescription("credentials", data.count), note: "ZooKeeper auth scheme \(scheme)")
+    }
+}

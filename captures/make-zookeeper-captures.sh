@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# make-zookeeper-captures.sh — the ZooKeeper part of the capture corpus: real clients (Kazoo from PyPI, and
+# ZooKeeper's own zkCli.sh) talking to a real Apache ZooKeeper 3.8 server (Debian's), in two network namespaces this
+# script creates (bh-zk-cli, bh-zk-srv) and deletes again on exit, captured on the server's veth.
+#
+#   sudo bash captures/make-zookeeper-captures.sh     (make-captures.sh runs it)
+#
+# Address plan (nothing else is ever used): 198.19.66.0/24, veth bhz-cli <-> bhz-srv, client .1, server .2;
+# ZooKeeper's client port 2181. Every capture holds exactly one TCP flow.
+#
+#   zookeeper-digest-kazoo.pcap   Kazoo with auth_data digest app:…: a znode created with a digest ACL, read back
+#   zookeeper-zkcli-addauth.pcap  zkCli.sh: addauth digest ops:…, then ls /
+#   zookeeper-no-auth.pcap        Kazoo without credentials: ls / (a plaintext session, no secret)
+#
+# Requirements (Debian 12): iproute2 tcpdump ethtool zookeeper (and its Java), and kazoo from PyPI.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+OUT=$HERE
+TOOLS=$HERE/tools
+PY=$(command -v python3)
+ZK_BIN=/usr/share/zookeeper/bin
+# shellcheck source=tools/netns-helpers.sh
+source "$TOOLS/netns-helpers.sh"   # ns_delete cleanup_on_exit inc ins veth_link cap_on cap_stop wait_for wait_tcp
+
+NS_C=bh-zk-cli
+NS_S=bh-zk-srv
+CLIENT=198.19.66.1
+SERVER=198.19.66.2
+
+# Throwaway secrets. They only ever cross the veth between our own namespaces.
+APP_PASSWORD='zk-App-Secret-12'
+OPS_PASSWORD='zk-Ops-Secret-9'
+
+log() { printf '[make-zookeeper-captures] %s\n' "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+[[ $EUID -eq 0 ]] || die "run as root (sudo bash $0)"
+for t in ip ethtool tcpdump ss java "$PY" "$ZK_BIN/zkServer.sh" "$ZK_BIN/zkCli.sh"; do
+    command -v "$t" >/dev/null 2>&1 || die "missing tool: $t"
+done
+"$PY" -c 'import kazoo' 2>/dev/null || die "kazoo missing: python3 -m pip install kazoo"
+
+take_lock make-zookeeper-captures
+
+WORK=$(mktemp -d /tmp/bh-zk.XXXXXX)
+
+teardown() { ns_delete "$NS_C" "$NS_S"; }
+cleanup_on_exit
+
+teardown   # leftovers of an interrupted earlier run (only our own bh-zk-* namespaces)
+
+CAP_PID=
+CAP_FILE=
+cap_start() { cap_on "$NS_S" bhz-srv "$1" tcp port 2181; }
+
+log "creating namespaces $NS_C, $NS_S"
+ns_create "$NS_C" "$NS_S"
+veth_link "$NS_C" bhz-cli "$CLIENT/24" "$NS_S" bhz-srv "$SERVER/24"
+
+log "starting ZooKeeper"
+mkdir -p "$WORK/data"
+cat >"$WORK/zoo.cfg" <<CONF
+tickTime=2000
+dataDir=$WORK/data
+clientPort=2181
+clientPortAddress=$SERVER
+admin.enableServer=false
+4lw.commands.whitelist=
+CONF
+cp /etc/zookeeper/conf/log4j.properties "$WORK/" 2>/dev/null || true
+ins env ZOOCFGDIR="$WORK" ZOO_LOG_DIR="$WORK" "$ZK_BIN/zkServer.sh" start-foreground "$WORK/zoo.cfg" \
+    >"$WORK/zookeeper.log" 2>&1 &
+wait_for 60 tcp_listening "$NS_S" 2181 || die "ZooKeeper did not start: $(tail -5 "$WORK/zookeeper.log")"
+
+# kazoo_session FILE AUTH — one Kazoo session (AUTH: app:password, or none), captured
+kazoo_session() {
+    log "$1"
+    cap_start "$1"
+    inc "$PY" - "$SERVER:2181" "$2" >"$WORK/$1.out" 2>&1 <<'PYTHON' || die "the Kazoo client failed: $(cat "$WORK/$1.out")"
+import sys
+
+from kazoo.client import KazooClient
+from kazoo.security import make_digest_acl
+
+hosts, auth = sys.argv[1:3]
+if auth == "none":
+    zk = KazooClient(hosts=hosts)
+    zk.start(timeout=20)
+    print(zk.get_children("/"))
+else:
+    user, password = auth.split(":", 1)
+    zk = KazooClient(hosts=hosts, auth_data=[("digest", auth)])
+    zk.start(timeout=20)
+    zk.ensure_path("/bulkhead")
+    zk.create("/bulkhead/config", b"value", acl=[make_digest_acl(user, password, all=True)])
+    print(zk.get("/bulkhead/config")[0])
+zk.stop()
+zk.close()
+PYTHON
+    cap_stop
+}
+kazoo_session zookeeper-digest-kazoo.pcap "app:$APP_PASSWORD"
+kazoo_session zookeeper-no-auth.pcap none
+
+log "zookeeper-zkcli-addauth.pcap"
+cap_start zookeeper-zkcli-addauth.pcap
+printf 'addauth digest ops:%s\nls /\nquit\n' "$OPS_PASSWORD" \
+    | inc timeout 60 "$ZK_BIN/zkCli.sh" -server "$SERVER:2181" >"$WORK/zkcli.out" 2>&1 \
+    || die "zkCli.sh failed: $(tail -5 "$WORK/zkcli.out")"
+grep -q "bulkhead" "$WORK/zkcli.out" || die "zkCli.sh did not list /: $(tail -5 "$WORK/zkcli.out")"
+cap_stop
+
+chmod 644 "$OUT"/zookeeper-*.pcap
+log "done"
