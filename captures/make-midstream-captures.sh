@@ -56,4 +56,10 @@ last_long=$(tshark -r "$HERE/quic-mutual-requests.pcap" -Y 'quic.header_form == 
     2>/dev/null | tail -n1)
 [[ -n $last_long ]] || { echo "[make-midstream-captures] quic-mutual-requests.pcap: no long header" >&2; exit 1; }
 cut quic quic-mutual-requests $((last_long + 1))
+# ZooKeeper after its ConnectRequest and AuthPacket: an idle session's pings each way, then ls / and the close, from
+# the first ping on (found by content: Kazoo's timing moves packet numbers).
+first_ping=$(tshark -r "$HERE/zookeeper-idle-session.pcap" -Y 'tcp.payload == 00:00:00:08:ff:ff:ff:fe:00:00:00:0b' \
+    -T fields -e frame.number 2>/dev/null | head -n1)
+[[ -n $first_ping ]] || { echo "[make-midstream-captures] zookeeper-idle-session.pcap: no ping" >&2; exit 1; }
+cut zookeeper zookeeper-idle-session "$first_ping"
 chmod 644 "$HERE"/midstream-*.pcap

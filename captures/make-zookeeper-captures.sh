@@ -8,11 +8,13 @@
 # Address plan (nothing else is ever used): 198.19.66.0/24, veth bhz-cli <-> bhz-srv, client .1, server .2;
 # ZooKeeper's client port 2181. Every capture holds exactly one TCP flow.
 #
-#   zookeeper-digest-kazoo.pcap   Kazoo with auth_data digest app:…: a znode created with a digest ACL, read back
+#   zookeeper-digest-kazoo.pcap   Kazoo with auth_data digest app:…: an ephemeral znode created with a digest ACL, read back
 #   zookeeper-zkcli-addauth.pcap  zkCli.sh: addauth digest ops:…, then ls /
 #   zookeeper-no-auth.pcap        Kazoo without credentials: ls / (a plaintext session, no secret)
+#   zookeeper-idle-session.pcap   Kazoo with auth_data digest app:… and a 4 s session timeout, idle for 6 s (its pings
+#                                 each way), then ls /: make-midstream-captures.sh cuts midstream-zookeeper.pcap from it
 #
-# Requirements (Debian 12): iproute2 tcpdump ethtool zookeeper (and its Java), and kazoo from PyPI.
+# Requirements (Debian 12): iproute2 tcpdump tshark ethtool zookeeper (and its Java), and kazoo from PyPI.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -36,7 +38,7 @@ log() { printf '[make-zookeeper-captures] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
 [[ $EUID -eq 0 ]] || die "run as root (sudo bash $0)"
-for t in ip ethtool tcpdump ss java "$PY" "$ZK_BIN/zkServer.sh" "$ZK_BIN/zkCli.sh"; do
+for t in ip ethtool tcpdump tshark ss java "$PY" "$ZK_BIN/zkServer.sh" "$ZK_BIN/zkCli.sh"; do
     command -v "$t" >/dev/null 2>&1 || die "missing tool: $t"
 done
 "$PY" -c 'import kazoo' 2>/dev/null || die "kazoo missing: python3 -m pip install kazoo"
@@ -73,18 +75,39 @@ ins env ZOOCFGDIR="$WORK" ZOO_LOG_DIR="$WORK" "$ZK_BIN/zkServer.sh" start-foregr
     >"$WORK/zookeeper.log" 2>&1 &
 wait_for 60 tcp_listening "$NS_S" 2181 || die "ZooKeeper did not start: $(tail -5 "$WORK/zookeeper.log")"
 
-# kazoo_session FILE AUTH — one Kazoo session (AUTH: app:password, or none), captured
+# kazoo_session FILE AUTH [IDLE] — one Kazoo session (AUTH: app:password, or none), captured; IDLE: the session
+# (timeout 4 s) then waits that many seconds, pinging, before it lists /
 kazoo_session() {
+    local attempt
+    for attempt in 1 2; do
+        kazoo_run "$@"
+        # One connection, whole: once (in a full make-captures.sh run) the capture of a session that succeeded came
+        # out empty; the session is run again rather than a capture without its flow kept.
+        [[ $(tshark -r "$OUT/$1" -Y 'tcp.flags.syn == 1 && tcp.flags.ack == 0' 2>/dev/null | wc -l) -eq 1 ]] && return
+        log "  $1 holds no whole connection (attempt $attempt)"
+    done
+    die "$1: no whole connection captured"
+}
+
+kazoo_run() {
     log "$1"
     cap_start "$1"
-    inc "$PY" - "$SERVER:2181" "$2" >"$WORK/$1.out" 2>&1 <<'PYTHON' || die "the Kazoo client failed: $(cat "$WORK/$1.out")"
+    inc "$PY" - "$SERVER:2181" "$2" "${3:-0}" >"$WORK/$1.out" 2>&1 <<'PYTHON' \
+        || die "the Kazoo client failed: $(cat "$WORK/$1.out")"
 import sys
+import time
 
 from kazoo.client import KazooClient
 from kazoo.security import make_digest_acl
 
-hosts, auth = sys.argv[1:3]
-if auth == "none":
+hosts, auth, idle = sys.argv[1], sys.argv[2], float(sys.argv[3])
+if idle:
+    zk = KazooClient(hosts=hosts, auth_data=[("digest", auth)], timeout=4.0)
+    zk.start(timeout=20)
+    zk.ensure_path("/bulkhead")
+    time.sleep(idle)
+    print(zk.get_children("/"))
+elif auth == "none":
     zk = KazooClient(hosts=hosts)
     zk.start(timeout=20)
     print(zk.get_children("/"))
@@ -93,7 +116,7 @@ else:
     zk = KazooClient(hosts=hosts, auth_data=[("digest", auth)])
     zk.start(timeout=20)
     zk.ensure_path("/bulkhead")
-    zk.create("/bulkhead/config", b"value", acl=[make_digest_acl(user, password, all=True)])
+    zk.create("/bulkhead/config", b"value", acl=[make_digest_acl(user, password, all=True)], ephemeral=True)
     print(zk.get("/bulkhead/config")[0])
 zk.stop()
 zk.close()
@@ -102,6 +125,9 @@ PYTHON
 }
 kazoo_session zookeeper-digest-kazoo.pcap "app:$APP_PASSWORD"
 kazoo_session zookeeper-no-auth.pcap none
+kazoo_session zookeeper-idle-session.pcap "app:$APP_PASSWORD" 6
+[[ $(tshark -r "$OUT/zookeeper-idle-session.pcap" -Y 'tcp.payload == 00:00:00:08:ff:ff:ff:fe:00:00:00:0b' 2>/dev/null \
+    | wc -l) -ge 2 ]] || die "zookeeper-idle-session.pcap: fewer than two pings"
 
 log "zookeeper-zkcli-addauth.pcap"
 cap_start zookeeper-zkcli-addauth.pcap

@@ -99,9 +99,9 @@ struct ZooKeeperTests {
         for scheme in ["ip", "x509", "world"] {
             #expect(Self.credentials(Self.connect() + Self.auth(scheme, Array("10.0.0.1".utf8))).isEmpty)
         }
-        // No data (-1), empty data, and no ConnectRequest first: nothing.
+        // No data (-1), empty data: nothing. A session joined after its ConnectRequest is read from its first byte.
         #expect(Self.credentials(Self.connect() + Self.auth("digest", nil) + Self.auth("digest", [])).isEmpty)
-        #expect(Self.credentials(Self.list + digest).isEmpty)
+        #expect(Self.credentials(Self.list + digest).map(\.user) == ["app"])
     }
 
     @Test("bad input: lengths that lie, records cut short, the 64-request limit; never a crash")
@@ -128,6 +128,34 @@ struct ZooKeeperTests {
             }
             _ = Self.credentials(Self.connect() + tail)
         }
+    }
+
+    static let ping = ZooKeeper.pingRequest
+    /// The answer to a ping: a reply header with `xid` -2, the last zxid, error 0.
+    static let pingReply = record(
+        PacketBuilder.be32(0xffff_fffe) + PacketBuilder.be32(1) + PacketBuilder.be32(0x2c) + [0, 0, 0, 0])
+    /// A getData answer (xid 7, a zxid, error 0, five bytes of data and a stat left out).
+    static let dataReply = record(
+        PacketBuilder.be32(7) + PacketBuilder.be32(1) + PacketBuilder.be32(0x2c) + [0, 0, 0, 0] + PacketBuilder.be32(5)
+            + Array("value".utf8))
+
+    func midstream(_ first: [UInt8], _ second: [UInt8]) -> ProtocolClassifier.Verdict? {
+        first.withUnsafeBytes { a in second.withUnsafeBytes { MidstreamClassifier.classify(first: a, second: $0) } }
+    }
+
+    @Test("joined mid-way: the heartbeat each way, among other records; roles from who pings; nothing less")
+    func heartbeat() {
+        #expect(self.midstream(Self.ping, Self.pingReply)?.proto == .zookeeper)
+        #expect(self.midstream(Self.ping, Self.pingReply)?.firstIsClient == true)
+        #expect(self.midstream(Self.dataReply + Self.pingReply, Self.list + Self.ping)?.firstIsClient == false)
+        // A ping one way only, an answer with an error, records that do not tile, a silent side: not enough.
+        #expect(self.midstream(Self.ping, []) == nil)
+        #expect(self.midstream(Self.ping, Self.dataReply) == nil)
+        var failed = Self.pingReply
+        failed[failed.count - 1] = 0x9c
+        #expect(self.midstream(Self.ping, failed) == nil)
+        #expect(self.midstream([0x17] + Self.ping, Self.pingReply) == nil)
+        #expect(self.midstream(Self.ping, [0, 0, 0, 3, 1, 2, 3] + Self.pingReply) == nil)
     }
 
     @Test("a flow: zookeeper with its digest login, in segments of 1 byte too; the password never printed")

@@ -431,7 +431,8 @@ def check(path):
             if fl.get("protocol") == "ldap" and not fl.get("starttls") and "credentials" in fl:
                 check_ldap_binds(capture, fl["credentials"], errors)
             if fl.get("protocol") == "zookeeper":
-                check_zookeeper(capture, int(sport), fl.get("credentials", []), errors)
+                check_zookeeper(capture, int(sport), fl.get("credentials", []), errors,
+                                midstream="midstream" in fl.get("anomalies", []))
             if fl.get("protocol") == "kafka" and "credentials" in fl:
                 check_kafka_logins(capture, int(sport), fl["credentials"], errors)
             if fl.get("server", "").startswith("198.19.65.2:"):
@@ -919,25 +920,39 @@ def zookeeper_records(data):
     return records
 
 
-def check_zookeeper(capture, port, credentials, errors):
+def check_zookeeper(capture, port, credentials, errors, midstream=False):
     """A ZooKeeper session as its bytes show it (tshark 4.0 has no ZooKeeper dissector): the client's first record a
     ConnectRequest (44 or 45 bytes, protocol version 0, a 16-byte session password), the server's first a
     ConnectResponse (36 or 37 bytes, version 0, a session id), and the credentials those of the client's AuthPackets
-    (xid -4, type 100) of the digest scheme, each once: user, password length (zkCli.sh sends its addauth twice)."""
+    (xid -4, type 100) of the digest scheme, each once: user, password length (zkCli.sh sends its addauth twice).
+    A session joined mid-way (`midstream`) has no SYN and no ConnectRequest, and its heartbeat each way instead: a
+    ping from the client (xid -2, type 11) and its answer (xid -2, error 0)."""
     def side(dfilter):
         data = bytearray()
         for r in fields(capture, f"{dfilter} && tcp.len > 0", ["tcp.payload"]):
             data.extend(bytes.fromhex(r["tcp.payload"].replace(":", "")))
         return zookeeper_records(bytes(data))
     client, server = side(f"tcp.dstport == {port}"), side(f"tcp.srcport == {port}")
-    connect = client[0] if client else b""
-    if len(connect) not in (44, 45) or connect[:4] != b"\0\0\0\0" or int.from_bytes(connect[24:28], "big") != 16:
-        errors.append(f"zookeeper: the client's first record is no ConnectRequest: {connect[:32].hex()}")
-    answer = server[0] if server else b""
-    if len(answer) not in (36, 37) or answer[:4] != b"\0\0\0\0" or answer[8:16] == b"\0" * 8:
-        errors.append(f"zookeeper: the server's first record is no ConnectResponse: {answer[:32].hex()}")
+    if midstream:
+        if fields(capture, f"tcp.port == {port} && tcp.flags.syn == 1", ["frame.number"]):
+            errors.append("zookeeper midstream: the capture holds a SYN")
+        if client and len(client[0]) in (44, 45) and client[0][:4] == b"\0\0\0\0":
+            errors.append("zookeeper midstream: the client's first record is a ConnectRequest")
+        if not any(r == b"\xff\xff\xff\xfe\x00\x00\x00\x0b" for r in client):
+            errors.append("zookeeper midstream: no ping from the client")
+        if not any(len(r) == 16 and r[:4] == b"\xff\xff\xff\xfe" and r[12:] == b"\0" * 4 for r in server):
+            errors.append("zookeeper midstream: no answer to a ping from the server")
+        requests = client
+    else:
+        connect = client[0] if client else b""
+        if len(connect) not in (44, 45) or connect[:4] != b"\0\0\0\0" or int.from_bytes(connect[24:28], "big") != 16:
+            errors.append(f"zookeeper: the client's first record is no ConnectRequest: {connect[:32].hex()}")
+        answer = server[0] if server else b""
+        if len(answer) not in (36, 37) or answer[:4] != b"\0\0\0\0" or answer[8:16] == b"\0" * 8:
+            errors.append(f"zookeeper: the server's first record is no ConnectResponse: {answer[:32].hex()}")
+        requests = client[1:]
     seen = []
-    for record in client[1:]:
+    for record in requests:
         if record[:8] != b"\xff\xff\xff\xfc\x00\x00\x00\x64":
             continue
         scheme_length = int.from_bytes(record[12:16], "big")

@@ -7,7 +7,8 @@ import Glibc
 ///
 /// Binary protocols are recognised only when the bytes of a side are back-to-back messages of the protocol from the
 /// first byte (each length leading exactly to the next message), so chance bytes do not pass: PostgreSQL's typed
-/// messages, AMQP 0-9-1 frames (each ending with 0xCE), MQTT control packets. Text protocols need a shape no other
+/// messages, AMQP 0-9-1 frames (each ending with 0xCE), MQTT control packets, ZooKeeper records with its heartbeat
+/// each way. Text protocols need a shape no other
 /// protocol has at a line start: a Redis command array (`*N` then `$len`) or replies with an exact bulk string,
 /// memcached's `VALUE key flags bytes` or storage replies, a STOMP frame (command, headers, NUL), a NATS
 /// `PUB`/`SUB`/`MSG` line. Where none fits, the ordinary classification goes on (a greeting-like first line from the
@@ -25,6 +26,9 @@ enum MidstreamClassifier {
             return ProtocolClassifier.Verdict(proto: .amqp, firstIsClient: firstIsClient)
         }
         if let verdict = Self.mqtt(first, second) { return verdict }
+        if let firstIsClient = ZooKeeper.pingExchange(first, second) {
+            return ProtocolClassifier.Verdict(proto: .zookeeper, firstIsClient: firstIsClient)
+        }
         if Self.hasRedisCommandArray(first) { return ProtocolClassifier.Verdict(proto: .redis, firstIsClient: true) }
         if Self.hasRedisCommandArray(second) { return ProtocolClassifier.Verdict(proto: .redis, firstIsClient: false) }
         if Self.isRESPReplies(second) { return ProtocolClassifier.Verdict(proto: .redis, firstIsClient: true) }

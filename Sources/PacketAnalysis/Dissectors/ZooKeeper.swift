@@ -8,11 +8,46 @@ import BulkheadModel
 /// an AuthPacket (request header `xid` -4, type 100: auth) naming a scheme and carrying its data; for the `digest`
 /// scheme (`zkCli.sh addauth digest user:password`, Kazoo's `auth_data`, Curator's `authorization`) that data is
 /// `user:password` itself, in clear on a client port without TLS. SASL (type 102: DIGEST-MD5 or Kerberos) sends no
-/// password and is not read; nor is a connection the capture joined after its ConnectRequest.
+/// password and is not read. A session the capture joined after its ConnectRequest is told by its heartbeat
+/// (``pingExchange(_:_:)``).
 enum ZooKeeper {
     /// The request header's `xid` of an AuthPacket, and its type (`OpCode.auth`).
     static let authXID: UInt32 = 0xffff_fffc
     static let authType: UInt32 = 100
+
+    /// A ping (`xid` -2, type 11: the client's heartbeat on an idle session), as a whole record.
+    static let pingRequest: [UInt8] = [0, 0, 0, 8, 0xff, 0xff, 0xff, 0xfe, 0, 0, 0, 11]
+
+    /// Whether a side's bytes are ZooKeeper records back to back from the first (a length of 8 bytes to 1 MiB each, a
+    /// last one cut short let be) with one that `matches`.
+    static func records(_ bytes: UnsafeRawBufferPointer, containing matches: (UnsafeRawBufferPointer) -> Bool) -> Bool {
+        var cursor = ByteCursor(bytes)
+        var found = false
+        var count = 0
+        while !cursor.isAtEnd, count < 64 {
+            guard let length = cursor.u32(), length >= 8, length <= 1 << 20 else { return false }
+            guard let body = cursor.bytes(Int(length)) else { return found }
+            count += 1
+            if matches(body) { found = true }
+        }
+        return found
+    }
+
+    /// A session the capture joined after its ConnectRequest, told by its heartbeat: on one side a ping (``pingRequest``)
+    /// and on the other its answer (a reply header with `xid` -2 and error 0: 16 bytes), both sides ZooKeeper
+    /// records from their first byte. Sessions idle between requests send one every third of their timeout. Returns
+    /// whether `first` is the client (the side that pings); nil when the exchange is not there.
+    static func pingExchange(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer) -> Bool? {
+        func isPing(_ body: UnsafeRawBufferPointer) -> Bool { body.elementsEqual(Self.pingRequest.dropFirst(4)) }
+        func isPingReply(_ body: UnsafeRawBufferPointer) -> Bool {
+            body.count == 16 && body.prefix(4).elementsEqual([0xff, 0xff, 0xff, 0xfe])
+                && body.suffix(4).allSatisfy { $0 == 0 }
+        }
+        guard first.count >= 12, second.count >= 12 else { return nil }
+        if Self.records(first, containing: isPing) && Self.records(second, containing: isPingReply) { return true }
+        if Self.records(second, containing: isPing) && Self.records(first, containing: isPingReply) { return false }
+        return nil
+    }
 
     /// Whether a client's first bytes are a ZooKeeper ConnectRequest: a length of 44 or 45, protocol version 0, a
     /// session timeout of 1 ms to a day, and a session password of 16 bytes (the server's own for a resumed session,
@@ -30,14 +65,16 @@ enum ZooKeeper {
 }
 
 extension CredentialExtractor {
-    /// The AuthPackets a ZooKeeper client sent, read in order after its ConnectRequest: a `digest` scheme's
+    /// The AuthPackets a ZooKeeper client sent, read in order after its ConnectRequest (or from its first byte, on a
+    /// session the capture joined later): a `digest` scheme's
     /// `user:password` (`zookeeper-digest`, the user kept, the password's length only), and any other scheme's data
     /// but an address's or a certificate's (`zookeeper-auth`, its scheme in the note). Reading stops at a request
     /// that cannot be right (a length past 1 MiB, ZooKeeper's own limit, or past the bytes at hand) and after 64.
     static func zookeeper(_ bytes: UnsafeRawBufferPointer) -> [Credential] {
         var cursor = ByteCursor(bytes)
-        guard ZooKeeper.isConnectRequest(bytes), let connectLength = cursor.u32(), cursor.skip(Int(connectLength))
-        else { return [] }
+        if ZooKeeper.isConnectRequest(bytes) {
+            guard let connectLength = cursor.u32(), cursor.skip(Int(connectLength)) else { return [] }
+        }
         var credentials: [Credential] = []
         var requests = 0
         while requests < 64, let length = cursor.u32(), length <= 1 << 20, var request = cursor.sub(Int(length)) {
