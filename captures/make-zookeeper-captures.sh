@@ -11,6 +11,8 @@
 #   zookeeper-digest-kazoo.pcap   Kazoo with auth_data digest app:…: an ephemeral znode created with a digest ACL, read back
 #   zookeeper-zkcli-addauth.pcap  zkCli.sh: addauth digest ops:…, then ls /
 #   zookeeper-no-auth.pcap        Kazoo without credentials: ls / (a plaintext session, no secret)
+#   zookeeper-sasl-digest.pcap    zkCli.sh logging in with SASL DIGEST-MD5 (a JAAS DigestLoginModule, as Kafka brokers
+#                                 do), then ls /: no password crosses, a digest of it does
 #   zookeeper-idle-session.pcap   Kazoo with auth_data digest app:… and a 4 s session timeout, idle for 6 s (its pings
 #                                 each way), then ls /: make-midstream-captures.sh cuts midstream-zookeeper.pcap from it
 #
@@ -33,6 +35,7 @@ SERVER=198.19.66.2
 # Throwaway secrets. They only ever cross the veth between our own namespaces.
 APP_PASSWORD='zk-App-Secret-12'
 OPS_PASSWORD='zk-Ops-Secret-9'
+SASL_PASSWORD='zk-Sasl-Secret-5'
 
 log() { printf '[make-zookeeper-captures] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -69,10 +72,25 @@ clientPort=2181
 clientPortAddress=$SERVER
 admin.enableServer=false
 4lw.commands.whitelist=
+authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider
 CONF
+# SASL DIGEST-MD5: the server's users and the client's login (JAAS), as a Kafka deployment configures them.
+cat >"$WORK/server.jaas" <<JAAS
+Server {
+    org.apache.zookeeper.server.auth.DigestLoginModule required
+    user_app="$SASL_PASSWORD";
+};
+JAAS
+cat >"$WORK/client.jaas" <<JAAS
+Client {
+    org.apache.zookeeper.server.auth.DigestLoginModule required
+    username="app"
+    password="$SASL_PASSWORD";
+};
+JAAS
 cp /etc/zookeeper/conf/log4j.properties "$WORK/" 2>/dev/null || true
-ins env ZOOCFGDIR="$WORK" ZOO_LOG_DIR="$WORK" "$ZK_BIN/zkServer.sh" start-foreground "$WORK/zoo.cfg" \
-    >"$WORK/zookeeper.log" 2>&1 &
+ins env ZOOCFGDIR="$WORK" ZOO_LOG_DIR="$WORK" SERVER_JVMFLAGS="-Djava.security.auth.login.config=$WORK/server.jaas" \
+    "$ZK_BIN/zkServer.sh" start-foreground "$WORK/zoo.cfg" >"$WORK/zookeeper.log" 2>&1 &
 wait_for 60 tcp_listening "$NS_S" 2181 || die "ZooKeeper did not start: $(tail -5 "$WORK/zookeeper.log")"
 
 # kazoo_session FILE AUTH [IDLE] — one Kazoo session (AUTH: app:password, or none), captured; IDLE: the session
@@ -135,6 +153,15 @@ printf 'addauth digest ops:%s\nls /\nquit\n' "$OPS_PASSWORD" \
     | inc timeout 60 "$ZK_BIN/zkCli.sh" -server "$SERVER:2181" >"$WORK/zkcli.out" 2>&1 \
     || die "zkCli.sh failed: $(tail -5 "$WORK/zkcli.out")"
 grep -q "bulkhead" "$WORK/zkcli.out" || die "zkCli.sh did not list /: $(tail -5 "$WORK/zkcli.out")"
+cap_stop
+
+log "zookeeper-sasl-digest.pcap"
+cap_start zookeeper-sasl-digest.pcap
+printf 'ls /\nquit\n' \
+    | inc env CLIENT_JVMFLAGS="-Djava.security.auth.login.config=$WORK/client.jaas" \
+        timeout 60 "$ZK_BIN/zkCli.sh" -server "$SERVER:2181" >"$WORK/zkcli-sasl.out" 2>&1 \
+    || die "zkCli.sh failed: $(tail -5 "$WORK/zkcli-sasl.out")"
+grep -q "SaslAuthenticated" "$WORK/zkcli-sasl.out" || die "zkCli.sh did not log in with SASL: $(tail -5 "$WORK/zkcli-sasl.out")"
 cap_stop
 
 chmod 644 "$OUT"/zookeeper-*.pcap

@@ -104,6 +104,34 @@ struct ZooKeeperTests {
         #expect(Self.credentials(Self.list + digest).map(\.user) == ["app"])
     }
 
+    /// A SASL request (type 102) carrying `token`.
+    static func sasl(_ token: [UInt8], xid: UInt32 = 1) -> [UInt8] {
+        Self.record(PacketBuilder.be32(xid) + PacketBuilder.be32(102) + PacketBuilder.be32(UInt32(token.count)) + token)
+    }
+
+    static let digestResponse = Array(
+        ("charset=utf-8,username=\"kafka\",realm=\"zk-sasl-md5\",nonce=\"OA6MG9tEQGm2hh\",nc=00000001,"
+            + "cnonce=\"OA6MHXh6VqTrRk\",digest-uri=\"zookeeper/zk-sasl-md5\",maxbuf=65536,"
+            + "response=d388dad90d4bbd760a152321f2143af7,qop=auth").utf8)
+
+    @Test("SASL DIGEST-MD5: the response names the user, its digest can be attacked offline; other tokens are not read")
+    func saslDigest() {
+        let found = Self.credentials(Self.connect() + Self.sasl([]) + Self.sasl(Self.digestResponse, xid: 2))
+        #expect(
+            found == [
+                Credential(
+                    kind: "zookeeper-sasl-digest", user: "kafka", redacted: "digest response (no password in clear)",
+                    note: "the digest can be attacked offline")
+            ])
+        #expect(!"\(found)".contains("d388dad90d4bbd760a152321f2143af7"))
+        // The challenge's shape (no response), a Kerberos token (binary), a response without a user: nothing.
+        let challenge = Array("realm=\"zk\",nonce=\"abc\",qop=\"auth\",charset=utf-8,algorithm=md5-sess".utf8)
+        let noUser = Array("nonce=\"abc\",response=d388dad90d4bbd760a152321f2143af7".utf8)
+        for token in [challenge, [0x60, 0x82, 0x02, 0x10, 0x06, 0x09] + Array(repeating: 0x2a, count: 40), noUser] {
+            #expect(Self.credentials(Self.connect() + Self.sasl(token)).isEmpty)
+        }
+    }
+
     @Test("bad input: lengths that lie, records cut short, the 64-request limit; never a crash")
     func badInput() {
         let digest = Self.auth("digest", Array("app:secret".utf8))

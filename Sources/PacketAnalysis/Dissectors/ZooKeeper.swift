@@ -7,13 +7,17 @@ import BulkheadModel
 /// a 16-byte session `passwd`, and since 3.4 a `readOnly` flag: 44 or 45 bytes after the length). Authentication is
 /// an AuthPacket (request header `xid` -4, type 100: auth) naming a scheme and carrying its data; for the `digest`
 /// scheme (`zkCli.sh addauth digest user:password`, Kazoo's `auth_data`, Curator's `authorization`) that data is
-/// `user:password` itself, in clear on a client port without TLS. SASL (type 102: DIGEST-MD5 or Kerberos) sends no
-/// password and is not read. A session the capture joined after its ConnectRequest is told by its heartbeat
+/// `user:password` itself, in clear on a client port without TLS. SASL (type 102) sends no password: DIGEST-MD5's
+/// response (what Kafka brokers' JAAS `Client` section and zkCli.sh with a `DigestLoginModule` send) names the user
+/// and carries an MD5 digest of the password a dictionary attack can test offline, reported as HTTP's Digest is;
+/// Kerberos tickets are not read. A session the capture joined after its ConnectRequest is told by its heartbeat
 /// (``pingExchange(_:_:)``).
 enum ZooKeeper {
     /// The request header's `xid` of an AuthPacket, and its type (`OpCode.auth`).
     static let authXID: UInt32 = 0xffff_fffc
     static let authType: UInt32 = 100
+    /// The type of a SASL request (`OpCode.sasl`): its body is the mechanism's next token.
+    static let saslType: UInt32 = 102
 
     /// A ping (`xid` -2, type 11: the client's heartbeat on an idle session), as a whole record.
     static let pingRequest: [UInt8] = [0, 0, 0, 8, 0xff, 0xff, 0xff, 0xfe, 0, 0, 0, 11]
@@ -66,9 +70,10 @@ enum ZooKeeper {
 
 extension CredentialExtractor {
     /// The AuthPackets a ZooKeeper client sent, read in order after its ConnectRequest (or from its first byte, on a
-    /// session the capture joined later): a `digest` scheme's
+    /// session the capture joined later), and its SASL requests: a `digest` scheme's
     /// `user:password` (`zookeeper-digest`, the user kept, the password's length only), and any other scheme's data
-    /// but an address's or a certificate's (`zookeeper-auth`, its scheme in the note). Reading stops at a request
+    /// but an address's or a certificate's (`zookeeper-auth`, its scheme in the note), and a SASL DIGEST-MD5 response
+    /// (`zookeeper-sasl-digest`, the user named, nothing of the digest kept). Reading stops at a request
     /// that cannot be right (a length past 1 MiB, ZooKeeper's own limit, or past the bytes at hand) and after 64.
     static func zookeeper(_ bytes: UnsafeRawBufferPointer) -> [Credential] {
         var cursor = ByteCursor(bytes)
@@ -80,6 +85,15 @@ extension CredentialExtractor {
         while requests < 64, let length = cursor.u32(), length <= 1 << 20, var request = cursor.sub(Int(length)) {
             requests += 1
             guard let xid = request.u32(), let type = request.u32() else { return credentials }
+            if type == ZooKeeper.saslType {
+                // GetSASLRequest: the token, a buffer.
+                if let length = request.u32(), length != 0xffff_ffff, let token = request.bytes(Int(length)),
+                    let credential = Self.zookeeperSASLDigest(token), !credentials.contains(credential)
+                {
+                    credentials.append(credential)
+                }
+                continue
+            }
             guard xid == ZooKeeper.authXID, type == ZooKeeper.authType else { continue }
             // AuthPacket: an int (unused, 0), the scheme (a string), the data (a buffer; -1 for none).
             guard request.skip(4), let schemeLength = request.u32(), schemeLength <= 256,
@@ -93,6 +107,18 @@ extension CredentialExtractor {
             }
         }
         return credentials
+    }
+
+    /// A SASL DIGEST-MD5 response (RFC 2831 §2.1.2: `username="…",realm="…",nonce="…",…,response=<32 hex digits>`);
+    /// nil for any other token (the client's empty first one, Kerberos tickets).
+    static func zookeeperSASLDigest(_ token: UnsafeRawBufferPointer) -> Credential? {
+        guard token.count <= 4096, !token.contains(where: { $0 < 0x20 || $0 >= 0x7f }) else { return nil }
+        let text = Substring(String(decoding: token, as: UTF8.self))
+        let names = Set(text.split(separator: ",").compactMap { $0.split(separator: "=").first?.lowercased() })
+        guard names.contains("response"), names.contains("nonce"), let user = Self.digestUser(text) else { return nil }
+        return Credential(
+            kind: "zookeeper-sasl-digest", user: user, redacted: "digest response (no password in clear)",
+            note: "the digest can be attacked offline")
     }
 
     /// The credential an AuthPacket's data is for its scheme; nil for the schemes whose data is no secret (`ip`, an
