@@ -23,8 +23,9 @@ extension Bulkhead {
                 and WireGuard are reported as encrypted traffic between the two hosts. QUIC (HTTP/3) is read from its \
                 Initial packets: SNI, ALPN, cipher, and a refusal's TLS alert; its client certificate is `unknown` \
                 without keys, and for a connection joined after its handshake (told by its short headers). Proxy \
-                tunnels (SOCKS, HTTP CONNECT) and WebSockets (compressed messages inflated) are followed into what \
-                they carry (TLS to the destination; MQTT or STOMP over a broker's /ws).
+                tunnels (SOCKS, HTTP CONNECT), WebSockets (compressed messages inflated) and HTTP/1.1 upgraded to \
+                HTTP/2 (`Upgrade: h2c`, as curl --http2 and Java's HttpClient ask) are followed into what they carry \
+                (TLS to the destination; MQTT or STOMP over a broker's /ws; HTTP/2's requests).
 
                 With --keylog (or secrets embedded in a pcapng), TLS 1.3 and QUIC handshakes are decrypted and the \
                 verdicts become exact; TLS 1.2 keys are checked against the Finished messages and encrypted alerts are \
@@ -35,8 +36,8 @@ extension Bulkhead {
                 (asked, sent none), `not-requested` — exact for TLS ≤ 1.2 (`unknown` when an encrypted renegotiation \
                 follows); for TLS 1.3, whose handshake is encrypted, `likely-…` states inferred from record sizes. Credentials sent in clear are reported by kind and user \
                 name (HTTP, Redis, PostgreSQL, MySQL, mail, FTP, LDAP, SOCKS, the brokers' MQTT, AMQP, STOMP and NATS \
-                logins, Kafka's SASL PLAIN and OAUTHBEARER, etcd's passwords and tokens, a GraphQL WebSocket's \
-                connection_init); secrets are never printed, \
+                logins, Kafka's SASL PLAIN and OAUTHBEARER, ZooKeeper's digest logins, etcd's passwords and tokens, a \
+                GraphQL WebSocket's connection_init); secrets are never printed, \
                 only their length. Control planes answering in clear are critical findings: a Docker or Podman \
                 Engine API, etcd's API (gRPC or its JSON gateway) and its members' peer traffic, each taken for one only \
                 on the server's own answer.
