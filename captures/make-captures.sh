@@ -20,6 +20,7 @@
 #   198.19.64.0/24                    the LDAP (slapd) captures, made by make-ldap-captures.sh
 #   198.19.65.0/24                    the h2c upgrade captures (httpd, curl, Java), made by make-h2c-captures.sh
 #   198.19.66.0/24                    the ZooKeeper captures, made by make-zookeeper-captures.sh
+#   198.19.67.0/24                    the binary memcached captures, made by make-memcached-captures.sh
 #                       (namespaces bh-encap-cli / bh-encap-srv; see there)
 #
 # Server ports (in bh-cap-srv):
@@ -45,7 +46,8 @@
 #   nginx-light redis-server redis-tools postgresql-15 memcached dnsmasq-base docker.io (dockerd and the docker CLI)
 #   etcd-server etcd-client mariadb-server mariadb-client (for make-mysql-captures.sh) slapd and ldap3 from PyPI
 #   (for make-ldap-captures.sh) apache2 openjdk-17-jdk-headless (for make-h2c-captures.sh)
-#   zookeeper and kazoo from PyPI (for make-zookeeper-captures.sh)
+#   zookeeper and kazoo from PyPI (for make-zookeeper-captures.sh) libmemcached-tools sasl2-bin (for
+#   make-memcached-captures.sh)
 #   bind9-dnsutils python3 iproute2 ethtool tinyproxy-bin (for make-tunnel-captures.sh) wireguard-go wireguard-tools
 #   (for make-encap-captures.sh); aioquic from PyPI (for make-quic-captures.sh); mosquitto mosquitto-clients
 #   rabbitmq-server amqp-tools nats-server chromium chromium-driver, and nats-py, amqp, python-qpid-proton,
@@ -748,6 +750,9 @@ bash "$HERE/make-ldap-captures.sh" || die "make-ldap-captures.sh failed"
 bash "$HERE/make-h2c-captures.sh" || die "make-h2c-captures.sh failed"
 # ZooKeeper (Debian's server, Kazoo and zkCli.sh, 198.19.66.0/24): see make-zookeeper-captures.sh.
 bash "$HERE/make-zookeeper-captures.sh" || die "make-zookeeper-captures.sh failed"
+# memcached's binary protocol and SASL login (Debian's memcached and libmemcached-tools, 198.19.67.0/24): see
+# make-memcached-captures.sh.
+bash "$HERE/make-memcached-captures.sh" || die "make-memcached-captures.sh failed"
 # The QUIC captures (aioquic peers, 198.19.61.0/24): see make-quic-captures.sh; it needs aioquic from PyPI.
 bash "$HERE/make-quic-captures.sh" || die "make-quic-captures.sh failed"
 # Connections the capture joined after their start, cut from the captures above: see make-midstream-captures.sh.

@@ -94,7 +94,7 @@ public struct Credential: Codable, Hashable, Sendable {
     /// `pop3`, `pop3-auth-plain`, `mqtt`, `amqp-plain`, `amqp-amqplain`, `nats-password`, `nats-token`, `nats`, `stomp`,
     /// `http-token`, `http-api-key`, `http-url-secret`, `http-form-secret`, `http-json-secret`, `etcd-password`,
     /// `etcd-token`, `graphql-ws-init`, `kafka-sasl-plain`, `kafka-sasl-oauthbearer`, `zookeeper-digest`,
-    /// `zookeeper-auth`, `zookeeper-sasl-digest`.
+    /// `zookeeper-auth`, `zookeeper-sasl-digest`, `memcached-sasl-plain`.
     public var kind: String
     /// The user name, when the protocol sends one in clear (it is not a secret on its own).
     @ExplicitNull public var user: String?

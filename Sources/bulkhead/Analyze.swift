@@ -36,8 +36,8 @@ extension Bulkhead {
                 (asked, sent none), `not-requested` — exact for TLS ≤ 1.2 (`unknown` when an encrypted renegotiation \
                 follows); for TLS 1.3, whose handshake is encrypted, `likely-…` states inferred from record sizes. Credentials sent in clear are reported by kind and user \
                 name (HTTP, Redis, PostgreSQL, MySQL, mail, FTP, LDAP, SOCKS, the brokers' MQTT, AMQP, STOMP and NATS \
-                logins, Kafka's SASL PLAIN and OAUTHBEARER, ZooKeeper's digest logins, etcd's passwords and tokens, a \
-                GraphQL WebSocket's connection_init); secrets are never printed, \
+                logins, Kafka's SASL PLAIN and OAUTHBEARER, ZooKeeper's digest logins, memcached's SASL PLAIN, etcd's \
+                passwords and tokens, a GraphQL WebSocket's connection_init); secrets are never printed, \
                 only their length. Control planes answering in clear are critical findings: a Docker or Podman \
                 Engine API, etcd's API (gRPC or its JSON gateway) and its members' peer traffic, each taken for one only \
                 on the server's own answer.

@@ -55,6 +55,7 @@ struct CredentialLeakPropertyTests {
         case mqtt311, mqtt5Will, amqpPlain, amqpAMQPLAIN, amqp10Plain, natsPassword, natsToken, stompConnect
         case h2cBearer
         case zookeeperDigest
+        case memcachedSASLPlain
     }
 
     /// The choices that are not the secret, drawn once and shared by a sample and its twin.
@@ -352,6 +353,13 @@ struct CredentialLeakPropertyTests {
                 client: ZooKeeperTests.connect() + ZooKeeperTests.auth("digest", u + [0x3a] + secret)
                     + ZooKeeperTests.list,
                 expectedKind: "zookeeper-digest", secret: secret, wire: secret)
+        case .memcachedSASLPlain:
+            // A binary SASL auth with PLAIN's token (authzid, user, password), after the mechanisms were listed.
+            return Sample(
+                shape: "\(choices.shape)", serverPort: 11211, greeting: nil,
+                client: MemcachedBinaryTests.listMechanisms
+                    + MemcachedBinaryTests.auth("PLAIN", [0] + u + [0] + secret) + MemcachedBinaryTests.get,
+                expectedKind: "memcached-sasl-plain", secret: secret, wire: secret)
         case .socks5Password:
             // The proxy's answers (method 2, password accepted, CONNECT granted) sent first: each direction is read
             // on its own, so their order against the client's bytes does not matter.
@@ -648,6 +656,7 @@ struct CredentialLeakPropertyTests {
                 case 61613: .stomp
                 case 50051: .http2
                 case 2181: .zookeeper
+                case 11211: .memcached
                 default: .ldap
                 }
             // A SOCKS 5 password is read by the proxy-handshake reader, with the proxy's answers.

@@ -430,6 +430,8 @@ def check(path):
                 check_mysql_logins(capture, fl["credentials"], errors)
             if fl.get("protocol") == "ldap" and not fl.get("starttls") and "credentials" in fl:
                 check_ldap_binds(capture, fl["credentials"], errors)
+            if fl.get("protocol") == "memcached" and fl.get("server", "").startswith("198.19.67.2:"):
+                check_memcached_binary(capture, int(sport), fl.get("credentials", []), errors)
             if fl.get("protocol") == "zookeeper":
                 check_zookeeper(capture, int(sport), fl.get("credentials", []), errors,
                                 midstream="midstream" in fl.get("anomalies", []))
@@ -908,6 +910,36 @@ def check_kafka_logins(capture, port, credentials, errors):
             errors.append(f"kafka credentials (tcp.stream {stream}): expected {expected}, the bytes hold {logins}")
         if named != {mechanism}:
             errors.append(f"kafka: tshark names the mechanism {sorted(named)}, the bytes {mechanism}")
+
+
+def check_memcached_binary(capture, port, credentials, errors):
+    """memcached's binary protocol as tshark's memcache dissector reads it (every packet's magic: 0x80 from the client,
+    0x81 from the server), and the SASL PLAIN logins from the client's packets: tshark names the opcode (0x21) and the
+    mechanism (the key); the token is read from the client's bytes (tshark shows the value only up to its first NUL)."""
+    decode = [f"tcp.port=={port},memcache"]
+    rows = fields(capture, f"tcp.port == {port} && memcache", ["tcp.srcport", "memcache.magic", "memcache.opcode",
+                                                                "memcache.key"], decode=decode)
+    magics = {(r["tcp.srcport"] == str(port), r["memcache.magic"]) for r in rows}
+    if not rows or magics != {(False, "128"), (True, "129")}:
+        errors.append(f"memcached: tshark does not read binary requests and responses each way: {sorted(magics)}")
+    named = [r["memcache.key"] for r in rows if r["tcp.srcport"] != str(port) and r["memcache.opcode"] == "33"]
+    data = bytearray()
+    for r in fields(capture, f"tcp.dstport == {port} && tcp.len > 0", ["tcp.payload"]):
+        data.extend(bytes.fromhex(r["tcp.payload"].replace(":", "")))
+    seen = []
+    while len(data) >= 24 and data[0] == 0x80:
+        opcode, key_length, extras = data[1], int.from_bytes(data[2:4], "big"), data[4]
+        body = bytes(data[24:24 + int.from_bytes(data[8:12], "big")])
+        if opcode == 0x21 and body[extras:extras + key_length] == b"PLAIN":
+            _, user, password = body[extras + key_length:].split(b"\0", 2)
+            seen.append(("memcached-sasl-plain", user.decode(), len(password)))
+        data = data[24 + len(body):]
+    if [c for c in named if c != "PLAIN"] or len(named) != len(seen):
+        errors.append(f"memcached: tshark names the SASL mechanisms {named}, the bytes hold {len(seen)} PLAIN logins")
+    expected = [(c["kind"], c.get("user"), int(re.search(r"(\d+) characters", c["redacted"]).group(1)))
+                for c in credentials]
+    if seen != expected:
+        errors.append(f"memcached credentials: expected {expected}, the client's SASL packets hold {seen}")
 
 
 def zookeeper_records(data):

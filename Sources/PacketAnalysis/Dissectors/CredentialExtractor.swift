@@ -29,6 +29,7 @@ package enum CredentialExtractor {
         case .stomp: stomp(client)
         case .kafka: kafka(client)
         case .zookeeper: zookeeper(client)
+        case .memcached: memcachedBinary(client)
         default: []
         }
     }

@@ -91,6 +91,7 @@ package enum ProtocolClassifier {
         if bytes.starts(with: "AMQP") && bytes.count >= 8 { return .amqp }
         if bytes.first == UInt8(ascii: "*"), bytes.count >= 4, isRESPArray(bytes) { return .redis }
         if let proto = textCacheCommand(bytes, peer: peer) { return proto }
+        if bytes[0] == 0x80, MemcachedBinary.isRequest(bytes, peer: peer) { return .memcached }
         if ZooKeeper.isConnectRequest(bytes) { return .zookeeper }
         if isMongoMessage(bytes) { return .mongodb }
         if isLDAPRequest(bytes) { return .ldap }
