@@ -11,6 +11,9 @@
 #   zookeeper-digest-kazoo.pcap   Kazoo with auth_data digest app:…: an ephemeral znode created with a digest ACL, read back
 #   zookeeper-zkcli-addauth.pcap  zkCli.sh: addauth digest ops:…, then ls /
 #   zookeeper-no-auth.pcap        Kazoo without credentials: ls / (a plaintext session, no secret)
+#   zookeeper-ruok.pcap           the four-letter word ruok, as a health check sends it (printf ruok | nc), and imok
+#   zookeeper-cons-refused.pcap   cons, which 4lw.commands.whitelist (ruok; this server answers srvr even so) refuses:
+#                                 the server's refusal
 #   zookeeper-sasl-digest.pcap    zkCli.sh logging in with SASL DIGEST-MD5 (a JAAS DigestLoginModule, as Kafka brokers
 #                                 do), then ls /: no password crosses, a digest of it does
 #   zookeeper-idle-session.pcap   Kazoo with auth_data digest app:… and a 4 s session timeout, idle for 6 s (its pings
@@ -71,7 +74,7 @@ dataDir=$WORK/data
 clientPort=2181
 clientPortAddress=$SERVER
 admin.enableServer=false
-4lw.commands.whitelist=
+4lw.commands.whitelist=ruok
 authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider
 CONF
 # SASL DIGEST-MD5: the server's users and the client's login (JAAS), as a Kafka deployment configures them.
@@ -163,6 +166,19 @@ printf 'ls /\nquit\n' \
     || die "zkCli.sh failed: $(tail -5 "$WORK/zkcli-sasl.out")"
 grep -q "SaslAuthenticated" "$WORK/zkcli-sasl.out" || die "zkCli.sh did not log in with SASL: $(tail -5 "$WORK/zkcli-sasl.out")"
 cap_stop
+
+# four_letter FILE WORD EXPECTED — WORD sent alone on a connection of its own (bash's /dev/tcp: the bytes a health
+# check's `printf WORD | nc` sends), the server's answer read to its close; it must start with EXPECTED
+four_letter() {
+    log "$1"
+    cap_start "$1"
+    inc bash -c 'exec 3<>"/dev/tcp/$0/2181" && printf %s "$1" >&3 && cat <&3' "$SERVER" "$2" >"$WORK/$1.out" 2>&1 \
+        || die "$1: the connection failed: $(cat "$WORK/$1.out")"
+    cap_stop
+    grep -q "^$3" "$WORK/$1.out" || die "$1: unexpected answer: $(cat "$WORK/$1.out")"
+}
+four_letter zookeeper-ruok.pcap ruok imok
+four_letter zookeeper-cons-refused.pcap cons "cons is not executed"
 
 chmod 644 "$OUT"/zookeeper-*.pcap
 log "done"

@@ -186,6 +186,34 @@ struct ZooKeeperTests {
         #expect(self.midstream(Self.ping, [0, 0, 0, 3, 1, 2, 3] + Self.pingReply) == nil)
     }
 
+    @Test(
+        "four-letter words: the word alone and ZooKeeper's answer (or its refusal); the word without it proves nothing")
+    func fourLetterWords() {
+        func classify(_ client: String, _ server: String, final: Bool = true) -> ApplicationProtocol? {
+            Array(client.utf8).withUnsafeBytes { first in
+                Array(server.utf8).withUnsafeBytes {
+                    ProtocolClassifier.classify(first: first, second: $0, rolesKnown: true, final: final)?.proto
+                }
+            }
+        }
+        #expect(classify("ruok", "imok") == .zookeeper)
+        #expect(classify("ruok\n", "imok") == .zookeeper)
+        #expect(
+            classify("srvr", "Zookeeper version: 3.8.0-5a02a05eddb59aee6ac762f7ea82e92a68eb9c0f\nLatency") == .zookeeper
+        )
+        #expect(classify("mntr\n", "zk_version\t3.8.0\nzk_server_state\tstandalone\n") == .zookeeper)
+        #expect(classify("srvr", "srvr is not executed because it is not in the whitelist.\n") == .zookeeper)
+        #expect(classify("stat", "This ZooKeeper instance is not currently serving requests\n") == .zookeeper)
+        // Not yet answered: waited for; never answered, another server's answer, another word's refusal, a longer
+        // line: not ZooKeeper.
+        #expect(classify("ruok", "", final: false) == nil)
+        #expect(classify("ruok", "") != .zookeeper)
+        #expect(classify("dump\r\n", "-ERR wrong number of arguments for 'dump' command\r\n") != .zookeeper)
+        #expect(classify("srvr", "ruok is not executed because it is not in the whitelist.\n") != .zookeeper)
+        #expect(classify("ruok please", "imok") != .zookeeper)
+        #expect(classify("RUOK", "imok") != .zookeeper)
+    }
+
     @Test("a flow: zookeeper with its digest login, in segments of 1 byte too; the password never printed")
     func flow() throws {
         let answer = Self.record(

@@ -964,6 +964,20 @@ def check_zookeeper(capture, port, credentials, errors, midstream=False):
         for r in fields(capture, f"{dfilter} && tcp.len > 0", ["tcp.payload"]):
             data.extend(bytes.fromhex(r["tcp.payload"].replace(":", "")))
         return zookeeper_records(bytes(data))
+    client_bytes = b"".join(bytes.fromhex(r["tcp.payload"].replace(":", ""))
+                            for r in fields(capture, f"tcp.dstport == {port} && tcp.len > 0", ["tcp.payload"]))
+    if 4 <= len(client_bytes) <= 6 and client_bytes[:4].isalpha() and client_bytes[4:].strip() == b"":
+        # A four-letter word (ruok, srvr…) alone: ZooKeeper's answer to it, or its refusal, and no credential.
+        word = client_bytes[:4].decode()
+        answer = b"".join(bytes.fromhex(r["tcp.payload"].replace(":", ""))
+                          for r in fields(capture, f"tcp.srcport == {port} && tcp.len > 0", ["tcp.payload"]))
+        known = {"ruok": b"imok", "srvr": b"Zookeeper version:", "mntr": b"zk_version"}
+        if not (answer.startswith(known.get(word, b"\0"))
+                or answer.startswith(f"{word} is not executed because it is not in the whitelist".encode())):
+            errors.append(f"zookeeper: {word} answered {answer[:60]!r}, not as ZooKeeper answers it")
+        if credentials:
+            errors.append("zookeeper: a four-letter word carries no credential")
+        return
     client, server = side(f"tcp.dstport == {port}"), side(f"tcp.srcport == {port}")
     if midstream:
         if fields(capture, f"tcp.port == {port} && tcp.flags.syn == 1", ["frame.number"]):

@@ -90,6 +90,8 @@ package enum ProtocolClassifier {
         if isPostgresStartup(bytes) { return .postgresql }
         if bytes.starts(with: "AMQP") && bytes.count >= 8 { return .amqp }
         if bytes.first == UInt8(ascii: "*"), bytes.count >= 4, isRESPArray(bytes) { return .redis }
+        // Before the cache verbs: `dump` and `stat` alone are ZooKeeper's when its answer says so.
+        if bytes.count <= 6, ZooKeeper.fourLetterExchange(bytes, answer: peer) == true { return .zookeeper }
         if let proto = textCacheCommand(bytes, peer: peer) { return proto }
         if bytes[0] == 0x80, MemcachedBinary.isRequest(bytes, peer: peer) { return .memcached }
         if ZooKeeper.isConnectRequest(bytes) { return .zookeeper }

@@ -53,6 +53,38 @@ enum ZooKeeper {
         return nil
     }
 
+    /// The four-letter words (ZooKeeper's administration commands on its client port: `echo ruok | nc host 2181`, the
+    /// health check of many Helm charts and exporters).
+    static let fourLetterWords: Set<[UInt8]> = Set(
+        [
+            "ruok", "srvr", "stat", "mntr", "conf", "cons", "crst", "dump", "envi", "reqs", "wchc", "wchp", "wchs",
+            "dirs", "isro", "srst", "hash",
+        ].map { Array($0.utf8) })
+
+    /// The beginnings of ZooKeeper's answers to a four-letter word: `imok`, the server's statistics (`srvr`,
+    /// `stat`, `mntr`), `conf`'s and `envi`'s first lines, `isro`'s mode, and its refusals (a word not in
+    /// `4lw.commands.whitelist`, or a server not serving yet).
+    static let fourLetterAnswers: [StaticString] = [
+        "imok", "Zookeeper version:", "zk_version", "clientPort=", "Environment:", "rw", "ro",
+        "This ZooKeeper instance is not currently serving requests",
+    ]
+
+    /// Whether a client's bytes are a four-letter word alone (a newline after it let be), and the server's answer is
+    /// ZooKeeper's: the word itself says little (`dump` and `stat` are other protocols' verbs too), the answer proves
+    /// it. Nil while the server has not answered.
+    static func fourLetterExchange(_ bytes: UnsafeRawBufferPointer, answer: UnsafeRawBufferPointer) -> Bool? {
+        var word = bytes
+        while let last = word.last, last == 0x0a || last == 0x0d {
+            word = UnsafeRawBufferPointer(rebasing: word.dropLast())
+        }
+        guard word.count == 4, Self.fourLetterWords.contains(Array(word)) else { return false }
+        guard !answer.isEmpty else { return nil }
+        if Self.fourLetterAnswers.contains(where: { answer.starts(with: $0) }) { return true }
+        // `<word> is not executed because it is not in the whitelist.`
+        let refusal = Array(word) + Array(" is not executed because it is not in the whitelist".utf8)
+        return answer.starts(with: refusal)
+    }
+
     /// Whether a client's first bytes are a ZooKeeper ConnectRequest: a length of 44 or 45, protocol version 0, a
     /// session timeout of 1 ms to a day, and a session password of 16 bytes (the server's own for a resumed session,
     /// zeros for a new one).
