@@ -29,7 +29,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 OUT=$HERE
 TOOLS=$HERE/tools
 # shellcheck source=tools/netns-helpers.sh
-source "$TOOLS/netns-helpers.sh"   # ns_delete cleanup_on_exit inc ins veth_link cap_on cap_stop wait_for wait_tcp
+source "$TOOLS/netns-helpers.sh"   # lab_begin inc ins veth_link cap_on cap_stop wait_for wait_tcp
 
 NS_C=bh-h2c-cli
 NS_S=bh-h2c-srv
@@ -41,24 +41,9 @@ BASIC_PASSWORD='h2c-Secret-1'
 DIGEST_PASSWORD='h2c-Digest-2'
 BEARER_TOKEN='eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJoMmMtY2xpZW50In0.h2c-signature-000'
 
-log() { printf '[make-h2c-captures] %s\n' "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
-
-[[ $EUID -eq 0 ]] || die "run as root (sudo bash $0)"
-for t in ip ethtool tcpdump ss curl apache2 htpasswd java; do
-    command -v "$t" >/dev/null 2>&1 || die "missing tool: $t"
-done
+lab_begin make-h2c-captures ip ethtool tcpdump ss curl apache2 htpasswd java
 [[ -f /usr/lib/apache2/modules/mod_http2.so ]] || die "mod_http2 missing (apt-get install apache2)"
-
-take_lock make-h2c-captures
-
-WORK=$(mktemp -d /tmp/bh-h2c.XXXXXX)
 chmod 755 "$WORK"   # httpd's children (www-data) read the document root below it
-
-teardown() { ns_delete "$NS_C" "$NS_S"; }
-cleanup_on_exit
-
-teardown   # leftovers of an interrupted earlier run (only our own bh-h2c-* namespaces)
 
 CAP_PID=
 CAP_FILE=

@@ -20,7 +20,7 @@ OUT=$HERE
 TOOLS=$HERE/tools
 PY=$(command -v python3)
 # shellcheck source=tools/netns-helpers.sh
-source "$TOOLS/netns-helpers.sh"   # ns_delete cleanup_on_exit inc ins lab_pki veth_link cap_on cap_stop wait_for wait_tcp
+source "$TOOLS/netns-helpers.sh"   # lab_begin inc ins lab_pki veth_link cap_on cap_stop wait_for wait_tcp
 
 NS_C=bh-ldap-cli
 NS_S=bh-ldap-srv
@@ -30,23 +30,8 @@ SERVER=198.19.64.2
 # A throwaway secret. It only ever crosses the veth between our own namespaces.
 MANAGER_PASSWORD='ldap-Secret-99'
 
-log() { printf '[make-ldap-captures] %s\n' "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
-
-[[ $EUID -eq 0 ]] || die "run as root (sudo bash $0)"
-for t in ip ethtool tcpdump openssl ss slapd "$PY"; do
-    command -v "$t" >/dev/null 2>&1 || die "missing tool: $t"
-done
+lab_begin make-ldap-captures ip ethtool tcpdump openssl ss slapd "$PY"
 "$PY" -c 'import ldap3' 2>/dev/null || die "ldap3 missing: python3 -m pip install ldap3"
-
-take_lock make-ldap-captures
-
-WORK=$(mktemp -d /tmp/bh-ldap.XXXXXX)
-
-teardown() { ns_delete "$NS_C" "$NS_S"; }
-cleanup_on_exit
-
-teardown   # leftovers of an interrupted earlier run (only our own bh-ldap-* namespaces)
 
 CAP_PID=
 CAP_FILE=

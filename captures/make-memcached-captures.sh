@@ -19,7 +19,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 OUT=$HERE
 TOOLS=$HERE/tools
 # shellcheck source=tools/netns-helpers.sh
-source "$TOOLS/netns-helpers.sh"   # ns_delete cleanup_on_exit inc ins veth_link cap_on cap_stop wait_for wait_tcp
+source "$TOOLS/netns-helpers.sh"   # lab_begin inc ins veth_link cap_on cap_stop wait_for wait_tcp
 
 NS_C=bh-mc-cli
 NS_S=bh-mc-srv
@@ -29,22 +29,7 @@ SERVER=198.19.67.2
 # A throwaway secret. It only ever crosses the veth between our own namespaces.
 CACHE_PASSWORD='mc-Secret-42'
 
-log() { printf '[make-memcached-captures] %s\n' "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
-
-[[ $EUID -eq 0 ]] || die "run as root (sudo bash $0)"
-for t in ip ethtool tcpdump ss memcached memccp memccat saslpasswd2; do
-    command -v "$t" >/dev/null 2>&1 || die "missing tool: $t"
-done
-
-take_lock make-memcached-captures
-
-WORK=$(mktemp -d /tmp/bh-mc.XXXXXX)
-
-teardown() { ns_delete "$NS_C" "$NS_S"; }
-cleanup_on_exit
-
-teardown   # leftovers of an interrupted earlier run (only our own bh-mc-* namespaces)
+lab_begin make-memcached-captures ip ethtool tcpdump ss memcached memccp memccat saslpasswd2
 
 CAP_PID=
 CAP_FILE=

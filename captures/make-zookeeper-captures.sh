@@ -28,7 +28,7 @@ TOOLS=$HERE/tools
 PY=$(command -v python3)
 ZK_BIN=/usr/share/zookeeper/bin
 # shellcheck source=tools/netns-helpers.sh
-source "$TOOLS/netns-helpers.sh"   # ns_delete cleanup_on_exit inc ins veth_link cap_on cap_stop wait_for wait_tcp
+source "$TOOLS/netns-helpers.sh"   # lab_begin inc ins veth_link cap_on cap_stop wait_for wait_tcp
 
 NS_C=bh-zk-cli
 NS_S=bh-zk-srv
@@ -40,23 +40,8 @@ APP_PASSWORD='zk-App-Secret-12'
 OPS_PASSWORD='zk-Ops-Secret-9'
 SASL_PASSWORD='zk-Sasl-Secret-5'
 
-log() { printf '[make-zookeeper-captures] %s\n' "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
-
-[[ $EUID -eq 0 ]] || die "run as root (sudo bash $0)"
-for t in ip ethtool tcpdump tshark ss java "$PY" "$ZK_BIN/zkServer.sh" "$ZK_BIN/zkCli.sh"; do
-    command -v "$t" >/dev/null 2>&1 || die "missing tool: $t"
-done
+lab_begin make-zookeeper-captures ip ethtool tcpdump tshark ss java "$PY" "$ZK_BIN/zkServer.sh" "$ZK_BIN/zkCli.sh"
 "$PY" -c 'import kazoo' 2>/dev/null || die "kazoo missing: python3 -m pip install kazoo"
-
-take_lock make-zookeeper-captures
-
-WORK=$(mktemp -d /tmp/bh-zk.XXXXXX)
-
-teardown() { ns_delete "$NS_C" "$NS_S"; }
-cleanup_on_exit
-
-teardown   # leftovers of an interrupted earlier run (only our own bh-zk-* namespaces)
 
 CAP_PID=
 CAP_FILE=

@@ -459,6 +459,16 @@ def check(path):
     return errors
 
 
+def logins_of(credentials):
+    """An expected file's credentials as (kind, user, the secret's length), the length None where the description
+    names none (a digest response)."""
+    logins = []
+    for c in credentials:
+        length = re.search(r"(\d+) characters", c.get("redacted", ""))
+        logins.append((c["kind"], c.get("user"), int(length.group(1)) if length else None))
+    return logins
+
+
 def check_tunnel(capture, tunnel, errors):
     """The proxy requests as tshark's SOCKS and HTTP dissectors read them: the first hop's version,
     destination and reply, and every CONNECT's target and status in order (a CONNECT sent through a
@@ -732,10 +742,7 @@ def check_h2c_upgrade(capture, port, fl, errors):
             if name == "authorization" and login(value) not in http2_logins:
                 http2_logins.append(login(value))
     seen += http2_logins
-    expected = []
-    for c in fl.get("credentials", []):
-        length = re.search(r"(\d+) characters", c.get("redacted", ""))
-        expected.append((c["kind"], c.get("user"), int(length.group(1)) if length else None))
+    expected = logins_of(fl.get("credentials", []))
     if seen != expected:
         errors.append(f"h2c credentials: expected {expected}, tshark sees {seen}")
 
@@ -807,8 +814,7 @@ def check_graphql_init(capture, port, credentials, errors):
 
 def check_ldap_binds(capture, credentials, errors):
     """Simple binds as tshark's LDAP dissector reads them: the bind DN and the password's length."""
-    expected = [(c["kind"], c.get("user"), int(re.search(r"(\d+) characters", c["redacted"]).group(1)))
-                for c in credentials]
+    expected = logins_of(credentials)
     seen = [("ldap-simple-bind", r["ldap.name"], len(r["ldap.simple"]))
             for r in fields(capture, "ldap.simple", ["ldap.name", "ldap.simple"])]
     if seen != expected:
@@ -893,8 +899,7 @@ def check_kafka_logins(capture, port, credentials, errors):
     """Each Kafka connection to `port`, its client's bytes put together from tshark's TCP payloads: the SASL logins
     read from them are this flow's credentials (every connection of these captures authenticates the same way), and
     the mechanism is the one tshark's Kafka dissector names."""
-    expected = [(c["kind"], c.get("user"), int(re.search(r"(\d+) characters", c["redacted"]).group(1)))
-                for c in credentials]
+    expected = logins_of(credentials)
     rows = fields(capture, f"tcp.dstport == {port} && tcp.len > 0", ["tcp.stream", "tcp.payload"],
                   decode=[f"tcp.port=={port},kafka"])
     streams = {}
@@ -936,8 +941,7 @@ def check_memcached_binary(capture, port, credentials, errors):
         data = data[24 + len(body):]
     if [c for c in named if c != "PLAIN"] or len(named) != len(seen):
         errors.append(f"memcached: tshark names the SASL mechanisms {named}, the bytes hold {len(seen)} PLAIN logins")
-    expected = [(c["kind"], c.get("user"), int(re.search(r"(\d+) characters", c["redacted"]).group(1)))
-                for c in credentials]
+    expected = logins_of(credentials)
     if seen != expected:
         errors.append(f"memcached credentials: expected {expected}, the client's SASL packets hold {seen}")
 
@@ -1015,17 +1019,13 @@ def check_zookeeper(capture, port, credentials, errors, midstream=False):
             user, _, password = data.decode().partition(":")
             if ("zookeeper-digest", user, len(password)) not in seen:   # the same login sent again is one credential
                 seen.append(("zookeeper-digest", user, len(password)))
-    expected = []
-    for c in credentials:
-        length = re.search(r"(\d+) characters", c.get("redacted", ""))
-        expected.append((c["kind"], c.get("user"), int(length.group(1)) if length else None))
+    expected = logins_of(credentials)
     if seen != expected:
         errors.append(f"zookeeper credentials: expected {expected}, the client's AuthPackets hold {seen}")
 
 
 def check_broker_login(capture, protocol, port, credentials, errors, websocket=False):
-    expected = [(c["kind"], c.get("user"), int(re.search(r"(\d+) characters", c["redacted"]).group(1)))
-                for c in credentials]
+    expected = logins_of(credentials)
     seen = broker_logins(capture, protocol, port, websocket)
     if seen != expected:
         errors.append(f"credentials: expected {expected}, tshark sees {seen}")

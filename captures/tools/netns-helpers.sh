@@ -49,6 +49,25 @@ ns_delete() {
     done
 }
 
+# lab_begin NAME TOOL... — how a two-namespace capture script starts: log and die prefixed with [NAME], root, every
+# TOOL on the PATH, one run at a time, a work folder ($WORK), and its namespaces ($NS_C, $NS_S: set them first)
+# deleted now, in case an interrupted run left them, and again on exit (a teardown() the script defined first is used
+# instead)
+lab_begin() {
+    LAB_NAME=$1
+    shift
+    log() { printf '[%s] %s\n' "$LAB_NAME" "$*" >&2; }
+    die() { log "ERROR: $*"; exit 1; }
+    [[ $EUID -eq 0 ]] || die "run as root (sudo bash $0)"
+    local tool
+    for tool in "$@"; do command -v "$tool" >/dev/null 2>&1 || die "missing tool: $tool"; done
+    take_lock "$LAB_NAME"
+    WORK=$(mktemp -d "/tmp/bh-${LAB_NAME#make-}.XXXXXX")
+    declare -F teardown >/dev/null || teardown() { ns_delete "$NS_C" "$NS_S"; }
+    cleanup_on_exit
+    teardown
+}
+
 # cleanup_on_exit — on exit, run the sourcing script's teardown(), remove its $WORK and, when it failed, say so;
 # INT and TERM exit 130 through the same path. teardown() must work when nothing was set up yet.
 cleanup_on_exit() {

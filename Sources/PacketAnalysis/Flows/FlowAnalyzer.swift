@@ -983,16 +983,21 @@ public final class FlowAnalyzer {
             }
         }
         if upgrade.requestRead && upgrade.target == nil { return self.followPlaintext(flow, .http, final: stalled) }
-        let serverEnd = clientEnd.flatMap { _ in flow.withBuffer(client: false) { upgrade.headers.server.end(in: $0) } }
-        guard serverEnd != nil else {
+        guard let clientEnd, let target = upgrade.target else {
+            // The request's headers are not whole yet.
             if stalled { self.followPlaintext(flow, .http, final: true) }
             return
         }
-        switch upgrade.target {
-        case .webSocket?: self.openWebSocket(flow, upgrade, final: final)
-        case .h2c?:
-            if let clientEnd { self.openH2C(flow, upgrade, requestEnd: clientEnd, stalled: stalled, final: final) }
-        case nil: self.followPlaintext(flow, .http, final: stalled)
+        switch target {
+        case .webSocket:
+            guard flow.withBuffer(client: false, { upgrade.headers.server.end(in: $0) }) != nil else {
+                if stalled { self.followPlaintext(flow, .http, final: true) }
+                return
+            }
+            self.openWebSocket(flow, upgrade, final: final)
+        case .h2c:
+            // The h2c scan reads the server's answers itself, each header block once.
+            self.openH2C(flow, upgrade, requestEnd: clientEnd, stalled: stalled, final: final)
         }
     }
 
