@@ -182,8 +182,8 @@ public enum TLSProbeResult: String, Codable, Sendable {
 
 /// What one connection showed, in the battery's evidence model. Only `served` proves acceptance; only
 /// `refused-by-tls`, `refused-by-application` and `handshake-aborted` prove refusal on their own.
-/// `closed-without-reason` and `silent` prove nothing by themselves: they are judged against the control
-/// connections of the same endpoint (the valid certificate, no certificate).
+/// `closed-without-reason`, `silent` and `denied-by-application` prove nothing by themselves: they are judged against
+/// the control connections of the same endpoint (the valid certificate, no certificate).
 public enum TLSEvidence: String, Codable, Sendable {
     /// Application bytes came back over TLS (an answer to a request that fits the service, or its greeting).
     case served
@@ -196,8 +196,13 @@ public enum TLSEvidence: String, Codable, Sendable {
     case handshakeAborted = "handshake-aborted"
     /// close_notify, FIN, RST, unexpected EOF or a non-authentication alert after the handshake: ambiguous.
     case closedWithoutReason = "closed-without-reason"
-    /// Open after the handshake, and nothing came back within the read wait: ambiguous.
+    /// Open after the handshake, and nothing came back within the read wait: ambiguous (a slow server looks the same),
+    /// and never resolved into a refusal by comparison.
     case silent
+    /// An application answer that refuses the request without naming the certificate (HTTP 401 or 403): ambiguous.
+    /// A refusal when the valid certificate's same request is served; an acceptance when it gets the same answer
+    /// (the application cannot tell the two apart).
+    case deniedByApplication = "denied-by-application"
     /// Plaintext probe: the service was served in clear (HTTP status < 400, or the protocol's success reply).
     case servedInClear = "served-in-clear"
     /// Plaintext probe: refused in clear (an HTTP 4xx, a TLS alert record, a protocol error, a close).
@@ -208,7 +213,9 @@ public enum TLSEvidence: String, Codable, Sendable {
     /// Evidence of acceptance, or of refusal, by itself.
     public var isRefusal: Bool { self == .refusedByTLS || self == .refusedByApplication || self == .handshakeAborted }
     /// Evidence that must be compared with a control connection.
-    public var isAmbiguous: Bool { self == .closedWithoutReason || self == .silent }
+    public var isAmbiguous: Bool {
+        self == .closedWithoutReason || self == .silent || self == .deniedByApplication
+    }
 }
 
 /// One connection made by the battery, with everything observed on it.

@@ -36,13 +36,26 @@ enum ServiceAnswer: Sendable, Equatable {
     case refused(String)
     /// The answer does not fit the protocol (a cleartext upgrade that cannot go on).
     case failed(String)
+    /// The application refused the request without naming the certificate (HTTP 401 or 403, with its status): it
+    /// proves nothing by itself, and is compared with what the valid certificate's same request got.
+    case denied(status: Int, String)
+    /// The connection was ended inside the application protocol before any answer (an HTTP/2 GOAWAY or RST_STREAM
+    /// that names no certificate): as ambiguous as a TCP close.
+    case closed(String)
+
+    /// The answer's text, whatever it proves.
+    var text: String {
+        switch self {
+        case .served(let text), .refused(let text), .failed(let text), .denied(_, let text), .closed(let text): text
+        }
+    }
 }
 
 /// The protocols the battery speaks after the handshake (`--app-protocol`).
 public enum AppProbeProtocol: String, Sendable, CaseIterable, Codable {
     /// HTTP/1.1, or HTTP/2 when the server selects `h2` by ALPN.
     case http
-    /// HTTP/2 (gRPC runs over it): the client preface and a SETTINGS frame; a SETTINGS frame back is served.
+    /// HTTP/2 (gRPC runs over it): `GET /` on stream 1, judged by the answer's `:status` and body (see ``HTTP2``).
     case grpc
     case redis
     case postgres
@@ -319,10 +332,12 @@ enum ApplicationProbes {
     static func application(_ proto: AppProbeProtocol, alpn: String?, _ context: Context) -> (
         name: String, exchanges: [ClearExchange]
     ) {
-        if alpn == "h2" || proto == .grpc { return ("h2", [ClearExchange(send: HTTP2.preface, judge: HTTP2.judge)]) }
+        if alpn == "h2" || proto == .grpc {
+            return ("h2", [ClearExchange(send: HTTP2.request(context.host), judge: HTTP2.judge)])
+        }
         switch proto {
         case .http: return ("http/1.1", [ClearExchange(send: HTTP.request(context.host), judge: HTTP.judgeOverTLS)])
-        case .grpc: return ("h2", [ClearExchange(send: HTTP2.preface, judge: HTTP2.judge)])
+        case .grpc: return ("h2", [ClearExchange(send: HTTP2.request(context.host), judge: HTTP2.judge)])
         case .redis: return ("redis", [ClearExchange(send: Line.bytes("PING"), judge: Redis.judgeOverTLS)])
         case .postgres:
             return (
@@ -436,17 +451,49 @@ enum ApplicationProbes {
     /// (a password wanted, `-NOAUTH`, an unknown role) means the TLS layer let this client through to the
     /// application: served, as far as client certificates go.
     static func refusal(_ text: String) -> ServiceAnswer {
-        let lower = text.lowercased()
-        for word in ["certificate", "cert ", "client cert", "ssl", "tls"] where lower.contains(word) {
-            return .refused(text)
-        }
-        return .served(text)
+        RefusalWords.namesCertificate(text) ? .refused(text) : .served(text)
     }
 
     /// After the handshake, any bytes are the application answering, unless they are an HTTP refusal.
     static func anyAnswer(_ bytes: [UInt8]) -> ServiceAnswer {
         if Line.text(bytes).hasPrefix("HTTP/") { return HTTP.judgeResponse(bytes) }
         return .served(Line.printable(bytes, limit: 80))
+    }
+}
+
+/// The words that make an error reply a refusal of this client's certificate or of cleartext, matched as whole words
+/// where a longer word could hold them (`OpenSSL` in a banner names no certificate).
+enum RefusalWords {
+    /// The reply names the certificate, TLS or SSL (`client certificate required`, `No required SSL certificate was
+    /// sent`, `-ERR TLS required`).
+    static func namesCertificate(_ text: String) -> Bool {
+        let lower = text.lowercased()
+        return lower.contains("certificate") || Self.containsWord(lower, "cert") || Self.containsWord(lower, "ssl")
+            || Self.containsWord(lower, "tls")
+    }
+
+    /// In clear: the reply asks for TLS (it names TLS, SSL, HTTPS or encryption) instead of serving.
+    static func demandsTLS(_ text: String) -> Bool {
+        let lower = text.lowercased()
+        return Self.namesCertificate(lower) || Self.containsWord(lower, "https") || lower.contains("encrypt")
+    }
+
+    /// `word` in `text` with no letter, digit or underscore on either side.
+    static func containsWord(_ text: String, _ word: String) -> Bool {
+        let bytes = Array(text.utf8)
+        let target = Array(word.utf8)
+        guard target.count <= bytes.count else { return false }
+        func isWordByte(_ byte: UInt8) -> Bool {
+            (0x61...0x7a).contains(byte) || (0x41...0x5a).contains(byte) || (0x30...0x39).contains(byte) || byte == 0x5f
+        }
+        for start in 0...(bytes.count - target.count) where bytes[start..<(start + target.count)].elementsEqual(target)
+        {
+            let before = start == 0 || !isWordByte(bytes[start - 1])
+            let end = start + target.count
+            let after = end == bytes.count || !isWordByte(bytes[end])
+            if before && after { return true }
+        }
+        return false
     }
 }
 
@@ -566,7 +613,9 @@ enum HTTP {
             return .failed(
                 "binary answer in clear that no protocol check recognises: \(Line.printable(bytes, limit: 40))")
         }
-        return .served("answered in clear: \(Line.printable(bytes, limit: 80))")
+        let text = "answered in clear: \(Line.printable(bytes, limit: 80))"
+        // `-ERR TLS required`, `please use HTTPS`: a refusal in words, not a service answering in clear.
+        return RefusalWords.demandsTLS(Line.text(Array(bytes.prefix(512)))) ? .refused(text) : .served(text)
     }
 
     /// Over TLS: a refusal names the certificate (nginx `400 No required SSL certificate was sent`, `400 The SSL
@@ -580,43 +629,34 @@ enum HTTP {
 
     static func judgeResponse(_ bytes: [UInt8]) -> ServiceAnswer {
         let text = Line.text(bytes)
-        let line = Line.firstLine(text)
         guard let status = Self.status(bytes) else { return .served("answered: \(Line.printable(bytes, limit: 80))") }
-        if status == 495 || status == 496 { return .refused(line) }
-        let lower = text.lowercased()
-        if status == 400 || status == 403 || status == 401 || status == 421 {
-            for phrase in ["certificate", "ssl", "tls", "client cert"] where lower.contains(phrase) {
-                return .refused(line + Self.reasonSuffix(bytes))
-            }
+        // The reason is read from the status line and the body only: a header (`Server: Apache/2.4.57 (Unix)
+        // OpenSSL/3.0.11`) says what the server runs, nothing about this client.
+        let body = text.range(of: "\r\n\r\n").map { String(text[$0.upperBound...]) } ?? ""
+        return Self.judge(status: status, statusLine: Line.firstLine(text), body: body)
+    }
+
+    /// An answer over TLS, HTTP/1.x or HTTP/2 alike: 495/496 (nginx's certificate errors) and a 400/401/403/421 whose
+    /// status line or body names the certificate are refusals; any other 401 or 403 is a denial that proves nothing by
+    /// itself (it may refuse this identity, or every request to `/`); anything else is served.
+    static func judge(status: Int, statusLine: String, body: String) -> ServiceAnswer {
+        if status == 495 || status == 496 { return .refused(statusLine) }
+        if [400, 401, 403, 421].contains(status) && RefusalWords.namesCertificate(statusLine + "\n" + body) {
+            return .refused(statusLine + Self.title(body))
         }
-        return .served(line)
+        if status == 401 || status == 403 { return .denied(status: status, statusLine) }
+        return .served(statusLine)
     }
 
     /// nginx says why in the body's title: `<title>400 No required SSL certificate was sent</title>`.
-    static func reasonSuffix(_ bytes: [UInt8]) -> String {
-        let text = Line.text(bytes)
+    static func reasonSuffix(_ bytes: [UInt8]) -> String { Self.title(Line.text(bytes)) }
+
+    /// ` (TITLE)` of an HTML answer, or nothing.
+    static func title(_ text: String) -> String {
         guard let start = text.range(of: "<title>"),
             let end = text.range(of: "</title>", range: start.upperBound..<text.endIndex)
         else { return "" }
         return " (" + Line.printable(Array(text[start.upperBound..<end.lowerBound].utf8), limit: 80) + ")"
-    }
-}
-
-enum HTTP2 {
-    /// The client connection preface and an empty SETTINGS frame.
-    static let preface: [UInt8] = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8) + [0, 0, 0, 0x04, 0, 0, 0, 0, 0]
-
-    /// A SETTINGS frame from the server is served; a GOAWAY is judged by its debug text.
-    static func judge(_ bytes: [UInt8]) -> ExchangeStep {
-        guard bytes.count >= 9 else { return .needMore }
-        let type = bytes[3]
-        if type == 0x04 { return .done(.served("HTTP/2 SETTINGS")) }
-        if type == 0x07 {
-            return .done(
-                ApplicationProbes.refusal("HTTP/2 GOAWAY " + Line.printable(Array(bytes.dropFirst(17)), limit: 80)))
-        }
-        if Line.text(Array(bytes.prefix(5))) == "HTTP/" { return HTTP.judgeOverTLS(bytes) }
-        return .done(.served("HTTP/2 frame type \(type)"))
     }
 }
 
@@ -627,7 +667,8 @@ enum Redis {
     static func judgeInClear(_ bytes: [UInt8]) -> ExchangeStep {
         guard let line = Line.complete(bytes) else { return .needMore }
         guard let first = line.first, "+-$*:".contains(first) else { return .done(HTTP.judgeInClear(bytes)) }
-        return .done(.served(line))
+        // `-ERR TLS required` refuses in clear; any other reply (`-NOAUTH` too) is Redis spoken without TLS.
+        return .done(first == "-" && RefusalWords.demandsTLS(line) ? .refused(line) : .served(line))
     }
 
     static func judgeOverTLS(_ bytes: [UInt8]) -> ExchangeStep {
@@ -916,7 +957,7 @@ extension ServiceAnswer {
     /// protocol): never served, whatever the HTTP judge made of it.
     var notThisProtocol: ServiceAnswer {
         switch self {
-        case .served(let text), .failed(let text): .refused(text)
+        case .served, .failed, .denied, .closed: .refused(self.text)
         case .refused: self
         }
     }

@@ -15,19 +15,35 @@ public enum ClientCertificateForge {
 
     /// The identity a forged certificate claims.
     public struct Identity: Sendable {
-        /// `CN=…` entries of the subject; only the common name is copied.
+        /// Used as the subject when ``subject`` is nil.
         public var commonName: String
         /// subjectAltName in openssl.cnf syntax (`DNS:a,URI:spiffe://…`), or nil for none.
         public var subjectAltName: String?
+        /// The whole subject of the certificate copied (DER of its Name), so that a server matching on the subject's
+        /// every field (`O=`, `OU=`, not the CN alone) is caught too.
+        public var subject: [UInt8]?
+        /// The issuer of the certificate copied (DER of its Name): the rogue CA takes this name, so that a server that
+        /// matches on the issuer's name instead of checking its signature is caught too.
+        public var issuer: [UInt8]?
+        /// The kind of key of the certificate copied: a forged certificate with another kind of key may never be sent
+        /// (a server may allow only RSA signatures from clients), and then tests nothing.
+        public var key: KeyKind
 
-        public init(commonName: String, subjectAltName: String?) {
+        public init(
+            commonName: String, subjectAltName: String?, subject: [UInt8]? = nil, issuer: [UInt8]? = nil,
+            key: KeyKind = .ecP256
+        ) {
             self.commonName = commonName
             self.subjectAltName = subjectAltName
+            self.subject = subject
+            self.issuer = issuer
+            self.key = key
         }
 
-        /// The identity of an existing certificate (its CN and SANs), or a neutral probe identity.
-        public static func of(_ summary: CertificateSummary?) -> Identity {
-            guard let summary else {
+        /// The identity of an existing certificate (its subject, issuer, SANs and kind of key), or a neutral probe
+        /// identity.
+        public static func of(_ certificate: X509Certificate?) -> Identity {
+            guard let certificate, let summary = certificate.summary() else {
                 return Identity(commonName: "bulkhead-probe", subjectAltName: "DNS:bulkhead-probe.invalid")
             }
             let commonName =
@@ -37,13 +53,49 @@ public enum ClientCertificateForge {
             let sans = summary.sans.filter {
                 ($0.hasPrefix("DNS:") || $0.hasPrefix("URI:") || $0.hasPrefix("IP:")) && !$0.contains(",")
             }
-            return Identity(commonName: commonName, subjectAltName: sans.isEmpty ? nil : sans.joined(separator: ","))
+            var key = KeyKind.ecP256
+            if let publicKey = X509_get0_pubkey(certificate.pointer) { key = KeyKind.of(publicKey) }
+            return Identity(
+                commonName: commonName, subjectAltName: sans.isEmpty ? nil : sans.joined(separator: ","),
+                subject: Self.der(X509_get_subject_name(certificate.pointer)),
+                issuer: Self.der(X509_get_issuer_name(certificate.pointer)), key: key)
+        }
+
+        private static func der(_ name: OpaquePointer?) -> [UInt8]? {
+            guard let name else { return nil }
+            let length = i2d_X509_NAME(name, nil)
+            guard length > 0 else { return nil }
+            var bytes = [UInt8](repeating: 0, count: Int(length))
+            let written = bytes.withUnsafeMutableBufferPointer { buffer -> Int32 in
+                var cursor = buffer.baseAddress
+                return i2d_X509_NAME(name, &cursor)
+            }
+            return written == length ? bytes : nil
+        }
+    }
+
+    /// The kinds of key forged certificates are made with.
+    public enum KeyKind: Sendable, Equatable {
+        case ecP256, ecP384, ecP521
+        case rsa(bits: Int)
+        case ed25519
+
+        /// The kind of `key` (an EC key by its size; anything unknown as P-256).
+        static func of(_ key: OpaquePointer) -> KeyKind {
+            let bits = Int(EVP_PKEY_get_bits(key))
+            switch EVP_PKEY_get_base_id(key) {
+            case EVP_PKEY_RSA, EVP_PKEY_RSA_PSS: return .rsa(bits: min(max(bits, 2048), 4096))
+            case EVP_PKEY_ED25519: return .ed25519
+            case EVP_PKEY_EC where bits > 384: return .ecP521
+            case EVP_PKEY_EC where bits > 256: return .ecP384
+            default: return .ecP256
+            }
         }
     }
 
     /// The forged certificates for one run.
     public struct Forged: Sendable {
-        /// Issued by a CA made for this run (so untrusted by any server).
+        /// Issued by a CA made for this run (so untrusted by any server), which bears the right CA's name.
         public var rogueCA: ClientIdentity
         /// Self-signed, with the right identity.
         public var selfSigned: ClientIdentity
@@ -57,71 +109,91 @@ public enum ClientCertificateForge {
     ///
     /// - Parameters:
     ///   - identity: what the certificates claim to be.
-    ///   - issuer: the right CA's certificate and key, when the user supplied the key.
-    public static func forge(identity: Identity, issuer: (certificate: X509Certificate, key: PrivateKey)?)
-        throws(ForgeError) -> Forged
-    {
+    ///   - issuer: the right CA's certificate and key, when the user supplied the key, and the certificates between it
+    ///     and its root (sent after the forged leaf, as a client of an intermediate CA sends them).
+    public static func forge(
+        identity: Identity, issuer: (certificate: X509Certificate, key: PrivateKey)?,
+        issuerChain: [X509Certificate] = []
+    ) throws(ForgeError) -> Forged {
         let now = Int64(time(nil))
         let rogueKey = try Self.ecKey()
         let rogueRoot = try Self.certificate(
-            commonName: "Bulkhead rogue CA", subjectAltName: nil, key: rogueKey, issuer: nil, notBefore: now - 3600,
-            notAfter: now + 86_400,
+            commonName: "Bulkhead rogue CA", subject: identity.issuer, subjectAltName: nil, key: rogueKey, issuer: nil,
+            notBefore: now - 3600, notAfter: now + 86_400,
             extensions: [(NID_basic_constraints, "critical,CA:TRUE"), (NID_key_usage, "critical,keyCertSign,cRLSign")])
         let leafExtensions: [(Int32, String)] = [
             (NID_basic_constraints, "critical,CA:FALSE"), (NID_key_usage, "critical,digitalSignature"),
             (NID_ext_key_usage, "clientAuth"),
         ]
-        let rogueLeafKey = try Self.ecKey()
-        let rogueLeaf = try Self.certificate(
-            commonName: identity.commonName, subjectAltName: identity.subjectAltName, key: rogueLeafKey,
-            issuer: (rogueRoot, rogueKey), notBefore: now - 3600, notAfter: now + 86_400, extensions: leafExtensions)
-        let selfKey = try Self.ecKey()
-        let selfSigned = try Self.certificate(
-            commonName: identity.commonName, subjectAltName: identity.subjectAltName, key: selfKey, issuer: nil,
-            notBefore: now - 3600, notAfter: now + 86_400, extensions: leafExtensions)
+        func leaf(
+            signedBy signer: (certificate: X509Certificate, key: PrivateKey)?, notBefore: Int64, notAfter: Int64,
+            extensions: [(Int32, String)]
+        ) throws(ForgeError) -> (certificate: X509Certificate, key: PrivateKey) {
+            let key = try Self.key(identity.key)
+            let certificate = try Self.certificate(
+                commonName: identity.commonName, subject: identity.subject, subjectAltName: identity.subjectAltName,
+                key: key, issuer: signer, notBefore: notBefore, notAfter: notAfter, extensions: extensions)
+            return (certificate, key)
+        }
+        let rogueLeaf = try leaf(
+            signedBy: (rogueRoot, rogueKey), notBefore: now - 3600, notAfter: now + 86_400, extensions: leafExtensions)
+        let selfSigned = try leaf(
+            signedBy: nil, notBefore: now - 3600, notAfter: now + 86_400, extensions: leafExtensions)
         var forged = Forged(
-            rogueCA: ClientIdentity(chain: [rogueLeaf, rogueRoot], key: rogueLeafKey),
-            selfSigned: ClientIdentity(chain: [selfSigned], key: selfKey), expired: nil, serverAuthOnly: nil)
+            rogueCA: ClientIdentity(chain: [rogueLeaf.certificate, rogueRoot], key: rogueLeaf.key),
+            selfSigned: ClientIdentity(chain: [selfSigned.certificate], key: selfSigned.key), expired: nil,
+            serverAuthOnly: nil)
         if let issuer {
-            let expiredKey = try Self.ecKey()
-            let expired = try Self.certificate(
-                commonName: identity.commonName, subjectAltName: identity.subjectAltName, key: expiredKey,
-                issuer: issuer,
-                notBefore: now - 30 * 86_400, notAfter: now - 86_400, extensions: leafExtensions)
-            forged.expired = ClientIdentity(chain: [expired], key: expiredKey)
-            let serverKey = try Self.ecKey()
-            let serverOnly = try Self.certificate(
-                commonName: identity.commonName, subjectAltName: identity.subjectAltName, key: serverKey,
-                issuer: issuer,
-                notBefore: now - 3600, notAfter: now + 86_400,
+            let expired = try leaf(
+                signedBy: issuer, notBefore: now - 30 * 86_400, notAfter: now - 86_400, extensions: leafExtensions)
+            forged.expired = ClientIdentity(chain: [expired.certificate] + issuerChain, key: expired.key)
+            let serverOnly = try leaf(
+                signedBy: issuer, notBefore: now - 3600, notAfter: now + 86_400,
                 extensions: [
                     (NID_basic_constraints, "critical,CA:FALSE"), (NID_key_usage, "critical,digitalSignature"),
                     (NID_ext_key_usage, "serverAuth"),
                 ])
-            forged.serverAuthOnly = ClientIdentity(chain: [serverOnly], key: serverKey)
+            forged.serverAuthOnly = ClientIdentity(chain: [serverOnly.certificate] + issuerChain, key: serverOnly.key)
         }
         return forged
     }
 
-    /// A fresh P-256 key.
-    static func ecKey() throws(ForgeError) -> PrivateKey {
-        guard let context = EVP_PKEY_CTX_new_from_name(nil, "EC", nil) else {
-            throw ForgeError(description: "EVP_PKEY_CTX_new_from_name: \(OpenSSL.lastError())")
+    /// A fresh key of `kind`.
+    static func key(_ kind: KeyKind) throws(ForgeError) -> PrivateKey {
+        let algorithm: String
+        switch kind {
+        case .ecP256, .ecP384, .ecP521: algorithm = "EC"
+        case .rsa: algorithm = "RSA"
+        case .ed25519: algorithm = "ED25519"
+        }
+        guard let context = EVP_PKEY_CTX_new_from_name(nil, algorithm, nil) else {
+            throw ForgeError(description: "EVP_PKEY_CTX_new_from_name(\(algorithm)): \(OpenSSL.lastError())")
         }
         defer { EVP_PKEY_CTX_free(context) }
-        guard EVP_PKEY_keygen_init(context) == 1, EVP_PKEY_CTX_set_group_name(context, "prime256v1") == 1 else {
-            throw ForgeError(description: "EC key generation setup: \(OpenSSL.lastError())")
+        guard EVP_PKEY_keygen_init(context) == 1 else {
+            throw ForgeError(description: "\(algorithm) key generation setup: \(OpenSSL.lastError())")
+        }
+        let configured: Bool
+        switch kind {
+        case .ecP256: configured = EVP_PKEY_CTX_set_group_name(context, "prime256v1") == 1
+        case .ecP384: configured = EVP_PKEY_CTX_set_group_name(context, "secp384r1") == 1
+        case .ecP521: configured = EVP_PKEY_CTX_set_group_name(context, "secp521r1") == 1
+        case .rsa(let bits): configured = EVP_PKEY_CTX_set_rsa_keygen_bits(context, Int32(bits)) == 1
+        case .ed25519: configured = true
         }
         var key: OpaquePointer?
-        guard EVP_PKEY_keygen(context, &key) == 1, let key else {
-            throw ForgeError(description: "EC key generation: \(OpenSSL.lastError())")
+        guard configured, EVP_PKEY_keygen(context, &key) == 1, let key else {
+            throw ForgeError(description: "\(algorithm) key generation: \(OpenSSL.lastError())")
         }
         return PrivateKey(owning: key)
     }
 
+    /// A fresh P-256 key.
+    static func ecKey() throws(ForgeError) -> PrivateKey { try Self.key(.ecP256) }
+
     /// A certificate for `key`, signed by `issuer` (or by `key` itself when nil) with SHA-256.
     static func certificate(
-        commonName: String, subjectAltName: String?, key: PrivateKey,
+        commonName: String, subject: [UInt8]? = nil, subjectAltName: String?, key: PrivateKey,
         issuer: (certificate: X509Certificate, key: PrivateKey)?,
         notBefore: Int64, notAfter: Int64, extensions: [(Int32, String)]
     ) throws(ForgeError) -> X509Certificate {
@@ -140,10 +212,9 @@ public enum ClientCertificateForge {
         guard BN_to_ASN1_INTEGER(number, X509_get_serialNumber(raw)) != nil,
             X509_time_adj_ex(X509_getm_notBefore(raw), 0, Int(notBefore - Int64(time(nil))), nil) != nil,
             X509_time_adj_ex(X509_getm_notAfter(raw), 0, Int(notAfter - Int64(time(nil))), nil) != nil,
-            X509_set_pubkey(raw, key.pointer) == 1,
-            let name = X509_get_subject_name(raw),
-            X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, commonName, -1, -1, 0) == 1
+            X509_set_pubkey(raw, key.pointer) == 1
         else { throw ForgeError(description: "certificate fields: \(OpenSSL.lastError())") }
+        try Self.setSubject(of: raw, der: subject, commonName: commonName)
         let issuerCertificate = issuer?.certificate.pointer ?? raw
         guard X509_set_issuer_name(raw, X509_get_subject_name(issuerCertificate)) == 1 else {
             throw ForgeError(description: "issuer name: \(OpenSSL.lastError())")
@@ -157,9 +228,34 @@ public enum ClientCertificateForge {
                     description: "extension \(String(cString: OBJ_nid2sn(nid))) = \(value): \(OpenSSL.lastError())")
             }
         }
-        guard X509_sign(raw, issuer?.key.pointer ?? key.pointer, EVP_sha256()) > 0 else {
+        // Ed25519 signs without a separate digest.
+        let signer = issuer?.key.pointer ?? key.pointer
+        let digest = EVP_PKEY_get_base_id(signer) == EVP_PKEY_ED25519 ? nil : EVP_sha256()
+        guard X509_sign(raw, signer, digest) > 0 else {
             throw ForgeError(description: "signing: \(OpenSSL.lastError())")
         }
         return certificate
+    }
+
+    /// Sets the subject: the Name in `der` when it reads, else `CN=commonName`.
+    private static func setSubject(of certificate: OpaquePointer, der: [UInt8]?, commonName: String) throws(ForgeError)
+    {
+        if let der, !der.isEmpty {
+            let name = der.withUnsafeBufferPointer { buffer -> OpaquePointer? in
+                var cursor = buffer.baseAddress
+                return d2i_X509_NAME(nil, &cursor, buffer.count)
+            }
+            if let name {
+                defer { X509_NAME_free(name) }
+                guard X509_set_subject_name(certificate, name) == 1 else {
+                    throw ForgeError(description: "subject name: \(OpenSSL.lastError())")
+                }
+                return
+            }
+            ERR_clear_error()
+        }
+        guard let name = X509_get_subject_name(certificate),
+            X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, commonName, -1, -1, 0) == 1
+        else { throw ForgeError(description: "subject name: \(OpenSSL.lastError())") }
     }
 }

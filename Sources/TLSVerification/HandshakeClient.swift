@@ -70,6 +70,12 @@ struct ConnectionOutcome {
     /// A CertificateRequest arrived: in the handshake, or after it (TLS 1.3 post-handshake authentication, or the
     /// handshake of a TLS 1.2 renegotiation).
     var certificateRequestSeen = false
+    /// The connection was set up to present a client certificate.
+    var certificateOffered = false
+    /// Whether the client's last Certificate message held a certificate (nil: none was sent). OpenSSL sends an empty
+    /// one, silently, when the key of the certificate it was given fits none of the signature algorithms the server's
+    /// CertificateRequest allows: what the server then refuses is a client without a certificate.
+    var clientCertificateSent: Bool?
     /// HelloRequests received after the handshake: each is a renegotiation the server asked for, and followed.
     var renegotiations = 0
     /// A handshake-only plan ended as designed: the ServerHello was processed (the client accepted the version and
@@ -197,10 +203,21 @@ final class Connection {
 /// main-actor code trap when OpenSSL calls them).
 private let messageCallback:
     @convention(c) (Int32, Int32, Int32, UnsafeRawPointer?, Int, OpaquePointer?, UnsafeMutableRawPointer?) -> Void = {
-        writing, _, contentType, buffer, length, _, argument in
-        guard writing == 0, let buffer, let argument, length >= 1 else { return }
+        writing, _, contentType, buffer, length, ssl, argument in
+        guard let buffer, let argument, length >= 1 else { return }
         let connection = Unmanaged<Connection>.fromOpaque(argument).takeUnretainedValue()
         let bytes = buffer.assumingMemoryBound(to: UInt8.self)
+        if writing != 0 {
+            // The client's own Certificate message: type, length (3), in TLS 1.3 a request context (1 + n), then the
+            // list's length (3). An empty list is a client without a certificate, whatever it was given.
+            guard contentType == 22, bytes[0] == 11 else { return }
+            let tls13 = ssl.map { SSL_version($0) == TLS1_3_VERSION } ?? false
+            let listAt = 4 + (tls13 && length > 4 ? 1 + Int(bytes[4]) : 0)
+            guard length >= listAt + 3 else { return }
+            let listLength = Int(bytes[listAt]) << 16 | Int(bytes[listAt + 1]) << 8 | Int(bytes[listAt + 2])
+            connection.outcome.clientCertificateSent = listLength > 0
+            return
+        }
         switch contentType {
         case 21 where length >= 2:  // alert: level, description
             if bytes[1] == 0 {
@@ -521,9 +538,7 @@ final class ConnectionLoop {
             } else if connection.plan.tls == nil {
                 connection.outcome.clearAnswer = answer
             } else {
-                switch answer {
-                case .served(let text), .refused(let text), .failed(let text): connection.outcome.upgradeFailure = text
-                }
+                connection.outcome.upgradeFailure = answer.text
             }
             self.finish(connection)
         }
@@ -611,6 +626,7 @@ final class ConnectionLoop {
             _ = SSL_set_alpn_protos(ssl, wire, UInt32(wire.count))
         }
         if let identity = settings.identity, let leaf = identity.chain.first {
+            connection.outcome.certificateOffered = true
             guard SSL_use_certificate(ssl, leaf.pointer) == 1, SSL_use_PrivateKey(ssl, identity.key.pointer) == 1 else {
                 connection.outcome.failure = "cannot use the client certificate: \(OpenSSL.lastError())"
                 return self.finish(connection)

@@ -560,11 +560,32 @@ struct Materials {
             issuer = (certificate, key)
         }
         let clientSummary = client?.chain.first?.summary()
-        let forged = try ClientCertificateForge.forge(identity: .of(clientSummary), issuer: issuer)
+        let forged = try ClientCertificateForge.forge(
+            identity: .of(client?.chain.first), issuer: issuer,
+            issuerChain: issuer.map { Self.chain(from: $0.certificate, in: anchors) } ?? [])
         let material = Material(
             anchors: anchors, client: client, other: other, clientSummary: clientSummary, forged: forged)
         self.cache[expectations] = material
         return material
+    }
+}
+
+extension Materials {
+    /// `certificate` and its issuers found in `anchors`, up to and without the self-signed root: what a client of an
+    /// intermediate CA sends after its leaf. Empty when `certificate` is a root itself.
+    static func chain(from certificate: X509Certificate, in anchors: [X509Certificate]) -> [X509Certificate] {
+        var chain: [X509Certificate] = []
+        var current = certificate
+        // Eight links at most: no real chain is longer, and a bundle whose names loop must not loop here.
+        for _ in 0..<8 {
+            guard X509_check_issued(current.pointer, current.pointer) != X509_V_OK else { break }
+            chain.append(current)
+            guard let parent = anchors.first(where: { X509_check_issued($0.pointer, current.pointer) == X509_V_OK })
+            else { break }
+            current = parent
+        }
+        ERR_clear_error()
+        return chain
     }
 }
 

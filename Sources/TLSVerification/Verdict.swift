@@ -45,6 +45,14 @@ enum Verdicts {
         if let failure = outcome.upgradeFailure {
             return make(.error, .none, "cleartext upgrade to TLS failed: \(failure)")
         }
+        if outcome.certificateOffered && outcome.clientCertificateSent == false {
+            // What the server answered was its answer to a client without a certificate: this connection tested
+            // nothing about the certificate it was meant to present.
+            return make(
+                .inconclusive, .none,
+                "the client certificate was not sent: its key fits none of the signature algorithms the server's CertificateRequest allows, so OpenSSL sent an empty Certificate (\(Self.attemptEnding(outcome)))"
+            )
+        }
         if !outcome.handshakeCompleted {
             if let alert = outcome.alertReceived {
                 return make(.rejected, .refusedByTLS, "alert \(alert) \(Self.alertName(alert)) during the handshake")
@@ -69,6 +77,14 @@ enum Verdicts {
             return make(.accepted, .served, "served\(application): \(text)")
         case .refused(let text)?:
             return make(.rejected, .refusedByApplication, "refused by the application\(application): \(text)")
+        case .denied(let status, let text)?:
+            return make(
+                .inconclusive, .deniedByApplication,
+                "denied by the application\(application): \(text), naming no certificate", "denied:\(status)")
+        case .closed(let text)?:
+            return make(
+                .inconclusive, .closedWithoutReason,
+                "handshake completed, then \(text) before any answer, without a reason", "closed:\(text)")
         case nil: break
         }
         if let alert = outcome.alertReceived {
@@ -100,6 +116,14 @@ enum Verdicts {
         return make(.error, .none, outcome.failure ?? "the connection failed after the handshake")
     }
 
+    /// How a connection ended, in a few words (for an attempt that tested nothing).
+    static func attemptEnding(_ outcome: ConnectionOutcome) -> String {
+        if let alert = outcome.alertReceived { return "then alert \(alert) \(Self.alertName(alert))" }
+        if case .served? = outcome.applicationAnswer { return "then served" }
+        if let ending = outcome.ending { return "then closed (\(ending.rawValue))" }
+        return outcome.handshakeCompleted ? "the handshake completed" : "the handshake did not complete"
+    }
+
     /// The plaintext probe: served in clear only on a success reply of the protocol.
     static func plaintext(_ outcome: ConnectionOutcome) -> Attempt {
         var attempt = Self.attempt(outcome)
@@ -109,7 +133,7 @@ enum Verdicts {
             (attempt.result, attempt.evidence, attempt.detail) = (
                 .plaintextAnswered, .servedInClear, "served in clear: \(text)"
             )
-        case .refused(let text)?, .failed(let text)?:
+        case .refused(let text)?, .failed(let text)?, .denied(_, let text)?, .closed(let text)?:
             (attempt.result, attempt.evidence, attempt.detail) = (
                 .plaintextRefused, .refusedInClear, "refused in clear: \(text)"
             )
@@ -199,10 +223,13 @@ enum Verdicts {
         var noCertificateServed: Bool { self.noCertificate.contains { $0.evidence == .served } }
     }
 
-    /// Judges the attempts of one probe. One served attempt is an acceptance. A refusal needs evidence of its own
-    /// in every attempt, or an ambiguous close/silence where a control connection was served. An ambiguous attempt
-    /// that ends exactly as the valid certificate's connection ends is an acceptance (the server cannot tell them
-    /// apart). Anything else is inconclusive.
+    /// Judges the attempts of one probe. One served attempt is an acceptance. A refusal needs evidence of its own in
+    /// every attempt, or, for a close or an application's denial, a control connection that was served where this one
+    /// was not (the server told them apart). Silence is never resolved that way: a slow server that accepts anything is
+    /// silent within the read wait too. A denial that is exactly the valid certificate's (the same status) is an
+    /// acceptance: the application answered, and cannot tell the two apart. A close that is exactly the valid
+    /// certificate's proves nothing (the server may close a refused certificate at the TLS layer and the valid one after
+    /// a request it does not speak). Anything else is inconclusive.
     static func judge(_ attempts: [Attempt], against controls: Controls, comparesWithNoCertificate: Bool) -> Judgement {
         guard let first = attempts.first else { return Judgement(result: .skipped, evidence: .none, detail: "not run") }
         let served = attempts.filter { $0.evidence == .served }
@@ -217,18 +244,20 @@ enum Verdicts {
         var unresolved: [Attempt] = []
         var indistinguishable: Attempt?
         for attempt in attempts where attempt.evidence.isAmbiguous {
-            if controls.validServed {
+            let sameAsValid = controls.valid.first { $0.evidence.isAmbiguous && $0.signature == attempt.signature }
+            if attempt.evidence == .silent {
+                unresolved.append(attempt)
+            } else if controls.validServed {
                 refused += 1
                 comparedWith = "client-cert: served"
             } else if comparesWithNoCertificate && controls.noCertificateServed {
                 refused += 1
                 comparedWith = "no-client-cert: served"
-            } else if let valid = controls.valid.first(where: { $0.evidence.isAmbiguous }),
-                valid.signature == attempt.signature
-            {
+            } else if let valid = sameAsValid, attempt.evidence == .deniedByApplication {
                 indistinguishable = attempt
                 comparedWith = "client-cert: \(valid.signature) too"
             } else {
+                if let valid = sameAsValid { comparedWith = "client-cert: \(valid.signature) too" }
                 unresolved.append(attempt)
             }
         }
@@ -236,7 +265,7 @@ enum Verdicts {
             return Judgement(
                 result: .accepted, evidence: same.evidence,
                 detail:
-                    "\(same.detail ?? ""): exactly what the valid client certificate gets, so the server cannot tell them apart",
+                    "\(same.detail ?? ""): exactly what the valid client certificate gets, so the application cannot tell them apart",
                 served: 0, refused: refused, comparedWith: comparedWith)
         }
         let failed = attempts.filter { $0.evidence == .none }
@@ -251,10 +280,19 @@ enum Verdicts {
                 refused: refused, comparedWith: comparedWith)
         }
         if let open = unresolved.first {
+            let why: String
+            if open.evidence == .silent {
+                why =
+                    "silence proves nothing (a slow server that accepts the certificate is silent too; a longer --read-wait may show its answer)"
+            } else if comparedWith != nil {
+                why =
+                    "the valid client certificate's connection ends the same way, so nothing tells a refusal from the end of an exchange the server does not speak (an application probe, --app-protocol, that it serves would)"
+            } else {
+                why = "no served control connection to compare with"
+            }
             return Judgement(
                 result: .inconclusive, evidence: open.evidence,
-                detail:
-                    "\(open.detail ?? ""); no served control connection to compare with [\(unresolved.count) of \(attempts.count) attempts]",
+                detail: "\(open.detail ?? ""); \(why) [\(unresolved.count) of \(attempts.count) attempts]",
                 refused: refused, comparedWith: comparedWith)
         }
         let own = attempts.first { $0.evidence.isRefusal } ?? first
@@ -264,6 +302,28 @@ enum Verdicts {
             result: .rejected, evidence: own.evidence.isRefusal ? own.evidence : first.evidence,
             detail: "\(detail ?? "") [\(refused) of \(attempts.count) attempts refused]", refused: refused,
             comparedWith: comparedWith)
+    }
+
+    /// An attempt of a forgery from the right CA (``TLSProbeKind/expired``, ``TLSProbeKind/serverAuthOnly``): refused
+    /// as from an unknown CA, it never reached what it tests (the server did not find the issuer of a certificate the
+    /// right CA signed), so it proves nothing.
+    static func fromRightCA(_ attempt: Attempt) -> Attempt {
+        guard attempt.evidence == .refusedByTLS, attempt.outcome.alertReceived == 48 else { return attempt }
+        var untested = attempt
+        untested.result = .inconclusive
+        untested.evidence = .none
+        untested.detail =
+            "\(attempt.detail ?? "alert 48 unknown_ca"): the server did not find the issuer of this certificate from the right CA (--ca-key), so the flaw it tests was never reached; the trust bundle (--ca-bundle) must hold the CA's chain"
+        return untested
+    }
+
+    /// What a server whose every forged connection ended ambiguously does, in a few words.
+    static func ambiguousBehaviour(_ evidence: TLSEvidence) -> String {
+        switch evidence {
+        case .silent: "stays silent"
+        case .deniedByApplication: "answers every request with the same denial"
+        default: "closes every connection"
+        }
     }
 
     /// The first line-ish of an answer, with control bytes escaped.
@@ -327,6 +387,9 @@ enum Verdicts {
                 judgement = Self.judge(attempts, against: validOnly, comparesWithNoCertificate: false)
             case .clientCertificate:
                 judgement = Self.judge(attempts, against: Controls(), comparesWithNoCertificate: false)
+            case .expired, .serverAuthOnly:
+                judgement = Self.judge(
+                    attempts.map(Self.fromRightCA), against: controls, comparesWithNoCertificate: true)
             default: judgement = Self.judge(attempts, against: controls, comparesWithNoCertificate: true)
             }
             judged[kind] = judgement
@@ -405,7 +468,7 @@ enum Verdicts {
             let closesEverything = forgedOpen.allSatisfy { $0.evidence.isAmbiguous }
             reason =
                 closesEverything
-                ? "the server \(open.evidence == .silent ? "stays silent" : "closes every connection") after the handshake and no control connection was served; supply a client certificate it accepts (--client-cert/--client-key), or an application probe (--app-protocol)"
+                ? "the server \(Self.ambiguousBehaviour(open.evidence)) after the handshake and no control connection was served; supply a client certificate it accepts (--client-cert/--client-key), or an application probe (--app-protocol)"
                 : "\(open.probe.rawValue): \(open.detail ?? open.result.rawValue)"
         } else if forged.isEmpty {
             verdict = .inconclusive

@@ -200,10 +200,13 @@ public final class PeerProcess: @unchecked Sendable {
         return try PeerProcess("/usr/bin/openssl", arguments + options, portAfter: "ACCEPT 127.0.0.1:")
     }
 
-    /// nginx serving TLS on 127.0.0.1 with `ssl_verify_client` set to `verify` (on, optional, off).
-    public static func nginx(_ pki: TestPKI, verify: String, protocols: String = "TLSv1.2 TLSv1.3", http2: Bool = false)
-        throws -> PeerProcess
-    {
+    /// nginx serving TLS on 127.0.0.1 with `ssl_verify_client` set to `verify` (on, optional, off), answering `200 ok`
+    /// with the client's subject, or with `location` (the body of `location / { … }`) when given; `server` adds
+    /// directives to the server block.
+    public static func nginx(
+        _ pki: TestPKI, verify: String, protocols: String = "TLSv1.2 TLSv1.3", http2: Bool = false,
+        location: String = #"return 200 "ok $ssl_client_s_dn\n";"#, server: String = ""
+    ) throws -> PeerProcess {
         let port = Self.freePort()
         let prefix = pki.directory.appendingPathComponent("nginx-\(verify)-\(port)")
         try FileManager.default.createDirectory(
@@ -231,7 +234,8 @@ public final class PeerProcess: @unchecked Sendable {
                     ssl_verify_client \(verify);
                     ssl_protocols \(protocols);
                     ssl_verify_depth 3;
-                    location / { return 200 "ok $ssl_client_s_dn\\n"; }
+                    \(server)
+                    location / { \(location) }
                 }
             }
             """

@@ -6,6 +6,9 @@ and serves until killed. Only the standard library; every socket is on loopback.
 
 Modes:
   http             Python's ssl module; --verify required|optional|none; answers HTTP/1.1 200 to a request.
+                   --no-check-time: certificates are verified but their dates are not (an expired client certificate
+                   from the right CA is served). --clear-refusal TEXT: a connection that does not start with a TLS
+                   record gets TEXT in clear and a close (a server that requires TLS and says so).
   close-no-alert   Verifies client certificates (required) but never sends an alert: on any failure it closes
                    TCP right after the handshake (TLS 1.3: after the client's Finished), like servers that drop
                    what they do not like. A valid certificate gets HTTP 200.
@@ -78,6 +81,8 @@ def context(args, verify):
     if verify != "none":
         ctx.load_verify_locations(args.ca)
         ctx.verify_mode = ssl.CERT_REQUIRED if verify == "required" else ssl.CERT_OPTIONAL
+        if getattr(args, "no_check_time", False):
+            ctx.verify_flags |= 0x200000  # X509_V_FLAG_NO_CHECK_TIME
     return ctx
 
 
@@ -100,6 +105,11 @@ def mode_http(args):
     ctx = context(args, args.verify)
 
     def handler(connection):
+        if args.clear_refusal is not None:
+            first = connection.recv(1, socket.MSG_PEEK)
+            if first and first != b"\x16":
+                connection.sendall(args.clear_refusal.encode() + b"\r\n")
+                return
         with ctx.wrap_socket(connection, server_side=True) as stream:
             answer_http(stream)
 
@@ -425,6 +435,8 @@ def main():
     parser.add_argument("--backend", action="append", default=[])
     parser.add_argument("--plain-400", action="store_true")
     parser.add_argument("--clear-ok", action="store_true")
+    parser.add_argument("--no-check-time", action="store_true")
+    parser.add_argument("--clear-refusal")
     args = parser.parse_args()
     if args.mode == "big-chain":
         args.cert = args.chain
