@@ -227,7 +227,11 @@ public enum ProbeBattery {
         var negotiated = Verdicts.negotiation(noCertificate)
         // What happened after the ServerHello (a refusal of the missing certificate) is the no-certificate probe's
         // record; this one is about the version.
-        if negotiated.result == .accepted { negotiated.detail = nil }
+        // Its alert too (116 certificate_required, shown on a version row, read as the version's refusal).
+        if negotiated.result == .accepted {
+            negotiated.detail = nil
+            negotiated.outcome.alertReceived = nil
+        }
         let together = "negotiated by the no-certificate probe (TLSv1–TLSv1.3 offered)"
         switch (negotiated.result, noCertificate.tlsVersion) {
         case (.accepted, "TLSv1.3"):

@@ -119,6 +119,9 @@ struct TLSBatteryTests {
         #expect(version.attempts == 0)
         #expect(version.detail?.hasPrefix("negotiated by the no-certificate probe") == true, "\(version.detail ?? "")")
         #expect(version.cipher != nil)
+        // The alert that refused the missing certificate belongs to the no-certificate probe, not to the version.
+        #expect(self.probe(report, .noClientCertificate)?.alert != nil)
+        #expect(version.alert == nil && version.alertName == nil)
         #expect(self.probe(report, .protocolVersion, "TLSv1.3")?.attempts == 0)
     }
 
