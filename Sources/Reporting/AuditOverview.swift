@@ -54,6 +54,10 @@ extension EdgeVerdict {
         }
     }
 
+    /// What to change for a violation whose paths the policy allows and the probe found closed.
+    static let blockedRemedy =
+        "find what drops the allowed path (a DOCKER-USER rule, ICC off, a firewall inside the container), or change the policy if the block is intended"
+
     /// What to change, in one line.
     var remedy: String {
         switch self {
@@ -153,10 +157,14 @@ public struct AuditOverview: Sendable {
             let concerned = service.edges.filter { $0.verdict == service.worst }
             let sources = Array(Set(concerned.map(\.source))).sorted()
             let what = Self.what(service.worst, concerned.first)
+            // A violation that is only paths the policy allows and the probe found closed is a broken dependency
+            // (its finding, unexpected-blocked, is medium), and the remedy is to open them, not to separate.
+            let onlyBlocked = service.worst == .violation && concerned.allSatisfy { $0.allowed == true }
             problems.append(
                 Problem(
-                    severity: service.worst.severity, endpoint: service.name, sources: sources, what: what,
-                    change: service.worst.remedy, verdict: service.worst))
+                    severity: onlyBlocked ? .medium : service.worst.severity, endpoint: service.name, sources: sources,
+                    what: what,
+                    change: onlyBlocked ? EdgeVerdict.blockedRemedy : service.worst.remedy, verdict: service.worst))
         }
         // Findings at high or above that no service line already names (a mounted Docker socket, a privileged
         // container, credentials in clear…).

@@ -138,6 +138,29 @@ struct AuditReadabilityTests {
         #expect(services.map(\.riskRank) == services.map(\.riskRank).sorted())
     }
 
+    @Test(
+        "a violation that is only an allowed path found closed is a medium problem whose remedy opens it; one found open against the policy stays high"
+    )
+    func blockedViolation() throws {
+        var report = SampleAudit.report()
+        report.findings = []
+        let allowedClosed = report.edges.indices.filter { report.edges[$0].verdict != .blocked }.prefix(1)
+        let index = try #require(allowedClosed.first)
+        report.edges = report.edges.enumerated().map { offset, edge in
+            var copy = edge
+            copy.verdict = offset == index ? .violation : .blocked
+            copy.allowed = offset == index ? true : edge.allowed
+            return copy
+        }
+        let blocked = try #require(AuditOverview(report).problems.first)
+        #expect(blocked.severity == .medium)
+        #expect(blocked.change == EdgeVerdict.blockedRemedy)
+        report.edges[index].allowed = false
+        let open = try #require(AuditOverview(report).problems.first)
+        #expect(open.severity == .high)
+        #expect(open.change.hasPrefix("separate the two"))
+    }
+
     @Test("status: PASS needs every edge proven (enforced or blocked); open edges nothing is known about are no pass")
     func passNeedsEvidence() {
         var report = SampleAudit.report()
