@@ -23,6 +23,8 @@ public struct AcceptedRisks: Codable, Sendable {
         public var reason: String
         /// `YYYY-MM-DD`: the last day the acceptance holds.
         public var expires: String
+
+        enum CodingKeys: String, CodingKey { case kind, location, reason, expires }
     }
 
     static let knownKeys: YAMLDocument.KnownKeys = [
@@ -39,6 +41,12 @@ public struct AcceptedRisks: Codable, Sendable {
                     path: loaded.locator.location("ignore[\(index)].expires"),
                     message: "ignore[\(index)].expires '\(entry.expires)': use a date, YYYY-MM-DD")
             }
+            for (key, value) in [("kind", Optional(entry.kind)), ("location", entry.location)] {
+                guard let value, value.trimmingCharacters(in: .whitespaces).isEmpty else { continue }
+                throw PathError(
+                    path: loaded.locator.location("ignore[\(index)].\(key)"),
+                    message: "ignore[\(index)].\(key) is empty\(Self.emptyValueHint(key))")
+            }
             guard !entry.reason.trimmingCharacters(in: .whitespaces).isEmpty else {
                 throw PathError(
                     path: loaded.locator.location("ignore[\(index)].reason"),
@@ -46,6 +54,13 @@ public struct AcceptedRisks: Codable, Sendable {
             }
         }
         return risks
+    }
+
+    /// What to write instead of an empty `key`: a location left blank must not read as every location.
+    static func emptyValueHint(_ key: String) -> String {
+        key == "location"
+            ? " (an empty location would accept the kind everywhere: write \"*\" for every location, or leave the key out)"
+            : ""
     }
 
     /// Splits findings into those still reported and those an unexpired entry accepts; also returns the entries that
@@ -82,6 +97,32 @@ public struct AcceptedRisks: Codable, Sendable {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = TimeZone(identifier: "UTC") ?? calendar.timeZone
         return calendar.startOfDay(for: date)
+    }
+}
+
+extension AcceptedRisks.Entry {
+    /// Reads an entry refusing a key written with no value (`location:`, `location: ~`, `location: ''`): read as
+    /// absent, an empty location would accept the finding kind at every location, silently.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        func required(_ key: CodingKeys) throws -> String {
+            guard let value = try container.decodePresentValue(String.self, forKey: key) else {
+                throw DecodingError.keyNotFound(
+                    key, .init(codingPath: container.codingPath, debugDescription: "missing"))
+            }
+            return value
+        }
+        self.kind = try required(.kind)
+        if container.contains(.location), try container.decodeNil(forKey: .location) {
+            throw DecodingError.dataCorruptedError(
+                forKey: .location, in: container,
+                debugDescription:
+                    "`location:` has no value (YAML reads an empty value, '', ~ and null as nothing)\(AcceptedRisks.emptyValueHint("location"))"
+            )
+        }
+        self.location = try container.decodePresentValue(String.self, forKey: .location)
+        self.reason = try required(.reason)
+        self.expires = try required(.expires)
     }
 }
 

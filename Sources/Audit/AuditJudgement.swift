@@ -102,7 +102,8 @@ public enum AuditJudgement {
         public var probe: ProbeReport?
         /// The edges with their verdicts (none without an inventory).
         public var edges: [Edge]
-        /// The findings only edges can show (mTLS requirements not met).
+        /// The findings only edges can show (mTLS requirements not met), and those of the policy itself against
+        /// the inventory (a selector that matches no container).
         public var edgeFindings: [Finding]
         /// Per edge, in the same order, the mTLS requirement covering its path.
         var requirements: [(name: String, requirement: MTLSRequirement)?]
@@ -141,7 +142,10 @@ public enum AuditJudgement {
         let judged = joined.map { EdgeBuilder.judge($0, answers: answers) }
         return PolicyEvaluation(
             cells: cells, probe: probe?.judged(cells: Array(cells.prefix(probeCells.count)), name: policyName),
-            edges: judged?.edges ?? [], edgeFindings: judged?.findings ?? [], requirements: requirements)
+            edges: judged?.edges ?? [],
+            edgeFindings: (judged?.findings ?? [])
+                + evaluator.selectorsSelectingNothing(cells: cells, namespaces: inventory.namespaces),
+            requirements: requirements)
     }
 
     /// The report from evidence and the policy's evaluation of it: edges, findings, problems, totals.

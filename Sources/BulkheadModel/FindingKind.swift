@@ -95,6 +95,8 @@ public enum FindingKind: Sendable {
     case unexpectedReachable
     /// `unexpected-blocked`: Broken dependency
     case unexpectedBlocked
+    /// `policy-rule-selects-nothing`: Policy rule selects nothing
+    case policyRuleSelectsNothing
     // Audit (edges)
     /// `mtls-required-not-enforced`: mTLS required but not enforced
     case mtlsRequiredNotEnforced
@@ -183,7 +185,7 @@ public enum FindingKind: Sendable {
         .portPublishedAllInterfaces, .privilegedPortPublished, .privilegedContainer, .netAdminCapability,
         .netRawCapability, .dockerSocketMounted, .userlandProxy, .overlayUnencrypted,
         .overlappingSubnets, .bridgesNetworks, .unexpectedReachable, .unexpectedBlocked,
-        .mtlsRequiredNotEnforced,
+        .policyRuleSelectsNothing, .mtlsRequiredNotEnforced,
         .kubernetesPodNotIsolated, .kubernetesPolicyAllowsAll, .kubernetesNoDefaultDeny, .kubernetesRuleSelectsNothing,
         .kubernetesNamedPortUnresolved, .kubernetesEgressWithoutDNS, .kubernetesDeniedButOpen,
         .kubernetesAllowedButBlocked, .fleetEvidenceDisagreement,
@@ -248,6 +250,7 @@ public enum FindingKind: Sendable {
         case .bridgesNetworks: "bridges-networks"
         case .unexpectedReachable: "unexpected-reachable"
         case .unexpectedBlocked: "unexpected-blocked"
+        case .policyRuleSelectsNothing: "policy-rule-selects-nothing"
         case .mtlsRequiredNotEnforced: "mtls-required-not-enforced"
         case .kubernetesPodNotIsolated: "k8s-pod-not-isolated"
         case .kubernetesPolicyAllowsAll: "k8s-policy-allows-all"
@@ -458,6 +461,11 @@ public enum FindingKind: Sendable {
             Entry(
                 .medium, "Broken dependency",
                 "The policy allows this path, yet the probe was blocked or timed out.")
+        case .policyRuleSelectsNothing:
+            Entry(
+                .low, "Policy rule selects nothing",
+                "A selector of this rule matches no container of the inventory: a typo in a name, label or network, or a rule for something gone. A deny rule written so denies nothing, an allow rule allows nothing."
+            )
         case .mtlsRequiredNotEnforced:
             Entry(
                 .high, "mTLS required but not enforced",

@@ -244,6 +244,19 @@ public struct JSONGrammar {
         return nil
     }
 
+    /// Where the value that `range` of `bytes` should hold stops being JSON, or ends before the range does; nil when
+    /// the range holds exactly one JSON value. For readers that cut values out of a document unread (the merge cuts
+    /// each node's probe cells and flows): what is cut is still checked to be JSON, and positions stay the file's.
+    public static func firstProblem(inValueAt range: Range<Int>, of bytes: [UInt8]) -> Problem? {
+        var grammar = JSONGrammar(bytes)
+        grammar.position = range.lowerBound
+        if let problem = grammar.skipValue() { return problem }
+        guard grammar.position == range.upperBound else {
+            return Problem(offset: grammar.position, message: "text after the end of a value", cutShort: false)
+        }
+        return nil
+    }
+
     mutating func skipWhitespace() {
         while self.position < self.bytes.count {
             switch self.bytes[self.position] {

@@ -82,6 +82,8 @@ public enum FleetMerge {
             problems.append(problem)
         }
 
+        problems += Self.membershipProblems(reports, identities: identities)
+
         var disagreements: [FleetDisagreement] = []
         var edges = Self.mergeEdges(reports, identities: identities, disagreements: &disagreements)
         Self.applyEndpointChecks(reports, identities: identities, to: &edges, disagreements: &disagreements)
@@ -115,6 +117,33 @@ public enum FleetMerge {
             clusterID: identities.first?.cluster?.clusterID, policy: policy, nodes: nodes, edges: edges,
             findings: findings, disagreements: disagreements, complete: problems.isEmpty, problems: problems,
             summary: summary, inventory: Self.mergeInventories(reports, identities: identities))
+    }
+
+    /// What the nodes with the full view (Swarm managers) say of the membership against who reported: a reporting
+    /// node that a manager's node list does not hold (another swarm's node with a colliding ID, a forged or stale
+    /// report), and two managers whose node lists differ. Either makes the merge incomplete: it cannot say which
+    /// nodes make the cluster.
+    static func membershipProblems(_ reports: [NodeReport], identities: [Identity]) -> [String] {
+        let lists = zip(reports, identities).compactMap { report, identity -> (path: String, ids: Set<String>)? in
+            guard identity.fullView == true, let members = identity.cluster?.members else { return nil }
+            return (report.path, Set(members.map(\.nodeID)))
+        }
+        var problems: [String] = []
+        for (report, identity) in zip(reports, identities) {
+            for list in lists where !list.ids.contains(identity.nodeID) {
+                problems.append(
+                    "node \(identity.nodeName) (\(identity.nodeID), \(report.path)) is not in the node list of \(list.path): not a member of this cluster, or one of the two reports is stale"
+                )
+            }
+        }
+        for (first, second) in zip(lists, lists.dropFirst()) where first.ids != second.ids {
+            let onlyFirst = first.ids.subtracting(second.ids).sorted().joined(separator: ", ")
+            let onlySecond = second.ids.subtracting(first.ids).sorted().joined(separator: ", ")
+            problems.append(
+                "the node lists of \(first.path) and \(second.path) differ (only in the first: \(onlyFirst.isEmpty ? "none" : onlyFirst); only in the second: \(onlySecond.isEmpty ? "none" : onlySecond))"
+            )
+        }
+        return problems
     }
 
     // MARK: - Identity

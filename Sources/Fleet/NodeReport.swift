@@ -103,6 +103,16 @@ public struct NodeReport: Sendable {
         // the decoder.
         let spans = JSONSkim.spans(of: [["evidence", "probe"], ["evidence", "capture"], ["edges"]], in: bytes)
         var cuts = spans.filter { $0.key != ["edges"] }.map { (range: $0.value, text: "null") }
+        // The skim only finds where a value ends; what it cuts unread must still be JSON, as the decoder would
+        // require of it: a corrupted or tampered report does not enter a fleet report.
+        for cut in cuts.sorted(by: { $0.range.lowerBound < $1.range.lowerBound }) {
+            if let problem = JSONGrammar.firstProblem(inValueAt: cut.range, of: bytes) {
+                throw FleetMergeError(
+                    problem.cutShort ? .truncated : .notJSON,
+                    path: JSONInput.place(path, at: problem.offset, in: bytes),
+                    message: "not JSON: \(problem.message)")
+            }
+        }
         var edges: [Edge]?
         if let range = spans[["edges"]], let read = EdgeReader.edges(bytes, range: range) {
             edges = read

@@ -72,9 +72,15 @@ public enum InventoryCollector {
     /// away from the host. Each element is recognised by its shape.
     ///
     /// - Throws: ``InventoryFileError`` naming the file (and the element) that cannot be read.
+    /// The same object (same `Id`, same content) given twice, in one file or in two (`--from-file x --from-file x`),
+    /// is read once: listed twice it would overlap itself (a false `overlapping-subnets`). The same `Id` with other
+    /// content, two containers of one name (a policy's selectors would see only one of them) and addresses or
+    /// subnets that are not addresses (`999.1.1.1`, `/33`: nothing would ever match them) are refused, naming the
+    /// file, line and column and the JSON path.
     public static func fromFiles(_ paths: [String]) throws(InventoryFileError) -> InventoryReport {
         var networks: [NetworkRecord] = []
         var containers: [ContainerRecord] = []
+        var seen = InspectObjects()
         for path in paths {
             let bytes: [UInt8]
             do { bytes = try InputFile.contents(of: path, limit: JSONInput.sizeLimit) } catch {
@@ -102,14 +108,21 @@ public enum InventoryCollector {
                 do { elementData = try JSONSerialization.data(withJSONObject: object) } catch {
                     throw InventoryFileError(.badElement, path: path, message: "element \(index) cannot be re-encoded")
                 }
+                let place = InspectPlace(path: path, bytes: bytes, element: index, inArray: isArray)
                 do {
                     if object["IPAM"] != nil || (object["Driver"] != nil && object["State"] == nil) {
-                        networks.append(
-                            Self.record(try JSONDecoder().decode(DockerAPI.Network.self, from: elementData)))
+                        let network = try JSONDecoder().decode(DockerAPI.Network.self, from: elementData)
+                        try Self.checkAddresses(network, at: place)
+                        guard try seen.isNew(network.Id, name: nil, object: object, at: place) else { continue }
+                        networks.append(Self.record(network))
                     } else if object["State"] != nil || object["HostConfig"] != nil {
-                        containers.append(
-                            Self.record(
-                                try JSONDecoder().decode(DockerAPI.Container.self, from: elementData), live: false))
+                        let container = try JSONDecoder().decode(DockerAPI.Container.self, from: elementData)
+                        try Self.checkAddresses(container, at: place)
+                        let record = Self.record(container, live: false)
+                        guard try seen.isNew(container.Id, name: record.name, object: object, at: place) else {
+                            continue
+                        }
+                        containers.append(record)
                     } else {
                         throw InventoryFileError(
                             .badElement, path: path,
@@ -133,6 +146,34 @@ public enum InventoryCollector {
         }
         return Self.assemble(
             networks: networks, containers: containers, sources: paths.map { "file \($0)" }, problems: [])
+    }
+
+    /// Refuses a subnet or gateway of a `docker network inspect` element that is not one.
+    static func checkAddresses(_ network: DockerAPI.Network, at place: InspectPlace) throws(InventoryFileError) {
+        for (number, config) in (network.IPAM?.Config ?? []).enumerated() {
+            let at: [InspectPlace.Key] = [.key("IPAM"), .key("Config"), .index(number)]
+            if let subnet = config.Subnet, !subnet.isEmpty, CIDR.parse(subnet) == nil {
+                throw place.fail(at + [.key("Subnet")], "'\(subnet)' is not a subnet (an address and a prefix length)")
+            }
+            if let gateway = config.Gateway, !gateway.isEmpty, IPAddress(gateway) == nil {
+                throw place.fail(at + [.key("Gateway")], "'\(gateway)' is not an IP address")
+            }
+        }
+    }
+
+    /// Refuses an address or gateway of a `docker inspect` element's networks that is not an IP address.
+    static func checkAddresses(_ container: DockerAPI.Container, at place: InspectPlace) throws(InventoryFileError) {
+        for (name, endpoint) in (container.NetworkSettings?.Networks ?? [:]).sorted(by: { $0.key < $1.key }) {
+            for (key, value) in [
+                ("IPAddress", endpoint.IPAddress), ("Gateway", endpoint.Gateway),
+                ("GlobalIPv6Address", endpoint.GlobalIPv6Address), ("IPv6Gateway", endpoint.IPv6Gateway),
+            ] {
+                guard let value, !value.isEmpty, IPAddress(value) == nil else { continue }
+                throw place.fail(
+                    [.key("NetworkSettings"), .key("Networks"), .key(name), .key(key)],
+                    "'\(value)' is not an IP address")
+            }
+        }
     }
 
     /// Adds the host's network namespaces that no listed container owns.
@@ -304,6 +345,91 @@ public enum InventoryCollector {
         let description = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String
         return description ?? "malformed JSON"
     }
+}
+
+/// Where an element of an inspect file sits, to name the file, line and column of a value refused in it.
+struct InspectPlace {
+    /// One step of a JSON path inside the element.
+    enum Key {
+        case key(String)
+        case index(Int)
+    }
+
+    var path: String
+    var bytes: [UInt8]
+    /// The element's index in the file (0 when the file holds one object).
+    var element: Int
+    /// Whether the file is an array of elements (`docker inspect` writes one) rather than one object.
+    var inArray: Bool
+
+    /// `file:line:column: element N, A.B[0].C: message`.
+    func fail(_ keys: [Key], _ message: String) -> InventoryFileError {
+        let path: [any CodingKey] = keys.map { key in
+            switch key {
+            case .key(let name): NamedKey(name)
+            case .index(let index): ElementIndex(index)
+            }
+        }
+        return InventoryFileError(
+            .badElement,
+            path: JSONInput.located(
+                self.path, (self.inArray ? [ElementIndex(self.element)] : []) + path, in: self.bytes),
+            message: "element \(self.element), \(JSONInput.path(path)): \(message)")
+    }
+
+    /// `file:line:column` of the element itself.
+    var located: String {
+        self.inArray ? JSONInput.located(self.path, [ElementIndex(self.element)], in: self.bytes) : self.path
+    }
+}
+
+/// The objects read so far from inspect files, by `Id`, and the containers by name: what makes a second reading of
+/// one object a duplicate to drop and a second object of one name or `Id` an error.
+struct InspectObjects {
+    private var byID: [String: (content: Data, place: String)] = [:]
+    private var containerNames: [String: String] = [:]
+
+    /// Whether the element at `place` is new; false for an exact duplicate of one read before (same `Id`, same
+    /// content). Throws for the same `Id` with other content, or a container name already taken by another `Id`.
+    mutating func isNew(_ id: String, name: String?, object: [String: Any], at place: InspectPlace)
+        throws(InventoryFileError) -> Bool
+    {
+        // The content compared as canonical JSON (keys sorted): Foundation's dictionary equality is not reliable
+        // across the bridged values JSONSerialization returns on Linux.
+        let content = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+        if let earlier = self.byID[id] {
+            guard earlier.content == content, !content.isEmpty else {
+                throw InventoryFileError(
+                    .badElement, path: place.located,
+                    message:
+                        "element \(place.element) has the Id \(id.prefix(12)) of the object at \(earlier.place), with other content: two versions of one object"
+                )
+            }
+            return false
+        }
+        if let name {
+            if let earlier = self.containerNames[name] {
+                throw InventoryFileError(
+                    .badElement, path: place.located,
+                    message:
+                        "element \(place.element): a second container named \(name) (the first at \(earlier)); a container's name is unique on a host"
+                )
+            }
+            self.containerNames[name] = place.located
+        }
+        self.byID[id] = (content, place.located)
+        return true
+    }
+}
+
+/// A member of an object, as a coding path names it.
+private struct NamedKey: CodingKey {
+    let stringValue: String
+    var intValue: Int? { nil }
+
+    init(_ name: String) { self.stringValue = name }
+    init?(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { nil }
 }
 
 /// The position of an element in a top-level array, as a coding path names it.

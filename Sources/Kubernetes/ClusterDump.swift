@@ -26,6 +26,7 @@ public struct ClusterDump: Codable, Sendable {
     /// Reads every path: a file, `-` (standard input), or a folder (its `.json`, `.yaml` and `.yml` files, in name
     /// order, folders included).
     public static func load(paths: [String]) throws(KubernetesError) -> ClusterDump {
+        try Self.refuseStandardInputTwice(paths)
         var dump = ClusterDump()
         var ignored: [String: Int] = [:]
         for path in paths {
@@ -47,6 +48,15 @@ public struct ClusterDump: Codable, Sendable {
         }
         dump.finish(ignored: ignored)
         return dump
+    }
+
+    /// Refuses `-` given more than once (`k8s diff - -`): standard input can be read only once, and the second read
+    /// would be an empty dump, compared as if it were a cluster.
+    public static func refuseStandardInputTwice(_ paths: [String]) throws(KubernetesError) {
+        guard paths.filter({ $0 == "-" }).count > 1 else { return }
+        throw KubernetesError(
+            .unreadable, path: "-",
+            message: "standard input is given twice; it can be read only once (save one dump to a file)")
     }
 
     /// Reads dump text (tests, and `load`); `name` only names the source in errors.
@@ -119,10 +129,23 @@ public struct ClusterDump: Codable, Sendable {
     private mutating func add(text: String, file: String, ignored: inout [String: Int]) throws(KubernetesError) {
         self.sources.append(file)
         let documents = try DumpParser.documents(text, path: file)
+        // `kubectl get … -o json > cluster.json` leaves an empty file when kubectl fails (credentials, context): read
+        // as a cluster without objects, it would be a clean report. An empty list (`"items": []`) is kubectl's own
+        // answer, and only noted (``finish(ignored:)``).
+        guard documents.contains(where: { $0.value != .null }) else {
+            let blank = text.allSatisfy { $0.isWhitespace || $0 == "\u{FEFF}" }
+            throw KubernetesError(
+                .malformed, path: file == "-" ? "standard input" : file,
+                message: blank
+                    ? "is empty: not a kubectl dump (a failed `kubectl get … > file` leaves an empty file)"
+                    : "holds no Kubernetes object (only empty YAML documents): not a kubectl dump")
+        }
         for (index, document) in documents.enumerated() {
-            if case .null = document { continue }  // an empty document between `---` lines
+            if case .null = document.value { continue }  // an empty document between `---` lines
             let name = documents.count > 1 ? "\(file) (document \(index + 1))" : file
-            try self.add(object: FieldReader(value: document, file: name, path: ""), ignored: &ignored, depth: 0)
+            try self.add(
+                object: FieldReader(value: document.value, file: name, path: "", lines: document.lines),
+                ignored: &ignored, depth: 0)
         }
     }
 
@@ -179,6 +202,12 @@ public struct ClusterDump: Codable, Sendable {
     }
 
     private mutating func finish(ignored: [String: Int]) {
+        if self.namespaces.isEmpty && self.pods.isEmpty && self.services.isEmpty && self.endpointSlices.isEmpty
+            && self.policies.isEmpty
+        {
+            self.notes.append(
+                "the input holds no namespace, pod, service, endpoint slice or network policy: nothing to evaluate")
+        }
         for (kind, count) in ignored.sorted(by: { $0.key < $1.key }) {
             self.notes.append("ignored \(count) object\(count == 1 ? "" : "s") of kind \(kind) (not read by Bulkhead)")
         }
@@ -194,10 +223,37 @@ public struct ClusterDump: Codable, Sendable {
 
     // MARK: - Objects
 
-    private static func metadata(_ object: FieldReader, namespaced: Bool) throws(KubernetesError) -> (
-        name: String, namespace: String, uid: String?, labels: [String: String]
-    ) {
+    /// The fields of each level read strictly (``FieldReader/onlyFields(_:of:)``), as the Kubernetes API defines
+    /// them: every level of a NetworkPolicy, the objects' metadata (labels select pods) and the ports read. A pod's
+    /// and a service's spec hold many more fields than are read and are not checked.
+    enum Fields {
+        static let object: Set<String> = ["apiVersion", "kind", "metadata", "spec", "status"]
+        static let endpointSlice: Set<String> = ["apiVersion", "kind", "metadata", "addressType", "endpoints", "ports"]
+        static let metadata: Set<String> = [
+            "name", "generateName", "namespace", "selfLink", "uid", "resourceVersion", "generation",
+            "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "labels", "annotations",
+            "ownerReferences", "finalizers", "managedFields",
+        ]
+        static let policySpec: Set<String> = ["podSelector", "policyTypes", "ingress", "egress"]
+        static let ingressRule: Set<String> = ["from", "ports"]
+        static let egressRule: Set<String> = ["to", "ports"]
+        static let peer: Set<String> = ["podSelector", "namespaceSelector", "ipBlock"]
+        static let ipBlock: Set<String> = ["cidr", "except"]
+        static let policyPort: Set<String> = ["protocol", "port", "endPort"]
+        static let selector: Set<String> = ["matchLabels", "matchExpressions"]
+        static let requirement: Set<String> = ["key", "operator", "values"]
+        static let containerPort: Set<String> = ["containerPort", "hostPort", "hostIP", "name", "protocol"]
+        static let servicePort: Set<String> = ["name", "protocol", "appProtocol", "port", "targetPort", "nodePort"]
+        static let endpointPort: Set<String> = ["name", "protocol", "appProtocol", "port"]
+    }
+
+    /// The object's metadata, after checking the object's own fields (`fields`) and the metadata's.
+    private static func metadata(_ object: FieldReader, namespaced: Bool, fields: Set<String> = Fields.object)
+        throws(KubernetesError) -> (name: String, namespace: String, uid: String?, labels: [String: String])
+    {
+        try object.onlyFields(fields, of: "the object")
         guard let meta = try object.child("metadata") else { throw object.fail("missing", at: "metadata") }
+        try meta.onlyFields(Fields.metadata, of: "metadata")
         let name = try meta.requiredString("name")
         let namespace = namespaced ? (try meta.string("namespace") ?? "default") : ""
         return (name, namespace, try meta.string("uid"), try meta.stringMap("labels"))
@@ -215,6 +271,7 @@ public struct ClusterDump: Codable, Sendable {
         for container in try spec?.list("containers") ?? [] {
             var ports: [KubeContainerPort] = []
             for port in try container.list("ports") {
+                try port.onlyFields(Fields.containerPort, of: "a container port")
                 guard let number = try port.port("containerPort") else {
                     throw port.fail("missing", at: "containerPort")
                 }
@@ -255,6 +312,8 @@ public struct ClusterDump: Codable, Sendable {
     {
         var ports: [KubeServicePort] = []
         for port in try reader?.list(key) ?? [] {
+            try port.onlyFields(
+                withTarget ? Fields.servicePort : Fields.endpointPort, of: withTarget ? "a service port" : "a port")
             guard let number = try port.port("port") else { throw port.fail("missing", at: "port") }
             let target = withTarget ? (try port.portReference("targetPort") ?? .number(number)) : .number(number)
             ports.append(
@@ -278,7 +337,7 @@ public struct ClusterDump: Codable, Sendable {
     }
 
     static func endpointSlice(_ object: FieldReader) throws(KubernetesError) -> KubeEndpointSlice {
-        let meta = try Self.metadata(object, namespaced: true)
+        let meta = try Self.metadata(object, namespaced: true, fields: Fields.endpointSlice)
         var addresses: [String] = []
         for endpoint in try object.list("endpoints") { addresses += try endpoint.stringList("addresses") }
         return KubeEndpointSlice(
@@ -287,8 +346,10 @@ public struct ClusterDump: Codable, Sendable {
     }
 
     static func selector(_ reader: FieldReader) throws(KubernetesError) -> LabelSelector {
+        try reader.onlyFields(Fields.selector, of: "a label selector")
         var requirements: [LabelSelector.Requirement] = []
         for expression in try reader.list("matchExpressions") {
+            try expression.onlyFields(Fields.requirement, of: "a selector requirement")
             let key = try expression.requiredString("key")
             let text = try expression.requiredString("operator")
             guard let op = LabelSelector.Requirement.Operator(rawValue: text) else {
@@ -309,6 +370,7 @@ public struct ClusterDump: Codable, Sendable {
     static func policy(_ object: FieldReader) throws(KubernetesError) -> NetworkPolicy {
         let meta = try Self.metadata(object, namespaced: true)
         guard let spec = try object.child("spec") else { throw object.fail("missing", at: "spec") }
+        try spec.onlyFields(Fields.policySpec, of: "a NetworkPolicy spec")
         let podSelector = try spec.child("podSelector").map { reader throws(KubernetesError) in
             try Self.selector(reader)
         }
@@ -333,8 +395,12 @@ public struct ClusterDump: Codable, Sendable {
     }
 
     private static func rule(_ reader: FieldReader, peersKey: String) throws(KubernetesError) -> PolicyRule {
+        try reader.onlyFields(
+            peersKey == "from" ? Fields.ingressRule : Fields.egressRule,
+            of: peersKey == "from" ? "an ingress rule" : "an egress rule")
         var peers: [PolicyPeer] = []
         for peer in try reader.list(peersKey) {
+            try peer.onlyFields(Fields.peer, of: "a peer")
             let pods = try peer.child("podSelector").map { selector throws(KubernetesError) in
                 try Self.selector(selector)
             }
@@ -343,6 +409,7 @@ public struct ClusterDump: Codable, Sendable {
             }
             var block: IPBlock?
             if let ipBlock = try peer.child("ipBlock") {
+                try ipBlock.onlyFields(Fields.ipBlock, of: "an ipBlock")
                 let cidr = try ipBlock.requiredString("cidr")
                 guard let parsed = CIDR.parse(cidr) else { throw ipBlock.fail("'\(cidr)' is not a CIDR", at: "cidr") }
                 let except = try ipBlock.stringList("except")
@@ -365,6 +432,7 @@ public struct ClusterDump: Codable, Sendable {
         }
         var ports: [PolicyPort] = []
         for port in try reader.list("ports") {
+            try port.onlyFields(Fields.policyPort, of: "a NetworkPolicy port")
             let reference = try port.portReference("port")
             let endPort = try port.port("endPort")
             if let endPort {

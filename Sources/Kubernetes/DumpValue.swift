@@ -77,8 +77,15 @@ enum DumpParser {
     /// The most nodes a YAML document may expand to.
     static let maxNodes = 4_000_000
 
+    /// One parsed document and, for YAML, the line of each value by its JSON path (`.spec.ingress[0]` → 12), so
+    /// errors found while reading its objects name the line; JSON documents are located by their JSON path alone.
+    struct Document {
+        var value: DumpValue
+        var lines: [String: Int] = [:]
+    }
+
     /// Every document in `text`: a JSON text is one document; YAML may hold several (`---`).
-    static func documents(_ text: String, path: String) throws(KubernetesError) -> [DumpValue] {
+    static func documents(_ text: String, path: String) throws(KubernetesError) -> [Document] {
         let trimmed = text.drop { $0 == " " || $0 == "\n" || $0 == "\t" || $0 == "\r" || $0 == "\u{FEFF}" }
         if trimmed.first == "{" || trimmed.first == "[" {
             if let json = Self.json(text) {
@@ -86,7 +93,7 @@ enum DumpParser {
                     throw KubernetesError(
                         .malformed, path: path, message: "nested more than \(Self.maxDepth) levels deep")
                 }
-                return [json]
+                return [Document(value: json)]
             }
             // Not strict JSON: YAML flow style is a superset, so fall through and let the YAML parser say where.
         }
@@ -106,7 +113,7 @@ enum DumpParser {
         }
     }
 
-    private static func yaml(_ text: String, path: String) throws(KubernetesError) -> [DumpValue] {
+    private static func yaml(_ text: String, path: String) throws(KubernetesError) -> [Document] {
         var limits = YAMLDocument.Limits()
         limits.maxBytes = Int.max
         limits.maxDepth = Self.maxDepth
@@ -114,12 +121,15 @@ enum DumpParser {
         do { try YAMLDocument.checkStructure(text, path: path, limits: limits) } catch {
             throw KubernetesError(.malformed, path: error.path, message: error.message)
         }
-        var documents: [DumpValue] = []
+        var documents: [Document] = []
         do {
             var sequence = try Yams.compose_all(yaml: text)
             var index = 0
             while let node = sequence.next() {
-                documents.append(try Self.convert(node, path: "\(path) (document \(index + 1))", depth: 0))
+                var lines: [String: Int] = [:]
+                // Errors name the file and line: the line is the file's, whichever document holds it.
+                let value = try Self.convert(node, path: path, at: "", lines: &lines, depth: 0)
+                documents.append(Document(value: value, lines: lines))
                 index += 1
             }
             if let error = sequence.error { throw error }
@@ -142,10 +152,16 @@ enum DumpParser {
         }
     }
 
-    private static func convert(_ node: Node, path: String, depth: Int) throws(KubernetesError) -> DumpValue {
+    /// `node` as a value; `at` is its JSON path, recorded with its line in `lines`. A key given twice in a mapping
+    /// and a YAML merge key (`<<`) are refused, as kubectl's reader refuses the first ("key already set in map"):
+    /// the policy Bulkhead models must be the one kubectl would apply, not a guess at it.
+    private static func convert(_ node: Node, path: String, at: String, lines: inout [String: Int], depth: Int)
+        throws(KubernetesError) -> DumpValue
+    {
         guard depth <= Self.maxDepth else {
             throw KubernetesError(.malformed, path: path, message: "nested more than \(Self.maxDepth) levels deep")
         }
+        if let line = node.mark?.line { lines[at] = line }
         switch node {
         case .scalar(let scalar):
             let text = scalar.string
@@ -166,17 +182,37 @@ enum DumpParser {
             }
         case .sequence(let sequence):
             var items: [DumpValue] = []
-            for item in sequence { items.append(try Self.convert(item, path: path, depth: depth + 1)) }
+            for (index, item) in sequence.enumerated() {
+                items.append(
+                    try Self.convert(item, path: path, at: "\(at)[\(index)]", lines: &lines, depth: depth + 1))
+            }
             return .array(items)
         case .mapping(let mapping):
             var members: [String: DumpValue] = [:]
+            var firstLines: [String: Int] = [:]
             for (key, value) in mapping {
+                let place = path + (key.mark.map { ":\($0.line)" } ?? "")
                 guard case .scalar(let keyScalar) = key else {
-                    throw KubernetesError(
-                        .malformed, path: path + (key.mark.map { ":\($0.line)" } ?? ""),
-                        message: "a mapping key that is not text")
+                    throw KubernetesError(.malformed, path: place, message: "a mapping key that is not text")
                 }
-                members[keyScalar.string] = try Self.convert(value, path: path, depth: depth + 1)
+                let name = keyScalar.string
+                let member = "\(at.isEmpty ? "" : at).\(name)"
+                if key.tag.description == Tag.Name.merge.rawValue {
+                    throw KubernetesError(
+                        .malformed, path: place,
+                        message:
+                            "\(at.isEmpty ? "." : at): a YAML merge key (<<) is not read (kubectl would expand it): write the keys it would merge out in full"
+                    )
+                }
+                if let first = firstLines[name] {
+                    throw KubernetesError(
+                        .malformed, path: place,
+                        message:
+                            "\(member): key '\(name)' given twice\(first > 0 ? " (first on line \(first))" : ""): kubectl refuses it (key already set in map); merge the two"
+                    )
+                }
+                firstLines[name] = key.mark?.line ?? 0
+                members[name] = try Self.convert(value, path: path, at: member, lines: &lines, depth: depth + 1)
             }
             return .object(members)
         }

@@ -8,17 +8,26 @@ struct FieldReader {
     let file: String
     /// The JSON path of `value` in its document (`.items[4].spec`).
     let path: String
+    /// The line of each value of a YAML document by JSON path (empty for JSON), for errors: `file:12: .spec…`.
+    var lines: [String: Int] = [:]
 
     func fail(_ message: String, at key: String? = nil) -> KubernetesError {
         let where_ = key.map { "\(self.path).\($0)" } ?? self.path
-        return KubernetesError(.badObject, path: self.file, message: "\(where_.isEmpty ? "." : where_): \(message)")
+        let line = (self.lines[where_] ?? self.lines[self.path]).map { ":\($0)" } ?? ""
+        return KubernetesError(
+            .badObject, path: self.file + line, message: "\(where_.isEmpty ? "." : where_): \(message)")
+    }
+
+    /// The reader of `value` found at `path` in the same document.
+    private func reader(_ value: DumpValue, at path: String) -> FieldReader {
+        FieldReader(value: value, file: self.file, path: path, lines: self.lines)
     }
 
     /// The member `key`, as a reader, if present.
     func child(_ key: String) throws(KubernetesError) -> FieldReader? {
         guard let member = self.value[key] else { return nil }
         guard case .object = member else { throw self.fail("expected an object, found \(member.typeName)", at: key) }
-        return FieldReader(value: member, file: self.file, path: "\(self.path).\(key)")
+        return self.reader(member, at: "\(self.path).\(key)")
     }
 
     /// The elements of the list `key` (empty when absent).
@@ -27,7 +36,19 @@ struct FieldReader {
         guard case .array(let items) = member else {
             throw self.fail("expected a list, found \(member.typeName)", at: key)
         }
-        return items.enumerated().map { FieldReader(value: $1, file: self.file, path: "\(self.path).\(key)[\($0)]") }
+        return items.enumerated().map { self.reader($1, at: "\(self.path).\(key)[\($0)]") }
+    }
+
+    /// Refuses a field the API does not define here: an unknown field is ignored by a lenient reader, and a typo
+    /// (`podSelector: {matchLabel: …}`) would then silently widen a policy (an empty selector selects every pod),
+    /// where kubectl's strict field validation refuses the manifest.
+    func onlyFields(_ known: Set<String>, of what: String) throws(KubernetesError) {
+        guard case .object(let members) = self.value else { return }
+        for name in members.keys.sorted() where !known.contains(name) {
+            throw self.fail(
+                "unknown field '\(name)' in \(what) (expected one of: \(known.sorted().joined(separator: ", ")))",
+                at: name)
+        }
     }
 
     /// Whether the list `key` is present (even empty): `ingress: []` and a missing `ingress` differ for egress.

@@ -65,6 +65,18 @@ public enum KubernetesInventory {
             members: nodes.map { ClusterNode.Member(nodeID: $0, nodeName: $0, role: .node) })
     }
 
+    /// Refuses a node name no pod of the dump runs on: a mistyped `--node` would otherwise give a complete report of
+    /// no pods, which `merge` counts as a clean node. The message lists the nodes the dump does hold.
+    public static func checkNode(_ node: String, in dump: ClusterDump) throws(KubernetesError) {
+        let nodes = Set(dump.pods.compactMap(\.nodeName))
+        guard !nodes.contains(node) else { return }
+        let known =
+            nodes.isEmpty ? "no pod of the dump names its node" : "its nodes: \(nodes.sorted().joined(separator: ", "))"
+        throw KubernetesError(
+            .badObject, path: dump.sources.joined(separator: ", "),
+            message: "no pod of the dump runs on node '\(node)' (\(known))")
+    }
+
     /// The inventory of `dump`; `node` names the node it was read on (its pods only are then listed, and the report
     /// says the view is the node's own).
     public static func report(_ dump: ClusterDump, node: String? = nil, clusterID: String? = nil) -> InventoryReport {

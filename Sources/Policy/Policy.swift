@@ -141,18 +141,18 @@ public enum PortMatch: Codable, Hashable, Sendable, CustomStringConvertible {
         self = .ports(spec.proto, spec.range)
     }
 
+    /// Reads a port as written. A bare number (`53`) is refused rather than taken as TCP: a policy meaning DNS would
+    /// silently cover tcp/53 only, and YAML 1.1 reads `80:80` (base 60), `017620` (octal), `0x1f90` and `80_80` as
+    /// numbers too. Yams hands any scalar over as its text, so every one of these reaches ``init(_:)`` as written.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
-        let text: String
-        if let number = try? container.decode(Int.self) {
-            text = "tcp/\(number)"
-        } else {
-            text = try container.decode(String.self)
-        }
+        let text = try container.decode(String.self)
         guard let match = PortMatch(text) else {
             throw DecodingError.dataCorruptedError(
                 in: container,
-                debugDescription: "'\(text)' is not a port: use tcp/80, udp/53, tcp/8000-8010, tcp, udp, icmp or any")
+                debugDescription: Int(text) != nil
+                    ? "'\(text)' is a bare number: a policy names the protocol (write tcp/\(text) or udp/\(text))"
+                    : "'\(text)' is not a port: use tcp/80, udp/53, tcp/8000-8010, tcp, udp, icmp or any")
         }
         self = match
     }
@@ -217,6 +217,16 @@ public struct Selector: Codable, Hashable, Sendable {
 
     static let keys: Set<String> = ["container", "label", "service", "project", "network", "cidr", "host"]
 
+    /// The selector as a policy writes it, for findings: `{service: wbe}`.
+    public var summary: String {
+        let fields: [(String, String?)] = [
+            ("container", self.container), ("label", self.label), ("service", self.service),
+            ("project", self.project), ("network", self.network), ("cidr", self.cidr),
+            ("host", self.host.map { "\($0)" }),
+        ]
+        return "{" + fields.compactMap { key, value in value.map { "\(key): \($0)" } }.joined(separator: ", ") + "}"
+    }
+
     enum CodingKeys: String, CodingKey, CaseIterable { case container, label, service, project, network, cidr, host }
 
     public init(from decoder: any Decoder) throws {
@@ -279,19 +289,27 @@ public struct Selector: Codable, Hashable, Sendable {
         return pi == p.count
     }
 
+    /// A `label` selector read as a requirement: `key=value` (the value may be empty: `tier=` wants the label with an
+    /// empty value, as Docker can set it), or `key` alone for the label's presence. The one reading that both
+    /// ``check(at:_:)`` and matching use, so the rule checked is the rule applied.
+    static func labelRequirement(_ label: String) -> (key: String, value: String?) {
+        let parts = label.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+        let key = parts.first.map(String.init) ?? ""
+        return (key, parts.count == 2 ? String(parts[1]) : nil)
+    }
+
     func labelMatches(_ labels: [String: String]) -> Bool {
         guard let label = self.label else { return true }
-        let parts = label.split(separator: "=", maxSplits: 1).map(String.init)
-        guard let key = parts.first else { return false }
-        guard let value = labels[key] else { return false }
-        return parts.count == 1 || value == parts[1]
+        let requirement = Self.labelRequirement(label)
+        guard let value = labels[requirement.key] else { return false }
+        return requirement.value.map { $0 == value } ?? true
     }
 }
 
 extension KeyedDecodingContainer {
     /// `decodeIfPresent` that refuses a key written with no value (`ports:` alone): in a security policy an empty
     /// value must not silently mean the default (every port) or nothing.
-    func decodePresentValue<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T? {
+    public func decodePresentValue<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T? {
         guard self.contains(key) else { return nil }
         if try self.decodeNil(forKey: key) {
             throw DecodingError.dataCorruptedError(

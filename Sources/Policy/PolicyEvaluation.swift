@@ -162,6 +162,67 @@ public struct PolicyEvaluator: Sendable {
         return true
     }
 
+    /// One `policy-rule-selects-nothing` finding per selector of a rule or mTLS requirement that names containers
+    /// (by name, label, Compose service or project, or network) yet matches no container of the inventory (nor, for
+    /// a name, a network namespace): mirrors `k8s-rule-selects-nothing`. A typo in a deny rule silently removes the
+    /// denial. Selectors by address or host side alone name no container and are not judged, and an inventory of
+    /// no containers judges nothing.
+    /// `cells` (and the inventory's namespaces) name the network namespaces a `container:` selector may match.
+    public func selectorsSelectingNothing(cells: [ReachabilityCell], namespaces: [NamespaceRecord]) -> [Finding] {
+        guard !self.containers.isEmpty else { return [] }
+        let namespaces =
+            namespaces.map(\.name)
+            + cells.flatMap { cell in
+                [cell.source] + (cell.destinationKind == .namespace ? [cell.destinationName] : [])
+            }.filter { self.containers[$0] == nil }
+        var findings: [Finding] = []
+        func judge(_ selectors: [Selector], rule: String, side: String) {
+            for (index, selector) in selectors.enumerated() where !self.selectsSomething(selector, namespaces) {
+                let location = "\(rule).\(side)[\(index)]"
+                findings.append(
+                    Finding(
+                        kind: .policyRuleSelectsNothing,
+                        title: "\(location) \(selector.summary) matches no container",
+                        detail:
+                            "No container of the inventory matches this selector: the traffic the rule names is not affected by it.",
+                        location: location))
+            }
+        }
+        for (kind, rules) in [("allow", self.policy.allow), ("deny", self.policy.deny)] {
+            for (index, rule) in rules.enumerated() {
+                let name = rule.name.map { "\(kind) \"\($0)\"" } ?? "\(kind)[\(index)]"
+                judge(rule.from, rule: name, side: "from")
+                judge(rule.to, rule: name, side: "to")
+            }
+        }
+        for (index, requirement) in (self.policy.mtls?.require ?? []).enumerated() {
+            judge(
+                requirement.to, rule: requirement.name.map { "mtls \"\($0)\"" } ?? "mtls.require[\(index)]", side: "to")
+        }
+        return findings
+    }
+
+    /// Whether `selector` can match a container of the inventory (true for one that names none).
+    func selectsSomething(_ selector: Selector, _ namespaces: [String]) -> Bool {
+        guard
+            selector.container != nil || selector.label != nil || selector.service != nil || selector.project != nil
+                || selector.network != nil
+        else { return true }
+        if let pattern = selector.container, selector.label == nil, selector.service == nil, selector.project == nil,
+            selector.network == nil, namespaces.contains(where: { Selector.glob(pattern, matches: $0) })
+        {
+            return true
+        }
+        return self.containers.values.contains { container in
+            (selector.container.map { Selector.glob($0, matches: container.name) } ?? true)
+                && Self.matchesLabels(selector, container.labels)
+                && (selector.network.map { pattern in
+                    container.networks.contains { Selector.glob(pattern, matches: $0.name) }
+                }
+                    ?? true)
+        }
+    }
+
     static func matchesLabels(_ selector: Selector, _ labels: [String: String]) -> Bool {
         if !selector.labelMatches(labels) { return false }
         if let service = selector.service,

@@ -70,6 +70,7 @@ extension Policy {
                         try selector.check(at: locator, "\(at).\(side)[\(number)]")
                     }
                 }
+                try Self.checkPorts(rule.ports, at: locator, at)
             }
         }
         for (index, requirement) in (self.mtls?.require ?? []).enumerated() {
@@ -82,6 +83,38 @@ extension Policy {
             for (number, selector) in requirement.to.enumerated() {
                 try selector.check(at: locator, "\(at).to[\(number)]")
             }
+            try Self.checkPorts(requirement.ports, at: locator, at)
+            try requirement.checkFiles(at: locator, at)
+        }
+    }
+
+    /// `ports: []` matches no traffic: a deny rule or an mTLS requirement written so would silently do nothing, as
+    /// `from: []` would (which is refused too). Leaving `ports` out means every port.
+    static func checkPorts(_ ports: [PortMatch], at locator: YAMLLocator, _ path: String) throws(PathError) {
+        guard ports.isEmpty else { return }
+        throw PathError(
+            path: locator.location("\(path).ports"),
+            message: "\(path): `ports: []` matches nothing: list at least one port, or leave `ports` out for any")
+    }
+}
+
+extension MTLSRequirement {
+    /// Refuses file settings that only work in pairs, as the `tls` command line does: a certificate without its key
+    /// (or a key without its certificate) would drop the identity it names from the battery, and with it the check
+    /// that the endpoint accepts a valid client; a CA key without the CA certificate (`trustBundle`) forges nothing.
+    func checkFiles(at locator: YAMLLocator, _ path: String) throws(PathError) {
+        for (certificate, key, certificateKey, keyKey) in [
+            (self.clientCertificate, self.clientKey, "clientCertificate", "clientKey"),
+            (self.otherCertificate, self.otherKey, "otherCertificate", "otherKey"),
+        ] where (certificate == nil) != (key == nil) {
+            throw PathError(
+                path: locator.location("\(path).\(certificate == nil ? keyKey : certificateKey)"),
+                message: "\(path): \(certificateKey) and \(keyKey) go together (give both, or neither)")
+        }
+        if self.caKey != nil, self.trustBundle == nil {
+            throw PathError(
+                path: locator.location("\(path).caKey"),
+                message: "\(path): caKey needs trustBundle (the CA certificate it belongs to)")
         }
     }
 }
@@ -116,8 +149,7 @@ extension Selector {
             }
         }
         if let label = self.label {
-            let key =
-                label.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
+            let key = Self.labelRequirement(label).key
             guard !key.trimmingCharacters(in: .whitespaces).isEmpty, !key.contains(where: \.isWhitespace) else {
                 throw PathError(
                     path: locator.location("\(path).label"),

@@ -4,7 +4,10 @@ extension ProbeReport {
     /// The same evidence evaluated against `policy`: each cell's expectation, rule and violation; findings; the
     /// violation counts. Earlier evaluations are replaced, so stored evidence can be re-evaluated offline.
     public func evaluated(with policy: Policy, name: String) -> ProbeReport {
-        self.judged(cells: PolicyEvaluator(policy: policy, inventory: self.inventory).evaluate(self.cells), name: name)
+        let evaluator = PolicyEvaluator(policy: policy, inventory: self.inventory)
+        var report = self.judged(cells: evaluator.evaluate(self.cells), name: name)
+        report.findings += evaluator.selectorsSelectingNothing(cells: self.cells, namespaces: self.inventory.namespaces)
+        return report
     }
 
     /// The same evidence with its cells replaced by `cells`, evaluated already (by ``PolicyEvaluator/evaluate(_:)``,

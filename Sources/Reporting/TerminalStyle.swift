@@ -64,12 +64,26 @@ public struct TerminalStyle: Sendable {
 public enum TerminalText {
     /// `text` with every control and reordering character shown as an escape.
     public static func escape(_ text: String) -> String {
-        if text.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F && $0 != 0x5C }) { return text }
+        Self.escape(text, message: false)
+    }
+
+    /// A message for standard error (`bulkhead: error: …`), which often repeats outside text (a YAML line, a label
+    /// key, a node name): every control and reordering character escaped as ``escape(_:)-(String)`` does, except the
+    /// line breaks a message is written with. Backslashes are kept as they are: a message may hold text a caller has
+    /// already escaped (`analyze` does), and escaping it again would double every escape it shows.
+    public static func message(_ text: String) -> String {
+        Self.escape(text, message: true)
+    }
+
+    private static func escape(_ text: String, message: Bool) -> String {
+        if text.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F && ($0 != 0x5C || message) }) { return text }
         var result = ""
         result.reserveCapacity(text.utf8.count)
         for scalar in text.unicodeScalars {
             let value = scalar.value
             switch value {
+            case 0x0A where message, 0x5C where message:
+                result.unicodeScalars.append(scalar)
             case 0x5C:
                 result += "\\\\"
             case 0x00..<0x20, 0x7F:

@@ -215,7 +215,7 @@ extension Bulkhead {
                 }
             } else {
                 do { lock = try AuditLock(stateDirectory: stateDirectory) } catch {
-                    writeStandardError("bulkhead: error: \(error.description)\n")
+                    reportError(error.description)
                     throw ExitCode(self.reporting.exitZero ? ExitStatus.clean : ExitStatus.incomplete)
                 }
                 let engine: DockerEngine
@@ -270,7 +270,7 @@ extension Bulkhead {
                     report, format: format, path: path, failOn: self.reporting.failOn, lastSuccess: lastSuccess,
                     wide: self.reporting.wide)
                 {
-                    writeStandardError("bulkhead: error: \(failure)\n")
+                    reportError(failure)
                     writeFailed = true
                 }
             }

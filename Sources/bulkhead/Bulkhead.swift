@@ -1,6 +1,7 @@
 import ArgumentParser
 import BulkheadModel
 import Foundation
+import Reporting
 import SystemCalls
 
 #if canImport(Glibc)
@@ -98,8 +99,15 @@ func checkAddressLimit() throws {
 
 /// Prints `bulkhead: error: …` on standard error and fails with the usage/input status.
 func failInput(_ message: String) -> ExitCode {
-    writeStandardError("bulkhead: error: \(message)\n")
+    reportError(message)
     return ExitCode(ExitStatus.usage)
+}
+
+/// Prints `bulkhead: error: …` on standard error: the one place errors are rendered. Messages repeat what hostile
+/// files hold (a YAML line, a label key, a node name), so control characters are shown as escapes, as the tables
+/// show them, instead of reaching the terminal.
+func reportError(_ message: String) {
+    writeStandardError("bulkhead: error: \(TerminalText.message(message))\n")
 }
 
 /// Writes text to standard error unbuffered, with write(2) (not the C `stderr` global, which Swift 6 deems unsafe,
@@ -117,8 +125,9 @@ func writeStandardError(_ text: String) {
     }
 }
 
+/// Prints `bulkhead: warning: …` on standard error, escaped as ``reportError(_:)`` escapes.
 func warn(_ message: String) {
-    writeStandardError("bulkhead: warning: \(message)\n")
+    writeStandardError("bulkhead: warning: \(TerminalText.message(message))\n")
 }
 
 extension Severity: ExpressibleByArgument {}

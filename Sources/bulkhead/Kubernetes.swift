@@ -79,6 +79,14 @@ struct KubernetesNodeOptions: ParsableArguments {
 
     @Option(help: ArgumentHelp("The cluster's identity (default: the kube-system namespace's UID).", valueName: "id"))
     var cluster: String?
+
+    /// Refuses a `--node` that no pod of `dump` runs on (exit 2, naming the nodes the dump holds).
+    func check(against dump: ClusterDump) throws {
+        guard let node = self.node else { return }
+        do { try KubernetesInventory.checkNode(node, in: dump) } catch {
+            throw failInput("--node: \(error.description)")
+        }
+    }
 }
 
 enum KubernetesFormat: String, ExpressibleByArgument, CaseIterable {
@@ -92,7 +100,8 @@ struct KubernetesInventoryCommand: ParsableCommand {
         abstract: "Pods, their addresses, ports and labels, in the inventory model `inventory` writes.",
         discussion: """
             With --node, only that node's pods are listed and the report names the cluster and node (what the fleet \
-            merge joins by); the cluster's identity is --cluster, else the kube-system namespace's UID.
+            merge joins by); the cluster's identity is --cluster, else the kube-system namespace's UID. A --node no \
+            pod of the dump runs on is refused (exit 2), as is an empty dump file.
             """)
 
     @OptionGroup var input: KubernetesDumpOptions
@@ -106,6 +115,7 @@ struct KubernetesInventoryCommand: ParsableCommand {
 
     func run() throws {
         let dump = try self.input.load()
+        try self.place.check(against: dump)
         let inventory = KubernetesInventory.report(dump, node: self.place.node, clusterID: self.place.cluster)
         try KubernetesText.emit(
             self.report, self.format, table: { InventoryTableReport.render(inventory, style: $0) },
@@ -206,6 +216,7 @@ struct KubernetesDiffCommand: ParsableCommand {
     func run() throws {
         let (old, new): (ClusterDump, ClusterDump)
         do {
+            try ClusterDump.refuseStandardInputTwice([self.old, self.new])
             old = try ClusterDump.load(paths: [self.old])
             new = try ClusterDump.load(paths: [self.new])
         } catch { throw failInput(error.description) }
@@ -344,6 +355,7 @@ struct KubernetesProbeCommand: ParsableCommand {
 
     func run() throws {
         let dump = try self.input.load()
+        try self.place.check(against: dump)
         let engine = PolicyEngine(dump)
         var inventory = InventoryReport(
             sources: [], networks: [], containers: [], namespaces: [], findings: [], complete: true, problems: [],

@@ -18,12 +18,14 @@ extension Bulkhead {
                 merged edge keeps the worse verdict and the disagreement is listed and reported as a \
                 fleet-evidence-disagreement finding.
 
-                The fleet report is incomplete (exit 3) when a node's report is incomplete, or when a node named by a \
-                manager's node list (or by --expect-node) sent no report.
+                The fleet report is incomplete (exit 3) when a node's report is incomplete, when a node named by a \
+                manager's node list (or by --expect-node) sent no report, when a reporting node is not in a manager's \
+                node list, or when two managers' node lists differ.
 
-                merge refuses, naming the file (exit 2): a file it cannot read, a truncated file, JSON that is not an \
-                audit report (the message names the JSON path), another schema or version, a report without cluster \
-                identity (unless --allow-standalone), reports from different clusters, the same node twice.
+                merge refuses, naming the file (exit 2): a file it cannot read, a truncated file, text that is not \
+                JSON (the probe cells and flows it does not read included, at their line and column), JSON that is \
+                not an audit report (the message names the JSON path), another schema or version, a report without \
+                cluster identity (unless --allow-standalone), reports from different clusters, the same node twice.
 
                 Formats: as the audit's: table, json (schema bulkhead.fleet/1), sarif, junit, prometheus, markdown, \
                 html, dot; several at once with --output FORMAT=FILE.
@@ -76,7 +78,7 @@ extension Bulkhead {
                         fleet, format: format, style: style, failOn: self.reporting.failOn, wide: self.reporting.wide)
                 }
                 if let failure {
-                    writeStandardError("bulkhead: error: \(failure)\n")
+                    reportError(failure)
                     writeFailed = true
                 }
             }

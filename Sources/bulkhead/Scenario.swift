@@ -113,7 +113,7 @@ extension Bulkhead {
                 // Up means usable: every container running and its listening sockets settled.
                 let ready: Bool
                 do { ready = try lab.waitUntilReady(scenario) } catch {
-                    writeStandardError("bulkhead: error: \(scenario.name): \(error.description)\n")
+                    reportError("\(scenario.name): \(error.description)")
                     throw ExitCode(ExitStatus.incomplete)
                 }
                 guard ready else {
@@ -205,7 +205,7 @@ extension Bulkhead {
                         throw ExitCode(ExitStatus.incomplete)
                     }
                 } catch let error as EngineError {
-                    writeStandardError("bulkhead: error: \(scenario.name): \(error.description)\n")
+                    reportError("\(scenario.name): \(error.description)")
                     throw ExitCode(ExitStatus.incomplete)
                 }
                 let outcome = ScenarioAudit.run(scenario, lab: lab) { line in
@@ -223,7 +223,7 @@ extension Bulkhead {
                     if let failure = AuditCommand.write(
                         report, format: format, path: path, failOn: .high, lastSuccess: nil, wide: false)
                     {
-                        writeStandardError("bulkhead: error: \(failure)\n")
+                        reportError(failure)
                         writeFailed = true
                     }
                 }

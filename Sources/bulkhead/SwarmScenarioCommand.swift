@@ -21,12 +21,12 @@ enum SwarmScenarioCommand {
         let script = SwarmScenario.script(scenarioPath: path)
         let lab: SwarmLab
         do { lab = try SwarmLab.up(name: scenario.labName, slot: scenario.swarm.slot ?? 9, script: script) } catch {
-            writeStandardError("bulkhead: error: \(scenario.name): \(error.description)\n")
+            reportError("\(scenario.name): \(error.description)")
             throw ExitCode(ExitStatus.incomplete)
         }
         do { try lab.deploy(scenario.spec) } catch {
             lab.down()
-            writeStandardError("bulkhead: error: \(scenario.name): \(error.description) (the lab is torn down)\n")
+            reportError("\(scenario.name): \(error.description) (the lab is torn down)")
             throw ExitCode(ExitStatus.incomplete)
         }
         return lab
@@ -43,7 +43,7 @@ enum SwarmScenarioCommand {
     static func down(_ path: String) throws {
         let scenario = try Self.load(path)
         if let left = SwarmLab.down(name: scenario.labName, script: SwarmScenario.script(scenarioPath: path)) {
-            writeStandardError("bulkhead: error: \(scenario.name): \(left)\n")
+            reportError("\(scenario.name): \(left)")
             throw ExitCode(ExitStatus.incomplete)
         }
         writeStandardError("bulkhead: swarm scenario \(scenario.name) is down\n")

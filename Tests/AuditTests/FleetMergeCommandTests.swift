@@ -40,6 +40,14 @@ struct FleetMergeCommandTests {
         }
     }
 
+    /// Manager n1's identity, its node list n1 and worker n2.
+    static let managerOfTwo = FleetNodes.cluster(
+        "n1", role: .manager,
+        members: [
+            ClusterNode.Member(nodeID: "n1", nodeName: "host-n1", role: .manager),
+            ClusterNode.Member(nodeID: "n2", nodeName: "host-n2", role: .worker),
+        ])
+
     static func merge(_ arguments: [String]) throws -> ProcessOutput {
         try BulkheadExecutable.run(["merge"] + arguments)
     }
@@ -47,11 +55,7 @@ struct FleetMergeCommandTests {
     @Test("two node reports: one fleet report in JSON; exit 1 for findings at --fail-on, 0 above them")
     func merged() throws {
         let folder = try Folder()
-        let members = [
-            ClusterNode.Member(nodeID: "n1", nodeName: "host-n1", role: .manager),
-            ClusterNode.Member(nodeID: "n2", nodeName: "host-n2", role: .worker),
-        ]
-        let a = try folder.nodeReport("a.json", FleetNodes.cluster("n1", role: .manager, members: members))
+        let a = try folder.nodeReport("a.json", Self.managerOfTwo)
         let b = try folder.nodeReport("b.json", FleetNodes.cluster("n2")) { evidence in
             FleetNodes.setCell(&evidence, source: "web", port: 8080, .filtered)
         }
@@ -125,6 +129,69 @@ struct FleetMergeCommandTests {
         #expect(allowed.status == 0, "\(allowed.error)")
         let fleet = try JSONDecoder().decode(FleetReport.self, from: Data(allowed.output.utf8))
         #expect(fleet.nodes.first?.nodeID == "other-host" && fleet.clusterID == nil)
+    }
+
+    @Test("a report whose evidence.probe is not JSON (cut out unread) exits 2 at the line and column audit names")
+    func corruptedCutValue() throws {
+        let folder = try Folder()
+        let a = try folder.nodeReport("a.json", FleetNodes.cluster("n1"))
+        let b = try folder.nodeReport("b.json", FleetNodes.cluster("n2"))
+        var object = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: b))) as? [String: Any])
+        var evidence = try #require(object["evidence"] as? [String: Any])
+        try #require(evidence["probe"] is [String: Any], "the node report carries its probe cells")
+        evidence["probe"] = "@@probe@@"
+        object["evidence"] = evidence
+        let text = String(
+            decoding: try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]),
+            as: UTF8.self)
+        for (name, broken) in [
+            ("brackets.json", #"{"cells": [1, 2} ,,, garbage }"#), ("cut.json", #"{"cells": [1, 2}"#),
+            ("junk.json", #"{"cells": []} x"#),
+        ] {
+            let corrupted = folder.file(name)
+            try text.replacingOccurrences(of: #""@@probe@@""#, with: broken).write(
+                toFile: corrupted, atomically: true, encoding: .utf8)
+            let run = try Self.merge([a, corrupted])
+            #expect(run.status == 2 && run.output.isEmpty, "\(name): \(run.error)")
+            let audit = try BulkheadExecutable.run(["audit", "--evidence", corrupted, "--format", "json"])
+            // The same place as `audit --evidence` names: `file:line:column: not JSON`.
+            let place = try #require(audit.error.split(separator: " ").first { $0.hasPrefix(corrupted + ":") })
+            #expect(run.error.contains("bulkhead: error: \(place) not JSON"), "\(name): \(run.error) / \(audit.error)")
+        }
+    }
+
+    @Test("a node absent from a manager's node list, or managers whose lists differ: a problem, exit 3, not complete")
+    func conflictingMembership() throws {
+        let folder = try Folder()
+        let a = try folder.nodeReport("a.json", Self.managerOfTwo)
+        let b = try folder.nodeReport("b.json", FleetNodes.cluster("n2"))
+        let stranger = try folder.nodeReport(
+            "stranger.json",
+            FleetNodes.cluster(
+                "n9", role: .manager, members: [ClusterNode.Member(nodeID: "n9", nodeName: "host-n9", role: .manager)]))
+        #expect(try Self.merge([a, b, "--fail-on", "critical"]).status == 0, "the members agree")
+        let run = try Self.merge([a, b, stranger, "--format", "json", "--fail-on", "critical"])
+        #expect(run.status == 3, "\(run.error)")
+        #expect(run.error.contains("node host-n9 (n9, \(stranger)) is not in the node list of \(a)"), "\(run.error)")
+        #expect(run.error.contains("node host-n1 (n1, \(a)) is not in the node list of \(stranger)"), "\(run.error)")
+        #expect(run.error.contains("the node lists of \(a) and \(stranger) differ"), "\(run.error)")
+        let fleet = try JSONDecoder().decode(FleetReport.self, from: Data(run.output.utf8))
+        #expect(!fleet.complete)
+    }
+
+    @Test("control characters of a node's name are shown escaped in the error, not sent to the terminal")
+    func escapedErrors() throws {
+        let folder = try Folder()
+        let hostile = ClusterNode(
+            orchestrator: .swarm, clusterID: "swarm-test-1", nodeID: "n2", nodeName: "two\u{1b}]0;owned\u{07}\u{1b}[2J",
+            role: .worker, fullView: false)
+        let first = try folder.nodeReport("first.json", hostile)
+        let second = try folder.nodeReport("second.json", hostile)
+        let run = try Self.merge([first, second])
+        #expect(run.status == 2)
+        #expect(!run.error.contains("\u{1b}") && !run.error.contains("\u{07}"), "\(run.error)")
+        #expect(run.error.contains(#"two\x1b]0;owned\x07\x1b[2J"#), "\(run.error)")
     }
 
     @Test(

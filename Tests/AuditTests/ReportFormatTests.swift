@@ -318,6 +318,30 @@ struct CronTests {
         }
     }
 
+    @Test("ignore file: a location or kind left empty is refused with its line, not read as every location")
+    func emptyAcceptance() throws {
+        for (value, line) in [("", ":3"), (" ~", ":3"), (" null", ":3"), (" ''", ":3"), (" '  '", ":3")] {
+            let yaml =
+                "ignore:\n  - kind: unexpected-reachable\n    location:\(value)\n    reason: r\n    expires: 2099-01-01\n"
+            do {
+                let risks = try AcceptedRisks.load(path: try self.file(yaml))
+                Issue.record("accepted location:\(value) as \(String(describing: risks.ignore.first?.location))")
+            } catch {
+                #expect("\(error)".contains(line) && "\(error)".contains("location"), "\(error)")
+            }
+        }
+        do {
+            _ = try AcceptedRisks.load(
+                path: try self.file("ignore:\n  - kind: ''\n    reason: r\n    expires: 2099-01-01\n"))
+            Issue.record("accepted an empty kind")
+        } catch { #expect("\(error)".contains(":2") && "\(error)".contains("kind"), "\(error)") }
+        // "*" says every location; leaving the key out still does too.
+        let every = try AcceptedRisks.load(
+            path: try self.file(
+                "ignore:\n  - { kind: bridges-networks, location: '*', reason: r, expires: 2099-01-01 }\n"))
+        #expect(every.apply(to: SampleAudit.report().findings).ignored.map(\.kind) == [FindingKind.bridgesNetworks])
+    }
+
     @Test("baseline: new and resolved findings by kind and location")
     func baseline() {
         let before = SampleAudit.report()

@@ -240,6 +240,53 @@ struct InventoryErrorTests {
         #expect(throws: InventoryFileError.self) { try InventoryCollector.fromFiles([unknown.path]) }
     }
 
+    /// A `docker network inspect` element and two `docker inspect` elements on it, as one file's JSON text.
+    static func inspectText(
+        subnet: String = "198.18.1.0/24", webAddress: String = "198.18.1.2", apiName: String = "/api",
+        apiID: String = "c2"
+    ) -> String {
+        func container(_ id: String, _ name: String, _ address: String) -> String {
+            """
+            {"Id": "\(id)", "Name": "\(name)", "State": {"Status": "running", "Pid": 0},
+             "Config": {"Image": "lab", "Labels": {}}, "HostConfig": {"NetworkMode": "shop"},
+             "NetworkSettings": {"Networks": {"shop": {"IPAddress": "\(address)", "Gateway": "198.18.1.1"}}}}
+            """
+        }
+        return """
+            [{"Name": "shop", "Id": "n1", "Driver": "bridge", "Scope": "local", "Internal": false, "Labels": {},
+              "IPAM": {"Config": [{"Subnet": "\(subnet)", "Gateway": "198.18.1.1"}]}, "Options": {}},
+            \(container("c1", "/web", webAddress)),
+            \(container(apiID, apiName, "198.18.1.3"))]
+            """
+    }
+
+    @Test(
+        "inspect files: one object given twice is read once; the same name or Id twice, bad addresses and subnets refused at their line"
+    )
+    func inspectFileContents() throws {
+        let good = try ScratchSpace.file("inspect.json", Self.inspectText())
+        let twice = try InventoryCollector.fromFiles([good, good])
+        #expect(twice.containers.map(\.name) == ["api", "web"] && twice.networks.count == 1)
+        #expect(!twice.findings.contains { $0.kind == .overlappingSubnets }, "a network does not overlap itself")
+        func refusal(_ text: String) throws -> String {
+            let path = try ScratchSpace.file("inspect.json", text)
+            do {
+                let report = try InventoryCollector.fromFiles([good, path])
+                return "read \(report.containers.count) containers"
+            } catch { return error.description.replacingOccurrences(of: path, with: "FILE") }
+        }
+        #expect(
+            try refusal(Self.inspectText(webAddress: "999.1.1.1")).hasPrefix(
+                "FILE:5:57: element 1, NetworkSettings.Networks.shop.IPAddress: '999.1.1.1' is not an IP address"))
+        #expect(
+            try refusal(Self.inspectText(subnet: "198.18.1.0/33")).hasPrefix(
+                "FILE:2:34: element 0, IPAM.Config[0].Subnet: '198.18.1.0/33' is not a subnet"))
+        #expect(
+            try refusal(Self.inspectText(apiName: "/web", apiID: "c9")).contains(
+                "a second container named web (the first at \(good):3:1)"))
+        #expect(try refusal(Self.inspectText(apiName: "/other")).contains("has the Id c2 of the object at \(good):"))
+    }
+
     @Test("HTTP responses: content-length, chunked, and cut short")
     func httpParsing() throws {
         let plain = Data("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nApi-Version: 1.41\r\n\r\n{}".utf8)

@@ -58,7 +58,7 @@ struct KubernetesDumpTests {
             """
         #expect {
             try ClusterDump.parse(labels, name: "pod.yaml")
-        } throws: { error in "\(error)".hasPrefix("pod.yaml: .metadata.labels.version: expected a string") }
+        } throws: { error in "\(error)".hasPrefix("pod.yaml:5: .metadata.labels.version: expected a string") }
         for broken in ["{\"kind\": \"List\", \"items\": [", "kind: [unclosed", "- just\n- a list", "\u{0}"] {
             #expect(throws: KubernetesError.self) { try ClusterDump.parse(broken, name: "broken") }
         }

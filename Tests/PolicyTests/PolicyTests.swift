@@ -33,7 +33,7 @@ struct PolicyFileTests {
               - name: web to api
                 from: web
                 to: [{ service: api }, { label: "tier=backend" }]
-                ports: [tcp/8080, 9090, udp/53, icmp, tcp/8000-8010]
+                ports: [tcp/8080, 'tcp/9090', udp/53, icmp, tcp/8000-8010]
             deny:
               - from: { network: "front*" }
                 to: { cidr: 198.18.20.0/24 }
@@ -158,6 +158,54 @@ struct PolicyFileTests {
                 to: [{ cidr: 198.18.1.7 }, { label: tier }]
             """)
         #expect(policy.allow.count == 2 && policy.allow[1].from == [Selector(container: "web-*")])
+    }
+
+    @Test(
+        "silently inert or wider rules refused: bare-number ports and YAML 1.1 number forms, ports: [], a certificate without its key"
+    )
+    func inertRules() throws {
+        // A bare number would be TCP only (a policy meaning DNS), and YAML 1.1 turns 134:40, 017620, 0x1f90 and 80_80
+        // into 8080; 80:80 (a compose mapping) into 4880.
+        self.expectError(
+            "allow:\n  - from: a\n    to: b\n    ports: [53]\n",
+            [":4", "allow[0].ports[0]", "'53' is a bare number", "tcp/53 or udp/53"])
+        for written in ["134:40", "017620", "0x1f90", "80_80", "80:80", "8080.0"] {
+            self.expectError(
+                "allow:\n  - from: a\n    to: b\n    ports:\n      - \(written)\n",
+                [":5", "allow[0].ports[0]", "'\(written)' is"])
+        }
+        #expect(
+            try self.load("allow:\n  - from: a\n    to: b\n    ports: ['tcp/80', \"udp/53\", tcp/8000-8010]\n").allow
+                .first?.ports.map(\.description) == ["tcp/80", "udp/53", "tcp/8000-8010"])
+        self.expectError(
+            "deny:\n  - from: web\n    to: db\n    ports: []\n", [":4", "deny[0]", "`ports: []` matches nothing"])
+        self.expectError(
+            "mtls:\n  require:\n    - to: api\n      ports: []\n", [":4", "mtls.require[0]", "matches nothing"])
+        self.expectError(
+            "mtls:\n  require:\n    - to: api\n      ports: [tcp/8080]\n      clientCertificate: pki/api.crt\n",
+            [":5", "mtls.require[0]", "clientCertificate and clientKey go together"])
+        self.expectError(
+            "mtls:\n  require:\n    - to: api\n      clientKey: pki/api.key\n",
+            [":4", "clientCertificate and clientKey go together"])
+        self.expectError(
+            "mtls:\n  require:\n    - to: api\n      otherCertificate: o.crt\n",
+            [":4", "otherCertificate and otherKey go together"])
+        self.expectError(
+            "mtls:\n  require:\n    - to: api\n      caKey: ca.key\n", [":4", "caKey needs trustBundle"])
+        let whole = try self.load(
+            "mtls:\n  require:\n    - to: api\n      trustBundle: ca.crt\n      caKey: ca.key\n"
+                + "      clientCertificate: a.crt\n      clientKey: a.key\n")
+        #expect(whole.mtls?.require.first?.expectations(relativeTo: nil).clientIdentity != nil)
+    }
+
+    @Test("label 'key=' wants the label with an empty value, not any value of the key")
+    func emptyLabelValue() throws {
+        let policy = try self.load("allow:\n  - from: web\n    to: { label: 'tier=' }\n")
+        let selector = try #require(policy.allow.first?.to.first)
+        #expect(selector.labelMatches(["tier": ""]))
+        #expect(!selector.labelMatches(["tier": "backend"]) && !selector.labelMatches([:]))
+        #expect(Selector(label: "tier").labelMatches(["tier": "backend"]), "a key alone is the label's presence")
+        #expect(Selector(label: "a=b=c").labelMatches(["a": "b=c"]), "the value is what follows the first =")
     }
 
     @Test("input files that are not files: a folder, a FIFO (without blocking), a missing folder")
@@ -324,6 +372,35 @@ struct PolicyEvaluationTests {
         #expect(
             expected(Self.cell("db", "api", "front", "198.18.1.11", .tcp, 80, .reachable)) == .deny,
             "destination address outside the CIDR")
+    }
+
+    @Test("a selector that matches no container is a policy-rule-selects-nothing finding, naming the rule and selector")
+    func selectsNothing() throws {
+        let policy = try TemporaryFile.with(
+            """
+            baseline: docker
+            deny:
+              - { from: { service: wbe }, to: { service: db } }
+              - { name: typo, from: web, to: [{ cidr: 198.18.2.0/24 }, { label: "tier=backnd" }] }
+            allow:
+              - { from: { network: "fr*" }, to: { container: bh-ns-pay } }
+            """, named: "policy.yaml"
+        ) { path in try Policy.load(path: path) }
+        var namespace = Self.cell("web", "bh-ns-pay", nil, "198.18.9.9", .tcp, 80, .reachable)
+        namespace.destinationKind = .namespace
+        let report = ProbeReport(
+            generatedAt: "2026-11-29T00:00:00Z", policy: "",
+            settings: ProbeSettings(
+                attempts: 1, timeoutsSeconds: [:], maxInFlight: 1, maxInFlightPerDestination: 1, extraPorts: [],
+                explicitTargets: []),
+            inventory: Self.inventory, sources: [], cells: [namespace], findings: [], complete: true, problems: [],
+            summary: ProbeSummary())
+        let findings = report.evaluated(with: policy, name: "p").findings.filter {
+            $0.kind == .policyRuleSelectsNothing
+        }
+        #expect(findings.map(\.location) == ["deny[0].from[0]", "deny \"typo\".to[1]"])
+        #expect(findings.first?.title == "deny[0].from[0] {service: wbe} matches no container")
+        #expect(findings.allSatisfy { $0.severity == .low })
     }
 
     @Test("re-evaluating stored evidence replaces the earlier evaluation")
