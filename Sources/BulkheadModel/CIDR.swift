@@ -1,12 +1,23 @@
 /// IPv4/IPv6 CIDR arithmetic: parsing, overlap, membership.
 public enum CIDR {
+    /// `ADDRESS/PREFIX`, the prefix in plain decimal digits (`198.18.1.0//24`, `/+24` and `/024` are no CIDRs).
     public static func parse(_ text: String) -> (address: IPAddress, prefix: Int)? {
-        let parts = text.split(separator: "/")
-        guard parts.count == 2, let address = IPAddress(String(parts[0])), let prefix = Int(parts[1]) else {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2, let address = IPAddress(String(parts[0])),
+            let prefix = Self.decimal(parts[1], digits: 3)
+        else {
             return nil
         }
         guard prefix >= 0, prefix <= (address.isIPv6 ? 128 : 32) else { return nil }
         return (address, prefix)
+    }
+
+    /// A number written in 1 to `digits` ASCII digits, with no sign and no leading zero (but `0` itself).
+    public static func decimal(_ text: Substring, digits: Int) -> Int? {
+        guard !text.isEmpty, text.count <= digits, text.utf8.allSatisfy({ (0x30...0x39).contains($0) }),
+            text == "0" || text.first != "0"
+        else { return nil }
+        return Int(text)
     }
 
     public static func overlap(_ first: String, _ second: String) -> Bool {

@@ -16,6 +16,9 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
     /// Whether this is an IPv6 address.
     public var isIPv6: Bool
 
+    /// An IPv6 address of the form `::ffff:a.b.c.d`, which stands for an IPv4 address without being one.
+    public var isIPv4Mapped: Bool { self.isIPv6 && self.high == 0 && self.low >> 32 == 0xffff }
+
     /// Creates an IPv4 address from its 32-bit host-order value.
     public init(ipv4 value: UInt32) {
         self.high = 0

@@ -315,7 +315,10 @@ public struct PortSpec: Hashable, Sendable, CustomStringConvertible {
         guard let proto = ProbeProtocol(rawValue: protoText), proto != .icmp, let portText = parts.last else {
             return nil
         }
-        let bounds = portText.split(separator: "-", maxSplits: 1).map { Int($0) }
+        // Digits only on both sides: `tcp/-8080`, `tcp/8080-` and `tcp/+80` are no ports.
+        let bounds = portText.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false).map {
+            CIDR.decimal($0, digits: 5)
+        }
         guard let low = bounds.first ?? nil, let high = bounds.last ?? nil, (1...65535).contains(low),
             (low...65535).contains(high)
         else {

@@ -236,6 +236,13 @@ public struct Selector: Codable, Hashable, Sendable {
         }
         let container = try decoder.container(keyedBy: CodingKeys.self)
         let cidr = try container.decodePresentValue(String.self, forKey: .cidr)
+        if let cidr, let address = CIDR.parse(cidr)?.address ?? IPAddress(cidr), address.isIPv4Mapped {
+            throw DecodingError.dataCorruptedError(
+                forKey: .cidr, in: container,
+                debugDescription:
+                    "'\(cidr)' is an IPv4-mapped IPv6 range, which never matches the IPv4 addresses containers have: write the IPv4 range"
+            )
+        }
         if let cidr, CIDR.parse(cidr) == nil, IPAddress(cidr) == nil {
             throw DecodingError.dataCorruptedError(
                 forKey: .cidr, in: container, debugDescription: "'\(cidr)' is not a CIDR (e.g. 198.18.20.0/24)")

@@ -57,9 +57,19 @@ extension Policy {
             throw PathError(
                 path: locator.location("version"), message: "version \(version): this build reads policy version 1")
         }
+        // A rule's name is what reports and baselines cite it by: two of the same name would be told apart by no one.
+        var named: [String: String] = [:]
         for (kind, rules) in [("allow", self.allow), ("deny", self.deny)] {
             for (index, rule) in rules.enumerated() {
                 let at = "\(kind)[\(index)]"
+                if let name = rule.name {
+                    if let first = named[name] {
+                        throw PathError(
+                            path: locator.location("\(at).name"),
+                            message: "\(at): the rule name '\(name)' is \(first)'s too: give each rule its own name")
+                    }
+                    named[name] = at
+                }
                 for (side, selectors) in [("from", rule.from), ("to", rule.to)] {
                     guard !selectors.isEmpty else {
                         throw PathError(

@@ -241,11 +241,16 @@ public enum YAMLDocument {
             let allowed = knownKeys[pattern]
             var seen: [String: Int] = [:]
             for (key, value) in mapping {
-                guard let name = key.string else { continue }
-                // Where the key stands, for the two refusals below (made only when one is thrown).
+                // Where the key stands, for the refusals below (made only when one is thrown).
                 var line: String { key.mark.map { ":\($0.line)" } ?? "" }
                 var near: String {
                     pattern.isEmpty ? "at the top level" : "in \(pattern.replacingOccurrences(of: ".*", with: "[]"))"
+                }
+                // A key that is a list or a map (`? [deny]`) names nothing the reader knows: its value would vanish.
+                guard let name = key.string else {
+                    throw PathError(
+                        path: file + line,
+                        message: "a key \(near) is a list or a map, not a name: write the key as text")
                 }
                 if let first = seen[name] {
                     throw PathError(

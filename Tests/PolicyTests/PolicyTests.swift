@@ -161,6 +161,28 @@ struct PolicyFileTests {
     }
 
     @Test(
+        "syntax that another reader would read otherwise is refused: 198.18.1.0//24, /+24, tcp/-8080, tcp/8080-, an IPv4-mapped range"
+    )
+    func lenientSyntax() {
+        for cidr in ["198.18.1.0//24", "198.18.1.0/+24", "198.18.1.0/024"] {
+            #expect(CIDR.parse(cidr) == nil, "\(cidr)")
+            self.expectError("allow:\n  - from: a\n    to: { cidr: \"\(cidr)\" }\n", [":3", "is not a CIDR"])
+        }
+        #expect(CIDR.parse("198.18.1.0/24")?.prefix == 24 && CIDR.parse("0.0.0.0/0")?.prefix == 0)
+        for port in ["tcp/-8080", "tcp/8080-", "tcp/+80", "tcp/080"] {
+            #expect(PortSpec(port) == nil, "\(port)")
+            self.expectError("allow:\n  - from: a\n    to: b\n    ports: ['\(port)']\n", [":4", "is not a port"])
+        }
+        #expect(PortSpec("tcp/8000-8010")?.range == 8000...8010)
+        self.expectError(
+            "deny:\n  - from: a\n    to: { cidr: '::ffff:198.18.1.0/120' }\n", [":3", "IPv4-mapped", "never matches"])
+        self.expectError(
+            "allow:\n  - name: x\n    from: a\n    to: b\ndeny:\n  - name: x\n    from: b\n    to: a\n",
+            [":6", "deny[0]", "'x' is allow[0]'s too"])
+        self.expectError("? [deny]\n: - from: a\n    to: b\n", [":1", "is a list or a map, not a name"])
+    }
+
+    @Test(
         "silently inert or wider rules refused: bare-number ports and YAML 1.1 number forms, ports: [], a certificate without its key"
     )
     func inertRules() throws {
