@@ -61,6 +61,13 @@ public enum LabPKI {
         }
     }
 
+    /// A `key` value a certificate spec may give: `ec`, or `rsa:<bits>` from 512 to 16384.
+    static func isKnownKey(_ key: String) -> Bool {
+        if key == "ec" { return true }
+        guard key.hasPrefix("rsa:"), let bits = Int(key.dropFirst(4)) else { return false }
+        return (512...16384).contains(bits)
+    }
+
     static func generate(_ spec: CertificateSpec, in directory: URL, scenario: String) throws(ScenarioError) {
         let what = "certificate \(spec.name)"
         guard spec.name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }), !spec.name.isEmpty else {

@@ -156,6 +156,22 @@ public struct Scenario: Codable, Sendable {
     public var label: String { "bulkhead.scenario=\(self.name)" }
 }
 
+extension Scenario.Network {
+    enum CodingKeys: String, CodingKey { case name, subnet, gateway, `internal`, icc }
+
+    /// `icc:`, `internal:` or `gateway:` written with no value would read as absent, and so as the default (ICC on,
+    /// not internal): a value left out by mistake would silently mean the opposite of an intended `false`.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            name: try container.decode(String.self, forKey: .name),
+            subnet: try container.decode(String.self, forKey: .subnet),
+            gateway: try container.decodePresentValue(String.self, forKey: .gateway),
+            internal: try container.decodePresentValue(Bool.self, forKey: .internal),
+            icc: try container.decodePresentValue(Bool.self, forKey: .icc))
+    }
+}
+
 /// A scenario file that cannot be used, naming the file and where the problem is.
 public typealias ScenarioError = CodedPathError<ScenarioErrorCode>
 
@@ -227,67 +243,118 @@ extension Scenario {
         return keys
     }()
 
-    /// Names are unique and safe, subnets stay in 198.18.0.0/15, references resolve.
+    /// Names are unique and safe, subnets stay in 198.18.0.0/15 without overlapping, addresses lie in their subnets,
+    /// references resolve, and every value means what it says. Errors name the line through `locator`.
     func validate(path: String, locator: YAMLLocator? = nil) throws(ScenarioError) {
-        func fail(_ message: String) -> ScenarioError { ScenarioError(.invalid, path: path, message: message) }
+        let locator = locator ?? YAMLLocator(file: path)
+        /// An error at the value of `key` (a path such as `services[2].networks`), named by its line.
+        func fail(_ key: String, _ message: String) -> ScenarioError {
+            ScenarioError(.invalid, path: locator.location(key), message: message)
+        }
         let safeName = { (text: String) in
             !text.isEmpty && text.count <= 40
                 && text.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }
         }
-        guard safeName(self.name) else { throw fail("name '\(self.name)': use letters, digits, - and _ (at most 40)") }
-        var networkNames = Set<String>()
-        for network in self.networks {
-            guard safeName(network.name) else { throw fail("networks.\(network.name): use letters, digits, - and _") }
-            guard networkNames.insert(network.name).inserted else {
-                throw fail("networks.\(network.name): defined twice")
+        guard safeName(self.name) else {
+            throw fail("name", "name '\(self.name)': use letters, digits, - and _ (at most 40)")
+        }
+        var subnets: [String: (address: IPAddress, prefix: Int)] = [:]
+        for (index, network) in self.networks.enumerated() {
+            let at = "networks[\(index)]"
+            guard safeName(network.name) else {
+                throw fail("\(at).name", "networks.\(network.name): use letters, digits, - and _")
+            }
+            guard subnets[network.name] == nil else {
+                throw fail("\(at).name", "networks.\(network.name): defined twice")
             }
             guard let (address, prefix) = CIDR.parse(network.subnet), !address.isIPv6, prefix >= 16,
                 CIDR.contains("198.18.0.0/15", address)
             else {
                 throw fail(
+                    "\(at).subnet",
                     "networks.\(network.name).subnet \(network.subnet): lab networks must be IPv4 subnets inside 198.18.0.0/15 (RFC 2544), /16 or smaller"
                 )
             }
+            guard CIDR.masked(address, prefix).1 == address.low else {
+                throw fail(
+                    "\(at).subnet",
+                    "networks.\(network.name).subnet \(network.subnet) has host bits set: write \(IPAddress(ipv4: UInt32(truncatingIfNeeded: CIDR.masked(address, prefix).1)))/\(prefix)"
+                )
+            }
+            if let other = subnets.first(where: {
+                CIDR.overlap($0.value.address.description + "/\($0.value.prefix)", network.subnet)
+            }) {
+                throw fail(
+                    "\(at).subnet",
+                    "networks.\(network.name).subnet \(network.subnet) overlaps network \(other.key): the engine refuses overlapping bridges"
+                )
+            }
+            if let gateway = network.gateway {
+                guard let gatewayAddress = IPAddress(gateway), !gatewayAddress.isIPv6,
+                    CIDR.contains(network: address, prefix: prefix, gatewayAddress)
+                else {
+                    throw fail(
+                        "\(at).gateway",
+                        "networks.\(network.name).gateway \(gateway): an IPv4 address inside \(network.subnet)")
+                }
+            }
+            subnets[network.name] = (address, prefix)
         }
         var serviceNames = Set<String>()
-        for service in self.services {
-            guard safeName(service.name) else { throw fail("services.\(service.name): use letters, digits, - and _") }
-            guard serviceNames.insert(service.name).inserted else {
-                throw fail("services.\(service.name): defined twice")
+        for (index, service) in self.services.enumerated() {
+            let at = "services[\(index)]"
+            guard safeName(service.name) else {
+                throw fail("\(at).name", "services.\(service.name): use letters, digits, - and _")
             }
-            for network in (service.networks ?? [:]).keys where !networkNames.contains(network) {
-                throw fail("services.\(service.name).networks: no network named \(network)")
+            guard serviceNames.insert(service.name).inserted else {
+                throw fail("\(at).name", "services.\(service.name): defined twice")
+            }
+            for (network, address) in (service.networks ?? [:]).sorted(by: { $0.key < $1.key }) {
+                guard let subnet = subnets[network] else {
+                    throw fail("\(at).networks", "services.\(service.name).networks: no network named \(network)")
+                }
+                guard let address else { continue }
+                guard let parsed = IPAddress(address), !parsed.isIPv6,
+                    CIDR.contains(network: subnet.address, prefix: subnet.prefix, parsed)
+                else {
+                    throw fail(
+                        "\(at).networks.\(network)",
+                        "services.\(service.name).networks.\(network) \(address): an IPv4 address inside that network's subnet (or null for one the engine picks)"
+                    )
+                }
             }
             if let mode = service.networkMode {
                 guard mode == "host" || mode == "none" || mode.hasPrefix("container:") else {
-                    throw fail("services.\(service.name).networkMode \(mode): use host, none or container:<service>")
+                    throw fail(
+                        "\(at).networkMode",
+                        "services.\(service.name).networkMode \(mode): use host, none or container:<service>")
                 }
                 guard service.networks == nil else {
-                    throw fail("services.\(service.name): networkMode and networks exclude each other")
+                    throw fail(
+                        "\(at).networkMode", "services.\(service.name): networkMode and networks exclude each other")
                 }
             }
         }
-        for service in self.services {
+        for (index, service) in self.services.enumerated() {
             if let mode = service.networkMode, mode.hasPrefix("container:"),
                 !serviceNames.contains(String(mode.dropFirst(10)))
             {
-                throw fail("services.\(service.name).networkMode: no service named \(mode.dropFirst(10))")
+                throw fail(
+                    "services[\(index)].networkMode",
+                    "services.\(service.name).networkMode: no service named \(mode.dropFirst(10))")
             }
         }
-        for traffic in self.traffic ?? [] {
-            guard serviceNames.contains(traffic.from) else { throw fail("traffic: no service named \(traffic.from)") }
-            guard !traffic.command.isEmpty else { throw fail("traffic from \(traffic.from): the command is empty") }
-        }
-        var certificateNames = Set(["ca", "rogue-ca"])
-        for certificate in self.pki?.certificates ?? [] {
-            guard certificateNames.insert(certificate.name).inserted else {
-                throw fail("pki.certificates.\(certificate.name): defined twice (or reserved)")
+        for (index, traffic) in (self.traffic ?? []).enumerated() {
+            guard serviceNames.contains(traffic.from) else {
+                throw fail("traffic[\(index)].from", "traffic: no service named \(traffic.from)")
+            }
+            guard !traffic.command.isEmpty else {
+                throw fail("traffic[\(index)].command", "traffic from \(traffic.from): the command is empty")
             }
         }
-        if self.services.contains(where: { $0.pki == true }) && self.pki == nil {
-            throw fail("a service mounts the PKI but the scenario has no pki section")
-        }
-        for finding in self.expect?.findings ?? [] {
+        try self.validatePKI(fail)
+        for (index, finding) in (self.expect?.findings ?? []).enumerated() {
+            let at = "expect.findings[\(index)]"
             // A service or network name, several joined by commas, an endpoint (`cache 198.18.41.50:6379/tcp`), or a
             // pattern (edges: "api -> db *:5432/tcp").
             let names = (finding.location.split(separator: " ").first.map(String.init) ?? "").split(separator: ",").map(
@@ -296,58 +363,106 @@ extension Scenario {
                 finding.location.contains("->") || finding.location.contains("*") || finding.location.contains("?")
             guard
                 isPattern
-                    || names.allSatisfy({ serviceNames.contains($0) || networkNames.contains($0) || $0 == "host" })
+                    || names.allSatisfy({ serviceNames.contains($0) || subnets[$0] != nil || $0 == "host" })
             else {
                 throw fail(
+                    "\(at).location",
                     "expect.findings: location \(finding.location) is neither a service nor a network of this scenario")
+            }
+            guard Self.registeredKinds.contains(finding.kind) else {
+                throw fail("\(at).kind", "expect.findings: \(finding.kind) is not a finding kind Bulkhead reports")
             }
         }
         for (index, rule) in (self.firewall ?? []).enumerated() {
             let at = "firewall[\(index)]"
-            for name in [rule.from, rule.to].compactMap({ $0 }) {
+            for (key, name) in [("from", rule.from), ("to", rule.to)] {
+                guard let name else { continue }
                 guard let service = self.services.first(where: { $0.name == name }) else {
-                    throw fail("\(at): no service named \(name)")
+                    throw fail("\(at).\(key)", "\(at): no service named \(name)")
                 }
                 guard (service.networks ?? [:]).values.contains(where: { $0 != nil }) else {
                     throw fail(
+                        "\(at).\(key)",
                         "\(at): service \(name) needs a static address (networks: { net: 198.18.x.y }) for a firewall rule"
                     )
                 }
             }
             guard FirewallRules.portArguments(rule.port) != nil else {
-                throw fail("\(at).port \(rule.port): use tcp/8081, udp/53 or icmp")
+                throw fail("\(at).port", "\(at).port \(rule.port): use tcp/8081, udp/53 or icmp")
             }
             guard ["drop", "reject"].contains(rule.action) else {
-                throw fail("\(at).action \(rule.action): use drop or reject")
+                throw fail("\(at).action", "\(at).action \(rule.action): use drop or reject")
             }
             if let with = rule.with, !FirewallRules.rejectKinds.contains(with) {
                 throw fail(
+                    "\(at).with",
                     "\(at).with \(with): use one of \(FirewallRules.rejectKinds.sorted().joined(separator: ", "))")
             }
         }
         for port in self.probe?.ports ?? [] where PortSpec(port) == nil {
-            throw fail("probe.ports: \(port) is not a port (tcp/9999, udp/53)")
+            throw fail("probe.ports", "probe.ports: \(port) is not a port (tcp/9999, udp/53)")
+        }
+        if let attempts = self.probe?.attempts, !(1...100).contains(attempts) {
+            throw fail("probe.attempts", "probe.attempts \(attempts): 1 to 100")
+        }
+        if let timeout = self.probe?.timeout, !(timeout > 0 && timeout <= 60) {
+            throw fail("probe.timeout", "probe.timeout \(timeout): more than 0 and at most 60 seconds")
         }
         do throws(PathError) {
-            try self.policy?.validate(at: (locator ?? YAMLLocator(file: path)).scoped("policy"))
+            try self.policy?.validate(at: locator.scoped("policy"))
         } catch {
             throw ScenarioError(invalid: error)
         }
-        for (key, value) in self.expect?.reachability ?? [:] {
+        for (key, value) in (self.expect?.reachability ?? [:]).sorted(by: { $0.key < $1.key }) {
+            let at = "expect.reachability"
             guard let parsed = ReachabilityPattern(key) else {
-                throw fail("expect.reachability: '\(key)' is not 'source -> destination[@network] proto[/port]'")
+                throw fail(at, "expect.reachability: '\(key)' is not 'source -> destination[@network] proto[/port]'")
             }
             for name in [parsed.source, parsed.destination]
             where !name.contains("*") && !name.contains("?") && name != "host" && !serviceNames.contains(name) {
-                throw fail("expect.reachability: '\(key)': no service named \(name)")
+                throw fail(at, "expect.reachability: '\(key)': no service named \(name)")
+            }
+            if let network = parsed.network, !network.contains("*"), !network.contains("?"), subnets[network] == nil {
+                throw fail(at, "expect.reachability: '\(key)': no network named \(network)")
             }
             if let violation = value.violation,
                 !["unexpected-reachable", "unexpected-blocked", "none"].contains(violation)
             {
                 throw fail(
+                    at,
                     "expect.reachability: '\(key)': violation \(violation): use unexpected-reachable, unexpected-blocked or none"
                 )
             }
+        }
+    }
+
+    /// The finding kinds an expectation may name.
+    static let registeredKinds = Set(FindingKind.allRegistered.map(\.identifier))
+
+    /// Certificate names are unique, issuers exist, and usage and key say something `up` can make: checked when the
+    /// file is read, not half-way through `up`.
+    private func validatePKI(_ fail: (String, String) -> ScenarioError) throws(ScenarioError) {
+        var certificateNames = Set(["ca", "rogue-ca"])
+        for (index, certificate) in (self.pki?.certificates ?? []).enumerated() {
+            let at = "pki.certificates[\(index)]"
+            guard certificateNames.insert(certificate.name).inserted else {
+                throw fail("\(at).name", "pki.certificates.\(certificate.name): defined twice (or reserved)")
+            }
+            if let usage = certificate.usage, !["server", "client", "both", "none"].contains(usage) {
+                throw fail(
+                    "\(at).usage", "pki.certificates.\(certificate.name).usage \(usage): server, client, both or none")
+            }
+            if let issuer = certificate.issuer, !["ca", "rogue", "self"].contains(issuer) {
+                throw fail("\(at).issuer", "pki.certificates.\(certificate.name).issuer \(issuer): ca, rogue or self")
+            }
+            if let key = certificate.key, !LabPKI.isKnownKey(key) {
+                throw fail(
+                    "\(at).key",
+                    "pki.certificates.\(certificate.name).key \(key): ec (P-256) or rsa:<bits> (512 to 16384)")
+            }
+        }
+        if self.services.contains(where: { $0.pki == true }) && self.pki == nil {
+            throw fail("services", "a service mounts the PKI but the scenario has no pki section")
         }
     }
 }

@@ -232,6 +232,60 @@ struct ScenarioFileTests {
             "name: x\nnetworks: []\nservices: [{name: a}]\npolicy: {baseline: deny, alow: []}\n", "unknown key 'alow'")
     }
 
+    @Test(
+        "values are checked when the file is read, each error on its line: addresses, overlaps, host bits, PKI fields, kinds, networks, probe settings, empty values"
+    )
+    func valuesWithLines() {
+        let head = "name: x\nnetworks:\n  - { name: n, subnet: 198.18.5.0/24 }\n"
+        let service = "services:\n  - name: a\n    networks: { n: 198.18.5.10 }\n"
+        let cases: [(String, [String])] = [
+            ("name: x\nnetworks: []\nservices:\n  - name: a\n  - name: a\n", [":5", "defined twice"]),
+            (
+                head + "services:\n  - name: a\n    networks: { n: 198.19.9.9 }\n",
+                [":6", "inside that network's subnet"]
+            ),
+            (head + "services:\n  - name: a\n    networks: { n: garbage }\n", [":6", "garbage"]),
+            ("name: x\nnetworks:\n  - { name: n, subnet: 198.18.5.7/24 }\nservices: []\n", [":3", "host bits"]),
+            (
+                head + "  - { name: m, subnet: 198.18.5.128/25 }\nservices: []\n",
+                [":4", "overlaps network n"]
+            ),
+            (
+                "name: x\nnetworks:\n  - { name: n, subnet: 198.18.5.0/24, gateway: 198.18.6.1 }\nservices: []\n",
+                [":3", "gateway"]
+            ),
+            (
+                "name: x\nnetworks:\n  - name: n\n    subnet: 198.18.5.0/24\n    icc:\nservices: []\n",
+                [":5", "has no value"]
+            ),
+            (
+                head + service + "pki:\n  certificates:\n    - { name: c, cn: c, key: dsa }\n",
+                [":9", "ec (P-256) or rsa"]
+            ),
+            (
+                head + service + "pki:\n  certificates:\n    - { name: c, cn: c, usage: signing }\n",
+                [":9", "server, client, both or none"]
+            ),
+            (
+                head + service + "pki:\n  certificates:\n    - { name: c, cn: c, issuer: bob }\n",
+                [":9", "ca, rogue or self"]
+            ),
+            (
+                head + service + "expect:\n  findings:\n    - { kind: no-such-kind, location: a }\n",
+                [":9", "not a finding kind"]
+            ),
+            (
+                head + service + "expect:\n  reachability:\n    \"a -> a@nosuchnet tcp/80\": filtered\n",
+                [":9", "no network named nosuchnet"]
+            ),
+            (head + service + "probe: { attempts: -1 }\n", [":7", "probe.attempts"]),
+            (head + service + "probe: { timeout: -1 }\n", [":7", "probe.timeout"]),
+        ]
+        for (yaml, fragments) in cases {
+            for fragment in fragments { self.expectError(yaml, fragment) }
+        }
+    }
+
     @Test("hostile files: the policy loader's limits and checks, with lines, apply to scenario files too")
     func hostile() {
         self.expectError(
