@@ -62,6 +62,39 @@ struct CredentialExtractorTests {
         #expect(one("Authorization: Digest username=\"ann\", response=\"0123abcd\"")?.user == "ann")
     }
 
+    /// Review item 1: a token as the Basic user with a placeholder password of 4 characters or more
+    /// (`<JWT>:x-oauth-basic`, `Ab+/…==:api_token`, `SG.….abc:apikey`) was printed whole as the user.
+    @Test("a token in the user field is never reported as the user; names still are")
+    func tokenAsUserWithheld() {
+        func basic(_ pair: String) -> Credential? {
+            let header = "Authorization: Basic \(Data(pair.utf8).base64EncodedString())"
+            return self.extract(.http, Array("GET / HTTP/1.1\r\nHost: x\r\n\(header)\r\n\r\n")).first
+        }
+        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.SECRET01Zq9xWv"
+        for pair in [
+            "\(jwt):x-oauth-basic", "Ab+/SECRET02Zq9xWv==:api_token", "SG.SECRET03Zq9xWv.abc:apikey",
+            "shorttok:x-oauth-basic", "Tok3n:API_TOKEN", "\(jwt):a-real-password",
+            "ghp_16C7e42F292c6912E7710c838347Ae178B4a:x-oauth-basic", "AKIAIOSFODNN7EXAMPLE/wJalrXUtnFEMI:secret-pw",
+        ] {
+            let found = basic(pair)
+            #expect(found?.kind == "http-basic" && found?.user == nil, "\(pair): \(String(describing: found))")
+            let secret = String(pair.prefix { $0 != ":" })
+            self.expectRedacted(found.map { [$0] } ?? [], secret: secret)
+        }
+        for user in ["alice", "svc-payments", "user@example.com", "cn=admin,dc=example,dc=org", "first.last"] {
+            #expect(basic("\(user):hunter22-Pw")?.user == user, "\(user)")
+        }
+        // The rule lives in the credential itself: a key in any protocol's user field is withheld too.
+        #expect(Credential(kind: "mqtt", user: jwt, redacted: "password: 4 characters (redacted)").user == nil)
+        #expect(
+            Credential(kind: "mqtt", user: "sensor-7", redacted: "password: 4 characters (redacted)").user == "sensor-7"
+        )
+        #expect(!Credential.userCouldBeSecret("system:serviceaccount:ci:builder".utf8))
+        #expect(!Credential.userCouldBeSecret("ServiceAccountPayments".utf8))
+        #expect(Credential.userCouldBeSecret("wzqnKgLJbeBqcTQBpviYkQ".utf8))
+        #expect(Credential.userCouldBeSecret("0123456789abcdef0123456789abcdef".utf8))
+    }
+
     @Test func redisUserOnlyFromTheDocumentedShape() {
         #expect(
             self.extract(.redis, Array("AUTH my secret pass\r\n")).first

@@ -292,7 +292,9 @@ package enum CredentialExtractor {
 
     /// `Basic base64(user:password)`. The user is reported only when the pair is a real user and password: a
     /// value with no colon is all secret, and APIs pass a key as the user with an empty or placeholder password
-    /// (`key:`, `key:X`), so a password under 4 bytes or a user that looks like a key withholds the user too.
+    /// (`key:`, `key:X`, `<token>:x-oauth-basic`), so a password under 4 bytes, a placeholder password
+    /// (``Credential/isPlaceholderPassword(_:)``) or a user that could be a key (``Credential/userCouldBeSecret(_:)``)
+    /// withholds the user too.
     static func httpBasic(_ token: Substring) -> Credential {
         guard let decoded = base64(token) else {
             return Credential(kind: "http-basic", user: nil, redacted: secretDescription("credentials", token.count))
@@ -302,23 +304,17 @@ package enum CredentialExtractor {
                 kind: "http-basic", user: nil,
                 redacted: secretDescription("credentials (no user:password pair)", decoded.count))
         }
-        guard decoded.count - colon - 1 >= 4, !looksLikeKey(decoded[..<colon]) else {
+        let user = decoded[..<colon]
+        let password = decoded[(colon + 1)...]
+        guard password.count >= 4, !Credential.isPlaceholderPassword(password), !Credential.userCouldBeSecret(user)
+        else {
             return Credential(
                 kind: "http-basic", user: nil,
                 redacted: secretDescription("credentials (the user part may be a key)", decoded.count))
         }
         return Credential(
-            kind: "http-basic", user: String(decoding: decoded[..<colon], as: UTF8.self),
-            redacted: secretDescription("password", decoded.count - colon - 1))
-    }
-
-    /// A user field that is more likely an API key than a name: 20 or more letters, digits, `_` or `-`, with
-    /// both letters and digits (`sk_live_4eC39HqLyjWDarjtT1zdp7dc`, `AC` + 32 hex digits).
-    static func looksLikeKey(_ user: ArraySlice<UInt8>) -> Bool {
-        func isLetter(_ byte: UInt8) -> Bool { (0x41...0x5a).contains(byte) || (0x61...0x7a).contains(byte) }
-        func isDigit(_ byte: UInt8) -> Bool { (0x30...0x39).contains(byte) }
-        return user.count >= 20 && user.allSatisfy { isLetter($0) || isDigit($0) || $0 == 0x5f || $0 == 0x2d }
-            && user.contains(where: isLetter) && user.contains(where: isDigit)
+            kind: "http-basic", user: String(decoding: user, as: UTF8.self),
+            redacted: secretDescription("password", password.count))
     }
 
     /// The `username` parameter of a Digest response (RFC 7616), quoted or not; nil when there is none.
