@@ -98,7 +98,8 @@ public struct AnalysisProblem: Codable, Hashable, Sendable {
     public var file: String
     /// Byte offset in the file where reading stopped or the damage starts, when known.
     public var offset: Int?
-    /// A stable word for scripts: `truncated`, `malformed`, `not-a-capture`, `unreadable`, `unsupported-link-type`.
+    /// A stable word for scripts: `truncated`, `malformed`, `not-a-capture`, `unreadable`, `unsupported-link-type`,
+    /// `not-a-regular-file`, `undecodable`.
     public var code: String
     public var message: String
 

@@ -239,9 +239,10 @@ public enum CaptureAnalysis {
     /// read by libpcap as streams (the latter decompressed on a thread of their own), by one analyzer.
     ///
     /// - Throws: ``CaptureError`` for a file named on the command line that cannot be opened or is not a capture,
-    ///   and for any FIFO, device or socket (never opened for reading, so never waited on). Every input is opened
-    ///   and checked before any is analysed, so a bad path fails fast. A file found in a folder that fails the
-    ///   same checks is added to the result's problems and the others are analysed.
+    ///   a FIFO, device or socket among them (never waited on: opened without blocking, and refused by its type).
+    ///   Every input is opened and checked before any is analysed, so a bad path fails fast. A file found in a
+    ///   folder that fails the same checks (a FIFO, device or socket too) is added to the result's problems and the
+    ///   others are analysed.
     public static func run(
         inputs: [CaptureInput], options: AnalysisOptions = AnalysisOptions(), reader: CaptureReaderKind = .mmap,
         problems: [CaptureError] = [],
@@ -285,7 +286,9 @@ public enum CaptureAnalysis {
                     opened.append(.compressed(try CompressedCapture(path: input.path)))
                 }
             } catch {
-                guard input.foundInFolder, error.code != .notARegularFile else { throw error }
+                // Found in a folder, a file that cannot be read (a FIFO, a device, a socket or a link to one
+                // included: opened without blocking, so it is refused at once) is that file's problem, not the run's.
+                guard input.foundInFolder else { throw error }
                 warnings.append(error)
             }
         }
@@ -391,6 +394,7 @@ public enum CaptureAnalysis {
                 let result = try analysis.feed(capture, framesBefore: framesBefore, report: report)
                 counters += result.counters
                 warnings += capture.warnings
+                if let problem = CaptureError.undecodable(capture.path, result.counters) { warnings.append(problem) }
                 framesBefore = result.frames
                 continue
             }
@@ -444,6 +448,9 @@ public enum CaptureAnalysis {
                 }
             }
             report(analyzer.counters.packets - before.packets, analyzer.counters.bytes - before.bytes)
+            if let problem = CaptureError.undecodable(source.path, analyzer.counters.since(before)) {
+                warnings.append(problem)
+            }
             framesBefore = analyzer.frameNumber
         }
         endAnalysis()

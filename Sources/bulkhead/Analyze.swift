@@ -59,7 +59,8 @@ extension Bulkhead {
                 the command to pipe them in.
 
                 Standard input: `-` (or /dev/stdin) reads pcap or pcapng from a pipe as it arrives, in bounded \
-                memory: `tcpdump -w - | bulkhead analyze -`. Other FIFOs and devices are refused.
+                memory: `tcpdump -w - | bulkhead analyze -`. Other FIFOs and devices are refused: named, they stop \
+                the run (exit 2); found in a folder, each is a problem and the other files are analysed (exit 3).
 
                 Memory: every format stays bounded whatever the capture. Flows waiting for the findings (and, for \
                 the table, for the widest cell of each column), and findings too many to hold (a capture of many \
@@ -68,8 +69,9 @@ extension Bulkhead {
 
                 Exit status: 0 no finding at or above --fail-on, 1 such findings, 2 usage error or \
                 unreadable input (the message names the file), 3 incomplete: part of the input could not be \
-                examined (a damaged or truncated capture, a bad file in a folder); the report says `complete: \
-                false` and lists each problem with its file and byte offset. 3 wins over 1.
+                examined (a damaged or truncated capture, a bad file in a folder, a capture of which no packet \
+                could be decoded: none decoded to IP and more than half malformed, as under a wrong link type); the \
+                report says `complete: false` and lists each problem with its file and byte offset. 3 wins over 1.
                 """
         )
 
