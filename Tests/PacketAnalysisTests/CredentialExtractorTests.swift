@@ -222,6 +222,72 @@ struct CredentialExtractorTests {
         }
     }
 
+    /// Review item 6: `AUTH LOGIN` → `504` → `AUTH PLAIN …` gave an `smtp-auth-login` with no user and "0 characters",
+    /// the real login lost; `AUTH LOGIN` → `*` → `AUTH LOGIN …` likewise. The server's replies are followed.
+    @Test("SMTP AUTH follows the server's replies: a refused mechanism, a cancel, a failed login, a refusal then QUIT")
+    func smtpAuthFollowsReplies() throws {
+        func b64(_ text: String) -> String { Data(text.utf8).base64EncodedString() }
+        let ehlo = ("EHLO x\r\n", "250-mail.test\r\n250-PIPELINING\r\n250 AUTH PLAIN LOGIN\r\n")
+        func smtp(_ exchange: [(client: String, server: String)], withReplies: Bool = true) -> [Credential] {
+            let client = Array(([ehlo] + exchange).map(\.client).joined().utf8)
+            let server = Array(("220 mail.test ESMTP\r\n" + ([ehlo] + exchange).map(\.server).joined()).utf8)
+            return client.withUnsafeBytes { client in
+                (withReplies ? server : []).withUnsafeBytes {
+                    CredentialExtractor.extract(.smtp, client: client, server: $0)
+                }
+            }
+        }
+        let password = "Fifteen-Chars-1"
+        let plain = Credential(kind: "smtp-auth-plain", user: "alice", redacted: "password: 15 characters (redacted)")
+        let login = Credential(kind: "smtp-auth-login", user: "alice", redacted: "password: 15 characters (redacted)")
+        let askUser = "334 VXNlcm5hbWU6\r\n"
+        let askPassword = "334 UGFzc3dvcmQ6\r\n"
+        let refusedThenPlain = [
+            ("AUTH LOGIN\r\n", "504 5.5.4 Unrecognized authentication type\r\n"),
+            ("AUTH PLAIN \(b64("\0alice\0\(password)"))\r\n", "235 2.7.0 ok\r\n"),
+        ]
+        let cancelThenLogin = [
+            ("AUTH LOGIN\r\n", askUser), ("*\r\n", "501 5.7.0 cancelled\r\n"), ("AUTH LOGIN\r\n", askUser),
+            ("\(b64("alice"))\r\n", askPassword), ("\(b64(password))\r\n", "235 2.7.0 ok\r\n"),
+        ]
+        for withReplies in [true, false] {
+            #expect(smtp(refusedThenPlain, withReplies: withReplies) == [plain], "replies: \(withReplies)")
+            #expect(smtp(cancelThenLogin, withReplies: withReplies) == [login], "replies: \(withReplies)")
+        }
+        // A mechanism refused, then a one-word command: only the replies tell it from a SASL response.
+        for mechanism in ["LOGIN", "PLAIN"] {
+            #expect(smtp([("AUTH \(mechanism)\r\n", "504 5.5.4 no\r\n"), ("QUIT\r\n", "221 bye\r\n")]).isEmpty)
+        }
+        // A failed login and a second try: both passwords crossed in clear.
+        let failedThenRight = [
+            ("AUTH LOGIN\r\n", askUser), ("\(b64("alice"))\r\n", askPassword),
+            ("\(b64("wrong"))\r\n", "535 5.7.8 failed\r\n"), ("AUTH LOGIN \(b64("alice"))\r\n", askPassword),
+            ("\(b64(password))\r\n", "235 2.7.0 ok\r\n"),
+        ]
+        #expect(
+            smtp(failedThenRight) == [
+                Credential(kind: "smtp-auth-login", user: "alice", redacted: "password: 5 characters (redacted)"),
+                login,
+            ])
+        // `AUTH PLAIN =` (an empty initial response), then the credentials when asked.
+        #expect(
+            smtp([("AUTH PLAIN =\r\n", "334 \r\n"), ("\(b64("\0alice\0\(password)"))\r\n", "235 ok\r\n")]) == [plain])
+        // The same through a capture file: the analyzer gives the extractor the server's replies.
+        let refusedThenQuit = try analyzeConversation(
+            serverPort: 25,
+            [
+                (false, Array("220 mail.test ESMTP\r\n".utf8)), (true, Array(ehlo.0.utf8)), (false, Array(ehlo.1.utf8)),
+                (true, Array("AUTH LOGIN\r\n".utf8)), (false, Array("504 5.5.4 no\r\n".utf8)),
+                (true, Array("QUIT\r\n".utf8)), (false, Array("221 bye\r\n".utf8)),
+            ])
+        #expect(refusedThenQuit.proto == .smtp && refusedThenQuit.credentials.isEmpty, "\(refusedThenQuit.credentials)")
+        var exchange: [(fromClient: Bool, bytes: [UInt8])] = [(false, Array("220 mail.test ESMTP\r\n".utf8))]
+        for (client, server) in [ehlo] + refusedThenPlain {
+            exchange += [(true, Array(client.utf8)), (false, Array(server.utf8))]
+        }
+        #expect(try analyzeConversation(serverPort: 25, exchange).credentials == [plain])
+    }
+
     @Test func mailAndFTP() {
         // AUTH PLAIN \0alice\0wonderland
         let smtp = "EHLO x\r\nAUTH PLAIN AGFsaWNlAHdvbmRlcmxhbmQ=\r\nMAIL FROM:<a@b>\r\n"
