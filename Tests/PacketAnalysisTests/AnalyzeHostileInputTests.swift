@@ -135,6 +135,55 @@ struct AnalyzeHostileInputTests {
         #expect(run.output.contains("\"user\":\"carol\""))
     }
 
+    /// Review item 8: `problems[]` entries had no `offset` key where there was none to give (a gzip cut short, a
+    /// pcapng interface libpcap refuses) and for a file that is not a capture. The key is always written: the byte
+    /// at fault, or null.
+    @Test("every problem has file, offset (null when none), code and message, in json and jsonl")
+    func problemsAlwaysHaveAnOffset() throws {
+        let directory = try Self.folder("offsets")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try Data("<html>not a capture</html>".utf8).write(to: URL(fileURLWithPath: directory + "/page.pcap"))
+        let good = HostileCaptureTests.pcap(HostileCaptureTests.credentialFrames(user: "carol"))
+        try Data(good).write(to: URL(fileURLWithPath: directory + "/good.pcap"))
+        // A gzip stream cut in its middle: its position is in the decompressed bytes, said in words; no file offset.
+        let gzip = try ProcessRunner.run(
+            URL(fileURLWithPath: "/bin/sh"),
+            [
+                "-c",
+                "gzip -c \"$1\"/good.pcap > \"$1\"/whole.gz && head -c $(($(wc -c < \"$1\"/whole.gz) / 2)) \"$1\"/whole.gz > \"$1\"/cut.pcap.gz",
+                "-", directory,
+            ])
+        #expect(gzip.status == 0)
+        try FileManager.default.removeItem(atPath: directory + "/whole.gz")
+        var seen: [String: [String: Any]] = [:]
+        for format in ["json", "jsonl"] {
+            let run = try Self.run(["analyze", "--format", format, directory])
+            #expect(run.status == 3, "\(format): \(run.error)")
+            let summary: [String: Any]?
+            if format == "json" {
+                summary = try Self.json(run.output)["summary"] as? [String: Any]
+            } else {
+                let last = try #require(run.output.split(separator: "\n").last)
+                summary = try Self.json(String(last))["summary"] as? [String: Any]
+            }
+            let problems = try #require(summary?["problems"] as? [[String: Any]])
+            #expect(problems.count == 2, "\(format): \(problems)")
+            for problem in problems {
+                #expect(Set(problem.keys) == ["file", "offset", "code", "message"], "\(format): \(problem)")
+                seen[problem["file"] as? String ?? ""] = problem
+            }
+        }
+        #expect(seen[directory + "/page.pcap"]?["offset"] as? Int == 0)
+        #expect(seen[directory + "/cut.pcap.gz"]?["offset"] is NSNull)
+        #expect(
+            (seen[directory + "/cut.pcap.gz"]?["message"] as? String)?.contains("of the decompressed capture") == true)
+        // Every stored property of the summary and its problems is a key (the reflection the other reports pass).
+        var summary = AnalysisSummary()
+        summary.problems = [AnalysisProblem(file: "f", offset: nil, code: "c", message: "m")]
+        let missing = try ExplicitNullReflection.check(summary)
+        #expect(missing.isEmpty, "\(missing)")
+    }
+
     // MARK: - FIFOs, key logs, error messages
 
     /// Review item 4: in a folder, a FIFO is a problem of that file (exit 3, the others analysed), not the run's end.

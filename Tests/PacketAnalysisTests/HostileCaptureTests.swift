@@ -217,7 +217,8 @@ struct HostileCaptureTests {
         let result = try CaptureAnalysis.run(inputs: expanded.inputs, problems: expanded.problems) { flows.append($0) }
         #expect(!result.complete)
         #expect(result.summary.problems.map(\.file) == ["\(directory)/b-text.pcap", "\(directory)/a-corrupt.pcap"])
-        #expect(result.summary.problems.map(\.offset) == [nil, corrupt.offset])
+        // The text file's magic, at byte 0, is what is wrong (review item 8: the offset was missing).
+        #expect(result.summary.problems.map(\.offset) == [0, corrupt.offset])
         #expect(flows.flatMap(\.credentials).compactMap(\.user).contains("carol"), "the good file was analysed")
         // Named on the command line, the same text file stops the run at once.
         #expect(throws: CaptureError.self) { _ = try CaptureAnalysis.run(files: ["\(directory)/b-text.pcap"]) { _ in } }
