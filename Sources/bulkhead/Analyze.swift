@@ -164,6 +164,11 @@ extension Bulkhead {
             } catch {
                 throw failInput(error.description.escapingTerminalControls)
             }
+            for duplicate in expanded.duplicates {
+                note(
+                    "\(duplicate.dropped.escapingTerminalControls) is \(duplicate.kept.escapingTerminalControls) again: "
+                        + "analysed once")
+            }
             let keyLog = try loadKeyLogs(self.keyLogs)
             let sink = try self.report.openSink()
             let showProgress = !self.quiet && (self.progress || isatty(STDERR_FILENO) == 1)

@@ -135,6 +135,32 @@ struct AnalyzeHostileInputTests {
         #expect(run.output.contains("\"user\":\"carol\""))
     }
 
+    /// Review item 7: the same file named twice was analysed twice (`Files: 2`, every flow and finding doubled).
+    @Test("a file given twice (same path, named and in a folder given, a link) is analysed once, with a note")
+    func sameFileOnce() throws {
+        let directory = try Self.folder("twice")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let file = directory + "/a.pcap"
+        try Data(HostileCaptureTests.pcap(HostileCaptureTests.credentialFrames(user: "carol"))).write(
+            to: URL(fileURLWithPath: file))
+        #expect(symlink(file, directory + "/link.cap") == 0)
+        for (arguments, dropped) in [
+            ([file, file], [file]), ([directory, file], [file, directory + "/link.cap"]),
+            ([directory + "/link.cap", file], [file]),
+        ] {
+            let run = try Self.run(["analyze", "--format", "json"] + arguments)
+            #expect(run.status == 1, "\(arguments): \(run.error)")
+            let summary = try #require(try Self.json(run.output)["summary"] as? [String: Any])
+            #expect((summary["files"] as? [String])?.count == 1, "\(arguments)")
+            #expect(summary["flows"] as? Int == 1, "\(arguments)")
+            let notes = run.error.split(separator: "\n").filter { $0.hasPrefix("bulkhead: note: ") }
+            #expect(notes.count == dropped.count, "\(arguments): \(run.error)")
+            for path in dropped {
+                #expect(notes.contains { $0.contains("note: \(path) is ") }, "\(arguments): \(path)")
+            }
+        }
+    }
+
     /// Review item 8: `problems[]` entries had no `offset` key where there was none to give (a gzip cut short, a
     /// pcapng interface libpcap refuses) and for a file that is not a capture. The key is always written: the byte
     /// at fault, or null.
