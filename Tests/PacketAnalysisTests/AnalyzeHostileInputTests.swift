@@ -135,6 +135,33 @@ struct AnalyzeHostileInputTests {
         #expect(run.output.contains("\"user\":\"carol\""))
     }
 
+    /// Review item 9: wire text (SNI, ALPN, a CONNECT destination) was kept escaped (`\x0a`) with its backslashes
+    /// as they were, so a real newline and the four characters `\x0a` read the same; the table then doubled the
+    /// backslash. A backslash is now `\x5c`, and the table shows the escapes once.
+    @Test("an SNI with a newline and one with the characters \\x0a differ in JSON and are shown once-escaped")
+    func wireTextEscapedOneToOne() throws {
+        let directory = try Self.folder("wire-text")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var frames: [[UInt8]] = []
+        for (index, sni) in ["hnew\nline.test", "hnew\\x0aline.test"].enumerated() {
+            var conversation = TCPConversation(clientPort: 41_000 + index, serverPort: 443)
+            conversation.handshake()
+            conversation.send(TLSDissectionTests.record(22, TLSDissectionTests.clientHello(sni: sni)), fromClient: true)
+            conversation.close()
+            frames += conversation.frames
+        }
+        let path = directory + "/sni.pcap"
+        try Data(HostileCaptureTests.pcap(frames)).write(to: URL(fileURLWithPath: path))
+        let json = try Self.run(["analyze", "--format", "json", path])
+        let flows = try #require(try Self.json(json.output)["flows"] as? [[String: Any]])
+        let names = flows.compactMap { ($0["tls"] as? [String: Any])?["sni"] as? String }
+        #expect(names == ["hnew\\x0aline.test", "hnew\\x5cx0aline.test"])
+        let table = try Self.run(["analyze", path]).output
+        #expect(table.contains("sni=hnew\\x0aline.test;") || table.contains("sni=hnew\\x0aline.test\n"), "\(table)")
+        #expect(table.contains("sni=hnew\\x5cx0aline.test"), "\(table)")
+        #expect(!table.contains("\\\\"), "no backslash doubled: \(table)")
+    }
+
     /// Review item 7: the same file named twice was analysed twice (`Files: 2`, every flow and finding doubled).
     @Test("a file given twice (same path, named and in a folder given, a link) is analysed once, with a note")
     func sameFileOnce() throws {
