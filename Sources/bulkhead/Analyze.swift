@@ -92,6 +92,7 @@ extension Bulkhead {
         @OptionGroup var report: ReportOptions
 
         @Option(
+            parsing: .unconditional,
             help: ArgumentHelp(
                 "Bytes of each direction of a plaintext flow inspected for credentials and STARTTLS.",
                 valueName: "bytes"))
@@ -109,12 +110,14 @@ extension Bulkhead {
         var keyLogs: [String] = []
 
         @Option(
+            parsing: .unconditional,
             help: ArgumentHelp(
                 "Threads for large captures (flows are shared out between them). Default: the number of cores.",
                 valueName: "n"))
         var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
         @Option(
+            parsing: .unconditional,
             help: ArgumentHelp(
                 "Flows held open at once (default 262144, about 100 MB). Past it the least recently seen end early, "
                     + "with the anomaly `evicted` (a later packet of one starts a new flow): a SYN scan's million "
@@ -124,13 +127,13 @@ extension Bulkhead {
 
         /// Below this size a file is analysed by one thread (sharing out costs more than it saves). Hidden: for tests,
         /// which share small captures out to exercise the lanes.
-        @Option(help: .hidden)
+        @Option(parsing: .unconditional, help: .hidden)
         var shardingThreshold: Int = AnalysisOptions().shardingThreshold
 
         /// Distinct findings an analysis lane holds before it writes them out to a scratch file, and
         /// findings sorted into the report's order at once when it did. Hidden: for tests, which write out the findings
         /// of small captures to exercise the merges.
-        @Option(help: .hidden)
+        @Option(parsing: .unconditional, help: .hidden)
         var spillFindingsPast: Int?
 
         @Flag(help: "Show progress on standard error even when it is not a terminal.")
