@@ -96,9 +96,12 @@ public struct AnalysisSummary: Codable, Hashable, Sendable {
 public struct AnalysisProblem: Codable, Hashable, Sendable {
     /// The capture file (or folder) at fault.
     public var file: String
-    /// Byte offset in the file where reading stopped or the damage starts, when known.
-    public var offset: Int?
-    /// A stable word for scripts: `truncated`, `malformed`, `not-a-capture`, `unreadable`, `unsupported-link-type`.
+    /// Byte offset in the file where reading stopped or the damage starts; null when there is none (a file that
+    /// cannot be opened, a folder) or it is not a place in the file (a compressed file's damage, whose position in
+    /// the decompressed bytes the message says in words). Always written, as `null` when absent.
+    @ExplicitNull public var offset: Int?
+    /// A stable word for scripts: `truncated`, `malformed`, `not-a-capture`, `unreadable`, `unsupported-link-type`,
+    /// `not-a-regular-file`, `undecodable`.
     public var code: String
     public var message: String
 

@@ -96,16 +96,19 @@ public struct Credential: Codable, Hashable, Sendable {
     /// `etcd-token`, `graphql-ws-init`, `kafka-sasl-plain`, `kafka-sasl-oauthbearer`, `zookeeper-digest`,
     /// `zookeeper-auth`, `zookeeper-sasl-digest`, `memcached-sasl-plain`.
     public var kind: String
-    /// The user name, when the protocol sends one in clear (it is not a secret on its own).
+    /// The user name, when the protocol sends one in clear (it is not a secret on its own). Never a user that
+    /// ``userCouldBeSecret(_:)`` calls a possible key: the initializer withholds it.
     @ExplicitNull public var user: String?
     /// A description that never contains the secret, e.g. `password: 12 characters`.
     public var redacted: String
     /// Why it matters, where it is not obvious (e.g. a hash that can be attacked offline).
     @ExplicitNull public var note: String?
 
+    /// `user` is kept only when it reads as a name (``userCouldBeSecret(_:)``): every extractor goes through here,
+    /// so no protocol can report a key found in its user field.
     public init(kind: String, user: String?, redacted: String, note: String? = nil) {
         self.kind = kind
-        self.user = user
+        self.user = user.flatMap { Self.userCouldBeSecret($0.utf8) ? nil : $0 }
         self.redacted = redacted
         self.note = note
     }

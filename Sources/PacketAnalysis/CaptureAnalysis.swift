@@ -71,8 +71,26 @@ public struct CaptureInputs: Sendable {
     /// Subfolders that could not be listed (their captures are not analysed: the run is incomplete).
     public var problems: [CaptureError]
 
+    /// Paths left out because they name a file already among the inputs (the same device and inode: the same
+    /// path twice, a file named and found in a folder given too, a link to it), each with the path kept.
+    public var duplicates: [(dropped: String, kept: String)] = []
+
     /// The paths of the inputs, in order.
     public var paths: [String] { self.inputs.map(\.path) }
+}
+
+/// A file's identity on the system (device and inode), whatever path or link names it.
+private struct FileIdentity: Hashable {
+    var device: UInt64
+    var inode: UInt64
+
+    /// The identity of what `path` names (links followed); nil when it cannot be examined (the run says so later).
+    init?(_ path: String) {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        self.device = UInt64(info.st_dev)
+        self.inode = UInt64(info.st_ino)
+    }
 }
 
 /// Runs ``FlowAnalyzer`` over capture files and folders and totals the results.
@@ -115,7 +133,31 @@ public enum CaptureAnalysis {
             }
             inputs += found.sorted().map { CaptureInput(path: $0, foundInFolder: true) }
         }
-        return CaptureInputs(inputs: inputs, problems: problems)
+        return Self.withoutDuplicates(CaptureInputs(inputs: inputs, problems: problems))
+    }
+
+    /// `expanded` with each file kept once: a file given twice (`f.pcap f.pcap`, `dir dir/a.pcap`, a link and its
+    /// target) would be analysed twice, its flows and findings counted twice. The first is kept, where it came (a
+    /// rotated capture's order is by first packets anyway); named on the command line by any of its paths, it is
+    /// taken as named (a problem with it stops the run). Standard input is not a file here (`- -` is refused later).
+    static func withoutDuplicates(_ expanded: CaptureInputs) -> CaptureInputs {
+        var result = expanded
+        result.inputs = []
+        var kept: [FileIdentity: Int] = [:]
+        for input in expanded.inputs {
+            guard !input.isStandardInputStream, let identity = FileIdentity(input.path) else {
+                result.inputs.append(input)
+                continue
+            }
+            if let index = kept[identity] {
+                if !input.foundInFolder { result.inputs[index].foundInFolder = false }
+                result.duplicates.append((dropped: input.path, kept: result.inputs[index].path))
+                continue
+            }
+            kept[identity] = result.inputs.count
+            result.inputs.append(input)
+        }
+        return result
     }
 
     /// Adds the capture files below `folder` to `found`. Symbolic links to folders are not followed (no loops); a
@@ -239,9 +281,10 @@ public enum CaptureAnalysis {
     /// read by libpcap as streams (the latter decompressed on a thread of their own), by one analyzer.
     ///
     /// - Throws: ``CaptureError`` for a file named on the command line that cannot be opened or is not a capture,
-    ///   and for any FIFO, device or socket (never opened for reading, so never waited on). Every input is opened
-    ///   and checked before any is analysed, so a bad path fails fast. A file found in a folder that fails the
-    ///   same checks is added to the result's problems and the others are analysed.
+    ///   a FIFO, device or socket among them (never waited on: opened without blocking, and refused by its type).
+    ///   Every input is opened and checked before any is analysed, so a bad path fails fast. A file found in a
+    ///   folder that fails the same checks (a FIFO, device or socket too) is added to the result's problems and the
+    ///   others are analysed.
     public static func run(
         inputs: [CaptureInput], options: AnalysisOptions = AnalysisOptions(), reader: CaptureReaderKind = .mmap,
         problems: [CaptureError] = [],
@@ -285,7 +328,9 @@ public enum CaptureAnalysis {
                     opened.append(.compressed(try CompressedCapture(path: input.path)))
                 }
             } catch {
-                guard input.foundInFolder, error.code != .notARegularFile else { throw error }
+                // Found in a folder, a file that cannot be read (a FIFO, a device, a socket or a link to one
+                // included: opened without blocking, so it is refused at once) is that file's problem, not the run's.
+                guard input.foundInFolder else { throw error }
                 warnings.append(error)
             }
         }
@@ -391,6 +436,7 @@ public enum CaptureAnalysis {
                 let result = try analysis.feed(capture, framesBefore: framesBefore, report: report)
                 counters += result.counters
                 warnings += capture.warnings
+                if let problem = CaptureError.undecodable(capture.path, result.counters) { warnings.append(problem) }
                 framesBefore = result.frames
                 continue
             }
@@ -444,6 +490,9 @@ public enum CaptureAnalysis {
                 }
             }
             report(analyzer.counters.packets - before.packets, analyzer.counters.bytes - before.bytes)
+            if let problem = CaptureError.undecodable(source.path, analyzer.counters.since(before)) {
+                warnings.append(problem)
+            }
             framesBefore = analyzer.frameNumber
         }
         endAnalysis()

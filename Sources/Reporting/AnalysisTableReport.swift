@@ -27,18 +27,22 @@ public enum AnalysisTableReport {
             established = tls.established ? "yes" : "no"
             if tls.establishedBasis != "handshake" { established += " (\(tls.establishedBasis))" }
         }
+        // Every note can hold text from the traffic (SNI, user names, certificate subjects, alert names): each is
+        // escaped for the terminal as it is added. Those made only of fixed words and text the dissectors already
+        // escaped off the wire (`\xNN`, a backslash too) are shown as they are, their escapes not doubled.
         var notes: [String] = []
+        func note(_ text: String) { notes.append(text.escapingTerminalControls) }
+        func wireNote(_ text: String) { notes.append(TerminalText.escapeWireText(text)) }
         // The tunnels first, outermost first: `vxlan 42 198.19.40.1→198.19.40.2`.
         if let layers = flow.encapsulation, !layers.isEmpty {
-            notes.append(layers.map(\.label).joined(separator: " > "))
+            note(layers.map(\.label).joined(separator: " > "))
         }
         if let esp = flow.esp {
-            notes.append("spi " + (esp.clientSPIs + esp.serverSPIs).joined(separator: ","))
+            note("spi " + (esp.clientSPIs + esp.serverSPIs).joined(separator: ","))
         }
         if let quic = flow.quic {
-            notes.append(
-                (quic.version == "unknown" ? "quic version unknown" : quic.version) + (quic.retry ? " retry" : ""))
-            if let error = quic.transportError { notes.append("closed by \(error)") }
+            note((quic.version == "unknown" ? "quic version unknown" : quic.version) + (quic.retry ? " retry" : ""))
+            if let error = quic.transportError { note("closed by \(error)") }
         }
         if let tunnel = flow.tunnel {
             // Where the proxy was asked to connect: the peer of the TLS session in the other columns.
@@ -46,48 +50,47 @@ public enum AnalysisTableReport {
                 "\(hop.kind) to \(hop.destination ?? "?")"
                     + (hop.outcome == "granted" ? "" : " \(hop.outcome)" + (hop.reply.map { " (\($0))" } ?? ""))
             }
-            notes.append("tunnel " + hops.joined(separator: " > "))
+            wireNote("tunnel " + hops.joined(separator: " > "))
         }
         if let engine = flow.containerEngineAPI {
-            notes.append("\(engine.engine) engine API \(engine.apiVersion)" + (engine.server.map { " (\($0))" } ?? ""))
+            note("\(engine.engine) engine API \(engine.apiVersion)" + (engine.server.map { " (\($0))" } ?? ""))
         }
         if let etcd = flow.etcdAPI {
-            notes.append(
+            note(
                 (etcd.interface == "peer" ? "etcd peer API" : "etcd API")
                     + (etcd.clusterID.map { " (cluster \($0))" } ?? "")
                     + (etcd.methods.isEmpty ? "" : " " + etcd.methods.joined(separator: ",")))
         }
         if let webSocket = flow.webSocket {
             // The protocol column says what the messages carry; this, that they crossed a WebSocket, and which.
-            notes.append(
+            wireNote(
                 "websocket \(webSocket.path)" + (webSocket.subprotocol.map { " (\($0))" } ?? "")
                     + (webSocket.compression.map { " \($0)" } ?? ""))
         }
         // The protocol column says http2; this, that the connection began as HTTP/1.1 and was upgraded.
-        if let upgrade = flow.h2cUpgrade { notes.append("h2c upgrade \(upgrade.path)") }
-        if let sni = flow.tls?.sni { notes.append("sni=\(sni)") }
-        if let alpn = flow.tls?.alpn { notes.append("alpn=\(alpn)") }
+        if let upgrade = flow.h2cUpgrade { wireNote("h2c upgrade \(upgrade.path)") }
+        if let sni = flow.tls?.sni { wireNote("sni=\(sni)") }
+        if let alpn = flow.tls?.alpn { wireNote("alpn=\(alpn)") }
         for credential in flow.credentials {
             // The note says where the secret was (`X-Vault-Token header`, `client_secret in a form body`) or what it
             // allows (a digest attacked offline).
-            notes.append(
+            note(
                 "credential \(credential.kind)" + (credential.user.map { " user=\($0)" } ?? "")
                     + " [\(credential.redacted)]" + (credential.note.map { " (\($0))" } ?? ""))
         }
         for alert in flow.tls?.alerts ?? [] where alert.level == "fatal" || alert.inferred {
-            notes.append("\(alert.from) alert \(alert.description)")
+            note("\(alert.from) alert \(alert.description)")
         }
-        if flow.truncated { notes.append("truncated") }
-        notes.append(
-            contentsOf: flow.anomalies.filter {
-                $0.hasPrefix("gap") || $0 == "midstream" || $0 == "malformed-tls" || $0 == "evicted"
-            })
-        // Every cell can hold text from the traffic (SNI, user names, certificate subjects, alert names).
+        if flow.truncated { note("truncated") }
+        for anomaly in flow.anomalies
+        where anomaly.hasPrefix("gap") || anomaly == "midstream" || anomaly == "malformed-tls" || anomaly == "evicted" {
+            note(anomaly)
+        }
+        // The other cells too can hold text from the traffic (certificate subjects, cipher names).
         return [
             String(flow.id), flow.client, flow.server, proto, tlsColumn, clientCertificate, established,
-            notes.joined(separator: "; "),
         ]
-        .map(\.escapingTerminalControls)
+        .map(\.escapingTerminalControls) + [notes.joined(separator: "; ")]
     }
 
     /// Findings, most severe first. `complete: false` says that "no findings" covers only what could be read.

@@ -64,7 +64,7 @@ public struct TerminalStyle: Sendable {
 public enum TerminalText {
     /// `text` with every control and reordering character shown as an escape.
     public static func escape(_ text: String) -> String {
-        Self.escape(text, message: false)
+        Self.escape(text, keepingBackslashes: false, keepingLineBreaks: false)
     }
 
     /// A message for standard error (`bulkhead: error: …`), which often repeats outside text (a YAML line, a label
@@ -72,20 +72,28 @@ public enum TerminalText {
     /// line breaks a message is written with. Backslashes are kept as they are: a message may hold text a caller has
     /// already escaped (`analyze` does), and escaping it again would double every escape it shows.
     public static func message(_ text: String) -> String {
-        Self.escape(text, message: true)
+        Self.escape(text, keepingBackslashes: true, keepingLineBreaks: true)
     }
 
-    private static func escape(_ text: String, message: Bool) -> String {
-        if text.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F && ($0 != 0x5C || message) }) { return text }
+    /// Text Bulkhead already escaped when it read it off the wire (an SNI, ALPN, a tunnel's destination, an upgrade's
+    /// path: every byte but printable ASCII, and `\` itself, written `\xNN`), shown as it is: its backslashes are
+    /// escapes already, and doubling them showed `\\x0a`. A control or reordering character still in it (a report
+    /// read back from a file someone else wrote) is escaped all the same.
+    public static func escapeWireText(_ text: String) -> String {
+        Self.escape(text, keepingBackslashes: true, keepingLineBreaks: false)
+    }
+
+    private static func escape(_ text: String, keepingBackslashes: Bool, keepingLineBreaks: Bool) -> String {
+        if text.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F && ($0 != 0x5C || keepingBackslashes) }) { return text }
         var result = ""
         result.reserveCapacity(text.utf8.count)
         for scalar in text.unicodeScalars {
             let value = scalar.value
             switch value {
-            case 0x0A where message, 0x5C where message:
+            case 0x0A where keepingLineBreaks:
                 result.unicodeScalars.append(scalar)
             case 0x5C:
-                result += "\\\\"
+                result += keepingBackslashes ? "\\" : "\\\\"
             case 0x00..<0x20, 0x7F:
                 result += "\\x" + (value < 0x10 ? "0" : "") + String(value, radix: 16)
             case 0x80..<0xA0, 0x200E, 0x200F, 0x2028, 0x2029, 0x202A...0x202E, 0x2066...0x2069:

@@ -59,7 +59,8 @@ extension Bulkhead {
                 the command to pipe them in.
 
                 Standard input: `-` (or /dev/stdin) reads pcap or pcapng from a pipe as it arrives, in bounded \
-                memory: `tcpdump -w - | bulkhead analyze -`. Other FIFOs and devices are refused.
+                memory: `tcpdump -w - | bulkhead analyze -`. Other FIFOs and devices are refused: named, they stop \
+                the run (exit 2); found in a folder, each is a problem and the other files are analysed (exit 3).
 
                 Memory: every format stays bounded whatever the capture. Flows waiting for the findings (and, for \
                 the table, for the widest cell of each column), and findings too many to hold (a capture of many \
@@ -68,8 +69,9 @@ extension Bulkhead {
 
                 Exit status: 0 no finding at or above --fail-on, 1 such findings, 2 usage error or \
                 unreadable input (the message names the file), 3 incomplete: part of the input could not be \
-                examined (a damaged or truncated capture, a bad file in a folder); the report says `complete: \
-                false` and lists each problem with its file and byte offset. 3 wins over 1.
+                examined (a damaged or truncated capture, a bad file in a folder, a capture of which no packet \
+                could be decoded: none decoded to IP and more than half malformed, as under a wrong link type); the \
+                report says `complete: false` and lists each problem with its file and byte offset. 3 wins over 1.
                 """
         )
 
@@ -90,6 +92,7 @@ extension Bulkhead {
         @OptionGroup var report: ReportOptions
 
         @Option(
+            parsing: .unconditional,
             help: ArgumentHelp(
                 "Bytes of each direction of a plaintext flow inspected for credentials and STARTTLS.",
                 valueName: "bytes"))
@@ -107,12 +110,14 @@ extension Bulkhead {
         var keyLogs: [String] = []
 
         @Option(
+            parsing: .unconditional,
             help: ArgumentHelp(
                 "Threads for large captures (flows are shared out between them). Default: the number of cores.",
                 valueName: "n"))
         var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
         @Option(
+            parsing: .unconditional,
             help: ArgumentHelp(
                 "Flows held open at once (default 262144, about 100 MB). Past it the least recently seen end early, "
                     + "with the anomaly `evicted` (a later packet of one starts a new flow): a SYN scan's million "
@@ -122,13 +127,13 @@ extension Bulkhead {
 
         /// Below this size a file is analysed by one thread (sharing out costs more than it saves). Hidden: for tests,
         /// which share small captures out to exercise the lanes.
-        @Option(help: .hidden)
+        @Option(parsing: .unconditional, help: .hidden)
         var shardingThreshold: Int = AnalysisOptions().shardingThreshold
 
         /// Distinct findings an analysis lane holds before it writes them out to a scratch file, and
         /// findings sorted into the report's order at once when it did. Hidden: for tests, which write out the findings
         /// of small captures to exercise the merges.
-        @Option(help: .hidden)
+        @Option(parsing: .unconditional, help: .hidden)
         var spillFindingsPast: Int?
 
         @Flag(help: "Show progress on standard error even when it is not a terminal.")
@@ -161,6 +166,11 @@ extension Bulkhead {
                 expanded = try CaptureAnalysis.expand(self.paths)
             } catch {
                 throw failInput(error.description.escapingTerminalControls)
+            }
+            for duplicate in expanded.duplicates {
+                note(
+                    "\(duplicate.dropped.escapingTerminalControls) is \(duplicate.kept.escapingTerminalControls) again: "
+                        + "analysed once")
             }
             let keyLog = try loadKeyLogs(self.keyLogs)
             let sink = try self.report.openSink()

@@ -68,6 +68,7 @@ extension Bulkhead {
         var captures: [String] = []
 
         @Option(
+            parsing: .unconditional,
             help: ArgumentHelp(
                 "Capture live on the audited networks' bridges for this long, after the probes (needs root or CAP_NET_RAW).",
                 valueName: "seconds"))

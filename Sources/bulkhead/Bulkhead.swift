@@ -130,4 +130,9 @@ func warn(_ message: String) {
     writeStandardError("bulkhead: warning: \(TerminalText.message(message))\n")
 }
 
+/// A line on standard error about how the input was taken, which changes nothing in the result (a file named twice).
+func note(_ message: String) {
+    writeStandardError("bulkhead: note: \(message)\n")
+}
+
 extension Severity: ExpressibleByArgument {}

@@ -49,10 +49,12 @@ extension Bulkhead {
                 "Capture on this interface instead of every Docker bridge (repeatable).", valueName: "name"))
         var interfaces: [String] = []
 
-        @Option(help: ArgumentHelp("Stop after this many seconds.", valueName: "seconds"))
+        @Option(parsing: .unconditional, help: ArgumentHelp("Stop after this many seconds.", valueName: "seconds"))
         var duration: Double?
 
-        @Option(help: ArgumentHelp("Stop after this many packets (over all interfaces).", valueName: "n"))
+        @Option(
+            parsing: .unconditional,
+            help: ArgumentHelp("Stop after this many packets (over all interfaces).", valueName: "n"))
         var packets: Int?
 
         @Option(help: ArgumentHelp("A BPF filter in tcpdump syntax, e.g. 'tcp port 443'.", valueName: "expression"))
@@ -65,7 +67,7 @@ extension Bulkhead {
                 valueName: "file"))
         var write: String?
 
-        @Option(help: ArgumentHelp("Bytes kept of each packet.", valueName: "bytes"))
+        @Option(parsing: .unconditional, help: ArgumentHelp("Bytes kept of each packet.", valueName: "bytes"))
         var snaplen: Int = LiveCapture.defaultSnapLength
 
         @Option(help: "Output format: table (readable) or json (one document).")
@@ -74,6 +76,7 @@ extension Bulkhead {
         @OptionGroup var report: ReportOptions
 
         @Option(
+            parsing: .unconditional,
             help: ArgumentHelp(
                 "Bytes of each direction of a plaintext flow inspected for credentials and STARTTLS.",
                 valueName: "bytes"))
@@ -85,7 +88,9 @@ extension Bulkhead {
         )
         var keyLogs: [String] = []
 
-        @Option(help: ArgumentHelp("Seconds between progress lines on standard error.", valueName: "seconds"))
+        @Option(
+            parsing: .unconditional,
+            help: ArgumentHelp("Seconds between progress lines on standard error.", valueName: "seconds"))
         var progressInterval: Double = 5
 
         @Flag(help: "No progress lines.")

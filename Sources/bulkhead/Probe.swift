@@ -79,20 +79,23 @@ extension Bulkhead {
 
         @OptionGroup var timing: ProbeTimingOptions
 
-        @Option(help: ArgumentHelp("Seconds to wait for a TCP answer.", valueName: "seconds"))
+        @Option(parsing: .unconditional, help: ArgumentHelp("Seconds to wait for a TCP answer.", valueName: "seconds"))
         var tcpTimeout: Double?
 
-        @Option(help: ArgumentHelp("Seconds to wait for a UDP answer.", valueName: "seconds"))
+        @Option(parsing: .unconditional, help: ArgumentHelp("Seconds to wait for a UDP answer.", valueName: "seconds"))
         var udpTimeout: Double?
 
-        @Option(help: ArgumentHelp("Seconds to wait for an ICMP echo reply.", valueName: "seconds"))
+        @Option(
+            parsing: .unconditional, help: ArgumentHelp("Seconds to wait for an ICMP echo reply.", valueName: "seconds")
+        )
         var icmpTimeout: Double?
 
         @Option(
+            parsing: .unconditional,
             help: "Probes in flight at once, over all sources (0: as many as the open-file limit allows, up to 16384).")
         var maxInFlight: Int = 0
 
-        @Option(help: "Probes in flight at once towards one address.")
+        @Option(parsing: .unconditional, help: "Probes in flight at once towards one address.")
         var maxPerDestination: Int = 256
 
         @Flag(help: "Do not send ICMP echo.")

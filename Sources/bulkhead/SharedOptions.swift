@@ -34,10 +34,12 @@ struct PolicyOptions: ParsableArguments {
 
 /// `--attempts` and `--timeout` of the reachability probes, as `probe` and `audit` take them.
 struct ProbeTimingOptions: ParsableArguments {
-    @Option(help: "Probe attempts before a failure counts (one success is enough).")
+    @Option(parsing: .unconditional, help: "Probe attempts before a failure counts (one success is enough).")
     var attempts: Int = 2
 
-    @Option(help: ArgumentHelp("Seconds to wait for a probe answer, every protocol (default 1).", valueName: "seconds"))
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp("Seconds to wait for a probe answer, every protocol (default 1).", valueName: "seconds"))
     var timeout: Double?
 
     func validate() throws {

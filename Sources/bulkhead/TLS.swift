@@ -135,6 +135,7 @@ extension Bulkhead {
 
         @Option(
             name: .customLong("max-validity"),
+            parsing: .unconditional,
             help: ArgumentHelp("Report leaves valid for longer than this many days.", valueName: "days"))
         var maxValidity: Int = 398
 
@@ -150,17 +151,19 @@ extension Bulkhead {
         @Flag(name: .customLong("no-versions"), help: "Skip the protocol version probes.")
         var noVersions = false
 
-        @Option(help: ArgumentHelp("Seconds allowed per connection.", valueName: "seconds"))
+        @Option(parsing: .unconditional, help: ArgumentHelp("Seconds allowed per connection.", valueName: "seconds"))
         var timeout: Double = 5
 
         @Option(
             name: .customLong("read-wait"),
+            parsing: .unconditional,
             help: ArgumentHelp(
                 "Seconds to wait after a handshake for the answer or a rejection alert (TLS 1.3 rejects there).",
                 valueName: "seconds"))
         var readWait: Double = 1.5
 
         @Option(
+            parsing: .unconditional,
             help: ArgumentHelp(
                 "Connections per forged client certificate (one acceptance in any attempt is an acceptance).",
                 valueName: "n"))
@@ -258,6 +261,11 @@ extension Bulkhead {
             }
             guard (1...100).contains(self.attempts) else {
                 throw failInput("--attempts \(self.attempts): expected 1 to 100")
+            }
+            // A negative or zero number of days (accepted as a value now that `-5` is not taken for an option) would
+            // report every leaf as valid too long.
+            guard self.maxValidity >= 1 else {
+                throw failInput("--max-validity \(self.maxValidity): expected 1 or more days")
             }
             return TLSBatteryOptions(
                 timeouts: TLSTimeouts(connection: self.timeout, readAfterHandshake: self.readWait),

@@ -135,18 +135,129 @@ struct AnalyzeHostileInputTests {
         #expect(run.output.contains("\"user\":\"carol\""))
     }
 
+    /// Review item 9: wire text (SNI, ALPN, a CONNECT destination) was kept escaped (`\x0a`) with its backslashes
+    /// as they were, so a real newline and the four characters `\x0a` read the same; the table then doubled the
+    /// backslash. A backslash is now `\x5c`, and the table shows the escapes once.
+    @Test("an SNI with a newline and one with the characters \\x0a differ in JSON and are shown once-escaped")
+    func wireTextEscapedOneToOne() throws {
+        let directory = try Self.folder("wire-text")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var frames: [[UInt8]] = []
+        for (index, sni) in ["hnew\nline.test", "hnew\\x0aline.test"].enumerated() {
+            var conversation = TCPConversation(clientPort: 41_000 + index, serverPort: 443)
+            conversation.handshake()
+            conversation.send(TLSDissectionTests.record(22, TLSDissectionTests.clientHello(sni: sni)), fromClient: true)
+            conversation.close()
+            frames += conversation.frames
+        }
+        let path = directory + "/sni.pcap"
+        try Data(HostileCaptureTests.pcap(frames)).write(to: URL(fileURLWithPath: path))
+        let json = try Self.run(["analyze", "--format", "json", path])
+        let flows = try #require(try Self.json(json.output)["flows"] as? [[String: Any]])
+        let names = flows.compactMap { ($0["tls"] as? [String: Any])?["sni"] as? String }
+        #expect(names == ["hnew\\x0aline.test", "hnew\\x5cx0aline.test"])
+        let table = try Self.run(["analyze", path]).output
+        #expect(table.contains("sni=hnew\\x0aline.test;") || table.contains("sni=hnew\\x0aline.test\n"), "\(table)")
+        #expect(table.contains("sni=hnew\\x5cx0aline.test"), "\(table)")
+        #expect(!table.contains("\\\\"), "no backslash doubled: \(table)")
+    }
+
+    /// Review item 7: the same file named twice was analysed twice (`Files: 2`, every flow and finding doubled).
+    @Test("a file given twice (same path, named and in a folder given, a link) is analysed once, with a note")
+    func sameFileOnce() throws {
+        let directory = try Self.folder("twice")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let file = directory + "/a.pcap"
+        try Data(HostileCaptureTests.pcap(HostileCaptureTests.credentialFrames(user: "carol"))).write(
+            to: URL(fileURLWithPath: file))
+        #expect(symlink(file, directory + "/link.cap") == 0)
+        for (arguments, dropped) in [
+            ([file, file], [file]), ([directory, file], [file, directory + "/link.cap"]),
+            ([directory + "/link.cap", file], [file]),
+        ] {
+            let run = try Self.run(["analyze", "--format", "json"] + arguments)
+            #expect(run.status == 1, "\(arguments): \(run.error)")
+            let summary = try #require(try Self.json(run.output)["summary"] as? [String: Any])
+            #expect((summary["files"] as? [String])?.count == 1, "\(arguments)")
+            #expect(summary["flows"] as? Int == 1, "\(arguments)")
+            let notes = run.error.split(separator: "\n").filter { $0.hasPrefix("bulkhead: note: ") }
+            #expect(notes.count == dropped.count, "\(arguments): \(run.error)")
+            for path in dropped {
+                #expect(notes.contains { $0.contains("note: \(path) is ") }, "\(arguments): \(path)")
+            }
+        }
+    }
+
+    /// Review item 8: `problems[]` entries had no `offset` key where there was none to give (a gzip cut short, a
+    /// pcapng interface libpcap refuses) and for a file that is not a capture. The key is always written: the byte
+    /// at fault, or null.
+    @Test("every problem has file, offset (null when none), code and message, in json and jsonl")
+    func problemsAlwaysHaveAnOffset() throws {
+        let directory = try Self.folder("offsets")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try Data("<html>not a capture</html>".utf8).write(to: URL(fileURLWithPath: directory + "/page.pcap"))
+        let good = HostileCaptureTests.pcap(HostileCaptureTests.credentialFrames(user: "carol"))
+        try Data(good).write(to: URL(fileURLWithPath: directory + "/good.pcap"))
+        // A gzip stream cut in its middle: its position is in the decompressed bytes, said in words; no file offset.
+        let gzip = try ProcessRunner.run(
+            URL(fileURLWithPath: "/bin/sh"),
+            [
+                "-c",
+                "gzip -c \"$1\"/good.pcap > \"$1\"/whole.gz && head -c $(($(wc -c < \"$1\"/whole.gz) / 2)) \"$1\"/whole.gz > \"$1\"/cut.pcap.gz",
+                "-", directory,
+            ])
+        #expect(gzip.status == 0)
+        try FileManager.default.removeItem(atPath: directory + "/whole.gz")
+        var seen: [String: [String: Any]] = [:]
+        for format in ["json", "jsonl"] {
+            let run = try Self.run(["analyze", "--format", format, directory])
+            #expect(run.status == 3, "\(format): \(run.error)")
+            let summary: [String: Any]?
+            if format == "json" {
+                summary = try Self.json(run.output)["summary"] as? [String: Any]
+            } else {
+                let last = try #require(run.output.split(separator: "\n").last)
+                summary = try Self.json(String(last))["summary"] as? [String: Any]
+            }
+            let problems = try #require(summary?["problems"] as? [[String: Any]])
+            #expect(problems.count == 2, "\(format): \(problems)")
+            for problem in problems {
+                #expect(Set(problem.keys) == ["file", "offset", "code", "message"], "\(format): \(problem)")
+                seen[problem["file"] as? String ?? ""] = problem
+            }
+        }
+        #expect(seen[directory + "/page.pcap"]?["offset"] as? Int == 0)
+        #expect(seen[directory + "/cut.pcap.gz"]?["offset"] is NSNull)
+        #expect(
+            (seen[directory + "/cut.pcap.gz"]?["message"] as? String)?.contains("of the decompressed capture") == true)
+        // Every stored property of the summary and its problems is a key (the reflection the other reports pass).
+        var summary = AnalysisSummary()
+        summary.problems = [AnalysisProblem(file: "f", offset: nil, code: "c", message: "m")]
+        let missing = try ExplicitNullReflection.check(summary)
+        #expect(missing.isEmpty, "\(missing)")
+    }
+
     // MARK: - FIFOs, key logs, error messages
 
-    @Test("a FIFO as capture, in a folder, or as --keylog: 'not a regular file', exit 2, at once")
+    /// Review item 4: in a folder, a FIFO is a problem of that file (exit 3, the others analysed), not the run's end.
+    @Test("a FIFO as capture or as --keylog: 'not a regular file', exit 2, at once; in a folder: a problem, exit 3")
     func fifos() throws {
         let directory = try Self.folder("fifo")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         #expect(mkfifo(directory + "/live.pcap", 0o600) == 0)
         let good = directory + "/good.cap"
         try Data(HostileCaptureTests.pcap(HostileCaptureTests.credentialFrames())).write(to: URL(fileURLWithPath: good))
+        let started = Date()
+        let folder = try Self.run(["analyze", "--format", "json", directory], timeout: 10)
+        #expect(!folder.timedOut && Date().timeIntervalSince(started) < 5, "a folder's FIFO must not be waited on")
+        #expect(folder.status == 3, "\(folder.error)")
+        let summary = try #require(try Self.json(folder.output)["summary"] as? [String: Any])
+        let problems = try #require(summary["problems"] as? [[String: Any]])
+        #expect(problems.map { $0["file"] as? String } == [directory + "/live.pcap"])
+        #expect(problems.first?["message"] as? String == "not a regular file (a FIFO)")
+        #expect(folder.output.contains("\"user\":\"mallory\""), "the other file was analysed")
         for arguments in [
-            ["analyze", directory + "/live.pcap"], ["analyze", directory],
-            ["analyze", "--keylog", directory + "/live.pcap", good],
+            ["analyze", directory + "/live.pcap"], ["analyze", "--keylog", directory + "/live.pcap", good],
         ] {
             let started = Date()
             let run = try Self.run(arguments, timeout: 10)

@@ -62,6 +62,39 @@ struct CredentialExtractorTests {
         #expect(one("Authorization: Digest username=\"ann\", response=\"0123abcd\"")?.user == "ann")
     }
 
+    /// Review item 1: a token as the Basic user with a placeholder password of 4 characters or more
+    /// (`<JWT>:x-oauth-basic`, `Ab+/…==:api_token`, `SG.….abc:apikey`) was printed whole as the user.
+    @Test("a token in the user field is never reported as the user; names still are")
+    func tokenAsUserWithheld() {
+        func basic(_ pair: String) -> Credential? {
+            let header = "Authorization: Basic \(Data(pair.utf8).base64EncodedString())"
+            return self.extract(.http, Array("GET / HTTP/1.1\r\nHost: x\r\n\(header)\r\n\r\n")).first
+        }
+        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.SECRET01Zq9xWv"
+        for pair in [
+            "\(jwt):x-oauth-basic", "Ab+/SECRET02Zq9xWv==:api_token", "SG.SECRET03Zq9xWv.abc:apikey",
+            "shorttok:x-oauth-basic", "Tok3n:API_TOKEN", "\(jwt):a-real-password",
+            "ghp_16C7e42F292c6912E7710c838347Ae178B4a:x-oauth-basic", "AKIAIOSFODNN7EXAMPLE/wJalrXUtnFEMI:secret-pw",
+        ] {
+            let found = basic(pair)
+            #expect(found?.kind == "http-basic" && found?.user == nil, "\(pair): \(String(describing: found))")
+            let secret = String(pair.prefix { $0 != ":" })
+            self.expectRedacted(found.map { [$0] } ?? [], secret: secret)
+        }
+        for user in ["alice", "svc-payments", "user@example.com", "cn=admin,dc=example,dc=org", "first.last"] {
+            #expect(basic("\(user):hunter22-Pw")?.user == user, "\(user)")
+        }
+        // The rule lives in the credential itself: a key in any protocol's user field is withheld too.
+        #expect(Credential(kind: "mqtt", user: jwt, redacted: "password: 4 characters (redacted)").user == nil)
+        #expect(
+            Credential(kind: "mqtt", user: "sensor-7", redacted: "password: 4 characters (redacted)").user == "sensor-7"
+        )
+        #expect(!Credential.userCouldBeSecret("system:serviceaccount:ci:builder".utf8))
+        #expect(!Credential.userCouldBeSecret("ServiceAccountPayments".utf8))
+        #expect(Credential.userCouldBeSecret("wzqnKgLJbeBqcTQBpviYkQ".utf8))
+        #expect(Credential.userCouldBeSecret("0123456789abcdef0123456789abcdef".utf8))
+    }
+
     @Test func redisUserOnlyFromTheDocumentedShape() {
         #expect(
             self.extract(.redis, Array("AUTH my secret pass\r\n")).first
@@ -187,6 +220,72 @@ struct CredentialExtractorTests {
         for length in 0..<cut.count {
             #expect(found(server: Array(cut.prefix(length)), client: password).isEmpty)
         }
+    }
+
+    /// Review item 6: `AUTH LOGIN` → `504` → `AUTH PLAIN …` gave an `smtp-auth-login` with no user and "0 characters",
+    /// the real login lost; `AUTH LOGIN` → `*` → `AUTH LOGIN …` likewise. The server's replies are followed.
+    @Test("SMTP AUTH follows the server's replies: a refused mechanism, a cancel, a failed login, a refusal then QUIT")
+    func smtpAuthFollowsReplies() throws {
+        func b64(_ text: String) -> String { Data(text.utf8).base64EncodedString() }
+        let ehlo = ("EHLO x\r\n", "250-mail.test\r\n250-PIPELINING\r\n250 AUTH PLAIN LOGIN\r\n")
+        func smtp(_ exchange: [(client: String, server: String)], withReplies: Bool = true) -> [Credential] {
+            let client = Array(([ehlo] + exchange).map(\.client).joined().utf8)
+            let server = Array(("220 mail.test ESMTP\r\n" + ([ehlo] + exchange).map(\.server).joined()).utf8)
+            return client.withUnsafeBytes { client in
+                (withReplies ? server : []).withUnsafeBytes {
+                    CredentialExtractor.extract(.smtp, client: client, server: $0)
+                }
+            }
+        }
+        let password = "Fifteen-Chars-1"
+        let plain = Credential(kind: "smtp-auth-plain", user: "alice", redacted: "password: 15 characters (redacted)")
+        let login = Credential(kind: "smtp-auth-login", user: "alice", redacted: "password: 15 characters (redacted)")
+        let askUser = "334 VXNlcm5hbWU6\r\n"
+        let askPassword = "334 UGFzc3dvcmQ6\r\n"
+        let refusedThenPlain = [
+            ("AUTH LOGIN\r\n", "504 5.5.4 Unrecognized authentication type\r\n"),
+            ("AUTH PLAIN \(b64("\0alice\0\(password)"))\r\n", "235 2.7.0 ok\r\n"),
+        ]
+        let cancelThenLogin = [
+            ("AUTH LOGIN\r\n", askUser), ("*\r\n", "501 5.7.0 cancelled\r\n"), ("AUTH LOGIN\r\n", askUser),
+            ("\(b64("alice"))\r\n", askPassword), ("\(b64(password))\r\n", "235 2.7.0 ok\r\n"),
+        ]
+        for withReplies in [true, false] {
+            #expect(smtp(refusedThenPlain, withReplies: withReplies) == [plain], "replies: \(withReplies)")
+            #expect(smtp(cancelThenLogin, withReplies: withReplies) == [login], "replies: \(withReplies)")
+        }
+        // A mechanism refused, then a one-word command: only the replies tell it from a SASL response.
+        for mechanism in ["LOGIN", "PLAIN"] {
+            #expect(smtp([("AUTH \(mechanism)\r\n", "504 5.5.4 no\r\n"), ("QUIT\r\n", "221 bye\r\n")]).isEmpty)
+        }
+        // A failed login and a second try: both passwords crossed in clear.
+        let failedThenRight = [
+            ("AUTH LOGIN\r\n", askUser), ("\(b64("alice"))\r\n", askPassword),
+            ("\(b64("wrong"))\r\n", "535 5.7.8 failed\r\n"), ("AUTH LOGIN \(b64("alice"))\r\n", askPassword),
+            ("\(b64(password))\r\n", "235 2.7.0 ok\r\n"),
+        ]
+        #expect(
+            smtp(failedThenRight) == [
+                Credential(kind: "smtp-auth-login", user: "alice", redacted: "password: 5 characters (redacted)"),
+                login,
+            ])
+        // `AUTH PLAIN =` (an empty initial response), then the credentials when asked.
+        #expect(
+            smtp([("AUTH PLAIN =\r\n", "334 \r\n"), ("\(b64("\0alice\0\(password)"))\r\n", "235 ok\r\n")]) == [plain])
+        // The same through a capture file: the analyzer gives the extractor the server's replies.
+        let refusedThenQuit = try analyzeConversation(
+            serverPort: 25,
+            [
+                (false, Array("220 mail.test ESMTP\r\n".utf8)), (true, Array(ehlo.0.utf8)), (false, Array(ehlo.1.utf8)),
+                (true, Array("AUTH LOGIN\r\n".utf8)), (false, Array("504 5.5.4 no\r\n".utf8)),
+                (true, Array("QUIT\r\n".utf8)), (false, Array("221 bye\r\n".utf8)),
+            ])
+        #expect(refusedThenQuit.proto == .smtp && refusedThenQuit.credentials.isEmpty, "\(refusedThenQuit.credentials)")
+        var exchange: [(fromClient: Bool, bytes: [UInt8])] = [(false, Array("220 mail.test ESMTP\r\n".utf8))]
+        for (client, server) in [ehlo] + refusedThenPlain {
+            exchange += [(true, Array(client.utf8)), (false, Array(server.utf8))]
+        }
+        #expect(try analyzeConversation(serverPort: 25, exchange).credentials == [plain])
     }
 
     @Test func mailAndFTP() {

@@ -39,8 +39,8 @@ struct CredentialLeakPropertyTests {
     }
 
     enum Shape: CaseIterable {
-        case httpBasic, httpBasicNoColon, httpBasicKeyColon, httpBasicKeyPlaceholder, httpBasicColonFirst,
-            httpBasicUnpadded, httpBearer, httpNoScheme,
+        case httpBasic, httpBasicNoColon, httpBasicKeyColon, httpBasicKeyPlaceholder, httpBasicTokenPlaceholder,
+            httpBasicColonFirst, httpBasicUnpadded, httpBearer, httpNoScheme,
             httpUnknownScheme, httpSecretThenWord, httpDigest, httpNegotiate, httpTokenHeader, httpURLSecret,
             httpFormSecret, httpJSONSecret
         case ftp, pop3UserPass, pop3AuthPlain, smtpAuthPlain, smtpAuthPlainNextLine, smtpAuthPlainAuthzid,
@@ -178,6 +178,11 @@ struct CredentialLeakPropertyTests {
         case .httpBasicNoColon: return http("http-basic", scheme: "Basic", b64(secret))
         case .httpBasicKeyColon: return http("http-basic", scheme: "Basic", b64(secret + [0x3a]))
         case .httpBasicKeyPlaceholder: return http("http-basic", scheme: "Basic", b64(secret + Array(":X".utf8)))
+        case .httpBasicTokenPlaceholder:
+            // A token as the user with a placeholder password of 4 characters or more (GitHub's `x-oauth-basic`).
+            let placeholders = ["x-oauth-basic", "api_token", "apikey", "X-OAuth-Basic", "token"]
+            let placeholder = placeholders[variant % placeholders.count]
+            return http("http-basic", scheme: "Basic", b64(secret + Array(":\(placeholder)".utf8)))
         case .httpBasicColonFirst: return http("http-basic", scheme: "Basic", b64([0x3a] + secret))
         case .httpBasicUnpadded:
             return http("http-basic", scheme: "basic", b64(u + [0x3a] + secret).filter { $0 != 0x3d })
@@ -450,7 +455,9 @@ struct CredentialLeakPropertyTests {
     /// Nor can an unquoted inline Redis secret hold quotes: Redis itself would split it there (`sdssplitargs`).
     static func excluded(_ shape: Shape) -> Set<UInt8> {
         switch shape {
-        case .httpBasicNoColon, .httpBasicKeyColon, .httpBasicKeyPlaceholder, .httpBasicColonFirst: [0x3a]
+        case .httpBasicNoColon, .httpBasicKeyColon, .httpBasicKeyPlaceholder, .httpBasicTokenPlaceholder,
+            .httpBasicColonFirst:
+            [0x3a]
         case .redisInline, .redisInlineUser, .redisInlineTab, .redisAuthTooManyWords: [0x22, 0x27]
         default: []
         }

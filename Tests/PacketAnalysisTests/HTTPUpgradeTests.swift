@@ -155,6 +155,25 @@ struct HTTPUpgradeTests {
         }
     }
 
+    /// Review item 2: `;jsessionid=…` (a servlet container's URL rewriting: a session credential) was printed in the
+    /// path of an upgrade.
+    @Test("a printed path stops at the first `;` as at `?` and `#`: path parameters can be a session id")
+    func pathParametersNotPrinted() throws {
+        func path(_ target: String) -> String {
+            Array("GET \(target) HTTP/1.1\r\nHost: a\r\n\r\n".utf8).withUnsafeBytes(HTTPUpgrade.path)
+        }
+        #expect(path("/ws;jsessionid=S3ss10nS3cr3t") == "/ws")
+        #expect(path("/a/b;v=1/c?x=1") == "/a/b")
+        #expect(path(";jsessionid=S3ss10nS3cr3t") == "/")
+        #expect(path("/plain/path") == "/plain/path")
+        let upgraded = try Self.flow(
+            [
+                (true, Self.request("/up;jsessionid=S3ss10nS3cr3t")), (false, Self.switching),
+                (true, Self.clientHTTP2()), (false, Self.serverHTTP2),
+            ])
+        #expect(upgraded.proto == .http2 && upgraded.h2cUpgrade == H2CUpgradeSummary(path: "/up"))
+    }
+
     @Test("a challenge answered first, then the switch; declined (a server without h2c): the HTTP/1.1 it is")
     func challengedAndDeclined() throws {
         let challenge = Array(

@@ -217,12 +217,15 @@ struct HostileCaptureTests {
         let result = try CaptureAnalysis.run(inputs: expanded.inputs, problems: expanded.problems) { flows.append($0) }
         #expect(!result.complete)
         #expect(result.summary.problems.map(\.file) == ["\(directory)/b-text.pcap", "\(directory)/a-corrupt.pcap"])
-        #expect(result.summary.problems.map(\.offset) == [nil, corrupt.offset])
+        // The text file's magic, at byte 0, is what is wrong (review item 8: the offset was missing).
+        #expect(result.summary.problems.map(\.offset) == [0, corrupt.offset])
         #expect(flows.flatMap(\.credentials).compactMap(\.user).contains("carol"), "the good file was analysed")
         // Named on the command line, the same text file stops the run at once.
         #expect(throws: CaptureError.self) { _ = try CaptureAnalysis.run(files: ["\(directory)/b-text.pcap"]) { _ in } }
     }
 
+    /// Review item 4: a FIFO or device found in a folder stopped the whole run (no report); it is now that file's
+    /// problem, as a socket or an unreadable file there is, and the other files are analysed.
     @Test("a FIFO, named or in a folder, is refused at once (never opened for reading and waited on)")
     func fifoRefusedAtOnce() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
@@ -232,12 +235,66 @@ struct HostileCaptureTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         #expect(mkfifo("\(directory)/live.pcap", 0o600) == 0)
         try Data(Self.pcap(Self.credentialFrames())).write(to: URL(fileURLWithPath: "\(directory)/good.pcap"))
+        // A character device behind a capture's name, as a stray link can leave one.
+        #expect(symlink("/dev/zero", "\(directory)/zero.pcap") == 0)
         let started = Date()
-        for inputs in [[CaptureInput(path: "\(directory)/live.pcap")], try CaptureAnalysis.expand([directory]).inputs] {
-            let error = #expect(throws: CaptureError.self) { _ = try CaptureAnalysis.run(inputs: inputs) { _ in } }
-            #expect(error?.code == .notARegularFile && error?.message == "not a regular file (a FIFO)")
+        let named = #expect(throws: CaptureError.self) {
+            _ = try CaptureAnalysis.run(inputs: [CaptureInput(path: "\(directory)/live.pcap")]) { _ in }
         }
+        #expect(named?.code == .notARegularFile && named?.message == "not a regular file (a FIFO)")
+        var flows: [FlowRecord] = []
+        let result = try CaptureAnalysis.run(inputs: try CaptureAnalysis.expand([directory]).inputs) {
+            flows.append($0)
+        }
+        #expect(
+            result.summary.problems.map { "\($0.file) \($0.code) \($0.message)" } == [
+                "\(directory)/live.pcap not-a-regular-file not a regular file (a FIFO)",
+                "\(directory)/zero.pcap not-a-regular-file not a regular file (a character device)",
+            ])
+        #expect(!result.complete)
+        #expect(flows.flatMap(\.credentials).compactMap(\.user).contains("mallory"), "the good file was analysed")
         #expect(Date().timeIntervalSince(started) < 2)
+    }
+
+    /// Review item 5: Ethernet frames under a raw-IP link type (every packet malformed) were reported complete and
+    /// clean. Nothing of such a file was examined: the run is incomplete, with a problem naming the file; a file of
+    /// non-IP traffic alone (nothing malformed) and the same frames under their right link type stay complete.
+    @Test("a capture of which no packet decodes is a problem (undecodable); ARP alone, or the right link type, is not")
+    func nothingDecodedIsIncomplete() throws {
+        let frames = Self.credentialFrames()
+        let timed = frames.enumerated().map { (UInt32(1_700_000_000 + $0.offset), $0.element) }
+        let wrongLinkType = try PacketBuilder.write(PacketBuilder.pcap(timed, linkType: 101))
+        let rightLinkType = try PacketBuilder.write(PacketBuilder.pcap(timed))
+        // ARP requests (not IP): examined, and nothing in them.
+        let arp = PacketBuilder.ethernet([UInt8](repeating: 0, count: 28), etherType: 0x0806)
+        let arpOnly = try PacketBuilder.write(PacketBuilder.pcap([(1_700_000_000, arp), (1_700_000_001, arp)]))
+        defer {
+            for path in [wrongLinkType, rightLinkType, arpOnly] { try? FileManager.default.removeItem(atPath: path) }
+        }
+        let lanes = AnalysisOptions(threads: 2, shardingThreshold: 0)
+        for (reader, options) in [
+            (CaptureReaderKind.mmap, AnalysisOptions()), (.mmap, lanes), (.libpcap, AnalysisOptions()),
+        ] {
+            var flows: [FlowRecord] = []
+            let result = try CaptureAnalysis.run(
+                files: [rightLinkType, wrongLinkType, arpOnly], options: options, reader: reader
+            ) { flows.append($0) }
+            #expect(
+                result.summary.problems == [
+                    AnalysisProblem(
+                        file: wrongLinkType, offset: nil, code: "undecodable",
+                        message:
+                            "no packet could be decoded (\(frames.count) of \(frames.count) malformed): nothing in "
+                            + "it was examined; is its link type the one its packets have?")
+                ], "\(reader), threads \(options.threads)")
+            #expect(!result.complete)
+            #expect(flows.flatMap(\.credentials).compactMap(\.user) == ["mallory"], "the good file still analysed")
+        }
+        // A few malformed packets among decoded ones are counted, as before, and the run stays complete.
+        let mixed = try PacketBuilder.write(PacketBuilder.pcap(timed + [(1_700_000_100, [0x45, 0, 0])]))
+        defer { try? FileManager.default.removeItem(atPath: mixed) }
+        let mixedResult = try CaptureAnalysis.run(files: [mixed]) { _ in }
+        #expect(mixedResult.complete && mixedResult.summary.malformedPackets == 1)
     }
 
     @Test("folder and path errors name their own cause")

@@ -35,9 +35,11 @@ struct TLSDissectionTests {
         return handshake(1, body)
     }
 
-    static func serverHello(version: UInt16, suite: UInt16) -> [UInt8] {
+    /// `psk`: the server accepts the client's pre-shared key (TLS 1.3 resumption: `pre_shared_key`, identity 0).
+    static func serverHello(version: UInt16, suite: UInt16, psk: Bool = false) -> [UInt8] {
         var extensions: [UInt8] = []
         if version == 0x0304 { extensions += extensionBytes(43, PacketBuilder.be16(0x0304)) }
+        if psk { extensions += extensionBytes(41, PacketBuilder.be16(0)) }
         var body: [UInt8] = [3, 3] + [UInt8](repeating: 0xcd, count: 32) + [0]
         body += PacketBuilder.be16(Int(suite)) + [0]
         body += PacketBuilder.be16(extensions.count) + extensions
@@ -124,6 +126,37 @@ struct TLSDissectionTests {
         #expect(summary.established)
         #expect(summary.establishedBasis == "heuristic")
         #expect(summary.clientFlightRecordSizes == sizes)
+    }
+
+    /// Review item 3: a resumed TLS 1.3 session was `not-requested` (and a `tls-no-client-auth` finding) on a server
+    /// that requires client certificates. A PSK handshake must not carry a CertificateRequest (RFC 8446 §4.3.2); the
+    /// session carries the identity of the handshake that made its ticket: unknown here, as TLS 1.2's resumption is.
+    @Test("TLS 1.3 resumption (PSK): the client certificate is unknown, and no tls-no-client-auth finding")
+    func tls13ResumptionUnknown() throws {
+        let client = [
+            Self.record(22, Self.clientHello()),
+            Self.record(20, [1]) + Self.record(23, [UInt8](repeating: 1, count: 53)),
+        ]
+        let server = [
+            Self.record(22, Self.serverHello(version: 0x0304, suite: 0x1301, psk: true)) + Self.record(20, [1])
+                + Self.record(23, [UInt8](repeating: 2, count: 80)),
+            Self.record(23, [UInt8](repeating: 3, count: 250)),
+        ]
+        let summary = self.session(client, server)
+        #expect(summary.version == "1.3" && summary.resumed && summary.established)
+        #expect(summary.clientCertificate == .unknown)
+        // The same flow in a capture file: no finding says the server did not ask for a certificate.
+        var conversation = TCPConversation(serverPort: 8443)
+        conversation.handshake()
+        for index in 0..<2 {
+            conversation.send(client[index], fromClient: true)
+            conversation.send(server[index], fromClient: false)
+        }
+        conversation.close()
+        let (flows, result) = try analyze(conversation.pcap)
+        #expect(flows.count == 1 && flows.first?.tls?.resumed == true)
+        #expect(flows.first?.tls?.clientCertificate == .unknown)
+        #expect(!result.findings.contains { $0.kind == .tlsNoClientAuth }, "\(result.findings.map(\.kind))")
     }
 
     @Test("TLS 1.3: a lone alert-sized server record after the client's flight is a rejection")

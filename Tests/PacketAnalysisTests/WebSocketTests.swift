@@ -257,6 +257,17 @@ struct WebSocketTests {
         }
     }
 
+    /// Review item 2: the path of a WebSocket is printed without its path parameters (`;jsessionid=…`).
+    @Test("a WebSocket's path is reported without `;jsessionid=…`")
+    func pathParametersNotPrinted() throws {
+        let record = try Self.flow(
+            [
+                (true, Self.upgrade(path: "/ws;jsessionid=S3ss10nS3cr3t?client=7")), (false, Self.accepted()),
+                (true, Self.frame(Self.connect)), (false, Self.frame(Self.connack, mask: nil)),
+            ])
+        #expect(record.webSocket == WebSocketSummary(path: "/ws", subprotocol: "mqtt", compression: nil))
+    }
+
     @Test("permessage-deflate agreed: a compressed MQTT CONNECT and a GraphQL connection_init read inflated")
     func deflatedInside() throws {
         let deflate = "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits=12\r\n"

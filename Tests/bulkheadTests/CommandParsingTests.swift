@@ -140,4 +140,43 @@ struct CommandParsingTests {
         }
         #expect(try Bulkhead.TLS.parse(["--endpoint", "127.0.0.1:443", "--attempts", "50"]).options().attempts == 50)
     }
+
+    /// Review item 10: `--threads -1` said "Missing value for '--threads <n>'": ArgumentParser took `-1` for an
+    /// option. Every numeric option now takes the next word as its value, whatever it starts with, so a negative
+    /// number meets the option's own range check.
+    @Test("a negative number is refused by the option's range, not as a missing value, in every command")
+    func negativeNumbers() throws {
+        let refused: [([String], String)] = [
+            (["analyze", "x.pcap", "--threads", "-1"], "--threads must be between 1 and 64"),
+            (["analyze", "x.pcap", "--inspect-bytes", "-5"], "--inspect-bytes must be between 64 and 16777216"),
+            (["analyze", "x.pcap", "--max-open-flows", "-1"], "--max-open-flows must be at least 1024"),
+            (["capture", "--interface", "lo", "--snaplen", "-1"], "--snaplen must be between 64 and 262144"),
+            (["capture", "--interface", "lo", "--duration", "-1"], "--duration must be more than 0"),
+            (["capture", "--interface", "lo", "--packets", "-1"], "--packets must be at least 1"),
+            (["capture", "--interface", "lo", "--inspect-bytes", "-1"], "--inspect-bytes must be between"),
+            (["capture", "--interface", "lo", "--progress-interval", "-1"], "--progress-interval must be more than 0"),
+            (["probe", "--tcp-timeout", "-1"], "timeouts must be between 0 and 60 seconds"),
+            (["probe", "--udp-timeout", "-1"], "timeouts must be between 0 and 60 seconds"),
+            (["probe", "--icmp-timeout", "-1"], "timeouts must be between 0 and 60 seconds"),
+            (["probe", "--max-in-flight", "-1"], "--max-in-flight must be 0 (auto) or more"),
+            (["probe", "--max-per-destination", "-1"], "--max-per-destination at least 1"),
+            (["probe", "--attempts", "-1"], "--attempts must be between 1 and 20"),
+            (["probe", "--timeout", "-1"], "--timeout must be between 0 and 60 seconds"),
+            (["audit", "--capture-seconds", "-1"], "--capture-seconds must be between 0 and 86400"),
+            (["audit", "--attempts", "-1"], "--attempts must be between 1 and 20"),
+        ]
+        for (arguments, expected) in refused {
+            let message = self.refusal(arguments)
+            #expect(message?.contains(expected) == true, "\(arguments): \(message ?? "accepted")")
+        }
+        // `tls` checks its numbers when it builds its options, before any traffic.
+        for (option, value) in [
+            ("--max-validity", "-5"), ("--timeout", "-1"), ("--read-wait", "-1"), ("--attempts", "-2"),
+        ] {
+            let command = try Bulkhead.TLS.parse(["--endpoint", "127.0.0.1:443", option, value])
+            #expect(throws: (any Error).self, "\(option) \(value)") { try command.options() }
+        }
+        // An option word where a number belongs is named as that value, not taken as the option.
+        #expect(self.refusal(["analyze", "x.pcap", "--threads", "--quiet"])?.contains("--quiet") == true)
+    }
 }

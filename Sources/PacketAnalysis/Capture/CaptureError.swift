@@ -21,6 +21,9 @@ public struct CaptureError: Error, Hashable, Sendable, CustomStringConvertible {
         /// A FIFO, socket, device or folder where a capture file was expected (only standard input is read as a
         /// stream).
         public static let notARegularFile = Code("not-a-regular-file")
+        /// A capture of which no packet could be decoded (``PacketCounters/nothingExamined``): read, but nothing in it
+        /// was examined.
+        public static let undecodable = Code("undecodable")
     }
 
     public var code: Code
@@ -34,6 +37,17 @@ public struct CaptureError: Error, Hashable, Sendable, CustomStringConvertible {
         self.path = path
         self.offset = offset
         self.message = message
+    }
+
+    /// The problem of a file whose packets (`counters`, that file's alone) could not be examined, if they could
+    /// not (``PacketCounters/nothingExamined``); nil when something in it was.
+    static func undecodable(_ path: String, _ counters: PacketCounters) -> CaptureError? {
+        guard counters.nothingExamined else { return nil }
+        let notIP = counters.other == 0 ? "" : ", \(counters.other) not IP"
+        return CaptureError(
+            .undecodable, path: path,
+            "no packet could be decoded (\(counters.malformed) of \(counters.packets) malformed\(notIP)): nothing in it "
+                + "was examined; is its link type the one its packets have?")
     }
 
     /// The problem as the analysis report carries it.

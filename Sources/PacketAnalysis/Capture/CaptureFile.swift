@@ -71,7 +71,8 @@ public final class CaptureFile {
             fstat(fd, &info) == 0 ? FileIdentity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino)) : nil
         guard size >= 4 else {
             throw CaptureError(
-                .notACapture, path: path, "not a capture: only \(size) bytes, too short for a pcap or pcapng header")
+                .notACapture, path: path, offset: 0,
+                "not a capture: only \(size) bytes, too short for a pcap or pcapng header")
         }
         guard let mapping = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), mapping != MAP_FAILED else {
             throw CaptureError(.unreadable, path: path, "cannot map: \(SystemCallError.last("mmap").message)")
@@ -100,7 +101,7 @@ public final class CaptureFile {
         self.identity = nil
         guard bytes.count >= 4, bytes.baseAddress != nil else {
             throw CaptureError(
-                .notACapture, path: name,
+                .notACapture, path: name, offset: 0,
                 "not a capture: only \(bytes.count) bytes, too short for a pcap or pcapng header")
         }
         self.format = try Self.format(of: bytes, path: name)
@@ -120,7 +121,7 @@ public final class CaptureFile {
         default:
             if let compression = CaptureCompression.of(bytes) { throw compression.refusal(path: path) }
             throw CaptureError(
-                .notACapture, path: path,
+                .notACapture, path: path, offset: 0,
                 "not a capture: unknown magic 0x\(String(magic.bigEndian, radix: 16)) (expected pcap or pcapng)"
             )
         }

@@ -41,7 +41,7 @@ public enum CaptureCompression: String, Sendable, CaseIterable {
     /// Why a file compressed this way is not read, and what to do instead.
     func refusal(path: String) -> CaptureError {
         CaptureError(
-            .notACapture, path: path,
+            .notACapture, path: path, offset: 0,
             "not a capture but \(self.rawValue)-compressed data, which is not read here: decompress it first, or pipe "
                 + "it in (\(self.decompressCommand) FILE | bulkhead analyze -)"
                 + (self == .gzip ? "" : "; gzip-compressed captures are read as they are"))

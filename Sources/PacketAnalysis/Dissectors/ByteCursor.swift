@@ -81,14 +81,18 @@ struct ByteCursor {
 }
 
 extension UnsafeRawBufferPointer {
-    /// The bytes as text if they are printable ASCII (control characters escaped), for names read off the wire.
+    /// The bytes as text, for names read off the wire (SNI, ALPN, a tunnel's destination, a path…): printable ASCII as
+    /// it is, every other byte and the backslash itself as `\xNN`. Escaping the backslash keeps the form one-to-one:
+    /// a real newline is `\x0a`, the four characters `\x0a` are `\x5cx0a`.
     var printableText: String {
         let shown = UnsafeRawBufferPointer(rebasing: self.prefix(512))
         // Almost always: printable ASCII already, taken in one go (appending scalar by scalar was 3% of `analyze`).
-        if !shown.contains(where: { $0 < 0x20 || $0 >= 0x7f }) { return String(decoding: shown, as: UTF8.self) }
+        if !shown.contains(where: { $0 < 0x20 || $0 >= 0x7f || $0 == 0x5c }) {
+            return String(decoding: shown, as: UTF8.self)
+        }
         var text = ""
         for byte in self.prefix(512) {
-            if byte >= 0x20 && byte < 0x7f {
+            if byte >= 0x20 && byte < 0x7f && byte != 0x5c {
                 text.unicodeScalars.append(Unicode.Scalar(byte))
             } else {
                 text += "\\x" + (byte < 16 ? "0" : "") + String(byte, radix: 16)

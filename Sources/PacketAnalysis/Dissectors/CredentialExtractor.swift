@@ -20,7 +20,7 @@ package enum CredentialExtractor {
         case .mysql: mysqlLogin(client: client, server: server)
         case .ftp: ftpOrPOP3(client, kind: "ftp")
         case .pop3: ftpOrPOP3(client, kind: "pop3") + saslLines(client, prefix: "pop3")
-        case .smtp: saslLines(client, prefix: "smtp")
+        case .smtp: saslLines(client, prefix: "smtp", replies: server.isEmpty ? nil : smtpReplies(server))
         case .imap: imap(client)
         case .ldap: ldapSimpleBind(client)
         case .mqtt: mqtt(client)
@@ -292,7 +292,9 @@ package enum CredentialExtractor {
 
     /// `Basic base64(user:password)`. The user is reported only when the pair is a real user and password: a
     /// value with no colon is all secret, and APIs pass a key as the user with an empty or placeholder password
-    /// (`key:`, `key:X`), so a password under 4 bytes or a user that looks like a key withholds the user too.
+    /// (`key:`, `key:X`, `<token>:x-oauth-basic`), so a password under 4 bytes, a placeholder password
+    /// (``Credential/isPlaceholderPassword(_:)``) or a user that could be a key (``Credential/userCouldBeSecret(_:)``)
+    /// withholds the user too.
     static func httpBasic(_ token: Substring) -> Credential {
         guard let decoded = base64(token) else {
             return Credential(kind: "http-basic", user: nil, redacted: secretDescription("credentials", token.count))
@@ -302,23 +304,17 @@ package enum CredentialExtractor {
                 kind: "http-basic", user: nil,
                 redacted: secretDescription("credentials (no user:password pair)", decoded.count))
         }
-        guard decoded.count - colon - 1 >= 4, !looksLikeKey(decoded[..<colon]) else {
+        let user = decoded[..<colon]
+        let password = decoded[(colon + 1)...]
+        guard password.count >= 4, !Credential.isPlaceholderPassword(password), !Credential.userCouldBeSecret(user)
+        else {
             return Credential(
                 kind: "http-basic", user: nil,
                 redacted: secretDescription("credentials (the user part may be a key)", decoded.count))
         }
         return Credential(
-            kind: "http-basic", user: String(decoding: decoded[..<colon], as: UTF8.self),
-            redacted: secretDescription("password", decoded.count - colon - 1))
-    }
-
-    /// A user field that is more likely an API key than a name: 20 or more letters, digits, `_` or `-`, with
-    /// both letters and digits (`sk_live_4eC39HqLyjWDarjtT1zdp7dc`, `AC` + 32 hex digits).
-    static func looksLikeKey(_ user: ArraySlice<UInt8>) -> Bool {
-        func isLetter(_ byte: UInt8) -> Bool { (0x41...0x5a).contains(byte) || (0x61...0x7a).contains(byte) }
-        func isDigit(_ byte: UInt8) -> Bool { (0x30...0x39).contains(byte) }
-        return user.count >= 20 && user.allSatisfy { isLetter($0) || isDigit($0) || $0 == 0x5f || $0 == 0x2d }
-            && user.contains(where: isLetter) && user.contains(where: isDigit)
+            kind: "http-basic", user: String(decoding: user, as: UTF8.self),
+            redacted: secretDescription("password", password.count))
     }
 
     /// The `username` parameter of a Digest response (RFC 7616), quoted or not; nil when there is none.
@@ -640,13 +636,33 @@ package enum CredentialExtractor {
     }
 
     /// SASL PLAIN and LOGIN exchanges (`AUTH PLAIN <b64>`, `AUTH LOGIN` then base64 lines).
-    static func saslLines(_ bytes: UnsafeRawBufferPointer, prefix: String, tagged: Bool = false) -> [Credential] {
+    ///
+    /// `replies`: the server's reply code to each client line (index for index), where known (``smtpReplies(_:)``).
+    /// A step of an exchange is read only when the server asked for it (334): a refused mechanism (`504`) or a
+    /// failed step ends the exchange, and the client's next command is read as a command, not as the user or
+    /// password. Whatever the replies, a line that cannot be a SASL response (the cancel `*`, a command with a
+    /// space) ends the exchange too, so `AUTH LOGIN` → `*` → `AUTH LOGIN …` reports the login that followed.
+    static func saslLines(
+        _ bytes: UnsafeRawBufferPointer, prefix: String, tagged: Bool = false, replies: [Int]? = nil
+    ) -> [Credential] {
         var found: [Credential] = []
         let ranges = lineRanges(bytes)
         // Only lines that mention AUTH are decoded as a whole; the ones after them on demand.
         let heads = ranges.map { text(bytes, $0.lowerBound..<min($0.upperBound, $0.lowerBound + 40)).uppercased() }
         let all = ranges.enumerated().map { index, range -> Substring in
             (max(0, index - 2)...index).contains { heads[$0].contains("AUTH") } ? text(bytes, range) : ""
+        }
+        /// Whether the server asked for the line after `line` (334); unknown replies are taken as asking, as a
+        /// client that sends the line expects.
+        func asked(after line: Int) -> Bool {
+            guard let replies, line < replies.count else { return true }
+            return replies[line] == 334
+        }
+        /// Line `line` as the next step of an exchange, if it can be one: a SASL response is one base64 word (or
+        /// empty), never `*` (the client cancelling) or a command.
+        func response(_ line: Int) -> Substring? {
+            guard line < all.count, all[line] != "*", !all[line].contains(" ") else { return nil }
+            return all[line]
         }
         var index = 0
         while index < all.count {
@@ -656,29 +672,72 @@ package enum CredentialExtractor {
             if verb == "AUTH" || verb == "AUTHENTICATE", words.count >= 2 {
                 let mechanism = words[1].uppercased()
                 if mechanism == "PLAIN" {
-                    let encoded = words.count >= 3 ? words[2] : (index + 1 < all.count ? all[index + 1] : "")
-                    if words.count < 3 { index += 1 }
-                    let decoded = base64(encoded) ?? []
-                    found.append(decoded.withUnsafeBytes { saslPlain($0, kind: "\(prefix)-auth-plain") })
+                    var encoded: Substring?
+                    // `=` is an empty initial response (RFC 4954): the credentials follow when asked for.
+                    if words.count >= 3 && words[2] != "=" {
+                        encoded = words[2]
+                    } else if asked(after: index), let line = response(index + 1) {
+                        encoded = line
+                        index += 1
+                    }
+                    if let encoded {
+                        let decoded = base64(encoded) ?? []
+                        found.append(decoded.withUnsafeBytes { saslPlain($0, kind: "\(prefix)-auth-plain") })
+                    }
                 } else if mechanism == "LOGIN" {
                     var user: String?
-                    var next = index + 1
-                    if words.count >= 3 {
+                    var userSent = words.count >= 3
+                    // The line whose reply says whether the password was asked for.
+                    var step = index
+                    if userSent {
                         user = base64(words[2]).map { String(decoding: $0, as: UTF8.self) }
-                    } else if next < all.count {
-                        user = base64(all[next]).map { String(decoding: $0, as: UTF8.self) }
-                        next += 1
+                    } else if asked(after: index), let line = response(index + 1) {
+                        user = base64(line).map { String(decoding: $0, as: UTF8.self) }
+                        userSent = true
+                        step = index + 1
                     }
-                    let secret = next < all.count ? base64(all[next])?.count ?? 0 : 0
-                    found.append(
-                        Credential(
-                            kind: "\(prefix)-auth-login", user: user, redacted: secretDescription("password", secret)))
-                    index = next
+                    let passwordAsked = userSent && asked(after: step)
+                    if passwordAsked, let line = response(step + 1) {
+                        found.append(
+                            Credential(
+                                kind: "\(prefix)-auth-login", user: user,
+                                redacted: secretDescription("password", base64(line)?.count ?? 0)))
+                        step += 1
+                    } else if passwordAsked, step + 1 >= all.count {
+                        // The capture (or the inspection window) ends before the password: the user was sent.
+                        found.append(
+                            Credential(
+                                kind: "\(prefix)-auth-login", user: user, redacted: secretDescription("password", 0)))
+                    }
+                    index = step
                 }
             }
             index += 1
         }
         return found
+    }
+
+    /// The code of each of an SMTP server's replies after its greeting, in order (a multi-line reply, `250-…` then
+    /// `250 …`, is one): SMTP answers each of the client's lines in turn (a command, or a SASL response), so the
+    /// n-th code answers the client's n-th line, up to the message content (which comes after any AUTH). Nil when
+    /// the bytes do not start with a greeting (220 or 554) or a line is not a reply: nothing is then paired.
+    static func smtpReplies(_ server: UnsafeRawBufferPointer) -> [Int]? {
+        var codes: [Int] = []
+        let ranges = lineRanges(server, limit: 1024)
+        for (index, range) in ranges.enumerated() {
+            let digits = server[range.lowerBound..<min(range.upperBound, range.lowerBound + 3)]
+            guard digits.count == 3, digits.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
+                // A last line cut short by the end of what was kept is no reply yet; any other is not SMTP.
+                if index == ranges.count - 1 && server.last != 0x0a { break }
+                return nil
+            }
+            let code = digits.reduce(0) { $0 * 10 + Int($1 - 0x30) }
+            // `250-…` goes on; `250 …` or `250` alone ends the reply.
+            if range.count > 3 && server[range.lowerBound + 3] == UInt8(ascii: "-") { continue }
+            codes.append(code)
+        }
+        guard let greeting = codes.first, greeting == 220 || greeting == 554 else { return nil }
+        return Array(codes.dropFirst())
     }
 
     /// IMAP `tag LOGIN user password` (atoms or quoted strings) and `tag AUTHENTICATE PLAIN`.

@@ -125,14 +125,15 @@ package enum HTTPUpgrade {
         return Int(String(decoding: UnsafeRawBufferPointer(rebasing: response[9..<12]), as: UTF8.self)) ?? 0
     }
 
-    /// The path of a request's header block (`GET /path?query HTTP/1.1`), without its query or fragment, printable;
-    /// `/` when it has none.
+    /// The path of a request's header block (`GET /path?query HTTP/1.1`), without its query, fragment or path
+    /// parameters, printable; `/` when it has none. Cut at the first `;` as at `?`: a path parameter can be a
+    /// session credential (a servlet container's `;jsessionid=…` URL rewriting), and the path is printed.
     static func path(_ request: UnsafeRawBufferPointer) -> String {
         let lineEnd = request.firstIndex(of: UInt8(ascii: "\n")) ?? request.count
         let words = UnsafeRawBufferPointer(rebasing: request[..<lineEnd]).split(separator: UInt8(ascii: " "))
         let target = words.count >= 2 ? words[1] : request[0..<0]
         let path = UnsafeRawBufferPointer(
-            rebasing: target.prefix { $0 != UInt8(ascii: "?") && $0 != UInt8(ascii: "#") })
+            rebasing: target.prefix { $0 != UInt8(ascii: "?") && $0 != UInt8(ascii: "#") && $0 != UInt8(ascii: ";") })
         return path.isEmpty ? "/" : path.printableText
     }
 

@@ -901,6 +901,13 @@ package final class TLSSession {
         self.settle(&slot!)
     }
 
+    /// The client-certificate state of a resumed TLS 1.3 (or QUIC) session: `unknown`. A server authenticating with
+    /// a PSK must not send a CertificateRequest (RFC 8446 §4.3.2), so none is seen, but the session carries the
+    /// identity of the handshake that made the ticket: a server requiring client certificates resumes only sessions
+    /// whose client presented one. "Not requested" would be a false `tls-no-client-auth` on every resumed connection
+    /// of an mTLS mesh; TLS 1.2's abbreviated handshake is `unknown` for the same reason.
+    static let resumedClientCertificate = ClientCertificateState.unknown
+
     /// The verdict: the fields of `summary` only the whole flow decides.
     private func settle(_ summary: inout TLSSummary) {
         guard self.serverHelloSeen else {
@@ -919,6 +926,9 @@ package final class TLSSession {
             summary.certificateRequested = self.decryption.certificateRequestDecrypted
             if let count = self.clientCertificateCount {
                 summary.clientCertificate = count > 0 ? .presented : .declined
+            } else if summary.resumed {
+                // No CertificateRequest in a PSK handshake says nothing: see ``resumedClientCertificate``.
+                summary.clientCertificate = Self.resumedClientCertificate
             } else if !self.decryption.certificateRequestDecrypted {
                 summary.clientCertificate = .notRequested
             } else {
@@ -936,7 +946,7 @@ package final class TLSSession {
         }
         if self.isTLS13 && self.isQUIC {
             // No records to size: a client certificate is not seen without the key log's secrets.
-            summary.clientCertificate = summary.resumed ? .notRequested : .unknown
+            summary.clientCertificate = summary.resumed ? Self.resumedClientCertificate : .unknown
             if summary.resumed { summary.certificateRequested = false }
             summary.establishedBasis = "heuristic"
             summary.established = !self.fatalAlert && self.quicHandshakeInferred
@@ -944,8 +954,7 @@ package final class TLSSession {
             summary.clientFlightRecordSizes =
                 self.clientFlightSizes.isEmpty ? nil : Array(self.clientFlightSizes.prefix(4))
             if summary.resumed {
-                // Servers authenticating with a PSK must not send a CertificateRequest (RFC 8446 §4.3.2).
-                summary.clientCertificate = .notRequested
+                summary.clientCertificate = Self.resumedClientCertificate
                 summary.certificateRequested = false
             } else if let verdict = Self.flightVerdict(self.clientFlightSizes) {
                 summary.clientCertificate = verdict.state

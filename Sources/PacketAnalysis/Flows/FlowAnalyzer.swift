@@ -65,6 +65,27 @@ public struct PacketCounters: Sendable {
         lhs.truncated += rhs.truncated
         lhs.malformed += rhs.malformed
     }
+
+    /// What was counted after `earlier`, a copy of these running totals taken before: one file's packets.
+    func since(_ earlier: PacketCounters) -> PacketCounters {
+        var added = PacketCounters()
+        added.packets = self.packets &- earlier.packets
+        added.bytes = self.bytes &- earlier.bytes
+        added.other = self.other &- earlier.other
+        added.fragments = self.fragments &- earlier.fragments
+        added.truncated = self.truncated &- earlier.truncated
+        added.malformed = self.malformed &- earlier.malformed
+        return added
+    }
+
+    /// Whether nothing in these packets could be examined: there were some, none decoded to IP (each malformed, or
+    /// not IP at all), and more than half were malformed. Such a file's traffic was not looked at (Ethernet frames
+    /// under a raw-IP link type, a header of the wrong link type), so a clean result for it would be a false pass.
+    /// A file of only non-IP traffic (ARP, LLDP) has nothing malformed: it was examined and holds nothing.
+    var nothingExamined: Bool {
+        self.packets > 0 && self.fragments == 0 && self.other &+ self.malformed == self.packets
+            && self.malformed > self.packets / 2
+    }
 }
 
 /// Turns packets into flow records: decodes each packet, tracks its flow, reassembles TCP in order,
