@@ -472,10 +472,20 @@ enum RefusalWords {
             || Self.containsWord(lower, "tls")
     }
 
-    /// In clear: the reply asks for TLS (it names TLS, SSL, HTTPS or encryption) instead of serving.
+    /// In clear: the reply asks for TLS instead of serving: it names TLS, SSL, HTTPS, STARTTLS or encryption, and
+    /// says it wants it (`required`, `must`, `please`, `only`, `use TLS`). A link (`see https://…`) names nothing, and an
+    /// error that only mentions TLS (a documentation URL, a banner) is a service answering in clear.
     static func demandsTLS(_ text: String) -> Bool {
-        let lower = text.lowercased()
-        return Self.namesCertificate(lower) || Self.containsWord(lower, "https") || lower.contains("encrypt")
+        let lower = text.lowercased().split(separator: " ").filter {
+            !$0.hasPrefix("https://") && !$0.hasPrefix("http://")
+        }.joined(separator: " ")
+        let namesTLS =
+            ["tls", "ssl", "https", "starttls", "stls"].contains { Self.containsWord(lower, $0) }
+            || lower.contains("encrypt")
+        let demands =
+            ["required", "requires", "require", "must", "please", "only"].contains { Self.containsWord(lower, $0) }
+            || ["use tls", "use ssl", "use https", "use starttls"].contains { lower.contains($0) }
+        return namesTLS && demands
     }
 
     /// `word` in `text` with no letter, digit or underscore on either side.

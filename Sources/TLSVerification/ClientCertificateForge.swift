@@ -28,6 +28,10 @@ public enum ClientCertificateForge {
         /// The kind of key of the certificate copied: a forged certificate with another kind of key may never be sent
         /// (a server may allow only RSA signatures from clients), and then tests nothing.
         public var key: KeyKind
+        /// The certificate copied, whose subjectAltName extension (every name in it: email, names with commas, other
+        /// names) and serial number a forged leaf carries as they are: a server that authorises on any of them without
+        /// checking the signature is caught too.
+        public var template: X509Certificate?
 
         public init(
             commonName: String, subjectAltName: String?, subject: [UInt8]? = nil, issuer: [UInt8]? = nil,
@@ -55,10 +59,12 @@ public enum ClientCertificateForge {
             }
             var key = KeyKind.ecP256
             if let publicKey = X509_get0_pubkey(certificate.pointer) { key = KeyKind.of(publicKey) }
-            return Identity(
+            var identity = Identity(
                 commonName: commonName, subjectAltName: sans.isEmpty ? nil : sans.joined(separator: ","),
                 subject: Self.der(X509_get_subject_name(certificate.pointer)),
                 issuer: Self.der(X509_get_issuer_name(certificate.pointer)), key: key)
+            identity.template = certificate
+            return identity
         }
 
         private static func der(_ name: OpaquePointer?) -> [UInt8]? {
@@ -132,7 +138,8 @@ public enum ClientCertificateForge {
             let key = try Self.key(identity.key)
             let certificate = try Self.certificate(
                 commonName: identity.commonName, subject: identity.subject, subjectAltName: identity.subjectAltName,
-                key: key, issuer: signer, notBefore: notBefore, notAfter: notAfter, extensions: extensions)
+                key: key, issuer: signer, notBefore: notBefore, notAfter: notAfter, extensions: extensions,
+                template: identity.template)
             return (certificate, key)
         }
         let rogueLeaf = try leaf(
@@ -195,7 +202,7 @@ public enum ClientCertificateForge {
     static func certificate(
         commonName: String, subject: [UInt8]? = nil, subjectAltName: String?, key: PrivateKey,
         issuer: (certificate: X509Certificate, key: PrivateKey)?,
-        notBefore: Int64, notAfter: Int64, extensions: [(Int32, String)]
+        notBefore: Int64, notAfter: Int64, extensions: [(Int32, String)], template: X509Certificate? = nil
     ) throws(ForgeError) -> X509Certificate {
         guard let raw = X509_new() else { throw ForgeError(description: "X509_new failed") }
         let certificate = X509Certificate(owning: raw)
@@ -221,7 +228,20 @@ public enum ClientCertificateForge {
         }
         var all = extensions + [(NID_subject_key_identifier, "hash")]
         if issuer != nil { all.append((NID_authority_key_identifier, "keyid:always")) }
-        if let subjectAltName { all.append((NID_subject_alt_name, subjectAltName)) }
+        if let template {
+            // The serial and the subjectAltName extension of the certificate copied, byte for byte.
+            guard let serialNumber = X509_get0_serialNumber(template.pointer),
+                X509_set_serialNumber(raw, UnsafeMutablePointer(mutating: serialNumber)) == 1
+            else { throw ForgeError(description: "serial number: \(OpenSSL.lastError())") }
+            let position = X509_get_ext_by_NID(template.pointer, NID_subject_alt_name, -1)
+            if position >= 0, let sans = X509_get_ext(template.pointer, position) {
+                guard X509_add_ext(raw, sans, -1) == 1 else {
+                    throw ForgeError(description: "subjectAltName: \(OpenSSL.lastError())")
+                }
+            }
+        } else if let subjectAltName {
+            all.append((NID_subject_alt_name, subjectAltName))
+        }
         for (nid, value) in all {
             guard bh_X509_add_text_extension(raw, issuerCertificate, nid, value) == 1 else {
                 throw ForgeError(

@@ -51,6 +51,9 @@ enum HTTP2 {
             offset += 9 + length
             switch type {
             case 0x07:  // GOAWAY: last stream id, error code, debug data
+                // A GOAWAY that keeps stream 1 (nginx with keepalive_timeout 0 sends one before the answer) announces
+                // the end of the connection, not of the request: its answer follows.
+                if Self.u32(payload, at: 0) & 0x7fff_ffff >= 1 { continue }
                 let code = Self.u32(payload, at: 4)
                 let debug = Line.printable(Array(payload.dropFirst(8)), limit: 80)
                 let text = "HTTP/2 GOAWAY (error \(code))" + (debug.isEmpty ? "" : ": \(debug)")

@@ -416,15 +416,39 @@ public enum ProbeBattery {
         source: any SocketSource
     ) {
         guard remaining > 0 else { return }
+        state.forgedPending += 1
         state.submit(state.plan(tls: settings), on: loop, from: source) { outcome in
             let attempt = Verdicts.attempt(outcome)
             state.add(kind, attempt)
-            guard attempt.evidence != .served else { return }
-            for _ in 1..<remaining {
-                state.submit(state.plan(tls: settings), on: loop, from: source) { outcome in
-                    state.add(kind, Verdicts.attempt(outcome))
+            if attempt.evidence != .served {
+                for _ in 1..<remaining {
+                    state.forgedPending += 1
+                    state.submit(state.plan(tls: settings), on: loop, from: source) { outcome in
+                        state.add(kind, Verdicts.attempt(outcome))
+                        Self.forgedAttemptDone(state, loop: loop, source: source)
+                    }
                 }
             }
+            Self.forgedAttemptDone(state, loop: loop, source: source)
+        }
+    }
+
+    /// Once every forged attempt is in, the user's certificate once more: a forged connection refused "by comparison"
+    /// with the valid certificate's served one proves a refusal only if the valid certificate is still served after
+    /// them (a rate limit, a connection cap or a server that stopped would refuse the forgeries that came later just
+    /// the same). The attempt joins the client-cert probe; ``Verdicts/Controls/validServed`` wants every one served.
+    private static func forgedAttemptDone(_ state: EndpointState, loop: ConnectionLoop, source: any SocketSource) {
+        state.forgedPending -= 1
+        guard state.forgedPending == 0, !state.validRechecked, let client = state.material.client,
+            state.attempts[.clientCertificate]?.contains(where: { $0.evidence == .served }) == true
+        else { return }
+        state.validRechecked = true
+        var settings = state.settings()
+        settings.identity = client
+        state.submit(state.plan(tls: settings), on: loop, from: source) { outcome in
+            var attempt = Verdicts.attempt(outcome)
+            attempt.detail = "after the forged certificates: \(attempt.detail ?? attempt.result.rawValue)"
+            state.add(.clientCertificate, attempt)
         }
     }
 }
@@ -609,6 +633,10 @@ final class EndpointState {
     var records: [TLSProbeRecord] = []
     /// Every attempt of every probe without a variant, judged together at the end.
     var attempts: [TLSProbeKind: [Attempt]] = [:]
+    /// Forged-certificate connections submitted and not yet in.
+    var forgedPending = 0
+    /// Whether the user's certificate was tried again after the forged ones.
+    var validRechecked = false
     /// The first raw outcome by probe, for the verdict and the server chain.
     var outcomes: [TLSProbeKind: ConnectionOutcome] = [:]
     var plaintextOutcome: ConnectionOutcome?

@@ -219,17 +219,18 @@ enum Verdicts {
         /// No certificate.
         var noCertificate: [Attempt] = []
 
-        var validServed: Bool { self.valid.contains { $0.evidence == .served } }
+        /// Served in every attempt: first, and again after the forged certificates (a valid certificate refused after
+        /// them, by a rate limit or a connection cap, voids every comparison with it).
+        var validServed: Bool { !self.valid.isEmpty && self.valid.allSatisfy { $0.evidence == .served } }
         var noCertificateServed: Bool { self.noCertificate.contains { $0.evidence == .served } }
     }
 
     /// Judges the attempts of one probe. One served attempt is an acceptance. A refusal needs evidence of its own in
     /// every attempt, or, for a close or an application's denial, a control connection that was served where this one
-    /// was not (the server told them apart). Silence is never resolved that way: a slow server that accepts anything is
-    /// silent within the read wait too. A denial that is exactly the valid certificate's (the same status) is an
-    /// acceptance: the application answered, and cannot tell the two apart. A close that is exactly the valid
-    /// certificate's proves nothing (the server may close a refused certificate at the TLS layer and the valid one after
-    /// a request it does not speak). Anything else is inconclusive.
+    /// was not (the server told them apart), in every attempt, after the forged ones too. Silence is never resolved that
+    /// way: a slow server that accepts anything is silent within the read wait too. A denial or a close that is exactly
+    /// the valid certificate's proves nothing (a request denied whoever asks; a server that closes a refused certificate
+    /// at the TLS layer and the valid one after a request it does not speak). Anything else is inconclusive.
     static func judge(_ attempts: [Attempt], against controls: Controls, comparesWithNoCertificate: Bool) -> Judgement {
         guard let first = attempts.first else { return Judgement(result: .skipped, evidence: .none, detail: "not run") }
         let served = attempts.filter { $0.evidence == .served }
@@ -242,7 +243,6 @@ enum Verdicts {
         var refused = attempts.filter { $0.evidence.isRefusal }.count
         var comparedWith: String?
         var unresolved: [Attempt] = []
-        var indistinguishable: Attempt?
         for attempt in attempts where attempt.evidence.isAmbiguous {
             let sameAsValid = controls.valid.first { $0.evidence.isAmbiguous && $0.signature == attempt.signature }
             if attempt.evidence == .silent {
@@ -253,20 +253,10 @@ enum Verdicts {
             } else if comparesWithNoCertificate && controls.noCertificateServed {
                 refused += 1
                 comparedWith = "no-client-cert: served"
-            } else if let valid = sameAsValid, attempt.evidence == .deniedByApplication {
-                indistinguishable = attempt
-                comparedWith = "client-cert: \(valid.signature) too"
             } else {
                 if let valid = sameAsValid { comparedWith = "client-cert: \(valid.signature) too" }
                 unresolved.append(attempt)
             }
-        }
-        if let same = indistinguishable {
-            return Judgement(
-                result: .accepted, evidence: same.evidence,
-                detail:
-                    "\(same.detail ?? ""): exactly what the valid client certificate gets, so the application cannot tell them apart",
-                served: 0, refused: refused, comparedWith: comparedWith)
         }
         let failed = attempts.filter { $0.evidence == .none }
         if let failure = failed.first {
@@ -284,9 +274,15 @@ enum Verdicts {
             if open.evidence == .silent {
                 why =
                     "silence proves nothing (a slow server that accepts the certificate is silent too; a longer --read-wait may show its answer)"
+            } else if comparedWith != nil && open.evidence == .deniedByApplication {
+                why =
+                    "the valid client certificate gets the same denial, so the request is denied whoever asks (a path or an application probe that your certificate is served on would tell)"
             } else if comparedWith != nil {
                 why =
                     "the valid client certificate's connection ends the same way, so nothing tells a refusal from the end of an exchange the server does not speak (an application probe, --app-protocol, that it serves would)"
+            } else if !controls.valid.isEmpty && controls.valid.contains(where: { $0.evidence == .served }) {
+                why =
+                    "your certificate was not served in every attempt (after the forged certificates too), so no comparison with it holds"
             } else {
                 why = "no served control connection to compare with"
             }
@@ -313,7 +309,7 @@ enum Verdicts {
         untested.result = .inconclusive
         untested.evidence = .none
         untested.detail =
-            "\(attempt.detail ?? "alert 48 unknown_ca"): the server did not find the issuer of this certificate from the right CA (--ca-key), so the flaw it tests was never reached; the trust bundle (--ca-bundle) must hold the CA's chain"
+            "\(attempt.detail ?? "alert 48 unknown_ca"): the server did not take this certificate from the CA of --ca-key for one it trusts (it does not trust that CA, or the chain to its root is not in --ca-bundle), so the flaw it tests was never reached"
         return untested
     }
 
@@ -321,7 +317,7 @@ enum Verdicts {
     static func ambiguousBehaviour(_ evidence: TLSEvidence) -> String {
         switch evidence {
         case .silent: "stays silent"
-        case .deniedByApplication: "answers every request with the same denial"
+        case .deniedByApplication: "denies every forged request (HTTP 401 or 403 naming no certificate)"
         default: "closes every connection"
         }
     }
@@ -467,9 +463,11 @@ enum Verdicts {
             clientAuth = .required
             let closesEverything = forgedOpen.allSatisfy { $0.evidence.isAmbiguous }
             reason =
-                closesEverything
-                ? "the server \(Self.ambiguousBehaviour(open.evidence)) after the handshake and no control connection was served; supply a client certificate it accepts (--client-cert/--client-key), or an application probe (--app-protocol)"
-                : "\(open.probe.rawValue): \(open.detail ?? open.result.rawValue)"
+                closesEverything && controls.validServed
+                ? "\(open.probe.rawValue): \(open.detail ?? open.result.rawValue)"
+                : closesEverything
+                    ? "the server \(Self.ambiguousBehaviour(open.evidence)) after the handshake and no control connection was served; supply a client certificate it accepts (--client-cert/--client-key), or an application probe (--app-protocol)"
+                    : "\(open.probe.rawValue): \(open.detail ?? open.result.rawValue)"
         } else if forged.isEmpty {
             verdict = .inconclusive
             clientAuth = .required

@@ -201,11 +201,11 @@ public final class PeerProcess: @unchecked Sendable {
     }
 
     /// nginx serving TLS on 127.0.0.1 with `ssl_verify_client` set to `verify` (on, optional, off), answering `200 ok`
-    /// with the client's subject, or with `location` (the body of `location / { … }`) when given; `server` adds
-    /// directives to the server block.
+    /// with the client's subject, or with `location` (the body of `location / { … }`) when given; `server` and `http` add
+    /// directives to the server and http blocks.
     public static func nginx(
         _ pki: TestPKI, verify: String, protocols: String = "TLSv1.2 TLSv1.3", http2: Bool = false,
-        location: String = #"return 200 "ok $ssl_client_s_dn\n";"#, server: String = ""
+        location: String = #"return 200 "ok $ssl_client_s_dn\n";"#, server: String = "", http: String = ""
     ) throws -> PeerProcess {
         let port = Self.freePort()
         let prefix = pki.directory.appendingPathComponent("nginx-\(verify)-\(port)")
@@ -225,6 +225,7 @@ public final class PeerProcess: @unchecked Sendable {
                 fastcgi_temp_path \(prefix.path)/fastcgi;
                 uwsgi_temp_path \(prefix.path)/uwsgi;
                 scgi_temp_path \(prefix.path)/scgi;
+                \(http)
                 server {
                     listen 127.0.0.1:\(port) ssl\(http2 ? " http2" : "");
                     ssl_certificate \(pki.path("server-chain.pem"));

@@ -17,7 +17,9 @@ struct TLSLookAlikeTests {
         do {
             try pki.issue("server", extensions: TestPKI.server())
             try pki.issue("client", subject: "/CN=bulkhead", extensions: TestPKI.client("client"))
-            try pki.issue("client-dn", subject: "/O=Lab/OU=payments/CN=client", extensions: TestPKI.client("dn"))
+            try pki.issue(
+                "client-dn", subject: "/O=Lab/OU=payments/CN=client", serial: "0x5EED5EED",
+                extensions: TestPKI.client("dn"))
             try pki.issue(
                 "client-rsa", subject: "/CN=rsa-client", key: ["rsa:2048"], extensions: TestPKI.client("rsa"))
             return pki
@@ -79,7 +81,7 @@ struct TLSLookAlikeTests {
     // MARK: - Names copied whole
 
     @Test(
-        "nginx that checks the subject and issuer names without verifying (optional_no_ca): a rogue CA with the right CA's name and the client's whole subject is served"
+        "nginx that checks the subject, the issuer's name and the serial without verifying (optional_no_ca): a rogue CA with the right CA's name, the client's whole subject and serial is served"
     )
     func namesWithoutSignatures() throws {
         let pki = try self.thePKI()
@@ -88,6 +90,7 @@ struct TLSLookAlikeTests {
             location: """
                 if ($ssl_client_s_dn != "CN=client,OU=payments,O=Lab") { return 403 "client certificate not authorized\\n"; }
                 if ($ssl_client_i_dn != "CN=Bulkhead Test Intermediate") { return 403 "client certificate not authorized\\n"; }
+                if ($ssl_client_serial != "5EED5EED") { return 403 "client certificate not authorized\\n"; }
                 return 200 "ok $ssl_client_s_dn\\n";
                 """)
         let report = try self.run(server, self.expectations(pki, client: "client-dn"))
@@ -120,6 +123,37 @@ struct TLSLookAlikeTests {
         #expect(rogue.result == .inconclusive && rogue.evidence == .silent, "\(rogue.detail ?? "")")
         #expect(rogue.detail?.contains("--read-wait") == true)
         withExtendedLifetime(backend) {}
+    }
+
+    @Test(
+        "nginx accepting any certificate behind a rate limit that answers 403: the valid certificate takes the one request allowed, and is tried again after the forgeries, which voids the comparison"
+    )
+    func rateLimited() throws {
+        let pki = try self.thePKI()
+        let www = pki.directory.appendingPathComponent("www-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: www, withIntermediateDirectories: true)
+        try "hello\n".write(to: www.appendingPathComponent("index.html"), atomically: true, encoding: .utf8)
+        // limit_req runs after `return` (rewrite phase), so only requests with a certificate count.
+        let server = try PeerProcess.nginx(
+            pki, verify: "optional_no_ca",
+            location: """
+                if ($ssl_client_cert = "") { return 400 "No required SSL certificate was sent\\n"; }
+                root \(www.path);
+                """,
+            server: "limit_req zone=perip; limit_req_status 403;",
+            http: "limit_req_zone $binary_remote_addr zone=perip:1m rate=1r/m;")
+        let report = try self.run(server, self.expectations(pki))
+        // Whichever connection got the one request allowed, the forgeries' 403s are the limit's: never enforced. (A
+        // forged certificate that got it is rightly an acceptance.)
+        #expect(report.verdict == .inconclusive || report.verdict == .tlsAcceptsRogueClient, "\(report.reason)")
+        if report.verdict == .inconclusive {
+            let valid = try #require(self.probe(report, .clientCertificate))
+            #expect(valid.attempts == 2 && valid.servedAttempts == 1, "\(valid.detail ?? "")")
+            let rogue = try #require(self.probe(report, .rogueCA))
+            #expect(rogue.result == .inconclusive && rogue.evidence == .deniedByApplication, "\(rogue.detail ?? "")")
+            // The valid certificate's attempt after the forgeries got the limit's 403 too: the same denial.
+            #expect(rogue.detail?.contains("gets the same denial") == true, "\(rogue.detail ?? "")")
+        }
     }
 
     // MARK: - HTTP/2
@@ -167,6 +201,9 @@ struct TLSLookAlikeTests {
         #expect(HTTP2.judge(goaway) == .done(.closed("HTTP/2 GOAWAY (error 2)")))
         let named = HTTP2.frame(type: 0x07, flags: 0, stream: 0, [0, 0, 0, 0, 0, 0, 0, 2] + Array("bad cert".utf8))
         #expect(HTTP2.judge(named) == .done(.refused("HTTP/2 GOAWAY (error 2): bad cert")))
+        // A GOAWAY that keeps stream 1 (nginx with keepalive_timeout 0) comes before the answer, which is read.
+        let keeping = HTTP2.frame(type: 0x07, flags: 0, stream: 0, [0, 0, 0, 1, 0, 0, 0, 0])
+        #expect(HTTP2.judge(settings + keeping + headers([0x88], endStream: true)) == .done(.served("HTTP/2 200")))
         // A frame cut short waits for the rest.
         #expect(HTTP2.judge(Array(raw403.dropLast())) == .needMore)
     }
@@ -174,7 +211,7 @@ struct TLSLookAlikeTests {
     // MARK: - What an answer says
 
     @Test(
-        "a server that answers everyone 401 with OpenSSL in a header: the banner is no reason, and forged certificates get exactly what the valid one gets"
+        "a server that answers everyone 401 with OpenSSL in a header: the banner is no reason, and the same denial for the valid certificate proves nothing either way"
     )
     func bannerIsNoReason() throws {
         let pki = try self.thePKI()
@@ -182,10 +219,13 @@ struct TLSLookAlikeTests {
             pki, verify: "optional_no_ca",
             location: #"add_header X-Powered-By "Apache/2.4.57 (Unix) OpenSSL/3.0.11" always; return 401;"#)
         let report = try self.run(server, self.expectations(pki))
-        #expect(report.verdict == .tlsAcceptsRogueClient, "\(report.reason)")
+        // Not mtls-enforced (the banner read as a reason made it so), and not an acceptance either: a request denied
+        // whoever asks (nginx answering 403 on `/` to everyone) says nothing of the certificate.
+        #expect(report.verdict == .inconclusive, "\(report.reason)")
         let rogue = try #require(self.probe(report, .rogueCA))
-        #expect(rogue.result == .accepted && rogue.evidence == .deniedByApplication, "\(rogue.detail ?? "")")
+        #expect(rogue.result == .inconclusive && rogue.evidence == .deniedByApplication, "\(rogue.detail ?? "")")
         #expect(rogue.comparedWith == "client-cert: denied:401 too")
+        #expect(rogue.detail?.contains("gets the same denial") == true, "\(rogue.detail ?? "")")
         #expect(self.probe(report, .clientCertificate)?.result == .inconclusive)
     }
 
@@ -206,6 +246,23 @@ struct TLSLookAlikeTests {
         let blind = try self.run(server, self.expectations(pki, client: nil, caKey: nil))
         #expect(blind.verdict == .inconclusive, "\(blind.reason)")
         #expect(self.probe(blind, .rogueCA)?.result == .inconclusive)
+    }
+
+    @Test("in clear, words that ask for TLS refuse; a link or a mention of TLS in an answer does not")
+    func clearWords() {
+        func judged(_ text: String) -> ServiceAnswer { HTTP.judgeInClear(Array((text + "\r\n").utf8)) }
+        for refusal in [
+            "-ERR TLS required", "-ERR 'Secure Connection - TLS Required'", "please use HTTPS",
+            "530 Must issue a STARTTLS command first", "this port requires SSL",
+        ] {
+            if case .refused = judged(refusal) {} else { Issue.record("\(refusal): a refusal") }
+        }
+        for served in [
+            "-ERR unknown command 'GET', see https://redis.io/docs/latest/operate/oss_and_stack/management/security/encryption",
+            "+OK TLS available", "220 mail.test ESMTP ready",
+        ] {
+            if case .served = judged(served) {} else { Issue.record("\(served): served in clear") }
+        }
     }
 
     @Test(
