@@ -181,8 +181,9 @@ private final class Session {
         progress: ((CaptureProgress) -> Void)?
     ) -> CaptureStopReason {
         let start = DispatchTime.now().uptimeNanoseconds
-        let deadline = duration.map { start + UInt64(max(0, $0) * 1e9) }
-        let progressStep = UInt64(max(0.1, progressInterval) * 1e9)
+        // Clamped to a year before the conversion: a Double past UInt64's range traps.
+        let deadline = duration.map { start + UInt64(min(max(0, $0), 366 * 86_400) * 1e9) }
+        let progressStep = UInt64(min(max(0.1, progressInterval), 86_400) * 1e9)
         var nextProgress = start + progressStep
         progress?(CaptureProgress(interfaces: self.handles.map { ($0.name, 0, 0) }, elapsedSeconds: 0))
         var nextExistenceCheck = start

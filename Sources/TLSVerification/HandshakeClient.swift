@@ -337,7 +337,8 @@ final class ConnectionLoop {
                 }
             }
             if self.active.isEmpty { continue }
-            let wait = max(1, min(1000, Int32(((nearest - now) * 1000).rounded(.up))))
+            // Bounded before the conversion: a deadline days away in milliseconds is past Int32's range, which traps.
+            let wait = Int32(max(1, min(1000, ((nearest - now) * 1000).rounded(.up))))
             let events: ArraySlice<PollEvent>
             do { events = try poller.wait(timeoutMilliseconds: wait) } catch {
                 // The wait itself failed: every connection under way ends as a local error, never as an answer.

@@ -97,8 +97,9 @@ extension Bulkhead {
         var quiet = false
 
         func validate() throws {
-            if let duration = self.duration, !(duration > 0) {
-                throw ValidationError("--duration must be more than 0 seconds")
+            // A year at most: a longer one is a typo (and past 584 years no clock counts in nanoseconds).
+            if let duration = self.duration, !(duration > 0 && duration <= 366 * 86_400) {
+                throw ValidationError("--duration must be more than 0 seconds and at most a year (31,622,400)")
             }
             if let packets = self.packets, packets < 1 { throw ValidationError("--packets must be at least 1") }
             guard self.snaplen >= 64 && self.snaplen <= 262_144 else {
@@ -107,7 +108,9 @@ extension Bulkhead {
             guard self.inspectBytes >= 64 && self.inspectBytes <= 16 << 20 else {
                 throw ValidationError("--inspect-bytes must be between 64 and 16777216")
             }
-            guard self.progressInterval > 0 else { throw ValidationError("--progress-interval must be more than 0") }
+            guard self.progressInterval > 0, self.progressInterval <= 86_400 else {
+                throw ValidationError("--progress-interval must be more than 0 and at most a day (86,400 seconds)")
+            }
         }
 
         func run() throws {

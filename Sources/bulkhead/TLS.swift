@@ -256,8 +256,10 @@ extension Bulkhead {
             guard let horizon = Self.seconds(self.expiryWarn) else {
                 throw failInput("--expiry-warn \(self.expiryWarn): expected a duration like 30d or 12h")
             }
-            guard self.timeout > 0, self.readWait > 0, self.readWait <= self.timeout else {
-                throw failInput("--timeout and --read-wait must be positive, and --read-wait at most --timeout")
+            guard self.timeout > 0, self.timeout <= 3600, self.readWait > 0, self.readWait <= self.timeout else {
+                throw failInput(
+                    "--timeout and --read-wait must be positive, --timeout at most an hour (3600 s), and --read-wait at most --timeout"
+                )
             }
             guard (1...100).contains(self.attempts) else {
                 throw failInput("--attempts \(self.attempts): expected 1 to 100")

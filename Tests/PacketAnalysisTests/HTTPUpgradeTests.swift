@@ -163,9 +163,13 @@ struct HTTPUpgradeTests {
             Array("GET \(target) HTTP/1.1\r\nHost: a\r\n\r\n".utf8).withUnsafeBytes(HTTPUpgrade.path)
         }
         #expect(path("/ws;jsessionid=S3ss10nS3cr3t") == "/ws")
-        #expect(path("/a/b;v=1/c?x=1") == "/a/b")
+        #expect(path("/a/b;v=1/c?x=1") == "/a/b/c", "each segment cut at its `;`: the path still names its endpoint")
         #expect(path(";jsessionid=S3ss10nS3cr3t") == "/")
         #expect(path("/plain/path") == "/plain/path")
+        // Absolute form (to a proxy): the authority, with its user and password, is never part of the path.
+        #expect(path("http://alice:S3cr3tPassw0rd@h.test/ws") == "/ws")
+        #expect(path("https://alice:S3cr3tPassw0rd@h.test") == "/")
+        #expect(path("http://h.test/chat;room=1/ws?x=1") == "/chat/ws")
         let upgraded = try Self.flow(
             [
                 (true, Self.request("/up;jsessionid=S3ss10nS3cr3t")), (false, Self.switching),

@@ -176,6 +176,16 @@ struct CommandParsingTests {
             let command = try Bulkhead.TLS.parse(["--endpoint", "127.0.0.1:443", option, value])
             #expect(throws: (any Error).self, "\(option) \(value)") { try command.options() }
         }
+        // Numbers too large to become a deadline (a Double past UInt64 or Int32 trapped when converted): refused.
+        for (arguments, expected) in [
+            (["capture", "--interface", "lo", "--duration", "1e308"], "at most a year"),
+            (["capture", "--interface", "lo", "--progress-interval", "1e308"], "at most a day"),
+        ] {
+            let message = self.refusal(arguments)
+            #expect(message?.contains(expected) == true, "\(arguments): \(message ?? "accepted")")
+        }
+        let huge = try Bulkhead.TLS.parse(["--endpoint", "127.0.0.1:443", "--timeout", "3000000"])
+        #expect(throws: (any Error).self, "--timeout 3000000") { try huge.options() }
         // An option word where a number belongs is named as that value, not taken as the option.
         #expect(self.refusal(["analyze", "x.pcap", "--threads", "--quiet"])?.contains("--quiet") == true)
     }

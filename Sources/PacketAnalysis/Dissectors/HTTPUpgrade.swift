@@ -126,15 +126,39 @@ package enum HTTPUpgrade {
     }
 
     /// The path of a request's header block (`GET /path?query HTTP/1.1`), without its query, fragment or path
-    /// parameters, printable; `/` when it has none. Cut at the first `;` as at `?`: a path parameter can be a
-    /// session credential (a servlet container's `;jsessionid=…` URL rewriting), and the path is printed.
+    /// parameters, printable; `/` when it has none. A path parameter can be a session credential (a servlet
+    /// container's `;jsessionid=…` URL rewriting), so each segment is cut at its `;` (`/chat;room=1/ws` is `/chat/ws`).
+    /// A request in absolute form (`GET http://user:password@host/ws`, as sent to a proxy) keeps only its path: the
+    /// authority may hold a user and password, and the path is printed.
     static func path(_ request: UnsafeRawBufferPointer) -> String {
         let lineEnd = request.firstIndex(of: UInt8(ascii: "\n")) ?? request.count
         let words = UnsafeRawBufferPointer(rebasing: request[..<lineEnd]).split(separator: UInt8(ascii: " "))
-        let target = words.count >= 2 ? words[1] : request[0..<0]
-        let path = UnsafeRawBufferPointer(
-            rebasing: target.prefix { $0 != UInt8(ascii: "?") && $0 != UInt8(ascii: "#") && $0 != UInt8(ascii: ";") })
-        return path.isEmpty ? "/" : path.printableText
+        var target = words.count >= 2 ? words[1] : request[0..<0]
+        target = target.prefix { $0 != UInt8(ascii: "?") && $0 != UInt8(ascii: "#") }
+        if target.first != UInt8(ascii: "/"), let scheme = Self.firstIndex(of: "://", in: target) {
+            let authority = target[(scheme + 3)...]
+            target =
+                authority.firstIndex(of: UInt8(ascii: "/")).map { authority[$0...] } ?? authority[authority.endIndex...]
+        }
+        var path: [UInt8] = []
+        var inParameter = false
+        for byte in target {
+            if byte == UInt8(ascii: "/") { inParameter = false }
+            if byte == UInt8(ascii: ";") { inParameter = true }
+            if !inParameter { path.append(byte) }
+        }
+        return path.isEmpty ? "/" : path.withUnsafeBytes { $0.printableText }
+    }
+
+    /// Where `needle` starts in `bytes`, as an index of `bytes`.
+    private static func firstIndex(of needle: StaticString, in bytes: Slice<UnsafeRawBufferPointer>) -> Int? {
+        let pattern = UnsafeRawBufferPointer(start: needle.utf8Start, count: needle.utf8CodeUnitCount)
+        guard bytes.count >= pattern.count else { return nil }
+        for start in bytes.startIndex...(bytes.endIndex - pattern.count)
+        where bytes[start..<(start + pattern.count)].elementsEqual(pattern) {
+            return start
+        }
+        return nil
     }
 
     /// Where HTTP/2's client connection preface starts in `client` at or after `start`; nil when it is not there.
