@@ -472,20 +472,24 @@ enum RefusalWords {
             || Self.containsWord(lower, "tls")
     }
 
-    /// In clear: the reply asks for TLS instead of serving: it names TLS, SSL, HTTPS, STARTTLS or encryption, and
-    /// says it wants it (`required`, `must`, `please`, `only`, `use TLS`). A link (`see https://…`) names nothing, and an
-    /// error that only mentions TLS (a documentation URL, a banner) is a service answering in clear.
+    /// In clear: the reply asks for TLS instead of serving: a word naming TLS (TLS, SSL, HTTPS, STARTTLS, STLS,
+    /// encryption) next to a word asking for it: `required`, `requires`, `require`, `must` or `use`, within three words
+    /// before it or after it (`-ERR TLS required`, `please use HTTPS`, `530 Must issue a STARTTLS command first`, `this
+    /// port requires SSL`), and not `not required`. A link (`see https://…`) names nothing; words far apart (`only
+    /// speaks RESP; TLS is not enabled`, `TLS optional, please see HELP`) ask for nothing.
     static func demandsTLS(_ text: String) -> Bool {
-        let lower = text.lowercased().split(separator: " ").filter {
-            !$0.hasPrefix("https://") && !$0.hasPrefix("http://")
-        }.joined(separator: " ")
-        let namesTLS =
-            ["tls", "ssl", "https", "starttls", "stls"].contains { Self.containsWord(lower, $0) }
-            || lower.contains("encrypt")
-        let demands =
-            ["required", "requires", "require", "must", "please", "only"].contains { Self.containsWord(lower, $0) }
-            || ["use tls", "use ssl", "use https", "use starttls"].contains { lower.contains($0) }
-        return namesTLS && demands
+        let words = text.lowercased().split { !($0.isLetter || $0.isNumber) && $0 != "/" && $0 != ":" }
+            .filter { !$0.hasPrefix("https://") && !$0.hasPrefix("http://") }
+            .flatMap { $0.split(separator: "/") }
+        let namesTLS: Set<Substring> = ["tls", "ssl", "https", "starttls", "stls", "encryption", "encrypted"]
+        let asks: Set<Substring> = ["required", "requires", "require", "must", "use"]
+        for (index, word) in words.enumerated() where namesTLS.contains(word) {
+            for near in max(0, index - 3)...min(words.count - 1, index + 3) where asks.contains(words[near]) {
+                let negated = near > 0 && ["not", "no"].contains(words[near - 1])
+                if !negated { return true }
+            }
+        }
+        return false
     }
 
     /// `word` in `text` with no letter, digit or underscore on either side.

@@ -28,9 +28,9 @@ public enum ClientCertificateForge {
         /// The kind of key of the certificate copied: a forged certificate with another kind of key may never be sent
         /// (a server may allow only RSA signatures from clients), and then tests nothing.
         public var key: KeyKind
-        /// The certificate copied, whose subjectAltName extension (every name in it: email, names with commas, other
-        /// names) and serial number a forged leaf carries as they are: a server that authorises on any of them without
-        /// checking the signature is caught too.
+        /// The certificate copied, whose serial number and extensions (subjectAltName with every name in it, policies,
+        /// any private extension; not its key identifiers) a forged leaf carries as they are: a server that authorises
+        /// on any of them without checking the signature is caught too.
         public var template: X509Certificate?
 
         public init(
@@ -133,13 +133,13 @@ public enum ClientCertificateForge {
         ]
         func leaf(
             signedBy signer: (certificate: X509Certificate, key: PrivateKey)?, notBefore: Int64, notAfter: Int64,
-            extensions: [(Int32, String)]
+            extensions: [(Int32, String)], overriding: Set<Int32> = []
         ) throws(ForgeError) -> (certificate: X509Certificate, key: PrivateKey) {
             let key = try Self.key(identity.key)
             let certificate = try Self.certificate(
                 commonName: identity.commonName, subject: identity.subject, subjectAltName: identity.subjectAltName,
                 key: key, issuer: signer, notBefore: notBefore, notAfter: notAfter, extensions: extensions,
-                template: identity.template)
+                template: identity.template, overriding: overriding)
             return (certificate, key)
         }
         let rogueLeaf = try leaf(
@@ -159,7 +159,7 @@ public enum ClientCertificateForge {
                 extensions: [
                     (NID_basic_constraints, "critical,CA:FALSE"), (NID_key_usage, "critical,digitalSignature"),
                     (NID_ext_key_usage, "serverAuth"),
-                ])
+                ], overriding: [NID_ext_key_usage])
             forged.serverAuthOnly = ClientIdentity(chain: [serverOnly.certificate] + issuerChain, key: serverOnly.key)
         }
         return forged
@@ -202,7 +202,8 @@ public enum ClientCertificateForge {
     static func certificate(
         commonName: String, subject: [UInt8]? = nil, subjectAltName: String?, key: PrivateKey,
         issuer: (certificate: X509Certificate, key: PrivateKey)?,
-        notBefore: Int64, notAfter: Int64, extensions: [(Int32, String)], template: X509Certificate? = nil
+        notBefore: Int64, notAfter: Int64, extensions: [(Int32, String)], template: X509Certificate? = nil,
+        overriding: Set<Int32> = []
     ) throws(ForgeError) -> X509Certificate {
         guard let raw = X509_new() else { throw ForgeError(description: "X509_new failed") }
         let certificate = X509Certificate(owning: raw)
@@ -229,16 +230,25 @@ public enum ClientCertificateForge {
         var all = extensions + [(NID_subject_key_identifier, "hash")]
         if issuer != nil { all.append((NID_authority_key_identifier, "keyid:always")) }
         if let template {
-            // The serial and the subjectAltName extension of the certificate copied, byte for byte.
+            // The serial and the extensions of the certificate copied, byte for byte, but its key identifiers (this key
+            // is another) and what this forgery must say otherwise (`overriding`: serverAuth only).
             guard let serialNumber = X509_get0_serialNumber(template.pointer),
                 X509_set_serialNumber(raw, UnsafeMutablePointer(mutating: serialNumber)) == 1
             else { throw ForgeError(description: "serial number: \(OpenSSL.lastError())") }
-            let position = X509_get_ext_by_NID(template.pointer, NID_subject_alt_name, -1)
-            if position >= 0, let sans = X509_get_ext(template.pointer, position) {
-                guard X509_add_ext(raw, sans, -1) == 1 else {
-                    throw ForgeError(description: "subjectAltName: \(OpenSSL.lastError())")
+            var copied = Set<Int32>()
+            for position in 0..<max(0, X509_get_ext_count(template.pointer)) {
+                guard let extensionEntry = X509_get_ext(template.pointer, position) else { continue }
+                let nid = OBJ_obj2nid(X509_EXTENSION_get_object(extensionEntry))
+                if nid == NID_subject_key_identifier || nid == NID_authority_key_identifier || overriding.contains(nid)
+                {
+                    continue
                 }
+                guard X509_add_ext(raw, extensionEntry, -1) == 1 else {
+                    throw ForgeError(description: "copied extension \(nid): \(OpenSSL.lastError())")
+                }
+                if nid != NID_undef { copied.insert(nid) }
             }
+            all.removeAll { copied.contains($0.0) }
         } else if let subjectAltName {
             all.append((NID_subject_alt_name, subjectAltName))
         }

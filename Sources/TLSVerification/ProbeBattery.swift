@@ -203,6 +203,7 @@ public enum ProbeBattery {
             settings.identity = identity
             state.submit(state.plan(tls: settings), on: loop, from: source) { outcome in
                 state.add(kind, Verdicts.attempt(outcome))
+                if kind == .clientCertificate { Self.recheckControls(state, loop: loop, source: source) }
             }
         }
         if options.probeVersions {
@@ -394,6 +395,7 @@ public enum ProbeBattery {
             return
         }
         let available = probes.filter { $0.1 != nil }.count
+        state.forgedStarted = available > 0
         let attempts = max(
             options.attempts, available == 0 ? 0 : (options.minimumForgedConnections + available - 1) / available)
         let base = state.settings()
@@ -433,22 +435,33 @@ public enum ProbeBattery {
         }
     }
 
-    /// Once every forged attempt is in, the user's certificate once more: a forged connection refused "by comparison"
-    /// with the valid certificate's served one proves a refusal only if the valid certificate is still served after
-    /// them (a rate limit, a connection cap or a server that stopped would refuse the forgeries that came later just
-    /// the same). The attempt joins the client-cert probe; ``Verdicts/Controls/validServed`` wants every one served.
+    /// One forged connection is in: once all are, the controls are tried again (``recheckControls``).
     private static func forgedAttemptDone(_ state: EndpointState, loop: ConnectionLoop, source: any SocketSource) {
         state.forgedPending -= 1
-        guard state.forgedPending == 0, !state.validRechecked, let client = state.material.client,
-            state.attempts[.clientCertificate]?.contains(where: { $0.evidence == .served }) == true
-        else { return }
-        state.validRechecked = true
-        var settings = state.settings()
-        settings.identity = client
-        state.submit(state.plan(tls: settings), on: loop, from: source) { outcome in
-            var attempt = Verdicts.attempt(outcome)
-            attempt.detail = "after the forged certificates: \(attempt.detail ?? attempt.result.rawValue)"
-            state.add(.clientCertificate, attempt)
+        Self.recheckControls(state, loop: loop, source: source)
+    }
+
+    /// Once every forged attempt is in (and the user's certificate's first one), the controls once more: the user's
+    /// certificate, and no certificate. A forged connection refused "by comparison" with a served control proves a
+    /// refusal only if that control is still served after the forgeries: a rate limit, a connection cap or a server
+    /// that stopped would refuse whatever came later just the same. The attempts join their probes;
+    /// ``Verdicts/Controls`` wants every one of them served. Called when a forged attempt or the first attempt of the
+    /// user's certificate completes, whichever is last.
+    private static func recheckControls(_ state: EndpointState, loop: ConnectionLoop, source: any SocketSource) {
+        let validIn = state.material.client == nil || state.attempts[.clientCertificate] != nil
+        guard state.forgedStarted, state.forgedPending == 0, validIn, !state.controlsRechecked else { return }
+        state.controlsRechecked = true
+        var controls: [(TLSProbeKind, ClientIdentity?)] = [(.noClientCertificate, nil)]
+        if let client = state.material.client { controls.append((.clientCertificate, client)) }
+        for (kind, identity) in controls
+        where state.attempts[kind]?.contains(where: { $0.evidence == .served }) == true {
+            var settings = state.settings()
+            settings.identity = identity
+            state.submit(state.plan(tls: settings), on: loop, from: source) { outcome in
+                var attempt = Verdicts.attempt(outcome)
+                attempt.detail = "after the forged certificates: \(attempt.detail ?? attempt.result.rawValue)"
+                state.add(kind, attempt)
+            }
         }
     }
 }
@@ -633,10 +646,11 @@ final class EndpointState {
     var records: [TLSProbeRecord] = []
     /// Every attempt of every probe without a variant, judged together at the end.
     var attempts: [TLSProbeKind: [Attempt]] = [:]
-    /// Forged-certificate connections submitted and not yet in.
+    /// Whether forged certificates were submitted, and how many of their connections are not in yet.
+    var forgedStarted = false
     var forgedPending = 0
-    /// Whether the user's certificate was tried again after the forged ones.
-    var validRechecked = false
+    /// Whether the served controls were tried again after the forged certificates.
+    var controlsRechecked = false
     /// The first raw outcome by probe, for the verdict and the server chain.
     var outcomes: [TLSProbeKind: ConnectionOutcome] = [:]
     var plaintextOutcome: ConnectionOutcome?

@@ -222,7 +222,16 @@ enum Verdicts {
         /// Served in every attempt: first, and again after the forged certificates (a valid certificate refused after
         /// them, by a rate limit or a connection cap, voids every comparison with it).
         var validServed: Bool { !self.valid.isEmpty && self.valid.allSatisfy { $0.evidence == .served } }
-        var noCertificateServed: Bool { self.noCertificate.contains { $0.evidence == .served } }
+        /// Served in every attempt, after the forged certificates too (see ``validServed``).
+        var noCertificateServed: Bool {
+            !self.noCertificate.isEmpty && self.noCertificate.allSatisfy { $0.evidence == .served }
+        }
+        /// A control served at first and not after the forged certificates (a rate limit, a connection cap): no
+        /// comparison with it holds, and the reason says so.
+        var servedOnlySometimes: Bool {
+            (self.valid.contains { $0.evidence == .served } && !self.validServed)
+                || (self.noCertificate.contains { $0.evidence == .served } && !self.noCertificateServed)
+        }
     }
 
     /// Judges the attempts of one probe. One served attempt is an acceptance. A refusal needs evidence of its own in
@@ -271,7 +280,10 @@ enum Verdicts {
         }
         if let open = unresolved.first {
             let why: String
-            if open.evidence == .silent {
+            if controls.servedOnlySometimes {
+                why =
+                    "a control connection served at first was not served after the forged certificates (a rate limit or a connection cap refuses whatever comes later), so no comparison with it holds"
+            } else if open.evidence == .silent {
                 why =
                     "silence proves nothing (a slow server that accepts the certificate is silent too; a longer --read-wait may show its answer)"
             } else if comparedWith != nil && open.evidence == .deniedByApplication {
@@ -280,9 +292,6 @@ enum Verdicts {
             } else if comparedWith != nil {
                 why =
                     "the valid client certificate's connection ends the same way, so nothing tells a refusal from the end of an exchange the server does not speak (an application probe, --app-protocol, that it serves would)"
-            } else if !controls.valid.isEmpty && controls.valid.contains(where: { $0.evidence == .served }) {
-                why =
-                    "your certificate was not served in every attempt (after the forged certificates too), so no comparison with it holds"
             } else {
                 why = "no served control connection to compare with"
             }
@@ -463,7 +472,7 @@ enum Verdicts {
             clientAuth = .required
             let closesEverything = forgedOpen.allSatisfy { $0.evidence.isAmbiguous }
             reason =
-                closesEverything && controls.validServed
+                closesEverything && (controls.valid + controls.noCertificate).contains { $0.evidence == .served }
                 ? "\(open.probe.rawValue): \(open.detail ?? open.result.rawValue)"
                 : closesEverything
                     ? "the server \(Self.ambiguousBehaviour(open.evidence)) after the handshake and no control connection was served; supply a client certificate it accepts (--client-cert/--client-key), or an application probe (--app-protocol)"

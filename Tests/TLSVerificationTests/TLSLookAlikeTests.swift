@@ -1,5 +1,6 @@
 import BulkheadModel
 import BulkheadTestSupport
+import CBulkheadOpenSSL
 import Foundation
 import Testing
 
@@ -151,8 +152,47 @@ struct TLSLookAlikeTests {
             #expect(valid.attempts == 2 && valid.servedAttempts == 1, "\(valid.detail ?? "")")
             let rogue = try #require(self.probe(report, .rogueCA))
             #expect(rogue.result == .inconclusive && rogue.evidence == .deniedByApplication, "\(rogue.detail ?? "")")
-            // The valid certificate's attempt after the forgeries got the limit's 403 too: the same denial.
-            #expect(rogue.detail?.contains("gets the same denial") == true, "\(rogue.detail ?? "")")
+            #expect(rogue.detail?.contains("not served after the forged certificates") == true, "\(rogue.detail ?? "")")
+        }
+
+        // Without a client certificate the control is no certificate at all: served at first, it is tried again too.
+        let open = try PeerProcess.nginx(
+            pki, verify: "optional_no_ca", location: "root \(www.path);",
+            server: "limit_req zone=perip2; limit_req_status 403;",
+            http: "limit_req_zone $binary_remote_addr zone=perip2:1m rate=1r/m;")
+        let blind = try self.run(open, self.expectations(pki, client: nil, caKey: nil))
+        #expect(blind.verdict != .mtlsEnforced, "\(blind.reason)")
+        #expect(self.probe(blind, .rogueCA)?.result != .rejected, "\(self.probe(blind, .rogueCA)?.detail ?? "")")
+    }
+
+    @Test(
+        "forged leaves carry the client certificate's serial and extensions byte for byte (email names, policies), with their own key identifiers and, for serverAuth only, their own EKU"
+    )
+    func forgeriesCopyExtensions() throws {
+        let pki = try self.thePKI()
+        try pki.issue(
+            "client-policy", subject: "/O=Lab/CN=policy", serial: "0x0BADC0DE",
+            extensions: TestPKI.client("policy").map {
+                $0.hasPrefix("subjectAltName=") ? $0 + ",email:ops@lab.test" : $0
+            } + ["certificatePolicies=2.16.840.1.101.3.2.1.3.13"])
+        let template = try #require(try OpenSSL.loadCertificates(path: pki.path("client-policy.pem")).first)
+        let forged = try ClientCertificateForge.forge(
+            identity: .of(template), issuer: nil)
+        func extensionBytes(_ certificate: X509Certificate, _ nid: Int32) -> [UInt8]? {
+            let position = X509_get_ext_by_NID(certificate.pointer, nid, -1)
+            guard position >= 0, let entry = X509_get_ext(certificate.pointer, position),
+                let data = X509_EXTENSION_get_data(entry)
+            else { return nil }
+            return Array(UnsafeBufferPointer(start: ASN1_STRING_get0_data(data), count: Int(ASN1_STRING_length(data))))
+        }
+        for leaf in [forged.rogueCA.chain[0], forged.selfSigned.chain[0]] {
+            for nid in [NID_subject_alt_name, NID_certificate_policies, NID_ext_key_usage, NID_key_usage] {
+                #expect(extensionBytes(leaf, nid) == extensionBytes(template, nid), "extension \(nid)")
+            }
+            #expect(
+                extensionBytes(leaf, NID_subject_key_identifier) != extensionBytes(template, NID_subject_key_identifier)
+            )
+            #expect(leaf.summary()?.serial == template.summary()?.serial && template.summary()?.serial != nil)
         }
     }
 
@@ -254,12 +294,15 @@ struct TLSLookAlikeTests {
         for refusal in [
             "-ERR TLS required", "-ERR 'Secure Connection - TLS Required'", "please use HTTPS",
             "530 Must issue a STARTTLS command first", "this port requires SSL",
+            "534 SSL/TLS required on the control channel",
+            "encryption required",
         ] {
             if case .refused = judged(refusal) {} else { Issue.record("\(refusal): a refusal") }
         }
         for served in [
             "-ERR unknown command 'GET', see https://redis.io/docs/latest/operate/oss_and_stack/management/security/encryption",
-            "+OK TLS available", "220 mail.test ESMTP ready",
+            "+OK TLS available", "220 mail.test ESMTP ready", "-ERR this port only speaks RESP; TLS is not enabled",
+            "-ERR TLS optional, please see HELP", "-ERR TLS is not required here",
         ] {
             if case .served = judged(served) {} else { Issue.record("\(served): served in clear") }
         }
