@@ -8,9 +8,9 @@
 extension Credential {
     /// Whether a user field could be a key or token rather than a name. Only strings made of token characters
     /// (letters, digits, `-_.+/~` and trailing `=` padding) can be; of those, a JWT (`eyJ…` with dots), base64 with
-    /// `+`, `/` or padding (12 characters or more), a dotted key (two dots or more, a digit, 16 characters or more),
-    /// and a long random-looking string (20 characters or more with letters and digits, or with the case changing
-    /// at least every third character) are. Names (`alice`, `svc-payments`, `user@example.com`, an LDAP DN,
+    /// `+`, `/` or padding and no `.`, `-` or `_` (12 characters or more), a dotted key (two dots or more, a digit, 16
+    /// characters or more), and a long random-looking string (letters and digits, 20 characters or more without
+    /// separators or 32 with them, or the case changing at least every third character) are. Names (`alice`, `svc-payments`, `user@example.com`, an LDAP DN,
     /// `system:serviceaccount:…`) have a character outside that set or none of those shapes.
     /// (Inlinable: the extractors call it with slices of their own buffers, and a generic function called across modules
     /// unspecialised walks each byte through witness tables: 0.8 % of `analyze` on the short benchmark capture.)
@@ -19,10 +19,15 @@ extension Credential {
         let shape = TokenShape(user)
         guard shape.isTokenAlphabet, shape.count > 0 else { return false }
         if shape.startsLikeJWT && shape.dots >= 1 { return true }
-        if shape.count >= 12 && (shape.hasBase64Symbol || shape.padding > 0) { return true }
+        // Base64 has no `.`, `-` or `_` beside `+` and `/`: `john.smith+ci` and `CORP/john.smith` are names.
+        if shape.count >= 12 && (shape.hasBase64Symbol || shape.padding > 0) && shape.dots == 0 && shape.dashes == 0 {
+            return true
+        }
         if shape.count >= 16 && shape.dots >= 2 && shape.hasDigit { return true }
         guard shape.count >= 20 else { return false }
-        if shape.hasLetter && shape.hasDigit { return true }
+        // Names join words with separators (`christopher.lastname01`, `svc-payments-prod-01`); a key of that length
+        // has none, or is long.
+        if shape.hasLetter && shape.hasDigit && (shape.dots + shape.dashes == 0 || shape.count >= 32) { return true }
         return shape.hasUpper && shape.hasLower && shape.caseChanges * 3 >= shape.count
     }
 
@@ -52,6 +57,8 @@ struct TokenShape {
     @usableFromInline var isTokenAlphabet = true
     @usableFromInline var startsLikeJWT = false
     @usableFromInline var dots = 0
+    /// `-`, `_` and `~`.
+    @usableFromInline var dashes = 0
     /// Trailing `=` characters (base64 padding); an `=` followed by anything else is not token alphabet.
     @usableFromInline var padding = 0
     @usableFromInline var hasBase64Symbol = false
@@ -79,7 +86,7 @@ struct TokenShape {
             case UInt8(ascii: "."): dots += 1
             case UInt8(ascii: "+"), UInt8(ascii: "/"): hasBase64Symbol = true
             case UInt8(ascii: "="): padding += 1
-            case UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "~"): break
+            case UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "~"): dashes += 1
             default: isTokenAlphabet = false
             }
         }

@@ -108,9 +108,12 @@ public struct Credential: Codable, Hashable, Sendable {
     /// so no protocol can report a key found in its user field.
     public init(kind: String, user: String?, redacted: String, note: String? = nil) {
         self.kind = kind
-        self.user = user.flatMap { Self.userCouldBeSecret($0.utf8) ? nil : $0 }
+        let withheld = user.map { Self.userCouldBeSecret($0.utf8) } ?? false
+        self.user = withheld ? nil : user
         self.redacted = redacted
-        self.note = note
+        // Said, so that no user does not read as no user sent.
+        let why = "the user field was sent but is not shown: it reads like a key or token"
+        self.note = withheld ? (note.map { "\($0); \(why)" } ?? why) : note
     }
 
     enum CodingKeys: String, CodingKey { case kind, user, redacted, note }

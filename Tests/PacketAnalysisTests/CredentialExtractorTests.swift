@@ -81,9 +81,15 @@ struct CredentialExtractorTests {
             let secret = String(pair.prefix { $0 != ":" })
             self.expectRedacted(found.map { [$0] } ?? [], secret: secret)
         }
-        for user in ["alice", "svc-payments", "user@example.com", "cn=admin,dc=example,dc=org", "first.last"] {
+        for user in [
+            "alice", "svc-payments", "user@example.com", "cn=admin,dc=example,dc=org", "first.last",
+            "christopher.lastname01", "svc-payments-prod-01", "CORP/john.smith", "john.smith+ci",
+        ] {
             #expect(basic("\(user):hunter22-Pw")?.user == user, "\(user)")
         }
+        // Withheld, the user is said to have been sent: no user must not read as none sent.
+        let withheld = Credential(kind: "ftp", user: jwt, redacted: "password: 8 characters (redacted)")
+        #expect(withheld.user == nil && withheld.note?.contains("not shown") == true)
         // The rule lives in the credential itself: a key in any protocol's user field is withheld too.
         #expect(Credential(kind: "mqtt", user: jwt, redacted: "password: 4 characters (redacted)").user == nil)
         #expect(
