@@ -107,6 +107,19 @@ public enum ReachabilityTableReport {
             style.bold("Violations") + " (policy: \(e(report.policy)))\n"
                 + (lines.isEmpty ? "None." : lines.joined(separator: "\n")))
 
+        // Findings other than the violations listed above (a policy rule that selects no container…).
+        let others = report.findings.filter { $0.kind != .unexpectedReachable && $0.kind != .unexpectedBlocked }
+        if !others.isEmpty {
+            var findings: [String] = []
+            for finding in others {
+                findings.append(
+                    "\(style.severity(finding.severity.rawValue.uppercased().padding(8), finding.severity)) \(e(finding.kind.identifier)): \(e(finding.title))"
+                )
+                findings.append("         \(e(finding.detail))")
+            }
+            sections.append(style.bold("Other findings") + "\n" + findings.joined(separator: "\n"))
+        }
+
         let errors = report.cells.filter { $0.state == .error || $0.state == .skipped }
         if !errors.isEmpty {
             var notes: [String] = []

@@ -232,7 +232,11 @@ extension Bulkhead {
                 }
             }
             for problem in evidence.problems { warn(problem) }
-            try ExitStatus.finish(incomplete: !evidence.complete, findings: !evidence.violations.isEmpty)
+            // Every violation fails the run, as it always has; any other finding at least --fail-on too (it was ignored).
+            try ExitStatus.finish(
+                incomplete: !evidence.complete,
+                findings: !evidence.violations.isEmpty
+                    || evidence.findings.contains { $0.severity >= self.report.failOn })
         }
 
         func loadInventory() throws -> InventoryReport {

@@ -70,6 +70,25 @@ struct ProbeCommandTests {
     }
 
     @Test(
+        "a policy rule that selects no container is shown in the table, and --fail-on at its severity fails the run")
+    func findingsBeyondViolations() throws {
+        let evidence = try self.evidence()
+        let policy = try self.temporary(
+            "typo.yaml",
+            "baseline: deny\nallow:\n  - { from: web, to: { network: back }, ports: [tcp/5432] }\n  - { from: wbe, to: web }\n"
+        )
+        let quiet = try AnalyzeCommandTests.run(["probe", "--evidence", evidence, "--policy", policy])
+        #expect(quiet.status == 0, "\(quiet.error)")
+        #expect(
+            quiet.output.contains("Other findings") && quiet.output.contains("policy-rule-selects-nothing"),
+            "\(quiet.output)")
+        let strict = try AnalyzeCommandTests.run([
+            "probe", "--evidence", evidence, "--policy", policy, "--fail-on", "low",
+        ])
+        #expect(strict.status == 1, "\(strict.error)")
+    }
+
+    @Test(
         "an incomplete probe with a violation exits 3, not 1 (2 > 3 > 1 > 0); a hostile container name prints escaped")
     func incompleteWinsOverFindings() throws {
         let evidence = try self.evidence(complete: false, web: "web\u{1b}]0;owned\u{07}\u{1b}[2J")
