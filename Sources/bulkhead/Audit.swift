@@ -37,7 +37,7 @@ extension Bulkhead {
 
                 Exit status: 0 clean, 1 findings at or above --fail-on (default high; with --baseline, new findings \
                 only), 2 usage or configuration error, 3 incomplete (a stage failed, a container died mid-audit, or \
-                another audit holds the lock); --exit-zero always exits 0 unless the command line is wrong.
+                another audit holds the lock); --exit-zero turns 1 and 3 into 0 (a usage or configuration error is still 2).
 
                 Examples:
                   bulkhead audit --policy policy.yaml
@@ -131,11 +131,17 @@ extension Bulkhead {
         @OptionGroup var reporting: AuditReportOptions
 
         func validate() throws {
-            if self.evidence != nil
-                && (!self.captures.isEmpty || self.noProbe || self.scopeLabel != nil || self.captureSeconds != nil)
-            {
+            // A stored report is re-judged, its stages never run again: an option that shapes a stage would be ignored.
+            let staging: [(String, Bool)] = [
+                ("--capture", !self.captures.isEmpty), ("--capture-seconds", self.captureSeconds != nil),
+                ("--write-capture", self.writeCapture != nil), ("--no-probe", self.noProbe), ("--no-tls", self.noTLS),
+                ("--tls-required-only", self.tlsRequiredOnly), ("--scope-label", self.scopeLabel != nil),
+                ("--attempts", self.timing.attempts != 2), ("--timeout", self.timing.timeout != nil),
+            ]
+            let ignored = staging.filter(\.1).map(\.0)
+            if self.evidence != nil && !ignored.isEmpty {
                 throw ValidationError(
-                    "--evidence re-evaluates a stored report: --capture, --capture-seconds, --no-probe and --scope-label do not apply"
+                    "--evidence re-evaluates a stored report without running its stages: \(ignored.joined(separator: ", ")) do(es) not apply"
                 )
             }
             if let seconds = self.captureSeconds, !(seconds > 0 && seconds <= 86_400) {

@@ -131,9 +131,22 @@ extension Bulkhead {
             if self.maxInFlight < 0 || self.maxPerDestination < 1 {
                 throw ValidationError("--max-in-flight must be 0 (auto) or more, --max-per-destination at least 1")
             }
-            if self.evidence != nil && (self.inventory != nil || !self.ports.isEmpty || !self.targets.isEmpty) {
+            // Stored cells are re-evaluated, never probed again: an option that shapes probing would be silently ignored.
+            let probing: [(String, Bool)] = [
+                ("--inventory", self.inventory != nil), ("--ports", !self.ports.isEmpty),
+                ("--target", !self.targets.isEmpty),
+                ("--source", !self.sources.isEmpty), ("--tcp-timeout", self.tcpTimeout != nil),
+                ("--udp-timeout", self.udpTimeout != nil), ("--icmp-timeout", self.icmpTimeout != nil),
+                ("--max-in-flight", self.maxInFlight != 0), ("--max-per-destination", self.maxPerDestination != 256),
+                ("--no-icmp", self.noICMP), ("--no-udp", self.noUDP), ("--no-host", self.noHost),
+                ("--shared-networks-only", self.sharedNetworksOnly), ("--namespaces", self.namespaces),
+                ("--attempts", self.timing.attempts != 2), ("--timeout", self.timing.timeout != nil),
+            ]
+            let ignored = probing.filter(\.1).map(\.0)
+            if self.evidence != nil && !ignored.isEmpty {
                 throw ValidationError(
-                    "--evidence re-evaluates stored cells: --inventory, --ports and --target do not apply")
+                    "--evidence re-evaluates stored cells without probing: \(ignored.joined(separator: ", ")) do(es) not apply"
+                )
             }
         }
 

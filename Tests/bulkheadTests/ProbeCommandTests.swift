@@ -69,6 +69,20 @@ struct ProbeCommandTests {
         #expect(document["policy"] as? String == policy)
     }
 
+    @Test("--evidence refuses every option that shapes probing (it would be ignored), naming them; audit the same")
+    func evidenceRefusesProbingOptions() throws {
+        let evidence = try self.evidence()
+        let probe = try AnalyzeCommandTests.run([
+            "probe", "--evidence", evidence, "--source", "nosuch", "--no-udp", "--tcp-timeout", "3",
+        ])
+        #expect(probe.status == 2, "\(probe.error)")
+        for name in ["--source", "--no-udp", "--tcp-timeout"] { #expect(probe.error.contains(name), "\(probe.error)") }
+        let audit = try AnalyzeCommandTests.run(["audit", "--evidence", evidence, "--no-tls", "--attempts", "5"])
+        #expect(
+            audit.status == 2 && audit.error.contains("--no-tls") && audit.error.contains("--attempts"),
+            "\(audit.error)")
+    }
+
     @Test(
         "a policy rule that selects no container is shown in the table, and --fail-on at its severity fails the run")
     func findingsBeyondViolations() throws {
