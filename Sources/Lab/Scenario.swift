@@ -139,7 +139,8 @@ public struct Scenario: Codable, Sendable {
             let container = try decoder.container(keyedBy: CodingKeys.self)
             self.init(
                 state: try container.decode(CellState.self, forKey: .state),
-                violation: try container.decodeIfPresent(String.self, forKey: .violation))
+                // `violation:` with no value would read as absent: "no violation", the opposite of what was meant.
+                violation: try container.decodePresentValue(String.self, forKey: .violation))
         }
     }
 
@@ -398,6 +399,10 @@ extension Scenario {
                     "\(at).with",
                     "\(at).with \(with): use one of \(FirewallRules.rejectKinds.sorted().joined(separator: ", "))")
             }
+        }
+        for (index, kind) in (self.expect?.ignoreKinds ?? []).enumerated() where !Self.registeredKinds.contains(kind) {
+            throw fail(
+                "expect.ignoreKinds[\(index)]", "expect.ignoreKinds: \(kind) is not a finding kind Bulkhead reports")
         }
         for port in self.probe?.ports ?? [] where PortSpec(port) == nil {
             throw fail("probe.ports", "probe.ports: \(port) is not a port (tcp/9999, udp/53)")

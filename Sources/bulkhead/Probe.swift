@@ -124,9 +124,13 @@ extension Bulkhead {
         @OptionGroup var report: ReportOptions
 
         func validate() throws {
-            for value in [self.tcpTimeout, self.udpTimeout, self.icmpTimeout].compactMap({ $0 })
-            where !(value > 0 && value <= 60) {
-                throw ValidationError("timeouts must be between 0 and 60 seconds")
+            for (name, value) in [
+                ("--tcp-timeout", self.tcpTimeout), ("--udp-timeout", self.udpTimeout),
+                ("--icmp-timeout", self.icmpTimeout),
+            ] {
+                if let value, !(value > 0 && value <= 60) {
+                    throw ValidationError("\(name) \(value): timeouts must be between 0 and 60 seconds")
+                }
             }
             if self.maxInFlight < 0 || self.maxPerDestination < 1 {
                 throw ValidationError("--max-in-flight must be 0 (auto) or more, --max-per-destination at least 1")

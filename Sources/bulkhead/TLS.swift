@@ -129,7 +129,7 @@ extension Bulkhead {
         var expectSPIFFE: String?
 
         @Option(
-            name: .customLong("expiry-warn"),
+            name: .customLong("expiry-warn"), parsing: .unconditional,
             help: ArgumentHelp("Report certificates expiring within this horizon (30d, 12h).", valueName: "duration"))
         var expiryWarn: String = "30d"
 

@@ -278,6 +278,12 @@ struct ScenarioFileTests {
                 head + service + "expect:\n  reachability:\n    \"a -> a@nosuchnet tcp/80\": filtered\n",
                 [":9", "no network named nosuchnet"]
             ),
+            (head + service + "expect:\n  ignoreKinds: [net-raw-capabilty]\n", [":8", "not a finding kind"]),
+            (
+                head + service
+                    + "expect:\n  reachability:\n    \"a -> a tcp/80\":\n      state: filtered\n      violation:\n",
+                [":11", "has no value"]
+            ),
             (head + service + "probe: { attempts: -1 }\n", [":7", "probe.attempts"]),
             (head + service + "probe: { timeout: -1 }\n", [":7", "probe.timeout"]),
         ]
