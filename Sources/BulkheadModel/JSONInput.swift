@@ -223,9 +223,22 @@ public struct JSONGrammar {
 
     let bytes: [UInt8]
     var position = 0
+    /// Whether a key given twice in one object is a problem (JSON readers keep one of them, silently).
+    var refusesDuplicateKeys = false
 
     init(_ bytes: [UInt8]) {
         self.bytes = bytes
+    }
+
+    /// Where `bytes` (one JSON document) first gives a key twice in one object: decoders keep one of the two values
+    /// and drop the other without a word, so a file edited by hand can say something else than it seems to. Nil when
+    /// no key repeats (or the text is not JSON: ``firstProblem(in:)`` says where).
+    public static func firstDuplicateKey(in bytes: [UInt8]) -> Problem? {
+        var grammar = JSONGrammar(bytes)
+        grammar.refusesDuplicateKeys = true
+        grammar.skipWhitespace()
+        guard let problem = grammar.skipValue(), problem.message.hasPrefix("key ") else { return nil }
+        return problem
     }
 
     /// Where `bytes` stops being one JSON document, and why; nil when it is one.
@@ -277,6 +290,8 @@ public struct JSONGrammar {
     /// Past the one value that starts here (after whitespace), or where it breaks the grammar.
     mutating func skipValue() -> Problem? {
         var open: [UInt8] = []
+        // The keys seen in each open object (only when ``refusesDuplicateKeys``).
+        var keys: [Set<ArraySlice<UInt8>>] = []
         var expect = Expect.value
         while true {
             self.skipWhitespace()
@@ -295,6 +310,7 @@ public struct JSONGrammar {
                 } else if byte == UInt8(ascii: "{") {
                     self.position += 1
                     open.append(byte)
+                    if self.refusesDuplicateKeys { keys.append([]) }
                     expect = .firstKeyOrClose
                     continue
                 } else if byte == UInt8(ascii: "[") {
@@ -309,11 +325,23 @@ public struct JSONGrammar {
                 if expect == .firstKeyOrClose && byte == UInt8(ascii: "}") {
                     self.position += 1
                     open.removeLast()
+                    if self.refusesDuplicateKeys { keys.removeLast() }
                 } else {
                     guard byte == UInt8(ascii: "\"") else {
                         return self.problem("expected a key in double quotes, found \(Self.describe(byte))")
                     }
+                    let keyStart = self.position
                     if let problem = self.skipString() { return problem }
+                    if self.refusesDuplicateKeys, !keys.isEmpty {
+                        let key = self.bytes[(keyStart + 1)..<(self.position - 1)]
+                        guard keys[keys.count - 1].insert(key).inserted else {
+                            return Problem(
+                                offset: keyStart,
+                                message:
+                                    "key \"\(String(decoding: key.prefix(80), as: UTF8.self))\" given twice in one object: readers keep one of the two values and drop the other",
+                                cutShort: false)
+                        }
+                    }
                     self.skipWhitespace()
                     guard self.position < self.bytes.count else { continue }
                     guard self.bytes[self.position] == UInt8(ascii: ":") else {
@@ -338,7 +366,7 @@ public struct JSONGrammar {
                     )
                 }
                 self.position += 1
-                open.removeLast()
+                if open.removeLast() == UInt8(ascii: "{"), self.refusesDuplicateKeys { keys.removeLast() }
             }
             // A value ended here.
             if open.isEmpty { return nil }

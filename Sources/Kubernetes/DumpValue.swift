@@ -93,6 +93,12 @@ enum DumpParser {
                     throw KubernetesError(
                         .malformed, path: path, message: "nested more than \(Self.maxDepth) levels deep")
                 }
+                // A key given twice decodes as one of its values, silently (YAML dumps are refused the same way).
+                let bytes = Array(text.utf8)
+                if let twice = JSONGrammar.firstDuplicateKey(in: bytes) {
+                    throw KubernetesError(
+                        .malformed, path: JSONInput.place(path, at: twice.offset, in: bytes), message: twice.message)
+                }
                 return [Document(value: json)]
             }
             // Not strict JSON: YAML flow style is a superset, so fall through and let the YAML parser say where.

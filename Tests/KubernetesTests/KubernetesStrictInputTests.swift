@@ -73,6 +73,12 @@ struct KubernetesStrictInputTests {
                 of: "    - from:\n        - podSelector: {matchLabels: {app: api}}\n      ports: [{port: 5432}]",
                 with: "    - <<: {from: [{podSelector: {matchLabels: {app: api}}}]}\n      ports: [{port: 5432}]"))
         #expect(merged.hasPrefix("policy.yaml:8: .spec.ingress[0]: a YAML merge key (<<) is not read"), "\(merged)")
+        // JSON too: a decoder keeps one of the two values, silently.
+        let json = Self.refusal(
+            "{\"apiVersion\": \"v1\", \"kind\": \"Pod\",\n \"metadata\": {\"name\": \"x\", \"name\": \"y\"}}",
+            name: "pod.json")
+        #expect(json.hasPrefix("pod.json:2:28: key \"name\" given twice in one object"), "\(json)")
+        #expect(JSONGrammar.firstDuplicateKey(in: Array(#"{"a": {"b": 1}, "c": [{"b": 2}, {"b": 3}]}"#.utf8)) == nil)
     }
 
     @Test("an empty, blank or ---only dump exits 2 naming the file; k8s diff - - is refused; --node of no pod exits 2")
