@@ -88,6 +88,11 @@ public enum JSONInput {
                 path: Self.place(path, at: syntax.offset, in: bytes),
                 message: "not JSON: \(syntax.message); expected \(expected.phrase)")
         }
+        if refusedText, let limit = JSONGrammar.readerLimit(in: bytes) {
+            return PathError(
+                path: Self.place(path, at: limit.offset, in: bytes),
+                message: "cannot be read: \(limit.message); expected \(expected.phrase)")
+        }
         // Another kind of document (or version) says more than the first key it lacks.
         struct Peek: Decodable { var schema: String? }
         if let peek = try? JSONDecoder().decode(Peek.self, from: Data(bytes)),
@@ -228,6 +233,71 @@ public struct JSONGrammar {
 
     init(_ bytes: [UInt8]) {
         self.bytes = bytes
+    }
+
+    /// Why a reader refuses `bytes` although they follow JSON's grammar: text that is not UTF-8, nesting deeper than
+    /// readers go (512 levels), or an integer wider than 64 bits. Nil when none of these is found: the reader's own
+    /// words are all there is then.
+    public static func readerLimit(in bytes: [UInt8]) -> Problem? {
+        if let invalid = Self.firstInvalidUTF8(bytes) {
+            return Problem(offset: invalid, message: "a byte that is not UTF-8 (JSON text is UTF-8)", cutShort: false)
+        }
+        var depth = 0
+        var index = 0
+        while index < bytes.count {
+            switch bytes[index] {
+            case UInt8(ascii: "\""):
+                // Past the string, escapes and all.
+                index += 1
+                while index < bytes.count && bytes[index] != UInt8(ascii: "\"") {
+                    index += bytes[index] == UInt8(ascii: "\\") ? 2 : 1
+                }
+            case UInt8(ascii: "{"), UInt8(ascii: "["):
+                depth += 1
+                if depth > 512 {
+                    return Problem(
+                        offset: index, message: "nested more than 512 levels deep (JSON readers stop there)",
+                        cutShort: false)
+                }
+            case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                depth -= 1
+            case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+                let start = index
+                while index + 1 < bytes.count, (0x30...0x39).contains(bytes[index + 1]) { index += 1 }
+                let next = index + 1 < bytes.count ? bytes[index + 1] : 0
+                let digits = index - start + (bytes[start] == UInt8(ascii: "-") ? 0 : 1)
+                if digits > 19 && next != UInt8(ascii: ".") && next != UInt8(ascii: "e") && next != UInt8(ascii: "E") {
+                    return Problem(
+                        offset: start, message: "an integer of \(digits) digits, wider than 64 bits", cutShort: false)
+                }
+            default:
+                break
+            }
+            index += 1
+        }
+        return nil
+    }
+
+    /// The offset of the first byte that breaks UTF-8, or nil.
+    static func firstInvalidUTF8(_ bytes: [UInt8]) -> Int? {
+        var index = 0
+        while index < bytes.count {
+            let byte = bytes[index]
+            let length: Int
+            switch byte {
+            case 0x00...0x7F: length = 1
+            case 0xC2...0xDF: length = 2
+            case 0xE0...0xEF: length = 3
+            case 0xF0...0xF4: length = 4
+            default: return index
+            }
+            guard index + length <= bytes.count else { return index }
+            for continuation in bytes[(index + 1)..<(index + length)] where continuation & 0xC0 != 0x80 {
+                return index
+            }
+            index += length
+        }
+        return nil
     }
 
     /// Where `bytes` (one JSON document) first gives a key twice in one object: decoders keep one of the two values

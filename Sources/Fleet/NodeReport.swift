@@ -160,6 +160,12 @@ public struct NodeReport: Sendable {
     ) -> FleetMergeError {
         if case .dataCorrupted(let context) = error, context.codingPath.isEmpty {
             guard let syntax = JSONGrammar.firstProblem(in: original) else {
+                // JSON by its grammar, refused by the reader: say which of its limits, and where.
+                if let limit = JSONGrammar.readerLimit(in: original) {
+                    return FleetMergeError(
+                        .notJSON, path: JSONInput.place(path, at: limit.offset, in: original),
+                        message: "cannot be read: \(limit.message)")
+                }
                 return FleetMergeError(.notJSON, path: path, message: "not JSON: \(context.debugDescription)")
             }
             if syntax.cutShort {

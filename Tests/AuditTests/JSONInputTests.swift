@@ -83,6 +83,29 @@ struct JSONInputTests {
         #expect(refusal?.message.hasPrefix("has no schema key") == true, "\(String(describing: refusal))")
     }
 
+    @Test(
+        "JSON that readers refuse all the same is located and named: nesting past 512 levels, an integer past 64 bits, bytes that are not UTF-8"
+    )
+    func readerLimits() {
+        let deep = Array(
+            ("{\"a\": " + String(repeating: "[", count: 600) + String(repeating: "]", count: 600) + "}").utf8)
+        #expect(JSONGrammar.firstProblem(in: deep) == nil, "JSON by its grammar")
+        let nested = JSONGrammar.readerLimit(in: deep)
+        #expect(
+            nested?.message.contains("512 levels") == true && nested?.offset == 6 + 511, "\(String(describing: nested))"
+        )
+        let refusal = Self.refusal(AuditReport.self, deep, .auditReport)
+        #expect(
+            refusal?.message.hasPrefix("cannot be read: nested more than 512") == true, "\(String(describing: refusal))"
+        )
+        let huge = Array("{\"port\": 10000000000000000000000000000000000000000}".utf8)
+        #expect(JSONGrammar.readerLimit(in: huge)?.message == "an integer of 41 digits, wider than 64 bits")
+        #expect(JSONGrammar.readerLimit(in: huge)?.offset == 9)
+        #expect(JSONGrammar.readerLimit(in: Array("{\"a\": 1.0000000000000000000000001e5}".utf8)) == nil)
+        #expect(JSONGrammar.readerLimit(in: [0x7B, 0x22, 0x61, 0x22, 0x3A, 0x22, 0xFF, 0x22, 0x7D])?.offset == 6)
+        #expect(JSONGrammar.readerLimit(in: Array("{\"a\": \"é\\\"[[[\"}".utf8)) == nil, "inside strings, escapes too")
+    }
+
     @Test("deep nesting is read without recursion, open or closed")
     func deepNesting() {
         let depth = 200_000
