@@ -263,10 +263,18 @@ public struct JSONGrammar {
                 depth -= 1
             case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
                 let start = index
+                // Digits after `.`, `e` or an exponent's sign are a fraction or an exponent, not an integer part.
+                let previous = start > 0 ? bytes[start - 1] : 0
+                let inNumber = [
+                    UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E"), UInt8(ascii: "+"), UInt8(ascii: "-"),
+                ]
+                .contains(previous)
                 while index + 1 < bytes.count, (0x30...0x39).contains(bytes[index + 1]) { index += 1 }
                 let next = index + 1 < bytes.count ? bytes[index + 1] : 0
                 let digits = index - start + (bytes[start] == UInt8(ascii: "-") ? 0 : 1)
-                if digits > 19 && next != UInt8(ascii: ".") && next != UInt8(ascii: "e") && next != UInt8(ascii: "E") {
+                if !inNumber && digits > 19 && next != UInt8(ascii: ".") && next != UInt8(ascii: "e")
+                    && next != UInt8(ascii: "E")
+                {
                     return Problem(
                         offset: start, message: "an integer of \(digits) digits, wider than 64 bits", cutShort: false)
                 }

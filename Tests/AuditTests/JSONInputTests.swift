@@ -102,6 +102,10 @@ struct JSONInputTests {
         #expect(JSONGrammar.readerLimit(in: huge)?.message == "an integer of 41 digits, wider than 64 bits")
         #expect(JSONGrammar.readerLimit(in: huge)?.offset == 9)
         #expect(JSONGrammar.readerLimit(in: Array("{\"a\": 1.0000000000000000000000001e5}".utf8)) == nil)
+        #expect(
+            JSONGrammar.readerLimit(
+                in: Array("{\"a\": 1.00000000000000000000001, \"b\": 2e-100000000000000000000}".utf8)) == nil,
+            "a fraction's or an exponent's digits")
         #expect(JSONGrammar.readerLimit(in: [0x7B, 0x22, 0x61, 0x22, 0x3A, 0x22, 0xFF, 0x22, 0x7D])?.offset == 6)
         #expect(JSONGrammar.readerLimit(in: Array("{\"a\": \"é\\\"[[[\"}".utf8)) == nil, "inside strings, escapes too")
     }
