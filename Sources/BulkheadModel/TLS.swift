@@ -200,8 +200,8 @@ public enum TLSEvidence: String, Codable, Sendable {
     /// and never resolved into a refusal by comparison.
     case silent
     /// An application answer that refuses the request without naming the certificate (HTTP 401 or 403): ambiguous.
-    /// A refusal when the valid certificate's same request is served; an acceptance when it gets the same answer
-    /// (the application cannot tell the two apart).
+    /// A refusal when the valid certificate's same request is served (every time, after the forgeries too); nothing
+    /// when it gets the same answer (a request denied whoever asks).
     case deniedByApplication = "denied-by-application"
     /// Plaintext probe: the service was served in clear (HTTP status < 400, or the protocol's success reply).
     case servedInClear = "served-in-clear"

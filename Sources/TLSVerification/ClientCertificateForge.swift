@@ -5,8 +5,9 @@ import Foundation
 /// Makes the client certificates a server must refuse, in memory, fresh for every run (OpenSSL EVP/X509
 /// APIs; nothing is written to disk and no key leaves the process).
 ///
-/// The identity copied into the forged certificates (subject and subjectAltName) is that of the user's client
-/// certificate when one is given, so that a server matching on identity alone is caught too.
+/// The identity copied into the forged certificates (the whole subject, the serial, every extension but the key
+/// identifiers, the kind of key, and the issuer's name for the rogue CA) is that of the user's client certificate when
+/// one is given, so that a server matching on identity alone is caught too.
 public enum ClientCertificateForge {
     /// A forging failure (OpenSSL refused to build a key or certificate).
     public struct ForgeError: Error, CustomStringConvertible, Sendable {

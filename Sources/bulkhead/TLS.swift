@@ -31,10 +31,11 @@ extension Bulkhead {
                 server's greeting), and "refused" on a TLS alert, an application refusal naming the certificate, or a \
                 handshake the server aborted. A close, silence, or an HTTP 401/403 naming no certificate proves \
                 nothing by itself: a close or such a denial where your valid certificate (or no certificate) is served \
-                is a refusal, a denial identical to your valid certificate's an acceptance; silence is never resolved \
-                (a slow server is silent too: raise --read-wait). Forged certificates copy your certificate's whole \
-                subject and kind of key, and the rogue CA its issuer's name; a forgery the client could not send (its \
-                key fits no signature algorithm the server allows) tests nothing. Each forged certificate is tried \
+                every time, before and after the forgeries, is a refusal; one identical to your valid certificate's \
+                proves nothing; silence is never resolved (a slow server is silent too: raise --read-wait). Forged \
+                certificates copy your certificate's whole subject, serial, extensions and kind of key, and the rogue \
+                CA its issuer's name; a forgery the client could not send (its key fits no signature algorithm the \
+                server allows) tests nothing. Each forged certificate is tried \
                 --attempts times (at least 20 forged connections per endpoint): one acceptance is an acceptance.
 
                 Verdicts, worst first: tls-accepts-rogue-client, mtls-optional, tls-no-client-auth, plaintext-accepted, \
