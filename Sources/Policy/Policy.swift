@@ -32,6 +32,9 @@ public struct Policy: Codable, Sendable {
     public var allow: [Rule]
     public var deny: [Rule]
     public var mtls: MTLSSection?
+    /// Where each selector was written, by its path (`allow[0].from[1]` → `policy.yaml:12`), for findings that cite a
+    /// rule; empty for a policy not read from a file. Not part of the file's format.
+    public var sourceLocations: [String: String]
 
     public enum Baseline: String, Codable, Sendable {
         /// Everything not allowed is denied.
@@ -75,6 +78,7 @@ public struct Policy: Codable, Sendable {
         self.allow = allow
         self.deny = deny
         self.mtls = mtls
+        self.sourceLocations = [:]
     }
 
     enum CodingKeys: String, CodingKey { case version, baseline, allow, deny, mtls }
@@ -86,6 +90,7 @@ public struct Policy: Codable, Sendable {
         self.allow = try container.decodePresentValue([Rule].self, forKey: .allow) ?? []
         self.deny = try container.decodePresentValue([Rule].self, forKey: .deny) ?? []
         self.mtls = try container.decodePresentValue(MTLSSection.self, forKey: .mtls)
+        self.sourceLocations = [:]
     }
 
     /// The intent Docker's own configuration expresses, used when no policy is given.
@@ -126,8 +131,9 @@ public enum PortMatch: Codable, Hashable, Sendable, CustomStringConvertible {
     case proto(ProbeProtocol)
     case ports(ProbeProtocol, ClosedRange<Int>)
 
+    /// Spaces around the text are refused, as in a CIDR: YAML already drops them where no quotes keep them.
     public init?(_ text: String) {
-        let lowered = text.lowercased().trimmingCharacters(in: .whitespaces)
+        let lowered = text.lowercased()
         if lowered == "any" || lowered == "*" {
             self = .any
             return

@@ -176,28 +176,32 @@ public struct PolicyEvaluator: Sendable {
                 [cell.source] + (cell.destinationKind == .namespace ? [cell.destinationName] : [])
             }.filter { self.containers[$0] == nil }
         var findings: [Finding] = []
-        func judge(_ selectors: [Selector], rule: String, side: String) {
+        func judge(_ selectors: [Selector], rule: String, path: String, side: String) {
             for (index, selector) in selectors.enumerated() where !self.selectsSomething(selector, namespaces) {
                 let location = "\(rule).\(side)[\(index)]"
+                // The file's line, so that the selector is found without counting list items by hand.
+                let written =
+                    self.policy.sourceLocations["\(path).\(side)[\(index)]"].map { " Written at \($0)." } ?? ""
                 findings.append(
                     Finding(
                         kind: .policyRuleSelectsNothing,
                         title: "\(location) \(selector.summary) matches no container",
                         detail:
-                            "No container of the inventory matches this selector: the traffic the rule names is not affected by it.",
+                            "No container of the inventory matches this selector: the traffic the rule names is not affected by it.\(written)",
                         location: location))
             }
         }
         for (kind, rules) in [("allow", self.policy.allow), ("deny", self.policy.deny)] {
             for (index, rule) in rules.enumerated() {
                 let name = rule.name.map { "\(kind) \"\($0)\"" } ?? "\(kind)[\(index)]"
-                judge(rule.from, rule: name, side: "from")
-                judge(rule.to, rule: name, side: "to")
+                judge(rule.from, rule: name, path: "\(kind)[\(index)]", side: "from")
+                judge(rule.to, rule: name, path: "\(kind)[\(index)]", side: "to")
             }
         }
         for (index, requirement) in (self.policy.mtls?.require ?? []).enumerated() {
             judge(
-                requirement.to, rule: requirement.name.map { "mtls \"\($0)\"" } ?? "mtls.require[\(index)]", side: "to")
+                requirement.to, rule: requirement.name.map { "mtls \"\($0)\"" } ?? "mtls.require[\(index)]",
+                path: "mtls.require[\(index)]", side: "to")
         }
         return findings
     }

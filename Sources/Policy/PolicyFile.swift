@@ -42,7 +42,31 @@ extension Policy {
     public static func load(path: String) throws(PathError) -> Policy {
         let loaded = try YAMLDocument.loadDocument(Policy.self, path: path, knownKeys: Self.knownKeys)
         try loaded.value.validate(at: loaded.locator)
-        return loaded.value
+        var policy = loaded.value
+        policy.sourceLocations = policy.selectorLocations(loaded.locator)
+        return policy
+    }
+
+    /// `file:line` of every selector, by the path findings cite it by (`allow[0].from[1]`, `mtls.require[0].to[0]`).
+    func selectorLocations(_ locator: YAMLLocator) -> [String: String] {
+        var locations: [String: String] = [:]
+        for (kind, rules) in [("allow", self.allow), ("deny", self.deny)] {
+            for (index, rule) in rules.enumerated() {
+                for (side, selectors) in [("from", rule.from), ("to", rule.to)] {
+                    for number in selectors.indices {
+                        let path = "\(kind)[\(index)].\(side)[\(number)]"
+                        locations[path] = locator.location(path)
+                    }
+                }
+            }
+        }
+        for (index, requirement) in (self.mtls?.require ?? []).enumerated() {
+            for number in requirement.to.indices {
+                let path = "mtls.require[\(index)].to[\(number)]"
+                locations[path] = locator.location(path)
+            }
+        }
+        return locations
     }
 
     /// Checks what decoding cannot, naming only the file (see ``validate(at:)`` for lines).

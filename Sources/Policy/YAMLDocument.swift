@@ -70,6 +70,9 @@ public enum YAMLDocument {
     public static func decodeDocument<T: Decodable>(
         _ type: T.Type, text: String, path: String, knownKeys: KnownKeys, limits: Limits = Limits()
     ) throws(PathError) -> Loaded<T> {
+        // A byte-order mark is allowed at the start of a YAML stream (editors on Windows write one), but Yams hands
+        // libyaml a string, in which it reads as content: 'did not find expected <document start>' on line 2.
+        let text = text.unicodeScalars.first == "\u{FEFF}" ? String(text.unicodeScalars.dropFirst()) : text
         guard text.utf8.count <= limits.maxBytes else {
             throw PathError(path: path, message: "is \(text.utf8.count) bytes; the limit is \(limits.maxBytes) bytes")
         }
@@ -94,9 +97,10 @@ public enum YAMLDocument {
             return Loaded(value: value, locator: YAMLLocator(file: path, root: root))
         } catch let error as DecodingError {
             let (codingPath, message) = Self.explain(error)
-            let line = Self.node(at: codingPath, in: root)?.mark.map { ":\($0.line)" } ?? ""
+            let node = Self.node(at: codingPath, in: root)
+            let line = node?.mark.map { ":\($0.line)" } ?? ""
             let location = codingPath.isEmpty ? "" : Self.describe(codingPath) + ": "
-            throw PathError(path: path + line, message: location + message)
+            throw PathError(path: path + line, message: location + message + Self.found(error, node))
         } catch {
             throw PathError(path: path, message: "\(error)")
         }
@@ -313,13 +317,36 @@ public enum YAMLDocument {
             return (context.codingPath, "required key '\(key.stringValue)' is missing")
         case .typeMismatch(let type, let context): return (context.codingPath, "expected \(Self.name(of: type))")
         case .valueNotFound(let type, let context):
-            return (context.codingPath, "expected \(Self.name(of: type)), found nothing")
+            return (context.codingPath, "expected \(Self.name(of: type))")
         case .dataCorrupted(let context):
             if let underlying = context.underlyingError as? YamlError {
                 return (context.codingPath, Self.problem(of: underlying))
             }
             return (context.codingPath, context.debugDescription)
         @unknown default: return ([], "\(error)")
+        }
+    }
+
+    /// What stood where a value of another type was expected: `version: '1'` is the string '1', not the number the
+    /// decoder wanted (it reports a quoted scalar as no value at all).
+    static func found(_ error: DecodingError, _ node: Node?) -> String {
+        switch error {
+        case .typeMismatch, .valueNotFound: break
+        default: return ""
+        }
+        switch node {
+        case .scalar(let scalar)?:
+            let text = String(scalar.string.prefix(60))  // errors are escaped where they are printed
+            switch scalar.style {
+            case .singleQuoted, .doubleQuoted:
+                return ", found the quoted string '\(text)' (quotes make any value a string: leave them out)"
+            case .plain where scalar.string.isEmpty || scalar.string == "~" || scalar.string.lowercased() == "null":
+                return ", found nothing"
+            default: return ", found '\(text)'"
+            }
+        case .mapping?: return ", found a map"
+        case .sequence?: return ", found a list"
+        default: return ", found nothing"
         }
     }
 
@@ -337,7 +364,8 @@ public enum YAMLDocument {
 
     static func location(of error: YamlError) -> String {
         switch error {
-        case .scanner(_, _, let mark, _), .parser(_, _, let mark, _): ":\(mark.line):\(mark.column)"
+        case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _):
+            ":\(mark.line):\(mark.column)"
         default: ""
         }
     }
@@ -345,6 +373,10 @@ public enum YAMLDocument {
     static func problem(of error: YamlError) -> String {
         switch error {
         case .scanner(let context, let problem, _, _), .parser(let context, let problem, _, _):
+            [context.map { "\($0.text)" }, problem].compactMap { $0 }.joined(separator: ": ")
+        case .composer(_, let problem, _, _) where problem == "but found another document":
+            "a second document starts here ('---'): the file holds one YAML document (remove it, or move it to a file of its own)"
+        case .composer(let context, let problem, _, _):
             [context.map { "\($0.text)" }, problem].compactMap { $0 }.joined(separator: ": ")
         default: "\(error)"
         }

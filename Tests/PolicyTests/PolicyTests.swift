@@ -70,6 +70,21 @@ struct PolicyFileTests {
         self.expectError("", ["empty"])
     }
 
+    @Test("YAML as editors and people write it: a byte-order mark, a quoted number, a second document, a spaced port")
+    func yamlAsWritten() throws {
+        // A Windows editor's byte-order mark is part of YAML's grammar, not content.
+        #expect(try self.load("\u{FEFF}baseline: docker\nallow:\n  - { from: web, to: db }\n").allow.count == 1)
+        // The quotes make it a string: the message says so instead of "found nothing".
+        self.expectError(
+            "version: '1'\nbaseline: docker\n", [":1", "version", "the quoted string '1'", "leave them out"])
+        self.expectError("version: [1]\n", [":1", "found a list"])
+        // One line that names the second document, not libyaml's three.
+        self.expectError("baseline: docker\n---\nbaseline: deny\n", [":2:1", "a second document starts here"])
+        // Spaces kept by quotes are refused in a port as in a CIDR.
+        self.expectError(
+            "allow:\n  - { from: web, to: db, ports: [' tcp/80'] }\n", [":2", "' tcp/80' is not a port"])
+    }
+
     @Test("hostile files fail fast with a limit: 20,000 nested [, an alias bomb under an unrestricted key, a huge file")
     func hostile() throws {
         let clock = ContinuousClock()
@@ -423,6 +438,9 @@ struct PolicyEvaluationTests {
         #expect(findings.map(\.location) == ["deny[0].from[0]", "deny \"typo\".to[1]"])
         #expect(findings.first?.title == "deny[0].from[0] {service: wbe} matches no container")
         #expect(findings.allSatisfy { $0.severity == .low })
+        // Each names the line its selector was written on.
+        #expect(findings.map { $0.detail.hasSuffix(".yaml:3.") } == [true, false])
+        #expect(findings.map { $0.detail.hasSuffix(".yaml:4.") } == [false, true])
     }
 
     @Test("re-evaluating stored evidence replaces the earlier evaluation")
