@@ -231,6 +231,15 @@ public struct EdgeBuilder {
         if reasons.isEmpty, edge.reachability?.isBlocked == true, (edge.traffic?.flows ?? 0) == 0 {
             return (.blocked, ["\(edge.reachability?.rawValue ?? "blocked")"])
         }
+        // A path the probe could not decide (skipped: a paused or stopped source; error; unknown) with no traffic seen
+        // is not known to carry anything: the TLS battery ran from the audit's host, so the endpoint's verdict says
+        // nothing about whether this source reaches it. Neither a pass nor a violation.
+        if let state = edge.reachability, !state.isOpen, !state.isBlocked, (edge.traffic?.flows ?? 0) == 0 {
+            let battery = edge.tls.map {
+                "; the endpoint's own TLS verdict (\($0.verdict.rawValue)) is not this path's"
+            }
+            return (.unknown, ["probe: \(state.rawValue): this path was not established\(battery ?? "")"])
+        }
         let tlsVerdict = edge.tls?.verdict
         let traffic = edge.traffic
         let rogue = tlsVerdict == .tlsAcceptsRogueClient || edge.tls?.refusesBadClients == false

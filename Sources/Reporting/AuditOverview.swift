@@ -140,6 +140,20 @@ public struct AuditOverview: Sendable {
 
     public static let problemLimit = 8
 
+    /// A violating edge's severity as its finding has it, so that the summary and the findings agree: a path the
+    /// policy allows found closed (unexpected-blocked) and a denied path where nothing listens and no traffic was
+    /// seen (reachable-closed: the path is open, no service is exposed) are medium; a breach reaching a service or
+    /// carrying traffic, and an mTLS requirement not met, are high.
+    static func violationSeverity(_ edge: Edge) -> Severity {
+        if edge.reasons.contains(where: { $0.hasPrefix("mTLS required") || $0.contains("accepts a client certificate") }
+        ) {
+            return .high
+        }
+        if edge.allowed == true { return .medium }
+        if edge.reachability == .reachableClosed && (edge.traffic?.flows ?? 0) == 0 { return .medium }
+        return .high
+    }
+
     public init(_ report: AuditReport) {
         var counts: [EdgeVerdict: Int] = [:]
         for edge in report.edges { counts[edge.verdict, default: 0] += 1 }
@@ -160,9 +174,12 @@ public struct AuditOverview: Sendable {
             // A violation that is only paths the policy allows and the probe found closed is a broken dependency
             // (its finding, unexpected-blocked, is medium), and the remedy is to open them, not to separate.
             let onlyBlocked = service.worst == .violation && concerned.allSatisfy { $0.allowed == true }
+            let severity =
+                service.worst == .violation
+                ? (concerned.map(Self.violationSeverity).max() ?? .high) : service.worst.severity
             problems.append(
                 Problem(
-                    severity: onlyBlocked ? .medium : service.worst.severity, endpoint: service.name, sources: sources,
+                    severity: severity, endpoint: service.name, sources: sources,
                     what: what,
                     change: onlyBlocked ? EdgeVerdict.blockedRemedy : service.worst.remedy, verdict: service.worst))
         }

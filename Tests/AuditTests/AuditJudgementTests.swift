@@ -215,6 +215,28 @@ struct AuditJudgementTests {
     }
 
     @Test(
+        "an edge the probe could not decide (skipped, error, unknown) and no traffic crossed takes no verdict from the endpoint's TLS battery: unknown, never mtls-enforced"
+    )
+    func undecidedPathTakesNoTLSVerdict() throws {
+        for state in [CellState.skipped, .error, .unknown] {
+            var evidence = SampleAudit.report().evidence
+            let index = try #require(
+                evidence.probe?.cells.firstIndex { $0.source == "api" && $0.port == 8443 })
+            evidence.probe?.cells[index].state = state
+            let evaluation = AuditJudgement.evaluate(evidence, policy: .dockerDefault, policyName: "docker")
+            let undecided = try #require(evaluation.edges.first { $0.source == "api" && $0.port == 8443 })
+            #expect(undecided.verdict == .unknown, "\(state): \(undecided.reasons)")
+            #expect(
+                undecided.reasons == [
+                    "probe: \(state.rawValue): this path was not established; the endpoint's own TLS verdict (mtls-enforced) is not this path's"
+                ])
+            // The battery still holds for the endpoint: another source's reached path keeps its verdict.
+            let reached = try #require(evaluation.edges.first { $0.source == "web" && $0.port == 8443 })
+            #expect(reached.reachability == .reachable && reached.verdict != .unknown)
+        }
+    }
+
+    @Test(
         "an edge's mTLS requirement is read from the same answer as its expectation: a namespace a requirement names by `container:` is held to it"
     )
     func namespaceRequirement() throws {

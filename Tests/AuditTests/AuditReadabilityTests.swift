@@ -159,6 +159,18 @@ struct AuditReadabilityTests {
         let open = try #require(AuditOverview(report).problems.first)
         #expect(open.severity == .high)
         #expect(open.change.hasPrefix("separate the two"))
+        // A denied path where nothing listens: its finding (unexpected-reachable, "nothing listens") is medium, and
+        // so is its line; once traffic is seen on it, the breach is high again.
+        report.edges[index].reachability = .reachableClosed
+        report.edges[index].traffic = nil
+        report.edges[index].reasons = ["denied by the policy yet reachable"]
+        let closed = try #require(AuditOverview(report).problems.first)
+        #expect(closed.severity == .medium)
+        #expect(closed.change.hasPrefix("separate the two"))
+        var traffic = EdgeTraffic()
+        traffic.flows = 1
+        report.edges[index].traffic = traffic
+        #expect(AuditOverview(report).problems.first?.severity == .high)
     }
 
     @Test("status: PASS needs every edge proven (enforced or blocked); open edges nothing is known about are no pass")
