@@ -60,6 +60,12 @@ extension Bulkhead {
         var inventory: String?
 
         @Option(
+            help: ArgumentHelp(
+                "Probe only containers and networks with this label (key=value, or a key): from and to them alone, as `audit --scope-label` does. Plain namespaces carry no labels and are left out.",
+                valueName: "label"))
+        var scopeLabel: String?
+
+        @Option(
             parsing: .singleValue,
             help: ArgumentHelp(
                 "More ports to probe on every destination: tcp/22, udp/53, tcp/8000-8010 (comma-separated, repeatable).",
@@ -137,7 +143,8 @@ extension Bulkhead {
             }
             // Stored cells are re-evaluated, never probed again: an option that shapes probing would be silently ignored.
             let probing: [(String, Bool)] = [
-                ("--inventory", self.inventory != nil), ("--ports", !self.ports.isEmpty),
+                ("--inventory", self.inventory != nil), ("--scope-label", self.scopeLabel != nil),
+                ("--ports", !self.ports.isEmpty),
                 ("--target", !self.targets.isEmpty),
                 ("--source", !self.sources.isEmpty), ("--tcp-timeout", self.tcpTimeout != nil),
                 ("--udp-timeout", self.udpTimeout != nil), ("--icmp-timeout", self.icmpTimeout != nil),
@@ -190,6 +197,7 @@ extension Bulkhead {
                 let options = try self.options()
                 var inventory = try self.loadInventory()
                 if self.namespaces && self.inventory == nil { InventoryCollector.addNamespaces(to: &inventory) }
+                if let label = self.scopeLabel { inventory = inventory.scoped(label: label) }
                 let plan: ProbePlan
                 do { plan = try ProbePlanner.plan(inventory: inventory, options: options) } catch {
                     throw failInput(error.description)

@@ -292,7 +292,9 @@ struct ProbeCommandTests {
         #expect(try AnalyzeCommandTests.run(["scenario", "up", scenario]).status == 0)
         defer { _ = try? AnalyzeCommandTests.run(["scenario", "down", scenario]) }
         let probe = try AnalyzeCommandTests.run([
-            "probe", "--source", "cli-probe-client", "--timeout", "0.5", "--format", "json", "--quiet",
+            // Scoped to the lab: other containers on this host (another run's, a user's) are not this test's to probe.
+            "probe", "--source", "cli-probe-client", "--scope-label", "bulkhead.scenario=cli-probe", "--timeout", "0.5",
+            "--format", "json", "--quiet",
         ])
         #expect(probe.status == 1, "\(probe.error)")
         #expect(probe.error.contains("unexpected-reachable: cli-probe-client -> \(net.address(1))/icmp: nsenter -t "))
