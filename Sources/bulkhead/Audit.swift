@@ -27,7 +27,8 @@ extension Bulkhead {
                 report.json --policy other.yaml` judges it again offline, and names what that policy needs that the \
                 evidence lacks (exit 3).
 
-                Formats: table, json (schema bulkhead.audit/1), sarif (2.1.0), junit, prometheus (node-exporter \
+                Formats: table, json (schema bulkhead.audit/1), sarif (2.1.0), junit (an incomplete audit is an \
+                error there: each stage that failed or did not finish, each problem), prometheus (node-exporter \
                 textfile), markdown, html (self-contained, with the topology picture), dot (Graphviz). Several at once: \
                 --output html=report.html --output prometheus=/var/lib/node_exporter/bulkhead.prom. Files are written \
                 atomically.

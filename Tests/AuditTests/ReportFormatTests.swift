@@ -214,6 +214,46 @@ struct ReportFormatTests {
         #expect(xml.contains("db &lt;&amp;&quot;x&quot;&gt;"))
     }
 
+    @Test("JUnit: an incomplete audit is red: an error per stage that failed or did not finish and per problem")
+    func junitIncomplete() throws {
+        var report = SampleAudit.report()
+        report.edges = []
+        report.findings = []
+        report.stages = [
+            AuditStage(name: "inventory", status: .ran, durationSeconds: 0.1, note: nil),
+            AuditStage(name: "probe", status: .failed, durationSeconds: 0.1, note: "the engine went away"),
+            AuditStage(name: "tls", status: .incomplete, durationSeconds: 0, note: "2 endpoint(s) inconclusive"),
+            AuditStage(name: "capture", status: .skipped, durationSeconds: 0, note: nil),
+        ]
+        report.complete = false
+        report.problems = ["probe: the engine went away", "tls: 198.18.51.12:8443 inconclusive"]
+        let script = """
+            import sys, xml.etree.ElementTree as ET
+            root = ET.parse(sys.argv[1]).getroot()
+            errors = [(c.get('classname'), c.get('name'), e.get('type')) for c in root.iter('testcase') for e in c if e.tag == 'error']
+            print(root.get('errors'), root.get('failures'), errors)
+            """
+        let check = try self.python(script, JUnitReport.render(report, failOn: .high))
+        #expect(check.status == 0, "\(check.error)")
+        #expect(
+            check.output.trimmingCharacters(in: .whitespacesAndNewlines)
+                == "4 0 [('completeness.stages', 'stage probe', 'failed'), ('completeness.stages', 'stage tls', 'incomplete'), "
+                + "('completeness.problems', 'probe: the engine went away', 'incomplete'), "
+                + "('completeness.problems', 'tls: 198.18.51.12:8443 inconclusive', 'incomplete')]")
+        // Incomplete with nothing to name (a report that says so and no more): still one error.
+        report.stages = []
+        report.problems = []
+        let bare = try self.python(script, JUnitReport.render(report, failOn: .high))
+        #expect(
+            bare.output.trimmingCharacters(in: .whitespacesAndNewlines)
+                == "1 0 [('completeness', 'complete', 'incomplete')]", "\(bare.error)")
+        // Complete: no error at all (its violations are failures, as before).
+        let complete = try self.python(script, JUnitReport.render(SampleAudit.report(), failOn: .high))
+        #expect(
+            complete.output.trimmingCharacters(in: .whitespacesAndNewlines) == "0 3 []",
+            "\(complete.output) \(complete.error)")
+    }
+
     @Test(
         "Prometheus textfile: parsed by the official client parser; findings by severity, edges by verdict, durations")
     func prometheus() throws {
