@@ -81,9 +81,10 @@ public enum JUnitReport {
         }
 
         let findings = report.findings.map { finding in
+            // Named by the finding's identity, which tells two findings of one kind at one place apart (CI tools merge
+            // test cases of one name) and stays the same from run to run (their history follows it).
             TestCase(
-                name: "\(finding.kind.identifier) \(finding.location ?? "")",
-                className: "findings.\(finding.severity.rawValue)",
+                name: finding.identity.name, className: "findings.\(finding.severity.rawValue)",
                 outcome: finding.severity >= failOn
                     ? .failed(type: finding.severity.rawValue, message: "\(finding.title). \(finding.detail)") : .passed
             )
@@ -109,14 +110,10 @@ public enum JUnitReport {
             }
             return TestCase(name: "stage \(stage.name)", className: "completeness.stages", outcome: outcome)
         }
-        var named: [String: Int] = [:]
         for problem in report.problems {
-            // Two problems of the same text stay two test cases: CI tools merge cases of one name.
-            named[problem, default: 0] += 1
-            let count = named[problem, default: 1]
             cases.append(
                 TestCase(
-                    name: count == 1 ? problem : "\(problem) (\(count))", className: "completeness.problems",
+                    name: problem, className: "completeness.problems",
                     outcome: .error(type: "incomplete", message: problem)))
         }
         let erring = cases.contains {
@@ -162,8 +159,22 @@ public enum JUnitReport {
     static func suite(_ suite: Suite) -> String {
         "  <testsuite name=\"\(XMLText.escape(suite.name))\" tests=\"\(suite.cases.count)\" "
             + "failures=\"\(Self.failures(suite.cases))\" errors=\"\(Self.errors(suite.cases))\">\n"
-            + suite.cases.map(Self.testCase).joined(separator: "\n") + (suite.cases.isEmpty ? "" : "\n")
-            + "  </testsuite>"
+            + Self.numberingRepeats(suite.cases).map(Self.testCase).joined(separator: "\n")
+            + (suite.cases.isEmpty ? "" : "\n") + "  </testsuite>"
+    }
+
+    /// `cases` with the second and later cases of one class and name numbered (`name (2)`): CI tools merge or
+    /// overwrite test cases of the same class and name, and two problems, or two findings, may read the same.
+    static func numberingRepeats(_ cases: [TestCase]) -> [TestCase] {
+        var seen: [String: Int] = [:]
+        return cases.map { testCase in
+            let key = testCase.className + "\u{0}" + testCase.name
+            seen[key, default: 0] += 1
+            guard let count = seen[key], count > 1 else { return testCase }
+            var numbered = testCase
+            numbered.name += " (\(count))"
+            return numbered
+        }
     }
 
     static func testCase(_ testCase: TestCase) -> String {

@@ -34,7 +34,9 @@ extension Bulkhead {
                 atomically.
 
                 For cron and CI: a lock keeps two runs from overlapping; --baseline reports only what is new or \
-                resolved since an accepted report; --ignore takes accepted risks with a reason and an expiry date.
+                resolved since an accepted report (findings matched by kind, location and what tells them apart \
+                there, such as the port or the credential kind; one grown more severe is new); --ignore takes \
+                accepted risks with a reason and an expiry date.
 
                 Exit status: 0 clean, 1 findings at or above --fail-on (default high; with --baseline, new findings \
                 only), 2 usage or configuration error, 3 incomplete (a stage failed, a container died mid-audit, or \
