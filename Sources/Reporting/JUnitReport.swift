@@ -198,11 +198,17 @@ public enum JUnitReport {
     }
 }
 
-/// XML/HTML escaping of text and attribute values.
+/// XML/HTML escaping of text and attribute values. Besides the markup characters, a character that acts instead of
+/// showing is written as the table writes it (``TerminalText/visibleEscape(_:)``): C0 controls, which XML 1.0 forbids
+/// (a hostile name must not break the document), C1 controls, and the bidi embeddings, overrides, isolates and marks,
+/// which would otherwise reorder the report's own text around an outside string (a container named `db` + U+202E
+/// shows the rest of the sentence mirrored). Newline and tab stay: XML allows them and tooltips break lines. A
+/// backslash is kept as it is (text read off the wire arrives with its bytes already written `\xNN`), so in these
+/// formats an outside string can spell an escape but never perform one.
 public enum XMLText {
     public static func escape(_ text: String) -> String {
         var result = ""
-        result.reserveCapacity(text.count)
+        result.reserveCapacity(text.utf8.count)
         for scalar in text.unicodeScalars {
             switch scalar {
             case "&": result += "&amp;"
@@ -210,10 +216,10 @@ public enum XMLText {
             case ">": result += "&gt;"
             case "\"": result += "&quot;"
             case "'": result += "&#39;"
+            case "\n", "\t": result.unicodeScalars.append(scalar)
             default:
-                // Control characters are not allowed in XML 1.0 (a hostile name must not break the document).
-                if scalar.value < 0x20 && scalar != "\n" && scalar != "\t" {
-                    result += "?"
+                if let visible = TerminalText.visibleEscape(scalar) {
+                    result += visible
                 } else {
                     result.unicodeScalars.append(scalar)
                 }
