@@ -199,12 +199,12 @@ public enum JUnitReport {
 }
 
 /// XML/HTML escaping of text and attribute values. Besides the markup characters, a character that acts instead of
-/// showing is written as the table writes it (``TerminalText/visibleEscape(_:)``): C0 controls, which XML 1.0 forbids
-/// (a hostile name must not break the document), C1 controls, and the bidi embeddings, overrides, isolates and marks,
-/// which would otherwise reorder the report's own text around an outside string (a container named `db` + U+202E
-/// shows the rest of the sentence mirrored). Newline and tab stay: XML allows them and tooltips break lines. A
-/// backslash is kept as it is (text read off the wire arrives with its bytes already written `\xNN`), so in these
-/// formats an outside string can spell an escape but never perform one.
+/// showing is written as the table writes it (``TerminalText/visibleEscape(_:)``): C0 controls and U+FFFE/U+FFFF,
+/// which XML 1.0 forbids (a hostile name must not break the document), C1 controls, and the bidi embeddings,
+/// overrides, isolates and marks, which would otherwise reorder the report's own text around an outside string (a
+/// container named `db` + U+202E shows the rest of the sentence mirrored). Newline and tab stay: XML allows them and
+/// tooltips break lines. A backslash is kept as it is (text read off the wire arrives with its bytes already written
+/// `\xNN`), so in these formats an outside string can spell an escape but never perform one.
 public enum XMLText {
     public static func escape(_ text: String) -> String {
         var result = ""

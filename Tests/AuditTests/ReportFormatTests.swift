@@ -253,6 +253,25 @@ struct ReportFormatTests {
         #expect(acting(junit).isEmpty, "\(acting(junit))")
     }
 
+    @Test("U+FFFE and U+FFFF, which XML forbids: JUnit, HTML and dot -Tsvg stay XML, the characters shown as escapes")
+    func xmlNoncharacters() throws {
+        let report = SampleAudit.report(database: "db\u{fffe}\u{ffff}")
+        let parse = "import sys, xml.dom.minidom; xml.dom.minidom.parse(sys.argv[1]); print('ok')"
+        let junit = JUnitReport.render(report, failOn: .high)
+        let parsed = try self.python(parse, junit)
+        #expect(parsed.output.hasPrefix("ok"), "the JUnit file is XML: \(parsed.error)")
+        #expect(junit.contains("db\\u{fffe}\\u{ffff}"))
+        let html = AuditReports.html(report, layout: .builtIn)
+        #expect(!html.unicodeScalars.contains { $0.value == 0xFFFE || $0.value == 0xFFFF })
+        #expect(html.contains("db\\u{fffe}\\u{ffff}"))
+        if FileManager.default.isExecutableFile(atPath: "/usr/bin/dot") {
+            let svg = try ProcessRunner.run(
+                URL(fileURLWithPath: "/usr/bin/dot"), ["-Tsvg"], input: TopologyGraph(report).dot())
+            let drawn = try self.python(parse, svg.output)
+            #expect(drawn.output.hasPrefix("ok"), "dot -Tsvg of the dot format is XML: \(drawn.error)")
+        }
+    }
+
     @Test("JUnit: an incomplete audit is red: an error per stage that failed or did not finish and per problem")
     func junitIncomplete() throws {
         var report = SampleAudit.report()
