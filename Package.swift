@@ -235,7 +235,7 @@ let package = Package(
             name: "AuditTests",
             dependencies: [
                 "Audit", "Reporting", "Policy", "BulkheadModel", "BulkheadTestSupport", "LiveCapture", "Fleet",
-                "PacketAnalysis",
+                "PacketAnalysis", "Inventory", "Certificates",
             ],
             swiftSettings: swiftSettings
         ),

@@ -126,8 +126,13 @@ extension AcceptedRisks.Entry {
     }
 }
 
-/// Compares findings with an accepted earlier report: what is new and what went away. Findings are matched by kind
-/// and location (titles carry counts that change from run to run).
+/// Compares findings with an accepted earlier report: what is new and what went away. Findings are matched by their
+/// ``FindingIdentity`` (kind, location, and what tells findings of one kind at one location apart: a second port
+/// published, another credential kind sent in clear are new), and each finding of the baseline accepts one finding
+/// of its identity at its severity or below: one that became more severe is new. An earlier report needs no
+/// conversion: its findings carry their kind, location, title and severity, and their identities are made the same
+/// way. Where an older version worded a title differently, the finding is reported as new (and the old one as
+/// resolved), never hidden: a baseline accepts only what it can be shown to hold.
 public enum Baseline {
     /// Reads an earlier `audit --format json` report.
     ///
@@ -136,13 +141,24 @@ public enum Baseline {
         try JSONInput.load(AuditReport.self, path: path, expected: .auditReport)
     }
 
-    /// What is new in `findings` since `baseline`, what went away, and how many stayed.
+    /// What is new in `findings` since `baseline`, what went away (identities no longer reported), and how many
+    /// stayed.
     public static func compare(_ findings: [Finding], with baseline: AuditReport, path: String) -> BaselineComparison {
-        func key(_ finding: Finding) -> String { "\(finding.kind.identifier)|\(finding.location ?? "")" }
-        let before = Set(baseline.findings.map(key))
-        let now = Set(findings.map(key))
-        let new = findings.filter { !before.contains(key($0)) }
-        let resolved = baseline.findings.filter { !now.contains(key($0)) }
+        // The acceptances of each identity, most severe first; the findings take them most severe first, each the most
+        // severe left, so that as many as can be are accepted.
+        var accepting: [FindingIdentity: [Severity]] = [:]
+        for finding in baseline.findings { accepting[finding.identity, default: []].append(finding.severity) }
+        for identity in accepting.keys { accepting[identity]?.sort(by: >) }
+        var accepted = [Bool](repeating: false, count: findings.count)
+        for index in findings.indices.sorted(by: { findings[$0].severity > findings[$1].severity }) {
+            let identity = findings[index].identity
+            guard let most = accepting[identity]?.first, most >= findings[index].severity else { continue }
+            accepting[identity]?.removeFirst()
+            accepted[index] = true
+        }
+        let now = Set(findings.map(\.identity))
+        let new = findings.indices.filter { !accepted[$0] }.map { findings[$0] }
+        let resolved = baseline.findings.filter { !now.contains($0.identity) }
         return BaselineComparison(
             baseline: "\(path) (\(baseline.generatedAt))", new: new, resolved: resolved,
             unchanged: findings.count - new.count)

@@ -11,21 +11,34 @@ public struct GatheredEvidence: Sendable {
     public var problems: [String]
     /// Wall time of the gathering.
     public var durationSeconds: Double
+    /// The host the evidence was gathered on: this one for a live audit, the stored report's for `--evidence`.
+    public var host: String
+    /// When the evidence was gathered (ISO 8601), for a stored report; nil for a live audit, which is judged as soon
+    /// as it has gathered: the time of its judgement.
+    public var gatheredAt: String?
 
-    public init(evidence: AuditEvidence, stages: [AuditStage], problems: [String], durationSeconds: Double) {
+    /// Evidence gathered on `host` (this host unless said otherwise) at `gatheredAt` (now unless said otherwise).
+    public init(
+        evidence: AuditEvidence, stages: [AuditStage], problems: [String], durationSeconds: Double,
+        host: String = ProcessInfo.processInfo.hostName, gatheredAt: String? = nil
+    ) {
         self.evidence = evidence
         self.stages = stages
         self.problems = problems
         self.durationSeconds = durationSeconds
+        self.host = host
+        self.gatheredAt = gatheredAt
     }
 
     /// The evidence of a stored report, without its judgement (its problems of judgement are dropped: they are made
-    /// again against the policy it is judged with now).
+    /// again against the policy it is judged with now). Its host and time stay the report's: judged again elsewhere
+    /// or later, it is still the audit of that host at that time (a title, a Prometheus timestamp and `merge`'s node
+    /// name must not turn it into an audit of the machine that judged it, made now).
     public init(stored report: AuditReport) {
         self.init(
             evidence: report.evidence, stages: report.stages,
             problems: report.problems.filter { !$0.hasPrefix(AuditJudgement.problemPrefix) },
-            durationSeconds: report.summary.durationSeconds)
+            durationSeconds: report.summary.durationSeconds, host: report.host, gatheredAt: report.generatedAt)
     }
 }
 
@@ -63,7 +76,8 @@ public enum AuditJudgement {
         let evaluation = Self.evaluate(gathered.evidence, policy: policy, policyName: policyName)
         var report = Self.assemble(
             evidence: gathered.evidence, evaluation: evaluation, stages: gathered.stages, policyName: policyName,
-            problems: gathered.problems)
+            problems: gathered.problems, host: gathered.host,
+            generatedAt: gathered.gatheredAt ?? ISO8601DateFormatter().string(from: today))
         report.summary.durationSeconds = gathered.durationSeconds
         var notes: [String] = []
         let lacking = Self.lackingFacts(evaluation)
@@ -148,10 +162,11 @@ public enum AuditJudgement {
             requirements: requirements)
     }
 
-    /// The report from evidence and the policy's evaluation of it: edges, findings, problems, totals.
+    /// The report from evidence and the policy's evaluation of it: edges, findings, problems, totals; of the evidence
+    /// gathered on `host` at `generatedAt`.
     static func assemble(
         evidence: AuditEvidence, evaluation: PolicyEvaluation, stages: [AuditStage], policyName: String,
-        problems: [String]
+        problems: [String], host: String, generatedAt: String
     ) -> AuditReport {
         // The report keeps the facts only; the probe matrix judged against the policy feeds the edges and findings.
         var evidence = evidence
@@ -184,8 +199,7 @@ public enum AuditJudgement {
         for stage in stages { summary.durations[stage.name] = AuditRunner.round(stage.durationSeconds) }
         let complete = stages.allSatisfy(\.status.isComplete) && problems.isEmpty
         return AuditReport(
-            generatedAt: ISO8601DateFormatter().string(from: Date()), host: ProcessInfo.processInfo.hostName,
-            policy: policyName, stages: stages,
+            generatedAt: generatedAt, host: host, policy: policyName, stages: stages,
             edges: edges,
             findings: findings.sorted {
                 ($1.severity, $0.kind, $0.location ?? "") < ($0.severity, $1.kind, $1.location ?? "")

@@ -246,7 +246,8 @@ public enum AuditRunner {
     ) -> AuditReport {
         AuditJudgement.assemble(
             evidence: evidence, evaluation: AuditJudgement.evaluate(evidence, policy: policy, policyName: policyName),
-            stages: stages, policyName: policyName, problems: problems)
+            stages: stages, policyName: policyName, problems: problems, host: ProcessInfo.processInfo.hostName,
+            generatedAt: ISO8601DateFormatter().string(from: Date()))
     }
 
     /// Traffic findings name the server endpoint (`198.18.41.50:6379`); in an audit they are located like edges:

@@ -20,7 +20,7 @@ public struct FleetMergeOptions: Sendable {
 
 /// Joins the audit reports of a cluster's nodes into one fleet report: refuses reports that do not belong together,
 /// deduplicates edges (judged from both ends: agreeing evidence joined, disagreeing evidence kept as a disagreement
-/// and the worse verdict kept) and findings (by kind and subject), and says per node whether its part is complete.
+/// and the worse verdict kept) and findings (by identity), and says per node whether its part is complete.
 public enum FleetMerge {
     /// One node's identity in the merge.
     struct Identity {
@@ -477,14 +477,14 @@ public enum FleetMerge {
 
     // MARK: - Findings
 
-    /// Findings once per kind and subject (its location, else its title): the most severe instance, with the
-    /// nodes that reported it.
+    /// Findings once per identity (``FindingIdentity``: kind, location and what tells findings of one kind at one
+    /// location apart): the most severe instance, with the nodes that reported it.
     static func mergeFindings(_ reports: [NodeReport], identities: [Identity]) -> [Finding] {
         var order: [String] = []
         var groups: [String: (finding: Finding, nodes: [String])] = [:]
         for (node, report) in reports.enumerated() {
             for finding in report.findings {
-                let key = "\(finding.kind.identifier)\u{0}\(finding.location ?? finding.title)"
+                let key = finding.identity.key
                 let name = identities[node].nodeName
                 if var group = groups[key] {
                     if finding.severity > group.finding.severity {

@@ -142,34 +142,22 @@ public enum FleetReports {
             before: "<h2>Who reaches whom</h2>")
     }
 
-    /// JUnit: the audit's suites, and one suite of the nodes (a missing or incomplete node fails).
+    /// JUnit: the audit's suites, and one suite of the nodes (a missing or incomplete node fails). The nodes are not
+    /// listed again as stages in the completeness suite; the fleet's problems are (each an error), those about one
+    /// node as well as those about the cluster's membership, which no node's case shows.
     public static func junit(_ fleet: FleetReport, failOn: Severity) -> String {
-        let audit = JUnitReport.render(fleet.auditView, failOn: failOn)
-        var cases: [String] = []
-        for node in fleet.nodes {
-            let head =
-                "    <testcase name=\"\(XMLText.escape(node.nodeName)) (\(XMLText.escape(node.nodeID)))\" classname=\"nodes\""
-            if node.status == .complete {
-                cases.append(head + "/>")
-            } else {
-                cases.append(
-                    head
-                        + ">\n      <failure type=\"\(node.status.rawValue)\" message=\"\(XMLText.escape(node.problems.joined(separator: "; ")))\"/>\n    </testcase>"
-                )
-            }
+        var view = fleet.auditView
+        view.stages = []
+        let nodes = fleet.nodes.map { node in
+            JUnitReport.TestCase(
+                name: "\(node.nodeName) (\(node.nodeID))", className: "nodes",
+                outcome: node.status == .complete
+                    ? .passed : .failed(type: node.status.rawValue, message: node.problems.joined(separator: "; ")))
         }
-        let failures = fleet.nodes.filter { $0.status != .complete }.count
-        let suite =
-            "  <testsuite name=\"nodes\" tests=\"\(cases.count)\" failures=\"\(failures)\" errors=\"0\">\n"
-            + cases.joined(separator: "\n") + (cases.isEmpty ? "" : "\n") + "  </testsuite>\n"
-        var text = Self.insert(suite, into: audit, before: "</testsuites>")
-        // The total counts the node cases too.
-        if let range = text.range(of: #"tests="[0-9]+""#, options: .regularExpression),
-            let total = Int(text[range].dropFirst(7).dropLast())
-        {
-            text.replaceSubrange(range, with: "tests=\"\(total + cases.count)\"")
-        }
-        return text.replacingOccurrences(of: "name=\"bulkhead audit\"", with: "name=\"bulkhead merge\"")
+        return JUnitReport.document(
+            name: "bulkhead merge",
+            suites: JUnitReport.suites(view, failOn: failOn) + [JUnitReport.Suite(name: "nodes", cases: nodes)],
+            time: view.summary.durationSeconds)
     }
 
     /// Prometheus: the audit's metrics of the fleet, and per node whether its part is complete.

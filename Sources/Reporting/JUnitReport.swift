@@ -1,83 +1,196 @@
 import BulkheadModel
 import Foundation
 
-/// JUnit XML for CI systems: one test case per edge (failing when its verdict is a violation), one per policy rule
-/// (failing when any edge it decided is a violation), and one per finding at or above the failure threshold.
+/// JUnit XML for CI systems: first whether the audit did its job (one test case per stage, in error when the stage
+/// failed or did not finish, and one in error per problem the report names: an incomplete audit is never green),
+/// then one test case per edge (failing when its verdict is a violation), one per policy rule (failing when any edge
+/// it decided is a violation), and one per finding (failing at or above the failure threshold).
 public enum JUnitReport {
-    public static func render(_ report: AuditReport, failOn: Severity) -> String {
-        var suites: [String] = []
-        var cases: [String] = []
-        var failures = 0
-        for edge in report.edges {
-            // A forged identity accepted is a failure with or without a policy.
-            let failed = edge.verdict == .violation || edge.verdict == .tlsAcceptsRogueClient
-            if failed { failures += 1 }
-            // An edge nothing could be proven about is neither passed nor failed: skipped, with the reason.
-            let skipped = edge.verdict == .inconclusive ? edge.reasons.joined(separator: "; ") : nil
-            cases.append(
-                Self.testCase(
-                    name: edge.name, className: "edges.\(Self.escapeName(edge.source))",
-                    failure: failed ? (edge.verdict.rawValue, edge.reasons.joined(separator: "; ")) : nil,
-                    skipped: skipped))
-        }
-        suites.append(Self.suite("edges", cases: cases, failures: failures))
+    /// One `<testsuite>`: its test cases, in order.
+    public struct Suite: Sendable {
+        public var name: String
+        public var cases: [TestCase]
 
-        cases = []
-        failures = 0
+        public init(name: String, cases: [TestCase]) {
+            self.name = name
+            self.cases = cases
+        }
+    }
+
+    /// One `<testcase>` and how it ended.
+    public struct TestCase: Sendable {
+        public var name: String
+        public var className: String
+        public var outcome: Outcome
+
+        public init(name: String, className: String, outcome: Outcome = .passed) {
+            self.name = name
+            self.className = className
+            self.outcome = outcome
+        }
+    }
+
+    /// How a test case ended, in JUnit's words.
+    public enum Outcome: Sendable {
+        case passed
+        /// A check that ran and found something wrong (`<failure>`).
+        case failed(type: String, message: String)
+        /// A check that could not be made (`<error>`): the audit did not examine what it should have.
+        case error(type: String, message: String)
+        /// Neither passed nor failed, with the reason (`<skipped>`).
+        case skipped(message: String)
+    }
+
+    /// The audit's JUnit document.
+    public static func render(_ report: AuditReport, failOn: Severity) -> String {
+        Self.document(
+            name: "bulkhead audit", suites: Self.suites(report, failOn: failOn), time: report.summary.durationSeconds)
+    }
+
+    /// The audit's suites: completeness, edges, policy, findings.
+    public static func suites(_ report: AuditReport, failOn: Severity) -> [Suite] {
+        var edges: [TestCase] = []
+        for edge in report.edges {
+            let outcome: Outcome
+            // A forged identity accepted is a failure with or without a policy.
+            if edge.verdict == .violation || edge.verdict == .tlsAcceptsRogueClient {
+                outcome = .failed(type: edge.verdict.rawValue, message: edge.reasons.joined(separator: "; "))
+            } else if edge.verdict == .inconclusive {
+                // An edge nothing could be proven about is neither passed nor failed: skipped, with the reason.
+                outcome = .skipped(message: "inconclusive: " + edge.reasons.joined(separator: "; "))
+            } else {
+                outcome = .passed
+            }
+            edges.append(
+                TestCase(name: edge.name, className: "edges.\(Self.escapeName(edge.source))", outcome: outcome))
+        }
+
+        var policy: [TestCase] = []
         let rules = Dictionary(grouping: report.edges.filter { $0.rule != nil }, by: { $0.rule ?? "" })
         for rule in rules.keys.sorted() {
             let violations = rules[rule, default: []].filter { $0.verdict == .violation }
-            if !violations.isEmpty { failures += 1 }
-            cases.append(
-                Self.testCase(
+            policy.append(
+                TestCase(
                     name: rule, className: "policy",
-                    failure: violations.isEmpty
-                        ? nil
-                        : (
-                            "violation",
-                            "\(violations.count) edge(s): " + violations.prefix(10).map(\.name).joined(separator: ", ")
-                        )))
+                    outcome: violations.isEmpty
+                        ? .passed
+                        : .failed(
+                            type: "violation",
+                            message: "\(violations.count) edge(s): "
+                                + violations.prefix(10).map(\.name).joined(separator: ", "))))
         }
-        suites.append(Self.suite("policy", cases: cases, failures: failures))
 
-        cases = []
-        failures = 0
-        for finding in report.findings {
-            let failed = finding.severity >= failOn
-            if failed { failures += 1 }
-            cases.append(
-                Self.testCase(
-                    name: "\(finding.kind.identifier) \(finding.location ?? "")",
-                    className: "findings.\(finding.severity.rawValue)",
-                    failure: failed ? (finding.severity.rawValue, "\(finding.title). \(finding.detail)") : nil))
+        let findings = report.findings.map { finding in
+            // Named by the finding's identity, which tells two findings of one kind at one place apart (CI tools merge
+            // test cases of one name) and stays the same from run to run (their history follows it).
+            TestCase(
+                name: finding.identity.name, className: "findings.\(finding.severity.rawValue)",
+                outcome: finding.severity >= failOn
+                    ? .failed(type: finding.severity.rawValue, message: "\(finding.title). \(finding.detail)") : .passed
+            )
         }
-        suites.append(Self.suite("findings", cases: cases, failures: failures))
-        let total = report.edges.count + rules.count + report.findings.count
+        return [
+            Suite(name: "completeness", cases: Self.completeness(report)), Suite(name: "edges", cases: edges),
+            Suite(name: "policy", cases: policy), Suite(name: "findings", cases: findings),
+        ]
+    }
+
+    /// Whether the audit examined what it should have: a case per stage (an error when it failed or did not finish;
+    /// skipped when it was switched off or had nothing to work on) and an error per problem the report names. A CI
+    /// reading JUnit alone must see an incomplete audit as red, as the exit status (3), the JSON (`complete`), SARIF
+    /// (`executionSuccessful`) and Prometheus (`bulkhead_audit_complete`) say it.
+    static func completeness(_ report: AuditReport) -> [TestCase] {
+        var cases = report.stages.map { stage in
+            let outcome: Outcome
+            switch stage.status {
+            case .ran: outcome = .passed
+            case .skipped: outcome = .skipped(message: stage.note ?? "skipped")
+            case .failed, .incomplete:
+                outcome = .error(type: stage.status.rawValue, message: stage.note ?? stage.status.rawValue)
+            }
+            return TestCase(name: "stage \(stage.name)", className: "completeness.stages", outcome: outcome)
+        }
+        for problem in report.problems {
+            cases.append(
+                TestCase(
+                    name: problem, className: "completeness.problems",
+                    outcome: .error(type: "incomplete", message: problem)))
+        }
+        let erring = cases.contains {
+            if case .error = $0.outcome { return true }
+            return false
+        }
+        if !report.complete && !erring {
+            cases.append(
+                TestCase(
+                    name: "complete", className: "completeness",
+                    outcome: .error(type: "incomplete", message: "the report says the audit is incomplete")))
+        }
+        return cases
+    }
+
+    /// A JUnit document of `suites`, with the totals of its cases, failures and errors on the root element.
+    public static func document(name: String, suites: [Suite], time: Double) -> String {
+        let all = suites.flatMap(\.cases)
         return """
             <?xml version="1.0" encoding="UTF-8"?>
-            <testsuites name="bulkhead audit" tests="\(total)" time="\(report.summary.durationSeconds)">
-            \(suites.joined(separator: "\n"))
+            <testsuites name="\(XMLText.escape(name))" tests="\(all.count)" failures="\(Self.failures(all))" \
+            errors="\(Self.errors(all))" time="\(time)">
+            \(suites.map(Self.suite).joined(separator: "\n"))
             </testsuites>
 
             """
     }
 
-    static func suite(_ name: String, cases: [String], failures: Int) -> String {
-        "  <testsuite name=\"\(name)\" tests=\"\(cases.count)\" failures=\"\(failures)\" errors=\"0\">\n"
-            + cases.joined(separator: "\n") + (cases.isEmpty ? "" : "\n") + "  </testsuite>"
+    static func failures(_ cases: [TestCase]) -> Int {
+        cases.filter {
+            if case .failed = $0.outcome { return true }
+            return false
+        }.count
     }
 
-    static func testCase(
-        name: String, className: String, failure: (type: String, message: String)?, skipped: String? = nil
-    ) -> String {
-        let head = "    <testcase name=\"\(XMLText.escape(name))\" classname=\"\(XMLText.escape(className))\""
-        if failure == nil, let skipped {
-            return head
-                + ">\n      <skipped message=\"\(XMLText.escape("inconclusive: " + skipped))\"/>\n    </testcase>"
+    static func errors(_ cases: [TestCase]) -> Int {
+        cases.filter {
+            if case .error = $0.outcome { return true }
+            return false
+        }.count
+    }
+
+    static func suite(_ suite: Suite) -> String {
+        "  <testsuite name=\"\(XMLText.escape(suite.name))\" tests=\"\(suite.cases.count)\" "
+            + "failures=\"\(Self.failures(suite.cases))\" errors=\"\(Self.errors(suite.cases))\">\n"
+            + Self.numberingRepeats(suite.cases).map(Self.testCase).joined(separator: "\n")
+            + (suite.cases.isEmpty ? "" : "\n") + "  </testsuite>"
+    }
+
+    /// `cases` with the second and later cases of one class and name numbered (`name (2)`): CI tools merge or
+    /// overwrite test cases of the same class and name, and two problems, or two findings, may read the same.
+    static func numberingRepeats(_ cases: [TestCase]) -> [TestCase] {
+        var seen: [String: Int] = [:]
+        return cases.map { testCase in
+            let key = testCase.className + "\u{0}" + testCase.name
+            seen[key, default: 0] += 1
+            guard let count = seen[key], count > 1 else { return testCase }
+            var numbered = testCase
+            numbered.name += " (\(count))"
+            return numbered
         }
-        guard let failure else { return head + "/>" }
-        return head
-            + ">\n      <failure type=\"\(XMLText.escape(failure.type))\" message=\"\(XMLText.escape(failure.message))\"/>\n    </testcase>"
+    }
+
+    static func testCase(_ testCase: TestCase) -> String {
+        let head =
+            "    <testcase name=\"\(XMLText.escape(testCase.name))\" classname=\"\(XMLText.escape(testCase.className))\""
+        let element: String
+        switch testCase.outcome {
+        case .passed: return head + "/>"
+        case .failed(let type, let message):
+            element = "<failure type=\"\(XMLText.escape(type))\" message=\"\(XMLText.escape(message))\"/>"
+        case .error(let type, let message):
+            element = "<error type=\"\(XMLText.escape(type))\" message=\"\(XMLText.escape(message))\"/>"
+        case .skipped(let message):
+            element = "<skipped message=\"\(XMLText.escape(message))\"/>"
+        }
+        return head + ">\n      " + element + "\n    </testcase>"
     }
 
     static func escapeName(_ text: String) -> String {
@@ -85,11 +198,17 @@ public enum JUnitReport {
     }
 }
 
-/// XML/HTML escaping of text and attribute values.
+/// XML/HTML escaping of text and attribute values. Besides the markup characters, a character that acts instead of
+/// showing is written as the table writes it (``TerminalText/visibleEscape(_:)``): C0 controls and U+FFFE/U+FFFF,
+/// which XML 1.0 forbids (a hostile name must not break the document), C1 controls, and the bidi embeddings,
+/// overrides, isolates and marks, which would otherwise reorder the report's own text around an outside string (a
+/// container named `db` + U+202E shows the rest of the sentence mirrored). Newline and tab stay: XML allows them and
+/// tooltips break lines. A backslash is kept as it is (text read off the wire arrives with its bytes already written
+/// `\xNN`), so in these formats an outside string can spell an escape but never perform one.
 public enum XMLText {
     public static func escape(_ text: String) -> String {
         var result = ""
-        result.reserveCapacity(text.count)
+        result.reserveCapacity(text.utf8.count)
         for scalar in text.unicodeScalars {
             switch scalar {
             case "&": result += "&amp;"
@@ -97,10 +216,10 @@ public enum XMLText {
             case ">": result += "&gt;"
             case "\"": result += "&quot;"
             case "'": result += "&#39;"
+            case "\n", "\t": result.unicodeScalars.append(scalar)
             default:
-                // Control characters are not allowed in XML 1.0 (a hostile name must not break the document).
-                if scalar.value < 0x20 && scalar != "\n" && scalar != "\t" {
-                    result += "?"
+                if let visible = TerminalText.visibleEscape(scalar) {
+                    result += visible
                 } else {
                     result.unicodeScalars.append(scalar)
                 }

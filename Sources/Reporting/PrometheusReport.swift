@@ -4,8 +4,11 @@ import Foundation
 /// The Prometheus textfile for node-exporter's textfile collector: findings by severity, edges by verdict, stage and
 /// audit durations, whether the audit completed, and when it last succeeded.
 public enum PrometheusReport {
-    /// `lastSuccess`: Unix time of the last complete audit (this one when complete).
+    /// `lastSuccess`: Unix time of the last complete audit (this one when complete). The audit's timestamp is its
+    /// report's `generatedAt`: when its evidence was gathered, also when stored evidence is judged again later (an
+    /// old audit must look old); `now` only when that time cannot be read.
     public static func render(_ report: AuditReport, now: Date = Date(), lastSuccess: Double?) -> String {
+        let ranAt = ISO8601DateFormatter().date(from: report.generatedAt) ?? now
         var lines: [String] = []
         func metric(_ name: String, _ help: String, _ samples: [(labels: String, value: Double)]) {
             lines.append("# HELP \(name) \(help)")
@@ -32,8 +35,8 @@ public enum PrometheusReport {
             "bulkhead_audit_complete", "1 when every stage of the last audit ran to the end.",
             [("", report.complete ? 1 : 0)])
         metric(
-            "bulkhead_audit_timestamp_seconds", "When the last audit ran (Unix time).",
-            [("", now.timeIntervalSince1970.rounded())])
+            "bulkhead_audit_timestamp_seconds", "When the last audit gathered its evidence (Unix time).",
+            [("", ranAt.timeIntervalSince1970.rounded())])
         if let lastSuccess {
             metric(
                 "bulkhead_audit_last_success_timestamp_seconds", "When an audit last completed (Unix time).",

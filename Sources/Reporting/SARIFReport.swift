@@ -40,7 +40,8 @@ public enum SARIFReport {
                 "ruleIndex": index[finding.kind] ?? 0,
                 "level": Self.level(finding.severity),
                 "message": ["text": "\(finding.title). \(finding.detail)"],
-                "partialFingerprints": ["bulkheadFinding/v1": "\(finding.kind.identifier)|\(finding.location ?? "")"],
+                // v2: kind|location|subject (FindingIdentity); v1's kind|location gave distinct findings one fingerprint.
+                "partialFingerprints": ["bulkheadFinding/v2": finding.identity.key],
                 "properties": ["severity": finding.severity.rawValue],
             ]
             if let location = finding.location {

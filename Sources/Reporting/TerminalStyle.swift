@@ -54,13 +54,13 @@ public struct TerminalStyle: Sendable {
 /// Text from outside — container and network names, labels, traffic strings, certificate names, engine messages —
 /// made safe to print on a terminal: every C0 control (U+0000–U+001F, newline and tab included), DEL and every C1
 /// control (U+0080–U+009F: CSI, OSC…) becomes visible text (`\x1b`, `\u{9b}`), as do the characters that reorder or
-/// break lines (bidi overrides and isolates U+202A–U+202E, U+2066–U+2069, U+200E/U+200F, U+2028/U+2029), and the
-/// backslash itself (`\\`), so an escaped form can never be faked. An FTP user of `ESC[2J` or an OSC title sequence
-/// prints as those characters instead of clearing the screen or retitling the window. Everything else, non-ASCII
-/// text included, is kept.
+/// break lines (bidi embeddings, overrides and isolates U+202A–U+202E, U+2066–U+2069, the marks U+200E/U+200F and
+/// U+061C, U+2028/U+2029), the noncharacters U+FFFE and U+FFFF, and the backslash itself (`\\`), so an escaped form can never be faked. An FTP user of
+/// `ESC[2J` or an OSC title sequence prints as those characters instead of clearing the screen or retitling the
+/// window. Everything else, non-ASCII text included, is kept.
 ///
-/// Every table renderer applies it to each value it did not write itself; JSON, HTML, XML and markdown have their
-/// own escaping.
+/// Every table renderer applies it to each value it did not write itself; JSON and markdown have their own escaping,
+/// and the HTML, XML and Graphviz renderers show the same characters the same way (``visibleEscape(_:)``).
 public enum TerminalText {
     /// `text` with every control and reordering character shown as an escape.
     public static func escape(_ text: String) -> String {
@@ -94,15 +94,36 @@ public enum TerminalText {
                 result.unicodeScalars.append(scalar)
             case 0x5C:
                 result += keepingBackslashes ? "\\" : "\\\\"
-            case 0x00..<0x20, 0x7F:
-                result += "\\x" + (value < 0x10 ? "0" : "") + String(value, radix: 16)
-            case 0x80..<0xA0, 0x200E, 0x200F, 0x2028, 0x2029, 0x202A...0x202E, 0x2066...0x2069:
-                result += "\\u{" + String(value, radix: 16) + "}"
             default:
-                result.unicodeScalars.append(scalar)
+                if let visible = Self.visibleEscape(scalar) {
+                    result += visible
+                } else {
+                    result.unicodeScalars.append(scalar)
+                }
             }
         }
         return result
+    }
+
+    /// How a character that acts instead of showing is written: a C0 control or DEL as `\x1b`, a C1 control, a
+    /// character that reorders or breaks lines, or the noncharacter U+FFFE or U+FFFF as `\u{202e}`; nil for every
+    /// other character (the backslash too:
+    /// each caller decides whether it doubles it). One rule for every renderer that shows outside text to a person:
+    /// the tables, and the HTML, XML and Graphviz renderers, where a right-to-left override in a container's name
+    /// would otherwise reverse the report's own sentence after it.
+    public static func visibleEscape(_ scalar: Unicode.Scalar) -> String? {
+        let value = scalar.value
+        switch value {
+        case 0x00..<0x20, 0x7F:
+            return "\\x" + (value < 0x10 ? "0" : "") + String(value, radix: 16)
+        case 0x80..<0xA0, 0x061C, 0x200E, 0x200F, 0x2028, 0x2029, 0x202A...0x202E, 0x2066...0x2069,
+            // Not characters at all, and outside XML 1.0's Char: raw, one would make the JUnit, the HTML or Graphviz's
+            // SVG a document no XML reader accepts.
+            0xFFFE, 0xFFFF:
+            return "\\u{" + String(value, radix: 16) + "}"
+        default:
+            return nil
+        }
     }
 
     /// Each of `values` escaped (a row of outside data).

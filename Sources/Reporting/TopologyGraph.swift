@@ -213,12 +213,15 @@ public struct TopologyGraph: Sendable {
 
     // MARK: - Graphviz
 
-    /// The graph in Graphviz's language. Node ids are generated (`n0`, `h0`…): names from outside are only labels.
+    /// The graph in Graphviz's language. Node ids are generated (`n0`, `h0`…): names from outside are only labels,
+    /// written as the table writes them (``TerminalText/escape(_:)-(String)``: an ESC or BEL in a name would reach
+    /// `dot -Tsvg`'s SVG raw, which no XML reader accepts, and a bidi override would reverse the picture's text), then
+    /// quoted for Graphviz.
     public func dot() -> String {
         func quoted(_ text: String) -> String {
             "\""
-                + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
-                .replacingOccurrences(of: "\n", with: " ") + "\""
+                + TerminalText.escape(text).replacingOccurrences(of: "\\", with: "\\\\")
+                .replacingOccurrences(of: "\"", with: "\\\"") + "\""
         }
         var ids: [String: String] = [:]
         for (index, node) in self.nodes.enumerated() { ids[node] = "n\(index)" }

@@ -27,13 +27,16 @@ extension Bulkhead {
                 report.json --policy other.yaml` judges it again offline, and names what that policy needs that the \
                 evidence lacks (exit 3).
 
-                Formats: table, json (schema bulkhead.audit/1), sarif (2.1.0), junit, prometheus (node-exporter \
+                Formats: table, json (schema bulkhead.audit/1), sarif (2.1.0), junit (an incomplete audit is an \
+                error there: each stage that failed or did not finish, each problem), prometheus (node-exporter \
                 textfile), markdown, html (self-contained, with the topology picture), dot (Graphviz). Several at once: \
                 --output html=report.html --output prometheus=/var/lib/node_exporter/bulkhead.prom. Files are written \
                 atomically.
 
                 For cron and CI: a lock keeps two runs from overlapping; --baseline reports only what is new or \
-                resolved since an accepted report; --ignore takes accepted risks with a reason and an expiry date.
+                resolved since an accepted report (findings matched by kind, location and what tells them apart \
+                there, such as the port or the credential kind; one grown more severe is new); --ignore takes \
+                accepted risks with a reason and an expiry date.
 
                 Exit status: 0 clean, 1 findings at or above --fail-on (default high; with --baseline, new findings \
                 only), 2 usage or configuration error, 3 incomplete (a stage failed, a container died mid-audit, or \

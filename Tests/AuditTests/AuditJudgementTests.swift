@@ -1,8 +1,10 @@
 import Audit
 import BulkheadModel
 import BulkheadTestSupport
+import Fleet
 import Foundation
 import Policy
+import Reporting
 import Testing
 
 /// The judgement is made once, in `AuditJudgement`: the policy, then accepted risks, the baseline and the totals.
@@ -149,6 +151,45 @@ struct AuditJudgementTests {
         #expect(report.summary.findingsBySeverity.values.reduce(0, +) == report.findings.count)
         #expect(report.baseline?.baseline.hasPrefix("before.json") == true)
         #expect((report.baseline?.new.count ?? 0) + (report.baseline?.unchanged ?? 0) == report.findings.count)
+    }
+
+    @Test(
+        "stored evidence judged again stays the audit of its host at its time: JSON, titles, Prometheus, merge by host")
+    func storedHostAndTime() throws {
+        func stored(_ host: String) throws -> AuditReport {
+            var report = SampleAudit.report()
+            report.host = host
+            report.generatedAt = "2026-01-01T03:17:00Z"
+            // As `audit --evidence` reads it: the file `audit --format json` wrote.
+            return try TemporaryFile.with(
+                String(decoding: try JSONReport.document(report), as: UTF8.self), named: "\(host).json"
+            ) {
+                path in try Baseline.load(path: path)
+            }
+        }
+        let judged = try ["node-a", "node-b"].map { host in
+            AuditJudgement.judge(GatheredEvidence(stored: try stored(host)), policy: .dockerDefault, policyName: "p")
+                .report
+        }
+        #expect(judged.map(\.host) == ["node-a", "node-b"])
+        #expect(judged.map(\.generatedAt) == ["2026-01-01T03:17:00Z", "2026-01-01T03:17:00Z"])
+        #expect(AuditReports.markdown(judged[0]).hasPrefix("# Bulkhead audit of node-a"))
+        #expect(AuditReports.html(judged[0]).contains("<title>Bulkhead audit of node-a</title>"))
+        #expect(
+            PrometheusReport.render(judged[0], lastSuccess: nil).contains(
+                "\nbulkhead_audit_timestamp_seconds 1767237420\n"),
+            "the evidence's time, not now")
+        // Two hosts' reports judged again on one workstation are still two hosts.
+        let fleet = try FleetMerge.merge(
+            judged.enumerated().map { NodeReport(report: $1, path: "\($0).json") },
+            options: FleetMergeOptions(allowStandalone: true, generatedAt: "2026-12-04T22:00:00Z"))
+        #expect(fleet.nodes.map(\.nodeName).sorted() == ["node-a", "node-b"])
+        // A live audit is this host's, now.
+        let live = AuditJudgement.judge(
+            GatheredEvidence(evidence: SampleAudit.report().evidence, stages: [], problems: [], durationSeconds: 0),
+            policy: .dockerDefault, policyName: "p", today: Date(timeIntervalSince1970: 1_795_000_000)
+        ).report
+        #expect(live.host == ProcessInfo.processInfo.hostName && live.generatedAt == "2026-11-18T11:06:40Z")
     }
 
     /// A plaintext flow from `client` to `server`, as the capture stage records it.

@@ -218,7 +218,9 @@ struct FleetMergeCommandTests {
         let junit = try ReportFormatTests().python(
             "import sys, xml.etree.ElementTree as ET; r = ET.parse(sys.argv[1]).getroot(); print(r.get('name'), [s.get('name') for s in r])",
             try read("junit"))
-        #expect(junit.output.contains("bulkhead merge ['edges', 'policy', 'findings', 'nodes']"), "\(junit.error)")
+        #expect(
+            junit.output.contains("bulkhead merge ['completeness', 'edges', 'policy', 'findings', 'nodes']"),
+            "\(junit.error)")
         #expect(try read("prometheus").contains("bulkhead_fleet_node_complete{node=\"host-n2\",node_id=\"n2\""))
         #expect(try read("markdown").contains("## Nodes"))
         #expect(try read("html").contains("<h2>Nodes</h2>"))

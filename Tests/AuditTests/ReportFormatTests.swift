@@ -25,7 +25,10 @@ enum SampleAudit {
             labels: [:])
     }
 
-    static func inventory() -> InventoryReport {
+    /// The database container's name: markup characters, to check each format's escaping.
+    static let database = "db <&\"x\">"
+
+    static func inventory(database: String = Self.database) -> InventoryReport {
         InventoryReport(
             sources: ["test"],
             networks: [
@@ -35,7 +38,7 @@ enum SampleAudit {
                 Self.container("web", [("front", "198.18.50.10")]),
                 Self.container("api", [("front", "198.18.50.11"), ("back", "198.18.51.11")]),
                 Self.container("pay", [("back", "198.18.51.12")]),
-                Self.container("db <&\"x\">", [("back", "198.18.51.13")]),
+                Self.container(database, [("back", "198.18.51.13")]),
             ],
             namespaces: [],
             findings: [
@@ -57,8 +60,8 @@ enum SampleAudit {
             reason: "listening", sourcePid: 7, evidence: [ProbeAttempt(outcome: .connected, latencyMs: 0.2)])
     }
 
-    static func report(policy: Policy = .dockerDefault) -> AuditReport {
-        let inventory = Self.inventory()
+    static func report(policy: Policy = .dockerDefault, database: String = Self.database) -> AuditReport {
+        let inventory = Self.inventory(database: database)
         let probe = ProbeReport(
             generatedAt: "2026-11-29T12:00:00Z", policy: "",
             settings: ProbeSettings(
@@ -69,8 +72,8 @@ enum SampleAudit {
                 Self.cell("web", "api", "front", "198.18.50.11", 8080, .reachable),
                 Self.cell("api", "pay", "back", "198.18.51.12", 8443, .reachable),
                 Self.cell("web", "pay", "back", "198.18.51.12", 8443, .reachable),
-                Self.cell("web", "db <&\"x\">", "back", "198.18.51.13", 5432, .filtered),
-                Self.cell("api", "db <&\"x\">", "back", "198.18.51.13", 5432, .reachable),
+                Self.cell("web", database, "back", "198.18.51.13", 5432, .filtered),
+                Self.cell("api", database, "back", "198.18.51.13", 5432, .reachable),
             ],
             findings: [], complete: true, problems: [], summary: ProbeSummary())
         let evidence = AuditEvidence(
@@ -212,6 +215,101 @@ struct ReportFormatTests {
         let rules = Set(report.edges.compactMap(\.rule)).count
         #expect(check.output.trimmingCharacters(in: .whitespacesAndNewlines) == "\(report.edges.count) 1 \(rules) 1")
         #expect(xml.contains("db &lt;&amp;&quot;x&quot;&gt;"))
+    }
+
+    @Test(
+        "HTML (both pictures), dot and JUnit: bidi controls and control characters from outside are shown as the table shows them"
+    )
+    func hostileTextInMarkup() throws {
+        // A right-to-left override, an isolate, the Arabic letter mark, a right-to-left mark; ESC, BEL and a C1 CSI.
+        let name = "db\u{202e}\u{2066}\u{61c}\u{200f}-\u{1b}]0;owned\u{07}\u{9b}"
+        let report = SampleAudit.report(database: name)
+        #expect(report.edges.contains { $0.destination == name }, "the name reaches the edges")
+        func acting(_ text: String) -> [String] {
+            text.unicodeScalars.filter { scalar in
+                (scalar.value < 0x20 && scalar != "\n" && scalar != "\t") || (0x7F..<0xA0).contains(scalar.value)
+                    || [0x061C, 0x200E, 0x200F, 0x2028, 0x2029].contains(scalar.value)
+                    || (0x202A...0x202E).contains(scalar.value) || (0x2066...0x2069).contains(scalar.value)
+            }.map { String($0.value, radix: 16) }
+        }
+        let shown = "db\\u{202e}\\u{2066}\\u{61c}\\u{200f}-\\x1b]0;owned\\x07\\u{9b}"
+        for layout in [TopologyGraph.Layout.builtIn, .automatic] {
+            let html = AuditReports.html(report, layout: layout)
+            #expect(acting(html).isEmpty, "\(layout): \(acting(html))")
+            #expect(html.contains(shown), "\(layout)")
+        }
+        let dot = TopologyGraph(report).dot()
+        #expect(acting(dot).isEmpty, "\(acting(dot))")
+        // Graphviz reads its own escape of the backslash: the label shows what the table shows.
+        #expect(dot.contains("label=\"" + shown.replacingOccurrences(of: "\\", with: "\\\\") + "\""), "\(dot)")
+        if FileManager.default.isExecutableFile(atPath: "/usr/bin/dot") {
+            let svg = try ProcessRunner.run(URL(fileURLWithPath: "/usr/bin/dot"), ["-Tsvg"], input: dot)
+            #expect(svg.status == 0, "\(svg.error)")
+            let parsed = try self.python(
+                "import sys, xml.dom.minidom; xml.dom.minidom.parse(sys.argv[1]); print('ok')", svg.output)
+            #expect(parsed.output.hasPrefix("ok"), "dot -Tsvg of the dot format is well-formed XML: \(parsed.error)")
+        }
+        let junit = JUnitReport.render(report, failOn: .high)
+        #expect(acting(junit).isEmpty, "\(acting(junit))")
+    }
+
+    @Test("U+FFFE and U+FFFF, which XML forbids: JUnit, HTML and dot -Tsvg stay XML, the characters shown as escapes")
+    func xmlNoncharacters() throws {
+        let report = SampleAudit.report(database: "db\u{fffe}\u{ffff}")
+        let parse = "import sys, xml.dom.minidom; xml.dom.minidom.parse(sys.argv[1]); print('ok')"
+        let junit = JUnitReport.render(report, failOn: .high)
+        let parsed = try self.python(parse, junit)
+        #expect(parsed.output.hasPrefix("ok"), "the JUnit file is XML: \(parsed.error)")
+        #expect(junit.contains("db\\u{fffe}\\u{ffff}"))
+        let html = AuditReports.html(report, layout: .builtIn)
+        #expect(!html.unicodeScalars.contains { $0.value == 0xFFFE || $0.value == 0xFFFF })
+        #expect(html.contains("db\\u{fffe}\\u{ffff}"))
+        if FileManager.default.isExecutableFile(atPath: "/usr/bin/dot") {
+            let svg = try ProcessRunner.run(
+                URL(fileURLWithPath: "/usr/bin/dot"), ["-Tsvg"], input: TopologyGraph(report).dot())
+            let drawn = try self.python(parse, svg.output)
+            #expect(drawn.output.hasPrefix("ok"), "dot -Tsvg of the dot format is XML: \(drawn.error)")
+        }
+    }
+
+    @Test("JUnit: an incomplete audit is red: an error per stage that failed or did not finish and per problem")
+    func junitIncomplete() throws {
+        var report = SampleAudit.report()
+        report.edges = []
+        report.findings = []
+        report.stages = [
+            AuditStage(name: "inventory", status: .ran, durationSeconds: 0.1, note: nil),
+            AuditStage(name: "probe", status: .failed, durationSeconds: 0.1, note: "the engine went away"),
+            AuditStage(name: "tls", status: .incomplete, durationSeconds: 0, note: "2 endpoint(s) inconclusive"),
+            AuditStage(name: "capture", status: .skipped, durationSeconds: 0, note: nil),
+        ]
+        report.complete = false
+        report.problems = ["probe: the engine went away", "tls: 198.18.51.12:8443 inconclusive"]
+        let script = """
+            import sys, xml.etree.ElementTree as ET
+            root = ET.parse(sys.argv[1]).getroot()
+            errors = [(c.get('classname'), c.get('name'), e.get('type')) for c in root.iter('testcase') for e in c if e.tag == 'error']
+            print(root.get('errors'), root.get('failures'), errors)
+            """
+        let check = try self.python(script, JUnitReport.render(report, failOn: .high))
+        #expect(check.status == 0, "\(check.error)")
+        #expect(
+            check.output.trimmingCharacters(in: .whitespacesAndNewlines)
+                == "4 0 [('completeness.stages', 'stage probe', 'failed'), ('completeness.stages', 'stage tls', 'incomplete'), "
+                + "('completeness.problems', 'probe: the engine went away', 'incomplete'), "
+                + "('completeness.problems', 'tls: 198.18.51.12:8443 inconclusive', 'incomplete')]")
+        // Incomplete with nothing to name (a report that says so and no more): still one error.
+        report.stages = []
+        report.problems = []
+        let bare = try self.python(script, JUnitReport.render(report, failOn: .high))
+        #expect(
+            bare.output.trimmingCharacters(in: .whitespacesAndNewlines)
+                == "1 0 [('completeness', 'complete', 'incomplete')]", "\(bare.error)")
+        // Complete: no error at all (its violations are failures, as before).
+        let complete = try self.python(script, JUnitReport.render(SampleAudit.report(), failOn: .high))
+        #expect(
+            complete.output.trimmingCharacters(in: .whitespacesAndNewlines) == "0 3 []",
+            "\(complete.output) \(complete.error)")
     }
 
     @Test(

@@ -145,6 +145,32 @@ struct AuditCommandTests {
         #expect(locked.error.contains("another audit is running"))
     }
 
+    @Test("no engine: exit 3, and the JUnit file is red as every other format says incomplete (no Docker needed)")
+    func noEngine() throws {
+        let directory = try ScratchSpace.folder("bh-no-engine").path
+        let run = try AnalyzeCommandTests.run(
+            [
+                "audit", "--no-probe", "--capture", "captures/tls13-mutual.pcap", "--state-dir", directory + "/state",
+                "--quiet", "-o", "junit=\(directory)/audit.xml",
+            ],
+            environment: ProcessInfo.processInfo.environment.merging(
+                ["DOCKER_HOST": "unix://\(directory)/no-engine.sock"], uniquingKeysWith: { _, new in new }))
+        #expect(run.status == 3, "\(run.error)")
+        let check = try ProcessRunner.run(
+            URL(fileURLWithPath: "/usr/bin/env"),
+            [
+                "python3", "-c",
+                """
+                import sys, xml.etree.ElementTree as ET
+                root = ET.parse(sys.argv[1]).getroot()
+                print(root.get('errors'), sorted(c.get('name') for c in root.iter('testcase') for e in c if e.tag == 'error'))
+                """, directory + "/audit.xml",
+            ])
+        #expect(
+            check.output.hasPrefix("2 ['inventory: no engine at \(directory)/no-engine.sock"),
+            "the inventory stage and its problem, each an error: \(check.output) \(check.error)")
+    }
+
     @Test("bad input: a broken policy, an unknown output format, evidence of another kind: exit 2")
     func badInput() throws {
         let policy = try self.temporary("broken.yaml", "baseline: deny\nallow:\n  - { from: a, too: b }\n")

@@ -206,6 +206,8 @@ struct HostileOutputTests {
         #expect(TerminalText.escape("\n\t\u{0}\u{7f}") == "\\x0a\\x09\\x00\\x7f")
         #expect(TerminalText.escape("\u{9b}1m\u{9d}") == "\\u{9b}1m\\u{9d}")
         #expect(TerminalText.escape("abc\u{202e}def") == "abc\\u{202e}def")
+        #expect(
+            TerminalText.escape("a\u{61c}b\u{2067}c") == "a\\u{61c}b\\u{2067}c", "the Arabic letter mark, an isolate")
         #expect(TerminalText.escape("\\x1b") == "\\\\x1b", "a literal backslash cannot fake an escape")
     }
 
