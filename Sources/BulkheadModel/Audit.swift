@@ -354,4 +354,16 @@ public struct BaselineComparison: Codable, Hashable, Sendable {
         self.resolved = resolved
         self.unchanged = unchanged
     }
+
+    /// For each of `findings` (the report's, in order), whether it is one of ``new``; the others are the ones the
+    /// baseline accepted. Matched whole, as many of each as are new.
+    public func newFlags(_ findings: [Finding]) -> [Bool] {
+        var remaining: [Finding: Int] = [:]
+        for finding in self.new { remaining[finding, default: 0] += 1 }
+        return findings.map { finding in
+            guard let count = remaining[finding], count > 0 else { return false }
+            remaining[finding] = count - 1
+            return true
+        }
+    }
 }

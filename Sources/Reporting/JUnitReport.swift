@@ -80,14 +80,22 @@ public enum JUnitReport {
                                 + violations.prefix(10).map(\.name).joined(separator: ", "))))
         }
 
-        let findings = report.findings.map { finding in
+        // With a baseline, the exit status counts only new findings: one the baseline accepted is skipped (and says
+        // so) rather than failed, so that a CI reading JUnit agrees with the exit status.
+        let new = report.baseline?.newFlags(report.findings) ?? report.findings.map { _ in true }
+        let findings = zip(report.findings, new).map { finding, isNew in
             // Named by the finding's identity, which tells two findings of one kind at one place apart (CI tools merge
             // test cases of one name) and stays the same from run to run (their history follows it).
-            TestCase(
-                name: finding.identity.name, className: "findings.\(finding.severity.rawValue)",
-                outcome: finding.severity >= failOn
-                    ? .failed(type: finding.severity.rawValue, message: "\(finding.title). \(finding.detail)") : .passed
-            )
+            let outcome: Outcome
+            if finding.severity < failOn {
+                outcome = .passed
+            } else if !isNew, let baseline = report.baseline {
+                outcome = .skipped(message: "accepted by the baseline \(baseline.baseline): not new. \(finding.title)")
+            } else {
+                outcome = .failed(type: finding.severity.rawValue, message: "\(finding.title). \(finding.detail)")
+            }
+            return TestCase(
+                name: finding.identity.name, className: "findings.\(finding.severity.rawValue)", outcome: outcome)
         }
         return [
             Suite(name: "completeness", cases: Self.completeness(report)), Suite(name: "edges", cases: edges),

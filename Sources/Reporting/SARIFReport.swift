@@ -4,9 +4,13 @@ import Foundation
 /// SARIF 2.1.0 for code-scanning UIs: one rule per finding kind (with help), one result per finding, located by
 /// logical locations (container, network, endpoint) since audit findings have no source file.
 public enum SARIFReport {
-    public static func render(findings: [Finding], toolVersion: String, complete: Bool, problems: [String]) throws
-        -> Data
-    {
+    /// - Parameter baseline: with `--baseline`, the comparison: each result then carries SARIF's `baselineState`
+    ///   (`new` or `unchanged`), so that code-scanning tools tell what the run's exit status counted.
+    public static func render(
+        findings: [Finding], toolVersion: String, complete: Bool, problems: [String],
+        baseline: BaselineComparison? = nil
+    ) throws -> Data {
+        let new = baseline?.newFlags(findings)
         let kinds = Array(Set(findings.map(\.kind))).sorted()
         let index = Dictionary(uniqueKeysWithValues: kinds.enumerated().map { ($1, $0) })
         let rules: [[String: Any]] = kinds.map { kind in
@@ -34,7 +38,7 @@ public enum SARIFReport {
             }
             return rule
         }
-        let results: [[String: Any]] = findings.map { finding in
+        let results: [[String: Any]] = findings.enumerated().map { offset, finding in
             var result: [String: Any] = [
                 "ruleId": finding.kind.identifier,
                 "ruleIndex": index[finding.kind] ?? 0,
@@ -44,6 +48,7 @@ public enum SARIFReport {
                 "partialFingerprints": ["bulkheadFinding/v2": finding.identity.key],
                 "properties": ["severity": finding.severity.rawValue],
             ]
+            if let new { result["baselineState"] = new[offset] ? "new" : "unchanged" }
             if let location = finding.location {
                 result["locations"] = [
                     [

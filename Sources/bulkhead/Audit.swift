@@ -303,7 +303,7 @@ extension Bulkhead {
             case .sarif:
                 return try SARIFReport.render(
                     findings: report.findings, toolVersion: Bulkhead.configuration.version, complete: report.complete,
-                    problems: report.problems)
+                    problems: report.problems, baseline: report.baseline)
             case .junit: return Data(JUnitReport.render(report, failOn: failOn).utf8)
             case .prometheus: return Data(PrometheusReport.render(report, lastSuccess: lastSuccess).utf8)
             case .markdown: return Data(AuditReports.markdown(report).utf8)

@@ -94,6 +94,47 @@ struct FindingIdentityTests {
                 == "[] ['http-basic)', 'http-bearer)', 'http-url-secret)']", "\(junit.output) \(junit.error)")
     }
 
+    @Test(
+        "with a baseline, JUnit skips the findings it accepted and fails the new one, and SARIF marks each result new or unchanged: both agree with the exit status"
+    )
+    func baselineInJUnitAndSARIF() throws {
+        let accepted = try Self.audit(captures: Array(Self.credentialCaptures.prefix(2)))
+        let gathered = GatheredEvidence(stored: try Self.audit(captures: Self.credentialCaptures))
+        let report = AuditJudgement.judge(
+            gathered, policy: .dockerDefault, policyName: "test",
+            baseline: AuditJudgement.BaselineReport(report: try Self.baseline(accepted.findings), path: "accepted.json")
+        ).report
+        let comparison = try #require(report.baseline)
+        let credentials = report.findings.filter { $0.kind == .credentialsInCleartext }
+        #expect(credentials.count == 3 && comparison.new.filter { $0.kind == .credentialsInCleartext }.count == 1)
+        let junit = try ReportFormatTests().python(
+            """
+            import sys, xml.etree.ElementTree as ET
+            for c in ET.parse(sys.argv[1]).getroot().iter('testcase'):
+                if 'credentials-in-cleartext' in c.get('name'):
+                    kind = c.get('name').rsplit(' (', 1)[1].rstrip(')')
+                    state = 'failed' if c.find('failure') is not None else 'skipped' if c.find('skipped') is not None else 'passed'
+                    print(kind, state)
+            """, JUnitReport.render(report, failOn: .high))
+        #expect(
+            junit.output.split(separator: "\n").sorted()
+                == ["http-basic skipped", "http-bearer skipped", "http-url-secret failed"],
+            "\(junit.output) \(junit.error)")
+        let sarif = try SARIFReport.render(
+            findings: report.findings, toolVersion: "test", complete: true, problems: [], baseline: comparison)
+        let document = try #require(try JSONSerialization.jsonObject(with: sarif) as? [String: Any])
+        let results = try #require((document["runs"] as? [[String: Any]])?.first?["results"] as? [[String: Any]])
+        let states = results.filter { $0["ruleId"] as? String == "credentials-in-cleartext" }.compactMap { result in
+            (((result["message"] as? [String: Any])?["text"] as? String)?.contains("http-url-secret") == true)
+                ? "url:\(result["baselineState"] ?? "-")" : "other:\(result["baselineState"] ?? "-")"
+        }
+        #expect(states.sorted() == ["other:unchanged", "other:unchanged", "url:new"], "\(states)")
+        #expect(
+            results.allSatisfy {
+                $0["baselineState"] as? String == "new" || $0["baselineState"] as? String == "unchanged"
+            })
+    }
+
     @Test("baseline: a second port published, another credential kind, a finding grown more severe are new")
     func baselineSeesNewExposures() throws {
         // The container published 8080/tcp when the baseline was accepted; now also 5432/tcp.
