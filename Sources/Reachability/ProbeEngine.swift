@@ -738,6 +738,13 @@ final class ProbeLoop {
                 self.cells[cell].state = .error
                 return
             }
+            if error == ECONNRESET || error == EPIPE {
+                // Linux reports these on a connecting socket only once the handshake completed: an RST answering the
+                // SYN is ECONNREFUSED, and ECONNRESET (EPIPE after the peer's FIN) means a SYN-ACK came, the
+                // connection was established, and then something reset it. The path is open and something accepted.
+                self.end(token, ProbeAttempt(outcome: .connected, latencyMs: latency, errno: ErrnoName.name(error)))
+                return
+            }
             if error == 0 {
                 // The connection is proven; the marker line is only a courtesy to the server's log, so its result
                 // does not matter to the verdict.
@@ -768,7 +775,12 @@ final class ProbeLoop {
             } else if error == ETIMEDOUT {
                 self.end(token, ProbeAttempt(outcome: .timeout, latencyMs: latency, errno: ErrnoName.name(error)))
             } else {
-                self.end(token, ProbeAttempt(outcome: .failed, latencyMs: latency, errno: ErrnoName.name(error)))
+                // Not a network answer the verdict knows: the attempt proves nothing, and says why.
+                self.end(
+                    token, ProbeAttempt(outcome: .failed, latencyMs: latency, errno: ErrnoName.name(error)),
+                    note:
+                        "connect reported \(ErrnoName.name(error)) (\(SystemCallError("connect", code: error).message)): "
+                        + "not an answer that proves the path open or blocked")
             }
         case .udp:
             if event.hasError {
@@ -801,11 +813,15 @@ final class ProbeLoop {
                 self.end(token, ProbeAttempt(outcome: .portUnreachable, latencyMs: latency, errno: "ECONNREFUSED"))
             } else if errno != EAGAIN {
                 let code = errno
+                let answer = [EHOSTUNREACH, ENETUNREACH, EACCES, EPERM].contains(code)
                 self.end(
                     token,
                     ProbeAttempt(
-                        outcome: [EHOSTUNREACH, ENETUNREACH, EACCES, EPERM].contains(code) ? .icmpError : .failed,
-                        latencyMs: latency, errno: ErrnoName.name(code)))
+                        outcome: answer ? .icmpError : .failed, latencyMs: latency, errno: ErrnoName.name(code)),
+                    note: answer
+                        ? nil
+                        : "recv reported \(ErrnoName.name(code)) (\(SystemCallError("recv", code: code).message)): "
+                            + "not an answer that proves the path open or blocked")
             }
         case .icmp:
             break  // echo replies arrive on the raw socket

@@ -21,7 +21,17 @@ struct CellVerdictTests {
         #expect(CellVerdict.state(for: [attempt(.timeout), attempt(.timeout)], protocol: .icmp) == .filtered)
         #expect(CellVerdict.state(for: [attempt(.timeout), attempt(.timeout)], protocol: .udp) == .unknown)
         #expect(CellVerdict.state(for: [attempt(.failed), attempt(.failed)], protocol: .tcp) == .error)
-        #expect(CellVerdict.state(for: [attempt(.failed), attempt(.timeout)], protocol: .tcp) == .filtered)
+        // A failed attempt beside a timeout: one attempt the verdict needs did not happen, so silence is no filter
+        // (it was `filtered`, and a reset right after the handshake, then a dropped retry, read as blocked).
+        #expect(CellVerdict.state(for: [attempt(.failed), attempt(.timeout)], protocol: .tcp) == .error)
+        #expect(CellVerdict.state(for: [attempt(.timeout), attempt(.failed)], protocol: .icmp) == .error)
+        #expect(CellVerdict.state(for: [attempt(.failed), attempt(.timeout)], protocol: .udp) == .error)
+        #expect(CellVerdict.state(for: [attempt(.failed), attempt(.icmpError)], protocol: .tcp) == .rejected)
+        // UDP: a lost datagram proves nothing, a reply proves the path (it was `flapping`).
+        #expect(CellVerdict.state(for: [attempt(.timeout), attempt(.connected)], protocol: .udp) == .reachable)
+        #expect(
+            CellVerdict.state(for: [attempt(.timeout), attempt(.portUnreachable)], protocol: .udp) == .reachableClosed)
+        #expect(CellVerdict.state(for: [attempt(.icmpError), attempt(.connected)], protocol: .udp) == .flapping)
         #expect(CellVerdict.state(for: [], protocol: .tcp) == .error)
         #expect(
             CellState.flapping.isOpen && !CellState.error.isBlocked && !CellState.unknown.isBlocked
