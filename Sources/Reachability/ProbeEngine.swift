@@ -243,6 +243,8 @@ final class ProbeLoop {
     /// process).
     var silenceBefore: [String: (pid: Int, counters: SilenceCounters)] = [:]
     var attemptsSent = 0
+    /// `source|hop` pairs whose next hop did not answer at the link layer (reported once each).
+    var unansweredHops: Set<String> = []
     /// Sources whose raw ICMP socket failed to read (reported once each).
     var icmpReadFailed: Set<String> = []
     /// The loop's selector; nil when it could not be made (`pollerError` says why, and nothing is probed).
@@ -958,12 +960,58 @@ final class ProbeLoop {
         let conclusive =
             result.outcome == .connected || result.outcome == .refused || result.outcome == .portUnreachable
         if final || conclusive || self.evidence[index].count >= self.options.attempts {
-            self.cells[index].state = CellVerdict.state(for: self.evidence[index], protocol: self.cells[index].protocol)
-            if self.cells[index].state != .error && note == nil { self.cells[index].note = nil }
+            var state = CellVerdict.state(for: self.evidence[index], protocol: self.cells[index].protocol)
+            // Silence or a host-unreachable proves a filter only if the probes left the source.
+            if state.isBlocked || state == .unknown, let unanswered = self.unansweredNextHop(index) {
+                state = .error
+                self.cells[index].note = unanswered
+            } else if state != .error && note == nil {
+                self.cells[index].note = nil
+            }
+            self.cells[index].state = state
             self.decide(index)
         } else {
             self.retries.append(index)
         }
+    }
+
+    /// Why a cell that met silence or an ICMP error proves nothing, when the source's kernel never reached the next
+    /// hop at the link layer (its neighbour entry INCOMPLETE or FAILED: the probes were queued and dropped in the
+    /// source itself); nil when the next hop answered, or needs no resolution. Read in the source's namespace.
+    func unansweredNextHop(_ index: Int) -> String? {
+        let cell = self.cells[index]
+        guard let address = IPAddress(cell.address), self.enter(cell.source) else { return nil }
+        let hop: NextHop
+        switch NextHop.lookUp(address) {
+        case .success(let found?): hop = found
+        case .success(nil): return nil
+        case .failure(let error):
+            // Without the table, a host that is down cannot be told from a filter: no verdict either way.
+            return "no verdict: \(cell.source)'s route and neighbour table could not be read (\(error)), so a down "
+                + "or absent destination cannot be told from a filter"
+        }
+        guard hop.neighbour == .incomplete || hop.neighbour == .failed else { return nil }
+        if self.unansweredHops.insert("\(cell.source)|\(hop.hop)").inserted {
+            self.problems.append(
+                "\(cell.source): \(hop.hop) did not answer at the link layer (\(address.isIPv6 ? "neighbour discovery" : "ARP")): "
+                    + "its cells are errors, not blocked (\(hop.viaGateway ? "a router" : "a destination") down or absent)"
+            )
+        }
+        let state = hop.neighbour == .failed ? "FAILED" : "INCOMPLETE"
+        let requests = address.isIPv6 ? "neighbour solicitations" : "ARP requests"
+        let what = hop.viaGateway ? "its router \(hop.hop) (the gateway to \(address))" : "\(address)"
+        // The kernel reports its own failed lookup as an ICMP host-unreachable from the source's own address.
+        let own = self.evidence[index].compactMap { $0.icmpFrom.flatMap(IPAddress.init) }.first {
+            NextHop.isLocal($0)
+        }
+        let ownText =
+            own.map {
+                "; the ICMP host-unreachable came from \(cell.source)'s own address \($0) (its own failed lookup)"
+            }
+            ?? ""
+        return "no answer at the link layer: \(cell.source)'s neighbour entry for \(what) is \(state) (\(requests) "
+            + "unanswered), so the probes never left the source: \(hop.viaGateway ? "the router" : "the destination") "
+            + "is down or absent (or its link-layer answers are filtered)\(ownText); not proof of a filter"
     }
 
     func decide(_ index: Int) {

@@ -25,7 +25,9 @@ extension Bulkhead {
                 error), filtered (silence after every attempt), flapping (mixed), unknown (UDP without answer), \
                 skipped, error (the tool could not probe: never counted as blocked; also silence from a destination \
                 whose kernel, probed again, kept dropping connection attempts at a full listen queue, a hung server, \
-                or receiving echo requests it did not answer).
+                or receiving echo requests it did not answer; and silence or a host-unreachable when the source's \
+                neighbour entry for the next hop is INCOMPLETE or FAILED: the destination or its router is down or \
+                absent, and the probes never left the source).
 
                 Without --policy the cells are checked against what Docker's configuration intends (shared network \
                 with ICC on: allowed; across networks: denied; the host side unless internal). A policy file (YAML, \

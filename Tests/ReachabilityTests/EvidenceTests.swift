@@ -68,4 +68,51 @@ struct EvidenceTests {
             cell.evidence.first?.outcome == .connected && cell.evidence.first?.errno == "ECONNRESET", "\(cell.summary)")
         #expect(cell.note == nil, "\(cell.summary)")
     }
+
+    @Test(
+        "a destination that is down or absent is an error (no answer at the link layer), whether it meets silence or its own kernel's host-unreachable; a live host behind a DROP stays filtered"
+    )
+    func downOrAbsentDestination() throws {
+        let lab = try NamespaceProbeLab(prefix: "bh-fxd", subnet: "198.18.105")
+        let a = try lab.host("a", 1)
+        // `fast` gives up on ARP after one request and 100 ms: its kernel then answers its own probes with an ICMP
+        // host-unreachable from its own address (what every source does after about 3 s), within the timeout.
+        let fast = try lab.host("q", 2)
+        let down = try lab.host("b", 3)
+        let dropping = try lab.host("c", 4)
+        try lab.run(in: fast, ["sysctl", "-q", "-w", "net.ipv4.neigh.eth0.mcast_solicit=1"])
+        try lab.run(in: fast, ["sysctl", "-q", "-w", "net.ipv4.neigh.eth0.retrans_time_ms=100"])
+        try lab.python(in: down, Self.acceptingServer("198.18.105.3", 8080))
+        try lab.python(in: dropping, Self.acceptingServer("198.18.105.4", 8080))
+        try lab.run(in: dropping, ["iptables", "-A", "INPUT", "-p", "tcp", "--dport", "8080", "-j", "DROP"])
+        try lab.run(in: dropping, ["iptables", "-A", "INPUT", "-p", "icmp", "-j", "DROP"])
+        lab.listening[down] = [ListeningSocket(proto: "tcp", address: "0.0.0.0", port: 8080)]
+        lab.listening[dropping] = [ListeningSocket(proto: "tcp", address: "0.0.0.0", port: 8080)]
+        let inventory = lab.inventory()
+        // The destination goes down after the inventory; 198.18.105.99 belongs to nobody. No firewall on the way.
+        try lab.run(in: down, ["ip", "link", "set", "eth0", "down"])
+        for source in [a, fast] {
+            let result = try lab.probe(from: source, targets: ["198.18.105.99"], inventory: inventory) {
+                $0.udp = false
+                $0.extraPorts = [PortSpec("tcp/8080")].compactMap { $0 }
+            }
+            let cells = result.cells.filter { $0.address == "198.18.105.3" || $0.address == "198.18.105.99" }
+            #expect(cells.count == 4, "\(result.cells.map(\.summary))")
+            for cell in cells {
+                #expect(cell.state == .error, "\(source): \(cell.summary)")
+                #expect(cell.note?.contains("no answer at the link layer") == true, "\(source): \(cell.summary)")
+            }
+            if source == fast {
+                // What used to read `rejected`: the ICMP came from the source itself, not from any firewall.
+                #expect(
+                    cells.allSatisfy { $0.evidence.contains { $0.icmpFrom == "198.18.105.2" } },
+                    "\(cells.map(\.summary))")
+                #expect(cells.allSatisfy { $0.note?.contains("own address 198.18.105.2") == true })
+            }
+            #expect(result.problems.contains { $0.contains("198.18.105.99 did not answer at the link layer") })
+            // The control: alive, answering ARP, dropping the probes.
+            #expect(result.cell("198.18.105.4:8080", .tcp)?.state == .filtered, "\(result.cells.map(\.summary))")
+            #expect(result.cell("198.18.105.4", .icmp)?.state == .filtered, "\(result.cells.map(\.summary))")
+        }
+    }
 }
