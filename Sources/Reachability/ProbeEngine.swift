@@ -45,8 +45,9 @@ public struct ProbeRunResult: Sendable {
 /// - ICMP: echo request from a raw socket in the source namespace; reply → `reachable`; silence → retried, then
 ///   `filtered`, unless the destination was receiving echo requests it did not answer meanwhile (same check).
 ///
-/// Each source's and destination's main process is watched with a pidfd: when one exits, its unfinished cells
-/// become `error` (never "blocked"), and everything else carries on.
+/// Each source's and destination container's main process is watched with a pidfd, and each plain namespace as a
+/// namespace (``NamespaceWatch``): when one is gone, its unfinished cells become `error` (never "blocked"), keeping
+/// their attempts, and everything else carries on.
 public enum ProbeEngine {
     /// The payload every probe carries, so that a capture or a server log shows where it came from.
     public static let payloadMarker = "BULKHEAD-PROBE"
@@ -237,8 +238,13 @@ final class ProbeLoop {
     let echoIdentifier = UInt16(truncatingIfNeeded: getpid() ^ 0x4248)
     /// ICMP errors seen on the raw sockets for TCP probes, keyed by "source|local port|destination".
     var tcpICMPErrors: [String: (type: Int, code: Int, from: String)] = [:]
-    /// Containers whose main process exited, and when (seconds into the run).
+    /// Containers whose main process exited, and plain namespaces that ceased to exist, and when (seconds into the
+    /// run).
     var deaths: [String: Double] = [:]
+    /// The plain namespaces among the sources and destinations, watched as namespaces (``NamespaceWatch``).
+    var namespaceWatches: [String: NamespaceWatch] = [:]
+    /// When the namespaces were last checked (monotonic seconds).
+    var lastNamespaceCheck = 0.0
     /// Each destination's ``SilenceCounters`` when the run began (destinations with TCP or ICMP cells and a
     /// process).
     var silenceBefore: [String: (pid: Int, counters: SilenceCounters)] = [:]
@@ -290,6 +296,7 @@ final class ProbeLoop {
             self.problems.append(self.pollerError?.description ?? "no poller")
             return self.finish()
         }
+        self.watchNamespaces()
         self.prepareSources()
         self.watchDestinations()
         for index in self.cells.indices where !self.decided[index] {
@@ -309,7 +316,10 @@ final class ProbeLoop {
     func silenceGrowth() -> ProbeEngine.SilenceGrowth {
         var growth: ProbeEngine.SilenceGrowth = [:]
         for (name, before) in self.silenceBefore where self.deaths[name] == nil {
-            guard let after = ProcNet.silenceCounters(root: "/proc/\(before.pid)/net") else { continue }
+            // A plain namespace's process read at the start may have exited since (its pid even reused elsewhere):
+            // read through one still in it.
+            let pid = self.namespaceWatches[name].map { $0.livePid() } ?? before.pid
+            guard let pid, let after = ProcNet.silenceCounters(root: "/proc/\(pid)/net") else { continue }
             growth[name] = after.since(before.counters)
         }
         return growth
@@ -333,9 +343,12 @@ final class ProbeLoop {
     /// and watches its process.
     func prepareSources() {
         let needed = Set(self.cells.indices.filter { self.cells[$0].state != .skipped }.map { self.cells[$0].source })
-        for (index, source) in self.sources.enumerated() where source.skipReason == nil && needed.contains(source.name)
-        {
-            guard let path = source.namespacePath ?? source.pid.map({ "/proc/\($0)/ns/net" }) else { continue }
+        for (index, source) in self.sources.enumerated()
+        where source.skipReason == nil && needed.contains(source.name) && self.deaths[source.name] == nil {
+            // A plain namespace is entered through its name when it still has one: the process the inventory saw in
+            // it first may have exited, its namespace serving on.
+            let named = self.namespaceWatches[source.name]?.named == true ? "/run/netns/\(source.name)" : nil
+            guard let path = source.namespacePath ?? named ?? source.pid.map({ "/proc/\($0)/ns/net" }) else { continue }
             var context = SourceContext(name: source.name)
             // A recycled pid would put probes in some other namespace: the entry checks the inventory's identity.
             do {
@@ -353,7 +366,37 @@ final class ProbeLoop {
             let needsV6 = self.cells.contains { $0.source == source.name && $0.address.contains(":") }
             if needsV4 { self.contexts[source.name]?.icmp4 = self.makeRawICMP(source: source.name, v6: false) }
             if needsV6 { self.contexts[source.name]?.icmp6 = self.makeRawICMP(source: source.name, v6: true) }
-            if let pid = source.pid { self.watch(container: source.name, pid: pid) }
+            if let pid = source.pid, self.plan.namespaces[source.name] == nil {
+                self.watch(container: source.name, pid: pid)
+            }
+        }
+    }
+
+    /// Watches every plain namespace a cell names, as a namespace (``NamespaceWatch``); one already gone has its
+    /// cells made errors at once.
+    func watchNamespaces() {
+        var named = Set<String>()
+        for cell in self.cells where cell.state != .skipped {
+            named.insert(cell.source)
+            named.insert(cell.destinationName)
+        }
+        for (name, namespace) in self.plan.namespaces.sorted(by: { $0.key < $1.key }) where named.contains(name) {
+            if let watch = NamespaceWatch(name: name, namespace: namespace) {
+                self.namespaceWatches[name] = watch
+            } else {
+                self.died(name, how: "was already gone when the probe began (no /run/netns name, no process in it)")
+            }
+        }
+    }
+
+    /// Checks the watched namespaces (every few tenths of a second, and `force`d): one that ceased to exist has its
+    /// unfinished cells made errors.
+    func checkNamespaces(force: Bool = false) {
+        let now = monotonicNow()
+        guard force || now - self.lastNamespaceCheck >= 0.2 else { return }
+        self.lastNamespaceCheck = now
+        for (name, watch) in self.namespaceWatches where self.deaths[name] == nil && !watch.isAlive() {
+            self.died(name, how: "ceased to exist")
         }
     }
 
@@ -393,10 +436,17 @@ final class ProbeLoop {
                 probed[cell.destinationName] = false
             }
         }
-        for (name, pid) in self.plan.destinationPids.sorted(by: { $0.key < $1.key }) {
+        for (name, recorded) in self.plan.destinationPids.sorted(by: { $0.key < $1.key }) {
             guard let silenceMatters = probed[name] else { continue }
-            if self.contexts[name] == nil { self.watch(container: name, pid: pid) }  // a source is watched already
-            if silenceMatters, let counters = ProcNet.silenceCounters(root: "/proc/\(pid)/net") {
+            var pid: Int? = recorded
+            if let watch = self.namespaceWatches[name] {
+                pid = watch.livePid()  // a namespace is watched as one; its counters read through a process in it
+            } else if self.plan.namespaces[name] != nil {
+                continue  // gone already
+            } else if self.contexts[name] == nil {
+                self.watch(container: name, pid: recorded)  // a source is watched already
+            }
+            if silenceMatters, let pid, let counters = ProcNet.silenceCounters(root: "/proc/\(pid)/net") {
                 self.silenceBefore[name] = (pid, counters)
             }
         }
@@ -474,6 +524,7 @@ final class ProbeLoop {
             for event in events where event.token & Self.controlBit == 0 {
                 self.handleAttempt(event.token, event: event)
             }
+            self.checkNamespaces()
             // Judge timeouts only once every answer that has arrived is read: a full batch means more may wait.
             if events.count < poller.capacity {
                 self.expireTimeouts(now: monotonicNow())
@@ -537,8 +588,12 @@ final class ProbeLoop {
 
     func launch(_ index: Int) {
         let cell = self.cells[index]
-        if let death = self.deaths[cell.source] ?? self.deaths[cell.destinationName] {
-            self.markDead(index, died: cell.source, at: death, isSource: self.deaths[cell.source] != nil)
+        if let death = self.deaths[cell.source] {
+            self.markDead(index, died: cell.source, at: death, isSource: true)
+            return
+        }
+        if let death = self.deaths[cell.destinationName] {
+            self.markDead(index, died: cell.destinationName, at: death, isSource: false)
             return
         }
         guard let address = IPAddress(cell.address) else {
@@ -839,7 +894,7 @@ final class ProbeLoop {
             try? self.poller?.deregister(fd)
             close(fd)
             self.controlHandlers[token] = nil
-            self.containerDied(container)
+            self.died(container, how: "its main process exited")
         case nil:
             break
         }
@@ -957,6 +1012,13 @@ final class ProbeLoop {
         result.latencyMs = (result.latencyMs * 1000).rounded() / 1000
         self.evidence[index].append(result)
         if let note { self.cells[index].note = note }
+        // A namespace deleted meanwhile may still answer (the watch holds it open): checked before any verdict.
+        for name in [self.cells[index].source, self.cells[index].destinationName] {
+            if let watch = self.namespaceWatches[name], self.deaths[name] == nil, !watch.isAlive() {
+                self.died(name, how: "ceased to exist")
+            }
+        }
+        guard !self.decided[index] else { return }
         let conclusive =
             result.outcome == .connected || result.outcome == .refused || result.outcome == .portUnreachable
         if final || conclusive || self.evidence[index].count >= self.options.attempts {
@@ -1023,36 +1085,47 @@ final class ProbeLoop {
         self.cells[index].latencyMs = CellVerdict.latency(of: self.evidence[index])
     }
 
-    func containerDied(_ container: String) {
-        let at = monotonicNow() - self.startTime
-        self.deaths[container] = at
+    /// A source or destination is gone (a container's main process exited, a plain namespace ceased to exist): its
+    /// unfinished cells become errors, each keeping the attempts it made, the one in flight included.
+    func died(_ name: String, how: String) {
+        let now = monotonicNow()
+        let at = now - self.startTime
+        self.deaths[name] = at
+        let kind = self.plan.namespaces[name] != nil ? "network namespace" : "container"
         self.problems.append(
-            "\(container): its main process exited \(String(format: "%.1f", at)) s into the probe; its unfinished cells are errors"
-        )
+            "\(kind) \(name): \(how) \(String(format: "%.1f", at)) s into the probe; its unfinished cells are errors")
         for (token, attempt) in self.attempts {
             let cell = self.cells[attempt.cell]
-            guard cell.source == container || cell.destinationName == container else { continue }
+            guard cell.source == name || cell.destinationName == name else { continue }
             self.attempts[token] = nil
             if attempt.fd >= 0 { close(attempt.fd) }
             if let key = attempt.echoKey { self.echoes[key] = nil }
             self.release(attempt.destinationKey)
+            // Sent, and not answered before the end: kept as evidence of what was tried, proving nothing.
+            self.evidence[attempt.cell].append(
+                ProbeAttempt(outcome: .failed, latencyMs: ((now - attempt.started) * 1_000_000).rounded() / 1000))
         }
         for index in self.cells.indices where !self.decided[index] {
             let cell = self.cells[index]
-            if cell.source == container || cell.destinationName == container {
-                self.markDead(index, died: container, at: at, isSource: cell.source == container)
+            if cell.source == name || cell.destinationName == name {
+                self.markDead(index, died: name, at: at, isSource: cell.source == name)
             }
         }
-        if var context = self.contexts[container] {
+        if var context = self.contexts[name] {
             context.dead = true
-            self.contexts[container] = context
+            self.contexts[name] = context
         }
     }
 
-    func markDead(_ index: Int, died container: String, at: Double, isSource: Bool) {
+    func markDead(_ index: Int, died name: String, at: Double, isSource: Bool) {
+        let role = isSource ? "source" : "destination"
+        let what =
+            self.plan.namespaces[name] != nil
+            ? "\(role) network namespace \(name) ceased to exist (deleted, no process left in it)"
+            : "\(role) container \(name) exited"
         self.cells[index].state = .error
         self.cells[index].note =
-            "\(isSource ? "source" : "destination") container \(container) exited during the probe (\(String(format: "%.1f", at)) s in): not probed to the end"
+            "\(what) during the probe (\(String(format: "%.1f", at)) s in): not probed to the end"
         self.decide(index)
     }
 

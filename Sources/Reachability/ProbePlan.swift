@@ -51,8 +51,12 @@ public struct ProbePlan: Sendable {
     /// user's explicit targets. The engine refuses anything else, and anything outside the operator's
     /// ``AddressLimit``.
     public var scope: ScopeGuard
-    /// Destination containers' main processes, watched so that a death mid-probe turns their cells into errors.
+    /// Destination containers' main processes, watched so that a death mid-probe turns their cells into errors
+    /// (and a process of each plain namespace that has one, for reading its kernel's counters).
     public var destinationPids: [String: Int]
+    /// The plain network namespaces among the sources and destinations, by name: watched as namespaces (their
+    /// `/run/netns` name, their processes), not through one process, which may exit while the namespace serves on.
+    public var namespaces: [String: PlainNamespace] = [:]
 }
 
 /// Builds the probe plan from an inventory.
@@ -231,8 +235,13 @@ public enum ProbePlanner {
         }
         var destinationPids: [String: Int] = [:]
         for container in running { destinationPids[container.name] = container.pid }
-        for namespace in namespaces { destinationPids[namespace.name] = namespace.pids.first }
-        return ProbePlan(sources: sources, cells: cells, scope: scope, destinationPids: destinationPids)
+        var plainNamespaces: [String: PlainNamespace] = [:]
+        for namespace in namespaces {
+            destinationPids[namespace.name] = namespace.pids.first
+            plainNamespaces[namespace.name] = PlainNamespace(identity: namespace.netns, pids: namespace.pids)
+        }
+        return ProbePlan(
+            sources: sources, cells: cells, scope: scope, destinationPids: destinationPids, namespaces: plainNamespaces)
     }
 
     /// A namespace's addresses without their prefix length (`198.18.237.2/24` → `198.18.237.2`).

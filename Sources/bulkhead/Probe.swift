@@ -34,7 +34,8 @@ extension Bulkhead {
                 see README) has allow/deny rules between selectors and a baseline (deny or docker).
 
                 Exit status: 0 no violation, 1 violations, 2 usage or unreadable input, 3 incomplete (some cells are \
-                errors: a namespace could not be entered, a container died mid-probe).
+                errors: a namespace could not be entered, a container died or a namespace was deleted mid-probe, a \
+                destination did not answer at the link layer).
 
                 Examples:
                   bulkhead probe

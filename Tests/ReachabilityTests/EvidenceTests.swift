@@ -115,4 +115,96 @@ struct EvidenceTests {
             #expect(result.cell("198.18.105.4", .icmp)?.state == .filtered, "\(result.cells.map(\.summary))")
         }
     }
+
+    /// Runs `ip netns del <namespace>` after `seconds`, on a thread of its own (while the engine probes).
+    static func delete(_ namespace: String, after seconds: Double) {
+        Thread.detachNewThread {
+            Thread.sleep(forTimeInterval: seconds)
+            _ = try? ProcessRunner.run(URL(fileURLWithPath: NetnsBridgeLab.ipPath), ["netns", "del", namespace])
+        }
+    }
+
+    @Test(
+        "a destination namespace deleted mid-probe: its unfinished cells are errors keeping the attempt in flight, the run incomplete; one deleted while a process keeps it alive is probed to the end"
+    )
+    func namespaceDeletedMidProbe() throws {
+        let lab = try NamespaceProbeLab(prefix: "bh-fxn", subnet: "198.18.106")
+        let a = try lab.host("a", 1)
+        let bare = try lab.host("b", 2)  // no process in it, as `ip netns add` and CNI sandboxes often are
+        let kept = try lab.host("c", 3)
+        try lab.python(in: kept, Self.acceptingServer("198.18.106.3", 8080))
+        lab.listening[kept] = [ListeningSocket(proto: "tcp", address: "0.0.0.0", port: 8080)]
+        // Port 9000 is dropped in both: with one probe at a time per destination, each is still being probed when
+        // its name is deleted; 9001-9003 would answer with an RST.
+        for namespace in [bare, kept] {
+            try lab.run(in: namespace, ["iptables", "-A", "INPUT", "-p", "tcp", "--dport", "9000", "-j", "DROP"])
+        }
+        let inventory = lab.inventory()
+        Self.delete(bare, after: 0.7)
+        Self.delete(kept, after: 0.7)
+        let result = try lab.probe(from: a, ports: ["tcp/9000-9003"], attempts: 2, timeout: 0.5, inventory: inventory) {
+            $0.udp = false
+            $0.maxInFlightPerDestination = 1
+        }
+        let gone = result.cells.filter { $0.destinationName == bare }
+        #expect(gone.count == 5, "\(result.cells.map(\.summary))")
+        for cell in gone {
+            #expect(cell.state == .error, "\(cell.summary)")
+            #expect(
+                cell.note?.contains("destination network namespace \(bare) ceased to exist") == true, "\(cell.summary)")
+        }
+        // The cell being probed when the namespace went keeps what it had: a timeout, then the attempt in flight.
+        let dropped = try #require(result.cell("198.18.106.2:9000", .tcp))
+        #expect(dropped.evidence.map(\.outcome) == [.timeout, .failed], "\(dropped.summary)")
+        #expect(
+            result.problems.contains { $0.hasPrefix("network namespace \(bare): ceased to exist") },
+            "\(result.problems)")
+        // Its name is gone too, but its server still lives in it: the namespace exists, and is probed to the end.
+        let alive = result.cells.filter { $0.destinationName == kept }
+        #expect(alive.allSatisfy { $0.state != .error }, "\(alive.map(\.summary))")
+        #expect(result.cell("198.18.106.3:8080", .tcp)?.state == .reachable, "\(alive.map(\.summary))")
+        #expect(result.cell("198.18.106.3:9000", .tcp)?.state == .filtered, "\(alive.map(\.summary))")
+        #expect(!result.problems.contains { $0.contains(kept) }, "\(result.problems)")
+    }
+
+    @Test(
+        "a plain namespace's lowest process exiting (mid-probe, or before it began) is no death of the namespace: every cell is probed to the end"
+    )
+    func shortLivedProcess() throws {
+        let lab = try NamespaceProbeLab(prefix: "bh-fxp", subnet: "198.18.107")
+        let a = try lab.host("a", 1)
+        let b = try lab.host("b", 2)
+        try lab.lab.start(in: b, ["/bin/sleep", "0.8"])  // started first: the lowest pid, what was "the main process"
+        try Poll.until("the short-lived process in \(b)", seconds: 10) { !lab.pids(b).isEmpty }
+        try lab.python(in: b, Self.acceptingServer("198.18.107.2", 8080))
+        try lab.run(in: b, ["iptables", "-A", "INPUT", "-p", "tcp", "--dport", "9000", "-j", "DROP"])
+        lab.listening[b] = [ListeningSocket(proto: "tcp", address: "0.0.0.0", port: 8080)]
+        var inventory = lab.inventory()
+        let pids = try #require(inventory.namespaces.first { $0.name == b }?.pids)
+        #expect(pids.count == 2, "the sleeper and the server: \(pids)")
+        func check(_ result: ProbeRunResult, _ label: String) {
+            let cells = result.cells.filter { $0.destinationName == b }
+            #expect(cells.count == 4, "\(label): \(result.cells.map(\.summary))")
+            #expect(cells.allSatisfy { $0.state != .error }, "\(label): \(cells.map(\.summary))")
+            #expect(result.cell("198.18.107.2:8080", .tcp)?.state == .reachable, "\(label)")
+            #expect(result.cell("198.18.107.2:9000", .tcp)?.state == .filtered, "\(label)")
+            #expect(result.cell("198.18.107.2:9001", .tcp)?.state == .reachableClosed, "\(label)")
+            #expect(result.problems.isEmpty, "\(label): \(result.problems)")
+        }
+        // The sleeper exits while 9000 is still being probed (one probe at a time, two 0.5 s timeouts first).
+        check(
+            try lab.probe(from: a, ports: ["tcp/9000-9001"], attempts: 2, timeout: 0.5, inventory: inventory) {
+                $0.udp = false
+                $0.maxInFlightPerDestination = 1
+            }, "mid-probe")
+        try Poll.until("the sleeper gone", seconds: 10) { lab.pids(b).count == 1 }
+        // A stale inventory: the only process it names in b is gone (its pid may even be another's by now).
+        if let index = inventory.namespaces.firstIndex(where: { $0.name == b }) {
+            inventory.namespaces[index].pids = [pids[0]]
+        }
+        check(
+            try lab.probe(from: a, ports: ["tcp/9000-9001"], attempts: 1, timeout: 0.5, inventory: inventory) {
+                $0.udp = false
+            }, "stale pid")
+    }
 }
