@@ -43,8 +43,9 @@ struct NextHop: Equatable {
     var viaGateway: Bool
     var neighbour: Neighbour
 
-    /// Looks up `address` in the calling thread's namespace. Nil when the kernel has no route (`ENETUNREACH`: no
-    /// next hop to judge), a failure of the lookup itself otherwise.
+    /// Looks up `address` in the calling thread's namespace. Nil when the kernel has no usable route (none:
+    /// `ENETUNREACH`; an unreachable, prohibit or blackhole route: `EHOSTUNREACH`, `EACCES`, `EINVAL`), so no next
+    /// hop to judge; a failure of the lookup itself otherwise.
     static func lookUp(_ address: IPAddress) -> Result<NextHop?, SystemCallError> {
         let family = address.isIPv6 ? AF_INET6 : AF_INET
         let bytes = Self.bytes(of: address)
@@ -55,7 +56,7 @@ struct NextHop: Equatable {
         let routed = bytes.withUnsafeBufferPointer { pointer in
             bh_route_get(family, pointer.baseAddress, &type, &interface, &gateway, &hasGateway)
         }
-        if routed == -ENETUNREACH || routed == -EHOSTUNREACH { return .success(nil) }
+        if [ENETUNREACH, EHOSTUNREACH, EACCES, EINVAL].contains(-routed) { return .success(nil) }
         guard routed == 0 else { return .failure(SystemCallError("RTM_GETROUTE", code: -routed)) }
         let delivery: Delivery =
             switch type {

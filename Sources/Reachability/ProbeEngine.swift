@@ -637,9 +637,17 @@ final class ProbeLoop {
     func socketFailed(_ attempt: Attempt, call: String) -> Bool {
         let code = errno
         if attempt.fd >= 0 { close(attempt.fd) }
-        // Local refusals (no route, firewall OUTPUT reject) are network answers; anything else is the tool's failure.
+        // The source's own kernel refused before anything was sent. Its routing (no route, an unreachable or
+        // prohibit route: how an internal network is isolated) and its firewall (OUTPUT DROP: EPERM) are answers
+        // about the path; a destination its kernel takes for a broadcast, multicast or local address, or an EACCES
+        // with a unicast route (a security module judging the tool's own socket), is no answer about any path.
         switch code {
         case ENETUNREACH, EHOSTUNREACH, EACCES, EPERM:
+            if let why = self.localRefusalProvesNothing(attempt, code: code) {
+                self.record(
+                    attempt.cell, ProbeAttempt(outcome: .failed, latencyMs: 0, errno: ErrnoName.name(code)), note: why)
+                return false
+            }
             self.record(
                 attempt.cell, ProbeAttempt(outcome: .icmpError, latencyMs: 0, errno: ErrnoName.name(code)), note: nil)
         case ECONNREFUSED:
@@ -651,6 +659,33 @@ final class ProbeLoop {
                 note: "\(call) failed: \(SystemCallError(call, code: code).message)")
         }
         return false
+    }
+
+    /// Why a local refusal (`code`, from a socket call in the source's namespace, which the thread is in) proves
+    /// nothing about the path to the attempt's address, or nil when it is the source's routing or firewall speaking.
+    func localRefusalProvesNothing(_ attempt: Attempt, code: Int32) -> String? {
+        let source = self.cells[attempt.cell].source
+        let refused = "its kernel refused the socket (\(ErrnoName.name(code))) and nothing was sent"
+        switch NextHop.lookUp(attempt.address) {
+        case .failure(let error):
+            return
+                "\(source)'s kernel refused the socket (\(ErrnoName.name(code))) and its route to \(attempt.address) "
+                + "could not be read (\(error)): no answer about the path"
+        case .success(nil):
+            return nil  // no route, or an unreachable / prohibit / blackhole one
+        case .success(let hop?):
+            switch hop.delivery {
+            case .broadcast, .multicast, .local:
+                let kind =
+                    hop.delivery == .local ? "a local" : hop.delivery == .broadcast ? "a broadcast" : "a multicast"
+                return "\(attempt.address) is \(kind) address in \(source)'s namespace, not a single host: \(refused)"
+            case .unicast where code == EACCES:
+                return "\(source) has a route to \(attempt.address), yet \(refused): a security module or the like "
+                    + "judging the tool's own socket, not an answer about the path"
+            default:
+                return nil
+            }
+        }
     }
 
     func startTCP(_ attempt: inout Attempt, token: UInt64, port: Int) -> Bool {

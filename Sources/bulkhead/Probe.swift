@@ -72,7 +72,8 @@ extension Bulkhead {
         @Option(
             name: .customLong("target"),
             help: ArgumentHelp(
-                "An extra address to probe from every source (repeatable; single addresses only).", valueName: "ip"))
+                "An extra address to probe from every source (repeatable; single unicast hosts only: not 0.0.0.0/::, multicast, 255.255.255.255, nor an enumerated subnet's network or broadcast address).",
+                valueName: "ip"))
         var targets: [String] = []
 
         @Option(

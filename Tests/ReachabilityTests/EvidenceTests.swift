@@ -207,4 +207,33 @@ struct EvidenceTests {
                 $0.udp = false
             }, "stale pid")
     }
+
+    @Test(
+        "a local refusal: a broadcast address (EACCES, ENETUNREACH) is an error, nothing sent; no route and an OUTPUT DROP in the source stay rejected"
+    )
+    func localRefusals() throws {
+        // Its own link, apart from the other tests' (a lab is one bridge in namespaces of its own).
+        let lab = try NamespaceProbeLab(prefix: "bh-fxl", subnet: "198.18.104")
+        let a = try lab.host("a", 1)
+        let b = try lab.host("b", 2)
+        // The source's own firewall drops UDP to b's port 9 on the way out: its kernel says EPERM at once.
+        try lab.run(
+            in: a, ["iptables", "-A", "OUTPUT", "-d", "198.18.104.2", "-p", "udp", "--dport", "9", "-j", "DROP"])
+        // 198.18.104.255 is this /24's broadcast (the inventory records namespace addresses without their prefix, so
+        // only the source's kernel knows it); 198.18.105.7 has no route from a.
+        let result = try lab.probe(from: a, ports: ["tcp/9", "udp/9"], targets: ["198.18.104.255", "198.18.105.7"])
+        for proto in [ProbeProtocol.tcp, .udp] {
+            let broadcast = try #require(result.cell("198.18.104.255:9", proto), "\(result.cells.map(\.summary))")
+            #expect(broadcast.state == .error, "\(broadcast.summary)")
+            #expect(
+                broadcast.note?.contains("is a broadcast address in \(a)'s namespace") == true, "\(broadcast.summary)")
+            #expect(broadcast.evidence.allSatisfy { $0.outcome == .failed }, "\(broadcast.summary)")
+            let unrouted = try #require(result.cell("198.18.105.7:9", proto))
+            #expect(unrouted.state == .rejected, "no route from the source: \(unrouted.summary)")
+        }
+        #expect(result.cell("198.18.104.255", .icmp)?.state == .error, "\(result.cells.map(\.summary))")
+        let dropped = try #require(result.cell("198.18.104.2:9", .udp))
+        #expect(dropped.state == .rejected && dropped.evidence.first?.errno == "EPERM", "\(dropped.summary)")
+        _ = b
+    }
 }

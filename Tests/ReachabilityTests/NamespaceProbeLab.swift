@@ -72,14 +72,15 @@ final class NamespaceProbeLab: @unchecked Sendable {
         return output.split(separator: "\n").compactMap { Int($0) }.sorted()
     }
 
-    /// The inventory `probe --namespaces` would read: these namespaces, their addresses and listeners.
+    /// The inventory `probe --namespaces` would read: these namespaces, their addresses (IPv4 without a prefix
+    /// length, as `ProcNet.addresses` reads them from `fib_trie`) and listeners.
     func inventory() -> InventoryReport {
         InventoryReport(
             sources: ["network namespaces (test lab)"], networks: [], containers: [],
             namespaces: self.hosts.map { host in
                 NamespaceRecord(
                     name: host.name, netns: Self.identity(host.name), pids: self.pids(host.name),
-                    addresses: ["\(host.address)/24"], listening: self.listening[host.name] ?? [])
+                    addresses: [host.address], listening: self.listening[host.name] ?? [])
             }, findings: [], complete: true, problems: [], summary: InventorySummary())
     }
 
