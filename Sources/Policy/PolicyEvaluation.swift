@@ -327,8 +327,15 @@ public enum ReachabilityFindings {
         switch last.outcome {
         case .connected:
             return "\(cell.protocol == .tcp ? "connected" : "got a reply") in \(Self.milliseconds(last.latencyMs))"
-        case .refused: return "was answered with a TCP reset (the path is open)"
-        case .portUnreachable: return "was answered with ICMP port-unreachable (the path is open)"
+        // A refusal from a port the destination listens on was judged a firewall's (the cell is rejected).
+        case .refused:
+            return cell.state == .rejected
+                ? "was answered with a TCP reset although the destination listens there (a firewall's REJECT)"
+                : "was answered with a TCP reset (the path is open)"
+        case .portUnreachable:
+            return cell.state == .rejected
+                ? "was answered with ICMP port-unreachable although the destination listens there (a firewall's REJECT)"
+                : "was answered with ICMP port-unreachable (the path is open)"
         case .icmpError:
             if let type = last.icmpType, let code = last.icmpCode {
                 return "was rejected with ICMP \(type)/\(code)\(last.icmpFrom.map { " from \($0)" } ?? "")"

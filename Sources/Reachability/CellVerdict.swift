@@ -10,12 +10,20 @@ import BulkheadModel
 ///    needs did not all happen, so the silence of the others is not "blocked".
 /// 4. Otherwise silence on every attempt: `filtered` for TCP and ICMP, `unknown` for UDP (a service may simply not
 ///    answer the datagram).
+///
+/// `refusalsAreRejections`: the destination's kernel showed, when the answer came, a listener on that very port and
+/// address, so an RST or a port-unreachable is no closed port but a firewall's REJECT speaking for it (rule 2).
 public enum CellVerdict {
-    public static func state(for attempts: [ProbeAttempt], protocol proto: ProbeProtocol) -> CellState {
+    public static func state(
+        for attempts: [ProbeAttempt], protocol proto: ProbeProtocol, refusalsAreRejections: Bool = false
+    ) -> CellState {
         guard !attempts.isEmpty else { return .error }
-        let rejection = { (attempt: ProbeAttempt) in attempt.outcome == .icmpError }
+        let refusal = { (attempt: ProbeAttempt) in attempt.outcome == .refused || attempt.outcome == .portUnreachable }
+        let rejection = { (attempt: ProbeAttempt) in
+            attempt.outcome == .icmpError || (refusalsAreRejections && refusal(attempt))
+        }
         let connected = attempts.contains { $0.outcome == .connected }
-        let closed = attempts.contains { $0.outcome == .refused || $0.outcome == .portUnreachable }
+        let closed = !refusalsAreRejections && attempts.contains(where: refusal)
         if connected || closed {
             let failures = attempts.contains { rejection($0) || (proto != .udp && $0.outcome == .timeout) }
             if failures { return .flapping }

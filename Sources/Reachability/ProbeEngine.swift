@@ -36,11 +36,13 @@ public struct ProbeRunResult: Sendable {
 /// keeps the namespace it was made in, so one loop drives sockets of every namespace at once. The thread exists
 /// only for the run, so nothing else ever executes inside a container's namespace (ARCHITECTURE.md, "Namespaces").
 ///
-/// - TCP: non-blocking connect. Connected → `reachable` (a short recognisable line is sent, then the socket is
-///   closed); RST → `reachable-closed`; an ICMP error (read from a raw ICMP socket in the source namespace, matched
+/// - TCP: non-blocking connect. Connected (or reset right after the handshake) → `reachable` (a short recognisable
+///   line is sent, then the socket is closed); RST → `reachable-closed`, or `rejected` when the destination still
+///   listens on that port (``ListenerEvidence``); an ICMP error (read from a raw ICMP socket in the source namespace, matched
 ///   by the quoted ports) → `rejected`; silence → retried, then `filtered`, unless the destination's kernel was
 ///   dropping SYNs at a full listen queue meanwhile (``recheckSilence(_:plan:options:progress:)``).
-/// - UDP: a connected socket with `IP_RECVERR`: a reply → `reachable`; ICMP port-unreachable → `reachable-closed`;
+/// - UDP: a connected socket with `IP_RECVERR`: a reply → `reachable`; ICMP port-unreachable → `reachable-closed`
+///   (`rejected` when the destination still listens there);
 ///   other ICMP errors → `rejected`; silence → `unknown` (a datagram may sit unanswered at a live service).
 /// - ICMP: echo request from a raw socket in the source namespace; reply → `reachable`; silence → retried, then
 ///   `filtered`, unless the destination was receiving echo requests it did not answer meanwhile (same check).
@@ -249,6 +251,11 @@ final class ProbeLoop {
     /// process).
     var silenceBefore: [String: (pid: Int, counters: SilenceCounters)] = [:]
     var attemptsSent = 0
+    /// Each destination's listeners as last read again (``listeners(of:)``), and when.
+    var listenerCache: [String: (time: Double, sockets: [ListeningSocket])] = [:]
+    /// Cells whose refusal was judged against the destination's listeners: true when one listens there (its
+    /// refusals are a rule's rejections), false when none does any more; with the note that says so.
+    var listenerJudged: [Int: (listening: Bool, note: String)] = [:]
     /// `source|hop` pairs whose next hop did not answer at the link layer (reported once each).
     var unansweredHops: Set<String> = []
     /// Sources whose raw ICMP socket failed to read (reported once each).
@@ -1047,21 +1054,38 @@ final class ProbeLoop {
         result.latencyMs = (result.latencyMs * 1000).rounded() / 1000
         self.evidence[index].append(result)
         if let note { self.cells[index].note = note }
-        // A namespace deleted meanwhile may still answer (the watch holds it open): checked before any verdict.
+        // A namespace that ceased to exist since the last periodic check: no answer of this attempt counts.
         for name in [self.cells[index].source, self.cells[index].destinationName] {
             if let watch = self.namespaceWatches[name], self.deaths[name] == nil, !watch.isAlive() {
                 self.died(name, how: "ceased to exist")
             }
         }
         guard !self.decided[index] else { return }
+        // A refusal from a port the inventory showed listening: a closed port, or a rule answering for a listener.
+        if self.listenerJudged[index] == nil, self.refusalNeedsListener(index, result.outcome) {
+            switch self.listenerEvidence(index) {
+            case .listening(let why): self.listenerJudged[index] = (true, why)
+            case .gone(let why): self.listenerJudged[index] = (false, why)
+            case .undecidable(let why):
+                self.cells[index].state = .error
+                self.cells[index].note = why
+                self.decide(index)
+                return
+            }
+        }
+        let rejections = self.listenerJudged[index]?.listening == true
         let conclusive =
-            result.outcome == .connected || result.outcome == .refused || result.outcome == .portUnreachable
+            result.outcome == .connected
+            || (!rejections && (result.outcome == .refused || result.outcome == .portUnreachable))
         if final || conclusive || self.evidence[index].count >= self.options.attempts {
-            var state = CellVerdict.state(for: self.evidence[index], protocol: self.cells[index].protocol)
+            var state = CellVerdict.state(
+                for: self.evidence[index], protocol: self.cells[index].protocol, refusalsAreRejections: rejections)
             // Silence or a host-unreachable proves a filter only if the probes left the source.
             if state.isBlocked || state == .unknown, let unanswered = self.unansweredNextHop(index) {
                 state = .error
                 self.cells[index].note = unanswered
+            } else if state != .error, let judged = self.listenerJudged[index] {
+                self.cells[index].note = judged.note
             } else if state != .error && note == nil {
                 self.cells[index].note = nil
             }

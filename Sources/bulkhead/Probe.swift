@@ -21,8 +21,10 @@ extension Bulkhead {
                 listen on (read from their namespaces) plus --ports, and to the host side (gateways: Docker API ports \
                 2375/2376, published ports). Only enumerated addresses and --target ones are ever probed.
 
-                Cell states: reachable, reachable-closed (RST/port-unreachable: the path is open), rejected (ICMP \
-                error), filtered (silence after every attempt), flapping (mixed), unknown (UDP without answer), \
+                Cell states: reachable, reachable-closed (RST/port-unreachable from a port nothing listens on: the \
+                path is open), rejected (ICMP error; or an RST/port-unreachable from a port the destination still \
+                listens on, read again from its namespace: a firewall's REJECT), filtered (silence after every \
+                attempt), flapping (mixed), unknown (UDP without answer), \
                 skipped, error (the tool could not probe: never counted as blocked; also silence from a destination \
                 whose kernel, probed again, kept dropping connection attempts at a full listen queue, a hung server, \
                 or receiving echo requests it did not answer; and silence or a host-unreachable when the source's \

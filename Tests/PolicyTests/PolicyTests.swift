@@ -362,6 +362,13 @@ struct PolicyEvaluationTests {
             ])
         #expect(
             findings.map(\.severity) == [.high, .high, .medium, .medium], "a closed port behind an open path is medium")
+        // A reset from a port the destination listens on was judged a firewall's: the finding must not call the path
+        // open.
+        var rejected = Self.cell("web", "api", "front", "198.18.1.11", .tcp, 8080, .rejected)
+        rejected.evidence = [ProbeAttempt(outcome: .refused, latencyMs: 1, errno: "ECONNREFUSED")]
+        #expect(ReachabilityFindings.describe(rejected).contains("a firewall's REJECT"))
+        rejected.state = .reachableClosed
+        #expect(ReachabilityFindings.describe(rejected).contains("the path is open"))
     }
 
     @Test(

@@ -36,9 +36,7 @@ struct EvidenceTests {
         "a reset right after the handshake (ECONNRESET) is an open path, even when the retry's SYN is then dropped: reachable, never filtered or error"
     )
     func resetAfterHandshake() throws {
-        let lab = try NamespaceProbeLab(prefix: "bh-fxr", subnet: "198.18.104")
-        let a = try lab.host("a", 1)
-        let b = try lab.host("b", 2)
+        let (lab, a, b) = try NamespaceProbeLab.pair(prefix: "bh-fxr", subnet: "198.18.104")
         try lab.python(in: b, Self.acceptingServer("198.18.104.2", 8080))
         // Every established connection is reset by the server's side as soon as the client's ACK arrives, and only
         // the first SYN of all is let through: a retry would meet silence ([reset, timeout] read as `filtered`).
@@ -171,9 +169,7 @@ struct EvidenceTests {
         "a plain namespace's lowest process exiting (mid-probe, or before it began) is no death of the namespace: every cell is probed to the end"
     )
     func shortLivedProcess() throws {
-        let lab = try NamespaceProbeLab(prefix: "bh-fxp", subnet: "198.18.107")
-        let a = try lab.host("a", 1)
-        let b = try lab.host("b", 2)
+        let (lab, a, b) = try NamespaceProbeLab.pair(prefix: "bh-fxp", subnet: "198.18.107")
         try lab.lab.start(in: b, ["/bin/sleep", "0.8"])  // started first: the lowest pid, what was "the main process"
         try Poll.until("the short-lived process in \(b)", seconds: 10) { !lab.pids(b).isEmpty }
         try lab.python(in: b, Self.acceptingServer("198.18.107.2", 8080))
@@ -213,9 +209,7 @@ struct EvidenceTests {
     )
     func localRefusals() throws {
         // Its own link, apart from the other tests' (a lab is one bridge in namespaces of its own).
-        let lab = try NamespaceProbeLab(prefix: "bh-fxl", subnet: "198.18.104")
-        let a = try lab.host("a", 1)
-        let b = try lab.host("b", 2)
+        let (lab, a, b) = try NamespaceProbeLab.pair(prefix: "bh-fxl", subnet: "198.18.104")
         // The source's own firewall drops UDP to b's port 9 on the way out: its kernel says EPERM at once.
         try lab.run(
             in: a, ["iptables", "-A", "OUTPUT", "-d", "198.18.104.2", "-p", "udp", "--dport", "9", "-j", "DROP"])
@@ -235,5 +229,71 @@ struct EvidenceTests {
         let dropped = try #require(result.cell("198.18.104.2:9", .udp))
         #expect(dropped.state == .rejected && dropped.evidence.first?.errno == "EPERM", "\(dropped.summary)")
         _ = b
+    }
+
+    @Test(
+        "a refusal from a port the destination listens on is a firewall's REJECT (UDP port-unreachable, TCP reset): rejected; a listener gone since the inventory is a closed port; one on :: alone is no verdict for IPv4"
+    )
+    func refusalFromAListener() throws {
+        let (lab, a, b) = try NamespaceProbeLab.pair(prefix: "bh-fxu", subnet: "198.18.105")
+        // UDP 5300 answers; UDP 5301 listens behind iptables REJECT (its default: icmp-port-unreachable); TCP 8080
+        // listens behind REJECT --reject-with tcp-reset; TCP 8082 listens on :: for IPv6 only.
+        try lab.python(
+            in: b,
+            """
+            import socket, sys, threading
+            def answer(udp):
+                while True:
+                    data, peer = udp.recvfrom(2048)
+                    udp.sendto(data, peer)
+            sockets = []
+            for port in (5300, 5301):
+                udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                udp.bind(("0.0.0.0", port))
+                threading.Thread(target=answer, args=(udp,), daemon=True).start()
+            tcp = socket.socket()
+            tcp.bind(("0.0.0.0", 8080))
+            tcp.listen(16)
+            six = socket.socket(socket.AF_INET6)
+            six.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            six.bind(("::", 8082))
+            six.listen(16)
+            open(sys.argv[1], "w").write("ready")
+            threading.Event().wait()
+            """)
+        try lab.run(in: b, ["iptables", "-A", "INPUT", "-p", "udp", "--dport", "5301", "-j", "REJECT"])
+        try lab.run(
+            in: b,
+            ["iptables", "-A", "INPUT", "-p", "tcp", "--dport", "8080", "-j", "REJECT", "--reject-with", "tcp-reset"])
+        // As the inventory read them, and 8083, whose listener has gone since.
+        lab.listening[b] = [
+            ListeningSocket(proto: "udp", address: "0.0.0.0", port: 5300),
+            ListeningSocket(proto: "udp", address: "0.0.0.0", port: 5301),
+            ListeningSocket(proto: "tcp", address: "0.0.0.0", port: 8080),
+            ListeningSocket(proto: "tcp", address: "::", port: 8082),
+            ListeningSocket(proto: "tcp", address: "0.0.0.0", port: 8083),
+        ]
+        let result = try lab.probe(from: a, ports: ["tcp/9"]) { $0.icmp = false }
+        func cell(_ port: Int, _ proto: ProbeProtocol) throws -> ReachabilityCell {
+            try #require(result.cell("198.18.105.2:\(port)", proto), "\(result.cells.map(\.summary))")
+        }
+        let answered = try cell(5300, .udp)
+        #expect(answered.state == .reachable, "\(answered.summary)")
+        let udp = try cell(5301, .udp)
+        #expect(udp.state == .rejected, "\(udp.summary)")
+        #expect(udp.evidence.count == 2 && udp.evidence.allSatisfy { $0.outcome == .portUnreachable }, "\(udp.summary)")
+        #expect(udp.note?.contains("listens on udp/5301 at 0.0.0.0") == true, "\(udp.summary)")
+        let tcp = try cell(8080, .tcp)
+        #expect(tcp.state == .rejected, "\(tcp.summary)")
+        #expect(tcp.note?.contains("REJECT --reject-with tcp-reset") == true, "\(tcp.summary)")
+        let sixOnly = try cell(8082, .tcp)
+        #expect(sixOnly.state == .error, "\(sixOnly.summary)")
+        #expect(sixOnly.note?.contains("IPV6_V6ONLY") == true, "\(sixOnly.summary)")
+        let gone = try cell(8083, .tcp)
+        #expect(gone.state == .reachableClosed, "\(gone.summary)")
+        #expect(gone.note?.contains("nothing listens there now") == true, "\(gone.summary)")
+        // A port nobody listed: an RST is a closed port, as ever.
+        let closed = try cell(9, .tcp)
+        #expect(closed.state == .reachableClosed && closed.note == nil, "\(closed.summary)")
     }
 }

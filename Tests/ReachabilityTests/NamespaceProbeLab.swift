@@ -29,6 +29,12 @@ final class NamespaceProbeLab: @unchecked Sendable {
 
     deinit { self.lab.remove() }
 
+    /// A lab of two hosts: `a` at `<subnet>.1` (the source) and `b` at `<subnet>.2`.
+    static func pair(prefix: String, subnet: String) throws -> (NamespaceProbeLab, a: String, b: String) {
+        let lab = try NamespaceProbeLab(prefix: prefix, subnet: subnet)
+        return (lab, try lab.host("a", 1), try lab.host("b", 2))
+    }
+
     /// Adds the namespace `<prefix><suffix>` at `<subnet>.<octet>`; returns its name.
     @discardableResult
     func host(_ suffix: String, _ octet: Int) throws -> String {

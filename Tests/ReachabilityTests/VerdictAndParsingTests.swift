@@ -32,6 +32,14 @@ struct CellVerdictTests {
         #expect(
             CellVerdict.state(for: [attempt(.timeout), attempt(.portUnreachable)], protocol: .udp) == .reachableClosed)
         #expect(CellVerdict.state(for: [attempt(.icmpError), attempt(.connected)], protocol: .udp) == .flapping)
+        // A refusal from a port the destination listens on is a firewall's REJECT.
+        #expect(
+            CellVerdict.state(for: [attempt(.refused), attempt(.refused)], protocol: .tcp, refusalsAreRejections: true)
+                == .rejected)
+        #expect(
+            CellVerdict.state(
+                for: [attempt(.portUnreachable), attempt(.connected)], protocol: .udp, refusalsAreRejections: true)
+                == .flapping)
         #expect(CellVerdict.state(for: [], protocol: .tcp) == .error)
         #expect(
             CellState.flapping.isOpen && !CellState.error.isBlocked && !CellState.unknown.isBlocked
