@@ -139,13 +139,18 @@ public enum ProbeEngine {
             if cell.state == .filtered, secondCount != 0 {
                 let again = secondCount.map { "\($0) more" } ?? "could not be read"
                 cell.state = .error
+                // What the counters show, not why: a full listen queue and a destination that cannot route its
+                // answer back both count a listen drop; ignored echoes and unroutable replies both leave a request
+                // unanswered.
                 cell.note =
                     cell.protocol == .tcp
-                    ? "silence, but \(name)'s kernel dropped \(firstCount ?? 0) connection attempt(s) at a full listen "
-                        + "queue while it was probed, and \(again) when probed again (TcpExt ListenDrops): not proof "
-                        + "of a filter"
+                    ? "silence, but \(name)'s kernel dropped \(firstCount ?? 0) connection attempt(s) at its listening "
+                        + "sockets while it was probed, and \(again) when probed again (TcpExt ListenDrops: a full "
+                        + "listen queue, or no route back for its answer): the probes arrived; not proof of a filter"
                     : "silence, but \(name) received \(firstCount ?? 0) echo request(s) it did not answer while it was "
-                        + "probed, and \(again) when probed again (net.ipv4.icmp_echo_ignore_all): not proof of a filter"
+                        + "probed, and \(again) when probed again (Icmp InEchos beyond OutEchoReps: echo ignored, as "
+                        + "with net.ipv4.icmp_echo_ignore_all, or no route back for the reply): the requests arrived; "
+                        + "not proof of a filter"
                 unresolved[name, default: [:]][cell.protocol, default: 0] += 1
             }
             result.cells[index] = cell
@@ -153,15 +158,15 @@ public enum ProbeEngine {
         for (name, byProtocol) in unresolved.sorted(by: { $0.key < $1.key }) {
             if let count = byProtocol[.tcp] {
                 result.problems.append(
-                    "\(name): \(count) silent TCP cell(s) are errors: its kernel dropped connection attempts at a "
-                        + "full listen queue while it was probed, and again when they were probed a few at a time (a "
-                        + "hung or overloaded server looks like a filter)")
+                    "\(name): \(count) silent TCP cell(s) are errors: its kernel dropped connection attempts at its "
+                        + "listening sockets while it was probed, and again when they were probed a few at a time (a "
+                        + "hung or overloaded server, or one that cannot route its answers back, looks like a filter)")
             }
             if let count = byProtocol[.icmp] {
                 result.problems.append(
                     "\(name): \(count) silent ICMP cell(s) are errors: it received echo requests it did not answer, "
                         + "while it was probed and again when they were probed a few at a time (a host that ignores "
-                        + "pings looks like a filter)")
+                        + "pings, or cannot route its replies back, looks like a filter)")
             }
         }
         result.problems += second.result.problems.filter { !result.problems.contains($0) }

@@ -26,8 +26,8 @@ extension Bulkhead {
                 listens on, read again from its namespace: a firewall's REJECT), filtered (silence after every \
                 attempt), flapping (mixed), unknown (UDP without answer), \
                 skipped, error (the tool could not probe: never counted as blocked; also silence from a destination \
-                whose kernel, probed again, kept dropping connection attempts at a full listen queue, a hung server, \
-                or receiving echo requests it did not answer; and silence or a host-unreachable when the source's \
+                whose kernel, probed again, kept dropping connection attempts at its listening sockets (a hung \
+                server, or no route back for its answers) or receiving echo requests it did not answer; and silence or a host-unreachable when the source's \
                 neighbour entry for the next hop is INCOMPLETE or FAILED: the destination or its router is down or \
                 absent, and the probes never left the source).
 
@@ -127,7 +127,15 @@ extension Bulkhead {
 
         @OptionGroup var progress: ProgressOptions
 
-        @OptionGroup var report: ReportOptions
+        @OptionGroup var report: ReportDestination
+
+        // Not the shared option: here every violation exits 1 whatever its severity, and `--fail-on` decides only
+        // for the other findings (a policy rule that selects nothing).
+        @Option(
+            help: ArgumentHelp(
+                "Every violation exits with status 1, whatever its severity; another finding (policy-rule-selects-nothing, low) does when at least this severe: info, low, medium, high, critical.",
+                valueName: "severity"))
+        var failOn: Severity = .high
 
         func validate() throws {
             for (name, value) in [
@@ -259,7 +267,7 @@ extension Bulkhead {
             try ExitStatus.finish(
                 incomplete: !evidence.complete,
                 findings: !evidence.violations.isEmpty
-                    || evidence.findings.contains { $0.severity >= self.report.failOn })
+                    || evidence.findings.contains { $0.severity >= self.failOn })
         }
 
         func loadInventory() throws -> InventoryReport {

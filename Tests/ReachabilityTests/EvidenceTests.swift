@@ -296,4 +296,24 @@ struct EvidenceTests {
         let closed = try cell(9, .tcp)
         #expect(closed.state == .reachableClosed && closed.note == nil, "\(closed.summary)")
     }
+
+    @Test(
+        "a destination that cannot route its answers back: its silent cells are errors whose notes say what the counters saw, no route back among the causes"
+    )
+    func noRouteBack() throws {
+        let (lab, a, b) = try NamespaceProbeLab.pair(prefix: "bh-fxa", subnet: "198.18.106")
+        try lab.python(in: b, Self.acceptingServer("198.18.106.2", 8080))  // also the process its counters are read by
+        lab.listening[b] = [ListeningSocket(proto: "tcp", address: "198.18.106.2", port: 8080)]
+        // b receives everything from a, and can send nothing back to it: its SYN-ACKs and echo replies have no route.
+        try lab.run(in: b, ["ip", "route", "add", "prohibit", "198.18.106.1/32"])
+        let result = try lab.probe(from: a) { $0.udp = false }
+        let tcp = try #require(result.cell("198.18.106.2:8080", .tcp), "\(result.cells.map(\.summary))")
+        #expect(tcp.state == .error, "\(tcp.summary)")
+        #expect(
+            tcp.note?.contains("TcpExt ListenDrops: a full listen queue, or no route back") == true, "\(tcp.summary)")
+        let echo = try #require(result.cell("198.18.106.2", .icmp))
+        #expect(echo.state == .error, "\(echo.summary)")
+        #expect(echo.note?.contains("or no route back for the reply") == true, "\(echo.summary)")
+        #expect(echo.note?.contains("the requests arrived") == true, "\(echo.summary)")
+    }
 }

@@ -258,6 +258,11 @@ struct ProbeCommandTests {
         for fragment in ["reachable-closed", "--policy", "--evidence", "Exit status", "Examples"] {
             #expect(help.output.contains(fragment), "\(fragment)")
         }
+        // --fail-on says what it decides here: every violation exits 1 whatever its severity (the shared wording,
+        // "a finding at least this severe", said otherwise).
+        let flat = help.output.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        #expect(
+            flat.contains("--fail-on <severity> Every violation exits with status 1, whatever its severity"), "\(flat)")
     }
 
     @Test(
