@@ -38,9 +38,10 @@ public struct ProbeRunResult: Sendable {
 ///
 /// - TCP: non-blocking connect. Connected (or reset right after the handshake) → `reachable` (a short recognisable
 ///   line is sent, then the socket is closed); RST → `reachable-closed`, or `rejected` when the destination still
-///   listens on that port (``ListenerEvidence``); an ICMP error (read from a raw ICMP socket in the source namespace, matched
-///   by the quoted ports) → `rejected`; silence → retried, then `filtered`, unless the destination's kernel was
-///   dropping SYNs at a full listen queue meanwhile (``recheckSilence(_:plan:options:progress:)``).
+///   listens on that port (``ListenerEvidence``); an ICMP error (read from a raw ICMP socket in the source
+///   namespace, matched by the quoted ports) → `rejected`; silence → retried, then `filtered`, unless the
+///   destination's kernel was dropping SYNs at its listeners meanwhile (``recheckSilence(_:plan:options:progress:)``)
+///   or the next hop never answered at the link layer (``NextHop``).
 /// - UDP: a connected socket with `IP_RECVERR`: a reply → `reachable`; ICMP port-unreachable → `reachable-closed`
 ///   (`rejected` when the destination still listens there);
 ///   other ICMP errors → `rejected`; silence → `unknown` (a datagram may sit unanswered at a live service).
@@ -401,11 +402,11 @@ final class ProbeLoop {
         }
     }
 
-    /// Checks the watched namespaces (every few tenths of a second, and `force`d): one that ceased to exist has its
-    /// unfinished cells made errors.
-    func checkNamespaces(force: Bool = false) {
+    /// Checks the watched namespaces every few tenths of a second (and ``record(_:_:note:final:)`` checks a cell's
+    /// own before deciding it): one that ceased to exist has its unfinished cells made errors.
+    func checkNamespaces() {
         let now = monotonicNow()
-        guard force || now - self.lastNamespaceCheck >= 0.2 else { return }
+        guard now - self.lastNamespaceCheck >= 0.2 else { return }
         self.lastNamespaceCheck = now
         for (name, watch) in self.namespaceWatches where self.deaths[name] == nil && !watch.isAlive() {
             self.died(name, how: "ceased to exist")
@@ -1106,7 +1107,11 @@ final class ProbeLoop {
     /// source itself); nil when the next hop answered, or needs no resolution. Read in the source's namespace.
     func unansweredNextHop(_ index: Int) -> String? {
         let cell = self.cells[index]
-        guard let address = IPAddress(cell.address), self.enter(cell.source) else { return nil }
+        guard let address = IPAddress(cell.address) else { return nil }
+        guard self.enter(cell.source) else {
+            return "no verdict: \(cell.source)'s namespace cannot be entered again to read its neighbour table "
+                + "(\(SystemCallError.last("setns"))), so a down or absent destination cannot be told from a filter"
+        }
         let hop: NextHop
         switch NextHop.lookUp(address) {
         case .success(let found?): hop = found
