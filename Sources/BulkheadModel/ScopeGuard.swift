@@ -12,8 +12,9 @@ public struct ScopeGuard: Sendable {
 
     public init() {}
 
+    /// Allows one address, unless it is no single host at all (``notSingleHost(_:)``): whoever enumerated it.
     public mutating func allow(_ text: String) {
-        if let address = IPAddress(text) { self.addresses.insert(address) }
+        if let address = IPAddress(text), Self.notSingleHost(address) == nil { self.addresses.insert(address) }
     }
 
     /// Whether a probe may go to `address`: allowed here, and inside the operator's limit.
@@ -21,8 +22,31 @@ public struct ScopeGuard: Sendable {
         self.addresses.contains(address) && AddressLimit.current.permits(address)
     }
 
+    /// Why `address` names no single host whatever any inventory says, or nil: the unspecified address (a probe to
+    /// it reaches the source itself), a multicast group, or the limited broadcast (every host on the link). A
+    /// subnet's own network and broadcast addresses depend on the subnet: the planner refuses those it knows.
+    public static func notSingleHost(_ address: IPAddress) -> String? {
+        if address.isIPv6 {
+            if address.high == 0 && address.low == 0 {
+                return "the unspecified address (a probe to it reaches the source itself)"
+            }
+            if address.high >> 56 == 0xff {
+                return "a multicast address (a probe to it reaches every member of the group)"
+            }
+            return nil
+        }
+        let value = address.low & 0xffff_ffff
+        if value == 0 { return "the unspecified address (a probe to it reaches the source itself)" }
+        if value >> 28 == 0xe { return "a multicast address (a probe to it reaches every member of the group)" }
+        if value == 0xffff_ffff {
+            return "the limited broadcast address (a probe to it reaches every host on the link)"
+        }
+        return nil
+    }
+
     /// Why a probe to `address` is refused (for a cell's note or an error).
     public func refusal(_ address: IPAddress) -> String {
+        if let why = Self.notSingleHost(address) { return "\(address) is \(why): not a single host, never probed" }
         guard self.addresses.contains(address) else {
             return "\(address) is outside the probe scope (not an enumerated container, gateway or listed target)"
         }

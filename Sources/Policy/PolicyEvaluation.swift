@@ -7,13 +7,22 @@ public struct PolicyEvaluator: Sendable {
     public var policy: Policy
     let containers: [String: ContainerRecord]
     let networks: [String: NetworkRecord]
+    /// Each plain network namespace's interface addresses (without their prefix length), by name: a namespace has
+    /// no container record, and a `cidr` source selector must still find its addresses.
+    let namespaceAddresses: [String: [String]]
 
-    /// An evaluator of `policy` for the containers and networks of `inventory` (labels, networks, ICC, internal).
+    /// An evaluator of `policy` for the containers, networks and plain namespaces of `inventory` (labels, networks,
+    /// ICC, internal, addresses).
     public init(policy: Policy, inventory: InventoryReport) {
         self.policy = policy
         self.containers = Dictionary(
             inventory.containers.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         self.networks = Dictionary(inventory.networks.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        self.namespaceAddresses = Dictionary(
+            inventory.namespaces.map { namespace in
+                (namespace.name, namespace.addresses.map { String($0.split(separator: "/").first ?? "") })
+            },
+            uniquingKeysWith: { first, _ in first })
     }
 
     /// Sets `expected`, `rule` and `violation` on every cell.
@@ -45,7 +54,9 @@ public struct PolicyEvaluator: Sendable {
     }
 
     /// Open where denied → unexpected-reachable; blocked where allowed → unexpected-blocked. Cells that proved
-    /// nothing (unknown, skipped, error) never violate — and never pass either: they make the run incomplete.
+    /// nothing (unknown, skipped, error) never violate — and never pass either. Only `error` cells make the run
+    /// incomplete (exit 3, where the probe report is built); `unknown` and `skipped` cells say why in their state
+    /// and note and leave the run complete.
     public static func violation(expected: Expectation?, state: CellState) -> Violation? {
         switch expected {
         case .deny? where state.isOpen: .unexpectedReachable
@@ -137,7 +148,10 @@ public struct PolicyEvaluator: Sendable {
             return false
         }
         if let cidr = selector.cidr {
-            let addresses = container?.networks.flatMap { [$0.ipv4, $0.ipv6].compactMap { $0 } } ?? []
+            // A plain namespace (`probe --namespaces`) has no container record: its addresses are the inventory's.
+            let addresses =
+                container.map { $0.networks.flatMap { [$0.ipv4, $0.ipv6].compactMap { $0 } } }
+                ?? self.namespaceAddresses[cell.source] ?? []
             if !addresses.contains(where: { Self.address($0, in: cidr) }) { return false }
         }
         if let host = selector.host, host != (container?.networkMode == "host") { return false }
@@ -164,30 +178,45 @@ public struct PolicyEvaluator: Sendable {
 
     /// One `policy-rule-selects-nothing` finding per selector of a rule or mTLS requirement that names containers
     /// (by name, label, Compose service or project, or network) yet matches no container of the inventory (nor, for
-    /// a name, a network namespace): mirrors `k8s-rule-selects-nothing`. A typo in a deny rule silently removes the
-    /// denial. Selectors by address or host side alone name no container and are not judged, and an inventory of
-    /// no containers judges nothing.
-    /// `cells` (and the inventory's namespaces) name the network namespaces a `container:` selector may match.
+    /// a name, a network namespace), or that names only an address range (`cidr`) holding no address the inventory
+    /// or the cells know (containers', namespaces', gateways', listed targets'): mirrors `k8s-rule-selects-nothing`.
+    /// A typo in a deny rule silently removes the denial, whether it names a service or an address. Selectors by
+    /// host side alone name nothing and are not judged, and an inventory of no containers and no namespaces judges
+    /// nothing. `cells` (and the inventory's namespaces) name the network namespaces a `container:` selector may
+    /// match.
     public func selectorsSelectingNothing(cells: [ReachabilityCell], namespaces: [NamespaceRecord]) -> [Finding] {
-        guard !self.containers.isEmpty else { return [] }
+        guard !self.containers.isEmpty || !self.namespaceAddresses.isEmpty else { return [] }
         let namespaces =
             namespaces.map(\.name)
             + cells.flatMap { cell in
                 [cell.source] + (cell.destinationKind == .namespace ? [cell.destinationName] : [])
             }.filter { self.containers[$0] == nil }
+        // Every address a `cidr` selector could match: sources' and destinations' alike.
+        var knownText: [String] = self.networks.values.flatMap(\.gateways)
+        for container in self.containers.values {
+            for network in container.networks {
+                knownText += [network.ipv4, network.ipv6, network.gateway].compactMap { $0 }
+            }
+        }
+        knownText += self.namespaceAddresses.values.joined()
+        knownText += cells.map(\.address)
+        let known = Set(knownText.compactMap(IPAddress.init))
         var findings: [Finding] = []
         func judge(_ selectors: [Selector], rule: String, path: String, side: String) {
-            for (index, selector) in selectors.enumerated() where !self.selectsSomething(selector, namespaces) {
+            for (index, selector) in selectors.enumerated() where !self.selectsSomething(selector, namespaces, known) {
                 let location = "\(rule).\(side)[\(index)]"
                 // The file's line, so that the selector is found without counting list items by hand.
                 let written =
                     self.policy.sourceLocations["\(path).\(side)[\(index)]"].map { " Written at \($0)." } ?? ""
+                let byAddress = !Self.namesContainers(selector)
                 findings.append(
                     Finding(
                         kind: .policyRuleSelectsNothing,
-                        title: "\(location) \(selector.summary) matches no container",
-                        detail:
-                            "No container of the inventory matches this selector: the traffic the rule names is not affected by it.\(written)",
+                        title:
+                            "\(location) \(selector.summary) matches no \(byAddress ? "address of the inventory" : "container")",
+                        detail: byAddress
+                            ? "No address of the inventory (containers, namespaces, gateways, listed targets) is in this range: the traffic the rule names is not affected by it.\(written)"
+                            : "No container of the inventory matches this selector: the traffic the rule names is not affected by it.\(written)",
                         location: location))
             }
         }
@@ -206,12 +235,19 @@ public struct PolicyEvaluator: Sendable {
         return findings
     }
 
-    /// Whether `selector` can match a container of the inventory (true for one that names none).
-    func selectsSomething(_ selector: Selector, _ namespaces: [String]) -> Bool {
-        guard
-            selector.container != nil || selector.label != nil || selector.service != nil || selector.project != nil
-                || selector.network != nil
-        else { return true }
+    /// Whether a selector names containers (by name, label, Compose service or project, or network).
+    static func namesContainers(_ selector: Selector) -> Bool {
+        selector.container != nil || selector.label != nil || selector.service != nil || selector.project != nil
+            || selector.network != nil
+    }
+
+    /// Whether `selector` can match a container (or namespace) of the inventory, or, naming only an address range,
+    /// one of the `known` addresses; true for one that names neither.
+    func selectsSomething(_ selector: Selector, _ namespaces: [String], _ known: Set<IPAddress>) -> Bool {
+        guard Self.namesContainers(selector) else {
+            guard let cidr = selector.cidr else { return true }
+            return known.contains { Self.address($0.description, in: cidr) }
+        }
         if let pattern = selector.container, selector.label == nil, selector.service == nil, selector.project == nil,
             selector.network == nil, namespaces.contains(where: { Selector.glob(pattern, matches: $0) })
         {
@@ -291,8 +327,15 @@ public enum ReachabilityFindings {
         switch last.outcome {
         case .connected:
             return "\(cell.protocol == .tcp ? "connected" : "got a reply") in \(Self.milliseconds(last.latencyMs))"
-        case .refused: return "was answered with a TCP reset (the path is open)"
-        case .portUnreachable: return "was answered with ICMP port-unreachable (the path is open)"
+        // A refusal from a port the destination listens on was judged a firewall's (the cell is rejected).
+        case .refused:
+            return cell.state == .rejected
+                ? "was answered with a TCP reset although the destination listens there (a firewall's REJECT)"
+                : "was answered with a TCP reset (the path is open)"
+        case .portUnreachable:
+            return cell.state == .rejected
+                ? "was answered with ICMP port-unreachable although the destination listens there (a firewall's REJECT)"
+                : "was answered with ICMP port-unreachable (the path is open)"
         case .icmpError:
             if let type = last.icmpType, let code = last.icmpCode {
                 return "was rejected with ICMP \(type)/\(code)\(last.icmpFrom.map { " from \($0)" } ?? "")"

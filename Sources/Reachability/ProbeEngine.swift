@@ -36,17 +36,21 @@ public struct ProbeRunResult: Sendable {
 /// keeps the namespace it was made in, so one loop drives sockets of every namespace at once. The thread exists
 /// only for the run, so nothing else ever executes inside a container's namespace (ARCHITECTURE.md, "Namespaces").
 ///
-/// - TCP: non-blocking connect. Connected → `reachable` (a short recognisable line is sent, then the socket is
-///   closed); RST → `reachable-closed`; an ICMP error (read from a raw ICMP socket in the source namespace, matched
-///   by the quoted ports) → `rejected`; silence → retried, then `filtered`, unless the destination's kernel was
-///   dropping SYNs at a full listen queue meanwhile (``recheckSilence(_:plan:options:progress:)``).
-/// - UDP: a connected socket with `IP_RECVERR`: a reply → `reachable`; ICMP port-unreachable → `reachable-closed`;
+/// - TCP: non-blocking connect. Connected (or reset right after the handshake) → `reachable` (a short recognisable
+///   line is sent, then the socket is closed); RST → `reachable-closed`, or `rejected` when the destination still
+///   listens on that port (``ListenerEvidence``); an ICMP error (read from a raw ICMP socket in the source
+///   namespace, matched by the quoted ports) → `rejected`; silence → retried, then `filtered`, unless the
+///   destination's kernel was dropping SYNs at its listeners meanwhile (``recheckSilence(_:plan:options:progress:)``)
+///   or the next hop never answered at the link layer (``NextHop``).
+/// - UDP: a connected socket with `IP_RECVERR`: a reply → `reachable`; ICMP port-unreachable → `reachable-closed`
+///   (`rejected` when the destination still listens there);
 ///   other ICMP errors → `rejected`; silence → `unknown` (a datagram may sit unanswered at a live service).
 /// - ICMP: echo request from a raw socket in the source namespace; reply → `reachable`; silence → retried, then
 ///   `filtered`, unless the destination was receiving echo requests it did not answer meanwhile (same check).
 ///
-/// Each source's and destination's main process is watched with a pidfd: when one exits, its unfinished cells
-/// become `error` (never "blocked"), and everything else carries on.
+/// Each source's and destination container's main process is watched with a pidfd, and each plain namespace as a
+/// namespace (``NamespaceWatch``): when one is gone, its unfinished cells become `error` (never "blocked"), keeping
+/// their attempts, and everything else carries on.
 public enum ProbeEngine {
     /// The payload every probe carries, so that a capture or a server log shows where it came from.
     public static let payloadMarker = "BULKHEAD-PROBE"
@@ -136,13 +140,18 @@ public enum ProbeEngine {
             if cell.state == .filtered, secondCount != 0 {
                 let again = secondCount.map { "\($0) more" } ?? "could not be read"
                 cell.state = .error
+                // What the counters show, not why: a full listen queue and a destination that cannot route its
+                // answer back both count a listen drop; ignored echoes and unroutable replies both leave a request
+                // unanswered.
                 cell.note =
                     cell.protocol == .tcp
-                    ? "silence, but \(name)'s kernel dropped \(firstCount ?? 0) connection attempt(s) at a full listen "
-                        + "queue while it was probed, and \(again) when probed again (TcpExt ListenDrops): not proof "
-                        + "of a filter"
+                    ? "silence, but \(name)'s kernel dropped \(firstCount ?? 0) connection attempt(s) at its listening "
+                        + "sockets while it was probed, and \(again) when probed again (TcpExt ListenDrops: a full "
+                        + "listen queue, or no route back for its answer): the probes arrived; not proof of a filter"
                     : "silence, but \(name) received \(firstCount ?? 0) echo request(s) it did not answer while it was "
-                        + "probed, and \(again) when probed again (net.ipv4.icmp_echo_ignore_all): not proof of a filter"
+                        + "probed, and \(again) when probed again (Icmp InEchos beyond OutEchoReps: echo ignored, as "
+                        + "with net.ipv4.icmp_echo_ignore_all, or no route back for the reply): the requests arrived; "
+                        + "not proof of a filter"
                 unresolved[name, default: [:]][cell.protocol, default: 0] += 1
             }
             result.cells[index] = cell
@@ -150,15 +159,15 @@ public enum ProbeEngine {
         for (name, byProtocol) in unresolved.sorted(by: { $0.key < $1.key }) {
             if let count = byProtocol[.tcp] {
                 result.problems.append(
-                    "\(name): \(count) silent TCP cell(s) are errors: its kernel dropped connection attempts at a "
-                        + "full listen queue while it was probed, and again when they were probed a few at a time (a "
-                        + "hung or overloaded server looks like a filter)")
+                    "\(name): \(count) silent TCP cell(s) are errors: its kernel dropped connection attempts at its "
+                        + "listening sockets while it was probed, and again when they were probed a few at a time (a "
+                        + "hung or overloaded server, or one that cannot route its answers back, looks like a filter)")
             }
             if let count = byProtocol[.icmp] {
                 result.problems.append(
                     "\(name): \(count) silent ICMP cell(s) are errors: it received echo requests it did not answer, "
                         + "while it was probed and again when they were probed a few at a time (a host that ignores "
-                        + "pings looks like a filter)")
+                        + "pings, or cannot route its replies back, looks like a filter)")
             }
         }
         result.problems += second.result.problems.filter { !result.problems.contains($0) }
@@ -237,12 +246,24 @@ final class ProbeLoop {
     let echoIdentifier = UInt16(truncatingIfNeeded: getpid() ^ 0x4248)
     /// ICMP errors seen on the raw sockets for TCP probes, keyed by "source|local port|destination".
     var tcpICMPErrors: [String: (type: Int, code: Int, from: String)] = [:]
-    /// Containers whose main process exited, and when (seconds into the run).
+    /// Containers whose main process exited, and plain namespaces that ceased to exist, and when (seconds into the
+    /// run).
     var deaths: [String: Double] = [:]
+    /// The plain namespaces among the sources and destinations, watched as namespaces (``NamespaceWatch``).
+    var namespaceWatches: [String: NamespaceWatch] = [:]
+    /// When the namespaces were last checked (monotonic seconds).
+    var lastNamespaceCheck = 0.0
     /// Each destination's ``SilenceCounters`` when the run began (destinations with TCP or ICMP cells and a
     /// process).
     var silenceBefore: [String: (pid: Int, counters: SilenceCounters)] = [:]
     var attemptsSent = 0
+    /// Each destination's listeners as last read again (``listeners(of:)``), and when.
+    var listenerCache: [String: (time: Double, sockets: [ListeningSocket])] = [:]
+    /// Cells whose refusal was judged against the destination's listeners: true when one listens there (its
+    /// refusals are a rule's rejections), false when none does any more; with the note that says so.
+    var listenerJudged: [Int: (listening: Bool, note: String)] = [:]
+    /// `source|hop` pairs whose next hop did not answer at the link layer (reported once each).
+    var unansweredHops: Set<String> = []
     /// Sources whose raw ICMP socket failed to read (reported once each).
     var icmpReadFailed: Set<String> = []
     /// The loop's selector; nil when it could not be made (`pollerError` says why, and nothing is probed).
@@ -288,6 +309,7 @@ final class ProbeLoop {
             self.problems.append(self.pollerError?.description ?? "no poller")
             return self.finish()
         }
+        self.watchNamespaces()
         self.prepareSources()
         self.watchDestinations()
         for index in self.cells.indices where !self.decided[index] {
@@ -307,7 +329,10 @@ final class ProbeLoop {
     func silenceGrowth() -> ProbeEngine.SilenceGrowth {
         var growth: ProbeEngine.SilenceGrowth = [:]
         for (name, before) in self.silenceBefore where self.deaths[name] == nil {
-            guard let after = ProcNet.silenceCounters(root: "/proc/\(before.pid)/net") else { continue }
+            // A plain namespace's process read at the start may have exited since (its pid even reused elsewhere):
+            // read through one still in it.
+            let pid = self.namespaceWatches[name].map { $0.livePid() } ?? before.pid
+            guard let pid, let after = ProcNet.silenceCounters(root: "/proc/\(pid)/net") else { continue }
             growth[name] = after.since(before.counters)
         }
         return growth
@@ -331,9 +356,12 @@ final class ProbeLoop {
     /// and watches its process.
     func prepareSources() {
         let needed = Set(self.cells.indices.filter { self.cells[$0].state != .skipped }.map { self.cells[$0].source })
-        for (index, source) in self.sources.enumerated() where source.skipReason == nil && needed.contains(source.name)
-        {
-            guard let path = source.namespacePath ?? source.pid.map({ "/proc/\($0)/ns/net" }) else { continue }
+        for (index, source) in self.sources.enumerated()
+        where source.skipReason == nil && needed.contains(source.name) && self.deaths[source.name] == nil {
+            // A plain namespace is entered through its name when it still has one: the process the inventory saw in
+            // it first may have exited, its namespace serving on.
+            let named = self.namespaceWatches[source.name]?.named == true ? "/run/netns/\(source.name)" : nil
+            guard let path = source.namespacePath ?? named ?? source.pid.map({ "/proc/\($0)/ns/net" }) else { continue }
             var context = SourceContext(name: source.name)
             // A recycled pid would put probes in some other namespace: the entry checks the inventory's identity.
             do {
@@ -351,7 +379,37 @@ final class ProbeLoop {
             let needsV6 = self.cells.contains { $0.source == source.name && $0.address.contains(":") }
             if needsV4 { self.contexts[source.name]?.icmp4 = self.makeRawICMP(source: source.name, v6: false) }
             if needsV6 { self.contexts[source.name]?.icmp6 = self.makeRawICMP(source: source.name, v6: true) }
-            if let pid = source.pid { self.watch(container: source.name, pid: pid) }
+            if let pid = source.pid, self.plan.namespaces[source.name] == nil {
+                self.watch(container: source.name, pid: pid)
+            }
+        }
+    }
+
+    /// Watches every plain namespace a cell names, as a namespace (``NamespaceWatch``); one already gone has its
+    /// cells made errors at once.
+    func watchNamespaces() {
+        var named = Set<String>()
+        for cell in self.cells where cell.state != .skipped {
+            named.insert(cell.source)
+            named.insert(cell.destinationName)
+        }
+        for (name, namespace) in self.plan.namespaces.sorted(by: { $0.key < $1.key }) where named.contains(name) {
+            if let watch = NamespaceWatch(name: name, namespace: namespace) {
+                self.namespaceWatches[name] = watch
+            } else {
+                self.died(name, how: "was already gone when the probe began (no /run/netns name, no process in it)")
+            }
+        }
+    }
+
+    /// Checks the watched namespaces every few tenths of a second (and ``record(_:_:note:final:)`` checks a cell's
+    /// own before deciding it): one that ceased to exist has its unfinished cells made errors.
+    func checkNamespaces() {
+        let now = monotonicNow()
+        guard now - self.lastNamespaceCheck >= 0.2 else { return }
+        self.lastNamespaceCheck = now
+        for (name, watch) in self.namespaceWatches where self.deaths[name] == nil && !watch.isAlive() {
+            self.died(name, how: "ceased to exist")
         }
     }
 
@@ -391,10 +449,17 @@ final class ProbeLoop {
                 probed[cell.destinationName] = false
             }
         }
-        for (name, pid) in self.plan.destinationPids.sorted(by: { $0.key < $1.key }) {
+        for (name, recorded) in self.plan.destinationPids.sorted(by: { $0.key < $1.key }) {
             guard let silenceMatters = probed[name] else { continue }
-            if self.contexts[name] == nil { self.watch(container: name, pid: pid) }  // a source is watched already
-            if silenceMatters, let counters = ProcNet.silenceCounters(root: "/proc/\(pid)/net") {
+            var pid: Int? = recorded
+            if let watch = self.namespaceWatches[name] {
+                pid = watch.livePid()  // a namespace is watched as one; its counters read through a process in it
+            } else if self.plan.namespaces[name] != nil {
+                continue  // gone already
+            } else if self.contexts[name] == nil {
+                self.watch(container: name, pid: recorded)  // a source is watched already
+            }
+            if silenceMatters, let pid, let counters = ProcNet.silenceCounters(root: "/proc/\(pid)/net") {
                 self.silenceBefore[name] = (pid, counters)
             }
         }
@@ -472,6 +537,7 @@ final class ProbeLoop {
             for event in events where event.token & Self.controlBit == 0 {
                 self.handleAttempt(event.token, event: event)
             }
+            self.checkNamespaces()
             // Judge timeouts only once every answer that has arrived is read: a full batch means more may wait.
             if events.count < poller.capacity {
                 self.expireTimeouts(now: monotonicNow())
@@ -535,8 +601,12 @@ final class ProbeLoop {
 
     func launch(_ index: Int) {
         let cell = self.cells[index]
-        if let death = self.deaths[cell.source] ?? self.deaths[cell.destinationName] {
-            self.markDead(index, died: cell.source, at: death, isSource: self.deaths[cell.source] != nil)
+        if let death = self.deaths[cell.source] {
+            self.markDead(index, died: cell.source, at: death, isSource: true)
+            return
+        }
+        if let death = self.deaths[cell.destinationName] {
+            self.markDead(index, died: cell.destinationName, at: death, isSource: false)
             return
         }
         guard let address = IPAddress(cell.address) else {
@@ -580,9 +650,17 @@ final class ProbeLoop {
     func socketFailed(_ attempt: Attempt, call: String) -> Bool {
         let code = errno
         if attempt.fd >= 0 { close(attempt.fd) }
-        // Local refusals (no route, firewall OUTPUT reject) are network answers; anything else is the tool's failure.
+        // The source's own kernel refused before anything was sent. Its routing (no route, an unreachable or
+        // prohibit route: how an internal network is isolated) and its firewall (OUTPUT DROP: EPERM) are answers
+        // about the path; a destination its kernel takes for a broadcast, multicast or local address, or an EACCES
+        // with a unicast route (a security module judging the tool's own socket), is no answer about any path.
         switch code {
         case ENETUNREACH, EHOSTUNREACH, EACCES, EPERM:
+            if let why = self.localRefusalProvesNothing(attempt, code: code) {
+                self.record(
+                    attempt.cell, ProbeAttempt(outcome: .failed, latencyMs: 0, errno: ErrnoName.name(code)), note: why)
+                return false
+            }
             self.record(
                 attempt.cell, ProbeAttempt(outcome: .icmpError, latencyMs: 0, errno: ErrnoName.name(code)), note: nil)
         case ECONNREFUSED:
@@ -594,6 +672,33 @@ final class ProbeLoop {
                 note: "\(call) failed: \(SystemCallError(call, code: code).message)")
         }
         return false
+    }
+
+    /// Why a local refusal (`code`, from a socket call in the source's namespace, which the thread is in) proves
+    /// nothing about the path to the attempt's address, or nil when it is the source's routing or firewall speaking.
+    func localRefusalProvesNothing(_ attempt: Attempt, code: Int32) -> String? {
+        let source = self.cells[attempt.cell].source
+        let refused = "its kernel refused the socket (\(ErrnoName.name(code))) and nothing was sent"
+        switch NextHop.lookUp(attempt.address) {
+        case .failure(let error):
+            return
+                "\(source)'s kernel refused the socket (\(ErrnoName.name(code))) and its route to \(attempt.address) "
+                + "could not be read (\(error)): no answer about the path"
+        case .success(nil):
+            return nil  // no route, or an unreachable / prohibit / blackhole one
+        case .success(let hop?):
+            switch hop.delivery {
+            case .broadcast, .multicast, .local:
+                let kind =
+                    hop.delivery == .local ? "a local" : hop.delivery == .broadcast ? "a broadcast" : "a multicast"
+                return "\(attempt.address) is \(kind) address in \(source)'s namespace, not a single host: \(refused)"
+            case .unicast where code == EACCES:
+                return "\(source) has a route to \(attempt.address), yet \(refused): a security module or the like "
+                    + "judging the tool's own socket, not an answer about the path"
+            default:
+                return nil
+            }
+        }
     }
 
     func startTCP(_ attempt: inout Attempt, token: UInt64, port: Int) -> Bool {
@@ -738,6 +843,13 @@ final class ProbeLoop {
                 self.cells[cell].state = .error
                 return
             }
+            if error == ECONNRESET || error == EPIPE {
+                // Linux reports these on a connecting socket only once the handshake completed: an RST answering the
+                // SYN is ECONNREFUSED, and ECONNRESET (EPIPE after the peer's FIN) means a SYN-ACK came, the
+                // connection was established, and then something reset it. The path is open and something accepted.
+                self.end(token, ProbeAttempt(outcome: .connected, latencyMs: latency, errno: ErrnoName.name(error)))
+                return
+            }
             if error == 0 {
                 // The connection is proven; the marker line is only a courtesy to the server's log, so its result
                 // does not matter to the verdict.
@@ -768,7 +880,12 @@ final class ProbeLoop {
             } else if error == ETIMEDOUT {
                 self.end(token, ProbeAttempt(outcome: .timeout, latencyMs: latency, errno: ErrnoName.name(error)))
             } else {
-                self.end(token, ProbeAttempt(outcome: .failed, latencyMs: latency, errno: ErrnoName.name(error)))
+                // Not a network answer the verdict knows: the attempt proves nothing, and says why.
+                self.end(
+                    token, ProbeAttempt(outcome: .failed, latencyMs: latency, errno: ErrnoName.name(error)),
+                    note:
+                        "connect reported \(ErrnoName.name(error)) (\(SystemCallError("connect", code: error).message)): "
+                        + "not an answer that proves the path open or blocked")
             }
         case .udp:
             if event.hasError {
@@ -801,11 +918,15 @@ final class ProbeLoop {
                 self.end(token, ProbeAttempt(outcome: .portUnreachable, latencyMs: latency, errno: "ECONNREFUSED"))
             } else if errno != EAGAIN {
                 let code = errno
+                let answer = [EHOSTUNREACH, ENETUNREACH, EACCES, EPERM].contains(code)
                 self.end(
                     token,
                     ProbeAttempt(
-                        outcome: [EHOSTUNREACH, ENETUNREACH, EACCES, EPERM].contains(code) ? .icmpError : .failed,
-                        latencyMs: latency, errno: ErrnoName.name(code)))
+                        outcome: answer ? .icmpError : .failed, latencyMs: latency, errno: ErrnoName.name(code)),
+                    note: answer
+                        ? nil
+                        : "recv reported \(ErrnoName.name(code)) (\(SystemCallError("recv", code: code).message)): "
+                            + "not an answer that proves the path open or blocked")
             }
         case .icmp:
             break  // echo replies arrive on the raw socket
@@ -821,7 +942,7 @@ final class ProbeLoop {
             try? self.poller?.deregister(fd)
             close(fd)
             self.controlHandlers[token] = nil
-            self.containerDied(container)
+            self.died(container, how: "its main process exited")
         case nil:
             break
         }
@@ -939,15 +1060,89 @@ final class ProbeLoop {
         result.latencyMs = (result.latencyMs * 1000).rounded() / 1000
         self.evidence[index].append(result)
         if let note { self.cells[index].note = note }
+        // A namespace that ceased to exist since the last periodic check: no answer of this attempt counts.
+        for name in [self.cells[index].source, self.cells[index].destinationName] {
+            if let watch = self.namespaceWatches[name], self.deaths[name] == nil, !watch.isAlive() {
+                self.died(name, how: "ceased to exist")
+            }
+        }
+        guard !self.decided[index] else { return }
+        // A refusal from a port the inventory showed listening: a closed port, or a rule answering for a listener.
+        if self.listenerJudged[index] == nil, self.refusalNeedsListener(index, result.outcome) {
+            switch self.listenerEvidence(index) {
+            case .listening(let why): self.listenerJudged[index] = (true, why)
+            case .gone(let why): self.listenerJudged[index] = (false, why)
+            case .undecidable(let why):
+                self.cells[index].state = .error
+                self.cells[index].note = why
+                self.decide(index)
+                return
+            }
+        }
+        let rejections = self.listenerJudged[index]?.listening == true
         let conclusive =
-            result.outcome == .connected || result.outcome == .refused || result.outcome == .portUnreachable
+            result.outcome == .connected
+            || (!rejections && (result.outcome == .refused || result.outcome == .portUnreachable))
         if final || conclusive || self.evidence[index].count >= self.options.attempts {
-            self.cells[index].state = CellVerdict.state(for: self.evidence[index], protocol: self.cells[index].protocol)
-            if self.cells[index].state != .error && note == nil { self.cells[index].note = nil }
+            var state = CellVerdict.state(
+                for: self.evidence[index], protocol: self.cells[index].protocol, refusalsAreRejections: rejections)
+            // Silence or a host-unreachable proves a filter only if the probes left the source.
+            if state.isBlocked || state == .unknown, let unanswered = self.unansweredNextHop(index) {
+                state = .error
+                self.cells[index].note = unanswered
+            } else if state != .error, let judged = self.listenerJudged[index] {
+                self.cells[index].note = judged.note
+            } else if state != .error && note == nil {
+                self.cells[index].note = nil
+            }
+            self.cells[index].state = state
             self.decide(index)
         } else {
             self.retries.append(index)
         }
+    }
+
+    /// Why a cell that met silence or an ICMP error proves nothing, when the source's kernel never reached the next
+    /// hop at the link layer (its neighbour entry INCOMPLETE or FAILED: the probes were queued and dropped in the
+    /// source itself); nil when the next hop answered, or needs no resolution. Read in the source's namespace.
+    func unansweredNextHop(_ index: Int) -> String? {
+        let cell = self.cells[index]
+        guard let address = IPAddress(cell.address) else { return nil }
+        guard self.enter(cell.source) else {
+            return "no verdict: \(cell.source)'s namespace cannot be entered again to read its neighbour table "
+                + "(\(SystemCallError.last("setns"))), so a down or absent destination cannot be told from a filter"
+        }
+        let hop: NextHop
+        switch NextHop.lookUp(address) {
+        case .success(let found?): hop = found
+        case .success(nil): return nil
+        case .failure(let error):
+            // Without the table, a host that is down cannot be told from a filter: no verdict either way.
+            return "no verdict: \(cell.source)'s route and neighbour table could not be read (\(error)), so a down "
+                + "or absent destination cannot be told from a filter"
+        }
+        guard hop.neighbour == .incomplete || hop.neighbour == .failed else { return nil }
+        if self.unansweredHops.insert("\(cell.source)|\(hop.hop)").inserted {
+            self.problems.append(
+                "\(cell.source): \(hop.hop) did not answer at the link layer (\(address.isIPv6 ? "neighbour discovery" : "ARP")): "
+                    + "its cells are errors, not blocked (\(hop.viaGateway ? "a router" : "a destination") down or absent)"
+            )
+        }
+        let state = hop.neighbour == .failed ? "FAILED" : "INCOMPLETE"
+        let requests = address.isIPv6 ? "neighbour solicitations" : "ARP requests"
+        let what = hop.viaGateway ? "its router \(hop.hop) (the gateway to \(address))" : "\(address)"
+        // The kernel reports its own failed lookup as an ICMP host-unreachable from the source's own address.
+        let own = self.evidence[index].compactMap { $0.icmpFrom.flatMap(IPAddress.init) }.first {
+            NextHop.isLocal($0)
+        }
+        let ownText =
+            own.map {
+                "; the ICMP host-unreachable came from \(cell.source)'s own address \($0) (its own failed lookup)"
+            }
+            ?? ""
+        return "no answer at the link layer: \(cell.source)'s neighbour entry for \(what) is \(state) (\(requests) "
+            + "unanswered), so the probes never left the source: \(hop.viaGateway ? "the router" : "the destination") "
+            + "is down or absent (or its link-layer answers are filtered)\(ownText); not proof of a filter"
     }
 
     func decide(_ index: Int) {
@@ -959,36 +1154,47 @@ final class ProbeLoop {
         self.cells[index].latencyMs = CellVerdict.latency(of: self.evidence[index])
     }
 
-    func containerDied(_ container: String) {
-        let at = monotonicNow() - self.startTime
-        self.deaths[container] = at
+    /// A source or destination is gone (a container's main process exited, a plain namespace ceased to exist): its
+    /// unfinished cells become errors, each keeping the attempts it made, the one in flight included.
+    func died(_ name: String, how: String) {
+        let now = monotonicNow()
+        let at = now - self.startTime
+        self.deaths[name] = at
+        let kind = self.plan.namespaces[name] != nil ? "network namespace" : "container"
         self.problems.append(
-            "\(container): its main process exited \(String(format: "%.1f", at)) s into the probe; its unfinished cells are errors"
-        )
+            "\(kind) \(name): \(how) \(String(format: "%.1f", at)) s into the probe; its unfinished cells are errors")
         for (token, attempt) in self.attempts {
             let cell = self.cells[attempt.cell]
-            guard cell.source == container || cell.destinationName == container else { continue }
+            guard cell.source == name || cell.destinationName == name else { continue }
             self.attempts[token] = nil
             if attempt.fd >= 0 { close(attempt.fd) }
             if let key = attempt.echoKey { self.echoes[key] = nil }
             self.release(attempt.destinationKey)
+            // Sent, and not answered before the end: kept as evidence of what was tried, proving nothing.
+            self.evidence[attempt.cell].append(
+                ProbeAttempt(outcome: .failed, latencyMs: ((now - attempt.started) * 1_000_000).rounded() / 1000))
         }
         for index in self.cells.indices where !self.decided[index] {
             let cell = self.cells[index]
-            if cell.source == container || cell.destinationName == container {
-                self.markDead(index, died: container, at: at, isSource: cell.source == container)
+            if cell.source == name || cell.destinationName == name {
+                self.markDead(index, died: name, at: at, isSource: cell.source == name)
             }
         }
-        if var context = self.contexts[container] {
+        if var context = self.contexts[name] {
             context.dead = true
-            self.contexts[container] = context
+            self.contexts[name] = context
         }
     }
 
-    func markDead(_ index: Int, died container: String, at: Double, isSource: Bool) {
+    func markDead(_ index: Int, died name: String, at: Double, isSource: Bool) {
+        let role = isSource ? "source" : "destination"
+        let what =
+            self.plan.namespaces[name] != nil
+            ? "\(role) network namespace \(name) ceased to exist (deleted, no process left in it)"
+            : "\(role) container \(name) exited"
         self.cells[index].state = .error
         self.cells[index].note =
-            "\(isSource ? "source" : "destination") container \(container) exited during the probe (\(String(format: "%.1f", at)) s in): not probed to the end"
+            "\(what) during the probe (\(String(format: "%.1f", at)) s in): not probed to the end"
         self.decide(index)
     }
 

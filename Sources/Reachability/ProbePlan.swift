@@ -51,8 +51,12 @@ public struct ProbePlan: Sendable {
     /// user's explicit targets. The engine refuses anything else, and anything outside the operator's
     /// ``AddressLimit``.
     public var scope: ScopeGuard
-    /// Destination containers' main processes, watched so that a death mid-probe turns their cells into errors.
+    /// Destination containers' main processes, watched so that a death mid-probe turns their cells into errors
+    /// (and a process of each plain namespace that has one, for reading its kernel's counters).
     public var destinationPids: [String: Int]
+    /// The plain network namespaces among the sources and destinations, by name: watched as namespaces (their
+    /// `/run/netns` name, their processes), not through one process, which may exit while the namespace serves on.
+    public var namespaces: [String: PlainNamespace] = [:]
 }
 
 /// Builds the probe plan from an inventory.
@@ -84,6 +88,10 @@ public enum ProbePlanner {
             guard let address = IPAddress(target) else {
                 throw ProbePlanError(
                     message: "--target \(target): not an IP address (Bulkhead probes single addresses, never subnets)")
+            }
+            if let why = ScopeGuard.notSingleHost(address) ?? Self.subnetAddress(address, of: inventory) {
+                throw ProbePlanError(
+                    message: "--target \(target): \(why), not a single host (Bulkhead probes single unicast addresses)")
             }
             scope.allow(target)
             explicit.append(address)
@@ -231,8 +239,48 @@ public enum ProbePlanner {
         }
         var destinationPids: [String: Int] = [:]
         for container in running { destinationPids[container.name] = container.pid }
-        for namespace in namespaces { destinationPids[namespace.name] = namespace.pids.first }
-        return ProbePlan(sources: sources, cells: cells, scope: scope, destinationPids: destinationPids)
+        var plainNamespaces: [String: PlainNamespace] = [:]
+        for namespace in namespaces {
+            destinationPids[namespace.name] = namespace.pids.first
+            plainNamespaces[namespace.name] = PlainNamespace(identity: namespace.netns, pids: namespace.pids)
+        }
+        return ProbePlan(
+            sources: sources, cells: cells, scope: scope, destinationPids: destinationPids, namespaces: plainNamespaces)
+    }
+
+    /// Why `address` is the network or broadcast address of an IPv4 subnet the inventory enumerates (a network's
+    /// subnet, a namespace's interface prefix), and no host the inventory knows holds it; nil otherwise. Sent to,
+    /// a subnet's broadcast reaches every host on it (or is refused by the source's kernel, which says nothing
+    /// about any firewall). /31 and /32 have neither (RFC 3021).
+    static func subnetAddress(_ address: IPAddress, of inventory: InventoryReport) -> String? {
+        guard !address.isIPv6 else { return nil }
+        var hosts: Set<IPAddress> = []
+        var subnets: [(text: String, owner: String)] = []
+        for network in inventory.networks {
+            subnets += network.subnets.map { ($0, "network \(network.name)") }
+            hosts.formUnion(network.gateways.compactMap(IPAddress.init))
+        }
+        for container in inventory.containers {
+            for network in container.networks {
+                hosts.formUnion(
+                    [network.ipv4, network.ipv6, network.gateway].compactMap { $0.flatMap(IPAddress.init) })
+            }
+        }
+        for namespace in inventory.namespaces {
+            subnets += namespace.addresses.map { ($0, "namespace \(namespace.name)") }
+            hosts.formUnion(Self.addresses(of: namespace).compactMap(IPAddress.init))
+        }
+        guard !hosts.contains(address) else { return nil }
+        for subnet in subnets {
+            guard let (base, prefix) = CIDR.parse(subnet.text), !base.isIPv6, prefix <= 30 else { continue }
+            let mask: UInt64 = prefix == 0 ? 0 : (0xffff_ffff << UInt64(32 - prefix)) & 0xffff_ffff
+            let network = base.low & mask
+            let broadcast = network | (~mask & 0xffff_ffff)
+            let range = "\(IPAddress(ipv4: UInt32(network)))/\(prefix)"
+            if address.low == broadcast { return "the broadcast address of \(range) (\(subnet.owner))" }
+            if address.low == network { return "the network address of \(range) (\(subnet.owner))" }
+        }
+        return nil
     }
 
     /// A namespace's addresses without their prefix length (`198.18.237.2/24` → `198.18.237.2`).

@@ -21,18 +21,23 @@ extension Bulkhead {
                 listen on (read from their namespaces) plus --ports, and to the host side (gateways: Docker API ports \
                 2375/2376, published ports). Only enumerated addresses and --target ones are ever probed.
 
-                Cell states: reachable, reachable-closed (RST/port-unreachable: the path is open), rejected (ICMP \
-                error), filtered (silence after every attempt), flapping (mixed), unknown (UDP without answer), \
+                Cell states: reachable, reachable-closed (RST/port-unreachable from a port nothing listens on: the \
+                path is open), rejected (ICMP error; or an RST/port-unreachable from a port the destination still \
+                listens on, read again from its namespace: a firewall's REJECT), filtered (silence after every \
+                attempt), flapping (mixed), unknown (UDP without answer), \
                 skipped, error (the tool could not probe: never counted as blocked; also silence from a destination \
-                whose kernel, probed again, kept dropping connection attempts at a full listen queue, a hung server, \
-                or receiving echo requests it did not answer).
+                whose kernel, probed again, kept dropping connection attempts at its listening sockets (a hung \
+                server, or no route back for its answers) or receiving echo requests it did not answer; and silence or a host-unreachable when the source's \
+                neighbour entry for the next hop is INCOMPLETE or FAILED: the destination or its router is down or \
+                absent, and the probes never left the source).
 
                 Without --policy the cells are checked against what Docker's configuration intends (shared network \
                 with ICC on: allowed; across networks: denied; the host side unless internal). A policy file (YAML, \
                 see README) has allow/deny rules between selectors and a baseline (deny or docker).
 
                 Exit status: 0 no violation, 1 violations, 2 usage or unreadable input, 3 incomplete (some cells are \
-                errors: a namespace could not be entered, a container died mid-probe).
+                errors: a namespace could not be entered, a container died or a namespace was deleted mid-probe, a \
+                destination did not answer at the link layer).
 
                 Examples:
                   bulkhead probe
@@ -75,7 +80,8 @@ extension Bulkhead {
         @Option(
             name: .customLong("target"),
             help: ArgumentHelp(
-                "An extra address to probe from every source (repeatable; single addresses only).", valueName: "ip"))
+                "An extra address to probe from every source (repeatable; single unicast hosts only: not 0.0.0.0/::, multicast, 255.255.255.255, nor an enumerated subnet's network or broadcast address).",
+                valueName: "ip"))
         var targets: [String] = []
 
         @Option(
@@ -127,7 +133,15 @@ extension Bulkhead {
 
         @OptionGroup var progress: ProgressOptions
 
-        @OptionGroup var report: ReportOptions
+        @OptionGroup var report: ReportDestination
+
+        // Not the shared option: here every violation exits 1 whatever its severity, and `--fail-on` decides only
+        // for the other findings (a policy rule that selects nothing).
+        @Option(
+            help: ArgumentHelp(
+                "Every violation exits with status 1, whatever its severity; another finding (policy-rule-selects-nothing, low) does when at least this severe: info, low, medium, high, critical.",
+                valueName: "severity"))
+        var failOn: Severity = .high
 
         func validate() throws {
             for (name, value) in [
@@ -261,7 +275,7 @@ extension Bulkhead {
             try ExitStatus.finish(
                 incomplete: !evidence.complete,
                 findings: !evidence.violations.isEmpty
-                    || evidence.findings.contains { $0.severity >= self.report.failOn })
+                    || evidence.findings.contains { $0.severity >= self.failOn })
         }
 
         func loadInventory() throws -> InventoryReport {

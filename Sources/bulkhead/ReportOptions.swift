@@ -6,18 +6,13 @@ import Foundation
     import Glibc
 #endif
 
-/// Where a report goes and when findings fail the run: shared by every subcommand that reports.
-struct ReportOptions: ParsableArguments {
+/// Where a report goes: shared by every subcommand that reports (``ReportOptions``, and `probe`, whose `--fail-on`
+/// means something else).
+struct ReportDestination: ParsableArguments {
     @Option(
         name: [.short, .long],
         help: ArgumentHelp("Write the report to this file (atomically) instead of standard output.", valueName: "file"))
     var output: String?
-
-    @Option(
-        help: ArgumentHelp(
-            "Exit with status 1 when a finding is at least this severe: info, low, medium, high, critical.",
-            valueName: "severity"))
-    var failOn: Severity = .high
 
     /// Opens the report's destination, or fails with the input/usage status naming the file.
     func openSink() throws -> OutputSink {
@@ -26,6 +21,26 @@ struct ReportOptions: ParsableArguments {
 
     /// The descriptor the report is written to, for deciding on colour (a file never gets colour).
     var descriptor: Int32 { self.output == nil ? STDOUT_FILENO : -1 }
+}
+
+/// Where a report goes and when findings fail the run: shared by every subcommand that reports.
+struct ReportOptions: ParsableArguments {
+    @OptionGroup var destination: ReportDestination
+
+    @Option(
+        help: ArgumentHelp(
+            "Exit with status 1 when a finding is at least this severe: info, low, medium, high, critical.",
+            valueName: "severity"))
+    var failOn: Severity = .high
+
+    /// `-o FILE`, or nil for standard output.
+    var output: String? { self.destination.output }
+
+    /// Opens the report's destination, or fails with the input/usage status naming the file.
+    func openSink() throws -> OutputSink { try self.destination.openSink() }
+
+    /// The descriptor the report is written to, for deciding on colour (a file never gets colour).
+    var descriptor: Int32 { self.destination.descriptor }
 
     /// Ends the command by the shared precedence rule (``ExitStatus``): 3 when incomplete, else 1 when a finding is at
     /// least `--fail-on`, else returns.

@@ -362,6 +362,13 @@ struct PolicyEvaluationTests {
             ])
         #expect(
             findings.map(\.severity) == [.high, .high, .medium, .medium], "a closed port behind an open path is medium")
+        // A reset from a port the destination listens on was judged a firewall's: the finding must not call the path
+        // open.
+        var rejected = Self.cell("web", "api", "front", "198.18.1.11", .tcp, 8080, .rejected)
+        rejected.evidence = [ProbeAttempt(outcome: .refused, latencyMs: 1, errno: "ECONNREFUSED")]
+        #expect(ReachabilityFindings.describe(rejected).contains("a firewall's REJECT"))
+        rejected.state = .reachableClosed
+        #expect(ReachabilityFindings.describe(rejected).contains("the path is open"))
     }
 
     @Test(
@@ -441,6 +448,70 @@ struct PolicyEvaluationTests {
         // Each names the line its selector was written on.
         #expect(findings.map { $0.detail.hasSuffix(".yaml:3.") } == [true, false])
         #expect(findings.map { $0.detail.hasSuffix(".yaml:4.") } == [false, true])
+    }
+
+    @Test(
+        "a cidr selector matches a plain namespace's address as a source too; a range holding no known address is a selects-nothing finding"
+    )
+    func namespaceCIDR() throws {
+        // Namespaces only (`probe --namespaces` on a host without Docker): no container record for either side.
+        let inventory = InventoryReport(
+            sources: [], networks: [], containers: [],
+            namespaces: [
+                NamespaceRecord(
+                    name: "fxp-a", netns: "net:[1]", pids: [], addresses: ["198.18.104.10/24"], listening: []),
+                NamespaceRecord(
+                    name: "fxp-b", netns: "net:[2]", pids: [], addresses: ["198.18.104.20/24", "fe80::2/64"],
+                    listening: []),
+            ], findings: [], complete: true, problems: [], summary: InventorySummary())
+        var cell = Self.cell("fxp-a", "fxp-b", nil, "198.18.104.20", .tcp, 8080, .reachable, kind: .namespace)
+        cell.reason = "listening"
+        func evaluate(_ yaml: String, _ cell: ReachabilityCell) throws -> ProbeReport {
+            let policy = try TemporaryFile.with(yaml, named: "policy.yaml") { path in try Policy.load(path: path) }
+            let report = ProbeReport(
+                generatedAt: "2026-11-29T00:00:00Z", policy: "",
+                settings: ProbeSettings(
+                    attempts: 1, timeoutsSeconds: [:], maxInFlight: 1, maxInFlightPerDestination: 1, extraPorts: [],
+                    explicitTargets: []),
+                inventory: inventory, sources: [], cells: [cell], findings: [], complete: true, problems: [],
+                summary: ProbeSummary())
+            return report.evaluated(with: policy, name: "p")
+        }
+        // A deny by address is enforced: the breach is a violation, named by the rule.
+        let denied = try evaluate(
+            """
+            baseline: docker
+            deny:
+              - { name: no a to b, from: { cidr: 198.18.104.10/32 }, to: { cidr: 198.18.104.20/32 } }
+            """, cell)
+        #expect(denied.cells.first?.expected == .deny, "\(denied.cells)")
+        #expect(denied.cells.first?.rule == "deny \"no a to b\"")
+        #expect(denied.cells.first?.violation == .unexpectedReachable)
+        #expect(denied.findings.filter { $0.kind == .policyRuleSelectsNothing }.isEmpty, "\(denied.findings)")
+        // Under a deny baseline, an allow by address allows: no false broken dependency, no false breach.
+        let allowYAML = """
+            baseline: deny
+            allow:
+              - { from: { cidr: 198.18.104.0/24 }, to: { container: fxp-b }, ports: [tcp/8080] }
+            """
+        #expect(try evaluate(allowYAML, cell).cells.first?.expected == .allow)
+        var blocked = cell
+        blocked.state = .filtered
+        #expect(try evaluate(allowYAML, blocked).cells.first?.violation == .unexpectedBlocked)
+        // A range no source or destination has an address in (198.18.105 written for 198.18.104): flagged, with the
+        // line, even though the inventory holds no container.
+        let typo = try evaluate(
+            """
+            baseline: docker
+            deny:
+              - from: { cidr: 198.18.105.10/32 }
+                to: { container: fxp-b }
+            """, cell)
+        let findings = typo.findings.filter { $0.kind == .policyRuleSelectsNothing }
+        #expect(findings.map(\.location) == ["deny[0].from[0]"], "\(typo.findings)")
+        #expect(findings.first?.title == "deny[0].from[0] {cidr: 198.18.105.10/32} matches no address of the inventory")
+        #expect(findings.first?.detail.hasSuffix(".yaml:3.") == true, "\(findings)")
+        #expect(typo.cells.first?.expected == nil, "the typo matched nothing, and Docker has no intent for namespaces")
     }
 
     @Test("re-evaluating stored evidence replaces the earlier evaluation")

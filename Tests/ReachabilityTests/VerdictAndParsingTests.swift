@@ -21,7 +21,25 @@ struct CellVerdictTests {
         #expect(CellVerdict.state(for: [attempt(.timeout), attempt(.timeout)], protocol: .icmp) == .filtered)
         #expect(CellVerdict.state(for: [attempt(.timeout), attempt(.timeout)], protocol: .udp) == .unknown)
         #expect(CellVerdict.state(for: [attempt(.failed), attempt(.failed)], protocol: .tcp) == .error)
-        #expect(CellVerdict.state(for: [attempt(.failed), attempt(.timeout)], protocol: .tcp) == .filtered)
+        // A failed attempt beside a timeout: one attempt the verdict needs did not happen, so silence is no filter
+        // (it was `filtered`, and a reset right after the handshake, then a dropped retry, read as blocked).
+        #expect(CellVerdict.state(for: [attempt(.failed), attempt(.timeout)], protocol: .tcp) == .error)
+        #expect(CellVerdict.state(for: [attempt(.timeout), attempt(.failed)], protocol: .icmp) == .error)
+        #expect(CellVerdict.state(for: [attempt(.failed), attempt(.timeout)], protocol: .udp) == .error)
+        #expect(CellVerdict.state(for: [attempt(.failed), attempt(.icmpError)], protocol: .tcp) == .rejected)
+        // UDP: a lost datagram proves nothing, a reply proves the path (it was `flapping`).
+        #expect(CellVerdict.state(for: [attempt(.timeout), attempt(.connected)], protocol: .udp) == .reachable)
+        #expect(
+            CellVerdict.state(for: [attempt(.timeout), attempt(.portUnreachable)], protocol: .udp) == .reachableClosed)
+        #expect(CellVerdict.state(for: [attempt(.icmpError), attempt(.connected)], protocol: .udp) == .flapping)
+        // A refusal from a port the destination listens on is a firewall's REJECT.
+        #expect(
+            CellVerdict.state(for: [attempt(.refused), attempt(.refused)], protocol: .tcp, refusalsAreRejections: true)
+                == .rejected)
+        #expect(
+            CellVerdict.state(
+                for: [attempt(.portUnreachable), attempt(.connected)], protocol: .udp, refusalsAreRejections: true)
+                == .flapping)
         #expect(CellVerdict.state(for: [], protocol: .tcp) == .error)
         #expect(
             CellState.flapping.isOpen && !CellState.error.isBlocked && !CellState.unknown.isBlocked
@@ -166,6 +184,49 @@ struct ProbePlannerTests {
         #expect(
             PortSpec("icmp/1") == nil && PortSpec("tcp/0") == nil && PortSpec("tcp/9-8") == nil
                 && PortSpec("80")?.proto == .tcp)
+    }
+
+    @Test(
+        "a --target that is no single host is refused, naming the option and why: unspecified, multicast, limited broadcast, an enumerated subnet's network and broadcast"
+    )
+    func notSingleHosts() throws {
+        func refusal(_ target: String, _ inventory: InventoryReport = ProbePlannerTests.inventory()) -> String? {
+            var options = ProbeOptions()
+            options.explicitTargets = [target]
+            do {
+                _ = try ProbePlanner.plan(inventory: inventory, options: options)
+                return nil
+            } catch {
+                return error.message
+            }
+        }
+        for (target, why) in [
+            ("0.0.0.0", "the unspecified address"), ("::", "the unspecified address"),
+            ("224.0.0.1", "a multicast address"), ("ff02::1", "a multicast address"),
+            ("255.255.255.255", "the limited broadcast address"),
+            ("198.18.40.255", "the broadcast address of 198.18.40.0/24 (network net)"),
+            ("198.18.40.0", "the network address of 198.18.40.0/24 (network net)"),
+        ] {
+            let message = refusal(target)
+            #expect(message?.hasPrefix("--target \(target): \(why)") == true, "\(target): \(message ?? "accepted")")
+            #expect(message?.contains("not a single host") == true, "\(target): \(message ?? "accepted")")
+        }
+        // A host the inventory knows at what is the broadcast of another subnet it knows is a host (a /23 beside a
+        // /24); so is an address in no enumerated subnet, and a /31's two ends (RFC 3021).
+        var inventory = ProbePlannerTests.inventory()
+        inventory.networks[0].subnets.append("198.18.42.0/31")
+        inventory.containers[0].networks.append(
+            ContainerNetwork(name: "wide", ipv4: "198.18.40.255", ipv6: nil, gateway: nil, aliases: []))
+        #expect(refusal("198.18.40.255", inventory) == nil)
+        #expect(refusal("198.18.41.5", inventory) == nil)
+        #expect(refusal("198.18.42.0", inventory) == nil && refusal("198.18.42.1", inventory) == nil)
+        // The scope guard itself never admits such an address, whoever enumerated it.
+        var scope = ScopeGuard()
+        for text in ["0.0.0.0", "224.0.0.1", "255.255.255.255", "::", "ff02::1", "198.18.40.10"] { scope.allow(text) }
+        #expect(scope.addresses == Set([IPAddress("198.18.40.10")].compactMap { $0 }), "\(scope.addresses)")
+        let multicast = try #require(IPAddress("224.0.0.1"))
+        let unspecified = try #require(IPAddress("0.0.0.0"))
+        #expect(scope.refusal(multicast).contains("a multicast address") && !scope.permits(unspecified))
     }
 }
 

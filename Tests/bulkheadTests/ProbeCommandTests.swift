@@ -194,6 +194,20 @@ struct ProbeCommandTests {
         #expect(try AnalyzeCommandTests.run(["probe", "--ports", "tcp/0", "--inventory", evidence]).status == 2)
         #expect(try AnalyzeCommandTests.run(["probe", "--attempts", "0"]).status == 2)
         #expect(try AnalyzeCommandTests.run(["probe", "--evidence", evidence, "--target", "198.18.1.1"]).status == 2)
+        // A target that is no single host is refused before anything is probed, naming the option and why.
+        let inventory = InventoryReport(
+            sources: ["test"], networks: [], containers: [], namespaces: [], findings: [], complete: true,
+            problems: [], summary: InventorySummary())
+        let path = try self.temporary(
+            "empty-inventory.json", String(decoding: try JSONEncoder().encode(inventory), as: UTF8.self))
+        for (target, why) in [
+            ("0.0.0.0", "the unspecified address"), ("224.0.0.1", "a multicast address"),
+            ("255.255.255.255", "the limited broadcast address"), ("ff02::1", "a multicast address"),
+        ] {
+            let refused = try AnalyzeCommandTests.run(["probe", "--inventory", path, "--target", target])
+            #expect(refused.status == 2, "\(target): \(refused.error)")
+            #expect(refused.error.contains("--target \(target): \(why)"), "\(refused.error)")
+        }
     }
 
     @Test(
@@ -244,6 +258,11 @@ struct ProbeCommandTests {
         for fragment in ["reachable-closed", "--policy", "--evidence", "Exit status", "Examples"] {
             #expect(help.output.contains(fragment), "\(fragment)")
         }
+        // --fail-on says what it decides here: every violation exits 1 whatever its severity (the shared wording,
+        // "a finding at least this severe", said otherwise).
+        let flat = help.output.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        #expect(
+            flat.contains("--fail-on <severity> Every violation exits with status 1, whatever its severity"), "\(flat)")
     }
 
     @Test(

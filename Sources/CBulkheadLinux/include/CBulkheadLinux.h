@@ -48,6 +48,27 @@ int bh_pidfd_open(pid_t pid);
 /// `offender`). Returns 1 when an ICMP error was read, 0 when the queue held something else, -1 when empty.
 int bh_read_icmp_error(int fd, int *icmp_type, int *icmp_code, int *error_number, char *offender, int offender_len);
 
+/// Route types (RTN_*, <linux/rtnetlink.h>) and neighbour states (NUD_*, <linux/neighbour.h>) that the prober tells
+/// apart, as plain constants for Swift.
+extern const int BH_RTN_UNICAST;
+extern const int BH_RTN_LOCAL;
+extern const int BH_RTN_BROADCAST;
+extern const int BH_RTN_ANYCAST;
+extern const int BH_RTN_MULTICAST;
+extern const int BH_NUD_INCOMPLETE;
+extern const int BH_NUD_FAILED;
+
+/// The route the calling thread's network namespace takes to `address` (`family` AF_INET or AF_INET6; 4 or 16 bytes,
+/// network order), as `ip route get` asks for it (RTM_GETROUTE): its type (RTN_*), output interface index, and
+/// next-hop gateway when there is one (copied into `gateway`, room for 16 bytes; `*has_gateway` set to 1).
+/// Returns 0, or -errno: the kernel's own answer (-ENETUNREACH when there is no route) or a failed socket call.
+int bh_route_get(int family, const uint8_t *address, int *type, int *oif, uint8_t *gateway, int *has_gateway);
+
+/// The neighbour entry (ARP, IPv6 neighbour discovery) of `address` on interface `ifindex` (any when 0) in the
+/// calling thread's network namespace (an RTM_GETNEIGH dump): its NUD_* state into `*state`. Returns 1 when found,
+/// 0 when there is no entry, -errno when the table could not be read.
+int bh_neighbour_state(int family, const uint8_t *address, int ifindex, int *state);
+
 /// mallopt(M_TOP_PAD, bytes): glibc's heaps grow and shrink in steps of at least `bytes`. Returns 1 when taken.
 int bh_malloc_top_pad(int bytes);
 
