@@ -24,6 +24,33 @@ public struct IntentCell: Codable, Hashable, Sendable {
     public var connection: String { "\(self.source) -> \(self.destination) \(self.port)" }
 }
 
+/// Ports a diff cannot tell apart: one protocol's ports `first` through `last`, which every policy of the dumps
+/// compared treats alike, so the decision on ``representative`` is the decision on each of them.
+public struct PortClass: Codable, Hashable, Sendable, Comparable, CustomStringConvertible {
+    public var proto: KubeProtocol
+    public var first: Int
+    public var last: Int
+
+    public init(proto: KubeProtocol, first: Int, last: Int) {
+        self.proto = proto
+        self.first = first
+        self.last = last
+    }
+
+    /// The port evaluated for the whole class (its first).
+    public var representative: KubePort { KubePort(port: self.first, proto: self.proto) }
+
+    /// `tcp/22`, or `tcp/23-5431` for a range.
+    public var description: String {
+        self.first == self.last
+            ? self.representative.description : "\(self.proto.lowercased)/\(self.first)-\(self.last)"
+    }
+
+    public static func < (lhs: PortClass, rhs: PortClass) -> Bool {
+        (lhs.proto, lhs.first) < (rhs.proto, rhs.first)
+    }
+}
+
 /// The reachability NetworkPolicies intend between pods: every pod × every pod address × port/protocol.
 public struct IntentMatrix: Codable, Sendable {
     /// `namespace/pod`, in order.
@@ -40,23 +67,69 @@ public struct IntentMatrix: Codable, Sendable {
         case list([KubePort])
     }
 
-    /// The ports two or more dumps are compared on: every port a pod of any declares, and every single port a
-    /// policy of any names by number (a range's ends stand for it).
-    public static func comparablePorts(_ dumps: [ClusterDump]) -> [KubePort] {
-        var ports = Set<KubePort>()
+    /// The ports two or more dumps are compared on, as classes no policy of any tells apart: every port a pod of
+    /// any declares (what named ports resolve to), and every number or range a policy of any names, are classes of
+    /// their own or cut the rest into ranges; every other port of a protocol falls in a range whose ports all get
+    /// the same decision, so one port of each class stands for it exactly. A rule with no ports (or a protocol
+    /// alone) is then judged on every class of every protocol: nothing it opens falls outside the comparison.
+    public static func portClasses(_ dumps: [ClusterDump]) -> [PortClass] {
+        var cuts: [KubeProtocol: Set<Int>] = [:]
+        for proto in KubeProtocol.allCases { cuts[proto] = [1, 65536] }
+        func cut(_ proto: KubeProtocol, _ first: Int, _ last: Int) {
+            guard first >= 1, last <= 65535, first <= last else { return }
+            cuts[proto, default: [1, 65536]].formUnion([first, last + 1])
+        }
         for dump in dumps {
-            for port in dump.pods.flatMap(\.ports) {
-                ports.insert(KubePort(port: port.containerPort, proto: port.proto))
-            }
+            for port in dump.pods.flatMap(\.ports) { cut(port.proto, port.containerPort, port.containerPort) }
             for policy in dump.policies {
                 for entry in (policy.ingress + policy.egress).flatMap(\.ports) {
                     guard case .number(let number) = entry.port else { continue }
-                    ports.insert(KubePort(port: number, proto: entry.proto))
-                    if let end = entry.endPort { ports.insert(KubePort(port: end, proto: entry.proto)) }
+                    cut(entry.proto, number, max(number, entry.endPort ?? number))
                 }
             }
         }
-        return ports.sorted()
+        var classes: [PortClass] = []
+        for proto in KubeProtocol.allCases {
+            let bounds = (cuts[proto] ?? [1, 65536]).sorted()
+            for (first, next) in zip(bounds, bounds.dropFirst()) {
+                classes.append(PortClass(proto: proto, first: first, last: next - 1))
+            }
+        }
+        return classes
+    }
+
+    /// The rules of `dump` that allow ports outside `ports`: no ports (every port), a protocol alone, or a range
+    /// wider than the ports evaluated in it. Named ports resolve to declared ports, so they are not counted. Each as
+    /// `ns/policy ingress[0]`, for the note that the table or diff cannot show all they open.
+    public static func rulesReaching(beyond ports: Set<KubePort>, in dump: ClusterDump) -> [String] {
+        var found: [String] = []
+        for policy in dump.policies.sorted(by: { $0.key < $1.key }) {
+            let directions = [
+                ("ingress", policy.affectsIngress ? policy.ingress : []),
+                ("egress", policy.affectsEgress ? policy.egress : []),
+            ]
+            for (direction, rules) in directions {
+                for (index, rule) in rules.enumerated() {
+                    let beyond =
+                        rule.ports.isEmpty
+                        || rule.ports.contains { entry in
+                            switch entry.port {
+                            case nil: return true
+                            case .name: return false
+                            case .number(let first):
+                                let last = max(first, entry.endPort ?? first)
+                                // Cheaper than walking a wide range: count the evaluated ports inside it.
+                                let inside = ports.filter {
+                                    $0.proto == entry.proto && (first...last).contains($0.port)
+                                }
+                                return inside.count < last - first + 1
+                            }
+                        }
+                    if beyond { found.append("\(policy.key) \(direction)[\(index)]") }
+                }
+            }
+        }
+        return found
     }
 
     /// Evaluates every pair. Pods without an address are left out as destinations (a problem says which).
@@ -120,6 +193,10 @@ public struct IntentDiff: Codable, Sendable {
     /// Pods in one dump only: their connections are not compared.
     public var podsOnlyInOld: [String]
     public var podsOnlyInNew: [String]
+    /// The ports compared, as classes (a range's connections are reported on its first port).
+    public var comparedPorts: [PortClass] = []
+    /// What the comparison could not cover (rules reaching ports outside those compared, and the like).
+    public var notes: [String] = []
 
     /// Compares two matrices cell by cell (source, destination, port and protocol; addresses may differ).
     public init(old: IntentMatrix, new: IntentMatrix) {

@@ -1,0 +1,108 @@
+import BulkheadModel
+import BulkheadTestSupport
+import Foundation
+import Testing
+
+/// `bulkhead k8s diff` and `k8s intent` on what a review found they missed: ports, address families, what was not
+/// compared. Dumps are written here in the shape `kubectl get … -o json` writes.
+@Suite("Kubernetes: what k8s diff and intent compare")
+struct KubernetesDiffTests {
+    /// A kubectl `List` of `items` (each a JSON object's text).
+    static func list(_ items: [String]) -> String {
+        "{\"apiVersion\": \"v1\", \"kind\": \"List\", \"metadata\": {\"resourceVersion\": \"\"}, \"items\": ["
+            + items.joined(separator: ",\n") + "]}"
+    }
+
+    /// A running pod as kubectl dumps it; `ports` is the containers' `ports` JSON array.
+    static func pod(
+        _ name: String, namespace: String = "x", app: String, ips: [String], ports: String = "[]",
+        phase: String = "Running", extra: String = ""
+    ) -> String {
+        let addresses = ips.map { "{\"ip\": \"\($0)\"}" }.joined(separator: ", ")
+        return """
+            {"apiVersion": "v1", "kind": "Pod",
+             "metadata": {"name": "\(name)", "namespace": "\(namespace)", "labels": {"app": "\(app)"}, "uid": "\(UUID().uuidString)"},
+             "spec": {"nodeName": "node-1", "dnsPolicy": "ClusterFirst"\(extra),
+                      "containers": [{"name": "c", "image": "registry.example/\(app):1", "ports": \(ports)}]},
+             "status": {"phase": "\(phase)", "podIP": "\(ips.first ?? "")", "podIPs": [\(addresses)]}}
+            """
+    }
+
+    /// A NetworkPolicy object with `spec` (JSON text).
+    static func policy(_ name: String, namespace: String = "x", spec: String) -> String {
+        """
+        {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+         "metadata": {"name": "\(name)", "namespace": "\(namespace)"}, "spec": \(spec)}
+        """
+    }
+
+    static let namespaceX =
+        "{\"apiVersion\": \"v1\", \"kind\": \"Namespace\", \"metadata\": {\"name\": \"x\", \"labels\": {\"kubernetes.io/metadata.name\": \"x\"}}}"
+
+    /// Writes `before` and `after` to files and runs `k8s diff` on them with `arguments`.
+    static func diff(_ before: String, _ after: String, _ arguments: [String] = []) throws -> ProcessOutput {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bh-k8s-diff-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let old = folder.appendingPathComponent("before.json")
+        let new = folder.appendingPathComponent("after.json")
+        try Data(before.utf8).write(to: old)
+        try Data(after.utf8).write(to: new)
+        return try BulkheadExecutable.run(["k8s", "diff", old.path, new.path] + arguments)
+    }
+
+    /// Writes `dump` to a file and runs `k8s intent` on it with `arguments`.
+    static func intent(_ dump: String, _ arguments: [String] = []) throws -> ProcessOutput {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "bh-k8s-intent-\(UUID().uuidString).json")
+        try Data(dump.utf8).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        return try BulkheadExecutable.run(["k8s", "intent", file.path] + arguments)
+    }
+
+    static let defaultDeny = policy("default-deny", spec: "{\"podSelector\": {}, \"policyTypes\": [\"Ingress\"]}")
+
+    @Test("d02: without --ports, diff compares every port: ports only a policy names, and port-less rules")
+    func everyPortCompared() throws {
+        let pods = [
+            Self.pod("db", app: "db", ips: ["10.0.0.1"], ports: "[{\"containerPort\": 5432, \"protocol\": \"TCP\"}]"),
+            Self.pod("client", app: "client", ips: ["10.0.0.2"]),
+        ]
+        let before = Self.list([Self.namespaceX] + pods + [Self.defaultDeny])
+        let ssh = Self.policy(
+            "open-ssh", spec: "{\"podSelector\": {}, \"ingress\": [{\"ports\": [{\"port\": 22}, {\"port\": 6379}]}]}")
+        let opened = try Self.diff(before, Self.list([Self.namespaceX] + pods + [Self.defaultDeny, ssh]))
+        #expect(opened.status == 1, "\(opened.output)\(opened.error)")
+        #expect(opened.output.contains("+ x/client -> x/db tcp/22 "), "\(opened.output)")
+        #expect(opened.output.contains("+ x/db -> x/client tcp/6379 "), "\(opened.output)")
+        #expect(opened.output.contains("Connections opened: 4"), "\(opened.output)")
+        // No pod declares a port: an allow-everything rule still opens every port, reported on the ranges.
+        let bare = [
+            Self.pod("db", app: "db", ips: ["10.0.0.1"]), Self.pod("client", app: "client", ips: ["10.0.0.2"]),
+        ]
+        let everything = Self.policy("allow-everything", spec: "{\"podSelector\": {}, \"ingress\": [{}]}")
+        let all = try Self.diff(
+            Self.list([Self.namespaceX] + bare + [Self.defaultDeny]),
+            Self.list([Self.namespaceX] + bare + [Self.defaultDeny, everything]))
+        #expect(all.status == 1, "\(all.output)\(all.error)")
+        #expect(all.output.contains("+ x/client -> x/db tcp/1-65535 "), "\(all.output)")
+        #expect(all.output.contains("+ x/client -> x/db udp/1-65535 "), "\(all.output)")
+        #expect(all.output.contains("Ports compared: tcp/1-65535, udp/1-65535, sctp/1-65535"), "\(all.output)")
+        // A range's inside: closing 1001-1999 of 1000-2000 shows, though both ends stay open.
+        let range = Self.policy(
+            "range", spec: "{\"podSelector\": {}, \"ingress\": [{\"ports\": [{\"port\": 1000, \"endPort\": 2000}]}]}")
+        let ends = Self.policy(
+            "range", spec: "{\"podSelector\": {}, \"ingress\": [{\"ports\": [{\"port\": 1000}, {\"port\": 2000}]}]}")
+        let narrowed = try Self.diff(
+            Self.list([Self.namespaceX] + bare + [Self.defaultDeny, range]),
+            Self.list([Self.namespaceX] + bare + [Self.defaultDeny, ends]))
+        #expect(narrowed.output.contains("- x/client -> x/db tcp/1001-1999"), "\(narrowed.output)")
+        // With --ports the user chose the ports: a note names the rules that reach further.
+        let given = try Self.diff(
+            before, Self.list([Self.namespaceX] + pods + [Self.defaultDeny, ssh]), ["--ports", "tcp/22"])
+        #expect(given.error.contains("x/open-ssh ingress[0]"), "\(given.error)")
+        // intent evaluates declared ports; it says which rules open ports its table does not show.
+        let intent = try Self.intent(Self.list([Self.namespaceX] + pods + [Self.defaultDeny, ssh]))
+        #expect(intent.error.contains("x/open-ssh ingress[0]"), "\(intent.error)")
+    }
+}
