@@ -1,6 +1,7 @@
 import BulkheadModel
 import BulkheadTestSupport
 import Foundation
+import Kubernetes
 import Testing
 
 /// `bulkhead k8s diff` and `k8s intent` on what a review found they missed: ports, address families, what was not
@@ -104,5 +105,29 @@ struct KubernetesDiffTests {
         // intent evaluates declared ports; it says which rules open ports its table does not show.
         let intent = try Self.intent(Self.list([Self.namespaceX] + pods + [Self.defaultDeny, ssh]))
         #expect(intent.error.contains("x/open-ssh ingress[0]"), "\(intent.error)")
+    }
+
+    @Test(
+        "d01: policyTypes: [] is defaulted as absent (Ingress, plus Egress with egress rules), as the API server does")
+    func emptyPolicyTypes() throws {
+        let dump = try ClusterDump.parse(
+            Self.list([
+                Self.namespaceX, Self.pod("db", app: "db", ips: ["10.0.0.1"]),
+                Self.pod("client", app: "client", ips: ["10.0.0.2"]),
+                Self.policy("deny", spec: "{\"podSelector\": {}, \"policyTypes\": []}"),
+                Self.policy(
+                    "egress",
+                    spec:
+                        "{\"podSelector\": {\"matchLabels\": {\"app\": \"client\"}}, \"policyTypes\": [], \"egress\": [{}]}"
+                ),
+            ]), name: "cluster.json")
+        let types = Dictionary(uniqueKeysWithValues: dump.policies.map { ($0.name, $0.policyTypes) })
+        #expect(types["deny"] == [.ingress])
+        #expect(types["egress"] == [.ingress, .egress])
+        let engine = PolicyEngine(dump)
+        let db = try #require(dump.pods.first { $0.name == "db" })
+        let client = try #require(dump.pods.first { $0.name == "client" })
+        #expect(
+            !engine.decide(from: client, to: db, address: "10.0.0.1", port: KubePort(port: 80, proto: .tcp)).allowed)
     }
 }
