@@ -22,6 +22,14 @@ public struct IntentCell: Codable, Hashable, Sendable {
 
     /// The key a diff compares cells by: pods, port and protocol (addresses change between dumps).
     public var connection: String { "\(self.source) -> \(self.destination) \(self.port)" }
+
+    /// `IPv4` or `IPv6`: the destination address's family. A dual-stack pod's two addresses can be decided
+    /// differently (an ipBlock names one family), so a diff compares each family apart.
+    public var family: String { self.address.contains(":") ? "IPv6" : "IPv4" }
+
+    /// What a diff compares by: the connection and the address family (addresses change between dumps, their
+    /// family does not).
+    public var comparisonKey: String { "\(self.connection) \(self.family)" }
 }
 
 /// Ports a diff cannot tell apart: one protocol's ports `first` through `last`, which every policy of the dumps
@@ -198,25 +206,27 @@ public struct IntentDiff: Codable, Sendable {
     /// What the comparison could not cover (rules reaching ports outside those compared, and the like).
     public var notes: [String] = []
 
-    /// Compares two matrices cell by cell (source, destination, port and protocol; addresses may differ).
+    /// Compares two matrices cell by cell (source, destination, port and protocol, and the destination address's
+    /// family: a dual-stack pod's IPv4 and IPv6 are compared apart, as a change can close one and open the other).
     public init(old: IntentMatrix, new: IntentMatrix) {
+        // Two addresses of one family (not a pod Kubernetes makes) count as allowed when either is.
         let oldCells = Dictionary(
-            old.cells.map { ($0.connection, $0) },
+            old.cells.map { ($0.comparisonKey, $0) },
             uniquingKeysWith: { first, second in
                 first.allowed ? first : second
             })
         let newCells = Dictionary(
-            new.cells.map { ($0.connection, $0) },
+            new.cells.map { ($0.comparisonKey, $0) },
             uniquingKeysWith: { first, second in
                 first.allowed ? first : second
             })
         self.added = newCells.values.filter { cell in
-            cell.allowed && oldCells[cell.connection].map { !$0.allowed } ?? false
+            cell.allowed && oldCells[cell.comparisonKey].map { !$0.allowed } ?? false
         }
-        .sorted { $0.connection < $1.connection }
+        .sorted { $0.comparisonKey < $1.comparisonKey }
         self.removed = oldCells.values.filter { cell in
-            cell.allowed && newCells[cell.connection].map { !$0.allowed } ?? false
-        }.sorted { $0.connection < $1.connection }
+            cell.allowed && newCells[cell.comparisonKey].map { !$0.allowed } ?? false
+        }.sorted { $0.comparisonKey < $1.comparisonKey }
         let oldPods = Set(old.pods)
         let newPods = Set(new.pods)
         self.podsOnlyInOld = oldPods.subtracting(newPods).sorted()

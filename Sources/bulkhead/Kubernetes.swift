@@ -151,7 +151,8 @@ struct KubernetesIntentCommand: ParsableCommand {
             apart, selectors, ipBlock with except, named ports resolved on the destination pod, endPort ranges, \
             TCP/UDP/SCTP; a pod is never blocked from itself; hostNetwork pods are not isolated.
 
-            The table shows one truth table per port: ✓ allowed, · denied (rows are sources). The JSON holds every \
+            The table shows one truth table per port: ✓ allowed, · denied (rows are sources); a dual-stack pod's \
+            column is ✓ when any of its addresses is allowed (the JSON keeps each address apart). The JSON holds every \
             TCP and UDP cell in the probe's format, with the intent as `expected` and the deciding rules as `rule`, \
             and the SCTP cells apart (`sctp`). The ports evaluated are --ports, else each pod's declared ports; a \
             note names the rules that allow ports outside those (no ports, a protocol alone, a wider range).
@@ -210,6 +211,7 @@ struct KubernetesDiffCommand: ParsableCommand {
             each port a pod of either dump declares or a policy names by number, and the ranges between them (which \
             every policy treats alike, so one port stands for each; a change is reported on the range, tcp/23-5431). \
             With --ports, only those ports, and a note names the rules that allow others. \
+            A dual-stack pod's IPv4 and IPv6 addresses are compared apart (the family is named on its lines). \
             Pods present in one dump only are listed apart. Exit status 1 when the change opens a connection.
             """)
 
@@ -259,8 +261,12 @@ struct KubernetesDiffCommand: ParsableCommand {
             }
         }
         let label = Dictionary(classes.map { ($0.representative, $0.description) }, uniquingKeysWith: { a, _ in a })
+        // A dual-stack destination's cells say which family changed; a single-stack one's need not.
+        let dualStack = Set(
+            (old.pods + new.pods).filter { pod in Set(pod.ips.map { $0.contains(":") }).count > 1 }.map(\.key))
         func connection(_ cell: IntentCell) -> String {
             "\(cell.source) -> \(cell.destination) \(label[cell.port] ?? cell.port.description)"
+                + (dualStack.contains(cell.destination) ? " \(cell.family)" : "")
         }
         let sink: OutputSink
         do { sink = try OutputSink(path: self.output) } catch { throw failInput(error.description) }

@@ -130,4 +130,25 @@ struct KubernetesDiffTests {
         #expect(
             !engine.decide(from: client, to: db, address: "10.0.0.1", port: KubePort(port: 80, proto: .tcp)).allowed)
     }
+
+    @Test("d04: diff compares a dual-stack pod's IPv4 and IPv6 apart: an ipBlock moved from one to the other shows")
+    func dualStack() throws {
+        let pods = [
+            Self.pod("a", app: "a", ips: ["10.0.0.1", "fd00::1"], ports: "[{\"containerPort\": 80}]"),
+            Self.pod("b", app: "b", ips: ["10.0.0.2", "fd00::2"], ports: "[{\"containerPort\": 80}]"),
+        ]
+        func only(_ cidr: String) -> String {
+            Self.policy(
+                "p",
+                spec:
+                    "{\"podSelector\": {\"matchLabels\": {\"app\": \"b\"}}, \"ingress\": [{\"from\": [{\"ipBlock\": {\"cidr\": \"\(cidr)\"}}]}]}"
+            )
+        }
+        let result = try Self.diff(
+            Self.list([Self.namespaceX] + pods + [only("10.0.0.0/24")]),
+            Self.list([Self.namespaceX] + pods + [only("fd00::/64")]), ["--ports", "tcp/80"])
+        #expect(result.status == 1, "\(result.output)\(result.error)")
+        #expect(result.output.contains("+ x/a -> x/b tcp/80 IPv6 "), "\(result.output)")
+        #expect(result.output.contains("- x/a -> x/b tcp/80 IPv4"), "\(result.output)")
+    }
 }
