@@ -201,6 +201,9 @@ public struct IntentDiff: Codable, Sendable {
     /// Pods in one dump only: their connections are not compared.
     public var podsOnlyInOld: [String]
     public var podsOnlyInNew: [String]
+    /// Pods in both dumps whose connections to them are not all compared, and why (`x/b (no address after)`,
+    /// `x/b (IPv6 before only)`): the diff cannot say what the change did to them.
+    public var podsNotCompared: [String] = []
     /// The ports compared, as classes (a range's connections are reported on its first port).
     public var comparedPorts: [PortClass] = []
     /// What the comparison could not cover (rules reaching ports outside those compared, and the like).
@@ -231,7 +234,30 @@ public struct IntentDiff: Codable, Sendable {
         let newPods = Set(new.pods)
         self.podsOnlyInOld = oldPods.subtracting(newPods).sorted()
         self.podsOnlyInNew = newPods.subtracting(oldPods).sorted()
+        // A destination is compared where it has cells in both: an address family on one side only (no address
+        // yet, or a single-stack pod moved to the other family) leaves its connections unseen.
+        let oldFamilies = Dictionary(
+            old.cells.map { ($0.destination, Set([$0.family])) }, uniquingKeysWith: { $0.union($1) })
+        let newFamilies = Dictionary(
+            new.cells.map { ($0.destination, Set([$0.family])) }, uniquingKeysWith: { $0.union($1) })
+        for pod in oldPods.intersection(newPods).sorted() {
+            let before = oldFamilies[pod] ?? []
+            let after = newFamilies[pod] ?? []
+            guard before != after else { continue }
+            if before.isEmpty || after.isEmpty {
+                self.podsNotCompared.append("\(pod) (no address \(before.isEmpty ? "before" : "after"))")
+            } else {
+                let sides = [("before", before.subtracting(after)), ("after", after.subtracting(before))]
+                let only = sides.filter { !$0.1.isEmpty }.map {
+                    "\($0.1.sorted().joined(separator: ", ")) \($0.0) only"
+                }
+                self.podsNotCompared.append("\(pod) (\(only.joined(separator: "; ")))")
+            }
+        }
     }
+
+    /// Whether something was left out of the comparison (the diff is then incomplete, exit status 3).
+    public var isIncomplete: Bool { !self.podsNotCompared.isEmpty }
 
     /// Whether the change leaves every compared connection as it was.
     public var isEmpty: Bool { self.added.isEmpty && self.removed.isEmpty }

@@ -212,7 +212,10 @@ struct KubernetesDiffCommand: ParsableCommand {
             every policy treats alike, so one port stands for each; a change is reported on the range, tcp/23-5431). \
             With --ports, only those ports, and a note names the rules that allow others. \
             A dual-stack pod's IPv4 and IPv6 addresses are compared apart (the family is named on its lines). \
-            Pods present in one dump only are listed apart. Exit status 1 when the change opens a connection.
+            Pods present in one dump only are listed apart; pods in both whose connections cannot all be compared (no \
+            address on one side, or an address family on one side only) under "Pods not compared". What either dump \
+            ignored or assumed is noted, naming the side. Exit status: 0 no connection opened, 1 the change opens a \
+            connection, 2 unreadable input, 3 a pod in both dumps could not be compared.
             """)
 
     @Argument(help: ArgumentHelp("The dump (file, folder or -) before the change.", valueName: "old"))
@@ -245,10 +248,13 @@ struct KubernetesDiffCommand: ParsableCommand {
             given.map { Set($0).sorted().map { PortClass(proto: $0.proto, first: $0.port, last: $0.port) } }
             ?? IntentMatrix.portClasses([old, new])
         let ports = classes.map(\.representative)
-        var diff = IntentDiff(
-            old: IntentMatrix(engine: PolicyEngine(old), ports: .list(ports)),
-            new: IntentMatrix(engine: PolicyEngine(new), ports: .list(ports)))
+        let oldMatrix = IntentMatrix(engine: PolicyEngine(old), ports: .list(ports))
+        let newMatrix = IntentMatrix(engine: PolicyEngine(new), ports: .list(ports))
+        var diff = IntentDiff(old: oldMatrix, new: newMatrix)
         diff.comparedPorts = classes
+        // What each side ignored or assumed, as intent says it, naming the side: a kind not read changes nothing here.
+        diff.notes += (old.notes + oldMatrix.problems).map { "before (\(self.old)): \($0)" }
+        diff.notes += (new.notes + newMatrix.problems).map { "after (\(self.new)): \($0)" }
         if given != nil {
             let beyond = Set(
                 IntentMatrix.rulesReaching(beyond: Set(ports), in: old)
@@ -285,6 +291,9 @@ struct KubernetesDiffCommand: ParsableCommand {
                 if !diff.podsOnlyInNew.isEmpty {
                     lines.append("Pods only after: " + diff.podsOnlyInNew.map(e).joined(separator: ", "))
                 }
+                if !diff.podsNotCompared.isEmpty {
+                    lines.append("Pods not compared: " + diff.podsNotCompared.map(e).joined(separator: ", "))
+                }
                 lines.append("Ports compared: " + classes.map(\.description).joined(separator: ", "))
                 sink.write(lines.joined(separator: "\n") + "\n")
             case .json:
@@ -296,7 +305,7 @@ struct KubernetesDiffCommand: ParsableCommand {
             throw OutputSink.failure(error)
         }
         for note in diff.notes { warn(note) }
-        try ExitStatus.finish(incomplete: false, findings: !diff.added.isEmpty)
+        try ExitStatus.finish(incomplete: diff.isIncomplete, findings: !diff.added.isEmpty)
     }
 }
 
