@@ -129,10 +129,29 @@ public enum IntentFindings {
             ]
         }
         var findings: [Finding] = []
-        for pod in dump.pods.sorted(by: { $0.key < $1.key }) where !pod.hostNetwork && pod.dnsPolicy != "None" {
-            guard !engine.policies(selecting: pod, ingress: false).isEmpty else { continue }
+        // dnsPolicy None brings its own resolvers, and Default uses the node's resolv.conf: neither asks the
+        // cluster DNS.
+        for pod in dump.pods.sorted(by: { $0.key < $1.key })
+        where !pod.hostNetwork && pod.dnsPolicy != "None" && pod.dnsPolicy != "Default" {
+            let policies = engine.policies(selecting: pod, ingress: false)
+            guard !policies.isEmpty else { continue }
             let reachesDNS = dnsPods.contains { dns in
-                engine.decide(from: pod, to: dns, address: dns.ips.first ?? "", port: dnsPort).egress.allows
+                if let address = dns.ips.first {
+                    return engine.decide(from: pod, to: dns, address: address, port: dnsPort).egress.allows
+                }
+                // The DNS pods' addresses are not in the dump: an ipBlock rule may be the one that reaches them,
+                // so any ipBlock allowing UDP 53 counts (flagging it would be a guess, and a false one for 0.0.0.0/0).
+                return policies.contains { policy in
+                    policy.egress.contains { rule in
+                        PolicyEngine.matches(rule.ports, destination: dns, port: dnsPort)
+                            && (rule.peers.isEmpty
+                                || rule.peers.contains { peer in
+                                    peer.ipBlock != nil
+                                        || engine.matches(
+                                            peer, policyNamespace: policy.namespace, pod: dns, address: nil)
+                                })
+                    }
+                }
             }
             if !reachesDNS {
                 findings.append(

@@ -169,4 +169,32 @@ struct KubernetesDiffTests {
         #expect(result.error.contains("after ("), "\(result.error)")
         #expect(result.error.contains("CiliumNetworkPolicy"), "\(result.error)")
     }
+
+    @Test(
+        "d03: no k8s-egress-without-dns for an ipBlock allowing UDP 53 when the DNS pods are not in the dump, nor for dnsPolicy Default"
+    )
+    func egressDNS() throws {
+        let egress = Self.policy(
+            "egress",
+            spec: """
+                {"podSelector": {}, "policyTypes": ["Egress"],
+                 "egress": [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"protocol": "UDP", "port": 53}]}]}
+                """)
+        let denyAll = Self.policy("deny", spec: "{\"podSelector\": {}, \"policyTypes\": [\"Egress\"]}")
+        let app = Self.pod("app", app: "app", ips: ["10.0.0.1"])
+        let node = Self.pod("node-dns", app: "n", ips: ["10.0.0.2"], extra: ", \"dnsPolicy\": \"Default\"")
+            .replacingOccurrences(of: "\"dnsPolicy\": \"ClusterFirst\", ", with: "")
+        func flagged(_ dump: String) throws -> [String] {
+            let result = try Self.intent(dump, ["--format", "json", "--ports", "tcp/80"])
+            let object = try #require(
+                try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any])
+            let findings = try #require(object["findings"] as? [[String: Any]])
+            return findings.filter { $0["kind"] as? String == "k8s-egress-without-dns" }.compactMap {
+                $0["location"] as? String
+            }
+        }
+        #expect(try flagged(Self.list([Self.namespaceX, app, egress])).isEmpty)
+        // Still flagged when nothing allows DNS; a Default pod resolves through its node and is not.
+        #expect(try flagged(Self.list([Self.namespaceX, app, node, denyAll])) == ["x/app"])
+    }
 }
