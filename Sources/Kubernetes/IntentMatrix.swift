@@ -142,10 +142,19 @@ public struct IntentMatrix: Codable, Sendable {
 
     /// Evaluates every pair. Pods without an address are left out as destinations (a problem says which).
     public init(engine: PolicyEngine, ports: Ports = .declared) {
-        let pods = engine.dump.pods.sorted { $0.key < $1.key }
+        // A finished pod (Succeeded, Failed) sends and receives nothing, and its address may already be a live
+        // pod's: it is neither source nor destination.
+        let pods = engine.dump.pods.filter { !$0.hasFinished }.sorted { $0.key < $1.key }
         self.pods = pods.map(\.key)
         self.cells = []
         self.problems = []
+        let finished = engine.dump.pods.filter(\.hasFinished).map(\.key).sorted()
+        if !finished.isEmpty {
+            self.problems.append(
+                "\(finished.count) finished pod(s) left out (phase Succeeded or Failed): "
+                    + finished.prefix(10).joined(separator: ", ")
+                    + (finished.count > 10 ? " and \(finished.count - 10) more" : ""))
+        }
         for destination in pods {
             guard !destination.ips.isEmpty else {
                 self.problems.append(

@@ -197,4 +197,30 @@ struct KubernetesDiffTests {
         // Still flagged when nothing allows DNS; a Default pod resolves through its node and is not.
         #expect(try flagged(Self.list([Self.namespaceX, app, node, denyAll])) == ["x/app"])
     }
+
+    @Test("d06: a finished pod is no source, destination, unisolated pod or peer match")
+    func finishedPods() throws {
+        let job = Self.pod("migrate", app: "migrate", ips: ["10.0.0.9"], phase: "Succeeded")
+        let db = Self.pod("db", app: "db", ips: ["10.0.0.1"])
+        let fromMigrate = Self.policy(
+            "db",
+            spec:
+                "{\"podSelector\": {\"matchLabels\": {\"app\": \"db\"}}, \"ingress\": [{\"from\": [{\"podSelector\": {\"matchLabels\": {\"app\": \"migrate\"}}}]}]}"
+        )
+        let result = try Self.intent(
+            Self.list([Self.namespaceX, db, job, fromMigrate]), ["--format", "json", "--ports", "tcp/80"])
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any])
+        let cells = try #require(object["cells"] as? [[String: Any]])
+        #expect(
+            !cells.contains {
+                $0["source"] as? String == "x/migrate" || $0["destinationName"] as? String == "x/migrate"
+            })
+        let findings = try #require(object["findings"] as? [[String: Any]])
+        #expect(
+            findings.contains { $0["kind"] as? String == "k8s-rule-selects-nothing" }, "the only match has finished")
+        #expect(
+            !findings.contains {
+                $0["kind"] as? String == "k8s-pod-not-isolated" && $0["location"] as? String == "x/migrate"
+            })
+    }
 }
