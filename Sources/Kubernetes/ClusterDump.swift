@@ -387,7 +387,9 @@ public struct ClusterDump: Codable, Sendable {
                 }
                 if !list.contains(type) { list.append(type) }
             }
-            types = list
+            // The API server's SetDefaults_NetworkPolicy treats an empty list as an absent one: [] is stored as
+            // Ingress (plus Egress with egress rules), so it isolates, not nothing.
+            types = list.isEmpty ? nil : list
         }
         return NetworkPolicy(
             namespace: meta.namespace, name: meta.name, podSelector: podSelector ?? LabelSelector(), policyTypes: types,

@@ -10,7 +10,8 @@ public enum IntentFindings {
     public static func findings(_ engine: PolicyEngine) -> [Finding] {
         let dump = engine.dump
         var findings: [Finding] = []
-        let pods = dump.pods.filter { !$0.hostNetwork }.sorted { $0.key < $1.key }
+        // Finished pods (Succeeded, Failed) are no traffic's end: neither unisolated nor a peer's match.
+        let pods = dump.pods.filter { !$0.hostNetwork && !$0.hasFinished }.sorted { $0.key < $1.key }
         for pod in pods where engine.policies(selecting: pod, ingress: true).isEmpty {
             findings.append(
                 Finding(
@@ -65,7 +66,8 @@ public enum IntentFindings {
                 var peerPods: [KubePod] = []
                 for (peerIndex, peer) in rule.peers.enumerated() where peer.ipBlock == nil {
                     let matched = dump.pods.filter {
-                        engine.matches(peer, policyNamespace: policy.namespace, pod: $0, address: nil)
+                        !$0.hasFinished
+                            && engine.matches(peer, policyNamespace: policy.namespace, pod: $0, address: nil)
                     }
                     peerPods += matched
                     if matched.isEmpty {
@@ -129,10 +131,29 @@ public enum IntentFindings {
             ]
         }
         var findings: [Finding] = []
-        for pod in dump.pods.sorted(by: { $0.key < $1.key }) where !pod.hostNetwork && pod.dnsPolicy != "None" {
-            guard !engine.policies(selecting: pod, ingress: false).isEmpty else { continue }
+        // dnsPolicy None brings its own resolvers, and Default uses the node's resolv.conf: neither asks the
+        // cluster DNS.
+        for pod in dump.pods.sorted(by: { $0.key < $1.key })
+        where !pod.hostNetwork && !pod.hasFinished && pod.dnsPolicy != "None" && pod.dnsPolicy != "Default" {
+            let policies = engine.policies(selecting: pod, ingress: false)
+            guard !policies.isEmpty else { continue }
             let reachesDNS = dnsPods.contains { dns in
-                engine.decide(from: pod, to: dns, address: dns.ips.first ?? "", port: dnsPort).egress.allows
+                if let address = dns.ips.first {
+                    return engine.decide(from: pod, to: dns, address: address, port: dnsPort).egress.allows
+                }
+                // The DNS pods' addresses are not in the dump: an ipBlock rule may be the one that reaches them,
+                // so any ipBlock allowing UDP 53 counts (flagging it would be a guess, and a false one for 0.0.0.0/0).
+                return policies.contains { policy in
+                    policy.egress.contains { rule in
+                        PolicyEngine.matches(rule.ports, destination: dns, port: dnsPort)
+                            && (rule.peers.isEmpty
+                                || rule.peers.contains { peer in
+                                    peer.ipBlock != nil
+                                        || engine.matches(
+                                            peer, policyNamespace: policy.namespace, pod: dns, address: nil)
+                                })
+                    }
+                }
             }
             if !reachesDNS {
                 findings.append(

@@ -11,7 +11,7 @@ import BulkheadModel
 ///
 /// The union of every policy selecting a pod applies; policies only ever add allowed traffic. The rest, as the API
 /// reference and the Kubernetes documentation define it:
-/// - `policyTypes` absent: Ingress, plus Egress when the policy has egress rules (``NetworkPolicy/defaultTypes``).
+/// - `policyTypes` absent or empty: Ingress, plus Egress when the policy has egress rules (``NetworkPolicy/defaultTypes``).
 /// - A rule with no peers matches every peer; with no ports, every port and protocol. An isolated pod with no
 ///   rules (`ingress: []`) accepts nothing: the default-deny pattern.
 /// - A peer with `podSelector` alone selects pods of the policy's own namespace; with `namespaceSelector` alone,

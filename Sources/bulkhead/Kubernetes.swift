@@ -151,9 +151,11 @@ struct KubernetesIntentCommand: ParsableCommand {
             apart, selectors, ipBlock with except, named ports resolved on the destination pod, endPort ranges, \
             TCP/UDP/SCTP; a pod is never blocked from itself; hostNetwork pods are not isolated.
 
-            The table shows one truth table per port: ✓ allowed, · denied (rows are sources). The JSON holds every \
+            The table shows one truth table per port: ✓ allowed, · denied (rows are sources); a dual-stack pod's \
+            column is ✓ when any of its addresses is allowed (the JSON keeps each address apart). The JSON holds every \
             TCP and UDP cell in the probe's format, with the intent as `expected` and the deciding rules as `rule`, \
-            and the SCTP cells apart (`sctp`).
+            and the SCTP cells apart (`sctp`). The ports evaluated are --ports, else each pod's declared ports; a \
+            note names the rules that allow ports outside those (no ports, a protocol alone, a wider range).
             """)
 
     @OptionGroup var input: KubernetesDumpOptions
@@ -169,6 +171,18 @@ struct KubernetesIntentCommand: ParsableCommand {
         let engine = PolicyEngine(dump)
         let matrix = IntentMatrix(engine: engine, ports: try self.ports.choice())
         let findings = IntentFindings.findings(engine)
+        let evaluated = Set(
+            try self.ports.parsed()
+                ?? dump.pods.flatMap(\.ports).map { KubePort(port: $0.containerPort, proto: $0.proto) })
+        let beyond = IntentMatrix.rulesReaching(beyond: evaluated, in: dump)
+        // The table is a truth table of the ports evaluated only: say which rules open more than it shows.
+        let portNote =
+            beyond.isEmpty
+            ? []
+            : [
+                "\(beyond.count) rule(s) allow ports outside those evaluated (\(self.ports.ports == nil ? "no pod declares them" : "not in --ports")), "
+                    + "which the table does not show: " + KubernetesText.list(beyond)
+            ]
         try KubernetesText.emit(
             self.report, self.format,
             table: { KubernetesText.matrix(matrix, style: $0) + KubernetesText.findings(findings, style: $0) },
@@ -180,9 +194,9 @@ struct KubernetesIntentCommand: ParsableCommand {
                         policies: dump.policies,
                         cells: matrix.reachabilityCells, sctp: matrix.cells.filter { $0.port.proto == .sctp },
                         findings: findings,
-                        notes: dump.notes + matrix.problems))
+                        notes: dump.notes + matrix.problems + portNote))
             })
-        for note in dump.notes + matrix.problems { warn(note) }
+        for note in dump.notes + matrix.problems + portNote { warn(note) }
         try self.report.failIfNeeded(findings)
     }
 }
@@ -193,8 +207,15 @@ struct KubernetesDiffCommand: ParsableCommand {
         commandName: "diff",
         abstract: "The connections a policy change opens and closes (semantic: pods × pods × ports, not text).",
         discussion: """
-            Both dumps are evaluated on the same ports: --ports, else every port a pod of either dump declares or a policy names by number. \
-            Pods present in one dump only are listed apart. Exit status 1 when the change opens a connection.
+            Both dumps are evaluated on the same ports. Without --ports, every port of TCP, UDP and SCTP is compared: \
+            each port a pod of either dump declares or a policy names by number, and the ranges between them (which \
+            every policy treats alike, so one port stands for each; a change is reported on the range, tcp/23-5431). \
+            With --ports, only those ports, and a note names the rules that allow others. \
+            A dual-stack pod's IPv4 and IPv6 addresses are compared apart (the family is named on its lines). \
+            Pods present in one dump only are listed apart; pods in both whose connections cannot all be compared (no \
+            address on one side, or an address family on one side only) under "Pods not compared". What either dump \
+            ignored or assumed is noted, naming the side. Exit status: 0 no connection opened, 1 the change opens a \
+            connection, 2 unreadable input, 3 a pod in both dumps could not be compared.
             """)
 
     @Argument(help: ArgumentHelp("The dump (file, folder or -) before the change.", valueName: "old"))
@@ -220,15 +241,39 @@ struct KubernetesDiffCommand: ParsableCommand {
             old = try ClusterDump.load(paths: [self.old])
             new = try ClusterDump.load(paths: [self.new])
         } catch { throw failInput(error.description) }
-        let ports: [KubePort] =
-            try self.ports.parsed()
-            ?? Array(
-                Set((old.pods + new.pods).flatMap(\.ports).map { KubePort(port: $0.containerPort, proto: $0.proto) })
-            )
-            .sorted()
-        let diff = IntentDiff(
-            old: IntentMatrix(engine: PolicyEngine(old), ports: .list(ports)),
-            new: IntentMatrix(engine: PolicyEngine(new), ports: .list(ports)))
+        // Without --ports, classes of ports no policy of either dump tells apart: exhaustive, so a rule with no
+        // ports, or a range, cannot open anything the comparison does not see.
+        let given = try self.ports.parsed()
+        let classes =
+            given.map { Set($0).sorted().map { PortClass(proto: $0.proto, first: $0.port, last: $0.port) } }
+            ?? IntentMatrix.portClasses([old, new])
+        let ports = classes.map(\.representative)
+        let oldMatrix = IntentMatrix(engine: PolicyEngine(old), ports: .list(ports))
+        let newMatrix = IntentMatrix(engine: PolicyEngine(new), ports: .list(ports))
+        var diff = IntentDiff(old: oldMatrix, new: newMatrix)
+        diff.comparedPorts = classes
+        // What each side ignored or assumed, as intent says it, naming the side: a kind not read changes nothing here.
+        diff.notes += (old.notes + oldMatrix.problems).map { "before (\(self.old)): \($0)" }
+        diff.notes += (new.notes + newMatrix.problems).map { "after (\(self.new)): \($0)" }
+        if given != nil {
+            let beyond = Set(
+                IntentMatrix.rulesReaching(beyond: Set(ports), in: old)
+                    + IntentMatrix.rulesReaching(beyond: Set(ports), in: new)
+            ).sorted()
+            if !beyond.isEmpty {
+                diff.notes.append(
+                    "only the ports given with --ports were compared; these rules also allow other ports, where a "
+                        + "change is not shown (drop --ports to compare every port): " + beyond.joined(separator: ", "))
+            }
+        }
+        let label = Dictionary(classes.map { ($0.representative, $0.description) }, uniquingKeysWith: { a, _ in a })
+        // A dual-stack destination's cells say which family changed; a single-stack one's need not.
+        let dualStack = Set(
+            (old.pods + new.pods).filter { pod in Set(pod.ips.map { $0.contains(":") }).count > 1 }.map(\.key))
+        func connection(_ cell: IntentCell) -> String {
+            "\(cell.source) -> \(cell.destination) \(label[cell.port] ?? cell.port.description)"
+                + (dualStack.contains(cell.destination) ? " \(cell.family)" : "")
+        }
         let sink: OutputSink
         do { sink = try OutputSink(path: self.output) } catch { throw failInput(error.description) }
         do {
@@ -237,16 +282,19 @@ struct KubernetesDiffCommand: ParsableCommand {
                 var lines: [String] = []
                 let e = TerminalText.escape as (String) -> String
                 lines.append("Connections opened: \(diff.added.count)")
-                lines += diff.added.map { "  + \(e($0.connection))   (\(e($0.reason)))" }
+                lines += diff.added.map { "  + \(e(connection($0)))   (\(e($0.reason)))" }
                 lines.append("Connections closed: \(diff.removed.count)")
-                lines += diff.removed.map { "  - \(e($0.connection))" }
+                lines += diff.removed.map { "  - \(e(connection($0)))" }
                 if !diff.podsOnlyInOld.isEmpty {
                     lines.append("Pods only before: " + diff.podsOnlyInOld.map(e).joined(separator: ", "))
                 }
                 if !diff.podsOnlyInNew.isEmpty {
                     lines.append("Pods only after: " + diff.podsOnlyInNew.map(e).joined(separator: ", "))
                 }
-                lines.append("Ports compared: " + ports.map(\.description).joined(separator: ", "))
+                if !diff.podsNotCompared.isEmpty {
+                    lines.append("Pods not compared: " + diff.podsNotCompared.map(e).joined(separator: ", "))
+                }
+                lines.append("Ports compared: " + classes.map(\.description).joined(separator: ", "))
                 sink.write(lines.joined(separator: "\n") + "\n")
             case .json:
                 sink.write(try JSONReport.document(diff))
@@ -256,7 +304,8 @@ struct KubernetesDiffCommand: ParsableCommand {
             sink.abandon()
             throw OutputSink.failure(error)
         }
-        try ExitStatus.finish(incomplete: false, findings: !diff.added.isEmpty)
+        for note in diff.notes { warn(note) }
+        try ExitStatus.finish(incomplete: diff.isIncomplete, findings: !diff.added.isEmpty)
     }
 }
 
@@ -277,6 +326,11 @@ enum KubernetesText {
             sink.abandon()
             throw OutputSink.failure(error)
         }
+    }
+
+    /// Up to ten names, then how many more (a note about 500 policies stays readable).
+    static func list(_ names: [String]) -> String {
+        names.prefix(10).joined(separator: ", ") + (names.count > 10 ? " and \(names.count - 10) more" : "")
     }
 
     static func matrix(_ matrix: IntentMatrix, style: TerminalStyle) -> String {
