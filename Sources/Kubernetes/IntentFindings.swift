@@ -15,7 +15,9 @@ public enum IntentFindings {
         for pod in pods where engine.policies(selecting: pod, ingress: true).isEmpty {
             findings.append(
                 Finding(
-                    kind: .kubernetesPodNotIsolated, title: "Pod \(pod.key) is selected by no NetworkPolicy",
+                    kind: .kubernetesPodNotIsolated,
+                    // "for ingress": a policy of Egress alone may select it, and isolates nothing it receives.
+                    title: "Pod \(pod.key) is selected by no NetworkPolicy for ingress",
                     detail:
                         "No policy with Ingress in its types selects \(pod.key): every pod and address may reach it on every port.",
                     location: pod.key))
@@ -54,13 +56,16 @@ public enum IntentFindings {
         for (direction, rules, ingress) in directions {
             for (index, rule) in rules.enumerated() {
                 let location = "\(policy.key) \(direction)[\(index)]"
-                let everyPeer = rule.peers.isEmpty || rule.peers.contains(where: Self.selectsEverything)
-                if everyPeer && rule.ports.isEmpty {
+                let everything =
+                    rule.peers.isEmpty ? ["every pod and address"] : rule.peers.compactMap(Self.everything)
+                if !everything.isEmpty && rule.ports.isEmpty {
+                    let peers = everything.joined(separator: " and ")
                     findings.append(
                         Finding(
-                            kind: .kubernetesPolicyAllowsAll, title: "\(location) allows all \(direction) traffic",
+                            kind: .kubernetesPolicyAllowsAll,
+                            title: "\(location) allows all \(direction) traffic \(ingress ? "from" : "to") \(peers)",
                             detail:
-                                "The rule has no ports and its peers select every pod and address: the \(selected.count) pod(s) it applies to are open for \(direction).",
+                                "The rule has no ports and its peers select \(peers): the \(selected.count) pod(s) it applies to are open for \(direction) on every port.",
                             location: location))
                 }
                 var peerPods: [KubePod] = []
@@ -103,12 +108,16 @@ public enum IntentFindings {
         return findings
     }
 
-    /// A peer selecting every pod in every namespace, or every IPv4 or IPv6 address.
-    static func selectsEverything(_ peer: PolicyPeer) -> Bool {
+    /// What a peer selecting everything of one sort selects, in words: every pod of every namespace
+    /// (`namespaceSelector: {}`: pods only, no address outside the cluster), or every IPv4 or IPv6 address (an
+    /// ipBlock of 0.0.0.0/0 or ::/0 without exceptions: one family only). Nil for a narrower peer.
+    static func everything(_ peer: PolicyPeer) -> String? {
         if let block = peer.ipBlock {
-            return (block.cidr == "0.0.0.0/0" || block.cidr == "::/0") && block.except.isEmpty
+            guard block.except.isEmpty else { return nil }
+            return block.cidr == "0.0.0.0/0" ? "every IPv4 address" : block.cidr == "::/0" ? "every IPv6 address" : nil
         }
         return (peer.namespaceSelector?.isEmpty ?? false) && (peer.podSelector?.isEmpty ?? true)
+            ? "every pod of every namespace" : nil
     }
 
     private static func dnsFindings(_ engine: PolicyEngine) -> [Finding] {

@@ -53,13 +53,16 @@ struct KubernetesPortOptions: ParsableArguments {
 
     func validate() throws { _ = try self.parsed() }
 
+    /// The ports given, each once, in the order first written: `tcp/80,80,TCP/80` is one port, not three columns
+    /// of the same cells.
     func parsed() throws -> [KubePort]? {
         guard let ports = self.ports else { return nil }
-        return try ports.split(separator: ",").map { text in
+        var seen = Set<KubePort>()
+        return try ports.split(separator: ",").compactMap { text in
             guard let port = KubePort(String(text)) else {
                 throw ValidationError("--ports: '\(text)' is not a port (tcp/80, udp/53, sctp/9000)")
             }
-            return port
+            return seen.insert(port).inserted ? port : nil
         }
     }
 

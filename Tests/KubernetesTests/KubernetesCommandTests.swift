@@ -40,6 +40,13 @@ struct KubernetesCommandTests {
         #expect(cells.count == 81, "9 × 9 TCP cells; SCTP apart")
         #expect(sctp.count == 81)
         #expect(sctp.allSatisfy { ($0["port"] as? [String: Any])?["proto"] as? String == "SCTP" })
+        // One port written three ways is one port: the same 81 cells, not each three times.
+        let repeated = try BulkheadExecutable.run([
+            "k8s", "intent", Self.cluster, policy, "--ports", "tcp/80,80,TCP/80,sctp/80", "--format", "json",
+            "--fail-on", "critical",
+        ])
+        let repeatedObject = try JSONSerialization.jsonObject(with: Data(repeated.output.utf8)) as? [String: Any]
+        #expect((repeatedObject?["cells"] as? [Any])?.count == 81, "\(repeated.error)")
         let xaToYb = try #require(
             cells.first { $0["source"] as? String == "x/a" && $0["destinationName"] as? String == "y/b" })
         #expect(xaToYb["expected"] as? String == "deny")

@@ -223,4 +223,34 @@ struct KubernetesDiffTests {
                 $0["kind"] as? String == "k8s-pod-not-isolated" && $0["location"] as? String == "x/migrate"
             })
     }
+
+    @Test(
+        "findings say what the policy selects: all pods of every namespace, every IPv4 address; a pod an egress-only policy selects is unselected for ingress"
+    )
+    func findingsSayWhatIsSelected() throws {
+        let pods = [Self.pod("a", app: "a", ips: ["10.0.0.1"]), Self.pod("b", app: "b", ips: ["10.0.0.2"])]
+        let allPods = Self.policy(
+            "all-pods",
+            spec:
+                "{\"podSelector\": {\"matchLabels\": {\"app\": \"a\"}}, \"ingress\": [{\"from\": [{\"namespaceSelector\": {}}]}]}"
+        )
+        let allIPv4 = Self.policy(
+            "all-ipv4",
+            spec:
+                "{\"podSelector\": {\"matchLabels\": {\"app\": \"b\"}}, \"policyTypes\": [\"Egress\"], \"egress\": [{\"to\": [{\"ipBlock\": {\"cidr\": \"0.0.0.0/0\"}}]}]}"
+        )
+        let result = try Self.intent(Self.list([Self.namespaceX] + pods + [allPods, allIPv4]), ["--format", "json"])
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any])
+        let findings = try #require(object["findings"] as? [[String: Any]])
+        let titles = findings.compactMap { $0["title"] as? String }
+        #expect(titles.contains("x/all-pods ingress[0] allows all ingress traffic from every pod of every namespace"))
+        #expect(titles.contains("x/all-ipv4 egress[0] allows all egress traffic to every IPv4 address"))
+        #expect(
+            !findings.contains {
+                $0["kind"] as? String == "k8s-policy-allows-all"
+                    && ($0["detail"] as? String)?.contains("every pod and address") == true
+            })
+        // b is selected, for egress only: its ingress is what is open.
+        #expect(titles.contains("Pod x/b is selected by no NetworkPolicy for ingress"), "\(titles)")
+    }
 }
