@@ -140,47 +140,21 @@ public struct IntentMatrix: Codable, Sendable {
         return found
     }
 
-    /// Evaluates every pair. Pods without an address are left out as destinations (a problem says which).
+    /// Evaluates every pair. Pods without an address are left out as destinations (a problem says which). Every cell
+    /// is kept: for a diff, which compares two matrices; `k8s intent` streams them from ``IntentEvaluator`` instead.
     public init(engine: PolicyEngine, ports: Ports = .declared) {
-        // A finished pod (Succeeded, Failed) sends and receives nothing, and its address may already be a live
-        // pod's: it is neither source nor destination.
-        let pods = engine.dump.pods.filter { !$0.hasFinished }.sorted { $0.key < $1.key }
-        self.pods = pods.map(\.key)
-        self.cells = []
-        self.problems = []
-        let finished = engine.dump.pods.filter(\.hasFinished).map(\.key).sorted()
-        if !finished.isEmpty {
-            self.problems.append(
-                "\(finished.count) finished pod(s) left out (phase Succeeded or Failed): "
-                    + finished.prefix(10).joined(separator: ", ")
-                    + (finished.count > 10 ? " and \(finished.count - 10) more" : ""))
+        let evaluator = IntentEvaluator(engine: engine, ports: ports)
+        self.pods = evaluator.pods.map(\.key)
+        self.problems = evaluator.problems
+        var cells: [IntentCell] = []
+        evaluator.forEachCell { source, destination, address, port, scratch in
+            let to = evaluator.pods[destination]
+            cells.append(
+                IntentCell(
+                    source: evaluator.pods[source].key, destination: to.key, address: to.ips[address], port: port,
+                    allowed: scratch.allowed, reason: evaluator.reason(scratch)))
         }
-        for destination in pods {
-            guard !destination.ips.isEmpty else {
-                self.problems.append(
-                    "\(destination.key) has no address (phase \(destination.phase)): not a destination")
-                continue
-            }
-            let destinationPorts: [KubePort]
-            switch ports {
-            case .declared:
-                destinationPorts = Array(
-                    Set(destination.ports.map { KubePort(port: $0.containerPort, proto: $0.proto) })
-                ).sorted()
-            case .list(let list): destinationPorts = list
-            }
-            for address in destination.ips {
-                for source in pods {
-                    for port in destinationPorts {
-                        let decision = engine.decide(from: source, to: destination, address: address, port: port)
-                        self.cells.append(
-                            IntentCell(
-                                source: source.key, destination: destination.key, address: address, port: port,
-                                allowed: decision.allowed, reason: decision.explanation))
-                    }
-                }
-            }
-        }
+        self.cells = cells
     }
 
     /// The cells in the probe's format (``ReachabilityCell``): the expectation and the deciding rules set, no

@@ -97,9 +97,15 @@ public struct PolicyEngine: Sendable {
     }
 
     static func policies(in dump: ClusterDump, selecting pod: KubePod, ingress: Bool) -> [NetworkPolicy] {
+        Self.policyNumbers(in: dump, selecting: pod, ingress: ingress).map { dump.policies[$0] }
+    }
+
+    /// ``policies(in:selecting:ingress:)`` as places in `dump.policies` (for ``IntentEvaluator``'s tables).
+    static func policyNumbers(in dump: ClusterDump, selecting pod: KubePod, ingress: Bool) -> [Int] {
         guard !pod.hostNetwork else { return [] }
-        return dump.policies.filter { policy in
-            policy.namespace == pod.namespace && (ingress ? policy.affectsIngress : policy.affectsEgress)
+        return dump.policies.indices.filter { number in
+            let policy = dump.policies[number]
+            return policy.namespace == pod.namespace && (ingress ? policy.affectsIngress : policy.affectsEgress)
                 && policy.podSelector.matches(pod.labels)
         }
     }

@@ -128,18 +128,17 @@ struct KubernetesInventoryCommand: ParsableCommand {
     }
 }
 
-/// The JSON document `k8s intent --format json` writes.
-struct KubernetesIntentDocument: Encodable {
+/// The JSON document `k8s intent --format json` writes, but for its cells, which ``KubernetesIntentOutput`` writes
+/// as they are decided: `cells`, every TCP and UDP cell in the probe's format (`expected` is the intent, `rule` why;
+/// `state` is `skipped`: not probed), and `sctp`, the SCTP cells as ``IntentCell``s (the probe's format cannot hold
+/// them: no probe speaks SCTP). Keys are written sorted.
+struct KubernetesIntentDocument {
     var schema = "bulkhead.k8s-intent/1"
     var generatedAt: String
     var inventory: InventoryReport
     /// The namespaces and their labels (what namespace selectors see).
     var namespaces: [KubeNamespace]
     var policies: [NetworkPolicy]
-    /// In the probe's cell format: `expected` is the intent, `rule` why; `state` is `skipped` (not probed).
-    var cells: [ReachabilityCell]
-    /// The SCTP cells, which the probe's format cannot hold (no probe speaks SCTP).
-    var sctp: [IntentCell]
     var findings: [Finding]
     var notes: [String]
 }
@@ -172,7 +171,8 @@ struct KubernetesIntentCommand: ParsableCommand {
     func run() throws {
         let dump = try self.input.load()
         let engine = PolicyEngine(dump)
-        let matrix = IntentMatrix(engine: engine, ports: try self.ports.choice())
+        // Cells are decided as they are written, never all held (``KubernetesIntentOutput``).
+        let evaluator = IntentEvaluator(engine: engine, ports: try self.ports.choice())
         let findings = IntentFindings.findings(engine)
         let evaluated = Set(
             try self.ports.parsed()
@@ -186,20 +186,28 @@ struct KubernetesIntentCommand: ParsableCommand {
                 "\(beyond.count) rule(s) allow ports outside those evaluated (\(self.ports.ports == nil ? "no pod declares them" : "not in --ports")), "
                     + "which the table does not show: " + KubernetesText.list(beyond)
             ]
-        try KubernetesText.emit(
-            self.report, self.format,
-            table: { KubernetesText.matrix(matrix, style: $0) + KubernetesText.findings(findings, style: $0) },
-            json: {
-                try JSONReport.document(
-                    KubernetesIntentDocument(
+        let sink = try self.report.openSink()
+        do {
+            switch self.format {
+            case .table:
+                let style = TerminalStyle.forDescriptor(self.report.descriptor)
+                KubernetesIntentOutput.writeTable(evaluator, style: style, to: sink)
+                sink.write(KubernetesText.findings(findings, style: style))
+            case .json:
+                try KubernetesIntentOutput.writeJSON(
+                    evaluator,
+                    document: KubernetesIntentDocument(
                         generatedAt: ISO8601DateFormatter().string(from: Date()),
                         inventory: KubernetesInventory.report(dump), namespaces: dump.namespaces,
-                        policies: dump.policies,
-                        cells: matrix.reachabilityCells, sctp: matrix.cells.filter { $0.port.proto == .sctp },
-                        findings: findings,
-                        notes: dump.notes + matrix.problems + portNote))
-            })
-        for note in dump.notes + matrix.problems + portNote { warn(note) }
+                        policies: dump.policies, findings: findings,
+                        notes: dump.notes + evaluator.problems + portNote), to: sink)
+            }
+            try sink.commit()
+        } catch {
+            sink.abandon()
+            throw OutputSink.failure(error)
+        }
+        for note in dump.notes + evaluator.problems + portNote { warn(note) }
         try self.report.failIfNeeded(findings)
     }
 }
@@ -312,7 +320,7 @@ struct KubernetesDiffCommand: ParsableCommand {
     }
 }
 
-/// The `k8s` tables: one truth table per port, then the findings.
+/// The `k8s` tables' common parts (the truth tables are ``KubernetesIntentOutput/writeTable(_:style:to:)``'s).
 enum KubernetesText {
     /// Writes the report in `format` where `options` say (atomically to a file), or fails naming the file.
     static func emit(
@@ -334,39 +342,6 @@ enum KubernetesText {
     /// Up to ten names, then how many more (a note about 500 policies stays readable).
     static func list(_ names: [String]) -> String {
         names.prefix(10).joined(separator: ", ") + (names.count > 10 ? " and \(names.count - 10) more" : "")
-    }
-
-    static func matrix(_ matrix: IntentMatrix, style: TerminalStyle) -> String {
-        let e = TerminalText.escape as (String) -> String
-        var sections: [String] = []
-        let ports = Set(matrix.cells.map(\.port)).sorted()
-        for port in ports {
-            let cells = matrix.cells.filter { $0.port == port }
-            var allowed: [String: Bool] = [:]
-            for cell in cells {
-                allowed["\(cell.source)|\(cell.destination)", default: false] =
-                    allowed["\(cell.source)|\(cell.destination)", default: false] || cell.allowed
-            }
-            let destinations = matrix.pods.filter { pod in cells.contains { $0.destination == pod } }
-            let width = (matrix.pods.map { DisplayWidth.of(e($0)) }.max() ?? 0) + 2
-            func pad(_ text: String) -> String {
-                text + String(repeating: " ", count: max(1, width - DisplayWidth.of(text)))
-            }
-            var lines = [style.bold("\(port)") + "  (✓ allowed  · denied; rows: from, columns: to)"]
-            lines.append(pad("") + destinations.map { pad(e($0)) }.joined())
-            for source in matrix.pods {
-                lines.append(
-                    pad(e(source))
-                        + destinations.map { destination in
-                            pad(allowed["\(source)|\(destination)"].map { $0 ? "✓" : "·" } ?? " ")
-                        }.joined())
-            }
-            sections.append(
-                lines.map { $0.replacingOccurrences(of: " +$", with: "", options: .regularExpression) }.joined(
-                    separator: "\n"))
-        }
-        if sections.isEmpty { sections.append("No pod with an address and a port to evaluate (see --ports).") }
-        return sections.joined(separator: "\n\n") + "\n"
     }
 
     static func findings(_ findings: [Finding], style: TerminalStyle) -> String {

@@ -65,6 +65,38 @@ struct KubernetesCommandTests {
         #expect(bad.status == 2 && bad.error.contains("nothing.json"))
     }
 
+    /// The `k8s intent` runs whose output `Fixtures/intent/expected-*` holds, as the in-memory rendering of 876dc3d
+    /// wrote it (the `generatedAt` value replaced by `GENERATED`): several namespaces and policies, declared ports
+    /// (TCP, UDP, SCTP, named), dual-stack, hostNetwork, pending and finished pods, ipBlock with except, a
+    /// default-deny; the truth-table dump on three protocols; and UDP alone (no SCTP cell).
+    static let intentRuns: [(name: String, arguments: [String])] = [
+        ("declared", [folder + "/../intent/cluster.json"]),
+        (
+            "netpol",
+            [cluster, folder + "/cases/28-deny-egress-on-client-side.yaml", "--ports", "tcp/80,sctp/80,udp/53"]
+        ),
+        // No SCTP cell: the empty `sctp` array.
+        ("udp", [folder + "/../intent/cluster.json", "--ports", "udp/53"]),
+    ]
+
+    @Test(
+        "k8s intent streams cells as they are decided: table and JSON byte for byte what the in-memory rendering wrote",
+        arguments: [
+            ("declared", "table"), ("declared", "json"), ("netpol", "table"), ("netpol", "json"), ("udp", "table"),
+            ("udp", "json"),
+        ])
+    func intentStreamedOutputUnchanged(run: String, format: String) throws {
+        let arguments = try #require(Self.intentRuns.first { $0.name == run }).arguments
+        let result = try BulkheadExecutable.run(["k8s", "intent"] + arguments + ["--format", format])
+        #expect(result.status == 0, "\(result.error)")
+        let expected = try String(
+            contentsOfFile: Self.folder + "/../intent/expected-\(run).\(format == "json" ? "json" : "txt")",
+            encoding: .utf8)
+        let output = result.output.replacingOccurrences(
+            of: #""generatedAt" : "[^"]*""#, with: #""generatedAt" : "GENERATED""#, options: .regularExpression)
+        #expect(output == expected)
+    }
+
     @Test("k8s diff: connections opened and closed; exit 1 when the change opens one")
     func diff() throws {
         try TemporaryFile.with(

@@ -257,6 +257,50 @@ struct KubernetesDumpTests {
         #expect(!engine2.decide(from: host, to: server, address: "198.18.1.1", port: Self.tcp80).allowed)
     }
 
+    @Test(
+        "IntentEvaluator decides every cell as PolicyEngine.decide does, reason included, and in the matrix's order")
+    func evaluatorAgreesWithEngine() throws {
+        let folder = Repository.path("Tests/KubernetesTests/Fixtures")
+        let dumps = [
+            try ClusterDump.load(paths: [folder + "/intent/cluster.json"]),
+            try ClusterDump.load(paths: [
+                folder + "/netpol/cluster.json", folder + "/netpol/cases/28-deny-egress-on-client-side.yaml",
+            ]),
+        ]
+        let listed = [
+            Self.tcp80, KubePort(port: 53, proto: .udp), KubePort(port: 5433, proto: .tcp),
+            KubePort(port: 9000, proto: .sctp),
+        ]
+        for dump in dumps {
+            let engine = PolicyEngine(dump)
+            for ports in [IntentMatrix.Ports.declared, .list(listed)] {
+                let evaluator = IntentEvaluator(engine: engine, ports: ports)
+                var count = 0
+                var mismatches: [String] = []
+                var lastDestination = -1
+                evaluator.forEachCell { source, destination, address, port, scratch in
+                    count += 1
+                    #expect(destination >= lastDestination, "destinations in order")
+                    lastDestination = destination
+                    let from = evaluator.pods[source]
+                    let to = evaluator.pods[destination]
+                    let decision = engine.decide(from: from, to: to, address: to.ips[address], port: port)
+                    if decision.allowed != scratch.allowed || decision.explanation != evaluator.reason(scratch) {
+                        mismatches.append("\(from.key) -> \(to.ips[address]) \(port): \(decision.explanation)")
+                    }
+                    // The table's shortcut (first rule found) gives the same verdict.
+                    var quick = IntentEvaluator.Scratch()
+                    let fast = evaluator.decide(
+                        source: source, destination: destination, address: address, port: port, reasons: false,
+                        into: &quick)
+                    if fast != decision.allowed { mismatches.append("table verdict \(from.key) -> \(to.key) \(port)") }
+                }
+                #expect(mismatches.isEmpty, "\(mismatches.prefix(5))")
+                #expect(count > 100)
+            }
+        }
+    }
+
     // MARK: - Findings, diff, inventory
 
     @Test("intent findings: not isolated, allow-all, no default deny, selects nothing, unresolved port, no DNS")
