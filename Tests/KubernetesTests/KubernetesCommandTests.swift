@@ -70,13 +70,18 @@ struct KubernetesCommandTests {
     /// (TCP, UDP, SCTP, named), dual-stack, hostNetwork, pending and finished pods, ipBlock with except, a
     /// default-deny; the truth-table dump on three protocols; and UDP alone (no SCTP cell).
     static let intentRuns: [(name: String, arguments: [String])] = [
-        ("declared", [folder + "/../intent/cluster.json"]),
+        // Paths relative to the repository (where the executable runs): the inventory names the dumps as given.
+        ("declared", ["Tests/KubernetesTests/Fixtures/intent/cluster.json"]),
         (
             "netpol",
-            [cluster, folder + "/cases/28-deny-egress-on-client-side.yaml", "--ports", "tcp/80,sctp/80,udp/53"]
+            [
+                "Tests/KubernetesTests/Fixtures/netpol/cluster.json",
+                "Tests/KubernetesTests/Fixtures/netpol/cases/28-deny-egress-on-client-side.yaml", "--ports",
+                "tcp/80,sctp/80,udp/53",
+            ]
         ),
         // No SCTP cell: the empty `sctp` array.
-        ("udp", [folder + "/../intent/cluster.json", "--ports", "udp/53"]),
+        ("udp", ["Tests/KubernetesTests/Fixtures/intent/cluster.json", "--ports", "udp/53"]),
     ]
 
     @Test(
