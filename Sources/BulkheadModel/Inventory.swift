@@ -104,6 +104,17 @@ public struct ListeningSocket: Codable, Hashable, Sendable, Comparable {
     public static func < (lhs: ListeningSocket, rhs: ListeningSocket) -> Bool {
         (lhs.proto, lhs.port, lhs.address) < (rhs.proto, rhs.port, rhs.address)
     }
+
+    /// The address packets must be sent to for a socket bound to `bound` to receive them: an IPv4-mapped address
+    /// (`::ffff:198.18.1.2`, `::ffff:0.0.0.0`) as the IPv4 address it stands for (`198.18.1.2`, `0.0.0.0`), since such
+    /// a socket receives IPv4 packets only; anything else as written. The inventory keeps the kernel's text.
+    public static func acceptedAddress(_ bound: String) -> String {
+        guard let address = IPAddress(bound), address.isIPv4Mapped else { return bound }
+        return address.unmapped.description
+    }
+
+    /// Whether only the namespace itself can reach the socket: bound to 127.0.0.0/8, `::1` or `::ffff:127.x.y.z`.
+    public var isLoopbackOnly: Bool { IPAddress(self.address)?.isLoopback ?? false }
 }
 
 /// A container and what matters about it for the network.

@@ -246,13 +246,15 @@ public enum ProbePlanner {
 
     /// Whether a socket bound to `bound` accepts packets addressed to `address`.
     static func boundTo(_ bound: String, reaches address: String) -> Bool {
+        // `::ffff:a.b.c.d` (a dual-stack runtime binding one IPv4 address) receives IPv4 packets to a.b.c.d only.
+        let bound = ListeningSocket.acceptedAddress(bound)
         if bound == "0.0.0.0" || bound.isEmpty { return !address.contains(":") }
         if bound == "::" || bound == "[::]" { return true }  // dual-stack unless IPV6_V6ONLY: the listener accepts both
         return IPAddress(bound) == IPAddress(address)
     }
 
     static func isLoopback(_ address: String) -> Bool {
-        address.hasPrefix("127.") || address == "::1"
+        IPAddress(address)?.isLoopback ?? false
     }
 }
 

@@ -89,9 +89,7 @@ extension TLSTarget {
         let running = containers.filter { $0.state == "running" && ($0.pid ?? 0) > 0 }
         for container in running {
             let ports = Set(
-                container.listening.filter {
-                    $0.proto.hasPrefix("tcp") && !$0.address.hasPrefix("127.") && $0.address != "::1"
-                }.map(\.port))
+                container.listening.filter { $0.proto.hasPrefix("tcp") && !$0.isLoopbackOnly }.map(\.port))
             for network in container.networks {
                 guard let ipv4 = network.ipv4?.split(separator: "/").first else { continue }
                 for port in ports.sorted() {
