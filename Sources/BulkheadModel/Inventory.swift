@@ -122,7 +122,8 @@ public struct ContainerRecord: Codable, Hashable, Sendable {
     public var name: String
     public var id: String
     public var image: String
-    /// `running`, `exited`, `paused`…, or `vanished` when it disappeared while being inventoried.
+    /// `running`, `exited`, `paused`…, `vanished` when it disappeared while being inventoried, or `uninspected` when
+    /// the engine failed to answer its inspection (both named in the inventory's problems).
     public var state: String
     @ExplicitNull public var pid: Int?
     /// The network namespace (`net:[4026532001]`), from `/proc/<pid>/ns/net`.

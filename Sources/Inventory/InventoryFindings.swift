@@ -42,7 +42,8 @@ public enum InventoryFindings {
                 }
             }
         }
-        for container in containers where container.state != "vanished" {
+        // Containers the engine could not describe (gone, or its inspection failed) have no configuration to judge.
+        for container in containers where container.state != "vanished" && container.state != "uninspected" {
             let name = container.name
             if container.networkMode == "host" {
                 add(
