@@ -166,6 +166,31 @@ public struct ContainerRecord: Codable, Hashable, Sendable {
     }
 }
 
+extension ContainerRecord {
+    /// The container whose network namespace this one uses (network mode `container:X`), among `containers`: X,
+    /// found by name, id or id prefix (or, when the reference names none of them, by the same `netns` identity), and
+    /// followed on when X itself shares another's. Nil when this container has a namespace of its own, or the one it
+    /// shares is not among `containers` (out of the audit's scope, gone).
+    public func namespaceOwner(among containers: [ContainerRecord]) -> ContainerRecord? {
+        var current = self
+        var seen: Set<String> = [self.name]
+        while current.networkMode.hasPrefix("container:") {
+            let reference = String(current.networkMode.dropFirst("container:".count))
+            let netns = current.netns
+            let next =
+                containers.first { $0.name == reference || $0.id == reference }
+                ?? containers.first { reference.count >= 12 && $0.id.hasPrefix(reference) }
+                ?? containers.first { other in
+                    netns != nil && other.netns == netns && !other.networkMode.hasPrefix("container:")
+                }
+            // A loop of `container:` references (only a hand-made inventory has one) has no owner.
+            guard let next, seen.insert(next.name).inserted else { return nil }
+            current = next
+        }
+        return current.name == self.name ? nil : current
+    }
+}
+
 /// A network namespace that no container owns (made with `ip netns add`, by containerd/CNI, a sandbox…).
 public struct NamespaceRecord: Codable, Hashable, Sendable {
     /// The `/run/netns` name, or `pid <n> (<command>)` for an unnamed one.

@@ -6,9 +6,10 @@ import Testing
 @testable import ContainerEngine
 @testable import Inventory
 
-/// What the inventory keeps when the engine fails part-way: against the real engine, through ``EngineFaultProxy``.
+/// What the inventory keeps when the engine fails part-way, and where a container sharing a host-network
+/// container's namespace is: against the real engine (through ``EngineFaultProxy`` for the failures).
 @Suite(
-    "Inventory when the engine fails part-way", .serialized,
+    "Inventory when the engine fails part-way, and namespaces shared with the host", .serialized,
     .enabled(
         if: DockerCLI.isAvailable, "no Docker engine or lab image (scripts/test.sh starts dockerd and builds the image)"
     ))
@@ -72,5 +73,35 @@ struct InventoryFaultTests {
         }
         #expect(report.networks.contains { $0.name == "bh-fault-net" }, "the list's entry kept: \(report.problems)")
         #expect(report.problems.contains { $0.hasPrefix("network bh-fault-net could not be inspected") })
+    }
+
+    @Test("joined to a host-network container (--network container:X), a container is in the host's namespace: high")
+    func joinedToHostNetwork() throws {
+        LabLock.acquire()
+        defer { LabLock.release() }
+        DockerCLI.removeLabelled(Self.label)
+        defer { DockerCLI.removeLabelled(Self.label) }
+        try DockerCLI.must([
+            "run", "-d", "--label", Self.label, "--name", "bh-fault-hostnet", "--network", "host", DockerCLI.labImage,
+            "sleep", "600",
+        ])
+        try DockerCLI.must([
+            "run", "-d", "--label", Self.label, "--name", "bh-fault-joins", "--network", "container:bh-fault-hostnet",
+            DockerCLI.labImage, "sleep", "600",
+        ])
+        let report = try InventoryCollector.fromEngine(DockerEngine(socketPath: "/var/run/docker.sock"))
+        let joins = try #require(report.containers.first { $0.name == "bh-fault-joins" })
+        #expect(joins.netns == NetworkNamespaceIdentity.host, "the host's namespace, by its identity")
+        let finding = report.findings.first { $0.kind == .hostNetworkMode && $0.location == "bh-fault-joins" }
+        #expect(finding?.severity == .high, "\(report.findings.filter { $0.location == "bh-fault-joins" })")
+        #expect(finding?.title.contains("bh-fault-hostnet") == true)
+        #expect(report.findings.contains { $0.kind == .sharedNetworkNamespace && $0.location == "bh-fault-joins" })
+    }
+}
+
+/// The identity of the namespace this test process runs in (the host's).
+enum NetworkNamespaceIdentity {
+    static var host: String? {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/net"))
     }
 }
