@@ -167,6 +167,11 @@ public struct ContainerRecord: Codable, Hashable, Sendable {
 }
 
 extension ContainerRecord {
+    /// Whether the container's network namespace exists with a process in it: `running`, or `paused` (its processes
+    /// are frozen, not gone: the kernel still answers for its sockets, completing TCP handshakes into their listen
+    /// queues, and the namespace can be entered to probe from it).
+    public var hasLiveNamespace: Bool { self.state == "running" || self.state == "paused" }
+
     /// The container whose network namespace this one uses (network mode `container:X`), among `containers`: X,
     /// found by name, id or id prefix (or, when the reference names none of them, by the same `netns` identity), and
     /// followed on when X itself shares another's. Nil when this container has a namespace of its own, or the one it

@@ -3,8 +3,9 @@ import Foundation
 import Testing
 
 /// `bulkhead audit` against real containers in the namespace shapes a review found mishandled: a listener bound to
-/// an IPv4-mapped address. Each test makes its own networks (free subnets) and containers under one label and
-/// removes them.
+/// an IPv4-mapped address, a paused container, a sidecar sharing another's namespace, an IPv4-only source beside
+/// an IPv6 network, and a namespace with no route. Each test makes its own networks (free subnets) and containers
+/// under one label and removes them.
 @Suite(
     "bulkhead audit: namespaces, listeners and routes (real containers)", .serialized,
     .enabled(if: DockerCLI.isAvailable, "no Docker engine or lab image"))
@@ -89,5 +90,128 @@ struct DockerNamespaceAuditTests {
                 $0["kind"] as? String == "unexpected-reachable"
                     && ($0["title"] as? String)?.contains(":7003/tcp") == true
             })
+    }
+
+    @Test(
+        "a paused container is probed to (the kernel completes handshakes for it) and from; its TLS is untested, said why"
+    )
+    func pausedContainer() throws {
+        LabLock.acquire()
+        defer { LabLock.release() }
+        DockerCLI.removeLabelled(Self.label)
+        defer { DockerCLI.removeLabelled(Self.label) }
+        let net = try DockerCLI.createNetwork("bh-ns-pause", options: ["--label", Self.label]).subnet
+        try Self.run("bh-ns-client", ["--network", "bh-ns-pause", "--ip", net.address(20)], ["sleep", "600"])
+        try Self.run(
+            "bh-ns-paused", ["--network", "bh-ns-pause", "--ip", net.address(30)], ["httpd", "-f", "-p", "8080"])
+        try DockerCLI.waitUntilListening("bh-ns-paused", port: 8080)
+        try DockerCLI.must(["pause", "bh-ns-paused"])
+        defer { _ = try? DockerCLI.run(["unpause", "bh-ns-paused"]) }
+        let audit = try Self.audit(policy: Self.denyTCP, tls: true)
+        #expect(audit.status == 3, "the paused server's TLS could not be examined: \(audit.error)")
+        let edge = audit.edges.first {
+            $0["source"] as? String == "bh-ns-client" && $0["destination"] as? String == "bh-ns-paused"
+                && $0["port"] as? Int == 8080
+        }
+        #expect(edge?["reachability"] as? String == "reachable" && edge?["verdict"] as? String == "violation")
+        let fromPaused = audit.cells(from: "bh-ns-paused", to: "bh-ns-client")
+        #expect(!fromPaused.isEmpty && fromPaused.allSatisfy { $0["state"] as? String == "reachable" }, "\(fromPaused)")
+        #expect(audit.problems.contains { $0.contains("bh-ns-paused is paused") }, "\(audit.problems)")
+    }
+
+    @Test("a sidecar (--network container:app) is on app's networks: no false breach, and its namespace is probed once")
+    func sidecar() throws {
+        LabLock.acquire()
+        defer { LabLock.release() }
+        DockerCLI.removeLabelled(Self.label)
+        defer { DockerCLI.removeLabelled(Self.label) }
+        let net = try DockerCLI.createNetwork("bh-ns-side", options: ["--label", Self.label]).subnet
+        try Self.run("bh-ns-app", ["--network", "bh-ns-side", "--ip", net.address(10)], ["sleep", "600"])
+        try Self.run("bh-ns-sidecar", ["--network", "container:bh-ns-app"], ["sleep", "600"])
+        try Self.run(
+            "bh-ns-peer", ["--network", "bh-ns-side", "--ip", net.address(20)], ["httpd", "-f", "-p", "8080"])
+        try DockerCLI.waitUntilListening("bh-ns-peer", port: 8080)
+        let audit = try Self.audit()
+        #expect(audit.status == 0, "\(audit.error)")
+        #expect(!audit.findings.contains { $0["severity"] as? String == "high" }, "\(audit.findings)")
+        let fromSidecar = audit.cells(from: "bh-ns-sidecar", to: "bh-ns-peer")
+        let fromApp = audit.cells(from: "bh-ns-app", to: "bh-ns-peer")
+        #expect(fromSidecar.count == fromApp.count && !fromSidecar.isEmpty)
+        let edges = audit.edges.filter {
+            $0["source"] as? String == "bh-ns-sidecar" && $0["destination"] as? String == "bh-ns-peer"
+        }
+        #expect(!edges.isEmpty && edges.allSatisfy { $0["allowed"] as? Bool == true }, "\(edges)")
+        #expect(
+            fromSidecar.allSatisfy { ($0["note"] as? String)?.contains("the probe from bh-ns-app") == true },
+            "a copy of app's probe, not a second one: \(fromSidecar)")
+    }
+
+    @Test(
+        "an IPv4-only source and a dual-stack network: its IPv6 cells are skipped with the reason, the audit complete")
+    func addressFamilies() throws {
+        LabLock.acquire()
+        defer { LabLock.release() }
+        DockerCLI.removeLabelled(Self.label)
+        defer { DockerCLI.removeLabelled(Self.label) }
+        // A unique-local /64 of this test's own (the operator's fence is widened to it, and only for this audit).
+        let v6 = String(format: "fd00:b4ad:%x::", Int.random(in: 0x1000...0xfffe))
+        try DockerCLI.createNetwork("bh-ns-v4", options: ["--label", Self.label])
+        try DockerCLI.createNetwork(
+            "bh-ns-v6", options: ["--label", Self.label, "--ipv6", "--subnet", "\(v6)/64"])
+        try Self.run("bh-ns-client", ["--network", "bh-ns-v4"], ["sleep", "600"])
+        try Self.run("bh-ns-server", ["--network", "bh-ns-v6"], ["httpd", "-f", "-p", "[::]:8080"])
+        try DockerCLI.waitUntilListening("bh-ns-server", port: 8080)
+        let audit = try Self.audit(allowed: "\(v6)/64")
+        #expect(audit.status == 0, "\(audit.error)")
+        #expect(audit.document["complete"] as? Bool == true, "\(audit.problems)")
+        let toV6 = audit.cells(from: "bh-ns-client", to: "bh-ns-server").filter {
+            ($0["address"] as? String)?.contains(":") == true
+        }
+        #expect(!toV6.isEmpty)
+        #expect(
+            toV6.allSatisfy {
+                $0["state"] as? String == "skipped" && ($0["note"] as? String)?.contains("has no IPv6 address") == true
+            }, "\(toV6)")
+    }
+
+    @Test(
+        "no route in the source's namespace: to another network it is blocked (said: no route), to its own network an error"
+    )
+    func noRoute() throws {
+        LabLock.acquire()
+        defer { LabLock.release() }
+        DockerCLI.removeLabelled(Self.label)
+        defer { DockerCLI.removeLabelled(Self.label) }
+        let inner = try DockerCLI.createNetwork("bh-ns-inner", options: ["--label", Self.label]).subnet
+        try DockerCLI.createNetwork("bh-ns-outer", options: ["--label", Self.label])
+        try Self.run("bh-ns-lonely", ["--network", "bh-ns-inner"], ["sleep", "600"])
+        try Self.run("bh-ns-peer", ["--network", "bh-ns-inner"], ["httpd", "-f", "-p", "8080"])
+        try Self.run("bh-ns-server", ["--network", "bh-ns-outer"], ["httpd", "-f", "-p", "8080"])
+        try DockerCLI.waitUntilListening("bh-ns-peer", port: 8080)
+        try DockerCLI.waitUntilListening("bh-ns-server", port: 8080)
+        // Every route of the lonely container deleted from its namespace. Without the default route, the other
+        // network's addresses have no route (isolation at the source); without the connected one, its kernel
+        // disagrees with the engine, which still puts it on bh-ns-inner.
+        let pid = try DockerCLI.must(["inspect", "-f", "{{.State.Pid}}", "bh-ns-lonely"]).trimmingCharacters(
+            in: .whitespacesAndNewlines)
+        for route in ["default", inner.cidr] {
+            _ = try ProcessRunner.must(
+                URL(fileURLWithPath: "/usr/bin/nsenter"), ["-t", pid, "-n", "ip", "route", "del", route])
+        }
+        let audit = try Self.audit()
+        let toServer = audit.cells(from: "bh-ns-lonely", to: "bh-ns-server")
+        #expect(!toServer.isEmpty)
+        #expect(
+            toServer.allSatisfy {
+                $0["state"] as? String == "rejected" && ($0["note"] as? String)?.hasPrefix("no route:") == true
+            }, "\(toServer)")
+        let toPeer = audit.cells(from: "bh-ns-lonely", to: "bh-ns-peer")
+        #expect(!toPeer.isEmpty)
+        #expect(
+            toPeer.allSatisfy {
+                $0["state"] as? String == "error"
+                    && ($0["note"] as? String)?.contains("yet the inventory puts both on bh-ns-inner") == true
+            }, "never blocked: \(toPeer)")
+        #expect(audit.status == 3, "\(audit.error)")
     }
 }
