@@ -50,31 +50,10 @@ enum TLSStage {
         -> Outcome
     {
         let chosen = Self.targets(probe: probe, policy: policy, policyDirectory: policyDirectory, all: all)
-        // A paused container's kernel completes TCP handshakes for it, but its server cannot answer: the battery
-        // would only wait out its timeouts. Its endpoints are reported untested, saying why (never secure).
-        var paused: [IPAddress: String] = [:]
-        for container in probe.inventory.containers where container.state == "paused" {
-            for network in container.networks {
-                for address in [network.ipv4, network.ipv6].compactMap({ $0.flatMap(IPAddress.init) }) {
-                    paused[address] = container.name
-                }
-            }
-        }
-        let pausedName = { (target: TLSTarget) in
-            EndpointText.split(target.endpoint.description).flatMap { paused[$0.address] }
-        }
-        let targets = chosen.filter { pausedName($0) == nil }
+        let (targets, paused) = TLSTarget.settingAsidePaused(chosen, containers: probe.inventory.containers)
         var report = try ProbeBattery.run(targets)
-        let untested = chosen.compactMap { target in
-            pausedName(target).map { name in
-                TLSEndpointReport.untested(
-                    target,
-                    reason: "not tested: \(name) is paused; its kernel completes TCP handshakes for it (the path is "
-                        + "open), but its server cannot answer until it is unpaused", because: "paused")
-            }
-        }
-        if !untested.isEmpty {
-            report = TLSReport(endpoints: report.endpoints + untested, durationSeconds: report.durationSeconds)
+        if !paused.isEmpty {
+            report = TLSReport(endpoints: report.endpoints + paused, durationSeconds: report.durationSeconds)
         }
         var checks: [String: [TLSCheck]] = [:]
         for target in targets { checks[target.endpoint.description] = target.expectations.checks }

@@ -32,7 +32,9 @@ struct DockerNamespaceAuditTests {
     }
 
     /// Runs `bulkhead audit` on this suite's containers; `allowed` adds ranges to the operator's fence.
-    static func audit(policy: String? = nil, tls: Bool = false, allowed: String? = nil) throws -> Audit {
+    static func audit(policy: String? = nil, tls: Bool = false, allowed: String? = nil, engine: String? = nil) throws
+        -> Audit
+    {
         let folder = try ScratchSpace.folder("bh-ns-audit")
         var arguments = [
             "audit", "--scope-label", Self.label, "--timeout", "0.5", "--quiet", "--state-dir", folder.path,
@@ -46,6 +48,7 @@ struct DockerNamespaceAuditTests {
                 (environment["BULKHEAD_ALLOWED_RANGES"].map { "\($0)," } ?? "127.0.0.0/8,::1/128,198.18.0.0/15,")
                 + allowed
         }
+        if let engine { environment["DOCKER_HOST"] = "unix://\(engine)" }
         let run = try BulkheadExecutable.run(arguments, environment: environment)
         let data = try Data(contentsOf: URL(fileURLWithPath: "\(folder.path)/audit.json"))
         let document = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
@@ -117,6 +120,53 @@ struct DockerNamespaceAuditTests {
         let fromPaused = audit.cells(from: "bh-ns-paused", to: "bh-ns-client")
         #expect(!fromPaused.isEmpty && fromPaused.allSatisfy { $0["state"] as? String == "reachable" }, "\(fromPaused)")
         #expect(audit.problems.contains { $0.contains("bh-ns-paused is paused") }, "\(audit.problems)")
+
+        // `bulkhead tls` from the inventory: the paused endpoint is listed untested, said why, never left out.
+        let tls = try BulkheadExecutable.run(["tls", "--format", "json"])
+        #expect(tls.status == 3, "\(tls.error)")
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(tls.output.utf8)) as? [String: Any])
+        let endpoint = (document["endpoints"] as? [[String: Any]])?.first {
+            $0["endpoint"] as? String == "\(net.address(30)):8080"
+        }
+        #expect((endpoint?["reason"] as? String)?.contains("bh-ns-paused is paused") == true, "\(document)")
+    }
+
+    @Test("an engine that fails one container's inspection: audit and tls go on with the rest, name it, exit 3")
+    func engineFailsOneInspection() throws {
+        LabLock.acquire()
+        defer { LabLock.release() }
+        DockerCLI.removeLabelled(Self.label)
+        defer { DockerCLI.removeLabelled(Self.label) }
+        try DockerCLI.createNetwork("bh-ns-fault", options: ["--label", Self.label])
+        for name in ["bh-ns-a", "bh-ns-b", "bh-ns-c"] {
+            try Self.run(name, ["--network", "bh-ns-fault"], ["httpd", "-f", "-p", "8080"])
+        }
+        for name in ["bh-ns-a", "bh-ns-c"] { try DockerCLI.waitUntilListening(name, port: 8080) }
+        let id = try DockerCLI.must(["inspect", "-f", "{{.Id}}", "bh-ns-b"]).trimmingCharacters(
+            in: .whitespacesAndNewlines)
+        let proxy = try EngineFaultProxy(failing: "/containers/\(id)/json")
+        defer { proxy.stop() }
+        let audit = try Self.audit(engine: proxy.socketPath)
+        #expect(audit.status == 3, "\(audit.error)")
+        #expect(
+            audit.problems.contains { $0.contains("container bh-ns-b could not be inspected") }, "\(audit.problems)")
+        let inventory = (audit.document["evidence"] as? [String: Any])?["inventory"] as? [String: Any]
+        let states = Dictionary(
+            ((inventory?["containers"] as? [[String: Any]]) ?? []).compactMap { container in
+                (container["name"] as? String).map { ($0, container["state"] as? String ?? "") }
+            }, uniquingKeysWith: { first, _ in first })
+        #expect(states == ["bh-ns-a": "running", "bh-ns-b": "uninspected", "bh-ns-c": "running"])
+        #expect(
+            audit.edges.contains {
+                $0["source"] as? String == "bh-ns-a" && $0["destination"] as? String == "bh-ns-c"
+                    && $0["reachability"] as? String == "reachable"
+            }, "the containers that were read are probed")
+
+        var environment = ProcessInfo.processInfo.environment
+        environment["DOCKER_HOST"] = "unix://\(proxy.socketPath)"
+        let tls = try BulkheadExecutable.run(["tls", "--format", "json"], environment: environment)
+        #expect(tls.status == 3, "endpoints of a container not inspected are not all the endpoints: \(tls.error)")
+        #expect(tls.error.contains("inventory: container bh-ns-b could not be inspected"), "\(tls.error)")
     }
 
     @Test("a sidecar (--network container:app) is on app's networks: no false breach, and its namespace is probed once")
