@@ -30,7 +30,13 @@ stop)
     if [[ -f "$state/dockerd.pid" ]]; then
         pid=$(cat "$state/dockerd.pid")
         kill "$pid" 2>/dev/null || true
-        for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+        # dockerd stops its containers first, which can take longer than 10 s: wait for the process itself (up to
+        # 30 s), so that whoever runs next does not meet a half-stopped engine.
+        for _ in $(seq 1 120); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+        if kill -0 "$pid" 2>/dev/null; then
+            echo "dockerd (pid $pid) is still running 30 s after SIGTERM; its log: $state/dockerd.log" >&2
+            exit 1
+        fi
         rm -f "$state/dockerd.pid"
         echo "stopped dockerd" >&2
     fi

@@ -190,7 +190,8 @@ public enum AuditJudgement {
         findings += evidence.capture?.findings ?? []
         if let probe = evidence.probe, !probe.complete { problems += probe.problems.filter { !problems.contains($0) } }
         if let inventory = evidence.inventory, !inventory.complete {
-            problems += inventory.problems.map { "inventory: \($0)" }
+            // The probe report repeats the inventory's problems under the same prefix: each is said once.
+            problems += inventory.problems.map { "inventory: \($0)" }.filter { !problems.contains($0) }
         }
         var summary = AuditSummary()
         summary.edges = edges.count

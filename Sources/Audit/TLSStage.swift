@@ -49,8 +49,12 @@ enum TLSStage {
     static func run(probe: ProbeReport, policy: Policy, policyDirectory: String?, all: Bool) throws(TLSProbeError)
         -> Outcome
     {
-        let targets = Self.targets(probe: probe, policy: policy, policyDirectory: policyDirectory, all: all)
-        let report = try ProbeBattery.run(targets)
+        let chosen = Self.targets(probe: probe, policy: policy, policyDirectory: policyDirectory, all: all)
+        let (targets, paused) = TLSTarget.settingAsidePaused(chosen, containers: probe.inventory.containers)
+        var report = try ProbeBattery.run(targets)
+        if !paused.isEmpty {
+            report = TLSReport(endpoints: report.endpoints + paused, durationSeconds: report.durationSeconds)
+        }
         var checks: [String: [TLSCheck]] = [:]
         for target in targets { checks[target.endpoint.description] = target.expectations.checks }
         var names: [String: String] = [:]

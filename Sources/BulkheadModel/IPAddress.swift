@@ -19,6 +19,19 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
     /// An IPv6 address of the form `::ffff:a.b.c.d`, which stands for an IPv4 address without being one.
     public var isIPv4Mapped: Bool { self.isIPv6 && self.high == 0 && self.low >> 32 == 0xffff }
 
+    /// The IPv4 address an IPv4-mapped one (`::ffff:a.b.c.d`) stands for; any other address unchanged. An IPv6 socket
+    /// bound to `::ffff:a.b.c.d` (how Java and other dual-stack runtimes bind one IPv4 address) receives IPv4 packets
+    /// sent to `a.b.c.d`, and no IPv6 ones: compared as text, the two never match.
+    public var unmapped: IPAddress {
+        self.isIPv4Mapped ? IPAddress(ipv4: UInt32(truncatingIfNeeded: self.low)) : self
+    }
+
+    /// 127.0.0.0/8 or `::1` (an IPv4-mapped loopback address too): only the namespace itself sends to it.
+    public var isLoopback: Bool {
+        let address = self.unmapped
+        return address.isIPv6 ? (address.high == 0 && address.low == 1) : address.low >> 24 == 127
+    }
+
     /// Creates an IPv4 address from its 32-bit host-order value.
     public init(ipv4 value: UInt32) {
         self.high = 0

@@ -104,6 +104,17 @@ public struct ListeningSocket: Codable, Hashable, Sendable, Comparable {
     public static func < (lhs: ListeningSocket, rhs: ListeningSocket) -> Bool {
         (lhs.proto, lhs.port, lhs.address) < (rhs.proto, rhs.port, rhs.address)
     }
+
+    /// The address packets must be sent to for a socket bound to `bound` to receive them: an IPv4-mapped address
+    /// (`::ffff:198.18.1.2`, `::ffff:0.0.0.0`) as the IPv4 address it stands for (`198.18.1.2`, `0.0.0.0`), since such
+    /// a socket receives IPv4 packets only; anything else as written. The inventory keeps the kernel's text.
+    public static func acceptedAddress(_ bound: String) -> String {
+        guard let address = IPAddress(bound), address.isIPv4Mapped else { return bound }
+        return address.unmapped.description
+    }
+
+    /// Whether only the namespace itself can reach the socket: bound to 127.0.0.0/8, `::1` or `::ffff:127.x.y.z`.
+    public var isLoopbackOnly: Bool { IPAddress(self.address)?.isLoopback ?? false }
 }
 
 /// A container and what matters about it for the network.
@@ -111,7 +122,8 @@ public struct ContainerRecord: Codable, Hashable, Sendable {
     public var name: String
     public var id: String
     public var image: String
-    /// `running`, `exited`, `paused`…, or `vanished` when it disappeared while being inventoried.
+    /// `running`, `exited`, `paused`…, `vanished` when it disappeared while being inventoried, or `uninspected` when
+    /// the engine failed to answer its inspection (both named in the inventory's problems).
     public var state: String
     @ExplicitNull public var pid: Int?
     /// The network namespace (`net:[4026532001]`), from `/proc/<pid>/ns/net`.
@@ -151,6 +163,36 @@ public struct ContainerRecord: Codable, Hashable, Sendable {
     enum CodingKeys: String, CodingKey {
         case name, id, image, state, pid, netns, networkMode, networks, publishedPorts, capabilities, privileged
         case dockerSocketMounted, listening, labels
+    }
+}
+
+extension ContainerRecord {
+    /// Whether the container's network namespace exists with a process in it: `running`, or `paused` (its processes
+    /// are frozen, not gone: the kernel still answers for its sockets, completing TCP handshakes into their listen
+    /// queues, and the namespace can be entered to probe from it).
+    public var hasLiveNamespace: Bool { self.state == "running" || self.state == "paused" }
+
+    /// The container whose network namespace this one uses (network mode `container:X`), among `containers`: X,
+    /// found by name, id or id prefix (or, when the reference names none of them, by the same `netns` identity), and
+    /// followed on when X itself shares another's. Nil when this container has a namespace of its own, or the one it
+    /// shares is not among `containers` (out of the audit's scope, gone).
+    public func namespaceOwner(among containers: [ContainerRecord]) -> ContainerRecord? {
+        var current = self
+        var seen: Set<String> = [self.name]
+        while current.networkMode.hasPrefix("container:") {
+            let reference = String(current.networkMode.dropFirst("container:".count))
+            let netns = current.netns
+            let next =
+                containers.first { $0.name == reference || $0.id == reference }
+                ?? containers.first { reference.count >= 12 && $0.id.hasPrefix(reference) }
+                ?? containers.first { other in
+                    netns != nil && other.netns == netns && !other.networkMode.hasPrefix("container:")
+                }
+            // A loop of `container:` references (only a hand-made inventory has one) has no owner.
+            guard let next, seen.insert(next.name).inserted else { return nil }
+            current = next
+        }
+        return current.name == self.name ? nil : current
     }
 }
 

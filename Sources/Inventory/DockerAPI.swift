@@ -37,6 +37,8 @@ public enum DockerAPI {
         public var Id: String
         public var Names: [String]?
         public var State: String?
+        /// Kept on a container whose inspection fails, so that an audit scoped by label still names it.
+        public var Labels: [String: String]?
     }
 
     struct Container: Decodable, Sendable {

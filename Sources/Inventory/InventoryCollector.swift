@@ -9,23 +9,26 @@ public enum InventoryCollector {
     /// capabilities and listening sockets read from `/proc`.
     ///
     /// A container that disappears between listing and inspection is kept, marked `vanished`, and the
-    /// inventory is marked incomplete: nothing is dropped silently.
+    /// inventory is marked incomplete: nothing is dropped silently. So is one whose inspection fails otherwise (an
+    /// HTTP 500, an engine that goes away half-way), marked `uninspected`: everything else read is kept. Only the
+    /// lists themselves are needed whole.
     public static func fromEngine(_ engine: DockerEngine) throws(EngineError) -> InventoryReport {
         let started = Date()
         try engine.connect()
         let networkList = try engine.get("/networks", as: [DockerAPI.Network].self)
         let containerList = try engine.get("/containers/json?all=true", as: [DockerAPI.ContainerSummary].self)
-        var report = try Self.inspect(engine, networkList: networkList, containerList: containerList)
+        var report = Self.inspect(engine, networkList: networkList, containerList: containerList)
         report.summary.apiCalls = engine.apiCalls
         report.summary.durationSeconds = Date().timeIntervalSince(started)
         return report
     }
 
     /// The second half of ``fromEngine(_:)``: inspects what the lists named. Objects that are gone by now
-    /// are reported as vanished.
+    /// are reported as vanished; one whose inspection fails otherwise is a problem of its own, named, and the rest
+    /// is kept (one bad answer threw away every container and network already read).
     static func inspect(
         _ engine: DockerEngine, networkList: [DockerAPI.Network], containerList: [DockerAPI.ContainerSummary]
-    ) throws(EngineError) -> InventoryReport {
+    ) -> InventoryReport {
         var problems: [String] = []
         // Inspections are independent: run a few at once (the engine serves them concurrently).
         let networks = Self.concurrently(networkList) { summary -> Result<DockerAPI.Network, EngineError> in
@@ -42,7 +45,11 @@ public enum InventoryCollector {
             case .success(let network): inspectedNetworks.append(network)
             case .failure(let error) where error.code == .notFound:
                 problems.append("network \(summary.Name) vanished while being inventoried")
-            case .failure(let error): throw error
+            case .failure(let error):
+                // The list's entry has the subnets, options and labels; only the members are missing.
+                problems.append(
+                    "network \(summary.Name) could not be inspected (\(Self.cause(error))): its members are not listed")
+                inspectedNetworks.append(summary)
             }
         }
         var records: [ContainerRecord] = []
@@ -50,22 +57,33 @@ public enum InventoryCollector {
             switch result {
             case .success(let container):
                 records.append(Self.record(container, live: true))
-            case .failure(let error) where error.code == .notFound:
+            case .failure(let error):
                 let name = summary.Names?.first.map { String($0.drop { $0 == "/" }) } ?? String(summary.Id.prefix(12))
-                problems.append("container \(name) vanished while being inventoried")
+                let vanished = error.code == .notFound
+                let cause = Self.cause(error)
+                problems.append(
+                    vanished
+                        ? "container \(name) vanished while being inventoried"
+                        : "container \(name) could not be inspected (\(cause)): its network, sockets and isolation were "
+                            + "not examined")
                 records.append(
                     ContainerRecord(
-                        name: name, id: summary.Id, image: "", state: "vanished", pid: nil, netns: nil, networkMode: "",
-                        networks: [], publishedPorts: [], capabilities: [], privileged: false,
-                        dockerSocketMounted: false,
-                        listening: [], labels: [:]))
-            case .failure(let error): throw error
+                        name: name, id: summary.Id, image: "", state: vanished ? "vanished" : "uninspected", pid: nil,
+                        netns: nil, networkMode: "", networks: [], publishedPorts: [], capabilities: [],
+                        privileged: false, dockerSocketMounted: false, listening: [], labels: summary.Labels ?? [:]))
             }
         }
         return Self.assemble(
             networks: inspectedNetworks.map(Self.record), containers: records,
             sources: ["docker \(engine.client.socketPath) (engine \(engine.engineVersion), API \(engine.version))"],
             problems: problems)
+    }
+
+    /// What went wrong with an inspection, without the request it names (`GET /containers/<id>/json: `): the
+    /// problem names the object by its name, where the id told a reader nothing.
+    static func cause(_ error: EngineError) -> String {
+        guard error.message.hasPrefix("GET "), let colon = error.message.range(of: ": ") else { return error.message }
+        return String(error.message[colon.upperBound...])
     }
 
     /// Reads `docker inspect` and `docker network inspect` output (JSON arrays, or one object), for analysis

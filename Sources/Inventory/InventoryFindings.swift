@@ -42,11 +42,16 @@ public enum InventoryFindings {
                 }
             }
         }
-        for container in containers where container.state != "vanished" {
+        // Containers the engine could not describe (gone, or its inspection failed) have no configuration to judge.
+        for container in containers where container.state != "vanished" && container.state != "uninspected" {
             let name = container.name
-            if container.networkMode == "host" {
+            // Joined to a host-network container (`--network container:X`), it is in the host's namespace as much as X:
+            // the mode it was started with names X, not the host.
+            let owner = container.namespaceOwner(among: containers)
+            if container.networkMode == "host" || owner?.networkMode == "host" {
+                let through = owner.map { " (it shares the namespace of \($0.name), which uses the host's)" } ?? ""
                 add(
-                    .hostNetworkMode, .high, "Container \(name) uses the host's network namespace",
+                    .hostNetworkMode, .high, "Container \(name) uses the host's network namespace\(through)",
                     "CIS Docker 5.10 (do not share the host's network namespace): it sees every host interface and can reach and bind "
                         + "whatever the host can; no network isolation applies to it.", name)
             }

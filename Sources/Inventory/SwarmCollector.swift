@@ -296,7 +296,7 @@ public enum SwarmCollector {
         for container in local {
             guard let service = container.labels["com.docker.swarm.service.name"] else { continue }
             listeningByService[service, default: []].formUnion(
-                container.listening.filter { !$0.address.hasPrefix("127.") && $0.address != "::1" })
+                container.listening.filter { !$0.isLoopbackOnly })
         }
         for service in view.services {
             for port in service.publishedPorts {

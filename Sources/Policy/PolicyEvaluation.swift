@@ -5,6 +5,9 @@ import Foundation
 /// whether the observation violates it.
 public struct PolicyEvaluator: Sendable {
     public var policy: Policy
+    /// Containers sharing another's network namespace (`--network container:X`) as sources see the network: on X's
+    /// networks, in the host's namespace when X is (see ``attached(_:among:)``). By name; the others are as listed.
+    let sharers: [String: ContainerRecord]
     let containers: [String: ContainerRecord]
     let networks: [String: NetworkRecord]
     /// Each plain network namespace's interface addresses (without their prefix length), by name: a namespace has
@@ -15,6 +18,10 @@ public struct PolicyEvaluator: Sendable {
     /// ICC, internal, addresses).
     public init(policy: Policy, inventory: InventoryReport) {
         self.policy = policy
+        self.sharers = Dictionary(
+            inventory.containers.filter { $0.networkMode.hasPrefix("container:") }.map {
+                ($0.name, Self.attached($0, among: inventory.containers))
+            }, uniquingKeysWith: { first, _ in first })
         self.containers = Dictionary(
             inventory.containers.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         self.networks = Dictionary(inventory.networks.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
@@ -68,8 +75,17 @@ public struct PolicyEvaluator: Sendable {
     /// What Docker's configuration intends (the baseline `docker`, and the default without a policy).
     func dockerIntent(_ cell: ReachabilityCell) -> (Expectation?, String?) {
         // Docker says nothing about namespaces it does not manage.
-        guard cell.destinationKind != .namespace, let source = self.containers[cell.source] else {
+        guard cell.destinationKind != .namespace, let source = self.sharers[cell.source] ?? self.containers[cell.source]
+        else {
             return (nil, "baseline docker: no intent for a network namespace Docker does not manage")
+        }
+        if source.networkMode.hasPrefix("container:") {
+            // The namespace it shares is not in the inventory (out of scope): its networks are unknown, so Docker's
+            // intent for it is too; judging it as on no network called every open path a breach.
+            return (
+                nil,
+                "baseline docker: \(cell.source) shares the network namespace of \(source.networkMode.dropFirst(10)), which is not in the inventory: its networks are unknown"
+            )
         }
         if source.networkMode == "host" {
             return (.allow, "baseline docker: the host's namespace reaches containers")
@@ -139,7 +155,7 @@ public struct PolicyEvaluator: Sendable {
     }
 
     func matchesSource(_ selector: Selector, _ cell: ReachabilityCell) -> Bool {
-        let container = self.containers[cell.source]
+        let container = self.sharers[cell.source] ?? self.containers[cell.source]
         if let pattern = selector.container, !Selector.glob(pattern, matches: cell.source) { return false }
         if !Self.matchesLabels(selector, container?.labels ?? [:]) { return false }
         if let pattern = selector.network,
@@ -261,6 +277,17 @@ public struct PolicyEvaluator: Sendable {
                 }
                     ?? true)
         }
+    }
+
+    /// A container sharing another's namespace as a source: the networks (with their addresses) and network mode of
+    /// the container whose namespace it is (`host` when that one uses the host's); its name and labels its own. As
+    /// listed (mode `container:X`) when that container is not in the inventory.
+    static func attached(_ container: ContainerRecord, among containers: [ContainerRecord]) -> ContainerRecord {
+        guard let owner = container.namespaceOwner(among: containers) else { return container }
+        var copy = container
+        copy.networks = owner.networks
+        copy.networkMode = owner.networkMode
+        return copy
     }
 
     static func matchesLabels(_ selector: Selector, _ labels: [String: String]) -> Bool {

@@ -61,6 +61,7 @@ public enum ProbeEngine {
     ) -> ProbeRunResult {
         let first = Self.pass(plan: plan, options: options, progress: progress)
         return Self.recheckSilence(first, plan: plan, options: options, progress: progress)
+            .sharingNamespaces(plan.sharedNamespaces)
     }
 
     /// Probes in flight at once towards one destination when its silent cells are probed again: few enough that
@@ -708,7 +709,7 @@ final class ProbeLoop {
             Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard attempt.fd >= 0 else { return self.socketFailed(attempt, call: "socket") }
         let result = destination.withSockaddr { connect(attempt.fd, $0, $1) }
-        if result != 0 && errno != EINPROGRESS { return self.socketFailed(attempt, call: "connect") }
+        if result != 0 && errno != EINPROGRESS { return self.sendFailed(attempt, call: "connect") }
         attempt.localPort = SocketAddress.localPort(of: attempt.fd)
         return self.register(attempt, token: token, interest: .writable)
     }
@@ -747,11 +748,11 @@ final class ProbeLoop {
             : setsockopt(attempt.fd, Int32(IPPROTO_IP), BH_IP_RECVERR, &on, socklen_t(MemoryLayout<Int32>.size))
         guard recvErr == 0 else { return self.toolFailed(attempt, .last("setsockopt(IP_RECVERR)")) }
         guard destination.withSockaddr({ connect(attempt.fd, $0, $1) }) == 0 else {
-            return self.socketFailed(attempt, call: "connect")
+            return self.sendFailed(attempt, call: "connect")
         }
         let payload = Self.udpPayload(port: port, token: token)
         let sent = payload.withUnsafeBytes { send(attempt.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-        guard sent >= 0 else { return self.socketFailed(attempt, call: "send") }
+        guard sent >= 0 else { return self.sendFailed(attempt, call: "send") }
         attempt.localPort = SocketAddress.localPort(of: attempt.fd)
         return self.register(attempt, token: token, interest: .readable)
     }
@@ -799,7 +800,7 @@ final class ProbeLoop {
             destination.withSockaddr { sendto(fd, bytes.baseAddress, bytes.count, Int32(MSG_NOSIGNAL), $0, $1) }
         }
         guard sent >= 0 else {
-            return self.socketFailed(
+            return self.sendFailed(
                 Attempt(
                     cell: attempt.cell, fd: -1, proto: .icmp, address: attempt.address,
                     destinationKey: attempt.destinationKey, started: attempt.started, deadline: attempt.deadline),

@@ -47,6 +47,13 @@ public struct ProbePlan: Sendable {
     public var sources: [ProbeSource]
     /// Cells in a stable order (source, destination kind, destination, network, protocol, port).
     public var cells: [ReachabilityCell]
+    /// Sources that share another source's network namespace (`--network container:X`), each with the source probed
+    /// in its stead: one namespace is one set of paths, probed once; ``ProbeEngine/run(plan:options:progress:)`` gives
+    /// the sharer a copy of each of those cells under its own name (see ``ProbeRunResult/sharingNamespaces(_:)``).
+    public var sharedNamespaces: [String: String] = [:]
+    /// The networks each container source is on (its own, or those of the container whose namespace it shares):
+    /// whether a local "no route" is the namespace's isolation or a namespace that disagrees with its engine.
+    public var sourceNetworks: [String: Set<String>] = [:]
     /// Every address the plan may send to: the enumerated containers' addresses, their gateways, and the
     /// user's explicit targets. The engine refuses anything else, and anything outside the operator's
     /// ``AddressLimit``.
@@ -67,10 +74,26 @@ public enum ProbePlanner {
     ///
     /// - Throws: ``ProbePlanError`` when an explicit target is not an IP address.
     public static func plan(inventory: InventoryReport, options: ProbeOptions) throws(ProbePlanError) -> ProbePlan {
+        var plan = try Self.planEachSource(inventory: inventory, options: options)
+        // One namespace, one probe: a source sharing another's namespace gets that one's cells after the run.
+        plan.sharedNamespaces = Self.sharedNamespaces(plan.sources, inventory: inventory)
+        plan.cells.removeAll { plan.sharedNamespaces[$0.source] != nil }
+        let byName = Dictionary(inventory.containers.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        for source in plan.sources {
+            guard let container = byName[source.name] else { continue }
+            let attached = container.namespaceOwner(among: inventory.containers) ?? container
+            plan.sourceNetworks[source.name] = Set(attached.networks.map(\.name))
+        }
+        return plan
+    }
+
+    /// ``plan(inventory:options:)`` before a namespace shared by several sources is given to one of them.
+    static func planEachSource(inventory: InventoryReport, options: ProbeOptions) throws(ProbePlanError) -> ProbePlan {
         var scope = ScopeGuard()
         // A Swarm task on another node (`SwarmInventory.remoteTaskLabel`) is a destination only: it has no process here.
         let isRemote = { (container: ContainerRecord) in container.labels[SwarmInventory.remoteTaskLabel] != nil }
-        let running = inventory.containers.filter { $0.state == "running" && ($0.pid != nil || isRemote($0)) }
+        // Paused containers too: their namespaces live on, and the kernel answers for their sockets.
+        let running = inventory.containers.filter { $0.hasLiveNamespace && ($0.pid != nil || isRemote($0)) }
         let networksByName = Dictionary(
             inventory.networks.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         for container in running {
@@ -103,7 +126,7 @@ public enum ProbePlanner {
                 continue
             }
             var skip: String?
-            if container.state != "running" {
+            if !container.hasLiveNamespace {
                 skip = "container is \(container.state)"
             } else if container.pid == nil {
                 skip = "no process id (the engine did not report one)"
@@ -139,7 +162,10 @@ public enum ProbePlanner {
             // A source is a container, or (with `namespaces`) a plain namespace, which has no networks of Docker's.
             let sourceContainer = byName[source.name]
             guard sourceContainer != nil || namespaces.contains(where: { $0.name == source.name }) else { continue }
-            let sourceNetworks = Set(sourceContainer?.networks.map(\.name) ?? [])
+            // Sharing another's namespace (`container:X`), it is on X's networks, with X's addresses.
+            let attached = sourceContainer.map { $0.namespaceOwner(among: inventory.containers) ?? $0 }
+            let sourceNetworks = Set(attached?.networks.map(\.name) ?? [])
+            let sendsFrom = Self.sourceAddresses(attached, namespace: namespaces.first { $0.name == source.name })
             let sourceNetns = sourceContainer?.netns ?? source.netns
             var sourceCells: [ReachabilityCell] = []
             func add(
@@ -147,14 +173,15 @@ public enum ProbePlanner {
                 _ port: Int?, _ reason: String
             ) {
                 guard proto != .udp || options.udp, proto != .icmp || options.icmp else { return }
+                let skip = source.skipReason ?? Self.noAddressOfFamily(sendsFrom, source: source.name, to: address)
                 sourceCells.append(
                     ReachabilityCell(
                         source: source.name,
                         destination: ReachabilityCell.destinationText(address: address, port: port), protocol: proto,
-                        state: source.skipReason == nil ? .error : .skipped, attempts: 0, latencyMs: nil,
+                        state: skip == nil ? .error : .skipped, attempts: 0, latencyMs: nil,
                         destinationName: name,
                         destinationKind: kind, network: network, address: address, port: port, reason: reason,
-                        note: source.skipReason ?? "not probed yet", sourcePid: source.pid, evidence: []
+                        note: skip ?? "not probed yet", sourcePid: source.pid, evidence: []
                     ))
             }
             func addPorts(
@@ -192,9 +219,9 @@ public enum ProbePlanner {
                     addPorts(namespace.name, .namespace, nil, address, listening: namespace.listening)
                 }
             }
-            if options.hostSide, let sourceContainer {
+            if options.hostSide, let attached {
                 var gateways: [(String, String)] = []
-                for network in sourceContainer.networks.sorted(by: { $0.name < $1.name }) {
+                for network in attached.networks.sorted(by: { $0.name < $1.name }) {
                     let fromRecord = networksByName[network.name]?.gateways ?? []
                     for gateway in Set(fromRecord + [network.gateway].compactMap { $0 }).sorted()
                     where IPAddress(gateway) != nil {
@@ -283,6 +310,48 @@ public enum ProbePlanner {
         return nil
     }
 
+    /// The sources probed through another (see ``ProbePlan/sharedNamespaces``): of the probed container sources in one
+    /// namespace, the container that owns it (the one the others name in `container:X`) is probed, or, when it is not a
+    /// source here (left out by `--source`), the first of them by name.
+    static func sharedNamespaces(_ sources: [ProbeSource], inventory: InventoryReport) -> [String: String] {
+        let byName = Dictionary(inventory.containers.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        var groups: [String: [String]] = [:]
+        for source in sources where source.skipReason == nil {
+            guard let container = byName[source.name] else { continue }
+            let owner = container.namespaceOwner(among: inventory.containers)?.name ?? container.name
+            groups[owner, default: []].append(container.name)
+        }
+        var probedInstead: [String: String] = [:]
+        for (owner, members) in groups where members.count > 1 {
+            let probed = members.contains(owner) ? owner : members.sorted()[0]
+            for member in members where member != probed { probedInstead[member] = probed }
+        }
+        return probedInstead
+    }
+
+    /// The addresses a source can send from, when the inventory knows them all: a container's on its Docker networks
+    /// (the engine gave it every one), a plain namespace's read from inside it. Nil for a host-network source, whose
+    /// addresses are the host's and not listed.
+    static func sourceAddresses(_ container: ContainerRecord?, namespace: NamespaceRecord?) -> [IPAddress]? {
+        if let container {
+            guard container.networkMode != "host" else { return nil }
+            return container.networks.flatMap { [$0.ipv4, $0.ipv6] }.compactMap { $0.flatMap(IPAddress.init) }
+        }
+        return namespace.map { Self.addresses(of: $0).compactMap(IPAddress.init) }
+    }
+
+    /// Why a source cannot send to `address` at all: it has no address of that family (an IPv4-only container and a
+    /// destination's IPv6 address), so there is no such path by construction; connect() would fail before any packet
+    /// left (EADDRNOTAVAIL or ENETUNREACH), which is no answer from the network. Nil when it has one, or when its
+    /// addresses are not known.
+    static func noAddressOfFamily(_ addresses: [IPAddress]?, source: String, to address: String) -> String? {
+        guard let addresses, let destination = IPAddress(address) else { return nil }
+        let v6 = destination.unmapped.isIPv6
+        guard !addresses.contains(where: { $0.unmapped.isIPv6 == v6 }) else { return nil }
+        let family = v6 ? "IPv6" : "IPv4"
+        return "\(source) has no \(family) address (none on its networks): no \(family) path from it to probe"
+    }
+
     /// A namespace's addresses without their prefix length (`198.18.237.2/24` → `198.18.237.2`).
     static func addresses(of namespace: NamespaceRecord) -> [String] {
         namespace.addresses.compactMap { text in
@@ -294,13 +363,15 @@ public enum ProbePlanner {
 
     /// Whether a socket bound to `bound` accepts packets addressed to `address`.
     static func boundTo(_ bound: String, reaches address: String) -> Bool {
+        // `::ffff:a.b.c.d` (a dual-stack runtime binding one IPv4 address) receives IPv4 packets to a.b.c.d only.
+        let bound = ListeningSocket.acceptedAddress(bound)
         if bound == "0.0.0.0" || bound.isEmpty { return !address.contains(":") }
         if bound == "::" || bound == "[::]" { return true }  // dual-stack unless IPV6_V6ONLY: the listener accepts both
         return IPAddress(bound) == IPAddress(address)
     }
 
     static func isLoopback(_ address: String) -> Bool {
-        address.hasPrefix("127.") || address == "::1"
+        IPAddress(address)?.isLoopback ?? false
     }
 }
 

@@ -77,21 +77,20 @@ public struct TLSTarget: Sendable {
 }
 
 extension TLSTarget {
-    /// Every TCP listener of every running container, at each of its network addresses, probed from `source`, or (nil)
-    /// from another running container on that network — from the host when the container is alone there. Listeners
-    /// bound to loopback are left out (not reachable from another container). Addresses outside the operator's
-    /// ``AddressLimit`` stay in: the battery reports them untested, with the reason.
+    /// Every TCP listener of every running (or paused) container, at each of its network addresses, probed from
+    /// `source`, or (nil) from another such container on that network — from the host when the container is alone
+    /// there. Listeners bound to loopback are left out (not reachable from another container). Addresses outside the
+    /// operator's ``AddressLimit`` stay in: the battery reports them untested, with the reason; so are a paused
+    /// container's endpoints (see ``settingAsidePaused(_:containers:)``).
     public static func fromInventory(
         _ containers: [ContainerRecord], source: TLSSource? = nil, expectations: TLSExpectations
     ) -> [TLSTarget] {
         var targets: [TLSTarget] = []
         var seen = Set<TLSEndpoint>()
-        let running = containers.filter { $0.state == "running" && ($0.pid ?? 0) > 0 }
+        let running = containers.filter { $0.hasLiveNamespace && ($0.pid ?? 0) > 0 }
         for container in running {
             let ports = Set(
-                container.listening.filter {
-                    $0.proto.hasPrefix("tcp") && !$0.address.hasPrefix("127.") && $0.address != "::1"
-                }.map(\.port))
+                container.listening.filter { $0.proto.hasPrefix("tcp") && !$0.isLoopbackOnly }.map(\.port))
             for network in container.networks {
                 guard let ipv4 = network.ipv4?.split(separator: "/").first else { continue }
                 for port in ports.sorted() {
@@ -110,6 +109,39 @@ extension TLSTarget {
             }
         }
         return targets
+    }
+}
+
+extension TLSTarget {
+    /// `targets` without the endpoints of a paused container among `containers`, and an untested report for each of
+    /// those, saying why: its kernel completes the TCP handshake for it (the path is open), but its frozen server
+    /// cannot answer, so the battery would only wait out its timeouts and prove nothing. Never counted as secure.
+    public static func settingAsidePaused(_ targets: [TLSTarget], containers: [ContainerRecord]) -> (
+        targets: [TLSTarget], paused: [TLSEndpointReport]
+    ) {
+        var paused: [IPAddress: String] = [:]
+        for container in containers where container.state == "paused" {
+            for network in container.networks {
+                for address in [network.ipv4, network.ipv6].compactMap({ $0.flatMap(IPAddress.init) }) {
+                    paused[address] = container.name
+                }
+            }
+        }
+        guard !paused.isEmpty else { return (targets, []) }
+        var kept: [TLSTarget] = []
+        var untested: [TLSEndpointReport] = []
+        for target in targets {
+            guard let name = EndpointText.split(target.endpoint.description).flatMap({ paused[$0.address] }) else {
+                kept.append(target)
+                continue
+            }
+            untested.append(
+                TLSEndpointReport.untested(
+                    target,
+                    reason: "not tested: \(name) is paused; its kernel completes TCP handshakes for it (the path is "
+                        + "open), but its server cannot answer until it is unpaused", because: "paused"))
+        }
+        return (kept, untested)
     }
 }
 

@@ -353,15 +353,7 @@ enum Verdicts {
     /// An endpoint the operator's fence (``AddressLimit``) kept the battery from: not one connection was made, so it
     /// is untested (`error`), with the fence named as the reason.
     static func outsideFence(_ target: TLSTarget) -> TLSEndpointReport {
-        let reason = TLSScope.refusal(target.endpoint)
-        return TLSEndpointReport(
-            endpoint: target.endpoint.description, source: target.source.description, verdict: .error, reason: reason,
-            clientAuth: .unknown, authorization: nil, serverChain: nil, probes: [],
-            findings: [
-                Finding(
-                    kind: .endpointUntested, severity: .info, title: "the endpoint could not be tested (error)",
-                    detail: reason, location: "\(target.endpoint) (from \(target.source))")
-            ])
+        TLSEndpointReport.untested(target, reason: TLSScope.refusal(target.endpoint), because: "error")
     }
 
     static func report(for state: EndpointState, at now: Timestamp, lint: CertificateLint.Options) -> TLSEndpointReport
@@ -621,5 +613,20 @@ enum Verdicts {
             endpoint: endpointText, source: sourceText, verdict: verdict, reason: reason, clientAuth: clientAuth,
             authorization: authorization, startTLS: starttls?.rawValue, serverChain: chainReport, probes: probes,
             findings: findings.sorted { $0.severity > $1.severity })
+    }
+}
+
+extension TLSEndpointReport {
+    /// An endpoint no connection was made to, for `reason`: untested (`error`), with an `endpoint-untested` finding
+    /// titled by `because` (`the endpoint could not be tested (paused)`).
+    public static func untested(_ target: TLSTarget, reason: String, because: String) -> TLSEndpointReport {
+        TLSEndpointReport(
+            endpoint: target.endpoint.description, source: target.source.description, verdict: .error, reason: reason,
+            clientAuth: .unknown, authorization: nil, serverChain: nil, probes: [],
+            findings: [
+                Finding(
+                    kind: .endpointUntested, severity: .info, title: "the endpoint could not be tested (\(because))",
+                    detail: reason, location: "\(target.endpoint) (from \(target.source))")
+            ])
     }
 }

@@ -172,6 +172,8 @@ extension Bulkhead {
                 problems: [], summary: InventorySummary())
             do {
                 inventory = try InventoryCollector.fromEngine(DockerEngine(socketPath: try DockerEngine.socketPath()))
+                // A container the engine failed to inspect has no name here: its flows show its addresses only.
+                if !self.quiet { for problem in inventory.problems { warn("inventory: \(problem)") } }
             } catch {
                 // Without --interface the bridges come from the engine, so it must answer.
                 if self.interfaces.isEmpty {

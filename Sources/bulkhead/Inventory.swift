@@ -28,7 +28,8 @@ extension Bulkhead {
                 subnets, containers joining several networks.
 
                 Exit status: 0 clean, 1 findings at or above --fail-on, 2 usage or unreadable input, 3 incomplete \
-                (e.g. a container vanished mid-way: it is listed as `vanished`, not dropped).
+                (e.g. a container vanished mid-way: it is listed as `vanished`, not dropped; or the engine failed to \
+                answer its inspection: listed as `uninspected`, named in the problems, and the rest kept).
 
                 Examples:
                   bulkhead inventory

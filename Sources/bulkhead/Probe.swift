@@ -15,7 +15,7 @@ extension Bulkhead {
             abstract:
                 "Probe reachability between containers from inside their network namespaces, and check it against a policy.",
             discussion: """
-                For every running container, probes start inside its own network namespace (no exec, nothing added to \
+                For every running (or paused) container, probes start inside its own network namespace (no exec, nothing added to \
                 the container): TCP connects, UDP datagrams (a reply or ICMP port-unreachable is needed to mean \
                 anything) and ICMP echo, to every other container's addresses on every network, on the ports they \
                 listen on (read from their namespaces) plus --ports, and to the host side (gateways: Docker API ports \
@@ -34,6 +34,14 @@ extension Bulkhead {
                 Without --policy the cells are checked against what Docker's configuration intends (shared network \
                 with ICC on: allowed; across networks: denied; the host side unless internal). A policy file (YAML, \
                 see README) has allow/deny rules between selectors and a baseline (deny or docker).
+
+                A paused container is probed to and from: its namespace lives, and its kernel still completes TCP \
+                handshakes for its frozen server (an open path). A container started with --network container:X is \
+                on X's networks; that namespace is probed once, from X, and the sharer's cells are copies of X's. A \
+                source with no address of a family has no path of that family: those cells are skipped, saying so. \
+                No route from the source's own kernel to an address on a network the inventory puts it on is an \
+                error (its routes disagree with the engine); elsewhere it is the source's isolation (rejected, \
+                noted: no route).
 
                 Exit status: 0 no violation, 1 violations, 2 usage or unreadable input, 3 incomplete (some cells are \
                 errors: a namespace could not be entered, a container died or a namespace was deleted mid-probe, a \

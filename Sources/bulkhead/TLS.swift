@@ -49,7 +49,9 @@ extension Bulkhead {
 
                 Endpoints: --endpoint A.B.C.D:PORT (repeatable), probed from the host, or from inside a container's \
                 network namespace with --from-container NAME. Without --endpoint: every TCP listener of every running \
-                container, probed from another container on a shared network. Only those addresses are probed (never \
+                container, probed from another container on a shared network (a paused container's listeners are \
+                listed as not tested: its frozen server cannot answer; a container the engine failed to inspect makes \
+                the run incomplete, exit 3). Only those addresses are probed (never \
                 a range; names are not resolved); BULKHEAD_ALLOWED_RANGES=CIDR,… fences every probe in further \
                 (127.0.0.0/8,198.18.0.0/15: loopback and a lab alone).
 
@@ -201,18 +203,26 @@ extension Bulkhead {
             }
             let expectations = try self.expectations()
             let options = try self.options()
-            let targets = try self.targets(expectations)
-            if targets.isEmpty {
+            let (chosen, inventory) = try self.targets(expectations)
+            let (targets, paused) = TLSTarget.settingAsidePaused(chosen, containers: inventory?.containers ?? [])
+            if chosen.isEmpty {
                 throw failInput(
                     self.policy.map {
                         "nothing to probe: no running container endpoint is covered by the mtls section of \($0)"
                     }
                         ?? "nothing to probe: no --endpoint given and no container listens on a TCP port")
             }
-            let result: TLSReport
+            var result: TLSReport
             do { result = try ProbeBattery.run(targets, options: options) } catch {
                 throw failInput(error.description)
             }
+            if !paused.isEmpty {
+                result = TLSReport(endpoints: result.endpoints + paused, durationSeconds: result.durationSeconds)
+            }
+            // Endpoints taken from an inventory that is missing containers (one the engine failed to inspect) are not
+            // all the endpoints there are: the run is incomplete, and says what is missing.
+            let missing = inventory.map { $0.complete ? [] : $0.problems } ?? []
+            if !missing.isEmpty && self.endpoints.isEmpty { result.complete = false }
             let sink = try self.report.openSink()
             do {
                 switch self.format {
@@ -225,6 +235,9 @@ extension Bulkhead {
             } catch {
                 sink.abandon()
                 throw OutputSink.failure(error)
+            }
+            if self.endpoints.isEmpty {
+                for problem in missing { warn("inventory: \(problem)") }
             }
             for endpoint in result.endpoints where !endpoint.verdict.tested {
                 warn(
@@ -287,7 +300,8 @@ extension Bulkhead {
             return nil
         }
 
-        func targets(_ expectations: TLSExpectations) throws -> [TLSTarget] {
+        /// The endpoints to probe, and the inventory they were taken from (nil when the engine was not asked).
+        func targets(_ expectations: TLSExpectations) throws -> ([TLSTarget], InventoryReport?) {
             var source = TLSSource.host
             var inventory: InventoryReport?
             if self.fromContainer != nil || self.endpoints.isEmpty {
@@ -309,23 +323,24 @@ extension Bulkhead {
                 source = .container(name: container.name, namespace: NetworkNamespace(pid: pid))
             }
             if !self.endpoints.isEmpty {
-                return try self.endpoints.map { text in
+                let named = try self.endpoints.map { text in
                     guard let endpoint = TLSEndpoint(text) else {
                         throw failInput("--endpoint \(text): expected an IPv4 address and a port, A.B.C.D:PORT")
                     }
                     guard TLSScope.permits(endpoint) else { throw failInput(TLSScope.refusal(endpoint)) }
                     return TLSTarget(endpoint: endpoint, source: source, expectations: expectations)
                 }
+                return (named, inventory)
             }
             let all = TLSTarget.fromInventory(
                 inventory?.containers ?? [], source: self.fromContainer == nil ? nil : source,
                 expectations: expectations)
-            guard let path = self.policy, let inventory else { return all }
+            guard let path = self.policy, let inventory else { return (all, inventory) }
             // With a policy: only the endpoints an mTLS requirement covers, each with that requirement's expectations.
             let policy = try PolicyOptions.load(path: path)
             let evaluator = PolicyEvaluator(policy: policy, inventory: inventory)
             let directory = (path as NSString).deletingLastPathComponent
-            return all.compactMap { target in
+            let covered = all.compactMap { target -> TLSTarget? in
                 let text = target.endpoint.description
                 guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]) else {
                     return nil
@@ -343,6 +358,7 @@ extension Bulkhead {
                     endpoint: target.endpoint, source: target.source,
                     expectations: requirement.expectations(relativeTo: directory.isEmpty ? "." : directory))
             }
+            return (covered, inventory)
         }
     }
 }

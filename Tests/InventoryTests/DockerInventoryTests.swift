@@ -165,7 +165,7 @@ struct DockerInventoryTests {
         let listed = try engine.get("/containers/json?all=true", as: [DockerAPI.ContainerSummary].self)
         #expect(listed.contains { $0.Names?.contains("/bh-inv-gone") == true })
         try DockerCLI.must(["rm", "-f", "bh-inv-gone"])
-        let report = try InventoryCollector.inspect(engine, networkList: [], containerList: listed)
+        let report = InventoryCollector.inspect(engine, networkList: [], containerList: listed)
         #expect(!report.complete)
         #expect(report.problems.contains("container bh-inv-gone vanished while being inventoried"))
         #expect(report.containers.first { $0.name == "bh-inv-gone" }?.state == "vanished")
